@@ -1,0 +1,76 @@
+"""The order state machine: which updates the journal applies, and which it only logs.
+
+::
+
+    pending ──► in_flight ──► resting ──► partially_filled ──► executed
+       │            │            │                │
+       └────────────┴────────────┴────────────────┴──────────► canceled
+       └────────────┴──► rejected
+
+``pending`` may also jump straight to any exchange state (reconciliation after a crash may find a
+``pending`` intent on the exchange). ``executed``, ``canceled`` and ``rejected`` are terminal and
+sticky: nothing moves an order out of them. The fill count never goes down; an update that would
+lower it is an older message arriving late (``STALE``) and is not applied.
+
+Pure functions: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from kalshid.store.records import OrderState, UpdateOutcome
+
+_S = OrderState
+
+_LEGAL: dict[OrderState, frozenset[OrderState]] = {
+    _S.PENDING: frozenset(
+        {_S.IN_FLIGHT, _S.RESTING, _S.PARTIALLY_FILLED, _S.EXECUTED, _S.CANCELED, _S.REJECTED}
+    ),
+    _S.IN_FLIGHT: frozenset({_S.RESTING, _S.PARTIALLY_FILLED, _S.EXECUTED, _S.CANCELED, _S.REJECTED}),
+    # resting -> resting carries new counts (an amend); partial -> partial carries more fills
+    _S.RESTING: frozenset({_S.RESTING, _S.PARTIALLY_FILLED, _S.EXECUTED, _S.CANCELED}),
+    _S.PARTIALLY_FILLED: frozenset({_S.PARTIALLY_FILLED, _S.EXECUTED, _S.CANCELED}),
+    _S.EXECUTED: frozenset(),
+    _S.CANCELED: frozenset(),
+    _S.REJECTED: frozenset(),
+}
+
+
+def is_legal(current: OrderState, new: OrderState) -> bool:
+    """Whether the state machine allows ``current -> new`` (ignoring counts)."""
+    return new in _LEGAL[current]
+
+
+def classify_update(
+    current: OrderState,
+    current_counts: tuple[int, int, int],
+    new: OrderState,
+    new_counts: tuple[int, int, int],
+) -> UpdateOutcome:
+    """Decide what to do with an update; counts are ``(filled, remaining, fees_cc)``.
+
+    Returns ``DUPLICATE`` for a repeat of what is stored (state and counts equal), ``STALE`` when
+    the fill count would go down, ``ILLEGAL`` for a forbidden transition (including any change to a
+    terminal order), else ``APPLIED``. Never returns ``UNKNOWN`` (that is the caller's lookup).
+    """
+    if new == current and new_counts == current_counts:
+        return UpdateOutcome.DUPLICATE
+    if new_counts[0] < current_counts[0]:
+        return UpdateOutcome.STALE
+    if new not in _LEGAL[current]:
+        return UpdateOutcome.ILLEGAL
+    return UpdateOutcome.APPLIED
+
+
+def state_from_exchange(status: str, filled: int) -> OrderState:
+    """Map Kalshi's order ``status`` (``resting``/``canceled``/``executed``) to an :class:`OrderState`.
+
+    Kalshi has no ``partially_filled`` status: a live order with fills is still ``resting``, so the
+    fill count decides. Raises :class:`ValueError` for any other status (a protocol change, loudly).
+    """
+    if status == "resting":
+        return OrderState.PARTIALLY_FILLED if filled > 0 else OrderState.RESTING
+    if status == "executed":
+        return OrderState.EXECUTED
+    if status == "canceled":
+        return OrderState.CANCELED
+    raise ValueError(f"order status: unknown Kalshi status {status!r}")

@@ -1,0 +1,96 @@
+"""Opening a journal connection, transactions, time and row conversions shared by the SQL modules.
+
+Durability choice: **WAL with ``synchronous=FULL``.** WAL with ``NORMAL`` already survives a
+process crash (``kill -9``): a committed transaction is in the WAL file, which the OS keeps. It does
+*not* survive power loss or a kernel panic: the last commits may vanish. An order intent is journaled
+*before* the order is sent precisely so that it cannot vanish while the order exists on the
+exchange; ``FULL`` fsyncs the WAL on every commit to keep that promise across power loss, at the
+cost of one fsync per write (the journal writes a few rows per order, not per tick).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from kalshid.store.migrations import migrate
+
+BUSY_TIMEOUT_MS = 5_000
+MODE_KEY = "trading_mode"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class JournalError(RuntimeError):
+    """The journal cannot be used as asked (wrong mode, not WAL, ...); the message says why."""
+
+
+class JournalModeError(JournalError):
+    """The database belongs to another trading mode (e.g. a dry-run journal opened for live)."""
+
+
+def to_us(t: datetime) -> int:
+    """Aware datetime to integer microseconds since the epoch (exact; raises on naive times)."""
+    if t.tzinfo is None or t.utcoffset() is None:
+        raise ValueError(f"naive datetime {t!r}: pass a timezone-aware time")
+    delta = t - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def dumps(detail: dict[str, Any]) -> str:
+    return json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``; rolls back and re-raises on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def connect(path: str | Path, mode: str) -> sqlite3.Connection:
+    """Open (creating if needed) and migrate the journal at ``path`` for trading ``mode``.
+
+    The connection is autocommit (explicit transactions), usable from any one thread at a time
+    (``check_same_thread=False``: the caller serializes access), in WAL mode with foreign keys on.
+    The first open records ``mode`` in ``meta``; opening the file later under another mode raises
+    :class:`JournalModeError` so dry-run and live data never mix. Raises
+    :class:`~kalshid.store.migrations.SchemaTooNewError` for a database from newer code.
+    """
+    conn = sqlite3.connect(
+        str(path), check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+    )
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        got = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(got).lower() != "wal":
+            raise JournalError(f"{path}: could not switch to WAL (journal_mode={got!r})")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(conn)
+        with transaction(conn):
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (MODE_KEY,)).fetchone()
+            if row is None:
+                conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (MODE_KEY, mode))
+            elif row[0] != mode:
+                raise JournalModeError(
+                    f"{path} is a {row[0]!r} journal; refusing to open it for {mode!r} "
+                    "(dry run and live must never share a database)"
+                )
+    except BaseException:
+        conn.close()
+        raise
+    return conn
