@@ -1,0 +1,186 @@
+"""The ``kalshid`` command: ``run``, ``config check``, ``keygen``, plus pluggable subcommands.
+
+Exit status: 0 success; 1 runtime failure; 2 usage error, bad configuration or unusable credentials
+(nothing was started). Pluggable subcommands (``sim``, ``ctl``) live in their own modules, exposing
+``add_arguments(parser)`` and ``run(args) -> int``; they are imported only when invoked, so
+``kalshid run`` does not pay for the simulator's imports.
+"""
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from kalshid import __version__
+from kalshid.config import ConfigError, LoadedConfig, load_config
+from kalshid.config.render import render_json, render_text
+
+EXIT_USAGE = 2
+
+# name -> (module, one-line help). A plugin whose module is not installed is simply not offered.
+PLUGINS: dict[str, tuple[str, str]] = {
+    "sim": ("kalshid.sim.main", "run the Kalshi-compatible exchange simulator"),
+    "ctl": ("kalshid.control.cli", "talk to a running kalshid over its control socket"),
+}
+
+
+def _fail(lines: Sequence[str]) -> int:
+    for line in lines:
+        print(f"kalshid: {line}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _load(args: argparse.Namespace) -> LoadedConfig | int:
+    try:
+        return load_config(config_path=args.config)
+    except ConfigError as exc:
+        return _fail([f"config error: {p}" for p in exc.problems]
+                     + [f"{len(exc.problems)} configuration problem(s); nothing was started"])
+
+
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    from kalshid.credentials import CredentialError, load_signer
+
+    loaded = _load(args)
+    if isinstance(loaded, int):
+        return loaded
+    print(render_json(loaded) if args.json else render_text(loaded))
+    try:
+        signer = load_signer(loaded.config.exchange)
+    except CredentialError as exc:
+        return _fail([f"credential error: {exc}"])
+    if not args.json:
+        print(f"# credentials: {repr(signer) + ' (private key loads)' if signer else 'none configured'}")
+    return 0
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from kalshid.credentials import generate_keypair
+
+    try:
+        pair = generate_keypair(Path(args.out), force=args.force)
+    except (FileExistsError, OSError) as exc:
+        return _fail([str(exc)])
+    (Path(args.out) / "kalshi.key_id").write_text(pair.key_id + "\n")
+    print(pair.key_id)
+    print(f"# private key (PKCS#8, mode 0600): {pair.private_path}", file=sys.stderr)
+    print(f"# public key: {pair.public_path}", file=sys.stderr)
+    print(f"# use: KALSHI_API_KEY={pair.key_id} KALSHI_PRIVATE_KEY_PATH={pair.private_path}", file=sys.stderr)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import trio
+
+    from kalshid import logs
+    from kalshid.credentials import CredentialError, load_signer
+    from kalshid.tasks.supervisor import Runtime, Supervisor, components_for
+
+    loaded = _load(args)
+    if isinstance(loaded, int):
+        return loaded
+    cfg = loaded.config
+    ex = cfg.exchange
+    logs.register_secret(ex.api_key, keep_prefix=True)
+    logs.register_secret(ex.private_key_passphrase)
+    logs.register_secret(cfg.api.token)
+    try:
+        signer = load_signer(ex)
+    except CredentialError as exc:
+        return _fail([f"credential error: {exc}"])
+    problems = []
+    if args.live and cfg.trading.dry_run:
+        problems.append("--live contradicts trading.dry_run=true (DRY_RUN_MODE); set DRY_RUN_MODE=false too")
+    if not cfg.trading.dry_run and ex.env in ("demo", "prod") and signer is None:
+        problems.append(f"live trading on {ex.env} needs credentials: set KALSHI_API_KEY and "
+                        "KALSHI_PRIVATE_KEY_PATH (or keep DRY_RUN_MODE=true)")
+    if not cfg.trading.dry_run and ex.env == "prod" and not args.live:
+        problems.append("real orders on prod need both DRY_RUN_MODE=false and `kalshid run --live`")
+    if problems:
+        return _fail(problems)
+    try:
+        logs.configure_logging(level=cfg.log.level, fmt=cfg.log.format, file=cfg.log.file,
+                               file_dir=cfg.log.file_dir)
+    except OSError as exc:
+        return _fail([f"cannot open the log file under log.file_dir={cfg.log.file_dir!r}: {exc}"])
+    log = logs.get_logger("kalshid")
+    if signer is not None and ex.env == "sim":
+        log.warning("credentials are configured but exchange.env is sim: they are not used; "
+                    "set KALSHI_ENV=demo or prod to use them")
+    runtime = Runtime(loaded=loaded, signer=signer, live=args.live)
+    config_path = args.config
+
+    def reload() -> LoadedConfig:
+        return load_config(config_path=config_path)
+
+    supervisor = Supervisor(runtime, components_for(runtime), reload=reload)
+    return trio.run(supervisor.run)
+
+
+def _config_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="PATH", default=None,
+                   help="TOML config file (default: $KALSHID_CONFIG; else built-in defaults, .env and env)")
+
+
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The argument parser. ``argv`` decides which plugin (if any) is imported to add its options."""
+    parser = argparse.ArgumentParser(
+        prog="kalshid", description="Trading daemon for Kalshi's 15-minute Solana markets (KXSOL15M).")
+    parser.add_argument("--version", action="version", version=f"kalshid {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="run the trading daemon (until SIGTERM/SIGINT)",
+                         description="Run the daemon (dry run unless DRY_RUN_MODE=false).")
+    _config_option(run)
+    run.add_argument("--live", action="store_true",
+                     help="allow real orders on prod (also needs DRY_RUN_MODE=false)")
+    run.set_defaults(func=_cmd_run)
+
+    config = sub.add_parser("config", help="inspect the configuration")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    check = config_sub.add_parser(
+        "check", help="validate and print the effective configuration with sources (secrets redacted)")
+    _config_option(check)
+    check.add_argument("--json", action="store_true", help="print JSON instead of text")
+    check.set_defaults(func=_cmd_config_check)
+
+    keygen = sub.add_parser("keygen", help="write a fresh RSA-2048 key pair and print a key id")
+    keygen.add_argument("--out", metavar="DIR", default="keys", help="output directory (default: keys)")
+    keygen.add_argument("--force", action="store_true", help="replace existing key files")
+    keygen.set_defaults(func=_cmd_keygen)
+
+    chosen = _chosen_command(argv)
+    for name, (module_name, help_text) in PLUGINS.items():
+        try:
+            if importlib.util.find_spec(module_name) is None:
+                continue
+        except ImportError:  # its parent package is missing or broken: not offered
+            continue
+        plugin = sub.add_parser(name, help=help_text)
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            module.add_arguments(plugin)
+            plugin.set_defaults(func=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kalshid`` console script and ``python -m kalshid``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
+    try:
+        status: int = args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C outside trio.run (e.g. while loading): no traceback
+        status = 130
+    sys.stdout.flush()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""The configuration tree: frozen attrs classes, their defaults, and what each value may be.
+
+Every leaf is addressed as ``section.key`` (``strategies.kelly_volatility.min_edge`` for the nested
+strategy parameters). Naming rules the loader relies on:
+
+- A field whose name ends in ``_cc`` is **money**: it is stored as integer centi-cents
+  (``kalshid.core.units``), while its config key drops the suffix and takes dollars
+  (``risk.max_daily_loss = "500"`` -> ``RiskConfig.max_daily_loss_cc == 5_000_000``).
+- ``metadata["expect"]`` says in words what a value may be; it is quoted in error messages.
+- ``metadata["secret"]`` is ``"prefix"`` (show the first 4 characters) or ``"full"`` (show nothing).
+- ``metadata`` bounds (``gt``/``ge``/``lt``/``le``) are checked by :func:`range_problems`.
+
+Cross-field rules (a medium z-score above the high one, ...) live in :func:`cross_field_problems`.
+Both return ``(key, message)`` pairs and never raise: the loader collects every problem at once.
+"""
+
+# ruff: noqa: RUF009  (``_f``/``_money`` return ``attrs.field(...)``; ruff cannot see that)
+import datetime as dt
+from typing import Any, Literal, NewType
+
+import attrs
+
+Cc = NewType("Cc", int)
+"""Money in centi-cents ($1 = 10 000 cc). Config files and variables give it in dollars."""
+
+KNOWN_STRATEGIES = ("kelly_volatility", "mean_reversion")
+ExchangeEnv = Literal["sim", "demo", "prod"]
+
+PROD_API_URL = "https://external-api.kalshi.com/trade-api/v2"
+PROD_WS_URL = "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
+DEMO_API_URL = "https://external-api.demo.kalshi.co/trade-api/v2"
+DEMO_WS_URL = "wss://external-api-ws.demo.kalshi.co/trade-api/ws/v2"
+
+
+def _f(default: Any, expect: str, **meta: Any) -> Any:
+    """A field with a default, the words for what it may hold, and optional bounds or secrecy."""
+    return attrs.field(default=default, metadata={"expect": expect, **meta})
+
+
+def _money(dollars: int, expect: str = "a dollar amount >= 0 with at most 4 decimals", **meta: Any) -> Any:
+    return attrs.field(default=Cc(dollars * 10_000), metadata={"expect": expect, "ge": 0, **meta})
+
+
+@attrs.frozen
+class ExchangeConfig:
+    """Where orders go and how requests are signed.
+
+    ``env``: ``sim`` (the embedded simulator; the default), ``demo`` or ``prod``. Empty URLs mean the
+    official hosts for demo/prod and the embedded simulator for sim; the loader fills them in.
+    """
+
+    env: ExchangeEnv = _f("sim", "one of sim, demo, prod")
+    api_base_url: str = _f("", "an http(s) URL ending in /trade-api/v2 (empty: the env's default)")
+    ws_url: str = _f("", "a ws(s) URL ending in /trade-api/ws/v2 (empty: derived)")
+    api_key: str = _f("", "the Kalshi API key id (a UUID)", secret="prefix")
+    private_key_path: str = _f("", "a path to an RSA private key PEM (empty: none)")
+    private_key_passphrase: str = _f("", "the PEM passphrase (empty: key not encrypted)", secret="full")
+    request_timeout: float = _f(10.0, "seconds > 0", gt=0)
+    read_rate_limit: float = _f(200.0, "read tokens per second > 0 (Kalshi Basic tier: 200)", gt=0)
+    write_rate_limit: float = _f(100.0, "write tokens per second > 0 (Kalshi Basic tier: 100)", gt=0)
+
+
+@attrs.frozen
+class TradingConfig:
+    """What the daemon trades with. ``dry_run`` (the default) never sends an order."""
+
+    dry_run: bool = _f(True, "a boolean (true/false, yes/no, on/off, 1/0)")
+    enabled_strategies: tuple[str, ...] = _f(
+        KNOWN_STRATEGIES, f"a comma-separated list of {', '.join(KNOWN_STRATEGIES)}"
+    )
+    bankroll_cc: Cc = _money(10_000, "a dollar amount > 0 with at most 4 decimals", gt=0)
+    cancel_on_shutdown: bool = _f(True, "a boolean")
+    shutdown_grace_seconds: float = _f(10.0, "seconds > 0 allowed for draining on shutdown", gt=0)
+
+
+@attrs.frozen
+class RiskConfig:
+    """Hard limits every order passes, and the circuit breakers."""
+
+    max_position_size_cc: Cc = _money(1_000, "a dollar amount > 0 (capital per trade)", gt=0)
+    max_daily_loss_cc: Cc = _money(500, "a dollar amount > 0", gt=0)
+    max_concurrent_positions: int = _f(5, "an integer >= 1", ge=1)
+    max_window_exposure_cc: Cc = _money(1_000, "a dollar amount > 0 (capital per 15-minute window)", gt=0)
+    breaker_daily_loss_fraction: float = _f(0.20, "a fraction in (0, 1]", gt=0, le=1)
+    breaker_drawdown_fraction: float = _f(0.15, "a fraction in (0, 1]", gt=0, le=1)
+    entry_cutoff_seconds: int = _f(60, "seconds >= 0 before close with no new entries", ge=0, lt=900)
+    max_data_age_seconds: float = _f(5.0, "seconds > 0", gt=0)
+
+
+@attrs.frozen
+class KellyVolatilityParams:
+    """Kelly-sized volatility arbitrage: EWMA vol -> P(up) vs the market's price."""
+
+    min_edge: float = _f(0.03, "a probability edge in [0, 1)", ge=0, lt=1)
+    vol_lambda: float = _f(0.94, "an EWMA decay in (0, 1)", gt=0, lt=1)
+    microstructure_floor: float = _f(0.0007, "a volatility floor >= 0", ge=0)
+    kelly_fraction: float = _f(0.25, "a fraction of full Kelly in (0, 1]", gt=0, le=1)
+    min_samples: int = _f(5, "an integer >= 2", ge=2)
+    min_time_remaining: int = _f(60, "seconds in [0, 900)", ge=0, lt=900)
+    max_time_remaining: int = _f(840, "seconds in (0, 900]", gt=0, le=900)
+
+
+@attrs.frozen
+class MeanReversionParams:
+    """Fade extreme short-term moves: z-score of the index over a lookback window."""
+
+    lookback_window: int = _f(300, "seconds > 0", gt=0)
+    zscore_threshold_high: float = _f(2.0, "a z-score > 0", gt=0)
+    zscore_threshold_medium: float = _f(1.5, "a z-score > 0", gt=0)
+    zscore_threshold_low: float = _f(1.0, "a z-score > 0", gt=0)
+    min_edge: float = _f(0.03, "a probability edge in [0, 1)", ge=0, lt=1)
+    kelly_fraction: float = _f(0.25, "a fraction of full Kelly in (0, 1]", gt=0, le=1)
+    min_samples: int = _f(10, "an integer >= 2", ge=2)
+    min_time_remaining: int = _f(60, "seconds in [0, 900)", ge=0, lt=900)
+
+
+@attrs.frozen
+class StrategiesConfig:
+    kelly_volatility: KellyVolatilityParams = attrs.field(factory=KellyVolatilityParams)
+    mean_reversion: MeanReversionParams = attrs.field(factory=MeanReversionParams)
+
+
+@attrs.frozen
+class ApiConfig:
+    """The HTTP/WebSocket control API (loopback by default; a token is required off loopback)."""
+
+    host: str = _f("127.0.0.1", "a host name or IP address")
+    port: int = _f(8000, "a TCP port in [0, 65535] (0: any free port)", ge=0, le=65535)
+    token: str = _f("", "a bearer token (empty: see token_file)", secret="full")
+    token_file: str = _f("", "a path to a file holding the bearer token")
+    cors_origins: tuple[str, ...] = _f((), "a comma-separated list of origins")
+    max_request_bytes: int = _f(65_536, "bytes >= 1024", ge=1024)
+
+
+@attrs.frozen
+class ControlConfig:
+    socket_path: str = _f("var/kalshid.sock", "a filesystem path for the control socket")
+
+
+@attrs.frozen
+class JournalConfig:
+    """The SQLite journal. Dry run and live runs never share a database (see ``Config.journal_path``)."""
+
+    dir: str = _f("var", "a directory for the journal databases")
+    path: str = _f("", "an explicit database path (empty: <dir>/kalshid-<env>-<dry|live>.sqlite3)")
+
+
+@attrs.frozen
+class LogConfig:
+    level: Literal["debug", "info", "warning", "error"] = _f("info", "one of debug, info, warning, error")
+    format: Literal["auto", "json", "console"] = _f("auto", "one of auto, json, console")
+    file: Literal["auto", "on", "off"] = _f("auto", "one of auto (on unless under systemd), on, off")
+    file_dir: str = _f("logs", "a directory for the daily log file")
+    heartbeat_seconds: float = _f(60.0, "seconds > 0 between heartbeat lines", gt=0)
+
+
+@attrs.frozen
+class SimConfig:
+    """The Kalshi-compatible simulator (``kalshid sim``, or embedded when ``exchange.env = sim``)."""
+
+    host: str = _f("127.0.0.1", "a host name or IP address")
+    port: int = _f(0, "a TCP port in [0, 65535] (0: any free port)", ge=0, le=65535)
+    speed: float = _f(1.0, "a clock speed-up factor > 0", gt=0)
+    seed: int | None = _f(None, "an integer random seed (empty: random)")
+    start: dt.datetime | None = _f(None, "an ISO-8601 time with a UTC offset (empty: now)")
+    balance_cc: Cc = _money(10_000)
+    faults: str = _f("", "a fault-injection spec (see kalshid sim --help)")
+
+
+@attrs.frozen
+class ChannelsConfig:
+    """Bounded channel sizes: a slow consumer must show up as back-pressure, never as memory growth."""
+
+    market_data: int = _f(64, "an integer buffer size >= 0", ge=0)
+    orders: int = _f(16, "an integer buffer size >= 0", ge=0)
+    fills: int = _f(64, "an integer buffer size >= 0", ge=0)
+    events: int = _f(256, "an integer buffer size >= 0 (API/WebSocket broadcast)", ge=0)
+
+
+@attrs.frozen
+class Config:
+    """The whole effective configuration. Build it with :func:`kalshid.config.load_config`."""
+
+    exchange: ExchangeConfig = attrs.field(factory=ExchangeConfig)
+    trading: TradingConfig = attrs.field(factory=TradingConfig)
+    risk: RiskConfig = attrs.field(factory=RiskConfig)
+    strategies: StrategiesConfig = attrs.field(factory=StrategiesConfig)
+    api: ApiConfig = attrs.field(factory=ApiConfig)
+    control: ControlConfig = attrs.field(factory=ControlConfig)
+    journal: JournalConfig = attrs.field(factory=JournalConfig)
+    log: LogConfig = attrs.field(factory=LogConfig)
+    sim: SimConfig = attrs.field(factory=SimConfig)
+    channels: ChannelsConfig = attrs.field(factory=ChannelsConfig)
+
+    @property
+    def journal_path(self) -> str:
+        """The journal database: explicit ``journal.path``, else one per exchange env and dry/live mode."""
+        if self.journal.path:
+            return self.journal.path
+        mode = "dry" if self.trading.dry_run else "live"
+        return f"{self.journal.dir.rstrip('/') or '.'}/kalshid-{self.exchange.env}-{mode}.sqlite3"
+
+
+for _cls in (ExchangeConfig, TradingConfig, RiskConfig, KellyVolatilityParams, MeanReversionParams,
+             StrategiesConfig, ApiConfig, ControlConfig, JournalConfig, LogConfig, SimConfig,
+             ChannelsConfig, Config):
+    attrs.resolve_types(_cls)
+
+
+@attrs.frozen
+class Leaf:
+    """One configurable value: its dotted key, the attribute path, its type and field metadata."""
+
+    key: str
+    attr_path: tuple[str, ...]
+    type: Any
+    default: Any
+    metadata: Any
+
+    @property
+    def is_money(self) -> bool:
+        return self.attr_path[-1].endswith("_cc")
+
+    @property
+    def secret(self) -> str | None:
+        s = self.metadata.get("secret")
+        return s if isinstance(s, str) else None
+
+
+def leaves(cls: type = Config, prefix: tuple[str, ...] = ()) -> list[Leaf]:
+    """Every configurable leaf of ``cls``, in declaration order."""
+    out: list[Leaf] = []
+    for a in attrs.fields(cls):
+        path = (*prefix, a.name)
+        if attrs.has(a.type):
+            out.extend(leaves(a.type, path))
+            continue
+        key_parts = (*prefix, a.name.removesuffix("_cc"))
+        out.append(Leaf(".".join(key_parts), path, a.type, a.default, a.metadata))
+    return out
+
+
+def range_problems(leaf: Leaf, value: Any) -> str | None:
+    """The bound ``value`` breaks, in words, or None. Only numbers have bounds."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    m = leaf.metadata
+    ok = (
+        ("gt" not in m or value > m["gt"])
+        and ("ge" not in m or value >= m["ge"])
+        and ("lt" not in m or value < m["lt"])
+        and ("le" not in m or value <= m["le"])
+    )
+    return None if ok else f"expected {m['expect']}"
+
+
+def cross_field_problems(cfg: Config) -> list[tuple[str, str, tuple[str, ...]]]:
+    """Rules that involve more than one value: ``(key, message, every key the rule reads)``."""
+    out: list[tuple[str, str, tuple[str, ...]]] = []
+    mr = cfg.strategies.mean_reversion
+    z = "strategies.mean_reversion.zscore_threshold_"
+    if not mr.zscore_threshold_low <= mr.zscore_threshold_medium <= mr.zscore_threshold_high:
+        out.append((
+            z + "medium",
+            f"contradictory thresholds: expected low <= medium <= high, got low={mr.zscore_threshold_low}, "
+            f"medium={mr.zscore_threshold_medium}, high={mr.zscore_threshold_high}",
+            (z + "low", z + "medium", z + "high"),
+        ))
+    kv = cfg.strategies.kelly_volatility
+    k = "strategies.kelly_volatility."
+    if kv.min_time_remaining >= kv.max_time_remaining:
+        out.append((
+            k + "min_time_remaining",
+            f"contradictory: min_time_remaining={kv.min_time_remaining} must be below "
+            f"max_time_remaining={kv.max_time_remaining}",
+            (k + "min_time_remaining", k + "max_time_remaining"),
+        ))
+    es = "trading.enabled_strategies"
+    if not cfg.trading.enabled_strategies:
+        out.append((es, f"expected at least one of {', '.join(KNOWN_STRATEGIES)}", (es,)))
+    seen: set[str] = set()
+    for name in cfg.trading.enabled_strategies:
+        if name not in KNOWN_STRATEGIES:
+            expected = ", ".join(KNOWN_STRATEGIES)
+            out.append((es, f"unknown strategy {name!r}: expected one of {expected}", (es,)))
+        elif name in seen:
+            out.append((es, f"strategy {name!r} is listed twice", (es,)))
+        seen.add(name)
+    if cfg.api.host not in ("127.0.0.1", "::1", "localhost") and not (cfg.api.token or cfg.api.token_file):
+        out.append(("api.host", f"the API listens on {cfg.api.host!r}, off loopback: set api.token or "
+                                "api.token_file so it is not open to the network",
+                    ("api.host", "api.token", "api.token_file")))
+    return out

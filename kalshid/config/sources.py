@@ -1,0 +1,161 @@
+"""Where raw configuration values come from: the TOML file, ``.env`` and the process environment.
+
+Each reader returns ``{key: Setting}`` for the keys it sets plus a list of :class:`Problem` for what it
+could not accept (unknown keys, an unreadable file), so the loader can report everything at once.
+Values stay raw here (TOML natives, strings from variables); :mod:`kalshid.config.loader` converts.
+
+Variable names: every key ``a.b.c`` is ``KALSHID_A__B__C``; the seed's names are aliases
+(:data:`SEED_ALIASES`). ``.env`` is read with ``dotenv_values`` and never touches ``os.environ``.
+"""
+
+import difflib
+import tomllib
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+from dotenv import dotenv_values
+
+from kalshid.config.schema import leaves
+
+PREFIX = "KALSHID_"
+CONFIG_PATH_VAR = "KALSHID_CONFIG"
+
+SEED_ALIASES: dict[str, str] = {
+    "KALSHI_API_KEY": "exchange.api_key",
+    "KALSHI_PRIVATE_KEY_PATH": "exchange.private_key_path",
+    "KALSHI_PRIVATE_KEY_PASSPHRASE": "exchange.private_key_passphrase",
+    "KALSHI_ENV": "exchange.env",
+    "KALSHI_API_BASE_URL": "exchange.api_base_url",
+    "KALSHI_WS_URL": "exchange.ws_url",
+    "DRY_RUN_MODE": "trading.dry_run",
+    "ENABLED_STRATEGIES": "trading.enabled_strategies",
+    "DEFAULT_BANKROLL": "trading.bankroll",
+    "MAX_POSITION_SIZE": "risk.max_position_size",
+    "MAX_DAILY_LOSS": "risk.max_daily_loss",
+    "MAX_CONCURRENT_POSITIONS": "risk.max_concurrent_positions",
+}
+
+KEYS: tuple[str, ...] = tuple(leaf.key for leaf in leaves())
+SECTIONS: frozenset[str] = frozenset(
+    ".".join(k.split(".")[:i]) for k in KEYS for i in range(1, k.count(".") + 1)
+)
+
+
+def env_name(key: str) -> str:
+    """The variable that sets ``key``: ``risk.max_daily_loss`` -> ``KALSHID_RISK__MAX_DAILY_LOSS``."""
+    return PREFIX + key.replace(".", "__").upper()
+
+
+ENV_TO_KEY: dict[str, str] = {env_name(k): k for k in KEYS}
+
+
+def names_for(key: str) -> list[str]:
+    """Every variable name that sets ``key`` (canonical first, then seed aliases)."""
+    return [env_name(key), *(n for n, k in SEED_ALIASES.items() if k == key)]
+
+
+@attrs.frozen
+class Setting:
+    """A raw value for ``key`` and a human label for where it came from."""
+
+    key: str
+    value: Any
+    source: str
+
+
+@attrs.frozen
+class Problem:
+    """One reason the configuration is rejected. ``str()`` is the line the user sees."""
+
+    key: str
+    value: Any
+    source: str
+    message: str
+
+    def __str__(self) -> str:
+        shown = "" if self.value is None else f" = {self.value!r}"
+        return f"{self.key}{shown} (from {self.source}): {self.message}"
+
+
+def _suggest(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def read_toml(path: Path) -> tuple[dict[str, Setting], list[Problem]]:
+    """Flatten a TOML file into settings; unknown sections/keys are problems naming the file."""
+    label = f"file {path}"
+    where = "--config/KALSHID_CONFIG"
+    try:
+        with path.open("rb") as f:
+            # Decimal floats keep money exact ("max_daily_loss = 500.25" is never a binary float).
+            data = tomllib.load(f, parse_float=Decimal)
+    except FileNotFoundError:
+        return {}, [Problem("config file", str(path), where, "no such file")]
+    except OSError as exc:
+        return {}, [Problem("config file", str(path), where, f"unreadable: {exc.strerror}")]
+    except tomllib.TOMLDecodeError as exc:
+        return {}, [Problem("config file", str(path), where, f"invalid TOML: {exc}")]
+
+    settings: dict[str, Setting] = {}
+    problems: list[Problem] = []
+
+    def walk(table: Mapping[str, Any], prefix: str) -> None:
+        for name, value in table.items():
+            key = f"{prefix}{name}"
+            if key in SECTIONS and isinstance(value, dict):
+                walk(value, key + ".")
+            elif key in KEYS:
+                settings[key] = Setting(key, value, label)
+            else:
+                siblings = [k.removeprefix(prefix) for k in (*KEYS, *SECTIONS) if k.startswith(prefix)]
+                what = "section" if isinstance(value, dict) else "key"
+                shown = None if isinstance(value, dict) else value
+                problems.append(Problem(key, shown, label, f"unknown {what}{_suggest(name, siblings)}"))
+
+    walk(data, "")
+    return settings, problems
+
+
+def read_variables(
+    variables: Mapping[str, str | None], place: str
+) -> tuple[dict[str, Setting], list[Problem]]:
+    """Settings from ``KALSHID_*`` names and the seed aliases; other names are ignored.
+
+    ``place`` is ``"env var"`` or ``".env file <path> var"``; each source is ``f"{place} {NAME}"``.
+    Setting one key twice in the same place with different values is a problem.
+    """
+    settings: dict[str, Setting] = {}
+    problems: list[Problem] = []
+    for name in sorted(variables):
+        value = variables[name]
+        if name == CONFIG_PATH_VAR:
+            continue
+        key = ENV_TO_KEY.get(name) or SEED_ALIASES.get(name)
+        if key is None:
+            if name.startswith(PREFIX):
+                problems.append(Problem(name, value, f"{place} {name}", "unknown variable"
+                                        + _suggest(name, [*ENV_TO_KEY, *SEED_ALIASES])))
+            continue
+        if value is None:  # a bare "NAME" line in .env, with no "="
+            problems.append(Problem(name, None, f"{place} {name}", "no value given (expected NAME=value)"))
+            continue
+        new = Setting(key, value, f"{place} {name}")
+        old = settings.get(key)
+        if old is not None and old.value != value:
+            problems.append(Problem(key, value, new.source,
+                                    f"contradicts {old.source}={old.value!r}; set only one of them"))
+            continue
+        settings[key] = new
+    return settings, problems
+
+
+def read_dotenv(cwd: Path) -> tuple[dict[str, str | None], Path | None]:
+    """The ``.env`` file in ``cwd`` as a mapping (empty when there is none). Never mutates os.environ."""
+    path = cwd / ".env"
+    if not path.is_file():
+        return {}, None
+    return dict(dotenv_values(path)), path

@@ -1,0 +1,177 @@
+"""structlog, configured once: JSON lines under systemd or when piped, pretty lines on a terminal.
+
+Every line passes :func:`redaction_processor`, which removes secrets by *shape* (PEM blocks,
+``KALSHI-ACCESS-SIGNATURE`` values, bearer tokens), by *value* (strings registered with
+:func:`register_secret`, e.g. the API key id, which keeps its first 4 characters) and by *key name*
+(``signature``, ``token``, ``passphrase``, ``private_key``, ``authorization``, ``password``).
+stdlib loggers (hypercorn, httpx) go through the same formatter and the same redaction.
+Use :func:`redact` for strings that leave the process another way (error messages, API responses).
+"""
+
+import logging
+import logging.handlers
+import os
+import re
+import sys
+import threading
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+import structlog
+
+from kalshid.exchange.kalshi.auth import redact_key_id
+
+REDACTED = "[REDACTED]"
+SECRET_KEY_PARTS = ("signature", "token", "passphrase", "private_key", "authorization", "password", "secret")
+
+_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|\Z)", re.DOTALL)
+_SIGNATURE = re.compile(r"(KALSHI-ACCESS-SIGNATURE['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9+/=_-]+", re.IGNORECASE)
+_BEARER = re.compile(r"(\bBearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+
+_lock = threading.Lock()
+_secrets: dict[str, str] = {}  # secret -> what replaces it
+
+
+def register_secret(secret: str, *, keep_prefix: bool = False) -> None:
+    """Never show ``secret`` in a log line or in :func:`redact` output again.
+
+    ``keep_prefix`` shows its first 4 characters (for API key ids, so operators can tell keys apart).
+    Strings shorter than 4 characters are ignored: redacting them would mangle ordinary text.
+    """
+    if len(secret) < 4:
+        return
+    with _lock:
+        _secrets[secret] = redact_key_id(secret) if keep_prefix else REDACTED
+
+
+def redact(text: str) -> str:
+    """``text`` with PEM blocks, signature values, bearer tokens and registered secrets removed."""
+    text = _PEM.sub("[REDACTED PEM]", text)
+    text = _SIGNATURE.sub(r"\1" + REDACTED, text)
+    text = _BEARER.sub(r"\1" + REDACTED, text)
+    with _lock:
+        pairs = sorted(_secrets.items(), key=lambda kv: -len(kv[0]))  # longest first: no partial leaks
+    for secret, replacement in pairs:
+        text = text.replace(secret, replacement)
+    return text
+
+
+def _is_secret_key(key: str) -> bool:
+    lowered = key.lower().replace("-", "_")
+    return any(part in lowered for part in SECRET_KEY_PARTS)
+
+
+def redact_value(value: Any, key: str = "") -> Any:
+    """A copy of ``value`` with secrets removed, recursing into mappings, lists and tuples."""
+    if key and _is_secret_key(key) and value not in (None, "", False):
+        return REDACTED
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, bytes):
+        return redact(value.decode("utf-8", "replace"))
+    if isinstance(value, Mapping):
+        return {k: redact_value(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(v) for v in value]
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return redact(str(value))
+
+
+def redaction_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """structlog processor: redact every value of the event (runs after exception formatting)."""
+    for key in list(event_dict):
+        if key.startswith("_"):  # structlog/stdlib internals (_record, _from_structlog)
+            continue
+        event_dict[key] = redact_value(event_dict[key], "" if key == "event" else key)
+    return event_dict
+
+
+def under_systemd(environ: Mapping[str, str] | None = None) -> bool:
+    """True when stdout goes to the journal (systemd sets these for services)."""
+    env = os.environ if environ is None else environ
+    return bool(env.get("JOURNAL_STREAM") or env.get("INVOCATION_ID"))
+
+
+def choose_format(fmt: Literal["auto", "json", "console"], stream: TextIO,
+                  environ: Mapping[str, str] | None = None) -> Literal["json", "console"]:
+    if fmt != "auto":
+        return fmt
+    env = os.environ if environ is None else environ
+    if env.get("JOURNAL_STREAM") or not stream.isatty():
+        return "json"
+    return "console"
+
+
+def configure_logging(
+    *,
+    level: str = "info",
+    fmt: Literal["auto", "json", "console"] = "auto",
+    file: Literal["auto", "on", "off"] = "off",
+    file_dir: str | Path = "logs",
+    stream: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Path | None:
+    """Configure structlog and the stdlib root logger; safe to call again (it replaces handlers).
+
+    ``file="auto"`` writes ``<file_dir>/kalshid.log`` (rotated at UTC midnight, 14 days kept) unless
+    running under systemd, where the journal already keeps everything. Returns the log file path, if any.
+    """
+    stream = sys.stdout if stream is None else stream
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        # Tracebacks become text *before* redaction so secrets in exception messages are caught too.
+        structlog.processors.format_exc_info,
+        redaction_processor,
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    json_renderer = structlog.processors.JSONRenderer()
+
+    def formatter(renderer: Any) -> logging.Formatter:
+        return structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+
+    console = choose_format(fmt, stream, environ) == "console"
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter(
+        structlog.dev.ConsoleRenderer(colors=True, exception_formatter=structlog.dev.plain_traceback)
+        if console else json_renderer
+    ))
+    handlers: list[logging.Handler] = [handler]
+    log_path: Path | None = None
+    if file == "on" or (file == "auto" and not under_systemd(environ)):
+        log_dir = Path(file_dir)
+        log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        log_path = log_dir / "kalshid.log"
+        fh = logging.handlers.TimedRotatingFileHandler(log_path, when="midnight", utc=True, backupCount=14)
+        os.chmod(log_path, 0o600)
+        fh.setFormatter(formatter(json_renderer))
+        handlers.append(fh)
+    root = logging.getLogger()
+    for old in root.handlers[:]:
+        root.removeHandler(old)
+        old.close()
+    for h in handlers:
+        root.addHandler(h)
+    root.setLevel(level.upper())
+    # httpx logs every request at INFO; hypercorn's access log is noise for a trading daemon.
+    for noisy in ("httpx", "httpcore", "hypercorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return log_path
+
+
+def get_logger(name: str | None = None, **initial: Any) -> Any:
+    """A bound structlog logger (``log.info("order placed", order_id=...)``)."""
+    return structlog.stdlib.get_logger(name, **initial)

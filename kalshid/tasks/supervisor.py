@@ -1,0 +1,241 @@
+"""The supervisor: the one nursery that runs kalshid, and the order things start and stop in.
+
+Lifecycle of :meth:`Supervisor.run`:
+
+1. start the signal watcher, then each :class:`Component` in list order with ``await nursery.start``
+   (a component reports ``task_status.started()`` only when it is really ready, so later components
+   can rely on earlier ones: feed before strategy before orders);
+2. tell systemd ``READY=1`` and log a heartbeat every ``log.heartbeat_seconds``;
+3. on the first SIGTERM/SIGINT: ``STOPPING=1``, set ``runtime.shutdown`` so components stop taking new
+   work and drain, and wait up to ``trading.shutdown_grace_seconds`` before cancelling them; a second
+   signal cancels at once (a hard stop);
+4. SIGHUP re-reads the configuration, validates it, and logs what changed; nothing is applied yet
+   (restart to apply).
+
+Failure contract: if any component raises, or returns before shutdown was asked for, every other
+component is cancelled, the cause is logged with the component's name, and ``run`` returns
+:data:`EXIT_FAILURE`. A clean drained stop returns :data:`EXIT_OK`; a forced one (grace expired, or a
+second signal) returns :data:`EXIT_FORCED`.
+"""
+
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import attrs
+import trio
+
+from kalshid import __version__
+from kalshid.config import Config, ConfigError, LoadedConfig
+from kalshid.config.render import diff, flat_view
+from kalshid.exchange.kalshi.auth import Signer
+from kalshid.logs import get_logger
+from kalshid.sdnotify import sd_notify
+from kalshid.tasks.signals import signal_watcher_task
+
+log = get_logger("kalshid.supervisor")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_FORCED = 1
+
+
+@attrs.define
+class Runtime:
+    """What every component receives: the config it started with, the signer, and the stop flag.
+
+    ``shutdown`` is set once a graceful stop begins: stop opening positions, finish or cancel what is
+    in flight (``trading.cancel_on_shutdown``), then return.
+    """
+
+    loaded: LoadedConfig
+    signer: Signer | None
+    live: bool = False
+    shutdown: trio.Event = attrs.field(factory=trio.Event)
+
+    @property
+    def config(self) -> Config:
+        return self.loaded.config
+
+
+class ComponentFn(Protocol):
+    """``async def x_task(runtime, *, task_status=trio.TASK_STATUS_IGNORED) -> None``."""
+
+    def __call__(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> Awaitable[None]: ...
+
+
+@attrs.frozen
+class Component:
+    """A named long-lived task. It must run until ``runtime.shutdown`` is set (or it is cancelled)."""
+
+    name: str
+    run: ComponentFn
+
+
+class ComponentFailed(Exception):
+    """A component raised, or returned while kalshid was not shutting down."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"component {name!r} {reason}")
+        self.component = name
+
+
+def components_for(runtime: Runtime) -> list[Component]:
+    """The components ``kalshid run`` starts, in dependency order.
+
+    Trading components (market feed, strategies, risk, order manager, API server, control socket) are
+    added here as they are built; until then the daemon runs its signal handling, reload and
+    heartbeat only.
+    """
+    return []
+
+
+def _leaf_exceptions(group: BaseExceptionGroup[Any]) -> list[BaseException]:
+    """The non-group exceptions inside nested groups (each nursery level adds one)."""
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaf_exceptions(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
+
+
+class Supervisor:
+    """Runs components under one nursery; see the module docstring for the full contract."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        components: Sequence[Component],
+        *,
+        reload: Callable[[], LoadedConfig] | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.components = list(components)
+        self._reload = reload
+        self._stop = trio.Event()
+        self._ready = False
+        self._ready_event = trio.Event()
+        self._forced = False
+        self._scope: trio.CancelScope | None = None
+        self._started: list[str] = []
+        self._reloads = 0
+        self._heartbeats = 0
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "ready": self._ready,
+            "stopping": self._stop.is_set(),
+            "started": list(self._started),
+            "reloads": self._reloads,
+            "heartbeats": self._heartbeats,
+        }
+
+    async def wait_ready(self) -> None:
+        """Return once every component has started (never, if startup fails or is aborted)."""
+        await self._ready_event.wait()
+
+    def request_stop(self, reason: str) -> None:
+        """Begin a graceful stop; a second request (or one during startup) cancels everything now."""
+        if self._stop.is_set() or not self._ready:
+            if self._stop.is_set():
+                log.warning("second stop request: hard stop, cancelling without draining", reason=reason)
+                self._forced = True
+            else:
+                log.info("stop requested during startup: cancelling startup", reason=reason)
+            if self._scope is not None:
+                self._scope.cancel()
+        else:
+            log.info("stop requested: draining", reason=reason,
+                     grace_seconds=self.runtime.config.trading.shutdown_grace_seconds)
+        self._stop.set()
+
+    async def reload_config(self) -> None:
+        """Re-read and validate the configuration and log what changed (nothing is applied yet)."""
+        self._reloads += 1
+        if self._reload is None:
+            log.info("config reload: no loader configured")
+            return
+        try:
+            new = await trio.to_thread.run_sync(self._reload)
+        except ConfigError as exc:
+            log.error("config reload rejected; keeping the running configuration",
+                      problems=[str(p) for p in exc.problems])
+            return
+        changed = diff(self.runtime.config, new.config)
+        log.info("config reloaded and valid; changes take effect on restart",
+                 changed={k: {"old": old, "new": new_v} for k, (old, new_v) in changed.items()})
+
+    async def run(self) -> int:
+        """Run until stopped or failed; return the process exit status."""
+        cfg = self.runtime.config
+        log.info("kalshid starting", version=__version__, pid=os.getpid(), env=cfg.exchange.env,
+                 dry_run=cfg.trading.dry_run, live=self.runtime.live,
+                 signer=repr(self.runtime.signer) if self.runtime.signer else None,
+                 journal=cfg.journal_path, components=[c.name for c in self.components])
+        log.info("effective configuration", settings=flat_view(cfg))
+        status = EXIT_OK
+        try:
+            async with trio.open_nursery() as outer:
+                await outer.start(signal_watcher_task, self.request_stop, self.reload_config)
+                try:
+                    await self._run_components(outer)
+                finally:
+                    outer.cancel_scope.cancel()  # the watcher and heartbeat loop forever (STACK-NOTES P4)
+        except* ComponentFailed as group:
+            for exc in _leaf_exceptions(group):
+                cause = exc.__cause__
+                exc_info = (type(cause), cause, cause.__traceback__) if cause else None
+                log.error("component failed; stopping everything", component=getattr(exc, "component", "?"),
+                          reason=str(exc), exc_info=exc_info)
+            status = EXIT_FAILURE
+        if status == EXIT_OK and self._forced:
+            status = EXIT_FORCED
+        log.info("kalshid stopped", exit_status=status, forced=self._forced)
+        return status
+
+    async def _run_components(self, outer: trio.Nursery) -> None:
+        grace = self.runtime.config.trading.shutdown_grace_seconds
+        async with trio.open_nursery() as nursery:
+            self._scope = nursery.cancel_scope
+            for comp in self.components:
+                if self._stop.is_set():  # a signal arrived before this scope existed
+                    nursery.cancel_scope.cancel()
+                    return
+                log.info("starting component", component=comp.name)
+                await nursery.start(self._guard, comp)
+                self._started.append(comp.name)
+            self._ready = True
+            self._ready_event.set()
+            self._notify("READY=1")
+            log.info("kalshid ready", components=self._started)
+            outer.start_soon(self._heartbeat)
+            await self._stop.wait()
+            self._notify("STOPPING=1")
+            self.runtime.shutdown.set()
+            nursery.cancel_scope.deadline = trio.current_time() + grace  # backstop for slow drains
+        if nursery.cancel_scope.cancelled_caught and self._ready and not self._forced:
+            log.warning("components did not drain in time; cancelled", grace_seconds=grace)
+            self._forced = True
+
+    async def _guard(self, comp: Component, *, task_status: trio.TaskStatus[Any]) -> None:
+        try:
+            await comp.run(self.runtime, task_status=task_status)
+        except Exception as exc:
+            raise ComponentFailed(comp.name, f"raised {type(exc).__name__}: {exc}") from exc
+        if not self.runtime.shutdown.is_set():
+            raise ComponentFailed(comp.name, "returned while kalshid was not shutting down")
+        log.info("component stopped", component=comp.name)
+
+    async def _heartbeat(self) -> None:
+        interval = self.runtime.config.log.heartbeat_seconds
+        started = trio.current_time()
+        while True:
+            await trio.sleep(interval)
+            self._heartbeats += 1
+            log.info("heartbeat", uptime_s=round(trio.current_time() - started), components=self._started,
+                     dry_run=self.runtime.config.trading.dry_run)
+
+    def _notify(self, state: str) -> None:
+        try:
+            sd_notify(state)
+        except OSError as exc:
+            log.warning("sd_notify failed", state=state, error=str(exc))

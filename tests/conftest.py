@@ -1,0 +1,60 @@
+"""Shared fixtures: a clean configuration environment and RSA test keys generated at test time."""
+
+import os
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+# Variables that configure kalshid (or change how it logs/notifies); a test must never inherit them.
+_CONFIG_VAR_PREFIXES = ("KALSHI_", "KALSHID_")
+_CONFIG_VARS = (
+    "DRY_RUN_MODE", "MAX_POSITION_SIZE", "MAX_DAILY_LOSS", "MAX_CONCURRENT_POSITIONS",
+    "ENABLED_STRATEGIES", "DEFAULT_BANKROLL", "CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET",
+    "JOURNAL_STREAM", "INVOCATION_ID",
+)
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """Remove every kalshid-related variable and chdir to an empty ``tmp_path`` (no stray ``.env``)."""
+    for name in list(os.environ):
+        if name.startswith(_CONFIG_VAR_PREFIXES) or name in _CONFIG_VARS:
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+
+
+@pytest.fixture(scope="session")
+def rsa_key() -> rsa.RSAPrivateKey:
+    """One RSA-2048 key per test session (generation costs ~50 ms)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _write_key(path: Path, key: Any, *, fmt: str = "pkcs8", passphrase: bytes | None = None,
+               mode: int = 0o600) -> Path:
+    """Write ``key`` as PEM (``pkcs8`` or ``pkcs1``), optionally encrypted, with ``mode``."""
+    enc = (serialization.BestAvailableEncryption(passphrase) if passphrase
+           else serialization.NoEncryption())
+    private_format = (serialization.PrivateFormat.PKCS8 if fmt == "pkcs8"
+                      else serialization.PrivateFormat.TraditionalOpenSSL)
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, private_format, enc))
+    path.chmod(mode)
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+    return path
+
+
+@pytest.fixture
+def write_key() -> Callable[..., Path]:
+    """``write_key(path, key, fmt="pkcs8"|"pkcs1", passphrase=None, mode=0o600) -> path``."""
+    return _write_key
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> Path:
+    """The session RSA key as a PKCS#8 PEM with mode 0600."""
+    return _write_key(tmp_path / "kalshi.pem", rsa_key)

@@ -1,0 +1,232 @@
+"""Configuration: precedence, the seed's variables, KALSHID_SECTION__KEY, strict parsing, all problems."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from kalshid.config import Config, ConfigError, load_config
+from kalshid.config.schema import DEMO_API_URL, PROD_API_URL, PROD_WS_URL, leaves
+from kalshid.config.sources import SEED_ALIASES, env_name
+
+ETC_TOML = Path(__file__).resolve().parents[2] / "etc" / "kalshid.toml"
+
+
+def problems_of(**kwargs: object) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(**kwargs)  # type: ignore[arg-type]
+    return [str(p) for p in info.value.problems]
+
+
+def test_defaults_with_nothing_set(tmp_path: Path) -> None:
+    loaded = load_config(environ={}, cwd=tmp_path)
+    assert loaded.config == Config()
+    assert set(loaded.sources.values()) == {"default"}
+    cfg = loaded.config
+    assert cfg.exchange.env == "sim" and cfg.trading.dry_run is True
+    assert cfg.risk.max_position_size_cc == 1000 * 10_000
+    assert cfg.risk.max_daily_loss_cc == 500 * 10_000
+    assert cfg.trading.bankroll_cc == 10_000 * 10_000
+    assert cfg.trading.enabled_strategies == ("kelly_volatility", "mean_reversion")
+    assert cfg.journal_path == "var/kalshid-sim-dry.sqlite3"
+
+
+def test_precedence_default_file_dotenv_env(tmp_path: Path) -> None:
+    toml = tmp_path / "k.toml"
+    toml.write_text("[risk]\nmax_daily_loss = 100\nmax_concurrent_positions = 7\n[api]\nport = 9000\n")
+    (tmp_path / ".env").write_text("MAX_DAILY_LOSS=200\nKALSHID_API__PORT=9100\n")
+    loaded = load_config(config_path=toml, environ={"MAX_DAILY_LOSS": "300"}, cwd=tmp_path)
+    assert loaded.config.risk.max_daily_loss_cc == 300 * 10_000
+    assert loaded.sources["risk.max_daily_loss"] == "env var MAX_DAILY_LOSS"
+    assert loaded.config.api.port == 9100
+    assert loaded.sources["api.port"] == f".env file {tmp_path / '.env'} var KALSHID_API__PORT"
+    assert loaded.config.risk.max_concurrent_positions == 7
+    assert loaded.sources["risk.max_concurrent_positions"] == f"file {toml}"
+    assert loaded.sources["risk.max_position_size"] == "default"
+
+    without_env = load_config(config_path=toml, environ={}, cwd=tmp_path)
+    assert without_env.config.risk.max_daily_loss_cc == 200 * 10_000
+    (tmp_path / ".env").unlink()
+    only_file = load_config(config_path=toml, environ={}, cwd=tmp_path)
+    assert only_file.config.risk.max_daily_loss_cc == 100 * 10_000
+
+
+def test_config_path_from_kalshid_config_variable(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text("[log]\nlevel = 'debug'\n")
+    loaded = load_config(environ={"KALSHID_CONFIG": "c.toml"}, cwd=tmp_path)
+    assert loaded.config.log.level == "debug"
+    assert loaded.config_file == tmp_path / "c.toml"
+
+
+def test_dotenv_never_touches_os_environ(clean_env: Path) -> None:
+    (clean_env / ".env").write_text("DRY_RUN_MODE=false\n")
+    loaded = load_config(cwd=clean_env)
+    assert loaded.config.trading.dry_run is False
+    assert "DRY_RUN_MODE" not in os.environ
+
+
+def test_every_seed_variable(tmp_path: Path) -> None:
+    env = {
+        "KALSHI_API_KEY": "0b5a1f2e-1111-4222-8333-444455556666",
+        "KALSHI_PRIVATE_KEY_PATH": "/etc/kalshid/kalshi.pem",
+        "DRY_RUN_MODE": "false",
+        "MAX_POSITION_SIZE": "250.50",
+        "MAX_DAILY_LOSS": "75",
+        "MAX_CONCURRENT_POSITIONS": "3",
+        "ENABLED_STRATEGIES": "mean_reversion",
+        "DEFAULT_BANKROLL": "2500.0001",
+        "KALSHI_ENV": "demo",
+    }
+    loaded = load_config(environ=env, cwd=tmp_path)
+    cfg = loaded.config
+    assert cfg.exchange.api_key == env["KALSHI_API_KEY"]
+    assert cfg.exchange.private_key_path == "/etc/kalshid/kalshi.pem"
+    assert cfg.trading.dry_run is False
+    assert cfg.risk.max_position_size_cc == 2_505_000
+    assert cfg.risk.max_daily_loss_cc == 750_000
+    assert cfg.risk.max_concurrent_positions == 3
+    assert cfg.trading.enabled_strategies == ("mean_reversion",)
+    assert cfg.trading.bankroll_cc == 25_000_001
+    assert cfg.exchange.env == "demo" and cfg.exchange.api_base_url == DEMO_API_URL
+    for name in env:
+        assert loaded.sources[SEED_ALIASES[name]] == f"env var {name}"
+    assert cfg.journal_path == "var/kalshid-demo-live.sqlite3"
+
+
+def test_generic_section_key_variables(tmp_path: Path) -> None:
+    env = {
+        "KALSHID_API__PORT": "8123",
+        "KALSHID_RISK__MAX_DAILY_LOSS": "12.5",
+        "KALSHID_STRATEGIES__KELLY_VOLATILITY__MIN_EDGE": "0.05",
+        "KALSHID_API__CORS_ORIGINS": "http://a.example, http://b.example",
+        "KALSHID_SIM__START": "2026-07-01T12:00:00+00:00",
+        "KALSHID_SIM__SEED": "42",
+    }
+    cfg = load_config(environ=env, cwd=tmp_path).config
+    assert cfg.api.port == 8123
+    assert cfg.risk.max_daily_loss_cc == 125_000
+    assert cfg.strategies.kelly_volatility.min_edge == 0.05
+    assert cfg.api.cors_origins == ("http://a.example", "http://b.example")
+    assert cfg.sim.start is not None and cfg.sim.start.utcoffset() is not None
+    assert cfg.sim.seed == 42
+    expected = "KALSHID_STRATEGIES__KELLY_VOLATILITY__MIN_EDGE"
+    assert env_name("strategies.kelly_volatility.min_edge") == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [("false", False), ("0", False), ("No", False),
+                                                ("TRUE", True), ("on", True), ("1", True)])
+def test_bool_parsing_is_strict_and_right(tmp_path: Path, text: str, expected: bool) -> None:
+    assert load_config(environ={"DRY_RUN_MODE": text}, cwd=tmp_path).config.trading.dry_run is expected
+
+
+def test_flase_is_rejected_naming_the_variable(tmp_path: Path) -> None:
+    [line] = problems_of(environ={"DRY_RUN_MODE": "flase"}, cwd=tmp_path)
+    assert "trading.dry_run" in line and "'flase'" in line and "env var DRY_RUN_MODE" in line
+    assert "boolean" in line
+
+
+def test_all_problems_are_collected_one_line_each(tmp_path: Path) -> None:
+    env = {
+        "DRY_RUN_MODE": "flase",
+        "MAX_DAILY_LOSS": "-5",
+        "MAX_CONCURRENT_POSITIONS": "2.5",
+        "MAX_POSITION_SIZE": "0.00001",
+        "KALSHID_RISK__MAX_DAYLY_LOSS": "3",
+        "ENABLED_STRATEGIES": "kelly_volatility,high_confidence_threshold",
+        "KALSHID_STRATEGIES__MEAN_REVERSION__ZSCORE_THRESHOLD_MEDIUM": "2.5",
+        "KALSHI_API_BASE_URL": "not a url",
+    }
+    lines = problems_of(environ=env, cwd=tmp_path)
+    assert len(lines) == 8, lines
+    assert all("\n" not in line for line in lines)
+    joined = "\n".join(lines)
+    for needle in ("DRY_RUN_MODE", "MAX_DAILY_LOSS", "MAX_CONCURRENT_POSITIONS", "finer than $0.0001",
+                   "KALSHID_RISK__MAX_DAYLY_LOSS", "did you mean 'KALSHID_RISK__MAX_DAILY_LOSS'",
+                   "unknown strategy 'high_confidence_threshold'", "low <= medium <= high",
+                   "exchange.api_base_url = 'not a url'"):
+        assert needle in joined
+
+
+def test_toml_typo_names_key_and_file(tmp_path: Path) -> None:
+    toml = tmp_path / "kalshid.toml"
+    toml.write_text("[risk]\nmax_daly_loss = 5\n[riks]\nx = 1\n")
+    lines = problems_of(config_path=toml, environ={}, cwd=tmp_path)
+    assert len(lines) == 2
+    assert f"risk.max_daly_loss = 5 (from file {toml}): unknown key; did you mean 'max_daily_loss'?" in lines
+    assert any(line.startswith("riks (from file") and "unknown section" in line for line in lines)
+
+
+def test_toml_type_errors_and_missing_file(tmp_path: Path) -> None:
+    toml = tmp_path / "k.toml"
+    toml.write_text("[trading]\ndry_run = 'maybe'\n[risk]\nmax_concurrent_positions = 2.5\n"
+                    "[exchange]\napi_key = 5\n")
+    lines = problems_of(config_path=toml, environ={}, cwd=tmp_path)
+    assert len(lines) == 3
+    assert any("exchange.api_key = '<redacted>'" in line for line in lines)
+    [missing] = problems_of(config_path=tmp_path / "nope.toml", environ={}, cwd=tmp_path)
+    assert "no such file" in missing and "nope.toml" in missing
+
+
+def test_money_in_toml_is_exact(tmp_path: Path) -> None:
+    toml = tmp_path / "k.toml"
+    toml.write_text("[risk]\nmax_daily_loss = 500.1234\n[trading]\nbankroll = '99.99'\n")
+    cfg = load_config(config_path=toml, environ={}, cwd=tmp_path).config
+    assert cfg.risk.max_daily_loss_cc == 5_001_234
+    assert cfg.trading.bankroll_cc == 999_900
+
+
+def test_seed_json_list_strategies_and_duplicates(tmp_path: Path) -> None:
+    cfg = load_config(environ={"ENABLED_STRATEGIES": '["mean_reversion"]'}, cwd=tmp_path).config
+    assert cfg.trading.enabled_strategies == ("mean_reversion",)
+    [line] = problems_of(environ={"ENABLED_STRATEGIES": "mean_reversion,mean_reversion"}, cwd=tmp_path)
+    assert "listed twice" in line
+
+
+def test_alias_and_canonical_conflict_is_a_problem(tmp_path: Path) -> None:
+    [line] = problems_of(environ={"MAX_DAILY_LOSS": "5", "KALSHID_RISK__MAX_DAILY_LOSS": "6"}, cwd=tmp_path)
+    assert "contradicts" in line
+
+
+def test_credentials_alone_never_select_a_real_exchange(tmp_path: Path) -> None:
+    cfg = load_config(environ={"KALSHI_API_KEY": "abcd-1234", "KALSHI_PRIVATE_KEY_PATH": "k.pem"},
+                      cwd=tmp_path).config
+    assert cfg.exchange.env == "sim" and cfg.exchange.api_base_url == ""
+
+
+def test_known_host_url_implies_env_and_ws(tmp_path: Path) -> None:
+    loaded = load_config(environ={"KALSHI_API_BASE_URL": PROD_API_URL + "/"}, cwd=tmp_path)
+    assert loaded.config.exchange.env == "prod"
+    assert loaded.config.exchange.ws_url == PROD_WS_URL
+    assert "inferred from exchange.api_base_url" in loaded.sources["exchange.env"]
+
+
+def test_local_simulator_url_derives_ws(tmp_path: Path) -> None:
+    env = {"KALSHI_API_BASE_URL": "http://127.0.0.1:8765/trade-api/v2"}
+    cfg = load_config(environ=env, cwd=tmp_path).config
+    assert cfg.exchange.env == "sim"
+    assert cfg.exchange.ws_url == "ws://127.0.0.1:8765/trade-api/ws/v2"
+
+
+@pytest.mark.parametrize(("env", "needle"), [
+    ({"KALSHI_ENV": "demo", "KALSHI_API_BASE_URL": PROD_API_URL}, "contradicts exchange.env='demo'"),
+    ({"KALSHI_API_BASE_URL": "http://kalshi.example/trade-api/v2"}, "only allowed for loopback"),
+    ({"KALSHI_API_BASE_URL": "https://kalshi.example/v1"}, "end in /trade-api/v2"),
+    ({"KALSHI_WS_URL": "ws://127.0.0.1:1/trade-api/ws/v2"}, "set exchange.api_base_url too"),
+    ({"KALSHI_ENV": "staging"}, "one of sim, demo, prod"),
+    ({"KALSHID_API__HOST": "0.0.0.0"}, "off loopback"),
+    ({"KALSHID_STRATEGIES__KELLY_VOLATILITY__MIN_TIME_REMAINING": "900"}, "seconds in [0, 900)"),
+    ({"KALSHID_RISK__BREAKER_DRAWDOWN_FRACTION": "1.5"}, "fraction in (0, 1]"),
+    ({"KALSHID_LOG__FORMAT": "xml"}, "auto, json, console"),
+])
+def test_bad_values_are_rejected(tmp_path: Path, env: dict[str, str], needle: str) -> None:
+    lines = problems_of(environ=env, cwd=tmp_path)
+    assert any(needle in line for line in lines), lines
+
+
+def test_example_toml_has_every_key_and_loads_to_defaults(tmp_path: Path) -> None:
+    text = ETC_TOML.read_text()
+    for leaf in leaves():
+        name = leaf.key.rsplit(".", 1)[1]
+        assert f"\n{name} = " in text or f"\n# {name} = " in text, leaf.key
+    loaded = load_config(config_path=ETC_TOML, environ={}, cwd=tmp_path)
+    assert loaded.config == Config()

@@ -1,0 +1,104 @@
+"""Logging: secrets never reach a line, JSON vs console choice, stdlib loggers share the formatter."""
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from kalshid import logs
+
+KEY_ID = "7f3c9d2a-5b6e-4c1d-8e9f-0a1b2c3d4e5f"
+PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx1y2z3\nQWERTYuiop==\n-----END RSA PRIVATE KEY-----"
+SIGNATURE = "c2lnbmF0dXJlLWJ5dGVzLWhlcmU9PQ=="
+BEARER = "tok_9f8e7d6c5b4a"
+
+
+class TTYStringIO(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for h in root.handlers[:]:
+        root.removeHandler(h)
+    for h in handlers:
+        root.addHandler(h)
+    root.setLevel(level)
+    structlog.reset_defaults()
+
+
+def test_redact_helper_removes_every_secret_shape() -> None:
+    logs.register_secret(KEY_ID, keep_prefix=True)
+    text = (f"key {PEM} sent KALSHI-ACCESS-SIGNATURE: {SIGNATURE} with Authorization: Bearer {BEARER} "
+            f"for {KEY_ID}; truncated -----BEGIN PRIVATE KEY-----\nMIIEvQ")
+    out = logs.redact(text)
+    for secret in ("MIIEowIBAAKCAQEAx1y2z3", SIGNATURE, BEARER, KEY_ID, "MIIEvQ"):
+        assert secret not in out
+    assert "7f3c…" in out and "[REDACTED PEM]" in out
+
+
+def test_redaction_processor_on_a_whole_line(restore_logging: None, tmp_path: Path) -> None:
+    logs.register_secret(KEY_ID, keep_prefix=True)
+    stream = io.StringIO()
+    logs.configure_logging(fmt="json", file="off", stream=stream)
+    log = logs.get_logger("test")
+    log.info(f"request failed for {KEY_ID}",
+             body=f"pem was {PEM}",
+             headers={"KALSHI-ACCESS-KEY": KEY_ID, "KALSHI-ACCESS-SIGNATURE": SIGNATURE,
+                      "Authorization": f"Bearer {BEARER}"},
+             note=f"Authorization: Bearer {BEARER}",
+             passphrase="hunter2-hunter2", api_token="zzz-token-zzz", private_key="raw")
+    try:
+        raise RuntimeError(f"signing failed: KALSHI-ACCESS-SIGNATURE={SIGNATURE}")
+    except RuntimeError:
+        log.exception("with traceback")
+    logging.getLogger("hypercorn.error").warning("stdlib line %s", f"Bearer {BEARER}")
+    output = stream.getvalue()
+    for secret in (KEY_ID, "MIIEowIBAAKCAQEAx1y2z3", SIGNATURE, BEARER, "hunter2", "zzz-token-zzz", '"raw"'):
+        assert secret not in output
+    lines = [json.loads(line) for line in output.splitlines()]
+    assert [line["event"] for line in lines] == [
+        "request failed for 7f3c…", "with traceback", "stdlib line Bearer [REDACTED]"]
+    assert lines[0]["passphrase"] == logs.REDACTED
+    assert lines[0]["headers"]["KALSHI-ACCESS-KEY"] == "7f3c…"
+    assert "RuntimeError" in lines[1]["exception"]
+    assert lines[2]["logger"] == "hypercorn.error"
+
+
+def test_redact_value_handles_nested_and_bytes() -> None:
+    value = {"outer": [{"signature": "abc"}, PEM.encode()], "count": 3, "ok": True}
+    out = logs.redact_value(value)
+    assert out == {"outer": [{"signature": logs.REDACTED}, "[REDACTED PEM]"], "count": 3, "ok": True}
+
+
+def test_format_choice() -> None:
+    tty, pipe = TTYStringIO(), io.StringIO()
+    assert logs.choose_format("auto", tty, environ={}) == "console"
+    assert logs.choose_format("auto", pipe, environ={}) == "json"
+    assert logs.choose_format("auto", tty, environ={"JOURNAL_STREAM": "8:123"}) == "json"
+    assert logs.choose_format("console", pipe, environ={}) == "console"
+
+
+def test_console_format_and_daily_file(restore_logging: None, tmp_path: Path) -> None:
+    stream = TTYStringIO()
+    path = logs.configure_logging(fmt="auto", file="auto", file_dir=tmp_path / "logs", stream=stream,
+                                  environ={})
+    logs.get_logger("t").info("hello", market="KXSOL15M-26JUL011215")
+    assert path == tmp_path / "logs" / "kalshid.log"
+    assert "hello" in stream.getvalue() and not stream.getvalue().startswith("{")
+    for h in logging.getLogger().handlers:
+        h.flush()
+    record = json.loads(path.read_text().splitlines()[-1])
+    assert record["event"] == "hello" and record["market"] == "KXSOL15M-26JUL011215"
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert logs.configure_logging(file="auto", file_dir=tmp_path / "x", stream=io.StringIO(),
+                                  environ={"INVOCATION_ID": "abc"}) is None
+    assert not (tmp_path / "x").exists()
