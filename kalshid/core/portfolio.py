@@ -1,0 +1,181 @@
+"""Positions, cash and P&L from fills and settlements, in exact integer centi-cents.
+
+Each market's YES and NO holdings are kept separately (``Position``), each with its cost basis (price ×
+count of the contracts still held, fees excluded). Fees are expensed when paid: they reduce cash and
+realised P&L at the fill. Selling part of a holding removes ``cost × sold // held`` of its basis (the
+floor keeps the integers exact; the last sale removes whatever basis is left, so nothing is lost).
+Settlement pays $1 per winning contract, realises ``payout − basis`` and removes the position.
+
+Holding YES and NO of one market at once is allowed here (Kalshi nets them into one signed position
+and releases $1 per pair immediately; keeping both is the conservative view: the pair's dollar arrives
+at settlement). The worst-case loss of a position at settlement is ``max(0, basis − min(yes, no)·$1)``.
+
+The type is frozen; every operation returns a new :class:`Portfolio`. The portfolio records what the
+exchange reports; it does not enforce limits (that is :mod:`kalshid.core.risk`), but it refuses
+impossible input (selling more than held, non-positive counts) with :class:`PortfolioError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import attrs
+
+from kalshid.core.markets import parse_market_ticker
+from kalshid.core.signals import Action, Side
+from kalshid.core.units import ONE_DOLLAR_CC, check_price_cc
+
+
+class PortfolioError(ValueError):
+    """A fill or settlement cannot apply to the portfolio as it stands."""
+
+
+@attrs.frozen
+class Fill:
+    """One execution. ``price_cc`` is in ``side``'s terms (a NO fill at 3 800 cc cost $0.38 each);
+    ``fee_cc`` is the fee charged for this fill (0 for makers)."""
+
+    ticker: str
+    side: Side
+    action: Action
+    count: int
+    price_cc: int
+    fee_cc: int
+    ts: datetime
+
+    def __attrs_post_init__(self) -> None:
+        if self.count <= 0:
+            raise PortfolioError(f"fill count must be > 0, got {self.count}")
+        check_price_cc(self.price_cc, what="fill price_cc")
+        if self.fee_cc < 0:
+            raise PortfolioError(f"fill fee_cc must be >= 0, got {self.fee_cc}")
+
+
+@attrs.frozen
+class Position:
+    """What we hold in one market."""
+
+    ticker: str
+    yes_count: int = 0
+    yes_cost_cc: int = 0
+    no_count: int = 0
+    no_cost_cc: int = 0
+    fees_cc: int = 0
+    realized_pnl_cc: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.yes_count > 0 or self.no_count > 0
+
+    @property
+    def cost_basis_cc(self) -> int:
+        return self.yes_cost_cc + self.no_cost_cc
+
+    def payout_cc(self, result: Side) -> int:
+        return (self.yes_count if result is Side.YES else self.no_count) * ONE_DOLLAR_CC
+
+    @property
+    def worst_case_loss_cc(self) -> int:
+        """The most this position can still lose at settlement (fees already paid are realised)."""
+        return max(0, self.cost_basis_cc - min(self.yes_count, self.no_count) * ONE_DOLLAR_CC)
+
+    def value_cc(self, yes_mark_cc: int | None) -> int:
+        """Marked value: YES at the mark, NO at $1 − mark; at cost basis when there is no mark."""
+        if yes_mark_cc is None:
+            return self.cost_basis_cc
+        return self.yes_count * yes_mark_cc + self.no_count * (ONE_DOLLAR_CC - yes_mark_cc)
+
+    def count(self, side: Side) -> int:
+        return self.yes_count if side is Side.YES else self.no_count
+
+
+def _positions_dict(value: Mapping[str, Position]) -> dict[str, Position]:
+    return dict(value)
+
+
+@attrs.frozen
+class Portfolio:
+    """Cash, open positions by ticker, and lifetime realised P&L and fees (all cc)."""
+
+    cash_cc: int
+    positions: Mapping[str, Position] = attrs.field(factory=dict, converter=_positions_dict)
+    realized_pnl_cc: int = 0
+    fees_paid_cc: int = 0
+
+    def position(self, ticker: str) -> Position:
+        return self.positions.get(ticker) or Position(ticker)
+
+    def apply_fill(self, fill: Fill) -> Portfolio:
+        """The portfolio after ``fill``. Raises :class:`PortfolioError` when selling more than held."""
+        pos = self.position(fill.ticker)
+        held = pos.count(fill.side)
+        basis = pos.yes_cost_cc if fill.side is Side.YES else pos.no_cost_cc
+        notional = fill.count * fill.price_cc
+        if fill.action is Action.BUY:
+            new_count, new_basis = held + fill.count, basis + notional
+            cash_delta, realized_delta = -notional - fill.fee_cc, -fill.fee_cc
+        else:
+            if fill.count > held:
+                raise PortfolioError(
+                    f"{fill.ticker}: selling {fill.count} {fill.side.value} but only {held} held")
+            removed = basis * fill.count // held if fill.count < held else basis
+            new_count, new_basis = held - fill.count, basis - removed
+            cash_delta = notional - fill.fee_cc
+            realized_delta = notional - removed - fill.fee_cc
+        if fill.side is Side.YES:
+            pos = attrs.evolve(pos, yes_count=new_count, yes_cost_cc=new_basis)
+        else:
+            pos = attrs.evolve(pos, no_count=new_count, no_cost_cc=new_basis)
+        pos = attrs.evolve(pos, fees_cc=pos.fees_cc + fill.fee_cc,
+                           realized_pnl_cc=pos.realized_pnl_cc + realized_delta)
+        return self._with_position(pos, cash_delta=cash_delta, realized_delta=realized_delta,
+                                   fee=fill.fee_cc)
+
+    def settle(self, ticker: str, result: Side) -> Portfolio:
+        """Pay out ``ticker``: $1 per ``result`` contract; realise payout − basis; drop the position.
+        Settling a market we hold nothing in returns the portfolio unchanged."""
+        pos = self.positions.get(ticker)
+        if pos is None:
+            return self
+        payout = pos.payout_cc(result)
+        realized_delta = payout - pos.cost_basis_cc
+        positions = dict(self.positions)
+        del positions[ticker]
+        return attrs.evolve(self, cash_cc=self.cash_cc + payout, positions=positions,
+                            realized_pnl_cc=self.realized_pnl_cc + realized_delta)
+
+    def _with_position(self, pos: Position, *, cash_delta: int, realized_delta: int, fee: int) -> Portfolio:
+        positions = dict(self.positions)
+        if pos.is_open:
+            positions[pos.ticker] = pos
+        else:
+            positions.pop(pos.ticker, None)
+        return attrs.evolve(self, cash_cc=self.cash_cc + cash_delta, positions=positions,
+                            realized_pnl_cc=self.realized_pnl_cc + realized_delta,
+                            fees_paid_cc=self.fees_paid_cc + fee)
+
+    def open_tickers(self) -> frozenset[str]:
+        return frozenset(t for t, p in self.positions.items() if p.is_open)
+
+    def worst_case_loss_cc(self) -> int:
+        """Σ worst-case settlement loss over open positions."""
+        return sum(p.worst_case_loss_cc for p in self.positions.values())
+
+    def exposure_by_window(self) -> dict[datetime, int]:
+        """Worst-case settlement loss per window, keyed by the window's close time (from the ticker)."""
+        out: dict[datetime, int] = {}
+        for ticker, pos in self.positions.items():
+            close = window_close(ticker)
+            out[close] = out.get(close, 0) + pos.worst_case_loss_cc
+        return out
+
+    def equity_cc(self, yes_marks_cc: Mapping[str, int] | None = None) -> int:
+        """Cash plus positions marked at ``yes_marks_cc`` (ticker → YES price); unmarked ones at cost."""
+        marks = yes_marks_cc or {}
+        return self.cash_cc + sum(p.value_cc(marks.get(t)) for t, p in self.positions.items())
+
+
+def window_close(ticker: str) -> datetime:
+    """The close time of the window a market ticker names (raises ``TickerError`` if malformed)."""
+    return parse_market_ticker(ticker)[1].close_time

@@ -1,0 +1,286 @@
+"""The risk engine: every order intent passes :meth:`RiskEngine.check` before it is sent.
+
+``check(intent, state, now) -> Verdict``. Checks, in order (the first failure is the reason code):
+
+1. ``INVALID_ORDER``: count ≤ 0 or price outside ($0, $1).
+2. Breaker: ``BREAKER_HALTED`` rejects everything; ``BREAKER_REDUCING`` rejects buys (exits only).
+3. Time: ``MARKET_NOT_OPEN`` before the window opens, ``MARKET_CLOSED`` at/after close; buys in the
+   last ``entry_cutoff_seconds`` get ``ENTRY_CUTOFF`` (exits still pass).
+4. Data: ``STALE_BOOK`` / ``STALE_INDEX`` when the book or index age (seconds, passed in the state;
+   ``None`` = never seen) exceeds ``max_data_age_seconds``.
+5. Sells: ``INSUFFICIENT_POSITION`` when selling more than held minus resting sells;
+   ``INSUFFICIENT_CASH`` if the fee exceeds proceeds and cash; ``MAX_DAILY_LOSS`` if the sale would
+   raise the day's loss measure above the limit (selling one leg of a hedged position can).
+6. Buys: ``MAX_CONCURRENT_POSITIONS`` (markets with open positions or resting buys, counting this
+   one); then, for the order's worst case (taker fee at the limit price), ``MAX_TRADE_SIZE`` (cost
+   incl. fee > ``max_position_size_cc``), ``INSUFFICIENT_CASH`` (cash − resting buys' reserve),
+   ``MAX_WINDOW_EXPOSURE`` (worst-case settlement loss of the window's positions + resting buys +
+   this order), ``MAX_DAILY_LOSS`` (loss measure after the order).
+
+The **day's loss measure** is ``−realised_today + worst-case settlement loss of open positions +
+worst case of resting buys``; limits are checked on the portfolio *after* a hypothetical fill of the
+order (so a buy that hedges an open position is credited exactly). Day boundary: UTC midnight +
+``day_rollover`` (:func:`kalshid.core.breaker.trading_day`); ``realised_today`` is the portfolio's
+lifetime realised P&L minus ``DayLedger.start_realized_cc``; the shell rolls the ledger with
+:meth:`DayLedger.rolled` on every state update (a stale ledger over-counts: conservative).
+
+**Reduction.** When a buy fails only a size-dependent limit (trade size, cash, window exposure,
+daily loss) at its full count, the engine searches for the largest smaller count that passes every
+check (re-verified exactly) and approves that with ``reason=REDUCED`` and ``adjusted_count``; if none
+passes, it rejects with the reason a single contract fails. Exact integer cc throughout.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import attrs
+
+from kalshid.core.breaker import BreakerStatus, trading_day
+from kalshid.core.fees import taker_fee_cc
+from kalshid.core.markets import WINDOW
+from kalshid.core.portfolio import Fill, Portfolio, window_close
+from kalshid.core.signals import Action, Side
+from kalshid.core.units import ONE_DOLLAR_CC, format_dollars
+
+
+class ReasonCode(enum.StrEnum):
+    APPROVED = "approved"
+    REDUCED = "reduced"
+    INVALID_ORDER = "invalid_order"
+    BREAKER_HALTED = "breaker_halted"
+    BREAKER_REDUCING = "breaker_reducing"
+    MARKET_NOT_OPEN = "market_not_open"
+    MARKET_CLOSED = "market_closed"
+    ENTRY_CUTOFF = "entry_cutoff"
+    STALE_BOOK = "stale_book"
+    STALE_INDEX = "stale_index"
+    INSUFFICIENT_POSITION = "insufficient_position"
+    MAX_CONCURRENT_POSITIONS = "max_concurrent_positions"
+    MAX_TRADE_SIZE = "max_trade_size"
+    INSUFFICIENT_CASH = "insufficient_cash"
+    MAX_WINDOW_EXPOSURE = "max_window_exposure"
+    MAX_DAILY_LOSS = "max_daily_loss"
+
+
+@attrs.frozen
+class OrderIntent:
+    """An order we would like to place. ``price_cc`` is in ``side``'s terms (the limit)."""
+
+    ticker: str
+    side: Side
+    action: Action
+    count: int
+    price_cc: int
+
+
+@attrs.frozen
+class RestingOrder:
+    """One of our orders resting on the book (``count`` = remaining)."""
+
+    ticker: str
+    side: Side
+    action: Action
+    count: int
+    price_cc: int
+
+    @property
+    def worst_cost_cc(self) -> int:
+        """Cash a resting buy can still consume (taker fee assumed, the worst case)."""
+        if self.action is not Action.BUY:
+            return 0
+        return self.count * self.price_cc + taker_fee_cc(self.count, self.price_cc)
+
+
+def _non_negative(_inst: object, attr: attrs.Attribute[Any], value: float) -> None:
+    if value < 0:
+        raise ValueError(f"risk limit {attr.name} must be >= 0, got {value!r}")
+
+
+@attrs.frozen
+class RiskLimits:
+    """Limits in cc / counts / seconds (the config layer converts dollars with ``dollars_to_cc``)."""
+
+    max_position_size_cc: int = attrs.field(validator=_non_negative)
+    max_concurrent_positions: int = attrs.field(validator=_non_negative)
+    max_daily_loss_cc: int = attrs.field(validator=_non_negative)
+    max_window_exposure_cc: int = attrs.field(validator=_non_negative)
+    entry_cutoff_seconds: float = attrs.field(default=60.0, validator=_non_negative)
+    max_data_age_seconds: float = attrs.field(default=5.0, validator=_non_negative)
+    day_rollover: timedelta = timedelta(0)
+
+
+@attrs.frozen
+class DayLedger:
+    """Where today started: the trading day and the lifetime realised P&L at its start."""
+
+    day: date
+    start_realized_cc: int
+
+    @classmethod
+    def start(cls, now: datetime, portfolio: Portfolio, rollover: timedelta = timedelta(0)) -> DayLedger:
+        return cls(trading_day(now, rollover), portfolio.realized_pnl_cc)
+
+    def rolled(self, now: datetime, portfolio: Portfolio, rollover: timedelta = timedelta(0)) -> DayLedger:
+        """This ledger, or a new one if ``now`` is in a later trading day."""
+        day = trading_day(now, rollover)
+        return self if day == self.day else DayLedger(day, portfolio.realized_pnl_cc)
+
+
+@attrs.frozen
+class RiskState:
+    """Everything the engine needs besides the intent and ``now``."""
+
+    portfolio: Portfolio
+    ledger: DayLedger
+    breaker_status: BreakerStatus = BreakerStatus.RUNNING
+    resting: Sequence[RestingOrder] = ()
+    book_age_seconds: float | None = None
+    index_age_seconds: float | None = None
+
+    def loss_measure_cc(self, portfolio: Portfolio | None = None) -> int:
+        """``−realised_today + worst-case open loss + resting buys' worst cost`` (cc)."""
+        p = portfolio if portfolio is not None else self.portfolio
+        realized_today = p.realized_pnl_cc - self.ledger.start_realized_cc
+        return -realized_today + p.worst_case_loss_cc() + sum(r.worst_cost_cc for r in self.resting)
+
+
+@attrs.frozen
+class Verdict:
+    approved: bool
+    reason: ReasonCode
+    detail: str
+    adjusted_count: int | None = None
+
+    def count_for(self, intent: OrderIntent) -> int:
+        """The count to send: the adjusted one if reduced, else the intent's (0 if rejected)."""
+        if not self.approved:
+            return 0
+        return self.adjusted_count if self.adjusted_count is not None else intent.count
+
+
+def _reject(reason: ReasonCode, detail: str) -> Verdict:
+    return Verdict(False, reason, detail)
+
+
+@attrs.frozen
+class RiskEngine:
+    limits: RiskLimits
+
+    def check(self, intent: OrderIntent, state: RiskState, now: datetime) -> Verdict:
+        """Approve, reduce or reject ``intent``; never raises for a bad intent (``INVALID_ORDER``)."""
+        if isinstance(intent.count, bool) or not isinstance(intent.count, int) or intent.count <= 0:
+            return _reject(ReasonCode.INVALID_ORDER,
+                           f"count must be a whole number > 0, got {intent.count!r}")
+        if not isinstance(intent.price_cc, int) or not 0 < intent.price_cc < ONE_DOLLAR_CC:
+            return _reject(ReasonCode.INVALID_ORDER, f"price_cc must be in (0, {ONE_DOLLAR_CC}), "
+                                                     f"got {intent.price_cc!r}")
+        try:
+            close = window_close(intent.ticker)
+        except ValueError as exc:
+            return _reject(ReasonCode.INVALID_ORDER, str(exc))
+        buying = intent.action is Action.BUY
+
+        if state.breaker_status is BreakerStatus.HALTED:
+            return _reject(ReasonCode.BREAKER_HALTED, "circuit breaker is HALTED")
+        if buying and state.breaker_status is BreakerStatus.REDUCING:
+            return _reject(ReasonCode.BREAKER_REDUCING, "circuit breaker allows exits only")
+
+        if now < close - WINDOW:
+            return _reject(ReasonCode.MARKET_NOT_OPEN, f"window opens at {(close - WINDOW).isoformat()}")
+        to_close = (close - now).total_seconds()
+        if to_close <= 0:
+            return _reject(ReasonCode.MARKET_CLOSED, f"market closed at {close.isoformat()}")
+        if buying and to_close < self.limits.entry_cutoff_seconds:
+            return _reject(ReasonCode.ENTRY_CUTOFF, f"{to_close:.1f} s to close < entry cutoff "
+                                                    f"{self.limits.entry_cutoff_seconds:.0f} s")
+
+        max_age = self.limits.max_data_age_seconds
+        if state.book_age_seconds is None or state.book_age_seconds > max_age:
+            return _reject(ReasonCode.STALE_BOOK, f"book age {state.book_age_seconds} s > {max_age} s")
+        if state.index_age_seconds is None or state.index_age_seconds > max_age:
+            return _reject(ReasonCode.STALE_INDEX, f"index age {state.index_age_seconds} s > {max_age} s")
+
+        if not buying:
+            return self._check_sell(intent, state, now)
+        open_markets = state.portfolio.open_tickers() | {
+            r.ticker for r in state.resting if r.action is Action.BUY and r.count > 0}
+        if intent.ticker not in open_markets and len(open_markets) >= self.limits.max_concurrent_positions:
+            return _reject(ReasonCode.MAX_CONCURRENT_POSITIONS,
+                           f"{len(open_markets)} markets open or with resting buys >= "
+                           f"{self.limits.max_concurrent_positions}")
+        return self._check_buy_size(intent, state, now, close)
+
+    def _check_sell(self, intent: OrderIntent, state: RiskState, now: datetime) -> Verdict:
+        held = state.portfolio.position(intent.ticker).count(intent.side)
+        committed = sum(r.count for r in state.resting if r.ticker == intent.ticker
+                        and r.side is intent.side and r.action is Action.SELL)
+        if intent.count > held - committed:
+            return _reject(ReasonCode.INSUFFICIENT_POSITION,
+                           f"selling {intent.count} {intent.side.value}: {held} held, {committed} already "
+                           f"offered by resting sells")
+        after_fill = state.portfolio.apply_fill(self._fill(intent, intent.count, now))
+        available = after_fill.cash_cc - sum(r.worst_cost_cc for r in state.resting)
+        if available < 0:  # a fee above the proceeds (a sale near $0) must still be payable
+            return _reject(ReasonCode.INSUFFICIENT_CASH,
+                           f"the sale's fee exceeds its proceeds and cash: available after "
+                           f"{format_dollars(available)}")
+        before = state.loss_measure_cc()
+        after = state.loss_measure_cc(after_fill)
+        if after > self.limits.max_daily_loss_cc and after > before:
+            return _reject(ReasonCode.MAX_DAILY_LOSS,
+                           f"day's loss measure would rise from {format_dollars(before)} to "
+                           f"{format_dollars(after)} (limit {format_dollars(self.limits.max_daily_loss_cc)})")
+        return Verdict(True, ReasonCode.APPROVED, "exit")
+
+    def _check_buy_size(self, intent: OrderIntent, state: RiskState, now: datetime,
+                        close: datetime) -> Verdict:
+        full = self._buy_violation(intent, intent.count, state, now, close)
+        if full is None:
+            return Verdict(True, ReasonCode.APPROVED, "all limits pass")
+        one = self._buy_violation(intent, 1, state, now, close) if intent.count > 1 else full
+        if one is not None:
+            return _reject(*one)
+        lo, hi = 1, intent.count - 1  # 1 passes; search the largest passing count, then verify it
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self._buy_violation(intent, mid, state, now, close) is None:
+                lo = mid
+            else:
+                hi = mid - 1
+        return Verdict(True, ReasonCode.REDUCED, f"reduced from {intent.count} to {lo}: {full[1]}",
+                       adjusted_count=lo)
+
+    def _buy_violation(self, intent: OrderIntent, count: int, state: RiskState, now: datetime,
+                       close: datetime) -> tuple[ReasonCode, str] | None:
+        lim = self.limits
+        fill = self._fill(intent, count, now)
+        cost = count * intent.price_cc + fill.fee_cc
+        if cost > lim.max_position_size_cc:
+            return (ReasonCode.MAX_TRADE_SIZE, f"cost {format_dollars(cost)} incl. fee > per-trade cap "
+                                               f"{format_dollars(lim.max_position_size_cc)}")
+        reserved = sum(r.worst_cost_cc for r in state.resting)
+        available = state.portfolio.cash_cc - reserved
+        if cost > available:
+            return (ReasonCode.INSUFFICIENT_CASH, f"cost {format_dollars(cost)} > available cash "
+                                                  f"{format_dollars(available)}")
+        after = state.portfolio.apply_fill(fill)
+        window = after.exposure_by_window().get(close, 0) + sum(
+            r.worst_cost_cc for r in state.resting if window_close(r.ticker) == close)
+        if window > lim.max_window_exposure_cc:
+            return (ReasonCode.MAX_WINDOW_EXPOSURE, f"window exposure {format_dollars(window)} > "
+                                                    f"{format_dollars(lim.max_window_exposure_cc)}")
+        loss = state.loss_measure_cc(after)
+        if loss > lim.max_daily_loss_cc:
+            return (ReasonCode.MAX_DAILY_LOSS, f"day's loss measure {format_dollars(loss)} > "
+                                               f"{format_dollars(lim.max_daily_loss_cc)}")
+        return None
+
+    @staticmethod
+    def _fill(intent: OrderIntent, count: int, now: datetime) -> Fill:
+        """The order's worst-case fill: all ``count`` at the limit, paying the taker fee."""
+        return Fill(intent.ticker, intent.side, intent.action, count, intent.price_cc,
+                    taker_fee_cc(count, intent.price_cc), now)

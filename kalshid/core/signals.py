@@ -1,0 +1,180 @@
+"""The frozen data that flows into and out of strategies.
+
+Inputs: :class:`MarketView` (the market and the caller's sizing context at ``now``), :class:`IndexPrint`
+(one SOLUSD_RTI print), :class:`PricePoint` (a timestamped YES probability, e.g. a book mid) and
+:class:`BookTop` (best YES/NO bids with sizes). Output: :class:`Signal`.
+
+Conventions, all exact: prices in centi-cents (``kalshid.core.units``), counts in whole contracts,
+times timezone-aware UTC datetimes taken from the exchange/index (never a local clock read).
+Kalshi books show bids only: the YES ask is ``$1 − best NO bid`` and the NO ask ``$1 − best YES bid``.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from datetime import datetime
+
+import attrs
+
+from kalshid.core.units import ONE_DOLLAR_CC, check_price_cc, complement
+
+
+class Side(enum.StrEnum):
+    YES = "yes"
+    NO = "no"
+
+    @property
+    def other(self) -> Side:
+        return Side.NO if self is Side.YES else Side.YES
+
+
+class Action(enum.StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+def _aware(_inst: object, attr: attrs.Attribute[datetime], value: datetime) -> None:
+    if value.tzinfo is None:
+        raise ValueError(f"{attr.name} must be timezone-aware, got naive {value.isoformat()}")
+
+
+@attrs.frozen
+class IndexPrint:
+    """One print of the settlement index (SOLUSD_RTI), in dollars."""
+
+    ts: datetime = attrs.field(validator=_aware)
+    price: float
+
+    def __attrs_post_init__(self) -> None:
+        if not (math.isfinite(self.price) and self.price > 0):
+            raise ValueError(f"index price must be finite and > 0, got {self.price!r}")
+
+
+@attrs.frozen
+class PricePoint:
+    """A timestamped YES probability in [0, 1] (e.g. the book mid), for price-history strategies."""
+
+    ts: datetime = attrs.field(validator=_aware)
+    yes_prob: float
+
+    def __attrs_post_init__(self) -> None:
+        if not (math.isfinite(self.yes_prob) and 0.0 <= self.yes_prob <= 1.0):
+            raise ValueError(f"yes_prob must be in [0, 1], got {self.yes_prob!r}")
+
+
+@attrs.frozen
+class BookTop:
+    """Best bids of both sides, with sizes, as of ``updated_at`` (when the book last changed or was
+    confirmed by the feed). ``None`` price means that side has no bids."""
+
+    ticker: str
+    yes_bid_cc: int | None
+    yes_bid_size: int
+    no_bid_cc: int | None
+    no_bid_size: int
+    updated_at: datetime = attrs.field(validator=_aware)
+
+    def __attrs_post_init__(self) -> None:
+        for name, price, size in (("yes_bid_cc", self.yes_bid_cc, self.yes_bid_size),
+                                  ("no_bid_cc", self.no_bid_cc, self.no_bid_size)):
+            if price is not None:
+                check_price_cc(price, what=name)
+                if size <= 0:
+                    raise ValueError(f"{name} is set but its size is {size}")
+            elif size != 0:
+                raise ValueError(f"{name} is empty but its size is {size}")
+        if self.yes_bid_cc is not None and self.no_bid_cc is not None \
+                and self.yes_bid_cc + self.no_bid_cc > ONE_DOLLAR_CC:
+            raise ValueError(f"crossed book: yes bid {self.yes_bid_cc} + no bid {self.no_bid_cc} > $1")
+
+    @property
+    def yes_ask_cc(self) -> int | None:
+        return None if self.no_bid_cc is None else complement(self.no_bid_cc)
+
+    @property
+    def no_ask_cc(self) -> int | None:
+        return None if self.yes_bid_cc is None else complement(self.yes_bid_cc)
+
+    def ask(self, side: Side) -> tuple[int, int] | None:
+        """``(price_cc, size)`` we can buy ``side`` at now, or ``None``."""
+        if side is Side.YES:
+            return None if self.no_bid_cc is None else (complement(self.no_bid_cc), self.no_bid_size)
+        return None if self.yes_bid_cc is None else (complement(self.yes_bid_cc), self.yes_bid_size)
+
+    @property
+    def yes_mid_prob(self) -> float | None:
+        """The YES mid as a probability, when both sides are quoted."""
+        if self.yes_bid_cc is None or self.no_bid_cc is None:
+            return None
+        return (self.yes_bid_cc + complement(self.no_bid_cc)) / (2 * ONE_DOLLAR_CC)
+
+    def age_seconds(self, now: datetime) -> float:
+        return (now - self.updated_at).total_seconds()
+
+
+@attrs.frozen
+class MarketView:
+    """What a strategy knows about one market at ``now`` (exchange time).
+
+    ``closing_sum`` / ``closing_count`` are the running sum and count of index prints observed inside
+    the settlement window ``[close − 60 s, close)`` (zero before it starts). ``bankroll_cc`` and
+    ``max_count`` are the caller's sizing context (cash available to this strategy, and a hard cap on
+    one signal's contracts); the risk engine re-checks every limit independently.
+    ``floor_strike`` is ``None`` until the exchange publishes it (strategies then stay silent).
+    """
+
+    ticker: str
+    open_time: datetime = attrs.field(validator=_aware)
+    close_time: datetime = attrs.field(validator=_aware)
+    now: datetime = attrs.field(validator=_aware)
+    floor_strike: float | None
+    bankroll_cc: int
+    max_count: int
+    closing_sum: float = 0.0
+    closing_count: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        if self.close_time <= self.open_time:
+            raise ValueError(f"{self.ticker}: close_time is not after open_time")
+        if self.floor_strike is not None and not (math.isfinite(self.floor_strike) and self.floor_strike > 0):
+            raise ValueError(f"{self.ticker}: floor_strike must be finite and > 0, got {self.floor_strike!r}")
+        if self.bankroll_cc < 0 or self.max_count < 0:
+            raise ValueError(f"{self.ticker}: bankroll_cc and max_count must be >= 0")
+        if self.closing_count < 0 or self.closing_sum < 0:
+            raise ValueError(f"{self.ticker}: closing_sum/closing_count must be >= 0")
+
+    @property
+    def seconds_to_close(self) -> float:
+        return (self.close_time - self.now).total_seconds()
+
+    @property
+    def is_open(self) -> bool:
+        return self.open_time <= self.now < self.close_time
+
+
+@attrs.frozen
+class Signal:
+    """A strategy's wish to trade, before risk. ``price_cc`` is the limit price *in the signal side's
+    terms* (a NO buy at 4 200 cc pays $0.42 per NO contract). ``fair_prob`` is the modelled probability
+    that the signal's *side* pays (``1 − P(YES)`` for a NO signal). ``edge`` is ``fair_prob`` minus the
+    all-in cost per contract (probability units, net of the taker fee); ``confidence`` is in [0, 1]."""
+
+    strategy: str
+    ticker: str
+    side: Side
+    action: Action
+    price_cc: int
+    count: int
+    fair_prob: float
+    edge: float
+    confidence: float
+    reason: str
+    created_at: datetime = attrs.field(validator=_aware)
+
+    def __attrs_post_init__(self) -> None:
+        check_price_cc(self.price_cc, what="signal price_cc")
+        if self.count <= 0:
+            raise ValueError(f"signal count must be > 0, got {self.count}")
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f"signal confidence must be in [0, 1], got {self.confidence}")

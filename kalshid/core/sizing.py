@@ -1,0 +1,116 @@
+"""Edge net of fees and fractional-Kelly sizing for a binary contract bought as a taker.
+
+A contract bought at all-in cost ``c`` (price plus fee, per $1 of payout) that pays $1 with
+probability ``p`` has Kelly fraction ``f* = (p − c)/(1 − c)`` of the bankroll. We stake
+``kelly_fraction × f*`` (default a quarter Kelly, since ``p`` is a model estimate).
+
+**Fees depend on the count** (``ceil_to_cent(0.07·C·P·(1−P))`` per order), so the all-in cost per
+contract does too. We size *conservatively, without iteration*: ``ceil(C·x)/C ≤ ceil(x)``, so the
+one-contract all-in cost ``c₁ = P + fee(1, P)`` bounds the per-contract cost of any order from above.
+``f*`` is computed at ``c₁`` (``f*`` falls as ``c`` rises, so this never over-stakes), the stake
+``kelly_fraction·f*·bankroll`` is floored to a whole cc, and the count is the largest ``C`` whose
+*exact* all-in cost ``C·P + fee(C, P)`` fits in the stake (a binary search over the exact integer
+fee). The reported edge is then exact for that count.
+
+Money is int cc throughout; floats appear only as probabilities and the Kelly fraction.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+
+from kalshid.core.fees import taker_fee_cc
+from kalshid.core.units import ONE_DOLLAR_CC, check_price_cc
+
+DEFAULT_KELLY_FRACTION = 0.25
+
+
+class SizingError(ValueError):
+    """Sizing inputs out of range (probability, price, bankroll, fraction, caps)."""
+
+
+@attrs.frozen
+class SizeDecision:
+    """How many contracts to buy at ``price_cc`` and what it costs, exactly."""
+
+    count: int
+    price_cc: int
+    fee_cc: int
+    cost_cc: int  # count × price + fee: the cash the order can consume
+    edge: float  # fair − all-in cost per contract, in probability units
+    kelly_full: float  # f* at the conservative one-contract cost
+    stake_cc: int  # kelly_fraction × f* × bankroll, floored
+
+
+def all_in_cost_cc(count: int, price_cc: int) -> int:
+    """``count × price + taker fee`` in cc: the worst-case cash cost of a taker buy."""
+    return count * price_cc + taker_fee_cc(count, price_cc)
+
+
+def edge_per_contract(fair_prob: float, count: int, price_cc: int) -> float:
+    """``fair − (price + fee_per_contract)`` for an order of ``count`` contracts, in probability units."""
+    if count <= 0:
+        raise SizingError(f"count must be > 0, got {count}")
+    return fair_prob - all_in_cost_cc(count, price_cc) / (count * ONE_DOLLAR_CC)
+
+
+def kelly_full_fraction(fair_prob: float, cost_prob: float) -> float:
+    """``(p − c)/(1 − c)``, or 0 when there is no edge (``c ≥ p``) or the cost is a full dollar."""
+    if cost_prob >= 1.0 or fair_prob <= cost_prob:
+        return 0.0
+    return (fair_prob - cost_prob) / (1.0 - cost_prob)
+
+
+def max_count_within(budget_cc: int, price_cc: int) -> int:
+    """The largest count whose exact all-in taker cost is at most ``budget_cc`` (0 if none)."""
+    check_price_cc(price_cc)
+    if budget_cc <= 0:
+        return 0
+    lo, hi = 0, budget_cc // price_cc  # the fee is >= 0, so hi is an upper bound
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if all_in_cost_cc(mid, price_cc) <= budget_cc:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def size_binary(
+    fair_prob: float,
+    price_cc: int,
+    bankroll_cc: int,
+    *,
+    kelly_fraction: float = DEFAULT_KELLY_FRACTION,
+    max_count: int,
+) -> SizeDecision | None:
+    """Fractional-Kelly size for buying one side at ``price_cc`` when it pays with ``fair_prob``.
+
+    Returns ``None`` when there is no positive edge after fees, or the stake buys no whole contract.
+    ``max_count`` is the caller's cap (e.g. displayed size at that price, a per-signal limit).
+    """
+    if not (math.isfinite(fair_prob) and 0.0 <= fair_prob <= 1.0):
+        raise SizingError(f"fair_prob must be in [0, 1], got {fair_prob!r}")
+    check_price_cc(price_cc, what="price_cc")
+    if bankroll_cc < 0:
+        raise SizingError(f"bankroll_cc must be >= 0, got {bankroll_cc}")
+    if not (math.isfinite(kelly_fraction) and 0.0 < kelly_fraction <= 1.0):
+        raise SizingError(f"kelly_fraction must be in (0, 1], got {kelly_fraction!r}")
+    if max_count < 0:
+        raise SizingError(f"max_count must be >= 0, got {max_count}")
+
+    worst_unit_cost = all_in_cost_cc(1, price_cc)
+    kelly = kelly_full_fraction(fair_prob, worst_unit_cost / ONE_DOLLAR_CC)
+    if kelly <= 0.0:
+        return None
+    stake_cc = math.floor(kelly_fraction * kelly * bankroll_cc)
+    count = min(max_count_within(stake_cc, price_cc), max_count)
+    if count <= 0:
+        return None
+    fee = taker_fee_cc(count, price_cc)
+    return SizeDecision(
+        count=count, price_cc=price_cc, fee_cc=fee, cost_cc=count * price_cc + fee,
+        edge=edge_per_contract(fair_prob, count, price_cc), kelly_full=kelly, stake_cc=stake_cc,
+    )

@@ -1,0 +1,114 @@
+"""KellyVolatility: trade when the averaging-aware fair value beats the ask by ``min_edge`` after fees.
+
+Per call: fold new index prints into an EWMA volatility (:mod:`kalshid.core.vol`), price the market
+with :func:`kalshid.core.pricing.fair_yes_probability` from the latest print, compare with both asks
+(YES ask = $1 − best NO bid, NO ask = $1 − best YES bid), size the better side by fractional Kelly net
+of the exact taker fee (:mod:`kalshid.core.sizing`), capped by the displayed size at the ask and
+``market.max_count``, and signal a taker buy at the ask if its net edge is at least ``min_edge``.
+
+Silent (returns ``None``) while the vol is warming up, before the strike is published, outside the
+market's ``[open, close)``, or when a side has no ask. Inconsistent inputs (e.g. closing prints counted
+while the window has not started) raise :class:`kalshid.core.pricing.PricingError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from kalshid.core.pricing import fair_yes_probability
+from kalshid.core.signals import Action, BookTop, IndexPrint, MarketView, Side, Signal
+from kalshid.core.sizing import SizeDecision, size_binary
+from kalshid.core.strategies.base import BaseStrategy, ParamError, PriceHistory, number_in
+from kalshid.core.vol import EwmaVol
+
+
+def _positive_int(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ParamError(f"parameter {attr.name} must be a whole number >= 1, got {value!r}")
+
+
+@attrs.frozen
+class KellyVolatilityParams:
+    min_edge: float = attrs.field(default=0.03, validator=number_in(0.0, 1.0))
+    vol_lambda: float = attrs.field(default=0.94, validator=number_in(0.0, 1.0, lo_open=True, hi_open=True))
+    microstructure_floor: float = attrs.field(default=0.0007, validator=number_in(0.0, 1.0))
+    kelly_fraction: float = attrs.field(default=0.25, validator=number_in(0.0, 1.0, lo_open=True))
+    warmup_prints: int = attrs.field(default=30, validator=_positive_int)
+
+
+class KellyVolatility(BaseStrategy):
+    name = "kelly_volatility"
+    params_class = KellyVolatilityParams
+    params: KellyVolatilityParams
+
+    def __init__(self, params: KellyVolatilityParams | None = None) -> None:
+        super().__init__(params)
+        self.vol = EwmaVol(vol_lambda=self.params.vol_lambda,
+                           microstructure_floor=self.params.microstructure_floor,
+                           warmup_updates=self.params.warmup_prints)
+        self.last_fair_yes: float | None = None
+
+    def _adopt_state(self, old: KellyVolatility) -> None:
+        self.vol = attrs.evolve(old.vol, vol_lambda=self.params.vol_lambda,
+                                microstructure_floor=self.params.microstructure_floor,
+                                warmup_updates=self.params.warmup_prints)
+        self.last_fair_yes = old.last_fair_yes
+
+    def ingest(self, prints: tuple[IndexPrint, ...] | list[IndexPrint]) -> None:
+        """Fold prints newer than the last one seen into the EWMA (older ones are skipped)."""
+        for p in sorted(prints, key=lambda q: q.ts):
+            if self.vol.last_ts is None or p.ts > self.vol.last_ts:
+                self.vol = self.vol.update(p.ts, p.price)
+
+    def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
+                orderbook: BookTop | None) -> Signal | None:
+        prints = list(price_history.index)
+        if current_price is not None:
+            prints.append(current_price)
+        self.ingest(prints)
+        self.last_fair_yes = None
+        if (current_price is None or orderbook is None or market.floor_strike is None
+                or not market.is_open or not self.vol.is_warm):
+            return None
+        tau = (market.close_time - current_price.ts).total_seconds()
+        if tau <= 0:
+            return None
+        sigma = self.vol.sigma_per_sqrt_second
+        fair_yes = fair_yes_probability(current_price.price, market.floor_strike, sigma, tau,
+                                        observed_sum=market.closing_sum, observed_count=market.closing_count)
+        self.last_fair_yes = fair_yes
+
+        best: tuple[Side, float, SizeDecision] | None = None
+        for side in (Side.YES, Side.NO):
+            ask = orderbook.ask(side)
+            if ask is None:
+                continue
+            price_cc, size = ask
+            p_side = fair_yes if side is Side.YES else 1.0 - fair_yes
+            decision = size_binary(p_side, price_cc, market.bankroll_cc,
+                                   kelly_fraction=self.params.kelly_fraction,
+                                   max_count=min(size, market.max_count))
+            if decision is None or decision.edge < self.params.min_edge:
+                continue
+            if best is None or decision.edge > best[2].edge:
+                best = (side, p_side, decision)
+        if best is None:
+            return None
+        side, p_side, decision = best
+        min_edge = self.params.min_edge
+        confidence = 1.0 if min_edge <= 0 else min(1.0, decision.edge / (3.0 * min_edge))
+        return Signal(
+            strategy=self.name, ticker=market.ticker, side=side, action=Action.BUY,
+            price_cc=decision.price_cc, count=decision.count, fair_prob=p_side, edge=decision.edge,
+            confidence=confidence,
+            reason=(f"fair_yes={fair_yes:.4f} {side.value}_ask={decision.price_cc}cc fee={decision.fee_cc}cc "
+                    f"edge={decision.edge:.4f} sigma={sigma:.3e}/sqrt(s) tau={tau:.0f}s "
+                    f"closing={market.closing_count}/60"),
+            created_at=market.now,
+        )
+
+    def statistics(self) -> Mapping[str, object]:
+        return {"name": self.name, "params": attrs.asdict(self.params), "vol": self.vol.statistics(),
+                "last_fair_yes": self.last_fair_yes}

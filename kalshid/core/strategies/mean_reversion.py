@@ -1,0 +1,130 @@
+"""MeanReversion: fade a YES price that has moved far from its recent mean.
+
+State: a deque of ``(ts, yes_prob)`` for the current market, trimmed to ``lookback_window`` seconds
+before ``market.now`` (bounded by age; reset when the ticker changes). Each call appends the points
+of ``price_history.yes`` newer than the last one kept, then the book's YES mid at ``market.now``.
+
+With at least ``min_samples`` points and a non-zero standard deviation, ``z = (mid − mean)/std``.
+``|z| ≥ zscore_threshold_high`` → confidence 1.0; ``≥ zscore_threshold_medium`` → 0.5; else silent.
+It trades *toward* the mean: ``z > 0`` (YES rich) buys NO, ``z < 0`` buys YES, treating the mean as
+the fair value of that side (``1 − mean`` for NO). The size is fractional Kelly on that fair value
+with the Kelly fraction scaled by confidence, capped by the displayed size and ``market.max_count``;
+the net edge after fees must be at least ``min_edge``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+
+import attrs
+
+from kalshid.core.signals import Action, BookTop, IndexPrint, MarketView, PricePoint, Side, Signal
+from kalshid.core.sizing import size_binary
+from kalshid.core.strategies.base import BaseStrategy, ParamError, PriceHistory, number_in
+
+
+def _min_samples(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise ParamError(f"parameter {attr.name} must be a whole number >= 2, got {value!r}")
+
+
+@attrs.frozen
+class MeanReversionParams:
+    lookback_window: float = attrs.field(default=300.0, validator=number_in(0.0, 86_400.0, lo_open=True))
+    zscore_threshold_high: float = attrs.field(default=2.0, validator=number_in(0.0, 100.0, lo_open=True))
+    zscore_threshold_medium: float = attrs.field(default=1.5, validator=number_in(0.0, 100.0, lo_open=True))
+    kelly_fraction: float = attrs.field(default=0.25, validator=number_in(0.0, 1.0, lo_open=True))
+    min_edge: float = attrs.field(default=0.03, validator=number_in(0.0, 1.0))
+    min_samples: int = attrs.field(default=20, validator=_min_samples)
+
+    def __attrs_post_init__(self) -> None:
+        if self.zscore_threshold_medium > self.zscore_threshold_high:
+            raise ParamError(f"zscore_threshold_medium ({self.zscore_threshold_medium}) must not exceed "
+                             f"zscore_threshold_high ({self.zscore_threshold_high})")
+
+
+HIGH_CONFIDENCE = 1.0
+MEDIUM_CONFIDENCE = 0.5
+
+
+class MeanReversion(BaseStrategy):
+    name = "mean_reversion"
+    params_class = MeanReversionParams
+    params: MeanReversionParams
+
+    def __init__(self, params: MeanReversionParams | None = None) -> None:
+        super().__init__(params)
+        self.ticker: str | None = None
+        self.history: deque[PricePoint] = deque()
+        self.last_z: float | None = None
+
+    def _adopt_state(self, old: MeanReversion) -> None:
+        self.ticker = old.ticker
+        self.history = deque(old.history)
+        self.last_z = old.last_z
+
+    def _ingest(self, market: MarketView, points: list[PricePoint]) -> None:
+        if market.ticker != self.ticker:
+            self.ticker = market.ticker
+            self.history.clear()
+        for p in sorted(points, key=lambda q: q.ts):
+            if p.ts <= market.now and (not self.history or p.ts > self.history[-1].ts):
+                self.history.append(p)
+        horizon = market.now.timestamp() - self.params.lookback_window
+        while self.history and self.history[0].ts.timestamp() < horizon:
+            self.history.popleft()
+
+    def zscore(self) -> float | None:
+        """z of the newest point against the window's mean and (population) std, or None."""
+        n = len(self.history)
+        if n < self.params.min_samples:
+            return None
+        values = [p.yes_prob for p in self.history]
+        mean = math.fsum(values) / n
+        var = math.fsum((v - mean) ** 2 for v in values) / n
+        if var <= 0.0:
+            return None
+        return (values[-1] - mean) / math.sqrt(var)
+
+    def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
+                orderbook: BookTop | None) -> Signal | None:
+        points = list(price_history.yes)
+        mid = orderbook.yes_mid_prob if orderbook is not None else None
+        if mid is not None:
+            points.append(PricePoint(market.now, mid))
+        self._ingest(market, points)
+        z = self.last_z = self.zscore()
+        if z is None or orderbook is None or not market.is_open:
+            return None
+        p = self.params
+        if abs(z) >= p.zscore_threshold_high:
+            confidence = HIGH_CONFIDENCE
+        elif abs(z) >= p.zscore_threshold_medium:
+            confidence = MEDIUM_CONFIDENCE
+        else:
+            return None
+        mean = math.fsum(q.yes_prob for q in self.history) / len(self.history)
+        side = Side.NO if z > 0 else Side.YES
+        fair = 1.0 - mean if side is Side.NO else mean
+        ask = orderbook.ask(side)
+        if ask is None:
+            return None
+        price_cc, size = ask
+        decision = size_binary(fair, price_cc, market.bankroll_cc,
+                               kelly_fraction=p.kelly_fraction * confidence,
+                               max_count=min(size, market.max_count))
+        if decision is None or decision.edge < p.min_edge:
+            return None
+        return Signal(
+            strategy=self.name, ticker=market.ticker, side=side, action=Action.BUY, price_cc=price_cc,
+            count=decision.count, fair_prob=fair, edge=decision.edge, confidence=confidence,
+            reason=(f"z={z:+.2f} over {len(self.history)} points mean_yes={mean:.4f} "
+                    f"{side.value}_ask={price_cc}cc edge={decision.edge:.4f}"),
+            created_at=market.now,
+        )
+
+    def statistics(self) -> Mapping[str, object]:
+        return {"name": self.name, "params": attrs.asdict(self.params), "ticker": self.ticker,
+                "points": len(self.history), "last_z": self.last_z}
