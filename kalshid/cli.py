@@ -91,12 +91,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except CredentialError as exc:
         return _fail([f"credential error: {exc}"])
     problems = []
-    if args.live and cfg.trading.dry_run:
+    if args.live and cfg.dry_run:
         problems.append("--live contradicts trading.dry_run=true (DRY_RUN_MODE); set DRY_RUN_MODE=false too")
-    if not cfg.trading.dry_run and ex.env in ("demo", "prod") and signer is None:
+    if not cfg.dry_run and ex.env in ("demo", "prod") and signer is None:
         problems.append(f"live trading on {ex.env} needs credentials: set KALSHI_API_KEY and "
                         "KALSHI_PRIVATE_KEY_PATH (or keep DRY_RUN_MODE=true)")
-    if not cfg.trading.dry_run and ex.env == "prod" and not args.live:
+    if not cfg.dry_run and ex.env == "prod" and not args.live:
         problems.append("real orders on prod need both DRY_RUN_MODE=false and `kalshid run --live`")
     if problems:
         return _fail(problems)

@@ -62,9 +62,14 @@ class ExchangeConfig:
 
 @attrs.frozen
 class TradingConfig:
-    """What the daemon trades with. ``dry_run`` (the default) never sends an order."""
+    """What the daemon trades with. A dry run never sends an order: fills are simulated locally.
 
-    dry_run: bool = _f(True, "a boolean (true/false, yes/no, on/off, 1/0)")
+    ``dry_run`` unset means *auto*: false on the ``sim`` exchange (orders go to the simulator, which is
+    play money), true on ``demo`` and ``prod``. Use :attr:`Config.dry_run` for the effective value.
+    """
+
+    dry_run: bool | None = _f(None, "a boolean (true/false, yes/no, on/off, 1/0); empty: auto "
+                                    "(false on sim, true on demo and prod)")
     enabled_strategies: tuple[str, ...] = _f(
         KNOWN_STRATEGIES, f"a comma-separated list of {', '.join(KNOWN_STRATEGIES)}"
     )
@@ -95,23 +100,19 @@ class KellyVolatilityParams:
     vol_lambda: float = _f(0.94, "an EWMA decay in (0, 1)", gt=0, lt=1)
     microstructure_floor: float = _f(0.0007, "a volatility floor >= 0", ge=0)
     kelly_fraction: float = _f(0.25, "a fraction of full Kelly in (0, 1]", gt=0, le=1)
-    min_samples: int = _f(5, "an integer >= 2", ge=2)
-    min_time_remaining: int = _f(60, "seconds in [0, 900)", ge=0, lt=900)
-    max_time_remaining: int = _f(840, "seconds in (0, 900]", gt=0, le=900)
+    warmup_prints: int = _f(30, "an integer >= 1: index prints before the volatility estimate is trusted", ge=1)
 
 
 @attrs.frozen
 class MeanReversionParams:
-    """Fade extreme short-term moves: z-score of the index over a lookback window."""
+    """Fade extreme moves of the YES price: its z-score against its mean over a lookback window."""
 
     lookback_window: int = _f(300, "seconds > 0", gt=0)
     zscore_threshold_high: float = _f(2.0, "a z-score > 0", gt=0)
     zscore_threshold_medium: float = _f(1.5, "a z-score > 0", gt=0)
-    zscore_threshold_low: float = _f(1.0, "a z-score > 0", gt=0)
     min_edge: float = _f(0.03, "a probability edge in [0, 1)", ge=0, lt=1)
     kelly_fraction: float = _f(0.25, "a fraction of full Kelly in (0, 1]", gt=0, le=1)
-    min_samples: int = _f(10, "an integer >= 2", ge=2)
-    min_time_remaining: int = _f(60, "seconds in [0, 900)", ge=0, lt=900)
+    min_samples: int = _f(20, "an integer >= 2: YES-price samples needed before a z-score", ge=2)
 
 
 @attrs.frozen
@@ -193,11 +194,18 @@ class Config:
     channels: ChannelsConfig = attrs.field(factory=ChannelsConfig)
 
     @property
+    def dry_run(self) -> bool:
+        """The effective dry-run flag: explicit ``trading.dry_run``, else false on sim only."""
+        if self.trading.dry_run is not None:
+            return self.trading.dry_run
+        return self.exchange.env != "sim"
+
+    @property
     def journal_path(self) -> str:
         """The journal database: explicit ``journal.path``, else one per exchange env and dry/live mode."""
         if self.journal.path:
             return self.journal.path
-        mode = "dry" if self.trading.dry_run else "live"
+        mode = "dry" if self.dry_run else "live"
         return f"{self.journal.dir.rstrip('/') or '.'}/kalshid-{self.exchange.env}-{mode}.sqlite3"
 
 
@@ -259,21 +267,12 @@ def cross_field_problems(cfg: Config) -> list[tuple[str, str, tuple[str, ...]]]:
     out: list[tuple[str, str, tuple[str, ...]]] = []
     mr = cfg.strategies.mean_reversion
     z = "strategies.mean_reversion.zscore_threshold_"
-    if not mr.zscore_threshold_low <= mr.zscore_threshold_medium <= mr.zscore_threshold_high:
+    if not mr.zscore_threshold_medium <= mr.zscore_threshold_high:
         out.append((
             z + "medium",
-            f"contradictory thresholds: expected low <= medium <= high, got low={mr.zscore_threshold_low}, "
-            f"medium={mr.zscore_threshold_medium}, high={mr.zscore_threshold_high}",
-            (z + "low", z + "medium", z + "high"),
-        ))
-    kv = cfg.strategies.kelly_volatility
-    k = "strategies.kelly_volatility."
-    if kv.min_time_remaining >= kv.max_time_remaining:
-        out.append((
-            k + "min_time_remaining",
-            f"contradictory: min_time_remaining={kv.min_time_remaining} must be below "
-            f"max_time_remaining={kv.max_time_remaining}",
-            (k + "min_time_remaining", k + "max_time_remaining"),
+            f"contradictory thresholds: expected medium <= high, "
+            f"got medium={mr.zscore_threshold_medium}, high={mr.zscore_threshold_high}",
+            (z + "medium", z + "high"),
         ))
     es = "trading.enabled_strategies"
     if not cfg.trading.enabled_strategies:

@@ -168,7 +168,7 @@ class Supervisor:
         """Run until stopped or failed; return the process exit status."""
         cfg = self.runtime.config
         log.info("kalshid starting", version=__version__, pid=os.getpid(), env=cfg.exchange.env,
-                 dry_run=cfg.trading.dry_run, live=self.runtime.live,
+                 dry_run=cfg.dry_run, live=self.runtime.live,
                  signer=repr(self.runtime.signer) if self.runtime.signer else None,
                  journal=cfg.journal_path, components=[c.name for c in self.components])
         log.info("effective configuration", settings=flat_view(cfg))
@@ -232,7 +232,7 @@ class Supervisor:
             await trio.sleep(interval)
             self._heartbeats += 1
             log.info("heartbeat", uptime_s=round(trio.current_time() - started), components=self._started,
-                     dry_run=self.runtime.config.trading.dry_run)
+                     dry_run=self.runtime.config.dry_run)
 
     def _notify(self, state: str) -> None:
         try:

@@ -23,7 +23,7 @@ def test_defaults_with_nothing_set(tmp_path: Path) -> None:
     assert loaded.config == Config()
     assert set(loaded.sources.values()) == {"default"}
     cfg = loaded.config
-    assert cfg.exchange.env == "sim" and cfg.trading.dry_run is True
+    assert cfg.exchange.env == "sim" and cfg.trading.dry_run is None and cfg.dry_run is False
     assert cfg.risk.max_position_size_cc == 1000 * 10_000
     assert cfg.risk.max_daily_loss_cc == 500 * 10_000
     assert cfg.trading.bankroll_cc == 10_000 * 10_000
@@ -142,7 +142,7 @@ def test_all_problems_are_collected_one_line_each(tmp_path: Path) -> None:
     joined = "\n".join(lines)
     for needle in ("DRY_RUN_MODE", "MAX_DAILY_LOSS", "MAX_CONCURRENT_POSITIONS", "finer than $0.0001",
                    "KALSHID_RISK__MAX_DAYLY_LOSS", "did you mean 'KALSHID_RISK__MAX_DAILY_LOSS'",
-                   "unknown strategy 'high_confidence_threshold'", "low <= medium <= high",
+                   "unknown strategy 'high_confidence_threshold'", "expected medium <= high",
                    "exchange.api_base_url = 'not a url'"):
         assert needle in joined
 
@@ -214,7 +214,7 @@ def test_local_simulator_url_derives_ws(tmp_path: Path) -> None:
     ({"KALSHI_WS_URL": "ws://127.0.0.1:1/trade-api/ws/v2"}, "set exchange.api_base_url too"),
     ({"KALSHI_ENV": "staging"}, "one of sim, demo, prod"),
     ({"KALSHID_API__HOST": "0.0.0.0"}, "off loopback"),
-    ({"KALSHID_STRATEGIES__KELLY_VOLATILITY__MIN_TIME_REMAINING": "900"}, "seconds in [0, 900)"),
+    ({"KALSHID_STRATEGIES__KELLY_VOLATILITY__WARMUP_PRINTS": "0"}, "an integer >= 1"),
     ({"KALSHID_RISK__BREAKER_DRAWDOWN_FRACTION": "1.5"}, "fraction in (0, 1]"),
     ({"KALSHID_LOG__FORMAT": "xml"}, "auto, json, console"),
 ])

@@ -86,7 +86,7 @@ def test_run_stops_cleanly_on_signal(tmp_path: Path, stop_signal: signal.Signals
     daemon = Daemon(tmp_path, env)
     try:
         started = daemon.wait_for("kalshid starting")
-        assert started["dry_run"] is True and started["env"] == "sim"
+        assert started["dry_run"] is False and started["env"] == "sim"
         daemon.wait_for("kalshid ready")
         if stop_signal == signal.SIGTERM:
             (tmp_path / "k.toml").write_text("[risk]\nmax_daily_loss = 200\n")
