@@ -143,7 +143,7 @@ class JournalConfig:
     """The SQLite journal. Dry run and live runs never share a database (see ``Config.journal_path``)."""
 
     dir: str = _f("var", "a directory for the journal databases")
-    path: str = _f("", "an explicit database path (empty: <dir>/kalshid-<env>-<dry|live>.sqlite3)")
+    path: str = _f("", "an explicit database path (empty: <dir>/kalshid-<env>.sqlite3, or kalshid-<env>-dry.sqlite3 for a dry run)")
 
 
 @attrs.frozen
@@ -205,8 +205,15 @@ class Config:
         """The journal database: explicit ``journal.path``, else one per exchange env and dry/live mode."""
         if self.journal.path:
             return self.journal.path
-        mode = "dry" if self.dry_run else "live"
-        return f"{self.journal.dir.rstrip('/') or '.'}/kalshid-{self.exchange.env}-{mode}.sqlite3"
+        suffix = "-dry" if self.dry_run else ""
+        return f"{self.journal.dir.rstrip('/') or '.'}/kalshid-{self.exchange.env}{suffix}.sqlite3"
+
+    @property
+    def journal_mode(self) -> str:
+        """The journal's mode (stored in the database, checked at open): dry, sim or live."""
+        if self.dry_run:
+            return "dry"
+        return "sim" if self.exchange.env == "sim" else "live"
 
 
 for _cls in (ExchangeConfig, TradingConfig, RiskConfig, KellyVolatilityParams, MeanReversionParams,

@@ -28,7 +28,7 @@ def test_defaults_with_nothing_set(tmp_path: Path) -> None:
     assert cfg.risk.max_daily_loss_cc == 500 * 10_000
     assert cfg.trading.bankroll_cc == 10_000 * 10_000
     assert cfg.trading.enabled_strategies == ("kelly_volatility", "mean_reversion")
-    assert cfg.journal_path == "var/kalshid-sim-dry.sqlite3"
+    assert cfg.journal_path == "var/kalshid-sim.sqlite3"
 
 
 def test_precedence_default_file_dotenv_env(tmp_path: Path) -> None:
@@ -90,7 +90,7 @@ def test_every_seed_variable(tmp_path: Path) -> None:
     assert cfg.exchange.env == "demo" and cfg.exchange.api_base_url == DEMO_API_URL
     for name in env:
         assert loaded.sources[SEED_ALIASES[name]] == f"env var {name}"
-    assert cfg.journal_path == "var/kalshid-demo-live.sqlite3"
+    assert cfg.journal_path == "var/kalshid-demo.sqlite3"
 
 
 def test_generic_section_key_variables(tmp_path: Path) -> None:
