@@ -1,0 +1,151 @@
+"""The pure pieces: command table, NDJSON protocol, line splitting, rendering, broadcaster."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import trio
+
+from kalshid.control.broadcaster import Broadcaster, encode_event
+from kalshid.control.commands import SOCKET_COMMANDS, WS_COMMANDS, CommandError, parse_command
+from kalshid.control.protocol import (
+    LineSplitter,
+    decode_response,
+    encode_error,
+    encode_request,
+    encode_result,
+    parse_request,
+)
+from kalshid.control.render import render
+
+
+def test_parse_request_roundtrip() -> None:
+    line = encode_request("enable_strategy", {"name": "fair_value"}, request_id=3)
+    assert line.endswith(b"\n")
+    req = parse_request(line)
+    assert req.id == 3
+    assert req.command.name == "enable_strategy" and dict(req.command.args) == {"name": "fair_value"}
+
+
+def test_alias_maps_to_canonical_command() -> None:
+    assert parse_command("reset_circuit_breaker", None, WS_COMMANDS).name == "reset_breaker"
+    with pytest.raises(CommandError) as info:
+        parse_command("reset_breaker", None, WS_COMMANDS)
+    assert info.value.code == "unknown_command"
+
+
+@pytest.mark.parametrize(
+    ("line", "code", "field"),
+    [
+        (b"{nope", "bad_request", None),
+        (b"[]", "bad_request", None),
+        (b'{"command": "status", "id": {"a": 1}}', "bad_request", "id"),
+        (b'{"command": 5}', "bad_request", "command"),
+        (b'{"command": "explode"}', "unknown_command", "command"),
+        (b'{"command": "enable_strategy"}', "missing_argument", "name"),
+        (b'{"command": "enable_strategy", "args": {"name": ""}}', "invalid_argument", "name"),
+        (b'{"command": "orders", "args": {"limit": 0}}', "invalid_argument", "limit"),
+        (b'{"command": "orders", "args": {"limit": true}}', "invalid_argument", "limit"),
+        (b'{"command": "orders", "args": {"status": "open"}}', "invalid_argument", "status"),
+        (b'{"command": "orders", "args": {"ticker": "x y"}}', "invalid_argument", "ticker"),
+        (b'{"command": "status", "args": {"verbose": 1}}', "invalid_argument", "verbose"),
+        (b'{"command": "status", "args": "x"}', "bad_request", "args"),
+        (b'{"command": "status", "args": {"a": NaN}}', "bad_request", None),
+        (b"[" * 100_000, "bad_request", None),
+    ],
+)
+def test_parse_request_errors_name_the_field(line: bytes, code: str, field: str | None) -> None:
+    with pytest.raises(CommandError) as info:
+        parse_request(line)
+    assert info.value.code == code
+    assert info.value.field == field
+
+
+def test_error_keeps_request_id_for_the_reply() -> None:
+    with pytest.raises(CommandError) as info:
+        parse_request(b'{"id": 42, "command": "explode"}')
+    assert info.value.request_id == 42
+
+
+def test_responses_roundtrip_and_garbage_is_refused() -> None:
+    ok = decode_response(encode_result(1, {"state": "running"}))
+    assert ok.ok and ok.result == {"state": "running"} and ok.id == 1
+    err = decode_response(encode_error(2, {"code": "not_found", "message": "no", "field": "name"}))
+    assert not err.ok and err.error == {"code": "not_found", "message": "no", "field": "name"}
+    for garbage in (b"hello", b'{"ok": "yes"}', b'{"ok": false}'):
+        with pytest.raises(CommandError):
+            decode_response(garbage)
+
+
+def test_socket_and_ws_command_sets() -> None:
+    assert {"status", "positions", "orders", "strategies", "reload"} <= SOCKET_COMMANDS
+    assert "status" not in WS_COMMANDS  # REST serves queries; the WS pushes status itself
+
+
+def test_line_splitter_reassembles_and_bounds() -> None:
+    s = LineSplitter(max_line=10)
+    assert s.feed(b'{"a"') == []
+    assert s.feed(b":1}\n\n{}\n{") == [b'{"a":1}', b"{}"]
+    assert s.pending == b"{"
+    with pytest.raises(CommandError) as info:
+        s.feed(b"x" * 20)
+    assert info.value.code == "line_too_long"
+
+
+def test_render_tables_and_pages() -> None:
+    text = render({"items": [{"id": "o1", "status": "resting"}, {"id": "o2", "extra": True}], "cursor": "o2"})
+    lines = text.splitlines()
+    assert lines[0].split() == ["ID", "STATUS", "EXTRA"]
+    assert lines[1].split() == ["o1", "resting", "-"]
+    assert lines[2].split() == ["o2", "-", "yes"]
+    assert lines[-1] == "(more: --cursor o2)"
+    assert render([]) == "(none)"
+    kv = render({"state": "running", "breaker": {"tripped": False}})
+    assert kv.splitlines() == ["state    running", 'breaker  {"tripped":false}']
+    assert render(None) == "ok"
+
+
+def test_encode_event_validates() -> None:
+    assert json.loads(encode_event({"type": "alert", "data": {"x": 1}}, lambda: "T")) == {
+        "type": "alert",
+        "data": {"x": 1},
+        "ts": "T",
+    }
+    with pytest.raises(ValueError, match="event type"):
+        encode_event({"type": "gossip", "data": {}})
+    with pytest.raises(ValueError, match="mapping"):
+        encode_event({"type": "alert", "data": [1]})
+    with pytest.raises(TypeError):
+        encode_event({"type": "alert", "data": {"x": object()}})
+
+
+async def test_broadcaster_fans_out_and_evicts_only_the_slow() -> None:
+    b = Broadcaster(now=lambda: "T")
+    fast, slow = b.subscribe(2), b.subscribe(2)
+    received: list[str] = []
+    for i in range(5):
+        b.publish({"type": "market_update", "data": {"i": i}})
+        received.append(await fast.receive())  # fast keeps up
+    assert [json.loads(r)["data"]["i"] for r in received] == list(range(5))
+    assert slow.overflowed.is_set() and not fast.overflowed.is_set()
+    assert b.statistics().subscribers == 1 and b.statistics().evicted == 1
+    fast.close()
+    assert b.statistics().subscribers == 0
+    b.publish({"type": "alert", "data": {}})  # no subscribers: fine
+
+
+async def test_broadcaster_close_ends_iteration() -> None:
+    b = Broadcaster()
+    sub = b.subscribe(4)
+    b.publish({"type": "alert", "data": {"n": 1}})
+    b.close()
+    with trio.fail_after(1):
+        items = [x async for x in sub]
+    assert len(items) == 1 and not sub.overflowed.is_set()
+    b.publish({"type": "alert", "data": {}})  # dropped after close
+    late = b.subscribe(1)
+    with trio.fail_after(1):
+        assert [x async for x in late] == []
+    with pytest.raises(ValueError):
+        b.subscribe(0)
