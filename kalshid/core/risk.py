@@ -9,8 +9,9 @@
 4. Data: ``STALE_BOOK`` / ``STALE_INDEX`` when the book or index age (seconds, passed in the state;
    ``None`` = never seen) exceeds ``max_data_age_seconds``.
 5. Sells: ``INSUFFICIENT_POSITION`` when selling more than held minus resting sells;
-   ``INSUFFICIENT_CASH`` if the fee exceeds proceeds and cash; ``MAX_DAILY_LOSS`` if the sale would
-   raise the day's loss measure above the limit (selling one leg of a hedged position can).
+   ``INSUFFICIENT_CASH`` if the fee exceeds proceeds and cash; ``MAX_WINDOW_EXPOSURE`` and
+   ``MAX_DAILY_LOSS`` if the sale would raise the window's exposure or the day's loss measure above
+   its limit (selling one leg of a hedged position can).
 6. Buys: ``MAX_CONCURRENT_POSITIONS`` (markets with open positions or resting buys, counting this
    one); then, for the order's worst case (taker fee at the limit price), ``MAX_TRADE_SIZE`` (cost
    incl. fee > ``max_position_size_cc``), ``INSUFFICIENT_CASH`` (cash − resting buys' reserve),
@@ -228,6 +229,16 @@ class RiskEngine:
             return _reject(ReasonCode.INSUFFICIENT_CASH,
                            f"the sale's fee exceeds its proceeds and cash: available after "
                            f"{format_dollars(available)}")
+        close = window_close(intent.ticker)
+        resting_in_window = sum(r.worst_cost_cc for r in state.resting if window_close(r.ticker) == close)
+        window_before = state.portfolio.exposure_by_window().get(close, 0) + resting_in_window
+        window_after = after_fill.exposure_by_window().get(close, 0) + resting_in_window
+        if window_after > self.limits.max_window_exposure_cc and window_after > window_before:
+            # selling one leg of a hedge turns a covered pair back into a naked, losable position
+            return _reject(ReasonCode.MAX_WINDOW_EXPOSURE,
+                           f"window exposure would rise from {format_dollars(window_before)} to "
+                           f"{format_dollars(window_after)} (limit "
+                           f"{format_dollars(self.limits.max_window_exposure_cc)})")
         before = state.loss_measure_cc()
         after = state.loss_measure_cc(after_fill)
         if after > self.limits.max_daily_loss_cc and after > before:

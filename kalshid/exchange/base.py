@@ -1,0 +1,223 @@
+"""The one seam between kalshid and an exchange: :class:`Exchange` (requests) and :class:`MarketFeed`
+(the stream), plus the typed events the stream delivers.
+
+Implementations: :class:`kalshid.exchange.kalshi.rest.KalshiRest` and
+:class:`~kalshid.exchange.kalshi.ws.KalshiFeed` against Kalshi's hosts or the simulator, and
+later a paper exchange that takes market data from a real one and fills orders itself. Everything
+crossing the seam is a frozen type from :mod:`kalshid.exchange.types`; errors are
+:mod:`kalshid.exchange.errors`.
+
+Write-side contract (NautilusTrader-style): ``create_order`` raises :class:`OrderInFlight` when the
+outcome is unknown; the order is then resolved with ``resolve_in_flight`` and is never sent twice.
+``cancel_order`` raises :class:`CancelInFlight` likewise; resolve with ``get_order``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+import attrs
+import trio
+
+from kalshid.exchange.types import (
+    Balance,
+    CancelResult,
+    ExchangeStatus,
+    Fill,
+    IndexPrint,
+    Market,
+    Order,
+    OrderBook,
+    OrderRequest,
+    Position,
+    Settlement,
+)
+
+# --- stream events. Every event has ``local_time``: the trio clock when it was received. ---
+
+
+@attrs.frozen
+class BookUpdated:
+    """A market's book changed; ``book`` is the full current snapshot (never a diff), so a consumer
+    that misses coalesced updates still holds the latest state."""
+
+    book: OrderBook
+    local_time: float
+
+
+@attrs.frozen
+class IndexPrinted:
+    print: IndexPrint
+    local_time: float
+
+
+@attrs.frozen
+class FillReceived:
+    fill: Fill
+    local_time: float
+
+
+@attrs.frozen
+class OrderUpdated:
+    """A ``user_order`` message: the order's full current state."""
+
+    order: Order
+    local_time: float
+
+
+@attrs.frozen
+class PositionUpdated:
+    """A ``market_position`` message. Money is cc (the WS channel sends centi-cents)."""
+
+    ticker: str
+    position: int
+    position_cost_cc: int | None
+    realized_pnl_cc: int | None
+    fees_paid_cc: int | None
+    volume: int | None
+    local_time: float
+
+
+@attrs.frozen
+class MarketLifecycle:
+    """A ``market_lifecycle_v2`` event: created, activated, deactivated, close_date_updated,
+    determined (with ``result``/``settlement_value_cc``) or settled. Times are the exchange's."""
+
+    ticker: str
+    event_type: str
+    local_time: float
+    open_ts: datetime | None = None
+    close_ts: datetime | None = None
+    result: str | None = None
+    settlement_value_cc: int | None = None
+    determination_ts: datetime | None = None
+    settled_ts: datetime | None = None
+    is_deactivated: bool | None = None
+    floor_strike: Decimal | None = None
+
+
+@attrs.frozen
+class TradePrinted:
+    """A public trade in a market (anyone's)."""
+
+    ticker: str
+    trade_id: str
+    count: int
+    yes_price_cc: int
+    no_price_cc: int
+    taker_side: str
+    ts: datetime | None
+    local_time: float
+
+
+@attrs.frozen
+class TickerUpdated:
+    ticker: str
+    price_cc: int | None
+    yes_bid_cc: int | None
+    yes_ask_cc: int | None
+    volume: int | None
+    open_interest: int | None
+    ts: datetime | None
+    local_time: float
+
+
+@attrs.frozen
+class FeedStale:
+    """The book of ``ticker`` lost sync (sequence gap, bad delta, disconnect); do not trade on it
+    until :class:`FeedResynced`. ``reason`` says why."""
+
+    ticker: str
+    reason: str
+    local_time: float
+
+
+@attrs.frozen
+class FeedResynced:
+    """A fresh snapshot arrived for ``ticker``; its book is trustworthy again."""
+
+    ticker: str
+    local_time: float
+
+
+@attrs.frozen
+class Reconnected:
+    """The connection was re-established and everything re-subscribed. Fills and order updates that
+    happened while disconnected were *not* replayed: reconcile via REST (``list_fills(since=...)``)."""
+
+    attempt: int
+    local_time: float
+
+
+@attrs.frozen
+class SubscriptionFailed:
+    """The exchange refused a subscription command (e.g. code 16 market not found)."""
+
+    channel: str
+    code: int | None
+    message: str
+    market_tickers: tuple[str, ...]
+    local_time: float
+
+
+FeedEvent = (BookUpdated | IndexPrinted | FillReceived | OrderUpdated | PositionUpdated | MarketLifecycle
+             | TradePrinted | TickerUpdated | FeedStale | FeedResynced | Reconnected | SubscriptionFailed)
+
+
+class MarketFeed(Protocol):
+    """A long-lived stream of :data:`FeedEvent` for a changing set of markets.
+
+    ``run`` is a long-lived task: it calls ``task_status.started()`` once connected and subscribed,
+    reconnects on transient failures, and raises on anything else. ``set_markets`` changes which
+    markets' books/tickers/trades are followed, also while connected.
+    """
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None: ...
+
+    async def set_markets(self, tickers: Iterable[str]) -> None: ...
+
+    def book(self, ticker: str) -> OrderBook | None: ...
+
+
+class Exchange(Protocol):
+    """Requests to an exchange. Reads may be retried internally; writes never are."""
+
+    # market data
+    async def get_exchange_status(self) -> ExchangeStatus: ...
+
+    async def list_markets(self, *, series_ticker: str | None = None, status: str | None = None,
+                           event_ticker: str | None = None,
+                           tickers: Sequence[str] | None = None) -> list[Market]: ...
+
+    async def get_market(self, ticker: str) -> Market: ...
+
+    async def get_orderbook(self, ticker: str, *, depth: int = 0) -> OrderBook: ...
+
+    # portfolio
+    async def get_balance(self) -> Balance: ...
+
+    async def list_orders(self, *, ticker: str | None = None, status: str | None = None,
+                          min_ts: datetime | None = None) -> list[Order]: ...
+
+    async def get_order(self, order_id: str) -> Order: ...
+
+    async def find_order_by_client_id(self, client_order_id: str, *, ticker: str) -> Order | None: ...
+
+    async def list_fills(self, *, ticker: str | None = None, since: datetime | None = None) -> list[Fill]: ...
+
+    async def list_positions(self, *, ticker: str | None = None) -> list[Position]: ...
+
+    async def list_settlements(self, *, ticker: str | None = None,
+                               since: datetime | None = None) -> list[Settlement]: ...
+
+    # orders
+    async def create_order(self, request: OrderRequest) -> Order: ...
+
+    async def resolve_in_flight(self, client_order_id: str, *, ticker: str) -> Order | None: ...
+
+    async def cancel_order(self, order_id: str) -> CancelResult: ...
+
+    async def decrease_order(self, order_id: str, *, reduce_by: int) -> Order: ...

@@ -1,0 +1,325 @@
+"""Kalshi REST client (API-NOTES §1, §4, §6): signed, rate-limited, typed.
+
+Every request is signed (public endpoints too: harmless) over ``ts + METHOD + URL path`` with the
+query stripped; the time comes from an injectable wall clock in ms. Requests first take tokens from
+the read or write bucket.
+
+Failure contract:
+
+- Reads (GET) are retried with exponential backoff and full jitter on 429, 5xx and transport
+  errors, a bounded number of times; then the typed error is raised.
+- An order POST is sent **exactly once**. Timeout, 5xx or transport error → :class:`OrderInFlight`;
+  409 → looked up by ``client_order_id`` (returned if it matches, else :class:`OrderInFlight`).
+  :meth:`KalshiRest.resolve_in_flight` later says what happened. 4xx → the typed error: not placed.
+- Cancels and decreases are sent once too; an unknown outcome is :class:`CancelInFlight`.
+- Cancellation (a trio cancel scope) during a write leaves it in flight as well: resolve it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import attrs
+import httpx
+import structlog
+import trio
+
+from kalshid.exchange.errors import (
+    CancelInFlight,
+    Conflict,
+    ExchangeError,
+    OrderInFlight,
+    ProtocolError,
+    RateLimited,
+    ServerError,
+    TransportError,
+    error_from_response,
+)
+from kalshid.exchange.kalshi import wire
+from kalshid.exchange.kalshi.auth import Signer
+from kalshid.exchange.kalshi.ratelimit import RateLimiter, RateLimits
+from kalshid.exchange.types import (
+    Balance,
+    CancelResult,
+    ExchangeStatus,
+    Fill,
+    Market,
+    Order,
+    OrderBook,
+    OrderRequest,
+    Position,
+    Settlement,
+)
+
+log = structlog.get_logger(__name__)
+
+
+def wall_clock_ms() -> int:
+    """Unix time in ms for the signature timestamp (the only wall-clock read in the client)."""
+    return time.time_ns() // 1_000_000
+
+
+@attrs.frozen
+class RetryPolicy:
+    """Read retries: ``attempts`` tries in all; the n-th wait is uniform in [0, min(max_s, base_s·2ⁿ)]."""
+
+    attempts: int = 4
+    base_s: float = 0.25
+    max_s: float = 5.0
+
+    def delay(self, attempt: int, rng: Callable[[], float]) -> float:
+        return float(rng() * min(self.max_s, self.base_s * (2 ** attempt)))
+
+
+class KalshiRest:
+    """The Kalshi REST API as an :class:`~kalshid.exchange.base.Exchange` (without the stream).
+
+    Use as ``async with KalshiRest(...) as rest:``. ``transport`` lets tests pass an
+    ``httpx.MockTransport``; ``in_flight_settle_s`` is how long :meth:`resolve_in_flight` waits
+    before looking, so that an order still being processed has time to appear.
+    """
+
+    def __init__(self, base_url: str, signer: Signer, *, transport: httpx.AsyncBaseTransport | None = None,
+                 limits: RateLimits | None = None, retry: RetryPolicy | None = None, timeout_s: float = 10.0,
+                 wall_ms: Callable[[], int] = wall_clock_ms, rng: Callable[[], float] = random.random,
+                 in_flight_settle_s: float = 1.0, page_limit: int = 1000) -> None:
+        self._signer = signer
+        self._wall_ms = wall_ms
+        self._rng = rng
+        self.retry = retry or RetryPolicy()
+        self.limiter = RateLimiter(limits)
+        self.in_flight_settle_s = in_flight_settle_s
+        self.page_limit = page_limit
+        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), transport=transport,
+                                         timeout=httpx.Timeout(timeout_s),
+                                         headers={"Accept": "application/json"})
+
+    async def __aenter__(self) -> KalshiRest:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # ------------------------------------------------------------------ transport
+
+    async def _send(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                    body: dict[str, Any] | None = None) -> httpx.Response:
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        request = self._client.build_request(method, path, params=clean or None, json=body)
+        # Sign exactly the path that goes on the wire (base path included, query excluded).
+        request.headers.update(self._signer.headers(self._wall_ms(), method, request.url.path))
+        try:
+            return await self._client.send(request)
+        except httpx.TransportError as exc:
+            raise TransportError(f"{method} {request.url.path}: {type(exc).__name__}: {exc}") from exc
+
+    @staticmethod
+    def _decode(resp: httpx.Response) -> Any:
+        return wire.loads(resp.content) if resp.content else {}
+
+    @staticmethod
+    def _error(resp: httpx.Response) -> ExchangeError:
+        try:
+            body: Any = wire.loads(resp.content)
+        except ProtocolError:
+            body = resp.text
+        return error_from_response(resp.status_code, body)
+
+    async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """GET with rate limiting and bounded, jittered retries on 429/5xx/transport errors."""
+        last = self.retry.attempts - 1
+        for attempt in range(self.retry.attempts):
+            await self.limiter.acquire_read()
+            try:
+                resp = await self._send("GET", path, params=params)
+            except TransportError as exc:
+                err: ExchangeError = exc
+            else:
+                if resp.status_code < 400:
+                    return self._decode(resp)
+                err = self._error(resp)
+                if not isinstance(err, RateLimited | ServerError):
+                    raise err
+            if attempt == last:
+                raise err
+            delay = self.retry.delay(attempt, self._rng)
+            log.warning("kalshi_read_retry", path=path, attempt=attempt + 1, delay_s=round(delay, 3),
+                        error=str(err))
+            await trio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _paginate(self, path: str, key: str, params: dict[str, Any]) -> list[Any]:
+        """All items of a cursor-paginated list (an empty or missing cursor ends it)."""
+        items: list[Any] = []
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            body = await self._get(path, {**params, "limit": self.page_limit, "cursor": cursor})
+            page = body.get(key) if isinstance(body, dict) else None
+            if page is None:
+                page = []
+            if not isinstance(page, list):
+                raise ProtocolError(f"GET {path}: {key!r} is not a list")
+            items.extend(page)
+            cursor = body.get("cursor") or None
+            if cursor is None:
+                return items
+            if cursor in seen:
+                raise ProtocolError(f"GET {path}: cursor {cursor!r} repeated; refusing to loop")
+            seen.add(cursor)
+
+    async def _write(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        await self.limiter.acquire_write()
+        return await self._send(method, path, body=body)
+
+    # ------------------------------------------------------------------ market data
+
+    async def get_exchange_status(self) -> ExchangeStatus:
+        return wire.parse_exchange_status(await self._get("/exchange/status"))
+
+    async def list_markets(self, *, series_ticker: str | None = None, status: str | None = None,
+                           event_ticker: str | None = None,
+                           tickers: Sequence[str] | None = None) -> list[Market]:
+        params = {"series_ticker": series_ticker, "status": status, "event_ticker": event_ticker,
+                  "tickers": ",".join(tickers) if tickers else None}
+        return [wire.parse_market(m) for m in await self._paginate("/markets", "markets", params)]
+
+    async def get_market(self, ticker: str) -> Market:
+        body = await self._get(f"/markets/{ticker}")
+        return wire.parse_market(wire.obj_of(body, "market", f"market {ticker}"))
+
+    async def get_orderbook(self, ticker: str, *, depth: int = 0) -> OrderBook:
+        body = await self._get(f"/markets/{ticker}/orderbook", {"depth": depth or None})
+        return wire.parse_orderbook(ticker, body)
+
+    # ------------------------------------------------------------------ portfolio
+
+    async def get_balance(self) -> Balance:
+        return wire.parse_balance(await self._get("/portfolio/balance"))
+
+    async def list_orders(self, *, ticker: str | None = None, status: str | None = None,
+                          min_ts: datetime | None = None) -> list[Order]:
+        params = {"ticker": ticker, "status": status,
+                  "min_ts": wire.unix_seconds(min_ts) if min_ts else None}
+        return [wire.parse_order(o) for o in await self._paginate("/portfolio/orders", "orders", params)]
+
+    async def get_order(self, order_id: str) -> Order:
+        body = await self._get(f"/portfolio/orders/{order_id}")
+        return wire.parse_order(wire.obj_of(body, "order", f"order {order_id}"))
+
+    async def find_order_by_client_id(self, client_order_id: str, *, ticker: str) -> Order | None:
+        """The order with this ``client_order_id`` on ``ticker``, or None. Scans every page."""
+        for raw in await self._paginate("/portfolio/orders", "orders", {"ticker": ticker}):
+            if isinstance(raw, dict) and raw.get("client_order_id") == client_order_id:
+                return wire.parse_order(raw)
+        return None
+
+    async def list_fills(self, *, ticker: str | None = None, since: datetime | None = None) -> list[Fill]:
+        params = {"ticker": ticker, "min_ts": wire.unix_seconds(since) if since else None}
+        return [wire.parse_fill(f) for f in await self._paginate("/portfolio/fills", "fills", params)]
+
+    async def list_positions(self, *, ticker: str | None = None) -> list[Position]:
+        raw = await self._paginate("/portfolio/positions", "market_positions", {"ticker": ticker})
+        return [wire.parse_position(p) for p in raw]
+
+    async def list_settlements(self, *, ticker: str | None = None,
+                               since: datetime | None = None) -> list[Settlement]:
+        params = {"ticker": ticker, "min_ts": wire.unix_seconds(since) if since else None}
+        raw = await self._paginate("/portfolio/settlements", "settlements", params)
+        return [wire.parse_settlement(s) for s in raw]
+
+    # ------------------------------------------------------------------ orders
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        """Place ``request`` once. Returns the exchange's order; raises :class:`OrderInFlight` when the
+        outcome is unknown and a typed :class:`ExchangeError` when it was definitely rejected."""
+        coid, ticker = request.client_order_id, request.ticker
+        try:
+            resp = await self._write("POST", "/portfolio/orders", wire.encode_order_request(request))
+        except TransportError as exc:
+            raise OrderInFlight(coid, ticker, exc) from exc
+        if resp.status_code < 400:
+            try:
+                return wire.parse_order(wire.obj_of(self._decode(resp), "order", "create order response"))
+            except ProtocolError as exc:
+                # Accepted (2xx) but unreadable: it exists, we just don't know its state.
+                raise OrderInFlight(coid, ticker, exc) from exc
+        err = self._error(resp)
+        if isinstance(err, ServerError):
+            raise OrderInFlight(coid, ticker, err) from err
+        if isinstance(err, Conflict):
+            return await self._resolve_conflict(request, err)
+        raise err
+
+    async def _resolve_conflict(self, request: OrderRequest, err: Conflict) -> Order:
+        """409 on create: the ``client_order_id`` may already be placed (an earlier, lost attempt)."""
+        try:
+            found = await self.find_order_by_client_id(request.client_order_id, ticker=request.ticker)
+        except ExchangeError as exc:
+            raise OrderInFlight(request.client_order_id, request.ticker, err) from exc
+        if found is None:
+            raise OrderInFlight(request.client_order_id, request.ticker, err) from err
+        if (found.side, found.action) != (request.side, request.action):
+            raise Conflict(f"client_order_id {request.client_order_id} belongs to a different order "
+                           f"({found.side} {found.action} {found.order_id})", status=409, code=err.code)
+        log.info("kalshi_create_conflict_resolved", client_order_id=request.client_order_id,
+                 order_id=found.order_id, status=found.status)
+        return found
+
+    async def resolve_in_flight(self, client_order_id: str, *, ticker: str) -> Order | None:
+        """What became of an in-flight create: the order, or None if it was not created.
+
+        Waits ``in_flight_settle_s`` first (an order still being processed must have time to show),
+        then looks it up with read retries. Raises the read's error if the exchange can't be asked;
+        the order then stays in flight.
+        """
+        if self.in_flight_settle_s > 0:
+            await trio.sleep(self.in_flight_settle_s)
+        found = await self.find_order_by_client_id(client_order_id, ticker=ticker)
+        log.info("kalshi_in_flight_resolved", client_order_id=client_order_id, ticker=ticker,
+                 order_id=found.order_id if found else None, status=found.status if found else "not_created")
+        return found
+
+    async def cancel_order(self, order_id: str) -> CancelResult:
+        """Cancel once. Unknown outcome → :class:`CancelInFlight` (ask with :meth:`get_order`)."""
+        try:
+            resp = await self._write("DELETE", f"/portfolio/orders/{order_id}")
+        except TransportError as exc:
+            raise CancelInFlight(order_id, exc) from exc
+        if resp.status_code >= 400:
+            err = self._error(resp)
+            if isinstance(err, ServerError):
+                raise CancelInFlight(order_id, err) from err
+            raise err
+        try:
+            return wire.parse_cancel(self._decode(resp))
+        except ProtocolError as exc:
+            raise CancelInFlight(order_id, exc) from exc
+
+    async def decrease_order(self, order_id: str, *, reduce_by: int) -> Order:
+        """Reduce a resting order by ``reduce_by`` contracts, once (unknown outcome → CancelInFlight)."""
+        if reduce_by <= 0:
+            raise ValueError(f"reduce_by must be positive, got {reduce_by}")
+        try:
+            resp = await self._write("POST", f"/portfolio/orders/{order_id}/decrease",
+                                     wire.encode_decrease(reduce_by))
+        except TransportError as exc:
+            raise CancelInFlight(order_id, exc) from exc
+        if resp.status_code >= 400:
+            err = self._error(resp)
+            if isinstance(err, ServerError):
+                raise CancelInFlight(order_id, err) from err
+            raise err
+        try:
+            return wire.parse_order(wire.obj_of(self._decode(resp), "order", "decrease response"))
+        except ProtocolError as exc:
+            raise CancelInFlight(order_id, exc) from exc

@@ -1,0 +1,128 @@
+"""The pure order book and the wire number parsers behind it."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from kalshid.core import wire
+from kalshid.core.book import Book, BookError, OrderBook
+
+T0 = datetime(2026, 7, 8, 23, 0, tzinfo=UTC)
+
+
+def fresh() -> Book:
+    b = Book("KXSOL15M-26JUL081900-00")
+    b.apply_snapshot([(4100, 120), (4200, 35)], [(5500, 80), (5600, 10)], exchange_ts=None, local_time=1.0)
+    return b
+
+
+def test_new_book_is_stale_until_snapshot() -> None:
+    b = Book("X")
+    assert b.stale and b.best_bid("yes") is None
+    b.apply_snapshot([], [], exchange_ts=None, local_time=0.0)
+    assert not b.stale and b.ask("yes") is None
+
+
+def test_snapshot_best_bids_and_derived_asks() -> None:
+    b = fresh()
+    assert b.best_bid("yes") == (4200, 35)
+    assert b.best_bid("no") == (5600, 10)
+    assert b.ask("yes") == (4400, 10)  # $1 − best NO bid 0.56
+    assert b.ask("no") == (5800, 35)  # $1 − best YES bid 0.42
+    snap = b.snapshot()
+    assert snap.yes == ((4100, 120), (4200, 35)) and snap.no == ((5500, 80), (5600, 10))
+    assert snap.yes_ask == (4400, 10) and snap.no_ask == (5800, 35)
+    assert snap.best_yes_bid == (4200, 35) and not snap.stale
+
+
+def test_delta_adds_moves_best_and_removes_level_at_zero() -> None:
+    b = fresh()
+    assert b.apply_delta("yes", 4300, 7, exchange_ts=T0, local_time=2.0) == 7
+    assert b.best_bid("yes") == (4300, 7) and b.ask("no") == (5700, 7)
+    assert b.exchange_ts == T0 and b.local_time == 2.0
+    b.apply_delta("yes", 4300, -7, exchange_ts=T0, local_time=3.0)
+    assert b.size_at("yes", 4300) == 0
+    assert b.best_bid("yes") == (4200, 35)  # best recomputed after the top level vanished
+    assert (4300, 0) not in b.snapshot().yes and len(b.snapshot().yes) == 2
+    b.apply_delta("no", 5600, -10, exchange_ts=None, local_time=4.0)
+    b.apply_delta("no", 5500, -80, exchange_ts=None, local_time=4.0)
+    assert b.best_bid("no") is None and b.ask("yes") is None
+
+
+def test_negative_level_raises_and_leaves_book_unchanged() -> None:
+    b = fresh()
+    before = b.snapshot()
+    with pytest.raises(BookError, match="negative"):
+        b.apply_delta("yes", 4200, -36, exchange_ts=None, local_time=5.0)
+    with pytest.raises(BookError, match="negative"):
+        b.apply_delta("no", 3000, -1, exchange_ts=None, local_time=5.0)
+    assert b.snapshot() == before
+
+
+def test_bad_side_and_price_rejected() -> None:
+    b = fresh()
+    with pytest.raises(BookError, match="side"):
+        b.apply_delta("maybe", 4200, 1, exchange_ts=None, local_time=0.0)
+    with pytest.raises(BookError, match="outside"):
+        b.apply_delta("yes", 10_000, 1, exchange_ts=None, local_time=0.0)
+    with pytest.raises(BookError, match="negative"):
+        b.apply_snapshot([(4100, -1)], [], exchange_ts=None, local_time=0.0)
+
+
+def test_snapshot_replaces_everything_and_clears_stale() -> None:
+    b = fresh()
+    b.mark_stale()
+    assert b.snapshot().stale
+    b.apply_snapshot([(100, 1), (100, 2), (200, 0)], [], exchange_ts=T0, local_time=9.0)
+    assert b.snapshot() == OrderBook("KXSOL15M-26JUL081900-00", ((100, 3),), (), T0, 9.0, False)
+
+
+def test_many_deltas_accumulate_exactly() -> None:
+    b = fresh()
+    for i in range(1000):
+        b.apply_delta("yes", 4100, 1 if i % 3 else -1, exchange_ts=None, local_time=float(i))
+    assert b.size_at("yes", 4100) == 120 + 666 - 334
+
+
+@pytest.mark.parametrize(
+    ("raw", "cc"),
+    [
+        ("0.5600", 5600),
+        ("0.560", 5600),
+        ("0.08", 800),
+        ("1.0000", 10000),
+        (Decimal("0.4200"), 4200),
+        ("0.0015", 15),
+    ],
+)
+def test_dollars(raw: object, cc: int) -> None:
+    assert wire.dollars_cc(raw, "f") == cc
+
+
+@pytest.mark.parametrize("raw", ["0.56001", "abc", 0.56, True, None, "NaN"])
+def test_dollars_rejects(raw: object) -> None:
+    with pytest.raises(wire.WireValueError, match="f"):
+        wire.dollars_cc(raw, "f")
+
+
+def test_counts_and_cents() -> None:
+    assert wire.count("10.00", "c") == 10 and wire.count("-3.00", "c") == -3 and wire.count(7, "c") == 7
+    assert wire.count("5", "c") == 5 and wire.count("5.0", "c") == 5
+    assert wire.cents_cc(42, "p") == 4200 and wire.cents_cc("42", "p") == 4200
+    with pytest.raises(wire.WireValueError, match="fractional"):
+        wire.count("1.50", "c")
+    with pytest.raises(wire.WireValueError, match="p"):
+        wire.cents_cc("4.5", "p")
+
+
+def test_timestamps() -> None:
+    assert wire.timestamp("2026-07-08T23:00:00Z", "t") == T0
+    assert wire.timestamp("2026-07-08T23:00:00.123456789Z", "t").microsecond == 123456
+    assert wire.timestamp(1783551600, "t") == T0
+    assert wire.timestamp(1783551600000, "t") == T0  # milliseconds
+    assert wire.timestamp("1783551600250", "t").microsecond == 250_000
+    with pytest.raises(wire.WireValueError, match="offset"):
+        wire.timestamp("2026-07-08T23:00:00", "t")
+    with pytest.raises(wire.WireValueError, match="t"):
+        wire.timestamp("yesterday", "t")

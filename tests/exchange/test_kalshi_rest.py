@@ -1,0 +1,318 @@
+"""The REST client: signing, retries, the once-only order POST, in-flight resolution, typed errors."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import trio
+from cryptography.hazmat.primitives.asymmetric import rsa
+from kalshi_fakes import TICKER, SigningTransport, fill_json, market_json, order_json
+
+from kalshid.exchange import errors
+from kalshid.exchange.kalshi import auth
+from kalshid.exchange.kalshi.rest import KalshiRest, RetryPolicy
+from kalshid.exchange.types import OrderRequest
+
+BASE = "http://127.0.0.1:9/trade-api/v2"
+ORDERS = "/trade-api/v2/portfolio/orders"
+
+
+def request(**over: object) -> OrderRequest:
+    kw: dict[str, object] = {
+        "ticker": TICKER,
+        "side": "yes",
+        "action": "buy",
+        "count": 5,
+        "price_cc": 4200,
+        "client_order_id": "c-1",
+        "time_in_force": "immediate_or_cancel",
+    }
+    kw.update(over)
+    return OrderRequest(**kw)  # type: ignore[arg-type]
+
+
+def client(rsa_key: rsa.RSAPrivateKey, fake: SigningTransport, **kw: object) -> KalshiRest:
+    return KalshiRest(
+        BASE,
+        auth.Signer("key-123", rsa_key),
+        transport=fake.transport,
+        wall_ms=lambda: 1_783_551_000_000,
+        rng=lambda: 1.0,
+        in_flight_settle_s=0.0,
+        **kw,
+    )  # type: ignore[arg-type]
+
+
+async def test_every_request_is_signed_over_path_without_query(rsa_key: rsa.RSAPrivateKey) -> None:
+    def respond(req: httpx.Request, n: int) -> httpx.Response:
+        if req.url.path.endswith("/markets"):
+            return httpx.Response(200, json={"markets": [market_json()], "cursor": ""})
+        if req.url.path.endswith("/exchange/status"):
+            return httpx.Response(200, json={"exchange_active": True, "trading_active": False})
+        return httpx.Response(200, json={"balance": 10000, "portfolio_value": 2500, "updated_ts": 1783551000})
+
+    fake = SigningTransport(rsa_key.public_key(), respond)
+    async with client(rsa_key, fake) as rest:
+        markets = await rest.list_markets(series_ticker="KXSOL15M", status="open")
+        status = await rest.get_exchange_status()
+        bal = await rest.get_balance()
+    assert [m.ticker for m in markets] == [TICKER] and not status.trading_active
+    assert bal.balance_cc == 1_000_000 and bal.portfolio_value_cc == 250_000
+    assert all(r.signed_ok for r in fake.requests) and len(fake.requests) == 3
+    assert fake.requests[0].path == "/trade-api/v2/markets"
+    assert "series_ticker=KXSOL15M" in fake.requests[0].query and "status=open" in fake.requests[0].query
+    # The rule pinned: the query string is not part of the signed message.
+    assert auth.signed_message(1, "get", "/trade-api/v2/markets?limit=5") == b"1GET/trade-api/v2/markets"
+
+
+async def test_wrong_key_gives_auth_error_with_exchange_message(rsa_key: rsa.RSAPrivateKey) -> None:
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    fake = SigningTransport(other.public_key(), lambda r, n: httpx.Response(200, json={}))
+    async with client(rsa_key, fake) as rest:
+        with pytest.raises(errors.AuthError) as info:
+            await rest.get_balance()
+    assert info.value.status == 401 and info.value.code == "authentication_error"
+    assert "bad sig" in str(info.value) and "key-123" not in str(info.value)
+
+
+async def test_pagination_follows_cursor_until_empty(rsa_key: rsa.RSAPrivateKey) -> None:
+    pages = {
+        None: ("a", [order_json("o-1", "c-1")]),
+        "a": ("b", [order_json("o-2", "c-2")]),
+        "b": ("", [order_json("o-3", "target")]),
+    }
+
+    def respond(req: httpx.Request, n: int) -> httpx.Response:
+        nxt, items = pages[req.url.params.get("cursor")]
+        return httpx.Response(200, json={"orders": items, "cursor": nxt})
+
+    fake = SigningTransport(rsa_key.public_key(), respond)
+    async with client(rsa_key, fake) as rest:
+        found = await rest.find_order_by_client_id("target", ticker=TICKER)
+        assert found is not None and found.order_id == "o-3"
+        assert await rest.find_order_by_client_id("nope", ticker=TICKER) is None
+    assert all(f"ticker={TICKER}" in r.query for r in fake.requests)
+
+
+async def test_reads_retry_on_429_and_503_then_succeed(
+    rsa_key: rsa.RSAPrivateKey, autojump_clock: trio.abc.Clock
+) -> None:
+    script = [
+        httpx.Response(429, json={"error": "too many requests"}),
+        httpx.Response(503, text="upstream down"),
+        httpx.Response(200, json={"market": market_json()}),
+    ]
+    fake = SigningTransport(rsa_key.public_key(), lambda r, n: script[n])
+    async with client(rsa_key, fake) as rest:
+        t0 = trio.current_time()
+        m = await rest.get_market(TICKER)
+        waited = trio.current_time() - t0
+    assert m.ticker == TICKER and fake.count("GET", f"/trade-api/v2/markets/{TICKER}") == 3
+    assert waited >= 0.25 + 0.5  # backoff with rng()=1.0: 0.25 then 0.5
+
+
+async def test_reads_give_up_after_bounded_attempts(
+    rsa_key: rsa.RSAPrivateKey, autojump_clock: trio.abc.Clock
+) -> None:
+    fake = SigningTransport(
+        rsa_key.public_key(), lambda r, n: httpx.Response(503, json={"code": "x", "message": "m"})
+    )
+    async with client(rsa_key, fake, retry=RetryPolicy(attempts=3)) as rest:
+        with pytest.raises(errors.ServerError, match="m"):
+            await rest.get_balance()
+    assert fake.count("GET", "/trade-api/v2/portfolio/balance") == 3
+
+
+async def test_reads_do_not_retry_client_errors(rsa_key: rsa.RSAPrivateKey) -> None:
+    fake = SigningTransport(
+        rsa_key.public_key(),
+        lambda r, n: httpx.Response(404, json={"error": {"code": "not_found", "message": "no"}}),
+    )
+    async with client(rsa_key, fake) as rest:
+        with pytest.raises(errors.NotFound):
+            await rest.get_market("NOPE")
+    assert len(fake.requests) == 1
+
+
+async def test_create_order_success_and_body(rsa_key: rsa.RSAPrivateKey) -> None:
+    fake = SigningTransport(
+        rsa_key.public_key(), lambda r, n: httpx.Response(201, json={"order": order_json()})
+    )
+    async with client(rsa_key, fake) as rest:
+        order = await rest.create_order(request(buy_max_cost_cc=30_000))
+    assert order.order_id == "o-1" and order.status == "resting" and order.fill_count == 2
+    body = fake.requests[0].body
+    assert body == {
+        "ticker": TICKER,
+        "side": "yes",
+        "action": "buy",
+        "count": 5,
+        "client_order_id": "c-1",
+        "yes_price": 42,
+        "time_in_force": "immediate_or_cancel",
+        "buy_max_cost": 300,
+    }
+
+
+async def test_sub_cent_price_goes_as_dollars(rsa_key: rsa.RSAPrivateKey) -> None:
+    fake = SigningTransport(
+        rsa_key.public_key(), lambda r, n: httpx.Response(201, json={"order": order_json()})
+    )
+    async with client(rsa_key, fake) as rest:
+        await rest.create_order(request(side="no", price_cc=9_950, time_in_force=None, post_only=True))
+    body = fake.requests[0].body
+    assert body["no_price_dollars"] == "0.9950" and "yes_price" not in body and body["post_only"] is True
+
+
+def _order_server(create: httpx.Response | Exception, listed: list[dict[str, object]]):  # type: ignore[no-untyped-def]
+    def respond(req: httpx.Request, n: int) -> httpx.Response:
+        if req.method == "POST":
+            if isinstance(create, Exception):
+                raise create
+            return create
+        return httpx.Response(200, json={"orders": listed, "cursor": ""})
+
+    return respond
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.Response(503, json={"error": {"code": "service_unavailable", "message": "try later"}}),
+        httpx.ReadTimeout("timed out"),
+        httpx.RemoteProtocolError("peer closed"),
+    ],
+    ids=["503", "timeout", "transport"],
+)
+@pytest.mark.parametrize("created", [True, False], ids=["found", "not-found"])
+async def test_create_is_sent_once_then_in_flight_then_resolved(
+    rsa_key: rsa.RSAPrivateKey, failure: httpx.Response | Exception, created: bool
+) -> None:
+    listed = [order_json("o-9", "other"), *([order_json("o-1", "c-1")] if created else [])]
+    fake = SigningTransport(rsa_key.public_key(), _order_server(failure, listed))
+    async with client(rsa_key, fake) as rest:
+        with pytest.raises(errors.OrderInFlight) as info:
+            await rest.create_order(request())
+        assert info.value.client_order_id == "c-1" and info.value.ticker == TICKER
+        resolved = await rest.resolve_in_flight("c-1", ticker=TICKER)
+    assert fake.count("POST", ORDERS) == 1  # never sent twice
+    assert (resolved.order_id if resolved else None) == ("o-1" if created else None)
+
+
+async def test_resolve_waits_settle_time_under_mock_clock(
+    rsa_key: rsa.RSAPrivateKey, autojump_clock: trio.abc.Clock
+) -> None:
+    fake = SigningTransport(rsa_key.public_key(), _order_server(httpx.Response(500), [order_json()]))
+    async with client(rsa_key, fake) as rest:
+        rest.in_flight_settle_s = 2.0
+        t0 = trio.current_time()
+        assert await rest.resolve_in_flight("c-1", ticker=TICKER) is not None
+        assert trio.current_time() - t0 >= 2.0
+
+
+async def test_409_on_create_is_resolved_by_lookup(rsa_key: rsa.RSAPrivateKey) -> None:
+    conflict = httpx.Response(409, json={"error": {"code": "order_already_exists", "message": "dup"}})
+    fake = SigningTransport(rsa_key.public_key(), _order_server(conflict, [order_json("o-1", "c-1")]))
+    async with client(rsa_key, fake) as rest:
+        order = await rest.create_order(request())
+    assert order.order_id == "o-1" and fake.count("POST", ORDERS) == 1
+
+
+async def test_409_not_found_stays_in_flight(rsa_key: rsa.RSAPrivateKey) -> None:
+    conflict = httpx.Response(409, json={"code": "order_already_exists", "message": "dup"})
+    fake = SigningTransport(rsa_key.public_key(), _order_server(conflict, []))
+    async with client(rsa_key, fake) as rest:
+        with pytest.raises(errors.OrderInFlight, match="dup"):
+            await rest.create_order(request())
+
+
+async def test_409_for_a_different_order_is_a_conflict(rsa_key: rsa.RSAPrivateKey) -> None:
+    conflict = httpx.Response(409, json={"code": "order_already_exists", "message": "dup"})
+    fake = SigningTransport(
+        rsa_key.public_key(), _order_server(conflict, [order_json("o-1", "c-1", side="no")])
+    )
+    async with client(rsa_key, fake) as rest:
+        with pytest.raises(errors.Conflict, match="different order"):
+            await rest.create_order(request())
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "exc"),
+    [
+        (
+            400,
+            {"error": {"code": "insufficient_balance", "message": "need more"}},
+            errors.InsufficientBalance,
+        ),
+        (400, {"error": {"code": "invalid_order", "message": "bad price"}}, errors.BadRequest),
+        (429, {"error": "too many requests"}, errors.RateLimited),
+        (403, {"code": "forbidden", "message": "nope"}, errors.Forbidden),
+    ],
+)
+async def test_create_rejections_are_typed_and_not_retried(
+    rsa_key: rsa.RSAPrivateKey, status: int, body: dict[str, object], exc: type
+) -> None:
+    fake = SigningTransport(rsa_key.public_key(), _order_server(httpx.Response(status, json=body), []))
+    async with client(rsa_key, fake) as rest:
+        with pytest.raises(exc) as info:
+            await rest.create_order(request())
+    assert info.value.status == status and fake.count("POST", ORDERS) == 1
+    text = str(info.value)
+    assert "need more" in text or "bad price" in text or "too many" in text or "nope" in text
+    assert "KALSHI-ACCESS" not in text
+
+
+async def test_cancel_success_and_in_flight(rsa_key: rsa.RSAPrivateKey) -> None:
+    def respond(req: httpx.Request, n: int) -> httpx.Response:
+        if req.url.path.endswith("/o-1"):
+            return httpx.Response(
+                200,
+                json={
+                    "order": order_json(status="canceled", remaining_count_fp="0.00"),
+                    "reduced_by_fp": "3.00",
+                },
+            )
+        return httpx.Response(504, text="gateway timeout")
+
+    fake = SigningTransport(rsa_key.public_key(), respond)
+    async with client(rsa_key, fake) as rest:
+        res = await rest.cancel_order("o-1")
+        assert res.reduced_by == 3 and res.order.status == "canceled"
+        with pytest.raises(errors.CancelInFlight) as info:
+            await rest.cancel_order("o-2")
+    assert info.value.order_id == "o-2" and fake.count("DELETE", f"{ORDERS}/o-2") == 1
+
+
+async def test_fills_since_and_positions(rsa_key: rsa.RSAPrivateKey) -> None:
+    def respond(req: httpx.Request, n: int) -> httpx.Response:
+        if req.url.path.endswith("/fills"):
+            return httpx.Response(200, json={"fills": [fill_json()], "cursor": ""})
+        return httpx.Response(
+            200,
+            json={
+                "market_positions": [
+                    {
+                        "ticker": TICKER,
+                        "position_fp": "-3.00",
+                        "total_traded_dollars": "1.2600",
+                        "market_exposure_dollars": "1.2600",
+                        "realized_pnl_dollars": "0.0000",
+                        "fees_paid_dollars": "0.0300",
+                        "resting_orders_count": 0,
+                        "last_updated_ts": "2026-05-31T23:34:49.912729Z",
+                    }
+                ],
+                "event_positions": [],
+                "cursor": "",
+            },
+        )
+
+    from datetime import UTC, datetime
+
+    fake = SigningTransport(rsa_key.public_key(), respond)
+    async with client(rsa_key, fake) as rest:
+        fills = await rest.list_fills(since=datetime(2026, 7, 8, 23, 0, tzinfo=UTC))
+        positions = await rest.list_positions()
+    assert fills[0].count == 5 and fills[0].fee_cc == 900 and fills[0].price_cc == 4200
+    assert "min_ts=1783551600" in fake.requests[0].query
+    assert positions[0].position == -3 and positions[0].fees_paid_cc == 300
