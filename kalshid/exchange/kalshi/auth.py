@@ -60,7 +60,8 @@ class Signer:
         return f"Signer(key_id={redact_key_id(self.key_id)!r})"
 
 
-def verify(public_key: rsa.RSAPublicKey, timestamp_ms: int, method: str, path: str, signature_b64: str) -> bool:
+def verify(public_key: rsa.RSAPublicKey, timestamp_ms: int, method: str, path: str,
+           signature_b64: str) -> bool:
     """True iff ``signature_b64`` is a valid Kalshi signature of this request by ``public_key``."""
     try:
         sig = base64.b64decode(signature_b64, validate=True)

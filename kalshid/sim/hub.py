@@ -1,0 +1,220 @@
+"""WebSocket fan-out: connections, subscriptions, per-sid ``seq`` and bounded outbound queues.
+
+The engine's events are rendered once per event (JSON text of the ``msg`` body) and wrapped per
+subscription with ``type``/``sid``/``seq``. Each connection has a bounded outbound channel; a
+client that cannot keep up (its queue is full) is disconnected with close reason
+``slow consumer`` — the engine never waits for a socket. ``seq`` is per subscription and starts at
+1 with the snapshot; a fault injector may skip numbers on purpose (``seq_gap_rate``).
+
+Publishing is synchronous (``send_nowait``), so a subscribe's snapshot and the deltas after it
+are in order without locks: everything runs on the one Trio thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+import trio
+
+from kalshid.sim import wire
+from kalshid.sim.faults import FaultInjector
+from kalshid.sim.model import (
+    BookEvent,
+    Event,
+    FillEvent,
+    LifecycleEvent,
+    OrderEvent,
+    PositionEvent,
+    TickerEvent,
+    TradeEvent,
+)
+
+SLOW_CONSUMER = "slow consumer: outbound queue full"
+SEQ_CHANNELS = frozenset({"orderbook_delta"})
+
+
+@attrs.define
+class Subscription:
+    sid: int
+    channel: str
+    tickers: set[str] | None  # None: every market
+    index_ids: set[str] = attrs.Factory(set)
+    seq: int = 0
+
+
+class Connection:
+    """One WebSocket client: its user, subscriptions and bounded outbound queue of JSON texts."""
+
+    def __init__(self, conn_id: int, user_id: str, queue_size: int) -> None:
+        self.conn_id = conn_id
+        self.user_id = user_id
+        self.subs: dict[int, Subscription] = {}
+        self._next_sid = itertools.count(1)
+        self.send_channel, self.receive_channel = trio.open_memory_channel[str](queue_size)
+        self.close_reason: str | None = None
+        self.sent = 0
+
+    def new_sid(self) -> int:
+        return next(self._next_sid)
+
+    def offer(self, text: str) -> bool:
+        """Queue a message; on overflow close the queue with :data:`SLOW_CONSUMER`. False if dropped."""
+        if self.close_reason is not None:
+            return False
+        try:
+            self.send_channel.send_nowait(text)
+        except trio.WouldBlock:
+            self.close(SLOW_CONSUMER)
+            return False
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.close("connection closed")
+            return False
+        self.sent += 1
+        return True
+
+    def close(self, reason: str) -> None:
+        if self.close_reason is None:
+            self.close_reason = reason
+        self.send_channel.close()
+
+
+def envelope(kind: str, sid: int, body_json: str, seq: int | None = None) -> str:
+    seq_part = f',"seq":{seq}' if seq is not None else ""
+    return f'{{"type":"{kind}","sid":{sid}{seq_part},"msg":{body_json}}}'
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+class Hub:
+    """All live connections. ``publish`` fans one engine event out; never blocks."""
+
+    def __init__(
+        self,
+        *,
+        queue_size: int = 1000,
+        faults: FaultInjector | None = None,
+        now: Callable[[], float] = lambda: 0.0,
+    ) -> None:
+        self.queue_size = queue_size
+        self.faults = faults
+        self._now = now
+        self.connections: dict[int, Connection] = {}
+        self._ids = itertools.count(1)
+        self.published = 0
+
+    def connect(self, user_id: str) -> Connection:
+        conn = Connection(next(self._ids), user_id, self.queue_size)
+        self.connections[conn.conn_id] = conn
+        return conn
+
+    def disconnect(self, conn: Connection) -> None:
+        self.connections.pop(conn.conn_id, None)
+        conn.close(conn.close_reason or "closed")
+        if self.faults is not None:
+            self.faults.forget(conn.conn_id)
+
+    def close_all(self, reason: str = "server shutting down") -> None:
+        for conn in list(self.connections.values()):
+            conn.close(reason)
+
+    def next_seq(self, sub: Subscription, *, may_skip: bool = True) -> int:
+        """The subscription's next ``seq``; the fault injector may skip one (never on a snapshot)."""
+        sub.seq += 1
+        if (
+            may_skip
+            and self.faults is not None
+            and self.faults.skip_seq(now=self._now(), detail=f"sid={sub.sid}")
+        ):
+            sub.seq += 1
+        return sub.seq
+
+    def _fan(
+        self,
+        channel: str,
+        kind: str,
+        body: dict[str, Any],
+        ticker: str | None,
+        user_id: str | None = None,
+        seq: bool = False,
+    ) -> None:
+        body_json: str | None = None
+        for conn in list(self.connections.values()):
+            if user_id is not None and conn.user_id != user_id:
+                continue
+            for sub in list(conn.subs.values()):
+                if sub.channel != channel or (sub.tickers is not None and ticker not in sub.tickers):
+                    continue
+                if body_json is None:
+                    body_json = dumps(body)
+                conn.offer(envelope(kind, sub.sid, body_json, self.next_seq(sub) if seq else None))
+                self.published += 1
+
+    def publish_all(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self.publish(event)
+
+    def publish(self, event: Event) -> None:
+        if isinstance(event, BookEvent):
+            d = event.delta
+            # the resting order's owner sees its client_order_id; others do not
+            texts: dict[bool, str] = {}
+            for conn in list(self.connections.values()):
+                subs = [
+                    s
+                    for s in conn.subs.values()
+                    if s.channel == "orderbook_delta" and s.tickers is not None and event.ticker in s.tickers
+                ]
+                if not subs:
+                    continue
+                own = event.client_order_id is not None and event.user_id == conn.user_id
+                text = texts.get(own)
+                if text is None:
+                    coid = event.client_order_id if own else None
+                    body = wire.ws_delta(event.ticker, d.book_side, d.price_cc, d.delta, event.ts, coid)
+                    text = texts[own] = dumps(body)
+                for sub in subs:
+                    conn.offer(envelope("orderbook_delta", sub.sid, text, self.next_seq(sub)))
+                    self.published += 1
+        elif isinstance(event, TickerEvent):
+            self._fan(
+                "ticker",
+                "ticker",
+                wire.ws_ticker(event.market, event.yes_bid_cc, event.yes_ask_cc, event.ts),
+                event.market.ticker,
+            )
+        elif isinstance(event, TradeEvent):
+            self._fan("trade", "trade", wire.ws_trade(event.trade), event.trade.ticker)
+        elif isinstance(event, FillEvent):
+            self._fan("fill", "fill", wire.ws_fill(event.fill), event.fill.ticker, event.fill.user_id)
+        elif isinstance(event, OrderEvent):
+            self._fan(
+                "user_orders",
+                "user_order",
+                wire.ws_user_order(event.order),
+                event.order.ticker,
+                event.order.user_id,
+            )
+        elif isinstance(event, PositionEvent):
+            self._fan(
+                "market_positions",
+                "market_position",
+                wire.ws_market_position(event.position),
+                event.position.ticker,
+                event.position.user_id,
+            )
+        elif isinstance(event, LifecycleEvent):
+            self._fan("market_lifecycle_v2", "market_lifecycle_v2", wire.ws_lifecycle(event), None)
+
+    def publish_index(self, index_id: str, body: dict[str, Any]) -> None:
+        body_json = dumps(body)
+        for conn in list(self.connections.values()):
+            for sub in list(conn.subs.values()):
+                if sub.channel == "cfbenchmarks_value" and index_id in sub.index_ids:
+                    conn.offer(envelope("cfbenchmarks_value", sub.sid, body_json))
+                    self.published += 1

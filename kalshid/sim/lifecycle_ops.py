@@ -1,0 +1,103 @@
+"""Market lifecycle transitions of the simulated exchange (a mixin of :class:`~kalshid.sim.engine.Exchange`).
+
+``initialized`` (listed, ``floor_strike`` null) → ``active`` (strike fixed, trading) → ``closed``
+(resting orders cancelled) → ``determined`` (``result`` and ``expiration_value`` set) →
+``finalized`` (settled: $1 per winning contract, settlement records written). Each step emits a
+``market_lifecycle_v2`` event: ``created``, ``activated``, ``determined``, ``settled``. A normal close
+emits no lifecycle event of its own (Kalshi's ``deactivated`` means a pause); clients see it as the
+``status`` change and the ``determined`` event that follows at the same instant.
+
+Pure, like the engine: time is passed in; a transition out of order raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import attrs
+
+from kalshid.core.markets import Window
+from kalshid.sim.model import LifecycleEvent, Market, MarketStatus, PositionEvent
+
+if TYPE_CHECKING:
+    from kalshid.core.matching import OrderBook
+    from kalshid.sim.accounts import Account
+    from kalshid.sim.model import Event, Order
+
+
+class LifecycleOps(ABC):
+    markets: dict[str, Market]
+    books: dict[str, OrderBook]
+    orders: dict[str, Order]
+    accounts: dict[str, Account]
+    _events: list[Event]
+
+    @abstractmethod
+    def _new_market(self, window: Window, now: float) -> Market: ...
+
+    @abstractmethod
+    def _cancel_resting(self, order: Order, now: float) -> Order: ...
+
+    def _transition(self, ticker: str, expected: MarketStatus, now: float, **changes: object) -> Market:
+        market = self.markets[ticker]
+        if market.status != expected:
+            raise ValueError(f"market {ticker} is {market.status}, expected {expected}")
+        market = attrs.evolve(market, updated_ts=now, **changes)  # type: ignore[arg-type]
+        self.markets[ticker] = market
+        return market
+
+    def list_market(self, window: Window, now: float) -> Market:
+        """List (create) the market for ``window`` in status ``initialized``; idempotent."""
+        from kalshid.core.markets import market_ticker
+
+        existing = self.markets.get(market_ticker(window.close_time))
+        if existing is not None:
+            return existing
+        market = self._new_market(window, now)
+        self._events.append(LifecycleEvent(market, "created", now))
+        return market
+
+    def activate_market(self, ticker: str, floor_strike: Decimal, now: float) -> Market:
+        market = self._transition(ticker, "initialized", now, status="active", floor_strike=floor_strike)
+        self._events.append(LifecycleEvent(market, "activated", now))
+        return market
+
+    def close_market(self, ticker: str, now: float) -> Market:
+        """Stop trading: every resting order is cancelled (its reservation released)."""
+        for order in [o for o in self.orders.values() if o.ticker == ticker and o.status == "resting"]:
+            self._cancel_resting(order, now)
+        return self._transition(ticker, "active", now, status="closed")
+
+    def determine_market(self, ticker: str, expiration_value: Decimal, now: float) -> Market:
+        """Fix the result: YES iff ``expiration_value`` ≥ ``floor_strike`` (ties YES)."""
+        strike = self.markets[ticker].floor_strike
+        if strike is None:
+            raise ValueError(f"market {ticker} has no floor_strike")
+        result = "yes" if expiration_value >= strike else "no"
+        market = self._transition(
+            ticker,
+            "closed",
+            now,
+            status="determined",
+            result=result,
+            expiration_value=expiration_value,
+            determined_ts=now,
+        )
+        self._events.append(LifecycleEvent(market, "determined", now))
+        return market
+
+    def settle_market(self, ticker: str, now: float) -> Market:
+        """Pay winners $1 per contract, write settlement records, close out open interest."""
+        market = self.markets[ticker]
+        if market.status != "determined":
+            raise ValueError(f"market {ticker} is {market.status}, expected determined")
+        for acct in self.accounts.values():
+            if acct.settle(ticker, market.event_ticker, market.result, now) is not None:
+                self._events.append(PositionEvent(acct.positions[ticker]))
+        market = self._transition(
+            ticker, "determined", now, status="finalized", settled_ts=now, open_interest=0
+        )
+        self._events.append(LifecycleEvent(market, "settled", now))
+        return market

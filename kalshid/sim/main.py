@@ -1,0 +1,147 @@
+"""``kalshid sim``: run the Kalshi-compatible exchange simulator from the command line.
+
+The CLI wires ``kalshid sim`` to :func:`add_arguments` and :func:`run`. Exit codes: 0 after a
+clean stop (SIGINT/SIGTERM), 2 for bad arguments (the message names the argument).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import trio
+
+from kalshid.core.units import UnitError, dollars_to_cc
+from kalshid.sim.authn import load_public_key, parse_key_arg
+from kalshid.sim.faults import parse_faults
+from kalshid.sim.ratelimit import RateLimits
+from kalshid.sim.server import SimHandle, SimSettings, serve_simulator
+
+DEFAULT_PORT = 8765
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any)"
+    )
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="simulated seconds per real second (default 1)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for the index, makers, takers and ids")
+    parser.add_argument(
+        "--start", default=None, help="simulated start time, ISO 8601 with a UTC offset (default: now)"
+    )
+    parser.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="KEY_ID=PUBLIC_KEY.pem",
+        help="register an API key (repeatable); all keys trade one account",
+    )
+    parser.add_argument("--balance", default="1000", metavar="DOLLARS", help="opening balance (default 1000)")
+    parser.add_argument(
+        "--faults",
+        default="",
+        metavar="SPEC",
+        help="fault injection, e.g. ws_drop_every=60,http_5xx_rate=0.01",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        choices=("basic", "off"),
+        default="basic",
+        help="token buckets: Kalshi Basic tier (200 read / 100 write tokens/s) or off",
+    )
+    parser.add_argument(
+        "--max-skew",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="accepted signature timestamp skew vs the wall clock (0 = no check)",
+    )
+    parser.add_argument(
+        "--no-liquidity", action="store_true", help="run without the simulated makers and takers"
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> SimSettings:
+    """Validated settings; raises ``ValueError`` naming the bad argument."""
+    start = None
+    if args.start:
+        try:
+            parsed = datetime.fromisoformat(args.start.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"--start: {args.start!r} is not an ISO 8601 time") from None
+        if parsed.tzinfo is None:
+            raise ValueError(f"--start: {args.start!r} has no UTC offset (add Z or +00:00)")
+        start = parsed.timestamp()
+    try:
+        balance_cc = dollars_to_cc(Decimal(args.balance))
+    except (InvalidOperation, UnitError):
+        raise ValueError(f"--balance: {args.balance!r} is not a dollar amount") from None
+    if balance_cc < 0:
+        raise ValueError("--balance must not be negative")
+    if not args.speed > 0:
+        raise ValueError(f"--speed must be positive, got {args.speed}")
+    keys = []
+    for arg in args.key:
+        key_id, path = parse_key_arg(arg)
+        try:
+            keys.append((key_id, load_public_key(path)))
+        except OSError as exc:
+            raise ValueError(f"--key {key_id}: cannot read {path}: {exc.strerror}") from None
+    try:
+        faults = parse_faults(args.faults)
+    except ValueError as exc:
+        raise ValueError(f"--faults: {exc}") from None
+    return SimSettings(
+        host=args.host,
+        port=args.port,
+        speed=args.speed,
+        seed=args.seed,
+        start=start,
+        keys=tuple(keys),
+        balance_cc=balance_cc,
+        faults=faults,
+        rate_limits=RateLimits() if args.rate_limit == "basic" else RateLimits(None, None),
+        max_skew_s=args.max_skew or None,
+        makers=not args.no_liquidity,
+        takers=not args.no_liquidity,
+    )
+
+
+async def _main(settings: SimSettings) -> None:
+    async with trio.open_nursery() as nursery:
+        handle: SimHandle = await nursery.start(serve_simulator, settings)
+        print(f"kalshid sim: REST {handle.rest_base_url}  WS {handle.ws_url}", flush=True)
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                handle.stop()
+                break
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:
+        print(f"kalshid sim: {exc}", file=sys.stderr)
+        return 2
+    if not settings.keys:
+        print("kalshid sim: warning: no --key given; every /portfolio request will get 401", file=sys.stderr)
+    trio.run(_main, settings)
+    return 0
+
+
+def main(argv: Any = None) -> int:
+    """Stand-alone entry (``python -m kalshid.sim.main``)."""
+    parser = argparse.ArgumentParser(prog="kalshid sim", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""The simulator's WebSocket endpoint ``/trade-api/ws/v2`` (API-NOTES §5): handshake auth and commands.
+
+The upgrade request must carry a valid Kalshi signature of ``ts + GET + /trade-api/ws/v2``;
+otherwise the handshake is refused with HTTP 401 before accepting. Commands ``subscribe``,
+``unsubscribe``, ``update_subscription`` and ``list_subscriptions`` are answered with the shapes and
+numeric error codes of API-NOTES §5.2. Replies, snapshots and data share the connection's bounded
+queue (:mod:`kalshid.sim.hub`), so ordering holds and a slow client is cut off, never waited for.
+Pings: Hypercorn sends a Ping every ``websocket_ping_interval`` (10 s) on Trio's clock.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import trio
+from quart import Response, websocket
+from quart_trio import QuartTrio
+
+from kalshid.core.markets import INDEX_ID
+from kalshid.sim import wire
+from kalshid.sim.authn import AuthError
+from kalshid.sim.hub import Connection, Subscription, dumps, envelope
+from kalshid.sim.venue import Venue
+
+WS_PATH = "/trade-api/ws/v2"
+MARKET_CHANNELS = ("orderbook_delta", "ticker", "trade", "fill", "user_orders", "market_positions")
+CHANNELS = (*MARKET_CHANNELS, "market_lifecycle_v2", "cfbenchmarks_value")
+INDEX_IDS = (INDEX_ID,)
+
+ERRORS = {
+    1: "Unable to process message",
+    2: "Params required",
+    3: "Channels required",
+    4: "Subscription IDs required",
+    5: "Unknown command",
+    7: "Unknown subscription ID",
+    8: "Unknown channel name",
+    11: "Invalid parameter",
+    12: "Exactly one subscription ID is required",
+    13: "Unsupported action",
+    14: "Market ticker required",
+    15: "Action required",
+    16: "Market not found",
+}
+
+
+def _with_id(cmd_id: Any, reply: dict[str, Any]) -> dict[str, Any]:
+    """Echo the command's ``id`` when it sent a usable one (a non-negative integer)."""
+    if isinstance(cmd_id, int) and not isinstance(cmd_id, bool) and cmd_id >= 0:
+        return {"id": cmd_id, **reply}
+    return reply
+
+
+class CommandError(Exception):
+    def __init__(self, code: int, detail: str = "", **extra: Any) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.extra = extra
+
+
+class Commands:
+    """Executes one client command against a connection's subscriptions."""
+
+    def __init__(self, venue: Venue) -> None:
+        self.venue = venue
+
+    def handle(self, conn: Connection, text: str) -> None:
+        cmd_id: Any = None
+        try:
+            try:
+                cmd = json.loads(text)
+            except ValueError:
+                raise CommandError(1, "message is not JSON") from None
+            if not isinstance(cmd, dict):
+                raise CommandError(1, "message is not a JSON object")
+            cmd_id = cmd.get("id")
+            name = cmd.get("cmd")
+            if name == "list_subscriptions":
+                subs = [{"channel": s.channel, "sid": s.sid} for s in conn.subs.values()]
+                conn.offer(dumps(_with_id(cmd_id, {"type": "ok", "msg": subs})))
+                return
+            if name not in ("subscribe", "unsubscribe", "update_subscription"):
+                raise CommandError(5, f"unknown command {name!r}")
+            params = cmd.get("params")
+            if not isinstance(params, dict):
+                raise CommandError(2)
+            getattr(self, name)(conn, cmd_id, params)
+        except CommandError as exc:
+            msg: dict[str, Any] = {"code": exc.code, "msg": ERRORS.get(exc.code, "Error")}
+            if exc.detail:
+                msg["msg"] = f"{msg['msg']}: {exc.detail}"
+            msg.update(exc.extra)
+            conn.offer(dumps(_with_id(cmd_id, {"type": "error", "msg": msg})))
+
+    def _tickers(self, params: dict[str, Any], *, required: bool) -> set[str] | None:
+        one, many = params.get("market_ticker"), params.get("market_tickers")
+        if one is not None and many is not None:
+            raise CommandError(11, "market_ticker and market_tickers are mutually exclusive")
+        if one is not None:
+            many = [one]
+        if many is None:
+            if required:
+                raise CommandError(14)
+            return None
+        if not isinstance(many, list) or not many or not all(isinstance(t, str) for t in many):
+            raise CommandError(11, "market_tickers must be a non-empty array of strings")
+        for ticker in many:
+            if ticker not in self.venue.exchange.markets:
+                raise CommandError(16, market_ticker=ticker)
+        return set(many)
+
+    def _index_ids(self, params: dict[str, Any]) -> set[str]:
+        ids = params.get("index_ids")
+        if not isinstance(ids, list) or not ids:
+            raise CommandError(11, "index_ids must be a non-empty array")
+        unknown = [i for i in ids if i not in INDEX_IDS]
+        if unknown:
+            raise CommandError(11, f"unknown index ids {unknown}; available: {list(INDEX_IDS)}")
+        return set(ids)
+
+    def _snapshot(self, conn: Connection, sub: Subscription, tickers: set[str]) -> None:
+        ex = self.venue.exchange
+        for ticker in sorted(tickers):
+            body = dumps(wire.ws_snapshot(ticker, ex.books[ticker]))
+            conn.offer(
+                envelope("orderbook_snapshot", sub.sid, body, self.venue.hub.next_seq(sub, may_skip=False))
+            )
+
+    def subscribe(self, conn: Connection, cmd_id: Any, params: dict[str, Any]) -> None:
+        channels = params.get("channels")
+        if not isinstance(channels, list) or not channels:
+            raise CommandError(3)
+        unknown = [c for c in channels if c not in CHANNELS]
+        if unknown:
+            raise CommandError(8, f"{unknown}")
+        plans: list[tuple[str, set[str] | None, set[str]]] = []
+        for channel in channels:  # validate everything before subscribing to anything
+            if channel == "cfbenchmarks_value":
+                plans.append((channel, None, self._index_ids(params)))
+            elif channel == "market_lifecycle_v2":
+                plans.append((channel, None, set()))
+            else:
+                plans.append((channel, self._tickers(params, required=channel == "orderbook_delta"), set()))
+        for channel, tickers, index_ids in plans:
+            sub = Subscription(conn.new_sid(), channel, tickers, index_ids)
+            conn.subs[sub.sid] = sub
+            conn.offer(
+                dumps(_with_id(cmd_id, {"type": "subscribed", "msg": {"channel": channel, "sid": sub.sid}}))
+            )
+            if channel == "orderbook_delta" and tickers:
+                self._snapshot(conn, sub, tickers)
+
+    def unsubscribe(self, conn: Connection, cmd_id: Any, params: dict[str, Any]) -> None:
+        sids = params.get("sids")
+        if not isinstance(sids, list) or not sids:
+            raise CommandError(4)
+        missing = [s for s in sids if s not in conn.subs]
+        if missing:
+            raise CommandError(7, f"{missing}")
+        for sid in sids:
+            sub = conn.subs.pop(sid)
+            conn.offer(dumps(_with_id(cmd_id, {"sid": sid, "seq": max(1, sub.seq), "type": "unsubscribed"})))
+
+    def update_subscription(self, conn: Connection, cmd_id: Any, params: dict[str, Any]) -> None:
+        sid, sids = params.get("sid"), params.get("sids")
+        if sid is not None and sids is not None:
+            raise CommandError(12)
+        if sids is not None:
+            if not isinstance(sids, list) or len(sids) != 1:
+                raise CommandError(12)
+            sid = sids[0]
+        if sid is None:
+            raise CommandError(12)
+        sub = conn.subs.get(sid)
+        if sub is None:
+            raise CommandError(7, f"{sid}")
+        action = params.get("action")
+        if action is None:
+            raise CommandError(15)
+        if sub.channel == "cfbenchmarks_value":
+            self._update_indices(conn, cmd_id, sub, action, params)
+            return
+        if action not in ("add_markets", "delete_markets") or sub.channel == "market_lifecycle_v2":
+            raise CommandError(13, f"{action!r} on {sub.channel}")
+        tickers = self._tickers(params, required=True)
+        assert tickers is not None
+        if action == "add_markets":
+            new = tickers - (sub.tickers or set())
+            sub.tickers = (sub.tickers or set()) | tickers
+            if sub.channel == "orderbook_delta" and new:
+                self._snapshot(conn, sub, new)
+        else:
+            sub.tickers = (sub.tickers or set()) - tickers
+        reply = _with_id(cmd_id, {"sid": sid, "type": "ok", "msg": {"market_tickers": sorted(sub.tickers)}})
+        if sub.seq:
+            reply["seq"] = sub.seq
+        conn.offer(dumps(reply))
+
+    def _update_indices(
+        self, conn: Connection, cmd_id: Any, sub: Subscription, action: Any, params: dict[str, Any]
+    ) -> None:
+        if action == "indexlist":
+            conn.offer(
+                dumps(_with_id(cmd_id, {"sid": sub.sid, "type": "ok", "msg": {"index_ids": list(INDEX_IDS)}}))
+            )
+            return
+        if action not in ("subscribe_indices", "unsubscribe_indices"):
+            raise CommandError(13, f"{action!r} on cfbenchmarks_value")
+        ids = self._index_ids(params)
+        sub.index_ids = sub.index_ids | ids if action == "subscribe_indices" else sub.index_ids - ids
+        conn.offer(
+            dumps(
+                _with_id(cmd_id, {"sid": sub.sid, "type": "ok", "msg": {"index_ids": sorted(sub.index_ids)}})
+            )
+        )
+
+
+def add_websocket_route(app: QuartTrio, venue: Venue) -> None:
+    """Mount ``/trade-api/ws/v2`` on ``app``."""
+    commands = Commands(venue)
+
+    @app.websocket(WS_PATH)
+    async def ws_endpoint() -> Response | None:
+        try:
+            _key, user = venue.keys.authenticate(websocket.headers, "GET", WS_PATH)
+        except AuthError as exc:
+            return Response(wire.error_text("unauthorized", str(exc)), 401, content_type="application/json")
+        await websocket.accept()
+        conn = venue.hub.connect(user)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_send_loop, venue, conn, nursery.cancel_scope)
+                if venue.faults is not None and venue.faults.spec.ws_drop_every is not None:
+                    nursery.start_soon(_drop_loop, venue, conn)
+                while True:
+                    text = await websocket.receive()
+                    commands.handle(conn, text if isinstance(text, str) else text.decode("utf-8", "replace"))
+        finally:
+            venue.hub.disconnect(conn)
+        return None
+
+
+async def _send_loop(venue: Venue, conn: Connection, scope: trio.CancelScope) -> None:
+    latency = venue.faults.latency_s if venue.faults is not None else 0.0
+    async with conn.receive_channel:
+        async for text in conn.receive_channel:
+            if latency:
+                await trio.sleep(latency)
+            await websocket.send(text)
+    # the queue was closed: slow consumer, injected drop, or shutdown
+    code = 1008 if conn.close_reason and conn.close_reason.startswith("slow") else 1000
+    await websocket.close(code, conn.close_reason or "")
+    scope.cancel()
+
+
+async def _drop_loop(venue: Venue, conn: Connection) -> None:
+    assert venue.faults is not None
+    while True:
+        await venue.clock.sleep(1.0)
+        if venue.faults.ws_drop_due(venue.now(), conn.conn_id):
+            conn.close("injected fault: connection dropped")
+            return

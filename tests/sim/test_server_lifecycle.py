@@ -1,0 +1,104 @@
+"""Whole windows through the running server under a virtual clock (autojump): lifecycle, settlement."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import trio
+import trio_websocket
+from conftest import KalshiAuth, sim_settings, ws_headers, ws_recv
+from schemas import validate_rest, validate_ws
+from simfakes import TICKER, FnIndex
+
+from kalshid.exchange.kalshi.auth import Signer
+from kalshid.sim.model import OrderRequest
+from kalshid.sim.server import SimHandle, serve_simulator
+from kalshid.sim.wire import user_uuid
+
+LONG = {"keep_alive_timeout_s": 1e9, "ws_ping_interval_s": None}
+
+
+async def test_window_settles_through_server(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, private_key: Any, signer: Signer
+) -> None:
+    # the index climbs, so the closing average beats the strike: YES wins
+    settings = sim_settings(private_key, index=FnIndex(lambda ts: 100 + (ts - 1_783_550_000) / 1000), **LONG)
+    sim: SimHandle = await nursery.start(serve_simulator, settings)
+    ex = sim.venue.exchange
+    ex.open_account(user_uuid("other"), 1_000_000)
+    ex.place_order(user_uuid("other"), OrderRequest(TICKER, "no", "buy", 10, 5500), sim.venue.now())
+    async with (
+        httpx.AsyncClient(base_url=sim.rest_base_url, auth=KalshiAuth(signer)) as client,
+        trio_websocket.open_websocket_url(sim.ws_url, extra_headers=ws_headers(signer)) as ws,
+    ):
+        await ws.send_message(
+            json.dumps({"id": 1, "cmd": "subscribe", "params": {"channels": ["market_lifecycle_v2"]}})
+        )
+        assert (await ws_recv(ws))["type"] == "subscribed"
+        r = await client.post(
+            "/portfolio/orders",
+            json={"ticker": TICKER, "side": "yes", "action": "buy", "count": 10, "yes_price": 45},
+        )
+        assert r.status_code == 201 and r.json()["order"]["status"] == "executed"
+        events: list[tuple[str, str]] = []
+        with trio.fail_after(3600):
+            while ("settled", TICKER) not in events:
+                m = await ws_recv(ws, limit_s=3600)
+                validate_ws(m)
+                events.append((m["msg"]["event_type"], m["msg"]["market_ticker"]))
+                if m["msg"]["event_type"] == "determined" and m["msg"]["market_ticker"] == TICKER:
+                    assert m["msg"]["result"] == "yes" and m["msg"]["settlement_value"] == "1.0000"
+                    assert m["msg"]["determination_ts"] == int(
+                        datetime(2026, 7, 8, 23, 0, tzinfo=UTC).timestamp()
+                    )
+        assert sim.venue.now() >= datetime(2026, 7, 8, 23, 1, tzinfo=UTC).timestamp()
+        assert ("activated", "KXSOL15M-26JUL081915-15") in events
+        assert ("created", "KXSOL15M-26JUL081945-45") in events  # listed two windows ahead
+        r = await client.get("/portfolio/settlements")
+        body = r.json()
+        validate_rest("/portfolio/settlements", "GET", 200, body)
+        s = body["settlements"][0]
+        assert (s["ticker"], s["market_result"], s["yes_count_fp"], s["revenue"]) == (
+            TICKER,
+            "yes",
+            "10.00",
+            1000,
+        )
+        assert s["yes_total_cost_dollars"] == "4.5000" and s["fee_cost"] == "0.1800"
+        balance = (await client.get("/portfolio/balance")).json()
+        assert balance["balance"] == 100_000 - 450 - 18 + 1000
+        market = (await client.get(f"/markets/{TICKER}")).json()["market"]
+        assert market["status"] == "finalized" and market["result"] == "yes"
+        settled = (await client.get("/markets", params={"status": "settled"})).json()["markets"]
+        assert [m["ticker"] for m in settled] == [TICKER]
+    assert ex.conservation_gap_cc() == 0
+    sim.stop()
+
+
+async def test_makers_and_takers_trade_across_dst_fall_back(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, private_key: Any
+) -> None:
+    start = datetime(2026, 11, 1, 5, 40, tzinfo=UTC).timestamp()  # 01:40 EDT, just before the repeated hour
+    settings = sim_settings(
+        private_key,
+        start=start,
+        makers=True,
+        takers=True,
+        **LONG,
+        index=FnIndex(lambda ts: 150 + ((ts * 7919) % 23) / 10),
+    )
+    sim: SimHandle = await nursery.start(serve_simulator, settings)
+    await trio.sleep(75 * 60)  # 75 simulated minutes
+    ex = sim.venue.exchange
+    assert ex.trades, "the internal makers and takers should have traded"
+    tickers = [m.ticker for m in ex.markets_by_open()]
+    assert len(tickers) == len(set(tickers))
+    finalized = [m for m in ex.markets.values() if m.status == "finalized"]
+    assert finalized and all(m.open_interest == 0 for m in finalized)
+    assert ex.conservation_gap_cc() == 0
+    for acct in ex.accounts.values():
+        assert 0 <= acct.reserved_cc <= acct.cash_cc
+    sim.stop()
