@@ -397,7 +397,7 @@ class Exchange(LifecycleOps):
             maker_fee_terms=order.maker_fee_terms + (0 if is_taker else terms),
         )
         fill = FillRecord(
-            fill_id=self.new_id(),
+            fill_id=trade.trade_id,  # Kalshi: a fill's fill_id and trade_id are the same (API-NOTES §4.14)
             trade_id=trade.trade_id,
             order_id=order.order_id,
             user_id=order.user_id,

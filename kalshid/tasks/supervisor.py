@@ -9,8 +9,8 @@ Lifecycle of :meth:`Supervisor.run`:
 3. on the first SIGTERM/SIGINT: ``STOPPING=1``, set ``runtime.shutdown`` so components stop taking new
    work and drain, and wait up to ``trading.shutdown_grace_seconds`` before cancelling them; a second
    signal cancels at once (a hard stop);
-4. SIGHUP re-reads the configuration, validates it, and logs what changed; nothing is applied yet
-   (restart to apply).
+4. SIGHUP re-reads the configuration, validates it, logs what changed, and applies what can change
+   live (strategy parameters and risk limits, via ``runtime.on_reload``); the rest needs a restart.
 
 Failure contract: if any component raises, or returns before shutdown was asked for, every other
 component is cancelled, the cause is logged with the component's name, and ``run`` returns
@@ -52,6 +52,8 @@ class Runtime:
     signer: Signer | None
     live: bool = False
     shutdown: trio.Event = attrs.field(factory=trio.Event)
+    # Applies a validated new configuration to the running daemon; returns the sections it applied.
+    on_reload: Callable[[LoadedConfig], list[str]] | None = None
 
     @property
     def config(self) -> Config:
@@ -83,11 +85,15 @@ class ComponentFailed(Exception):
 def components_for(runtime: Runtime) -> list[Component]:
     """The components ``kalshid run`` starts, in dependency order.
 
-    Trading components (market feed, strategies, risk, order manager, API server, control socket) are
-    added here as they are built; until then the daemon runs its signal handling, reload and
-    heartbeat only.
+    See :mod:`kalshid.tasks.pipeline`: exchange → feed → markets → execution (reconciles first) → risk
+    → strategy → api → control socket → watchdog.
     """
-    return []
+    from kalshid.tasks.control_impl import apply_reload
+    from kalshid.tasks.pipeline import TradingDaemon
+
+    daemon = TradingDaemon(runtime)
+    runtime.on_reload = lambda new: apply_reload(daemon, new.config)
+    return daemon.components()
 
 
 def _leaf_exceptions(group: BaseExceptionGroup[Any]) -> list[BaseException]:
@@ -161,7 +167,9 @@ class Supervisor:
                       problems=[str(p) for p in exc.problems])
             return
         changed = diff(self.runtime.config, new.config)
-        log.info("config reloaded and valid; changes take effect on restart",
+        applied = self.runtime.on_reload(new) if self.runtime.on_reload is not None else []
+        log.info("config reloaded and valid; strategy parameters and risk limits applied, "
+                 "other changes take effect on restart", applied=applied,
                  changed={k: {"old": old, "new": new_v} for k, (old, new_v) in changed.items()})
 
     async def run(self) -> int:

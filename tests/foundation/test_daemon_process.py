@@ -21,7 +21,7 @@ DEADLINE_S = 10.0
 
 def base_env(**extra: str) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "KALSHID_LOG__FILE": "off",
-            "KALSHID_LOG__FORMAT": "json", **extra}
+            "KALSHID_LOG__FORMAT": "json", "KALSHID_API__PORT": "0", **extra}
 
 
 class Daemon:
@@ -91,8 +91,10 @@ def test_run_stops_cleanly_on_signal(tmp_path: Path, stop_signal: signal.Signals
         if stop_signal == signal.SIGTERM:
             (tmp_path / "k.toml").write_text("[risk]\nmax_daily_loss = 200\n")
             daemon.proc.send_signal(signal.SIGHUP)
-            reloaded = daemon.wait_for("config reloaded and valid; changes take effect on restart")
+            reloaded = daemon.wait_for("config reloaded and valid; strategy parameters and risk limits "
+                                       "applied, other changes take effect on restart")
             assert reloaded["changed"] == {"risk.max_daily_loss": {"old": "100.0000", "new": "200.0000"}}
+            assert reloaded["applied"] == ["risk"]
         daemon.proc.send_signal(stop_signal)
         stopped = daemon.wait_for("kalshid stopped")
         assert stopped["exit_status"] == 0

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from conftest import KEY_ID, KalshiAuth, sim_settings
+from simkit import KEY_ID, KalshiAuth, sim_settings
 from schemas import openapi_error_schema_ok, validate_rest
 from simfakes import TICKER
 

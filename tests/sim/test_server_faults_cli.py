@@ -12,7 +12,7 @@ import httpx
 import pytest
 import trio
 import trio_websocket
-from conftest import KalshiAuth, sim_settings, ws_headers, ws_recv
+from simkit import KalshiAuth, sim_settings, ws_headers, ws_recv
 from cryptography.hazmat.primitives import serialization
 from simfakes import TICKER
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import trio
 import trio_websocket
-from conftest import KalshiAuth, sim_settings, ws_headers, ws_recv
+from simkit import KalshiAuth, sim_settings, ws_headers, ws_recv
 from schemas import validate_rest, validate_ws
 from simfakes import TICKER, FnIndex
 

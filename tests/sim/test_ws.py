@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import trio
 import trio_websocket
-from conftest import sim_settings, ws_headers, ws_recv, ws_recv_until
+from simkit import sim_settings, ws_headers, ws_recv, ws_recv_until
 from schemas import validate_ws
 from simfakes import TICKER
 

@@ -275,7 +275,9 @@ def parse_fill(d: Obj) -> Fill:
     """A fill from ``GET /portfolio/fills`` or the WS ``fill`` channel (which says ``market_ticker``,
     ``trade_id`` and may omit ``no_price*``)."""
     ctx = f"fill {d.get('fill_id') or d.get('trade_id') or '?'}"
-    fill_id = d.get("fill_id") or d.get("trade_id")
+    # Keyed by trade_id when present: REST fills carry both ids (equal on Kalshi, "legacy duplicates"),
+    # the WS fill channel only trade_id — one key for both sources is what makes a fill seen twice count once.
+    fill_id = d.get("trade_id") or d.get("fill_id")
     if not isinstance(fill_id, str) or not fill_id:
         raise ProtocolError(f"{ctx}: missing field 'fill_id' (or 'trade_id')")
     ticker = d.get("ticker") or d.get("market_ticker")

@@ -1,0 +1,151 @@
+"""What the strategy stage knows about the markets it trades: the pure market-data tracker.
+
+It folds index prints and book tops (already parsed by the feed) into the inputs strategies take —
+:class:`~kalshid.core.signals.MarketView`, :class:`~kalshid.core.signals.BookTop` and the index prints
+new since the last call — and answers the data-age questions risk asks.
+
+Exchange time only: ``now`` is the newest exchange timestamp seen (index prints arrive every second),
+never a local clock. A book is *confirmed* by every message of the live feed that carries it: while it
+is not stale, its age is the age of the feed; once the feed marks it stale it has no age (``None``)
+until a fresh snapshot arrives.
+
+Memory is bounded: index prints older than ``index_window`` are dropped, and markets are replaced
+wholesale by :meth:`MarketTracker.set_markets`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime, timedelta
+
+import attrs
+
+from kalshid.core.markets import AVERAGING_SECONDS
+from kalshid.core.signals import BookTop, IndexPrint, MarketView
+
+
+@attrs.frozen
+class MarketInfo:
+    """The listing facts the tracker needs about one market."""
+
+    ticker: str
+    open_time: datetime
+    close_time: datetime
+    floor_strike: float | None
+
+
+@attrs.define
+class _Tracked:
+    info: MarketInfo
+    book: BookTop | None = None
+    stale: bool = True
+
+
+class MarketTracker:
+    """Index history, book tops and listing facts for the current and next markets."""
+
+    def __init__(self, *, index_window: timedelta = timedelta(minutes=16)) -> None:
+        self._window = index_window
+        self._prints: deque[IndexPrint] = deque()
+        self._new: list[IndexPrint] = []
+        self._markets: dict[str, _Tracked] = {}
+        self._now: datetime | None = None
+        self._feed_seen_at: datetime | None = None
+
+    # --- inputs -------------------------------------------------------------------------------
+    def set_markets(self, markets: list[MarketInfo]) -> None:
+        """Follow exactly these markets; books of markets already followed are kept."""
+        kept = {m.ticker: self._markets.get(m.ticker) for m in markets}
+        self._markets = {m.ticker: (attrs.evolve(t, info=m) if t else _Tracked(m))
+                         for m, t in zip(markets, kept.values(), strict=True)}
+
+    def on_index(self, p: IndexPrint) -> None:
+        """A new index print. Prints at or before the newest one are ignored (replays, reconnects)."""
+        if self._prints and p.ts <= self._prints[-1].ts:
+            return
+        self._prints.append(p)
+        self._new.append(p)
+        self._advance(p.ts)
+        horizon = p.ts - self._window
+        while self._prints and self._prints[0].ts < horizon:
+            self._prints.popleft()
+        if len(self._new) > 4 * len(self._prints) + 64:  # nobody is draining: keep it bounded
+            del self._new[: len(self._new) - len(self._prints)]
+
+    def on_book(self, top: BookTop, *, stale: bool) -> None:
+        tracked = self._markets.get(top.ticker)
+        if tracked is None:
+            return
+        tracked.book, tracked.stale = top, stale
+        self._advance(top.updated_at)
+
+    def mark_stale(self, ticker: str | None = None) -> None:
+        """The feed lost sync for ``ticker`` (or for everything, when ``None``)."""
+        for t, tracked in self._markets.items():
+            if ticker is None or t == ticker:
+                tracked.stale = True
+
+    def _advance(self, ts: datetime) -> None:
+        if self._now is None or ts > self._now:
+            self._now = ts
+        self._feed_seen_at = self._now
+
+    # --- outputs ------------------------------------------------------------------------------
+    @property
+    def now(self) -> datetime | None:
+        """The newest exchange time seen, or ``None`` before the first message."""
+        return self._now
+
+    @property
+    def last_print(self) -> IndexPrint | None:
+        return self._prints[-1] if self._prints else None
+
+    def tickers(self) -> list[str]:
+        return list(self._markets)
+
+    def info(self, ticker: str) -> MarketInfo | None:
+        tracked = self._markets.get(ticker)
+        return tracked.info if tracked else None
+
+    def book(self, ticker: str) -> BookTop | None:
+        tracked = self._markets.get(ticker)
+        return tracked.book if tracked and not tracked.stale else None
+
+    def take_new_prints(self) -> tuple[IndexPrint, ...]:
+        """Index prints received since the previous call (for strategies that fold them in)."""
+        new, self._new = tuple(self._new), []
+        return new
+
+    def closing_average_so_far(self, ticker: str) -> tuple[float, int]:
+        """Sum and count of the prints inside ``[close − 60 s, close)`` seen so far."""
+        tracked = self._markets.get(ticker)
+        if tracked is None:
+            return 0.0, 0
+        close = tracked.info.close_time
+        start = close - timedelta(seconds=AVERAGING_SECONDS)
+        values = [p.price for p in self._prints if start <= p.ts < close]
+        return sum(values), len(values)
+
+    def view(self, ticker: str, *, bankroll_cc: int, max_count: int) -> MarketView | None:
+        """The strategy input for ``ticker`` at the current exchange time, or ``None`` if unknown."""
+        tracked = self._markets.get(ticker)
+        if tracked is None or self._now is None:
+            return None
+        closing_sum, closing_count = self.closing_average_so_far(ticker)
+        info = tracked.info
+        return MarketView(ticker=ticker, open_time=info.open_time, close_time=info.close_time, now=self._now,
+                          floor_strike=info.floor_strike, bankroll_cc=max(0, bankroll_cc),
+                          max_count=max(0, max_count), closing_sum=closing_sum, closing_count=closing_count)
+
+    def book_age_seconds(self, ticker: str) -> float | None:
+        """Seconds since the book was last confirmed by the live feed; ``None`` if stale or unseen."""
+        tracked = self._markets.get(ticker)
+        if tracked is None or tracked.stale or tracked.book is None or self._now is None:
+            return None
+        confirmed = self._feed_seen_at or tracked.book.updated_at
+        return max(0.0, (self._now - confirmed).total_seconds())
+
+    def index_age_seconds(self, now: datetime) -> float | None:
+        """Seconds between ``now`` and the newest index print; ``None`` before the first print."""
+        last = self.last_print
+        return None if last is None else max(0.0, (now - last.ts).total_seconds())

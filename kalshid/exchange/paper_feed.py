@@ -1,0 +1,262 @@
+"""The market side of the paper exchange: a virtual book of resting paper orders fed by public market
+data, and the pass-through pipeline stage that feeds it.
+
+:class:`PaperMarketEvents` (a mixin of :class:`~kalshid.exchange.paper.PaperExchange`) reacts to the
+real exchange's events:
+
+- :class:`BookUpdated`: remembered as the market's current book (taker fills walk it); a level that
+  changed size forgets the liquidity paper orders consumed there; a pending *touch* resolves when the
+  opposite side's best bid moves (rising = the order's side got cheaper = adverse).
+- :class:`TradePrinted`: allocated to resting paper orders best price first, then time priority,
+  through :func:`kalshid.core.paper.on_trade` (through → fill; at the price → touch).
+- :class:`MarketLifecycle` ``determined``/``settled`` with a ``result``: pending touches resolve as
+  "window ended", resting orders are canceled, positions settle.
+
+:func:`paper_feed_task` is the stage: it forwards every event unchanged and, right behind the event
+that caused them, the paper account's own :class:`FillReceived`, :class:`OrderUpdated` and
+:class:`PositionUpdated` events — the same types the real feed sends — plus those caused by
+``create_order``/``cancel_order`` calls from other tasks. Sends block (bounded channels end to end):
+a stalled consumer stalls the stage visibly instead of growing a queue.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+
+import attrs
+import structlog
+import trio
+
+from kalshid.core.book import OrderBook
+from kalshid.core.paper import (
+    FillModelParams,
+    RestingPaperOrder,
+    TradePrint,
+    on_trade,
+    resolve_touch,
+)
+from kalshid.exchange.base import BookUpdated, FeedEvent, MarketLifecycle, TradePrinted
+from kalshid.exchange.types import Action, Order, Side
+
+log = structlog.get_logger(__name__)
+
+# ledger[(book side, bid price)] = (level size when last consumed from, contracts consumed)
+Ledger = dict[tuple[Side, int], tuple[int, int]]
+WINDOW_END_EVENTS = ("determined", "settled")
+
+
+@attrs.define
+class PaperOrderRecord:
+    """One paper order: its public state plus what the fill model needs. ``price_cc`` is the own-side
+    limit; ``resting`` its place on the virtual bid book (a sell of YES at p rests as a NO bid at
+    $1 − p); ``touch_ref`` the opposite best bid (0 = none) when its pending touch began."""
+
+    order: Order
+    action: Action
+    price_cc: int
+    seq: int
+    taker_terms: int = 0
+    resting: RestingPaperOrder | None = None
+    touch_ref: int | None = None
+
+
+def level_size(book: OrderBook, side: Side, price_cc: int) -> int:
+    for p, n in book.yes if side == "yes" else book.no:
+        if p == price_cc:
+            return n
+    return 0
+
+
+def best_bid_cc(book: OrderBook | None, side: Side) -> int:
+    """Best bid on ``side`` in cc, 0 when the side is empty or the book unknown."""
+    if book is None:
+        return 0
+    best = book.best_yes_bid if side == "yes" else book.best_no_bid
+    return best[0] if best else 0
+
+
+def _other(side: Side) -> Side:
+    return "no" if side == "yes" else "yes"
+
+
+class PaperMarketEvents(ABC):
+    """Market-data handling for the paper account (see the module docstring). Synchronous: every
+    method finishes its state change without awaiting, so it is atomic under Trio."""
+
+    params: FillModelParams
+    _rng: random.Random
+    _orders: dict[str, PaperOrderRecord]
+    _books: dict[str, OrderBook]
+    _ledger: dict[str, Ledger]
+    _ended: set[str]
+    _now: Callable[[], datetime]
+    _pending: deque[FeedEvent]
+    _wake: trio.Event
+    _attached: bool
+
+    @abstractmethod
+    def _maker_fill(self, rec: PaperOrderRecord, count: int) -> None:
+        """Record a resting order's fill of ``count`` at its own price (and queue its events)."""
+
+    @abstractmethod
+    def _cancel_rec(self, rec: PaperOrderRecord) -> int:
+        """Cancel a resting record; returns the contracts removed."""
+
+    @abstractmethod
+    def settle_market(self, ticker: str, result: str) -> object:
+        """Pay out ``ticker``'s positions for ``result``."""
+
+    # ------------------------------------------------------------------ events in
+
+    def observe(self, event: FeedEvent) -> None:
+        """Update the paper account from one market-data event (others are ignored)."""
+        self.expire_due()
+        if isinstance(event, BookUpdated):
+            self.on_book(event.book)
+        elif isinstance(event, TradePrinted):
+            self.on_trade(event)
+        elif isinstance(event, MarketLifecycle):
+            self.on_lifecycle(event)
+
+    def on_book(self, book: OrderBook) -> None:
+        """Take a fresh book: reset consumed liquidity where levels changed, resolve touches."""
+        if book.stale:
+            return  # a resyncing book says nothing about the market
+        self._books[book.ticker] = book
+        self.refresh_ledger(book)
+        for rec in self._resting(book.ticker):
+            assert rec.resting is not None
+            if rec.resting.pending_touch <= 0 or rec.touch_ref is None:
+                continue
+            now_ref = best_bid_cc(book, _other(rec.resting.side))
+            if now_ref != rec.touch_ref:
+                self._resolve(rec, moved_against=now_ref > rec.touch_ref)
+
+    def refresh_ledger(self, book: OrderBook) -> None:
+        """Forget consumption at levels whose size differs from when paper orders took from them."""
+        ledger = self._ledger.get(book.ticker)
+        if not ledger:
+            return
+        for key, (size_then, _taken) in list(ledger.items()):
+            if level_size(book, key[0], key[1]) != size_then:
+                del ledger[key]
+
+    def on_trade(self, trade: TradePrinted) -> None:
+        """Allocate a public trade to the paper bids it hits: best price first, then time."""
+        if trade.taker_side not in ("yes", "no"):
+            log.warning("paper_trade_unknown_taker_side", ticker=trade.ticker, taker_side=trade.taker_side)
+            return
+        taker: Side = "yes" if trade.taker_side == "yes" else "no"
+        hit = [r for r in self._resting(trade.ticker) if r.resting is not None and r.resting.side != taker]
+        hit.sort(key=lambda r: (-r.resting.price_cc if r.resting else 0, r.seq))
+        left = trade.count
+        for rec in hit:
+            if left <= 0:
+                break
+            assert rec.resting is not None
+            before = rec.resting
+            after, filled = on_trade(before, TradePrint(trade.yes_price_cc, left, taker))
+            rec.resting = after
+            if after.pending_touch > before.pending_touch:
+                if before.pending_touch == 0:
+                    rec.touch_ref = best_bid_cc(self._books.get(trade.ticker), _other(after.side))
+                left -= after.pending_touch - before.pending_touch
+            if filled:
+                left -= filled
+                self._maker_fill(rec, filled)
+
+    def on_lifecycle(self, event: MarketLifecycle) -> None:
+        """A determined/settled market with a result ends the window and settles the paper account."""
+        if event.event_type not in WINDOW_END_EVENTS or not event.result:
+            return
+        self.end_window(event.ticker)
+        if event.result in ("yes", "no"):
+            self.settle_market(event.ticker, event.result)
+        else:
+            # void/scalar results are not modelled: keep the positions for an operator to see.
+            log.error("paper_settlement_unsupported", ticker=event.ticker, result=event.result)
+
+    def expire_due(self) -> None:
+        """Cancel resting orders whose ``expiration_ts`` has passed (checked on every event)."""
+        now = self._now()
+        for rec in [r for r in self._orders.values() if r.order.status == "resting"
+                    and r.order.expiration_time is not None and r.order.expiration_time <= now]:
+            self._cancel_rec(rec)
+
+    def end_window(self, ticker: str) -> None:
+        """Trading ended: pending touches resolve with the average probability; resting orders go."""
+        self._ended.add(ticker)
+        for rec in self._resting(ticker):
+            assert rec.resting is not None
+            if rec.resting.pending_touch > 0:
+                self._resolve(rec, moved_against=None)
+            if rec.order.status == "resting":
+                self._cancel_rec(rec)
+
+    # ------------------------------------------------------------------ internals
+
+    def _resting(self, ticker: str) -> list[PaperOrderRecord]:
+        return [r for r in self._orders.values()
+                if r.order.ticker == ticker and r.order.status == "resting" and r.resting is not None]
+
+    def _resolve(self, rec: PaperOrderRecord, *, moved_against: bool | None) -> None:
+        assert rec.resting is not None
+        after, filled = resolve_touch(rec.resting, moved_against=moved_against, draw=self._rng.random(),
+                                      params=self.params)
+        rec.resting = after
+        rec.touch_ref = None
+        if filled:
+            self._maker_fill(rec, filled)
+
+    def _queue(self, *events: FeedEvent) -> None:
+        """Queue events for the stage; without a running stage nobody listens, so they are dropped."""
+        if not self._attached:
+            return
+        self._pending.extend(events)
+        self._wake.set()
+
+
+async def paper_feed_task(paper: PaperMarketEvents, source: trio.MemoryReceiveChannel[FeedEvent],
+                          sink: trio.MemorySendChannel[FeedEvent], *,
+                          task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Forward ``source`` to ``sink`` while running the paper account from it (module docstring).
+
+    Owns both channel ends (closes them on exit). Ends when ``source`` is closed; one stage per paper
+    exchange at a time (a second raises ``RuntimeError``). Events are delivered in causal order: each
+    market event, then the paper events it caused; events from ``create_order`` calls in between.
+    """
+    if paper._attached:
+        raise RuntimeError("a paper_feed_task is already attached to this paper exchange")
+    lock = trio.Lock()
+
+    async def drain() -> None:
+        while paper._pending:
+            await sink.send(paper._pending.popleft())
+
+    async def drain_out_of_band() -> None:
+        while True:
+            await paper._wake.wait()
+            paper._wake = trio.Event()
+            async with lock:
+                await drain()
+
+    async with source, sink, trio.open_nursery() as nursery:
+        paper._attached = True
+        paper._pending.clear()
+        try:
+            nursery.start_soon(drain_out_of_band)
+            task_status.started()
+            async for event in source:
+                async with lock:
+                    await sink.send(event)
+                    paper.observe(event)
+                    await drain()
+            async with lock:
+                await drain()
+            nursery.cancel_scope.cancel()
+        finally:
+            paper._attached = False

@@ -1,0 +1,86 @@
+"""The control-plane components of ``kalshid run``: API server, control socket, systemd watchdog."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from kalshid.control.server import control_socket_task
+from kalshid.logs import get_logger, register_secret
+from kalshid.server.app import api_server_task
+from kalshid.server.settings import ApiSettings, resolve_token
+from kalshid.tasks.control_impl import DaemonControlImpl
+from kalshid.tasks.watchdog import watchdog_task
+
+if TYPE_CHECKING:
+    from kalshid.tasks.pipeline import TradingDaemon
+    from kalshid.tasks.supervisor import Runtime
+
+log = get_logger("kalshid.components")
+
+
+def api_settings(daemon: TradingDaemon, environ: dict[str, str] | None = None) -> ApiSettings:
+    env = os.environ if environ is None else environ
+    api = daemon.cfg.api
+    token_file = api.token_file
+    if not api.token and not token_file:
+        creds = env.get("CREDENTIALS_DIRECTORY")
+        if creds and os.path.exists(os.path.join(creds, "api-token")):
+            token_file = os.path.join(creds, "api-token")
+        else:
+            state = (env.get("STATE_DIRECTORY") or "").split(":")[0] or daemon.cfg.journal.dir
+            token_file = os.path.join(state, "api-token")
+    return ApiSettings(host=api.host, port=api.port, token=api.token or None, token_file=token_file or None,
+                       cors_origins=api.cors_origins, max_request_bytes=api.max_request_bytes)
+
+
+def socket_path(daemon: TradingDaemon, environ: dict[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    configured = daemon.cfg.control.socket_path
+    runtime_dir = (env.get("RUNTIME_DIRECTORY") or "").split(":")[0]
+    if runtime_dir and configured == "var/kalshid.sock":
+        return os.path.join(runtime_dir, "kalshid.sock")
+    return configured
+
+
+def control_for(daemon: TradingDaemon) -> DaemonControlImpl:
+    if getattr(daemon, "control", None) is None:
+        daemon.control = DaemonControlImpl(daemon)
+    return daemon.control  # type: ignore[no-any-return]
+
+
+async def api_task(daemon: TradingDaemon, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
+    settings = api_settings(daemon)
+    token = resolve_token(settings)
+    register_secret(token)
+    settings = ApiSettings(host=settings.host, port=settings.port, token=token, token_file=None,
+                           cors_origins=settings.cors_origins, max_request_bytes=settings.max_request_bytes)
+    async with trio.open_nursery() as nursery:
+        url = await nursery.start(lambda *, task_status: api_server_task(
+            control_for(daemon), settings, shutdown=runtime.shutdown, broadcaster=daemon.broadcaster,
+            metrics=daemon.metrics, task_status=task_status))
+        daemon.api_url = url
+        log.info("control API listening", url=url, token_file=api_settings(daemon).token_file)
+        task_status.started(url)
+
+
+async def control_task(daemon: TradingDaemon, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
+    path = socket_path(daemon)
+    async with trio.open_nursery() as nursery:
+        daemon.control_path = await nursery.start(control_socket_task, control_for(daemon), path)
+        log.info("control socket listening", path=path)
+        task_status.started(path)
+        await runtime.shutdown.wait()
+        nursery.cancel_scope.cancel()
+
+
+async def watchdog_component(daemon: TradingDaemon, runtime: Runtime, *,
+                             task_status: trio.TaskStatus[Any]) -> None:
+    async with trio.open_nursery() as nursery:
+        interval = await nursery.start(lambda *, task_status: watchdog_task(daemon.liveness,
+                                                                            task_status=task_status))
+        task_status.started(interval)
+        await runtime.shutdown.wait()
+        nursery.cancel_scope.cancel()

@@ -1,0 +1,284 @@
+"""The daemon's :class:`~kalshid.control.api.DaemonControl`: what the API and ``kalshid ctl`` see and do.
+
+Queries read the shared :class:`~kalshid.tasks.context.TradingState` and the journal; commands change
+state through the stages that own it (risk owns the breaker, execution the orders) and publish a
+``status_update``. Money leaves as ``"12.3400"`` dollar strings or integer ``*_cc`` fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import trio
+
+from kalshid.config.render import render_json
+from kalshid.control.api import JSON, ControlError, OrderQuery, PnlGroup, TradeQuery
+from kalshid.core.breaker import BreakerStatus
+from kalshid.core.strategies.base import ParamError
+from kalshid.core.units import format_dollars
+from kalshid.store import CursorError, records
+from kalshid.tasks.context import CancelAll, ResetBreaker
+
+if TYPE_CHECKING:
+    from kalshid.tasks.pipeline import TradingDaemon
+
+_STATE_FILTER = {
+    "resting": (records.OrderState.RESTING, records.OrderState.PARTIALLY_FILLED),
+    "in_flight": (records.OrderState.PENDING, records.OrderState.IN_FLIGHT),
+    "executed": (records.OrderState.EXECUTED,),
+    "canceled": (records.OrderState.CANCELED,),
+    "rejected": (records.OrderState.REJECTED,),
+}
+
+
+class DaemonControlImpl:
+    def __init__(self, daemon: TradingDaemon) -> None:
+        self.d = daemon
+        self.started_local = trio.current_time()
+
+    @property
+    def _state(self) -> Any:
+        return self.d.p.state
+
+    def _run_state(self) -> str:
+        s = self._state
+        if s.breaker.status is BreakerStatus.HALTED:
+            return "halted"
+        if not s.trading_enabled:
+            return "stopped"
+        if s.breaker.status is BreakerStatus.REDUCING:
+            return "stop_entry"
+        return "running"
+
+    async def status(self) -> JSON:
+        s = self._state
+        equity = self.d.risk_stage.equity_cc() if s.ready else s.portfolio.cash_cc
+        return {
+            "state": self._run_state(),
+            "mode": s.mode,
+            "uptime_s": round(trio.current_time() - self.started_local, 3),
+            "exchange": {"connected": self.d.connected, "rest": self.d.rest_url, "ws": self.d.ws_url,
+                         "trading_active": s.exchange_trading_active},
+            "market": s.current_market.ticker if s.current_market else None,
+            "next_market": s.next_market.ticker if s.next_market else None,
+            "equity": format_dollars(equity),
+            "cash": format_dollars(s.portfolio.cash_cc),
+            "realized_pnl": format_dollars(s.portfolio.realized_pnl_cc),
+            "breaker": {"tripped": s.breaker.status is BreakerStatus.HALTED, "state": s.breaker.status.value,
+                        "reason": None},
+            "ready": s.ready,
+            "reconciliation": s.reconciliation,
+            "open_orders": len(s.open_orders),
+            "exchange_time": self.d.clock.now().isoformat() if self.d.clock.known else None,
+            "counters": dict(s.counters),
+        }
+
+    async def positions(self) -> list[JSON]:
+        out: list[JSON] = []
+        marks = self.d.risk_stage.marks() if self._state.ready else {}
+        for ticker, pos in sorted(self._state.portfolio.positions.items()):
+            mark = marks.get(ticker)
+            out.append({"ticker": ticker, "yes_count": pos.yes_count, "no_count": pos.no_count,
+                        "cost_basis": format_dollars(pos.cost_basis_cc), "fees": format_dollars(pos.fees_cc),
+                        "value": format_dollars(pos.value_cc(mark)),
+                        "unrealized_pnl": format_dollars(pos.value_cc(mark) - pos.cost_basis_cc),
+                        "worst_case_loss": format_dollars(pos.worst_case_loss_cc)})
+        return out
+
+    async def orders(self, query: OrderQuery) -> JSON:
+        journal = self.d.p.require_journal()
+        states = _STATE_FILTER.get(query.status) if query.status else None
+        try:
+            page = await journal.list_orders(ticker=query.ticker, states=states, limit=query.limit,
+                                             cursor=query.cursor)
+        except CursorError as exc:
+            raise ControlError("cursor", str(exc)) from None
+        return {"items": [_order_json(o) for o in page.items], "cursor": page.next_cursor}
+
+    async def trades(self, query: TradeQuery) -> JSON:
+        journal = self.d.p.require_journal()
+        try:
+            page = await journal.list_fills(ticker=query.ticker, strategy=query.strategy, since=query.since,
+                                            until=query.until, limit=query.limit, cursor=query.cursor)
+        except CursorError as exc:
+            raise ControlError("cursor", str(exc)) from None
+        return {"items": [_fill_json(f) for f in page.items], "cursor": page.next_cursor}
+
+    async def pnl(self, group_by: PnlGroup) -> list[JSON]:
+        rows = await self.d.p.require_journal().pnl("ticker" if group_by == "window" else group_by)
+        return [{group_by: r.key, "realized": format_dollars(r.realized_cc), "fees": format_dollars(r.fees_cc),
+                 "net": format_dollars(r.net_cc), "fills": r.fills, "contracts": r.contracts} for r in rows]
+
+    async def markets(self) -> JSON:
+        s = self._state
+        tracker = self.d.p.tracker
+        last = tracker.last_print
+
+        def one(m: Any) -> JSON | None:
+            if m is None:
+                return None
+            top = tracker.book(m.ticker)
+            return {"ticker": m.ticker, "open_time": m.open_time.isoformat(), "close_time": m.close_time.isoformat(),
+                    "status": m.status, "floor_strike": str(m.floor_strike) if m.floor_strike is not None else None,
+                    "yes_bid": format_dollars(top.yes_bid_cc) if top and top.yes_bid_cc else None,
+                    "yes_ask": format_dollars(top.yes_ask_cc) if top and top.yes_ask_cc else None,
+                    "no_bid": format_dollars(top.no_bid_cc) if top and top.no_bid_cc else None,
+                    "no_ask": format_dollars(top.no_ask_cc) if top and top.no_ask_cc else None,
+                    "fair_value": s.last_fair.get(m.ticker, {}), "edge": s.last_edge.get(m.ticker, {})}
+
+        return {"current": one(s.current_market), "next": one(s.next_market),
+                "index": {"id": "SOLUSD_RTI", "value": last.price if last else None,
+                          "ts": last.ts.isoformat() if last else None}}
+
+    async def risk(self) -> JSON:
+        s = self._state
+        lim = self.d.engine.limits
+        port = s.portfolio
+        realized_today = port.realized_pnl_cc - s.ledger.start_realized_cc
+        return {
+            "limits": {"max_position_size": format_dollars(lim.max_position_size_cc),
+                       "max_concurrent_positions": lim.max_concurrent_positions,
+                       "max_daily_loss": format_dollars(lim.max_daily_loss_cc),
+                       "max_window_exposure": format_dollars(lim.max_window_exposure_cc),
+                       "entry_cutoff_seconds": lim.entry_cutoff_seconds,
+                       "max_data_age_seconds": lim.max_data_age_seconds,
+                       "breaker_daily_loss_fraction": s.breaker.config.max_daily_loss_fraction,
+                       "breaker_drawdown_fraction": s.breaker.config.max_drawdown_fraction},
+            "usage": {"open_positions": len(port.open_tickers()),
+                      "realized_today": format_dollars(realized_today),
+                      "worst_case_loss": format_dollars(port.worst_case_loss_cc()),
+                      "loss_measure": format_dollars(-realized_today + port.worst_case_loss_cc()),
+                      "exposure_by_window": {k.isoformat(): format_dollars(v)
+                                             for k, v in port.exposure_by_window().items()},
+                      "resting_orders": len(s.open_orders)},
+            "breaker": {"tripped": s.breaker.status is BreakerStatus.HALTED, "state": s.breaker.status.value,
+                        "day_start_equity": format_dollars(s.breaker.day_start_equity_cc),
+                        "peak_equity": format_dollars(s.breaker.peak_equity_cc)},
+        }
+
+    async def strategies(self) -> list[JSON]:
+        reg = self.d.p.registry
+        return [{"name": n, "enabled": reg.is_enabled(n), "params": attrs.asdict(reg.get(n).params)}
+                for n in reg.names()]
+
+    async def config_redacted(self) -> JSON:
+        import json
+
+        out: JSON = json.loads(render_json(self.d.runtime.loaded))
+        return out
+
+    # --- commands -------------------------------------------------------------------------------
+    async def _announce(self) -> JSON:
+        status = await self.status()
+        self.d._publish("status_update", status)
+        return status
+
+    async def start(self) -> JSON:
+        s = self._state
+        if s.breaker.status is BreakerStatus.HALTED:
+            raise ControlError(None, "circuit breaker is tripped; reset it first", code="conflict")
+        s.trading_enabled = True
+        if s.breaker.status is BreakerStatus.REDUCING:
+            await self.d.risk_stage.set_entries(True, "operator start")
+        return await self._announce()
+
+    async def stop(self) -> JSON:
+        s = self._state
+        s.trading_enabled = False
+        if self.d.p.execution_in is not None:
+            await self.d.p.execution_in[0].send(CancelAll("operator stop"))
+        return await self._announce()
+
+    async def stop_entry(self) -> JSON:
+        s = self._state
+        if s.breaker.status is BreakerStatus.HALTED:
+            raise ControlError(None, "circuit breaker is tripped; nothing trades until it is reset",
+                               code="conflict")
+        await self.d.risk_stage.set_entries(False, "operator stop-entry")
+        return await self._announce()
+
+    async def reset_breaker(self) -> JSON:
+        if self.d.p.risk_in is None:
+            raise ControlError(None, "the risk stage is not running", code="conflict")
+        await self.d.p.risk_in[0].send(ResetBreaker("operator"))
+        with trio.move_on_after(2):
+            while self._state.breaker.status is BreakerStatus.HALTED:
+                await trio.sleep(0.01)
+        self._state.trading_enabled = False  # a reset does not restart trading: POST /api/start does
+        return await self._announce()
+
+    def _require_strategy(self, name: str) -> None:
+        if name not in self.d.p.registry.names():
+            raise ControlError("name", f"unknown strategy {name!r}; known: "
+                               f"{', '.join(self.d.p.registry.names())}", code="not_found")
+
+    async def enable_strategy(self, name: str) -> JSON:
+        self._require_strategy(name)
+        self.d.p.registry.enable(name)
+        await self._announce()
+        return {"name": name, "enabled": True}
+
+    async def disable_strategy(self, name: str) -> JSON:
+        self._require_strategy(name)
+        self.d.p.registry.disable(name)
+        await self._announce()
+        return {"name": name, "enabled": False}
+
+    async def set_strategy_params(self, name: str, params: Mapping[str, Any]) -> JSON:
+        self._require_strategy(name)
+        try:
+            strategy = self.d.p.registry.with_params(name, params)
+        except ParamError as exc:
+            msg = str(exc)
+            field = next((f"params.{k}" for k in params if k in msg), "params")
+            raise ControlError(field, msg) from None
+        return {"name": name, "params": attrs.asdict(strategy.params)}
+
+    async def reload(self) -> JSON:
+        from kalshid.config import ConfigError
+
+        loaded = self.d.runtime.loaded
+        try:
+            from kalshid.config import load_config
+
+            new = await trio.to_thread.run_sync(lambda: load_config(config_path=loaded.config_file))
+        except ConfigError as exc:
+            raise ControlError("config", "; ".join(str(p) for p in exc.problems)) from None
+        changed = apply_reload(self.d, new.config)
+        return {"reloaded": True, "applied": changed}
+
+
+def apply_reload(daemon: TradingDaemon, new: Any) -> list[str]:
+    """Apply what can change without a restart: strategy parameters and risk limits."""
+    from kalshid.tasks.pipeline import risk_engine_from
+
+    applied: list[str] = []
+    for name in daemon.p.registry.names():
+        params = attrs.asdict(getattr(new.strategies, name))
+        current = attrs.asdict(daemon.p.registry.get(name).params)
+        changes = {k: v for k, v in params.items() if current.get(k) != v}
+        if changes:
+            daemon.p.registry.with_params(name, changes)
+            applied.append(f"strategies.{name}")
+    engine = risk_engine_from(new)
+    if engine.limits != daemon.engine.limits:
+        daemon.engine = daemon.risk_stage.engine = engine
+        applied.append("risk")
+    return applied
+
+
+def _order_json(o: records.OrderRecord) -> JSON:
+    return {"id": o.client_order_id, "client_order_id": o.client_order_id, "order_id": o.order_id,
+            "ts": o.ts.isoformat(), "strategy": o.strategy, "ticker": o.ticker, "side": o.side.value,
+            "action": o.action.value, "price": format_dollars(o.price_cc), "count": o.count,
+            "status": o.state.value, "filled": o.filled, "remaining": o.remaining,
+            "fees": format_dollars(o.fees_cc), "external": o.external}
+
+
+def _fill_json(f: records.Fill) -> JSON:
+    return {"id": f.fill_id, "fill_id": f.fill_id, "order_id": f.order_id, "client_order_id": f.client_order_id,
+            "ts": f.ts.isoformat(), "strategy": f.strategy, "ticker": f.ticker, "side": f.side.value,
+            "action": f.action.value, "count": f.count, "price": format_dollars(f.price_cc),
+            "fee": format_dollars(f.fee_cc), "is_taker": f.is_taker}

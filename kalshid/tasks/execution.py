@@ -1,0 +1,374 @@
+"""The execution stage: approved orders become exchange orders, exactly once, and every outcome is kept.
+
+Contract (NautilusTrader-style):
+
+* one ``client_order_id`` (UUID4) per intent; the intent is journaled — durably — *before* the request
+  is sent; an order request is never retried;
+* a timeout, 5xx or transport error leaves the order *in flight*: it counts against risk as if resting
+  and is resolved by looking it up by ``client_order_id`` (:meth:`_resolve_in_flight`), never resent;
+* fills come from the feed and from periodic catch-up via REST; the journal keys them by ``fill_id``, so
+  a fill seen twice is booked once, and only new fills go to risk;
+* resting orders are cancelled when their window closes, on a breaker trip, on ``stop``, and on
+  shutdown when ``trading.cancel_on_shutdown`` is set;
+* settlements come from the exchange and are checked against the journal.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import attrs
+import trio
+
+from kalshid.exchange.base import (
+    FillReceived,
+    MarketLifecycle,
+    OrderUpdated,
+    PositionUpdated,
+    Reconnected,
+)
+from kalshid.exchange.errors import (
+    BadRequest,
+    CancelInFlight,
+    Conflict,
+    ExchangeError,
+    NotFound,
+    OrderInFlight,
+    RateLimited,
+    ServerError,
+    TransportError,
+)
+from kalshid.exchange.types import Fill, Order, OrderRequest
+from kalshid.logs import get_logger
+from kalshid.metrics import Metrics
+from kalshid.store import records
+from kalshid.tasks.clock import ExchangeClock
+from kalshid.tasks.context import (
+    ApprovedOrder,
+    CancelAll,
+    CatchUp,
+    ExecutionInput,
+    FillBooked,
+    LiveOrder,
+    OrdersChanged,
+    Pipeline,
+    RiskInput,
+    SettlementBooked,
+    ShutdownRequested,
+    WindowClosing,
+)
+from kalshid.tasks.convert import journal_fill, journal_settlement, order_update
+
+log = get_logger("kalshid.execution")
+
+
+@attrs.frozen
+class ExecutionSettings:
+    order_timeout_s: float = 5.0          # an order request without an answer by then is in flight
+    catch_up_every_s: float = 5.0         # REST poll of fills/settlements, in-flight resolution
+    in_flight_give_up_s: float = 60.0     # not found by client_order_id for this long: never created
+    cancel_on_shutdown: bool = True
+    drain_timeout_s: float = 5.0
+
+
+class ExecutionStage:
+    def __init__(self, pipeline: Pipeline, clock: ExchangeClock, settings: ExecutionSettings,
+                 metrics: Metrics | None = None) -> None:
+        self.p = pipeline
+        self.clock = clock
+        self.settings = settings
+        self.metrics = metrics
+        self._in_flight_since: dict[str, float] = {}
+        self._last_fill_ts: datetime | None = None
+        self._last_settlement_ts: datetime | None = None
+        self._stopping = False
+
+    # --- the loop ---------------------------------------------------------------------------------
+    async def run(self, inbox: trio.MemoryReceiveChannel[ExecutionInput],
+                  risk: trio.MemorySendChannel[RiskInput],
+                  ticks: trio.MemorySendChannel[ExecutionInput]) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._ticker, ticks)
+            async with inbox, risk:
+                async for item in inbox:
+                    self.p.state.last_progress = trio.current_time()
+                    if isinstance(item, ApprovedOrder):
+                        await self._place(item, risk)
+                    elif isinstance(item, FillReceived):
+                        await self._book_fill(item.fill, risk, source="feed")
+                    elif isinstance(item, OrderUpdated):
+                        await self._on_order(item.order, risk, source="feed")
+                    elif isinstance(item, CatchUp):
+                        await self.catch_up(risk)
+                    elif isinstance(item, WindowClosing):
+                        await self._cancel_where(lambda o, t=item.ticker: o.ticker == t, item.reason, risk)
+                    elif isinstance(item, CancelAll):
+                        await self._cancel_where(lambda o: True, item.reason, risk)
+                    elif isinstance(item, Reconnected):
+                        log.info("feed reconnected: catching up on fills and orders by REST")
+                        await self.catch_up(risk)
+                    elif isinstance(item, MarketLifecycle):
+                        if item.event_type in ("settled", "determined"):
+                            await self.catch_up(risk)
+                    elif isinstance(item, PositionUpdated):
+                        pass  # positions are derived from fills; the exchange's view is checked at reconcile
+                    elif isinstance(item, ShutdownRequested):
+                        await self._shutdown(risk)
+                        break
+            nursery.cancel_scope.cancel()
+
+    async def _ticker(self, ticks: trio.MemorySendChannel[ExecutionInput]) -> None:
+        async with ticks:
+            while True:
+                await trio.sleep(self.settings.catch_up_every_s)
+                try:
+                    ticks.send_nowait(CatchUp())
+                except trio.WouldBlock:
+                    pass  # a catch-up is already queued behind other work
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return
+
+    # --- placing ----------------------------------------------------------------------------------
+    async def _place(self, item: ApprovedOrder, risk: trio.MemorySendChannel[RiskInput]) -> None:
+        state = self.p.state
+        journal = self.p.require_journal()
+        exchange = self.p.require_exchange()
+        if self._stopping or not state.trading_enabled:
+            state.busy.discard((item.strategy, item.ticker))
+            log.info("approved order dropped: trading is stopping or stopped", market=item.ticker,
+                     strategy=item.strategy)
+            return
+        cid = str(uuid.uuid4())
+        now = self.clock.now()
+        tif = item.time_in_force
+        await journal.record_intent(records.OrderIntent(
+            client_order_id=cid, ts=now, strategy=item.strategy, ticker=item.ticker, side=item.side.value,
+            action=item.action.value, price_cc=item.price_cc, count=item.count,
+            tif=tif or "good_till_canceled", signal_id=item.signal_id))
+        live = LiveOrder(cid, item.strategy, item.ticker, item.side, item.action, item.price_cc, item.count,
+                         in_flight=True)
+        state.open_orders[cid] = live
+        await journal.mark_in_flight(cid, now)
+        request = OrderRequest(ticker=item.ticker, side=item.side.value, action=item.action.value,
+                               count=item.count, price_cc=item.price_cc, client_order_id=cid,
+                               time_in_force=tif)  # type: ignore[arg-type]
+        bound = log.bind(client_order_id=cid, market=item.ticker, strategy=item.strategy)
+        bound.info("order sending", side=item.side.value, action=item.action.value, count=item.count,
+                   price_cc=item.price_cc, tif=tif)
+        sent_at = trio.current_time()
+        self.p.last_order_local_time = sent_at
+        try:
+            with trio.fail_after(self.settings.order_timeout_s):
+                order = await exchange.create_order(request)
+        except (OrderInFlight, trio.TooSlowError, ServerError, TransportError, RateLimited) as exc:
+            # RateLimited on a create is a definite "not accepted" on Kalshi, but treating it as unknown
+            # costs only a lookup and can never duplicate an order.
+            self._in_flight_since[cid] = trio.current_time()
+            bound.warning("order outcome unknown: in flight until resolved by client_order_id",
+                          error=f"{type(exc).__name__}: {exc}")
+            self.p.publish("alert", {"level": "warning", "kind": "order_in_flight", "client_order_id": cid,
+                                     "ticker": item.ticker, "detail": str(exc)})
+            await risk.send(OrdersChanged())
+            return
+        except (BadRequest, Conflict, NotFound, ExchangeError) as exc:
+            await journal.apply_order_update(records.OrderUpdate(
+                state=records.OrderState.REJECTED, ts=self.clock.now(), filled=0, remaining=0, fees_cc=0,
+                client_order_id=cid, source="exchange", detail=f"{type(exc).__name__}: {exc}"))
+            self._forget(live)
+            bound.warning("order rejected by the exchange", error=f"{type(exc).__name__}: {exc}")
+            if self.metrics is not None:
+                self.metrics.rejection(source="exchange", reason=type(exc).__name__)
+            self.p.publish("alert", {"level": "warning", "kind": "order_rejected", "client_order_id": cid,
+                                     "ticker": item.ticker, "detail": str(exc)})
+            await risk.send(OrdersChanged())
+            return
+        latency = trio.current_time() - item.data_local_time
+        if self.metrics is not None:
+            self.metrics.order_sent(latency_s=latency)
+        bound.info("order acknowledged", order_id=order.order_id, status=order.status,
+                   filled=order.fill_count, remaining=order.remaining_count,
+                   tick_to_order_ms=round(latency * 1000, 3))
+        state.bump("orders")
+        await self._on_order(order, risk, source="create")
+
+    # --- order state --------------------------------------------------------------------------------
+    async def _on_order(self, order: Order, risk: trio.MemorySendChannel[RiskInput], *, source: str) -> None:
+        journal = self.p.require_journal()
+        outcome = await journal.apply_order_update(order_update(order, ts=self.clock.now(), source=source))
+        live = self.p.exchange_order_matches(order)
+        if live is None:
+            if outcome is records.UpdateOutcome.UNKNOWN and order.is_open:
+                await self._adopt(order)
+            return
+        live.order_id = order.order_id
+        live.in_flight = False
+        live.remaining = order.remaining_count
+        self._in_flight_since.pop(live.client_order_id, None)
+        self.p.publish("order_update", {"client_order_id": live.client_order_id, "order_id": order.order_id,
+                                        "ticker": order.ticker, "status": order.status,
+                                        "filled": order.fill_count, "remaining": order.remaining_count,
+                                        "strategy": live.strategy})
+        if self.metrics is not None:
+            self.metrics.order_status(order.status)
+        if not order.is_open:
+            self._forget(live)
+        await risk.send(OrdersChanged())
+        if order.fill_count > 0 and source != "feed":
+            # make sure the fills behind these counts are booked even if the feed's fill messages lag
+            await self._poll_fills(risk, ticker=order.ticker)
+
+    def _forget(self, live: LiveOrder) -> None:
+        self.p.state.open_orders.pop(live.client_order_id, None)
+        self._in_flight_since.pop(live.client_order_id, None)
+        self.p.state.busy.discard((live.strategy, live.ticker))
+
+    async def _adopt(self, order: Order) -> None:
+        from kalshid.tasks.convert import external_order
+
+        journal = self.p.require_journal()
+        cid, new = await journal.adopt_external_order(external_order(order, ts=self.clock.now()))
+        self.p.state.open_orders[cid] = LiveOrder(cid, "external", order.ticker, order.side,  # type: ignore[arg-type]
+                                                  order.action or "buy",  # type: ignore[arg-type]
+                                                  order.price_cc, order.remaining_count, order.order_id)
+        if new:
+            log.warning("external order adopted: not placed by this daemon", order_id=order.order_id,
+                        market=order.ticker)
+            self.p.publish("alert", {"level": "warning", "kind": "external_order", "order_id": order.order_id,
+                                     "ticker": order.ticker})
+
+    # --- fills and settlements -------------------------------------------------------------------
+    async def _book_fill(self, fill: Fill, risk: trio.MemorySendChannel[RiskInput], *, source: str) -> None:
+        journal = self.p.require_journal()
+        live = self.p.live_order_for(order_id=fill.order_id, client_order_id=fill.client_order_id)
+        strategy = live.strategy if live else None
+        if strategy is None:
+            rec = await journal.get_order_by_client_id(fill.client_order_id) if fill.client_order_id else None
+            strategy = rec.strategy if rec else None
+        new = await journal.record_fill(journal_fill(fill, ts=self.clock.now(), strategy=strategy))
+        if fill.ts is not None and (self._last_fill_ts is None or fill.ts > self._last_fill_ts):
+            self._last_fill_ts = fill.ts
+        if not new:
+            return
+        log.info("fill", fill_id=fill.fill_id, order_id=fill.order_id, client_order_id=fill.client_order_id,
+                 market=fill.ticker, side=fill.side, action=fill.action, count=fill.count,
+                 price_cc=fill.price_cc, fee_cc=fill.fee_cc, taker=fill.is_taker, strategy=strategy,
+                 source=source)
+        self.p.state.bump("fills")
+        if self.metrics is not None:
+            self.metrics.fill(strategy=strategy or "external", count=fill.count)
+        self.p.publish("trade_execution", {
+            "fill_id": fill.fill_id, "order_id": fill.order_id, "client_order_id": fill.client_order_id,
+            "ticker": fill.ticker, "side": fill.side, "action": fill.action, "count": fill.count,
+            "price_cc": fill.price_cc, "fee_cc": fill.fee_cc, "is_taker": fill.is_taker,
+            "strategy": strategy, "ts": fill.ts.isoformat() if fill.ts else None})
+        await risk.send(FillBooked(fill, strategy))
+
+    async def _poll_fills(self, risk: trio.MemorySendChannel[RiskInput], *, ticker: str | None = None) -> None:
+        exchange = self.p.require_exchange()
+        since = self._last_fill_ts - timedelta(seconds=5) if self._last_fill_ts else None
+        try:
+            fills = await exchange.list_fills(ticker=ticker, since=since)
+        except ExchangeError as exc:
+            log.warning("fill catch-up failed; will retry", error=f"{type(exc).__name__}: {exc}")
+            return
+        for fill in sorted(fills, key=lambda f: (f.ts is None, f.ts)):
+            await self._book_fill(fill, risk, source="rest")
+
+    async def _poll_settlements(self, risk: trio.MemorySendChannel[RiskInput]) -> None:
+        exchange = self.p.require_exchange()
+        journal = self.p.require_journal()
+        since = self._last_settlement_ts - timedelta(minutes=5) if self._last_settlement_ts else None
+        try:
+            settlements = await exchange.list_settlements(since=since)
+        except ExchangeError as exc:
+            log.warning("settlement catch-up failed; will retry", error=f"{type(exc).__name__}: {exc}")
+            return
+        for s in sorted(settlements, key=lambda x: (x.settled_time is None, x.settled_time)):
+            if s.settled_time and (self._last_settlement_ts is None or s.settled_time > self._last_settlement_ts):
+                self._last_settlement_ts = s.settled_time
+            record, new = await journal.record_settlement(journal_settlement(s, ts=self.clock.now()))
+            if not new:
+                continue
+            if record.check is records.JournalCheck.MISMATCH:
+                log.error("settlement does not match the journal", market=s.ticker, detail=record.check_detail)
+                self.p.publish("alert", {"level": "error", "kind": "settlement_mismatch", "ticker": s.ticker,
+                                         "detail": record.check_detail})
+            await risk.send(SettlementBooked(s))
+
+    async def catch_up(self, risk: trio.MemorySendChannel[RiskInput]) -> None:
+        await self._resolve_in_flight(risk)
+        await self._poll_fills(risk)
+        await self._poll_settlements(risk)
+
+    async def _resolve_in_flight(self, risk: trio.MemorySendChannel[RiskInput]) -> None:
+        exchange = self.p.require_exchange()
+        journal = self.p.require_journal()
+        for live in [o for o in self.p.state.open_orders.values() if o.in_flight]:
+            try:
+                order = await exchange.resolve_in_flight(live.client_order_id, ticker=live.ticker)
+            except ExchangeError as exc:
+                log.warning("in-flight lookup failed; will retry", client_order_id=live.client_order_id,
+                            error=f"{type(exc).__name__}: {exc}")
+                continue
+            if order is not None:
+                log.info("in-flight order resolved", client_order_id=live.client_order_id,
+                         order_id=order.order_id, status=order.status)
+                await self._on_order(order, risk, source="resolve")
+                continue
+            since = self._in_flight_since.setdefault(live.client_order_id, trio.current_time())
+            if trio.current_time() - since >= self.settings.in_flight_give_up_s:
+                await journal.apply_order_update(records.OrderUpdate(
+                    state=records.OrderState.REJECTED, ts=self.clock.now(), filled=0, remaining=0, fees_cc=0,
+                    client_order_id=live.client_order_id, source="resolve",
+                    detail=f"not found by client_order_id for {self.settings.in_flight_give_up_s:.0f}s"))
+                log.warning("in-flight order never reached the exchange", client_order_id=live.client_order_id)
+                self._forget(live)
+                await risk.send(OrdersChanged())
+
+    # --- cancelling -------------------------------------------------------------------------------
+    async def _cancel_where(self, pred: object, reason: str, risk: trio.MemorySendChannel[RiskInput]) -> None:
+        exchange = self.p.require_exchange()
+        targets = [o for o in self.p.state.open_orders.values() if pred(o)]  # type: ignore[operator]
+        for live in targets:
+            if live.in_flight or live.order_id is None:
+                await self._resolve_in_flight(risk)
+                if live.in_flight or live.order_id is None:
+                    continue
+            try:
+                result = await exchange.cancel_order(live.order_id)
+            except CancelInFlight:
+                order = await self._get_order(live.order_id)
+                if order is not None:
+                    await self._on_order(order, risk, source="cancel")
+                continue
+            except NotFound:
+                order = await self._get_order(live.order_id)
+                if order is not None:
+                    await self._on_order(order, risk, source="cancel")
+                else:
+                    self._forget(live)
+                continue
+            except ExchangeError as exc:
+                log.warning("cancel failed", order_id=live.order_id, error=f"{type(exc).__name__}: {exc}")
+                continue
+            log.info("order canceled", order_id=live.order_id, client_order_id=live.client_order_id,
+                     reduced_by=result.reduced_by, reason=reason)
+            await self._on_order(result.order, risk, source="cancel")
+
+    async def _get_order(self, order_id: str) -> Order | None:
+        try:
+            return await self.p.require_exchange().get_order(order_id)
+        except ExchangeError as exc:
+            log.warning("order lookup failed", order_id=order_id, error=f"{type(exc).__name__}: {exc}")
+            return None
+
+    async def _shutdown(self, risk: trio.MemorySendChannel[RiskInput]) -> None:
+        self._stopping = True
+        with trio.move_on_after(self.settings.drain_timeout_s):
+            if self.settings.cancel_on_shutdown:
+                await self._cancel_where(lambda o: True, "shutdown", risk)
+            await self.catch_up(risk)
+        left = list(self.p.state.open_orders)
+        log.info("execution drained", open_orders=len(left),
+                 in_flight=sum(1 for o in self.p.state.open_orders.values() if o.in_flight))

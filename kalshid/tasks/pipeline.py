@@ -1,0 +1,424 @@
+"""``kalshid run``'s components: the trading pipeline wired into the supervisor's one nursery.
+
+:func:`build_components` returns, in dependency order (see :mod:`kalshid.tasks.context` for the data
+flow): ``exchange`` → ``feed`` → ``markets`` → ``execution`` (reconciles before it reports started) →
+``risk`` → ``strategy`` → ``api`` → ``control`` → ``watchdog``. The supervisor sends systemd
+``READY=1`` only once all of them have started, so *after* reconciliation.
+
+Graceful stop (``runtime.shutdown``): strategy stops proposing; execution cancels resting orders (if
+``trading.cancel_on_shutdown``), resolves what is in flight, books the last fills and closes its
+channels; risk ends when its inbox closes; then the feed, and last the exchange (REST client, journal,
+embedded simulator). Every resource is closed by the component that opened it.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from kalshid.config import Config
+from kalshid.control.broadcaster import Broadcaster
+from kalshid.core.breaker import Breaker, BreakerConfig, BreakerStatus
+from kalshid.core.portfolio import Portfolio
+from kalshid.core.risk import DayLedger, RiskEngine, RiskLimits
+from kalshid.core.strategies.registry import StrategyRegistry
+from kalshid.core.tracker import MarketInfo
+from kalshid.exchange.base import (
+    BookUpdated,
+    FeedEvent,
+    FeedResynced,
+    FeedStale,
+    IndexPrinted,
+    MarketLifecycle,
+    Reconnected,
+    SubscriptionFailed,
+    TickerUpdated,
+    TradePrinted,
+)
+from kalshid.exchange.errors import ExchangeError
+from kalshid.exchange.kalshi import hosts
+from kalshid.exchange.kalshi.auth import Signer
+from kalshid.exchange.kalshi.discovery import find_next_market, find_open_market
+from kalshid.exchange.kalshi.rest import KalshiRest
+from kalshid.exchange.kalshi.ws import FeedConfig, KalshiFeed
+from kalshid.exchange.types import Market
+from kalshid.logs import get_logger, register_secret
+from kalshid.metrics import Metrics
+from kalshid.store import open_journal
+from kalshid.tasks.clock import ExchangeClock
+from kalshid.tasks.context import (
+    ExecutionInput,
+    Pipeline,
+    RiskInput,
+    ShutdownRequested,
+    TradingState,
+)
+from kalshid.tasks.execution import ExecutionSettings, ExecutionStage
+from kalshid.tasks.reconcile import ReconciliationError, reconcile
+from kalshid.tasks.risk import RiskStage
+from kalshid.tasks.strategy import StrategyStage
+from kalshid.tasks.supervisor import Component, Runtime
+
+log = get_logger("kalshid.pipeline")
+
+MARKET_POLL_S = 5.0
+RECONCILE_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+async def send_or_drop(channel: trio.MemorySendChannel[Any], item: object, what: str) -> None:
+    """Send, or log and drop if the receiving stage has already finished (only during shutdown)."""
+    try:
+        await channel.send(item)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        log.debug("dropped after the receiving stage stopped", item=what)
+
+
+def registry_from(cfg: Config) -> StrategyRegistry:
+    import attrs
+
+    params = {name: attrs.asdict(getattr(cfg.strategies, name))
+              for name in ("kelly_volatility", "mean_reversion")}
+    return StrategyRegistry.from_config(cfg.trading.enabled_strategies, params)
+
+
+def risk_engine_from(cfg: Config) -> RiskEngine:
+    r = cfg.risk
+    return RiskEngine(RiskLimits(
+        max_position_size_cc=r.max_position_size_cc, max_concurrent_positions=r.max_concurrent_positions,
+        max_daily_loss_cc=r.max_daily_loss_cc, max_window_exposure_cc=r.max_window_exposure_cc,
+        entry_cutoff_seconds=float(r.entry_cutoff_seconds), max_data_age_seconds=r.max_data_age_seconds))
+
+
+class TradingDaemon:
+    """Owns the :class:`Pipeline` and provides the supervisor's components as bound methods."""
+
+    def __init__(self, runtime: Runtime, *, broadcaster: Broadcaster | None = None,
+                 metrics: Metrics | None = None) -> None:
+        cfg = runtime.config
+        self.runtime = runtime
+        self.cfg = cfg
+        self.metrics = metrics or Metrics()
+        self.broadcaster = broadcaster or Broadcaster()
+        mode = "dry" if cfg.dry_run else ("sim" if cfg.exchange.env == "sim" else "live")
+        from datetime import UTC, datetime
+
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        state = TradingState(mode=mode, portfolio=Portfolio(0), ledger=DayLedger(epoch.date(), 0),
+                             breaker=Breaker.start(epoch, 0, self.breaker_config()))
+        self.p = Pipeline(state=state, registry=registry_from(cfg))
+        self.p.publish = self._publish
+        embedded = cfg.exchange.env == "sim" and not cfg.exchange.api_base_url
+        self.clock = ExchangeClock(speed=cfg.sim.speed if embedded else 1.0)
+        self.engine = risk_engine_from(cfg)
+        self.risk_stage = RiskStage(self.p, self.engine, self.metrics)
+        self.execution = ExecutionStage(self.p, self.clock, ExecutionSettings(
+            order_timeout_s=cfg.exchange.request_timeout, cancel_on_shutdown=cfg.trading.cancel_on_shutdown),
+            self.metrics)
+        self.strategy = StrategyStage(self.p)
+        self.signer: Signer | None = runtime.signer
+        self.rest_url = ""
+        self.ws_url = ""
+        self.api_url: str | None = None
+        self.control_path: str | None = None
+        self.connected = False
+        ch = cfg.channels
+        self.p.market_data = trio.open_memory_channel[FeedEvent](ch.market_data)
+        self.p.execution_in = trio.open_memory_channel[ExecutionInput](ch.orders)
+        self.p.risk_in = trio.open_memory_channel[RiskInput](ch.fills)
+        self._strategy_done = trio.Event()
+        self.control: Any = None
+
+    def breaker_config(self) -> BreakerConfig:
+        return BreakerConfig(max_daily_loss_fraction=self.cfg.risk.breaker_daily_loss_fraction,
+                             max_drawdown_fraction=self.cfg.risk.breaker_drawdown_fraction)
+
+    def _publish(self, type_: str, data: dict[str, Any]) -> None:
+        try:
+            self.broadcaster.publish({"type": type_, "data": data})
+        except (TypeError, ValueError) as exc:  # a publisher bug must be loud, but must not stop trading
+            log.error("event not publishable", event_type=type_, error=str(exc))
+
+    def components(self) -> list[Component]:
+        from kalshid.tasks.components import api_task, control_task, watchdog_component
+
+        return [
+            Component("exchange", self.exchange_task),
+            Component("feed", self.feed_task),
+            Component("markets", self.markets_task),
+            Component("execution", self.execution_task),
+            Component("risk", self.risk_task),
+            Component("strategy", self.strategy_task),
+            Component("api", functools.partial(api_task, self)),
+            Component("control", functools.partial(control_task, self)),
+            Component("watchdog", functools.partial(watchdog_component, self)),
+        ]
+
+    # --- exchange: journal, embedded simulator, REST client ------------------------------------
+    async def exchange_task(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
+        cfg = self.cfg
+        async with open_journal(cfg.journal_path, cfg.journal_mode) as journal, trio.open_nursery() as nursery:
+            self.p.journal = journal
+            if cfg.exchange.env == "sim" and not cfg.exchange.api_base_url:
+                await self._start_embedded_simulator(nursery)
+            else:
+                self._external_endpoints()
+            if self.signer is None:
+                raise ReconciliationError("no API credentials: set KALSHI_API_KEY and KALSHI_PRIVATE_KEY_PATH "
+                                          "(the WebSocket needs a signed handshake even for market data)")
+            async with KalshiRest(self.rest_url, self.signer, timeout_s=cfg.exchange.request_timeout) as rest:
+                self.p.exchange = rest
+                if cfg.dry_run:
+                    self.p.exchange = self._paper(rest)
+                log.info("exchange ready", rest=self.rest_url, ws=self.ws_url, mode=self.p.state.mode,
+                         journal=cfg.journal_path)
+                task_status.started()
+                await self.p.execution_done.wait()
+                await self.p.feed_done.wait()
+            nursery.cancel_scope.cancel()
+
+    def _paper(self, rest: KalshiRest) -> Any:
+        from kalshid.exchange.paper import PaperExchange
+
+        return PaperExchange(rest, balance_cc=self.cfg.trading.bankroll_cc,
+                             seed=self.cfg.sim.seed if self.cfg.sim.seed is not None else 0)
+
+    async def _start_embedded_simulator(self, nursery: trio.Nursery) -> None:
+        from kalshid.sim.faults import parse_faults
+        from kalshid.sim.server import SimSettings, serve_simulator
+
+        cfg = self.cfg
+        key = await trio.to_thread.run_sync(functools.partial(rsa.generate_private_key, 65537, 2048))
+        key_id = str(uuid.uuid4())
+        register_secret(key_id, keep_prefix=True)
+        seed = cfg.sim.seed if cfg.sim.seed is not None else secrets.randbelow(2**31)
+        settings = SimSettings(host=cfg.sim.host, port=cfg.sim.port, speed=cfg.sim.speed, seed=seed,
+                               start=cfg.sim.start.timestamp() if cfg.sim.start else None,
+                               keys=((key_id, key.public_key()),), balance_cc=cfg.sim.balance_cc,
+                               faults=parse_faults(cfg.sim.faults))
+        handle = await nursery.start(serve_simulator, settings)
+        self.p.sim_handle = handle
+        self.signer = Signer(key_id, key)
+        self.rest_url, self.ws_url = handle.rest_base_url, handle.ws_url
+        log.info("embedded simulator started", rest=self.rest_url, ws=self.ws_url, seed=seed,
+                 speed=cfg.sim.speed)
+
+    def _external_endpoints(self) -> None:
+        ex = self.cfg.exchange
+        if ex.api_base_url:
+            self.rest_url = ex.api_base_url
+            self.ws_url = ex.ws_url
+        else:
+            ends = hosts.endpoints(ex.env)
+            self.rest_url, self.ws_url = ends.rest_base, ends.ws_url
+        if not self.ws_url:
+            raise ReconciliationError("exchange.ws_url is empty and cannot be derived")
+
+    # --- feed: websocket in, router out ----------------------------------------------------------
+    async def feed_task(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
+        assert self.signer is not None and self.p.market_data is not None and self.p.execution_in is not None
+        raw_send, raw_recv = trio.open_memory_channel[FeedEvent](self.cfg.channels.market_data)
+        feed = KalshiFeed(FeedConfig(ws_url=self.ws_url), self.signer, raw_send)
+        self.p.feed = feed
+        md_send = self.p.market_data[0]
+        ex_send = self.p.execution_in[0].clone()
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(feed.run)
+                source = raw_recv
+                if self.cfg.dry_run:
+                    from kalshid.exchange.paper import paper_feed_task
+
+                    paper_send, paper_recv = trio.open_memory_channel[FeedEvent](self.cfg.channels.market_data)
+                    await nursery.start(paper_feed_task, self.p.exchange, raw_recv, paper_send)
+                    source = paper_recv
+                nursery.start_soon(self._route, source, md_send, ex_send)
+                self.connected = True
+                task_status.started()
+                await runtime.shutdown.wait()
+                await self.p.execution_done.wait()
+                nursery.cancel_scope.cancel()
+        finally:
+            self.connected = False
+            self.p.feed_done.set()
+
+    async def _route(self, source: trio.MemoryReceiveChannel[FeedEvent],
+                     md_send: trio.MemorySendChannel[FeedEvent],
+                     ex_send: trio.MemorySendChannel[ExecutionInput]) -> None:
+        """Split the one feed stream: market data to strategy, order events to execution."""
+        async with source, md_send, ex_send:
+            async for event in source:
+                if isinstance(event, IndexPrinted) and event.print.exchange_ts is not None:
+                    self.clock.observe(event.print.exchange_ts, event.print.local_time)
+                    self.metrics.feed_lag("index", max(0.0, trio.current_time() - event.print.local_time))
+                if isinstance(event, BookUpdated | IndexPrinted | TradePrinted | TickerUpdated | FeedStale
+                              | FeedResynced):
+                    if isinstance(event, FeedStale):
+                        self.metrics.reconnect("book_resync")
+                    if not self._strategy_done.is_set():
+                        await send_or_drop(md_send, event, "market data")
+                    continue
+                if isinstance(event, SubscriptionFailed):
+                    log.warning("subscription refused", channel=event.channel, code=event.code,
+                                message=event.message, markets=list(event.market_tickers))
+                    continue
+                if isinstance(event, Reconnected):
+                    self.metrics.reconnect("ws")
+                    self._publish("alert", {"level": "warning", "kind": "reconnected", "attempt": event.attempt})
+                if isinstance(event, MarketLifecycle):
+                    self.p.markets_changed.set()
+                    if not self._strategy_done.is_set():
+                        await send_or_drop(md_send, event, "lifecycle")
+                if not self.p.execution_done.is_set():
+                    await send_or_drop(ex_send, event, "order event")
+
+    # --- markets: discovery and rollover ---------------------------------------------------------
+    async def markets_task(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
+        with trio.fail_after(30):
+            await self.clock.wait_known()
+        await self._refresh_markets()
+        task_status.started()
+        while not runtime.shutdown.is_set():
+            with trio.move_on_after(MARKET_POLL_S / (self.cfg.sim.speed if self._is_sim else 1.0)):
+                await self.p.markets_changed.wait()
+            self.p.markets_changed = trio.Event()
+            if runtime.shutdown.is_set():
+                break
+            try:
+                await self._refresh_markets()
+            except ExchangeError as exc:
+                log.warning("market discovery failed; retrying", error=f"{type(exc).__name__}: {exc}")
+
+    @property
+    def _is_sim(self) -> bool:
+        return self.p.sim_handle is not None
+
+    async def _refresh_markets(self) -> None:
+        exchange = self.p.require_exchange()
+        now = self.clock.now()
+        status = await exchange.get_exchange_status()
+        current = await find_open_market(exchange, now) if status.trading_active else None
+        nxt = await find_next_market(exchange, current.close_time if current else now) if current else None
+        state = self.p.state
+        old = (state.current_market.ticker if state.current_market else None,
+               state.next_market.ticker if state.next_market else None)
+        state.current_market, state.next_market = current, nxt
+        state.exchange_trading_active = status.trading_active
+        new = (current.ticker if current else None, nxt.ticker if nxt else None)
+        followed = [m for m in (current, nxt) if m is not None]
+        self.p.tracker.set_markets([_info(m) for m in followed])
+        if new != old:
+            assert self.p.feed is not None
+            await self.p.feed.set_markets([m.ticker for m in followed])
+            log.info("markets", current=new[0], next=new[1], trading_active=status.trading_active)
+            self._publish("market_update", {"current": new[0], "next": new[1],
+                                            "trading_active": status.trading_active})
+
+    # --- execution, risk, strategy ------------------------------------------------------------------
+    async def execution_task(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
+        assert self.p.execution_in is not None and self.p.risk_in is not None
+        ex_send, ex_recv = self.p.execution_in
+        risk_send = self.p.risk_in[0].clone()
+        try:
+            await self._reconcile_until_done(runtime)
+            task_status.started()
+            async with trio.open_nursery() as nursery:
+                async def ask_shutdown() -> None:
+                    await runtime.shutdown.wait()
+                    await send_or_drop(ex_send, ShutdownRequested(), "shutdown")
+                nursery.start_soon(ask_shutdown)
+                await self.execution.run(ex_recv, risk_send, ex_send.clone())
+                nursery.cancel_scope.cancel()
+        finally:
+            self.p.execution_done.set()
+            ex_send.close()
+
+    async def _reconcile_until_done(self, runtime: Runtime) -> None:
+        exchange = self.p.require_exchange()
+        journal = self.p.require_journal()
+        with trio.fail_after(30):
+            await self.clock.wait_known()
+        attempt = 0
+        while True:
+            try:
+                now = self.clock.now()
+                portfolio, open_orders, summary = await reconcile(exchange, journal, now)
+                break
+            except (ExchangeError, ReconciliationError) as exc:
+                delay = RECONCILE_RETRY_S[min(attempt, len(RECONCILE_RETRY_S) - 1)]
+                attempt += 1
+                log.error("reconciliation failed: not trading", error=f"{type(exc).__name__}: {exc}",
+                          attempt=attempt, retry_in_s=delay)
+                self.p.state.reconciliation = {"ok": False, "error": str(exc), "attempt": attempt}
+                self._publish("alert", {"level": "error", "kind": "reconciliation_failed", "detail": str(exc)})
+                await trio.sleep(delay)
+        state = self.p.state
+        state.portfolio = portfolio
+        state.open_orders = open_orders
+        state.exchange_balance_cc = portfolio.cash_cc
+        state.ledger = DayLedger.start(now, portfolio)
+        equity = portfolio.equity_cc()
+        breaker = Breaker.start(now, equity, self.breaker_config())
+        last = await journal.latest_equity()
+        events = await journal.breaker_events()
+        if last is not None:
+            breaker = Breaker(breaker.config, breaker.status, breaker.day, breaker.day_start_equity_cc,
+                              max(equity, last.peak_cc))
+        if events and events[-1].to_state == BreakerStatus.HALTED.value:
+            breaker = Breaker(breaker.config, BreakerStatus.HALTED, breaker.day, breaker.day_start_equity_cc,
+                              breaker.peak_equity_cc)
+            log.critical("circuit breaker is HALTED from before the restart; reset it to trade")
+        state.breaker = breaker
+        state.peak_equity_cc = breaker.peak_equity_cc
+        state.started_at = now
+        state.ready = True
+        state.reconciliation = {"ok": True, **summary}
+        log.info("reconciled", **{k: v for k, v in summary.items() if k != "positions"},
+                 positions=summary.get("positions"), open_orders=len(open_orders),
+                 breaker=breaker.status.value)
+
+    async def risk_task(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
+        assert self.p.risk_in is not None and self.p.execution_in is not None
+        _send, recv = self.p.risk_in
+        orders = self.p.execution_in[0].clone()
+        task_status.started()
+        await self.risk_stage.run(recv, orders)
+
+    async def strategy_task(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
+        assert self.p.market_data is not None and self.p.risk_in is not None and self.p.execution_in is not None
+        md_send, md_recv = self.p.market_data
+        proposals = self.p.risk_in[0]          # the original sender: closed when strategy ends
+        closing = self.p.execution_in[0].clone()
+        task_status.started()
+        try:
+            async with trio.open_nursery() as nursery:
+                async def stop_on_shutdown() -> None:
+                    await runtime.shutdown.wait()
+                    nursery.cancel_scope.cancel()
+                nursery.start_soon(stop_on_shutdown)
+                await self.strategy.run(md_recv, proposals, closing)  # type: ignore[arg-type]
+        finally:
+            self._strategy_done.set()
+            proposals.close()
+            closing.close()
+            md_recv.close()
+
+    def liveness(self) -> bool:
+        """For the systemd watchdog: the feed is connected and the pipeline processed data recently."""
+        if not self.connected or not self.p.state.ready:
+            return False
+        return trio.current_time() - self.p.state.last_progress < 30.0
+
+
+def _info(m: Market) -> MarketInfo:
+    return MarketInfo(m.ticker, m.open_time, m.close_time,
+                      float(m.floor_strike) if m.floor_strike is not None else None)
+
+
+ComponentFactory = Callable[[Runtime], list[Component]]
+AsyncFn = Callable[..., Awaitable[None]]

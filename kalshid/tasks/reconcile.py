@@ -1,0 +1,169 @@
+"""Startup reconciliation: the journal and the exchange agree before a single order is sent.
+
+Steps, each against the exchange (never a guess):
+
+1. every intent the journal has as ``pending`` or ``in_flight`` (a crash between journaling and the
+   answer) is looked up by ``client_order_id``: found → its real state is applied; not found → it never
+   reached the exchange and is marked ``rejected``;
+2. every order resting on the exchange is matched to the journal; unknown ones are *adopted* (journaled
+   and flagged as external, counted by risk) and alerted;
+3. journal orders still open are refreshed from the exchange (they may have filled or been cancelled
+   while we were down);
+4. fills since the last one seen are booked (idempotent by ``fill_id``), settlements likewise;
+5. the portfolio is rebuilt from the journal's fills and settlements, cash is taken from the exchange's
+   balance, and every position is compared with the exchange's: any difference is a
+   :class:`ReconciliationError` and the daemon does not trade.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from kalshid.core.portfolio import Portfolio, PortfolioError
+from kalshid.core.signals import Side
+from kalshid.exchange.base import Exchange
+from kalshid.exchange.errors import ExchangeError, NotFound
+from kalshid.logs import get_logger
+from kalshid.store import Journal, records
+from kalshid.tasks.context import LiveOrder
+from kalshid.tasks.convert import external_order, journal_fill, journal_settlement, order_update
+
+log = get_logger("kalshid.reconcile")
+
+
+class ReconciliationError(Exception):
+    """The journal and the exchange disagree in a way that needs an operator; trading stays off."""
+
+
+async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tuple[Portfolio, dict[str, LiveOrder],
+                                                                                  dict[str, object]]:
+    """Run every step above; return the rebuilt portfolio, the live orders and a summary for the API."""
+    summary: dict[str, object] = {}
+    open_orders: dict[str, LiveOrder] = {}
+
+    # 1. intents of unknown outcome
+    resolved = never_sent = 0
+    for rec in await journal.unacknowledged_intents():
+        order = await exchange.resolve_in_flight(rec.client_order_id, ticker=rec.ticker)
+        if order is None:
+            await journal.apply_order_update(records.OrderUpdate(
+                state=records.OrderState.REJECTED, ts=now, filled=0, remaining=0, fees_cc=0,
+                client_order_id=rec.client_order_id, source="reconcile",
+                detail="not on the exchange after restart: never sent"))
+            never_sent += 1
+            continue
+        await journal.apply_order_update(order_update(order, ts=now, source="reconcile"))
+        resolved += 1
+        if order.is_open:
+            open_orders[rec.client_order_id] = LiveOrder(rec.client_order_id, rec.strategy, rec.ticker,
+                                                         Side(rec.side.value), rec.action,  # type: ignore[arg-type]
+                                                         rec.price_cc, order.remaining_count, order.order_id)
+    summary["in_flight_resolved"] = resolved
+    summary["in_flight_never_sent"] = never_sent
+
+    # 2. resting orders on the exchange
+    adopted = 0
+    exchange_open = await exchange.list_orders(status="resting")
+    for order in exchange_open:
+        known = await journal.get_order_by_client_id(order.client_order_id) if order.client_order_id else None
+        if known is None or known.external:
+            cid, new = await journal.adopt_external_order(external_order(order, ts=now))
+            adopted += int(new)
+            if new:
+                log.warning("external order adopted: resting on the exchange, not placed by this daemon",
+                            order_id=order.order_id, market=order.ticker)
+            open_orders[cid] = LiveOrder(cid, "external", order.ticker, Side(order.side),
+                                         order.action or "buy", order.price_cc,  # type: ignore[arg-type]
+                                         order.remaining_count, order.order_id)
+            continue
+        await journal.apply_order_update(order_update(order, ts=now, source="reconcile"))
+        open_orders[known.client_order_id] = LiveOrder(known.client_order_id, known.strategy, known.ticker,
+                                                       Side(known.side.value), known.action,  # type: ignore[arg-type]
+                                                       known.price_cc, order.remaining_count, order.order_id)
+    summary["external_orders_adopted"] = adopted
+
+    # 3. journal orders open but no longer resting on the exchange
+    still_open = {o.order_id for o in exchange_open}
+    refreshed = 0
+    for live in await journal.live_orders():
+        if live.order_id is None or live.order_id in still_open or live.client_order_id in open_orders:
+            continue
+        try:
+            order = await exchange.get_order(live.order_id)
+        except NotFound:
+            log.error("journal order unknown to the exchange", order_id=live.order_id,
+                      client_order_id=live.client_order_id)
+            continue
+        await journal.apply_order_update(order_update(order, ts=now, source="reconcile"))
+        refreshed += 1
+    summary["orders_refreshed"] = refreshed
+
+    # 4. fills and settlements since the last ones seen
+    last = await journal.last_fill_seen()
+    new_fills = 0
+    for fill in await exchange.list_fills(since=last.ts if last else None):
+        owner = await journal.get_order_by_client_id(fill.client_order_id) if fill.client_order_id else None
+        new_fills += int(await journal.record_fill(journal_fill(fill, ts=now,
+                                                                strategy=owner.strategy if owner else None)))
+    summary["fills_booked"] = new_fills
+    new_settlements = 0
+    mismatches: list[str] = []
+    for s in await exchange.list_settlements():
+        record, new = await journal.record_settlement(journal_settlement(s, ts=now))
+        new_settlements += int(new)
+        if new and record.check is records.JournalCheck.MISMATCH:
+            mismatches.append(f"{s.ticker}: {record.check_detail}")
+    summary["settlements_booked"] = new_settlements
+    if mismatches:
+        log.error("settlements do not match the journal", mismatches=mismatches)
+    summary["settlement_mismatches"] = mismatches
+
+    # 5. portfolio from the journal, cash from the exchange, positions compared
+    portfolio = await rebuild_portfolio(journal)
+    balance = await exchange.get_balance()
+    portfolio = Portfolio(balance.balance_cc, portfolio.positions, portfolio.realized_pnl_cc, portfolio.fees_paid_cc)
+    exchange_positions = {p.ticker: p.position for p in await exchange.list_positions() if p.position != 0}
+    problems = []
+    for ticker in sorted(set(exchange_positions) | set(portfolio.positions)):
+        pos = portfolio.positions.get(ticker)
+        ours = (pos.yes_count - pos.no_count) if pos else 0
+        theirs = exchange_positions.get(ticker, 0)
+        if ours != theirs:
+            problems.append(f"{ticker}: journal says {ours:+d} (YES − NO), exchange says {theirs:+d}")
+    summary["positions"] = {t: (p.yes_count, p.no_count) for t, p in portfolio.positions.items()}
+    summary["cash_cc"] = balance.balance_cc
+    if problems:
+        raise ReconciliationError("positions differ between the journal and the exchange: " + "; ".join(problems))
+    return portfolio, open_orders, summary
+
+
+async def rebuild_portfolio(journal: Journal) -> Portfolio:
+    """Replay every journaled fill and settlement, in time order, through the pure portfolio."""
+    fills: list[records.Fill] = []
+    cursor: str | None = None
+    while True:
+        page = await journal.list_fills(limit=1000, cursor=cursor)
+        fills.extend(page.items)
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    settlements = {r.settlement.ticker: r.settlement for r in await journal.settlements()}
+    events: list[tuple[datetime, int, object]] = [(f.ts, 0, f) for f in fills]
+    events += [(s.settled_ts, 1, s) for s in settlements.values()]
+    portfolio = Portfolio(0)
+    from kalshid.core.portfolio import Fill as CoreFill
+    from kalshid.core.signals import Action
+
+    for _ts, _kind, item in sorted(events, key=lambda e: (e[0], e[1])):
+        if isinstance(item, records.Fill):
+            try:
+                portfolio = portfolio.apply_fill(CoreFill(item.ticker, Side(item.side.value), Action(item.action.value),
+                                                          item.count, item.price_cc, item.fee_cc, item.ts))
+            except PortfolioError as exc:
+                raise ReconciliationError(f"journal fills do not replay: {exc}") from exc
+        elif isinstance(item, records.Settlement) and item.result.value in ("yes", "no"):
+            portfolio = portfolio.settle(item.ticker, Side(item.result.value))
+    return portfolio
+
+
+__all__ = ["ExchangeError", "ReconciliationError", "reconcile", "rebuild_portfolio"]

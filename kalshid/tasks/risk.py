@@ -1,0 +1,205 @@
+"""The risk stage: every order passes here, and fills, settlements and breaker state flow back here.
+
+It owns the portfolio, the day ledger and the circuit breaker (in :class:`TradingState`). For each
+proposal it builds the pure :class:`~kalshid.core.risk.RiskState` — data ages include the time the
+proposal spent queued — runs :meth:`RiskEngine.check`, journals the signal and the verdict (with its
+reason code), and sends approved orders to execution. Fills and settlements update the portfolio;
+every equity change is shown to the breaker, and a trip is journaled, alerted, and makes execution
+cancel everything resting.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import trio
+
+from kalshid.core.breaker import Breaker, BreakerError, BreakerEvent, BreakerStatus
+from kalshid.core.portfolio import PortfolioError
+from kalshid.core.risk import OrderIntent, RiskEngine, RiskState
+from kalshid.core.signals import Side
+from kalshid.logs import get_logger
+from kalshid.metrics import Metrics
+from kalshid.store import records
+from kalshid.tasks.context import (
+    ApprovedOrder,
+    CancelAll,
+    ExecutionInput,
+    FillBooked,
+    OrdersChanged,
+    Pipeline,
+    Proposal,
+    ResetBreaker,
+    RiskInput,
+    SettlementBooked,
+)
+from kalshid.tasks.convert import core_fill
+
+log = get_logger("kalshid.risk")
+
+
+class RiskStage:
+    def __init__(self, pipeline: Pipeline, engine: RiskEngine, metrics: Metrics | None = None) -> None:
+        self.p = pipeline
+        self.engine = engine
+        self.metrics = metrics
+
+    def now(self) -> datetime:
+        now = self.p.tracker.now
+        if now is None:
+            raise RuntimeError("risk needs exchange time, and no market data has arrived yet")
+        return now
+
+    def marks(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for ticker in self.p.state.portfolio.positions:
+            top = self.p.tracker.book(ticker)
+            if top is not None and top.yes_mid_prob is not None:
+                out[ticker] = round(top.yes_mid_prob * 10_000)
+        return out
+
+    def equity_cc(self) -> int:
+        return self.p.state.portfolio.equity_cc(self.marks())
+
+    async def run(self, inbox: trio.MemoryReceiveChannel[RiskInput],
+                  orders: trio.MemorySendChannel[ExecutionInput]) -> None:
+        async with inbox, orders:
+            async for item in inbox:
+                self.p.state.last_progress = trio.current_time()
+                if isinstance(item, Proposal):
+                    await self._on_proposal(item, orders)
+                elif isinstance(item, FillBooked):
+                    await self._on_fill(item, orders)
+                elif isinstance(item, SettlementBooked):
+                    await self._on_settlement(item, orders)
+                elif isinstance(item, ResetBreaker):
+                    await self._on_reset(item)
+                elif isinstance(item, OrdersChanged):
+                    pass  # open orders are read from the shared state on every check
+
+    async def _on_proposal(self, proposal: Proposal, orders: trio.MemorySendChannel[ExecutionInput]) -> None:
+        state = self.p.state
+        journal = self.p.require_journal()
+        signal = proposal.signal
+        now = signal.created_at
+        state.ledger = state.ledger.rolled(now, state.portfolio)
+        queued = max(0.0, trio.current_time() - proposal.data_local_time)
+        rstate = RiskState(
+            portfolio=state.portfolio, ledger=state.ledger, breaker_status=state.breaker.status,
+            resting=state.resting_for_risk(),
+            book_age_seconds=None if proposal.book_age_seconds is None else proposal.book_age_seconds + queued,
+            index_age_seconds=None if proposal.index_age_seconds is None else proposal.index_age_seconds + queued,
+        )
+        intent = OrderIntent(signal.ticker, signal.side, signal.action, signal.count, signal.price_cc)
+        verdict = self.engine.check(intent, rstate, now)
+        signal_id = await journal.record_signal(records.Signal(
+            ts=now, strategy=signal.strategy, ticker=signal.ticker, side=signal.side.value,
+            action=signal.action.value, price_cc=signal.price_cc, count=signal.count,
+            fair_prob=signal.fair_prob, edge=signal.edge, confidence=signal.confidence, reason=signal.reason))
+        await journal.record_verdict(records.RiskVerdict(signal_id=signal_id, ts=now, approved=verdict.approved,
+                                                         reason_code=verdict.reason.value,
+                                                         detail=verdict.detail))
+        count = verdict.count_for(intent)
+        log.info("risk verdict", signal_id=signal_id, strategy=signal.strategy, market=signal.ticker,
+                 approved=verdict.approved, reason=verdict.reason.value, detail=verdict.detail, count=count)
+        if not verdict.approved or count <= 0:
+            if self.metrics is not None:
+                self.metrics.rejection(source="risk", reason=verdict.reason.value)
+            state.bump("rejections")
+            state.busy.discard((signal.strategy, signal.ticker))
+            self.p.publish("alert", {"level": "info", "kind": "risk_rejection", "reason": verdict.reason.value,
+                                     "detail": verdict.detail, "strategy": signal.strategy,
+                                     "ticker": signal.ticker})
+            return
+        state.bump("approvals")
+        await orders.send(ApprovedOrder(
+            signal_id=signal_id, strategy=signal.strategy, ticker=signal.ticker, side=signal.side,
+            action=signal.action, count=count, price_cc=signal.price_cc, time_in_force="immediate_or_cancel",
+            approved_at=now, data_local_time=proposal.data_local_time))
+
+    async def _on_fill(self, item: FillBooked, orders: trio.MemorySendChannel[ExecutionInput]) -> None:
+        state = self.p.state
+        fill = core_fill(item.fill, ts=self.now())
+        try:
+            state.portfolio = state.portfolio.apply_fill(fill)
+        except PortfolioError as exc:
+            # The journal has the fill; the portfolio cannot explain it (e.g. an external sell). Loud.
+            log.error("fill does not apply to the portfolio", fill_id=item.fill.fill_id,
+                      market=item.fill.ticker, error=str(exc))
+            self.p.publish("alert", {"level": "error", "kind": "portfolio_mismatch", "detail": str(exc),
+                                     "fill_id": item.fill.fill_id})
+            return
+        self.p.publish("position_update", position_payload(self.p, item.fill.ticker))
+        await self._observe_equity(fill.ts, orders)
+
+    async def _on_settlement(self, item: SettlementBooked, orders: trio.MemorySendChannel[ExecutionInput]) -> None:
+        s = item.settlement
+        state = self.p.state
+        if s.market_result not in ("yes", "no"):
+            log.error("settlement result not yes/no; position left for the operator", market=s.ticker,
+                      result=s.market_result)
+            self.p.publish("alert", {"level": "error", "kind": "settlement_unhandled", "ticker": s.ticker,
+                                     "result": s.market_result})
+            return
+        before = state.portfolio.realized_pnl_cc
+        state.portfolio = state.portfolio.settle(s.ticker, Side(s.market_result))
+        log.info("settled", market=s.ticker, result=s.market_result, revenue_cc=s.revenue_cc,
+                 realized_cc=state.portfolio.realized_pnl_cc - before)
+        self.p.publish("position_update", position_payload(self.p, s.ticker))
+        await self._observe_equity(s.settled_time or self.now(), orders)
+
+    async def _observe_equity(self, now: datetime, orders: trio.MemorySendChannel[ExecutionInput]) -> None:
+        state = self.p.state
+        equity = self.equity_cc()
+        state.peak_equity_cc = max(state.peak_equity_cc, equity)
+        breaker, events = state.breaker.observe(now, equity)
+        await self._apply_breaker(breaker, events, equity)
+        if events and breaker.status is BreakerStatus.HALTED:
+            await orders.send(CancelAll("circuit breaker halted trading"))
+
+    async def _apply_breaker(self, breaker: Breaker, events: tuple[BreakerEvent, ...], equity: int) -> None:
+        state = self.p.state
+        state.breaker = breaker
+        journal = self.p.require_journal()
+        await journal.record_equity(records.EquitySnapshot(ts=self.now(), cash_cc=state.portfolio.cash_cc,
+                                                           equity_cc=equity, peak_cc=breaker.peak_equity_cc))
+        for ev in events:
+            await journal.record_breaker_event(records.BreakerEvent(
+                ts=ev.at, from_state=ev.from_status.value, to_state=ev.to_status.value,
+                reason=f"{ev.reason.value}: {ev.detail}"))
+            level = "critical" if ev.to_status is BreakerStatus.HALTED else "warning"
+            getattr(log, "critical" if level == "critical" else "warning")(
+                "circuit breaker", from_state=ev.from_status.value, to_state=ev.to_status.value,
+                reason=ev.reason.value, detail=ev.detail, equity_cc=equity)
+            self.p.publish("alert", {"level": level, "kind": "circuit_breaker", "from": ev.from_status.value,
+                                     "to": ev.to_status.value, "reason": ev.reason.value, "detail": ev.detail})
+            if self.metrics is not None:
+                self.metrics.set_breaker(ev.to_status is BreakerStatus.HALTED)
+
+    async def _on_reset(self, item: ResetBreaker) -> None:
+        state = self.p.state
+        equity = self.equity_cc()
+        try:
+            breaker, events = state.breaker.reset(self.now(), equity, detail=item.requested_by)
+        except BreakerError as exc:
+            log.info("breaker reset ignored", reason=str(exc))
+            return
+        await self._apply_breaker(breaker, events, equity)
+
+    async def set_entries(self, enabled: bool, who: str) -> None:
+        """Operator stop-entry (REDUCING: exits only) and resume; refused while HALTED."""
+        state = self.p.state
+        now = self.now()
+        if enabled:
+            breaker, events = state.breaker.resume(now, detail=who)
+        else:
+            breaker, events = state.breaker.stop_entries(now, detail=who)
+        state.entries_enabled = enabled
+        await self._apply_breaker(breaker, events, self.equity_cc())
+
+
+def position_payload(p: Pipeline, ticker: str) -> dict[str, object]:
+    pos = p.state.portfolio.position(ticker)
+    return {"ticker": ticker, "yes_count": pos.yes_count, "no_count": pos.no_count,
+            "cost_basis_cc": pos.cost_basis_cc, "fees_cc": pos.fees_cc,
+            "realized_pnl_cc": pos.realized_pnl_cc, "cash_cc": p.state.portfolio.cash_cc}

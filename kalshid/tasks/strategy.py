@@ -1,0 +1,165 @@
+"""The strategy stage: market data in, proposals out.
+
+Consumes the feed's market-data events, keeps the :class:`~kalshid.core.tracker.MarketTracker`
+current, and on every index print or book change of the current market asks each enabled strategy
+for a signal. A strategy that already has an order working in that market (pending, in flight or
+resting) is not asked to trade again until it finishes: one intent at a time per strategy and market
+(``TradingState.busy``; risk clears it on a rejection, execution when the order is finished).
+
+Also raises :class:`WindowClosing` for execution a little before each close (exchange time), so
+resting orders never ride into the settlement window.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import trio
+
+from kalshid.core.signals import IndexPrint as CoreIndexPrint
+from kalshid.core.strategies.base import PriceHistory
+from kalshid.core.units import ONE_DOLLAR_CC
+from kalshid.exchange.base import (
+    BookUpdated,
+    FeedEvent,
+    FeedResynced,
+    FeedStale,
+    IndexPrinted,
+    MarketLifecycle,
+    Reconnected,
+)
+from kalshid.logs import get_logger
+from kalshid.tasks.context import Pipeline, Proposal, WindowClosing
+from kalshid.tasks.convert import book_top
+
+log = get_logger("kalshid.strategy")
+
+CANCEL_BEFORE_CLOSE = timedelta(seconds=2)
+
+
+class StrategyStage:
+    def __init__(self, pipeline: Pipeline, *, max_count_per_signal: int = 10_000) -> None:
+        self.p = pipeline
+        self.max_count = max_count_per_signal
+        self._closing_sent: set[str] = set()
+
+    async def run(self, market_data: trio.MemoryReceiveChannel[FeedEvent],
+                  proposals: trio.MemorySendChannel[object],
+                  closing: trio.MemorySendChannel[object]) -> None:
+        async with market_data, proposals, closing:
+            async for event in market_data:
+                self.p.state.last_progress = trio.current_time()
+                trigger = self._fold(event)
+                if trigger is None:
+                    continue
+                await self._check_closing(closing)
+                if trigger:
+                    for proposal in self._evaluate(event_local_time(event)):
+                        await proposals.send(proposal)
+
+    def _fold(self, event: FeedEvent) -> bool | None:
+        """Update the tracker; True if strategies should run, False if only time moved, None if nothing."""
+        tracker = self.p.tracker
+        current = self.p.state.current_market
+        if isinstance(event, IndexPrinted):
+            pr = event.print
+            if pr.exchange_ts is None:
+                return None
+            tracker.on_index(CoreIndexPrint(pr.exchange_ts, float(pr.value)))
+            return True
+        if isinstance(event, BookUpdated):
+            now = tracker.now
+            book = event.book
+            if now is None and book.exchange_ts is None:
+                return None
+            try:
+                top = book_top(book, updated_at=book.exchange_ts or now)  # type: ignore[arg-type]
+            except ValueError as exc:
+                log.warning("book rejected by the tracker; treating it as stale", market=book.ticker,
+                            error=str(exc))
+                tracker.mark_stale(book.ticker)
+                return None
+            tracker.on_book(top, stale=book.stale)
+            return current is not None and book.ticker == current.ticker
+        if isinstance(event, FeedStale):
+            tracker.mark_stale(event.ticker or None)
+            self.p.state.bump("feed_stale")
+            return None
+        if isinstance(event, FeedResynced | Reconnected):
+            return None
+        if isinstance(event, MarketLifecycle):
+            self.p.markets_changed.set()
+            return False
+        return None
+
+    async def _check_closing(self, closing: trio.MemorySendChannel[object]) -> None:
+        now = self.p.tracker.now
+        if now is None:
+            return
+        for ticker in self.p.tracker.tickers():
+            info = self.p.tracker.info(ticker)
+            if info is None or ticker in self._closing_sent:
+                continue
+            if now >= info.close_time - CANCEL_BEFORE_CLOSE:
+                self._closing_sent.add(ticker)
+                await closing.send(WindowClosing(ticker, "window closing"))
+        if len(self._closing_sent) > 64:
+            keep = set(self.p.tracker.tickers())
+            self._closing_sent &= keep
+
+    def _evaluate(self, data_local_time: float) -> list[Proposal]:
+        state = self.p.state
+        current = state.current_market
+        tracker = self.p.tracker
+        if current is None or not state.ready or not state.exchange_trading_active:
+            return []
+        ticker = current.ticker
+        new_prints = tracker.take_new_prints()
+        top = tracker.book(ticker)
+        bankroll = max(0, state.portfolio.cash_cc - sum(o.as_resting().worst_cost_cc
+                                                        for o in state.open_orders.values()))
+        view = tracker.view(ticker, bankroll_cc=bankroll, max_count=self.max_count)
+        if view is None:
+            return []
+        busy = {name for (name, t) in state.busy if t == ticker}
+        history = PriceHistory(index=new_prints[:-1] if new_prints else ())
+        current_print = tracker.last_print
+        out: list[Proposal] = []
+        for strategy in self.p.registry.active():
+            signal = strategy.analyze(view, current_print, history, top)
+            fair = getattr(strategy, "last_fair_yes", None)
+            if isinstance(fair, float):
+                state.last_fair.setdefault(ticker, {})[strategy.name] = fair
+                if top is not None:
+                    edge = {}
+                    if top.yes_ask_cc is not None:
+                        edge["yes"] = fair - top.yes_ask_cc / ONE_DOLLAR_CC
+                    if top.no_ask_cc is not None:
+                        edge["no"] = (1 - fair) - top.no_ask_cc / ONE_DOLLAR_CC
+                    state.last_edge.setdefault(ticker, {}).update(
+                        {f"{strategy.name}:{k}": v for k, v in edge.items()})
+            if signal is None:
+                continue
+            state.bump("signals")
+            if not state.trading_enabled or strategy.name in busy:
+                state.bump("signals_suppressed")
+                continue
+            log.info("signal", strategy=signal.strategy, market=signal.ticker, side=signal.side.value,
+                     action=signal.action.value, price_cc=signal.price_cc, count=signal.count,
+                     edge=round(signal.edge, 4), fair=round(signal.fair_prob, 4), reason=signal.reason)
+            self.p.publish("trading_signal", {
+                "strategy": signal.strategy, "ticker": signal.ticker, "side": signal.side.value,
+                "action": signal.action.value, "price_cc": signal.price_cc, "count": signal.count,
+                "edge": signal.edge, "fair": signal.fair_prob, "confidence": signal.confidence,
+                "reason": signal.reason, "ts": signal.created_at.isoformat()})
+            busy.add(strategy.name)
+            state.busy.add((strategy.name, ticker))
+            out.append(Proposal(signal, tracker.book_age_seconds(ticker),
+                                tracker.index_age_seconds(view.now), data_local_time))
+        return out
+
+
+def event_local_time(event: FeedEvent) -> float:
+    if isinstance(event, IndexPrinted):
+        return event.print.local_time
+    return getattr(event, "local_time", trio.current_time())

@@ -1,0 +1,176 @@
+"""One contract, two exchanges: ``KalshiRest`` against the in-process simulator, and ``PaperExchange``
+wrapping that same simulator's market data. Every test runs against both and asserts the same.
+
+What the contract guarantees on a duplicate ``client_order_id``: **never a second order**. When side
+and action match, ``create_order`` returns the existing order (``KalshiRest`` resolves the exchange's
+409 by looking the id up; the paper exchange does the same lookup locally); otherwise :class:`Conflict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import attrs
+import pytest
+import trio
+from contract_fixtures import BALANCE_CC, current_ticker, rest_client, seed_liquidity, sim_now, start_sim
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from kalshid.core.fees import TAKER_RATE, fee_terms, order_fee_increment_cc
+from kalshid.exchange.base import Exchange
+from kalshid.exchange.errors import BadRequest, Conflict, InsufficientBalance
+from kalshid.exchange.paper import PaperExchange
+from kalshid.exchange.types import OrderRequest
+from kalshid.sim.server import SimHandle
+
+
+@attrs.frozen
+class Venue:
+    name: str
+    exchange: Exchange
+    ticker: str
+    sim: SimHandle
+
+
+@pytest.fixture(params=["kalshi", "paper"])
+async def venue(request: pytest.FixtureRequest, nursery: trio.Nursery,
+                rsa_key: rsa.RSAPrivateKey) -> AsyncIterator[Venue]:
+    sim = await start_sim(nursery, rsa_key)
+    ticker = current_ticker(sim)
+    seed_liquidity(sim, ticker)
+    async with rest_client(sim, rsa_key) as rest:
+        exchange: Exchange = rest
+        if request.param == "paper":
+            exchange = PaperExchange(rest, starting_balance_cc=BALANCE_CC, seed=1, now=lambda: sim_now(sim))
+        yield Venue(request.param, exchange, ticker, sim)
+    sim.stop()
+
+
+def order(v: Venue, coid: str, *, side: str = "yes", action: str = "buy", count: int = 1, price: int = 3000,
+          **kw: Any) -> OrderRequest:
+    return OrderRequest(v.ticker, side, action, count, price, coid, **kw)  # type: ignore[arg-type]
+
+
+def ioc(v: Venue, coid: str, **kw: Any) -> OrderRequest:
+    return order(v, coid, time_in_force="immediate_or_cancel", **kw)
+
+
+async def test_ioc_buy_that_crosses_executes_with_consistent_fills(venue: Venue) -> None:
+    ex = venue.exchange
+    with trio.fail_after(10):
+        o = await ex.create_order(ioc(venue, "c-ioc", count=8, price=5600))
+        fills = [f for f in await ex.list_fills(ticker=venue.ticker) if f.order_id == o.order_id]
+    assert (o.status, o.fill_count, o.remaining_count, o.initial_count) == ("executed", 8, 0, 8)
+    assert sorted((f.yes_price_cc, f.count) for f in fills) == [(5500, 5), (5600, 3)]
+    assert all(f.is_taker and f.side == "yes" and f.action == "buy" for f in fills)
+    expected_fee = order_fee_increment_cc(0, fee_terms(5, 5500) + fee_terms(3, 5600), rate=TAKER_RATE)
+    assert sum(f.fee_cc for f in fills) == o.taker_fees_cc == expected_fee
+    assert o.taker_fill_cost_cc == sum(f.count * f.yes_price_cc for f in fills) == 5 * 5500 + 3 * 5600
+    assert len({f.fill_id for f in fills}) == len(fills)
+
+
+async def test_ioc_that_does_not_cross_is_canceled_unfilled(venue: Venue) -> None:
+    with trio.fail_after(10):
+        o = await venue.exchange.create_order(ioc(venue, "c-miss", count=2, price=5000))
+        fills = await venue.exchange.list_fills(ticker=venue.ticker)
+    assert (o.status, o.fill_count, o.remaining_count) == ("canceled", 0, 0)
+    assert fills == []
+
+
+async def test_resting_limit_then_cancel(venue: Venue) -> None:
+    ex = venue.exchange
+    with trio.fail_after(10):
+        o = await ex.create_order(order(venue, "c-rest", count=3, price=3000))
+        assert (o.status, o.remaining_count, o.fill_count) == ("resting", 3, 0)
+        assert (await ex.get_order(o.order_id)).status == "resting"
+        result = await ex.cancel_order(o.order_id)
+        assert (result.order.status, result.order.remaining_count, result.reduced_by) == ("canceled", 0, 3)
+        assert (await ex.get_order(o.order_id)).status == "canceled"
+        assert (await ex.cancel_order(o.order_id)).reduced_by == 0  # already canceled: nothing removed
+
+
+async def test_duplicate_client_order_id_never_creates_a_second_order(venue: Venue) -> None:
+    ex = venue.exchange
+    with trio.fail_after(10):
+        first = await ex.create_order(order(venue, "c-dup", count=2, price=3000))
+        again = await ex.create_order(order(venue, "c-dup", count=2, price=3000))
+        assert again.order_id == first.order_id
+        with pytest.raises(Conflict):
+            await ex.create_order(order(venue, "c-dup", side="no", count=2, price=3000))
+        mine = [o for o in await ex.list_orders(ticker=venue.ticker) if o.client_order_id == "c-dup"]
+    assert len(mine) == 1
+
+
+async def test_post_only_marketable_is_rejected(venue: Venue) -> None:
+    with trio.fail_after(10):
+        with pytest.raises(BadRequest) as exc:
+            await venue.exchange.create_order(order(venue, "c-po", price=5500, post_only=True))
+        assert exc.value.code == "post_only_cross"
+        assert await venue.exchange.find_order_by_client_id("c-po", ticker=venue.ticker) is None
+        ok = await venue.exchange.create_order(order(venue, "c-po2", price=5400, post_only=True))
+    assert ok.status == "resting"
+
+
+async def test_insufficient_balance(venue: Venue) -> None:
+    with trio.fail_after(10):
+        with pytest.raises(InsufficientBalance):
+            await venue.exchange.create_order(order(venue, "c-big", count=100_000, price=5000))
+        assert await venue.exchange.find_order_by_client_id("c-big", ticker=venue.ticker) is None
+        assert (await venue.exchange.get_balance()).balance_cc == BALANCE_CC
+
+
+async def test_get_list_find(venue: Venue) -> None:
+    ex = venue.exchange
+    with trio.fail_after(10):
+        a = await ex.create_order(order(venue, "c-a", count=1, price=2000))
+        b = await ex.create_order(ioc(venue, "c-b", count=1, price=5500))
+        assert await ex.get_order(a.order_id) == a
+        assert [o.order_id for o in await ex.list_orders(ticker=venue.ticker, status="resting")] == [a.order_id]
+        assert [o.order_id for o in await ex.list_orders(ticker=venue.ticker, status="executed")] == [b.order_id]
+        assert {o.order_id for o in await ex.list_orders(ticker=venue.ticker)} == {a.order_id, b.order_id}
+        found = await ex.find_order_by_client_id("c-b", ticker=venue.ticker)
+        assert found is not None and found.order_id == b.order_id and found.status == "executed"
+        assert await ex.find_order_by_client_id("c-none", ticker=venue.ticker) is None
+
+
+async def test_positions_and_balance_after_fills_to_the_cent(venue: Venue) -> None:
+    ex = venue.exchange
+    with trio.fail_after(10):
+        buy = await ex.create_order(ioc(venue, "c-buy", count=8, price=5600))
+        cash = BALANCE_CC - buy.taker_fill_cost_cc - buy.taker_fees_cc
+        assert (await ex.get_balance()).balance_cc == cash
+        [pos] = await ex.list_positions(ticker=venue.ticker)
+        assert (pos.position, pos.market_exposure_cc, pos.total_traded_cc, pos.fees_paid_cc) == (
+            8, buy.taker_fill_cost_cc, buy.taker_fill_cost_cc, buy.taker_fees_cc)
+
+        rest = await ex.create_order(order(venue, "c-res", count=2, price=3000))
+        assert rest.status == "resting"
+        assert (await ex.get_balance()).balance_cc == cash - 2 * 3000  # reserved for the resting buy
+
+        sell = await ex.create_order(ioc(venue, "c-sell", action="sell", count=2, price=4000))
+        assert (sell.status, sell.fill_count, sell.taker_fill_cost_cc) == ("executed", 2, 2 * 4000)
+        cash += 2 * 4000 - sell.taker_fees_cc
+        assert (await ex.get_balance()).balance_cc == cash - 2 * 3000
+        [pos] = await ex.list_positions(ticker=venue.ticker)
+        basis_left = buy.taker_fill_cost_cc - buy.taker_fill_cost_cc * 2 // 8
+        assert (pos.position, pos.market_exposure_cc, pos.resting_orders_count) == (6, basis_left, 1)
+        assert pos.fees_paid_cc == buy.taker_fees_cc + sell.taker_fees_cc
+        assert pos.realized_pnl_cc == (2 * 4000 - buy.taker_fill_cost_cc * 2 // 8
+                                       - buy.taker_fees_cc - sell.taker_fees_cc)
+
+
+async def test_resolve_in_flight_of_an_unknown_id_is_none(venue: Venue) -> None:
+    with trio.fail_after(10):
+        assert await venue.exchange.resolve_in_flight("never-sent", ticker=venue.ticker) is None
+        placed = await venue.exchange.create_order(order(venue, "c-known", price=2000))
+        resolved = await venue.exchange.resolve_in_flight("c-known", ticker=venue.ticker)
+    assert resolved == placed
+
+
+async def test_market_data_is_the_real_markets(venue: Venue) -> None:
+    with trio.fail_after(10):
+        market = await venue.exchange.get_market(venue.ticker)
+        book = await venue.exchange.get_orderbook(venue.ticker)
+    assert market.status == "active" and market.open_time <= sim_now(venue.sim) < market.close_time
+    assert (book.yes, book.no) == (((4000, 10),), ((4400, 5), (4500, 5)))

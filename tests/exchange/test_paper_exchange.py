@@ -1,0 +1,247 @@
+"""PaperExchange order entry and fill model against a strict fake of the real exchange's market data.
+
+The fake answers only market-data calls; any portfolio or order call on it fails the test, which
+proves the paper account never delegates one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import trio
+
+from kalshid.core.fees import TAKER_RATE, fee_terms, order_fee_increment_cc, taker_fee_cc
+from kalshid.core.paper import FillModelParams
+from kalshid.exchange.base import BookUpdated, MarketLifecycle, TradePrinted
+from kalshid.exchange.errors import BadRequest, Conflict, InsufficientBalance, NotFound
+from kalshid.exchange.paper import PaperExchange
+from kalshid.exchange.types import ExchangeStatus, Market, OrderBook, OrderRequest
+
+TICKER = "KXSOL15M-26JUL081900-00"
+OPEN = datetime(2026, 7, 8, 22, 45, tzinfo=UTC)
+NOW = OPEN + timedelta(minutes=3)
+
+
+class StrictMarketData:
+    """Market data only: a settable book and market. Anything else is a test failure."""
+
+    def __init__(self, book: OrderBook) -> None:
+        self.book = book
+        self.market = Market(ticker=TICKER, event_ticker=TICKER.rsplit("-", 1)[0], status="active",
+                             open_time=OPEN, close_time=OPEN + timedelta(minutes=15))
+        self.book_reads = 0
+
+    async def get_exchange_status(self) -> ExchangeStatus:
+        return ExchangeStatus(True, True)
+
+    async def list_markets(self, *, series_ticker: str | None = None, status: str | None = None,
+                           event_ticker: str | None = None,
+                           tickers: Sequence[str] | None = None) -> list[Market]:
+        return [self.market]
+
+    async def get_market(self, ticker: str) -> Market:
+        if ticker != TICKER:
+            raise NotFound(f"market {ticker} not found", status=404)
+        return self.market
+
+    async def get_orderbook(self, ticker: str, *, depth: int = 0) -> OrderBook:
+        self.book_reads += 1
+        return self.book
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"PaperExchange called {name} on the real exchange")
+
+
+def book(yes: tuple[tuple[int, int], ...] = ((4000, 10),),
+         no: tuple[tuple[int, int], ...] = ((4400, 5), (4500, 5))) -> OrderBook:
+    """Default: YES bids 40c×10; NO bids 44c×5, 45c×5 → YES asks 55c×5, 56c×5."""
+    return OrderBook(ticker=TICKER, yes=yes, no=no)
+
+
+def make(params: FillModelParams | None = None, balance: int = 100 * 10_000,
+         b: OrderBook | None = None) -> tuple[PaperExchange, StrictMarketData]:
+    md = StrictMarketData(b or book())
+    clock = {"now": NOW}
+    paper = PaperExchange(md, starting_balance_cc=balance, params=params, seed=7,  # type: ignore[arg-type]
+                          now=lambda: clock["now"])
+    return paper, md
+
+
+def req(coid: str, side: str = "yes", action: str = "buy", count: int = 1, price: int = 3000,
+        **kw: Any) -> OrderRequest:
+    return OrderRequest(TICKER, side, action, count, price, coid, **kw)  # type: ignore[arg-type]
+
+
+def trade(yes_price: int, count: int, taker_side: str) -> TradePrinted:
+    return TradePrinted(TICKER, f"t-{yes_price}-{count}", count, yes_price, 10_000 - yes_price, taker_side,
+                        None, 0.0)
+
+
+async def test_taker_walks_visible_book_with_exchange_fees() -> None:
+    paper, _ = make()
+    order = await paper.create_order(req("a", count=8, price=5600, time_in_force="immediate_or_cancel"))
+    assert (order.status, order.fill_count, order.remaining_count) == ("executed", 8, 0)
+    fills = sorted(await paper.list_fills(ticker=TICKER), key=lambda f: f.yes_price_cc)
+    assert [(f.count, f.yes_price_cc, f.is_taker) for f in fills] == [(5, 5500, True), (3, 5600, True)]
+    expected_fee = order_fee_increment_cc(0, fee_terms(5, 5500) + fee_terms(3, 5600), rate=TAKER_RATE)
+    assert sum(f.fee_cc for f in fills) == order.taker_fees_cc == expected_fee
+    assert order.taker_fill_cost_cc == 5 * 5500 + 3 * 5600
+    assert paper.cash_cc == 100 * 10_000 - order.taker_fill_cost_cc - expected_fee
+    assert {f.fill_id for f in fills}.__len__() == 2
+
+
+async def test_partial_ioc_is_canceled_and_fok_all_or_nothing() -> None:
+    paper, _ = make()
+    ioc = await paper.create_order(req("ioc", count=20, price=5600, time_in_force="immediate_or_cancel"))
+    assert (ioc.status, ioc.fill_count, ioc.remaining_count) == ("canceled", 10, 0)
+    paper2, _ = make()
+    fok = await paper2.create_order(req("fok", count=11, price=5600, time_in_force="fill_or_kill"))
+    assert (fok.status, fok.fill_count) == ("canceled", 0)
+    assert paper2.cash_cc == 100 * 10_000 and await paper2.list_fills() == []
+    capped = await paper2.create_order(req("cap", count=6, price=5600, buy_max_cost_cc=3 * 10_000))
+    assert capped.status == "canceled" and capped.fill_count == 0  # 6 cost $3.31 > $3.00
+    ok = await paper2.create_order(req("cap2", count=5, price=5600, buy_max_cost_cc=3 * 10_000))
+    assert ok.status == "executed" and ok.fill_count == 5
+
+
+async def test_consumed_liquidity_until_the_level_changes() -> None:
+    paper, _ = make()
+    first = await paper.create_order(req("a", count=5, price=5500, time_in_force="immediate_or_cancel"))
+    second = await paper.create_order(req("b", count=5, price=5500, time_in_force="immediate_or_cancel"))
+    assert (first.fill_count, second.fill_count) == (5, 0)  # the same 5 contracts cannot fill twice
+    paper.on_book(book(no=((4400, 5), (4500, 7))))  # the real level changed: fresh liquidity
+    third = await paper.create_order(req("c", count=5, price=5500, time_in_force="immediate_or_cancel"))
+    assert third.fill_count == 5
+
+
+async def test_resting_order_fills_only_on_trade_through() -> None:
+    paper, _ = make(FillModelParams(p_fill_adverse=0.0, p_fill_favourable=0.0))
+    order = await paper.create_order(req("r", count=4, price=3000))
+    assert order.status == "resting"
+    paper.on_trade(trade(3100, 10, "no"))   # above our price: not us
+    paper.on_trade(trade(3000, 10, "yes"))  # a YES taker hits NO bids, not ours
+    assert (await paper.get_order(order.order_id)).fill_count == 0
+    paper.on_trade(trade(2900, 3, "no"))    # through our bid
+    got = await paper.get_order(order.order_id)
+    assert (got.status, got.fill_count, got.remaining_count) == ("resting", 3, 1)
+    fill = (await paper.list_fills())[0]
+    assert (fill.is_taker, fill.fee_cc, fill.yes_price_cc, fill.count) == (False, 0, 3000, 3)
+    assert got.maker_fill_cost_cc == 9000
+
+
+async def test_touch_resolves_by_adverse_selection() -> None:
+    # adverse = 1, favourable = 0: the outcome depends only on the direction of the next move.
+    params = FillModelParams(p_fill_adverse=1.0, p_fill_favourable=0.0)
+    paper, _ = make(params)
+    adverse = await paper.create_order(req("adv", count=2, price=3000))
+    paper.on_book(book())
+    paper.on_trade(trade(3000, 5, "no"))  # touch at our price
+    assert (await paper.get_order(adverse.order_id)).fill_count == 0
+    paper.on_book(book(no=((4400, 5), (4500, 5), (4600, 1))))  # NO bid rises: YES cheaper → adverse
+    assert (await paper.get_order(adverse.order_id)).status == "executed"
+
+    paper2, _ = make(params)
+    fav = await paper2.create_order(req("fav", count=2, price=3000))
+    paper2.on_book(book())
+    paper2.on_trade(trade(3000, 5, "no"))
+    paper2.on_book(book(no=((4400, 5),)))  # NO best falls: favourable for a YES bid
+    got = await paper2.get_order(fav.order_id)
+    assert (got.status, got.fill_count) == ("resting", 0)
+
+
+async def test_resting_sell_rests_as_opposite_bid() -> None:
+    paper, _ = make(FillModelParams(p_fill_adverse=0.0, p_fill_favourable=0.0))
+    await paper.create_order(req("buy", count=3, price=5600, time_in_force="immediate_or_cancel"))
+    sell = await paper.create_order(req("sell", action="sell", count=3, price=6000))
+    assert sell.status == "resting"
+    with pytest.raises(BadRequest) as exc:  # all 3 are already offered
+        await paper.create_order(req("sell2", action="sell", count=1, price=6500))
+    assert exc.value.code == "insufficient_position"
+    paper.on_trade(trade(6100, 2, "yes"))  # a YES buyer paid 61c: through our 60c offer
+    got = await paper.get_order(sell.order_id)
+    assert (got.fill_count, got.remaining_count) == (2, 1)
+    assert paper.holding(TICKER).yes == 1
+
+
+async def test_rejections_match_the_exchange() -> None:
+    paper, _ = make(balance=10_000)
+    with pytest.raises(BadRequest) as po:
+        await paper.create_order(req("po", price=5500, post_only=True))
+    assert po.value.code == "post_only_cross"
+    with pytest.raises(InsufficientBalance):
+        await paper.create_order(req("big", count=100, price=5000))
+    with pytest.raises(BadRequest) as grid:
+        await paper.create_order(req("grid", price=3050))
+    assert grid.value.code == "invalid_price"
+    with pytest.raises(NotFound):
+        await paper.get_order("nope")
+    assert await paper.list_orders() == []  # rejected orders leave nothing behind
+
+
+async def test_duplicate_client_order_id_never_makes_a_second_order() -> None:
+    paper, _ = make()
+    first = await paper.create_order(req("dup", count=2, price=3000))
+    again = await paper.create_order(req("dup", count=2, price=3000))
+    assert again.order_id == first.order_id and len(await paper.list_orders()) == 1
+    with pytest.raises(Conflict):
+        await paper.create_order(req("dup", side="no", count=2, price=3000))
+
+
+async def test_cancel_decrease_and_reservation() -> None:
+    paper, _ = make()
+    order = await paper.create_order(req("r", count=5, price=3000))
+    assert paper.available_cc == paper.cash_cc - 5 * 3000
+    smaller = await paper.decrease_order(order.order_id, reduce_by=2)
+    assert smaller.remaining_count == 3 and paper.available_cc == paper.cash_cc - 3 * 3000
+    result = await paper.cancel_order(order.order_id)
+    assert (result.order.status, result.reduced_by) == ("canceled", 3)
+    assert (await paper.cancel_order(order.order_id)).reduced_by == 0
+    with pytest.raises(Conflict):
+        await paper.decrease_order(order.order_id, reduce_by=1)
+    assert paper.available_cc == paper.cash_cc == 100 * 10_000
+
+
+async def test_settlement_pays_winners_once_and_closes_the_window() -> None:
+    paper, _ = make()
+    await paper.create_order(req("y", count=4, price=5600, time_in_force="immediate_or_cancel"))
+    await paper.create_order(req("n", side="no", count=2, price=6000, time_in_force="immediate_or_cancel"))
+    resting = await paper.create_order(req("rest", count=1, price=1000))
+    cash = paper.cash_cc
+    paper.observe(MarketLifecycle(TICKER, "determined", 0.0, result="yes"))
+    paper.observe(MarketLifecycle(TICKER, "settled", 0.0, result="yes"))
+    [s] = await paper.list_settlements()
+    assert (s.market_result, s.yes_count, s.no_count, s.revenue_cc) == ("yes", 4, 2, 4 * 10_000)
+    assert paper.cash_cc == cash + 4 * 10_000
+    assert (await paper.get_order(resting.order_id)).status == "canceled"
+    [pos] = await paper.list_positions()
+    assert pos.position == 0 and pos.market_exposure_cc == 0
+    with pytest.raises(BadRequest) as closed:
+        await paper.create_order(req("late"))
+    assert closed.value.code == "market_closed"
+
+
+async def test_stale_feed_book_falls_back_to_rest() -> None:
+    paper, md = make()
+    paper.on_book(OrderBook(TICKER, yes=(), no=((4000, 100),), stale=True))  # ignored
+    order = await paper.create_order(req("x", count=1, price=5600, time_in_force="immediate_or_cancel"))
+    assert order.fill_count == 1 and md.book_reads == 1
+    paper.on_book(book(no=((4900, 3),)))
+    await paper.create_order(req("y", count=1, price=5600, time_in_force="immediate_or_cancel"))
+    assert md.book_reads == 1  # the stage's fresh book was used
+    assert (await paper.list_fills())[0].yes_price_cc == 5100
+
+
+async def test_expired_orders_are_canceled() -> None:
+    paper, _ = make()
+    ts = int((NOW + timedelta(seconds=30)).timestamp())
+    order = await paper.create_order(req("e", count=1, price=3000, expiration_ts=ts))
+    paper._now = lambda: NOW + timedelta(seconds=31)
+    paper.observe(BookUpdated(book(), trio.current_time()))
+    assert (await paper.get_order(order.order_id)).status == "canceled"
+
+
+def test_fee_assumption_matches_core() -> None:
+    # The fee of a single-level fill is exactly the exchange's taker fee.
+    assert order_fee_increment_cc(0, fee_terms(5, 5500), rate=TAKER_RATE) == taker_fee_cc(5, 5500)
