@@ -143,7 +143,8 @@ class JournalConfig:
     """The SQLite journal. Dry run and live runs never share a database (see ``Config.journal_path``)."""
 
     dir: str = _f("var", "a directory for the journal databases")
-    path: str = _f("", "an explicit database path (empty: <dir>/kalshid-<env>.sqlite3, or kalshid-<env>-dry.sqlite3 for a dry run)")
+    path: str = _f("", "an explicit database path (empty: <dir>/kalshid-<env>.sqlite3, "
+                       "or kalshid-<env>-dry.sqlite3 for a dry run)")
 
 
 @attrs.frozen

@@ -87,8 +87,9 @@ class Journal:
     ``sqlite3.Error`` for I/O trouble, ``trio.ClosedResourceError`` after close.
     """
 
-    def __init__(self, conn: Any, path: Path, mode: JournalMode, version: int) -> None:
+    def __init__(self, conn: Any, path: Path, mode: JournalMode, version: int, *, inline: bool = False) -> None:
         self._conn = conn
+        self._inline = inline
         self.path = path
         self.mode = mode
         self._version = version
@@ -106,7 +107,11 @@ class Journal:
                 raise trio.ClosedResourceError("the journal is closed")
             start = time.perf_counter()
             try:
-                return await trio.to_thread.run_sync(functools.partial(fn, self._conn, *args, **kwargs))
+                call = functools.partial(fn, self._conn, *args, **kwargs)
+                if self._inline:
+                    await trio.lowlevel.checkpoint()
+                    return call()
+                return await trio.to_thread.run_sync(call)
             finally:
                 spent = time.perf_counter() - start
                 self._calls += 1
@@ -130,7 +135,10 @@ class Journal:
             return
         async with self._lock:
             self._closed = True
-            await trio.to_thread.run_sync(self._conn.close)
+            if self._inline:
+                self._conn.close()
+            else:
+                await trio.to_thread.run_sync(self._conn.close)
 
     # ---- writes -----------------------------------------------------------------------------------
 
@@ -255,8 +263,13 @@ class Journal:
 
 
 @asynccontextmanager
-async def open_journal(path: str | Path, mode: JournalMode | str) -> AsyncIterator[Journal]:
+async def open_journal(path: str | Path, mode: JournalMode | str, *, inline: bool = False
+                       ) -> AsyncIterator[Journal]:
     """Open (create, migrate) the journal at ``path`` for ``mode``; closed on exit.
+
+    ``inline=True`` runs every statement on the event loop instead of a worker thread. It exists for
+    tests under Trio's ``MockClock``: a thread looks like idleness to the autojumping clock, which
+    would then leap ahead while a write is on disk. Production keeps the default.
 
     Creates the parent directory (mode 0700) if missing. Raises
     :class:`~kalshid.store.migrations.SchemaTooNewError` for a database from newer code and
@@ -265,9 +278,13 @@ async def open_journal(path: str | Path, mode: JournalMode | str) -> AsyncIterat
     m = JournalMode(mode)
     p = Path(path)
     p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    conn = await trio.to_thread.run_sync(connect, p, m.value)
-    version = await trio.to_thread.run_sync(schema_version, conn)
-    journal = Journal(conn, p, m, version)
+    if inline:
+        conn = connect(p, m.value)
+        version = schema_version(conn)
+    else:
+        conn = await trio.to_thread.run_sync(connect, p, m.value)
+        version = await trio.to_thread.run_sync(schema_version, conn)
+    journal = Journal(conn, p, m, version, inline=inline)
     try:
         yield journal
     finally:

@@ -113,6 +113,7 @@ class SettlementBooked:
 @attrs.frozen
 class ResetBreaker:
     requested_by: str
+    done: trio.Event = attrs.field(factory=trio.Event, eq=False)
 
 
 RiskInput = Proposal | FillBooked | OrdersChanged | SettlementBooked | ResetBreaker
@@ -154,6 +155,9 @@ class TradingState:
     next_market: Market | None = None
     open_orders: dict[str, LiveOrder] = attrs.field(factory=dict)
     busy: set[tuple[str, str]] = attrs.field(factory=set)  # (strategy, ticker) with an intent working
+    # contracts each strategy holds per (strategy, ticker, side): a signal's Kelly size is a target
+    # position, so the strategy stage only tops up to it
+    holdings: dict[tuple[str, str, str], int] = attrs.field(factory=dict)
     last_fair: dict[str, dict[str, float]] = attrs.field(factory=dict)   # ticker -> strategy -> fair P(side)
     last_edge: dict[str, dict[str, float]] = attrs.field(factory=dict)
     exchange_balance_cc: int | None = None

@@ -202,10 +202,10 @@ class DaemonControlImpl:
     async def reset_breaker(self) -> JSON:
         if self.d.p.risk_in is None:
             raise ControlError(None, "the risk stage is not running", code="conflict")
-        await self.d.p.risk_in[0].send(ResetBreaker("operator"))
-        with trio.move_on_after(2):
-            while self._state.breaker.status is BreakerStatus.HALTED:
-                await trio.sleep(0.01)
+        request = ResetBreaker("operator")
+        await self.d.p.risk_in[0].send(request)
+        with trio.move_on_after(5):
+            await request.done.wait()
         self._state.trading_enabled = False  # a reset does not restart trading: POST /api/start does
         return await self._announce()
 

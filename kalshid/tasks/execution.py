@@ -255,6 +255,10 @@ class ExecutionStage:
                  price_cc=fill.price_cc, fee_cc=fill.fee_cc, taker=fill.is_taker, strategy=strategy,
                  source=source)
         self.p.state.bump("fills")
+        if strategy is not None:
+            key = (strategy, fill.ticker, fill.side)
+            held = self.p.state.holdings.get(key, 0) + (fill.count if fill.action == "buy" else -fill.count)
+            self.p.state.holdings[key] = max(0, held)
         if self.metrics is not None:
             self.metrics.fill(strategy=strategy or "external", count=fill.count)
         self.p.publish("trade_execution", {

@@ -60,7 +60,7 @@ from kalshid.tasks.context import (
     TradingState,
 )
 from kalshid.tasks.execution import ExecutionSettings, ExecutionStage
-from kalshid.tasks.reconcile import ReconciliationError, reconcile
+from kalshid.tasks.reconcile import ReconciliationError, reconcile, strategy_holdings
 from kalshid.tasks.risk import RiskStage
 from kalshid.tasks.strategy import StrategyStage
 from kalshid.tasks.supervisor import Component, Runtime
@@ -99,10 +99,11 @@ class TradingDaemon:
     """Owns the :class:`Pipeline` and provides the supervisor's components as bound methods."""
 
     def __init__(self, runtime: Runtime, *, broadcaster: Broadcaster | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, journal_inline: bool = False) -> None:
         cfg = runtime.config
         self.runtime = runtime
         self.cfg = cfg
+        self.journal_inline = journal_inline  # tests under MockClock: see open_journal
         self.metrics = metrics or Metrics()
         self.broadcaster = broadcaster or Broadcaster()
         mode = "dry" if cfg.dry_run else ("sim" if cfg.exchange.env == "sim" else "live")
@@ -162,7 +163,8 @@ class TradingDaemon:
     # --- exchange: journal, embedded simulator, REST client ------------------------------------
     async def exchange_task(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
         cfg = self.cfg
-        async with open_journal(cfg.journal_path, cfg.journal_mode) as journal, trio.open_nursery() as nursery:
+        async with open_journal(cfg.journal_path, cfg.journal_mode,
+                                      inline=self.journal_inline) as journal, trio.open_nursery() as nursery:
             self.p.journal = journal
             if cfg.exchange.env == "sim" and not cfg.exchange.api_base_url:
                 await self._start_embedded_simulator(nursery)
@@ -185,15 +187,16 @@ class TradingDaemon:
     def _paper(self, rest: KalshiRest) -> Any:
         from kalshid.exchange.paper import PaperExchange
 
-        return PaperExchange(rest, balance_cc=self.cfg.trading.bankroll_cc,
-                             seed=self.cfg.sim.seed if self.cfg.sim.seed is not None else 0)
+        return PaperExchange(rest, starting_balance_cc=self.cfg.trading.bankroll_cc,
+                             seed=self.cfg.sim.seed if self.cfg.sim.seed is not None else 0,
+                             now=self.clock.now)
 
     async def _start_embedded_simulator(self, nursery: trio.Nursery) -> None:
         from kalshid.sim.faults import parse_faults
         from kalshid.sim.server import SimSettings, serve_simulator
 
         cfg = self.cfg
-        key = await trio.to_thread.run_sync(functools.partial(rsa.generate_private_key, 65537, 2048))
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # once, before trading starts
         key_id = str(uuid.uuid4())
         register_secret(key_id, keep_prefix=True)
         seed = cfg.sim.seed if cfg.sim.seed is not None else secrets.randbelow(2**31)
@@ -232,7 +235,7 @@ class TradingDaemon:
                 await nursery.start(feed.run)
                 source = raw_recv
                 if self.cfg.dry_run:
-                    from kalshid.exchange.paper import paper_feed_task
+                    from kalshid.exchange.paper_feed import paper_feed_task
 
                     paper_send, paper_recv = trio.open_memory_channel[FeedEvent](self.cfg.channels.market_data)
                     await nursery.start(paper_feed_task, self.p.exchange, raw_recv, paper_send)
@@ -359,6 +362,7 @@ class TradingDaemon:
                 await trio.sleep(delay)
         state = self.p.state
         state.portfolio = portfolio
+        state.holdings = await strategy_holdings(journal, portfolio.open_tickers())
         state.open_orders = open_orders
         state.exchange_balance_cc = portfolio.cash_cc
         state.ledger = DayLedger.start(now, portfolio)
@@ -391,7 +395,7 @@ class TradingDaemon:
 
     async def strategy_task(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
         assert self.p.market_data is not None and self.p.risk_in is not None and self.p.execution_in is not None
-        md_send, md_recv = self.p.market_data
+        _md_send, md_recv = self.p.market_data
         proposals = self.p.risk_in[0]          # the original sender: closed when strategy ends
         closing = self.p.execution_in[0].clone()
         task_status.started()

@@ -166,4 +166,21 @@ async def rebuild_portfolio(journal: Journal) -> Portfolio:
     return portfolio
 
 
-__all__ = ["ExchangeError", "ReconciliationError", "reconcile", "rebuild_portfolio"]
+async def strategy_holdings(journal: Journal, open_tickers: frozenset[str]) -> dict[tuple[str, str, str], int]:
+    """Contracts each strategy holds in the markets still open, from the journal's fills."""
+    out: dict[tuple[str, str, str], int] = {}
+    for ticker in open_tickers:
+        cursor: str | None = None
+        while True:
+            page = await journal.list_fills(ticker=ticker, limit=1000, cursor=cursor)
+            for f in page.items:
+                if f.strategy:
+                    key = (f.strategy, f.ticker, f.side.value)
+                    out[key] = out.get(key, 0) + (f.count if f.action.value == "buy" else -f.count)
+            cursor = page.next_cursor
+            if not cursor:
+                break
+    return {k: v for k, v in out.items() if v > 0}
+
+
+__all__ = ["ExchangeError", "ReconciliationError", "rebuild_portfolio", "reconcile"]

@@ -143,6 +143,8 @@ class RiskStage:
             return
         before = state.portfolio.realized_pnl_cc
         state.portfolio = state.portfolio.settle(s.ticker, Side(s.market_result))
+        for key in [k for k in state.holdings if k[1] == s.ticker]:
+            del state.holdings[key]
         log.info("settled", market=s.ticker, result=s.market_result, revenue_cc=s.revenue_cc,
                  realized_cc=state.portfolio.realized_pnl_cc - before)
         self.p.publish("position_update", position_payload(self.p, s.ticker))
@@ -183,8 +185,10 @@ class RiskStage:
             breaker, events = state.breaker.reset(self.now(), equity, detail=item.requested_by)
         except BreakerError as exc:
             log.info("breaker reset ignored", reason=str(exc))
+            item.done.set()
             return
         await self._apply_breaker(breaker, events, equity)
+        item.done.set()
 
     async def set_entries(self, enabled: bool, who: str) -> None:
         """Operator stop-entry (REDUCING: exits only) and resume; refused while HALTED."""

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import attrs
 import trio
 
+from kalshid.core.signals import Action
 from kalshid.core.signals import IndexPrint as CoreIndexPrint
 from kalshid.core.strategies.base import PriceHistory
 from kalshid.core.units import ONE_DOLLAR_CC
@@ -144,6 +146,12 @@ class StrategyStage:
             if not state.trading_enabled or strategy.name in busy:
                 state.bump("signals_suppressed")
                 continue
+            if signal.action is Action.BUY:
+                held = state.holdings.get((strategy.name, ticker, signal.side.value), 0)
+                if held >= signal.count:
+                    state.bump("signals_at_target")
+                    continue
+                signal = attrs.evolve(signal, count=signal.count - held)
             log.info("signal", strategy=signal.strategy, market=signal.ticker, side=signal.side.value,
                      action=signal.action.value, price_cc=signal.price_cc, count=signal.count,
                      edge=round(signal.edge, 4), fair=round(signal.fair_prob, 4), reason=signal.reason)

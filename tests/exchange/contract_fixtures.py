@@ -17,9 +17,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshid.core.markets import market_ticker, window_containing
 from kalshid.exchange.kalshi import auth
+from kalshid.exchange.kalshi.ratelimit import RateLimits
 from kalshid.exchange.kalshi.rest import KalshiRest, RetryPolicy
 from kalshid.sim.faults import FaultSpec
 from kalshid.sim.model import OrderRequest as SimOrderRequest
+from kalshid.sim.ratelimit import RateLimits as SimRateLimits
 from kalshid.sim.server import MAKER_USER, SimHandle, SimSettings, serve_simulator
 
 KEY_ID = "contract-key"
@@ -35,7 +37,7 @@ async def start_sim(nursery: trio.Nursery, key: rsa.RSAPrivateKey, *, faults: Fa
                     **settings: Any) -> SimHandle:
     cfg = SimSettings(keys=((KEY_ID, key.public_key()),), seed=5, start=START, makers=False, takers=False,
                       balance_cc=BALANCE_CC, faults=faults or FaultSpec(), graceful_timeout_s=0.2,
-                      **settings)
+                      rate_limits=SimRateLimits(read_per_s=None, write_per_s=None), **settings)
     with trio.fail_after(10):
         handle: SimHandle = await nursery.start(serve_simulator, cfg)
     return handle
@@ -65,8 +67,10 @@ def signer(key: rsa.RSAPrivateKey) -> auth.Signer:
 
 def rest_client(sim: SimHandle, key: rsa.RSAPrivateKey, *, transport: httpx.AsyncBaseTransport | None = None,
                 timeout_s: float = 5.0, retry: RetryPolicy | None = None) -> KalshiRest:
+    # Rate limits are not under test here: generous buckets keep the suite fast.
     return KalshiRest(sim.rest_base_url, signer(key), transport=transport, timeout_s=timeout_s,
-                      retry=retry or RetryPolicy(attempts=4, base_s=0.01, max_s=0.05), in_flight_settle_s=0.05)
+                      retry=retry or RetryPolicy(attempts=4, base_s=0.01, max_s=0.05),
+                      in_flight_settle_s=0.05, limits=RateLimits.for_tier(100_000, 100_000))
 
 
 class CountingTransport(httpx.AsyncBaseTransport):

@@ -126,8 +126,9 @@ async def test_get_list_find(venue: Venue) -> None:
         a = await ex.create_order(order(venue, "c-a", count=1, price=2000))
         b = await ex.create_order(ioc(venue, "c-b", count=1, price=5500))
         assert await ex.get_order(a.order_id) == a
-        assert [o.order_id for o in await ex.list_orders(ticker=venue.ticker, status="resting")] == [a.order_id]
-        assert [o.order_id for o in await ex.list_orders(ticker=venue.ticker, status="executed")] == [b.order_id]
+        resting = await ex.list_orders(ticker=venue.ticker, status="resting")
+        executed = await ex.list_orders(ticker=venue.ticker, status="executed")
+        assert ([o.order_id for o in resting], [o.order_id for o in executed]) == ([a.order_id], [b.order_id])
         assert {o.order_id for o in await ex.list_orders(ticker=venue.ticker)} == {a.order_id, b.order_id}
         found = await ex.find_order_by_client_id("c-b", ticker=venue.ticker)
         assert found is not None and found.order_id == b.order_id and found.status == "executed"

@@ -64,7 +64,7 @@ def make(params: FillModelParams | None = None, balance: int = 100 * 10_000,
          b: OrderBook | None = None) -> tuple[PaperExchange, StrictMarketData]:
     md = StrictMarketData(b or book())
     clock = {"now": NOW}
-    paper = PaperExchange(md, starting_balance_cc=balance, params=params, seed=7,  # type: ignore[arg-type]
+    paper = PaperExchange(md, starting_balance_cc=balance, params=params, seed=7,
                           now=lambda: clock["now"])
     return paper, md
 

@@ -25,7 +25,8 @@ from kalshid.sim.model import OrderRequest as SimOrderRequest
 from kalshid.sim.server import TAKER_USER, TRADER_USER
 
 
-async def test_paper_orders_never_reach_the_exchange(nursery: trio.Nursery, rsa_key: rsa.RSAPrivateKey) -> None:
+async def test_paper_orders_never_reach_the_exchange(nursery: trio.Nursery,
+                                                     rsa_key: rsa.RSAPrivateKey) -> None:
     sim = await start_sim(nursery, rsa_key)
     ticker = current_ticker(sim)
     seed_liquidity(sim, ticker, no=((4400, 500), (4500, 500)))
@@ -59,7 +60,8 @@ async def test_stage_over_the_real_feed(nursery: trio.Nursery, rsa_key: rsa.RSAP
     seed_liquidity(sim, ticker)
     raw_send, raw_recv = trio.open_memory_channel[FeedEvent](64)
     out_send, out_recv = trio.open_memory_channel[FeedEvent](64)
-    feed = KalshiFeed(FeedConfig(ws_url=sim.ws_url, index_ids=()), signer(rsa_key), raw_send, markets=[ticker])
+    config = FeedConfig(ws_url=sim.ws_url, index_ids=())
+    feed = KalshiFeed(config, signer(rsa_key), raw_send, markets=[ticker])
     async with rest_client(sim, rsa_key) as rest:
         paper = PaperExchange(rest, starting_balance_cc=BALANCE_CC, feed=feed, now=lambda: sim_now(sim),
                               params=FillModelParams(p_fill_adverse=0.0, p_fill_favourable=0.0))

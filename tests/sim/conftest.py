@@ -6,4 +6,4 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from simkit import client, private_key, signer, sim  # noqa: E402, F401  (fixtures)
+from simkit import client, private_key, signer, sim  # noqa: F401  (fixtures)

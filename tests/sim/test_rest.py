@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from simkit import KEY_ID, KalshiAuth, sim_settings
 from schemas import openapi_error_schema_ok, validate_rest
 from simfakes import TICKER
+from simkit import KEY_ID, KalshiAuth, sim_settings
 
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.sim.ratelimit import RateLimits

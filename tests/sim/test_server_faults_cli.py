@@ -12,9 +12,9 @@ import httpx
 import pytest
 import trio
 import trio_websocket
-from simkit import KalshiAuth, sim_settings, ws_headers, ws_recv
 from cryptography.hazmat.primitives import serialization
 from simfakes import TICKER
+from simkit import KalshiAuth, sim_settings, ws_headers, ws_recv
 
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.sim.faults import FaultSpec

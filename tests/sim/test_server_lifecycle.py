@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import trio
 import trio_websocket
-from simkit import KalshiAuth, sim_settings, ws_headers, ws_recv
 from schemas import validate_rest, validate_ws
 from simfakes import TICKER, FnIndex
+from simkit import KalshiAuth, sim_settings, ws_headers, ws_recv
 
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.sim.model import OrderRequest

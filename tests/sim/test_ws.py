@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import trio
 import trio_websocket
-from simkit import sim_settings, ws_headers, ws_recv, ws_recv_until
 from schemas import validate_ws
 from simfakes import TICKER
+from simkit import sim_settings, ws_headers, ws_recv, ws_recv_until
 
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.sim.model import OrderRequest
