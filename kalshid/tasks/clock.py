@@ -8,7 +8,7 @@ time observed plus the Trio time elapsed since — so a simulator at ``--speed 2
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import trio
 
@@ -31,6 +31,11 @@ class ExchangeClock:
 
     async def wait_known(self) -> None:
         await self._first.wait()
+
+    def now_or_epoch(self) -> datetime:
+        """:meth:`now`, or the Unix epoch before the first observation (for callers that only compare
+        times, such as order-expiry checks, where "nothing has expired yet" is the right answer)."""
+        return self.now() if self._ts is not None else datetime(1970, 1, 1, tzinfo=UTC)
 
     def now(self) -> datetime:
         """Estimated exchange time now. Raises ``RuntimeError`` before the first observation."""

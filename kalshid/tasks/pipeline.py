@@ -189,7 +189,7 @@ class TradingDaemon:
 
         return PaperExchange(rest, starting_balance_cc=self.cfg.trading.bankroll_cc,
                              seed=self.cfg.sim.seed if self.cfg.sim.seed is not None else 0,
-                             now=self.clock.now)
+                             now=self.clock.now_or_epoch)
 
     async def _start_embedded_simulator(self, nursery: trio.Nursery) -> None:
         from kalshid.sim.faults import parse_faults

@@ -1,0 +1,59 @@
+"""Run the whole daemon in-process against its embedded simulator, for tests under Trio's MockClock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import trio
+
+from kalshid.config import load_config
+from kalshid.tasks.pipeline import TradingDaemon
+from kalshid.tasks.supervisor import Runtime, Supervisor
+
+TOKEN = "t" * 40
+
+
+def daemon_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "KALSHID_SIM__SEED": "11",
+        "KALSHID_SIM__START": "2026-07-08T22:44:00+00:00",
+        "KALSHID_JOURNAL__DIR": str(tmp_path / "var"),
+        "KALSHID_CONTROL__SOCKET_PATH": str(tmp_path / "kalshid.sock"),
+        "KALSHID_API__PORT": "0",
+        "KALSHID_API__TOKEN": TOKEN,
+        "KALSHID_LOG__FILE": "off",
+        "KALSHID_LOG__FORMAT": "json",
+        "KALSHID_STRATEGIES__KELLY_VOLATILITY__KELLY_FRACTION": "0.02",
+        "KALSHID_STRATEGIES__MEAN_REVERSION__KELLY_FRACTION": "0.02",
+        **extra,
+    }
+
+
+@asynccontextmanager
+async def running_daemon(tmp_path: Path, **env: str) -> AsyncIterator[tuple[TradingDaemon, Supervisor]]:
+    """Start the daemon (journal inline: threads look idle to the autojumping clock) and stop it on exit."""
+    loaded = load_config(environ=daemon_env(tmp_path, **env), cwd=tmp_path)
+    runtime = Runtime(loaded, None)
+    daemon = TradingDaemon(runtime, journal_inline=True)
+    supervisor = Supervisor(runtime, daemon.components())
+    status: list[int] = []
+
+    async def run() -> None:
+        status.append(await supervisor.run())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run)
+        with trio.fail_after(60):
+            await supervisor.wait_ready()
+        yield daemon, supervisor
+        supervisor.request_stop("test finished")
+    assert status == [0]
+
+
+async def wait_for(predicate: Callable[[], Awaitable[bool]], *, limit_s: float, every_s: float = 5.0) -> None:
+    """Poll ``predicate`` (simulated time) until true, failing after ``limit_s``."""
+    with trio.fail_after(limit_s):
+        while not await predicate():  # noqa: ASYNC110 (polling state owned by other tasks)
+            await trio.sleep(every_s)

@@ -1,0 +1,85 @@
+"""The pipeline's safety behaviours end to end, against the embedded simulator under MockClock:
+the circuit breaker halts trading, a dry run never sends an order, and dashboards see it all."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import trio
+import trio_websocket
+from daemonkit import TOKEN, running_daemon, wait_for
+
+from kalshid.core.breaker import BreakerStatus
+from kalshid.sim.server import TRADER_USER
+
+
+async def test_breaker_trips_halts_trading_and_needs_a_reset(tmp_path: Path, autojump_clock: object) -> None:
+    # A 0.1% daily-loss breaker trips on the first fee paid and spread crossed.
+    async with running_daemon(tmp_path, KALSHID_RISK__BREAKER_DAILY_LOSS_FRACTION="0.001") as (daemon, _sup):
+        state = daemon.p.state
+
+        async def halted() -> bool:
+            return state.breaker.status is BreakerStatus.HALTED
+
+        await wait_for(halted, limit_s=1800)
+        journal = daemon.p.require_journal()
+        events = await journal.breaker_events()
+        assert events[-1].to_state == "halted" and events[-1].reason.startswith("daily_loss")
+        orders_at_trip = (await journal.list_orders(limit=1000)).items
+        assert not state.open_orders  # the trip cancelled whatever was resting
+
+        await trio.sleep(300)  # five simulated minutes of signals while halted
+        assert len((await journal.list_orders(limit=1000)).items) == len(orders_at_trip)
+        verdicts = state.counters.get("rejections", 0)
+        assert verdicts > 0  # signals kept coming and risk refused them
+
+        # The operator resets: the breaker runs again, but trading stays stopped until start.
+        control = daemon.control
+        assert control is not None
+        status = await control.reset_breaker()
+        assert status["breaker"]["state"] == "running" and status["state"] == "stopped"
+        status = await control.start()
+        assert status["state"] == "running"
+
+
+async def test_dry_run_trades_on_paper_and_never_sends_an_order(tmp_path: Path, autojump_clock: object) -> None:
+    async with running_daemon(tmp_path, DRY_RUN_MODE="true") as (daemon, _sup):
+        assert daemon.p.state.mode == "dry"
+
+        async def filled() -> bool:
+            return daemon.p.state.counters.get("fills", 0) >= 3
+
+        await wait_for(filled, limit_s=1800)
+        engine = daemon.p.sim_handle.venue.exchange
+        assert not [o for o in engine.orders.values() if o.user_id == TRADER_USER]
+        assert not engine.accounts[TRADER_USER].fills
+        journal = daemon.p.require_journal()
+        assert journal.mode.value == "dry" and journal.path.name == "kalshid-sim-dry.sqlite3"
+        fills = (await journal.list_fills(limit=100)).items
+        assert len(fills) >= 3 and all(f.strategy for f in fills)
+
+
+async def test_dashboard_websocket_sees_status_and_trade_executions(tmp_path: Path, autojump_clock: object) -> None:
+    async with running_daemon(tmp_path) as (daemon, _sup):
+        url = daemon.api_url
+        assert url is not None
+        seen: set[str] = set()
+        headers = [(b"authorization", f"Bearer {TOKEN}".encode())]
+        async with trio_websocket.open_websocket_url(url.replace("http", "ws") + "/ws",
+                                                     extra_headers=headers) as ws:
+            with trio.fail_after(1800):
+                while not {"status_update", "trade_execution"} <= seen:
+                    message = json.loads(await ws.get_message())
+                    seen.add(message["type"])
+                    if message["type"] == "trade_execution":
+                        data = message["data"]
+                        assert data["count"] > 0 and data["ticker"].startswith("KXSOL15M-")
+            await ws.send_message(json.dumps({"type": "command", "id": 7, "command": "stop_entry"}))
+            with trio.fail_after(60):
+                while True:
+                    reply = json.loads(await ws.get_message())
+                    if reply.get("id") == 7:
+                        break
+            assert reply["type"] == "ack"
+        assert daemon.p.state.breaker.status is BreakerStatus.REDUCING
