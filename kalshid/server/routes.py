@@ -314,14 +314,13 @@ ROUTES: Final[tuple[Route, ...]] = (
         "meta",
         kind="text",
     ),
-    Route("GET", "/openapi.json", openapi, "This OpenAPI document (no authentication)", "meta", auth=False),
+    Route("GET", "/openapi.json", openapi, "This OpenAPI document (bearer auth like the API)", "meta"),
     Route(
         "GET",
         "/docs",
         docs,
-        "Human-readable API reference (no authentication)",
+        "Human-readable API reference (bearer auth like the API)",
         "meta",
-        auth=False,
         kind="html",
     ),
 )

@@ -78,9 +78,35 @@ async def control_task(daemon: TradingDaemon, runtime: Runtime, *, task_status: 
 
 async def watchdog_component(daemon: TradingDaemon, runtime: Runtime, *,
                              task_status: trio.TaskStatus[Any]) -> None:
+    """The systemd watchdog (fed only while :meth:`TradingDaemon.liveness` holds) and the gauges
+    that are sampled rather than counted (P&L, exposure, book age, channel use), once a second."""
     async with trio.open_nursery() as nursery:
         interval = await nursery.start(lambda *, task_status: watchdog_task(daemon.liveness,
                                                                             task_status=task_status))
+        nursery.start_soon(_sample_gauges, daemon)
         task_status.started(interval)
         await runtime.shutdown.wait()
         nursery.cancel_scope.cancel()
+
+
+async def _sample_gauges(daemon: TradingDaemon) -> None:
+    metrics = daemon.metrics
+    while True:
+        state = daemon.p.state
+        if state.ready:
+            port = state.portfolio
+            marks = daemon.risk_stage.marks()
+            unrealized = sum(p.value_cc(marks.get(t)) - p.cost_basis_cc for t, p in port.positions.items())
+            metrics.set_pnl(realized_cc=port.realized_pnl_cc, unrealized_cc=unrealized)
+            metrics.set_exposure(port.worst_case_loss_cc())
+            metrics.set_breaker(state.breaker.status.value == "halted")
+            current = state.current_market
+            age = daemon.p.tracker.book_age_seconds(current.ticker) if current else None
+            if age is not None:
+                metrics.book_staleness(age)
+        for name, pair in (("market_data", daemon.p.market_data), ("orders", daemon.p.execution_in),
+                           ("reports", daemon.p.risk_in)):
+            if pair is not None:
+                stats = pair[0].statistics()
+                metrics.channel_usage(name, stats.current_buffer_used, int(stats.max_buffer_size))
+        await trio.sleep(1.0)

@@ -102,3 +102,27 @@ def test_run_stops_cleanly_on_signal(tmp_path: Path, stop_signal: signal.Signals
     finally:
         if daemon.proc.poll() is None:
             daemon.proc.kill()
+
+
+def test_a_trading_run_logs_no_secret(tmp_path: Path) -> None:
+    """Run the daemon until it has traded the embedded simulator, then scan everything it printed for
+    the API token, key material, request signatures and the full API key id."""
+    import re
+
+    env = base_env(KALSHID_SIM__SPEED="20", KALSHID_LOG__LEVEL="debug")
+    daemon = Daemon(tmp_path, env)
+    try:
+        daemon.wait_for("kalshid ready")
+        daemon.wait_for("fill")
+        daemon.proc.send_signal(signal.SIGTERM)
+        daemon.wait_for("kalshid stopped")
+        assert daemon.finish() == 0
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+    output = "\n".join(json.dumps(line) for line in daemon.lines)
+    token = (tmp_path / "var" / "api-token").read_text().strip()
+    assert len(token) >= 32 and token not in output
+    assert "PRIVATE KEY" not in output and "KALSHI-ACCESS-SIGNATURE" not in output
+    # An RSA-2048 signature is 344 base64 characters; nothing of that shape may appear.
+    assert not re.search(r"[A-Za-z0-9+/]{200,}={0,2}", output)

@@ -89,14 +89,14 @@ def test_openapi_structure_is_valid() -> None:
                     if "$ref" not in schema:
                         Draft202012Validator.check_schema(schema)
             secured = op.get("security") != []
-            assert secured == (path not in {"/api/health", "/openapi.json", "/docs"})
+            assert secured == (path != "/api/health")
             assert ("401" in op["responses"]) == secured
     assert len(op_ids) == len(set(op_ids))
     Draft202012Validator.check_schema(doc["components"]["schemas"]["Error"])
 
 
 async def test_docs_page_is_self_contained(client: Any) -> None:
-    resp = await client.get("/docs")
+    resp = await client.get("/docs", headers=AUTH)
     html = await resp.get_data(as_text=True)
     assert resp.status_code == 200 and resp.content_type.startswith("text/html")
     assert "<script" not in html.lower()
@@ -105,7 +105,9 @@ async def test_docs_page_is_self_contained(client: Any) -> None:
         assert route.path in html
 
 
-async def test_openapi_served_without_token(client: Any) -> None:
-    resp = await client.get("/openapi.json")
+async def test_openapi_and_docs_need_the_token_like_everything_but_health(client: Any) -> None:
+    for path in ("/openapi.json", "/docs"):
+        assert (await client.get(path)).status_code == 401
+    resp = await client.get("/openapi.json", headers=AUTH)
     assert resp.status_code == 200
     assert "/api/status" in (await resp.get_json())["paths"]

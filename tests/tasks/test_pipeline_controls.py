@@ -83,3 +83,29 @@ async def test_dashboard_websocket_sees_status_and_trade_executions(tmp_path: Pa
                         break
             assert reply["type"] == "ack"
         assert daemon.p.state.breaker.status is BreakerStatus.REDUCING
+
+
+async def test_ctl_socket_and_metrics_answer_while_trading(tmp_path: Path, autojump_clock: object) -> None:
+    import httpx
+
+    from kalshid.control.cli import call
+
+    async with running_daemon(tmp_path) as (daemon, _sup):
+        async def traded() -> bool:
+            return daemon.p.state.counters.get("fills", 0) >= 1
+
+        await wait_for(traded, limit_s=1800)
+        assert daemon.control_path is not None
+        response = await call(daemon.control_path, "status", {})
+        assert response.ok, response
+        status = response.result
+        assert status["state"] == "running" and status["mode"] == "sim" and status["ready"] is True
+        assert status["market"] is not None and status["market"].startswith("KXSOL15M-")
+        positions = await call(daemon.control_path, "positions", {})
+        assert positions.ok
+        assert daemon.api_url is not None
+        async with httpx.AsyncClient(base_url=daemon.api_url) as client:
+            assert (await client.get("/metrics")).status_code == 401
+            await trio.sleep(2)  # let the sampler publish the gauges once more
+            text = (await client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})).text
+        assert "kalshid_fills_total" in text and "kalshid_channel_buffer_used" in text
