@@ -125,3 +125,19 @@ def test_cli_settings(tmp_path: Path, private_key: Any) -> None:
 async def test_non_loopback_host_refused(private_key: Any) -> None:
     with pytest.raises(ValueError, match="loopback"):
         await serve_simulator(sim_settings(private_key, host="0.0.0.0"))
+
+
+async def test_latency_and_429_faults(nursery: trio.Nursery, private_key: Any, signer: Signer) -> None:
+    slow: SimHandle = await nursery.start(serve_simulator, sim_settings(private_key,
+                                                                         faults=FaultSpec(latency_ms=250)))
+    async with httpx.AsyncClient(base_url=slow.rest_base_url, auth=KalshiAuth(signer)) as c:
+        started = trio.current_time()
+        assert (await c.get("/portfolio/balance")).status_code == 200
+        assert trio.current_time() - started >= 0.25
+    limited: SimHandle = await nursery.start(serve_simulator, sim_settings(private_key,
+                                                                            faults=FaultSpec(http_429_rate=1.0)))
+    async with httpx.AsyncClient(base_url=limited.rest_base_url, auth=KalshiAuth(signer)) as c:
+        r = await c.post("/portfolio/orders", json={**ORDER, "client_order_id": "rate-limited"})
+        assert r.status_code == 429 and r.json() == {"error": "too many requests"}
+    assert limited.venue.faults is not None and limited.venue.faults.counts["http_429"] == 1
+    assert "rate-limited" not in {o.client_order_id for o in limited.venue.exchange.orders.values()}
