@@ -201,7 +201,7 @@ class TradingDaemon:
         register_secret(key_id, keep_prefix=True)
         seed = cfg.sim.seed if cfg.sim.seed is not None else secrets.randbelow(2**31)
         settings = SimSettings(host=cfg.sim.host, port=cfg.sim.port, speed=cfg.sim.speed, seed=seed,
-                               start=cfg.sim.start.timestamp() if cfg.sim.start else None,
+                               start=cfg.sim.start.timestamp() if cfg.sim.start else embedded_start(),
                                keys=((key_id, key.public_key()),), balance_cc=cfg.sim.balance_cc,
                                faults=parse_faults(cfg.sim.faults))
         handle = await nursery.start(serve_simulator, settings)
@@ -417,6 +417,21 @@ class TradingDaemon:
         if not self.connected or not self.p.state.ready:
             return False
         return trio.current_time() - self.p.state.last_progress < 30.0
+
+
+EMBEDDED_START_INTO_WINDOW_S = 30
+
+
+def embedded_start(now: float | None = None) -> float:
+    """Where the embedded simulator's clock starts when ``sim.start`` is unset: 30 s into the current
+    quarter-hour (of the wall clock). A fresh ``kalshid run`` then always has a whole window ahead of it
+    and trades within a minute, instead of arriving in a window's last seconds; the simulator's clock is
+    its own, up to 14.5 minutes behind the wall clock. (Only the embedded simulator: ``kalshid sim``
+    starts at the wall clock unless ``--start`` is given.)"""
+    import time
+
+    wall = time.time() if now is None else now
+    return wall - wall % 900 + EMBEDDED_START_INTO_WINDOW_S
 
 
 def _info(m: Market) -> MarketInfo:
