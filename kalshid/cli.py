@@ -106,7 +106,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail([f"cannot open the log file under log.file_dir={cfg.log.file_dir!r}: {exc}"])
     log = logs.get_logger("kalshid")
-    if signer is not None and ex.env == "sim":
+    if signer is not None and ex.env == "sim" and not ex.api_base_url:  # external simulator: they are used
         log.warning("credentials are configured but exchange.env is sim: they are not used; "
                     "set KALSHI_ENV=demo or prod to use them")
     runtime = Runtime(loaded=loaded, signer=signer, live=args.live)

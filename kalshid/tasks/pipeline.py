@@ -286,6 +286,16 @@ class TradingDaemon:
             await self.clock.wait_known()
         await self._refresh_markets()
         task_status.started()
+        async def wake_on_shutdown() -> None:
+            await runtime.shutdown.wait()
+            self.p.markets_changed.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(wake_on_shutdown)
+            await self._poll_markets(runtime)
+            nursery.cancel_scope.cancel()
+
+    async def _poll_markets(self, runtime: Runtime) -> None:
         while not runtime.shutdown.is_set():
             with trio.move_on_after(MARKET_POLL_S / (self.cfg.sim.speed if self._is_sim else 1.0)):
                 await self.p.markets_changed.wait()
