@@ -136,7 +136,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser("run", help="run the trading daemon (until SIGTERM/SIGINT)",
-                         description="Run the daemon (dry run unless DRY_RUN_MODE=false).")
+                         description="Run the daemon. On the embedded simulator (the default) orders go to the "
+                                     "simulator; on demo and prod it is a dry run unless DRY_RUN_MODE=false, "
+                                     "and real orders on prod also need --live.")
     _config_option(run)
     run.add_argument("--live", action="store_true",
                      help="allow real orders on prod (also needs DRY_RUN_MODE=false)")

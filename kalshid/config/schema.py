@@ -58,6 +58,11 @@ class ExchangeConfig:
     request_timeout: float = _f(10.0, "seconds > 0", gt=0)
     read_rate_limit: float = _f(200.0, "read tokens per second > 0 (Kalshi Basic tier: 200)", gt=0)
     write_rate_limit: float = _f(100.0, "write tokens per second > 0 (Kalshi Basic tier: 100)", gt=0)
+    underlying: Literal["index", "coinbase"] = _f(
+        "index", "one of index (the SOLUSD_RTI settlement index on Kalshi's WebSocket), coinbase "
+                 "(Coinbase SOL-USD spot, adjusted by the tracked basis to the index)")
+    spot_url: str = _f("", "a ws(s) URL of a Coinbase Exchange-compatible feed (empty: off, or "
+                           "wss://ws-feed.exchange.coinbase.com when underlying = coinbase)")
 
 
 @attrs.frozen
@@ -275,6 +280,10 @@ def cross_field_problems(cfg: Config) -> list[tuple[str, str, tuple[str, ...]]]:
     out: list[tuple[str, str, tuple[str, ...]]] = []
     mr = cfg.strategies.mean_reversion
     z = "strategies.mean_reversion.zscore_threshold_"
+    ex = cfg.exchange
+    if ex.spot_url and not ex.spot_url.startswith(("ws://", "wss://")):
+        out.append(("exchange.spot_url", f"expected a ws:// or wss:// URL, got {ex.spot_url!r}",
+                    ("exchange.spot_url",)))
     if not mr.zscore_threshold_medium <= mr.zscore_threshold_high:
         out.append((
             z + "medium",

@@ -128,9 +128,16 @@ class DaemonControlImpl:
                     "no_ask": format_dollars(top.no_ask_cc) if top and top.no_ask_cc else None,
                     "fair_value": s.last_fair.get(m.ticker, {}), "edge": s.last_edge.get(m.ticker, {})}
 
+        basis = self.d.strategy.basis.view(trio.current_time())
         return {"current": one(s.current_market), "next": one(s.next_market),
                 "index": {"id": "SOLUSD_RTI", "value": last.price if last else None,
-                          "ts": last.ts.isoformat() if last else None}}
+                          "ts": last.ts.isoformat() if last else None},
+                "underlying": self.d.cfg.exchange.underlying,
+                "basis": {"spot": str(basis.spot) if basis.spot is not None else None,
+                          "index": str(basis.index) if basis.index is not None else None,
+                          "basis": str(basis.basis) if basis.basis is not None else None,
+                          "basis_bps": basis.basis_bps, "smoothed_bps": basis.smoothed_bps,
+                          "samples": basis.samples}}
 
     async def risk(self) -> JSON:
         s = self._state
@@ -256,7 +263,10 @@ def apply_reload(daemon: TradingDaemon, new: Any) -> list[str]:
 
     applied: list[str] = []
     for name in daemon.p.registry.names():
-        params = attrs.asdict(getattr(new.strategies, name))
+        section = getattr(new.strategies, name, None)
+        if section is None:  # a strategy without a config section keeps its parameters
+            continue
+        params = attrs.asdict(section)
         current = attrs.asdict(daemon.p.registry.get(name).params)
         changes = {k: v for k, v in params.items() if current.get(k) != v}
         if changes:

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from kalshid.config import Config
 from kalshid.control.broadcaster import Broadcaster
 from kalshid.core.breaker import Breaker, BreakerConfig, BreakerStatus
+from kalshid.core.markets import INDEX_ID
 from kalshid.core.portfolio import Portfolio
 from kalshid.core.risk import DayLedger, RiskEngine, RiskLimits
 from kalshid.core.strategies.registry import StrategyRegistry
@@ -45,6 +46,7 @@ from kalshid.exchange.errors import ExchangeError
 from kalshid.exchange.kalshi import hosts
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.exchange.kalshi.discovery import find_next_market, find_open_market
+from kalshid.exchange.kalshi.ratelimit import RateLimits
 from kalshid.exchange.kalshi.rest import KalshiRest
 from kalshid.exchange.kalshi.ws import FeedConfig, KalshiFeed
 from kalshid.exchange.types import Market
@@ -82,8 +84,8 @@ async def send_or_drop(channel: trio.MemorySendChannel[Any], item: object, what:
 def registry_from(cfg: Config) -> StrategyRegistry:
     import attrs
 
-    params = {name: attrs.asdict(getattr(cfg.strategies, name))
-              for name in ("kelly_volatility", "mean_reversion")}
+    # every strategy with a config section gets its parameters; one without uses its defaults
+    params = {a.name: attrs.asdict(getattr(cfg.strategies, a.name)) for a in attrs.fields(type(cfg.strategies))}
     return StrategyRegistry.from_config(cfg.trading.enabled_strategies, params)
 
 
@@ -121,7 +123,7 @@ class TradingDaemon:
         self.execution = ExecutionStage(self.p, self.clock, ExecutionSettings(
             order_timeout_s=cfg.exchange.request_timeout, cancel_on_shutdown=cfg.trading.cancel_on_shutdown),
             self.metrics)
-        self.strategy = StrategyStage(self.p)
+        self.strategy = StrategyStage(self.p, underlying=cfg.exchange.underlying)
         self.signer: Signer | None = runtime.signer
         self.rest_url = ""
         self.ws_url = ""
@@ -173,7 +175,9 @@ class TradingDaemon:
             if self.signer is None:
                 raise ReconciliationError("no API credentials: set KALSHI_API_KEY and KALSHI_PRIVATE_KEY_PATH "
                                           "(the WebSocket needs a signed handshake even for market data)")
-            async with KalshiRest(self.rest_url, self.signer, timeout_s=cfg.exchange.request_timeout) as rest:
+            limits = RateLimits.for_tier(cfg.exchange.read_rate_limit, cfg.exchange.write_rate_limit)
+            async with KalshiRest(self.rest_url, self.signer, timeout_s=cfg.exchange.request_timeout,
+                                  limits=limits) as rest:
                 self.p.exchange = rest
                 if cfg.dry_run:
                     self.p.exchange = self._paper(rest)
@@ -240,6 +244,14 @@ class TradingDaemon:
                     paper_send, paper_recv = trio.open_memory_channel[FeedEvent](self.cfg.channels.market_data)
                     await nursery.start(paper_feed_task, self.p.exchange, raw_recv, paper_send)
                     source = paper_recv
+                spot_url = self.cfg.exchange.spot_url or (
+                    "wss://ws-feed.exchange.coinbase.com" if self.cfg.exchange.underlying == "coinbase" else "")
+                if spot_url:
+                    from kalshid.exchange.spot import CoinbaseSpotFeed, SpotFeedConfig
+
+                    spot = CoinbaseSpotFeed(SpotFeedConfig(url=spot_url), raw_send.clone())
+                    nursery.start_soon(spot.run)  # optional: an unreachable spot feed never holds up startup
+                    log.info("spot feed", url=spot_url, underlying=self.cfg.exchange.underlying)
                 nursery.start_soon(self._route, source, md_send, ex_send)
                 self.connected = True
                 task_status.started()
@@ -256,7 +268,8 @@ class TradingDaemon:
         """Split the one feed stream: market data to strategy, order events to execution."""
         async with source, md_send, ex_send:
             async for event in source:
-                if isinstance(event, IndexPrinted) and event.print.exchange_ts is not None:
+                if (isinstance(event, IndexPrinted) and event.print.exchange_ts is not None
+                        and self._is_clock_source(event.print.index_id)):
                     self.clock.observe(event.print.exchange_ts, event.print.local_time)
                     self.metrics.feed_lag("index", max(0.0, trio.current_time() - event.print.local_time))
                 if isinstance(event, BookUpdated | IndexPrinted | TradePrinted | TickerUpdated | FeedStale
@@ -306,6 +319,10 @@ class TradingDaemon:
                 await self._refresh_markets()
             except ExchangeError as exc:
                 log.warning("market discovery failed; retrying", error=f"{type(exc).__name__}: {exc}")
+
+    def _is_clock_source(self, index_id: str) -> bool:
+        """Exchange time comes from the settlement index; from the spot feed only when it replaces it."""
+        return index_id == INDEX_ID or self.cfg.exchange.underlying == "coinbase"
 
     @property
     def _is_sim(self) -> bool:

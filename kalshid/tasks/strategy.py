@@ -17,6 +17,8 @@ from datetime import timedelta
 import attrs
 import trio
 
+from kalshid.core.basis import BasisConfig, BasisTracker
+from kalshid.core.markets import INDEX_ID
 from kalshid.core.signals import Action
 from kalshid.core.signals import IndexPrint as CoreIndexPrint
 from kalshid.core.strategies.base import PriceHistory
@@ -40,9 +42,12 @@ CANCEL_BEFORE_CLOSE = timedelta(seconds=2)
 
 
 class StrategyStage:
-    def __init__(self, pipeline: Pipeline, *, max_count_per_signal: int = 10_000) -> None:
+    def __init__(self, pipeline: Pipeline, *, max_count_per_signal: int = 10_000,
+                 underlying: str = "index") -> None:
         self.p = pipeline
         self.max_count = max_count_per_signal
+        self.underlying = underlying
+        self.basis = BasisTracker(BasisConfig())
         self._closing_sent: set[str] = set()
 
     async def run(self, market_data: trio.MemoryReceiveChannel[FeedEvent],
@@ -67,7 +72,20 @@ class StrategyStage:
             pr = event.print
             if pr.exchange_ts is None:
                 return None
-            tracker.on_index(CoreIndexPrint(pr.exchange_ts, float(pr.value)))
+            if pr.index_id == INDEX_ID:
+                self.basis.on_index(pr.local_time, pr.value)
+                if self.underlying != "index":
+                    return None
+                tracker.on_index(CoreIndexPrint(pr.exchange_ts, float(pr.value)))
+                return True
+            # a spot print (e.g. COINBASE:SOL-USD): tracked against the index; it drives the strategies
+            # only when configured to stand in for the index, shifted by the smoothed basis
+            self.basis.on_spot(pr.local_time, pr.value)
+            if self.underlying != "coinbase":
+                return None
+            # without any index print to pair with (no index access), the spot is used as it is
+            value = pr.value if self.basis.smoothed_basis is None else self.basis.adjusted_spot(pr.value)
+            tracker.on_index(CoreIndexPrint(pr.exchange_ts, float(value)))
             return True
         if isinstance(event, BookUpdated):
             now = tracker.now
