@@ -149,6 +149,11 @@ class Journal:
     async def record_verdict(self, verdict: RiskVerdict) -> int:
         return await self._run(sql_write.insert_verdict, verdict)
 
+    async def record_decision(self, signal: Signal, verdict: RiskVerdict, intent: OrderIntent) -> int:
+        """Signal, verdict and intent (as ``in_flight``) in one durable transaction; returns the signal
+        id. The order may be sent as soon as this returns (see :func:`sql_write.insert_decision`)."""
+        return await self._run(sql_write.insert_decision, signal, verdict, intent, self.dry_run)
+
     async def record_intent(self, intent: OrderIntent) -> None:
         """Journal an order intent as ``pending``. Durable on return: only then send the order."""
         await self._run(sql_write.insert_intent, intent, self.dry_run)

@@ -13,6 +13,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+import attrs
 import structlog
 
 from kalshid.store import ledger
@@ -52,31 +53,58 @@ def _event(conn: sqlite3.Connection, cid: str, ts_us: int, event: str, detail: d
     )
 
 
-def insert_signal(conn: sqlite3.Connection, s: Signal) -> int:
-    with transaction(conn):
-        cur = conn.execute(
-            "INSERT INTO signals (ts_us, strategy, ticker, side, action, price_cc, count, fair_prob, edge,"
-            " confidence, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (to_us(s.ts), s.strategy, s.ticker, s.side.value, s.action.value, s.price_cc, s.count,
-             float(s.fair_prob), float(s.edge), float(s.confidence), s.reason),
-        )
+def _signal_row(conn: sqlite3.Connection, s: Signal) -> int:
+    cur = conn.execute(
+        "INSERT INTO signals (ts_us, strategy, ticker, side, action, price_cc, count, fair_prob, edge,"
+        " confidence, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (to_us(s.ts), s.strategy, s.ticker, s.side.value, s.action.value, s.price_cc, s.count,
+         float(s.fair_prob), float(s.edge), float(s.confidence), s.reason),
+    )
     assert cur.lastrowid is not None
     return cur.lastrowid
 
 
-def insert_verdict(conn: sqlite3.Connection, v: RiskVerdict) -> int:
-    """Raises :class:`ValueError` if ``v.signal_id`` is not a journaled signal."""
+def _verdict_row(conn: sqlite3.Connection, v: RiskVerdict) -> int:
     try:
-        with transaction(conn):
-            cur = conn.execute(
-                "INSERT INTO risk_verdicts (signal_id, ts_us, approved, reason_code, detail)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (v.signal_id, to_us(v.ts), int(v.approved), v.reason_code, v.detail),
-            )
+        cur = conn.execute(
+            "INSERT INTO risk_verdicts (signal_id, ts_us, approved, reason_code, detail) VALUES (?, ?, ?, ?, ?)",
+            (v.signal_id, to_us(v.ts), int(v.approved), v.reason_code, v.detail),
+        )
     except sqlite3.IntegrityError as exc:
         raise ValueError(f"risk verdict: signal_id {v.signal_id} is not in the journal ({exc})") from exc
     assert cur.lastrowid is not None
     return cur.lastrowid
+
+
+def _intent_row(conn: sqlite3.Connection, i: OrderIntent, dry_run: bool, state: OrderState) -> None:
+    ts = to_us(i.ts)
+    if conn.execute("SELECT 1 FROM orders WHERE client_order_id = ?", (i.client_order_id,)).fetchone():
+        raise DuplicateIntentError(f"client_order_id {i.client_order_id!r} is already journaled")
+    try:
+        conn.execute(
+            "INSERT INTO orders (client_order_id, order_id, ts_us, strategy, signal_id, ticker, side,"
+            " action, price_cc, count, tif, state, filled, remaining, fees_cc, last_update_us,"
+            " external, dry_run)"
+            " VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, 0, ?)",
+            (i.client_order_id, ts, i.strategy, i.signal_id, i.ticker, i.side.value, i.action.value,
+             i.price_cc, i.count, i.tif.value, state.value, i.count, ts, int(dry_run)),
+        )
+    except sqlite3.IntegrityError as exc:
+        raise ValueError(
+            f"order intent {i.client_order_id}: signal_id {i.signal_id} is not in the journal ({exc})"
+        ) from exc
+    _event(conn, i.client_order_id, ts, "intent", {"state": state.value, "signal_id": i.signal_id})
+
+
+def insert_signal(conn: sqlite3.Connection, s: Signal) -> int:
+    with transaction(conn):
+        return _signal_row(conn, s)
+
+
+def insert_verdict(conn: sqlite3.Connection, v: RiskVerdict) -> int:
+    """Raises :class:`ValueError` if ``v.signal_id`` is not a journaled signal."""
+    with transaction(conn):
+        return _verdict_row(conn, v)
 
 
 def insert_intent(conn: sqlite3.Connection, i: OrderIntent, dry_run: bool) -> None:
@@ -85,24 +113,20 @@ def insert_intent(conn: sqlite3.Connection, i: OrderIntent, dry_run: bool) -> No
     Raises :class:`DuplicateIntentError` for a reused ``client_order_id`` and :class:`ValueError`
     for an unknown ``signal_id``.
     """
-    ts = to_us(i.ts)
     with transaction(conn):
-        if conn.execute("SELECT 1 FROM orders WHERE client_order_id = ?", (i.client_order_id,)).fetchone():
-            raise DuplicateIntentError(f"client_order_id {i.client_order_id!r} is already journaled")
-        try:
-            conn.execute(
-                "INSERT INTO orders (client_order_id, order_id, ts_us, strategy, signal_id, ticker, side,"
-                " action, price_cc, count, tif, state, filled, remaining, fees_cc, last_update_us,"
-                " external, dry_run)"
-                " VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, 0, ?, 0, ?)",
-                (i.client_order_id, ts, i.strategy, i.signal_id, i.ticker, i.side.value, i.action.value,
-                 i.price_cc, i.count, i.tif.value, i.count, ts, int(dry_run)),
-            )
-        except sqlite3.IntegrityError as exc:
-            raise ValueError(
-                f"order intent {i.client_order_id}: signal_id {i.signal_id} is not in the journal ({exc})"
-            ) from exc
-        _event(conn, i.client_order_id, ts, "intent", {"state": "pending", "signal_id": i.signal_id})
+        _intent_row(conn, i, dry_run, OrderState.PENDING)
+
+
+def insert_decision(conn: sqlite3.Connection, s: Signal, v: RiskVerdict, i: OrderIntent, dry_run: bool) -> int:
+    """Signal, approving verdict and intent in *one* transaction (one fsync on the order's hot path),
+    the intent already ``in_flight``: once this returns the order may be sent, and after a crash it is
+    resolved by ``client_order_id`` like any in-flight order. ``v.signal_id`` and ``i.signal_id`` are
+    ignored (set to the new signal's id). Returns the signal id."""
+    with transaction(conn):
+        signal_id = _signal_row(conn, s)
+        _verdict_row(conn, attrs.evolve(v, signal_id=signal_id))
+        _intent_row(conn, attrs.evolve(i, signal_id=signal_id), dry_run, OrderState.IN_FLIGHT)
+    return signal_id
 
 
 def _find_order(conn: sqlite3.Connection, cid: str | None, order_id: str | None) -> tuple[Any, ...] | None:

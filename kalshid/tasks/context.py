@@ -64,6 +64,9 @@ class ApprovedOrder:
     time_in_force: str | None
     approved_at: datetime
     data_local_time: float
+    # journaled by execution together with the intent, in one transaction (one fsync before the send)
+    signal_record: Any = None
+    verdict_record: Any = None
 
 
 @attrs.frozen

@@ -142,14 +142,19 @@ class ExecutionStage:
         cid = str(uuid.uuid4())
         now = self.clock.now()
         tif = item.time_in_force
-        await journal.record_intent(records.OrderIntent(
+        intent = records.OrderIntent(
             client_order_id=cid, ts=now, strategy=item.strategy, ticker=item.ticker, side=item.side.value,
             action=item.action.value, price_cc=item.price_cc, count=item.count,
-            tif=tif or "good_till_canceled", signal_id=item.signal_id))
+            tif=tif or "good_till_canceled", signal_id=item.signal_id)
         live = LiveOrder(cid, item.strategy, item.ticker, item.side, item.action, item.price_cc, item.count,
                          in_flight=True)
         state.open_orders[cid] = live
-        await journal.mark_in_flight(cid, now)
+        if item.signal_record is not None and item.verdict_record is not None:
+            # signal, verdict and intent: one durable write before the order leaves (the hot path)
+            await journal.record_decision(item.signal_record, item.verdict_record, intent)
+        else:
+            await journal.record_intent(intent)
+            await journal.mark_in_flight(cid, now)
         request = OrderRequest(ticker=item.ticker, side=item.side.value, action=item.action.value,
                                count=item.count, price_cc=item.price_cc, client_order_id=cid,
                                time_in_force=tif)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import attrs
 import trio
 
 from kalshid.core.breaker import Breaker, BreakerError, BreakerEvent, BreakerStatus
@@ -92,17 +93,18 @@ class RiskStage:
         )
         intent = OrderIntent(signal.ticker, signal.side, signal.action, signal.count, signal.price_cc)
         verdict = self.engine.check(intent, rstate, now)
-        signal_id = await journal.record_signal(records.Signal(
+        signal_record = records.Signal(
             ts=now, strategy=signal.strategy, ticker=signal.ticker, side=signal.side.value,
             action=signal.action.value, price_cc=signal.price_cc, count=signal.count,
-            fair_prob=signal.fair_prob, edge=signal.edge, confidence=signal.confidence, reason=signal.reason))
-        await journal.record_verdict(records.RiskVerdict(signal_id=signal_id, ts=now, approved=verdict.approved,
-                                                         reason_code=verdict.reason.value,
-                                                         detail=verdict.detail))
+            fair_prob=signal.fair_prob, edge=signal.edge, confidence=signal.confidence, reason=signal.reason)
+        verdict_record = records.RiskVerdict(signal_id=1, ts=now, approved=verdict.approved,
+                                             reason_code=verdict.reason.value, detail=verdict.detail)
         count = verdict.count_for(intent)
-        log.info("risk verdict", signal_id=signal_id, strategy=signal.strategy, market=signal.ticker,
-                 approved=verdict.approved, reason=verdict.reason.value, detail=verdict.detail, count=count)
+        log.info("risk verdict", strategy=signal.strategy, market=signal.ticker, approved=verdict.approved,
+                 reason=verdict.reason.value, detail=verdict.detail, count=count)
         if not verdict.approved or count <= 0:
+            signal_id = await journal.record_signal(signal_record)
+            await journal.record_verdict(attrs.evolve(verdict_record, signal_id=signal_id))
             if self.metrics is not None:
                 self.metrics.rejection(source="risk", reason=verdict.reason.value)
             state.bump("rejections")
@@ -113,9 +115,10 @@ class RiskStage:
             return
         state.bump("approvals")
         await orders.send(ApprovedOrder(
-            signal_id=signal_id, strategy=signal.strategy, ticker=signal.ticker, side=signal.side,
+            signal_id=None, strategy=signal.strategy, ticker=signal.ticker, side=signal.side,
             action=signal.action, count=count, price_cc=signal.price_cc, time_in_force="immediate_or_cancel",
-            approved_at=now, data_local_time=proposal.data_local_time))
+            approved_at=now, data_local_time=proposal.data_local_time, signal_record=signal_record,
+            verdict_record=verdict_record))
 
     async def _on_fill(self, item: FillBooked, orders: trio.MemorySendChannel[ExecutionInput]) -> None:
         state = self.p.state

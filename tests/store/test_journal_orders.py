@@ -170,3 +170,18 @@ def test_records_reject_bad_input() -> None:
         signal(edge=float("nan"))
     with pytest.raises(TypeError, match="count: expected an int"):
         intent("c", count=True)
+
+
+async def test_decision_journals_signal_verdict_and_in_flight_intent_in_one_transaction(journal: Journal) -> None:
+    verdict = RiskVerdict(signal_id=1, ts=T0, approved=True, reason_code="approved")
+    sid = await journal.record_decision(signal(), verdict, intent("c9"))
+    with sqlite3.connect(journal.path) as other:  # committed: visible to another connection
+        assert other.execute("SELECT state, signal_id FROM orders WHERE client_order_id = 'c9'").fetchone() == (
+            "in_flight", sid)
+        assert other.execute("SELECT signal_id, approved FROM risk_verdicts").fetchall() == [(sid, 1)]
+    assert [o.client_order_id for o in await journal.unacknowledged_intents()] == ["c9"]
+    # A reused client_order_id rolls the whole decision back: no orphan signal or verdict.
+    with pytest.raises(DuplicateIntentError):
+        await journal.record_decision(signal(), verdict, intent("c9"))
+    counts = await journal.table_counts()
+    assert (counts["signals"], counts["risk_verdicts"], counts["orders"]) == (1, 1, 1)
