@@ -83,13 +83,15 @@ class ExecutionStage:
         self._last_fill_ts: datetime | None = None
         self._last_settlement_ts: datetime | None = None
         self._stopping = False
+        self._catch_up_now = trio.Event()
 
     # --- the loop ---------------------------------------------------------------------------------
     async def run(self, inbox: trio.MemoryReceiveChannel[ExecutionInput],
-                  risk: trio.MemorySendChannel[RiskInput],
-                  ticks: trio.MemorySendChannel[ExecutionInput]) -> None:
+                  risk: trio.MemorySendChannel[RiskInput]) -> None:
+        """The order loop. REST catch-up (fills, settlements, in-flight lookups) runs in its own task,
+        so an approved order never waits behind a poll: it is sent as soon as it is journaled."""
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._ticker, ticks)
+            nursery.start_soon(self._catch_up_loop, risk)
             async with inbox, risk:
                 async for item in inbox:
                     self.p.state.last_progress = trio.current_time()
@@ -100,17 +102,17 @@ class ExecutionStage:
                     elif isinstance(item, OrderUpdated):
                         await self._on_order(item.order, risk, source="feed")
                     elif isinstance(item, CatchUp):
-                        await self.catch_up(risk)
+                        self.request_catch_up()
                     elif isinstance(item, WindowClosing):
                         await self._cancel_where(lambda o, t=item.ticker: o.ticker == t, item.reason, risk)
                     elif isinstance(item, CancelAll):
                         await self._cancel_where(lambda o: True, item.reason, risk)
                     elif isinstance(item, Reconnected):
                         log.info("feed reconnected: catching up on fills and orders by REST")
-                        await self.catch_up(risk)
+                        self.request_catch_up()
                     elif isinstance(item, MarketLifecycle):
                         if item.event_type in ("settled", "determined"):
-                            await self.catch_up(risk)
+                            self.request_catch_up()
                     elif isinstance(item, PositionUpdated):
                         pass  # positions are derived from fills; the exchange's view is checked at reconcile
                     elif isinstance(item, ShutdownRequested):
@@ -118,16 +120,18 @@ class ExecutionStage:
                         break
             nursery.cancel_scope.cancel()
 
-    async def _ticker(self, ticks: trio.MemorySendChannel[ExecutionInput]) -> None:
-        async with ticks:
-            while True:
-                await trio.sleep(self.settings.catch_up_every_s)
-                try:
-                    ticks.send_nowait(CatchUp())
-                except trio.WouldBlock:
-                    pass  # a catch-up is already queued behind other work
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    return
+    def request_catch_up(self) -> None:
+        """Ask the catch-up task to run now (after a reconnect, a settlement, or fills seen in an ack)."""
+        self._catch_up_now.set()
+
+    async def _catch_up_loop(self, risk: trio.MemorySendChannel[RiskInput]) -> None:
+        while True:
+            with trio.move_on_after(self.settings.catch_up_every_s):
+                await self._catch_up_now.wait()
+            self._catch_up_now = trio.Event()
+            if self._stopping:
+                return
+            await self.catch_up(risk)
 
     # --- placing ----------------------------------------------------------------------------------
     async def _place(self, item: ApprovedOrder, risk: trio.MemorySendChannel[RiskInput]) -> None:
@@ -221,7 +225,7 @@ class ExecutionStage:
         await risk.send(OrdersChanged())
         if order.fill_count > 0 and source != "feed":
             # make sure the fills behind these counts are booked even if the feed's fill messages lag
-            await self._poll_fills(risk, ticker=order.ticker)
+            self.request_catch_up()
 
     def _forget(self, live: LiveOrder) -> None:
         self.p.state.open_orders.pop(live.client_order_id, None)
@@ -313,7 +317,9 @@ class ExecutionStage:
     async def _resolve_in_flight(self, risk: trio.MemorySendChannel[RiskInput]) -> None:
         exchange = self.p.require_exchange()
         journal = self.p.require_journal()
-        for live in [o for o in self.p.state.open_orders.values() if o.in_flight]:
+        # only orders whose request has ended without an answer; one still being sent is left alone
+        for live in [o for o in self.p.state.open_orders.values()
+                     if o.in_flight and o.client_order_id in self._in_flight_since]:
             try:
                 order = await exchange.resolve_in_flight(live.client_order_id, ticker=live.ticker)
             except ExchangeError as exc:
@@ -325,7 +331,7 @@ class ExecutionStage:
                          order_id=order.order_id, status=order.status)
                 await self._on_order(order, risk, source="resolve")
                 continue
-            since = self._in_flight_since.setdefault(live.client_order_id, trio.current_time())
+            since = self._in_flight_since[live.client_order_id]
             if trio.current_time() - since >= self.settings.in_flight_give_up_s:
                 await journal.apply_order_update(records.OrderUpdate(
                     state=records.OrderState.REJECTED, ts=self.clock.now(), filled=0, remaining=0, fees_cc=0,

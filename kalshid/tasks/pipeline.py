@@ -362,7 +362,7 @@ class TradingDaemon:
                     await runtime.shutdown.wait()
                     await send_or_drop(ex_send, ShutdownRequested(), "shutdown")
                 nursery.start_soon(ask_shutdown)
-                await self.execution.run(ex_recv, risk_send, ex_send.clone())
+                await self.execution.run(ex_recv, risk_send)
                 nursery.cancel_scope.cancel()
         finally:
             self.p.execution_done.set()
