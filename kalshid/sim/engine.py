@@ -75,6 +75,9 @@ class Exchange(LifecycleOps):
         self._client_ids: set[tuple[str, str]] = set()
         self._events: list[Event] = []
         self._dirty: set[str] = set()
+        # users whose history is dropped once a market settles (the simulator's own makers and takers):
+        # without this a long run keeps every maker order forever and memory grows without bound
+        self.internal_users: set[str] = set()
 
     # --- ids, events, accounts ------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from kalshid.core.markets import Window
-from kalshid.sim.model import LifecycleEvent, Market, MarketStatus, PositionEvent
+from kalshid.sim.model import LifecycleEvent, Market, MarketStatus, PositionEvent, Trade
 
 if TYPE_CHECKING:
     from kalshid.core.matching import OrderBook
@@ -27,11 +27,18 @@ if TYPE_CHECKING:
     from kalshid.sim.model import Event, Order
 
 
+KEEP_TRADES = 20_000
+KEEP_FINALIZED = 192  # two days of quarter-hours
+
+
 class LifecycleOps(ABC):
     markets: dict[str, Market]
     books: dict[str, OrderBook]
     orders: dict[str, Order]
     accounts: dict[str, Account]
+    trades: list[Trade]
+    internal_users: set[str]
+    _client_ids: set[tuple[str, str]]
     _events: list[Event]
 
     @abstractmethod
@@ -100,4 +107,29 @@ class LifecycleOps(ABC):
             ticker, "determined", now, status="finalized", settled_ts=now, open_interest=0
         )
         self._events.append(LifecycleEvent(market, "settled", now))
+        self._prune_after_settlement(ticker)
         return market
+
+    def _prune_after_settlement(self, ticker: str) -> None:
+        """Bound memory: forget the internal users' orders, fills and settlements of a settled market,
+        keep the last ``KEEP_TRADES`` public trades and the last ``KEEP_FINALIZED`` finalized markets.
+        Registered users' history is kept in full (it is what ``/portfolio/*`` serves)."""
+        internal = self.internal_users
+        if internal:
+            gone = [o for o in self.orders.values() if o.ticker == ticker and o.user_id in internal]
+            for o in gone:
+                del self.orders[o.order_id]
+                self._client_ids.discard((o.user_id, o.client_order_id))
+            for user in internal:
+                acct = self.accounts.get(user)
+                if acct is not None:
+                    acct.fills[:] = [f for f in acct.fills if f.ticker != ticker]
+                    acct.settlements[:] = [s for s in acct.settlements if s.ticker != ticker]
+                    acct.positions.pop(ticker, None)
+        if len(self.trades) > KEEP_TRADES:
+            del self.trades[: len(self.trades) - KEEP_TRADES]
+        finalized = [t for t, m in self.markets.items() if m.status == "finalized"]
+        for old in finalized[: max(0, len(finalized) - KEEP_FINALIZED)]:
+            if not any(o.ticker == old for o in self.orders.values()):
+                del self.markets[old]
+                self.books.pop(old, None)

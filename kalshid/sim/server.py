@@ -103,6 +103,7 @@ def build_venue(settings: SimSettings) -> Venue:
     exchange.open_account(TRADER_USER, settings.balance_cc)
     exchange.open_account(MAKER_USER, INTERNAL_BALANCE_CC)
     exchange.open_account(TAKER_USER, INTERNAL_BALANCE_CC)
+    exchange.internal_users = {MAKER_USER, TAKER_USER}
     keys = KeyRegistry(max_skew_s=settings.max_skew_s)
     for key_id, key in settings.keys:
         keys.register(key_id, load_public_key(key) if isinstance(key, Path) else key, TRADER_USER)

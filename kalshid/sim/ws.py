@@ -151,6 +151,13 @@ class Commands:
             )
             if channel == "orderbook_delta" and tickers:
                 self._snapshot(conn, sub, tickers)
+            if channel == "cfbenchmarks_value" and INDEX_ID in index_ids:
+                # the current value at once, as the ticker channel's initial snapshot does (our choice:
+                # Kalshi's docs do not say); a subscriber need not wait up to a second for its first print
+                from kalshid.sim.tasks import index_message
+
+                body = index_message(self.venue, int(self.venue.now()))
+                conn.offer(envelope("cfbenchmarks_value", sub.sid, dumps(body)))
 
     def unsubscribe(self, conn: Connection, cmd_id: Any, params: dict[str, Any]) -> None:
         sids = params.get("sids")

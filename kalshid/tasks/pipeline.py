@@ -458,7 +458,9 @@ def embedded_start(now: float | None = None) -> float:
     import time
 
     wall = time.time() if now is None else now
-    return wall - wall % 900 + EMBEDDED_START_INTO_WINDOW_S
+    # a hair before a whole second: the index prints on whole seconds, so the first one (which tells
+    # the daemon the exchange time it waits for at start) comes at once rather than a second later
+    return wall - wall % 900 + EMBEDDED_START_INTO_WINDOW_S - 0.001
 
 
 def _info(m: Market) -> MarketInfo:

@@ -106,3 +106,27 @@ def test_spring_forward_windows_continue() -> None:
     gaps = {(b - a).total_seconds() for a, b in itertools.pairwise(closes)}
     assert gaps == {900.0}
     assert window_containing(datetime(2026, 3, 8, 7, 0, tzinfo=UTC)).close_time in closes
+
+
+def test_settlement_forgets_internal_users_history_but_keeps_the_traders() -> None:
+    open_ts = int(_ts(2026, 7, 8, 22, 45))
+    close_ts = open_ts + 900
+    index = FnIndex(lambda t: 100)
+    ex = Exchange(seed=3)
+    ex.open_account("u", 100 * 10_000)
+    ex.open_account("maker", 100 * 10_000)
+    ex.internal_users = {"maker"}
+    lifecycle.step(ex, index, open_ts - 30)
+    lifecycle.step(ex, index, open_ts)
+    ticker = "KXSOL15M-26JUL081900-00"
+    ex.place_order("maker", req("no", "buy", 10, 60, ticker=ticker), open_ts + 10)
+    ex.place_order("maker", req("no", "buy", 5, 55, ticker=ticker), open_ts + 11)  # rests; cancelled at close
+    ex.place_order("u", req("yes", "buy", 10, 40, ticker=ticker), open_ts + 12)
+    lifecycle.step(ex, index, close_ts)
+    lifecycle.step(ex, index, close_ts + 60)
+    assert ex.markets[ticker].status == "finalized"
+    assert not [o for o in ex.orders.values() if o.user_id == "maker" and o.ticker == ticker]
+    assert not [f for f in ex.accounts["maker"].fills if f.ticker == ticker]
+    assert [o.ticker for o in ex.orders.values() if o.user_id == "u"] == [ticker]
+    assert len(ex.accounts["u"].fills) == 1 and ex.accounts["u"].settlements[-1].ticker == ticker
+    assert ex.conservation_gap_cc() == 0

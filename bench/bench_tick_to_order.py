@@ -1,0 +1,448 @@
+"""Bench: tick-to-order latency of the whole daemon, measured at the simulator (issue #6, #7).
+
+Run: ``.venv/bin/python bench/bench_tick_to_order.py [--speed 10] [--orders 100] [--clients 0,100]
+[--rounds 2]`` (about 10 minutes). Prints figures; not a test. Exits 0 when it measured something.
+
+What is measured, per order: from the simulator *publishing* the market-data message that triggered
+the signal (the moment the hub queues it for the daemon's WebSocket connection) to the simulator
+*receiving* the order request (Quart ``before_request`` of ``POST /portfolio/orders``, i.e. after
+Hypercorn has parsed the request line and headers). In between: the simulator's WS send, loopback,
+the daemon's feed parse, strategy, risk, execution (journal intent write), RSA-2048 signing, the
+HTTP/1.1 request on a keep-alive connection.
+
+How the trigger is found (exact, not "the last message before the order"): the daemon's
+``ApprovedOrder.data_local_time`` is the Trio time its feed began handling the triggering message.
+The bench stamps every raw message as the feed starts handling it, so the triggering message is the
+last one stamped at or before ``data_local_time``; its text (unique: ``sid``/``seq`` or the index
+print's second) maps back to the simulator's publish stamp. One Trio clock serves both sides.
+
+Set-up and caveats:
+- Daemon and simulator run **in one process and one Trio loop** (the embedded simulator, as
+  ``kalshid run`` uses it). At ``--speed`` N the simulator's makers, takers and index do N times
+  their real-time work on the same thread, so the figure is pessimistic: a real exchange's work is
+  not on our CPU. The WebSocket API clients run in a **child process** (this script with
+  ``--ws-child``) so only the daemon's side of their traffic lands on the daemon's loop.
+- Strategies are made to trade often (``min_edge`` 0, small Kelly fraction, wide risk limits).
+- Phases are interleaved (0, 100, 0, 100 clients, ...) so drift in market conditions affects each
+  client count alike. The journal runs as in production (SQLite in a worker thread, WAL, fsync per
+  commit) in a temporary directory under ``$TMPDIR``.
+- The total is split into segments at the stage boundaries (feed, risk in/out, execution, the
+  ``create_order`` call); each segment's percentiles are its own, so they do not add up to the total's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import contextvars
+import math
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import trio
+
+from kalshid import logs
+from kalshid.config import load_config
+from kalshid.exchange.kalshi import ws as kalshi_ws
+from kalshid.exchange.kalshi.rest import KalshiRest
+from kalshid.exchange.types import Order, OrderRequest
+from kalshid.sim import hub as sim_hub
+from kalshid.sim import rest as sim_rest
+from kalshid.sim import server as sim_server
+from kalshid.sim.server import TRADER_USER
+from kalshid.tasks import execution as execution_mod
+from kalshid.tasks import risk as risk_mod
+from kalshid.tasks.context import ApprovedOrder, Proposal
+from kalshid.tasks.pipeline import TradingDaemon
+from kalshid.tasks.supervisor import Runtime, Supervisor
+
+TOKEN = "b" * 40
+HISTORY_S = 30.0  # stamps older than this are dropped (risk refuses data older than 5 s anyway)
+GOAL_P50_MS, GOAL_P99_MS, GOAL_WS_RATIO = 2.0, 5.0, 1.20
+
+
+class Sample(NamedTuple):
+    """One order's stamps (Trio seconds); ``received`` is filled in from the simulator's side."""
+
+    phase: str
+    published: float      # the simulator queued the triggering message for the daemon's connection
+    arrived: float        # the daemon's feed began handling it (= ApprovedOrder.data_local_time)
+    risk_in: float        # risk took the strategy's proposal
+    risk_out: float       # risk finished with it (journal writes, ApprovedOrder sent)
+    placed: float         # execution took the ApprovedOrder
+    sent: float           # execution called KalshiRest.create_order (intent journaled)
+
+
+class Recorder:
+    """Publish stamps (simulator), arrival stamps (daemon feed), send and receipt stamps per order."""
+
+    def __init__(self) -> None:
+        self.pub_t: list[float] = []
+        self.pub_text: list[str] = []
+        self.published: dict[str, list[float]] = {}
+        self.arr_t: list[float] = []
+        self.arr_raw: list[str] = []
+        self.sent: dict[str, Sample] = {}  # by client_order_id
+        self.risk: dict[float, list[tuple[float, float]]] = {}  # data_local_time -> (risk in, risk out)
+        self.received: dict[str, float] = {}
+        self.unmatched = 0
+        self.phase = "warmup"
+        self.count: dict[str, int] = {}
+        self.target: tuple[str, int, trio.Event] | None = None
+        self.current: contextvars.ContextVar[tuple[ApprovedOrder, float] | None] = contextvars.ContextVar(
+            "bench_item", default=None)
+
+    # --- simulator side ---------------------------------------------------------------------
+    def on_publish(self, text: str, t: float) -> None:
+        self.pub_t.append(t)
+        self.pub_text.append(text)
+        self.published.setdefault(text, []).append(t)
+        if len(self.pub_t) > 50_000:
+            self._prune_published(t - HISTORY_S)
+
+    def _prune_published(self, before: float) -> None:
+        cut = bisect.bisect_left(self.pub_t, before)
+        for text in self.pub_text[:cut]:
+            times = self.published.get(text)
+            if times is not None:
+                while times and times[0] < before:
+                    times.pop(0)
+                if not times:
+                    del self.published[text]
+        del self.pub_t[:cut], self.pub_text[:cut]
+
+    def on_receive(self, cid: str, t: float) -> None:
+        self.received[cid] = t
+
+    # --- daemon side ------------------------------------------------------------------------
+    def on_arrival(self, raw: str, t: float) -> None:
+        self.arr_t.append(t)
+        self.arr_raw.append(raw)
+        if len(self.arr_t) > 50_000:
+            cut = bisect.bisect_left(self.arr_t, t - HISTORY_S)
+            del self.arr_t[:cut], self.arr_raw[:cut]
+
+    def on_send(self, cid: str, t: float) -> None:
+        current = self.current.get()
+        if current is None:
+            return
+        item, placed = current
+        d = item.data_local_time
+        i = bisect.bisect_right(self.arr_t, d) - 1
+        times = self.published.get(self.arr_raw[i], []) if i >= 0 else []
+        pub = [p for p in times if p <= d]
+        if not pub:
+            self.unmatched += 1
+            return
+        pairs = self.risk.get(d, [])
+        done = [(i, o) for i, o in pairs if o <= placed]  # two strategies may act on one message
+        r_in, r_out = done[-1] if done else (math.nan, math.nan)
+        if done:
+            pairs.remove(done[-1])
+        self.sent[cid] = Sample(self.phase, pub[-1], d, r_in, r_out, placed, t)
+        n = self.count[self.phase] = self.count.get(self.phase, 0) + 1
+        if self.target is not None and self.target[0] == self.phase and n >= self.target[1]:
+            self.target[2].set()
+
+    async def wait_orders(self, phase: str, n: int) -> None:
+        self.phase = phase
+        done = trio.Event()
+        self.target = (phase, n, done)
+        await done.wait()
+
+
+def install(rec: Recorder) -> None:
+    """Monkeypatch the instrumentation points (this process only)."""
+    orig_offer = sim_hub.Connection.offer
+
+    def offer(self: sim_hub.Connection, text: str) -> bool:
+        t = trio.current_time()
+        ok = orig_offer(self, text)
+        if ok and self.user_id == TRADER_USER:
+            rec.on_publish(text, t)
+        return ok
+
+    sim_hub.Connection.offer = offer  # type: ignore[method-assign]
+
+    orig_create_app = sim_rest.create_app
+
+    def create_app(venue: Any) -> Any:
+        from quart import request
+
+        app = orig_create_app(venue)
+
+        @app.before_request
+        async def stamp() -> None:
+            if request.method == "POST" and request.path.endswith("/portfolio/orders"):
+                t = trio.current_time()
+                body = await request.get_json(force=True, silent=True)  # cached: the handler reuses it
+                if isinstance(body, dict) and isinstance(body.get("client_order_id"), str):
+                    rec.on_receive(body["client_order_id"], t)
+
+        return app
+
+    sim_server.create_app = create_app  # type: ignore[attr-defined]  # serve_simulator's global
+
+    orig_handle = kalshi_ws.KalshiFeed._handle
+
+    async def handle(self: kalshi_ws.KalshiFeed, conn: Any, raw: str | bytes) -> None:
+        rec.on_arrival(raw if isinstance(raw, str) else raw.decode(), trio.current_time())
+        await orig_handle(self, conn, raw)
+
+    kalshi_ws.KalshiFeed._handle = handle  # type: ignore[method-assign]
+
+    orig_place = execution_mod.ExecutionStage._place
+
+    async def place(self: Any, item: ApprovedOrder, risk: Any) -> None:
+        token = rec.current.set((item, trio.current_time()))
+        try:
+            await orig_place(self, item, risk)
+        finally:
+            rec.current.reset(token)
+
+    execution_mod.ExecutionStage._place = place  # type: ignore[method-assign]
+
+    orig_proposal = risk_mod.RiskStage._on_proposal
+
+    class StampedSend:
+        """Stamps the moment risk hands the ApprovedOrder over (execution may run before risk resumes)."""
+
+        def __init__(self, inner: Any, t_in: float) -> None:
+            self.inner, self.t_in = inner, t_in
+
+        async def send(self, item: ApprovedOrder) -> None:
+            rec.risk.setdefault(item.data_local_time, []).append((self.t_in, trio.current_time()))
+            await self.inner.send(item)
+
+    async def on_proposal(self: Any, proposal: Proposal, orders: Any) -> None:
+        t = trio.current_time()
+        await orig_proposal(self, proposal, StampedSend(orders, t))  # type: ignore[arg-type]  # duck-typed
+        if len(rec.risk) > 10_000:
+            old = [k for k in rec.risk if k < t - HISTORY_S]
+            for k in old:
+                del rec.risk[k]
+
+    risk_mod.RiskStage._on_proposal = on_proposal  # type: ignore[method-assign]
+
+    orig_create = KalshiRest.create_order
+
+    async def create_order(self: KalshiRest, request: OrderRequest) -> Order:
+        rec.on_send(request.client_order_id, trio.current_time())
+        return await orig_create(self, request)
+
+    KalshiRest.create_order = create_order  # type: ignore[method-assign]
+
+
+def env_for(tmp: Path, speed: float) -> dict[str, str]:
+    return {
+        "KALSHID_SIM__SEED": "11",
+        "KALSHID_SIM__SPEED": str(speed),
+        "KALSHID_SIM__START": "2026-07-08T22:45:20+00:00",
+        "KALSHID_JOURNAL__DIR": str(tmp / "var"),
+        "KALSHID_CONTROL__SOCKET_PATH": str(tmp / "kalshid.sock"),
+        "KALSHID_API__PORT": "0",
+        "KALSHID_API__TOKEN": TOKEN,
+        "KALSHID_LOG__FILE": "off",
+        "KALSHID_LOG__FORMAT": "json",
+        "MAX_DAILY_LOSS": "1000000",
+        "DEFAULT_BANKROLL": "1000000",
+        "KALSHID_SIM__BALANCE": "1000000",
+        "KALSHID_RISK__BREAKER_DAILY_LOSS_FRACTION": "1",
+        "KALSHID_RISK__BREAKER_DRAWDOWN_FRACTION": "1",
+        "KALSHID_RISK__MAX_CONCURRENT_POSITIONS": "100",
+        "KALSHID_RISK__MAX_POSITION_SIZE": "20",  # small orders: many before any window limit binds
+        "KALSHID_RISK__MAX_WINDOW_EXPOSURE": "1000000",
+        "KALSHID_STRATEGIES__KELLY_VOLATILITY__MIN_EDGE": "0",
+        "KALSHID_STRATEGIES__MEAN_REVERSION__MIN_EDGE": "0",
+        "KALSHID_STRATEGIES__MEAN_REVERSION__ZSCORE_THRESHOLD_MEDIUM": "0.5",
+        "KALSHID_STRATEGIES__MEAN_REVERSION__ZSCORE_THRESHOLD_HIGH": "1.0",
+        "KALSHID_STRATEGIES__KELLY_VOLATILITY__KELLY_FRACTION": "0.01",
+        "KALSHID_STRATEGIES__MEAN_REVERSION__KELLY_FRACTION": "0.01",
+    }
+
+
+SEGMENTS: list[tuple[str, Callable[[Sample, float], float]]] = [
+    ("sim publish -> daemon feed", lambda x, r: x.arrived - x.published),
+    ("feed -> risk (strategy, queue)", lambda x, r: x.risk_in - x.arrived),
+    ("risk (check, 2 journal writes)", lambda x, r: x.risk_out - x.risk_in),
+    ("risk -> execution (queue)", lambda x, r: x.placed - x.risk_out),
+    ("execution (2 journal writes)", lambda x, r: x.sent - x.placed),
+    ("create_order -> sim (sign, HTTP)", lambda x, r: r - x.sent),
+]
+
+
+def pct(sorted_ms: list[float], q: float) -> float:
+    return sorted_ms[min(len(sorted_ms) - 1, int(q * len(sorted_ms)))]
+
+
+def line(label: str, ms: list[float], goal: str = "") -> str:
+    s = sorted(ms)
+    if not s:
+        return f"  {label:<34} n=0"
+    return (f"  {label:<34} n={len(s):4d}  p50={pct(s, .5):7.3f}  p90={pct(s, .9):7.3f}  "
+            f"p99={pct(s, .99):7.3f}  max={s[-1]:7.3f} ms{('   ' + goal) if goal else ''}")
+
+
+class WsClients:
+    """N WebSocket API clients in a child process (this script with ``--ws-child``)."""
+
+    def __init__(self, url: str, n: int) -> None:
+        self.url, self.n = url, n
+        self.proc: trio.Process | None = None
+
+    async def __aenter__(self) -> WsClients:
+        self.proc = await trio.lowlevel.open_process(
+            [sys.executable, __file__, "--ws-child", self.url, str(self.n)], stdout=subprocess.PIPE)
+        assert self.proc.stdout is not None
+        buf = b""
+        with trio.fail_after(60):
+            while b"\n" not in buf:
+                chunk = await self.proc.stdout.receive_some()
+                if not chunk:
+                    raise RuntimeError("ws client process exited before connecting")
+                buf += chunk
+        print(f"  [ws child] {buf.decode().strip()}", flush=True)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        self.proc.send_signal(signal.SIGTERM)
+        out = b""
+        with trio.move_on_after(10):
+            while chunk := await self.proc.stdout.receive_some():
+                out += chunk
+            await self.proc.wait()
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+        print(f"  [ws child] {out.decode().strip()}", flush=True)
+
+
+async def ws_child(url: str, n: int) -> None:
+    """Connect ``n`` authenticated clients to the daemon's ``/ws`` and read until SIGTERM."""
+    import trio_websocket
+
+    received = [0]
+    closed = [0]
+    headers = [(b"Authorization", f"Bearer {TOKEN}".encode())]
+
+    async def client(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio_websocket.open_websocket_url(url, extra_headers=headers) as ws:
+            task_status.started()
+            try:
+                while True:
+                    await ws.get_message()
+                    received[0] += 1
+            except trio_websocket.ConnectionClosed:
+                closed[0] += 1
+
+    with trio.open_signal_receiver(signal.SIGTERM) as sigs:
+        async with trio.open_nursery() as nursery:
+            for _ in range(n):
+                await nursery.start(client)
+            print(f"{n} clients connected to {url}", flush=True)
+            async for _ in sigs:
+                break
+            nursery.cancel_scope.cancel()
+    print(f"{n} clients received {received[0]} messages ({closed[0]} closed by the server)", flush=True)
+
+
+async def bench(args: argparse.Namespace, tmp: Path) -> int:
+    rec = Recorder()
+    install(rec)
+    log_file = (tmp / "daemon.log").open("w")
+    logs.configure_logging(level="info", fmt="json", file="off", stream=log_file)
+    loaded = load_config(environ=env_for(tmp, args.speed), cwd=tmp)
+    runtime = Runtime(loaded, None)
+    daemon = TradingDaemon(runtime)
+    supervisor = Supervisor(runtime, daemon.components())
+    clients = [int(c) for c in args.clients.split(",")]
+    plan = [c for _ in range(args.rounds) for c in clients]
+    status: list[int] = []
+    t0 = time.monotonic()
+
+    async def run() -> None:
+        status.append(await supervisor.run())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run)
+        with trio.fail_after(args.timeout):
+            await supervisor.wait_ready()
+            assert daemon.api_url is not None
+            ws_url = daemon.api_url.replace("http://", "ws://", 1) + "/ws"
+            print(f"daemon ready in {time.monotonic() - t0:.2f} s; sim speed {args.speed:g}x; "
+                  f"warming up ({args.warmup} orders)", flush=True)
+            await rec.wait_orders("warmup", args.warmup)
+            for i, n in enumerate(plan):
+                phase = f"{n}:{i}"
+                t1 = time.monotonic()
+                if n:
+                    async with WsClients(ws_url, n):
+                        await rec.wait_orders(phase, args.orders)
+                else:
+                    await rec.wait_orders(phase, args.orders)
+                print(f"  phase {i + 1}/{len(plan)}: {n} ws clients, {args.orders} orders in "
+                      f"{time.monotonic() - t1:.1f} s", flush=True)
+        rec.phase = "done"
+        supervisor.request_stop("bench finished")
+    log_file.close()
+
+    print(f"\nTick-to-order: simulator publish of the triggering message -> simulator receipt of the "
+          f"order (in-process sim, speed {args.speed:g}x, {time.monotonic() - t0:.0f} s wall)")
+    print(f"goal: p50 <= {GOAL_P50_MS:g} ms, p99 <= {GOAL_P99_MS:g} ms (floor ~0.4 ms); "
+          f"p99 with 100 ws clients within +20% of none")
+    p99: dict[int, float] = {}
+    for n in clients:
+        rows = [(x, rec.received[cid]) for cid, x in rec.sent.items()
+                if x.phase.split(":")[0] == str(n) and x.phase != "warmup" and cid in rec.received]
+        total = [(r - x.published) * 1000 for x, r in rows]
+        print(f"\n{n} WebSocket API clients connected:")
+        goal = ""
+        if total:
+            s = sorted(total)
+            p99[n] = pct(s, .99)
+            ok = pct(s, .5) <= GOAL_P50_MS and p99[n] <= GOAL_P99_MS
+            goal = f"[goal p50<={GOAL_P50_MS:g}, p99<={GOAL_P99_MS:g}: {'MET' if ok else 'NOT MET'}]"
+        print(line("tick -> order (total)", total, goal))
+        for label, seg in SEGMENTS:
+            print(line("  " + label, [v * 1000 for x, r in rows if not math.isnan(v := seg(x, r))]))
+    if 0 in p99 and len(p99) > 1:
+        for n, v in p99.items():
+            if n:
+                ratio = v / p99[0]
+                print(f"\np99 with {n} clients / p99 with none = {v:.3f} / {p99[0]:.3f} ms = {ratio:.2f}x  "
+                      f"[goal <= {GOAL_WS_RATIO:.2f}x: {'MET' if ratio <= GOAL_WS_RATIO else 'NOT MET'}]")
+    lost = sum(1 for cid in rec.sent if cid not in rec.received)
+    stats: dict[str, Any] = getattr(daemon.p.feed, "statistics", dict)()
+    print(f"\norders timed: {len(rec.sent)}; sent but not seen at the sim: {lost}; orders whose trigger could "
+          f"not be matched: {rec.unmatched}; daemon exit status {status[0] if status else '?'}; "
+          f"feed coalesced book updates: {stats.get('coalesced', '?')}")
+    return 0 if rec.sent and status == [0] else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--speed", type=float, default=10.0, help="simulator clock speed-up (default 10)")
+    ap.add_argument("--orders", type=int, default=100, help="orders per phase (default 100)")
+    ap.add_argument("--warmup", type=int, default=10, help="orders discarded first (default 10)")
+    ap.add_argument("--clients", default="0,100", help="WebSocket API client counts (default 0,100)")
+    ap.add_argument("--rounds", type=int, default=2, help="times each client count is run (default 2)")
+    ap.add_argument("--timeout", type=float, default=1200.0, help="give up after this many s (default 1200)")
+    ap.add_argument("--ws-child", nargs=2, metavar=("URL", "N"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.ws_child:
+        trio.run(ws_child, args.ws_child[0], int(args.ws_child[1]))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="kalshid-bench-") as tmp:
+        run: Callable[..., Any] = trio.run
+        return int(run(bench, args, Path(tmp)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
