@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from kalshid.sim.model import Event, Order
 
 
-KEEP_TRADES = 20_000
+KEEP_TRADES = 5_000
 KEEP_FINALIZED = 192  # two days of quarter-hours
 
 

@@ -126,6 +126,12 @@ class StrategyStage:
         if len(self._closing_sent) > 64:
             keep = set(self.p.tracker.tickers())
             self._closing_sent &= keep
+        state = self.p.state
+        if len(state.last_fair) > 4 or len(state.last_edge) > 4:  # only the followed markets are shown
+            followed = set(self.p.tracker.tickers())
+            for table in (state.last_fair, state.last_edge):
+                for ticker in [t for t in table if t not in followed]:
+                    del table[ticker]
 
     def _evaluate(self, data_local_time: float) -> list[Proposal]:
         state = self.p.state
