@@ -135,6 +135,7 @@ class TradingDaemon:
         self.p.execution_in = trio.open_memory_channel[ExecutionInput](ch.orders)
         self.p.risk_in = trio.open_memory_channel[RiskInput](ch.fills)
         self._strategy_done = trio.Event()
+        self._markets_done = trio.Event()
         self.control: Any = None
 
     def breaker_config(self) -> BreakerConfig:
@@ -184,8 +185,10 @@ class TradingDaemon:
                 log.info("exchange ready", rest=self.rest_url, ws=self.ws_url, mode=self.p.state.mode,
                          journal=cfg.journal_path)
                 task_status.started()
+                # close the REST client and the journal only once everything that uses them has stopped
                 await self.p.execution_done.wait()
                 await self.p.feed_done.wait()
+                await self._markets_done.wait()
             nursery.cancel_scope.cancel()
 
     def _paper(self, rest: KalshiRest) -> Any:
@@ -295,6 +298,12 @@ class TradingDaemon:
 
     # --- markets: discovery and rollover ---------------------------------------------------------
     async def markets_task(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
+        try:
+            await self._markets_task(runtime, task_status)
+        finally:
+            self._markets_done.set()
+
+    async def _markets_task(self, runtime: Runtime, task_status: trio.TaskStatus[Any]) -> None:
         with trio.fail_after(30):
             await self.clock.wait_known()
         await self._refresh_markets()
