@@ -53,6 +53,7 @@ import trio
 import trio_websocket
 
 from kalshid.core import wire as w
+from kalshid.exchange.backoff import backoff_delay, is_transient
 from kalshid.exchange.base import FeedEvent, IndexPrinted
 from kalshid.exchange.errors import ExchangeError, ProtocolError
 from kalshid.exchange.types import IndexPrint
@@ -238,9 +239,7 @@ _TRANSIENT = (trio_websocket.ConnectionClosed, trio_websocket.HandshakeError, OS
 
 
 def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, BaseExceptionGroup):
-        return all(_is_transient(e) for e in exc.exceptions)
-    return isinstance(exc, _TRANSIENT)
+    return is_transient(exc, _TRANSIENT)
 
 
 @attrs.define
@@ -297,8 +296,8 @@ class CoinbaseSpotFeed:
                     reason = f"{type(exc).__name__}: {exc}"
                 # A connection that delivered data resets the backoff; repeated failures grow it.
                 failures = 1 if self._conn_healthy else failures + 1
-                cap = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** (failures - 1))
-                delay = cap / 2 + self._rng() * cap / 2
+                delay = backoff_delay(failures, base_s=self.config.backoff_base_s,
+                                      max_s=self.config.backoff_max_s, rng=self._rng)
                 log.warning("coinbase_ws_reconnect", reason=reason, attempt=failures, delay_s=round(delay, 3))
                 await trio.sleep(delay)
 

@@ -38,6 +38,7 @@ import trio_websocket
 
 from kalshid.core.book import Book, BookError, OrderBook
 from kalshid.core.markets import INDEX_ID
+from kalshid.exchange.backoff import backoff_delay, is_transient
 from kalshid.exchange.base import (
     BookUpdated,
     FeedEvent,
@@ -110,9 +111,7 @@ _TRANSIENT = (trio_websocket.ConnectionClosed, trio_websocket.HandshakeError, OS
 
 
 def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, BaseExceptionGroup):
-        return all(_is_transient(e) for e in exc.exceptions)
-    return isinstance(exc, _TRANSIENT)
+    return is_transient(exc, _TRANSIENT)
 
 
 class KalshiFeed:
@@ -178,8 +177,8 @@ class KalshiFeed:
                 healthy = self._conn_healthy
                 await self._mark_all_stale(f"disconnected ({reason})")
                 failures = 1 if healthy else failures + 1
-                cap = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** (failures - 1))
-                delay = cap / 2 + self._rng() * cap / 2
+                delay = backoff_delay(failures, base_s=self.config.backoff_base_s,
+                                      max_s=self.config.backoff_max_s, rng=self._rng)
                 log.warning("kalshi_ws_reconnect", reason=reason, attempt=failures, delay_s=round(delay, 3))
                 await trio.sleep(delay)
 
