@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import httpx
@@ -57,6 +57,8 @@ from kalshid.exchange.types import (
 )
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 
 def wall_clock_ms() -> int:
@@ -289,10 +291,13 @@ class KalshiRest:
                  order_id=found.order_id if found else None, status=found.status if found else "not_created")
         return found
 
-    async def cancel_order(self, order_id: str) -> CancelResult:
-        """Cancel once. Unknown outcome → :class:`CancelInFlight` (ask with :meth:`get_order`)."""
+    async def _modify_once(self, order_id: str, method: str, path: str, body: dict[str, Any] | None,
+                           parse: Callable[[Any], T]) -> T:
+        """Send a change to an existing order exactly once. A transport error, a 5xx or an unreadable
+        2xx leaves the outcome unknown → :class:`CancelInFlight` (ask with :meth:`get_order`); any other
+        error status is a definite refusal, raised typed."""
         try:
-            resp = await self._write("DELETE", f"/portfolio/orders/{order_id}")
+            resp = await self._write(method, path, body)
         except TransportError as exc:
             raise CancelInFlight(order_id, exc) from exc
         if resp.status_code >= 400:
@@ -301,25 +306,19 @@ class KalshiRest:
                 raise CancelInFlight(order_id, err) from err
             raise err
         try:
-            return wire.parse_cancel(self._decode(resp))
+            return parse(self._decode(resp))
         except ProtocolError as exc:
             raise CancelInFlight(order_id, exc) from exc
+
+    async def cancel_order(self, order_id: str) -> CancelResult:
+        """Cancel once. Unknown outcome → :class:`CancelInFlight` (ask with :meth:`get_order`)."""
+        return await self._modify_once(order_id, "DELETE", f"/portfolio/orders/{order_id}", None,
+                                       wire.parse_cancel)
 
     async def decrease_order(self, order_id: str, *, reduce_by: int) -> Order:
         """Reduce a resting order by ``reduce_by`` contracts, once (unknown outcome → CancelInFlight)."""
         if reduce_by <= 0:
             raise ValueError(f"reduce_by must be positive, got {reduce_by}")
-        try:
-            resp = await self._write("POST", f"/portfolio/orders/{order_id}/decrease",
-                                     wire.encode_decrease(reduce_by))
-        except TransportError as exc:
-            raise CancelInFlight(order_id, exc) from exc
-        if resp.status_code >= 400:
-            err = self._error(resp)
-            if isinstance(err, ServerError):
-                raise CancelInFlight(order_id, err) from err
-            raise err
-        try:
-            return wire.parse_order(wire.obj_of(self._decode(resp), "order", "decrease response"))
-        except ProtocolError as exc:
-            raise CancelInFlight(order_id, exc) from exc
+        return await self._modify_once(
+            order_id, "POST", f"/portfolio/orders/{order_id}/decrease", wire.encode_decrease(reduce_by),
+            lambda body: wire.parse_order(wire.obj_of(body, "order", "decrease response")))
