@@ -231,6 +231,17 @@ class Journal:
             until=until, limit=limit, cursor=cursor,
         )
 
+    async def all_fills(self, *, ticker: str | None = None) -> list[Fill]:
+        """Every journaled fill (of ``ticker``, if given), newest first, read page by page."""
+        fills: list[Fill] = []
+        cursor: str | None = None
+        while True:
+            page = await self.list_fills(ticker=ticker, limit=1000, cursor=cursor)
+            fills.extend(page.items)
+            cursor = page.next_cursor
+            if not cursor:
+                return fills
+
     async def last_fill_seen(self) -> Fill | None:
         return await self._run(sql_read.last_fill)
 

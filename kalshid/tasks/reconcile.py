@@ -139,14 +139,7 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
 
 async def rebuild_portfolio(journal: Journal) -> Portfolio:
     """Replay every journaled fill and settlement, in time order, through the pure portfolio."""
-    fills: list[records.Fill] = []
-    cursor: str | None = None
-    while True:
-        page = await journal.list_fills(limit=1000, cursor=cursor)
-        fills.extend(page.items)
-        cursor = page.next_cursor
-        if not cursor:
-            break
+    fills = await journal.all_fills()
     settlements = {r.settlement.ticker: r.settlement for r in await journal.settlements()}
     events: list[tuple[datetime, int, object]] = [(f.ts, 0, f) for f in fills]
     events += [(s.settled_ts, 1, s) for s in settlements.values()]
@@ -170,16 +163,10 @@ async def strategy_holdings(journal: Journal, open_tickers: frozenset[str]) -> d
     """Contracts each strategy holds in the markets still open, from the journal's fills."""
     out: dict[tuple[str, str, str], int] = {}
     for ticker in open_tickers:
-        cursor: str | None = None
-        while True:
-            page = await journal.list_fills(ticker=ticker, limit=1000, cursor=cursor)
-            for f in page.items:
-                if f.strategy:
-                    key = (f.strategy, f.ticker, f.side.value)
-                    out[key] = out.get(key, 0) + (f.count if f.action.value == "buy" else -f.count)
-            cursor = page.next_cursor
-            if not cursor:
-                break
+        for f in await journal.all_fills(ticker=ticker):
+            if f.strategy:
+                key = (f.strategy, f.ticker, f.side.value)
+                out[key] = out.get(key, 0) + (f.count if f.action.value == "buy" else -f.count)
     return {k: v for k, v in out.items() if v > 0}
 
 

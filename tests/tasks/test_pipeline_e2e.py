@@ -11,63 +11,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import trio
+from daemonkit import running_daemon, wait_for
 
-from kalshid.config import load_config
 from kalshid.sim.server import TRADER_USER
-from kalshid.tasks.pipeline import TradingDaemon
-from kalshid.tasks.supervisor import Runtime, Supervisor
 
 WINDOW_S = 900
 
 
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {
-        "KALSHID_SIM__SEED": "11",
-        "KALSHID_SIM__START": "2026-07-08T22:44:00+00:00",
-        "KALSHID_JOURNAL__DIR": str(tmp_path / "var"),
-        "KALSHID_CONTROL__SOCKET_PATH": str(tmp_path / "kalshid.sock"),
-        "KALSHID_API__PORT": "0",
-        "KALSHID_API__TOKEN": "t" * 40,
-        "KALSHID_LOG__FILE": "off",
-        "KALSHID_LOG__FORMAT": "json",
-        **extra,
-    }
-
-
-async def _run_until(daemon: TradingDaemon, supervisor: Supervisor, done: object, limit_s: float) -> int:
-    status: list[int] = []
-
-    async def run() -> None:
-        status.append(await supervisor.run())
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(run)
-        with trio.fail_after(limit_s):
-            await supervisor.wait_ready()
-            while not await done():  # type: ignore[operator]  # noqa: ASYNC110 (polling the journal)
-                await trio.sleep(30)
-        supervisor.request_stop("test finished")
-    return status[0]
-
-
 async def test_daemon_trades_eight_windows_and_its_books_match_the_exchange_to_the_cent(
         tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
-    loaded = load_config(environ=_env(tmp_path, MAX_DAILY_LOSS="100000", DEFAULT_BANKROLL="10000",
-                                      KALSHID_RISK__BREAKER_DAILY_LOSS_FRACTION="0.9",
-                                      KALSHID_RISK__BREAKER_DRAWDOWN_FRACTION="0.9",
-                                      KALSHID_STRATEGIES__KELLY_VOLATILITY__KELLY_FRACTION="0.02",
-                                      KALSHID_STRATEGIES__MEAN_REVERSION__KELLY_FRACTION="0.02"),
-                         cwd=tmp_path)
-    runtime = Runtime(loaded, None)
-    daemon = TradingDaemon(runtime, journal_inline=True)
-    supervisor = Supervisor(runtime, daemon.components())
+    async with running_daemon(tmp_path, MAX_DAILY_LOSS="100000", DEFAULT_BANKROLL="10000",
+                              KALSHID_RISK__BREAKER_DAILY_LOSS_FRACTION="0.9",
+                              KALSHID_RISK__BREAKER_DRAWDOWN_FRACTION="0.9") as (daemon, _sup):
+        async def eight_windows_settled() -> bool:
+            journal = daemon.p.journal
+            return journal is not None and len(await journal.settlements()) >= 8
 
-    async def eight_windows_settled() -> bool:
-        journal = daemon.p.journal
-        return journal is not None and len(await journal.settlements()) >= 8
-
-    status = await _run_until(daemon, supervisor, eight_windows_settled, 12 * WINDOW_S)
-    assert status == 0
+        await wait_for(eight_windows_settled, limit_s=12 * WINDOW_S, every_s=30)
 
     venue = daemon.p.sim_handle.venue
     account = venue.exchange.accounts[TRADER_USER]
@@ -75,15 +35,8 @@ async def test_daemon_trades_eight_windows_and_its_books_match_the_exchange_to_t
 
     # Every exchange fill is in the journal once (keyed by trade id), with the same money.
     from kalshid.store import open_journal
-    async with open_journal(loaded.config.journal_path, loaded.config.journal_mode, inline=True) as journal:
-        fills = []
-        cursor = None
-        while True:
-            page = await journal.list_fills(limit=1000, cursor=cursor)
-            fills.extend(page.items)
-            cursor = page.next_cursor
-            if not cursor:
-                break
+    async with open_journal(daemon.cfg.journal_path, daemon.cfg.journal_mode, inline=True) as journal:
+        fills = await journal.all_fills()
         settlements = await journal.settlements()
         positions = {p.ticker: (p.yes_count, p.no_count) for p in await journal.positions()}
         orders = (await journal.list_orders(limit=1000)).items

@@ -56,13 +56,7 @@ async def test_books_and_positions_stay_right_through_every_fault(tmp_path: Path
     from kalshid.store import open_journal
     cfg = daemon.cfg
     async with open_journal(cfg.journal_path, cfg.journal_mode, inline=True) as journal:
-        fills, cursor = [], None
-        while True:
-            page = await journal.list_fills(limit=1000, cursor=cursor)
-            fills.extend(page.items)
-            cursor = page.next_cursor
-            if not cursor:
-                break
+        fills = await journal.all_fills()
         known = [await journal.get_order_by_client_id(c) for c in cids]
     assert all(k is not None and not k.external for k in known)  # no unexplained order
     assert sorted(f.fill_id for f in fills) == sorted(f.fill_id for f in account.fills)
