@@ -53,7 +53,7 @@ import trio
 import trio_websocket
 
 from kalshid.core import wire as w
-from kalshid.exchange.backoff import backoff_delay, is_transient
+from kalshid.exchange.backoff import reconnect_forever
 from kalshid.exchange.base import FeedEvent, IndexPrinted
 from kalshid.exchange.errors import ExchangeError, ProtocolError
 from kalshid.exchange.types import IndexPrint
@@ -238,10 +238,6 @@ def parse_message(raw: str | bytes) -> SpotMessage:
 _TRANSIENT = (trio_websocket.ConnectionClosed, trio_websocket.HandshakeError, OSError, SpotReconnect)
 
 
-def _is_transient(exc: BaseException) -> bool:
-    return is_transient(exc, _TRANSIENT)
-
-
 @attrs.define
 class _Conn:
     """Per-connection state (reset on every reconnect)."""
@@ -284,22 +280,14 @@ class CoinbaseSpotFeed:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Connect, subscribe, stream; reconnect on transient failures with backoff and jitter."""
+        async def nothing(_reason: str) -> None:
+            return None
+
         async with self._events:
-            failures = 0
-            while True:
-                try:
-                    await self._connect_and_serve(task_status)
-                    reason = "connection ended"
-                except Exception as exc:
-                    if not _is_transient(exc):
-                        raise
-                    reason = f"{type(exc).__name__}: {exc}"
-                # A connection that delivered data resets the backoff; repeated failures grow it.
-                failures = 1 if self._conn_healthy else failures + 1
-                delay = backoff_delay(failures, base_s=self.config.backoff_base_s,
-                                      max_s=self.config.backoff_max_s, rng=self._rng)
-                log.warning("coinbase_ws_reconnect", reason=reason, attempt=failures, delay_s=round(delay, 3))
-                await trio.sleep(delay)
+            await reconnect_forever(lambda: self._connect_and_serve(task_status),
+                                    healthy=lambda: self._conn_healthy, transient=_TRANSIENT,
+                                    base_s=self.config.backoff_base_s, max_s=self.config.backoff_max_s,
+                                    rng=self._rng, on_disconnect=nothing, name="coinbase_ws")
 
     async def _connect_and_serve(self, task_status: trio.TaskStatus[None]) -> None:
         cfg = self.config

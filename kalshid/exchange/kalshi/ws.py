@@ -38,7 +38,7 @@ import trio_websocket
 
 from kalshid.core.book import Book, BookError, OrderBook
 from kalshid.core.markets import INDEX_ID
-from kalshid.exchange.backoff import backoff_delay, is_transient
+from kalshid.exchange.backoff import reconnect_forever
 from kalshid.exchange.base import (
     BookUpdated,
     FeedEvent,
@@ -110,10 +110,6 @@ class _Conn:
 _TRANSIENT = (trio_websocket.ConnectionClosed, trio_websocket.HandshakeError, OSError, FeedTimeout)
 
 
-def _is_transient(exc: BaseException) -> bool:
-    return is_transient(exc, _TRANSIENT)
-
-
 class KalshiFeed:
     """The Kalshi WebSocket as a :class:`~kalshid.exchange.base.MarketFeed`."""
 
@@ -164,23 +160,14 @@ class KalshiFeed:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Connect, subscribe, stream; reconnect on transient failures. ``task_status.started()`` is
         called once the first connection's subscriptions are acknowledged."""
+        async def stale(reason: str) -> None:
+            await self._mark_all_stale(f"disconnected ({reason})")
+
         async with self._events:
-            failures = 0
-            while True:
-                try:
-                    await self._connect_and_serve(task_status)
-                    reason = "connection ended"
-                except Exception as exc:
-                    if not _is_transient(exc):
-                        raise
-                    reason = f"{type(exc).__name__}: {exc}"
-                healthy = self._conn_healthy
-                await self._mark_all_stale(f"disconnected ({reason})")
-                failures = 1 if healthy else failures + 1
-                delay = backoff_delay(failures, base_s=self.config.backoff_base_s,
-                                      max_s=self.config.backoff_max_s, rng=self._rng)
-                log.warning("kalshi_ws_reconnect", reason=reason, attempt=failures, delay_s=round(delay, 3))
-                await trio.sleep(delay)
+            await reconnect_forever(lambda: self._connect_and_serve(task_status),
+                                    healthy=lambda: self._conn_healthy, transient=_TRANSIENT,
+                                    base_s=self.config.backoff_base_s, max_s=self.config.backoff_max_s,
+                                    rng=self._rng, on_disconnect=stale, name="kalshi_ws")
 
     # ------------------------------------------------------------------ connection
 
