@@ -123,8 +123,14 @@ class MarketTracker:
             return 0.0, 0
         close = tracked.info.close_time
         start = close - timedelta(seconds=AVERAGING_SECONDS)
-        values = [p.price for p in self._prints if start <= p.ts < close]
-        return sum(values), len(values)
+        total, count = 0.0, 0
+        for p in reversed(self._prints):  # newest first: at most ~60 prints are in the window
+            if p.ts < start:
+                break
+            if p.ts < close:
+                total += p.price
+                count += 1
+        return total, count
 
     def view(self, ticker: str, *, bankroll_cc: int, max_count: int) -> MarketView | None:
         """The strategy input for ``ticker`` at the current exchange time, or ``None`` if unknown."""

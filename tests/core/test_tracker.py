@@ -1,0 +1,60 @@
+"""The strategy stage's market-data tracker: exchange time, closing-window sums, staleness, bounds."""
+
+from datetime import UTC, datetime, timedelta
+
+from kalshid.core.signals import BookTop, IndexPrint
+from kalshid.core.tracker import MarketInfo, MarketTracker
+
+OPEN = datetime(2026, 7, 8, 22, 45, tzinfo=UTC)
+CLOSE = OPEN + timedelta(minutes=15)
+INFO = MarketInfo("KXSOL15M-26JUL081900-00", OPEN, CLOSE, 150.0)
+
+
+def _top(at: datetime) -> BookTop:
+    return BookTop(INFO.ticker, 4000, 10, 5500, 20, at)
+
+
+def test_closing_sum_counts_only_prints_in_the_last_minute_before_close() -> None:
+    t = MarketTracker()
+    t.set_markets([INFO])
+    for s in range(-90, 5):  # 90 s before close to 4 s after
+        t.on_index(IndexPrint(CLOSE + timedelta(seconds=s), 100.0 + (s >= -60)))
+    total, count = t.closing_average_so_far(INFO.ticker)
+    assert count == 60 and total == 60 * 101.0
+    assert t.closing_average_so_far("unknown") == (0.0, 0)
+
+
+def test_exchange_time_and_new_prints_ignore_replays() -> None:
+    t = MarketTracker()
+    t.set_markets([INFO])
+    assert t.now is None and t.view(INFO.ticker, bankroll_cc=1, max_count=1) is None
+    t.on_index(IndexPrint(OPEN + timedelta(seconds=10), 150.0))
+    t.on_index(IndexPrint(OPEN + timedelta(seconds=9), 149.0))  # older: a replay after a reconnect
+    assert t.now == OPEN + timedelta(seconds=10)
+    assert [p.price for p in t.take_new_prints()] == [150.0]
+    assert t.take_new_prints() == ()
+    view = t.view(INFO.ticker, bankroll_cc=-5, max_count=3)
+    assert view is not None and view.bankroll_cc == 0 and view.floor_strike == 150.0
+
+
+def test_a_stale_book_is_hidden_until_a_fresh_one_arrives() -> None:
+    t = MarketTracker()
+    t.set_markets([INFO])
+    at = OPEN + timedelta(seconds=30)
+    t.on_book(_top(at), stale=False)
+    assert t.book(INFO.ticker) == _top(at) and t.book_age_seconds(INFO.ticker) == 0.0
+    t.mark_stale(INFO.ticker)
+    assert t.book(INFO.ticker) is None and t.book_age_seconds(INFO.ticker) is None
+    t.on_book(_top(at + timedelta(seconds=1)), stale=False)
+    assert t.book(INFO.ticker) is not None
+    # a book for a market not followed is ignored
+    t.on_book(BookTop("KXSOL15M-26JUL081915-15", None, 0, None, 0, at), stale=False)
+    assert t.tickers() == [INFO.ticker]
+
+
+def test_index_history_is_bounded_by_its_window() -> None:
+    t = MarketTracker(index_window=timedelta(minutes=1))
+    for s in range(3600):
+        t.on_index(IndexPrint(OPEN + timedelta(seconds=s), 150.0))
+    assert len(t._prints) <= 61
+    assert t.index_age_seconds(OPEN + timedelta(seconds=3605)) == 6.0
