@@ -65,29 +65,28 @@ def opt(obj: Obj, key: str, ctx: str, conv: Callable[[object, str], T]) -> T | N
     return field(obj, key, ctx, conv)
 
 
+def _new_or_legacy(obj: Obj, key: str, convert: Callable[[object, str], int], legacy_key: str | None,
+                   legacy_convert: Callable[[object, str], int], ctx: str, required: bool) -> int | None:
+    """The 2026 field if present, else its legacy integer twin; missing both is an error if required."""
+    if obj.get(key) not in (None, ""):
+        return field(obj, key, ctx, convert)
+    if legacy_key is not None and obj.get(legacy_key) not in (None, ""):
+        return field(obj, legacy_key, ctx, legacy_convert)
+    if required:
+        alt = f" (or {legacy_key!r})" if legacy_key else ""
+        raise ProtocolError(f"{ctx}: missing field {key!r}{alt}")
+    return None
+
+
 def money(obj: Obj, dollars_key: str, cents_key: str | None, ctx: str, *,
           required: bool = True) -> int | None:
     """A money/price field in cc: the ``*_dollars`` string, else the legacy integer-cents field."""
-    if obj.get(dollars_key) not in (None, ""):
-        return field(obj, dollars_key, ctx, w.dollars_cc)
-    if cents_key is not None and obj.get(cents_key) not in (None, ""):
-        return field(obj, cents_key, ctx, w.cents_cc)
-    if required:
-        alt = f" (or {cents_key!r})" if cents_key else ""
-        raise ProtocolError(f"{ctx}: missing field {dollars_key!r}{alt}")
-    return None
+    return _new_or_legacy(obj, dollars_key, w.dollars_cc, cents_key, w.cents_cc, ctx, required)
 
 
 def counts(obj: Obj, fp_key: str, legacy_key: str | None, ctx: str, *, required: bool = True) -> int | None:
     """A count field: the ``*_fp`` string, else the legacy integer."""
-    if obj.get(fp_key) not in (None, ""):
-        return field(obj, fp_key, ctx, w.count)
-    if legacy_key is not None and obj.get(legacy_key) not in (None, ""):
-        return field(obj, legacy_key, ctx, w.count)
-    if required:
-        alt = f" (or {legacy_key!r})" if legacy_key else ""
-        raise ProtocolError(f"{ctx}: missing field {fp_key!r}{alt}")
-    return None
+    return _new_or_legacy(obj, fp_key, w.count, legacy_key, w.count, ctx, required)
 
 
 def string(v: object, where: str) -> str:
