@@ -26,15 +26,14 @@ from datetime import UTC, datetime
 
 import attrs
 
+from kalshid.core.signals import Action, Side
 from kalshid.store.records import (
-    Action,
     Fill,
     JournalCheck,
     PnlRow,
     Position,
     Settlement,
     SettlementResult,
-    Side,
 )
 
 UNATTRIBUTED = "(unattributed)"

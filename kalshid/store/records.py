@@ -22,17 +22,9 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from kalshid.core.signals import Action, Side
+
 T = TypeVar("T")
-
-
-class Side(enum.StrEnum):
-    YES = "yes"
-    NO = "no"
-
-
-class Action(enum.StrEnum):
-    BUY = "buy"
-    SELL = "sell"
 
 
 class TimeInForce(enum.StrEnum):

@@ -16,9 +16,9 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
+from kalshid.core.signals import Action, Side
 from kalshid.store import ledger
 from kalshid.store.records import (
-    Action,
     BreakerEvent,
     EquitySnapshot,
     Fill,
@@ -32,7 +32,6 @@ from kalshid.store.records import (
     Settlement,
     SettlementRecord,
     SettlementResult,
-    Side,
     TimeInForce,
 )
 from kalshid.store.sqlbase import from_us, to_us

@@ -56,7 +56,7 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
         resolved += 1
         if order.is_open:
             open_orders[rec.client_order_id] = LiveOrder(rec.client_order_id, rec.strategy, rec.ticker,
-                                                         Side(rec.side.value), rec.action,  # type: ignore[arg-type]
+                                                         Side(rec.side.value), rec.action,
                                                          rec.price_cc, order.remaining_count, order.order_id)
     summary["in_flight_resolved"] = resolved
     summary["in_flight_never_sent"] = never_sent
@@ -78,7 +78,7 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
             continue
         await journal.apply_order_update(order_update(order, ts=now, source="reconcile"))
         open_orders[known.client_order_id] = LiveOrder(known.client_order_id, known.strategy, known.ticker,
-                                                       Side(known.side.value), known.action,  # type: ignore[arg-type]
+                                                       Side(known.side.value), known.action,
                                                        known.price_cc, order.remaining_count, order.order_id)
     summary["external_orders_adopted"] = adopted
 
