@@ -8,6 +8,7 @@ stdlib loggers (hypercorn, httpx) go through the same formatter and the same red
 Use :func:`redact` for strings that leave the process another way (error messages, API responses).
 """
 
+import functools
 import logging
 import logging.handlers
 import os
@@ -29,8 +30,13 @@ _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|\Z)
 _SIGNATURE = re.compile(r"(KALSHI-ACCESS-SIGNATURE['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9+/=_-]+", re.IGNORECASE)
 _BEARER = re.compile(r"(\bBearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 
+# Any of the shapes above; one search decides whether the three substitutions are needed (redaction
+# runs on every value of every log line, and almost no value contains a secret).
+_SHAPES = re.compile(r"-----BEGIN |KALSHI-ACCESS-SIGNATURE|\bBearer\s", re.IGNORECASE)
+
 _lock = threading.Lock()
 _secrets: dict[str, str] = {}  # secret -> what replaces it
+_secret_pairs: tuple[tuple[str, str], ...] = ()  # the same, longest first; replaced whole, read without the lock
 
 
 def register_secret(secret: str, *, keep_prefix: bool = False) -> None:
@@ -41,22 +47,25 @@ def register_secret(secret: str, *, keep_prefix: bool = False) -> None:
     """
     if len(secret) < 4:
         return
+    global _secret_pairs
     with _lock:
         _secrets[secret] = redact_key_id(secret) if keep_prefix else REDACTED
+        _secret_pairs = tuple(sorted(_secrets.items(), key=lambda kv: -len(kv[0])))  # no partial leaks
 
 
 def redact(text: str) -> str:
     """``text`` with PEM blocks, signature values, bearer tokens and registered secrets removed."""
-    text = _PEM.sub("[REDACTED PEM]", text)
-    text = _SIGNATURE.sub(r"\1" + REDACTED, text)
-    text = _BEARER.sub(r"\1" + REDACTED, text)
-    with _lock:
-        pairs = sorted(_secrets.items(), key=lambda kv: -len(kv[0]))  # longest first: no partial leaks
-    for secret, replacement in pairs:
-        text = text.replace(secret, replacement)
+    if _SHAPES.search(text) is not None:
+        text = _PEM.sub("[REDACTED PEM]", text)
+        text = _SIGNATURE.sub(r"\1" + REDACTED, text)
+        text = _BEARER.sub(r"\1" + REDACTED, text)
+    for secret, replacement in _secret_pairs:
+        if secret in text:
+            text = text.replace(secret, replacement)
     return text
 
 
+@functools.lru_cache(maxsize=4096)  # log keys are a small fixed vocabulary
 def _is_secret_key(key: str) -> bool:
     lowered = key.lower().replace("-", "_")
     return any(part in lowered for part in SECRET_KEY_PARTS)
@@ -130,7 +139,8 @@ def configure_logging(
         redaction_processor,
     ]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # filter first: a disabled level costs a level check, not the whole chain
+        processors=[structlog.stdlib.filter_by_level, *shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,

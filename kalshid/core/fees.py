@@ -11,7 +11,6 @@ multiply the coefficient by it (1 for KXSOL15M) and document that choice.
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 from kalshid.core.units import CC_PER_CENT, ONE_DOLLAR_CC
@@ -22,10 +21,18 @@ MAKER_RATE = Fraction(175, 10_000)
 FEE_TYPES = ("quadratic", "quadratic_with_maker_fees", "flat")
 
 
+_CC2_PER_CENT = ONE_DOLLAR_CC * ONE_DOLLAR_CC // 100  # cc² per cent of fee (10^6)
+
+
 def _quadratic_fee_cc(rate: Fraction, terms: int) -> int:
-    """``terms`` = Σ Cᵢ·pᵢ·(10 000 − pᵢ) in cc²; returns the fee rounded up to a whole cent, in cc."""
-    fee_dollars = rate * Fraction(terms, ONE_DOLLAR_CC * ONE_DOLLAR_CC)
-    return math.ceil(fee_dollars * 100) * CC_PER_CENT
+    """``terms`` = Σ Cᵢ·pᵢ·(10 000 − pᵢ) in cc²; returns the fee rounded up to a whole cent, in cc.
+
+    Pure integer ceiling division (no ``Fraction`` arithmetic: this runs on every strategy evaluation):
+    ``cents = ceil(rate × terms / 10^6)`` with ``rate = n/d``.
+    """
+    num = rate.numerator * terms
+    den = rate.denominator * _CC2_PER_CENT
+    return -(-num // den) * CC_PER_CENT
 
 
 def fee_terms(count: int, price_cc: int) -> int:

@@ -11,9 +11,11 @@ calling task is cancelled; the task waits for the statement to finish, so a writ
 committed or not started, and the lock is always released. A call cancelled while waiting for the
 lock did nothing.
 
-Durability contract: a write method that has returned is committed to the WAL and fsynced
-(``synchronous=FULL``, see :mod:`~kalshid.store.sqlbase`); in particular :meth:`Journal.record_intent`
-must return before the order is sent.
+Durability contract: a write method that has returned is committed to the WAL (it survives
+``kill -9``). Intents, in-flight marks (:meth:`Journal.record_decision`, :meth:`Journal.record_intent`,
+:meth:`Journal.mark_in_flight`), breaker events and meta are also fsynced (they survive power loss);
+the rest comes from the exchange again at reconciliation (see :mod:`~kalshid.store.sqlbase`). An
+order is sent only after its intent write has returned.
 
 Usage::
 

@@ -113,7 +113,7 @@ def insert_intent(conn: sqlite3.Connection, i: OrderIntent, dry_run: bool) -> No
     Raises :class:`DuplicateIntentError` for a reused ``client_order_id`` and :class:`ValueError`
     for an unknown ``signal_id``.
     """
-    with transaction(conn):
+    with transaction(conn, durable=True):
         _intent_row(conn, i, dry_run, OrderState.PENDING)
 
 
@@ -122,7 +122,7 @@ def insert_decision(conn: sqlite3.Connection, s: Signal, v: RiskVerdict, i: Orde
     the intent already ``in_flight``: once this returns the order may be sent, and after a crash it is
     resolved by ``client_order_id`` like any in-flight order. ``v.signal_id`` and ``i.signal_id`` are
     ignored (set to the new signal's id). Returns the signal id."""
-    with transaction(conn):
+    with transaction(conn, durable=True):
         signal_id = _signal_row(conn, s)
         _verdict_row(conn, attrs.evolve(v, signal_id=signal_id))
         _intent_row(conn, attrs.evolve(i, signal_id=signal_id), dry_run, OrderState.IN_FLIGHT)
@@ -148,9 +148,12 @@ def apply_update(conn: sqlite3.Connection, u: OrderUpdate) -> UpdateOutcome:
     ``STALE`` and ``ILLEGAL`` updates are not applied but are written to ``order_events`` (and
     logged), so a surprising exchange message is never lost nor silently obeyed. An ``order_id``
     that contradicts the stored one, or belongs to another order, is ``ILLEGAL``.
+
+    Only the move to ``in_flight`` (made before a request is sent) is fsynced; every other state
+    comes from the exchange and is fetched again by reconciliation (see :mod:`.sqlbase`).
     """
     ts = to_us(u.ts)
-    with transaction(conn):
+    with transaction(conn, durable=u.state is OrderState.IN_FLIGHT):
         row = _find_order(conn, u.client_order_id, u.order_id)
         if row is None:
             return UpdateOutcome.UNKNOWN
@@ -289,7 +292,7 @@ def insert_equity(conn: sqlite3.Connection, e: EquitySnapshot) -> None:
 
 
 def insert_breaker_event(conn: sqlite3.Connection, b: BreakerEvent) -> None:
-    with transaction(conn):
+    with transaction(conn, durable=True):  # a HALTED breaker must survive a power cut
         conn.execute(
             "INSERT INTO breaker_events (ts_us, from_state, to_state, reason) VALUES (?, ?, ?, ?)",
             (to_us(b.ts), b.from_state, b.to_state, b.reason),
@@ -299,7 +302,7 @@ def insert_breaker_event(conn: sqlite3.Connection, b: BreakerEvent) -> None:
 def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
     if not key:
         raise ValueError("meta key: must be a non-empty string")
-    with transaction(conn):
+    with transaction(conn, durable=True):
         conn.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",

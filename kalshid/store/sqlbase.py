@@ -1,11 +1,20 @@
 """Opening a journal connection, transactions, time and row conversions shared by the SQL modules.
 
-Durability choice: **WAL with ``synchronous=FULL``.** WAL with ``NORMAL`` already survives a
-process crash (``kill -9``): a committed transaction is in the WAL file, which the OS keeps. It does
-*not* survive power loss or a kernel panic: the last commits may vanish. An order intent is journaled
-*before* the order is sent precisely so that it cannot vanish while the order exists on the
-exchange; ``FULL`` fsyncs the WAL on every commit to keep that promise across power loss, at the
-cost of one fsync per write (the journal writes a few rows per order, not per tick).
+Durability choice: **WAL; ``synchronous=FULL`` for the commits that must survive power loss,
+``NORMAL`` for the rest.** Every commit survives a process crash (``kill -9``): a committed
+transaction is in the WAL file, which the OS keeps. Power loss or a kernel panic can drop the last
+``NORMAL`` commits, never a ``FULL`` one — and because the WAL is append-only, the fsync of a ``FULL``
+commit makes every earlier commit durable too.
+
+* **Durable** (``transaction(conn, durable=True)``: fsync before ``COMMIT`` returns): order intents
+  and in-flight marks — journaled *before* the order is sent precisely so that they cannot vanish
+  while the order exists on the exchange — breaker events and meta (a HALTED breaker must still be
+  HALTED after a power cut).
+* **Not fsynced**: order updates, fills, settlements, adopted orders, rejected signals, equity
+  snapshots. The exchange is the source of truth for all of them and startup reconciliation fetches
+  them again (fills since the last one journaled, open orders, positions, settlements), so losing
+  the tail of them to a power cut loses nothing; not paying an fsync for each keeps the journal lock
+  free for the next intent (the order's hot path).
 """
 
 from __future__ import annotations
@@ -50,15 +59,26 @@ def dumps(detail: dict[str, Any]) -> str:
 
 
 @contextlib.contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``; rolls back and re-raises on any exception."""
-    conn.execute("BEGIN IMMEDIATE")
+def transaction(conn: sqlite3.Connection, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``; rolls back and re-raises on any exception.
+
+    ``durable=True`` commits with ``synchronous=FULL`` (the WAL is fsynced before ``COMMIT`` returns);
+    otherwise the connection's ``NORMAL`` applies. The pragma cannot change inside a transaction,
+    so it is set around it.
+    """
+    if durable:
+        conn.execute("PRAGMA synchronous = FULL")
     try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    finally:
+        if durable:
+            conn.execute("PRAGMA synchronous = NORMAL")
 
 
 def connect(path: str | Path, mode: str) -> sqlite3.Connection:
@@ -78,10 +98,10 @@ def connect(path: str | Path, mode: str) -> sqlite3.Connection:
         got = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(got).lower() != "wal":
             raise JournalError(f"{path}: could not switch to WAL (journal_mode={got!r})")
-        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA synchronous = NORMAL")  # durable commits raise it to FULL (module docstring)
         conn.execute("PRAGMA foreign_keys = ON")
         migrate(conn)
-        with transaction(conn):
+        with transaction(conn, durable=True):
             row = conn.execute("SELECT value FROM meta WHERE key = ?", (MODE_KEY,)).fetchone()
             if row is None:
                 conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (MODE_KEY, mode))

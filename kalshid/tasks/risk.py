@@ -100,9 +100,9 @@ class RiskStage:
         verdict_record = records.RiskVerdict(signal_id=1, ts=now, approved=verdict.approved,
                                              reason_code=verdict.reason.value, detail=verdict.detail)
         count = verdict.count_for(intent)
-        log.info("risk verdict", strategy=signal.strategy, market=signal.ticker, approved=verdict.approved,
-                 reason=verdict.reason.value, detail=verdict.detail, count=count)
         if not verdict.approved or count <= 0:
+            log.info("risk verdict", strategy=signal.strategy, market=signal.ticker, approved=verdict.approved,
+                     reason=verdict.reason.value, detail=verdict.detail, count=count)
             signal_id = await journal.record_signal(signal_record)
             await journal.record_verdict(attrs.evolve(verdict_record, signal_id=signal_id))
             if self.metrics is not None:
@@ -119,6 +119,9 @@ class RiskStage:
             action=signal.action, count=count, price_cc=signal.price_cc, time_in_force="immediate_or_cancel",
             approved_at=now, data_local_time=proposal.data_local_time, signal_record=signal_record,
             verdict_record=verdict_record))
+        # logged after the hand-over: the order's journal write and request do not wait for this line
+        log.info("risk verdict", strategy=signal.strategy, market=signal.ticker, approved=True,
+                 reason=verdict.reason.value, detail=verdict.detail, count=count)
 
     async def _on_fill(self, item: FillBooked, orders: trio.MemorySendChannel[ExecutionInput]) -> None:
         state = self.p.state

@@ -19,7 +19,7 @@ import trio
 
 from kalshid.core.basis import BasisConfig, BasisTracker
 from kalshid.core.markets import INDEX_ID
-from kalshid.core.signals import Action
+from kalshid.core.signals import Action, Signal
 from kalshid.core.signals import IndexPrint as CoreIndexPrint
 from kalshid.core.strategies.base import PriceHistory
 from kalshid.core.units import ONE_DOLLAR_CC
@@ -63,6 +63,8 @@ class StrategyStage:
                 if trigger:
                     for proposal in self._evaluate(event_local_time(event)):
                         await proposals.send(proposal)
+                        # announced after the hand-over: risk and execution do not wait for the log line
+                        self._announce(proposal.signal)
 
     def _fold(self, event: FeedEvent) -> bool | None:
         """Update the tracker; True if strategies should run, False if only time moved, None if nothing."""
@@ -176,19 +178,21 @@ class StrategyStage:
                     state.bump("signals_at_target")
                     continue
                 signal = attrs.evolve(signal, count=signal.count - held)
-            log.info("signal", strategy=signal.strategy, market=signal.ticker, side=signal.side.value,
-                     action=signal.action.value, price_cc=signal.price_cc, count=signal.count,
-                     edge=round(signal.edge, 4), fair=round(signal.fair_prob, 4), reason=signal.reason)
-            self.p.publish("trading_signal", {
-                "strategy": signal.strategy, "ticker": signal.ticker, "side": signal.side.value,
-                "action": signal.action.value, "price_cc": signal.price_cc, "count": signal.count,
-                "edge": signal.edge, "fair": signal.fair_prob, "confidence": signal.confidence,
-                "reason": signal.reason, "ts": signal.created_at.isoformat()})
             busy.add(strategy.name)
             state.busy.add((strategy.name, ticker))
             out.append(Proposal(signal, tracker.book_age_seconds(ticker),
                                 tracker.index_age_seconds(view.now), data_local_time))
         return out
+
+    def _announce(self, signal: Signal) -> None:
+        log.info("signal", strategy=signal.strategy, market=signal.ticker, side=signal.side.value,
+                 action=signal.action.value, price_cc=signal.price_cc, count=signal.count,
+                 edge=round(signal.edge, 4), fair=round(signal.fair_prob, 4), reason=signal.reason)
+        self.p.publish("trading_signal", {
+            "strategy": signal.strategy, "ticker": signal.ticker, "side": signal.side.value,
+            "action": signal.action.value, "price_cc": signal.price_cc, "count": signal.count,
+            "edge": signal.edge, "fair": signal.fair_prob, "confidence": signal.confidence,
+            "reason": signal.reason, "ts": signal.created_at.isoformat()})
 
 
 def event_local_time(event: FeedEvent) -> float:

@@ -1,8 +1,9 @@
 """MeanReversion: fade a YES price that has moved far from its recent mean.
 
-State: a deque of ``(ts, yes_prob)`` for the current market, trimmed to ``lookback_window`` seconds
-before ``market.now`` (bounded by age; reset when the ticker changes). Each call appends the points
-of ``price_history.yes`` newer than the last one kept, then the book's YES mid at ``market.now``.
+State: a :class:`~kalshid.core.rolling.RollingWindow` of ``(ts, yes_prob)`` for the current market,
+trimmed to ``lookback_window`` seconds before ``market.now`` (bounded by age; reset when the ticker
+changes), so the mean and variance cost O(1) per call. Each call appends the points of
+``price_history.yes`` newer than the last one kept, then the book's YES mid at ``market.now``.
 
 With at least ``min_samples`` points and a non-zero standard deviation, ``z = (mid − mean)/std``.
 ``|z| ≥ zscore_threshold_high`` → confidence 1.0; ``≥ zscore_threshold_medium`` → 0.5; else silent.
@@ -15,11 +16,11 @@ the net edge after fees must be at least ``min_edge``.
 from __future__ import annotations
 
 import math
-from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import attrs
 
+from kalshid.core.rolling import RollingWindow
 from kalshid.core.signals import Action, BookTop, IndexPrint, MarketView, PricePoint, Side, Signal
 from kalshid.core.sizing import size_binary
 from kalshid.core.strategies.base import BaseStrategy, ParamError, PriceHistory, number_in
@@ -46,6 +47,9 @@ class MeanReversionParams:
 
 
 HIGH_CONFIDENCE = 1.0
+# A YES-probability variance below this (std 1e-7, a thousandth of a 1-cc tick) is float residue of the
+# rolling sums, not movement: no z-score.
+MIN_VARIANCE = 1e-14
 MEDIUM_CONFIDENCE = 0.5
 
 
@@ -57,43 +61,47 @@ class MeanReversion(BaseStrategy):
     def __init__(self, params: MeanReversionParams | None = None) -> None:
         super().__init__(params)
         self.ticker: str | None = None
-        self.history: deque[PricePoint] = deque()
+        self.history = RollingWindow()  # (epoch seconds, yes_prob): O(1) mean and variance per tick
         self.last_z: float | None = None
 
     def _adopt_state(self, old: MeanReversion) -> None:
         self.ticker = old.ticker
-        self.history = deque(old.history)
+        self.history = RollingWindow()
+        for t, x in zip(old.history.times(), old.history.values(), strict=True):
+            self.history.append(t, x)
         self.last_z = old.last_z
 
-    def _ingest(self, market: MarketView, points: list[PricePoint]) -> None:
+    def _ingest(self, market: MarketView, points: Sequence[PricePoint]) -> None:
         if market.ticker != self.ticker:
             self.ticker = market.ticker
             self.history.clear()
-        for p in sorted(points, key=lambda q: q.ts):
-            if p.ts <= market.now and (not self.history or p.ts > self.history[-1].ts):
-                self.history.append(p)
-        horizon = market.now.timestamp() - self.params.lookback_window
-        while self.history and self.history[0].ts.timestamp() < horizon:
-            self.history.popleft()
+        now = market.now.timestamp()
+        last = self.history.last_time
+        fresh = [(t, p.yes_prob) for p in points if (t := p.ts.timestamp()) <= now and (last is None or t > last)]
+        if len(fresh) > 1:
+            fresh.sort(key=lambda q: q[0])
+        for t, x in fresh:
+            if last is None or t > last:
+                self.history.append(t, x)
+                last = t
+        self.history.drop_before(now - self.params.lookback_window)
 
     def zscore(self) -> float | None:
         """z of the newest point against the window's mean and (population) std, or None."""
-        n = len(self.history)
-        if n < self.params.min_samples:
+        h = self.history
+        if len(h) < self.params.min_samples:
             return None
-        values = [p.yes_prob for p in self.history]
-        mean = math.fsum(values) / n
-        var = math.fsum((v - mean) ** 2 for v in values) / n
-        if var <= 0.0:
+        mean, var, last = h.mean(), h.variance(), h.last_value
+        if mean is None or var is None or last is None or var <= MIN_VARIANCE:
             return None
-        return (values[-1] - mean) / math.sqrt(var)
+        return (last - mean) / math.sqrt(var)
 
     def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
                 orderbook: BookTop | None) -> Signal | None:
-        points = list(price_history.yes)
         mid = orderbook.yes_mid_prob if orderbook is not None else None
+        points: Sequence[PricePoint] = price_history.yes
         if mid is not None:
-            points.append(PricePoint(market.now, mid))
+            points = [*points, PricePoint(market.now, mid)]
         self._ingest(market, points)
         z = self.last_z = self.zscore()
         if z is None or orderbook is None or not market.is_open:
@@ -105,7 +113,8 @@ class MeanReversion(BaseStrategy):
             confidence = MEDIUM_CONFIDENCE
         else:
             return None
-        mean = math.fsum(q.yes_prob for q in self.history) / len(self.history)
+        mean = self.history.mean()
+        assert mean is not None  # zscore() found enough points
         side = Side.NO if z > 0 else Side.YES
         fair = 1.0 - mean if side is Side.NO else mean
         ask = orderbook.ask(side)

@@ -39,10 +39,13 @@ T = TypeVar("T")
 Obj = Mapping[str, Any]
 
 
+_DECODER = json.JSONDecoder(parse_float=Decimal)  # built once: json.loads(..., parse_float=) builds one per call
+
+
 def loads(data: bytes | str) -> Any:
     """Decode JSON exactly: non-integral numbers become ``Decimal``."""
     try:
-        return json.loads(data, parse_float=Decimal)
+        return _DECODER.decode(data.decode() if isinstance(data, bytes) else data)
     except ValueError as exc:
         raise ProtocolError(f"response is not JSON: {exc}") from exc
 
