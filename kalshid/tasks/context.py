@@ -52,8 +52,12 @@ class Proposal:
 
 @attrs.frozen
 class ApprovedOrder:
-    """An order risk approved, with the count it approved; execution gives it its client_order_id."""
+    """An order risk approved, with the count it approved and its ``client_order_id``.
 
+    Risk registers it in ``TradingState.open_orders`` (in flight) *before* handing it over, so the next
+    risk check counts it even if execution has not picked it up yet."""
+
+    client_order_id: str
     signal_id: int | None
     strategy: str
     ticker: str

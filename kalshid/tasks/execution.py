@@ -2,8 +2,11 @@
 
 Contract (NautilusTrader-style):
 
-* one ``client_order_id`` (UUID4) per intent; the intent is journaled — durably — *before* the request
-  is sent; an order request is never retried;
+* one ``client_order_id`` (UUID4) per intent (risk assigns it on approval); the intent is journaled —
+  durably — *before* the request is sent; an order request is never retried;
+* approved orders are placed concurrently (each in its own task, at most ``max_parallel_orders`` at a
+  time), so an order approved on the same tick as another does not wait for the other's round trip;
+  the journal serializes their writes, the shutdown drain waits for every placement to end;
 * a timeout, 5xx or transport error leaves the order *in flight*: it counts against risk as if resting
   and is resolved by looking it up by ``client_order_id`` (:meth:`_resolve_in_flight`), never resent;
 * fills come from the feed and from periodic catch-up via REST; the journal keys them by ``fill_id``, so
@@ -15,7 +18,6 @@ Contract (NautilusTrader-style):
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 import attrs
@@ -70,6 +72,7 @@ class ExecutionSettings:
     in_flight_give_up_s: float = 60.0     # not found by client_order_id for this long: never created
     cancel_on_shutdown: bool = True
     drain_timeout_s: float = 5.0
+    max_parallel_orders: int = 8          # order requests outstanding at once (the rest queue, in order)
 
 
 class ExecutionStage:
@@ -84,19 +87,28 @@ class ExecutionStage:
         self._last_settlement_ts: datetime | None = None
         self._stopping = False
         self._catch_up_now = trio.Event()
+        self._order_slots = trio.CapacityLimiter(settings.max_parallel_orders)
+        self._placing = 0
+        self._placed = trio.Event()  # set whenever a placement ends (re-armed by the waiter)
 
     # --- the loop ---------------------------------------------------------------------------------
     async def run(self, inbox: trio.MemoryReceiveChannel[ExecutionInput],
                   risk: trio.MemorySendChannel[RiskInput]) -> None:
-        """The order loop. REST catch-up (fills, settlements, in-flight lookups) runs in its own task,
-        so an approved order never waits behind a poll: it is sent as soon as it is journaled."""
+        """The order loop. REST catch-up (fills, settlements, in-flight lookups) runs in its own task and
+        each approved order in a task of its own, so an order never waits behind a poll or another
+        order's round trip: it is sent as soon as it is journaled.
+
+        The placements' nursery is never cancelled by this loop: each placement ends by itself (answer,
+        error, or ``order_timeout_s`` → in flight). Only a failure elsewhere in the daemon cancels one
+        mid-request, which leaves the order in flight in the journal for the next start to resolve."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._catch_up_loop, risk)
-            async with inbox, risk:
+            async with inbox, risk, trio.open_nursery() as placements:
                 async for item in inbox:
                     self.p.state.last_progress = trio.current_time()
                     if isinstance(item, ApprovedOrder):
-                        await self._place(item, risk)
+                        self._placing += 1
+                        placements.start_soon(self._place_task, item, risk)
                     elif isinstance(item, FillReceived):
                         await self._book_fill(item.fill, risk, source="feed")
                     elif isinstance(item, OrderUpdated):
@@ -116,9 +128,25 @@ class ExecutionStage:
                     elif isinstance(item, PositionUpdated):
                         pass  # positions are derived from fills; the exchange's view is checked at reconcile
                     elif isinstance(item, ShutdownRequested):
+                        self._stopping = True  # approved orders not yet journaled are dropped
+                        await self._wait_placements()
                         await self._shutdown(risk)
                         break
             nursery.cancel_scope.cancel()
+
+    async def _place_task(self, item: ApprovedOrder, risk: trio.MemorySendChannel[RiskInput]) -> None:
+        try:
+            async with self._order_slots:
+                await self._place(item, risk)
+        finally:
+            self._placing -= 1
+            self._placed.set()
+
+    async def _wait_placements(self) -> None:
+        """Until no placement is running (each is bounded by ``order_timeout_s``)."""
+        while self._placing:
+            self._placed = trio.Event()
+            await self._placed.wait()
 
     def request_catch_up(self) -> None:
         """Ask the catch-up task to run now (after a reconnect, a settlement, or fills seen in an ack)."""
@@ -138,20 +166,22 @@ class ExecutionStage:
         state = self.p.state
         journal = self.p.require_journal()
         exchange = self.p.require_exchange()
+        cid = item.client_order_id
+        # risk registered it; never journaled nor sent yet, so dropping it here loses nothing
+        live = state.open_orders.get(cid) or LiveOrder(cid, item.strategy, item.ticker, item.side, item.action,
+                                                       item.price_cc, item.count, in_flight=True)
         if self._stopping or not state.trading_enabled:
-            state.busy.discard((item.strategy, item.ticker))
+            self._forget(live)
             log.info("approved order dropped: trading is stopping or stopped", market=item.ticker,
                      strategy=item.strategy)
+            await risk.send(OrdersChanged())
             return
-        cid = str(uuid.uuid4())
         now = self.clock.now()
         tif = item.time_in_force
         intent = records.OrderIntent(
             client_order_id=cid, ts=now, strategy=item.strategy, ticker=item.ticker, side=item.side.value,
             action=item.action.value, price_cc=item.price_cc, count=item.count,
             tif=tif or "good_till_canceled", signal_id=item.signal_id)
-        live = LiveOrder(cid, item.strategy, item.ticker, item.side, item.action, item.price_cc, item.count,
-                         in_flight=True)
         state.open_orders[cid] = live
         if item.signal_record is not None and item.verdict_record is not None:
             # signal, verdict and intent: one durable write before the order leaves (the hot path)
@@ -209,6 +239,10 @@ class ExecutionStage:
         if live is None:
             if outcome is records.UpdateOutcome.UNKNOWN and order.is_open:
                 await self._adopt(order)
+            return
+        if outcome in (records.UpdateOutcome.STALE, records.UpdateOutcome.ILLEGAL):
+            # an older view arriving late (e.g. the create's answer after the feed's fill): the journal
+            # kept the newer one, and so does the live order
             return
         live.order_id = order.order_id
         live.in_flight = False

@@ -10,6 +10,7 @@ cancel everything resting.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 import attrs
@@ -27,6 +28,7 @@ from kalshid.tasks.context import (
     CancelAll,
     ExecutionInput,
     FillBooked,
+    LiveOrder,
     OrdersChanged,
     Pipeline,
     Proposal,
@@ -114,8 +116,13 @@ class RiskStage:
                                      "ticker": signal.ticker})
             return
         state.bump("approvals")
+        # Registered as ours (in flight) before the hand-over: the next proposal's check counts it even
+        # if execution has not taken it yet (risk and execution are separate tasks).
+        cid = str(uuid.uuid4())
+        state.open_orders[cid] = LiveOrder(cid, signal.strategy, signal.ticker, signal.side, signal.action,
+                                           signal.price_cc, count, in_flight=True)
         await orders.send(ApprovedOrder(
-            signal_id=None, strategy=signal.strategy, ticker=signal.ticker, side=signal.side,
+            client_order_id=cid, signal_id=None, strategy=signal.strategy, ticker=signal.ticker, side=signal.side,
             action=signal.action, count=count, price_cc=signal.price_cc, time_in_force="immediate_or_cancel",
             approved_at=now, data_local_time=proposal.data_local_time, signal_record=signal_record,
             verdict_record=verdict_record))

@@ -1,0 +1,165 @@
+"""The risk and execution stages on their own: what the whole-daemon tests cannot pin down."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from kalshid.core.breaker import Breaker
+from kalshid.core.markets import market_ticker
+from kalshid.core.portfolio import Portfolio
+from kalshid.core.risk import DayLedger, RiskEngine, RiskLimits
+from kalshid.core.signals import Action, IndexPrint, Side, Signal
+from kalshid.core.sizing import all_in_cost_cc
+from kalshid.core.strategies.registry import StrategyRegistry
+from kalshid.exchange.types import Order, OrderRequest
+from kalshid.store import Journal, open_journal
+from kalshid.tasks.clock import ExchangeClock
+from kalshid.tasks.context import ApprovedOrder, Pipeline, Proposal, ShutdownRequested, TradingState
+from kalshid.tasks.execution import ExecutionSettings, ExecutionStage
+from kalshid.tasks.risk import RiskStage
+
+CLOSE = datetime(2026, 7, 8, 23, 0, tzinfo=UTC)
+NOW = CLOSE - timedelta(minutes=10)
+TICKER = market_ticker(CLOSE)
+
+
+@pytest.fixture
+async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
+    async with open_journal(tmp_path / "j.sqlite3", "sim") as j:
+        yield j
+
+
+def pipeline(journal: Journal, cash_cc: int = 10_000_000) -> Pipeline:
+    state = TradingState(mode="sim", portfolio=Portfolio(cash_cc), ledger=DayLedger(NOW.date(), 0),
+                         breaker=Breaker.start(NOW, cash_cc))
+    p = Pipeline(state=state, registry=StrategyRegistry([]), journal=journal)
+    p.tracker.on_index(IndexPrint(NOW, 150.0))
+    return p
+
+
+def proposal(strategy: str, count: int, price_cc: int = 5000) -> Proposal:
+    signal = Signal(strategy=strategy, ticker=TICKER, side=Side.YES, action=Action.BUY, price_cc=price_cc,
+                    count=count, fair_prob=0.6, edge=0.05, confidence=1.0, reason="test", created_at=NOW)
+    return Proposal(signal, 0.1, 0.1, trio.current_time())
+
+
+async def test_risk_counts_an_approved_order_before_execution_has_taken_it(journal: Journal) -> None:
+    """Two proposals on one tick, execution not yet scheduled: the second is checked against the first."""
+    p = pipeline(journal)
+    cap = all_in_cost_cc(10, 5000)  # room for exactly one 10-lot at 50¢
+    engine = RiskEngine(RiskLimits(max_position_size_cc=cap, max_concurrent_positions=10,
+                                   max_daily_loss_cc=10_000_000, max_window_exposure_cc=cap))
+    stage = RiskStage(p, engine)
+    orders_send, orders_recv = trio.open_memory_channel[Any](10)  # nobody reads it during the checks
+    await stage._on_proposal(proposal("kelly_volatility", 10), orders_send)
+    await stage._on_proposal(proposal("mean_reversion", 10), orders_send)
+    approved = []
+    while True:
+        try:
+            approved.append(orders_recv.receive_nowait())
+        except trio.WouldBlock:
+            break
+    assert [a.strategy for a in approved] == ["kelly_volatility"]
+    assert approved[0].client_order_id in p.state.open_orders  # registered before the hand-over
+    assert p.state.open_orders[approved[0].client_order_id].in_flight
+    assert p.state.counters.get("rejections") == 1
+
+
+class GatedExchange:
+    """create_order answers only when the test opens the order's gate; records arrival order."""
+
+    def __init__(self) -> None:
+        self.arrived: list[str] = []
+        self.gates: dict[str, trio.Event] = {}
+        self.arrival = trio.Event()
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        self.arrived.append(request.client_order_id)
+        self.arrival.set()
+        gate = self.gates.setdefault(request.client_order_id, trio.Event())
+        await gate.wait()
+        return Order(order_id=f"o-{request.client_order_id[:8]}", client_order_id=request.client_order_id,
+                     ticker=request.ticker, side=request.side, action=request.action,
+                     status="canceled", yes_price_cc=request.price_cc, no_price_cc=10_000 - request.price_cc,
+                     fill_count=0, remaining_count=0, initial_count=request.count)
+
+    async def list_fills(self, *, ticker: str | None = None, since: datetime | None = None) -> list[Any]:
+        return []  # the drain's catch-up: no fills (every order here ends canceled, unfilled)
+
+    async def list_settlements(self, *, ticker: str | None = None, since: datetime | None = None) -> list[Any]:
+        return []
+
+    async def wait_arrivals(self, n: int) -> None:
+        while len(self.arrived) < n:
+            self.arrival = trio.Event()
+            await self.arrival.wait()
+
+
+def approved(cid: str, strategy: str) -> ApprovedOrder:
+    return ApprovedOrder(client_order_id=cid, signal_id=None, strategy=strategy, ticker=TICKER, side=Side.YES,
+                         action=Action.BUY, count=1, price_cc=5000, time_in_force="immediate_or_cancel",
+                         approved_at=NOW, data_local_time=trio.current_time())
+
+
+async def test_an_order_does_not_wait_for_another_orders_round_trip(journal: Journal) -> None:
+    p = pipeline(journal)
+    exchange = GatedExchange()
+    p.exchange = exchange  # type: ignore[assignment]  # duck-typed: orders, fills, settlements
+    clock = ExchangeClock()
+    clock.observe(NOW, trio.current_time())
+    stage = ExecutionStage(p, clock, ExecutionSettings())
+    inbox_send, inbox_recv = trio.open_memory_channel[Any](10)
+    risk_send, risk_recv = trio.open_memory_channel[Any](100)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stage.run, inbox_recv, risk_send)
+            await inbox_send.send(approved("a" * 32, "kelly_volatility"))
+            await exchange.wait_arrivals(1)
+            # the first order's answer has not come back; the second goes out anyway
+            await inbox_send.send(approved("b" * 32, "mean_reversion"))
+            await exchange.wait_arrivals(2)
+            assert exchange.arrived == ["a" * 32, "b" * 32]
+            for cid in exchange.arrived:
+                exchange.gates[cid].set()
+            # shutdown waits for the placements, which end with the exchange's answers
+            await inbox_send.send(ShutdownRequested())
+        assert p.state.open_orders == {}
+        rows = {r.client_order_id: r.state.value for r in (await journal.list_orders()).items}
+        assert rows == {"a" * 32: "canceled", "b" * 32: "canceled"}
+    risk_recv.close()
+
+
+async def test_shutdown_waits_for_a_placement_in_progress(journal: Journal) -> None:
+    p = pipeline(journal)
+    exchange = GatedExchange()
+    p.exchange = exchange  # type: ignore[assignment]
+    clock = ExchangeClock()
+    clock.observe(NOW, trio.current_time())
+    stage = ExecutionStage(p, clock, ExecutionSettings(cancel_on_shutdown=False))
+    inbox_send, inbox_recv = trio.open_memory_channel[Any](10)
+    risk_send, _risk_recv = trio.open_memory_channel[Any](100)
+    done = trio.Event()
+
+    async def run() -> None:
+        await stage.run(inbox_recv, risk_send)
+        done.set()
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run)
+            await inbox_send.send(approved("c" * 32, "kelly_volatility"))
+            await exchange.wait_arrivals(1)
+            await inbox_send.send(ShutdownRequested())
+            await trio.testing.wait_all_tasks_blocked()
+            assert not done.is_set()  # still waiting for the exchange's answer
+            exchange.gates["c" * 32].set()
+            await done.wait()
+    rows = {r.client_order_id: r.state.value for r in (await journal.list_orders()).items}
+    assert rows == {"c" * 32: "canceled"}  # the answer was booked, not abandoned
