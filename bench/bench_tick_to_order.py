@@ -1,31 +1,56 @@
 """Bench: tick-to-order latency of the whole daemon, measured at the simulator (issue #6, #7).
 
-Run: ``.venv/bin/python bench/bench_tick_to_order.py [--speed 10] [--orders 100] [--clients 0,100]
-[--rounds 2]`` (about 10 minutes). Prints figures; not a test. Exits 0 when it measured something.
+Run: ``.venv/bin/python bench/bench_tick_to_order.py [--sim process|inprocess] [--speed 10] [--orders 100]
+[--clients 0,100] [--rounds 2]`` (about a minute at the defaults: ~7 orders/s at speed 10x).
+Prints figures; not a test. Exits 0 when it measured something and the daemon stopped cleanly.
 
 What is measured, per order: from the simulator *publishing* the market-data message that triggered
 the signal (the moment the hub queues it for the daemon's WebSocket connection) to the simulator
-*receiving* the order request (Quart ``before_request`` of ``POST /portfolio/orders``, i.e. after
-Hypercorn has parsed the request line and headers). In between: the simulator's WS send, loopback,
-the daemon's feed parse, strategy, risk, execution (journal intent write), RSA-2048 signing, the
-HTTP/1.1 request on a keep-alive connection.
+*receiving* the order request: the moment the simulator's HTTP server reads the request's first bytes
+off its socket (a wrapper around Hypercorn's stream, joined to the order by the connection's peer
+address in Quart's ``before_request``). In between: the simulator's WS send, loopback, the daemon's
+feed parse, strategy, risk, execution (journal intent write), RSA-2048 signing, the HTTP/1.1 request on
+a keep-alive connection. The simulator's own HTTP parsing and dispatch (bytes read → its request
+handler) is the exchange's processing, not ours; it is printed apart ("sim: read -> handler") and is
+not in the total.
 
 How the trigger is found (exact, not "the last message before the order"): the daemon's
 ``ApprovedOrder.data_local_time`` is the Trio time its feed began handling the triggering message.
 The bench stamps every raw message as the feed starts handling it, so the triggering message is the
 last one stamped at or before ``data_local_time``; its text (unique: ``sid``/``seq`` or the index
-print's second) maps back to the simulator's publish stamp. One Trio clock serves both sides.
+print's second) maps back to the simulator's publish stamp.
 
 Set-up and caveats:
-- Daemon and simulator run **in one process and one Trio loop** (the embedded simulator, as
-  ``kalshid run`` uses it). At ``--speed`` N the simulator's makers, takers and index do N times
-  their real-time work on the same thread, so the figure is pessimistic: a real exchange's work is
-  not on our CPU. The WebSocket API clients run in a **child process** (this script with
-  ``--ws-child``) so only the daemon's side of their traffic lands on the daemon's loop.
+- ``--sim process`` (the default): the simulator runs in a **child process** (this script with
+  ``--sim-child``, see ``_simchild.py``) with the settings the embedded one gets (seed, start,
+  balance, rate limits; 30 s signature skew), and the daemon is pointed at it as at any
+  external exchange (``KALSHI_API_BASE_URL``/``KALSHI_WS_URL``, a fresh RSA key registered with the
+  child, ``DRY_RUN_MODE=false``), so the simulator's makers, takers, index and HTTP parsing are not on
+  the daemon's thread. Both processes stamp with ``time.perf_counter()`` (CLOCK_MONOTONIC, one clock
+  system-wide on Linux; the daemon's Trio time is that plus ``SystemClock.offset``). The child keeps
+  publish stamps by a digest of the message text and answers the parent's lookups over its stdin;
+  they are joined at the end. Caveats: on a 2-core box the child still competes for the CPU (no
+  core is reserved for it). The daemon does not know an external simulator's speed (only the
+  embedded one tells it): its ``ExchangeClock`` advances at speed 1 between messages (journal
+  timestamps run a little behind; orders still trade at 10x), and it polls the market list every
+  ``MARKET_POLL_S`` (5 s) of wall time instead of every 5 s / speed, so it does ~10x fewer of those
+  REST round trips than in ``inprocess`` mode at 10x (a little less load on its loop).
+- ``--sim inprocess``: daemon and simulator run **in one process and one Trio loop** (the embedded
+  simulator, as ``kalshid run`` uses it). At ``--speed`` N the simulator's makers, takers and index
+  do N times their real-time work on the same thread, so the figure is pessimistic: a real
+  exchange's work is not on our CPU. One Trio clock serves both sides.
+- The WebSocket API clients run in a **child process** (this script with ``--ws-child``) in both
+  modes, so only the daemon's side of their traffic lands on the daemon's loop.
 - Strategies are made to trade often (``min_edge`` 0, small Kelly fraction, wide risk limits).
 - Phases are interleaved (0, 100, 0, 100 clients, ...) so drift in market conditions affects each
-  client count alike. The journal runs as in production (SQLite in a worker thread, WAL, fsync per
-  commit) in a temporary directory under ``$TMPDIR``.
+  client count alike. The journal runs as in production (SQLite in a worker thread, WAL, the intent
+  fsynced before the send) in a temporary directory under ``$TMPDIR``.
+- Rate limits: Kalshi's Basic tier allows 10 orders/s (100 write tokens/s, 10 per request) per *real*
+  second. At ``--speed`` N the strategies want N times the orders per real second, so both the
+  daemon's client-side buckets and the simulator's get N times the Basic tier (the embedded
+  simulator enforces the limits the daemon is configured with). Any wait in the daemon's own token
+  bucket is still stamped as its own segment ("client rate limit") and counted in the total: it
+  would be throttling, not latency.
 - The total is split into segments at the stage boundaries (feed, risk in/out, execution, the
   ``create_order`` call); each segment's percentiles are its own, so they do not add up to the total's.
 """
@@ -46,10 +71,21 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import trio
+from _simchild import (  # bench/ is sys.path[0]
+    BALANCE_DOLLARS,
+    SEED,
+    START,
+    SimChild,
+    child_main,
+    install_socket_stamps,
+    sim_child,
+)
 
 from kalshid import logs
 from kalshid.config import load_config
+from kalshid.credentials import generate_keypair, load_signer
 from kalshid.exchange.kalshi import ws as kalshi_ws
+from kalshid.exchange.kalshi.ratelimit import RateLimiter
 from kalshid.exchange.kalshi.rest import KalshiRest
 from kalshid.exchange.types import Order, OrderRequest
 from kalshid.sim import hub as sim_hub
@@ -65,6 +101,7 @@ from kalshid.tasks.supervisor import Runtime, Supervisor
 TOKEN = "b" * 40
 HISTORY_S = 30.0  # stamps older than this are dropped (risk refuses data older than 5 s anyway)
 GOAL_P50_MS, GOAL_P99_MS, GOAL_WS_RATIO = 2.0, 5.0, 1.20
+SIM_MODES = {"process": "in its own process", "inprocess": "in the daemon's process and Trio loop"}
 
 
 class Sample(NamedTuple):
@@ -77,6 +114,7 @@ class Sample(NamedTuple):
     risk_out: float       # risk finished with it (journal writes, ApprovedOrder sent)
     placed: float         # execution took the ApprovedOrder
     sent: float           # execution called KalshiRest.create_order (intent journaled)
+    limited: float = math.nan  # create_order got its write tokens from the client-side rate limiter
 
 
 class Recorder:
@@ -90,11 +128,15 @@ class Recorder:
         self.arr_raw: list[str] = []
         self.sent: dict[str, Sample] = {}  # by client_order_id
         self.risk: dict[float, list[tuple[float, float]]] = {}  # data_local_time -> (risk in, risk out)
-        self.received: dict[str, float] = {}
+        self.received: dict[str, float] = {}  # the simulator read the order request's first bytes
+        self.handled: dict[str, float] = {}   # the simulator's request handler began (after HTTP parsing)
         self.unmatched = 0
+        self.child: SimChild | None = None  # --sim process: publish stamps are looked up in the child
+        self.offset = 0.0  # Trio time - perf_counter() in this process (the child stamps perf_counter)
         self.phase = "warmup"
         self.count: dict[str, int] = {}
         self.target: tuple[str, int, trio.Event] | None = None
+        self.order_cid: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_cid", default=None)
         self.current: contextvars.ContextVar[tuple[ApprovedOrder, float] | None] = contextvars.ContextVar(
             "bench_item", default=None)
 
@@ -135,20 +177,40 @@ class Recorder:
         item, placed = current
         d = item.data_local_time
         i = bisect.bisect_right(self.arr_t, d) - 1
-        times = self.published.get(self.arr_raw[i], []) if i >= 0 else []
-        pub = [p for p in times if p <= d]
-        if not pub:
+        if i < 0:
             self.unmatched += 1
             return
+        if self.child is not None:
+            self.child.query(cid, self.arr_raw[i], d - self.offset)  # answered in the child
+            published = math.nan  # filled in by join_child
+        else:
+            pub = [p for p in self.published.get(self.arr_raw[i], []) if p <= d]
+            if not pub:
+                self.unmatched += 1
+                return
+            published = pub[-1]
         pairs = self.risk.get(d, [])
         done = [(i, o) for i, o in pairs if o <= placed]  # two strategies may act on one message
         r_in, r_out = done[-1] if done else (math.nan, math.nan)
         if done:
             pairs.remove(done[-1])
-        self.sent[cid] = Sample(self.phase, pub[-1], d, r_in, r_out, placed, t)
+        self.sent[cid] = Sample(self.phase, published, d, r_in, r_out, placed, t)
         n = self.count[self.phase] = self.count.get(self.phase, 0) + 1
         if self.target is not None and self.target[0] == self.phase and n >= self.target[1]:
             self.target[2].set()
+
+    def join_child(self, published: dict[str, float | None], received: dict[str, float],
+                   handled: dict[str, float]) -> None:
+        """Fill in the child's stamps (perf_counter seconds, converted to this process's Trio time)."""
+        for cid, x in list(self.sent.items()):
+            p = published.get(cid)
+            if p is None:
+                self.unmatched += 1
+                del self.sent[cid]
+            else:
+                self.sent[cid] = x._replace(published=p + self.offset)
+        self.received = {cid: t + self.offset for cid, t in received.items()}
+        self.handled = {cid: t + self.offset for cid, t in handled.items()}
 
     async def wait_orders(self, phase: str, n: int) -> None:
         self.phase = phase
@@ -157,8 +219,8 @@ class Recorder:
         await done.wait()
 
 
-def install(rec: Recorder) -> None:
-    """Monkeypatch the instrumentation points (this process only)."""
+def install_sim(rec: Recorder) -> None:
+    """Monkeypatch the in-process simulator's publish and receipt points (``--sim inprocess``)."""
     orig_offer = sim_hub.Connection.offer
 
     def offer(self: sim_hub.Connection, text: str) -> bool:
@@ -171,6 +233,7 @@ def install(rec: Recorder) -> None:
     sim_hub.Connection.offer = offer  # type: ignore[method-assign]
 
     orig_create_app = sim_rest.create_app
+    take_read_time = install_socket_stamps(trio.current_time)
 
     def create_app(venue: Any) -> Any:
         from quart import request
@@ -182,13 +245,18 @@ def install(rec: Recorder) -> None:
             if request.method == "POST" and request.path.endswith("/portfolio/orders"):
                 t = trio.current_time()
                 body = await request.get_json(force=True, silent=True)  # cached: the handler reuses it
+                read = take_read_time(request.scope.get("client"))
                 if isinstance(body, dict) and isinstance(body.get("client_order_id"), str):
-                    rec.on_receive(body["client_order_id"], t)
+                    rec.on_receive(body["client_order_id"], read if read is not None else t)
+                    rec.handled[body["client_order_id"]] = t
 
         return app
 
     sim_server.create_app = create_app  # type: ignore[attr-defined]  # serve_simulator's global
 
+
+def install_daemon(rec: Recorder) -> None:
+    """Monkeypatch the daemon's instrumentation points (this process only)."""
     orig_handle = kalshi_ws.KalshiFeed._handle
 
     async def handle(self: kalshi_ws.KalshiFeed, conn: Any, raw: str | bytes) -> None:
@@ -234,16 +302,34 @@ def install(rec: Recorder) -> None:
 
     async def create_order(self: KalshiRest, request: OrderRequest) -> Order:
         rec.on_send(request.client_order_id, trio.current_time())
-        return await orig_create(self, request)
+        token = rec.order_cid.set(request.client_order_id)
+        try:
+            return await orig_create(self, request)
+        finally:
+            rec.order_cid.reset(token)
 
     KalshiRest.create_order = create_order  # type: ignore[method-assign]
+
+    # At --speed N the daemon may want more than Kalshi's Basic-tier 10 orders/s; the client-side
+    # token bucket then queues orders inside create_order. Stamped apart so it is not read as latency.
+    orig_acquire = getattr(RateLimiter, "acquire_write", None)
+    if orig_acquire is None:
+        return
+
+    async def acquire_write(self: RateLimiter, cost: int | None = None) -> None:
+        await orig_acquire(self, cost)
+        cid = rec.order_cid.get()
+        if cid is not None and (x := rec.sent.get(cid)) is not None:
+            rec.sent[cid] = x._replace(limited=trio.current_time())
+
+    RateLimiter.acquire_write = acquire_write  # type: ignore[method-assign]
 
 
 def env_for(tmp: Path, speed: float) -> dict[str, str]:
     return {
-        "KALSHID_SIM__SEED": "11",
+        "KALSHID_SIM__SEED": str(SEED),
         "KALSHID_SIM__SPEED": str(speed),
-        "KALSHID_SIM__START": "2026-07-08T22:45:20+00:00",
+        "KALSHID_SIM__START": START,
         "KALSHID_JOURNAL__DIR": str(tmp / "var"),
         "KALSHID_CONTROL__SOCKET_PATH": str(tmp / "kalshid.sock"),
         "KALSHID_API__PORT": "0",
@@ -252,7 +338,7 @@ def env_for(tmp: Path, speed: float) -> dict[str, str]:
         "KALSHID_LOG__FORMAT": "json",
         "MAX_DAILY_LOSS": "1000000",
         "DEFAULT_BANKROLL": "1000000",
-        "KALSHID_SIM__BALANCE": "1000000",
+        "KALSHID_SIM__BALANCE": BALANCE_DOLLARS,
         "KALSHID_RISK__BREAKER_DAILY_LOSS_FRACTION": "1",
         "KALSHID_RISK__BREAKER_DRAWDOWN_FRACTION": "1",
         "KALSHID_RISK__MAX_CONCURRENT_POSITIONS": "100",
@@ -264,16 +350,21 @@ def env_for(tmp: Path, speed: float) -> dict[str, str]:
         "KALSHID_STRATEGIES__MEAN_REVERSION__ZSCORE_THRESHOLD_HIGH": "1.0",
         "KALSHID_STRATEGIES__KELLY_VOLATILITY__KELLY_FRACTION": "0.01",
         "KALSHID_STRATEGIES__MEAN_REVERSION__KELLY_FRACTION": "0.01",
+        # Kalshi's Basic-tier limits are per real second; at N x speed the strategies want N x the orders
+        # per real second, so both sides get N x the tier (otherwise the figure measures throttling)
+        "KALSHID_EXCHANGE__READ_RATE_LIMIT": str(200.0 * speed),
+        "KALSHID_EXCHANGE__WRITE_RATE_LIMIT": str(100.0 * speed),
     }
 
 
 SEGMENTS: list[tuple[str, Callable[[Sample, float], float]]] = [
     ("sim publish -> daemon feed", lambda x, r: x.arrived - x.published),
     ("feed -> risk (strategy, queue)", lambda x, r: x.risk_in - x.arrived),
-    ("risk (check, 2 journal writes)", lambda x, r: x.risk_out - x.risk_in),
+    ("risk (check)", lambda x, r: x.risk_out - x.risk_in),
     ("risk -> execution (queue)", lambda x, r: x.placed - x.risk_out),
-    ("execution (2 journal writes)", lambda x, r: x.sent - x.placed),
-    ("create_order -> sim (sign, HTTP)", lambda x, r: r - x.sent),
+    ("execution (durable intent write)", lambda x, r: x.sent - x.placed),
+    ("create_order: client rate limit", lambda x, r: x.limited - x.sent),
+    ("rate limit -> sim (sign, HTTP)", lambda x, r: r - x.limited),
 ]
 
 
@@ -355,11 +446,34 @@ async def ws_child(url: str, n: int) -> None:
 
 async def bench(args: argparse.Namespace, tmp: Path) -> int:
     rec = Recorder()
-    install(rec)
+    clock = trio.lowlevel.current_clock()
+    offset = getattr(clock, "offset", None)  # SystemClock: current_time() = offset + perf_counter()
+    if not isinstance(offset, float):
+        raise RuntimeError(f"cannot relate Trio's clock ({type(clock).__name__}) to time.perf_counter()")
+    rec.offset = offset
+    install_daemon(rec)
+    environ = env_for(tmp, args.speed)
+    if args.sim == "inprocess":
+        install_sim(rec)
+        return await measure(args, tmp, rec, environ)
+    keys = generate_keypair(tmp / "keys")
+    async with sim_child(__file__, args.speed, keys.key_id, keys.public_path) as child:
+        rec.child = child
+        environ |= {  # as tests/tasks/test_process_kill9.py points `kalshid run` at `kalshid sim`
+            "KALSHI_API_BASE_URL": child.rest_url,
+            "KALSHI_WS_URL": child.ws_url,
+            "KALSHI_API_KEY": keys.key_id,
+            "KALSHI_PRIVATE_KEY_PATH": str(keys.private_path),
+            "DRY_RUN_MODE": "false",
+        }
+        return await measure(args, tmp, rec, environ)
+
+
+async def measure(args: argparse.Namespace, tmp: Path, rec: Recorder, environ: dict[str, str]) -> int:
     log_file = (tmp / "daemon.log").open("w")
     logs.configure_logging(level="info", fmt="json", file="off", stream=log_file)
-    loaded = load_config(environ=env_for(tmp, args.speed), cwd=tmp)
-    runtime = Runtime(loaded, None)
+    loaded = load_config(environ=environ, cwd=tmp)
+    runtime = Runtime(loaded, load_signer(loaded.config.exchange, environ))
     daemon = TradingDaemon(runtime)
     supervisor = Supervisor(runtime, daemon.components())
     clients = [int(c) for c in args.clients.split(",")]
@@ -369,15 +483,18 @@ async def bench(args: argparse.Namespace, tmp: Path) -> int:
 
     async def run() -> None:
         status.append(await supervisor.run())
+        nursery.cancel_scope.cancel()  # the daemon stopped (early, if it failed): stop waiting for orders
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run)
+        if rec.child is not None:
+            nursery.start_soon(rec.child.flusher)
         with trio.fail_after(args.timeout):
             await supervisor.wait_ready()
             assert daemon.api_url is not None
             ws_url = daemon.api_url.replace("http://", "ws://", 1) + "/ws"
-            print(f"daemon ready in {time.monotonic() - t0:.2f} s; sim speed {args.speed:g}x; "
-                  f"warming up ({args.warmup} orders)", flush=True)
+            print(f"daemon ready in {time.monotonic() - t0:.2f} s; sim {SIM_MODES[args.sim]}, speed "
+                  f"{args.speed:g}x; warming up ({args.warmup} orders)", flush=True)
             await rec.wait_orders("warmup", args.warmup)
             for i, n in enumerate(plan):
                 phase = f"{n}:{i}"
@@ -392,9 +509,11 @@ async def bench(args: argparse.Namespace, tmp: Path) -> int:
         rec.phase = "done"
         supervisor.request_stop("bench finished")
     log_file.close()
+    if rec.child is not None:
+        rec.join_child(*await rec.child.finish())
 
     print(f"\nTick-to-order: simulator publish of the triggering message -> simulator receipt of the "
-          f"order (in-process sim, speed {args.speed:g}x, {time.monotonic() - t0:.0f} s wall)")
+          f"order (sim {SIM_MODES[args.sim]}, speed {args.speed:g}x, {time.monotonic() - t0:.0f} s wall)")
     print(f"goal: p50 <= {GOAL_P50_MS:g} ms, p99 <= {GOAL_P99_MS:g} ms (floor ~0.4 ms); "
           f"p99 with 100 ws clients within +20% of none")
     p99: dict[int, float] = {}
@@ -412,6 +531,10 @@ async def bench(args: argparse.Namespace, tmp: Path) -> int:
         print(line("tick -> order (total)", total, goal))
         for label, seg in SEGMENTS:
             print(line("  " + label, [v * 1000 for x, r in rows if not math.isnan(v := seg(x, r))]))
+        handling = [(rec.handled[cid] - rec.received[cid]) * 1000 for cid, x in rec.sent.items()
+                    if x.phase.split(":")[0] == str(n) and x.phase != "warmup"
+                    and cid in rec.received and cid in rec.handled]
+        print(line("  (sim: read -> handler, not in total)", handling))
     if 0 in p99 and len(p99) > 1:
         for n, v in p99.items():
             if n:
@@ -434,11 +557,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", default="0,100", help="WebSocket API client counts (default 0,100)")
     ap.add_argument("--rounds", type=int, default=2, help="times each client count is run (default 2)")
     ap.add_argument("--timeout", type=float, default=1200.0, help="give up after this many s (default 1200)")
+    ap.add_argument("--sim", choices=tuple(SIM_MODES), default="process",
+                    help="simulator in its own process (default) or in the daemon's Trio loop (pessimistic)")
     ap.add_argument("--ws-child", nargs=2, metavar=("URL", "N"), help=argparse.SUPPRESS)
+    ap.add_argument("--sim-child", nargs=3, metavar=("SPEED", "KEY_ID", "PUBLIC_KEY"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.ws_child:
         trio.run(ws_child, args.ws_child[0], int(args.ws_child[1]))
         return 0
+    if args.sim_child:
+        return child_main(float(args.sim_child[0]), args.sim_child[1], args.sim_child[2])
     with tempfile.TemporaryDirectory(prefix="kalshid-bench-") as tmp:
         run: Callable[..., Any] = trio.run
         return int(run(bench, args, Path(tmp)))

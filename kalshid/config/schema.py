@@ -63,6 +63,8 @@ class ExchangeConfig:
                  "(Coinbase SOL-USD spot, adjusted by the tracked basis to the index)")
     spot_url: str = _f("", "a ws(s) URL of a Coinbase Exchange-compatible feed (empty: off, or "
                            "wss://ws-feed.exchange.coinbase.com when underlying = coinbase)")
+    presign_orders: bool = _f(True, "a boolean (sign the next order request ahead of time, in a worker "
+                                    "thread; each signature is used once, within 0.5 s)")
 
 
 @attrs.frozen

@@ -182,6 +182,9 @@ class TradingDaemon:
                 self.p.exchange = rest
                 if cfg.dry_run:
                     self.p.exchange = self._paper(rest)
+                elif cfg.exchange.presign_orders and not self.journal_inline:
+                    # not under MockClock (journal_inline): a worker thread looks idle to its autojump
+                    await nursery.start(rest.presigner().run)
                 log.info("exchange ready", rest=self.rest_url, ws=self.ws_url, mode=self.p.state.mode,
                          journal=cfg.journal_path)
                 task_status.started()
@@ -200,6 +203,7 @@ class TradingDaemon:
 
     async def _start_embedded_simulator(self, nursery: trio.Nursery) -> None:
         from kalshid.sim.faults import parse_faults
+        from kalshid.sim.ratelimit import RateLimits as SimRateLimits
         from kalshid.sim.server import SimSettings, serve_simulator
 
         cfg = self.cfg
@@ -210,7 +214,10 @@ class TradingDaemon:
         settings = SimSettings(host=cfg.sim.host, port=cfg.sim.port, speed=cfg.sim.speed, seed=seed,
                                start=cfg.sim.start.timestamp() if cfg.sim.start else embedded_start(),
                                keys=((key_id, key.public_key()),), balance_cc=cfg.sim.balance_cc,
-                               faults=parse_faults(cfg.sim.faults))
+                               faults=parse_faults(cfg.sim.faults),
+                               # the tier the client is configured for (Kalshi Basic by default)
+                               rate_limits=SimRateLimits(cfg.exchange.read_rate_limit,
+                                                         cfg.exchange.write_rate_limit))
         handle = await nursery.start(serve_simulator, settings)
         self.p.sim_handle = handle
         self.signer = Signer(key_id, key)

@@ -42,6 +42,7 @@ from kalshid.exchange.errors import (
 )
 from kalshid.exchange.kalshi import wire
 from kalshid.exchange.kalshi.auth import Signer
+from kalshid.exchange.kalshi.presign import ORDERS_PATH, PresignedOrders
 from kalshid.exchange.kalshi.ratelimit import RateLimiter, RateLimits
 from kalshid.exchange.types import (
     Balance,
@@ -100,6 +101,14 @@ class KalshiRest:
         self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), transport=transport,
                                          timeout=httpx.Timeout(timeout_s),
                                          headers={"Accept": "application/json"})
+        self.presigned: PresignedOrders | None = None
+
+    def presigner(self, **kw: float) -> PresignedOrders:
+        """Order signatures made ahead of time (see :mod:`.presign`); run its :meth:`~PresignedOrders.run`
+        in a task for it to take effect."""
+        path = httpx.URL(str(self._client.base_url).rstrip("/") + ORDERS_PATH).path
+        self.presigned = PresignedOrders(self._signer, path, wall_ms=self._wall_ms, **kw)
+        return self.presigned
 
     async def __aenter__(self) -> KalshiRest:
         return self
@@ -118,7 +127,9 @@ class KalshiRest:
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         request = self._client.build_request(method, path, params=clean or None, json=body)
         # Sign exactly the path that goes on the wire (base path included, query excluded).
-        request.headers.update(self._signer.headers(self._wall_ms(), method, request.url.path))
+        wire_path = request.url.path
+        signed = self.presigned.take(method, wire_path) if self.presigned is not None else None
+        request.headers.update(signed or self._signer.headers(self._wall_ms(), method, wire_path))
         try:
             return await self._client.send(request)
         except httpx.TransportError as exc:

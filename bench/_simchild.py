@@ -1,0 +1,299 @@
+"""The tick-to-order bench's simulator in its own process (``--sim process``): both ends of the pipe.
+
+Child (:func:`child_main`, run as ``bench_tick_to_order.py --sim-child SPEED KEY_ID PUBLIC_KEY``):
+serves :func:`kalshid.sim.server.serve_simulator` on a loopback port, prints ``REST_URL WS_URL`` as its
+first stdout line, and stamps with ``time.perf_counter()`` (CLOCK_MONOTONIC, the same clock in every
+process on Linux):
+
+- every message queued for the trader's WebSocket connection, keyed by an 8-byte BLAKE2b digest of
+  its text (``hash(str)`` is randomized per process); kept ~30 s. The per-message cost is one encode
+  and one hash: it sits on the simulator's publish path, so it must stay small;
+- every ``POST /portfolio/orders`` as Quart's ``before_request`` sees it (``client_order_id`` -> time).
+
+It reads queries from stdin, one per line: ``Q <client_order_id> <digest hex> <arrival perf time>``,
+answered at once with the latest publish stamp of that text at or before the arrival (or ``null``), and
+kept. ``END`` makes it print ``{"published": {...}, "received": {...}}`` as one JSON line and exit.
+EOF on stdin (the parent died) makes it exit too.
+
+Parent (:class:`SimChild`): starts the child, reads its URLs, batches queries (written to the pipe
+every 0.25 s by a background task, not on the order path), and at :meth:`SimChild.finish` collects the
+stamps. The child is killed on every exit path of the ``async with``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import trio
+
+HISTORY_S = 30.0
+FLUSH_EVERY_S = 0.25
+SEED = 11
+START = "2026-07-08T22:45:20+00:00"
+BALANCE_DOLLARS = "1000000"
+
+
+def digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=8).digest()
+
+
+def install_socket_stamps(clock: Callable[[], float]) -> Callable[[Any], float | None]:
+    """Stamp when the simulator *reads* a request's first bytes off its socket (Hypercorn's TCP server).
+
+    Returns ``take(scope_client)``: the read time of the request now being handled on the connection
+    from that peer (ASGI ``scope["client"]``), forgotten once taken. Call it after the body is read,
+    so the body's own chunk does not start the next request's stamp. httpx does not pipeline, so the
+    first chunk after a request was taken belongs to the next request.
+    """
+    from hypercorn.trio import tcp_server
+
+    pending: dict[tuple[str, int], float] = {}
+
+    class StampedStream:
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+            try:
+                host, port = inner.socket.getpeername()[:2]
+                self._peer: tuple[str, int] | None = (host, port)
+            except (AttributeError, OSError):
+                self._peer = None
+
+        async def receive_some(self, max_bytes: int | None = None) -> bytes:
+            data: bytes = await self._inner.receive_some(max_bytes)
+            if data and self._peer is not None and self._peer not in pending:
+                pending[self._peer] = clock()
+            return data
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+    orig_init = tcp_server.TCPServer.__init__
+
+    def init(self: Any, app: Any, config: Any, context: Any, state: Any, stream: Any) -> None:
+        orig_init(self, app, config, context, state, StampedStream(stream))  # type: ignore[arg-type]  # duck-typed proxy
+
+    tcp_server.TCPServer.__init__ = init  # type: ignore[method-assign]
+
+    def take(client: Any) -> float | None:
+        if not isinstance(client, list | tuple) or len(client) < 2:
+            return None
+        return pending.pop((str(client[0]), int(client[1])), None)
+
+    return take
+
+
+# --- child ------------------------------------------------------------------------------------------
+
+class ChildStamps:
+    """Publish and receipt stamps (perf_counter seconds) kept in the simulator process."""
+
+    def __init__(self) -> None:
+        self.order: deque[tuple[float, bytes]] = deque()
+        self.published: dict[bytes, list[float]] = {}
+        self.received: dict[str, float] = {}  # the request's first bytes read off the socket
+        self.handled: dict[str, float] = {}   # Quart's before_request (after Hypercorn parsed it)
+        self.answers: dict[str, float | None] = {}
+
+    def on_publish(self, text: str, t: float) -> None:
+        d = digest(text)
+        self.order.append((t, d))
+        times = self.published.get(d)
+        if times is None:
+            self.published[d] = [t]
+        else:
+            times.append(t)
+
+    def prune(self, before: float) -> None:
+        while self.order and self.order[0][0] < before:
+            _, d = self.order.popleft()
+            times = self.published[d]
+            del times[0]
+            if not times:
+                del self.published[d]
+
+    def answer(self, cid: str, key: bytes, arrival: float) -> None:
+        times = [p for p in self.published.get(key, ()) if p <= arrival]
+        self.answers[cid] = times[-1] if times else None
+
+
+def install_child_hooks(stamps: ChildStamps) -> None:
+    """Monkeypatch the simulator's hub (publish) and REST app (receipt) in this process."""
+    from kalshid.sim import hub as sim_hub
+    from kalshid.sim import rest as sim_rest
+    from kalshid.sim import server as sim_server
+    from kalshid.sim.server import TRADER_USER
+
+    orig_offer = sim_hub.Connection.offer
+    perf = time.perf_counter
+
+    def offer(self: sim_hub.Connection, text: str) -> bool:
+        t = perf()
+        ok = orig_offer(self, text)
+        if ok and self.user_id == TRADER_USER:
+            stamps.on_publish(text, t)
+        return ok
+
+    sim_hub.Connection.offer = offer  # type: ignore[method-assign]
+
+    orig_create_app = sim_rest.create_app
+    take_read_time = install_socket_stamps(perf)
+
+    def create_app(venue: Any) -> Any:
+        from quart import request
+
+        app = orig_create_app(venue)
+
+        @app.before_request
+        async def stamp() -> None:
+            if request.method == "POST" and request.path.endswith("/portfolio/orders"):
+                t = perf()
+                body = await request.get_json(force=True, silent=True)  # cached: the handler reuses it
+                read = take_read_time(request.scope.get("client"))
+                if isinstance(body, dict) and isinstance(body.get("client_order_id"), str):
+                    cid = body["client_order_id"]
+                    stamps.handled[cid] = t
+                    stamps.received[cid] = read if read is not None else t
+
+        return app
+
+    sim_server.create_app = create_app  # type: ignore[attr-defined]  # serve_simulator's global
+
+
+async def _child(speed: float, key_id: str, public_key: Path) -> None:
+    from datetime import datetime
+
+    from kalshid.core.units import dollars_to_cc
+    from kalshid.sim.ratelimit import RateLimits
+    from kalshid.sim.server import SimHandle, SimSettings, serve_simulator
+
+    stamps = ChildStamps()
+    install_child_hooks(stamps)
+    # As the embedded simulator is configured by the bench's env (seed, start, balance, N x Basic-tier
+    # rate limits), with the ``kalshid sim`` CLI defaults otherwise (30 s signature skew).
+    settings = SimSettings(port=0, speed=speed, seed=SEED, start=datetime.fromisoformat(START).timestamp(),
+                           keys=((key_id, public_key),), balance_cc=dollars_to_cc(Decimal(BALANCE_DOLLARS)),
+                           rate_limits=RateLimits(200.0 * speed, 100.0 * speed))
+    stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+    async with trio.open_nursery() as nursery:
+        handle: SimHandle = await nursery.start(serve_simulator, settings)
+        print(f"{handle.rest_base_url} {handle.ws_url}", flush=True)
+
+        async def prune() -> None:
+            while True:
+                await trio.sleep(1.0)
+                stamps.prune(time.perf_counter() - HISTORY_S)
+
+        nursery.start_soon(prune)
+        buf = b""
+        ended = False
+        while not ended:
+            chunk = await stdin.receive_some()
+            if not chunk:
+                break  # the parent is gone
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for raw in lines:
+                parts = raw.decode().split()
+                if parts == ["END"]:
+                    ended = True
+                elif len(parts) == 4 and parts[0] == "Q":
+                    stamps.answer(parts[1], bytes.fromhex(parts[2]), float(parts[3]))
+                else:
+                    raise ValueError(f"sim child: bad command line {raw!r}")
+        if ended:
+            print(json.dumps({"published": stamps.answers, "received": stamps.received,
+                              "handled": stamps.handled}), flush=True)
+        handle.stop()
+        nursery.cancel_scope.cancel()
+    await stdin.aclose()
+
+
+def child_main(speed: float, key_id: str, public_key: str) -> int:
+    trio.run(_child, speed, key_id, Path(public_key))
+    return 0
+
+
+# --- parent -----------------------------------------------------------------------------------------
+
+class SimChild:
+    """The parent's handle on the simulator process: its URLs, the query batch and the final stamps."""
+
+    def __init__(self, proc: trio.Process) -> None:
+        self.proc = proc
+        self.rest_url = ""
+        self.ws_url = ""
+        self._buf = b""
+        self._pending: list[bytes] = []
+        self._flusher: trio.CancelScope | None = None
+
+    async def readline(self) -> str:
+        """The child's next stdout line (callers bound the wait); RuntimeError if it exits first."""
+        assert self.proc.stdout is not None
+        while b"\n" not in self._buf:
+            chunk = await self.proc.stdout.receive_some()
+            if not chunk:
+                raise RuntimeError(f"sim child exited (status {self.proc.poll()}) before writing a line")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return line.decode()
+
+    def query(self, cid: str, text: str, arrival_perf: float) -> None:
+        """Ask for the publish stamp of ``text`` at or before ``arrival_perf``; sent by the flusher."""
+        self._pending.append(f"Q {cid} {digest(text).hex()} {arrival_perf!r}\n".encode())
+
+    async def _flush(self) -> None:
+        if self._pending:
+            data, self._pending = b"".join(self._pending), []
+            assert self.proc.stdin is not None
+            await self.proc.stdin.send_all(data)
+
+    async def flusher(self) -> None:
+        with trio.CancelScope() as self._flusher:
+            while True:
+                await trio.sleep(FLUSH_EVERY_S)
+                await self._flush()
+
+    async def finish(self) -> tuple[dict[str, float | None], dict[str, float], dict[str, float]]:
+        """Send what is pending and ``END``; the child's (published, received, handled) stamps by cid."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+        self._pending.append(b"END\n")
+        await self._flush()
+        with trio.fail_after(30):
+            found = json.loads(await self.readline())
+        return found["published"], found["received"], found["handled"]
+
+
+@asynccontextmanager
+async def sim_child(script: str, speed: float, key_id: str, public_key: Path) -> AsyncIterator[SimChild]:
+    """Start ``script --sim-child ...``; yields once its URLs are known. Kills it on the way out."""
+    proc = await trio.lowlevel.open_process(
+        [sys.executable, script, "--sim-child", repr(speed), key_id, str(public_key)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        child = SimChild(proc)
+        with trio.fail_after(60):
+            child.rest_url, child.ws_url = (await child.readline()).split()
+        yield child
+    finally:
+        with trio.CancelScope(shield=True):
+            if proc.stdin is not None:
+                await proc.stdin.aclose()  # EOF: the child stops its simulator and exits
+            with trio.move_on_after(5):
+                await proc.wait()
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            if proc.stdout is not None:
+                await proc.stdout.aclose()

@@ -1,0 +1,77 @@
+"""PresignedOrders: a signature made ahead of time is used once, fresh, and only for order POSTs."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from kalshid.exchange.kalshi.auth import HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer, verify
+from kalshid.exchange.kalshi.presign import PresignedOrders
+
+PATH = "/trade-api/v2/portfolio/orders"
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class WallClock:
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+
+    def __call__(self) -> int:
+        return self.ms
+
+
+async def test_a_presigned_order_signature_verifies_and_is_used_once() -> None:
+    wall = WallClock(1_703_123_456_789)
+    p = PresignedOrders(Signer("key-id", KEY), PATH, wall_ms=wall)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(p.run)
+            await p.wait_signed(1)
+            assert p.take("GET", PATH) is None and p.take("POST", PATH + "/batched") is None  # not orders
+            wall.ms += 100
+            headers = p.take("POST", PATH)
+            assert headers is not None
+            assert headers[HEADER_TIMESTAMP] == "1703123456789"
+            assert verify(KEY.public_key(), 1_703_123_456_789, "POST", PATH, headers[HEADER_SIGNATURE])
+            assert p.take("POST", PATH) is None  # consumed: the next request signs inline ...
+            await p.wait_signed(2)  # ... and the refill starts at once
+            second = p.take("POST", PATH)
+            assert second is not None and second[HEADER_SIGNATURE] != headers[HEADER_SIGNATURE]
+            nursery.cancel_scope.cancel()
+    assert p.stats["used"] == 2 and p.stats["missed"] == 1
+
+
+async def test_a_stale_or_future_signature_is_never_used() -> None:
+    wall = WallClock(1_000_000)
+    p = PresignedOrders(Signer("key-id", KEY), PATH, wall_ms=wall, max_age_s=0.5, refresh_s=0.2)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(p.run)
+            await p.wait_signed(1)
+            wall.ms += 501
+            assert p.take("POST", PATH) is None
+            await p.wait_signed(2)
+            wall.ms -= 10_000  # the wall clock stepped back: the timestamp would be in the future
+            assert p.take("POST", PATH) is None
+            nursery.cancel_scope.cancel()
+    assert p.stats["expired"] == 2 and p.stats["used"] == 0
+
+
+async def test_an_unused_signature_is_replaced_as_it_ages() -> None:
+    wall = WallClock(5)
+    p = PresignedOrders(Signer("key-id", KEY), PATH, wall_ms=wall, max_age_s=0.5, refresh_s=0.01)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(p.run)
+            await p.wait_signed(1)
+            wall.ms = 7
+            await p.wait_signed(3)  # nobody took one: replaced every refresh_s anyway
+            headers = p.take("POST", PATH)
+            nursery.cancel_scope.cancel()
+    assert headers is not None and headers[HEADER_TIMESTAMP] == "7"  # the newest, not the first
+
+
+def test_refresh_must_be_shorter_than_the_age_limit() -> None:
+    with pytest.raises(ValueError, match="refresh_s < max_age_s"):
+        PresignedOrders(Signer("k", KEY), PATH, wall_ms=WallClock(0), max_age_s=0.2, refresh_s=0.2)
