@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,15 @@ def env_for(tmp: Path) -> dict[str, str]:
     }
 
 
-async def soak(hours: int, tmp: Path) -> tuple[list[dict[str, Any]], int]:
+def trace_report(first: Any, last: Any, top: int = 25) -> None:
+    """Where the Python heap grew between two tracemalloc snapshots, by allocating line."""
+    print(f"\ntracemalloc: growth from hour 2 to the last hour, top {top} lines (size, count):")
+    for stat in last.compare_to(first, "lineno")[:top]:
+        frame = stat.traceback[0]
+        print(f"  {stat.size_diff / 1024:9.1f} KiB  {stat.count_diff:+7d}  {frame.filename}:{frame.lineno}")
+
+
+async def soak(hours: int, tmp: Path, trace: bool = False) -> tuple[list[dict[str, Any]], int]:
     log_file = (tmp / "daemon.log").open("w")
     logs.configure_logging(level="info", fmt="json", file="off", stream=log_file)
     loaded = load_config(environ=env_for(tmp), cwd=tmp)
@@ -115,9 +124,17 @@ async def soak(hours: int, tmp: Path) -> tuple[list[dict[str, Any]], int]:
         nursery.start_soon(run)
         await supervisor.wait_ready()
         sample(0)
+        first: Any = None
         for hour in range(1, hours + 1):
             await trio.sleep(HOUR_S)
             sample(hour)
+            if trace and hour == 1:
+                tracemalloc.start(1)
+            elif trace and hour == 2:
+                first = tracemalloc.take_snapshot()
+        if first is not None:
+            trace_report(first, tracemalloc.take_snapshot())
+            tracemalloc.stop()
         supervisor.request_stop("soak finished")
     log_file.close()
     return samples, status[0] if status else -1
@@ -155,6 +172,8 @@ def main() -> int:
                     help="simulated hours (default 6, ~3 min with the baseline; 24 take ~20 min)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the simulator-alone baseline run")
     ap.add_argument("--sim-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--trace", action="store_true",
+                    help="tracemalloc from hour 1: print where the heap grew from hour 2 to the end (slower)")
     args = ap.parse_args()
     if args.sim_only:
         logging.disable(logging.WARNING)
@@ -165,7 +184,8 @@ def main() -> int:
           f"goal: peak RSS <= {GOAL_MB:g} MB, no growth")
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="kalshid-soak-") as tmp:
-        samples, status = trio.run(soak, args.hours, Path(tmp), clock=trio.testing.MockClock(autojump_threshold=0))
+        samples, status = trio.run(soak, args.hours, Path(tmp), args.trace,
+                                   clock=trio.testing.MockClock(autojump_threshold=0))
     wall = time.monotonic() - t0
     per_hour = wall / max(1, args.hours)
     print(f"\nwall time {wall:.0f} s for {args.hours} simulated hours "
