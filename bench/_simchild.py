@@ -156,14 +156,17 @@ def install_child_hooks(stamps: ChildStamps) -> None:
 
         @app.before_request
         async def stamp() -> None:
-            if request.method == "POST" and request.path.endswith("/portfolio/orders"):
-                t = perf()
-                body = await request.get_json(force=True, silent=True)  # cached: the handler reuses it
-                read = take_read_time(request.scope.get("client"))
-                if isinstance(body, dict) and isinstance(body.get("client_order_id"), str):
-                    cid = body["client_order_id"]
-                    stamps.handled[cid] = t
-                    stamps.received[cid] = read if read is not None else t
+            # every request takes its connection's read stamp (else a GET's would be left for the next order)
+            if not (request.method == "POST" and request.path.endswith("/portfolio/orders")):
+                take_read_time(request.scope.get("client"))
+                return
+            t = perf()
+            body = await request.get_json(force=True, silent=True)  # cached: the handler reuses it
+            read = take_read_time(request.scope.get("client"))
+            if isinstance(body, dict) and isinstance(body.get("client_order_id"), str):
+                cid = body["client_order_id"]
+                stamps.handled[cid] = t
+                stamps.received[cid] = read if read is not None else t
 
         return app
 

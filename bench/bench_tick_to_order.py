@@ -242,13 +242,16 @@ def install_sim(rec: Recorder) -> None:
 
         @app.before_request
         async def stamp() -> None:
-            if request.method == "POST" and request.path.endswith("/portfolio/orders"):
-                t = trio.current_time()
-                body = await request.get_json(force=True, silent=True)  # cached: the handler reuses it
-                read = take_read_time(request.scope.get("client"))
-                if isinstance(body, dict) and isinstance(body.get("client_order_id"), str):
-                    rec.on_receive(body["client_order_id"], read if read is not None else t)
-                    rec.handled[body["client_order_id"]] = t
+            # every request takes its connection's read stamp (else a GET's would be left for the next order)
+            if not (request.method == "POST" and request.path.endswith("/portfolio/orders")):
+                take_read_time(request.scope.get("client"))
+                return
+            t = trio.current_time()
+            body = await request.get_json(force=True, silent=True)  # cached: the handler reuses it
+            read = take_read_time(request.scope.get("client"))
+            if isinstance(body, dict) and isinstance(body.get("client_order_id"), str):
+                rec.on_receive(body["client_order_id"], read if read is not None else t)
+                rec.handled[body["client_order_id"]] = t
 
         return app
 
