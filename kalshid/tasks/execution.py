@@ -64,6 +64,10 @@ from kalshid.tasks.convert import journal_fill, journal_settlement, order_update
 
 log = get_logger("kalshid.execution")
 
+# Fills, order updates and cancels waiting for the bookkeeping task. Full, it holds the order loop back
+# (backpressure, never loss); a burst after a reconnect is the largest expected (hundreds).
+BOOKKEEPING_BUFFER = 4096
+
 
 @attrs.frozen
 class ExecutionSettings:
@@ -94,45 +98,75 @@ class ExecutionStage:
     # --- the loop ---------------------------------------------------------------------------------
     async def run(self, inbox: trio.MemoryReceiveChannel[ExecutionInput],
                   risk: trio.MemorySendChannel[RiskInput]) -> None:
-        """The order loop. REST catch-up (fills, settlements, in-flight lookups) runs in its own task and
-        each approved order in a task of its own, so an order never waits behind a poll or another
-        order's round trip: it is sent as soon as it is journaled.
+        """The order loop. Each approved order is placed in a task of its own as soon as it arrives;
+        everything else (fills, order updates, cancels, shutdown) is handed, in arrival order, to one
+        bookkeeping task; REST catch-up (fills, settlements, in-flight lookups) has its own task too. So
+        an order never waits behind a journal write for a fill, a poll, or another order's round trip.
 
-        The placements' nursery is never cancelled by this loop: each placement ends by itself (answer,
-        error, or ``order_timeout_s`` → in flight). Only a failure elsewhere in the daemon cancels one
+        The placements are never cancelled by this loop: each ends by itself (answer, error, or
+        ``order_timeout_s`` → in flight). Only a failure elsewhere in the daemon cancels one
         mid-request, which leaves the order in flight in the journal for the next start to resolve."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._catch_up_loop, risk)
-            async with inbox, risk, trio.open_nursery() as placements:
-                async for item in inbox:
-                    self.p.state.last_progress = trio.current_time()
-                    if isinstance(item, ApprovedOrder):
-                        self._placing += 1
-                        placements.start_soon(self._place_task, item, risk)
-                    elif isinstance(item, FillReceived):
-                        await self._book_fill(item.fill, risk, source="feed")
-                    elif isinstance(item, OrderUpdated):
-                        await self._on_order(item.order, risk, source="feed")
-                    elif isinstance(item, CatchUp):
-                        self.request_catch_up()
-                    elif isinstance(item, WindowClosing):
-                        await self._cancel_where(lambda o, t=item.ticker: o.ticker == t, item.reason, risk)
-                    elif isinstance(item, CancelAll):
-                        await self._cancel_where(lambda o: True, item.reason, risk)
-                    elif isinstance(item, Reconnected):
-                        log.info("feed reconnected: catching up on fills and orders by REST")
-                        self.request_catch_up()
-                    elif isinstance(item, MarketLifecycle):
-                        if item.event_type in ("settled", "determined"):
-                            self.request_catch_up()
-                    elif isinstance(item, PositionUpdated):
-                        pass  # positions are derived from fills; the exchange's view is checked at reconcile
-                    elif isinstance(item, ShutdownRequested):
-                        self._stopping = True  # approved orders not yet journaled are dropped
-                        await self._wait_placements()
-                        await self._shutdown(risk)
+            books_send, books_recv = trio.open_memory_channel[ExecutionInput](BOOKKEEPING_BUFFER)
+            async with inbox, risk, trio.open_nursery() as work:
+                work.start_soon(self._bookkeeping, books_recv, risk)
+                async with books_send:
+                    async for item in inbox:
+                        self.p.state.last_progress = trio.current_time()
+                        if isinstance(item, ApprovedOrder):
+                            self._placing += 1
+                            work.start_soon(self._place_task, item, risk)
+                        else:
+                            await books_send.send(item)
+                            if isinstance(item, ShutdownRequested):
+                                break
+                # approvals that arrived after the shutdown request: never journaled, never sent
+                while True:
+                    try:
+                        left = inbox.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel):
                         break
+                    if isinstance(left, ApprovedOrder):
+                        self._drop(left, "trading is stopping")
             nursery.cancel_scope.cancel()
+
+    async def _bookkeeping(self, items: trio.MemoryReceiveChannel[ExecutionInput],
+                           risk: trio.MemorySendChannel[RiskInput]) -> None:
+        async with items:
+            async for item in items:
+                self.p.state.last_progress = trio.current_time()
+                if isinstance(item, FillReceived):
+                    await self._book_fill(item.fill, risk, source="feed")
+                elif isinstance(item, OrderUpdated):
+                    await self._on_order(item.order, risk, source="feed")
+                elif isinstance(item, CatchUp):
+                    self.request_catch_up()
+                elif isinstance(item, WindowClosing):
+                    await self._cancel_where(lambda o, t=item.ticker: o.ticker == t, item.reason, risk)
+                elif isinstance(item, CancelAll):
+                    await self._cancel_where(lambda o: True, item.reason, risk)
+                elif isinstance(item, Reconnected):
+                    log.info("feed reconnected: catching up on fills and orders by REST")
+                    self.request_catch_up()
+                elif isinstance(item, MarketLifecycle):
+                    if item.event_type in ("settled", "determined"):
+                        self.request_catch_up()
+                elif isinstance(item, PositionUpdated):
+                    pass  # positions are derived from fills; the exchange's view is checked at reconcile
+                elif isinstance(item, ShutdownRequested):
+                    self._stopping = True  # approved orders not yet journaled are dropped
+                    await self._wait_placements()
+                    await self._shutdown(risk)
+                    return
+
+    def _drop(self, item: ApprovedOrder, why: str) -> None:
+        live = self.p.state.open_orders.get(item.client_order_id)
+        if live is not None:
+            self._forget(live)
+        else:
+            self.p.state.busy.discard((item.strategy, item.ticker))
+        log.info("approved order dropped", reason=why, market=item.ticker, strategy=item.strategy)
 
     async def _place_task(self, item: ApprovedOrder, risk: trio.MemorySendChannel[RiskInput]) -> None:
         try:
@@ -167,15 +201,13 @@ class ExecutionStage:
         journal = self.p.require_journal()
         exchange = self.p.require_exchange()
         cid = item.client_order_id
-        # risk registered it; never journaled nor sent yet, so dropping it here loses nothing
-        live = state.open_orders.get(cid) or LiveOrder(cid, item.strategy, item.ticker, item.side, item.action,
-                                                       item.price_cc, item.count, in_flight=True)
         if self._stopping or not state.trading_enabled:
-            self._forget(live)
-            log.info("approved order dropped: trading is stopping or stopped", market=item.ticker,
-                     strategy=item.strategy)
+            # risk registered it; never journaled nor sent yet, so dropping it here loses nothing
+            self._drop(item, "trading is stopping or stopped")
             await risk.send(OrdersChanged())
             return
+        live = state.open_orders.get(cid) or LiveOrder(cid, item.strategy, item.ticker, item.side, item.action,
+                                                       item.price_cc, item.count, in_flight=True)
         now = self.clock.now()
         tif = item.time_in_force
         intent = records.OrderIntent(
