@@ -114,6 +114,10 @@ class ChildStamps:
         else:
             times.append(t)
 
+    def on_order(self, cid: str, read: float, handled: float) -> None:
+        self.received[cid] = read
+        self.handled[cid] = handled
+
     def prune(self, before: float) -> None:
         while self.order and self.order[0][0] < before:
             _, d = self.order.popleft()
@@ -127,27 +131,32 @@ class ChildStamps:
         self.answers[cid] = times[-1] if times else None
 
 
-def install_child_hooks(stamps: ChildStamps) -> None:
-    """Monkeypatch the simulator's hub (publish) and REST app (receipt) in this process."""
+def install_sim_hooks(clock: Callable[[], float], on_publish: Callable[[str, float], None],
+                      on_order: Callable[[str, float, float], None]) -> None:
+    """Monkeypatch the simulator's publish and receipt points in this process (both ``--sim`` modes).
+
+    ``on_publish(text, t)``: a message queued for the trader's WebSocket connection.
+    ``on_order(client_order_id, read, handled)``: an order request's first bytes read off the socket,
+    and its handler reached (after Hypercorn parsed it). Times come from ``clock``.
+    """
     from kalshid.sim import hub as sim_hub
     from kalshid.sim import rest as sim_rest
     from kalshid.sim import server as sim_server
     from kalshid.sim.server import TRADER_USER
 
     orig_offer = sim_hub.Connection.offer
-    perf = time.perf_counter
 
     def offer(self: sim_hub.Connection, text: str) -> bool:
-        t = perf()
+        t = clock()
         ok = orig_offer(self, text)
         if ok and self.user_id == TRADER_USER:
-            stamps.on_publish(text, t)
+            on_publish(text, t)
         return ok
 
     sim_hub.Connection.offer = offer  # type: ignore[method-assign]
 
     orig_create_app = sim_rest.create_app
-    take_read_time = install_socket_stamps(perf)
+    take_read_time = install_socket_stamps(clock)
 
     def create_app(venue: Any) -> Any:
         from quart import request
@@ -160,13 +169,11 @@ def install_child_hooks(stamps: ChildStamps) -> None:
             if not (request.method == "POST" and request.path.endswith("/portfolio/orders")):
                 take_read_time(request.scope.get("client"))
                 return
-            t = perf()
+            t = clock()
             body = await request.get_json(force=True, silent=True)  # cached: the handler reuses it
             read = take_read_time(request.scope.get("client"))
             if isinstance(body, dict) and isinstance(body.get("client_order_id"), str):
-                cid = body["client_order_id"]
-                stamps.handled[cid] = t
-                stamps.received[cid] = read if read is not None else t
+                on_order(body["client_order_id"], read if read is not None else t, t)
 
         return app
 
@@ -181,7 +188,7 @@ async def _child(speed: float, key_id: str, public_key: Path) -> None:
     from kalshid.sim.server import SimHandle, SimSettings, serve_simulator
 
     stamps = ChildStamps()
-    install_child_hooks(stamps)
+    install_sim_hooks(time.perf_counter, stamps.on_publish, stamps.on_order)
     # As the embedded simulator is configured by the bench's env (seed, start, balance, N x Basic-tier
     # rate limits), with the ``kalshid sim`` CLI defaults otherwise (30 s signature skew).
     settings = SimSettings(port=0, speed=speed, seed=SEED, start=datetime.fromisoformat(START).timestamp(),

@@ -77,7 +77,7 @@ from _simchild import (  # bench/ is sys.path[0]
     START,
     SimChild,
     child_main,
-    install_socket_stamps,
+    install_sim_hooks,
     sim_child,
 )
 
@@ -88,10 +88,6 @@ from kalshid.exchange.kalshi import ws as kalshi_ws
 from kalshid.exchange.kalshi.ratelimit import RateLimiter
 from kalshid.exchange.kalshi.rest import KalshiRest
 from kalshid.exchange.types import Order, OrderRequest
-from kalshid.sim import hub as sim_hub
-from kalshid.sim import rest as sim_rest
-from kalshid.sim import server as sim_server
-from kalshid.sim.server import TRADER_USER
 from kalshid.tasks import execution as execution_mod
 from kalshid.tasks import risk as risk_mod
 from kalshid.tasks.context import ApprovedOrder, Proposal
@@ -159,8 +155,9 @@ class Recorder:
                     del self.published[text]
         del self.pub_t[:cut], self.pub_text[:cut]
 
-    def on_receive(self, cid: str, t: float) -> None:
-        self.received[cid] = t
+    def on_order(self, cid: str, read: float, handled: float) -> None:
+        self.received[cid] = read
+        self.handled[cid] = handled
 
     # --- daemon side ------------------------------------------------------------------------
     def on_arrival(self, raw: str, t: float) -> None:
@@ -220,42 +217,8 @@ class Recorder:
 
 
 def install_sim(rec: Recorder) -> None:
-    """Monkeypatch the in-process simulator's publish and receipt points (``--sim inprocess``)."""
-    orig_offer = sim_hub.Connection.offer
-
-    def offer(self: sim_hub.Connection, text: str) -> bool:
-        t = trio.current_time()
-        ok = orig_offer(self, text)
-        if ok and self.user_id == TRADER_USER:
-            rec.on_publish(text, t)
-        return ok
-
-    sim_hub.Connection.offer = offer  # type: ignore[method-assign]
-
-    orig_create_app = sim_rest.create_app
-    take_read_time = install_socket_stamps(trio.current_time)
-
-    def create_app(venue: Any) -> Any:
-        from quart import request
-
-        app = orig_create_app(venue)
-
-        @app.before_request
-        async def stamp() -> None:
-            # every request takes its connection's read stamp (else a GET's would be left for the next order)
-            if not (request.method == "POST" and request.path.endswith("/portfolio/orders")):
-                take_read_time(request.scope.get("client"))
-                return
-            t = trio.current_time()
-            body = await request.get_json(force=True, silent=True)  # cached: the handler reuses it
-            read = take_read_time(request.scope.get("client"))
-            if isinstance(body, dict) and isinstance(body.get("client_order_id"), str):
-                rec.on_receive(body["client_order_id"], read if read is not None else t)
-                rec.handled[body["client_order_id"]] = t
-
-        return app
-
-    sim_server.create_app = create_app  # type: ignore[attr-defined]  # serve_simulator's global
+    """The in-process simulator's publish and receipt points (``--sim inprocess``), on Trio's clock."""
+    install_sim_hooks(trio.current_time, rec.on_publish, rec.on_order)
 
 
 def install_daemon(rec: Recorder) -> None:

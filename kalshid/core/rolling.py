@@ -44,11 +44,11 @@ class RollingWindow:
     def last_value(self) -> float | None:
         return self._points[-1][1] if self._points else None
 
-    def values(self) -> list[float]:
-        return [x for _, x in self._points]
-
-    def times(self) -> list[float]:
-        return [t for t, _ in self._points]
+    def copy(self) -> RollingWindow:
+        new = RollingWindow()
+        new._points = self._points.copy()
+        new._ref, new._sum, new._sumsq, new._removed = self._ref, self._sum, self._sumsq, self._removed
+        return new
 
     def append(self, t: float, x: float) -> None:
         """Add a point; ``t`` must not be older than the newest point (``ValueError`` otherwise)."""

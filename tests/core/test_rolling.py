@@ -58,3 +58,14 @@ def test_refuses_points_out_of_time_order_and_clears() -> None:
     assert w.last_time == 10.0 and w.last_value == 0.6
     w.drop_before(11.0)
     assert len(w) == 0 and w.mean() is None and w.variance() is None and w.last_time is None
+
+
+def test_a_copy_carries_the_statistics_and_is_independent() -> None:
+    w = RollingWindow()
+    for i in range(30):
+        w.append(float(i), 0.4 + 0.01 * (i % 5))
+    c = w.copy()
+    assert (c.mean(), c.variance(), len(c)) == (w.mean(), w.variance(), len(w))
+    c.append(31.0, 0.9)
+    c.drop_before(20.0)
+    assert len(w) == 30 and w.last_value == 0.4 + 0.01 * 4

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import pytest
 import trio
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -21,54 +24,51 @@ class WallClock:
         return self.ms
 
 
-async def test_a_presigned_order_signature_verifies_and_is_used_once() -> None:
-    wall = WallClock(1_703_123_456_789)
-    p = PresignedOrders(Signer("key-id", KEY), PATH, wall_ms=wall)
+@asynccontextmanager
+async def running(wall: WallClock, **kw: float) -> AsyncIterator[PresignedOrders]:
+    """A presigner running in the background, its first header set already made."""
+    p = PresignedOrders(Signer("key-id", KEY), PATH, wall_ms=wall, **kw)
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             await nursery.start(p.run)
             await p.wait_signed(1)
-            assert p.take("GET", PATH) is None and p.take("POST", PATH + "/batched") is None  # not orders
-            wall.ms += 100
-            headers = p.take("POST", PATH)
-            assert headers is not None
-            assert headers[HEADER_TIMESTAMP] == "1703123456789"
-            assert verify(KEY.public_key(), 1_703_123_456_789, "POST", PATH, headers[HEADER_SIGNATURE])
-            assert p.take("POST", PATH) is None  # consumed: the next request signs inline ...
-            await p.wait_signed(2)  # ... and the refill starts at once
-            second = p.take("POST", PATH)
-            assert second is not None and second[HEADER_SIGNATURE] != headers[HEADER_SIGNATURE]
+            yield p
             nursery.cancel_scope.cancel()
+
+
+async def test_a_presigned_order_signature_verifies_and_is_used_once() -> None:
+    wall = WallClock(1_703_123_456_789)
+    async with running(wall) as p:
+        assert p.take("GET", PATH) is None and p.take("POST", PATH + "/batched") is None  # not orders
+        wall.ms += 100
+        headers = p.take("POST", PATH)
+        assert headers is not None
+        assert headers[HEADER_TIMESTAMP] == "1703123456789"
+        assert verify(KEY.public_key(), 1_703_123_456_789, "POST", PATH, headers[HEADER_SIGNATURE])
+        assert p.take("POST", PATH) is None  # consumed: the next request signs inline ...
+        await p.wait_signed(2)  # ... and the refill starts at once
+        second = p.take("POST", PATH)
+        assert second is not None and second[HEADER_SIGNATURE] != headers[HEADER_SIGNATURE]
     assert p.stats["used"] == 2 and p.stats["missed"] == 1
 
 
 async def test_a_stale_or_future_signature_is_never_used() -> None:
     wall = WallClock(1_000_000)
-    p = PresignedOrders(Signer("key-id", KEY), PATH, wall_ms=wall, max_age_s=0.5, refresh_s=0.2)
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(p.run)
-            await p.wait_signed(1)
-            wall.ms += 501
-            assert p.take("POST", PATH) is None
-            await p.wait_signed(2)
-            wall.ms -= 10_000  # the wall clock stepped back: the timestamp would be in the future
-            assert p.take("POST", PATH) is None
-            nursery.cancel_scope.cancel()
+    async with running(wall, max_age_s=0.5, refresh_s=0.2) as p:
+        wall.ms += 501
+        assert p.take("POST", PATH) is None
+        await p.wait_signed(2)
+        wall.ms -= 10_000  # the wall clock stepped back: the timestamp would be in the future
+        assert p.take("POST", PATH) is None
     assert p.stats["expired"] == 2 and p.stats["used"] == 0
 
 
 async def test_an_unused_signature_is_replaced_as_it_ages() -> None:
     wall = WallClock(5)
-    p = PresignedOrders(Signer("key-id", KEY), PATH, wall_ms=wall, max_age_s=0.5, refresh_s=0.01)
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(p.run)
-            await p.wait_signed(1)
-            wall.ms = 7
-            await p.wait_signed(3)  # nobody took one: replaced every refresh_s anyway
-            headers = p.take("POST", PATH)
-            nursery.cancel_scope.cancel()
+    async with running(wall, max_age_s=0.5, refresh_s=0.01) as p:
+        wall.ms = 7
+        await p.wait_signed(3)  # nobody took one: replaced every refresh_s anyway
+        headers = p.take("POST", PATH)
     assert headers is not None and headers[HEADER_TIMESTAMP] == "7"  # the newest, not the first
 
 

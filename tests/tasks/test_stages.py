@@ -108,58 +108,58 @@ def approved(cid: str, strategy: str) -> ApprovedOrder:
                          approved_at=NOW, data_local_time=trio.current_time())
 
 
+class ExecutionRig:
+    """An execution stage over a gated exchange, fed through its inbox; ``done`` once ``run`` returns."""
+
+    def __init__(self, journal: Journal, settings: ExecutionSettings) -> None:
+        self.p = pipeline(journal)
+        self.exchange = GatedExchange()
+        self.p.exchange = self.exchange  # type: ignore[assignment]  # duck-typed: orders, fills, settlements
+        clock = ExchangeClock()
+        clock.observe(NOW, trio.current_time())
+        self.stage = ExecutionStage(self.p, clock, settings)
+        self.inbox, self._inbox_recv = trio.open_memory_channel[Any](10)
+        self._risk_send, self.risk = trio.open_memory_channel[Any](100)  # reports to risk, unread here
+        self.done = trio.Event()
+
+    async def run(self) -> None:
+        await self.stage.run(self._inbox_recv, self._risk_send)
+        self.done.set()
+
+
+async def journal_states(journal: Journal) -> dict[str, str]:
+    return {r.client_order_id: r.state.value for r in (await journal.list_orders()).items}
+
+
 async def test_an_order_does_not_wait_for_another_orders_round_trip(journal: Journal) -> None:
-    p = pipeline(journal)
-    exchange = GatedExchange()
-    p.exchange = exchange  # type: ignore[assignment]  # duck-typed: orders, fills, settlements
-    clock = ExchangeClock()
-    clock.observe(NOW, trio.current_time())
-    stage = ExecutionStage(p, clock, ExecutionSettings())
-    inbox_send, inbox_recv = trio.open_memory_channel[Any](10)
-    risk_send, risk_recv = trio.open_memory_channel[Any](100)
+    rig = ExecutionRig(journal, ExecutionSettings())
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(stage.run, inbox_recv, risk_send)
-            await inbox_send.send(approved("a" * 32, "kelly_volatility"))
-            await exchange.wait_arrivals(1)
+            nursery.start_soon(rig.run)
+            await rig.inbox.send(approved("a" * 32, "kelly_volatility"))
+            await rig.exchange.wait_arrivals(1)
             # the first order's answer has not come back; the second goes out anyway
-            await inbox_send.send(approved("b" * 32, "mean_reversion"))
-            await exchange.wait_arrivals(2)
-            assert exchange.arrived == ["a" * 32, "b" * 32]
-            for cid in exchange.arrived:
-                exchange.gates[cid].set()
+            await rig.inbox.send(approved("b" * 32, "mean_reversion"))
+            await rig.exchange.wait_arrivals(2)
+            assert rig.exchange.arrived == ["a" * 32, "b" * 32]
+            for cid in rig.exchange.arrived:
+                rig.exchange.gates[cid].set()
             # shutdown waits for the placements, which end with the exchange's answers
-            await inbox_send.send(ShutdownRequested())
-        assert p.state.open_orders == {}
-        rows = {r.client_order_id: r.state.value for r in (await journal.list_orders()).items}
-        assert rows == {"a" * 32: "canceled", "b" * 32: "canceled"}
-    risk_recv.close()
+            await rig.inbox.send(ShutdownRequested())
+    assert rig.p.state.open_orders == {}
+    assert await journal_states(journal) == {"a" * 32: "canceled", "b" * 32: "canceled"}
 
 
 async def test_shutdown_waits_for_a_placement_in_progress(journal: Journal) -> None:
-    p = pipeline(journal)
-    exchange = GatedExchange()
-    p.exchange = exchange  # type: ignore[assignment]
-    clock = ExchangeClock()
-    clock.observe(NOW, trio.current_time())
-    stage = ExecutionStage(p, clock, ExecutionSettings(cancel_on_shutdown=False))
-    inbox_send, inbox_recv = trio.open_memory_channel[Any](10)
-    risk_send, _risk_recv = trio.open_memory_channel[Any](100)
-    done = trio.Event()
-
-    async def run() -> None:
-        await stage.run(inbox_recv, risk_send)
-        done.set()
-
+    rig = ExecutionRig(journal, ExecutionSettings(cancel_on_shutdown=False))
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(run)
-            await inbox_send.send(approved("c" * 32, "kelly_volatility"))
-            await exchange.wait_arrivals(1)
-            await inbox_send.send(ShutdownRequested())
+            nursery.start_soon(rig.run)
+            await rig.inbox.send(approved("c" * 32, "kelly_volatility"))
+            await rig.exchange.wait_arrivals(1)
+            await rig.inbox.send(ShutdownRequested())
             await trio.testing.wait_all_tasks_blocked()
-            assert not done.is_set()  # still waiting for the exchange's answer
-            exchange.gates["c" * 32].set()
-            await done.wait()
-    rows = {r.client_order_id: r.state.value for r in (await journal.list_orders()).items}
-    assert rows == {"c" * 32: "canceled"}  # the answer was booked, not abandoned
+            assert not rig.done.is_set()  # still waiting for the exchange's answer
+            rig.exchange.gates["c" * 32].set()
+            await rig.done.wait()
+    assert await journal_states(journal) == {"c" * 32: "canceled"}  # the answer was booked, not abandoned

@@ -47,10 +47,10 @@ class MeanReversionParams:
 
 
 HIGH_CONFIDENCE = 1.0
+MEDIUM_CONFIDENCE = 0.5
 # A YES-probability variance below this (std 1e-7, a thousandth of a 1-cc tick) is float residue of the
 # rolling sums, not movement: no z-score.
 MIN_VARIANCE = 1e-14
-MEDIUM_CONFIDENCE = 0.5
 
 
 class MeanReversion(BaseStrategy):
@@ -66,9 +66,7 @@ class MeanReversion(BaseStrategy):
 
     def _adopt_state(self, old: MeanReversion) -> None:
         self.ticker = old.ticker
-        self.history = RollingWindow()
-        for t, x in zip(old.history.times(), old.history.values(), strict=True):
-            self.history.append(t, x)
+        self.history = old.history.copy()
         self.last_z = old.last_z
 
     def _ingest(self, market: MarketView, points: Sequence[PricePoint]) -> None:
@@ -77,11 +75,8 @@ class MeanReversion(BaseStrategy):
             self.history.clear()
         now = market.now.timestamp()
         last = self.history.last_time
-        fresh = [(t, p.yes_prob) for p in points if (t := p.ts.timestamp()) <= now and (last is None or t > last)]
-        if len(fresh) > 1:
-            fresh.sort(key=lambda q: q[0])
-        for t, x in fresh:
-            if last is None or t > last:
+        for t, x in sorted((p.ts.timestamp(), p.yes_prob) for p in points):
+            if t <= now and (last is None or t > last):  # one point per instant, never from the future
                 self.history.append(t, x)
                 last = t
         self.history.drop_before(now - self.params.lookback_window)

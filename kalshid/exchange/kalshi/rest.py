@@ -257,7 +257,7 @@ class KalshiRest:
         outcome is unknown and a typed :class:`ExchangeError` when it was definitely rejected."""
         coid, ticker = request.client_order_id, request.ticker
         try:
-            resp = await self._write("POST", "/portfolio/orders", wire.encode_order_request(request))
+            resp = await self._write("POST", ORDERS_PATH, wire.encode_order_request(request))
         except TransportError as exc:
             raise OrderInFlight(coid, ticker, exc) from exc
         if resp.status_code < 400:
