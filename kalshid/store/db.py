@@ -12,10 +12,15 @@ committed or not started, and the lock is always released. A call cancelled whil
 lock did nothing.
 
 Durability contract: a write method that has returned is committed to the WAL (it survives
-``kill -9``). Intents, in-flight marks (:meth:`Journal.record_decision`, :meth:`Journal.record_intent`,
-:meth:`Journal.mark_in_flight`), breaker events and meta are also fsynced (they survive power loss);
-the rest comes from the exchange again at reconciliation (see :mod:`~kalshid.store.sqlbase`). An
-order is sent only after its intent write has returned.
+``kill -9``). Intents and in-flight marks also survive power loss: :meth:`Journal.record_decision` (the
+order's hot path) appends the decision to the fsynced intent log (:mod:`~kalshid.store.intentlog`),
+replayed into SQLite at the next open; :meth:`Journal.record_intent` and :meth:`Journal.mark_in_flight`
+fsync their SQLite commit, as do breaker events and meta. The rest comes from the exchange again at
+reconciliation (see :mod:`~kalshid.store.sqlbase`). An order is sent only after its intent write has
+returned.
+
+Priority: intent writes (the three calls above) wait only for the call in progress, never behind
+queued bookkeeping (fills, order updates, equity snapshots, reads): see :class:`PriorityLock`.
 
 Usage::
 
@@ -38,7 +43,9 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
+from kalshid.logs import get_logger
 from kalshid.store import sql_read, sql_write
+from kalshid.store.intentlog import IntentLog, IntentLogFull
 from kalshid.store.ledger import TickerLedger
 from kalshid.store.migrations import schema_version
 from kalshid.store.paths import JournalMode
@@ -66,8 +73,91 @@ from kalshid.store.sqlbase import connect
 
 R = TypeVar("R")
 
+log = get_logger("kalshid.journal")
+
+# compact the intent log (one fsynced SQLite commit, then zero it) from a bookkeeping call once it
+# holds this much: ~100 decisions, so a restart replays little and the hot path never finds it full
+COMPACT_AT_BYTES = 64 * 1024
+
 UNACKNOWLEDGED = (OrderState.PENDING, OrderState.IN_FLIGHT)
 LIVE_STATES = (OrderState.PENDING, OrderState.IN_FLIGHT, OrderState.RESTING, OrderState.PARTIALLY_FILLED)
+
+
+class PriorityLock:
+    """A fair lock with two queues: an urgent waiter is served before every ordinary one (the holder
+    still finishes first). Ownership passes straight to the next waiter on release, so a task woken
+    holds the lock; a waiter cancelled in the queue never gets it."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent = trio.lowlevel.ParkingLot()
+        self._normal = trio.lowlevel.ParkingLot()
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if self._held or self._urgent or self._normal:
+            await (self._urgent if urgent else self._normal).park()  # woken as the owner
+        else:
+            self._held = True
+            await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def release(self) -> None:
+        if not self._held:
+            raise RuntimeError("PriorityLock released while not held")
+        if self._urgent:
+            self._urgent.unpark()
+        elif self._normal:
+            self._normal.unpark()
+        else:
+            self._held = False
+
+    @property
+    def locked(self) -> bool:
+        return self._held
+
+    @property
+    def waiting(self) -> int:
+        return len(self._urgent) + len(self._normal)
+
+
+def _decide(conn: Any, intents: IntentLog, s: Signal, v: RiskVerdict, i: OrderIntent, dry_run: bool) -> int:
+    """The hot path's write: the decision to SQLite (no fsync), then to the intent log (fsynced)."""
+    signal_id = sql_write.insert_decision(conn, s, v, i, dry_run, durable=False)
+    try:
+        intents.append(sql_write.decision_record(s, v, i, dry_run))
+    except IntentLogFull:
+        _compact(conn, intents)  # one fsynced commit makes this decision durable along with the rest
+    return signal_id
+
+
+def _compact(conn: Any, intents: IntentLog) -> None:
+    """Make SQLite durable (everything the log holds is in it), then empty the log."""
+    sql_write.sync_durable(conn)
+    intents.reset()
+
+
+def _then_compact(call: Callable[[], R], conn: Any, intents: IntentLog) -> R:
+    result = call()
+    _compact(conn, intents)
+    return result
+
+
+def intent_log_path(journal: Path) -> Path:
+    """The intent log beside a journal database (one per database, so per trading mode)."""
+    return journal.with_name(journal.name + ".intents")
+
+
+def _open_intents(conn: Any, path: Path) -> tuple[IntentLog, list[str]]:
+    """Open the intent log, journal the decisions SQLite lost (a power cut), then empty it."""
+    intents = IntentLog(path)
+    try:
+        replayed = sql_write.replay_decisions(conn, intents.records())
+        if intents.used:
+            _compact(conn, intents)
+    except BaseException:
+        intents.close()
+        raise
+    return intents, replayed
 
 
 @attrs.frozen
@@ -89,27 +179,38 @@ class Journal:
     ``sqlite3.Error`` for I/O trouble, ``trio.ClosedResourceError`` after close.
     """
 
-    def __init__(self, conn: Any, path: Path, mode: JournalMode, version: int, *, inline: bool = False) -> None:
+    def __init__(self, conn: Any, path: Path, mode: JournalMode, version: int, *, inline: bool = False,
+                 intents: IntentLog | None = None) -> None:
         self._conn = conn
         self._inline = inline
+        self._intents = intents
         self.path = path
         self.mode = mode
         self._version = version
-        self._lock = trio.Lock()
+        self._lock = PriorityLock()
         self._closed = False
         self._calls = 0
         self._busy = 0.0
         self._max_call = 0.0
 
     async def _run(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        return await self._call(False, functools.partial(fn, self._conn, *args, **kwargs))
+
+    async def _run_urgent(self, fn: Callable[..., R], *args: Any) -> R:
+        """For an order's intent: ahead of every queued call that is not urgent."""
+        return await self._call(True, functools.partial(fn, self._conn, *args))
+
+    async def _call(self, urgent: bool, call: Callable[[], R]) -> R:
         if self._closed:
             raise trio.ClosedResourceError("the journal is closed")
-        async with self._lock:
+        await self._lock.acquire(urgent=urgent)
+        try:
             if self._closed:
                 raise trio.ClosedResourceError("the journal is closed")
+            if not urgent and self._intents is not None and self._intents.used >= COMPACT_AT_BYTES:
+                call = functools.partial(_then_compact, call, self._conn, self._intents)
             start = time.perf_counter()
             try:
-                call = functools.partial(fn, self._conn, *args, **kwargs)
                 if self._inline:
                     await trio.lowlevel.checkpoint()
                     return call()
@@ -119,6 +220,8 @@ class Journal:
                 self._calls += 1
                 self._busy += spent
                 self._max_call = max(self._max_call, spent)
+        finally:
+            self._lock.release()
 
     @property
     def dry_run(self) -> bool:
@@ -127,7 +230,7 @@ class Journal:
     def statistics(self) -> JournalStatistics:
         return JournalStatistics(
             path=str(self.path), mode=self.mode.value, schema_version=self._version, calls=self._calls,
-            tasks_waiting=self._lock.statistics().tasks_waiting, busy_seconds=self._busy,
+            tasks_waiting=self._lock.waiting, busy_seconds=self._busy,
             max_call_seconds=self._max_call,
         )
 
@@ -135,12 +238,23 @@ class Journal:
         """Close the connection after any call in progress; idempotent."""
         if self._closed:
             return
-        async with self._lock:
+        await self._lock.acquire()
+        try:
             self._closed = True
             if self._inline:
-                self._conn.close()
+                self._close_sync()
             else:
-                await trio.to_thread.run_sync(self._conn.close)
+                await trio.to_thread.run_sync(self._close_sync)
+        finally:
+            self._lock.release()
+
+    def _close_sync(self) -> None:
+        try:
+            if self._intents is not None:
+                _compact(self._conn, self._intents)  # a clean stop leaves the intent log empty
+                self._intents.close()
+        finally:
+            self._conn.close()
 
     # ---- writes -----------------------------------------------------------------------------------
 
@@ -152,17 +266,19 @@ class Journal:
         return await self._run(sql_write.insert_verdict, verdict)
 
     async def record_decision(self, signal: Signal, verdict: RiskVerdict, intent: OrderIntent) -> int:
-        """Signal, verdict and intent (as ``in_flight``) in one durable transaction; returns the signal
-        id. The order may be sent as soon as this returns (see :func:`sql_write.insert_decision`)."""
-        return await self._run(sql_write.insert_decision, signal, verdict, intent, self.dry_run)
+        """Signal, verdict and intent (as ``in_flight``) in one transaction, made durable through the
+        intent log; returns the signal id. The order may be sent as soon as this returns."""
+        if self._intents is None:
+            return await self._run_urgent(sql_write.insert_decision, signal, verdict, intent, self.dry_run)
+        return await self._run_urgent(_decide, self._intents, signal, verdict, intent, self.dry_run)
 
     async def record_intent(self, intent: OrderIntent) -> None:
         """Journal an order intent as ``pending``. Durable on return: only then send the order."""
-        await self._run(sql_write.insert_intent, intent, self.dry_run)
+        await self._run_urgent(sql_write.insert_intent, intent, self.dry_run)
 
     async def mark_in_flight(self, client_order_id: str, ts: datetime) -> UpdateOutcome:
         """``pending`` -> ``in_flight``: the request is about to go out; its outcome is unknown."""
-        return await self._run(sql_write.mark_in_flight, client_order_id, ts)
+        return await self._run_urgent(sql_write.mark_in_flight, client_order_id, ts)
 
     async def apply_order_update(self, update: OrderUpdate) -> UpdateOutcome:
         """Apply an exchange order update through the state machine (illegal ones are only logged)."""
@@ -281,13 +397,16 @@ class Journal:
 
 
 @asynccontextmanager
-async def open_journal(path: str | Path, mode: JournalMode | str, *, inline: bool = False
-                       ) -> AsyncIterator[Journal]:
+async def open_journal(path: str | Path, mode: JournalMode | str, *, inline: bool = False,
+                       intent_log: bool = True) -> AsyncIterator[Journal]:
     """Open (create, migrate) the journal at ``path`` for ``mode``; closed on exit.
 
     ``inline=True`` runs every statement on the event loop instead of a worker thread. It exists for
     tests under Trio's ``MockClock``: a thread looks like idleness to the autojumping clock, which
     would then leap ahead while a write is on disk. Production keeps the default.
+
+    ``intent_log=False`` fsyncs each decision's SQLite commit instead of using the intent log beside
+    the database (:func:`intent_log_path`); the log is on in production.
 
     Creates the parent directory (mode 0700) if missing. Raises
     :class:`~kalshid.store.migrations.SchemaTooNewError` for a database from newer code and
@@ -296,13 +415,21 @@ async def open_journal(path: str | Path, mode: JournalMode | str, *, inline: boo
     m = JournalMode(mode)
     p = Path(path)
     p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if inline:
+    def setup() -> tuple[Any, int, IntentLog | None, list[str]]:
         conn = connect(p, m.value)
-        version = schema_version(conn)
-    else:
-        conn = await trio.to_thread.run_sync(connect, p, m.value)
-        version = await trio.to_thread.run_sync(schema_version, conn)
-    journal = Journal(conn, p, m, version, inline=inline)
+        try:
+            version = schema_version(conn)
+            intents, replayed = _open_intents(conn, intent_log_path(p)) if intent_log else (None, [])
+        except BaseException:
+            conn.close()
+            raise
+        return conn, version, intents, replayed
+
+    conn, version, intents, replayed = setup() if inline else await trio.to_thread.run_sync(setup)
+    if replayed:
+        log.warning("decisions recovered from the intent log (SQLite lost them: a power cut?)",
+                    journal=str(p), count=len(replayed), client_order_ids=replayed[:20])
+    journal = Journal(conn, p, m, version, inline=inline, intents=intents)
     try:
         yield journal
     finally:

@@ -9,6 +9,7 @@ reconnect or a restart — changes nothing.
 
 from __future__ import annotations
 
+import enum
 import sqlite3
 from datetime import datetime
 from typing import Any
@@ -117,16 +118,86 @@ def insert_intent(conn: sqlite3.Connection, i: OrderIntent, dry_run: bool) -> No
         _intent_row(conn, i, dry_run, OrderState.PENDING)
 
 
-def insert_decision(conn: sqlite3.Connection, s: Signal, v: RiskVerdict, i: OrderIntent, dry_run: bool) -> int:
-    """Signal, approving verdict and intent in *one* transaction (one fsync on the order's hot path),
-    the intent already ``in_flight``: once this returns the order may be sent, and after a crash it is
-    resolved by ``client_order_id`` like any in-flight order. ``v.signal_id`` and ``i.signal_id`` are
-    ignored (set to the new signal's id). Returns the signal id."""
-    with transaction(conn, durable=True):
+def insert_decision(conn: sqlite3.Connection, s: Signal, v: RiskVerdict, i: OrderIntent, dry_run: bool,
+                    *, durable: bool = True) -> int:
+    """Signal, approving verdict and intent in *one* transaction, the intent already ``in_flight``:
+    after a crash it is resolved by ``client_order_id`` like any in-flight order. ``v.signal_id`` and
+    ``i.signal_id`` are ignored (set to the new signal's id). Returns the signal id.
+
+    ``durable=True`` fsyncs the commit, so the order may be sent once this returns. The journal's hot
+    path passes ``False`` and makes the decision durable through the intent log instead
+    (:func:`decision_record`, :mod:`kalshid.store.intentlog`)."""
+    with transaction(conn, durable=durable):
         signal_id = _signal_row(conn, s)
         _verdict_row(conn, attrs.evolve(v, signal_id=signal_id))
         _intent_row(conn, attrs.evolve(i, signal_id=signal_id), dry_run, OrderState.IN_FLIGHT)
     return signal_id
+
+
+# ---- the intent log's records (see kalshid.store.intentlog) --------------------------------------------
+
+DECISION = "decision"
+INTENT_LOG_SYNCS_KEY = "intent_log_syncs"
+
+
+def _plain(_inst: Any, _field: Any, value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def decision_record(s: Signal, v: RiskVerdict, i: OrderIntent, dry_run: bool) -> dict[str, Any]:
+    """What the intent log keeps of a decision: enough to journal it again exactly (JSON-safe)."""
+    return {
+        "kind": DECISION, "dry_run": dry_run,
+        "signal": attrs.asdict(s, value_serializer=_plain),
+        "verdict": attrs.asdict(v, value_serializer=_plain),
+        "intent": attrs.asdict(i, value_serializer=_plain),
+    }
+
+
+def _timed(d: dict[str, Any]) -> dict[str, Any]:
+    return {**d, "ts": datetime.fromisoformat(d["ts"])}
+
+
+def replay_decisions(conn: sqlite3.Connection, records: list[dict[str, Any]]) -> list[str]:
+    """Journal every decision of the intent log the journal does not have (by ``client_order_id``);
+    returns their ids. The log is only read at start, before anything else uses the journal, so a
+    decision missing here is one a power cut took from SQLite after the order may have been sent.
+
+    Raises :class:`ValueError` naming the record for one that cannot be read back: the log is ours
+    and CRC-checked, so that is corruption or a bug, and trading must not start on a guess."""
+    replayed: list[str] = []
+    for n, rec in enumerate(records):
+        try:
+            if rec.get("kind") != DECISION:
+                raise ValueError(f"unknown kind {rec.get('kind')!r}")
+            s, v, i = Signal(**_timed(rec["signal"])), RiskVerdict(**_timed(rec["verdict"])), \
+                OrderIntent(**_timed(rec["intent"]))
+            dry_run = rec["dry_run"]
+            if not isinstance(dry_run, bool):
+                raise ValueError(f"dry_run: expected a bool, got {dry_run!r}")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"intent log record {n + 1}: cannot be read back ({type(exc).__name__}: {exc})"
+                             ) from exc
+        if conn.execute("SELECT 1 FROM orders WHERE client_order_id = ?", (i.client_order_id,)).fetchone():
+            continue
+        insert_decision(conn, s, v, i, dry_run, durable=False)
+        replayed.append(i.client_order_id)
+    return replayed
+
+
+def sync_durable(conn: sqlite3.Connection) -> None:
+    """One fsynced commit: every earlier commit of the connection is durable once this returns (the
+    WAL is append-only). It bumps a counter in ``meta`` so there is a page to write."""
+    with transaction(conn, durable=True):
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, '1')"
+            " ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            (INTENT_LOG_SYNCS_KEY,),
+        )
 
 
 def _find_order(conn: sqlite3.Connection, cid: str | None, order_id: str | None) -> tuple[Any, ...] | None:

@@ -18,6 +18,8 @@ Contract (NautilusTrader-style):
 
 from __future__ import annotations
 
+import math
+from collections import OrderedDict
 from datetime import datetime, timedelta
 
 import attrs
@@ -77,6 +79,14 @@ class ExecutionSettings:
     cancel_on_shutdown: bool = True
     drain_timeout_s: float = 5.0
     max_parallel_orders: int = 8          # order requests outstanding at once (the rest queue, in order)
+    fill_check_delay_s: float = 1.0       # after an ack with fills, REST catch-up if the feed has not caught up
+
+
+# fill ids already journaled, remembered so that a REST catch-up (which returns the last seconds' fills
+# again) does not write each one again; the journal's fill_id key stays the authority
+SEEN_FILLS_REMEMBERED = 4096
+# the strategy of orders that just ended (an IOC order's ack often comes before the feed's fills)
+ENDED_ORDERS_REMEMBERED = 1024
 
 
 class ExecutionStage:
@@ -91,6 +101,9 @@ class ExecutionStage:
         self._last_settlement_ts: datetime | None = None
         self._stopping = False
         self._catch_up_now = trio.Event()
+        self._catch_up_due = math.inf  # Trio time of the next catch-up (periodic, or asked for sooner)
+        self._seen_fills: OrderedDict[str, None] = OrderedDict()
+        self._ended: OrderedDict[str, str] = OrderedDict()  # client_order_id -> strategy, orders just ended
         self._order_slots = trio.CapacityLimiter(settings.max_parallel_orders)
         self._placing = 0
         self._placed = trio.Event()  # set whenever a placement ends (re-armed by the waiter)
@@ -182,15 +195,23 @@ class ExecutionStage:
             self._placed = trio.Event()
             await self._placed.wait()
 
-    def request_catch_up(self) -> None:
-        """Ask the catch-up task to run now (after a reconnect, a settlement, or fills seen in an ack)."""
-        self._catch_up_now.set()
+    def request_catch_up(self, *, within: float = 0.0) -> None:
+        """Ask the catch-up task to run now (a reconnect, a settlement), or within ``within`` seconds
+        (fills seen in an ack: the feed usually books them first, and requests close together share
+        one catch-up)."""
+        due = trio.current_time() + within
+        if due < self._catch_up_due:
+            self._catch_up_due = due
+            self._catch_up_now.set()
 
     async def _catch_up_loop(self, risk: trio.MemorySendChannel[RiskInput]) -> None:
+        self._catch_up_due = min(self._catch_up_due, trio.current_time() + self.settings.catch_up_every_s)
         while True:
-            with trio.move_on_after(self.settings.catch_up_every_s):
-                await self._catch_up_now.wait()
-            self._catch_up_now = trio.Event()
+            while trio.current_time() < self._catch_up_due:
+                with trio.move_on_at(self._catch_up_due):
+                    await self._catch_up_now.wait()
+                self._catch_up_now = trio.Event()
+            self._catch_up_due = trio.current_time() + self.settings.catch_up_every_s
             if self._stopping:
                 return
             await self.catch_up(risk)
@@ -291,9 +312,12 @@ class ExecutionStage:
         await risk.send(OrdersChanged())
         if order.fill_count > 0 and source != "feed":
             # make sure the fills behind these counts are booked even if the feed's fill messages lag
-            self.request_catch_up()
+            self.request_catch_up(within=self.settings.fill_check_delay_s)
 
     def _forget(self, live: LiveOrder) -> None:
+        self._ended[live.client_order_id] = live.strategy  # its fills may still come in from the feed
+        if len(self._ended) > ENDED_ORDERS_REMEMBERED:
+            self._ended.popitem(last=False)
         self.p.state.open_orders.pop(live.client_order_id, None)
         self._in_flight_since.pop(live.client_order_id, None)
         self.p.state.busy.discard((live.strategy, live.ticker))
@@ -314,15 +338,20 @@ class ExecutionStage:
 
     # --- fills and settlements -------------------------------------------------------------------
     async def _book_fill(self, fill: Fill, risk: trio.MemorySendChannel[RiskInput], *, source: str) -> None:
+        if fill.fill_id in self._seen_fills:
+            return  # journaled already (a catch-up returns the last seconds' fills again)
         journal = self.p.require_journal()
         live = self.p.live_order_for(order_id=fill.order_id, client_order_id=fill.client_order_id)
-        strategy = live.strategy if live else None
+        strategy = live.strategy if live else self._ended.get(fill.client_order_id or "")
         if strategy is None:
             rec = await journal.get_order_by_client_id(fill.client_order_id) if fill.client_order_id else None
             strategy = rec.strategy if rec else None
         new = await journal.record_fill(journal_fill(fill, ts=self.clock.now(), strategy=strategy))
         if fill.ts is not None and (self._last_fill_ts is None or fill.ts > self._last_fill_ts):
             self._last_fill_ts = fill.ts
+        self._seen_fills[fill.fill_id] = None
+        if len(self._seen_fills) > SEEN_FILLS_REMEMBERED:
+            self._seen_fills.popitem(last=False)
         if not new:
             return
         log.info("fill", fill_id=fill.fill_id, order_id=fill.order_id, client_order_id=fill.client_order_id,

@@ -18,8 +18,8 @@ from kalshid.core.risk import DayLedger, RiskEngine, RiskLimits
 from kalshid.core.signals import Action, IndexPrint, Side, Signal
 from kalshid.core.sizing import all_in_cost_cc
 from kalshid.core.strategies.registry import StrategyRegistry
-from kalshid.exchange.types import Order, OrderRequest
-from kalshid.store import Journal, open_journal
+from kalshid.exchange.types import Fill, Order, OrderRequest
+from kalshid.store import Journal, open_journal, records
 from kalshid.tasks.clock import ExchangeClock
 from kalshid.tasks.context import ApprovedOrder, Pipeline, Proposal, ShutdownRequested, TradingState
 from kalshid.tasks.execution import ExecutionSettings, ExecutionStage
@@ -163,3 +163,42 @@ async def test_shutdown_waits_for_a_placement_in_progress(journal: Journal) -> N
             rig.exchange.gates["c" * 32].set()
             await rig.done.wait()
     assert await journal_states(journal) == {"c" * 32: "canceled"}  # the answer was booked, not abandoned
+
+
+def exchange_fill(fill_id: str, cid: str) -> Fill:
+    return Fill(fill_id=fill_id, order_id=f"o-{cid[:8]}", ticker=TICKER, side="yes", action="buy", count=1,
+                yes_price_cc=5000, no_price_cc=5000, is_taker=True, fee_cc=20, ts=NOW, client_order_id=cid)
+
+
+async def test_a_catch_up_does_not_journal_fills_the_feed_already_booked(journal: Journal) -> None:
+    rig = ExecutionRig(journal, ExecutionSettings())
+    written: list[str] = []
+    record_fill = journal.record_fill
+
+    async def counting(fill: Any) -> bool:
+        written.append(fill.fill_id)
+        return await record_fill(fill)
+
+    journal.record_fill = counting  # type: ignore[method-assign]
+    cid = "d" * 32
+    await journal.record_intent(intent_for(cid))
+    await rig.stage._book_fill(exchange_fill("f-1", cid), rig._risk_send, source="feed")
+    await rig.stage._book_fill(exchange_fill("f-2", cid), rig._risk_send, source="feed")
+    # the REST catch-up returns the last seconds' fills again, plus one the feed missed
+    rig.exchange.list_fills = lambda **_: _fills(exchange_fill("f-1", cid), exchange_fill("f-2", cid),  # type: ignore[method-assign]
+                                                 exchange_fill("f-3", cid))
+    await rig.stage.catch_up(rig._risk_send)
+    assert written == ["f-1", "f-2", "f-3"]
+    booked = [rig.risk.receive_nowait() for _ in range(3)]
+    assert [b.fill.fill_id for b in booked] == ["f-1", "f-2", "f-3"]
+    assert {b.strategy for b in booked} == {"kelly_volatility"}  # from the journal: no live order here
+    assert [f.fill_id for f in await journal.all_fills()] == ["f-3", "f-2", "f-1"]
+
+
+async def _fills(*fills: Fill) -> list[Fill]:
+    return list(fills)
+
+
+def intent_for(cid: str) -> records.OrderIntent:
+    return records.OrderIntent(client_order_id=cid, ts=NOW, strategy="kelly_volatility", ticker=TICKER,
+                               side="yes", action="buy", price_cc=5000, count=3, tif="immediate_or_cancel")

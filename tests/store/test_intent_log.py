@@ -1,0 +1,246 @@
+"""The intent log (kalshid.store.intentlog) and how the journal uses it: a decision survives SQLite
+losing its un-fsynced commits, replays exactly once, and the log is compacted off the hot path."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+from storefakes import T0, intent, signal
+
+from kalshid.store import db as db_mod
+from kalshid.store import open_journal, sql_write
+from kalshid.store.db import PriorityLock, intent_log_path
+from kalshid.store.intentlog import HEADER, MAGIC, IntentLog, IntentLogError, IntentLogFull
+from kalshid.store.records import OrderState, RiskVerdict
+from kalshid.store.sqlbase import connect
+
+VERDICT = RiskVerdict(signal_id=1, ts=T0, approved=True, reason_code="ok", detail="within limits")
+
+
+# ---- the file ------------------------------------------------------------------------------------------
+
+def test_records_survive_reopening_and_the_file_never_changes_size(tmp_path: Path) -> None:
+    log = IntentLog(tmp_path / "x.intents", size=8192)
+    assert os.path.getsize(tmp_path / "x.intents") == 8192
+    log.append({"n": 1})
+    log.append({"n": 2, "text": "é"})
+    log.close()
+    again = IntentLog(tmp_path / "x.intents", size=8192)
+    assert again.records() == [{"n": 1}, {"n": 2, "text": "é"}]
+    assert os.path.getsize(tmp_path / "x.intents") == 8192
+    again.append({"n": 3})  # continues after the last record, not over it
+    again.close()
+    assert [r["n"] for r in IntentLog(tmp_path / "x.intents", size=8192).records()] == [1, 2, 3]
+
+
+def test_a_torn_or_corrupt_record_ends_the_log(tmp_path: Path) -> None:
+    path = tmp_path / "x.intents"
+    log = IntentLog(path, size=8192)
+    log.append({"n": 1})
+    end_of_first = log.used
+    log.append({"n": 2})
+    log.close()
+    with open(path, "r+b") as f:  # flip one byte of the second record's payload: its CRC fails
+        f.seek(end_of_first + HEADER.size + 2)
+        b = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([b[0] ^ 0xFF]))
+    reopened = IntentLog(path, size=8192)
+    assert reopened.records() == [{"n": 1}]
+    assert reopened.used == end_of_first  # the next append overwrites the torn record
+    reopened.close()
+    with open(path, "r+b") as f:  # a header whose length runs past the end of the file
+        f.seek(0)
+        f.write(HEADER.pack(MAGIC, 1 << 30, 0))
+    assert IntentLog(path, size=8192).records() == []
+
+
+def test_reset_zeroes_what_was_used(tmp_path: Path) -> None:
+    path = tmp_path / "x.intents"
+    log = IntentLog(path, size=4096)
+    log.append({"n": 1})
+    log.append({"n": 2})
+    log.reset()
+    assert log.used == 0
+    log.close()
+    assert path.read_bytes() == bytes(4096)
+    assert IntentLog(path, size=4096).records() == []
+
+
+def test_a_full_log_refuses_without_writing_and_bad_sizes_are_refused(tmp_path: Path) -> None:
+    log = IntentLog(tmp_path / "x.intents", size=4096)
+    big = {"pad": "x" * 1500}
+    log.append(big)
+    log.append(big)
+    used = log.used
+    with pytest.raises(IntentLogFull, match="full"):
+        log.append(big)
+    assert log.used == used
+    with pytest.raises(IntentLogError, match="larger than the log"):
+        log.append({"pad": "x" * 5000})
+    with pytest.raises(IntentLogError, match="multiple of 4096"):
+        IntentLog(tmp_path / "y.intents", size=1000)
+
+
+# ---- the journal's use of it ---------------------------------------------------------------------------
+
+def copy_database(src: Path, dst: Path, *, replace: bool = False) -> Path:
+    """Copy the journal's SQLite files (``j.sqlite3``, ``-wal``, ``-shm``) from ``src`` to ``dst``;
+    ``replace`` deletes those in ``dst`` first."""
+    dst.mkdir(exist_ok=True)
+    if replace:
+        for f in dst.glob("j.sqlite3*"):
+            if not f.name.endswith(".intents"):
+                f.unlink()
+    for f in src.glob("j.sqlite3*"):
+        if not f.name.endswith(".intents"):
+            shutil.copy(f, dst / f.name)
+    return dst
+
+async def test_a_decision_goes_to_sqlite_without_fsync_and_to_the_log(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    async with open_journal(path, "live") as journal:
+        levels: list[str] = []
+        journal._conn.set_trace_callback(
+            lambda stmt: levels.append(stmt.strip().upper()) if "SYNCHRONOUS" in stmt.upper() else None)
+        sid = await journal.record_decision(signal(), VERDICT, intent("c-1"))
+        journal._conn.set_trace_callback(None)
+        assert not any("FULL" in s for s in levels)  # the fsync is the log's, not SQLite's
+        assert journal._intents is not None
+        [rec] = IntentLog(intent_log_path(path)).records()
+        assert rec["intent"]["client_order_id"] == "c-1" and rec["dry_run"] is False
+        order = await journal.get_order_by_client_id("c-1")
+        assert order is not None and order.state is OrderState.IN_FLIGHT and order.signal_id == sid
+    # a clean close makes SQLite durable and empties the log
+    assert IntentLog(intent_log_path(path)).records() == []
+
+
+async def test_decisions_sqlite_lost_come_back_from_the_log_once(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    async with open_journal(path, "live"):
+        pass
+    before = copy_database(tmp_path, tmp_path / "before")  # as an fsync left it, before the decisions
+    async with open_journal(path, "live") as journal:
+        await journal.record_decision(signal(), VERDICT, intent("c-1"))
+        await journal.record_decision(signal(reason="second"), VERDICT, intent("c-2", price_cc=4300))
+        saved_log = intent_log_path(path).read_bytes()
+    # power cut: SQLite's un-fsynced commits are gone, the fsynced log is not
+    copy_database(before, tmp_path, replace=True)
+    intent_log_path(path).write_bytes(saved_log)
+    async with open_journal(path, "live") as journal:
+        orders = {o.client_order_id: o for o in await journal.unacknowledged_intents()}
+        assert set(orders) == {"c-1", "c-2"}
+        assert orders["c-2"].price_cc == 4300 and orders["c-2"].state is OrderState.IN_FLIGHT
+        assert (await journal.table_counts())["signals"] == 2
+    # the replay emptied the log; opening again changes nothing
+    intent_log_path(path).write_bytes(saved_log)  # even a log that was not emptied replays nothing twice
+    async with open_journal(path, "live") as journal:
+        assert len(await journal.unacknowledged_intents()) == 2
+        assert (await journal.table_counts())["signals"] == 2
+
+
+async def test_an_unreadable_record_stops_the_open_with_its_number(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    async with open_journal(path, "live"):
+        pass
+    log = IntentLog(intent_log_path(path))
+    log.append(sql_write.decision_record(signal(), VERDICT, intent("c-1"), False))
+    log.append({"kind": "decision", "dry_run": False, "signal": {}, "verdict": {}, "intent": {}})
+    log.close()
+    with pytest.raises(ValueError, match="intent log record 2: cannot be read back"):
+        async with open_journal(path, "live"):
+            pass
+
+
+async def test_the_log_is_compacted_by_a_bookkeeping_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    monkeypatch.setattr(db_mod, "COMPACT_AT_BYTES", 1)
+    async with open_journal(tmp_path / "j.sqlite3", "live") as journal:
+        assert journal._intents is not None
+        await journal.record_decision(signal(), VERDICT, intent("c-1"))
+        assert journal._intents.used > 0  # the hot path never compacts
+        await journal.latest_equity()
+        assert journal._intents.used == 0
+        assert await journal.get_meta(sql_write.INTENT_LOG_SYNCS_KEY) is not None
+
+
+async def test_a_full_log_makes_the_decision_durable_through_sqlite(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    async with open_journal(path, "live") as journal:
+        assert journal._intents is not None
+        journal._intents.close()
+        journal._intents = IntentLog(tmp_path / "tiny.intents", size=4096)
+        journal._intents.append({"pad": "x" * 3900})
+        syncs = await journal.get_meta(sql_write.INTENT_LOG_SYNCS_KEY)
+        await journal.record_decision(signal(), VERDICT, intent("c-1"))
+        assert journal._intents.used == 0  # compacted instead of appended
+        assert await journal.get_meta(sql_write.INTENT_LOG_SYNCS_KEY) != syncs
+        assert await journal.get_order_by_client_id("c-1") is not None
+
+
+def test_the_journal_replay_skips_what_sqlite_has(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "j.sqlite3", "live")
+    try:
+        sql_write.insert_decision(conn, signal(), VERDICT, intent("c-1"), False, durable=False)
+        rec = sql_write.decision_record(signal(), VERDICT, intent("c-1"), False)
+        assert sql_write.replay_decisions(conn, [rec]) == []
+        rec2 = sql_write.decision_record(signal(), VERDICT, intent("c-2"), False)
+        assert sql_write.replay_decisions(conn, [rec, rec2]) == ["c-2"]
+        assert conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 2
+    finally:
+        conn.close()
+
+
+# ---- the lock ------------------------------------------------------------------------------------------
+
+async def test_urgent_waiters_go_before_queued_ordinary_ones() -> None:
+    lock = PriorityLock()
+    order: list[str] = []
+
+    async def take(name: str, urgent: bool) -> None:
+        await lock.acquire(urgent=urgent)
+        order.append(name)
+        await trio.lowlevel.checkpoint()
+        lock.release()
+
+    await lock.acquire()
+    async with trio.open_nursery() as nursery:
+        for name, urgent in [("n1", False), ("n2", False), ("u1", True), ("n3", False), ("u2", True)]:
+            nursery.start_soon(take, name, urgent)
+            await trio.testing.wait_all_tasks_blocked()
+        assert lock.waiting == 5
+        lock.release()
+    assert order == ["u1", "u2", "n1", "n2", "n3"]
+    assert not lock.locked
+
+
+async def test_a_waiter_cancelled_in_the_queue_never_holds_the_lock() -> None:
+    lock = PriorityLock()
+    got: list[str] = []
+    scopes: dict[str, trio.CancelScope] = {}
+
+    async def take(name: str) -> None:
+        with trio.CancelScope() as scope:
+            scopes[name] = scope
+            await lock.acquire(urgent=True)
+            got.append(name)
+            lock.release()
+
+    await lock.acquire()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(take, "first")
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(take, "second")
+        await trio.testing.wait_all_tasks_blocked()
+        scopes["first"].cancel()
+        await trio.testing.wait_all_tasks_blocked()
+        assert lock.waiting == 1
+        lock.release()
+    assert got == ["second"] and not lock.locked
+    with pytest.raises(RuntimeError, match="not held"):
+        lock.release()
