@@ -60,6 +60,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import contextvars
+import json
 import math
 import signal
 import subprocess
@@ -387,6 +388,7 @@ async def ws_child(url: str, n: int) -> None:
 
     received = [0]
     closed = [0]
+    by_type: dict[str, int] = {}
     headers = [(b"Authorization", f"Bearer {TOKEN}".encode())]
 
     async def client(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -394,8 +396,10 @@ async def ws_child(url: str, n: int) -> None:
             task_status.started()
             try:
                 while True:
-                    await ws.get_message()
+                    text = await ws.get_message()
                     received[0] += 1
+                    kind = str(json.loads(text).get("type"))
+                    by_type[kind] = by_type.get(kind, 0) + 1
             except trio_websocket.ConnectionClosed:
                 closed[0] += 1
 
@@ -407,7 +411,8 @@ async def ws_child(url: str, n: int) -> None:
             async for _ in sigs:
                 break
             nursery.cancel_scope.cancel()
-    print(f"{n} clients received {received[0]} messages ({closed[0]} closed by the server)", flush=True)
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(by_type.items(), key=lambda kv: -kv[1]))
+    print(f"{n} clients received {received[0]} messages ({closed[0]} closed by the server): {kinds}", flush=True)
 
 
 async def bench(args: argparse.Namespace, tmp: Path) -> int:

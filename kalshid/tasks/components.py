@@ -57,13 +57,17 @@ async def api_task(daemon: TradingDaemon, runtime: Runtime, *, task_status: trio
     register_secret(token)
     settings = ApiSettings(host=settings.host, port=settings.port, token=token, token_file=None,
                            cors_origins=settings.cors_origins, max_request_bytes=settings.max_request_bytes)
-    async with trio.open_nursery() as nursery:
-        url = await nursery.start(lambda *, task_status: api_server_task(
-            control_for(daemon), settings, shutdown=runtime.shutdown, broadcaster=daemon.broadcaster,
-            metrics=daemon.metrics, task_status=task_status))
-        daemon.api_url = url
-        log.info("control API listening", url=url, token_file=api_settings(daemon).token_file)
-        task_status.started(url)
+    async with trio.open_nursery() as delivery:
+        # dashboard events reach the WebSocket clients when the loop is idle, never ahead of an order
+        delivery.start_soon(daemon.broadcaster.run)
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(lambda *, task_status: api_server_task(
+                control_for(daemon), settings, shutdown=runtime.shutdown, broadcaster=daemon.broadcaster,
+                metrics=daemon.metrics, task_status=task_status))
+            daemon.api_url = url
+            log.info("control API listening", url=url, token_file=api_settings(daemon).token_file)
+            task_status.started(url)
+        delivery.cancel_scope.cancel()
 
 
 async def control_task(daemon: TradingDaemon, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:

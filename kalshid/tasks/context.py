@@ -20,7 +20,9 @@ breaker and day ledger; execution owns the live orders; strategy owns the market
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -194,6 +196,8 @@ class Pipeline:
                         trio.MemoryReceiveChannel[ExecutionInput]] | None = None
     risk_in: tuple[trio.MemorySendChannel[RiskInput], trio.MemoryReceiveChannel[RiskInput]] | None = None
     publish: Callable[[str, dict[str, Any]], None] = lambda _type, _data: None
+    # held while an order is being placed: dashboard event delivery waits (Broadcaster.hold)
+    hold_events: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
     execution_done: trio.Event = attrs.field(factory=trio.Event)
     feed_done: trio.Event = attrs.field(factory=trio.Event)
     markets_changed: trio.Event = attrs.field(factory=trio.Event)

@@ -184,7 +184,8 @@ class ExecutionStage:
     async def _place_task(self, item: ApprovedOrder, risk: trio.MemorySendChannel[RiskInput]) -> None:
         try:
             async with self._order_slots:
-                await self._place(item, risk)
+                with self.p.hold_events():  # no dashboard sends competing with the journal write and request
+                    await self._place(item, risk)
         finally:
             self._placing -= 1
             self._placed.set()
@@ -301,12 +302,13 @@ class ExecutionStage:
         live.in_flight = False
         live.remaining = order.remaining_count
         self._in_flight_since.pop(live.client_order_id, None)
-        self.p.publish("order_update", {"client_order_id": live.client_order_id, "order_id": order.order_id,
-                                        "ticker": order.ticker, "status": order.status,
-                                        "filled": order.fill_count, "remaining": order.remaining_count,
-                                        "strategy": live.strategy})
-        if self.metrics is not None:
-            self.metrics.order_status(order.status)
+        if outcome is not records.UpdateOutcome.DUPLICATE:  # the same view again (ack, then the feed)
+            self.p.publish("order_update", {
+                "client_order_id": live.client_order_id, "order_id": order.order_id, "ticker": order.ticker,
+                "status": order.status, "filled": order.fill_count, "remaining": order.remaining_count,
+                "strategy": live.strategy})
+            if self.metrics is not None:
+                self.metrics.order_status(order.status)
         if not order.is_open:
             self._forget(live)
         await risk.send(OrdersChanged())

@@ -116,6 +116,7 @@ class TradingDaemon:
                              breaker=Breaker.start(epoch, 0, self.breaker_config()))
         self.p = Pipeline(state=state, registry=registry_from(cfg))
         self.p.publish = self._publish
+        self.p.hold_events = self.broadcaster.hold
         embedded = cfg.exchange.env == "sim" and not cfg.exchange.api_base_url
         self.clock = ExchangeClock(speed=cfg.sim.speed if embedded else 1.0)
         self.engine = risk_engine_from(cfg)
