@@ -169,72 +169,80 @@ def drain(sub: Any) -> list[str]:
             return out
 
 
+class Busy:
+    """A task that stays runnable (a checkpoint loop) until stopped: the event loop is never idle."""
+
+    def __init__(self) -> None:
+        self.spins = 0
+        self.stopped = False
+
+    async def run(self) -> None:
+        while not self.stopped:
+            self.spins += 1
+            await trio.lowlevel.checkpoint()
+
+
+def publish(b: Broadcaster, *ids: int) -> None:
+    for i in ids:
+        b.publish({"type": "market_update", "data": {"i": i}})
+
+
+async def spin(n: int) -> None:
+    for _ in range(n):
+        await trio.lowlevel.checkpoint()
+
+
 async def test_deferred_delivery_waits_for_an_idle_loop_and_keeps_order() -> None:
     b = Broadcaster(now=lambda: "T", chunk=2, max_defer_s=60)
     subs = [b.subscribe(100) for _ in range(5)]
-    busy = trio.Event()
-    spins = 0
-
-    async def trading() -> None:  # runnable all the time until told to stop: the loop is never idle
-        nonlocal spins
-        while not busy.is_set():
-            spins += 1
-            await trio.lowlevel.checkpoint()
-
+    busy = Busy()
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(b.run)
             await trio.testing.wait_all_tasks_blocked(IDLE)
-            nursery.start_soon(trading)
-            for i in range(3):
-                b.publish({"type": "market_update", "data": {"i": i}})
-            while spins < 50:
+            nursery.start_soon(busy.run)
+            publish(b, 0, 1, 2)
+            while busy.spins < 50:
                 await trio.lowlevel.checkpoint()
             assert all(drain(s) == [] for s in subs)  # nothing offered while trading is runnable
             assert b.statistics().pending == 3
-            busy.set()
+            busy.stopped = True
             await trio.testing.wait_all_tasks_blocked(IDLE)
-            got = [drain(s) for s in subs]
-            assert [numbers(g) for g in got] == [[0, 1, 2]] * 5
-            b.publish({"type": "market_update", "data": {"i": 3}})
+            assert [numbers(drain(s)) for s in subs] == [[0, 1, 2]] * 5
+            publish(b, 3)
             await trio.testing.wait_all_tasks_blocked(IDLE)
             assert [numbers(drain(s)) for s in subs] == [[3]] * 5
             nursery.cancel_scope.cancel()
-    b.publish({"type": "market_update", "data": {"i": 4}})  # run() ended: delivered at once again
+    publish(b, 4)  # run() ended: delivered at once again
     assert [numbers(drain(s)) for s in subs] == [[4]] * 5
 
 
 async def test_deferred_delivery_gives_up_waiting_after_max_defer() -> None:
     b = Broadcaster(now=lambda: "T", chunk=1, max_defer_s=0.05)
     sub = b.subscribe(10)
-    got: list[str] = []
-
-    async def trading() -> None:  # always runnable until the event arrives: the loop is never idle
-        while not got:
-            await trio.lowlevel.checkpoint()
-
+    busy = Busy()
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(b.run)
             await trio.testing.wait_all_tasks_blocked(IDLE)
-            nursery.start_soon(trading)
+            nursery.start_soon(busy.run)
             start = trio.current_time()
-            b.publish({"type": "market_update", "data": {"i": 0}})
-            got.append(await sub.receive())
+            publish(b, 0)
+            got = await sub.receive()
             waited = trio.current_time() - start
+            busy.stopped = True
             nursery.cancel_scope.cancel()
-    assert numbers(got) == [0]
+    assert numbers([got]) == [0]
     assert 0.05 <= waited < 2
 
 
-async def test_deferred_delivery_still_evicts_a_full_queue_and_flushes_on_close() -> None:
+async def test_deferred_delivery_still_evicts_a_full_queue() -> None:
     b = Broadcaster(now=lambda: "T", max_defer_s=60, max_pending=3)
     small, big = b.subscribe(2), b.subscribe(100)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(b.run)
         await trio.testing.wait_all_tasks_blocked(IDLE)
-        for i in range(3):
-            b.publish({"type": "market_update", "data": {"i": i}})
+        publish(b, 0, 1, 2)
         await trio.testing.wait_all_tasks_blocked(IDLE)
         assert small.overflowed.is_set() and numbers(drain(big)) == [0, 1, 2]
         nursery.cancel_scope.cancel()
@@ -244,10 +252,9 @@ async def test_pending_events_beyond_max_pending_are_delivered_at_once() -> None
     b = Broadcaster(now=lambda: "T", max_defer_s=60, max_pending=2)
     sub = b.subscribe(100)
     b._deferring = True  # as while run() is waiting for the loop to go idle
-    for i in range(3):
-        b.publish({"type": "market_update", "data": {"i": i}})
+    publish(b, 0, 1, 2)
     assert numbers(drain(sub)) == [0, 1, 2] and b.statistics().pending == 0
-    b.publish({"type": "market_update", "data": {"i": 3}})
+    publish(b, 3)
     assert drain(sub) == [] and b.statistics().pending == 1
     b.close()
     assert numbers(drain(sub)) == [3]
@@ -256,22 +263,15 @@ async def test_pending_events_beyond_max_pending_are_delivered_at_once() -> None
 async def test_cancelling_delivery_between_chunks_loses_nothing() -> None:
     b = Broadcaster(now=lambda: "T", chunk=1, max_defer_s=60)
     subs = [b.subscribe(10) for _ in range(3)]
-    stop = trio.Event()
-
-    async def trading() -> None:
-        while not stop.is_set():
-            await trio.lowlevel.checkpoint()
-
+    busy = Busy()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(b.run)
         await trio.testing.wait_all_tasks_blocked(IDLE)
-        nursery.start_soon(trading)
-        b.publish({"type": "market_update", "data": {"i": 0}})
-        b.publish({"type": "market_update", "data": {"i": 1}})
-        for _ in range(20):
-            await trio.lowlevel.checkpoint()
+        nursery.start_soon(busy.run)
+        publish(b, 0, 1)
+        await spin(20)
         assert b.statistics().pending == 2
-        stop.set()
+        busy.stopped = True
         nursery.cancel_scope.cancel()  # delivery cancelled while waiting for the loop to go idle
     assert [numbers(drain(s)) for s in subs] == [[0, 1]] * 3
 
@@ -279,25 +279,18 @@ async def test_cancelling_delivery_between_chunks_loses_nothing() -> None:
 async def test_a_flush_during_a_batch_keeps_each_subscribers_order() -> None:
     b = Broadcaster(now=lambda: "T", chunk=1, max_defer_s=60, max_pending=1)
     subs = [b.subscribe(10) for _ in range(3)]
-    stop = trio.Event()
-
-    async def trading() -> None:
-        while not stop.is_set():
-            await trio.lowlevel.checkpoint()
-
+    busy = Busy()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(b.run)
         await trio.testing.wait_all_tasks_blocked(IDLE)
-        b.publish({"type": "market_update", "data": {"i": 0}})
+        publish(b, 0)
         await trio.testing.wait_all_tasks_blocked(IDLE)  # batch [0] offered to all: the loop was idle
-        nursery.start_soon(trading)
-        b.publish({"type": "market_update", "data": {"i": 1}})
-        for _ in range(20):  # the delivery task takes [1] as its batch and waits for an idle loop
-            await trio.lowlevel.checkpoint()
-        b.publish({"type": "market_update", "data": {"i": 2}})
-        b.publish({"type": "market_update", "data": {"i": 3}})  # over max_pending: flushed at once
+        nursery.start_soon(busy.run)
+        publish(b, 1)
+        await spin(20)  # the delivery task takes [1] as its batch and waits for an idle loop
+        publish(b, 2, 3)  # over max_pending: flushed at once, after the rest of batch [1]
         assert [numbers(drain(s)) for s in subs] == [[0, 1, 2, 3]] * 3
-        stop.set()
+        busy.stopped = True
         nursery.cancel_scope.cancel()
 
 
