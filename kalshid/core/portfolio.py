@@ -90,6 +90,20 @@ class Position:
         return self.yes_count if side is Side.YES else self.no_count
 
 
+def holding_after_trade(held: int, basis_cc: int, action: Action | str, count: int, notional_cc: int
+                        ) -> tuple[int, int, int]:
+    """One side's ``(held, basis_cc, realized_cc)`` after buying or selling ``count`` contracts for
+    ``notional_cc`` (fees not included). A buy adds to the basis; a sale removes the average cost,
+    ``basis × count // held`` (the floor keeps it exact; selling all removes all) and realises
+    ``notional − removed``. Raises :class:`PortfolioError` for a sale of more than is held."""
+    if action == Action.BUY:
+        return held + count, basis_cc + notional_cc, 0
+    if count > held:
+        raise PortfolioError(f"selling {count} but only {held} held")
+    removed = basis_cc * count // held
+    return held - count, basis_cc - removed, notional_cc - removed
+
+
 def _positions_dict(value: Mapping[str, Position]) -> dict[str, Position]:
     return dict(value)
 
@@ -112,17 +126,12 @@ class Portfolio:
         held = pos.count(fill.side)
         basis = pos.yes_cost_cc if fill.side is Side.YES else pos.no_cost_cc
         notional = fill.count * fill.price_cc
-        if fill.action is Action.BUY:
-            new_count, new_basis = held + fill.count, basis + notional
-            cash_delta, realized_delta = -notional - fill.fee_cc, -fill.fee_cc
-        else:
-            if fill.count > held:
-                raise PortfolioError(
-                    f"{fill.ticker}: selling {fill.count} {fill.side.value} but only {held} held")
-            removed = basis * fill.count // held if fill.count < held else basis
-            new_count, new_basis = held - fill.count, basis - removed
-            cash_delta = notional - fill.fee_cc
-            realized_delta = notional - removed - fill.fee_cc
+        try:
+            new_count, new_basis, realized = holding_after_trade(held, basis, fill.action, fill.count, notional)
+        except PortfolioError as exc:
+            raise PortfolioError(f"{fill.ticker} {fill.side.value}: {exc}") from None
+        cash_delta = (-notional if fill.action is Action.BUY else notional) - fill.fee_cc
+        realized_delta = realized - fill.fee_cc
         if fill.side is Side.YES:
             pos = attrs.evolve(pos, yes_count=new_count, yes_cost_cc=new_basis)
         else:

@@ -44,6 +44,7 @@ import trio
 
 from kalshid.core.fees import taker_fee_cc
 from kalshid.core.paper import FillModelParams, RestingPaperOrder, book_key, taker_fills
+from kalshid.core.portfolio import holding_after_trade
 from kalshid.core.units import CC_PER_CENT, ONE_DOLLAR_CC
 from kalshid.exchange.base import (
     Exchange,
@@ -406,15 +407,9 @@ class PaperExchange(PaperMarketEvents):
         h = self._touch_holding(o.ticker, now)
         notional = n * price_cc
         held, cost = (h.yes, h.yes_cost_cc) if o.side == "yes" else (h.no, h.no_cost_cc)
-        if rec.action == "buy":
-            self.cash_cc -= notional
-            held, cost = held + n, cost + notional
-        else:
-            removed = cost * n // held  # average cost; the remainder stays in the basis (as the sim)
-            self.cash_cc += notional
-            h.realized_pnl_cc += notional - removed
-            held, cost = held - n, cost - removed
-        self.cash_cc -= fee_cc
+        held, cost, realized = holding_after_trade(held, cost, rec.action, n, notional)  # average cost
+        h.realized_pnl_cc += realized
+        self.cash_cc += (-notional if rec.action == "buy" else notional) - fee_cc
         if o.side == "yes":
             h.yes, h.yes_cost_cc = held, cost
         else:

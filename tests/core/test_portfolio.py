@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kalshid.core.markets import market_ticker
-from kalshid.core.portfolio import Fill, Portfolio, PortfolioError
+from kalshid.core.portfolio import Fill, Portfolio, PortfolioError, holding_after_trade
 from kalshid.core.signals import Action, Side
 
 CLOSE = datetime(2026, 7, 1, 12, 15, tzinfo=UTC)
@@ -76,7 +76,7 @@ def test_exposure_by_window() -> None:
 
 def test_bad_fills_rejected() -> None:
     p = Portfolio(cash_cc=100_000).apply_fill(fill(Side.YES, Action.BUY, 2, 5_000, 0))
-    with pytest.raises(PortfolioError, match="selling 3 yes but only 2 held"):
+    with pytest.raises(PortfolioError, match="yes: selling 3 but only 2 held"):
         p.apply_fill(fill(Side.YES, Action.SELL, 3, 5_000, 0))
     with pytest.raises(PortfolioError, match="count"):
         fill(Side.YES, Action.BUY, 0, 5_000, 0)
@@ -84,3 +84,13 @@ def test_bad_fills_rejected() -> None:
         fill(Side.YES, Action.BUY, 1, 5_000, -1)
     with pytest.raises(ValueError, match="price"):
         fill(Side.YES, Action.BUY, 1, 10_000, 0)
+
+
+def test_holding_after_trade_is_average_cost_and_exact() -> None:
+    held, basis, realized = holding_after_trade(0, 0, Action.BUY, 3, 3 * 4_100)
+    assert (held, basis, realized) == (3, 12_300, 0)
+    held, basis, realized = holding_after_trade(held, basis, "sell", 2, 2 * 5_000)  # paper passes "sell"
+    assert (held, basis, realized) == (1, 4_100, 10_000 - 8_200)
+    assert holding_after_trade(1, 4_101, Action.SELL, 1, 5_000) == (0, 0, 899)  # selling all: all basis
+    with pytest.raises(PortfolioError, match="selling 2 but only 1 held"):
+        holding_after_trade(1, 4_100, Action.SELL, 2, 10_000)
