@@ -179,8 +179,8 @@ class Journal:
     ``sqlite3.Error`` for I/O trouble, ``trio.ClosedResourceError`` after close.
     """
 
-    def __init__(self, conn: Any, path: Path, mode: JournalMode, version: int, *, inline: bool = False,
-                 intents: IntentLog | None = None) -> None:
+    def __init__(self, conn: Any, path: Path, mode: JournalMode, version: int, *, intents: IntentLog,
+                 inline: bool = False) -> None:
         self._conn = conn
         self._inline = inline
         self._intents = intents
@@ -207,7 +207,7 @@ class Journal:
         try:
             if self._closed:
                 raise trio.ClosedResourceError("the journal is closed")
-            if not urgent and self._intents is not None and self._intents.used >= COMPACT_AT_BYTES:
+            if not urgent and self._intents.used >= COMPACT_AT_BYTES:
                 call = functools.partial(_then_compact, call, self._conn, self._intents)
             start = time.perf_counter()
             try:
@@ -250,10 +250,9 @@ class Journal:
 
     def _close_sync(self) -> None:
         try:
-            if self._intents is not None:
-                _compact(self._conn, self._intents)  # a clean stop leaves the intent log empty
-                self._intents.close()
+            _compact(self._conn, self._intents)  # a clean stop leaves the intent log empty
         finally:
+            self._intents.close()
             self._conn.close()
 
     # ---- writes -----------------------------------------------------------------------------------
@@ -268,8 +267,6 @@ class Journal:
     async def record_decision(self, signal: Signal, verdict: RiskVerdict, intent: OrderIntent) -> int:
         """Signal, verdict and intent (as ``in_flight``) in one transaction, made durable through the
         intent log; returns the signal id. The order may be sent as soon as this returns."""
-        if self._intents is None:
-            return await self._run_urgent(sql_write.insert_decision, signal, verdict, intent, self.dry_run)
         return await self._run_urgent(_decide, self._intents, signal, verdict, intent, self.dry_run)
 
     async def record_intent(self, intent: OrderIntent) -> None:
@@ -397,16 +394,16 @@ class Journal:
 
 
 @asynccontextmanager
-async def open_journal(path: str | Path, mode: JournalMode | str, *, inline: bool = False,
-                       intent_log: bool = True) -> AsyncIterator[Journal]:
+async def open_journal(path: str | Path, mode: JournalMode | str, *, inline: bool = False
+                       ) -> AsyncIterator[Journal]:
     """Open (create, migrate) the journal at ``path`` for ``mode``; closed on exit.
 
     ``inline=True`` runs every statement on the event loop instead of a worker thread. It exists for
     tests under Trio's ``MockClock``: a thread looks like idleness to the autojumping clock, which
     would then leap ahead while a write is on disk. Production keeps the default.
 
-    ``intent_log=False`` fsyncs each decision's SQLite commit instead of using the intent log beside
-    the database (:func:`intent_log_path`); the log is on in production.
+    The intent log beside the database (:func:`intent_log_path`) is opened too, and any decision it
+    holds that SQLite lost is journaled again before this yields.
 
     Creates the parent directory (mode 0700) if missing. Raises
     :class:`~kalshid.store.migrations.SchemaTooNewError` for a database from newer code and
@@ -415,11 +412,12 @@ async def open_journal(path: str | Path, mode: JournalMode | str, *, inline: boo
     m = JournalMode(mode)
     p = Path(path)
     p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    def setup() -> tuple[Any, int, IntentLog | None, list[str]]:
+
+    def setup() -> tuple[Any, int, IntentLog, list[str]]:
         conn = connect(p, m.value)
         try:
             version = schema_version(conn)
-            intents, replayed = _open_intents(conn, intent_log_path(p)) if intent_log else (None, [])
+            intents, replayed = _open_intents(conn, intent_log_path(p))
         except BaseException:
             conn.close()
             raise

@@ -111,7 +111,6 @@ async def test_a_decision_goes_to_sqlite_without_fsync_and_to_the_log(tmp_path: 
         sid = await journal.record_decision(signal(), VERDICT, intent("c-1"))
         journal._conn.set_trace_callback(None)
         assert not any("FULL" in s for s in levels)  # the fsync is the log's, not SQLite's
-        assert journal._intents is not None
         [rec] = IntentLog(intent_log_path(path)).records()
         assert rec["intent"]["client_order_id"] == "c-1" and rec["dry_run"] is False
         order = await journal.get_order_by_client_id("c-1")
@@ -161,7 +160,6 @@ async def test_the_log_is_compacted_by_a_bookkeeping_call(tmp_path: Path, monkey
                                                           ) -> None:
     monkeypatch.setattr(db_mod, "COMPACT_AT_BYTES", 1)
     async with open_journal(tmp_path / "j.sqlite3", "live") as journal:
-        assert journal._intents is not None
         await journal.record_decision(signal(), VERDICT, intent("c-1"))
         assert journal._intents.used > 0  # the hot path never compacts
         await journal.latest_equity()
@@ -172,7 +170,6 @@ async def test_the_log_is_compacted_by_a_bookkeeping_call(tmp_path: Path, monkey
 async def test_a_full_log_makes_the_decision_durable_through_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
     async with open_journal(path, "live") as journal:
-        assert journal._intents is not None
         journal._intents.close()
         journal._intents = IntentLog(tmp_path / "tiny.intents", size=4096)
         journal._intents.append({"pad": "x" * 3900})
