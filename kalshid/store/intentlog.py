@@ -3,27 +3,30 @@
 Why it exists. An order may only be sent once its intent survives a power cut. Committing the intent
 to SQLite with ``synchronous=FULL`` does that, but the fsync of a WAL commit also writes out every
 page the fills, order updates and equity snapshots dirtied since the last fsync: measured at ~1 ms
-(p90 2+ ms) while trading, against 0.1 ms for a lone 4 KiB page. So the hot path commits the decision
-to SQLite *without* an fsync (it survives ``kill -9`` from there) and appends the same decision to
-this log, which is fsynced alone (``fdatasync`` of one dirty page of a file whose size never
-changes). Power loss can then lose the SQLite rows but not the log; the next start replays the log
-into SQLite before anything reads the journal.
+(p90 2+ ms) while trading, against 0.1 ms for a lone 4 KiB page. So the hot path appends the decision
+to this log, which is fsynced alone (``fdatasync`` of one dirty page of a file whose size never
+changes), and the decision reaches SQLite later, without an fsync (see
+:class:`~kalshid.store.db.Journal`). Power loss can then lose the SQLite rows but not the log; the
+next start replays the log into SQLite before anything reads the journal.
 
-Format: records back to back from offset 0 of a zero-filled file of fixed size; each is
-``b"KIL1" | u32 length | u32 crc32 | payload`` (little-endian), the payload one JSON object. The
-log ends at the first position that does not hold a whole record with a matching CRC, so a record
-torn by a crash mid-write is simply not there (its order was never sent: the send waits for the
-append to return).
+Format: the file is two regions of equal size, zero-filled. In each, records lie back to back from
+the region's start; a record is ``b"KIL1" | u32 length | u32 crc32 | payload`` (little-endian), the
+payload one JSON object. A region ends at the first position that does not hold a whole record with
+a matching CRC, so a record torn by a crash mid-write is simply not there (its order was never sent:
+the send waits for the append to return).
 
-Compaction: once SQLite has fsynced everything the log holds (a durable commit), the log's used
-bytes are zeroed and writing starts again at 0 (:meth:`IntentLog.reset`). A crash during the
-zeroing can leave older records readable; replaying one is harmless because replay only inserts a
-``client_order_id`` the journal does not already have.
+Compaction: appends go to the active region. To compact, the journal *seals* it (the other, empty
+region becomes active, so appends never wait), makes SQLite durable with one fsynced commit that
+covers every sealed record, then zeroes the sealed region (:meth:`IntentLog.zero_inactive`) in its
+worker thread. A crash during the zeroing can leave older records readable; replaying one is harmless
+because replay only inserts a ``client_order_id`` the journal does not already have.
 
 The file is zero-filled by writing (not ``fallocate``), so appending never allocates blocks or
 changes the file size, and ``fdatasync`` has no metadata to commit.
 
-Not thread-safe: the :class:`~kalshid.store.db.Journal` calls it from its worker thread under its lock.
+Threads: :meth:`IntentLog.append` and :meth:`IntentLog.seal` run on the event loop;
+:meth:`IntentLog.zero_inactive` runs in the journal's worker thread while the loop may append to the
+other region (disjoint bytes of one file descriptor). :meth:`IntentLog.reset` needs the log to itself.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from typing import Any
 
 MAGIC = b"KIL1"
 HEADER = struct.Struct("<4sII")  # magic, payload length, crc32(payload)
-DEFAULT_SIZE = 1 << 20  # ~1 700 decisions between compactions at worst; compaction comes far sooner
+DEFAULT_SIZE = 1 << 20  # two regions of ~850 decisions each; compaction comes far sooner
 _CHUNK = 1 << 16
 
 
@@ -59,13 +62,17 @@ def _fsync_dir(path: Path) -> None:
 
 
 class IntentLog:
-    """Open (creating and zero-filling if needed) the log at ``path``; see the module docstring."""
+    """Open (creating and zero-filling if needed) the log at ``path``; see the module docstring.
+
+    The file holds two regions of ``size / 2`` bytes. Records are appended to the *active* one;
+    :meth:`seal` makes the other (empty) one active, so the sealed region can be zeroed in another
+    thread (:meth:`zero_inactive`) while appends go on. Appends and seals come from one thread (the
+    event loop); :meth:`zero_inactive` only touches the inactive region."""
 
     def __init__(self, path: str | Path, size: int = DEFAULT_SIZE) -> None:
-        if size < 4096 or size % 4096:
-            raise IntentLogError(f"intent log size {size}: must be a multiple of 4096, at least 4096")
+        if size < 8192 or size % 8192:
+            raise IntentLogError(f"intent log size {size}: must be a multiple of 8192, at least 8192")
         self.path = Path(path)
-        self.size = size
         created = not self.path.exists()
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
@@ -75,17 +82,23 @@ class IntentLog:
                 os.fsync(fd)  # the size changed: fsync (not fdatasync) commits it with the data
                 if created:
                     _fsync_dir(self.path.parent)
-            elif have > size:
-                size = self.size = have  # a log made with a larger size keeps it (never shrink a live log)
+            elif have > size and have % 8192 == 0:
+                size = have  # a log made with a larger size keeps it (never shrink a live log)
         except BaseException:
             os.close(fd)
             raise
         self._fd = fd
-        self._records, self._end = self._scan()
+        self.size = size
+        self.region = size // 2
+        found = [self._scan(r) for r in (0, 1)]
+        self._records = found[0][0] + found[1][0]
+        self._used = [found[0][1], found[1][1]]
+        # continue in region 1 if it holds records (it was active when the log was last written)
+        self._active = 1 if self._used[1] else 0
 
     # ---- reading ---------------------------------------------------------------------------------
-    def _scan(self) -> tuple[list[dict[str, Any]], int]:
-        data = os.pread(self._fd, self.size, 0)
+    def _scan(self, region: int) -> tuple[list[dict[str, Any]], int]:
+        data = os.pread(self._fd, self.region, region * self.region)
         records: list[dict[str, Any]] = []
         pos = 0
         while pos + HEADER.size <= len(data):
@@ -107,39 +120,64 @@ class IntentLog:
         return records, pos
 
     def records(self) -> list[dict[str, Any]]:
-        """The records found when the log was opened, oldest first (what replay must apply)."""
+        """The records found when the log was opened (what replay must apply)."""
         return list(self._records)
 
     @property
     def used(self) -> int:
-        """Bytes written since the last reset."""
-        return self._end
+        """Bytes written to the active region since it was last zeroed."""
+        return self._used[self._active]
+
+    @property
+    def inactive_used(self) -> int:
+        """Bytes of the inactive region not zeroed yet (a sealed region waiting for compaction)."""
+        return self._used[1 - self._active]
 
     # ---- writing ---------------------------------------------------------------------------------
     def append(self, record: dict[str, Any]) -> None:
-        """Write ``record`` and ``fdatasync``: durable when this returns.
+        """Write ``record`` to the active region and ``fdatasync``: durable when this returns.
 
         Raises :class:`IntentLogFull` when it does not fit (nothing is written), ``OSError`` from the
         disk (the record may or may not be there; the caller must not send the order)."""
         payload = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
         blob = HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
-        if len(blob) > self.size:
-            raise IntentLogError(f"intent log record of {len(blob)} bytes is larger than the log")
-        if self._end + len(blob) > self.size:
-            raise IntentLogFull(f"intent log {self.path} is full ({self._end} of {self.size} bytes used)")
-        written = os.pwrite(self._fd, blob, self._end)
+        if len(blob) > self.region:
+            raise IntentLogError(f"intent log record of {len(blob)} bytes is larger than a region of the log")
+        end = self._used[self._active]
+        if end + len(blob) > self.region:
+            raise IntentLogFull(f"intent log {self.path} is full ({end} of {self.region} bytes used)")
+        written = os.pwrite(self._fd, blob, self._active * self.region + end)
         if written != len(blob):
             raise IntentLogError(f"intent log {self.path}: short write ({written} of {len(blob)} bytes)")
         os.fdatasync(self._fd)
-        self._end += len(blob)
+        self._used[self._active] = end + len(blob)
+
+    def seal(self) -> bool:
+        """Make the other region active, if it is empty (``False`` if not: it was sealed before and
+        not zeroed yet). The sealed region keeps its records until :meth:`zero_inactive`."""
+        if self.inactive_used:
+            return False
+        self._active = 1 - self._active
+        return True
+
+    def zero_inactive(self) -> None:
+        """Zero the inactive region's used bytes. Call only once everything in it is durable elsewhere
+        (the journal's last commit was fsynced)."""
+        region = 1 - self._active
+        if self._used[region]:
+            self._zero(self._fd, region * self.region, region * self.region + self._used[region])
+            os.fdatasync(self._fd)
+            self._used[region] = 0
 
     def reset(self) -> None:
-        """Zero the used bytes and start again at 0. Call only once everything in the log is durable
-        elsewhere (the journal's last commit was fsynced)."""
-        if self._end:
-            self._zero(self._fd, 0, self._end)
-            os.fdatasync(self._fd)
-        self._end = 0
+        """Zero both regions and start again at the beginning of the first. Call only once everything
+        in the log is durable elsewhere, with no append running."""
+        for region in (0, 1):
+            if self._used[region]:
+                self._zero(self._fd, region * self.region, region * self.region + self._used[region])
+        os.fdatasync(self._fd)
+        self._used = [0, 0]
+        self._active = 0
         self._records = []
 
     @staticmethod

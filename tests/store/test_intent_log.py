@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,8 @@ import trio
 import trio.testing
 from storefakes import T0, intent, signal
 
+from kalshid.store import DuplicateIntentError, open_journal, sql_write
 from kalshid.store import db as db_mod
-from kalshid.store import open_journal, sql_write
 from kalshid.store.db import PriorityLock, intent_log_path
 from kalshid.store.intentlog import HEADER, MAGIC, IntentLog, IntentLogError, IntentLogFull
 from kalshid.store.records import OrderState, RiskVerdict
@@ -62,18 +63,39 @@ def test_a_torn_or_corrupt_record_ends_the_log(tmp_path: Path) -> None:
 
 def test_reset_zeroes_what_was_used(tmp_path: Path) -> None:
     path = tmp_path / "x.intents"
-    log = IntentLog(path, size=4096)
+    log = IntentLog(path, size=8192)
     log.append({"n": 1})
+    assert log.seal()
     log.append({"n": 2})
     log.reset()
-    assert log.used == 0
+    assert log.used == 0 and log.inactive_used == 0
     log.close()
-    assert path.read_bytes() == bytes(4096)
-    assert IntentLog(path, size=4096).records() == []
+    assert path.read_bytes() == bytes(8192)
+    assert IntentLog(path, size=8192).records() == []
+
+
+def test_sealing_switches_regions_and_zeroing_clears_only_the_sealed_one(tmp_path: Path) -> None:
+    path = tmp_path / "x.intents"
+    log = IntentLog(path, size=8192)
+    log.append({"n": 1})
+    log.append({"n": 2})
+    assert log.seal()
+    assert (log.used, log.inactive_used > 0) == (0, True)
+    log.append({"n": 3})  # the other region
+    assert not log.seal()  # the sealed region is not zeroed yet: no switch back into it
+    assert [r["n"] for r in IntentLog(path, size=8192).records()] == [1, 2, 3]  # both regions are read
+    log.zero_inactive()
+    assert log.inactive_used == 0 and log.used > 0
+    assert [r["n"] for r in IntentLog(path, size=8192).records()] == [3]
+    assert log.seal()  # back to the first region, which starts empty
+    log.append({"n": 4})
+    log.close()
+    reopened = IntentLog(path, size=8192)
+    assert sorted(r["n"] for r in reopened.records()) == [3, 4]
 
 
 def test_a_full_log_refuses_without_writing_and_bad_sizes_are_refused(tmp_path: Path) -> None:
-    log = IntentLog(tmp_path / "x.intents", size=4096)
+    log = IntentLog(tmp_path / "x.intents", size=8192)
     big = {"pad": "x" * 1500}
     log.append(big)
     log.append(big)
@@ -81,10 +103,10 @@ def test_a_full_log_refuses_without_writing_and_bad_sizes_are_refused(tmp_path: 
     with pytest.raises(IntentLogFull, match="full"):
         log.append(big)
     assert log.used == used
-    with pytest.raises(IntentLogError, match="larger than the log"):
+    with pytest.raises(IntentLogError, match="larger than a region"):
         log.append({"pad": "x" * 5000})
-    with pytest.raises(IntentLogError, match="multiple of 4096"):
-        IntentLog(tmp_path / "y.intents", size=1000)
+    with pytest.raises(IntentLogError, match="multiple of 8192"):
+        IntentLog(tmp_path / "y.intents", size=4096)
 
 
 # ---- the journal's use of it ---------------------------------------------------------------------------
@@ -102,21 +124,29 @@ def copy_database(src: Path, dst: Path, *, replace: bool = False) -> Path:
             shutil.copy(f, dst / f.name)
     return dst
 
-async def test_a_decision_goes_to_sqlite_without_fsync_and_to_the_log(tmp_path: Path) -> None:
+async def test_a_decision_goes_to_the_log_at_once_and_to_sqlite_without_fsync_with_the_next_call(
+        tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
     async with open_journal(path, "live") as journal:
-        levels: list[str] = []
-        journal._conn.set_trace_callback(
-            lambda stmt: levels.append(stmt.strip().upper()) if "SYNCHRONOUS" in stmt.upper() else None)
-        sid = await journal.record_decision(signal(), VERDICT, intent("c-1"))
-        journal._conn.set_trace_callback(None)
-        assert not any("FULL" in s for s in levels)  # the fsync is the log's, not SQLite's
+        statements: list[str] = []
+        journal._conn.set_trace_callback(lambda stmt: statements.append(stmt.strip().upper()))
+        with trio.CancelScope() as scope:
+            scope.cancel()  # no checkpoint: the caller sends the order in the same step
+            await journal.record_decision(signal(), VERDICT, intent("c-1"))
+        assert statements == []  # nothing in SQLite yet, no thread, no lock
         [rec] = IntentLog(intent_log_path(path)).records()
         assert rec["intent"]["client_order_id"] == "c-1" and rec["dry_run"] is False
-        order = await journal.get_order_by_client_id("c-1")
-        assert order is not None and order.state is OrderState.IN_FLIGHT and order.signal_id == sid
-    # a clean close makes SQLite durable and empties the log
+        order = await journal.get_order_by_client_id("c-1")  # any later call writes it first
+        journal._conn.set_trace_callback(None)
+        assert not any("SYNCHRONOUS" in s and "FULL" in s for s in statements)  # the fsync is the log's
+        assert order is not None and order.state is OrderState.IN_FLIGHT and order.signal_id is not None
+        with pytest.raises(DuplicateIntentError):  # refused before it could be sent a second time
+            await journal.record_decision(signal(), VERDICT, intent("c-1"))
+        await journal.record_decision(signal(), VERDICT, intent("c-2"))
+    # a clean close writes what is pending, makes SQLite durable and empties the log
     assert IntentLog(intent_log_path(path)).records() == []
+    async with open_journal(path, "live") as journal:
+        assert {o.client_order_id for o in await journal.unacknowledged_intents()} == {"c-1", "c-2"}
 
 
 async def test_decisions_sqlite_lost_come_back_from_the_log_once(tmp_path: Path) -> None:
@@ -159,23 +189,55 @@ async def test_an_unreadable_record_stops_the_open_with_its_number(tmp_path: Pat
 async def test_the_log_is_compacted_by_a_bookkeeping_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                           ) -> None:
     monkeypatch.setattr(db_mod, "COMPACT_AT_BYTES", 1)
-    async with open_journal(tmp_path / "j.sqlite3", "live") as journal:
+    path = tmp_path / "j.sqlite3"
+    async with open_journal(path, "live") as journal:
         await journal.record_decision(signal(), VERDICT, intent("c-1"))
         assert journal._intents.used > 0  # the hot path never compacts
         await journal.latest_equity()
-        assert journal._intents.used == 0
+        assert journal._intents.used == 0 and journal._intents.inactive_used == 0
+        assert IntentLog(intent_log_path(path)).records() == []
         assert await journal.get_meta(sql_write.INTENT_LOG_SYNCS_KEY) is not None
+        assert await journal.get_order_by_client_id("c-1") is not None
+
+
+async def test_decisions_logged_while_a_region_is_compacted_stay_in_the_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decision appended while the worker thread compacts the sealed region lands in the other
+    region and is neither zeroed nor lost: it is written to SQLite by the call after."""
+    monkeypatch.setattr(db_mod, "COMPACT_AT_BYTES", 1)
+    path = tmp_path / "j.sqlite3"
+    async with open_journal(path, "live") as journal:
+        await journal.record_decision(signal(), VERDICT, intent("c-1"))
+        in_thread = trio.Event()
+        release = threading.Event()
+        real_sync = sql_write.sync_durable
+
+        def slow_sync(conn: object) -> None:
+            trio.from_thread.run_sync(in_thread.set)
+            release.wait(10)
+            real_sync(conn)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(sql_write, "sync_durable", slow_sync)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(journal.latest_equity)  # compacts: seals the region holding c-1
+            await in_thread.wait()
+            await journal.record_decision(signal(), VERDICT, intent("c-2"))  # during the compaction
+            release.set()
+        [rec] = IntentLog(intent_log_path(path)).records()  # c-1's region was zeroed, c-2's kept
+        assert rec["intent"]["client_order_id"] == "c-2"
+        monkeypatch.setattr(sql_write, "sync_durable", real_sync)
+        assert await journal.get_order_by_client_id("c-2") is not None
 
 
 async def test_a_full_log_makes_the_decision_durable_through_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
     async with open_journal(path, "live") as journal:
         journal._intents.close()
-        journal._intents = IntentLog(tmp_path / "tiny.intents", size=4096)
+        journal._intents = IntentLog(tmp_path / "tiny.intents", size=8192)
         journal._intents.append({"pad": "x" * 3900})
         syncs = await journal.get_meta(sql_write.INTENT_LOG_SYNCS_KEY)
         await journal.record_decision(signal(), VERDICT, intent("c-1"))
-        assert journal._intents.used == 0  # compacted instead of appended
+        assert journal._intents.used == 0 and journal._intents.inactive_used == 0  # compacted instead
         assert await journal.get_meta(sql_write.INTENT_LOG_SYNCS_KEY) != syncs
         assert await journal.get_order_by_client_id("c-1") is not None
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from storefakes import T0, TICKER, at, intent, journal, signal
 
-from kalshid.store import DuplicateIntentError, Journal
+from kalshid.store import DuplicateIntentError, Journal, sql_write
 from kalshid.store.orderstate import classify_update, is_legal, state_from_exchange
 from kalshid.store.records import (
     ExternalOrder,
@@ -174,14 +174,19 @@ def test_records_reject_bad_input() -> None:
 
 async def test_decision_journals_signal_verdict_and_in_flight_intent_in_one_transaction(journal: Journal) -> None:
     verdict = RiskVerdict(signal_id=1, ts=T0, approved=True, reason_code="approved")
-    sid = await journal.record_decision(signal(), verdict, intent("c9"))
+    await journal.record_decision(signal(), verdict, intent("c9"))
+    [order] = await journal.unacknowledged_intents()  # the next call writes the decision first
+    sid = order.signal_id
     with sqlite3.connect(journal.path) as other:  # committed: visible to another connection
         assert other.execute("SELECT state, signal_id FROM orders WHERE client_order_id = 'c9'").fetchone() == (
             "in_flight", sid)
         assert other.execute("SELECT signal_id, approved FROM risk_verdicts").fetchall() == [(sid, 1)]
     assert [o.client_order_id for o in await journal.unacknowledged_intents()] == ["c9"]
-    # A reused client_order_id rolls the whole decision back: no orphan signal or verdict.
+    # A reused client_order_id is refused before it could be sent (remembered in memory) ...
     with pytest.raises(DuplicateIntentError):
         await journal.record_decision(signal(), verdict, intent("c9"))
+    # ... and by SQLite, which rolls the whole decision back: no orphan signal or verdict.
+    with pytest.raises(DuplicateIntentError):
+        await journal._run(sql_write.insert_decision, signal(), verdict, intent("c9"), False)
     counts = await journal.table_counts()
     assert (counts["signals"], counts["risk_verdicts"], counts["orders"]) == (1, 1, 1)
