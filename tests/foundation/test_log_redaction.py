@@ -3,6 +3,7 @@
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     yield
+    logs.shutdown_logging()
     for h in root.handlers[:]:
         root.removeHandler(h)
     for h in handlers:
@@ -61,6 +63,7 @@ def test_redaction_processor_on_a_whole_line(restore_logging: None, tmp_path: Pa
     except RuntimeError:
         log.exception("with traceback")
     logging.getLogger("hypercorn.error").warning("stdlib line %s", f"Bearer {BEARER}")
+    logs.flush_logs()  # lines are written by the logging thread
     output = stream.getvalue()
     for secret in (KEY_ID, "MIIEowIBAAKCAQEAx1y2z3", SIGNATURE, BEARER, "hunter2", "zzz-token-zzz", '"raw"'):
         assert secret not in output
@@ -93,12 +96,47 @@ def test_console_format_and_daily_file(restore_logging: None, tmp_path: Path) ->
                                   environ={})
     logs.get_logger("t").info("hello", market="KXSOL15M-26JUL011215")
     assert path == tmp_path / "logs" / "kalshid.log"
+    logs.flush_logs()
     assert "hello" in stream.getvalue() and not stream.getvalue().startswith("{")
-    for h in logging.getLogger().handlers:
-        h.flush()
     record = json.loads(path.read_text().splitlines()[-1])
     assert record["event"] == "hello" and record["market"] == "KXSOL15M-26JUL011215"
     assert (path.stat().st_mode & 0o777) == 0o600
     assert logs.configure_logging(file="auto", file_dir=tmp_path / "x", stream=io.StringIO(),
                                   environ={"INVOCATION_ID": "abc"}) is None
     assert not (tmp_path / "x").exists()
+
+
+def test_lines_are_written_by_a_thread_and_a_full_queue_is_counted_not_blocking(
+        restore_logging: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Blocked(io.StringIO):
+        """A log output that cannot be written to until released (a stalled journald)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = threading.Event()
+            self.writer: str | None = None
+
+        def write(self, text: str) -> int:
+            self.writer = threading.current_thread().name
+            self.release.wait(10)
+            return super().write(text)
+
+    monkeypatch.setattr(logs, "QUEUE_LINES", 3)
+    stream = Blocked()
+    logs.configure_logging(fmt="json", file="off", stream=stream)
+    log = logs.get_logger("t")
+    for n in range(20):  # the first blocks the writer; 3 wait in the queue; the rest are dropped
+        log.info("line", n=n)
+    assert stream.getvalue() == ""  # the caller never waited for the output
+    stream.release.set()
+    logs.flush_logs()
+    log.info("after")
+    logs.flush_logs()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert stream.writer != threading.current_thread().name
+    kept = [line["n"] for line in lines if line["event"] == "line"]
+    assert kept == sorted(kept) and 0 < len(kept) < 20
+    [report] = [line for line in lines if "dropped" in line["event"]]
+    assert report["event"] == f"{20 - len(kept)} log lines dropped: the log output could not keep up"
+    assert report["level"] == "warning"
+    assert lines[-1]["event"] == "after"
