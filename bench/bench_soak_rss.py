@@ -136,6 +136,7 @@ async def soak(hours: int, tmp: Path, trace: bool = False) -> tuple[list[dict[st
             trace_report(first, tracemalloc.take_snapshot())
             tracemalloc.stop()
         supervisor.request_stop("soak finished")
+    logs.shutdown_logging()  # the writer thread drains its queue into the file before it is closed
     log_file.close()
     return samples, status[0] if status else -1
 

@@ -52,7 +52,8 @@ Set-up and caveats:
   bucket is still stamped as its own segment ("client rate limit") and counted in the total: it
   would be throttling, not latency.
 - The total is split into segments at the stage boundaries (feed, risk in/out, execution, the
-  ``create_order`` call); each segment's percentiles are its own, so they do not add up to the total's.
+  ``create_order`` call, the request's first write to the daemon's socket); each segment's
+  percentiles are its own, so they do not add up to the total's.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ from _simchild import (  # bench/ is sys.path[0]
     install_sim_hooks,
     sim_child,
 )
+from httpcore._backends.trio import TrioStream
 
 from kalshid import logs
 from kalshid.config import load_config
@@ -111,6 +113,7 @@ class Sample(NamedTuple):
     placed: float         # execution took the ApprovedOrder
     sent: float           # execution called KalshiRest.create_order (intent journaled)
     limited: float = math.nan  # create_order got its write tokens from the client-side rate limiter
+    written: float = math.nan  # the request's first bytes were handed to the daemon's socket
 
 
 class Recorder:
@@ -290,6 +293,18 @@ def install_daemon(rec: Recorder) -> None:
 
     RateLimiter.acquire_write = acquire_write  # type: ignore[method-assign]
 
+    # The request's first bytes handed to the socket: what is left after that is loopback and the
+    # simulator's own event loop getting round to reading them (its process is busy at --speed N).
+    orig_write = TrioStream.write
+
+    async def write(self: TrioStream, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        cid = rec.order_cid.get()
+        if cid is not None and (x := rec.sent.get(cid)) is not None and math.isnan(x.written):
+            rec.sent[cid] = x._replace(written=trio.current_time())
+        await orig_write(self, buffer, timeout)
+
+    TrioStream.write = write  # type: ignore[method-assign]
+
 
 def env_for(tmp: Path, speed: float) -> dict[str, str]:
     return {
@@ -330,7 +345,8 @@ SEGMENTS: list[tuple[str, Callable[[Sample, float], float]]] = [
     ("risk -> execution (queue)", lambda x, r: x.placed - x.risk_out),
     ("execution (durable intent write)", lambda x, r: x.sent - x.placed),
     ("create_order: client rate limit", lambda x, r: x.limited - x.sent),
-    ("rate limit -> sim (sign, HTTP)", lambda x, r: r - x.limited),
+    ("rate limit -> socket write (HTTP)", lambda x, r: x.written - x.limited),
+    ("socket write -> sim reads it", lambda x, r: r - x.written),
 ]
 
 
@@ -480,6 +496,7 @@ async def measure(args: argparse.Namespace, tmp: Path, rec: Recorder, environ: d
                       f"{time.monotonic() - t1:.1f} s", flush=True)
         rec.phase = "done"
         supervisor.request_stop("bench finished")
+    logs.shutdown_logging()  # the writer thread drains its queue into the file before it is closed
     log_file.close()
     if rec.child is not None:
         rec.join_child(*await rec.child.finish())

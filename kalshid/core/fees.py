@@ -44,7 +44,8 @@ def taker_fee_cc(count: int, price_cc: int, *, multiplier: Fraction | int = 1) -
     """Taker fee in cc (a whole number of cents) for ``count`` contracts at ``price_cc``."""
     if count <= 0:
         return 0
-    return _quadratic_fee_cc(TAKER_RATE * multiplier, fee_terms(count, price_cc))
+    rate = TAKER_RATE if multiplier == 1 else TAKER_RATE * multiplier  # no Fraction arithmetic when 1
+    return _quadratic_fee_cc(rate, fee_terms(count, price_cc))
 
 
 def maker_fee_cc(count: int, price_cc: int, *, fee_type: str = "quadratic",
@@ -52,7 +53,8 @@ def maker_fee_cc(count: int, price_cc: int, *, fee_type: str = "quadratic",
     """Maker fee in cc: zero unless the series charges maker fees."""
     if count <= 0 or fee_type != "quadratic_with_maker_fees":
         return 0
-    return _quadratic_fee_cc(MAKER_RATE * multiplier, fee_terms(count, price_cc))
+    rate = MAKER_RATE if multiplier == 1 else MAKER_RATE * multiplier
+    return _quadratic_fee_cc(rate, fee_terms(count, price_cc))
 
 
 def order_fee_increment_cc(prior_terms: int, new_terms: int, *, rate: Fraction = TAKER_RATE) -> int:

@@ -63,12 +63,15 @@ def kelly_full_fraction(fair_prob: float, cost_prob: float) -> float:
     return (fair_prob - cost_prob) / (1.0 - cost_prob)
 
 
-def max_count_within(budget_cc: int, price_cc: int) -> int:
-    """The largest count whose exact all-in taker cost is at most ``budget_cc`` (0 if none)."""
+def max_count_within(budget_cc: int, price_cc: int, cap: int | None = None) -> int:
+    """The largest count, at most ``cap``, whose exact all-in taker cost is at most ``budget_cc``
+    (0 if none)."""
     check_price_cc(price_cc)
     if budget_cc <= 0:
         return 0
     lo, hi = 0, budget_cc // price_cc  # the fee is >= 0, so hi is an upper bound
+    if cap is not None:
+        hi = max(0, min(hi, cap))
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if all_in_cost_cc(mid, price_cc) <= budget_cc:
@@ -106,7 +109,7 @@ def size_binary(
     if kelly <= 0.0:
         return None
     stake_cc = math.floor(kelly_fraction * kelly * bankroll_cc)
-    count = min(max_count_within(stake_cc, price_cc), max_count)
+    count = max_count_within(stake_cc, price_cc, max_count)
     if count <= 0:
         return None
     fee = taker_fee_cc(count, price_cc)

@@ -183,9 +183,15 @@ class ExecutionStage:
 
     async def _place_task(self, item: ApprovedOrder, risk: trio.MemorySendChannel[RiskInput]) -> None:
         try:
-            async with self._order_slots:
+            try:
+                self._order_slots.acquire_nowait()  # the usual case: a free slot, no scheduler pass
+            except trio.WouldBlock:
+                await self._order_slots.acquire()
+            try:
                 with self.p.hold_events():  # no dashboard sends competing with the journal write and request
                     await self._place(item, risk)
+            finally:
+                self._order_slots.release()
         finally:
             self._placing -= 1
             self._placed.set()

@@ -60,6 +60,8 @@ def test_max_count_within_is_the_exact_boundary() -> None:
             n = max_count_within(budget, price)
             assert all_in_cost_cc(n, price) <= budget or n == 0
             assert all_in_cost_cc(n + 1, price) > budget
+            for cap in (0, 1, 7, 10_000):  # a cap only lowers the bound (and shortens the search)
+                assert max_count_within(budget, price, cap) == min(n, cap)
 
 
 @pytest.mark.parametrize(("args", "match"), [

@@ -64,6 +64,19 @@ async def test_waiters_are_served_in_order(autojump_clock: trio.abc.Clock) -> No
     assert order == [0, 1, 2, 3]
 
 
+async def test_tokens_at_hand_are_taken_without_a_scheduler_pass(autojump_clock: trio.abc.Clock) -> None:
+    bucket = TokenBucket(rate=10.0, capacity=20.0)
+    with trio.CancelScope() as scope:
+        scope.cancel()  # any checkpoint would raise Cancelled here
+        await bucket.acquire(10)  # an order does not queue behind other tasks for tokens it has
+    assert bucket.acquired == 1 and bucket.available() == pytest.approx(10.0)
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        with pytest.raises(trio.Cancelled):
+            await bucket.acquire(15)  # not enough: it waits (and waiting is cancellable)
+    assert bucket.acquired == 1
+
+
 NOW = datetime(2026, 7, 8, 22, 50, 5, tzinfo=UTC)  # inside the 22:45-23:00 UTC window
 
 

@@ -408,6 +408,11 @@ class KalshiFeed:
     async def _emit(self, event: FeedEvent) -> None:
         """Must-deliver: block up to ``max_block_s``, then fail loudly."""
         try:
+            self._events.send_nowait(event)  # the usual case: room in the channel, no timer needed
+            return
+        except trio.WouldBlock:
+            pass
+        try:
             with trio.fail_after(self.config.max_block_s):
                 await self._events.send(event)
         except trio.TooSlowError:
