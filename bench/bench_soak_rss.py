@@ -96,7 +96,7 @@ async def soak(hours: int, tmp: Path, trace: bool = False) -> tuple[list[dict[st
     loaded = load_config(environ=env_for(tmp), cwd=tmp)
     runtime = Runtime(loaded, None)
     daemon = TradingDaemon(runtime, journal_inline=True)
-    supervisor = Supervisor(runtime, daemon.components())
+    supervisor = Supervisor(runtime, daemon.components(), freeze_heap=True)  # as `kalshid run` does
     samples: list[dict[str, Any]] = []
     status: list[int] = []
     wall0 = time.monotonic()

@@ -463,7 +463,7 @@ async def measure(args: argparse.Namespace, tmp: Path, rec: Recorder, environ: d
     loaded = load_config(environ=environ, cwd=tmp)
     runtime = Runtime(loaded, load_signer(loaded.config.exchange, environ))
     daemon = TradingDaemon(runtime)
-    supervisor = Supervisor(runtime, daemon.components())
+    supervisor = Supervisor(runtime, daemon.components(), freeze_heap=True)  # as `kalshid run` does
     clients = [int(c) for c in args.clients.split(",")]
     plan = [c for _ in range(args.rounds) for c in clients]
     status: list[int] = []

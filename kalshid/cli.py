@@ -115,7 +115,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     def reload() -> LoadedConfig:
         return load_config(config_path=config_path)
 
-    supervisor = Supervisor(runtime, components_for(runtime), reload=reload)
+    supervisor = Supervisor(runtime, components_for(runtime), reload=reload, freeze_heap=True)
     return trio.run(supervisor.run)
 
 

@@ -18,6 +18,7 @@ component is cancelled, the cause is logged with the component's name, and ``run
 second signal) returns :data:`EXIT_FORCED`.
 """
 
+import gc
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
@@ -104,6 +105,16 @@ def _leaf_exceptions(group: BaseExceptionGroup[Any]) -> list[BaseException]:
     return out
 
 
+def freeze_heap() -> None:
+    """Collect, then move every object alive after start-up (modules, config, market data, the embedded
+    simulator's history) to the permanent generation (:func:`gc.freeze`). A full collection then
+    scans only what trading allocates: measured at ~30 ms before, a pause that lands on whatever order
+    is in flight. Objects that die later are still freed by reference counting; only cycles among
+    the frozen ones would be kept, and start-up leaves none behind (the collection comes first)."""
+    gc.collect()
+    gc.freeze()
+
+
 class Supervisor:
     """Runs components under one nursery; see the module docstring for the full contract."""
 
@@ -113,8 +124,10 @@ class Supervisor:
         components: Sequence[Component],
         *,
         reload: Callable[[], LoadedConfig] | None = None,
+        freeze_heap: bool = False,
     ) -> None:
         self.runtime = runtime
+        self._freeze_heap = freeze_heap
         self.components = list(components)
         self._reload = reload
         self._stop = trio.Event()
@@ -211,6 +224,8 @@ class Supervisor:
                 log.info("starting component", component=comp.name)
                 await nursery.start(self._guard, comp)
                 self._started.append(comp.name)
+            if self._freeze_heap:
+                freeze_heap()
             self._ready = True
             self._ready_event.set()
             self._notify("READY=1")

@@ -1,5 +1,6 @@
 """The supervisor: start order, readiness, graceful/forced stops, failures, reload, heartbeat, sd_notify."""
 
+import gc
 import socket
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,27 @@ async def test_starts_in_order_and_drains_gracefully(tmp_path: Path, autojump_cl
     assert rec.events[:2] == ["feed started", "orders started"]
     assert sorted(rec.events[2:]) == ["feed drained", "feed draining", "orders drained", "orders draining"]
     assert sup.statistics()["heartbeats"] == 2  # every 5 s for 12 s
+
+
+async def test_freeze_heap_moves_start_up_objects_out_of_the_collector_before_ready(
+        tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
+    rec = Recorder()
+    sup = make(tmp_path, [rec.well_behaved("feed")], freeze_heap=True)
+    frozen: list[int] = []
+
+    async def watch() -> None:
+        await sup.wait_ready()
+        frozen.append(gc.get_freeze_count())
+        sup.request_stop("test")
+
+    assert gc.get_freeze_count() == 0
+    try:
+        async with trio.open_nursery() as n:
+            n.start_soon(watch)
+            assert await sup.run() == EXIT_OK
+    finally:
+        gc.unfreeze()  # the rest of the test session collects as usual
+    assert frozen and frozen[0] > 1000  # already frozen when ready was announced
 
 
 async def test_slow_drain_is_cancelled_after_grace(tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
