@@ -108,7 +108,7 @@ async def soak(hours: int, tmp: Path, trace: bool = False) -> tuple[list[dict[st
         row = {
             "hour": hour, "wall_s": time.monotonic() - wall0, "rss": rss, "hwm": hwm, "maxrss": maxrss_mb(),
             "orders": state.counters.get("orders", 0), "signals": state.counters.get("signals", 0),
-            "objects": len(gc.get_objects()),
+            "objects": len(gc.get_objects()),  # not the frozen start-up ones: what trading allocated
             "sim_orders": len(venue.exchange.orders) if venue else 0,
             "journal_mb": sum(p.stat().st_size for p in (tmp / "var").glob("*")) / 2**20,
         }
