@@ -132,7 +132,8 @@ class _QueueHandler(logging.handlers.QueueHandler):
 
     def __init__(self, q: "queue.Queue[logging.LogRecord]") -> None:
         super().__init__(q)
-        self.dropped = 0
+        self.dropped = 0  # since the listener last reported
+        self.dropped_total = 0
         self._dropped_lock = threading.Lock()
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
@@ -144,6 +145,7 @@ class _QueueHandler(logging.handlers.QueueHandler):
         except queue.Full:
             with self._dropped_lock:
                 self.dropped += 1
+                self.dropped_total += 1
 
     def take_dropped(self) -> int:
         with self._dropped_lock:
@@ -168,6 +170,12 @@ class _Listener(logging.handlers.QueueListener):
 
 
 _listener: _Listener | None = None
+
+
+def lines_dropped() -> int:
+    """Log lines dropped since logging was configured (the queue was full); 0 when not configured."""
+    listener = _listener
+    return 0 if listener is None else listener.source.dropped_total
 
 
 def flush_logs() -> None:

@@ -87,6 +87,12 @@ class Metrics:
         self._requests = Counter(
             "kalshid_api_requests_total", "API requests by route and status", ["route", "status"], registry=r
         )
+        self._log_dropped = Counter(
+            "kalshid_log_lines_dropped_total",
+            "Log lines dropped because the log output (journald, a file) could not keep up",
+            registry=r,
+        )
+        self._log_dropped_seen = 0
 
     # -- trading ---------------------------------------------------------------------------------
     def order_sent(self, *, latency_s: float | None = None) -> None:
@@ -138,6 +144,12 @@ class Metrics:
 
     def ws_eviction(self) -> None:
         self._ws_evictions.inc()
+
+    def log_lines_dropped(self, total: int) -> None:
+        """Bring the counter up to ``total`` (:func:`kalshid.logs.lines_dropped`, cumulative)."""
+        if total > self._log_dropped_seen:
+            self._log_dropped.inc(total - self._log_dropped_seen)
+            self._log_dropped_seen = total
 
     def api_request(self, route: str, status: int) -> None:
         self._requests.labels(route=route, status=str(status)).inc()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from kalshid.control.server import control_socket_task
-from kalshid.logs import get_logger, register_secret
+from kalshid.logs import get_logger, lines_dropped, register_secret
 from kalshid.server.app import api_server_task
 from kalshid.server.settings import ApiSettings, resolve_token
 from kalshid.tasks.control_impl import DaemonControlImpl
@@ -108,6 +108,7 @@ async def _sample_gauges(daemon: TradingDaemon) -> None:
             age = daemon.p.tracker.book_age_seconds(current.ticker) if current else None
             if age is not None:
                 metrics.book_staleness(age)
+        metrics.log_lines_dropped(lines_dropped())
         for name, pair in (("market_data", daemon.p.market_data), ("orders", daemon.p.execution_in),
                            ("reports", daemon.p.risk_in)):
             if pair is not None:

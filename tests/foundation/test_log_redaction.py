@@ -139,4 +139,5 @@ def test_lines_are_written_by_a_thread_and_a_full_queue_is_counted_not_blocking(
     [report] = [line for line in lines if "dropped" in line["event"]]
     assert report["event"] == f"{20 - len(kept)} log lines dropped: the log output could not keep up"
     assert report["level"] == "warning"
+    assert logs.lines_dropped() == 20 - len(kept)  # cumulative, for the metric
     assert lines[-1]["event"] == "after"

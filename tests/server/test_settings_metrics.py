@@ -70,7 +70,11 @@ def test_metrics_facade_and_private_registry() -> None:
     a.book_staleness(1.5)
     a.reconnect("kalshi")
     a.channel_usage("book", 3, 16)
+    a.log_lines_dropped(4)
+    a.log_lines_dropped(4)  # a cumulative total: only the increase counts
+    a.log_lines_dropped(7)
     text = a.exposition().decode()
+    assert "kalshid_log_lines_dropped_total 7.0" in text
     assert 'kalshid_orders_total{status="sent"} 1.0' in text
     assert 'kalshid_filled_contracts_total{strategy="fair_value"} 3.0' in text
     assert 'kalshid_rejections_total{reason="max_exposure",source="risk"} 1.0' in text
