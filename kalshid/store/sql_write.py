@@ -118,16 +118,15 @@ def insert_intent(conn: sqlite3.Connection, i: OrderIntent, dry_run: bool) -> No
         _intent_row(conn, i, dry_run, OrderState.PENDING)
 
 
-def insert_decision(conn: sqlite3.Connection, s: Signal, v: RiskVerdict, i: OrderIntent, dry_run: bool,
-                    *, durable: bool = True) -> int:
+def insert_decision(conn: sqlite3.Connection, s: Signal, v: RiskVerdict, i: OrderIntent, dry_run: bool) -> int:
     """Signal, approving verdict and intent in *one* transaction, the intent already ``in_flight``:
     after a crash it is resolved by ``client_order_id`` like any in-flight order. ``v.signal_id`` and
     ``i.signal_id`` are ignored (set to the new signal's id). Returns the signal id.
 
-    ``durable=True`` fsyncs the commit, so the order may be sent once this returns. The journal's hot
-    path passes ``False`` and makes the decision durable through the intent log instead
-    (:func:`decision_record`, :mod:`kalshid.store.intentlog`)."""
-    with transaction(conn, durable=durable):
+    Not fsynced: the decision is made durable by the intent log before the order is sent
+    (:func:`decision_record`, :mod:`kalshid.store.intentlog`), and written here afterwards, or
+    replayed from the log at the next open."""
+    with transaction(conn):
         signal_id = _signal_row(conn, s)
         _verdict_row(conn, attrs.evolve(v, signal_id=signal_id))
         _intent_row(conn, attrs.evolve(i, signal_id=signal_id), dry_run, OrderState.IN_FLIGHT)
@@ -184,7 +183,7 @@ def replay_decisions(conn: sqlite3.Connection, records: list[dict[str, Any]]) ->
                              ) from exc
         if conn.execute("SELECT 1 FROM orders WHERE client_order_id = ?", (i.client_order_id,)).fetchone():
             continue
-        insert_decision(conn, s, v, i, dry_run, durable=False)
+        insert_decision(conn, s, v, i, dry_run)
         replayed.append(i.client_order_id)
     return replayed
 

@@ -245,7 +245,7 @@ async def test_a_full_log_makes_the_decision_durable_through_sqlite(tmp_path: Pa
 def test_the_journal_replay_skips_what_sqlite_has(tmp_path: Path) -> None:
     conn = connect(tmp_path / "j.sqlite3", "live")
     try:
-        sql_write.insert_decision(conn, signal(), VERDICT, intent("c-1"), False, durable=False)
+        sql_write.insert_decision(conn, signal(), VERDICT, intent("c-1"), False)
         rec = sql_write.decision_record(signal(), VERDICT, intent("c-1"), False)
         assert sql_write.replay_decisions(conn, [rec]) == []
         rec2 = sql_write.decision_record(signal(), VERDICT, intent("c-2"), False)

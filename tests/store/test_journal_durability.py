@@ -59,9 +59,7 @@ def test_a_failed_durable_transaction_rolls_back_and_restores_normal(conn: sqlit
 
 
 def test_what_precedes_an_order_request_is_fsynced(conn: sqlite3.Connection) -> None:
-    verdict = RiskVerdict(signal_id=1, ts=T0, approved=True, reason_code="ok", detail="")
-    assert sync_at_commit(conn, lambda: sql_write.insert_decision(
-        conn, signal(), verdict, intent("c-1"), False)) == [2]
+    # (an order's decision is made durable by the intent log, not by SQLite: see below)
     assert sync_at_commit(conn, lambda: sql_write.insert_intent(conn, intent("c-2"), False)) == [2]
     assert sync_at_commit(conn, lambda: sql_write.mark_in_flight(conn, "c-2", T0)) == [2]
     assert sync_at_commit(conn, lambda: sql_write.insert_breaker_event(
@@ -78,3 +76,7 @@ def test_what_the_exchange_can_tell_again_is_not_fsynced(conn: sqlite3.Connectio
     assert sync_at_commit(conn, lambda: sql_write.insert_equity(
         conn, EquitySnapshot(ts=T0, cash_cc=1, equity_cc=1, peak_cc=1))) == [1]
     assert sync_at_commit(conn, lambda: sql_write.insert_signal(conn, signal())) == [1]
+    # the decision's rows follow the fsynced intent-log record (kalshid.store.intentlog)
+    verdict = RiskVerdict(signal_id=1, ts=T0, approved=True, reason_code="ok", detail="")
+    assert sync_at_commit(conn, lambda: sql_write.insert_decision(
+        conn, signal(), verdict, intent("c-2"), False)) == [1]
