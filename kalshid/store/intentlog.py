@@ -163,22 +163,25 @@ class IntentLog:
     def zero_inactive(self) -> None:
         """Zero the inactive region's used bytes. Call only once everything in it is durable elsewhere
         (the journal's last commit was fsynced)."""
-        region = 1 - self._active
-        if self._used[region]:
-            self._zero(self._fd, region * self.region, region * self.region + self._used[region])
+        if self._clear(1 - self._active):
             os.fdatasync(self._fd)
-            self._used[region] = 0
 
     def reset(self) -> None:
         """Zero both regions and start again at the beginning of the first. Call only once everything
         in the log is durable elsewhere, with no append running."""
-        for region in (0, 1):
-            if self._used[region]:
-                self._zero(self._fd, region * self.region, region * self.region + self._used[region])
-        os.fdatasync(self._fd)
-        self._used = [0, 0]
+        if any([self._clear(0), self._clear(1)]):  # both cleared, then one sync
+            os.fdatasync(self._fd)
         self._active = 0
         self._records = []
+
+    def _clear(self, region: int) -> bool:
+        """Zero the used bytes of ``region`` (not synced); True if there were any."""
+        used = self._used[region]
+        if not used:
+            return False
+        self._zero(self._fd, region * self.region, region * self.region + used)
+        self._used[region] = 0
+        return True
 
     @staticmethod
     def _zero(fd: int, start: int, end: int) -> None:
