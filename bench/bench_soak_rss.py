@@ -36,6 +36,7 @@ from typing import Any
 
 import trio
 import trio.testing
+from _benchenv import isolated_env  # bench/ is sys.path[0]
 
 from kalshid import logs
 from kalshid.config import load_config
@@ -67,12 +68,7 @@ def env_for(tmp: Path) -> dict[str, str]:
     return {
         "KALSHID_SIM__SEED": SEED,
         "KALSHID_SIM__START": START,
-        "KALSHID_JOURNAL__DIR": str(tmp / "var"),
-        "KALSHID_CONTROL__SOCKET_PATH": str(tmp / "kalshid.sock"),
-        "KALSHID_API__PORT": "0",
-        "KALSHID_API__TOKEN": "t" * 40,
-        "KALSHID_LOG__FILE": "off",
-        "KALSHID_LOG__FORMAT": "json",
+        **isolated_env(tmp, "t" * 40),
         "MAX_DAILY_LOSS": "100000",
         "DEFAULT_BANKROLL": "10000",
         "KALSHID_RISK__BREAKER_DAILY_LOSS_FRACTION": "0.9",

@@ -31,6 +31,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from _benchenv import isolated_env  # bench/ is sys.path[0]
+
 GOAL_S = 1.5
 STEP = {
     "kalshid starting": "interpreter, imports, config",
@@ -45,15 +47,7 @@ MILESTONES = ("kalshid starting", "exchange ready", "starting component markets"
 
 def _env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KALSHID_", "KALSHI_"))}
-    env.update({
-        "KALSHID_JOURNAL__DIR": str(tmp / "var"),
-        "KALSHID_CONTROL__SOCKET_PATH": str(tmp / "kalshid.sock"),
-        "KALSHID_API__PORT": "0",
-        "KALSHID_API__TOKEN": "s" * 40,
-        "KALSHID_LOG__FILE": "off",
-        "KALSHID_LOG__FORMAT": "json",
-        "PYTHONDONTWRITEBYTECODE": "0",
-    })
+    env.update(isolated_env(tmp, "s" * 40), PYTHONDONTWRITEBYTECODE="0")
     env.pop("NOTIFY_SOCKET", None)
     return env
 

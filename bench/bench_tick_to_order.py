@@ -72,7 +72,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import trio
-from _simchild import (  # bench/ is sys.path[0]
+from _benchenv import isolated_env  # bench/ is sys.path[0]
+from _simchild import (
     BALANCE_DOLLARS,
     SEED,
     START,
@@ -311,12 +312,7 @@ def env_for(tmp: Path, speed: float) -> dict[str, str]:
         "KALSHID_SIM__SEED": str(SEED),
         "KALSHID_SIM__SPEED": str(speed),
         "KALSHID_SIM__START": START,
-        "KALSHID_JOURNAL__DIR": str(tmp / "var"),
-        "KALSHID_CONTROL__SOCKET_PATH": str(tmp / "kalshid.sock"),
-        "KALSHID_API__PORT": "0",
-        "KALSHID_API__TOKEN": TOKEN,
-        "KALSHID_LOG__FILE": "off",
-        "KALSHID_LOG__FORMAT": "json",
+        **isolated_env(tmp, TOKEN),
         "MAX_DAILY_LOSS": "1000000",
         "DEFAULT_BANKROLL": "1000000",
         "KALSHID_SIM__BALANCE": BALANCE_DOLLARS,
