@@ -132,9 +132,8 @@ class _QueueHandler(logging.handlers.QueueHandler):
 
     def __init__(self, q: "queue.Queue[logging.LogRecord]") -> None:
         super().__init__(q)
-        self.dropped = 0  # since the listener last reported
         self.dropped_total = 0
-        self._dropped_lock = threading.Lock()
+        self._dropped_lock = threading.Lock()  # any thread may log
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         return record  # the event dict / args stay as they are: nothing mutates a record once emitted
@@ -144,13 +143,7 @@ class _QueueHandler(logging.handlers.QueueHandler):
             self.queue.put_nowait(record)
         except queue.Full:
             with self._dropped_lock:
-                self.dropped += 1
                 self.dropped_total += 1
-
-    def take_dropped(self) -> int:
-        with self._dropped_lock:
-            n, self.dropped = self.dropped, 0
-        return n
 
 
 class _Listener(logging.handlers.QueueListener):
@@ -159,10 +152,12 @@ class _Listener(logging.handlers.QueueListener):
         super().__init__(q, *handlers, respect_handler_level=True)
         self.pending = q
         self.source = source
+        self._reported = 0  # dropped lines already reported
 
     def handle(self, record: logging.LogRecord) -> None:
         super().handle(record)
-        lost = self.source.take_dropped()
+        total = self.source.dropped_total
+        lost, self._reported = total - self._reported, total
         if lost:
             super().handle(logging.LogRecord(
                 "kalshid.logs", logging.WARNING, __file__, 0,
