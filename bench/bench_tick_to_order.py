@@ -44,7 +44,8 @@ Set-up and caveats:
 - Strategies are made to trade often (``min_edge`` 0, small Kelly fraction, wide risk limits).
 - Phases are interleaved (0, 100, 0, 100 clients, ...) so drift in market conditions affects each
   client count alike. The journal runs as in production (SQLite in a worker thread, WAL, the intent
-  fsynced before the send) in a temporary directory under ``$TMPDIR``.
+  written before the send and fsynced while the order is in flight) in a temporary directory under
+  ``$TMPDIR``.
 - Rate limits: Kalshi's Basic tier allows 10 orders/s (100 write tokens/s, 10 per request) per *real*
   second. At ``--speed`` N the strategies want N times the orders per real second, so both the
   daemon's client-side buckets and the simulator's get N times the Basic tier (the embedded
@@ -339,7 +340,7 @@ SEGMENTS: list[tuple[str, Callable[[Sample, float], float]]] = [
     ("feed -> risk (strategy, queue)", lambda x, r: x.risk_in - x.arrived),
     ("risk (check)", lambda x, r: x.risk_out - x.risk_in),
     ("risk -> execution (queue)", lambda x, r: x.placed - x.risk_out),
-    ("execution (durable intent write)", lambda x, r: x.sent - x.placed),
+    ("execution (intent write)", lambda x, r: x.sent - x.placed),
     ("create_order: client rate limit", lambda x, r: x.limited - x.sent),
     ("rate limit -> socket write (HTTP)", lambda x, r: x.written - x.limited),
     ("socket write -> sim reads it", lambda x, r: r - x.written),

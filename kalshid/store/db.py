@@ -14,11 +14,13 @@ lock did nothing.
 Durability contract: a write method that has returned is committed to the WAL (it survives
 ``kill -9``). Intents and in-flight marks also survive power loss:
 
-* :meth:`Journal.record_decision` (the order's hot path) appends the decision to the fsynced intent
-  log (:mod:`~kalshid.store.intentlog`) *on the event loop*, with no thread hop and no lock, and
-  returns. The decision's SQLite rows are written by the next journal call, first thing in its
-  worker-thread job, so every later call (read or write) sees them; a power cut before that is
-  repaired at the next open, which replays the log into SQLite.
+* :meth:`Journal.record_decision` (the order's hot path) appends the decision to the intent log
+  (:mod:`~kalshid.store.intentlog`) *on the event loop*, with no thread hop and no lock, and
+  returns; the log gets its ``fdatasync`` right after, in a worker thread, while the order is in flight
+  (:meth:`Journal.sync_intents_forever`), or before the send with ``fsync_before_send``. The
+  decision's SQLite rows are written by the next journal call, first thing in its worker-thread job,
+  so every later call (read or write) sees them; a power cut before that is repaired at the next
+  open, which replays the log into SQLite.
 * :meth:`Journal.record_intent` and :meth:`Journal.mark_in_flight` fsync their SQLite commit, as do
   breaker events and meta.
 
@@ -88,6 +90,9 @@ log = get_logger("kalshid.journal")
 COMPACT_AT_BYTES = 64 * 1024
 # an intent-log append (on the event loop) slower than this is logged: the disk is holding trading up
 SLOW_APPEND_S = 0.02
+# an intent-log fdatasync (off the loop, while orders are in flight) slower than this is logged: orders
+# sent meanwhile are not yet safe from a power cut in the journal (reconciliation would adopt them)
+SLOW_SYNC_S = 0.5
 
 UNACKNOWLEDGED = (OrderState.PENDING, OrderState.IN_FLIGHT)
 LIVE_STATES = (OrderState.PENDING, OrderState.IN_FLIGHT, OrderState.RESTING, OrderState.PARTIALLY_FILLED)
@@ -199,6 +204,9 @@ class JournalStatistics:
     tasks_waiting: int  # tasks queued on the lock right now: a slow disk shows here first
     busy_seconds: float  # total time holding the lock
     max_call_seconds: float
+    intent_syncs: int = 0  # fdatasyncs of the intent log made after orders were sent
+    max_intent_sync_seconds: float = 0.0
+    intents_unsynced: int = 0  # decisions written to the log (page cache) and not fdatasynced yet
 
 
 class Journal:
@@ -210,10 +218,18 @@ class Journal:
     """
 
     def __init__(self, conn: Any, path: Path, mode: JournalMode, version: int, *, intents: IntentLog,
-                 inline: bool = False) -> None:
+                 inline: bool = False, fsync_before_send: bool = False) -> None:
         self._conn = conn
         self._inline = inline
         self._intents = intents
+        self._fsync_before_send = fsync_before_send
+        self._appended = 0  # decisions appended to the intent log without an fdatasync, ever
+        self._synced = 0    # how many of those a finished fdatasync covers
+        self._sync_wanted = trio.Event()
+        self._sync_done = trio.Event()
+        self._sync_running = False
+        self._syncs = 0
+        self._max_sync = 0.0
         self.path = path
         self.mode = mode
         self._version = version
@@ -269,8 +285,49 @@ class Journal:
         return JournalStatistics(
             path=str(self.path), mode=self.mode.value, schema_version=self._version, calls=self._calls,
             tasks_waiting=self._lock.waiting, busy_seconds=self._busy,
-            max_call_seconds=self._max_call,
+            max_call_seconds=self._max_call, intent_syncs=self._syncs, max_intent_sync_seconds=self._max_sync,
+            intents_unsynced=self._appended - self._synced,
         )
+
+    # ---- the intent log's fdatasync, after the send ------------------------------------------------
+    async def sync_intents_forever(self) -> None:
+        """Make decisions appended without an fsync durable, in batches (group commit); runs for the
+        journal's life (:func:`open_journal` starts it). The ``fdatasync`` runs in a worker thread
+        while the orders are in flight, and never takes the journal's lock. A failed fdatasync raises
+        (the disk is failing: the daemon stops, loudly; the orders already sent are the exchange's to
+        tell at the next start)."""
+        while not self._closed:
+            await self._sync_wanted.wait()
+            if self._closed:
+                return
+            self._sync_wanted = trio.Event()
+            target = self._appended
+            start = time.perf_counter()
+            self._sync_running = True
+            try:
+                if self._inline:
+                    await trio.lowlevel.checkpoint()
+                    self._intents.sync()
+                else:
+                    await trio.to_thread.run_sync(self._intents.sync)
+                self._synced = target
+            finally:
+                self._sync_running = False
+                done, self._sync_done = self._sync_done, trio.Event()
+                done.set()
+            spent = time.perf_counter() - start
+            self._syncs += 1
+            self._max_sync = max(self._max_sync, spent)
+            if spent > SLOW_SYNC_S:
+                log.warning("intent log fdatasync was slow (the disk is busy?); orders in flight meanwhile "
+                            "were not yet safe from a power cut", seconds=round(spent, 3), journal=str(self.path))
+
+    async def intents_durable(self) -> None:
+        """Wait until every decision appended so far is fdatasynced (at once if the journal fsyncs
+        before the send)."""
+        target = self._appended
+        while self._synced < target and not self._closed:
+            await self._sync_done.wait()
 
     async def aclose(self) -> None:
         """Write the pending decisions and close the connection after any call in progress; idempotent."""
@@ -279,6 +336,9 @@ class Journal:
         await self._lock.acquire()
         try:
             self._closed = True  # from here on no decision is appended to the log
+            self._sync_wanted.set()  # the syncer ends
+            while self._sync_running:  # the fd it syncs is closed below
+                await self._sync_done.wait()
             pending, self._pending = self._pending, []
             if self._inline:
                 self._close_sync(pending)
@@ -305,15 +365,24 @@ class Journal:
         return await self._run(sql_write.insert_verdict, verdict)
 
     async def record_decision(self, signal: Signal, verdict: RiskVerdict, intent: OrderIntent) -> None:
-        """Make an order's decision (signal, verdict, intent as ``in_flight``) durable; the order may be
+        """Journal an order's decision (signal, verdict, intent as ``in_flight``); the order may be
         sent as soon as this returns.
 
-        The hot path. The decision is appended to the intent log *on the event loop*: one ``pwrite``
-        and one ``fdatasync`` of a page (0.1–1 ms on the disks measured) block the loop, which costs less than a thread
-        hop each way, and no lock is taken. It returns **without a checkpoint**, so the caller sends
-        the order in the same step. Its SQLite rows (one transaction, no fsync) are written by the next
-        journal call, before that call's own statement. Only when the log's region is full does it
-        wait: for the lock and one fsynced SQLite commit that covers the decision.
+        The hot path. The decision is appended to the intent log *on the event loop* (one ``pwrite``),
+        with no lock and no thread hop. It returns **without a checkpoint**, so the caller sends the
+        order in the same step. When it returns, the decision survives the process being killed
+        (``kill -9``, a crash): it is in the kernel's page cache. Power-cut durability:
+
+        * by default the ``fdatasync`` follows in :meth:`sync_intents_forever`, in a worker thread,
+          while the order is in flight (~1 ms on the disks measured: the largest single cost on the
+          order's path otherwise). A power cut in that window can lose the decision; the order is then
+          the exchange's to tell at the next start: reconciliation books its fills and adopts it
+          (flagged external) if it still rests, so no fill or position is lost and nothing is sent twice;
+        * with ``fsync_before_send`` the ``fdatasync`` runs here, on the loop, before this returns.
+
+        Its SQLite rows (one transaction, no fsync) are written by the next journal call, before that
+        call's own statement. Only when the log's region is full does it wait: for the lock and one
+        fsynced SQLite commit that covers the decision.
 
         Raises :class:`~kalshid.store.sql_write.DuplicateIntentError` for a ``client_order_id``
         decided already in this process, ``OSError`` if the log cannot be written (then the order
@@ -327,8 +396,11 @@ class Journal:
         start = time.perf_counter()
         decision: Decision = (signal, verdict, intent, self.dry_run)
         try:
-            self._intents.append(sql_write.decision_record(*decision))
+            self._intents.append(sql_write.decision_record(*decision), sync=self._fsync_before_send)
             logged = True
+            if not self._fsync_before_send:
+                self._appended += 1
+                self._sync_wanted.set()
         except IntentLogFull:
             logged = False
         self._pending.append(decision)
@@ -471,8 +543,8 @@ class Journal:
 
 
 @asynccontextmanager
-async def open_journal(path: str | Path, mode: JournalMode | str, *, inline: bool = False
-                       ) -> AsyncIterator[Journal]:
+async def open_journal(path: str | Path, mode: JournalMode | str, *, inline: bool = False,
+                       fsync_before_send: bool = False) -> AsyncIterator[Journal]:
     """Open (create, migrate) the journal at ``path`` for ``mode``; closed on exit.
 
     ``inline=True`` runs every statement on the event loop instead of a worker thread. It exists for
@@ -504,9 +576,12 @@ async def open_journal(path: str | Path, mode: JournalMode | str, *, inline: boo
     if replayed:
         log.warning("decisions recovered from the intent log (SQLite lost them: a power cut?)",
                     journal=str(p), count=len(replayed), client_order_ids=replayed[:20])
-    journal = Journal(conn, p, m, version, inline=inline, intents=intents)
+    journal = Journal(conn, p, m, version, inline=inline, intents=intents, fsync_before_send=fsync_before_send)
     try:
-        yield journal
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(journal.sync_intents_forever)
+            yield journal
+            nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
             await journal.aclose()

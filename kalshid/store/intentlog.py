@@ -1,19 +1,22 @@
 """The intent log: a small, preallocated, append-only file that makes an order's decision durable fast.
 
-Why it exists. An order may only be sent once its intent survives a power cut. Committing the intent
-to SQLite with ``synchronous=FULL`` does that, but the fsync of a WAL commit also writes out every
-page the fills, order updates and equity snapshots dirtied since the last fsync: measured at ~1 ms
-(p90 2+ ms) while trading, against 0.1 ms for a lone 4 KiB page. So the hot path appends the decision
-to this log, which is fsynced alone (``fdatasync`` of one dirty page of a file whose size never
-changes), and the decision reaches SQLite later, without an fsync (see
-:class:`~kalshid.store.db.Journal`). Power loss can then lose the SQLite rows but not the log; the
-next start replays the log into SQLite before anything reads the journal.
+Why it exists. An order is sent only once its intent is written where a crash cannot lose it, and the
+intent must reach the disk itself (survive a power cut) as soon as possible. Committing the intent to
+SQLite with ``synchronous=FULL`` does both, but the fsync of a WAL commit also writes out every page
+the fills, order updates and equity snapshots dirtied since the last fsync: measured at ~1 ms (p90
+2+ ms) while trading. So the hot path appends the decision to this log (one ``pwrite``: in the page
+cache, safe from ``kill -9``), which is fsynced alone (``fdatasync`` of a few dirty pages of a file
+whose size never changes) right after, while the order is in flight (or before the send, if the
+journal is told to: see :class:`~kalshid.store.db.Journal`), and the decision reaches SQLite later,
+without an fsync. Power loss can then lose the SQLite rows but not the synced log; the next start
+replays the log into SQLite before anything reads the journal.
 
 Format: the file is two regions of equal size, zero-filled. In each, records lie back to back from
 the region's start; a record is ``b"KIL1" | u32 length | u32 crc32 | payload`` (little-endian), the
 payload one JSON object. A region ends at the first position that does not hold a whole record with
 a matching CRC, so a record torn by a crash mid-write is simply not there (its order was never sent:
-the send waits for the append to return).
+the send waits for the append to return). A power cut between the send and the ``fdatasync`` can
+lose a whole record: that order is on the exchange, and reconciliation adopts it at the next start.
 
 Compaction: appends go to the active region. To compact, the journal *seals* it (the other, empty
 region becomes active, so appends never wait), makes SQLite durable with one fsynced commit that
@@ -26,7 +29,8 @@ changes the file size, and ``fdatasync`` has no metadata to commit.
 
 Threads: :meth:`IntentLog.append` and :meth:`IntentLog.seal` run on the event loop;
 :meth:`IntentLog.zero_inactive` runs in the journal's worker thread while the loop may append to the
-other region (disjoint bytes of one file descriptor). :meth:`IntentLog.reset` needs the log to itself.
+other region (disjoint bytes of one file descriptor); :meth:`IntentLog.sync` runs in a thread of its
+own at any time. :meth:`IntentLog.reset` needs the log to itself.
 """
 
 from __future__ import annotations
@@ -134,8 +138,10 @@ class IntentLog:
         return self._used[1 - self._active]
 
     # ---- writing ---------------------------------------------------------------------------------
-    def append(self, record: dict[str, Any]) -> None:
-        """Write ``record`` to the active region and ``fdatasync``: durable when this returns.
+    def append(self, record: dict[str, Any], *, sync: bool = True) -> None:
+        """Write ``record`` to the active region; with ``sync``, ``fdatasync`` too: durable when this
+        returns. Without it the record is in the OS's page cache when this returns (it survives the
+        process being killed, not a power cut) until the next :meth:`sync`.
 
         Raises :class:`IntentLogFull` when it does not fit (nothing is written), ``OSError`` from the
         disk (the record may or may not be there; the caller must not send the order)."""
@@ -149,8 +155,15 @@ class IntentLog:
         written = os.pwrite(self._fd, blob, self._active * self.region + end)
         if written != len(blob):
             raise IntentLogError(f"intent log {self.path}: short write ({written} of {len(blob)} bytes)")
-        os.fdatasync(self._fd)
+        if sync:
+            os.fdatasync(self._fd)
         self._used[self._active] = end + len(blob)
+
+    def sync(self) -> None:
+        """``fdatasync`` the log: every record appended before this call is durable when it returns.
+        Safe from another thread while the loop appends (the records appended meanwhile may or may
+        not be covered; the next call covers them)."""
+        os.fdatasync(self._fd)
 
     def seal(self) -> bool:
         """Make the other region active, if it is empty (``False`` if not: it was sealed before and

@@ -167,8 +167,9 @@ class TradingDaemon:
     # --- exchange: journal, embedded simulator, REST client ------------------------------------
     async def exchange_task(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
         cfg = self.cfg
-        async with open_journal(cfg.journal_path, cfg.journal_mode,
-                                      inline=self.journal_inline) as journal, trio.open_nursery() as nursery:
+        async with open_journal(cfg.journal_path, cfg.journal_mode, inline=self.journal_inline,
+                                fsync_before_send=cfg.journal.fsync_before_send) as journal, \
+                trio.open_nursery() as nursery:
             self.p.journal = journal
             if cfg.exchange.env == "sim" and not cfg.exchange.api_base_url:
                 await self._start_embedded_simulator(nursery)

@@ -149,6 +149,83 @@ async def test_a_decision_goes_to_the_log_at_once_and_to_sqlite_without_fsync_wi
         assert {o.client_order_id for o in await journal.unacknowledged_intents()} == {"c-1", "c-2"}
 
 
+class SyncSpy:
+    """Stands in for ``os.fdatasync``: records which thread called it, and can hold a call mid-way."""
+
+    def __init__(self, real: object, *, hold: bool = False) -> None:
+        self.real = real
+        self.threads: list[int] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        if not hold:
+            self.release.set()
+
+    def __call__(self, fd: int) -> None:
+        self.threads.append(threading.get_ident())
+        self.entered.set()
+        self.release.wait(10)
+        self.real(fd)  # type: ignore[operator]
+
+
+async def test_the_intent_is_fdatasynced_off_the_loop_after_the_send_in_batches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = SyncSpy(os.fdatasync, hold=True)
+    async with open_journal(tmp_path / "j.sqlite3", "live") as journal:
+        await trio.testing.wait_all_tasks_blocked()  # the syncer waits for work
+        monkeypatch.setattr(os, "fdatasync", spy)
+        await journal.record_decision(signal(), VERDICT, intent("c-1"))
+        assert spy.threads == []  # returned with the record written, not synced: the order goes now
+        assert journal.statistics().intents_unsynced == 1
+        # the sync starts in a worker thread; two more decisions come while it is held on the disk
+        await trio.to_thread.run_sync(spy.entered.wait, 10)
+        assert spy.threads[0] != threading.get_ident()
+        await journal.record_decision(signal(), VERDICT, intent("c-2"))
+        await journal.record_decision(signal(), VERDICT, intent("c-3"))
+        assert len(spy.threads) == 1
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(journal.intents_durable)  # c-3 too: needs the next sync
+                await trio.testing.wait_all_tasks_blocked()
+                spy.release.set()
+        assert len(spy.threads) == 2  # one sync covered both later decisions
+        stats = journal.statistics()
+        assert stats.intents_unsynced == 0 and stats.intent_syncs == 2
+        monkeypatch.undo()
+
+
+async def test_fsync_before_send_syncs_on_the_loop_before_the_decision_returns(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = SyncSpy(os.fdatasync)
+    async with open_journal(tmp_path / "j.sqlite3", "live", fsync_before_send=True) as journal:
+        monkeypatch.setattr(os, "fdatasync", spy)
+        await journal.record_decision(signal(), VERDICT, intent("c-1"))
+        assert spy.threads == [threading.get_ident()]
+        await journal.intents_durable()  # nothing to wait for
+        await trio.testing.wait_all_tasks_blocked()
+        assert spy.threads == [threading.get_ident()] and journal.statistics().intent_syncs == 0
+        monkeypatch.undo()
+
+
+async def test_a_failed_fdatasync_stops_the_journal_loudly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    real = os.fdatasync
+    failed: list[int] = []
+
+    def broken(fd: int) -> None:  # fails once (the syncer's call); the close's compaction then syncs
+        if not failed:
+            failed.append(fd)
+            raise OSError(5, "Input/output error")
+        real(fd)
+
+    with pytest.RaisesGroup(pytest.RaisesExc(OSError, match="Input/output error"), flatten_subgroups=True):
+        async with open_journal(tmp_path / "j.sqlite3", "live") as journal:
+            monkeypatch.setattr(os, "fdatasync", broken)
+            await journal.record_decision(signal(), VERDICT, intent("c-1"))
+            await trio.sleep_forever()  # cancelled by the syncer's failure
+    monkeypatch.undo()
+    assert failed
+
+
 async def test_decisions_sqlite_lost_come_back_from_the_log_once(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
     async with open_journal(path, "live"):

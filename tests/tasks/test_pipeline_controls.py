@@ -12,6 +12,7 @@ from daemonkit import TOKEN, running_daemon, wait_for
 
 from kalshid.core.breaker import BreakerStatus
 from kalshid.sim.server import TRADER_USER
+from kalshid.store import Journal
 
 
 async def test_breaker_trips_halts_trading_and_needs_a_reset(tmp_path: Path, autojump_clock: object) -> None:
@@ -109,3 +110,19 @@ async def test_ctl_socket_and_metrics_answer_while_trading(tmp_path: Path, autoj
             await trio.sleep(2)  # let the sampler publish the gauges once more
             text = (await client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})).text
         assert "kalshid_fills_total" in text and "kalshid_channel_buffer_used" in text
+
+
+async def test_intents_are_fsynced_after_the_send_unless_configured_before(tmp_path: Path,
+                                                                           autojump_clock: object) -> None:
+    for before, expect_syncer in (("false", True), ("true", False)):
+        async with running_daemon(tmp_path / before, KALSHID_JOURNAL__FSYNC_BEFORE_SEND=before) as (daemon, _sup):
+            journal = daemon.p.require_journal()
+
+            async def ordered(journal: Journal = journal) -> bool:
+                return len((await journal.list_orders(limit=10)).items) >= 2
+
+            await wait_for(ordered, limit_s=1800)
+            await journal.intents_durable()
+            stats = journal.statistics()
+            assert stats.intents_unsynced == 0
+            assert (stats.intent_syncs > 0) is expect_syncer  # else each append synced on the loop
