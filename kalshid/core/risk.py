@@ -45,6 +45,7 @@ from kalshid.core.fees import taker_fee_cc
 from kalshid.core.markets import WINDOW
 from kalshid.core.portfolio import Fill, Portfolio, window_close
 from kalshid.core.signals import Action, Side
+from kalshid.core.sizing import max_count_within
 from kalshid.core.units import ONE_DOLLAR_CC, format_dollars
 
 
@@ -252,10 +253,21 @@ class RiskEngine:
         full = self._buy_violation(intent, intent.count, state, now, close)
         if full is None:
             return Verdict(True, ReasonCode.APPROVED, "all limits pass")
-        one = self._buy_violation(intent, 1, state, now, close) if intent.count > 1 else full
+        # Every limit passes for fewer contracts if it passes for more (the search below relies on it).
+        # The per-trade cap and the cash available bound the order's cost alone, so the largest count
+        # within both is arithmetic; it is usually the answer, and only the limits that need the
+        # portfolio after the fill (window exposure, daily loss) are searched below it.
+        budget = min(self.limits.max_position_size_cc,
+                     state.portfolio.cash_cc - sum(r.worst_cost_cc for r in state.resting))
+        hi = max_count_within(budget, intent.price_cc, intent.count - 1)
+        at_hi = self._buy_violation(intent, hi, state, now, close) if hi >= 1 else full
+        if at_hi is None:
+            return Verdict(True, ReasonCode.REDUCED, f"reduced from {intent.count} to {hi}: {full[1]}",
+                           adjusted_count=hi)
+        one = at_hi if hi == 1 or intent.count == 1 else self._buy_violation(intent, 1, state, now, close)
         if one is not None:
             return _reject(*one)
-        lo, hi = 1, intent.count - 1  # 1 passes; search the largest passing count, then verify it
+        lo, hi = 1, hi - 1  # 1 passes; search the largest passing count, then verify it
         while lo < hi:
             mid = (lo + hi + 1) // 2
             if self._buy_violation(intent, mid, state, now, close) is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import attrs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,7 +15,7 @@ from kalshid.core.breaker import BreakerStatus
 from kalshid.core.fees import taker_fee_cc
 from kalshid.core.markets import WINDOW, market_ticker, window_containing
 from kalshid.core.portfolio import Fill, Portfolio, window_close
-from kalshid.core.risk import DayLedger, OrderIntent, RiskEngine, RiskLimits, RiskState
+from kalshid.core.risk import DayLedger, OrderIntent, ReasonCode, RiskEngine, RiskLimits, RiskState
 from kalshid.core.signals import Action, Side
 
 START = datetime(2026, 7, 1, 23, 20, tzinfo=UTC)  # close to a UTC day boundary on purpose
@@ -92,6 +93,10 @@ def test_risk_never_approves_a_breach(limits: RiskLimits, cash: int, steps: list
                 assert n * intent.price_cc + fee <= limits.max_position_size_cc
                 was_open = intent.ticker in portfolio.open_tickers()
                 assert was_open or len(portfolio.open_tickers()) < limits.max_concurrent_positions
+                if verdict.reason is ReasonCode.REDUCED:  # to the most that passes, not merely some
+                    assert engine.check(attrs.evolve(intent, count=n), state, now).reason is ReasonCode.APPROVED
+                    bigger = attrs.evolve(intent, count=n + 1)
+                    assert engine.check(bigger, state, now).count_for(bigger) <= n
             else:
                 assert n <= portfolio.position(intent.ticker).count(intent.side)
             portfolio = portfolio.apply_fill(Fill(intent.ticker, intent.side, intent.action, n,
