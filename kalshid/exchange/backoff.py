@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import structlog
 import trio
 
-log = structlog.get_logger(__name__)
+from kalshid.logs import get_logger
+
+log = get_logger(__name__)
 
 
 def is_transient(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:

@@ -39,7 +39,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import attrs
-import structlog
 import trio
 
 from kalshid.core.fees import taker_fee_cc
@@ -76,8 +75,9 @@ from kalshid.exchange.types import (
     Settlement,
     Side,
 )
+from kalshid.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def utc_now() -> datetime:

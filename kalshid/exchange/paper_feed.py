@@ -28,7 +28,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 import attrs
-import structlog
 import trio
 
 from kalshid.core.book import OrderBook
@@ -41,8 +40,9 @@ from kalshid.core.paper import (
 )
 from kalshid.exchange.base import BookUpdated, FeedEvent, MarketLifecycle, TradePrinted
 from kalshid.exchange.types import Action, Order, Side
+from kalshid.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # ledger[(book side, bid price)] = (level size when last consumed from, contracts consumed)
 Ledger = dict[tuple[Side, int], tuple[int, int]]

@@ -48,7 +48,6 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
-import structlog
 import trio
 import trio_websocket
 
@@ -57,8 +56,9 @@ from kalshid.exchange.backoff import reconnect_forever
 from kalshid.exchange.base import FeedEvent, IndexPrinted
 from kalshid.exchange.errors import ExchangeError, ProtocolError
 from kalshid.exchange.types import IndexPrint
+from kalshid.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_URL = "wss://ws-feed.exchange.coinbase.com"
 INDEX_PREFIX = "COINBASE:"

@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 import attrs
-import structlog
 
+from kalshid.logs import get_logger
 from kalshid.store import ledger
 from kalshid.store.orderstate import classify_update
 from kalshid.store.records import (
@@ -37,7 +37,7 @@ from kalshid.store.records import (
 from kalshid.store.sql_read import fills_for_ticker, get_settlement
 from kalshid.store.sqlbase import dumps, to_us, transaction
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 EXTERNAL_STRATEGY = "external"
 EXTERNAL_PREFIX = "external:"

@@ -5,6 +5,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,26 @@ def test_lines_are_written_by_a_thread_and_a_full_queue_is_counted_not_blocking(
     assert report["level"] == "warning"
     assert logs.lines_dropped() == 20 - len(kept)  # cumulative, for the metric
     assert lines[-1]["event"] == "after"
+
+
+def test_a_get_logger_line_is_shaped_like_structlogs_and_keeps_call_order(restore_logging: None) -> None:
+    stream = io.StringIO()
+    logs.configure_logging(level="info", fmt="json", file="off", stream=stream)
+    fast = logs.get_logger("kalshid.t").bind(market="KXSOL15M-26JUL011215")
+    fast.info("fast", count=3)
+    structlog.get_logger("kalshid.t").info("whole chain", market="KXSOL15M-26JUL011215", count=3)
+    logging.getLogger("kalshid.t").warning("stdlib %d", 7)
+    fast.debug("below the level")  # filtered on the caller's side
+    fast.warning("bound fields", market="override")
+    logs.flush_logs()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [x["event"] for x in lines] == ["fast", "whole chain", "stdlib 7", "bound fields"]
+    assert lines[0].keys() == lines[1].keys() == {"event", "level", "logger", "timestamp", "market", "count"}
+    assert lines[0]["level"] == "info" and lines[0]["logger"] == "kalshid.t"
+    stamps = [datetime.fromisoformat(x["timestamp"].removesuffix("Z") + "+00:00") for x in lines[:2]]
+    assert all(x["timestamp"].endswith("Z") for x in lines) and stamps[0] <= stamps[1]
+    assert lines[3]["level"] == "warning" and lines[3]["market"] == "override"
+    # while capture_logs captures, calls go through structlog (the configured chain is swapped out)
+    with structlog.testing.capture_logs() as captured:
+        fast.info("captured", n=1)
+    assert captured == [{"event": "captured", "n": 1, "market": "KXSOL15M-26JUL011215", "log_level": "info"}]

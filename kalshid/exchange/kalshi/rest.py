@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 
 import attrs
 import httpx
-import structlog
 import trio
 
 from kalshid.exchange.errors import (
@@ -56,8 +55,9 @@ from kalshid.exchange.types import (
     Position,
     Settlement,
 )
+from kalshid.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 

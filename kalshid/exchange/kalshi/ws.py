@@ -32,7 +32,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
-import structlog
 import trio
 import trio_websocket
 
@@ -54,8 +53,9 @@ from kalshid.exchange.errors import ExchangeError, ProtocolError
 from kalshid.exchange.kalshi import wire, wsmsg
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.exchange.kalshi.rest import wall_clock_ms
+from kalshid.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 MARKET_CHANNELS = ("orderbook_delta", "ticker", "trade")
 USER_CHANNELS = ("fill", "user_orders", "market_positions")
