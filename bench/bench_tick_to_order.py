@@ -83,7 +83,6 @@ from _simchild import (
     install_sim_hooks,
     sim_child,
 )
-from httpcore._backends.trio import TrioStream
 
 from kalshid import logs
 from kalshid.config import load_config
@@ -295,17 +294,18 @@ def install_daemon(rec: Recorder) -> None:
 
     RateLimiter.acquire_write = acquire_write  # type: ignore[method-assign]
 
-    # The request's first bytes handed to the socket: what is left after that is loopback and the
-    # simulator's own event loop getting round to reading them (its process is busy at --speed N).
-    orig_write = TrioStream.write
+    # The request's first bytes handed to the socket (on the order lane or through httpx, both end in
+    # SocketStream.send_all): what is left after that is loopback and the simulator's own event loop
+    # getting round to reading them (its process is busy at --speed N).
+    orig_send_all = trio.SocketStream.send_all
 
-    async def write(self: TrioStream, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+    async def send_all(self: trio.SocketStream, data: Any) -> None:
         cid = rec.order_cid.get()
         if cid is not None and (x := rec.sent.get(cid)) is not None and math.isnan(x.written):
             rec.sent[cid] = x._replace(written=trio.current_time())
-        await orig_write(self, buffer, timeout)
+        await orig_send_all(self, data)
 
-    TrioStream.write = write  # type: ignore[method-assign]
+    trio.SocketStream.send_all = send_all  # type: ignore[method-assign]
 
 
 def env_for(tmp: Path, speed: float) -> dict[str, str]:
@@ -532,6 +532,10 @@ async def measure(args: argparse.Namespace, tmp: Path, rec: Recorder, environ: d
     print(f"\norders timed: {len(rec.sent)}; sent but not seen at the sim: {lost}; orders whose trigger could "
           f"not be matched: {rec.unmatched}; daemon exit status {status[0] if status else '?'}; "
           f"feed coalesced book updates: {stats.get('coalesced', '?')}")
+    lane = getattr(daemon.p.exchange, "lane", None)
+    presigned = getattr(daemon.p.exchange, "presigned", None)
+    print(f"order lane: {lane.stats if lane is not None else 'off'}; "
+          f"presigned signatures: {presigned.stats if presigned is not None else 'off'}")
     return 0 if rec.sent and status == [0] else 1
 
 

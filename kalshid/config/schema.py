@@ -65,6 +65,8 @@ class ExchangeConfig:
                            "wss://ws-feed.exchange.coinbase.com when underlying = coinbase)")
     presign_orders: bool = _f(True, "a boolean (sign the next order request ahead of time, in a worker "
                                     "thread; each signature is used once, within 0.5 s)")
+    order_lane: bool = _f(True, "a boolean (keep a connection open for order requests only, so an order "
+                                "is written to the socket without waiting on httpx's connection pool)")
 
 
 @attrs.frozen

@@ -184,9 +184,12 @@ class TradingDaemon:
                 self.p.exchange = rest
                 if cfg.dry_run:
                     self.p.exchange = self._paper(rest)
-                elif cfg.exchange.presign_orders and not self.journal_inline:
-                    # not under MockClock (journal_inline): a worker thread looks idle to its autojump
-                    await nursery.start(rest.presigner().run)
+                else:
+                    if cfg.exchange.presign_orders and not self.journal_inline:
+                        # not under MockClock (journal_inline): a worker thread looks idle to its autojump
+                        await nursery.start(rest.presigner().run)
+                    if cfg.exchange.order_lane and (lane := rest.order_lane()) is not None:
+                        await nursery.start(lane.run)
                 log.info("exchange ready", rest=self.rest_url, ws=self.ws_url, mode=self.p.state.mode,
                          journal=cfg.journal_path)
                 task_status.started()

@@ -17,6 +17,7 @@ Failure contract:
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +42,7 @@ from kalshid.exchange.errors import (
 )
 from kalshid.exchange.kalshi import wire
 from kalshid.exchange.kalshi.auth import Signer
+from kalshid.exchange.kalshi.orderlane import LaneError, OrderLane
 from kalshid.exchange.kalshi.presign import ORDERS_PATH, PresignedOrders
 from kalshid.exchange.kalshi.ratelimit import RateLimiter, RateLimits
 from kalshid.exchange.types import (
@@ -101,14 +103,29 @@ class KalshiRest:
         self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), transport=transport,
                                          timeout=httpx.Timeout(timeout_s),
                                          headers={"Accept": "application/json"})
+        self._timeout_s = timeout_s
+        self._orders_url = httpx.URL(str(self._client.base_url).rstrip("/") + ORDERS_PATH)
         self.presigned: PresignedOrders | None = None
+        self.lane: OrderLane | None = None
 
     def presigner(self, **kw: float) -> PresignedOrders:
         """Order signatures made ahead of time (see :mod:`.presign`); run its :meth:`~PresignedOrders.run`
         in a task for it to take effect."""
-        path = httpx.URL(str(self._client.base_url).rstrip("/") + ORDERS_PATH).path
-        self.presigned = PresignedOrders(self._signer, path, wall_ms=self._wall_ms, **kw)
+        self.presigned = PresignedOrders(self._signer, self._orders_url.path, wall_ms=self._wall_ms, **kw)
         return self.presigned
+
+    def order_lane(self, **kw: Any) -> OrderLane | None:
+        """Connections kept open for order requests (see :mod:`.orderlane`); run its
+        :meth:`~OrderLane.run` in a task for it to take effect. ``None`` when httpx would not send the
+        request straight to the host itself (a proxy from the environment, a test transport)."""
+        url = self._orders_url
+        if self._client._transport_for_url(url) is not self._client._transport or not isinstance(
+                self._client._transport, httpx.AsyncHTTPTransport) or url.scheme not in ("http", "https"):
+            return None
+        tls = url.scheme == "https"
+        self.lane = OrderLane(url.host, url.port or (443 if tls else 80), tls=tls,
+                              connect_timeout_s=self._timeout_s, **kw)
+        return self.lane
 
     async def __aenter__(self) -> KalshiRest:
         return self
@@ -152,11 +169,15 @@ class KalshiRest:
 
     @staticmethod
     def _error(resp: httpx.Response) -> ExchangeError:
+        return KalshiRest._error_of(resp.status_code, resp.content)
+
+    @staticmethod
+    def _error_of(status: int, content: bytes) -> ExchangeError:
         try:
-            body: Any = wire.loads(resp.content)
+            body: Any = wire.loads(content)
         except ProtocolError:
-            body = resp.text
-        return error_from_response(resp.status_code, body)
+            body = content.decode("utf-8", "replace")
+        return error_from_response(status, body)
 
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         """GET with rate limiting and bounded, jittered retries on 429/5xx/transport errors."""
@@ -204,6 +225,26 @@ class KalshiRest:
     async def _write(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
         await self.limiter.acquire_write()
         return await self._send(method, path, body=body)
+
+    async def _post_order(self, body: dict[str, Any]) -> tuple[int, bytes]:
+        """``POST /portfolio/orders``: on the order lane when it has a connection ready (the request
+        reaches the socket with no checkpoint after the rate limiter), else through httpx. Raises
+        :class:`TransportError` when the outcome is unknown."""
+        await self.limiter.acquire_write()
+        conn = self.lane.take() if self.lane is not None else None
+        if conn is None or self.lane is None:
+            resp = await self._send("POST", ORDERS_PATH, body=body)
+            return resp.status_code, resp.content
+        path = self._orders_url.path
+        signed = self.presigned.take("POST", path) if self.presigned is not None else None
+        headers = signed or self._signer.headers(self._wall_ms(), "POST", path)
+        # as httpx encodes json= bodies
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        try:
+            answer = await self.lane.post(conn, path, list(headers.items()), content, timeout_s=self._timeout_s)
+        except LaneError as exc:
+            raise TransportError(f"POST {path}: {exc}") from exc
+        return answer.status, answer.content
 
     # ------------------------------------------------------------------ market data
 
@@ -268,16 +309,17 @@ class KalshiRest:
         outcome is unknown and a typed :class:`ExchangeError` when it was definitely rejected."""
         coid, ticker = request.client_order_id, request.ticker
         try:
-            resp = await self._write("POST", ORDERS_PATH, wire.encode_order_request(request))
+            status, content = await self._post_order(wire.encode_order_request(request))
         except TransportError as exc:
             raise OrderInFlight(coid, ticker, exc) from exc
-        if resp.status_code < 400:
+        if status < 400:
             try:
-                return wire.parse_order(wire.obj_of(self._decode(resp), "order", "create order response"))
+                body = wire.loads(content) if content else {}
+                return wire.parse_order(wire.obj_of(body, "order", "create order response"))
             except ProtocolError as exc:
                 # Accepted (2xx) but unreadable: it exists, we just don't know its state.
                 raise OrderInFlight(coid, ticker, exc) from exc
-        err = self._error(resp)
+        err = self._error_of(status, content)
         if isinstance(err, ServerError):
             raise OrderInFlight(coid, ticker, err) from err
         if isinstance(err, Conflict):

@@ -1,0 +1,270 @@
+"""The order lane: keep-alive HTTP/1.1 connections kept open and used only to place orders.
+
+Why. Through httpx, an order request passed a connection pool (a lock, an event, a connection's state
+lock) before its first byte reached the socket; each of those is a Trio checkpoint, where every other
+runnable task (the next market-data message, the dashboard, logs) may run first. Measured at ~0.7 ms
+p50 from ``create_order`` to the socket in ``bench/bench_tick_to_order.py``. On the lane the request is
+serialized (h11) and handed to the kernel in the caller's own scheduler step: no lock, event or
+checkpoint comes before the ``send``.
+
+How.
+
+* :meth:`OrderLane.run` (a task) keeps ``warm`` connections open and idle: it opens them (TCP, and
+  TLS with certifi's CAs and hostname checks for ``https``, as httpx does) off the hot path, checks
+  the idle ones every ``check_s``, and replaces any the server closed or that have been idle for
+  ``max_idle_s`` (below the server's keep-alive timeout, so a request does not race the server
+  closing its connection). An idle connection whose socket turns readable was closed by the server,
+  except over TLS 1.3, where session tickets arrive after the handshake: the task reads (with a
+  short deadline) to tell which, off the hot path.
+* :meth:`OrderLane.take` hands out an idle, live connection, or ``None``: then the caller sends the
+  order the ordinary way (httpx). The lane never holds an order back; it never opens a connection on
+  the hot path.
+* :meth:`OrderLane.post` sends one request and reads its response under a deadline. Anything but a
+  whole response (a timeout, a reset, a malformed answer, a cancellation) closes the connection and
+  raises :class:`LaneError`; for an order that means *in flight* (the caller resolves it by
+  ``client_order_id``), exactly as a transport error through httpx does. A response the server marks
+  ``Connection: close`` closes it too; otherwise the connection goes back to the idle set.
+
+The lane is not used when a proxy applies to the exchange's URL (httpx honours proxy variables from
+the environment; the lane would not), nor with a test transport.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import Sequence
+
+import attrs
+import h11
+import trio
+
+from kalshid.logs import get_logger
+
+log = get_logger(__name__)
+
+USER_AGENT = "kalshid"
+MAX_RESPONSE_BYTES = 1 << 20
+
+
+class LaneError(Exception):
+    """The request's outcome is unknown (nothing, or not a whole response, came back)."""
+
+
+@attrs.frozen
+class LaneResponse:
+    status: int
+    headers: tuple[tuple[bytes, bytes], ...]
+    content: bytes
+
+
+@attrs.define(eq=False)
+class _Conn:
+    stream: trio.abc.Stream
+    sock: trio.socket.SocketType
+    http: h11.Connection
+    idle_since: float
+
+
+class OrderLane:
+    """Open connections to ``host:port`` (TLS when ``tls``) for order requests; see the module docstring."""
+
+    def __init__(self, host: str, port: int, *, tls: bool, ssl_context: ssl.SSLContext | None = None,
+                 warm: int = 1, max_idle_s: float = 4.0, check_s: float = 0.5,
+                 connect_timeout_s: float = 10.0) -> None:
+        if warm < 1 or not 0 < check_s < max_idle_s:
+            raise ValueError(f"order lane: need warm >= 1 and 0 < check_s < max_idle_s, "
+                             f"got {warm}, {check_s}, {max_idle_s}")
+        self.host, self.port, self.tls = host, port, tls
+        self._ssl = ssl_context
+        self.warm = warm
+        self.max_idle_s = max_idle_s
+        self.check_s = check_s
+        self.connect_timeout_s = connect_timeout_s
+        self._authority = host if port == (443 if tls else 80) else f"{host}:{port}"
+        self._idle: list[_Conn] = []
+        self._suspect: list[_Conn] = []  # idle, but the socket is readable: closed, or TLS tickets?
+        self._changed = trio.Event()  # a connection left the idle set, or was closed
+        self._grew = trio.Event()  # a connection joined the idle set
+        self.stats = {"used": 0, "missed": 0, "opened": 0, "closed_idle": 0, "expired": 0, "failed": 0,
+                      "connect_errors": 0}
+
+    # ---- the hot path ---------------------------------------------------------------------------
+    def take(self) -> _Conn | None:
+        """An idle connection that is still open, or ``None`` (counted as a miss). No checkpoint."""
+        now = trio.current_time()
+        while self._idle:
+            conn = self._idle.pop()
+            if now - conn.idle_since >= self.max_idle_s:
+                self._discard(conn, "expired")
+            elif conn.sock.is_readable():
+                self._suspect.append(conn)  # for run() to look at
+            else:
+                self._changed.set()
+                return conn
+        self.stats["missed"] += 1
+        self._changed.set()
+        return None
+
+    async def post(self, conn: _Conn, target: str, headers: Sequence[tuple[str, str]], body: bytes,
+                   *, timeout_s: float) -> LaneResponse:
+        """Send ``POST target`` on ``conn`` (from :meth:`take`) and read the whole response.
+
+        The request's bytes are handed to the socket before the first checkpoint. Raises
+        :class:`LaneError` when the outcome is unknown; ``conn`` is closed then."""
+        http = conn.http
+        try:
+            data = http.send(h11.Request(method="POST", target=target, headers=[
+                ("Host", self._authority), ("User-Agent", USER_AGENT), ("Accept", "application/json"),
+                ("Content-Type", "application/json"), ("Content-Length", str(len(body))), *headers]))
+            data += http.send(h11.Data(data=body)) + http.send(h11.EndOfMessage())
+        except h11.LocalProtocolError as exc:  # nothing was sent
+            self._discard(conn, "failed")
+            raise LaneError(f"request not sendable: {exc}") from exc
+        self.stats["used"] += 1
+        ok = False
+        try:
+            with trio.fail_after(timeout_s):
+                await conn.stream.send_all(data)
+                response = await self._read(conn)
+            ok = True
+        except trio.TooSlowError:
+            raise LaneError(f"no whole response within {timeout_s} s") from None
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, h11.ProtocolError) as exc:
+            raise LaneError(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            if not ok:
+                self._discard(conn, "failed")
+        if http.our_state is h11.DONE and http.their_state is h11.DONE:
+            http.start_next_cycle()
+            conn.idle_since = trio.current_time()
+            self._add_idle(conn)
+        else:  # the server will close it (Connection: close), or the exchange broke HTTP's rules
+            self._discard(conn, "closed_idle")
+        return response
+
+    async def _read(self, conn: _Conn) -> LaneResponse:
+        http = conn.http
+        status = 0
+        headers: tuple[tuple[bytes, bytes], ...] = ()
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            event = http.next_event()
+            if event is h11.NEED_DATA:
+                data = await conn.stream.receive_some(65536)
+                http.receive_data(bytes(data))  # b"" is the end of the stream: next_event raises if it is early
+                continue
+            if isinstance(event, h11.InformationalResponse):
+                continue
+            if isinstance(event, h11.Response):
+                status, headers = event.status_code, tuple(event.headers)
+            elif isinstance(event, h11.Data):
+                size += len(event.data)
+                if size > MAX_RESPONSE_BYTES:
+                    raise h11.RemoteProtocolError(f"response larger than {MAX_RESPONSE_BYTES} bytes")
+                chunks.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                return LaneResponse(status, headers, b"".join(chunks))
+            elif isinstance(event, h11.ConnectionClosed):
+                raise h11.RemoteProtocolError("the server closed the connection before a whole response")
+
+    # ---- keeping connections warm ---------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Keep ``warm`` idle connections open until cancelled (then close them all). Connection
+        failures are logged and retried after ``check_s``: the lane is an optimization, orders still
+        go out through httpx meanwhile."""
+        task_status.started()
+        try:
+            while True:
+                self._changed = trio.Event()  # before looking: a take() from here on wakes the wait below
+                now = trio.current_time()
+                for conn in list(self._idle):
+                    if now - conn.idle_since >= self.max_idle_s:
+                        self._idle.remove(conn)
+                        self._discard(conn, "expired")
+                    elif conn.sock.is_readable():
+                        self._idle.remove(conn)
+                        self._suspect.append(conn)
+                while self._suspect:
+                    conn = self._suspect.pop()
+                    if await self._only_tls_records(conn):
+                        self._add_idle(conn)
+                    else:
+                        self._discard(conn, "closed_idle")
+                while len(self._idle) < self.warm:
+                    try:
+                        conn = await self._connect()
+                    except (OSError, trio.TooSlowError, trio.BrokenResourceError, ssl.SSLError) as exc:
+                        self.stats["connect_errors"] += 1
+                        log.warning("order lane: cannot connect; orders go through the ordinary client",
+                                    host=self.host, port=self.port, error=f"{type(exc).__name__}: {exc}")
+                        break
+                    self._add_idle(conn)
+                with trio.move_on_after(self.check_s):
+                    await self._changed.wait()
+        finally:
+            for conn in self._idle + self._suspect:
+                conn.sock.close()
+            self._idle.clear()
+            self._suspect.clear()
+
+    async def _only_tls_records(self, conn: _Conn) -> bool:
+        """Whether a readable idle connection is still usable: over TLS, the bytes may be TLS 1.3
+        session tickets, which a read consumes without returning data. Anything else (data, the end
+        of the stream, an error) means it is not."""
+        if not self.tls:
+            return False
+        with trio.move_on_after(min(0.05, self.check_s)):
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                await conn.stream.receive_some(65536)  # data or the end of the stream
+            return False
+        return not conn.sock.is_readable()
+
+    async def _connect(self) -> _Conn:
+        with trio.fail_after(self.connect_timeout_s):
+            tcp = await trio.open_tcp_stream(self.host, self.port)
+            stream: trio.abc.Stream = tcp
+            if self.tls:
+                ctx = self._ssl or default_ssl_context()
+                tls = trio.SSLStream(tcp, ctx, server_hostname=self.host, https_compatible=True)
+                try:
+                    await tls.do_handshake()
+                except BaseException:
+                    await trio.aclose_forcefully(tcp)
+                    raise
+                if tls.selected_alpn_protocol() not in (None, "http/1.1"):
+                    await trio.aclose_forcefully(tls)
+                    raise OSError(f"the server chose {tls.selected_alpn_protocol()!r}, not http/1.1")
+                stream = tls
+        self.stats["opened"] += 1
+        return _Conn(stream, tcp.socket, h11.Connection(h11.CLIENT), trio.current_time())
+
+    def _discard(self, conn: _Conn, why: str) -> None:
+        """Close ``conn`` now (no checkpoint: the socket is closed, TLS is not shut down politely)."""
+        self.stats[why] += 1
+        self._changed.set()
+        conn.sock.close()
+
+    def _add_idle(self, conn: _Conn) -> None:
+        self._idle.append(conn)
+        self._grew.set()
+        self._grew = trio.Event()
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+    async def wait_idle(self, count: int = 1) -> None:
+        """Until at least ``count`` connections are idle (start-up checks, tests)."""
+        while len(self._idle) < count:
+            await self._grew.wait()
+
+
+def default_ssl_context() -> ssl.SSLContext:
+    """What httpx would use (certifi's CAs, hostname checks), limited to HTTP/1.1."""
+    import httpx
+
+    ctx = httpx.create_ssl_context()
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
