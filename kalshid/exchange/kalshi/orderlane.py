@@ -81,7 +81,8 @@ class OrderLane:
         self.max_idle_s = max_idle_s
         self.check_s = check_s
         self.connect_timeout_s = connect_timeout_s
-        self._authority = host if port == (443 if tls else 80) else f"{host}:{port}"
+        name = f"[{host}]" if ":" in host else host  # an IPv6 address
+        self._authority = name if port == (443 if tls else 80) else f"{name}:{port}"
         self._idle: list[_Conn] = []
         self._suspect: list[_Conn] = []  # idle, but the socket is readable: closed, or TLS tickets?
         self._changed = trio.Event()  # a connection left the idle set, or was closed
