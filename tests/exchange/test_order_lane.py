@@ -389,3 +389,17 @@ async def test_over_tls_session_tickets_do_not_pass_for_a_closed_connection() ->
             assert lane.stats["closed_idle"] >= 2  # (the server keeps closing the new ones too)
     finally:
         server.stop()
+
+
+async def test_a_host_that_refuses_is_retried_with_backoff_and_orders_are_not_held(
+        autojump_clock: trio.abc.Clock) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]  # closed below: connections to it are refused
+    lane = OrderLane("127.0.0.1", port, tls=False, check_s=0.5, max_idle_s=4)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(lane.run)
+        await trio.sleep(60)
+        assert lane.take() is None  # the caller goes through httpx, at once
+        # attempts at 0, 1, 3, 7, 15, 31 s, then every 30 s: not one every 0.5 s
+        assert 5 <= lane.stats["connect_errors"] <= 7
+        nursery.cancel_scope.cancel()

@@ -32,6 +32,7 @@ the environment; the lane would not), nor with a test transport.
 from __future__ import annotations
 
 import contextlib
+import math
 import ssl
 from collections.abc import Sequence
 
@@ -44,6 +45,7 @@ from kalshid.logs import get_logger
 log = get_logger(__name__)
 
 USER_AGENT = "kalshid"
+MAX_RETRY_S = 30.0  # the longest wait between connection attempts while the host refuses them
 MAX_RESPONSE_BYTES = 1 << 20
 
 
@@ -87,6 +89,8 @@ class OrderLane:
         self._suspect: list[_Conn] = []  # idle, but the socket is readable: closed, or TLS tickets?
         self._changed = trio.Event()  # a connection left the idle set, or was closed
         self._grew = trio.Event()  # a connection joined the idle set
+        self._failures = 0  # connection attempts failed in a row
+        self._retry_at = -math.inf  # no attempt before this (Trio time): backoff while the host is down
         self.stats = {"used": 0, "missed": 0, "opened": 0, "closed_idle": 0, "expired": 0, "failed": 0,
                       "connect_errors": 0}
 
@@ -172,9 +176,9 @@ class OrderLane:
 
     # ---- keeping connections warm ---------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Keep ``warm`` idle connections open until cancelled (then close them all). Connection
-        failures are logged and retried after ``check_s``: the lane is an optimization, orders still
-        go out through httpx meanwhile."""
+        """Keep ``warm`` idle connections open until cancelled (then close them all). A failed
+        connection attempt is logged and retried with exponential backoff (``check_s`` doubling, at
+        most :data:`MAX_RETRY_S`): the lane is an optimization, orders go out through httpx meanwhile."""
         task_status.started()
         try:
             while True:
@@ -193,14 +197,21 @@ class OrderLane:
                         self._add_idle(conn)
                     else:
                         self._discard(conn, "closed_idle")
-                while len(self._idle) < self.warm:
+                while len(self._idle) < self.warm and trio.current_time() >= self._retry_at:
                     try:
                         conn = await self._connect()
                     except (OSError, trio.TooSlowError, trio.BrokenResourceError, ssl.SSLError) as exc:
                         self.stats["connect_errors"] += 1
+                        self._failures += 1
+                        delay = min(MAX_RETRY_S, self.check_s * 2 ** min(self._failures, 10))
+                        self._retry_at = trio.current_time() + delay
                         log.warning("order lane: cannot connect; orders go through the ordinary client",
-                                    host=self.host, port=self.port, error=f"{type(exc).__name__}: {exc}")
+                                    host=self.host, port=self.port, error=f"{type(exc).__name__}: {exc}",
+                                    retry_in_s=round(delay, 1))
                         break
+                    if self._failures:
+                        log.info("order lane: connected again", host=self.host, port=self.port)
+                        self._failures = 0
                     self._add_idle(conn)
                 with trio.move_on_after(self.check_s):
                     await self._changed.wait()
