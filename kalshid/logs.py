@@ -191,6 +191,12 @@ class _Listener(logging.handlers.QueueListener):
                 "%d log lines dropped: the log output could not keep up", (lost,), None))
 
 
+# Taken on the caller's thread for every line, by either path: context variables, and the stack and the
+# exception being handled (both are the caller thread's). Tracebacks become text *before* redaction so
+# secrets in exception messages are caught too.
+_CONTEXT = structlog.contextvars.merge_contextvars
+_STACK_AND_EXCEPTION = (structlog.processors.StackInfoRenderer(), structlog.processors.format_exc_info)
+
 _listener: _Listener | None = None
 _sink: Callable[[Any], None] | None = None  # queues a get_logger() entry; None: hand calls to structlog
 _chain: list[Any] = []  # the processor list given to structlog (capture_logs swaps its contents in place)
@@ -247,14 +253,13 @@ def configure_logging(
     stream = sys.stdout if stream is None else stream
     # In the caller's thread: what must be taken at the call (context, time, the exception being
     # handled, the stack). Redaction and rendering run in the writer thread (the formatter's chain).
+    # BoundLogger's fast path takes the same, adding level, logger and time in the writer thread.
     shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
+        _CONTEXT,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.StackInfoRenderer(),
-        # Tracebacks become text *before* redaction so secrets in exception messages are caught too.
-        structlog.processors.format_exc_info,
+        *_STACK_AND_EXCEPTION,
     ]
     global _chain
     _chain = [structlog.stdlib.filter_by_level, *shared, _WRAP]
@@ -309,9 +314,6 @@ def configure_logging(
     return log_path
 
 
-_on_caller_thread = (structlog.processors.StackInfoRenderer(), structlog.processors.format_exc_info)
-
-
 class BoundLogger:
     """What :func:`get_logger` returns: ``log.info("order placed", order_id=...)``, ``log.bind(...)``,
     and ``debug``/``warning``/``error``/``critical``/``exception`` like structlog's bound loggers, at a
@@ -358,8 +360,9 @@ class BoundLogger:
             return
         ev: MutableMapping[str, Any] = {**self._context, **fields} if self._context else fields
         ev["event"] = event
-        if "exc_info" in ev or "stack_info" in ev:  # the exception being handled is this thread's
-            for processor in _on_caller_thread:
+        ev = _CONTEXT(None, method, ev)
+        if "exc_info" in ev or "stack_info" in ev:
+            for processor in _STACK_AND_EXCEPTION:
                 ev = processor(None, method, ev)
         sink((self._name, level, method, time.time(), ev))
 

@@ -152,7 +152,8 @@ def test_a_get_logger_line_is_shaped_like_structlogs_and_keeps_call_order(restor
     structlog.get_logger("kalshid.t").info("whole chain", market="KXSOL15M-26JUL011215", count=3)
     logging.getLogger("kalshid.t").warning("stdlib %d", 7)
     fast.debug("below the level")  # filtered on the caller's side
-    fast.warning("bound fields", market="override")
+    with structlog.contextvars.bound_contextvars(request_id="r-1"):  # taken on the caller's side too
+        fast.warning("bound fields", market="override")
     logs.flush_logs()
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [x["event"] for x in lines] == ["fast", "whole chain", "stdlib 7", "bound fields"]
@@ -160,7 +161,7 @@ def test_a_get_logger_line_is_shaped_like_structlogs_and_keeps_call_order(restor
     assert lines[0]["level"] == "info" and lines[0]["logger"] == "kalshid.t"
     stamps = [datetime.fromisoformat(x["timestamp"].removesuffix("Z") + "+00:00") for x in lines[:2]]
     assert all(x["timestamp"].endswith("Z") for x in lines) and stamps[0] <= stamps[1]
-    assert lines[3]["level"] == "warning" and lines[3]["market"] == "override"
+    assert lines[3]["level"] == "warning" and lines[3]["market"] == "override" and lines[3]["request_id"] == "r-1"
     # while capture_logs captures, calls go through structlog (the configured chain is swapped out)
     with structlog.testing.capture_logs() as captured:
         fast.info("captured", n=1)
