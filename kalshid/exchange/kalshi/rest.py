@@ -144,9 +144,7 @@ class KalshiRest:
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         request = self._client.build_request(method, path, params=clean or None, json=body)
         # Sign exactly the path that goes on the wire (base path included, query excluded).
-        wire_path = request.url.path
-        signed = self.presigned.take(method, wire_path) if self.presigned is not None else None
-        request.headers.update(signed or self._signer.headers(self._wall_ms(), method, wire_path))
+        request.headers.update(self._auth_headers(method, request.url.path))
         # Straight to the transport (the one httpx picks for the URL, proxies from the environment
         # included): AsyncClient.send adds an auth flow, a redirect loop, cookie extraction and event
         # hooks, none of which this API uses (signed headers, no cookies, no redirects: a redirected
@@ -163,16 +161,18 @@ class KalshiRest:
         response.request = request
         return response
 
-    @staticmethod
-    def _decode(resp: httpx.Response) -> Any:
-        return wire.loads(resp.content) if resp.content else {}
+    def _auth_headers(self, method: str, wire_path: str) -> dict[str, str]:
+        """The signed headers for a request to ``wire_path`` (the path on the wire: base path included,
+        query excluded): a presigned set for an order POST when one is ready, else signed now."""
+        signed = self.presigned.take(method, wire_path) if self.presigned is not None else None
+        return signed or self._signer.headers(self._wall_ms(), method, wire_path)
 
     @staticmethod
-    def _error(resp: httpx.Response) -> ExchangeError:
-        return KalshiRest._error_of(resp.status_code, resp.content)
+    def _decode(content: bytes) -> Any:
+        return wire.loads(content) if content else {}
 
     @staticmethod
-    def _error_of(status: int, content: bytes) -> ExchangeError:
+    def _error(status: int, content: bytes) -> ExchangeError:
         try:
             body: Any = wire.loads(content)
         except ProtocolError:
@@ -190,8 +190,8 @@ class KalshiRest:
                 err: ExchangeError = exc
             else:
                 if resp.status_code < 400:
-                    return self._decode(resp)
-                err = self._error(resp)
+                    return self._decode(resp.content)
+                err = self._error(resp.status_code, resp.content)
                 if not isinstance(err, RateLimited | ServerError):
                     raise err
             if attempt == last:
@@ -231,17 +231,17 @@ class KalshiRest:
         reaches the socket with no checkpoint after the rate limiter), else through httpx. Raises
         :class:`TransportError` when the outcome is unknown."""
         await self.limiter.acquire_write()
-        conn = self.lane.take() if self.lane is not None else None
-        if conn is None or self.lane is None:
+        lane = self.lane
+        conn = lane.take() if lane is not None else None
+        if lane is None or conn is None:
             resp = await self._send("POST", ORDERS_PATH, body=body)
             return resp.status_code, resp.content
         path = self._orders_url.path
-        signed = self.presigned.take("POST", path) if self.presigned is not None else None
-        headers = signed or self._signer.headers(self._wall_ms(), "POST", path)
+        headers = self._auth_headers("POST", path)
         # as httpx encodes json= bodies
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
         try:
-            answer = await self.lane.post(conn, path, list(headers.items()), content, timeout_s=self._timeout_s)
+            answer = await lane.post(conn, path, list(headers.items()), content, timeout_s=self._timeout_s)
         except LaneError as exc:
             raise TransportError(f"POST {path}: {exc}") from exc
         return answer.status, answer.content
@@ -314,12 +314,11 @@ class KalshiRest:
             raise OrderInFlight(coid, ticker, exc) from exc
         if status < 400:
             try:
-                body = wire.loads(content) if content else {}
-                return wire.parse_order(wire.obj_of(body, "order", "create order response"))
+                return wire.parse_order(wire.obj_of(self._decode(content), "order", "create order response"))
             except ProtocolError as exc:
                 # Accepted (2xx) but unreadable: it exists, we just don't know its state.
                 raise OrderInFlight(coid, ticker, exc) from exc
-        err = self._error_of(status, content)
+        err = self._error(status, content)
         if isinstance(err, ServerError):
             raise OrderInFlight(coid, ticker, err) from err
         if isinstance(err, Conflict):
@@ -365,12 +364,12 @@ class KalshiRest:
         except TransportError as exc:
             raise CancelInFlight(order_id, exc) from exc
         if resp.status_code >= 400:
-            err = self._error(resp)
+            err = self._error(resp.status_code, resp.content)
             if isinstance(err, ServerError):
                 raise CancelInFlight(order_id, err) from err
             raise err
         try:
-            return parse(self._decode(resp))
+            return parse(self._decode(resp.content))
         except ProtocolError as exc:
             raise CancelInFlight(order_id, exc) from exc
 
