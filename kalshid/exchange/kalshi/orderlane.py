@@ -100,11 +100,7 @@ class OrderLane:
         now = trio.current_time()
         while self._idle:
             conn = self._idle.pop()
-            if now - conn.idle_since >= self.max_idle_s:
-                self._discard(conn, "expired")
-            elif conn.sock.is_readable():
-                self._suspect.append(conn)  # for run() to look at
-            else:
+            if self._still_usable(conn, now):
                 self._changed.set()
                 return conn
         self.stats["missed"] += 1
@@ -184,13 +180,7 @@ class OrderLane:
             while True:
                 self._changed = trio.Event()  # before looking: a take() from here on wakes the wait below
                 now = trio.current_time()
-                for conn in list(self._idle):
-                    if now - conn.idle_since >= self.max_idle_s:
-                        self._idle.remove(conn)
-                        self._discard(conn, "expired")
-                    elif conn.sock.is_readable():
-                        self._idle.remove(conn)
-                        self._suspect.append(conn)
+                self._idle = [conn for conn in self._idle if self._still_usable(conn, now)]
                 while self._suspect:
                     conn = self._suspect.pop()
                     if await self._only_tls_records(conn):
@@ -220,6 +210,17 @@ class OrderLane:
                 conn.sock.close()
             self._idle.clear()
             self._suspect.clear()
+
+    def _still_usable(self, conn: _Conn, now: float) -> bool:
+        """For a connection taken out of the idle set: True if it may be used; else it is closed (idle
+        for ``max_idle_s``) or set aside for :meth:`run` to look at (its socket is readable)."""
+        if now - conn.idle_since >= self.max_idle_s:
+            self._discard(conn, "expired")
+            return False
+        if conn.sock.is_readable():
+            self._suspect.append(conn)
+            return False
+        return True
 
     async def _only_tls_records(self, conn: _Conn) -> bool:
         """Whether a readable idle connection is still usable: over TLS, the bytes may be TLS 1.3
