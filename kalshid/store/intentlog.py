@@ -16,7 +16,8 @@ the region's start; a record is ``b"KIL1" | u32 length | u32 crc32 | payload`` (
 payload one JSON object. A region ends at the first position that does not hold a whole record with
 a matching CRC, so a record torn by a crash mid-write is simply not there (its order was never sent:
 the send waits for the append to return). A power cut between the send and the ``fdatasync`` can
-lose a whole record: that order is on the exchange, and reconciliation adopts it at the next start.
+lose a whole record: that order is on the exchange, and at the next start reconciliation books its
+fills and adopts it (flagged external) if it still rests.
 
 Compaction: appends go to the active region. To compact, the journal *seals* it (the other, empty
 region becomes active, so appends never wait), makes SQLite durable with one fsynced commit that

@@ -9,9 +9,10 @@ commit makes every earlier commit durable too.
 * **Durable** (``transaction(conn, durable=True)``: fsync before ``COMMIT`` returns): order intents
   and in-flight marks — journaled *before* the order is sent precisely so that they cannot vanish
   while the order exists on the exchange — breaker events and meta (a HALTED breaker must still be
-  HALTED after a power cut). The order's hot path is the exception that keeps the rule: its decision
-  is made durable by the intent log (:mod:`kalshid.store.intentlog`), whose fsync does not have to
-  write out everyone else's pages, and committed here afterwards without an fsync.
+  HALTED after a power cut). The order's hot path is the exception: its decision goes to the intent
+  log (:mod:`kalshid.store.intentlog`) before the send, and that log's own fsync (which does not
+  write out everyone else's pages) follows while the order is in flight, or precedes the send with
+  ``journal.fsync_before_send``; the decision is committed here afterwards without an fsync.
 * **Not fsynced**: order updates, fills, settlements, adopted orders, rejected signals, equity
   snapshots. The exchange is the source of truth for all of them and startup reconciliation fetches
   them again (fills since the last one journaled, open orders, positions, settlements), so losing
