@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from types import TracebackType
 from typing import Protocol
 
 import attrs
@@ -165,6 +166,27 @@ class SubscriptionFailed:
 
 FeedEvent = (BookUpdated | IndexPrinted | FillReceived | OrderUpdated | PositionUpdated | MarketLifecycle
              | TradePrinted | TickerUpdated | FeedStale | FeedResynced | Reconnected | SubscriptionFailed)
+
+
+class EventSink(Protocol):
+    """Where a feed writes its events: a ``trio.MemorySendChannel[FeedEvent]`` or the pipeline's
+    :class:`~kalshid.tasks.router.FeedRouter`. ``send_nowait`` raises ``trio.WouldBlock`` when there is
+    no room (having delivered nothing); ``send`` waits for room; the feed closes it when it ends."""
+
+    def send_nowait(self, value: FeedEvent, /) -> None: ...
+
+    async def send(self, value: FeedEvent, /) -> None: ...
+
+    def clone(self) -> EventSink: ...
+
+    def close(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> EventSink: ...
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc_value: BaseException | None,
+                        traceback: TracebackType | None) -> None: ...
 
 
 class MarketFeed(Protocol):

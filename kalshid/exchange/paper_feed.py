@@ -38,7 +38,7 @@ from kalshid.core.paper import (
     on_trade,
     resolve_touch,
 )
-from kalshid.exchange.base import BookUpdated, FeedEvent, MarketLifecycle, TradePrinted
+from kalshid.exchange.base import BookUpdated, EventSink, FeedEvent, MarketLifecycle, TradePrinted
 from kalshid.exchange.types import Action, Order, Side
 from kalshid.logs import get_logger
 
@@ -221,7 +221,7 @@ class PaperMarketEvents(ABC):
 
 
 async def paper_feed_task(paper: PaperMarketEvents, source: trio.MemoryReceiveChannel[FeedEvent],
-                          sink: trio.MemorySendChannel[FeedEvent], *,
+                          sink: EventSink, *,
                           task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """Forward ``source`` to ``sink`` while running the paper account from it (module docstring).
 

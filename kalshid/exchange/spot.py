@@ -53,7 +53,7 @@ import trio_websocket
 
 from kalshid.core import wire as w
 from kalshid.exchange.backoff import reconnect_forever
-from kalshid.exchange.base import FeedEvent, IndexPrinted
+from kalshid.exchange.base import EventSink, IndexPrinted
 from kalshid.exchange.errors import ExchangeError, ProtocolError
 from kalshid.exchange.types import IndexPrint
 from kalshid.logs import get_logger
@@ -255,7 +255,7 @@ class CoinbaseSpotFeed:
     it may be started with ``start_soon`` so that an unreachable Coinbase does not hold up startup.
     """
 
-    def __init__(self, config: SpotFeedConfig, events: trio.MemorySendChannel[FeedEvent], *,
+    def __init__(self, config: SpotFeedConfig, events: EventSink, *,
                  rng: Callable[[], float] = random.random) -> None:
         self.config = config
         self._events = events

@@ -31,16 +31,13 @@ from kalshid.core.risk import DayLedger, RiskEngine, RiskLimits
 from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.core.tracker import MarketInfo
 from kalshid.exchange.base import (
-    BookUpdated,
+    EventSink,
     FeedEvent,
-    FeedResynced,
     FeedStale,
     IndexPrinted,
     MarketLifecycle,
     Reconnected,
     SubscriptionFailed,
-    TickerUpdated,
-    TradePrinted,
 )
 from kalshid.exchange.errors import ExchangeError
 from kalshid.exchange.kalshi import hosts
@@ -64,6 +61,7 @@ from kalshid.tasks.context import (
 from kalshid.tasks.execution import ExecutionSettings, ExecutionStage
 from kalshid.tasks.reconcile import ReconciliationError, reconcile, strategy_holdings
 from kalshid.tasks.risk import RiskStage
+from kalshid.tasks.router import FeedRouter
 from kalshid.tasks.strategy import StrategyStage
 from kalshid.tasks.supervisor import Component, Runtime
 
@@ -241,72 +239,60 @@ class TradingDaemon:
         if not self.ws_url:
             raise ReconciliationError("exchange.ws_url is empty and cannot be derived")
 
-    # --- feed: websocket in, router out ----------------------------------------------------------
+    # --- feed: websocket in, straight into the stages' inboxes ------------------------------------
     async def feed_task(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
         assert self.signer is not None and self.p.market_data is not None and self.p.execution_in is not None
-        raw_send, raw_recv = trio.open_memory_channel[FeedEvent](self.cfg.channels.market_data)
-        feed = KalshiFeed(FeedConfig(ws_url=self.ws_url), self.signer, raw_send)
-        self.p.feed = feed
-        md_send = self.p.market_data[0]
-        ex_send = self.p.execution_in[0].clone()
+        router = FeedRouter(self.p.market_data[0], self.p.execution_in[0].clone(),
+                            wants_market_data=lambda: not self._strategy_done.is_set(),
+                            wants_orders=lambda: not self.p.execution_done.is_set(),
+                            observe=self._observe_feed_event)
         try:
             async with trio.open_nursery() as nursery:
-                await nursery.start(feed.run)
-                source = raw_recv
-                if self.cfg.dry_run:
+                sink: EventSink = router
+                if self.cfg.dry_run:  # the paper account sees every market event before the stages do
                     from kalshid.exchange.paper_feed import paper_feed_task
 
-                    paper_send, paper_recv = trio.open_memory_channel[FeedEvent](self.cfg.channels.market_data)
-                    await nursery.start(paper_feed_task, self.p.exchange, raw_recv, paper_send)
-                    source = paper_recv
+                    raw_send, raw_recv = trio.open_memory_channel[FeedEvent](self.cfg.channels.market_data)
+                    await nursery.start(paper_feed_task, self.p.exchange, raw_recv, router.clone())
+                    sink = raw_send
+                feed = KalshiFeed(FeedConfig(ws_url=self.ws_url), self.signer, sink.clone())
+                self.p.feed = feed
+                await nursery.start(feed.run)
                 spot_url = self.cfg.exchange.spot_url or (
                     "wss://ws-feed.exchange.coinbase.com" if self.cfg.exchange.underlying == "coinbase" else "")
                 if spot_url:
                     from kalshid.exchange.spot import CoinbaseSpotFeed, SpotFeedConfig
 
-                    spot = CoinbaseSpotFeed(SpotFeedConfig(url=spot_url), raw_send.clone())
+                    spot = CoinbaseSpotFeed(SpotFeedConfig(url=spot_url), sink.clone())
                     nursery.start_soon(spot.run)  # optional: an unreachable spot feed never holds up startup
                     log.info("spot feed", url=spot_url, underlying=self.cfg.exchange.underlying)
-                nursery.start_soon(self._route, source, md_send, ex_send)
+                sink.close()  # the feeds hold their own handles
                 self.connected = True
                 task_status.started()
                 await runtime.shutdown.wait()
                 await self.p.execution_done.wait()
                 nursery.cancel_scope.cancel()
         finally:
+            router.close()
             self.connected = False
             self.p.feed_done.set()
 
-    async def _route(self, source: trio.MemoryReceiveChannel[FeedEvent],
-                     md_send: trio.MemorySendChannel[FeedEvent],
-                     ex_send: trio.MemorySendChannel[ExecutionInput]) -> None:
-        """Split the one feed stream: market data to strategy, order events to execution."""
-        async with source, md_send, ex_send:
-            async for event in source:
-                if (isinstance(event, IndexPrinted) and event.print.exchange_ts is not None
-                        and self._is_clock_source(event.print.index_id)):
-                    self.clock.observe(event.print.exchange_ts, event.print.local_time)
-                    self.metrics.feed_lag("index", max(0.0, trio.current_time() - event.print.local_time))
-                if isinstance(event, BookUpdated | IndexPrinted | TradePrinted | TickerUpdated | FeedStale
-                              | FeedResynced):
-                    if isinstance(event, FeedStale):
-                        self.metrics.reconnect("book_resync")
-                    if not self._strategy_done.is_set():
-                        await send_or_drop(md_send, event, "market data")
-                    continue
-                if isinstance(event, SubscriptionFailed):
-                    log.warning("subscription refused", channel=event.channel, code=event.code,
-                                message=event.message, markets=list(event.market_tickers))
-                    continue
-                if isinstance(event, Reconnected):
-                    self.metrics.reconnect("ws")
-                    self._publish("alert", {"level": "warning", "kind": "reconnected", "attempt": event.attempt})
-                if isinstance(event, MarketLifecycle):
-                    self.p.markets_changed.set()
-                    if not self._strategy_done.is_set():
-                        await send_or_drop(md_send, event, "lifecycle")
-                if not self.p.execution_done.is_set():
-                    await send_or_drop(ex_send, event, "order event")
+    def _observe_feed_event(self, event: FeedEvent) -> None:
+        """Side effects of a feed event the router accepted (runs in the feed's task)."""
+        if isinstance(event, IndexPrinted):
+            if event.print.exchange_ts is not None and self._is_clock_source(event.print.index_id):
+                self.clock.observe(event.print.exchange_ts, event.print.local_time)
+                self.metrics.feed_lag("index", max(0.0, trio.current_time() - event.print.local_time))
+        elif isinstance(event, FeedStale):
+            self.metrics.reconnect("book_resync")
+        elif isinstance(event, MarketLifecycle):
+            self.p.markets_changed.set()
+        elif isinstance(event, SubscriptionFailed):
+            log.warning("subscription refused", channel=event.channel, code=event.code,
+                        message=event.message, markets=list(event.market_tickers))
+        elif isinstance(event, Reconnected):
+            self.metrics.reconnect("ws")
+            self._publish("alert", {"level": "warning", "kind": "reconnected", "attempt": event.attempt})
 
     # --- markets: discovery and rollover ---------------------------------------------------------
     async def markets_task(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:

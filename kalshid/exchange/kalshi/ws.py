@@ -40,6 +40,7 @@ from kalshid.core.markets import INDEX_ID
 from kalshid.exchange.backoff import reconnect_forever
 from kalshid.exchange.base import (
     BookUpdated,
+    EventSink,
     FeedEvent,
     FeedResynced,
     FeedStale,
@@ -113,7 +114,7 @@ _TRANSIENT = (trio_websocket.ConnectionClosed, trio_websocket.HandshakeError, OS
 class KalshiFeed:
     """The Kalshi WebSocket as a :class:`~kalshid.exchange.base.MarketFeed`."""
 
-    def __init__(self, config: FeedConfig, signer: Signer, events: trio.MemorySendChannel[FeedEvent], *,
+    def __init__(self, config: FeedConfig, signer: Signer, events: EventSink, *,
                  markets: Iterable[str] = (), wall_ms: Callable[[], int] = wall_clock_ms,
                  rng: Callable[[], float] = random.random) -> None:
         self.config = config
