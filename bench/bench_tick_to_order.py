@@ -53,7 +53,7 @@ Set-up and caveats:
   bucket is still stamped as its own segment ("client rate limit") and counted in the total: it
   would be throttling, not latency.
 - The total is split into segments at the stage boundaries (feed, risk in/out, execution, the
-  ``create_order`` call, the request's first write to the daemon's socket); each segment's
+  ``send_order`` call, the request's first write to the daemon's socket); each segment's
   percentiles are its own, so they do not add up to the total's.
 """
 
@@ -112,8 +112,8 @@ class Sample(NamedTuple):
     risk_in: float        # risk took the strategy's proposal
     risk_out: float       # risk finished with it (journal writes, ApprovedOrder sent)
     placed: float         # execution took the ApprovedOrder
-    sent: float           # execution called KalshiRest.create_order (intent journaled)
-    limited: float = math.nan  # create_order got its write tokens from the client-side rate limiter
+    sent: float           # execution called KalshiRest.send_order (intent journaled)
+    limited: float = math.nan  # send_order got its write tokens from the client-side rate limiter
     written: float = math.nan  # the request's first bytes were handed to the daemon's socket
 
 
@@ -235,16 +235,26 @@ def install_daemon(rec: Recorder) -> None:
 
     kalshi_ws.KalshiFeed._handle = handle  # type: ignore[method-assign]
 
-    orig_place = execution_mod.ExecutionStage._place
+    # execution took the ApprovedOrder (in its order loop, or in a placement task when it could not
+    # send right away) when it began journaling it; it sends it in _transmit
+    orig_begin = execution_mod.ExecutionStage._begin
+    orig_transmit = execution_mod.ExecutionStage._transmit
+    placed: dict[str, float] = {}
 
-    async def place(self: Any, item: ApprovedOrder, risk: Any) -> None:
-        token = rec.current.set((item, trio.current_time()))
+    async def begin(self: Any, item: ApprovedOrder) -> Any:
+        placed[item.client_order_id] = trio.current_time()
+        return await orig_begin(self, item)
+
+    async def transmit(self: Any, placement: Any) -> None:
+        item = placement.item
+        token = rec.current.set((item, placed.pop(item.client_order_id, math.nan)))
         try:
-            await orig_place(self, item, risk)
+            await orig_transmit(self, placement)
         finally:
             rec.current.reset(token)
 
-    execution_mod.ExecutionStage._place = place  # type: ignore[method-assign]
+    execution_mod.ExecutionStage._begin = begin  # type: ignore[method-assign]
+    execution_mod.ExecutionStage._transmit = transmit  # type: ignore[method-assign]
 
     orig_proposal = risk_mod.RiskStage._on_proposal
 
@@ -268,31 +278,53 @@ def install_daemon(rec: Recorder) -> None:
 
     risk_mod.RiskStage._on_proposal = on_proposal  # type: ignore[method-assign]
 
-    orig_create = KalshiRest.create_order
+    orig_send_order = KalshiRest.send_order
 
-    async def create_order(self: KalshiRest, request: OrderRequest) -> Order:
+    class StampedReply:
+        """The reply of an order send_order could not send at once: it sends it (stamps as above)."""
+
+        def __init__(self, inner: Any, cid: str) -> None:
+            self.inner, self.cid = inner, cid
+
+        async def order(self) -> Order:
+            token = rec.order_cid.set(self.cid)
+            try:
+                return await self.inner.order()  # type: ignore[no-any-return]
+            finally:
+                rec.order_cid.reset(token)
+
+    async def send_order(self: KalshiRest, request: OrderRequest) -> Any:
         rec.on_send(request.client_order_id, trio.current_time())
         token = rec.order_cid.set(request.client_order_id)
         try:
-            return await orig_create(self, request)
+            return StampedReply(await orig_send_order(self, request), request.client_order_id)
         finally:
             rec.order_cid.reset(token)
 
-    KalshiRest.create_order = create_order  # type: ignore[method-assign]
+    KalshiRest.send_order = send_order  # type: ignore[method-assign]
 
     # At --speed N the daemon may want more than Kalshi's Basic-tier 10 orders/s; the client-side
-    # token bucket then queues orders inside create_order. Stamped apart so it is not read as latency.
-    orig_acquire = getattr(RateLimiter, "acquire_write", None)
-    if orig_acquire is None:
-        return
+    # token bucket then holds orders back. Stamped apart so it is not read as latency.
+    orig_acquire = RateLimiter.acquire_write
+    orig_try = RateLimiter.try_acquire_write
+
+    def limited() -> None:
+        cid = rec.order_cid.get()
+        if cid is not None and (x := rec.sent.get(cid)) is not None and math.isnan(x.limited):
+            rec.sent[cid] = x._replace(limited=trio.current_time())
 
     async def acquire_write(self: RateLimiter, cost: int | None = None) -> None:
         await orig_acquire(self, cost)
-        cid = rec.order_cid.get()
-        if cid is not None and (x := rec.sent.get(cid)) is not None:
-            rec.sent[cid] = x._replace(limited=trio.current_time())
+        limited()
+
+    def try_acquire_write(self: RateLimiter, cost: int | None = None) -> bool:
+        ok = orig_try(self, cost)
+        if ok:
+            limited()
+        return ok
 
     RateLimiter.acquire_write = acquire_write  # type: ignore[method-assign]
+    RateLimiter.try_acquire_write = try_acquire_write  # type: ignore[method-assign]
 
     # The request's first bytes handed to the socket (on the order lane or through httpx, both end in
     # SocketStream.send_all): what is left after that is loopback and the simulator's own event loop
@@ -341,7 +373,7 @@ SEGMENTS: list[tuple[str, Callable[[Sample, float], float]]] = [
     ("risk (check)", lambda x, r: x.risk_out - x.risk_in),
     ("risk -> execution (queue)", lambda x, r: x.placed - x.risk_out),
     ("execution (intent write)", lambda x, r: x.sent - x.placed),
-    ("create_order: client rate limit", lambda x, r: x.limited - x.sent),
+    ("send_order: client rate limit", lambda x, r: x.limited - x.sent),
     ("rate limit -> socket write (HTTP)", lambda x, r: x.written - x.limited),
     ("socket write -> sim reads it", lambda x, r: r - x.written),
 ]

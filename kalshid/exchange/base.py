@@ -14,7 +14,7 @@ outcome is unknown; the order is then resolved with ``resolve_in_flight`` and is
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
@@ -204,6 +204,25 @@ class MarketFeed(Protocol):
     def book(self, ticker: str) -> OrderBook | None: ...
 
 
+class OrderReply(Protocol):
+    """An order request on its way (:meth:`Exchange.send_order`); :meth:`order` is its answer, with
+    :meth:`Exchange.create_order`'s errors."""
+
+    async def order(self) -> Order: ...
+
+
+class UnsentOrder:
+    """``send_order`` for an exchange that makes an order request in one step: nothing is sent until
+    :meth:`order`, which makes the whole ``create_order`` call."""
+
+    def __init__(self, create: Callable[[OrderRequest], Awaitable[Order]], request: OrderRequest) -> None:
+        self._create = create
+        self._request = request
+
+    async def order(self) -> Order:
+        return await self._create(self._request)
+
+
 class Exchange(Protocol):
     """Requests to an exchange. Reads may be retried internally; writes never are."""
 
@@ -237,6 +256,11 @@ class Exchange(Protocol):
 
     # orders
     async def create_order(self, request: OrderRequest) -> Order: ...
+
+    async def send_order(self, request: OrderRequest) -> OrderReply:
+        """``create_order`` in two steps: send now, ``await reply.order()`` for the answer. Returns
+        without waiting for tokens or a connection (then nothing is sent until ``order()``)."""
+        ...
 
     async def resolve_in_flight(self, client_order_id: str, *, ticker: str) -> Order | None: ...
 

@@ -50,8 +50,10 @@ from kalshid.exchange.base import (
     FeedEvent,
     FillReceived,
     MarketFeed,
+    OrderReply,
     OrderUpdated,
     PositionUpdated,
+    UnsentOrder,
 )
 from kalshid.exchange.errors import BadRequest, Conflict, InsufficientBalance, NotFound
 from kalshid.exchange.kalshi.discovery import OPEN_STATUSES
@@ -224,6 +226,10 @@ class PaperExchange(PaperMarketEvents):
         return attrs.evolve(self._holdings.get(ticker, Holding()))
 
     # ------------------------------------------------------------------ orders
+
+    async def send_order(self, request: OrderRequest) -> OrderReply:
+        """Nothing leaves the box: ``order()`` fills the request on paper (:meth:`create_order`)."""
+        return UnsentOrder(self.create_order, request)
 
     async def create_order(self, request: OrderRequest) -> Order:
         """Fill ``request`` against the visible book now; rest the remainder unless IOC/FoK.

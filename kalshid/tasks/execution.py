@@ -4,9 +4,12 @@ Contract (NautilusTrader-style):
 
 * one ``client_order_id`` (UUID4) per intent (risk assigns it on approval); the intent is journaled —
   durably — *before* the request is sent; an order request is never retried;
-* approved orders are placed concurrently (each in its own task, at most ``max_parallel_orders`` at a
-  time), so an order approved on the same tick as another does not wait for the other's round trip;
-  the journal serializes their writes, the shutdown drain waits for every placement to end;
+* approved orders are placed concurrently (at most ``max_parallel_orders`` at a time), so an order
+  approved on the same tick as another does not wait for the other's round trip. The order loop
+  itself journals a decided order and sends it (``Exchange.send_order``: the bytes leave before the
+  first checkpoint) and a task of its own awaits the answer; when it cannot do that without waiting
+  (no free slot, stopping), the whole placement runs in a task. The journal serializes their
+  writes, the shutdown drain waits for every placement to end;
 * a timeout, 5xx or transport error leaves the order *in flight*: it counts against risk as if resting
   and is resolved by looking it up by ``client_order_id`` (:meth:`_resolve_in_flight`), never resent;
 * fills come from the feed and from periodic catch-up via REST; the journal keys them by ``fill_id``, so
@@ -28,6 +31,7 @@ import trio
 from kalshid.exchange.base import (
     FillReceived,
     MarketLifecycle,
+    OrderReply,
     OrderUpdated,
     PositionUpdated,
     Reconnected,
@@ -44,7 +48,7 @@ from kalshid.exchange.errors import (
     TransportError,
 )
 from kalshid.exchange.types import Fill, Order, OrderRequest
-from kalshid.logs import get_logger
+from kalshid.logs import BoundLogger, get_logger
 from kalshid.metrics import Metrics
 from kalshid.store import records
 from kalshid.tasks.clock import ExchangeClock
@@ -89,6 +93,19 @@ SEEN_FILLS_REMEMBERED = 4096
 ENDED_ORDERS_REMEMBERED = 1024
 
 
+@attrs.define
+class _Placement:
+    """One approved order between its send and its answer."""
+
+    item: ApprovedOrder
+    live: LiveOrder
+    request: OrderRequest
+    bound: BoundLogger
+    deadline: float = math.inf             # Trio time: no answer by then means in flight
+    reply: OrderReply | None = None         # set once sent (or handed to the exchange to send)
+    error: Exception | None = None          # the send's outcome is unknown (raised by _conclude)
+
+
 class ExecutionStage:
     def __init__(self, pipeline: Pipeline, clock: ExchangeClock, settings: ExecutionSettings,
                  metrics: Metrics | None = None) -> None:
@@ -129,7 +146,11 @@ class ExecutionStage:
                         self.p.state.last_progress = trio.current_time()
                         if isinstance(item, ApprovedOrder):
                             self._placing += 1
-                            work.start_soon(self._place_task, item, risk)
+                            placement = await self._send_here(item)
+                            if placement is None:
+                                work.start_soon(self._place_task, item, risk)
+                            else:
+                                work.start_soon(self._answer_task, placement, risk)
                         else:
                             await books_send.send(item)
                             if isinstance(item, ShutdownRequested):
@@ -181,6 +202,40 @@ class ExecutionStage:
             self.p.state.busy.discard((item.strategy, item.ticker))
         log.info("approved order dropped", reason=why, market=item.ticker, strategy=item.strategy)
 
+    async def _send_here(self, item: ApprovedOrder) -> _Placement | None:
+        """The hot path, in the order loop itself: journal the decision and send the order now, if that
+        needs no wait (a free order slot, a decision the intent log takes without a lock, not
+        stopping). The answer is then awaited in a task of its own (:meth:`_answer_task`). ``None``:
+        nothing done, the order goes the task way (:meth:`_place_task`). Sending here saves the
+        scheduler pass a new task would wait for, during which any other runnable task runs first."""
+        if (self._stopping or not self.p.state.trading_enabled or item.signal_record is None
+                or item.verdict_record is None):
+            return None
+        try:  # the slot's borrower is the order (its answer task releases it), not this task
+            self._order_slots.acquire_on_behalf_of_nowait(item.client_order_id)
+        except trio.WouldBlock:
+            return None
+        try:
+            with self.p.hold_events():
+                placement = await self._begin(item)
+                await self._transmit(placement)
+        except BaseException:
+            self._order_slots.release_on_behalf_of(item.client_order_id)
+            raise
+        return placement
+
+    async def _answer_task(self, placement: _Placement, risk: trio.MemorySendChannel[RiskInput]) -> None:
+        """The rest of a placement :meth:`_send_here` sent: its answer (it holds an order slot)."""
+        try:
+            try:
+                with self.p.hold_events():
+                    await self._conclude(placement, risk)
+            finally:
+                self._order_slots.release_on_behalf_of(placement.item.client_order_id)
+        finally:
+            self._placing -= 1
+            self._placed.set()
+
     async def _place_task(self, item: ApprovedOrder, risk: trio.MemorySendChannel[RiskInput]) -> None:
         try:
             try:
@@ -225,15 +280,22 @@ class ExecutionStage:
 
     # --- placing ----------------------------------------------------------------------------------
     async def _place(self, item: ApprovedOrder, risk: trio.MemorySendChannel[RiskInput]) -> None:
-        state = self.p.state
-        journal = self.p.require_journal()
-        exchange = self.p.require_exchange()
-        cid = item.client_order_id
-        if self._stopping or not state.trading_enabled:
+        """Journal, send and conclude one approved order (in a task of its own)."""
+        if self._stopping or not self.p.state.trading_enabled:
             # risk registered it; never journaled nor sent yet, so dropping it here loses nothing
             self._drop(item, "trading is stopping or stopped")
             await risk.send(OrdersChanged())
             return
+        placement = await self._begin(item)
+        await self._transmit(placement)
+        await self._conclude(placement, risk)
+
+    async def _begin(self, item: ApprovedOrder) -> _Placement:
+        """Register the order as live and in flight and journal its intent (durable before the send,
+        see :meth:`~kalshid.store.db.Journal.record_decision`)."""
+        state = self.p.state
+        journal = self.p.require_journal()
+        cid = item.client_order_id
         live = state.open_orders.get(cid) or LiveOrder(cid, item.strategy, item.ticker, item.side, item.action,
                                                        item.price_cc, item.count, in_flight=True)
         now = self.clock.now()
@@ -253,13 +315,36 @@ class ExecutionStage:
                                count=item.count, price_cc=item.price_cc, client_order_id=cid,
                                time_in_force=tif)  # type: ignore[arg-type]
         bound = log.bind(client_order_id=cid, market=item.ticker, strategy=item.strategy)
-        bound.info("order sending", side=item.side.value, action=item.action.value, count=item.count,
-                   price_cc=item.price_cc, tif=tif)
+        return _Placement(item, live, request, bound)
+
+    async def _transmit(self, placement: _Placement) -> None:
+        """Send the request (``Exchange.send_order``: its bytes leave before the first checkpoint when
+        nothing needs waiting for). An unknown outcome is kept for :meth:`_conclude`, never retried."""
+        item = placement.item
+        placement.bound.info("order sending", side=item.side.value, action=item.action.value,
+                             count=item.count, price_cc=item.price_cc, tif=item.time_in_force)
         sent_at = trio.current_time()
         self.p.last_order_local_time = sent_at
+        placement.deadline = sent_at + self.settings.order_timeout_s
         try:
-            with trio.fail_after(self.settings.order_timeout_s):
-                order = await exchange.create_order(request)
+            with trio.fail_at(placement.deadline):
+                placement.reply = await self.p.require_exchange().send_order(placement.request)
+        except (OrderInFlight, trio.TooSlowError, ExchangeError) as exc:
+            placement.error = exc
+
+    async def _conclude(self, placement: _Placement, risk: trio.MemorySendChannel[RiskInput]) -> None:
+        """The order's answer: acknowledged (its state booked), rejected, or in flight until resolved by
+        ``client_order_id``."""
+        journal = self.p.require_journal()
+        state = self.p.state
+        item, live, bound = placement.item, placement.live, placement.bound
+        cid = item.client_order_id
+        try:
+            if placement.error is not None:
+                raise placement.error
+            assert placement.reply is not None
+            with trio.fail_at(placement.deadline):
+                order = await placement.reply.order()
         except (OrderInFlight, trio.TooSlowError, ServerError, TransportError, RateLimited) as exc:
             # RateLimited on a create is a definite "not accepted" on Kalshi, but treating it as unknown
             # costs only a lookup and can never duplicate an order.

@@ -77,6 +77,23 @@ async def test_tokens_at_hand_are_taken_without_a_scheduler_pass(autojump_clock:
     assert bucket.acquired == 1
 
 
+async def test_try_acquire_takes_only_what_is_there_and_never_jumps_the_queue(
+        autojump_clock: trio.abc.Clock) -> None:
+    bucket = TokenBucket(rate=10.0, capacity=20.0)
+    assert bucket.try_acquire(15) and bucket.acquired == 1
+    assert not bucket.try_acquire(10)  # 5 left: nothing taken
+    assert bucket.available() == pytest.approx(5.0) and bucket.acquired == 1
+    async with trio.open_nursery() as n:
+        n.start_soon(bucket.acquire, 10)  # waits 0.5 s for its tokens
+        await trio.sleep(0.6)
+        # a waiter was served; now one waits again, and a try may not take tokens ahead of it
+        n.start_soon(bucket.acquire, 10)
+        await trio.sleep(0.1)
+        assert not bucket.try_acquire(1)
+    with pytest.raises(ValueError, match="capacity"):
+        bucket.try_acquire(21)
+
+
 NOW = datetime(2026, 7, 8, 22, 50, 5, tzinfo=UTC)  # inside the 22:45-23:00 UTC window
 
 

@@ -35,6 +35,7 @@ from kalshid.exchange.errors import OrderInFlight
 from kalshid.exchange.kalshi import auth
 from kalshid.exchange.kalshi.discovery import find_open_market
 from kalshid.exchange.kalshi.orderlane import LaneError, OrderLane
+from kalshid.exchange.kalshi.ratelimit import RateLimits
 from kalshid.exchange.kalshi.rest import KalshiRest
 from kalshid.exchange.types import OrderRequest
 from kalshid.sim.server import SimHandle, SimSettings, serve_simulator
@@ -178,6 +179,58 @@ async def test_an_order_reaches_the_socket_before_any_other_task_runs(
     sim.stop()
 
 
+async def test_send_order_writes_now_only_when_nothing_needs_waiting_for(
+        nursery: trio.Nursery, rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch) -> None:
+    """send_order hands the bytes to the socket before it returns when a lane connection and the write
+    tokens are there; otherwise it sends nothing and the reply makes the whole request (tokens taken
+    once, a lane miss counted once)."""
+    settings = SimSettings(keys=(("key-1", rsa_key.public_key()),), seed=3)
+    with trio.fail_after(10):
+        sim: SimHandle = await nursery.start(serve_simulator, settings)
+    now = dt.datetime.fromtimestamp(sim.venue.clock.now(), dt.UTC)
+    limits = RateLimits(write_per_s=100.0, write_capacity=10.0)  # one order's tokens, refilled in 0.1 s
+    written: list[str] = []
+    real_send_all = trio.SocketStream.send_all
+
+    async def send_all(self: trio.SocketStream, data: Any) -> None:
+        if bytes(data).startswith(b"POST"):
+            written.append("POST")
+        await real_send_all(self, data)
+
+    monkeypatch.setattr(trio.SocketStream, "send_all", send_all)
+
+    def request() -> OrderRequest:
+        return OrderRequest(market.ticker, "yes", "buy", 1, 100, str(uuid.uuid4()), time_in_force="immediate_or_cancel")
+
+    with trio.fail_after(10):
+        async with KalshiRest(sim.rest_base_url, auth.Signer("key-1", rsa_key), limits=limits) as rest:
+            market = await find_open_market(rest, now)
+            assert market is not None
+            lane = rest.order_lane()
+            assert lane is not None
+            # no connection ready yet: nothing written, the tokens are taken once, by send_order
+            reply = await rest.send_order(request())
+            assert written == [] and lane.stats["missed"] == 1 and rest.limiter.write.acquired == 1
+            assert (await reply.order()).status in ("canceled", "executed")
+            assert len(written) == 1 and lane.stats["used"] == 0  # through httpx
+            assert lane.stats["missed"] == 1 and rest.limiter.write.acquired == 1
+            await nursery.start(lane.run)
+            await lane.wait_idle()
+            # the bucket is empty now: nothing is written until the reply has waited for the tokens
+            reply = await rest.send_order(request())
+            assert len(written) == 1 and rest.limiter.write.acquired == 1
+            assert (await reply.order()).status in ("canceled", "executed")
+            assert len(written) == 2 and lane.stats["used"] == 1 and rest.limiter.write.acquired == 2
+            # tokens and a connection: written before send_order returns
+            await trio.sleep(0.15)  # the bucket refills (real time: the simulator runs on it too)
+            await lane.wait_idle()
+            reply = await rest.send_order(request())
+            assert len(written) == 3 and lane.stats["used"] == 2 and rest.limiter.write.acquired == 3
+            assert (await reply.order()).status in ("canceled", "executed")
+            assert lane.stats["missed"] == 1
+    sim.stop()
+
+
 async def test_no_lane_through_a_proxy_or_a_test_transport(monkeypatch: pytest.MonkeyPatch,
                                                            rsa_key: rsa.RSAPrivateKey) -> None:
     signer = auth.Signer("key-1", rsa_key)
@@ -281,7 +334,7 @@ async def test_a_timeout_is_a_lane_error_and_the_connection_is_dropped(autojump_
     async with serving(Server(never)) as server, running(OrderLane("127.0.0.1", server.port, tls=False)) as lane:
         conn = lane.take()
         assert conn is not None
-        with pytest.raises(LaneError, match="within 3"):
+        with pytest.raises(LaneError, match="no whole response by the deadline"):
             await lane.post(conn, "/x", [], b"{}", timeout_s=3)
         assert lane.stats["failed"] == 1 and conn not in lane._idle
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -18,6 +19,7 @@ from kalshid.core.risk import DayLedger, RiskEngine, RiskLimits
 from kalshid.core.signals import Action, IndexPrint, Side, Signal
 from kalshid.core.sizing import all_in_cost_cc
 from kalshid.core.strategies.registry import StrategyRegistry
+from kalshid.exchange.base import UnsentOrder
 from kalshid.exchange.types import Fill, Order, OrderRequest
 from kalshid.store import Journal, open_journal, records
 from kalshid.tasks.clock import ExchangeClock
@@ -77,8 +79,13 @@ class GatedExchange:
 
     def __init__(self) -> None:
         self.arrived: list[str] = []
+        self.senders: list[trio.lowlevel.Task] = []  # the task that called send_order, per order
         self.gates: dict[str, trio.Event] = {}
         self.arrival = trio.Event()
+
+    async def send_order(self, request: OrderRequest) -> UnsentOrder:
+        self.senders.append(trio.lowlevel.current_task())
+        return UnsentOrder(self.create_order, request)
 
     async def create_order(self, request: OrderRequest) -> Order:
         self.arrived.append(request.client_order_id)
@@ -163,6 +170,47 @@ async def test_shutdown_waits_for_a_placement_in_progress(journal: Journal) -> N
             rig.exchange.gates["c" * 32].set()
             await rig.done.wait()
     assert await journal_states(journal) == {"c" * 32: "canceled"}  # the answer was booked, not abandoned
+
+
+def decided(cid: str, strategy: str) -> ApprovedOrder:
+    """An approval as risk makes it: with the signal and verdict records journaled with the intent."""
+    signal = records.Signal(ts=NOW, strategy=strategy, ticker=TICKER, side="yes", action="buy", price_cc=5000,
+                            count=1, fair_prob=0.6, edge=0.05, confidence=1.0)
+    verdict = records.RiskVerdict(signal_id=1, ts=NOW, approved=True, reason_code="approved")
+    return attrs.evolve(approved(cid, strategy), signal_record=signal, verdict_record=verdict)
+
+
+async def test_a_decided_order_is_sent_by_the_order_loop_itself_and_answered_in_a_task(journal: Journal) -> None:
+    """No task start between the approval and the send: the loop journals and sends, a task awaits the
+    answer. Without a free order slot the order takes the task way."""
+    rig = ExecutionRig(journal, ExecutionSettings(max_parallel_orders=1, cancel_on_shutdown=False))
+    loop_task: list[trio.lowlevel.Task] = []
+    run = rig.stage.run
+
+    async def run_recording(*args: Any) -> None:
+        loop_task.append(trio.lowlevel.current_task())
+        await run(*args)
+
+    rig.stage.run = run_recording  # type: ignore[method-assign]
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(rig.run)
+            await rig.inbox.send(decided("e" * 32, "kelly_volatility"))
+            await rig.exchange.wait_arrivals(1)
+            assert rig.exchange.senders == loop_task  # sent in the loop's own step
+            assert rig.exchange.arrived == ["e" * 32]
+            assert (await journal_states(journal))["e" * 32] == "in_flight"  # journaled before the send
+            # the first answer is still out and holds the only slot: the next order waits in a task
+            await rig.inbox.send(decided("f" * 32, "mean_reversion"))
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(rig.exchange.senders) == 1 and rig.exchange.arrived == ["e" * 32]
+            rig.exchange.gates["e" * 32].set()
+            await rig.exchange.wait_arrivals(2)
+            assert rig.exchange.senders[1] is not loop_task[0]
+            rig.exchange.gates["f" * 32].set()
+            await rig.inbox.send(ShutdownRequested())
+    assert await journal_states(journal) == {"e" * 32: "canceled", "f" * 32: "canceled"}
+    assert rig.p.state.open_orders == {}
 
 
 def exchange_fill(fill_id: str, cid: str) -> Fill:

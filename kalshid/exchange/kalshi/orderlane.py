@@ -19,7 +19,8 @@ How.
 * :meth:`OrderLane.take` hands out an idle, live connection, or ``None``: then the caller sends the
   order the ordinary way (httpx). The lane never holds an order back; it never opens a connection on
   the hot path.
-* :meth:`OrderLane.post` sends one request and reads its response under a deadline. Anything but a
+* :meth:`OrderLane.post` sends one request and reads its response under a deadline (or
+  :meth:`OrderLane.send`, then :meth:`OrderLane.receive` later: the caller goes on between the two). Anything but a
   whole response (a timeout, a reset, a malformed answer, a cancellation) closes the connection and
   raises :class:`LaneError`; for an order that means *in flight* (the caller resolves it by
   ``client_order_id``), exactly as a transport error through httpx does. A response the server marks
@@ -34,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import math
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import attrs
 import h11
@@ -61,7 +62,7 @@ class LaneResponse:
 
 
 @attrs.define(eq=False)
-class _Conn:
+class LaneConnection:
     stream: trio.abc.Stream
     sock: trio.socket.SocketType
     http: h11.Connection
@@ -85,8 +86,8 @@ class OrderLane:
         self.connect_timeout_s = connect_timeout_s
         name = f"[{host}]" if ":" in host else host  # an IPv6 address
         self._authority = name if port == (443 if tls else 80) else f"{name}:{port}"
-        self._idle: list[_Conn] = []
-        self._suspect: list[_Conn] = []  # idle, but the socket is readable: closed, or TLS tickets?
+        self._idle: list[LaneConnection] = []
+        self._suspect: list[LaneConnection] = []  # idle, but the socket is readable: closed, or TLS tickets?
         self._changed = trio.Event()  # a connection left the idle set, or was closed
         self._grew = trio.Event()  # a connection joined the idle set
         self._failures = 0  # connection attempts failed in a row
@@ -95,7 +96,7 @@ class OrderLane:
                       "connect_errors": 0}
 
     # ---- the hot path ---------------------------------------------------------------------------
-    def take(self) -> _Conn | None:
+    def take(self) -> LaneConnection | None:
         """An idle connection that is still open, or ``None`` (counted as a miss). No checkpoint."""
         now = trio.current_time()
         while self._idle:
@@ -107,12 +108,21 @@ class OrderLane:
         self._changed.set()
         return None
 
-    async def post(self, conn: _Conn, target: str, headers: Sequence[tuple[str, str]], body: bytes,
+    async def post(self, conn: LaneConnection, target: str, headers: Sequence[tuple[str, str]], body: bytes,
                    *, timeout_s: float) -> LaneResponse:
-        """Send ``POST target`` on ``conn`` (from :meth:`take`) and read the whole response.
+        """Send ``POST target`` on ``conn`` (from :meth:`take`) and read the whole response: :meth:`send`
+        then :meth:`receive` under one deadline ``timeout_s`` from now."""
+        deadline = trio.current_time() + timeout_s
+        await self.send(conn, target, headers, body, deadline=deadline)
+        return await self.receive(conn, deadline=deadline)
+
+    async def send(self, conn: LaneConnection, target: str, headers: Sequence[tuple[str, str]], body: bytes,
+                   *, deadline: float) -> None:
+        """Write ``POST target`` on ``conn`` (from :meth:`take`); :meth:`receive` reads the answer.
 
         The request's bytes are handed to the socket before the first checkpoint. Raises
-        :class:`LaneError` when the outcome is unknown; ``conn`` is closed then."""
+        :class:`LaneError` when the outcome is unknown (the write failed or missed ``deadline``, a Trio
+        time); ``conn`` is closed then, and also if this is cancelled."""
         http = conn.http
         try:
             data = http.send(h11.Request(method="POST", target=target, headers=[
@@ -123,19 +133,17 @@ class OrderLane:
             self._discard(conn, "failed")
             raise LaneError(f"request not sendable: {exc}") from exc
         self.stats["used"] += 1
-        ok = False
-        try:
-            with trio.fail_after(timeout_s):
-                await conn.stream.send_all(data)
-                response = await self._read(conn)
-            ok = True
-        except trio.TooSlowError:
-            raise LaneError(f"no whole response within {timeout_s} s") from None
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, h11.ProtocolError) as exc:
-            raise LaneError(f"{type(exc).__name__}: {exc}") from exc
-        finally:
-            if not ok:
-                self._discard(conn, "failed")
+        with self._unknown_unless_done(conn, deadline, "the request was not written"):
+            await conn.stream.send_all(data)
+
+    async def receive(self, conn: LaneConnection, *, deadline: float) -> LaneResponse:
+        """The whole response to the request :meth:`send` wrote on ``conn``. Then ``conn`` goes back to
+        the idle set, or is closed if the server will close it. Raises :class:`LaneError` when the
+        outcome is unknown (no whole response by ``deadline``, a reset, a malformed answer); ``conn`` is
+        closed then, and also if this is cancelled."""
+        http = conn.http
+        with self._unknown_unless_done(conn, deadline, "no whole response"):
+            response = await self._read(conn)
         if http.our_state is h11.DONE and http.their_state is h11.DONE:
             http.start_next_cycle()
             conn.idle_since = trio.current_time()
@@ -144,7 +152,24 @@ class OrderLane:
             self._discard(conn, "closed_idle")
         return response
 
-    async def _read(self, conn: _Conn) -> LaneResponse:
+    @contextlib.contextmanager
+    def _unknown_unless_done(self, conn: LaneConnection, deadline: float, what: str) -> Iterator[None]:
+        """Run the block by ``deadline``; any failure (or cancellation) closes ``conn``, and errors
+        become :class:`LaneError`."""
+        ok = False
+        try:
+            with trio.fail_at(deadline):
+                yield
+            ok = True
+        except trio.TooSlowError:
+            raise LaneError(f"{what} by the deadline") from None
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, h11.ProtocolError) as exc:
+            raise LaneError(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            if not ok:
+                self._discard(conn, "failed")
+
+    async def _read(self, conn: LaneConnection) -> LaneResponse:
         http = conn.http
         status = 0
         headers: tuple[tuple[bytes, bytes], ...] = ()
@@ -211,7 +236,7 @@ class OrderLane:
             self._idle.clear()
             self._suspect.clear()
 
-    def _still_usable(self, conn: _Conn, now: float) -> bool:
+    def _still_usable(self, conn: LaneConnection, now: float) -> bool:
         """For a connection taken out of the idle set: True if it may be used; else it is closed (idle
         for ``max_idle_s``) or set aside for :meth:`run` to look at (its socket is readable)."""
         if now - conn.idle_since >= self.max_idle_s:
@@ -222,7 +247,7 @@ class OrderLane:
             return False
         return True
 
-    async def _only_tls_records(self, conn: _Conn) -> bool:
+    async def _only_tls_records(self, conn: LaneConnection) -> bool:
         """Whether a readable idle connection is still usable: over TLS, the bytes may be TLS 1.3
         session tickets, which a read consumes without returning data. Anything else (data, the end
         of the stream, an error) means it is not."""
@@ -234,7 +259,7 @@ class OrderLane:
             return False
         return not conn.sock.is_readable()
 
-    async def _connect(self) -> _Conn:
+    async def _connect(self) -> LaneConnection:
         with trio.fail_after(self.connect_timeout_s):
             tcp = await trio.open_tcp_stream(self.host, self.port)
             stream: trio.abc.Stream = tcp
@@ -251,15 +276,15 @@ class OrderLane:
                     raise OSError(f"the server chose {tls.selected_alpn_protocol()!r}, not http/1.1")
                 stream = tls
         self.stats["opened"] += 1
-        return _Conn(stream, tcp.socket, h11.Connection(h11.CLIENT), trio.current_time())
+        return LaneConnection(stream, tcp.socket, h11.Connection(h11.CLIENT), trio.current_time())
 
-    def _discard(self, conn: _Conn, why: str) -> None:
+    def _discard(self, conn: LaneConnection, why: str) -> None:
         """Close ``conn`` now (no checkpoint: the socket is closed, TLS is not shut down politely)."""
         self.stats[why] += 1
         self._changed.set()
         conn.sock.close()
 
-    def _add_idle(self, conn: _Conn) -> None:
+    def _add_idle(self, conn: LaneConnection) -> None:
         self._idle.append(conn)
         self._grew.set()
         self._grew = trio.Event()

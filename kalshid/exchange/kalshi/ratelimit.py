@@ -60,15 +60,22 @@ class TokenBucket:
         self._refill()
         return self._tokens
 
-    async def acquire(self, cost: float) -> None:
+    def try_acquire(self, cost: float) -> bool:
+        """Take ``cost`` tokens now if they are there and nobody is waiting ahead; else take nothing."""
         if cost > self.capacity:
             raise ValueError(f"cost {cost} exceeds bucket capacity {self.capacity}")
-        if not self._lock.locked():  # nobody waiting ahead: take the tokens without a scheduler pass
-            self._refill()
-            if self._tokens >= cost - _EPSILON:
-                self._tokens -= cost
-                self.acquired += 1
-                return
+        if self._lock.locked():
+            return False
+        self._refill()
+        if self._tokens < cost - _EPSILON:
+            return False
+        self._tokens -= cost
+        self.acquired += 1
+        return True
+
+    async def acquire(self, cost: float) -> None:
+        if self.try_acquire(cost):  # nobody waiting ahead and enough tokens: no scheduler pass
+            return
         async with self._lock:
             start = trio.current_time()
             self._refill()
@@ -98,3 +105,6 @@ class RateLimiter:
 
     async def acquire_write(self, cost: int | None = None) -> None:
         await self.write.acquire(self.limits.cost if cost is None else cost)
+
+    def try_acquire_write(self, cost: int | None = None) -> bool:
+        return self.write.try_acquire(self.limits.cost if cost is None else cost)

@@ -29,6 +29,7 @@ import attrs
 import httpx
 import trio
 
+from kalshid.exchange.base import OrderReply
 from kalshid.exchange.errors import (
     CancelInFlight,
     Conflict,
@@ -42,7 +43,7 @@ from kalshid.exchange.errors import (
 )
 from kalshid.exchange.kalshi import wire
 from kalshid.exchange.kalshi.auth import Signer
-from kalshid.exchange.kalshi.orderlane import LaneError, OrderLane
+from kalshid.exchange.kalshi.orderlane import LaneConnection, LaneError, OrderLane
 from kalshid.exchange.kalshi.presign import ORDERS_PATH, PresignedOrders
 from kalshid.exchange.kalshi.ratelimit import RateLimiter, RateLimits
 from kalshid.exchange.types import (
@@ -226,24 +227,37 @@ class KalshiRest:
         await self.limiter.acquire_write()
         return await self._send(method, path, body=body)
 
-    async def _post_order(self, body: dict[str, Any]) -> tuple[int, bytes]:
-        """``POST /portfolio/orders``: on the order lane when it has a connection ready (the request
-        reaches the socket with no checkpoint after the rate limiter), else through httpx. Raises
-        :class:`TransportError` when the outcome is unknown."""
-        await self.limiter.acquire_write()
-        lane = self.lane
-        conn = lane.take() if lane is not None else None
-        if lane is None or conn is None:
+    async def _post_order(self, body: dict[str, Any], *, lane: bool = True,
+                          tokens_held: bool = False) -> tuple[int, bytes]:
+        """``POST /portfolio/orders`` and its whole answer: on the order lane when it has a connection
+        ready (and ``lane``), else through httpx. Raises :class:`TransportError` when the outcome is
+        unknown."""
+        if not tokens_held:
+            await self.limiter.acquire_write()
+        conn = self.lane.take() if self.lane is not None and lane else None
+        if self.lane is None or conn is None:
             resp = await self._send("POST", ORDERS_PATH, body=body)
             return resp.status_code, resp.content
+        deadline = trio.current_time() + self._timeout_s
+        await self._lane_send(self.lane, conn, body, deadline)
+        return await self._lane_receive(self.lane, conn, deadline)
+
+    async def _lane_send(self, lane: OrderLane, conn: LaneConnection, body: dict[str, Any],
+                         deadline: float) -> None:
         path = self._orders_url.path
         headers = self._auth_headers("POST", path)
         # as httpx encodes json= bodies
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
         try:
-            answer = await lane.post(conn, path, list(headers.items()), content, timeout_s=self._timeout_s)
+            await lane.send(conn, path, list(headers.items()), content, deadline=deadline)
         except LaneError as exc:
             raise TransportError(f"POST {path}: {exc}") from exc
+
+    async def _lane_receive(self, lane: OrderLane, conn: LaneConnection, deadline: float) -> tuple[int, bytes]:
+        try:
+            answer = await lane.receive(conn, deadline=deadline)
+        except LaneError as exc:
+            raise TransportError(f"POST {self._orders_url.path}: {exc}") from exc
         return answer.status, answer.content
 
     # ------------------------------------------------------------------ market data
@@ -307,11 +321,33 @@ class KalshiRest:
     async def create_order(self, request: OrderRequest) -> Order:
         """Place ``request`` once. Returns the exchange's order; raises :class:`OrderInFlight` when the
         outcome is unknown and a typed :class:`ExchangeError` when it was definitely rejected."""
-        coid, ticker = request.client_order_id, request.ticker
+        return await (await self.send_order(request)).order()
+
+    async def send_order(self, request: OrderRequest) -> OrderReply:
+        """Send ``request`` once and return while it is on its way; ``await reply.order()`` is then
+        :meth:`create_order`'s answer (or its error).
+
+        When the order can go without waiting (a connection of the order lane is ready and the write
+        tokens are there) its bytes are handed to the socket before the first checkpoint, and the
+        reply reads the answer. Otherwise nothing is sent yet and ``order()`` makes the whole request
+        (waiting for tokens, through httpx if the lane has no connection): a caller never waits here.
+        Raises :class:`OrderInFlight` if the write itself failed (the outcome is unknown)."""
+        lane = self.lane
+        body = wire.encode_order_request(request)
+        if lane is None or not self.limiter.try_acquire_write():
+            return _Unsent(self, request, body, lane=True, tokens_held=False)
+        conn = lane.take()
+        if conn is None:
+            return _Unsent(self, request, body, lane=False, tokens_held=True)
+        deadline = trio.current_time() + self._timeout_s
         try:
-            status, content = await self._post_order(wire.encode_order_request(request))
+            await self._lane_send(lane, conn, body, deadline)
         except TransportError as exc:
-            raise OrderInFlight(coid, ticker, exc) from exc
+            raise OrderInFlight(request.client_order_id, request.ticker, exc) from exc
+        return _OnTheLane(self, request, lane, conn, deadline)
+
+    async def _order_answer(self, request: OrderRequest, status: int, content: bytes) -> Order:
+        coid, ticker = request.client_order_id, request.ticker
         if status < 400:
             try:
                 return wire.parse_order(wire.obj_of(self._decode(content), "order", "create order response"))
@@ -385,3 +421,36 @@ class KalshiRest:
         return await self._modify_once(
             order_id, "POST", f"/portfolio/orders/{order_id}/decrease", wire.encode_decrease(reduce_by),
             lambda body: wire.parse_order(wire.obj_of(body, "order", "decrease response")))
+
+
+class _OnTheLane:
+    """An order request written on an order-lane connection; :meth:`order` reads its answer."""
+
+    def __init__(self, rest: KalshiRest, request: OrderRequest, lane: OrderLane, conn: LaneConnection,
+                 deadline: float) -> None:
+        self._rest, self._request, self._lane, self._conn, self._deadline = rest, request, lane, conn, deadline
+
+    async def order(self) -> Order:
+        try:
+            status, content = await self._rest._lane_receive(self._lane, self._conn, self._deadline)
+        except TransportError as exc:
+            raise OrderInFlight(self._request.client_order_id, self._request.ticker, exc) from exc
+        return await self._rest._order_answer(self._request, status, content)
+
+
+class _Unsent:
+    """An order request not sent yet (no tokens or no lane connection right away): :meth:`order`
+    makes the whole request."""
+
+    def __init__(self, rest: KalshiRest, request: OrderRequest, body: dict[str, Any], *, lane: bool,
+                 tokens_held: bool) -> None:
+        self._rest, self._request, self._body = rest, request, body
+        self._lane, self._tokens_held = lane, tokens_held
+
+    async def order(self) -> Order:
+        try:
+            status, content = await self._rest._post_order(self._body, lane=self._lane,
+                                                           tokens_held=self._tokens_held)
+        except TransportError as exc:
+            raise OrderInFlight(self._request.client_order_id, self._request.ticker, exc) from exc
+        return await self._rest._order_answer(self._request, status, content)
