@@ -131,6 +131,8 @@ def choose_format(fmt: Literal["auto", "json", "console"], stream: TextIO,
 
 
 QUEUE_LINES = 10_000  # records waiting for the writer thread; past this they are dropped and counted
+# The writer thread looks at its queue this often instead of being woken by each line (see _Listener)
+WRITER_PERIOD_S = 0.02
 
 
 class _QueueHandler(logging.handlers.QueueHandler):
@@ -180,6 +182,26 @@ class _Listener(logging.handlers.QueueListener):
         self.pending = q
         self.source = source
         self._reported = 0  # dropped lines already reported
+        self.wake = threading.Event()  # set by flush_logs and stop: look at the queue now
+
+    def dequeue(self, block: bool) -> Any:
+        """The next queued line. When there is none the writer sleeps ``WRITER_PERIOD_S`` and looks
+        again, rather than wait on the queue: a line logged on the event loop then never wakes this
+        thread at once, in the middle of an order's hot path, where it would take the GIL at the
+        loop's next system call (the socket send) and hold the order back while it renders. Lines are
+        written in batches, at most ``WRITER_PERIOD_S`` late; :func:`flush_logs` still waits for all."""
+        while True:
+            try:
+                return self.pending.get_nowait()
+            except queue.Empty:
+                if not block:
+                    raise
+                self.wake.wait(WRITER_PERIOD_S)
+                self.wake.clear()
+
+    def enqueue_sentinel(self) -> None:
+        super().enqueue_sentinel()
+        self.wake.set()  # stop() is not kept waiting for the period
 
     def handle(self, record: logging.LogRecord | _Entry) -> None:
         super().handle(_entry_record(record) if isinstance(record, tuple) else record)
@@ -212,6 +234,7 @@ def lines_dropped() -> int:
 def flush_logs() -> None:
     """Until every line logged so far has been written (no-op when logging is not configured)."""
     if _listener is not None:
+        _listener.wake.set()
         _listener.pending.join()
         for h in _listener.handlers:
             h.flush()

@@ -3,10 +3,13 @@
 import io
 import json
 import logging
+import queue
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -166,3 +169,33 @@ def test_a_get_logger_line_is_shaped_like_structlogs_and_keeps_call_order(restor
     with structlog.testing.capture_logs() as captured:
         fast.info("captured", n=1)
     assert captured == [{"event": "captured", "n": 1, "market": "KXSOL15M-26JUL011215", "log_level": "info"}]
+
+
+def test_a_line_does_not_wake_the_writer_but_flush_and_stop_do(
+        restore_logging: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer thread looks at its queue every WRITER_PERIOD_S instead of blocking on it, so a line
+    logged on the event loop does not wake it mid-order; flush_logs and shutdown wake it at once."""
+    blocking_gets: list[str] = []
+    real_get = queue.Queue.get
+
+    def get(self: queue.Queue[Any], block: bool = True, timeout: float | None = None) -> Any:
+        if block:
+            blocking_gets.append(threading.current_thread().name)
+        return real_get(self, block, timeout)
+
+    monkeypatch.setattr(queue.Queue, "get", get)
+    monkeypatch.setattr(logs, "WRITER_PERIOD_S", 30.0)  # only a flush or a stop could get it written soon
+    stream = io.StringIO()
+    logs.configure_logging(fmt="json", file="off", stream=stream)
+    log = logs.get_logger("t")
+    log.info("one")
+    start = time.monotonic()
+    logs.flush_logs()
+    assert time.monotonic() - start < 10  # woken by the flush, not by its 30 s period
+    assert [json.loads(line)["event"] for line in stream.getvalue().splitlines()] == ["one"]
+    log.info("two")
+    start = time.monotonic()
+    logs.shutdown_logging()  # the line queued before the stop is written first
+    assert time.monotonic() - start < 10
+    assert [json.loads(line)["event"] for line in stream.getvalue().splitlines()] == ["one", "two"]
+    assert blocking_gets == []  # the writer never waited on the queue itself

@@ -109,7 +109,7 @@ class KalshiRest:
         self.presigned: PresignedOrders | None = None
         self.lane: OrderLane | None = None
 
-    def presigner(self, **kw: float) -> PresignedOrders:
+    def presigner(self, **kw: Any) -> PresignedOrders:
         """Order signatures made ahead of time (see :mod:`.presign`); run its :meth:`~PresignedOrders.run`
         in a task for it to take effect."""
         self.presigned = PresignedOrders(self._signer, self._orders_url.path, wall_ms=self._wall_ms, **kw)
