@@ -227,14 +227,11 @@ class ExecutionStage:
     async def _answer_task(self, placement: _Placement, risk: trio.MemorySendChannel[RiskInput]) -> None:
         """The rest of a placement :meth:`_send_here` sent: its answer (it holds an order slot)."""
         try:
-            try:
-                with self.p.hold_events():
-                    await self._conclude(placement, risk)
-            finally:
-                self._order_slots.release_on_behalf_of(placement.item.client_order_id)
+            with self.p.hold_events():
+                await self._conclude(placement, risk)
         finally:
-            self._placing -= 1
-            self._placed.set()
+            self._order_slots.release_on_behalf_of(placement.item.client_order_id)
+            self._placement_ended()
 
     async def _place_task(self, item: ApprovedOrder, risk: trio.MemorySendChannel[RiskInput]) -> None:
         try:
@@ -248,8 +245,11 @@ class ExecutionStage:
             finally:
                 self._order_slots.release()
         finally:
-            self._placing -= 1
-            self._placed.set()
+            self._placement_ended()
+
+    def _placement_ended(self) -> None:
+        self._placing -= 1
+        self._placed.set()
 
     async def _wait_placements(self) -> None:
         """Until no placement is running (each is bounded by ``order_timeout_s``)."""
@@ -329,7 +329,7 @@ class ExecutionStage:
         try:
             with trio.fail_at(placement.deadline):
                 placement.reply = await self.p.require_exchange().send_order(placement.request)
-        except (OrderInFlight, trio.TooSlowError, ExchangeError) as exc:
+        except (trio.TooSlowError, ExchangeError) as exc:  # OrderInFlight, when the write failed
             placement.error = exc
 
     async def _conclude(self, placement: _Placement, risk: trio.MemorySendChannel[RiskInput]) -> None:

@@ -81,10 +81,12 @@ class FeedRouter:
     def __init__(self, market_data: trio.MemorySendChannel[Any], orders: trio.MemorySendChannel[Any], *,
                  wants_market_data: Callable[[], bool] = lambda: True,
                  wants_orders: Callable[[], bool] = lambda: True,
-                 observe: Callable[[FeedEvent], None] = lambda event: None,
-                 _shared: _Shared | None = None) -> None:
-        self._s = _shared or _Shared(market_data, orders, wants_market_data, wants_orders, observe)
-        self._s.handles += 1
+                 observe: Callable[[FeedEvent], None] = lambda event: None) -> None:
+        self._attach(_Shared(market_data, orders, wants_market_data, wants_orders, observe))
+
+    def _attach(self, shared: _Shared) -> None:
+        self._s = shared
+        shared.handles += 1
         self._closed = False
 
     def _targets(self, event: FeedEvent) -> tuple[trio.MemorySendChannel[Any], ...]:
@@ -129,7 +131,9 @@ class FeedRouter:
     def clone(self) -> FeedRouter:
         if self._closed:
             raise trio.ClosedResourceError("this feed router handle is closed")
-        return FeedRouter(self._s.market_data, self._s.orders, _shared=self._s)
+        handle = object.__new__(FeedRouter)
+        handle._attach(self._s)
+        return handle
 
     def close(self) -> None:
         """Close this handle; the last one closed closes both stage channels (idempotent)."""

@@ -34,7 +34,7 @@ from kalshi_fakes import order_json
 from kalshid.exchange.errors import OrderInFlight
 from kalshid.exchange.kalshi import auth
 from kalshid.exchange.kalshi.discovery import find_open_market
-from kalshid.exchange.kalshi.orderlane import LaneError, OrderLane
+from kalshid.exchange.kalshi.orderlane import LaneConnection, LaneError, OrderLane
 from kalshid.exchange.kalshi.ratelimit import RateLimits
 from kalshid.exchange.kalshi.rest import KalshiRest
 from kalshid.exchange.types import OrderRequest
@@ -135,12 +135,39 @@ async def running(lane: OrderLane) -> AsyncIterator[OrderLane]:
 
 # ---- against the simulator: what the daemon does -------------------------------------------------------
 
-@pytest.mark.parametrize("use_lane", [True, False])
-async def test_an_order_reaches_the_socket_before_any_other_task_runs(
-        nursery: trio.Nursery, rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch, use_lane: bool) -> None:
+ORDER_WRITTEN = "order bytes to the socket"
+
+
+@pytest.fixture
+async def sim(nursery: trio.Nursery, rsa_key: rsa.RSAPrivateKey) -> AsyncIterator[SimHandle]:
+    """A simulator on loopback that knows ``rsa_key`` as ``key-1``."""
     settings = SimSettings(keys=(("key-1", rsa_key.public_key()),), seed=3)
     with trio.fail_after(10):
-        sim: SimHandle = await nursery.start(serve_simulator, settings)
+        handle: SimHandle = await nursery.start(serve_simulator, settings)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def order_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A list that gets :data:`ORDER_WRITTEN` each time a POST request's bytes are handed to a socket
+    (on the order lane or through httpx: both end in ``SocketStream.send_all``)."""
+    events: list[str] = []
+    real_send_all = trio.SocketStream.send_all
+
+    async def send_all(self: trio.SocketStream, data: Any) -> None:
+        if bytes(data).startswith(b"POST"):
+            events.append(ORDER_WRITTEN)
+        await real_send_all(self, data)
+
+    monkeypatch.setattr(trio.SocketStream, "send_all", send_all)
+    return events
+
+
+@pytest.mark.parametrize("use_lane", [True, False])
+async def test_an_order_reaches_the_socket_before_any_other_task_runs(
+        nursery: trio.Nursery, sim: SimHandle, rsa_key: rsa.RSAPrivateKey, order_writes: list[str],
+        use_lane: bool) -> None:
     now = dt.datetime.fromtimestamp(sim.venue.clock.now(), dt.UTC)
     async with KalshiRest(sim.rest_base_url, auth.Signer("key-1", rsa_key)) as rest:
         lane = rest.order_lane() if use_lane else None
@@ -149,15 +176,7 @@ async def test_an_order_reaches_the_socket_before_any_other_task_runs(
             await lane.wait_idle()
         market = await find_open_market(rest, now)
         assert market is not None
-        events: list[str] = []
-        real_send_all = trio.SocketStream.send_all
-
-        async def send_all(self: trio.SocketStream, data: Any) -> None:
-            if bytes(data).startswith(b"POST"):
-                events.append("order bytes to the socket")
-            await real_send_all(self, data)
-
-        monkeypatch.setattr(trio.SocketStream, "send_all", send_all)
+        events = order_writes
 
         async def other() -> None:
             events.append("another task ran")
@@ -169,35 +188,23 @@ async def test_an_order_reaches_the_socket_before_any_other_task_runs(
                                                          time_in_force="immediate_or_cancel"))
             assert order.status in ("canceled", "executed")
             if use_lane:
-                assert events[0] == "order bytes to the socket"
+                assert events[0] == ORDER_WRITTEN
             else:  # through httpx's pool, other tasks run first (why the lane exists)
                 assert events[0] == "another task ran"
         if lane is not None:
             # the first order's connection was kept alive for the second; one more was opened beside it
             # while the first was busy (there is always one ready)
             assert lane.stats["used"] == 2 and lane.stats["opened"] == 2 and lane.idle == 2
-    sim.stop()
 
 
 async def test_send_order_writes_now_only_when_nothing_needs_waiting_for(
-        nursery: trio.Nursery, rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch) -> None:
+        nursery: trio.Nursery, sim: SimHandle, rsa_key: rsa.RSAPrivateKey, order_writes: list[str]) -> None:
     """send_order hands the bytes to the socket before it returns when a lane connection and the write
     tokens are there; otherwise it sends nothing and the reply makes the whole request (tokens taken
     once, a lane miss counted once)."""
-    settings = SimSettings(keys=(("key-1", rsa_key.public_key()),), seed=3)
-    with trio.fail_after(10):
-        sim: SimHandle = await nursery.start(serve_simulator, settings)
     now = dt.datetime.fromtimestamp(sim.venue.clock.now(), dt.UTC)
     limits = RateLimits(write_per_s=100.0, write_capacity=10.0)  # one order's tokens, refilled in 0.1 s
-    written: list[str] = []
-    real_send_all = trio.SocketStream.send_all
-
-    async def send_all(self: trio.SocketStream, data: Any) -> None:
-        if bytes(data).startswith(b"POST"):
-            written.append("POST")
-        await real_send_all(self, data)
-
-    monkeypatch.setattr(trio.SocketStream, "send_all", send_all)
+    written = order_writes
 
     def request() -> OrderRequest:
         return OrderRequest(market.ticker, "yes", "buy", 1, 100, str(uuid.uuid4()), time_in_force="immediate_or_cancel")
@@ -228,7 +235,6 @@ async def test_send_order_writes_now_only_when_nothing_needs_waiting_for(
             assert len(written) == 3 and lane.stats["used"] == 2 and rest.limiter.write.acquired == 3
             assert (await reply.order()).status in ("canceled", "executed")
             assert lane.stats["missed"] == 1
-    sim.stop()
 
 
 async def test_no_lane_through_a_proxy_or_a_test_transport(monkeypatch: pytest.MonkeyPatch,
@@ -262,12 +268,18 @@ async def readable(sock: Any) -> None:
             await trio.sleep(0.001)
 
 
+async def exchange(lane: OrderLane, conn: LaneConnection, target: str = "/trade-api/v2/portfolio/orders",
+                   *, timeout_s: float = 5) -> bytes:
+    """One request on ``conn``: send, then receive, under one deadline."""
+    deadline = trio.current_time() + timeout_s
+    await lane.send(conn, target, [("KALSHI-ACCESS-KEY", "k")], b"{}", deadline=deadline)
+    return (await lane.receive(conn, deadline=deadline)).content
+
+
 async def post(lane: OrderLane) -> bytes:
     conn = lane.take()
     assert conn is not None
-    response = await lane.post(conn, "/trade-api/v2/portfolio/orders", [("KALSHI-ACCESS-KEY", "k")], b"{}",
-                               timeout_s=5)
-    return response.content
+    return await exchange(lane, conn)
 
 
 async def test_a_connection_the_server_closed_while_idle_is_replaced_not_used() -> None:
@@ -335,7 +347,7 @@ async def test_a_timeout_is_a_lane_error_and_the_connection_is_dropped(autojump_
         conn = lane.take()
         assert conn is not None
         with pytest.raises(LaneError, match="no whole response by the deadline"):
-            await lane.post(conn, "/x", [], b"{}", timeout_s=3)
+            await exchange(lane, conn, "/x", timeout_s=3)
         assert lane.stats["failed"] == 1 and conn not in lane._idle
 
 

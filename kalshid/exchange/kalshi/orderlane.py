@@ -19,8 +19,8 @@ How.
 * :meth:`OrderLane.take` hands out an idle, live connection, or ``None``: then the caller sends the
   order the ordinary way (httpx). The lane never holds an order back; it never opens a connection on
   the hot path.
-* :meth:`OrderLane.post` sends one request and reads its response under a deadline (or
-  :meth:`OrderLane.send`, then :meth:`OrderLane.receive` later: the caller goes on between the two). Anything but a
+* :meth:`OrderLane.send` writes one request, and :meth:`OrderLane.receive` reads its response later
+  (the caller goes on between the two), both under one deadline. Anything but a
   whole response (a timeout, a reset, a malformed answer, a cancellation) closes the connection and
   raises :class:`LaneError`; for an order that means *in flight* (the caller resolves it by
   ``client_order_id``), exactly as a transport error through httpx does. A response the server marks
@@ -107,14 +107,6 @@ class OrderLane:
         self.stats["missed"] += 1
         self._changed.set()
         return None
-
-    async def post(self, conn: LaneConnection, target: str, headers: Sequence[tuple[str, str]], body: bytes,
-                   *, timeout_s: float) -> LaneResponse:
-        """Send ``POST target`` on ``conn`` (from :meth:`take`) and read the whole response: :meth:`send`
-        then :meth:`receive` under one deadline ``timeout_s`` from now."""
-        deadline = trio.current_time() + timeout_s
-        await self.send(conn, target, headers, body, deadline=deadline)
-        return await self.receive(conn, deadline=deadline)
 
     async def send(self, conn: LaneConnection, target: str, headers: Sequence[tuple[str, str]], body: bytes,
                    *, deadline: float) -> None:

@@ -17,10 +17,11 @@ Failure contract:
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -335,16 +336,16 @@ class KalshiRest:
         lane = self.lane
         body = wire.encode_order_request(request)
         if lane is None or not self.limiter.try_acquire_write():
-            return _Unsent(self, request, body, lane=True, tokens_held=False)
+            return _Reply(self, request, functools.partial(self._post_order, body))
         conn = lane.take()
-        if conn is None:
-            return _Unsent(self, request, body, lane=False, tokens_held=True)
+        if conn is None:  # the miss is counted: the reply goes through httpx, with the tokens taken
+            return _Reply(self, request, functools.partial(self._post_order, body, lane=False, tokens_held=True))
         deadline = trio.current_time() + self._timeout_s
         try:
             await self._lane_send(lane, conn, body, deadline)
         except TransportError as exc:
             raise OrderInFlight(request.client_order_id, request.ticker, exc) from exc
-        return _OnTheLane(self, request, lane, conn, deadline)
+        return _Reply(self, request, functools.partial(self._lane_receive, lane, conn, deadline))
 
     async def _order_answer(self, request: OrderRequest, status: int, content: bytes) -> Order:
         coid, ticker = request.client_order_id, request.ticker
@@ -423,34 +424,18 @@ class KalshiRest:
             lambda body: wire.parse_order(wire.obj_of(body, "order", "decrease response")))
 
 
-class _OnTheLane:
-    """An order request written on an order-lane connection; :meth:`order` reads its answer."""
+class _Reply:
+    """An order request on its way (:meth:`KalshiRest.send_order`): :meth:`order` gets its status and
+    body with ``answer`` (reading it off the lane, or making the whole request when nothing was sent
+    yet) and turns them into the order or its error; an unknown outcome is :class:`OrderInFlight`."""
 
-    def __init__(self, rest: KalshiRest, request: OrderRequest, lane: OrderLane, conn: LaneConnection,
-                 deadline: float) -> None:
-        self._rest, self._request, self._lane, self._conn, self._deadline = rest, request, lane, conn, deadline
-
-    async def order(self) -> Order:
-        try:
-            status, content = await self._rest._lane_receive(self._lane, self._conn, self._deadline)
-        except TransportError as exc:
-            raise OrderInFlight(self._request.client_order_id, self._request.ticker, exc) from exc
-        return await self._rest._order_answer(self._request, status, content)
-
-
-class _Unsent:
-    """An order request not sent yet (no tokens or no lane connection right away): :meth:`order`
-    makes the whole request."""
-
-    def __init__(self, rest: KalshiRest, request: OrderRequest, body: dict[str, Any], *, lane: bool,
-                 tokens_held: bool) -> None:
-        self._rest, self._request, self._body = rest, request, body
-        self._lane, self._tokens_held = lane, tokens_held
+    def __init__(self, rest: KalshiRest, request: OrderRequest,
+                 answer: Callable[[], Awaitable[tuple[int, bytes]]]) -> None:
+        self._rest, self._request, self._answer = rest, request, answer
 
     async def order(self) -> Order:
         try:
-            status, content = await self._rest._post_order(self._body, lane=self._lane,
-                                                           tokens_held=self._tokens_held)
+            status, content = await self._answer()
         except TransportError as exc:
             raise OrderInFlight(self._request.client_order_id, self._request.ticker, exc) from exc
         return await self._rest._order_answer(self._request, status, content)
