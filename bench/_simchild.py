@@ -1,18 +1,21 @@
 """The tick-to-order bench's simulator in its own process (``--sim process``): both ends of the pipe.
 
-Child (:func:`child_main`, run as ``bench_tick_to_order.py --sim-child SPEED KEY_ID PUBLIC_KEY``):
+Child (:func:`child_main`, run as ``bench_tick_to_order.py --sim-child SPEED KEY_ID PUBLIC_KEY POLICY``):
 serves :func:`kalshid.sim.server.serve_simulator` on a loopback port, prints ``REST_URL WS_URL`` as its
 first stdout line, and stamps with ``time.perf_counter()`` (CLOCK_MONOTONIC, the same clock in every
 process on Linux):
 
-- every message queued for the trader's WebSocket connection, keyed by an 8-byte BLAKE2b digest of
-  its text (``hash(str)`` is randomized per process); kept ~30 s. The per-message cost is one encode
-  and one hash: it sits on the simulator's publish path, so it must stay small;
-- every ``POST /portfolio/orders`` as Quart's ``before_request`` sees it (``client_order_id`` -> time).
+- every message queued for the trader's WebSocket connection ("published"), keyed by an 8-byte BLAKE2b
+  digest of its text (``hash(str)`` is randomized per process); kept ~30 s. The per-message cost is one
+  encode and one hash: it sits on the simulator's publish path, so it must stay small;
+- every WebSocket text frame as it is written to the socket ("written"), keyed the same way;
+- every ``POST /portfolio/orders``: its first bytes read off the socket, and Quart's ``before_request``
+  (``client_order_id`` -> time).
 
 It reads queries from stdin, one per line: ``Q <client_order_id> <digest hex> <arrival perf time>``,
-answered at once with the latest publish stamp of that text at or before the arrival (or ``null``), and
-kept. ``END`` makes it print ``{"published": {...}, "received": {...}}`` as one JSON line and exit.
+answered at once with the latest publish and write stamps of that text at or before the arrival (or
+``null``), and kept. ``END`` makes it print ``{"published": {cid: [published, written]}, "received":
+{...}, "handled": {...}}`` as one JSON line and exit.
 EOF on stdin (the parent died) makes it exit too.
 
 Parent (:class:`SimChild`): starts the child, reads its URLs, batches queries (written to the pipe
@@ -44,12 +47,28 @@ START = "2026-07-08T22:45:20+00:00"
 BALANCE_DOLLARS = "1000000"
 
 
-def digest(text: str) -> bytes:
-    return hashlib.blake2b(text.encode(), digest_size=8).digest()
+def digest(text: str | bytes) -> bytes:
+    return hashlib.blake2b(text.encode() if isinstance(text, str) else text, digest_size=8).digest()
 
 
-def install_socket_stamps(clock: Callable[[], float]) -> Callable[[Any], float | None]:
-    """Stamp when the simulator *reads* a request's first bytes off its socket (Hypercorn's TCP server).
+def ws_text_payload(data: bytes | bytearray | memoryview) -> bytes | None:
+    """The payload of ``data`` if it is exactly one unmasked, uncompressed, final WebSocket text frame
+    (what the simulator's server writes per message); else None (HTTP bytes, pings, other frames)."""
+    if len(data) < 2 or data[0] != 0x81 or data[1] & 0x80:
+        return None
+    n, i = data[1] & 0x7F, 2
+    if n == 126:
+        n, i = int.from_bytes(data[2:4], "big"), 4
+    elif n == 127:
+        n, i = int.from_bytes(data[2:10], "big"), 10
+    return bytes(data[i:]) if len(data) == i + n else None
+
+
+def install_socket_stamps(clock: Callable[[], float],
+                          on_write: Callable[[bytes, float], None]) -> Callable[[Any], float | None]:
+    """Stamp when the simulator *reads* a request's first bytes off its socket (Hypercorn's TCP server),
+    and when it *writes* a WebSocket text frame to it: ``on_write(payload, t)`` just before the write
+    (Trio's ``send_all`` makes the ``send`` system call before its first checkpoint).
 
     Returns ``take(scope_client)``: the read time of the request now being handled on the connection
     from that peer (ASGI ``scope["client"]``), forgotten once taken. Call it after the body is read,
@@ -74,6 +93,12 @@ def install_socket_stamps(clock: Callable[[], float]) -> Callable[[Any], float |
             if data and self._peer is not None and self._peer not in pending:
                 pending[self._peer] = clock()
             return data
+
+        async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+            payload = ws_text_payload(data)
+            if payload is not None:
+                on_write(payload, clock())
+            await self._inner.send_all(data)
 
         def __getattr__(self, name: str) -> Any:
             return getattr(self._inner, name)
@@ -101,41 +126,58 @@ class ChildStamps:
     def __init__(self) -> None:
         self.order: deque[tuple[float, bytes]] = deque()
         self.published: dict[bytes, list[float]] = {}
+        self.written_order: deque[tuple[float, bytes]] = deque()
+        self.written: dict[bytes, list[float]] = {}  # a message's frame written to the daemon's socket
         self.received: dict[str, float] = {}  # the request's first bytes read off the socket
         self.handled: dict[str, float] = {}   # Quart's before_request (after Hypercorn parsed it)
-        self.answers: dict[str, float | None] = {}
+        self.answers: dict[str, tuple[float | None, float | None]] = {}  # (published, written)
 
     def on_publish(self, text: str, t: float) -> None:
-        d = digest(text)
-        self.order.append((t, d))
-        times = self.published.get(d)
-        if times is None:
-            self.published[d] = [t]
-        else:
-            times.append(t)
+        _remember(self.order, self.published, digest(text), t)
+
+    def on_write(self, payload: bytes, t: float) -> None:
+        _remember(self.written_order, self.written, digest(payload), t)
 
     def on_order(self, cid: str, read: float, handled: float) -> None:
         self.received[cid] = read
         self.handled[cid] = handled
 
     def prune(self, before: float) -> None:
-        while self.order and self.order[0][0] < before:
-            _, d = self.order.popleft()
-            times = self.published[d]
-            del times[0]
-            if not times:
-                del self.published[d]
+        for order, stamps in ((self.order, self.published), (self.written_order, self.written)):
+            while order and order[0][0] < before:
+                _, d = order.popleft()
+                times = stamps[d]
+                del times[0]
+                if not times:
+                    del stamps[d]
 
     def answer(self, cid: str, key: bytes, arrival: float) -> None:
-        times = [p for p in self.published.get(key, ()) if p <= arrival]
-        self.answers[cid] = times[-1] if times else None
+        self.answers[cid] = (latest_at_or_before(self.published.get(key, ()), arrival),
+                             latest_at_or_before(self.written.get(key, ()), arrival))
+
+
+def _remember(order: deque[tuple[float, bytes]], stamps: dict[bytes, list[float]], key: bytes, t: float) -> None:
+    order.append((t, key))
+    times = stamps.get(key)
+    if times is None:
+        stamps[key] = [t]
+    else:
+        times.append(t)
+
+
+def latest_at_or_before(times: Any, t: float) -> float | None:
+    found = [x for x in times if x <= t]
+    return found[-1] if found else None
 
 
 def install_sim_hooks(clock: Callable[[], float], on_publish: Callable[[str, float], None],
+                      on_write: Callable[[bytes, float], None],
                       on_order: Callable[[str, float, float], None]) -> None:
     """Monkeypatch the simulator's publish and receipt points in this process (both ``--sim`` modes).
 
     ``on_publish(text, t)``: a message queued for the trader's WebSocket connection.
+    ``on_write(payload, t)``: a WebSocket text frame about to be written to a socket (the simulator
+    serves WebSocket connections only to the trader in the bench).
     ``on_order(client_order_id, read, handled)``: an order request's first bytes read off the socket,
     and its handler reached (after Hypercorn parsed it). Times come from ``clock``.
     """
@@ -156,7 +198,7 @@ def install_sim_hooks(clock: Callable[[], float], on_publish: Callable[[str, flo
     sim_hub.Connection.offer = offer  # type: ignore[method-assign]
 
     orig_create_app = sim_rest.create_app
-    take_read_time = install_socket_stamps(clock)
+    take_read_time = install_socket_stamps(clock, on_write)
 
     def create_app(venue: Any) -> Any:
         from quart import request
@@ -188,7 +230,7 @@ async def _child(speed: float, key_id: str, public_key: Path) -> None:
     from kalshid.sim.server import SimHandle, SimSettings, serve_simulator
 
     stamps = ChildStamps()
-    install_sim_hooks(time.perf_counter, stamps.on_publish, stamps.on_order)
+    install_sim_hooks(time.perf_counter, stamps.on_publish, stamps.on_write, stamps.on_order)
     # As the embedded simulator is configured by the bench's env (seed, start, balance, N x Basic-tier
     # rate limits), with the ``kalshid sim`` CLI defaults otherwise (30 s signature skew).
     settings = SimSettings(port=0, speed=speed, seed=SEED, start=datetime.fromisoformat(START).timestamp(),
@@ -229,7 +271,19 @@ async def _child(speed: float, key_id: str, public_key: Path) -> None:
     await stdin.aclose()
 
 
-def child_main(speed: float, key_id: str, public_key: str) -> int:
+SIM_POLICIES = ("batch", "normal")
+
+
+def child_main(speed: float, key_id: str, public_key: str, policy: str = "batch") -> int:
+    """Run the child. ``policy`` "batch": the process runs under Linux's ``SCHED_BATCH``: the same
+    CPU share as any other process, but waking up (e.g. when the daemon's order arrives) does not
+    preempt the task running on that core. A real exchange is on other machines; without this the
+    simulator, woken by the daemon's own socket write, takes the daemon's core mid-order. "normal":
+    ``SCHED_OTHER``, as started."""
+    if policy not in SIM_POLICIES:
+        raise ValueError(f"sim child: policy {policy!r} is not one of {SIM_POLICIES}")
+    if policy == "batch":
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     trio.run(_child, speed, key_id, Path(public_key))
     return 0
 
@@ -244,7 +298,7 @@ class SimChild:
         self.rest_url = ""
         self.ws_url = ""
         self._buf = b""
-        self._pending: list[bytes] = []
+        self._pending: list[tuple[str, str, float]] = []  # queries, encoded by the flusher
         self._flusher: trio.CancelScope | None = None
 
     async def readline(self) -> str:
@@ -259,12 +313,14 @@ class SimChild:
         return line.decode()
 
     def query(self, cid: str, text: str, arrival_perf: float) -> None:
-        """Ask for the publish stamp of ``text`` at or before ``arrival_perf``; sent by the flusher."""
-        self._pending.append(f"Q {cid} {digest(text).hex()} {arrival_perf!r}\n".encode())
+        """Ask for the stamps of ``text`` at or before ``arrival_perf``; hashed and sent by the flusher
+        (this runs on the daemon's order path: it only appends)."""
+        self._pending.append((cid, text, arrival_perf))
 
-    async def _flush(self) -> None:
-        if self._pending:
-            data, self._pending = b"".join(self._pending), []
+    async def _flush(self, end: bool = False) -> None:
+        if self._pending or end:
+            lines = [f"Q {cid} {digest(text).hex()} {arrival!r}\n" for cid, text, arrival in self._pending]
+            data, self._pending = ("".join(lines) + ("END\n" if end else "")).encode(), []
             assert self.proc.stdin is not None
             await self.proc.stdin.send_all(data)
 
@@ -274,22 +330,23 @@ class SimChild:
                 await trio.sleep(FLUSH_EVERY_S)
                 await self._flush()
 
-    async def finish(self) -> tuple[dict[str, float | None], dict[str, float], dict[str, float]]:
-        """Send what is pending and ``END``; the child's (published, received, handled) stamps by cid."""
+    async def finish(self) -> tuple[dict[str, list[float | None]], dict[str, float], dict[str, float]]:
+        """Send what is pending and ``END``; the child's ([published, written], received, handled)
+        stamps by cid."""
         if self._flusher is not None:
             self._flusher.cancel()
-        self._pending.append(b"END\n")
-        await self._flush()
+        await self._flush(end=True)
         with trio.fail_after(30):
             found = json.loads(await self.readline())
         return found["published"], found["received"], found["handled"]
 
 
 @asynccontextmanager
-async def sim_child(script: str, speed: float, key_id: str, public_key: Path) -> AsyncIterator[SimChild]:
+async def sim_child(script: str, speed: float, key_id: str, public_key: Path,
+                    policy: str = "batch") -> AsyncIterator[SimChild]:
     """Start ``script --sim-child ...``; yields once its URLs are known. Kills it on the way out."""
     proc = await trio.lowlevel.open_process(
-        [sys.executable, script, "--sim-child", repr(speed), key_id, str(public_key)],
+        [sys.executable, script, "--sim-child", repr(speed), key_id, str(public_key), policy],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         child = SimChild(proc)

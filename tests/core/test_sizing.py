@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kalshid.core.fees import taker_fee_cc
 from kalshid.core.sizing import (
@@ -13,6 +15,7 @@ from kalshid.core.sizing import (
     max_count_within,
     size_binary,
 )
+from kalshid.core.units import ONE_DOLLAR_CC
 
 
 def test_edge_includes_the_per_order_fee() -> None:
@@ -55,12 +58,12 @@ def test_caps_and_tiny_bankroll() -> None:
 
 
 def test_max_count_within_is_the_exact_boundary() -> None:
-    for price in (100, 2_500, 5_000, 9_900):
-        for budget in (0, 99, 5_200, 123_456, 1_000_000):
+    for price in (1, 37, 100, 2_500, 4_999, 5_000, 9_900, 9_999):
+        for budget in (0, 1, 99, 5_200, 123_456, 1_000_000, 10_000_000_000):
             n = max_count_within(budget, price)
             assert all_in_cost_cc(n, price) <= budget or n == 0
             assert all_in_cost_cc(n + 1, price) > budget
-            for cap in (0, 1, 7, 10_000):  # a cap only lowers the bound (and shortens the search)
+            for cap in (0, 1, 7, 10_000, n, n + 1):  # a cap only lowers the bound
                 assert max_count_within(budget, price, cap) == min(n, cap)
 
 
@@ -75,3 +78,12 @@ def test_bad_inputs(args: tuple[float, int, int], match: str) -> None:
 def test_bad_fraction() -> None:
     with pytest.raises(SizingError, match="kelly_fraction"):
         size_binary(0.6, 5_000, 100, kelly_fraction=0.0, max_count=1)
+
+
+@given(st.integers(1, ONE_DOLLAR_CC - 1), st.integers(0, 10**12), st.none() | st.integers(0, 10**6))
+def test_max_count_within_matches_an_exhaustive_definition(price: int, budget: int, cap: int | None) -> None:
+    """The largest count within budget and cap, checked against its definition at the boundary."""
+    n = max_count_within(budget, price, cap)
+    assert n >= 0 and (cap is None or n <= cap)
+    assert n == 0 or all_in_cost_cc(n, price) <= budget
+    assert (cap is not None and n == cap) or all_in_cost_cc(n + 1, price) > budget
