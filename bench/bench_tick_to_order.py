@@ -4,15 +4,17 @@ Run: ``.venv/bin/python bench/bench_tick_to_order.py [--sim process|inprocess] [
 [--clients 0,100] [--rounds 2]`` (about a minute at the defaults: ~7 orders/s at speed 10x).
 Prints figures; not a test. Exits 0 when it measured something and the daemon stopped cleanly.
 
-What is measured, per order: from the simulator *publishing* the market-data message that triggered
-the signal (the moment the hub queues it for the daemon's WebSocket connection) to the simulator
-*receiving* the order request: the moment the simulator's HTTP server reads the request's first bytes
-off its socket (a wrapper around Hypercorn's stream, joined to the order by the connection's peer
-address in Quart's ``before_request``). In between: the simulator's WS send, loopback, the daemon's
-feed parse, strategy, risk, execution (journal intent write), RSA-2048 signing, the HTTP/1.1 request on
-a keep-alive connection. The simulator's own HTTP parsing and dispatch (bytes read → its request
-handler) is the exchange's processing, not ours; it is printed apart ("sim: read -> handler") and is
-not in the total.
+What is measured, per order, **wire to wire**: from the simulator *writing* the market-data message
+that triggered the signal to its socket (the WebSocket frame handed to the socket's ``send``, a wrapper
+around Hypercorn's stream) to the simulator *reading* the order request's first bytes off its socket
+(the same wrapper, joined to the order by the connection's peer address in Quart's ``before_request``).
+In between: loopback, the daemon's WebSocket reader and feed parse, strategy, risk, execution (journal
+intent write), RSA-2048 signing, the HTTP/1.1 request on a keep-alive connection. What the simulator
+does on either side is the exchange's processing, not ours, and is printed apart, not in the total:
+its publish queue (the hub queuing the message for the daemon's connection -> the frame written:
+its sender task, Quart and Hypercorn behind whatever else its loop is doing) and its request parsing
+(bytes read -> its request handler). The total from the hub's queuing is printed too, for comparison
+with figures before session 7, which used it.
 
 How the trigger is found (exact, not "the last message before the order"): the daemon's
 ``ApprovedOrder.data_local_time`` is the Trio time its feed began handling the triggering message.
@@ -30,11 +32,14 @@ Set-up and caveats:
   system-wide on Linux; the daemon's Trio time is that plus ``SystemClock.offset``). The child keeps
   publish stamps by a digest of the message text and answers the parent's lookups over its stdin;
   they are joined at the end. Caveats: on a 2-core box the child still competes for the CPU (no
-  core is reserved for it). The daemon does not know an external simulator's speed (only the
-  embedded one tells it): its ``ExchangeClock`` advances at speed 1 between messages (journal
-  timestamps run a little behind; orders still trade at 10x), and it polls the market list every
-  ``MARKET_POLL_S`` (5 s) of wall time instead of every 5 s / speed, so it does ~10x fewer of those
-  REST round trips than in ``inprocess`` mode at 10x (a little less load on its loop).
+  core is reserved for it). It runs under Linux's ``SCHED_BATCH`` by default (``--sim-policy``): the
+  same CPU share, but its wake-ups do not preempt the running task — without it, the daemon's own
+  order write woke the simulator onto the daemon's core, and the daemon waited ~1-2 ms on the run
+  queue in the middle of sending (a real exchange runs elsewhere). The daemon does not know an
+  external simulator's speed (only the embedded one tells it): its ``ExchangeClock`` advances at
+  speed 1 between messages (journal timestamps run a little behind; orders still trade at 10x), and
+  it polls the market list every ``MARKET_POLL_S`` (5 s) of wall time instead of every 5 s / speed,
+  so it does ~10x fewer of those REST round trips than in ``inprocess`` mode at 10x (a little less load on its loop).
 - ``--sim inprocess``: daemon and simulator run **in one process and one Trio loop** (the embedded
   simulator, as ``kalshid run`` uses it). At ``--speed`` N the simulator's makers, takers and index
   do N times their real-time work on the same thread, so the figure is pessimistic: a real
