@@ -257,6 +257,24 @@ async def test_watchdog_reconnects_when_pings_go_unanswered(
     assert len(rig.fake.connections) >= 2 and rig.feed.statistics()["pings"] >= 1
 
 
+async def test_watchdog_still_runs_while_books_are_held_back(
+    nursery: trio.Nursery, fake_url: Any, rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consumer that has stopped reading (books held back for it) must not hide a dead connection."""
+    async def swallow_ping(self: Any, event: Any) -> None:
+        return None
+
+    monkeypatch.setattr(trio_websocket._impl.WebSocketConnection, "_handle_ping_event", swallow_ping)
+    rig = await start(nursery, fake_url, rsa_key, buffer=1, watchdog_s=0.05, pong_timeout_s=0.05)
+    conn = rig.fake.connections[0]
+    for price in (4100, 4200, 4300):  # the snapshot fills the buffer: these are held back
+        await conn.delta(TICKER, "yes", price, 1)
+    with trio.fail_after(5):
+        # Polling the feed's counters under a deadline (nothing is read from its channel meanwhile).
+        while not (rig.feed.statistics()["undelivered_books"] and rig.feed.statistics()["pings"]):  # noqa: ASYNC110
+            await trio.sleep(0.01)
+
+
 async def test_quiet_but_alive_connection_is_kept(
     nursery: trio.Nursery, fake_url: Any, rsa_key: rsa.RSAPrivateKey
 ) -> None:

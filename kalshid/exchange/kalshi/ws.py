@@ -222,26 +222,28 @@ class KalshiFeed:
             raise
 
     async def _timers(self, conn: _Conn) -> None:
-        """Flush held-back books every ``flush_interval_s`` while there are any; after ``watchdog_s``
-        without a message, ping, and fail with :class:`FeedTimeout` if no pong comes in time."""
+        """After ``watchdog_s`` without a message, ping, and fail with :class:`FeedTimeout` if no pong
+        comes in time; meanwhile flush held-back books every ``flush_interval_s`` while there are any
+        (the watchdog keeps running while they are held back: a stalled consumer must not hide a dead
+        connection)."""
         cfg = self.config
         while True:
-            if self._undelivered:
-                await trio.sleep(cfg.flush_interval_s)
-                self._flush_books()
-                continue
             quiet_until = conn.last_data + cfg.watchdog_s
-            if trio.current_time() < quiet_until:
+            now = trio.current_time()
+            if now >= quiet_until:
+                self.stats["pings"] += 1
+                with trio.move_on_after(cfg.pong_timeout_s):
+                    await conn.ws.ping()
+                    conn.last_data = trio.current_time()
+                    continue
+                raise FeedTimeout(f"no data for {cfg.watchdog_s}s and no pong within {cfg.pong_timeout_s}s")
+            if self._undelivered:
+                await trio.sleep_until(min(quiet_until, now + cfg.flush_interval_s))
+                self._flush_books()
+            else:
                 self._held_back = trio.Event()
                 with trio.move_on_at(quiet_until):
                     await self._held_back.wait()
-                continue
-            self.stats["pings"] += 1
-            with trio.move_on_after(cfg.pong_timeout_s):
-                await conn.ws.ping()
-                conn.last_data = trio.current_time()
-                continue
-            raise FeedTimeout(f"no data for {cfg.watchdog_s}s and no pong within {cfg.pong_timeout_s}s")
 
     # ------------------------------------------------------------------ commands
 
