@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -120,8 +120,9 @@ def install_socket_stamps(clock: Callable[[], float],
 
 # --- child ------------------------------------------------------------------------------------------
 
-class ChildStamps:
-    """Publish and receipt stamps (perf_counter seconds) kept in the simulator process."""
+class SimStamps:
+    """Publish, write and receipt stamps (perf_counter seconds) kept in the simulator's process: the
+    child's, or the bench's own with ``--sim inprocess``. Queries are answered into ``answers``."""
 
     def __init__(self) -> None:
         self.order: deque[tuple[float, bytes]] = deque()
@@ -152,8 +153,15 @@ class ChildStamps:
                     del stamps[d]
 
     def answer(self, cid: str, key: bytes, arrival: float) -> None:
-        self.answers[cid] = (latest_at_or_before(self.published.get(key, ()), arrival),
-                             latest_at_or_before(self.written.get(key, ()), arrival))
+        self.answers[cid] = (_latest_at_or_before(self.published.get(key, ()), arrival),
+                             _latest_at_or_before(self.written.get(key, ()), arrival))
+
+
+async def prune_forever(stamps: SimStamps) -> None:
+    """Drop stamps older than ``HISTORY_S``, once a second."""
+    while True:
+        await trio.sleep(1.0)
+        stamps.prune(time.perf_counter() - HISTORY_S)
 
 
 def _remember(order: deque[tuple[float, bytes]], stamps: dict[bytes, list[float]], key: bytes, t: float) -> None:
@@ -165,7 +173,7 @@ def _remember(order: deque[tuple[float, bytes]], stamps: dict[bytes, list[float]
         times.append(t)
 
 
-def latest_at_or_before(times: Any, t: float) -> float | None:
+def _latest_at_or_before(times: Iterable[float], t: float) -> float | None:
     found = [x for x in times if x <= t]
     return found[-1] if found else None
 
@@ -229,7 +237,7 @@ async def _child(speed: float, key_id: str, public_key: Path) -> None:
     from kalshid.sim.ratelimit import RateLimits
     from kalshid.sim.server import SimHandle, SimSettings, serve_simulator
 
-    stamps = ChildStamps()
+    stamps = SimStamps()
     install_sim_hooks(time.perf_counter, stamps.on_publish, stamps.on_write, stamps.on_order)
     # As the embedded simulator is configured by the bench's env (seed, start, balance, N x Basic-tier
     # rate limits), with the ``kalshid sim`` CLI defaults otherwise (30 s signature skew).
@@ -241,12 +249,7 @@ async def _child(speed: float, key_id: str, public_key: Path) -> None:
         handle: SimHandle = await nursery.start(serve_simulator, settings)
         print(f"{handle.rest_base_url} {handle.ws_url}", flush=True)
 
-        async def prune() -> None:
-            while True:
-                await trio.sleep(1.0)
-                stamps.prune(time.perf_counter() - HISTORY_S)
-
-        nursery.start_soon(prune)
+        nursery.start_soon(prune_forever, stamps)
         buf = b""
         ended = False
         while not ended:

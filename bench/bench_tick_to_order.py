@@ -43,7 +43,8 @@ Set-up and caveats:
 - ``--sim inprocess``: daemon and simulator run **in one process and one Trio loop** (the embedded
   simulator, as ``kalshid run`` uses it). At ``--speed`` N the simulator's makers, takers and index
   do N times their real-time work on the same thread, so the figure is pessimistic: a real
-  exchange's work is not on our CPU. One Trio clock serves both sides.
+  exchange's work is not on our CPU. Both modes stamp, look up and join the simulator's side the same way
+  (``_simchild.SimStamps``, perf_counter seconds).
 - The WebSocket API clients run in a **child process** (this script with ``--ws-child``) in both
   modes, so only the daemon's side of their traffic lands on the daemon's loop.
 - Strategies are made to trade often (``min_edge`` 0, small Kelly fraction, wide risk limits).
@@ -73,7 +74,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -85,10 +86,11 @@ from _simchild import (
     SIM_POLICIES,
     START,
     SimChild,
+    SimStamps,
     child_main,
     digest,
     install_sim_hooks,
-    latest_at_or_before,
+    prune_forever,
     sim_child,
 )
 
@@ -130,11 +132,6 @@ class Recorder:
     """Publish stamps (simulator), arrival stamps (daemon feed), send and receipt stamps per order."""
 
     def __init__(self) -> None:
-        self.pub_t: list[float] = []
-        self.pub_text: list[str] = []
-        self.published: dict[str, list[float]] = {}
-        self.wr_t: list[tuple[float, bytes]] = []
-        self.written: dict[bytes, list[float]] = {}  # by digest of the frame's payload
         self.arr_t: list[float] = []
         self.arr_raw: list[str] = []
         self.sent: dict[str, Sample] = {}  # by client_order_id
@@ -142,7 +139,8 @@ class Recorder:
         self.received: dict[str, float] = {}  # the simulator read the order request's first bytes
         self.handled: dict[str, float] = {}   # the simulator's request handler began (after HTTP parsing)
         self.unmatched = 0
-        self.child: SimChild | None = None  # --sim process: publish stamps are looked up in the child
+        self.child: SimChild | None = None  # --sim process: the simulator's stamps, looked up in the child
+        self.local: SimStamps | None = None  # --sim inprocess: the simulator's stamps, in this process
         self.offset = 0.0  # Trio time - perf_counter() in this process (the child stamps perf_counter)
         self.phase = "warmup"
         self.count: dict[str, int] = {}
@@ -150,42 +148,6 @@ class Recorder:
         self.order_cid: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_cid", default=None)
         self.current: contextvars.ContextVar[tuple[ApprovedOrder, float] | None] = contextvars.ContextVar(
             "bench_item", default=None)
-
-    # --- simulator side ---------------------------------------------------------------------
-    def on_publish(self, text: str, t: float) -> None:
-        self.pub_t.append(t)
-        self.pub_text.append(text)
-        self.published.setdefault(text, []).append(t)
-        if len(self.pub_t) > 50_000:
-            self._prune_published(t - HISTORY_S)
-
-    def _prune_published(self, before: float) -> None:
-        cut = bisect.bisect_left(self.pub_t, before)
-        for text in self.pub_text[:cut]:
-            times = self.published.get(text)
-            if times is not None:
-                while times and times[0] < before:
-                    times.pop(0)
-                if not times:
-                    del self.published[text]
-        del self.pub_t[:cut], self.pub_text[:cut]
-
-    def on_write(self, payload: bytes, t: float) -> None:
-        key = digest(payload)
-        self.wr_t.append((t, key))
-        self.written.setdefault(key, []).append(t)
-        if len(self.wr_t) > 50_000:
-            cut = bisect.bisect_left(self.wr_t, (t - HISTORY_S, b""))
-            for _, k in self.wr_t[:cut]:
-                times = self.written[k]
-                del times[0]
-                if not times:
-                    del self.written[k]
-            del self.wr_t[:cut]
-
-    def on_order(self, cid: str, read: float, handled: float) -> None:
-        self.received[cid] = read
-        self.handled[cid] = handled
 
     # --- daemon side ------------------------------------------------------------------------
     def on_arrival(self, raw: str, t: float) -> None:
@@ -205,16 +167,12 @@ class Recorder:
         if i < 0:
             self.unmatched += 1
             return
+        raw, arrival = self.arr_raw[i], d - self.offset  # the simulator stamps perf_counter seconds
         if self.child is not None:
-            self.child.query(cid, self.arr_raw[i], d - self.offset)  # answered in the child
-            published = wired = math.nan  # filled in by join_child
-        else:
-            pub = latest_at_or_before(self.published.get(self.arr_raw[i], ()), d)
-            wire = latest_at_or_before(self.written.get(digest(self.arr_raw[i]), ()), d)
-            if pub is None or wire is None:
-                self.unmatched += 1
-                return
-            published, wired = pub, wire
+            self.child.query(cid, raw, arrival)  # answered in the child
+        elif self.local is not None:
+            self.local.answer(cid, digest(raw), arrival)
+        published = wired = math.nan  # filled in by join_stamps
         pairs = self.risk.get(d, [])
         done = [(i, o) for i, o in pairs if o <= placed]  # two strategies may act on one message
         r_in, r_out = done[-1] if done else (math.nan, math.nan)
@@ -225,9 +183,9 @@ class Recorder:
         if self.target is not None and self.target[0] == self.phase and n >= self.target[1]:
             self.target[2].set()
 
-    def join_child(self, published: dict[str, list[float | None]], received: dict[str, float],
-                   handled: dict[str, float]) -> None:
-        """Fill in the child's stamps (perf_counter seconds, converted to this process's Trio time)."""
+    def join_stamps(self, published: Mapping[str, Sequence[float | None]], received: dict[str, float],
+                    handled: dict[str, float]) -> None:
+        """Fill in the simulator's stamps (perf_counter seconds, converted to this process's Trio time)."""
         for cid, x in list(self.sent.items()):
             pub, wire = published.get(cid) or (None, None)
             if pub is None or wire is None:
@@ -246,8 +204,9 @@ class Recorder:
 
 
 def install_sim(rec: Recorder) -> None:
-    """The in-process simulator's publish and receipt points (``--sim inprocess``), on Trio's clock."""
-    install_sim_hooks(trio.current_time, rec.on_publish, rec.on_write, rec.on_order)
+    """The in-process simulator's publish, write and receipt points (``--sim inprocess``)."""
+    rec.local = SimStamps()
+    install_sim_hooks(time.perf_counter, rec.local.on_publish, rec.local.on_write, rec.local.on_order)
 
 
 def install_daemon(rec: Recorder) -> None:
@@ -532,6 +491,8 @@ async def measure(args: argparse.Namespace, tmp: Path, rec: Recorder, environ: d
         nursery.start_soon(run)
         if rec.child is not None:
             nursery.start_soon(rec.child.flusher)
+        if rec.local is not None:
+            nursery.start_soon(prune_forever, rec.local)
         with trio.fail_after(args.timeout):
             await supervisor.wait_ready()
             assert daemon.api_url is not None
@@ -554,7 +515,9 @@ async def measure(args: argparse.Namespace, tmp: Path, rec: Recorder, environ: d
     logs.shutdown_logging()  # the writer thread drains its queue into the file before it is closed
     log_file.close()
     if rec.child is not None:
-        rec.join_child(*await rec.child.finish())
+        rec.join_stamps(*await rec.child.finish())
+    elif rec.local is not None:
+        rec.join_stamps(rec.local.answers, rec.local.received, rec.local.handled)
 
     print(f"\nTick-to-order, wire to wire: the simulator writes the triggering message to its socket -> it "
           f"reads the order off its socket (sim {sim_desc}, speed {args.speed:g}x, "
