@@ -9,8 +9,8 @@ contract does too. We size *conservatively, without iteration*: ``ceil(C·x)/C �
 one-contract all-in cost ``c₁ = P + fee(1, P)`` bounds the per-contract cost of any order from above.
 ``f*`` is computed at ``c₁`` (``f*`` falls as ``c`` rises, so this never over-stakes), the stake
 ``kelly_fraction·f*·bankroll`` is floored to a whole cc, and the count is the largest ``C`` whose
-*exact* all-in cost ``C·P + fee(C, P)`` fits in the stake (a binary search over the exact integer
-fee). The reported edge is then exact for that count.
+*exact* all-in cost ``C·P + fee(C, P)`` fits in the stake (found from the unrounded-fee bound in a
+step or two of the exact integer fee). The reported edge is then exact for that count.
 
 Money is int cc throughout; floats appear only as probabilities and the Kelly fraction.
 """
@@ -25,6 +25,7 @@ from kalshid.core.fees import TAKER_RATE, taker_fee_cc
 from kalshid.core.units import ONE_DOLLAR_CC, check_price_cc
 
 DEFAULT_KELLY_FRACTION = 0.25
+_TAKER_RATE = float(TAKER_RATE)  # only for max_count_within's starting estimate; fees stay exact
 
 
 class SizingError(ValueError):
@@ -77,7 +78,7 @@ def max_count_within(budget_cc: int, price_cc: int, cap: int | None = None) -> i
     # fee rounding, i.e. a step or two at whole-cent prices. The exact integer cost walks it to the
     # boundary. (A binary search over the exact cost took ~20 fee evaluations on a large bankroll, on
     # every strategy evaluation.)
-    unit_cc = price_cc + float(TAKER_RATE) * price_cc * (ONE_DOLLAR_CC - price_cc) / ONE_DOLLAR_CC
+    unit_cc = price_cc + _TAKER_RATE * price_cc * (ONE_DOLLAR_CC - price_cc) / ONE_DOLLAR_CC
     n = min(hi, int(budget_cc / unit_cc) + 1)
     while n > 0 and all_in_cost_cc(n, price_cc) > budget_cc:
         n -= 1
