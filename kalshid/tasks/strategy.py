@@ -6,6 +6,14 @@ for a signal. A strategy that already has an order working in that market (pendi
 resting) is not asked to trade again until it finishes: one intent at a time per strategy and market
 (``TradingState.busy``; risk clears it on a rejection, execution when the order is finished).
 
+Bursts: the stage takes everything already waiting in its inbox (up to :data:`BATCH_LIMIT` events),
+folds it all into the tracker, and evaluates the strategies **once**, on the final state, stamped
+with the newest triggering event's time. The feed hands over a network read's messages in one step
+(:mod:`kalshid.exchange.wsclient`), so a burst of book deltas costs one evaluation, not one per
+intermediate book, and a signal on the burst's last message does not wait behind the others'
+evaluations. Every event is still folded in order: no print is skipped (the strategies see all new
+prints in their history), no lifecycle change or stale mark is lost.
+
 Also raises :class:`WindowClosing` for execution a little before each close (exchange time), so
 resting orders never ride into the settlement window.
 """
@@ -39,6 +47,7 @@ from kalshid.tasks.convert import book_top
 log = get_logger("kalshid.strategy")
 
 CANCEL_BEFORE_CLOSE = timedelta(seconds=2)
+BATCH_LIMIT = 512  # events folded per evaluation at most, so a flood still yields to other tasks
 
 
 class StrategyStage:
@@ -56,15 +65,35 @@ class StrategyStage:
         async with market_data, proposals, closing:
             async for event in market_data:
                 self.p.state.last_progress = trio.current_time()
-                trigger = self._fold(event)
+                trigger, at = self._fold_waiting(event, market_data)
                 if trigger is None:
                     continue
                 await self._check_closing(closing)
                 if trigger:
-                    for proposal in self._evaluate(event_local_time(event)):
+                    for proposal in self._evaluate(at):
                         await proposals.send(proposal)
                         # announced after the hand-over: risk and execution do not wait for the log line
                         self._announce(proposal.signal)
+
+    def _fold_waiting(self, first: FeedEvent,
+                      market_data: trio.MemoryReceiveChannel[FeedEvent]) -> tuple[bool | None, float]:
+        """Fold ``first`` and every event already waiting (module docstring, "Bursts"), in order.
+        Returns the combined trigger (True if any event calls for an evaluation, else False if any
+        moved time, else None) and the local time of the last event that called for one."""
+        trigger = self._fold(first)
+        at = event_local_time(first) if trigger else 0.0
+        for _ in range(BATCH_LIMIT - 1):
+            try:
+                event = market_data.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break  # nothing more now; a closed inbox ends the ``async for`` on its next turn
+            folded = self._fold(event)
+            if folded:
+                at = event_local_time(event)
+                trigger = True
+            elif folded is not None and trigger is None:
+                trigger = False
+        return trigger, at
 
     def _fold(self, event: FeedEvent) -> bool | None:
         """Update the tracker; True if strategies should run, False if only time moved, None if nothing."""

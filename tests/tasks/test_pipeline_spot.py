@@ -27,10 +27,19 @@ async def fake_coinbase(holder: dict[str, Any], request: trio_websocket.WebSocke
                                           "channels": [{"name": "ticker", "product_ids": ["SOL-USD"]},
                                                        {"name": "heartbeat", "product_ids": ["SOL-USD"]}]}))
         seq = 0
+        phased = False
         while True:
             venue = holder.get("venue")
+            if venue is not None and not phased:
+                # Quote half a venue second ahead of each index print, the price that print will
+                # carry: the daemon pairs each index print with the nearest spot print *received*
+                # before it, and a spot print arriving at the same instant as its index print would
+                # make the pairing depend on which socket the scheduler reads first.
+                phased = True
+                await trio.sleep(((0.5 - venue.now() % 1) % 1) / holder.get("speed", 1.0))
+                continue
             if venue is not None:
-                now = int(venue.now())
+                now = int(venue.now()) + 1
                 seq += 1
                 price = venue.index.print_at(now) + PREMIUM
                 stamp = datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z")

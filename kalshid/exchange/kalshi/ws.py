@@ -11,10 +11,15 @@ Resilience:
   negative) marks the books stale (:class:`FeedStale`), unsubscribes that sid and subscribes again
   for fresh snapshots (:class:`FeedResynced` per market when its snapshot lands).
 - Watchdog: after ``watchdog_s`` without a data message we ping; no pong within ``pong_timeout_s``
-  → reconnect. (trio-websocket answers the server's pings itself.)
+  → reconnect. (The connection answers the server's pings itself.)
 - Transient failures (closed connection, handshake failure/timeout, OS errors, watchdog) reconnect
   with exponential backoff and jitter; everything is re-subscribed, including markets added later
   with :meth:`KalshiFeed.set_markets`. Other exceptions propagate.
+
+Bursts: the connection (:mod:`kalshid.exchange.wsclient`) hands over every message one network
+read completed, and the feed handles them all in one scheduler step: a burst of book deltas
+reaches the strategy together, which evaluates once on the final state instead of once per
+intermediate one (at most ``batch_limit`` messages per step, so other tasks still run).
 
 Backpressure policy: fills, order updates, positions, lifecycle, index prints, trades, tickers and
 feed-state events are delivered with a *blocking* send; if the consumer does not take one within
@@ -33,10 +38,10 @@ from urllib.parse import urlsplit
 
 import attrs
 import trio
-import trio_websocket
 
 from kalshid.core.book import Book, BookError, OrderBook
 from kalshid.core.markets import INDEX_ID
+from kalshid.exchange import wsclient
 from kalshid.exchange.backoff import reconnect_forever
 from kalshid.exchange.base import (
     BookUpdated,
@@ -89,13 +94,13 @@ class FeedConfig:
     backoff_max_s: float = 30.0
     max_block_s: float = 10.0
     flush_interval_s: float = 0.05
-    message_queue_size: int = 64
+    batch_limit: int = 256  # messages handled per scheduler step at most
 
 
 class _Conn:
     """Per-connection subscription state (reset on every reconnect)."""
 
-    def __init__(self, ws: trio_websocket.WebSocketConnection) -> None:
+    def __init__(self, ws: wsclient.WsClient) -> None:
         self.ws = ws
         self.next_id = 1
         self.pending: dict[int, tuple[str, str, tuple[str, ...]]] = {}  # id → (cmd, channel, tickers)
@@ -109,7 +114,7 @@ class _Conn:
         self.last_data = trio.current_time()  # when the last message (or pong) arrived
 
 
-_TRANSIENT = (trio_websocket.ConnectionClosed, trio_websocket.HandshakeError, OSError, FeedTimeout)
+_TRANSIENT = (wsclient.WsError, OSError, FeedTimeout)
 
 
 class KalshiFeed:
@@ -178,11 +183,8 @@ class KalshiFeed:
         path = urlsplit(self.config.ws_url).path
         headers = self._signer.headers(self._wall_ms(), "GET", path)
         self._conn_healthy = False
-        async with trio_websocket.open_websocket_url(
-            self.config.ws_url, extra_headers=[(k.encode(), v.encode()) for k, v in headers.items()],
-            connect_timeout=self.config.connect_timeout_s, disconnect_timeout=self.config.connect_timeout_s,
-            message_queue_size=self.config.message_queue_size,
-        ) as ws:
+        async with wsclient.connect(self.config.ws_url, headers=list(headers.items()),
+                                    connect_timeout_s=self.config.connect_timeout_s) as ws:
             conn = _Conn(ws)
             self._conn = conn
             try:
@@ -203,18 +205,21 @@ class KalshiFeed:
             task_status.started()
 
     async def _receive_loop(self, conn: _Conn, task_status: trio.TaskStatus[None]) -> None:
-        """Handle messages until the connection fails. The timers (the no-data watchdog, the flush of
-        held-back books) run in a sibling task, so a message costs no cancel scope of its own (a
-        deadline scope per message was a third of the feed's time per message)."""
+        """Handle messages until the connection fails, a network read's worth per step (module
+        docstring, "Bursts"). The timers (the no-data watchdog, the flush of held-back books) run in
+        a sibling task, so a message costs no cancel scope of its own (a deadline scope per message
+        was a third of the feed's time per message)."""
         conn.last_data = trio.current_time()
+        limit = self.config.batch_limit
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._timers, conn)
                 while True:
-                    raw = await conn.ws.get_message()
+                    batch = await conn.ws.receive_batch(limit)
                     conn.last_data = trio.current_time()
-                    self.stats["messages"] += 1
-                    await self._handle(conn, raw)
+                    self.stats["messages"] += len(batch)
+                    for raw in batch:
+                        await self._handle(conn, raw)
                     self._maybe_started(conn, task_status)
         except BaseExceptionGroup as group:
             if len(group.exceptions) == 1:  # one failure (the usual case) is raised as itself
