@@ -293,6 +293,13 @@ def child_main(speed: float, key_id: str, public_key: str, policy: str = "batch"
 
 # --- parent -----------------------------------------------------------------------------------------
 
+def place_process(pid: int, cpus: set[int] | None) -> None:
+    """Confine a just-started child to ``cpus`` (None: leave it). Set on its main thread right after
+    the spawn, before its interpreter has started any other thread, so every thread inherits it."""
+    if cpus is not None:
+        os.sched_setaffinity(pid, cpus)
+
+
 class SimChild:
     """The parent's handle on the simulator process: its URLs, the query batch and the final stamps."""
 
@@ -346,11 +353,13 @@ class SimChild:
 
 @asynccontextmanager
 async def sim_child(script: str, speed: float, key_id: str, public_key: Path,
-                    policy: str = "batch") -> AsyncIterator[SimChild]:
-    """Start ``script --sim-child ...``; yields once its URLs are known. Kills it on the way out."""
+                    policy: str = "batch", cpus: set[int] | None = None) -> AsyncIterator[SimChild]:
+    """Start ``script --sim-child ...`` (on ``cpus`` only, when given); yields once its URLs are
+    known. Kills it on the way out."""
     proc = await trio.lowlevel.open_process(
         [sys.executable, script, "--sim-child", repr(speed), key_id, str(public_key), policy],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    place_process(proc.pid, cpus)
     try:
         child = SimChild(proc)
         with trio.fail_after(60):

@@ -69,6 +69,7 @@ import argparse
 import bisect
 import contextvars
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -90,6 +91,7 @@ from _simchild import (
     child_main,
     digest,
     install_sim_hooks,
+    place_process,
     prune_forever,
     sim_child,
 )
@@ -378,13 +380,14 @@ def line(label: str, ms: list[float], goal: str = "") -> str:
 class WsClients:
     """N WebSocket API clients in a child process (this script with ``--ws-child``)."""
 
-    def __init__(self, url: str, n: int) -> None:
-        self.url, self.n = url, n
+    def __init__(self, url: str, n: int, cpus: set[int] | None) -> None:
+        self.url, self.n, self.cpus = url, n, cpus
         self.proc: trio.Process | None = None
 
     async def __aenter__(self) -> WsClients:
         self.proc = await trio.lowlevel.open_process(
             [sys.executable, __file__, "--ws-child", self.url, str(self.n)], stdout=subprocess.PIPE)
+        place_process(self.proc.pid, self.cpus)
         assert self.proc.stdout is not None
         buf = b""
         with trio.fail_after(60):
@@ -454,11 +457,14 @@ async def bench(args: argparse.Namespace, tmp: Path) -> int:
     rec.offset = offset
     install_daemon(rec)
     environ = env_for(tmp, args.speed)
+    if args.loop_cpu is not None:
+        environ["KALSHID_RUNTIME__LOOP_CPU"] = str(args.loop_cpu)
     if args.sim == "inprocess":
         install_sim(rec)
         return await measure(args, tmp, rec, environ)
     keys = generate_keypair(tmp / "keys")
-    async with sim_child(__file__, args.speed, keys.key_id, keys.public_path, args.sim_policy) as child:
+    async with sim_child(__file__, args.speed, keys.key_id, keys.public_path, args.sim_policy,
+                         args.others) as child:
         rec.child = child
         environ |= {  # as tests/tasks/test_process_kill9.py points `kalshid run` at `kalshid sim`
             "KALSHI_API_BASE_URL": child.rest_url,
@@ -482,6 +488,8 @@ async def measure(args: argparse.Namespace, tmp: Path, rec: Recorder, environ: d
     status: list[int] = []
     t0 = time.monotonic()
     sim_desc = SIM_MODES[args.sim] + (f" under SCHED_{args.sim_policy.upper()}" if args.sim == "process" else "")
+    sim_desc += (f"; daemon loop pinned to CPU {args.loop_cpu}, simulator and ws clients on CPUs "
+                 f"{sorted(args.others)}" if args.loop_cpu is not None else "; no CPU pinning")
 
     async def run() -> None:
         status.append(await supervisor.run())
@@ -504,7 +512,7 @@ async def measure(args: argparse.Namespace, tmp: Path, rec: Recorder, environ: d
                 phase = f"{n}:{i}"
                 t1 = time.monotonic()
                 if n:
-                    async with WsClients(ws_url, n):
+                    async with WsClients(ws_url, n, args.others):
                         await rec.wait_orders(phase, args.orders)
                 else:
                     await rec.wait_orders(phase, args.orders)
@@ -578,6 +586,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sim-policy", choices=SIM_POLICIES, default="batch",
                     help="--sim process: the simulator process's Linux scheduling policy (default batch: it "
                          "does not preempt the daemon when it wakes up; see _simchild.child_main)")
+    ap.add_argument("--placement", choices=("pinned", "shared"), default="pinned",
+                    help="pinned (default, with 2+ CPUs): the daemon's loop thread on the last CPU "
+                         "(runtime.loop_cpu), the simulator and ws-client processes on the others, as "
+                         "if they ran elsewhere; shared: the kernel places everything")
     ap.add_argument("--sim-child", nargs=4, metavar=("SPEED", "KEY_ID", "PUBLIC_KEY", "POLICY"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -586,6 +598,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.sim_child:
         return child_main(float(args.sim_child[0]), *args.sim_child[1:])
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    args.loop_cpu = max(cpus) if args.placement == "pinned" and len(cpus) >= 2 else None
+    args.others = cpus - {args.loop_cpu} if args.loop_cpu is not None else None
     with tempfile.TemporaryDirectory(prefix="kalshid-bench-") as tmp:
         run: Callable[..., Any] = trio.run
         return int(run(bench, args, Path(tmp)))

@@ -38,6 +38,7 @@ from typing import Any, Literal, TextIO
 
 import structlog
 
+from kalshid import threads
 from kalshid.exchange.kalshi.auth import redact_key_id
 
 REDACTED = "[REDACTED]"
@@ -190,6 +191,7 @@ class _Listener(logging.handlers.QueueListener):
         thread at once, in the middle of an order's hot path, where it would take the GIL at the
         loop's next system call (the socket send) and hold the order back while it renders. Lines are
         written in batches, at most ``WRITER_PERIOD_S`` late; :func:`flush_logs` still waits for all."""
+        threads.background_thread()  # this listener's thread: never preempts the event loop
         while True:
             try:
                 return self.pending.get_nowait()

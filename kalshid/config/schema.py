@@ -194,6 +194,14 @@ class ChannelsConfig:
 
 
 @attrs.frozen
+class RuntimeConfig:
+    """Process placement (Linux). ``loop_cpu`` pins the event-loop thread to one CPU (keep other
+    busy processes off it). See :mod:`kalshid.threads`."""
+
+    loop_cpu: int | None = _f(None, "a CPU number >= 0 this process may use (empty: not pinned)", ge=0)
+
+
+@attrs.frozen
 class Config:
     """The whole effective configuration. Build it with :func:`kalshid.config.load_config`."""
 
@@ -207,6 +215,7 @@ class Config:
     log: LogConfig = attrs.field(factory=LogConfig)
     sim: SimConfig = attrs.field(factory=SimConfig)
     channels: ChannelsConfig = attrs.field(factory=ChannelsConfig)
+    runtime: RuntimeConfig = attrs.field(factory=RuntimeConfig)
 
     @property
     def dry_run(self) -> bool:
@@ -233,7 +242,7 @@ class Config:
 
 for _cls in (ExchangeConfig, TradingConfig, RiskConfig, KellyVolatilityParams, MeanReversionParams,
              StrategiesConfig, ApiConfig, ControlConfig, JournalConfig, LogConfig, SimConfig,
-             ChannelsConfig, Config):
+             ChannelsConfig, RuntimeConfig, Config):
     attrs.resolve_types(_cls)
 
 

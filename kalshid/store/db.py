@@ -2,7 +2,8 @@
 
 ``aiosqlite`` does not run under Trio (STACK-NOTES P6), so :class:`Journal` owns a single stdlib
 ``sqlite3`` connection and runs each SQL function of :mod:`~kalshid.store.sql_write` /
-:mod:`~kalshid.store.sql_read` through ``trio.to_thread.run_sync`` while holding a ``trio.Lock``.
+:mod:`~kalshid.store.sql_read` through ``kalshid.threads.run_sync`` (a helper thread that never
+preempts the event loop) while holding a ``trio.Lock``.
 The lock serializes access (the connection is not safe for concurrent use) and keeps calls in
 arrival order (Trio locks are fair).
 
@@ -53,6 +54,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
+from kalshid import threads
 from kalshid.logs import get_logger
 from kalshid.store import sql_read, sql_write
 from kalshid.store.intentlog import IntentLog, IntentLogFull
@@ -267,7 +269,7 @@ class Journal:
                 if self._inline:
                     await trio.lowlevel.checkpoint()
                     return job()
-                return await trio.to_thread.run_sync(job)
+                return await threads.run_sync(job)
             finally:
                 self._pending[:0] = pending  # any the job could not write go first next time
                 spent = time.perf_counter() - start
@@ -309,7 +311,7 @@ class Journal:
                     await trio.lowlevel.checkpoint()
                     self._intents.sync()
                 else:
-                    await trio.to_thread.run_sync(self._intents.sync)
+                    await threads.run_sync(self._intents.sync)
                 self._synced = target
             finally:
                 self._sync_running = False
@@ -343,7 +345,7 @@ class Journal:
             if self._inline:
                 self._close_sync(pending)
             else:
-                await trio.to_thread.run_sync(self._close_sync, pending)
+                await threads.run_sync(self._close_sync, pending)
         finally:
             self._lock.release()
 
@@ -512,7 +514,7 @@ class Journal:
     async def _ledgers(self) -> list[TickerLedger]:
         inputs = await self._run(sql_read.ledger_inputs)
         # the replay is pure Python: run it off the lock so writers are not held up by a long history
-        return await trio.to_thread.run_sync(sql_read.compute_ledgers, inputs)
+        return await threads.run_sync(sql_read.compute_ledgers, inputs)
 
     async def positions(self, include_settled: bool = False) -> list[Position]:
         """Per-market positions derived from fills and settlements (FIFO cost basis)."""
@@ -572,7 +574,7 @@ async def open_journal(path: str | Path, mode: JournalMode | str, *, inline: boo
             raise
         return conn, version, intents, replayed
 
-    conn, version, intents, replayed = setup() if inline else await trio.to_thread.run_sync(setup)
+    conn, version, intents, replayed = setup() if inline else await threads.run_sync(setup)
     if replayed:
         log.warning("decisions recovered from the intent log (SQLite lost them: a power cut?)",
                     journal=str(p), count=len(replayed), client_order_ids=replayed[:20])

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
+from kalshid import threads
 from kalshid.config.render import render_json
 from kalshid.control.api import JSON, ControlError, OrderQuery, PnlGroup, TradeQuery
 from kalshid.core.breaker import BreakerStatus
@@ -250,7 +251,7 @@ class DaemonControlImpl:
         try:
             from kalshid.config import load_config
 
-            new = await trio.to_thread.run_sync(lambda: load_config(config_path=loaded.config_file))
+            new = await threads.run_sync(lambda: load_config(config_path=loaded.config_file))
         except ConfigError as exc:
             raise ControlError("config", "; ".join(str(p) for p in exc.problems)) from None
         changed = apply_reload(self.d, new.config)

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import attrs
 import trio
 
-from kalshid import __version__
+from kalshid import __version__, threads
 from kalshid.config import Config, ConfigError, LoadedConfig
 from kalshid.config.render import diff, flat_view
 from kalshid.exchange.kalshi.auth import Signer
@@ -174,7 +174,7 @@ class Supervisor:
             log.info("config reload: no loader configured")
             return
         try:
-            new = await trio.to_thread.run_sync(self._reload)
+            new = await threads.run_sync(self._reload)
         except ConfigError as exc:
             log.error("config reload rejected; keeping the running configuration",
                       problems=[str(p) for p in exc.problems])
@@ -195,6 +195,13 @@ class Supervisor:
         log.info("effective configuration", settings=flat_view(cfg))
         status = EXIT_OK
         try:
+            threads.pin_loop_thread(cfg.runtime.loop_cpu)
+        except (threads.AffinityError, OSError) as refused:
+            log.error("cannot place the event loop; not starting", reason=str(refused))
+            return EXIT_FAILURE
+        if cfg.runtime.loop_cpu is not None:
+            log.info("event loop pinned", cpu=cfg.runtime.loop_cpu)
+        try:
             async with trio.open_nursery() as outer:
                 await outer.start(signal_watcher_task, self.request_stop, self.reload_config)
                 try:
@@ -208,6 +215,9 @@ class Supervisor:
                 log.error("component failed; stopping everything", component=getattr(exc, "component", "?"),
                           reason=str(exc), exc_info=exc_info)
             status = EXIT_FAILURE
+        finally:
+            if cfg.runtime.loop_cpu is not None:
+                threads.pin_loop_thread(None)
         if status == EXIT_OK and self._forced:
             status = EXIT_FORCED
         log.info("kalshid stopped", exit_status=status, forced=self._forced)

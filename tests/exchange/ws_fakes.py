@@ -4,6 +4,7 @@ deltas (optionally with a deliberate gap), update_subscription, unsubscribe, dro
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -54,7 +55,8 @@ class FakeKalshiWs:
         ):
             self.rejected += 1
             self.changed()
-            await request.reject(401, body=b'{"error": "unauthorized"}')
+            with contextlib.suppress(trio_websocket.ConnectionClosed):  # the client may leave first
+                await request.reject(401, body=b'{"error": "unauthorized"}')
             return
         conn = ServerConn(self, await request.accept())
         self.connections.append(conn)

@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 import trio
 
+from kalshid import threads
 from kalshid.exchange.kalshi.auth import Signer
 
 ORDERS_PATH = "/portfolio/orders"
@@ -84,7 +85,7 @@ class PresignedOrders:
                 with trio.move_on_after(self._refresh_s):
                     await self._taken.wait()
             ts = self._wall_ms()
-            headers = await trio.to_thread.run_sync(self._signer.headers, ts, "POST", self.path)
+            headers = await threads.run_sync(self._signer.headers, ts, "POST", self.path)
             if len(self._ready) >= self._depth:
                 self._ready.popleft()
             self._ready.append((ts, headers))
