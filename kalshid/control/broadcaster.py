@@ -212,10 +212,7 @@ class Broadcaster:
                 self._pending.clear()
                 while self._batch is not None and self._batch[1]:
                     with trio.move_on_after(self._max_defer_s):
-                        while self._holds:
-                            self._released = trio.Event()
-                            await self._released.wait()
-                        await trio.testing.wait_all_tasks_blocked()
+                        await self._quiet()
                     if self._batch is None:
                         break  # a flush (max_pending) delivered it meanwhile
                     texts, subs = self._batch
@@ -233,11 +230,19 @@ class Broadcaster:
         async with self._turn:
             if self._deferring:
                 with trio.move_on_after(self._max_defer_s):
-                    while self._holds:
-                        self._released = trio.Event()
-                        await self._released.wait()
-                    await trio.testing.wait_all_tasks_blocked()
+                    await self._quiet()
             yield
+
+    async def _quiet(self) -> None:
+        """Until no hold is in place and the loop is idle (a hold taken while waiting for idle,
+        e.g. an order whose journal write makes the loop look idle, is waited out too)."""
+        while True:
+            while self._holds:
+                self._released = trio.Event()
+                await self._released.wait()
+            await trio.testing.wait_all_tasks_blocked()
+            if not self._holds:
+                return
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:

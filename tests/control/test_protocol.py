@@ -307,3 +307,54 @@ async def test_delivery_waits_while_an_order_holds_it() -> None:
         await trio.testing.wait_all_tasks_blocked(IDLE)
         assert numbers(drain(sub)) == [0]
         nursery.cancel_scope.cancel()
+
+
+async def test_subscriber_sends_take_turns_when_the_loop_is_idle_and_not_held() -> None:
+    """One send slot at a time, granted only to an idle, unheld loop: trading never queues behind a
+    crowd of dashboard sends (Broadcaster.turn)."""
+    b = Broadcaster(now=lambda: "T", max_defer_s=60)
+    busy = Busy()
+    inside: list[int] = []
+    log: list[tuple[str, int]] = []
+
+    async def sender(i: int) -> None:
+        async with b.turn():
+            inside.append(i)
+            log.append(("in", i))
+            assert len(inside) == 1  # nobody else holds a turn
+            await trio.lowlevel.checkpoint()
+            inside.remove(i)
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(b.run)
+            await trio.testing.wait_all_tasks_blocked(IDLE)
+            nursery.start_soon(busy.run)
+            for i in range(3):
+                nursery.start_soon(sender, i)
+            while busy.spins < 50:
+                await trio.lowlevel.checkpoint()
+            assert log == []  # trading is runnable: no turn is granted
+            with b.hold():
+                busy.stopped = True
+                await trio.testing.wait_all_tasks_blocked(IDLE)
+                assert log == []  # idle, but an order is being placed
+            await trio.testing.wait_all_tasks_blocked(IDLE)
+            assert sorted(log) == [("in", 0), ("in", 1), ("in", 2)]  # each, one at a time
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_turn_is_granted_after_max_defer_even_when_busy() -> None:
+    b = Broadcaster(now=lambda: "T", max_defer_s=0.05)
+    busy = Busy()
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(b.run)
+            await trio.testing.wait_all_tasks_blocked(IDLE)
+            nursery.start_soon(busy.run)
+            start = trio.current_time()
+            async with b.turn():
+                waited = trio.current_time() - start
+            busy.stopped = True
+            nursery.cancel_scope.cancel()
+    assert 0.05 <= waited < 2
