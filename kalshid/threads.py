@@ -13,11 +13,12 @@ work that can wait a moment. On Linux two things let a helper delay an order any
 - **Sharing a CPU with another busy process.** A process the loop wakes (over loopback, say) can be
   placed on the loop's CPU and be given its slice at the next tick, a ~2.5 ms stall. Only CPU
   placement avoids that: ``runtime.loop_cpu`` pins the loop thread to one CPU
-  (:func:`pin_loop_thread`); keep other busy processes off that CPU (systemd
-  ``CPUAffinity=``/``AllowedCPUs=`` for them, or ``isolcpus``). The helpers are *not* confined to
-  the other CPUs: there, behind other processes, a helper preempted while holding the GIL left the
-  loop waiting on a thread that was not running (bench p99 8–12 ms). They may run anywhere, and
-  under ``SCHED_BATCH`` they take the loop's CPU only when it blocks or has used its slice.
+  (:func:`pin_loop_thread`) and the helpers then run on the other CPUs; keep other busy processes
+  off the loop's CPU (systemd ``CPUAffinity=``/``AllowedCPUs=`` for them, or ``isolcpus``). Helpers
+  must not share the loop's CPU: one that got the CPU while the loop blocked for a moment also took
+  the GIL, and the loop, woken, waited for it until the helper's switch interval (5 ms) ran out
+  (bench with 100 dashboard clients, 400 orders: p99 8.5–16 ms with helpers on every CPU, 4.4–4.6 ms
+  with helpers on the others).
 
 Neither needs privileges. Elsewhere than Linux both are no-ops.
 """
@@ -44,7 +45,7 @@ class AffinityError(ValueError):
 
 
 def pin_loop_thread(cpu: int | None) -> None:
-    """Pin the calling thread (the event loop's) to ``cpu``. ``None``
+    """Pin the calling thread (the event loop's) to ``cpu``; helper threads then avoid it. ``None``
     undoes a pin (back to every CPU the process had). Raises :class:`AffinityError` for a CPU the
     process may not use, and when pinning is unsupported here."""
     global _allowed, _loop_cpu
@@ -67,9 +68,9 @@ def loop_cpu() -> int | None:
 
 
 def background_thread() -> None:
-    """Make the calling thread a helper (module docstring): ``SCHED_BATCH``, on every CPU of the
-    process (a thread inherits its creator's affinity: this undoes the loop's pin in helpers the
-    loop thread started). Cheap after the first call on a thread."""
+    """Make the calling thread a helper (module docstring): ``SCHED_BATCH``, and off the loop's CPU
+    when the loop is pinned (a thread inherits its creator's affinity: this also replaces the loop's
+    pin in helpers the loop thread started). Cheap after the first call on a thread."""
     pinned = _loop_cpu
     if getattr(_state, "done_for", False) == (pinned,):
         return
@@ -79,8 +80,9 @@ def background_thread() -> None:
             os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     allowed = _allowed
     if allowed is not None and hasattr(os, "sched_setaffinity"):
+        others = allowed - {pinned} if pinned is not None else allowed
         with contextlib.suppress(OSError):
-            os.sched_setaffinity(0, allowed)
+            os.sched_setaffinity(0, others or allowed)
 
 
 def _as_helper(fn: Callable[..., T], args: tuple[object, ...]) -> T:

@@ -195,8 +195,8 @@ class ChannelsConfig:
 
 @attrs.frozen
 class RuntimeConfig:
-    """Process placement (Linux). ``loop_cpu`` pins the event-loop thread to one CPU (keep other
-    busy processes off it). See :mod:`kalshid.threads`."""
+    """Process placement (Linux). ``loop_cpu`` pins the event-loop thread to one CPU; the helper
+    threads (journal, signing, log writer) then run on the others. See :mod:`kalshid.threads`."""
 
     loop_cpu: int | None = _f(None, "a CPU number >= 0 this process may use (empty: not pinned)", ge=0)
 

@@ -107,8 +107,7 @@ async def _stream(ctx: ApiContext, sub: Subscription) -> tuple[int, str]:
 
     async def pump(cancel: trio.CancelScope) -> None:
         async for text in sub:
-            async with ctx.broadcaster.turn():  # dashboard sends yield to trading, one at a time
-                await send(text)
+            await send(text)
         cancel.cancel()  # broadcaster closed: shutdown
 
     async def watch_overflow(cancel: trio.CancelScope) -> None:

@@ -31,9 +31,7 @@ async def test_helpers_run_under_sched_batch() -> None:
 
 @linux
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
-async def test_a_pinned_loop_keeps_its_cpu_and_helpers_may_use_every_cpu() -> None:
-    """Helpers are not confined to the other CPUs: shared there with other busy processes they
-    stalled while holding the GIL, and the loop waited on them (kalshid.threads)."""
+async def test_a_pinned_loop_keeps_its_cpu_and_helpers_use_the_others() -> None:
     allowed = os.sched_getaffinity(0)
     cpu = max(allowed)
     threads.pin_loop_thread(cpu)
@@ -48,10 +46,14 @@ async def test_a_pinned_loop_keeps_its_cpu_and_helpers_may_use_every_cpu() -> No
         thread = threading.Thread(target=fresh_helper)
         thread.start()
         thread.join()
-        assert seen == [(allowed, os.SCHED_BATCH)]
+        assert seen == [(allowed - {cpu}, os.SCHED_BATCH)]
+        cached_cpus, _ = await threads.run_sync(_placement)  # a helper started before the pin moves too
+        assert cached_cpus == allowed - {cpu}
     finally:
         threads.pin_loop_thread(None)
     assert os.sched_getaffinity(0) == allowed and threads.loop_cpu() is None
+    helper_cpus, _ = await threads.run_sync(_placement)  # and back to every CPU after the unpin
+    assert helper_cpus == allowed
 
 
 @linux
