@@ -95,7 +95,7 @@ async def test_a_burst_read_at_once_is_handed_over_in_one_batch(server: Any) -> 
             with trio.fail_after(5):
                 batch = await ws.receive_batch()
             assert batch == [f'{{"seq":{i}}}' for i in range(20)]
-            assert ws.stats["reads"] == 1
+            assert ws.stats["reads"] <= 1  # one read after the handshake's, or none: it came with the 101
 
 
 async def _accept_and_burst(peers: trio.MemoryReceiveChannel[Peer], n: int) -> None:
