@@ -31,8 +31,12 @@ Set-up and caveats:
   the daemon's thread. Both processes stamp with ``time.perf_counter()`` (CLOCK_MONOTONIC, one clock
   system-wide on Linux; the daemon's Trio time is that plus ``SystemClock.offset``). The child keeps
   publish stamps by a digest of the message text and answers the parent's lookups over its stdin;
-  they are joined at the end. Caveats: on a 2-core box the child still competes for the CPU (no
-  core is reserved for it). It runs under Linux's ``SCHED_BATCH`` by default (``--sim-policy``): the
+  they are joined at the end. Placement (``--placement pinned``, the default with 2+ CPUs): the
+  daemon's loop thread is pinned to the last CPU (``runtime.loop_cpu``; its helper threads then use
+  the others) and the simulator and ws-client children are confined to the other CPUs, as if they
+  ran elsewhere; the kernel otherwise woke the simulator onto the loop's CPU and gave it the next
+  slice (~2.5 ms stalls). ``--placement shared``: no pinning, the child competes for every CPU.
+  The child runs under Linux's ``SCHED_BATCH`` by default (``--sim-policy``): the
   same CPU share, but its wake-ups do not preempt the running task — without it, the daemon's own
   order write woke the simulator onto the daemon's core, and the daemon waited ~1-2 ms on the run
   queue in the middle of sending (a real exchange runs elsewhere). The daemon does not know an

@@ -35,7 +35,8 @@ import trio
 
 T = TypeVar("T")
 
-_state = threading.local()
+_state = threading.local()  # .placed_for: the loop pin a helper thread was last placed for
+_UNPLACED = object()
 _allowed: set[int] | None = None  # the process's CPUs, remembered from the first pin on
 _loop_cpu: int | None = None
 
@@ -72,9 +73,9 @@ def background_thread() -> None:
     when the loop is pinned (a thread inherits its creator's affinity: this also replaces the loop's
     pin in helpers the loop thread started). Cheap after the first call on a thread."""
     pinned = _loop_cpu
-    if getattr(_state, "done_for", False) == (pinned,):
+    if getattr(_state, "placed_for", _UNPLACED) == pinned:
         return
-    _state.done_for = (pinned,)
+    _state.placed_for = pinned
     if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_BATCH"):
         with contextlib.suppress(OSError):  # a policy we may not leave (set by the service manager)
             os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))

@@ -92,7 +92,7 @@ class WsClient:
         self._closed: WsClosed | None = None
         self._pings: dict[bytes, trio.Event] = {}
         self._ping_counter = 0
-        self.stats = {"reads": 0, "messages": 0, "pings_answered": 0}
+        self.stats = {"reads": 0, "pings_answered": 0}  # messages are counted by the caller
 
     @property
     def closed(self) -> WsClosed | None:
@@ -120,7 +120,7 @@ class WsClient:
                 self._end(WsClosed(ABNORMAL_CLOSURE, "the peer closed the TCP connection"))
                 continue
             try:
-                self._proto.receive_data(bytes(data) if isinstance(data, bytearray) else data)
+                self._proto.receive_data(_as_bytes(data))
             except RemoteProtocolError as exc:
                 self._end(WsClosed(PROTOCOL_ERROR, str(exc)))
                 continue
@@ -161,7 +161,7 @@ class WsClient:
                     data = await self._stream.receive_some(self._receive_bytes)
                     if not data:
                         break
-                    self._proto.receive_data(bytes(data) if isinstance(data, bytearray) else data)
+                    self._proto.receive_data(_as_bytes(data))
                     for _ in self._proto.events():  # messages after our close are dropped
                         pass
         except (trio.BrokenResourceError, trio.ClosedResourceError, RemoteProtocolError):
@@ -184,15 +184,13 @@ class WsClient:
                     await self._close_ourselves(MESSAGE_TOO_BIG,
                                                 f"message over {self._max_message_size} bytes")
                     continue
-                data = event.data
-                self._parts.append(bytes(data) if isinstance(data, bytearray) else data)
+                self._parts.append(event.data if isinstance(event.data, str) else _as_bytes(event.data))
                 if event.message_finished:
                     parts, self._parts, self._size = self._parts, [], 0
                     message: Message = (parts[0] if len(parts) == 1 else
                                         "".join(parts) if isinstance(event, TextMessage)  # type: ignore[arg-type]
                                         else b"".join(parts))  # type: ignore[arg-type]
                     self._ready.append(message)
-                    self.stats["messages"] += 1
             elif isinstance(event, Ping):
                 self.stats["pings_answered"] += 1
                 await self._send_quietly(event.response())
@@ -226,8 +224,8 @@ class WsClient:
             raise self._closed
         try:
             data = self._proto.send(event)
-        except LocalProtocolError as exc:
-            raise WsClosed(self._closed.code if self._closed else ABNORMAL_CLOSURE, str(exc)) from None
+        except LocalProtocolError as exc:  # e.g. a message after our close frame
+            raise WsClosed(ABNORMAL_CLOSURE, str(exc)) from None
         async with self._send_lock:
             try:
                 await self._stream.send_all(data)
@@ -275,13 +273,11 @@ async def connect(url: str, *, headers: Sequence[tuple[str, str]] = (), connect_
             extra = [(k.encode(), v.encode()) for k, v in headers]
             await stream.send_all(proto.send(Request(host=host_header, target=target, extra_headers=extra)))
             await _handshake(stream, proto, receive_bytes)
-    except trio.TooSlowError:
+    except BaseException as exc:
         if stream is not None:
             await trio.aclose_forcefully(stream)
-        raise WsHandshakeError(f"no handshake with {host_header} within {connect_timeout_s}s") from None
-    except BaseException:
-        if stream is not None:
-            await trio.aclose_forcefully(stream)
+        if isinstance(exc, trio.TooSlowError):
+            raise WsHandshakeError(f"no handshake with {host_header} within {connect_timeout_s}s") from None
         raise
     client = WsClient(stream, proto, max_message_size=max_message_size, receive_bytes=receive_bytes)
     try:
@@ -289,6 +285,11 @@ async def connect(url: str, *, headers: Sequence[tuple[str, str]] = (), connect_
         yield client
     finally:
         await client.aclose(timeout_s=close_timeout_s)
+
+
+def _as_bytes(data: bytes | bytearray) -> bytes:
+    """wsproto takes ``bytes``; trio's streams (and wsproto's binary frames) may hold a bytearray."""
+    return bytes(data) if isinstance(data, bytearray) else data
 
 
 async def _handshake(stream: trio.abc.Stream, proto: WSConnection, receive_bytes: int) -> None:
@@ -301,7 +302,7 @@ async def _handshake(stream: trio.abc.Stream, proto: WSConnection, receive_bytes
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise WsHandshakeError(f"connection lost during the handshake: {exc}") from None
         try:
-            proto.receive_data(bytes(data) if data else None)
+            proto.receive_data(_as_bytes(data) if data else None)  # None: the end of the stream
         except RemoteProtocolError as exc:
             raise WsHandshakeError(f"bad handshake response: {exc}", status) from None
         for event in proto.events():
