@@ -9,13 +9,15 @@ process on Linux):
   digest of its text (``hash(str)`` is randomized per process); kept ~30 s. The per-message cost is one
   encode and one hash: it sits on the simulator's publish path, so it must stay small;
 - every WebSocket text frame as it is written to the socket ("written"), keyed the same way;
-- every ``POST /portfolio/orders``: its first bytes read off the socket, and Quart's ``before_request``
+- every ``POST /portfolio/orders``: the kernel's receive timestamp of its first bytes (``SO_TIMESTAMPNS``:
+  when loopback handed them to the simulator's socket, i.e. when the exchange's host *received* them),
+  when the simulator's loop *read* them off the socket, and Quart's ``before_request``
   (``client_order_id`` -> time).
 
 It reads queries from stdin, one per line: ``Q <client_order_id> <digest hex> <arrival perf time>``,
 answered at once with the latest publish and write stamps of that text at or before the arrival (or
-``null``), and kept. ``END`` makes it print ``{"published": {cid: [published, written]}, "received":
-{...}, "handled": {...}}`` as one JSON line and exit.
+``null``), and kept. ``END`` makes it print ``{"published": {cid: [published, written]}, "arrived":
+{...}, "received": {...}, "handled": {...}}`` as one JSON line and exit.
 EOF on stdin (the parent died) makes it exit too.
 
 Parent (:class:`SimChild`): starts the child, reads its URLs, batches queries (written to the pipe
@@ -28,6 +30,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -45,6 +49,12 @@ FLUSH_EVERY_S = 0.25
 SEED = 11
 START = "2026-07-08T22:45:20+00:00"
 BALANCE_DOLLARS = "1000000"
+# <asm-generic/socket.h>: SO_TIMESTAMPNS (the "old" 64-bit-timespec one on x86-64), also the cmsg type of
+# its stamp; Python's socket module has no name for it. A struct timespec is two 64-bit integers.
+SO_TIMESTAMPNS = 35
+_TIMESPEC = struct.Struct("qq")
+_STAMP_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
+MAX_RECV = 65536  # trio's SocketStream default receive size
 
 
 def digest(text: str | bytes) -> bytes:
@@ -64,35 +74,63 @@ def ws_text_payload(data: bytes | bytearray | memoryview) -> bytes | None:
     return bytes(data[i:]) if len(data) == i + n else None
 
 
-def install_socket_stamps(clock: Callable[[], float],
-                          on_write: Callable[[bytes, float], None]) -> Callable[[Any], float | None]:
-    """Stamp when the simulator *reads* a request's first bytes off its socket (Hypercorn's TCP server),
-    and when it *writes* a WebSocket text frame to it: ``on_write(payload, t)`` just before the write
-    (Trio's ``send_all`` makes the ``send`` system call before its first checkpoint).
+def kernel_receipt(ancdata: Iterable[tuple[int, int, bytes]], clock: Callable[[], float]) -> float | None:
+    """The ``SO_TIMESTAMPNS`` stamp in a ``recvmsg`` result, on ``clock``'s scale (None if absent). The
+    kernel stamps CLOCK_REALTIME; it is moved onto ``clock`` (perf_counter: CLOCK_MONOTONIC) by the two
+    clocks' offset read now, a few ms at most after the stamp (any NTP slew in between is negligible).
+    For TCP it is the stamp of the last segment this read took: never earlier than the first byte's."""
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+            sec, nsec = _TIMESPEC.unpack_from(data)
+            return clock() - (time.time() - (sec + nsec / 1e9))
+    return None
 
-    Returns ``take(scope_client)``: the read time of the request now being handled on the connection
+
+def install_socket_stamps(clock: Callable[[], float], on_write: Callable[[bytes, float], None]
+                          ) -> Callable[[Any], tuple[float, float] | None]:
+    """Stamp when a request's first bytes reach the simulator's socket (Hypercorn's TCP server): the
+    kernel's receive timestamp, and when the simulator's loop reads them; and when it *writes* a
+    WebSocket text frame: ``on_write(payload, t)`` just before the write (Trio's ``send_all`` makes the
+    ``send`` system call before its first checkpoint).
+
+    The kernel stamp is the exchange's host receiving the order, whatever its own event loop is doing;
+    the read is that plus the simulator's scheduling (its loop busy with its makers, takers and other
+    connections, or waiting for a CPU), which is the exchange's processing, not the trader's. Reads go
+    through ``recvmsg`` on the stream's socket with ``SO_TIMESTAMPNS`` on (the read time doubles as the
+    receipt when the stamp is missing).
+
+    Returns ``take(scope_client)``: (receipt, read) of the request now being handled on the connection
     from that peer (ASGI ``scope["client"]``), forgotten once taken. Call it after the body is read,
     so the body's own chunk does not start the next request's stamp. httpx does not pipeline, so the
     first chunk after a request was taken belongs to the next request.
     """
     from hypercorn.trio import tcp_server
 
-    pending: dict[tuple[str, int], float] = {}
+    pending: dict[tuple[str, int], tuple[float, float]] = {}
 
     class StampedStream:
         def __init__(self, inner: Any) -> None:
             self._inner = inner
+            self._sock: Any = getattr(inner, "socket", None)
             try:
-                host, port = inner.socket.getpeername()[:2]
+                host, port = self._sock.getpeername()[:2]
                 self._peer: tuple[str, int] | None = (host, port)
+                self._sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             except (AttributeError, OSError):
                 self._peer = None
 
         async def receive_some(self, max_bytes: int | None = None) -> bytes:
-            data: bytes = await self._inner.receive_some(max_bytes)
-            if data and self._peer is not None and self._peer not in pending:
-                pending[self._peer] = clock()
-            return data
+            if self._peer is None:
+                return await self._inner.receive_some(max_bytes)  # type: ignore[no-any-return]
+            try:  # what trio's SocketStream.receive_some does, through recvmsg for the stamp
+                data, ancdata, _, _ = await self._sock.recvmsg(max_bytes or MAX_RECV, _STAMP_SPACE)
+            except OSError as exc:
+                raise trio.BrokenResourceError(f"socket read failed: {exc}") from exc
+            if data and self._peer not in pending:
+                read = clock()
+                receipt = kernel_receipt(ancdata, clock)
+                pending[self._peer] = (read if receipt is None else min(receipt, read), read)
+            return data  # type: ignore[no-any-return]
 
         async def send_all(self, data: bytes | bytearray | memoryview) -> None:
             payload = ws_text_payload(data)
@@ -110,7 +148,7 @@ def install_socket_stamps(clock: Callable[[], float],
 
     tcp_server.TCPServer.__init__ = init  # type: ignore[method-assign]
 
-    def take(client: Any) -> float | None:
+    def take(client: Any) -> tuple[float, float] | None:
         if not isinstance(client, list | tuple) or len(client) < 2:
             return None
         return pending.pop((str(client[0]), int(client[1])), None)
@@ -129,6 +167,7 @@ class SimStamps:
         self.published: dict[bytes, list[float]] = {}
         self.written_order: deque[tuple[float, bytes]] = deque()
         self.written: dict[bytes, list[float]] = {}  # a message's frame written to the daemon's socket
+        self.arrived: dict[str, float] = {}   # the request's first bytes reached the socket (kernel stamp)
         self.received: dict[str, float] = {}  # the request's first bytes read off the socket
         self.handled: dict[str, float] = {}   # Quart's before_request (after Hypercorn parsed it)
         self.answers: dict[str, tuple[float | None, float | None]] = {}  # (published, written)
@@ -139,7 +178,8 @@ class SimStamps:
     def on_write(self, payload: bytes, t: float) -> None:
         _remember(self.written_order, self.written, digest(payload), t)
 
-    def on_order(self, cid: str, read: float, handled: float) -> None:
+    def on_order(self, cid: str, arrived: float, read: float, handled: float) -> None:
+        self.arrived[cid] = arrived
         self.received[cid] = read
         self.handled[cid] = handled
 
@@ -180,14 +220,15 @@ def _latest_at_or_before(times: Iterable[float], t: float) -> float | None:
 
 def install_sim_hooks(clock: Callable[[], float], on_publish: Callable[[str, float], None],
                       on_write: Callable[[bytes, float], None],
-                      on_order: Callable[[str, float, float], None]) -> None:
+                      on_order: Callable[[str, float, float, float], None]) -> None:
     """Monkeypatch the simulator's publish and receipt points in this process (both ``--sim`` modes).
 
     ``on_publish(text, t)``: a message queued for the trader's WebSocket connection.
     ``on_write(payload, t)``: a WebSocket text frame about to be written to a socket (the simulator
     serves WebSocket connections only to the trader in the bench).
-    ``on_order(client_order_id, read, handled)``: an order request's first bytes read off the socket,
-    and its handler reached (after Hypercorn parsed it). Times come from ``clock``.
+    ``on_order(client_order_id, arrived, read, handled)``: an order request's first bytes reached the
+    socket (kernel stamp) and were read off it, and its handler was reached (after Hypercorn parsed it).
+    Times come from ``clock``.
     """
     from kalshid.sim import hub as sim_hub
     from kalshid.sim import rest as sim_rest
@@ -221,9 +262,10 @@ def install_sim_hooks(clock: Callable[[], float], on_publish: Callable[[str, flo
                 return
             t = clock()
             body = await request.get_json(force=True, silent=True)  # cached: the handler reuses it
-            read = take_read_time(request.scope.get("client"))
+            stamps = take_read_time(request.scope.get("client"))
+            arrived, read = stamps if stamps is not None else (t, t)
             if isinstance(body, dict) and isinstance(body.get("client_order_id"), str):
-                on_order(body["client_order_id"], read if read is not None else t, t)
+                on_order(body["client_order_id"], arrived, read, t)
 
         return app
 
@@ -267,8 +309,8 @@ async def _child(speed: float, key_id: str, public_key: Path) -> None:
                 else:
                     raise ValueError(f"sim child: bad command line {raw!r}")
         if ended:
-            print(json.dumps({"published": stamps.answers, "received": stamps.received,
-                              "handled": stamps.handled}), flush=True)
+            print(json.dumps({"published": stamps.answers, "arrived": stamps.arrived,
+                              "received": stamps.received, "handled": stamps.handled}), flush=True)
         handle.stop()
         nursery.cancel_scope.cancel()
     await stdin.aclose()
@@ -340,15 +382,16 @@ class SimChild:
                 await trio.sleep(FLUSH_EVERY_S)
                 await self._flush()
 
-    async def finish(self) -> tuple[dict[str, list[float | None]], dict[str, float], dict[str, float]]:
-        """Send what is pending and ``END``; the child's ([published, written], received, handled)
-        stamps by cid."""
+    async def finish(self) -> tuple[dict[str, list[float | None]], dict[str, float], dict[str, float],
+                                    dict[str, float]]:
+        """Send what is pending and ``END``; the child's ([published, written], arrived, received,
+        handled) stamps by cid."""
         if self._flusher is not None:
             self._flusher.cancel()
         await self._flush(end=True)
         with trio.fail_after(30):
             found = json.loads(await self.readline())
-        return found["published"], found["received"], found["handled"]
+        return found["published"], found["arrived"], found["received"], found["handled"]
 
 
 @asynccontextmanager

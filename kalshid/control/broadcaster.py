@@ -95,6 +95,17 @@ class Subscription:
     async def receive(self) -> str:
         return await self._receive.receive()
 
+    def receive_waiting(self, limit: int) -> list[str]:
+        """Up to ``limit`` events already queued, without waiting (none if the queue is empty or ended):
+        a consumer that has just received one takes the rest of a burst in the same scheduler step."""
+        taken: list[str] = []
+        try:
+            while len(taken) < limit:
+                taken.append(self._receive.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            pass
+        return taken
+
     def close(self) -> None:
         self._broadcaster._forget(self)
         self._receive.close()

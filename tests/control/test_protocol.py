@@ -137,6 +137,22 @@ async def test_broadcaster_fans_out_and_evicts_only_the_slow() -> None:
     b.publish({"type": "alert", "data": {}})  # no subscribers: fine
 
 
+async def test_subscription_takes_a_queued_burst_without_waiting() -> None:
+    b = Broadcaster(now=lambda: "T")
+    sub = b.subscribe(8)
+    assert sub.receive_waiting(4) == []  # nothing queued: no wait either
+    for i in range(5):
+        b.publish({"type": "alert", "data": {"i": i}})
+    first = await sub.receive()
+    rest = sub.receive_waiting(3)  # capped
+    assert [json.loads(t)["data"]["i"] for t in [first, *rest]] == [0, 1, 2, 3]
+    assert [json.loads(t)["data"]["i"] for t in sub.receive_waiting(10)] == [4]
+    b.publish({"type": "alert", "data": {"i": 5}})
+    b.close()
+    assert [json.loads(t)["data"]["i"] for t in sub.receive_waiting(10)] == [5]  # delivered before the end
+    assert sub.receive_waiting(10) == []  # ended: empty, no exception
+
+
 async def test_broadcaster_close_ends_iteration() -> None:
     b = Broadcaster()
     sub = b.subscribe(4)

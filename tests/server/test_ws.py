@@ -46,6 +46,30 @@ async def test_header_auth_gets_status_then_events(client: Any, broadcaster: Bro
             assert event == {"type": kind, "data": {"k": kind}, "ts": "2024-10-01T12:00:00.000Z"}
 
 
+async def test_a_burst_arrives_whole_and_in_order_beside_a_command_reply(client: Any,
+                                                                        broadcaster: Broadcaster) -> None:
+    # bursts as large as the client's queue (4 here), commands sent while they are pumped: each reply is
+    # a frame of its own between events, and no event is lost, duplicated or reordered
+    async with client.websocket("/ws", headers=AUTH) as ws:
+        await ws.receive_json()  # greeting
+        got: list[int] = []
+        replies: list[int] = []
+        with trio.fail_after(5):
+            for burst in range(10):
+                for i in range(4 * burst, 4 * burst + 4):
+                    broadcaster.publish({"type": "alert", "data": {"i": i}})
+                await ws.send(json.dumps({"type": "command", "id": burst, "command": "status"}))
+                while len(got) < 4 * burst + 4 or len(replies) <= burst:
+                    msg = await ws.receive_json()
+                    if msg["type"] == "alert":
+                        got.append(msg["data"]["i"])
+                    else:
+                        assert msg["type"] == "error", msg  # "status" is not a ws command: a quick reply
+                        replies.append(msg["id"])
+        assert got == list(range(40))
+        assert replies == list(range(10))
+
+
 async def test_wrong_header_token_refused_before_upgrade(client: Any) -> None:
     async with client.websocket("/ws", headers={"Authorization": "Bearer nope-nope-nope-nope"}) as ws:
         with pytest.raises(WebsocketResponseError) as info:
