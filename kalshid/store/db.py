@@ -366,6 +366,10 @@ class Journal:
     async def record_verdict(self, verdict: RiskVerdict) -> int:
         return await self._run(sql_write.insert_verdict, verdict)
 
+    async def record_rejection(self, signal: Signal, verdict: RiskVerdict) -> int:
+        """Journal a refused signal and its verdict together (one transaction); returns the signal's id."""
+        return await self._run(sql_write.insert_rejection, signal, verdict)
+
     async def record_decision(self, signal: Signal, verdict: RiskVerdict, intent: OrderIntent) -> None:
         """Journal an order's decision (signal, verdict, intent as ``in_flight``); the order may be
         sent as soon as this returns.

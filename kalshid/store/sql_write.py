@@ -108,6 +108,15 @@ def insert_verdict(conn: sqlite3.Connection, v: RiskVerdict) -> int:
         return _verdict_row(conn, v)
 
 
+def insert_rejection(conn: sqlite3.Connection, s: Signal, v: RiskVerdict) -> int:
+    """A signal and the verdict that refused it, in one transaction (``v.signal_id`` is replaced by
+    the new signal's id); returns the signal's id."""
+    with transaction(conn):
+        signal_id = _signal_row(conn, s)
+        _verdict_row(conn, attrs.evolve(v, signal_id=signal_id))
+        return signal_id
+
+
 def insert_intent(conn: sqlite3.Connection, i: OrderIntent, dry_run: bool) -> None:
     """Journal an order intent in state ``pending``; committed (durable) when this returns.
 

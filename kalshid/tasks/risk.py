@@ -6,14 +6,19 @@ proposal spent queued — runs :meth:`RiskEngine.check`, journals the signal and
 reason code), and sends approved orders to execution. Fills and settlements update the portfolio;
 every equity change is shown to the breaker, and a trip is journaled, alerted, and makes execution
 cancel everything resting.
+
+Risk never waits for the journal on its way to the next proposal: rejected signals and equity
+snapshots are queued to a write-behind task (:mod:`kalshid.tasks.writebehind`), written in order;
+only a breaker transition is waited for (it must be on disk before trading goes on). An approved
+order's decision is journaled by execution, on the event loop (``Journal.record_decision``).
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 
-import attrs
 import trio
 
 from kalshid.core.breaker import Breaker, BreakerError, BreakerEvent, BreakerStatus
@@ -37,6 +42,7 @@ from kalshid.tasks.context import (
     SettlementBooked,
 )
 from kalshid.tasks.convert import core_fill
+from kalshid.tasks.writebehind import WriteBehind
 
 log = get_logger("kalshid.risk")
 
@@ -46,6 +52,7 @@ class RiskStage:
         self.p = pipeline
         self.engine = engine
         self.metrics = metrics
+        self.records = WriteBehind()
 
     def now(self) -> datetime:
         now = self.p.tracker.now
@@ -66,6 +73,13 @@ class RiskStage:
 
     async def run(self, inbox: trio.MemoryReceiveChannel[RiskInput],
                   orders: trio.MemorySendChannel[ExecutionInput]) -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.records.run)
+            await self._serve(inbox, orders)
+            nursery.cancel_scope.cancel()  # the writer writes what is queued, then ends
+
+    async def _serve(self, inbox: trio.MemoryReceiveChannel[RiskInput],
+                     orders: trio.MemorySendChannel[ExecutionInput]) -> None:
         async with inbox, orders:
             async for item in inbox:
                 self.p.state.last_progress = trio.current_time()
@@ -105,8 +119,8 @@ class RiskStage:
         if not verdict.approved or count <= 0:
             log.info("risk verdict", strategy=signal.strategy, market=signal.ticker, approved=verdict.approved,
                      reason=verdict.reason.value, detail=verdict.detail, count=count)
-            signal_id = await journal.record_signal(signal_record)
-            await journal.record_verdict(attrs.evolve(verdict_record, signal_id=signal_id))
+            await self.records.later("rejection", functools.partial(journal.record_rejection, signal_record,
+                                                                    verdict_record))
             if self.metrics is not None:
                 self.metrics.rejection(source="risk", reason=verdict.reason.value)
             state.bump("rejections")
@@ -176,12 +190,13 @@ class RiskStage:
         state = self.p.state
         state.breaker = breaker
         journal = self.p.require_journal()
-        await journal.record_equity(records.EquitySnapshot(ts=self.now(), cash_cc=state.portfolio.cash_cc,
-                                                           equity_cc=equity, peak_cc=breaker.peak_equity_cc))
+        snapshot = records.EquitySnapshot(ts=self.now(), cash_cc=state.portfolio.cash_cc, equity_cc=equity,
+                                          peak_cc=breaker.peak_equity_cc)
+        await self.records.later("equity", functools.partial(journal.record_equity, snapshot))
         for ev in events:
-            await journal.record_breaker_event(records.BreakerEvent(
-                ts=ev.at, from_state=ev.from_status.value, to_state=ev.to_status.value,
-                reason=f"{ev.reason.value}: {ev.detail}"))
+            event = records.BreakerEvent(ts=ev.at, from_state=ev.from_status.value, to_state=ev.to_status.value,
+                                         reason=f"{ev.reason.value}: {ev.detail}")
+            await self.records.now("breaker event", functools.partial(journal.record_breaker_event, event))
             level = "critical" if ev.to_status is BreakerStatus.HALTED else "warning"
             getattr(log, "critical" if level == "critical" else "warning")(
                 "circuit breaker", from_state=ev.from_status.value, to_state=ev.to_status.value,

@@ -81,6 +81,39 @@ async def test_risk_counts_an_approved_order_before_execution_has_taken_it(journ
     assert p.state.counters.get("rejections") == 1
 
 
+async def test_risk_does_not_wait_for_the_journal_before_the_next_proposal(journal: Journal,
+                                                                             monkeypatch: Any) -> None:
+    """A rejection's journal write is stuck (the journal's thread busy): the next proposal is still
+    checked and approved at once; the rejection is written, in order, when the journal answers."""
+    p = pipeline(journal)
+    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
+                                               max_daily_loss_cc=10_000_000, max_window_exposure_cc=10_000_000)))
+    gate = trio.Event()
+    real = journal.record_rejection
+
+    async def stuck(*args: Any) -> int:
+        await gate.wait()
+        return await real(*args)
+
+    monkeypatch.setattr(journal, "record_rejection", stuck)
+    inbox_send, inbox = trio.open_memory_channel[Any](10)
+    orders, orders_recv = trio.open_memory_channel[Any](10)
+    stale = attrs.evolve(proposal("mean_reversion", 10), book_age_seconds=3600.0)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stage.run, inbox, orders)
+        await inbox_send.send(stale)
+        await inbox_send.send(proposal("kelly_volatility", 10))
+        with trio.fail_after(1):
+            approved = await orders_recv.receive()
+        assert approved.strategy == "kelly_volatility"
+        assert p.state.counters.get("rejections") == 1
+        assert (await journal.table_counts())["risk_verdicts"] == 0  # still queued behind the stuck write
+        gate.set()
+        await inbox_send.aclose()  # the stage ends; its writer finishes first
+    counts = await journal.table_counts()
+    assert counts["signals"] == 1 and counts["risk_verdicts"] == 1
+
+
 class GatedExchange:
     """create_order answers only when the test opens the order's gate; records arrival order."""
 
