@@ -52,7 +52,7 @@ class RiskStage:
         self.p = pipeline
         self.engine = engine
         self.metrics = metrics
-        self.records = WriteBehind()
+        self.write_behind = WriteBehind()
 
     def now(self) -> datetime:
         now = self.p.tracker.now
@@ -74,7 +74,7 @@ class RiskStage:
     async def run(self, inbox: trio.MemoryReceiveChannel[RiskInput],
                   orders: trio.MemorySendChannel[ExecutionInput]) -> None:
         async with trio.open_nursery() as nursery:
-            await nursery.start(self.records.run)
+            await nursery.start(self.write_behind.run)
             await self._serve(inbox, orders)
             nursery.cancel_scope.cancel()  # the writer writes what is queued, then ends
 
@@ -119,8 +119,8 @@ class RiskStage:
         if not verdict.approved or count <= 0:
             log.info("risk verdict", strategy=signal.strategy, market=signal.ticker, approved=verdict.approved,
                      reason=verdict.reason.value, detail=verdict.detail, count=count)
-            await self.records.later("rejection", functools.partial(journal.record_rejection, signal_record,
-                                                                    verdict_record))
+            await self.write_behind.later(
+                "rejection", functools.partial(journal.record_rejection, signal_record, verdict_record))
             if self.metrics is not None:
                 self.metrics.rejection(source="risk", reason=verdict.reason.value)
             state.bump("rejections")
@@ -192,11 +192,11 @@ class RiskStage:
         journal = self.p.require_journal()
         snapshot = records.EquitySnapshot(ts=self.now(), cash_cc=state.portfolio.cash_cc, equity_cc=equity,
                                           peak_cc=breaker.peak_equity_cc)
-        await self.records.later("equity", functools.partial(journal.record_equity, snapshot))
+        await self.write_behind.later("equity", functools.partial(journal.record_equity, snapshot))
         for ev in events:
             event = records.BreakerEvent(ts=ev.at, from_state=ev.from_status.value, to_state=ev.to_status.value,
                                          reason=f"{ev.reason.value}: {ev.detail}")
-            await self.records.now("breaker event", functools.partial(journal.record_breaker_event, event))
+            await self.write_behind.now("breaker event", functools.partial(journal.record_breaker_event, event))
             level = "critical" if ev.to_status is BreakerStatus.HALTED else "warning"
             getattr(log, "critical" if level == "critical" else "warning")(
                 "circuit breaker", from_state=ev.from_status.value, to_state=ev.to_status.value,

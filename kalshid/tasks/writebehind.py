@@ -13,6 +13,11 @@ as an awaited write did. On cancellation (shutdown) the writer still writes what
 and bounded by ``drain_s``; what cannot be written then (the journal already closed) is logged with
 its count, never dropped silently. The queue is bounded: a journal that cannot keep up slows the
 stage (back-pressure), never grows memory.
+
+Why not the journal's own deferred list (``Journal.record_decision``'s pending decisions, written by
+the next journal call): those are already durable in the intent log, and written by whichever call
+comes next. These records are not, so they need a task that writes them even when no other call
+comes, and whose failure is the stage's, not that of an unrelated caller's.
 """
 
 from __future__ import annotations
@@ -112,21 +117,19 @@ class WriteBehind:
                 left.append(self._receive.receive_nowait())
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
-        if not left:
-            return
+        failed = 0
         with trio.move_on_after(self._drain_s):
             while left:
                 try:
                     await self._do(left[0])
-                except Exception as exc:  # the journal is gone: count them, say so, below
+                except Exception as exc:  # the journal is gone (closed, failing): say which
                     log.error("journal write failed at shutdown", what=left[0].what, error=str(exc))
-                    self.lost += 1
+                    failed += 1
                 left.pop(0)
-        if left:
-            self.lost += len(left)
-        if self.lost:
-            for job in left:
-                if job.done is not None:
-                    job.done.set()
-            log.error("journal writes lost at shutdown", lost=self.lost,
-                      kinds=sorted({job.what for job in left}))
+        for job in left:  # not reached within drain_s: no waiter may hang on them
+            if job.done is not None:
+                job.done.set()
+        if failed or left:
+            self.lost += failed + len(left)
+            log.error("journal writes lost at shutdown", lost=failed + len(left),
+                      unwritten=sorted({job.what for job in left}))
