@@ -12,10 +12,14 @@ mock clock), JSON logs to a file, both strategies trading with the e2e test's se
 simulated hour it samples this process's current RSS (``VmRSS``), its high-water mark (``VmHWM`` and
 ``getrusage(RUSAGE_SELF).ru_maxrss``), and a few counters that would show where memory goes.
 
-Caveats: the simulator's state (every order, fill and trade of the day, the index history) lives in
-the same process, so the figure is an upper bound on the daemon's own RSS; the daemon's journal is a
-SQLite file (its page cache is the OS's, not ours). Growth is judged on hours after the first (the
-first includes imports, start-up and the first windows' caches).
+Caveats: the simulator's state (its last 5 000 public trades, the orders, fills and settlements of
+the last ``--sim-history`` settled markets, the index history) lives in the same process, so the
+figure is an upper bound on the daemon's own RSS; the daemon's journal is a SQLite file (its page
+cache is the OS's; SQLite's own cache, ~2 MB, is in the figure). Growth is judged on hours after the
+first (the first includes imports, start-up and the first windows' caches). Where glibc is the C
+library each sample also splits its heap into live and free bytes (``mallinfo2``): free bytes that
+stay resident are fragmentation, which the daemon's ten-minute ``malloc_trim`` (``kalshid.memory``)
+hands back.
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ GOAL_MB = 150.0
 GROWTH_FLAG_MB = 5.0  # a rise above this between the early and the late hours is flagged
 HOUR_S = 3600
 SEED, START = "11", "2026-07-08T22:44:00+00:00"
+# settled markets whose history the simulator keeps here (the embedded default is 192, two days): with 8
+# (two hours) the exchange's records stop growing after hour 2, so what still grows is the daemon's
+SIM_HISTORY = 8
 
 
 def proc_status_mb() -> tuple[float, float]:
@@ -60,14 +67,31 @@ def proc_status_mb() -> tuple[float, float]:
     return found["VmRSS"], found["VmHWM"]
 
 
+def c_heap_mb() -> tuple[float, float] | None:
+    """(live, free) bytes of glibc's heap in MB (``mallinfo2``), or None without glibc."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                    "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    fn = getattr(ctypes.CDLL(None), "mallinfo2", None)
+    if fn is None:
+        return None
+    fn.restype = MallInfo2
+    info = fn()
+    return (info.uordblks + info.hblkhd) / 2**20, info.fordblks / 2**20
+
+
 def maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
-def env_for(tmp: Path) -> dict[str, str]:
+def env_for(tmp: Path, sim_history: int) -> dict[str, str]:
     return {
         "KALSHID_SIM__SEED": SEED,
         "KALSHID_SIM__START": START,
+        "KALSHID_SIM__HISTORY_MARKETS": str(sim_history),
         **isolated_env(tmp, "t" * 40),
         "MAX_DAILY_LOSS": "100000",
         "DEFAULT_BANKROLL": "10000",
@@ -86,10 +110,10 @@ def trace_report(first: Any, last: Any, top: int = 25) -> None:
         print(f"  {stat.size_diff / 1024:9.1f} KiB  {stat.count_diff:+7d}  {frame.filename}:{frame.lineno}")
 
 
-async def soak(hours: int, tmp: Path, trace: bool = False) -> tuple[list[dict[str, Any]], int]:
+async def soak(hours: int, tmp: Path, sim_history: int, trace: bool = False) -> tuple[list[dict[str, Any]], int]:
     log_file = (tmp / "daemon.log").open("w")
     logs.configure_logging(level="info", fmt="json", file="off", stream=log_file)
-    loaded = load_config(environ=env_for(tmp), cwd=tmp)
+    loaded = load_config(environ=env_for(tmp, sim_history), cwd=tmp)
     runtime = Runtime(loaded, None)
     daemon = TradingDaemon(runtime, journal_inline=True)
     supervisor = Supervisor(runtime, daemon.components(), freeze_heap=True)  # as `kalshid run` does
@@ -107,11 +131,14 @@ async def soak(hours: int, tmp: Path, trace: bool = False) -> tuple[list[dict[st
             "objects": len(gc.get_objects()),  # not the frozen start-up ones: what trading allocated
             "sim_orders": len(venue.exchange.orders) if venue else 0,
             "journal_mb": sum(p.stat().st_size for p in (tmp / "var").glob("*")) / 2**20,
+            "c_heap": c_heap_mb(),
         }
         samples.append(row)
         print(f"  h{hour:>3}  wall {row['wall_s']:6.1f} s  RSS {rss:6.1f} MB  peak {hwm:6.1f} MB  "
               f"orders {row['orders']:5d}  signals {row['signals']:6d}  gc objects {row['objects']:8d}  "
-              f"sim orders {row['sim_orders']:6d}  journal {row['journal_mb']:5.1f} MB", flush=True)
+              f"sim orders {row['sim_orders']:6d}  journal {row['journal_mb']:5.1f} MB"
+              + (f"  C heap live {row['c_heap'][0]:5.1f} free {row['c_heap'][1]:5.1f} MB" if row["c_heap"] else ""),
+              flush=True)
 
     async def run() -> None:
         status.append(await supervisor.run())
@@ -137,13 +164,14 @@ async def soak(hours: int, tmp: Path, trace: bool = False) -> tuple[list[dict[st
     return samples, status[0] if status else -1
 
 
-async def soak_sim_only(hours: int) -> list[dict[str, Any]]:
+async def soak_sim_only(hours: int, sim_history: int) -> list[dict[str, Any]]:
     """The embedded simulator alone (same seed, start and defaults as the daemon's, no client): the
     baseline that separates the simulator's memory (it keeps every order, trade and fill of the day,
     as an exchange must) from the daemon's."""
     from kalshid.sim.server import SimSettings, serve_simulator
 
-    settings = SimSettings(seed=int(SEED), start=datetime.fromisoformat(START).timestamp(), max_skew_s=None)
+    settings = SimSettings(seed=int(SEED), start=datetime.fromisoformat(START).timestamp(), max_skew_s=None,
+                           history_markets=sim_history)
     samples: list[dict[str, Any]] = []
     async with trio.open_nursery() as nursery:
         handle = await nursery.start(serve_simulator, settings)
@@ -156,9 +184,10 @@ async def soak_sim_only(hours: int) -> list[dict[str, Any]]:
     return samples
 
 
-def baseline(hours: int) -> list[dict[str, Any]]:
+def baseline(hours: int, sim_history: int) -> list[dict[str, Any]]:
     """Run :func:`soak_sim_only` in a fresh interpreter (so nothing of this process's heap counts)."""
-    out = subprocess.run([sys.executable, __file__, "--sim-only", "--hours", str(hours)],
+    out = subprocess.run([sys.executable, __file__, "--sim-only", "--hours", str(hours),
+                          "--sim-history", str(sim_history)],
                          capture_output=True, text=True, check=True, timeout=3600)
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -168,20 +197,23 @@ def main() -> int:
     ap.add_argument("--hours", type=int, default=6,
                     help="simulated hours (default 6, ~3 min with the baseline; 24 take ~20 min)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the simulator-alone baseline run")
+    ap.add_argument("--sim-history", type=int, default=SIM_HISTORY, metavar="N",
+                    help=f"settled markets whose orders, fills and settlements the simulator keeps (default "
+                         f"{SIM_HISTORY}, so its records are flat after hour 2; the embedded default is 192)")
     ap.add_argument("--sim-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--trace", action="store_true",
                     help="tracemalloc from hour 1: print where the heap grew from hour 2 to the end (slower)")
     args = ap.parse_args()
     if args.sim_only:
         logging.disable(logging.WARNING)
-        rows = trio.run(soak_sim_only, args.hours, clock=trio.testing.MockClock(autojump_threshold=0))
+        rows = trio.run(soak_sim_only, args.hours, args.sim_history, clock=trio.testing.MockClock(autojump_threshold=0))
         print(json.dumps(rows))
         return 0
     print(f"Soak: daemon + embedded simulator, MockClock, {args.hours} simulated hours; "
           f"goal: peak RSS <= {GOAL_MB:g} MB, no growth")
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="kalshid-soak-") as tmp:
-        samples, status = trio.run(soak, args.hours, Path(tmp), args.trace,
+        samples, status = trio.run(soak, args.hours, Path(tmp), args.sim_history, args.trace,
                                    clock=trio.testing.MockClock(autojump_threshold=0))
     wall = time.monotonic() - t0
     per_hour = wall / max(1, args.hours)
@@ -196,7 +228,7 @@ def main() -> int:
     print(f"gc-tracked objects: hour 1 {objs[min(1, len(objs) - 1)]} -> hour {args.hours} {objs[-1]}")
     if not args.no_baseline:
         t1 = time.monotonic()
-        base = baseline(args.hours)
+        base = baseline(args.hours, args.sim_history)
         sim_rss = [b["rss"] for b in base]
         print(f"\nbaseline: the simulator alone, same seed and hours, fresh process ({time.monotonic() - t1:.0f} s):")
         print("  hour   total RSS   sim alone   difference (the daemon's share, approx.)")

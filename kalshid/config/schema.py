@@ -181,6 +181,8 @@ class SimConfig:
     start: dt.datetime | None = _f(None, "an ISO-8601 time with a UTC offset (empty: now)")
     balance_cc: Cc = _money(10_000)
     faults: str = _f("", "a fault-injection spec (see kalshid sim --help)")
+    history_markets: int = _f(192, "an integer >= 1: settled markets whose orders, fills and settlements "
+                                   "the simulator keeps (96 a day; older ones are forgotten)", ge=1)
 
 
 @attrs.frozen

@@ -28,7 +28,7 @@ from kalshid.core.markets import Window, event_ticker, market_ticker
 from kalshid.core.matching import OrderBook, RestingOrder, book_price_of, book_side_of
 from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.sim.accounts import Account
-from kalshid.sim.lifecycle_ops import LifecycleOps
+from kalshid.sim.lifecycle_ops import KEEP_FINALIZED, LifecycleOps
 from kalshid.sim.model import (
     BookEvent,
     Event,
@@ -60,7 +60,10 @@ class Exchange(LifecycleOps):
         settlement_timer_seconds: int = 60,
         fee_type: str = "quadratic",
         series: str = "KXSOL15M",
+        keep_finalized: int = KEEP_FINALIZED,
     ) -> None:
+        if keep_finalized < 1:
+            raise ValueError(f"keep_finalized must be >= 1, got {keep_finalized}")
         self._rng = random.Random(seed)
         self.series = series
         self.fee_type = fee_type
@@ -78,6 +81,8 @@ class Exchange(LifecycleOps):
         # users whose history is dropped once a market settles (the simulator's own makers and takers):
         # without this a long run keeps every maker order forever and memory grows without bound
         self.internal_users: set[str] = set()
+        # finalized markets kept with everyone's history in them (older ones are forgotten whole)
+        self.keep_finalized = keep_finalized
 
     # --- ids, events, accounts ------------------------------------------------------------
 

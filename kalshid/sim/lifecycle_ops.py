@@ -38,6 +38,7 @@ class LifecycleOps(ABC):
     accounts: dict[str, Account]
     trades: list[Trade]
     internal_users: set[str]
+    keep_finalized: int
     _client_ids: set[tuple[str, str]]
     _events: list[Event]
 
@@ -111,25 +112,34 @@ class LifecycleOps(ABC):
         return market
 
     def _prune_after_settlement(self, ticker: str) -> None:
-        """Bound memory: forget the internal users' orders, fills and settlements of a settled market,
-        keep the last ``KEEP_TRADES`` public trades and the last ``KEEP_FINALIZED`` finalized markets.
-        Registered users' history is kept in full (it is what ``/portfolio/*`` serves)."""
+        """Bound memory: forget the internal users' orders, fills and settlements of a settled market
+        at once, keep the last ``KEEP_TRADES`` public trades, and keep the last ``keep_finalized``
+        finalized markets with everyone's history in them (what ``/portfolio/*`` serves). An older
+        market is forgotten whole: its orders, every user's fills, settlements and position rows, and
+        its client order ids. Cash and balances are not history: they are never touched here."""
         internal = self.internal_users
         if internal:
-            gone = [o for o in self.orders.values() if o.ticker == ticker and o.user_id in internal]
-            for o in gone:
-                del self.orders[o.order_id]
-                self._client_ids.discard((o.user_id, o.client_order_id))
-            for user in internal:
-                acct = self.accounts.get(user)
-                if acct is not None:
-                    acct.fills[:] = [f for f in acct.fills if f.ticker != ticker]
-                    acct.settlements[:] = [s for s in acct.settlements if s.ticker != ticker]
-                    acct.positions.pop(ticker, None)
+            self._forget_market_history(ticker, internal)
         if len(self.trades) > KEEP_TRADES:
             del self.trades[: len(self.trades) - KEEP_TRADES]
         finalized = [t for t, m in self.markets.items() if m.status == "finalized"]
-        for old in finalized[: max(0, len(finalized) - KEEP_FINALIZED)]:
-            if not any(o.ticker == old for o in self.orders.values()):
-                del self.markets[old]
-                self.books.pop(old, None)
+        for old in finalized[: max(0, len(finalized) - self.keep_finalized)]:
+            self._forget_market_history(old, None)
+            del self.markets[old]
+            self.books.pop(old, None)
+
+    def _forget_market_history(self, ticker: str, users: set[str] | None) -> None:
+        """Drop the orders, fills, settlements and position rows of ``ticker`` (of ``users``; ``None``:
+        of everyone). Only for a finalized market: nothing rests in it, every position is settled."""
+        gone = [o for o in self.orders.values() if o.ticker == ticker and (users is None or o.user_id in users)]
+        for o in gone:
+            del self.orders[o.order_id]
+            self._client_ids.discard((o.user_id, o.client_order_id))
+        for user, acct in self.accounts.items():
+            if users is not None and user not in users:
+                continue
+            if any(f.ticker == ticker for f in acct.fills):
+                acct.fills[:] = [f for f in acct.fills if f.ticker != ticker]
+            if any(s.ticker == ticker for s in acct.settlements):
+                acct.settlements[:] = [s for s in acct.settlements if s.ticker != ticker]
+            acct.positions.pop(ticker, None)

@@ -18,6 +18,7 @@ import trio
 from kalshid.core.units import UnitError, dollars_to_cc
 from kalshid.sim.authn import load_public_key, parse_key_arg
 from kalshid.sim.faults import parse_faults
+from kalshid.sim.lifecycle_ops import KEEP_FINALIZED
 from kalshid.sim.ratelimit import RateLimits
 from kalshid.sim.server import SimHandle, SimSettings, serve_simulator
 
@@ -64,6 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="accepted signature timestamp skew vs the wall clock (0 = no check)",
     )
     parser.add_argument(
+        "--history-markets",
+        type=int,
+        default=KEEP_FINALIZED,
+        metavar="N",
+        help=f"settled markets whose orders, fills and settlements are kept (default {KEEP_FINALIZED}, two days)",
+    )
+    parser.add_argument(
         "--no-liquidity", action="store_true", help="run without the simulated makers and takers"
     )
 
@@ -87,6 +95,8 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         raise ValueError("--balance must not be negative")
     if not args.speed > 0:
         raise ValueError(f"--speed must be positive, got {args.speed}")
+    if args.history_markets < 1:
+        raise ValueError(f"--history-markets must be at least 1, got {args.history_markets}")
     keys = []
     for arg in args.key:
         key_id, path = parse_key_arg(arg)
@@ -109,6 +119,7 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         faults=faults,
         rate_limits=RateLimits() if args.rate_limit == "basic" else RateLimits(None, None),
         max_skew_s=args.max_skew or None,
+        history_markets=args.history_markets,
         makers=not args.no_liquidity,
         takers=not args.no_liquidity,
     )

@@ -26,6 +26,7 @@ from kalshid.sim.engine import Exchange
 from kalshid.sim.faults import FaultInjector, FaultSpec
 from kalshid.sim.hub import Hub
 from kalshid.sim.index import IndexSource, default_index
+from kalshid.sim.lifecycle_ops import KEEP_FINALIZED
 from kalshid.sim.makers import InformedTaker, MakerModel
 from kalshid.sim.ratelimit import RateLimiter, RateLimits
 from kalshid.sim.rest import PREFIX, create_app
@@ -48,8 +49,10 @@ class SimSettings:
 
     ``start``: simulated start (Unix s; ``None`` = wall clock now). ``max_skew_s``: accepted
     difference between a request's signed timestamp and the *wall* clock (``None`` = no check;
-    use that under a mock clock). ``ws_queue_size``: messages buffered per WS client before it
-    is disconnected as a slow consumer. ``index``: overrides the default price source.
+    use that under a mock clock). ``history_markets``: settled markets whose orders, fills and
+    settlements are kept (older ones are forgotten whole, so a long run's memory stays bounded).
+    ``ws_queue_size``: messages buffered per WS client before it is disconnected as a slow consumer.
+    ``index``: overrides the default price source.
     """
 
     host: str = "127.0.0.1"
@@ -63,6 +66,7 @@ class SimSettings:
     rate_limits: RateLimits = attrs.field(factory=RateLimits)
     max_skew_s: float | None = DEFAULT_MAX_SKEW_S
     settlement_timer_seconds: int = 60
+    history_markets: int = KEEP_FINALIZED
     makers: bool = True
     takers: bool = True
     ws_queue_size: int = 1000
@@ -99,7 +103,8 @@ def _check_loopback(host: str) -> None:
 def build_venue(settings: SimSettings) -> Venue:
     """The shared state for ``settings``; call inside ``trio.run`` (the clock reads Trio's clock)."""
     clock = SimClock(start=settings.start, speed=settings.speed)
-    exchange = Exchange(seed=settings.seed, settlement_timer_seconds=settings.settlement_timer_seconds)
+    exchange = Exchange(seed=settings.seed, settlement_timer_seconds=settings.settlement_timer_seconds,
+                        keep_finalized=settings.history_markets)
     exchange.open_account(TRADER_USER, settings.balance_cc)
     exchange.open_account(MAKER_USER, INTERNAL_BALANCE_CC)
     exchange.open_account(TAKER_USER, INTERNAL_BALANCE_CC)

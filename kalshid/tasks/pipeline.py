@@ -217,7 +217,7 @@ class TradingDaemon:
         settings = SimSettings(host=cfg.sim.host, port=cfg.sim.port, speed=cfg.sim.speed, seed=seed,
                                start=cfg.sim.start.timestamp() if cfg.sim.start else embedded_start(),
                                keys=((key_id, key.public_key()),), balance_cc=cfg.sim.balance_cc,
-                               faults=parse_faults(cfg.sim.faults),
+                               faults=parse_faults(cfg.sim.faults), history_markets=cfg.sim.history_markets,
                                # the tier the client is configured for (Kalshi Basic by default)
                                rate_limits=SimRateLimits(cfg.exchange.read_rate_limit,
                                                          cfg.exchange.write_rate_limit))

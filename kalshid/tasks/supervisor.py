@@ -5,7 +5,8 @@ Lifecycle of :meth:`Supervisor.run`:
 1. start the signal watcher, then each :class:`Component` in list order with ``await nursery.start``
    (a component reports ``task_status.started()`` only when it is really ready, so later components
    can rely on earlier ones: feed before strategy before orders);
-2. tell systemd ``READY=1`` and log a heartbeat every ``log.heartbeat_seconds``;
+2. tell systemd ``READY=1``, log a heartbeat (with the RSS) every ``log.heartbeat_seconds``, and hand the
+   C heap's free pages back every ten minutes (:mod:`kalshid.memory`);
 3. on the first SIGTERM/SIGINT: ``STOPPING=1``, set ``runtime.shutdown`` so components stop taking new
    work and drain, and wait up to ``trading.shutdown_grace_seconds`` before cancelling them; a second
    signal cancels at once (a hard stop);
@@ -26,7 +27,7 @@ from typing import Any, Protocol
 import attrs
 import trio
 
-from kalshid import __version__, threads
+from kalshid import __version__, memory, threads
 from kalshid.config import Config, ConfigError, LoadedConfig
 from kalshid.config.render import diff, flat_view
 from kalshid.exchange.kalshi.auth import Signer
@@ -138,6 +139,7 @@ class Supervisor:
         self._started: list[str] = []
         self._reloads = 0
         self._heartbeats = 0
+        self._trims = 0
 
     def statistics(self) -> dict[str, Any]:
         return {
@@ -146,6 +148,7 @@ class Supervisor:
             "started": list(self._started),
             "reloads": self._reloads,
             "heartbeats": self._heartbeats,
+            "heap_trims": self._trims,
         }
 
     async def wait_ready(self) -> None:
@@ -241,6 +244,7 @@ class Supervisor:
             self._notify("READY=1")
             log.info("kalshid ready", components=self._started)
             outer.start_soon(self._heartbeat)
+            outer.start_soon(self._trim_heap)
             await self._stop.wait()
             self._notify("STOPPING=1")
             self.runtime.shutdown.set()
@@ -264,8 +268,18 @@ class Supervisor:
         while True:
             await trio.sleep(interval)
             self._heartbeats += 1
+            rss = memory.rss_bytes()
             log.info("heartbeat", uptime_s=round(trio.current_time() - started), components=self._started,
-                     dry_run=self.runtime.config.dry_run)
+                     dry_run=self.runtime.config.dry_run, rss_mb=round(rss / 2**20, 1) if rss else None)
+
+    async def _trim_heap(self) -> None:
+        """Every :data:`~kalshid.memory.TRIM_EVERY_S`, hand the C heap's free pages back (see
+        :mod:`kalshid.memory`): without it RSS creeps up for most of a day and stays there."""
+        while True:
+            await trio.sleep(memory.TRIM_EVERY_S)
+            if not memory.trim_heap():
+                return  # not glibc: nothing to do, ever
+            self._trims += 1
 
     def _notify(self, state: str) -> None:
         try:

@@ -1,6 +1,7 @@
 """The supervisor: start order, readiness, graceful/forced stops, failures, reload, heartbeat, sd_notify."""
 
 import gc
+import itertools
 import socket
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ import pytest
 import trio
 from structlog.testing import capture_logs
 
+from kalshid import memory
 from kalshid.config import LoadedConfig, load_config
 from kalshid.tasks.supervisor import EXIT_FAILURE, EXIT_FORCED, EXIT_OK, Component, Runtime, Supervisor
 
@@ -49,13 +51,50 @@ async def stop_when_ready(sup: Supervisor, after: float = 1.0) -> None:
 async def test_starts_in_order_and_drains_gracefully(tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
     rec = Recorder()
     sup = make(tmp_path, [rec.well_behaved("feed"), rec.well_behaved("orders")])
-    async with trio.open_nursery() as n:
-        n.start_soon(stop_when_ready, sup, 12.0)
-        status = await sup.run()
+    with capture_logs() as logs:
+        async with trio.open_nursery() as n:
+            n.start_soon(stop_when_ready, sup, 12.0)
+            status = await sup.run()
     assert status == EXIT_OK
     assert rec.events[:2] == ["feed started", "orders started"]
     assert sorted(rec.events[2:]) == ["feed drained", "feed draining", "orders drained", "orders draining"]
     assert sup.statistics()["heartbeats"] == 2  # every 5 s for 12 s
+    beats = [e for e in logs if e["event"] == "heartbeat"]
+    assert len(beats) == 2 and all(b["rss_mb"] > 10 for b in beats)  # the process's RSS, for journalctl
+
+
+async def test_the_heap_is_trimmed_every_ten_minutes_while_running(
+        tmp_path: Path, autojump_clock: trio.abc.Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[float] = []
+
+    def trim() -> bool:
+        calls.append(trio.current_time())
+        return True
+
+    monkeypatch.setattr(memory, "trim_heap", trim)
+    rec = Recorder()
+    sup = make(tmp_path, [rec.well_behaved("feed")])
+    async with trio.open_nursery() as n:
+        n.start_soon(stop_when_ready, sup, 3 * memory.TRIM_EVERY_S + 1)
+        assert await sup.run() == EXIT_OK
+    assert len(calls) == 3 and sup.statistics()["heap_trims"] == 3
+    assert [round(b - a) for a, b in itertools.pairwise(calls)] == [memory.TRIM_EVERY_S] * 2
+
+
+async def test_no_trimming_where_the_c_library_cannot(
+        tmp_path: Path, autojump_clock: trio.abc.Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[float] = []
+
+    def cannot() -> bool:
+        calls.append(trio.current_time())
+        return False
+
+    monkeypatch.setattr(memory, "trim_heap", cannot)
+    sup = make(tmp_path, [Recorder().well_behaved("feed")])
+    async with trio.open_nursery() as n:
+        n.start_soon(stop_when_ready, sup, 3 * memory.TRIM_EVERY_S + 1)
+        assert await sup.run() == EXIT_OK
+    assert len(calls) == 1 and sup.statistics()["heap_trims"] == 0  # tried once, then gave up
 
 
 async def test_freeze_heap_moves_start_up_objects_out_of_the_collector_before_ready(

@@ -130,3 +130,36 @@ def test_settlement_forgets_internal_users_history_but_keeps_the_traders() -> No
     assert [o.ticker for o in ex.orders.values() if o.user_id == "u"] == [ticker]
     assert len(ex.accounts["u"].fills) == 1 and ex.accounts["u"].settlements[-1].ticker == ticker
     assert ex.conservation_gap_cc() == 0
+
+
+def test_markets_beyond_the_history_kept_are_forgotten_whole_balances_untouched() -> None:
+    index = FnIndex(lambda t: 100)
+    ex = Exchange(seed=3, keep_finalized=2)
+    ex.open_account("u", 100 * 10_000)
+    ex.open_account("maker", 100 * 10_000)
+    ex.internal_users = {"maker"}
+    now = _ts(2026, 7, 8, 22, 44)
+    traded: list[str] = []
+    while len(traded) < 4:
+        now = lifecycle.step(ex, index, now)
+        for m in ex.markets.values():
+            w = m.window
+            trading = w.open_time.timestamp() <= now < w.close_time.timestamp()
+            if m.status == "active" and m.ticker not in traded and trading:
+                ex.place_order("maker", req("no", "buy", 10, 60, ticker=m.ticker), now)
+                ex.place_order("u", req("yes", "buy", 10, 40, ticker=m.ticker, client_order_id=m.ticker), now)
+                traded.append(m.ticker)
+    while any(ex.markets[t].status != "finalized" for t in traded if t in ex.markets):
+        now = lifecycle.step(ex, index, now)
+    cash = ex.accounts["u"].cash_cc
+    # two finalized markets are kept with their history; the two older ones are gone with all of theirs
+    kept = [t for t in traded if t in ex.markets]
+    assert kept == traded[2:] and all(ex.markets[t].status == "finalized" for t in kept)
+    assert {o.ticker for o in ex.orders.values()} == set(kept)
+    assert {f.ticker for f in ex.accounts["u"].fills} == set(kept)
+    assert {s.ticker for s in ex.accounts["u"].settlements} == set(kept)
+    assert not set(ex.accounts["u"].positions) & set(traded[:2])
+    assert traded[0] not in ex.books
+    assert ex.accounts["u"].cash_cc == cash and ex.conservation_gap_cc() == 0
+    # a forgotten market's client order id is free again; a kept one's is still refused
+    assert ("u", traded[0]) not in ex._client_ids and ("u", traded[3]) in ex._client_ids

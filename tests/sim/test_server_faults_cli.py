@@ -109,6 +109,7 @@ def test_cli_settings(tmp_path: Path, private_key: Any) -> None:
         )
     )
     assert s.keys[0][0] == "abc" and s.balance_cc == 255_000 and s.speed == 60 and s.start == 1_783_551_000
+    assert s.history_markets == 192 and settings_from_args(_parse("--history-markets", "8")).history_markets == 8
     for argv, word in [
         (("--start", "yesterday"), "--start"),
         (("--start", "2026-07-08T22:50:00"), "UTC offset"),
@@ -117,6 +118,7 @@ def test_cli_settings(tmp_path: Path, private_key: Any) -> None:
         (("--key", f"a={tmp_path / 'missing.pem'}"), "cannot read"),
         (("--faults", "bogus=1"), "--faults"),
         (("--speed", "0"), "--speed"),
+        (("--history-markets", "0"), "--history-markets"),
     ]:
         with pytest.raises(ValueError, match=word):
             settings_from_args(_parse(*argv))
