@@ -1,9 +1,8 @@
 """Bench: the daemon's memory over a simulated day (issue #6: peak RSS <= 150 MB, no growth).
 
 Run: ``.venv/bin/python bench/bench_soak_rss.py [--hours 6] [--no-baseline]``. Prints figures; not a test.
-A simulated hour takes 25-45 s of wall time (the simulator slows as its order history grows), so 24
-hours take ~15 minutes plus ~4.5 for the baseline: the default is 6 hours, and the hourly growth rate
-is extrapolated to 24 hours.
+A simulated hour takes ~19 s of wall time, so 24 hours take ~7.5 minutes plus ~0.5 for the baseline;
+the default is 6 hours, and the hourly growth rate is extrapolated to 24 hours.
 
 The whole daemon and its embedded simulator run in this process under Trio's
 ``MockClock(autojump_threshold=0)`` (as ``tests/tasks/test_pipeline_e2e.py`` does), with the journal
@@ -165,9 +164,9 @@ async def soak(hours: int, tmp: Path, sim_history: int, trace: bool = False) -> 
 
 
 async def soak_sim_only(hours: int, sim_history: int) -> list[dict[str, Any]]:
-    """The embedded simulator alone (same seed, start and defaults as the daemon's, no client): the
-    baseline that separates the simulator's memory (it keeps every order, trade and fill of the day,
-    as an exchange must) from the daemon's."""
+    """The embedded simulator alone (same seed, start, history and defaults as the daemon's, no
+    client): the baseline that separates the simulator's memory from the daemon's. It has no trader,
+    so the trader's orders and fills the simulator keeps count in the daemon's share."""
     from kalshid.sim.server import SimSettings, serve_simulator
 
     settings = SimSettings(seed=int(SEED), start=datetime.fromisoformat(START).timestamp(), max_skew_s=None,
@@ -195,7 +194,7 @@ def baseline(hours: int, sim_history: int) -> list[dict[str, Any]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description="kalshid RSS over a simulated day (MockClock)")
     ap.add_argument("--hours", type=int, default=6,
-                    help="simulated hours (default 6, ~3 min with the baseline; 24 take ~20 min)")
+                    help="simulated hours (default 6, ~2 min with the baseline; 24 take ~8 min)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the simulator-alone baseline run")
     ap.add_argument("--sim-history", type=int, default=SIM_HISTORY, metavar="N",
                     help=f"settled markets whose orders, fills and settlements the simulator keeps (default "
