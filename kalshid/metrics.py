@@ -3,7 +3,9 @@
 The pipeline calls `Metrics` methods (``metrics.order_sent(...)``); nothing else touches
 prometheus_client. Each `Metrics` owns its own `CollectorRegistry` (never the global one), so tests and
 several daemons in one process don't collide. Served at ``GET /metrics`` (bearer auth like the rest of
-the API; point Prometheus' ``authorization: {credentials_file: ...}`` at the token file).
+the API; point Prometheus' ``authorization: {credentials_file: ...}`` at the token file). A fresh
+registry also carries the standard ``process_*`` series (resident memory, CPU seconds, open fds, start
+time; Linux), which the global registry would have had: watch ``process_resident_memory_bytes``.
 
 Money is exact everywhere else; here it is exported in dollars as floats, which is what Prometheus
 stores — metrics are for watching, never for accounting.
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CC_PER_DOLLAR: Final = 10_000
@@ -42,8 +44,10 @@ class Metrics:
     """The daemon's metrics. Methods are cheap, synchronous and never raise for valid arguments."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
-        r = self.registry
+        if registry is None:
+            registry = CollectorRegistry(auto_describe=True)
+            ProcessCollector(registry=registry)
+        self.registry = r = registry
         self._orders = Counter(
             "kalshid_orders_total", "Orders by final or current status", ["status"], registry=r
         )

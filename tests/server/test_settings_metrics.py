@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,7 @@ def test_metrics_facade_and_private_registry() -> None:
     assert 'kalshid_tick_to_order_seconds_bucket{le="0.001"} 0.0' in text
     assert 'kalshid_channel_buffer_used{channel="book"} 3.0' in text
     assert "kalshid_orders_total{" not in b.exposition().decode()
+    if sys.platform == "linux":  # the process collector reads /proc
+        rss = next(float(line.split()[1]) for line in text.splitlines()
+                   if line.startswith("process_resident_memory_bytes "))
+        assert rss > 10 * 2**20
