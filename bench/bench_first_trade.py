@@ -1,4 +1,5 @@
-"""Bench: how soon a fresh ``kalshid run`` trades the embedded simulator (issue #6: "within a minute").
+"""Bench: how soon a fresh ``kalshid run`` trades the embedded simulator (goal: within a minute;
+docs/performance.md).
 
 Run: ``.venv/bin/python bench/bench_first_trade.py [--seeds 100]`` (about a minute). Prints figures; not a test.
 

@@ -1,4 +1,5 @@
-"""Bench: the daemon's memory over a simulated day (issue #6: peak RSS <= 150 MB, no growth).
+"""Bench: the daemon's memory over a simulated day (goal: peak RSS <= 150 MB, no growth;
+docs/performance.md).
 
 Run: ``.venv/bin/python bench/bench_soak_rss.py [--hours 6] [--no-baseline]``. Prints figures; not a test.
 A simulated hour takes ~19 s of wall time, so 24 hours take ~7.5 minutes plus ~0.5 for the baseline;

@@ -1,4 +1,4 @@
-"""Bench: time from exec of ``python -m kalshid run`` to its "kalshid ready" log line (issue #6).
+"""Bench: time from exec of ``python -m kalshid run`` to its "kalshid ready" log line (docs/performance.md).
 
 Run: ``.venv/bin/python bench/bench_startup.py [--runs 5]``. Prints figures; not a test.
 

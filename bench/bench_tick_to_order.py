@@ -1,4 +1,4 @@
-"""Bench: tick-to-order latency of the whole daemon, measured at the simulator (issue #6, #7).
+"""Bench: tick-to-order latency of the whole daemon, measured at the simulator (docs/performance.md).
 
 Run: ``.venv/bin/python bench/bench_tick_to_order.py [--sim process|inprocess] [--speed 10] [--orders 100]
 [--clients 0,100] [--rounds 2]`` (about four minutes at the defaults: ~7 orders/s at speed 10x).
@@ -8,18 +8,18 @@ What is measured, per order, **wire to wire**: from the simulator *writing* the 
 that triggered the signal to its socket (the WebSocket frame handed to the socket's ``send``, a wrapper
 around Hypercorn's stream) to the order request's first bytes *reaching* the simulator's socket: the
 kernel's receive timestamp (``SO_TIMESTAMPNS``), read by the same wrapper through ``recvmsg`` and joined
-to the order by the connection's peer address in Quart's ``before_request``. Until session 9 the end
-was the simulator's loop *reading* those bytes, which adds however long that loop takes to get to its
-socket (its makers, takers and other connections, or a wait for its CPU): the exchange's scheduling, not
-the trader's latency, and as much as 2-5 ms at the 99th percentile with the simulator at 10x on a shared
-CPU. That figure is still printed (``to the sim's read``), with the receipt -> read delay apart.
+to the order by the connection's peer address in Quart's ``before_request``. The simulator's loop
+*reading* those bytes would add however long that loop takes to get to its socket (its makers, takers
+and other connections, or a wait for its CPU): the exchange's scheduling, not the trader's latency, and
+as much as 2-5 ms at the 99th percentile with the simulator at 10x on a shared CPU. That total is
+printed too (``to the sim's read``), with the receipt -> read delay apart.
 In between: loopback, the daemon's WebSocket reader and feed parse, strategy, risk, execution (journal
 intent write), RSA-2048 signing, the HTTP/1.1 request on a keep-alive connection. What the simulator
 does on either side is the exchange's processing, not ours, and is printed apart, not in the total:
 its publish queue (the hub queuing the message for the daemon's connection -> the frame written:
 its sender task, Quart and Hypercorn behind whatever else its loop is doing), its read delay (bytes
 received -> read) and its request parsing (bytes read -> its request handler). The total from the
-hub's queuing is printed too, for comparison with figures before session 7, which used it.
+hub's queuing is printed too (``from the sim's publish``).
 
 How the trigger is found (exact, not "the last message before the order"): the daemon's
 ``ApprovedOrder.data_local_time`` is the Trio time its feed began handling the triggering message.
@@ -39,11 +39,11 @@ Set-up and caveats:
   they are joined at the end. Placement (``--placement pinned``, the default with 2+ CPUs): the
   daemon's loop thread is pinned to the last CPU (``runtime.loop_cpu``; its helper threads then use
   the others) and the simulator and ws-client children are confined to the other CPUs, as if they
-  ran elsewhere; the kernel otherwise woke the simulator onto the loop's CPU and gave it the next
+  ran elsewhere; the kernel otherwise wakes the simulator onto the loop's CPU and gives it the next
   slice (~2.5 ms stalls). ``--placement shared``: no pinning, the child competes for every CPU.
   The child runs under Linux's ``SCHED_BATCH`` by default (``--sim-policy``): the
   same CPU share, but its wake-ups do not preempt the running task — without it, the daemon's own
-  order write woke the simulator onto the daemon's core, and the daemon waited ~1-2 ms on the run
+  order write wakes the simulator onto the daemon's core, and the daemon waits ~1-2 ms on the run
   queue in the middle of sending (a real exchange runs elsewhere). The daemon does not know an
   external simulator's speed (only the embedded one tells it): its ``ExchangeClock`` advances at
   speed 1 between messages (journal timestamps run a little behind; orders still trade at 10x), and

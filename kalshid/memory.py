@@ -1,13 +1,11 @@
 """The process's memory: its resident size, and handing freed heap pages back to the system.
 
-Why trim: CPython hands objects over 512 bytes (socket reads, JSON bodies, SQLite's page cache,
-growing lists) to the C allocator. glibc keeps what they free inside its heap, and a heap whose top
-is still in use cannot shrink, so over a day the free space inside it only grows (the 24 h soak:
-RSS 99 → 120 MB with 21 MB of live data in the heap from hour 7 on and the free part growing from
-0.4 to 12 MB). ``malloc_trim(0)`` gives the whole free pages inside the heap back (``MADV_DONTNEED``);
-called every :data:`TRIM_EVERY_S` seconds by the supervisor it holds the same soak at a 111.8 MB peak,
-flat from hour 6. One call takes 0.2-0.4 ms of the loop's time with that heap: a periodic chore, never
-per event.
+Why trim: CPython hands objects over 512 bytes (socket reads, JSON bodies, SQLite's page cache) to
+the C allocator, and glibc keeps what they free inside a heap that cannot shrink while its top is in
+use, so over a day the free space inside it only grows. ``malloc_trim(0)`` gives the whole free pages
+inside the heap back (``MADV_DONTNEED``); the supervisor calls it every :data:`TRIM_EVERY_S` seconds,
+which keeps the daemon's RSS flat over a simulated day at 0.2-0.4 ms of the loop's time per call
+(figures and method: docs/performance.md, "Memory").
 
 Elsewhere than glibc (musl, macOS) there is no ``malloc_trim``: :func:`trim_heap` is then a no-op.
 """

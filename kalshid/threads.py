@@ -6,19 +6,17 @@ work that can wait a moment. On Linux two things let a helper delay an order any
 
 - **Wake-up preemption.** A helper woken by the loop (to fsync the intent of the order just sent,
   to sign the next spare signature) is placed on the loop's CPU and, as a freshly woken task, runs
-  first: the loop waits on the run queue. Measured in the tick-to-order bench: ~1 300 preemptions
-  in 20 s, 96 of them over 0.3 ms, up to 3.5 ms. Helpers therefore run under ``SCHED_BATCH``
-  (same CPU share, never preempts on wake-up), set by :func:`background_thread` on each helper
-  thread once.
+  first: the loop waits on the run queue. Helpers therefore run under ``SCHED_BATCH`` (same CPU
+  share, never preempts on wake-up), set by :func:`background_thread` on each helper thread once.
 - **Sharing a CPU with another busy process.** A process the loop wakes (over loopback, say) can be
   placed on the loop's CPU and be given its slice at the next tick, a ~2.5 ms stall. Only CPU
   placement avoids that: ``runtime.loop_cpu`` pins the loop thread to one CPU
   (:func:`pin_loop_thread`) and the helpers then run on the other CPUs; keep other busy processes
   off the loop's CPU (systemd ``CPUAffinity=``/``AllowedCPUs=`` for them, or ``isolcpus``). Helpers
-  must not share the loop's CPU: one that got the CPU while the loop blocked for a moment also took
-  the GIL, and the loop, woken, waited for it until the helper's switch interval (5 ms) ran out
-  (bench with 100 dashboard clients, 400 orders: p99 8.5–16 ms with helpers on every CPU, 4.4–4.6 ms
-  with helpers on the others).
+  must not share the loop's CPU: one that gets the CPU while the loop blocks for a moment also takes
+  the GIL, and the woken loop waits for it until the helper's switch interval (5 ms) runs out.
+
+The measurements behind both: docs/performance.md, "CPU placement".
 
 Neither needs privileges. Elsewhere than Linux both are no-ops.
 """

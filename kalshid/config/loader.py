@@ -108,7 +108,7 @@ def _money(value: Any, _t: Any) -> Cc:
 def _str_tuple(value: Any, _t: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         text = value.strip()
-        # The seed wrote ENABLED_STRATEGIES as a JSON list; a comma list is the documented form.
+        # ENABLED_STRATEGIES may be a JSON list; a comma list is the documented form.
         items = json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(",")]
     else:
         items = value

@@ -4,8 +4,9 @@ Each reader returns ``{key: Setting}`` for the keys it sets plus a list of :clas
 could not accept (unknown keys, an unreadable file), so the loader can report everything at once.
 Values stay raw here (TOML natives, strings from variables); :mod:`kalshid.config.loader` converts.
 
-Variable names: every key ``a.b.c`` is ``KALSHID_A__B__C``; the seed's names are aliases
-(:data:`SEED_ALIASES`). ``.env`` is read with ``dotenv_values`` and never touches ``os.environ``.
+Variable names: every key ``a.b.c`` is ``KALSHID_A__B__C``; plain names such as
+``DRY_RUN_MODE`` are aliases (:data:`SEED_ALIASES`). ``.env`` is read with ``dotenv_values`` and never
+touches ``os.environ``.
 """
 
 import difflib
@@ -53,7 +54,7 @@ ENV_TO_KEY: dict[str, str] = {env_name(k): k for k in KEYS}
 
 
 def names_for(key: str) -> list[str]:
-    """Every variable name that sets ``key`` (canonical first, then seed aliases)."""
+    """Every variable name that sets ``key`` (canonical first, then plain aliases)."""
     return [env_name(key), *(n for n, k in SEED_ALIASES.items() if k == key)]
 
 
@@ -123,7 +124,7 @@ def read_toml(path: Path) -> tuple[dict[str, Setting], list[Problem]]:
 def read_variables(
     variables: Mapping[str, str | None], place: str
 ) -> tuple[dict[str, Setting], list[Problem]]:
-    """Settings from ``KALSHID_*`` names and the seed aliases; other names are ignored.
+    """Settings from ``KALSHID_*`` names and the plain aliases; other names are ignored.
 
     ``place`` is ``"env var"`` or ``".env file <path> var"``; each source is ``f"{place} {NAME}"``.
     Setting one key twice in the same place with different values is a problem.

@@ -12,19 +12,19 @@ once. With `Broadcaster.run` running (the daemon starts it beside the API server
 appends the encoded event to a pending list, and the delivery task moves pending events to the
 subscriber queues a few subscribers at a time (``chunk``), each time the event loop has nothing else
 to run and no order is being placed (`Broadcaster.hold`), or ``max_defer_s`` has passed. Each
-subscriber woken is a WebSocket send of ~80 µs of Python per event; 100 clients woken at once used to
+subscriber woken is a WebSocket send of ~80 µs of Python per event, so 100 clients woken at once would
 put several milliseconds of sends in front of the order that caused the event. A subscriber still gets
 every event, in order; events pile up in the pending list only while the loop is busy, and past
-``max_pending`` they are delivered at once (the old way).
+``max_pending`` they are delivered at once, as without a delivery task.
 
 Chunks are small (2 subscribers) because each subscriber woken sends everything queued for it, a
 send per scheduler pass, and every hop of a tick's way to an order (feed, strategy, risk, execution)
 runs in some pass: with chunks of eight a hop could wait behind eight sends, ~0.6 ms with 100 clients
 connected. No new chunk starts until the loop is idle again, so about two sends share a pass with
-trading. Two finer-grained designs failed in the bench, for the record: a global turn held for a whole
-send (one client whose socket was full held up everyone's sends until their queues overflowed and all
-were evicted), and a turn per send granted once per scheduler pass (delivery fell below the event
-rate of 100 clients × ~15 events/s when the loop was busy, with the same result).
+trading. Two finer-grained designs evict clients (see docs/performance.md): a global turn held for a whole
+send (one client whose socket is full holds up everyone's sends until their queues overflow and all
+are evicted), and a turn per send granted once per scheduler pass (delivery falls below the event
+rate of 100 clients × ~15 events/s when the loop is busy, with the same result).
 
 Wire shape of an event: ``{"type": <one of EVENT_TYPES>, "data": {...}, "ts": "<ISO-8601 UTC>"}``.
 """

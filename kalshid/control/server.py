@@ -1,6 +1,6 @@
 """The local control socket: a Unix stream socket speaking `kalshid.control.protocol`.
 
-Trio has no Unix listener (STACK-NOTES P5), so `open_unix_listener` builds one: it refuses to start when
+Trio has no Unix listener, so `open_unix_listener` builds one: it refuses to start when
 another daemon holds the socket's lock or answers on it, removes a stale socket file left by a crash,
 binds under a 0177 umask so the socket is never world-accessible (then chmods 0600), and
 `control_socket_task` unlinks it on exit. Authentication is the file mode: only the daemon's user (and

@@ -1,4 +1,5 @@
-"""A Kalshi market's order book, kept from a snapshot and signed deltas (API-NOTES §4.6, §5.5).
+"""A Kalshi market's order book, kept from a snapshot and signed deltas (the ``orderbook_delta``
+channel of Kalshi's AsyncAPI spec).
 
 Kalshi shows *bids only*, on both sides: a YES bid at p is a NO ask at $1 − p. So the book is two
 bid ladders (price cc → resting contracts) and the asks are derived: ``yes_ask = $1 − best NO bid``,

@@ -1,4 +1,4 @@
-"""Kalshi's trading fees, exactly (API-NOTES §7).
+"""Kalshi's trading fees, exactly (Kalshi's fee schedule, docs.kalshi.com).
 
 Taker fee for C contracts at price P (dollars): ``ceil_to_cent(0.07 × C × P × (1 − P))``.
 Maker fills are free for ``fee_type == "quadratic"`` (KXSOL15M); ``quadratic_with_maker_fees``

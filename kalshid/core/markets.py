@@ -1,4 +1,4 @@
-"""KXSOL15M markets: tickers, quarter-hour windows and the settlement rule (API-NOTES §8).
+"""KXSOL15M markets: tickers, quarter-hour windows and the settlement rule (the KXSOL15M contract terms).
 
 A market covers one quarter-hour window ``[open_time, close_time)``; windows are aligned to :00, :15,
 :30 and :45 and the next opens the instant the previous closes. Tickers name the *close* time in US

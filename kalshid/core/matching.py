@@ -1,4 +1,4 @@
-"""A binary market's order book as two bid books, with price-time priority (API-NOTES §4.6, §11.3).
+"""A binary market's order book as two bid books, with price-time priority, as Kalshi matches.
 
 Kalshi shows only bids: a YES bid at ``p`` is the same thing as a NO ask at ``$1 − p``. Every order is
 therefore booked as a *bid on one book side*:

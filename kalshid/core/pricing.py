@@ -1,6 +1,6 @@
 """Fair probability that a KXSOL15M market pays YES.
 
-The contract (API-NOTES §8) pays $1 iff the simple average ``A`` of the 60 one-second index prints
+The contract pays $1 iff the simple average ``A`` of the 60 one-second index prints
 in ``[close − 60 s, close)`` is at least ``K = floor_strike``; ties pay YES. We model the index as
 a driftless geometric Brownian motion in log space, ``ln S_t = ln S_0 + σ W_t`` with σ per √second,
 and price ``P(A ≥ K)``.
@@ -27,8 +27,9 @@ the amount the remaining prints must still sum to:
 
 Zero log-drift (as in the textbook digital ``N(ln(S/K)/(σ√τ))``): the −σ²/2 Itô term is ~1e-8 per
 window and ignored. Limits: σ → 0 or τ → 0 gives the deterministic answer (``m·S ≥ R`` → 1 else 0;
-ties pay YES). The normal CDF is ``math.erfc`` based (no scipy.stats on the import path, STACK-NOTES
-P13). Results are clamped to ``[0, 1]``; bad inputs raise :class:`PricingError`.
+ties pay YES). The normal CDF is ``math.erfc`` based: importing scipy.stats would add its import time
+to every start (docs/performance.md, ``bench_startup.py``). Results are clamped to ``[0, 1]``; bad
+inputs raise :class:`PricingError`.
 """
 
 from __future__ import annotations

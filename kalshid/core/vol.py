@@ -7,8 +7,8 @@ the RTI). A gap of ten seconds therefore counts like ten regular prints, and σ 
 √second*, whatever the spacing.
 
 **The floor.** ``microstructure_floor`` is a volatility **per √minute** (the unit people quote
-for 1-minute log-returns). The default 0.0007 was chosen from the SOL/USDT 1-minute candles in
-``shared/data/crypto_1m`` (2021–2024): the standard deviation of 1-minute log-returns is
+for 1-minute log-returns). The default 0.0007 was chosen from Binance's SOL/USDT 1-minute candles
+(2021–2024): the standard deviation of 1-minute log-returns is
 0.0009–0.0021 per file, and the 5th percentile of hour-by-hour standard deviations is 0.0004–0.0008
 (median 0.0008–0.0014); Kalshi's own 2026 SOL windows (a1/a0 of the CF index) imply ≈0.00095 per
 √minute (``bench/backtest.py``: with this floor, ln(a1/a0) over 4 794 2026 windows scaled by the

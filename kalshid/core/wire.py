@@ -1,4 +1,4 @@
-"""Pure, fast parsers for the numbers and times Kalshi puts on the wire (API-NOTES §3).
+"""Pure, fast parsers for the numbers and times Kalshi puts on the wire (Kalshi's OpenAPI spec).
 
 Kalshi sends the same quantity in several shapes: ``"0.5600"`` (4-decimal dollars), ``"0.560"``,
 ``56`` (legacy integer cents), ``"10.00"`` / ``10`` (counts), numbers as strings or as JSON numbers,

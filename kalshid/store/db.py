@@ -1,6 +1,6 @@
 """The journal's Trio face: one SQLite connection, one lock, every call on a worker thread.
 
-``aiosqlite`` does not run under Trio (STACK-NOTES P6), so :class:`Journal` owns a single stdlib
+``aiosqlite`` is asyncio-only and does not run under Trio, so :class:`Journal` owns a single stdlib
 ``sqlite3`` connection and runs each SQL function of :mod:`~kalshid.store.sql_write` /
 :mod:`~kalshid.store.sql_read` through ``kalshid.threads.run_sync`` (a helper thread that never
 preempts the event loop) while holding a ``trio.Lock``.

@@ -1,4 +1,4 @@
-"""Configuration: precedence, the seed's variables, KALSHID_SECTION__KEY, strict parsing, all problems."""
+"""Configuration: precedence, the plain alias variables, KALSHID_SECTION__KEY, strict parsing, all problems."""
 
 import os
 from pathlib import Path
