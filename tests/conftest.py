@@ -1,4 +1,5 @@
-"""Shared fixtures: a clean configuration environment and RSA test keys generated at test time."""
+"""Shared fixtures: a clean configuration environment, RSA test keys generated at test time, and
+``shared_dir``, which finds the shared specs and market data beside the repository."""
 
 import os
 import stat
@@ -9,6 +10,23 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+REPO = Path(__file__).resolve().parents[1]
+# The shared, read-only folder (Kalshi's specs, real market data) sits beside the repository; the variable
+# points elsewhere. Read once at import, so fixtures that clear the environment do not hide it.
+SHARED_ENV_VAR = "KALSHID_SHARED_DIR"
+SHARED_ROOT = Path(os.environ.get(SHARED_ENV_VAR) or REPO.parent / "shared").resolve()
+
+
+def shared_dir(*parts: str) -> Path:
+    """The path ``parts`` under the shared folder. Fails the calling test (never skips) naming the path
+    it looked for when it does not exist."""
+    path = SHARED_ROOT.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"{path} not found: the shared specs and data are expected in {SHARED_ROOT} "
+                    f"(the repository's sibling 'shared', or ${SHARED_ENV_VAR})", pytrace=False)
+    return path
+
 
 # Variables that configure kalshid (or change how it logs/notifies); a test must never inherit them.
 _CONFIG_VAR_PREFIXES = ("KALSHI_", "KALSHID_")
