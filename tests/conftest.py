@@ -3,6 +3,7 @@
 
 import os
 import stat
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,35 @@ def shared_dir(*parts: str) -> Path:
         pytest.fail(f"{path} not found: the shared specs and data are expected in {SHARED_ROOT} "
                     f"(the repository's sibling 'shared', or ${SHARED_ENV_VAR})", pytrace=False)
     return path
+
+
+# Whole-daemon runs over many simulated windows, tests that start daemon processes, and long fuzzing:
+# marked `slow` here (by node id: a file, or one test with all its parameters), so `make test-fast`
+# (`-m "not slow"`) leaves them out; `make test` and CI run them. A test module may also mark itself.
+SLOW_TESTS = (
+    "tests/foundation/test_daemon_process.py",
+    "tests/server/test_fuzz_openapi.py::test_fuzzed_requests_never_500",
+    "tests/tasks/test_pipeline_controls.py::test_breaker_trips_halts_trading_and_needs_a_reset",
+    "tests/tasks/test_pipeline_e2e.py",
+    "tests/tasks/test_pipeline_faults.py",
+    "tests/tasks/test_pipeline_spot.py",
+    "tests/tasks/test_process_kill9.py",
+)
+
+
+def is_slow(nodeid: str) -> bool:
+    """Whether ``nodeid`` (``path::name[params]``, relative to the repository) is listed in SLOW_TESTS."""
+    return any(nodeid == s or nodeid.startswith((s + "::", s + "[")) for s in SLOW_TESTS)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if is_slow(item.nodeid):
+            item.add_marker(pytest.mark.slow)
+    gone = sorted(path for path in {s.split("::")[0] for s in SLOW_TESTS} if not (REPO / path).is_file())
+    if gone:  # a moved test would silently join the fast set
+        warnings.warn(pytest.PytestWarning(f"SLOW_TESTS in tests/conftest.py names missing files: {gone}"),
+                      stacklevel=1)
 
 
 # Variables that configure kalshid (or change how it logs/notifies); a test must never inherit them.
