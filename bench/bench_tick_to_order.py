@@ -1,6 +1,6 @@
 """Bench: tick-to-order latency of the whole daemon, measured at the simulator (docs/performance.md).
 
-Run: ``.venv/bin/python bench/bench_tick_to_order.py [--sim process|inprocess] [--speed 10] [--orders 100]
+Run: ``.venv/bin/python bench/bench_tick_to_order.py [--sim process|inprocess] [--speed 10] [--orders 200]
 [--clients 0,100] [--rounds 2]`` (about four minutes at the defaults: ~7 orders/s at speed 10x).
 Prints figures; not a test. Exits 0 when it measured something and the daemon stopped cleanly.
 
