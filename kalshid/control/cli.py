@@ -31,6 +31,7 @@ CLI_COMMANDS: Final = {
     "start": "start",
     "stop": "stop",
     "stop-entry": "stop_entry",
+    "cancel-all": "cancel_all",
     "reset-breaker": "reset_breaker",
     "positions": "positions",
     "orders": "orders",

@@ -9,7 +9,8 @@ Steps, each against the exchange (never a guess):
    and flagged as external, counted by risk) and alerted;
 3. journal orders still open are refreshed from the exchange (they may have filled or been cancelled
    while we were down);
-4. fills since the last one seen are booked (idempotent by ``fill_id``), settlements likewise;
+4. fills since the last one seen are joined with their orders by ``order_id``
+   (:mod:`kalshid.tasks.fillowner`) and booked (idempotent by ``fill_id``), settlements likewise;
 5. the portfolio is rebuilt from the journal's fills and settlements, cash is taken from the exchange's
    balance, and every position is compared with the exchange's: any difference is a
    :class:`ReconciliationError` and the daemon does not trade.
@@ -27,6 +28,7 @@ from kalshid.logs import get_logger
 from kalshid.store import Journal, records
 from kalshid.tasks.context import LiveOrder
 from kalshid.tasks.convert import external_order, journal_fill, journal_settlement, order_update
+from kalshid.tasks.fillowner import FillOwners
 
 log = get_logger("kalshid.reconcile")
 
@@ -101,8 +103,9 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
     # 4. fills and settlements since the last ones seen
     last = await journal.last_fill_seen()
     new_fills = 0
-    for fill in await exchange.list_fills(since=last.ts if last else None):
-        owner = await journal.get_order_by_client_id(fill.client_order_id) if fill.client_order_id else None
+    owners = FillOwners(journal, exchange)
+    for raw in await exchange.list_fills(since=last.ts if last else None):
+        fill, owner = await owners.resolve(raw)
         new_fills += int(await journal.record_fill(journal_fill(fill, ts=now,
                                                                 strategy=owner.strategy if owner else None)))
     summary["fills_booked"] = new_fills
