@@ -13,6 +13,7 @@ import pytest
 import trio
 import trio_websocket
 from cryptography.hazmat.primitives import serialization
+from schemas import validate_rest
 from simfakes import TICKER
 from simkit import KalshiAuth, sim_settings, ws_headers, ws_recv
 
@@ -23,7 +24,14 @@ from kalshid.sim.model import OrderRequest
 from kalshid.sim.server import SimHandle, serve_simulator
 from kalshid.sim.wire import user_uuid
 
-ORDER = {"ticker": TICKER, "side": "yes", "action": "buy", "count": 1, "yes_price": 20}
+ORDER = {
+    "ticker": TICKER,
+    "side": "bid",
+    "count": "1",
+    "price": "0.20",
+    "time_in_force": "good_till_canceled",
+    "self_trade_prevention_type": "taker_at_cross",
+}
 
 
 async def test_http_5xx_and_lost_responses(nursery: trio.Nursery, private_key: Any, signer: Signer) -> None:
@@ -33,7 +41,7 @@ async def test_http_5xx_and_lost_responses(nursery: trio.Nursery, private_key: A
     async with httpx.AsyncClient(base_url=sim.rest_base_url, auth=KalshiAuth(signer), timeout=0.5) as c:
         for i in range(30):
             try:
-                r = await c.post("/portfolio/orders", json={**ORDER, "client_order_id": f"f{i}"})
+                r = await c.post("/portfolio/events/orders", json={**ORDER, "client_order_id": f"f{i}"})
                 statuses.append(r.status_code)
             except httpx.ReadTimeout:
                 statuses.append("lost")
@@ -139,7 +147,8 @@ async def test_latency_and_429_faults(nursery: trio.Nursery, private_key: Any, s
     limited: SimHandle = await nursery.start(serve_simulator, sim_settings(private_key,
                                                                             faults=FaultSpec(http_429_rate=1.0)))
     async with httpx.AsyncClient(base_url=limited.rest_base_url, auth=KalshiAuth(signer)) as c:
-        r = await c.post("/portfolio/orders", json={**ORDER, "client_order_id": "rate-limited"})
-        assert r.status_code == 429 and r.json() == {"error": "too many requests"}
+        r = await c.post("/portfolio/events/orders", json={**ORDER, "client_order_id": "rate-limited"})
+        assert r.status_code == 429 and r.json()["error"]["code"] == "too_many_requests"
+        validate_rest("/portfolio/events/orders", "POST", 429, r.json())
     assert limited.venue.faults is not None and limited.venue.faults.counts["http_429"] == 1
     assert "rate-limited" not in {o.client_order_id for o in limited.venue.exchange.orders.values()}
