@@ -116,6 +116,9 @@ class PaperExchange(PaperMarketEvents):
     """The dry-run exchange (module docstring). Run :func:`~kalshid.exchange.paper_feed.paper_feed_task`
     over the real feed's events to get resting fills, settlement and fill/order events."""
 
+    # YES and NO are held separately here (Kalshi nets them): the journal books paper fills as they are
+    nets_positions = False
+
     def __init__(self, market_data: Exchange, *, starting_balance_cc: int, feed: MarketFeed | None = None,
                  params: FillModelParams | None = None, seed: int = 0,
                  now: Callable[[], datetime] = utc_now) -> None:

@@ -15,7 +15,8 @@ Contract (NautilusTrader-style):
 * fills come from the feed and from periodic catch-up via REST; the journal keys them by ``fill_id``, so
   a fill seen twice is booked once, and only new fills go to risk;
 * fills are joined with their orders by ``order_id`` (:mod:`kalshid.tasks.fillowner`): the exchange
-  reports only the YES-book side, the order says whether it bought or sold which side;
+  reports only the YES-book side, the order says whether it bought or sold which side; then booked as
+  the exchange netted them (:mod:`kalshid.tasks.netting`: a NO buy while YES is held sells YES);
 * resting orders are cancelled when their window closes and on shutdown when
   ``trading.cancel_on_shutdown`` is set; a breaker trip, ``stop`` and the operator's ``cancel-all``
   pull the kill switch (Kalshi's cancel-all, every resting order of the account at once), after which
@@ -72,6 +73,7 @@ from kalshid.tasks.context import (
 )
 from kalshid.tasks.convert import journal_fill, journal_settlement, order_update
 from kalshid.tasks.fillowner import FillOwners, Owner
+from kalshid.tasks.netting import AccountHoldings
 
 log = get_logger("kalshid.execution")
 
@@ -126,6 +128,7 @@ class ExecutionStage:
         self._catch_up_due = math.inf  # Trio time of the next catch-up (periodic, or asked for sooner)
         self._seen_fills: OrderedDict[str, None] = OrderedDict()
         self._owners: FillOwners | None = None  # built on first use (the journal and exchange are set then)
+        self._holdings: AccountHoldings | None = None
         self._order_slots = trio.CapacityLimiter(settings.max_parallel_orders)
         self._placing = 0
         self._placed = trio.Event()  # set whenever a placement ends (re-armed by the waiter)
@@ -422,6 +425,17 @@ class ExecutionStage:
             self._owners = FillOwners(self.p.require_journal(), self.p.require_exchange())
         return self._owners
 
+    @property
+    def holdings(self) -> AccountHoldings:
+        if self._holdings is None:
+            self._holdings = AccountHoldings(self.p.require_journal())
+        return self._holdings
+
+    @property
+    def _nets(self) -> bool:
+        """Whether the exchange nets YES and NO (Kalshi does; the paper account keeps both)."""
+        return bool(getattr(self.p.require_exchange(), "nets_positions", True))
+
     def _forget(self, live: LiveOrder) -> None:
         # its fills may still come in from the feed (an IOC order's ack often comes before them)
         self.owners.remember(live.order_id, _owner(live))
@@ -456,14 +470,21 @@ class ExecutionStage:
         else:
             fill, owner = await self.owners.resolve(fill)
         strategy = owner.strategy if owner is not None else None
-        new = await journal.record_fill(journal_fill(fill, ts=self.clock.now(), strategy=strategy))
         if fill.ts is not None and (self._last_fill_ts is None or fill.ts > self._last_fill_ts):
             self._last_fill_ts = fill.ts
         self._seen_fills[fill.fill_id] = None
         if len(self._seen_fills) > SEEN_FILLS_REMEMBERED:
             self._seen_fills.popitem(last=False)
-        if not new:
-            return
+        # netted as the exchange applied it (closing the opposite holding first), unless it does not net
+        parts = await self.holdings.split(fill) if self._nets else [fill]
+        for part in parts:
+            if not await journal.record_fill(journal_fill(part, ts=self.clock.now(), strategy=strategy)):
+                return  # the first part decides: booked before (a fill seen twice)
+            self.holdings.booked(part)
+            await self._fill_booked(part, strategy, source, risk)
+
+    async def _fill_booked(self, fill: Fill, strategy: str | None, source: str,
+                           risk: trio.MemorySendChannel[RiskInput]) -> None:
         log.info("fill", fill_id=fill.fill_id, order_id=fill.order_id, client_order_id=fill.client_order_id,
                  market=fill.ticker, side=fill.side, action=fill.action, count=fill.count,
                  price_cc=fill.price_cc, fee_cc=fill.fee_cc, taker=fill.is_taker, strategy=strategy,

@@ -10,7 +10,8 @@ Steps, each against the exchange (never a guess):
 3. journal orders still open are refreshed from the exchange (they may have filled or been cancelled
    while we were down);
 4. fills since the last one seen are joined with their orders by ``order_id``
-   (:mod:`kalshid.tasks.fillowner`) and booked (idempotent by ``fill_id``), settlements likewise;
+   (:mod:`kalshid.tasks.fillowner`) and booked as the exchange netted them (:mod:`kalshid.tasks.netting`;
+   idempotent by ``fill_id``), settlements likewise;
 5. the portfolio is rebuilt from the journal's fills and settlements, cash is taken from the exchange's
    balance, and every position is compared with the exchange's: any difference is a
    :class:`ReconciliationError` and the daemon does not trade.
@@ -29,6 +30,7 @@ from kalshid.store import Journal, records
 from kalshid.tasks.context import LiveOrder
 from kalshid.tasks.convert import external_order, journal_fill, journal_settlement, order_update
 from kalshid.tasks.fillowner import FillOwners
+from kalshid.tasks.netting import AccountHoldings
 
 log = get_logger("kalshid.reconcile")
 
@@ -104,10 +106,16 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
     last = await journal.last_fill_seen()
     new_fills = 0
     owners = FillOwners(journal, exchange)
-    for raw in await exchange.list_fills(since=last.ts if last else None):
+    holdings = AccountHoldings(journal)
+    nets = bool(getattr(exchange, "nets_positions", True))
+    for raw in sorted(await exchange.list_fills(since=last.ts if last else None),
+                      key=lambda f: (f.ts is None, f.ts)):
         fill, owner = await owners.resolve(raw)
-        new_fills += int(await journal.record_fill(journal_fill(fill, ts=now,
-                                                                strategy=owner.strategy if owner else None)))
+        for part in await holdings.split(fill) if nets else [fill]:
+            if not await journal.record_fill(journal_fill(part, ts=now, strategy=owner.strategy if owner else None)):
+                break  # booked before
+            holdings.booked(part)
+            new_fills += 1
     summary["fills_booked"] = new_fills
     new_settlements = 0
     mismatches: list[str] = []

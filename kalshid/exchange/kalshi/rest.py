@@ -99,6 +99,9 @@ class KalshiRest:
     before looking, so that an order still being processed has time to appear.
     """
 
+    # Kalshi nets YES and NO in one position per market: a trade closes the opposite holding first
+    nets_positions = True
+
     def __init__(self, base_url: str, signer: Signer, *, transport: httpx.AsyncBaseTransport | None = None,
                  limits: RateLimits | None = None, retry: RetryPolicy | None = None, timeout_s: float = 10.0,
                  wall_ms: Callable[[], int] = wall_clock_ms, rng: Callable[[], float] = random.random,
