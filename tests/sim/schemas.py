@@ -12,6 +12,7 @@ integer-cent WS field…) fails as surely as a missing required one. Kalshi's er
 from __future__ import annotations
 
 import copy
+import json
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -69,13 +70,21 @@ def load_spec(path: Path) -> dict[str, Any]:
     """The converted spec at ``path``; fails the calling test (never skips) when it is missing."""
     if not path.is_file():
         pytest.fail(f"Kalshi spec not found: looked for {path} (the repository's ../shared/kalshi/)")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 15x faster
     with path.open(encoding="utf-8") as fh:
-        return _convert(yaml.safe_load(fh))  # type: ignore[no-any-return]
+        return _convert(yaml.load(fh, Loader=loader))  # type: ignore[no-any-return]
+
+
+_VALIDATORS: dict[tuple[int, str], jsonschema.Draft202012Validator] = {}
 
 
 def _validate(doc: dict[str, Any], schema: dict[str, Any], instance: Any) -> None:
-    root = {"components": doc["components"], **copy.deepcopy(schema)}
-    jsonschema.Draft202012Validator(root).validate(instance)
+    key = (id(doc), json.dumps(schema, sort_keys=True))
+    validator = _VALIDATORS.get(key)
+    if validator is None:  # building one walks the whole spec: build each once
+        root = {"components": doc["components"], **copy.deepcopy(schema)}
+        validator = _VALIDATORS[key] = jsonschema.Draft202012Validator(root)
+    validator.validate(instance)
 
 
 def _operation(path: str, method: str) -> dict[str, Any]:
