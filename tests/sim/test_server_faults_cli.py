@@ -13,6 +13,7 @@ import pytest
 import trio
 import trio_websocket
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from schemas import validate_rest
 from simfakes import TICKER
 from simkit import KalshiAuth, sim_settings, ws_headers, ws_recv
@@ -118,6 +119,20 @@ def test_cli_settings(tmp_path: Path, private_key: Any) -> None:
     )
     assert s.keys[0][0] == "abc" and s.balance_cc == 255_000 and s.speed == 60 and s.start == 1_783_551_000
     assert s.history_markets == 192 and settings_from_args(_parse("--history-markets", "8")).history_markets == 8
+    assert s.listing_delay_s == 180 and settings_from_args(_parse("--listing-delay", "0")).listing_delay_s == 0
+    ed = tmp_path / "ed.pem"
+    ed.write_bytes(
+        ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    assert isinstance(settings_from_args(_parse("--key", f"e={ed}")).keys[0][1], ed25519.Ed25519PublicKey)
+    weak = tmp_path / "weak.pem"
+    weak.write_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=1024)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     for argv, word in [
         (("--start", "yesterday"), "--start"),
         (("--start", "2026-07-08T22:50:00"), "UTC offset"),
@@ -127,6 +142,8 @@ def test_cli_settings(tmp_path: Path, private_key: Any) -> None:
         (("--faults", "bogus=1"), "--faults"),
         (("--speed", "0"), "--speed"),
         (("--history-markets", "0"), "--history-markets"),
+        (("--listing-delay", "-1"), "--listing-delay"),
+        (("--key", f"w={weak}"), "1024 bits"),
     ]:
         with pytest.raises(ValueError, match=word):
             settings_from_args(_parse(*argv))
