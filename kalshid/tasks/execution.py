@@ -33,6 +33,8 @@ from datetime import datetime, timedelta
 import attrs
 import trio
 
+from kalshid.core.signals import Action as CoreAction
+from kalshid.core.signals import Side as CoreSide
 from kalshid.exchange.base import (
     FillReceived,
     MarketLifecycle,
@@ -448,9 +450,9 @@ class ExecutionStage:
 
         journal = self.p.require_journal()
         cid, new = await journal.adopt_external_order(external_order(order, ts=self.clock.now()))
-        self.p.state.open_orders[cid] = LiveOrder(cid, "external", order.ticker, order.side,  # type: ignore[arg-type]
-                                                  order.action or "buy",  # type: ignore[arg-type]
-                                                  order.price_cc, order.remaining_count, order.order_id)
+        self.p.state.open_orders[cid] = LiveOrder(cid, "external", order.ticker, CoreSide(order.side),
+                                                  CoreAction(order.action or "buy"), order.price_cc,
+                                                  order.remaining_count, order.order_id)
         if new:
             log.warning("external order adopted: not placed by this daemon", order_id=order.order_id,
                         market=order.ticker)

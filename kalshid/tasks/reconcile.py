@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from kalshid.core.portfolio import Portfolio, PortfolioError
-from kalshid.core.signals import Side
+from kalshid.core.signals import Action, Side
 from kalshid.exchange.base import Exchange
 from kalshid.exchange.errors import ExchangeError, NotFound
 from kalshid.logs import get_logger
@@ -77,7 +77,7 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
                 log.warning("external order adopted: resting on the exchange, not placed by this daemon",
                             order_id=order.order_id, market=order.ticker)
             open_orders[cid] = LiveOrder(cid, "external", order.ticker, Side(order.side),
-                                         order.action or "buy", order.price_cc,  # type: ignore[arg-type]
+                                         Action(order.action or "buy"), order.price_cc,
                                          order.remaining_count, order.order_id)
             continue
         await journal.apply_order_update(order_update(order, ts=now, source="reconcile"))
@@ -156,7 +156,6 @@ async def rebuild_portfolio(journal: Journal) -> Portfolio:
     events += [(s.settled_ts, 1, s) for s in settlements.values()]
     portfolio = Portfolio(0)
     from kalshid.core.portfolio import Fill as CoreFill
-    from kalshid.core.signals import Action
 
     for _ts, _kind, item in sorted(events, key=lambda e: (e[0], e[1])):
         if isinstance(item, records.Fill):
