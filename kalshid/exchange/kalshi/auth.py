@@ -3,12 +3,12 @@
 The signed string is ``timestamp_ms + METHOD + path``: the method upper-case, the path with its
 ``/trade-api/...`` prefix and without the query string. An API key is RSA or Ed25519 (Kalshi's
 ``ApiKeyType``) and both sign that same text: RSA with RSA-PSS over SHA-256, MGF1(SHA-256) and a salt
-as long as the digest; Ed25519 per RFC 8032 (deterministic, ~20x cheaper than RSA-2048). The
+as long as the digest; Ed25519 per RFC 8032 (deterministic, about ten times cheaper than RSA-2048). The
 signature goes base64 with padding. PSS is randomised, so a verifier checks with the public key; it
 never compares signatures.
 
 The signer holds the loaded private key (load it once: parsing a PEM costs 30-200 ms, signing
-~0.3 ms for RSA-2048, ~15 µs for Ed25519). Time is passed in, so tests and the simulator control it.
+~0.3 ms for RSA-2048, a tenth of that for Ed25519). Time is passed in, so tests and the simulator control it.
 """
 
 from __future__ import annotations
