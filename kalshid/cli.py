@@ -157,7 +157,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     keygen = sub.add_parser("keygen", help="write a fresh API key pair (RSA-2048 or Ed25519) and print a key id")
     keygen.add_argument("--out", metavar="DIR", default="keys", help="output directory (default: keys)")
     keygen.add_argument("--type", choices=("rsa", "ed25519"), default="rsa",
-                        help="key type (default: rsa); ed25519 signs about ten times faster; upload the public key to Kalshi")
+                        help="key type (default: rsa); ed25519 signs about ten times faster. "
+                             "Upload the public key to Kalshi")
     keygen.add_argument("--force", action="store_true", help="replace existing key files")
     keygen.set_defaults(func=_cmd_keygen)
 
