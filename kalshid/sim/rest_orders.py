@@ -29,7 +29,7 @@ from kalshid.sim.requests import (
     parse_create_order,
     parse_decrease,
 )
-from kalshid.sim.routing import Result, Router, per_item_cost
+from kalshid.sim.routing import Result, Router, per_item_cost, user_id
 
 V2 = "/portfolio/events/orders"
 DEPRECATED_V1 = {
@@ -99,10 +99,6 @@ def _with_status(exc: ExchangeError, status: int) -> ExchangeError:
 def register(router: Router) -> None:
     route, venue = router.route, router.venue
     ex = venue.exchange
-
-    def user_id(user: str | None) -> str:
-        assert user is not None
-        return user
 
     def place(user: str, raw: Any) -> Order:
         try:

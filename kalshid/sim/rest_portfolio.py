@@ -16,7 +16,7 @@ from kalshid.sim import wire
 from kalshid.sim.model import ExchangeError, Order
 from kalshid.sim.ratelimit import GET_ORDER_COST
 from kalshid.sim.requests import bad, page, query_int, time_filter
-from kalshid.sim.routing import Result, Router
+from kalshid.sim.routing import Result, Router, user_id
 
 
 def _other_shard(args: Any) -> bool:
@@ -42,10 +42,6 @@ def queue_position(router: Router, order: Order) -> int:
 def register(router: Router) -> None:
     route, venue = router.route, router.venue
     ex = venue.exchange
-
-    def user_id(user: str | None) -> str:
-        assert user is not None
-        return user
 
     @route("/portfolio/balance", "GET", auth=True)
     async def balance(user: str | None, body: Any) -> Result:

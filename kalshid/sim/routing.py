@@ -133,5 +133,11 @@ class Router:
             return Response(text, 405, content_type="application/json")
 
 
+def user_id(user: str | None) -> str:
+    """The authenticated user of a handler registered with ``auth=True`` (always set there)."""
+    assert user is not None, "handler needs auth=True"
+    return user
+
+
 def too_many_requests() -> dict[str, Any]:
     return wire.error_json("too_many_requests", "rate limit exceeded: the token bucket is empty")
