@@ -122,6 +122,7 @@ async def test_snapshot_delta_and_typed_events(
     assert fill.fill.count == 5 and fill.fill.client_order_id == "c-1" and fill.fill.post_position == 5
     uo = order_json(created_ts_ms=1783551000123)
     del uo["no_price_dollars"]
+    await conn.push("user_orders", "user_order", {**uo, "status": "unknown"})  # skipped, not fatal
     await conn.push("user_orders", "user_order", uo)
     order = (await rig.next(base.OrderUpdated)).order
     assert order.book_side == "bid" and order.no_price_cc == 5800 and order.remaining_count == 3

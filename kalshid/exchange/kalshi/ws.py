@@ -59,6 +59,7 @@ from kalshid.exchange.errors import ExchangeError, ProtocolError
 from kalshid.exchange.kalshi import wire, wsmsg
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.exchange.kalshi.rest import wall_clock_ms
+from kalshid.exchange.types import ORDER_STATUSES
 from kalshid.logs import get_logger
 
 log = get_logger(__name__)
@@ -358,6 +359,9 @@ class KalshiFeed:
         if typ == "fill":
             event = FillReceived(wire.parse_fill(body), now)
         elif typ == "user_order":
+            if body.get("status") not in ORDER_STATUSES:  # "unknown": the REST read or the next update says
+                log.info("kalshi_ws_order_status_unknown", order_id=body.get("order_id"), status=body.get("status"))
+                return
             event = OrderUpdated(wire.parse_order(body), now)
         elif typ == "market_position":
             event = wsmsg.parse_market_position(body, now)
