@@ -22,13 +22,22 @@ from kalshid.sim.calibration import (
 )
 from kalshid.sim.makers import MakerParams
 
-DATA = Path("/work/shared/data")
-needs_data = pytest.mark.skipif(not (DATA / "kalshi").is_dir() or not (DATA / "crypto_1m").is_dir(),
-                                reason="shared data not available")
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+
+def data_dir(name: str) -> Path:
+    """``<repo>/../shared/data/<name>``; a missing data set fails the test, naming the path."""
+    path = DATA / name
+    if not path.is_dir():
+        pytest.fail(f"shared data set not found: looked for {path}")
+    return path
 
 
 def _one(pattern: str) -> Path:
-    return sorted((DATA / "kalshi").glob(pattern))[0]
+    found = sorted(data_dir("kalshi").glob(pattern))
+    if not found:
+        pytest.fail(f"no file matching {pattern} in {DATA / 'kalshi'}")
+    return found[0]
 
 
 def test_summary() -> None:
@@ -83,16 +92,14 @@ def test_ladder_and_entry_parsers_on_tiny_files(tmp_path: Path) -> None:
     assert fractions == pytest.approx([1 / 3, 1 / 3, 0, 0, 0, 0, 1 / 3])
 
 
-@needs_data
 def test_index_defaults_match_the_sol_data() -> None:
-    figs = index_figures(sorted((DATA / "crypto_1m").glob("binance_spot_SOLUSDT_1m_*.csv")))
+    figs = index_figures(sorted(data_dir("crypto_1m").glob("binance_spot_SOLUSDT_1m_*.csv")))
     assert len(figs.per_file) == 6
     assert abs(index.DEFAULT_SIGMA_ANNUAL - figs.sigma_annual) < 0.01
     assert abs(index.DEFAULT_JUMPS_PER_DAY - figs.jumps_per_day) < 0.1
     assert abs(index.DEFAULT_JUMP_SIGMA - figs.jump_sigma) < 0.0005
 
 
-@needs_data
 def test_maker_defaults_match_the_kalshi_data() -> None:
     entry = entry_spread_distribution(_one("kxcrypto15m_book_entry_*.csv.gz"))
     snap = snapshot_figures(_one("johnnygod_KXSOL15M_raw_snapshots_*.jsonl"))

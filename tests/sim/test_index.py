@@ -20,7 +20,10 @@ from kalshid.sim.index import (
 )
 
 START = 1_780_000_000
-SHARED_SOL = Path("/work/shared/data/crypto_1m/binance_spot_SOLUSDT_1m_2024-10-01_2024-11-04.csv")
+SHARED_SOL = (
+    Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "crypto_1m"
+    / "binance_spot_SOLUSDT_1m_2024-10-01_2024-11-04.csv"
+)
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +173,9 @@ def test_candle_parsing_errors(tmp_path: Path) -> None:
     assert CandleReplay(path, seed=0, start_ts=0).print_at(0) == Decimal("1.0000")
 
 
-@pytest.mark.skipif(not SHARED_SOL.exists(), reason="shared data not available")
 def test_replay_of_shared_file_matches_candles() -> None:
+    if not SHARED_SOL.is_file():
+        pytest.fail(f"shared data file not found: looked for {SHARED_SOL}")
     src = CandleReplay(SHARED_SOL, seed=5, start_ts=START)
     rows = src.candles.rows
     for minute in random.Random(5).sample(range(len(rows)), 100):
