@@ -8,8 +8,8 @@ exchange applied it (at most two parts: the closing sell, then the opening buy),
 holdings, settlements and positions are the exchange's.
 
 The first part keeps the exchange's ``fill_id`` and carries the whole fee; an opening remainder gets
-``<fill_id>:open`` and no fee, so the total is exact and a fill seen twice is still booked once (the
-journal's first part decides).
+``<fill_id>:open`` and no fee, so the total is exact. A fill seen again (the feed, then a REST catch-up
+or a restart) is recognised by its ``fill_id`` before it is split, and booked once.
 
 :class:`AccountHoldings` is the account's YES/NO holdings per market (all strategies), read from the
 journal the first time a market is seen and kept up to date as fills are booked.
@@ -82,5 +82,10 @@ class AccountHoldings:
         self._held.pop(ticker, None)
 
     async def split(self, fill: Fill) -> list[Fill]:
+        """``fill`` netted against the holdings now; nothing when the journal has booked it already
+        (the split of a fill seen again would differ: the holdings moved when it was booked)."""
+        booked = await self._journal.list_fills(order_id=fill.order_id, limit=1000)
+        if any(f.fill_id == fill.fill_id for f in booked.items):
+            return []
         held_yes, held_no = await self.get(fill.ticker)
         return net_fill(fill, held_yes, held_no)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
+import attrs
 import pytest
 
 from kalshid.exchange.types import Fill
-from kalshid.tasks.netting import net_fill
+from kalshid.store import open_journal
+from kalshid.tasks.convert import journal_fill
+from kalshid.tasks.netting import AccountHoldings, net_fill
 
 T = datetime(2026, 7, 8, 22, 50, tzinfo=UTC)
 
@@ -44,3 +48,21 @@ def test_buying_no_while_holding_yes_is_selling_yes_to_the_cent() -> None:
     assert (closing.side, closing.action, closing.count, closing.price_cc) == ("yes", "sell", 10, 4500)
     cash_kalshi = -10 * 5500 + 10 * 10_000  # pay for NO, then the netted pairs pay out
     assert cash_kalshi == 10 * closing.price_cc
+
+
+async def test_holdings_come_from_the_journal_and_a_fill_seen_again_is_not_split_again(tmp_path: Path) -> None:
+    async with open_journal(tmp_path / "j.sqlite3", "sim", inline=True) as journal:
+        holdings = AccountHoldings(journal)
+
+        async def book(f: Fill) -> list[tuple[str, str, str, int, int, int]]:
+            parts = await holdings.split(f)
+            for p in parts:
+                assert await journal.record_fill(journal_fill(p, ts=T, strategy="s"))
+                holdings.booked(p)
+            return view(parts)
+
+        assert await book(attrs.evolve(fill("yes", "buy", 4, 4200), fill_id="a")) == [("a", "yes", "buy", 4, 4200, 70)]
+        ask = attrs.evolve(fill("no", "buy", 6, 5800), fill_id="b")
+        assert await book(ask) == [("b", "yes", "sell", 4, 4200, 70), ("b:open", "no", "buy", 2, 5800, 0)]
+        assert await book(ask) == []  # the same fill again (REST after the feed): booked once
+        assert await AccountHoldings(journal).get("KX") == (0, 2)  # a fresh reader agrees, from the journal
