@@ -9,7 +9,7 @@ process on Linux):
   digest of its text (``hash(str)`` is randomized per process); kept ~30 s. The per-message cost is one
   encode and one hash: it sits on the simulator's publish path, so it must stay small;
 - every WebSocket text frame as it is written to the socket ("written"), keyed the same way;
-- every ``POST /portfolio/orders``: the kernel's receive timestamp of its first bytes (``SO_TIMESTAMPNS``:
+- every ``POST /portfolio/events/orders``: the kernel's receive timestamp of its first bytes (``SO_TIMESTAMPNS``:
   when loopback handed them to the simulator's socket, i.e. when the exchange's host *received* them),
   when the simulator's loop *read* them off the socket, and Quart's ``before_request``
   (``client_order_id`` -> time).
@@ -257,7 +257,7 @@ def install_sim_hooks(clock: Callable[[], float], on_publish: Callable[[str, flo
         @app.before_request
         async def stamp() -> None:
             # every request takes its connection's read stamp (else a GET's would be left for the next order)
-            if not (request.method == "POST" and request.path.endswith("/portfolio/orders")):
+            if not (request.method == "POST" and request.path.endswith("/portfolio/events/orders")):
                 take_read_time(request.scope.get("client"))
                 return
             t = clock()

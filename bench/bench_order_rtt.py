@@ -73,7 +73,7 @@ async def main(n: int) -> None:
                 t0 = time.perf_counter()
                 order = await rest.create_order(req)
                 t1 = time.perf_counter()
-                result = await rest.cancel_order(order.order_id)
+                result = await rest.cancel_order(order.order_id, ticker=ticker)
                 t2 = time.perf_counter()
                 assert result.reduced_by == 1, result
                 create.append(t1 - t0)

@@ -26,7 +26,7 @@ def main() -> None:
     signer = Signer("key-id", loaded)
     t0 = time.perf_counter()
     for i in range(N):
-        h = signer.headers(1_783_551_000_000 + i, "POST", "/trade-api/v2/portfolio/orders")
+        h = signer.headers(1_783_551_000_000 + i, "POST", "/trade-api/v2/portfolio/events/orders")
     dt = (time.perf_counter() - t0) / N
     print(f"sign one request (RSA-2048 PSS + base64): {dt * 1e6:.0f} µs")
     t0 = time.perf_counter()
@@ -35,7 +35,7 @@ def main() -> None:
             key.public_key(),
             1_783_551_000_000 + N - 1,
             "POST",
-            "/trade-api/v2/portfolio/orders",
+            "/trade-api/v2/portfolio/events/orders",
             h["KALSHI-ACCESS-SIGNATURE"],
         )
     print(f"verify one signature: {(time.perf_counter() - t0) / N * 1e6:.0f} µs")

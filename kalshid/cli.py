@@ -1,4 +1,5 @@
-"""The ``kalshid`` command: ``run``, ``config check``, ``keygen``, plus pluggable subcommands.
+"""The ``kalshid`` command: ``run``, ``config check``, ``keygen``, plus pluggable subcommands
+(``sim``, ``ctl``, ``check``).
 
 Exit status: 0 success; 1 runtime failure; 2 usage error, bad configuration or unusable credentials
 (nothing was started). Pluggable subcommands (``sim``, ``ctl``) live in their own modules, exposing
@@ -23,6 +24,7 @@ EXIT_USAGE = 2
 PLUGINS: dict[str, tuple[str, str]] = {
     "sim": ("kalshid.sim.main", "run the Kalshi-compatible exchange simulator"),
     "ctl": ("kalshid.control.cli", "talk to a running kalshid over its control socket"),
+    "check": ("kalshid.exchange.kalshi.check", "check a Kalshi account read-only before trading (places no order)"),
 }
 
 
@@ -60,12 +62,12 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     from kalshid.credentials import generate_keypair
 
     try:
-        pair = generate_keypair(Path(args.out), force=args.force)
+        pair = generate_keypair(Path(args.out), force=args.force, key_type=args.type)
     except (FileExistsError, OSError) as exc:
         return _fail([str(exc)])
     (Path(args.out) / "kalshi.key_id").write_text(pair.key_id + "\n")
     print(pair.key_id)
-    print(f"# private key (PKCS#8, mode 0600): {pair.private_path}", file=sys.stderr)
+    print(f"# {args.type} private key (PKCS#8, mode 0600): {pair.private_path}", file=sys.stderr)
     print(f"# public key: {pair.public_path}", file=sys.stderr)
     print(f"# use: KALSHI_API_KEY={pair.key_id} KALSHI_PRIVATE_KEY_PATH={pair.private_path}", file=sys.stderr)
     return 0
@@ -152,8 +154,11 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print JSON instead of text")
     check.set_defaults(func=_cmd_config_check)
 
-    keygen = sub.add_parser("keygen", help="write a fresh RSA-2048 key pair and print a key id")
+    keygen = sub.add_parser("keygen", help="write a fresh API key pair (RSA-2048 or Ed25519) and print a key id")
     keygen.add_argument("--out", metavar="DIR", default="keys", help="output directory (default: keys)")
+    keygen.add_argument("--type", choices=("rsa", "ed25519"), default="rsa",
+                        help="key type (default: rsa); ed25519 signs about ten times faster. "
+                             "Upload the public key to Kalshi")
     keygen.add_argument("--force", action="store_true", help="replace existing key files")
     keygen.set_defaults(func=_cmd_keygen)
 

@@ -6,8 +6,9 @@ Where the key comes from, first match wins:
 2. ``$CREDENTIALS_DIRECTORY/kalshi.pem`` (systemd ``LoadCredential=kalshi.pem:...``).
 
 The passphrase of an encrypted key comes from ``exchange.private_key_passphrase``
-(``KALSHI_PRIVATE_KEY_PASSPHRASE``) or ``$CREDENTIALS_DIRECTORY/kalshi.pem.pass``. PKCS#8 and PKCS#1
-(``BEGIN RSA PRIVATE KEY``, what Kalshi issues) PEMs are accepted. A key file that group or others can
+(``KALSHI_PRIVATE_KEY_PASSPHRASE``) or ``$CREDENTIALS_DIRECTORY/kalshi.pem.pass``. Kalshi API keys are
+RSA (at least 2048 bits; PKCS#1 ``BEGIN RSA PRIVATE KEY`` as Kalshi issues them, or PKCS#8) or Ed25519
+(PKCS#8); both sign the same request text. A key file that group or others can
 access is refused with the exact ``chmod 600`` fix. Every failure is a :class:`CredentialError`
 subclass whose message names the file and never contains key material.
 """
@@ -20,10 +21,10 @@ from pathlib import Path
 
 import attrs
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from kalshid.config.schema import ExchangeConfig
-from kalshid.exchange.kalshi.auth import Signer
+from kalshid.exchange.kalshi.auth import PrivateKey, Signer
 
 CREDENTIAL_KEY_NAME = "kalshi.pem"
 CREDENTIAL_PASS_NAME = "kalshi.pem.pass"
@@ -53,8 +54,12 @@ class KeyNotPem(CredentialError):
     """The file is not a PEM private key (or is a malformed one, or a public key)."""
 
 
-class KeyNotRsa(CredentialError):
-    """The file is a private key, but not RSA (Kalshi signs with RSA-PSS)."""
+class KeyTypeUnsupported(CredentialError):
+    """The file is a private key, but neither RSA of at least 2048 bits nor Ed25519."""
+
+
+KEY_TYPES = ("rsa", "ed25519")
+MIN_RSA_BITS = 2048
 
 
 class KeyPassphraseError(CredentialError):
@@ -108,8 +113,8 @@ def check_permissions(path: Path) -> None:
         )
 
 
-def load_private_key(path: Path, passphrase: bytes | None = None) -> rsa.RSAPrivateKey:
-    """Read and parse an RSA private key PEM (PKCS#8 or PKCS#1, optionally encrypted).
+def load_private_key(path: Path, passphrase: bytes | None = None) -> PrivateKey:
+    """Read and parse an RSA or Ed25519 private key PEM (PKCS#8 or PKCS#1, optionally encrypted).
 
     Raises the :class:`CredentialError` subclass that matches what is wrong.
     """
@@ -145,9 +150,15 @@ def load_private_key(path: Path, passphrase: bytes | None = None) -> rsa.RSAPriv
         raise KeyNotPem(f"{path} is a malformed or unsupported PEM private key") from None
     except Exception as exc:  # cryptography raises UnsupportedAlgorithm for exotic key types
         raise KeyNotPem(f"{path} holds an unsupported private key ({type(exc).__name__})") from None
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key
     if not isinstance(key, rsa.RSAPrivateKey):
         kind = type(key).__name__.removeprefix("_").replace("PrivateKey", "") or "unknown"
-        raise KeyNotRsa(f"private key {path} is not an RSA key (found {kind}); Kalshi API keys are RSA")
+        raise KeyTypeUnsupported(f"private key {path} is neither RSA nor Ed25519 (found {kind}); "
+                                 "Kalshi API keys are RSA or Ed25519")
+    if key.key_size < MIN_RSA_BITS:
+        raise KeyTypeUnsupported(f"private key {path} is RSA-{key.key_size}; Kalshi needs RSA keys of at "
+                                 f"least {MIN_RSA_BITS} bits (or an Ed25519 key)")
     return key
 
 
@@ -181,19 +192,23 @@ class KeyPair:
     public_path: Path
 
 
-def generate_keypair(out_dir: Path, *, force: bool = False) -> KeyPair:
-    """Write a fresh RSA-2048 key pair: ``kalshi.pem`` (PKCS#8, mode 0600) and ``kalshi.pub.pem``.
+def generate_keypair(out_dir: Path, *, force: bool = False, key_type: str = "rsa") -> KeyPair:
+    """Write a fresh key pair of ``key_type`` (``rsa``: RSA-2048; ``ed25519``): ``kalshi.pem`` (PKCS#8,
+    mode 0600) and ``kalshi.pub.pem`` (SubjectPublicKeyInfo, what Kalshi's key upload takes).
 
     The key id is a new UUID4 (what a simulator registers the public key under). Existing files are
     never overwritten unless ``force``; raises ``FileExistsError`` naming the file.
     """
+    if key_type not in KEY_TYPES:
+        raise ValueError(f"key type must be one of {KEY_TYPES}, got {key_type!r}")
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     private_path, public_path = out_dir / CREDENTIAL_KEY_NAME, out_dir / "kalshi.pub.pem"
     if not force:
         for p in (private_path, public_path):
             if p.exists():
                 raise FileExistsError(f"{p} already exists (use --force to replace it)")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key: PrivateKey = (ed25519.Ed25519PrivateKey.generate() if key_type == "ed25519"
+                       else rsa.generate_private_key(public_exponent=65537, key_size=2048))
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

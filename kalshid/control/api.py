@@ -156,6 +156,11 @@ class DaemonControl(Protocol):
         """No new entries; exits and resting-order management continue."""
         ...
 
+    async def cancel_all(self) -> JSON:
+        """The kill switch: cancel every resting order of the account at once (the exchange's
+        cancel-all) and place no order for the next minute; trading then resumes unless stopped."""
+        ...
+
     async def reset_breaker(self) -> JSON:
         """Clear a tripped circuit breaker (trading stays stopped until ``start``)."""
         ...

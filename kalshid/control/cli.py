@@ -31,6 +31,7 @@ CLI_COMMANDS: Final = {
     "start": "start",
     "stop": "stop",
     "stop-entry": "stop_entry",
+    "cancel-all": "cancel_all",
     "reset-breaker": "reset_breaker",
     "positions": "positions",
     "orders": "orders",
@@ -60,6 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub.add_parser("start", help="resume trading")
     sub.add_parser("stop", help="stop trading and cancel resting orders")
     sub.add_parser("stop-entry", help="no new entries; exits continue")
+    sub.add_parser("cancel-all", help="kill switch: cancel every resting order of the account now; "
+                                      "no order for the next minute")
     sub.add_parser("reset-breaker", help="clear a tripped circuit breaker")
     sub.add_parser("positions", help="open positions")
     orders = sub.add_parser("orders", help="recent orders")

@@ -132,6 +132,8 @@ COMMANDS: Final[Mapping[str, CommandSpec]] = {
     "start": CommandSpec(lambda c, a: c.start(), summary="resume trading"),
     "stop": CommandSpec(lambda c, a: c.stop(), summary="stop trading and cancel resting orders"),
     "stop_entry": CommandSpec(lambda c, a: c.stop_entry(), summary="no new entries; exits continue"),
+    "cancel_all": CommandSpec(lambda c, a: c.cancel_all(),
+                              summary="kill switch: cancel every resting order now, none placed for 60 s"),
     "reset_breaker": CommandSpec(lambda c, a: c.reset_breaker(), summary="clear a tripped circuit breaker"),
     "enable_strategy": CommandSpec(
         lambda c, a: c.enable_strategy(a["name"]), required=_NAME, summary="enable a strategy"
@@ -150,7 +152,7 @@ WS_COMMANDS: Final = frozenset(
 )
 SOCKET_COMMANDS: Final = frozenset(COMMANDS)
 MUTATING: Final = frozenset(
-    {"start", "stop", "stop_entry", "reset_breaker", "enable_strategy", "disable_strategy", "reload"}
+    {"start", "stop", "stop_entry", "cancel_all", "reset_breaker", "enable_strategy", "disable_strategy", "reload"}
 )
 
 

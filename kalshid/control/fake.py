@@ -151,6 +151,10 @@ class FakeDaemon:
     async def stop_entry(self) -> JSON:
         return await self._set_state("stop_entry", "stop_entry")
 
+    async def cancel_all(self) -> JSON:
+        self.calls.append(("cancel_all", None))
+        return {"canceled": "all", "quiet_s": 60}
+
     async def reset_breaker(self) -> JSON:
         self.calls.append(("reset_breaker", None))
         self.breaker_tripped = False

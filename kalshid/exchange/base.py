@@ -9,7 +9,8 @@ crossing the seam is a frozen type from :mod:`kalshid.exchange.types`; errors ar
 
 Write-side contract (NautilusTrader-style): ``create_order`` raises :class:`OrderInFlight` when the
 outcome is unknown; the order is then resolved with ``resolve_in_flight`` and is never sent twice.
-``cancel_order`` raises :class:`CancelInFlight` likewise; resolve with ``get_order``.
+``cancel_order`` (routed by the market's ticker), ``amend_order`` and ``decrease_order`` raise
+:class:`CancelInFlight` likewise; resolve with ``get_order``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import attrs
 import trio
 
 from kalshid.exchange.types import (
+    AmendRequest,
     Balance,
     CancelResult,
     ExchangeStatus,
@@ -32,6 +34,7 @@ from kalshid.exchange.types import (
     Market,
     Order,
     OrderBook,
+    OrderChange,
     OrderRequest,
     Position,
     Settlement,
@@ -71,7 +74,7 @@ class OrderUpdated:
 
 @attrs.frozen
 class PositionUpdated:
-    """A ``market_position`` message. Money is cc (the WS channel sends centi-cents)."""
+    """A ``market_position`` message (dollar strings on the wire, cc here)."""
 
     ticker: str
     position: int
@@ -124,6 +127,8 @@ class TickerUpdated:
     open_interest: int | None
     ts: datetime | None
     local_time: float
+    yes_bid_size: int | None = None
+    yes_ask_size: int | None = None
 
 
 @attrs.frozen
@@ -264,6 +269,14 @@ class Exchange(Protocol):
 
     async def resolve_in_flight(self, client_order_id: str, *, ticker: str) -> Order | None: ...
 
-    async def cancel_order(self, order_id: str) -> CancelResult: ...
+    async def cancel_order(self, order_id: str, *, ticker: str) -> CancelResult: ...
 
-    async def decrease_order(self, order_id: str, *, reduce_by: int) -> Order: ...
+    async def decrease_order(self, order_id: str, *, ticker: str, reduce_by: int | None = None,
+                             reduce_to: int | None = None) -> OrderChange: ...
+
+    async def amend_order(self, amend: AmendRequest) -> OrderChange: ...
+
+    async def cancel_all_orders(self) -> None:
+        """Cancel every resting order of the account (the kill switch). Orders placed in the minute
+        after it may be cancelled as well: place none then."""
+        ...

@@ -61,6 +61,11 @@ class Conflict(ExchangeError):
     """409: duplicate ``client_order_id``, or an order that can no longer be modified."""
 
 
+class Gone(ExchangeError):
+    """410: the route was retired (``deprecated_v1_order_endpoint`` for the legacy order writes).
+    Nothing was done; kalshid sends no write to a retired route, so this is a bug or a wrong host."""
+
+
 class RateLimited(ExchangeError):
     """429: a rate-limit bucket is empty. Kalshi sends no Retry-After; back off."""
 
@@ -98,7 +103,8 @@ class CancelInFlight(ExchangeError):
 
 
 _BY_STATUS: dict[int, type[ExchangeError]] = {
-    400: BadRequest, 401: AuthError, 403: Forbidden, 404: NotFound, 409: Conflict, 429: RateLimited,
+    400: BadRequest, 401: AuthError, 403: Forbidden, 404: NotFound, 409: Conflict, 410: Gone,
+    429: RateLimited,
 }
 
 _MAX_MESSAGE = 500  # an HTML error page must not flood the logs

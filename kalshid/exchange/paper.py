@@ -4,7 +4,7 @@ and simulated fills. No order ever leaves the machine.
 :class:`PaperExchange` wraps a real exchange (``KalshiRest``). Market-data calls (status, markets,
 order books) go to it; every order and portfolio call is answered by an in-memory paper account with
 Kalshi's semantics: statuses ``resting``/``canceled``/``executed``; IOC and FoK never rest;
-``buy_max_cost`` implies FoK; ``post_only`` is refused when marketable; a duplicate
+``post_only`` is refused when marketable; a duplicate
 ``client_order_id`` returns the existing order when side and action match (what ``KalshiRest`` makes of
 the exchange's 409) and raises :class:`Conflict` otherwise; a buy needs ``count × limit + taker fee``
 of available cash (:class:`InsufficientBalance`), a sell needs contracts held and not already offered;
@@ -65,6 +65,7 @@ from kalshid.exchange.paper_feed import (
     level_size,
 )
 from kalshid.exchange.types import (
+    AmendRequest,
     Balance,
     CancelResult,
     ExchangeStatus,
@@ -72,10 +73,12 @@ from kalshid.exchange.types import (
     Market,
     Order,
     OrderBook,
+    OrderChange,
     OrderRequest,
     Position,
     Settlement,
     Side,
+    book_side_of,
 )
 from kalshid.logs import get_logger
 
@@ -112,6 +115,9 @@ def _bad(code: str, message: str) -> BadRequest:
 class PaperExchange(PaperMarketEvents):
     """The dry-run exchange (module docstring). Run :func:`~kalshid.exchange.paper_feed.paper_feed_task`
     over the real feed's events to get resting fills, settlement and fill/order events."""
+
+    # YES and NO are held separately here (Kalshi nets them): the journal books paper fills as they are
+    nets_positions = False
 
     def __init__(self, market_data: Exchange, *, starting_balance_cc: int, feed: MarketFeed | None = None,
                  params: FillModelParams | None = None, seed: int = 0,
@@ -251,19 +257,19 @@ class PaperExchange(PaperMarketEvents):
         fills = taker_fills(request.side, request.action, request.price_cc, request.count,
                             yes_bids=book.yes, no_bids=book.no,
                             consumed={k: taken for k, (_size, taken) in ledger.items()})
-        fok = request.time_in_force == "fill_or_kill" or request.buy_max_cost_cc is not None
+        fok = request.time_in_force == "fill_or_kill"
         filled = sum(f.count for f in fills)
-        if fok and (filled < request.count or (request.buy_max_cost_cc is not None and sum(
-                f.count * f.price_cc for f in fills) > request.buy_max_cost_cc)):
+        if fok and filled < request.count:
             fills = []
         self._seq += 1
         yes_price = request.price_cc if request.side == "yes" else ONE_DOLLAR_CC - request.price_cc
         rec = PaperOrderRecord(
             order=Order(order_id=str(uuid.uuid4()), client_order_id=request.client_order_id,
                         ticker=request.ticker, side=request.side, action=request.action, status="resting",
+                        book_side=request.book_side,
                         yes_price_cc=yes_price, no_price_cc=ONE_DOLLAR_CC - yes_price, fill_count=0,
                         remaining_count=request.count, initial_count=request.count,
-                        type="market" if request.buy_max_cost_cc is not None else "limit",
+                        type="limit",
                         created_time=now, last_update_time=now,
                         expiration_time=(datetime.fromtimestamp(request.expiration_ts, UTC)
                                          if request.expiration_ts is not None else None)),
@@ -289,28 +295,72 @@ class PaperExchange(PaperMarketEvents):
                  price_cc=request.price_cc, status=rec.order.status, filled=rec.order.fill_count)
         return rec.order
 
-    async def cancel_order(self, order_id: str) -> CancelResult:
+    async def cancel_order(self, order_id: str, *, ticker: str) -> CancelResult:
         rec = self._rec(order_id)
+        if rec.order.ticker != ticker:
+            raise NotFound(f"order {order_id} is not on {ticker}", status=404, code="not_found")
         reduced = self._cancel_rec(rec) if rec.order.status == "resting" else 0
-        return CancelResult(order=rec.order, reduced_by=reduced)
+        return CancelResult(order_id=order_id, reduced_by=reduced, order=rec.order)
 
-    async def decrease_order(self, order_id: str, *, reduce_by: int) -> Order:
-        if reduce_by <= 0:
-            raise ValueError(f"reduce_by must be positive, got {reduce_by}")
+    async def cancel_all_orders(self) -> None:
+        for rec in list(self._orders.values()):
+            if rec.order.status == "resting":
+                self._cancel_rec(rec)
+
+    async def decrease_order(self, order_id: str, *, ticker: str, reduce_by: int | None = None,
+                             reduce_to: int | None = None) -> OrderChange:
+        if (reduce_by is None) == (reduce_to is None):
+            raise ValueError("decrease: give exactly one of reduce_by / reduce_to")
+        rec = self._modifiable(order_id, ticker)
+        left = rec.order.remaining_count
+        target = left - reduce_by if reduce_by is not None else reduce_to
+        assert target is not None
+        if not 0 <= target < left:
+            raise _bad("invalid_parameter", f"cannot reduce {left} remaining contracts to {target}")
+        self._resize(rec, target)
+        return OrderChange(order_id, rec.order.client_order_id, rec.order.remaining_count, rec.order.fill_count,
+                           self._now())
+
+    async def amend_order(self, amend: AmendRequest) -> OrderChange:
+        """Change a resting paper order's price and/or total size (filled + new remainder)."""
+        req = amend.request
+        rec = self._modifiable(amend.order_id, req.ticker)
+        if (req.side, req.action) != (rec.order.side, rec.action):
+            raise _bad("invalid_parameter", "amend cannot change the order's side")
+        target = amend.total_count - rec.order.fill_count
+        if target <= 0:
+            raise _bad("invalid_parameter", f"amend count {amend.total_count} does not exceed the "
+                                            f"{rec.order.fill_count} contracts filled")
+        if req.price_cc != rec.price_cc:
+            rec.price_cc = req.price_cc
+            yes = req.yes_price_cc
+            rec.order = attrs.evolve(rec.order, yes_price_cc=yes, no_price_cc=ONE_DOLLAR_CC - yes)
+            assert rec.resting is not None
+            buy = rec.action == "buy"
+            rec.resting = attrs.evolve(rec.resting, price_cc=req.price_cc if buy else ONE_DOLLAR_CC - req.price_cc,
+                                       pending_touch=0)
+        self._resize(rec, target)
+        return OrderChange(amend.order_id, rec.order.client_order_id, rec.order.remaining_count,
+                           rec.order.fill_count, self._now())
+
+    def _modifiable(self, order_id: str, ticker: str) -> PaperOrderRecord:
         rec = self._rec(order_id)
+        if rec.order.ticker != ticker:
+            raise NotFound(f"order {order_id} is not on {ticker}", status=404, code="not_found")
         if rec.order.status != "resting" or rec.resting is None:
             raise Conflict(f"order {order_id} is {rec.order.status}", status=409, code="order_not_resting")
-        left = rec.order.remaining_count
-        if reduce_by > left:
-            raise _bad("invalid_parameter", f"cannot reduce {left} remaining contracts by {reduce_by}")
-        if reduce_by == left:
+        return rec
+
+    def _resize(self, rec: PaperOrderRecord, remaining: int) -> None:
+        if remaining == 0:
             self._cancel_rec(rec)
-            return rec.order
-        rec.resting = attrs.evolve(rec.resting, remaining=left - reduce_by,
-                                   pending_touch=min(rec.resting.pending_touch, left - reduce_by))
-        rec.order = attrs.evolve(rec.order, remaining_count=left - reduce_by, last_update_time=self._now())
+            return
+        assert rec.resting is not None
+        rec.resting = attrs.evolve(rec.resting, remaining=remaining,
+                                   pending_touch=min(rec.resting.pending_touch, remaining))
+        rec.order = attrs.evolve(rec.order, remaining_count=remaining,
+                                 initial_count=rec.order.fill_count + remaining, last_update_time=self._now())
         self._queue(OrderUpdated(rec.order, trio.current_time()))
-        return rec.order
 
     def settle_market(self, ticker: str, result: str) -> Settlement | None:
         """Pay $1 per winning contract of ``ticker`` (``result`` ``yes``/``no``) and close the holding.
@@ -438,6 +488,7 @@ class PaperExchange(PaperMarketEvents):
         fill = Fill(fill_id=str(uuid.uuid4()), order_id=o.order_id, ticker=o.ticker, side=o.side,
                     action=rec.action, count=n, yes_price_cc=yes_price, no_price_cc=ONE_DOLLAR_CC - yes_price,
                     is_taker=is_taker, fee_cc=fee_cc, ts=now, client_order_id=o.client_order_id,
+                    book_side=book_side_of(o.side, rec.action),
                     post_position=h.yes - h.no,
                     purchased_side=o.side if rec.action == "buy" else ("no" if o.side == "yes" else "yes"))
         self._fills.append(fill)

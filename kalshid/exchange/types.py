@@ -15,23 +15,40 @@ from typing import Literal
 import attrs
 
 from kalshid.core.book import OrderBook
-from kalshid.core.units import CC_PER_CENT, UnitError, check_price_cc
+from kalshid.core.units import CC_PER_CENT, ONE_DOLLAR_CC, UnitError, check_price_cc
 
 __all__ = [
-    "Action", "Balance", "CancelResult", "ExchangeStatus", "Fill", "IndexPrint", "Market", "Order",
-    "OrderBook", "OrderRequest", "OrderStatus", "Position", "PriceRange", "Settlement", "Side",
-    "TimeInForce",
+    "Action", "AmendRequest", "Balance", "BookSide", "CancelResult", "ExchangeStatus", "Fill", "IndexPrint",
+    "Market", "Order", "OrderBook", "OrderChange", "OrderRequest", "OrderStatus", "Position", "PriceRange",
+    "SelfTradePrevention", "Settlement", "Side", "TimeInForce", "book_side_of", "intent_of",
 ]
 
 Side = Literal["yes", "no"]
 Action = Literal["buy", "sell"]
 OrderStatus = Literal["resting", "canceled", "executed"]
 TimeInForce = Literal["fill_or_kill", "good_till_canceled", "immediate_or_cancel"]
+BookSide = Literal["bid", "ask"]
+SelfTradePrevention = Literal["taker_at_cross", "maker"]
 
 SIDES: tuple[Side, ...] = ("yes", "no")
 ACTIONS: tuple[Action, ...] = ("buy", "sell")
 ORDER_STATUSES: tuple[OrderStatus, ...] = ("resting", "canceled", "executed")
 TIMES_IN_FORCE: tuple[TimeInForce, ...] = ("fill_or_kill", "good_till_canceled", "immediate_or_cancel")
+BOOK_SIDES: tuple[BookSide, ...] = ("bid", "ask")
+SELF_TRADE_PREVENTION: tuple[SelfTradePrevention, ...] = ("taker_at_cross", "maker")
+
+
+def book_side_of(side: Side, action: Action) -> BookSide:
+    """The YES-quoted book side of a (side, action): buy YES and sell NO bid, sell YES and buy NO ask."""
+    return "bid" if (side == "yes") == (action == "buy") else "ask"
+
+
+def intent_of(book_side: BookSide) -> tuple[Side, Action]:
+    """The (side, action) an order or fill of ``book_side`` is read as when nothing else is known about
+    it (an order not placed by kalshid): a purchase of its outcome side. ``bid`` buys YES, ``ask`` buys
+    NO; on Kalshi, which nets YES and NO in one position, that moves the position exactly as the trade
+    did whatever the placer meant (buying NO and selling YES are the same trade)."""
+    return ("yes", "buy") if book_side == "bid" else ("no", "buy")
 
 
 @attrs.frozen
@@ -78,8 +95,8 @@ class Market:
     strike_type: str | None = None
     price_level_structure: str = ""
     price_ranges: tuple[PriceRange, ...] = ()
-    fractional_trading_enabled: bool = False
     can_close_early: bool = False
+    exchange_index: int = 0
 
     def tick_cc(self, price_cc: int) -> int | None:
         """The tick size that applies at ``price_cc``, or None if no range covers it."""
@@ -112,7 +129,11 @@ class OrderRequest:
     """A new limit order. ``price_cc`` is the price of ``side`` (a NO buy at 4 200 cc pays $0.42).
 
     ``client_order_id`` is the idempotency key (a UUID4); it must be unique per order, and an order
-    is only ever POSTed once with it. ``buy_max_cost_cc`` (whole cents) makes the order fill-or-kill.
+    is only ever sent once with it. On Kalshi's YES-quoted book the order is a ``bid`` or an ``ask`` at
+    ``yes_price_cc`` (:attr:`book_side`). ``time_in_force`` None means good-till-canceled;
+    ``reduce_only`` needs immediate-or-cancel and ``expiration_ts`` (Unix seconds) good-till-canceled.
+    ``self_trade_prevention``: ``taker_at_cross`` (the default) cancels the incoming order when it
+    would cross one of our own resting orders, so what rests is never pulled by our own new order.
     """
 
     ticker: str
@@ -125,26 +146,54 @@ class OrderRequest:
         default=None, validator=attrs.validators.optional(attrs.validators.in_(TIMES_IN_FORCE)))
     post_only: bool = False
     reduce_only: bool = False
-    buy_max_cost_cc: int | None = attrs.field(default=None)
-    expiration_ts: int | None = None  # Unix seconds (UNCONFIRMED unit, API-NOTES §4.9)
+    expiration_ts: int | None = None
     cancel_order_on_pause: bool | None = None
+    self_trade_prevention: SelfTradePrevention = attrs.field(
+        default="taker_at_cross", validator=attrs.validators.in_(SELF_TRADE_PREVENTION))
 
-    @buy_max_cost_cc.validator
-    def _check_max_cost(self, _a: attrs.Attribute[int | None], value: int | None) -> None:
-        if value is None:
-            return
-        if self.action != "buy":
-            raise UnitError("buy_max_cost_cc: only valid on buy orders")
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value % CC_PER_CENT:
-            raise UnitError(f"buy_max_cost_cc: expected a positive whole number of cents (in cc), "
-                            f"got {value!r}")
+    def __attrs_post_init__(self) -> None:
+        tif = self.tif
+        if self.reduce_only and tif != "immediate_or_cancel":
+            raise UnitError("reduce_only: only valid with time_in_force immediate_or_cancel")
+        if self.expiration_ts is not None and tif != "good_till_canceled":
+            raise UnitError("expiration_ts: only valid with time_in_force good_till_canceled")
+
+    @property
+    def tif(self) -> TimeInForce:
+        """The time in force that is sent (always sent: good-till-canceled when not given)."""
+        return self.time_in_force or "good_till_canceled"
+
+    @property
+    def book_side(self) -> BookSide:
+        return book_side_of(self.side, self.action)
+
+    @property
+    def yes_price_cc(self) -> int:
+        """The order's price on the YES-quoted book."""
+        return self.price_cc if self.side == "yes" else ONE_DOLLAR_CC - self.price_cc
+
+
+@attrs.frozen
+class AmendRequest:
+    """A change of a resting order's price and/or size (``AmendOrderV2Request``). ``request`` is the
+    order as it should now stand (ticker, side, action, new price, client ids); ``total_count`` is
+    what may fill in all: contracts already filled plus the desired resting remainder. Changing the
+    price or raising the size sends the order to the back of the queue; lowering it keeps its place."""
+
+    order_id: str
+    request: OrderRequest
+    total_count: int
+    updated_client_order_id: str | None = None
 
 
 @attrs.frozen
 class Order:
     """An order as the exchange reports it. ``status`` is resting (possibly partly filled), canceled
     or executed (fully filled). ``fill_count + remaining_count`` is the current max size.
-    ``action`` is None only when the source does not say (the WS ``user_order`` channel omits it)."""
+
+    ``book_side`` is what the exchange says (``bid`` buys YES, ``ask`` sells YES); ``side``/``action``
+    are the placer's intent when known (an order kalshid built), else :func:`intent_of` the book side.
+    ``action`` is None only when the source does not say."""
 
     order_id: str
     client_order_id: str
@@ -165,6 +214,7 @@ class Order:
     created_time: datetime | None = None
     last_update_time: datetime | None = None
     expiration_time: datetime | None = None
+    book_side: BookSide | None = None
 
     @property
     def price_cc(self) -> int:
@@ -182,16 +232,31 @@ class Order:
 
 @attrs.frozen
 class CancelResult:
-    """The outcome of a cancel: the order as it now stands and how many contracts the cancel removed
-    (0 means it had already filled or been canceled)."""
+    """The outcome of a cancel: how many contracts it removed (0: the order had already filled or been
+    canceled) and the order as it then stands, when the exchange could say (None: ask later)."""
 
-    order: Order
+    order_id: str
     reduced_by: int
+    order: Order | None = None
+
+
+@attrs.frozen
+class OrderChange:
+    """The answer to an amend or a decrease: the counts the exchange reported (None: not reported)."""
+
+    order_id: str
+    client_order_id: str | None
+    remaining_count: int | None
+    fill_count: int | None = None
+    ts: datetime | None = None
 
 
 @attrs.frozen
 class Fill:
-    """One fill of one of our orders. ``ts`` is the exchange time of the trade."""
+    """One fill of one of our orders. ``ts`` is the exchange time of the trade.
+
+    The exchange reports only the YES-book side (``book_side``); ``side``/``action`` are :func:`intent_of`
+    it until the fill is joined by ``order_id`` with the order that made it (:meth:`with_intent`)."""
 
     fill_id: str
     order_id: str
@@ -207,10 +272,15 @@ class Fill:
     client_order_id: str | None = None
     post_position: int | None = None
     purchased_side: Side | None = None
+    book_side: BookSide | None = None
 
     @property
     def price_cc(self) -> int:
         return self.yes_price_cc if self.side == "yes" else self.no_price_cc
+
+    def with_intent(self, side: Side, action: Action) -> Fill:
+        """This fill as a trade of ``side``/``action`` (the order's intent, known from the journal)."""
+        return attrs.evolve(self, side=side, action=action)
 
 
 @attrs.frozen
@@ -258,7 +328,9 @@ class IndexPrint:
     """One print of a settlement index (e.g. ``SOLUSD_RTI``).
 
     ``exchange_ts`` is the source's time for the value (the CF frame time, else Kalshi's
-    ``received_at``); ``avg_60s`` the trailing 60-second average when the feed sent one.
+    ``received_at``); ``avg_60s`` the trailing 60-second average when the feed sent one;
+    ``close_avg_60s`` the average over the last 60 s before the coming quarter hour (sent only in that
+    minute, over ``close_avg_window`` seconds so far), which is what a 15-minute window settles on.
     """
 
     index_id: str
@@ -266,3 +338,5 @@ class IndexPrint:
     exchange_ts: datetime | None
     local_time: float
     avg_60s: Decimal | None = None
+    close_avg_60s: Decimal | None = None
+    close_avg_window: int | None = None

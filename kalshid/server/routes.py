@@ -187,6 +187,9 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/api/start", _call("start"), "Resume trading", "commands", errors=(409,)),
     Route("POST", "/api/stop", _call("stop"), "Stop trading and cancel resting orders", "commands"),
     Route("POST", "/api/stop-entry", _call("stop_entry"), "No new entries; exits continue", "commands"),
+    Route("POST", "/api/emergency/cancel-all", _call("cancel_all"),
+          "Kill switch: cancel every resting order of the account now; no order for 60 s", "commands",
+          errors=(409,)),
     Route(
         "POST",
         "/api/circuit-breaker/reset",

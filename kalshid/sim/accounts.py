@@ -8,6 +8,8 @@ Balance model (our choice; Kalshi does not document its own):
 * A buy is accepted only if available ≥ ``count × limit + taker_fee(count, limit)``. Any taker
   fill at a better price costs no more than that (cost + fee is increasing in the price), so the
   remainder's reservation is always covered and ``cash ≥ reserved`` holds.
+* One signed position per market, as Kalshi keeps it: a buy nets against the other side's held
+  contracts first (buying NO at q while holding YES sells that YES at $1 − q), then opens.
 * A sell needs contracts: held − contracts locked by the user's other resting sells ≥ count. A
   sell never opens an opposite position (sell YES with no YES is refused, not turned into a NO buy).
 * Fees go to the exchange's fee ledger; settlement pays $1 per winning contract held.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import attrs
 
 from kalshid.core.matching import Action, Side
+from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.sim.model import ExchangeError, Fill, Position, Settlement
 
 
@@ -77,38 +80,56 @@ class Account:
 
     def apply_fill(
         self, ticker: str, side: Side, action: Action, count: int, price_cc: int, fee_cc: int, now: float
-    ) -> Position:
-        """Move cash and contracts for one fill (fee included); returns the new position."""
+    ) -> tuple[Position, int]:
+        """Move cash and contracts for one fill (fee included): ``(new position, contracts closed)``.
+
+        A buy first nets against the other side's contracts not locked by resting sells (Kalshi keeps
+        one signed position: buying NO at q while holding YES is selling that YES at $1 − q); the rest
+        opens. A sell closes its own side. ``closed`` is how many contracts left the market for this
+        user, so the engine can keep open interest exact."""
         pos = self.position(ticker)
-        notional = count * price_cc
-        held = pos.yes if side == "yes" else pos.no
-        cost = pos.yes_cost_cc if side == "yes" else pos.no_cost_cc
-        realized = pos.realized_pnl_cc
         if action == "buy":
-            self.cash_cc -= notional
-            held, cost = held + count, cost + notional
+            other: Side = "no" if side == "yes" else "yes"
+            free = (pos.no if other == "no" else pos.yes) - self.locked_sells.get((ticker, other), 0)
+            netted = min(count, max(0, free))
+            if netted:
+                pos = self._close(pos, other, netted, ONE_DOLLAR_CC - price_cc)
+            pos = self._open(pos, side, count - netted, price_cc)
+            closed = netted
         else:
-            if count > held:
-                raise AssertionError(f"sell of {count} exceeds {held} held")
-            self.cash_cc += notional
-            removed = cost * count // held  # average cost; the rounding remainder stays in the basis
-            realized += notional - removed
-            held, cost = held - count, cost - removed
+            pos = self._close(pos, side, count, price_cc)
+            closed = count
         self.cash_cc -= fee_cc
-        if side == "yes":
-            pos = attrs.evolve(pos, yes=held, yes_cost_cc=cost)
-        else:
-            pos = attrs.evolve(pos, no=held, no_cost_cc=cost)
         pos = attrs.evolve(
             pos,
-            realized_pnl_cc=realized - fee_cc,
+            realized_pnl_cc=pos.realized_pnl_cc - fee_cc,
             fees_paid_cc=pos.fees_paid_cc + fee_cc,
-            total_traded_cc=pos.total_traded_cc + notional,
+            total_traded_cc=pos.total_traded_cc + count * price_cc,
             volume=pos.volume + count,
             updated_ts=now,
         )
         self.positions[ticker] = pos
-        return pos
+        return pos, closed
+
+    def _open(self, pos: Position, side: Side, count: int, price_cc: int) -> Position:
+        notional = count * price_cc
+        self.cash_cc -= notional
+        if side == "yes":
+            return attrs.evolve(pos, yes=pos.yes + count, yes_cost_cc=pos.yes_cost_cc + notional)
+        return attrs.evolve(pos, no=pos.no + count, no_cost_cc=pos.no_cost_cc + notional)
+
+    def _close(self, pos: Position, side: Side, count: int, price_cc: int) -> Position:
+        held = pos.yes if side == "yes" else pos.no
+        cost = pos.yes_cost_cc if side == "yes" else pos.no_cost_cc
+        if count > held:
+            raise AssertionError(f"closing {count} exceeds {held} held")
+        notional = count * price_cc
+        self.cash_cc += notional
+        removed = cost * count // held  # average cost; the rounding remainder stays in the basis
+        realized = pos.realized_pnl_cc + notional - removed
+        if side == "yes":
+            return attrs.evolve(pos, yes=held - count, yes_cost_cc=cost - removed, realized_pnl_cc=realized)
+        return attrs.evolve(pos, no=held - count, no_cost_cc=cost - removed, realized_pnl_cc=realized)
 
     def set_resting_count(self, ticker: str, delta: int, now: float) -> Position:
         pos = self.position(ticker)

@@ -1,7 +1,10 @@
-"""Request authentication exactly as Kalshi does it (API-NOTES §1): RSA-PSS over ``ts + METHOD + path``.
+"""Request authentication exactly as Kalshi does it: a signature over ``ts + METHOD + path``.
 
-Keys are registered at start (``--key KEY_ID=public.pem``). A request is accepted iff all three
-``KALSHI-ACCESS-*`` headers are present, the key id is registered, the timestamp is a decimal
+Keys are RSA (RSA-PSS, SHA-256, MGF1-SHA-256, salt = digest length) or Ed25519 (RFC 8032), both over
+the same pre-sign text: the timestamp in ms, the method upper-case, the path with its ``/trade-api``
+prefix and without the query string; signatures are base64 with padding. Keys are registered at start
+(``--key KEY_ID=public.pem``; a private key file also works, its public half is used). A request is
+accepted iff all three ``KALSHI-ACCESS-*`` headers are present, the key id is registered, the timestamp is a decimal
 integer of milliseconds within ``max_skew_s`` of the *wall clock* (clients sign with wall-clock
 time whatever the simulated time is; ``None`` disables the check, e.g. under a mock clock), and
 the signature verifies. Every key trades the account it is mapped to (by default one shared account).
@@ -9,17 +12,45 @@ the signature verifies. Every key trades the account it is mapped to (by default
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-from kalshid.exchange.kalshi.auth import HEADER_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, redact_key_id, verify
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 DEFAULT_MAX_SKEW_S = 30.0
+HEADER_KEY = "KALSHI-ACCESS-KEY"
+HEADER_TIMESTAMP = "KALSHI-ACCESS-TIMESTAMP"
+HEADER_SIGNATURE = "KALSHI-ACCESS-SIGNATURE"
+PublicKey = rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+_PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
+
+
+def redact_key_id(key_id: str) -> str:
+    """An API key id safe to log: its first 4 characters only."""
+    return f"{key_id[:4]}…" if len(key_id) > 4 else "…"
+
+
+def verify(public_key: PublicKey, timestamp_ms: int, method: str, path: str, signature_b64: str) -> bool:
+    """True iff ``signature_b64`` signs ``f"{timestamp_ms}{METHOD}{path}"`` (query removed) with ``public_key``."""
+    try:
+        sig = base64.b64decode(signature_b64, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    message = f"{timestamp_ms}{method.upper()}{path.split('?', 1)[0]}".encode()
+    try:
+        if isinstance(public_key, ed25519.Ed25519PublicKey):
+            public_key.verify(sig, message)
+        else:
+            public_key.verify(sig, message, _PSS, hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
 
 
 class HeaderLookup(Protocol):
@@ -32,7 +63,7 @@ class AuthError(Exception):
     """Authentication failed; the message says why (never echoes the signature)."""
 
 
-def load_public_key(path: Path) -> rsa.RSAPublicKey:
+def load_public_key(path: Path) -> PublicKey:
     data = path.read_bytes()
     try:
         key = serialization.load_pem_public_key(data)
@@ -40,9 +71,11 @@ def load_public_key(path: Path) -> rsa.RSAPublicKey:
         try:  # a private key file also carries its public half
             key = serialization.load_pem_private_key(data, password=None).public_key()
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"{path}: not a PEM RSA public or private key") from exc
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError(f"{path}: not an RSA key")
+            raise ValueError(f"{path}: not a PEM RSA or Ed25519 public or private key") from exc
+    if not isinstance(key, (rsa.RSAPublicKey, ed25519.Ed25519PublicKey)):
+        raise ValueError(f"{path}: not an RSA or Ed25519 key")
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
+        raise ValueError(f"{path}: RSA key of {key.key_size} bits; Kalshi keys have at least 2048")
     return key
 
 
@@ -60,11 +93,11 @@ class KeyRegistry:
     def __init__(
         self, *, max_skew_s: float | None = DEFAULT_MAX_SKEW_S, wall_clock: Callable[[], float] = time.time
     ) -> None:
-        self._keys: dict[str, tuple[rsa.RSAPublicKey, str]] = {}
+        self._keys: dict[str, tuple[PublicKey, str]] = {}
         self.max_skew_s = max_skew_s
         self._wall = wall_clock
 
-    def register(self, key_id: str, public_key: rsa.RSAPublicKey, user_id: str) -> None:
+    def register(self, key_id: str, public_key: PublicKey, user_id: str) -> None:
         self._keys[key_id] = (public_key, user_id)
 
     def __len__(self) -> int:

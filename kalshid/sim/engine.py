@@ -92,9 +92,18 @@ class Exchange(LifecycleOps):
     def drain_events(self) -> list[Event]:
         """Events since the last drain, with one ticker update per market whose book/trades changed."""
         for ticker in sorted(self._dirty):
-            yes_bid, yes_ask = self.best_prices(ticker)
+            book = self.books[ticker]
+            yes, no = book.best_bid("yes"), book.best_bid("no")
+            market = self.markets[ticker]
             self._events.append(
-                TickerEvent(self.markets[ticker], yes_bid, yes_ask, self.markets[ticker].updated_ts)
+                TickerEvent(
+                    market,
+                    yes[0] if yes else None,
+                    ONE_DOLLAR_CC - no[0] if no else None,
+                    market.updated_ts,
+                    yes_bid_size=yes[1] if yes else 0,
+                    yes_ask_size=no[1] if no else 0,
+                )
             )
         self._dirty.clear()
         events, self._events = self._events, []
@@ -236,8 +245,8 @@ class Exchange(LifecycleOps):
             raise ExchangeError(
                 400,
                 "invalid_expiration",
-                f"expiration_ts {req.expiration_ts} is not in the future",
-                field="expiration_ts",
+                f"expiration_time {req.expiration_ts} is not in the future",
+                field="expiration_time",
             )
         if req.buy_max_cost_cc is not None and req.action != "buy":
             raise ExchangeError(
@@ -361,25 +370,28 @@ class Exchange(LifecycleOps):
             BookEvent(taker.ticker, d, now, maker.client_order_id or None, maker.user_id)
             for d in self.books[taker.ticker].reduce(maker.order_id, n)
         )
-        new_maker = self._fill(maker, n, maker.price_cc, False, trade, now)
+        new_maker, maker_closed = self._fill(maker, n, maker.price_cc, False, trade, now)
         self._store(maker, new_maker, now)
-        new_taker = self._fill(taker, n, taker_price, True, trade, now)
+        new_taker, taker_closed = self._fill(taker, n, taker_price, True, trade, now)
         self._events.append(OrderEvent(new_taker))
-        pairs = (
-            n if (taker.action, maker.action) == ("buy", "buy") else -n if taker.action == maker.action else 0
-        )
+        pairs = n - maker_closed - taker_closed  # YES/NO pairs created (both open) or redeemed (both close)
         market = self.markets[taker.ticker]
         self.markets[taker.ticker] = attrs.evolve(
             market,
             last_price_cc=yes_price,
+            last_trade_size=n,
             volume=market.volume + n,
+            traded_notional_cc=market.traded_notional_cc + n * yes_price,
             open_interest=market.open_interest + pairs,
             updated_ts=now,
         )
         self._dirty.add(taker.ticker)
         return new_taker
 
-    def _fill(self, order: Order, n: int, price_cc: int, is_taker: bool, trade: Trade, now: float) -> Order:
+    def _fill(
+        self, order: Order, n: int, price_cc: int, is_taker: bool, trade: Trade, now: float
+    ) -> tuple[Order, int]:
+        """Book one side of a trade: ``(order's new state, contracts this fill closed)``."""
         terms = fee_terms(n, price_cc)
         if is_taker:
             fee = order_fee_increment_cc(order.taker_fee_terms, terms, rate=TAKER_RATE)
@@ -387,7 +399,7 @@ class Exchange(LifecycleOps):
             rate = self._maker_rate()
             fee = order_fee_increment_cc(order.maker_fee_terms, terms, rate=rate) if rate is not None else 0
         acct = self.accounts[order.user_id]
-        pos = acct.apply_fill(order.ticker, order.side, order.action, n, price_cc, fee, now)
+        pos, closed = acct.apply_fill(order.ticker, order.side, order.action, n, price_cc, fee, now)
         self.fees_collected_cc += fee
         remaining = order.remaining_count - n
         cost = n * price_cc
@@ -423,7 +435,7 @@ class Exchange(LifecycleOps):
         acct.fills.append(fill)
         self._events.append(FillEvent(fill))
         self._events.append(PositionEvent(pos))
-        return new
+        return new, closed
 
     # --- cancel, decrease, amend, expiry ---------------------------------------------------
 
@@ -456,7 +468,7 @@ class Exchange(LifecycleOps):
         """Shrink a resting order's remaining count, keeping its queue priority (0 left = cancel)."""
         order = self.get_order(user_id, order_id)
         if order.status != "resting":
-            raise ExchangeError(409, "order_not_resting", f"order {order_id} is {order.status}")
+            raise ExchangeError(400, "order_not_resting", f"order {order_id} is {order.status}")
         if (reduce_by is None) == (reduce_to is None):
             raise ExchangeError(
                 400, "invalid_parameter", "give exactly one of reduce_by or reduce_to", field="reduce_by"
@@ -491,12 +503,22 @@ class Exchange(LifecycleOps):
         count: int | None,
         updated_client_order_id: str | None,
         now: float,
+        expiration: int | None = None,
     ) -> tuple[Order, Order]:
-        """Change a resting order's price and/or max fillable count (filled + remaining).
+        """Change a resting order's price, max fillable count (filled + remaining) and/or expiry
+        (``expiration``: ``None`` keeps it, ``0`` clears it, else a future Unix second).
 
         Keeps queue priority only when the price is unchanged and the size does not grow; otherwise
         the order goes to the back of the queue and may trade immediately. Returns ``(old, new)``."""
         old = self.get_order(user_id, order_id)
+        if expiration is not None and expiration != 0 and expiration <= now:
+            raise ExchangeError(
+                400,
+                "invalid_expiration",
+                f"expiration_time {expiration} is not in the future",
+                field="expiration_time",
+            )
+        expiry = old.expiration_ts if expiration is None else (expiration or None)
         for name, given, actual in (
             ("ticker", ticker, old.ticker),
             ("side", side, old.side),
@@ -510,7 +532,7 @@ class Exchange(LifecycleOps):
                     field=name,
                 )
         if old.status != "resting":
-            raise ExchangeError(409, "order_not_resting", f"order {order_id} is {old.status}")
+            raise ExchangeError(400, "order_not_resting", f"order {order_id} is {old.status}")
         self._check_tradable(ticker, now)
         total = count if count is not None else old.fill_count + old.remaining_count
         remaining = total - old.fill_count
@@ -530,6 +552,7 @@ class Exchange(LifecycleOps):
                 self.orders[order_id],
                 client_order_id=updated_client_order_id or old.client_order_id,
                 initial_count=total,
+                expiration_ts=expiry,
                 updated_ts=now,
             )
             if updated_client_order_id:
@@ -553,6 +576,7 @@ class Exchange(LifecycleOps):
             initial_count=total,
             remaining_count=remaining,
             client_order_id=updated_client_order_id or old.client_order_id,
+            expiration_ts=expiry,
             updated_ts=now,
         )
         moving, stopped = self._match(moving, now)
@@ -571,6 +595,11 @@ class Exchange(LifecycleOps):
             )
         self._dirty.add(ticker)
         return old, self._store(None, moving, now)
+
+    def cancel_all(self, user_id: str, now: float) -> list[Order]:
+        """Cancel every resting order of ``user_id`` (the kill switch); returns the cancelled orders."""
+        resting = [o for o in self.orders.values() if o.user_id == user_id and o.status == "resting"]
+        return [self._cancel_resting(o, now) for o in resting]
 
     def expire_orders(self, now: float) -> int:
         """Cancel resting orders whose ``expiration_ts`` has passed; returns how many."""

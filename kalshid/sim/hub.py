@@ -3,8 +3,9 @@
 The engine's events are rendered once per event (JSON text of the ``msg`` body) and wrapped per
 subscription with ``type``/``sid``/``seq``. Each connection has a bounded outbound channel; a
 client that cannot keep up (its queue is full) is disconnected with close reason
-``slow consumer`` — the engine never waits for a socket. ``seq`` is per subscription and starts at
-1 with the snapshot; a fault injector may skip numbers on purpose (``seq_gap_rate``).
+``slow consumer`` — the engine never waits for a socket. ``seq`` is per subscription on the channels
+whose AsyncAPI messages carry one (order book, trade, lifecycle, CF Benchmarks) and starts at 1; a
+fault injector may skip order book numbers on purpose (``seq_gap_rate``).
 
 Publishing is synchronous (``send_nowait``), so a subscribe's snapshot and the deltas after it
 are in order without locks: everything runs on the one Trio thread.
@@ -20,7 +21,7 @@ from typing import Any
 import attrs
 import trio
 
-from kalshid.sim import wire
+from kalshid.sim import wsmsg
 from kalshid.sim.faults import FaultInjector
 from kalshid.sim.model import (
     BookEvent,
@@ -34,7 +35,7 @@ from kalshid.sim.model import (
 )
 
 SLOW_CONSUMER = "slow consumer: outbound queue full"
-SEQ_CHANNELS = frozenset({"orderbook_delta"})
+SEQ_CHANNELS = frozenset({"orderbook_delta", "trade", "market_lifecycle_v2", "cfbenchmarks_value"})
 
 
 @attrs.define
@@ -44,6 +45,7 @@ class Subscription:
     tickers: set[str] | None  # None: every market
     index_ids: set[str] = attrs.Factory(set)
     seq: int = 0
+    use_yes_price: bool = False  # orderbook_delta: NO side in YES-leg pricing
 
 
 class Connection:
@@ -152,7 +154,7 @@ class Hub:
                     continue
                 if body_json is None:
                     body_json = dumps(body)
-                conn.offer(envelope(kind, sub.sid, body_json, self.next_seq(sub) if seq else None))
+                conn.offer(envelope(kind, sub.sid, body_json, self.next_seq(sub, may_skip=False) if seq else None))
                 self.published += 1
 
     def publish_all(self, events: Iterable[Event]) -> None:
@@ -163,7 +165,7 @@ class Hub:
         if isinstance(event, BookEvent):
             d = event.delta
             # the resting order's owner sees its client_order_id; others do not
-            texts: dict[bool, str] = {}
+            texts: dict[tuple[bool, bool], str] = {}
             for conn in list(self.connections.values()):
                 subs = [
                     s
@@ -173,30 +175,40 @@ class Hub:
                 if not subs:
                     continue
                 own = event.client_order_id is not None and event.user_id == conn.user_id
-                text = texts.get(own)
-                if text is None:
-                    coid = event.client_order_id if own else None
-                    body = wire.ws_delta(event.ticker, d.book_side, d.price_cc, d.delta, event.ts, coid)
-                    text = texts[own] = dumps(body)
+                coid = event.client_order_id if own else None
                 for sub in subs:
+                    key = (own, sub.use_yes_price)
+                    text = texts.get(key)
+                    if text is None:
+                        body = wsmsg.delta(
+                            event.ticker, d.book_side, d.price_cc, d.delta, event.ts, coid, sub.use_yes_price
+                        )
+                        text = texts[key] = dumps(body)
                     conn.offer(envelope("orderbook_delta", sub.sid, text, self.next_seq(sub)))
                     self.published += 1
         elif isinstance(event, TickerEvent):
             self._fan(
                 "ticker",
                 "ticker",
-                wire.ws_ticker(event.market, event.yes_bid_cc, event.yes_ask_cc, event.ts),
+                wsmsg.ticker(
+                    event.market,
+                    event.yes_bid_cc,
+                    event.yes_ask_cc,
+                    event.yes_bid_size,
+                    event.yes_ask_size,
+                    event.ts,
+                ),
                 event.market.ticker,
             )
         elif isinstance(event, TradeEvent):
-            self._fan("trade", "trade", wire.ws_trade(event.trade), event.trade.ticker)
+            self._fan("trade", "trade", wsmsg.trade(event.trade), event.trade.ticker, seq=True)
         elif isinstance(event, FillEvent):
-            self._fan("fill", "fill", wire.ws_fill(event.fill), event.fill.ticker, event.fill.user_id)
+            self._fan("fill", "fill", wsmsg.fill(event.fill), event.fill.ticker, event.fill.user_id)
         elif isinstance(event, OrderEvent):
             self._fan(
                 "user_orders",
                 "user_order",
-                wire.ws_user_order(event.order),
+                wsmsg.user_order(event.order),
                 event.order.ticker,
                 event.order.user_id,
             )
@@ -204,17 +216,17 @@ class Hub:
             self._fan(
                 "market_positions",
                 "market_position",
-                wire.ws_market_position(event.position),
+                wsmsg.market_position(event.position),
                 event.position.ticker,
                 event.position.user_id,
             )
         elif isinstance(event, LifecycleEvent):
-            self._fan("market_lifecycle_v2", "market_lifecycle_v2", wire.ws_lifecycle(event), None)
+            self._fan("market_lifecycle_v2", "market_lifecycle_v2", wsmsg.lifecycle(event), None, seq=True)
 
     def publish_index(self, index_id: str, body: dict[str, Any]) -> None:
         body_json = dumps(body)
         for conn in list(self.connections.values()):
             for sub in list(conn.subs.values()):
                 if sub.channel == "cfbenchmarks_value" and index_id in sub.index_ids:
-                    conn.offer(envelope("cfbenchmarks_value", sub.sid, body_json))
+                    conn.offer(envelope("cfbenchmarks_value", sub.sid, body_json, self.next_seq(sub, may_skip=False)))
                     self.published += 1

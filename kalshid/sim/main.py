@@ -20,7 +20,7 @@ from kalshid.sim.authn import load_public_key, parse_key_arg
 from kalshid.sim.faults import parse_faults
 from kalshid.sim.lifecycle_ops import KEEP_FINALIZED
 from kalshid.sim.ratelimit import RateLimits
-from kalshid.sim.server import SimHandle, SimSettings, serve_simulator
+from kalshid.sim.server import DEFAULT_LISTING_DELAY_S, SimHandle, SimSettings, serve_simulator
 
 DEFAULT_PORT = 8765
 
@@ -72,6 +72,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"settled markets whose orders, fills and settlements are kept (default {KEEP_FINALIZED}, two days)",
     )
     parser.add_argument(
+        "--listing-delay",
+        type=float,
+        default=DEFAULT_LISTING_DELAY_S,
+        metavar="SECONDS",
+        help="simulated seconds after a market opens before GET /markets lists it (default "
+        f"{DEFAULT_LISTING_DELAY_S:g}; 0 = list every market at once); GET /markets/{{ticker}} answers at once",
+    )
+    parser.add_argument(
         "--no-liquidity", action="store_true", help="run without the simulated makers and takers"
     )
 
@@ -95,6 +103,8 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         raise ValueError("--balance must not be negative")
     if not args.speed > 0:
         raise ValueError(f"--speed must be positive, got {args.speed}")
+    if args.listing_delay < 0:
+        raise ValueError(f"--listing-delay must not be negative, got {args.listing_delay}")
     if args.history_markets < 1:
         raise ValueError(f"--history-markets must be at least 1, got {args.history_markets}")
     keys = []
@@ -120,6 +130,7 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         rate_limits=RateLimits() if args.rate_limit == "basic" else RateLimits(None, None),
         max_skew_s=args.max_skew or None,
         history_markets=args.history_markets,
+        listing_delay_s=args.listing_delay,
         makers=not args.no_liquidity,
         takers=not args.no_liquidity,
     )

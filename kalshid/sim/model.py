@@ -3,8 +3,9 @@
 Money and prices are centi-cents (cc), counts whole contracts, times simulated Unix seconds
 (float). JSON shapes live in :mod:`kalshid.sim.wire`; nothing here knows about the wire.
 
-Positions: YES and NO contracts are held *separately* per market (no netting, API-NOTES §11.6).
-The signed ``position_fp`` reported on the wire is ``yes − no`` (positive = net YES).
+Positions: a market's YES and NO holdings net into one signed position as on Kalshi (a buy closes
+the other side first, :mod:`kalshid.sim.accounts`); ``position_fp`` on the wire is ``yes − no``
+(positive = YES, negative = NO).
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ class Market:
     determined_ts: float | None = None
     settled_ts: float | None = None
     last_price_cc: int = 0
+    last_trade_size: int = 0
     volume: int = 0
+    traded_notional_cc: int = 0  # Σ count × YES price of every trade
     open_interest: int = 0
 
 
@@ -227,6 +230,8 @@ class TickerEvent:
     yes_bid_cc: int | None
     yes_ask_cc: int | None
     ts: float
+    yes_bid_size: int = 0
+    yes_ask_size: int = 0
 
 
 @attrs.frozen

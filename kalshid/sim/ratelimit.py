@@ -1,9 +1,9 @@
-"""Kalshi-style token buckets (API-NOTES §6), pure: time is passed in.
+"""Kalshi-style token buckets (API-CHANGES §7), pure: time is passed in.
 
-Two independent buckets per API key: *read* (GETs) and *write* (order create/amend/decrease/cancel).
-A request costs :data:`DEFAULT_COST` tokens (cancels 2, batches per item); each bucket refills at
-``rate`` tokens/s up to ``capacity`` (two seconds of budget, so bursts pass). Basic tier: read 200,
-write 100 tokens/s.
+Two independent buckets per API key: *read* (GETs) and *write* (everything else). A request costs
+:data:`DEFAULT_COST` tokens unless its endpoint says otherwise (GetOrder, cancels and cancel-all 2;
+batch create 10 per order, batch cancel 2 per order); each bucket refills at ``rate`` tokens/s up to
+``capacity`` (``burst_seconds`` of budget). Basic tier: read 200, write 100 tokens/s.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import attrs
 
 DEFAULT_COST = 10
 CANCEL_COST = 2
+GET_ORDER_COST = 2
+UNLIMITED_RATE = 1_000_000  # what /account/limits reports when limiting is off
 
 
 @attrs.frozen
@@ -21,6 +23,13 @@ class RateLimits:
     read_per_s: float | None = 200.0
     write_per_s: float | None = 100.0
     burst_seconds: float = 2.0
+
+    def bucket(self, kind: str) -> tuple[int, int]:
+        """``(refill_rate, bucket_capacity)`` of the ``read`` or ``write`` bucket, as whole tokens."""
+        rate = self.read_per_s if kind == "read" else self.write_per_s
+        if rate is None:
+            return UNLIMITED_RATE, int(UNLIMITED_RATE * self.burst_seconds)
+        return int(rate), int(rate * self.burst_seconds)
 
 
 class TokenBucket:

@@ -1,29 +1,54 @@
-"""Parsing and validating REST request bodies and query strings into typed requests.
+"""Parsing and validating V2 order request bodies and query strings into typed requests.
 
 Every failure is an :class:`~kalshid.sim.model.ExchangeError` with status 400, code
 ``invalid_parameter`` (or ``missing_parameter``) and a message naming the field and the value, so a
-bad request never turns into a 500. Prices may come as legacy integer cents (``yes_price``,
-``no_price``: 1–99) or dollar strings (``*_price_dollars``); exactly one *side* of price must be
-given, and when both forms of it are given they must agree. Counts likewise (``count`` /
-``count_fp``). Unknown keys are ignored, as Kalshi does (clients still send the removed ``type``).
+bad request never turns into a 500.
+
+V2 orders are quoted on one YES book (API-CHANGES §2.2): ``side`` is ``bid`` (buy YES at ``price``) or
+``ask`` (sell YES at ``price`` ≡ buy NO at ``$1 − price``); ``price`` is a YES dollar string on the
+market's $0.01 grid, ``count`` a count string (whole contracts here: fractional counts are refused).
+The engine books an order as (outcome side, buy) at its own-side price, so ``bid @p`` becomes
+``(yes, buy, p)`` and ``ask @p`` becomes ``(no, buy, $1 − p)``; a NO buy against a held YES position nets
+(see :mod:`kalshid.sim.accounts`). Fields of the retired V1 body (``action``, ``yes_price``, ``count_fp``,
+``buy_max_cost``…) are refused by name, so a client still speaking V1 learns it at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar, cast
 
-from kalshid.core.matching import Action, Side
+import attrs
+
+from kalshid.core.matching import Side
 from kalshid.core.units import ONE_DOLLAR_CC, UnitError, dollars_to_cc, parse_count
 from kalshid.sim.model import ExchangeError, OrderRequest, Stp, TimeInForce
 
 T = TypeVar("T")
-MAX_BATCH = 20
+BookSide = Literal["bid", "ask"]
 TICK_CC = 100  # linear_cent: $0.01 ticks
+TIME_IN_FORCE = ("fill_or_kill", "good_till_canceled", "immediate_or_cancel")
+STP = ("taker_at_cross", "maker")
+V1_FIELDS = (
+    "action",
+    "yes_price",
+    "no_price",
+    "yes_price_dollars",
+    "no_price_dollars",
+    "count_fp",
+    "buy_max_cost",
+    "sell_position_floor",
+    "expiration_ts",
+    "type",
+)
 
 
 def bad(field: str, message: str) -> ExchangeError:
     return ExchangeError(400, "invalid_parameter", f"{field}: {message}", field=field)
+
+
+def missing(field: str, what: str = "") -> ExchangeError:
+    return ExchangeError(400, "missing_parameter", f"{field} is required{what}", field=field)
 
 
 def _body(raw: object) -> Mapping[str, Any]:
@@ -32,29 +57,23 @@ def _body(raw: object) -> Mapping[str, Any]:
     return raw
 
 
-def _choice(
-    body: Mapping[str, Any], field: str, choices: tuple[str, ...], *, required: bool = True
-) -> str | None:
+def _choice(body: Mapping[str, Any], field: str, choices: tuple[str, ...]) -> str:
     value = body.get(field)
     if value is None:
-        if required:
-            raise ExchangeError(
-                400, "missing_parameter", f"{field} is required (one of {', '.join(choices)})", field=field
-            )
-        return None
+        raise missing(field, f" (one of {', '.join(choices)})")
     if value not in choices:
         raise bad(field, f"{value!r} is not one of {', '.join(choices)}")
     return str(value)
 
 
-def _int(body: Mapping[str, Any], field: str, *, lo: int | None = None, hi: int | None = None) -> int | None:
+def _int(body: Mapping[str, Any], field: str, *, lo: int | None = None) -> int | None:
     value = body.get(field)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise bad(field, f"expected an integer, got {value!r}")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise bad(field, f"{value} is outside [{lo}, {hi}]")
+    if lo is not None and value < lo:
+        raise bad(field, f"{value} is below {lo}")
     return value
 
 
@@ -76,149 +95,158 @@ def _str(body: Mapping[str, Any], field: str) -> str | None:
     return value
 
 
-def _count(body: Mapping[str, Any], int_field: str, fp_field: str, *, required: bool) -> int | None:
-    legacy = _int(body, int_field, lo=1)
-    fp = body.get(fp_field)
-    parsed: int | None = None
-    if fp is not None:
-        if not isinstance(fp, str):
-            raise bad(fp_field, f'expected a decimal string such as "10.00", got {fp!r}')
-        try:
-            parsed = parse_count(fp)
-        except UnitError as exc:
-            raise bad(fp_field, str(exc)) from None
-        if parsed < 1:
-            raise bad(fp_field, f"{fp!r} must be at least 1")
-    if legacy is not None and parsed is not None and legacy != parsed:
-        raise bad(fp_field, f"{fp!r} disagrees with {int_field}={legacy}")
-    value = parsed if parsed is not None else legacy
-    if value is None and required:
-        raise ExchangeError(
-            400, "missing_parameter", f"{int_field} or {fp_field} is required", field=int_field
-        )
-    return value
+def parse_count_field(body: Mapping[str, Any], field: str, *, required: bool, minimum: int = 1) -> int | None:
+    """A ``FixedPointCount`` string (``"10"``, ``"10.00"``) as whole contracts."""
+    value = body.get(field)
+    if value is None:
+        if required:
+            raise missing(field, ' (a count string such as "10.00")')
+        return None
+    if not isinstance(value, str):
+        raise bad(field, f'expected a count string such as "10.00", got {value!r}')
+    try:
+        count = parse_count(value)
+    except UnitError as exc:
+        raise bad(field, str(exc)) from None
+    if count < minimum:
+        raise bad(field, f"{value!r} must be at least {minimum}")
+    return count
 
 
-def _price_field(body: Mapping[str, Any], side: str) -> int | None:
-    cents = _int(body, f"{side}_price", lo=1, hi=99)
-    dollars = body.get(f"{side}_price_dollars")
-    cc: int | None = None
-    if dollars is not None:
-        field = f"{side}_price_dollars"
-        if not isinstance(dollars, str):
-            raise bad(field, f'expected a dollar string such as "0.5600", got {dollars!r}')
-        try:
-            cc = dollars_to_cc(dollars)
-        except UnitError as exc:
-            raise bad(field, str(exc)) from None
-        if not 0 < cc < ONE_DOLLAR_CC:
-            raise bad(field, f"{dollars!r} is outside ($0, $1)")
-        if cc % TICK_CC:
-            raise bad(field, f"{dollars!r} is not on this market's $0.01 tick grid")
-    if cents is not None and cc is not None and cents * 100 != cc:
-        raise bad(f"{side}_price_dollars", f"{dollars!r} disagrees with {side}_price={cents}")
-    return cc if cc is not None else (cents * 100 if cents is not None else None)
+def parse_yes_price(body: Mapping[str, Any], field: str = "price") -> int:
+    """A YES ``FixedPointDollars`` string in ($0, $1) on the $0.01 grid, as centi-cents."""
+    value = body.get(field)
+    if value is None:
+        raise missing(field, ' (a YES dollar string such as "0.5600")')
+    if not isinstance(value, str):
+        raise bad(field, f'expected a dollar string such as "0.5600", got {value!r}')
+    try:
+        cc = dollars_to_cc(value)
+    except UnitError as exc:
+        raise bad(field, str(exc)) from None
+    if not 0 < cc < ONE_DOLLAR_CC:
+        raise bad(field, f"{value!r} is outside ($0, $1)")
+    if cc % TICK_CC:
+        raise bad(field, f"{value!r} is not on this market's $0.01 tick grid")
+    return cc
 
 
-def parse_price(body: Mapping[str, Any], side: str) -> int:
-    """The limit price in the order side's own terms (cc), from exactly one of the YES/NO price fields."""
-    yes, no = _price_field(body, "yes"), _price_field(body, "no")
-    if yes is not None and no is not None:
-        raise bad("no_price", "give a yes price or a no price, not both")
-    if yes is None and no is None:
-        raise ExchangeError(
-            400,
-            "missing_parameter",
-            "a price is required: one of yes_price, no_price, yes_price_dollars, no_price_dollars",
-            field="yes_price",
-        )
-    if side == "yes":
-        return yes if yes is not None else ONE_DOLLAR_CC - no  # type: ignore[operator]
-    return no if no is not None else ONE_DOLLAR_CC - yes  # type: ignore[operator]
+def engine_terms(book_side: str, yes_price_cc: int) -> tuple[Side, int]:
+    """(outcome side bought, own-side price) of a V2 order: ``bid`` buys YES, ``ask`` buys NO at 1 − p."""
+    if book_side == "bid":
+        return "yes", yes_price_cc
+    return "no", ONE_DOLLAR_CC - yes_price_cc
+
+
+def check_shard(body: Mapping[str, Any], field: str = "exchange_index") -> None:
+    """The simulator runs one shard (0); −1 asks for auto-routing, which lands there too."""
+    shard = _int(body, field)
+    if shard not in (None, 0, -1):
+        raise bad(field, f"exchange shard {shard} does not exist (only 0)")
+
+
+def _check_subaccount(body: Mapping[str, Any]) -> None:
+    if body.get("subaccount") not in (None, 0):
+        raise bad("subaccount", "the simulator has only the primary account (0)")
 
 
 def parse_create_order(raw: object) -> OrderRequest:
+    """A ``CreateOrderV2Request`` as an engine :class:`OrderRequest`."""
     body = _body(raw)
+    legacy = [f for f in V1_FIELDS if f in body]
+    if legacy:
+        raise bad(legacy[0], "is a V1 order field; V2 orders take side bid|ask, a YES price string and count")
     ticker = _str(body, "ticker")
     if ticker is None:
-        raise ExchangeError(400, "missing_parameter", "ticker is required", field="ticker")
-    side = _choice(body, "side", ("yes", "no"))
-    action = _choice(body, "action", ("buy", "sell"))
-    assert side is not None and action is not None
-    count = _count(body, "count", "count_fp", required=True)
+        raise missing("ticker")
+    book_side = _choice(body, "side", ("bid", "ask"))
+    count = parse_count_field(body, "count", required=True)
     assert count is not None
-    tif = _choice(
-        body, "time_in_force", ("fill_or_kill", "good_till_canceled", "immediate_or_cancel"), required=False
-    )
-    stp = _choice(body, "self_trade_prevention_type", ("taker_at_cross", "maker"), required=False)
-    order_type = body.get("type")
-    if order_type is not None and order_type not in ("limit", "market"):
-        raise bad("type", f"{order_type!r} is not one of limit, market")
-    max_cost = _int(body, "buy_max_cost", lo=1)
-    if body.get("subaccount") not in (None, 0):
-        raise bad("subaccount", "the simulator has only the primary account (0)")
+    yes_price = parse_yes_price(body)
+    tif = _choice(body, "time_in_force", TIME_IN_FORCE)
+    stp = _choice(body, "self_trade_prevention_type", STP)
+    expiration = _int(body, "expiration_time", lo=0)
+    if expiration is not None and tif != "good_till_canceled":
+        raise bad("expiration_time", f"applies to good_till_canceled orders only, not {tif}")
+    reduce_only = _bool(body, "reduce_only")
+    if reduce_only and tif != "immediate_or_cancel":
+        raise bad("reduce_only", f"reduce_only orders must be immediate_or_cancel, not {tif}")
+    if body.get("order_group_id") is not None:
+        raise bad("order_group_id", "order groups are not simulated")
+    _check_subaccount(body)
+    check_shard(body)
+    side, price = engine_terms(book_side, yes_price)
     return OrderRequest(
         ticker=ticker,
-        side=cast(Side, side),
-        action=cast(Action, action),
+        side=side,
+        action="buy",
         count=count,
-        price_cc=parse_price(body, side),
+        price_cc=price,
         client_order_id=_str(body, "client_order_id"),
-        time_in_force=cast(TimeInForce | None, tif),
-        expiration_ts=_int(body, "expiration_ts", lo=0),
-        buy_max_cost_cc=max_cost,
+        time_in_force=cast(TimeInForce, tif),
+        expiration_ts=expiration,
         post_only=_bool(body, "post_only"),
-        reduce_only=_bool(body, "reduce_only"),
-        self_trade_prevention_type=cast(Stp | None, stp),
+        reduce_only=reduce_only,
+        self_trade_prevention_type=cast(Stp, stp),
         cancel_order_on_pause=_bool(body, "cancel_order_on_pause"),
     )
 
 
-def parse_amend(raw: object) -> dict[str, Any]:
-    """Keyword arguments for :meth:`Exchange.amend_order` (without user, order id and now)."""
+@attrs.frozen
+class AmendRequest:
+    """An ``AmendOrderV2Request``: ``count`` is the new total (already filled + desired remainder);
+    ``expiration``: ``None`` keeps the expiry, ``0`` clears it, anything else replaces it."""
+
+    ticker: str
+    side: Side
+    price_cc: int
+    count: int
+    client_order_id: str | None
+    updated_client_order_id: str | None
+    expiration: int | None
+
+
+def parse_amend(raw: object) -> AmendRequest:
     body = _body(raw)
     ticker = _str(body, "ticker")
     if ticker is None:
-        raise ExchangeError(400, "missing_parameter", "ticker is required", field="ticker")
-    side = _choice(body, "side", ("yes", "no"))
-    action = _choice(body, "action", ("buy", "sell"))
-    return {
-        "ticker": ticker,
-        "side": side,
-        "action": action,
-        "price_cc": parse_price(body, side or "yes"),
-        "count": _count(body, "count", "count_fp", required=False),
-        "updated_client_order_id": _str(body, "updated_client_order_id"),
-    }
+        raise missing("ticker")
+    book_side = _choice(body, "side", ("bid", "ask"))
+    yes_price = parse_yes_price(body)
+    count = parse_count_field(body, "count", required=True)
+    assert count is not None
+    check_shard(body)
+    side, price = engine_terms(book_side, yes_price)
+    return AmendRequest(
+        ticker=ticker,
+        side=side,
+        price_cc=price,
+        count=count,
+        client_order_id=_str(body, "client_order_id"),
+        updated_client_order_id=_str(body, "updated_client_order_id"),
+        expiration=_int(body, "expiration_time", lo=0),
+    )
 
 
-def parse_decrease(raw: object) -> dict[str, int | None]:
+def parse_decrease(raw: object) -> tuple[int | None, int | None, str | None]:
+    """``(reduce_by, reduce_to, market_ticker)`` of a ``DecreaseOrderV2Request`` (exactly one reduce)."""
     body = _body(raw)
-    by = _count(body, "reduce_by", "reduce_by_fp", required=False)
-    to_legacy = _int(body, "reduce_to", lo=0)
-    to_fp = body.get("reduce_to_fp")
-    to: int | None = to_legacy
-    if to_fp is not None:
-        try:
-            to = parse_count(to_fp) if isinstance(to_fp, str) else None
-        except UnitError as exc:
-            raise bad("reduce_to_fp", str(exc)) from None
-        if to is None or (to_legacy is not None and to != to_legacy):
-            raise bad("reduce_to_fp", f"{to_fp!r} is not a count string matching reduce_to")
+    by = parse_count_field(body, "reduce_by", required=False)
+    to = parse_count_field(body, "reduce_to", required=False, minimum=0)
     if (by is None) == (to is None):
-        raise bad("reduce_by", "give exactly one of reduce_by(_fp) or reduce_to(_fp)")
-    return {"reduce_by": by, "reduce_to": to}
+        raise bad("reduce_by", "give exactly one of reduce_by or reduce_to")
+    check_shard(body)
+    return by, to, _str(body, "market_ticker")
 
 
-def parse_batch(raw: object, key: str = "orders") -> list[Any]:
+def parse_batch(raw: object, max_items: int) -> list[Any]:
+    """The ``orders`` array of a batch body: non-empty, at most ``max_items`` (the write budget)."""
     body = _body(raw)
-    items = body.get(key)
-    if key == "orders" and items is None and "ids" in body:
-        items = [{"order_id": i} for i in body["ids"]] if isinstance(body["ids"], list) else None
+    items = body.get("orders")
     if not isinstance(items, list) or not items:
-        raise bad(key, "expected a non-empty array")
-    if len(items) > MAX_BATCH:
-        raise bad(key, f"{len(items)} items; a batch holds at most {MAX_BATCH}")
+        raise bad("orders", "expected a non-empty array")
+    if len(items) > max_items:
+        raise bad("orders", f"{len(items)} items; this key's write budget allows at most {max_items} per batch")
     return items
 
 
@@ -253,6 +281,13 @@ def query_int(args: Mapping[str, str], field: str) -> int | None:
         raise bad(field, f"{raw!r} is not an integer") from None
 
 
+def query_shard(args: Mapping[str, str]) -> None:
+    """Reads filter by ``exchange_index``; only shard 0 exists (a filter for another one is refused)."""
+    shard = query_int(args, "exchange_index")
+    if shard not in (None, 0):
+        raise bad("exchange_index", f"exchange shard {shard} does not exist (only 0)")
+
+
 def page(
     items: list[T], args: Mapping[str, str], *, default: int = 100, maximum: int = 1000
 ) -> tuple[list[T], str]:
@@ -262,3 +297,13 @@ def page(
     chunk = items[start : start + limit]
     nxt = start + limit
     return chunk, (str(nxt) if nxt < len(items) else "")
+
+
+def time_filter(items: list[T], args: Mapping[str, str], ts_of: Callable[[T], float]) -> list[T]:
+    """``items`` whose time lies within the ``min_ts``/``max_ts`` query bounds (Unix seconds)."""
+    lo, hi = query_int(args, "min_ts"), query_int(args, "max_ts")
+    if lo is not None:
+        items = [i for i in items if ts_of(i) >= lo]
+    if hi is not None:
+        items = [i for i in items if ts_of(i) <= hi]
+    return items

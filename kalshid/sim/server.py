@@ -16,11 +16,10 @@ from typing import Any
 
 import attrs
 import trio
-from cryptography.hazmat.primitives.asymmetric import rsa
 from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve
 
-from kalshid.sim.authn import DEFAULT_MAX_SKEW_S, KeyRegistry, load_public_key
+from kalshid.sim.authn import DEFAULT_MAX_SKEW_S, KeyRegistry, PublicKey, load_public_key
 from kalshid.sim.clock import SimClock
 from kalshid.sim.engine import Exchange
 from kalshid.sim.faults import FaultInjector, FaultSpec
@@ -40,19 +39,23 @@ log = logging.getLogger("kalshid.sim")
 TRADER_USER = user_uuid("trader")
 MAKER_USER = user_uuid("maker")
 TAKER_USER = user_uuid("taker")
+DEFAULT_LISTING_DELAY_S = 180.0
 INTERNAL_BALANCE_CC = 100_000_000 * 10_000  # $100M each: the house never runs out of collateral
 
 
 @attrs.frozen
 class SimSettings:
-    """Everything the simulator needs. ``keys`` maps API key ids to public keys (objects or PEM paths).
+    """Everything the simulator needs. ``keys`` maps API key ids to RSA or Ed25519 public keys (objects
+    or PEM paths).
 
     ``start``: simulated start (Unix s; ``None`` = wall clock now). ``max_skew_s``: accepted
     difference between a request's signed timestamp and the *wall* clock (``None`` = no check;
     use that under a mock clock). ``history_markets``: settled markets whose orders, fills and
     settlements are kept (older ones are forgotten whole, so a long run's memory stays bounded).
     ``ws_queue_size``: messages buffered per WS client before it is disconnected as a slow consumer.
-    ``index``: overrides the default price source.
+    ``index``: overrides the default price source. ``listing_delay_s``: how long after it opens a
+    market appears in the ``GET /markets`` list (Kalshi's list lags a new window by minutes; 0 lists
+    every created market at once); ``GET /markets/{ticker}`` always answers at once.
     """
 
     host: str = "127.0.0.1"
@@ -60,7 +63,7 @@ class SimSettings:
     speed: float = 1.0
     seed: int = 0
     start: float | None = None
-    keys: tuple[tuple[str, rsa.RSAPublicKey | Path], ...] = ()
+    keys: tuple[tuple[str, PublicKey | Path], ...] = ()
     balance_cc: int = 1_000 * 10_000
     faults: FaultSpec = attrs.field(factory=FaultSpec)
     rate_limits: RateLimits = attrs.field(factory=RateLimits)
@@ -74,6 +77,7 @@ class SimSettings:
     keep_alive_timeout_s: float = 5.0
     graceful_timeout_s: float = 1.0
     index: IndexSource | None = None
+    listing_delay_s: float = DEFAULT_LISTING_DELAY_S
 
 
 @attrs.frozen
@@ -131,6 +135,7 @@ def build_venue(settings: SimSettings) -> Venue:
         hub=hub,
         index=index,
         faults=faults,
+        listing_delay_s=settings.listing_delay_s,
     )
 
 

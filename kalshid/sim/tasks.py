@@ -14,7 +14,7 @@ from typing import Any
 import trio
 
 from kalshid.core.markets import AVERAGING_SECONDS, INDEX_ID
-from kalshid.sim import lifecycle
+from kalshid.sim import lifecycle, wsmsg
 from kalshid.sim.index import sigma_from_source
 from kalshid.sim.makers import InformedTaker, MakerModel, fair_yes
 from kalshid.sim.model import ExchangeError, Market, OrderRequest
@@ -38,40 +38,9 @@ async def lifecycle_task(venue: Venue, *, task_status: Any = trio.TASK_STATUS_IG
 
 
 def index_message(venue: Venue, ts: int) -> dict[str, Any]:
-    """The ``cfbenchmarks_value`` body for second ``ts``.
-
-    ``value``/``ts``: the print and its second; ``data``: ``{"index_id", "value", "time"}`` with the
-    time in ms (a stand-in for CF Benchmarks' raw frame); ``avg_60s_data``: ``{"value", "start_ts",
-    "end_ts", "count"}`` over prints ``ts−59 … ts``; ``last_60s_windowed_average_15min`` (only when
-    ``ts`` lies in a quarter-hour's final minute, ``close−60 … close−1``): the running average of that
-    minute's prints so far, ``{"value", "window_close_ts", "count"}`` — at ``close−1`` it equals the
-    market's ``expiration_value``.
-    """
-    index = venue.index
-    value = index.print_at(ts)
-    trailing = [index.print_at(t) for t in range(ts - AVERAGING_SECONDS + 1, ts + 1)]
-    msg: dict[str, Any] = {
-        "index_id": INDEX_ID,
-        "received_at": ts * 1000,
-        "value": str(value),
-        "ts": ts,
-        "data": {"index_id": INDEX_ID, "value": str(value), "time": ts * 1000},
-        "avg_60s_data": {
-            "value": str(_avg(trailing)),
-            "start_ts": ts - AVERAGING_SECONDS + 1,
-            "end_ts": ts,
-            "count": len(trailing),
-        },
-    }
-    close = ts - ts % 900 + 900
-    if ts >= close - AVERAGING_SECONDS:
-        window = trailing[-(ts - (close - AVERAGING_SECONDS) + 1) :]
-        msg["last_60s_windowed_average_15min"] = {
-            "value": str(_avg(window)),
-            "window_close_ts": close,
-            "count": len(window),
-        }
-    return msg
+    """The ``cfbenchmarks_value`` body for second ``ts`` (shape: :func:`kalshid.sim.wsmsg.cfbenchmarks_value`)."""
+    prints = {t: venue.index.print_at(t) for t in range(ts - AVERAGING_SECONDS, ts + 1)}
+    return wsmsg.cfbenchmarks_value(INDEX_ID, ts, prints)
 
 
 def _avg(values: list[Decimal]) -> Decimal:

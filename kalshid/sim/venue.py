@@ -26,6 +26,7 @@ class Venue:
     hub: Hub
     index: IndexSource
     faults: FaultInjector | None = None
+    listing_delay_s: float = 0.0  # GET /markets lists a market this long after it opens
 
     def now(self) -> float:
         return self.clock.now()

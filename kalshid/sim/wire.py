@@ -1,12 +1,12 @@
-"""JSON shapes of the simulator, in one place: REST objects (openapi v3.13.0) and WS messages (asyncapi).
+"""JSON shapes of the simulator's REST objects, in one place (Kalshi OpenAPI v3.31.0).
 
-Numbers follow the 2026 formats (API-NOTES §3): ``*_dollars`` strings with 4 decimals, ``*_fp``
-counts with 2, balances and settlement revenue in integer cents, WS ``market_position`` money in
-centi-cents. WS messages also carry the legacy integer-cent fields the AsyncAPI still requires.
-Timestamps are simulated time: RFC 3339 UTC strings (``…Z``) or Unix seconds where the spec says so.
-
-An empty side of the book is reported as bid ``0.0000`` / ask ``1.0000`` on REST ``Market`` and as
-``0`` / ``100`` cents on the WS ``ticker`` channel (the AsyncAPI bounds 1–99 cannot express "none").
+Numbers: ``*_dollars`` strings with 4 decimals, ``*_fp`` counts with 2, balances and settlement
+``revenue``/``value`` in integer cents. Direction is ``outcome_side`` (yes|no) and ``book_side``
+(bid|ask); the deprecated ``side``/``action``/``taker_side`` are not sent on REST objects. Every
+object that carries ``exchange_index`` says shard 0, the only one simulated. REST fills carry no
+``client_order_id`` (join them to orders by ``order_id``). Timestamps are simulated time: RFC 3339
+UTC strings (``…Z``) or Unix seconds/milliseconds where the spec says so. An empty side of the book
+is reported as bid ``0.0000`` / ask ``1.0000``. WS message bodies live in :mod:`kalshid.sim.wsmsg`.
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kalshid.core.markets import EASTERN, INDEX_ID
-from kalshid.core.matching import OrderBook
+from kalshid.core.matching import Action, OrderBook, Side
 from kalshid.core.units import ONE_DOLLAR_CC, format_count, format_dollars
-from kalshid.sim.model import Fill, LifecycleEvent, Market, Order, Position, Settlement, Trade
+from kalshid.sim.model import Fill, Market, Order, Position, Settlement, Trade
 
 JSON = dict[str, Any]
 _NS = uuid.UUID("6f1c1c52-8f0e-4f43-9a43-5b8a9f3e2c11")
 
 SERIES_TITLE = "SOL price up in next 15 mins?"
+EXCHANGE_INDEX = 0  # the one simulated shard
 
 
 def market_id(ticker: str) -> str:
@@ -57,6 +58,7 @@ def series_json(series: str, fee_type: str) -> JSON:
         "frequency": "fifteen_min",
         "title": SERIES_TITLE,
         "category": "Crypto",
+        "categories": ["Crypto"],
         "tags": ["Solana"],
         "settlement_sources": [{"name": "CF Benchmarks", "url": "https://www.cfbenchmarks.com/"}],
         "contract_url": "",
@@ -65,10 +67,11 @@ def series_json(series: str, fee_type: str) -> JSON:
         "fee_multiplier": 1,
         "additional_prohibitions": [],
         "product_metadata": {},
+        "exchange_index": EXCHANGE_INDEX,
     }
 
 
-def _rules(market: Market) -> tuple[str, str]:
+def market_rules(market: Market) -> tuple[str, str]:
     et = market.window.close_time.astimezone(EASTERN)
     when = f"{et:%I:%M %p} ET on {et:%b %d, %Y}"
     primary = (
@@ -82,7 +85,7 @@ def _rules(market: Market) -> tuple[str, str]:
 
 def market_json(market: Market, book: OrderBook, settlement_timer_seconds: int) -> JSON:
     yes, no = book.best_bid("yes"), book.best_bid("no")
-    primary, secondary = _rules(market)
+    primary, secondary = market_rules(market)
     w = market.window
     return {
         "ticker": market.ticker,
@@ -115,7 +118,6 @@ def market_json(market: Market, book: OrderBook, settlement_timer_seconds: int) 
         "volume_24h_fp": format_count(market.volume),
         "open_interest_fp": format_count(market.open_interest),
         "notional_value_dollars": "1.0000",
-        "liquidity_dollars": "0.0000",
         "result": market.result,
         "settlement_value_dollars": (
             None if not market.result else format_dollars(ONE_DOLLAR_CC if market.result == "yes" else 0)
@@ -123,14 +125,14 @@ def market_json(market: Market, book: OrderBook, settlement_timer_seconds: int) 
         "settlement_ts": rfc3339(market.settled_ts) if market.settled_ts is not None else None,
         "expiration_value": str(market.expiration_value) if market.expiration_value is not None else "",
         "can_close_early": False,
-        "fractional_trading_enabled": False,
         "strike_type": "greater_or_equal",
         "floor_strike": float(market.floor_strike) if market.floor_strike is not None else None,
         "rules_primary": primary,
         "rules_secondary": secondary,
         "price_level_structure": "linear_cent",
         "price_ranges": [{"start": "0.0100", "end": "0.9900", "step": "0.0100"}],
-        "tick_size": 1,
+        "settlement_bounds_type": "default",
+        "exchange_index": EXCHANGE_INDEX,
     }
 
 
@@ -144,9 +146,9 @@ def event_json(market: Market, markets: list[JSON] | None) -> JSON:
         "mutually_exclusive": False,
         "strike_date": rfc3339(market.window.close_time.timestamp()),
         "strike_period": "fifteen_min",
-        "available_on_brokers": True,
         "product_metadata": {},
-        "category": "Crypto",
+        "settlement_sources": [{"name": "CF Benchmarks", "url": "https://www.cfbenchmarks.com/"}],
+        "exchange_index": EXCHANGE_INDEX,
     }
     if markets is not None:
         body["markets"] = markets
@@ -160,16 +162,30 @@ def orderbook_levels(book: OrderBook, side: str, depth: int) -> list[list[str]]:
 # --- portfolio --------------------------------------------------------------------------------
 
 
+def outcome_side(side: Side, action: Action) -> Side:
+    """The outcome an order or fill positions its owner for: buy-yes and sell-no are ``yes``."""
+    return side if action == "buy" else ("no" if side == "yes" else "yes")
+
+
+def book_side(side: Side, action: Action) -> str:
+    """``bid`` (outcome YES) or ``ask`` (outcome NO) on the one YES-quoted book."""
+    return "bid" if outcome_side(side, action) == "yes" else "ask"
+
+
+def order_yes_price(order: Order) -> int:
+    return order.price_cc if order.side == "yes" else ONE_DOLLAR_CC - order.price_cc
+
+
 def order_json(order: Order) -> JSON:
-    yes_price = order.price_cc if order.side == "yes" else ONE_DOLLAR_CC - order.price_cc
-    return {
+    yes_price = order_yes_price(order)
+    body: JSON = {
         "order_id": order.order_id,
         "user_id": order.user_id,
         "client_order_id": order.client_order_id,
         "ticker": order.ticker,
-        "side": order.side,
-        "action": order.action,
-        "type": order.order_type,
+        "outcome_side": outcome_side(order.side, order.action),
+        "book_side": book_side(order.side, order.action),
+        "type": "limit",
         "status": order.status,
         "yes_price_dollars": format_dollars(yes_price),
         "no_price_dollars": format_dollars(ONE_DOLLAR_CC - yes_price),
@@ -183,11 +199,13 @@ def order_json(order: Order) -> JSON:
         "expiration_time": rfc3339(order.expiration_ts) if order.expiration_ts is not None else None,
         "created_time": rfc3339(order.created_ts),
         "last_update_time": rfc3339(order.updated_ts),
-        "self_trade_prevention_type": order.self_trade_prevention_type,
-        "order_group_id": None,
         "cancel_order_on_pause": order.cancel_order_on_pause,
         "subaccount_number": 0,
+        "exchange_index": EXCHANGE_INDEX,
     }
+    if order.self_trade_prevention_type is not None:
+        body["self_trade_prevention_type"] = order.self_trade_prevention_type
+    return body
 
 
 def fill_json(fill: Fill) -> JSON:
@@ -195,11 +213,10 @@ def fill_json(fill: Fill) -> JSON:
         "fill_id": fill.fill_id,
         "trade_id": fill.trade_id,
         "order_id": fill.order_id,
-        "client_order_id": fill.client_order_id,
         "ticker": fill.ticker,
         "market_ticker": fill.ticker,
-        "side": fill.side,
-        "action": fill.action,
+        "outcome_side": outcome_side(fill.side, fill.action),
+        "book_side": book_side(fill.side, fill.action),
         "count_fp": format_count(fill.count),
         "yes_price_dollars": format_dollars(fill.yes_price_cc),
         "no_price_dollars": format_dollars(ONE_DOLLAR_CC - fill.yes_price_cc),
@@ -208,18 +225,19 @@ def fill_json(fill: Fill) -> JSON:
         "created_time": rfc3339(fill.ts),
         "ts": int(fill.ts),
         "subaccount_number": 0,
+        "exchange_index": EXCHANGE_INDEX,
     }
 
 
 def position_json(pos: Position) -> JSON:
     return {
         "ticker": pos.ticker,
+        "exchange_index": EXCHANGE_INDEX,
         "position_fp": format_count(pos.signed),
         "total_traded_dollars": format_dollars(pos.total_traded_cc),
         "market_exposure_dollars": format_dollars(pos.exposure_cc),
         "realized_pnl_dollars": format_dollars(pos.realized_pnl_cc),
         "fees_paid_dollars": format_dollars(pos.fees_paid_cc),
-        "resting_orders_count": pos.resting_orders,
         "last_updated_ts": rfc3339(pos.updated_ts),
     }
 
@@ -248,6 +266,7 @@ def settlement_json(s: Settlement) -> JSON:
         "value": 100 if s.market_result == "yes" else 0,
         "fee_cost": format_dollars(s.fee_cost_cc),
         "settled_time": rfc3339(s.settled_ts),
+        "exchange_index": EXCHANGE_INDEX,
     }
 
 
@@ -258,7 +277,9 @@ def trade_json(t: Trade) -> JSON:
         "count_fp": format_count(t.count),
         "yes_price_dollars": format_dollars(t.yes_price_cc),
         "no_price_dollars": format_dollars(ONE_DOLLAR_CC - t.yes_price_cc),
-        "taker_side": t.taker_side,
+        "taker_outcome_side": t.taker_side,
+        "taker_book_side": "bid" if t.taker_side == "yes" else "ask",
+        "is_block_trade": False,
         "created_time": rfc3339(t.ts),
     }
 
@@ -268,193 +289,39 @@ def error_text(code: str, message: str, details: str | None = None) -> str:
 
 
 def error_json(code: str, message: str, details: str | None = None) -> JSON:
-    body: JSON = {"code": code, "message": message, "service": "kalshid-sim"}
+    """Kalshi's error envelope: ``{"error": ErrorResponse}`` with ``code``, ``message``, ``details``."""
+    body: JSON = {"code": code, "message": message}
     if details:
         body["details"] = details
     return {"error": body}
 
 
-# --- WebSocket messages (the ``msg`` part; the hub adds type/sid/seq) ---------------------------
-
-
-def ws_book_side(book: OrderBook, side: str) -> JSON:
-    levels = book.levels(side)  # type: ignore[arg-type]
-    if not levels:
-        return {}
+def balance_json(available_cc: int, portfolio_value_cc: int, now: float) -> JSON:
+    """``GetBalanceResponse``: integer cents plus the dollar string, broken down per shard."""
+    dollars = format_dollars(available_cc - available_cc % 100)
     return {
-        side: [[p // 100, n] for p, n in levels],
-        f"{side}_dollars": [[format_dollars(p), n] for p, n in levels],
-        f"{side}_dollars_fp": [[format_dollars(p), format_count(n)] for p, n in levels],
+        "balance": cents(available_cc),
+        "balance_dollars": dollars,
+        "portfolio_value": cents(portfolio_value_cc),
+        "updated_ts": int(now),
+        "balance_breakdown": [{"exchange_index": EXCHANGE_INDEX, "balance": dollars}],
     }
 
 
-def ws_snapshot(ticker: str, book: OrderBook) -> JSON:
+def exchange_status_json(trading: bool) -> JSON:
     return {
-        "market_ticker": ticker,
-        "market_id": market_id(ticker),
-        **ws_book_side(book, "yes"),
-        **ws_book_side(book, "no"),
+        "exchange_active": True,
+        "trading_active": trading,
+        "intra_exchange_transfers_active": False,
+        "exchange_index_statuses": [
+            {
+                "exchange_index": EXCHANGE_INDEX,
+                "description": "event contracts",
+                "exchange_active": True,
+                "trading_active": trading,
+                "intra_exchange_transfers_active": False,
+            }
+        ],
     }
 
 
-def ws_delta(
-    ticker: str, side: str, price_cc: int, delta: int, ts: float, client_order_id: str | None
-) -> JSON:
-    msg: JSON = {
-        "market_ticker": ticker,
-        "market_id": market_id(ticker),
-        "side": side,
-        "price": price_cc // 100,
-        "price_dollars": format_dollars(price_cc),
-        "delta": delta,
-        "delta_fp": format_count(delta),
-        "ts": rfc3339(ts),
-        "subaccount": 0,
-    }
-    if client_order_id:
-        msg["client_order_id"] = client_order_id
-    return msg
-
-
-def ws_ticker(market: Market, yes_bid: int | None, yes_ask: int | None, ts: float) -> JSON:
-    bid, ask = yes_bid or 0, yes_ask if yes_ask is not None else ONE_DOLLAR_CC
-    return {
-        "market_ticker": market.ticker,
-        "market_id": market_id(market.ticker),
-        "price": market.last_price_cc // 100,
-        "yes_bid": bid // 100,
-        "yes_ask": ask // 100,
-        "price_dollars": format_dollars(market.last_price_cc),
-        "yes_bid_dollars": format_dollars(bid),
-        "yes_ask_dollars": format_dollars(ask),
-        "volume": market.volume,
-        "volume_fp": format_count(market.volume),
-        "open_interest": market.open_interest,
-        "open_interest_fp": format_count(market.open_interest),
-        "dollar_volume": market.volume,
-        "dollar_open_interest": market.open_interest,
-        "ts": int(ts),
-        "time": rfc3339(ts),
-    }
-
-
-def ws_trade(t: Trade) -> JSON:
-    return {
-        "trade_id": t.trade_id,
-        "market_ticker": t.ticker,
-        "yes_price": t.yes_price_cc // 100,
-        "yes_price_dollars": format_dollars(t.yes_price_cc),
-        "no_price": (ONE_DOLLAR_CC - t.yes_price_cc) // 100,
-        "no_price_dollars": format_dollars(ONE_DOLLAR_CC - t.yes_price_cc),
-        "count": t.count,
-        "count_fp": format_count(t.count),
-        "taker_side": t.taker_side,
-        "ts": int(t.ts),
-    }
-
-
-def ws_fill(f: Fill) -> JSON:
-    return {
-        "trade_id": f.trade_id,
-        "order_id": f.order_id,
-        "market_ticker": f.ticker,
-        "is_taker": f.is_taker,
-        "side": f.side,
-        "yes_price": f.yes_price_cc // 100,
-        "yes_price_dollars": format_dollars(f.yes_price_cc),
-        "count": f.count,
-        "count_fp": format_count(f.count),
-        "fee_cost": format_dollars(f.fee_cc),
-        "action": f.action,
-        "ts": int(f.ts),
-        "client_order_id": f.client_order_id,
-        "post_position": f.post_position,
-        "post_position_fp": format_count(f.post_position),
-        "purchased_side": f.purchased_side,
-        "subaccount": 0,
-    }
-
-
-def ws_user_order(o: Order) -> JSON:
-    full = order_json(o)
-    msg = {
-        k: full[k]
-        for k in (
-            "order_id",
-            "user_id",
-            "ticker",
-            "status",
-            "side",
-            "yes_price_dollars",
-            "fill_count_fp",
-            "remaining_count_fp",
-            "initial_count_fp",
-            "taker_fill_cost_dollars",
-            "maker_fill_cost_dollars",
-            "client_order_id",
-            "created_time",
-            "last_update_time",
-        )
-    }
-    msg["is_yes"] = o.side == "yes"
-    msg["action"] = o.action
-    msg["subaccount_number"] = 0
-    if o.taker_fees_cc:
-        msg["taker_fees_dollars"] = full["taker_fees_dollars"]
-    if o.maker_fees_cc:
-        msg["maker_fees_dollars"] = full["maker_fees_dollars"]
-    if o.self_trade_prevention_type:
-        msg["self_trade_prevention_type"] = o.self_trade_prevention_type
-    if o.expiration_ts is not None:
-        msg["expiration_time"] = full["expiration_time"]
-    return msg
-
-
-def ws_market_position(p: Position) -> JSON:
-    """Money in centi-cents, as Kalshi's ``market_position`` channel sends it."""
-    return {
-        "user_id": p.user_id,
-        "market_ticker": p.ticker,
-        "position": p.signed,
-        "position_fp": format_count(p.signed),
-        "position_cost": p.exposure_cc,
-        "realized_pnl": p.realized_pnl_cc,
-        "fees_paid": p.fees_paid_cc,
-        "position_fee_cost": p.fees_paid_cc,
-        "volume": p.volume,
-        "volume_fp": format_count(p.volume),
-        "subaccount": 0,
-    }
-
-
-def ws_lifecycle(e: LifecycleEvent) -> JSON:
-    m = e.market
-    primary, secondary = _rules(m)
-    msg: JSON = {
-        "market_ticker": m.ticker,
-        "event_type": e.event_type,
-        "open_ts": int(m.window.open_time.timestamp()),
-        "close_ts": int(m.window.close_time.timestamp()),
-        "additional_metadata": {
-            "name": m.ticker,
-            "title": SERIES_TITLE,
-            "yes_sub_title": "Up",
-            "no_sub_title": "Down",
-            "rules_primary": primary,
-            "rules_secondary": secondary,
-            "can_close_early": False,
-            "event_ticker": m.event_ticker,
-            "expected_expiration_ts": int(m.window.close_time.timestamp()) + 300,
-            "strike_type": "greater_or_equal",
-            **({"floor_strike": float(m.floor_strike)} if m.floor_strike is not None else {}),
-        },
-    }
-    if e.event_type == "determined":
-        msg.update(
-            result=m.result,
-            determination_ts=int(e.ts),
-            settlement_value=format_dollars(ONE_DOLLAR_CC if m.result == "yes" else 0),
-        )
-    if e.event_type == "settled":
-        msg["settled_ts"] = int(e.ts)
-    return msg

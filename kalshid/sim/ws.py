@@ -1,10 +1,13 @@
-"""The simulator's WebSocket endpoint ``/trade-api/ws/v2`` (API-NOTES §5): handshake auth and commands.
+"""The simulator's WebSocket endpoint ``/trade-api/ws/v2`` (API-CHANGES §5): handshake auth and commands.
 
-The upgrade request must carry a valid Kalshi signature of ``ts + GET + /trade-api/ws/v2``;
-otherwise the handshake is refused with HTTP 401 before accepting. Commands ``subscribe``,
-``unsubscribe``, ``update_subscription`` and ``list_subscriptions`` are answered with the shapes and
-numeric error codes of API-NOTES §5.2. Replies, snapshots and data share the connection's bounded
-queue (:mod:`kalshid.sim.hub`), so ordering holds and a slow client is cut off, never waited for.
+The upgrade request must carry a valid Kalshi signature of ``ts + GET + /trade-api/ws/v2`` (RSA-PSS or
+Ed25519); otherwise the handshake is refused with HTTP 401 before accepting. Commands ``subscribe``,
+``unsubscribe``, ``update_subscription`` (``add_markets``, ``delete_markets``, ``get_snapshot``; the CF
+Benchmarks actions) and ``list_subscriptions`` are answered with the shapes and numeric error codes of
+the AsyncAPI (codes 6, 16 and 17 are retired; an unknown market is code 11 naming it). ``use_yes_price``
+(orderbook only, default false) picks the price scale of the NO side. Replies, snapshots and data
+share the connection's bounded queue (:mod:`kalshid.sim.hub`), so ordering holds and a slow client is
+cut off, never waited for.
 Pings: Hypercorn sends a Ping every ``websocket_ping_interval`` (10 s) on Trio's clock.
 """
 
@@ -18,7 +21,7 @@ from quart import Response, websocket
 from quart_trio import QuartTrio
 
 from kalshid.core.markets import INDEX_ID
-from kalshid.sim import wire
+from kalshid.sim import wire, wsmsg
 from kalshid.sim.authn import AuthError
 from kalshid.sim.hub import Connection, Subscription, dumps, envelope
 from kalshid.sim.venue import Venue
@@ -41,7 +44,7 @@ ERRORS = {
     13: "Unsupported action",
     14: "Market ticker required",
     15: "Action required",
-    16: "Market not found",
+    24: "Index IDs required",
 }
 
 
@@ -106,13 +109,15 @@ class Commands:
             return None
         if not isinstance(many, list) or not many or not all(isinstance(t, str) for t in many):
             raise CommandError(11, "market_tickers must be a non-empty array of strings")
-        for ticker in many:
-            if ticker not in self.venue.exchange.markets:
-                raise CommandError(16, market_ticker=ticker)
+        unknown = [t for t in many if t not in self.venue.exchange.markets]
+        if unknown:
+            raise CommandError(11, f"market not found: {', '.join(unknown)}", market_tickers=unknown)
         return set(many)
 
     def _index_ids(self, params: dict[str, Any]) -> set[str]:
         ids = params.get("index_ids")
+        if ids is None:
+            raise CommandError(24)
         if not isinstance(ids, list) or not ids:
             raise CommandError(11, "index_ids must be a non-empty array")
         unknown = [i for i in ids if i not in INDEX_IDS]
@@ -120,13 +125,14 @@ class Commands:
             raise CommandError(11, f"unknown index ids {unknown}; available: {list(INDEX_IDS)}")
         return set(ids)
 
-    def _snapshot(self, conn: Connection, sub: Subscription, tickers: set[str]) -> None:
+    def _snapshot(self, conn: Connection, sub: Subscription, tickers: set[str], cmd_id: Any = None) -> None:
         ex = self.venue.exchange
         for ticker in sorted(tickers):
-            body = dumps(wire.ws_snapshot(ticker, ex.books[ticker]))
-            conn.offer(
-                envelope("orderbook_snapshot", sub.sid, body, self.venue.hub.next_seq(sub, may_skip=False))
-            )
+            body = dumps(wsmsg.snapshot(ticker, ex.books[ticker], sub.use_yes_price))
+            text = envelope("orderbook_snapshot", sub.sid, body, self.venue.hub.next_seq(sub, may_skip=False))
+            if isinstance(cmd_id, int) and not isinstance(cmd_id, bool) and cmd_id > 0:
+                text = f'{{"id":{cmd_id},{text[1:]}'
+            conn.offer(text)
 
     def subscribe(self, conn: Connection, cmd_id: Any, params: dict[str, Any]) -> None:
         channels = params.get("channels")
@@ -135,6 +141,9 @@ class Commands:
         unknown = [c for c in channels if c not in CHANNELS]
         if unknown:
             raise CommandError(8, f"{unknown}")
+        use_yes_price = params.get("use_yes_price", False)
+        if not isinstance(use_yes_price, bool):
+            raise CommandError(11, "use_yes_price must be true or false")
         plans: list[tuple[str, set[str] | None, set[str]]] = []
         for channel in channels:  # validate everything before subscribing to anything
             if channel == "cfbenchmarks_value":
@@ -144,7 +153,7 @@ class Commands:
             else:
                 plans.append((channel, self._tickers(params, required=channel == "orderbook_delta"), set()))
         for channel, tickers, index_ids in plans:
-            sub = Subscription(conn.new_sid(), channel, tickers, index_ids)
+            sub = Subscription(conn.new_sid(), channel, tickers, index_ids, use_yes_price=use_yes_price)
             conn.subs[sub.sid] = sub
             conn.offer(
                 dumps(_with_id(cmd_id, {"type": "subscribed", "msg": {"channel": channel, "sid": sub.sid}}))
@@ -157,7 +166,8 @@ class Commands:
                 from kalshid.sim.tasks import index_message
 
                 body = index_message(self.venue, int(self.venue.now()))
-                conn.offer(envelope("cfbenchmarks_value", sub.sid, dumps(body)))
+                seq = self.venue.hub.next_seq(sub, may_skip=False)
+                conn.offer(envelope("cfbenchmarks_value", sub.sid, dumps(body), seq))
 
     def unsubscribe(self, conn: Connection, cmd_id: Any, params: dict[str, Any]) -> None:
         sids = params.get("sids")
@@ -189,10 +199,15 @@ class Commands:
         if sub.channel == "cfbenchmarks_value":
             self._update_indices(conn, cmd_id, sub, action, params)
             return
-        if action not in ("add_markets", "delete_markets") or sub.channel == "market_lifecycle_v2":
+        if action not in ("add_markets", "delete_markets", "get_snapshot") or sub.channel == "market_lifecycle_v2":
             raise CommandError(13, f"{action!r} on {sub.channel}")
+        if action == "get_snapshot" and sub.channel != "orderbook_delta":
+            raise CommandError(13, f"get_snapshot on {sub.channel}")
         tickers = self._tickers(params, required=True)
         assert tickers is not None
+        if action == "get_snapshot":  # a fresh snapshot; the subscription is unchanged
+            self._snapshot(conn, sub, tickers, cmd_id)
+            return
         if action == "add_markets":
             new = tickers - (sub.tickers or set())
             sub.tickers = (sub.tickers or set()) | tickers
@@ -208,20 +223,19 @@ class Commands:
     def _update_indices(
         self, conn: Connection, cmd_id: Any, sub: Subscription, action: Any, params: dict[str, Any]
     ) -> None:
+        hub = self.venue.hub
         if action == "indexlist":
-            conn.offer(
-                dumps(_with_id(cmd_id, {"sid": sub.sid, "type": "ok", "msg": {"index_ids": list(INDEX_IDS)}}))
-            )
+            reply = {"type": "cfbenchmarks_value_indexlist", "sid": sub.sid,
+                     "seq": hub.next_seq(sub, may_skip=False), "msg": {"index_ids": list(INDEX_IDS)}}
+            conn.offer(dumps(_with_id(cmd_id, reply)))
             return
         if action not in ("subscribe_indices", "unsubscribe_indices"):
             raise CommandError(13, f"{action!r} on cfbenchmarks_value")
         ids = self._index_ids(params)
         sub.index_ids = sub.index_ids | ids if action == "subscribe_indices" else sub.index_ids - ids
-        conn.offer(
-            dumps(
-                _with_id(cmd_id, {"sid": sub.sid, "type": "ok", "msg": {"index_ids": sorted(sub.index_ids)}})
-            )
-        )
+        reply = {"sid": sub.sid, "seq": hub.next_seq(sub, may_skip=False), "type": "ok",
+                 "msg": {"index_ids": sorted(sub.index_ids)}}
+        conn.offer(dumps(_with_id(cmd_id, reply)))
 
 
 def add_websocket_route(app: QuartTrio, venue: Venue) -> None:

@@ -90,6 +90,8 @@ class ShutdownRequested:
 
 @attrs.frozen
 class CancelAll:
+    """Pull the kill switch: cancel every resting order of the account (Kalshi's cancel-all)."""
+
     reason: str
 
 
@@ -173,6 +175,7 @@ class TradingState:
     peak_equity_cc: int = 0
     counters: dict[str, int] = attrs.field(factory=dict)
     last_progress: float = 0.0                 # trio time the pipeline last processed anything
+    orders_paused_until: float = 0.0          # trio time: no order is placed before it (after a cancel-all)
 
     def bump(self, name: str, by: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + by

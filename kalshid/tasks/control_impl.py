@@ -199,6 +199,12 @@ class DaemonControlImpl:
             await self.d.p.execution_in[0].send(CancelAll("operator stop"))
         return await self._announce()
 
+    async def cancel_all(self) -> JSON:
+        if self.d.p.execution_in is None:
+            raise ControlError(None, "the execution stage is not running", code="conflict")
+        await self.d.p.execution_in[0].send(CancelAll("operator cancel-all"))
+        return await self._announce()
+
     async def stop_entry(self) -> JSON:
         s = self._state
         if s.breaker.status is BreakerStatus.HALTED:

@@ -14,8 +14,13 @@ Contract (NautilusTrader-style):
   and is resolved by looking it up by ``client_order_id`` (:meth:`_resolve_in_flight`), never resent;
 * fills come from the feed and from periodic catch-up via REST; the journal keys them by ``fill_id``, so
   a fill seen twice is booked once, and only new fills go to risk;
-* resting orders are cancelled when their window closes, on a breaker trip, on ``stop``, and on
-  shutdown when ``trading.cancel_on_shutdown`` is set;
+* fills are joined with their orders by ``order_id`` (:mod:`kalshid.tasks.fillowner`): the exchange
+  reports only the YES-book side, the order says whether it bought or sold which side; then booked as
+  the exchange netted them (:mod:`kalshid.tasks.netting`: a NO buy while YES is held sells YES);
+* resting orders are cancelled when their window closes and on shutdown when
+  ``trading.cancel_on_shutdown`` is set; a breaker trip, ``stop`` and the operator's ``cancel-all``
+  pull the kill switch (Kalshi's cancel-all, every resting order of the account at once), after which
+  no order is placed for ``KILL_SWITCH_QUIET_S`` (the exchange may cancel orders placed in that minute);
 * settlements come from the exchange and are checked against the journal.
 """
 
@@ -28,6 +33,8 @@ from datetime import datetime, timedelta
 import attrs
 import trio
 
+from kalshid.core.signals import Action as CoreAction
+from kalshid.core.signals import Side as CoreSide
 from kalshid.exchange.base import (
     FillReceived,
     MarketLifecycle,
@@ -67,6 +74,8 @@ from kalshid.tasks.context import (
     WindowClosing,
 )
 from kalshid.tasks.convert import journal_fill, journal_settlement, order_update
+from kalshid.tasks.fillowner import FillOwners, Owner
+from kalshid.tasks.netting import AccountHoldings
 
 log = get_logger("kalshid.execution")
 
@@ -89,8 +98,8 @@ class ExecutionSettings:
 # fill ids already journaled, remembered so that a REST catch-up (which returns the last seconds' fills
 # again) does not write each one again; the journal's fill_id key stays the authority
 SEEN_FILLS_REMEMBERED = 4096
-# the strategy of orders that just ended (an IOC order's ack often comes before the feed's fills)
-ENDED_ORDERS_REMEMBERED = 1024
+# after a cancel-all, Kalshi may cancel orders placed within the next minute: place none then
+KILL_SWITCH_QUIET_S = 60.0
 
 
 @attrs.define
@@ -120,7 +129,8 @@ class ExecutionStage:
         self._catch_up_now = trio.Event()
         self._catch_up_due = math.inf  # Trio time of the next catch-up (periodic, or asked for sooner)
         self._seen_fills: OrderedDict[str, None] = OrderedDict()
-        self._ended: OrderedDict[str, str] = OrderedDict()  # client_order_id -> strategy, orders just ended
+        self._owners: FillOwners | None = None  # built on first use (the journal and exchange are set then)
+        self._holdings: AccountHoldings | None = None
         self._order_slots = trio.CapacityLimiter(settings.max_parallel_orders)
         self._placing = 0
         self._placed = trio.Event()  # set whenever a placement ends (re-armed by the waiter)
@@ -179,7 +189,7 @@ class ExecutionStage:
                 elif isinstance(item, WindowClosing):
                     await self._cancel_where(lambda o, t=item.ticker: o.ticker == t, item.reason, risk)
                 elif isinstance(item, CancelAll):
-                    await self._cancel_where(lambda o: True, item.reason, risk)
+                    await self._kill_switch(item.reason, risk)
                 elif isinstance(item, Reconnected):
                     log.info("feed reconnected: catching up on fills and orders by REST")
                     self.request_catch_up()
@@ -209,7 +219,7 @@ class ExecutionStage:
         nothing done, the order goes the task way (:meth:`_place_task`). Sending here saves the
         scheduler pass a new task would wait for, during which any other runnable task runs first."""
         if (self._stopping or not self.p.state.trading_enabled or item.signal_record is None
-                or item.verdict_record is None):
+                or item.verdict_record is None or self._quiet()):
             return None
         try:  # the slot's borrower is the order (its answer task releases it), not this task
             self._order_slots.acquire_on_behalf_of_nowait(item.client_order_id)
@@ -281,9 +291,9 @@ class ExecutionStage:
     # --- placing ----------------------------------------------------------------------------------
     async def _place(self, item: ApprovedOrder, risk: trio.MemorySendChannel[RiskInput]) -> None:
         """Journal, send and conclude one approved order (in a task of its own)."""
-        if self._stopping or not self.p.state.trading_enabled:
+        if self._stopping or not self.p.state.trading_enabled or self._quiet():
             # risk registered it; never journaled nor sent yet, so dropping it here loses nothing
-            self._drop(item, "trading is stopping or stopped")
+            self._drop(item, "trading is stopping or stopped, or in the minute after a cancel-all")
             await risk.send(OrdersChanged())
             return
         placement = await self._begin(item)
@@ -407,10 +417,30 @@ class ExecutionStage:
             # make sure the fills behind these counts are booked even if the feed's fill messages lag
             self.request_catch_up(within=self.settings.fill_check_delay_s)
 
+    def _quiet(self) -> bool:
+        """In the minute after a cancel-all: nothing may be placed."""
+        return trio.current_time() < self.p.state.orders_paused_until
+
+    @property
+    def owners(self) -> FillOwners:
+        if self._owners is None:
+            self._owners = FillOwners(self.p.require_journal(), self.p.require_exchange())
+        return self._owners
+
+    @property
+    def holdings(self) -> AccountHoldings:
+        if self._holdings is None:
+            self._holdings = AccountHoldings(self.p.require_journal())
+        return self._holdings
+
+    @property
+    def _nets(self) -> bool:
+        """Whether the exchange nets YES and NO (Kalshi does; the paper account keeps both)."""
+        return bool(getattr(self.p.require_exchange(), "nets_positions", True))
+
     def _forget(self, live: LiveOrder) -> None:
-        self._ended[live.client_order_id] = live.strategy  # its fills may still come in from the feed
-        if len(self._ended) > ENDED_ORDERS_REMEMBERED:
-            self._ended.popitem(last=False)
+        # its fills may still come in from the feed (an IOC order's ack often comes before them)
+        self.owners.remember(live.order_id, _owner(live))
         self.p.state.open_orders.pop(live.client_order_id, None)
         self._in_flight_since.pop(live.client_order_id, None)
         self.p.state.busy.discard((live.strategy, live.ticker))
@@ -420,9 +450,9 @@ class ExecutionStage:
 
         journal = self.p.require_journal()
         cid, new = await journal.adopt_external_order(external_order(order, ts=self.clock.now()))
-        self.p.state.open_orders[cid] = LiveOrder(cid, "external", order.ticker, order.side,  # type: ignore[arg-type]
-                                                  order.action or "buy",  # type: ignore[arg-type]
-                                                  order.price_cc, order.remaining_count, order.order_id)
+        self.p.state.open_orders[cid] = LiveOrder(cid, "external", order.ticker, CoreSide(order.side),
+                                                  CoreAction(order.action or "buy"), order.price_cc,
+                                                  order.remaining_count, order.order_id)
         if new:
             log.warning("external order adopted: not placed by this daemon", order_id=order.order_id,
                         market=order.ticker)
@@ -435,18 +465,28 @@ class ExecutionStage:
             return  # journaled already (a catch-up returns the last seconds' fills again)
         journal = self.p.require_journal()
         live = self.p.live_order_for(order_id=fill.order_id, client_order_id=fill.client_order_id)
-        strategy = live.strategy if live else self._ended.get(fill.client_order_id or "")
-        if strategy is None:
-            rec = await journal.get_order_by_client_id(fill.client_order_id) if fill.client_order_id else None
-            strategy = rec.strategy if rec else None
-        new = await journal.record_fill(journal_fill(fill, ts=self.clock.now(), strategy=strategy))
+        owner = _owner(live) if live is not None else None
+        if owner is not None:
+            fill = attrs.evolve(fill.with_intent(owner.side, owner.action),
+                                client_order_id=fill.client_order_id or owner.client_order_id)
+        else:
+            fill, owner = await self.owners.resolve(fill)
+        strategy = owner.strategy if owner is not None else None
         if fill.ts is not None and (self._last_fill_ts is None or fill.ts > self._last_fill_ts):
             self._last_fill_ts = fill.ts
         self._seen_fills[fill.fill_id] = None
         if len(self._seen_fills) > SEEN_FILLS_REMEMBERED:
             self._seen_fills.popitem(last=False)
-        if not new:
-            return
+        # netted as the exchange applied it (closing the opposite holding first), unless it does not net
+        parts = await self.holdings.split(fill) if self._nets else [fill]
+        for part in parts:
+            if not await journal.record_fill(journal_fill(part, ts=self.clock.now(), strategy=strategy)):
+                return  # the first part decides: booked before (a fill seen twice)
+            self.holdings.booked(part)
+            await self._fill_booked(part, strategy, source, risk)
+
+    async def _fill_booked(self, fill: Fill, strategy: str | None, source: str,
+                           risk: trio.MemorySendChannel[RiskInput]) -> None:
         log.info("fill", fill_id=fill.fill_id, order_id=fill.order_id, client_order_id=fill.client_order_id,
                  market=fill.ticker, side=fill.side, action=fill.action, count=fill.count,
                  price_cc=fill.price_cc, fee_cc=fill.fee_cc, taker=fill.is_taker, strategy=strategy,
@@ -539,7 +579,7 @@ class ExecutionStage:
                 if live.in_flight or live.order_id is None:
                     continue
             try:
-                result = await exchange.cancel_order(live.order_id)
+                result = await exchange.cancel_order(live.order_id, ticker=live.ticker)
             except CancelInFlight:
                 order = await self._get_order(live.order_id)
                 if order is not None:
@@ -557,7 +597,32 @@ class ExecutionStage:
                 continue
             log.info("order canceled", order_id=live.order_id, client_order_id=live.client_order_id,
                      reduced_by=result.reduced_by, reason=reason)
-            await self._on_order(result.order, risk, source="cancel")
+            order = result.order or await self._get_order(live.order_id)
+            if order is not None:
+                await self._on_order(order, risk, source="cancel")
+
+    async def _kill_switch(self, reason: str, risk: trio.MemorySendChannel[RiskInput]) -> None:
+        """Cancel every resting order of the account at once (Kalshi's cancel-all), place nothing for
+        ``KILL_SWITCH_QUIET_S``, then read back each of our orders' final state. If the exchange
+        refuses the cancel-all, each of our orders is cancelled on its own instead."""
+        self.p.state.orders_paused_until = trio.current_time() + KILL_SWITCH_QUIET_S
+        try:
+            await self.p.require_exchange().cancel_all_orders()
+        except ExchangeError as exc:
+            log.error("cancel-all failed: cancelling order by order", reason=reason,
+                      error=f"{type(exc).__name__}: {exc}")
+            self.p.publish("alert", {"level": "error", "kind": "cancel_all_failed", "detail": str(exc)})
+            await self._cancel_where(lambda o: True, reason, risk)
+            return
+        log.warning("kill switch: every resting order canceled", reason=reason,
+                    quiet_s=KILL_SWITCH_QUIET_S, open_orders=len(self.p.state.open_orders))
+        self.p.publish("alert", {"level": "warning", "kind": "cancel_all", "detail": reason})
+        await self._resolve_in_flight(risk)
+        for live in list(self.p.state.open_orders.values()):
+            if live.order_id is not None:
+                order = await self._get_order(live.order_id)
+                if order is not None:
+                    await self._on_order(order, risk, source="cancel")
 
     async def _get_order(self, order_id: str) -> Order | None:
         try:
@@ -575,3 +640,7 @@ class ExecutionStage:
         left = list(self.p.state.open_orders)
         log.info("execution drained", open_orders=len(left),
                  in_flight=sum(1 for o in self.p.state.open_orders.values() if o.in_flight))
+
+
+def _owner(live: LiveOrder) -> Owner:
+    return Owner(live.client_order_id, live.strategy, live.side.value, live.action.value)

@@ -180,6 +180,7 @@ class TradingDaemon:
             async with KalshiRest(self.rest_url, self.signer, timeout_s=cfg.exchange.request_timeout,
                                   limits=limits) as rest:
                 self.p.exchange = rest
+                await self._load_rate_limits(rest)
                 if cfg.dry_run:
                     self.p.exchange = self._paper(rest)
                 else:
@@ -196,6 +197,16 @@ class TradingDaemon:
                 await self.p.feed_done.wait()
                 await self._markets_done.wait()
             nursery.cancel_scope.cancel()
+
+    @staticmethod
+    async def _load_rate_limits(rest: KalshiRest) -> None:
+        """Rate-limit by this key's own buckets and endpoint costs; the configured tier if they can't
+        be read (an older server): a wrong guess costs 429s and retries, never an order."""
+        try:
+            await rest.load_rate_limits()
+        except ExchangeError as exc:
+            log.warning("account rate limits not readable: using the configured tier",
+                        error=f"{type(exc).__name__}: {exc}")
 
     def _paper(self, rest: KalshiRest) -> Any:
         from kalshid.exchange.paper import PaperExchange

@@ -9,7 +9,9 @@ Steps, each against the exchange (never a guess):
    and flagged as external, counted by risk) and alerted;
 3. journal orders still open are refreshed from the exchange (they may have filled or been cancelled
    while we were down);
-4. fills since the last one seen are booked (idempotent by ``fill_id``), settlements likewise;
+4. fills since the last one seen are joined with their orders by ``order_id``
+   (:mod:`kalshid.tasks.fillowner`) and booked as the exchange netted them (:mod:`kalshid.tasks.netting`;
+   idempotent by ``fill_id``), settlements likewise;
 5. the portfolio is rebuilt from the journal's fills and settlements, cash is taken from the exchange's
    balance, and every position is compared with the exchange's: any difference is a
    :class:`ReconciliationError` and the daemon does not trade.
@@ -20,13 +22,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from kalshid.core.portfolio import Portfolio, PortfolioError
-from kalshid.core.signals import Side
+from kalshid.core.signals import Action, Side
 from kalshid.exchange.base import Exchange
 from kalshid.exchange.errors import ExchangeError, NotFound
 from kalshid.logs import get_logger
 from kalshid.store import Journal, records
 from kalshid.tasks.context import LiveOrder
 from kalshid.tasks.convert import external_order, journal_fill, journal_settlement, order_update
+from kalshid.tasks.fillowner import FillOwners
+from kalshid.tasks.netting import AccountHoldings
 
 log = get_logger("kalshid.reconcile")
 
@@ -73,7 +77,7 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
                 log.warning("external order adopted: resting on the exchange, not placed by this daemon",
                             order_id=order.order_id, market=order.ticker)
             open_orders[cid] = LiveOrder(cid, "external", order.ticker, Side(order.side),
-                                         order.action or "buy", order.price_cc,  # type: ignore[arg-type]
+                                         Action(order.action or "buy"), order.price_cc,
                                          order.remaining_count, order.order_id)
             continue
         await journal.apply_order_update(order_update(order, ts=now, source="reconcile"))
@@ -101,10 +105,17 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
     # 4. fills and settlements since the last ones seen
     last = await journal.last_fill_seen()
     new_fills = 0
-    for fill in await exchange.list_fills(since=last.ts if last else None):
-        owner = await journal.get_order_by_client_id(fill.client_order_id) if fill.client_order_id else None
-        new_fills += int(await journal.record_fill(journal_fill(fill, ts=now,
-                                                                strategy=owner.strategy if owner else None)))
+    owners = FillOwners(journal, exchange)
+    holdings = AccountHoldings(journal)
+    nets = bool(getattr(exchange, "nets_positions", True))
+    for raw in sorted(await exchange.list_fills(since=last.ts if last else None),
+                      key=lambda f: (f.ts is None, f.ts)):
+        fill, owner = await owners.resolve(raw)
+        for part in await holdings.split(fill) if nets else [fill]:
+            if not await journal.record_fill(journal_fill(part, ts=now, strategy=owner.strategy if owner else None)):
+                break  # booked before
+            holdings.booked(part)
+            new_fills += 1
     summary["fills_booked"] = new_fills
     new_settlements = 0
     mismatches: list[str] = []
@@ -145,7 +156,6 @@ async def rebuild_portfolio(journal: Journal) -> Portfolio:
     events += [(s.settled_ts, 1, s) for s in settlements.values()]
     portfolio = Portfolio(0)
     from kalshid.core.portfolio import Fill as CoreFill
-    from kalshid.core.signals import Action
 
     for _ts, _kind, item in sorted(events, key=lambda e: (e[0], e[1])):
         if isinstance(item, records.Fill):

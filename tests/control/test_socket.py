@@ -77,6 +77,7 @@ async def test_status_table_and_json(server: str, capsys: pytest.CaptureFixture[
         (["start"], ("start", None)),
         (["stop"], ("stop", None)),
         (["stop-entry"], ("stop_entry", None)),
+        (["cancel-all"], ("cancel_all", None)),
         (["reset-breaker"], ("reset_breaker", None)),
         (["enable", "momentum"], ("enable_strategy", "momentum")),
         (["disable", "fair_value"], ("disable_strategy", "fair_value")),

@@ -1,14 +1,23 @@
-"""Shared helpers: an in-process simulator with a deterministic book, clients for it, a counting transport.
+"""Shared helpers: an in-process simulator with a deterministic book, clients for it, a counting transport
+and a spec-checking one.
 
-The simulator runs with its own makers and takers off and a fixed start one minute into a window, so
-the only liquidity is what :func:`seed_liquidity` places (as the simulator's internal maker user) and
-a test has 14 minutes of simulated (= real) time before the market closes.
+The simulator runs with its own makers and takers off, every market listed at once, and a fixed start
+one minute into a window, so the only liquidity is what :func:`seed_liquidity` places (as the
+simulator's internal maker user) and a test has 14 minutes of simulated (= real) time before the
+market closes. :class:`SpecCheckingTransport` validates every answer the simulator gives against
+Kalshi's OpenAPI v3.31.0 (``tests/sim/schemas.py``: strict, and a missing spec fails).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import json
+import re
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -37,7 +46,7 @@ async def start_sim(nursery: trio.Nursery, key: rsa.RSAPrivateKey, *, faults: Fa
                     **settings: Any) -> SimHandle:
     cfg = SimSettings(keys=((KEY_ID, key.public_key()),), seed=5, start=START, makers=False, takers=False,
                       balance_cc=BALANCE_CC, faults=faults or FaultSpec(), graceful_timeout_s=0.2,
-                      rate_limits=SimRateLimits(read_per_s=None, write_per_s=None), **settings)
+                      rate_limits=SimRateLimits(read_per_s=None, write_per_s=None), listing_delay_s=0, **settings)
     with trio.fail_after(10):
         handle: SimHandle = await nursery.start(serve_simulator, cfg)
     return handle
@@ -83,6 +92,59 @@ class CountingTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.requests[(request.method, request.url.path)] += 1
         return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@functools.cache
+def load_schemas() -> ModuleType:
+    """``tests/sim/schemas.py``, the strict spec validator (imported by path: tests have no packages)."""
+    path = Path(__file__).resolve().parents[1] / "sim" / "schemas.py"
+    spec = importlib.util.spec_from_file_location("kalshi_contract_schemas", path)
+    assert spec is not None and spec.loader is not None, f"cannot load {path}"
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class SpecCheckingTransport(httpx.AsyncBaseTransport):
+    """A real HTTP transport that validates every simulator answer against openapi.yaml v3.31.0: the
+    operation exists, the status is one it declares, the body matches (errors: Kalshi's envelope).
+    Problems are collected in ``violations`` (raising here would look like a network error to the
+    client); ``checked`` counts answers validated per ``(method, spec path, status)``."""
+
+    PREFIX = "/trade-api/v2"
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.schemas = load_schemas()
+        spec_paths = list(self.schemas.load_spec(self.schemas.OPENAPI)["paths"])
+        # static paths before templated ones, so /portfolio/orders/queue_positions is not {order_id}
+        self._paths = sorted(spec_paths, key=lambda p: p.count("{"))
+        self.checked: Counter[tuple[str, str, int]] = Counter()
+        self.violations: list[str] = []
+
+    def template(self, path: str) -> str | None:
+        local = path.removeprefix(self.PREFIX)
+        for p in self._paths:
+            if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", p), local):
+                return p
+        return None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        content = await response.aread()
+        method, template = request.method, self.template(request.url.path)
+        try:
+            assert template is not None, f"{method} {request.url.path} is not a path of openapi.yaml"
+            body = json.loads(content) if content else None
+            self.schemas.validate_rest(template, method, response.status_code, body)
+            self.checked[(method, template, response.status_code)] += 1
+        except Exception as exc:  # every mismatch is collected; none is fatal to the client here
+            self.violations.append(f"{method} {request.url.path} -> {response.status_code}: {exc}")
+        return httpx.Response(response.status_code, headers=response.headers, content=content,
+                              extensions=response.extensions, request=request)
 
     async def aclose(self) -> None:
         await self._inner.aclose()

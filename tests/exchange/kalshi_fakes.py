@@ -1,4 +1,4 @@
-"""Spec-shaped Kalshi JSON (openapi v3.13 / asyncapi 2.0.0) and a signature-checking mock transport."""
+"""Spec-shaped Kalshi JSON (openapi v3.31.0, the current asyncapi) and a signature-checking mock transport."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 import httpx
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from kalshid.exchange.kalshi import auth
 
@@ -43,15 +43,15 @@ def market_json(ticker: str = TICKER, **over: Any) -> dict[str, Any]:
         "previous_price_dollars": "0.0000",
         "volume_fp": "1200.00",
         "volume_24h_fp": "1200.00",
-        "liquidity_dollars": "0.0000",
         "open_interest_fp": "800.00",
         "result": "",
         "can_close_early": False,
-        "fractional_trading_enabled": False,
         "expiration_value": "",
         "rules_primary": "",
         "rules_secondary": "",
         "price_level_structure": "tapered_deci_cent",
+        "settlement_bounds_type": "default",
+        "exchange_index": 0,
         "strike_type": "greater_or_equal",
         "floor_strike": 187.1234,
         "price_ranges": [
@@ -70,8 +70,9 @@ def order_json(order_id: str = "o-1", client_order_id: str = "c-1", **over: Any)
         "user_id": "u-1",
         "client_order_id": client_order_id,
         "ticker": TICKER,
-        "side": "yes",
-        "action": "buy",
+        "outcome_side": "yes",
+        "book_side": "bid",
+        "exchange_index": 0,
         "type": "limit",
         "status": "resting",
         "yes_price_dollars": "0.4200",
@@ -84,8 +85,7 @@ def order_json(order_id: str = "o-1", client_order_id: str = "c-1", **over: Any)
         "taker_fees_dollars": "0.0400",
         "maker_fees_dollars": "0.0000",
         "created_time": "2026-07-08T22:50:00.123456Z",
-        "last_update_time": None,
-        "expiration_time": None,
+        "self_trade_prevention_type": "taker_at_cross",
     }
     o.update(over)
     return o
@@ -98,8 +98,9 @@ def fill_json(**over: Any) -> dict[str, Any]:
         "order_id": "o-1",
         "ticker": TICKER,
         "market_ticker": TICKER,
-        "side": "yes",
-        "action": "buy",
+        "exchange_index": 0,
+        "outcome_side": "yes",
+        "book_side": "bid",
         "count_fp": "5.00",
         "yes_price_dollars": "0.4200",
         "no_price_dollars": "0.5800",
@@ -128,7 +129,7 @@ class SigningTransport:
     """An ``httpx.MockTransport`` whose handler first verifies the Kalshi signature of every request
     against ``public_key``, records it, then delegates to ``respond(request, n)`` (n = per-route count)."""
 
-    def __init__(self, public_key: rsa.RSAPublicKey, respond: Handler) -> None:
+    def __init__(self, public_key: rsa.RSAPublicKey | ed25519.Ed25519PublicKey, respond: Handler) -> None:
         self.public_key = public_key
         self.respond = respond
         self.requests: list[Recorded] = []
@@ -154,3 +155,15 @@ class SigningTransport:
 
     def count(self, method: str, path: str) -> int:
         return sum(1 for r in self.requests if r.method == method and r.path == path)
+
+
+def create_answer(order_id: str = "o-1", client_order_id: str = "c-1", *, filled: int = 0,
+                  remaining: int = 5, **over: Any) -> dict[str, Any]:
+    """A ``CreateOrderV2Response`` (201)."""
+    a: dict[str, Any] = {"order_id": order_id, "client_order_id": client_order_id,
+                         "fill_count": f"{filled}.00", "remaining_count": f"{remaining}.00",
+                         "ts_ms": 1783551000123}
+    if filled:
+        a.update(average_fill_price="0.4200", average_fee_paid="0.0100")
+    a.update(over)
+    return a

@@ -153,3 +153,19 @@ async def test_find_open_and_next_market() -> None:
     ex2 = FakeExchange([current, odd])
     assert await find_next_market(ex2, current.close_time) == odd  # type: ignore[arg-type]
     assert await find_next_market(FakeExchange([current]), current.close_time) is None  # type: ignore[arg-type]
+
+
+async def test_open_market_is_found_by_its_computed_ticker_before_it_is_listed() -> None:
+    current = mk("KXSOL15M-26JUL081900-00", datetime(2026, 7, 8, 23, 0, tzinfo=UTC))
+
+    class Unlisted(FakeExchange):  # GET /markets lists a new window minutes late
+        async def list_markets(self, **kw: Any) -> list[Market]:
+            self.calls.append(("list", kw.get("status")))
+            return []
+
+    ex = Unlisted([current])
+    assert await find_open_market(ex, NOW) == current  # type: ignore[arg-type]
+    assert ex.calls == [("get", "KXSOL15M-26JUL081900-00")]  # one request, no listing
+    closed = Unlisted([mk("KXSOL15M-26JUL081900-00", datetime(2026, 7, 8, 23, 0, tzinfo=UTC), status="closed")])
+    assert await find_open_market(closed, NOW) is None  # type: ignore[arg-type]
+    assert [c[0] for c in closed.calls] == ["get", "list"]  # not open by ticker: the listing is asked

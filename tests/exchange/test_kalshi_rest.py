@@ -1,4 +1,5 @@
-"""The REST client: signing, retries, the once-only order POST, in-flight resolution, typed errors."""
+"""The REST client: signing, retries, the once-only V2 create, in-flight resolution, V2 cancel/amend/decrease/
+batch/cancel-all, endpoint token costs, typed errors."""
 
 from __future__ import annotations
 
@@ -6,15 +7,15 @@ import httpx
 import pytest
 import trio
 from cryptography.hazmat.primitives.asymmetric import rsa
-from kalshi_fakes import TICKER, SigningTransport, fill_json, market_json, order_json
+from kalshi_fakes import TICKER, SigningTransport, create_answer, fill_json, market_json, order_json
 
 from kalshid.exchange import errors
 from kalshid.exchange.kalshi import auth
 from kalshid.exchange.kalshi.rest import KalshiRest, RetryPolicy
-from kalshid.exchange.types import OrderRequest
+from kalshid.exchange.types import AmendRequest, Order, OrderRequest
 
 BASE = "http://127.0.0.1:9/trade-api/v2"
-ORDERS = "/trade-api/v2/portfolio/orders"
+ORDERS = "/trade-api/v2/portfolio/events/orders"
 
 
 def request(**over: object) -> OrderRequest:
@@ -49,7 +50,8 @@ async def test_every_request_is_signed_over_path_without_query(rsa_key: rsa.RSAP
             return httpx.Response(200, json={"markets": [market_json()], "cursor": ""})
         if req.url.path.endswith("/exchange/status"):
             return httpx.Response(200, json={"exchange_active": True, "trading_active": False})
-        return httpx.Response(200, json={"balance": 10000, "portfolio_value": 2500, "updated_ts": 1783551000})
+        return httpx.Response(200, json={"balance": 10000, "balance_dollars": "100.0000", "portfolio_value": 2500,
+                                         "updated_ts": 1783551000})
 
     fake = SigningTransport(rsa_key.public_key(), respond)
     async with client(rsa_key, fake) as rest:
@@ -136,37 +138,60 @@ async def test_reads_do_not_retry_client_errors(rsa_key: rsa.RSAPrivateKey) -> N
 
 async def test_create_order_success_and_body(rsa_key: rsa.RSAPrivateKey) -> None:
     fake = SigningTransport(
-        rsa_key.public_key(), lambda r, n: httpx.Response(201, json={"order": order_json()})
+        rsa_key.public_key(), lambda r, n: httpx.Response(201, json=create_answer(filled=2, remaining=0))
     )
     async with client(rsa_key, fake) as rest:
-        order = await rest.create_order(request(buy_max_cost_cc=30_000))
-    assert order.order_id == "o-1" and order.status == "resting" and order.fill_count == 2
+        order = await rest.create_order(request())
+    assert order.order_id == "o-1" and order.status == "canceled" and order.fill_count == 2  # IOC remainder
+    assert (order.side, order.action, order.book_side) == ("yes", "buy", "bid")
+    assert fake.requests[0].method == "POST" and fake.requests[0].path == ORDERS
     body = fake.requests[0].body
     assert body == {
         "ticker": TICKER,
-        "side": "yes",
-        "action": "buy",
-        "count": 5,
+        "side": "bid",
+        "count": "5.00",
+        "price": "0.4200",
         "client_order_id": "c-1",
-        "yes_price": 42,
         "time_in_force": "immediate_or_cancel",
-        "buy_max_cost": 300,
+        "self_trade_prevention_type": "taker_at_cross",
     }
 
 
-async def test_sub_cent_price_goes_as_dollars(rsa_key: rsa.RSAPrivateKey) -> None:
-    fake = SigningTransport(
-        rsa_key.public_key(), lambda r, n: httpx.Response(201, json={"order": order_json()})
-    )
+async def test_sub_cent_no_buy_goes_as_an_ask_at_the_yes_price(rsa_key: rsa.RSAPrivateKey) -> None:
+    fake = SigningTransport(rsa_key.public_key(), lambda r, n: httpx.Response(201, json=create_answer()))
     async with client(rsa_key, fake) as rest:
-        await rest.create_order(request(side="no", price_cc=9_950, time_in_force=None, post_only=True))
+        order = await rest.create_order(request(side="no", price_cc=9_950, time_in_force=None, post_only=True))
     body = fake.requests[0].body
-    assert body["no_price_dollars"] == "0.9950" and "yes_price" not in body and body["post_only"] is True
+    assert body["side"] == "ask" and body["price"] == "0.0050" and body["post_only"] is True
+    assert body["time_in_force"] == "good_till_canceled"
+    assert order.status == "resting" and order.price_cc == 9_950 and (order.side, order.action) == ("no", "buy")
+
+
+@pytest.mark.parametrize("answer", [{}, {"client_order_id": "c-1", "fill_count": "0.00"}, {"order_id": ""}],
+                         ids=["empty", "no-order-id", "blank-order-id"])
+async def test_a_2xx_without_order_id_is_in_flight_never_resent(
+    rsa_key: rsa.RSAPrivateKey, answer: dict[str, object]
+) -> None:
+    fake = SigningTransport(rsa_key.public_key(), _order_server(httpx.Response(200, json=answer), []))
+    async with client(rsa_key, fake) as rest:
+        with pytest.raises(errors.OrderInFlight, match="order_id"):
+            await rest.create_order(request())
+        assert await rest.resolve_in_flight("c-1", ticker=TICKER) is None
+    assert fake.count("POST", ORDERS) == 1
+
+
+async def test_legacy_410_is_a_typed_refusal(rsa_key: rsa.RSAPrivateKey) -> None:
+    gone = {"error": {"code": "deprecated_v1_order_endpoint", "message": "Please switch to the V2 endpoints",
+                      "details": "https://docs.kalshi.com/api-reference/orders/create-order-v2"}}
+    fake = SigningTransport(rsa_key.public_key(), _order_server(httpx.Response(410, json=gone), []))
+    async with client(rsa_key, fake) as rest:
+        with pytest.raises(errors.Gone, match="deprecated_v1_order_endpoint"):
+            await rest.create_order(request())
 
 
 def _order_server(create: httpx.Response | Exception, listed: list[dict[str, object]]):  # type: ignore[no-untyped-def]
     def respond(req: httpx.Request, n: int) -> httpx.Response:
-        if req.method == "POST":
+        if req.method == "POST" and req.url.path == ORDERS:
             if isinstance(create, Exception):
                 raise create
             return create
@@ -229,7 +254,7 @@ async def test_409_not_found_stays_in_flight(rsa_key: rsa.RSAPrivateKey) -> None
 async def test_409_for_a_different_order_is_a_conflict(rsa_key: rsa.RSAPrivateKey) -> None:
     conflict = httpx.Response(409, json={"code": "order_already_exists", "message": "dup"})
     fake = SigningTransport(
-        rsa_key.public_key(), _order_server(conflict, [order_json("o-1", "c-1", side="no")])
+        rsa_key.public_key(), _order_server(conflict, [order_json("o-1", "c-1", book_side="ask", outcome_side="no")])
     )
     async with client(rsa_key, fake) as rest:
         with pytest.raises(errors.Conflict, match="different order"):
@@ -262,25 +287,118 @@ async def test_create_rejections_are_typed_and_not_retried(
     assert "KALSHI-ACCESS" not in text
 
 
-async def test_cancel_success_and_in_flight(rsa_key: rsa.RSAPrivateKey) -> None:
+async def test_cancel_routes_by_market_and_reads_the_order_back(rsa_key: rsa.RSAPrivateKey) -> None:
     def respond(req: httpx.Request, n: int) -> httpx.Response:
-        if req.url.path.endswith("/o-1"):
-            return httpx.Response(
-                200,
-                json={
-                    "order": order_json(status="canceled", remaining_count_fp="0.00"),
-                    "reduced_by_fp": "3.00",
-                },
-            )
+        if req.method == "DELETE" and req.url.path.endswith("/o-1"):
+            return httpx.Response(200, json={"order_id": "o-1", "client_order_id": "c-1", "reduced_by": "3.00",
+                                             "ts_ms": 1783551000123})
+        if req.method == "GET" and req.url.path.endswith("/portfolio/orders/o-1"):
+            return httpx.Response(200, json={"order": order_json(status="canceled", remaining_count_fp="0.00")})
         return httpx.Response(504, text="gateway timeout")
 
     fake = SigningTransport(rsa_key.public_key(), respond)
     async with client(rsa_key, fake) as rest:
-        res = await rest.cancel_order("o-1")
-        assert res.reduced_by == 3 and res.order.status == "canceled"
+        res = await rest.cancel_order("o-1", ticker=TICKER)
+        assert res.reduced_by == 3 and res.order is not None and res.order.status == "canceled"
         with pytest.raises(errors.CancelInFlight) as info:
-            await rest.cancel_order("o-2")
+            await rest.cancel_order("o-2", ticker=TICKER)
     assert info.value.order_id == "o-2" and fake.count("DELETE", f"{ORDERS}/o-2") == 1
+    assert fake.requests[0].query == f"market_ticker={TICKER}" and fake.requests[0].body is None
+
+
+async def test_cancel_answer_without_a_readable_order_still_counts(rsa_key: rsa.RSAPrivateKey) -> None:
+    def respond(req: httpx.Request, n: int) -> httpx.Response:
+        if req.method == "DELETE":
+            return httpx.Response(200, json={"order_id": "o-1", "reduced_by": "0.00", "ts_ms": 1})
+        return httpx.Response(404, json={"error": {"code": "not_found", "message": "not yet"}})
+
+    fake = SigningTransport(rsa_key.public_key(), respond)
+    async with client(rsa_key, fake) as rest:
+        res = await rest.cancel_order("o-1", ticker=TICKER)
+    assert res.reduced_by == 0 and res.order is None
+
+
+async def test_amend_decrease_and_cancel_all(rsa_key: rsa.RSAPrivateKey) -> None:
+    def respond(req: httpx.Request, n: int) -> httpx.Response:
+        if req.url.path.endswith("/amend"):
+            return httpx.Response(200, json={"order_id": "o-1", "client_order_id": "c-1", "remaining_count": "6.00",
+                                             "fill_count": "1.00", "ts_ms": 1})
+        if req.url.path.endswith("/decrease"):
+            return httpx.Response(200, json={"order_id": "o-1", "remaining_count": "2.00", "ts_ms": 1})
+        if req.method == "DELETE" and req.url.path == ORDERS:
+            return httpx.Response(204)
+        return httpx.Response(404, json={})
+
+    fake = SigningTransport(rsa_key.public_key(), respond)
+    async with client(rsa_key, fake) as rest:
+        amended = await rest.amend_order(AmendRequest("o-1", request(side="no", action="sell", price_cc=5500),
+                                                      total_count=7))
+        decreased = await rest.decrease_order("o-1", ticker=TICKER, reduce_to=2)
+        await rest.cancel_all_orders()
+    assert (amended.remaining_count, amended.fill_count, decreased.remaining_count) == (6, 1, 2)
+    amend, decrease, kill = fake.requests
+    assert (amend.method, amend.path) == ("POST", f"{ORDERS}/o-1/amend")
+    assert amend.body == {"ticker": TICKER, "side": "bid", "price": "0.4500", "count": "7.00", "client_order_id": "c-1"}
+    assert (decrease.path, decrease.body) == (f"{ORDERS}/o-1/decrease", {"market_ticker": TICKER, "reduce_to": "2.00"})
+    assert (kill.method, kill.path, kill.body) == ("DELETE", ORDERS, None)
+
+
+async def test_batch_create_and_cancel(rsa_key: rsa.RSAPrivateKey) -> None:
+    def respond(req: httpx.Request, n: int) -> httpx.Response:
+        if req.method == "POST":
+            return httpx.Response(201, json={"orders": [
+                create_answer("o-1", "c-1"),
+                {"client_order_id": "c-2", "error": {"code": "insufficient_balance", "message": "need more"}},
+                {"client_order_id": "c-3"},
+            ]})
+        return httpx.Response(200, json={"orders": [
+            {"order_id": "o-1", "reduced_by": "5.00", "ts_ms": 1},
+            {"order_id": "o-7", "reduced_by": "0.00", "error": {"code": "not_found", "message": "gone"}},
+        ]})
+
+    fake = SigningTransport(rsa_key.public_key(), respond)
+    async with client(rsa_key, fake) as rest:
+        placed = await rest.create_orders([request(client_order_id=c) for c in ("c-1", "c-2", "c-3")])
+        canceled = await rest.cancel_orders([("o-1", TICKER), ("o-7", TICKER)])
+    ok, refused, unknown = placed
+    assert isinstance(ok, Order) and ok.order_id == "o-1" and ok.status == "resting"
+    assert isinstance(refused, errors.InsufficientBalance)
+    assert isinstance(unknown, errors.OrderInFlight) and unknown.client_order_id == "c-3"
+    assert canceled[0] == 5 and isinstance(canceled[1], errors.NotFound)
+    create, cancel = fake.requests
+    assert (create.method, create.path) == ("POST", f"{ORDERS}/batched") and len(create.body["orders"]) == 3
+    assert (cancel.method, cancel.path) == ("DELETE", f"{ORDERS}/batched")
+    assert cancel.body == {"orders": [{"order_id": "o-1", "market_ticker": TICKER},
+                                      {"order_id": "o-7", "market_ticker": TICKER}]}
+
+
+async def test_token_costs_follow_the_endpoint(rsa_key: rsa.RSAPrivateKey, autojump_clock: trio.abc.Clock) -> None:
+    def respond(req: httpx.Request, n: int) -> httpx.Response:
+        if req.url.path.endswith("/account/limits"):
+            return httpx.Response(200, json={"usage_tier": "basic", "read": {"refill_rate": 1, "bucket_capacity": 200},
+                                             "write": {"refill_rate": 1, "bucket_capacity": 100}, "grants": []})
+        if req.url.path.endswith("/account/endpoint_costs"):
+            return httpx.Response(200, json={"default_cost": 10, "endpoint_costs": [
+                {"method": "DELETE", "path": "/trade-api/v2/portfolio/events/orders/{order_id}", "cost": 3}]})
+        if req.method == "DELETE":
+            return httpx.Response(200, json={"order_id": "o-1", "reduced_by": "1.00", "ts_ms": 1})
+        if req.method == "POST":
+            return httpx.Response(201, json=create_answer())
+        return httpx.Response(200, json={"order": order_json()})
+
+    fake = SigningTransport(rsa_key.public_key(), respond)
+    async with client(rsa_key, fake) as rest:
+        limits = await rest.load_rate_limits()
+        assert (limits.write_per_s, limits.write_capacity, limits.read_capacity) == (1, 100, 200)
+        write, read = rest.limiter.write, rest.limiter.read  # new buckets, full, refilling 1 token/s
+        await rest.create_order(request())
+        assert write.capacity - write.available() == pytest.approx(10, abs=0.5)
+        await rest.cancel_order("o-1", ticker=TICKER)  # 3 for the cancel (the account's table), 2 to read back
+        assert write.capacity - write.available() == pytest.approx(13, abs=0.5)
+        assert read.capacity - read.available() == pytest.approx(2, abs=0.5)
+    assert rest.limiter.cost("POST", "/portfolio/events/orders/batched", 4) == 40
+    assert rest.limiter.cost("DELETE", "/portfolio/events/orders/batched", 4) == 8
+    assert rest.limiter.cost("GET", "/portfolio/orders/{order_id}") == 2
 
 
 async def test_fills_since_and_positions(rsa_key: rsa.RSAPrivateKey) -> None:
@@ -298,7 +416,7 @@ async def test_fills_since_and_positions(rsa_key: rsa.RSAPrivateKey) -> None:
                         "market_exposure_dollars": "1.2600",
                         "realized_pnl_dollars": "0.0000",
                         "fees_paid_dollars": "0.0300",
-                        "resting_orders_count": 0,
+                        "exchange_index": 0,
                         "last_updated_ts": "2026-05-31T23:34:49.912729Z",
                     }
                 ],

@@ -43,8 +43,8 @@ async def test_rest_and_feed_against_simulator(nursery: trio.Nursery, rsa_key: r
                 order.order_id
             )
             if order.status == "resting":
-                cancel = await rest.cancel_order(order.order_id)
-                assert cancel.order.status == "canceled"
+                cancel = await rest.cancel_order(order.order_id, ticker=market.ticker)
+                assert cancel.order is not None and cancel.order.status == "canceled"
 
     send, recv = trio.open_memory_channel[base.FeedEvent](1000)
     feed = KalshiFeed(FeedConfig(ws_url=sim.ws_url), signer, send, markets=[market.ticker])

@@ -1,4 +1,4 @@
-"""REST/WS JSON → domain types: spec-shaped (v3.13) and legacy examples, and malformed input."""
+"""REST/WS JSON → domain types and V2 order bodies: spec-shaped (v3.31) examples and malformed input."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import json
 from decimal import Decimal
 
 import pytest
-from kalshi_fakes import TICKER, fill_json, market_json, order_json
+from kalshi_fakes import TICKER, create_answer, fill_json, market_json, order_json
 
 from kalshid.exchange import errors
-from kalshid.exchange.kalshi import wire, wsmsg
-from kalshid.exchange.types import OrderRequest
+from kalshid.exchange.kalshi import orderwire, wire, wsmsg
+from kalshid.exchange.types import AmendRequest, OrderRequest
 
 
 def test_market_new_format() -> None:
@@ -24,15 +24,21 @@ def test_market_new_format() -> None:
     assert m.is_valid_price(4200) and not m.is_valid_price(4250) and m.is_valid_price(50)
 
 
-def test_market_legacy_cents_and_string_numbers() -> None:
-    raw = market_json(floor_strike="187.5", price_ranges=[], volume_fp=None, volume="12")
-    for k in ("yes_bid_dollars", "yes_ask_dollars", "no_bid_dollars", "no_ask_dollars", "last_price_dollars"):
-        del raw[k]
-    raw.update(yes_bid=41, yes_ask="43", no_bid=57, no_ask=59, last_price=42)
+def test_market_string_numbers_and_no_ranges() -> None:
+    raw = market_json(floor_strike="187.5", price_ranges=[], volume_fp="12")
     m = wire.parse_market(raw)
-    assert (m.yes_bid_cc, m.yes_ask_cc, m.last_price_cc) == (4100, 4300, 4200)
-    assert m.floor_strike == Decimal("187.5") and m.volume == 12
+    assert (m.yes_bid_cc, m.yes_ask_cc, m.last_price_cc) == (4200, 4400, 4300)
+    assert m.floor_strike == Decimal("187.5") and m.volume == 12 and m.exchange_index == 0
     assert m.is_valid_price(4200) and not m.is_valid_price(4250)  # no ranges: whole cents
+
+
+def test_legacy_integer_cents_are_not_read() -> None:
+    raw = market_json(floor_strike="187.5")
+    for k in ("yes_bid_dollars", "yes_ask_dollars"):
+        del raw[k]
+    raw.update(yes_bid=41, yes_ask=43)
+    m = wire.parse_market(raw)
+    assert (m.yes_bid_cc, m.yes_ask_cc) == (None, None)
 
 
 @pytest.mark.parametrize(
@@ -50,36 +56,32 @@ def test_market_malformed_names_the_field(change: dict[str, object], field: str)
         wire.parse_market(wire.loads(wire_json(market_json(**change))))
 
 
-def test_order_new_and_legacy() -> None:
+def test_order_reads_book_side_never_side_action() -> None:
     o = wire.parse_order(order_json())
     assert (o.yes_price_cc, o.no_price_cc, o.price_cc) == (4200, 5800, 4200)
+    assert (o.book_side, o.side, o.action) == ("bid", "yes", "buy")
     assert (o.fill_count, o.remaining_count, o.initial_count) == (2, 3, 5)
     assert o.taker_fees_cc == 400 and o.fees_cc == 400 and o.is_open
     assert o.created_time is not None and o.created_time.microsecond == 123456
-    legacy = {
-        "order_id": "o-2",
-        "client_order_id": "c-2",
-        "ticker": TICKER,
-        "side": "no",
-        "action": "sell",
-        "status": "executed",
-        "no_price": 58,
-        "fill_count": 5,
-        "remaining_count": 0,
-    }
-    o2 = wire.parse_order(legacy)
-    assert (o2.no_price_cc, o2.yes_price_cc, o2.price_cc) == (5800, 4200, 5800)
-    assert o2.initial_count == 5 and not o2.is_open and o2.fees_cc == 0
+    # an ask is read as a NO purchase at 1 - p whatever the deprecated fields say
+    ask = wire.parse_order(order_json(book_side="ask", outcome_side="no", side="yes", action="sell",
+                                      status="executed", fill_count_fp="5.00", remaining_count_fp="0.00"))
+    assert (ask.book_side, ask.side, ask.action, ask.price_cc) == ("ask", "no", "buy", 5800)
+    assert not ask.is_open
+    ws = {k: v for k, v in order_json().items() if k not in ("no_price_dollars", "created_time")}
+    ws.update(created_ts_ms=1783551000123)
+    wo = wire.parse_order(ws)
+    assert wo.no_price_cc == 5800 and wo.created_time is not None and wo.created_time.year == 2026
 
 
 @pytest.mark.parametrize(
     ("change", "field"),
     [
         ({"status": "filled"}, "status"),
-        ({"side": "maybe"}, "side"),
+        ({"book_side": "maybe"}, "book_side"),
+        ({"book_side": None}, "book_side"),
         ({"fill_count_fp": "1.50"}, "fill_count_fp"),
         ({"order_id": None}, "order_id"),
-        ({"action": None}, "action"),
     ],
 )
 def test_order_malformed(change: dict[str, object], field: str) -> None:
@@ -91,20 +93,33 @@ def test_fill_settlement_balance() -> None:
     f = wire.parse_fill(fill_json())
     assert (f.fill_id, f.count, f.yes_price_cc, f.fee_cc, f.is_taker) == ("f-1", 5, 4200, 900, True)
     assert f.ts is not None and f.ts.isoformat() == "2026-07-08T22:51:00+00:00"
+    assert (f.book_side, f.side, f.action, f.client_order_id) == ("bid", "yes", "buy", None)
     ws_fill = {
         "trade_id": "t",
         "order_id": "o",
+        "client_order_id": "c-9",
         "market_ticker": TICKER,
+        "exchange_index": 0,
         "is_taker": False,
-        "side": "no",
-        "yes_price": 75,
-        "count": 3,
-        "action": "sell",
+        "outcome_side": "no",
+        "book_side": "ask",
+        "yes_price_dollars": "0.7500",
+        "count_fp": "3.00",
+        "fee_cost": "0.0000",
         "ts": 1671899397,
-        "purchased_side": "yes",
+        "ts_ms": 1671899397123,
+        "post_position_fp": "-3.00",
+        "side": "yes",
+        "action": "sell",
+        "purchased_side": "no",
     }
     wf = wire.parse_fill(ws_fill)
     assert (wf.fill_id, wf.ticker, wf.no_price_cc, wf.price_cc, wf.fee_cc) == ("t", TICKER, 2500, 2500, 0)
+    assert (wf.side, wf.action, wf.client_order_id, wf.post_position) == ("no", "buy", "c-9", -3)
+    assert wf.ts is not None and wf.ts.microsecond == 123000
+    # joined with its order (a YES sell), the same fill is a sale of YES at $0.75
+    sold = wf.with_intent("yes", "sell")
+    assert (sold.side, sold.action, sold.price_cc) == ("yes", "sell", 7500)
     s = wire.parse_settlement(
         {
             "ticker": TICKER,
@@ -118,14 +133,16 @@ def test_fill_settlement_balance() -> None:
             "value": 100,
             "fee_cost": "0.0900",
             "settled_time": "2026-07-08T23:02:00Z",
+            "exchange_index": 0,
         }
     )
     assert (s.revenue_cc, s.value_cc, s.yes_total_cost_cc, s.fee_cc) == (50_000, 10_000, 21_000, 900)
     assert (
         wire.parse_balance(
-            {"balance": 10000, "balance_dollars": "100.0000", "portfolio_value": 0, "updated_ts": 1783551000}
-        ).balance_cc
-        == 1_000_000
+            {"balance": 10000, "balance_dollars": "100.0000", "portfolio_value": 250, "updated_ts": 1783551000,
+             "balance_breakdown": [{"exchange_index": 0, "balance": "100.0000"}]}
+        ).portfolio_value_cc
+        == 25_000
     )
     with pytest.raises(errors.ProtocolError, match="balance"):
         wire.parse_balance({"portfolio_value": 1})
@@ -142,8 +159,8 @@ def test_orderbook_new_legacy_and_null_sides() -> None:
         and new.yes_ask is None
         and new.no_ask == (5800, 35)
     )
-    legacy = wire.parse_orderbook(TICKER, {"orderbook": {"yes": [[41, 120]], "no": [[55, 80], [56, 10]]}})
-    assert legacy.yes == ((4100, 120),) and legacy.yes_ask == (4400, 10)
+    with pytest.raises(errors.ProtocolError, match="orderbook_fp"):
+        wire.parse_orderbook(TICKER, {"orderbook": {"yes": [[41, 120]], "no": [[55, 80]]}})
     with pytest.raises(errors.ProtocolError, match="orderbook"):
         wire.parse_orderbook(TICKER, {"orderbook_fp": {"yes_dollars": [["0.42"]]}})
     with pytest.raises(errors.ProtocolError, match="orderbook_fp"):
@@ -151,67 +168,118 @@ def test_orderbook_new_legacy_and_null_sides() -> None:
 
 
 def test_ws_payloads() -> None:
-    snap = {
-        "market_ticker": TICKER,
-        "market_id": "m",
-        "yes": [[8, 300]],
-        "yes_dollars": [["0.080", 300]],
-        "yes_dollars_fp": [["0.0800", "300.00"]],
-        "no": [[54, 20]],
-    }
+    snap = {"market_ticker": TICKER, "market_id": "m", "yes_dollars_fp": [["0.0800", "300.00"]],
+            "no_dollars_fp": [["0.5400", "20.00"]]}
     t, yes, no, ts = wsmsg.parse_snapshot(snap)
     assert (t, yes, no, ts) == (TICKER, ((800, 300),), ((5400, 20),), None)
-    legacy_delta = {"market_ticker": TICKER, "side": "yes", "price": 96, "delta": -54}
-    assert wsmsg.parse_delta(legacy_delta)[1:4] == ("yes", 9600, -54)
+    # use_yes_price: NO levels come as YES prices and are turned back into NO bids
+    assert wsmsg.parse_snapshot({**snap, "no_dollars_fp": [["0.4600", "20.00"]]}, yes_priced=True)[2] == ((5400, 20),)
+    assert wsmsg.parse_snapshot({"market_ticker": TICKER, "market_id": "m"})[1:3] == ((), ())
+    delta = {"market_ticker": TICKER, "market_id": "m", "side": "no", "price_dollars": "0.9600", "delta_fp": "-54.00",
+             "ts_ms": 1783551000123}
+    d = wsmsg.parse_delta(delta)
+    assert d[1:4] == ("no", 9600, -54) and d[4] is not None
+    assert wsmsg.parse_delta(delta, yes_priced=True)[2] == 400
     with pytest.raises(errors.ProtocolError, match="side"):
-        wsmsg.parse_delta({**legacy_delta, "side": "up"})
-    with pytest.raises(errors.ProtocolError, match="delta"):
-        wsmsg.parse_delta({"market_ticker": TICKER, "side": "yes", "price": 96})
+        wsmsg.parse_delta({**delta, "side": "up"})
+    with pytest.raises(errors.ProtocolError, match="delta_fp"):
+        wsmsg.parse_delta({"market_ticker": TICKER, "side": "yes", "price_dollars": "0.9600", "delta": -54})
     tick = wsmsg.parse_ticker(
-        {
-            "market_ticker": TICKER,
-            "price": 48,
-            "yes_bid_dollars": "0.450",
-            "yes_ask": 53,
-            "volume_fp": "33896.00",
-            "ts": 1669149841,
-        },
+        {"market_ticker": TICKER, "market_id": "m", "price_dollars": "0.4800", "yes_bid_dollars": "0.4500",
+         "yes_ask_dollars": "0.5300", "volume_fp": "33896.00", "open_interest_fp": "10.00", "dollar_volume": 1,
+         "dollar_open_interest": 1, "yes_bid_size_fp": "12.00", "yes_ask_size_fp": "7.00",
+         "last_trade_size_fp": "1.00", "ts": 1669149841, "ts_ms": 1669149841000, "time": "2022-11-22T20:44:01Z"},
         1.0,
     )
     assert (tick.price_cc, tick.yes_bid_cc, tick.yes_ask_cc, tick.volume) == (4800, 4500, 5300, 33896)
-    idx = wsmsg.parse_index({"index_id": "SOLUSD_RTI", "value": "187.5", "received_at": 1783551000000}, 2.0)
-    assert idx.value == Decimal("187.5") and idx.exchange_ts is not None and idx.avg_60s is None
-    five = wsmsg.parse_index(
-        {
-            "index_id": "SOLUSD_RTI",
-            "value_usd": "187.60000000",
-            "source_ts_ms": 1783551000323,
-            "avg_60s_data": "187.55",
-        },
-        2.0,
-    )
-    assert five.value == Decimal("187.6") and five.avg_60s == Decimal("187.55")
+    assert (tick.yes_bid_size, tick.yes_ask_size) == (12, 7)
+    trade = wsmsg.parse_trade({"trade_id": "t", "market_ticker": TICKER, "yes_price_dollars": "0.3600",
+                               "no_price_dollars": "0.6400", "count_fp": "4.00", "taker_side": "yes",
+                               "taker_outcome_side": "no", "taker_book_side": "ask", "is_block_trade": False,
+                               "ts": 1669149841, "ts_ms": 1669149841000}, 1.0)
+    assert (trade.taker_side, trade.count, trade.yes_price_cc) == ("no", 4, 3600)
+    pos = wsmsg.parse_market_position({"user_id": "u", "market_ticker": TICKER, "position_fp": "-3.00",
+                                       "position_cost_dollars": "1.7400", "realized_pnl_dollars": "-0.0500",
+                                       "fees_paid_dollars": "0.0300", "position_fee_cost_dollars": "0.0300",
+                                       "volume_fp": "9.00"}, 1.0)
+    assert (pos.position, pos.position_cost_cc, pos.realized_pnl_cc, pos.fees_paid_cc, pos.volume) == (
+        -3, 17_400, -500, 300, 9)
+    frame = json.dumps({"value": "187.5", "time": 1783551000})
+    avg = {"value": "187.40", "window_size": 60, "window_start_ts_ms": 1, "window_end_ts_exclusive": 2}
+    idx = wsmsg.parse_index({"index_id": "SOLUSD_RTI", "received_at": 1783551000000, "data": frame,
+                             "avg_60s_data": avg}, 2.0)
+    assert idx.value == Decimal("187.5") and idx.exchange_ts is not None and idx.avg_60s == Decimal("187.40")
+    assert idx.close_avg_60s is None
+    closing = wsmsg.parse_index({"index_id": "SOLUSD_RTI", "received_at": 1783551000000, "data": frame,
+                                 "avg_60s_data": avg,
+                                 "last_60s_windowed_average_15min": {**avg, "value": "187.45", "window_size": 42}},
+                                2.0)
+    assert (closing.close_avg_60s, closing.close_avg_window) == (Decimal("187.45"), 42)
     with pytest.raises(errors.ProtocolError, match="no index value"):
         wsmsg.parse_index({"index_id": "SOLUSD_RTI", "data": "{}"}, 0.0)
+    with pytest.raises(errors.ProtocolError, match="avg_60s_data"):
+        wsmsg.parse_index({"index_id": "SOLUSD_RTI", "data": frame, "avg_60s_data": "187.55"}, 0.0)
 
 
-def test_encode_order_request_validation() -> None:
+def test_v2_create_body_for_each_legacy_direction() -> None:
+    cases = [("yes", "buy", 4200, "bid", "0.4200"), ("yes", "sell", 4200, "ask", "0.4200"),
+             ("no", "buy", 5800, "ask", "0.4200"), ("no", "sell", 5800, "bid", "0.4200"),
+             ("yes", "buy", 4250, "bid", "0.4250")]
+    for side, action, price, book, wire_price in cases:
+        body = orderwire.encode_create(OrderRequest(TICKER, side, action, 3, price, "c"))  # type: ignore[arg-type]
+        assert body == {"ticker": TICKER, "client_order_id": "c", "side": book, "count": "3.00",
+                        "price": wire_price, "time_in_force": "good_till_canceled",
+                        "self_trade_prevention_type": "taker_at_cross"}, (side, action)
+    body = orderwire.encode_create(OrderRequest(TICKER, "no", "sell", 3, 5800, "c", reduce_only=True,
+                                                time_in_force="immediate_or_cancel", post_only=False,
+                                                self_trade_prevention="maker"))
+    assert body["reduce_only"] is True and body["time_in_force"] == "immediate_or_cancel"
+    assert body["self_trade_prevention_type"] == "maker" and "post_only" not in body
+    gtc = orderwire.encode_create(OrderRequest(TICKER, "yes", "buy", 1, 4200, "c", expiration_ts=1783551900))
+    assert gtc["expiration_time"] == 1783551900
+
+
+def test_order_request_validation() -> None:
     with pytest.raises(ValueError, match="price_cc"):
         OrderRequest(TICKER, "yes", "buy", 1, 10_000, "c")
     with pytest.raises(ValueError, match="count"):
         OrderRequest(TICKER, "yes", "buy", 0, 4200, "c")
-    with pytest.raises(ValueError, match="buy_max_cost"):
-        OrderRequest(TICKER, "yes", "sell", 1, 4200, "c", buy_max_cost_cc=100)
-    body = wire.encode_order_request(OrderRequest(TICKER, "no", "sell", 3, 5800, "c", reduce_only=True))
-    assert body == {
-        "ticker": TICKER,
-        "side": "no",
-        "action": "sell",
-        "count": 3,
-        "client_order_id": "c",
-        "no_price": 58,
-        "reduce_only": True,
-    }
+    with pytest.raises(ValueError, match="reduce_only"):
+        OrderRequest(TICKER, "yes", "sell", 1, 4200, "c", reduce_only=True)
+    with pytest.raises(ValueError, match="expiration_ts"):
+        OrderRequest(TICKER, "yes", "sell", 1, 4200, "c", time_in_force="immediate_or_cancel", expiration_ts=1)
+    with pytest.raises(ValueError, match="self_trade_prevention"):
+        OrderRequest(TICKER, "yes", "sell", 1, 4200, "c", self_trade_prevention="none")  # type: ignore[arg-type]
+
+
+def test_v2_other_bodies() -> None:
+    assert orderwire.encode_decrease(ticker=TICKER, reduce_by=2) == {"market_ticker": TICKER, "reduce_by": "2.00"}
+    assert orderwire.encode_decrease(ticker=TICKER, reduce_to=0) == {"market_ticker": TICKER, "reduce_to": "0.00"}
+    with pytest.raises(ValueError, match="exactly one"):
+        orderwire.encode_decrease(ticker=TICKER, reduce_by=1, reduce_to=1)
+    with pytest.raises(ValueError, match="exactly one"):
+        orderwire.encode_decrease(ticker=TICKER)
+    amend = AmendRequest("o-1", OrderRequest(TICKER, "no", "buy", 5, 5700, "c"), total_count=7,
+                         updated_client_order_id="c2")
+    assert orderwire.encode_amend(amend) == {"ticker": TICKER, "side": "ask", "price": "0.4300", "count": "7.00",
+                                             "client_order_id": "c", "updated_client_order_id": "c2"}
+    assert orderwire.encode_batch_cancel([("o-1", TICKER)]) == {"orders": [{"order_id": "o-1",
+                                                                            "market_ticker": TICKER}]}
+
+
+def test_create_answer_becomes_the_order_or_nothing() -> None:
+    req = OrderRequest(TICKER, "no", "sell", 5, 5800, "c-1")
+    resting = orderwire.order_from_create(req, orderwire.parse_ack(create_answer(filled=2, remaining=3), "x"))
+    assert resting is not None and resting.status == "resting" and (resting.side, resting.action) == ("no", "sell")
+    assert (resting.book_side, resting.yes_price_cc, resting.fill_count, resting.remaining_count) == ("bid", 4200, 2, 3)
+    assert resting.taker_fees_cc == 200  # $0.0100 a contract, two filled
+    done = orderwire.order_from_create(req, orderwire.parse_ack(create_answer(filled=5, remaining=0), "x"))
+    assert done is not None and done.status == "executed"
+    ioc = orderwire.order_from_create(req, orderwire.parse_ack(create_answer(filled=1, remaining=0), "x"))
+    assert ioc is not None and ioc.status == "canceled"
+    assert orderwire.order_from_create(req, orderwire.parse_ack({"client_order_id": "c-1"}, "x")) is None
+    with pytest.raises(errors.ProtocolError, match="remaining_count"):
+        orderwire.order_from_create(req, orderwire.parse_ack({"order_id": "o", "fill_count": "0.00"}, "x"))
 
 
 def test_error_bodies() -> None:

@@ -84,6 +84,7 @@ async def test_signed_handshake_one_subscribe_per_channel(
         "cfbenchmarks_value",
     }
     assert subs["orderbook_delta"]["market_tickers"] == [TICKER]
+    assert subs["orderbook_delta"]["use_yes_price"] is False  # the scale is always asked for explicitly
     assert subs["cfbenchmarks_value"] == {"channels": ["cfbenchmarks_value"], "index_ids": ["SOLUSD_RTI"]}
     assert "market_tickers" not in subs["fill"]
     assert len({c["id"] for c in conn.commands}) == len(conn.commands)  # ids unique per session
@@ -119,23 +120,23 @@ async def test_snapshot_delta_and_typed_events(
     await conn.push("fill", "fill", {**fill_json(), "client_order_id": "c-1", "post_position_fp": "5.00"})
     fill = await rig.next(base.FillReceived)
     assert fill.fill.count == 5 and fill.fill.client_order_id == "c-1" and fill.fill.post_position == 5
-    uo = order_json()
-    del uo["action"], uo["no_price_dollars"]
+    uo = order_json(created_ts_ms=1783551000123)
+    del uo["no_price_dollars"]
+    await conn.push("user_orders", "user_order", {**uo, "status": "unknown"})  # skipped, not fatal
     await conn.push("user_orders", "user_order", uo)
     order = (await rig.next(base.OrderUpdated)).order
-    assert order.action is None and order.no_price_cc == 5800 and order.remaining_count == 3
+    assert order.book_side == "bid" and order.no_price_cc == 5800 and order.remaining_count == 3
     await conn.push(
         "market_positions",
         "market_position",
         {
             "user_id": "u",
             "market_ticker": TICKER,
-            "position": 100,
             "position_fp": "100.00",
-            "position_cost": 500000,
-            "realized_pnl": 100000,
-            "fees_paid": 10000,
-            "volume": 15,
+            "position_cost_dollars": "50.0000",
+            "realized_pnl_dollars": "10.0000",
+            "fees_paid_dollars": "1.0000",
+            "position_fee_cost_dollars": "1.0000",
             "volume_fp": "15.00",
         },
     )
@@ -148,7 +149,8 @@ async def test_snapshot_delta_and_typed_events(
             "index_id": "SOLUSD_RTI",
             "received_at": 1783551000250,
             "data": '{"type":"value","time":1783551000000,"id":"SOLUSD_RTI","value":"187.1234"}',
-            "avg_60s_data": {"value": "187.0001"},
+            "avg_60s_data": {"value": "187.0001", "window_size": 60, "window_start_ts_ms": 1783550940000,
+                             "window_end_ts_exclusive": 1783551000000},
         },
     )
     idx = (await rig.next(base.IndexPrinted)).print
@@ -167,6 +169,25 @@ async def test_snapshot_delta_and_typed_events(
     )
     lc = await rig.next(base.MarketLifecycle)
     assert lc.result == "yes" and lc.settlement_value_cc == 10_000
+
+
+@pytest.mark.parametrize("code", [10, 25])
+async def test_terminal_error_resubscribes_the_channel(
+    nursery: trio.Nursery, fake_url: Any, rsa_key: rsa.RSAPrivateKey, code: int
+) -> None:
+    rig = await start(nursery, fake_url, rsa_key)
+    await rig.next(base.BookUpdated)
+    conn = rig.fake.connections[0]
+    fill_sid, book_sid = conn.sid_of["fill"], conn.sid_of["orderbook_delta"]
+    await conn.send({"type": "error", "sid": fill_sid, "msg": {"code": code, "msg": "Subscription buffer overflow"}})
+    await conn.wait_command(lambda c: c["cmd"] == "subscribe" and c["params"]["channels"] == ["fill"]
+                            and conn.sid_of["fill"] != fill_sid)
+    await conn.send({"type": "error", "sid": book_sid, "msg": {"code": code, "msg": "Channel error"}})
+    assert (await rig.next(base.FeedStale)).ticker == TICKER
+    await rig.next(base.FeedResynced)
+    assert rig.feed.statistics()["resubscribes"] == 2
+    await conn.push("fill", "fill", fill_json())  # on the new sid
+    assert (await rig.next(base.FillReceived)).fill.fill_id == "f-1"
 
 
 async def test_seq_gap_resubscribes_for_fresh_snapshot(

@@ -29,7 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
-from kalshi_fakes import order_json
+from kalshi_fakes import create_answer
 
 from kalshid.exchange.errors import OrderInFlight
 from kalshid.exchange.kalshi import auth
@@ -40,7 +40,7 @@ from kalshid.exchange.kalshi.rest import KalshiRest
 from kalshid.exchange.types import OrderRequest
 from kalshid.sim.server import SimHandle, SimSettings, serve_simulator
 
-ORDER_JSON = json.dumps({"order": order_json(status="executed")}).encode()
+ORDER_JSON = json.dumps(create_answer(filled=1, remaining=0)).encode()
 
 # ---- a small HTTP/1.1 server whose behaviour each test chooses --------------------------------------
 
@@ -268,7 +268,7 @@ async def readable(sock: Any) -> None:
             await trio.sleep(0.001)
 
 
-async def exchange(lane: OrderLane, conn: LaneConnection, target: str = "/trade-api/v2/portfolio/orders",
+async def exchange(lane: OrderLane, conn: LaneConnection, target: str = "/trade-api/v2/portfolio/events/orders",
                    *, timeout_s: float = 5) -> bytes:
     """One request on ``conn``: send, then receive, under one deadline."""
     deadline = trio.current_time() + timeout_s

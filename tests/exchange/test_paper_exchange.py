@@ -17,7 +17,7 @@ from kalshid.core.paper import FillModelParams
 from kalshid.exchange.base import BookUpdated, MarketLifecycle, TradePrinted
 from kalshid.exchange.errors import BadRequest, Conflict, InsufficientBalance, NotFound
 from kalshid.exchange.paper import PaperExchange
-from kalshid.exchange.types import ExchangeStatus, Market, OrderBook, OrderRequest
+from kalshid.exchange.types import AmendRequest, ExchangeStatus, Market, OrderBook, OrderRequest
 
 TICKER = "KXSOL15M-26JUL081900-00"
 OPEN = datetime(2026, 7, 8, 22, 45, tzinfo=UTC)
@@ -100,9 +100,7 @@ async def test_partial_ioc_is_canceled_and_fok_all_or_nothing() -> None:
     fok = await paper2.create_order(req("fok", count=11, price=5600, time_in_force="fill_or_kill"))
     assert (fok.status, fok.fill_count) == ("canceled", 0)
     assert paper2.cash_cc == 100 * 10_000 and await paper2.list_fills() == []
-    capped = await paper2.create_order(req("cap", count=6, price=5600, buy_max_cost_cc=3 * 10_000))
-    assert capped.status == "canceled" and capped.fill_count == 0  # 6 cost $3.31 > $3.00
-    ok = await paper2.create_order(req("cap2", count=5, price=5600, buy_max_cost_cc=3 * 10_000))
+    ok = await paper2.create_order(req("fok2", count=5, price=5600, time_in_force="fill_or_kill"))
     assert ok.status == "executed" and ok.fill_count == 5
 
 
@@ -193,14 +191,22 @@ async def test_cancel_decrease_and_reservation() -> None:
     paper, _ = make()
     order = await paper.create_order(req("r", count=5, price=3000))
     assert paper.available_cc == paper.cash_cc - 5 * 3000
-    smaller = await paper.decrease_order(order.order_id, reduce_by=2)
+    smaller = await paper.decrease_order(order.order_id, ticker=order.ticker, reduce_by=2)
     assert smaller.remaining_count == 3 and paper.available_cc == paper.cash_cc - 3 * 3000
-    result = await paper.cancel_order(order.order_id)
-    assert (result.order.status, result.reduced_by) == ("canceled", 3)
-    assert (await paper.cancel_order(order.order_id)).reduced_by == 0
+    amended = await paper.amend_order(AmendRequest(order.order_id, req("r", count=4, price=2900), total_count=4))
+    assert amended.remaining_count == 4 and paper.available_cc == paper.cash_cc - 4 * 2900
+    assert (await paper.get_order(order.order_id)).price_cc == 2900
+    with pytest.raises(NotFound):
+        await paper.cancel_order(order.order_id, ticker="KXSOL15M-OTHER")
+    result = await paper.cancel_order(order.order_id, ticker=order.ticker)
+    assert result.order is not None and (result.order.status, result.reduced_by) == ("canceled", 4)
+    assert (await paper.cancel_order(order.order_id, ticker=order.ticker)).reduced_by == 0
     with pytest.raises(Conflict):
-        await paper.decrease_order(order.order_id, reduce_by=1)
+        await paper.decrease_order(order.order_id, ticker=order.ticker, reduce_by=1)
     assert paper.available_cc == paper.cash_cc == 100 * 10_000
+    await paper.create_order(req("r2", count=1, price=3000))
+    await paper.cancel_all_orders()
+    assert [o.status for o in await paper.list_orders(status="resting")] == []
 
 
 async def test_settlement_pays_winners_once_and_closes_the_window() -> None:

@@ -40,8 +40,8 @@ async def test_paper_orders_never_reach_the_exchange(nursery: trio.Nursery,
                 assert taker.fill_count == 2
                 resting = await paper.create_order(OrderRequest(ticker, "no", "buy", 3, 2000 + i * 100,
                                                                 f"rest-{i}"))
-                await paper.decrease_order(resting.order_id, reduce_by=1)
-                assert (await paper.cancel_order(resting.order_id)).reduced_by == 2
+                await paper.decrease_order(resting.order_id, ticker=ticker, reduce_by=1)
+                assert (await paper.cancel_order(resting.order_id, ticker=ticker)).reduced_by == 2
             await paper.get_balance()
             await paper.list_orders()
             assert len(await paper.list_fills()) == 40

@@ -159,11 +159,9 @@ class ServerConn:
                     "market_ticker": ticker,
                     "market_id": "mid",
                     "side": side,
-                    "price": price_cc // 100,
                     "price_dollars": format_dollars(price_cc),
-                    "delta": delta,
                     "delta_fp": format_count(delta),
-                    "ts": "2026-07-08T22:55:00.5Z",
+                    "ts_ms": 1783551300500,
                 },
             }
         )

@@ -6,6 +6,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from kalshid import cli
 from kalshid.credentials import load_private_key
@@ -66,6 +68,20 @@ def test_keygen_writes_a_loadable_pair(clean_env: Path, capsys: pytest.CaptureFi
     assert (clean_env / "keys" / "kalshi.key_id").read_text().strip() == key_id
     assert cli.main(["keygen", "--out", "keys"]) == 2  # never overwrites silently
     assert "--force" in capsys.readouterr().err
+
+
+def test_keygen_ed25519(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["keygen", "--type", "ed25519", "--out", "ed"]) == 0
+    key_id = capsys.readouterr().out.strip()
+    assert uuid.UUID(key_id).version == 4
+    private = clean_env / "ed" / "kalshi.pem"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert isinstance(load_private_key(private), ed25519.Ed25519PrivateKey)
+    public = serialization.load_pem_public_key((clean_env / "ed" / "kalshi.pub.pem").read_bytes())
+    assert isinstance(public, ed25519.Ed25519PublicKey)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["keygen", "--type", "dsa", "--out", "x"])
+    assert exc.value.code == 2
 
 
 @pytest.mark.parametrize("argv", [[], ["bogus"], ["config"], ["run", "--nope"], ["keygen", "extra"]])

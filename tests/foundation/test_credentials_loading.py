@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from kalshid.config import ExchangeConfig
 from kalshid.credentials import (
@@ -16,8 +16,8 @@ from kalshid.credentials import (
     KeyFileInsecure,
     KeyFileMissing,
     KeyNotPem,
-    KeyNotRsa,
     KeyPassphraseError,
+    KeyTypeUnsupported,
     generate_keypair,
     load_private_key,
     load_signer,
@@ -79,10 +79,28 @@ def test_encrypted_pkcs1_key_via_config_passphrase(tmp_path: Path, rsa_key: rsa.
     assert load_signer(exchange, environ={}) is not None
 
 
-def test_ec_key_is_not_rsa(tmp_path: Path, write_key: WriteKey) -> None:
+def test_ec_key_is_refused(tmp_path: Path, write_key: WriteKey) -> None:
     path = write_key(tmp_path / "ec.pem", ec.generate_private_key(ec.SECP256R1()))
-    with pytest.raises(KeyNotRsa, match="not an RSA key"):
+    with pytest.raises(KeyTypeUnsupported, match="neither RSA nor Ed25519"):
         load_private_key(path)
+
+
+def test_short_rsa_key_is_refused(tmp_path: Path, write_key: WriteKey) -> None:
+    path = write_key(tmp_path / "rsa1024.pem", rsa.generate_private_key(public_exponent=65537, key_size=1024))
+    with pytest.raises(KeyTypeUnsupported, match="RSA-1024"):
+        load_private_key(path)
+
+
+def test_ed25519_key_loads_and_signs_verifiably(tmp_path: Path, write_key: WriteKey) -> None:
+    key = ed25519.Ed25519PrivateKey.generate()
+    path = write_key(tmp_path / "ed.pem", key)
+    exchange = ExchangeConfig(api_key=KEY_ID, private_key_path=str(path))
+    signer = load_signer(exchange, environ={})
+    assert signer is not None and signer.key_type == "ed25519"
+    sig = signer.sign(1_700_000_000_000, "POST", "/trade-api/v2/portfolio/events/orders?x=1")
+    assert verify(key.public_key(), 1_700_000_000_000, "POST", "/trade-api/v2/portfolio/events/orders", sig)
+    assert not verify(key.public_key(), 1_700_000_000_001, "POST", "/trade-api/v2/portfolio/events/orders", sig)
+    assert not verify(key.public_key(), 1_700_000_000_000, "DELETE", "/trade-api/v2/portfolio/events/orders", sig)
 
 
 def test_not_pem_and_public_key(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:

@@ -60,7 +60,10 @@ async def test_status_and_commands_reach_the_daemon(client: Any, fake: FakeDaemo
     await client.post("/api/stop", headers=AUTH)
     await client.post("/api/circuit-breaker/reset", headers=AUTH)
     await client.post("/api/reload", headers=AUTH)
-    assert [c[0] for c in fake.calls] == ["start", "stop_entry", "stop", "reset_breaker", "reload"]
+    killed = await client.post("/api/emergency/cancel-all", headers=AUTH)
+    assert killed.status_code == 200 and (await killed.get_json())["quiet_s"] == 60
+    assert (await client.post("/api/emergency/cancel-all")).status_code == 401
+    assert [c[0] for c in fake.calls] == ["start", "stop_entry", "stop", "reset_breaker", "reload", "cancel_all"]
 
 
 async def test_start_refused_while_breaker_tripped_is_409(client: Any, fake: FakeDaemon) -> None:

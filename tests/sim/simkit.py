@@ -58,6 +58,7 @@ def sim_settings(private_key: rsa.RSAPrivateKey, **overrides: Any) -> SimSetting
         takers=False,
         rate_limits=RateLimits(read_per_s=None, write_per_s=None),
         index=wavy_index(),
+        listing_delay_s=0,
     )
     return attrs.evolve(base, **overrides)
 

@@ -1,4 +1,4 @@
-"""REST over a real Hypercorn: shapes (validated against openapi.yaml), auth, errors, trading flow."""
+"""REST over a real Hypercorn: public data, V2 order flow, errors; every answer validated against openapi.yaml."""
 
 from __future__ import annotations
 
@@ -7,15 +7,25 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from schemas import openapi_error_schema_ok, validate_rest
-from simfakes import TICKER
-from simkit import KEY_ID, KalshiAuth, sim_settings
+from schemas import validate_error, validate_rest
+from simfakes import T0, TICKER
+from simkit import KalshiAuth, sim_settings
 
 from kalshid.exchange.kalshi.auth import Signer
+from kalshid.sim.model import OrderRequest
 from kalshid.sim.ratelimit import RateLimits
 from kalshid.sim.server import SimHandle, serve_simulator
+from kalshid.sim.wire import user_uuid
 
-ORDER = {"ticker": TICKER, "side": "yes", "action": "buy", "count": 5, "yes_price": 40}
+V2 = "/portfolio/events/orders"
+BID = {
+    "ticker": TICKER,
+    "side": "bid",
+    "count": "5",
+    "price": "0.40",
+    "time_in_force": "good_till_canceled",
+    "self_trade_prevention_type": "taker_at_cross",
+}
 
 
 async def call(
@@ -26,26 +36,34 @@ async def call(
     expect: int = 200,
     **kw: Any,
 ) -> Any:
+    """Send, assert the status, validate status and body against the spec's operation, return the body."""
     response = await client.request(method, path, **kw)
     assert response.status_code == expect, response.text
-    body = response.json()
-    if expect < 400:
-        validate_rest(spec_path or path, method, expect, body)
-    else:
-        openapi_error_schema_ok(body) if expect != 429 else None
+    body = response.json() if response.content else None
+    validate_rest(spec_path or path, method, expect, body)
     return body
+
+
+def rest_other_side(sim: SimHandle, side: str, count: int, price_cc: int) -> None:
+    """Another user rests a buy of ``side`` (so the trader has something to take)."""
+    other = user_uuid("other")
+    if other not in sim.venue.exchange.accounts:
+        sim.venue.exchange.open_account(other, 10_000_000)
+    sim.venue.exchange.place_order(other, OrderRequest(TICKER, side, "buy", count, price_cc), sim.venue.now())  # type: ignore[arg-type]
+    sim.venue.publish()
 
 
 async def test_public_market_data(client: httpx.AsyncClient) -> None:
     status = await call(client, "GET", "/exchange/status")
-    assert status["trading_active"] is True
+    assert status["trading_active"] is True and status["exchange_index_statuses"][0]["exchange_index"] == 0
     series = await call(client, "GET", "/series/KXSOL15M", "/series/{series_ticker}")
     assert series["series"]["fee_type"] == "quadratic"
-    await call(client, "GET", "/series/NOPE", expect=404)
+    await call(client, "GET", "/series/NOPE", "/series/{series_ticker}", expect=400)
     markets = await call(client, "GET", "/markets", params={"series_ticker": "KXSOL15M"})
     tickers = [m["ticker"] for m in markets["markets"]]
     assert tickers == [TICKER, "KXSOL15M-26JUL081915-15", "KXSOL15M-26JUL081930-30"]
     assert markets["cursor"] == ""
+    assert all("tick_size" not in m and m["exchange_index"] == 0 for m in markets["markets"])
     opened = await call(client, "GET", "/markets", params={"status": "open"})
     assert [m["ticker"] for m in opened["markets"]] == [TICKER]
     assert opened["markets"][0]["floor_strike"] is not None
@@ -70,180 +88,294 @@ async def test_public_market_data(client: httpx.AsyncClient) -> None:
     assert event["event"]["markets"][0]["ticker"] == TICKER
     book = await call(client, "GET", f"/markets/{TICKER}/orderbook", "/markets/{ticker}/orderbook")
     assert book == {"orderbook_fp": {"yes_dollars": [], "no_dollars": []}}
+    costs = await call(client, "GET", "/account/endpoint_costs")
+    table = {(c["method"], c["path"]): c["cost"] for c in costs["endpoint_costs"]}
+    assert costs["default_cost"] == 10
+    assert table[("GET", "/trade-api/v2/portfolio/orders/{order_id}")] == 2
+    assert table[("DELETE", "/trade-api/v2/portfolio/events/orders/{order_id}")] == 2
+    assert table[("DELETE", "/trade-api/v2/portfolio/events/orders")] == 2
+    assert table[("DELETE", "/trade-api/v2/portfolio/events/orders/batched")] == 2
+    assert ("POST", "/trade-api/v2/portfolio/events/orders") not in table  # the default 10
 
 
-async def test_order_flow_fees_positions(client: httpx.AsyncClient, sim: SimHandle) -> None:
-    ex = sim.venue.exchange
-    from kalshid.sim.model import OrderRequest
-    from kalshid.sim.wire import user_uuid
-
-    ex.open_account(user_uuid("other"), 1_000_000)
-    ex.place_order(user_uuid("other"), OrderRequest(TICKER, "no", "buy", 10, 6000), sim.venue.now())
-    book = await call(client, "GET", f"/markets/{TICKER}/orderbook", "/markets/{ticker}/orderbook")
-    assert book["orderbook_fp"]["no_dollars"] == [["0.6000", "10.00"]]
+async def test_create_take_fill_position_balance(client: httpx.AsyncClient, sim: SimHandle) -> None:
+    rest_other_side(sim, "no", 10, 6000)  # NO bid 0.60 = YES ask 0.40
     created = await call(
         client,
         "POST",
-        "/portfolio/orders",
+        V2,
         expect=201,
         json={
-            **ORDER,
-            "count": 10,
-            "yes_price": None,
-            "yes_price_dollars": "0.4500",
+            **BID,
+            "count": "10.00",
+            "price": "0.4500",
             "client_order_id": "c1",
-            "type": "limit",
+            "time_in_force": "immediate_or_cancel",
         },
     )
-    order = created["order"]
-    assert order["status"] == "executed" and order["fill_count_fp"] == "10.00"
+    assert set(created) == {
+        "order_id",
+        "client_order_id",
+        "fill_count",
+        "remaining_count",
+        "average_fill_price",
+        "average_fee_paid",
+        "ts_ms",
+    }
+    assert (created["fill_count"], created["remaining_count"], created["average_fill_price"]) == (
+        "10.00",
+        "0.00",
+        "0.4000",
+    )
+    assert created["average_fee_paid"] == "0.0170" and abs(created["ts_ms"] - sim.venue.now() * 1000) < 5_000
+    order = (await call(client, "GET", f"/portfolio/orders/{created['order_id']}", "/portfolio/orders/{order_id}"))[
+        "order"
+    ]
+    assert (order["status"], order["outcome_side"], order["book_side"], order["client_order_id"]) == (
+        "executed",
+        "yes",
+        "bid",
+        "c1",
+    )
+    assert "side" not in order and "action" not in order
     assert order["taker_fill_cost_dollars"] == "4.0000" and order["taker_fees_dollars"] == "0.1700"
     balance = await call(client, "GET", "/portfolio/balance")
     assert balance["balance"] == 100_000 - 400 - 17 and balance["balance_dollars"] == "995.8300"
-    positions = await call(client, "GET", "/portfolio/positions")
-    pos = positions["market_positions"][0]
-    assert pos["position_fp"] == "10.00" and pos["fees_paid_dollars"] == "0.1700"
-    fills = await call(client, "GET", "/portfolio/fills")
-    assert fills["fills"][0]["yes_price_dollars"] == "0.4000" and fills["fills"][0]["is_taker"] is True
-    assert fills["fills"][0]["fee_cost"] == "0.1700"
-    got = await call(client, "GET", f"/portfolio/orders/{order['order_id']}", "/portfolio/orders/{order_id}")
-    assert got["order"]["client_order_id"] == "c1"
-    dup = await call(client, "POST", "/portfolio/orders", expect=409, json={**ORDER, "client_order_id": "c1"})
+    assert balance["balance_breakdown"] == [{"exchange_index": 0, "balance": "995.8300"}]
+    [pos] = (await call(client, "GET", "/portfolio/positions"))["market_positions"]
+    assert pos["position_fp"] == "10.00" and pos["fees_paid_dollars"] == "0.1700" and pos["exchange_index"] == 0
+    [fill] = (await call(client, "GET", "/portfolio/fills"))["fills"]
+    assert (fill["order_id"], fill["yes_price_dollars"], fill["is_taker"], fill["outcome_side"]) == (
+        created["order_id"],
+        "0.4000",
+        True,
+        "yes",
+    )
+    assert "client_order_id" not in fill
+    [trade] = (await call(client, "GET", "/markets/trades"))["trades"]
+    assert (trade["taker_outcome_side"], trade["taker_book_side"]) == ("yes", "bid")
+    dup = await call(client, "POST", V2, expect=409, json={**BID, "client_order_id": "c1"})
     assert dup["error"]["code"] == "order_already_exists"
-    trades = await call(client, "GET", "/markets/trades")
-    assert trades["trades"][0]["taker_side"] == "yes"
-    sell = await call(
+
+    # an ask while holding YES sells it (one signed position): 4 of 10 at YES 0.70 against a YES bid
+    rest_other_side(sim, "yes", 4, 7000)
+    sold = await call(
         client,
         "POST",
-        "/portfolio/orders",
+        V2,
         expect=201,
-        json={"ticker": TICKER, "side": "yes", "action": "sell", "count_fp": "4.00", "yes_price": 90},
+        json={**BID, "side": "ask", "count": "4", "price": "0.70", "time_in_force": "fill_or_kill"},
     )
-    assert sell["order"]["status"] == "resting"
-    listed = await call(client, "GET", "/portfolio/orders", params={"status": "resting"})
-    assert [o["order_id"] for o in listed["orders"]] == [sell["order"]["order_id"]]
+    assert (sold["fill_count"], sold["average_fill_price"]) == ("4.00", "0.7000")
+    [pos] = (await call(client, "GET", "/portfolio/positions"))["market_positions"]
+    assert pos["position_fp"] == "6.00"
+    after = await call(client, "GET", "/portfolio/balance")
+    fee = round(float(sold["average_fee_paid"]) * 4 * 100)  # cents; exact: 4 × 0.7 × 0.3 × 0.07 → 6c
+    assert after["balance"] == balance["balance"] + 4 * 70 - fee
 
 
-async def test_cancel_amend_decrease_batch(client: httpx.AsyncClient) -> None:
-    o = (await call(client, "POST", "/portfolio/orders", expect=201, json=ORDER))["order"]
+async def test_rest_amend_decrease_queue_cancel(client: httpx.AsyncClient, sim: SimHandle) -> None:
+    rest_other_side(sim, "yes", 3, 4000)  # someone else is first in the 0.40 queue
+    a = await call(client, "POST", V2, expect=201, json={**BID, "client_order_id": "qa"})
+    assert (a["fill_count"], a["remaining_count"]) == ("0.00", "5.00") and "average_fill_price" not in a
+    path = "/portfolio/orders/{order_id}/queue_position"
+    q = await call(client, "GET", f"/portfolio/orders/{a['order_id']}/queue_position", path)
+    assert q == {"queue_position_fp": "3.00"}
     dec = await call(
         client,
         "POST",
-        f"/portfolio/orders/{o['order_id']}/decrease",
-        "/portfolio/orders/{order_id}/decrease",
-        json={"reduce_by": 2},
+        f"{V2}/{a['order_id']}/decrease",
+        V2 + "/{order_id}/decrease",
+        json={"reduce_by": "2", "market_ticker": TICKER},
     )
-    assert dec["order"]["remaining_count_fp"] == "3.00"
-    amended = await call(
+    assert (dec["remaining_count"], dec["client_order_id"]) == ("3.00", "qa")
+    amend_path = V2 + "/{order_id}/amend"
+    same = await call(
         client,
         "POST",
-        f"/portfolio/orders/{o['order_id']}/amend",
-        "/portfolio/orders/{order_id}/amend",
-        json={"ticker": TICKER, "side": "yes", "action": "buy", "yes_price": 41, "count": 4},
+        f"{V2}/{a['order_id']}/amend",
+        amend_path,
+        json={"ticker": TICKER, "side": "bid", "price": "0.40", "count": "2"},
     )
-    assert amended["old_order"]["yes_price_dollars"] == "0.4000"
-    assert (
-        amended["order"]["yes_price_dollars"] == "0.4100" and amended["order"]["remaining_count_fp"] == "4.00"
+    assert same["remaining_count"] == "2.00" and same["fill_count"] is None
+    assert (await call(client, "GET", f"/portfolio/orders/{a['order_id']}/queue_position", path)) == q  # kept
+    moved = await call(
+        client,
+        "POST",
+        f"{V2}/{a['order_id']}/amend",
+        amend_path,
+        json={"ticker": TICKER, "side": "bid", "price": "0.41", "count": "4", "updated_client_order_id": "qb"},
     )
-    canceled = await call(
-        client, "DELETE", f"/portfolio/orders/{o['order_id']}", "/portfolio/orders/{order_id}"
+    assert (moved["remaining_count"], moved["client_order_id"]) == ("4.00", "qb")
+    order = (await call(client, "GET", f"/portfolio/orders/{a['order_id']}", "/portfolio/orders/{order_id}"))["order"]
+    assert (order["yes_price_dollars"], order["initial_count_fp"]) == ("0.4100", "4.00")
+    listed = await call(client, "GET", "/portfolio/orders/queue_positions", params={"market_tickers": TICKER})
+    assert listed["queue_positions"] == [
+        {"order_id": a["order_id"], "market_ticker": TICKER, "queue_position_fp": "0.00"}
+    ]
+    await call(client, "GET", "/portfolio/orders/queue_positions", expect=400)
+    wrong = await call(
+        client,
+        "DELETE",
+        f"{V2}/{a['order_id']}",
+        V2 + "/{order_id}",
+        expect=404,
+        params={"market_ticker": "KXSOL15M-26JUL081915-15"},
     )
-    assert canceled["reduced_by_fp"] == "4.00" and canceled["order"]["status"] == "canceled"
+    assert wrong["error"]["code"] == "order_not_found"
+    gone = await call(client, "DELETE", f"{V2}/{a['order_id']}", V2 + "/{order_id}", params={"market_ticker": TICKER})
+    assert (gone["order_id"], gone["client_order_id"], gone["reduced_by"]) == (a["order_id"], "qb", "4.00")
+    again = await call(client, "DELETE", f"{V2}/{a['order_id']}", V2 + "/{order_id}", params={"market_ticker": TICKER})
+    assert again["reduced_by"] == "0.00"
+    not_resting = await call(
+        client,
+        "POST",
+        f"{V2}/{a['order_id']}/decrease",
+        V2 + "/{order_id}/decrease",
+        expect=400,
+        json={"reduce_to": "1"},
+    )
+    assert not_resting["error"]["code"] == "order_not_resting"
+    await call(client, "DELETE", f"{V2}/nope", V2 + "/{order_id}", expect=404)
+
+
+async def test_batches_and_cancel_all(client: httpx.AsyncClient) -> None:
     batch = await call(
         client,
         "POST",
-        "/portfolio/orders/batched",
+        f"{V2}/batched",
         expect=201,
-        json={"orders": [ORDER, {**ORDER, "yes_price": 0}]},
+        json={
+            "orders": [
+                {**BID, "client_order_id": "b1"},
+                {**BID, "client_order_id": "b1"},
+                {**BID, "price": "0.405", "client_order_id": "b3"},
+                {**BID, "side": "ask", "price": "0.90", "client_order_id": "b4"},
+            ]
+        },
     )
-    assert batch["orders"][0]["order"]["status"] == "resting" and batch["orders"][0]["error"] is None
-    assert batch["orders"][1]["order"] is None and "yes_price" in batch["orders"][1]["error"]["message"]
-    oid = batch["orders"][0]["order"]["order_id"]
+    ok, dup, off_grid, ask = batch["orders"]
+    assert ok["error"] is None and ok["remaining_count"] == "5.00"
+    assert dup["error"]["code"] == "order_already_exists" and dup["ts_ms"] is None
+    assert "tick grid" in off_grid["error"]["message"] and off_grid["client_order_id"] == "b3"
+    assert ask["error"] is None
     cancels = await call(
         client,
         "DELETE",
-        "/portfolio/orders/batched",
-        json={"orders": [{"order_id": oid}, {"order_id": "nope"}]},
+        f"{V2}/batched",
+        json={"orders": [{"order_id": ok["order_id"], "market_ticker": TICKER}, {"order_id": "nope"}]},
     )
-    assert cancels["orders"][0]["reduced_by_fp"] == "5.00"
-    assert cancels["orders"][1]["error"]["code"] == "order_not_found"
-    too_many = await call(
-        client, "POST", "/portfolio/orders/batched", expect=400, json={"orders": [ORDER] * 21}
-    )
-    assert "at most 20" in too_many["error"]["message"]
+    assert cancels["orders"][0]["reduced_by"] == "5.00" and cancels["orders"][1]["error"]["code"] == "order_not_found"
+    assert cancels["orders"][1]["reduced_by"] == "0.00"
+    response = await client.delete(V2)
+    assert response.status_code == 204 and response.content == b""
+    validate_rest(V2, "DELETE", 204, None)
+    resting = await call(client, "GET", "/portfolio/orders", params={"status": "resting"})
+    assert resting["orders"] == []
+    empty = await call(client, "POST", f"{V2}/batched", expect=400, json={"orders": []})
+    assert "orders" in empty["error"]["message"]
 
 
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("change", "field"),
     [
-        ({**ORDER, "yes_price": 100}, "yes_price"),
-        ({**ORDER, "no_price": 60}, "no_price"),
-        ({**ORDER, "yes_price_dollars": "0.4100"}, "yes_price_dollars"),
-        ({**ORDER, "yes_price": None}, "yes_price"),
-        ({**ORDER, "count": 0}, "count"),
-        ({**ORDER, "count_fp": "2.50"}, "count_fp"),
-        ({**ORDER, "side": "maybe"}, "side"),
-        ({**ORDER, "ticker": None}, "ticker"),
-        ({**ORDER, "time_in_force": "forever"}, "time_in_force"),
-        ({**ORDER, "yes_price": None, "yes_price_dollars": "0.405"}, "yes_price_dollars"),
-        ({**ORDER, "post_only": "yes"}, "post_only"),
-        ({**ORDER, "count": 100_000}, "insufficient_balance"),
-        ([1, 2], "body"),
+        ({"time_in_force": None}, "time_in_force"),
+        ({"self_trade_prevention_type": None}, "self_trade_prevention_type"),
+        ({"self_trade_prevention_type": "none"}, "self_trade_prevention_type"),
+        ({"side": "yes"}, "side"),
+        ({"price": "1.00"}, "price"),
+        ({"price": 40}, "price"),
+        ({"price": "0.405"}, "price"),
+        ({"count": "2.50"}, "count"),
+        ({"count": 5}, "count"),
+        ({"count": "0"}, "count"),
+        ({"ticker": None}, "ticker"),
+        ({"reduce_only": True}, "reduce_only"),
+        ({"time_in_force": "immediate_or_cancel", "expiration_time": 1_800_000_000}, "expiration_time"),
+        ({"expiration_time": 1}, "expiration_time"),
+        ({"action": "buy"}, "action"),
+        ({"yes_price": 40}, "yes_price"),
+        ({"post_only": "yes"}, "post_only"),
+        ({"count": "100000"}, "insufficient_balance"),
+        ({"ticker": "KXSOL15M-26JUL091900-00"}, "market_not_found"),
+        ({"exchange_index": 3}, "exchange_index"),
     ],
 )
-async def test_bad_orders_get_400_naming_the_field(client: httpx.AsyncClient, body: Any, field: str) -> None:
-    result = await call(client, "POST", "/portfolio/orders", expect=400, json=body)
-    error = result["error"]
-    assert field in error["message"] or field in error.get("details", "") or field == error["code"]
+async def test_bad_creates_get_400_naming_the_field(
+    client: httpx.AsyncClient, change: dict[str, Any], field: str
+) -> None:
+    body = {k: v for k, v in {**BID, **change}.items() if v is not None}
+    error = (await call(client, "POST", V2, expect=400, json=body))["error"]
+    assert field in error["message"] or field == error.get("details") or field == error["code"]
 
 
-async def test_unknown_market_404_and_route_404(client: httpx.AsyncClient) -> None:
-    err = await call(
-        client, "POST", "/portfolio/orders", expect=404, json={**ORDER, "ticker": "KXSOL15M-26JUL091900-00"}
+async def test_bad_amend_and_decrease(client: httpx.AsyncClient) -> None:
+    a = await call(client, "POST", V2, expect=201, json=BID)
+    url, amend = f"{V2}/{a['order_id']}", V2 + "/{order_id}/amend"
+    for body, field in (
+        ({"ticker": TICKER, "side": "ask", "price": "0.40", "count": "5"}, "side"),
+        ({"ticker": TICKER, "side": "bid", "price": "0.40"}, "count"),
+        ({"ticker": TICKER, "side": "bid", "price": "0.40", "count": "5", "client_order_id": "x"}, "client_order_id"),
+    ):
+        error = (await call(client, "POST", url + "/amend", amend, expect=400, json=body))["error"]
+        assert field in error["message"], error
+    for body in ({"reduce_by": "1", "reduce_to": "1"}, {}, {"reduce_by": "9"}):
+        await call(client, "POST", url + "/decrease", V2 + "/{order_id}/decrease", expect=400, json=body)
+    await call(client, "POST", f"{V2}/nope/amend", amend, expect=404, json={**BID, "count": "1"})
+
+
+V1_WRITES = [
+    ("POST", "/portfolio/orders", {"ticker": TICKER, "side": "yes", "action": "buy", "count": 1, "yes_price": 40}),
+    ("DELETE", "/portfolio/orders/abc", None),
+    ("POST", "/portfolio/orders/abc/amend", {"ticker": TICKER}),
+    ("POST", "/portfolio/orders/abc/decrease", {"reduce_by": 1}),
+    ("POST", "/portfolio/orders/batched", {"orders": []}),
+    ("DELETE", "/portfolio/orders/batched", {"ids": ["abc"]}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), V1_WRITES)
+async def test_v1_writes_answer_410(client: httpx.AsyncClient, method: str, path: str, body: Any) -> None:
+    response = await client.request(method, path, json=body)
+    assert response.status_code == 410
+    assert response.json() == {
+        "error": {
+            "code": "deprecated_v1_order_endpoint",
+            "message": "Please switch to the V2 endpoints",
+            "details": "https://docs.kalshi.com/api-reference/orders/create-order-v2",
+        }
+    }
+    validate_error(response.json())
+    await call(client, "GET", "/portfolio/orders")  # V1 reads stay
+
+
+async def test_listing_delay_hides_a_new_market_from_the_list_only(
+    nursery: trio.Nursery, private_key: Any, signer: Signer
+) -> None:
+    # 22:46:30: the 22:45 window opened 90 s ago; with a 180 s delay the list does not show it yet
+    handle: SimHandle = await nursery.start(
+        serve_simulator, sim_settings(private_key, start=T0 - 210, listing_delay_s=180.0)
     )
-    assert err["error"]["code"] == "market_not_found"
-    resp = await client.get("/nope")
-    assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
-    err = await call(client, "GET", "/portfolio/orders/zzz", "/portfolio/orders/{order_id}", expect=404)
+    async with httpx.AsyncClient(base_url=handle.rest_base_url, auth=KalshiAuth(signer)) as c:
+        listed = await call(c, "GET", "/markets", params={"series_ticker": "KXSOL15M"})
+        assert TICKER not in [m["ticker"] for m in listed["markets"]]
+        direct = await call(c, "GET", f"/markets/{TICKER}", "/markets/{ticker}")
+        assert direct["market"]["status"] == "active"
+    handle.stop()
 
 
-async def test_auth_missing_bad_stale_unknown(sim: SimHandle, signer: Signer, private_key: Any) -> None:
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    async with httpx.AsyncClient(base_url=sim.rest_base_url) as anon:
-        r = await anon.get("/portfolio/balance")
-        assert r.status_code == 401 and "missing" in r.json()["error"]["message"]
-        assert (await anon.get("/markets")).status_code == 200  # public data needs no auth
-    async with httpx.AsyncClient(
-        base_url=sim.rest_base_url, auth=KalshiAuth(signer, skew_ms=-120_000)
-    ) as stale:
-        r = await stale.get("/portfolio/balance")
-        assert r.status_code == 401 and "stale" in r.json()["error"]["message"]
-    other = Signer(KEY_ID, rsa.generate_private_key(public_exponent=65537, key_size=1024))
-    async with httpx.AsyncClient(base_url=sim.rest_base_url, auth=KalshiAuth(other)) as forged:
-        r = await forged.get("/portfolio/balance")
-        assert r.status_code == 401 and "invalid signature" in r.json()["error"]["message"]
-    unknown = Signer("not-registered", private_key)
-    async with httpx.AsyncClient(base_url=sim.rest_base_url, auth=KalshiAuth(unknown)) as c:
-        assert (await c.get("/portfolio/balance")).status_code == 401
-    # a signature for another path does not authorize this one
-    async with httpx.AsyncClient(base_url=sim.rest_base_url) as c:
-        import time
-
-        headers = signer.headers(int(time.time() * 1000), "GET", "/trade-api/v2/portfolio/fills")
-        assert (await c.get("/portfolio/balance", headers=headers)).status_code == 401
-        ok = signer.headers(int(time.time() * 1000), "GET", "/trade-api/v2/portfolio/balance")
-        assert (await c.get("/portfolio/balance", params={"x": 1}, headers=ok)).status_code == 200
-
-
-async def test_rate_limit_429(nursery: trio.Nursery, private_key: Any, signer: Signer) -> None:
-    settings = sim_settings(
-        private_key, rate_limits=RateLimits(read_per_s=10, write_per_s=10, burst_seconds=2)
-    )
+async def test_account_limits_and_token_costs(nursery: trio.Nursery, private_key: Any, signer: Signer) -> None:
+    # 1 token/s refill, so the bucket barely moves while the test runs
+    settings = sim_settings(private_key, rate_limits=RateLimits(read_per_s=1, write_per_s=1, burst_seconds=30))
     handle: SimHandle = await nursery.start(serve_simulator, settings)
     async with httpx.AsyncClient(base_url=handle.rest_base_url, auth=KalshiAuth(signer)) as c:
-        codes = [(await c.get("/portfolio/balance")).status_code for _ in range(4)]
-        assert codes[:2] == [200, 200] and codes[-1] == 429
-        r = await c.get("/portfolio/balance")
-        assert r.json() == {"error": "too many requests"}
+        limits = await call(c, "GET", "/account/limits")
+        assert limits["read"] == {"refill_rate": 1, "bucket_capacity": 30} and limits["grants"] == []
+        # 30 tokens: two 10-token GETs leave 10 = five 2-token GetOrder calls
+        await call(c, "GET", "/portfolio/balance")
+        codes = [(await c.get("/portfolio/orders/nope")).status_code for _ in range(6)]
+        assert codes == [404] * 5 + [429]
+        throttled = await c.get("/portfolio/balance")
+        assert throttled.status_code == 429 and "retry-after" not in throttled.headers
+        validate_error(throttled.json())
     handle.stop()

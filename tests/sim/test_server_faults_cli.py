@@ -13,6 +13,8 @@ import pytest
 import trio
 import trio_websocket
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from schemas import validate_rest
 from simfakes import TICKER
 from simkit import KalshiAuth, sim_settings, ws_headers, ws_recv
 
@@ -23,7 +25,14 @@ from kalshid.sim.model import OrderRequest
 from kalshid.sim.server import SimHandle, serve_simulator
 from kalshid.sim.wire import user_uuid
 
-ORDER = {"ticker": TICKER, "side": "yes", "action": "buy", "count": 1, "yes_price": 20}
+ORDER = {
+    "ticker": TICKER,
+    "side": "bid",
+    "count": "1",
+    "price": "0.20",
+    "time_in_force": "good_till_canceled",
+    "self_trade_prevention_type": "taker_at_cross",
+}
 
 
 async def test_http_5xx_and_lost_responses(nursery: trio.Nursery, private_key: Any, signer: Signer) -> None:
@@ -33,7 +42,7 @@ async def test_http_5xx_and_lost_responses(nursery: trio.Nursery, private_key: A
     async with httpx.AsyncClient(base_url=sim.rest_base_url, auth=KalshiAuth(signer), timeout=0.5) as c:
         for i in range(30):
             try:
-                r = await c.post("/portfolio/orders", json={**ORDER, "client_order_id": f"f{i}"})
+                r = await c.post("/portfolio/events/orders", json={**ORDER, "client_order_id": f"f{i}"})
                 statuses.append(r.status_code)
             except httpx.ReadTimeout:
                 statuses.append("lost")
@@ -110,6 +119,20 @@ def test_cli_settings(tmp_path: Path, private_key: Any) -> None:
     )
     assert s.keys[0][0] == "abc" and s.balance_cc == 255_000 and s.speed == 60 and s.start == 1_783_551_000
     assert s.history_markets == 192 and settings_from_args(_parse("--history-markets", "8")).history_markets == 8
+    assert s.listing_delay_s == 180 and settings_from_args(_parse("--listing-delay", "0")).listing_delay_s == 0
+    ed = tmp_path / "ed.pem"
+    ed.write_bytes(
+        ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    assert isinstance(settings_from_args(_parse("--key", f"e={ed}")).keys[0][1], ed25519.Ed25519PublicKey)
+    weak = tmp_path / "weak.pem"
+    weak.write_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=1024)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     for argv, word in [
         (("--start", "yesterday"), "--start"),
         (("--start", "2026-07-08T22:50:00"), "UTC offset"),
@@ -119,6 +142,8 @@ def test_cli_settings(tmp_path: Path, private_key: Any) -> None:
         (("--faults", "bogus=1"), "--faults"),
         (("--speed", "0"), "--speed"),
         (("--history-markets", "0"), "--history-markets"),
+        (("--listing-delay", "-1"), "--listing-delay"),
+        (("--key", f"w={weak}"), "1024 bits"),
     ]:
         with pytest.raises(ValueError, match=word):
             settings_from_args(_parse(*argv))
@@ -139,7 +164,8 @@ async def test_latency_and_429_faults(nursery: trio.Nursery, private_key: Any, s
     limited: SimHandle = await nursery.start(serve_simulator, sim_settings(private_key,
                                                                             faults=FaultSpec(http_429_rate=1.0)))
     async with httpx.AsyncClient(base_url=limited.rest_base_url, auth=KalshiAuth(signer)) as c:
-        r = await c.post("/portfolio/orders", json={**ORDER, "client_order_id": "rate-limited"})
-        assert r.status_code == 429 and r.json() == {"error": "too many requests"}
+        r = await c.post("/portfolio/events/orders", json={**ORDER, "client_order_id": "rate-limited"})
+        assert r.status_code == 429 and r.json()["error"]["code"] == "too_many_requests"
+        validate_rest("/portfolio/events/orders", "POST", 429, r.json())
     assert limited.venue.faults is not None and limited.venue.faults.counts["http_429"] == 1
     assert "rate-limited" not in {o.client_order_id for o in limited.venue.exchange.orders.values()}

@@ -39,21 +39,29 @@ async def test_window_settles_through_server(
         )
         assert (await ws_recv(ws))["type"] == "subscribed"
         r = await client.post(
-            "/portfolio/orders",
-            json={"ticker": TICKER, "side": "yes", "action": "buy", "count": 10, "yes_price": 45},
+            "/portfolio/events/orders",
+            json={
+                "ticker": TICKER,
+                "side": "bid",
+                "count": "10",
+                "price": "0.45",
+                "time_in_force": "immediate_or_cancel",
+                "self_trade_prevention_type": "taker_at_cross",
+            },
         )
-        assert r.status_code == 201 and r.json()["order"]["status"] == "executed"
+        assert r.status_code == 201 and (r.json()["fill_count"], r.json()["remaining_count"]) == ("10.00", "0.00")
+        validate_rest("/portfolio/events/orders", "POST", 201, r.json())
         events: list[tuple[str, str]] = []
         with trio.fail_after(3600):
             while ("settled", TICKER) not in events:
                 m = await ws_recv(ws, limit_s=3600)
                 validate_ws(m)
                 events.append((m["msg"]["event_type"], m["msg"]["market_ticker"]))
+                if m["msg"]["event_type"] == "created":
+                    assert m["msg"]["exchange_index"] == 0 and m["msg"]["price_level_structure"] == "linear_cent"
                 if m["msg"]["event_type"] == "determined" and m["msg"]["market_ticker"] == TICKER:
                     assert m["msg"]["result"] == "yes" and m["msg"]["settlement_value"] == "1.0000"
-                    assert m["msg"]["determination_ts"] == int(
-                        datetime(2026, 7, 8, 23, 0, tzinfo=UTC).timestamp()
-                    )
+                    assert m["msg"]["determination_ts"] == int(datetime(2026, 7, 8, 23, 0, tzinfo=UTC).timestamp())
         assert sim.venue.now() >= datetime(2026, 7, 8, 23, 1, tzinfo=UTC).timestamp()
         assert ("activated", "KXSOL15M-26JUL081915-15") in events
         assert ("created", "KXSOL15M-26JUL081945-45") in events  # listed two windows ahead

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import trio
 import trio_websocket
 from daemonkit import TOKEN, running_daemon, wait_for
 
 from kalshid.core.breaker import BreakerStatus
+from kalshid.exchange.types import OrderRequest
 from kalshid.sim.server import TRADER_USER
 from kalshid.store import Journal
 
@@ -87,7 +89,6 @@ async def test_dashboard_websocket_sees_status_and_trade_executions(tmp_path: Pa
 
 
 async def test_ctl_socket_and_metrics_answer_while_trading(tmp_path: Path, autojump_clock: object) -> None:
-    import httpx
 
     from kalshid.control.cli import call
 
@@ -126,3 +127,40 @@ async def test_intents_are_fsynced_after_the_send_unless_configured_before(tmp_p
             stats = journal.statistics()
             assert stats.intents_unsynced == 0
             assert (stats.intent_syncs > 0) is expect_syncer  # else each append synced on the loop
+
+
+async def test_emergency_cancel_all_pulls_the_kill_switch_and_pauses_orders(tmp_path: Path,
+                                                                          autojump_clock: object) -> None:
+    async with running_daemon(tmp_path) as (daemon, _sup):
+        engine = daemon.p.sim_handle.venue.exchange
+        journal = daemon.p.require_journal()
+
+        def resting() -> list[object]:
+            return [o for o in engine.orders.values() if o.user_id == TRADER_USER and o.status == "resting"]
+
+        async def trading() -> bool:
+            return daemon.p.state.ready and daemon.p.state.current_market is not None
+
+        await wait_for(trading, limit_s=600)
+        market = daemon.p.state.current_market
+        assert market is not None
+        # an order resting on the account (placed beside the daemon: it adopts it as external)
+        await daemon.p.require_exchange().create_order(OrderRequest(market.ticker, "yes", "buy", 2, 100, "outside-1"))
+        assert resting()
+        assert daemon.api_url is not None
+        async with httpx.AsyncClient(base_url=daemon.api_url) as client:
+            assert (await client.post("/api/emergency/cancel-all")).status_code == 401
+            answer = await client.post("/api/emergency/cancel-all", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert answer.status_code == 200, answer.text
+        state = daemon.p.state
+
+        async def all_canceled() -> bool:
+            return not resting() and not state.open_orders
+
+        await wait_for(all_canceled, limit_s=30)
+        paused_from = trio.current_time()
+        assert state.orders_paused_until - paused_from > 50  # a minute without orders from the cancel-all
+        placed = len((await journal.list_orders(limit=1000)).items)
+        await trio.sleep(state.orders_paused_until - trio.current_time() - 1)
+        assert len((await journal.list_orders(limit=1000)).items) == placed  # nothing placed meanwhile
+        assert state.trading_enabled  # the kill switch is not a stop: trading goes on after the minute

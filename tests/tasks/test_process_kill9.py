@@ -30,8 +30,10 @@ from kalshid.config import load_config
 from kalshid.credentials import load_private_key
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.exchange.kalshi.rest import KalshiRest
+from kalshid.exchange.types import OrderRequest, book_side_of
 from kalshid.store import open_journal, records
 from kalshid.store.orderstate import state_from_exchange
+from kalshid.tasks.netting import OPEN_SUFFIX
 
 SPEED = 20
 START = datetime(2026, 7, 8, 22, 50, tzinfo=UTC)  # inside the 22:45-23:00 UTC window
@@ -121,8 +123,11 @@ def assert_exchange_matches_journal(books: Books) -> None:
         rec = journal_by_cid.get(order.client_order_id)
         assert rec is not None, f"exchange order {order.order_id} ({order.client_order_id}) is not in the journal"
         assert not rec.external, f"order {order.client_order_id} was adopted as external, not placed by us"
-        assert (rec.order_id, rec.ticker, rec.side.value, rec.action.value, rec.count) == (
-            order.order_id, order.ticker, order.side, order.action, order.initial_count), rec
+        # the exchange reports the YES-book side and price; the journal the intent behind them
+        intent = OrderRequest(rec.ticker, rec.side.value, rec.action.value, rec.count, rec.price_cc,  # type: ignore[arg-type]
+                              rec.client_order_id)
+        assert (rec.order_id, rec.ticker, intent.book_side, intent.yes_price_cc, rec.count) == (
+            order.order_id, order.ticker, order.book_side, order.yes_price_cc, order.initial_count), rec
         assert rec.state == state_from_exchange(order.status, order.fill_count), (rec, order)
         assert rec.filled == order.fill_count, (rec, order)
 
@@ -138,15 +143,22 @@ def assert_exchange_matches_journal(books: Books) -> None:
     assert books.unacknowledged == []
 
     def exchange_key(f: Any) -> tuple[Any, ...]:
-        return (f.order_id, f.ticker, f.side, f.action, f.count, f.price_cc, f.fee_cc, f.is_taker)
+        return (f.order_id, f.ticker, f.book_side, f.yes_price_cc, f.is_taker)
 
     def journal_key(f: records.Fill) -> tuple[Any, ...]:
-        return (f.order_id, f.ticker, f.side.value, f.action.value, f.count, f.price_cc, f.fee_cc, f.is_taker)
+        yes_price = f.price_cc if f.side.value == "yes" else 10_000 - f.price_cc
+        return (f.order_id, f.ticker, book_side_of(f.side.value, f.action.value), yes_price, f.is_taker)  # type: ignore[arg-type]
 
+    # a fill that closed the opposite holding and opened the rest is journaled in two parts (Kalshi nets)
     assert len({f.fill_id for f in books.fills}) == len(books.fills)
     assert len({f.fill_id for f in books.journal_fills}) == len(books.journal_fills)
-    assert {f.fill_id: journal_key(f) for f in books.journal_fills} == {
-        f.fill_id: exchange_key(f) for f in books.fills}
+    journal: dict[str, tuple[Any, ...]] = {}
+    for f in sorted(books.journal_fills, key=lambda f: f.fill_id):
+        base = f.fill_id.removesuffix(OPEN_SUFFIX)
+        key, count, fee = journal.get(base, (journal_key(f), 0, 0))
+        assert key == journal_key(f), f
+        journal[base] = (key, count + f.count, fee + f.fee_cc)
+    assert journal == {f.fill_id: (exchange_key(f), f.count, f.fee_cc) for f in books.fills}
 
     assert {r.settlement.ticker for r in books.journal_settlements} == {s.ticker for s in books.settlements}
     assert [r.check_detail for r in books.journal_settlements

@@ -1,4 +1,9 @@
-"""Finding the current and the next KXSOL15M market (API-NOTES §4.4 gotcha, §8 discovery loop).
+"""Finding the current and the next KXSOL15M market.
+
+``GET /markets?series_ticker=`` lists a new 15-minute window minutes after it opens, so the ticker is
+*computed* from the window (:func:`kalshid.core.markets.market_ticker`, Eastern time) and confirmed with
+``GET /markets/{ticker}``, which knows the market at once; the listing is only the fallback when the
+computed ticker is unknown (a series whose schedule differs).
 
 ``now`` is always passed in (the caller's best estimate of *exchange* time); nothing here reads a
 clock. :func:`pick_open_market` is pure; the ``find_*`` helpers ask an :class:`Exchange`.
@@ -9,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from kalshid.core.markets import SERIES, WINDOW, market_ticker
+from kalshid.core.markets import SERIES, WINDOW, market_ticker, window_containing
 from kalshid.exchange.base import Exchange
 from kalshid.exchange.errors import NotFound
 from kalshid.exchange.types import Market
@@ -31,7 +36,14 @@ def pick_open_market(markets: Iterable[Market], now: datetime) -> Market | None:
 
 
 async def find_open_market(exchange: Exchange, now: datetime, *, series: str = SERIES) -> Market | None:
-    """The series' currently open market, or None when none is open (maintenance, gap)."""
+    """The series' currently open market, or None when none is open (maintenance, gap): the window
+    containing ``now`` by its computed ticker, else the open listings."""
+    try:
+        market = await exchange.get_market(market_ticker(window_containing(now).close_time, series))
+    except NotFound:
+        market = None
+    if market is not None and pick_open_market([market], now) is not None:
+        return market
     return pick_open_market(await exchange.list_markets(series_ticker=series, status="open"), now)
 
 

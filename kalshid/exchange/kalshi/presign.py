@@ -1,7 +1,7 @@
 """Order-request signatures computed ahead of time, so an order does not wait ~270 µs for RSA.
 
 Kalshi signs ``timestamp_ms + METHOD + path`` — not the body — so the signature of the next
-``POST /portfolio/orders`` can be computed before the order exists. :class:`PresignedOrders` keeps
+``POST /portfolio/events/orders`` can be computed before the order exists. :class:`PresignedOrders` keeps
 ``depth`` (2) such header sets ready, signed in a worker thread (OpenSSL releases the GIL while it
 signs, so the event loop keeps running); two, so that the second of two orders sent back to back (two
 strategies acting on one message) does not sign inline:
@@ -30,11 +30,11 @@ import trio
 from kalshid import threads
 from kalshid.exchange.kalshi.auth import Signer
 
-ORDERS_PATH = "/portfolio/orders"
+ORDERS_PATH = "/portfolio/events/orders"
 
 
 class PresignedOrders:
-    """Up to ``depth`` ready header sets for ``POST <base path>/portfolio/orders``; kept by :meth:`run`."""
+    """Up to ``depth`` ready header sets for ``POST <base path>/portfolio/events/orders``; kept by :meth:`run`."""
 
     def __init__(self, signer: Signer, path: str, *, wall_ms: Callable[[], int],
                  max_age_s: float = 0.5, refresh_s: float = 0.2, depth: int = 2) -> None:

@@ -1,6 +1,10 @@
-"""Client-side token buckets matching Kalshi's rate limits (API-NOTES §6).
+"""Client-side token buckets matching Kalshi's rate limits (Trade API v3.31 ``BucketLimit``).
 
-Kalshi meters two independent buckets, *read* and *write*, in tokens; a default request costs 10.
+Kalshi meters two independent buckets, *read* and *write*, in tokens; a request costs its endpoint's
+tokens (:class:`EndpointCosts`: 10 by default; reading one order and cancels 2; a batch create 10 and a
+batch cancel 2 per order). ``GET /account/limits`` gives the buckets, ``/account/endpoint_costs`` the
+costs that differ from the default; :func:`limits_from_account` and :meth:`EndpointCosts.from_account`
+read them.
 Waiting here is cheaper than a 429 (which carries no Retry-After and wastes a round trip), so every
 request first takes its tokens from the right bucket. Waiters are served first come, first served.
 The clock is ``trio.current_time``, so tests run under ``MockClock(autojump_threshold=0)``.
@@ -8,11 +12,54 @@ The clock is ``trio.current_time``, so tests run under ``MockClock(autojump_thre
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import attrs
 import trio
 
 DEFAULT_COST = 10
 _EPSILON = 1e-6
+API_PREFIX = "/trade-api/v2"
+
+# The costs the spec states (the rest are the default). Paths are templates without the API prefix.
+STATED_COSTS: dict[tuple[str, str], int] = {
+    ("GET", "/portfolio/orders/{order_id}"): 2,
+    ("DELETE", "/portfolio/events/orders/{order_id}"): 2,
+    ("DELETE", "/portfolio/events/orders"): 2,
+    ("DELETE", "/portfolio/events/orders/batched"): 2,   # per order in the batch
+    ("POST", "/portfolio/events/orders/batched"): 10,    # per order in the batch
+}
+BATCH_ROUTES = frozenset({("DELETE", "/portfolio/events/orders/batched"),
+                          ("POST", "/portfolio/events/orders/batched")})
+
+
+@attrs.frozen
+class EndpointCosts:
+    """Token cost per (method, path template); batch routes cost that much per item."""
+
+    default: int = DEFAULT_COST
+    table: Mapping[tuple[str, str], int] = attrs.field(factory=lambda: dict(STATED_COSTS))
+
+    def cost(self, method: str, template: str, items: int = 1) -> int:
+        each = self.table.get((method.upper(), template), self.default)
+        return each * max(1, items) if (method.upper(), template) in BATCH_ROUTES else each
+
+    @classmethod
+    def from_account(cls, body: Any) -> EndpointCosts:
+        """From ``GET /account/endpoint_costs``: ``{default_cost, endpoint_costs: [{method, path, cost}]}``
+        (paths with or without the ``/trade-api/v2`` prefix). Raises ``ValueError`` on another shape."""
+        if not isinstance(body, Mapping) or not isinstance(body.get("default_cost"), int) \
+                or not isinstance(body.get("endpoint_costs"), list):
+            raise ValueError("endpoint_costs: expected {default_cost: int, endpoint_costs: [...]}")
+        table = dict(STATED_COSTS)
+        for item in body["endpoint_costs"]:
+            if not (isinstance(item, Mapping) and isinstance(item.get("method"), str)
+                    and isinstance(item.get("path"), str) and isinstance(item.get("cost"), int)):
+                raise ValueError(f"endpoint_costs: malformed entry {item!r}")
+            path = item["path"].removeprefix(API_PREFIX)
+            table[(item["method"].upper(), path)] = item["cost"]
+        return cls(default=body["default_cost"], table=table)
 
 
 @attrs.frozen
@@ -30,6 +77,24 @@ class RateLimits:
     def for_tier(cls, read_per_s: float, write_per_s: float) -> RateLimits:
         return cls(read_per_s=read_per_s, write_per_s=write_per_s,
                    read_capacity=read_per_s, write_capacity=2 * write_per_s)
+
+
+def limits_from_account(body: Any, *, cost: int = DEFAULT_COST) -> RateLimits:
+    """From ``GET /account/limits``: ``{usage_tier, read: {refill_rate, bucket_capacity}, write: {…}}``.
+    Raises ``ValueError`` on another shape."""
+    def bucket(name: str) -> tuple[float, float]:
+        b = body.get(name) if isinstance(body, Mapping) else None
+        if not isinstance(b, Mapping):
+            raise ValueError(f"account limits: missing {name!r} bucket")
+        rate, cap = b.get("refill_rate"), b.get("bucket_capacity")
+        if isinstance(rate, bool) or isinstance(cap, bool) or not isinstance(rate, int) \
+                or not isinstance(cap, int) or rate <= 0 or cap <= 0:
+            raise ValueError(f"account limits: {name} needs positive integer refill_rate and "
+                             f"bucket_capacity, got {b!r}")
+        return float(rate), float(cap)
+
+    (rr, rc), (wr, wc) = bucket("read"), bucket("write")
+    return RateLimits(read_per_s=rr, write_per_s=wr, read_capacity=rc, write_capacity=wc, cost=cost)
 
 
 class TokenBucket:
@@ -93,12 +158,16 @@ class TokenBucket:
 
 
 class RateLimiter:
-    """The read and write buckets for one API key."""
+    """The read and write buckets for one API key, and what each endpoint costs."""
 
-    def __init__(self, limits: RateLimits | None = None) -> None:
+    def __init__(self, limits: RateLimits | None = None, costs: EndpointCosts | None = None) -> None:
         self.limits = limits or RateLimits()
+        self.costs = costs or EndpointCosts(default=self.limits.cost)
         self.read = TokenBucket(self.limits.read_per_s, self.limits.read_capacity)
         self.write = TokenBucket(self.limits.write_per_s, self.limits.write_capacity)
+
+    def cost(self, method: str, template: str, items: int = 1) -> int:
+        return self.costs.cost(method, template, items)
 
     async def acquire_read(self, cost: int | None = None) -> None:
         await self.read.acquire(self.limits.cost if cost is None else cost)

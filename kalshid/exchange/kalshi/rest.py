@@ -1,17 +1,22 @@
-"""Kalshi REST client (API-NOTES §1, §4, §6): signed, rate-limited, typed.
+"""Kalshi REST client (Trade API v3.31): signed, rate-limited, typed.
 
 Every request is signed (public endpoints too: harmless) over ``ts + METHOD + URL path`` with the
-query stripped; the time comes from an injectable wall clock in ms. Requests first take tokens from
-the read or write bucket.
+query stripped; the time comes from an injectable wall clock in ms. Requests first take their
+endpoint's tokens from the read or write bucket (:mod:`.ratelimit`).
+
+Every order write goes to the V2 routes under ``/portfolio/events/orders`` (:mod:`.orderwire`): create,
+cancel (routed by ``market_ticker``), amend, decrease, batch create/cancel and cancel-all. Reads stay on
+``/portfolio/orders…``.
 
 Failure contract:
 
 - Reads (GET) are retried with exponential backoff and full jitter on 429, 5xx and transport
   errors, a bounded number of times; then the typed error is raised.
-- An order POST is sent **exactly once**. Timeout, 5xx or transport error → :class:`OrderInFlight`;
-  409 → looked up by ``client_order_id`` (returned if it matches, else :class:`OrderInFlight`).
-  :meth:`KalshiRest.resolve_in_flight` later says what happened. 4xx → the typed error: not placed.
-- Cancels and decreases are sent once too; an unknown outcome is :class:`CancelInFlight`.
+- A create is sent **exactly once**. Timeout, 5xx, transport error, or a 2xx without an ``order_id``
+  → :class:`OrderInFlight`; 409 → looked up by ``client_order_id`` (returned if it matches, else
+  :class:`OrderInFlight`). :meth:`KalshiRest.resolve_in_flight` later says what happened. 4xx → the
+  typed error: not placed.
+- Cancels, amends and decreases are sent once too; an unknown outcome is :class:`CancelInFlight`.
 - Cancellation (a trio cancel scope) during a write leaves it in flight as well: resolve it.
 """
 
@@ -42,12 +47,14 @@ from kalshid.exchange.errors import (
     TransportError,
     error_from_response,
 )
+from kalshid.exchange.kalshi import orderwire as ow
 from kalshid.exchange.kalshi import wire
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.exchange.kalshi.orderlane import LaneConnection, LaneError, OrderLane
 from kalshid.exchange.kalshi.presign import ORDERS_PATH, PresignedOrders
-from kalshid.exchange.kalshi.ratelimit import RateLimiter, RateLimits
+from kalshid.exchange.kalshi.ratelimit import EndpointCosts, RateLimiter, RateLimits, limits_from_account
 from kalshid.exchange.types import (
+    AmendRequest,
     Balance,
     CancelResult,
     ExchangeStatus,
@@ -55,6 +62,7 @@ from kalshid.exchange.types import (
     Market,
     Order,
     OrderBook,
+    OrderChange,
     OrderRequest,
     Position,
     Settlement,
@@ -90,6 +98,9 @@ class KalshiRest:
     ``httpx.MockTransport``; ``in_flight_settle_s`` is how long :meth:`resolve_in_flight` waits
     before looking, so that an order still being processed has time to appear.
     """
+
+    # Kalshi nets YES and NO in one position per market: a trade closes the opposite holding first
+    nets_positions = True
 
     def __init__(self, base_url: str, signer: Signer, *, transport: httpx.AsyncBaseTransport | None = None,
                  limits: RateLimits | None = None, retry: RetryPolicy | None = None, timeout_s: float = 10.0,
@@ -141,6 +152,10 @@ class KalshiRest:
 
     # ------------------------------------------------------------------ transport
 
+    @property
+    def _create_cost(self) -> int:
+        return self.limiter.cost("POST", ORDERS_PATH)
+
     async def _send(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                     body: dict[str, Any] | None = None) -> httpx.Response:
         clean = {k: v for k, v in (params or {}).items() if v is not None}
@@ -181,11 +196,13 @@ class KalshiRest:
             body = content.decode("utf-8", "replace")
         return error_from_response(status, body)
 
-    async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """GET with rate limiting and bounded, jittered retries on 429/5xx/transport errors."""
+    async def _get(self, path: str, params: dict[str, Any] | None = None, *, template: str | None = None) -> Any:
+        """GET with rate limiting (the cost of ``template``, default ``path``) and bounded, jittered
+        retries on 429/5xx/transport errors."""
         last = self.retry.attempts - 1
+        cost = self.limiter.cost("GET", template or path)
         for attempt in range(self.retry.attempts):
-            await self.limiter.acquire_read()
+            await self.limiter.acquire_read(cost)
             try:
                 resp = await self._send("GET", path, params=params)
             except TransportError as exc:
@@ -224,17 +241,18 @@ class KalshiRest:
                 raise ProtocolError(f"GET {path}: cursor {cursor!r} repeated; refusing to loop")
             seen.add(cursor)
 
-    async def _write(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
-        await self.limiter.acquire_write()
-        return await self._send(method, path, body=body)
+    async def _write(self, method: str, path: str, body: dict[str, Any] | None = None, *,
+                     params: dict[str, Any] | None = None, cost: int | None = None) -> httpx.Response:
+        await self.limiter.acquire_write(cost)
+        return await self._send(method, path, body=body, params=params)
 
     async def _post_order(self, body: dict[str, Any], *, lane: bool = True,
                           tokens_held: bool = False) -> tuple[int, bytes]:
-        """``POST /portfolio/orders`` and its whole answer: on the order lane when it has a connection
-        ready (and ``lane``), else through httpx. Raises :class:`TransportError` when the outcome is
-        unknown."""
+        """``POST /portfolio/events/orders`` and its whole answer: on the order lane when it has a
+        connection ready (and ``lane``), else through httpx. Raises :class:`TransportError` when the
+        outcome is unknown."""
         if not tokens_held:
-            await self.limiter.acquire_write()
+            await self.limiter.acquire_write(self._create_cost)
         conn = self.lane.take() if self.lane is not None and lane else None
         if self.lane is None or conn is None:
             resp = await self._send("POST", ORDERS_PATH, body=body)
@@ -260,6 +278,10 @@ class KalshiRest:
         except LaneError as exc:
             raise TransportError(f"POST {self._orders_url.path}: {exc}") from exc
         return answer.status, answer.content
+
+    async def read(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """A GET of ``path`` (rate-limited, retried like every read) and its decoded JSON body."""
+        return await self._get(path, params)
 
     # ------------------------------------------------------------------ market data
 
@@ -293,7 +315,7 @@ class KalshiRest:
         return [wire.parse_order(o) for o in await self._paginate("/portfolio/orders", "orders", params)]
 
     async def get_order(self, order_id: str) -> Order:
-        body = await self._get(f"/portfolio/orders/{order_id}")
+        body = await self._get(f"/portfolio/orders/{order_id}", template="/portfolio/orders/{order_id}")
         return wire.parse_order(wire.obj_of(body, "order", f"order {order_id}"))
 
     async def find_order_by_client_id(self, client_order_id: str, *, ticker: str) -> Order | None:
@@ -317,11 +339,12 @@ class KalshiRest:
         raw = await self._paginate("/portfolio/settlements", "settlements", params)
         return [wire.parse_settlement(s) for s in raw]
 
-    # ------------------------------------------------------------------ orders
+    # ------------------------------------------------------------------ orders (V2 routes)
 
     async def create_order(self, request: OrderRequest) -> Order:
-        """Place ``request`` once. Returns the exchange's order; raises :class:`OrderInFlight` when the
-        outcome is unknown and a typed :class:`ExchangeError` when it was definitely rejected."""
+        """Place ``request`` once. Returns the daemon's view of the placed order; raises
+        :class:`OrderInFlight` when the outcome is unknown and a typed :class:`ExchangeError` when it
+        was definitely rejected."""
         return await (await self.send_order(request)).order()
 
     async def send_order(self, request: OrderRequest) -> OrderReply:
@@ -334,8 +357,8 @@ class KalshiRest:
         (waiting for tokens, through httpx if the lane has no connection): a caller never waits here.
         Raises :class:`OrderInFlight` if the write itself failed (the outcome is unknown)."""
         lane = self.lane
-        body = wire.encode_order_request(request)
-        if lane is None or not self.limiter.try_acquire_write():
+        body = ow.encode_create(request)
+        if lane is None or not self.limiter.try_acquire_write(self._create_cost):
             return _Reply(self, request, functools.partial(self._post_order, body))
         conn = lane.take()
         if conn is None:  # the miss is counted: the reply goes through httpx, with the tokens taken
@@ -351,10 +374,13 @@ class KalshiRest:
         coid, ticker = request.client_order_id, request.ticker
         if status < 400:
             try:
-                return wire.parse_order(wire.obj_of(self._decode(content), "order", "create order response"))
+                order = ow.order_from_create(request, ow.parse_ack(self._decode(content), "create order response"))
             except ProtocolError as exc:
-                # Accepted (2xx) but unreadable: it exists, we just don't know its state.
+                # Accepted (2xx) but unreadable: it may exist, we just don't know its state.
                 raise OrderInFlight(coid, ticker, exc) from exc
+            if order is None:  # a 2xx naming no order is not a placed order: resolve by client_order_id
+                raise OrderInFlight(coid, ticker, f"HTTP {status} answer without an order_id")
+            return order
         err = self._error(status, content)
         if isinstance(err, ServerError):
             raise OrderInFlight(coid, ticker, err) from err
@@ -370,12 +396,12 @@ class KalshiRest:
             raise OrderInFlight(request.client_order_id, request.ticker, err) from exc
         if found is None:
             raise OrderInFlight(request.client_order_id, request.ticker, err) from err
-        if (found.side, found.action) != (request.side, request.action):
+        if (found.book_side, found.yes_price_cc) != (request.book_side, request.yes_price_cc):
             raise Conflict(f"client_order_id {request.client_order_id} belongs to a different order "
-                           f"({found.side} {found.action} {found.order_id})", status=409, code=err.code)
+                           f"({found.book_side} {found.order_id})", status=409, code=err.code)
         log.info("kalshi_create_conflict_resolved", client_order_id=request.client_order_id,
                  order_id=found.order_id, status=found.status)
-        return found
+        return attrs.evolve(found, side=request.side, action=request.action)
 
     async def resolve_in_flight(self, client_order_id: str, *, ticker: str) -> Order | None:
         """What became of an in-flight create: the order, or None if it was not created.
@@ -391,13 +417,15 @@ class KalshiRest:
                  order_id=found.order_id if found else None, status=found.status if found else "not_created")
         return found
 
-    async def _modify_once(self, order_id: str, method: str, path: str, body: dict[str, Any] | None,
-                           parse: Callable[[Any], T]) -> T:
-        """Send a change to an existing order exactly once. A transport error, a 5xx or an unreadable
-        2xx leaves the outcome unknown → :class:`CancelInFlight` (ask with :meth:`get_order`); any other
-        error status is a definite refusal, raised typed."""
+    async def _modify_once(self, order_id: str, method: str, path: str, *, template: str,
+                           body: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
+                           items: int = 1) -> Any:
+        """Send a change to existing orders exactly once and return the decoded answer. A transport
+        error, a 5xx or an unreadable 2xx leaves the outcome unknown → :class:`CancelInFlight` (ask
+        with :meth:`get_order`); any other error status is a definite refusal, raised typed."""
         try:
-            resp = await self._write(method, path, body)
+            resp = await self._write(method, path, body, params=params,
+                                     cost=self.limiter.cost(method, template, items))
         except TransportError as exc:
             raise CancelInFlight(order_id, exc) from exc
         if resp.status_code >= 400:
@@ -406,22 +434,166 @@ class KalshiRest:
                 raise CancelInFlight(order_id, err) from err
             raise err
         try:
-            return parse(self._decode(resp.content))
+            return self._decode(resp.content)
         except ProtocolError as exc:
             raise CancelInFlight(order_id, exc) from exc
 
-    async def cancel_order(self, order_id: str) -> CancelResult:
-        """Cancel once. Unknown outcome → :class:`CancelInFlight` (ask with :meth:`get_order`)."""
-        return await self._modify_once(order_id, "DELETE", f"/portfolio/orders/{order_id}", None,
-                                       wire.parse_cancel)
+    async def cancel_order(self, order_id: str, *, ticker: str) -> CancelResult:
+        """Cancel once (``DELETE /portfolio/events/orders/{id}?market_ticker=``, routed by the market).
+        The result carries the order as it then stands when a read of it succeeds. Unknown outcome →
+        :class:`CancelInFlight` (ask with :meth:`get_order`)."""
+        body = await self._modify_once(order_id, "DELETE", ow.order_path(order_id), template=ow.ORDER_TEMPLATE,
+                                       params={"market_ticker": ticker})
+        try:
+            ack = ow.parse_ack(body, "cancel response")
+            ow.require_counts(ack, "cancel response", "reduced_by")
+        except ProtocolError as exc:
+            raise CancelInFlight(order_id, exc) from exc
+        return CancelResult(order_id=order_id, reduced_by=ack.reduced_by or 0, order=await self._order_after(order_id))
 
-    async def decrease_order(self, order_id: str, *, reduce_by: int) -> Order:
-        """Reduce a resting order by ``reduce_by`` contracts, once (unknown outcome → CancelInFlight)."""
-        if reduce_by <= 0:
-            raise ValueError(f"reduce_by must be positive, got {reduce_by}")
-        return await self._modify_once(
-            order_id, "POST", f"/portfolio/orders/{order_id}/decrease", wire.encode_decrease(reduce_by),
-            lambda body: wire.parse_order(wire.obj_of(body, "order", "decrease response")))
+    async def _order_after(self, order_id: str) -> Order | None:
+        """The order just after a change, or None if it can't be read yet (reads may lag writes)."""
+        try:
+            return await self.get_order(order_id)
+        except ExchangeError as exc:
+            log.info("kalshi_order_read_after_write_failed", order_id=order_id, error=str(exc))
+            return None
+
+    async def decrease_order(self, order_id: str, *, ticker: str, reduce_by: int | None = None,
+                             reduce_to: int | None = None) -> OrderChange:
+        """Reduce a resting order by ``reduce_by`` or to ``reduce_to`` contracts, once (keeps its queue
+        place; unknown outcome → :class:`CancelInFlight`)."""
+        body = ow.encode_decrease(ticker=ticker, reduce_by=reduce_by, reduce_to=reduce_to)
+        answer = await self._modify_once(order_id, "POST", ow.order_path(order_id) + "/decrease",
+                                         template=ow.ORDER_TEMPLATE + "/decrease", body=body)
+        return self._change(order_id, answer, "decrease response", "remaining_count")
+
+    async def amend_order(self, amend: AmendRequest) -> OrderChange:
+        """Change a resting order's price and/or total size once (``AmendOrderV2``); unknown outcome →
+        :class:`CancelInFlight`."""
+        answer = await self._modify_once(amend.order_id, "POST", ow.order_path(amend.order_id) + "/amend",
+                                         template=ow.ORDER_TEMPLATE + "/amend", body=ow.encode_amend(amend))
+        return self._change(amend.order_id, answer, "amend response")
+
+    @staticmethod
+    def _change(order_id: str, body: Any, ctx: str, *required: str) -> OrderChange:
+        try:
+            ack = ow.parse_ack(body, ctx)
+            ow.require_counts(ack, ctx, *required)
+        except ProtocolError as exc:
+            raise CancelInFlight(order_id, exc) from exc
+        return OrderChange(order_id=ack.order_id or order_id, client_order_id=ack.client_order_id,
+                           remaining_count=ack.remaining_count, fill_count=ack.fill_count, ts=ack.ts)
+
+    async def cancel_all_orders(self) -> None:
+        """The kill switch: ``DELETE /portfolio/events/orders`` cancels every resting order of the
+        account on every shard (204). Orders placed in the minute after it may be cancelled too. An
+        unknown outcome is :class:`CancelInFlight` (order id ``*``): send it again, it is idempotent."""
+        await self._modify_once("*", "DELETE", ow.ORDERS_V2_PATH, template=ow.ORDERS_V2_PATH)
+
+    async def create_orders(self, requests: Sequence[OrderRequest]) -> list[Order | ExchangeError]:
+        """Place several orders with ``POST /portfolio/events/orders/batched`` (in as many batches as the
+        write bucket allows), each sent once. One result per request, in order: the placed order, or
+        the item's error; an unknown outcome (transport, 5xx, an item without ``order_id``) is
+        :class:`OrderInFlight` for that item."""
+        out: list[Order | ExchangeError] = []
+        for chunk in self._chunks(requests, "POST"):
+            out.extend(await self._create_batch(chunk))
+        return out
+
+    async def _create_batch(self, chunk: Sequence[OrderRequest]) -> list[Order | ExchangeError]:
+        def in_flight(cause: BaseException | str) -> list[Order | ExchangeError]:
+            return [OrderInFlight(r.client_order_id, r.ticker, cause) for r in chunk]
+
+        try:
+            resp = await self._write("POST", ow.BATCH_V2_PATH, ow.encode_batch_create(chunk),
+                                     cost=self.limiter.cost("POST", ow.BATCH_V2_PATH, len(chunk)))
+        except TransportError as exc:
+            return in_flight(exc)
+        if resp.status_code >= 400:
+            err = self._error(resp.status_code, resp.content)
+            if isinstance(err, ServerError):
+                return in_flight(err)
+            return [err] * len(chunk)
+        try:
+            items = ow.batch_items(self._decode(resp.content), "batch create response")
+        except ProtocolError as exc:
+            return in_flight(exc)
+        by_cid = {str(i.get("client_order_id")): i for i in items if i.get("client_order_id")}
+        out: list[Order | ExchangeError] = []
+        for n, req in enumerate(chunk):
+            item = by_cid.get(req.client_order_id) or (items[n] if n < len(items) else None)
+            out.append(self._batch_item(req, item))
+        return out
+
+    @staticmethod
+    def _batch_item(req: OrderRequest, item: Any) -> Order | ExchangeError:
+        if item is None:
+            return OrderInFlight(req.client_order_id, req.ticker, "batch answer has no item for it")
+        failed = ow.item_error(item, "batch create item")
+        if failed is not None:
+            return error_from_response(400, {"error": {"code": failed[0], "message": failed[1]}})
+        try:
+            order = ow.order_from_create(req, ow.parse_ack(item, "batch create item"))
+        except ProtocolError as exc:
+            return OrderInFlight(req.client_order_id, req.ticker, exc)
+        return order if order is not None else OrderInFlight(req.client_order_id, req.ticker,
+                                                             "batch item without an order_id")
+
+    async def cancel_orders(self, orders: Sequence[tuple[str, str]]) -> list[int | ExchangeError]:
+        """Cancel ``(order_id, market_ticker)`` pairs with ``DELETE /portfolio/events/orders/batched``.
+        One result per pair: the contracts the cancel removed, or the item's error (an unknown outcome
+        is :class:`CancelInFlight`)."""
+        out: list[int | ExchangeError] = []
+        for chunk in self._chunks(orders, "DELETE"):
+            try:
+                answer = await self._modify_once(chunk[0][0], "DELETE", ow.BATCH_V2_PATH,
+                                                 template=ow.BATCH_V2_PATH, body=ow.encode_batch_cancel(chunk),
+                                                 items=len(chunk))
+                items = {str(i.get("order_id")): i for i in ow.batch_items(answer, "batch cancel response")}
+            except (CancelInFlight, ProtocolError) as exc:
+                out.extend(CancelInFlight(oid, exc) for oid, _ in chunk)
+                continue
+            except ExchangeError as exc:  # the whole batch refused
+                out.extend(exc for _ in chunk)
+                continue
+            for oid, _ in chunk:
+                item = items.get(oid)
+                failed = ow.item_error(item, "batch cancel item") if item is not None else ("missing", "no item")
+                if item is None or failed is not None:
+                    assert failed is not None
+                    out.append(error_from_response(404 if failed[0] == "not_found" else 400,
+                                                   {"error": {"code": failed[0], "message": failed[1]}}))
+                    continue
+                try:
+                    ack = ow.parse_ack(item, "batch cancel item")
+                except ProtocolError as exc:
+                    out.append(CancelInFlight(oid, exc))
+                    continue
+                out.append(ack.reduced_by or 0)
+        return out
+
+    def _chunks(self, items: Sequence[T], method: str) -> list[Sequence[T]]:
+        """``items`` in batches whose token cost fits the write bucket."""
+        per = max(1, self.limiter.cost(method, ow.BATCH_V2_PATH, 1))
+        size = max(1, int(self.limiter.write.capacity // per))
+        return [items[i:i + size] for i in range(0, len(items), size)]
+
+    # ------------------------------------------------------------------ account
+
+    async def load_rate_limits(self) -> RateLimits:
+        """Read this key's buckets (``GET /account/limits``) and the endpoint costs
+        (``/account/endpoint_costs``) and rate-limit by them from now on."""
+        try:
+            limits = limits_from_account(await self._get("/account/limits"), cost=self.limiter.limits.cost)
+            costs = EndpointCosts.from_account(await self._get("/account/endpoint_costs"))
+        except ValueError as exc:
+            raise ProtocolError(str(exc)) from exc
+        self.limiter = RateLimiter(limits, costs)
+        log.info("kalshi_rate_limits", read_per_s=limits.read_per_s, read_capacity=limits.read_capacity,
+                 write_per_s=limits.write_per_s, write_capacity=limits.write_capacity,
+                 default_cost=costs.default)
+        return limits
 
 
 class _Reply:

@@ -1,4 +1,4 @@
-"""Kalshi WebSocket feed (API-NOTES §5): one authenticated connection, typed events, live books.
+"""Kalshi WebSocket feed (the current AsyncAPI): one authenticated connection, typed events, live books.
 
 :class:`KalshiFeed` connects (fresh signed headers each time, over ``ts + GET + /trade-api/ws/v2``),
 subscribes each channel with its own command (so each has its own ``sid``), keeps every followed
@@ -59,6 +59,7 @@ from kalshid.exchange.errors import ExchangeError, ProtocolError
 from kalshid.exchange.kalshi import wire, wsmsg
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.exchange.kalshi.rest import wall_clock_ms
+from kalshid.exchange.types import ORDER_STATUSES
 from kalshid.logs import get_logger
 
 log = get_logger(__name__)
@@ -68,6 +69,9 @@ USER_CHANNELS = ("fill", "user_orders", "market_positions")
 LIFECYCLE_CHANNEL = "market_lifecycle_v2"
 INDEX_CHANNEL = "cfbenchmarks_value"
 BOOK = "orderbook_delta"
+# Error codes after which the subscription is gone (10 channel error, 25 subscription buffer overflow):
+# the channel is subscribed again.
+TERMINAL_ERROR_CODES = frozenset({10, 25})
 
 
 class FeedTimeout(Exception):
@@ -95,6 +99,9 @@ class FeedConfig:
     max_block_s: float = 10.0
     flush_interval_s: float = 0.05
     batch_limit: int = 256  # messages handled per scheduler step at most
+    # The orderbook scale is always asked for explicitly (Kalshi's default will change): False = NO
+    # levels as NO bids, True = NO levels as YES prices (turned back into NO bids on receipt).
+    use_yes_price: bool = False
 
 
 class _Conn:
@@ -137,7 +144,7 @@ class KalshiFeed:
         self._send_lock = trio.Lock()
         self._started = False
         self._conn_healthy = False  # the current/last connection got at least one answer
-        self.stats = {"messages": 0, "coalesced": 0, "reconnects": 0, "resyncs": 0, "pings": 0}
+        self.stats = {"messages": 0, "coalesced": 0, "reconnects": 0, "resyncs": 0, "resubscribes": 0, "pings": 0}
 
     # ------------------------------------------------------------------ public
 
@@ -266,6 +273,8 @@ class KalshiFeed:
             tickers = tuple(sorted(self._markets))
             params["market_tickers"] = list(tickers)
             conn.have[channel] = set(tickers)
+            if channel == BOOK:
+                params["use_yes_price"] = self.config.use_yes_price
         elif channel == INDEX_CHANNEL:
             params["index_ids"] = list(self.config.index_ids)
         conn.subscribing.add(channel)
@@ -350,7 +359,10 @@ class KalshiFeed:
         if typ == "fill":
             event = FillReceived(wire.parse_fill(body), now)
         elif typ == "user_order":
-            event = OrderUpdated(wire.parse_order(body, require_action=False), now)
+            if body.get("status") not in ORDER_STATUSES:  # "unknown": the REST read or the next update says
+                log.info("kalshi_ws_order_status_unknown", order_id=body.get("order_id"), status=body.get("status"))
+                return
+            event = OrderUpdated(wire.parse_order(body), now)
         elif typ == "market_position":
             event = wsmsg.parse_market_position(body, now)
         elif typ in ("cfbenchmarks_value", "cfbenchmarks_value_5hz"):
@@ -389,9 +401,28 @@ class KalshiFeed:
             if cmd == "subscribe":
                 conn.subscribing.discard(channel)
             log.error("kalshi_ws_command_error", cmd=cmd, channel=channel, code=code, error=text)
-            if code != 6:  # 6 = already subscribed: nothing was lost
-                await self._emit(SubscriptionFailed(channel, code if isinstance(code, int) else None,
-                                                    text, tickers, now))
+            if code in TERMINAL_ERROR_CODES:
+                await self._resubscribe(conn, msg.get("sid"), channel, f"error {code}: {text}")
+                return
+            await self._emit(SubscriptionFailed(channel, code if isinstance(code, int) else None,
+                                                text, tickers, now))
+
+    async def _resubscribe(self, conn: _Conn, sid: Any, channel: str, reason: str) -> None:
+        """A terminal subscription error: the subscription is gone; subscribe its channel again (books
+        are stale until their new snapshots)."""
+        channel = conn.channel_of.get(sid, channel) if isinstance(sid, int) else channel
+        if not channel:
+            return
+        self.stats["resubscribes"] += 1
+        log.warning("kalshi_ws_resubscribe", channel=channel, reason=reason)
+        if channel == BOOK:
+            await self._resync_books(conn, reason)
+            return
+        async with self._send_lock:
+            self._forget_sid(conn, channel)
+            conn.subscribing.discard(channel)
+            if channel not in self.config.market_channels or self._markets:
+                await self._subscribe(conn, channel)
 
     async def _on_book(self, conn: _Conn, typ: str, msg: dict[str, Any], body: Any, now: float) -> None:
         sid = msg.get("sid")
@@ -408,7 +439,7 @@ class KalshiFeed:
         if not isinstance(body, dict):
             raise ProtocolError(f"ws {typ}: 'msg' is not an object")
         if typ == "orderbook_delta":
-            ticker, side, price, delta, ts = wsmsg.parse_delta(body)
+            ticker, side, price, delta, ts = wsmsg.parse_delta(body, yes_priced=self.config.use_yes_price)
             book = self._books.get(ticker)
             if book is None or book.stale:
                 return  # not followed, or waiting for its snapshot
@@ -418,7 +449,7 @@ class KalshiFeed:
                 await self._resync_books(conn, f"bad delta: {exc}")
                 return
         else:
-            ticker, yes, no, ts = wsmsg.parse_snapshot(body)
+            ticker, yes, no, ts = wsmsg.parse_snapshot(body, yes_priced=self.config.use_yes_price)
             book = self._books.get(ticker)
             if book is None:
                 return

@@ -1,7 +1,8 @@
-"""Kalshi WebSocket payloads (``msg`` objects) → typed values (API-NOTES §5.5, §5.7; asyncapi 2.0.0).
+"""Kalshi WebSocket payloads (``msg`` objects) → typed values (the current AsyncAPI: ``_dollars`` /
+``_fp`` strings, ``book_side``, ``ts_ms``).
 
-Same tolerance rules as :mod:`kalshid.exchange.kalshi.wire`: new fixed-point strings first, legacy
-integers as fallback, numbers as strings or JSON numbers; a malformed payload raises
+Same rules as :mod:`kalshid.exchange.kalshi.wire`: numbers as strings or JSON numbers, unknown fields
+ignored, deprecated fields never read; a malformed payload raises
 :class:`~kalshid.exchange.errors.ProtocolError` naming the field. The hot path (orderbook deltas)
 is :func:`parse_delta`.
 """
@@ -18,89 +19,88 @@ from kalshid.core import wire as w
 from kalshid.core.book import Level
 from kalshid.exchange.base import MarketLifecycle, PositionUpdated, TickerUpdated, TradePrinted
 from kalshid.exchange.errors import ProtocolError
-from kalshid.exchange.kalshi.wire import Obj, book_sides, counts, field, money, opt, string
-from kalshid.exchange.types import IndexPrint
+from kalshid.exchange.kalshi.wire import Obj, book_sides, counts, field, integer, money, one_of, opt, string
+from kalshid.exchange.types import BOOK_SIDES, IndexPrint
 
 
-def parse_snapshot(m: Obj) -> tuple[str, tuple[Level, ...], tuple[Level, ...], datetime | None]:
-    """``orderbook_snapshot`` → (ticker, yes bids, no bids, exchange ts if sent)."""
+def _no_price(price_cc: int, side: str, yes_priced: bool) -> int:
+    """A level's own-side bid price: with ``use_yes_price`` the NO side comes as YES prices (1 − p)."""
+    return 10_000 - price_cc if yes_priced and side == "no" else price_cc
+
+
+def parse_snapshot(m: Obj, *, yes_priced: bool = False) -> tuple[str, tuple[Level, ...], tuple[Level, ...],
+                                                                 datetime | None]:
+    """``orderbook_snapshot`` → (ticker, yes bids, no bids, exchange ts if sent). ``yes_priced``: the
+    subscription asked ``use_yes_price`` (NO levels in YES prices; turned back into NO bids here)."""
     ticker = field(m, "market_ticker", "orderbook_snapshot", string)
-    yes, no = book_sides(m, f"orderbook_snapshot {ticker}")
-    return ticker, yes, no, opt(m, "ts", f"orderbook_snapshot {ticker}", w.timestamp)
+    yes, no = book_sides(m, f"orderbook_snapshot {ticker}", "_dollars_fp")
+    if yes_priced:
+        no = tuple((10_000 - p, n) for p, n in no)
+    return ticker, yes, no, opt(m, "ts_ms", f"orderbook_snapshot {ticker}", w.timestamp)
 
 
-def parse_delta(m: Obj) -> tuple[str, str, int, int, datetime | None]:
-    """``orderbook_delta`` → (ticker, side, price_cc, signed delta, exchange ts if sent)."""
+def parse_delta(m: Obj, *, yes_priced: bool = False) -> tuple[str, str, int, int, datetime | None]:
+    """``orderbook_delta`` → (ticker, side, price_cc of that side's bid, signed delta, exchange ts)."""
     try:
         ticker = m["market_ticker"]
         side = m["side"]
-        pd = m.get("price_dollars")
-        price = w.dollars_cc(pd, "orderbook_delta.price_dollars") if pd is not None \
-            else w.cents_cc(m["price"], "orderbook_delta.price")
-        dfp = m.get("delta_fp")
-        delta = w.count(dfp, "orderbook_delta.delta_fp") if dfp is not None \
-            else w.count(m["delta"], "orderbook_delta.delta")
-        ts = m.get("ts")
-        exchange_ts = w.timestamp(ts, "orderbook_delta.ts") if ts else None
+        price = w.dollars_cc(m["price_dollars"], "orderbook_delta.price_dollars")
+        delta = w.count(m["delta_fp"], "orderbook_delta.delta_fp")
+        ts_ms = m.get("ts_ms")
+        exchange_ts = w.timestamp(ts_ms, "orderbook_delta.ts_ms") if ts_ms else None
     except KeyError as exc:
         raise ProtocolError(f"orderbook_delta: missing field {exc.args[0]!r}") from None
     except w.WireValueError as exc:
         raise ProtocolError(str(exc)) from exc
     if side not in ("yes", "no") or not isinstance(ticker, str):
         raise ProtocolError(f"orderbook_delta: bad side {side!r} or market_ticker {ticker!r}")
-    return ticker, side, price, delta, exchange_ts
+    return ticker, side, _no_price(price, side, yes_priced), delta, exchange_ts
 
 
 def parse_ticker(m: Obj, local_time: float) -> TickerUpdated:
     ctx = "ticker"
     return TickerUpdated(
         ticker=field(m, "market_ticker", ctx, string),
-        price_cc=money(m, "price_dollars", "price", ctx, required=False),
-        yes_bid_cc=money(m, "yes_bid_dollars", "yes_bid", ctx, required=False),
-        yes_ask_cc=money(m, "yes_ask_dollars", "yes_ask", ctx, required=False),
-        volume=counts(m, "volume_fp", "volume", ctx, required=False),
-        open_interest=counts(m, "open_interest_fp", "open_interest", ctx, required=False),
-        ts=opt(m, "ts", ctx, w.timestamp) or opt(m, "time", ctx, w.timestamp),
+        price_cc=money(m, "price_dollars", None, ctx, required=False),
+        yes_bid_cc=money(m, "yes_bid_dollars", None, ctx, required=False),
+        yes_ask_cc=money(m, "yes_ask_dollars", None, ctx, required=False),
+        volume=counts(m, "volume_fp", None, ctx, required=False),
+        open_interest=counts(m, "open_interest_fp", None, ctx, required=False),
+        ts=opt(m, "ts_ms", ctx, w.timestamp) or opt(m, "ts", ctx, w.timestamp),
         local_time=local_time,
+        yes_bid_size=counts(m, "yes_bid_size_fp", None, ctx, required=False),
+        yes_ask_size=counts(m, "yes_ask_size_fp", None, ctx, required=False),
     )
 
 
 def parse_trade(m: Obj, local_time: float) -> TradePrinted:
+    """``trade``: the taker's direction is ``taker_book_side`` (``bid`` took YES, ``ask`` took NO)."""
     ctx = f"trade {m.get('trade_id', '?')}"
-    yes = money(m, "yes_price_dollars", "yes_price", ctx)
-    no = money(m, "no_price_dollars", "no_price", ctx, required=False)
-    n = counts(m, "count_fp", "count", ctx)
+    yes = money(m, "yes_price_dollars", None, ctx)
+    no = money(m, "no_price_dollars", None, ctx, required=False)
+    n = counts(m, "count_fp", None, ctx)
     assert yes is not None and n is not None
+    taker_book = field(m, "taker_book_side", ctx, one_of(BOOK_SIDES))
     return TradePrinted(
         ticker=field(m, "market_ticker", ctx, string), trade_id=field(m, "trade_id", ctx, string),
         count=n, yes_price_cc=yes, no_price_cc=10_000 - yes if no is None else no,
-        taker_side=field(m, "taker_side", ctx, string),
-        ts=opt(m, "ts", ctx, w.timestamp) or opt(m, "created_time", ctx, w.timestamp), local_time=local_time,
+        taker_side="yes" if taker_book == "bid" else "no",
+        ts=opt(m, "ts_ms", ctx, w.timestamp) or opt(m, "ts", ctx, w.timestamp), local_time=local_time,
     )
 
 
 def parse_market_position(m: Obj, local_time: float) -> PositionUpdated:
-    """``market_position``: its money fields are centi-cents already (API-NOTES §5.5)."""
+    """``market_position``: count strings and dollar strings."""
     ctx = f"market_position {m.get('market_ticker', '?')}"
-    pos = counts(m, "position_fp", "position", ctx)
+    pos = counts(m, "position_fp", None, ctx)
     assert pos is not None
-
-    def cc(key: str) -> int | None:
-        return opt(m, key, ctx, _int_cc)
-
     return PositionUpdated(
         ticker=field(m, "market_ticker", ctx, string), position=pos,
-        position_cost_cc=cc("position_cost"), realized_pnl_cc=cc("realized_pnl"),
-        fees_paid_cc=cc("fees_paid"),
-        volume=counts(m, "volume_fp", "volume", ctx, required=False), local_time=local_time,
+        position_cost_cc=money(m, "position_cost_dollars", None, ctx, required=False),
+        realized_pnl_cc=money(m, "realized_pnl_dollars", None, ctx, required=False),
+        fees_paid_cc=money(m, "fees_paid_dollars", None, ctx, required=False),
+        volume=counts(m, "volume_fp", None, ctx, required=False), local_time=local_time,
     )
-
-
-def _int_cc(v: object, where: str) -> int:
-    d = w.decimal(v, where)
-    if d != d.to_integral_value():
-        raise w.WireValueError(f"{where}: expected whole centi-cents, got {v!r}")
-    return int(d)
 
 
 def parse_lifecycle(m: Obj, local_time: float) -> MarketLifecycle:
@@ -132,37 +132,37 @@ def _frame(v: Any) -> Mapping[str, Any] | None:
     return v if isinstance(v, Mapping) else None
 
 
+def _avg(m: Obj, key: str, ctx: str) -> tuple[Decimal | None, int | None]:
+    """A ``cfbenchmarksAvgData`` object (``value``, ``window_size``, …) → (value, window size)."""
+    v = m.get(key)
+    if v is None:
+        return None, None
+    if not isinstance(v, Mapping):
+        raise ProtocolError(f"{ctx}.{key}: expected an object, got {v!r}")
+    return field(v, "value", f"{ctx}.{key}", w.decimal), opt(v, "window_size", f"{ctx}.{key}", integer)
+
+
 def parse_index(m: Obj, local_time: float) -> IndexPrint:
-    """``cfbenchmarks_value`` / ``_5hz``. The value is taken from ``value`` / ``value_usd``, else from
-    the raw CF frame in ``data``; the time from the frame's ``time``, else ``source_ts_ms``, else
-    ``received_at`` (all UNCONFIRMED shapes, API-NOTES §5.7: be tolerant, but never invent a value)."""
+    """``cfbenchmarks_value`` / ``_5hz``. The value is ``value_usd`` (5 Hz) or the raw CF frame's
+    ``value`` in ``data`` (a JSON string); the time the frame's ``time``, else ``source_ts_ms``, else
+    ``received_at``. ``avg_60s_data`` is the trailing 60-second average; in the last minute before a
+    quarter hour ``last_60s_windowed_average_15min`` is the closing average the window settles on."""
     index_id = field(m, "index_id", "cfbenchmarks_value", string)
     ctx = f"cfbenchmarks_value {index_id}"
     data = _frame(m.get("data"))
     value: Decimal | None = None
-    for src, key in ((m, "value"), (m, "value_usd"), (data, "value")):
+    for src, key in ((m, "value_usd"), (data, "value")):
         if src is not None and src.get(key) not in (None, ""):
             value = field(src, key, ctx, w.decimal)
             break
     if value is None:
-        raise ProtocolError(f"{ctx}: no index value (looked at 'value', 'value_usd', 'data.value')")
+        raise ProtocolError(f"{ctx}: no index value (looked at 'value_usd', 'data.value')")
     ts: datetime | None = None
     for src, key in ((data, "time"), (m, "source_ts_ms"), (m, "received_at")):
         if src is not None and src.get(key) not in (None, ""):
             ts = field(src, key, ctx, w.timestamp)
             break
-    # avg_60s_data's shape is UNCONFIRMED: an object (or JSON string of one) with "value", or a bare
-    # number. It is optional for us, so an unrecognised shape yields None rather than an error.
-    raw_avg = m.get("avg_60s_data")
-    avg = _frame(raw_avg)
-    avg_value: Decimal | None = None
-    if avg is not None:
-        if avg.get("value") not in (None, ""):
-            avg_value = field(avg, "value", ctx + ".avg_60s_data", w.decimal)
-    elif raw_avg not in (None, ""):
-        try:
-            avg_value = w.decimal(raw_avg, ctx + ".avg_60s_data")
-        except w.WireValueError:
-            avg_value = None
+    avg, _ = _avg(m, "avg_60s_data", ctx)
+    close_avg, close_window = _avg(m, "last_60s_windowed_average_15min", ctx)
     return IndexPrint(index_id=index_id, value=value, exchange_ts=ts, local_time=local_time,
-                      avg_60s=avg_value)
+                      avg_60s=avg, close_avg_60s=close_avg, close_avg_window=close_window)

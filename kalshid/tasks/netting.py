@@ -1,0 +1,91 @@
+"""Kalshi nets YES and NO in one position per market; the journal books fills the same way.
+
+On Kalshi a trade on the YES-quoted book first closes the opposite holding and only then opens: a
+``bid`` (buy YES, or sell NO) while NO is held sells NO first; an ``ask`` (sell YES, or buy NO) while
+YES is held sells YES first. A pair of one YES and one NO is worth exactly $1, so buying NO at q while
+holding YES *is* selling YES at 1 − q, to the centi-cent. :func:`net_fill` splits a fill the way the
+exchange applied it (at most two parts: the closing sell, then the opening buy), so the journal's
+holdings, settlements and positions are the exchange's.
+
+The first part keeps the exchange's ``fill_id`` and carries the whole fee; an opening remainder gets
+``<fill_id>:open`` and no fee, so the total is exact. A fill seen again (the feed, then a REST catch-up
+or a restart) is recognised by its ``fill_id`` before it is split, and booked once.
+
+:class:`AccountHoldings` is the account's YES/NO holdings per market (all strategies), read from the
+journal the first time a market is seen and kept up to date as fills are booked.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from kalshid.core.units import ONE_DOLLAR_CC
+from kalshid.exchange.types import Action, Fill, Side
+from kalshid.store import Journal
+
+OPEN_SUFFIX = ":open"
+
+
+def _other(side: Side) -> Side:
+    return "no" if side == "yes" else "yes"
+
+
+def net_fill(fill: Fill, held_yes: int, held_no: int) -> list[Fill]:
+    """``fill`` as the exchange applied it to holdings of ``held_yes``/``held_no``: closing first. Pure."""
+    # on the YES book: a bid buys YES unless NO is held; an ask sells YES while YES is held, then buys NO
+    bid = (fill.side == "yes") == (fill.action == "buy")
+    close_side: Side = "no" if bid else "yes"
+    open_side: Side = _other(close_side)
+    held = held_no if bid else held_yes
+    closing = min(held, fill.count)
+    opening = fill.count - closing
+    parts: list[Fill] = []
+
+    def part(side: Side, action: Action, count: int, fill_id: str, fee: int) -> Fill:
+        price = fill.price_cc if side == fill.side else ONE_DOLLAR_CC - fill.price_cc
+        yes = price if side == "yes" else ONE_DOLLAR_CC - price
+        return attrs.evolve(fill, fill_id=fill_id, side=side, action=action, count=count, fee_cc=fee,
+                            yes_price_cc=yes, no_price_cc=ONE_DOLLAR_CC - yes)
+
+    if closing:
+        parts.append(part(close_side, "sell", closing, fill.fill_id, fill.fee_cc))
+    if opening:
+        first = not parts
+        parts.append(part(open_side, "buy", opening, fill.fill_id if first else fill.fill_id + OPEN_SUFFIX,
+                          fill.fee_cc if first else 0))
+    return parts
+
+
+class AccountHoldings:
+    """YES and NO contracts the account holds per market, from the journal's fills."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self._held: dict[str, dict[str, int]] = {}
+
+    async def get(self, ticker: str) -> tuple[int, int]:
+        if ticker not in self._held:
+            held = {"yes": 0, "no": 0}
+            for f in await self._journal.all_fills(ticker=ticker):
+                held[f.side.value] += f.count if f.action.value == "buy" else -f.count
+            self._held[ticker] = held
+        h = self._held[ticker]
+        return h["yes"], h["no"]
+
+    def booked(self, fill: Fill) -> None:
+        """Count a booked (netted) fill part."""
+        h = self._held.setdefault(fill.ticker, {"yes": 0, "no": 0})
+        h[fill.side] += fill.count if fill.action == "buy" else -fill.count
+
+    def forget(self, ticker: str) -> None:
+        """A settled market: its holdings are gone."""
+        self._held.pop(ticker, None)
+
+    async def split(self, fill: Fill) -> list[Fill]:
+        """``fill`` netted against the holdings now; nothing when the journal has booked it already
+        (the split of a fill seen again would differ: the holdings moved when it was booked)."""
+        booked = await self._journal.list_fills(order_id=fill.order_id, limit=1000)
+        if any(f.fill_id == fill.fill_id for f in booked.items):
+            return []
+        held_yes, held_no = await self.get(fill.ticker)
+        return net_fill(fill, held_yes, held_no)

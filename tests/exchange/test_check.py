@@ -1,0 +1,67 @@
+"""``kalshid check`` against the simulator: every check passes on a good account, fails loudly on a bad
+key, and nothing but GET ever leaves the client (the read-only transport refuses writes itself)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import trio
+from contract_fixtures import START, CountingTransport, current_ticker, signer, sim_now
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from kalshid.exchange.errors import OrderInFlight
+from kalshid.exchange.kalshi import auth
+from kalshid.exchange.kalshi.check import ReadOnlyTransport, check_account, render
+from kalshid.exchange.kalshi.rest import KalshiRest, RetryPolicy
+from kalshid.exchange.types import OrderRequest
+from kalshid.sim.ratelimit import RateLimits as SimRateLimits
+from kalshid.sim.server import SimHandle, SimSettings, serve_simulator
+
+
+async def start(nursery: trio.Nursery, *keys: tuple[str, object]) -> SimHandle:
+    # the new window is listed late (as on Kalshi): check finds it by its computed ticker
+    cfg = SimSettings(keys=keys, seed=5, start=START, makers=False, takers=False, graceful_timeout_s=0.2,  # type: ignore[arg-type]
+                      rate_limits=SimRateLimits(), listing_delay_s=600)
+    with trio.fail_after(10):
+        handle: SimHandle = await nursery.start(serve_simulator, cfg)
+    return handle
+
+
+async def test_check_passes_read_only_on_a_good_account(nursery: trio.Nursery, rsa_key: rsa.RSAPrivateKey) -> None:
+    sim = await start(nursery, (signer(rsa_key).key_id, rsa_key.public_key()))
+    sent = CountingTransport()
+    with trio.fail_after(30):
+        results = await check_account(sim.rest_base_url, signer(rsa_key), transport=sent, now=sim_now(sim))
+    table = render(results, sim.rest_base_url)
+    assert all(r.ok for r in results), table
+    assert f"{len(results)}/{len(results)} checks passed" in table and current_ticker(sim) in table
+    assert {m for m, _ in sent.requests} == {"GET"}, sent.requests
+    assert ("GET", f"/trade-api/v2/markets/{current_ticker(sim)}") in sent.requests
+
+
+async def test_check_with_an_ed25519_key_and_with_a_wrong_key(nursery: trio.Nursery) -> None:
+    good, wrong = ed25519.Ed25519PrivateKey.generate(), ed25519.Ed25519PrivateKey.generate()
+    sim = await start(nursery, ("ed-key", good.public_key()))
+    with trio.fail_after(30):
+        ok = await check_account(sim.rest_base_url, auth.Signer("ed-key", good), now=sim_now(sim))
+        bad = await check_account(sim.rest_base_url, auth.Signer("ed-key", wrong), now=sim_now(sim))
+    assert all(r.ok for r in ok), render(ok, "sim")
+    failed = {r.name for r in bad if not r.ok}
+    assert "auth and balance" in failed and "order reads" in failed, render(bad, "sim")
+    assert "FAIL" not in render(ok, "sim") and "FAIL" in render(bad, "sim")
+
+
+async def test_the_read_only_transport_refuses_writes_before_the_network(rsa_key: rsa.RSAPrivateKey) -> None:
+    reached: list[str] = []
+
+    def anything(request: httpx.Request) -> httpx.Response:
+        reached.append(request.method)
+        return httpx.Response(201, json={})
+
+    readonly = ReadOnlyTransport(httpx.MockTransport(anything))
+    async with KalshiRest("http://127.0.0.1:9/trade-api/v2", auth.Signer("k", rsa_key), transport=readonly,
+                          retry=RetryPolicy(attempts=1), in_flight_settle_s=0) as rest:
+        with pytest.raises(OrderInFlight, match="read-only"):
+            await rest.create_order(OrderRequest("KXSOL15M-26JUL081900-00", "yes", "buy", 1, 100, "c"))
+        await rest.read("/exchange/status")
+    assert reached == ["GET"] and readonly.refused == 1

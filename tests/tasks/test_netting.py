@@ -1,0 +1,68 @@
+"""Fills are booked as Kalshi nets them: a trade closes the opposite holding first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import attrs
+import pytest
+
+from kalshid.exchange.types import Fill
+from kalshid.store import open_journal
+from kalshid.tasks.convert import journal_fill
+from kalshid.tasks.netting import AccountHoldings, net_fill
+
+T = datetime(2026, 7, 8, 22, 50, tzinfo=UTC)
+
+
+def fill(side: str, action: str, count: int, price_cc: int, fee_cc: int = 70) -> Fill:
+    yes = price_cc if side == "yes" else 10_000 - price_cc
+    return Fill(fill_id="f", order_id="o", ticker="KX", side=side, action=action, count=count,  # type: ignore[arg-type]
+                yes_price_cc=yes, no_price_cc=10_000 - yes, is_taker=True, fee_cc=fee_cc, ts=T)
+
+
+def view(parts: list[Fill]) -> list[tuple[str, str, str, int, int, int]]:
+    return [(p.fill_id, p.side, p.action, p.count, p.price_cc, p.fee_cc) for p in parts]
+
+
+@pytest.mark.parametrize(("side", "action", "price"), [("yes", "buy", 4200), ("no", "sell", 5800)])
+def test_a_bid_closes_no_first_then_buys_yes(side: str, action: str, price: int) -> None:
+    assert view(net_fill(fill(side, action, 5, price), held_yes=0, held_no=3)) == [
+        ("f", "no", "sell", 3, 5800, 70), ("f:open", "yes", "buy", 2, 4200, 0)]
+    assert view(net_fill(fill(side, action, 5, price), held_yes=9, held_no=0)) == [("f", "yes", "buy", 5, 4200, 70)]
+    assert view(net_fill(fill(side, action, 2, price), held_yes=0, held_no=8)) == [("f", "no", "sell", 2, 5800, 70)]
+
+
+@pytest.mark.parametrize(("side", "action", "price"), [("no", "buy", 5800), ("yes", "sell", 4200)])
+def test_an_ask_closes_yes_first_then_buys_no(side: str, action: str, price: int) -> None:
+    parts = net_fill(fill(side, action, 5, price), held_yes=4, held_no=0)
+    assert view(parts) == [("f", "yes", "sell", 4, 4200, 70), ("f:open", "no", "buy", 1, 5800, 0)]
+    assert sum(p.fee_cc for p in parts) == 70 and sum(p.count for p in parts) == 5
+    assert view(net_fill(fill(side, action, 5, price), held_yes=0, held_no=0)) == [("f", "no", "buy", 5, 5800, 70)]
+
+
+def test_buying_no_while_holding_yes_is_selling_yes_to_the_cent() -> None:
+    # hold 10 YES bought at $0.40; buy 10 NO at $0.55: Kalshi nets the pairs and pays $1 each
+    (closing,) = net_fill(fill("no", "buy", 10, 5500, fee_cc=0), held_yes=10, held_no=0)
+    assert (closing.side, closing.action, closing.count, closing.price_cc) == ("yes", "sell", 10, 4500)
+    cash_kalshi = -10 * 5500 + 10 * 10_000  # pay for NO, then the netted pairs pay out
+    assert cash_kalshi == 10 * closing.price_cc
+
+
+async def test_holdings_come_from_the_journal_and_a_fill_seen_again_is_not_split_again(tmp_path: Path) -> None:
+    async with open_journal(tmp_path / "j.sqlite3", "sim", inline=True) as journal:
+        holdings = AccountHoldings(journal)
+
+        async def book(f: Fill) -> list[tuple[str, str, str, int, int, int]]:
+            parts = await holdings.split(f)
+            for p in parts:
+                assert await journal.record_fill(journal_fill(p, ts=T, strategy="s"))
+                holdings.booked(p)
+            return view(parts)
+
+        assert await book(attrs.evolve(fill("yes", "buy", 4, 4200), fill_id="a")) == [("a", "yes", "buy", 4, 4200, 70)]
+        ask = attrs.evolve(fill("no", "buy", 6, 5800), fill_id="b")
+        assert await book(ask) == [("b", "yes", "sell", 4, 4200, 70), ("b:open", "no", "buy", 2, 5800, 0)]
+        assert await book(ask) == []  # the same fill again (REST after the feed): booked once
+        assert await AccountHoldings(journal).get("KX") == (0, 2)  # a fresh reader agrees, from the journal
