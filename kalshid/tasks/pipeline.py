@@ -50,6 +50,7 @@ from kalshid.exchange.types import Market
 from kalshid.logs import get_logger, register_secret
 from kalshid.metrics import Metrics
 from kalshid.store import open_journal
+from kalshid.store.identity import exchange_identity, set_aside_stale_journal
 from kalshid.tasks.clock import ExchangeClock
 from kalshid.tasks.context import (
     ExecutionInput,
@@ -135,6 +136,10 @@ class TradingDaemon:
         self.p.risk_in = trio.open_memory_channel[RiskInput](ch.fills)
         self._strategy_done = trio.Event()
         self._markets_done = trio.Event()
+        # order events reach execution's inbox only during and after a reconciliation attempt (see
+        # _reconcile_until_done); market data only once reconciled. Before, the feed's events only
+        # advance the clock, so a reconciliation that retries never fills an inbox nobody reads.
+        self._orders_gate = False
         self.control: Any = None
 
     def breaker_config(self) -> BreakerConfig:
@@ -165,14 +170,23 @@ class TradingDaemon:
     # --- exchange: journal, embedded simulator, REST client ------------------------------------
     async def exchange_task(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
         cfg = self.cfg
+        embedded = cfg.exchange.env == "sim" and not cfg.exchange.api_base_url
+        if not embedded:
+            self._external_endpoints()
+        # the embedded simulator and a dry run's paper account start empty: so does their journal
+        identity = exchange_identity(cfg.exchange.env, self.rest_url, fresh=embedded or cfg.dry_run)
+        if embedded or cfg.dry_run:
+            moved = set_aside_stale_journal(cfg.journal_path, identity)
+            if moved is not None:
+                log.info("the exchange starts empty, so the journal does too; the previous run's journal "
+                         "was set aside", journal=cfg.journal_path, set_aside=str(moved))
         async with open_journal(cfg.journal_path, cfg.journal_mode, inline=self.journal_inline,
                                 fsync_before_send=cfg.journal.fsync_before_send) as journal, \
                 trio.open_nursery() as nursery:
+            await journal.bind_exchange(identity)
             self.p.journal = journal
-            if cfg.exchange.env == "sim" and not cfg.exchange.api_base_url:
+            if embedded:
                 await self._start_embedded_simulator(nursery)
-            else:
-                self._external_endpoints()
             if self.signer is None:
                 raise ReconciliationError("no API credentials: set KALSHI_API_KEY and KALSHI_PRIVATE_KEY_PATH "
                                           "(the WebSocket needs a signed handshake even for market data)")
@@ -243,8 +257,8 @@ class TradingDaemon:
     async def feed_task(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
         assert self.signer is not None and self.p.market_data is not None and self.p.execution_in is not None
         router = FeedRouter(self.p.market_data[0], self.p.execution_in[0].clone(),
-                            wants_market_data=lambda: not self._strategy_done.is_set(),
-                            wants_orders=lambda: not self.p.execution_done.is_set(),
+                            wants_market_data=lambda: self.p.state.ready and not self._strategy_done.is_set(),
+                            wants_orders=lambda: self._orders_gate and not self.p.execution_done.is_set(),
                             observe=self._observe_feed_event)
         try:
             async with trio.open_nursery() as nursery:
@@ -302,8 +316,7 @@ class TradingDaemon:
             self._markets_done.set()
 
     async def _markets_task(self, runtime: Runtime, task_status: trio.TaskStatus[Any]) -> None:
-        with trio.fail_after(30):
-            await self.clock.wait_known()
+        await self._wait_for_exchange_time()
         await self._refresh_markets()
         task_status.started()
         async def wake_on_shutdown() -> None:
@@ -362,7 +375,7 @@ class TradingDaemon:
         ex_send, ex_recv = self.p.execution_in
         risk_send = self.p.risk_in[0].clone()
         try:
-            await self._reconcile_until_done(runtime)
+            await self._reconcile_until_done(runtime, ex_recv)
             task_status.started()
             async with trio.open_nursery() as nursery:
                 async def ask_shutdown() -> None:
@@ -375,24 +388,44 @@ class TradingDaemon:
             self.p.execution_done.set()
             ex_send.close()
 
-    async def _reconcile_until_done(self, runtime: Runtime) -> None:
+    async def _wait_for_exchange_time(self) -> None:
+        """Until the feed has told the exchange's time; says so every 30 s, never gives up."""
+        waited = 0
+        while not self.clock.known:
+            with trio.move_on_after(30):
+                await self.clock.wait_known()
+            if not self.clock.known:
+                waited += 30
+                log.warning("no exchange time yet: waiting for the feed's first index print", waited_s=waited)
+
+    async def _reconcile_until_done(self, runtime: Runtime,
+                                    inbox: trio.MemoryReceiveChannel[ExecutionInput]) -> None:
+        """Reconcile until it succeeds, retrying with backoff and logging each attempt's differences.
+
+        Order events from the feed are let into ``inbox`` for the length of each attempt, so nothing
+        that happens during a successful one is lost (fills are idempotent, everything before the
+        attempt is read from the exchange by it); after a failed one they are discarded and kept
+        out until the next attempt, so the feed never blocks on an inbox nobody reads."""
         exchange = self.p.require_exchange()
         journal = self.p.require_journal()
-        with trio.fail_after(30):
-            await self.clock.wait_known()
+        await self._wait_for_exchange_time()
         attempt = 0
         while True:
+            self._orders_gate = True
             try:
                 now = self.clock.now()
                 portfolio, open_orders, summary = await reconcile(exchange, journal, now)
                 break
             except (ExchangeError, ReconciliationError) as exc:
+                self._orders_gate = False
+                discarded = _discard_waiting(inbox)
                 delay = RECONCILE_RETRY_S[min(attempt, len(RECONCILE_RETRY_S) - 1)]
                 attempt += 1
-                log.error("reconciliation failed: not trading", error=f"{type(exc).__name__}: {exc}",
-                          attempt=attempt, retry_in_s=delay)
+                log.error("reconciliation failed: not trading; retrying", error=f"{type(exc).__name__}: {exc}",
+                          attempt=attempt, retry_in_s=delay, feed_events_discarded=discarded)
                 self.p.state.reconciliation = {"ok": False, "error": str(exc), "attempt": attempt}
-                self._publish("alert", {"level": "error", "kind": "reconciliation_failed", "detail": str(exc)})
+                self._publish("alert", {"level": "error", "kind": "reconciliation_failed", "detail": str(exc),
+                                        "attempt": attempt})
                 await trio.sleep(delay)
         state = self.p.state
         state.portfolio = portfolio
@@ -468,6 +501,17 @@ def embedded_start(now: float | None = None) -> float:
     # a hair before a whole second: the index prints on whole seconds, so the first one (which tells
     # the daemon the exchange time it waits for at start) comes at once rather than a second later
     return wall - wall % 900 + EMBEDDED_START_INTO_WINDOW_S - 0.001
+
+
+def _discard_waiting(inbox: trio.MemoryReceiveChannel[ExecutionInput]) -> int:
+    """Drop what waits in ``inbox`` (only feed events can, before execution starts); return how many."""
+    n = 0
+    while True:
+        try:
+            inbox.receive_nowait()
+        except (trio.WouldBlock, trio.EndOfChannel):
+            return n
+        n += 1
 
 
 def _info(m: Market) -> MarketInfo:
