@@ -33,6 +33,7 @@ from kalshid.server.params import parse_json_object, parse_path, parse_query
 from kalshid.server.routes import ROUTES, ApiContext, Route
 from kalshid.server.settings import ApiSettings, resolve_token
 from kalshid.server.ws import serve_websocket
+from kalshid.tasks.audit import acting_as
 
 log = logging.getLogger("kalshid.server")
 
@@ -51,7 +52,8 @@ def _view(ctx: ApiContext, route: Route) -> Callable[..., Awaitable[Response]]:
         body = (
             parse_json_object(await request.get_data(True, False, False)) if route.body is not None else None
         )
-        result = await route.handler(ctx, params, body)
+        with acting_as("api"):
+            result = await route.handler(ctx, params, body)
         if isinstance(result, Response):
             return result
         return Response(json.dumps(result), content_type="application/json")
@@ -83,7 +85,8 @@ def create_app(
         app.add_url_rule(_quart_path(route.path), endpoint, _view(ctx, route), methods=[route.method])
 
     async def ws() -> Response | None:
-        return await serve_websocket(ctx)
+        with acting_as("ws"):
+            return await serve_websocket(ctx)
 
     app.add_websocket("/ws", "ws", ws)
 

@@ -104,6 +104,19 @@ def set_aside_stale_journal(path: str | Path, identity: str, *, now: datetime | 
     return target
 
 
+def read_meta(path: str | Path, key: str) -> str | None:
+    """One ``meta`` value of the journal file at ``path`` (closed), or None. For carrying what is not
+    the exchange's (the operator's decisions) from a set-aside journal to the fresh one."""
+    conn = sqlite3.connect(path)
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
 def _prune(path: Path) -> None:
     """Keep the newest :data:`KEEP_SET_ASIDE` set-aside journals of ``path``."""
     old = sorted(path.parent.glob(f"{path.stem}.*Z{path.suffix}"))

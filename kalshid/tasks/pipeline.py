@@ -50,7 +50,7 @@ from kalshid.exchange.types import Market
 from kalshid.logs import get_logger, register_secret
 from kalshid.metrics import Metrics
 from kalshid.store import open_journal
-from kalshid.store.identity import exchange_identity, set_aside_stale_journal
+from kalshid.store.identity import exchange_identity, read_meta, set_aside_stale_journal
 from kalshid.tasks.clock import ExchangeClock
 from kalshid.tasks.context import (
     ExecutionInput,
@@ -60,6 +60,8 @@ from kalshid.tasks.context import (
     TradingState,
 )
 from kalshid.tasks.execution import ExecutionSettings, ExecutionStage
+from kalshid.tasks.operator_state import KEY as OPERATOR_KEY
+from kalshid.tasks.operator_state import restore_operator_state
 from kalshid.tasks.reconcile import ReconciliationError, reconcile, strategy_holdings
 from kalshid.tasks.risk import RiskStage
 from kalshid.tasks.router import FeedRouter
@@ -136,10 +138,12 @@ class TradingDaemon:
         self.p.risk_in = trio.open_memory_channel[RiskInput](ch.fills)
         self._strategy_done = trio.Event()
         self._markets_done = trio.Event()
-        # order events reach execution's inbox only during and after a reconciliation attempt (see
-        # _reconcile_until_done); market data only once reconciled. Before, the feed's events only
-        # advance the clock, so a reconciliation that retries never fills an inbox nobody reads.
+        # the feed's events reach the stages' inboxes only during and after a reconciliation attempt
+        # (see _reconcile_until_done). Before, they only advance the clock, so a reconciliation that
+        # retries never fills an inbox nobody reads.
         self._orders_gate = False
+        # parameters set by an operator (API, ctl), journaled with the rest of the operator state
+        self.param_overrides: dict[str, dict[str, Any]] = {}
         self.control: Any = None
 
     def breaker_config(self) -> BreakerConfig:
@@ -175,15 +179,19 @@ class TradingDaemon:
             self._external_endpoints()
         # the embedded simulator and a dry run's paper account start empty: so does their journal
         identity = exchange_identity(cfg.exchange.env, self.rest_url, fresh=embedded or cfg.dry_run)
+        operator: str | None = None  # the operator's decisions outlive the exchange's state
         if embedded or cfg.dry_run:
             moved = set_aside_stale_journal(cfg.journal_path, identity)
             if moved is not None:
+                operator = read_meta(moved, OPERATOR_KEY)
                 log.info("the exchange starts empty, so the journal does too; the previous run's journal "
                          "was set aside", journal=cfg.journal_path, set_aside=str(moved))
         async with open_journal(cfg.journal_path, cfg.journal_mode, inline=self.journal_inline,
                                 fsync_before_send=cfg.journal.fsync_before_send) as journal, \
                 trio.open_nursery() as nursery:
             await journal.bind_exchange(identity)
+            if operator is not None:
+                await journal.set_meta(OPERATOR_KEY, operator)
             self.p.journal = journal
             if embedded:
                 await self._start_embedded_simulator(nursery)
@@ -257,7 +265,7 @@ class TradingDaemon:
     async def feed_task(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
         assert self.signer is not None and self.p.market_data is not None and self.p.execution_in is not None
         router = FeedRouter(self.p.market_data[0], self.p.execution_in[0].clone(),
-                            wants_market_data=lambda: self.p.state.ready and not self._strategy_done.is_set(),
+                            wants_market_data=lambda: self._orders_gate and not self._strategy_done.is_set(),
                             wants_orders=lambda: self._orders_gate and not self.p.execution_done.is_set(),
                             observe=self._observe_feed_event)
         try:
@@ -402,12 +410,13 @@ class TradingDaemon:
                                     inbox: trio.MemoryReceiveChannel[ExecutionInput]) -> None:
         """Reconcile until it succeeds, retrying with backoff and logging each attempt's differences.
 
-        Order events from the feed are let into ``inbox`` for the length of each attempt, so nothing
-        that happens during a successful one is lost (fills are idempotent, everything before the
-        attempt is read from the exchange by it); after a failed one they are discarded and kept
-        out until the next attempt, so the feed never blocks on an inbox nobody reads."""
+        The feed's events are let into ``inbox`` (and the strategy's) for the length of each attempt,
+        so nothing that happens during a successful one is lost (fills are idempotent, everything
+        before the attempt is read from the exchange by it); after a failed one they are discarded and
+        kept out until the next attempt, so the feed never blocks on an inbox nobody reads."""
         exchange = self.p.require_exchange()
         journal = self.p.require_journal()
+        assert self.p.market_data is not None
         await self._wait_for_exchange_time()
         attempt = 0
         while True:
@@ -418,7 +427,7 @@ class TradingDaemon:
                 break
             except (ExchangeError, ReconciliationError) as exc:
                 self._orders_gate = False
-                discarded = _discard_waiting(inbox)
+                discarded = _discard_waiting(inbox) + _discard_waiting(self.p.market_data[1])
                 delay = RECONCILE_RETRY_S[min(attempt, len(RECONCILE_RETRY_S) - 1)]
                 attempt += 1
                 log.error("reconciliation failed: not trading; retrying", error=f"{type(exc).__name__}: {exc}",
@@ -446,6 +455,7 @@ class TradingDaemon:
             log.critical("circuit breaker is HALTED from before the restart; reset it to trade")
         state.breaker = breaker
         state.peak_equity_cc = breaker.peak_equity_cc
+        await restore_operator_state(self, now)
         state.started_at = now
         state.ready = True
         state.reconciliation = {"ok": True, **summary}
@@ -503,8 +513,8 @@ def embedded_start(now: float | None = None) -> float:
     return wall - wall % 900 + EMBEDDED_START_INTO_WINDOW_S - 0.001
 
 
-def _discard_waiting(inbox: trio.MemoryReceiveChannel[ExecutionInput]) -> int:
-    """Drop what waits in ``inbox`` (only feed events can, before execution starts); return how many."""
+def _discard_waiting(inbox: trio.MemoryReceiveChannel[Any]) -> int:
+    """Drop what waits in ``inbox`` (only feed events can, before the stages start); return how many."""
     n = 0
     while True:
         try:

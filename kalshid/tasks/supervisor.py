@@ -37,7 +37,7 @@ from kalshid.exchange.kalshi.auth import Signer
 from kalshid.logs import get_logger
 from kalshid.sdnotify import sd_notify
 from kalshid.store.instancelock import InstanceLockError, instance_lock
-from kalshid.tasks import failures
+from kalshid.tasks import audit, failures
 from kalshid.tasks.signals import signal_watcher_task
 from kalshid.tasks.watchdog import watchdog_interval_s
 
@@ -61,7 +61,7 @@ class Runtime:
     live: bool = False
     shutdown: trio.Event = attrs.field(factory=trio.Event)
     # Applies a validated new configuration to the running daemon; returns the sections it applied.
-    on_reload: Callable[[LoadedConfig], list[str]] | None = None
+    on_reload: Callable[[LoadedConfig], Awaitable[list[str]]] | None = None
 
     @property
     def config(self) -> Config:
@@ -101,7 +101,7 @@ def components_for(runtime: Runtime) -> list[Component]:
     See :mod:`kalshid.tasks.pipeline`: exchange → feed → markets → execution (reconciles first) → risk
     → strategy → api → control socket → watchdog.
     """
-    from kalshid.tasks.control_impl import apply_reload
+    from kalshid.tasks.operator_state import apply_reload
     from kalshid.tasks.pipeline import TradingDaemon
 
     daemon = TradingDaemon(runtime)
@@ -186,7 +186,12 @@ class Supervisor:
         self._stop.set()
 
     async def reload_config(self) -> None:
-        """Re-read and validate the configuration and log what changed (nothing is applied yet)."""
+        """SIGHUP: re-read and validate the configuration, apply what can change live (audited as the
+        signal's), and log what needs a restart."""
+        with audit.acting_as("signal"):
+            await self._reload_config()
+
+    async def _reload_config(self) -> None:
         self._reloads += 1
         if self._reload is None:
             log.info("config reload: no loader configured")
@@ -196,12 +201,16 @@ class Supervisor:
         except ConfigError as exc:
             log.error("config reload rejected; keeping the running configuration",
                       problems=[str(p) for p in exc.problems])
+            audit.record(lambda *_: None, "reload", before={}, after={}, outcome="refused",
+                         detail="; ".join(str(p) for p in exc.problems))
             return
         changed = diff(self.runtime.config, new.config)
-        applied = self.runtime.on_reload(new) if self.runtime.on_reload is not None else []
-        log.info("config reloaded and valid; strategy parameters and risk limits applied, "
-                 "other changes take effect on restart", applied=applied,
-                 changed={k: {"old": old, "new": new_v} for k, (old, new_v) in changed.items()})
+        applied = await self.runtime.on_reload(new) if self.runtime.on_reload is not None else []
+        restart = {k: {"old": old, "new": new_v} for k, (old, new_v) in changed.items()
+                   if not k.startswith(("strategies.", "risk."))}
+        log.info("config reloaded and valid; strategy parameters and risk limits applied (the audit line "
+                 "lists each running value changed), the rest takes effect on restart", applied=applied,
+                 needs_restart=restart)
 
     async def run(self) -> int:
         """Run until stopped or failed; return the process exit status."""
