@@ -55,6 +55,14 @@ class DaemonControlImpl:
             return "stop_entry"
         return "running"
 
+    def _pnl(self) -> JSON:
+        """Realised, unrealised (positions marked at the book where known, else at cost) and total."""
+        port = self._state.portfolio
+        marks = self.d.risk_stage.marks() if self._state.ready else {}
+        unrealized = sum(p.value_cc(marks.get(t)) - p.cost_basis_cc for t, p in port.positions.items())
+        return {"realized": format_dollars(port.realized_pnl_cc), "unrealized": format_dollars(unrealized),
+                "total": format_dollars(port.realized_pnl_cc + unrealized)}
+
     async def status(self) -> JSON:
         s = self._state
         equity = self.d.risk_stage.equity_cc() if s.ready else s.portfolio.cash_cc
@@ -69,6 +77,9 @@ class DaemonControlImpl:
             "equity": format_dollars(equity),
             "cash": format_dollars(s.portfolio.cash_cc),
             "realized_pnl": format_dollars(s.portfolio.realized_pnl_cc),
+            "pnl": self._pnl(),
+            "operator": {"trading_enabled": s.trading_enabled, "entries_enabled": s.entries_enabled,
+                         "restored": self.d.operator_restored},
             "breaker": {"tripped": s.breaker.status is BreakerStatus.HALTED, "state": s.breaker.status.value,
                         "reason": None},
             "ready": s.ready,

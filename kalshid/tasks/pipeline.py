@@ -30,6 +30,7 @@ from kalshid.core.portfolio import Portfolio
 from kalshid.core.risk import DayLedger, RiskEngine, RiskLimits
 from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.core.tracker import MarketInfo
+from kalshid.core.units import format_dollars
 from kalshid.exchange.base import (
     EventSink,
     FeedEvent,
@@ -144,6 +145,7 @@ class TradingDaemon:
         self._orders_gate = False
         # parameters set by an operator (API, ctl), journaled with the rest of the operator state
         self.param_overrides: dict[str, dict[str, Any]] = {}
+        self.operator_restored = False  # the operator state came back from the journal at start
         self.control: Any = None
 
     def breaker_config(self) -> BreakerConfig:
@@ -151,6 +153,14 @@ class TradingDaemon:
                              max_drawdown_fraction=self.cfg.risk.breaker_drawdown_fraction)
 
     def _publish(self, type_: str, data: dict[str, Any]) -> None:
+        """Publish an event to the dashboards. Money goes out as dollar strings like REST's (each
+        integer ``x_cc`` field gains an ``x`` twin); an info-level ``alert`` needs no human, so it is
+        counted (``counters["info_<kind>"]``) and published as an event of its own kind instead."""
+        if type_ == "alert" and data.get("level") == "info":
+            kind = str(data.get("kind", "notice"))
+            self.p.state.bump(f"info_{kind}")
+            type_ = kind
+        data = with_dollars(data)
         try:
             self.broadcaster.publish({"type": type_, "data": data})
         except (TypeError, ValueError) as exc:  # a publisher bug must be loud, but must not stop trading
@@ -455,7 +465,7 @@ class TradingDaemon:
             log.critical("circuit breaker is HALTED from before the restart; reset it to trade")
         state.breaker = breaker
         state.peak_equity_cc = breaker.peak_equity_cc
-        await restore_operator_state(self, now)
+        self.operator_restored = await restore_operator_state(self, now) is not None
         state.started_at = now
         state.ready = True
         state.reconciliation = {"ok": True, **summary}
@@ -511,6 +521,20 @@ def embedded_start(now: float | None = None) -> float:
     # a hair before a whole second: the index prints on whole seconds, so the first one (which tells
     # the daemon the exchange time it waits for at start) comes at once rather than a second later
     return wall - wall % 900 + EMBEDDED_START_INTO_WINDOW_S - 0.001
+
+
+def with_dollars(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with a dollar-string twin (``"0.4500"``) for each integer ``*_cc`` field, also in nested
+    objects; the ``*_cc`` fields stay."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = with_dollars(value)
+        out[key] = value
+        if key.endswith("_cc") and isinstance(value, int) and not isinstance(value, bool) \
+                and key[:-3] not in data:
+            out[key[:-3]] = format_dollars(value)
+    return out
 
 
 def _discard_waiting(inbox: trio.MemoryReceiveChannel[Any]) -> int:
