@@ -23,7 +23,7 @@ import trio
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshid.config import Config
-from kalshid.control.broadcaster import Broadcaster
+from kalshid.control.broadcaster import EVENT_TYPES, Broadcaster
 from kalshid.core.breaker import Breaker, BreakerConfig, BreakerStatus
 from kalshid.core.markets import INDEX_ID
 from kalshid.core.portfolio import Portfolio
@@ -159,7 +159,7 @@ class TradingDaemon:
         if type_ == "alert" and data.get("level") == "info":
             kind = str(data.get("kind", "notice"))
             self.p.state.bump(f"info_{kind}")
-            type_ = kind
+            type_ = kind if kind in EVENT_TYPES else "notice"
         data = with_dollars(data)
         try:
             self.broadcaster.publish({"type": type_, "data": data})

@@ -208,9 +208,10 @@ class Supervisor:
         applied = await self.runtime.on_reload(new) if self.runtime.on_reload is not None else []
         restart = {k: {"old": old, "new": new_v} for k, (old, new_v) in changed.items()
                    if not k.startswith(("strategies.", "risk."))}
-        log.info("config reloaded and valid; strategy parameters and risk limits applied (the audit line "
-                 "lists each running value changed), the rest takes effect on restart", applied=applied,
-                 needs_restart=restart)
+        # the audit line (kalshid.audit) lists each running value the reload changed
+        log.info("config reloaded and valid; strategy parameters and risk limits applied, "
+                 "other changes take effect on restart", applied=applied, needs_restart=restart,
+                 changed={k: {"old": old, "new": new_v} for k, (old, new_v) in changed.items()})
 
     async def run(self) -> int:
         """Run until stopped or failed; return the process exit status."""
