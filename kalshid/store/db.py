@@ -194,7 +194,8 @@ def intent_log_path(journal: Path) -> Path:
 
 
 def _open_intents(conn: Any, path: Path) -> tuple[IntentLog, list[str]]:
-    """Open the intent log, journal the decisions SQLite lost (a power cut), then empty it."""
+    """Open the intent log, journal the decisions SQLite does not have (the process stopped before
+    writing them, or a power cut took them), then empty it."""
     intents = IntentLog(path)
     try:
         replayed = sql_write.replay_decisions(conn, intents.records())
@@ -600,7 +601,8 @@ async def open_journal(path: str | Path, mode: JournalMode | str, *, inline: boo
     conn, version, intents, replayed = setup() if inline else await threads.run_sync(setup)
     _owner_only(p)
     if replayed:
-        log.warning("decisions recovered from the intent log (SQLite lost them: a power cut?)",
+        log.warning("decisions recovered from the intent log: the daemon stopped (a crash, kill -9 or power "
+                    "cut) before writing them to SQLite; reconciliation resolves their orders",
                     journal=str(p), count=len(replayed), client_order_ids=replayed[:20])
     journal = Journal(conn, p, m, version, inline=inline, intents=intents, fsync_before_send=fsync_before_send)
     try:

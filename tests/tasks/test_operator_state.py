@@ -82,3 +82,28 @@ async def test_reset_breaker_on_a_running_breaker_changes_nothing_and_says_so(tm
     assert status["state"] == "running" and daemon.p.state.trading_enabled
     [line] = _actions(logs)
     assert line["outcome"] == "no_change" and "not tripped" in line["detail"]
+
+
+async def test_the_api_and_the_control_socket_are_named_as_the_source(tmp_path: Path,
+                                                                      autojump_clock: object) -> None:
+    import json
+
+    import httpx
+    import trio
+    from daemonkit import TOKEN
+
+    from kalshid.control.protocol import encode_request
+
+    async with running_daemon(tmp_path) as (daemon, _sup):
+        with capture_logs() as logs:
+            async with httpx.AsyncClient(base_url=daemon.api_url) as http:
+                resp = await http.post("/api/stop", headers={"Authorization": f"Bearer {TOKEN}"})
+                assert resp.status_code == 200 and resp.json()["state"] == "stopped"
+            async with await trio.open_unix_socket(daemon.control_path) as sock:
+                await sock.send_all(encode_request("start", request_id=1))
+                reply = b""
+                while not reply.endswith(b"\n"):
+                    reply += await sock.receive_some(65536)
+            assert json.loads(reply)["ok"] is True
+    got = [(e["source"], e["action"], e["after"]["state"]) for e in _actions(logs)]
+    assert got == [("api", "stop", "stopped"), ("ctl", "start", "running")]
