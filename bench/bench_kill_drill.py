@@ -3,13 +3,13 @@ journal and the API.
 
 An external ``kalshid sim --speed 20 --faults …`` (response latency, 5xx, lost responses, dropped
 WebSockets) is the exchange; ``kalshid run`` trades on it with real (simulated) orders. Each cycle
-starts the daemon on the same journal, waits until it is ready, then kills it with SIGKILL: most
-cycles at a random instant of the next few seconds, every third one right after an ``order sending``
-line, i.e. inside an order's in-flight window (the simulator's latency keeps that window open for
-longer than the kill takes). A kill counts as *in flight* when the journal holds an intent that was
-not acknowledged at that moment. After the last cycle a final daemon reconciles, its API is read, and
-it is stopped with SIGTERM; then everything is compared through the ``Exchange`` seam (the REST
-client) and the journal:
+starts the daemon on the same journal, waits until it is ready, then kills it with SIGKILL: a third of
+the cycles at a random instant of the next 20 s, a third within 50 ms after a ``fill`` line, and every
+third one right after an ``order sending`` line, i.e. inside an order's in-flight window (the
+simulator's latency keeps that window open for longer than the kill takes). A kill counts as *in flight*
+when the journal holds an intent that was not acknowledged at that moment. After the last cycle a final
+daemon reconciles, its API is read, and it is stopped with SIGTERM; then everything is compared through
+the ``Exchange`` seam (the REST client) and the journal:
 
 * duplicates: a ``client_order_id`` used for more than one exchange order;
 * lost fills: an exchange fill missing from the journal (and journal fills the exchange never made);
@@ -17,7 +17,7 @@ client) and the journal:
   API against the exchange) and cash (API against the exchange's balance).
 
 Prints one line per cycle and the three totals; exits 1 unless they are 0 / 0 / 0. Wall time: about
-ten seconds a cycle::
+fifteen seconds a cycle::
 
     .venv/bin/python bench/bench_kill_drill.py --cycles 20 --seed 7
 """
@@ -123,14 +123,17 @@ def main() -> int:
             daemon = Daemon(tmp, env, name=f"run #{n}")
             procs.append(daemon)
             i_ready, _ = daemon.wait_event("kalshid ready", timeout=STARTUP_S)
-            aimed = n % 3 == 0
             how = "random"
             try:
-                if aimed:
+                if n % 3 == 0:
                     daemon.wait_event("order sending", timeout=60, start=i_ready)
                     how = "on 'order sending'"
-                else:
-                    daemon.wait_for(lambda _line: False, "nothing", timeout=rng.uniform(0.5, 8.0), start=i_ready)
+                elif n % 3 == 1:
+                    daemon.wait_for(lambda _line: False, "nothing", timeout=rng.uniform(0.5, 20.0), start=i_ready)
+                else:  # a random instant after the next fill: the fill's bookkeeping may be under way
+                    i_fill, _ = daemon.wait_event("fill", timeout=60, start=i_ready)
+                    daemon.wait_for(lambda _line: False, "nothing", timeout=rng.uniform(0.0, 0.05), start=i_fill)
+                    how = "just after a fill"
             except OutputTimeout:
                 pass  # the random instant came (or no order was sent in time): kill now
             daemon.kill()

@@ -84,12 +84,13 @@ async def test_reset_breaker_on_a_running_breaker_changes_nothing_and_says_so(tm
     assert line["outcome"] == "no_change" and "not tripped" in line["detail"]
 
 
-async def test_the_api_and_the_control_socket_are_named_as_the_source(tmp_path: Path,
+async def test_the_api_the_control_socket_and_the_websocket_are_named_as_the_source(tmp_path: Path,
                                                                       autojump_clock: object) -> None:
     import json
 
     import httpx
     import trio
+    import trio_websocket
     from daemonkit import TOKEN
 
     from kalshid.control.protocol import encode_request
@@ -105,5 +106,12 @@ async def test_the_api_and_the_control_socket_are_named_as_the_source(tmp_path: 
                 while not reply.endswith(b"\n"):
                     reply += await sock.receive_some(65536)
             assert json.loads(reply)["ok"] is True
+            headers = [(b"authorization", f"Bearer {TOKEN}".encode())]
+            async with trio_websocket.open_websocket_url(daemon.api_url.replace("http", "ws") + "/ws",
+                                                         extra_headers=headers) as ws:
+                await ws.send_message(json.dumps({"type": "command", "id": 3, "command": "stop"}))
+                with trio.fail_after(60):
+                    while json.loads(await ws.get_message()).get("id") != 3:
+                        pass
     got = [(e["source"], e["action"], e["after"]["state"]) for e in _actions(logs)]
-    assert got == [("api", "stop", "stopped"), ("ctl", "start", "running")]
+    assert got == [("api", "stop", "stopped"), ("ctl", "start", "running"), ("ws", "stop", "stopped")]
