@@ -10,6 +10,7 @@ Exit status: 0 success; 1 runtime failure; 2 usage error, bad configuration or u
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from kalshid.config import ConfigError, LoadedConfig, load_config
 from kalshid.config.render import render_json, render_text
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command whose reader went away
 
 # name -> (module, one-line help). A plugin whose module is not installed is simply not offered.
 PLUGINS: dict[str, tuple[str, str]] = {
@@ -183,9 +185,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     try:
         status: int = args.func(args)
+        sys.stdout.flush()
     except KeyboardInterrupt:  # Ctrl-C outside trio.run (e.g. while loading): no traceback
         status = 130
-    sys.stdout.flush()
+    except BrokenPipeError:  # the reader left (`kalshid ctl orders | head`): stop quietly, as `cat` would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush is silent too
+        status = EXIT_BROKEN_PIPE
     return status
 
 

@@ -14,6 +14,7 @@ subclass whose message names the file and never contains key material.
 """
 
 import os
+import re
 import stat
 import uuid
 from collections.abc import Mapping
@@ -113,6 +114,39 @@ def check_permissions(path: Path) -> None:
         )
 
 
+MAX_KEY_FILE_BYTES = 64 * 1024  # a PEM private key is a few KiB; anything larger is not one
+MIN_RSA_BITS = 2048
+_KEY_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def read_key_file(path: Path) -> bytes:
+    """The bytes of a key file that is a regular file of at most :data:`MAX_KEY_FILE_BYTES` (never a
+    device, FIFO or socket, which could be read without end)."""
+    # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below)
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise KeyFileUnreadable(f"private key path {path} is not a regular file; point it at the PEM file")
+        data = f.read(MAX_KEY_FILE_BYTES + 1)
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise KeyNotPem(f"{path} is larger than {MAX_KEY_FILE_BYTES} bytes: not a PEM private key")
+    return data
+
+
+def check_key_strength(key: object, path: Path) -> None:
+    """Refuse an RSA key shorter than :data:`MIN_RSA_BITS` bits (other key types are not judged here)."""
+    if isinstance(key, rsa.RSAPrivateKey) and key.key_size < MIN_RSA_BITS:
+        raise KeyTypeUnsupported(f"private key {path} is RSA-{key.key_size}; at least RSA-{MIN_RSA_BITS} is "
+                                 "required (make a new key on Kalshi, or `kalshid keygen` for the simulator)")
+
+
+def check_key_id(key_id: str) -> None:
+    """Refuse an API key id that is not shaped like Kalshi's (a UUID, ``8-4-4-4-12`` hex digits)."""
+    if not _KEY_ID.fullmatch(key_id):
+        raise ApiKeyMissing("exchange.api_key (KALSHI_API_KEY) does not look like a Kalshi API key id (a UUID "
+                            "such as 0b5a1f2e-1111-4222-8333-444455556666); copy it from Kalshi's API keys page")
+
+
 def load_private_key(path: Path, passphrase: bytes | None = None) -> PrivateKey:
     """Read and parse an RSA or Ed25519 private key PEM (PKCS#8 or PKCS#1, optionally encrypted).
 
@@ -120,7 +154,7 @@ def load_private_key(path: Path, passphrase: bytes | None = None) -> PrivateKey:
     """
     try:
         check_permissions(path)
-        data = path.read_bytes()
+        data = read_key_file(path)
     except FileNotFoundError:
         raise KeyFileMissing(f"private key file not found: {path}") from None
     except IsADirectoryError:
@@ -156,9 +190,7 @@ def load_private_key(path: Path, passphrase: bytes | None = None) -> PrivateKey:
         kind = type(key).__name__.removeprefix("_").replace("PrivateKey", "") or "unknown"
         raise KeyTypeUnsupported(f"private key {path} is neither RSA nor Ed25519 (found {kind}); "
                                  "Kalshi API keys are RSA or Ed25519")
-    if key.key_size < MIN_RSA_BITS:
-        raise KeyTypeUnsupported(f"private key {path} is RSA-{key.key_size}; Kalshi needs RSA keys of at "
-                                 f"least {MIN_RSA_BITS} bits (or an Ed25519 key)")
+    check_key_strength(key, path)
     return key
 
 
@@ -180,6 +212,7 @@ def load_signer(exchange: ExchangeConfig, environ: Mapping[str, str] | None = No
     if not exchange.api_key:
         raise ApiKeyMissing(f"a private key is configured ({source.path}) but exchange.api_key "
                             "(KALSHI_API_KEY) is not set")
+    check_key_id(exchange.api_key)
     return Signer(exchange.api_key, load_private_key(source.path, source.passphrase))
 
 

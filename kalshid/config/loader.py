@@ -42,7 +42,6 @@ DEFAULT_SOURCE = "default"
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 _INT = re.compile(r"[+-]?\d+")
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 class ConfigError(Exception):
@@ -177,7 +176,7 @@ def _url_problem(url: str, schemes: tuple[str, str], suffix: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in schemes or not parts.hostname:
         return f"expected a {schemes[0]}:// or {schemes[1]}:// URL with a host"
-    if parts.scheme == schemes[0] and parts.hostname not in LOOPBACK_HOSTS:
+    if parts.scheme == schemes[0] and not schema.is_loopback(parts.hostname):
         return f"plain {schemes[0]}:// is only allowed for loopback hosts; use {schemes[1]}://"
     if not parts.path.rstrip("/").endswith(suffix) or parts.query:
         return f"expected the path to end in {suffix} (requests are signed with the /trade-api/... path)"

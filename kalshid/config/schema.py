@@ -242,6 +242,31 @@ class Config:
         return "sim" if self.exchange.env == "sim" else "live"
 
 
+STRONG_TOKEN_CHARS = 32
+STRONG_TOKEN_DISTINCT = 10
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost``, any address in ``127.0.0.0/8``, or ``::1`` (also in brackets)."""
+    import ipaddress
+
+    name = host.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def weak_token(token: str) -> str | None:
+    """Why ``token`` is too weak for an API reachable off loopback, or None when it is strong enough."""
+    if len(token) < STRONG_TOKEN_CHARS or len(set(token)) < STRONG_TOKEN_DISTINCT:
+        return (f"too weak: use at least {STRONG_TOKEN_CHARS} random characters, e.g. the output of "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+    return None
+
+
 for _cls in (ExchangeConfig, TradingConfig, RiskConfig, KellyVolatilityParams, MeanReversionParams,
              StrategiesConfig, ApiConfig, ControlConfig, JournalConfig, LogConfig, SimConfig,
              ChannelsConfig, RuntimeConfig, Config):
@@ -322,8 +347,11 @@ def cross_field_problems(cfg: Config) -> list[tuple[str, str, tuple[str, ...]]]:
         elif name in seen:
             out.append((es, f"strategy {name!r} is listed twice", (es,)))
         seen.add(name)
-    if cfg.api.host not in ("127.0.0.1", "::1", "localhost") and not (cfg.api.token or cfg.api.token_file):
+    if not is_loopback(cfg.api.host) and not (cfg.api.token or cfg.api.token_file):
         out.append(("api.host", f"the API listens on {cfg.api.host!r}, off loopback: set api.token or "
                                 "api.token_file so it is not open to the network",
                     ("api.host", "api.token", "api.token_file")))
+    elif not is_loopback(cfg.api.host) and cfg.api.token and (why := weak_token(cfg.api.token)):
+        out.append(("api.token", f"the API listens on {cfg.api.host!r}, off loopback, and its token is {why}",
+                    ("api.host", "api.token")))
     return out

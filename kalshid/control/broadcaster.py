@@ -51,6 +51,9 @@ EVENT_TYPES: Final = frozenset(
         "order_update",
         "position_update",
         "market_update",
+        "audit",  # an operator action (kalshid.tasks.audit)
+        "risk_rejection",  # a signal risk refused: counted, shown, never an alert
+        "notice",  # any other info-level notice
     }
 )
 

@@ -45,14 +45,43 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
 
 
+MAX_NUMBER_CHARS = 40  # longer numerals are refused before conversion (no 5 000-digit integers)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValueError(f"number too long ({len(text)} characters)")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValueError(f"number too long ({len(text)} characters)")
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number out of range: {text}")
+    return value
+
+
 def strict_json_loads(raw: bytes | str) -> Any:
-    """json.loads that refuses NaN/Infinity and turns pathological nesting into ValueError.
+    """json.loads that refuses NaN/Infinity, duplicate object keys, numerals longer than
+    :data:`MAX_NUMBER_CHARS` or beyond a float's range, and turns pathological nesting into ValueError.
 
     Every untrusted JSON input (HTTP bodies, WebSocket messages, socket lines) goes through this, so
     "[[[[…" 50 000 deep is a 400, not a RecursionError and a 500.
     """
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        return json.loads(raw, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates,
+                          parse_int=_bounded_int, parse_float=_finite_float)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
 

@@ -24,6 +24,7 @@ import trio
 from kalshid.control.api import ControlError, DaemonControl
 from kalshid.control.commands import CommandError, execute
 from kalshid.control.protocol import LineSplitter, encode_error, encode_result, parse_request
+from kalshid.tasks.audit import acting_as
 
 log = logging.getLogger("kalshid.control")
 
@@ -134,7 +135,8 @@ async def respond(control: DaemonControl, line: bytes) -> bytes:
     except CommandError as exc:
         return encode_error(exc.request_id, exc.to_json())
     try:
-        result = await execute(control, request.command)
+        with acting_as("ctl"):
+            result = await execute(control, request.command)
         return encode_result(request.id, result)
     except ControlError as exc:
         return encode_error(request.id, exc.to_json())

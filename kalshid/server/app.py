@@ -27,12 +27,13 @@ from kalshid.control.api import DaemonControl
 from kalshid.control.broadcaster import Broadcaster
 from kalshid.metrics import Metrics
 from kalshid.server.auth import allowed_origin, bearer_ok
-from kalshid.server.errors import error_response, register_error_handlers
+from kalshid.server.errors import ApiError, error_response, register_error_handlers
 from kalshid.server.openapi import build_openapi, render_docs_html
 from kalshid.server.params import parse_json_object, parse_path, parse_query
 from kalshid.server.routes import ROUTES, ApiContext, Route
 from kalshid.server.settings import ApiSettings, resolve_token
 from kalshid.server.ws import serve_websocket
+from kalshid.tasks.audit import acting_as
 
 log = logging.getLogger("kalshid.server")
 
@@ -48,10 +49,14 @@ def _view(ctx: ApiContext, route: Route) -> Callable[..., Awaitable[Response]]:
     async def view(**view_args: str) -> Response:
         params = parse_query(route.params, request.args)
         params.update(parse_path(route.params, view_args))
+        if route.body is not None and request.mimetype != "application/json":
+            raise ApiError(415, "unsupported_media_type",
+                           "request body must be JSON sent as Content-Type: application/json", "body")
         body = (
             parse_json_object(await request.get_data(True, False, False)) if route.body is not None else None
         )
-        result = await route.handler(ctx, params, body)
+        with acting_as("api"):
+            result = await route.handler(ctx, params, body)
         if isinstance(result, Response):
             return result
         return Response(json.dumps(result), content_type="application/json")
@@ -70,6 +75,8 @@ def create_app(
     """The Quart-Trio app and its context (the context's ``closing`` event ends WebSocket sessions)."""
     app = QuartTrio("kalshid.server")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    # no HTML redirects (//api, /api//x): such a path is simply not found, as JSON
+    app.url_map.merge_slashes = False
     ctx = ApiContext(control, settings, token, broadcaster, metrics)
     document = build_openapi(ROUTES)
     ctx.openapi_json = json.dumps(document, indent=1).encode()
@@ -83,7 +90,8 @@ def create_app(
         app.add_url_rule(_quart_path(route.path), endpoint, _view(ctx, route), methods=[route.method])
 
     async def ws() -> Response | None:
-        return await serve_websocket(ctx)
+        with acting_as("ws"):
+            return await serve_websocket(ctx)
 
     app.add_websocket("/ws", "ws", ws)
 
@@ -127,6 +135,7 @@ def create_app(
         if allowed is not None:
             response.headers["Access-Control-Allow-Origin"] = allowed
             response.headers.add("Vary", "Origin")
+        await _drain_body(response)
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers["X-Content-Type-Options"] = "nosniff"
         rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
@@ -134,6 +143,28 @@ def create_app(
         return response
 
     return app, ctx
+
+
+BODY_DRAIN_S: Final = 2.0
+
+
+async def _drain_body(response: Response) -> None:
+    """Read what is left of the request's body, so the next request on a kept-alive connection is
+    parsed from its start; a body too large or too slow to read ends the connection instead."""
+    if request.content_length in (None, 0) and "chunked" not in request.headers.get("Transfer-Encoding", ""):
+        return
+    if response.status_code == 413:
+        response.headers["Connection"] = "close"
+        return
+    drained = False
+    with trio.move_on_after(BODY_DRAIN_S):
+        try:
+            await request.get_data(cache=True)
+            drained = True
+        except Exception:  # any failure reading it: the connection cannot be reused
+            drained = False
+    if not drained:
+        response.headers["Connection"] = "close"
 
 
 async def status_ticker(ctx: ApiContext) -> None:

@@ -32,7 +32,9 @@ def _from_command_check(check: Callable[[object, str], Any]) -> Parser:
 
 
 def parse_limit(raw: str, field: str) -> int:
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_LIMIT:
+    # ASCII digits only (str.isdigit takes full-width and superscript ones), bounded before int()
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(MAX_PAGE_LIMIT)) \
+            or not 1 <= int(raw) <= MAX_PAGE_LIMIT:
         raise ApiError(
             422, "invalid_parameter", f"{field} must be an integer from 1 to {MAX_PAGE_LIMIT}", field
         )

@@ -17,6 +17,8 @@ from typing import Any, Final
 
 import attrs
 
+from kalshid.config.schema import is_loopback, weak_token
+
 log = logging.getLogger("kalshid.server")
 
 MIN_TOKEN_CHARS: Final = 16
@@ -104,11 +106,17 @@ def _read_token(path: str) -> str:
 
 
 def resolve_token(settings: ApiSettings) -> str:
-    """``settings.token`` if set, else the token in ``settings.token_file`` (created if absent)."""
+    """``settings.token`` if set, else the token in ``settings.token_file`` (created if absent).
+
+    Off loopback the token must also be strong (:func:`kalshid.config.schema.weak_token`)."""
     if settings.token:
         if len(settings.token) < MIN_TOKEN_CHARS:
             raise ValueError(f"api.token must be at least {MIN_TOKEN_CHARS} characters")
-        return settings.token
-    if settings.token_file:
-        return load_or_create_token(settings.token_file)
-    raise ValueError("the API needs api.token or api.token_file")
+        token = settings.token
+    elif settings.token_file:
+        token = load_or_create_token(settings.token_file)
+    else:
+        raise ValueError("the API needs api.token or api.token_file")
+    if not is_loopback(settings.host) and (why := weak_token(token)):
+        raise ValueError(f"the API listens on {settings.host!r}, off loopback, and its token is {why}")
+    return token

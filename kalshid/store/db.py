@@ -43,10 +43,11 @@ Usage::
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Collection
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -57,6 +58,7 @@ import trio
 from kalshid import threads
 from kalshid.logs import get_logger
 from kalshid.store import sql_read, sql_write
+from kalshid.store.identity import FRESH_PREFIX, IDENTITY_KEY, check_identity
 from kalshid.store.intentlog import IntentLog, IntentLogFull
 from kalshid.store.ledger import TickerLedger
 from kalshid.store.migrations import schema_version
@@ -179,13 +181,21 @@ def _nothing() -> None:
     return None
 
 
+def _owner_only(path: Path) -> None:
+    """The journal, its WAL, shared-memory and intent-log files: readable by their owner only (0600)."""
+    for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"), intent_log_path(path)):
+        with suppress(FileNotFoundError):
+            os.chmod(f, 0o600)
+
+
 def intent_log_path(journal: Path) -> Path:
     """The intent log beside a journal database (one per database, so per trading mode)."""
     return journal.with_name(journal.name + ".intents")
 
 
 def _open_intents(conn: Any, path: Path) -> tuple[IntentLog, list[str]]:
-    """Open the intent log, journal the decisions SQLite lost (a power cut), then empty it."""
+    """Open the intent log, journal the decisions SQLite does not have (the process stopped before
+    writing them, or a power cut took them), then empty it."""
     intents = IntentLog(path)
     try:
         replayed = sql_write.replay_decisions(conn, intents.records())
@@ -457,6 +467,16 @@ class Journal:
     async def set_meta(self, key: str, value: str) -> None:
         await self._run(sql_write.set_meta, key, value)
 
+    async def bind_exchange(self, identity: str) -> None:
+        """Stamp the journal with the exchange it trades with (:mod:`kalshid.store.identity`), or raise
+        :class:`~kalshid.store.identity.JournalIdentityError` if it is stamped for another one. A
+        journal for a fresh exchange is restamped (its previous run's file was set aside)."""
+        stored = await self.get_meta(IDENTITY_KEY)
+        if stored is not None and not (stored.startswith(FRESH_PREFIX) and identity.startswith(FRESH_PREFIX)):
+            check_identity(self.path, stored, identity)
+        if stored != identity:
+            await self.set_meta(IDENTITY_KEY, identity)
+
     # ---- reads ------------------------------------------------------------------------------------
 
     async def get_meta(self, key: str) -> str | None:
@@ -579,8 +599,10 @@ async def open_journal(path: str | Path, mode: JournalMode | str, *, inline: boo
         return conn, version, intents, replayed
 
     conn, version, intents, replayed = setup() if inline else await threads.run_sync(setup)
+    _owner_only(p)
     if replayed:
-        log.warning("decisions recovered from the intent log (SQLite lost them: a power cut?)",
+        log.warning("decisions recovered from the intent log: the daemon stopped (a crash, kill -9 or power "
+                    "cut) before writing them to SQLite; reconciliation resolves their orders",
                     journal=str(p), count=len(replayed), client_order_ids=replayed[:20])
     journal = Journal(conn, p, m, version, inline=inline, intents=intents, fsync_before_send=fsync_before_send)
     try:

@@ -20,7 +20,9 @@ from kalshid.core.breaker import BreakerStatus
 from kalshid.core.strategies.base import ParamError
 from kalshid.core.units import format_dollars
 from kalshid.store import CursorError, records
+from kalshid.tasks import audit
 from kalshid.tasks.context import CancelAll, ResetBreaker
+from kalshid.tasks.operator_state import apply_reload, save_operator_state
 
 if TYPE_CHECKING:
     from kalshid.tasks.pipeline import TradingDaemon
@@ -53,6 +55,14 @@ class DaemonControlImpl:
             return "stop_entry"
         return "running"
 
+    def _pnl(self) -> JSON:
+        """Realised, unrealised (positions marked at the book where known, else at cost) and total."""
+        port = self._state.portfolio
+        marks = self.d.risk_stage.marks() if self._state.ready else {}
+        unrealized = sum(p.value_cc(marks.get(t)) - p.cost_basis_cc for t, p in port.positions.items())
+        return {"realized": format_dollars(port.realized_pnl_cc), "unrealized": format_dollars(unrealized),
+                "total": format_dollars(port.realized_pnl_cc + unrealized)}
+
     async def status(self) -> JSON:
         s = self._state
         equity = self.d.risk_stage.equity_cc() if s.ready else s.portfolio.cash_cc
@@ -67,6 +77,9 @@ class DaemonControlImpl:
             "equity": format_dollars(equity),
             "cash": format_dollars(s.portfolio.cash_cc),
             "realized_pnl": format_dollars(s.portfolio.realized_pnl_cc),
+            "pnl": self._pnl(),
+            "operator": {"trading_enabled": s.trading_enabled, "entries_enabled": s.entries_enabled,
+                         "restored": self.d.operator_restored},
             "breaker": {"tripped": s.breaker.status is BreakerStatus.HALTED, "state": s.breaker.status.value,
                         "reason": None},
             "ready": s.ready,
@@ -177,26 +190,57 @@ class DaemonControlImpl:
         out: JSON = json.loads(render_json(self.d.runtime.loaded))
         return out
 
-    # --- commands -------------------------------------------------------------------------------
+    # --- commands: each one audited (kalshid.tasks.audit) and, when it changes anything, journaled -----
     async def _announce(self) -> JSON:
         status = await self.status()
         self.d._publish("status_update", status)
         return status
 
+    def _view(self) -> JSON:
+        return {"state": self._run_state(), "breaker": self._state.breaker.status.value}
+
+    def _audit(self, action: str, before: JSON, after: JSON, detail: str, *, target: str | None = None,
+               outcome: audit.Outcome | None = None) -> None:
+        audit.record(self.d._publish, action, before=before, after=after, detail=detail, target=target,
+                     outcome=outcome)
+
+    def _refuse(self, action: str, error: ControlError, *, target: str | None = None) -> ControlError:
+        view = self._view()
+        self._audit(action, view, view, error.message, target=target, outcome="refused")
+        return error
+
+    async def _exchange_time(self, action: str) -> None:
+        """Risk dates breaker transitions by the market data's time: just after start the strategy may
+        not have seen any yet. Wait a little for it, else refuse."""
+        with trio.move_on_after(5):
+            while self.d.p.tracker.now is None:  # noqa: ASYNC110 (the strategy's task fills it in)
+                await trio.sleep(0.05)
+        if self.d.p.tracker.now is None:
+            raise self._refuse(action, ControlError(None, "no market data has arrived yet; try again in a few "
+                                                    "seconds", code="conflict"))
+
     async def start(self) -> JSON:
         s = self._state
+        before = self._view()
         if s.breaker.status is BreakerStatus.HALTED:
-            raise ControlError(None, "circuit breaker is tripped; reset it first", code="conflict")
-        s.trading_enabled = True
+            raise self._refuse("start", ControlError(None, "circuit breaker is tripped; reset it first",
+                                                     code="conflict"))
         if s.breaker.status is BreakerStatus.REDUCING:
+            await self._exchange_time("start")
             await self.d.risk_stage.set_entries(True, "operator start")
+        s.trading_enabled = True
+        await save_operator_state(self.d)
+        self._audit("start", before, self._view(), "trading enabled: new positions may open")
         return await self._announce()
 
     async def stop(self) -> JSON:
         s = self._state
+        before = self._view()
         s.trading_enabled = False
+        await save_operator_state(self.d)
         if self.d.p.execution_in is not None:
             await self.d.p.execution_in[0].send(CancelAll("operator stop"))
+        self._audit("stop", before, self._view(), "trading stopped: resting orders cancelled, nothing new sent")
         return await self._announce()
 
     async def cancel_all(self) -> JSON:
@@ -207,48 +251,72 @@ class DaemonControlImpl:
 
     async def stop_entry(self) -> JSON:
         s = self._state
+        before = self._view()
         if s.breaker.status is BreakerStatus.HALTED:
-            raise ControlError(None, "circuit breaker is tripped; nothing trades until it is reset",
-                               code="conflict")
+            raise self._refuse("stop_entry", ControlError(
+                None, "circuit breaker is tripped; nothing trades until it is reset", code="conflict"))
+        await self._exchange_time("stop_entry")
         await self.d.risk_stage.set_entries(False, "operator stop-entry")
+        await save_operator_state(self.d)
+        self._audit("stop_entry", before, self._view(), "entries stopped: exits and settlements go on")
         return await self._announce()
 
     async def reset_breaker(self) -> JSON:
         if self.d.p.risk_in is None:
-            raise ControlError(None, "the risk stage is not running", code="conflict")
+            raise self._refuse("reset_breaker", ControlError(None, "the risk stage is not running", code="conflict"))
+        before = self._view()
+        if self._state.breaker.status is not BreakerStatus.HALTED:
+            self._audit("reset_breaker", before, before, f"breaker is not tripped ({before['breaker']}): "
+                        "nothing to reset; trading unchanged", outcome="no_change")
+            return await self.status()
         request = ResetBreaker("operator")
         await self.d.p.risk_in[0].send(request)
         with trio.move_on_after(5):
             await request.done.wait()
         self._state.trading_enabled = False  # a reset does not restart trading: POST /api/start does
+        await save_operator_state(self.d)
+        self._audit("reset_breaker", before, self._view(), "breaker reset; trading stays stopped until start")
         return await self._announce()
 
-    def _require_strategy(self, name: str) -> None:
+    def _require_strategy(self, name: str, action: str) -> None:
         if name not in self.d.p.registry.names():
-            raise ControlError("name", f"unknown strategy {name!r}; known: "
-                               f"{', '.join(self.d.p.registry.names())}", code="not_found")
+            raise self._refuse(action, ControlError("name", f"unknown strategy {name!r}; known: "
+                                                    f"{', '.join(self.d.p.registry.names())}", code="not_found"),
+                               target=name)
+
+    async def _set_enabled(self, name: str, enabled: bool) -> JSON:
+        action = "enable_strategy" if enabled else "disable_strategy"
+        self._require_strategy(name, action)
+        reg = self.d.p.registry
+        before = {"enabled": reg.is_enabled(name)}
+        reg.enable(name) if enabled else reg.disable(name)
+        await save_operator_state(self.d)
+        self._audit(action, before, {"enabled": enabled}, f"strategy {name} {'enabled' if enabled else 'disabled'}",
+                    target=name)
+        await self._announce()
+        return {"name": name, "enabled": enabled}
 
     async def enable_strategy(self, name: str) -> JSON:
-        self._require_strategy(name)
-        self.d.p.registry.enable(name)
-        await self._announce()
-        return {"name": name, "enabled": True}
+        return await self._set_enabled(name, True)
 
     async def disable_strategy(self, name: str) -> JSON:
-        self._require_strategy(name)
-        self.d.p.registry.disable(name)
-        await self._announce()
-        return {"name": name, "enabled": False}
+        return await self._set_enabled(name, False)
 
     async def set_strategy_params(self, name: str, params: Mapping[str, Any]) -> JSON:
-        self._require_strategy(name)
+        self._require_strategy(name, "set_params")
+        current = attrs.asdict(self.d.p.registry.get(name).params)
+        before = {k: current.get(k) for k in params}
         try:
             strategy = self.d.p.registry.with_params(name, params)
         except ParamError as exc:
             msg = str(exc)
             field = next((f"params.{k}" for k in params if k in msg), "params")
-            raise ControlError(field, msg) from None
-        return {"name": name, "params": attrs.asdict(strategy.params)}
+            raise self._refuse("set_params", ControlError(field, msg), target=name) from None
+        new = attrs.asdict(strategy.params)
+        self.d.param_overrides.setdefault(name, {}).update({k: new[k] for k in params})
+        await save_operator_state(self.d)
+        self._audit("set_params", before, {k: new[k] for k in params}, f"parameters of {name} changed", target=name)
+        return {"name": name, "params": new}
 
     async def reload(self) -> JSON:
         from kalshid.config import ConfigError
@@ -259,31 +327,9 @@ class DaemonControlImpl:
 
             new = await threads.run_sync(lambda: load_config(config_path=loaded.config_file))
         except ConfigError as exc:
-            raise ControlError("config", "; ".join(str(p) for p in exc.problems)) from None
-        changed = apply_reload(self.d, new.config)
+            raise self._refuse("reload", ControlError("config", "; ".join(str(p) for p in exc.problems))) from None
+        changed = await apply_reload(self.d, new.config)
         return {"reloaded": True, "applied": changed}
-
-
-def apply_reload(daemon: TradingDaemon, new: Any) -> list[str]:
-    """Apply what can change without a restart: strategy parameters and risk limits."""
-    from kalshid.tasks.pipeline import risk_engine_from
-
-    applied: list[str] = []
-    for name in daemon.p.registry.names():
-        section = getattr(new.strategies, name, None)
-        if section is None:  # a strategy without a config section keeps its parameters
-            continue
-        params = attrs.asdict(section)
-        current = attrs.asdict(daemon.p.registry.get(name).params)
-        changes = {k: v for k, v in params.items() if current.get(k) != v}
-        if changes:
-            daemon.p.registry.with_params(name, changes)
-            applied.append(f"strategies.{name}")
-    engine = risk_engine_from(new)
-    if engine.limits != daemon.engine.limits:
-        daemon.engine = daemon.risk_stage.engine = engine
-        applied.append("risk")
-    return applied
 
 
 def _order_json(o: records.OrderRecord) -> JSON:

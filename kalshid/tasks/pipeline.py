@@ -23,13 +23,14 @@ import trio
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshid.config import Config
-from kalshid.control.broadcaster import Broadcaster
+from kalshid.control.broadcaster import EVENT_TYPES, Broadcaster
 from kalshid.core.breaker import Breaker, BreakerConfig, BreakerStatus
 from kalshid.core.markets import INDEX_ID
 from kalshid.core.portfolio import Portfolio
 from kalshid.core.risk import DayLedger, RiskEngine, RiskLimits
 from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.core.tracker import MarketInfo
+from kalshid.core.units import format_dollars
 from kalshid.exchange.base import (
     EventSink,
     FeedEvent,
@@ -50,6 +51,7 @@ from kalshid.exchange.types import Market
 from kalshid.logs import get_logger, register_secret
 from kalshid.metrics import Metrics
 from kalshid.store import open_journal
+from kalshid.store.identity import exchange_identity, read_meta, set_aside_stale_journal
 from kalshid.tasks.clock import ExchangeClock
 from kalshid.tasks.context import (
     ExecutionInput,
@@ -59,6 +61,8 @@ from kalshid.tasks.context import (
     TradingState,
 )
 from kalshid.tasks.execution import ExecutionSettings, ExecutionStage
+from kalshid.tasks.operator_state import KEY as OPERATOR_KEY
+from kalshid.tasks.operator_state import restore_operator_state
 from kalshid.tasks.reconcile import ReconciliationError, reconcile, strategy_holdings
 from kalshid.tasks.risk import RiskStage
 from kalshid.tasks.router import FeedRouter
@@ -135,6 +139,13 @@ class TradingDaemon:
         self.p.risk_in = trio.open_memory_channel[RiskInput](ch.fills)
         self._strategy_done = trio.Event()
         self._markets_done = trio.Event()
+        # the feed's events reach the stages' inboxes only during and after a reconciliation attempt
+        # (see _reconcile_until_done). Before, they only advance the clock, so a reconciliation that
+        # retries never fills an inbox nobody reads.
+        self._orders_gate = False
+        # parameters set by an operator (API, ctl), journaled with the rest of the operator state
+        self.param_overrides: dict[str, dict[str, Any]] = {}
+        self.operator_restored = False  # the operator state came back from the journal at start
         self.control: Any = None
 
     def breaker_config(self) -> BreakerConfig:
@@ -142,6 +153,14 @@ class TradingDaemon:
                              max_drawdown_fraction=self.cfg.risk.breaker_drawdown_fraction)
 
     def _publish(self, type_: str, data: dict[str, Any]) -> None:
+        """Publish an event to the dashboards. Money goes out as dollar strings like REST's (each
+        integer ``x_cc`` field gains an ``x`` twin); an info-level ``alert`` needs no human, so it is
+        counted (``counters["info_<kind>"]``) and published as an event of its own kind instead."""
+        if type_ == "alert" and data.get("level") == "info":
+            kind = str(data.get("kind", "notice"))
+            self.p.state.bump(f"info_{kind}")
+            type_ = kind if kind in EVENT_TYPES else "notice"
+        data = with_dollars(data)
         try:
             self.broadcaster.publish({"type": type_, "data": data})
         except (TypeError, ValueError) as exc:  # a publisher bug must be loud, but must not stop trading
@@ -165,14 +184,27 @@ class TradingDaemon:
     # --- exchange: journal, embedded simulator, REST client ------------------------------------
     async def exchange_task(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
         cfg = self.cfg
+        embedded = cfg.exchange.env == "sim" and not cfg.exchange.api_base_url
+        if not embedded:
+            self._external_endpoints()
+        # the embedded simulator and a dry run's paper account start empty: so does their journal
+        identity = exchange_identity(cfg.exchange.env, self.rest_url, fresh=embedded or cfg.dry_run)
+        operator: str | None = None  # the operator's decisions outlive the exchange's state
+        if embedded or cfg.dry_run:
+            moved = set_aside_stale_journal(cfg.journal_path, identity)
+            if moved is not None:
+                operator = read_meta(moved, OPERATOR_KEY)
+                log.info("the exchange starts empty, so the journal does too; the previous run's journal "
+                         "was set aside", journal=cfg.journal_path, set_aside=str(moved))
         async with open_journal(cfg.journal_path, cfg.journal_mode, inline=self.journal_inline,
                                 fsync_before_send=cfg.journal.fsync_before_send) as journal, \
                 trio.open_nursery() as nursery:
+            await journal.bind_exchange(identity)
+            if operator is not None:
+                await journal.set_meta(OPERATOR_KEY, operator)
             self.p.journal = journal
-            if cfg.exchange.env == "sim" and not cfg.exchange.api_base_url:
+            if embedded:
                 await self._start_embedded_simulator(nursery)
-            else:
-                self._external_endpoints()
             if self.signer is None:
                 raise ReconciliationError("no API credentials: set KALSHI_API_KEY and KALSHI_PRIVATE_KEY_PATH "
                                           "(the WebSocket needs a signed handshake even for market data)")
@@ -254,8 +286,8 @@ class TradingDaemon:
     async def feed_task(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
         assert self.signer is not None and self.p.market_data is not None and self.p.execution_in is not None
         router = FeedRouter(self.p.market_data[0], self.p.execution_in[0].clone(),
-                            wants_market_data=lambda: not self._strategy_done.is_set(),
-                            wants_orders=lambda: not self.p.execution_done.is_set(),
+                            wants_market_data=lambda: self._orders_gate and not self._strategy_done.is_set(),
+                            wants_orders=lambda: self._orders_gate and not self.p.execution_done.is_set(),
                             observe=self._observe_feed_event)
         try:
             async with trio.open_nursery() as nursery:
@@ -313,8 +345,7 @@ class TradingDaemon:
             self._markets_done.set()
 
     async def _markets_task(self, runtime: Runtime, task_status: trio.TaskStatus[Any]) -> None:
-        with trio.fail_after(30):
-            await self.clock.wait_known()
+        await self._wait_for_exchange_time()
         await self._refresh_markets()
         task_status.started()
         async def wake_on_shutdown() -> None:
@@ -373,7 +404,7 @@ class TradingDaemon:
         ex_send, ex_recv = self.p.execution_in
         risk_send = self.p.risk_in[0].clone()
         try:
-            await self._reconcile_until_done(runtime)
+            await self._reconcile_until_done(runtime, ex_recv)
             task_status.started()
             async with trio.open_nursery() as nursery:
                 async def ask_shutdown() -> None:
@@ -386,24 +417,45 @@ class TradingDaemon:
             self.p.execution_done.set()
             ex_send.close()
 
-    async def _reconcile_until_done(self, runtime: Runtime) -> None:
+    async def _wait_for_exchange_time(self) -> None:
+        """Until the feed has told the exchange's time; says so every 30 s, never gives up."""
+        waited = 0
+        while not self.clock.known:
+            with trio.move_on_after(30):
+                await self.clock.wait_known()
+            if not self.clock.known:
+                waited += 30
+                log.warning("no exchange time yet: waiting for the feed's first index print", waited_s=waited)
+
+    async def _reconcile_until_done(self, runtime: Runtime,
+                                    inbox: trio.MemoryReceiveChannel[ExecutionInput]) -> None:
+        """Reconcile until it succeeds, retrying with backoff and logging each attempt's differences.
+
+        The feed's events are let into ``inbox`` (and the strategy's) for the length of each attempt,
+        so nothing that happens during a successful one is lost (fills are idempotent, everything
+        before the attempt is read from the exchange by it); after a failed one they are discarded and
+        kept out until the next attempt, so the feed never blocks on an inbox nobody reads."""
         exchange = self.p.require_exchange()
         journal = self.p.require_journal()
-        with trio.fail_after(30):
-            await self.clock.wait_known()
+        assert self.p.market_data is not None
+        await self._wait_for_exchange_time()
         attempt = 0
         while True:
+            self._orders_gate = True
             try:
                 now = self.clock.now()
                 portfolio, open_orders, summary = await reconcile(exchange, journal, now)
                 break
             except (ExchangeError, ReconciliationError) as exc:
+                self._orders_gate = False
+                discarded = _discard_waiting(inbox) + _discard_waiting(self.p.market_data[1])
                 delay = RECONCILE_RETRY_S[min(attempt, len(RECONCILE_RETRY_S) - 1)]
                 attempt += 1
-                log.error("reconciliation failed: not trading", error=f"{type(exc).__name__}: {exc}",
-                          attempt=attempt, retry_in_s=delay)
+                log.error("reconciliation failed: not trading; retrying", error=f"{type(exc).__name__}: {exc}",
+                          attempt=attempt, retry_in_s=delay, feed_events_discarded=discarded)
                 self.p.state.reconciliation = {"ok": False, "error": str(exc), "attempt": attempt}
-                self._publish("alert", {"level": "error", "kind": "reconciliation_failed", "detail": str(exc)})
+                self._publish("alert", {"level": "error", "kind": "reconciliation_failed", "detail": str(exc),
+                                        "attempt": attempt})
                 await trio.sleep(delay)
         state = self.p.state
         state.portfolio = portfolio
@@ -424,6 +476,7 @@ class TradingDaemon:
             log.critical("circuit breaker is HALTED from before the restart; reset it to trade")
         state.breaker = breaker
         state.peak_equity_cc = breaker.peak_equity_cc
+        self.operator_restored = await restore_operator_state(self, now) is not None
         state.started_at = now
         state.ready = True
         state.reconciliation = {"ok": True, **summary}
@@ -479,6 +532,31 @@ def embedded_start(now: float | None = None) -> float:
     # a hair before a whole second: the index prints on whole seconds, so the first one (which tells
     # the daemon the exchange time it waits for at start) comes at once rather than a second later
     return wall - wall % 900 + EMBEDDED_START_INTO_WINDOW_S - 0.001
+
+
+def with_dollars(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with a dollar-string twin (``"0.4500"``) for each integer ``*_cc`` field, also in nested
+    objects; the ``*_cc`` fields stay."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = with_dollars(value)
+        out[key] = value
+        if key.endswith("_cc") and isinstance(value, int) and not isinstance(value, bool) \
+                and key[:-3] not in data:
+            out[key[:-3]] = format_dollars(value)
+    return out
+
+
+def _discard_waiting(inbox: trio.MemoryReceiveChannel[Any]) -> int:
+    """Drop what waits in ``inbox`` (only feed events can, before the stages start); return how many."""
+    n = 0
+    while True:
+        try:
+            inbox.receive_nowait()
+        except (trio.WouldBlock, trio.EndOfChannel):
+            return n
+        n += 1
 
 
 def _info(m: Market) -> MarketInfo:

@@ -2,6 +2,8 @@
 
 Lifecycle of :meth:`Supervisor.run`:
 
+0. take the single-instance lock on ``<journal>.lock`` (:mod:`kalshid.store.instancelock`) before
+   anything else: a second daemon on the same journal is refused before it opens anything;
 1. start the signal watcher, then each :class:`Component` in list order with ``await nursery.start``
    (a component reports ``task_status.started()`` only when it is really ready, so later components
    can rely on earlier ones: feed before strategy before orders);
@@ -19,6 +21,7 @@ component is cancelled, the cause is logged with the component's name, and ``run
 second signal) returns :data:`EXIT_FORCED`.
 """
 
+import contextlib
 import gc
 import os
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,7 +36,10 @@ from kalshid.config.render import diff, flat_view
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.logs import get_logger
 from kalshid.sdnotify import sd_notify
+from kalshid.store.instancelock import InstanceLockError, instance_lock
+from kalshid.tasks import audit, failures
 from kalshid.tasks.signals import signal_watcher_task
+from kalshid.tasks.watchdog import watchdog_interval_s
 
 log = get_logger("kalshid.supervisor")
 
@@ -55,7 +61,7 @@ class Runtime:
     live: bool = False
     shutdown: trio.Event = attrs.field(factory=trio.Event)
     # Applies a validated new configuration to the running daemon; returns the sections it applied.
-    on_reload: Callable[[LoadedConfig], list[str]] | None = None
+    on_reload: Callable[[LoadedConfig], Awaitable[list[str]]] | None = None
 
     @property
     def config(self) -> Config:
@@ -77,11 +83,16 @@ class Component:
 
 
 class ComponentFailed(Exception):
-    """A component raised, or returned while kalshid was not shutting down."""
+    """A component raised, or returned while kalshid was not shutting down.
 
-    def __init__(self, name: str, reason: str) -> None:
+    ``summary`` is the root cause in one sentence with its fix (:func:`kalshid.tasks.failures.explain`);
+    ``known`` says whether that is all there is to say (a traceback would only repeat it)."""
+
+    def __init__(self, name: str, reason: str, *, summary: str | None = None, known: bool = False) -> None:
         super().__init__(f"component {name!r} {reason}")
         self.component = name
+        self.summary = summary or f"component {name!r} {reason}"
+        self.known = known
 
 
 def components_for(runtime: Runtime) -> list[Component]:
@@ -90,7 +101,7 @@ def components_for(runtime: Runtime) -> list[Component]:
     See :mod:`kalshid.tasks.pipeline`: exchange → feed → markets → execution (reconciles first) → risk
     → strategy → api → control socket → watchdog.
     """
-    from kalshid.tasks.control_impl import apply_reload
+    from kalshid.tasks.operator_state import apply_reload
     from kalshid.tasks.pipeline import TradingDaemon
 
     daemon = TradingDaemon(runtime)
@@ -126,8 +137,12 @@ class Supervisor:
         *,
         reload: Callable[[], LoadedConfig] | None = None,
         freeze_heap: bool = False,
+        instance_lock: bool = True,
+        notify: Callable[[str], object] | None = None,
     ) -> None:
         self.runtime = runtime
+        self._take_lock = instance_lock
+        self._sd_notify = notify or sd_notify
         self._freeze_heap = freeze_heap
         self.components = list(components)
         self._reload = reload
@@ -171,7 +186,12 @@ class Supervisor:
         self._stop.set()
 
     async def reload_config(self) -> None:
-        """Re-read and validate the configuration and log what changed (nothing is applied yet)."""
+        """SIGHUP: re-read and validate the configuration, apply what can change live (audited as the
+        signal's), and log what needs a restart."""
+        with audit.acting_as("signal"):
+            await self._reload_config()
+
+    async def _reload_config(self) -> None:
         self._reloads += 1
         if self._reload is None:
             log.info("config reload: no loader configured")
@@ -181,11 +201,16 @@ class Supervisor:
         except ConfigError as exc:
             log.error("config reload rejected; keeping the running configuration",
                       problems=[str(p) for p in exc.problems])
+            audit.record(lambda *_: None, "reload", before={}, after={}, outcome="refused",
+                         detail="; ".join(str(p) for p in exc.problems))
             return
         changed = diff(self.runtime.config, new.config)
-        applied = self.runtime.on_reload(new) if self.runtime.on_reload is not None else []
+        applied = await self.runtime.on_reload(new) if self.runtime.on_reload is not None else []
+        restart = {k: {"old": old, "new": new_v} for k, (old, new_v) in changed.items()
+                   if not k.startswith(("strategies.", "risk."))}
+        # the audit line (kalshid.audit) lists each running value the reload changed
         log.info("config reloaded and valid; strategy parameters and risk limits applied, "
-                 "other changes take effect on restart", applied=applied,
+                 "other changes take effect on restart", applied=applied, needs_restart=restart,
                  changed={k: {"old": old, "new": new_v} for k, (old, new_v) in changed.items()})
 
     async def run(self) -> int:
@@ -197,6 +222,18 @@ class Supervisor:
                  journal=cfg.journal_path, components=[c.name for c in self.components])
         log.info("effective configuration", settings=flat_view(cfg))
         status = EXIT_OK
+        with contextlib.ExitStack() as held:
+            if self._take_lock:
+                try:
+                    held.enter_context(instance_lock(cfg.journal_path))
+                except InstanceLockError as exc:
+                    log.error(str(exc))
+                    return EXIT_FAILURE
+            status = await self._run_locked(cfg)
+        return status
+
+    async def _run_locked(self, cfg: Config) -> int:
+        status = EXIT_OK
         try:
             threads.pin_loop_thread(cfg.runtime.loop_cpu)
         except (threads.AffinityError, OSError) as refused:
@@ -207,6 +244,7 @@ class Supervisor:
         try:
             async with trio.open_nursery() as outer:
                 await outer.start(signal_watcher_task, self.request_stop, self.reload_config)
+                outer.start_soon(self._startup_keepalive)
                 try:
                     await self._run_components(outer)
                 finally:
@@ -215,8 +253,12 @@ class Supervisor:
             for exc in _leaf_exceptions(group):
                 cause = exc.__cause__
                 exc_info = (type(cause), cause, cause.__traceback__) if cause else None
-                log.error("component failed; stopping everything", component=getattr(exc, "component", "?"),
-                          reason=str(exc), exc_info=exc_info)
+                failed = exc if isinstance(exc, ComponentFailed) else None
+                summary = failed.summary if failed else str(exc)
+                log.error(summary, component=getattr(exc, "component", "?"), stopping="everything")
+                if exc_info is not None:  # a known cause's traceback only repeats the line above
+                    (log.debug if failed is not None and failed.known else log.error)(
+                        "traceback of the failure", exc_info=exc_info)
             status = EXIT_FAILURE
         finally:
             if cfg.runtime.loop_cpu is not None:
@@ -257,7 +299,9 @@ class Supervisor:
         try:
             await comp.run(self.runtime, task_status=task_status)
         except Exception as exc:
-            raise ComponentFailed(comp.name, f"raised {type(exc).__name__}: {exc}") from exc
+            raise ComponentFailed(comp.name, f"raised {type(exc).__name__}: {exc}",
+                                  summary=failures.explain(comp.name, exc, self.runtime.config),
+                                  known=failures.is_known(exc)) from exc
         if not self.runtime.shutdown.is_set():
             raise ComponentFailed(comp.name, "returned while kalshid was not shutting down")
         log.info("component stopped", component=comp.name)
@@ -281,8 +325,28 @@ class Supervisor:
                 return  # not glibc: nothing to do, ever
             self._trims += 1
 
+    async def _startup_keepalive(self) -> None:
+        """While components start (a reconciliation may retry for a long time), tell systemd the daemon
+        is alive: ``WATCHDOG=1`` and ``EXTEND_TIMEOUT_USEC`` (so ``TimeoutStartSec`` does not kill a
+        start that is waiting for the exchange) every half watchdog period, with the step in
+        ``STATUS=``. Nothing without ``$WATCHDOG_USEC``; ends once ready."""
+        try:
+            interval = watchdog_interval_s()
+        except ValueError as exc:
+            log.warning("systemd watchdog not usable", error=str(exc))
+            return
+        if interval is None:
+            return
+        while not self._ready:
+            step = self.components[len(self._started)].name if len(self._started) < len(self.components) else ""
+            self._notify("WATCHDOG=1")
+            self._notify(f"EXTEND_TIMEOUT_USEC={int(interval * 4 * 1_000_000)}")
+            self._notify(f"STATUS=starting: {step}")
+            with trio.move_on_after(interval):
+                await self._ready_event.wait()
+
     def _notify(self, state: str) -> None:
         try:
-            sd_notify(state)
+            self._sd_notify(state)
         except OSError as exc:
             log.warning("sd_notify failed", state=state, error=str(exc))

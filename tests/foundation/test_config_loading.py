@@ -230,3 +230,26 @@ def test_example_toml_has_every_key_and_loads_to_defaults(tmp_path: Path) -> Non
         assert f"\n{name} = " in text or f"\n# {name} = " in text, leaf.key
     loaded = load_config(config_path=ETC_TOML, environ={}, cwd=tmp_path)
     assert loaded.config == Config()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "127.255.0.9", "::1", "[::1]", "localhost"])
+def test_all_of_127_8_and_ipv6_loopback_count_as_loopback(tmp_path: Path, host: str) -> None:
+    assert load_config(environ={"KALSHID_API__HOST": host}, cwd=tmp_path).config.api.host == host
+
+
+@pytest.mark.parametrize(("token", "ok"), [("short-but-16-chars", False), ("a" * 40, False),
+                                          ("Zk3-x9_QpL2mVt8RwY4nB7cD1eFgH6jK0sU5", True)])
+def test_a_token_off_loopback_must_be_strong(tmp_path: Path, token: str, ok: bool) -> None:
+    from kalshid.server.settings import ApiSettings, resolve_token
+
+    env = {"KALSHID_API__HOST": "0.0.0.0", "KALSHID_API__TOKEN": token}
+    if ok:
+        assert load_config(environ=env, cwd=tmp_path).config.api.token == token
+        assert resolve_token(ApiSettings(host="0.0.0.0", token=token)) == token
+        return
+    with pytest.raises(ConfigError) as err:
+        load_config(environ=env, cwd=tmp_path)
+    assert any(p.key == "api.token" and "too weak" in str(p) for p in err.value.problems)
+    with pytest.raises(ValueError, match="off loopback, and its token is too weak"):
+        resolve_token(ApiSettings(host="0.0.0.0", token=token))
+    assert resolve_token(ApiSettings(host="127.0.0.3", token=token)) == token  # loopback: length is enough

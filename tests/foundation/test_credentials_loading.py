@@ -161,3 +161,45 @@ def test_generate_keypair_writes_0600_pkcs8_that_loads(tmp_path: Path) -> None:
         generate_keypair(tmp_path / "keys")
     again = generate_keypair(tmp_path / "keys", force=True)
     assert load_private_key(again.private_path).private_numbers() != key.private_numbers()
+
+
+def _write_key(path: Path, key: object) -> Path:
+    from cryptography.hazmat.primitives import serialization as ser
+
+    pem = key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())  # type: ignore[attr-defined]
+    path.write_bytes(pem)
+    path.chmod(0o600)
+    return path
+
+
+def test_key_files_must_be_small_regular_files(tmp_path: Path) -> None:
+    import os
+
+    from kalshid.credentials import KeyFileUnreadable, KeyNotPem, read_key_file
+
+    fifo = tmp_path / "fifo.pem"
+    os.mkfifo(fifo, 0o600)
+    with pytest.raises(KeyFileUnreadable, match="not a regular file"):
+        read_key_file(fifo)
+    with pytest.raises(KeyFileUnreadable, match="not a regular file"):
+        read_key_file(Path("/dev/zero"))
+    big = tmp_path / "big.pem"
+    big.write_bytes(b"-----BEGIN PRIVATE KEY-----\n" + b"A" * 70_000)
+    big.chmod(0o600)
+    with pytest.raises(KeyNotPem, match="larger than 65536 bytes"):
+        read_key_file(big)
+
+
+def test_short_rsa_keys_and_malformed_key_ids_are_refused(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.hazmat.primitives.asymmetric import rsa as rsa_keys
+
+    from kalshid.credentials import ApiKeyMissing, KeyTypeUnsupported, check_key_strength
+
+    weak = _write_key(tmp_path / "weak.pem", rsa_keys.generate_private_key(public_exponent=65537, key_size=1024))
+    with pytest.raises(KeyTypeUnsupported, match="RSA-1024; at least RSA-2048"):
+        load_signer(ExchangeConfig(api_key=KEY_ID, private_key_path=str(weak)), environ={})
+    check_key_strength(ed25519.Ed25519PrivateKey.generate(), tmp_path / "ed.pem")  # not RSA: not judged here
+    for bad in ("abcd-1234", "0b5a1f2e11114222833344445555666", KEY_ID + "0", "{" + KEY_ID + "}"):
+        with pytest.raises(ApiKeyMissing, match="does not look like a Kalshi API key id"):
+            load_signer(ExchangeConfig(api_key=bad, private_key_path=str(weak)), environ={})

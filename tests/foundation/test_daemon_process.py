@@ -94,10 +94,15 @@ def test_run_stops_cleanly_on_signal(tmp_path: Path, stop_signal: signal.Signals
             reloaded = daemon.wait_for("config reloaded and valid; strategy parameters and risk limits "
                                        "applied, other changes take effect on restart")
             assert reloaded["changed"] == {"risk.max_daily_loss": {"old": "100.0000", "new": "200.0000"}}
-            assert reloaded["applied"] == ["risk"]
+            assert reloaded["applied"] == ["risk"] and reloaded["needs_restart"] == {}
+            audit = daemon.wait_for("operator action")
+            assert (audit["source"], audit["action"], audit["outcome"]) == ("signal", "reload", "applied")
+            assert audit["before"] == {"risk.max_daily_loss_cc": 1_000_000}
+            assert audit["after"] == {"risk.max_daily_loss_cc": 2_000_000}
         daemon.proc.send_signal(stop_signal)
         stopped = daemon.wait_for("kalshid stopped")
         assert stopped["exit_status"] == 0
+        assert [line for line in daemon.lines if line.get("level") in ("error", "critical")] == []
         assert daemon.finish() == 0
     finally:
         if daemon.proc.poll() is None:

@@ -16,7 +16,7 @@ from kalshid.tasks.supervisor import EXIT_FAILURE, EXIT_FORCED, EXIT_OK, Compone
 
 
 def loaded(tmp_path: Path, **env: str) -> LoadedConfig:
-    return load_config(environ={"KALSHID_LOG__HEARTBEAT_SECONDS": "5",
+    return load_config(environ={"KALSHID_LOG__HEARTBEAT_SECONDS": "5", "KALSHID_JOURNAL__DIR": str(tmp_path / "var"),
                                 "KALSHID_TRADING__SHUTDOWN_GRACE_SECONDS": "3", **env}, cwd=tmp_path)
 
 
@@ -148,8 +148,9 @@ async def test_component_failure_cancels_all_and_exits_nonzero(tmp_path: Path,
         status = await sup.run()
     assert status == EXIT_FAILURE
     assert "orders drained" not in rec.events  # cancelled, not drained
-    [failure] = [e for e in logs if e["event"] == "component failed; stopping everything"]
-    assert failure["component"] == "feed" and "feed lost" in failure["reason"]
+    [failure] = [e for e in logs if e.get("stopping") == "everything"]
+    assert failure["component"] == "feed" and failure["event"] == "feed raised RuntimeError: feed lost"
+    assert failure["log_level"] == "error"
 
 
 async def test_component_returning_early_is_a_failure(tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
@@ -200,3 +201,54 @@ async def test_sd_notify_ready_and_stopping(tmp_path: Path, monkeypatch: pytest.
             n.start_soon(stop_when_ready, sup)
             assert await sup.run() == EXIT_OK
         assert [listener.recv(64), listener.recv(64)] == [b"READY=1", b"STOPPING=1"]
+
+
+async def test_second_instance_is_refused_before_it_starts_anything(tmp_path: Path,
+                                                                     autojump_clock: trio.abc.Clock) -> None:
+    rec = Recorder()
+    first = make(tmp_path, [rec.well_behaved("first")])
+    second = make(tmp_path, [rec.well_behaved("second")])
+    async with trio.open_nursery() as n:
+        n.start_soon(first.run)
+        await first.wait_ready()
+        with capture_logs() as logs:
+            assert await second.run() == EXIT_FAILURE
+        first.request_stop("test")
+    assert "second started" not in rec.events
+    [refusal] = [e for e in logs if e["log_level"] == "error"]
+    assert refusal["event"].startswith("another kalshid (pid ") and "KALSHID_JOURNAL__DIR" in refusal["event"]
+
+
+async def test_failure_summary_is_the_root_cause_with_its_fix(tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
+    async def api(runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
+        inner = OSError(98, "error while attempting to bind on address ('127.0.0.1', 8123): address already in use")
+        raise ExceptionGroup("hypercorn", [ExceptionGroup("serve", [inner])])
+
+    sup = make(tmp_path, [Component("api", api)])
+    with capture_logs() as logs:
+        assert await sup.run() == EXIT_FAILURE
+    [failure] = [e for e in logs if e["log_level"] == "error"]
+    assert failure["event"] == "port 8123 in use: set KALSHID_API__PORT to a free port, or stop what holds it"
+
+
+async def test_systemd_is_kept_informed_while_startup_waits(tmp_path: Path, autojump_clock: trio.abc.Clock,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATCHDOG_USEC", "30000000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    sent: list[tuple[float, str]] = []
+
+    async def slow_reconcile(runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
+        await trio.sleep(200)  # a reconciliation retrying against an exchange that disagrees
+        task_status.started()
+        await runtime.shutdown.wait()
+
+    sup = make(tmp_path, [Component("execution", slow_reconcile)],
+               notify=lambda state: sent.append((trio.current_time(), state)))
+    async with trio.open_nursery() as n:
+        n.start_soon(stop_when_ready, sup)
+        assert await sup.run() == EXIT_OK
+    ready_at = next(t for t, state in sent if state == "READY=1")
+    pings = [t for t, state in sent if state == "WATCHDOG=1" and t < ready_at]
+    assert len(pings) >= 200 // 15 and max(b - a for a, b in itertools.pairwise(pings)) <= 15
+    assert any(state.startswith("EXTEND_TIMEOUT_USEC=") for _, state in sent)
+    assert ("STATUS=starting: execution" in {state for _, state in sent})

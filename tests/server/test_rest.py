@@ -133,12 +133,16 @@ async def test_strategy_commands(client: Any, fake: FakeDaemon) -> None:
         ("PUT", "/api/strategies/fair_value/params", {"json": {"bogus": 1}}, 422, "params.bogus"),
         ("PUT", "/api/strategies/fair_value/params", {"json": {"max_count": 0}}, 422, "params.max_count"),
         ("PUT", "/api/strategies/fair_value/params", {"json": {"max_count": True}}, 422, "params.max_count"),
+        ("PUT", "/api/strategies/fair_value/params", {"data": b'{"a": 1, "a": 2}'}, 400, "body"),
+        ("PUT", "/api/strategies/fair_value/params", {"data": b'{"max_count": ' + b"9" * 2000 + b"}"}, 400, "body"),
+        ("PUT", "/api/strategies/fair_value/params", {"data": b'{"max_count": 1e999}'}, 400, "body"),
     ],
 )
 async def test_bad_input_is_a_json_4xx_naming_the_field(
     client: Any, method: str, path: str, kwargs: dict[str, Any], status: int, field: str
 ) -> None:
-    resp = await client.open(path, method=method, headers=AUTH, **kwargs)
+    headers = AUTH | ({"Content-Type": "application/json"} if "data" in kwargs else {})
+    resp = await client.open(path, method=method, headers=headers, **kwargs)
     assert resp.status_code == status, await resp.get_data()
     error = (await resp.get_json())["error"]
     assert error["field"] == field
@@ -146,7 +150,8 @@ async def test_bad_input_is_a_json_4xx_naming_the_field(
 
 
 async def test_oversized_body_is_413_json(client: Any) -> None:
-    resp = await client.put("/api/strategies/fair_value/params", headers=AUTH, data=b" " * 5000)
+    resp = await client.put("/api/strategies/fair_value/params", headers=AUTH | {"Content-Type": "application/json"},
+                            data=b" " * 5000)
     assert resp.status_code == 413
     assert (await resp.get_json())["error"]["code"] == "payload_too_large"
     # Also on a route that ignores its body: a declared Content-Length is checked before dispatch.

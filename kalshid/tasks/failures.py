@@ -1,0 +1,72 @@
+"""One sentence for a failed component: the root cause and what to do about it.
+
+:func:`root_cause` digs the real exception out of the exception groups that nested nurseries wrap
+around it; :func:`explain` turns it into the line the supervisor logs (``port 8000 in use: set
+KALSHID_API__PORT …``). Causes it does not know are named by type and message.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+
+import trio
+
+from kalshid.config import Config
+
+_ADDRESS = re.compile(r"(?:on |address \()'?([\w.:\[\]-]+?)'?(?::|, )(\d+)")
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The first leaf of ``exc``'s exception groups that is not a cancellation (else the first leaf)."""
+    leaves: list[BaseException] = []
+
+    def walk(e: BaseException) -> None:
+        if isinstance(e, BaseExceptionGroup):
+            for inner in e.exceptions:
+                walk(inner)
+        else:
+            leaves.append(e)
+
+    walk(exc)
+    return next((e for e in leaves if not isinstance(e, trio.Cancelled)), leaves[0] if leaves else exc)
+
+
+def _port_of(component: str, cfg: Config, message: str) -> tuple[int | None, str]:
+    found = _ADDRESS.search(message)
+    if component == "api":
+        return (int(found.group(2)) if found else cfg.api.port), "KALSHID_API__PORT"
+    return (int(found.group(2)) if found else (cfg.sim.port or None)), "KALSHID_SIM__PORT"
+
+
+def explain(component: str, exc: BaseException, cfg: Config) -> str:
+    """The root cause of ``component``'s failure in one sentence, with the fix where one is known."""
+    cause = root_cause(exc)
+    text = str(cause) or type(cause).__name__
+    if isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE:
+        port, var = _port_of(component, cfg, text)
+        return f"port {port} in use: set {var} to a free port, or stop what holds it"
+    if isinstance(cause, OSError) and cause.errno == errno.EADDRNOTAVAIL:
+        return f"{component}: cannot listen on that address ({cause.strerror}): set KALSHID_API__HOST to a local one"
+    if isinstance(cause, PermissionError):
+        where = f" {cause.filename}" if cause.filename else ""
+        return f"{component}: permission denied on{where}: fix its permissions or move the state directory " \
+               "(KALSHID_JOURNAL__DIR)"
+    if type(cause).__name__ == "ControlSocketError":
+        return f"control socket: {text} (or set KALSHID_CONTROL__SOCKET_PATH)"
+    if isinstance(cause, trio.TooSlowError):
+        return f"{component} did not become ready in time: check the exchange is reachable (exchange.env, " \
+               "exchange.api_base_url) and the log lines above"
+    known = ("JournalIdentityError", "JournalModeError", "JournalError", "SchemaTooNewError",
+             "ReconciliationError", "CredentialError", "InstanceLockError", "ConfigError")
+    if type(cause).__name__ in known or any(b.__name__ in known for b in type(cause).__mro__):
+        return f"{component}: {text}"
+    return f"{component} raised {type(cause).__name__}: {text}"
+
+
+def is_known(exc: BaseException) -> bool:
+    """Whether :func:`explain` says all there is to say (no traceback needed: not a bug)."""
+    cause = root_cause(exc)
+    return isinstance(cause, OSError | trio.TooSlowError) or type(cause).__name__ in (
+        "ControlSocketError", "JournalIdentityError", "JournalModeError", "SchemaTooNewError",
+        "ReconciliationError", "InstanceLockError")

@@ -1,0 +1,52 @@
+"""Events as dashboards get them: money as dollar strings beside the centi-cents, no info-level alerts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from daemonkit import daemon_env, running_daemon, wait_for
+
+from kalshid.config import load_config
+from kalshid.tasks.pipeline import TradingDaemon, with_dollars
+from kalshid.tasks.supervisor import Runtime
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def publish(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+
+def test_money_fields_gain_dollar_strings() -> None:
+    data = {"price_cc": 4500, "fee_cc": -7, "count": 3, "flag_cc": True, "position": {"cash_cc": 100_000_000},
+            "fee": "kept"}
+    assert with_dollars(data) == {"price_cc": 4500, "price": "0.4500", "fee_cc": -7, "count": 3, "flag_cc": True,
+                                  "position": {"cash_cc": 100_000_000, "cash": "10000.0000"}, "fee": "kept"}
+
+
+def test_info_alerts_are_counted_and_published_under_their_own_kind(tmp_path: Path) -> None:
+    runtime = Runtime(load_config(environ=daemon_env(tmp_path), cwd=tmp_path), None)
+    daemon = TradingDaemon(runtime)
+    sink = _Sink()
+    daemon.broadcaster = sink  # type: ignore[assignment]
+    for _ in range(3):
+        daemon._publish("alert", {"level": "info", "kind": "risk_rejection", "reason": "edge"})
+    daemon._publish("alert", {"level": "error", "kind": "settlement_mismatch", "ticker": "X"})
+    assert [e["type"] for e in sink.events] == ["risk_rejection"] * 3 + ["alert"]
+    assert daemon.p.state.counters["info_risk_rejection"] == 3
+
+
+async def test_status_shows_realized_unrealized_and_total_pnl(tmp_path: Path, autojump_clock: object) -> None:
+    async with running_daemon(tmp_path) as (daemon, _sup):
+        async def holds() -> bool:
+            return any(p.yes_count or p.no_count for p in daemon.p.state.portfolio.positions.values())
+
+        await wait_for(holds, limit_s=3600, every_s=5)
+        pnl = (await daemon.control.status())["pnl"]
+    assert set(pnl) == {"realized", "unrealized", "total"}
+    assert Decimal(pnl["total"]) == Decimal(pnl["realized"]) + Decimal(pnl["unrealized"])
+    assert Decimal(pnl["unrealized"]) != 0
