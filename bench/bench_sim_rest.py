@@ -37,17 +37,19 @@ async def _client(
     key = serialization.load_pem_private_key(pem, password=None)
     signer = Signer("bench-key", key)  # type: ignore[arg-type]
     host, port = base.split("//", 1)[1].split("/", 1)[0].split(":")
-    path = "/trade-api/v2/portfolio/orders"
+    path = "/trade-api/v2/portfolio/events/orders"
     requests: list[bytes] = []
     for i in range(first, first + n_orders):
-        price_field = "yes_price" if i % 2 else "no_price"
+        cents = 10 + i % 30  # bids at $0.10-0.39, asks at $0.61-0.90: resting orders that never cross
         body = json.dumps(
             {
                 "ticker": TICKER,
-                "side": "yes" if i % 2 else "no",
-                "action": "buy",
-                "count": 1,
-                price_field: 10 + i % 30,
+                "side": "bid" if i % 2 else "ask",
+                "count": "1",
+                "price": f"0.{cents if i % 2 else 100 - cents:02d}",
+                "time_in_force": "good_till_canceled",
+                "self_trade_prevention_type": "taker_at_cross",
+                "client_order_id": f"bench-{i}",
             }
         ).encode()
         headers = signer.headers(int(time.time() * 1000), "POST", path)

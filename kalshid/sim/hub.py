@@ -143,7 +143,6 @@ class Hub:
         body: dict[str, Any],
         ticker: str | None,
         user_id: str | None = None,
-        seq: bool = False,
     ) -> None:
         body_json: str | None = None
         for conn in list(self.connections.values()):
@@ -154,7 +153,8 @@ class Hub:
                     continue
                 if body_json is None:
                     body_json = dumps(body)
-                conn.offer(envelope(kind, sub.sid, body_json, self.next_seq(sub, may_skip=False) if seq else None))
+                seq = self.next_seq(sub, may_skip=False) if channel in SEQ_CHANNELS else None
+                conn.offer(envelope(kind, sub.sid, body_json, seq))
                 self.published += 1
 
     def publish_all(self, events: Iterable[Event]) -> None:
@@ -201,7 +201,7 @@ class Hub:
                 event.market.ticker,
             )
         elif isinstance(event, TradeEvent):
-            self._fan("trade", "trade", wsmsg.trade(event.trade), event.trade.ticker, seq=True)
+            self._fan("trade", "trade", wsmsg.trade(event.trade), event.trade.ticker)
         elif isinstance(event, FillEvent):
             self._fan("fill", "fill", wsmsg.fill(event.fill), event.fill.ticker, event.fill.user_id)
         elif isinstance(event, OrderEvent):
@@ -221,7 +221,7 @@ class Hub:
                 event.position.user_id,
             )
         elif isinstance(event, LifecycleEvent):
-            self._fan("market_lifecycle_v2", "market_lifecycle_v2", wsmsg.lifecycle(event), None, seq=True)
+            self._fan("market_lifecycle_v2", "market_lifecycle_v2", wsmsg.lifecycle(event), None)
 
     def publish_index(self, index_id: str, body: dict[str, Any]) -> None:
         body_json = dumps(body)

@@ -21,6 +21,7 @@ from quart import Response, websocket
 from quart_trio import QuartTrio
 
 from kalshid.core.markets import INDEX_ID
+from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.sim import wire, wsmsg
 from kalshid.sim.authn import AuthError
 from kalshid.sim.hub import Connection, Subscription, dumps, envelope
@@ -98,18 +99,27 @@ class Commands:
             conn.offer(dumps(_with_id(cmd_id, {"type": "error", "msg": msg})))
 
     def _tickers(self, params: dict[str, Any], *, required: bool) -> set[str] | None:
-        one, many = params.get("market_ticker"), params.get("market_tickers")
-        if one is not None and many is not None:
-            raise CommandError(11, "market_ticker and market_tickers are mutually exclusive")
-        if one is not None:
-            many = [one]
-        if many is None:
+        """The markets a command names: ``market_ticker``/``market_tickers`` or, by UUID,
+        ``market_id``/``market_ids`` (one form only)."""
+        forms = {k: params[k] for k in ("market_ticker", "market_tickers", "market_id", "market_ids") if k in params}
+        if len(forms) > 1:
+            raise CommandError(11, f"{' and '.join(forms)} are mutually exclusive")
+        if not forms:
             if required:
                 raise CommandError(14)
             return None
+        [(key, value)] = forms.items()
+        many = [value] if key in ("market_ticker", "market_id") else value
         if not isinstance(many, list) or not many or not all(isinstance(t, str) for t in many):
-            raise CommandError(11, "market_tickers must be a non-empty array of strings")
-        unknown = [t for t in many if t not in self.venue.exchange.markets]
+            raise CommandError(11, f"{key} must be a non-empty string or array of strings")
+        markets = self.venue.exchange.markets
+        if key.startswith("market_id"):
+            by_id = {wire.market_id(t): t for t in markets}
+            unknown = [i for i in many if i not in by_id]
+            if unknown:
+                raise CommandError(11, f"market not found: {', '.join(unknown)}")
+            return {by_id[i] for i in many}
+        unknown = [t for t in many if t not in markets]
         if unknown:
             raise CommandError(11, f"market not found: {', '.join(unknown)}", market_tickers=unknown)
         return set(many)
@@ -133,6 +143,21 @@ class Commands:
             if isinstance(cmd_id, int) and not isinstance(cmd_id, bool) and cmd_id > 0:
                 text = f'{{"id":{cmd_id},{text[1:]}'
             conn.offer(text)
+
+    def _ticker_snapshot(self, conn: Connection, sub: Subscription, tickers: set[str]) -> None:
+        """The ``ticker`` channel's initial snapshot (``send_initial_snapshot``): the current state now."""
+        ex = self.venue.exchange
+        for ticker in sorted(tickers):
+            yes, no = ex.books[ticker].best_bid("yes"), ex.books[ticker].best_bid("no")
+            body = wsmsg.ticker(
+                ex.markets[ticker],
+                yes[0] if yes else None,
+                ONE_DOLLAR_CC - no[0] if no else None,
+                yes[1] if yes else 0,
+                no[1] if no else 0,
+                self.venue.now(),
+            )
+            conn.offer(envelope("ticker", sub.sid, dumps(body)))
 
     def subscribe(self, conn: Connection, cmd_id: Any, params: dict[str, Any]) -> None:
         channels = params.get("channels")
@@ -160,6 +185,8 @@ class Commands:
             )
             if channel == "orderbook_delta" and tickers:
                 self._snapshot(conn, sub, tickers)
+            if channel == "ticker" and tickers and params.get("send_initial_snapshot") is True:
+                self._ticker_snapshot(conn, sub, tickers)
             if channel == "cfbenchmarks_value" and INDEX_ID in index_ids:
                 # the current value at once, as the ticker channel's initial snapshot does (our choice:
                 # Kalshi's docs do not say); a subscriber need not wait up to a second for its first print

@@ -434,3 +434,19 @@ async def test_fills_since_and_positions(rsa_key: rsa.RSAPrivateKey) -> None:
     assert fills[0].count == 5 and fills[0].fee_cc == 900 and fills[0].price_cc == 4200
     assert "min_ts=1783551600" in fake.requests[0].query
     assert positions[0].position == -3 and positions[0].fees_paid_cc == 300
+
+
+async def test_a_finished_taker_is_read_back_for_its_exact_fees(rsa_key: rsa.RSAPrivateKey) -> None:
+    def respond(req: httpx.Request, n: int) -> httpx.Response:
+        if req.method == "POST":
+            return httpx.Response(201, json=create_answer(filled=3, remaining=0, average_fee_paid="0.0233"))
+        return httpx.Response(200, json={"order": order_json(status="executed", book_side="ask", outcome_side="no",
+                                                             fill_count_fp="3.00", remaining_count_fp="0.00",
+                                                             taker_fees_dollars="0.0700")})
+
+    fake = SigningTransport(rsa_key.public_key(), respond)
+    async with client(rsa_key, fake) as rest:
+        order = await rest.create_order(request(side="yes", action="sell", count=3))
+    assert (order.status, order.fees_cc, order.side, order.action) == ("executed", 700, "yes", "sell")
+    read_back = ("GET", "/trade-api/v2/portfolio/orders/o-1")
+    assert [(r.method, r.path) for r in fake.requests] == [("POST", ORDERS), read_back]

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from kalshi_fakes import NEXT_TICKER, TICKER, fill_json, order_json
 from ws_fakes import FakeKalshiWs
 
-from kalshid.exchange import base
+from kalshid.exchange import base, wsclient
 from kalshid.exchange.kalshi import auth
 from kalshid.exchange.kalshi.ws import FeedBackpressure, FeedConfig, KalshiFeed
 
@@ -341,3 +341,19 @@ async def test_consumer_that_stops_reading_fails_loudly(fake_url: Any, rsa_key: 
             for i in range(3):  # the first fills the buffer, the second blocks until max_block_s
                 await conn.push("fill", "fill", fill_json(fill_id=f"f-{i}"))
     recv.close()
+
+
+async def test_set_markets_on_a_closing_connection_waits_for_the_next_one(
+    nursery: trio.Nursery, fake_url: Any, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    rig = await start(nursery, fake_url, rsa_key)
+    await rig.next(base.BookUpdated)
+    conn = rig.feed._conn
+    assert conn is not None
+
+    async def refuse(message: object) -> None:
+        raise wsclient.WsClosed(1000, "closing")
+
+    conn.ws.send_message = refuse  # type: ignore[method-assign]  # the connection is closing
+    await rig.feed.set_markets([TICKER, NEXT_TICKER])  # no error: the next connection subscribes
+    assert rig.feed.statistics()["markets"] == 2

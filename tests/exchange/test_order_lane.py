@@ -40,7 +40,7 @@ from kalshid.exchange.kalshi.rest import KalshiRest
 from kalshid.exchange.types import OrderRequest
 from kalshid.sim.server import SimHandle, SimSettings, serve_simulator
 
-ORDER_JSON = json.dumps(create_answer(filled=1, remaining=0)).encode()
+ORDER_JSON = json.dumps(create_answer()).encode()
 
 # ---- a small HTTP/1.1 server whose behaviour each test chooses --------------------------------------
 

@@ -16,7 +16,7 @@ from simkit import sim_settings, ws_headers, ws_recv, ws_recv_until
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.sim.model import OrderRequest
 from kalshid.sim.server import SimHandle, serve_simulator
-from kalshid.sim.wire import user_uuid
+from kalshid.sim.wire import market_id, user_uuid
 
 OTHER = user_uuid("other")
 
@@ -270,3 +270,24 @@ async def test_slow_consumer_is_disconnected(nursery: trio.Nursery, private_key:
         assert reason is not None and reason.code == 1008 and "slow consumer" in (reason.reason or "")
     assert not handle.venue.hub.connections
     handle.stop()
+
+
+async def test_ticker_initial_snapshot_and_markets_by_id(sim: SimHandle, signer: Signer) -> None:
+    other_order(sim, "yes", 7, 41)
+    async with trio_websocket.open_websocket_url(sim.ws_url, extra_headers=ws_headers(signer)) as ws:
+        by_id = {"channels": ["ticker"], "market_ids": [market_id(TICKER)], "send_initial_snapshot": True}
+        await send(ws, id=1, cmd="subscribe", params=by_id)
+        assert (await recv(ws))["type"] == "subscribed"
+        first = (await recv(ws))["msg"]
+        assert (first["market_ticker"], first["yes_bid_dollars"], first["yes_bid_size_fp"]) == (
+            TICKER,
+            "0.4100",
+            "7.00",
+        )
+        both = {"channels": ["ticker"], "market_ids": [market_id(TICKER)], "market_ticker": TICKER}
+        await send(ws, id=2, cmd="subscribe", params=both)
+        assert (await recv(ws))["msg"]["code"] == 11
+        await send(ws, id=3, cmd="subscribe", params={"channels": ["ticker"], "market_tickers": [TICKER]})
+        assert (await recv(ws))["type"] == "subscribed"  # no snapshot unless asked
+        other_order(sim, "yes", 1, 42)
+        assert {(await recv(ws))["sid"], (await recv(ws))["sid"]} == {1, 2}

@@ -451,6 +451,11 @@ class KalshiRest:
             raise CancelInFlight(order_id, exc) from exc
         return CancelResult(order_id=order_id, reduced_by=ack.reduced_by or 0, order=await self._order_after(order_id))
 
+    async def _exact(self, order: Order) -> Order:
+        """``order`` as the exchange now reports it (our intent kept), or as it was if unreadable."""
+        read = await self._order_after(order.order_id)
+        return attrs.evolve(read, side=order.side, action=order.action) if read is not None else order
+
     async def _order_after(self, order_id: str) -> Order | None:
         """The order just after a change, or None if it can't be read yet (reads may lag writes)."""
         try:
@@ -610,4 +615,9 @@ class _Reply:
             status, content = await self._answer()
         except TransportError as exc:
             raise OrderInFlight(self._request.client_order_id, self._request.ticker, exc) from exc
-        return await self._rest._order_answer(self._request, status, content)
+        order = await self._rest._order_answer(self._request, status, content)
+        if order.is_open or not order.fill_count:
+            return order
+        # Finished with fills (an IOC/FOK taker): its fees in the answer are a per-contract average, so
+        # the order is read back once for the exact totals (reads may lag writes: then the answer stands).
+        return await self._rest._exact(order)

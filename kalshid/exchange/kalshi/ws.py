@@ -157,7 +157,8 @@ class KalshiFeed:
 
     async def set_markets(self, tickers: Iterable[str]) -> None:
         """Follow exactly ``tickers`` (books, tickers, trades). New books are stale until their
-        snapshot; dropped markets' books are discarded. Takes effect on the live connection."""
+        snapshot; dropped markets' books are discarded. Takes effect on the live connection, or on the
+        next one when it is closing."""
         new = set(tickers)
         for t in self._markets - new:
             self._books.pop(t, None)
@@ -169,8 +170,12 @@ class KalshiFeed:
         conn = self._conn
         if conn is not None:
             async with self._send_lock:
-                for ch in self.config.market_channels:
-                    await self._reconcile(conn, ch)
+                try:
+                    for ch in self.config.market_channels:
+                        await self._reconcile(conn, ch)
+                except wsclient.WsError as exc:
+                    # the connection is closing: the next one subscribes to exactly these markets
+                    log.info("kalshi_ws_set_markets_deferred", reason=f"{type(exc).__name__}: {exc}")
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Connect, subscribe, stream; reconnect on transient failures. ``task_status.started()`` is
