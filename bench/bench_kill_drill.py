@@ -146,8 +146,8 @@ def main() -> int:
                     daemon.wait_for(lambda _line: False, "nothing", timeout=rng.uniform(0.5, 20.0), start=i_ready)
                 else:  # a random instant after the next fill: the fill's bookkeeping may be under way
                     i_fill, _ = daemon.wait_event("fill", timeout=60, start=i_ready)
-                    daemon.wait_for(lambda _line: False, "nothing", timeout=rng.uniform(0.0, 0.05), start=i_fill)
                     how = "just after a fill"
+                    daemon.wait_for(lambda _line: False, "nothing", timeout=rng.uniform(0.0, 0.05), start=i_fill)
             except OutputTimeout:
                 pass  # the random instant came (or no order was sent in time): kill now
             daemon.kill()
