@@ -28,6 +28,7 @@ import argparse
 import collections
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -57,6 +58,19 @@ def _api_get(base: str, token: str, path: str) -> Any:
     request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+def _copy_journal(path: str, into: Path) -> str:
+    """A copy of the journal with its WAL, shared-memory and intent-log files (the copy's path)."""
+    into.mkdir(exist_ok=True)
+    source = Path(path)
+    for suffix in ("", "-wal", "-shm", ".intents"):
+        companion = source.with_name(source.name + suffix)
+        target = into / companion.name
+        target.unlink(missing_ok=True)
+        if companion.exists():
+            shutil.copy2(companion, target)
+    return str(into / source.name)
 
 
 def compare(books: Books, api_status: dict[str, Any], api_positions: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -132,12 +146,15 @@ def main() -> int:
                     daemon.wait_for(lambda _line: False, "nothing", timeout=rng.uniform(0.5, 20.0), start=i_ready)
                 else:  # a random instant after the next fill: the fill's bookkeeping may be under way
                     i_fill, _ = daemon.wait_event("fill", timeout=60, start=i_ready)
-                    daemon.wait_for(lambda _line: False, "nothing", timeout=rng.uniform(0.0, 0.05), start=i_fill)
                     how = "just after a fill"
+                    daemon.wait_for(lambda _line: False, "nothing", timeout=rng.uniform(0.0, 0.05), start=i_fill)
             except OutputTimeout:
                 pass  # the random instant came (or no order was sent in time): kill now
             daemon.kill()
-            snapshot = read_books(sim.rest_url, signer, cfg.journal_path, cfg.journal_mode)
+            # read a copy: opening the journal itself would replay its intent log, which is the
+            # restarted daemon's job
+            snapshot = read_books(sim.rest_url, signer, _copy_journal(cfg.journal_path, tmp / "snapshot"),
+                                  cfg.journal_mode)
             inside = bool(snapshot.unacknowledged)
             in_flight_kills += inside
             print(f"cycle {n:2d}: killed {how:20s} {'INSIDE an in-flight window' if inside else '':27s} "

@@ -216,12 +216,6 @@ class Supervisor:
     async def run(self) -> int:
         """Run until stopped or failed; return the process exit status."""
         cfg = self.runtime.config
-        log.info("kalshid starting", version=__version__, pid=os.getpid(), env=cfg.exchange.env,
-                 dry_run=cfg.dry_run, live=self.runtime.live,
-                 signer=repr(self.runtime.signer) if self.runtime.signer else None,
-                 journal=cfg.journal_path, components=[c.name for c in self.components])
-        log.info("effective configuration", settings=flat_view(cfg))
-        status = EXIT_OK
         with contextlib.ExitStack() as held:
             if self._take_lock:
                 try:
@@ -229,10 +223,14 @@ class Supervisor:
                 except InstanceLockError as exc:
                     log.error(str(exc))
                     return EXIT_FAILURE
-            status = await self._run_locked(cfg)
-        return status
+            return await self._run_locked(cfg)
 
     async def _run_locked(self, cfg: Config) -> int:
+        log.info("kalshid starting", version=__version__, pid=os.getpid(), env=cfg.exchange.env,
+                 dry_run=cfg.dry_run, live=self.runtime.live,
+                 signer=repr(self.runtime.signer) if self.runtime.signer else None,
+                 journal=cfg.journal_path, components=[c.name for c in self.components])
+        log.info("effective configuration", settings=flat_view(cfg))
         status = EXIT_OK
         try:
             threads.pin_loop_thread(cfg.runtime.loop_cpu)

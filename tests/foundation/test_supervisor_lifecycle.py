@@ -181,7 +181,9 @@ async def test_reload_logs_changes_and_rejects_bad_config(tmp_path: Path,
         await sup.reload_config()
         env["DRY_RUN_MODE"] = "flase"
         await sup.reload_config()
-    ok, bad = logs
+    ok, bad, refused_audit = (e for e in logs if e["event"] != "operator action" or e["outcome"] == "refused")
+    assert (refused_audit["source"], refused_audit["action"]) == ("signal", "reload")
+    assert "DRY_RUN_MODE" in refused_audit["detail"]
     assert ok["changed"]["risk.max_daily_loss"] == {"old": "500.0000", "new": "250.0000"}
     assert ok["changed"]["exchange.api_key"] == {"old": "", "new": "abcd…"}
     assert "rejected" in bad["event"] and any("DRY_RUN_MODE" in p for p in bad["problems"])
