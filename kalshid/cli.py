@@ -23,6 +23,7 @@ EXIT_USAGE = 2
 PLUGINS: dict[str, tuple[str, str]] = {
     "sim": ("kalshid.sim.main", "run the Kalshi-compatible exchange simulator"),
     "ctl": ("kalshid.control.cli", "talk to a running kalshid over its control socket"),
+    "backtest": ("kalshid.research.cli_backtest", "replay market data through the daemon's strategies and risk"),
 }
 
 
