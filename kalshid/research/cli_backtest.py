@@ -120,10 +120,10 @@ def build(args: argparse.Namespace) -> tuple[Any, Any]:
     return source, settings
 
 
-def progress_bar(enabled: bool, desc: str) -> Any:
+def progress_bar(enabled: bool, desc: str, unit: str = " events") -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=None, unit=" events", unit_scale=True, desc=desc, disable=not enabled, delay=2.0,
+    return tqdm(total=None, unit=unit, unit_scale=unit == " events", desc=desc, disable=not enabled, delay=2.0,
                 file=sys.stderr, leave=False)
 
 
