@@ -110,10 +110,13 @@ class Replay:
     def step(self, ts: datetime, batch: list[Event]) -> None:
         self._execute_due(ts)
         self._expire_resting(ts)
+        relisted = False
         for e in batch:
             if isinstance(e, MarketListed):
+                old = self.markets.get(e.ticker)
+                relisted = relisted or old is None or attrs.evolve(old, ts=e.ts) != e
                 self.markets[e.ticker] = e
-        self._follow(ts)
+        self._follow(ts, relisted)
         trigger = False
         for e in batch:
             if isinstance(e, IndexTick):
@@ -145,11 +148,12 @@ class Replay:
         return self.result
 
     # --- markets ----------------------------------------------------------------------------------
-    def _follow(self, ts: datetime) -> None:
+    def _follow(self, ts: datetime, relisted: bool = False) -> None:
+        """Follow the market open at ``ts`` and the next one, as the daemon's market discovery does."""
         live = sorted((m for m in self.markets.values() if m.open_time <= ts < m.close_time),
                       key=lambda m: (m.close_time, m.ticker))
         current = live[0].ticker if live else None
-        if current == self.current:
+        if current == self.current and not relisted:
             return
         self.current = current
         followed = []
