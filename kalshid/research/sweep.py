@@ -164,7 +164,7 @@ def _stale_trials_failed(study: Any) -> None:
 
 
 def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings, space: Sequence[ParamSpace],
-           period: tuple[datetime, datetime], trials: int, objective: str, parallel: int,
+           period: tuple[datetime | None, datetime | None], trials: int, objective: str, parallel: int,
            on_trial: Callable[[], None] | None = None) -> None:
     """Run trials until the study holds ``trials`` finished ones, ``parallel`` at a time on ``client``."""
     import optuna
