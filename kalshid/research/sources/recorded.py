@@ -71,7 +71,9 @@ class RecordedSource:
                 raise SourceError(f"{path}: not a readable recording: {exc}") from exc
             rows += table.to_pylist()
         rows.sort(key=lambda r: (r["recv_ts"], r["seq"]))
-        return rows
+        # a compaction interrupted between its rename and deleting the chunks leaves rows twice
+        return [r for i, r in enumerate(rows)
+                if i == 0 or (r["recv_ts"], r["seq"]) != (rows[i - 1]["recv_ts"], rows[i - 1]["seq"])]
 
     def _load(self) -> list[Event]:
         events: list[Event] = []
