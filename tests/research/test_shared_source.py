@@ -49,7 +49,8 @@ def test_backtest_is_deterministic_and_writes_the_report(source: SharedDataSourc
     assert [attrs.asdict(t) for t in a.trades] == [attrs.asdict(t) for t in b.trades]
     assert a.trades, "the default kelly_volatility trades some of these markets"
     summary = write_report(a, tmp_path, charts=True)
-    for name in ("trades.csv", "signals.csv", "summary.json", "equity.png", "reliability.png", "report.html"):
+    for name in ("trades.csv", "signals.csv", "summary.json", "equity.png", "reliability.png", "scores.png",
+                 "report.html"):
         assert (tmp_path / name).stat().st_size > 0, name
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk["pnl_cc"] == summary["pnl_cc"] == a.pnl_cc
