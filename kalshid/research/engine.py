@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from kalshid.core.breaker import Breaker
+from kalshid.core.breaker import Breaker, BreakerStatus
 from kalshid.core.decision import Outcome, bankroll_cc, evaluate_strategies
 from kalshid.core.portfolio import Fill, Portfolio
 from kalshid.core.risk import DayLedger, OrderIntent, RestingOrder, RiskEngine, RiskState
@@ -319,6 +319,10 @@ class Replay:
         self.breaker, events = self.breaker.observe(now, equity)
         for ev in events:
             self.result.breaker_events.append(f"{ev.at.isoformat()} {ev.to_status.value}: {ev.detail}")
+        if events and self.breaker.status is BreakerStatus.HALTED:  # as the daemon: cancel everything working
+            self.result.counters["orders_cancelled_by_breaker"] += len(self.pending) + len(self.resting)
+            self.pending, self.resting = [], []
+            self.busy.clear()
         self.result.equity.append(EquityPoint(now, self.portfolio.cash_cc, equity))
 
     # --- calibration samples ----------------------------------------------------------------------

@@ -120,3 +120,19 @@ def test_replay_is_deterministic() -> None:
     b = replay(market_events(*ticks))
     assert [attrs.asdict(t) for t in a.result.trades] == [attrs.asdict(t) for t in b.result.trades]
     assert a.result.equity == b.result.equity
+
+
+def test_a_tripped_breaker_stops_new_entries() -> None:
+    # 10 YES at 40c settling NO lose $4.17 of a $10 bankroll: the 20 % daily-loss breaker trips
+    first = [tick(OPEN + timedelta(minutes=1), 6000)]
+    events = market_events(*first, result=Side.NO)
+    nxt = "KXSOL15M-26JUN010830-30"
+    close2 = window_close(nxt)
+    open2 = close2 - timedelta(minutes=15)
+    t2 = open2 + timedelta(minutes=1)
+    events += [MarketListed(open2, nxt, open2, close2, 150.0), IndexTick(t2, 150.0),
+               BookTick(t2, BookTop(nxt, 3800, 100, 6000, 100, t2)), Settled(close2, nxt, Side.YES)]
+    r = replay(events, fills=FillSettings(latency_seconds=0), bankroll_cc=100_000)
+    assert [t.ticker for t in r.result.trades] == [TICKER]
+    assert r.result.breaker_events and "halted" in r.result.breaker_events[0]
+    assert r.result.counters["rejected_breaker_halted"] == 1
