@@ -1,6 +1,8 @@
 """The replay: market-data events through the daemon's own decision code, deterministically.
 
-Per batch of events with the same timestamp (the daemon folds a burst and evaluates once):
+Per batch of events with the same timestamp (the daemon folds a burst and evaluates once; with
+``evaluation="event"`` the strategies are asked after every triggering event instead, as the daemon
+does when no burst is waiting):
 
 1. taker orders whose arrival time (decision + latency) has come fill against the book as it stands
    (:mod:`kalshid.research.fills`);
@@ -118,7 +120,11 @@ class Replay:
                 self.markets[e.ticker] = e
         self._follow(ts, relisted)
         trigger = False
+        each_event = self.settings.evaluation == "event"
         for e in batch:
+            if each_event and trigger:
+                self._evaluate(ts)
+                trigger = False
             if isinstance(e, IndexTick):
                 self.tracker.on_index(IndexPrint(e.ts, e.price))
                 trigger = True
@@ -171,6 +177,7 @@ class Replay:
         ticker = self.current
         if ticker is None:
             return
+        self.result.counters["evaluations"] += 1
         top = self.tracker.book(ticker)
         resting = self._resting_for_risk()
         view = self.tracker.view(ticker, bankroll_cc=bankroll_cc(self.portfolio.cash_cc, resting),

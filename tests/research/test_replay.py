@@ -136,3 +136,16 @@ def test_a_tripped_breaker_stops_new_entries() -> None:
     assert [t.ticker for t in r.result.trades] == [TICKER]
     assert r.result.breaker_events and "halted" in r.result.breaker_events[0]
     assert r.result.counters["rejected_breaker_halted"] == 1
+
+
+def test_event_evaluation_asks_after_each_trigger_within_a_timestamp() -> None:
+    t1 = OPEN + timedelta(minutes=1)
+    # an index print and a book update at the same exchange time: one evaluation, or one per event
+    events = market_events(tick(t1, 6000))
+    per_ts = replay(events, fills=FillSettings(latency_seconds=0))
+    per_event = replay(events, fills=FillSettings(latency_seconds=0), evaluation="event")
+    assert (per_ts.result.counters["evaluations"], per_event.result.counters["evaluations"]) == (1, 2)
+    assert per_ts.result.counters["signals_proposed"] == 1
+    # after the print alone the book is not known yet: no signal; after the book: the same one signal
+    assert per_event.result.counters["signals_proposed"] == 1
+    assert [t.price_cc for t in per_event.result.trades] == [t.price_cc for t in per_ts.result.trades]
