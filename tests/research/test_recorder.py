@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from kalshid.core.book import OrderBook
 from kalshid.core.portfolio import window_close
@@ -127,3 +128,19 @@ def test_a_finished_hour_is_compacted_into_one_file_and_reads_the_same(tmp_path:
     merged = next(folder.glob("hour-*.parquet"))
     (folder / "part-0-0-1.parquet").write_bytes(merged.read_bytes())
     assert list(RecordedSource(tmp_path).events()) == before
+
+
+def test_a_malformed_recording_row_names_the_file_and_row(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from kalshid.research.recording import arrow_schema
+    from kalshid.research.sources.base import SourceError
+
+    folder = tmp_path / "series=KXSOL15M/date=2026-06-01/hour=12"
+    folder.mkdir(parents=True)
+    payload = '{"print": {"index_id": "SOLUSD_RTI", "exchange_ts": "2026-06-01T12:00:00+00:00"}}'  # no value
+    row = {"seq": 7, "kind": "IndexPrinted", "series": "KXSOL15M", "ticker": None, "exchange_ts": None,
+           "recv_ts": datetime(2026, 6, 1, 12, tzinfo=UTC), "local_time": 1.0, "payload": payload}
+    pq.write_table(pa.Table.from_pylist([row], schema=arrow_schema()), folder / "part-1.parquet")
+    with pytest.raises(SourceError, match=r"part-1\.parquet: row seq 7 \(IndexPrinted\) is malformed"):
+        RecordedSource(tmp_path)
