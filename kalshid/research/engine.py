@@ -20,7 +20,9 @@ does when no burst is waiting):
 No clock, no I/O, no randomness except the fill model's seeded draw: the same events and settings give
 the same result. Signals in the daemon are immediate-or-cancel at the ask; a signal that carries a
 ``time_in_force`` of ``good_till_canceled`` (or ``post_only``) rests instead and is cancelled
-:data:`CANCEL_BEFORE_CLOSE` before its close, as the daemon's execution stage does.
+:data:`CANCEL_BEFORE_CLOSE` before its close, as the daemon's execution stage does. A breaker that trips
+to HALTED cancels every working order. With ``fills_as_recorded`` the fill model is not used: the
+recording's own fills are applied as they come.
 """
 
 from __future__ import annotations
