@@ -106,10 +106,11 @@ class KellyVolatilityParams:
     """Kelly-sized volatility arbitrage: EWMA vol -> P(up) vs the market's price."""
 
     min_edge: float = _f(0.03, "a probability edge in [0, 1)", ge=0, lt=1)
-    vol_lambda: float = _f(0.94, "an EWMA decay in (0, 1)", gt=0, lt=1)
-    microstructure_floor: float = _f(0.0007, "a volatility floor >= 0", ge=0)
+    vol_half_life_seconds: float = _f(1800.0, "seconds > 0: the volatility EWMA's half-life", gt=0)
+    microstructure_floor: float = _f(0.0, "a volatility floor per sqrt(minute) >= 0 (0: none)", ge=0)
     kelly_fraction: float = _f(0.25, "a fraction of full Kelly in (0, 1]", gt=0, le=1)
-    warmup_prints: int = _f(30, "an integer >= 1: index prints before the volatility estimate is trusted", ge=1)
+    warmup_seconds: float = _f(120.0, "seconds >= 0 of index evidence before the volatility estimate is trusted",
+                               ge=0)
 
 
 @attrs.frozen
