@@ -106,7 +106,7 @@ class KellyVolatilityParams:
     """Kelly-sized volatility arbitrage: EWMA vol -> P(up) vs the market's price."""
 
     min_edge: float = _f(0.03, "a probability edge in [0, 1)", ge=0, lt=1)
-    vol_half_life_seconds: float = _f(1800.0, "seconds > 0: the volatility EWMA's half-life", gt=0)
+    vol_half_life_seconds: float = _f(3600.0, "seconds > 0: the volatility EWMA's half-life", gt=0)
     microstructure_floor: float = _f(0.0, "a volatility floor per sqrt(minute) >= 0 (0: none)", ge=0)
     kelly_fraction: float = _f(0.25, "a fraction of full Kelly in (0, 1]", gt=0, le=1)
     warmup_seconds: float = _f(120.0, "seconds >= 0 of index evidence before the volatility estimate is trusted",

@@ -21,10 +21,11 @@ the estimate rests on little evidence and :attr:`EwmaVol.is_warm` turns false un
 
 **No constant floor by default.** ``microstructure_floor`` (per √minute) is an optional lower
 bound, 0 by default. A floor stands in for a memory too short to average over calm stretches (a decay
-of 0.94 per one-second print is an 11-s half-life: a few quiet prints drive σ towards zero). With a
-30-minute half-life, fitted on SOL 1-minute closes 2021–2024 (``bench/edge_study.py vol``), the
-Gaussian log-likelihood of the next 15-minute return is best with no floor, and a floor fixed on one
-period binds for days on another (SOL spot on 2026-08-17 moved 0.00033/√min, half of 0.0007).
+of 0.94 per one-second print is an 11-s half-life: a few quiet prints drive σ towards zero). With the
+one-hour half-life chosen on SOL 1-minute closes 2021-10 → 2024-02 (``bench/edge_study.py``,
+``docs/research.md`` §1), the Gaussian likelihood of the 15-minute move is better without a
+floor, and a floor fixed on one period binds for days on another (SOL spot on 2026-08-17 moved
+0.00033/√min, half of 0.0007).
 
 The type is frozen: :meth:`EwmaVol.update` returns a new value, so the estimator is deterministic
 and replayable. Bad input (non-positive price, naive or backwards time) raises :class:`VolError`.
@@ -38,7 +39,7 @@ from datetime import datetime
 import attrs
 
 SECONDS_PER_MINUTE = 60.0
-DEFAULT_HALF_LIFE_SECONDS = 1800.0
+DEFAULT_HALF_LIFE_SECONDS = 3600.0
 DEFAULT_FLOOR_PER_SQRT_MINUTE = 0.0
 DEFAULT_MIN_RETURN_SECONDS = 0.5
 DEFAULT_MAX_RETURN_SECONDS = 300.0

@@ -109,7 +109,7 @@ def test_kelly_with_params_keeps_vol_state() -> None:
     t = s.with_params({"vol_half_life_seconds": 600})
     assert t.vol.updates == s.vol.updates and t.vol.half_life_seconds == 600.0
     assert t.params == KellyVolatilityParams(vol_half_life_seconds=600.0)
-    assert s.params.vol_half_life_seconds == 1800.0
+    assert s.params.vol_half_life_seconds == 3600.0
 
 
 # --- MeanReversion ---------------------------------------------------------------------------
