@@ -75,6 +75,8 @@ class TradingConfig:
 
     ``dry_run`` unset means *auto*: false on the ``sim`` exchange (orders go to the simulator, which is
     play money), true on ``demo`` and ``prod``. Use :attr:`Config.dry_run` for the effective value.
+    ``allow_unproven_live`` false (the default): on prod without a dry run, strategies without a
+    recorded out-of-sample edge (:mod:`kalshid.core.strategies.evidence`) are not enabled.
     """
 
     dry_run: bool | None = _f(None, "a boolean (true/false, yes/no, on/off, 1/0); empty: auto "
@@ -83,6 +85,8 @@ class TradingConfig:
         KNOWN_STRATEGIES, f"a comma-separated list of {', '.join(KNOWN_STRATEGIES)}"
     )
     bankroll_cc: Cc = _money(10_000, "a dollar amount > 0 with at most 4 decimals", gt=0)
+    allow_unproven_live: bool = _f(False, "a boolean (let strategies without an out-of-sample edge in "
+                                          "docs/research.md trade real money on prod)")
     cancel_on_shutdown: bool = _f(True, "a boolean")
     shutdown_grace_seconds: float = _f(10.0, "seconds > 0 allowed for draining on shutdown", gt=0)
 

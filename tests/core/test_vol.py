@@ -73,7 +73,7 @@ def test_a_long_gap_makes_the_estimator_cold_again() -> None:
     logp = _path(1e-4, 3600, rng)
     vol = _feed(EwmaVol(), logp, np.arange(0, 3601))
     assert vol.is_warm
-    later = vol.update(T0 + timedelta(hours=6), math.exp(float(logp[-1])) * 1.001)
+    later = vol.update(T0 + timedelta(hours=24), math.exp(float(logp[-1])) * 1.001)
     assert not later.is_warm
     assert later.updates == vol.updates + 1
 
