@@ -24,6 +24,8 @@ Cc = NewType("Cc", int)
 """Money in centi-cents ($1 = 10 000 cc). Config files and variables give it in dollars."""
 
 KNOWN_STRATEGIES = ("kelly_volatility", "mean_reversion")
+# mean_reversion is off by default: it lost money in and out of sample (docs/research.md)
+DEFAULT_STRATEGIES = ("kelly_volatility",)
 ExchangeEnv = Literal["sim", "demo", "prod"]
 
 PROD_API_URL = "https://external-api.kalshi.com/trade-api/v2"
@@ -82,7 +84,7 @@ class TradingConfig:
     dry_run: bool | None = _f(None, "a boolean (true/false, yes/no, on/off, 1/0); empty: auto "
                                     "(false on sim, true on demo and prod)")
     enabled_strategies: tuple[str, ...] = _f(
-        KNOWN_STRATEGIES, f"a comma-separated list of {', '.join(KNOWN_STRATEGIES)}"
+        DEFAULT_STRATEGIES, f"a comma-separated list of {', '.join(KNOWN_STRATEGIES)}"
     )
     bankroll_cc: Cc = _money(10_000, "a dollar amount > 0 with at most 4 decimals", gt=0)
     allow_unproven_live: bool = _f(False, "a boolean (let strategies without an out-of-sample edge in "

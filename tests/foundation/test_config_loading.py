@@ -27,7 +27,7 @@ def test_defaults_with_nothing_set(tmp_path: Path) -> None:
     assert cfg.risk.max_position_size_cc == 1000 * 10_000
     assert cfg.risk.max_daily_loss_cc == 500 * 10_000
     assert cfg.trading.bankroll_cc == 10_000 * 10_000
-    assert cfg.trading.enabled_strategies == ("kelly_volatility", "mean_reversion")
+    assert cfg.trading.enabled_strategies == ("kelly_volatility",)
     assert cfg.journal_path == "var/kalshid-sim.sqlite3"
 
 
