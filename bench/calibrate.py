@@ -1,11 +1,13 @@
 """Print the figures behind the simulator's defaults (index vol/jumps, maker spreads and depth).
 
-Usage: ``.venv/bin/python bench/calibrate.py [DATA_DIR]`` (default ``/work/shared/data``).
+Usage: ``.venv/bin/python bench/calibrate.py [DATA_DIR]`` (default: ``$KALSHID_DATA_DIR``, else
+``shared/data`` beside the repository; ``--help`` prints this).
 See ``kalshid/sim/calibration.py`` for the method; ``index.py`` and ``makers.py`` cite the output.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -31,7 +33,13 @@ def _one(folder: Path, pattern: str) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    data = Path(argv[1]) if len(argv) > 1 else Path("/work/shared/data")
+    from kalshid.research.sources.shared import default_data_dir
+
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("data", nargs="?", type=Path, default=None, help="shared data directory")
+    data = ap.parse_args(argv[1:]).data or default_data_dir()
+    if not (data / "kalshi").is_dir():
+        raise SystemExit(f"shared data not found at {data} (pass DATA_DIR or set $KALSHID_DATA_DIR)")
     kalshi = data / "kalshi"
 
     idx = index_figures(sorted((data / "crypto_1m").glob("binance_spot_SOLUSDT_1m_*.csv")))

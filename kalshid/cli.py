@@ -23,6 +23,9 @@ EXIT_USAGE = 2
 PLUGINS: dict[str, tuple[str, str]] = {
     "sim": ("kalshid.sim.main", "run the Kalshi-compatible exchange simulator"),
     "ctl": ("kalshid.control.cli", "talk to a running kalshid over its control socket"),
+    "backtest": ("kalshid.research.cli_backtest", "replay market data through the daemon's strategies and risk"),
+    "sweep": ("kalshid.research.cli_sweep", "walk-forward parameter search (Optuna trials as Dask tasks)"),
+    "record": ("kalshid.research.cli_record", "record market data and own fills to Parquet, without trading"),
 }
 
 

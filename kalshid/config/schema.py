@@ -203,6 +203,19 @@ class ChannelsConfig:
 
 
 @attrs.frozen
+class RecordConfig:
+    """Market-data recording (``kalshid record``, and inside ``kalshid run``): every feed event, with
+    exchange and receive times, as Parquet under ``<dir>/series=<S>/date=<D>/hour=<H>/``."""
+
+    enabled: bool = _f(True, "a boolean (record inside kalshid run)")
+    dir: str = _f("", "a directory for recordings (empty: <journal.dir>/recordings)")
+    retention_days: float = _f(14.0, "days > 0 of recordings kept (older hours are deleted)", gt=0)
+    flush_seconds: float = _f(2.0, "seconds > 0 between chunk writes (at most this much is lost on a crash)", gt=0)
+    queue_size: int = _f(65_536, "an integer >= 1: events waiting for the writer thread before new ones are "
+                                 "dropped (recording never holds up trading)", ge=1)
+
+
+@attrs.frozen
 class RuntimeConfig:
     """Process placement (Linux). ``loop_cpu`` pins the event-loop thread to one CPU; the helper
     threads (journal, signing, log writer) then run on the others. See :mod:`kalshid.threads`."""
@@ -225,6 +238,7 @@ class Config:
     sim: SimConfig = attrs.field(factory=SimConfig)
     channels: ChannelsConfig = attrs.field(factory=ChannelsConfig)
     runtime: RuntimeConfig = attrs.field(factory=RuntimeConfig)
+    record: RecordConfig = attrs.field(factory=RecordConfig)
 
     @property
     def dry_run(self) -> bool:
@@ -251,7 +265,7 @@ class Config:
 
 for _cls in (ExchangeConfig, TradingConfig, RiskConfig, KellyVolatilityParams, MeanReversionParams,
              StrategiesConfig, ApiConfig, ControlConfig, JournalConfig, LogConfig, SimConfig,
-             ChannelsConfig, RuntimeConfig, Config):
+             ChannelsConfig, RuntimeConfig, RecordConfig, Config):
     attrs.resolve_types(_cls)
 
 

@@ -50,6 +50,8 @@ from kalshid.exchange.kalshi.ws import FeedConfig, KalshiFeed
 from kalshid.exchange.types import Market
 from kalshid.logs import get_logger, register_secret
 from kalshid.metrics import Metrics
+from kalshid.research.recorder import Recorder, recording_dir
+from kalshid.research.recording import MarketListing
 from kalshid.store import open_journal
 from kalshid.tasks.clock import ExchangeClock
 from kalshid.tasks.context import (
@@ -148,6 +150,7 @@ class TradingDaemon:
         self._strategy_done = trio.Event()
         self._markets_done = trio.Event()
         self.control: Any = None
+        self.recorder: Recorder | None = None  # market-data recording (record.*), started with the feed
 
     def breaker_config(self) -> BreakerConfig:
         return BreakerConfig(max_daily_loss_fraction=self.cfg.risk.breaker_daily_loss_fraction,
@@ -173,6 +176,13 @@ class TradingDaemon:
             Component("control", functools.partial(control_task, self)),
             Component("watchdog", functools.partial(watchdog_component, self)),
         ]
+
+    def market_data_components(self) -> list[Component]:
+        """Only what watches the market (``kalshid record``): exchange, feed and market discovery. The
+        trading stages count as finished, so feed events are observed (and recorded), never traded on."""
+        self.p.execution_done.set()
+        self._strategy_done.set()
+        return [c for c in self.components() if c.name in ("exchange", "feed", "markets")]
 
     # --- exchange: journal, embedded simulator, REST client ------------------------------------
     async def exchange_task(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
@@ -258,6 +268,10 @@ class TradingDaemon:
                             wants_market_data=lambda: not self._strategy_done.is_set(),
                             wants_orders=lambda: not self.p.execution_done.is_set(),
                             observe=self._observe_feed_event)
+        if self.cfg.record.enabled:
+            rc = self.cfg.record
+            self.recorder = Recorder(recording_dir(self.cfg), flush_seconds=rc.flush_seconds,
+                                     retention_days=rc.retention_days, queue_size=rc.queue_size).start()
         try:
             async with trio.open_nursery() as nursery:
                 sink: EventSink = router
@@ -288,9 +302,14 @@ class TradingDaemon:
             router.close()
             self.connected = False
             self.p.feed_done.set()
+            if self.recorder is not None:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(self.recorder.close)
 
     def _observe_feed_event(self, event: FeedEvent) -> None:
         """Side effects of a feed event the router accepted (runs in the feed's task)."""
+        if self.recorder is not None:
+            self.recorder.offer(event)
         if isinstance(event, IndexPrinted):
             if event.print.exchange_ts is not None and self._is_clock_source(event.print.index_id):
                 self.clock.observe(event.print.exchange_ts, event.print.local_time)
@@ -361,6 +380,9 @@ class TradingDaemon:
         new = (current.ticker if current else None, nxt.ticker if nxt else None)
         followed = [m for m in (current, nxt) if m is not None]
         self.p.tracker.set_markets([_info(m) for m in followed])
+        if self.recorder is not None:
+            for m in followed:
+                self.recorder.offer(MarketListing(m.ticker, m.open_time, m.close_time, m.floor_strike))
         if new != old:
             assert self.p.feed is not None
             await self.p.feed.set_markets([m.ticker for m in followed])

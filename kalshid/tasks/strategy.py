@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import attrs
 import trio
 
 from kalshid.core.basis import BasisConfig, BasisTracker
+from kalshid.core.decision import Outcome, bankroll_cc, evaluate_strategies
 from kalshid.core.markets import INDEX_ID
-from kalshid.core.signals import Action, Signal
 from kalshid.core.signals import IndexPrint as CoreIndexPrint
+from kalshid.core.signals import Signal
 from kalshid.core.strategies.base import PriceHistory
 from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.exchange.base import (
@@ -173,20 +173,18 @@ class StrategyStage:
         ticker = current.ticker
         new_prints = tracker.take_new_prints()
         top = tracker.book(ticker)
-        bankroll = max(0, state.portfolio.cash_cc - sum(o.as_resting().worst_cost_cc
-                                                        for o in state.open_orders.values()))
+        bankroll = bankroll_cc(state.portfolio.cash_cc, (o.as_resting() for o in state.open_orders.values()))
         view = tracker.view(ticker, bankroll_cc=bankroll, max_count=self.max_count)
         if view is None:
             return []
         busy = {name for (name, t) in state.busy if t == ticker}
         history = PriceHistory(index=new_prints[:-1] if new_prints else ())
-        current_print = tracker.last_print
         out: list[Proposal] = []
-        for strategy in self.p.registry.active():
-            signal = strategy.analyze(view, current_print, history, top)
-            fair = getattr(strategy, "last_fair_yes", None)
-            if isinstance(fair, float):
-                state.last_fair.setdefault(ticker, {})[strategy.name] = fair
+        for ev in evaluate_strategies(self.p.registry.active(), view, tracker.last_print, history, top,
+                                      trading_enabled=state.trading_enabled, busy=busy, holdings=state.holdings):
+            if ev.fair_yes is not None:
+                fair = ev.fair_yes
+                state.last_fair.setdefault(ticker, {})[ev.strategy] = fair
                 if top is not None:
                     edge = {}
                     if top.yes_ask_cc is not None:
@@ -194,22 +192,18 @@ class StrategyStage:
                     if top.no_ask_cc is not None:
                         edge["no"] = (1 - fair) - top.no_ask_cc / ONE_DOLLAR_CC
                     state.last_edge.setdefault(ticker, {}).update(
-                        {f"{strategy.name}:{k}": v for k, v in edge.items()})
-            if signal is None:
+                        {f"{ev.strategy}:{k}": v for k, v in edge.items()})
+            if ev.outcome is Outcome.SILENT:
                 continue
             state.bump("signals")
-            if not state.trading_enabled or strategy.name in busy:
+            if ev.outcome is Outcome.SUPPRESSED:
                 state.bump("signals_suppressed")
                 continue
-            if signal.action is Action.BUY:
-                held = state.holdings.get((strategy.name, ticker, signal.side.value), 0)
-                if held >= signal.count:
-                    state.bump("signals_at_target")
-                    continue
-                signal = attrs.evolve(signal, count=signal.count - held)
-            busy.add(strategy.name)
-            state.busy.add((strategy.name, ticker))
-            out.append(Proposal(signal, tracker.book_age_seconds(ticker),
+            if ev.outcome is Outcome.AT_TARGET or ev.proposal is None:
+                state.bump("signals_at_target")
+                continue
+            state.busy.add((ev.strategy, ticker))
+            out.append(Proposal(ev.proposal, tracker.book_age_seconds(ticker),
                                 tracker.index_age_seconds(view.now), data_local_time))
         return out
 

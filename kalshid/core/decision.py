@@ -1,0 +1,79 @@
+"""One evaluation of the enabled strategies on one market: signals in, proposals for risk out.
+
+This is the strategy stage's decision, shared by the daemon (:mod:`kalshid.tasks.strategy`) and the
+backtest (:mod:`kalshid.research.engine`) so both run the same rules:
+
+- each strategy is asked once, in registry order, with the same view, print, history and book;
+- a signal is **suppressed** when trading is stopped or the strategy already has an order working in
+  this market (one intent at a time per strategy and market);
+- a buy signal's Kelly count is a *target position*: what the strategy already holds of that side in
+  that market is subtracted, and a signal already met is **at target**.
+
+Pure: no I/O, no clock; the caller passes the state and applies the outcome (marks the strategy busy,
+sends the proposal to risk, updates its counters).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection, Iterable, Mapping, Sequence
+
+import attrs
+
+from kalshid.core.risk import RestingOrder
+from kalshid.core.signals import Action, BookTop, IndexPrint, MarketView, Signal
+from kalshid.core.strategies.base import BaseStrategy, PriceHistory
+
+
+class Outcome(enum.StrEnum):
+    SILENT = "silent"            # the strategy returned no signal
+    PROPOSED = "proposed"        # ``proposal`` goes to risk
+    SUPPRESSED = "suppressed"    # trading stopped, or the strategy is busy in this market
+    AT_TARGET = "at_target"      # the strategy already holds the signal's count
+
+
+@attrs.frozen
+class Evaluation:
+    """What one strategy said and what becomes of it. ``fair_yes`` is the strategy's modelled P(YES)
+    after the call when it exposes one (``last_fair_yes``), else ``None``."""
+
+    strategy: str
+    outcome: Outcome
+    signal: Signal | None
+    proposal: Signal | None
+    fair_yes: float | None
+
+
+def bankroll_cc(cash_cc: int, resting: Iterable[RestingOrder]) -> int:
+    """Cash a new signal may size against: cash minus what resting buys can still consume, >= 0."""
+    return max(0, cash_cc - sum(r.worst_cost_cc for r in resting))
+
+
+def evaluate_strategies(strategies: Sequence[BaseStrategy], view: MarketView, current_print: IndexPrint | None,
+                        history: PriceHistory, top: BookTop | None, *, trading_enabled: bool,
+                        busy: Collection[str], holdings: Mapping[tuple[str, str, str], int]) -> list[Evaluation]:
+    """Ask every strategy in ``strategies`` once; see the module docstring for the rules.
+
+    ``busy``: names of strategies with an order working in ``view.ticker``. ``holdings``: contracts held
+    per ``(strategy, ticker, side)``.
+    """
+    out: list[Evaluation] = []
+    for strategy in strategies:
+        signal = strategy.analyze(view, current_print, history, top)
+        fair = getattr(strategy, "last_fair_yes", None)
+        fair_yes = fair if isinstance(fair, float) else None
+        if signal is None:
+            out.append(Evaluation(strategy.name, Outcome.SILENT, None, None, fair_yes))
+            continue
+        if not trading_enabled or strategy.name in busy:
+            out.append(Evaluation(strategy.name, Outcome.SUPPRESSED, signal, None, fair_yes))
+            continue
+        proposal = signal
+        if signal.action is Action.BUY:
+            held = holdings.get((strategy.name, view.ticker, signal.side.value), 0)
+            if held >= signal.count:
+                out.append(Evaluation(strategy.name, Outcome.AT_TARGET, signal, None, fair_yes))
+                continue
+            proposal = attrs.evolve(signal, count=signal.count - held)
+        out.append(Evaluation(strategy.name, Outcome.PROPOSED, signal, proposal, fair_yes))
+    return out

@@ -1,0 +1,335 @@
+"""The replay: market-data events through the daemon's own decision code, deterministically.
+
+Per batch of events with the same timestamp (the daemon folds a burst and evaluates once):
+
+1. taker orders whose arrival time (decision + latency) has come fill against the book as it stands
+   (:mod:`kalshid.research.fills`);
+2. the events are folded: listings set the current and next market (the one whose window contains
+   now, and the one after it), index prints and book ticks go into the daemon's
+   :class:`~kalshid.core.tracker.MarketTracker`, trade prints may fill resting orders, settlements pay out;
+3. if an index print or a book tick of the current market arrived, the enabled strategies are
+   evaluated once by :func:`kalshid.core.decision.evaluate_strategies` (bankroll = cash − resting buys'
+   worst cost, busy and target-position rules as in the daemon); each proposal passes
+   :meth:`kalshid.core.risk.RiskEngine.check` with the day ledger rolled and the data ages from the
+   tracker; approved orders go to the fill model; fills update the
+   :class:`~kalshid.core.portfolio.Portfolio` and every equity change is shown to the
+   :class:`~kalshid.core.breaker.Breaker` (marks at the book mid), as the daemon's risk stage does.
+
+No clock, no I/O, no randomness except the fill model's seeded draw: the same events and settings give
+the same result. Signals in the daemon are immediate-or-cancel at the ask; a signal that carries a
+``time_in_force`` of ``good_till_canceled`` (or ``post_only``) rests instead and is cancelled
+:data:`CANCEL_BEFORE_CLOSE` before its close, as the daemon's execution stage does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+import attrs
+
+from kalshid.core.breaker import Breaker
+from kalshid.core.decision import Outcome, bankroll_cc, evaluate_strategies
+from kalshid.core.portfolio import Fill, Portfolio
+from kalshid.core.risk import DayLedger, OrderIntent, RestingOrder, RiskEngine, RiskState
+from kalshid.core.signals import Action, IndexPrint, Side, Signal
+from kalshid.core.strategies.base import PriceHistory
+from kalshid.core.tracker import MarketInfo, MarketTracker
+from kalshid.research.events import (
+    BookTick,
+    Event,
+    IndexTick,
+    MarketListed,
+    RecordedFill,
+    Settled,
+    TradePrint,
+)
+from kalshid.research.fills import FillModel, ModelFill, RestingBuy
+from kalshid.research.results import BacktestResult, EquityPoint, Forecast, SignalRecord, TradeRecord
+from kalshid.research.settings import BacktestSettings
+
+CANCEL_BEFORE_CLOSE = timedelta(seconds=2)
+RESTING_TIFS = ("good_till_canceled", "post_only")
+
+
+@attrs.define
+class _Pending:
+    order_id: str
+    signal: Signal
+    count: int
+    arrival: datetime
+
+
+class Replay:
+    """One backtest run. Feed it with :meth:`run` (sorted events); read :attr:`result`."""
+
+    def __init__(self, settings: BacktestSettings, *, results: dict[str, Side] | None = None,
+                 index_gate_exempt: frozenset[str] = frozenset()) -> None:
+        self.settings = settings
+        self.registry = settings.registry()
+        self.engine = RiskEngine(settings.risk)
+        self.fill_model = FillModel(settings.fills, results)
+        self.index_gate_exempt = index_gate_exempt
+        self.tracker = MarketTracker()
+        self.portfolio = Portfolio(settings.bankroll_cc)
+        self.ledger: DayLedger | None = None
+        self.breaker: Breaker | None = None
+        self.markets: dict[str, MarketListed] = {}
+        self.current: str | None = None
+        self.books: dict[str, BookTick] = {}
+        self.busy: set[tuple[str, str]] = set()
+        self.holdings: dict[tuple[str, str, str], int] = {}
+        self.pending: list[_Pending] = []
+        self.resting: list[tuple[RestingBuy, Signal]] = []
+        self.open_trades: dict[str, list[TradeRecord]] = {}
+        self.result = BacktestResult(settings=settings, fill_model=self.fill_model.describe())
+        self._seq = 0
+        self._forecast_slots: dict[tuple[str, int], Forecast] = {}
+
+    # --- driving --------------------------------------------------------------------------------
+    def run(self, events: Iterable[Event], progress: Callable[[int], None] | None = None) -> BacktestResult:
+        """Replay ``events`` (sorted by :func:`~kalshid.research.events.event_sort_key`) to the end."""
+        batch: list[Event] = []
+        ts: datetime | None = None
+        for event in events:
+            if ts is not None and event.ts != ts:
+                self.step(ts, batch)
+                if progress is not None:
+                    progress(len(batch))
+                batch = []
+            if ts is not None and event.ts < ts:
+                raise ValueError(f"events out of order: {event.ts.isoformat()} after {ts.isoformat()}")
+            batch.append(event)
+            ts = event.ts
+        if ts is not None:
+            self.step(ts, batch)
+            if progress is not None:
+                progress(len(batch))
+        return self.finish()
+
+    def step(self, ts: datetime, batch: list[Event]) -> None:
+        self._execute_due(ts)
+        self._expire_resting(ts)
+        relisted = False
+        for e in batch:
+            if isinstance(e, MarketListed):
+                old = self.markets.get(e.ticker)
+                relisted = relisted or old is None or attrs.evolve(old, ts=e.ts) != e
+                self.markets[e.ticker] = e
+        self._follow(ts, relisted)
+        trigger = False
+        for e in batch:
+            if isinstance(e, IndexTick):
+                self.tracker.on_index(IndexPrint(e.ts, e.price))
+                trigger = True
+            elif isinstance(e, BookTick):
+                self.books[e.ticker] = e
+                self.fill_model.on_book(e)
+                self.tracker.on_book(e.top, stale=False)
+                trigger = trigger or e.ticker == self.current
+            elif isinstance(e, TradePrint):
+                self._on_trade(e)
+            elif isinstance(e, RecordedFill):
+                if self.settings.fills_as_recorded:
+                    self._apply_fill(e.strategy, e.ticker, e.side, Action(e.action),
+                                     ModelFill(e.count, e.price_cc, e.fee_cc, True), e.ts, None)
+            elif isinstance(e, Settled):
+                self._settle(e)
+        if trigger:
+            self._evaluate(ts)
+
+    def finish(self) -> BacktestResult:
+        """Close the run: unfilled orders are dropped; positions in unsettled markets are reported."""
+        self.pending.clear()
+        self.resting.clear()
+        self.result.final_portfolio = self.portfolio
+        self.result.forecasts = sorted(self._forecast_slots.values(), key=lambda f: (f.ticker, -f.minutes_left))
+        self.result.unsettled = sorted(self.portfolio.open_tickers())
+        return self.result
+
+    # --- markets ----------------------------------------------------------------------------------
+    def _follow(self, ts: datetime, relisted: bool = False) -> None:
+        """Follow the market open at ``ts`` and the next one, as the daemon's market discovery does."""
+        live = sorted((m for m in self.markets.values() if m.open_time <= ts < m.close_time),
+                      key=lambda m: (m.close_time, m.ticker))
+        current = live[0].ticker if live else None
+        if current == self.current and not relisted:
+            return
+        self.current = current
+        followed = []
+        if current is not None:
+            cur = self.markets[current]
+            followed.append(cur)
+            nxt = [m for m in self.markets.values() if m.open_time >= cur.close_time]
+            if nxt:
+                followed.append(min(nxt, key=lambda m: (m.open_time, m.ticker)))
+        self.tracker.set_markets([MarketInfo(m.ticker, m.open_time, m.close_time, m.floor_strike)
+                                  for m in followed])
+
+    # --- decisions --------------------------------------------------------------------------------
+    def _evaluate(self, ts: datetime) -> None:
+        ticker = self.current
+        if ticker is None:
+            return
+        top = self.tracker.book(ticker)
+        resting = self._resting_for_risk()
+        view = self.tracker.view(ticker, bankroll_cc=bankroll_cc(self.portfolio.cash_cc, resting),
+                                 max_count=self.settings.max_count_per_signal)
+        if view is None:
+            return
+        new_prints = self.tracker.take_new_prints()
+        history = PriceHistory(index=new_prints[:-1] if new_prints else ())
+        busy = {name for (name, t) in self.busy if t == ticker}
+        evaluations = evaluate_strategies(self.registry.active(), view, self.tracker.last_print, history, top,
+                                          trading_enabled=True, busy=busy, holdings=self.holdings)
+        self._note_forecast(view.ticker, view.seconds_to_close, top.yes_mid_prob if top else None,
+                            {ev.strategy: ev.fair_yes for ev in evaluations if ev.fair_yes is not None})
+        for ev in evaluations:
+            if ev.signal is not None:
+                self.result.counters[f"signals_{ev.outcome.value}"] += 1
+            if ev.outcome is not Outcome.PROPOSED or ev.proposal is None:
+                continue
+            self._propose(ev.proposal, ts)
+
+    def _propose(self, signal: Signal, now: datetime) -> None:
+        self._ensure_started(now)
+        assert self.ledger is not None and self.breaker is not None
+        self.ledger = self.ledger.rolled(now, self.portfolio, self.settings.risk.day_rollover)
+        book_age = self.tracker.book_age_seconds(signal.ticker)
+        index_age = book_age if signal.ticker in self.index_gate_exempt else self.tracker.index_age_seconds(now)
+        state = RiskState(portfolio=self.portfolio, ledger=self.ledger, breaker_status=self.breaker.status,
+                          resting=self._resting_for_risk(), book_age_seconds=book_age, index_age_seconds=index_age)
+        intent = OrderIntent(signal.ticker, signal.side, signal.action, signal.count, signal.price_cc)
+        verdict = self.engine.check(intent, state, now)
+        count = verdict.count_for(intent)
+        self.result.signals.append(SignalRecord.of(signal, verdict.reason.value, count,
+                                                   self._minutes_left(signal.ticker, now)))
+        if not verdict.approved or count <= 0:
+            self.result.counters[f"rejected_{verdict.reason.value}"] += 1
+            return
+        self.result.counters["approved"] += 1
+        self._seq += 1
+        order_id = f"bt-{self._seq}"
+        self.busy.add((signal.strategy, signal.ticker))
+        if getattr(signal, "time_in_force", None) in RESTING_TIFS:
+            self.resting.append((RestingBuy(order_id, signal.ticker, signal.side, signal.price_cc, count), signal))
+            return
+        order = _Pending(order_id, signal, count, now + timedelta(seconds=self.settings.fills.latency_seconds))
+        if self.settings.fills.latency_seconds == 0:
+            self._execute(order, now)
+        else:
+            self.pending.append(order)
+
+    def _resting_for_risk(self) -> list[RestingOrder]:
+        out = [RestingOrder(p.signal.ticker, p.signal.side, Action.BUY, p.count, p.signal.price_cc)
+               for p in self.pending]
+        out += [RestingOrder(r.ticker, r.side, Action.BUY, r.count, r.price_cc) for r, _ in self.resting]
+        return out
+
+    # --- orders and fills -------------------------------------------------------------------------
+    def _execute_due(self, ts: datetime) -> None:
+        due = [p for p in self.pending if p.arrival <= ts]
+        if due:
+            self.pending = [p for p in self.pending if p.arrival > ts]
+            for order in due:
+                self._execute(order, order.arrival)
+
+    def _execute(self, order: _Pending, at: datetime) -> None:
+        s = order.signal
+        self.busy.discard((s.strategy, s.ticker))
+        if self.settings.fills_as_recorded:
+            return  # the recording's own fills are applied as they come
+        book = self.books.get(s.ticker)
+        market = self.markets.get(s.ticker)
+        if market is not None and at >= market.close_time:
+            self.result.counters["orders_after_close"] += 1
+            return
+        fills = self.fill_model.take(book, s.side, order.count, s.price_cc)
+        if not fills:
+            self.result.counters["orders_unfilled"] += 1
+        for f in fills:
+            self._apply_fill(s.strategy, s.ticker, s.side, s.action, f, at, s)
+
+    def _on_trade(self, trade: TradePrint) -> None:
+        keep = []
+        for order, signal in self.resting:
+            fill = self.fill_model.on_trade(order, trade, fee_type=self.settings.fee_type)
+            if fill is None:
+                keep.append((order, signal))
+                continue
+            self.busy.discard((signal.strategy, signal.ticker))
+            self._apply_fill(signal.strategy, order.ticker, order.side, Action.BUY, fill, trade.ts, signal)
+        self.resting = keep
+
+    def _expire_resting(self, ts: datetime) -> None:
+        keep = []
+        for order, signal in self.resting:
+            market = self.markets.get(order.ticker)
+            if market is not None and ts >= market.close_time - CANCEL_BEFORE_CLOSE:
+                self.busy.discard((signal.strategy, signal.ticker))
+                self.result.counters["resting_cancelled_at_close"] += 1
+            else:
+                keep.append((order, signal))
+        self.resting = keep
+
+    def _apply_fill(self, strategy: str | None, ticker: str, side: Side, action: Action, f: ModelFill,
+                    ts: datetime, signal: Signal | None) -> None:
+        self._ensure_started(ts)
+        self.portfolio = self.portfolio.apply_fill(Fill(ticker, side, action, f.count, f.price_cc, f.fee_cc, ts))
+        if strategy is not None:
+            key = (strategy, ticker, side.value)
+            held = self.holdings.get(key, 0) + (f.count if action is Action.BUY else -f.count)
+            self.holdings[key] = max(0, held)
+        trade = TradeRecord(ts=ts, ticker=ticker, strategy=strategy or "external", side=side.value,
+                            action=action.value, count=f.count, price_cc=f.price_cc, fee_cc=f.fee_cc,
+                            is_taker=f.is_taker, fair_prob=signal.fair_prob if signal else None,
+                            edge=signal.edge if signal else None, minutes_left=self._minutes_left(ticker, ts))
+        self.open_trades.setdefault(ticker, []).append(trade)
+        self.result.trades.append(trade)
+        self._observe(ts)
+
+    def _settle(self, e: Settled) -> None:
+        self.fill_model.forget_market(e.ticker)
+        self.pending = [p for p in self.pending if p.signal.ticker != e.ticker]
+        self.resting = [(o, s) for o, s in self.resting if o.ticker != e.ticker]
+        self.result.results[e.ticker] = e.result
+        self.portfolio = self.portfolio.settle(e.ticker, e.result)
+        for key in [k for k in self.holdings if k[1] == e.ticker]:
+            del self.holdings[key]
+        for trade in self.open_trades.pop(e.ticker, []):
+            trade.settle(e.result)
+        self.markets.pop(e.ticker, None)
+        if self.breaker is not None:
+            self._observe(e.ts)
+
+    def _ensure_started(self, now: datetime) -> None:
+        if self.breaker is None:
+            self.ledger = DayLedger.start(now, self.portfolio, self.settings.risk.day_rollover)
+            self.breaker = Breaker.start(now, self.portfolio.cash_cc, self.settings.breaker)
+            self.result.equity.append(EquityPoint(now, self.portfolio.cash_cc, self.portfolio.cash_cc))
+
+    def _observe(self, now: datetime) -> None:
+        assert self.breaker is not None
+        marks = {}
+        for ticker in self.portfolio.positions:
+            top = self.tracker.book(ticker)
+            if top is not None and top.yes_mid_prob is not None:
+                marks[ticker] = round(top.yes_mid_prob * 10_000)
+        equity = self.portfolio.equity_cc(marks)
+        self.breaker, events = self.breaker.observe(now, equity)
+        for ev in events:
+            self.result.breaker_events.append(f"{ev.at.isoformat()} {ev.to_status.value}: {ev.detail}")
+        self.result.equity.append(EquityPoint(now, self.portfolio.cash_cc, equity))
+
+    # --- calibration samples ----------------------------------------------------------------------
+    def _minutes_left(self, ticker: str, ts: datetime) -> float | None:
+        m = self.markets.get(ticker)
+        return None if m is None else (m.close_time - ts).total_seconds() / 60.0
+
+    def _note_forecast(self, ticker: str, seconds_to_close: float, mid: float | None,
+                       fair: dict[str, float]) -> None:
+        """Keep the last evaluation of each whole minute left (``floor(seconds/60)``) per market."""
+        if seconds_to_close <= 0:
+            return
+        ml = int(seconds_to_close // 60)
+        self._forecast_slots[(ticker, ml)] = Forecast(ticker, ml, mid, dict(fair))

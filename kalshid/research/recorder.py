@@ -1,0 +1,161 @@
+"""The recorder: feed events to Parquet on a helper thread, never in the trading path's way.
+
+:meth:`Recorder.offer` is what the daemon calls for each event (in the feed's task): it stamps the
+receive time and puts the event on a bounded queue without waiting; when the queue is full the event
+is dropped and counted (``statistics()``), so a slow disk can never hold up an order. The writer
+thread encodes events (:mod:`.recording`), keeps them in memory, and every ``flush_seconds`` writes
+each partition's rows as one file: written as ``*.tmp``, fsynced, renamed, and the directory fsynced.
+A ``kill -9`` therefore loses at most the last ``flush_seconds`` and never a finished file.
+Retention deletes hour partitions older than ``retention_days``, at start and every hour.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import shutil
+import threading
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from kalshid.research.recording import TMP_SUFFIX, arrow_schema, encode, hour_of, partition
+
+_STOP = object()
+
+
+class Recorder:
+    """Records events under ``root``; :meth:`start` the thread, :meth:`offer` events, :meth:`close`."""
+
+    def __init__(self, root: Path, *, flush_seconds: float = 2.0, retention_days: float = 14.0,
+                 queue_size: int = 65_536) -> None:
+        self.root = Path(root)
+        self.flush_seconds = flush_seconds
+        self.retention = timedelta(days=retention_days)
+        self._queue: queue.Queue[tuple[object, datetime] | object] = queue.Queue(maxsize=queue_size)
+        self._thread: threading.Thread | None = None
+        self._seq = 0
+        self.offered = 0
+        self.dropped = 0
+        self.written_rows = 0
+        self.files = 0
+        self.error: BaseException | None = None
+
+    # --- the trading side ---------------------------------------------------------------------
+    def offer(self, event: object) -> None:
+        """Queue ``event`` for recording; never blocks (a full queue drops it and counts the drop)."""
+        self.offered += 1
+        try:
+            self._queue.put_nowait((event, datetime.now(UTC)))
+        except queue.Full:
+            self.dropped += 1
+
+    def statistics(self) -> dict[str, object]:
+        return {"offered": self.offered, "dropped": self.dropped, "written_rows": self.written_rows,
+                "files": self.files, "queued": self._queue.qsize(),
+                "error": None if self.error is None else f"{type(self.error).__name__}: {self.error}"}
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> Recorder:
+        self.root.mkdir(parents=True, exist_ok=True)
+        for tmp in self.root.rglob(f"*{TMP_SUFFIX}"):  # left by a killed writer: never finished files
+            tmp.unlink(missing_ok=True)
+        self.apply_retention(datetime.now(UTC))
+        self._thread = threading.Thread(target=self._run, name="kalshid-recorder", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued and stop the thread (waits up to ``timeout`` seconds)."""
+        if self._thread is None:
+            return
+        with contextlib.suppress(queue.Full):
+            self._queue.put(_STOP, timeout=timeout)
+        self._thread.join(timeout)
+        self._thread = None
+
+    def __enter__(self) -> Recorder:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the writer thread --------------------------------------------------------------------
+    def _run(self) -> None:
+        from kalshid.threads import background_thread
+
+        background_thread()
+        buffers: dict[Path, list[dict[str, Any]]] = defaultdict(list)
+        next_flush = time.monotonic() + self.flush_seconds
+        next_retention = time.monotonic() + 3600.0
+        stopping = False
+        try:
+            while not stopping:
+                try:
+                    item = self._queue.get(timeout=max(0.0, next_flush - time.monotonic()))
+                except queue.Empty:
+                    item = None
+                if item is _STOP:
+                    stopping = True
+                elif isinstance(item, tuple):
+                    event, recv = item
+                    self._seq += 1
+                    row = encode(event, self._seq, recv)
+                    buffers[partition(self.root, row["series"], recv)].append(row)
+                if stopping or time.monotonic() >= next_flush:
+                    self._flush(buffers)
+                    buffers = defaultdict(list)
+                    next_flush = time.monotonic() + self.flush_seconds
+                if time.monotonic() >= next_retention:
+                    self.apply_retention(datetime.now(UTC))
+                    next_retention = time.monotonic() + 3600.0
+        except BaseException as exc:  # recorded for statistics(); trading goes on without recording
+            self.error = exc
+            raise
+
+    def _flush(self, buffers: dict[Path, list[dict[str, Any]]]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = arrow_schema()
+        for folder, rows in buffers.items():
+            if not rows:
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"part-{int(rows[0]['recv_ts'].timestamp() * 1000)}-{os.getpid()}-{rows[0]['seq']}.parquet"
+            final = folder / name
+            tmp = folder / (name + TMP_SUFFIX)
+            table = pa.Table.from_pylist(rows, schema=schema)
+            with tmp.open("wb") as f:
+                pq.write_table(table, f, compression="zstd")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+            dir_fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+            self.written_rows += len(rows)
+            self.files += 1
+
+    def apply_retention(self, now: datetime) -> int:
+        """Delete hour partitions that ended more than ``retention_days`` before ``now``; returns how many."""
+        removed = 0
+        for hour_dir in self.root.glob("series=*/date=*/hour=*"):
+            start = hour_of(hour_dir)
+            if start is not None and start + timedelta(hours=1) < now - self.retention:
+                shutil.rmtree(hour_dir, ignore_errors=True)
+                removed += 1
+        for date_dir in self.root.glob("series=*/date=*"):
+            if date_dir.is_dir() and not any(date_dir.iterdir()):
+                date_dir.rmdir()
+        return removed
+
+
+def recording_dir(cfg: Any) -> Path:
+    """``record.dir``, else ``<journal.dir>/recordings``."""
+    return Path(cfg.record.dir) if cfg.record.dir else Path(cfg.journal.dir or ".") / "recordings"

@@ -1,0 +1,1 @@
+"""Replay sources (see :mod:`.base` for the interface)."""

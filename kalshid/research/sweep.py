@@ -1,0 +1,253 @@
+"""Parameter search with walk-forward evaluation: Optuna proposes, Dask runs the backtests.
+
+**Walk-forward.** The period ``[start, end)`` is cut into ``folds + 1`` consecutive slices of equal
+length (or two slices at an explicit ``split``). Fold *i* searches on slice *i* (in-sample) and judges
+the best parameters found there on slice *i + 1* (out-of-sample), which the search never saw. The
+report shows only those out-of-sample results; in-sample objectives are kept for reference.
+
+**Trials.** Each trial is one backtest (:func:`evaluate`), submitted as a task to a Dask
+distributed client: a ``LocalCluster`` on this machine by default, or any scheduler
+(``tcp://HOST:8786``) so the same sweep runs on many machines. Workers load the source once per
+process (:func:`_source`) from a plain, picklable :class:`SourceSpec`.
+
+**Storage.** The driver is the only writer of the Optuna study (SQLite by default, one study per
+fold), so a stopped sweep resumes: finished trials count towards ``trials``; trials left running by a
+killed driver are marked failed and asked again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from kalshid.research.backtest import run_backtest
+from kalshid.research.results import BacktestResult, EquityPoint
+from kalshid.research.settings import BacktestSettings
+
+
+@attrs.frozen
+class SourceSpec:
+    """How a worker builds the source: ``kind`` is ``shared`` or ``recorded``; ``options`` its kwargs."""
+
+    kind: str
+    path: str | None
+    options: tuple[tuple[str, object], ...] = ()
+
+    def build(self) -> Any:
+        opts: dict[str, Any] = dict(self.options)
+        if self.kind == "recorded":
+            from kalshid.research.sources.recorded import RecordedSource
+
+            if self.path is None:
+                raise ValueError("a recorded source needs a path")
+            return RecordedSource(Path(self.path), **opts)
+        from kalshid.research.sources.shared import SharedDataSource
+
+        return SharedDataSource(Path(self.path) if self.path else None, **opts)
+
+
+@attrs.frozen
+class ParamSpace:
+    """One searched parameter: floats/ints in ``[low, high]`` (``log`` scale optional) or ``choices``."""
+
+    name: str
+    low: float | None = None
+    high: float | None = None
+    integer: bool = False
+    log: bool = False
+    choices: tuple[object, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> ParamSpace:
+        """``NAME=LO:HI`` (ints if both are ints; ``:log`` suffix for a log scale) or ``NAME=a,b,c``."""
+        name, sep, rng = text.partition("=")
+        if not sep or not name or not rng:
+            raise ValueError(f"expected NAME=LO:HI or NAME=a,b,c, got {text!r}")
+        if ":" in rng:
+            parts = rng.split(":")
+            log = parts[-1] == "log"
+            lo_s, hi_s = parts[0], parts[1]
+            integer = all(p.lstrip("-").isdigit() for p in (lo_s, hi_s))
+            lo, hi = float(lo_s), float(hi_s)
+            if not lo < hi:
+                raise ValueError(f"{name}: low must be below high, got {rng!r}")
+            return cls(name.strip(), lo, hi, integer, log)
+        import json
+
+        return cls(name.strip(), choices=tuple(json.loads(c) if c[:1].isdigit() or c[:1] == "-" else c
+                                               for c in rng.split(",")))
+
+    def suggest(self, trial: Any) -> object:
+        if self.choices:
+            return trial.suggest_categorical(self.name, list(self.choices))
+        assert self.low is not None and self.high is not None
+        if self.integer:
+            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
+        return trial.suggest_float(self.name, self.low, self.high, log=self.log)
+
+
+DEFAULT_SPACE = (
+    ParamSpace("kelly_volatility.min_edge", 0.0, 0.2),
+    ParamSpace("kelly_volatility.kelly_fraction", 0.05, 1.0),
+    ParamSpace("kelly_volatility.vol_lambda", 0.8, 0.995),
+    ParamSpace("risk.entry_cutoff_seconds", 0, 600, integer=True),
+)
+
+OBJECTIVES = ("pnl", "pnl_per_dollar")
+
+_SOURCES: dict[SourceSpec, Any] = {}
+
+
+def _source(spec: SourceSpec) -> Any:
+    """The source for ``spec``, loaded once per worker process."""
+    if spec not in _SOURCES:
+        _SOURCES[spec] = spec.build()
+    return _SOURCES[spec]
+
+
+def objective_of(result: BacktestResult, objective: str) -> float:
+    staked = sum(max(0, t.cost_cc) for t in result.trades if t.pnl_cc is not None)
+    if objective == "pnl_per_dollar":
+        return result.pnl_cc / staked if staked else 0.0
+    return result.pnl_cc / 10_000  # dollars
+
+
+def evaluate(spec: SourceSpec, settings: BacktestSettings, overrides: Mapping[str, object],
+             start: datetime | None, end: datetime | None, objective: str) -> tuple[float, BacktestResult]:
+    """One trial: a backtest with ``overrides`` on ``[start, end)``; ``(objective value, result)``."""
+    result = run_backtest(_source(spec), settings.with_params(overrides), start=start, end=end)
+    return objective_of(result, objective), result
+
+
+def trial_value(spec: SourceSpec, settings: BacktestSettings, overrides: Mapping[str, object],
+                start: datetime | None, end: datetime | None, objective: str) -> float:
+    """:func:`evaluate`'s objective value alone (what a search trial sends back)."""
+    return evaluate(spec, settings, overrides, start, end, objective)[0]
+
+
+def slices(start: datetime, end: datetime, folds: int, split: datetime | None = None
+           ) -> list[tuple[datetime, datetime]]:
+    """``folds + 1`` consecutive periods covering ``[start, end)`` (two, cut at ``split``, if given)."""
+    if split is not None:
+        if not start < split < end:
+            raise ValueError("--split must lie strictly inside --from/--to")
+        return [(start, split), (split, end)]
+    if folds < 1:
+        raise ValueError(f"folds must be >= 1, got {folds}")
+    step = (end - start) / (folds + 1)
+    cuts = [start + step * i for i in range(folds + 2)]
+    return list(itertools.pairwise(cuts))
+
+
+@attrs.frozen
+class FoldResult:
+    train: tuple[datetime, datetime]
+    test: tuple[datetime, datetime]
+    best_params: dict[str, object]
+    in_sample_objective: float
+    trials: int
+    out_of_sample_objective: float
+    out_of_sample: BacktestResult
+
+
+def _stale_trials_failed(study: Any) -> None:
+    import optuna
+
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+
+
+def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings, space: Sequence[ParamSpace],
+           period: tuple[datetime | None, datetime | None], trials: int, objective: str, parallel: int,
+           on_trial: Callable[[], None] | None = None) -> None:
+    """Run trials until the study holds ``trials`` finished ones, ``parallel`` at a time on ``client``."""
+    import optuna
+    from dask.distributed import as_completed
+
+    _stale_trials_failed(study)
+    done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    remaining = max(0, trials - done)
+
+    def submit() -> tuple[Any, Any]:
+        trial = study.ask()
+        params = {p.name: p.suggest(trial) for p in space}
+        fut = client.submit(trial_value, spec, settings, params, period[0], period[1], objective, pure=False)
+        return fut, trial
+
+    running: dict[Any, Any] = {}
+    pool = as_completed()  # type: ignore[no-untyped-call]
+    for _ in range(min(parallel, remaining)):
+        fut, trial = submit()
+        running[fut] = trial
+        pool.add(fut)  # type: ignore[no-untyped-call]
+        remaining -= 1
+    for fut in pool:
+        trial = running.pop(fut)
+        try:
+            value = fut.result()
+        except ValueError as exc:  # a parameter combination the strategy refuses fails its trial only
+            trial.set_user_attr("error", str(exc))
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(trial, value if math.isfinite(value) else float("-inf"))
+        if on_trial is not None:
+            on_trial()
+        if remaining > 0:
+            nfut, ntrial = submit()
+            running[nfut] = ntrial
+            pool.add(nfut)  # type: ignore[no-untyped-call]
+            remaining -= 1
+
+
+def walk_forward(client: Any, storage: str, study_name: str, spec: SourceSpec, settings: BacktestSettings,
+                 space: Sequence[ParamSpace], periods: Sequence[tuple[datetime, datetime]], trials: int,
+                 objective: str, parallel: int, seed: int = 0,
+                 on_trial: Callable[[], None] | None = None) -> list[FoldResult]:
+    """Search each in-sample slice, judge its best parameters on the next slice (see module docstring)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    out = []
+    for i, (train, test) in enumerate(itertools.pairwise(periods)):
+        study = optuna.create_study(storage=storage, study_name=f"{study_name}-fold{i}", direction="maximize",
+                                    sampler=optuna.samplers.TPESampler(seed=seed + i), load_if_exists=True)
+        search(client, study, spec, settings, space, train, trials, objective, parallel, on_trial)
+        best = study.best_trial
+        value, oos = client.submit(evaluate, spec, settings, best.params, test[0], test[1], objective,
+                                   pure=False).result()
+        out.append(FoldResult(train, test, dict(best.params), float(best.value or 0.0), len(study.trials), value, oos))
+    return out
+
+
+def merge(results: Sequence[BacktestResult]) -> BacktestResult:
+    """One result from consecutive out-of-sample results: trades and forecasts concatenated, the
+    equity path chained (each fold starts where the previous one ended)."""
+    if not results:
+        raise ValueError("nothing to merge")
+    first = results[0]
+    merged = BacktestResult(settings=first.settings, fill_model=first.fill_model, source=first.source,
+                            period=(first.period[0], results[-1].period[1]))
+    start_equity = next((r.equity[0].equity_cc for r in results if r.equity), 0)
+    offset = 0
+    for r in results:
+        merged.trades += r.trades
+        merged.signals += r.signals
+        merged.forecasts += r.forecasts
+        merged.results.update(r.results)
+        merged.counters.update(r.counters)
+        merged.breaker_events += r.breaker_events
+        merged.unsettled += r.unsettled
+        merged.events += r.events
+        base = r.equity[0].equity_cc if r.equity else 0
+        for p in r.equity:
+            merged.equity.append(EquityPoint(p.ts, p.cash_cc, start_equity + offset + p.equity_cc - base))
+        if r.equity:
+            offset += r.equity[-1].equity_cc - base
+    merged.final_portfolio = results[-1].final_portfolio
+    return merged

@@ -1,0 +1,122 @@
+"""The replay engine: the daemon's decision rules, latency, risk gates, settlement, determinism."""
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from kalshid.core.markets import window_closing_at
+from kalshid.core.portfolio import window_close
+from kalshid.core.signals import Action, BookTop, IndexPrint, MarketView, Side, Signal
+from kalshid.core.strategies import StrategyRegistry
+from kalshid.core.strategies.base import BaseStrategy, PriceHistory
+from kalshid.research.engine import Replay
+from kalshid.research.events import BookTick, Event, IndexTick, MarketListed, Settled, event_sort_key
+from kalshid.research.fills import FillSettings
+from kalshid.research.settings import BacktestSettings
+
+TICKER = "KXSOL15M-26JUN010815-15"
+CLOSE = window_close(TICKER)
+OPEN = window_closing_at(CLOSE).open_time
+
+
+@attrs.frozen
+class _Params:
+    count: int = 10
+
+
+class BuyYesAtAsk(BaseStrategy):
+    """Test strategy: buys ``count`` YES at the ask on every call while the market is open."""
+
+    name = "buy_yes"
+    params_class = _Params
+
+    def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
+                orderbook: BookTop | None) -> Signal | None:
+        ask = orderbook.ask(Side.YES) if orderbook else None
+        if ask is None or not market.is_open:
+            return None
+        return Signal(self.name, market.ticker, Side.YES, Action.BUY, ask[0], self.params.count, 0.9, 0.1, 1.0,
+                      "test", market.now)
+
+    def _adopt_state(self, old: "BuyYesAtAsk") -> None:
+        pass
+
+    def statistics(self) -> Mapping[str, object]:
+        return {}
+
+
+def tick(ts: datetime, no_bid: int, size: int = 100) -> BookTick:
+    return BookTick(ts, BookTop(TICKER, 10_000 - no_bid - 200, size, no_bid, size, ts))
+
+
+def replay(events: list[Event], **settings: Any) -> Replay:
+    r = Replay(BacktestSettings(**settings))
+    r.registry = StrategyRegistry([BuyYesAtAsk()])
+    r.run(sorted(events, key=event_sort_key))
+    return r
+
+
+def market_events(*ticks: BookTick, result: Side = Side.YES) -> list[Event]:
+    out: list[Event] = [MarketListed(OPEN, TICKER, OPEN, CLOSE, 150.0)]
+    out += [IndexTick(t.ts, 150.0) for t in ticks]
+    out += list(ticks)
+    out.append(Settled(CLOSE, TICKER, result))
+    return out
+
+
+def test_a_signal_fills_at_the_ask_and_settles_to_the_cent() -> None:
+    r = replay(market_events(tick(OPEN + timedelta(minutes=1), 6000)), fills=FillSettings(latency_seconds=0))
+    (t,) = r.result.trades
+    assert (t.side, t.count, t.price_cc, t.is_taker) == ("yes", 10, 4000, True)
+    assert t.fee_cc == 1700  # ceil(0.07 * 10 * 0.40 * 0.60 $) = $0.17
+    assert t.pnl_cc == 10 * 10_000 - 10 * 4000 - 1700
+    assert r.portfolio.cash_cc == 100_000_000 + t.pnl_cc
+    assert r.result.pnl_cc == t.pnl_cc
+
+
+def test_target_position_is_topped_up_not_repeated() -> None:
+    ticks = [tick(OPEN + timedelta(minutes=m), 6000) for m in (1, 2, 3)]
+    r = replay(market_events(*ticks), fills=FillSettings(latency_seconds=0))
+    assert sum(t.count for t in r.result.trades) == 10
+    assert r.result.counters["signals_at_target"] == 2
+
+
+def test_latency_fills_against_the_book_at_arrival() -> None:
+    t1 = OPEN + timedelta(minutes=1)
+    # the ask moves from 40c to 45c 0.1 s after the decision; the order (limit 40c) arrives at 0.25 s
+    moved = tick(t1 + timedelta(seconds=0.1), 5500)
+    r = replay(market_events(tick(t1, 6000), moved), fills=FillSettings(latency_seconds=0.25))
+    assert r.result.trades == []
+    assert r.result.counters["orders_unfilled"] == 1
+    # without latency it fills at 40c
+    r0 = replay(market_events(tick(t1, 6000), moved), fills=FillSettings(latency_seconds=0.0))
+    assert [t.price_cc for t in r0.result.trades] == [4000]
+
+
+def test_the_risk_engine_gates_entries_near_the_close_and_on_stale_data() -> None:
+    late = tick(CLOSE - timedelta(seconds=30), 6000)
+    r = replay(market_events(late), fills=FillSettings(latency_seconds=0))
+    assert r.result.trades == [] and r.result.counters["rejected_entry_cutoff"] == 1
+    early = OPEN + timedelta(minutes=1)
+    stale = [MarketListed(OPEN, TICKER, OPEN, CLOSE, 150.0), IndexTick(early - timedelta(seconds=30), 150.0),
+             tick(early, 6000), Settled(CLOSE, TICKER, Side.YES)]
+    r = replay(stale, fills=FillSettings(latency_seconds=0))
+    assert r.result.trades == [] and r.result.counters["rejected_stale_index"] == 1
+
+
+def test_losing_trades_lose_cost_and_fee() -> None:
+    r = replay(market_events(tick(OPEN + timedelta(minutes=1), 6000), result=Side.NO),
+               fills=FillSettings(latency_seconds=0))
+    (t,) = r.result.trades
+    assert t.pnl_cc == -(10 * 4000 + 1700)
+    assert t.result == "no"
+
+
+def test_replay_is_deterministic() -> None:
+    ticks = [tick(OPEN + timedelta(minutes=m), 6000 - 100 * m) for m in range(1, 14)]
+    a = replay(market_events(*ticks))
+    b = replay(market_events(*ticks))
+    assert [attrs.asdict(t) for t in a.result.trades] == [attrs.asdict(t) for t in b.result.trades]
+    assert a.result.equity == b.result.equity

@@ -1,0 +1,65 @@
+"""A session ``kalshid run`` traded against its embedded simulator and recorded, replayed by the backtest.
+
+With fills taken as recorded, the replay's money equals the daemon's to the cent: the same fills
+(count, price, fee), the same settlements, the same cash and realised P&L, computed by the same
+portfolio code from the recording alone. (Signal-for-signal equality is not asserted: the daemon's
+burst grouping and its order/fill timing are not in the recording; see docs/backtesting.md.)
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tasks"))
+from daemonkit import running_daemon, wait_for
+
+from kalshid.research.backtest import run_backtest
+from kalshid.research.fills import FillSettings
+from kalshid.research.recorder import recording_dir
+from kalshid.research.settings import BacktestSettings
+from kalshid.research.sources.recorded import RecordedSource
+
+WINDOW_S = 900
+
+
+@pytest.mark.slow
+async def test_recorded_session_replays_to_the_daemon_s_money_to_the_cent(
+        tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    async with running_daemon(tmp_path, MAX_DAILY_LOSS="100000", DEFAULT_BANKROLL="10000",
+                              KALSHID_RISK__BREAKER_DAILY_LOSS_FRACTION="0.9",
+                              KALSHID_RISK__BREAKER_DRAWDOWN_FRACTION="0.9") as (daemon, _sup):
+        async def two_settled() -> bool:
+            journal = daemon.p.journal
+            return journal is not None and len(await journal.settlements()) >= 2
+
+        await wait_for(two_settled, limit_s=6 * WINDOW_S, every_s=30)
+    cfg = daemon.cfg
+    with sqlite3.connect(cfg.journal_path) as db:
+        journal_fills = db.execute(
+            "SELECT count(*), sum(count), sum(count * price_cc), sum(fee_cc) FROM fills").fetchone()
+        settled = {t: r for t, r in db.execute("SELECT ticker, result FROM settlements")}
+    assert journal_fills[0] > 0 and len(settled) >= 2
+
+    source = RecordedSource(recording_dir(cfg))
+    settings = BacktestSettings.from_config(cfg, bankroll_cc=cfg.sim.balance_cc, fills_as_recorded=True,
+                                            fills=FillSettings(latency_seconds=0.0))
+    result = run_backtest(source, settings)
+
+    fills = result.trades
+    assert (len(fills), sum(t.count for t in fills), sum(t.count * t.price_cc for t in fills),
+            sum(t.fee_cc for t in fills)) == tuple(journal_fills)
+    assert {t: s.value for t, s in source.results().items() if t in settled} == settled
+    portfolio = result.final_portfolio
+    assert portfolio is not None
+    state = daemon.p.state.portfolio
+    assert portfolio.cash_cc == state.cash_cc
+    assert portfolio.realized_pnl_cc == state.realized_pnl_cc
+    assert portfolio.fees_paid_cc == state.fees_paid_cc
+    assert {t: (p.yes_count, p.no_count) for t, p in portfolio.positions.items()} == {
+        t: (p.yes_count, p.no_count) for t, p in state.positions.items()}
+    assert result.signals, "the replay's own strategies evaluated the recorded session"

@@ -1,0 +1,59 @@
+"""The walk-forward sweep: slicing, parameter spaces, resumable storage, out-of-sample-only results."""
+
+import itertools
+from datetime import UTC, datetime
+from pathlib import Path
+
+import optuna
+import pytest
+from dask.distributed import Client
+
+from kalshid.core.portfolio import window_close
+from kalshid.research.settings import BacktestSettings
+from kalshid.research.sources.shared import default_data_dir
+from kalshid.research.sweep import ParamSpace, SourceSpec, merge, slices, walk_forward
+
+START, END = datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 2, 12, tzinfo=UTC)
+
+
+def test_slices_are_consecutive_and_cover_the_period() -> None:
+    s = slices(START, END, 2)
+    assert len(s) == 3 and s[0][0] == START and s[-1][1] == END
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(s))
+    split = datetime(2026, 6, 1, 20, tzinfo=UTC)
+    assert slices(START, END, 5, split) == [(START, split), (split, END)]
+    with pytest.raises(ValueError, match="split"):
+        slices(START, END, 1, END)
+
+
+def test_param_space_parsing() -> None:
+    assert ParamSpace.parse("kelly_volatility.min_edge=0.01:0.2") == ParamSpace("kelly_volatility.min_edge", 0.01, 0.2)
+    p = ParamSpace.parse("risk.entry_cutoff_seconds=0:600")
+    assert p.integer and (p.low, p.high) == (0, 600)
+    assert ParamSpace.parse("kelly_volatility.kelly_fraction=0.01:1:log").log
+    assert ParamSpace.parse("kelly_volatility.warmup_prints=10,30,60").choices == (10, 30, 60)
+    with pytest.raises(ValueError):
+        ParamSpace.parse("kelly_volatility.min_edge=0.2:0.1")
+
+
+def test_walk_forward_resumes_and_reports_out_of_sample_only(tmp_path: Path) -> None:
+    data = default_data_dir()
+    if not (data / "kalshi").is_dir():
+        pytest.fail(f"shared data not found at {data}")
+    spec = SourceSpec("shared", str(data))
+    space = [ParamSpace("kelly_volatility.min_edge", 0.0, 0.2)]
+    storage = f"sqlite:///{tmp_path / 'study.sqlite3'}"
+    periods = slices(START, END, 1)
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        first = walk_forward(client, storage, "t", spec, BacktestSettings(), space, periods, 3, "pnl", 1)
+        again = walk_forward(client, storage, "t", spec, BacktestSettings(), space, periods, 5, "pnl", 1)
+    study = optuna.load_study(study_name="t-fold0", storage=storage)
+    assert len([t for t in study.trials if t.state.is_finished()]) == 5  # 3 kept, 2 more asked
+    assert first[0].trials == 3 and again[0].trials == 5
+    fold = again[0]
+    test_start, test_end = fold.test
+    assert fold.out_of_sample.trades
+    # only markets closing in the test slice are in the reported result
+    assert all(test_start <= window_close(t.ticker) < test_end for t in fold.out_of_sample.trades)
+    merged = merge([fold.out_of_sample])
+    assert merged.pnl_cc == fold.out_of_sample.pnl_cc
