@@ -115,7 +115,7 @@ class KellyVolatilityParams:
     vol_half_life_seconds: float = _f(3600.0, "seconds > 0: the volatility EWMA's half-life", gt=0)
     microstructure_floor: float = _f(0.0, "a volatility floor per sqrt(minute) >= 0 (0: none)", ge=0)
     kelly_fraction: float = _f(0.25, "a fraction of full Kelly in (0, 1]", gt=0, le=1)
-    warmup_seconds: float = _f(120.0, "seconds >= 0 of index evidence before the volatility estimate is trusted",
+    warmup_seconds: float = _f(30.0, "seconds >= 0 of index evidence before the volatility estimate is trusted",
                                ge=0)
 
 

@@ -18,6 +18,9 @@ the same instant cannot add rounding noise as variance. A return that spans more
 ``max_return_seconds`` of evidence, while the old state still ages by the whole gap: after a long gap
 the estimate rests on little evidence and :attr:`EwmaVol.is_warm` turns false until
 ``warmup_seconds`` of evidence and ``warmup_returns`` (time-discounted) returns are seen again.
+The defaults (30 s and 20 returns) match one-second index prints: σ from 30 returns is within about
+13 % (one standard error), well inside the strategy's edge threshold, and the daemon trades within a
+minute of a cold start.
 
 **No constant floor by default.** ``microstructure_floor`` (per √minute) is an optional lower
 bound, 0 by default. A floor stands in for a memory too short to average over calm stretches (a decay
@@ -43,7 +46,7 @@ DEFAULT_HALF_LIFE_SECONDS = 3600.0
 DEFAULT_FLOOR_PER_SQRT_MINUTE = 0.0
 DEFAULT_MIN_RETURN_SECONDS = 0.5
 DEFAULT_MAX_RETURN_SECONDS = 300.0
-DEFAULT_WARMUP_SECONDS = 120.0
+DEFAULT_WARMUP_SECONDS = 30.0
 DEFAULT_WARMUP_RETURNS = 20.0
 
 
