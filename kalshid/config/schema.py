@@ -24,6 +24,8 @@ Cc = NewType("Cc", int)
 """Money in centi-cents ($1 = 10 000 cc). Config files and variables give it in dollars."""
 
 KNOWN_STRATEGIES = ("kelly_volatility", "mean_reversion")
+# mean_reversion is off by default: it lost money in and out of sample (docs/research.md)
+DEFAULT_STRATEGIES = ("kelly_volatility",)
 ExchangeEnv = Literal["sim", "demo", "prod"]
 
 PROD_API_URL = "https://external-api.kalshi.com/trade-api/v2"
@@ -75,14 +77,18 @@ class TradingConfig:
 
     ``dry_run`` unset means *auto*: false on the ``sim`` exchange (orders go to the simulator, which is
     play money), true on ``demo`` and ``prod``. Use :attr:`Config.dry_run` for the effective value.
+    ``allow_unproven_live`` false (the default): on prod without a dry run, strategies without a
+    recorded out-of-sample edge (:mod:`kalshid.core.strategies.evidence`) are not enabled.
     """
 
     dry_run: bool | None = _f(None, "a boolean (true/false, yes/no, on/off, 1/0); empty: auto "
                                     "(false on sim, true on demo and prod)")
     enabled_strategies: tuple[str, ...] = _f(
-        KNOWN_STRATEGIES, f"a comma-separated list of {', '.join(KNOWN_STRATEGIES)}"
+        DEFAULT_STRATEGIES, f"a comma-separated list of {', '.join(KNOWN_STRATEGIES)}"
     )
     bankroll_cc: Cc = _money(10_000, "a dollar amount > 0 with at most 4 decimals", gt=0)
+    allow_unproven_live: bool = _f(False, "a boolean (let strategies without an out-of-sample edge in "
+                                          "docs/research.md trade real money on prod)")
     cancel_on_shutdown: bool = _f(True, "a boolean")
     shutdown_grace_seconds: float = _f(10.0, "seconds > 0 allowed for draining on shutdown", gt=0)
 
@@ -106,10 +112,11 @@ class KellyVolatilityParams:
     """Kelly-sized volatility arbitrage: EWMA vol -> P(up) vs the market's price."""
 
     min_edge: float = _f(0.03, "a probability edge in [0, 1)", ge=0, lt=1)
-    vol_lambda: float = _f(0.94, "an EWMA decay in (0, 1)", gt=0, lt=1)
-    microstructure_floor: float = _f(0.0007, "a volatility floor >= 0", ge=0)
+    vol_half_life_seconds: float = _f(3600.0, "seconds > 0: the volatility EWMA's half-life", gt=0)
+    microstructure_floor: float = _f(0.0, "a volatility floor per sqrt(minute) >= 0 (0: none)", ge=0)
     kelly_fraction: float = _f(0.25, "a fraction of full Kelly in (0, 1]", gt=0, le=1)
-    warmup_prints: int = _f(30, "an integer >= 1: index prints before the volatility estimate is trusted", ge=1)
+    warmup_seconds: float = _f(30.0, "seconds >= 0 of index evidence before the volatility estimate is trusted",
+                               ge=0)
 
 
 @attrs.frozen

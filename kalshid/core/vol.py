@@ -1,28 +1,37 @@
-"""EWMA volatility of the settlement index (SOLUSD_RTI), one update per print.
+"""Volatility of the settlement index (SOLUSD_RTI) as an EWMA whose memory is a time, not a count.
 
-The estimator is RiskMetrics' exponentially weighted moving average of squared log-returns, made
-time-aware: each return ``r = ln(Pₙ/Pₙ₋₁)`` over ``Δt`` seconds contributes ``r²/Δt`` (a per-second
-variance), and its weight is ``1 − λ^(Δt/step)`` where ``step`` is the nominal print spacing (1 s for
-the RTI). A gap of ten seconds therefore counts like ten regular prints, and σ is always *per
-√second*, whatever the spacing.
+**Estimator.** Each return ``r = ln(P/P_anchor)`` over ``Δt`` seconds is an unbiased sample of the
+per-second variance, ``r²/Δt``, that covers the interval ``Δt``. Past information is discounted by
+its age with a half-life ``H`` (``k = ln 2 / H``), and a sample is weighted by the exponential kernel
+integrated over the time it covers, ``w = (1 − e^(−kΔt))/k``. The estimate is the normalised ratio
 
-**The floor.** ``microstructure_floor`` is a volatility **per √minute** (the unit people quote
-for 1-minute log-returns). The default 0.0007 was chosen from Binance's SOL/USDT 1-minute candles
-(2021–2024): the standard deviation of 1-minute log-returns is
-0.0009–0.0021 per file, and the 5th percentile of hour-by-hour standard deviations is 0.0004–0.0008
-(median 0.0008–0.0014); Kalshi's own 2026 SOL windows (a1/a0 of the CF index) imply ≈0.00095 per
-√minute (``bench/backtest.py``: with this floor, ln(a1/a0) over 4 794 2026 windows scaled by the
-model's σ has standard deviation 1.01, tail P(|z|>2) = 0.046; without it 1.14). So 0.0007/√min
-(≈ 9.0e-5 per √second, ≈ 0.27 % per 15 minutes) is a quiet-market level below which an estimate
-from a calm stretch of 1-second prints is more likely noise (stale constituent quotes, the RTI's
-outlier trimming) than information. The floor applies to the reported σ only; the raw EWMA state is
-kept unfloored.
+    σ² = S / T,   S ← e^(−kΔt)·S + w·r²/Δt,   T ← e^(−kΔt)·T + w,
 
-**Warm-up.** Until ``warmup_updates`` returns have been seen, :attr:`EwmaVol.is_warm` is false and
-callers should not trade on σ; the first return seeds the variance directly (no prior).
+so the first return is its own estimate (no prior, no seeding rule) and a path observed every second
+or every minute gives the same σ in expectation: the weights depend only on the clock, never on how
+many prints arrived. ``T`` is the *evidence* in seconds (it tends to ``H/ln 2`` under steady prints).
+
+**Bursts and gaps.** A print less than ``min_return_seconds`` after the last *anchor* (the print that
+closed the previous return) updates the latest price but forms no return, so a burst of prints in
+the same instant cannot add rounding noise as variance. A return that spans more than
+``max_return_seconds`` (a feed gap) is still used (its ``r²/Δt`` is unbiased) but counts as only
+``max_return_seconds`` of evidence, while the old state still ages by the whole gap: after a long gap
+the estimate rests on little evidence and :attr:`EwmaVol.is_warm` turns false until
+``warmup_seconds`` of evidence and ``warmup_returns`` (time-discounted) returns are seen again.
+The defaults (30 s and 20 returns) match one-second index prints: σ from 30 returns is within about
+13 % (one standard error), well inside the strategy's edge threshold, and the daemon trades within a
+minute of a cold start.
+
+**No constant floor by default.** ``microstructure_floor`` (per √minute) is an optional lower
+bound, 0 by default. A floor stands in for a memory too short to average over calm stretches (a decay
+of 0.94 per one-second print is an 11-s half-life: a few quiet prints drive σ towards zero). With the
+one-hour half-life chosen on SOL 1-minute closes 2021-10 → 2024-02 (``bench/edge_study.py``,
+``docs/research.md`` §1), the Gaussian likelihood of the 15-minute move is better without a
+floor, and a floor fixed on one period binds for days on another (SOL spot on 2026-08-17 moved
+0.00033/√min, half of 0.0007).
 
 The type is frozen: :meth:`EwmaVol.update` returns a new value, so the estimator is deterministic
-and replayable. Bad input (non-positive price, time going backwards) raises :class:`VolError`.
+and replayable. Bad input (non-positive price, naive or backwards time) raises :class:`VolError`.
 """
 
 from __future__ import annotations
@@ -33,9 +42,12 @@ from datetime import datetime
 import attrs
 
 SECONDS_PER_MINUTE = 60.0
-DEFAULT_LAMBDA = 0.94
-DEFAULT_FLOOR_PER_SQRT_MINUTE = 0.0007
-DEFAULT_WARMUP_UPDATES = 30
+DEFAULT_HALF_LIFE_SECONDS = 3600.0
+DEFAULT_FLOOR_PER_SQRT_MINUTE = 0.0
+DEFAULT_MIN_RETURN_SECONDS = 0.5
+DEFAULT_MAX_RETURN_SECONDS = 300.0
+DEFAULT_WARMUP_SECONDS = 30.0
+DEFAULT_WARMUP_RETURNS = 20.0
 
 
 class VolError(ValueError):
@@ -47,24 +59,14 @@ def per_sqrt_minute_to_per_sqrt_second(sigma: float) -> float:
     return sigma / math.sqrt(SECONDS_PER_MINUTE)
 
 
-def _check_lambda(_inst: object, _attr: object, value: float) -> None:
-    if not (math.isfinite(value) and 0.0 < value < 1.0):
-        raise VolError(f"vol_lambda must be in (0, 1), got {value!r}")
-
-
 def _check_non_negative(_inst: object, attr: attrs.Attribute[float], value: float) -> None:
-    if not (math.isfinite(value) and value >= 0.0):
+    if isinstance(value, bool) or not (math.isfinite(value) and value >= 0.0):
         raise VolError(f"{attr.name} must be a finite number >= 0, got {value!r}")
 
 
 def _check_positive(_inst: object, attr: attrs.Attribute[float], value: float) -> None:
-    if not (math.isfinite(value) and value > 0.0):
+    if isinstance(value, bool) or not (math.isfinite(value) and value > 0.0):
         raise VolError(f"{attr.name} must be a finite number > 0, got {value!r}")
-
-
-def _check_warmup(_inst: object, _attr: object, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise VolError(f"warmup_updates must be a whole number >= 1, got {value!r}")
 
 
 @attrs.frozen
@@ -76,6 +78,8 @@ class VolStatistics:
     raw_sigma_per_sqrt_second: float | None
     floored: bool
     updates: int
+    evidence_seconds: float
+    effective_returns: float
     is_warm: bool
     last_ts: datetime | None
     last_price: float | None
@@ -83,51 +87,76 @@ class VolStatistics:
 
 @attrs.frozen
 class EwmaVol:
-    """Immutable EWMA volatility state. Start with ``EwmaVol()`` and feed prints in time order."""
+    """Immutable time-based EWMA volatility. Start with ``EwmaVol()`` and feed prints in time order."""
 
-    vol_lambda: float = attrs.field(default=DEFAULT_LAMBDA, validator=_check_lambda)
+    half_life_seconds: float = attrs.field(default=DEFAULT_HALF_LIFE_SECONDS, validator=_check_positive)
     microstructure_floor: float = attrs.field(
         default=DEFAULT_FLOOR_PER_SQRT_MINUTE, validator=_check_non_negative)
-    step_seconds: float = attrs.field(default=1.0, validator=_check_positive)
-    warmup_updates: int = attrs.field(default=DEFAULT_WARMUP_UPDATES, validator=_check_warmup)
-    variance_per_second: float | None = None
+    min_return_seconds: float = attrs.field(default=DEFAULT_MIN_RETURN_SECONDS, validator=_check_non_negative)
+    max_return_seconds: float = attrs.field(default=DEFAULT_MAX_RETURN_SECONDS, validator=_check_positive)
+    warmup_seconds: float = attrs.field(default=DEFAULT_WARMUP_SECONDS, validator=_check_non_negative)
+    warmup_returns: float = attrs.field(default=DEFAULT_WARMUP_RETURNS, validator=_check_non_negative)
+    weighted_variance: float = 0.0
+    evidence_seconds: float = 0.0
+    effective_returns: float = 0.0
     updates: int = 0
+    anchor_ts: datetime | None = None
+    anchor_price: float | None = None
     last_ts: datetime | None = None
     last_price: float | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_return_seconds < self.min_return_seconds:
+            raise VolError(f"max_return_seconds ({self.max_return_seconds}) must not be below "
+                           f"min_return_seconds ({self.min_return_seconds})")
 
     def update(self, ts: datetime, price: float) -> EwmaVol:
         """The state after one index print at ``ts``.
 
-        A print with the same timestamp as the previous one replaces it (a correction; no return
-        is formed). A print older than the previous one raises :class:`VolError`: the caller must
-        drop out-of-order prints, because folding them in would double-count a move.
+        A print with the same timestamp as the previous one replaces it (a correction). A print
+        older than the previous one raises :class:`VolError`: the caller must drop out-of-order
+        prints, because folding them in would double-count a move.
         """
         if ts.tzinfo is None:
             raise VolError("index print timestamp is naive; pass timezone-aware times")
         if not (math.isfinite(price) and price > 0.0):
             raise VolError(f"index print price must be finite and > 0, got {price!r}")
-        if self.last_ts is None or self.last_price is None:
-            return attrs.evolve(self, last_ts=ts, last_price=price)
-        dt = (ts - self.last_ts).total_seconds()
-        if dt < 0:
+        if self.last_ts is not None and ts < self.last_ts:
             raise VolError(
                 f"index print at {ts.isoformat()} is older than the previous one "
                 f"at {self.last_ts.isoformat()}")
-        if dt == 0:
-            return attrs.evolve(self, last_price=price)
-        r = math.log(price / self.last_price)
-        sample = r * r / dt
-        if self.variance_per_second is None:
-            variance = sample
-        else:
-            decay = self.vol_lambda ** (dt / self.step_seconds)
-            variance = decay * self.variance_per_second + (1.0 - decay) * sample
-        return attrs.evolve(self, variance_per_second=variance, updates=self.updates + 1,
-                            last_ts=ts, last_price=price)
+        if self.anchor_ts is None or self.anchor_price is None:
+            return attrs.evolve(self, anchor_ts=ts, anchor_price=price, last_ts=ts, last_price=price)
+        dt = (ts - self.anchor_ts).total_seconds()
+        if dt <= 0.0 or dt < self.min_return_seconds:
+            if dt <= 0.0:  # a correction of the anchor print itself
+                return attrs.evolve(self, anchor_price=price, last_ts=ts, last_price=price)
+            return attrs.evolve(self, last_ts=ts, last_price=price)
+        r = math.log(price / self.anchor_price)
+        k = math.log(2.0) / self.half_life_seconds
+        decay = math.exp(-k * dt)
+        weight = -math.expm1(-k * min(dt, self.max_return_seconds)) / k
+        return attrs.evolve(
+            self,
+            weighted_variance=decay * self.weighted_variance + weight * (r * r / dt),
+            evidence_seconds=decay * self.evidence_seconds + weight,
+            effective_returns=decay * self.effective_returns + 1.0,
+            updates=self.updates + 1,
+            anchor_ts=ts, anchor_price=price, last_ts=ts, last_price=price)
+
+    @property
+    def variance_per_second(self) -> float | None:
+        """The unfloored estimate, or None before the first return."""
+        if self.evidence_seconds <= 0.0:
+            return None
+        return self.weighted_variance / self.evidence_seconds
 
     @property
     def is_warm(self) -> bool:
-        return self.updates >= self.warmup_updates
+        """Enough recent evidence to trade on σ: ``warmup_seconds`` and ``warmup_returns``, both
+        discounted by age (a long feed gap makes the estimator cold again)."""
+        return (self.updates > 0 and self.evidence_seconds >= self.warmup_seconds
+                and self.effective_returns >= self.warmup_returns)
 
     @property
     def floor_per_sqrt_second(self) -> float:
@@ -135,19 +164,23 @@ class EwmaVol:
 
     @property
     def sigma_per_sqrt_second(self) -> float:
-        """σ per √second, never below the floor (the floor alone before any return is seen)."""
-        raw = math.sqrt(self.variance_per_second) if self.variance_per_second is not None else 0.0
+        """σ per √second, never below the floor (0 before any return unless a floor is set)."""
+        variance = self.variance_per_second
+        raw = math.sqrt(variance) if variance is not None else 0.0
         return max(raw, self.floor_per_sqrt_second)
 
     def statistics(self) -> VolStatistics:
-        raw = math.sqrt(self.variance_per_second) if self.variance_per_second is not None else None
+        variance = self.variance_per_second
+        raw = math.sqrt(variance) if variance is not None else None
         sigma = self.sigma_per_sqrt_second
         return VolStatistics(
             sigma_per_sqrt_second=sigma,
             sigma_per_sqrt_minute=sigma * math.sqrt(SECONDS_PER_MINUTE),
             raw_sigma_per_sqrt_second=raw,
-            floored=raw is None or raw < self.floor_per_sqrt_second,
+            floored=self.microstructure_floor > 0.0 and (raw is None or raw < self.floor_per_sqrt_second),
             updates=self.updates,
+            evidence_seconds=self.evidence_seconds,
+            effective_returns=self.effective_returns,
             is_warm=self.is_warm,
             last_ts=self.last_ts,
             last_price=self.last_price,

@@ -18,6 +18,7 @@ from kalshid.config.render import render_json
 from kalshid.control.api import JSON, ControlError, OrderQuery, PnlGroup, TradeQuery
 from kalshid.core.breaker import BreakerStatus
 from kalshid.core.strategies.base import ParamError
+from kalshid.core.strategies.evidence import live_gate
 from kalshid.core.units import format_dollars
 from kalshid.store import CursorError, records
 from kalshid.tasks import audit
@@ -69,6 +70,7 @@ class DaemonControlImpl:
         return {
             "state": self._run_state(),
             "mode": s.mode,
+            "strategy_gate": self.d.gate.as_status(),
             "uptime_s": round(trio.current_time() - self.started_local, 3),
             "exchange": {"connected": self.d.connected, "rest": self.d.rest_url, "ws": self.d.ws_url,
                          "trading_active": s.exchange_trading_active},
@@ -297,6 +299,12 @@ class DaemonControlImpl:
         return {"name": name, "enabled": enabled}
 
     async def enable_strategy(self, name: str) -> JSON:
+        self._require_strategy(name, "enable_strategy")
+        gate = live_gate((name,), real_money=self.d.gate.real_money,
+                         allow_unproven=self.d.cfg.trading.allow_unproven_live)
+        if gate.refused:
+            raise self._refuse("enable_strategy", ControlError(
+                "name", gate.reason or f"{name} is refused on real money", code="conflict"), target=name)
         return await self._set_enabled(name, True)
 
     async def disable_strategy(self, name: str) -> JSON:

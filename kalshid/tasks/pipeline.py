@@ -28,6 +28,7 @@ from kalshid.core.breaker import Breaker, BreakerConfig, BreakerStatus
 from kalshid.core.markets import INDEX_ID
 from kalshid.core.portfolio import Portfolio
 from kalshid.core.risk import DayLedger, RiskEngine, RiskLimits
+from kalshid.core.strategies.evidence import LiveGate, live_gate
 from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.core.tracker import MarketInfo
 from kalshid.core.units import format_dollars
@@ -85,12 +86,18 @@ async def send_or_drop(channel: trio.MemorySendChannel[Any], item: object, what:
         log.debug("dropped after the receiving stage stopped", item=what)
 
 
+def strategy_gate(cfg: Config) -> LiveGate:
+    """Real money is prod without a dry run; there, unproven strategies stay off unless allowed."""
+    return live_gate(cfg.trading.enabled_strategies, real_money=not cfg.dry_run and cfg.exchange.env == "prod",
+                     allow_unproven=cfg.trading.allow_unproven_live)
+
+
 def registry_from(cfg: Config) -> StrategyRegistry:
     import attrs
 
     # every strategy with a config section gets its parameters; one without uses its defaults
     params = {a.name: attrs.asdict(getattr(cfg.strategies, a.name)) for a in attrs.fields(type(cfg.strategies))}
-    return StrategyRegistry.from_config(cfg.trading.enabled_strategies, params)
+    return StrategyRegistry.from_config(strategy_gate(cfg).allowed, params)
 
 
 def risk_engine_from(cfg: Config) -> RiskEngine:
@@ -118,6 +125,11 @@ class TradingDaemon:
         epoch = datetime(1970, 1, 1, tzinfo=UTC)
         state = TradingState(mode=mode, portfolio=Portfolio(0), ledger=DayLedger(epoch.date(), 0),
                              breaker=Breaker.start(epoch, 0, self.breaker_config()))
+        self.gate = strategy_gate(cfg)
+        if self.gate.refused:
+            log.warning("strategies refused on real money", refused=list(self.gate.refused), reason=self.gate.reason)
+        log.info("strategies", mode=mode, money="real" if self.gate.real_money else "play",
+                 enabled=list(self.gate.allowed), refused=list(self.gate.refused))
         self.p = Pipeline(state=state, registry=registry_from(cfg))
         self.p.publish = self._publish
         self.p.hold_events = self.broadcaster.hold

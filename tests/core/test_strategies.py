@@ -34,7 +34,7 @@ def book(now: datetime, yes_bid: int | None, no_bid: int | None, size: int = 50)
     return BookTop(TICKER, yes_bid, size if yes_bid else 0, no_bid, size if no_bid else 0, now)
 
 
-def warm_prints(end: datetime, n: int = 40, level: float = 100.0) -> list[IndexPrint]:
+def warm_prints(end: datetime, n: int = 200, level: float = 100.0) -> list[IndexPrint]:
     """n prints 1 s apart ending at ``end``, log-returns alternating ±1e-4 (sigma 1e-4 per sqrt s)."""
     return [IndexPrint(end - timedelta(seconds=n - 1 - i), level * math.exp(1e-4 * (i % 2)))
             for i in range(n)]
@@ -106,9 +106,10 @@ def test_kelly_with_params_keeps_vol_state() -> None:
     s = KellyVolatility()
     now = CLOSE - timedelta(seconds=300)
     s.analyze(view(now), IndexPrint(now, 100.0), PriceHistory(index=warm_prints(now)), None)
-    t = s.with_params({"vol_lambda": 0.97})
-    assert t.vol.updates == s.vol.updates and t.vol.vol_lambda == 0.97
-    assert t.params == KellyVolatilityParams(vol_lambda=0.97) and s.params.vol_lambda == 0.94
+    t = s.with_params({"vol_half_life_seconds": 600})
+    assert t.vol.updates == s.vol.updates and t.vol.half_life_seconds == 600.0
+    assert t.params == KellyVolatilityParams(vol_half_life_seconds=600.0)
+    assert s.params.vol_half_life_seconds == 3600.0
 
 
 # --- MeanReversion ---------------------------------------------------------------------------
@@ -178,8 +179,8 @@ def test_build_and_errors_name_the_key() -> None:
         build_strategy("nope")
     with pytest.raises(ParamError, match=r"unknown parameter.*min_edgee"):
         build_strategy("kelly_volatility", {"min_edgee": 0.05})
-    with pytest.raises(ParamError, match="vol_lambda must be a number in"):
-        build_strategy("kelly_volatility", {"vol_lambda": 1.5})
+    with pytest.raises(ParamError, match="vol_half_life_seconds must be a number in"):
+        build_strategy("kelly_volatility", {"vol_half_life_seconds": 0})
     with pytest.raises(ParamError, match="kelly_fraction must be a number"):
         build_strategy("kelly_volatility", {"kelly_fraction": True})
     with pytest.raises(ParamError, match="min_samples must be a whole number"):
@@ -191,11 +192,11 @@ def test_build_and_errors_name_the_key() -> None:
 
 def test_registry_flat_config_routes_shared_keys() -> None:
     reg = StrategyRegistry.from_config(["kelly_volatility", "mean_reversion"], {
-        "min_edge": 0.04, "vol_lambda": 0.9, "microstructure_floor": 0.0005, "kelly_fraction": 0.2,
+        "min_edge": 0.04, "vol_half_life_seconds": 900, "microstructure_floor": 0.0005, "kelly_fraction": 0.2,
         "lookback_window": 200, "zscore_threshold_high": 2.5, "zscore_threshold_medium": 1.8})
     kv, mr = reg.get("kelly_volatility"), reg.get("mean_reversion")
     assert kv.params.min_edge == 0.04 and mr.params.min_edge == 0.04
-    assert kv.params.vol_lambda == 0.9 and mr.params.lookback_window == 200.0
+    assert kv.params.vol_half_life_seconds == 900.0 and mr.params.lookback_window == 200.0
     assert [s.name for s in reg.active()] == ["kelly_volatility", "mean_reversion"]
     with pytest.raises(ParamError, match="unknown strategy parameter 'lookback_window'"):
         StrategyRegistry.from_config(["kelly_volatility"], {"lookback_window": 10})

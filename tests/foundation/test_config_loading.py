@@ -27,7 +27,7 @@ def test_defaults_with_nothing_set(tmp_path: Path) -> None:
     assert cfg.risk.max_position_size_cc == 1000 * 10_000
     assert cfg.risk.max_daily_loss_cc == 500 * 10_000
     assert cfg.trading.bankroll_cc == 10_000 * 10_000
-    assert cfg.trading.enabled_strategies == ("kelly_volatility", "mean_reversion")
+    assert cfg.trading.enabled_strategies == ("kelly_volatility",)
     assert cfg.journal_path == "var/kalshid-sim.sqlite3"
 
 
@@ -214,7 +214,7 @@ def test_local_simulator_url_derives_ws(tmp_path: Path) -> None:
     ({"KALSHI_WS_URL": "ws://127.0.0.1:1/trade-api/ws/v2"}, "set exchange.api_base_url too"),
     ({"KALSHI_ENV": "staging"}, "one of sim, demo, prod"),
     ({"KALSHID_API__HOST": "0.0.0.0"}, "off loopback"),
-    ({"KALSHID_STRATEGIES__KELLY_VOLATILITY__WARMUP_PRINTS": "0"}, "an integer >= 1"),
+    ({"KALSHID_STRATEGIES__KELLY_VOLATILITY__WARMUP_SECONDS": "-1"}, "seconds >= 0 of index evidence"),
     ({"KALSHID_RISK__BREAKER_DRAWDOWN_FRACTION": "1.5"}, "fraction in (0, 1]"),
     ({"KALSHID_LOG__FORMAT": "xml"}, "auto, json, console"),
 ])

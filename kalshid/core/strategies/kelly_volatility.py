@@ -1,6 +1,7 @@
 """KellyVolatility: trade when the averaging-aware fair value beats the ask by ``min_edge`` after fees.
 
-Per call: fold new index prints into an EWMA volatility (:mod:`kalshid.core.vol`), price the market
+Per call: fold new index prints into a time-based EWMA volatility (:mod:`kalshid.core.vol`; memory
+``vol_half_life_seconds``, no σ floor unless ``microstructure_floor`` > 0), price the market
 with :func:`kalshid.core.pricing.fair_yes_probability` from the latest print, compare with both asks
 (YES ask = $1 − best NO bid, NO ask = $1 − best YES bid), size the better side by fractional Kelly net
 of the exact taker fee (:mod:`kalshid.core.sizing`), capped by the displayed size at the ask and
@@ -20,22 +21,23 @@ import attrs
 from kalshid.core.pricing import fair_yes_probability
 from kalshid.core.signals import Action, BookTop, IndexPrint, MarketView, Side, Signal
 from kalshid.core.sizing import SizeDecision, size_binary
-from kalshid.core.strategies.base import BaseStrategy, ParamError, PriceHistory, number_in
-from kalshid.core.vol import EwmaVol
-
-
-def _positive_int(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ParamError(f"parameter {attr.name} must be a whole number >= 1, got {value!r}")
+from kalshid.core.strategies.base import BaseStrategy, PriceHistory, number_in
+from kalshid.core.vol import (
+    DEFAULT_FLOOR_PER_SQRT_MINUTE,
+    DEFAULT_HALF_LIFE_SECONDS,
+    DEFAULT_WARMUP_SECONDS,
+    EwmaVol,
+)
 
 
 @attrs.frozen
 class KellyVolatilityParams:
     min_edge: float = attrs.field(default=0.03, validator=number_in(0.0, 1.0))
-    vol_lambda: float = attrs.field(default=0.94, validator=number_in(0.0, 1.0, lo_open=True, hi_open=True))
-    microstructure_floor: float = attrs.field(default=0.0007, validator=number_in(0.0, 1.0))
+    vol_half_life_seconds: float = attrs.field(default=DEFAULT_HALF_LIFE_SECONDS,
+                                               validator=number_in(0.0, 30 * 86_400.0, lo_open=True))
+    microstructure_floor: float = attrs.field(default=DEFAULT_FLOOR_PER_SQRT_MINUTE, validator=number_in(0.0, 1.0))
     kelly_fraction: float = attrs.field(default=0.25, validator=number_in(0.0, 1.0, lo_open=True))
-    warmup_prints: int = attrs.field(default=30, validator=_positive_int)
+    warmup_seconds: float = attrs.field(default=DEFAULT_WARMUP_SECONDS, validator=number_in(0.0, 86_400.0))
 
 
 class KellyVolatility(BaseStrategy):
@@ -45,15 +47,15 @@ class KellyVolatility(BaseStrategy):
 
     def __init__(self, params: KellyVolatilityParams | None = None) -> None:
         super().__init__(params)
-        self.vol = EwmaVol(vol_lambda=self.params.vol_lambda,
+        self.vol = EwmaVol(half_life_seconds=self.params.vol_half_life_seconds,
                            microstructure_floor=self.params.microstructure_floor,
-                           warmup_updates=self.params.warmup_prints)
+                           warmup_seconds=self.params.warmup_seconds)
         self.last_fair_yes: float | None = None
 
     def _adopt_state(self, old: KellyVolatility) -> None:
-        self.vol = attrs.evolve(old.vol, vol_lambda=self.params.vol_lambda,
+        self.vol = attrs.evolve(old.vol, half_life_seconds=self.params.vol_half_life_seconds,
                                 microstructure_floor=self.params.microstructure_floor,
-                                warmup_updates=self.params.warmup_prints)
+                                warmup_seconds=self.params.warmup_seconds)
         self.last_fair_yes = old.last_fair_yes
 
     def ingest(self, prints: tuple[IndexPrint, ...] | list[IndexPrint]) -> None:

@@ -2,7 +2,7 @@
 
 :func:`build_strategy` is strict: unknown strategy names and unknown or bad parameters raise
 :class:`ParamError` naming them. :meth:`StrategyRegistry.from_config` also accepts one *flat* mapping
-of keys shared by all strategies (the config helper's ``min_edge``, ``vol_lambda``, …): each key is
+of keys shared by all strategies (the config helper's ``min_edge``, ``vol_half_life_seconds``, …): each key is
 given to every enabled strategy that has it, and a key no enabled strategy knows is an error.
 
 :class:`StrategyRegistry` is the mutable runtime collection: ``enable``/``disable`` by name and
