@@ -24,6 +24,7 @@ from kalshid.control.broadcaster import Subscription, encode_event
 from kalshid.control.commands import WS_COMMANDS, CommandError, execute, parse_command
 from kalshid.control.protocol import strict_json_loads
 from kalshid.server.auth import bearer_ok, token_ok
+from kalshid.server.compat import SEED_MESSAGES, seed_message
 from kalshid.server.errors import error_response
 from kalshid.server.routes import ApiContext
 
@@ -66,6 +67,8 @@ async def handle_message(ctx: ApiContext, raw: str | bytes) -> dict[str, Any]:
     kind = msg.get("type")
     if kind == "auth":
         return {"type": "ack", "id": request_id, "result": {"authenticated": True}}
+    if kind in SEED_MESSAGES:
+        return await seed_message(ctx, kind, request_id)
     if kind != "command":
         return error_message(
             request_id, "unknown_type", f"type must be 'command' (or 'auth'), got {kind!r}", "type"
