@@ -150,6 +150,7 @@
       let event;
       try { event = JSON.parse(msg.data); } catch (_) { return; }
       lastEventAt = Date.now();
+      document.body.dataset.events = String(Number(document.body.dataset.events || 0) + 1);
       onEvent(event);
     };
     ws.onclose = (ev) => {
