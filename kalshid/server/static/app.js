@@ -39,7 +39,7 @@
     return signed && cc > 0 ? `+${text}` : text;
   }
   const dollars = (value) => money(toCc(value));
-  const priceOf = (obj) => (obj.price !== undefined ? toCc(obj.price) : obj.price_cc ?? null);
+  const priceOf = (obj) => (obj.price !== undefined && obj.price !== null ? toCc(obj.price) : obj.price_cc ?? null);
   function cents(cc) { return cc === null || cc === undefined ? "–" : `${(cc / 100).toFixed(0)}¢`; }
   function signClass(el, cc) {
     el.classList.toggle("pos", cc !== null && cc > 0);
