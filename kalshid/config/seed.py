@@ -101,10 +101,15 @@ SEED_REFUSED: Final[dict[str, str]] = {
     "WEBHOOK_URL": _APPRISE + "json://host/path",
 }
 _BREAKER_PREFIX: Final = "CIRCUIT_BREAKER_"
+# Names other software sets too: refused from a .env file (kalshid's own), left alone in the environment.
+ONLY_IN_DOTENV: Final = frozenset({"DATABASE_URL", "REDIS_URL", "WEBHOOK_URL"})
 
 
-def is_seed_name(name: str) -> bool:
-    """True if ``name`` is a seed variable this module honours or refuses."""
+def is_seed_name(name: str, *, dotenv: bool = True) -> bool:
+    """True if ``name`` is a seed variable this module honours or refuses (from a .env file, or from the
+    process environment when ``dotenv`` is false)."""
+    if not dotenv and name in ONLY_IN_DOTENV:
+        return False
     return name in SEED_NAMES or name in SEED_REFUSED or name.startswith(_BREAKER_PREFIX)
 
 

@@ -140,7 +140,7 @@ def read_variables(
         if name == CONFIG_PATH_VAR:
             continue
         key = ENV_TO_KEY.get(name) or SEED_ALIASES.get(name)
-        if key is None and not is_seed_name(name):
+        if key is None and not is_seed_name(name, dotenv=strict):
             if name.startswith(PREFIX) or strict:
                 what = "unknown variable" if name.startswith(PREFIX) else (
                     "not a kalshid variable (the .env file is read for kalshid's settings only: remove it; "

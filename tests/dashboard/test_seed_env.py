@@ -42,7 +42,7 @@ def test_honoured_names_with_their_conversions(tmp_path: Path) -> None:
 def test_refused_names_say_what_to_do_and_never_echo_a_secret(tmp_path: Path) -> None:
     found = problems(tmp_path, "KALSHI_PRIVATE_KEY=-----BEGIN PRIVATE KEY-----sekret\nTELEGRAM_BOT_TOKEN=123:abc\n"
                                "CIRCUIT_BREAKER_ENABLED=false\nCIRCUIT_BREAKER_COOLDOWN_MINUTES=30\n"
-                               "KALSHI_DEMO_MODE=maybe\nVITE_API_URL=http://localhost:8000\n")
+                               "KALSHI_DEMO_MODE=maybe\nVITE_API_URL=http://localhost:8000\nDATABASE_URL=sqlite:///x\n")
     text = "\n".join(found)
     assert "sekret" not in text and "123:abc" not in text
     assert any("KALSHI_PRIVATE_KEY" in p and "KALSHI_PRIVATE_KEY_PATH" in p for p in found)
@@ -51,7 +51,8 @@ def test_refused_names_say_what_to_do_and_never_echo_a_secret(tmp_path: Path) ->
     assert any("CIRCUIT_BREAKER_COOLDOWN_MINUTES" in p and "not supported" in p for p in found)
     assert any("KALSHI_DEMO_MODE = 'maybe'" in p and "true (demo) or false (prod)" in p for p in found)
     assert any("VITE_API_URL" in p and "not a kalshid variable" in p for p in found)
-    assert len(found) == 6
+    assert any("DATABASE_URL" in p and "KALSHID_JOURNAL__PATH" in p for p in found)
+    assert len(found) == 7
 
 
 def test_contradicting_seed_names_are_refused(tmp_path: Path) -> None:
@@ -60,7 +61,8 @@ def test_contradicting_seed_names_are_refused(tmp_path: Path) -> None:
 
 
 def test_unrelated_process_environment_is_left_alone(tmp_path: Path) -> None:
-    cfg = load_config(environ={"PATH": "/bin", "VITE_API_URL": "x", "HOME": "/root"}, cwd=tmp_path).config
+    environ = {"PATH": "/bin", "VITE_API_URL": "x", "HOME": "/root", "DATABASE_URL": "postgres://x"}
+    cfg = load_config(environ=environ, cwd=tmp_path).config
     assert cfg.api.port == 8000
 
 

@@ -175,8 +175,12 @@
         break;
       case "alert": logEvent(data.level || "info", alertText(data), event.ts); soon(); break;
       case "error": logEvent("warning", `server: ${describe(event.error || {})}`, event.ts); break;
+      case "audit":
+        logEvent(data.outcome === "refused" ? "warning" : "info", auditText(data), data.ts || event.ts);
+        break;
+      case "risk_verdict": soon(); break;
       default:
-        if (/audit|operator/.test(event.type)) logEvent("info", auditText(data), event.ts);
+        break;
     }
   }
   function soon() { // coalesce bursts of events into one refresh
@@ -191,11 +195,12 @@
     return bits.join(" ");
   }
   function auditText(a) {
-    const who = a.who || a.source || "operator";
-    const what = a.action || a.what || a.command || "action";
+    const who = a.source || a.who || "operator";
+    const what = a.action || a.command || "action";
     const change = a.before !== undefined || a.after !== undefined
       ? ` ${JSON.stringify(a.before ?? null)} → ${JSON.stringify(a.after ?? null)}` : "";
-    return `${who}: ${what}${a.target ? ` ${a.target}` : ""}${change}`;
+    const outcome = a.outcome ? ` [${a.outcome}]` : "";
+    return `${who}: ${what}${a.target ? ` ${a.target}` : ""}${outcome}${change}${a.detail ? ` — ${a.detail}` : ""}`;
   }
   function logEvent(level, message, ts) {
     const list = $("audit");
@@ -251,11 +256,12 @@
     const s = view.status || {};
     const pnl = s.pnl || {};
     const row = todayRow();
-    const realised = toCc(pnl.realized ?? pnl.realised ?? (row ? row.net : view.risk?.usage?.realized_today));
+    // today's realised P&L (net of fees) from the journal; unrealised as the daemon marks it
+    const realised = row ? toCc(row.net) : toCc(view.risk?.usage?.realized_today) ?? 0;
     const unrealised = pnl.unrealized !== undefined ? toCc(pnl.unrealized)
       : view.positions.reduce((sum, p) => sum + (toCc(p.unrealized_pnl) || 0), 0);
     const fees = row ? toCc(row.fees) : 0;
-    const total = pnl.total !== undefined ? toCc(pnl.total) : (realised ?? 0) + unrealised;
+    const total = (realised ?? 0) + (unrealised ?? 0);
     for (const [id, cc] of [["realised", realised], ["unrealised", unrealised], ["fees", fees], ["total", total]]) {
       text(id, money(cc, id !== "fees"));
       signClass($(id), id === "fees" ? null : cc);
