@@ -350,7 +350,7 @@
         sig ? `${sig.action} ${sig.count} ${sig.side} ${sig.ticker} @ ${cents(priceOf(sig))} (edge ${(Number(sig.edge) * 100).toFixed(1)}%)` : "no signal yet",
         v ? (v.approved ? "approved" : v.reduced ? "reduced" : "refused") : "–",
         v ? `${v.reason}${v.detail ? `: ${v.detail}` : ""}` : "–",
-        time((v && v.ts) || (sig && sig.ts)),
+        time((sig && sig.ts) || (v && v.ts)), // the signal's time is the exchange's clock, like orders
       ];
     });
     fillTable("decisions", rows, 5);
