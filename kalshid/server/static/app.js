@@ -213,11 +213,12 @@
     view.status = s;
     if (s.exchange_time) clockOffsetMs = Date.parse(s.exchange_time) - Date.now();
     const mode = $("mode");
-    const env = (s.exchange_env || (s.mode === "sim" ? "sim" : envFromUrl(s.exchange && s.exchange.rest)) || s.mode || "?");
-    const real = s.mode === "live";
-    mode.className = `mode ${s.mode === "sim" ? "sim" : real ? "live" : "demo"}`;
-    mode.replaceChildren(String(env).toUpperCase(),
-      el("small", {}, s.mode === "sim" ? "play money" : real ? "REAL MONEY" : "dry run"));
+    const env = s.exchange_env || (s.mode === "sim" ? "sim" : envFromUrl(s.exchange && s.exchange.rest));
+    const [label, note, cls] = s.mode === "sim" ? ["SIM", "play money", "sim"]
+      : s.mode === "dry" ? [env === "prod" ? "PROD" : "DEMO", "dry run: no order leaves", "demo"]
+      : env === "prod" ? ["LIVE", "REAL MONEY", "live"] : ["DEMO", "live orders, demo money", "demo"];
+    mode.className = `mode ${cls}`;
+    mode.replaceChildren(label, el("small", {}, note));
     const breakerState = (s.breaker && s.breaker.state) || "";
     const st = s.state === "running" && breakerState === "reducing" ? "stop_entry" : s.state;
     const label = { running: "RUNNING", stopped: "STOPPED", stop_entry: "STOP-ENTRY", halted: "HALTED" }[st] || st;
