@@ -214,11 +214,11 @@
     if (s.exchange_time) clockOffsetMs = Date.parse(s.exchange_time) - Date.now();
     const mode = $("mode");
     const env = s.exchange_env || (s.mode === "sim" ? "sim" : envFromUrl(s.exchange && s.exchange.rest));
-    const [label, note, cls] = s.mode === "sim" ? ["SIM", "play money", "sim"]
+    const [modeLabel, note, cls] = s.mode === "sim" ? ["SIM", "play money", "sim"]
       : s.mode === "dry" ? [env === "prod" ? "PROD" : "DEMO", "dry run: no order leaves", "demo"]
       : env === "prod" ? ["LIVE", "REAL MONEY", "live"] : ["DEMO", "live orders, demo money", "demo"];
     mode.className = `mode ${cls}`;
-    mode.replaceChildren(label, el("small", {}, note));
+    mode.replaceChildren(modeLabel, el("small", {}, note));
     const breakerState = (s.breaker && s.breaker.state) || "";
     const st = s.state === "running" && breakerState === "reducing" ? "stop_entry" : s.state;
     const label = { running: "RUNNING", stopped: "STOPPED", stop_entry: "STOP-ENTRY", halted: "HALTED" }[st] || st;
