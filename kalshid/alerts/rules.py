@@ -6,7 +6,8 @@ summary is due). Every alert then passes `Limiter`: an alert with the same ``key
 ``dedupe_seconds`` is dropped, and at most ``max_per_hour`` go out in any hour (the next one sent says how
 many were held back).
 
-Rules: circuit-breaker transitions; reconciliation failures; settlement/portfolio mismatches and orders
+Rules: circuit-breaker transitions; operator start/stop/stop-entry/reset-breaker (``audit`` events);
+reconciliation failures; settlement/portfolio mismatches and orders
 the daemon did not place; ``order_error_burst`` order errors (rejected or stuck in flight) within
 ``order_error_window_seconds``; the exchange connection down longer than ``feed_down_seconds`` (and back
 up); fills when ``fills`` is on; a daily summary at ``daily_summary_hour`` (UTC).
@@ -29,6 +30,8 @@ _MISMATCHES: Final = {
     "external_order": "An order the daemon did not place",
 }
 _ORDER_ERRORS: Final = frozenset({"order_rejected", "order_in_flight"})
+# Operator actions worth a notification (an ``audit`` event with outcome "applied").
+_OPERATOR_ACTIONS: Final = frozenset({"start", "stop", "stop_entry", "reset_breaker"})
 
 
 @attrs.frozen
@@ -86,6 +89,10 @@ class AlertRules:
             if isinstance(exchange, Mapping) and isinstance(exchange.get("connected"), bool):
                 return self.connection(exchange["connected"], now)
             return []
+        if kind == "audit" and data.get("action") in _OPERATOR_ACTIONS and data.get("outcome") == "applied":
+            who, action = data.get("source") or "operator", str(data.get("action"))
+            return [Alert(f"audit:{action}:{data.get('ts')}", "warning" if action in ("stop", "stop_entry") else "info",
+                          f"Operator {action.replace('_', '-')} ({who})", str(data.get("detail") or ""))]
         if kind == "trade_execution" and self.settings.fills:
             what = f"{data.get('action')} {data.get('count')} {data.get('side')} {data.get('ticker')}"
             return [Alert(f"fill:{data.get('fill_id')}", "info", f"Fill: {what} @ {_price(data)}",

@@ -123,3 +123,13 @@ def test_apprise_refuses_a_url_it_does_not_understand_without_showing_it() -> No
     with pytest.raises(AlertConfigError) as info:
         AppriseNotifier(["nosuchscheme://secret-token-value/x"])
     assert "nosuchscheme://***" in str(info.value) and "secret-token-value" not in str(info.value)
+
+
+def test_operator_actions_that_changed_something() -> None:
+    rules = AlertRules(AlertRuleSettings())
+    stop = {"type": "audit", "data": {"ts": "2026-12-03T20:00:00+00:00", "source": "api", "action": "stop",
+                                      "outcome": "applied", "detail": "trading stopped; resting orders cancelled"}}
+    (alert,) = rules.on_event(stop, T0)
+    assert alert.title == "Operator stop (api)" and alert.level == "warning"
+    assert rules.on_event({**stop, "data": {**stop["data"], "outcome": "no_change"}}, T0) == []
+    assert rules.on_event({**stop, "data": {**stop["data"], "action": "set_params"}}, T0) == []

@@ -49,6 +49,7 @@ async def test_page_and_assets_are_public_self_contained_and_locked_down(client:
     assert "connect-src 'self'" in resp.headers["Content-Security-Policy"]
     assert not re.search(r"""(src|href)=['"]?(https?:)?//""", html)  # nothing from another host
     assert 'type="password"' in html and TOKEN not in html
+    assert 'name="token"' not in html  # without its script, the form could never put the token in a URL
     for asset, kind in (("/static/app.js", "javascript"), ("/static/app.css", "css")):
         resp = await client.get(asset)
         body = await resp.get_data(as_text=True)

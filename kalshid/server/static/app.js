@@ -356,8 +356,11 @@
     });
     fillTable("decisions", rows, 5);
     const chips = $("reasons");
+    const counters = (view.status && view.status.counters) || {};
     chips.replaceChildren(...Object.entries(d.reasons || {}).sort((a, b) => b[1] - a[1])
-      .map(([reason, n]) => el("span", { class: "chip", title: "risk verdicts since start" }, `${reason} ×${n}`)));
+      .map(([reason, n]) => el("span", { class: "chip", title: "risk verdicts since start" }, `${reason} ×${n}`)),
+    ...Object.entries(counters).filter(([, n]) => typeof n === "number")
+      .map(([name, n]) => el("span", { class: "chip counter", title: "pipeline counters since start" }, `${name.replaceAll("_", " ")} ${n}`)));
     renderWhy();
   }
   function renderMarkets(m) {
