@@ -8,7 +8,6 @@ task posts them through Apprise on a helper thread. Nothing in the pipeline ever
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from kalshid import threads
 from kalshid.alerts.rules import Alert, AlertRules, AlertRuleSettings, Limiter
 from kalshid.control.api import DaemonControl
 from kalshid.control.broadcaster import Broadcaster
+from kalshid.control.tap import follow_events
 
 log = logging.getLogger("kalshid.alerts")
 
@@ -81,22 +81,7 @@ class AlertService:
                 nursery.cancel_scope.deadline = trio.current_time() + DRAIN_S
 
     async def _follow(self, broadcaster: Broadcaster) -> None:
-        while not broadcaster.statistics().closed:
-            sub = broadcaster.subscribe(SUBSCRIPTION_QUEUE)
-            try:
-                async for text in sub:
-                    try:
-                        event = json.loads(text)
-                    except ValueError:
-                        continue
-                    if isinstance(event, dict):
-                        self.observe(event)
-            finally:
-                sub.close()
-            if not sub.overflowed.is_set():
-                return
-            log.warning("alert service fell behind the event stream; resubscribing")
-            await trio.lowlevel.checkpoint()
+        await follow_events(broadcaster, self.observe, queue_size=SUBSCRIPTION_QUEUE, name="alert service")
 
     async def _ticker(self, scope: trio.CancelScope) -> None:
         with scope:

@@ -20,18 +20,13 @@ for the same `DaemonControl`.
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
 import weakref
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from typing import Any, Final
 
-import trio
-
 from kalshid.control.broadcaster import Broadcaster
-
-log = logging.getLogger("kalshid.control.decisions")
+from kalshid.control.tap import follow_events
 
 APPROVED: Final = "approved"
 # Events a tracker subscription may queue before the broadcaster evicts it (it then resubscribes).
@@ -109,22 +104,7 @@ class DecisionTracker:
 
     async def follow(self, broadcaster: Broadcaster) -> None:
         """Observe ``broadcaster``'s events until it closes (runs until cancelled or closed)."""
-        while not broadcaster.statistics().closed:
-            sub = broadcaster.subscribe(QUEUE_SIZE)
-            try:
-                async for text in sub:
-                    try:
-                        event = json.loads(text)
-                    except ValueError:
-                        continue
-                    if isinstance(event, dict):
-                        self.observe(event)
-            finally:
-                sub.close()
-            if not sub.overflowed.is_set():
-                return
-            log.warning("decision tracker fell behind the event stream; resubscribing")
-            await trio.lowlevel.checkpoint()
+        await follow_events(broadcaster, self.observe, queue_size=QUEUE_SIZE, name="decision tracker")
 
 
 _TRACKERS: weakref.WeakKeyDictionary[object, DecisionTracker] = weakref.WeakKeyDictionary()
