@@ -133,3 +133,13 @@ def test_operator_actions_that_changed_something() -> None:
     assert alert.title == "Operator stop (api)" and alert.level == "warning"
     assert rules.on_event({**stop, "data": {**stop["data"], "outcome": "no_change"}}, T0) == []
     assert rules.on_event({**stop, "data": {**stop["data"], "action": "set_params"}}, T0) == []
+
+
+def test_alert_urls_are_a_secret_in_the_configuration(tmp_path: Path) -> None:
+    from kalshid.config import load_config
+    from kalshid.config.render import render_json, render_text
+
+    url = "tgram://123456789:AAHsecretsecret/987654"
+    loaded = load_config(environ={"KALSHID_ALERTS__URLS": url}, cwd=tmp_path)
+    assert loaded.config.alerts.urls == (url,)
+    assert "AAHsecretsecret" not in render_text(loaded) and "AAHsecretsecret" not in render_json(loaded)
