@@ -221,6 +221,9 @@ class AlertsConfig:
     max_per_hour: int = _f(30, "an integer >= 1: most alerts sent in any hour", ge=1)
 
 
+attrs.resolve_types(AlertsConfig)
+
+
 @attrs.frozen
 class Config:
     """The whole effective configuration. Build it with :func:`kalshid.config.load_config`."""
@@ -263,7 +266,7 @@ class Config:
 
 for _cls in (ExchangeConfig, TradingConfig, RiskConfig, KellyVolatilityParams, MeanReversionParams,
              StrategiesConfig, ApiConfig, ControlConfig, JournalConfig, LogConfig, SimConfig,
-             ChannelsConfig, RuntimeConfig, AlertsConfig, Config):
+             ChannelsConfig, RuntimeConfig, Config):
     attrs.resolve_types(_cls)
 
 

@@ -9,7 +9,8 @@ Events read (``{"type", "data"}``):
 - ``trading_signal``: the strategy's proposal (``strategy``, ``ticker``, ``side``, ``action``, ``count``,
   ``price_cc``/``price``, ``edge``, ``fair``, ``ts``).
 - ``risk_verdict`` (if published): ``strategy``, ``approved``, ``reason``, ``detail``, ``count``.
-- ``alert`` with ``kind == "risk_rejection"``: a refused proposal (``reason``, ``detail``).
+- ``risk_rejection`` (or an ``alert`` with ``kind == "risk_rejection"``): a refused proposal (``reason``,
+  ``detail``).
 - ``order_update`` with a ``strategy`` and a ``client_order_id`` not seen before: the proposal was approved.
 
 `DecisionTracker.snapshot` is the JSON shape of ``GET /api/decisions`` and ``kalshid ctl decisions``.
@@ -67,7 +68,7 @@ class DecisionTracker:
             reason = str(data.get("reason") or (APPROVED if approved else "unknown"))
             self._verdict(strategy, approved=approved, reason=reason, detail=data.get("detail"), ts=ts,
                           reduced=approved and reason != APPROVED and reason != "ok")
-        elif kind == "alert" and data.get("kind") == "risk_rejection":
+        elif kind == "risk_rejection" or (kind == "alert" and data.get("kind") == "risk_rejection"):
             self._verdict(strategy, approved=False, reason=str(data.get("reason") or "unknown"),
                           detail=data.get("detail"), ts=ts)
         elif kind == "order_update":

@@ -103,7 +103,8 @@ def test_decision_tracker_reasons_and_junk() -> None:
         t.observe(junk)
     assert t.snapshot() == {"strategies": {}, "reasons": {}, "last": None}
     t.observe({"type": "alert", "data": {"kind": "risk_rejection", "strategy": "a", "reason": "max_daily_loss"}})
-    t.observe({"type": "alert", "data": {"kind": "risk_rejection", "strategy": "b", "reason": "stale_data"}})
+    t.observe({"type": "risk_rejection", "data": {"level": "info", "kind": "risk_rejection", "strategy": "b",
+                                                  "reason": "stale_data"}})
     t.observe({"type": "alert", "data": {"kind": "risk_rejection", "strategy": "a", "reason": "max_daily_loss"}})
     t.observe({"type": "risk_verdict", "data": {"strategy": "b", "approved": True, "reason": "max_position_size"}})
     snap = t.snapshot()

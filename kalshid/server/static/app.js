@@ -178,7 +178,7 @@
       case "audit":
         logEvent(data.outcome === "refused" ? "warning" : "info", auditText(data), data.ts || event.ts);
         break;
-      case "risk_verdict": soon(); break;
+      case "risk_verdict": case "risk_rejection": soon(); break;
       default:
         break;
     }
