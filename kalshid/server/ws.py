@@ -23,6 +23,7 @@ from kalshid.control.api import ControlError
 from kalshid.control.broadcaster import Subscription, encode_event
 from kalshid.control.commands import WS_COMMANDS, CommandError, execute, parse_command
 from kalshid.control.protocol import strict_json_loads
+from kalshid.control.tap import client_subscribers
 from kalshid.server.auth import bearer_ok, token_ok
 from kalshid.server.compat import SEED_MESSAGES, seed_message
 from kalshid.server.errors import error_response
@@ -168,12 +169,12 @@ async def serve_websocket(ctx: ApiContext) -> Response | None:
                 code, reason = refused
             else:
                 sub = ctx.broadcaster.subscribe(ctx.settings.ws_queue_size)
-                ctx.metrics.ws_clients(ctx.broadcaster.statistics().subscribers)
+                ctx.metrics.ws_clients(client_subscribers(ctx.broadcaster))
                 try:
                     code, reason = await _stream(ctx, sub)
                 finally:
                     sub.close()
-                    ctx.metrics.ws_clients(ctx.broadcaster.statistics().subscribers)
+                    ctx.metrics.ws_clients(client_subscribers(ctx.broadcaster))
             watcher.cancel_scope.cancel()
     with trio.move_on_after(CLOSE_TIMEOUT_S):
         await websocket.close(code, reason)

@@ -8,7 +8,7 @@ import trio
 import trio.testing
 
 from kalshid.control.broadcaster import Broadcaster
-from kalshid.control.tap import follow_events
+from kalshid.control.tap import client_subscribers, follow_events
 
 
 async def test_a_consumer_that_falls_behind_resubscribes_and_ends_with_the_broadcaster() -> None:
@@ -27,6 +27,10 @@ async def test_a_consumer_that_falls_behind_resubscribes_and_ends_with_the_broad
 
         nursery.start_soon(run)
         await trio.testing.wait_all_tasks_blocked()
+        client = broadcaster.subscribe(10)
+        assert broadcaster.statistics().subscribers == 2 and client_subscribers(broadcaster) == 1
+        client.close()
+        assert client_subscribers(broadcaster) == 0
         for n in range(5):  # all at once: the consumer's queue of 2 overflows and it is evicted
             broadcaster.publish({"type": "status_update", "data": {"n": n}})
         await trio.testing.wait_all_tasks_blocked()
