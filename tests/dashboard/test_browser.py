@@ -28,7 +28,7 @@ def confirm(page: Any, button: str, answer: str = "#confirm-ok") -> None:
     page.wait_for_selector("#confirm", state="hidden")
 
 
-def expect_text(page: Any, selector: str, pattern: str, timeout_ms: int = 15_000) -> None:
+def expect_text(page: Any, selector: str, pattern: str, timeout_ms: int = 30_000) -> None:
     page.wait_for_function(
         "([sel, pat]) => new RegExp(pat).test(document.querySelector(sel)?.textContent || '')",
         arg=[selector, pattern], timeout=timeout_ms,

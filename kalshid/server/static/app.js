@@ -179,6 +179,7 @@
         logEvent(data.outcome === "refused" ? "warning" : "info", auditText(data), data.ts || event.ts);
         break;
       case "risk_verdict": case "risk_rejection": soon(); break;
+      case "notice": logEvent("info", alertText(data), event.ts); break;
       default:
         break;
     }
@@ -329,11 +330,12 @@
     const enabled = view.strategies.filter((x) => x.enabled);
     const d = view.decisions;
     if (s.state === "halted" || breaker.tripped) return say("bad", `Not trading: circuit breaker HALTED${breaker.reason ? ` (${breaker.reason})` : ""}. Reset the breaker, then Start.`);
-    if (s.state === "stopped") return say("blocked", "Not trading: stopped by the operator. Press Start to resume.");
+    const restored = s.operator && s.operator.restored ? " (kept across a restart)" : "";
+    if (s.state === "stopped") return say("blocked", `Not trading: stopped by the operator${restored}. Press Start to resume.`);
     if (s.exchange && !s.exchange.connected) return say("bad", "Not trading: the exchange connection is down (reconnecting).");
     if (s.ready === false) return say("blocked", "Not trading yet: reconciling the journal with the exchange.");
     if (view.strategies.length && !enabled.length) return say("blocked", "Not trading: every strategy is disabled.");
-    if (s.state === "stop_entry" || breaker.state === "reducing") return say("blocked", "Exits only: new entries are stopped (Start resumes them).");
+    if (s.state === "stop_entry" || breaker.state === "reducing") return say("blocked", `Exits only: new entries are stopped${restored} (Start resumes them).`);
     const last = d && d.last;
     if (last && last.verdict && !last.verdict.approved) {
       return say("blocked", `Running; the last proposal (${last.strategy}) was ${last.verdict.reduced ? "reduced" : "refused"} by risk: ${last.verdict.reason}${last.verdict.detail ? ` — ${last.verdict.detail}` : ""}.`);
