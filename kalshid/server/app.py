@@ -26,9 +26,8 @@ from quart_trio import QuartTrio
 from kalshid.control.api import DaemonControl
 from kalshid.control.broadcaster import Broadcaster
 from kalshid.metrics import Metrics
+from kalshid.server import compat, dashboard
 from kalshid.server.auth import allowed_origin, bearer_ok
-from kalshid.server.compat import COMPAT_ROUTES
-from kalshid.server.dashboard import Dashboard
 from kalshid.server.errors import error_response, register_error_handlers
 from kalshid.server.openapi import build_openapi, render_docs_html
 from kalshid.server.params import parse_json_object, parse_path, parse_query
@@ -73,9 +72,9 @@ def create_app(
     app = QuartTrio("kalshid.server")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     ctx = ApiContext(control, settings, token, broadcaster, metrics)
-    dashboard = Dashboard(control)
-    app.extensions["kalshid.dashboard"] = dashboard
-    all_routes = (*ROUTES, *dashboard.routes(), *COMPAT_ROUTES)
+    dash = dashboard.Dashboard(control)
+    app.extensions["kalshid.dashboard"] = dash
+    all_routes = (*ROUTES, *dash.routes(), *compat.COMPAT_ROUTES)
     document = build_openapi(all_routes)
     ctx.openapi_json = json.dumps(document, indent=1).encode()
     ctx.docs_html = render_docs_html(document)
@@ -91,7 +90,7 @@ def create_app(
         return await serve_websocket(ctx)
 
     app.add_websocket("/ws", "ws", ws)
-    dashboard.register_pages(app)
+    dash.register_pages(app)
 
     @app.before_request
     async def guard() -> Response | None:
@@ -122,7 +121,7 @@ def create_app(
             route is not None
             and route.auth
             and not bearer_ok(request.headers.get("Authorization"), token)
-            and not dashboard.cookie_ok(route.path, token)
+            and not dash.cookie_ok(route.path, token)
         ):
             return error_response(
                 401,
