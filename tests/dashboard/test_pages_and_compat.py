@@ -50,7 +50,9 @@ async def test_page_and_assets_are_public_self_contained_and_locked_down(client:
     assert not re.search(r"""(src|href)=['"]?(https?:)?//""", html)  # nothing from another host
     assert 'type="password"' in html and TOKEN not in html
     assert 'name="token"' not in html  # without its script, the form could never put the token in a URL
-    for asset, kind in (("/static/app.js", "javascript"), ("/static/app.css", "css")):
+    assets = (("/static/app.js", "javascript"), ("/static/panels.js", "javascript"),
+              ("/static/format.js", "javascript"), ("/static/app.css", "css"))
+    for asset, kind in assets:
         resp = await client.get(asset)
         body = await resp.get_data(as_text=True)
         assert resp.status_code == 200 and kind in resp.content_type
