@@ -26,7 +26,6 @@ from quart_trio import QuartTrio
 
 from kalshid.control.broadcaster import Broadcaster
 from kalshid.control.decisions import DecisionTracker, register
-from kalshid.server.errors import error_response
 from kalshid.server.routes import ApiContext, Route
 
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
@@ -126,8 +125,3 @@ class Dashboard:
         """Feed the decision tracker from ``broadcaster`` until it closes."""
         await self.tracker.follow(broadcaster)
 
-
-def unauthorized_docs() -> Response:
-    """401 for a browser opening /docs without a header or a valid cookie: says how to get one."""
-    return error_response(401, "unauthorized", "send a bearer token, or sign in on the dashboard at / first",
-                          headers={"WWW-Authenticate": 'Bearer realm="kalshid"'})
