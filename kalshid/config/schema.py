@@ -224,6 +224,27 @@ class RuntimeConfig:
 
 
 @attrs.frozen
+class AlertsConfig:
+    """Notifications through Apprise (``docs/alerts.md``): one URL per target (``tgram://``, ``discord://``,
+    ``slack://``, ``ntfy://``, ``mailto://``, ``json://``...). No URLs from ``urls`` or ``urls_file``: off."""
+
+    urls: tuple[str, ...] = _f((), "a comma-separated list of Apprise URLs", secret="full")
+    urls_file: str = _f("", "a file with one Apprise URL per line (empty: $CREDENTIALS_DIRECTORY/alert-urls "
+                            "when it exists)")
+    fills: bool = _f(False, "a boolean: also send an alert for every fill")
+    feed_down_seconds: float = _f(60.0, "seconds > 0 the exchange connection may be down before an alert", gt=0)
+    order_error_burst: int = _f(3, "an integer >= 1: order errors within order_error_window_seconds that make "
+                                   "an alert", ge=1)
+    order_error_window_seconds: float = _f(60.0, "seconds > 0", gt=0)
+    daily_summary_hour: int | None = _f(None, "a UTC hour 0-23 for the daily summary (empty: none)", ge=0, le=23)
+    dedupe_seconds: float = _f(300.0, "seconds >= 0 during which an identical alert is not sent again", ge=0)
+    max_per_hour: int = _f(30, "an integer >= 1: most alerts sent in any hour", ge=1)
+
+
+attrs.resolve_types(AlertsConfig)
+
+
+@attrs.frozen
 class Config:
     """The whole effective configuration. Build it with :func:`kalshid.config.load_config`."""
 
@@ -239,6 +260,7 @@ class Config:
     channels: ChannelsConfig = attrs.field(factory=ChannelsConfig)
     runtime: RuntimeConfig = attrs.field(factory=RuntimeConfig)
     record: RecordConfig = attrs.field(factory=RecordConfig)
+    alerts: AlertsConfig = attrs.field(factory=AlertsConfig)
 
     @property
     def dry_run(self) -> bool:

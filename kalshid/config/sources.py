@@ -20,6 +20,7 @@ import attrs
 from dotenv import dotenv_values
 
 from kalshid.config.schema import leaves
+from kalshid.config.seed import SEED_REFUSED, is_seed_name, translate
 
 PREFIX = "KALSHID_"
 CONFIG_PATH_VAR = "KALSHID_CONFIG"
@@ -122,13 +123,17 @@ def read_toml(path: Path) -> tuple[dict[str, Setting], list[Problem]]:
 
 
 def read_variables(
-    variables: Mapping[str, str | None], place: str
+    variables: Mapping[str, str | None], place: str, *, strict: bool | None = None
 ) -> tuple[dict[str, Setting], list[Problem]]:
-    """Settings from ``KALSHID_*`` names and the plain aliases; other names are ignored.
+    """Settings from ``KALSHID_*`` names, the seed aliases and the seed's other names
+    (:mod:`kalshid.config.seed`: honoured with a conversion, or refused with what to do instead).
 
     ``place`` is ``"env var"`` or ``".env file <path> var"``; each source is ``f"{place} {NAME}"``.
+    Other names are ignored in the environment; in a ``.env`` file (``strict``, the default for a place
+    starting with ".env") every other name is a problem, so nothing in it is silently ignored.
     Setting one key twice in the same place with different values is a problem.
     """
+    strict = place.startswith(".env") if strict is None else strict
     settings: dict[str, Setting] = {}
     problems: list[Problem] = []
     for name in sorted(variables):
@@ -136,21 +141,32 @@ def read_variables(
         if name == CONFIG_PATH_VAR:
             continue
         key = ENV_TO_KEY.get(name) or SEED_ALIASES.get(name)
-        if key is None:
-            if name.startswith(PREFIX):
-                problems.append(Problem(name, value, f"{place} {name}", "unknown variable"
+        if key is None and not is_seed_name(name, dotenv=strict):
+            if name.startswith(PREFIX) or strict:
+                what = "unknown variable" if name.startswith(PREFIX) else (
+                    "not a kalshid variable (the .env file is read for kalshid's settings only: remove it; "
+                    "the seed's names are listed in docs/migration.md)")
+                problems.append(Problem(name, value, f"{place} {name}", what
                                         + _suggest(name, [*ENV_TO_KEY, *SEED_ALIASES])))
             continue
         if value is None:  # a bare "NAME" line in .env, with no "="
             problems.append(Problem(name, None, f"{place} {name}", "no value given (expected NAME=value)"))
             continue
-        new = Setting(key, value, f"{place} {name}")
-        old = settings.get(key)
-        if old is not None and old.value != value:
-            problems.append(Problem(key, value, new.source,
-                                    f"contradicts {old.source}={old.value!r}; set only one of them"))
-            continue
-        settings[key] = new
+        mapped = {key: value} if key is not None else {}
+        if key is None:
+            mapped, refused = translate(name, value)
+            if refused is not None:
+                shown = None if name in SEED_REFUSED else value  # a refused name may hold a secret
+                problems.append(Problem(name, shown, f"{place} {name}", refused))
+                continue
+        for key, raw in mapped.items():
+            new = Setting(key, raw, f"{place} {name}")
+            old = settings.get(key)
+            if old is not None and old.value != raw:
+                problems.append(Problem(key, raw, new.source,
+                                        f"contradicts {old.source}={old.value!r}; set only one of them"))
+                continue
+            settings[key] = new
     return settings, problems
 
 

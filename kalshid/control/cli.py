@@ -17,7 +17,7 @@ import trio
 
 from kalshid.control.commands import SOCKET_COMMANDS, CommandError, parse_command
 from kalshid.control.protocol import LineSplitter, Response, decode_response, encode_request
-from kalshid.control.render import render
+from kalshid.control.render import render_view
 from kalshid.control.server import default_socket_path
 
 EXIT_OK: Final = 0
@@ -39,6 +39,11 @@ CLI_COMMANDS: Final = {
     "enable": "enable_strategy",
     "disable": "disable_strategy",
     "reload": "reload",
+    "pnl": "pnl",
+    "trades": "trades",
+    "risk": "risk",
+    "markets": "markets",
+    "decisions": "decisions",
 }
 
 
@@ -75,6 +80,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p = sub.add_parser(verb, help=f"{verb} a strategy")
         p.add_argument("name", metavar="NAME")
     sub.add_parser("reload", help="re-read the configuration file")
+    pnl = sub.add_parser("pnl", help="realised P&L, fees and net by day, strategy or window")
+    pnl.add_argument("--by", dest="group_by", choices=("day", "strategy", "window"), default="day")
+    trades = sub.add_parser("trades", help="fills, newest first")
+    trades.add_argument("--ticker", help="market ticker")
+    trades.add_argument("--strategy", help="strategy name")
+    trades.add_argument("--limit", type=int, help="rows (1-1000, default 50)")
+    trades.add_argument("--cursor", help="cursor printed by a previous page")
+    sub.add_parser("risk", help="each risk limit, its usage, and the circuit breaker")
+    sub.add_parser("markets", help="current and next window: strike, book top, fair value, edge, index")
+    sub.add_parser("decisions", help="why (not) trading: last signal and risk verdict per strategy")
 
 
 def build_request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
@@ -83,8 +98,10 @@ def build_request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     cmd_args: dict[str, Any] = {}
     if command in ("enable_strategy", "disable_strategy"):
         cmd_args["name"] = args.name
-    if command == "orders":
-        for key in ("status", "ticker", "limit", "cursor"):
+    if command == "pnl":
+        cmd_args["group_by"] = args.group_by
+    if command in ("orders", "trades"):
+        for key in ("status", "ticker", "strategy", "limit", "cursor"):
             if getattr(args, key, None) is not None:
                 cmd_args[key] = getattr(args, key)
     parse_command(command, cmd_args, SOCKET_COMMANDS)  # same checks the daemon applies
@@ -140,7 +157,7 @@ async def run_async(args: argparse.Namespace) -> int:
             field = f" ({error['field']})" if error.get("field") else ""
             print(f"kalshid ctl: {args.ctl_command} refused: {error.get('message')}{field}", file=sys.stderr)
         return EXIT_COMMAND_ERROR
-    print(json.dumps(response.result, indent=2) if args.json else render(response.result))
+    print(json.dumps(response.result, indent=2) if args.json else render_view(command, response.result))
     return EXIT_OK
 
 

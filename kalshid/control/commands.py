@@ -15,7 +15,17 @@ from typing import Any, Final
 
 import attrs
 
-from kalshid.control.api import JSON, MAX_PAGE_LIMIT, ORDER_STATUSES, DaemonControl, OrderQuery
+from kalshid.control.api import (
+    JSON,
+    MAX_PAGE_LIMIT,
+    ORDER_STATUSES,
+    PNL_GROUPS,
+    ControlError,
+    DaemonControl,
+    OrderQuery,
+    TradeQuery,
+)
+from kalshid.control.decisions import tracker_for
 
 STRATEGY_NAME_RE: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _TICKER_RE: Final = re.compile(r"^[A-Z0-9_.-]{1,64}$")
@@ -81,6 +91,13 @@ def check_order_status(value: object, field: str = "status") -> str:
     return value
 
 
+def check_pnl_group(value: object, field: str = "group_by") -> str:
+    if value not in PNL_GROUPS:
+        raise CommandError("invalid_argument", f"{field} must be one of {', '.join(PNL_GROUPS)}", field)
+    assert isinstance(value, str)
+    return value
+
+
 ArgCheck = Callable[[object, str], object]
 
 
@@ -113,6 +130,24 @@ async def _orders(control: DaemonControl, args: Mapping[str, Any]) -> Any:
     )
 
 
+async def _trades(control: DaemonControl, args: Mapping[str, Any]) -> Any:
+    return await control.trades(
+        TradeQuery(
+            ticker=args.get("ticker"),
+            strategy=args.get("strategy"),
+            cursor=args.get("cursor"),
+            limit=args.get("limit", 50),
+        )
+    )
+
+
+async def _decisions(control: DaemonControl, args: Mapping[str, Any]) -> Any:
+    tracker = tracker_for(control)
+    if tracker is None:
+        raise ControlError(None, "decisions are tracked by the API server, which is not running", code="conflict")
+    return tracker.snapshot()
+
+
 _NAME: Final[Mapping[str, ArgCheck]] = {"name": check_strategy_name}
 
 COMMANDS: Final[Mapping[str, CommandSpec]] = {
@@ -129,6 +164,24 @@ COMMANDS: Final[Mapping[str, CommandSpec]] = {
         summary="recent orders",
     ),
     "strategies": CommandSpec(lambda c, a: c.strategies(), summary="strategies and their parameters"),
+    "pnl": CommandSpec(
+        lambda c, a: c.pnl(a.get("group_by", "day")),
+        optional={"group_by": check_pnl_group},
+        summary="realised P&L by day, strategy or window",
+    ),
+    "trades": CommandSpec(
+        _trades,
+        optional={
+            "ticker": check_ticker,
+            "strategy": check_strategy_name,
+            "cursor": check_cursor,
+            "limit": check_limit,
+        },
+        summary="fills, newest first",
+    ),
+    "risk": CommandSpec(lambda c, a: c.risk(), summary="risk limits, usage and breaker"),
+    "markets": CommandSpec(lambda c, a: c.markets(), summary="current and next window"),
+    "decisions": CommandSpec(_decisions, summary="last signal and risk verdict per strategy"),
     "start": CommandSpec(lambda c, a: c.start(), summary="resume trading"),
     "stop": CommandSpec(lambda c, a: c.stop(), summary="stop trading and cancel resting orders"),
     "stop_entry": CommandSpec(lambda c, a: c.stop_entry(), summary="no new entries; exits continue"),

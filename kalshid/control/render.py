@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
 
 
 def _cell(value: Any) -> str:
@@ -59,3 +60,113 @@ def render(result: Any) -> str:
     if isinstance(result, Mapping):
         return key_values(result)
     return "ok" if result is None else _cell(result)
+
+
+def _pct(used: Decimal | None, limit: Decimal | None) -> str:
+    if used is None or not limit:
+        return "-"
+    return f"{used / limit * 100:.0f}%"
+
+
+def _dec(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value is not None else None
+    except InvalidOperation:
+        return None
+
+
+def render_pnl(rows: Sequence[Mapping[str, Any]]) -> str:
+    """P&L rows plus a total line (exact: dollar strings summed as Decimals)."""
+    if not rows:
+        return "(no realised P&L yet)"
+    text = table(rows)
+    totals = {k: sum((_dec(r.get(k)) or Decimal(0) for r in rows), Decimal(0)) for k in ("realized", "fees", "net")}
+    return text + "\nTOTAL  " + "  ".join(f"{k} {v:.4f}" for k, v in totals.items())
+
+
+def render_trades(page: Mapping[str, Any]) -> str:
+    rows = [{k: f.get(k) for k in ("ts", "strategy", "ticker", "action", "side", "count", "price", "fee", "is_taker")}
+            for f in page.get("items", [])]
+    text = table(rows)
+    if page.get("cursor"):
+        text += f"\n(more: --cursor {page['cursor']})"
+    return text
+
+
+def render_risk(risk: Mapping[str, Any]) -> str:
+    """Each limit with its usage and the share used, then the breaker."""
+    limits, usage, breaker = risk.get("limits", {}), risk.get("usage", {}), risk.get("breaker", {})
+    windows = [_dec(v) for v in (usage.get("exposure_by_window") or {}).values()]
+    worst_window = max((w for w in windows if w is not None), default=Decimal(0))
+    rows = [
+        {"limit": "open positions", "used": usage.get("open_positions"), "max": limits.get("max_concurrent_positions"),
+         "share": _pct(_dec(usage.get("open_positions")), _dec(limits.get("max_concurrent_positions")))},
+        {"limit": "daily loss (realised + worst case)", "used": usage.get("loss_measure"),
+         "max": limits.get("max_daily_loss"),
+         "share": _pct(_dec(usage.get("loss_measure")), _dec(limits.get("max_daily_loss")))},
+        {"limit": "worst window exposure", "used": f"{worst_window:.4f}", "max": limits.get("max_window_exposure"),
+         "share": _pct(worst_window, _dec(limits.get("max_window_exposure")))},
+        {"limit": "order size", "used": "-", "max": limits.get("max_position_size"), "share": "-"},
+    ]
+    lines = [table(rows), ""]
+    state = str(breaker.get("state", "?")).upper()
+    lines.append(f"breaker {state}{' (TRIPPED)' if breaker.get('tripped') else ''}: peak equity "
+                 f"{breaker.get('peak_equity')}, day start {breaker.get('day_start_equity')}, trips at "
+                 f"{limits.get('breaker_drawdown_fraction')} drawdown or {limits.get('breaker_daily_loss_fraction')} "
+                 f"daily loss")
+    lines.append(f"resting orders {usage.get('resting_orders')}, realised today {usage.get('realized_today')}, "
+                 f"entry cut-off {limits.get('entry_cutoff_seconds')} s, "
+                 f"max data age {limits.get('max_data_age_seconds')} s")
+    return "\n".join(lines)
+
+
+def render_markets(markets: Mapping[str, Any]) -> str:
+    """Current and next window side by side, then the index."""
+    rows = []
+    for label in ("current", "next"):
+        m = markets.get(label)
+        if not isinstance(m, Mapping):
+            rows.append({"window": label, "ticker": None})
+            continue
+        rows.append({"window": label, "ticker": m.get("ticker"), "strike": m.get("floor_strike"),
+                     "closes": m.get("close_time"), "yes_bid": m.get("yes_bid"), "yes_ask": m.get("yes_ask"),
+                     "fair": m.get("fair_value") or None, "edge": m.get("edge") or None})
+    index = markets.get("index") or {}
+    return table(rows) + f"\nindex {index.get('id')}: {index.get('value')} at {index.get('ts')}"
+
+
+def render_decisions(snapshot: Mapping[str, Any]) -> str:
+    """Per strategy: the last signal, the verdict and its reason; then verdict counts per reason."""
+    rows = []
+    for name, d in (snapshot.get("strategies") or {}).items():
+        sig, verdict = d.get("last_signal") or {}, d.get("last_verdict") or {}
+        price = sig.get("price") if sig.get("price") is not None else sig.get("price_cc")
+        rows.append({
+            "strategy": name,
+            "last_signal": f"{sig.get('action')} {sig.get('count')} {sig.get('side')} {sig.get('ticker')} @ {price}"
+            if sig else None,
+            "verdict": ("approved" if verdict.get("approved") else "refused") if verdict else None,
+            "reason": verdict.get("reason"),
+            "detail": verdict.get("detail"),
+            "at": verdict.get("ts") or sig.get("ts"),
+        })
+    if not rows:
+        return "(no signal since the daemon started: volatility warm-up, or no edge yet)"
+    reasons = snapshot.get("reasons") or {}
+    counts = ", ".join(f"{k} x{v}" for k, v in reasons.items())
+    return table(rows) + (f"\nverdicts since start: {counts}" if counts else "")
+
+
+VIEWS: Final[Mapping[str, Callable[[Any], str]]] = {
+    "pnl": render_pnl,
+    "trades": render_trades,
+    "risk": render_risk,
+    "markets": render_markets,
+    "decisions": render_decisions,
+}
+
+
+def render_view(command: str, result: Any) -> str:
+    """The human view of ``command``'s result (`VIEWS`), or the generic `render`."""
+    view = VIEWS.get(command)
+    return view(result) if view is not None else render(result)

@@ -26,6 +26,7 @@ from quart_trio import QuartTrio
 from kalshid.control.api import DaemonControl
 from kalshid.control.broadcaster import Broadcaster
 from kalshid.metrics import Metrics
+from kalshid.server import compat, dashboard
 from kalshid.server.auth import allowed_origin, bearer_ok
 from kalshid.server.errors import ApiError, error_response, register_error_handlers
 from kalshid.server.openapi import build_openapi, render_docs_html
@@ -78,13 +79,16 @@ def create_app(
     # no HTML redirects (//api, /api//x): such a path is simply not found, as JSON
     app.url_map.merge_slashes = False
     ctx = ApiContext(control, settings, token, broadcaster, metrics)
-    document = build_openapi(ROUTES)
+    dash = dashboard.Dashboard(control)
+    app.extensions["kalshid.dashboard"] = dash
+    all_routes = (*ROUTES, *dash.routes(), *compat.COMPAT_ROUTES)
+    document = build_openapi(all_routes)
     ctx.openapi_json = json.dumps(document, indent=1).encode()
     ctx.docs_html = render_docs_html(document)
     register_error_handlers(app)
 
     routes: dict[str, Route] = {}
-    for route in ROUTES:
+    for route in all_routes:
         endpoint = f"{route.method} {route.path}"
         routes[endpoint] = route
         app.add_url_rule(_quart_path(route.path), endpoint, _view(ctx, route), methods=[route.method])
@@ -94,6 +98,7 @@ def create_app(
             return await serve_websocket(ctx)
 
     app.add_websocket("/ws", "ws", ws)
+    dash.register_pages(app)
 
     @app.before_request
     async def guard() -> Response | None:
@@ -120,7 +125,12 @@ def create_app(
             )
         route = routes.get(request.endpoint or "")
         # Unmatched paths fall to the JSON 404/405 handlers; they reveal nothing /openapi.json doesn't.
-        if route is not None and route.auth and not bearer_ok(request.headers.get("Authorization"), token):
+        if (
+            route is not None
+            and route.auth
+            and not bearer_ok(request.headers.get("Authorization"), token)
+            and not dash.cookie_ok(route.path, token)
+        ):
             return error_response(
                 401,
                 "unauthorized",
@@ -225,7 +235,9 @@ async def api_server_task(
 
             binds: list[str] = await nursery.start(http)
             nursery.start_soon(status_ticker, ctx)
+            nursery.start_soon(app.extensions["kalshid.dashboard"].follow, broadcaster)
             log.info("API listening on %s", binds[0])
+            log.info("dashboard: open %s/ and sign in with the API token", binds[0])
             started = True
             task_status.started(binds[0])
     except BaseExceptionGroup as group:

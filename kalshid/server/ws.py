@@ -23,7 +23,9 @@ from kalshid.control.api import ControlError
 from kalshid.control.broadcaster import Subscription, encode_event
 from kalshid.control.commands import WS_COMMANDS, CommandError, execute, parse_command
 from kalshid.control.protocol import strict_json_loads
+from kalshid.control.tap import client_subscribers
 from kalshid.server.auth import bearer_ok, token_ok
+from kalshid.server.compat import SEED_MESSAGES, seed_message
 from kalshid.server.errors import error_response
 from kalshid.server.routes import ApiContext
 
@@ -66,6 +68,8 @@ async def handle_message(ctx: ApiContext, raw: str | bytes) -> dict[str, Any]:
     kind = msg.get("type")
     if kind == "auth":
         return {"type": "ack", "id": request_id, "result": {"authenticated": True}}
+    if kind in SEED_MESSAGES:
+        return await seed_message(ctx, kind, request_id)
     if kind != "command":
         return error_message(
             request_id, "unknown_type", f"type must be 'command' (or 'auth'), got {kind!r}", "type"
@@ -165,12 +169,12 @@ async def serve_websocket(ctx: ApiContext) -> Response | None:
                 code, reason = refused
             else:
                 sub = ctx.broadcaster.subscribe(ctx.settings.ws_queue_size)
-                ctx.metrics.ws_clients(ctx.broadcaster.statistics().subscribers)
+                ctx.metrics.ws_clients(client_subscribers(ctx.broadcaster))
                 try:
                     code, reason = await _stream(ctx, sub)
                 finally:
                     sub.close()
-                    ctx.metrics.ws_clients(ctx.broadcaster.statistics().subscribers)
+                    ctx.metrics.ws_clients(client_subscribers(ctx.broadcaster))
             watcher.cancel_scope.cancel()
     with trio.move_on_after(CLOSE_TIMEOUT_S):
         await websocket.close(code, reason)

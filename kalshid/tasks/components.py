@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from kalshid.alerts import build_alert_service
 from kalshid.control.server import control_socket_task
 from kalshid.logs import get_logger, lines_dropped, register_secret
 from kalshid.server.app import api_server_task
@@ -60,6 +61,10 @@ async def api_task(daemon: TradingDaemon, runtime: Runtime, *, task_status: trio
     async with trio.open_nursery() as delivery:
         # dashboard events reach the WebSocket clients when the loop is idle, never ahead of an order
         delivery.start_soon(daemon.broadcaster.run)
+        alerts = build_alert_service(daemon.cfg.alerts, control_for(daemon))
+        if alerts is not None:  # its own subscription and thread: never on the trading path
+            delivery.start_soon(alerts.run, daemon.broadcaster)
+            log.info("alerts on", targets=alerts.targets)
         async with trio.open_nursery() as nursery:
             url = await nursery.start(lambda *, task_status: api_server_task(
                 control_for(daemon), settings, shutdown=runtime.shutdown, broadcaster=daemon.broadcaster,

@@ -59,13 +59,13 @@ async def test_openapi_lists_every_registered_route(app_ctx: tuple[QuartTrio, Ap
     registered = {
         (method, re.sub(r"<(\w+)>", r"{\1}", rule.rule))
         for rule in app.url_map.iter_rules()
-        if rule.endpoint not in ("static", "ws")
+        if rule.endpoint not in ("static", "ws", "dashboard")
         for method in rule.methods or ()
         if method not in ("HEAD", "OPTIONS")
     }
     documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     assert registered == documented
-    assert len(documented) == len(ROUTES)
+    assert {(r.method, r.path) for r in ROUTES} <= documented
 
 
 def test_openapi_structure_is_valid() -> None:

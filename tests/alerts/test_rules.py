@@ -1,0 +1,145 @@
+"""Alert rules, de-duplication, the hourly cap, URL redaction and URL sources (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from kalshid.alerts import AlertConfigError, AlertRules, AlertRuleSettings, Limiter, redact_url
+from kalshid.alerts.notify import AppriseNotifier, read_urls, secret_parts
+from kalshid.alerts.rules import Alert
+
+T0 = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
+
+
+def breaker(to: str) -> dict[str, object]:
+    return {"type": "alert", "data": {"level": "critical", "kind": "circuit_breaker", "from": "running", "to": to,
+                                      "reason": "drawdown", "detail": "15% from peak"}}
+
+
+def test_breaker_transitions_reconciliation_and_mismatches() -> None:
+    rules = AlertRules(AlertRuleSettings())
+    (halted,) = rules.on_event(breaker("halted"), T0)
+    assert halted.level == "critical" and halted.title == "Circuit breaker HALTED" and "drawdown" in halted.body
+    assert rules.on_event(breaker("reducing"), T0)[0].level == "warning"
+    (rec,) = rules.on_event({"type": "alert", "data": {"kind": "reconciliation_failed", "detail": "KX-1 differs"}}, T0)
+    assert rec.level == "error" and rec.body == "KX-1 differs"
+    (mis,) = rules.on_event({"type": "alert", "data": {"kind": "settlement_mismatch", "ticker": "KX-2"}}, T0)
+    assert mis.key == "settlement_mismatch:KX-2"
+    # info-level noise never becomes a notification
+    assert rules.on_event({"type": "alert", "data": {"kind": "risk_rejection", "reason": "max_daily_loss"}}, T0) == []
+    assert rules.on_event({"type": "order_update", "data": {"status": "resting"}}, T0) == []
+    assert rules.on_event({"type": "alert", "data": "not an object"}, T0) == []
+
+
+def test_order_errors_alert_only_in_a_burst() -> None:
+    rules = AlertRules(AlertRuleSettings(order_error_burst=3, order_error_window_seconds=60))
+    err = {"type": "alert", "data": {"kind": "order_rejected", "client_order_id": "c1"}}
+    assert rules.on_event(err, T0) == []
+    assert rules.on_event(err, T0 + timedelta(seconds=70)) == []  # the first fell out of the window
+    assert rules.on_event(err, T0 + timedelta(seconds=80)) == []
+    (burst,) = rules.on_event(err, T0 + timedelta(seconds=90))
+    assert burst.title == "3 order errors in 60 s"
+
+
+def test_feed_down_longer_than_the_threshold_and_back_up() -> None:
+    rules = AlertRules(AlertRuleSettings(feed_down_seconds=30))
+    down = {"type": "status_update", "data": {"exchange": {"connected": False}}}
+    up = {"type": "status_update", "data": {"exchange": {"connected": True}}}
+    assert rules.on_event(down, T0) == []
+    assert rules.on_tick(T0 + timedelta(seconds=29), None) == []
+    (alert,) = rules.on_tick(T0 + timedelta(seconds=31), None)
+    assert alert.key == "feed_down" and "31 s" in alert.body
+    assert rules.on_tick(T0 + timedelta(seconds=60), None) == []  # once per outage
+    (back,) = rules.on_event(up, T0 + timedelta(seconds=61))
+    assert back.key == "feed_up"
+    # a short outage says nothing, going down or coming back
+    assert rules.on_event(down, T0 + timedelta(seconds=100)) == []
+    assert rules.on_event(up, T0 + timedelta(seconds=105)) == []
+
+
+def test_fills_only_when_asked_and_daily_summary_once_a_day() -> None:
+    fill = {"type": "trade_execution", "data": {"fill_id": "f1", "ticker": "KX-1", "side": "yes", "action": "buy",
+                                                "count": 3, "price_cc": 4500, "fee_cc": 200, "strategy": "kv"}}
+    assert AlertRules(AlertRuleSettings()).on_event(fill, T0) == []
+    rules = AlertRules(AlertRuleSettings(fills=True, daily_summary_hour=20))
+    (alert,) = rules.on_event(fill, T0)
+    assert alert.title == "Fill: buy 3 yes KX-1 @ 45¢"
+    assert rules.summary_due(T0) and not rules.summary_due(T0 - timedelta(hours=1))
+    (summary,) = rules.on_tick(T0, "equity $10000")
+    assert summary.key == "summary:2026-12-03" and summary.body == "equity $10000"
+    assert rules.on_tick(T0 + timedelta(minutes=5), "again") == []
+    assert rules.on_tick(T0 + timedelta(days=1), "next day")[0].body == "next day"
+
+
+def test_limiter_dedupes_and_caps_per_hour() -> None:
+    limiter = Limiter(dedupe_seconds=300, max_per_hour=2)
+    a = Alert("k1", "error", "A", "body")
+    assert limiter.admit(a, 0.0) == a
+    assert limiter.admit(a, 100.0) is None  # same key inside the window
+    assert limiter.admit(Alert("k2", "error", "B", "b"), 101.0) is not None
+    assert limiter.admit(Alert("k3", "error", "C", "c"), 102.0) is None  # hourly cap
+    assert limiter.admit(Alert("k4", "error", "D", "d"), 103.0) is None
+    later = limiter.admit(Alert("k5", "error", "E", "e"), 3601.0)
+    assert later is not None and "2 alerts held back" in later.body
+    assert limiter.admit(a, 3702.0) is not None  # window and hour over: the same alert may go again
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("tgram://123456789:AAHsecretsecret/987654", "tgram://***"),
+        ("discord://webhook_id/webhook_token", "discord://***"),
+        ("mailto://user:pass@gmail.com", "mailto://***"),
+        ("json://127.0.0.1:8080/hook?token=abc", "json://127.0.0.1:8080/***"),
+        ("json://user:pw@example.com/x", "json://***"),
+        ("not a url", "***"),
+    ],
+)
+def test_redact_url_keeps_no_credential(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_secret_parts_cover_tokens_but_not_a_webhook_host() -> None:
+    parts = secret_parts("json://127.0.0.1:8080/hooks/verysecretpath?token=anothersecret")
+    assert "verysecretpath" in parts and "anothersecret" in parts and "127.0.0.1" not in parts
+    assert "123456789" in secret_parts("tgram://123456789:AAHsecretsecret/987654")
+
+
+def test_urls_from_config_file_and_credential(tmp_path: Path) -> None:
+    f = tmp_path / "urls"
+    f.write_text("# phone\nntfy://ntfy.sh/topic-one\n\n  json://127.0.0.1:9/x  \n")
+    assert read_urls(("tgram://a/b",), str(f), {}) == ["tgram://a/b", "ntfy://ntfy.sh/topic-one", "json://127.0.0.1:9/x"]
+    (tmp_path / "alert-urls").write_text("ntfy://ntfy.sh/from-credential\n")
+    assert read_urls((), "", {"CREDENTIALS_DIRECTORY": str(tmp_path)}) == ["ntfy://ntfy.sh/from-credential"]
+    assert read_urls((), "", {}) == []
+    with pytest.raises(AlertConfigError, match=r"alerts.urls_file .*missing: cannot read it"):
+        read_urls((), str(tmp_path / "missing"), {})
+
+
+def test_apprise_refuses_a_url_it_does_not_understand_without_showing_it() -> None:
+    with pytest.raises(AlertConfigError) as info:
+        AppriseNotifier(["nosuchscheme://secret-token-value/x"])
+    assert "nosuchscheme://***" in str(info.value) and "secret-token-value" not in str(info.value)
+
+
+def test_operator_actions_that_changed_something() -> None:
+    rules = AlertRules(AlertRuleSettings())
+    stop = {"type": "audit", "data": {"ts": "2026-12-03T20:00:00+00:00", "source": "api", "action": "stop",
+                                      "outcome": "applied", "detail": "trading stopped; resting orders cancelled"}}
+    (alert,) = rules.on_event(stop, T0)
+    assert alert.title == "Operator stop (api)" and alert.level == "warning"
+    assert rules.on_event({**stop, "data": {**stop["data"], "outcome": "no_change"}}, T0) == []
+    assert rules.on_event({**stop, "data": {**stop["data"], "action": "set_params"}}, T0) == []
+
+
+def test_alert_urls_are_a_secret_in_the_configuration(tmp_path: Path) -> None:
+    from kalshid.config import load_config
+    from kalshid.config.render import render_json, render_text
+
+    url = "tgram://123456789:AAHsecretsecret/987654"
+    loaded = load_config(environ={"KALSHID_ALERTS__URLS": url}, cwd=tmp_path)
+    assert loaded.config.alerts.urls == (url,)
+    assert "AAHsecretsecret" not in render_text(loaded) and "AAHsecretsecret" not in render_json(loaded)
