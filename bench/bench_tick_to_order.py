@@ -475,6 +475,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> int:
     environ = env_for(tmp, args.speed)
     if args.loop_cpu is not None:
         environ["KALSHID_RUNTIME__LOOP_CPU"] = str(args.loop_cpu)
+    environ["KALSHID_RECORD__ENABLED"] = "true" if args.record == "on" else "false"
     if args.sim == "inprocess":
         install_sim(rec)
         return await measure(args, tmp, rec, environ)
@@ -613,6 +614,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="pinned (default, with 2+ CPUs): the daemon's loop thread on the last CPU "
                          "(runtime.loop_cpu), the simulator and ws-client processes on the others, as "
                          "if they ran elsewhere; shared: the kernel places everything")
+    ap.add_argument("--record", choices=("on", "off"), default="on",
+                    help="market-data recording inside the daemon (record.enabled; default on, as kalshid run); "
+                         "run once with each to see the recorder's cost on tick-to-order")
     ap.add_argument("--sim-child", nargs=4, metavar=("SPEED", "KEY_ID", "PUBLIC_KEY", "POLICY"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

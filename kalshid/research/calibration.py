@@ -1,7 +1,8 @@
 """Forecast scores by minutes left: Brier, log loss, expected calibration error, reliability bins.
 
-Each forecaster (a strategy's modelled P(YES), or the market's own mid) is scored on the markets it
-priced at exactly that many whole minutes left (:class:`~kalshid.research.results.Forecast`). Log loss
+Each forecaster (a strategy's modelled P(YES), or the market's own mid) is scored at each whole number
+of minutes left (:class:`~kalshid.research.results.Forecast`), on the markets every forecaster priced
+there, so model and mid are compared on the same markets. Log loss
 clips probabilities to ``[1e-6, 1 − 1e-6]``; ECE is the count-weighted mean ``|mean forecast − observed|``
 over ten equal-width bins.
 """
@@ -75,11 +76,16 @@ def forecasters(labelled: Sequence[tuple[Forecast, bool]]) -> list[str]:
 
 def calibration_table(labelled: Sequence[tuple[Forecast, bool]],
                       minutes: Sequence[int] = MINUTES_LEFT) -> list[Score]:
-    """Scores of every forecaster at each of ``minutes`` left (rows without data are left out)."""
+    """Scores of every forecaster at each of ``minutes`` left, all on the same markets: those where
+    every forecaster priced the market at that many minutes left (a comparison on different markets
+    would say nothing). Checkpoints without such markets are left out."""
+    names = forecasters(labelled)
+    common = [(f, y) for f, y in labelled
+              if all((f.mid if n == MID else f.fair_yes.get(n)) is not None for n in names)]
     rows = []
-    for name in forecasters(labelled):
+    for name in names:
         for ml in minutes:
-            s = score(name, ml, forecast_pairs(labelled, name, ml))
+            s = score(name, ml, forecast_pairs(common, name, ml))
             if s is not None:
                 rows.append(s)
     return rows

@@ -54,6 +54,10 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency", type=float, default=None, metavar="SECONDS",
                    help="order latency for taker fills (default 0.25)")
     p.add_argument("--seed", type=int, default=None, help="seed of the resting-fill draw (default 0)")
+    p.add_argument("--evaluation", choices=("timestamp", "event"), default=None,
+                   help="ask the strategies once per exchange timestamp, or after every index print and book "
+                        "update as the daemon does when it keeps up (default: event for recordings, "
+                        "timestamp for the shared data)")
     p.add_argument("--fills-as-recorded", action="store_true",
                    help="recorded source: apply the account's recorded fills instead of the fill model")
     p.add_argument("--set", dest="overrides", action="append", type=parse_override, default=[], metavar="K=V",
@@ -98,8 +102,9 @@ def build(args: argparse.Namespace) -> tuple[Any, Any]:
     if args.seed is not None:
         fills["seed"] = args.seed
     try:
+        evaluation = args.evaluation or ("event" if args.source == "recorded" else "timestamp")
         settings = attrs.evolve(settings, fills=attrs.evolve(settings.fills, **fills),
-                                fills_as_recorded=args.fills_as_recorded)
+                                fills_as_recorded=args.fills_as_recorded, evaluation=evaluation)
         settings = settings.with_params(dict(args.overrides))
     except (TypeError, ValueError) as exc:
         raise ValueError(str(exc)) from None

@@ -1,6 +1,8 @@
 """The replay: market-data events through the daemon's own decision code, deterministically.
 
-Per batch of events with the same timestamp (the daemon folds a burst and evaluates once):
+Per batch of events with the same timestamp (the daemon folds a burst and evaluates once; with
+``evaluation="event"`` the strategies are asked after every triggering event instead, as the daemon
+does when no burst is waiting):
 
 1. taker orders whose arrival time (decision + latency) has come fill against the book as it stands
    (:mod:`kalshid.research.fills`);
@@ -18,7 +20,9 @@ Per batch of events with the same timestamp (the daemon folds a burst and evalua
 No clock, no I/O, no randomness except the fill model's seeded draw: the same events and settings give
 the same result. Signals in the daemon are immediate-or-cancel at the ask; a signal that carries a
 ``time_in_force`` of ``good_till_canceled`` (or ``post_only``) rests instead and is cancelled
-:data:`CANCEL_BEFORE_CLOSE` before its close, as the daemon's execution stage does.
+:data:`CANCEL_BEFORE_CLOSE` before its close, as the daemon's execution stage does. A breaker that trips
+to HALTED cancels every working order. With ``fills_as_recorded`` the fill model is not used: the
+recording's own fills are applied as they come.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from kalshid.core.breaker import Breaker
+from kalshid.core.breaker import Breaker, BreakerStatus
 from kalshid.core.decision import Outcome, bankroll_cc, evaluate_strategies
 from kalshid.core.portfolio import Fill, Portfolio
 from kalshid.core.risk import DayLedger, OrderIntent, RestingOrder, RiskEngine, RiskState
@@ -118,7 +122,11 @@ class Replay:
                 self.markets[e.ticker] = e
         self._follow(ts, relisted)
         trigger = False
+        each_event = self.settings.evaluation == "event"
         for e in batch:
+            if each_event and trigger:
+                self._evaluate(ts)
+                trigger = False
             if isinstance(e, IndexTick):
                 self.tracker.on_index(IndexPrint(e.ts, e.price))
                 trigger = True
@@ -171,6 +179,7 @@ class Replay:
         ticker = self.current
         if ticker is None:
             return
+        self.result.counters["evaluations"] += 1
         top = self.tracker.book(ticker)
         resting = self._resting_for_risk()
         view = self.tracker.view(ticker, bankroll_cc=bankroll_cc(self.portfolio.cash_cc, resting),
@@ -319,6 +328,10 @@ class Replay:
         self.breaker, events = self.breaker.observe(now, equity)
         for ev in events:
             self.result.breaker_events.append(f"{ev.at.isoformat()} {ev.to_status.value}: {ev.detail}")
+        if events and self.breaker.status is BreakerStatus.HALTED:  # as the daemon: cancel everything working
+            self.result.counters["orders_cancelled_by_breaker"] += len(self.pending) + len(self.resting)
+            self.pending, self.resting = [], []
+            self.busy.clear()
         self.result.equity.append(EquityPoint(now, self.portfolio.cash_cc, equity))
 
     # --- calibration samples ----------------------------------------------------------------------

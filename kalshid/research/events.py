@@ -5,7 +5,7 @@ so the engine never knows where the data came from. Times are timezone-aware UTC
 prices are integer centi-cents in YES terms unless named otherwise; sizes are whole contracts.
 
 - :class:`MarketListed`: a market the replay may trade, with its window and strike (``None`` until
-  published). A source emits it at or before the window opens.
+  published). A source emits it before the market's data (again when its strike is published).
 - :class:`IndexTick`: one print of the underlying (the settlement index, or a stand-in the source names).
 - :class:`BookTick`: the market's book as of ``ts``: the best bids (:class:`~kalshid.core.signals.BookTop`)
   and, when the source has it, the full bid ladders of both sides (best first).

@@ -3,6 +3,7 @@
 - ``equity.png``: equity (marked at the book mid) and drawdown over time.
 - ``reliability.png``: one panel per minutes-left checkpoint; each strategy's modelled P(YES) and the
   market's own mid, mean forecast against observed frequency, with the diagonal.
+- ``scores.png``: Brier, log loss and ECE by minutes left for each model and the mid.
 """
 
 from __future__ import annotations
@@ -10,7 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kalshid.research.calibration import MID, MINUTES_LEFT, forecast_pairs, forecasters, reliability
+from kalshid.research.calibration import (
+    MID,
+    MINUTES_LEFT,
+    calibration_table,
+    forecast_pairs,
+    forecasters,
+    reliability,
+)
 from kalshid.research.results import BacktestResult
 
 
@@ -73,8 +81,28 @@ def reliability_chart(result: BacktestResult, path: Path) -> None:
     plt.close(fig)
 
 
+def scores_chart(result: BacktestResult, path: Path) -> None:
+    """Brier, log loss and ECE by minutes left, one line per forecaster (model(s) and the mid)."""
+    plt = _pyplot()
+    rows = calibration_table(result.labelled_forecasts())
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    for ax, metric in zip(axes, ("brier", "log_loss", "ece"), strict=True):
+        for name in sorted({r.forecaster for r in rows}):
+            mine = sorted((r for r in rows if r.forecaster == name), key=lambda r: -r.minutes_left)
+            ax.plot([r.minutes_left for r in mine], [getattr(r, metric) for r in mine], marker="o",
+                    ls=":" if name == MID else "-", label="market mid" if name == MID else name)
+        ax.set_title(metric.replace("_", " "))
+        ax.set_xlabel("minutes left")
+        ax.invert_xaxis()
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def draw_all(result: BacktestResult, out: Path) -> list[str]:
     """Write every chart into ``out``; returns the file names."""
     equity_chart(result, out / "equity.png")
     reliability_chart(result, out / "reliability.png")
-    return ["equity.png", "reliability.png"]
+    scores_chart(result, out / "scores.png")
+    return ["equity.png", "reliability.png", "scores.png"]

@@ -6,6 +6,9 @@ is dropped and counted (``statistics()``), so a slow disk can never hold up an o
 thread encodes events (:mod:`.recording`), keeps them in memory, and every ``flush_seconds`` writes
 each partition's rows as one file: written as ``*.tmp``, fsynced, renamed, and the directory fsynced.
 A ``kill -9`` therefore loses at most the last ``flush_seconds`` and never a finished file.
+Once an hour is over, its chunks are **compacted** into one file the same way (written, fsynced,
+renamed, then the chunks deleted; a crash in between leaves rows twice, which readers drop by
+``(recv_ts, seq)``), so a long recording is a few files per hour, not thousands.
 Retention deletes hour partitions older than ``retention_days``, at start and every hour.
 """
 
@@ -61,7 +64,7 @@ class Recorder:
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> Recorder:
         self.root.mkdir(parents=True, exist_ok=True)
-        for tmp in self.root.rglob(f"*{TMP_SUFFIX}"):  # left by a killed writer: never finished files
+        for tmp in self.root.glob(f"series=*/date=*/hour=*/*{TMP_SUFFIX}"):  # a killed writer's unfinished files
             tmp.unlink(missing_ok=True)
         self.apply_retention(datetime.now(UTC))
         self._thread = threading.Thread(target=self._run, name="kalshid-recorder", daemon=True)
@@ -89,6 +92,7 @@ class Recorder:
 
         background_thread()
         buffers: dict[Path, list[dict[str, Any]]] = defaultdict(list)
+        written: set[Path] = set()  # hour partitions this run wrote to, compacted once their hour is over
         next_flush = time.monotonic() + self.flush_seconds
         next_retention = time.monotonic() + 3600.0
         stopping = False
@@ -107,7 +111,12 @@ class Recorder:
                     buffers[partition(self.root, row["series"], recv)].append(row)
                 if stopping or time.monotonic() >= next_flush:
                     self._flush(buffers)
+                    written |= set(buffers)
                     buffers = defaultdict(list)
+                    this_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+                    for folder in [f for f in written if (hour_of(f) or this_hour) < this_hour]:
+                        self.compact(folder)
+                        written.discard(folder)
                     next_flush = time.monotonic() + self.flush_seconds
                 if time.monotonic() >= next_retention:
                     self.apply_retention(datetime.now(UTC))
@@ -118,7 +127,6 @@ class Recorder:
 
     def _flush(self, buffers: dict[Path, list[dict[str, Any]]]) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         schema = arrow_schema()
         for folder, rows in buffers.items():
@@ -126,21 +134,23 @@ class Recorder:
                 continue
             folder.mkdir(parents=True, exist_ok=True)
             name = f"part-{int(rows[0]['recv_ts'].timestamp() * 1000)}-{os.getpid()}-{rows[0]['seq']}.parquet"
-            final = folder / name
-            tmp = folder / (name + TMP_SUFFIX)
-            table = pa.Table.from_pylist(rows, schema=schema)
-            with tmp.open("wb") as f:
-                pq.write_table(table, f, compression="zstd")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-            dir_fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            _write_atomically(pa.Table.from_pylist(rows, schema=schema), folder / name)
             self.written_rows += len(rows)
             self.files += 1
+
+    def compact(self, folder: Path) -> None:
+        """Merge ``folder``'s chunk files into one (module docstring); a no-op with fewer than two."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        parts = sorted(folder.glob("part-*.parquet"))
+        if len(parts) < 2:
+            return
+        table = pa.concat_tables([pq.read_table(p) for p in parts])
+        _write_atomically(table, folder / f"hour-{parts[0].stem.removeprefix('part-')}-{len(parts)}.parquet")
+        for p in parts:
+            p.unlink()
+        _fsync_dir(folder)
 
     def apply_retention(self, now: datetime) -> int:
         """Delete hour partitions that ended more than ``retention_days`` before ``now``; returns how many."""
@@ -154,6 +164,27 @@ class Recorder:
             if date_dir.is_dir() and not any(date_dir.iterdir()):
                 date_dir.rmdir()
         return removed
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomically(table: Any, final: Path) -> None:
+    """``table`` as ``final``: written under a temp name, fsynced, renamed, the directory fsynced."""
+    import pyarrow.parquet as pq
+
+    tmp = final.with_name(final.name + TMP_SUFFIX)
+    with tmp.open("wb") as f:
+        pq.write_table(table, f, compression="zstd")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
 
 
 def recording_dir(cfg: Any) -> Path:

@@ -41,8 +41,11 @@ class BacktestSettings:
     max_count_per_signal: int = 10_000
     fee_type: str = "quadratic"
     fills_as_recorded: bool = False
+    evaluation: str = "timestamp"  # "timestamp": once per exchange time; "event": after every trigger
 
     def __attrs_post_init__(self) -> None:
+        if self.evaluation not in ("timestamp", "event"):
+            raise ValueError(f"evaluation must be timestamp or event, got {self.evaluation!r}")
         for name in self.enabled_strategies:
             strategy_class(name)
         self.registry()  # validates every parameter now, with the strategy's own error

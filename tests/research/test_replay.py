@@ -120,3 +120,32 @@ def test_replay_is_deterministic() -> None:
     b = replay(market_events(*ticks))
     assert [attrs.asdict(t) for t in a.result.trades] == [attrs.asdict(t) for t in b.result.trades]
     assert a.result.equity == b.result.equity
+
+
+def test_a_tripped_breaker_stops_new_entries() -> None:
+    # 10 YES at 40c settling NO lose $4.17 of a $10 bankroll: the 20 % daily-loss breaker trips
+    first = [tick(OPEN + timedelta(minutes=1), 6000)]
+    events = market_events(*first, result=Side.NO)
+    nxt = "KXSOL15M-26JUN010830-30"
+    close2 = window_close(nxt)
+    open2 = close2 - timedelta(minutes=15)
+    t2 = open2 + timedelta(minutes=1)
+    events += [MarketListed(open2, nxt, open2, close2, 150.0), IndexTick(t2, 150.0),
+               BookTick(t2, BookTop(nxt, 3800, 100, 6000, 100, t2)), Settled(close2, nxt, Side.YES)]
+    r = replay(events, fills=FillSettings(latency_seconds=0), bankroll_cc=100_000)
+    assert [t.ticker for t in r.result.trades] == [TICKER]
+    assert r.result.breaker_events and "halted" in r.result.breaker_events[0]
+    assert r.result.counters["rejected_breaker_halted"] == 1
+
+
+def test_event_evaluation_asks_after_each_trigger_within_a_timestamp() -> None:
+    t1 = OPEN + timedelta(minutes=1)
+    # an index print and a book update at the same exchange time: one evaluation, or one per event
+    events = market_events(tick(t1, 6000))
+    per_ts = replay(events, fills=FillSettings(latency_seconds=0))
+    per_event = replay(events, fills=FillSettings(latency_seconds=0), evaluation="event")
+    assert (per_ts.result.counters["evaluations"], per_event.result.counters["evaluations"]) == (1, 2)
+    assert per_ts.result.counters["signals_proposed"] == 1
+    # after the print alone the book is not known yet: no signal; after the book: the same one signal
+    assert per_event.result.counters["signals_proposed"] == 1
+    assert [t.price_cc for t in per_event.result.trades] == [t.price_cc for t in per_ts.result.trades]

@@ -49,7 +49,8 @@ def test_backtest_is_deterministic_and_writes_the_report(source: SharedDataSourc
     assert [attrs.asdict(t) for t in a.trades] == [attrs.asdict(t) for t in b.trades]
     assert a.trades, "the default kelly_volatility trades some of these markets"
     summary = write_report(a, tmp_path, charts=True)
-    for name in ("trades.csv", "signals.csv", "summary.json", "equity.png", "reliability.png", "report.html"):
+    for name in ("trades.csv", "signals.csv", "summary.json", "equity.png", "reliability.png", "scores.png",
+                 "report.html"):
         assert (tmp_path / name).stat().st_size > 0, name
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk["pnl_cc"] == summary["pnl_cc"] == a.pnl_cc
@@ -65,4 +66,17 @@ def test_a_missing_data_directory_is_a_clear_error(tmp_path: Path) -> None:
         SharedDataSource(tmp_path / "nowhere")
     (tmp_path / "kalshi").mkdir()
     with pytest.raises(SourceError, match="kxcrypto15m_settlements"):
+        SharedDataSource(tmp_path)
+
+
+def test_a_malformed_data_file_names_the_file_and_line(tmp_path: Path) -> None:
+    import gzip
+
+    kalshi = tmp_path / "kalshi"
+    kalshi.mkdir()
+    bad = kalshi / "kxcrypto15m_settlements_x.csv.gz"
+    with gzip.open(bad, "wt") as f:
+        f.write("ticker,series,coin,wkey,close,a0,a1,ret,result,volume\n")
+        f.write("KXSOL15M-26JUN010815-15,KXSOL15M,SOL,w,2026-06-01T12:20:00Z,not-a-number,1,0,yes,1\n")
+    with pytest.raises(SourceError, match=r"kxcrypto15m_settlements_x\.csv\.gz: line 2: ValueError"):
         SharedDataSource(tmp_path)

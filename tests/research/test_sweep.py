@@ -57,3 +57,17 @@ def test_walk_forward_resumes_and_reports_out_of_sample_only(tmp_path: Path) -> 
     assert all(test_start <= window_close(t.ticker) < test_end for t in fold.out_of_sample.trades)
     merged = merge([fold.out_of_sample])
     assert merged.pnl_cc == fold.out_of_sample.pnl_cc
+
+
+def test_sweep_runs_against_a_given_scheduler() -> None:
+    from dask.distributed import LocalCluster
+
+    from kalshid.research.cli_sweep import open_client
+
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+        client, own = open_client(cluster.scheduler_address, workers=7)
+        try:
+            assert own is None  # no local cluster was started for it
+            assert client.submit(sum, [1, 2, 3]).result() == 6
+        finally:
+            client.close()

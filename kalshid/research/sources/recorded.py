@@ -69,17 +69,24 @@ class RecordedSource:
                 table = pq.read_table(path, columns=["seq", "kind", "recv_ts", "payload"])
             except Exception as exc:  # pyarrow raises several types for a damaged file
                 raise SourceError(f"{path}: not a readable recording: {exc}") from exc
-            rows += table.to_pylist()
+            rows += [{**r, "file": path} for r in table.to_pylist()]
         rows.sort(key=lambda r: (r["recv_ts"], r["seq"]))
-        return rows
+        # a compaction interrupted between its rename and deleting the chunks leaves rows twice
+        return [r for i, r in enumerate(rows)
+                if i == 0 or (r["recv_ts"], r["seq"]) != (rows[i - 1]["recv_ts"], rows[i - 1]["seq"])]
 
     def _load(self) -> list[Event]:
         events: list[Event] = []
         now: datetime | None = None
         waiting: list[tuple[str, dict[str, Any]]] = []  # no exchange time seen yet: they take the first
         for row in self._rows():
-            kind, data = row["kind"], json.loads(row["payload"])
-            made = self._decode(kind, data, now)
+            kind = row["kind"]
+            try:
+                data = json.loads(row["payload"])
+                made = self._decode(kind, data, now)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise SourceError(f"{row['file']}: row seq {row['seq']} ({kind}) is malformed: "
+                                  f"{type(exc).__name__}: {exc}") from exc
             if now is None and not made:
                 waiting.append((kind, data))
                 continue

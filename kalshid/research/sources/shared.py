@@ -104,9 +104,14 @@ class SharedDataSource:
     def _load_settlements(self) -> dict[str, tuple[float, str]]:
         path = _one(self.data_dir / "kalshi", "kxcrypto15m_settlements_*.csv.gz")
         out: dict[str, tuple[float, str]] = {}
-        for r in _csv_gz(path):
-            if r["series"] == self.series and r["result"] in ("yes", "no"):
-                out[r["ticker"]] = (float(r["a0"]), r["result"])
+        line = 1  # the header
+        try:
+            for r in _csv_gz(path):
+                line += 1
+                if r["series"] == self.series and r["result"] in ("yes", "no"):
+                    out[r["ticker"]] = (float(r["a0"]), r["result"])
+        except (KeyError, ValueError, OSError, EOFError) as exc:
+            raise SourceError(f"{path}: line {line}: {type(exc).__name__}: {exc}") from exc
         return out
 
     def _load_ladders(self) -> dict[str, tuple[str, list[dict[str, float]]]]:
@@ -130,9 +135,12 @@ class SharedDataSource:
         rows: list[tuple[datetime, float]] = []
         for path in sorted((self.data_dir / "underlying_1m").glob("binance_um_perp_SOLUSDT_1m_*.csv")):
             with path.open(newline="") as f:
-                for r in csv.DictReader(f):
-                    end = datetime.fromtimestamp((int(r["open_time"]) + 60_000) / 1000, UTC)
-                    typical = (float(r["open"]) + float(r["high"]) + float(r["low"]) + float(r["close"])) / 4
+                for line, r in enumerate(csv.DictReader(f), start=2):
+                    try:
+                        end = datetime.fromtimestamp((int(r["open_time"]) + 60_000) / 1000, UTC)
+                        typical = (float(r["open"]) + float(r["high"]) + float(r["low"]) + float(r["close"])) / 4
+                    except (KeyError, TypeError, ValueError) as exc:
+                        raise SourceError(f"{path}: line {line}: {type(exc).__name__}: {exc}") from exc
                     rows.append((end, typical))
         if not rows:
             raise SourceError(f"no binance_um_perp_SOLUSDT_1m_*.csv in {self.data_dir / 'underlying_1m'} "

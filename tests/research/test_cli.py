@@ -1,0 +1,58 @@
+"""``kalshid backtest`` and ``kalshid sweep`` from the command line: reports written, bad input refused."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kalshid.cli import main
+from kalshid.research.sources.shared import default_data_dir
+
+DATA = default_data_dir()
+
+
+@pytest.fixture
+def data() -> Path:
+    if not (DATA / "kalshi").is_dir():
+        pytest.fail(f"shared data not found at {DATA}")
+    return DATA
+
+
+def test_backtest_writes_the_report_and_prints_the_headline(data: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bt"
+    status = main(["backtest", "--data", str(data), "--from", "2026-06-01T12:00", "--to", "2026-06-02",
+                   "--set", "kelly_volatility.min_edge=0.05", "--no-progress", "--no-charts", "--out", str(out)])
+    assert status == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["period"]["from"].startswith("2026-06-01T12:00")
+    assert summary["settings"]["strategy_params"]["kelly_volatility"]["min_edge"] == 0.05
+    assert summary["fill_model"]["latency_seconds"] == 0.25
+    assert "P&L $" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--set", "nope.x=1"], "unknown backtest parameter 'nope.x'"),
+    (["--set", "kelly_volatility.min_edge=2"], "min_edge must be a number in [0.0, 1.0]"),
+    (["--data", "/nonexistent-dir"], "shared data directory not found"),
+    (["--source", "recorded"], "--source recorded needs --recordings DIR"),
+])
+def test_backtest_refuses_bad_input_with_a_clear_message(argv: list[str], message: str,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backtest", "--no-progress", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_sweep_reports_out_of_sample_only(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sw"
+    status = main(["sweep", "--data", str(data), "--from", "2026-06-01", "--to", "2026-06-02T12:00",
+                   "--split", "2026-06-01T18:00", "--trials", "2", "--workers", "1",
+                   "--param", "kelly_volatility.min_edge=0.0:0.2", "--no-progress", "--no-charts", "--out", str(out)])
+    assert status == 0
+    report = json.loads((out / "sweep.json").read_text())
+    (fold,) = report["folds"]
+    assert fold["train"][1] == fold["test"][0] == "2026-06-01T18:00:00+00:00"
+    assert set(fold["chosen_params"]) == {"kelly_volatility.min_edge"}
+    oos = json.loads((out / "out_of_sample" / "summary.json").read_text())
+    assert oos["pnl_cc"] == report["out_of_sample"]["pnl_cc"]
+    assert (out / "study.sqlite3").exists()
