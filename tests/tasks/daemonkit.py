@@ -25,6 +25,8 @@ def daemon_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "KALSHID_API__TOKEN": TOKEN,
         "KALSHID_LOG__FILE": "off",
         "KALSHID_LOG__FORMAT": "json",
+        # both strategies, so the pipeline sees enough traffic (mean_reversion is off by default)
+        "ENABLED_STRATEGIES": "kelly_volatility,mean_reversion",
         "KALSHID_STRATEGIES__KELLY_VOLATILITY__KELLY_FRACTION": "0.02",
         "KALSHID_STRATEGIES__MEAN_REVERSION__KELLY_FRACTION": "0.02",
         **extra,

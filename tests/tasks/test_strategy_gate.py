@@ -15,21 +15,23 @@ from kalshid.tasks.pipeline import TradingDaemon
 from kalshid.tasks.supervisor import Runtime
 
 
-def _daemon(tmp_path: Path, **env: str) -> TradingDaemon:
-    loaded = load_config(environ=daemon_env(tmp_path, **env), cwd=tmp_path)
+def _daemon(tmp_path: Path, *, default_strategies: bool = False, **env: str) -> TradingDaemon:
+    environ = daemon_env(tmp_path, **env)
+    if default_strategies:
+        del environ["ENABLED_STRATEGIES"]
+    loaded = load_config(environ=environ, cwd=tmp_path)
     return TradingDaemon(Runtime(loaded, None), journal_inline=True)
 
 
 async def test_default_strategy_set_is_kelly_volatility_only(tmp_path: Path) -> None:
-    d = _daemon(tmp_path)
+    d = _daemon(tmp_path, default_strategies=True)
     assert [s.name for s in d.p.registry.active()] == ["kelly_volatility"]
     assert not d.gate.real_money
 
 
 async def test_prod_without_dry_run_refuses_unproven_strategies(tmp_path: Path) -> None:
     assert not is_proven("kelly_volatility") and not is_proven("mean_reversion")
-    d = _daemon(tmp_path, KALSHID_EXCHANGE__ENV="prod", DRY_RUN_MODE="false",
-                ENABLED_STRATEGIES="kelly_volatility,mean_reversion")
+    d = _daemon(tmp_path, KALSHID_EXCHANGE__ENV="prod", DRY_RUN_MODE="false")
     assert d.gate.real_money and d.p.registry.active() == []
     assert d.gate.refused == ("kelly_volatility", "mean_reversion")
     control = DaemonControlImpl(d)
@@ -48,6 +50,6 @@ async def test_prod_without_dry_run_refuses_unproven_strategies(tmp_path: Path) 
                                   "KALSHID_TRADING__ALLOW_UNPROVEN_LIVE": "true"}])
 async def test_play_money_or_an_explicit_allowance_runs_the_configured_strategies(
         tmp_path: Path, env: dict[str, str]) -> None:
-    d = _daemon(tmp_path, ENABLED_STRATEGIES="kelly_volatility,mean_reversion", **env)
+    d = _daemon(tmp_path, **env)
     assert [s.name for s in d.p.registry.active()] == ["kelly_volatility", "mean_reversion"]
     assert d.gate.refused == () and d.gate.reason is None
