@@ -34,6 +34,7 @@ import attrs
 
 from kalshid.core.breaker import Breaker, BreakerStatus
 from kalshid.core.decision import Outcome, bankroll_cc, evaluate_strategies
+from kalshid.core.netting import net_parts
 from kalshid.core.portfolio import Fill, Portfolio
 from kalshid.core.risk import DayLedger, OrderIntent, RestingOrder, RiskEngine, RiskState
 from kalshid.core.signals import Action, IndexPrint, Side, Signal
@@ -283,18 +284,25 @@ class Replay:
 
     def _apply_fill(self, strategy: str | None, ticker: str, side: Side, action: Action, f: ModelFill,
                     ts: datetime, signal: Signal | None) -> None:
+        """Book a fill as the exchange applies it to the netted position (:mod:`kalshid.core.netting`)."""
         self._ensure_started(ts)
-        self.portfolio = self.portfolio.apply_fill(Fill(ticker, side, action, f.count, f.price_cc, f.fee_cc, ts))
-        if strategy is not None:
-            key = (strategy, ticker, side.value)
-            held = self.holdings.get(key, 0) + (f.count if action is Action.BUY else -f.count)
-            self.holdings[key] = max(0, held)
-        trade = TradeRecord(ts=ts, ticker=ticker, strategy=strategy or "external", side=side.value,
-                            action=action.value, count=f.count, price_cc=f.price_cc, fee_cc=f.fee_cc,
-                            is_taker=f.is_taker, fair_prob=signal.fair_prob if signal else None,
-                            edge=signal.edge if signal else None, minutes_left=self._minutes_left(ticker, ts))
-        self.open_trades.setdefault(ticker, []).append(trade)
-        self.result.trades.append(trade)
+        pos = self.portfolio.positions.get(ticker)
+        parts = net_parts(side, action, f.count, f.price_cc, f.fee_cc,
+                          pos.yes_count if pos else 0, pos.no_count if pos else 0)
+        for part in parts:
+            self.portfolio = self.portfolio.apply_fill(
+                Fill(ticker, part.side, part.action, part.count, part.price_cc, part.fee_cc, ts))
+            if strategy is not None:
+                key = (strategy, ticker, part.side.value)
+                held = self.holdings.get(key, 0) + (part.count if part.action is Action.BUY else -part.count)
+                self.holdings[key] = max(0, held)
+            trade = TradeRecord(ts=ts, ticker=ticker, strategy=strategy or "external", side=part.side.value,
+                                action=part.action.value, count=part.count, price_cc=part.price_cc,
+                                fee_cc=part.fee_cc, is_taker=f.is_taker,
+                                fair_prob=signal.fair_prob if signal else None,
+                                edge=signal.edge if signal else None, minutes_left=self._minutes_left(ticker, ts))
+            self.open_trades.setdefault(ticker, []).append(trade)
+            self.result.trades.append(trade)
         self._observe(ts)
 
     def _settle(self, e: Settled) -> None:
