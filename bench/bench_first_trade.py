@@ -11,8 +11,8 @@ candles), its makers and takers; each seed also starts at a different time of da
 picks a random seed, so the spread over seeds is what a user sees. Add ~0.8 s of start-up
 (``bench_startup.py``) for the time from the command.
 
-What sets the figure: the volatility estimate's warm-up (``warmup_prints``, 30 prints at one a
-second), then the market: the daemon orders only once an ask is ``min_edge`` (3 c) below its fair
+What sets the figure: the volatility estimate's warm-up (``warmup_seconds``, 30 s of one-a-second
+prints), then the market: the daemon orders only once an ask is ``min_edge`` (3 c) below its fair
 value net of the taker fee.
 """
 

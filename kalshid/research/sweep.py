@@ -95,7 +95,7 @@ class ParamSpace:
 DEFAULT_SPACE = (
     ParamSpace("kelly_volatility.min_edge", 0.0, 0.2),
     ParamSpace("kelly_volatility.kelly_fraction", 0.05, 1.0),
-    ParamSpace("kelly_volatility.vol_lambda", 0.8, 0.995),
+    ParamSpace("kelly_volatility.vol_half_life_seconds", 300.0, 14_400.0, log=True),
     ParamSpace("risk.entry_cutoff_seconds", 0, 600, integer=True),
 )
 

@@ -31,7 +31,7 @@ def test_param_space_parsing() -> None:
     p = ParamSpace.parse("risk.entry_cutoff_seconds=0:600")
     assert p.integer and (p.low, p.high) == (0, 600)
     assert ParamSpace.parse("kelly_volatility.kelly_fraction=0.01:1:log").log
-    assert ParamSpace.parse("kelly_volatility.warmup_prints=10,30,60").choices == (10, 30, 60)
+    assert ParamSpace.parse("kelly_volatility.warmup_seconds=10,30,60").choices == (10, 30, 60)
     with pytest.raises(ValueError):
         ParamSpace.parse("kelly_volatility.min_edge=0.2:0.1")
 
