@@ -202,7 +202,9 @@ class Exchange(LifecycleOps):
     def _store(self, old: Order | None, new: Order, now: float) -> Order:
         self._set_holds(old, new, now)
         self.orders[new.order_id] = new
-        self._events.append(OrderEvent(new))
+        last = self._events[-1] if self._events else None
+        if not (isinstance(last, OrderEvent) and last.order == new):  # a taker's last fill already said it
+            self._events.append(OrderEvent(new))
         return new
 
     # --- order entry ----------------------------------------------------------------------

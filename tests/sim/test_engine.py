@@ -237,3 +237,28 @@ def test_closed_market_refuses_orders() -> None:
     with pytest.raises(ExchangeError) as err:
         ex.place_order("a", req("yes", "buy", 1, 30), T0 + 2)
     assert err.value.code == "market_closed"
+
+
+def test_each_order_state_is_announced_once_and_an_ask_nets_a_held_yes_position() -> None:
+    ex = exchange_with_market(("a", 100), ("b", 100))
+    ex.place_order("a", req("no", "buy", 4, 60), T0)
+    ex.place_order("a", req("no", "buy", 6, 59), T0)
+    ex.drain_events()
+    taker = ex.place_order("b", req("yes", "buy", 10, 45), T0)  # two fills, then executed
+    states = [
+        (e.order.fill_count, e.order.status)
+        for e in ex.drain_events()
+        if isinstance(e, OrderEvent) and e.order.order_id == taker.order_id
+    ]
+    assert states == [(4, "resting"), (10, "executed")]
+    # b holds 10 YES; a NO buy (a V2 ask) against a's YES bid sells 4 of them back: one signed position
+    ex.place_order("a", req("yes", "buy", 4, 50), T0)
+    cash = ex.accounts["b"].cash_cc
+    sold = ex.place_order("b", req("no", "buy", 4, 50), T0)
+    fee = taker_fee_cc(4, 5000)
+    pos = ex.accounts["b"].position(TICKER)
+    assert (sold.status, pos.yes, pos.no, pos.signed) == ("executed", 6, 0, 6)
+    assert ex.accounts["b"].cash_cc == cash + 4 * 5000 - fee  # the sale pays; no NO was bought
+    # a's YES bid netted a's NO too: both sides closed 4, so 4 YES/NO pairs were redeemed
+    assert ex.markets[TICKER].open_interest == 6 and ex.accounts["a"].position(TICKER).signed == -6
+    assert ex.conservation_gap_cc() == 0
