@@ -131,6 +131,10 @@ class ExecutionStage:
         self._seen_fills: OrderedDict[str, None] = OrderedDict()
         self._owners: FillOwners | None = None  # built on first use (the journal and exchange are set then)
         self._holdings: AccountHoldings | None = None
+        # order_id -> (strategy, ticker, contracts filled but not yet booked): a finished order whose
+        # answer came before its fills keeps its strategy busy in that market until they are booked, so
+        # the strategy never sizes its target again against holdings that do not yet count them
+        self._unbooked: dict[str, tuple[str, str, int]] = {}
         self._order_slots = trio.CapacityLimiter(settings.max_parallel_orders)
         self._placing = 0
         self._placed = trio.Event()  # set whenever a placement ends (re-armed by the waiter)
@@ -195,6 +199,7 @@ class ExecutionStage:
                     self.request_catch_up()
                 elif isinstance(item, MarketLifecycle):
                     if item.event_type in ("settled", "determined"):
+                        self._release_unbooked(item.ticker)
                         self.request_catch_up()
                 elif isinstance(item, PositionUpdated):
                     pass  # positions are derived from fills; the exchange's view is checked at reconcile
@@ -411,7 +416,7 @@ class ExecutionStage:
             if self.metrics is not None:
                 self.metrics.order_status(order.status)
         if not order.is_open:
-            self._forget(live)
+            self._forget(live, keep_busy=await self._awaits_fills(live, order))
         await risk.send(OrdersChanged())
         if order.fill_count > 0 and source != "feed":
             # make sure the fills behind these counts are booked even if the feed's fill messages lag
@@ -438,12 +443,50 @@ class ExecutionStage:
         """Whether the exchange nets YES and NO (Kalshi does; the paper account keeps both)."""
         return bool(getattr(self.p.require_exchange(), "nets_positions", True))
 
-    def _forget(self, live: LiveOrder) -> None:
+    def _forget(self, live: LiveOrder, *, keep_busy: bool = False) -> None:
         # its fills may still come in from the feed (an IOC order's ack often comes before them)
         self.owners.remember(live.order_id, _owner(live))
         self.p.state.open_orders.pop(live.client_order_id, None)
         self._in_flight_since.pop(live.client_order_id, None)
-        self.p.state.busy.discard((live.strategy, live.ticker))
+        if not keep_busy:
+            self.p.state.busy.discard((live.strategy, live.ticker))
+
+    async def _awaits_fills(self, live: LiveOrder, order: Order) -> bool:
+        """Whether the finished ``order`` has fills the journal has not booked yet (they are then
+        awaited, see ``_unbooked``)."""
+        if order.fill_count <= 0:
+            return False
+        booked = await self.p.require_journal().list_fills(order_id=order.order_id, limit=1000)
+        missing = order.fill_count - sum(f.count for f in booked.items)  # netted parts add up to the fill
+        if missing <= 0:
+            return False
+        self._unbooked[order.order_id] = (live.strategy, live.ticker, missing)
+        return True
+
+    def _fills_booked(self, order_id: str, count: int) -> None:
+        """``count`` contracts of ``order_id`` were booked: its strategy is free once all of them are."""
+        entry = self._unbooked.get(order_id)
+        if entry is None:
+            return
+        strategy, ticker, missing = entry
+        if missing > count:
+            self._unbooked[order_id] = (strategy, ticker, missing - count)
+            return
+        del self._unbooked[order_id]
+        self._free(strategy, ticker)
+
+    def _release_unbooked(self, ticker: str) -> None:
+        """A settled market: fills still awaited there no longer hold its strategies."""
+        for order_id, (strategy, t, _) in list(self._unbooked.items()):
+            if t == ticker:
+                del self._unbooked[order_id]
+                self._free(strategy, ticker)
+
+    def _free(self, strategy: str, ticker: str) -> None:
+        waiting = any((s, t) == (strategy, ticker) for s, t, _ in self._unbooked.values())
+        working = any((o.strategy, o.ticker) == (strategy, ticker) for o in self.p.state.open_orders.values())
+        if not waiting and not working:
+            self.p.state.busy.discard((strategy, ticker))
 
     async def _adopt(self, order: Order) -> None:
         from kalshid.tasks.convert import external_order
@@ -484,6 +527,8 @@ class ExecutionStage:
                 return  # the first part decides: booked before (a fill seen twice)
             self.holdings.booked(part)
             await self._fill_booked(part, strategy, source, risk)
+        if parts:
+            self._fills_booked(fill.order_id, fill.count)
 
     async def _fill_booked(self, fill: Fill, strategy: str | None, source: str,
                            risk: trio.MemorySendChannel[RiskInput]) -> None:

@@ -19,41 +19,28 @@ from __future__ import annotations
 
 import attrs
 
+from kalshid.core.netting import net_parts
+from kalshid.core.signals import Action as CoreAction
+from kalshid.core.signals import Side as CoreSide
 from kalshid.core.units import ONE_DOLLAR_CC
-from kalshid.exchange.types import Action, Fill, Side
+from kalshid.exchange.types import Fill
 from kalshid.store import Journal
 
 OPEN_SUFFIX = ":open"
 
 
-def _other(side: Side) -> Side:
-    return "no" if side == "yes" else "yes"
-
-
 def net_fill(fill: Fill, held_yes: int, held_no: int) -> list[Fill]:
-    """``fill`` as the exchange applied it to holdings of ``held_yes``/``held_no``: closing first. Pure."""
-    # on the YES book: a bid buys YES unless NO is held; an ask sells YES while YES is held, then buys NO
-    bid = (fill.side == "yes") == (fill.action == "buy")
-    close_side: Side = "no" if bid else "yes"
-    open_side: Side = _other(close_side)
-    held = held_no if bid else held_yes
-    closing = min(held, fill.count)
-    opening = fill.count - closing
-    parts: list[Fill] = []
-
-    def part(side: Side, action: Action, count: int, fill_id: str, fee: int) -> Fill:
-        price = fill.price_cc if side == fill.side else ONE_DOLLAR_CC - fill.price_cc
-        yes = price if side == "yes" else ONE_DOLLAR_CC - price
-        return attrs.evolve(fill, fill_id=fill_id, side=side, action=action, count=count, fee_cc=fee,
-                            yes_price_cc=yes, no_price_cc=ONE_DOLLAR_CC - yes)
-
-    if closing:
-        parts.append(part(close_side, "sell", closing, fill.fill_id, fill.fee_cc))
-    if opening:
-        first = not parts
-        parts.append(part(open_side, "buy", opening, fill.fill_id if first else fill.fill_id + OPEN_SUFFIX,
-                          fill.fee_cc if first else 0))
-    return parts
+    """``fill`` as the exchange applied it to holdings of ``held_yes``/``held_no``: closing first
+    (:func:`kalshid.core.netting.net_parts`). Pure."""
+    parts = net_parts(CoreSide(fill.side), CoreAction(fill.action), fill.count, fill.price_cc, fill.fee_cc,
+                      held_yes, held_no)
+    out: list[Fill] = []
+    for part in parts:
+        yes = part.price_cc if part.side is CoreSide.YES else ONE_DOLLAR_CC - part.price_cc
+        out.append(attrs.evolve(fill, fill_id=fill.fill_id + OPEN_SUFFIX if part.opening else fill.fill_id,
+                                side=part.side.value, action=part.action.value, count=part.count,
+                                fee_cc=part.fee_cc, yes_price_cc=yes, no_price_cc=ONE_DOLLAR_CC - yes))
+    return out
 
 
 class AccountHoldings:

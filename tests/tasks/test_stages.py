@@ -29,7 +29,7 @@ from kalshid.exchange.types import Fill, Market, Order, OrderRequest
 from kalshid.exchange.types import IndexPrint as ExIndexPrint
 from kalshid.store import Journal, open_journal, records
 from kalshid.tasks.clock import ExchangeClock
-from kalshid.tasks.context import ApprovedOrder, Pipeline, Proposal, ShutdownRequested, TradingState
+from kalshid.tasks.context import ApprovedOrder, LiveOrder, Pipeline, Proposal, ShutdownRequested, TradingState
 from kalshid.tasks.execution import ExecutionSettings, ExecutionStage
 from kalshid.tasks.risk import RiskStage
 from kalshid.tasks.strategy import StrategyStage
@@ -371,3 +371,45 @@ async def test_the_strategy_stage_folds_a_burst_in_order_and_evaluates_once(jour
     assert len(strategy.calls) == 2
     # nothing was proposed (the strategy never trades) and no window is near its close
     assert prop_recv.statistics().current_buffer_used == close_recv.statistics().current_buffer_used == 0
+
+
+async def test_a_filled_order_answered_before_its_fills_keeps_its_strategy_busy_until_they_are_booked(
+        journal: Journal) -> None:
+    """The create's answer (executed, 3 filled) often comes before the feed's fill: until the fill is
+    booked the strategy's holdings do not count it, so the strategy must not be asked again there (it
+    would size its whole target a second time)."""
+    rig = ExecutionRig(journal, ExecutionSettings())
+    cid = "g" * 32
+    await journal.record_intent(intent_for(cid))
+    key = ("kelly_volatility", TICKER)
+    rig.p.state.busy.add(key)
+    rig.p.state.open_orders[cid] = LiveOrder(cid, "kelly_volatility", TICKER, Side.YES, Action.BUY, 5000, 3)
+    executed = Order(order_id=f"o-{cid[:8]}", client_order_id=cid, ticker=TICKER, side="yes", action="buy",
+                     status="executed", yes_price_cc=5000, no_price_cc=5000, fill_count=3, remaining_count=0,
+                     initial_count=3)
+    await rig.stage._on_order(executed, rig._risk_send, source="create")
+    assert cid not in rig.p.state.open_orders
+    assert key in rig.p.state.busy  # finished, but its fill is not booked: still busy
+    assert rig.p.state.holdings.get(("kelly_volatility", TICKER, "yes"), 0) == 0
+    fill = attrs.evolve(exchange_fill("f-9", cid), count=2)
+    await rig.stage._book_fill(fill, rig._risk_send, source="feed")
+    assert key in rig.p.state.busy  # 2 of 3 booked
+    await rig.stage._book_fill(attrs.evolve(exchange_fill("f-10", cid), count=1), rig._risk_send, source="feed")
+    assert key not in rig.p.state.busy
+    assert rig.p.state.holdings[("kelly_volatility", TICKER, "yes")] == 3
+
+
+async def test_a_filled_order_whose_fills_were_booked_first_frees_its_strategy_at_once(journal: Journal) -> None:
+    rig = ExecutionRig(journal, ExecutionSettings())
+    cid = "h" * 32
+    await journal.record_intent(intent_for(cid))
+    key = ("kelly_volatility", TICKER)
+    rig.p.state.busy.add(key)
+    rig.p.state.open_orders[cid] = LiveOrder(cid, "kelly_volatility", TICKER, Side.YES, Action.BUY, 5000, 1,
+                                             order_id=f"o-{cid[:8]}")
+    await rig.stage._book_fill(exchange_fill("f-11", cid), rig._risk_send, source="feed")
+    executed = Order(order_id=f"o-{cid[:8]}", client_order_id=cid, ticker=TICKER, side="yes", action="buy",
+                     status="executed", yes_price_cc=5000, no_price_cc=5000, fill_count=1, remaining_count=0,
+                     initial_count=1)
+    await rig.stage._on_order(executed, rig._risk_send, source="create")
+    assert key not in rig.p.state.busy
