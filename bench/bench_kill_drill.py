@@ -34,6 +34,7 @@ import tempfile
 import time
 import urllib.request
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,7 @@ def compare(books: Books, api_status: dict[str, Any], api_positions: list[dict[s
     api_net = {p["ticker"]: p["yes_count"] - p["no_count"] for p in api_positions if p["yes_count"] != p["no_count"]}
     if api_net != books.positions:
         bad.append(f"API positions {api_net} != exchange {books.positions}")
-    cash = round(float(api_status["cash"]) * 10_000)
+    cash = int(Decimal(api_status["cash"]) * 10_000)
     if cash != books.balance_cc:
         bad.append(f"API cash {api_status['cash']} != exchange balance {books.balance_cc} cc")
     return out
