@@ -1,6 +1,6 @@
 """systemd's notify protocol in a few lines (``READY=1``, ``STOPPING=1``, ``STATUS=...``).
 
-The ``sdnotify`` package swallows errors silently (STACK-NOTES P16); this one reports them: it returns
+The ``sdnotify`` package swallows errors silently; this one reports them: it returns
 False when not running under a notifying systemd (no ``NOTIFY_SOCKET``) and raises ``OSError`` when the
 socket is set but unusable, so the caller can log it.
 """

@@ -1,4 +1,4 @@
-"""Typed exchange errors (API-NOTES §6).
+"""Typed exchange errors.
 
 Every failure the exchange client can report is an :class:`ExchangeError` subclass, so callers branch
 on the *type*, never on message text. Error messages carry what the exchange said (its ``code`` and

@@ -1,7 +1,7 @@
 """The control API: a Quart-Trio app built from `ROUTES`, served by hypercorn inside the daemon's nursery.
 
 `api_server_task` is the one entry point the supervisor uses. It never starts work on ``app.nursery``;
-it stops hypercorn through ``shutdown_trigger`` (so Quart's shutdown runs, STACK-NOTES P1), and on
+it stops hypercorn through ``shutdown_trigger`` (so Quart's shutdown runs), and on
 shutdown ends every WebSocket session first so the drain takes milliseconds, not
 ``graceful_timeout`` (P2).
 
@@ -231,7 +231,7 @@ async def api_server_task(
                 await serve(
                     app, hypercorn_config(settings), shutdown_trigger=trigger, task_status=task_status
                 )
-                nursery.cancel_scope.cancel()  # drained: stop the ticker too (STACK-NOTES P4)
+                nursery.cancel_scope.cancel()  # drained: stop the ticker too (it loops forever)
 
             binds: list[str] = await nursery.start(http)
             nursery.start_soon(status_ticker, ctx)

@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document and the offline HTML reference, both generated from `ROUTES`.
 
 The HTML page is self-contained (inline CSS, no JavaScript, nothing fetched from a CDN) so ``/docs``
-works on an air-gapped host (STACK-NOTES P8).
+works on an air-gapped host.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ class ApiSettings:
     status_interval_s: period of the pushed ``status_update`` events.
     ws_auth_timeout_s: how long a WebSocket client without an Authorization header has to send its
         ``{"type": "auth"}`` message.
-    graceful_timeout_s: hypercorn's drain deadline at shutdown (STACK-NOTES P2).
+    graceful_timeout_s: hypercorn's drain deadline at shutdown.
     """
 
     host: str = "127.0.0.1"

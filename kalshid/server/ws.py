@@ -7,7 +7,7 @@ Life of a session:
 2. Subscribe to the broadcaster with a bounded queue, send the current ``status_update``, then push every
    event while answering commands (`handle_message`) on the same connection.
 3. End: the client leaves; or its queue overflowed (close 1013 "too slow"); or the server shuts down
-   (`ApiContext.closing`, close 1001) — so hypercorn never waits out ``graceful_timeout`` (STACK-NOTES P2).
+   (`ApiContext.closing`, close 1001) — so hypercorn never waits out ``graceful_timeout``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ either succeeds completely or raises :class:`~kalshid.sim.model.ExchangeError` h
 nothing. Operations append :data:`~kalshid.sim.model.Event` values; the shell takes them with
 :meth:`Exchange.drain_events` and fans them out.
 
-Order semantics (API-NOTES §4.9–§4.12, §11.4): limit orders rest until cancelled or
+Order semantics: limit orders rest until cancelled or
 ``expiration_ts`` (GTC); IOC/FoK never rest; ``buy_max_cost`` (cents, contract cost excluding fees)
 makes an order fill-or-kill; ``post_only`` is refused (400) when marketable; ``reduce_only`` is
 refused (400) when it could grow the net position; self-trades are prevented (default
@@ -419,7 +419,7 @@ class Exchange(LifecycleOps):
             maker_fee_terms=order.maker_fee_terms + (0 if is_taker else terms),
         )
         fill = FillRecord(
-            fill_id=trade.trade_id,  # Kalshi: a fill's fill_id and trade_id are the same (API-NOTES §4.14)
+            fill_id=trade.trade_id,  # Kalshi: a fill's fill_id and trade_id are the same
             trade_id=trade.trade_id,
             order_id=order.order_id,
             user_id=order.user_id,

@@ -1,6 +1,6 @@
 """The KXSOL15M schedule: which lifecycle transitions are due at a simulated instant (pure).
 
-Rules (API-NOTES §8, our choices where it says UNCONFIRMED):
+Rules (Kalshi's published rules, and our choices where they are silent):
 
 * One market per quarter-hour window; the window containing ``now`` and the next
   :data:`LIST_AHEAD` windows are listed (status ``initialized``, ``floor_strike`` null until open).

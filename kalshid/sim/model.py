@@ -24,7 +24,7 @@ TimeInForce = Literal["fill_or_kill", "good_till_canceled", "immediate_or_cancel
 Stp = Literal["taker_at_cross", "maker"]
 LifecycleType = Literal["created", "activated", "deactivated", "determined", "settled"]
 
-# `/markets?status=` vocabulary → Market.status values it selects (API-NOTES §4.4).
+# `/markets?status=` vocabulary → Market.status values it selects.
 STATUS_FILTER: dict[str, tuple[MarketStatus, ...]] = {
     "unopened": ("initialized",),
     "open": ("active",),

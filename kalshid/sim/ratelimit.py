@@ -1,4 +1,4 @@
-"""Kalshi-style token buckets (API-CHANGES §7), pure: time is passed in.
+"""Kalshi-style token buckets, pure: time is passed in.
 
 Two independent buckets per API key: *read* (GETs) and *write* (everything else). A request costs
 :data:`DEFAULT_COST` tokens unless its endpoint says otherwise (GetOrder, cancels and cancel-all 2;

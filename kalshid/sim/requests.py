@@ -4,7 +4,7 @@ Every failure is an :class:`~kalshid.sim.model.ExchangeError` with status 400, c
 ``invalid_parameter`` (or ``missing_parameter``) and a message naming the field and the value, so a
 bad request never turns into a 500.
 
-V2 orders are quoted on one YES book (API-CHANGES §2.2): ``side`` is ``bid`` (buy YES at ``price``) or
+V2 orders are quoted on one YES book: ``side`` is ``bid`` (buy YES at ``price``) or
 ``ask`` (sell YES at ``price`` ≡ buy NO at ``$1 − price``); ``price`` is a YES dollar string on the
 market's $0.01 grid, ``count`` a count string (whole contracts here: fractional counts are refused).
 The engine books an order as (outcome side, buy) at its own-side price, so ``bid @p`` becomes

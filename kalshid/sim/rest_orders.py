@@ -1,6 +1,6 @@
 """Order writes: the V2 routes under ``/portfolio/events/orders``, the retired V1 writes, account limits.
 
-V2 (API-CHANGES §2): create 201 and batch create 201 (per-order failures inside, in ``error``),
+V2 (Kalshi's OpenAPI v3.31): create 201 and batch create 201 (per-order failures inside, in ``error``),
 cancel 200 (``market_ticker`` routes it), amend 200, decrease 200, batch cancel 200, cancel-all 204.
 Answers are the spec's flat objects, never an Order: fills so far (``fill_count``, ``remaining_count``
 after any IOC/FoK cancel), ``average_fill_price`` (YES price) and ``average_fee_paid`` (per contract)

@@ -2,7 +2,7 @@
 
 Embed it with ``handle = await nursery.start(serve_simulator, settings)``; ``handle`` carries the
 bound URLs. Stop it by ``handle.stop()`` (graceful: WebSocket queues are closed so handlers end
-with code 1000, then Hypercorn drains, STACK-NOTES P1/P2/P4) or by cancelling the nursery.
+with code 1000, then Hypercorn drains) or by cancelling the nursery.
 Loopback only: a non-loopback ``host`` is refused (the simulator has no TLS and weak secrecy).
 """
 

@@ -1,4 +1,4 @@
-"""The simulator's WebSocket endpoint ``/trade-api/ws/v2`` (API-CHANGES §5): handshake auth and commands.
+"""The simulator's WebSocket endpoint ``/trade-api/ws/v2``: handshake auth and commands.
 
 The upgrade request must carry a valid Kalshi signature of ``ts + GET + /trade-api/ws/v2`` (RSA-PSS or
 Ed25519); otherwise the handshake is refused with HTTP 401 before accepting. Commands ``subscribe``,

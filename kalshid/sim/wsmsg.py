@@ -1,5 +1,5 @@
 """WebSocket message bodies (the ``msg`` part; the hub adds ``type``/``sid``/``seq``), per Kalshi's
-current AsyncAPI (API-CHANGES §5).
+current AsyncAPI.
 
 Prices are dollar strings, counts ``*_fp`` strings; no integer-cent fields. The deprecated fields the
 AsyncAPI still *requires* (``side``, ``action``, ``purchased_side``, ``is_yes``, ``ts``, ``time``,

@@ -246,7 +246,7 @@ class Supervisor:
                 try:
                     await self._run_components(outer)
                 finally:
-                    outer.cancel_scope.cancel()  # the watcher and heartbeat loop forever (STACK-NOTES P4)
+                    outer.cancel_scope.cancel()  # the watcher and heartbeat loop forever
         except* ComponentFailed as group:
             for exc in _leaf_exceptions(group):
                 cause = exc.__cause__

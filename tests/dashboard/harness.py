@@ -1,7 +1,7 @@
 """A real ``kalshid run`` (embedded simulator) in a subprocess, and a headless Chromium driven by Playwright.
 
 The daemon runs in its own process so Playwright's sync API (which blocks) never sits inside the
-daemon's Trio loop (STACK-NOTES P11). The browser is the system Chromium (Debian's ``chromium`` package,
+daemon's Trio loop. The browser is the system Chromium (Debian's ``chromium`` package,
 or ``$KALSHID_CHROMIUM``); without it the browser tests fail, naming the path they looked for.
 """
 

@@ -1,4 +1,4 @@
-"""Kalshi's base URLs (API-NOTES §2). The simulator's are passed in explicitly by config."""
+"""Kalshi's base URLs. The simulator's are passed in explicitly by config."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ strategies acting on one message) does not sign inline:
 
 * each presigned header set is used **at most once** (never two requests with one signature) and
   only while it is younger than ``max_age_s`` (default 0.5 s: a request that spent half a second in
-  transit would carry the same timestamp; Kalshi's tolerance is undocumented, API-NOTES §2, and any
+  transit would carry the same timestamp; Kalshi's tolerance is undocumented, and any
   sane one is seconds, not milliseconds);
 * the oldest set is replaced every ``refresh_s`` (0.2 s) and an order takes the newest, so it is
   0–0.2 s old plus the thread's signing time (the other at most ``depth`` × ``refresh_s``);
