@@ -205,9 +205,13 @@ class ChannelsConfig:
 @attrs.frozen
 class RecordConfig:
     """Market-data recording (``kalshid record``, and inside ``kalshid run``): every feed event, with
-    exchange and receive times, as Parquet under ``<dir>/series=<S>/date=<D>/hour=<H>/``."""
+    exchange and receive times, as Parquet under ``<dir>/series=<S>/date=<D>/hour=<H>/``.
 
-    enabled: bool = _f(True, "a boolean (record inside kalshid run)")
+    Off by default inside ``kalshid run``: the writer thread's Parquet work competes with the order path
+    for the interpreter (tick-to-order p50 +0.9 ms, p99 +3 ms, docs/performance.md); ``kalshid record``
+    records without trading."""
+
+    enabled: bool = _f(False, "a boolean (record inside kalshid run)")
     dir: str = _f("", "a directory for recordings (empty: <journal.dir>/recordings)")
     retention_days: float = _f(14.0, "days > 0 of recordings kept (older hours are deleted)", gt=0)
     flush_seconds: float = _f(2.0, "seconds > 0 between chunk writes (at most this much is lost on a crash)", gt=0)

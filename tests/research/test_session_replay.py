@@ -32,7 +32,8 @@ async def test_recorded_session_replays_to_the_daemon_s_money_to_the_cent(
         tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
     async with running_daemon(tmp_path, MAX_DAILY_LOSS="100000", DEFAULT_BANKROLL="10000",
                               KALSHID_RISK__BREAKER_DAILY_LOSS_FRACTION="0.9",
-                              KALSHID_RISK__BREAKER_DRAWDOWN_FRACTION="0.9") as (daemon, _sup):
+                              KALSHID_RISK__BREAKER_DRAWDOWN_FRACTION="0.9",
+                              KALSHID_RECORD__ENABLED="true") as (daemon, _sup):
         async def two_settled() -> bool:
             journal = daemon.p.journal
             return journal is not None and len(await journal.settlements()) >= 2
