@@ -45,6 +45,7 @@ from _benchenv import isolated_env  # bench/ is sys.path[0]
 from kalshid import logs
 from kalshid.config import load_config
 from kalshid.daemon.supervisor import Runtime, Supervisor
+from kalshid.trading import app
 from kalshid.trading.wiring import TradingDaemon
 
 GOAL_MB = 150.0
@@ -116,7 +117,7 @@ async def soak(hours: int, tmp: Path, sim_history: int, trace: bool = False) -> 
     loaded = load_config(environ=env_for(tmp, sim_history), cwd=tmp)
     runtime = Runtime(loaded, None)
     daemon = TradingDaemon(runtime, journal_inline=True)
-    supervisor = Supervisor(runtime, daemon.components(), freeze_heap=True)  # as `kalshid run` does
+    supervisor = Supervisor(runtime, app.components(daemon), freeze_heap=True)  # as `kalshid run` does
     samples: list[dict[str, Any]] = []
     status: list[int] = []
     wall0 = time.monotonic()

@@ -113,6 +113,7 @@ from kalshid.exchange.kalshi import ws as kalshi_ws
 from kalshid.exchange.kalshi.ratelimit import RateLimiter
 from kalshid.exchange.kalshi.rest import KalshiRest
 from kalshid.exchange.types import Order, OrderRequest
+from kalshid.trading import app
 from kalshid.trading import execution as execution_mod
 from kalshid.trading import risk as risk_mod
 from kalshid.trading.messages import ApprovedOrder, Proposal
@@ -499,7 +500,7 @@ async def measure(args: argparse.Namespace, tmp: Path, rec: Recorder, environ: d
     loaded = load_config(environ=environ, cwd=tmp)
     runtime = Runtime(loaded, load_signer(loaded.config.exchange, environ))
     daemon = TradingDaemon(runtime)
-    supervisor = Supervisor(runtime, daemon.components(), freeze_heap=True)  # as `kalshid run` does
+    supervisor = Supervisor(runtime, app.components(daemon), freeze_heap=True)  # as `kalshid run` does
     clients = [int(c) for c in args.clients.split(",")]
     plan = [c for _ in range(args.rounds) for c in clients]
     status: list[int] = []
