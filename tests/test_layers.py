@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # with ``*``; the longest rule that matches a module decides its layer.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("core", ("kalshid.core",)),
-    ("support", ("kalshid", "kalshid.threads", "kalshid.memory", "kalshid.metrics", "kalshid.data")),
+    ("support", ("kalshid", "kalshid.threads", "kalshid.metrics", "kalshid.data")),
     ("adapters", ("kalshid.logs", "kalshid.config", "kalshid.credentials", "kalshid.exchange", "kalshid.store")),
     ("engines", ("kalshid.sim", "kalshid.research")),
     ("daemon", ("kalshid.daemon",)),
