@@ -23,8 +23,8 @@ from datetime import datetime
 import attrs
 
 from kalshid.core.markets import parse_market_ticker
-from kalshid.core.signals import Action, Side
 from kalshid.core.units import ONE_DOLLAR_CC, check_price_cc
+from kalshid.core.vocab import Action, Side
 
 
 class PortfolioError(ValueError):

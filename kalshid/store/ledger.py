@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 import attrs
 
-from kalshid.core.signals import Action, Side
+from kalshid.core.vocab import Action, Side
 from kalshid.store.records import (
     Fill,
     JournalCheck,

@@ -8,7 +8,7 @@ import pytest
 
 from kalshid.core.markets import market_ticker
 from kalshid.core.portfolio import Fill, Portfolio, PortfolioError, holding_after_trade
-from kalshid.core.signals import Action, Side
+from kalshid.core.vocab import Action, Side
 
 CLOSE = datetime(2026, 7, 1, 12, 15, tzinfo=UTC)
 T = market_ticker(CLOSE)
