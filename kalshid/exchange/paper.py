@@ -463,7 +463,7 @@ class PaperExchange(PaperMarketEvents):
         h = self._touch_holding(o.ticker, now)
         notional = n * price_cc
         held, cost = (h.yes, h.yes_cost_cc) if o.side == "yes" else (h.no, h.no_cost_cc)
-        held, cost, realized = holding_after_trade(held, cost, rec.action, n, notional)  # average cost
+        held, cost, realized = holding_after_trade(held, cost, rec.action, n, price_cc)  # average cost
         h.realized_pnl_cc += realized
         self.cash_cc += (-notional if rec.action == "buy" else notional) - fee_cc
         if o.side == "yes":

@@ -22,6 +22,7 @@ from __future__ import annotations
 import attrs
 
 from kalshid.core.matching import Action, Side
+from kalshid.core.pnl import trade
 from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.sim.model import ExchangeError, Fill, Position, Settlement
 
@@ -123,13 +124,12 @@ class Account:
         cost = pos.yes_cost_cc if side == "yes" else pos.no_cost_cc
         if count > held:
             raise AssertionError(f"closing {count} exceeds {held} held")
-        notional = count * price_cc
-        self.cash_cc += notional
-        removed = cost * count // held  # average cost; the rounding remainder stays in the basis
-        realized = pos.realized_pnl_cc + notional - removed
+        self.cash_cc += count * price_cc
+        held, cost, gain = trade(held, cost, "sell", count, price_cc)  # kalshid's average cost
+        realized = pos.realized_pnl_cc + gain
         if side == "yes":
-            return attrs.evolve(pos, yes=held - count, yes_cost_cc=cost - removed, realized_pnl_cc=realized)
-        return attrs.evolve(pos, no=held - count, no_cost_cc=cost - removed, realized_pnl_cc=realized)
+            return attrs.evolve(pos, yes=held, yes_cost_cc=cost, realized_pnl_cc=realized)
+        return attrs.evolve(pos, no=held, no_cost_cc=cost, realized_pnl_cc=realized)
 
     def set_resting_count(self, ticker: str, delta: int, now: float) -> Position:
         pos = self.position(ticker)

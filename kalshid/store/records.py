@@ -317,7 +317,7 @@ class SettlementRecord:
 
 @attrs.frozen
 class Position:
-    """A market's position derived from the journal's fills and settlement (FIFO cost basis)."""
+    """A market's position derived from the journal's fills and settlement (average cost, :mod:`kalshid.core.pnl`)."""
 
     ticker: str
     yes_count: int  # negative only if more YES was sold than bought (should not happen on Kalshi)
