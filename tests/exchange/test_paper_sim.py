@@ -3,16 +3,6 @@
 from __future__ import annotations
 
 import trio
-from contract_fixtures import (
-    BALANCE_CC,
-    CountingTransport,
-    current_ticker,
-    rest_client,
-    seed_liquidity,
-    signer,
-    sim_now,
-    start_sim,
-)
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshid.core.paper import FillModelParams
@@ -23,6 +13,16 @@ from kalshid.exchange.paper_feed import paper_feed_task
 from kalshid.exchange.types import OrderRequest
 from kalshid.sim.model import OrderRequest as SimOrderRequest
 from kalshid.sim.server import TAKER_USER, TRADER_USER
+from tests.exchange.kalshi.contract_fixtures import (
+    BALANCE_CC,
+    CountingTransport,
+    current_ticker,
+    rest_client,
+    seed_liquidity,
+    signer,
+    sim_now,
+    start_sim,
+)
 
 
 async def test_paper_orders_never_reach_the_exchange(nursery: trio.Nursery,
