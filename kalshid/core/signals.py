@@ -17,8 +17,7 @@ from datetime import datetime
 import attrs
 
 from kalshid.core.units import ONE_DOLLAR_CC, check_price_cc, complement
-from kalshid.core.vocab import Action as Action  # re-exported: signals speak this vocabulary
-from kalshid.core.vocab import Side as Side
+from kalshid.core.vocab import Action, Side
 
 
 def _aware(_inst: object, attr: attrs.Attribute[datetime], value: datetime) -> None:

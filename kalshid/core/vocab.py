@@ -50,4 +50,4 @@ class BookSide(enum.StrEnum):
 
 def book_side_of(side: Side, action: Action) -> BookSide:
     """The YES-quoted book side of a (side, action): buy YES and sell NO bid, sell YES and buy NO ask."""
-    return BookSide.BID if (side is Side.YES) == (action is Action.BUY) else BookSide.ASK
+    return BookSide.BID if (side == Side.YES) == (action == Action.BUY) else BookSide.ASK

@@ -184,7 +184,7 @@ class PaperExchange(PaperMarketEvents):
         for ticker, h in list(self._holdings.items()):
             if h.yes or h.no:
                 book = await self.current_book(ticker)
-                value += h.yes * best_bid_cc(book, "yes") + h.no * best_bid_cc(book, "no")
+                value += h.yes * best_bid_cc(book, Side.YES) + h.no * best_bid_cc(book, Side.NO)
         return Balance(balance_cc=_floor_cents(self.available_cc), portfolio_value_cc=_floor_cents(value),
                        updated_ts=self._now())
 
@@ -285,7 +285,7 @@ class PaperExchange(PaperMarketEvents):
         if remaining and (fok or request.time_in_force == "immediate_or_cancel"):
             rec.order = attrs.evolve(rec.order, status="canceled", remaining_count=0)
         elif remaining:
-            bside: Side = request.side if buy else ("no" if request.side == "yes" else "yes")
+            bside = request.side if buy else request.side.other
             bprice = request.price_cc if buy else ONE_DOLLAR_CC - request.price_cc
             rec.resting = RestingPaperOrder(request.client_order_id, bside, bprice, remaining)
             self._touch_holding(request.ticker, now)
@@ -448,7 +448,7 @@ class PaperExchange(PaperMarketEvents):
     @staticmethod
     def _marketable(req: OrderRequest, book: OrderBook) -> bool:
         if req.action == "buy":
-            opposite = best_bid_cc(book, "no" if req.side == "yes" else "yes")
+            opposite = best_bid_cc(book, req.side.other)
             return opposite > 0 and ONE_DOLLAR_CC - opposite <= req.price_cc
         return best_bid_cc(book, req.side) >= req.price_cc
 

@@ -80,7 +80,7 @@ def best_bid_cc(book: OrderBook | None, side: Side) -> int:
 
 
 def _other(side: Side) -> Side:
-    return "no" if side == "yes" else "yes"
+    return Side(side).other
 
 
 class PaperMarketEvents(ABC):
@@ -150,7 +150,7 @@ class PaperMarketEvents(ABC):
         if trade.taker_side not in ("yes", "no"):
             log.warning("paper_trade_unknown_taker_side", ticker=trade.ticker, taker_side=trade.taker_side)
             return
-        taker: Side = "yes" if trade.taker_side == "yes" else "no"
+        taker = Side(trade.taker_side)
         hit = [r for r in self._resting(trade.ticker) if r.resting is not None and r.resting.side != taker]
         hit.sort(key=lambda r: (-r.resting.price_cc if r.resting else 0, r.seq))
         left = trade.count

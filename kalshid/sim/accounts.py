@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import attrs
 
-from kalshid.core.matching import Action, Side
 from kalshid.core.pnl import trade
 from kalshid.core.units import ONE_DOLLAR_CC
+from kalshid.core.vocab import Action, Side
 from kalshid.sim.model import ExchangeError, Fill, Position, Settlement
 
 
@@ -90,7 +90,7 @@ class Account:
         user, so the engine can keep open interest exact."""
         pos = self.position(ticker)
         if action == "buy":
-            other: Side = "no" if side == "yes" else "yes"
+            other = Side(side).other
             free = (pos.no if other == "no" else pos.yes) - self.locked_sells.get((ticker, other), 0)
             netted = min(count, max(0, free))
             if netted:
@@ -149,7 +149,7 @@ class Account:
             user_id=self.user_id,
             ticker=ticker,
             event_ticker=event_ticker,
-            market_result="yes" if result == "yes" else "no",
+            market_result=Side.YES if result == "yes" else Side.NO,
             yes_count=pos.yes,
             yes_total_cost_cc=pos.yes_cost_cc,
             no_count=pos.no,

@@ -29,10 +29,10 @@ from kalshid.server.app import create_app
 from kalshid.server.settings import ApiSettings
 from kalshid.store import Journal, open_journal
 from kalshid.store.records import Position
-from kalshid.tasks import convert
-from kalshid.tasks.context import TradingState
-from kalshid.tasks.control_impl import DaemonControlImpl
-from kalshid.tasks.netting import net_fill
+from kalshid.trading import convert
+from kalshid.trading.control_impl import DaemonControlImpl
+from kalshid.trading.messages import TradingState
+from kalshid.trading.netting import net_fill
 from tests.server.conftest import AUTH, TOKEN
 
 A = "KXSOL15M-26JUL081900-00"  # settles YES
