@@ -10,7 +10,7 @@ the exchange's 409) and raises :class:`Conflict` otherwise; a buy needs ``count 
 of available cash (:class:`InsufficientBalance`), a sell needs contracts held and not already offered;
 YES and NO holdings are kept separately (no netting) and ``position`` is ``yes − no``.
 
-Fill model (:mod:`kalshid.core.paper`), chosen so paper results do not flatter:
+Fill model (:mod:`kalshid.core.paperfills`), chosen so paper results do not flatter:
 
 - Taker: the order walks the *visible* book of the real market (partial fills; fees accumulated per
   order exactly as the exchange does, :mod:`kalshid.core.fees`). Liquidity a paper order took stays
@@ -42,7 +42,7 @@ import attrs
 import trio
 
 from kalshid.core.fees import taker_fee_cc
-from kalshid.core.paper import FillModelParams, RestingPaperOrder, book_key, taker_fills
+from kalshid.core.paperfills import FillModelParams, RestingPaperOrder, book_key, taker_fills
 from kalshid.core.portfolio import holding_after_trade
 from kalshid.core.units import CC_PER_CENT, ONE_DOLLAR_CC
 from kalshid.exchange.base import (

@@ -8,7 +8,7 @@ real exchange's events:
   changed size forgets the liquidity paper orders consumed there; a pending *touch* resolves when the
   opposite side's best bid moves (rising = the order's side got cheaper = adverse).
 - :class:`TradePrinted`: allocated to resting paper orders best price first, then time priority,
-  through :func:`kalshid.core.paper.on_trade` (through → fill; at the price → touch).
+  through :func:`kalshid.core.paperfills.on_trade` (through → fill; at the price → touch).
 - :class:`MarketLifecycle` ``determined``/``settled`` with a ``result``: pending touches resolve as
   "window ended", resting orders are canceled, positions settle.
 
@@ -31,7 +31,7 @@ import attrs
 import trio
 
 from kalshid.core.book import OrderBook
-from kalshid.core.paper import (
+from kalshid.core.paperfills import (
     FillModelParams,
     RestingPaperOrder,
     TradePrint,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from kalshid.core.paper import FillModelParams
+from kalshid.core.paperfills import FillModelParams
 from kalshid.exchange.base import BookUpdated, FeedEvent, FillReceived, OrderUpdated, TradePrinted
 from kalshid.exchange.kalshi.ws import FeedConfig, KalshiFeed
 from kalshid.exchange.paper import PaperExchange
