@@ -12,7 +12,7 @@ from client_drive import CALLS, drive_everything, load_schemas, public_coroutine
 from cryptography.hazmat.primitives.asymmetric import rsa
 from kalshi_fakes import TICKER
 
-from kalshid.exchange.kalshi import orderwire
+from kalshid.exchange.kalshi.wire import orders as orderwire
 from kalshid.exchange.types import AmendRequest, OrderRequest
 
 schemas = load_schemas()

@@ -17,9 +17,10 @@ from pathlib import Path
 from client_drive import drive_everything
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from kalshid.exchange.kalshi import orderwire, presign
+from kalshid.exchange.kalshi import presign
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.exchange.kalshi.rest import KalshiRest
+from kalshid.exchange.kalshi.wire import orders as orderwire
 
 PACKAGE = Path(__file__).resolve().parents[2] / "kalshid"
 LEGACY_WRITE = re.compile(r"^/trade-api/v2/portfolio/orders(/[^/]+(/amend|/decrease)?|/batched)?/?$")

@@ -30,7 +30,6 @@ that leaves some, before the next frame.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -47,8 +46,11 @@ from kalshid.exchange.base import (
     SubscriptionFailed,
 )
 from kalshid.exchange.errors import ProtocolError
-from kalshid.exchange.kalshi import wire, wsmsg
 from kalshid.exchange.kalshi.feedconfig import BOOK, INDEX_CHANNEL, LIFECYCLE_CHANNEL, TERMINAL_ERROR_CODES, FeedConfig
+from kalshid.exchange.kalshi.wire import feed
+from kalshid.exchange.kalshi.wire.feed import Command
+from kalshid.exchange.kalshi.wire.fields import loads
+from kalshid.exchange.kalshi.wire.objects import parse_fill, parse_order
 from kalshid.exchange.types import ORDER_STATUSES
 from kalshid.logs import get_logger
 
@@ -62,19 +64,6 @@ _NO_COMMAND: tuple[str, str, tuple[str, ...]] = ("", "", ())
 
 
 @attrs.frozen
-class Command:
-    """A command to send: ``{"id": id, "cmd": cmd, "params": params}``. Ids are unique per session."""
-
-    id: int
-    cmd: str
-    params: dict[str, Any] = attrs.field(hash=False)
-
-    def encode(self) -> str:
-        """The frame's text."""
-        return json.dumps({"id": self.id, "cmd": self.cmd, "params": self.params}, separators=(",", ":"))
-
-
-@attrs.frozen
 class Reconnect:
     """The connection can no longer be trusted (``reason`` says why): close it and connect again."""
 
@@ -82,6 +71,7 @@ class Reconnect:
 
 
 Output = Command | FeedEvent | Reconnect
+__all__ = ["Command", "FeedProtocol", "Output", "Reconnect"]
 
 
 class _Session:
@@ -189,7 +179,7 @@ class FeedProtocol:
         if s is None:
             raise RuntimeError("FeedProtocol.receive() without a session: call connected() first")
         try:
-            msg = wire.loads(raw)
+            msg = loads(raw)
         except ProtocolError as exc:
             self._bad_frame(None, str(exc), reconnect=True)
             return None
@@ -221,22 +211,22 @@ class FeedProtocol:
 
     def _event(self, typ: object, body: dict[str, Any], now: float) -> FeedEvent | None:
         if typ == "fill":
-            return FillReceived(wire.parse_fill(body), now)
+            return FillReceived(parse_fill(body), now)
         if typ == "user_order":
             if body.get("status") not in ORDER_STATUSES:  # "unknown": the REST read or the next update says
                 log.info("kalshi_ws_order_status_unknown", order_id=body.get("order_id"), status=body.get("status"))
                 return None
-            return OrderUpdated(wire.parse_order(body), now)
+            return OrderUpdated(parse_order(body), now)
         if typ == "market_position":
-            return wsmsg.parse_market_position(body, now)
+            return feed.parse_market_position(body, now)
         if typ in ("cfbenchmarks_value", "cfbenchmarks_value_5hz"):
-            return IndexPrinted(wsmsg.parse_index(body, now), now)
+            return IndexPrinted(feed.parse_index(body, now), now)
         if typ == "ticker":
-            return wsmsg.parse_ticker(body, now)
+            return feed.parse_ticker(body, now)
         if typ == "trade":
-            return wsmsg.parse_trade(body, now)
+            return feed.parse_trade(body, now)
         if typ == "market_lifecycle_v2":
-            return wsmsg.parse_lifecycle(body, now)
+            return feed.parse_lifecycle(body, now)
         log.debug("kalshi_ws_unhandled", type=typ)
         return None
 
@@ -263,7 +253,7 @@ class FeedProtocol:
             return None
         if typ == "orderbook_delta":
             try:
-                ticker, side, price, delta, ts = wsmsg.parse_delta(body, yes_priced=self._yes_priced)
+                ticker, side, price, delta, ts = feed.parse_delta(body, yes_priced=self._yes_priced)
             except ProtocolError as exc:
                 self._bad_book(s, typ, str(exc), now)
                 return None
@@ -277,7 +267,7 @@ class FeedProtocol:
                 return None
             return book
         try:
-            ticker, yes, no, ts = wsmsg.parse_snapshot(body, yes_priced=self._yes_priced)
+            ticker, yes, no, ts = feed.parse_snapshot(body, yes_priced=self._yes_priced)
             book = self.books.get(ticker)
             if book is None:
                 return None

@@ -45,14 +45,13 @@ from kalshid.exchange.errors import (
     RateLimited,
     ServerError,
     TransportError,
-    error_from_response,
 )
-from kalshid.exchange.kalshi import orderwire as ow
-from kalshid.exchange.kalshi import wire
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.exchange.kalshi.orderlane import LaneConnection, LaneError, OrderLane
 from kalshid.exchange.kalshi.presign import ORDERS_PATH, PresignedOrders
 from kalshid.exchange.kalshi.ratelimit import EndpointCosts, RateLimiter, RateLimits, limits_from_account
+from kalshid.exchange.kalshi.wire import answers, fields, objects
+from kalshid.exchange.kalshi.wire import orders as ow
 from kalshid.exchange.types import (
     AmendRequest,
     Balance,
@@ -184,18 +183,6 @@ class KalshiRest:
         signed = self.presigned.take(method, wire_path) if self.presigned is not None else None
         return signed or self._signer.headers(self._wall_ms(), method, wire_path)
 
-    @staticmethod
-    def _decode(content: bytes) -> Any:
-        return wire.loads(content) if content else {}
-
-    @staticmethod
-    def _error(status: int, content: bytes) -> ExchangeError:
-        try:
-            body: Any = wire.loads(content)
-        except ProtocolError:
-            body = content.decode("utf-8", "replace")
-        return error_from_response(status, body)
-
     async def _get(self, path: str, params: dict[str, Any] | None = None, *, template: str | None = None) -> Any:
         """GET with rate limiting (the cost of ``template``, default ``path``) and bounded, jittered
         retries on 429/5xx/transport errors."""
@@ -209,8 +196,8 @@ class KalshiRest:
                 err: ExchangeError = exc
             else:
                 if resp.status_code < 400:
-                    return self._decode(resp.content)
-                err = self._error(resp.status_code, resp.content)
+                    return answers.body_of(resp.content)
+                err = answers.error_of(resp.status_code, resp.content)
                 if not isinstance(err, RateLimited | ServerError):
                     raise err
             if attempt == last:
@@ -286,58 +273,58 @@ class KalshiRest:
     # ------------------------------------------------------------------ market data
 
     async def get_exchange_status(self) -> ExchangeStatus:
-        return wire.parse_exchange_status(await self._get("/exchange/status"))
+        return objects.parse_exchange_status(await self._get("/exchange/status"))
 
     async def list_markets(self, *, series_ticker: str | None = None, status: str | None = None,
                            event_ticker: str | None = None,
                            tickers: Sequence[str] | None = None) -> list[Market]:
         params = {"series_ticker": series_ticker, "status": status, "event_ticker": event_ticker,
                   "tickers": ",".join(tickers) if tickers else None}
-        return [wire.parse_market(m) for m in await self._paginate("/markets", "markets", params)]
+        return [objects.parse_market(m) for m in await self._paginate("/markets", "markets", params)]
 
     async def get_market(self, ticker: str) -> Market:
         body = await self._get(f"/markets/{ticker}")
-        return wire.parse_market(wire.obj_of(body, "market", f"market {ticker}"))
+        return objects.parse_market(fields.obj_of(body, "market", f"market {ticker}"))
 
     async def get_orderbook(self, ticker: str, *, depth: int = 0) -> OrderBook:
         body = await self._get(f"/markets/{ticker}/orderbook", {"depth": depth or None})
-        return wire.parse_orderbook(ticker, body)
+        return objects.parse_orderbook(ticker, body)
 
     # ------------------------------------------------------------------ portfolio
 
     async def get_balance(self) -> Balance:
-        return wire.parse_balance(await self._get("/portfolio/balance"))
+        return objects.parse_balance(await self._get("/portfolio/balance"))
 
     async def list_orders(self, *, ticker: str | None = None, status: str | None = None,
                           min_ts: datetime | None = None) -> list[Order]:
         params = {"ticker": ticker, "status": status,
-                  "min_ts": wire.unix_seconds(min_ts) if min_ts else None}
-        return [wire.parse_order(o) for o in await self._paginate("/portfolio/orders", "orders", params)]
+                  "min_ts": fields.unix_seconds(min_ts) if min_ts else None}
+        return [objects.parse_order(o) for o in await self._paginate("/portfolio/orders", "orders", params)]
 
     async def get_order(self, order_id: str) -> Order:
         body = await self._get(f"/portfolio/orders/{order_id}", template="/portfolio/orders/{order_id}")
-        return wire.parse_order(wire.obj_of(body, "order", f"order {order_id}"))
+        return objects.parse_order(fields.obj_of(body, "order", f"order {order_id}"))
 
     async def find_order_by_client_id(self, client_order_id: str, *, ticker: str) -> Order | None:
         """The order with this ``client_order_id`` on ``ticker``, or None. Scans every page."""
         for raw in await self._paginate("/portfolio/orders", "orders", {"ticker": ticker}):
             if isinstance(raw, dict) and raw.get("client_order_id") == client_order_id:
-                return wire.parse_order(raw)
+                return objects.parse_order(raw)
         return None
 
     async def list_fills(self, *, ticker: str | None = None, since: datetime | None = None) -> list[Fill]:
-        params = {"ticker": ticker, "min_ts": wire.unix_seconds(since) if since else None}
-        return [wire.parse_fill(f) for f in await self._paginate("/portfolio/fills", "fills", params)]
+        params = {"ticker": ticker, "min_ts": fields.unix_seconds(since) if since else None}
+        return [objects.parse_fill(f) for f in await self._paginate("/portfolio/fills", "fills", params)]
 
     async def list_positions(self, *, ticker: str | None = None) -> list[Position]:
         raw = await self._paginate("/portfolio/positions", "market_positions", {"ticker": ticker})
-        return [wire.parse_position(p) for p in raw]
+        return [objects.parse_position(p) for p in raw]
 
     async def list_settlements(self, *, ticker: str | None = None,
                                since: datetime | None = None) -> list[Settlement]:
-        params = {"ticker": ticker, "min_ts": wire.unix_seconds(since) if since else None}
+        params = {"ticker": ticker, "min_ts": fields.unix_seconds(since) if since else None}
         raw = await self._paginate("/portfolio/settlements", "settlements", params)
-        return [wire.parse_settlement(s) for s in raw]
+        return [objects.parse_settlement(s) for s in raw]
 
     # ------------------------------------------------------------------ orders (V2 routes)
 
@@ -374,14 +361,14 @@ class KalshiRest:
         coid, ticker = request.client_order_id, request.ticker
         if status < 400:
             try:
-                order = ow.order_from_create(request, ow.parse_ack(self._decode(content), "create order response"))
+                order = ow.order_from_create(request, ow.parse_ack(answers.body_of(content), "create order response"))
             except ProtocolError as exc:
                 # Accepted (2xx) but unreadable: it may exist, we just don't know its state.
                 raise OrderInFlight(coid, ticker, exc) from exc
             if order is None:  # a 2xx naming no order is not a placed order: resolve by client_order_id
                 raise OrderInFlight(coid, ticker, f"HTTP {status} answer without an order_id")
             return order
-        err = self._error(status, content)
+        err = answers.error_of(status, content)
         if isinstance(err, ServerError):
             raise OrderInFlight(coid, ticker, err) from err
         if isinstance(err, Conflict):
@@ -429,12 +416,12 @@ class KalshiRest:
         except TransportError as exc:
             raise CancelInFlight(order_id, exc) from exc
         if resp.status_code >= 400:
-            err = self._error(resp.status_code, resp.content)
+            err = answers.error_of(resp.status_code, resp.content)
             if isinstance(err, ServerError):
                 raise CancelInFlight(order_id, err) from err
             raise err
         try:
-            return self._decode(resp.content)
+            return answers.body_of(resp.content)
         except ProtocolError as exc:
             raise CancelInFlight(order_id, exc) from exc
 
@@ -471,24 +458,14 @@ class KalshiRest:
         body = ow.encode_decrease(ticker=ticker, reduce_by=reduce_by, reduce_to=reduce_to)
         answer = await self._modify_once(order_id, "POST", ow.order_path(order_id) + "/decrease",
                                          template=ow.ORDER_TEMPLATE + "/decrease", body=body)
-        return self._change(order_id, answer, "decrease response", "remaining_count")
+        return ow.order_change(order_id, answer, "decrease response", "remaining_count")
 
     async def amend_order(self, amend: AmendRequest) -> OrderChange:
         """Change a resting order's price and/or total size once (``AmendOrderV2``); unknown outcome →
         :class:`CancelInFlight`."""
         answer = await self._modify_once(amend.order_id, "POST", ow.order_path(amend.order_id) + "/amend",
                                          template=ow.ORDER_TEMPLATE + "/amend", body=ow.encode_amend(amend))
-        return self._change(amend.order_id, answer, "amend response")
-
-    @staticmethod
-    def _change(order_id: str, body: Any, ctx: str, *required: str) -> OrderChange:
-        try:
-            ack = ow.parse_ack(body, ctx)
-            ow.require_counts(ack, ctx, *required)
-        except ProtocolError as exc:
-            raise CancelInFlight(order_id, exc) from exc
-        return OrderChange(order_id=ack.order_id or order_id, client_order_id=ack.client_order_id,
-                           remaining_count=ack.remaining_count, fill_count=ack.fill_count, ts=ack.ts)
+        return ow.order_change(amend.order_id, answer, "amend response")
 
     async def cancel_all_orders(self) -> None:
         """The kill switch: ``DELETE /portfolio/events/orders`` cancels every resting order of the
@@ -516,34 +493,15 @@ class KalshiRest:
         except TransportError as exc:
             return in_flight(exc)
         if resp.status_code >= 400:
-            err = self._error(resp.status_code, resp.content)
+            err = answers.error_of(resp.status_code, resp.content)
             if isinstance(err, ServerError):
                 return in_flight(err)
             return [err] * len(chunk)
         try:
-            items = ow.batch_items(self._decode(resp.content), "batch create response")
+            items = ow.batch_items(answers.body_of(resp.content), "batch create response")
         except ProtocolError as exc:
             return in_flight(exc)
-        by_cid = {str(i.get("client_order_id")): i for i in items if i.get("client_order_id")}
-        out: list[Order | ExchangeError] = []
-        for n, req in enumerate(chunk):
-            item = by_cid.get(req.client_order_id) or (items[n] if n < len(items) else None)
-            out.append(self._batch_item(req, item))
-        return out
-
-    @staticmethod
-    def _batch_item(req: OrderRequest, item: Any) -> Order | ExchangeError:
-        if item is None:
-            return OrderInFlight(req.client_order_id, req.ticker, "batch answer has no item for it")
-        failed = ow.item_error(item, "batch create item")
-        if failed is not None:
-            return error_from_response(400, {"error": {"code": failed[0], "message": failed[1]}})
-        try:
-            order = ow.order_from_create(req, ow.parse_ack(item, "batch create item"))
-        except ProtocolError as exc:
-            return OrderInFlight(req.client_order_id, req.ticker, exc)
-        return order if order is not None else OrderInFlight(req.client_order_id, req.ticker,
-                                                             "batch item without an order_id")
+        return ow.batch_create_results(chunk, items)
 
     async def cancel_orders(self, orders: Sequence[tuple[str, str]]) -> list[int | ExchangeError]:
         """Cancel ``(order_id, market_ticker)`` pairs with ``DELETE /portfolio/events/orders/batched``.
@@ -562,20 +520,7 @@ class KalshiRest:
             except ExchangeError as exc:  # the whole batch refused
                 out.extend(exc for _ in chunk)
                 continue
-            for oid, _ in chunk:
-                item = items.get(oid)
-                failed = ow.item_error(item, "batch cancel item") if item is not None else ("missing", "no item")
-                if item is None or failed is not None:
-                    assert failed is not None
-                    out.append(error_from_response(404 if failed[0] == "not_found" else 400,
-                                                   {"error": {"code": failed[0], "message": failed[1]}}))
-                    continue
-                try:
-                    ack = ow.parse_ack(item, "batch cancel item")
-                except ProtocolError as exc:
-                    out.append(CancelInFlight(oid, exc))
-                    continue
-                out.append(ack.reduced_by or 0)
+            out.extend(ow.batch_cancel_result(oid, items.get(oid)) for oid, _ in chunk)
         return out
 
     def _chunks(self, items: Sequence[T], method: str) -> list[Sequence[T]]:

@@ -1,7 +1,7 @@
-"""Kalshi WebSocket payloads (``msg`` objects) → typed values (the current AsyncAPI: ``_dollars`` /
-``_fp`` strings, ``book_side``, ``ts_ms``).
+"""Kalshi WebSocket commands, and payloads (``msg`` objects) → typed values (the current AsyncAPI:
+``_dollars`` / ``_fp`` strings, ``book_side``, ``ts_ms``). Fills and orders are :mod:`.objects`.
 
-Same rules as :mod:`kalshid.exchange.kalshi.wire`: numbers as strings or JSON numbers, unknown fields
+Same rules as :mod:`.fields`: numbers as strings or JSON numbers, unknown fields
 ignored, deprecated fields never read; a malformed payload raises
 :class:`~kalshid.exchange.errors.ProtocolError` naming the field. The hot path (orderbook deltas)
 is :func:`parse_delta`.
@@ -15,12 +15,28 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import attrs
+
 from kalshid.core import wire as w
 from kalshid.core.book import Level
 from kalshid.exchange.base import MarketLifecycle, PositionUpdated, TickerUpdated, TradePrinted
 from kalshid.exchange.errors import ProtocolError
-from kalshid.exchange.kalshi.wire import Obj, book_sides, counts, field, integer, money, one_of, opt, string
+from kalshid.exchange.kalshi.wire.fields import Obj, counts, field, integer, money, one_of, opt, string
+from kalshid.exchange.kalshi.wire.objects import book_sides
 from kalshid.exchange.types import BOOK_SIDES, IndexPrint
+
+
+@attrs.frozen
+class Command:
+    """A command to send: ``{"id": id, "cmd": cmd, "params": params}``. Ids are unique per session."""
+
+    id: int
+    cmd: str
+    params: dict[str, Any] = attrs.field(hash=False)
+
+    def encode(self) -> str:
+        """The frame's text."""
+        return json.dumps({"id": self.id, "cmd": self.cmd, "params": self.params}, separators=(",", ":"))
 
 
 def _no_price(price_cc: int, side: str, yes_priced: bool) -> int:
