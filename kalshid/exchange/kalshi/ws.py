@@ -52,7 +52,7 @@ from kalshid.exchange.kalshi.feedconfig import (
     FeedConfig,
 )
 from kalshid.exchange.kalshi.feedprotocol import Command, FeedProtocol, Output, Reconnect
-from kalshid.exchange.kalshi.rest import wall_clock_ms
+from kalshid.exchange.kalshi.http import wall_clock_ms
 from kalshid.logs import get_logger
 
 __all__ = ["BOOK", "INDEX_CHANNEL", "LIFECYCLE_CHANNEL", "MARKET_CHANNELS", "TERMINAL_ERROR_CODES",
