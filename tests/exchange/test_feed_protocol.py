@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
 from kalshi_fakes import NEXT_TICKER, TICKER, fill_json
 
 from kalshid.exchange import base
 from kalshid.exchange.kalshi.feedconfig import FeedConfig
 from kalshid.exchange.kalshi.feedprotocol import Command, FeedProtocol, Output, Reconnect
 
+KALSHI = Path(__file__).resolve().parents[2] / "kalshid" / "exchange" / "kalshi"
+SANS_IO = [KALSHI / "feedprotocol.py", KALSHI / "feedconfig.py", *sorted((KALSHI / "wire").glob("*.py"))]
+IO_MODULES = frozenset({"trio", "trio_websocket", "httpx", "wsproto", "socket", "time", "random", "asyncio"})
 NOW = 123.5
 SIDS = {"orderbook_delta": 1, "ticker": 2, "trade": 3, "fill": 4, "user_orders": 5, "market_positions": 6,
         "market_lifecycle_v2": 7, "cfbenchmarks_value": 8}
@@ -187,3 +193,16 @@ def test_disconnect_marks_each_book_stale_once() -> None:
     assert proto.mark_all_stale("disconnected (y)", NOW) == []
     proto.connecting()
     assert not proto.answered
+
+
+@pytest.mark.parametrize("path", SANS_IO, ids=lambda p: str(p.relative_to(KALSHI)))
+def test_the_protocol_and_the_wire_package_do_no_io(path: Path) -> None:
+    problems = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            problems += [a.name for a in node.names if a.name.split(".")[0] in IO_MODULES]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in IO_MODULES:
+            problems.append(node.module)
+        elif isinstance(node, ast.AsyncFunctionDef | ast.Await):
+            problems.append(f"async at line {node.lineno}")
+    assert problems == []

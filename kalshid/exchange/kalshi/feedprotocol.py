@@ -40,9 +40,6 @@ from kalshid.exchange.base import (
     FeedEvent,
     FeedResynced,
     FeedStale,
-    FillReceived,
-    IndexPrinted,
-    OrderUpdated,
     SubscriptionFailed,
 )
 from kalshid.exchange.errors import ProtocolError
@@ -50,8 +47,6 @@ from kalshid.exchange.kalshi.feedconfig import BOOK, INDEX_CHANNEL, LIFECYCLE_CH
 from kalshid.exchange.kalshi.wire import feed
 from kalshid.exchange.kalshi.wire.feed import Command
 from kalshid.exchange.kalshi.wire.fields import loads
-from kalshid.exchange.kalshi.wire.objects import parse_fill, parse_order
-from kalshid.exchange.types import ORDER_STATUSES
 from kalshid.logs import get_logger
 
 log = get_logger(__name__)
@@ -201,33 +196,12 @@ class FeedProtocol:
             return None
         self.answered = True
         try:
-            event = self._event(typ, body, now)
+            event = feed.event_of(typ, body, now)
         except ProtocolError as exc:
             self._bad_frame(typ, str(exc), reconnect=typ in _ORDER_STREAM)
             return None
         if event is not None:
             self.outbox.append(event)
-        return None
-
-    def _event(self, typ: object, body: dict[str, Any], now: float) -> FeedEvent | None:
-        if typ == "fill":
-            return FillReceived(parse_fill(body), now)
-        if typ == "user_order":
-            if body.get("status") not in ORDER_STATUSES:  # "unknown": the REST read or the next update says
-                log.info("kalshi_ws_order_status_unknown", order_id=body.get("order_id"), status=body.get("status"))
-                return None
-            return OrderUpdated(parse_order(body), now)
-        if typ == "market_position":
-            return feed.parse_market_position(body, now)
-        if typ in ("cfbenchmarks_value", "cfbenchmarks_value_5hz"):
-            return IndexPrinted(feed.parse_index(body, now), now)
-        if typ == "ticker":
-            return feed.parse_ticker(body, now)
-        if typ == "trade":
-            return feed.parse_trade(body, now)
-        if typ == "market_lifecycle_v2":
-            return feed.parse_lifecycle(body, now)
-        log.debug("kalshi_ws_unhandled", type=typ)
         return None
 
     def _bad_frame(self, typ: object, error: str, *, reconnect: bool) -> None:

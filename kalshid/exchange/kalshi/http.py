@@ -51,7 +51,6 @@ class RetryPolicy:
         return float(rng() * min(self.max_s, self.base_s * (2 ** attempt)))
 
 
-
 class KalshiHttp:
     """The signed, rate-limited HTTP client to the Trade API (module docstring).
 

@@ -19,11 +19,23 @@ import attrs
 
 from kalshid.core import wire as w
 from kalshid.core.book import Level
-from kalshid.exchange.base import MarketLifecycle, PositionUpdated, TickerUpdated, TradePrinted
+from kalshid.exchange.base import (
+    FeedEvent,
+    FillReceived,
+    IndexPrinted,
+    MarketLifecycle,
+    OrderUpdated,
+    PositionUpdated,
+    TickerUpdated,
+    TradePrinted,
+)
 from kalshid.exchange.errors import ProtocolError
 from kalshid.exchange.kalshi.wire.fields import Obj, counts, field, integer, money, one_of, opt, string
-from kalshid.exchange.kalshi.wire.objects import book_sides
-from kalshid.exchange.types import BOOK_SIDES, IndexPrint
+from kalshid.exchange.kalshi.wire.objects import book_sides, parse_fill, parse_order
+from kalshid.exchange.types import BOOK_SIDES, ORDER_STATUSES, IndexPrint
+from kalshid.logs import get_logger
+
+log = get_logger(__name__)
 
 
 @attrs.frozen
@@ -182,3 +194,28 @@ def parse_index(m: Obj, local_time: float) -> IndexPrint:
     close_avg, close_window = _avg(m, "last_60s_windowed_average_15min", ctx)
     return IndexPrint(index_id=index_id, value=value, exchange_ts=ts, local_time=local_time,
                       avg_60s=avg, close_avg_60s=close_avg, close_avg_window=close_window)
+
+
+def event_of(typ: object, body: Obj, now: float) -> FeedEvent | None:
+    """The feed event a data message of type ``typ`` carries (received at ``now``), or None for a type
+    the feed does not handle or an order update whose status is ``unknown`` (the REST read or the
+    next update says). Raises :class:`ProtocolError` naming the field when the payload is malformed."""
+    if typ == "fill":
+        return FillReceived(parse_fill(body), now)
+    if typ == "user_order":
+        if body.get("status") not in ORDER_STATUSES:
+            log.info("kalshi_ws_order_status_unknown", order_id=body.get("order_id"), status=body.get("status"))
+            return None
+        return OrderUpdated(parse_order(body), now)
+    if typ == "market_position":
+        return parse_market_position(body, now)
+    if typ in ("cfbenchmarks_value", "cfbenchmarks_value_5hz"):
+        return IndexPrinted(parse_index(body, now), now)
+    if typ == "ticker":
+        return parse_ticker(body, now)
+    if typ == "trade":
+        return parse_trade(body, now)
+    if typ == "market_lifecycle_v2":
+        return parse_lifecycle(body, now)
+    log.debug("kalshi_ws_unhandled", type=typ)
+    return None
