@@ -206,3 +206,30 @@ def test_the_protocol_and_the_wire_package_do_no_io(path: Path) -> None:
         elif isinstance(node, ast.AsyncFunctionDef | ast.Await):
             problems.append(f"async at line {node.lineno}")
     assert problems == []
+
+
+@pytest.mark.parametrize("obj", [
+    {"type": ["orderbook_delta"], "sid": 1, "msg": {}},
+    {"type": "orderbook_delta", "sid": {"a": 1}, "seq": 2, "msg": {}},
+    {"type": "orderbook_delta", "sid": 1, "seq": 2, "msg": [1]},
+    {"type": "orderbook_delta", "sid": 1, "seq": 2, "msg": {"market_ticker": [TICKER], "side": "yes",
+                                                             "price_dollars": "0.4", "delta_fp": "1"}},
+    {"type": "orderbook_snapshot", "sid": 1, "seq": 2, "msg": {"market_ticker": TICKER, "yes_dollars_fp": "x"}},
+    {"type": "error", "id": [1], "sid": [1], "msg": {"code": [10], "msg": {"x": 1}}},
+    {"type": "error", "msg": "text only"},
+    {"type": "subscribed", "id": {"x": 1}, "msg": {"sid": "1"}},
+    {"type": "ok", "id": 1, "sid": 1, "seq": "2"},
+    {"type": "ticker", "sid": 2, "msg": {"market_ticker": 5, "price_dollars": {"a": 1}}},
+    {"type": "trade", "sid": 3, "msg": {"market_ticker": TICKER, "yes_price_dollars": [1]}},
+    {"type": "market_lifecycle_v2", "sid": 7, "msg": {"market_ticker": TICKER, "additional_metadata": 3}},
+    {"type": "cfbenchmarks_value", "sid": 8, "msg": {"index_id": "SOLUSD_RTI", "data": "{bad", "value_usd": "x"}},
+    {"type": "user_order", "sid": 5, "msg": {"status": ["resting"]}},
+    {"type": "market_position", "sid": 6, "msg": {"market_ticker": TICKER, "position_fp": None}},
+    {"type": {"nested": True}},
+    {"msg": None},
+])
+def test_odd_frames_never_raise(obj: dict[str, Any]) -> None:
+    proto = live()
+    proto.receive(frame(obj), NOW)
+    for out in proto.take_outputs():
+        assert isinstance(out, Command | Reconnect | base.FeedStale | base.SubscriptionFailed)

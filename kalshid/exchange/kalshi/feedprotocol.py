@@ -51,10 +51,11 @@ from kalshid.logs import get_logger
 
 log = get_logger(__name__)
 
-_RESPONSES = frozenset({"subscribed", "ok", "unsubscribed", "error"})
-_BOOK_TYPES = frozenset({"orderbook_delta", "orderbook_snapshot"})
+_RESPONSES = ("subscribed", "ok", "unsubscribed", "error")
+_BOOK_TYPES = ("orderbook_delta", "orderbook_snapshot")
+# Tuples, not sets: a frame's "type" may be any JSON value, and membership must not hash it.
 # Messages about our own orders: one that cannot be read must not be lost in silence.
-_ORDER_STREAM = frozenset({"fill", "user_order", "market_position"})
+_ORDER_STREAM = ("fill", "user_order", "market_position")
 _NO_COMMAND: tuple[str, str, tuple[str, ...]] = ("", "", ())
 
 
@@ -289,7 +290,7 @@ class FeedProtocol:
             if cmd == "subscribe":
                 s.subscribing.discard(channel)
             log.error("kalshi_ws_command_error", cmd=cmd, channel=channel, code=code, error=text)
-            if code in TERMINAL_ERROR_CODES:
+            if type(code) is int and code in TERMINAL_ERROR_CODES:
                 self._resubscribe(s, sid, channel, f"error {code}: {text}", now)
                 return
             self.outbox.append(SubscriptionFailed(channel, code if type(code) is int else None, text, tickers, now))

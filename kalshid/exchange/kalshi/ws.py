@@ -42,21 +42,12 @@ from kalshid.exchange.backoff import reconnect_forever
 from kalshid.exchange.base import BookUpdated, EventSink, FeedEvent, FeedStale, Reconnected
 from kalshid.exchange.errors import ExchangeError
 from kalshid.exchange.kalshi.auth import Signer
-from kalshid.exchange.kalshi.feedconfig import (
-    BOOK,
-    INDEX_CHANNEL,
-    LIFECYCLE_CHANNEL,
-    MARKET_CHANNELS,
-    TERMINAL_ERROR_CODES,
-    USER_CHANNELS,
-    FeedConfig,
-)
+from kalshid.exchange.kalshi.feedconfig import FeedConfig
 from kalshid.exchange.kalshi.feedprotocol import Command, FeedProtocol, Output, Reconnect
 from kalshid.exchange.kalshi.http import wall_clock_ms
 from kalshid.logs import get_logger
 
-__all__ = ["BOOK", "INDEX_CHANNEL", "LIFECYCLE_CHANNEL", "MARKET_CHANNELS", "TERMINAL_ERROR_CODES",
-           "USER_CHANNELS", "FeedBackpressure", "FeedConfig", "FeedDesync", "FeedTimeout", "KalshiFeed"]
+__all__ = ["FeedBackpressure", "FeedConfig", "FeedDesync", "FeedTimeout", "KalshiFeed"]  # FeedConfig: .feedconfig
 
 log = get_logger(__name__)
 
