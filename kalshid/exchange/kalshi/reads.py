@@ -1,5 +1,5 @@
 """Kalshi REST reads: exchange status, markets, order books, balance, orders, fills, positions,
-settlements, and the account's rate limits. Every read is retried like any GET (:mod:`.http`)."""
+settlements, and the account's rate limits. Every read is retried like any GET (:mod:`.transport`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from kalshid.exchange.errors import ExchangeError, ProtocolError
-from kalshid.exchange.kalshi.http import KalshiHttp
 from kalshid.exchange.kalshi.ratelimit import EndpointCosts, RateLimiter, RateLimits, limits_from_account
+from kalshid.exchange.kalshi.transport import KalshiHttp
 from kalshid.exchange.kalshi.wire import fields, objects
 from kalshid.exchange.types import Balance, ExchangeStatus, Fill, Market, Order, OrderBook, Position, Settlement
 from kalshid.logs import get_logger

@@ -1,7 +1,7 @@
 """Kalshi REST client (Trade API v3.31): signed, rate-limited, typed; placing an order is here.
 
 :class:`KalshiRest` stacks one concept per module: the signed, rate-limited transport
-(:mod:`.http`), the reads (:mod:`.reads`), changes to existing orders and batches (:mod:`.changes`),
+(:mod:`.transport`), the reads (:mod:`.reads`), changes to existing orders and batches (:mod:`.changes`),
 and here the create path (the order lane, the answer, a 409, an in-flight lookup). JSON shapes are
 in :mod:`.wire`.
 
@@ -34,9 +34,9 @@ import trio
 from kalshid.exchange.base import OrderReply
 from kalshid.exchange.errors import Conflict, ExchangeError, OrderInFlight, ProtocolError, ServerError, TransportError
 from kalshid.exchange.kalshi.changes import KalshiOrderChanges
-from kalshid.exchange.kalshi.http import RetryPolicy, wall_clock_ms
 from kalshid.exchange.kalshi.orderlane import LaneConnection, LaneError, OrderLane
 from kalshid.exchange.kalshi.presign import ORDERS_PATH
+from kalshid.exchange.kalshi.transport import RetryPolicy, wall_clock_ms
 from kalshid.exchange.kalshi.wire import answers
 from kalshid.exchange.kalshi.wire import orders as ow
 from kalshid.exchange.types import Order, OrderRequest
@@ -54,7 +54,7 @@ class KalshiRest(KalshiOrderChanges):
     ``httpx.MockTransport``; ``in_flight_settle_s`` is how long :meth:`resolve_in_flight` waits
     before looking, so that an order still being processed has time to appear. Reads are
     :class:`~.reads.KalshiReads`, changes to existing orders :class:`~.changes.KalshiOrderChanges`,
-    the transport :class:`~.http.KalshiHttp`; placing an order is here.
+    the transport :class:`~.transport.KalshiHttp`; placing an order is here.
     """
 
     # Kalshi nets YES and NO in one position per market: a trade closes the opposite holding first

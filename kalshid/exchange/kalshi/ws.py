@@ -44,7 +44,7 @@ from kalshid.exchange.errors import ExchangeError
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.exchange.kalshi.feedconfig import FeedConfig
 from kalshid.exchange.kalshi.feedprotocol import Command, FeedProtocol, Output, Reconnect
-from kalshid.exchange.kalshi.http import wall_clock_ms
+from kalshid.exchange.kalshi.transport import wall_clock_ms
 from kalshid.logs import get_logger
 
 __all__ = ["FeedBackpressure", "FeedConfig", "FeedDesync", "FeedTimeout", "KalshiFeed"]  # FeedConfig: .feedconfig
