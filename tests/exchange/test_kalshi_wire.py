@@ -9,10 +9,10 @@ import pytest
 from kalshi_fakes import TICKER, create_answer, fill_json, market_json, order_json
 
 from kalshid.exchange import errors
+from kalshid.exchange.kalshi.wire import answers, fields, objects
 from kalshid.exchange.kalshi.wire import feed as wsmsg
-from kalshid.exchange.kalshi.wire import fields, objects
 from kalshid.exchange.kalshi.wire import orders as orderwire
-from kalshid.exchange.types import AmendRequest, OrderRequest
+from kalshid.exchange.types import AmendRequest, Order, OrderRequest
 
 
 def test_market_new_format() -> None:
@@ -306,3 +306,40 @@ def wire_json(obj: object) -> str:
 def test_floats_are_refused_for_exact_values() -> None:
     with pytest.raises(errors.ProtocolError, match="floor_strike"):
         objects.parse_market(market_json(floor_strike=187.1234))  # a float that bypassed fields.loads
+
+
+def test_answers_decode_bodies_and_errors() -> None:
+    assert answers.body_of(b"") == {} and answers.body_of(b'{"x": 0.5}') == {"x": Decimal("0.5")}
+    with pytest.raises(errors.ProtocolError, match="not JSON"):
+        answers.body_of(b"<html>")
+    assert isinstance(answers.error_of(429, b'{"error": {"code": "too_many"}}'), errors.RateLimited)
+    text = answers.error_of(503, b"<html>down</html>")
+    assert isinstance(text, errors.ServerError) and "down" in str(text)
+
+
+def test_amend_and_decrease_answers_become_changes_or_in_flight() -> None:
+    change = orderwire.order_change("o-1", {"order_id": "o-1", "remaining_count": "3.00", "fill_count": "1.00"},
+                                    "decrease response", "remaining_count")
+    assert (change.order_id, change.remaining_count, change.fill_count) == ("o-1", 3, 1)
+    with pytest.raises(errors.CancelInFlight, match="remaining_count"):
+        orderwire.order_change("o-1", {"order_id": "o-1"}, "decrease response", "remaining_count")
+    with pytest.raises(errors.CancelInFlight):
+        orderwire.order_change("o-1", ["not", "an", "object"], "amend response")
+
+
+def test_batch_items_become_one_result_per_request() -> None:
+    reqs = [OrderRequest(TICKER, "yes", "buy", 5, 4200, f"c-{i}") for i in range(4)]
+    items = [create_answer("o-1", "c-1", remaining=5),  # matched by client_order_id, out of order
+             create_answer("o-0", "c-0", filled=5, remaining=0),
+             {"client_order_id": "c-2", "error": {"code": "insufficient_balance", "message": "no money"}}]
+    placed, other, refused, missing = orderwire.batch_create_results(reqs, items)
+    assert isinstance(placed, Order) and (placed.order_id, placed.status) == ("o-0", "executed")
+    assert isinstance(other, Order) and other.order_id == "o-1"
+    assert isinstance(refused, errors.BadRequest) and refused.code == "insufficient_balance"
+    assert isinstance(missing, errors.OrderInFlight)
+    assert orderwire.batch_cancel_result("o-1", {"order_id": "o-1", "reduced_by": "4.00"}) == 4
+    gone = orderwire.batch_cancel_result("o-2", {"order_id": "o-2", "error": {"code": "not_found"}})
+    assert isinstance(gone, errors.NotFound)
+    assert isinstance(orderwire.batch_cancel_result("o-3", None), errors.BadRequest)
+    assert isinstance(orderwire.batch_cancel_result("o-4", {"order_id": "o-4", "reduced_by": "x"}),
+                      errors.CancelInFlight)
