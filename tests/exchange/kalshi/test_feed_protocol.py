@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kalshi_fakes import NEXT_TICKER, TICKER, fill_json
 
 from kalshid.exchange import base
 from kalshid.exchange.kalshi.feedconfig import FeedConfig
 from kalshid.exchange.kalshi.feedprotocol import Command, FeedProtocol, Output, Reconnect
+from tests.exchange.kalshi.kalshi_fakes import NEXT_TICKER, TICKER, fill_json
 
-KALSHI = Path(__file__).resolve().parents[2] / "kalshid" / "exchange" / "kalshi"
+KALSHI = Path(__file__).resolve().parents[3] / "kalshid" / "exchange" / "kalshi"
 SANS_IO = [KALSHI / "feedprotocol.py", KALSHI / "feedconfig.py", *sorted((KALSHI / "wire").glob("*.py"))]
 IO_MODULES = frozenset({"trio", "trio_websocket", "httpx", "wsproto", "socket", "time", "random", "asyncio"})
 NOW = 123.5

@@ -6,13 +6,13 @@ import json
 from decimal import Decimal
 
 import pytest
-from kalshi_fakes import TICKER, create_answer, fill_json, market_json, order_json
 
 from kalshid.exchange import errors
 from kalshid.exchange.kalshi.wire import answers, fields, objects
 from kalshid.exchange.kalshi.wire import feed as wsmsg
 from kalshid.exchange.kalshi.wire import orders as orderwire
 from kalshid.exchange.types import AmendRequest, Order, OrderRequest
+from tests.exchange.kalshi.kalshi_fakes import TICKER, create_answer, fill_json, market_json, order_json
 
 
 def test_market_new_format() -> None:
