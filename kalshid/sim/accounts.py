@@ -1,5 +1,8 @@
 """Simulated accounts: cash, reservations, positions, fills and settlements, to the centi-cent.
 
+Counts are hundredths of a contract (:mod:`kalshid.sim.counts`); a fractional holding nets, sells and
+settles like a whole one, and every amount it moves is a whole number of centi-cents.
+
 Balance model (our choice; Kalshi does not document its own):
 
 * ``cash_cc`` is the money the user owns. Resting *buy* orders reserve ``remaining × limit``
@@ -23,6 +26,7 @@ import attrs
 
 from kalshid.core.matching import Action, Side
 from kalshid.core.units import ONE_DOLLAR_CC
+from kalshid.sim.counts import format_count, notional_cc
 from kalshid.sim.model import ExchangeError, Fill, Position, Settlement
 
 
@@ -63,8 +67,8 @@ class Account:
             raise ExchangeError(
                 400,
                 "insufficient_position",
-                f"cannot sell {count} {side.upper()} contracts of {ticker}: "
-                f"{have} held and not already offered",
+                f"cannot sell {format_count(count)} {side.upper()} contracts of {ticker}: "
+                f"{format_count(have)} held and not already offered",
                 field="count",
             )
 
@@ -104,7 +108,7 @@ class Account:
             pos,
             realized_pnl_cc=pos.realized_pnl_cc - fee_cc,
             fees_paid_cc=pos.fees_paid_cc + fee_cc,
-            total_traded_cc=pos.total_traded_cc + count * price_cc,
+            total_traded_cc=pos.total_traded_cc + notional_cc(count, price_cc),
             volume=pos.volume + count,
             updated_ts=now,
         )
@@ -112,7 +116,7 @@ class Account:
         return pos, closed
 
     def _open(self, pos: Position, side: Side, count: int, price_cc: int) -> Position:
-        notional = count * price_cc
+        notional = notional_cc(count, price_cc)
         self.cash_cc -= notional
         if side == "yes":
             return attrs.evolve(pos, yes=pos.yes + count, yes_cost_cc=pos.yes_cost_cc + notional)
@@ -123,7 +127,7 @@ class Account:
         cost = pos.yes_cost_cc if side == "yes" else pos.no_cost_cc
         if count > held:
             raise AssertionError(f"closing {count} exceeds {held} held")
-        notional = count * price_cc
+        notional = notional_cc(count, price_cc)
         self.cash_cc += notional
         removed = cost * count // held  # average cost; the rounding remainder stays in the basis
         realized = pos.realized_pnl_cc + notional - removed
@@ -143,7 +147,7 @@ class Account:
         if pos is None or (pos.yes == 0 and pos.no == 0 and pos.volume == 0):
             return None
         winners = pos.yes if result == "yes" else pos.no
-        revenue = winners * 10_000
+        revenue = notional_cc(winners, ONE_DOLLAR_CC)
         self.cash_cc += revenue
         record = Settlement(
             user_id=self.user_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import attrs
 
 from kalshid.core.matching import book_price_of, book_side_of
+from kalshid.sim.counts import format_count
 from kalshid.sim.entry import OrderEntry
 from kalshid.sim.model import BookEvent, ExchangeError, Order
 
@@ -46,7 +47,7 @@ class OrderChanges(OrderEntry):
             raise ExchangeError(
                 400,
                 "invalid_parameter",
-                f"cannot reduce {order.remaining_count} remaining contracts by {by}",
+                f"cannot reduce {format_count(order.remaining_count)} remaining contracts by {format_count(by)}",
                 field="reduce_by" if reduce_by is not None else "reduce_to",
             )
         if by == order.remaining_count:
@@ -108,7 +109,7 @@ class OrderChanges(OrderEntry):
             raise ExchangeError(
                 400,
                 "invalid_parameter",
-                f"count {total} does not exceed the {old.fill_count} already filled",
+                f"count {format_count(total)} does not exceed the {format_count(old.fill_count)} already filled",
                 field="count",
             )
         if updated_client_order_id and updated_client_order_id != old.client_order_id:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import attrs
 
-from kalshid.core.fees import TAKER_RATE, fee_terms, order_fee_increment_cc, taker_fee_cc
+from kalshid.core.fees import fee_terms
 from kalshid.core.matching import RestingOrder, book_price_of, book_side_of
 from kalshid.core.units import ONE_DOLLAR_CC
+from kalshid.sim.counts import TAKER_RATE_H, fee_increment_cc, format_count, notional_cc, taker_fee_cc
 from kalshid.sim.model import (
     BookEvent,
     ExchangeError,
@@ -58,7 +59,7 @@ class OrderEntry(ExchangeState):
     ) -> None:
         acct = self.account(user_id)
         if action == "buy":
-            acct.require_available(count * price_cc + taker_fee_cc(count, price_cc))
+            acct.require_available(notional_cc(count, price_cc) + taker_fee_cc(count, price_cc))
         else:
             acct.require_sellable(ticker, side, count)  # type: ignore[arg-type]
 
@@ -132,8 +133,8 @@ class OrderEntry(ExchangeState):
             raise ExchangeError(
                 400,
                 "reduce_only_violation",
-                f"reduce_only order for {req.count} could increase the position "
-                f"(at most {allowed} reduces it)",
+                f"reduce_only order for {format_count(req.count)} could increase the position "
+                f"(at most {format_count(allowed)} reduces it)",
                 field="reduce_only",
             )
 
@@ -161,7 +162,7 @@ class OrderEntry(ExchangeState):
             return False
         if max_cost_cents is None:
             return True
-        cost = sum(n * (ONE_DOLLAR_CC - m.price_cc) for m, n in plan)
+        cost = sum(notional_cc(n, ONE_DOLLAR_CC - m.price_cc) for m, n in plan)
         return cost <= max_cost_cents * 100
 
     def _match(self, order: Order, now: float) -> tuple[Order, bool]:
@@ -206,7 +207,7 @@ class OrderEntry(ExchangeState):
             last_price_cc=yes_price,
             last_trade_size=n,
             volume=market.volume + n,
-            traded_notional_cc=market.traded_notional_cc + n * yes_price,
+            traded_notional_cc=market.traded_notional_cc + notional_cc(n, yes_price),
             open_interest=market.open_interest + pairs,
             updated_ts=now,
         )
@@ -219,15 +220,15 @@ class OrderEntry(ExchangeState):
         """Book one side of a trade: ``(order's new state, contracts this fill closed)``."""
         terms = fee_terms(n, price_cc)
         if is_taker:
-            fee = order_fee_increment_cc(order.taker_fee_terms, terms, rate=TAKER_RATE)
+            fee = fee_increment_cc(order.taker_fee_terms, terms, TAKER_RATE_H)
         else:
             rate = self._maker_rate()
-            fee = order_fee_increment_cc(order.maker_fee_terms, terms, rate=rate) if rate is not None else 0
+            fee = fee_increment_cc(order.maker_fee_terms, terms, rate) if rate is not None else 0
         acct = self.accounts[order.user_id]
         pos, closed = acct.apply_fill(order.ticker, order.side, order.action, n, price_cc, fee, now)
         self.fees_collected_cc += fee
         remaining = order.remaining_count - n
-        cost = n * price_cc
+        cost = notional_cc(n, price_cc)
         new = attrs.evolve(
             order,
             fill_count=order.fill_count + n,

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 from quart import request
 
-from kalshid.core.units import format_count
 from kalshid.sim import wire
+from kalshid.sim.counts import format_count
 from kalshid.sim.model import ExchangeError, Order, Position
 from kalshid.sim.ratelimit import GET_ORDER_COST
 from kalshid.sim.requests import bad, page, query_int, time_filter

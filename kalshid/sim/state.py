@@ -13,16 +13,17 @@ import random
 import uuid
 from fractions import Fraction
 
-from kalshid.core.fees import MAKER_RATE, fee_terms, order_fee_increment_cc
+from kalshid.core.fees import fee_terms
 from kalshid.core.matching import OrderBook
 from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.sim.accounts import Account
+from kalshid.sim.counts import MAKER_RATE_H, fee_increment_cc, notional_cc
 from kalshid.sim.lifecycle_ops import KEEP_FINALIZED
 from kalshid.sim.model import Event, ExchangeError, Market, Order, OrderEvent, PositionEvent, TickerEvent, Trade
 
 
 def _quadratic_ceil_cc(rate: Fraction, terms: int) -> int:
-    return order_fee_increment_cc(0, terms, rate=rate) if terms else 0
+    return fee_increment_cc(0, terms, rate) if terms else 0
 
 
 class ExchangeState:
@@ -131,27 +132,27 @@ class ExchangeState:
                 if not held:
                     continue
                 if market.result:
-                    total += held * (ONE_DOLLAR_CC if market.result == side else 0)
+                    total += notional_cc(held, ONE_DOLLAR_CC if market.result == side else 0)
                 else:
                     best = self.books[ticker].best_bid(side)  # type: ignore[arg-type]
-                    total += held * (best[0] if best else 0)
+                    total += notional_cc(held, best[0] if best else 0)
         return total
 
     def conservation_gap_cc(self) -> int:
         """Σ cash + fees + $1 × open interest − deposits: zero unless money leaked."""
         cash = sum(a.cash_cc for a in self.accounts.values())
         pairs = sum(m.open_interest for m in self.markets.values())
-        return cash + self.fees_collected_cc + pairs * ONE_DOLLAR_CC - self.deposits_cc
+        return cash + self.fees_collected_cc + notional_cc(pairs, ONE_DOLLAR_CC) - self.deposits_cc
 
     # --- holds: what a resting order reserves --------------------------------------------
 
     def _maker_rate(self) -> Fraction | None:
-        return MAKER_RATE if self.fee_type == "quadratic_with_maker_fees" else None
+        return MAKER_RATE_H if self.fee_type == "quadratic_with_maker_fees" else None
 
     def _reservation_cc(self, order: Order) -> int:
         if order.status != "resting" or order.action != "buy":
             return 0
-        reserve = order.remaining_count * order.price_cc
+        reserve = notional_cc(order.remaining_count, order.price_cc)
         rate = self._maker_rate()
         if rate is not None:
             terms = order.maker_fee_terms + fee_terms(order.remaining_count, order.price_cc)
