@@ -26,7 +26,7 @@ from kalshid.exchange.kalshi.ws import FeedConfig, KalshiFeed
 from kalshid.sim.counts import parse_count
 from kalshid.sim.server import SimHandle
 from kalshid.store import open_journal
-from kalshid.tasks.reconcile import reconcile
+from kalshid.trading.reconcile import reconcile
 
 WHAT_TO_DO = "kalshid trades and books whole contracts and never rounds one"
 
