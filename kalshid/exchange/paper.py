@@ -12,7 +12,7 @@ A market's YES and NO net into one position as on Kalshi: a fill first closes th
 (buying NO at q while holding YES sells that YES at $1 − q), then opens, by the rule the daemon and the
 backtest book fills with (:func:`kalshid.core.netting.net_parts`); ``position`` is ``yes − no``.
 
-Fill model (:mod:`kalshid.core.paper`), chosen so paper results do not flatter:
+Fill model (:mod:`kalshid.core.paperfills`), chosen so paper results do not flatter:
 
 - Taker: the order walks the *visible* book of the real market (partial fills; fees accumulated per
   order exactly as the exchange does, :mod:`kalshid.core.fees`). Liquidity a paper order took stays
@@ -45,10 +45,8 @@ import trio
 
 from kalshid.core.fees import taker_fee_cc
 from kalshid.core.netting import net_parts
-from kalshid.core.paper import FillModelParams, RestingPaperOrder, book_key, taker_fills
+from kalshid.core.paperfills import FillModelParams, RestingPaperOrder, book_key, taker_fills
 from kalshid.core.portfolio import holding_after_trade
-from kalshid.core.signals import Action as CoreAction
-from kalshid.core.signals import Side as CoreSide
 from kalshid.core.units import CC_PER_CENT, ONE_DOLLAR_CC
 from kalshid.exchange.base import (
     Exchange,
@@ -70,6 +68,7 @@ from kalshid.exchange.paper_feed import (
     level_size,
 )
 from kalshid.exchange.types import (
+    Action,
     AmendRequest,
     Balance,
     CancelResult,
@@ -190,7 +189,7 @@ class PaperExchange(PaperMarketEvents):
         for ticker, h in list(self._holdings.items()):
             if h.yes or h.no:
                 book = await self.current_book(ticker)
-                value += h.yes * best_bid_cc(book, "yes") + h.no * best_bid_cc(book, "no")
+                value += h.yes * best_bid_cc(book, Side.YES) + h.no * best_bid_cc(book, Side.NO)
         return Balance(balance_cc=_floor_cents(self.available_cc), portfolio_value_cc=_floor_cents(value),
                        updated_ts=self._now())
 
@@ -291,7 +290,7 @@ class PaperExchange(PaperMarketEvents):
         if remaining and (fok or request.time_in_force == "immediate_or_cancel"):
             rec.order = attrs.evolve(rec.order, status="canceled", remaining_count=0)
         elif remaining:
-            bside: Side = request.side if buy else ("no" if request.side == "yes" else "yes")
+            bside = request.side if buy else request.side.other
             bprice = request.price_cc if buy else ONE_DOLLAR_CC - request.price_cc
             rec.resting = RestingPaperOrder(request.client_order_id, bside, bprice, remaining)
             self._touch_holding(request.ticker, now)
@@ -454,7 +453,7 @@ class PaperExchange(PaperMarketEvents):
     @staticmethod
     def _marketable(req: OrderRequest, book: OrderBook) -> bool:
         if req.action == "buy":
-            opposite = best_bid_cc(book, "no" if req.side == "yes" else "yes")
+            opposite = best_bid_cc(book, req.side.other)
             return opposite > 0 and ONE_DOLLAR_CC - opposite <= req.price_cc
         return best_bid_cc(book, req.side) >= req.price_cc
 
@@ -469,13 +468,13 @@ class PaperExchange(PaperMarketEvents):
         o, now = rec.order, self._now()
         h = self._touch_holding(o.ticker, now)
         notional = n * price_cc
-        for part in net_parts(CoreSide(o.side), CoreAction(rec.action), n, price_cc, 0, h.yes, h.no):
+        for part in net_parts(Side(o.side), Action(rec.action), n, price_cc, 0, h.yes, h.no):
             part_notional = part.count * part.price_cc
-            yes = part.side is CoreSide.YES
+            yes = part.side is Side.YES
             held, cost = (h.yes, h.yes_cost_cc) if yes else (h.no, h.no_cost_cc)
-            held, cost, realized = holding_after_trade(held, cost, part.action, part.count, part_notional)
+            held, cost, realized = holding_after_trade(held, cost, part.action, part.count, part.price_cc)
             h.realized_pnl_cc += realized  # average cost
-            self.cash_cc += -part_notional if part.action is CoreAction.BUY else part_notional
+            self.cash_cc += -part_notional if part.action is Action.BUY else part_notional
             if yes:
                 h.yes, h.yes_cost_cc = held, cost
             else:

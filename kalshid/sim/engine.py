@@ -26,7 +26,7 @@ lifecycle in :mod:`kalshid.sim.lifecycle_ops`.
 from __future__ import annotations
 
 from kalshid.core.markets import Window, event_ticker, market_ticker
-from kalshid.core.matching import OrderBook
+from kalshid.core.matching import MatchingBook
 from kalshid.sim.changes import OrderChanges
 from kalshid.sim.lifecycle_ops import LifecycleOps
 from kalshid.sim.model import Market
@@ -39,5 +39,5 @@ class Exchange(OrderChanges, LifecycleOps):
         ticker = market_ticker(window.close_time, self.series)
         market = Market(ticker, event_ticker(window.close_time, self.series), window, now, now)
         self.markets[ticker] = market
-        self.books[ticker] = OrderBook()
+        self.books[ticker] = MatchingBook()
         return market

@@ -14,8 +14,9 @@ import uuid
 from fractions import Fraction
 
 from kalshid.core.fees import fee_terms
-from kalshid.core.matching import OrderBook
+from kalshid.core.matching import MatchingBook
 from kalshid.core.units import ONE_DOLLAR_CC
+from kalshid.core.vocab import Side
 from kalshid.sim.accounts import Account
 from kalshid.sim.counts import MAKER_RATE_H, fee_increment_cc, notional_cc
 from kalshid.sim.lifecycle_ops import KEEP_FINALIZED
@@ -45,7 +46,7 @@ class ExchangeState:
         self.fee_type = fee_type
         self.settlement_timer_seconds = settlement_timer_seconds
         self.markets: dict[str, Market] = {}
-        self.books: dict[str, OrderBook] = {}
+        self.books: dict[str, MatchingBook] = {}
         self.orders: dict[str, Order] = {}
         self.accounts: dict[str, Account] = {}
         self.trades: list[Trade] = []
@@ -69,7 +70,7 @@ class ExchangeState:
         """Events since the last drain, with one ticker update per market whose book/trades changed."""
         for ticker in sorted(self._dirty):
             book = self.books[ticker]
-            yes, no = book.best_bid("yes"), book.best_bid("no")
+            yes, no = book.best_bid(Side.YES), book.best_bid(Side.NO)
             market = self.markets[ticker]
             self._events.append(
                 TickerEvent(
@@ -120,7 +121,7 @@ class ExchangeState:
     def best_prices(self, ticker: str) -> tuple[int | None, int | None]:
         """``(yes_bid_cc, yes_ask_cc)``; the ask is $1 − the best NO bid."""
         book = self.books[ticker]
-        yes, no = book.best_bid("yes"), book.best_bid("no")
+        yes, no = book.best_bid(Side.YES), book.best_bid(Side.NO)
         return (yes[0] if yes else None), (ONE_DOLLAR_CC - no[0] if no else None)
 
     def portfolio_value_cc(self, user_id: str) -> int:

@@ -15,6 +15,7 @@ from schemas import validate_error, validate_rest, validate_ws
 from simfakes import T0, TICKER, FnIndex, exchange_with_market, req
 from simkit import KalshiAuth, other_rests, sim_settings, ws_headers, ws_recv
 
+from kalshid.core.vocab import Side
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.sim.counts import CountError, format_count, notional_cc, parse_count, taker_fee_cc
 from kalshid.sim.server import TRADER_USER, SimHandle, serve_simulator
@@ -58,7 +59,7 @@ def test_fractional_orders_rest_fill_net_and_settle_exactly() -> None:
     rest = ex.orders[bid.order_id]
     assert (rest.status, rest.fill_count, rest.remaining_count, rest.maker_fill_cost_cc) == ("resting", 125, 125, 5_000)
     assert ex.accounts["a"].reserved_cc == 5_000 and ex.accounts["a"].cash_cc == 1_000_000 - 5_000
-    assert ex.markets[TICKER].open_interest == 125 and ex.books[TICKER].best_bid("yes") == (4000, 125)
+    assert ex.markets[TICKER].open_interest == 125 and ex.books[TICKER].best_bid(Side.YES) == (4000, 125)
     # a (1.25 YES) buys 0.75 NO at 0.55 against c's YES bid at 0.45: it sells 0.75 YES at 0.45 instead
     ex.place_order("c", req("yes", "buy", "1", 45), T0)
     ex.place_order("a", req("no", "buy", "0.75", 55), T0)
