@@ -183,6 +183,11 @@ async def test_decrease_and_amend_refuse_a_third_decimal(client: httpx.AsyncClie
     assert bad_amend.status_code == 400 and "count: '1.333' has 3 decimals" in bad_amend.json()["error"]["message"]
     ok = await call(client, "POST", f"{V2}/{oid}/decrease", V2 + "/{order_id}/decrease", json={"reduce_to": "0.01"})
     assert ok["remaining_count"] == "0.01"
+    grown = await call(client, "POST", f"{V2}/{oid}/amend", V2 + "/{order_id}/amend",
+                       json={"ticker": TICKER, "side": "bid", "price": "0.30", "count": "0.75"})
+    assert grown["remaining_count"] == "0.75"
+    order = (await call(client, "GET", f"/portfolio/orders/{oid}", "/portfolio/orders/{order_id}"))["order"]
+    assert (order["remaining_count_fp"], order["initial_count_fp"]) == ("0.75", "0.75")
 
 
 async def test_fractional_position_settles_through_server(
