@@ -9,22 +9,27 @@ Steps, each against the exchange (never a guess):
    and flagged as external, counted by risk) and alerted;
 3. journal orders still open are refreshed from the exchange (they may have filled or been cancelled
    while we were down);
-4. fills since the last one seen are joined with their orders by ``order_id``
-   (:mod:`kalshid.trading.fillowner`) and booked as the exchange netted them (:mod:`kalshid.trading.netting`;
-   idempotent by ``fill_id``), settlements likewise;
+4. fills since the last one seen, and every fill of an order steps 1-3 found with more contracts filled
+   than the journal has booked (read by its market, whatever their time: a decision recovered from the
+   intent log may have filled before the journal's last booked fill), are joined with their orders by
+   ``order_id`` (:mod:`kalshid.trading.fillowner`) and booked as the exchange netted them
+   (:mod:`kalshid.trading.netting`; idempotent by ``fill_id``), settlements likewise;
 5. the portfolio is rebuilt from the journal's fills and settlements, cash is taken from the exchange's
    balance, and every position is compared with the exchange's: any difference is a
-   :class:`ReconciliationError` and the daemon does not trade.
+   :class:`ReconciliationError` naming the market's exchange fills the journal lacks, and the daemon
+   does not trade.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from kalshid.core.portfolio import Portfolio, PortfolioError
 from kalshid.core.vocab import Action, Side
 from kalshid.exchange.base import Exchange
 from kalshid.exchange.errors import ExchangeError, NotFound
+from kalshid.exchange.types import Fill, Order
 from kalshid.logs import get_logger
 from kalshid.store import Journal, records
 from kalshid.trading.convert import external_order, journal_fill, journal_settlement, order_update
@@ -47,6 +52,7 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
 
     # 1. intents of unknown outcome
     resolved = never_sent = 0
+    learned: list[Order] = []  # orders read from the exchange in steps 1-3: their fills are checked in step 4
     for rec in await journal.unacknowledged_intents():
         order = await exchange.resolve_in_flight(rec.client_order_id, ticker=rec.ticker)
         if order is None:
@@ -57,6 +63,7 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
             never_sent += 1
             continue
         await journal.apply_order_update(order_update(order, ts=now, source="reconcile"))
+        learned.append(order)
         resolved += 1
         if order.is_open:
             open_orders[rec.client_order_id] = LiveOrder(rec.client_order_id, rec.strategy, rec.ticker,
@@ -99,6 +106,7 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
                       client_order_id=live.client_order_id)
             continue
         await journal.apply_order_update(order_update(order, ts=now, source="reconcile"))
+        learned.append(order)
         refreshed += 1
     summary["orders_refreshed"] = refreshed
 
@@ -108,8 +116,10 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
     owners = FillOwners(journal, exchange)
     holdings = AccountHoldings(journal)
     nets = bool(getattr(exchange, "nets_positions", True))
-    for raw in sorted(await exchange.list_fills(since=last.ts if last else None),
-                      key=lambda f: (f.ts is None, f.ts)):
+    raws = {f.fill_id: f for f in await exchange.list_fills(since=last.ts if last else None)}
+    for f in await _fills_of_unbooked_orders(exchange, journal, learned):
+        raws.setdefault(f.fill_id, f)
+    for raw in sorted(raws.values(), key=lambda f: (f.ts is None, f.ts)):
         fill, owner = await owners.resolve(raw)
         for part in await holdings.split(fill) if nets else [fill]:
             if not await journal.record_fill(journal_fill(part, ts=now, strategy=owner.strategy if owner else None)):
@@ -144,8 +154,44 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
     summary["positions"] = {t: (p.yes_count, p.no_count) for t, p in portfolio.positions.items()}
     summary["cash_cc"] = balance.balance_cc
     if problems:
-        raise ReconciliationError("positions differ between the journal and the exchange: " + "; ".join(problems))
+        unbooked = await _unbooked_fills(exchange, journal, [p.split(":", 1)[0] for p in problems])
+        raise ReconciliationError("positions differ between the journal and the exchange: " + "; ".join(problems)
+                                  + ("; exchange fills not in the journal: " + ", ".join(unbooked) if unbooked
+                                     else "; every exchange fill of these markets is in the journal"))
     return portfolio, open_orders, summary
+
+
+async def _fills_of_unbooked_orders(exchange: Exchange, journal: Journal, orders: Iterable[Order]) -> list[Fill]:
+    """Every exchange fill of each order in ``orders`` whose ``fill_count`` exceeds the contracts the
+    journal has booked for it (netted parts add up to the fill), read by market with no time bound."""
+    short: dict[str, set[str]] = {}
+    for order in orders:
+        if order.fill_count <= 0:
+            continue
+        booked = await journal.list_fills(order_id=order.order_id, limit=1000)
+        if sum(f.count for f in booked.items) < order.fill_count:
+            short.setdefault(order.ticker, set()).add(order.order_id)
+    out: list[Fill] = []
+    for ticker, order_ids in sorted(short.items()):
+        out += [f for f in await exchange.list_fills(ticker=ticker) if f.order_id in order_ids]
+    return out
+
+
+async def _unbooked_fills(exchange: Exchange, journal: Journal, tickers: Iterable[str]) -> list[str]:
+    """The exchange fills of ``tickers`` whose ``fill_id`` the journal lacks, described for the operator."""
+    out: list[str] = []
+    for ticker in tickers:
+        booked = {f.fill_id for f in await journal.all_fills(ticker=ticker)}
+        try:
+            fills = await exchange.list_fills(ticker=ticker)
+        except ExchangeError as exc:
+            out.append(f"{ticker}: fills not readable ({type(exc).__name__}: {exc})")
+            continue
+        for f in fills:
+            if f.fill_id not in booked:
+                when = f.ts.isoformat() if f.ts else "?"
+                out.append(f"{f.fill_id} (order {f.order_id}, {f.ticker}, {f.count} at {when})")
+    return out
 
 
 async def rebuild_portfolio(journal: Journal) -> Portfolio:
