@@ -1,12 +1,12 @@
 """Reconciliation books the fills of an order it resolves at start, whatever their time.
 
 A decision recovered from the intent log after ``kill -9`` is in the journal as ``in_flight`` with no
-fill. Its order filled on the exchange; step 4's catch-up reads fills only from the journal's last
-booked fill on (``min_ts``), so a fill older than that one — another order's fill booked later, or
-the journal's clock of booked fills running ahead of the recovered order's — was never read, the
-position check failed on every retry and the daemon stayed stopped with the fill lost to the journal.
-The orders reconciliation resolves are now read by their own fills (by ticker, joined by
-``order_id``) and booked with their strategy and netting, once: a second start books nothing again.
+fill, while its order filled on the exchange. The catch-up of step 4 reads fills from the journal's
+last booked fill on (``min_ts``, whole seconds), so a fill of that order older than the bound (another
+order's fill booked later, even by a fraction of a second across a second boundary) is not in it.
+Such an order's fills are read by its market, joined by ``order_id`` and booked once with its strategy
+and netting; a second start books nothing again; a market settled meanwhile gets the fill before its
+settlement; a fill still missing is named in the error.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class FakeExchange:
     orders: list[Order]
     fills: list[Fill]
     positions: dict[str, int]
+    settlements: list[Settlement] = attrs.field(factory=list)
     nets_positions: bool = True
     fill_reads: list[dict[str, Any]] = attrs.field(factory=list)
 
@@ -61,7 +62,7 @@ class FakeExchange:
 
     async def list_settlements(self, *, ticker: str | None = None,
                                since: datetime | None = None) -> list[Settlement]:
-        return []
+        return list(self.settlements)
 
     async def get_balance(self) -> Balance:
         return Balance(1_000_000)
@@ -141,3 +142,21 @@ async def test_an_unbooked_fill_is_named_when_positions_still_differ(tmp_path: P
         text = str(err.value)
         assert f"{TICKER}: journal says +0 (YES − NO), exchange says -21" in text
         assert "fill-x" in text and "oid-x" in text and at(-590).isoformat() in text
+
+
+async def test_a_recovered_order_in_a_market_settled_before_the_restart_is_booked_before_its_settlement(
+        tmp_path: Path) -> None:
+    """The market settled while the daemon was down: the exchange position is gone, so no position
+    check could notice the missing fill; it is booked first and the settlement matches the journal."""
+    async with open_journal(tmp_path / "j.sqlite3", "sim", inline=True) as journal:
+        exchange = await recovered_order_behind_the_last_fill(journal, 600.0)
+        exchange.positions = {OTHER: 5}
+        exchange.settlements = [Settlement(
+            ticker=TICKER, event_ticker="KXSOL15M-26JUL081900", market_result="no", yes_count=0, no_count=21,
+            yes_total_cost_cc=0, no_total_cost_cc=21 * 5500, revenue_cc=21 * 10_000, fee_cc=0,
+            settled_time=at(300))]
+        _, _, summary = await reconcile(exchange, journal, at(700))  # type: ignore[arg-type]
+        assert [f.fill_id for f in await journal.all_fills(ticker=TICKER)] == ["fill-x"]
+        assert summary["settlements_booked"] == 1
+        assert summary["settlement_mismatches"] == []
+        assert TICKER not in summary["positions"]  # type: ignore[operator]
