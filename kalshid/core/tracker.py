@@ -4,6 +4,10 @@ It folds index prints and book tops (already parsed by the feed) into the inputs
 :class:`~kalshid.core.signals.MarketView`, :class:`~kalshid.core.signals.BookTop` and the index prints
 new since the last call — and answers the data-age questions risk asks.
 
+Each input says whether it changed what a strategy reads (:mod:`kalshid.core.decision`, "When to
+evaluate"): :meth:`MarketTracker.on_index` is true for an accepted print, :meth:`MarketTracker.on_book`
+when the followed market's visible top of book changed (:func:`~kalshid.core.decision.top_changed`).
+
 Exchange time only: ``now`` is the newest exchange timestamp seen (index prints arrive every second),
 never a local clock. A book is *confirmed* by every message of the live feed that carries it: while it
 is not stale, its age is the age of the feed; once the feed marks it stale it has no age (``None``)
@@ -20,6 +24,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from kalshid.core.decision import top_changed
 from kalshid.core.markets import AVERAGING_SECONDS
 from kalshid.core.signals import BookTop, IndexPrint, MarketView
 
@@ -59,10 +64,11 @@ class MarketTracker:
         self._markets = {m.ticker: (attrs.evolve(t, info=m) if t else _Tracked(m))
                          for m, t in zip(markets, kept.values(), strict=True)}
 
-    def on_index(self, p: IndexPrint) -> None:
-        """A new index print. Prints at or before the newest one are ignored (replays, reconnects)."""
+    def on_index(self, p: IndexPrint) -> bool:
+        """A new index print; true when accepted. Prints at or before the newest one are ignored
+        (replays, reconnects)."""
         if self._prints and p.ts <= self._prints[-1].ts:
-            return
+            return False
         self._prints.append(p)
         self._new.append(p)
         self._advance(p.ts)
@@ -71,13 +77,18 @@ class MarketTracker:
             self._prints.popleft()
         if len(self._new) > 4 * len(self._prints) + 64:  # nobody is draining: keep it bounded
             del self._new[: len(self._new) - len(self._prints)]
+        return True
 
-    def on_book(self, top: BookTop, *, stale: bool) -> None:
+    def on_book(self, top: BookTop, *, stale: bool) -> bool:
+        """A book top of a followed market (others are ignored). True when what :meth:`book` returns
+        changed in anything but ``updated_at``: a price or size at the touch, or the stale mark."""
         tracked = self._markets.get(top.ticker)
         if tracked is None:
-            return
+            return False
+        was_visible = None if tracked.stale else tracked.book
         tracked.book, tracked.stale = top, stale
         self._advance(top.updated_at)
+        return top_changed(was_visible, None if stale else top)
 
     def mark_stale(self, ticker: str | None = None) -> None:
         """The feed lost sync for ``ticker`` (or for everything, when ``None``)."""

@@ -136,13 +136,13 @@ class EwmaVol:
         k = math.log(2.0) / self.half_life_seconds
         decay = math.exp(-k * dt)
         weight = -math.expm1(-k * min(dt, self.max_return_seconds)) / k
-        return attrs.evolve(
-            self,
-            weighted_variance=decay * self.weighted_variance + weight * (r * r / dt),
-            evidence_seconds=decay * self.evidence_seconds + weight,
-            effective_returns=decay * self.effective_returns + 1.0,
-            updates=self.updates + 1,
-            anchor_ts=ts, anchor_price=price, last_ts=ts, last_price=price)
+        # the constructor, not attrs.evolve: this runs on every index print (evolve introspects the class)
+        return EwmaVol(self.half_life_seconds, self.microstructure_floor, self.min_return_seconds,
+                       self.max_return_seconds, self.warmup_seconds, self.warmup_returns,
+                       decay * self.weighted_variance + weight * (r * r / dt),
+                       decay * self.evidence_seconds + weight,
+                       decay * self.effective_returns + 1.0,
+                       self.updates + 1, ts, price, ts, price)
 
     @property
     def variance_per_second(self) -> float | None:

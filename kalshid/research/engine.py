@@ -89,6 +89,7 @@ class Replay:
         self.open_trades: dict[str, list[TradeRecord]] = {}
         self.result = BacktestResult(settings=settings, fill_model=self.fill_model.describe())
         self._seq = 0
+        self._follow_until: datetime | None = None
         self._forecast_slots: dict[tuple[str, int], Forecast] = {}
 
     # --- driving --------------------------------------------------------------------------------
@@ -113,31 +114,37 @@ class Replay:
         return self.finish()
 
     def step(self, ts: datetime, batch: list[Event]) -> None:
-        self._execute_due(ts)
-        self._expire_resting(ts)
+        if self.pending:
+            self._execute_due(ts)
+        if self.resting:
+            self._expire_resting(ts)
         relisted = False
-        for e in batch:
-            if isinstance(e, MarketListed):
-                old = self.markets.get(e.ticker)
-                relisted = relisted or old is None or attrs.evolve(old, ts=e.ts) != e
-                self.markets[e.ticker] = e
-        self._follow(ts, relisted)
+        if isinstance(batch[0], MarketListed):  # listings sort first within a time
+            for e in batch:
+                if isinstance(e, MarketListed):
+                    old = self.markets.get(e.ticker)
+                    relisted = relisted or old is None or attrs.evolve(old, ts=e.ts) != e
+                    self.markets[e.ticker] = e
+        if relisted or (self._follow_until is not None and ts >= self._follow_until):
+            self._follow(ts, relisted)
         trigger = False
         each_event = self.settings.evaluation == "event"
+        tracker = self.tracker
         for e in batch:
             if each_event and trigger:
                 self._evaluate(ts)
                 trigger = False
-            if isinstance(e, IndexTick):
-                self.tracker.on_index(IndexPrint(e.ts, e.price))
-                trigger = True
-            elif isinstance(e, BookTick):
+            if isinstance(e, BookTick):  # the commonest first
                 self.books[e.ticker] = e
                 self.fill_model.on_book(e)
-                self.tracker.on_book(e.top, stale=False)
-                trigger = trigger or e.ticker == self.current
+                if tracker.on_book(e.top, stale=False) and e.ticker == self.current:
+                    trigger = True
+            elif isinstance(e, IndexTick):
+                if tracker.on_index(IndexPrint(e.ts, e.price)):
+                    trigger = True
             elif isinstance(e, TradePrint):
-                self._on_trade(e)
+                if self.resting:
+                    self._on_trade(e)
             elif isinstance(e, RecordedFill):
                 if self.settings.fills_as_recorded:
                     self._apply_fill(e.strategy, e.ticker, e.side, Action(e.action),
@@ -158,7 +165,12 @@ class Replay:
 
     # --- markets ----------------------------------------------------------------------------------
     def _follow(self, ts: datetime, relisted: bool = False) -> None:
-        """Follow the market open at ``ts`` and the next one, as the daemon's market discovery does."""
+        """Follow the market open at ``ts`` and the next one, as the daemon's market discovery does.
+
+        Called when a listing changed or the clock reached ``_follow_until``, the first open or close
+        time after the previous call (before it, the set of open markets cannot change)."""
+        later = [t for m in self.markets.values() for t in (m.open_time, m.close_time) if t > ts]
+        self._follow_until = min(later) if later else None
         live = sorted((m for m in self.markets.values() if m.open_time <= ts < m.close_time),
                       key=lambda m: (m.close_time, m.ticker))
         current = live[0].ticker if live else None
@@ -316,6 +328,7 @@ class Replay:
         for trade in self.open_trades.pop(e.ticker, []):
             trade.settle(e.result)
         self.markets.pop(e.ticker, None)
+        self._follow_until = e.ts  # a market settled before its close leaves the open set
         if self.breaker is not None:
             self._observe(e.ts)
 

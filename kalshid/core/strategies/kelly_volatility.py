@@ -14,7 +14,7 @@ while the window has not started) raise :class:`kalshid.core.pricing.PricingErro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import attrs
 
@@ -58,17 +58,17 @@ class KellyVolatility(BaseStrategy):
                                 warmup_seconds=self.params.warmup_seconds)
         self.last_fair_yes = old.last_fair_yes
 
-    def ingest(self, prints: tuple[IndexPrint, ...] | list[IndexPrint]) -> None:
+    def ingest(self, prints: Sequence[IndexPrint]) -> None:
         """Fold prints newer than the last one seen into the EWMA (older ones are skipped)."""
-        for p in sorted(prints, key=lambda q: q.ts):
+        for p in (prints if len(prints) < 2 else sorted(prints, key=lambda q: q.ts)):
             if self.vol.last_ts is None or p.ts > self.vol.last_ts:
                 self.vol = self.vol.update(p.ts, p.price)
 
     def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
                 orderbook: BookTop | None) -> Signal | None:
-        prints = list(price_history.index)
+        prints = price_history.index
         if current_price is not None:
-            prints.append(current_price)
+            prints = (*prints, current_price) if prints else (current_price,)
         self.ingest(prints)
         self.last_fair_yes = None
         if (current_price is None or orderbook is None or market.floor_strike is None
