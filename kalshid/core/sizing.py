@@ -26,6 +26,7 @@ from kalshid.core.units import CC_PER_CENT, ONE_DOLLAR_CC, check_price_cc
 
 DEFAULT_KELLY_FRACTION = 0.25
 _TAKER_RATE = float(TAKER_RATE)  # only for max_count_within's starting estimate; fees stay exact
+EDGE_BOUND_SLACK = 1e-9  # float rounding of edge_bound, far below any edge threshold
 _FEE_NUM = TAKER_RATE.numerator
 _FEE_DEN = TAKER_RATE.denominator * ONE_DOLLAR_CC * ONE_DOLLAR_CC // CC_PER_CENT  # per cent of fee, in cc²
 
@@ -60,6 +61,13 @@ def edge_per_contract(fair_prob: float, count: int, price_cc: int) -> float:
     if count <= 0:
         raise SizingError(f"count must be > 0, got {count}")
     return fair_prob - all_in_cost_cc(count, price_cc) / (count * ONE_DOLLAR_CC)
+
+
+def edge_bound(fair_prob: float, price_cc: int) -> float:
+    """An upper bound of :func:`edge_per_contract` over every count: the fee per contract is never
+    below the unrounded ``0.07·P·(1 − P)``. A side whose bound is below the strategy's minimum edge
+    cannot signal, so sizing it can be skipped."""
+    return fair_prob - (price_cc + _TAKER_RATE * price_cc * (ONE_DOLLAR_CC - price_cc) / ONE_DOLLAR_CC) / ONE_DOLLAR_CC
 
 
 def kelly_full_fraction(fair_prob: float, cost_prob: float) -> float:

@@ -33,11 +33,11 @@ from datetime import datetime, timedelta
 import attrs
 
 from kalshid.core.breaker import Breaker, BreakerStatus
-from kalshid.core.decision import Outcome, bankroll_cc, evaluate_strategies
+from kalshid.core.decision import Evaluation, Outcome, bankroll_cc, evaluate_strategies
 from kalshid.core.netting import net_parts
 from kalshid.core.portfolio import Fill, Portfolio
 from kalshid.core.risk import DayLedger, OrderIntent, RestingOrder, RiskEngine, RiskState
-from kalshid.core.signals import Action, IndexPrint, Side, Signal
+from kalshid.core.signals import Action, BookTop, IndexPrint, Side, Signal
 from kalshid.core.strategies.base import PriceHistory
 from kalshid.core.tracker import MarketInfo, MarketTracker
 from kalshid.research.events import (
@@ -90,7 +90,7 @@ class Replay:
         self.result = BacktestResult(settings=settings, fill_model=self.fill_model.describe())
         self._seq = 0
         self._follow_until: datetime | None = None
-        self._forecast_slots: dict[tuple[str, int], Forecast] = {}
+        self._forecast_slots: dict[tuple[str, int], tuple[BookTop | None, list[Evaluation]]] = {}
 
     # --- driving --------------------------------------------------------------------------------
     def run(self, events: Iterable[Event], progress: Callable[[int], None] | None = None) -> BacktestResult:
@@ -159,7 +159,7 @@ class Replay:
         self.pending.clear()
         self.resting.clear()
         self.result.final_portfolio = self.portfolio
-        self.result.forecasts = sorted(self._forecast_slots.values(), key=lambda f: (f.ticker, -f.minutes_left))
+        self.result.forecasts = self._forecasts()
         self.result.unsettled = sorted(self.portfolio.open_tickers())
         return self.result
 
@@ -194,18 +194,17 @@ class Replay:
             return
         self.result.counters["evaluations"] += 1
         top = self.tracker.book(ticker)
-        resting = self._resting_for_risk()
-        view = self.tracker.view(ticker, bankroll_cc=bankroll_cc(self.portfolio.cash_cc, resting),
-                                 max_count=self.settings.max_count_per_signal)
+        cash = self.portfolio.cash_cc
+        bankroll = bankroll_cc(cash, self._resting_for_risk()) if self.pending or self.resting else max(0, cash)
+        view = self.tracker.view(ticker, bankroll_cc=bankroll, max_count=self.settings.max_count_per_signal)
         if view is None:
             return
         new_prints = self.tracker.take_new_prints()
         history = PriceHistory(index=new_prints[:-1] if new_prints else ())
-        busy = {name for (name, t) in self.busy if t == ticker}
+        busy = {name for (name, t) in self.busy if t == ticker} if self.busy else set()
         evaluations = evaluate_strategies(self.registry.active(), view, self.tracker.last_print, history, top,
                                           trading_enabled=True, busy=busy, holdings=self.holdings)
-        self._note_forecast(view.ticker, view.seconds_to_close, top.yes_mid_prob if top else None,
-                            {ev.strategy: ev.fair_yes for ev in evaluations if ev.fair_yes is not None})
+        self._note_forecast(view.ticker, view.seconds_to_close, top, evaluations)
         for ev in evaluations:
             if ev.signal is not None:
                 self.result.counters[f"signals_{ev.outcome.value}"] += 1
@@ -360,10 +359,16 @@ class Replay:
         m = self.markets.get(ticker)
         return None if m is None else (m.close_time - ts).total_seconds() / 60.0
 
-    def _note_forecast(self, ticker: str, seconds_to_close: float, mid: float | None,
-                       fair: dict[str, float]) -> None:
-        """Keep the last evaluation of each whole minute left (``floor(seconds/60)``) per market."""
-        if seconds_to_close <= 0:
-            return
-        ml = int(seconds_to_close // 60)
-        self._forecast_slots[(ticker, ml)] = Forecast(ticker, ml, mid, dict(fair))
+    def _note_forecast(self, ticker: str, seconds_to_close: float, top: BookTop | None,
+                       evaluations: list[Evaluation]) -> None:
+        """Keep the last evaluation of each whole minute left (``floor(seconds/60)``) per market
+        (made into :class:`Forecast` rows by :meth:`finish`)."""
+        if seconds_to_close > 0:
+            self._forecast_slots[(ticker, int(seconds_to_close // 60))] = (top, evaluations)
+
+    def _forecasts(self) -> list[Forecast]:
+        out = []
+        for (ticker, ml), (top, evaluations) in self._forecast_slots.items():
+            fair = {ev.strategy: ev.fair_yes for ev in evaluations if ev.fair_yes is not None}
+            out.append(Forecast(ticker, ml, top.yes_mid_prob if top else None, fair))
+        return sorted(out, key=lambda f: (f.ticker, -f.minutes_left))

@@ -20,7 +20,7 @@ import attrs
 
 from kalshid.core.pricing import fair_yes_probability
 from kalshid.core.signals import Action, BookTop, IndexPrint, MarketView, Side, Signal
-from kalshid.core.sizing import SizeDecision, size_binary
+from kalshid.core.sizing import EDGE_BOUND_SLACK, SizeDecision, edge_bound, size_binary
 from kalshid.core.strategies.base import BaseStrategy, PriceHistory, number_in
 from kalshid.core.vol import (
     DEFAULT_FLOOR_PER_SQRT_MINUTE,
@@ -89,6 +89,8 @@ class KellyVolatility(BaseStrategy):
                 continue
             price_cc, size = ask
             p_side = fair_yes if side is Side.YES else 1.0 - fair_yes
+            if edge_bound(p_side, price_cc) < self.params.min_edge - EDGE_BOUND_SLACK:
+                continue  # no count reaches min_edge: skip sizing
             decision = size_binary(p_side, price_cc, market.bankroll_cc,
                                    kelly_fraction=self.params.kelly_fraction,
                                    max_count=min(size, market.max_count))

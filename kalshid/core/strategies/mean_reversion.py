@@ -22,7 +22,7 @@ import attrs
 
 from kalshid.core.rolling import RollingWindow
 from kalshid.core.signals import Action, BookTop, IndexPrint, MarketView, PricePoint, Side, Signal
-from kalshid.core.sizing import size_binary
+from kalshid.core.sizing import EDGE_BOUND_SLACK, edge_bound, size_binary
 from kalshid.core.strategies.base import BaseStrategy, ParamError, PriceHistory, number_in
 
 
@@ -122,6 +122,8 @@ class MeanReversion(BaseStrategy):
         if ask is None:
             return None
         price_cc, size = ask
+        if edge_bound(fair, price_cc) < p.min_edge - EDGE_BOUND_SLACK:
+            return None  # no count reaches min_edge: skip sizing
         decision = size_binary(fair, price_cc, market.bankroll_cc,
                                kelly_fraction=p.kelly_fraction * confidence,
                                max_count=min(size, market.max_count))
