@@ -48,13 +48,20 @@ class Recorder:
         self.error: BaseException | None = None
 
     # --- the trading side ---------------------------------------------------------------------
-    def offer(self, event: object) -> None:
-        """Queue ``event`` for recording; never blocks (a full queue drops it and counts the drop)."""
+    def offer(self, event: object, recv_ts: datetime | None = None) -> None:
+        """Queue ``event`` received at ``recv_ts`` (default: now) for recording; never blocks (a full
+        queue drops it and counts the drop)."""
         self.offered += 1
         try:
-            self._queue.put_nowait((event, datetime.now(UTC)))
+            self._queue.put_nowait((event, recv_ts or datetime.now(UTC)))
         except queue.Full:
             self.dropped += 1
+
+    def put(self, event: object, recv_ts: datetime) -> None:
+        """Queue ``event``, waiting while the queue is full (the recorder process's reader, whose
+        sender keeps its own bound)."""
+        self.offered += 1
+        self._queue.put((event, recv_ts))
 
     def statistics(self) -> dict[str, object]:
         return {"offered": self.offered, "dropped": self.dropped, "written_rows": self.written_rows,
