@@ -38,9 +38,9 @@ log = get_logger("kalshid.recorder")
 
 SLICE = 256  # events pickled per step of the shipping task
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
-SEND_TIMEOUT = 10.0  # seconds a batch may take to enter the pipe before the recorder process is replaced
+SEND_TIMEOUT = 10.0  # wall seconds a batch may take to enter the pipe before the recorder process is replaced
 STABLE_SECONDS = 60.0  # a recorder process that lived this long resets the back-off
-FINISH_TIMEOUT = 30.0  # seconds the recorder process gets at shutdown to write what it holds
+FINISH_TIMEOUT = 30.0  # wall seconds the recorder process gets at shutdown to write what it holds
 
 
 class RecorderLink:
@@ -63,6 +63,7 @@ class RecorderLink:
         self.exits = 0
         self.pid: int | None = None
         self.last_exit: str | None = None
+        self._sending_since: float | None = None
 
     # --- the trading side ---------------------------------------------------------------------
     def offer(self, event: object) -> None:
@@ -103,11 +104,11 @@ class RecorderLink:
                     if not started:
                         started = True
                         task_status.started()
-                    born = trio.current_time()
+                    born = time.monotonic()
                     await self._ship_while_alive(proc)
                     code = await proc.wait()
                     self._exited(code, f"the recorder process {proc.pid} exited with status {code}")
-                    if trio.current_time() - born >= STABLE_SECONDS:
+                    if time.monotonic() - born >= STABLE_SECONDS:
                         backoff = BACKOFF_FIRST
                     proc = None
                 if not started:
@@ -121,16 +122,32 @@ class RecorderLink:
                     await self._finish(proc)
 
     async def _ship_while_alive(self, proc: trio.Process) -> None:
-        assert proc.stdin is not None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch, proc, None)
+            while proc.poll() is None:
+                await trio.sleep(self.batch_seconds)
+                try:
+                    await self._ship(proc)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, BrokenPipeError):
+                    if proc.poll() is None:  # alive but its input is broken: replace it
+                        proc.kill()
+                    break
+            nursery.cancel_scope.cancel()
+
+    async def _watch(self, proc: trio.Process, deadline: float | None) -> None:
+        """Kill ``proc`` once a batch has waited ``SEND_TIMEOUT`` wall seconds to enter its pipe, or
+        once ``deadline`` (``time.monotonic``) passes. Wall time, not Trio's: a test's virtual clock
+        must not declare a working recorder process stuck."""
         while proc.poll() is None:
-            await trio.sleep(self.batch_seconds)
-            try:
-                await self._ship(proc)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, BrokenPipeError) as exc:
-                if proc.poll() is None:  # alive but not reading: replace it
-                    log.error("the recorder process stopped reading; killing it", pid=proc.pid, error=str(exc))
-                    proc.kill()
-                return
+            await trio.sleep(0.1)
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                log.error("the recorder process did not finish in time; killed", pid=proc.pid,
+                          timeout=FINISH_TIMEOUT)
+                proc.kill()
+            elif self._sending_since is not None and now - self._sending_since > SEND_TIMEOUT:
+                log.error("the recorder process stopped reading; killed", pid=proc.pid, timeout=SEND_TIMEOUT)
+                proc.kill()
 
     async def _ship(self, proc: trio.Process) -> None:
         """Send what is waiting, a slice at a time; a slice is taken from the batch only once sent."""
@@ -138,19 +155,24 @@ class RecorderLink:
         while self._batch:
             part = self._batch[:SLICE]
             body = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
-            # a frame is sent whole or the pipe is given up: a cancelled write would leave half a frame
-            with trio.CancelScope(shield=True, deadline=trio.current_time() + SEND_TIMEOUT) as scope:
-                await proc.stdin.send_all(HEADER.pack(len(body)) + body)
-            if scope.cancelled_caught:
-                raise trio.BrokenResourceError(f"the recorder process took over {SEND_TIMEOUT} s to read a batch")
+            # a frame is sent whole (a cancelled write would leave half of one); _watch kills a recorder
+            # process that stops reading, which breaks the pipe and ends the write
+            self._sending_since = time.monotonic()
+            try:
+                with trio.CancelScope(shield=True):
+                    await proc.stdin.send_all(HEADER.pack(len(body)) + body)
+            finally:
+                self._sending_since = None
             del self._batch[:len(part)]
             self.shipped += len(part)
             await trio.lowlevel.checkpoint()
 
     async def _finish(self, proc: trio.Process) -> None:
-        """Ship the rest, close the recorder process's input and wait for it to write (bounded)."""
+        """Ship the rest, close the recorder process's input and wait for it to write (bounded by
+        ``FINISH_TIMEOUT`` wall seconds)."""
         assert proc.stdin is not None
-        with trio.move_on_after(FINISH_TIMEOUT) as scope:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch, proc, time.monotonic() + FINISH_TIMEOUT)
             try:
                 if proc.poll() is None:
                     await self._ship(proc)
@@ -158,10 +180,7 @@ class RecorderLink:
                 pass
             await proc.stdin.aclose()
             await proc.wait()
-        if scope.cancelled_caught:
-            log.error("the recorder process did not finish in time; killed", pid=proc.pid, timeout=FINISH_TIMEOUT)
-            proc.kill()
-            await proc.wait()
+            nursery.cancel_scope.cancel()
         if self._batch:
             log.warning("events not recorded at shutdown", count=len(self._batch))
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pyarrow.parquet as pq
 import trio
 
@@ -115,3 +116,22 @@ def test_a_damaged_frame_is_a_clear_error(tmp_path: Path) -> None:
             raise AssertionError(f"{bad!r} was accepted")
     with Recorder(tmp_path) as rec:
         assert serve(io.BytesIO(HEADER.pack(len(good)) + good), rec) == 1
+
+
+async def test_a_virtual_clock_does_not_make_a_busy_recorder_process_look_stuck(
+        tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    import time
+
+    link = RecorderLink(tmp_path, flush_seconds=0.05, batch_seconds=0.01)
+    book = _session()[2]  # a book: the biggest of the session's events
+    n = 5_000  # more than the pipe holds: the sends wait on the recorder process for real seconds
+    async with trio.open_nursery() as nursery:
+        await nursery.start(link.run)
+        for i in range(n):
+            link.offer(attrs.evolve(book, local_time=float(i)))
+        wall_deadline = time.monotonic() + 60  # virtual time jumps: bound the wait by the wall clock
+        while link.shipped < n and time.monotonic() < wall_deadline:  # noqa: ASYNC110
+            await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    assert link.shipped == n and link.exits == 0
+    assert sum(pq.read_metadata(f).num_rows for f in parquet_files(tmp_path)) == n
