@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import trio
+import trio.testing
 
 from kalshid.logs import get_logger
 from kalshid.research.recorder_main import HEADER
@@ -40,6 +41,7 @@ SLICE = 256  # events pickled per step of the shipping task
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
 SEND_TIMEOUT = 10.0  # wall seconds a batch may take to enter the pipe before the recorder process is replaced
 STABLE_SECONDS = 60.0  # a recorder process that lived this long resets the back-off
+WATCH_INTERVAL = 0.1
 FINISH_TIMEOUT = 30.0  # wall seconds the recorder process gets at shutdown to write what it holds
 
 
@@ -137,9 +139,13 @@ class RecorderLink:
     async def _watch(self, proc: trio.Process, deadline: float | None) -> None:
         """Kill ``proc`` once a batch has waited ``SEND_TIMEOUT`` wall seconds to enter its pipe, or
         once ``deadline`` (``time.monotonic``) passes. Wall time, not Trio's: a test's virtual clock
-        must not declare a working recorder process stuck."""
+        must not declare a working recorder process stuck. While the link waits on the recorder
+        process (a send, or its exit), it polls with :func:`_pause`."""
         while proc.poll() is None:
-            await trio.sleep(0.1)
+            if deadline is not None or self._sending_since is not None:
+                await _pause()
+            else:
+                await trio.sleep(WATCH_INTERVAL)
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 log.error("the recorder process did not finish in time; killed", pid=proc.pid,
@@ -179,6 +185,8 @@ class RecorderLink:
             except (trio.BrokenResourceError, trio.ClosedResourceError, BrokenPipeError):
                 pass
             await proc.stdin.aclose()
+            while proc.poll() is None:  # _watch kills it at the deadline
+                await _pause()
             await proc.wait()
             nursery.cancel_scope.cancel()
         if self._batch:
@@ -195,3 +203,13 @@ class RecorderLink:
                 self.on_exit(code, detail)
             except Exception as exc:  # a failing alert must not stop the recorder's restarts
                 log.error("recorder exit callback failed", error=f"{type(exc).__name__}: {exc}")
+
+
+async def _pause() -> None:
+    """A short wait for another process (real time): 10 ms on the system clock. Under a virtual test
+    clock a bare checkpoint instead: a timer would let the clock jump ahead (to a shutdown grace
+    period, say) while no real time passes, and an idle loop would let it autojump."""
+    if isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock):
+        await trio.lowlevel.checkpoint()
+    else:
+        await trio.sleep(0.01)

@@ -1,10 +1,12 @@
 """The strategy stage: market data in, proposals out.
 
 Consumes the feed's market-data events, keeps the :class:`~kalshid.core.tracker.MarketTracker`
-current, and on every index print or book change of the current market asks each enabled strategy
-for a signal. A strategy that already has an order working in that market (pending, in flight or
-resting) is not asked to trade again until it finishes: one intent at a time per strategy and market
-(``TradingState.busy``; risk clears it on a rejection, execution when the order is finished).
+current, and asks each enabled strategy for a signal when one of its inputs changed: an accepted index
+print or a change of the current market's top of book (:mod:`kalshid.core.decision`, "When to
+evaluate": the rule the backtest applies too). A strategy that already has an order working in that
+market (pending, in flight or resting) is not asked to trade again until it finishes: one intent at a
+time per strategy and market (``TradingState.busy``; risk clears it on a rejection, execution when the
+order is finished).
 
 Bursts: the stage takes everything already waiting in its inbox (up to :data:`BATCH_LIMIT` events),
 folds it all into the tracker, and evaluates the strategies **once**, on the final state, stamped
@@ -107,8 +109,7 @@ class StrategyStage:
                 self.basis.on_index(pr.local_time, pr.value)
                 if self.underlying != "index":
                     return None
-                tracker.on_index(CoreIndexPrint(pr.exchange_ts, float(pr.value)))
-                return True
+                return tracker.on_index(CoreIndexPrint(pr.exchange_ts, float(pr.value)))
             # a spot print (e.g. COINBASE:SOL-USD): tracked against the index; it drives the strategies
             # only when configured to stand in for the index, shifted by the smoothed basis
             self.basis.on_spot(pr.local_time, pr.value)
@@ -116,8 +117,7 @@ class StrategyStage:
                 return None
             # without any index print to pair with (no index access), the spot is used as it is
             value = pr.value if self.basis.smoothed_basis is None else self.basis.adjusted_spot(pr.value)
-            tracker.on_index(CoreIndexPrint(pr.exchange_ts, float(value)))
-            return True
+            return tracker.on_index(CoreIndexPrint(pr.exchange_ts, float(value)))
         if isinstance(event, BookUpdated):
             now = tracker.now
             book = event.book
@@ -130,8 +130,8 @@ class StrategyStage:
                             error=str(exc))
                 tracker.mark_stale(book.ticker)
                 return None
-            tracker.on_book(top, stale=book.stale)
-            return current is not None and book.ticker == current.ticker
+            changed = tracker.on_book(top, stale=book.stale)
+            return changed and current is not None and book.ticker == current.ticker
         if isinstance(event, FeedStale):
             tracker.mark_stale(event.ticker or None)
             self.p.state.bump("feed_stale")

@@ -52,7 +52,8 @@ from kalshid.exchange.kalshi.ws import FeedConfig, KalshiFeed
 from kalshid.exchange.types import Market
 from kalshid.logs import get_logger, register_secret
 from kalshid.metrics import Metrics
-from kalshid.research.recorder import Recorder, recording_dir
+from kalshid.research.recorder import recording_dir
+from kalshid.research.recorder_link import RecorderLink
 from kalshid.research.recording import MarketListing
 from kalshid.store import open_journal
 from kalshid.store.identity import exchange_identity, read_meta, set_aside_stale_journal
@@ -169,7 +170,7 @@ class TradingDaemon:
         self.param_overrides: dict[str, dict[str, Any]] = {}
         self.operator_restored = False  # the operator state came back from the journal at start
         self.control: Any = None
-        self.recorder: Recorder | None = None  # market-data recording (record.*), started with the feed
+        self.recorder: RecorderLink | None = None  # market-data recording (record.*), started with the feed
 
     def breaker_config(self) -> BreakerConfig:
         return BreakerConfig(max_daily_loss_fraction=self.cfg.risk.breaker_daily_loss_fraction,
@@ -321,10 +322,13 @@ class TradingDaemon:
                             observe=self._observe_feed_event)
         if self.cfg.record.enabled:
             rc = self.cfg.record
-            self.recorder = Recorder(recording_dir(self.cfg), flush_seconds=rc.flush_seconds,
-                                     retention_days=rc.retention_days, queue_size=rc.queue_size).start()
+            self.recorder = RecorderLink(recording_dir(self.cfg), flush_seconds=rc.flush_seconds,
+                                         retention_days=rc.retention_days, queue_size=rc.queue_size,
+                                         on_exit=self._recorder_exited)
         try:
             async with trio.open_nursery() as nursery:
+                if self.recorder is not None:  # its own process; its task ships batches off the order path
+                    await nursery.start(self.recorder.run)
                 sink: EventSink = router
                 if self.cfg.dry_run:  # the paper account sees every market event before the stages do
                     from kalshid.exchange.paper_feed import paper_feed_task
@@ -353,9 +357,11 @@ class TradingDaemon:
             router.close()
             self.connected = False
             self.p.feed_done.set()
-            if self.recorder is not None:
-                with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(self.recorder.close)
+
+    def _recorder_exited(self, returncode: int | None, detail: str) -> None:
+        self.metrics.recorder_exit()
+        self._publish("alert", {"level": "error", "kind": "recorder_exited", "detail": detail,
+                                "returncode": returncode})
 
     def _observe_feed_event(self, event: FeedEvent) -> None:
         """Side effects of a feed event the router accepted (runs in the feed's task)."""
