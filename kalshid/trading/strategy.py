@@ -22,6 +22,7 @@ resting orders never ride into the settlement window.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import trio
@@ -43,6 +44,7 @@ from kalshid.exchange.base import (
     Reconnected,
 )
 from kalshid.logs import get_logger
+from kalshid.research.recording import evaluation_record
 from kalshid.trading.convert import book_top
 from kalshid.trading.messages import Pipeline, Proposal, WindowClosing
 
@@ -54,8 +56,10 @@ BATCH_LIMIT = 512  # events folded per evaluation at most, so a flood still yiel
 
 class StrategyStage:
     def __init__(self, pipeline: Pipeline, *, max_count_per_signal: int = 10_000,
-                 underlying: str = "index") -> None:
+                 underlying: str = "index", record: Callable[[object], None] | None = None) -> None:
         self.p = pipeline
+        self.record = record  # the recorder's offer: each evaluation is recorded beside the market data
+        self.received = 0  # market-data events taken from the inbox, in order
         self.max_count = max_count_per_signal
         self.underlying = underlying
         self.basis = BasisTracker(BasisConfig())
@@ -99,6 +103,7 @@ class StrategyStage:
 
     def _fold(self, event: FeedEvent) -> bool | None:
         """Update the tracker; True if strategies should run, False if only time moved, None if nothing."""
+        self.received += 1
         tracker = self.p.tracker
         current = self.p.state.current_market
         if isinstance(event, IndexPrinted):
@@ -180,8 +185,12 @@ class StrategyStage:
         busy = {name for (name, t) in state.busy if t == ticker}
         history = PriceHistory(index=new_prints[:-1] if new_prints else ())
         out: list[Proposal] = []
-        for ev in evaluate_strategies(self.p.registry.active(), view, tracker.last_print, history, top,
-                                      trading_enabled=state.trading_enabled, busy=busy, holdings=state.holdings):
+        evaluations = evaluate_strategies(self.p.registry.active(), view, tracker.last_print, history, top,
+                                          trading_enabled=state.trading_enabled, busy=busy, holdings=state.holdings)
+        if self.record is not None:
+            self.record(evaluation_record(self.received, view, state.trading_enabled, busy, state.holdings,
+                                          evaluations))
+        for ev in evaluations:
             if ev.fair_yes is not None:
                 fair = ev.fair_yes
                 state.last_fair.setdefault(ticker, {})[ev.strategy] = fair

@@ -54,7 +54,7 @@ from kalshid.logs import get_logger, register_secret
 from kalshid.metrics import Metrics
 from kalshid.research.recorder import recording_dir
 from kalshid.research.recorder_link import RecorderLink
-from kalshid.research.recording import MarketListing
+from kalshid.research.recording import MarketListing, MarketsFollowed, StrategyGate
 from kalshid.store import open_journal
 from kalshid.store.identity import exchange_identity, read_meta, set_aside_stale_journal
 from kalshid.trading.exchangeclock import ExchangeClock
@@ -149,7 +149,7 @@ class TradingDaemon:
         self.execution = ExecutionStage(self.p, self.clock, ExecutionSettings(
             order_timeout_s=cfg.exchange.request_timeout, cancel_on_shutdown=cfg.trading.cancel_on_shutdown),
             self.metrics)
-        self.strategy = StrategyStage(self.p, underlying=cfg.exchange.underlying)
+        self.strategy = StrategyStage(self.p, underlying=cfg.exchange.underlying, record=self._record)
         self.signer: Signer | None = runtime.signer
         self.rest_url = ""
         self.ws_url = ""
@@ -171,6 +171,7 @@ class TradingDaemon:
         self.operator_restored = False  # the operator state came back from the journal at start
         self.control: Any = None
         self.recorder: RecorderLink | None = None  # market-data recording (record.*), started with the feed
+        self._recorded_gate = False
 
     def breaker_config(self) -> BreakerConfig:
         return BreakerConfig(max_daily_loss_fraction=self.cfg.risk.breaker_daily_loss_fraction,
@@ -363,9 +364,17 @@ class TradingDaemon:
         self._publish("alert", {"level": "error", "kind": "recorder_exited", "detail": detail,
                                 "returncode": returncode})
 
+    def _record(self, row: object) -> None:
+        if self.recorder is not None:
+            self.recorder.offer(row)
+
     def _observe_feed_event(self, event: FeedEvent) -> None:
         """Side effects of a feed event the router accepted (runs in the feed's task)."""
         if self.recorder is not None:
+            gate = self._orders_gate and not self._strategy_done.is_set()  # as the router's wants_market_data
+            if gate != self._recorded_gate:  # which recorded events reached the strategy stage
+                self._recorded_gate = gate
+                self.recorder.offer(StrategyGate(gate))
             self.recorder.offer(event)
         if isinstance(event, IndexPrinted):
             if event.print.exchange_ts is not None and self._is_clock_source(event.print.index_id):
@@ -439,6 +448,7 @@ class TradingDaemon:
         if self.recorder is not None:
             for m in followed:
                 self.recorder.offer(MarketListing(m.ticker, m.open_time, m.close_time, m.floor_strike))
+            self.recorder.offer(MarketsFollowed(tuple(m.ticker for m in followed), new[0], self.strategy.received))
         if new != old:
             assert self.p.feed is not None
             await self.p.feed.set_markets([m.ticker for m in followed])
