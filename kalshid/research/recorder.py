@@ -1,10 +1,12 @@
-"""The recorder: feed events to Parquet on a helper thread, never in the trading path's way.
+"""The recorder: feed events to Parquet on a writer thread.
 
-:meth:`Recorder.offer` is what the daemon calls for each event (in the feed's task): it stamps the
-receive time and puts the event on a bounded queue without waiting; when the queue is full the event
-is dropped and counted (``statistics()``), so a slow disk can never hold up an order. The writer
-thread encodes events (:mod:`.recording`), keeps them in memory, and every ``flush_seconds`` writes
-each partition's rows as one file: written as ``*.tmp``, fsynced, renamed, and the directory fsynced.
+It runs in the recorder process (:mod:`kalshid.research.recorder_main`), which the daemon feeds
+through :class:`~kalshid.research.recorder_link.RecorderLink`, so none of this work shares the
+daemon's interpreter. :meth:`Recorder.offer` stamps the receive time (or takes the one given) and puts
+the event on a bounded queue without waiting; when the queue is full the event is dropped and counted
+(``statistics()``); :meth:`Recorder.put` waits for room instead. The writer thread encodes events
+(:mod:`.recording`), keeps them in memory, and every ``flush_seconds`` writes each partition's rows
+as one file: written as ``*.tmp``, fsynced, renamed, and the directory fsynced.
 A ``kill -9`` therefore loses at most the last ``flush_seconds`` and never a finished file.
 Once an hour is over, its chunks are **compacted** into one file the same way (written, fsynced,
 renamed, then the chunks deleted; a crash in between leaves rows twice, which readers drop by
