@@ -207,15 +207,16 @@ class RecordConfig:
     """Market-data recording (``kalshid record``, and inside ``kalshid run``): every feed event, with
     exchange and receive times, as Parquet under ``<dir>/series=<S>/date=<D>/hour=<H>/``.
 
-    Off by default inside ``kalshid run``: the writer thread's Parquet work competes with the order path
-    for the interpreter (tick-to-order p50 +0.9 ms, p99 +3 ms, docs/performance.md); ``kalshid record``
+    The Parquet work runs in a recorder process (:mod:`kalshid.research.recorder_link`); the trading
+    path only appends each event to a bounded batch. Off by default inside ``kalshid run`` until its
+    cost on tick-to-order is measured on a quiet machine (docs/performance.md); ``kalshid record``
     records without trading."""
 
     enabled: bool = _f(False, "a boolean (record inside kalshid run)")
     dir: str = _f("", "a directory for recordings (empty: <journal.dir>/recordings)")
     retention_days: float = _f(14.0, "days > 0 of recordings kept (older hours are deleted)", gt=0)
     flush_seconds: float = _f(2.0, "seconds > 0 between chunk writes (at most this much is lost on a crash)", gt=0)
-    queue_size: int = _f(65_536, "an integer >= 1: events waiting for the writer thread before new ones are "
+    queue_size: int = _f(65_536, "an integer >= 1: events waiting for the recorder before new ones are "
                                  "dropped (recording never holds up trading)", ge=1)
 
 
