@@ -55,9 +55,9 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
                    help="order latency for taker fills (default 0.25)")
     p.add_argument("--seed", type=int, default=None, help="seed of the resting-fill draw (default 0)")
     p.add_argument("--evaluation", choices=("timestamp", "event"), default=None,
-                   help="ask the strategies once per exchange timestamp, or after every index print and book "
-                        "update as the daemon does when it keeps up (default: event for recordings, "
-                        "timestamp for the shared data)")
+                   help="ask the strategies once per exchange timestamp, or after every triggering event (an "
+                        "accepted index print or a change at the current market's touch) as the daemon does when "
+                        "it keeps up (default: event for recordings, timestamp for the shared data)")
     p.add_argument("--fills-as-recorded", action="store_true",
                    help="recorded source: apply the account's recorded fills instead of the fill model")
     p.add_argument("--set", dest="overrides", action="append", type=parse_override, default=[], metavar="K=V",
