@@ -150,9 +150,10 @@ class _Stage:
 
 
 def _top(book: OrderBook, updated_at: datetime) -> BookTop:
-    from kalshid.trading.convert import book_top  # the stage's own conversion
-
-    return book_top(book, updated_at=updated_at)
+    """The best bids of a full book, as the stage converts them (``kalshid.trading.convert.book_top``)."""
+    yes, no = book.best_yes_bid, book.best_no_bid
+    return BookTop(book.ticker, yes[0] if yes else None, yes[1] if yes else 0, no[0] if no else None,
+                   no[1] if no else 0, book.exchange_ts or updated_at)
 
 
 def _decision(received: int, view: MarketView, evaluations: list[Any]) -> Decision:

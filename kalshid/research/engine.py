@@ -37,9 +37,10 @@ from kalshid.core.decision import Evaluation, Outcome, bankroll_cc, evaluate_str
 from kalshid.core.netting import net_parts
 from kalshid.core.portfolio import Fill, Portfolio
 from kalshid.core.risk import DayLedger, OrderIntent, RestingOrder, RiskEngine, RiskState
-from kalshid.core.signals import Action, BookTop, IndexPrint, Side, Signal
+from kalshid.core.signals import BookTop, IndexPrint, Signal
 from kalshid.core.strategies.base import PriceHistory
 from kalshid.core.tracker import MarketInfo, MarketTracker
+from kalshid.core.vocab import Action, Side
 from kalshid.research.events import (
     BookTick,
     Event,
