@@ -129,7 +129,7 @@ class Replay:
                 self._evaluate(ts)
                 trigger = False
             if isinstance(e, IndexTick):
-                self.tracker.on_index(IndexPrint(e.ts, e.price))
+                self.tracker.on_index(IndexPrint(e.ts, e.price, e.close_avg, e.close_avg_window))
                 trigger = True
             elif isinstance(e, BookTick):
                 self.books[e.ticker] = e

@@ -7,7 +7,7 @@ Play money — the simulator, Kalshi's demo exchange, any dry run — is never g
 strategy is watched and measured.
 
 :data:`EVIDENCE` records the study's verdict per strategy (regenerate it with
-``bench/edge_study.py``). :func:`live_gate` is the pure decision the daemon applies at start-up and
+``kalshid backtest --study all``). :func:`live_gate` is the pure decision the daemon applies at start-up and
 when a strategy is enabled at run time; its ``reason`` is logged once and shown in ``/api/status``.
 """
 
