@@ -10,7 +10,9 @@ as data); ``--study all`` runs every part and also writes ``DIR/verdict.md``/``.
   2026-07-01 → 07-14);
 - ``overlap``: model against mid on the same markets (the SOL perpetual's 35 hours, June 1–2);
 - ``rules``: taker, maker and mean-reversion rules fitted on train, judged once on test;
-- ``replays``: the daemon's own loop, ``kalshid backtest`` with the built-in configuration, with charts.
+- ``replays``: the daemon's own loop, ``kalshid backtest`` with the built-in configuration, with charts;
+- ``pool``: the pooled fair value through the replay, as ``--fit-pool`` on the markets closing before
+  :data:`kalshid.research.edge.pool.POOL_SPLIT` and ``--score-pool`` on those after (``pool-params.json``).
 
 Deterministic (fixed bootstrap seeds). Heavy imports happen only when a study runs.
 """
@@ -24,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-STUDIES = ("vol", "mid", "overlap", "rules", "replays")
+STUDIES = ("vol", "mid", "overlap", "rules", "replays", "pool")
 
 
 def add_edge_arguments(p: argparse.ArgumentParser) -> None:
@@ -84,6 +86,7 @@ def run_study(args: argparse.Namespace) -> int:
     for name in names:
         started = time.monotonic()
         rep = study.Report()
+        extra: dict[str, Any] | None = None
         if name == "vol":
             study.vol_and_model(data, rep, reps)
         elif name in ("mid", "rules"):
@@ -105,6 +108,10 @@ def run_study(args: argparse.Namespace) -> int:
             kelly = study.model_vs_mid(data, rep, reps)
             if kelly is not None:
                 verdicts.append(("KXSOL15M June 1-2: kelly_volatility default entry rule (not fitted)", kelly))
+        elif name == "pool":
+            from kalshid.research.edge.pool import study_pool
+
+            extra = study_pool(data, out, rep)
         else:
             rep("## 6. The daemon's own loop: `kalshid backtest`")
             rep()
@@ -114,7 +121,7 @@ def run_study(args: argparse.Namespace) -> int:
             for title, rel in charts:
                 rep(f"![{title}]({rel})")
                 rep()
-        _write(out, name, rep)
+        _write(out, name, rep, extra)
         print(f"{name}: {out / (name + '.md')} in {time.monotonic() - started:.0f} s", file=sys.stderr)
     if args.study == "all":
         rep = study.Report()

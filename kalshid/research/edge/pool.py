@@ -19,7 +19,7 @@ import argparse
 import json
 import math
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ HORIZONS = (14, 10, 7, 5, 3, 1)
 FORMAT = "kalshid.pool/1"
 BOOTSTRAP_REPS = 1000
 BOOTSTRAP_SEED = 22
+POOL_SPLIT = datetime(2026, 6, 2, tzinfo=UTC)
+"""``--study pool``: train on the perpetual's markets closing before this, test on those after."""
 MIN_DAYS = 5
 
 
@@ -192,3 +194,34 @@ def score(result: BacktestResult, pool_file: Path, out: Path | None) -> str:
              "bootstrap": {"over": "days" if clustered_by_day(got) else "markets", "reps": BOOTSTRAP_REPS,
                            "seed": BOOTSTRAP_SEED}}, indent=2) + "\n")
     return text
+
+
+def study_pool(data: Path, out: Path, rep: Any) -> dict[str, Any]:
+    """``--study pool``: the built-in configuration replayed on the SOL perpetual's markets (the only
+    shared markets with both an index path and a book), the pool fitted before :data:`POOL_SPLIT` and
+    scored after it. Equivalent to the two commands written into the section."""
+    from kalshid.config import load_config
+    from kalshid.research import BacktestSettings, SharedDataSource, run_backtest
+
+    settings = attrs.evolve(BacktestSettings.from_config(load_config(environ={}, cwd=out).config),
+                            enabled_strategies=(STRATEGY,))
+    check_unpooled(settings)
+    params = out / "pool-params.json"
+    train = run_backtest(SharedDataSource(data, underlying="perp"), settings, end=POOL_SPLIT)
+    doc = fit(train, params)
+    test = run_backtest(SharedDataSource(data, underlying="perp"), settings, start=POOL_SPLIT)
+    got = samples(test)
+    pool = load(params)
+    rows = score_rows(got, pool)
+    day = POOL_SPLIT.date().isoformat()
+    rep("## Pooled fair value through the replay (SOL perpetual markets, June 1 → June 2)")
+    rep()
+    rep(f"    kalshid backtest --to {day} --fit-pool {params.name}")
+    rep(f"    kalshid backtest --from {day} --score-pool {params.name} --out DIR")
+    rep()
+    rep(f"Fitted on {doc['fitted_on']['markets']} markets ({doc['fitted_on']['samples']} model/mid samples, "
+        f"{', '.join(doc['fitted_on']['days'])}); scored on {len({s.ticker for s in got})} later markets.")
+    rep()
+    for line in markdown(rows, pool, clustered_by_day(got)).splitlines():
+        rep(line)
+    return {"pool": pool.as_params(), "fitted_on": doc["fitted_on"], "rows": rows}

@@ -21,8 +21,10 @@ import numpy as np
 
 from kalshid.core import calibration
 from kalshid.core.calibration import LogisticRecalibration
+from kalshid.core.pooling import PoolSample, fit_logit_pool
+from kalshid.core.portfolio import window_close
 from kalshid.research.edge.data import LadderMarket, read_candles, sol_candle_files
-from kalshid.research.edge.overlap import overlap_entries
+from kalshid.research.edge.overlap import Overlap, overlap_entries
 from kalshid.research.edge.stats import METRICS, DayBootstrap, fit_logistic, fmt_ci, logits
 from kalshid.research.edge.trade import (
     Trade,
@@ -271,12 +273,13 @@ def model_vs_mid(data: Path, out: Report, reps: int) -> tuple[float, float, floa
     boot = DayBootstrap([date.fromordinal(i + 1) for i in range(len(entries))], reps, seed=300)
     out(f"{len(entries)} KXSOL15M markets, one quote each at 8–14 minutes left (`book_entry`); the model "
         "prices from the perpetual's path (see `kalshid/research/edge/overlap.py`). `equal-weight pool` = σ of the "
-        "mean of the two logits (not fitted: too few markets to fit weights). Intervals: bootstrap over markets.")
+        "mean of the two logits (not fitted). Intervals: bootstrap over markets.")
     out()
     out.table(["forecast", "n", "Brier", "log loss", "ECE"],
               [_metrics_row("model (EwmaVol one-hour, no floor)", model, y, boot),
                _metrics_row("market mid", mid, y, boot),
                _metrics_row("equal-weight pool", pooled, y, boot)])
+    _fitted_pool_on_overlap(entries, out, reps)
     trades: list[Trade] = []
     min_edge = 0.03
     for i, e in enumerate(entries):
@@ -299,3 +302,27 @@ def model_vs_mid(data: Path, out: Report, reps: int) -> tuple[float, float, floa
     pnl = np.array([t.pnl for t in trades])
     stake = np.array([t.stake for t in trades])
     return DayBootstrap([t.day for t in trades], reps, 301).ratio(pnl, stake)
+
+
+def _fitted_pool_on_overlap(entries: Sequence[Overlap], out: Report, reps: int) -> None:
+    """The core pool (:func:`kalshid.core.pooling.fit_logit_pool`) fitted on the first day's quotes and
+    scored on the second day's, against the model and the mid on those same quotes."""
+    days = sorted({window_close(e.ticker).date() for e in entries})
+    if len(days) < 2:
+        return
+    train = [e for e in entries if window_close(e.ticker).date() < days[-1]]
+    test = [e for e in entries if window_close(e.ticker).date() == days[-1]]
+    pool = fit_logit_pool([PoolSample(e.ml, e.model_yes, e.mid_yes, e.yes) for e in train])
+    y = np.array([e.yes for e in test], dtype=float)
+    boot = DayBootstrap([date.fromordinal(i + 1) for i in range(len(test))], reps, seed=302)
+    w = pool.as_params()
+    out(f"Pool of model and mid fitted by `kalshid.core.pooling.fit_logit_pool` on the {len(train)} quotes of "
+        f"{', '.join(d.isoformat() for d in days[:-1])} (bias {w['pool_bias']:.2f}, model weight "
+        f"{w['pool_model_at_close']:.2f}→{w['pool_model_at_open']:.2f}, mid weight {w['pool_mid_at_close']:.2f}→"
+        f"{w['pool_mid_at_open']:.2f} from the close to 15 minutes out), scored on the {len(test)} quotes of "
+        f"{days[-1].isoformat()}. Intervals: bootstrap over markets.")
+    out()
+    out.table(["forecast (test day)", "n", "Brier", "log loss", "ECE"],
+              [_metrics_row("model", np.array([e.model_yes for e in test]), y, boot),
+               _metrics_row("market mid", np.array([e.mid_yes for e in test]), y, boot),
+               _metrics_row("fitted pool", np.array([pool(e.model_yes, e.mid_yes, e.ml) for e in test]), y, boot)])
