@@ -32,8 +32,8 @@ from _benchenv import isolated_env  # bench/ is sys.path[0]
 
 from kalshid import logs
 from kalshid.config import load_config
-from kalshid.tasks.pipeline import TradingDaemon, embedded_start
-from kalshid.tasks.supervisor import Runtime, Supervisor
+from kalshid.daemon.supervisor import Runtime, Supervisor
+from kalshid.trading.wiring import TradingDaemon, embedded_start
 
 GOAL_S = 60.0
 GIVE_UP_S = 900.0  # a whole window without an order

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "tasks"))  # the process helpers the kill -9 test uses
+sys.path.insert(0, str(ROOT / "tests" / "trading"))  # the process helpers the kill -9 test uses
 
 from procutil import Daemon, OutputTimeout, Simulator, keygen  # noqa: E402
 from test_process_kill9 import Books, daemon_env, read_books  # noqa: E402

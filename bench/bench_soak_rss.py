@@ -6,7 +6,7 @@ A simulated hour takes ~19 s of wall time, so 24 hours take ~7.5 minutes plus ~0
 the default is 6 hours, and the hourly growth rate is extrapolated to 24 hours.
 
 The whole daemon and its embedded simulator run in this process under Trio's
-``MockClock(autojump_threshold=0)`` (as ``tests/tasks/test_pipeline_e2e.py`` does), with the journal
+``MockClock(autojump_threshold=0)`` (as ``tests/trading/test_pipeline_e2e.py`` does), with the journal
 inline (``journal_inline=True``: SQLite on the Trio thread, since worker threads do not advance a
 mock clock), JSON logs to a file, both strategies trading with the e2e test's settings. Every
 simulated hour it samples this process's current RSS (``VmRSS``), its high-water mark (``VmHWM`` and
@@ -44,8 +44,8 @@ from _benchenv import isolated_env  # bench/ is sys.path[0]
 
 from kalshid import logs
 from kalshid.config import load_config
-from kalshid.tasks.pipeline import TradingDaemon
-from kalshid.tasks.supervisor import Runtime, Supervisor
+from kalshid.daemon.supervisor import Runtime, Supervisor
+from kalshid.trading.wiring import TradingDaemon
 
 GOAL_MB = 150.0
 GROWTH_FLAG_MB = 5.0  # a rise above this between the early and the late hours is flagged

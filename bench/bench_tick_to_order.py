@@ -108,15 +108,15 @@ from _simchild import (
 from kalshid import logs
 from kalshid.config import load_config
 from kalshid.credentials import generate_keypair, load_signer
+from kalshid.daemon.supervisor import Runtime, Supervisor
 from kalshid.exchange.kalshi import ws as kalshi_ws
 from kalshid.exchange.kalshi.ratelimit import RateLimiter
 from kalshid.exchange.kalshi.rest import KalshiRest
 from kalshid.exchange.types import Order, OrderRequest
-from kalshid.tasks import execution as execution_mod
-from kalshid.tasks import risk as risk_mod
-from kalshid.tasks.context import ApprovedOrder, Proposal
-from kalshid.tasks.pipeline import TradingDaemon
-from kalshid.tasks.supervisor import Runtime, Supervisor
+from kalshid.trading import execution as execution_mod
+from kalshid.trading import risk as risk_mod
+from kalshid.trading.messages import ApprovedOrder, Proposal
+from kalshid.trading.wiring import TradingDaemon
 
 TOKEN = "b" * 40
 HISTORY_S = 30.0  # stamps older than this are dropped (risk refuses data older than 5 s anyway)
@@ -483,7 +483,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> int:
     async with sim_child(__file__, args.speed, keys.key_id, keys.public_path, args.sim_policy,
                          args.others) as child:
         rec.child = child
-        environ |= {  # as tests/tasks/test_process_kill9.py points `kalshid run` at `kalshid sim`
+        environ |= {  # as tests/trading/test_process_kill9.py points `kalshid run` at `kalshid sim`
             "KALSHI_API_BASE_URL": child.rest_url,
             "KALSHI_WS_URL": child.ws_url,
             "KALSHI_API_KEY": keys.key_id,

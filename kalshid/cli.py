@@ -83,7 +83,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from kalshid import logs
     from kalshid.credentials import CredentialError, load_signer
-    from kalshid.tasks.supervisor import Runtime, Supervisor, components_for
+    from kalshid.daemon.supervisor import Runtime, Supervisor
+    from kalshid.trading.wiring import components_for
 
     loaded = _load(args)
     if isinstance(loaded, int):

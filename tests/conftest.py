@@ -33,13 +33,13 @@ def shared_dir(*parts: str) -> Path:
 # marked `slow` here (by node id: a file, or one test with all its parameters), so `make test-fast`
 # (`-m "not slow"`) leaves them out; `make test` and CI run them. A test module may also mark itself.
 SLOW_TESTS = (
-    "tests/foundation/test_daemon_process.py",
+    "tests/daemon/test_daemon_process.py",
     "tests/server/test_fuzz_openapi.py::test_fuzzed_requests_never_500",
-    "tests/tasks/test_pipeline_controls.py::test_breaker_trips_halts_trading_and_needs_a_reset",
-    "tests/tasks/test_pipeline_e2e.py",
-    "tests/tasks/test_pipeline_faults.py",
-    "tests/tasks/test_pipeline_spot.py",
-    "tests/tasks/test_process_kill9.py",
+    "tests/trading/test_pipeline_controls.py::test_breaker_trips_halts_trading_and_needs_a_reset",
+    "tests/trading/test_pipeline_e2e.py",
+    "tests/trading/test_pipeline_faults.py",
+    "tests/trading/test_pipeline_spot.py",
+    "tests/trading/test_process_kill9.py",
 )
 
 

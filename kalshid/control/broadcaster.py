@@ -51,7 +51,7 @@ EVENT_TYPES: Final = frozenset(
         "order_update",
         "position_update",
         "market_update",
-        "audit",  # an operator action (kalshid.tasks.audit)
+        "audit",  # an operator action (kalshid.daemon.audit)
         "risk_rejection",  # a signal risk refused: counted, shown, never an alert
         "notice",  # any other info-level notice
     }

@@ -24,7 +24,7 @@ import trio
 from kalshid.control.api import ControlError, DaemonControl
 from kalshid.control.commands import CommandError, execute
 from kalshid.control.protocol import LineSplitter, encode_error, encode_result, parse_request
-from kalshid.tasks.audit import acting_as
+from kalshid.daemon.audit import acting_as
 
 log = logging.getLogger("kalshid.control")
 

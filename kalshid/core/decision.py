@@ -1,6 +1,6 @@
 """One evaluation of the enabled strategies on one market: signals in, proposals for risk out.
 
-This is the strategy stage's decision, shared by the daemon (:mod:`kalshid.tasks.strategy`) and the
+This is the strategy stage's decision, shared by the daemon (:mod:`kalshid.trading.strategy`) and the
 backtest (:mod:`kalshid.research.engine`) so both run the same rules:
 
 - each strategy is asked once, in registry order, with the same view, print, history and book;

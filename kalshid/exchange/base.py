@@ -175,7 +175,7 @@ FeedEvent = (BookUpdated | IndexPrinted | FillReceived | OrderUpdated | Position
 
 class EventSink(Protocol):
     """Where a feed writes its events: a ``trio.MemorySendChannel[FeedEvent]`` or the pipeline's
-    :class:`~kalshid.tasks.router.FeedRouter`. ``send_nowait`` raises ``trio.WouldBlock`` when there is
+    :class:`~kalshid.trading.router.FeedRouter`. ``send_nowait`` raises ``trio.WouldBlock`` when there is
     no room (having delivered nothing); ``send`` waits for room; the feed closes it when it ends."""
 
     def send_nowait(self, value: FeedEvent, /) -> None: ...

@@ -30,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from kalshid import logs
     from kalshid.config import ConfigError, load_config
     from kalshid.credentials import CredentialError, load_signer
-    from kalshid.tasks.pipeline import TradingDaemon
-    from kalshid.tasks.supervisor import Runtime, Supervisor
+    from kalshid.daemon.supervisor import Runtime, Supervisor
+    from kalshid.trading.wiring import TradingDaemon
 
     try:
         loaded = load_config(config_path=args.config)

@@ -53,7 +53,7 @@ class BacktestSettings:
     @classmethod
     def from_config(cls, cfg: Config, **changes: Any) -> BacktestSettings:
         """The daemon's strategies, risk limits, breaker and bankroll from ``cfg`` (as ``kalshid run``)."""
-        from kalshid.tasks.pipeline import risk_engine_from  # the daemon's own conversion
+        from kalshid.trading.wiring import risk_engine_from  # the daemon's own conversion
 
         params = {a.name: attrs.asdict(getattr(cfg.strategies, a.name))
                   for a in attrs.fields(type(cfg.strategies)) if a.name in STRATEGY_CLASSES}

@@ -25,6 +25,7 @@ from quart_trio import QuartTrio
 
 from kalshid.control.api import DaemonControl
 from kalshid.control.broadcaster import Broadcaster
+from kalshid.daemon.audit import acting_as
 from kalshid.metrics import Metrics
 from kalshid.server import compat, dashboard
 from kalshid.server.auth import allowed_origin, bearer_ok
@@ -34,7 +35,6 @@ from kalshid.server.params import parse_json_object, parse_path, parse_query
 from kalshid.server.routes import ROUTES, ApiContext, Route
 from kalshid.server.settings import ApiSettings, resolve_token
 from kalshid.server.ws import serve_websocket
-from kalshid.tasks.audit import acting_as
 
 log = logging.getLogger("kalshid.server")
 

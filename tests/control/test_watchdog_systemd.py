@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from kalshid.tasks.watchdog import watchdog_interval_s, watchdog_task
+from kalshid.daemon.watchdog import watchdog_interval_s, watchdog_task
 
 UNIT = Path(__file__).resolve().parents[2] / "systemd" / "kalshid.service"
 

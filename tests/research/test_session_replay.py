@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import trio
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tasks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "trading"))
 from daemonkit import running_daemon, wait_for
 
 from kalshid.research.backtest import run_backtest

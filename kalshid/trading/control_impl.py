@@ -1,6 +1,6 @@
 """The daemon's :class:`~kalshid.control.api.DaemonControl`: what the API and ``kalshid ctl`` see and do.
 
-Queries read the shared :class:`~kalshid.tasks.context.TradingState` and the journal; commands change
+Queries read the shared :class:`~kalshid.trading.messages.TradingState` and the journal; commands change
 state through the stages that own it (risk owns the breaker, execution the orders) and publish a
 ``status_update``. Money leaves as ``"12.3400"`` dollar strings or integer ``*_cc`` fields.
 """
@@ -20,13 +20,13 @@ from kalshid.core.breaker import BreakerStatus
 from kalshid.core.strategies.base import ParamError
 from kalshid.core.strategies.evidence import live_gate
 from kalshid.core.units import format_dollars
+from kalshid.daemon import audit
 from kalshid.store import CursorError, records
-from kalshid.tasks import audit
-from kalshid.tasks.context import CancelAll, ResetBreaker
-from kalshid.tasks.operator_state import apply_reload, save_operator_state
+from kalshid.trading.messages import CancelAll, ResetBreaker
+from kalshid.trading.operator_state import apply_reload, save_operator_state
 
 if TYPE_CHECKING:
-    from kalshid.tasks.pipeline import TradingDaemon
+    from kalshid.trading.wiring import TradingDaemon
 
 _STATE_FILTER = {
     "resting": (records.OrderState.RESTING, records.OrderState.PARTIALLY_FILLED),
@@ -192,7 +192,7 @@ class DaemonControlImpl:
         out: JSON = json.loads(render_json(self.d.runtime.loaded))
         return out
 
-    # --- commands: each one audited (kalshid.tasks.audit) and, when it changes anything, journaled -----
+    # --- commands: each one audited (kalshid.daemon.audit) and, when it changes anything, journaled -----
     async def _announce(self) -> JSON:
         status = await self.status()
         self.d._publish("status_update", status)

@@ -9,8 +9,8 @@ from typing import Any
 from daemonkit import daemon_env, running_daemon, wait_for
 
 from kalshid.config import load_config
-from kalshid.tasks.pipeline import TradingDaemon, with_dollars
-from kalshid.tasks.supervisor import Runtime
+from kalshid.daemon.supervisor import Runtime
+from kalshid.trading.wiring import TradingDaemon, with_dollars
 
 
 class _Sink:

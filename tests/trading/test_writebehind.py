@@ -6,7 +6,7 @@ import pytest
 import trio
 import trio.testing
 
-from kalshid.tasks.writebehind import WriteBehind
+from kalshid.trading.writebehind import WriteBehind
 
 
 class Journal:

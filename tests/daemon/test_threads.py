@@ -13,7 +13,7 @@ import trio
 
 from kalshid import threads
 from kalshid.config import ConfigError, load_config
-from kalshid.tasks.supervisor import EXIT_FAILURE, Runtime, Supervisor
+from kalshid.daemon.supervisor import EXIT_FAILURE, Runtime, Supervisor
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux scheduling only")
 

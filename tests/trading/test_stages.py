@@ -28,11 +28,11 @@ from kalshid.exchange.base import UnsentOrder
 from kalshid.exchange.types import Fill, Market, Order, OrderRequest
 from kalshid.exchange.types import IndexPrint as ExIndexPrint
 from kalshid.store import Journal, open_journal, records
-from kalshid.tasks.clock import ExchangeClock
-from kalshid.tasks.context import ApprovedOrder, LiveOrder, Pipeline, Proposal, ShutdownRequested, TradingState
-from kalshid.tasks.execution import ExecutionSettings, ExecutionStage
-from kalshid.tasks.risk import RiskStage
-from kalshid.tasks.strategy import StrategyStage
+from kalshid.trading.exchangeclock import ExchangeClock
+from kalshid.trading.execution import ExecutionSettings, ExecutionStage
+from kalshid.trading.messages import ApprovedOrder, LiveOrder, Pipeline, Proposal, ShutdownRequested, TradingState
+from kalshid.trading.risk import RiskStage
+from kalshid.trading.strategy import StrategyStage
 
 CLOSE = datetime(2026, 7, 8, 23, 0, tzinfo=UTC)
 NOW = CLOSE - timedelta(minutes=10)

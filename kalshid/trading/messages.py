@@ -1,7 +1,7 @@
 """The trading pipeline's shared context: the objects its components hand each other.
 
-``kalshid run`` builds one :class:`Pipeline` and its components (``components_for``) are bound
-methods of the stage modules that take it. Every component starts in dependency order under the
+``kalshid run`` builds one :class:`Pipeline` and its components (:func:`kalshid.trading.wiring.components_for`)
+are bound methods of the stage modules that take it. Every component starts in dependency order under the
 supervisor's one nursery:
 
     exchange (journal, embedded simulator, REST client) → feed → execution (reconciles first)

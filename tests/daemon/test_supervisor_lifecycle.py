@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from kalshid import memory
 from kalshid.config import LoadedConfig, load_config
-from kalshid.tasks.supervisor import EXIT_FAILURE, EXIT_FORCED, EXIT_OK, Component, Runtime, Supervisor
+from kalshid.daemon.supervisor import EXIT_FAILURE, EXIT_FORCED, EXIT_OK, Component, Runtime, Supervisor
 
 
 def loaded(tmp_path: Path, **env: str) -> LoadedConfig:

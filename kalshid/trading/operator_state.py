@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from kalshid.daemon import audit
 from kalshid.logs import get_logger
-from kalshid.tasks import audit
 
 if TYPE_CHECKING:
     from kalshid.config import Config
-    from kalshid.tasks.pipeline import TradingDaemon
+    from kalshid.trading.wiring import TradingDaemon
 
 log = get_logger("kalshid.operator")
 
@@ -113,7 +113,7 @@ async def apply_reload(daemon: TradingDaemon, new: Config) -> list[str]:
     """Apply what can change without a restart (strategy parameters, risk limits), audit each change
     against the *running* value, journal the operator state; returns the sections applied. A reloaded
     parameter replaces an operator's override of it."""
-    from kalshid.tasks.pipeline import risk_engine_from
+    from kalshid.trading.wiring import risk_engine_from
 
     applied: list[str] = []
     before: dict[str, Any] = {}

@@ -10,8 +10,8 @@ import pytest
 
 from kalshid.exchange.types import Fill
 from kalshid.store import open_journal
-from kalshid.tasks.convert import journal_fill
-from kalshid.tasks.netting import AccountHoldings, net_fill
+from kalshid.trading.convert import journal_fill
+from kalshid.trading.netting import AccountHoldings, net_fill
 
 T = datetime(2026, 7, 8, 22, 50, tzinfo=UTC)
 

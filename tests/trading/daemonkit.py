@@ -9,8 +9,8 @@ from pathlib import Path
 import trio
 
 from kalshid.config import load_config
-from kalshid.tasks.pipeline import TradingDaemon
-from kalshid.tasks.supervisor import Runtime, Supervisor
+from kalshid.daemon.supervisor import Runtime, Supervisor
+from kalshid.trading.wiring import TradingDaemon
 
 TOKEN = "t" * 40
 

@@ -33,13 +33,13 @@ import trio
 from kalshid import __version__, memory, threads
 from kalshid.config import Config, ConfigError, LoadedConfig
 from kalshid.config.render import diff, flat_view
+from kalshid.daemon import audit, failures
+from kalshid.daemon.ossignals import signal_watcher_task
+from kalshid.daemon.sdnotify import sd_notify
+from kalshid.daemon.watchdog import watchdog_interval_s
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.logs import get_logger
-from kalshid.sdnotify import sd_notify
 from kalshid.store.instancelock import InstanceLockError, instance_lock
-from kalshid.tasks import audit, failures
-from kalshid.tasks.signals import signal_watcher_task
-from kalshid.tasks.watchdog import watchdog_interval_s
 
 log = get_logger("kalshid.supervisor")
 
@@ -85,7 +85,7 @@ class Component:
 class ComponentFailed(Exception):
     """A component raised, or returned while kalshid was not shutting down.
 
-    ``summary`` is the root cause in one sentence with its fix (:func:`kalshid.tasks.failures.explain`);
+    ``summary`` is the root cause in one sentence with its fix (:func:`kalshid.daemon.failures.explain`);
     ``known`` says whether that is all there is to say (a traceback would only repeat it)."""
 
     def __init__(self, name: str, reason: str, *, summary: str | None = None, known: bool = False) -> None:
@@ -93,20 +93,6 @@ class ComponentFailed(Exception):
         self.component = name
         self.summary = summary or f"component {name!r} {reason}"
         self.known = known
-
-
-def components_for(runtime: Runtime) -> list[Component]:
-    """The components ``kalshid run`` starts, in dependency order.
-
-    See :mod:`kalshid.tasks.pipeline`: exchange → feed → markets → execution (reconciles first) → risk
-    → strategy → api → control socket → watchdog.
-    """
-    from kalshid.tasks.operator_state import apply_reload
-    from kalshid.tasks.pipeline import TradingDaemon
-
-    daemon = TradingDaemon(runtime)
-    runtime.on_reload = lambda new: apply_reload(daemon, new.config)
-    return daemon.components()
 
 
 def _leaf_exceptions(group: BaseExceptionGroup[Any]) -> list[BaseException]:

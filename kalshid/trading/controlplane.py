@@ -9,15 +9,15 @@ import trio
 
 from kalshid.alerts import build_alert_service
 from kalshid.control.server import control_socket_task
+from kalshid.daemon.watchdog import watchdog_task
 from kalshid.logs import get_logger, lines_dropped, register_secret
 from kalshid.server.app import api_server_task
 from kalshid.server.settings import ApiSettings, resolve_token
-from kalshid.tasks.control_impl import DaemonControlImpl
-from kalshid.tasks.watchdog import watchdog_task
+from kalshid.trading.control_impl import DaemonControlImpl
 
 if TYPE_CHECKING:
-    from kalshid.tasks.pipeline import TradingDaemon
-    from kalshid.tasks.supervisor import Runtime
+    from kalshid.daemon.supervisor import Runtime
+    from kalshid.trading.wiring import TradingDaemon
 
 log = get_logger("kalshid.components")
 

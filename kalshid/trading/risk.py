@@ -8,7 +8,7 @@ every equity change is shown to the breaker, and a trip is journaled, alerted, a
 cancel everything resting.
 
 Risk never waits for the journal on its way to the next proposal: rejected signals and equity
-snapshots are queued to a write-behind task (:mod:`kalshid.tasks.writebehind`), written in order;
+snapshots are queued to a write-behind task (:mod:`kalshid.trading.writebehind`), written in order;
 only a breaker transition is waited for (it must be on disk before trading goes on). An approved
 order's decision is journaled by execution, on the event loop (``Journal.record_decision``).
 """
@@ -28,7 +28,8 @@ from kalshid.core.signals import Side
 from kalshid.logs import get_logger
 from kalshid.metrics import Metrics
 from kalshid.store import records
-from kalshid.tasks.context import (
+from kalshid.trading.convert import core_fill
+from kalshid.trading.messages import (
     ApprovedOrder,
     CancelAll,
     ExecutionInput,
@@ -41,8 +42,7 @@ from kalshid.tasks.context import (
     RiskInput,
     SettlementBooked,
 )
-from kalshid.tasks.convert import core_fill
-from kalshid.tasks.writebehind import WriteBehind
+from kalshid.trading.writebehind import WriteBehind
 
 log = get_logger("kalshid.risk")
 

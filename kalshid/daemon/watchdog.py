@@ -54,7 +54,7 @@ async def watchdog_task(
     """
     interval = watchdog_interval_s(environ)
     if notify is None:
-        from kalshid.sdnotify import sd_notify
+        from kalshid.daemon.sdnotify import sd_notify
 
         notify = sd_notify
     task_status.started(interval)

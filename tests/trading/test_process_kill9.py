@@ -33,7 +33,7 @@ from kalshid.exchange.kalshi.rest import KalshiRest
 from kalshid.exchange.types import OrderRequest, book_side_of
 from kalshid.store import open_journal, records
 from kalshid.store.orderstate import state_from_exchange
-from kalshid.tasks.netting import OPEN_SUFFIX
+from kalshid.trading.netting import OPEN_SUFFIX
 
 SPEED = 20
 START = datetime(2026, 7, 8, 22, 50, tzinfo=UTC)  # inside the 22:45-23:00 UTC window

@@ -14,9 +14,9 @@ Contract (NautilusTrader-style):
   and is resolved by looking it up by ``client_order_id`` (:meth:`_resolve_in_flight`), never resent;
 * fills come from the feed and from periodic catch-up via REST; the journal keys them by ``fill_id``, so
   a fill seen twice is booked once, and only new fills go to risk;
-* fills are joined with their orders by ``order_id`` (:mod:`kalshid.tasks.fillowner`): the exchange
+* fills are joined with their orders by ``order_id`` (:mod:`kalshid.trading.fillowner`): the exchange
   reports only the YES-book side, the order says whether it bought or sold which side; then booked as
-  the exchange netted them (:mod:`kalshid.tasks.netting`: a NO buy while YES is held sells YES);
+  the exchange netted them (:mod:`kalshid.trading.netting`: a NO buy while YES is held sells YES);
 * resting orders are cancelled when their window closes and on shutdown when
   ``trading.cancel_on_shutdown`` is set; a breaker trip, ``stop`` and the operator's ``cancel-all``
   pull the kill switch (Kalshi's cancel-all, every resting order of the account at once), after which
@@ -58,8 +58,10 @@ from kalshid.exchange.types import Fill, Order, OrderRequest
 from kalshid.logs import BoundLogger, get_logger
 from kalshid.metrics import Metrics
 from kalshid.store import records
-from kalshid.tasks.clock import ExchangeClock
-from kalshid.tasks.context import (
+from kalshid.trading.convert import journal_fill, journal_settlement, order_update
+from kalshid.trading.exchangeclock import ExchangeClock
+from kalshid.trading.fillowner import FillOwners, Owner
+from kalshid.trading.messages import (
     ApprovedOrder,
     CancelAll,
     CatchUp,
@@ -73,9 +75,7 @@ from kalshid.tasks.context import (
     ShutdownRequested,
     WindowClosing,
 )
-from kalshid.tasks.convert import journal_fill, journal_settlement, order_update
-from kalshid.tasks.fillowner import FillOwners, Owner
-from kalshid.tasks.netting import AccountHoldings
+from kalshid.trading.netting import AccountHoldings
 
 log = get_logger("kalshid.execution")
 
@@ -489,7 +489,7 @@ class ExecutionStage:
             self.p.state.busy.discard((strategy, ticker))
 
     async def _adopt(self, order: Order) -> None:
-        from kalshid.tasks.convert import external_order
+        from kalshid.trading.convert import external_order
 
         journal = self.p.require_journal()
         cid, new = await journal.adopt_external_order(external_order(order, ts=self.clock.now()))

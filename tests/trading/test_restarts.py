@@ -15,11 +15,11 @@ from daemonkit import daemon_env, running_daemon, wait_for
 from structlog.testing import capture_logs
 
 from kalshid.config import load_config
+from kalshid.daemon.supervisor import EXIT_FAILURE, Runtime, Supervisor
 from kalshid.store import open_journal
-from kalshid.tasks import pipeline
-from kalshid.tasks.pipeline import TradingDaemon
-from kalshid.tasks.reconcile import ReconciliationError
-from kalshid.tasks.supervisor import EXIT_FAILURE, Runtime, Supervisor
+from kalshid.trading import wiring
+from kalshid.trading.reconcile import ReconciliationError
+from kalshid.trading.wiring import TradingDaemon
 
 WINDOW_S = 900
 
@@ -61,7 +61,7 @@ async def test_a_journal_of_another_exchange_is_refused_with_what_to_do(tmp_path
 
 async def test_reconciliation_retries_until_it_succeeds_and_the_feed_never_backs_up(
         tmp_path: Path, autojump_clock: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = pipeline.reconcile
+    real = wiring.reconcile
     attempts: list[float] = []
 
     async def disagrees_for_a_while(*args: object, **kwargs: object) -> object:
@@ -70,7 +70,7 @@ async def test_reconciliation_retries_until_it_succeeds_and_the_feed_never_backs
             raise ReconciliationError("positions differ between the journal and the exchange: X: journal says +1")
         return await real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pipeline, "reconcile", disagrees_for_a_while)
+    monkeypatch.setattr(wiring, "reconcile", disagrees_for_a_while)
     with capture_logs() as logs:
         async with running_daemon(tmp_path) as (daemon, _sup):
             assert daemon.p.state.reconciliation["ok"] is True

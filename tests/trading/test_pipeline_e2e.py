@@ -16,7 +16,7 @@ from daemonkit import running_daemon, wait_for
 
 from kalshid.sim.server import TRADER_USER
 from kalshid.store import records
-from kalshid.tasks.netting import OPEN_SUFFIX
+from kalshid.trading.netting import OPEN_SUFFIX
 
 WINDOW_S = 900
 

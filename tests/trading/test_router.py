@@ -1,4 +1,4 @@
-"""FeedRouter: the feeds' events go straight into the stages' inboxes (kalshid/tasks/router.py)."""
+"""FeedRouter: the feeds' events go straight into the stages' inboxes (kalshid/trading/router.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from kalshid.exchange.base import (
     Reconnected,
     SubscriptionFailed,
 )
-from kalshid.tasks.router import FeedRouter
+from kalshid.trading.router import FeedRouter
 
 STALE = FeedStale("T", "gap", 0.0)                                      # market data
 POSITION = PositionUpdated("T", 1, None, None, None, None, 0.0)         # order event

@@ -10,7 +10,7 @@ Steps, each against the exchange (never a guess):
 3. journal orders still open are refreshed from the exchange (they may have filled or been cancelled
    while we were down);
 4. fills since the last one seen are joined with their orders by ``order_id``
-   (:mod:`kalshid.tasks.fillowner`) and booked as the exchange netted them (:mod:`kalshid.tasks.netting`;
+   (:mod:`kalshid.trading.fillowner`) and booked as the exchange netted them (:mod:`kalshid.trading.netting`;
    idempotent by ``fill_id``), settlements likewise;
 5. the portfolio is rebuilt from the journal's fills and settlements, cash is taken from the exchange's
    balance, and every position is compared with the exchange's: any difference is a
@@ -27,10 +27,10 @@ from kalshid.exchange.base import Exchange
 from kalshid.exchange.errors import ExchangeError, NotFound
 from kalshid.logs import get_logger
 from kalshid.store import Journal, records
-from kalshid.tasks.context import LiveOrder
-from kalshid.tasks.convert import external_order, journal_fill, journal_settlement, order_update
-from kalshid.tasks.fillowner import FillOwners
-from kalshid.tasks.netting import AccountHoldings
+from kalshid.trading.convert import external_order, journal_fill, journal_settlement, order_update
+from kalshid.trading.fillowner import FillOwners
+from kalshid.trading.messages import LiveOrder
+from kalshid.trading.netting import AccountHoldings
 
 log = get_logger("kalshid.reconcile")
 

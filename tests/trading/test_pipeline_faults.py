@@ -13,7 +13,7 @@ from pathlib import Path
 from daemonkit import running_daemon, wait_for
 
 from kalshid.sim.server import TRADER_USER
-from kalshid.tasks.netting import OPEN_SUFFIX
+from kalshid.trading.netting import OPEN_SUFFIX
 
 FAULTS = ("ws_drop_every=240,seq_gap_rate=0.01,http_5xx_rate=0.04,http_429_rate=0.04,"
           "lost_response_rate=0.04")

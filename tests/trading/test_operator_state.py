@@ -10,7 +10,7 @@ from daemonkit import running_daemon
 from structlog.testing import capture_logs
 
 from kalshid.control.api import ControlError
-from kalshid.tasks.audit import acting_as
+from kalshid.daemon.audit import acting_as
 
 
 def _actions(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -10,9 +10,9 @@ from daemonkit import daemon_env
 from kalshid.config import load_config
 from kalshid.control.api import ControlError
 from kalshid.core.strategies.evidence import is_proven
-from kalshid.tasks.control_impl import DaemonControlImpl
-from kalshid.tasks.pipeline import TradingDaemon
-from kalshid.tasks.supervisor import Runtime
+from kalshid.daemon.supervisor import Runtime
+from kalshid.trading.control_impl import DaemonControlImpl
+from kalshid.trading.wiring import TradingDaemon
 
 
 def _daemon(tmp_path: Path, *, default_strategies: bool = False, **env: str) -> TradingDaemon:

@@ -41,8 +41,8 @@ from kalshid.exchange.base import (
     Reconnected,
 )
 from kalshid.logs import get_logger
-from kalshid.tasks.context import Pipeline, Proposal, WindowClosing
-from kalshid.tasks.convert import book_top
+from kalshid.trading.convert import book_top
+from kalshid.trading.messages import Pipeline, Proposal, WindowClosing
 
 log = get_logger("kalshid.strategy")
 

@@ -1,6 +1,6 @@
 """``kalshid run``'s components: the trading pipeline wired into the supervisor's one nursery.
 
-:func:`build_components` returns, in dependency order (see :mod:`kalshid.tasks.context` for the data
+:func:`build_components` returns, in dependency order (see :mod:`kalshid.trading.messages` for the data
 flow): ``exchange`` → ``feed`` → ``markets`` → ``execution`` (reconciles before it reports started) →
 ``risk`` → ``strategy`` → ``api`` → ``control`` → ``watchdog``. The supervisor sends systemd
 ``READY=1`` only once all of them have started, so *after* reconciliation.
@@ -32,6 +32,7 @@ from kalshid.core.strategies.evidence import LiveGate, live_gate
 from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.core.tracker import MarketInfo
 from kalshid.core.units import format_dollars
+from kalshid.daemon.supervisor import Component, Runtime
 from kalshid.exchange.base import (
     EventSink,
     FeedEvent,
@@ -55,22 +56,21 @@ from kalshid.research.recorder import Recorder, recording_dir
 from kalshid.research.recording import MarketListing
 from kalshid.store import open_journal
 from kalshid.store.identity import exchange_identity, read_meta, set_aside_stale_journal
-from kalshid.tasks.clock import ExchangeClock
-from kalshid.tasks.context import (
+from kalshid.trading.exchangeclock import ExchangeClock
+from kalshid.trading.execution import ExecutionSettings, ExecutionStage
+from kalshid.trading.messages import (
     ExecutionInput,
     Pipeline,
     RiskInput,
     ShutdownRequested,
     TradingState,
 )
-from kalshid.tasks.execution import ExecutionSettings, ExecutionStage
-from kalshid.tasks.operator_state import KEY as OPERATOR_KEY
-from kalshid.tasks.operator_state import restore_operator_state
-from kalshid.tasks.reconcile import ReconciliationError, reconcile, strategy_holdings
-from kalshid.tasks.risk import RiskStage
-from kalshid.tasks.router import FeedRouter
-from kalshid.tasks.strategy import StrategyStage
-from kalshid.tasks.supervisor import Component, Runtime
+from kalshid.trading.operator_state import KEY as OPERATOR_KEY
+from kalshid.trading.operator_state import apply_reload, restore_operator_state
+from kalshid.trading.reconcile import ReconciliationError, reconcile, strategy_holdings
+from kalshid.trading.risk import RiskStage
+from kalshid.trading.router import FeedRouter
+from kalshid.trading.strategy import StrategyStage
 
 log = get_logger("kalshid.pipeline")
 
@@ -106,6 +106,14 @@ def risk_engine_from(cfg: Config) -> RiskEngine:
         max_position_size_cc=r.max_position_size_cc, max_concurrent_positions=r.max_concurrent_positions,
         max_daily_loss_cc=r.max_daily_loss_cc, max_window_exposure_cc=r.max_window_exposure_cc,
         entry_cutoff_seconds=float(r.entry_cutoff_seconds), max_data_age_seconds=r.max_data_age_seconds))
+
+
+def components_for(runtime: Runtime) -> list[Component]:
+    """The components ``kalshid run`` starts, in dependency order: exchange → feed → markets →
+    execution (reconciles first) → risk → strategy → api → control socket → watchdog."""
+    daemon = TradingDaemon(runtime)
+    runtime.on_reload = lambda new: apply_reload(daemon, new.config)
+    return daemon.components()
 
 
 class TradingDaemon:
@@ -182,7 +190,7 @@ class TradingDaemon:
             log.error("event not publishable", event_type=type_, error=str(exc))
 
     def components(self) -> list[Component]:
-        from kalshid.tasks.components import api_task, control_task, watchdog_component
+        from kalshid.trading.controlplane import api_task, control_task, watchdog_component
 
         return [
             Component("exchange", self.exchange_task),
