@@ -44,6 +44,7 @@ def test_fit_on_the_first_day_and_score_on_the_second(data: Path, tmp_path: Path
         assert lo <= est <= hi
     assert scores["bootstrap"]["over"] == "markets"  # a single test day: intervals resample markets
     assert "| all six | pooled |" in (out / "pool_scores.md").read_text()
+    assert (out / "pool_scores.png").read_bytes().startswith(b"\x89PNG")
     assert "| all six | pooled |" in capsys.readouterr().out
 
 

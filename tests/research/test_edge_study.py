@@ -43,6 +43,7 @@ def test_the_pool_part_fits_before_the_split_and_scores_after(data: Path, tmp_pa
     assert doc["pool"] == params["params"]
     assert {r["forecast"] for r in doc["rows"]} == {"model", "mid", "pooled"}
     assert "--score-pool pool-params.json" in (tmp_path / "pool.md").read_text()
+    assert (tmp_path / "pool.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_a_study_needs_an_output_directory_and_the_data(data: Path, tmp_path: Path,

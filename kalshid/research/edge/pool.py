@@ -7,8 +7,8 @@ and the book mid (:class:`~kalshid.research.results.Forecast`). ``--fit-pool FIL
 were fitted on. ``--score-pool FILE`` loads such a file and scores the model, the mid and the pooled
 value on the run's period (the *test* period) by minutes left (14, 10, 7, 5, 3, 1 and all six pooled),
 with 95 % intervals from a bootstrap over days (over markets when the period has fewer than five
-days), into ``pool_scores.md`` / ``pool_scores.json`` in
-``--out`` (or on stdout).
+days), into ``pool_scores.md`` / ``pool_scores.json`` /
+``pool_scores.png`` in ``--out`` (or on stdout).
 
 Both need the model alone in the replay: a run whose ``kelly_volatility`` is already pooled is refused.
 """
@@ -189,6 +189,7 @@ def score(result: BacktestResult, pool_file: Path, out: Path | None) -> str:
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "pool_scores.md").write_text(text)
+        scores_plot(rows, out / "pool_scores.png")
         (out / "pool_scores.json").write_text(json.dumps(
             {"pool": pool.as_params(), "pool_file": pool_file.name, "rows": rows,
              "bootstrap": {"over": "days" if clustered_by_day(got) else "markets", "reps": BOOTSTRAP_REPS,
@@ -224,4 +225,33 @@ def study_pool(data: Path, out: Path, rep: Any) -> dict[str, Any]:
     rep()
     for line in markdown(rows, pool, clustered_by_day(got)).splitlines():
         rep(line)
+    scores_plot(rows, out / "pool.png")
+    rep()
+    rep("![model, mid and pool by minutes left](pool.png)")
     return {"pool": pool.as_params(), "fitted_on": doc["fitted_on"], "rows": rows}
+
+
+def scores_plot(rows: Sequence[dict[str, Any]], path: Path) -> None:
+    """Brier and log loss by minutes left for model, mid and pool, with their 95 % intervals."""
+    from kalshid.research.plots import _pyplot
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("brier", "log_loss"), strict=True):
+        for k, name in enumerate(("model", "mid", "pooled")):
+            pts = [(int(r["minutes_left"]), r[metric]) for r in rows
+                   if r["forecast"] == name and r["minutes_left"].isdigit()]
+            if not pts:
+                continue
+            xs = [m + (k - 1) * 0.2 for m, _ in pts]
+            ys = [v[0] for _, v in pts]
+            err = [[v[0] - v[1] for _, v in pts], [v[2] - v[0] for _, v in pts]]
+            ax.errorbar(xs, ys, yerr=err, fmt="o", capsize=3, label=name)
+        ax.set_xlabel("minutes left")
+        ax.set_title(metric.replace("_", " "))
+        ax.invert_xaxis()
+    axes[0].legend()
+    fig.suptitle("Model, mid and pool on the test period (95 % intervals)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
