@@ -6,16 +6,13 @@ from pathlib import Path
 import pytest
 
 from kalshid.cli import main
-from kalshid.research.sources.shared import default_data_dir
-
-DATA = default_data_dir()
+from tests.conftest import shared_dir
 
 
 @pytest.fixture
 def data() -> Path:
-    if not (DATA / "kalshi").is_dir():
-        pytest.fail(f"shared data not found at {DATA}")
-    return DATA
+    """The shared data folder (the test fails, naming the path, when it is missing)."""
+    return shared_dir("data", "kalshi").parent
 
 
 def _study(data: Path, name: str, out: Path) -> int:
