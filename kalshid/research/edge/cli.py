@@ -34,9 +34,12 @@ def add_edge_arguments(p: argparse.ArgumentParser) -> None:
                    help="run a part of the edge study on the shared data instead of a replay and write its "
                         "tables (NAME.md, NAME.json) into --out (docs/research.md)")
     p.add_argument("--reps", type=int, default=1000, metavar="N", help="--study: bootstrap resamples")
-    from kalshid.research.edge.pool import add_pool_arguments
-
-    add_pool_arguments(p)
+    p.add_argument("--fit-pool", metavar="FILE", type=Path, default=None,
+                   help="fit kelly_volatility's pool of model and mid on this run's markets (the training "
+                        "period) and write its pool_* parameters to FILE (JSON)")
+    p.add_argument("--score-pool", metavar="FILE", type=Path, default=None,
+                   help="score model, mid and the pool in FILE on this run's markets (the test period) by "
+                        "minutes left; writes pool_scores.md/.json/.png into --out (else prints the table)")
 
 
 def wants_study(args: argparse.Namespace) -> bool:

@@ -15,7 +15,6 @@ Both need the model alone in the replay: a run whose ``kelly_volatility`` is alr
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from collections.abc import Sequence
@@ -43,15 +42,6 @@ MIN_DAYS = 5
 
 class PoolFileError(ValueError):
     """A pool parameter file is missing, unreadable, or not what ``--fit-pool`` writes."""
-
-
-def add_pool_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--fit-pool", metavar="FILE", type=Path, default=None,
-                   help="fit kelly_volatility's pool of model and mid on this run's markets (the training "
-                        "period) and write its pool_* parameters to FILE (JSON)")
-    p.add_argument("--score-pool", metavar="FILE", type=Path, default=None,
-                   help="score model, mid and the pool in FILE on this run's markets (the test period) by "
-                        "minutes left; writes pool_scores.md/.json into --out (else prints the table)")
 
 
 @attrs.frozen
