@@ -42,3 +42,34 @@ def test_a_recorded_closing_average_reaches_the_replay_tracker(tmp_path: Path) -
     view = tracker.view(TICKER, bankroll_cc=1, max_count=1)
     assert view is not None and view.closing_source == OWN and view.closing_count == 3
     assert "no published closing average 11 s into the closing window" in view.closing_note
+
+
+def test_the_simulator_s_published_average_joins_to_its_settlement_prints() -> None:
+    """Every second of the closing minute, the simulator's ``last_60s_windowed_average_15min`` joined to
+    the print at close − 60 s gives the settlement prints so far; at the close tick, their average is
+    the value the simulator settles on (:func:`kalshid.sim.lifecycle.average_before`)."""
+    import random
+
+    from kalshid.core.closing import closing_observation
+    from kalshid.sim.lifecycle import average_before
+    from kalshid.sim.wsmsg import cfbenchmarks_value
+
+    close = int(CLOSE.timestamp())
+    rng = random.Random(5)
+    prints = {t: Decimal(f"{150 + rng.uniform(-1, 1):.4f}") for t in range(close - 130, close + 1)}
+
+    class Index:
+        def print_at(self, ts: int) -> Decimal:
+            return prints[ts]
+
+    for ts in range(close - 59, close + 1):
+        msg = cfbenchmarks_value("SOLUSD_RTI", ts, prints)
+        avg = msg["last_60s_windowed_average_15min"]
+        obs = closing_observation(close_time=CLOSE, own_sum=0.0, own_count=0,
+                                  start_print=float(prints[close - 60]),
+                                  print_ts=CLOSE + timedelta(seconds=ts - close), print_price=float(prints[ts]),
+                                  published_avg=float(avg["value"]), published_window=avg["window_size"])
+        settled = [prints[t] for t in range(close - 60, min(ts, close - 1) + 1)]
+        assert obs.source == PUBLISHED and obs.observed_count == len(settled)
+        assert abs(obs.observed_sum - float(sum(settled))) < 1e-6
+    assert abs(obs.observed_sum / 60 - float(average_before(Index(), close))) < 1e-4
