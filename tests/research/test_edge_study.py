@@ -50,3 +50,5 @@ def test_a_study_needs_an_output_directory_and_the_data(data: Path, tmp_path: Pa
     missing = tmp_path / "nowhere"
     assert main(["backtest", "--study", "vol", "--data", str(missing), "--out", str(tmp_path)]) == 2
     assert f"no shared data at {missing}" in capsys.readouterr().err
+    assert main(["backtest", "--study", "pool", "--source", "recorded", "--out", str(tmp_path)]) == 2
+    assert "--study runs on the shared data" in capsys.readouterr().err

@@ -77,6 +77,10 @@ def run_study(args: argparse.Namespace) -> int:
     if args.out is None:
         print("kalshid backtest: --study needs --out DIR", file=sys.stderr)
         return 2
+    if args.source != "shared" or args.fit_pool is not None or args.score_pool is not None:
+        print("kalshid backtest: --study runs on the shared data (--data) and fits its own pool; "
+              "leave out --source recorded, --fit-pool and --score-pool", file=sys.stderr)
+        return 2
     data: Path = args.data or default_data_dir()
     if not data.is_dir():
         print(f"kalshid backtest: no shared data at {data} (--data DIR)", file=sys.stderr)
