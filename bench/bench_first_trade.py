@@ -33,6 +33,7 @@ from _benchenv import isolated_env  # bench/ is sys.path[0]
 from kalshid import logs
 from kalshid.config import load_config
 from kalshid.daemon.supervisor import Runtime, Supervisor
+from kalshid.trading import app
 from kalshid.trading.wiring import TradingDaemon, embedded_start
 
 GOAL_S = 60.0
@@ -46,7 +47,7 @@ async def first_order_after_ready(seed: int, tmp: Path) -> float | None:
            **isolated_env(tmp, "t" * 40)}
     runtime = Runtime(load_config(environ=env, cwd=tmp), None)
     daemon = TradingDaemon(runtime, journal_inline=True)  # worker threads would not advance a mock clock
-    supervisor = Supervisor(runtime, daemon.components())
+    supervisor = Supervisor(runtime, app.components(daemon))
     found: list[float] = []
     async with trio.open_nursery() as nursery:
         nursery.start_soon(supervisor.run)

@@ -24,7 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kalshid.core.markets import market_ticker
-from kalshid.core.signals import BookTop, Side
+from kalshid.core.signals import BookTop
+from kalshid.core.vocab import Side
 from kalshid.research import BacktestSettings, SharedDataSource, run_backtest
 from kalshid.research.engine import Replay
 from kalshid.research.events import BookTick, Event, IndexTick, MarketListed, Settled, TradePrint, event_sort_key

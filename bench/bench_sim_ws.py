@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Message, Ping, Request, TextMessage
 
-from kalshid.core.matching import Side
+from kalshid.core.vocab import Side
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.sim.model import OrderRequest
 from kalshid.sim.ratelimit import RateLimits

@@ -18,7 +18,7 @@ figure is an upper bound on the daemon's own RSS; the daemon's journal is a SQLi
 cache is the OS's; SQLite's own cache, ~2 MB, is in the figure). Growth is judged on hours after the
 first (the first includes imports, start-up and the first windows' caches). Where glibc is the C
 library each sample also splits its heap into live and free bytes (``mallinfo2``): free bytes that
-stay resident are fragmentation, which the daemon's ten-minute ``malloc_trim`` (``kalshid.memory``)
+stay resident are fragmentation, which the daemon's ten-minute ``malloc_trim`` (``kalshid.daemon.tuning``)
 hands back.
 """
 
@@ -45,6 +45,8 @@ from _benchenv import isolated_env  # bench/ is sys.path[0]
 from kalshid import logs
 from kalshid.config import load_config
 from kalshid.daemon.supervisor import Runtime, Supervisor
+from kalshid.daemon.tuning import run_tuned
+from kalshid.trading import app
 from kalshid.trading.wiring import TradingDaemon
 
 GOAL_MB = 150.0
@@ -116,7 +118,7 @@ async def soak(hours: int, tmp: Path, sim_history: int, trace: bool = False) -> 
     loaded = load_config(environ=env_for(tmp, sim_history), cwd=tmp)
     runtime = Runtime(loaded, None)
     daemon = TradingDaemon(runtime, journal_inline=True)
-    supervisor = Supervisor(runtime, daemon.components(), freeze_heap=True)  # as `kalshid run` does
+    supervisor = Supervisor(runtime, app.components(daemon))
     samples: list[dict[str, Any]] = []
     status: list[int] = []
     wall0 = time.monotonic()
@@ -141,7 +143,7 @@ async def soak(hours: int, tmp: Path, sim_history: int, trace: bool = False) -> 
               flush=True)
 
     async def run() -> None:
-        status.append(await supervisor.run())
+        status.append(await run_tuned(supervisor))  # as `kalshid run` does
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run)

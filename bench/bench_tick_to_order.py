@@ -109,10 +109,12 @@ from kalshid import logs
 from kalshid.config import load_config
 from kalshid.credentials import generate_keypair, load_signer
 from kalshid.daemon.supervisor import Runtime, Supervisor
+from kalshid.daemon.tuning import run_tuned
 from kalshid.exchange.kalshi import ws as kalshi_ws
 from kalshid.exchange.kalshi.ratelimit import RateLimiter
 from kalshid.exchange.kalshi.rest import KalshiRest
 from kalshid.exchange.types import Order, OrderRequest
+from kalshid.trading import app
 from kalshid.trading import execution as execution_mod
 from kalshid.trading import risk as risk_mod
 from kalshid.trading.messages import ApprovedOrder, Proposal
@@ -499,7 +501,7 @@ async def measure(args: argparse.Namespace, tmp: Path, rec: Recorder, environ: d
     loaded = load_config(environ=environ, cwd=tmp)
     runtime = Runtime(loaded, load_signer(loaded.config.exchange, environ))
     daemon = TradingDaemon(runtime)
-    supervisor = Supervisor(runtime, daemon.components(), freeze_heap=True)  # as `kalshid run` does
+    supervisor = Supervisor(runtime, app.components(daemon))
     clients = [int(c) for c in args.clients.split(",")]
     plan = [c for _ in range(args.rounds) for c in clients]
     status: list[int] = []
@@ -509,7 +511,7 @@ async def measure(args: argparse.Namespace, tmp: Path, rec: Recorder, environ: d
                  f"{sorted(args.others)}" if args.loop_cpu is not None else "; no CPU pinning")
 
     async def run() -> None:
-        status.append(await supervisor.run())
+        status.append(await run_tuned(supervisor))  # as `kalshid run` does
         nursery.cancel_scope.cancel()  # the daemon stopped (early, if it failed): stop waiting for orders
 
     async with trio.open_nursery() as nursery:

@@ -84,7 +84,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from kalshid import logs
     from kalshid.credentials import CredentialError, load_signer
     from kalshid.daemon.supervisor import Runtime, Supervisor
-    from kalshid.trading.wiring import components_for
+    from kalshid.daemon.tuning import run_tuned
+    from kalshid.trading.app import components_for
 
     loaded = _load(args)
     if isinstance(loaded, int):
@@ -123,8 +124,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     def reload() -> LoadedConfig:
         return load_config(config_path=config_path)
 
-    supervisor = Supervisor(runtime, components_for(runtime), reload=reload, freeze_heap=True)
-    return trio.run(supervisor.run)
+    supervisor = Supervisor(runtime, components_for(runtime), reload=reload)
+    return trio.run(run_tuned, supervisor)
 
 
 def _config_option(p: argparse.ArgumentParser) -> None:

@@ -17,13 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal
 
 import attrs
 
 from kalshid.core.units import ONE_DOLLAR_CC
 
-BookSide = Literal["yes", "no"]
 Level = tuple[int, int]  # (price_cc, count)
 
 

@@ -21,8 +21,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 import attrs
 
 from kalshid.core.risk import RestingOrder
-from kalshid.core.signals import Action, BookTop, IndexPrint, MarketView, Signal
+from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
 from kalshid.core.strategies.base import BaseStrategy, PriceHistory
+from kalshid.core.vocab import Action
 
 
 class Outcome(enum.StrEnum):

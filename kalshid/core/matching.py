@@ -11,7 +11,7 @@ best (highest) first, then oldest first. The maker's price is the trade price: a
 against a maker bid m pays $1 − m ≤ q (price improvement goes to the taker).
 
 This module is pure bookkeeping: it never decides who may trade or what it costs; the exchange
-engine (``kalshid.sim.engine``) walks :meth:`OrderBook.crossing` and applies fills one by one so it can
+engine (``kalshid.sim.engine``) walks :meth:`MatchingBook.crossing` and applies fills one by one so it can
 enforce self-trade prevention and accounting. Prices are centi-cents (``kalshid.core.units``).
 """
 
@@ -19,24 +19,23 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from typing import Literal
 
 import attrs
 
 from kalshid.core.units import ONE_DOLLAR_CC
+from kalshid.core.vocab import Action, Side
 
-Side = Literal["yes", "no"]
-Action = Literal["buy", "sell"]
-SIDES: tuple[Side, Side] = ("yes", "no")
+SIDES: tuple[Side, Side] = (Side.YES, Side.NO)
 
 
 def other_side(side: Side) -> Side:
-    return "no" if side == "yes" else "yes"
+    # equality, not identity: the simulator's requests may carry the wire string
+    return Side.NO if side == Side.YES else Side.YES
 
 
 def book_side_of(side: Side, action: Action) -> Side:
     """The bid book an order rests on: buys on their own side, sells on the other side."""
-    return side if action == "buy" else other_side(side)
+    return side if action == Action.BUY else other_side(side)
 
 
 def book_price_of(action: Action, price_cc: int) -> int:
@@ -69,7 +68,7 @@ class BookError(ValueError):
     """A book operation named an unknown order or an impossible size."""
 
 
-class OrderBook:
+class MatchingBook:
     """Two bid books (YES and NO) for one market, price-time priority.
 
     Every mutating method returns the :class:`BookDelta` list it caused, so a caller can publish
@@ -77,7 +76,7 @@ class OrderBook:
     """
 
     def __init__(self) -> None:
-        self._levels: dict[Side, dict[int, deque[RestingOrder]]] = {"yes": {}, "no": {}}
+        self._levels: dict[Side, dict[int, deque[RestingOrder]]] = {Side.YES: {}, Side.NO: {}}
         self._orders: dict[str, RestingOrder] = {}
         self._next_priority = 0
 

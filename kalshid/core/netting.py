@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import attrs
 
-from kalshid.core.signals import Action, Side
 from kalshid.core.units import ONE_DOLLAR_CC
+from kalshid.core.vocab import Action, Side
 
 
 @attrs.frozen

@@ -1,10 +1,9 @@
 """Positions, cash and P&L from fills and settlements, in exact integer centi-cents.
 
-Each market's YES and NO holdings are kept separately (``Position``), each with its cost basis (price ×
-count of the contracts still held, fees excluded). Fees are expensed when paid: they reduce cash and
-realised P&L at the fill. Selling part of a holding removes ``cost × sold // held`` of its basis (the
-floor keeps the integers exact; the last sale removes whatever basis is left, so nothing is lost).
-Settlement pays $1 per winning contract, realises ``payout − basis`` and removes the position.
+Each market's YES and NO holdings are kept separately (``Position``), each with its cost basis, by
+kalshid's P&L policy (:mod:`kalshid.core.pnl`: average cost, fees excluded from the basis and expensed
+when paid, reducing cash and realised P&L at the fill). Settlement pays $1 per winning contract,
+realises ``payout − basis`` and removes the position.
 
 Holding YES and NO of one market at once is allowed here (Kalshi nets them into one signed position
 and releases $1 per pair immediately; keeping both is the conservative view: the pair's dollar arrives
@@ -23,8 +22,9 @@ from datetime import datetime
 import attrs
 
 from kalshid.core.markets import parse_market_ticker
-from kalshid.core.signals import Action, Side
+from kalshid.core.pnl import settlement_realized_cc, trade, unrealized_cc
 from kalshid.core.units import ONE_DOLLAR_CC, check_price_cc
+from kalshid.core.vocab import Action, Side
 
 
 class PortfolioError(ValueError):
@@ -86,22 +86,24 @@ class Position:
             return self.cost_basis_cc
         return self.yes_count * yes_mark_cc + self.no_count * (ONE_DOLLAR_CC - yes_mark_cc)
 
+    def unrealized_cc(self, yes_mark_cc: int | None) -> int:
+        """Open P&L at the YES mark (:func:`kalshid.core.pnl.unrealized_cc`; 0 without a mark)."""
+        no_mark = None if yes_mark_cc is None else ONE_DOLLAR_CC - yes_mark_cc
+        return (unrealized_cc(self.yes_count, self.yes_cost_cc, yes_mark_cc)
+                + unrealized_cc(self.no_count, self.no_cost_cc, no_mark))
+
     def count(self, side: Side) -> int:
         return self.yes_count if side is Side.YES else self.no_count
 
 
-def holding_after_trade(held: int, basis_cc: int, action: Action | str, count: int, notional_cc: int
+def holding_after_trade(held: int, basis_cc: int, action: Action | str, count: int, price_cc: int
                         ) -> tuple[int, int, int]:
-    """One side's ``(held, basis_cc, realized_cc)`` after buying or selling ``count`` contracts for
-    ``notional_cc`` (fees not included). A buy adds to the basis; a sale removes the average cost,
-    ``basis × count // held`` (the floor keeps it exact; selling all removes all) and realises
-    ``notional − removed``. Raises :class:`PortfolioError` for a sale of more than is held."""
-    if action == Action.BUY:
-        return held + count, basis_cc + notional_cc, 0
-    if count > held:
+    """One side's ``(held, basis_cc, realized_cc)`` after buying or selling ``count`` contracts at
+    ``price_cc`` (fees not included), by kalshid's average-cost rule (:func:`kalshid.core.pnl.trade`).
+    Raises :class:`PortfolioError` for a sale of more than is held."""
+    if action != Action.BUY and count > held:
         raise PortfolioError(f"selling {count} but only {held} held")
-    removed = basis_cc * count // held
-    return held - count, basis_cc - removed, notional_cc - removed
+    return trade(held, basis_cc, action, count, price_cc)
 
 
 def _positions_dict(value: Mapping[str, Position]) -> dict[str, Position]:
@@ -127,7 +129,8 @@ class Portfolio:
         basis = pos.yes_cost_cc if fill.side is Side.YES else pos.no_cost_cc
         notional = fill.count * fill.price_cc
         try:
-            new_count, new_basis, realized = holding_after_trade(held, basis, fill.action, fill.count, notional)
+            new_count, new_basis, realized = holding_after_trade(held, basis, fill.action, fill.count,
+                                                                 fill.price_cc)
         except PortfolioError as exc:
             raise PortfolioError(f"{fill.ticker} {fill.side.value}: {exc}") from None
         cash_delta = (-notional if fill.action is Action.BUY else notional) - fill.fee_cc
@@ -148,7 +151,8 @@ class Portfolio:
         if pos is None:
             return self
         payout = pos.payout_cc(result)
-        realized_delta = payout - pos.cost_basis_cc
+        realized_delta = (settlement_realized_cc(pos.yes_count, pos.yes_cost_cc, _value_cc(Side.YES, result))
+                          + settlement_realized_cc(pos.no_count, pos.no_cost_cc, _value_cc(Side.NO, result)))
         positions = dict(self.positions)
         del positions[ticker]
         return attrs.evolve(self, cash_cc=self.cash_cc + payout, positions=positions,
@@ -183,6 +187,10 @@ class Portfolio:
         """Cash plus positions marked at ``yes_marks_cc`` (ticker → YES price); unmarked ones at cost."""
         marks = yes_marks_cc or {}
         return self.cash_cc + sum(p.value_cc(marks.get(t)) for t, p in self.positions.items())
+
+
+def _value_cc(side: Side, result: Side) -> int:
+    return ONE_DOLLAR_CC if side is result else 0
 
 
 def window_close(ticker: str) -> datetime:

@@ -44,9 +44,9 @@ from kalshid.core.breaker import BreakerStatus, trading_day
 from kalshid.core.fees import taker_fee_cc
 from kalshid.core.markets import WINDOW
 from kalshid.core.portfolio import Fill, Portfolio, window_close
-from kalshid.core.signals import Action, Side
 from kalshid.core.sizing import max_count_within
 from kalshid.core.units import ONE_DOLLAR_CC, format_dollars
+from kalshid.core.vocab import Action, Side
 
 
 class ReasonCode(enum.StrEnum):

@@ -11,27 +11,13 @@ Kalshi books show bids only: the YES ask is ``$1 − best NO bid`` and the NO as
 
 from __future__ import annotations
 
-import enum
 import math
 from datetime import datetime
 
 import attrs
 
 from kalshid.core.units import ONE_DOLLAR_CC, check_price_cc, complement
-
-
-class Side(enum.StrEnum):
-    YES = "yes"
-    NO = "no"
-
-    @property
-    def other(self) -> Side:
-        return Side.NO if self is Side.YES else Side.YES
-
-
-class Action(enum.StrEnum):
-    BUY = "buy"
-    SELL = "sell"
+from kalshid.core.vocab import Action, Side
 
 
 def _aware(_inst: object, attr: attrs.Attribute[datetime], value: datetime) -> None:

@@ -7,8 +7,7 @@ Lifecycle of :meth:`Supervisor.run`:
 1. start the signal watcher, then each :class:`Component` in list order with ``await nursery.start``
    (a component reports ``task_status.started()`` only when it is really ready, so later components
    can rely on earlier ones: feed before strategy before orders);
-2. tell systemd ``READY=1``, log a heartbeat (with the RSS) every ``log.heartbeat_seconds``, and hand the
-   C heap's free pages back every ten minutes (:mod:`kalshid.memory`);
+2. tell systemd ``READY=1`` (process tuning once ready: :mod:`kalshid.daemon.tuning`);
 3. on the first SIGTERM/SIGINT: ``STOPPING=1``, set ``runtime.shutdown`` so components stop taking new
    work and drain, and wait up to ``trading.shutdown_grace_seconds`` before cancelling them; a second
    signal cancels at once (a hard stop);
@@ -22,7 +21,6 @@ second signal) returns :data:`EXIT_FORCED`.
 """
 
 import contextlib
-import gc
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
@@ -30,7 +28,7 @@ from typing import Any, Protocol
 import attrs
 import trio
 
-from kalshid import __version__, memory, threads
+from kalshid import __version__, threads
 from kalshid.config import Config, ConfigError, LoadedConfig
 from kalshid.config.render import diff, flat_view
 from kalshid.daemon import audit, failures
@@ -103,16 +101,6 @@ def _leaf_exceptions(group: BaseExceptionGroup[Any]) -> list[BaseException]:
     return out
 
 
-def freeze_heap() -> None:
-    """Collect, then move every object alive after start-up (modules, config, market data, the embedded
-    simulator's history) to the permanent generation (:func:`gc.freeze`). A full collection then
-    scans only what trading allocates: measured at ~30 ms before, a pause that lands on whatever order
-    is in flight. Objects that die later are still freed by reference counting; only cycles among
-    the frozen ones would be kept, and start-up leaves none behind (the collection comes first)."""
-    gc.collect()
-    gc.freeze()
-
-
 class Supervisor:
     """Runs components under one nursery; see the module docstring for the full contract."""
 
@@ -122,14 +110,12 @@ class Supervisor:
         components: Sequence[Component],
         *,
         reload: Callable[[], LoadedConfig] | None = None,
-        freeze_heap: bool = False,
         instance_lock: bool = True,
         notify: Callable[[str], object] | None = None,
     ) -> None:
         self.runtime = runtime
         self._take_lock = instance_lock
         self._sd_notify = notify or sd_notify
-        self._freeze_heap = freeze_heap
         self.components = list(components)
         self._reload = reload
         self._stop = trio.Event()
@@ -139,8 +125,6 @@ class Supervisor:
         self._scope: trio.CancelScope | None = None
         self._started: list[str] = []
         self._reloads = 0
-        self._heartbeats = 0
-        self._trims = 0
 
     def statistics(self) -> dict[str, Any]:
         return {
@@ -148,8 +132,6 @@ class Supervisor:
             "stopping": self._stop.is_set(),
             "started": list(self._started),
             "reloads": self._reloads,
-            "heartbeats": self._heartbeats,
-            "heap_trims": self._trims,
         }
 
     async def wait_ready(self) -> None:
@@ -219,20 +201,13 @@ class Supervisor:
         log.info("effective configuration", settings=flat_view(cfg))
         status = EXIT_OK
         try:
-            threads.pin_loop_thread(cfg.runtime.loop_cpu)
-        except (threads.AffinityError, OSError) as refused:
-            log.error("cannot place the event loop; not starting", reason=str(refused))
-            return EXIT_FAILURE
-        if cfg.runtime.loop_cpu is not None:
-            log.info("event loop pinned", cpu=cfg.runtime.loop_cpu)
-        try:
             async with trio.open_nursery() as outer:
                 await outer.start(signal_watcher_task, self.request_stop, self.reload_config)
                 outer.start_soon(self._startup_keepalive)
                 try:
-                    await self._run_components(outer)
+                    await self._run_components()
                 finally:
-                    outer.cancel_scope.cancel()  # the watcher and heartbeat loop forever
+                    outer.cancel_scope.cancel()  # the signal watcher loops forever
         except* ComponentFailed as group:
             for exc in _leaf_exceptions(group):
                 cause = exc.__cause__
@@ -244,15 +219,12 @@ class Supervisor:
                     (log.debug if failed is not None and failed.known else log.error)(
                         "traceback of the failure", exc_info=exc_info)
             status = EXIT_FAILURE
-        finally:
-            if cfg.runtime.loop_cpu is not None:
-                threads.pin_loop_thread(None)
         if status == EXIT_OK and self._forced:
             status = EXIT_FORCED
         log.info("kalshid stopped", exit_status=status, forced=self._forced)
         return status
 
-    async def _run_components(self, outer: trio.Nursery) -> None:
+    async def _run_components(self) -> None:
         grace = self.runtime.config.trading.shutdown_grace_seconds
         async with trio.open_nursery() as nursery:
             self._scope = nursery.cancel_scope
@@ -263,14 +235,10 @@ class Supervisor:
                 log.info("starting component", component=comp.name)
                 await nursery.start(self._guard, comp)
                 self._started.append(comp.name)
-            if self._freeze_heap:
-                freeze_heap()
             self._ready = True
             self._ready_event.set()
             self._notify("READY=1")
             log.info("kalshid ready", components=self._started)
-            outer.start_soon(self._heartbeat)
-            outer.start_soon(self._trim_heap)
             await self._stop.wait()
             self._notify("STOPPING=1")
             self.runtime.shutdown.set()
@@ -289,25 +257,6 @@ class Supervisor:
         if not self.runtime.shutdown.is_set():
             raise ComponentFailed(comp.name, "returned while kalshid was not shutting down")
         log.info("component stopped", component=comp.name)
-
-    async def _heartbeat(self) -> None:
-        interval = self.runtime.config.log.heartbeat_seconds
-        started = trio.current_time()
-        while True:
-            await trio.sleep(interval)
-            self._heartbeats += 1
-            rss = memory.rss_bytes()
-            log.info("heartbeat", uptime_s=round(trio.current_time() - started), components=self._started,
-                     dry_run=self.runtime.config.dry_run, rss_mb=round(rss / 2**20, 1) if rss else None)
-
-    async def _trim_heap(self) -> None:
-        """Every :data:`~kalshid.memory.TRIM_EVERY_S`, hand the C heap's free pages back (see
-        :mod:`kalshid.memory`): without it RSS creeps up for most of a day and stays there."""
-        while True:
-            await trio.sleep(memory.TRIM_EVERY_S)
-            if not memory.trim_heap():
-                return  # not glibc: nothing to do, ever
-            self._trims += 1
 
     async def _startup_keepalive(self) -> None:
         """While components start (a reconciliation may retry for a long time), tell systemd the daemon

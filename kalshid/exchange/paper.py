@@ -10,7 +10,7 @@ the exchange's 409) and raises :class:`Conflict` otherwise; a buy needs ``count 
 of available cash (:class:`InsufficientBalance`), a sell needs contracts held and not already offered;
 YES and NO holdings are kept separately (no netting) and ``position`` is ``yes − no``.
 
-Fill model (:mod:`kalshid.core.paper`), chosen so paper results do not flatter:
+Fill model (:mod:`kalshid.core.paperfills`), chosen so paper results do not flatter:
 
 - Taker: the order walks the *visible* book of the real market (partial fills; fees accumulated per
   order exactly as the exchange does, :mod:`kalshid.core.fees`). Liquidity a paper order took stays
@@ -42,7 +42,7 @@ import attrs
 import trio
 
 from kalshid.core.fees import taker_fee_cc
-from kalshid.core.paper import FillModelParams, RestingPaperOrder, book_key, taker_fills
+from kalshid.core.paperfills import FillModelParams, RestingPaperOrder, book_key, taker_fills
 from kalshid.core.portfolio import holding_after_trade
 from kalshid.core.units import CC_PER_CENT, ONE_DOLLAR_CC
 from kalshid.exchange.base import (
@@ -184,7 +184,7 @@ class PaperExchange(PaperMarketEvents):
         for ticker, h in list(self._holdings.items()):
             if h.yes or h.no:
                 book = await self.current_book(ticker)
-                value += h.yes * best_bid_cc(book, "yes") + h.no * best_bid_cc(book, "no")
+                value += h.yes * best_bid_cc(book, Side.YES) + h.no * best_bid_cc(book, Side.NO)
         return Balance(balance_cc=_floor_cents(self.available_cc), portfolio_value_cc=_floor_cents(value),
                        updated_ts=self._now())
 
@@ -285,7 +285,7 @@ class PaperExchange(PaperMarketEvents):
         if remaining and (fok or request.time_in_force == "immediate_or_cancel"):
             rec.order = attrs.evolve(rec.order, status="canceled", remaining_count=0)
         elif remaining:
-            bside: Side = request.side if buy else ("no" if request.side == "yes" else "yes")
+            bside = request.side if buy else request.side.other
             bprice = request.price_cc if buy else ONE_DOLLAR_CC - request.price_cc
             rec.resting = RestingPaperOrder(request.client_order_id, bside, bprice, remaining)
             self._touch_holding(request.ticker, now)
@@ -448,7 +448,7 @@ class PaperExchange(PaperMarketEvents):
     @staticmethod
     def _marketable(req: OrderRequest, book: OrderBook) -> bool:
         if req.action == "buy":
-            opposite = best_bid_cc(book, "no" if req.side == "yes" else "yes")
+            opposite = best_bid_cc(book, req.side.other)
             return opposite > 0 and ONE_DOLLAR_CC - opposite <= req.price_cc
         return best_bid_cc(book, req.side) >= req.price_cc
 
@@ -463,7 +463,7 @@ class PaperExchange(PaperMarketEvents):
         h = self._touch_holding(o.ticker, now)
         notional = n * price_cc
         held, cost = (h.yes, h.yes_cost_cc) if o.side == "yes" else (h.no, h.no_cost_cc)
-        held, cost, realized = holding_after_trade(held, cost, rec.action, n, notional)  # average cost
+        held, cost, realized = holding_after_trade(held, cost, rec.action, n, price_cc)  # average cost
         h.realized_pnl_cc += realized
         self.cash_cc += (-notional if rec.action == "buy" else notional) - fee_cc
         if o.side == "yes":

@@ -8,7 +8,7 @@ real exchange's events:
   changed size forgets the liquidity paper orders consumed there; a pending *touch* resolves when the
   opposite side's best bid moves (rising = the order's side got cheaper = adverse).
 - :class:`TradePrinted`: allocated to resting paper orders best price first, then time priority,
-  through :func:`kalshid.core.paper.on_trade` (through → fill; at the price → touch).
+  through :func:`kalshid.core.paperfills.on_trade` (through → fill; at the price → touch).
 - :class:`MarketLifecycle` ``determined``/``settled`` with a ``result``: pending touches resolve as
   "window ended", resting orders are canceled, positions settle.
 
@@ -31,7 +31,7 @@ import attrs
 import trio
 
 from kalshid.core.book import OrderBook
-from kalshid.core.paper import (
+from kalshid.core.paperfills import (
     FillModelParams,
     RestingPaperOrder,
     TradePrint,
@@ -80,7 +80,7 @@ def best_bid_cc(book: OrderBook | None, side: Side) -> int:
 
 
 def _other(side: Side) -> Side:
-    return "no" if side == "yes" else "yes"
+    return Side(side).other
 
 
 class PaperMarketEvents(ABC):
@@ -150,7 +150,7 @@ class PaperMarketEvents(ABC):
         if trade.taker_side not in ("yes", "no"):
             log.warning("paper_trade_unknown_taker_side", ticker=trade.ticker, taker_side=trade.taker_side)
             return
-        taker: Side = "yes" if trade.taker_side == "yes" else "no"
+        taker = Side(trade.taker_side)
         hit = [r for r in self._resting(trade.ticker) if r.resting is not None and r.resting.side != taker]
         hit.sort(key=lambda r: (-r.resting.price_cc if r.resting else 0, r.seq))
         left = trade.count

@@ -16,6 +16,7 @@ import attrs
 
 from kalshid.core.book import OrderBook
 from kalshid.core.units import CC_PER_CENT, ONE_DOLLAR_CC, UnitError, check_price_cc
+from kalshid.core.vocab import Action, BookSide, Side, TimeInForce, book_side_of
 
 __all__ = [
     "Action", "AmendRequest", "Balance", "BookSide", "CancelResult", "ExchangeStatus", "Fill", "IndexPrint",
@@ -23,24 +24,42 @@ __all__ = [
     "SelfTradePrevention", "Settlement", "Side", "TimeInForce", "book_side_of", "intent_of",
 ]
 
-Side = Literal["yes", "no"]
-Action = Literal["buy", "sell"]
 OrderStatus = Literal["resting", "canceled", "executed"]
-TimeInForce = Literal["fill_or_kill", "good_till_canceled", "immediate_or_cancel"]
-BookSide = Literal["bid", "ask"]
 SelfTradePrevention = Literal["taker_at_cross", "maker"]
 
-SIDES: tuple[Side, ...] = ("yes", "no")
-ACTIONS: tuple[Action, ...] = ("buy", "sell")
+# The wire strings of each vocabulary, for parsers that check a raw value.
+SIDES: tuple[str, ...] = tuple(m.value for m in Side)
+ACTIONS: tuple[str, ...] = tuple(m.value for m in Action)
 ORDER_STATUSES: tuple[OrderStatus, ...] = ("resting", "canceled", "executed")
-TIMES_IN_FORCE: tuple[TimeInForce, ...] = ("fill_or_kill", "good_till_canceled", "immediate_or_cancel")
-BOOK_SIDES: tuple[BookSide, ...] = ("bid", "ask")
+TIMES_IN_FORCE: tuple[str, ...] = tuple(m.value for m in TimeInForce)
+BOOK_SIDES: tuple[str, ...] = tuple(m.value for m in BookSide)
 SELF_TRADE_PREVENTION: tuple[SelfTradePrevention, ...] = ("taker_at_cross", "maker")
 
 
-def book_side_of(side: Side, action: Action) -> BookSide:
-    """The YES-quoted book side of a (side, action): buy YES and sell NO bid, sell YES and buy NO ask."""
-    return "bid" if (side == "yes") == (action == "buy") else "ask"
+# Converters: the types take a member or its wire string and hold the member (``ValueError`` names a
+# value that is neither), so ``is`` comparisons hold whoever built the object.
+def _side(value: str) -> Side:
+    return Side(value)
+
+
+def _action(value: str) -> Action:
+    return Action(value)
+
+
+def _opt_action(value: str | None) -> Action | None:
+    return None if value is None else Action(value)
+
+
+def _opt_side(value: str | None) -> Side | None:
+    return None if value is None else Side(value)
+
+
+def _opt_book_side(value: str | None) -> BookSide | None:
+    return None if value is None else BookSide(value)
+
+
+def _opt_tif(value: str | None) -> TimeInForce | None:
+    return None if value is None else TimeInForce(value)
 
 
 def intent_of(book_side: BookSide) -> tuple[Side, Action]:
@@ -48,7 +67,7 @@ def intent_of(book_side: BookSide) -> tuple[Side, Action]:
     it (an order not placed by kalshid): a purchase of its outcome side. ``bid`` buys YES, ``ask`` buys
     NO; on Kalshi, which nets YES and NO in one position, that moves the position exactly as the trade
     did whatever the placer meant (buying NO and selling YES are the same trade)."""
-    return ("yes", "buy") if book_side == "bid" else ("no", "buy")
+    return (Side.YES, Action.BUY) if book_side == BookSide.BID else (Side.NO, Action.BUY)
 
 
 @attrs.frozen
@@ -137,13 +156,12 @@ class OrderRequest:
     """
 
     ticker: str
-    side: Side = attrs.field(validator=attrs.validators.in_(SIDES))
-    action: Action = attrs.field(validator=attrs.validators.in_(ACTIONS))
+    side: Side = attrs.field(converter=_side)
+    action: Action = attrs.field(converter=_action)
     count: int = attrs.field(validator=_positive)
     price_cc: int = attrs.field(validator=_price)
     client_order_id: str = attrs.field(validator=attrs.validators.min_len(1))
-    time_in_force: TimeInForce | None = attrs.field(
-        default=None, validator=attrs.validators.optional(attrs.validators.in_(TIMES_IN_FORCE)))
+    time_in_force: TimeInForce | None = attrs.field(default=None, converter=_opt_tif)
     post_only: bool = False
     reduce_only: bool = False
     expiration_ts: int | None = None
@@ -161,7 +179,7 @@ class OrderRequest:
     @property
     def tif(self) -> TimeInForce:
         """The time in force that is sent (always sent: good-till-canceled when not given)."""
-        return self.time_in_force or "good_till_canceled"
+        return self.time_in_force or TimeInForce.GOOD_TILL_CANCELED
 
     @property
     def book_side(self) -> BookSide:
@@ -198,8 +216,8 @@ class Order:
     order_id: str
     client_order_id: str
     ticker: str
-    side: Side
-    action: Action | None
+    side: Side = attrs.field(converter=_side)
+    action: Action | None = attrs.field(converter=_opt_action)
     status: OrderStatus
     yes_price_cc: int
     no_price_cc: int
@@ -214,7 +232,7 @@ class Order:
     created_time: datetime | None = None
     last_update_time: datetime | None = None
     expiration_time: datetime | None = None
-    book_side: BookSide | None = None
+    book_side: BookSide | None = attrs.field(default=None, converter=_opt_book_side)
 
     @property
     def price_cc(self) -> int:
@@ -261,8 +279,8 @@ class Fill:
     fill_id: str
     order_id: str
     ticker: str
-    side: Side
-    action: Action
+    side: Side = attrs.field(converter=_side)
+    action: Action = attrs.field(converter=_action)
     count: int
     yes_price_cc: int
     no_price_cc: int
@@ -271,8 +289,8 @@ class Fill:
     ts: datetime | None
     client_order_id: str | None = None
     post_position: int | None = None
-    purchased_side: Side | None = None
-    book_side: BookSide | None = None
+    purchased_side: Side | None = attrs.field(default=None, converter=_opt_side)
+    book_side: BookSide | None = attrs.field(default=None, converter=_opt_book_side)
 
     @property
     def price_cc(self) -> int:

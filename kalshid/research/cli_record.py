@@ -24,6 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import functools
+
     import attrs
     import trio
 
@@ -31,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from kalshid.config import ConfigError, load_config
     from kalshid.credentials import CredentialError, load_signer
     from kalshid.daemon.supervisor import Runtime, Supervisor
+    from kalshid.daemon.tuning import run_tuned
     from kalshid.trading.wiring import TradingDaemon
 
     try:
@@ -57,4 +60,4 @@ def run(args: argparse.Namespace) -> int:
     from kalshid.research.recorder import recording_dir
 
     logs.get_logger("kalshid.record").info("recording", dir=str(recording_dir(cfg)), env=cfg.exchange.env)
-    return trio.run(Supervisor(runtime, daemon.market_data_components()).run)
+    return trio.run(functools.partial(run_tuned, Supervisor(runtime, daemon.market_data_components()), freeze=False))

@@ -37,9 +37,10 @@ from kalshid.core.decision import Outcome, bankroll_cc, evaluate_strategies
 from kalshid.core.netting import net_parts
 from kalshid.core.portfolio import Fill, Portfolio
 from kalshid.core.risk import DayLedger, OrderIntent, RestingOrder, RiskEngine, RiskState
-from kalshid.core.signals import Action, IndexPrint, Side, Signal
+from kalshid.core.signals import IndexPrint, Signal
 from kalshid.core.strategies.base import PriceHistory
 from kalshid.core.tracker import MarketInfo, MarketTracker
+from kalshid.core.vocab import Action, Side
 from kalshid.research.events import (
     BookTick,
     Event,

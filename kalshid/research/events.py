@@ -26,7 +26,8 @@ from datetime import datetime
 
 import attrs
 
-from kalshid.core.signals import BookTop, Side
+from kalshid.core.signals import BookTop
+from kalshid.core.vocab import Side
 
 Ladder = tuple[tuple[int, int], ...]
 """Bids of one side, best (highest) first: ``((price_cc, size), ...)``."""

@@ -33,8 +33,8 @@ from collections.abc import Mapping
 import attrs
 
 from kalshid.core.fees import fee_terms, maker_fee_cc, order_fee_increment_cc
-from kalshid.core.signals import Side
 from kalshid.core.units import ONE_DOLLAR_CC, complement
+from kalshid.core.vocab import Side
 from kalshid.research.events import BookTick, TradePrint
 
 P_FILL_LOSING = 0.962

@@ -15,8 +15,9 @@ from typing import Any
 import attrs
 
 from kalshid.core.portfolio import Portfolio
-from kalshid.core.signals import Side, Signal
+from kalshid.core.signals import Signal
 from kalshid.core.units import ONE_DOLLAR_CC
+from kalshid.core.vocab import Side
 
 
 @attrs.define

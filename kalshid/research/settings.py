@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from kalshid.config.limits import breaker_config, risk_limits
 from kalshid.config.schema import Config
 from kalshid.core.breaker import BreakerConfig
 from kalshid.core.risk import RiskLimits
@@ -53,14 +54,10 @@ class BacktestSettings:
     @classmethod
     def from_config(cls, cfg: Config, **changes: Any) -> BacktestSettings:
         """The daemon's strategies, risk limits, breaker and bankroll from ``cfg`` (as ``kalshid run``)."""
-        from kalshid.trading.wiring import risk_engine_from  # the daemon's own conversion
-
         params = {a.name: attrs.asdict(getattr(cfg.strategies, a.name))
                   for a in attrs.fields(type(cfg.strategies)) if a.name in STRATEGY_CLASSES}
-        breaker = BreakerConfig(max_daily_loss_fraction=cfg.risk.breaker_daily_loss_fraction,
-                                max_drawdown_fraction=cfg.risk.breaker_drawdown_fraction)
         base = cls(enabled_strategies=tuple(cfg.trading.enabled_strategies), strategy_params=params,
-                   risk=risk_engine_from(cfg).limits, breaker=breaker, bankroll_cc=cfg.trading.bankroll_cc)
+                   risk=risk_limits(cfg), breaker=breaker_config(cfg), bankroll_cc=cfg.trading.bankroll_cc)
         return attrs.evolve(base, **changes) if changes else base
 
     def registry(self) -> StrategyRegistry:

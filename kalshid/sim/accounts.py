@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import attrs
 
-from kalshid.core.matching import Action, Side
+from kalshid.core.pnl import trade
 from kalshid.core.units import ONE_DOLLAR_CC
+from kalshid.core.vocab import Action, Side
 from kalshid.sim.model import ExchangeError, Fill, Position, Settlement
 
 
@@ -89,7 +90,7 @@ class Account:
         user, so the engine can keep open interest exact."""
         pos = self.position(ticker)
         if action == "buy":
-            other: Side = "no" if side == "yes" else "yes"
+            other = Side(side).other
             free = (pos.no if other == "no" else pos.yes) - self.locked_sells.get((ticker, other), 0)
             netted = min(count, max(0, free))
             if netted:
@@ -123,13 +124,12 @@ class Account:
         cost = pos.yes_cost_cc if side == "yes" else pos.no_cost_cc
         if count > held:
             raise AssertionError(f"closing {count} exceeds {held} held")
-        notional = count * price_cc
-        self.cash_cc += notional
-        removed = cost * count // held  # average cost; the rounding remainder stays in the basis
-        realized = pos.realized_pnl_cc + notional - removed
+        self.cash_cc += count * price_cc
+        held, cost, gain = trade(held, cost, "sell", count, price_cc)  # kalshid's average cost
+        realized = pos.realized_pnl_cc + gain
         if side == "yes":
-            return attrs.evolve(pos, yes=held - count, yes_cost_cc=cost - removed, realized_pnl_cc=realized)
-        return attrs.evolve(pos, no=held - count, no_cost_cc=cost - removed, realized_pnl_cc=realized)
+            return attrs.evolve(pos, yes=held, yes_cost_cc=cost, realized_pnl_cc=realized)
+        return attrs.evolve(pos, no=held, no_cost_cc=cost, realized_pnl_cc=realized)
 
     def set_resting_count(self, ticker: str, delta: int, now: float) -> Position:
         pos = self.position(ticker)
@@ -149,7 +149,7 @@ class Account:
             user_id=self.user_id,
             ticker=ticker,
             event_ticker=event_ticker,
-            market_result="yes" if result == "yes" else "no",
+            market_result=Side.YES if result == "yes" else Side.NO,
             yes_count=pos.yes,
             yes_total_cost_cc=pos.yes_cost_cc,
             no_count=pos.no,

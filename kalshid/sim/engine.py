@@ -25,8 +25,9 @@ import attrs
 
 from kalshid.core.fees import MAKER_RATE, TAKER_RATE, fee_terms, order_fee_increment_cc, taker_fee_cc
 from kalshid.core.markets import Window, event_ticker, market_ticker
-from kalshid.core.matching import OrderBook, RestingOrder, book_price_of, book_side_of
+from kalshid.core.matching import MatchingBook, RestingOrder, book_price_of, book_side_of
 from kalshid.core.units import ONE_DOLLAR_CC
+from kalshid.core.vocab import Side
 from kalshid.sim.accounts import Account
 from kalshid.sim.lifecycle_ops import KEEP_FINALIZED, LifecycleOps
 from kalshid.sim.model import (
@@ -69,7 +70,7 @@ class Exchange(LifecycleOps):
         self.fee_type = fee_type
         self.settlement_timer_seconds = settlement_timer_seconds
         self.markets: dict[str, Market] = {}
-        self.books: dict[str, OrderBook] = {}
+        self.books: dict[str, MatchingBook] = {}
         self.orders: dict[str, Order] = {}
         self.accounts: dict[str, Account] = {}
         self.trades: list[Trade] = []
@@ -93,7 +94,7 @@ class Exchange(LifecycleOps):
         """Events since the last drain, with one ticker update per market whose book/trades changed."""
         for ticker in sorted(self._dirty):
             book = self.books[ticker]
-            yes, no = book.best_bid("yes"), book.best_bid("no")
+            yes, no = book.best_bid(Side.YES), book.best_bid(Side.NO)
             market = self.markets[ticker]
             self._events.append(
                 TickerEvent(
@@ -144,7 +145,7 @@ class Exchange(LifecycleOps):
     def best_prices(self, ticker: str) -> tuple[int | None, int | None]:
         """``(yes_bid_cc, yes_ask_cc)``; the ask is $1 − the best NO bid."""
         book = self.books[ticker]
-        yes, no = book.best_bid("yes"), book.best_bid("no")
+        yes, no = book.best_bid(Side.YES), book.best_bid(Side.NO)
         return (yes[0] if yes else None), (ONE_DOLLAR_CC - no[0] if no else None)
 
     def portfolio_value_cc(self, user_id: str) -> int:
@@ -620,5 +621,5 @@ class Exchange(LifecycleOps):
         ticker = market_ticker(window.close_time, self.series)
         market = Market(ticker, event_ticker(window.close_time, self.series), window, now, now)
         self.markets[ticker] = market
-        self.books[ticker] = OrderBook()
+        self.books[ticker] = MatchingBook()
         return market

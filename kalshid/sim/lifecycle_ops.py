@@ -22,7 +22,7 @@ from kalshid.core.markets import Window
 from kalshid.sim.model import LifecycleEvent, Market, MarketStatus, PositionEvent, Trade
 
 if TYPE_CHECKING:
-    from kalshid.core.matching import OrderBook
+    from kalshid.core.matching import MatchingBook
     from kalshid.sim.accounts import Account
     from kalshid.sim.model import Event, Order
 
@@ -33,7 +33,7 @@ KEEP_FINALIZED = 192  # two days of quarter-hours
 
 class LifecycleOps(ABC):
     markets: dict[str, Market]
-    books: dict[str, OrderBook]
+    books: dict[str, MatchingBook]
     orders: dict[str, Order]
     accounts: dict[str, Account]
     trades: list[Trade]

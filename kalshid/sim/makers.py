@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Literal
 
 import attrs
 import numpy as np
 
 from kalshid.core.fees import taker_fee_cc
 from kalshid.core.units import CC_PER_CENT, ONE_DOLLAR_CC
+from kalshid.core.vocab import Side
 
-Side = Literal["yes", "no"]
 AVERAGING_S = 60
 
 
@@ -50,7 +49,7 @@ def _check_count(inst: object, attribute: attrs.Attribute[int], count: int) -> N
 class Quote:
     """A resting **bid** a maker wants: buy ``count`` ``side`` contracts at ``price_cc``."""
 
-    side: Side = attrs.field(validator=attrs.validators.in_(("yes", "no")))
+    side: Side = attrs.field(validator=attrs.validators.in_(tuple(Side)))
     price_cc: int = attrs.field(validator=_check_bid)
     count: int = attrs.field(validator=_check_count)
 
@@ -59,7 +58,7 @@ class Quote:
 class TakerOrder:
     """An immediate-or-cancel buy of ``count`` ``side`` contracts at up to ``price_cc``."""
 
-    side: Side = attrs.field(validator=attrs.validators.in_(("yes", "no")))
+    side: Side = attrs.field(validator=attrs.validators.in_(tuple(Side)))
     price_cc: int = attrs.field(validator=_check_taker_price)
     count: int = attrs.field(validator=_check_count)
     informed: bool = False
@@ -201,7 +200,7 @@ class MakerModel:
         no_bid = 100 - yes_bid - k
         depth = self.depth_factor(center / 100.0, seconds_to_close)
         out: list[Quote] = []
-        sides: tuple[tuple[Side, int], ...] = (("yes", yes_bid), ("no", no_bid))
+        sides: tuple[tuple[Side, int], ...] = ((Side.YES, yes_bid), (Side.NO, no_bid))
         for side, best in sides:
             for level in range(p.levels):
                 price = best - level * p.level_gap_cents
@@ -253,10 +252,10 @@ class InformedTaker:
         orders: list[TakerOrder] = []
         asks: dict[Side, int] = {}
         if best_no_bid_cc is not None:
-            asks["yes"] = ONE_DOLLAR_CC - best_no_bid_cc
+            asks[Side.YES] = ONE_DOLLAR_CC - best_no_bid_cc
         if best_yes_bid_cc is not None:
-            asks["no"] = ONE_DOLLAR_CC - best_yes_bid_cc
-        fair: dict[Side, float] = {"yes": fair_yes, "no": 1.0 - fair_yes}
+            asks[Side.NO] = ONE_DOLLAR_CC - best_yes_bid_cc
+        fair: dict[Side, float] = {Side.YES: fair_yes, Side.NO: 1.0 - fair_yes}
 
         rested = self._last_informed is None or now_ts - self._last_informed >= p.min_interval_s
         if rested:

@@ -16,11 +16,11 @@ from typing import Literal
 import attrs
 
 from kalshid.core.markets import Window
-from kalshid.core.matching import Action, BookDelta, Side
+from kalshid.core.matching import BookDelta
+from kalshid.core.vocab import Action, Side, TimeInForce
 
 MarketStatus = Literal["initialized", "active", "closed", "determined", "finalized"]
 OrderStatus = Literal["resting", "canceled", "executed"]
-TimeInForce = Literal["fill_or_kill", "good_till_canceled", "immediate_or_cancel"]
 Stp = Literal["taker_at_cross", "maker"]
 LifecycleType = Literal["created", "activated", "deactivated", "determined", "settled"]
 
@@ -138,7 +138,7 @@ class Fill:
 
     @property
     def purchased_side(self) -> Side:
-        return self.side if self.action == "buy" else ("no" if self.side == "yes" else "yes")
+        return self.side if self.action == "buy" else Side(self.side).other
 
 
 @attrs.frozen
@@ -182,7 +182,7 @@ class Settlement:
     user_id: str
     ticker: str
     event_ticker: str
-    market_result: Literal["yes", "no"]
+    market_result: Side
     yes_count: int
     yes_total_cost_cc: int
     no_count: int

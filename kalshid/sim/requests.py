@@ -16,16 +16,15 @@ The engine books an order as (outcome side, buy) at its own-side price, so ``bid
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import attrs
 
-from kalshid.core.matching import Side
 from kalshid.core.units import ONE_DOLLAR_CC, UnitError, dollars_to_cc, parse_count
-from kalshid.sim.model import ExchangeError, OrderRequest, Stp, TimeInForce
+from kalshid.core.vocab import Action, Side, TimeInForce
+from kalshid.sim.model import ExchangeError, OrderRequest, Stp
 
 T = TypeVar("T")
-BookSide = Literal["bid", "ask"]
 TICK_CC = 100  # linear_cent: $0.01 ticks
 TIME_IN_FORCE = ("fill_or_kill", "good_till_canceled", "immediate_or_cancel")
 STP = ("taker_at_cross", "maker")
@@ -134,8 +133,8 @@ def parse_yes_price(body: Mapping[str, Any], field: str = "price") -> int:
 def engine_terms(book_side: str, yes_price_cc: int) -> tuple[Side, int]:
     """(outcome side bought, own-side price) of a V2 order: ``bid`` buys YES, ``ask`` buys NO at 1 − p."""
     if book_side == "bid":
-        return "yes", yes_price_cc
-    return "no", ONE_DOLLAR_CC - yes_price_cc
+        return Side.YES, yes_price_cc
+    return Side.NO, ONE_DOLLAR_CC - yes_price_cc
 
 
 def check_shard(body: Mapping[str, Any], field: str = "exchange_index") -> None:
@@ -179,7 +178,7 @@ def parse_create_order(raw: object) -> OrderRequest:
     return OrderRequest(
         ticker=ticker,
         side=side,
-        action="buy",
+        action=Action.BUY,
         count=count,
         price_cc=price,
         client_order_id=_str(body, "client_order_id"),

@@ -14,6 +14,7 @@ from typing import Any
 import trio
 
 from kalshid.core.markets import AVERAGING_SECONDS, INDEX_ID
+from kalshid.core.vocab import Action, Side, TimeInForce
 from kalshid.sim import lifecycle, wsmsg
 from kalshid.sim.index import sigma_from_source
 from kalshid.sim.makers import InformedTaker, MakerModel, fair_yes
@@ -172,7 +173,7 @@ async def taker_task(
             continue
         ctx = MarketContext(venue, market, now, sigma)
         fair = fair_yes(ctx.index, market.floor_strike, ctx.seconds_to_close, ctx.sigma, ctx.closing_avg)
-        yes, no = ex.books[market.ticker].best_bid("yes"), ex.books[market.ticker].best_bid("no")
+        yes, no = ex.books[market.ticker].best_bid(Side.YES), ex.books[market.ticker].best_bid(Side.NO)
         for order in taker.decide(now, fair, yes[0] if yes else None, no[0] if no else None):
             _submit(
                 venue,
@@ -180,10 +181,10 @@ async def taker_task(
                 OrderRequest(
                     market.ticker,
                     order.side,
-                    "buy",
+                    Action.BUY,
                     order.count,
                     order.price_cc,
-                    time_in_force="immediate_or_cancel",
+                    time_in_force=TimeInForce.IMMEDIATE_OR_CANCEL,
                 ),
                 now,
             )

@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kalshid.core.markets import EASTERN, INDEX_ID
-from kalshid.core.matching import Action, OrderBook, Side
+from kalshid.core.matching import MatchingBook
 from kalshid.core.units import ONE_DOLLAR_CC, format_count, format_dollars
+from kalshid.core.vocab import Action, Side
 from kalshid.sim.model import Fill, Market, Order, Position, Settlement, Trade
 
 JSON = dict[str, Any]
@@ -83,8 +84,8 @@ def market_rules(market: Market) -> tuple[str, str]:
     return primary, secondary
 
 
-def market_json(market: Market, book: OrderBook, settlement_timer_seconds: int) -> JSON:
-    yes, no = book.best_bid("yes"), book.best_bid("no")
+def market_json(market: Market, book: MatchingBook, settlement_timer_seconds: int) -> JSON:
+    yes, no = book.best_bid(Side.YES), book.best_bid(Side.NO)
     primary, secondary = market_rules(market)
     w = market.window
     return {
@@ -155,7 +156,7 @@ def event_json(market: Market, markets: list[JSON] | None) -> JSON:
     return body
 
 
-def orderbook_levels(book: OrderBook, side: str, depth: int) -> list[list[str]]:
+def orderbook_levels(book: MatchingBook, side: str, depth: int) -> list[list[str]]:
     return [[format_dollars(p), format_count(n)] for p, n in book.levels(side, depth)]  # type: ignore[arg-type]
 
 
@@ -164,7 +165,7 @@ def orderbook_levels(book: OrderBook, side: str, depth: int) -> list[list[str]]:
 
 def outcome_side(side: Side, action: Action) -> Side:
     """The outcome an order or fill positions its owner for: buy-yes and sell-no are ``yes``."""
-    return side if action == "buy" else ("no" if side == "yes" else "yes")
+    return side if action == "buy" else Side(side).other
 
 
 def book_side(side: Side, action: Action) -> str:

@@ -22,6 +22,7 @@ from quart_trio import QuartTrio
 
 from kalshid.core.markets import INDEX_ID
 from kalshid.core.units import ONE_DOLLAR_CC
+from kalshid.core.vocab import Side
 from kalshid.sim import wire, wsmsg
 from kalshid.sim.authn import AuthError
 from kalshid.sim.hub import Connection, Subscription, dumps, envelope
@@ -148,7 +149,7 @@ class Commands:
         """The ``ticker`` channel's initial snapshot (``send_initial_snapshot``): the current state now."""
         ex = self.venue.exchange
         for ticker in sorted(tickers):
-            yes, no = ex.books[ticker].best_bid("yes"), ex.books[ticker].best_bid("no")
+            yes, no = ex.books[ticker].best_bid(Side.YES), ex.books[ticker].best_bid(Side.NO)
             body = wsmsg.ticker(
                 ex.markets[ticker],
                 yes[0] if yes else None,

@@ -14,8 +14,9 @@ import json
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from kalshid.core.matching import OrderBook
+from kalshid.core.matching import MatchingBook
 from kalshid.core.units import ONE_DOLLAR_CC, format_count, format_dollars
+from kalshid.core.vocab import Side
 from kalshid.sim.model import Fill, LifecycleEvent, Market, Order, Position, Trade
 from kalshid.sim.wire import (
     EXCHANGE_INDEX,
@@ -41,9 +42,9 @@ def level_price(side: str, price_cc: int, use_yes_price: bool) -> int:
     return ONE_DOLLAR_CC - price_cc if use_yes_price and side == "no" else price_cc
 
 
-def snapshot(ticker: str, book: OrderBook, use_yes_price: bool) -> JSON:
+def snapshot(ticker: str, book: MatchingBook, use_yes_price: bool) -> JSON:
     msg: JSON = {"market_ticker": ticker, "market_id": market_id(ticker)}
-    for side in ("yes", "no"):
+    for side in Side:
         levels = sorted((level_price(side, p, use_yes_price), n) for p, n in book.levels(side))
         if levels:
             msg[f"{side}_dollars_fp"] = [[format_dollars(p), format_count(n)] for p, n in levels]

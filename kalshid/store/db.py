@@ -541,7 +541,7 @@ class Journal:
         return await threads.run_sync(sql_read.compute_ledgers, inputs)
 
     async def positions(self, include_settled: bool = False) -> list[Position]:
-        """Per-market positions derived from fills and settlements (FIFO cost basis)."""
+        """Per-market positions derived from fills and settlements (average cost, :mod:`kalshid.core.pnl`)."""
         return sql_read.positions_from(await self._ledgers(), include_settled)
 
     async def pnl(

@@ -1,32 +1,36 @@
-"""Positions and realized P&L derived from fills and settlements, exactly, with FIFO lots.
+"""Positions and realized P&L derived from fills and settlements, exactly, by kalshid's P&L policy.
 
-Each market keeps one book per contract side (YES and NO do not net on Kalshi: you hold both until
-settlement). A buy adds a lot at its price; a sell closes lots first-in-first-out — the selling
-strategy's own lots first, then anyone's — and realizes ``(sell - lot price) x count``. Selling more
-than is held opens a short lot (not possible on Kalshi, kept so the arithmetic stays exact if the
-exchange ever reports it). Every amount is an integer number of centi-cents, so there is no rounding
-anywhere: the P&L of a crafted sequence is exact to the centi-cent.
+The cost rule is :mod:`kalshid.core.pnl` (average cost per market side, the same rule as the risk
+stage's portfolio and the paper exchange), so ``/api/pnl``, the journal's positions and ``/api/status``
+agree. Fills are booked as Kalshi applied them (netted: :mod:`kalshid.core.netting`), so a market has at
+most one side open. Selling more than is held opens a short holding (not possible on Kalshi, kept so the
+arithmetic stays exact if the exchange ever reports it). Every amount is an integer number of
+centi-cents, so there is no rounding anywhere: the P&L of a crafted sequence is exact to the centi-cent.
 
-At settlement every open lot is paid its side's per-contract value and closed. The amount credited
-is the exchange's ``revenue``; it is split over strategies by the derived payouts, and any difference
-(exchange minus journal) is booked to no strategy, as ``(unattributed)``, and flagged by
-:func:`check_settlement`. A void market refunds lots at cost (realized 0 per lot).
+At settlement every holding is paid its side's per-contract value. The amount credited is the
+exchange's ``revenue``; any difference (exchange minus journal) is booked to no strategy, as
+``(unattributed)``, and flagged by :func:`check_settlement`. A void market refunds holdings at cost
+(realized 0).
 
-Attribution: a closing sell's realized P&L goes to the selling fill's strategy; settlement P&L goes
-to each lot's strategy. Fees are booked on the fill, on the fill's day.
+Attribution: each side's contracts are owned by the strategies that bought them. A closing sale's
+realized P&L goes to the selling fill's strategy, and the contracts it takes are the seller's own first,
+then other strategies' in the order they bought. Settlement P&L goes to each owner, on its share of the
+side's cost (:func:`kalshid.core.pnl.allocate_cost`), so the shares add up to the market's figure.
+Fees are booked on the fill, on the fill's day; ``realized`` is before fees and ``net`` after them.
 
 Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 import attrs
 
-from kalshid.core.signals import Action, Side
+from kalshid.core.pnl import allocate_cost, settlement_realized_cc, trade
+from kalshid.core.vocab import Action, Side
 from kalshid.store.records import (
     Fill,
     JournalCheck,
@@ -54,47 +58,38 @@ class PnlEntry:
 
 
 @attrs.define
-class _Lot:
-    strategy: str | None
-    qty: int  # > 0
-    price_cc: int
+class _Holding:
+    """One side of one market: ``held`` contracts costing ``cost_cc``, and how many each strategy owns
+    (signed like ``held``; the owners' counts add up to ``held``)."""
 
+    held: int = 0
+    cost_cc: int = 0
+    owners: dict[str | None, int] = attrs.field(factory=dict)
 
-@attrs.define
-class _Book:
-    """Open lots of one (ticker, side); ``short`` says whether they are short lots."""
-
-    short: bool = False
-    lots: deque[_Lot] = attrs.field(factory=deque)
-
-    def net(self) -> int:
-        n = sum(lot.qty for lot in self.lots)
-        return -n if self.short else n
-
-    def cost(self) -> int:
-        c = sum(lot.qty * lot.price_cc for lot in self.lots)
-        return -c if self.short else c
-
-    def trade(self, strategy: str | None, opening_short: bool, qty: int, price_cc: int) -> int:
-        """Close opposite lots FIFO (own strategy first), open the rest; returns realized cc."""
-        realized = 0
-        if self.lots and self.short != opening_short:
-            ordered = [lot for lot in self.lots if lot.strategy == strategy]
-            ordered += [lot for lot in self.lots if lot.strategy != strategy]
-            for lot in ordered:
-                if qty == 0:
-                    break
-                n = min(qty, lot.qty)
-                gain = (price_cc - lot.price_cc) * n
-                realized += gain if opening_short else -gain
-                lot.qty -= n
-                qty -= n
-            self.lots = deque(lot for lot in self.lots if lot.qty > 0)
-        if qty > 0:
-            if not self.lots:
-                self.short = opening_short
-            self.lots.append(_Lot(strategy, qty, price_cc))
+    def trade(self, strategy: str | None, action: Action, count: int, price_cc: int) -> int:
+        """Book one fill part (:func:`kalshid.core.pnl.trade`); returns realized cc."""
+        sign = 1 if action is Action.BUY else -1
+        closing = min(count, abs(self.held)) if self.held * sign < 0 else 0
+        self.held, self.cost_cc, realized = trade(self.held, self.cost_cc, action, count, price_cc)
+        left = closing
+        for owner in sorted(self.owners, key=lambda o: o != strategy):  # the seller's own contracts first
+            taken = min(left, abs(self.owners[owner]))
+            self.owners[owner] += sign * taken
+            left -= taken
+        self.owners = {o: n for o, n in self.owners.items() if n}
+        if count > closing:
+            self.owners[strategy] = self.owners.get(strategy, 0) + sign * (count - closing)
         return realized
+
+    def settle(self, value_cc: int | None) -> dict[str | None, int]:
+        """Realized P&L per owner when each contract pays ``value_cc`` (None: void, refunded at cost);
+        empties the holding."""
+        owners = list(self.owners.items())
+        shares = allocate_cost(self.cost_cc, abs(self.held), [abs(n) for _, n in owners])
+        out = {o: 0 if value_cc is None else settlement_realized_cc(n, share, value_cc)
+               for (o, n), share in zip(owners, shares, strict=True)}
+        self.held, self.cost_cc, self.owners = 0, 0, {}
+        return out
 
 
 @attrs.frozen
@@ -116,19 +111,18 @@ def ticker_ledger(ticker: str, fills: Iterable[Fill], settlement: Settlement | N
 
     Raises :class:`ValueError` if a fill or the settlement belongs to another ticker.
     """
-    books = {Side.YES: _Book(), Side.NO: _Book()}
+    books = {Side.YES: _Holding(), Side.NO: _Holding()}
     entries: list[PnlEntry] = []
     fees = 0
     updated: datetime | None = None
     for f in sorted(fills, key=_fill_key):
         if f.ticker != ticker:
             raise ValueError(f"fill {f.fill_id}: ticker {f.ticker!r} is not {ticker!r}")
-        # a sell closes a long lot (realized = sell - cost); the selling side's book goes short past zero
-        realized = books[f.side].trade(f.strategy, f.action is Action.SELL, f.count, f.price_cc)
+        realized = books[f.side].trade(f.strategy, f.action, f.count, f.price_cc)
         entries.append(PnlEntry(f.ts, ticker, f.strategy, realized, f.fee_cc, 1, f.count))
         fees += f.fee_cc
         updated = f.ts if updated is None else max(updated, f.ts)
-    yes_held, no_held = books[Side.YES].net(), books[Side.NO].net()
+    yes_held, no_held = books[Side.YES].held, books[Side.NO].held
     derived: int | None = None
     if settlement is not None:
         if settlement.ticker != ticker:
@@ -137,9 +131,9 @@ def ticker_ledger(ticker: str, fills: Iterable[Fill], settlement: Settlement | N
         updated = settlement.settled_ts if updated is None else max(updated, settlement.settled_ts)
     position = Position(
         ticker=ticker,
-        yes_count=books[Side.YES].net(),
-        no_count=books[Side.NO].net(),
-        cost_basis_cc=books[Side.YES].cost() + books[Side.NO].cost(),
+        yes_count=books[Side.YES].held,
+        no_count=books[Side.NO].held,
+        cost_basis_cc=books[Side.YES].cost_cc + books[Side.NO].cost_cc,
         fees_cc=fees,
         realized_cc=sum(e.realized_cc for e in entries),
         settled=settlement is not None,
@@ -148,22 +142,16 @@ def ticker_ledger(ticker: str, fills: Iterable[Fill], settlement: Settlement | N
     return TickerLedger(ticker, tuple(entries), position, yes_held, no_held, derived)
 
 
-def _settle(books: dict[Side, _Book], s: Settlement, entries: list[PnlEntry]) -> int:
-    """Close every lot at its payout; book the exchange-vs-journal difference unattributed."""
-    yes_value = s.yes_payout_cc
+def _settle(books: dict[Side, _Holding], s: Settlement, entries: list[PnlEntry]) -> int:
+    """Pay every holding its value; book the exchange-vs-journal difference unattributed."""
     per_strategy: dict[str | None, int] = defaultdict(int)
     derived = 0
     for side, book in books.items():
-        sign = -1 if book.short else 1
-        for lot in book.lots:
-            if yes_value is None:  # void: refunded at cost
-                value = lot.price_cc
-            else:
-                value = yes_value if side is Side.YES else PAYOUT_CC - yes_value
-            per_strategy[lot.strategy] += sign * (value - lot.price_cc) * lot.qty
-            derived += sign * value * lot.qty
-        book.lots.clear()
-        book.short = False
+        value = None if s.yes_payout_cc is None else (
+            s.yes_payout_cc if side is Side.YES else PAYOUT_CC - s.yes_payout_cc)
+        derived += book.cost_cc if value is None else book.held * value
+        for strategy, realized in book.settle(value).items():
+            per_strategy[strategy] += realized
     for strategy, realized in per_strategy.items():
         entries.append(PnlEntry(s.settled_ts, s.ticker, strategy, realized, 0, 0, 0))
     if s.revenue_cc != derived:

@@ -22,18 +22,15 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from kalshid.core.signals import Action, Side
+from kalshid.core.vocab import Action, Side, TimeInForce
 
 T = TypeVar("T")
 
 
-class TimeInForce(enum.StrEnum):
-    """Kalshi's ``time_in_force``; ``RESTING`` stands for the field omitted (rests until canceled)."""
-
-    FILL_OR_KILL = "fill_or_kill"
-    GOOD_TILL_CANCELED = "good_till_canceled"
-    IMMEDIATE_OR_CANCEL = "immediate_or_cancel"
-    RESTING = "resting"
+def journal_tif(value: str | TimeInForce) -> TimeInForce:
+    """The time in force an order was journaled with. An order with no time in force rests until
+    canceled: ``resting``, as the journal may hold it, reads as :attr:`TimeInForce.GOOD_TILL_CANCELED`."""
+    return TimeInForce.GOOD_TILL_CANCELED if value == "resting" else TimeInForce(value)
 
 
 class OrderState(enum.StrEnum):
@@ -161,7 +158,7 @@ class OrderIntent:
     action: Action = attrs.field(converter=Action)
     price_cc: int = attrs.field(validator=_PRICE)
     count: int = attrs.field(validator=_COUNT)
-    tif: TimeInForce = attrs.field(converter=TimeInForce)
+    tif: TimeInForce = attrs.field(converter=journal_tif)
     signal_id: int | None = attrs.field(default=None, validator=attrs.validators.optional(_int(1)))
 
 
@@ -320,7 +317,7 @@ class SettlementRecord:
 
 @attrs.frozen
 class Position:
-    """A market's position derived from the journal's fills and settlement (FIFO cost basis)."""
+    """A market's position derived from the journal's fills and settlement (average cost, :mod:`kalshid.core.pnl`)."""
 
     ticker: str
     yes_count: int  # negative only if more YES was sold than bought (should not happen on Kalshi)

@@ -16,7 +16,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from kalshid.core.signals import Action, Side
+from kalshid.core.vocab import Action, Side
 from kalshid.store import ledger
 from kalshid.store.records import (
     BreakerEvent,
@@ -32,7 +32,7 @@ from kalshid.store.records import (
     Settlement,
     SettlementRecord,
     SettlementResult,
-    TimeInForce,
+    journal_tif,
 )
 from kalshid.store.sqlbase import from_us, to_us
 
@@ -104,7 +104,7 @@ _ORDER_COLS = (
 def _order(r: Sequence[Any]) -> OrderRecord:
     return OrderRecord(
         client_order_id=r[0], ts=from_us(r[1]), order_id=r[2], strategy=r[3], signal_id=r[4], ticker=r[5],
-        side=Side(r[6]), action=Action(r[7]), price_cc=r[8], count=r[9], tif=TimeInForce(r[10]),
+        side=Side(r[6]), action=Action(r[7]), price_cc=r[8], count=r[9], tif=journal_tif(r[10]),
         state=OrderState(r[11]), filled=r[12], remaining=r[13], fees_cc=r[14],
         last_update=from_us(r[15]), external=bool(r[16]), dry_run=bool(r[17]),
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from kalshid.core.vocab import TimeInForce
 from kalshid.logs import get_logger
 from kalshid.store import ledger
 from kalshid.store.orderstate import classify_update
@@ -31,7 +32,6 @@ from kalshid.store.records import (
     Settlement,
     SettlementRecord,
     Signal,
-    TimeInForce,
     UpdateOutcome,
 )
 from kalshid.store.sql_read import fills_for_ticker, get_settlement
@@ -286,7 +286,7 @@ def adopt_external(conn: sqlite3.Connection, o: ExternalOrder, dry_run: bool) ->
             " price_cc, count, tif, state, filled, remaining, fees_cc, last_update_us, external, dry_run)"
             " VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
             (cid, o.order_id, ts, EXTERNAL_STRATEGY, o.ticker, o.side.value, o.action.value, o.price_cc,
-             o.count, TimeInForce.RESTING.value, o.state.value, o.filled, o.remaining, o.fees_cc, ts,
+             o.count, TimeInForce.GOOD_TILL_CANCELED.value, o.state.value, o.filled, o.remaining, o.fees_cc, ts,
              int(dry_run)),
         )
         _event(conn, cid, ts, "adopted_external", {"order_id": o.order_id, "state": o.state.value})

@@ -23,7 +23,8 @@ from kalshid.core.units import format_dollars
 from kalshid.daemon import audit
 from kalshid.store import CursorError, records
 from kalshid.trading.messages import CancelAll, ResetBreaker
-from kalshid.trading.operator_state import apply_reload, save_operator_state
+from kalshid.trading.operator_state import save_operator_state
+from kalshid.trading.reload import apply_reload
 
 if TYPE_CHECKING:
     from kalshid.trading.wiring import TradingDaemon
@@ -231,7 +232,7 @@ class DaemonControlImpl:
             await self._exchange_time("start")
             await self.d.risk_stage.set_entries(True, "operator start")
         s.trading_enabled = True
-        await save_operator_state(self.d)
+        await save_operator_state(self.d.p, self.d.param_overrides)
         self._audit("start", before, self._view(), "trading enabled: new positions may open")
         return await self._announce()
 
@@ -239,7 +240,7 @@ class DaemonControlImpl:
         s = self._state
         before = self._view()
         s.trading_enabled = False
-        await save_operator_state(self.d)
+        await save_operator_state(self.d.p, self.d.param_overrides)
         if self.d.p.execution_in is not None:
             await self.d.p.execution_in[0].send(CancelAll("operator stop"))
         self._audit("stop", before, self._view(), "trading stopped: resting orders cancelled, nothing new sent")
@@ -259,7 +260,7 @@ class DaemonControlImpl:
                 None, "circuit breaker is tripped; nothing trades until it is reset", code="conflict"))
         await self._exchange_time("stop_entry")
         await self.d.risk_stage.set_entries(False, "operator stop-entry")
-        await save_operator_state(self.d)
+        await save_operator_state(self.d.p, self.d.param_overrides)
         self._audit("stop_entry", before, self._view(), "entries stopped: exits and settlements go on")
         return await self._announce()
 
@@ -276,7 +277,7 @@ class DaemonControlImpl:
         with trio.move_on_after(5):
             await request.done.wait()
         self._state.trading_enabled = False  # a reset does not restart trading: POST /api/start does
-        await save_operator_state(self.d)
+        await save_operator_state(self.d.p, self.d.param_overrides)
         self._audit("reset_breaker", before, self._view(), "breaker reset; trading stays stopped until start")
         return await self._announce()
 
@@ -292,7 +293,7 @@ class DaemonControlImpl:
         reg = self.d.p.registry
         before = {"enabled": reg.is_enabled(name)}
         reg.enable(name) if enabled else reg.disable(name)
-        await save_operator_state(self.d)
+        await save_operator_state(self.d.p, self.d.param_overrides)
         self._audit(action, before, {"enabled": enabled}, f"strategy {name} {'enabled' if enabled else 'disabled'}",
                     target=name)
         await self._announce()
@@ -322,7 +323,7 @@ class DaemonControlImpl:
             raise self._refuse("set_params", ControlError(field, msg), target=name) from None
         new = attrs.asdict(strategy.params)
         self.d.param_overrides.setdefault(name, {}).update({k: new[k] for k in params})
-        await save_operator_state(self.d)
+        await save_operator_state(self.d.p, self.d.param_overrides)
         self._audit("set_params", before, {k: new[k] for k in params}, f"parameters of {name} changed", target=name)
         return {"name": name, "params": new}
 

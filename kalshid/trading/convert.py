@@ -11,7 +11,8 @@ from datetime import datetime
 
 from kalshid.core import portfolio as core_portfolio
 from kalshid.core.book import OrderBook
-from kalshid.core.signals import Action, BookTop, Side
+from kalshid.core.signals import BookTop
+from kalshid.core.vocab import Action, Side
 from kalshid.exchange.types import Fill, Order, Settlement
 from kalshid.store import records
 from kalshid.store.orderstate import state_from_exchange

@@ -33,8 +33,8 @@ from datetime import datetime, timedelta
 import attrs
 import trio
 
-from kalshid.core.signals import Action as CoreAction
-from kalshid.core.signals import Side as CoreSide
+from kalshid.core.vocab import Action as CoreAction
+from kalshid.core.vocab import Side as CoreSide
 from kalshid.exchange.base import (
     FillReceived,
     MarketLifecycle,
@@ -328,7 +328,7 @@ class ExecutionStage:
             await journal.mark_in_flight(cid, now)
         request = OrderRequest(ticker=item.ticker, side=item.side.value, action=item.action.value,
                                count=item.count, price_cc=item.price_cc, client_order_id=cid,
-                               time_in_force=tif)  # type: ignore[arg-type]
+                               time_in_force=tif)
         bound = log.bind(client_order_id=cid, market=item.ticker, strategy=item.strategy)
         return _Placement(item, live, request, bound)
 
@@ -688,4 +688,4 @@ class ExecutionStage:
 
 
 def _owner(live: LiveOrder) -> Owner:
-    return Owner(live.client_order_id, live.strategy, live.side.value, live.action.value)
+    return Owner(live.client_order_id, live.strategy, live.side, live.action)

@@ -73,8 +73,8 @@ class FillOwners:
                                 order_id=fill.order_id, error=f"{type(exc).__name__}: {exc}")
                     return fill, None
             rec = await self._journal.get_order_by_client_id(cid) if cid else None
-            owner = Owner(rec.client_order_id, rec.strategy, rec.side.value,
-                          rec.action.value) if rec is not None else None
+            owner = Owner(rec.client_order_id, rec.strategy, rec.side,
+                          rec.action) if rec is not None else None
             if owner is None:
                 log.warning("external fill: its order was not placed by this daemon", fill_id=fill.fill_id,
                             order_id=fill.order_id, book_side=fill.book_side)

@@ -32,9 +32,10 @@ import trio
 from kalshid.core.breaker import Breaker
 from kalshid.core.portfolio import Portfolio
 from kalshid.core.risk import DayLedger, RestingOrder
-from kalshid.core.signals import Action, Side, Signal
+from kalshid.core.signals import Signal
 from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.core.tracker import MarketTracker
+from kalshid.core.vocab import Action, Side
 from kalshid.exchange.base import Exchange, FeedEvent, MarketFeed
 from kalshid.exchange.types import Fill, Market, Order, Settlement
 from kalshid.store import Journal

@@ -20,9 +20,9 @@ from __future__ import annotations
 import attrs
 
 from kalshid.core.netting import net_parts
-from kalshid.core.signals import Action as CoreAction
-from kalshid.core.signals import Side as CoreSide
 from kalshid.core.units import ONE_DOLLAR_CC
+from kalshid.core.vocab import Action as CoreAction
+from kalshid.core.vocab import Side as CoreSide
 from kalshid.exchange.types import Fill
 from kalshid.store import Journal
 

@@ -14,12 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from kalshid.daemon import audit
 from kalshid.logs import get_logger
 
 if TYPE_CHECKING:
-    from kalshid.config import Config
-    from kalshid.trading.wiring import TradingDaemon
+    from kalshid.trading.messages import Pipeline
 
 log = get_logger("kalshid.operator")
 
@@ -53,26 +51,29 @@ class OperatorState:
                    params={str(k): dict(v) for k, v in params.items()})
 
 
-def current(daemon: TradingDaemon) -> OperatorState:
-    """The running daemon's operator state."""
-    reg = daemon.p.registry
-    return OperatorState(trading_enabled=daemon.p.state.trading_enabled,
-                         entries_enabled=daemon.p.state.entries_enabled,
+def current(pipeline: Pipeline, overrides: dict[str, dict[str, Any]]) -> OperatorState:
+    """The running daemon's operator state: its switches, its registry's strategies and the
+    parameters an operator set (``overrides``, strategy name -> parameters)."""
+    reg = pipeline.registry
+    return OperatorState(trading_enabled=pipeline.state.trading_enabled,
+                         entries_enabled=pipeline.state.entries_enabled,
                          strategies={n: reg.is_enabled(n) for n in reg.names()},
-                         params={n: dict(p) for n, p in daemon.param_overrides.items() if p})
+                         params={n: dict(p) for n, p in overrides.items() if p})
 
 
-async def save_operator_state(daemon: TradingDaemon) -> None:
+async def save_operator_state(pipeline: Pipeline, overrides: dict[str, dict[str, Any]]) -> None:
     """Journal the operator state durably (a no-op before the journal is open)."""
-    if daemon.p.journal is not None:
-        await daemon.p.journal.set_meta(KEY, current(daemon).to_json())
+    if pipeline.journal is not None:
+        await pipeline.journal.set_meta(KEY, current(pipeline, overrides).to_json())
 
 
-async def restore_operator_state(daemon: TradingDaemon, now: datetime) -> OperatorState | None:
-    """Apply the journaled operator state to a freshly reconciled daemon; returns what was found."""
+async def restore_operator_state(pipeline: Pipeline, overrides: dict[str, dict[str, Any]],
+                                 now: datetime) -> OperatorState | None:
+    """Apply the journaled operator state to a freshly reconciled pipeline, recording restored
+    parameters in ``overrides``; returns what was found."""
     from kalshid.core.strategies.base import ParamError
 
-    text = await daemon.p.require_journal().get_meta(KEY)
+    text = await pipeline.require_journal().get_meta(KEY)
     if text is None:
         return None
     try:
@@ -81,7 +82,7 @@ async def restore_operator_state(daemon: TradingDaemon, now: datetime) -> Operat
         log.error("operator state in the journal is unreadable; starting with the configured state",
                   error=str(exc))
         return None
-    state, reg = daemon.p.state, daemon.p.registry
+    state, reg = pipeline.state, pipeline.registry
     state.trading_enabled = saved.trading_enabled
     if not saved.entries_enabled:
         state.entries_enabled = False
@@ -101,47 +102,9 @@ async def restore_operator_state(daemon: TradingDaemon, now: datetime) -> Operat
         except ParamError as exc:
             skipped.append(f"{name} parameters: {exc}")
             continue
-        daemon.param_overrides[name] = dict(params)
+        overrides[name] = dict(params)
     log.warning("operator state restored from the journal", trading_enabled=saved.trading_enabled,
                 entries_enabled=saved.entries_enabled,
                 disabled=[n for n, on in saved.strategies.items() if not on], params=saved.params,
                 skipped=skipped)
     return saved
-
-
-async def apply_reload(daemon: TradingDaemon, new: Config) -> list[str]:
-    """Apply what can change without a restart (strategy parameters, risk limits), audit each change
-    against the *running* value, journal the operator state; returns the sections applied. A reloaded
-    parameter replaces an operator's override of it."""
-    from kalshid.trading.wiring import risk_engine_from
-
-    applied: list[str] = []
-    before: dict[str, Any] = {}
-    after: dict[str, Any] = {}
-    reg = daemon.p.registry
-    for name in reg.names():
-        section = getattr(new.strategies, name, None)
-        if section is None:  # a strategy without a config section keeps its parameters
-            continue
-        running = attrs.asdict(reg.get(name).params)
-        changes = {k: v for k, v in attrs.asdict(section).items() if running.get(k) != v}
-        if not changes:
-            continue
-        reg.with_params(name, changes)
-        applied.append(f"strategies.{name}")
-        for k, v in changes.items():
-            before[f"strategies.{name}.{k}"], after[f"strategies.{name}.{k}"] = running.get(k), v
-            daemon.param_overrides.get(name, {}).pop(k, None)
-    engine = risk_engine_from(new)
-    if engine.limits != daemon.engine.limits:
-        for f in attrs.fields(type(engine.limits)):
-            old, value = getattr(daemon.engine.limits, f.name), getattr(engine.limits, f.name)
-            if old != value:
-                before[f"risk.{f.name}"], after[f"risk.{f.name}"] = old, value
-        daemon.engine = daemon.risk_stage.engine = engine
-        applied.append("risk")
-    await save_operator_state(daemon)
-    audit.record(daemon._publish, "reload", before=before, after=after,
-                 detail=f"configuration reloaded: {len(after)} running value(s) changed" if after
-                 else "configuration reloaded: no running value changed")
-    return applied

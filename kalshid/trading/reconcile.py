@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from kalshid.core.portfolio import Portfolio, PortfolioError
-from kalshid.core.signals import Action, Side
+from kalshid.core.vocab import Action, Side
 from kalshid.exchange.base import Exchange
 from kalshid.exchange.errors import ExchangeError, NotFound
 from kalshid.logs import get_logger

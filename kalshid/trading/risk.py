@@ -24,7 +24,7 @@ import trio
 from kalshid.core.breaker import Breaker, BreakerError, BreakerEvent, BreakerStatus
 from kalshid.core.portfolio import PortfolioError
 from kalshid.core.risk import OrderIntent, RiskEngine, RiskState
-from kalshid.core.signals import Side
+from kalshid.core.vocab import Side
 from kalshid.logs import get_logger
 from kalshid.metrics import Metrics
 from kalshid.store import records

@@ -13,7 +13,6 @@ embedded simulator). Every resource is closed by the component that opened it.
 
 from __future__ import annotations
 
-import functools
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,11 +22,12 @@ import trio
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshid.config import Config
+from kalshid.config.limits import breaker_config, risk_limits
 from kalshid.control.broadcaster import EVENT_TYPES, Broadcaster
-from kalshid.core.breaker import Breaker, BreakerConfig, BreakerStatus
+from kalshid.core.breaker import Breaker, BreakerStatus
 from kalshid.core.markets import INDEX_ID
 from kalshid.core.portfolio import Portfolio
-from kalshid.core.risk import DayLedger, RiskEngine, RiskLimits
+from kalshid.core.risk import DayLedger, RiskEngine
 from kalshid.core.strategies.evidence import LiveGate, live_gate
 from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.core.tracker import MarketInfo
@@ -66,7 +66,7 @@ from kalshid.trading.messages import (
     TradingState,
 )
 from kalshid.trading.operator_state import KEY as OPERATOR_KEY
-from kalshid.trading.operator_state import apply_reload, restore_operator_state
+from kalshid.trading.operator_state import restore_operator_state
 from kalshid.trading.reconcile import ReconciliationError, reconcile, strategy_holdings
 from kalshid.trading.risk import RiskStage
 from kalshid.trading.router import FeedRouter
@@ -100,22 +100,6 @@ def registry_from(cfg: Config) -> StrategyRegistry:
     return StrategyRegistry.from_config(strategy_gate(cfg).allowed, params)
 
 
-def risk_engine_from(cfg: Config) -> RiskEngine:
-    r = cfg.risk
-    return RiskEngine(RiskLimits(
-        max_position_size_cc=r.max_position_size_cc, max_concurrent_positions=r.max_concurrent_positions,
-        max_daily_loss_cc=r.max_daily_loss_cc, max_window_exposure_cc=r.max_window_exposure_cc,
-        entry_cutoff_seconds=float(r.entry_cutoff_seconds), max_data_age_seconds=r.max_data_age_seconds))
-
-
-def components_for(runtime: Runtime) -> list[Component]:
-    """The components ``kalshid run`` starts, in dependency order: exchange → feed → markets →
-    execution (reconciles first) → risk → strategy → api → control socket → watchdog."""
-    daemon = TradingDaemon(runtime)
-    runtime.on_reload = lambda new: apply_reload(daemon, new.config)
-    return daemon.components()
-
-
 class TradingDaemon:
     """Owns the :class:`Pipeline` and provides the supervisor's components as bound methods."""
 
@@ -132,7 +116,7 @@ class TradingDaemon:
 
         epoch = datetime(1970, 1, 1, tzinfo=UTC)
         state = TradingState(mode=mode, portfolio=Portfolio(0), ledger=DayLedger(epoch.date(), 0),
-                             breaker=Breaker.start(epoch, 0, self.breaker_config()))
+                             breaker=Breaker.start(epoch, 0, breaker_config(cfg)))
         self.gate = strategy_gate(cfg)
         if self.gate.refused:
             log.warning("strategies refused on real money", refused=list(self.gate.refused), reason=self.gate.reason)
@@ -143,7 +127,7 @@ class TradingDaemon:
         self.p.hold_events = self.broadcaster.hold
         embedded = cfg.exchange.env == "sim" and not cfg.exchange.api_base_url
         self.clock = ExchangeClock(speed=cfg.sim.speed if embedded else 1.0)
-        self.engine = risk_engine_from(cfg)
+        self.engine = RiskEngine(risk_limits(cfg))
         self.risk_stage = RiskStage(self.p, self.engine, self.metrics)
         self.execution = ExecutionStage(self.p, self.clock, ExecutionSettings(
             order_timeout_s=cfg.exchange.request_timeout, cancel_on_shutdown=cfg.trading.cancel_on_shutdown),
@@ -171,10 +155,6 @@ class TradingDaemon:
         self.control: Any = None
         self.recorder: Recorder | None = None  # market-data recording (record.*), started with the feed
 
-    def breaker_config(self) -> BreakerConfig:
-        return BreakerConfig(max_daily_loss_fraction=self.cfg.risk.breaker_daily_loss_fraction,
-                             max_drawdown_fraction=self.cfg.risk.breaker_drawdown_fraction)
-
     def _publish(self, type_: str, data: dict[str, Any]) -> None:
         """Publish an event to the dashboards. Money goes out as dollar strings like REST's (each
         integer ``x_cc`` field gains an ``x`` twin); an info-level ``alert`` needs no human, so it is
@@ -190,8 +170,8 @@ class TradingDaemon:
             log.error("event not publishable", event_type=type_, error=str(exc))
 
     def components(self) -> list[Component]:
-        from kalshid.trading.controlplane import api_task, control_task, watchdog_component
-
+        """The trading components in dependency order (:func:`kalshid.trading.app.components` adds the
+        control plane after them)."""
         return [
             Component("exchange", self.exchange_task),
             Component("feed", self.feed_task),
@@ -199,9 +179,6 @@ class TradingDaemon:
             Component("execution", self.execution_task),
             Component("risk", self.risk_task),
             Component("strategy", self.strategy_task),
-            Component("api", functools.partial(api_task, self)),
-            Component("control", functools.partial(control_task, self)),
-            Component("watchdog", functools.partial(watchdog_component, self)),
         ]
 
     def market_data_components(self) -> list[Component]:
@@ -506,7 +483,7 @@ class TradingDaemon:
         state.exchange_balance_cc = portfolio.cash_cc
         state.ledger = DayLedger.start(now, portfolio)
         equity = portfolio.equity_cc()
-        breaker = Breaker.start(now, equity, self.breaker_config())
+        breaker = Breaker.start(now, equity, breaker_config(self.cfg))
         last = await journal.latest_equity()
         events = await journal.breaker_events()
         if last is not None:
@@ -518,7 +495,7 @@ class TradingDaemon:
             log.critical("circuit breaker is HALTED from before the restart; reset it to trade")
         state.breaker = breaker
         state.peak_equity_cc = breaker.peak_equity_cc
-        self.operator_restored = await restore_operator_state(self, now) is not None
+        self.operator_restored = await restore_operator_state(self.p, self.param_overrides, now) is not None
         state.started_at = now
         state.ready = True
         state.reconciliation = {"ok": True, **summary}

@@ -8,7 +8,7 @@ import pytest
 
 from kalshid.core.markets import market_ticker
 from kalshid.core.portfolio import Fill, Portfolio, PortfolioError, holding_after_trade
-from kalshid.core.signals import Action, Side
+from kalshid.core.vocab import Action, Side
 
 CLOSE = datetime(2026, 7, 1, 12, 15, tzinfo=UTC)
 T = market_ticker(CLOSE)
@@ -87,10 +87,10 @@ def test_bad_fills_rejected() -> None:
 
 
 def test_holding_after_trade_is_average_cost_and_exact() -> None:
-    held, basis, realized = holding_after_trade(0, 0, Action.BUY, 3, 3 * 4_100)
+    held, basis, realized = holding_after_trade(0, 0, Action.BUY, 3, 4_100)
     assert (held, basis, realized) == (3, 12_300, 0)
-    held, basis, realized = holding_after_trade(held, basis, "sell", 2, 2 * 5_000)  # paper passes "sell"
+    held, basis, realized = holding_after_trade(held, basis, "sell", 2, 5_000)  # paper passes "sell"
     assert (held, basis, realized) == (1, 4_100, 10_000 - 8_200)
     assert holding_after_trade(1, 4_101, Action.SELL, 1, 5_000) == (0, 0, 899)  # selling all: all basis
     with pytest.raises(PortfolioError, match="selling 2 but only 1 held"):
-        holding_after_trade(1, 4_100, Action.SELL, 2, 10_000)
+        holding_after_trade(1, 4_100, Action.SELL, 2, 5_000)

@@ -21,7 +21,7 @@ from kalshid.core.risk import (
     RiskLimits,
     RiskState,
 )
-from kalshid.core.signals import Action, Side
+from kalshid.core.vocab import Action, Side
 
 CLOSE = datetime(2026, 7, 1, 12, 15, tzinfo=UTC)
 NOW = CLOSE - timedelta(minutes=10)

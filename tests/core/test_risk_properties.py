@@ -16,7 +16,7 @@ from kalshid.core.fees import taker_fee_cc
 from kalshid.core.markets import WINDOW, market_ticker, window_containing
 from kalshid.core.portfolio import Fill, Portfolio, window_close
 from kalshid.core.risk import DayLedger, OrderIntent, ReasonCode, RiskEngine, RiskLimits, RiskState
-from kalshid.core.signals import Action, Side
+from kalshid.core.vocab import Action, Side
 
 START = datetime(2026, 7, 1, 23, 20, tzinfo=UTC)  # close to a UTC day boundary on purpose
 

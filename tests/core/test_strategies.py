@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kalshid.core.markets import market_ticker
-from kalshid.core.signals import Action, BookTop, IndexPrint, MarketView, PricePoint, Side
+from kalshid.core.signals import BookTop, IndexPrint, MarketView, PricePoint
 from kalshid.core.strategies import (
     KellyVolatility,
     KellyVolatilityParams,
@@ -18,6 +18,7 @@ from kalshid.core.strategies import (
     StrategyRegistry,
     build_strategy,
 )
+from kalshid.core.vocab import Action, Side
 
 CLOSE = datetime(2026, 7, 1, 12, 15, tzinfo=UTC)
 OPEN = CLOSE - timedelta(minutes=15)

@@ -1,6 +1,5 @@
-"""The supervisor: start order, readiness, graceful/forced stops, failures, reload, heartbeat, sd_notify."""
+"""The supervisor: start order, readiness, graceful/forced stops, failures, reload, sd_notify."""
 
-import gc
 import itertools
 import socket
 from pathlib import Path
@@ -10,7 +9,6 @@ import pytest
 import trio
 from structlog.testing import capture_logs
 
-from kalshid import memory
 from kalshid.config import LoadedConfig, load_config
 from kalshid.daemon.supervisor import EXIT_FAILURE, EXIT_FORCED, EXIT_OK, Component, Runtime, Supervisor
 
@@ -51,58 +49,12 @@ async def stop_when_ready(sup: Supervisor, after: float = 1.0) -> None:
 async def test_starts_in_order_and_drains_gracefully(tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
     rec = Recorder()
     sup = make(tmp_path, [rec.well_behaved("feed"), rec.well_behaved("orders")])
-    with capture_logs() as logs:
-        async with trio.open_nursery() as n:
-            n.start_soon(stop_when_ready, sup, 12.0)
-            status = await sup.run()
+    async with trio.open_nursery() as n:
+        n.start_soon(stop_when_ready, sup, 12.0)
+        status = await sup.run()
     assert status == EXIT_OK
     assert rec.events[:2] == ["feed started", "orders started"]
     assert sorted(rec.events[2:]) == ["feed drained", "feed draining", "orders drained", "orders draining"]
-    assert sup.statistics()["heartbeats"] == 2  # every 5 s for 12 s
-    beats = [e for e in logs if e["event"] == "heartbeat"]
-    assert len(beats) == 2 and all(b["rss_mb"] > 10 for b in beats)  # the process's RSS, for journalctl
-
-
-@pytest.mark.parametrize("can_trim", [True, False])
-async def test_the_heap_is_trimmed_every_ten_minutes_where_the_c_library_can(
-        tmp_path: Path, autojump_clock: trio.abc.Clock, monkeypatch: pytest.MonkeyPatch, can_trim: bool) -> None:
-    calls: list[float] = []
-
-    def trim() -> bool:
-        calls.append(trio.current_time())
-        return can_trim
-
-    monkeypatch.setattr(memory, "trim_heap", trim)
-    sup = make(tmp_path, [Recorder().well_behaved("feed")])
-    async with trio.open_nursery() as n:
-        n.start_soon(stop_when_ready, sup, 3 * memory.TRIM_EVERY_S + 1)
-        assert await sup.run() == EXIT_OK
-    if can_trim:
-        assert len(calls) == 3 and sup.statistics()["heap_trims"] == 3
-        assert [round(b - a) for a, b in itertools.pairwise(calls)] == [memory.TRIM_EVERY_S] * 2
-    else:  # not glibc: tried once, then never again
-        assert len(calls) == 1 and sup.statistics()["heap_trims"] == 0
-
-
-async def test_freeze_heap_moves_start_up_objects_out_of_the_collector_before_ready(
-        tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
-    rec = Recorder()
-    sup = make(tmp_path, [rec.well_behaved("feed")], freeze_heap=True)
-    frozen: list[int] = []
-
-    async def watch() -> None:
-        await sup.wait_ready()
-        frozen.append(gc.get_freeze_count())
-        sup.request_stop("test")
-
-    assert gc.get_freeze_count() == 0
-    try:
-        async with trio.open_nursery() as n:
-            n.start_soon(watch)
-            assert await sup.run() == EXIT_OK
-    finally:
-        gc.unfreeze()  # the rest of the test session collects as usual
-    assert frozen and frozen[0] > 1000  # already frozen when ready was announced
 
 
 async def test_slow_drain_is_cancelled_after_grace(tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:

@@ -1,5 +1,6 @@
 """Helper threads stay out of the event loop's way (kalshid.threads): SCHED_BATCH, off a pinned
-loop's CPU; ``runtime.loop_cpu`` is validated and a bad one stops the daemon before it starts."""
+loop's CPU; ``runtime.loop_cpu`` is validated and a bad one stops the daemon (kalshid.daemon.tuning)
+before it starts."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import trio
 from kalshid import threads
 from kalshid.config import ConfigError, load_config
 from kalshid.daemon.supervisor import EXIT_FAILURE, Runtime, Supervisor
+from kalshid.daemon.tuning import run_tuned
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux scheduling only")
 
@@ -87,5 +89,5 @@ async def test_the_daemon_does_not_start_on_a_cpu_it_cannot_have(tmp_path: Path)
 
     supervisor = Supervisor(Runtime(loaded, None), [Marker()])  # type: ignore[list-item]
     with trio.fail_after(5):
-        assert await supervisor.run() == EXIT_FAILURE
+        assert await run_tuned(supervisor) == EXIT_FAILURE
     assert started == []

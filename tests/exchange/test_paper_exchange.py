@@ -13,7 +13,7 @@ import pytest
 import trio
 
 from kalshid.core.fees import TAKER_RATE, fee_terms, order_fee_increment_cc, taker_fee_cc
-from kalshid.core.paper import FillModelParams
+from kalshid.core.paperfills import FillModelParams
 from kalshid.exchange.base import BookUpdated, MarketLifecycle, TradePrinted
 from kalshid.exchange.errors import BadRequest, Conflict, InsufficientBalance, NotFound
 from kalshid.exchange.paper import PaperExchange

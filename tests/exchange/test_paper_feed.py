@@ -6,7 +6,7 @@ import pytest
 import trio
 from test_paper_exchange import TICKER, book, make, req, trade
 
-from kalshid.core.paper import FillModelParams
+from kalshid.core.paperfills import FillModelParams
 from kalshid.exchange.base import (
     BookUpdated,
     FeedEvent,

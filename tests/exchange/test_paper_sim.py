@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import trio
-from contract_fixtures import (
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from kalshid.core.paperfills import FillModelParams
+from kalshid.exchange.base import BookUpdated, FeedEvent, FillReceived, OrderUpdated, TradePrinted
+from kalshid.exchange.kalshi.ws import FeedConfig, KalshiFeed
+from kalshid.exchange.paper import PaperExchange
+from kalshid.exchange.paper_feed import paper_feed_task
+from kalshid.exchange.types import OrderRequest
+from kalshid.sim.model import OrderRequest as SimOrderRequest
+from kalshid.sim.server import TAKER_USER, TRADER_USER
+from tests.exchange.kalshi.contract_fixtures import (
     BALANCE_CC,
     CountingTransport,
     current_ticker,
@@ -13,16 +23,6 @@ from contract_fixtures import (
     sim_now,
     start_sim,
 )
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-from kalshid.core.paper import FillModelParams
-from kalshid.exchange.base import BookUpdated, FeedEvent, FillReceived, OrderUpdated, TradePrinted
-from kalshid.exchange.kalshi.ws import FeedConfig, KalshiFeed
-from kalshid.exchange.paper import PaperExchange
-from kalshid.exchange.paper_feed import paper_feed_task
-from kalshid.exchange.types import OrderRequest
-from kalshid.sim.model import OrderRequest as SimOrderRequest
-from kalshid.sim.server import TAKER_USER, TRADER_USER
 
 
 async def test_paper_orders_never_reach_the_exchange(nursery: trio.Nursery,

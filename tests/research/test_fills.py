@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kalshid.core.fees import taker_fee_cc
-from kalshid.core.signals import BookTop, Side
+from kalshid.core.signals import BookTop
+from kalshid.core.vocab import Side
 from kalshid.research.events import BookTick, TradePrint
 from kalshid.research.fills import FillModel, FillSettings, RestingBuy
 

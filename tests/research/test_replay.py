@@ -8,9 +8,10 @@ import attrs
 
 from kalshid.core.markets import window_closing_at
 from kalshid.core.portfolio import window_close
-from kalshid.core.signals import Action, BookTop, IndexPrint, MarketView, Side, Signal
+from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
 from kalshid.core.strategies import StrategyRegistry
 from kalshid.core.strategies.base import BaseStrategy, PriceHistory
+from kalshid.core.vocab import Action, Side
 from kalshid.research.engine import Replay
 from kalshid.research.events import BookTick, Event, IndexTick, MarketListed, Settled, event_sort_key
 from kalshid.research.fills import FillSettings

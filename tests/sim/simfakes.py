@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from kalshid.core.markets import window_containing
-from kalshid.core.matching import Action, Side
+from kalshid.core.vocab import Action, Side
 from kalshid.sim.engine import Exchange
 from kalshid.sim.model import OrderRequest
 

@@ -136,20 +136,22 @@ async def test_void_market_refunds_at_cost(journal: Journal) -> None:
     assert _rows(await journal.pnl("ticker")) == {TICKER: (0, 50, -50)}
 
 
-def test_fifo_lots_are_exact() -> None:
-    fills = [fill("1", count=2, price_cc=3000, ts=at(1)), fill("2", count=2, price_cc=5000, ts=at(2)),
-             fill("3", action="sell", count=3, price_cc=6000, ts=at(3))]
+def test_average_cost_is_exact() -> None:
+    fills = [fill("1", count=2, price_cc=3000, ts=at(1)), fill("2", count=1, price_cc=5001, ts=at(2)),
+             fill("3", action="sell", count=2, price_cc=6000, ts=at(3))]
     led = ticker_ledger(TICKER, fills, None)
-    assert [e.realized_cc for e in led.entries] == [0, 0, 2 * 3000 + 1 * 1000]
-    assert (led.position.yes_count, led.position.cost_basis_cc) == (1, 5000)
+    # 3 held for 11 001: two of them remove 11 001 x 2 // 3 = 7 334 of cost; the last one keeps 3 667
+    assert [e.realized_cc for e in led.entries] == [0, 0, 12_000 - 7_334]
+    assert (led.position.yes_count, led.position.cost_basis_cc) == (1, 3_667)
 
 
-def test_selling_own_strategy_lots_first_and_oversell() -> None:
+def test_selling_own_strategy_contracts_first_and_oversell() -> None:
     fills = [fill("1", count=1, price_cc=2000, strategy="a", ts=at(1)),
              fill("2", count=1, price_cc=5000, strategy="b", ts=at(2)),
              fill("3", action="sell", count=3, price_cc=6000, strategy="b", ts=at(3))]
     led = ticker_ledger(TICKER, fills, settlement(result="no", revenue_cc=0, settled_ts=at(9)))
-    # b's own lot first (+1000), then a's (+4000), then 1 short at 6000 which settles NO-for-YES at 0: +6000
+    # 2 held at an average 3 500: selling both realises 12 000 - 7 000 for b (b's own, then a's), then
+    # 1 short at 6000 (owned by b) settles NO-for-YES at 0: +6000
     assert [(e.strategy, e.realized_cc) for e in led.entries] == [
         ("a", 0), ("b", 0), ("b", 5000), ("b", 6000)]
     assert led.yes_held_at_settlement == -1

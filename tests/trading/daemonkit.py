@@ -10,6 +10,7 @@ import trio
 
 from kalshid.config import load_config
 from kalshid.daemon.supervisor import Runtime, Supervisor
+from kalshid.trading import app
 from kalshid.trading.wiring import TradingDaemon
 
 TOKEN = "t" * 40
@@ -39,7 +40,7 @@ async def running_daemon(tmp_path: Path, **env: str) -> AsyncIterator[tuple[Trad
     loaded = load_config(environ=daemon_env(tmp_path, **env), cwd=tmp_path)
     runtime = Runtime(loaded, None)
     daemon = TradingDaemon(runtime, journal_inline=True)
-    supervisor = Supervisor(runtime, daemon.components())
+    supervisor = Supervisor(runtime, app.components(daemon))
     status: list[int] = []
 
     async def run() -> None:

@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 from kalshid.config import load_config
 from kalshid.daemon.supervisor import EXIT_FAILURE, Runtime, Supervisor
 from kalshid.store import open_journal
-from kalshid.trading import wiring
+from kalshid.trading import app, wiring
 from kalshid.trading.reconcile import ReconciliationError
 from kalshid.trading.wiring import TradingDaemon
 
@@ -51,7 +51,7 @@ async def test_a_journal_of_another_exchange_is_refused_with_what_to_do(tmp_path
     async with open_journal(loaded.config.journal_path, loaded.config.journal_mode, inline=True) as journal:
         await journal.bind_exchange("sim http://127.0.0.1:8001/trade-api/v2")
     runtime = Runtime(loaded, None)
-    supervisor = Supervisor(runtime, TradingDaemon(runtime, journal_inline=True).components())
+    supervisor = Supervisor(runtime, app.components(TradingDaemon(runtime, journal_inline=True)))
     with capture_logs() as logs, trio.fail_after(120):
         assert await supervisor.run() == EXIT_FAILURE
     [line] = [e for e in logs if e.get("stopping") == "everything"]

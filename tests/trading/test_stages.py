@@ -18,11 +18,12 @@ from kalshid.core.breaker import Breaker
 from kalshid.core.markets import INDEX_ID, market_ticker
 from kalshid.core.portfolio import Portfolio
 from kalshid.core.risk import DayLedger, RiskEngine, RiskLimits
-from kalshid.core.signals import Action, BookTop, IndexPrint, MarketView, Side, Signal
+from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
 from kalshid.core.sizing import all_in_cost_cc
 from kalshid.core.strategies.base import BaseStrategy, PriceHistory
 from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.core.tracker import MarketInfo
+from kalshid.core.vocab import Action, Side
 from kalshid.exchange import base
 from kalshid.exchange.base import UnsentOrder
 from kalshid.exchange.types import Fill, Market, Order, OrderRequest

@@ -23,9 +23,10 @@ import attrs
 
 from kalshid.core.pooling import LogitPool
 from kalshid.core.pricing import fair_yes_probability
-from kalshid.core.signals import Action, BookTop, IndexPrint, MarketView, Side, Signal
+from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
 from kalshid.core.sizing import SizeDecision, size_binary
 from kalshid.core.strategies.base import BaseStrategy, PriceHistory, number_in
+from kalshid.core.vocab import Action, Side
 from kalshid.core.vol import (
     DEFAULT_FLOOR_PER_SQRT_MINUTE,
     DEFAULT_HALF_LIFE_SECONDS,

@@ -21,9 +21,10 @@ from collections.abc import Mapping, Sequence
 import attrs
 
 from kalshid.core.rolling import RollingWindow
-from kalshid.core.signals import Action, BookTop, IndexPrint, MarketView, PricePoint, Side, Signal
+from kalshid.core.signals import BookTop, IndexPrint, MarketView, PricePoint, Signal
 from kalshid.core.sizing import size_binary
 from kalshid.core.strategies.base import BaseStrategy, ParamError, PriceHistory, number_in
+from kalshid.core.vocab import Action, Side
 
 
 def _min_samples(_inst: object, attr: attrs.Attribute[int], value: int) -> None:

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import attrs
 
-from kalshid.core.signals import Side
+from kalshid.core.vocab import Side
 from kalshid.research.events import Event
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from kalshid.core.markets import INDEX_ID, SERIES
-from kalshid.core.signals import BookTop, Side
+from kalshid.core.signals import BookTop
+from kalshid.core.vocab import Side
 from kalshid.research.events import (
     BookTick,
     Event,

@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Literal
 
 from kalshid.core.markets import SERIES, parse_market_ticker
-from kalshid.core.signals import BookTop, Side
+from kalshid.core.signals import BookTop
+from kalshid.core.vocab import Side
 from kalshid.research.events import BookTick, Event, IndexTick, MarketListed, Settled, TradePrint, event_sort_key
 from kalshid.research.sources.base import SourceError, SourceInfo
 

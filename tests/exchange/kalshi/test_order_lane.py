@@ -29,7 +29,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
-from kalshi_fakes import create_answer
 
 from kalshid.exchange.errors import OrderInFlight
 from kalshid.exchange.kalshi import auth
@@ -39,6 +38,7 @@ from kalshid.exchange.kalshi.ratelimit import RateLimits
 from kalshid.exchange.kalshi.rest import KalshiRest
 from kalshid.exchange.types import OrderRequest
 from kalshid.sim.server import SimHandle, SimSettings, serve_simulator
+from tests.exchange.kalshi.kalshi_fakes import create_answer
 
 ORDER_JSON = json.dumps(create_answer()).encode()
 

@@ -7,12 +7,19 @@ import httpx
 import pytest
 import trio
 from cryptography.hazmat.primitives.asymmetric import rsa
-from kalshi_fakes import TICKER, SigningTransport, create_answer, fill_json, market_json, order_json
 
 from kalshid.exchange import errors
 from kalshid.exchange.kalshi import auth
 from kalshid.exchange.kalshi.rest import KalshiRest, RetryPolicy
 from kalshid.exchange.types import AmendRequest, Order, OrderRequest
+from tests.exchange.kalshi.kalshi_fakes import (
+    TICKER,
+    SigningTransport,
+    create_answer,
+    fill_json,
+    market_json,
+    order_json,
+)
 
 BASE = "http://127.0.0.1:9/trade-api/v2"
 ORDERS = "/trade-api/v2/portfolio/events/orders"

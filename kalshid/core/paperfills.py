@@ -19,15 +19,13 @@ Everything is pure: randomness comes in as draws in [0, 1) from the caller's see
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
 
 import attrs
 
 from kalshid.core.fees import TAKER_RATE, fee_terms, order_fee_increment_cc
 from kalshid.core.units import ONE_DOLLAR_CC
+from kalshid.core.vocab import Action, Side
 
-Side = Literal["yes", "no"]
-Action = Literal["buy", "sell"]
 Level = tuple[int, int]  # (price_cc, count) of a bid
 
 
@@ -72,7 +70,7 @@ def _crossing_levels(side: Side, action: Action, limit_cc: int,
 def book_key(side: Side, action: Action, own_price_cc: int) -> tuple[Side, int]:
     """The (book side, bid price) a taker execution consumed, for the consumed-liquidity ledger."""
     if action == "buy":
-        return ("no" if side == "yes" else "yes", ONE_DOLLAR_CC - own_price_cc)
+        return (Side(side).other, ONE_DOLLAR_CC - own_price_cc)
     return (side, own_price_cc)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import httpx
 import pytest
 import trio
-from contract_fixtures import START, CountingTransport, current_ticker, signer, sim_now
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from kalshid.exchange.errors import OrderInFlight
@@ -16,6 +15,7 @@ from kalshid.exchange.kalshi.rest import KalshiRest, RetryPolicy
 from kalshid.exchange.types import OrderRequest
 from kalshid.sim.ratelimit import RateLimits as SimRateLimits
 from kalshid.sim.server import SimHandle, SimSettings, serve_simulator
+from tests.exchange.kalshi.contract_fixtures import START, CountingTransport, current_ticker, signer, sim_now
 
 
 async def start(nursery: trio.Nursery, *keys: tuple[str, object]) -> SimHandle:

@@ -13,12 +13,12 @@ import pytest
 import trio
 import trio_websocket
 from cryptography.hazmat.primitives.asymmetric import rsa
-from kalshi_fakes import NEXT_TICKER, TICKER, fill_json, order_json
-from ws_fakes import FakeKalshiWs
 
 from kalshid.exchange import base, wsclient
 from kalshid.exchange.kalshi import auth
 from kalshid.exchange.kalshi.ws import FeedBackpressure, FeedConfig, KalshiFeed
+from tests.exchange.kalshi.kalshi_fakes import NEXT_TICKER, TICKER, fill_json, order_json
+from tests.exchange.kalshi.ws_fakes import FakeKalshiWs
 
 E = TypeVar("E")
 

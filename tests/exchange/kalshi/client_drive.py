@@ -14,11 +14,19 @@ from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
-from kalshi_fakes import TICKER, Recorded, SigningTransport, create_answer, fill_json, market_json, order_json
 
 from kalshid.exchange.kalshi import auth
 from kalshid.exchange.kalshi.rest import KalshiRest
 from kalshid.exchange.types import AmendRequest, OrderRequest
+from tests.exchange.kalshi.kalshi_fakes import (
+    TICKER,
+    Recorded,
+    SigningTransport,
+    create_answer,
+    fill_json,
+    market_json,
+    order_json,
+)
 
 BASE = "http://127.0.0.1:9/trade-api/v2"
 PREFIX = "/trade-api/v2"
@@ -26,7 +34,7 @@ PREFIX = "/trade-api/v2"
 
 def load_schemas() -> ModuleType:
     """``tests/sim/schemas.py`` (the spec loader that fails, naming the path, when the spec is missing)."""
-    path = Path(__file__).resolve().parents[1] / "sim" / "schemas.py"
+    path = Path(__file__).resolve().parents[2] / "sim" / "schemas.py"
     spec = importlib.util.spec_from_file_location("kalshi_spec_schemas", path)
     assert spec is not None and spec.loader is not None, f"spec helper not found: {path}"
     module = importlib.util.module_from_spec(spec)

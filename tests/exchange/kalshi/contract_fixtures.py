@@ -100,7 +100,7 @@ class CountingTransport(httpx.AsyncBaseTransport):
 @functools.cache
 def load_schemas() -> ModuleType:
     """``tests/sim/schemas.py``, the strict spec validator (imported by path: tests have no packages)."""
-    path = Path(__file__).resolve().parents[1] / "sim" / "schemas.py"
+    path = Path(__file__).resolve().parents[2] / "sim" / "schemas.py"
     spec = importlib.util.spec_from_file_location("kalshi_contract_schemas", path)
     assert spec is not None and spec.loader is not None, f"cannot load {path}"
     module = importlib.util.module_from_spec(spec)

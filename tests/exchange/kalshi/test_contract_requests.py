@@ -8,12 +8,12 @@ import itertools
 
 import jsonschema
 import pytest
-from client_drive import CALLS, drive_everything, load_schemas, public_coroutines, spec_template
 from cryptography.hazmat.primitives.asymmetric import rsa
-from kalshi_fakes import TICKER
 
 from kalshid.exchange.kalshi import orderwire
 from kalshid.exchange.types import AmendRequest, OrderRequest
+from tests.exchange.kalshi.client_drive import CALLS, drive_everything, load_schemas, public_coroutines, spec_template
+from tests.exchange.kalshi.kalshi_fakes import TICKER
 
 schemas = load_schemas()
 

@@ -6,11 +6,11 @@ import json
 from decimal import Decimal
 
 import pytest
-from kalshi_fakes import TICKER, create_answer, fill_json, market_json, order_json
 
 from kalshid.exchange import errors
 from kalshid.exchange.kalshi import orderwire, wire, wsmsg
 from kalshid.exchange.types import AmendRequest, OrderRequest
+from tests.exchange.kalshi.kalshi_fakes import TICKER, create_answer, fill_json, market_json, order_json
 
 
 def test_market_new_format() -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import Counter
 
 import trio
-from contract_fixtures import current_ticker, rest_client, seed_liquidity, signer, start_sim
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshid.exchange.base import FeedEvent, FeedResynced, FeedStale, Reconnected
@@ -23,6 +22,7 @@ from kalshid.exchange.types import Order, OrderRequest
 from kalshid.sim.faults import FaultSpec
 from kalshid.sim.model import OrderRequest as SimOrderRequest
 from kalshid.sim.server import MAKER_USER, TRADER_USER, SimHandle
+from tests.exchange.kalshi.contract_fixtures import current_ticker, rest_client, seed_liquidity, signer, start_sim
 
 
 def feed_config(sim: SimHandle) -> FeedConfig:

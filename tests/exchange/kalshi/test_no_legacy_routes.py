@@ -14,14 +14,14 @@ import ast
 import re
 from pathlib import Path
 
-from client_drive import drive_everything
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshid.exchange.kalshi import orderwire, presign
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.exchange.kalshi.rest import KalshiRest
+from tests.exchange.kalshi.client_drive import drive_everything
 
-PACKAGE = Path(__file__).resolve().parents[2] / "kalshid"
+PACKAGE = Path(__file__).resolve().parents[3] / "kalshid"
 LEGACY_WRITE = re.compile(r"^/trade-api/v2/portfolio/orders(/[^/]+(/amend|/decrease)?|/batched)?/?$")
 V2 = re.compile(r"^/trade-api/v2/portfolio/events/orders(/batched|/[^/]+(/amend|/decrease)?)?$")
 WRITERS = {"_write", "_send", "_modify_once", "_post_order", "post", "put", "patch", "delete", "request",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kalshid.core import paper
+from kalshid.core import paperfills as paper
 from kalshid.core.fees import taker_fee_cc
 
 # YES bids 40c x10, 39c x20; NO bids 57c x5, 55c x50  -> YES ask 43c (5), 45c (50)

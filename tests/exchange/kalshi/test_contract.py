@@ -19,7 +19,15 @@ from typing import Any
 import attrs
 import pytest
 import trio
-from contract_fixtures import (
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from kalshid.core.fees import TAKER_RATE, fee_terms, order_fee_increment_cc
+from kalshid.exchange.base import Exchange
+from kalshid.exchange.errors import BadRequest, Conflict, InsufficientBalance
+from kalshid.exchange.paper import PaperExchange
+from kalshid.exchange.types import AmendRequest, OrderRequest
+from kalshid.sim.server import SimHandle
+from tests.exchange.kalshi.contract_fixtures import (
     BALANCE_CC,
     SpecCheckingTransport,
     current_ticker,
@@ -29,14 +37,6 @@ from contract_fixtures import (
     sim_now,
     start_sim,
 )
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-from kalshid.core.fees import TAKER_RATE, fee_terms, order_fee_increment_cc
-from kalshid.exchange.base import Exchange
-from kalshid.exchange.errors import BadRequest, Conflict, InsufficientBalance
-from kalshid.exchange.paper import PaperExchange
-from kalshid.exchange.types import AmendRequest, OrderRequest
-from kalshid.sim.server import SimHandle
 
 
 @attrs.frozen

@@ -1,0 +1,28 @@
+"""What ``kalshid run`` runs: the trading components, then the control plane that serves them."""
+
+from __future__ import annotations
+
+import functools
+
+from kalshid.daemon.supervisor import Component, Runtime
+from kalshid.trading.controlplane import api_task, control_task, watchdog_component
+from kalshid.trading.reload import apply_reload
+from kalshid.trading.wiring import TradingDaemon
+
+
+def components(daemon: TradingDaemon) -> list[Component]:
+    """Every component of ``daemon`` in dependency order: exchange → feed → markets → execution
+    (reconciles first) → risk → strategy → api → control socket → watchdog."""
+    return [
+        *daemon.components(),
+        Component("api", functools.partial(api_task, daemon)),
+        Component("control", functools.partial(control_task, daemon)),
+        Component("watchdog", functools.partial(watchdog_component, daemon)),
+    ]
+
+
+def components_for(runtime: Runtime) -> list[Component]:
+    """The components ``kalshid run`` starts; a configuration reload applies to the daemon they share."""
+    daemon = TradingDaemon(runtime)
+    runtime.on_reload = lambda new: apply_reload(daemon, new.config)
+    return components(daemon)
