@@ -117,6 +117,17 @@ class KellyVolatilityParams:
     kelly_fraction: float = _f(0.25, "a fraction of full Kelly in (0, 1]", gt=0, le=1)
     warmup_seconds: float = _f(30.0, "seconds >= 0 of index evidence before the volatility estimate is trusted",
                                ge=0)
+    # logit pool of the model with the book mid (kalshid.core.pooling); the defaults are the model alone.
+    # `kalshid backtest --fit-pool FILE` writes fitted values for these keys.
+    pool_bias: float = _f(0.0, "a number in [-100, 100]: the pooled logit's intercept", ge=-100, le=100)
+    pool_model_at_close: float = _f(1.0, "a number in [-100, 100]: the model's logit weight at the close",
+                                    ge=-100, le=100)
+    pool_model_at_open: float = _f(1.0, "a number in [-100, 100]: the model's logit weight 15 minutes out",
+                                   ge=-100, le=100)
+    pool_mid_at_close: float = _f(0.0, "a number in [-100, 100]: the book mid's logit weight at the close",
+                                  ge=-100, le=100)
+    pool_mid_at_open: float = _f(0.0, "a number in [-100, 100]: the book mid's logit weight 15 minutes out",
+                                 ge=-100, le=100)
 
 
 @attrs.frozen

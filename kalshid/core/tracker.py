@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from kalshid.core.closing import ClosingObservation, closing_observation
 from kalshid.core.decision import top_changed
 from kalshid.core.markets import AVERAGING_SECONDS
 from kalshid.core.signals import BookTop, IndexPrint, MarketView
@@ -143,16 +144,39 @@ class MarketTracker:
                 count += 1
         return total, count
 
+    def closing(self, ticker: str) -> ClosingObservation:
+        """The settlement prints observed so far: the published closing average joined to the own
+        prints when it is well formed, else the own prints, with the reason
+        (:func:`kalshid.core.closing.closing_observation`)."""
+        own_sum, own_count = self.closing_average_so_far(ticker)
+        tracked = self._markets.get(ticker)
+        last = self.last_print
+        if tracked is None or last is None:
+            return ClosingObservation(own_sum, own_count)
+        close = tracked.info.close_time
+        start = close - timedelta(seconds=AVERAGING_SECONDS)
+        start_print = None
+        for p in reversed(self._prints):
+            if p.ts < start:
+                break
+            if p.ts < start + timedelta(seconds=1):
+                start_print = p.price
+        return closing_observation(close_time=close, own_sum=own_sum, own_count=own_count,
+                                   start_print=start_print, print_ts=last.ts, print_price=last.price,
+                                   published_avg=last.close_avg, published_window=last.close_avg_window)
+
     def view(self, ticker: str, *, bankroll_cc: int, max_count: int) -> MarketView | None:
         """The strategy input for ``ticker`` at the current exchange time, or ``None`` if unknown."""
         tracked = self._markets.get(ticker)
         if tracked is None or self._now is None:
             return None
-        closing_sum, closing_count = self.closing_average_so_far(ticker)
+        closing = self.closing(ticker)
         info = tracked.info
         return MarketView(ticker=ticker, open_time=info.open_time, close_time=info.close_time, now=self._now,
                           floor_strike=info.floor_strike, bankroll_cc=max(0, bankroll_cc),
-                          max_count=max(0, max_count), closing_sum=closing_sum, closing_count=closing_count)
+                          max_count=max(0, max_count), closing_sum=closing.observed_sum,
+                          closing_count=closing.observed_count, closing_source=closing.source,
+                          closing_note=closing.note)
 
     def book_age_seconds(self, ticker: str) -> float | None:
         """Seconds since the book was last confirmed by the live feed; ``None`` if stale or unseen."""

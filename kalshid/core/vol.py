@@ -25,7 +25,7 @@ minute of a cold start.
 **No constant floor by default.** ``microstructure_floor`` (per √minute) is an optional lower
 bound, 0 by default. A floor stands in for a memory too short to average over calm stretches (a decay
 of 0.94 per one-second print is an 11-s half-life: a few quiet prints drive σ towards zero). With the
-one-hour half-life chosen on SOL 1-minute closes 2021-10 → 2024-02 (``bench/edge_study.py``,
+one-hour half-life chosen on SOL 1-minute closes 2021-10 → 2024-02 (``kalshid backtest --study vol``,
 ``docs/research.md`` §1), the Gaussian likelihood of the 15-minute move is better without a
 floor, and a floor fixed on one period binds for days on another (SOL spot on 2026-08-17 moved
 0.00033/√min, half of 0.0007).

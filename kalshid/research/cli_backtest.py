@@ -76,6 +76,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", type=Path, default=None,
                    help="write trades.csv, signals.csv, summary.json, PNG charts and report.html here")
     p.add_argument("--no-charts", action="store_true", help="skip the PNG charts and HTML page")
+    from kalshid.research.edge.cli import add_edge_arguments
+
+    add_edge_arguments(p)
 
 
 def _fail(msg: str) -> int:
@@ -134,11 +137,15 @@ def progress_bar(enabled: bool, desc: str, unit: str = " events") -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from kalshid.research.backtest import run_backtest
+    from kalshid.research.edge import cli as edge
     from kalshid.research.report import summarize, write_report
     from kalshid.research.sources.base import SourceError
 
+    if edge.wants_study(args):
+        return edge.run_study(args)
     try:
         source, settings = build(args)
+        edge.check_run(args, settings)
     except ValueError as exc:
         return _fail(str(exc))
     with progress_bar(not args.no_progress, "backtest") as bar:
@@ -156,6 +163,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"fill model: latency {settings.fills.latency_seconds}s; source: {summary['source'].get('name')}")
     if args.out:
         print(f"report: {args.out}")
+    try:
+        edge.after_run(args, result)
+    except ValueError as exc:
+        return _fail(str(exc))
     return 0
 
 

@@ -110,7 +110,10 @@ class _Stage:
             p = d["print"]
             ts = _dt(p.get("exchange_ts"))
             if ts is not None and p["index_id"] == INDEX_ID:
-                tracker.on_index(IndexPrint(ts, float(Decimal(p["value"]))))
+                avg, window = p.get("close_avg_60s"), p.get("close_avg_window")
+                tracker.on_index(IndexPrint(ts, float(Decimal(p["value"])),
+                                            None if avg is None else float(Decimal(avg)),
+                                            None if window is None else int(window)))
         elif kind == "BookUpdated":
             b = d["book"]
             exchange_ts = _dt(b.get("exchange_ts"))

@@ -141,7 +141,7 @@ class Replay:
                 if tracker.on_book(e.top, stale=False) and e.ticker == self.current:
                     trigger = True
             elif isinstance(e, IndexTick):
-                if tracker.on_index(IndexPrint(e.ts, e.price)):
+                if tracker.on_index(IndexPrint(e.ts, e.price, e.close_avg, e.close_avg_window)):
                     trigger = True
             elif isinstance(e, TradePrint):
                 if self.resting:

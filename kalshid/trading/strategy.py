@@ -64,6 +64,7 @@ class StrategyStage:
         self.underlying = underlying
         self.basis = BasisTracker(BasisConfig())
         self._closing_sent: set[str] = set()
+        self._closing_logged: set[str] = set()
 
     async def run(self, market_data: trio.MemoryReceiveChannel[FeedEvent],
                   proposals: trio.MemorySendChannel[object],
@@ -114,7 +115,9 @@ class StrategyStage:
                 self.basis.on_index(pr.local_time, pr.value)
                 if self.underlying != "index":
                     return None
-                return tracker.on_index(CoreIndexPrint(pr.exchange_ts, float(pr.value)))
+                close_avg = None if pr.close_avg_60s is None else float(pr.close_avg_60s)
+                return tracker.on_index(CoreIndexPrint(pr.exchange_ts, float(pr.value), close_avg,
+                                                       pr.close_avg_window))
             # a spot print (e.g. COINBASE:SOL-USD): tracked against the index; it drives the strategies
             # only when configured to stand in for the index, shifted by the smoothed basis
             self.basis.on_spot(pr.local_time, pr.value)
@@ -182,6 +185,12 @@ class StrategyStage:
         view = tracker.view(ticker, bankroll_cc=bankroll, max_count=self.max_count)
         if view is None:
             return []
+        if view.closing_note and ticker not in self._closing_logged:
+            # once per market: the closing minute priced from the own prints (or a disagreement) and why
+            self._closing_logged.add(ticker)
+            log.warning("closing average", market=ticker, source=view.closing_source, reason=view.closing_note)
+            if len(self._closing_logged) > 64:
+                self._closing_logged = {ticker}
         busy = {name for (name, t) in state.busy if t == ticker}
         history = PriceHistory(index=new_prints[:-1] if new_prints else ())
         out: list[Proposal] = []
