@@ -8,9 +8,10 @@ Figures are CPU seconds of this process (``time.process_time``) beside wall seco
 machine shows up as the difference. Streams:
 
 1. **synthetic recording**: what ``kalshid record`` writes for 15-minute SOL markets: one index print
-   a second, book updates of the current market (5 a second, about a tenth of them
-   a change at the touch) and a trade every 2 seconds, each market settled. Every index print and
-   every book update of the current market triggers an evaluation, as in the daemon.
+   a second, book updates of the current market with three levels of depth a side (5 a second, a
+   tenth of them a change at the touch, the rest a change below it) and a trade every 2 seconds,
+   each market settled. The strategies are evaluated as in the daemon (``kalshid.core.decision``,
+   "When to evaluate"): on every index print and every change of the current market's top of book.
 2. **shared data, every SOL ladder market** (``underlying=none``, one book a minute per market).
 3. **shared data with the SOL perpetual as index** (``underlying=perp``).
 """
@@ -43,18 +44,24 @@ def synthetic(hours: float, seed: int = 7) -> list[Event]:
         ticker = market_ticker(close)
         events.append(MarketListed(open_t - timedelta(minutes=1), ticker, open_t, close, price))
         strike = price
-        yes_bid = 4800
+        yes_bid, size_y, size_n = 4800, 200, 200
+        deep = [300, 400, 300, 400]  # sizes one and two ticks below each touch
         for s in range(900):
             t = open_t + timedelta(seconds=s)
             price *= 1 + rng.gauss(0, 0.0002)
             events.append(IndexTick(t, price))
             for k in range(5):
-                if rng.random() < 0.1:
-                    yes_bid = min(9800, max(200, yes_bid + rng.choice((-100, 100))))
+                if rng.random() < 0.1:  # a change at the touch: a price step or a new size
+                    if rng.random() < 0.5:
+                        yes_bid = min(9800, max(200, yes_bid + rng.choice((-100, 100))))
+                    size_y, size_n = rng.randint(1, 500), rng.randint(1, 500)
+                else:  # a delta below the touch
+                    deep[rng.randrange(4)] = rng.randint(1, 500)
                 ts = t + timedelta(milliseconds=200 * k + 50)
-                size_y, size_n = rng.randint(1, 500), rng.randint(1, 500)
-                top = BookTop(ticker, yes_bid, size_y, 10_000 - yes_bid - 200, size_n, ts)
-                events.append(BookTick(ts, top))
+                no_bid = 10_000 - yes_bid - 200
+                top = BookTop(ticker, yes_bid, size_y, no_bid, size_n, ts)
+                events.append(BookTick(ts, top, ((yes_bid, size_y), (yes_bid - 100, deep[0]), (yes_bid - 200, deep[1])),
+                                       ((no_bid, size_n), (no_bid - 100, deep[2]), (no_bid - 200, deep[3]))))
             if s % 2 == 0:
                 events.append(TradePrint(t, ticker, yes_bid, yes_bid + 200, 10))
         events.append(Settled(close, ticker, Side.YES if price >= strike else Side.NO))
@@ -80,10 +87,11 @@ def main() -> None:
     def run_synthetic() -> tuple[int, str]:
         r = Replay(BacktestSettings())
         result = r.run(iter(events))
-        evals = sum(v for k, v in result.counters.items() if k.startswith("signals_"))
-        return len(events), f"{len(result.trades)} fills, {evals} signals"
+        signals = sum(v for k, v in result.counters.items() if k.startswith("signals_"))
+        return len(events), (f"{result.counters['evaluations']} evaluations, {signals} signals, "
+                             f"{len(result.trades)} fills")
 
-    timed(f"synthetic recording, {args.hours:g} h (index 1/s, books 10/s)", run_synthetic)
+    timed(f"synthetic recording, {args.hours:g} h (index 1/s, books 5/s)", run_synthetic)
 
     def all_sol(underlying: str) -> tuple[int, str]:
         w0 = time.perf_counter()

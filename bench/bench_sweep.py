@@ -4,8 +4,9 @@ Goal: 64 trials on 2 workers at least 1.7× faster than on 1.
 Run: ``.venv/bin/python bench/bench_sweep.py [--trials 64] [--data DIR]``
 
 Each trial is one backtest of the shared data (perpetual as index) with a random
-``kelly_volatility.min_edge``, submitted as a Dask task exactly as ``kalshid sweep`` does; workers load
-the data once each before the clock starts. On a machine shared with other work the ratio is lower
+``kelly_volatility.min_edge``, submitted as a Dask task exactly as ``kalshid sweep`` does (one trial
+waiting per worker beyond the running ones, ``--ahead`` to change it); workers load the data once each
+before the clock starts. On a machine shared with other work the ratio is lower
 than the cores allow: the CPU seconds are printed beside the wall time.
 """
 
@@ -24,7 +25,7 @@ from kalshid.research.sources.shared import default_data_dir
 from kalshid.research.sweep import ParamSpace, SourceSpec, search, trial_value
 
 
-def one(workers: int, trials: int, spec: SourceSpec) -> float:
+def one(workers: int, trials: int, spec: SourceSpec, ahead: int | None) -> float:
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                            dashboard_address=None)
     settings = BacktestSettings()
@@ -37,7 +38,7 @@ def one(workers: int, trials: int, spec: SourceSpec) -> float:
                                     sampler=optuna.samplers.TPESampler(seed=1))
         t0 = time.perf_counter()
         search(client, study, spec, settings, [ParamSpace("kelly_volatility.min_edge", 0.0, 0.2)],
-               (None, None), trials, "pnl", workers)
+               (None, None), trials, "pnl", workers, ahead=ahead)
         wall = time.perf_counter() - t0
     cluster.close()
     return wall
@@ -47,9 +48,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--trials", type=int, default=64)
     ap.add_argument("--data", type=Path, default=None)
+    ap.add_argument("--ahead", type=int, default=None,
+                    help="trials kept submitted beyond one per worker (default: one more per worker)")
     args = ap.parse_args()
     spec = SourceSpec("shared", str(args.data or default_data_dir()))
-    walls = {w: one(w, args.trials, spec) for w in (1, 2)}
+    walls = {w: one(w, args.trials, spec, args.ahead) for w in (1, 2)}
     for w, wall in walls.items():
         print(f"{args.trials} trials on {w} worker(s): {wall:7.2f} s wall  ({args.trials / wall:5.2f} trials/s)")
     print(f"speed-up 2 vs 1 workers: {walls[1] / walls[2]:.2f}x (goal >= 1.7x)")

@@ -70,6 +70,8 @@ class Metrics:
             "kalshid_book_staleness_seconds", "Time since the book last changed", registry=r
         )
         self._reconnects = Counter("kalshid_reconnects_total", "Feed reconnections", ["feed"], registry=r)
+        self._recorder_exits = Counter("kalshid_recorder_exits_total",
+                                       "Recorder process exits while recording (each one is restarted)", registry=r)
         self._latency = Histogram(
             "kalshid_tick_to_order_seconds",
             "From the market data tick to the order leaving the process",
@@ -136,6 +138,9 @@ class Metrics:
 
     def reconnect(self, feed: str) -> None:
         self._reconnects.labels(feed=feed).inc()
+
+    def recorder_exit(self) -> None:
+        self._recorder_exits.inc()
 
     def channel_usage(self, channel: str, used: int, size: int) -> None:
         """Buffer use of a Trio channel (e.g. from ``MemorySendChannel.statistics()``)."""

@@ -117,6 +117,17 @@ class KellyVolatilityParams:
     kelly_fraction: float = _f(0.25, "a fraction of full Kelly in (0, 1]", gt=0, le=1)
     warmup_seconds: float = _f(30.0, "seconds >= 0 of index evidence before the volatility estimate is trusted",
                                ge=0)
+    # logit pool of the model with the book mid (kalshid.core.pooling); the defaults are the model alone.
+    # `kalshid backtest --fit-pool FILE` writes fitted values for these keys.
+    pool_bias: float = _f(0.0, "a number in [-100, 100]: the pooled logit's intercept", ge=-100, le=100)
+    pool_model_at_close: float = _f(1.0, "a number in [-100, 100]: the model's logit weight at the close",
+                                    ge=-100, le=100)
+    pool_model_at_open: float = _f(1.0, "a number in [-100, 100]: the model's logit weight 15 minutes out",
+                                   ge=-100, le=100)
+    pool_mid_at_close: float = _f(0.0, "a number in [-100, 100]: the book mid's logit weight at the close",
+                                  ge=-100, le=100)
+    pool_mid_at_open: float = _f(0.0, "a number in [-100, 100]: the book mid's logit weight 15 minutes out",
+                                 ge=-100, le=100)
 
 
 @attrs.frozen
@@ -207,15 +218,16 @@ class RecordConfig:
     """Market-data recording (``kalshid record``, and inside ``kalshid run``): every feed event, with
     exchange and receive times, as Parquet under ``<dir>/series=<S>/date=<D>/hour=<H>/``.
 
-    Off by default inside ``kalshid run``: the writer thread's Parquet work competes with the order path
-    for the interpreter (tick-to-order p50 +0.9 ms, p99 +3 ms, docs/performance.md); ``kalshid record``
+    The Parquet work runs in a recorder process (:mod:`kalshid.research.recorder_link`); the trading
+    path only appends each event to a bounded batch. Off by default inside ``kalshid run`` until its
+    cost on tick-to-order is measured on a quiet machine (docs/performance.md); ``kalshid record``
     records without trading."""
 
     enabled: bool = _f(False, "a boolean (record inside kalshid run)")
     dir: str = _f("", "a directory for recordings (empty: <journal.dir>/recordings)")
     retention_days: float = _f(14.0, "days > 0 of recordings kept (older hours are deleted)", gt=0)
     flush_seconds: float = _f(2.0, "seconds > 0 between chunk writes (at most this much is lost on a crash)", gt=0)
-    queue_size: int = _f(65_536, "an integer >= 1: events waiting for the writer thread before new ones are "
+    queue_size: int = _f(65_536, "an integer >= 1: events waiting for the recorder before new ones are "
                                  "dropped (recording never holds up trading)", ge=1)
 
 

@@ -11,6 +11,25 @@ backtest (:mod:`kalshid.research.engine`) so both run the same rules:
 
 Pure: no I/O, no clock; the caller passes the state and applies the outcome (marks the strategy busy,
 sends the proposal to risk, updates its counters).
+
+When to evaluate
+----------------
+Strategies are asked only when something they read has changed since the previous evaluation. Both
+the daemon's strategy stage and the backtest apply this rule, through the return values of
+:class:`~kalshid.core.tracker.MarketTracker`'s inputs:
+
+- an **index print** was accepted (:meth:`~kalshid.core.tracker.MarketTracker.on_index` is true): the
+  spot, the volatility, the time left and the closing average move with it; the prints arrive every
+  second, so they are also the clock that carries a market across its open, its closing window and
+  its close;
+- the **current market's top of book** changed (:meth:`~kalshid.core.tracker.MarketTracker.on_book` is
+  true, see :func:`top_changed`): a best bid's price or size on either side, or the book turned stale
+  or fresh again.
+
+Nothing else triggers: a message that only re-confirms the top (a deep-level delta), the next
+market's book, a public trade, a lifecycle change or a fill are folded into the state and wait for
+the next trigger (at most a second, the next index print). A burst of events is folded first and
+evaluated once.
 """
 
 from __future__ import annotations
@@ -45,6 +64,17 @@ class Evaluation:
     signal: Signal | None
     proposal: Signal | None
     fair_yes: float | None
+
+
+def top_changed(old: BookTop | None, new: BookTop | None) -> bool:
+    """True when ``new`` shows a strategy something ``old`` did not: a best bid's price or size on
+    either side, or a book appearing or disappearing (``None``: no book, or a stale one). The
+    timestamp ``updated_at`` alone is not a change."""
+    if old is None or new is None:
+        return old is not new
+    return (old.yes_bid_cc != new.yes_bid_cc or old.no_bid_cc != new.no_bid_cc
+            or old.yes_bid_size != new.yes_bid_size or old.no_bid_size != new.no_bid_size
+            or old.ticker != new.ticker)
 
 
 def bankroll_cc(cash_cc: int, resting: Iterable[RestingOrder]) -> int:

@@ -27,10 +27,17 @@ def _aware(_inst: object, attr: attrs.Attribute[datetime], value: datetime) -> N
 
 @attrs.frozen
 class IndexPrint:
-    """One print of the settlement index (SOLUSD_RTI), in dollars."""
+    """One print of the settlement index (SOLUSD_RTI), in dollars.
+
+    ``close_avg`` / ``close_avg_window`` are the closing average the exchange published with the print
+    (``last_60s_windowed_average_15min``: value and ``window_size``, only in the last minute before a
+    quarter hour), as received; :mod:`kalshid.core.closing` checks them before use.
+    """
 
     ts: datetime = attrs.field(validator=_aware)
     price: float
+    close_avg: float | None = None
+    close_avg_window: int | None = None
 
     def __attrs_post_init__(self) -> None:
         if not (math.isfinite(self.price) and self.price > 0):
@@ -107,6 +114,9 @@ class MarketView:
     the settlement window ``[close − 60 s, close)`` (zero before it starts). ``bankroll_cc`` and
     ``max_count`` are the caller's sizing context (cash available to this strategy, and a hard cap on
     one signal's contracts); the risk engine re-checks every limit independently.
+    ``closing_source`` says whether they come from the exchange's published closing average
+    (``"published"``) or the own prints (``"own"``), and ``closing_note`` why, when it needs saying
+    (:mod:`kalshid.core.closing`).
     ``floor_strike`` is ``None`` until the exchange publishes it (strategies then stay silent).
     """
 
@@ -119,6 +129,8 @@ class MarketView:
     max_count: int
     closing_sum: float = 0.0
     closing_count: int = 0
+    closing_source: str = "own"
+    closing_note: str = ""
 
     def __attrs_post_init__(self) -> None:
         if self.close_time <= self.open_time:

@@ -21,11 +21,14 @@ import math
 
 import attrs
 
-from kalshid.core.fees import TAKER_RATE, taker_fee_cc
-from kalshid.core.units import ONE_DOLLAR_CC, check_price_cc
+from kalshid.core.fees import TAKER_RATE
+from kalshid.core.units import CC_PER_CENT, ONE_DOLLAR_CC, check_price_cc
 
 DEFAULT_KELLY_FRACTION = 0.25
 _TAKER_RATE = float(TAKER_RATE)  # only for max_count_within's starting estimate; fees stay exact
+EDGE_BOUND_SLACK = 1e-9  # float rounding of edge_bound, far below any edge threshold
+_FEE_NUM = TAKER_RATE.numerator
+_FEE_DEN = TAKER_RATE.denominator * ONE_DOLLAR_CC * ONE_DOLLAR_CC // CC_PER_CENT  # per cent of fee, in cc²
 
 
 class SizingError(ValueError):
@@ -47,7 +50,10 @@ class SizeDecision:
 
 def all_in_cost_cc(count: int, price_cc: int) -> int:
     """``count × price + taker fee`` in cc: the worst-case cash cost of a taker buy."""
-    return count * price_cc + taker_fee_cc(count, price_cc)
+    if count <= 0:
+        return count * price_cc
+    # taker_fee_cc's integer ceiling, inlined: sizing evaluates it several times per strategy call
+    return count * price_cc - (-(_FEE_NUM * count * price_cc * (ONE_DOLLAR_CC - price_cc)) // _FEE_DEN) * CC_PER_CENT
 
 
 def edge_per_contract(fair_prob: float, count: int, price_cc: int) -> float:
@@ -55,6 +61,13 @@ def edge_per_contract(fair_prob: float, count: int, price_cc: int) -> float:
     if count <= 0:
         raise SizingError(f"count must be > 0, got {count}")
     return fair_prob - all_in_cost_cc(count, price_cc) / (count * ONE_DOLLAR_CC)
+
+
+def edge_bound(fair_prob: float, price_cc: int) -> float:
+    """An upper bound of :func:`edge_per_contract` over every count: the fee per contract is never
+    below the unrounded ``0.07·P·(1 − P)``. A side whose bound is below the strategy's minimum edge
+    cannot signal, so sizing it can be skipped."""
+    return fair_prob - (price_cc + _TAKER_RATE * price_cc * (ONE_DOLLAR_CC - price_cc) / ONE_DOLLAR_CC) / ONE_DOLLAR_CC
 
 
 def kelly_full_fraction(fair_prob: float, cost_prob: float) -> float:
@@ -67,7 +80,8 @@ def kelly_full_fraction(fair_prob: float, cost_prob: float) -> float:
 def max_count_within(budget_cc: int, price_cc: int, cap: int | None = None) -> int:
     """The largest count, at most ``cap``, whose exact all-in taker cost is at most ``budget_cc``
     (0 if none)."""
-    check_price_cc(price_cc)
+    if type(price_cc) is not int or not 0 < price_cc < ONE_DOLLAR_CC:
+        check_price_cc(price_cc)  # raises with the reason
     if budget_cc <= 0:
         return 0
     hi = budget_cc // price_cc  # the fee is >= 0, so hi is an upper bound
@@ -102,7 +116,8 @@ def size_binary(
     """
     if not (math.isfinite(fair_prob) and 0.0 <= fair_prob <= 1.0):
         raise SizingError(f"fair_prob must be in [0, 1], got {fair_prob!r}")
-    check_price_cc(price_cc, what="price_cc")
+    if type(price_cc) is not int or not 0 < price_cc < ONE_DOLLAR_CC:
+        check_price_cc(price_cc, what="price_cc")  # raises with the reason
     if bankroll_cc < 0:
         raise SizingError(f"bankroll_cc must be >= 0, got {bankroll_cc}")
     if not (math.isfinite(kelly_fraction) and 0.0 < kelly_fraction <= 1.0):
@@ -118,8 +133,8 @@ def size_binary(
     count = max_count_within(stake_cc, price_cc, max_count)
     if count <= 0:
         return None
-    fee = taker_fee_cc(count, price_cc)
+    cost = all_in_cost_cc(count, price_cc)
     return SizeDecision(
-        count=count, price_cc=price_cc, fee_cc=fee, cost_cc=count * price_cc + fee,
-        edge=edge_per_contract(fair_prob, count, price_cc), kelly_full=kelly, stake_cc=stake_cc,
+        count=count, price_cc=price_cc, fee_cc=cost - count * price_cc, cost_cc=cost,
+        edge=fair_prob - cost / (count * ONE_DOLLAR_CC), kelly_full=kelly, stake_cc=stake_cc,
     )

@@ -4,6 +4,10 @@ It folds index prints and book tops (already parsed by the feed) into the inputs
 :class:`~kalshid.core.signals.MarketView`, :class:`~kalshid.core.signals.BookTop` and the index prints
 new since the last call — and answers the data-age questions risk asks.
 
+Each input says whether it changed what a strategy reads (:mod:`kalshid.core.decision`, "When to
+evaluate"): :meth:`MarketTracker.on_index` is true for an accepted print, :meth:`MarketTracker.on_book`
+when the followed market's visible top of book changed (:func:`~kalshid.core.decision.top_changed`).
+
 Exchange time only: ``now`` is the newest exchange timestamp seen (index prints arrive every second),
 never a local clock. A book is *confirmed* by every message of the live feed that carries it: while it
 is not stale, its age is the age of the feed; once the feed marks it stale it has no age (``None``)
@@ -20,6 +24,8 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from kalshid.core.closing import ClosingObservation, closing_observation
+from kalshid.core.decision import top_changed
 from kalshid.core.markets import AVERAGING_SECONDS
 from kalshid.core.signals import BookTop, IndexPrint, MarketView
 
@@ -59,10 +65,11 @@ class MarketTracker:
         self._markets = {m.ticker: (attrs.evolve(t, info=m) if t else _Tracked(m))
                          for m, t in zip(markets, kept.values(), strict=True)}
 
-    def on_index(self, p: IndexPrint) -> None:
-        """A new index print. Prints at or before the newest one are ignored (replays, reconnects)."""
+    def on_index(self, p: IndexPrint) -> bool:
+        """A new index print; true when accepted. Prints at or before the newest one are ignored
+        (replays, reconnects)."""
         if self._prints and p.ts <= self._prints[-1].ts:
-            return
+            return False
         self._prints.append(p)
         self._new.append(p)
         self._advance(p.ts)
@@ -71,13 +78,18 @@ class MarketTracker:
             self._prints.popleft()
         if len(self._new) > 4 * len(self._prints) + 64:  # nobody is draining: keep it bounded
             del self._new[: len(self._new) - len(self._prints)]
+        return True
 
-    def on_book(self, top: BookTop, *, stale: bool) -> None:
+    def on_book(self, top: BookTop, *, stale: bool) -> bool:
+        """A book top of a followed market (others are ignored). True when what :meth:`book` returns
+        changed in anything but ``updated_at``: a price or size at the touch, or the stale mark."""
         tracked = self._markets.get(top.ticker)
         if tracked is None:
-            return
+            return False
+        was_visible = None if tracked.stale else tracked.book
         tracked.book, tracked.stale = top, stale
         self._advance(top.updated_at)
+        return top_changed(was_visible, None if stale else top)
 
     def mark_stale(self, ticker: str | None = None) -> None:
         """The feed lost sync for ``ticker`` (or for everything, when ``None``)."""
@@ -132,16 +144,39 @@ class MarketTracker:
                 count += 1
         return total, count
 
+    def closing(self, ticker: str) -> ClosingObservation:
+        """The settlement prints observed so far: the published closing average joined to the own
+        prints when it is well formed, else the own prints, with the reason
+        (:func:`kalshid.core.closing.closing_observation`)."""
+        own_sum, own_count = self.closing_average_so_far(ticker)
+        tracked = self._markets.get(ticker)
+        last = self.last_print
+        if tracked is None or last is None:
+            return ClosingObservation(own_sum, own_count)
+        close = tracked.info.close_time
+        start = close - timedelta(seconds=AVERAGING_SECONDS)
+        start_print = None
+        for p in reversed(self._prints):
+            if p.ts < start:
+                break
+            if p.ts < start + timedelta(seconds=1):
+                start_print = p.price
+        return closing_observation(close_time=close, own_sum=own_sum, own_count=own_count,
+                                   start_print=start_print, print_ts=last.ts, print_price=last.price,
+                                   published_avg=last.close_avg, published_window=last.close_avg_window)
+
     def view(self, ticker: str, *, bankroll_cc: int, max_count: int) -> MarketView | None:
         """The strategy input for ``ticker`` at the current exchange time, or ``None`` if unknown."""
         tracked = self._markets.get(ticker)
         if tracked is None or self._now is None:
             return None
-        closing_sum, closing_count = self.closing_average_so_far(ticker)
+        closing = self.closing(ticker)
         info = tracked.info
         return MarketView(ticker=ticker, open_time=info.open_time, close_time=info.close_time, now=self._now,
                           floor_strike=info.floor_strike, bankroll_cc=max(0, bankroll_cc),
-                          max_count=max(0, max_count), closing_sum=closing_sum, closing_count=closing_count)
+                          max_count=max(0, max_count), closing_sum=closing.observed_sum,
+                          closing_count=closing.observed_count, closing_source=closing.source,
+                          closing_note=closing.note)
 
     def book_age_seconds(self, ticker: str) -> float | None:
         """Seconds since the book was last confirmed by the live feed; ``None`` if stale or unseen."""

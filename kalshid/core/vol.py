@@ -25,7 +25,7 @@ minute of a cold start.
 **No constant floor by default.** ``microstructure_floor`` (per √minute) is an optional lower
 bound, 0 by default. A floor stands in for a memory too short to average over calm stretches (a decay
 of 0.94 per one-second print is an 11-s half-life: a few quiet prints drive σ towards zero). With the
-one-hour half-life chosen on SOL 1-minute closes 2021-10 → 2024-02 (``bench/edge_study.py``,
+one-hour half-life chosen on SOL 1-minute closes 2021-10 → 2024-02 (``kalshid backtest --study vol``,
 ``docs/research.md`` §1), the Gaussian likelihood of the 15-minute move is better without a
 floor, and a floor fixed on one period binds for days on another (SOL spot on 2026-08-17 moved
 0.00033/√min, half of 0.0007).
@@ -136,13 +136,13 @@ class EwmaVol:
         k = math.log(2.0) / self.half_life_seconds
         decay = math.exp(-k * dt)
         weight = -math.expm1(-k * min(dt, self.max_return_seconds)) / k
-        return attrs.evolve(
-            self,
-            weighted_variance=decay * self.weighted_variance + weight * (r * r / dt),
-            evidence_seconds=decay * self.evidence_seconds + weight,
-            effective_returns=decay * self.effective_returns + 1.0,
-            updates=self.updates + 1,
-            anchor_ts=ts, anchor_price=price, last_ts=ts, last_price=price)
+        # the constructor, not attrs.evolve: this runs on every index print (evolve introspects the class)
+        return EwmaVol(self.half_life_seconds, self.microstructure_floor, self.min_return_seconds,
+                       self.max_return_seconds, self.warmup_seconds, self.warmup_returns,
+                       decay * self.weighted_variance + weight * (r * r / dt),
+                       decay * self.evidence_seconds + weight,
+                       decay * self.effective_returns + 1.0,
+                       self.updates + 1, ts, price, ts, price)
 
     @property
     def variance_per_second(self) -> float | None:

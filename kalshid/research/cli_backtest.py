@@ -55,9 +55,9 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
                    help="order latency for taker fills (default 0.25)")
     p.add_argument("--seed", type=int, default=None, help="seed of the resting-fill draw (default 0)")
     p.add_argument("--evaluation", choices=("timestamp", "event"), default=None,
-                   help="ask the strategies once per exchange timestamp, or after every index print and book "
-                        "update as the daemon does when it keeps up (default: event for recordings, "
-                        "timestamp for the shared data)")
+                   help="ask the strategies once per exchange timestamp, or after every triggering event (an "
+                        "accepted index print or a change at the current market's touch) as the daemon does when "
+                        "it keeps up (default: event for recordings, timestamp for the shared data)")
     p.add_argument("--fills-as-recorded", action="store_true",
                    help="recorded source: apply the account's recorded fills instead of the fill model")
     p.add_argument("--set", dest="overrides", action="append", type=parse_override, default=[], metavar="K=V",
@@ -76,6 +76,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", type=Path, default=None,
                    help="write trades.csv, signals.csv, summary.json, PNG charts and report.html here")
     p.add_argument("--no-charts", action="store_true", help="skip the PNG charts and HTML page")
+    from kalshid.research.edge.cli import add_edge_arguments
+
+    add_edge_arguments(p)
 
 
 def _fail(msg: str) -> int:
@@ -134,11 +137,15 @@ def progress_bar(enabled: bool, desc: str, unit: str = " events") -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from kalshid.research.backtest import run_backtest
+    from kalshid.research.edge import cli as edge
     from kalshid.research.report import summarize, write_report
     from kalshid.research.sources.base import SourceError
 
+    if edge.wants_study(args):
+        return edge.run_study(args)
     try:
         source, settings = build(args)
+        edge.check_run(args, settings)
     except ValueError as exc:
         return _fail(str(exc))
     with progress_bar(not args.no_progress, "backtest") as bar:
@@ -156,6 +163,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"fill model: latency {settings.fills.latency_seconds}s; source: {summary['source'].get('name')}")
     if args.out:
         print(f"report: {args.out}")
+    try:
+        edge.after_run(args, result)
+    except ValueError as exc:
+        return _fail(str(exc))
     return 0
 
 

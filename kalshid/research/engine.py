@@ -33,11 +33,11 @@ from datetime import datetime, timedelta
 import attrs
 
 from kalshid.core.breaker import Breaker, BreakerStatus
-from kalshid.core.decision import Outcome, bankroll_cc, evaluate_strategies
+from kalshid.core.decision import Evaluation, Outcome, bankroll_cc, evaluate_strategies
 from kalshid.core.netting import net_parts
 from kalshid.core.portfolio import Fill, Portfolio
 from kalshid.core.risk import DayLedger, OrderIntent, RestingOrder, RiskEngine, RiskState
-from kalshid.core.signals import IndexPrint, Signal
+from kalshid.core.signals import BookTop, IndexPrint, Signal
 from kalshid.core.strategies.base import PriceHistory
 from kalshid.core.tracker import MarketInfo, MarketTracker
 from kalshid.core.vocab import Action, Side
@@ -90,7 +90,8 @@ class Replay:
         self.open_trades: dict[str, list[TradeRecord]] = {}
         self.result = BacktestResult(settings=settings, fill_model=self.fill_model.describe())
         self._seq = 0
-        self._forecast_slots: dict[tuple[str, int], Forecast] = {}
+        self._follow_until: datetime | None = None
+        self._forecast_slots: dict[tuple[str, int], tuple[BookTop | None, list[Evaluation]]] = {}
 
     # --- driving --------------------------------------------------------------------------------
     def run(self, events: Iterable[Event], progress: Callable[[int], None] | None = None) -> BacktestResult:
@@ -114,31 +115,37 @@ class Replay:
         return self.finish()
 
     def step(self, ts: datetime, batch: list[Event]) -> None:
-        self._execute_due(ts)
-        self._expire_resting(ts)
+        if self.pending:
+            self._execute_due(ts)
+        if self.resting:
+            self._expire_resting(ts)
         relisted = False
-        for e in batch:
-            if isinstance(e, MarketListed):
-                old = self.markets.get(e.ticker)
-                relisted = relisted or old is None or attrs.evolve(old, ts=e.ts) != e
-                self.markets[e.ticker] = e
-        self._follow(ts, relisted)
+        if isinstance(batch[0], MarketListed):  # listings sort first within a time
+            for e in batch:
+                if isinstance(e, MarketListed):
+                    old = self.markets.get(e.ticker)
+                    relisted = relisted or old is None or attrs.evolve(old, ts=e.ts) != e
+                    self.markets[e.ticker] = e
+        if relisted or (self._follow_until is not None and ts >= self._follow_until):
+            self._follow(ts, relisted)
         trigger = False
         each_event = self.settings.evaluation == "event"
+        tracker = self.tracker
         for e in batch:
             if each_event and trigger:
                 self._evaluate(ts)
                 trigger = False
-            if isinstance(e, IndexTick):
-                self.tracker.on_index(IndexPrint(e.ts, e.price))
-                trigger = True
-            elif isinstance(e, BookTick):
+            if isinstance(e, BookTick):  # the commonest first
                 self.books[e.ticker] = e
                 self.fill_model.on_book(e)
-                self.tracker.on_book(e.top, stale=False)
-                trigger = trigger or e.ticker == self.current
+                if tracker.on_book(e.top, stale=False) and e.ticker == self.current:
+                    trigger = True
+            elif isinstance(e, IndexTick):
+                if tracker.on_index(IndexPrint(e.ts, e.price, e.close_avg, e.close_avg_window)):
+                    trigger = True
             elif isinstance(e, TradePrint):
-                self._on_trade(e)
+                if self.resting:
+                    self._on_trade(e)
             elif isinstance(e, RecordedFill):
                 if self.settings.fills_as_recorded:
                     self._apply_fill(e.strategy, e.ticker, e.side, Action(e.action),
@@ -153,13 +160,18 @@ class Replay:
         self.pending.clear()
         self.resting.clear()
         self.result.final_portfolio = self.portfolio
-        self.result.forecasts = sorted(self._forecast_slots.values(), key=lambda f: (f.ticker, -f.minutes_left))
+        self.result.forecasts = self._forecasts()
         self.result.unsettled = sorted(self.portfolio.open_tickers())
         return self.result
 
     # --- markets ----------------------------------------------------------------------------------
     def _follow(self, ts: datetime, relisted: bool = False) -> None:
-        """Follow the market open at ``ts`` and the next one, as the daemon's market discovery does."""
+        """Follow the market open at ``ts`` and the next one, as the daemon's market discovery does.
+
+        Called when a listing changed or the clock reached ``_follow_until``, the first open or close
+        time after the previous call (before it, the set of open markets cannot change)."""
+        later = [t for m in self.markets.values() for t in (m.open_time, m.close_time) if t > ts]
+        self._follow_until = min(later) if later else None
         live = sorted((m for m in self.markets.values() if m.open_time <= ts < m.close_time),
                       key=lambda m: (m.close_time, m.ticker))
         current = live[0].ticker if live else None
@@ -183,18 +195,17 @@ class Replay:
             return
         self.result.counters["evaluations"] += 1
         top = self.tracker.book(ticker)
-        resting = self._resting_for_risk()
-        view = self.tracker.view(ticker, bankroll_cc=bankroll_cc(self.portfolio.cash_cc, resting),
-                                 max_count=self.settings.max_count_per_signal)
+        cash = self.portfolio.cash_cc
+        bankroll = bankroll_cc(cash, self._resting_for_risk()) if self.pending or self.resting else max(0, cash)
+        view = self.tracker.view(ticker, bankroll_cc=bankroll, max_count=self.settings.max_count_per_signal)
         if view is None:
             return
         new_prints = self.tracker.take_new_prints()
         history = PriceHistory(index=new_prints[:-1] if new_prints else ())
-        busy = {name for (name, t) in self.busy if t == ticker}
+        busy = {name for (name, t) in self.busy if t == ticker} if self.busy else set()
         evaluations = evaluate_strategies(self.registry.active(), view, self.tracker.last_print, history, top,
                                           trading_enabled=True, busy=busy, holdings=self.holdings)
-        self._note_forecast(view.ticker, view.seconds_to_close, top.yes_mid_prob if top else None,
-                            {ev.strategy: ev.fair_yes for ev in evaluations if ev.fair_yes is not None})
+        self._note_forecast(view.ticker, view.seconds_to_close, top, evaluations)
         for ev in evaluations:
             if ev.signal is not None:
                 self.result.counters[f"signals_{ev.outcome.value}"] += 1
@@ -317,6 +328,7 @@ class Replay:
         for trade in self.open_trades.pop(e.ticker, []):
             trade.settle(e.result)
         self.markets.pop(e.ticker, None)
+        self._follow_until = e.ts  # a market settled before its close leaves the open set
         if self.breaker is not None:
             self._observe(e.ts)
 
@@ -348,10 +360,16 @@ class Replay:
         m = self.markets.get(ticker)
         return None if m is None else (m.close_time - ts).total_seconds() / 60.0
 
-    def _note_forecast(self, ticker: str, seconds_to_close: float, mid: float | None,
-                       fair: dict[str, float]) -> None:
-        """Keep the last evaluation of each whole minute left (``floor(seconds/60)``) per market."""
-        if seconds_to_close <= 0:
-            return
-        ml = int(seconds_to_close // 60)
-        self._forecast_slots[(ticker, ml)] = Forecast(ticker, ml, mid, dict(fair))
+    def _note_forecast(self, ticker: str, seconds_to_close: float, top: BookTop | None,
+                       evaluations: list[Evaluation]) -> None:
+        """Keep the last evaluation of each whole minute left (``floor(seconds/60)``) per market
+        (made into :class:`Forecast` rows by :meth:`finish`)."""
+        if seconds_to_close > 0:
+            self._forecast_slots[(ticker, int(seconds_to_close // 60))] = (top, evaluations)
+
+    def _forecasts(self) -> list[Forecast]:
+        out = []
+        for (ticker, ml), (top, evaluations) in self._forecast_slots.items():
+            fair = {ev.strategy: ev.fair_yes for ev in evaluations if ev.fair_yes is not None}
+            out.append(Forecast(ticker, ml, top.yes_mid_prob if top else None, fair))
+        return sorted(out, key=lambda f: (f.ticker, -f.minutes_left))

@@ -46,6 +46,8 @@ class MarketListed:
 class IndexTick:
     ts: datetime
     price: float
+    close_avg: float | None = None  # the published closing average carried by the print, if any
+    close_avg_window: int | None = None
 
 
 @attrs.frozen(slots=True)

@@ -1,10 +1,12 @@
-"""The recorder: feed events to Parquet on a helper thread, never in the trading path's way.
+"""The recorder: feed events to Parquet on a writer thread.
 
-:meth:`Recorder.offer` is what the daemon calls for each event (in the feed's task): it stamps the
-receive time and puts the event on a bounded queue without waiting; when the queue is full the event
-is dropped and counted (``statistics()``), so a slow disk can never hold up an order. The writer
-thread encodes events (:mod:`.recording`), keeps them in memory, and every ``flush_seconds`` writes
-each partition's rows as one file: written as ``*.tmp``, fsynced, renamed, and the directory fsynced.
+It runs in the recorder process (:mod:`kalshid.research.recorder_main`), which the daemon feeds
+through :class:`~kalshid.research.recorder_link.RecorderLink`, so none of this work shares the
+daemon's interpreter. :meth:`Recorder.offer` stamps the receive time (or takes the one given) and puts
+the event on a bounded queue without waiting; when the queue is full the event is dropped and counted
+(``statistics()``); :meth:`Recorder.put` waits for room instead. The writer thread encodes events
+(:mod:`.recording`), keeps them in memory, and every ``flush_seconds`` writes each partition's rows
+as one file: written as ``*.tmp``, fsynced, renamed, and the directory fsynced.
 A ``kill -9`` therefore loses at most the last ``flush_seconds`` and never a finished file.
 Once an hour is over, its chunks are **compacted** into one file the same way (written, fsynced,
 renamed, then the chunks deleted; a crash in between leaves rows twice, which readers drop by
@@ -48,13 +50,20 @@ class Recorder:
         self.error: BaseException | None = None
 
     # --- the trading side ---------------------------------------------------------------------
-    def offer(self, event: object) -> None:
-        """Queue ``event`` for recording; never blocks (a full queue drops it and counts the drop)."""
+    def offer(self, event: object, recv_ts: datetime | None = None) -> None:
+        """Queue ``event`` received at ``recv_ts`` (default: now) for recording; never blocks (a full
+        queue drops it and counts the drop)."""
         self.offered += 1
         try:
-            self._queue.put_nowait((event, datetime.now(UTC)))
+            self._queue.put_nowait((event, recv_ts or datetime.now(UTC)))
         except queue.Full:
             self.dropped += 1
+
+    def put(self, event: object, recv_ts: datetime) -> None:
+        """Queue ``event``, waiting while the queue is full (the recorder process's reader, whose
+        sender keeps its own bound)."""
+        self.offered += 1
+        self._queue.put((event, recv_ts))
 
     def statistics(self) -> dict[str, object]:
         return {"offered": self.offered, "dropped": self.dropped, "written_rows": self.written_rows,

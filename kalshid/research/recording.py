@@ -25,12 +25,16 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import attrs
+
+from kalshid.core.decision import Evaluation
+from kalshid.core.signals import MarketView
 
 COLUMNS = ("seq", "kind", "series", "ticker", "exchange_ts", "recv_ts", "local_time", "payload")
 FEED_SERIES = "_feed"
@@ -111,6 +115,55 @@ class MarketListing:
     floor_strike: Decimal | None
 
 
+# --- the daemon's decisions, recorded beside the market data so a replay can be checked signal for
+# signal (:mod:`kalshid.research.decisions`). ``received`` counts the market-data events the strategy
+# stage had taken from its inbox, in order: those the feed delivered while :class:`StrategyGate` was open.
+
+@attrs.frozen
+class StrategyGate:
+    """From here on the feed delivers market data to the strategy stage (``open``) or not."""
+
+    open: bool
+
+
+@attrs.frozen
+class MarketsFollowed:
+    """The tracker now follows ``tickers`` (current market first); the stage had ``received`` events."""
+
+    tickers: tuple[str, ...]
+    current: str | None
+    received: int
+
+
+@attrs.frozen
+class RecordedSignal:
+    """One strategy's signal in an evaluation and what became of it (``outcome``: proposed,
+    suppressed, at_target); ``proposed_count`` is the count sent to risk (0 unless proposed)."""
+
+    strategy: str
+    outcome: str
+    side: str
+    action: str
+    price_cc: int
+    count: int
+    proposed_count: int
+
+
+@attrs.frozen
+class StrategyEvaluation:
+    """The strategy stage evaluated ``ticker`` at exchange time ``now`` after folding ``received``
+    events, with this account context; ``signals`` in registry order."""
+
+    received: int
+    now: datetime
+    ticker: str
+    bankroll_cc: int
+    trading_enabled: bool
+    busy: tuple[str, ...]
+    holdings: tuple[tuple[str, str, int], ...]  # (strategy, side, count) in this market
+    signals: tuple[RecordedSignal, ...]
+
+
 def partition(root: Path, series: str, recv_ts: datetime) -> Path:
     t = recv_ts.astimezone(UTC)
     return root / f"series={series}" / f"date={t:%Y-%m-%d}" / f"hour={t:%H}"
@@ -133,3 +186,16 @@ def parquet_files(root: Path, series: tuple[str, ...] | None = None) -> list[Pat
     for d in dirs:
         out += [p for p in d.rglob("*.parquet") if p.is_file()]
     return sorted(out)
+
+
+def evaluation_record(received: int, view: MarketView, trading_enabled: bool, busy: Collection[str],
+                      holdings: Mapping[tuple[str, str, str], int], evaluations: Sequence[Evaluation]
+                      ) -> StrategyEvaluation:
+    """The :class:`StrategyEvaluation` row for one evaluation of ``view.ticker``."""
+    signals = tuple(
+        RecordedSignal(ev.strategy, ev.outcome.value, ev.signal.side.value, ev.signal.action.value,
+                       ev.signal.price_cc, ev.signal.count, ev.proposal.count if ev.proposal is not None else 0)
+        for ev in evaluations if ev.signal is not None)
+    held = tuple(sorted((s, side, n) for (s, t, side), n in holdings.items() if t == view.ticker and n))
+    return StrategyEvaluation(received, view.now, view.ticker, view.bankroll_cc, trading_enabled,
+                              tuple(sorted(busy)), held, signals)

@@ -165,8 +165,15 @@ def _stale_trials_failed(study: Any) -> None:
 
 def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings, space: Sequence[ParamSpace],
            period: tuple[datetime | None, datetime | None], trials: int, objective: str, parallel: int,
-           on_trial: Callable[[], None] | None = None) -> None:
-    """Run trials until the study holds ``trials`` finished ones, ``parallel`` at a time on ``client``."""
+           on_trial: Callable[[], None] | None = None, ahead: int | None = None) -> None:
+    """Run trials until the study holds ``trials`` finished ones on ``client``'s ``parallel`` workers.
+
+    ``parallel + ahead`` trials are kept submitted (``ahead`` defaults to ``parallel``: one waiting per
+    worker), so a worker that finishes starts its next trial at once instead of waiting for the
+    driver to record the result, ask Optuna for new parameters and send them (a round trip through
+    the study's storage and the scheduler, a good part of a short trial). The price is that a trial's
+    parameters are chosen without the results of the trials still running, as with any parallel
+    search."""
     import optuna
     from dask.distributed import as_completed
 
@@ -182,7 +189,8 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
 
     running: dict[Any, Any] = {}
     pool = as_completed()  # type: ignore[no-untyped-call]
-    for _ in range(min(parallel, remaining)):
+    in_flight = parallel + (parallel if ahead is None else max(0, ahead))
+    for _ in range(min(in_flight, remaining)):
         fut, trial = submit()
         running[fut] = trial
         pool.add(fut)  # type: ignore[no-untyped-call]

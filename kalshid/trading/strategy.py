@@ -1,10 +1,12 @@
 """The strategy stage: market data in, proposals out.
 
 Consumes the feed's market-data events, keeps the :class:`~kalshid.core.tracker.MarketTracker`
-current, and on every index print or book change of the current market asks each enabled strategy
-for a signal. A strategy that already has an order working in that market (pending, in flight or
-resting) is not asked to trade again until it finishes: one intent at a time per strategy and market
-(``TradingState.busy``; risk clears it on a rejection, execution when the order is finished).
+current, and asks each enabled strategy for a signal when one of its inputs changed: an accepted index
+print or a change of the current market's top of book (:mod:`kalshid.core.decision`, "When to
+evaluate": the rule the backtest applies too). A strategy that already has an order working in that
+market (pending, in flight or resting) is not asked to trade again until it finishes: one intent at a
+time per strategy and market (``TradingState.busy``; risk clears it on a rejection, execution when the
+order is finished).
 
 Bursts: the stage takes everything already waiting in its inbox (up to :data:`BATCH_LIMIT` events),
 folds it all into the tracker, and evaluates the strategies **once**, on the final state, stamped
@@ -19,6 +21,8 @@ resting orders never ride into the settlement window.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import trio
 
@@ -38,6 +42,7 @@ from kalshid.exchange.base import (
     Reconnected,
 )
 from kalshid.logs import get_logger
+from kalshid.research.recording import evaluation_record
 from kalshid.trading.convert import book_top
 from kalshid.trading.messages import Pipeline, Proposal, WindowClosing
 
@@ -48,12 +53,15 @@ BATCH_LIMIT = 512  # events folded per evaluation at most, so a flood still yiel
 
 class StrategyStage:
     def __init__(self, pipeline: Pipeline, *, max_count_per_signal: int = 10_000,
-                 underlying: str = "index") -> None:
+                 underlying: str = "index", record: Callable[[object], None] | None = None) -> None:
         self.p = pipeline
+        self.record = record  # the recorder's offer: each evaluation is recorded beside the market data
+        self.received = 0  # market-data events taken from the inbox, in order
         self.max_count = max_count_per_signal
         self.underlying = underlying
         self.basis = BasisTracker(BasisConfig())
         self._closing_sent: set[str] = set()
+        self._closing_logged: set[str] = set()
 
     async def run(self, market_data: trio.MemoryReceiveChannel[FeedEvent],
                   proposals: trio.MemorySendChannel[object],
@@ -93,6 +101,7 @@ class StrategyStage:
 
     def _fold(self, event: FeedEvent) -> bool | None:
         """Update the tracker; True if strategies should run, False if only time moved, None if nothing."""
+        self.received += 1
         tracker = self.p.tracker
         current = self.p.state.current_market
         if isinstance(event, IndexPrinted):
@@ -103,8 +112,9 @@ class StrategyStage:
                 self.basis.on_index(pr.local_time, pr.value)
                 if self.underlying != "index":
                     return None
-                tracker.on_index(CoreIndexPrint(pr.exchange_ts, float(pr.value)))
-                return True
+                close_avg = None if pr.close_avg_60s is None else float(pr.close_avg_60s)
+                return tracker.on_index(CoreIndexPrint(pr.exchange_ts, float(pr.value), close_avg,
+                                                       pr.close_avg_window))
             # a spot print (e.g. COINBASE:SOL-USD): tracked against the index; it drives the strategies
             # only when configured to stand in for the index, shifted by the smoothed basis
             self.basis.on_spot(pr.local_time, pr.value)
@@ -112,8 +122,7 @@ class StrategyStage:
                 return None
             # without any index print to pair with (no index access), the spot is used as it is
             value = pr.value if self.basis.smoothed_basis is None else self.basis.adjusted_spot(pr.value)
-            tracker.on_index(CoreIndexPrint(pr.exchange_ts, float(value)))
-            return True
+            return tracker.on_index(CoreIndexPrint(pr.exchange_ts, float(value)))
         if isinstance(event, BookUpdated):
             now = tracker.now
             book = event.book
@@ -126,8 +135,8 @@ class StrategyStage:
                             error=str(exc))
                 tracker.mark_stale(book.ticker)
                 return None
-            tracker.on_book(top, stale=book.stale)
-            return current is not None and book.ticker == current.ticker
+            changed = tracker.on_book(top, stale=book.stale)
+            return changed and current is not None and book.ticker == current.ticker
         if isinstance(event, FeedStale):
             tracker.mark_stale(event.ticker or None)
             self.p.state.bump("feed_stale")
@@ -173,11 +182,21 @@ class StrategyStage:
         view = tracker.view(ticker, bankroll_cc=bankroll, max_count=self.max_count)
         if view is None:
             return []
+        if view.closing_note and ticker not in self._closing_logged:
+            # once per market: the closing minute priced from the own prints (or a disagreement) and why
+            self._closing_logged.add(ticker)
+            log.warning("closing average", market=ticker, source=view.closing_source, reason=view.closing_note)
+            if len(self._closing_logged) > 64:
+                self._closing_logged = {ticker}
         busy = {name for (name, t) in state.busy if t == ticker}
         history = PriceHistory(index=new_prints[:-1] if new_prints else ())
         out: list[Proposal] = []
-        for ev in evaluate_strategies(self.p.registry.active(), view, tracker.last_print, history, top,
-                                      trading_enabled=state.trading_enabled, busy=busy, holdings=state.holdings):
+        evaluations = evaluate_strategies(self.p.registry.active(), view, tracker.last_print, history, top,
+                                          trading_enabled=state.trading_enabled, busy=busy, holdings=state.holdings)
+        if self.record is not None:
+            self.record(evaluation_record(self.received, view, state.trading_enabled, busy, state.holdings,
+                                          evaluations))
+        for ev in evaluations:
             if ev.fair_yes is not None:
                 fair = ev.fair_yes
                 state.last_fair.setdefault(ticker, {})[ev.strategy] = fair

@@ -52,8 +52,9 @@ from kalshid.exchange.kalshi.ws import FeedConfig, KalshiFeed
 from kalshid.exchange.types import Market
 from kalshid.logs import get_logger, register_secret
 from kalshid.metrics import Metrics
-from kalshid.research.recorder import Recorder, recording_dir
-from kalshid.research.recording import MarketListing
+from kalshid.research.recorder import recording_dir
+from kalshid.research.recorder_link import RecorderLink
+from kalshid.research.recording import MarketListing, MarketsFollowed, StrategyGate
 from kalshid.store import open_journal
 from kalshid.store.identity import exchange_identity, read_meta, set_aside_stale_journal
 from kalshid.trading.exchangeclock import ExchangeClock
@@ -132,7 +133,7 @@ class TradingDaemon:
         self.execution = ExecutionStage(self.p, self.clock, ExecutionSettings(
             order_timeout_s=cfg.exchange.request_timeout, cancel_on_shutdown=cfg.trading.cancel_on_shutdown),
             self.metrics)
-        self.strategy = StrategyStage(self.p, underlying=cfg.exchange.underlying)
+        self.strategy = StrategyStage(self.p, underlying=cfg.exchange.underlying, record=self._record)
         self.signer: Signer | None = runtime.signer
         self.rest_url = ""
         self.ws_url = ""
@@ -156,7 +157,8 @@ class TradingDaemon:
         self.param_overrides: dict[str, dict[str, Any]] = {}
         self.operator_restored = False  # the operator state came back from the journal at start
         self.control: Any = None
-        self.recorder: Recorder | None = None  # market-data recording (record.*), started with the feed
+        self.recorder: RecorderLink | None = None  # market-data recording (record.*), started with the feed
+        self._recorded_gate = False
 
     def _publish(self, type_: str, data: dict[str, Any]) -> None:
         """Publish an event to the dashboards. Money goes out as dollar strings like REST's (each
@@ -301,10 +303,13 @@ class TradingDaemon:
                             observe=self._observe_feed_event)
         if self.cfg.record.enabled:
             rc = self.cfg.record
-            self.recorder = Recorder(recording_dir(self.cfg), flush_seconds=rc.flush_seconds,
-                                     retention_days=rc.retention_days, queue_size=rc.queue_size).start()
+            self.recorder = RecorderLink(recording_dir(self.cfg), flush_seconds=rc.flush_seconds,
+                                         retention_days=rc.retention_days, queue_size=rc.queue_size,
+                                         on_exit=self._recorder_exited)
         try:
             async with trio.open_nursery() as nursery:
+                if self.recorder is not None:  # its own process; its task ships batches off the order path
+                    await nursery.start(self.recorder.run)
                 sink: EventSink = router
                 if self.cfg.dry_run:  # the paper account sees every market event before the stages do
                     from kalshid.exchange.paper_feed import paper_feed_task
@@ -333,13 +338,23 @@ class TradingDaemon:
             router.close()
             self.connected = False
             self.p.feed_done.set()
-            if self.recorder is not None:
-                with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(self.recorder.close)
+
+    def _recorder_exited(self, returncode: int | None, detail: str) -> None:
+        self.metrics.recorder_exit()
+        self._publish("alert", {"level": "error", "kind": "recorder_exited", "detail": detail,
+                                "returncode": returncode})
+
+    def _record(self, row: object) -> None:
+        if self.recorder is not None:
+            self.recorder.offer(row)
 
     def _observe_feed_event(self, event: FeedEvent) -> None:
         """Side effects of a feed event the router accepted (runs in the feed's task)."""
         if self.recorder is not None:
+            gate = self._orders_gate and not self._strategy_done.is_set()  # as the router's wants_market_data
+            if gate != self._recorded_gate:  # which recorded events reached the strategy stage
+                self._recorded_gate = gate
+                self.recorder.offer(StrategyGate(gate))
             self.recorder.offer(event)
         if isinstance(event, IndexPrinted):
             if event.print.exchange_ts is not None and self._is_clock_source(event.print.index_id):
@@ -413,6 +428,7 @@ class TradingDaemon:
         if self.recorder is not None:
             for m in followed:
                 self.recorder.offer(MarketListing(m.ticker, m.open_time, m.close_time, m.floor_strike))
+            self.recorder.offer(MarketsFollowed(tuple(m.ticker for m in followed), new[0], self.strategy.received))
         if new != old:
             assert self.p.feed is not None
             await self.p.feed.set_markets([m.ticker for m in followed])

@@ -87,3 +87,21 @@ def test_max_count_within_matches_an_exhaustive_definition(price: int, budget: i
     assert n >= 0 and (cap is None or n <= cap)
     assert n == 0 or all_in_cost_cc(n, price) <= budget
     assert (cap is not None and n == cap) or all_in_cost_cc(n + 1, price) > budget
+
+
+def test_all_in_cost_is_price_plus_the_exact_taker_fee() -> None:
+    from kalshid.core.fees import taker_fee_cc
+
+    for price in (1, 99, 100, 101, 2_500, 4_999, 5_000, 7_777, 9_900, 9_999):
+        for count in (0, 1, 2, 3, 7, 10, 33, 100, 999, 12_345):
+            assert all_in_cost_cc(count, price) == count * price + taker_fee_cc(count, price), (count, price)
+
+
+def test_edge_bound_is_never_below_the_edge_at_any_count() -> None:
+    from kalshid.core.sizing import edge_bound, edge_per_contract
+
+    for price in (1, 100, 2_500, 4_999, 5_000, 7_777, 9_999):
+        for fair in (0.0, 0.1, 0.4999, 0.5, 0.77, 1.0):
+            bound = edge_bound(fair, price)
+            assert max(edge_per_contract(fair, c, price) for c in range(1, 400)) <= bound + 1e-12
+            assert edge_per_contract(fair, 100_000, price) > bound - 1e-6  # and it is tight

@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime, timedelta
 
+import attrs
+
 from kalshid.core.signals import BookTop, IndexPrint
 from kalshid.core.tracker import MarketInfo, MarketTracker
 
@@ -58,3 +60,18 @@ def test_index_history_is_bounded_by_its_window() -> None:
         t.on_index(IndexPrint(OPEN + timedelta(seconds=s), 150.0))
     assert len(t._prints) <= 61
     assert t.index_age_seconds(OPEN + timedelta(seconds=3605)) == 6.0
+
+
+def test_inputs_say_whether_what_strategies_read_changed() -> None:
+    t = MarketTracker()
+    t.set_markets([INFO])
+    at = OPEN + timedelta(seconds=5)
+    assert t.on_index(IndexPrint(at, 150.0)) is True
+    assert t.on_index(IndexPrint(at, 151.0)) is False  # a replayed time is not accepted
+    assert t.on_book(_top(at), stale=False) is True  # the first book
+    assert t.on_book(_top(at + timedelta(seconds=1)), stale=False) is False  # only re-confirmed
+    assert t.on_book(attrs.evolve(_top(at), no_bid_size=21), stale=False) is True  # a size at the touch
+    assert t.on_book(attrs.evolve(_top(at), no_bid_size=21), stale=True) is True  # hidden: stale
+    assert t.on_book(attrs.evolve(_top(at), no_bid_size=21), stale=True) is False  # still hidden
+    assert t.on_book(attrs.evolve(_top(at), no_bid_size=21), stale=False) is True  # shown again
+    assert t.on_book(BookTop("KXSOL15M-OTHER", 4000, 1, None, 0, at), stale=False) is False  # not followed

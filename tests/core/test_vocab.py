@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ast
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from kalshid.core.vocab import Action, BookSide, Side, TimeInForce, book_side_of
+from kalshid.exchange.types import Fill, OrderRequest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "kalshid"
 SHARED_NAMES = ("Action", "BookSide", "Side", "TimeInForce")
@@ -56,3 +58,15 @@ def test_book_side_of_accepts_members_and_wire_strings() -> None:
         BookSide.BID, BookSide.ASK, BookSide.ASK, BookSide.BID]
     assert book_side_of("no", "buy") is BookSide.ASK  # what the simulator's parser passes
     assert Side.YES.other is Side.NO and Side.NO.other is Side.YES
+
+
+def test_exchange_types_hold_members_whatever_they_were_built_from() -> None:
+    fill = Fill(fill_id="f", order_id="o", ticker="T", side="no", action="sell", count=1, yes_price_cc=4000,
+                no_price_cc=6000, is_taker=True, fee_cc=0, ts=datetime(2026, 7, 8, tzinfo=UTC), book_side="bid")
+    assert (fill.side, fill.action, fill.book_side) == (Side.NO, Action.SELL, BookSide.BID)
+    assert fill.with_intent(Side.YES, Action.BUY).side is Side.YES
+    req = OrderRequest(ticker="T", side=Side.YES, action="buy", count=1, price_cc=4000, client_order_id="c",
+                       time_in_force="immediate_or_cancel")
+    assert req.time_in_force is TimeInForce.IMMEDIATE_OR_CANCEL and req.book_side is BookSide.BID
+    with pytest.raises(ValueError, match="'sideways' is not a valid Side"):
+        OrderRequest(ticker="T", side="sideways", action="buy", count=1, price_cc=4000, client_order_id="c")

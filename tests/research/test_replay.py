@@ -150,3 +150,22 @@ def test_event_evaluation_asks_after_each_trigger_within_a_timestamp() -> None:
     # after the print alone the book is not known yet: no signal; after the book: the same one signal
     assert per_event.result.counters["signals_proposed"] == 1
     assert [t.price_cc for t in per_event.result.trades] == [t.price_cc for t in per_ts.result.trades]
+
+
+def test_strategies_are_asked_only_when_an_input_changed() -> None:
+    # kalshid.core.decision, "When to evaluate": index prints and changes of the current market's top
+    t1 = OPEN + timedelta(minutes=1)
+    top = BookTop(TICKER, 3800, 100, 6000, 100, t1)
+    deep = [BookTick(t1 + timedelta(seconds=s / 10), attrs.evolve(top, updated_at=t1 + timedelta(seconds=s / 10)),
+                     ((3800, 100), (3700, s)), ((6000, 100), (5900, s)))
+            for s in range(1, 6)]  # the top re-confirmed, a level below it changing
+    resized = BookTick(t1 + timedelta(seconds=0.7), attrs.evolve(top, yes_bid_size=40,
+                                                                  updated_at=t1 + timedelta(seconds=0.7)))
+    events: list[Event] = [MarketListed(OPEN, TICKER, OPEN, CLOSE, 150.0), IndexTick(t1, 150.0),
+                           BookTick(t1, top), *deep, resized, IndexTick(t1 + timedelta(seconds=1), 150.1),
+                           Settled(CLOSE, TICKER, Side.YES)]
+    r = replay(events, fills=FillSettings(latency_seconds=0))
+    # the first print and book (one time), the size change at the touch, the next print: 3, not 9
+    assert r.result.counters["evaluations"] == 3
+    per_event = replay(events, fills=FillSettings(latency_seconds=0), evaluation="event")
+    assert per_event.result.counters["evaluations"] == 4  # the first print and the first book apart

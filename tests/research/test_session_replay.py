@@ -2,8 +2,9 @@
 
 With fills taken as recorded, the replay's money equals the daemon's to the cent: the same fills
 (count, price, fee), the same settlements, the same cash and realised P&L, computed by the same
-portfolio code from the recording alone. (Signal-for-signal equality is not asserted: the daemon's
-burst grouping and its order/fill timing are not in the recording; see docs/backtesting.md.)
+portfolio code from the recording alone. And signal for signal: every evaluation the daemon recorded,
+replayed at its burst boundary from the recorded market data (with the account context it recorded),
+gives the same signals (:mod:`kalshid.research.decisions`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "trading"))
 from daemonkit import running_daemon, wait_for
 
 from kalshid.research.backtest import run_backtest
+from kalshid.research.decisions import replay_decisions
 from kalshid.research.fills import FillSettings
 from kalshid.research.recorder import recording_dir
 from kalshid.research.settings import BacktestSettings
@@ -64,3 +66,14 @@ async def test_recorded_session_replays_to_the_daemon_s_money_to_the_cent(
     assert {t: (p.yes_count, p.no_count) for t, p in portfolio.positions.items()} == {
         t: (p.yes_count, p.no_count) for t, p in state.positions.items()}
     assert result.signals, "the replay's own strategies evaluated the recorded session"
+
+    # signal for signal: every evaluation the daemon made, at its burst boundary, gives the same
+    # signals (time, market, strategy, outcome, side, action, price, size) when replayed from the recording
+    decisions = replay_decisions(recording_dir(cfg), BacktestSettings.from_config(cfg))
+    assert len(decisions.recorded) == len(decisions.replayed) > 100
+    signals = [s for d in decisions.recorded for s in d.signals]
+    assert sum(s.outcome == "proposed" for s in signals) >= journal_fills[0] > 0
+    assert decisions.mismatches() == []
+    # and the comparison can fail: other strategy parameters do not reproduce the daemon's signals
+    other = BacktestSettings.from_config(cfg).with_params({"kelly_volatility.min_edge": 0.5})
+    assert replay_decisions(recording_dir(cfg), other).mismatches()

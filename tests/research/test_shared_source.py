@@ -80,3 +80,11 @@ def test_a_malformed_data_file_names_the_file_and_line(tmp_path: Path) -> None:
         f.write("KXSOL15M-26JUN010815-15,KXSOL15M,SOL,w,2026-06-01T12:20:00Z,not-a-number,1,0,yes,1\n")
     with pytest.raises(SourceError, match=r"kxcrypto15m_settlements_x\.csv\.gz: line 2: ValueError"):
         SharedDataSource(tmp_path)
+
+
+def test_a_period_s_events_are_built_once_and_the_same_every_time(source: SharedDataSource) -> None:
+    start, end = datetime(2026, 6, 1, 12, tzinfo=UTC), datetime(2026, 6, 2, tzinfo=UTC)
+    first, again = list(source.events(start, end)), list(source.events(start, end))
+    assert first == again and all(a is b for a, b in zip(first, again, strict=True))  # shared, not rebuilt
+    everything = list(source.events())
+    assert len(everything) > len(first) and list(source.events(start, end)) == first

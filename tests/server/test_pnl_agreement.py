@@ -21,12 +21,14 @@ from kalshid.core.breaker import Breaker
 from kalshid.core.pnl import unrealized_cc
 from kalshid.core.portfolio import Portfolio
 from kalshid.core.risk import DayLedger, RiskState
-from kalshid.core.units import ONE_DOLLAR_CC
+from kalshid.core.units import CC_PER_CENT, ONE_DOLLAR_CC
 from kalshid.core.vocab import Action, Side
 from kalshid.exchange.types import Fill, Settlement
 from kalshid.metrics import Metrics
 from kalshid.server.app import create_app
 from kalshid.server.settings import ApiSettings
+from kalshid.sim.accounts import Account
+from kalshid.sim.counts import CONTRACT
 from kalshid.store import Journal, open_journal
 from kalshid.store.records import Position
 from kalshid.trading import convert
@@ -161,3 +163,28 @@ async def test_status_pnl_risk_and_journal_agree(journal: Journal) -> None:
                   + 1 * 3_900 - 12_000 // 3                # 1 of 3 NO (cost 12 000) at 39 c
                   + 2 * 0 - 8_000)                         # 2 NO left, A settles YES
     assert {r["window"]: _cc(r["realized"]) for r in rows}[A] == a_realized
+
+
+def test_the_simulators_accounts_book_the_same_figures() -> None:
+    """The simulator nets a buy against the other side itself and counts hundredths of a contract on
+    the $0.01 grid; on that grid its positions match the portfolio's."""
+    trades = [(t, s, a, c, p - p % CC_PER_CENT, f) for t, s, a, c, p, f in TRADES]
+    account = Account("u", cash_cc=1_000 * ONE_DOLLAR_CC)
+    portfolio = Portfolio(cash_cc=1_000 * ONE_DOLLAR_CC)
+    held: dict[str, dict[str, int]] = {}
+    for i, trade in enumerate(trades):
+        ticker, side, action, count, price_cc, fee_cc = trade
+        account.apply_fill(ticker, side, action, count * CONTRACT, price_cc, fee_cc, now=float(i))
+        raw = _exchange_fill(i, *trade)
+        h = held.setdefault(ticker, {"yes": 0, "no": 0})
+        for part in net_fill(raw, h["yes"], h["no"]):
+            h[part.side] += part.count if part.action == "buy" else -part.count
+            portfolio = portfolio.apply_fill(convert.core_fill(part, ts=T0))
+    for ticker in (A, B):  # the open holdings and their average cost
+        sim, ours = account.position(ticker), portfolio.position(ticker)
+        assert (sim.yes, sim.no, sim.yes_cost_cc, sim.no_cost_cc) == (
+            ours.yes_count * CONTRACT, ours.no_count * CONTRACT, ours.yes_cost_cc, ours.no_cost_cc)
+    # realised after fees (a portfolio position that went flat is dropped: compare the account's totals)
+    assert sum(account.position(t).realized_pnl_cc for t in (A, B)) == portfolio.realized_pnl_cc
+    assert sum(account.position(t).fees_paid_cc for t in (A, B)) == portfolio.fees_paid_cc
+    assert account.cash_cc == portfolio.cash_cc

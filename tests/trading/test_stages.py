@@ -414,3 +414,28 @@ async def test_a_filled_order_whose_fills_were_booked_first_frees_its_strategy_a
                      initial_count=1)
     await rig.stage._on_order(executed, rig._risk_send, source="create")
     assert key not in rig.p.state.busy
+
+
+async def test_the_strategy_stage_evaluates_only_when_an_input_changed(journal: Journal) -> None:
+    """kalshid.core.decision, "When to evaluate": a book that only re-confirms the top is folded
+    without an evaluation; a new price at the touch and a new index print each trigger one."""
+    strategy = RecordingStrategy()
+    p = pipeline(journal)
+    p.registry = StrategyRegistry([strategy])
+    p.state.ready = True
+    p.state.current_market = Market(ticker=TICKER, event_ticker="E", status="active",
+                                     open_time=CLOSE - timedelta(minutes=15), close_time=CLOSE)
+    p.tracker.set_markets([MarketInfo(TICKER, CLOSE - timedelta(minutes=15), CLOSE, 150.0)])
+    stage = StrategyStage(p)
+    md_send, md_recv = trio.open_memory_channel[base.FeedEvent](64)
+    prop_send, _prop_recv = trio.open_memory_channel[object](64)
+    close_send, _close_recv = trio.open_memory_channel[object](64)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stage.run, md_recv, prop_send, close_send)
+        for event, calls in ((book_event(1, 4000), 1), (book_event(2, 4000), 1), (book_event(3, 4100), 2),
+                             (index_event(4, "150.10"), 3), (index_event(4, "150.20"), 3)):
+            md_send.send_nowait(event)
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(strategy.calls) == calls, event  # the same top again, or a replayed print: nothing
+        await md_send.aclose()
+    assert stage.received == 5

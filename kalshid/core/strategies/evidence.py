@@ -7,7 +7,7 @@ Play money — the simulator, Kalshi's demo exchange, any dry run — is never g
 strategy is watched and measured.
 
 :data:`EVIDENCE` records the study's verdict per strategy (regenerate it with
-``bench/edge_study.py``). :func:`live_gate` is the pure decision the daemon applies at start-up and
+``kalshid backtest --study all``). :func:`live_gate` is the pure decision the daemon applies at start-up and
 when a strategy is enabled at run time; its ``reason`` is logged once and shown in ``/api/status``.
 """
 
@@ -31,11 +31,11 @@ EVIDENCE: Mapping[str, StrategyEvidence] = {
         proven=False,
         summary="on the 135 SOL markets where a price path meets real quotes its fair value scores no better "
                 "than the market mid (Brier 0.227 vs 0.221), and its entry rule at the default min_edge lost "
-                "0.79 per dollar staked, 95 % interval [-1.05, -0.45], 23 trades (docs/research.md §4)"),
+                "0.79 per dollar staked, 95 % interval [-1.05, -0.45], 23 trades (docs/research/overlap.md)"),
     "mean_reversion": StrategyEvidence(
         proven=False,
         summary="fading the YES mid lost money in and out of sample (KXSOL15M test P&L per dollar "
-                "staked -0.20, 95 % interval [-0.39, +0.01]; docs/research.md §5)"),
+                "staked -0.20, 95 % interval [-0.39, +0.01]; docs/research/rules.md)"),
 }
 
 

@@ -2,7 +2,10 @@
 
 Per call: fold new index prints into a time-based EWMA volatility (:mod:`kalshid.core.vol`; memory
 ``vol_half_life_seconds``, no σ floor unless ``microstructure_floor`` > 0), price the market
-with :func:`kalshid.core.pricing.fair_yes_probability` from the latest print, compare with both asks
+with :func:`kalshid.core.pricing.fair_yes_probability` from the latest print (the closing prints
+as the tracker reconciled them with the published closing average, :mod:`kalshid.core.closing`),
+optionally pool it with the book mid (``pool_*`` parameters, :mod:`kalshid.core.pooling`; off by
+default, fitted by ``kalshid backtest --fit-pool``), compare with both asks
 (YES ask = $1 − best NO bid, NO ask = $1 − best YES bid), size the better side by fractional Kelly net
 of the exact taker fee (:mod:`kalshid.core.sizing`), capped by the displayed size at the ask and
 ``market.max_count``, and signal a taker buy at the ask if its net edge is at least ``min_edge``.
@@ -14,13 +17,14 @@ while the window has not started) raise :class:`kalshid.core.pricing.PricingErro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import attrs
 
+from kalshid.core.pooling import LogitPool
 from kalshid.core.pricing import fair_yes_probability
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
-from kalshid.core.sizing import SizeDecision, size_binary
+from kalshid.core.sizing import EDGE_BOUND_SLACK, SizeDecision, edge_bound, size_binary
 from kalshid.core.strategies.base import BaseStrategy, PriceHistory, number_in
 from kalshid.core.vocab import Action, Side
 from kalshid.core.vol import (
@@ -39,6 +43,17 @@ class KellyVolatilityParams:
     microstructure_floor: float = attrs.field(default=DEFAULT_FLOOR_PER_SQRT_MINUTE, validator=number_in(0.0, 1.0))
     kelly_fraction: float = attrs.field(default=0.25, validator=number_in(0.0, 1.0, lo_open=True))
     warmup_seconds: float = attrs.field(default=DEFAULT_WARMUP_SECONDS, validator=number_in(0.0, 86_400.0))
+    # logit pooling of the model with the book mid (kalshid.core.pooling); the defaults are the model alone
+    pool_bias: float = attrs.field(default=0.0, validator=number_in(-100.0, 100.0))
+    pool_model_at_close: float = attrs.field(default=1.0, validator=number_in(-100.0, 100.0))
+    pool_model_at_open: float = attrs.field(default=1.0, validator=number_in(-100.0, 100.0))
+    pool_mid_at_close: float = attrs.field(default=0.0, validator=number_in(-100.0, 100.0))
+    pool_mid_at_open: float = attrs.field(default=0.0, validator=number_in(-100.0, 100.0))
+
+    @property
+    def pool(self) -> LogitPool:
+        return LogitPool(self.pool_bias, self.pool_model_at_close, self.pool_model_at_open,
+                         self.pool_mid_at_close, self.pool_mid_at_open)
 
 
 class KellyVolatility(BaseStrategy):
@@ -52,26 +67,29 @@ class KellyVolatility(BaseStrategy):
                            microstructure_floor=self.params.microstructure_floor,
                            warmup_seconds=self.params.warmup_seconds)
         self.last_fair_yes: float | None = None
+        self.last_model_yes: float | None = None
+        self._pool = self.params.pool
 
     def _adopt_state(self, old: KellyVolatility) -> None:
         self.vol = attrs.evolve(old.vol, half_life_seconds=self.params.vol_half_life_seconds,
                                 microstructure_floor=self.params.microstructure_floor,
                                 warmup_seconds=self.params.warmup_seconds)
         self.last_fair_yes = old.last_fair_yes
+        self.last_model_yes = old.last_model_yes
 
-    def ingest(self, prints: tuple[IndexPrint, ...] | list[IndexPrint]) -> None:
+    def ingest(self, prints: Sequence[IndexPrint]) -> None:
         """Fold prints newer than the last one seen into the EWMA (older ones are skipped)."""
-        for p in sorted(prints, key=lambda q: q.ts):
+        for p in (prints if len(prints) < 2 else sorted(prints, key=lambda q: q.ts)):
             if self.vol.last_ts is None or p.ts > self.vol.last_ts:
                 self.vol = self.vol.update(p.ts, p.price)
 
     def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
                 orderbook: BookTop | None) -> Signal | None:
-        prints = list(price_history.index)
+        prints = price_history.index
         if current_price is not None:
-            prints.append(current_price)
+            prints = (*prints, current_price) if prints else (current_price,)
         self.ingest(prints)
-        self.last_fair_yes = None
+        self.last_fair_yes = self.last_model_yes = None
         if (current_price is None or orderbook is None or market.floor_strike is None
                 or not market.is_open or not self.vol.is_warm):
             return None
@@ -79,8 +97,17 @@ class KellyVolatility(BaseStrategy):
         if tau <= 0:
             return None
         sigma = self.vol.sigma_per_sqrt_second
-        fair_yes = fair_yes_probability(current_price.price, market.floor_strike, sigma, tau,
-                                        observed_sum=market.closing_sum, observed_count=market.closing_count)
+        model_yes = fair_yes_probability(current_price.price, market.floor_strike, sigma, tau,
+                                         observed_sum=market.closing_sum, observed_count=market.closing_count)
+        self.last_model_yes = fair_yes = model_yes
+        pooled = ""
+        if not self._pool.is_identity:
+            mid = orderbook.yes_mid_prob
+            if mid is None:
+                pooled = " pool=off(no mid)"
+            else:
+                fair_yes = self._pool(model_yes, mid, tau / 60.0)
+                pooled = f" model_yes={model_yes:.4f} mid={mid:.4f}"
         self.last_fair_yes = fair_yes
 
         best: tuple[Side, float, SizeDecision] | None = None
@@ -90,6 +117,8 @@ class KellyVolatility(BaseStrategy):
                 continue
             price_cc, size = ask
             p_side = fair_yes if side is Side.YES else 1.0 - fair_yes
+            if edge_bound(p_side, price_cc) < self.params.min_edge - EDGE_BOUND_SLACK:
+                continue  # no count reaches min_edge: skip sizing
             decision = size_binary(p_side, price_cc, market.bankroll_cc,
                                    kelly_fraction=self.params.kelly_fraction,
                                    max_count=min(size, market.max_count))
@@ -108,10 +137,11 @@ class KellyVolatility(BaseStrategy):
             confidence=confidence,
             reason=(f"fair_yes={fair_yes:.4f} {side.value}_ask={decision.price_cc}cc fee={decision.fee_cc}cc "
                     f"edge={decision.edge:.4f} sigma={sigma:.3e}/sqrt(s) tau={tau:.0f}s "
-                    f"closing={market.closing_count}/60"),
+                    f"closing={market.closing_count}/60 {market.closing_source}{pooled}"
+                    + (f" ({market.closing_note})" if market.closing_note else "")),
             created_at=market.now,
         )
 
     def statistics(self) -> Mapping[str, object]:
         return {"name": self.name, "params": attrs.asdict(self.params), "vol": self.vol.statistics(),
-                "last_fair_yes": self.last_fair_yes}
+                "last_fair_yes": self.last_fair_yes, "last_model_yes": self.last_model_yes}

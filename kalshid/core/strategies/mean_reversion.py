@@ -22,7 +22,7 @@ import attrs
 
 from kalshid.core.rolling import RollingWindow
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, PricePoint, Signal
-from kalshid.core.sizing import size_binary
+from kalshid.core.sizing import EDGE_BOUND_SLACK, edge_bound, size_binary
 from kalshid.core.strategies.base import BaseStrategy, ParamError, PriceHistory, number_in
 from kalshid.core.vocab import Action, Side
 
@@ -70,13 +70,22 @@ class MeanReversion(BaseStrategy):
         self.history = old.history.copy()
         self.last_z = old.last_z
 
-    def _ingest(self, market: MarketView, points: Sequence[PricePoint]) -> None:
+    def _ingest(self, market: MarketView, points: Sequence[PricePoint], mid: float | None) -> None:
+        """Fold ``points`` then the book's ``mid`` at ``market.now`` (``None``: no mid)."""
         if market.ticker != self.ticker:
             self.ticker = market.ticker
             self.history.clear()
         now = market.now.timestamp()
         last = self.history.last_time
-        for t, x in sorted((p.ts.timestamp(), p.yes_prob) for p in points):
+        ordered = sorted((p.ts.timestamp(), p.yes_prob) for p in points) if points else []
+        if mid is not None:
+            if not 0.0 <= mid <= 1.0:  # the check PricePoint makes
+                raise ValueError(f"yes_prob must be in [0, 1], got {mid!r}")
+            if ordered and ordered[-1][0] >= now:
+                ordered = sorted([*ordered, (now, mid)])
+            else:
+                ordered.append((now, mid))
+        for t, x in ordered:
             if t <= now and (last is None or t > last):  # one point per instant, never from the future
                 self.history.append(t, x)
                 last = t
@@ -95,10 +104,7 @@ class MeanReversion(BaseStrategy):
     def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
                 orderbook: BookTop | None) -> Signal | None:
         mid = orderbook.yes_mid_prob if orderbook is not None else None
-        points: Sequence[PricePoint] = price_history.yes
-        if mid is not None:
-            points = [*points, PricePoint(market.now, mid)]
-        self._ingest(market, points)
+        self._ingest(market, price_history.yes, mid)
         z = self.last_z = self.zscore()
         if z is None or orderbook is None or not market.is_open:
             return None
@@ -117,6 +123,8 @@ class MeanReversion(BaseStrategy):
         if ask is None:
             return None
         price_cc, size = ask
+        if edge_bound(fair, price_cc) < p.min_edge - EDGE_BOUND_SLACK:
+            return None  # no count reaches min_edge: skip sizing
         decision = size_binary(fair, price_cc, market.bankroll_cc,
                                kelly_fraction=p.kelly_fraction * confidence,
                                max_count=min(size, market.max_count))

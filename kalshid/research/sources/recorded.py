@@ -38,6 +38,15 @@ from kalshid.research.sources.base import SourceError, SourceInfo
 _WARMUP = timedelta(hours=2)  # index prints kept before --from, so volatility estimates are warm
 
 
+def _opt_float(v: object) -> float | None:
+    """A recorded decimal string or number as a float; ``None`` when absent or not a number (the tracker
+    then falls back to its own prints and says why)."""
+    try:
+        return None if v is None or isinstance(v, bool) else float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
 def _dt(s: object) -> datetime | None:
     return datetime.fromisoformat(s) if isinstance(s, str) and s else None
 
@@ -104,7 +113,11 @@ class RecordedSource:
         if kind == "IndexPrinted":
             p = d["print"]
             ts = _dt(p.get("exchange_ts"))
-            return [IndexTick(ts, float(p["value"]))] if ts and p.get("index_id") == self.index_id else []
+            if not ts or p.get("index_id") != self.index_id:
+                return []
+            avg, window = p.get("close_avg_60s"), p.get("close_avg_window")
+            return [IndexTick(ts, float(p["value"]), _opt_float(avg),
+                              window if isinstance(window, int) and not isinstance(window, bool) else None)]
         if kind == "BookUpdated":
             b = d["book"]
             ts = _dt(b.get("exchange_ts")) or now

@@ -45,6 +45,7 @@ from kalshid.research.sources.base import SourceError, SourceInfo
 
 DATA_ENV = "KALSHID_DATA_DIR"
 PERP_BASIS = 0.0008  # the perpetual trades ~8 bp above the CF index (README); used where no a0 is known
+MAX_BUILT_PERIODS = 8  # periods whose events a source keeps built (a walk-forward sweep uses a few)
 
 
 def default_data_dir() -> Path:
@@ -100,6 +101,7 @@ class SharedDataSource:
         self._settle = self._load_settlements()
         self._ladders = self._load_ladders()
         self._perp = self._load_perp() if underlying == "perp" else []
+        self._built: dict[tuple[datetime | None, datetime | None], list[Event]] = {}  # events() per period
 
     # --- loading ------------------------------------------------------------------------------
     def _load_settlements(self) -> dict[str, tuple[float, str]]:
@@ -189,6 +191,16 @@ class SharedDataSource:
         return [t for _, t in sorted(out)]
 
     def events(self, start: datetime | None = None, end: datetime | None = None) -> Iterator[Event]:
+        """The events of the markets closing in ``[start, end)``, built once per period (the events are
+        frozen: a sweep's trials on the same period share them)."""
+        built = self._built.get((start, end))
+        if built is None:
+            if len(self._built) >= MAX_BUILT_PERIODS:
+                del self._built[next(iter(self._built))]
+            built = self._built[(start, end)] = self._build(start, end)
+        yield from built
+
+    def _build(self, start: datetime | None, end: datetime | None) -> list[Event]:
         tickers = self.tickers(start, end)
         events: list[Event] = []
         windows = {}
@@ -203,7 +215,7 @@ class SharedDataSource:
             lo = start - timedelta(hours=2) if start is not None else None
             events.extend(self._index_events(lo, last))
         events.sort(key=event_sort_key)
-        yield from events
+        return events
 
     def _market_events(self, ticker: str, close: datetime) -> Iterator[Event]:
         result, entries = self._ladders[ticker]

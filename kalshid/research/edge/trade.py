@@ -25,10 +25,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from edge_data import LadderMarket, Quote
-
 from kalshid.core.fees import taker_fee_cc
 from kalshid.core.units import ONE_DOLLAR_CC
+from kalshid.research.edge.data import LadderMarket, Quote
 
 Fair = Callable[[int, float], float]
 FIRST_ML, LAST_ML = 14, 2

@@ -18,10 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from edge_data import Candles
-
 from kalshid.core.pricing import fair_yes_probability
 from kalshid.core.vol import EwmaVol
+from kalshid.research.edge.data import Candles
 
 WINDOW = 900
 AVERAGED_VARIANCE_SECONDS = 880.0

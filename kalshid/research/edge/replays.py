@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -23,7 +23,7 @@ from kalshid.config import load_config
 class Run:
     name: str
     command: str
-    underlying: str
+    underlying: Literal["perp", "none"]
     strategies: tuple[str, ...]
     start: datetime | None = None
     end: datetime | None = None
@@ -46,7 +46,8 @@ def _ci(v: Sequence[float] | None) -> str:
 
 
 def backtests(data: Path, out_dir: Path) -> tuple[list[list[str]], list[tuple[str, str]]]:
-    """Table rows and (name, relative chart path) pairs."""
+    """Table rows and (name, chart path relative to ``out_dir``) pairs; each run's report goes to
+    ``out_dir/<run name>/``."""
     from kalshid.research import BacktestSettings, SharedDataSource, run_backtest
     from kalshid.research.report import summarize, write_report
 
@@ -61,7 +62,7 @@ def backtests(data: Path, out_dir: Path) -> tuple[list[list[str]], list[tuple[st
         target = out_dir / run.name
         write_report(result, target)
         for png in sorted(target.glob("*.png")):
-            charts.append((f"{run.name}: {png.stem}", f"research/{run.name}/{png.name}"))
+            charts.append((f"{run.name}: {png.stem}", f"{run.name}/{png.name}"))
         rows.append([f"`{run.command}`", str(s["markets_settled"]), str(s["trades"]), str(s["contracts"]),
                      s["pnl"], s["fees"], _num(s["pnl_per_dollar_staked"]),
                      _ci(s["pnl_per_dollar_staked_ci95_markets"]), _ci(s["pnl_per_dollar_staked_ci95_days"]),

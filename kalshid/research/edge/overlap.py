@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from edge_data import one
-
 from kalshid.core.pricing import fair_yes_probability
 from kalshid.core.vol import EwmaVol
+from kalshid.research.edge.data import one
 
 BURN_IN_S = 7200
 

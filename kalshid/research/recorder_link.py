@@ -1,0 +1,215 @@
+"""Recording inside the daemon without slowing it: the Parquet work runs in a child process.
+
+**The trading path** calls :meth:`RecorderLink.offer` for each feed event: it appends the event and its
+wall-clock receive time to the current batch (no encoding, no lock, no thread); beyond ``queue_size``
+waiting events new ones are dropped and counted, so nothing the recorder does can hold up an order.
+
+**Its own task**, :meth:`RecorderLink.run` (started in the feed's nursery, not on the order path),
+ships the batch every ``batch_seconds``: pickled in slices of at most :data:`SLICE` events (yielding to
+the loop between slices, so no slice holds it for long) and written as length-prefixed frames to the
+stdin of the **recorder process** (:mod:`kalshid.research.recorder_main`), which encodes and writes
+the Parquet files exactly as ``kalshid record`` does (:mod:`kalshid.research.recorder`).
+
+**Crashes.** ``kill -9`` of the daemon closes the pipe: the recorder process writes everything it
+received and exits, so what is lost is at most the last ``batch_seconds`` not yet shipped; finished
+files are never touched again (written as ``*.tmp``, fsynced, renamed). A recorder process that dies
+loses at most its last ``flush_seconds``. It dies with the daemon (end of input) and never outlives it.
+
+**A dead recorder process is loud and restarted**: the link logs an error, calls ``on_exit`` (the
+daemon raises an alert and counts it), and starts another after a back-off (1 s doubling to 30 s);
+meanwhile events wait in the bounded batch. Trading never waits for any of it.
+"""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import trio
+import trio.testing
+
+from kalshid.logs import get_logger
+from kalshid.research.recorder_main import HEADER
+
+log = get_logger("kalshid.recorder")
+
+SLICE = 16  # events pickled per step of the shipping task: a book takes ~20-40 µs, so a step holds the loop < 1 ms
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
+SEND_TIMEOUT = 10.0  # wall seconds a batch may take to enter the pipe before the recorder process is replaced
+STABLE_SECONDS = 60.0  # a recorder process that lived this long resets the back-off
+WATCH_INTERVAL = 0.1
+FINISH_TIMEOUT = 30.0  # wall seconds the recorder process gets at shutdown to write what it holds
+
+
+class RecorderLink:
+    """The daemon's end of the recorder process (module docstring). ``on_exit(returncode, detail)`` is
+    called from the link's task each time the recorder process ends unasked."""
+
+    def __init__(self, root: Path, *, flush_seconds: float = 2.0, retention_days: float = 14.0,
+                 queue_size: int = 65_536, batch_seconds: float = 0.25,
+                 on_exit: Callable[[int | None, str], None] | None = None) -> None:
+        self.root = Path(root)
+        self.flush_seconds = flush_seconds
+        self.retention_days = retention_days
+        self.queue_size = queue_size
+        self.batch_seconds = batch_seconds
+        self.on_exit = on_exit
+        self._batch: list[tuple[object, float]] = []
+        self.offered = 0
+        self.dropped = 0
+        self.shipped = 0
+        self.exits = 0
+        self.pid: int | None = None
+        self.last_exit: str | None = None
+        self._sending_since: float | None = None
+
+    # --- the trading side ---------------------------------------------------------------------
+    def offer(self, event: object) -> None:
+        """Keep ``event`` for the next shipment; O(1), never waits (beyond ``queue_size`` waiting
+        events it is dropped and counted)."""
+        self.offered += 1
+        if len(self._batch) < self.queue_size:
+            self._batch.append((event, time.time()))
+        else:
+            self.dropped += 1
+
+    def statistics(self) -> dict[str, object]:
+        return {"offered": self.offered, "dropped": self.dropped, "shipped": self.shipped,
+                "queued": len(self._batch), "recorder_exits": self.exits, "recorder_pid": self.pid,
+                "last_exit": self.last_exit}
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "kalshid.research.recorder_main", str(self.root),
+                "--flush-seconds", repr(self.flush_seconds), "--retention-days", repr(self.retention_days),
+                "--queue-size", str(self.queue_size)]
+
+    # --- the shipping task ----------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Start the recorder process and ship batches to it until cancelled; then ship the rest,
+        close its input and wait for it to finish writing. Never raises but ``Cancelled``."""
+        backoff = BACKOFF_FIRST
+        started = False
+        proc: trio.Process | None = None
+        try:
+            while True:
+                try:
+                    proc = await trio.lowlevel.open_process(self.command(), stdin=subprocess.PIPE)
+                except OSError as exc:
+                    self._exited(None, f"could not start the recorder process: {exc}")
+                else:
+                    self.pid = proc.pid
+                    log.info("recorder process started", pid=proc.pid, dir=str(self.root))
+                    if not started:
+                        started = True
+                        task_status.started()
+                    born = time.monotonic()
+                    await self._ship_while_alive(proc)
+                    code = await proc.wait()
+                    self._exited(code, f"the recorder process {proc.pid} exited with status {code}")
+                    if time.monotonic() - born >= STABLE_SECONDS:
+                        backoff = BACKOFF_FIRST
+                    proc = None
+                if not started:
+                    started = True
+                    task_status.started()
+                await trio.sleep(backoff)
+                backoff = min(2 * backoff, BACKOFF_MAX)
+        finally:
+            if proc is not None:
+                with trio.CancelScope(shield=True):
+                    await self._finish(proc)
+
+    async def _ship_while_alive(self, proc: trio.Process) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch, proc, None)
+            while proc.poll() is None:
+                await trio.sleep(self.batch_seconds)
+                try:
+                    await self._ship(proc)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, BrokenPipeError):
+                    if proc.poll() is None:  # alive but its input is broken: replace it
+                        proc.kill()
+                    break
+            nursery.cancel_scope.cancel()
+
+    async def _watch(self, proc: trio.Process, deadline: float | None) -> None:
+        """Kill ``proc`` once a batch has waited ``SEND_TIMEOUT`` wall seconds to enter its pipe, or
+        once ``deadline`` (``time.monotonic``) passes. Wall time, not Trio's: a test's virtual clock
+        must not declare a working recorder process stuck. While the link waits on the recorder
+        process (a send, or its exit), it polls with :func:`_pause`."""
+        while proc.poll() is None:
+            if deadline is not None or self._sending_since is not None:
+                await _pause()
+            else:
+                await trio.sleep(WATCH_INTERVAL)
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                log.error("the recorder process did not finish in time; killed", pid=proc.pid,
+                          timeout=FINISH_TIMEOUT)
+                proc.kill()
+            elif self._sending_since is not None and now - self._sending_since > SEND_TIMEOUT:
+                log.error("the recorder process stopped reading; killed", pid=proc.pid, timeout=SEND_TIMEOUT)
+                proc.kill()
+
+    async def _ship(self, proc: trio.Process) -> None:
+        """Send what is waiting, a slice at a time; a slice is taken from the batch only once sent."""
+        assert proc.stdin is not None
+        while self._batch:
+            part = self._batch[:SLICE]
+            body = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
+            # a frame is sent whole (a cancelled write would leave half of one); _watch kills a recorder
+            # process that stops reading, which breaks the pipe and ends the write
+            self._sending_since = time.monotonic()
+            try:
+                with trio.CancelScope(shield=True):
+                    await proc.stdin.send_all(HEADER.pack(len(body)) + body)
+            finally:
+                self._sending_since = None
+            del self._batch[:len(part)]
+            self.shipped += len(part)
+            await trio.lowlevel.checkpoint()
+
+    async def _finish(self, proc: trio.Process) -> None:
+        """Ship the rest, close the recorder process's input and wait for it to write (bounded by
+        ``FINISH_TIMEOUT`` wall seconds)."""
+        assert proc.stdin is not None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch, proc, time.monotonic() + FINISH_TIMEOUT)
+            try:
+                if proc.poll() is None:
+                    await self._ship(proc)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, BrokenPipeError):
+                pass
+            await proc.stdin.aclose()
+            while proc.poll() is None:  # _watch kills it at the deadline
+                await _pause()
+            await proc.wait()
+            nursery.cancel_scope.cancel()
+        if self._batch:
+            log.warning("events not recorded at shutdown", count=len(self._batch))
+
+    def _exited(self, code: int | None, detail: str) -> None:
+        self.exits += 1
+        self.pid = None
+        self.last_exit = detail
+        log.error("recording interrupted: restarting the recorder process", detail=detail, returncode=code,
+                  queued=len(self._batch), restarts=self.exits)
+        if self.on_exit is not None:
+            try:
+                self.on_exit(code, detail)
+            except Exception as exc:  # a failing alert must not stop the recorder's restarts
+                log.error("recorder exit callback failed", error=f"{type(exc).__name__}: {exc}")
+
+
+async def _pause() -> None:
+    """A short wait for another process (real time): 10 ms on the system clock. Under a virtual test
+    clock a bare checkpoint instead: a timer would let the clock jump ahead (to a shutdown grace
+    period, say) while no real time passes, and an idle loop would let it autojump."""
+    if isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock):
+        await trio.lowlevel.checkpoint()
+    else:
+        await trio.sleep(0.01)

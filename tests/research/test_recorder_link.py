@@ -1,0 +1,137 @@
+"""Recording from the daemon through the recorder process: the same files, restarts, kill -9 safety."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import attrs
+import pyarrow.parquet as pq
+import trio
+
+from kalshid.research.recorder import Recorder
+from kalshid.research.recorder_link import RecorderLink
+from kalshid.research.recorder_main import HEADER, FrameError, read_batches, serve
+from kalshid.research.recording import parquet_files
+from kalshid.research.sources.recorded import RecordedSource
+from tests.research.test_recorder import _session
+
+
+async def _until(predicate: object, seconds: float = 30.0) -> None:
+    with trio.fail_after(seconds):
+        while not predicate():  # type: ignore[operator]  # noqa: ASYNC110 (state of other tasks and processes)
+            await trio.sleep(0.01)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return True
+
+
+async def test_the_link_records_what_the_in_process_recorder_records(tmp_path: Path) -> None:
+    with Recorder(tmp_path / "thread") as rec:
+        for e in _session():
+            rec.offer(e)
+    link = RecorderLink(tmp_path / "proc", flush_seconds=0.05, batch_seconds=0.01)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(link.run)
+        for e in _session():
+            link.offer(e)
+        await _until(lambda: link.shipped == len(_session()))
+        nursery.cancel_scope.cancel()  # the daemon stops: the rest is shipped and written
+    assert link.exits == 0 and link.dropped == 0
+    expected = list(RecordedSource(tmp_path / "thread").events())
+    assert len(expected) == 7
+    assert list(RecordedSource(tmp_path / "proc").events()) == expected
+
+
+async def test_a_dead_recorder_process_is_reported_and_replaced(tmp_path: Path) -> None:
+    exits: list[int | None] = []
+    link = RecorderLink(tmp_path, flush_seconds=0.05, batch_seconds=0.01, on_exit=lambda code, _: exits.append(code))
+    events = _session()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(link.run)
+        first = link.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        await _until(lambda: exits)
+        assert exits == [-signal.SIGKILL] and link.statistics()["recorder_exits"] == 1
+        assert "exited with status -9" in str(link.last_exit)
+        for e in events:  # offered while no recorder process runs: they wait in the batch
+            link.offer(e)
+        await _until(lambda: link.pid is not None and link.shipped == len(events))
+        assert link.pid != first
+        nursery.cancel_scope.cancel()
+    assert len(list(RecordedSource(tmp_path).events())) == 7
+
+
+async def test_killing_the_daemon_loses_nothing_shipped_and_ends_the_recorder(tmp_path: Path) -> None:
+    host = Path(__file__).with_name("recorder_link_host.py")
+    proc = await trio.lowlevel.open_process([sys.executable, str(host), str(tmp_path)], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    lines = b""
+    shipped, recorder_pid = 0, 0
+    try:
+        with trio.fail_after(60):
+            while shipped < 300:
+                chunk = await proc.stdout.receive_some()
+                assert chunk, "the host ended early"
+                lines += chunk
+                *done, lines = lines.split(b"\n")
+                for line in done:  # the link's own log lines go to stdout too
+                    if line.startswith(b"pid "):
+                        recorder_pid = int(line.split()[1])
+                    elif line.startswith(b"shipped "):
+                        shipped = int(line.split()[1])
+    finally:
+        proc.kill()  # SIGKILL: no shutdown code runs in the daemon stand-in
+        await proc.wait()
+    assert recorder_pid and shipped >= 300
+    await _until(lambda: _gone(recorder_pid))  # it dies with the daemon, after writing what it got
+    rows = [r for f in parquet_files(tmp_path) for r in pq.read_table(f).to_pylist()]
+    assert len(rows) >= shipped  # flush_seconds 5 s: only its end-of-input write can have written them
+    assert sorted(r["seq"] for r in rows) == list(range(1, len(rows) + 1))
+    assert not list(tmp_path.rglob("*.tmp"))  # noqa: ASYNC240 (the test's own files, after the fact)
+
+
+def test_a_damaged_frame_is_a_clear_error(tmp_path: Path) -> None:
+    import io
+    import pickle
+
+    good = pickle.dumps([(_session()[1], 1.0)])
+    assert read_batches(io.BytesIO(HEADER.pack(len(good)) + good)) == [(_session()[1], 1.0)]
+    assert read_batches(io.BytesIO(b"")) is None
+    for bad, message in ((HEADER.pack(100) + b"xx", "input ended inside a frame"),
+                         (b"\x00\x00", "input ended inside a frame"),
+                         (HEADER.pack(len(pickle.dumps({}))) + pickle.dumps({}), "not a list")):
+        try:
+            read_batches(io.BytesIO(bad))
+        except FrameError as exc:
+            assert message in str(exc)
+        else:
+            raise AssertionError(f"{bad!r} was accepted")
+    with Recorder(tmp_path) as rec:
+        assert serve(io.BytesIO(HEADER.pack(len(good)) + good), rec) == 1
+
+
+async def test_a_virtual_clock_does_not_make_a_busy_recorder_process_look_stuck(
+        tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    import time
+
+    link = RecorderLink(tmp_path, flush_seconds=0.05, batch_seconds=0.01)
+    book = _session()[2]  # a book: the biggest of the session's events
+    n = 5_000  # more than the pipe holds: the sends wait on the recorder process for real seconds
+    async with trio.open_nursery() as nursery:
+        await nursery.start(link.run)
+        for i in range(n):
+            link.offer(attrs.evolve(book, local_time=float(i)))
+        wall_deadline = time.monotonic() + 60  # virtual time jumps: bound the wait by the wall clock
+        while link.shipped < n and time.monotonic() < wall_deadline:  # noqa: ASYNC110
+            await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    assert link.shipped == n and link.exits == 0
+    assert sum(pq.read_metadata(f).num_rows for f in parquet_files(tmp_path)) == n

@@ -1,0 +1,100 @@
+"""The strategy stage hands the published closing average to the strategies, and logs a fallback once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import structlog
+import trio
+import trio.testing
+
+from kalshid.core.markets import INDEX_ID
+from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
+from kalshid.core.strategies.base import BaseStrategy, PriceHistory
+from kalshid.core.strategies.registry import StrategyRegistry
+from kalshid.core.tracker import MarketInfo
+from kalshid.exchange import base
+from kalshid.exchange.types import IndexPrint as ExIndexPrint
+from kalshid.exchange.types import Market
+from kalshid.store import Journal, open_journal
+from kalshid.trading.strategy import StrategyStage
+from tests.trading.test_stages import CLOSE, TICKER, pipeline
+
+
+@attrs.frozen
+class _Params:
+    pass
+
+
+class ViewRecorder(BaseStrategy):
+    name = "view_recorder"
+    params_class = _Params
+
+    def __init__(self, params: Any = None) -> None:
+        super().__init__(params)
+        self.views: list[MarketView] = []
+
+    def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
+                orderbook: BookTop | None) -> Signal | None:
+        self.views.append(market)
+        return None
+
+    def _adopt_state(self, old: ViewRecorder) -> None:
+        self.views = old.views
+
+    def statistics(self) -> dict[str, object]:
+        return {}
+
+
+def _print(seconds_into_window: int, value: str, avg: str | None = None,
+           window: int | None = None) -> base.IndexPrinted:
+    ts = CLOSE - timedelta(seconds=60 - seconds_into_window)
+    p = ExIndexPrint(INDEX_ID, Decimal(value), ts, float(seconds_into_window),
+                     close_avg_60s=None if avg is None else Decimal(avg), close_avg_window=window)
+    return base.IndexPrinted(p, float(seconds_into_window))
+
+
+@pytest.fixture
+async def journal(tmp_path: Path) -> Any:
+    async with open_journal(tmp_path / "j.sqlite3", "sim") as j:
+        yield j
+
+
+async def test_the_last_minute_is_priced_from_the_published_average(journal: Journal) -> None:
+    recorder = ViewRecorder()
+    p = pipeline(journal)
+    p.registry = StrategyRegistry([recorder])
+    p.state.ready = True
+    p.state.current_market = Market(ticker=TICKER, event_ticker="E", status="active",
+                                    open_time=CLOSE - timedelta(minutes=15), close_time=CLOSE)
+    p.tracker.set_markets([MarketInfo(TICKER, CLOSE - timedelta(minutes=15), CLOSE, 150.0)])
+    stage = StrategyStage(p)
+    md_send, md_recv = trio.open_memory_channel[base.FeedEvent](64)
+    prop_send, _prop_recv = trio.open_memory_channel[object](64)
+    close_send, _close_recv = trio.open_memory_channel[object](64)
+    with structlog.testing.capture_logs() as logs:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stage.run, md_recv, prop_send, close_send)
+            md_send.send_nowait(_print(0, "150.00"))  # the print at close - 60 s
+            await trio.testing.wait_all_tasks_blocked()
+            # a gap of 9 s in the daemon's own feed; the exchange's average covers it
+            md_send.send_nowait(_print(10, "150.40", avg="150.25", window=10))
+            await trio.testing.wait_all_tasks_blocked()
+            view = recorder.views[-1]
+            assert (view.closing_source, view.closing_count) == ("published", 11)
+            assert view.closing_sum == pytest.approx(10 * 150.25 + 150.00)
+            md_send.send_nowait(_print(12, "150.50", avg="150.30", window=3))  # short: falls back
+            await trio.testing.wait_all_tasks_blocked()
+            view = recorder.views[-1]
+            assert view.closing_source == "own" and view.closing_count == 3  # prints at 0, 10 and 12 s
+            md_send.send_nowait(_print(13, "150.50", avg="150.30", window=4))  # short again: logged once
+            await trio.testing.wait_all_tasks_blocked()
+            await md_send.aclose()
+    closing = [e for e in logs if e["event"] == "closing average"]
+    assert len(closing) == 1 and closing[0]["market"] == TICKER
+    assert "published average covers 11 settlement prints, own prints 2" in closing[0]["reason"]
