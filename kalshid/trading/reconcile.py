@@ -39,6 +39,8 @@ from kalshid.trading.netting import AccountHoldings
 
 log = get_logger("kalshid.reconcile")
 
+UNBOOKED_SHOWN = 20  # exchange fills named in a position mismatch's error, at most
+
 
 class ReconciliationError(Exception):
     """The journal and the exchange disagree in a way that needs an operator; trading stays off."""
@@ -52,7 +54,7 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
 
     # 1. intents of unknown outcome
     resolved = never_sent = 0
-    learned: list[Order] = []  # orders read from the exchange in steps 1-3: their fills are checked in step 4
+    learned: list[Order] = []  # orders read in steps 1-3: step 4 books their fills
     for rec in await journal.unacknowledged_intents():
         order = await exchange.resolve_in_flight(rec.client_order_id, ticker=rec.ticker)
         if order is None:
@@ -75,6 +77,7 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
     # 2. resting orders on the exchange
     adopted = 0
     exchange_open = await exchange.list_orders(status="resting")
+    learned += exchange_open
     for order in exchange_open:
         known = await journal.get_order_by_client_id(order.client_order_id) if order.client_order_id else None
         if known is None or known.external:
@@ -155,8 +158,10 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
     summary["cash_cc"] = balance.balance_cc
     if problems:
         unbooked = await _unbooked_fills(exchange, journal, [p.split(":", 1)[0] for p in problems])
+        shown = ", ".join(unbooked[:UNBOOKED_SHOWN]) + (f" and {len(unbooked) - UNBOOKED_SHOWN} more"
+                                                        if len(unbooked) > UNBOOKED_SHOWN else "")
         raise ReconciliationError("positions differ between the journal and the exchange: " + "; ".join(problems)
-                                  + ("; exchange fills not in the journal: " + ", ".join(unbooked) if unbooked
+                                  + ("; exchange fills not in the journal: " + shown if unbooked
                                      else "; every exchange fill of these markets is in the journal"))
     return portfolio, open_orders, summary
 
