@@ -535,6 +535,11 @@ class Journal:
     async def last_fill_seen(self) -> Fill | None:
         return await self._run(sql_read.last_fill)
 
+    async def orders_short_of_fills(self) -> list[tuple[str, str]]:
+        """``(order_id, ticker)`` of the orders with fewer contracts booked than filled; see
+        :func:`sql_read.orders_short_of_fills`."""
+        return await self._run(sql_read.orders_short_of_fills)
+
     async def _ledgers(self) -> list[TickerLedger]:
         inputs = await self._run(sql_read.ledger_inputs)
         # the replay is pure Python: run it off the lock so writers are not held up by a long history

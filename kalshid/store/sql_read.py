@@ -197,6 +197,16 @@ def fills_for_ticker(conn: sqlite3.Connection, ticker: str) -> list[Fill]:
     return [_fill(r) for r in rows]
 
 
+def orders_short_of_fills(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """``(order_id, ticker)`` of every order the exchange says filled more contracts than the journal
+    has booked for it (a fill's netted parts add up to it), oldest first."""
+    rows = conn.execute(
+        "SELECT o.order_id, o.ticker FROM orders o WHERE o.order_id IS NOT NULL AND o.filled >"
+        " (SELECT COALESCE(SUM(f.count), 0) FROM fills f WHERE f.order_id = o.order_id)"
+        " ORDER BY o.ts_us, o.client_order_id").fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
 def last_fill(conn: sqlite3.Connection) -> Fill | None:
     """The latest fill journaled (by exchange time, then ``fill_id``): where reconciliation resumes."""
     row = conn.execute(f"SELECT {_FILL_COLS} FROM fills ORDER BY ts_us DESC, fill_id DESC LIMIT 1").fetchone()

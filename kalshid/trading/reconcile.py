@@ -9,9 +9,10 @@ Steps, each against the exchange (never a guess):
    and flagged as external, counted by risk) and alerted;
 3. journal orders still open are refreshed from the exchange (they may have filled or been cancelled
    while we were down);
-4. fills since the last one seen, and every fill of an order steps 1-3 found with more contracts filled
-   than the journal has booked (read by its market, whatever their time: a decision recovered from the
-   intent log may have filled before the journal's last booked fill), are joined with their orders by
+4. fills since the last one seen, and every fill of an order with more contracts filled (on the
+   exchange as steps 1-3 read it, or in the journal) than the journal has booked (read by its market,
+   whatever their time: a decision recovered from the intent log, or an order whose feed fill was
+   still to come, may have filled before the journal's last booked fill), are joined with their orders by
    ``order_id`` (:mod:`kalshid.trading.fillowner`) and booked as the exchange netted them
    (:mod:`kalshid.trading.netting`; idempotent by ``fill_id``), settlements likewise;
 5. the portfolio is rebuilt from the journal's fills and settlements, cash is taken from the exchange's
@@ -167,11 +168,14 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
 
 
 async def _fills_of_unbooked_orders(exchange: Exchange, journal: Journal, orders: Iterable[Order]) -> list[Fill]:
-    """Every exchange fill of each order in ``orders`` whose ``fill_count`` exceeds the contracts the
-    journal has booked for it (netted parts add up to the fill), read by market with no time bound."""
+    """Every exchange fill of each order short of its fills: in ``orders`` (read from the exchange) or in
+    the journal (its ``filled`` count above the contracts booked; netted parts add up to the fill),
+    read by market with no time bound."""
     short: dict[str, set[str]] = {}
+    for order_id, ticker in await journal.orders_short_of_fills():
+        short.setdefault(ticker, set()).add(order_id)
     for order in orders:
-        if order.fill_count <= 0:
+        if order.fill_count <= 0 or order.order_id in short.get(order.ticker, ()):
             continue
         booked = await journal.list_fills(order_id=order.order_id, limit=1000)
         if sum(f.count for f in booked.items) < order.fill_count:

@@ -4,9 +4,10 @@ A decision recovered from the intent log after ``kill -9`` is in the journal as 
 fill, while its order filled on the exchange. The catch-up of step 4 reads fills from the journal's
 last booked fill on (``min_ts``, whole seconds), so a fill of that order older than the bound (another
 order's fill booked later, even by a fraction of a second across a second boundary) is not in it.
-Such an order's fills are read by its market, joined by ``order_id`` and booked once with its strategy
-and netting; a second start books nothing again; a market settled meanwhile gets the fill before its
-settlement; a fill still missing is named in the error.
+So is the fill of an acknowledged order whose feed fill had not been booked. Such an order's fills
+are read by its market, joined by ``order_id`` and booked once with its strategy and netting; a
+second start books nothing again; a market settled meanwhile gets the fill before its settlement; a
+fill still missing is named in the error.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 
 from kalshid.exchange.types import Balance, Fill, Order, Position, Settlement
 from kalshid.store import Journal, open_journal
-from kalshid.store.records import OrderIntent
+from kalshid.store.records import OrderIntent, OrderUpdate
 from kalshid.trading.convert import journal_fill
 from kalshid.trading.reconcile import ReconciliationError, reconcile
 
@@ -98,6 +99,8 @@ async def recovered_order_behind_the_last_fill(journal: Journal, gap_s: float) -
     w_fill = fill("fill-w", "oid-w", OTHER, "yes", 5, 4000, at(10))
     x_fill = fill("fill-x", "oid-x", TICKER, "no", 21, 5500, at(10 - gap_s))
     await journal.record_intent(intent("cid-w", OTHER, "yes", 5, 4000))
+    await journal.apply_order_update(OrderUpdate(state="executed", ts=at(10), filled=5, remaining=0, fees_cc=100,
+                                                 client_order_id="cid-w", order_id="oid-w"))
     await journal.record_fill(journal_fill(w_fill, ts=at(10), strategy="kelly_volatility"))
     await journal.record_intent(intent("cid-x", TICKER, "no", 21, 5500))
     await journal.mark_in_flight("cid-x", at(9))
@@ -160,3 +163,18 @@ async def test_a_recovered_order_in_a_market_settled_before_the_restart_is_booke
         assert summary["settlements_booked"] == 1
         assert summary["settlement_mismatches"] == []
         assert TICKER not in summary["positions"]  # type: ignore[operator]
+
+
+async def test_an_acknowledged_order_whose_fill_was_never_booked_is_booked_from_its_market(tmp_path: Path) -> None:
+    """The answer (executed, 21 filled) was journaled, the feed's fill was still to come when the
+    daemon died, and a later fill of another order was booked: the order is neither in flight nor open,
+    and its fill is older than the catch-up's bound; the journal's ``filled`` count finds it."""
+    async with open_journal(tmp_path / "j.sqlite3", "sim", inline=True) as journal:
+        exchange = await recovered_order_behind_the_last_fill(journal, 600.0)
+        await journal.apply_order_update(OrderUpdate(state="executed", ts=at(9), filled=21, remaining=0,
+                                                     fees_cc=100, client_order_id="cid-x", order_id="oid-x"))
+        assert await journal.unacknowledged_intents() == [] and await journal.live_orders() == []
+        _, _, summary = await reconcile(exchange, journal, at(700))  # type: ignore[arg-type]
+        booked = [f for f in await journal.all_fills() if f.order_id == "oid-x"]
+        assert [(f.fill_id, f.count, f.strategy) for f in booked] == [("fill-x", 21, "kelly_volatility")]
+        assert summary["positions"] == {OTHER: (5, 0), TICKER: (0, 21)}
