@@ -12,7 +12,8 @@ import time
 
 from kalshid.core.book import Book
 from kalshid.core.units import format_count, format_dollars
-from kalshid.exchange.kalshi import wire, wsmsg
+from kalshid.exchange.kalshi.wire import feed as wsmsg
+from kalshid.exchange.kalshi.wire import fields as wire
 
 TICKER = "KXSOL15M-26JUL081900-00"
 N = 200_000

@@ -24,6 +24,7 @@ from wsproto.events import AcceptConnection, CloseConnection, Message, Ping, Req
 
 from kalshid.core.vocab import Side
 from kalshid.exchange.kalshi.auth import Signer
+from kalshid.sim.counts import contracts
 from kalshid.sim.model import OrderRequest
 from kalshid.sim.ratelimit import RateLimits
 from kalshid.sim.server import SimHandle, SimSettings, serve_simulator
@@ -111,7 +112,7 @@ async def main(n_deltas: int, n_subs: int) -> None:
         t0 = time.perf_counter()
         for i in range(n_deltas):
             side: Side = "yes" if i % 2 else "no"
-            ex.place_order(user, OrderRequest(TICKER, side, "buy", 1, 100 * (1 + i % 40)), sim.venue.now())
+            ex.place_order(user, OrderRequest(TICKER, side, "buy", contracts(1), 100 * (1 + i % 40)), sim.venue.now())
             sim.venue.publish()
             if i % 50 == 49:
                 await trio.lowlevel.checkpoint()  # let the per-connection send loops drain

@@ -52,8 +52,22 @@ def cents_cc(value: object, field: str) -> int:
     return cents_to_cc(value)
 
 
+class FractionalCountError(WireValueError):
+    """A count with hundredths of a contract (Kalshi's granularity is 0.01). kalshid books whole
+    contracts and never rounds one: the message names the field and the value and says what to do."""
+
+
+def _fractional(value: object) -> bool:
+    try:
+        d = Decimal(value)  # type: ignore[arg-type]
+    except (ArithmeticError, TypeError, ValueError):
+        return False
+    return d.is_finite() and d != d.to_integral_value()
+
+
 def count(value: object, field: str) -> int:
-    """A count (``"10.00"``, ``10``, ``"-3.00"``) as whole contracts; fractional counts are errors."""
+    """A count (``"10.00"``, ``10``, ``"-3.00"``) as whole contracts. A fractional count raises
+    :class:`FractionalCountError` (never rounded); any other malformed count :class:`WireValueError`."""
     if type(value) is int:
         return value
     if type(value) is str and value.endswith(".00"):
@@ -65,6 +79,12 @@ def count(value: object, field: str) -> int:
     try:
         return parse_count(value)
     except UnitError as exc:
+        if _fractional(value):
+            raise FractionalCountError(
+                f"{field}: {value!r} is a fractional count; kalshid trades and books whole contracts and "
+                "never rounds one, so it does not trade while the exchange reports one. Keep fractional "
+                "trades off the account kalshid trades (docs/kalshi-api.md, 'Fractional counts')"
+            ) from exc
         raise WireValueError(f"{field}: {exc}") from exc
 
 

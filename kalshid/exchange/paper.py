@@ -7,8 +7,10 @@ Kalshi's semantics: statuses ``resting``/``canceled``/``executed``; IOC and FoK 
 ``post_only`` is refused when marketable; a duplicate
 ``client_order_id`` returns the existing order when side and action match (what ``KalshiRest`` makes of
 the exchange's 409) and raises :class:`Conflict` otherwise; a buy needs ``count × limit + taker fee``
-of available cash (:class:`InsufficientBalance`), a sell needs contracts held and not already offered;
-YES and NO holdings are kept separately (no netting) and ``position`` is ``yes − no``.
+of available cash (:class:`InsufficientBalance`), a sell needs contracts held and not already offered.
+A market's YES and NO net into one position as on Kalshi: a fill first closes the opposite holding
+(buying NO at q while holding YES sells that YES at $1 − q), then opens, by the rule the daemon and the
+backtest book fills with (:func:`kalshid.core.netting.net_parts`); ``position`` is ``yes − no``.
 
 Fill model (:mod:`kalshid.core.paperfills`), chosen so paper results do not flatter:
 
@@ -42,6 +44,7 @@ import attrs
 import trio
 
 from kalshid.core.fees import taker_fee_cc
+from kalshid.core.netting import net_parts
 from kalshid.core.paperfills import FillModelParams, RestingPaperOrder, book_key, taker_fills
 from kalshid.core.portfolio import holding_after_trade
 from kalshid.core.units import CC_PER_CENT, ONE_DOLLAR_CC
@@ -65,6 +68,7 @@ from kalshid.exchange.paper_feed import (
     level_size,
 )
 from kalshid.exchange.types import (
+    Action,
     AmendRequest,
     Balance,
     CancelResult,
@@ -91,7 +95,8 @@ def utc_now() -> datetime:
 
 @attrs.define
 class Holding:
-    """Paper contracts in one market, YES and NO separately; ``*_cost_cc`` is the basis still held."""
+    """Paper contracts in one market (at most one of YES and NO is non-zero: fills net);
+    ``*_cost_cc`` is the basis still held."""
 
     yes: int = 0
     no: int = 0
@@ -116,8 +121,8 @@ class PaperExchange(PaperMarketEvents):
     """The dry-run exchange (module docstring). Run :func:`~kalshid.exchange.paper_feed.paper_feed_task`
     over the real feed's events to get resting fills, settlement and fill/order events."""
 
-    # YES and NO are held separately here (Kalshi nets them): the journal books paper fills as they are
-    nets_positions = False
+    # fills net YES against NO as on Kalshi, so the journal splits paper fills the way it splits real ones
+    nets_positions = True
 
     def __init__(self, market_data: Exchange, *, starting_balance_cc: int, feed: MarketFeed | None = None,
                  params: FillModelParams | None = None, seed: int = 0,
@@ -458,18 +463,23 @@ class PaperExchange(PaperMarketEvents):
         return h
 
     def _fill(self, rec: PaperOrderRecord, n: int, price_cc: int, fee_cc: int, *, is_taker: bool) -> None:
-        """Move cash and contracts for one fill of ``rec`` and queue its events."""
+        """Move cash and contracts for one fill of ``rec`` (netted: the opposite holding closes
+        first) and queue its events."""
         o, now = rec.order, self._now()
         h = self._touch_holding(o.ticker, now)
         notional = n * price_cc
-        held, cost = (h.yes, h.yes_cost_cc) if o.side == "yes" else (h.no, h.no_cost_cc)
-        held, cost, realized = holding_after_trade(held, cost, rec.action, n, price_cc)  # average cost
-        h.realized_pnl_cc += realized
-        self.cash_cc += (-notional if rec.action == "buy" else notional) - fee_cc
-        if o.side == "yes":
-            h.yes, h.yes_cost_cc = held, cost
-        else:
-            h.no, h.no_cost_cc = held, cost
+        for part in net_parts(Side(o.side), Action(rec.action), n, price_cc, 0, h.yes, h.no):
+            part_notional = part.count * part.price_cc
+            yes = part.side is Side.YES
+            held, cost = (h.yes, h.yes_cost_cc) if yes else (h.no, h.no_cost_cc)
+            held, cost, realized = holding_after_trade(held, cost, part.action, part.count, part.price_cc)
+            h.realized_pnl_cc += realized  # average cost
+            self.cash_cc += -part_notional if part.action is Action.BUY else part_notional
+            if yes:
+                h.yes, h.yes_cost_cc = held, cost
+            else:
+                h.no, h.no_cost_cc = held, cost
+        self.cash_cc -= fee_cc
         h.realized_pnl_cc -= fee_cc
         h.fees_paid_cc += fee_cc
         h.total_traded_cc += notional

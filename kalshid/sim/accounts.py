@@ -1,5 +1,8 @@
 """Simulated accounts: cash, reservations, positions, fills and settlements, to the centi-cent.
 
+Counts are hundredths of a contract (:mod:`kalshid.sim.counts`); a fractional holding nets, sells and
+settles like a whole one, and every amount it moves is a whole number of centi-cents.
+
 Balance model (our choice; Kalshi does not document its own):
 
 * ``cash_cc`` is the money the user owns. Resting *buy* orders reserve ``remaining × limit``
@@ -24,6 +27,7 @@ import attrs
 from kalshid.core.pnl import trade
 from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.core.vocab import Action, Side
+from kalshid.sim.counts import format_count, notional_cc
 from kalshid.sim.model import ExchangeError, Fill, Position, Settlement
 
 
@@ -64,8 +68,8 @@ class Account:
             raise ExchangeError(
                 400,
                 "insufficient_position",
-                f"cannot sell {count} {side.upper()} contracts of {ticker}: "
-                f"{have} held and not already offered",
+                f"cannot sell {format_count(count)} {side.upper()} contracts of {ticker}: "
+                f"{format_count(have)} held and not already offered",
                 field="count",
             )
 
@@ -105,7 +109,7 @@ class Account:
             pos,
             realized_pnl_cc=pos.realized_pnl_cc - fee_cc,
             fees_paid_cc=pos.fees_paid_cc + fee_cc,
-            total_traded_cc=pos.total_traded_cc + count * price_cc,
+            total_traded_cc=pos.total_traded_cc + notional_cc(count, price_cc),
             volume=pos.volume + count,
             updated_ts=now,
         )
@@ -113,7 +117,7 @@ class Account:
         return pos, closed
 
     def _open(self, pos: Position, side: Side, count: int, price_cc: int) -> Position:
-        notional = count * price_cc
+        notional = notional_cc(count, price_cc)
         self.cash_cc -= notional
         if side == "yes":
             return attrs.evolve(pos, yes=pos.yes + count, yes_cost_cc=pos.yes_cost_cc + notional)
@@ -124,8 +128,9 @@ class Account:
         cost = pos.yes_cost_cc if side == "yes" else pos.no_cost_cc
         if count > held:
             raise AssertionError(f"closing {count} exceeds {held} held")
-        self.cash_cc += count * price_cc
-        held, cost, gain = trade(held, cost, "sell", count, price_cc)  # kalshid's average cost
+        self.cash_cc += notional_cc(count, price_cc)
+        # kalshid's average cost; a hundredth's price is a whole cc on the $0.01 grid
+        held, cost, gain = trade(held, cost, Action.SELL, count, notional_cc(1, price_cc))
         realized = pos.realized_pnl_cc + gain
         if side == "yes":
             return attrs.evolve(pos, yes=held, yes_cost_cc=cost, realized_pnl_cc=realized)
@@ -143,7 +148,7 @@ class Account:
         if pos is None or (pos.yes == 0 and pos.no == 0 and pos.volume == 0):
             return None
         winners = pos.yes if result == "yes" else pos.no
-        revenue = winners * 10_000
+        revenue = notional_cc(winners, ONE_DOLLAR_CC)
         self.cash_cc += revenue
         record = Settlement(
             user_id=self.user_id,

@@ -1,7 +1,8 @@
 """The simulator's records and events: frozen values, replaced (never mutated) on every change.
 
-Money and prices are centi-cents (cc), counts whole contracts, times simulated Unix seconds
-(float). JSON shapes live in :mod:`kalshid.sim.wire`; nothing here knows about the wire.
+Money and prices are centi-cents (cc), counts (orders, fills, trades, positions, volume, open
+interest) integers in hundredths of a contract (:mod:`kalshid.sim.counts`), times simulated Unix
+seconds (float). JSON shapes live in :mod:`kalshid.sim.wire`; nothing here knows about the wire.
 
 Positions: a market's YES and NO holdings net into one signed position as on Kalshi (a buy closes
 the other side first, :mod:`kalshid.sim.accounts`); ``position_fp`` on the wire is ``yes − no``

@@ -6,7 +6,8 @@ bad request never turns into a 500.
 
 V2 orders are quoted on one YES book: ``side`` is ``bid`` (buy YES at ``price``) or
 ``ask`` (sell YES at ``price`` ≡ buy NO at ``$1 − price``); ``price`` is a YES dollar string on the
-market's $0.01 grid, ``count`` a count string (whole contracts here: fractional counts are refused).
+market's $0.01 grid, ``count`` a count string with at most 2 decimals (0.01 granularity), kept in
+hundredths of a contract (:mod:`kalshid.sim.counts`).
 The engine books an order as (outcome side, buy) at its own-side price, so ``bid @p`` becomes
 ``(yes, buy, p)`` and ``ask @p`` becomes ``(no, buy, $1 − p)``; a NO buy against a held YES position nets
 (see :mod:`kalshid.sim.accounts`). Fields of the retired V1 body (``action``, ``yes_price``, ``count_fp``,
@@ -20,8 +21,9 @@ from typing import Any, TypeVar, cast
 
 import attrs
 
-from kalshid.core.units import ONE_DOLLAR_CC, UnitError, dollars_to_cc, parse_count
+from kalshid.core.units import ONE_DOLLAR_CC, UnitError, dollars_to_cc
 from kalshid.core.vocab import Action, Side, TimeInForce
+from kalshid.sim.counts import CountError, format_count, parse_count
 from kalshid.sim.model import ExchangeError, OrderRequest, Stp
 
 T = TypeVar("T")
@@ -95,7 +97,9 @@ def _str(body: Mapping[str, Any], field: str) -> str | None:
 
 
 def parse_count_field(body: Mapping[str, Any], field: str, *, required: bool, minimum: int = 1) -> int | None:
-    """A ``FixedPointCount`` string (``"10"``, ``"10.00"``) as whole contracts."""
+    """A ``FixedPointCount`` string (``"10"``, ``"2.5"``, ``"0.01"``) in hundredths of a contract, at
+    least ``minimum`` hundredths; a number that is not a string, a negative, non-numeric or
+    zero count and a third decimal are each refused with a message naming the fault."""
     value = body.get(field)
     if value is None:
         if required:
@@ -105,10 +109,10 @@ def parse_count_field(body: Mapping[str, Any], field: str, *, required: bool, mi
         raise bad(field, f'expected a count string such as "10.00", got {value!r}')
     try:
         count = parse_count(value)
-    except UnitError as exc:
+    except CountError as exc:
         raise bad(field, str(exc)) from None
     if count < minimum:
-        raise bad(field, f"{value!r} must be at least {minimum}")
+        raise bad(field, f"{value!r} must be at least {format_count(minimum)}")
     return count
 
 

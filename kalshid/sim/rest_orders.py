@@ -19,7 +19,8 @@ from typing import Any
 
 from quart import request
 
-from kalshid.core.units import ONE_DOLLAR_CC, format_count
+from kalshid.core.units import ONE_DOLLAR_CC
+from kalshid.sim.counts import CONTRACT, format_count, notional_cc
 from kalshid.sim.model import ExchangeError, Order
 from kalshid.sim.ratelimit import CANCEL_COST, DEFAULT_COST
 from kalshid.sim.requests import (
@@ -51,8 +52,9 @@ _AVG = Decimal("0.000001")
 
 
 def avg_dollars(total_cc: int, count: int) -> str:
-    """``total_cc / count`` as a dollar string with 4 to 6 decimals."""
-    text = f"{(Decimal(total_cc) / Decimal(count * ONE_DOLLAR_CC)).quantize(_AVG, rounding=ROUND_HALF_EVEN):f}"
+    """``total_cc`` per contract (``count`` in hundredths) as a dollar string with 4 to 6 decimals."""
+    per_contract = Decimal(total_cc * CONTRACT) / Decimal(count * ONE_DOLLAR_CC)
+    text = f"{per_contract.quantize(_AVG, rounding=ROUND_HALF_EVEN):f}"
     while len(text.rsplit(".", 1)[1]) > 4 and text.endswith("0"):
         text = text[:-1]
     return text
@@ -65,7 +67,7 @@ def fill_summary(before: Order | None, after: Order) -> dict[str, str]:
     fees = after.taker_fees_cc - (before.taker_fees_cc if before else 0)
     out = {"fill_count": format_count(filled)}
     if filled:
-        yes_cost = cost if after.side == "yes" else filled * ONE_DOLLAR_CC - cost
+        yes_cost = cost if after.side == "yes" else notional_cc(filled, ONE_DOLLAR_CC) - cost
         out["average_fill_price"] = avg_dollars(yes_cost, filled)
         out["average_fee_paid"] = avg_dollars(fees, filled)
     return out

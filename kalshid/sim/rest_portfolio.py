@@ -7,21 +7,45 @@ side of the book (price-time priority), the spec's "number of preceding shares".
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from quart import request
 
-from kalshid.core.units import format_count
 from kalshid.sim import wire
-from kalshid.sim.model import ExchangeError, Order
+from kalshid.sim.counts import format_count
+from kalshid.sim.model import ExchangeError, Order, Position
 from kalshid.sim.ratelimit import GET_ORDER_COST
 from kalshid.sim.requests import bad, page, query_int, time_filter
 from kalshid.sim.routing import Result, Router, user_id
+
+T = TypeVar("T")
 
 
 def _other_shard(args: Any) -> bool:
     """True when the query filters on a shard other than 0 (nothing lives there)."""
     return query_int(args, "exchange_index") not in (None, 0, -1)
+
+
+def listing(
+    key: str,
+    items: list[T],
+    args: Any,
+    to_json: Callable[[T], wire.JSON],
+    *,
+    ts_of: Callable[[T], float] | None = None,
+    extra: Callable[[list[T]], wire.JSON] | None = None,
+) -> Result:
+    """One page of a portfolio list: ``items`` (newest first) cut by the ``min_ts``/``max_ts`` bounds
+    when ``ts_of`` is given, paged by ``limit``/``cursor``, as ``{key: [...], **extra(page), "cursor"}``."""
+    if ts_of is not None:
+        items = time_filter(items, args, ts_of)
+    chunk, cursor = page(items, args)
+    body: wire.JSON = {key: [to_json(i) for i in chunk]}
+    if extra is not None:
+        body.update(extra(chunk))
+    body["cursor"] = cursor
+    return body, 200
 
 
 def queue_position(router: Router, order: Order) -> int:
@@ -68,9 +92,7 @@ def register(router: Router) -> None:
             if status not in ("resting", "canceled", "executed"):
                 raise bad("status", f"{status!r} is not one of resting, canceled, executed")
             items = [o for o in items if o.status == status]
-        items = time_filter(items, args, lambda o: o.created_ts)
-        chunk, cursor = page(items, args)
-        return {"orders": [wire.order_json(o) for o in chunk], "cursor": cursor}, 200
+        return listing("orders", items, args, wire.order_json, ts_of=lambda o: o.created_ts)
 
     @route("/portfolio/orders/queue_positions", "GET", auth=True)
     async def queue_positions(user: str | None, body: Any) -> Result:
@@ -125,15 +147,14 @@ def register(router: Router) -> None:
                 for p in items
                 if ("position" in keep and (p.yes or p.no)) or ("total_traded" in keep and p.total_traded_cc)
             ]
-        chunk, cursor = page(items, args)
-        by_event: dict[str, list[Any]] = {}
-        for p in chunk:
-            by_event.setdefault(ex.markets[p.ticker].event_ticker, []).append(p)
-        return {
-            "market_positions": [wire.position_json(p) for p in chunk],
-            "event_positions": [wire.event_position_json(e, ps) for e, ps in by_event.items()],
-            "cursor": cursor,
-        }, 200
+
+        def event_positions(chunk: list[Position]) -> wire.JSON:
+            by_event: dict[str, list[Position]] = {}
+            for p in chunk:
+                by_event.setdefault(ex.markets[p.ticker].event_ticker, []).append(p)
+            return {"event_positions": [wire.event_position_json(e, ps) for e, ps in by_event.items()]}
+
+        return listing("market_positions", items, args, wire.position_json, extra=event_positions)
 
     @route("/portfolio/fills", "GET", auth=True)
     async def fills(user: str | None, body: Any) -> Result:
@@ -146,9 +167,7 @@ def register(router: Router) -> None:
             items = [f for f in items if f.ticker in wanted]
         if order_id := args.get("order_id"):
             items = [f for f in items if f.order_id == order_id]
-        items = time_filter(items, args, lambda f: f.ts)
-        chunk, cursor = page(items, args)
-        return {"fills": [wire.fill_json(f) for f in chunk], "cursor": cursor}, 200
+        return listing("fills", items, args, wire.fill_json, ts_of=lambda f: f.ts)
 
     @route("/portfolio/settlements", "GET", auth=True)
     async def settlements(user: str | None, body: Any) -> Result:
@@ -158,6 +177,4 @@ def register(router: Router) -> None:
             items = [s for s in items if s.ticker == ticker]
         if event_ticker := args.get("event_ticker"):
             items = [s for s in items if s.event_ticker == event_ticker]
-        items = time_filter(items, args, lambda s: s.settled_ts)
-        chunk, cursor = page(items, args)
-        return {"settlements": [wire.settlement_json(s) for s in chunk], "cursor": cursor}, 200
+        return listing("settlements", items, args, wire.settlement_json, ts_of=lambda s: s.settled_ts)

@@ -16,6 +16,7 @@ import trio
 from kalshid.core.markets import AVERAGING_SECONDS, INDEX_ID
 from kalshid.core.vocab import Action, Side, TimeInForce
 from kalshid.sim import lifecycle, wsmsg
+from kalshid.sim.counts import CONTRACT, contracts
 from kalshid.sim.index import sigma_from_source
 from kalshid.sim.makers import InformedTaker, MakerModel, fair_yes
 from kalshid.sim.model import ExchangeError, Market, OrderRequest
@@ -127,11 +128,11 @@ async def maker_task(
                 ctx.seconds_to_close,
                 ctx.sigma,
                 closing_avg_so_far=ctx.closing_avg,
-                inventory=pos.yes - pos.no,
+                inventory=(pos.yes - pos.no) // CONTRACT,
             )
             wanted: dict[tuple[str, int], int] = {}
             for q in quotes:
-                wanted[(q.side, q.price_cc)] = wanted.get((q.side, q.price_cc), 0) + q.count
+                wanted[(q.side, q.price_cc)] = wanted.get((q.side, q.price_cc), 0) + contracts(q.count)
             for order in [
                 o
                 for o in ex.orders.values()
@@ -182,7 +183,7 @@ async def taker_task(
                     market.ticker,
                     order.side,
                     Action.BUY,
-                    order.count,
+                    contracts(order.count),
                     order.price_cc,
                     time_in_force=TimeInForce.IMMEDIATE_OR_CANCEL,
                 ),

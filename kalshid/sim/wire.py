@@ -1,6 +1,7 @@
 """JSON shapes of the simulator's REST objects, in one place (Kalshi OpenAPI v3.31.0).
 
-Numbers: ``*_dollars`` strings with 4 decimals, ``*_fp`` counts with 2, balances and settlement
+Numbers: ``*_dollars`` strings with 4 decimals, ``*_fp`` counts with 2 (the engine's hundredths of a
+contract, :mod:`kalshid.sim.counts`), balances and settlement
 ``revenue``/``value`` in integer cents. Direction is ``outcome_side`` (yes|no) and ``book_side``
 (bid|ask); the deprecated ``side``/``action``/``taker_side`` are not sent on REST objects. Every
 object that carries ``exchange_index`` says shard 0, the only one simulated. REST fills carry no
@@ -18,8 +19,9 @@ from typing import Any
 
 from kalshid.core.markets import EASTERN, INDEX_ID
 from kalshid.core.matching import MatchingBook
-from kalshid.core.units import ONE_DOLLAR_CC, format_count, format_dollars
+from kalshid.core.units import ONE_DOLLAR_CC, format_dollars
 from kalshid.core.vocab import Action, Side
+from kalshid.sim.counts import format_count
 from kalshid.sim.model import Fill, Market, Order, Position, Settlement, Trade
 
 JSON = dict[str, Any]

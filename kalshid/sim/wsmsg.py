@@ -15,8 +15,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from kalshid.core.matching import MatchingBook
-from kalshid.core.units import ONE_DOLLAR_CC, format_count, format_dollars
+from kalshid.core.units import ONE_DOLLAR_CC, format_dollars
 from kalshid.core.vocab import Side
+from kalshid.sim.counts import CONTRACT, format_count
 from kalshid.sim.model import Fill, LifecycleEvent, Market, Order, Position, Trade
 from kalshid.sim.wire import (
     EXCHANGE_INDEX,
@@ -86,7 +87,7 @@ def ticker(market: Market, yes_bid: int | None, yes_ask: int | None, bid_size: i
         "volume_fp": format_count(market.volume),
         "open_interest_fp": format_count(market.open_interest),
         "dollar_volume": market.traded_notional_cc // ONE_DOLLAR_CC,
-        "dollar_open_interest": market.open_interest,  # each YES/NO pair is $1 of notional
+        "dollar_open_interest": market.open_interest // CONTRACT,  # a YES/NO pair is $1 of notional
         "ts": int(ts),
         "ts_ms": ms(ts),
         "time": rfc3339(ts),

@@ -440,7 +440,7 @@ class ExecutionStage:
 
     @property
     def _nets(self) -> bool:
-        """Whether the exchange nets YES and NO (Kalshi does; the paper account keeps both)."""
+        """Whether the exchange nets YES and NO (Kalshi and the paper account do)."""
         return bool(getattr(self.p.require_exchange(), "nets_positions", True))
 
     def _forget(self, live: LiveOrder, *, keep_busy: bool = False) -> None:

@@ -218,14 +218,37 @@ async def test_settlement_pays_winners_once_and_closes_the_window() -> None:
     paper.observe(MarketLifecycle(TICKER, "determined", 0.0, result="yes"))
     paper.observe(MarketLifecycle(TICKER, "settled", 0.0, result="yes"))
     [s] = await paper.list_settlements()
-    assert (s.market_result, s.yes_count, s.no_count, s.revenue_cc) == ("yes", 4, 2, 4 * 10_000)
-    assert paper.cash_cc == cash + 4 * 10_000
+    # the 2 NO bought while 4 YES were held closed 2 of them: 2 YES are left to win
+    assert (s.market_result, s.yes_count, s.no_count, s.revenue_cc) == ("yes", 2, 0, 2 * 10_000)
+    assert paper.cash_cc == cash + 2 * 10_000
     assert (await paper.get_order(resting.order_id)).status == "canceled"
     [pos] = await paper.list_positions()
     assert pos.position == 0 and pos.market_exposure_cc == 0
     with pytest.raises(BadRequest) as closed:
         await paper.create_order(req("late"))
     assert closed.value.code == "market_closed"
+
+
+async def test_a_buy_closes_the_opposite_holding_first_as_on_kalshi() -> None:
+    paper, _ = make()  # YES asks 55c×5, 56c×5; NO asks 60c×10
+    no = await paper.create_order(req("n", side="no", count=4, price=6000, time_in_force="immediate_or_cancel"))
+    assert no.fill_count == 4 and paper.holding(TICKER).no == 4
+    fee_no = taker_fee_cc(4, 6000)  # ceil_to_cent(0.07 × 4 × 0.6 × 0.4) = 7c
+    assert fee_no == 700
+    yes = await paper.create_order(req("y", count=6, price=5600, time_in_force="immediate_or_cancel"))
+    assert (yes.fill_count, yes.taker_fees_cc) == (6, 1100)  # ceil(0.07 × (5 × .55 × .45 + .56 × .44)) = 11c
+    h = paper.holding(TICKER)
+    # 5 YES at 55c: the 4 NO held are sold at 45c first, then 1 YES opens; 1 more YES at 56c opens
+    assert (h.yes, h.no, h.yes_cost_cc, h.no_cost_cc) == (2, 0, 5500 + 5600, 0)
+    assert h.realized_pnl_cc == 4 * 4500 - 4 * 6000 - fee_no - 1100 == -7_800
+    assert paper.cash_cc == 100 * 10_000 - 4 * 6000 - fee_no + 4 * 4500 - 5500 - 5600 - 1100 == 981_100
+    assert paper.cash_cc + h.yes_cost_cc - 100 * 10_000 == h.realized_pnl_cc
+    [pos] = await paper.list_positions()
+    assert (pos.position, pos.market_exposure_cc, pos.realized_pnl_cc) == (2, 11_100, -7_800)
+    fills = list(reversed(await paper.list_fills(ticker=TICKER)))  # oldest first
+    assert [(f.side, f.action, f.count, f.post_position) for f in fills] == [
+        ("no", "buy", 4, -4), ("yes", "buy", 5, 1), ("yes", "buy", 1, 2)]
+    assert paper.nets_positions  # the journal splits these fills with the same rule (kalshid.core.netting)
 
 
 async def test_stale_feed_book_falls_back_to_rest() -> None:

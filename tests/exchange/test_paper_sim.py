@@ -11,6 +11,7 @@ from kalshid.exchange.kalshi.ws import FeedConfig, KalshiFeed
 from kalshid.exchange.paper import PaperExchange
 from kalshid.exchange.paper_feed import paper_feed_task
 from kalshid.exchange.types import OrderRequest
+from kalshid.sim.counts import contracts
 from kalshid.sim.model import OrderRequest as SimOrderRequest
 from kalshid.sim.server import TAKER_USER, TRADER_USER
 from tests.exchange.kalshi.contract_fixtures import (
@@ -76,7 +77,7 @@ async def test_stage_over_the_real_feed(nursery: trio.Nursery, rsa_key: rsa.RSAP
             # Someone buys 6 NO at 60c on the real exchange, hitting the 40c YES bids: a trade at
             # YES 40c, through our (virtual) 42c bid.
             sim.venue.exchange.place_order(TAKER_USER, SimOrderRequest(
-                ticker, "no", "buy", 6, 6000, time_in_force="immediate_or_cancel"), sim.venue.now())
+                ticker, "no", "buy", contracts(6), 6000, time_in_force="immediate_or_cancel"), sim.venue.now())
             sim.venue.publish()
             seen: list[type] = []
             async for ev in out_recv:

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from kalshid.core.markets import window_containing
 from kalshid.core.vocab import Action, Side
+from kalshid.sim.counts import contracts, parse_count
 from kalshid.sim.engine import Exchange
 from kalshid.sim.model import OrderRequest
 
@@ -45,9 +46,11 @@ def exchange_with_market(*users: tuple[str, int], now: float = T0, seed: int = 1
     return ex
 
 
-def req(side: str, action: str, count: int, cents: int, **kw: Any) -> OrderRequest:
-    """An order request at a whole-cent price; keyword arguments go to :class:`OrderRequest`."""
+def req(side: str, action: str, count: int | str, cents: int, **kw: Any) -> OrderRequest:
+    """An order request at a whole-cent price for ``count`` whole contracts (an ``int``) or a count
+    string such as ``"2.50"``; the engine counts hundredths. Keyword arguments go to :class:`OrderRequest`."""
     fields: dict[str, Any] = {"ticker": TICKER, **kw}
+    hundredths = contracts(count) if isinstance(count, int) else parse_count(count)
     return OrderRequest(
-        side=cast(Side, side), action=cast(Action, action), count=count, price_cc=cents * 100, **fields
+        side=cast(Side, side), action=cast(Action, action), count=hundredths, price_cc=cents * 100, **fields
     )

@@ -13,11 +13,14 @@ import pytest
 import trio
 import trio_websocket
 from cryptography.hazmat.primitives.asymmetric import rsa
-from simfakes import T0, FnIndex
+from simfakes import T0, TICKER, FnIndex
 
 from kalshid.exchange.kalshi.auth import Signer
+from kalshid.sim.counts import parse_count
+from kalshid.sim.model import OrderRequest
 from kalshid.sim.ratelimit import RateLimits
 from kalshid.sim.server import SimHandle, SimSettings, serve_simulator
+from kalshid.sim.wire import user_uuid
 
 KEY_ID = "11111111-2222-3333-4444-555555555555"
 
@@ -94,3 +97,14 @@ async def ws_recv_until(
             msg = json.loads(await ws.get_message())
             if msg["type"] == kind:
                 return msg  # type: ignore[no-any-return]
+
+
+def other_rests(sim: SimHandle, side: str, count: str, price_cc: int) -> None:
+    """Another user (not the test's key) rests a buy of ``count`` (a count string) ``side`` at ``price_cc``."""
+    other = user_uuid("other")
+    ex = sim.venue.exchange
+    if other not in ex.accounts:
+        ex.open_account(other, 10_000_000)
+    ex.place_order(other, OrderRequest(TICKER, side, "buy", parse_count(count), price_cc),  # type: ignore[arg-type]
+                   sim.venue.now())
+    sim.venue.publish()

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from simfakes import T0, TICKER, exchange_with_market, req
 
+from kalshid.sim.counts import format_count, notional_cc
 from kalshid.sim.model import ExchangeError
 
 USERS = ("a", "b", "c")
@@ -18,12 +19,12 @@ op = st.one_of(
         st.sampled_from(USERS),
         st.sampled_from(["yes", "no"]),
         st.sampled_from(["buy", "buy", "sell"]),
-        st.integers(1, 20),
+        st.integers(1, 2000),  # hundredths of a contract: fractional flow
         st.integers(1, 99),
         st.sampled_from([None, "immediate_or_cancel", "fill_or_kill"]),
     ),
     st.tuples(st.just("cancel"), st.sampled_from(USERS), st.integers(0, 50)),
-    st.tuples(st.just("decrease"), st.sampled_from(USERS), st.integers(0, 50), st.integers(1, 5)),
+    st.tuples(st.just("decrease"), st.sampled_from(USERS), st.integers(0, 50), st.integers(1, 500)),
     st.tuples(st.just("amend"), st.sampled_from(USERS), st.integers(0, 50), st.integers(1, 99)),
 )
 
@@ -36,7 +37,7 @@ def _check(ex) -> None:  # type: ignore[no-untyped-def]
     for acct in ex.accounts.values():
         assert 0 <= acct.reserved_cc <= acct.cash_cc
         resting = [o for o in ex.orders.values() if o.user_id == acct.user_id and o.status == "resting"]
-        assert acct.reserved_cc == sum(o.remaining_count * o.price_cc for o in resting if o.action == "buy")
+        assert acct.reserved_cc == sum(notional_cc(o.remaining_count, o.price_cc) for o in resting if o.action == "buy")
         for side in ("yes", "no"):
             assert acct.sellable(TICKER, side) >= 0
     book = ex.books[TICKER]
@@ -55,7 +56,7 @@ def test_random_flow_conserves_money(ops: list[tuple], result_yes: bool) -> None
         try:
             if item[0] == "place":
                 _, user, side, action, count, cents, tif = item
-                ex.place_order(user, req(side, action, count, cents, time_in_force=tif), now)
+                ex.place_order(user, req(side, action, format_count(count), cents, time_in_force=tif), now)
             else:
                 ids = sorted(o.order_id for o in ex.orders.values() if o.user_id == item[1])
                 if not ids:

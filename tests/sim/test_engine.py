@@ -6,6 +6,7 @@ import pytest
 from simfakes import T0, TICKER, exchange_with_market, req
 
 from kalshid.core.fees import taker_fee_cc
+from kalshid.sim.counts import CONTRACT as C
 from kalshid.sim.model import ExchangeError, FillEvent, OrderEvent, PositionEvent, TradeEvent
 
 
@@ -15,7 +16,7 @@ def test_yes_buy_crosses_no_bid_at_complement_and_maker_price() -> None:
     assert maker.status == "resting"
     assert ex.best_prices(TICKER) == (None, 4000)
     taker = ex.place_order("b", req("yes", "buy", 10, 45), T0)  # willing to pay 0.45, pays 0.40
-    assert taker.status == "executed" and taker.fill_count == 10
+    assert taker.status == "executed" and taker.fill_count == 10 * C
     assert taker.taker_fill_cost_cc == 10 * 4000
     fee = taker_fee_cc(10, 4000)
     assert fee == 1700  # 0.07 × 10 × 0.4 × 0.6 = 0.168 → $0.17
@@ -23,10 +24,10 @@ def test_yes_buy_crosses_no_bid_at_complement_and_maker_price() -> None:
     b, a = ex.accounts["b"], ex.accounts["a"]
     assert b.cash_cc == 100 * 10_000 - 40_000 - fee
     assert a.cash_cc == 100 * 10_000 - 60_000  # maker: no fee under quadratic
-    assert b.position(TICKER).yes == 10 and a.position(TICKER).no == 10
-    assert ex.markets[TICKER].open_interest == 10
+    assert b.position(TICKER).yes == 10 * C and a.position(TICKER).no == 10 * C
+    assert ex.markets[TICKER].open_interest == 10 * C
     trade = ex.trades[-1]
-    assert (trade.yes_price_cc, trade.taker_side, trade.count) == (4000, "yes", 10)
+    assert (trade.yes_price_cc, trade.taker_side, trade.count) == (4000, "yes", 10 * C)
     assert ex.orders[maker.order_id].status == "executed"
     assert ex.conservation_gap_cc() == 0
 
@@ -56,12 +57,12 @@ def test_sell_consumes_same_side_bids_best_first() -> None:
     sell = ex.place_order("a", req("yes", "sell", 5, 50), T0)
     assert sell.status == "executed"
     fills = [f for f in ex.accounts["a"].fills if f.action == "sell"]
-    assert [(f.count, f.price_cc) for f in fills] == [(3, 5500), (2, 5200)]
+    assert [(f.count, f.price_cc) for f in fills] == [(3 * C, 5500), (2 * C, 5200)]
     pos = ex.accounts["a"].position(TICKER)
     assert pos.yes == 0 and pos.yes_cost_cc == 0
     fees = sum(f.fee_cc for f in ex.accounts["a"].fills)
     assert pos.realized_pnl_cc == 3 * 500 + 2 * 200 - fees
-    assert ex.markets[TICKER].open_interest == 5  # YES moved from a to b; c still holds the NO side
+    assert ex.markets[TICKER].open_interest == 5 * C  # YES moved from a to b; c still holds the NO side
     assert ex.conservation_gap_cc() == 0
 
 
@@ -80,10 +81,10 @@ def test_price_time_priority_and_partial_fills() -> None:
     assert taker.status == "executed"
     assert ex.orders[first.order_id].status == "executed"
     b_order = ex.orders[second.order_id]
-    assert (b_order.status, b_order.fill_count, b_order.remaining_count) == ("resting", 2, 2)
+    assert (b_order.status, b_order.fill_count, b_order.remaining_count) == ("resting", 2 * C, 2 * C)
     # taker rests its remainder when the book runs out
     big = ex.place_order("c", req("yes", "buy", 5, 40), T0 + 3)
-    assert (big.status, big.fill_count, big.remaining_count) == ("resting", 2, 3)
+    assert (big.status, big.fill_count, big.remaining_count) == ("resting", 2 * C, 3 * C)
     assert ex.best_prices(TICKER) == (4000, None)
 
 
@@ -107,7 +108,7 @@ def test_ioc_cancels_remainder_and_fok_all_or_nothing() -> None:
     assert (fok.status, fok.fill_count, fok.remaining_count) == ("canceled", 0, 0)
     assert ex.accounts["b"].cash_cc == 100 * 10_000
     ioc = ex.place_order("b", req("yes", "buy", 5, 40, time_in_force="immediate_or_cancel"), T0)
-    assert (ioc.status, ioc.fill_count, ioc.remaining_count) == ("canceled", 3, 0)
+    assert (ioc.status, ioc.fill_count, ioc.remaining_count) == ("canceled", 3 * C, 0)
     assert ex.accounts["b"].reserved_cc == 0
 
 
@@ -152,8 +153,8 @@ def test_duplicate_client_order_id_is_409() -> None:
 def test_cancel_decrease_amend() -> None:
     ex = exchange_with_market(("a", 100), ("b", 100))
     o = ex.place_order("a", req("yes", "buy", 10, 30), T0)
-    o = ex.decrease_order("a", o.order_id, reduce_by=3, now=T0)
-    assert o.remaining_count == 7 and ex.accounts["a"].reserved_cc == 7 * 3000
+    o = ex.decrease_order("a", o.order_id, reduce_by=3 * C, now=T0)
+    assert o.remaining_count == 7 * C and ex.accounts["a"].reserved_cc == 7 * 3000
     old, new = ex.amend_order(
         "a",
         o.order_id,
@@ -165,10 +166,10 @@ def test_cancel_decrease_amend() -> None:
         updated_client_order_id=None,
         now=T0,
     )
-    assert old.price_cc == 3000 and new.price_cc == 3500 and new.remaining_count == 7
+    assert old.price_cc == 3000 and new.price_cc == 3500 and new.remaining_count == 7 * C
     assert ex.accounts["a"].reserved_cc == 7 * 3500
     canceled, reduced = ex.cancel_order("a", o.order_id, T0)
-    assert (canceled.status, reduced) == ("canceled", 7)
+    assert (canceled.status, reduced) == ("canceled", 7 * C)
     assert ex.accounts["a"].reserved_cc == 0
     assert ex.cancel_order("a", o.order_id, T0)[1] == 0
     with pytest.raises(ExchangeError) as err:
@@ -191,7 +192,7 @@ def test_amend_to_marketable_price_trades() -> None:
         updated_client_order_id=None,
         now=T0,
     )
-    assert (new.fill_count, new.remaining_count, new.status) == (4, 6, "resting")
+    assert (new.fill_count, new.remaining_count, new.status) == (4 * C, 6 * C, "resting")
     assert ex.conservation_gap_cc() == 0
 
 
@@ -250,15 +251,15 @@ def test_each_order_state_is_announced_once_and_an_ask_nets_a_held_yes_position(
         for e in ex.drain_events()
         if isinstance(e, OrderEvent) and e.order.order_id == taker.order_id
     ]
-    assert states == [(4, "resting"), (10, "executed")]
+    assert states == [(4 * C, "resting"), (10 * C, "executed")]
     # b holds 10 YES; a NO buy (a V2 ask) against a's YES bid sells 4 of them back: one signed position
     ex.place_order("a", req("yes", "buy", 4, 50), T0)
     cash = ex.accounts["b"].cash_cc
     sold = ex.place_order("b", req("no", "buy", 4, 50), T0)
     fee = taker_fee_cc(4, 5000)
     pos = ex.accounts["b"].position(TICKER)
-    assert (sold.status, pos.yes, pos.no, pos.signed) == ("executed", 6, 0, 6)
+    assert (sold.status, pos.yes, pos.no, pos.signed) == ("executed", 6 * C, 0, 6 * C)
     assert ex.accounts["b"].cash_cc == cash + 4 * 5000 - fee  # the sale pays; no NO was bought
     # a's YES bid netted a's NO too: both sides closed 4, so 4 YES/NO pairs were redeemed
-    assert ex.markets[TICKER].open_interest == 6 and ex.accounts["a"].position(TICKER).signed == -6
+    assert ex.markets[TICKER].open_interest == 6 * C and ex.accounts["a"].position(TICKER).signed == -6 * C
     assert ex.conservation_gap_cc() == 0

@@ -10,6 +10,7 @@ from simfakes import FnIndex, req
 
 from kalshid.core.markets import market_ticker, window_containing
 from kalshid.sim import lifecycle
+from kalshid.sim.counts import CONTRACT
 from kalshid.sim.engine import Exchange
 from kalshid.sim.model import LifecycleEvent
 
@@ -55,7 +56,7 @@ def test_full_window_lifecycle_and_settlement() -> None:
     target = ex.markets[target.ticker]
     assert target.status == "finalized"
     settlement = ex.accounts["u"].settlements[-1]
-    assert (settlement.market_result, settlement.yes_count, settlement.revenue_cc) == ("yes", 10, 100_000)
+    assert (settlement.market_result, settlement.yes_count, settlement.revenue_cc) == ("yes", 10 * CONTRACT, 100_000)
     assert ex.accounts["m"].settlements[-1].revenue_cc == 0
     assert ex.conservation_gap_cc() == 0
     kinds = [(e.market.ticker, e.event_type) for e in ex.drain_events() if isinstance(e, LifecycleEvent)]

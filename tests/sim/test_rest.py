@@ -12,6 +12,7 @@ from simfakes import T0, TICKER
 from simkit import KalshiAuth, sim_settings
 
 from kalshid.exchange.kalshi.auth import Signer
+from kalshid.sim.counts import contracts
 from kalshid.sim.model import OrderRequest
 from kalshid.sim.ratelimit import RateLimits
 from kalshid.sim.server import SimHandle, serve_simulator
@@ -49,7 +50,8 @@ def rest_other_side(sim: SimHandle, side: str, count: int, price_cc: int) -> Non
     other = user_uuid("other")
     if other not in sim.venue.exchange.accounts:
         sim.venue.exchange.open_account(other, 10_000_000)
-    sim.venue.exchange.place_order(other, OrderRequest(TICKER, side, "buy", count, price_cc), sim.venue.now())  # type: ignore[arg-type]
+    order = OrderRequest(TICKER, side, "buy", contracts(count), price_cc)  # type: ignore[arg-type]
+    sim.venue.exchange.place_order(other, order, sim.venue.now())
     sim.venue.publish()
 
 
@@ -286,7 +288,7 @@ async def test_batches_and_cancel_all(client: httpx.AsyncClient) -> None:
         ({"price": "1.00"}, "price"),
         ({"price": 40}, "price"),
         ({"price": "0.405"}, "price"),
-        ({"count": "2.50"}, "count"),
+        ({"count": "2.505"}, "count"),
         ({"count": 5}, "count"),
         ({"count": "0"}, "count"),
         ({"ticker": None}, "ticker"),

@@ -19,6 +19,7 @@ from simfakes import TICKER
 from simkit import KalshiAuth, sim_settings, ws_headers, ws_recv
 
 from kalshid.exchange.kalshi.auth import Signer
+from kalshid.sim.counts import contracts
 from kalshid.sim.faults import FaultSpec
 from kalshid.sim.main import add_arguments, settings_from_args
 from kalshid.sim.model import OrderRequest
@@ -76,7 +77,7 @@ async def test_seq_gap_injected_on_orderbook(nursery: trio.Nursery, private_key:
         seqs = [(await ws_recv(ws))["seq"]]
         for i in range(10):
             ex.place_order(
-                user_uuid("o"), OrderRequest(TICKER, "yes", "buy", 1, 100 * (10 + i)), sim.venue.now()
+                user_uuid("o"), OrderRequest(TICKER, "yes", "buy", contracts(1), 100 * (10 + i)), sim.venue.now()
             )
             sim.venue.publish()
             seqs.append((await ws_recv(ws))["seq"])

@@ -14,6 +14,7 @@ from simfakes import TICKER, FnIndex
 from simkit import KalshiAuth, sim_settings, ws_headers, ws_recv
 
 from kalshid.exchange.kalshi.auth import Signer
+from kalshid.sim.counts import contracts
 from kalshid.sim.model import OrderRequest
 from kalshid.sim.server import SimHandle, serve_simulator
 from kalshid.sim.wire import user_uuid
@@ -29,7 +30,7 @@ async def test_window_settles_through_server(
     sim: SimHandle = await nursery.start(serve_simulator, settings)
     ex = sim.venue.exchange
     ex.open_account(user_uuid("other"), 1_000_000)
-    ex.place_order(user_uuid("other"), OrderRequest(TICKER, "no", "buy", 10, 5500), sim.venue.now())
+    ex.place_order(user_uuid("other"), OrderRequest(TICKER, "no", "buy", contracts(10), 5500), sim.venue.now())
     async with (
         httpx.AsyncClient(base_url=sim.rest_base_url, auth=KalshiAuth(signer)) as client,
         trio_websocket.open_websocket_url(sim.ws_url, extra_headers=ws_headers(signer)) as ws,

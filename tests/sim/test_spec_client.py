@@ -25,6 +25,7 @@ from schemas import validate_rest, validate_ws
 from simfakes import FnIndex
 from simkit import sim_settings
 
+from kalshid.sim.counts import contracts
 from kalshid.sim.model import OrderRequest
 from kalshid.sim.server import SimHandle, serve_simulator
 from kalshid.sim.wire import user_uuid
@@ -125,7 +126,7 @@ async def test_a_spec_only_client_trades_a_window_to_settlement(
         # someone else offers YES at 0.55 (a NO bid at 0.45)
         seller = user_uuid("seller")
         sim.venue.exchange.open_account(seller, 10_000_000)
-        sim.venue.exchange.place_order(seller, OrderRequest(ticker, "no", "buy", 10, 4500), sim.venue.now())
+        sim.venue.exchange.place_order(seller, OrderRequest(ticker, "no", "buy", contracts(10), 4500), sim.venue.now())
         sim.venue.publish()
 
         resting = await client.create(

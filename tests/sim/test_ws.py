@@ -14,6 +14,7 @@ from simfakes import T0, TICKER
 from simkit import sim_settings, ws_headers, ws_recv, ws_recv_until
 
 from kalshid.exchange.kalshi.auth import Signer
+from kalshid.sim.counts import contracts
 from kalshid.sim.model import OrderRequest
 from kalshid.sim.server import SimHandle, serve_simulator
 from kalshid.sim.wire import market_id, user_uuid
@@ -36,7 +37,7 @@ def other_order(sim: SimHandle, side: str, count: int, cents: int, user: str = O
     ex = sim.venue.exchange
     if user not in ex.accounts:
         ex.open_account(user, 1_000_000)
-    ex.place_order(user, OrderRequest(TICKER, side, "buy", count, cents * 100), sim.venue.now())  # type: ignore[arg-type]
+    ex.place_order(user, OrderRequest(TICKER, side, "buy", contracts(count), cents * 100), sim.venue.now())  # type: ignore[arg-type]
     sim.venue.publish()
 
 

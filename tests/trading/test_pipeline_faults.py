@@ -12,6 +12,7 @@ from pathlib import Path
 
 from daemonkit import running_daemon, wait_for
 
+from kalshid.sim.counts import whole
 from kalshid.sim.server import TRADER_USER
 from kalshid.trading.netting import OPEN_SUFFIX
 
@@ -42,8 +43,9 @@ async def test_books_and_positions_stay_right_through_every_fault(tmp_path: Path
         async def book_matches() -> bool:
             ours = feed.book(current.ticker)
             book = venue.exchange.books[current.ticker]
-            return (ours is not None and not ours.stale and list(ours.yes) == book.levels("yes")
-                    and list(ours.no) == book.levels("no"))
+            return (ours is not None and not ours.stale  # the engine counts hundredths of a contract
+                    and list(ours.yes) == [(p, whole(n)) for p, n in book.levels("yes")]
+                    and list(ours.no) == [(p, whole(n)) for p, n in book.levels("no")])
 
         await wait_for(book_matches, limit_s=120, every_s=0.5)
 
@@ -63,5 +65,5 @@ async def test_books_and_positions_stay_right_through_every_fault(tmp_path: Path
     # a fill that closed the opposite holding and opened the rest is journaled in two parts (Kalshi nets)
     assert sorted({f.fill_id.removesuffix(OPEN_SUFFIX) for f in fills}) == sorted(f.fill_id for f in account.fills)
     assert daemon.p.state.portfolio.cash_cc == account.cash_cc
-    open_exchange = {t: (p.yes, p.no) for t, p in account.positions.items() if p.yes or p.no}
+    open_exchange = {t: (whole(p.yes), whole(p.no)) for t, p in account.positions.items() if p.yes or p.no}
     assert {t: (p.yes_count, p.no_count) for t, p in daemon.p.state.portfolio.positions.items()} == open_exchange

@@ -29,10 +29,11 @@ import trio
 from kalshid.core.markets import SERIES, market_ticker, window_containing
 from kalshid.core.units import format_dollars
 from kalshid.exchange.errors import ExchangeError
-from kalshid.exchange.kalshi import hosts, wire
+from kalshid.exchange.kalshi import hosts
 from kalshid.exchange.kalshi.auth import Signer
-from kalshid.exchange.kalshi.orderwire import ORDERS_V2_PATH
 from kalshid.exchange.kalshi.rest import KalshiRest, RetryPolicy
+from kalshid.exchange.kalshi.wire.objects import parse_fill, parse_order
+from kalshid.exchange.kalshi.wire.orders import ORDERS_V2_PATH
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -102,12 +103,12 @@ async def run_checks(rest: KalshiRest, now: datetime, *, series: str = SERIES) -
 
     async def orders() -> str:
         body = await rest.read("/portfolio/orders", {"limit": 1})
-        page = [wire.parse_order(o) for o in body.get("orders") or []]
+        page = [parse_order(o) for o in body.get("orders") or []]
         return f"order reads answer ({len(page)} on the first page of 1)"
 
     async def fills() -> str:
         body = await rest.read("/portfolio/fills", {"limit": 1})
-        page = [wire.parse_fill(f) for f in body.get("fills") or []]
+        page = [parse_fill(f) for f in body.get("fills") or []]
         return f"fill reads answer ({len(page)} on the first page of 1)"
 
     async def market() -> str:

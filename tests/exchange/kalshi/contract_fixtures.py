@@ -28,6 +28,7 @@ from kalshid.core.markets import market_ticker, window_containing
 from kalshid.exchange.kalshi import auth
 from kalshid.exchange.kalshi.ratelimit import RateLimits
 from kalshid.exchange.kalshi.rest import KalshiRest, RetryPolicy
+from kalshid.sim.counts import contracts
 from kalshid.sim.faults import FaultSpec
 from kalshid.sim.model import OrderRequest as SimOrderRequest
 from kalshid.sim.ratelimit import RateLimits as SimRateLimits
@@ -66,7 +67,7 @@ def seed_liquidity(sim: SimHandle, ticker: str, *, yes: tuple[tuple[int, int], .
     ex, now = sim.venue.exchange, sim.venue.now()
     for side, levels in (("yes", yes), ("no", no)):
         for price, count in levels:
-            ex.place_order(MAKER_USER, SimOrderRequest(ticker, side, "buy", count, price), now)  # type: ignore[arg-type]
+            ex.place_order(MAKER_USER, SimOrderRequest(ticker, side, "buy", contracts(count), price), now)  # type: ignore[arg-type]
     sim.venue.publish()
 
 

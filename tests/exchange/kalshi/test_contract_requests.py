@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from kalshid.exchange.kalshi import orderwire
+from kalshid.exchange.kalshi.wire import orders as orderwire
 from kalshid.exchange.types import AmendRequest, OrderRequest
 from tests.exchange.kalshi.client_drive import CALLS, drive_everything, load_schemas, public_coroutines, spec_template
 from tests.exchange.kalshi.kalshi_fakes import TICKER

@@ -19,6 +19,7 @@ from kalshid.exchange.errors import OrderInFlight
 from kalshid.exchange.kalshi.rest import KalshiRest, RetryPolicy
 from kalshid.exchange.kalshi.ws import FeedConfig, KalshiFeed
 from kalshid.exchange.types import Order, OrderRequest
+from kalshid.sim.counts import contracts
 from kalshid.sim.faults import FaultSpec
 from kalshid.sim.model import OrderRequest as SimOrderRequest
 from kalshid.sim.server import MAKER_USER, TRADER_USER, SimHandle
@@ -48,7 +49,7 @@ async def churn(sim: SimHandle, ticker: str, stop: trio.Event) -> None:
         i += 1
         side = "yes" if i % 2 else "no"
         price = 1000 + (i * 300) % 2500  # 10c..34c on both sides: never crosses
-        resting.append(ex.place_order(MAKER_USER, SimOrderRequest(ticker, side, "buy", 1 + i % 4, price),  # type: ignore[arg-type]
+        resting.append(ex.place_order(MAKER_USER, SimOrderRequest(ticker, side, "buy", contracts(1 + i % 4), price),  # type: ignore[arg-type]
                                       sim.venue.now()).order_id)
         if len(resting) > 6:
             ex.cancel_order(MAKER_USER, resting.pop(0), sim.venue.now())
@@ -74,7 +75,7 @@ async def test_ws_drop_reconnects_and_resyncs_to_the_rest_book(nursery: trio.Nur
                     # The connection is down: change the book where only a resync snapshot can show it.
                     price = 2000 + 100 * len(changed_while_down)
                     sim.venue.exchange.place_order(
-                        MAKER_USER, SimOrderRequest(ticker, "yes", "buy", 7, price), sim.venue.now())
+                        MAKER_USER, SimOrderRequest(ticker, "yes", "buy", contracts(7), price), sim.venue.now())
                     sim.venue.publish()
                     changed_while_down.add(price)
                 elif isinstance(ev, Reconnected):

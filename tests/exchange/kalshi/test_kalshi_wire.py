@@ -8,13 +8,15 @@ from decimal import Decimal
 import pytest
 
 from kalshid.exchange import errors
-from kalshid.exchange.kalshi import orderwire, wire, wsmsg
-from kalshid.exchange.types import AmendRequest, OrderRequest
+from kalshid.exchange.kalshi.wire import answers, fields, objects
+from kalshid.exchange.kalshi.wire import feed as wsmsg
+from kalshid.exchange.kalshi.wire import orders as orderwire
+from kalshid.exchange.types import AmendRequest, Order, OrderRequest
 from tests.exchange.kalshi.kalshi_fakes import TICKER, create_answer, fill_json, market_json, order_json
 
 
 def test_market_new_format() -> None:
-    m = wire.parse_market(wire.loads(wire_json(market_json())))
+    m = objects.parse_market(fields.loads(wire_json(market_json())))
     assert m.ticker == TICKER and m.event_ticker == "KXSOL15M-26JUL081900" and m.status == "active"
     assert m.close_time.isoformat() == "2026-07-08T23:00:00+00:00"
     assert m.floor_strike == Decimal("187.1234")  # a JSON number, kept exact
@@ -26,7 +28,7 @@ def test_market_new_format() -> None:
 
 def test_market_string_numbers_and_no_ranges() -> None:
     raw = market_json(floor_strike="187.5", price_ranges=[], volume_fp="12")
-    m = wire.parse_market(raw)
+    m = objects.parse_market(raw)
     assert (m.yes_bid_cc, m.yes_ask_cc, m.last_price_cc) == (4200, 4400, 4300)
     assert m.floor_strike == Decimal("187.5") and m.volume == 12 and m.exchange_index == 0
     assert m.is_valid_price(4200) and not m.is_valid_price(4250)  # no ranges: whole cents
@@ -37,7 +39,7 @@ def test_legacy_integer_cents_are_not_read() -> None:
     for k in ("yes_bid_dollars", "yes_ask_dollars"):
         del raw[k]
     raw.update(yes_bid=41, yes_ask=43)
-    m = wire.parse_market(raw)
+    m = objects.parse_market(raw)
     assert (m.yes_bid_cc, m.yes_ask_cc) == (None, None)
 
 
@@ -53,24 +55,24 @@ def test_legacy_integer_cents_are_not_read() -> None:
 )
 def test_market_malformed_names_the_field(change: dict[str, object], field: str) -> None:
     with pytest.raises(errors.ProtocolError, match=field):
-        wire.parse_market(wire.loads(wire_json(market_json(**change))))
+        objects.parse_market(fields.loads(wire_json(market_json(**change))))
 
 
 def test_order_reads_book_side_never_side_action() -> None:
-    o = wire.parse_order(order_json())
+    o = objects.parse_order(order_json())
     assert (o.yes_price_cc, o.no_price_cc, o.price_cc) == (4200, 5800, 4200)
     assert (o.book_side, o.side, o.action) == ("bid", "yes", "buy")
     assert (o.fill_count, o.remaining_count, o.initial_count) == (2, 3, 5)
     assert o.taker_fees_cc == 400 and o.fees_cc == 400 and o.is_open
     assert o.created_time is not None and o.created_time.microsecond == 123456
     # an ask is read as a NO purchase at 1 - p whatever the deprecated fields say
-    ask = wire.parse_order(order_json(book_side="ask", outcome_side="no", side="yes", action="sell",
+    ask = objects.parse_order(order_json(book_side="ask", outcome_side="no", side="yes", action="sell",
                                       status="executed", fill_count_fp="5.00", remaining_count_fp="0.00"))
     assert (ask.book_side, ask.side, ask.action, ask.price_cc) == ("ask", "no", "buy", 5800)
     assert not ask.is_open
     ws = {k: v for k, v in order_json().items() if k not in ("no_price_dollars", "created_time")}
     ws.update(created_ts_ms=1783551000123)
-    wo = wire.parse_order(ws)
+    wo = objects.parse_order(ws)
     assert wo.no_price_cc == 5800 and wo.created_time is not None and wo.created_time.year == 2026
 
 
@@ -86,11 +88,11 @@ def test_order_reads_book_side_never_side_action() -> None:
 )
 def test_order_malformed(change: dict[str, object], field: str) -> None:
     with pytest.raises(errors.ProtocolError, match=field):
-        wire.parse_order(order_json(**change))
+        objects.parse_order(order_json(**change))
 
 
 def test_fill_settlement_balance() -> None:
-    f = wire.parse_fill(fill_json())
+    f = objects.parse_fill(fill_json())
     assert (f.fill_id, f.count, f.yes_price_cc, f.fee_cc, f.is_taker) == ("f-1", 5, 4200, 900, True)
     assert f.ts is not None and f.ts.isoformat() == "2026-07-08T22:51:00+00:00"
     assert (f.book_side, f.side, f.action, f.client_order_id) == ("bid", "yes", "buy", None)
@@ -113,14 +115,14 @@ def test_fill_settlement_balance() -> None:
         "action": "sell",
         "purchased_side": "no",
     }
-    wf = wire.parse_fill(ws_fill)
+    wf = objects.parse_fill(ws_fill)
     assert (wf.fill_id, wf.ticker, wf.no_price_cc, wf.price_cc, wf.fee_cc) == ("t", TICKER, 2500, 2500, 0)
     assert (wf.side, wf.action, wf.client_order_id, wf.post_position) == ("no", "buy", "c-9", -3)
     assert wf.ts is not None and wf.ts.microsecond == 123000
     # joined with its order (a YES sell), the same fill is a sale of YES at $0.75
     sold = wf.with_intent("yes", "sell")
     assert (sold.side, sold.action, sold.price_cc) == ("yes", "sell", 7500)
-    s = wire.parse_settlement(
+    s = objects.parse_settlement(
         {
             "ticker": TICKER,
             "event_ticker": "E",
@@ -138,18 +140,18 @@ def test_fill_settlement_balance() -> None:
     )
     assert (s.revenue_cc, s.value_cc, s.yes_total_cost_cc, s.fee_cc) == (50_000, 10_000, 21_000, 900)
     assert (
-        wire.parse_balance(
+        objects.parse_balance(
             {"balance": 10000, "balance_dollars": "100.0000", "portfolio_value": 250, "updated_ts": 1783551000,
              "balance_breakdown": [{"exchange_index": 0, "balance": "100.0000"}]}
         ).portfolio_value_cc
         == 25_000
     )
     with pytest.raises(errors.ProtocolError, match="balance"):
-        wire.parse_balance({"portfolio_value": 1})
+        objects.parse_balance({"portfolio_value": 1})
 
 
 def test_orderbook_new_legacy_and_null_sides() -> None:
-    new = wire.parse_orderbook(
+    new = objects.parse_orderbook(
         TICKER,
         {"orderbook_fp": {"yes_dollars": [["0.4200", "35.00"], ["0.4100", "120.00"]], "no_dollars": None}},
     )
@@ -160,11 +162,11 @@ def test_orderbook_new_legacy_and_null_sides() -> None:
         and new.no_ask == (5800, 35)
     )
     with pytest.raises(errors.ProtocolError, match="orderbook_fp"):
-        wire.parse_orderbook(TICKER, {"orderbook": {"yes": [[41, 120]], "no": [[55, 80]]}})
+        objects.parse_orderbook(TICKER, {"orderbook": {"yes": [[41, 120]], "no": [[55, 80]]}})
     with pytest.raises(errors.ProtocolError, match="orderbook"):
-        wire.parse_orderbook(TICKER, {"orderbook_fp": {"yes_dollars": [["0.42"]]}})
+        objects.parse_orderbook(TICKER, {"orderbook_fp": {"yes_dollars": [["0.42"]]}})
     with pytest.raises(errors.ProtocolError, match="orderbook_fp"):
-        wire.parse_orderbook(TICKER, {})
+        objects.parse_orderbook(TICKER, {})
 
 
 def test_ws_payloads() -> None:
@@ -303,4 +305,41 @@ def wire_json(obj: object) -> str:
 
 def test_floats_are_refused_for_exact_values() -> None:
     with pytest.raises(errors.ProtocolError, match="floor_strike"):
-        wire.parse_market(market_json(floor_strike=187.1234))  # a float that bypassed wire.loads
+        objects.parse_market(market_json(floor_strike=187.1234))  # a float that bypassed fields.loads
+
+
+def test_answers_decode_bodies_and_errors() -> None:
+    assert answers.body_of(b"") == {} and answers.body_of(b'{"x": 0.5}') == {"x": Decimal("0.5")}
+    with pytest.raises(errors.ProtocolError, match="not JSON"):
+        answers.body_of(b"<html>")
+    assert isinstance(answers.error_of(429, b'{"error": {"code": "too_many"}}'), errors.RateLimited)
+    text = answers.error_of(503, b"<html>down</html>")
+    assert isinstance(text, errors.ServerError) and "down" in str(text)
+
+
+def test_amend_and_decrease_answers_become_changes_or_in_flight() -> None:
+    change = orderwire.order_change("o-1", {"order_id": "o-1", "remaining_count": "3.00", "fill_count": "1.00"},
+                                    "decrease response", "remaining_count")
+    assert (change.order_id, change.remaining_count, change.fill_count) == ("o-1", 3, 1)
+    with pytest.raises(errors.CancelInFlight, match="remaining_count"):
+        orderwire.order_change("o-1", {"order_id": "o-1"}, "decrease response", "remaining_count")
+    with pytest.raises(errors.CancelInFlight):
+        orderwire.order_change("o-1", ["not", "an", "object"], "amend response")
+
+
+def test_batch_items_become_one_result_per_request() -> None:
+    reqs = [OrderRequest(TICKER, "yes", "buy", 5, 4200, f"c-{i}") for i in range(4)]
+    items = [create_answer("o-1", "c-1", remaining=5),  # matched by client_order_id, out of order
+             create_answer("o-0", "c-0", filled=5, remaining=0),
+             {"client_order_id": "c-2", "error": {"code": "insufficient_balance", "message": "no money"}}]
+    placed, other, refused, missing = orderwire.batch_create_results(reqs, items)
+    assert isinstance(placed, Order) and (placed.order_id, placed.status) == ("o-0", "executed")
+    assert isinstance(other, Order) and other.order_id == "o-1"
+    assert isinstance(refused, errors.BadRequest) and refused.code == "insufficient_balance"
+    assert isinstance(missing, errors.OrderInFlight)
+    assert orderwire.batch_cancel_result("o-1", {"order_id": "o-1", "reduced_by": "4.00"}) == 4
+    gone = orderwire.batch_cancel_result("o-2", {"order_id": "o-2", "error": {"code": "not_found"}})
+    assert isinstance(gone, errors.NotFound)
+    assert isinstance(orderwire.batch_cancel_result("o-3", None), errors.BadRequest)
+    assert isinstance(orderwire.batch_cancel_result("o-4", {"order_id": "o-4", "reduced_by": "x"}),
+                      errors.CancelInFlight)

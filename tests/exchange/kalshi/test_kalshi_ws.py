@@ -357,3 +357,18 @@ async def test_set_markets_on_a_closing_connection_waits_for_the_next_one(
     conn.ws.send_message = refuse  # type: ignore[method-assign]  # the connection is closing
     await rig.feed.set_markets([TICKER, NEXT_TICKER])  # no error: the next connection subscribes
     assert rig.feed.statistics()["markets"] == 2
+
+
+async def test_unreadable_fill_reconnects_instead_of_ending_the_feed(
+    nursery: trio.Nursery, fake_url: Any, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    rig = await start(nursery, fake_url, rsa_key)
+    await rig.next(base.BookUpdated)
+    conn = rig.fake.connections[0]
+    await conn.push("fill", "fill", {**fill_json(), "count_fp": "lots"})
+    stale = await rig.next(base.FeedStale)
+    assert "FeedDesync" in stale.reason and "count_fp" in stale.reason
+    await rig.next(base.Reconnected)  # the consumer reconciles fills over REST on this event
+    assert rig.feed.statistics()["bad_frames"] == 1
+    await rig.fake.connections[1].push("fill", "fill", fill_json())
+    assert (await rig.next(base.FillReceived)).fill.fill_id == "f-1"

@@ -16,9 +16,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from kalshid.exchange.kalshi import orderwire, presign
+from kalshid.exchange.kalshi import presign
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.exchange.kalshi.rest import KalshiRest
+from kalshid.exchange.kalshi.wire import orders as orderwire
 from tests.exchange.kalshi.client_drive import drive_everything
 
 PACKAGE = Path(__file__).resolve().parents[3] / "kalshid"

@@ -16,6 +16,8 @@ sell NO @ q    ``bid`` @ 1 − q
 ``time_in_force``, ``self_trade_prevention_type`` and ``client_order_id`` are always sent. Answers are
 flat objects, not Orders: :func:`order_from_create` builds the daemon's view of a placed order from the
 request and the answer, and a 2xx answer without an ``order_id`` is not a placed order (``None``).
+An answer that cannot be read leaves the outcome unknown: :class:`OrderInFlight` for a create,
+:class:`CancelInFlight` for a change to an existing order.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ import attrs
 
 from kalshid.core import wire as w
 from kalshid.core.units import format_count, format_dollars
-from kalshid.exchange.errors import ProtocolError
-from kalshid.exchange.kalshi.wire import Obj, counts, opt, string
-from kalshid.exchange.types import AmendRequest, Order, OrderRequest, OrderStatus
+from kalshid.exchange.errors import CancelInFlight, ExchangeError, OrderInFlight, ProtocolError, error_from_response
+from kalshid.exchange.kalshi.wire.fields import Obj, counts, opt, string
+from kalshid.exchange.types import AmendRequest, Order, OrderChange, OrderRequest, OrderStatus
 
 ORDERS_V2_PATH = "/portfolio/events/orders"
 BATCH_V2_PATH = ORDERS_V2_PATH + "/batched"
@@ -183,3 +185,52 @@ def item_error(item: Obj, ctx: str) -> tuple[str, str] | None:
     if not isinstance(err, Mapping):
         return "unknown", str(err)
     return str(err.get("code") or "unknown"), str(err.get("message") or "")
+
+
+def order_change(order_id: str, body: Any, ctx: str, *required: str) -> OrderChange:
+    """An amend or decrease answer as an :class:`OrderChange`; ``required`` counts must be present.
+    An unreadable answer leaves the change's outcome unknown: :class:`CancelInFlight`."""
+    try:
+        ack = parse_ack(body, ctx)
+        require_counts(ack, ctx, *required)
+    except ProtocolError as exc:
+        raise CancelInFlight(order_id, exc) from exc
+    return OrderChange(order_id=ack.order_id or order_id, client_order_id=ack.client_order_id,
+                       remaining_count=ack.remaining_count, fill_count=ack.fill_count, ts=ack.ts)
+
+
+def batch_create_results(chunk: Sequence[OrderRequest], items: list[Obj]) -> list[Order | ExchangeError]:
+    """One result per request of a batch create, matched by ``client_order_id`` (else by position):
+    the placed order, the item's error, or :class:`OrderInFlight` when the item does not say."""
+    by_cid = {str(i.get("client_order_id")): i for i in items if i.get("client_order_id")}
+    return [_create_item(req, by_cid.get(req.client_order_id) or (items[n] if n < len(items) else None))
+            for n, req in enumerate(chunk)]
+
+
+def _create_item(req: OrderRequest, item: Obj | None) -> Order | ExchangeError:
+    if item is None:
+        return OrderInFlight(req.client_order_id, req.ticker, "batch answer has no item for it")
+    failed = item_error(item, "batch create item")
+    if failed is not None:
+        return error_from_response(400, {"error": {"code": failed[0], "message": failed[1]}})
+    try:
+        order = order_from_create(req, parse_ack(item, "batch create item"))
+    except ProtocolError as exc:
+        return OrderInFlight(req.client_order_id, req.ticker, exc)
+    return order if order is not None else OrderInFlight(req.client_order_id, req.ticker,
+                                                         "batch item without an order_id")
+
+
+def batch_cancel_result(order_id: str, item: Obj | None) -> int | ExchangeError:
+    """A batch cancel item: the contracts it removed, its error (404 when not found), or
+    :class:`CancelInFlight` when it cannot be read."""
+    failed = item_error(item, "batch cancel item") if item is not None else ("missing", "no item")
+    if item is None or failed is not None:
+        assert failed is not None
+        return error_from_response(404 if failed[0] == "not_found" else 400,
+                                   {"error": {"code": failed[0], "message": failed[1]}})
+    try:
+        ack = parse_ack(item, "batch cancel item")
+    except ProtocolError as exc:
+        return CancelInFlight(order_id, exc)
+    return ack.reduced_by or 0

@@ -1,7 +1,7 @@
-"""Kalshi WebSocket payloads (``msg`` objects) → typed values (the current AsyncAPI: ``_dollars`` /
-``_fp`` strings, ``book_side``, ``ts_ms``).
+"""Kalshi WebSocket commands, and payloads (``msg`` objects) → typed values (the current AsyncAPI:
+``_dollars`` / ``_fp`` strings, ``book_side``, ``ts_ms``). Fills and orders are :mod:`.objects`.
 
-Same rules as :mod:`kalshid.exchange.kalshi.wire`: numbers as strings or JSON numbers, unknown fields
+Same rules as :mod:`.fields`: numbers as strings or JSON numbers, unknown fields
 ignored, deprecated fields never read; a malformed payload raises
 :class:`~kalshid.exchange.errors.ProtocolError` naming the field. The hot path (orderbook deltas)
 is :func:`parse_delta`.
@@ -15,12 +15,40 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import attrs
+
 from kalshid.core import wire as w
 from kalshid.core.book import Level
-from kalshid.exchange.base import MarketLifecycle, PositionUpdated, TickerUpdated, TradePrinted
+from kalshid.exchange.base import (
+    FeedEvent,
+    FillReceived,
+    IndexPrinted,
+    MarketLifecycle,
+    OrderUpdated,
+    PositionUpdated,
+    TickerUpdated,
+    TradePrinted,
+)
 from kalshid.exchange.errors import ProtocolError
-from kalshid.exchange.kalshi.wire import Obj, book_sides, counts, field, integer, money, one_of, opt, string
-from kalshid.exchange.types import BOOK_SIDES, IndexPrint
+from kalshid.exchange.kalshi.wire.fields import Obj, counts, field, integer, money, one_of, opt, string
+from kalshid.exchange.kalshi.wire.objects import book_sides, parse_fill, parse_order
+from kalshid.exchange.types import BOOK_SIDES, ORDER_STATUSES, IndexPrint
+from kalshid.logs import get_logger
+
+log = get_logger(__name__)
+
+
+@attrs.frozen
+class Command:
+    """A command to send: ``{"id": id, "cmd": cmd, "params": params}``. Ids are unique per session."""
+
+    id: int
+    cmd: str
+    params: dict[str, Any] = attrs.field(hash=False)
+
+    def encode(self) -> str:
+        """The frame's text."""
+        return json.dumps({"id": self.id, "cmd": self.cmd, "params": self.params}, separators=(",", ":"))
 
 
 def _no_price(price_cc: int, side: str, yes_priced: bool) -> int:
@@ -166,3 +194,28 @@ def parse_index(m: Obj, local_time: float) -> IndexPrint:
     close_avg, close_window = _avg(m, "last_60s_windowed_average_15min", ctx)
     return IndexPrint(index_id=index_id, value=value, exchange_ts=ts, local_time=local_time,
                       avg_60s=avg, close_avg_60s=close_avg, close_avg_window=close_window)
+
+
+def event_of(typ: object, body: Obj, now: float) -> FeedEvent | None:
+    """The feed event a data message of type ``typ`` carries (received at ``now``), or None for a type
+    the feed does not handle or an order update whose status is ``unknown`` (the REST read or the
+    next update says). Raises :class:`ProtocolError` naming the field when the payload is malformed."""
+    if typ == "fill":
+        return FillReceived(parse_fill(body), now)
+    if typ == "user_order":
+        if body.get("status") not in ORDER_STATUSES:
+            log.info("kalshi_ws_order_status_unknown", order_id=body.get("order_id"), status=body.get("status"))
+            return None
+        return OrderUpdated(parse_order(body), now)
+    if typ == "market_position":
+        return parse_market_position(body, now)
+    if typ in ("cfbenchmarks_value", "cfbenchmarks_value_5hz"):
+        return IndexPrinted(parse_index(body, now), now)
+    if typ == "ticker":
+        return parse_ticker(body, now)
+    if typ == "trade":
+        return parse_trade(body, now)
+    if typ == "market_lifecycle_v2":
+        return parse_lifecycle(body, now)
+    log.debug("kalshi_ws_unhandled", type=typ)
+    return None
