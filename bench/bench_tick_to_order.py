@@ -68,7 +68,7 @@ Set-up and caveats:
   bucket is still stamped as its own segment ("client rate limit") and counted in the total: it
   would be throttling, not latency.
 - The total is split into segments at the stage boundaries (feed, risk in/out, execution, the
-  ``send_order`` call, the request's first write to the daemon's socket); each segment's
+  ``submit`` call, the request's first write to the daemon's socket); each segment's
   percentiles are its own, so they do not add up to the total's.
 """
 
@@ -136,8 +136,8 @@ class Sample(NamedTuple):
     risk_in: float        # risk took the strategy's proposal
     risk_out: float       # risk finished with it (journal writes, ApprovedOrder sent)
     placed: float         # execution took the ApprovedOrder
-    sent: float           # execution called KalshiRest.send_order (intent journaled)
-    limited: float = math.nan  # send_order got its write tokens from the client-side rate limiter
+    sent: float           # execution called KalshiRest.submit (intent journaled)
+    limited: float = math.nan  # submit got its write tokens from the client-side rate limiter
     written: float = math.nan  # the request's first bytes were handed to the daemon's socket
 
 
@@ -277,10 +277,10 @@ def install_daemon(rec: Recorder) -> None:
 
     risk_mod.RiskStage._on_proposal = on_proposal  # type: ignore[method-assign]
 
-    orig_send_order = KalshiRest.send_order
+    orig_submit = KalshiRest.submit
 
     class StampedReply:
-        """The reply of an order send_order could not send at once: it sends it (stamps as above)."""
+        """The reply of an order submit could not send at once: it sends it (stamps as above)."""
 
         def __init__(self, inner: Any, cid: str) -> None:
             self.inner, self.cid = inner, cid
@@ -292,15 +292,15 @@ def install_daemon(rec: Recorder) -> None:
             finally:
                 rec.order_cid.reset(token)
 
-    async def send_order(self: KalshiRest, request: OrderRequest) -> Any:
+    async def submit(self: KalshiRest, request: OrderRequest) -> Any:
         rec.on_send(request.client_order_id, trio.current_time())
         token = rec.order_cid.set(request.client_order_id)
         try:
-            return StampedReply(await orig_send_order(self, request), request.client_order_id)
+            return StampedReply(await orig_submit(self, request), request.client_order_id)
         finally:
             rec.order_cid.reset(token)
 
-    KalshiRest.send_order = send_order  # type: ignore[method-assign]
+    KalshiRest.submit = submit  # type: ignore[method-assign]
 
     # At --speed N the daemon may want more than Kalshi's Basic-tier 10 orders/s; the client-side
     # token bucket then holds orders back. Stamped apart so it is not read as latency.
@@ -372,7 +372,7 @@ SEGMENTS: list[tuple[str, Callable[[Sample, float], float]]] = [
     ("risk (check)", lambda x, r: x.risk_out - x.risk_in),
     ("risk -> execution (queue)", lambda x, r: x.placed - x.risk_out),
     ("execution (intent write)", lambda x, r: x.sent - x.placed),
-    ("send_order: client rate limit", lambda x, r: x.limited - x.sent),
+    ("submit: client rate limit", lambda x, r: x.limited - x.sent),
     ("rate limit -> socket write (HTTP)", lambda x, r: x.written - x.limited),
     ("socket write -> sim's socket has it", lambda x, r: r - x.written),
 ]

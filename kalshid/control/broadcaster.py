@@ -10,21 +10,22 @@ backpressure advice: visible, bounded, never an unbounded queue).
 Delivery yields to trading. Without a delivery task, ``publish`` offers the event to every queue at
 once. With `Broadcaster.run` running (the daemon starts it beside the API server), ``publish`` only
 appends the encoded event to a pending list, and the delivery task moves pending events to the
-subscriber queues a few subscribers at a time (``chunk``), each time the event loop has nothing else
-to run and no order is being placed (`Broadcaster.hold`), or ``max_defer_s`` has passed. Each
-subscriber woken is a WebSocket send of ~80 µs of Python per event, so 100 clients woken at once would
-put several milliseconds of sends in front of the order that caused the event. A subscriber still gets
-every event, in order; events pile up in the pending list only while the loop is busy, and past
-``max_pending`` they are delivered at once, as without a delivery task.
+subscriber queues a few subscribers at a time (``chunk``), each time the order path is clear
+(:class:`OrderPath`: no order being placed, every trading stage waiting for its next message), or
+``max_defer_s`` has passed. Each subscriber woken is a WebSocket send of ~80 µs of Python per event, so
+100 clients woken at once would put several milliseconds of sends in front of the order that caused the
+event. A subscriber still gets every event, in order; events pile up in the pending list only while the
+order path is busy, and past ``max_pending`` they are delivered at once, as without a delivery task.
 
 Chunks are small (2 subscribers) because each subscriber woken sends everything queued for it, a
 send per scheduler pass, and every hop of a tick's way to an order (feed, strategy, risk, execution)
 runs in some pass: with chunks of eight a hop could wait behind eight sends, ~0.6 ms with 100 clients
-connected. No new chunk starts until the loop is idle again, so about two sends share a pass with
-trading. Two finer-grained designs evict clients (see docs/performance.md): a global turn held for a whole
-send (one client whose socket is full holds up everyone's sends until their queues overflow and all
-are evicted), and a turn per send granted once per scheduler pass (delivery falls below the event
-rate of 100 clients × ~15 events/s when the loop is busy, with the same result).
+connected. No new chunk starts until the order path is clear again and the scheduler has run what was
+runnable, so about two sends share a pass with trading. Two finer-grained designs evict clients (see
+docs/performance.md): a global turn held for a whole send (one client whose socket is full holds up
+everyone's sends until their queues overflow and all are evicted), and a turn per send granted once per
+scheduler pass (delivery falls below the event rate of 100 clients × ~15 events/s when the loop is
+busy, with the same result).
 
 Wire shape of an event: ``{"type": <one of EVENT_TYPES>, "data": {...}, "ts": "<ISO-8601 UTC>"}``.
 """
@@ -40,7 +41,6 @@ from typing import Any, Final
 
 import attrs
 import trio
-import trio.testing
 
 EVENT_TYPES: Final = frozenset(
     {
@@ -120,6 +120,65 @@ class Subscription:
         self.close()
 
 
+class OrderPath:
+    """Whether the order path is busy: the priority that work which must give way to trading (the
+    dashboard's delivery) waits on.
+
+    The path is busy while a placement holds it (:meth:`hold`: execution holds it from the decision
+    until the order's answer, so the journal write on a worker thread, during which the loop looks
+    idle, is covered), or while a stage inbox it watches (:meth:`watch`) has messages waiting, or has
+    producers but no task waiting to receive (its stage is working on a message). :meth:`wait_clear`
+    returns once none is the case; a release wakes it at once, a working stage is polled every
+    ``poll_s``.
+    """
+
+    def __init__(self, *, poll_s: float = 0.001) -> None:
+        if poll_s <= 0:
+            raise ValueError(f"poll_s must be > 0, got {poll_s}")
+        self._poll_s = poll_s
+        self._inboxes: list[trio.MemoryReceiveChannel[Any]] = []
+        self._holds = 0
+        self._released = trio.Event()
+
+    def watch(self, inbox: trio.MemoryReceiveChannel[Any]) -> None:
+        """Count ``inbox``'s stage as part of the order path."""
+        self._inboxes.append(inbox)
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """The path is busy inside the block (holds nest and may overlap)."""
+        self._holds += 1
+        try:
+            yield
+        finally:
+            self._holds -= 1
+            if not self._holds:
+                self._released.set()
+
+    def busy(self) -> bool:
+        if self._holds:
+            return True
+        for inbox in self._inboxes:
+            stats = inbox.statistics()
+            if stats.current_buffer_used or (stats.open_send_channels and not stats.tasks_waiting_receive):
+                return True
+        return False
+
+    async def wait_clear(self) -> None:
+        """Until the path is clear, checked again one scheduler pass later (the tasks runnable meanwhile,
+        e.g. the one a feed message just woke, get their turn and may make it busy)."""
+        while True:
+            if self._holds:
+                self._released = trio.Event()
+                await self._released.wait()
+            elif self.busy():
+                await trio.sleep(self._poll_s)
+            else:
+                await trio.lowlevel.checkpoint()
+                if not self.busy():
+                    return
+
+
 @attrs.frozen
 class BroadcasterStatistics:
     subscribers: int
@@ -138,7 +197,7 @@ class Broadcaster:
     """
 
     def __init__(self, *, now: Callable[[], str] = utc_now_iso, chunk: int = 2, max_defer_s: float = 0.05,
-                 max_pending: int = 10_000) -> None:
+                 max_pending: int = 10_000, order_path: OrderPath | None = None) -> None:
         if chunk < 1 or max_defer_s < 0 or max_pending < 1:
             raise ValueError(f"chunk >= 1, max_defer_s >= 0, max_pending >= 1: got {chunk}, {max_defer_s},"
                              f" {max_pending}")
@@ -155,8 +214,7 @@ class Broadcaster:
         # events taken from _pending and the subscribers not yet offered them
         self._batch: tuple[list[str], list[tuple[Subscription, trio.MemorySendChannel[str]]]] | None = None
         self._wake = trio.Event()
-        self._holds = 0
-        self._released = trio.Event()
+        self.order_path = order_path or OrderPath()
 
     def subscribe(self, queue_size: int) -> Subscription:
         """A new subscriber with room for ``queue_size`` undelivered events (≥ 1)."""
@@ -228,7 +286,7 @@ class Broadcaster:
                 self._pending.clear()
                 while self._batch is not None and self._batch[1]:
                     with trio.move_on_after(self._max_defer_s):
-                        await self._quiet()
+                        await self.order_path.wait_clear()
                     if self._batch is None:
                         break  # a flush (max_pending) delivered it meanwhile
                     texts, subs = self._batch
@@ -239,29 +297,10 @@ class Broadcaster:
             self._deferring = False
             self._flush()
 
-    async def _quiet(self) -> None:
-        """Until no hold is in place and the loop is idle (a hold taken while waiting for idle,
-        e.g. an order whose journal write makes the loop look idle, is waited out too)."""
-        while True:
-            while self._holds:
-                self._released = trio.Event()
-                await self._released.wait()
-            await trio.testing.wait_all_tasks_blocked()
-            if not self._holds:
-                return
-
-    @contextlib.contextmanager
-    def hold(self) -> Iterator[None]:
-        """Delivery waits while any hold is in place (at most ``max_defer_s`` per chunk, as for a busy
-        loop). Execution holds it while it places an order: the journal write runs on a worker thread,
-        so the loop looks idle, but WebSocket sends started then would delay the order's next steps."""
-        self._holds += 1
-        try:
-            yield
-        finally:
-            self._holds -= 1
-            if not self._holds:
-                self._released.set()
+    def hold(self) -> contextlib.AbstractContextManager[None]:
+        """Delivery waits while any hold is in place (at most ``max_defer_s`` per chunk):
+        :meth:`OrderPath.hold` of :attr:`order_path`."""
+        return self.order_path.hold()
 
     def close(self) -> None:
         """End every subscription (their ``async for`` loops finish) and refuse new events; events still

@@ -36,12 +36,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 
 import attrs
 
 from kalshid.core.risk import RestingOrder
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
 from kalshid.core.strategies.base import BaseStrategy, PriceHistory
+from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.core.vocab import Action
 
 
@@ -108,3 +110,22 @@ def evaluate_strategies(strategies: Sequence[BaseStrategy], view: MarketView, cu
             proposal = attrs.evolve(signal, count=signal.count - held)
         out.append(Evaluation(strategy.name, Outcome.PROPOSED, signal, proposal, fair_yes))
     return out
+
+
+CANCEL_BEFORE_CLOSE = timedelta(seconds=2)  # our resting orders in a window are cancelled this long before it closes
+
+
+def closing_due(now: datetime, close_time: datetime) -> bool:
+    """Whether a window closing at ``close_time`` is due its cancels at exchange time ``now``."""
+    return now >= close_time - CANCEL_BEFORE_CLOSE
+
+
+def side_edges(fair_yes: float, top: BookTop) -> dict[str, float]:
+    """The edge, as a probability, of buying each side at its best ask when YES is worth ``fair_yes``:
+    ``{"yes": fair - yes_ask, "no": (1 - fair) - no_ask}``, a side without an ask left out."""
+    edges: dict[str, float] = {}
+    if top.yes_ask_cc is not None:
+        edges["yes"] = fair_yes - top.yes_ask_cc / ONE_DOLLAR_CC
+    if top.no_ask_cc is not None:
+        edges["no"] = (1 - fair_yes) - top.no_ask_cc / ONE_DOLLAR_CC
+    return edges

@@ -210,14 +210,14 @@ class MarketFeed(Protocol):
 
 
 class OrderReply(Protocol):
-    """An order request on its way (:meth:`Exchange.send_order`); :meth:`order` is its answer, with
+    """An order request on its way (:meth:`Exchange.submit`); :meth:`order` is its answer, with
     :meth:`Exchange.create_order`'s errors."""
 
     async def order(self) -> Order: ...
 
 
 class UnsentOrder:
-    """``send_order`` for an exchange that makes an order request in one step: nothing is sent until
+    """``submit`` for an exchange that makes an order request in one step: nothing is sent until
     :meth:`order`, which makes the whole ``create_order`` call."""
 
     def __init__(self, create: Callable[[OrderRequest], Awaitable[Order]], request: OrderRequest) -> None:
@@ -260,11 +260,16 @@ class Exchange(Protocol):
                                since: datetime | None = None) -> list[Settlement]: ...
 
     # orders
-    async def create_order(self, request: OrderRequest) -> Order: ...
+    async def submit(self, request: OrderRequest) -> OrderReply:
+        """Place ``request`` once: the one way the daemon places an order. The adapter sends it now
+        when it can (the bytes leave before ``submit`` returns); otherwise nothing is sent until
+        ``await reply.order()``, which also reads the answer. Never waits for tokens or a connection;
+        raises only :class:`~kalshid.exchange.errors.OrderInFlight` (a write that failed), the answer's
+        errors come from ``order()``."""
+        ...
 
-    async def send_order(self, request: OrderRequest) -> OrderReply:
-        """``create_order`` in two steps: send now, ``await reply.order()`` for the answer. Returns
-        without waiting for tokens or a connection (then nothing is sent until ``order()``)."""
+    async def create_order(self, request: OrderRequest) -> Order:
+        """``await (await submit(request)).order()``: place and wait for the answer (tools, tests)."""
         ...
 
     async def resolve_in_flight(self, client_order_id: str, *, ticker: str) -> Order | None: ...

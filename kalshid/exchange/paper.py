@@ -238,7 +238,7 @@ class PaperExchange(PaperMarketEvents):
 
     # ------------------------------------------------------------------ orders
 
-    async def send_order(self, request: OrderRequest) -> OrderReply:
+    async def submit(self, request: OrderRequest) -> OrderReply:
         """Nothing leaves the box: ``order()`` fills the request on paper (:meth:`create_order`)."""
         return UnsentOrder(self.create_order, request)
 

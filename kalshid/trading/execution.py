@@ -6,7 +6,7 @@ Contract (NautilusTrader-style):
   durably — *before* the request is sent; an order request is never retried;
 * approved orders are placed concurrently (at most ``max_parallel_orders`` at a time), so an order
   approved on the same tick as another does not wait for the other's round trip. The order loop
-  itself journals a decided order and sends it (``Exchange.send_order``: the bytes leave before the
+  itself journals a decided order and sends it (``Exchange.submit``: the bytes leave before the
   first checkpoint) and a task of its own awaits the answer; when it cannot do that without waiting
   (no free slot, stopping), the whole placement runs in a task. The journal serializes their
   writes, the shutdown drain waits for every placement to end;
@@ -333,7 +333,7 @@ class ExecutionStage:
         return _Placement(item, live, request, bound)
 
     async def _transmit(self, placement: _Placement) -> None:
-        """Send the request (``Exchange.send_order``: its bytes leave before the first checkpoint when
+        """Send the request (``Exchange.submit``: its bytes leave before the first checkpoint when
         nothing needs waiting for). An unknown outcome is kept for :meth:`_conclude`, never retried."""
         item = placement.item
         placement.bound.info("order sending", side=item.side.value, action=item.action.value,
@@ -343,7 +343,7 @@ class ExecutionStage:
         placement.deadline = sent_at + self.settings.order_timeout_s
         try:
             with trio.fail_at(placement.deadline):
-                placement.reply = await self.p.require_exchange().send_order(placement.request)
+                placement.reply = await self.p.require_exchange().submit(placement.request)
         except (trio.TooSlowError, ExchangeError) as exc:  # OrderInFlight, when the write failed
             placement.error = exc
 

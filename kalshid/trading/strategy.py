@@ -23,17 +23,15 @@ resting orders never ride into the settlement window.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 
 import trio
 
 from kalshid.core.basis import BasisConfig, BasisTracker
-from kalshid.core.decision import Outcome, bankroll_cc, evaluate_strategies
+from kalshid.core.decision import Outcome, bankroll_cc, closing_due, evaluate_strategies, side_edges
 from kalshid.core.markets import INDEX_ID
 from kalshid.core.signals import IndexPrint as CoreIndexPrint
 from kalshid.core.signals import Signal
 from kalshid.core.strategies.base import PriceHistory
-from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.exchange.base import (
     BookUpdated,
     FeedEvent,
@@ -50,7 +48,6 @@ from kalshid.trading.messages import Pipeline, Proposal, WindowClosing
 
 log = get_logger("kalshid.strategy")
 
-CANCEL_BEFORE_CLOSE = timedelta(seconds=2)
 BATCH_LIMIT = 512  # events folded per evaluation at most, so a flood still yields to other tasks
 
 
@@ -159,7 +156,7 @@ class StrategyStage:
             info = self.p.tracker.info(ticker)
             if info is None or ticker in self._closing_sent:
                 continue
-            if now >= info.close_time - CANCEL_BEFORE_CLOSE:
+            if closing_due(now, info.close_time):
                 self._closing_sent.add(ticker)
                 await closing.send(WindowClosing(ticker, "window closing"))
         if len(self._closing_sent) > 64:
@@ -204,13 +201,8 @@ class StrategyStage:
                 fair = ev.fair_yes
                 state.last_fair.setdefault(ticker, {})[ev.strategy] = fair
                 if top is not None:
-                    edge = {}
-                    if top.yes_ask_cc is not None:
-                        edge["yes"] = fair - top.yes_ask_cc / ONE_DOLLAR_CC
-                    if top.no_ask_cc is not None:
-                        edge["no"] = (1 - fair) - top.no_ask_cc / ONE_DOLLAR_CC
                     state.last_edge.setdefault(ticker, {}).update(
-                        {f"{ev.strategy}:{k}": v for k, v in edge.items()})
+                        {f"{ev.strategy}:{k}": v for k, v in side_edges(fair, top).items()})
             if ev.outcome is Outcome.SILENT:
                 continue
             state.bump("signals")

@@ -144,6 +144,9 @@ class TradingDaemon:
         self.p.market_data = trio.open_memory_channel[FeedEvent](ch.market_data)
         self.p.execution_in = trio.open_memory_channel[ExecutionInput](ch.orders)
         self.p.risk_in = trio.open_memory_channel[RiskInput](ch.fills)
+        # the dashboard's delivery gives way while any stage has work (control/broadcaster.py, OrderPath)
+        for _, inbox in (self.p.market_data, self.p.execution_in, self.p.risk_in):
+            self.broadcaster.order_path.watch(inbox)
         self._strategy_done = trio.Event()
         self._markets_done = trio.Event()
         # the feed's events reach the stages' inboxes only during and after a reconciliation attempt

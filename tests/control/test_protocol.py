@@ -9,7 +9,7 @@ import pytest
 import trio
 import trio.testing
 
-from kalshid.control.broadcaster import Broadcaster, encode_event
+from kalshid.control.broadcaster import Broadcaster, OrderPath, encode_event
 from kalshid.control.commands import SOCKET_COMMANDS, WS_COMMANDS, CommandError, parse_command
 from kalshid.control.protocol import (
     LineSplitter,
@@ -186,16 +186,21 @@ def drain(sub: Any) -> list[str]:
 
 
 class Busy:
-    """A task that stays runnable (a checkpoint loop) until stopped: the event loop is never idle."""
+    """A trading stage at work (a checkpoint loop, not waiting for its inbox) until stopped: the order
+    path is not clear. Stopped, it waits for its next message like an idle stage."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: OrderPath) -> None:
         self.spins = 0
         self.stopped = False
+        self._path = path
+        self._producer, self._inbox = trio.open_memory_channel[int](1)
 
     async def run(self) -> None:
+        self._path.watch(self._inbox)  # at work from its start
         while not self.stopped:
             self.spins += 1
             await trio.lowlevel.checkpoint()
+        await self._inbox.receive()
 
 
 def publish(b: Broadcaster, *ids: int) -> None:
@@ -208,10 +213,10 @@ async def spin(n: int) -> None:
         await trio.lowlevel.checkpoint()
 
 
-async def test_deferred_delivery_waits_for_an_idle_loop_and_keeps_order() -> None:
+async def test_deferred_delivery_waits_for_a_clear_order_path_and_keeps_order() -> None:
     b = Broadcaster(now=lambda: "T", chunk=2, max_defer_s=60)
     subs = [b.subscribe(100) for _ in range(5)]
-    busy = Busy()
+    busy = Busy(b.order_path)
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(b.run)
@@ -220,7 +225,7 @@ async def test_deferred_delivery_waits_for_an_idle_loop_and_keeps_order() -> Non
             publish(b, 0, 1, 2)
             while busy.spins < 50:
                 await trio.lowlevel.checkpoint()
-            assert all(drain(s) == [] for s in subs)  # nothing offered while trading is runnable
+            assert all(drain(s) == [] for s in subs)  # nothing offered while a stage is at work
             assert b.statistics().pending == 3
             busy.stopped = True
             await trio.testing.wait_all_tasks_blocked(IDLE)
@@ -236,7 +241,7 @@ async def test_deferred_delivery_waits_for_an_idle_loop_and_keeps_order() -> Non
 async def test_deferred_delivery_gives_up_waiting_after_max_defer() -> None:
     b = Broadcaster(now=lambda: "T", chunk=1, max_defer_s=0.05)
     sub = b.subscribe(10)
-    busy = Busy()
+    busy = Busy(b.order_path)
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(b.run)
@@ -279,7 +284,7 @@ async def test_pending_events_beyond_max_pending_are_delivered_at_once() -> None
 async def test_cancelling_delivery_between_chunks_loses_nothing() -> None:
     b = Broadcaster(now=lambda: "T", chunk=1, max_defer_s=60)
     subs = [b.subscribe(10) for _ in range(3)]
-    busy = Busy()
+    busy = Busy(b.order_path)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(b.run)
         await trio.testing.wait_all_tasks_blocked(IDLE)
@@ -295,7 +300,7 @@ async def test_cancelling_delivery_between_chunks_loses_nothing() -> None:
 async def test_a_flush_during_a_batch_keeps_each_subscribers_order() -> None:
     b = Broadcaster(now=lambda: "T", chunk=1, max_defer_s=60, max_pending=1)
     subs = [b.subscribe(10) for _ in range(3)]
-    busy = Busy()
+    busy = Busy(b.order_path)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(b.run)
         await trio.testing.wait_all_tasks_blocked(IDLE)

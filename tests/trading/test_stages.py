@@ -120,11 +120,11 @@ class GatedExchange:
 
     def __init__(self) -> None:
         self.arrived: list[str] = []
-        self.senders: list[trio.lowlevel.Task] = []  # the task that called send_order, per order
+        self.senders: list[trio.lowlevel.Task] = []  # the task that called submit, per order
         self.gates: dict[str, trio.Event] = {}
         self.arrival = trio.Event()
 
-    async def send_order(self, request: OrderRequest) -> UnsentOrder:
+    async def submit(self, request: OrderRequest) -> UnsentOrder:
         self.senders.append(trio.lowlevel.current_task())
         return UnsentOrder(self.create_order, request)
 

@@ -66,9 +66,9 @@ class KalshiRest(KalshiOrderChanges):
         """Place ``request`` once. Returns the daemon's view of the placed order; raises
         :class:`OrderInFlight` when the outcome is unknown and a typed :class:`ExchangeError` when it
         was definitely rejected."""
-        return await (await self.send_order(request)).order()
+        return await (await self.submit(request)).order()
 
-    async def send_order(self, request: OrderRequest) -> OrderReply:
+    async def submit(self, request: OrderRequest) -> OrderReply:
         """Send ``request`` once and return while it is on its way; ``await reply.order()`` is then
         :meth:`create_order`'s answer (or its error).
 
@@ -178,7 +178,7 @@ class KalshiRest(KalshiOrderChanges):
 
 
 class _Reply:
-    """An order request on its way (:meth:`KalshiRest.send_order`): :meth:`order` gets its status and
+    """An order request on its way (:meth:`KalshiRest.submit`): :meth:`order` gets its status and
     body with ``answer`` (reading it off the lane, or making the whole request when nothing was sent
     yet) and turns them into the order or its error; an unknown outcome is :class:`OrderInFlight`."""
 

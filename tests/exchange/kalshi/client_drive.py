@@ -114,7 +114,7 @@ CALLS: dict[str, Callable[[KalshiRest], Awaitable[Any]]] = {
     "list_positions": lambda r: r.list_positions(ticker=TICKER),
     "list_settlements": lambda r: r.list_settlements(ticker=TICKER, since=SINCE),
     "create_order": lambda r: r.create_order(request()),
-    "send_order": lambda r: _send_and_answer(r),
+    "submit": lambda r: _send_and_answer(r),
     "resolve_in_flight": lambda r: r.resolve_in_flight("c-1", ticker=TICKER),
     "cancel_order": lambda r: r.cancel_order("o-1", ticker=TICKER),
     "decrease_order": lambda r: r.decrease_order("o-1", ticker=TICKER, reduce_by=1),
@@ -131,7 +131,7 @@ NOT_REQUESTS = {"aclose"}  # public coroutines that make no request
 
 
 async def _send_and_answer(rest: KalshiRest) -> Any:
-    return await (await rest.send_order(request("c-9", time_in_force=None, post_only=True))).order()
+    return await (await rest.submit(request("c-9", time_in_force=None, post_only=True))).order()
 
 
 def public_coroutines() -> set[str]:

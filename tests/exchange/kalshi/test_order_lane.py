@@ -197,9 +197,9 @@ async def test_an_order_reaches_the_socket_before_any_other_task_runs(
             assert lane.stats["used"] == 2 and lane.stats["opened"] == 2 and lane.idle == 2
 
 
-async def test_send_order_writes_now_only_when_nothing_needs_waiting_for(
+async def test_submit_writes_now_only_when_nothing_needs_waiting_for(
         nursery: trio.Nursery, sim: SimHandle, rsa_key: rsa.RSAPrivateKey, order_writes: list[str]) -> None:
-    """send_order hands the bytes to the socket before it returns when a lane connection and the write
+    """submit hands the bytes to the socket before it returns when a lane connection and the write
     tokens are there; otherwise it sends nothing and the reply makes the whole request (tokens taken
     once, a lane miss counted once)."""
     now = dt.datetime.fromtimestamp(sim.venue.clock.now(), dt.UTC)
@@ -215,8 +215,8 @@ async def test_send_order_writes_now_only_when_nothing_needs_waiting_for(
             assert market is not None
             lane = rest.order_lane()
             assert lane is not None
-            # no connection ready yet: nothing written, the tokens are taken once, by send_order
-            reply = await rest.send_order(request())
+            # no connection ready yet: nothing written, the tokens are taken once, by submit
+            reply = await rest.submit(request())
             assert written == [] and lane.stats["missed"] == 1 and rest.limiter.write.acquired == 1
             assert (await reply.order()).status in ("canceled", "executed")
             assert len(written) == 1 and lane.stats["used"] == 0  # through httpx
@@ -224,14 +224,14 @@ async def test_send_order_writes_now_only_when_nothing_needs_waiting_for(
             await nursery.start(lane.run)
             await lane.wait_idle()
             # the bucket is empty now: nothing is written until the reply has waited for the tokens
-            reply = await rest.send_order(request())
+            reply = await rest.submit(request())
             assert len(written) == 1 and rest.limiter.write.acquired == 1
             assert (await reply.order()).status in ("canceled", "executed")
             assert len(written) == 2 and lane.stats["used"] == 1 and rest.limiter.write.acquired == 2
-            # tokens and a connection: written before send_order returns
+            # tokens and a connection: written before submit returns
             await trio.sleep(0.15)  # the bucket refills (real time: the simulator runs on it too)
             await lane.wait_idle()
-            reply = await rest.send_order(request())
+            reply = await rest.submit(request())
             assert len(written) == 3 and lane.stats["used"] == 2 and rest.limiter.write.acquired == 3
             assert (await reply.order()).status in ("canceled", "executed")
             assert lane.stats["missed"] == 1
