@@ -29,6 +29,9 @@ from kalshid.core.decision import top_changed
 from kalshid.core.markets import AVERAGING_SECONDS
 from kalshid.core.signals import BookTop, IndexPrint, MarketView
 
+_AVERAGING = timedelta(seconds=AVERAGING_SECONDS)
+_ONE_SECOND = timedelta(seconds=1)
+
 
 @attrs.frozen
 class MarketInfo:
@@ -134,7 +137,7 @@ class MarketTracker:
         if tracked is None:
             return 0.0, 0
         close = tracked.info.close_time
-        start = close - timedelta(seconds=AVERAGING_SECONDS)
+        start = close - _AVERAGING
         total, count = 0.0, 0
         for p in reversed(self._prints):  # newest first: at most ~60 prints are in the window
             if p.ts < start:
@@ -154,12 +157,14 @@ class MarketTracker:
         if tracked is None or last is None:
             return ClosingObservation(own_sum, own_count)
         close = tracked.info.close_time
-        start = close - timedelta(seconds=AVERAGING_SECONDS)
+        start = close - _AVERAGING
+        if not start < last.ts <= close:  # closing_observation's own answer, without the search below
+            return ClosingObservation(own_sum, own_count)
         start_print = None
         for p in reversed(self._prints):
             if p.ts < start:
                 break
-            if p.ts < start + timedelta(seconds=1):
+            if p.ts < start + _ONE_SECOND:
                 start_print = p.price
         return closing_observation(close_time=close, own_sum=own_sum, own_count=own_count,
                                    start_print=start_print, print_ts=last.ts, print_price=last.price,
