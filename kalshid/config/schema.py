@@ -219,11 +219,11 @@ class RecordConfig:
     exchange and receive times, as Parquet under ``<dir>/series=<S>/date=<D>/hour=<H>/``.
 
     The Parquet work runs in a recorder process (:mod:`kalshid.research.recorder_link`); the trading
-    path only appends each event to a bounded batch. Off by default inside ``kalshid run`` until its
-    cost on tick-to-order is measured on a quiet machine (docs/performance.md); ``kalshid record``
-    records without trading."""
+    path only appends each event to a bounded batch, so recording is on by default: its cost on
+    tick-to-order is within the run-to-run spread (docs/performance.md). ``kalshid record`` records
+    without trading."""
 
-    enabled: bool = _f(False, "a boolean (record inside kalshid run)")
+    enabled: bool = _f(True, "a boolean (record inside kalshid run)")
     dir: str = _f("", "a directory for recordings (empty: <journal.dir>/recordings)")
     retention_days: float = _f(14.0, "days > 0 of recordings kept (older hours are deleted)", gt=0)
     flush_seconds: float = _f(2.0, "seconds > 0 between chunk writes (at most this much is lost on a crash)", gt=0)
