@@ -202,8 +202,6 @@ class Pipeline:
     publish: Callable[[str, dict[str, Any]], None] = lambda _type, _data: None
     # held while an order is being placed: dashboard event delivery waits (Broadcaster.hold)
     hold_events: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
-    execution_done: trio.Event = attrs.field(factory=trio.Event)
-    feed_done: trio.Event = attrs.field(factory=trio.Event)
     markets_changed: trio.Event = attrs.field(factory=trio.Event)
     sim_handle: Any = None
     last_order_local_time: float | None = None
