@@ -10,11 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import attrs
+import pytest
 import trio
-from daemonkit import running_daemon, wait_for
+from daemonkit import daemon_env, running_daemon, wait_for
 from structlog.testing import capture_logs
 
+from kalshid.config import load_config
+from kalshid.daemon.supervisor import EXIT_FAILURE, Runtime, Supervisor
+from kalshid.trading import app
+from kalshid.trading.markets import Markets
 from kalshid.trading.messages import Pipeline
+from kalshid.trading.wiring import TradingDaemon
 
 ORDER = ["exchange", "feed", "markets", "risk", "execution", "api", "control", "watchdog", "strategy"]
 
@@ -38,6 +44,33 @@ async def test_components_start_in_order_and_stop_innermost_first(tmp_path: Path
     assert not [n for event, n in events[:drained] if event == "component stopped" and n in ORDER[:4]]
     assert events.index(("component stopped", "execution")) > drained
     # the journal is closed (and unpublished) only after everything that uses it has ended
+    assert daemon.p.journal is None and not daemon.connected
+
+
+async def test_a_failing_room_stops_the_whole_daemon_and_the_venue_still_closes_the_journal(
+        tmp_path: Path, autojump_clock: trio.abc.Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Markets sits in the middle of the nesting: its failure cancels the stages inside it and the
+    feed and venue around it; the venue still closes (and unpublishes) the journal on the way out."""
+    real = Markets.refresh
+    calls: list[float] = []
+
+    async def breaks_after_start(self: Markets) -> None:
+        calls.append(trio.current_time())
+        if len(calls) > 3:
+            raise RuntimeError("discovery broke")
+        await real(self)
+
+    monkeypatch.setattr(Markets, "refresh", breaks_after_start)
+    loaded = load_config(environ=daemon_env(tmp_path), cwd=tmp_path)
+    runtime = Runtime(loaded, None)
+    daemon = TradingDaemon(runtime, journal_inline=True)
+    supervisor = Supervisor(runtime, app.components(daemon))
+    with capture_logs() as logs, trio.fail_after(300):
+        assert await supervisor.run() == EXIT_FAILURE
+    assert supervisor.statistics()["ready"] is True  # it failed while running, not at start
+    [failure] = [e for e in logs if e.get("stopping") == "everything"]
+    assert failure["component"] == "markets" and "discovery broke" in failure["event"]
+    assert not [e for e in logs if e["event"] == "component stopped"]  # cancelled, none drained
     assert daemon.p.journal is None and not daemon.connected
 
 
