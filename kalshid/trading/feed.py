@@ -70,6 +70,7 @@ class Feed:
         self.connected = False
         self.recorder: RecorderLink | None = None  # market-data recording (record.*), while the feed runs
         self._delivering = False
+        self._router: FeedRouter | None = None
         self._recorded_gate = False
 
     def deliver_to_stages(self, on: bool) -> None:
@@ -87,6 +88,7 @@ class Feed:
         assert signer is not None, "the venue starts before the feed"
         router = FeedRouter(self._market_data, self._orders, wants_market_data=lambda: self._delivering,
                             wants_orders=lambda: self._delivering, observe=self._observe)
+        self._router = router
         if cfg.record.enabled:
             rc = cfg.record
             self.recorder = RecorderLink(recording_dir(cfg), flush_seconds=rc.flush_seconds,
@@ -131,8 +133,7 @@ class Feed:
     def _observe(self, event: FeedEvent) -> None:
         """Side effects of a feed event the router accepted (runs in the feed's task)."""
         if self.recorder is not None:
-            # which recorded events reached the strategy stage: delivering, and the strategy still reads
-            gate = self._delivering and self._market_data.statistics().open_receive_channels > 0
+            gate = self._router is not None and self._router.delivers_market_data  # reached the strategy
             if gate != self._recorded_gate:
                 self._recorded_gate = gate
                 self.recorder.offer(StrategyGate(gate))
