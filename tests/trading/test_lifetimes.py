@@ -74,6 +74,32 @@ async def test_a_failing_room_stops_the_whole_daemon_and_the_venue_still_closes_
     assert daemon.p.journal is None and not daemon.connected
 
 
+async def test_the_market_data_daemon_watches_without_trading_and_stops_cleanly(
+        tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
+    """``kalshid record``'s components: exchange, feed, markets. The feed never delivers to the
+    stages (nothing reconciles to turn it on), and the stop needs no stage to have run."""
+    loaded = load_config(environ=daemon_env(tmp_path), cwd=tmp_path)
+    runtime = Runtime(loaded, None)
+    daemon = TradingDaemon(runtime, journal_inline=True)
+    supervisor = Supervisor(runtime, daemon.market_data_components())
+    status: list[int] = []
+
+    async def run() -> None:
+        status.append(await supervisor.run())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run)
+        with trio.fail_after(120):
+            await supervisor.wait_ready()
+            await trio.sleep(60)  # a minute of market data, with markets followed
+        assert daemon.connected and daemon.p.state.current_market is not None
+        supervisor.request_stop("test finished")
+    assert status == [0] and supervisor.statistics()["started"] == ["exchange", "feed", "markets"]
+    for pair in (daemon.p.market_data, daemon.p.execution_in):
+        assert pair is not None and pair[1].statistics().current_buffer_used == 0  # nothing delivered
+    assert daemon.p.journal is None
+
+
 async def test_the_pipeline_has_no_done_flags() -> None:
     """Lifetimes are nested by the supervisor; no component waits on another's "done" event."""
     assert [f.name for f in attrs.fields(Pipeline) if f.name.endswith("_done")] == []
