@@ -2,12 +2,24 @@
 channel of Kalshi's AsyncAPI spec).
 
 Kalshi shows *bids only*, on both sides: a YES bid at p is a NO ask at $1 − p. So the book is two
-bid ladders (price cc → resting contracts) and the asks are derived: ``yes_ask = $1 − best NO bid``,
+bid ladders (price cc → resting size) and the asks are derived: ``yes_ask = $1 − best NO bid``,
 ``no_ask = $1 − best YES bid``.
 
+Sizes are other traders' and may be fractional (Kalshi's granularity is 0.01 contract): the book
+holds them exactly, as ints in hundredths of a contract (*centi*, :data:`CENTI_PER_CONTRACT`). What
+kalshid can use of them is whole contracts, and its view in whole contracts is the **takeable
+prefix** of each ladder (:func:`takeable`): from the best price down, each level's whole contracts
+(its size rounded down), stopping after the first level with a fractional part. Why not the floor of
+the cumulative depth, nor every level's floor: an order that reaches a price takes every better level
+entirely first, so past a level holding 2.50 any whole order's fill there would be the 2.50 itself —
+a fractional fill of our own, which kalshid refuses. Only the first fractional level can still be
+taken in part (2 of its 2.50). A whole-contract book is its own takeable prefix, so for it nothing
+changes.
+
 :class:`Book` is the mutable, single-owner ladder the feed updates (O(1) per delta, best prices
-cached). :class:`OrderBook` is the frozen snapshot handed to everyone else. Sizes are exact ints; a
-delta that would make a level negative raises :class:`BookError` (the feed then resyncs) and leaves
+cached). :class:`OrderBook` is the frozen snapshot handed to everyone else: ``yes``/``no`` in whole
+contracts (the takeable prefix), the exact ladders under :meth:`OrderBook.exact`. A snapshot level or
+a delta that would make a level negative raises :class:`BookError` (the feed then resyncs) and leaves
 the book unchanged. A level at zero is removed.
 
 Pure: no clock reads. Times (the exchange's and the local receive time) are passed in and stored.
@@ -22,16 +34,48 @@ import attrs
 
 from kalshid.core.units import ONE_DOLLAR_CC
 
-Level = tuple[int, int]  # (price_cc, count)
+CENTI_PER_CONTRACT = 100  # book sizes are hundredths of a contract (Kalshi's count granularity)
+
+Level = tuple[int, int]  # (price_cc, size): whole contracts in OrderBook.yes/no, hundredths in exact ladders
 
 
 class BookError(ValueError):
     """A snapshot or delta is inconsistent with the book (negative size, bad price, bad side)."""
 
 
+def takeable(exact: Iterable[Level]) -> tuple[Level, ...]:
+    """A bid ladder in hundredths (ascending by price) → its takeable prefix in whole contracts
+    (module docstring), ascending by price: the best levels' whole contracts, down to and including
+    the first level with a fractional part (when it holds at least one whole contract)."""
+    ladder = sorted(exact, reverse=True)
+    out: list[Level] = []
+    for price, centi in ladder:
+        whole, part = divmod(centi, CENTI_PER_CONTRACT)
+        if whole:
+            out.append((price, whole))
+        if part:
+            break
+    out.reverse()
+    return tuple(out)
+
+
+def _whole(ladder: tuple[Level, ...]) -> tuple[Level, ...] | None:
+    """The ladder in whole contracts when no level has a fractional part, else None."""
+    c = CENTI_PER_CONTRACT
+    for _price, centi in ladder:
+        if centi % c:
+            return None
+    return tuple([(price, centi // c) for price, centi in ladder])
+
+
 @attrs.frozen
 class OrderBook:
     """An immutable view of one market's book: bid levels ascending by price, best last.
+
+    ``yes``/``no`` are in whole contracts: the takeable prefix of each ladder (module docstring), which
+    for a book without fractional sizes is the whole ladder. ``yes_centi``/``no_centi`` are the exact
+    ladders in hundredths of a contract when a side has a fractional level, None when every level of
+    that side is whole (then the exact ladder is ``yes``/``no`` × 100): read them with :meth:`exact`.
 
     ``exchange_ts`` is the exchange time of the last update when the exchange sent one (snapshots
     may carry none), ``local_time`` the receiver's monotonic time (trio clock) of the last update.
@@ -44,6 +88,34 @@ class OrderBook:
     exchange_ts: datetime | None = None
     local_time: float | None = None
     stale: bool = False
+    yes_centi: tuple[Level, ...] | None = None
+    no_centi: tuple[Level, ...] | None = None
+
+    @classmethod
+    def from_exact(cls, ticker: str, yes: Iterable[Level], no: Iterable[Level], *,
+                   exchange_ts: datetime | None = None, local_time: float | None = None,
+                   stale: bool = False) -> OrderBook:
+        """A book from exact ladders in hundredths (any order, positive sizes, one level per price)."""
+        yes_exact, no_exact = tuple(sorted(yes)), tuple(sorted(no))
+        yes_whole, no_whole = _whole(yes_exact), _whole(no_exact)
+        return cls(ticker=ticker,
+                   yes=takeable(yes_exact) if yes_whole is None else yes_whole,
+                   no=takeable(no_exact) if no_whole is None else no_whole,
+                   exchange_ts=exchange_ts, local_time=local_time, stale=stale,
+                   yes_centi=yes_exact if yes_whole is None else None,
+                   no_centi=no_exact if no_whole is None else None)
+
+    def exact(self, side: str) -> tuple[Level, ...]:
+        """``side``'s whole bid ladder, exactly: (price_cc, hundredths of a contract), ascending."""
+        centi = self.yes_centi if side == "yes" else self.no_centi
+        if centi is not None:
+            return centi
+        return tuple((p, n * CENTI_PER_CONTRACT) for p, n in (self.yes if side == "yes" else self.no))
+
+    @property
+    def fractional(self) -> bool:
+        """Some level holds a fractional size (the whole-contract view is a prefix of the book)."""
+        return self.yes_centi is not None or self.no_centi is not None
 
     @property
     def best_yes_bid(self) -> Level | None:
@@ -70,11 +142,12 @@ def _check_level(side: str, price_cc: int, size: int) -> None:
     if not 0 < price_cc < ONE_DOLLAR_CC:
         raise BookError(f"{side} level price {price_cc} cc is outside ($0, $1)")
     if size < 0:
-        raise BookError(f"{side} level at {price_cc} cc has negative size {size}")
+        raise BookError(f"{side} level at {price_cc} cc has negative size {size / CENTI_PER_CONTRACT:.2f}")
 
 
 class Book:
-    """One market's live bid ladders. Not thread-safe; one owner (the feed task) mutates it."""
+    """One market's live bid ladders, sizes in hundredths of a contract. Not thread-safe; one owner
+    (the feed task) mutates it."""
 
     __slots__ = ("_best", "_levels", "exchange_ts", "local_time", "stale", "ticker", "updates")
 
@@ -90,8 +163,9 @@ class Book:
 
     def apply_snapshot(self, yes: Iterable[Level], no: Iterable[Level], *,
                        exchange_ts: datetime | None, local_time: float) -> None:
-        """Replace both ladders. Zero-size levels are dropped; duplicate prices are summed.
-        Raises :class:`BookError` (book unchanged) on a bad level. Clears ``stale``."""
+        """Replace both ladders; sizes in hundredths of a contract. Zero-size levels are dropped;
+        duplicate prices are summed. Raises :class:`BookError` (book unchanged) on a bad level.
+        Clears ``stale``."""
         fresh: dict[str, dict[int, int]] = {"yes": {}, "no": {}}
         for side, levels in (("yes", yes), ("no", no)):
             ladder = fresh[side]
@@ -108,8 +182,9 @@ class Book:
 
     def apply_delta(self, side: str, price_cc: int, delta: int, *,
                     exchange_ts: datetime | None, local_time: float) -> int:
-        """Add ``delta`` contracts at ``price_cc`` on ``side``'s bid ladder; returns the new size.
-        Raises :class:`BookError` (book unchanged) if the level would go negative."""
+        """Add ``delta`` hundredths of a contract at ``price_cc`` on ``side``'s bid ladder; returns the
+        new size in hundredths. Raises :class:`BookError` (book unchanged) if the level would go
+        negative."""
         try:
             ladder = self._levels[side]
         except KeyError:
@@ -118,8 +193,9 @@ class Book:
             raise BookError(f"{side} delta price {price_cc} cc is outside ($0, $1)")
         new = ladder.get(price_cc, 0) + delta
         if new < 0:
+            c = CENTI_PER_CONTRACT
             raise BookError(f"{self.ticker}: {side} level at {price_cc} cc would go negative "
-                            f"({new - delta} + {delta})")
+                            f"({(new - delta) / c:.2f} + {delta / c:.2f})")
         best = self._best[side]
         if new == 0:
             ladder.pop(price_cc, None)
@@ -138,8 +214,8 @@ class Book:
         """The feed lost sync; the book is kept for inspection but must not be traded on."""
         self.stale = True
 
-    def best_bid(self, side: str) -> Level | None:
-        """(price_cc, size) of the best bid on ``side``, or None if that side is empty."""
+    def best_bid_exact(self, side: str) -> Level | None:
+        """(price_cc, hundredths) of the best bid on ``side``, or None if that side is empty."""
         best = self._best[side]
         ladder = self._levels[side]
         if best == -1:
@@ -147,19 +223,29 @@ class Book:
             self._best[side] = best
         return None if best is None else (best, ladder[best])
 
+    def best_bid(self, side: str) -> Level | None:
+        """(price_cc, whole contracts) of the best bid on ``side`` as the takeable prefix sees it: None
+        if the side is empty or its best level holds less than one contract."""
+        b = self.best_bid_exact(side)
+        if b is None or b[1] < CENTI_PER_CONTRACT:
+            return None
+        return (b[0], b[1] // CENTI_PER_CONTRACT)
+
     def ask(self, side: str) -> Level | None:
-        """(price_cc, size) of the best ask on ``side``: $1 − the best bid of the other side."""
+        """(price_cc, whole contracts) of the best ask on ``side``: $1 − the other side's best bid."""
         b = self.best_bid("no" if side == "yes" else "yes")
         return None if b is None else (ONE_DOLLAR_CC - b[0], b[1])
 
     def size_at(self, side: str, price_cc: int) -> int:
+        """The whole contracts resting at ``price_cc`` (the level's size rounded down)."""
+        return self._levels[side].get(price_cc, 0) // CENTI_PER_CONTRACT
+
+    def size_at_exact(self, side: str, price_cc: int) -> int:
+        """The size resting at ``price_cc`` in hundredths of a contract."""
         return self._levels[side].get(price_cc, 0)
 
     def snapshot(self) -> OrderBook:
         """A frozen copy (O(levels))."""
-        return OrderBook(
-            ticker=self.ticker,
-            yes=tuple(sorted(self._levels["yes"].items())),
-            no=tuple(sorted(self._levels["no"].items())),
-            exchange_ts=self.exchange_ts, local_time=self.local_time, stale=self.stale,
-        )
+        return OrderBook.from_exact(self.ticker, self._levels["yes"].items(), self._levels["no"].items(),
+                                    exchange_ts=self.exchange_ts, local_time=self.local_time,
+                                    stale=self.stale)
