@@ -7,14 +7,18 @@ bid ladders (price cc → resting size) and the asks are derived: ``yes_ask = $1
 
 Sizes are other traders' and may be fractional (Kalshi's granularity is 0.01 contract): the book
 holds them exactly, as ints in hundredths of a contract (*centi*, :data:`CENTI_PER_CONTRACT`). What
-kalshid can use of them is whole contracts, and its view in whole contracts is the **takeable
-prefix** of each ladder (:func:`takeable`): from the best price down, each level's whole contracts
-(its size rounded down), stopping after the first level with a fractional part. Why not the floor of
-the cumulative depth, nor every level's floor: an order that reaches a price takes every better level
-entirely first, so past a level holding 2.50 any whole order's fill there would be the 2.50 itself —
-a fractional fill of our own, which kalshid refuses. Only the first fractional level can still be
-taken in part (2 of its 2.50). A whole-contract book is its own takeable prefix, so for it nothing
-changes.
+kalshid can use of them is whole contracts, and fills of its own orders must be whole (it refuses a
+fractional one). An order that reaches a price is filled by each resting order there in turn (time
+priority), and the book shows only each level's total. So a level whose total is fractional (or that a
+fractional delta touched since it was last empty: it may hold 1.50 + 1.50) can fill any order reaching it
+with a fractional part — taking 2 of a 2.50 level gives a 2.50 fill whenever the 2.50 order is first in
+its queue. kalshid's view in whole contracts is therefore the **takeable prefix** of each ladder
+(:func:`takeable`): from the best price down, the levels known to be whole, stopping *before* the first
+level that is not. Neither the floor of each level nor the floor of the cumulative depth is safe:
+both count contracts that can only be taken through a fractional fill. A whole-contract book is its own
+takeable prefix, so for it nothing changes; a fractional level at the top leaves that side empty to
+kalshid until it is gone. What no book can show: a whole level that already held fractional orders when
+the snapshot came (1.50 + 1.50 = 3.00); taking it can still bring a fractional fill, which is refused.
 
 :class:`Book` is the mutable, single-owner ladder the feed updates (O(1) per delta, best prices
 cached). :class:`OrderBook` is the frozen snapshot handed to everyone else: ``yes``/``no`` in whole
@@ -27,7 +31,7 @@ Pure: no clock reads. Times (the exchange's and the local receive time) are pass
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 
 import attrs
@@ -43,27 +47,25 @@ class BookError(ValueError):
     """A snapshot or delta is inconsistent with the book (negative size, bad price, bad side)."""
 
 
-def takeable(exact: Iterable[Level]) -> tuple[Level, ...]:
-    """A bid ladder in hundredths (ascending by price) → its takeable prefix in whole contracts
-    (module docstring), ascending by price: the best levels' whole contracts, down to and including
-    the first level with a fractional part (when it holds at least one whole contract)."""
-    ladder = sorted(exact, reverse=True)
+def takeable(exact: Iterable[Level], mixed: Collection[int] = ()) -> tuple[Level, ...]:
+    """A bid ladder in hundredths → its takeable prefix in whole contracts (module docstring), ascending
+    by price: from the best level down, each level's whole contracts, stopping before the first level
+    with a fractional size or a price in ``mixed`` (levels a fractional delta touched)."""
+    c = CENTI_PER_CONTRACT
     out: list[Level] = []
-    for price, centi in ladder:
-        whole, part = divmod(centi, CENTI_PER_CONTRACT)
-        if whole:
-            out.append((price, whole))
-        if part:
+    for price, centi in sorted(exact, reverse=True):
+        if centi % c or price in mixed:
             break
+        out.append((price, centi // c))
     out.reverse()
     return tuple(out)
 
 
-def _whole(ladder: tuple[Level, ...]) -> tuple[Level, ...] | None:
-    """The ladder in whole contracts when no level has a fractional part, else None."""
+def _whole(ladder: tuple[Level, ...], mixed: Collection[int]) -> tuple[Level, ...] | None:
+    """The ladder in whole contracts when every level is known whole, else None."""
     c = CENTI_PER_CONTRACT
-    for _price, centi in ladder:
-        if centi % c:
+    for price, centi in ladder:
+        if centi % c or price in mixed:
             return None
     return tuple([(price, centi // c) for price, centi in ladder])
 
@@ -74,8 +76,8 @@ class OrderBook:
 
     ``yes``/``no`` are in whole contracts: the takeable prefix of each ladder (module docstring), which
     for a book without fractional sizes is the whole ladder. ``yes_centi``/``no_centi`` are the exact
-    ladders in hundredths of a contract when a side has a fractional level, None when every level of
-    that side is whole (then the exact ladder is ``yes``/``no`` × 100): read them with :meth:`exact`.
+    ladders in hundredths of a contract when a side has a level not known whole, None when every level
+    of that side is (then the exact ladder is ``yes``/``no`` × 100): read them with :meth:`exact`.
 
     ``exchange_ts`` is the exchange time of the last update when the exchange sent one (snapshots
     may carry none), ``local_time`` the receiver's monotonic time (trio clock) of the last update.
@@ -94,13 +96,15 @@ class OrderBook:
     @classmethod
     def from_exact(cls, ticker: str, yes: Iterable[Level], no: Iterable[Level], *,
                    exchange_ts: datetime | None = None, local_time: float | None = None,
-                   stale: bool = False) -> OrderBook:
-        """A book from exact ladders in hundredths (any order, positive sizes, one level per price)."""
+                   stale: bool = False, mixed_yes: Collection[int] = (),
+                   mixed_no: Collection[int] = ()) -> OrderBook:
+        """A book from exact ladders in hundredths (any order, positive sizes, one level per price);
+        ``mixed_*`` are prices whose levels a fractional delta touched (not takeable, module docstring)."""
         yes_exact, no_exact = tuple(sorted(yes)), tuple(sorted(no))
-        yes_whole, no_whole = _whole(yes_exact), _whole(no_exact)
+        yes_whole, no_whole = _whole(yes_exact, mixed_yes), _whole(no_exact, mixed_no)
         return cls(ticker=ticker,
-                   yes=takeable(yes_exact) if yes_whole is None else yes_whole,
-                   no=takeable(no_exact) if no_whole is None else no_whole,
+                   yes=takeable(yes_exact, mixed_yes) if yes_whole is None else yes_whole,
+                   no=takeable(no_exact, mixed_no) if no_whole is None else no_whole,
                    exchange_ts=exchange_ts, local_time=local_time, stale=stale,
                    yes_centi=yes_exact if yes_whole is None else None,
                    no_centi=no_exact if no_whole is None else None)
@@ -114,7 +118,7 @@ class OrderBook:
 
     @property
     def fractional(self) -> bool:
-        """Some level holds a fractional size (the whole-contract view is a prefix of the book)."""
+        """Some level is not known whole (the whole-contract view is a prefix of the book)."""
         return self.yes_centi is not None or self.no_centi is not None
 
     @property
@@ -149,11 +153,13 @@ class Book:
     """One market's live bid ladders, sizes in hundredths of a contract. Not thread-safe; one owner
     (the feed task) mutates it."""
 
-    __slots__ = ("_best", "_levels", "exchange_ts", "local_time", "stale", "ticker", "updates")
+    __slots__ = ("_best", "_levels", "_mixed", "exchange_ts", "local_time", "stale", "ticker", "updates")
 
     def __init__(self, ticker: str) -> None:
         self.ticker = ticker
         self._levels: dict[str, dict[int, int]] = {"yes": {}, "no": {}}
+        # Prices a fractional delta touched since their level was last empty (module docstring).
+        self._mixed: dict[str, set[int]] = {"yes": set(), "no": set()}
         # Cached best bid per side; None = empty side, -1 = unknown (recompute lazily).
         self._best: dict[str, int | None] = {"yes": None, "no": None}
         self.exchange_ts: datetime | None = None
@@ -174,6 +180,7 @@ class Book:
                 if size:
                     ladder[price] = ladder.get(price, 0) + size
         self._levels = fresh
+        self._mixed = {"yes": set(), "no": set()}
         self._best = {s: (max(fresh[s]) if fresh[s] else None) for s in ("yes", "no")}
         self.exchange_ts = exchange_ts
         self.local_time = local_time
@@ -197,8 +204,11 @@ class Book:
             raise BookError(f"{self.ticker}: {side} level at {price_cc} cc would go negative "
                             f"({(new - delta) / c:.2f} + {delta / c:.2f})")
         best = self._best[side]
+        if delta % CENTI_PER_CONTRACT:
+            self._mixed[side].add(price_cc)
         if new == 0:
             ladder.pop(price_cc, None)
+            self._mixed[side].discard(price_cc)
             if best == price_cc:
                 self._best[side] = -1
         else:
@@ -225,9 +235,9 @@ class Book:
 
     def best_bid(self, side: str) -> Level | None:
         """(price_cc, whole contracts) of the best bid on ``side`` as the takeable prefix sees it: None
-        if the side is empty or its best level holds less than one contract."""
+        if the side is empty or its best level is not known whole."""
         b = self.best_bid_exact(side)
-        if b is None or b[1] < CENTI_PER_CONTRACT:
+        if b is None or b[1] % CENTI_PER_CONTRACT or b[0] in self._mixed[side]:
             return None
         return (b[0], b[1] // CENTI_PER_CONTRACT)
 
@@ -248,4 +258,4 @@ class Book:
         """A frozen copy (O(levels))."""
         return OrderBook.from_exact(self.ticker, self._levels["yes"].items(), self._levels["no"].items(),
                                     exchange_ts=self.exchange_ts, local_time=self.local_time,
-                                    stale=self.stale)
+                                    stale=self.stale, mixed_yes=self._mixed["yes"], mixed_no=self._mixed["no"])

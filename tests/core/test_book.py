@@ -90,38 +90,42 @@ def test_many_deltas_accumulate_exactly() -> None:
 
 def test_fractional_sizes_are_held_exactly_and_seen_whole_as_the_takeable_prefix() -> None:
     b = Book("X")
-    # NO bids: 4 at 0.55, 2.50 at 0.56 (a YES ask of 0.44 for 2.50), 0.30 at 0.57 after a delta
+    # NO bids: 4 at 0.55, 2.50 at 0.56 (a YES ask of 0.44 for 2.50)
     b.apply_snapshot([(4100, 1_000)], [(5500, 400), (5600, 250)], exchange_ts=None, local_time=0.0)
-    assert b.best_bid_exact("no") == (5600, 250) and b.best_bid("no") == (5600, 2)
-    assert b.ask("yes") == (4400, 2)  # 2 of the 2.50 can be taken whole; an order for 3 would reach past it
+    assert b.best_bid_exact("no") == (5600, 250) and b.size_at("no", 5600) == 2
+    assert b.best_bid("no") is None and b.ask("yes") is None  # any YES buy would reach the 2.50 first
     snap = b.snapshot()
-    assert snap.no == ((5600, 2),) and snap.no_centi == ((5500, 400), (5600, 250)) and snap.fractional
+    assert snap.no == () and snap.no_centi == ((5500, 400), (5600, 250)) and snap.fractional
     assert snap.yes == ((4100, 10),) and snap.yes_centi is None and snap.exact("yes") == ((4100, 1_000),)
-    assert b.apply_delta("no", 5700, 30, exchange_ts=None, local_time=1.0) == 30
-    assert b.best_bid("no") is None and b.ask("yes") is None  # the best level holds less than one contract
-    assert b.snapshot().no == () and b.snapshot().exact("no")[-1] == (5700, 30)
-    b.apply_delta("no", 5700, -30, exchange_ts=None, local_time=2.0)
-    b.apply_delta("no", 5600, 50, exchange_ts=None, local_time=3.0)  # 2.50 + 0.50: whole again
+    assert b.apply_delta("no", 5600, 50, exchange_ts=None, local_time=1.0) == 300  # 2.50 + 0.50 = 3.00
+    assert b.best_bid("no") is None and b.snapshot().no == ()  # may hold 2.50 + 0.50: still not takeable
+    b.apply_delta("no", 5600, -300, exchange_ts=None, local_time=2.0)
+    b.apply_delta("no", 5600, 300, exchange_ts=None, local_time=3.0)  # emptied, then 3 whole: takeable
     snap = b.snapshot()
     assert snap.no == ((5500, 4), (5600, 3)) and snap.no_centi is None and not snap.fractional
+    assert b.ask("yes") == (4400, 3)
     with pytest.raises(BookError, match=r"negative \(3.00 \+ -3.01\)"):
         b.apply_delta("no", 5600, -301, exchange_ts=None, local_time=4.0)
     assert b.snapshot() == snap
+    b.apply_delta("no", 5700, 30, exchange_ts=None, local_time=5.0)  # 0.30 above: the side is closed
+    assert b.ask("yes") is None and b.snapshot().exact("no")[-1] == (5700, 30)
 
 
 @pytest.mark.parametrize(
-    ("exact", "whole"),
+    ("exact", "mixed", "whole"),
     [
-        ([(4000, 500), (4100, 300)], ((4000, 5), (4100, 3))),  # whole book: all of it
-        ([(4000, 500), (4100, 250), (4200, 100)], ((4100, 2), (4200, 1))),  # stops after 2.50
-        ([(4000, 500), (4100, 50)], ()),  # the best level is half a contract: nothing can be taken whole
-        ([(4000, 550), (4100, 100)], ((4000, 5), (4100, 1))),  # a fraction at the last level costs nothing
-        ([], ()),
+        ([(4000, 500), (4100, 300)], (), ((4000, 5), (4100, 3))),  # whole book: all of it
+        ([(4000, 500), (4100, 250), (4200, 100)], (), ((4200, 1),)),  # stops before the 2.50
+        ([(4000, 500), (4100, 50)], (), ()),  # half a contract at the top: nothing can be taken
+        ([(4000, 550), (4100, 100)], (), ((4100, 1),)),
+        ([(4000, 500), (4100, 300)], (4100,), ()),  # 3.00 that a fractional delta touched
+        ([], (), ()),
     ],
 )
-def test_takeable_prefix(exact: list[tuple[int, int]], whole: tuple[tuple[int, int], ...]) -> None:
-    assert takeable(exact) == whole
-    book = OrderBook.from_exact("X", exact, [])
+def test_takeable_prefix(exact: list[tuple[int, int]], mixed: tuple[int, ...],
+                         whole: tuple[tuple[int, int], ...]) -> None:
+    assert takeable(exact, mixed) == whole
+    book = OrderBook.from_exact("X", exact, [], mixed_yes=mixed)
     assert book.yes == whole and book.exact("yes") == tuple(sorted(exact))
 
 

@@ -30,7 +30,7 @@ def test_book_levels_and_deltas_carry_hundredths_exactly() -> None:
         feed.parse_delta({**d, "delta_fp": "0.005"})
     rest_book = objects.parse_orderbook(TICKER, {"orderbook_fp": {"yes_dollars": [["0.4200", "2.50"],
                                                                                    ["0.4100", "10.00"]]}})
-    assert rest_book.yes == ((4200, 2),) and rest_book.exact("yes") == ((4100, 1_000), (4200, 250))
+    assert rest_book.yes == () and rest_book.exact("yes") == ((4100, 1_000), (4200, 250))
 
 
 def test_ticker_trade_and_market_counts_are_read_in_whole_contracts() -> None:
@@ -50,7 +50,7 @@ def test_ticker_trade_and_market_counts_are_read_in_whole_contracts() -> None:
 def test_fractional_book_frames_apply_with_no_resync_and_no_bad_frame() -> None:
     proto = live()  # yes 35 at 0.42, no 10 at 0.56
     book = proto.receive(delta(1, 2, "yes", "0.4300", "2.50"), 1.0)
-    assert book is not None and book.best_bid("yes") == (4300, 2) and book.size_at_exact("yes", 4300) == 250
+    assert book is not None and book.best_bid("yes") is None and book.size_at_exact("yes", 4300) == 250
     assert proto.receive(delta(1, 3, "yes", "0.4300", "-0.25"), 2.0) is book
     assert book.snapshot().exact("yes") == ((4200, 3_500), (4300, 225))
     snap = frame({"type": "orderbook_snapshot", "sid": 1, "seq": 4,
