@@ -101,15 +101,7 @@ def count_centi(value: object, field: str) -> int:
             whole = int(head)
             sign = -1 if head[:1] == "-" else 1
             return whole * CENTI_PER_CONTRACT + sign * int(frac)
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise WireValueError(f"{field}: expected a count, got {value!r}")
-    try:
-        d = Decimal(value)
-    except ArithmeticError as exc:
-        raise WireValueError(f"{field}: not a count: {value!r}") from exc
-    if not d.is_finite():
-        raise WireValueError(f"{field}: not a finite count: {value!r}")
-    centi = d * CENTI_PER_CONTRACT
+    centi = decimal(value, field) * CENTI_PER_CONTRACT
     if centi != centi.to_integral_value():
         raise WireValueError(f"{field}: {value!r} is finer than Kalshi's 0.01-contract granularity")
     return int(centi)

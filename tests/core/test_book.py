@@ -133,8 +133,8 @@ def test_count_centi_is_exact_and_refuses_finer_than_a_hundredth() -> None:
     assert [wire.count_centi(v, "c") for v in ("2.50", "-0.01", "-1.25", "10.00", 10, "2.5", Decimal("0.3"))] == [
         250, -1, -125, 1_000, 1_000, 250, 30]
     assert [wire.whole_floor(c) for c in (250, 99, 0, -250)] == [2, 0, 0, -2]
-    for bad, why in (("0.001", "finer than"), ("abc", "not a count"), (True, "expected a count"), (1.5, "expected"),
-                     ("NaN", "not a finite count")):
+    for bad, why in (("0.001", "finer than"), ("abc", "not a decimal number"), (True, "expected a decimal"),
+                     (1.5, "expected"), ("NaN", "not a finite number")):
         with pytest.raises(wire.WireValueError, match=why):
             wire.count_centi(bad, "c")
 
