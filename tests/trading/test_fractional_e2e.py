@@ -13,7 +13,8 @@ from pathlib import Path
 import trio
 from daemonkit import running_daemon, wait_for
 
-from kalshid.core.vocab import Side
+from kalshid.core.vocab import Action, Side
+from kalshid.exchange.kalshi.ws import KalshiFeed
 from kalshid.sim.counts import CONTRACT
 from kalshid.sim.model import OrderRequest
 from kalshid.sim.server import TRADER_USER
@@ -34,39 +35,49 @@ async def test_fractional_orders_keep_the_book_in_sync_and_the_whole_part_is_tra
         ex.open_account(other, 10_000_000)
         ours: set[str] = set()  # the fractional orders
         feed = daemon.p.feed
-        assert feed is not None
+        assert isinstance(feed, KalshiFeed)
 
         placed: dict[str, int] = {}  # market → the daemon's fill count when its fractional orders went in
 
-        def rest_fractional_behind_the_top() -> str | None:
-            """Once per market, 2.50 one cent below each best bid: the top stays whole."""
-            current = daemon.p.state.current_market
-            if current is None or current.ticker not in ex.books:
-                return None
-            if current.ticker not in placed:
-                book = ex.books[current.ticker]
-                for side in (Side.YES, Side.NO):
-                    best = book.best_bid(side)
-                    if best is not None and best[0] > 100:
-                        order = ex.place_order(other, OrderRequest(current.ticker, side, "buy", FRACTIONAL,
-                                                                   best[0] - 100), venue.now())
-                        ours.add(order.order_id)
-                venue.publish()
-                placed[current.ticker] = len(ex.accounts[TRADER_USER].fills)
-                return None
-            return current.ticker
+        def rest_fractional_behind_the_top(ticker: str) -> None:
+            """2.50 one cent below each best bid of ``ticker``: the top stays whole."""
+            book = ex.books[ticker]
+            for side in (Side.YES, Side.NO):
+                best = book.best_bid(side)
+                if best is not None and best[0] > 100:
+                    order = ex.place_order(other, OrderRequest(ticker, side, Action.BUY, FRACTIONAL, best[0] - 100),
+                                           venue.now())
+                    ours.add(order.order_id)
+            venue.publish()
+            placed[ticker] = len(ex.accounts[TRADER_USER].fills)
+
+        def current() -> str | None:
+            market = daemon.p.state.current_market
+            return market.ticker if market is not None and market.ticker in ex.books else None
 
         async def traded_beside_fractional_levels() -> bool:
-            ticker = rest_fractional_behind_the_top()
+            ticker = current()
             if ticker is None:
                 return False
-            mine, engine = feed.book(ticker), ex.books[ticker]
-            in_sync = (mine is not None and not mine.stale and mine.fractional
-                       and list(mine.exact("yes")) == engine.levels(Side.YES)
-                       and list(mine.exact("no")) == engine.levels(Side.NO))
-            return in_sync and len(ex.accounts[TRADER_USER].fills) > placed[ticker]
+            if ticker not in placed:
+                rest_fractional_behind_the_top(ticker)
+                return False
+            return len(ex.accounts[TRADER_USER].fills) > placed[ticker]
 
-        await wait_for(traded_beside_fractional_levels, limit_s=4 * WINDOW_S, every_s=5)
+        await wait_for(traded_beside_fractional_levels, limit_s=6 * WINDOW_S, every_s=5)
+
+        # fresh fractional orders, then the daemon's book equals the engine's to the hundredth
+        ticker = current()
+        assert ticker is not None
+        rest_fractional_behind_the_top(ticker)
+
+        async def book_matches() -> bool:
+            mine, engine = feed.book(ticker), ex.books[ticker]
+            return (mine is not None and not mine.stale and mine.fractional
+                    and list(mine.exact("yes")) == engine.levels(Side.YES)
+                    and list(mine.exact("no")) == engine.levels(Side.NO))
+
+        await wait_for(book_matches, limit_s=300, every_s=0.5)
         stats = feed.statistics()
         assert stats["bad_frames"] == 0 and stats["resyncs"] == 0, stats
         assert daemon.p.state.reconciliation.get("ok") is True
