@@ -497,8 +497,7 @@ class TradingDaemon:
                 await trio.sleep(delay)
         state = self.p.state
         state.portfolio = portfolio
-        state.holdings = await strategy_holdings(journal, portfolio.open_tickers())
-        state.open_orders = open_orders
+        self.p.orders.load(open_orders, await strategy_holdings(journal, portfolio.open_tickers()))
         state.exchange_balance_cc = portfolio.cash_cc
         state.ledger = DayLedger.start(now, portfolio)
         equity = portfolio.equity_cc()
@@ -515,6 +514,8 @@ class TradingDaemon:
         state.breaker = breaker
         state.peak_equity_cc = breaker.peak_equity_cc
         self.operator_restored = await restore_operator_state(self.p, self.param_overrides, now) is not None
+        self.p.publish_execution()
+        self.p.publish_risk()
         state.started_at = now
         state.ready = True
         state.reconciliation = {"ok": True, **summary}
