@@ -271,9 +271,10 @@ class Bookkeeper:
         """Cancel every resting order of the account at once (Kalshi's cancel-all), place nothing for
         ``KILL_SWITCH_QUIET_S``, then read back each of our orders' final state. If the exchange
         refuses the cancel-all, each of our orders is cancelled on its own instead. ``taken`` is called
-        once the cancels have been sent (before the read-back)."""
+        once orders are paused, before the cancel-all is sent (the operator's acknowledgement)."""
         self.p.orders.pause(trio.current_time() + KILL_SWITCH_QUIET_S)
         self.p.publish_execution()
+        taken()
         try:
             await self.p.require_exchange().cancel_all_orders()
         except ExchangeError as exc:
@@ -281,9 +282,7 @@ class Bookkeeper:
                       error=f"{type(exc).__name__}: {exc}")
             self.p.publish("alert", {"level": "error", "kind": "cancel_all_failed", "detail": str(exc)})
             await self.cancel_where(lambda o: True, reason, risk)
-            taken()
             return
-        taken()
         log.warning("kill switch: every resting order canceled", reason=reason,
                     quiet_s=KILL_SWITCH_QUIET_S, open_orders=len(self.p.orders))
         self.p.publish("alert", {"level": "warning", "kind": "cancel_all", "detail": reason})

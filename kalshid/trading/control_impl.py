@@ -2,7 +2,7 @@
 
 Queries read the stages' immutable snapshots (:class:`~kalshid.trading.messages.Snapshots`), the daemon's
 facts and the journal. Commands are messages to the inbox of the stage that owns what they change
-(execution: start/stop, cancel-all; risk: stop-entry, breaker reset; strategy: enable/disable), awaited
+(execution: start/stop, cancel-all; risk: stop-entry, breaker reset; strategy: enable/disable, parameters), awaited
 with a timeout (:func:`~kalshid.trading.messages.ask`), and publish a ``status_update``. Money leaves as
 ``"12.3400"`` dollar strings or integer ``*_cc`` fields.
 """
@@ -32,6 +32,7 @@ from kalshid.trading.messages import (
     RiskSnapshot,
     SetEntries,
     SetStrategy,
+    SetStrategyParams,
     SetTrading,
     StageUnavailable,
     ask,
@@ -43,8 +44,7 @@ from kalshid.trading.risk import marks_for
 if TYPE_CHECKING:
     from kalshid.trading.wiring import TradingDaemon
 
-COMMAND_TIMEOUT_S = 5.0      # a stage answers a command between two of its messages: well within this
-CANCEL_ALL_TIMEOUT_S = 15.0  # answered once the exchange has taken the cancel-all (a request, or several)
+COMMAND_TIMEOUT_S = 5.0  # a stage answers a command between two of its messages: well within this
 
 _STATE_FILTER = {
     "resting": (records.OrderState.RESTING, records.OrderState.PARTIALLY_FILLED),
@@ -162,7 +162,7 @@ class DaemonControlImpl:
     async def markets(self) -> JSON:
         s = self._state
         strategy = self.d.p.snapshots.strategy
-        last = self.d.p.tracker.last_print
+        last = strategy.last_print
 
         def one(m: Any) -> JSON | None:
             if m is None:
@@ -290,7 +290,7 @@ class DaemonControlImpl:
         return await self._announce()
 
     async def cancel_all(self) -> JSON:
-        await self._ask("cancel_all", "execution", CancelAll("operator cancel-all"), timeout_s=CANCEL_ALL_TIMEOUT_S)
+        await self._ask("cancel_all", "execution", CancelAll("operator cancel-all"))
         return await self._announce()
 
     async def stop_entry(self) -> JSON:
@@ -351,13 +351,14 @@ class DaemonControlImpl:
         self._require_strategy(name, "set_params")
         current = attrs.asdict(self.d.p.registry.get(name).params)
         before = {k: current.get(k) for k in params}
-        try:
-            strategy = self.d.p.registry.with_params(name, params)
+        try:  # validated here for a precise answer (a new strategy object: the registry is not touched)
+            self.d.p.registry.get(name).with_params(params)
         except ParamError as exc:
             msg = str(exc)
             field = next((f"params.{k}" for k in params if k in msg), "params")
             raise self._refuse("set_params", ControlError(field, msg), target=name) from None
-        new = attrs.asdict(strategy.params)
+        await self._ask("set_params", "strategy", SetStrategyParams(name, dict(params)), target=name)
+        new = attrs.asdict(self.d.p.registry.get(name).params)
         self.d.param_overrides.setdefault(name, {}).update({k: new[k] for k in params})
         await save_operator_state(self.d.p, self.d.param_overrides)
         self._audit("set_params", before, {k: new[k] for k in params}, f"parameters of {name} changed", target=name)

@@ -43,7 +43,7 @@ from kalshid.core.orders import LiveOrder as LiveOrder  # re-exported: the stage
 from kalshid.core.orders import LiveOrders, OrdersSnapshot
 from kalshid.core.portfolio import Portfolio
 from kalshid.core.risk import DayLedger
-from kalshid.core.signals import BookTop, Signal
+from kalshid.core.signals import BookTop, IndexPrint, Signal
 from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.core.tracker import MarketTracker
 from kalshid.core.vocab import Action, Side
@@ -155,6 +155,14 @@ class SetStrategy(Command):
     enabled: bool
 
 
+@attrs.define
+class SetStrategyParams(Command):
+    """Strategy: change some parameters of one strategy (validated by the registry; refused if invalid)."""
+
+    name: str
+    params: Mapping[str, Any]
+
+
 async def ask(inbox: trio.MemorySendChannel[Any] | None, command: Command, *, stage: str,
               timeout_s: float = 5.0) -> None:
     """Send ``command`` to a stage's inbox and wait for its answer. Raises :class:`StageUnavailable`
@@ -175,7 +183,7 @@ async def ask(inbox: trio.MemorySendChannel[Any] | None, command: Command, *, st
 @attrs.define
 class CancelAll(Command):
     """Execution: pull the kill switch, cancel every resting order of the account (Kalshi's cancel-all).
-    Answered once the exchange has taken it (or each order was cancelled on its own instead)."""
+    Answered once the stage holds every new order back, as the cancel-all goes out."""
 
     reason: str
 
@@ -223,6 +231,7 @@ class RiskSnapshot:
 @attrs.frozen
 class StrategySnapshot:
     tops: Mapping[str, BookTop] = attrs.field(factory=dict)  # the followed markets' books (not stale)
+    last_print: IndexPrint | None = None
     last_fair: Mapping[str, Mapping[str, float]] = attrs.field(factory=dict)  # ticker -> strategy -> P(yes)
     last_edge: Mapping[str, Mapping[str, float]] = attrs.field(factory=dict)
 

@@ -32,7 +32,7 @@ from kalshid.core.decision import Outcome, bankroll_cc, closing_due, evaluate_st
 from kalshid.core.markets import INDEX_ID
 from kalshid.core.signals import IndexPrint as CoreIndexPrint
 from kalshid.core.signals import Signal
-from kalshid.core.strategies.base import PriceHistory
+from kalshid.core.strategies.base import ParamError, PriceHistory
 from kalshid.exchange.base import (
     BookUpdated,
     FeedEvent,
@@ -45,7 +45,14 @@ from kalshid.exchange.base import (
 from kalshid.logs import get_logger
 from kalshid.research.recording import evaluation_record
 from kalshid.trading.convert import book_top
-from kalshid.trading.messages import Pipeline, Proposal, SetStrategy, StrategySnapshot, WindowClosing
+from kalshid.trading.messages import (
+    Pipeline,
+    Proposal,
+    SetStrategy,
+    SetStrategyParams,
+    StrategySnapshot,
+    WindowClosing,
+)
 
 log = get_logger("kalshid.strategy")
 
@@ -67,8 +74,8 @@ class StrategyStage:
         self.last_fair: dict[str, dict[str, float]] = {}
         self.last_edge: dict[str, dict[str, float]] = {}
         self._views_changed = False
-        # operator commands (enable/disable a strategy), applied by this stage between two batches
-        self.commands, self._commands = trio.open_memory_channel[SetStrategy](COMMAND_BUFFER)
+        # operator commands (enable/disable a strategy, set its parameters), applied by this stage between two batches
+        self.commands, self._commands = trio.open_memory_channel[SetStrategy | SetStrategyParams](COMMAND_BUFFER)
         self._closing_logged: set[str] = set()
 
     async def run(self, market_data: trio.MemoryReceiveChannel[FeedEvent],
@@ -84,13 +91,23 @@ class StrategyStage:
         awaits, so a command lands between two evaluations, never inside one."""
         async with self._commands:  # closed when the stage ends: a later command fails at once
             async for command in self._commands:
-                registry = self.p.registry
-                if command.name not in registry.names():
-                    command.answer(f"unknown strategy {command.name!r}")
-                    continue
-                registry.enable(command.name) if command.enabled else registry.disable(command.name)
-                log.info("strategy enabled" if command.enabled else "strategy disabled", strategy=command.name)
-                command.answer()
+                command.answer(self._apply(command))
+
+    def _apply(self, command: SetStrategy | SetStrategyParams) -> str | None:
+        """Apply an operator command to the registry; why not, if it is refused."""
+        registry = self.p.registry
+        if command.name not in registry.names():
+            return f"unknown strategy {command.name!r}"
+        if isinstance(command, SetStrategyParams):
+            try:
+                registry.with_params(command.name, command.params)
+            except ParamError as exc:
+                return str(exc)
+            log.info("strategy parameters changed", strategy=command.name, params=dict(command.params))
+            return None
+        registry.enable(command.name) if command.enabled else registry.disable(command.name)
+        log.info("strategy enabled" if command.enabled else "strategy disabled", strategy=command.name)
+        return None
 
     async def _serve(self, market_data: trio.MemoryReceiveChannel[FeedEvent],
                      proposals: trio.MemorySendChannel[object], closing: trio.MemorySendChannel[object]) -> None:
@@ -249,20 +266,20 @@ class StrategyStage:
         return out
 
     def _publish_snapshot(self) -> None:
-        """The stage's snapshot (books of the followed markets, fair values, edges) if any of it
-        changed: after the proposals are on their way, never before."""
+        """The stage's snapshot (books of the followed markets, last index print, fair values, edges)
+        if any of it changed: after the proposals are on their way, never before."""
         tracker = self.p.tracker
         snapshot = self.p.snapshots.strategy
         tops = {t: top for t in tracker.tickers() if (top := tracker.book(t)) is not None}
         same_tops = tops.keys() == snapshot.tops.keys() and all(top is snapshot.tops[t] for t, top in tops.items())
-        if same_tops and not self._views_changed:
+        if same_tops and tracker.last_print is snapshot.last_print and not self._views_changed:
             return
         if self._views_changed:
             self._views_changed = False
             snapshot = StrategySnapshot(
                 last_fair={t: dict(v) for t, v in self.last_fair.items()},
                 last_edge={t: dict(v) for t, v in self.last_edge.items()})
-        self.p.snapshots.strategy = attrs.evolve(snapshot, tops=tops)
+        self.p.snapshots.strategy = attrs.evolve(snapshot, tops=tops, last_print=tracker.last_print)
 
     def _announce(self, signal: Signal) -> None:
         log.info("signal", strategy=signal.strategy, market=signal.ticker, side=signal.side.value,

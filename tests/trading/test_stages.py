@@ -14,7 +14,7 @@ import trio
 import trio.testing
 
 from kalshid.core.book import OrderBook
-from kalshid.core.breaker import Breaker
+from kalshid.core.breaker import Breaker, BreakerStatus
 from kalshid.core.markets import INDEX_ID, market_ticker
 from kalshid.core.orders import OrderPhase
 from kalshid.core.portfolio import Portfolio
@@ -32,7 +32,18 @@ from kalshid.exchange.types import IndexPrint as ExIndexPrint
 from kalshid.store import Journal, open_journal, records
 from kalshid.trading.exchangeclock import ExchangeClock
 from kalshid.trading.execution import ExecutionSettings, ExecutionStage
-from kalshid.trading.messages import ApprovedOrder, LiveOrder, Pipeline, Proposal, ShutdownRequested, TradingState
+from kalshid.trading.messages import (
+    ApprovedOrder,
+    LiveOrder,
+    Pipeline,
+    Proposal,
+    ResetBreaker,
+    SetEntries,
+    SetTrading,
+    ShutdownRequested,
+    TradingState,
+    ask,
+)
 from kalshid.trading.risk import RiskStage
 from kalshid.trading.strategy import StrategyStage
 
@@ -439,3 +450,60 @@ async def test_the_strategy_stage_evaluates_only_when_an_input_changed(journal: 
             assert len(strategy.calls) == calls, event  # the same top again, or a replayed print: nothing
         await md_send.aclose()
     assert stage.received == 5
+
+
+async def test_execution_publishes_its_snapshot_after_a_change_and_applies_start_stop_from_its_inbox(
+        journal: Journal) -> None:
+    rig = ExecutionRig(journal, ExecutionSettings(cancel_on_shutdown=False))
+    cid = "k" * 32
+    await journal.record_intent(intent_for(cid))
+    rig.p.orders.reserve(LiveOrder(cid, "kelly_volatility", TICKER, Side.YES, Action.BUY, 5000, 3))
+    before = rig.p.snapshots.execution
+    assert before.orders.open_count == 0  # the reservation is on the order path: not published yet
+    resting = Order(order_id=f"o-{cid[:8]}", client_order_id=cid, ticker=TICKER, side="yes", action="buy",
+                    status="resting", yes_price_cc=5000, no_price_cc=5000, fill_count=1, remaining_count=2,
+                    initial_count=3)
+    await rig.stage.keeper.on_order(resting, rig._risk_send, source="feed")
+    [view] = rig.p.snapshots.execution.orders.orders
+    assert (view.phase, view.remaining, view.order_id) == ("partially_filled", 2, f"o-{cid[:8]}")
+    assert before.orders.open_count == 0  # a published snapshot never changes
+
+    stop = SetTrading(False, "operator stop")
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(rig.run)
+            await ask(rig.inbox, stop, stage="execution")
+            assert not rig.p.snapshots.execution.trading_enabled and not rig.p.trading_enabled
+            await rig.inbox.send(approved("m" * 32, "mean_reversion"))  # stopped: dropped, never sent
+            await ask(rig.inbox, SetTrading(True, "operator start"), stage="execution")
+            assert rig.p.snapshots.execution.trading_enabled
+            await rig.inbox.send(ShutdownRequested())
+    assert stop.refused is None and rig.exchange.arrived == []
+
+
+async def test_risk_applies_stop_entry_and_breaker_reset_from_its_inbox_and_publishes_them(
+        journal: Journal) -> None:
+    p = pipeline(journal)
+    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
+                                               max_daily_loss_cc=10_000_000, max_window_exposure_cc=10_000_000)))
+    inbox_send, inbox = trio.open_memory_channel[Any](10)
+    orders, _orders_recv = trio.open_memory_channel[Any](10)
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stage.run, inbox, orders)
+            stop_entry = SetEntries(False, "operator stop-entry")
+            await ask(inbox_send, stop_entry, stage="risk")
+            assert stop_entry.refused is None
+            assert p.snapshots.risk.breaker.status is BreakerStatus.REDUCING
+            assert not p.snapshots.risk.entries_enabled
+            p.state.breaker = Breaker(p.state.breaker.config, BreakerStatus.HALTED, p.state.breaker.day,
+                                      p.state.breaker.day_start_equity_cc, p.state.breaker.peak_equity_cc)
+            refused = SetEntries(True, "operator start")
+            await ask(inbox_send, refused, stage="risk")
+            assert refused.refused is not None and "tripped" in refused.refused
+            await ask(inbox_send, ResetBreaker("operator"), stage="risk")
+            assert p.snapshots.risk.breaker.status is BreakerStatus.RUNNING
+            not_halted = ResetBreaker("operator")
+            await ask(inbox_send, not_halted, stage="risk")
+            assert not_halted.refused is not None  # nothing to reset: said so
+            await inbox_send.aclose()
