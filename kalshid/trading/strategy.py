@@ -235,7 +235,7 @@ class StrategyStage:
             if len(self._closing_logged) > 64:
                 self._closing_logged = {ticker}
         busy = orders.busy_in(ticker)
-        trading_enabled = self.p.trading_enabled
+        trading_enabled = self.p.snapshots.execution.trading_enabled  # the execution stage's switch
         history = PriceHistory(index=new_prints[:-1] if new_prints else ())
         out: list[Proposal] = []
         evaluations = evaluate_strategies(self.p.registry.active(), view, tracker.last_print, history, top,
