@@ -135,12 +135,20 @@ class ExecutionStage:
                     async for item in inbox:
                         self.p.state.last_progress = trio.current_time()
                         if isinstance(item, ApprovedOrder):
+                            if not self.p.trading_enabled:  # stopped as it arrived: a later start does not revive it
+                                self._drop(item, "trading is stopped")
+                                await risk.send(OrdersChanged())
+                                continue
                             self._placing += 1
                             placement = await self._send_here(item)
                             if placement is None:
                                 work.start_soon(self._place_task, item, risk)
                             else:
                                 work.start_soon(self._answer_task, placement, risk)
+                        elif isinstance(item, SetTrading):  # at once, not behind the bookkeeping
+                            self._set_trading(item)
+                            if item.cancel_all:
+                                await books_send.send(CancelAll(item.reason))
                         else:
                             await books_send.send(item)
                             if isinstance(item, ShutdownRequested):
@@ -172,8 +180,6 @@ class ExecutionStage:
                     await self.keeper.cancel_market(item.ticker, item.reason, risk)
                 elif isinstance(item, CancelAll):
                     await self.keeper.kill_switch(item.reason, risk, taken=item.answer)
-                elif isinstance(item, SetTrading):
-                    await self._set_trading(item, risk)
                 elif isinstance(item, Reconnected):
                     log.info("feed reconnected: catching up on fills and orders by REST")
                     self.request_catch_up()
@@ -203,7 +209,7 @@ class ExecutionStage:
         stopping). The answer is then awaited in a task of its own (:meth:`_answer_task`). ``None``:
         nothing done, the order goes the task way (:meth:`_place_task`). Sending here saves the
         scheduler pass a new task would wait for, during which any other runnable task runs first."""
-        if (self._stopping or not self.p.trading_enabled or item.signal_record is None
+        if (self._stopping or item.signal_record is None
                 or item.verdict_record is None or self._quiet()):
             return None
         try:  # the slot's borrower is the order (its answer task releases it), not this task
@@ -375,15 +381,13 @@ class ExecutionStage:
         """In the minute after a cancel-all: nothing may be placed."""
         return self.p.orders.paused(trio.current_time())
 
-    async def _set_trading(self, command: SetTrading, risk: trio.MemorySendChannel[RiskInput]) -> None:
-        """The operator's start/stop: applied, published and answered before a kill switch it asks for
-        runs (the stop holds from that moment; the cancels follow)."""
+    def _set_trading(self, command: SetTrading) -> None:
+        """The operator's start/stop, applied by the order loop as it arrives: every approved order
+        behind it in the inbox sees it. A kill switch it asks for follows in the bookkeeping task."""
         self.p.trading_enabled = command.enabled
         self.p.publish_execution()
         command.answer()
         log.info("trading enabled" if command.enabled else "trading stopped", reason=command.reason)
-        if command.cancel_all:
-            await self.keeper.kill_switch(command.reason, risk)
 
     async def _shutdown(self, risk: trio.MemorySendChannel[RiskInput]) -> None:
         self._stopping = True
