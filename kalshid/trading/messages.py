@@ -1,11 +1,11 @@
 """The trading pipeline's shared context: the objects its components hand each other.
 
-``kalshid run`` builds one :class:`Pipeline` and its components (:func:`kalshid.trading.wiring.components_for`)
-are bound methods of the stage modules that take it. Every component starts in dependency order under the
-supervisor's one nursery:
+``kalshid run`` builds one :class:`Pipeline` and the components that share it
+(:class:`kalshid.trading.wiring.TradingDaemon`). Each component starts in dependency order and lives
+inside the one before it (:mod:`kalshid.daemon.supervisor`), so it stops before them:
 
-    exchange (journal, embedded simulator, REST client) → feed → execution (reconciles first)
-    → risk → strategy → markets (discovery and rollover) → api, control socket, watchdog
+    exchange (journal, embedded simulator, REST client) → feed → markets (discovery and rollover)
+    → risk → execution (reconciles first) → api, control socket, watchdog → strategy
 
 Data flows through bounded memory channels, each with one owner:
 
@@ -20,7 +20,8 @@ across an ``await`` and assumed unchanged); see ``docs/architecture.md``, "Who o
   strategies, strategy holdings, the pause after a cancel-all) and the operator's start/stop switch;
 * the risk stage: portfolio, day ledger, breaker, equity peak, the operator's stop-entry;
 * the strategy stage: the market tracker, the last fair values and edges;
-* the wiring: the daemon's facts (mode, markets followed, reconciliation, readiness).
+* the wiring's rooms (markets, recovery): the daemon's facts (mode, markets followed, reconciliation,
+  readiness).
 
 Other stages learn by message; operator commands are messages to the owning stage's inbox
 (:class:`Command`, awaited with :func:`ask`). Readers outside the stages (API, control socket) read
@@ -250,8 +251,8 @@ class TradingState:
     """The risk stage's books and the daemon's facts (see the module docstring for who writes what).
 
     The risk stage is the only writer of ``portfolio``, ``ledger``, ``breaker``, ``peak_equity_cc`` and
-    ``entries_enabled`` once it runs (reconciliation loads them before it starts); the wiring writes
-    the rest (markets, readiness, reconciliation)."""
+    ``entries_enabled`` once trading starts (recovery loads them first); the wiring's rooms write the
+    rest (markets, readiness, reconciliation)."""
 
     mode: str                                  # sim | dry | live
     portfolio: Portfolio
@@ -297,8 +298,6 @@ class Pipeline:
     publish: Callable[[str, dict[str, Any]], None] = lambda _type, _data: None
     # held while an order is being placed: dashboard event delivery waits (Broadcaster.hold)
     hold_events: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
-    execution_done: trio.Event = attrs.field(factory=trio.Event)
-    feed_done: trio.Event = attrs.field(factory=trio.Event)
     markets_changed: trio.Event = attrs.field(factory=trio.Event)
     sim_handle: Any = None
     last_order_local_time: float | None = None

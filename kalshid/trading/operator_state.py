@@ -69,7 +69,7 @@ async def save_operator_state(pipeline: Pipeline, overrides: dict[str, dict[str,
 
 async def restore_operator_state(pipeline: Pipeline, overrides: dict[str, dict[str, Any]],
                                  now: datetime) -> OperatorState | None:
-    """Apply the journaled operator state to a freshly reconciled pipeline, before its stages start
+    """Apply the journaled operator state to a freshly reconciled pipeline, before anything trades
     (the one moment something other than the owning stages writes their switches), recording restored
     parameters in ``overrides``; returns what was found."""
     from kalshid.core.strategies.base import ParamError
