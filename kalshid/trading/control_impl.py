@@ -1,8 +1,10 @@
 """The daemon's :class:`~kalshid.control.api.DaemonControl`: what the API and ``kalshid ctl`` see and do.
 
-Queries read the shared :class:`~kalshid.trading.messages.TradingState` and the journal; commands change
-state through the stages that own it (risk owns the breaker, execution the orders) and publish a
-``status_update``. Money leaves as ``"12.3400"`` dollar strings or integer ``*_cc`` fields.
+Queries read the stages' immutable snapshots (:class:`~kalshid.trading.messages.Snapshots`), the daemon's
+facts and the journal. Commands are messages to the inbox of the stage that owns what they change
+(execution: start/stop, cancel-all; risk: stop-entry, breaker reset; strategy: enable/disable, parameters), awaited
+with a timeout (:func:`~kalshid.trading.messages.ask`), and publish a ``status_update``. Money leaves as
+``"12.3400"`` dollar strings or integer ``*_cc`` fields.
 """
 
 from __future__ import annotations
@@ -22,12 +24,27 @@ from kalshid.core.strategies.evidence import live_gate
 from kalshid.core.units import format_dollars
 from kalshid.daemon import audit
 from kalshid.store import CursorError, records
-from kalshid.trading.messages import CancelAll, ResetBreaker
+from kalshid.trading.messages import (
+    CancelAll,
+    Command,
+    ExecutionSnapshot,
+    ResetBreaker,
+    RiskSnapshot,
+    SetEntries,
+    SetStrategy,
+    SetStrategyParams,
+    SetTrading,
+    StageUnavailable,
+    ask,
+)
 from kalshid.trading.operator_state import save_operator_state
 from kalshid.trading.reload import apply_reload
+from kalshid.trading.risk import marks_for
 
 if TYPE_CHECKING:
     from kalshid.trading.wiring import TradingDaemon
+
+COMMAND_TIMEOUT_S = 5.0  # a stage answers a command between two of its messages: well within this
 
 _STATE_FILTER = {
     "resting": (records.OrderState.RESTING, records.OrderState.PARTIALLY_FILLED),
@@ -45,29 +62,43 @@ class DaemonControlImpl:
 
     @property
     def _state(self) -> Any:
+        """The daemon's facts (mode, markets, readiness, reconciliation, counters): written by the wiring."""
         return self.d.p.state
 
+    @property
+    def _risk(self) -> RiskSnapshot:
+        return self.d.p.snapshots.risk
+
+    @property
+    def _execution(self) -> ExecutionSnapshot:
+        return self.d.p.snapshots.execution
+
+    def _marks(self) -> dict[str, int]:
+        if not self._state.ready:
+            return {}
+        return marks_for(self._risk.portfolio, self.d.p.snapshots.strategy.tops)
+
     def _run_state(self) -> str:
-        s = self._state
-        if s.breaker.status is BreakerStatus.HALTED:
+        breaker = self._risk.breaker
+        if breaker.status is BreakerStatus.HALTED:
             return "halted"
-        if not s.trading_enabled:
+        if not self._execution.trading_enabled:
             return "stopped"
-        if s.breaker.status is BreakerStatus.REDUCING:
+        if breaker.status is BreakerStatus.REDUCING:
             return "stop_entry"
         return "running"
 
-    def _pnl(self) -> JSON:
+    def _pnl(self, marks: dict[str, int]) -> JSON:
         """Realised, unrealised (positions marked at the book where known, else at cost) and total."""
-        port = self._state.portfolio
-        marks = self.d.risk_stage.marks() if self._state.ready else {}
+        port = self._risk.portfolio
         unrealized = sum(p.value_cc(marks.get(t)) - p.cost_basis_cc for t, p in port.positions.items())
         return {"realized": format_dollars(port.realized_pnl_cc), "unrealized": format_dollars(unrealized),
                 "total": format_dollars(port.realized_pnl_cc + unrealized)}
 
     async def status(self) -> JSON:
-        s = self._state
-        equity = self.d.risk_stage.equity_cc() if s.ready else s.portfolio.cash_cc
+        s, risk, execution = self._state, self._risk, self._execution
+        marks = self._marks()
+        equity = risk.portfolio.equity_cc(marks) if s.ready else risk.portfolio.cash_cc
         return {
             "state": self._run_state(),
             "mode": s.mode,
@@ -78,24 +109,24 @@ class DaemonControlImpl:
             "market": s.current_market.ticker if s.current_market else None,
             "next_market": s.next_market.ticker if s.next_market else None,
             "equity": format_dollars(equity),
-            "cash": format_dollars(s.portfolio.cash_cc),
-            "realized_pnl": format_dollars(s.portfolio.realized_pnl_cc),
-            "pnl": self._pnl(),
-            "operator": {"trading_enabled": s.trading_enabled, "entries_enabled": s.entries_enabled,
+            "cash": format_dollars(risk.portfolio.cash_cc),
+            "realized_pnl": format_dollars(risk.portfolio.realized_pnl_cc),
+            "pnl": self._pnl(marks),
+            "operator": {"trading_enabled": execution.trading_enabled, "entries_enabled": risk.entries_enabled,
                          "restored": self.d.operator_restored},
-            "breaker": {"tripped": s.breaker.status is BreakerStatus.HALTED, "state": s.breaker.status.value,
+            "breaker": {"tripped": risk.breaker.status is BreakerStatus.HALTED, "state": risk.breaker.status.value,
                         "reason": None},
             "ready": s.ready,
             "reconciliation": s.reconciliation,
-            "open_orders": len(s.open_orders),
+            "open_orders": execution.orders.open_count,
             "exchange_time": self.d.clock.now().isoformat() if self.d.clock.known else None,
             "counters": dict(s.counters),
         }
 
     async def positions(self) -> list[JSON]:
         out: list[JSON] = []
-        marks = self.d.risk_stage.marks() if self._state.ready else {}
-        for ticker, pos in sorted(self._state.portfolio.positions.items()):
+        marks = self._marks()
+        for ticker, pos in sorted(self._risk.portfolio.positions.items()):
             mark = marks.get(ticker)
             out.append({"ticker": ticker, "yes_count": pos.yes_count, "no_count": pos.no_count,
                         "cost_basis": format_dollars(pos.cost_basis_cc), "fees": format_dollars(pos.fees_cc),
@@ -130,20 +161,21 @@ class DaemonControlImpl:
 
     async def markets(self) -> JSON:
         s = self._state
-        tracker = self.d.p.tracker
-        last = tracker.last_print
+        strategy = self.d.p.snapshots.strategy
+        last = strategy.last_print
 
         def one(m: Any) -> JSON | None:
             if m is None:
                 return None
-            top = tracker.book(m.ticker)
+            top = strategy.tops.get(m.ticker)
             return {"ticker": m.ticker, "open_time": m.open_time.isoformat(), "close_time": m.close_time.isoformat(),
                     "status": m.status, "floor_strike": str(m.floor_strike) if m.floor_strike is not None else None,
                     "yes_bid": format_dollars(top.yes_bid_cc) if top and top.yes_bid_cc else None,
                     "yes_ask": format_dollars(top.yes_ask_cc) if top and top.yes_ask_cc else None,
                     "no_bid": format_dollars(top.no_bid_cc) if top and top.no_bid_cc else None,
                     "no_ask": format_dollars(top.no_ask_cc) if top and top.no_ask_cc else None,
-                    "fair_value": s.last_fair.get(m.ticker, {}), "edge": s.last_edge.get(m.ticker, {})}
+                    "fair_value": dict(strategy.last_fair.get(m.ticker, {})),
+                    "edge": dict(strategy.last_edge.get(m.ticker, {}))}
 
         basis = self.d.strategy.basis.view(trio.current_time())
         return {"current": one(s.current_market), "next": one(s.next_market),
@@ -157,7 +189,7 @@ class DaemonControlImpl:
                           "samples": basis.samples}}
 
     async def risk(self) -> JSON:
-        s = self._state
+        s = self._risk
         lim = self.d.engine.limits
         port = s.portfolio
         realized_today = port.realized_pnl_cc - s.ledger.start_realized_cc
@@ -176,7 +208,7 @@ class DaemonControlImpl:
                       "loss_measure": format_dollars(-realized_today + port.worst_case_loss_cc()),
                       "exposure_by_window": {k.isoformat(): format_dollars(v)
                                              for k, v in port.exposure_by_window().items()},
-                      "resting_orders": len(s.open_orders)},
+                      "resting_orders": self._execution.orders.open_count},
             "breaker": {"tripped": s.breaker.status is BreakerStatus.HALTED, "state": s.breaker.status.value,
                         "day_start_equity": format_dollars(s.breaker.day_start_equity_cc),
                         "peak_equity": format_dollars(s.breaker.peak_equity_cc)},
@@ -200,7 +232,7 @@ class DaemonControlImpl:
         return status
 
     def _view(self) -> JSON:
-        return {"state": self._run_state(), "breaker": self._state.breaker.status.value}
+        return {"state": self._run_state(), "breaker": self._risk.breaker.status.value}
 
     def _audit(self, action: str, before: JSON, after: JSON, detail: str, *, target: str | None = None,
                outcome: audit.Outcome | None = None) -> None:
@@ -222,61 +254,66 @@ class DaemonControlImpl:
             raise self._refuse(action, ControlError(None, "no market data has arrived yet; try again in a few "
                                                     "seconds", code="conflict"))
 
+    async def _ask(self, action: str, stage: str, command: Command, *, timeout_s: float = COMMAND_TIMEOUT_S,
+                   target: str | None = None) -> None:
+        """Hand ``command`` to ``stage``'s inbox and await its answer; a stage that is gone, slow, or
+        refuses is a ``conflict`` naming why (audited as refused)."""
+        inboxes = {"execution": self.d.p.execution_in, "risk": self.d.p.risk_in,
+                   "strategy": (self.d.strategy.commands, None)}
+        pair = inboxes[stage]
+        try:
+            await ask(pair[0] if pair is not None else None, command, stage=stage, timeout_s=timeout_s)
+        except StageUnavailable as exc:
+            raise self._refuse(action, ControlError(None, str(exc), code="conflict"), target=target) from None
+        if command.refused is not None:
+            raise self._refuse(action, ControlError(None, command.refused, code="conflict"), target=target)
+
     async def start(self) -> JSON:
-        s = self._state
         before = self._view()
-        if s.breaker.status is BreakerStatus.HALTED:
+        breaker = self._risk.breaker
+        if breaker.status is BreakerStatus.HALTED:
             raise self._refuse("start", ControlError(None, "circuit breaker is tripped; reset it first",
                                                      code="conflict"))
-        if s.breaker.status is BreakerStatus.REDUCING:
+        if breaker.status is BreakerStatus.REDUCING:
             await self._exchange_time("start")
-            await self.d.risk_stage.set_entries(True, "operator start")
-        s.trading_enabled = True
+            await self._ask("start", "risk", SetEntries(True, "operator start"))
+        await self._ask("start", "execution", SetTrading(True, "operator start"))
         await save_operator_state(self.d.p, self.d.param_overrides)
         self._audit("start", before, self._view(), "trading enabled: new positions may open")
         return await self._announce()
 
     async def stop(self) -> JSON:
-        s = self._state
         before = self._view()
-        s.trading_enabled = False
+        await self._ask("stop", "execution", SetTrading(False, "operator stop", cancel_all=True))
         await save_operator_state(self.d.p, self.d.param_overrides)
-        if self.d.p.execution_in is not None:
-            await self.d.p.execution_in[0].send(CancelAll("operator stop"))
         self._audit("stop", before, self._view(), "trading stopped: resting orders cancelled, nothing new sent")
         return await self._announce()
 
     async def cancel_all(self) -> JSON:
-        if self.d.p.execution_in is None:
-            raise ControlError(None, "the execution stage is not running", code="conflict")
-        await self.d.p.execution_in[0].send(CancelAll("operator cancel-all"))
+        await self._ask("cancel_all", "execution", CancelAll("operator cancel-all"))
         return await self._announce()
 
     async def stop_entry(self) -> JSON:
-        s = self._state
         before = self._view()
-        if s.breaker.status is BreakerStatus.HALTED:
+        if self._risk.breaker.status is BreakerStatus.HALTED:
             raise self._refuse("stop_entry", ControlError(
                 None, "circuit breaker is tripped; nothing trades until it is reset", code="conflict"))
         await self._exchange_time("stop_entry")
-        await self.d.risk_stage.set_entries(False, "operator stop-entry")
+        await self._ask("stop_entry", "risk", SetEntries(False, "operator stop-entry"))
         await save_operator_state(self.d.p, self.d.param_overrides)
         self._audit("stop_entry", before, self._view(), "entries stopped: exits and settlements go on")
         return await self._announce()
 
     async def reset_breaker(self) -> JSON:
-        if self.d.p.risk_in is None:
-            raise self._refuse("reset_breaker", ControlError(None, "the risk stage is not running", code="conflict"))
         before = self._view()
-        if self._state.breaker.status is not BreakerStatus.HALTED:
+        if self._risk.breaker.status is not BreakerStatus.HALTED:
             self._audit("reset_breaker", before, before, f"breaker is not tripped ({before['breaker']}): "
                         "nothing to reset; trading unchanged", outcome="no_change")
             return await self.status()
-        request = ResetBreaker("operator")
-        await self.d.p.risk_in[0].send(request)
-        with trio.move_on_after(5):
-            await request.done.wait()
-        self._state.trading_enabled = False  # a reset does not restart trading: POST /api/start does
+        # a reset does not restart trading (POST /api/start does): stopped first, so nothing is placed
+        # between the reset and the stop
+        await self._ask("reset_breaker", "execution", SetTrading(False, "circuit breaker reset"))
+        await self._ask("reset_breaker", "risk", ResetBreaker("operator"))
         await save_operator_state(self.d.p, self.d.param_overrides)
         self._audit("reset_breaker", before, self._view(), "breaker reset; trading stays stopped until start")
         return await self._announce()
@@ -290,9 +327,8 @@ class DaemonControlImpl:
     async def _set_enabled(self, name: str, enabled: bool) -> JSON:
         action = "enable_strategy" if enabled else "disable_strategy"
         self._require_strategy(name, action)
-        reg = self.d.p.registry
-        before = {"enabled": reg.is_enabled(name)}
-        reg.enable(name) if enabled else reg.disable(name)
+        before = {"enabled": self.d.p.registry.is_enabled(name)}
+        await self._ask(action, "strategy", SetStrategy(name, enabled), target=name)
         await save_operator_state(self.d.p, self.d.param_overrides)
         self._audit(action, before, {"enabled": enabled}, f"strategy {name} {'enabled' if enabled else 'disabled'}",
                     target=name)
@@ -315,13 +351,14 @@ class DaemonControlImpl:
         self._require_strategy(name, "set_params")
         current = attrs.asdict(self.d.p.registry.get(name).params)
         before = {k: current.get(k) for k in params}
-        try:
-            strategy = self.d.p.registry.with_params(name, params)
+        try:  # validated here for a precise answer (a new strategy object: the registry is not touched)
+            self.d.p.registry.get(name).with_params(params)
         except ParamError as exc:
             msg = str(exc)
             field = next((f"params.{k}" for k in params if k in msg), "params")
             raise self._refuse("set_params", ControlError(field, msg), target=name) from None
-        new = attrs.asdict(strategy.params)
+        await self._ask("set_params", "strategy", SetStrategyParams(name, dict(params)), target=name)
+        new = attrs.asdict(self.d.p.registry.get(name).params)
         self.d.param_overrides.setdefault(name, {}).update({k: new[k] for k in params})
         await save_operator_state(self.d.p, self.d.param_overrides)
         self._audit("set_params", before, {k: new[k] for k in params}, f"parameters of {name} changed", target=name)

@@ -14,6 +14,7 @@ from kalshid.logs import get_logger, lines_dropped, register_secret
 from kalshid.server.app import api_server_task
 from kalshid.server.settings import ApiSettings, resolve_token
 from kalshid.trading.control_impl import DaemonControlImpl
+from kalshid.trading.risk import marks_for
 
 if TYPE_CHECKING:
     from kalshid.daemon.supervisor import Runtime
@@ -101,14 +102,14 @@ async def watchdog_component(daemon: TradingDaemon, runtime: Runtime, *,
 async def _sample_gauges(daemon: TradingDaemon) -> None:
     metrics = daemon.metrics
     while True:
-        state = daemon.p.state
+        state, snapshots = daemon.p.state, daemon.p.snapshots
         if state.ready:
-            port = state.portfolio
-            marks = daemon.risk_stage.marks()
+            port = snapshots.risk.portfolio
+            marks = marks_for(port, snapshots.strategy.tops)
             unrealized = sum(p.value_cc(marks.get(t)) - p.cost_basis_cc for t, p in port.positions.items())
             metrics.set_pnl(realized_cc=port.realized_pnl_cc, unrealized_cc=unrealized)
             metrics.set_exposure(port.worst_case_loss_cc())
-            metrics.set_breaker(state.breaker.status.value == "halted")
+            metrics.set_breaker(snapshots.risk.breaker.status.value == "halted")
             current = state.current_market
             age = daemon.p.tracker.book_age_seconds(current.ticker) if current else None
             if age is not None:

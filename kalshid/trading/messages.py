@@ -13,15 +13,25 @@ Data flows through bounded memory channels, each with one owner:
     feed ──order events──────────────────────────────────────────────────► execution
     execution ──reports (fills, order states, settlements)──► risk
 
-:class:`TradingState` is the pipeline's shared, single-threaded state (one Trio thread: no locks are
-needed, but nothing may be read across an ``await`` and assumed unchanged). Risk owns the portfolio,
-breaker and day ledger; execution owns the live orders; strategy owns the market tracker.
+Each piece of state has one writer (one Trio thread: no locks are needed, but nothing may be read
+across an ``await`` and assumed unchanged); see ``docs/architecture.md``, "Who owns what":
+
+* the execution stage: the :class:`~kalshid.core.orders.LiveOrders` (live orders, in-flight marks, busy
+  strategies, strategy holdings, the pause after a cancel-all) and the operator's start/stop switch;
+* the risk stage: portfolio, day ledger, breaker, equity peak, the operator's stop-entry;
+* the strategy stage: the market tracker, the last fair values and edges;
+* the wiring's rooms (markets, recovery): the daemon's facts (mode, markets followed, reconciliation,
+  readiness).
+
+Other stages learn by message; operator commands are messages to the owning stage's inbox
+(:class:`Command`, awaited with :func:`ask`). Readers outside the stages (API, control socket) read
+the immutable snapshots each stage publishes on change (:class:`Snapshots`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -30,9 +40,11 @@ import attrs
 import trio
 
 from kalshid.core.breaker import Breaker
+from kalshid.core.orders import LiveOrder as LiveOrder  # re-exported: the stages and reconciliation use it
+from kalshid.core.orders import LiveOrders, OrdersSnapshot
 from kalshid.core.portfolio import Portfolio
-from kalshid.core.risk import DayLedger, RestingOrder
-from kalshid.core.signals import Signal
+from kalshid.core.risk import DayLedger
+from kalshid.core.signals import BookTop, IndexPrint, Signal
 from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.core.tracker import MarketTracker
 from kalshid.core.vocab import Action, Side
@@ -57,8 +69,8 @@ class Proposal:
 class ApprovedOrder:
     """An order risk approved, with the count it approved and its ``client_order_id``.
 
-    Risk registers it in ``TradingState.open_orders`` (in flight) *before* handing it over, so the next
-    risk check counts it even if execution has not picked it up yet."""
+    Risk reserves it in the order book (:meth:`~kalshid.core.orders.LiveOrders.reserve`) *before*
+    handing it over, so the next risk check counts it even if execution has not picked it up yet."""
 
     client_order_id: str
     signal_id: int | None
@@ -90,18 +102,94 @@ class ShutdownRequested:
 
 
 @attrs.frozen
-class CancelAll:
-    """Pull the kill switch: cancel every resting order of the account (Kalshi's cancel-all)."""
-
-    reason: str
-
-
-@attrs.frozen
 class CatchUp:
     """Periodic: poll fills and settlements, resolve in-flight orders (sent by execution's own ticker)."""
 
 
-ExecutionInput = ApprovedOrder | WindowClosing | ShutdownRequested | CancelAll | CatchUp | FeedEvent
+# --- operator commands: a message to the owning stage, awaited with ``ask`` -------------------------
+class StageUnavailable(RuntimeError):
+    """The stage a command was sent to is not running, or did not answer in time."""
+
+
+@attrs.define
+class Command:
+    """An operator command on its way to the stage that owns what it changes. The stage applies it in
+    its own task and calls :meth:`answer`; ``refused`` is set when it would not apply it (why)."""
+
+    done: trio.Event = attrs.field(factory=trio.Event, eq=False, kw_only=True)
+    refused: str | None = attrs.field(default=None, kw_only=True)
+
+    def answer(self, refused: str | None = None) -> None:
+        self.refused = refused
+        self.done.set()
+
+
+@attrs.define
+class SetTrading(Command):
+    """Execution: start or stop placing orders; ``cancel_all`` pulls the kill switch as well."""
+
+    enabled: bool
+    reason: str
+    cancel_all: bool = False
+
+
+@attrs.define
+class SetEntries(Command):
+    """Risk: stop new entries (breaker REDUCING: exits only) or resume them; refused while HALTED."""
+
+    enabled: bool
+    requested_by: str
+
+
+@attrs.define
+class ResetBreaker(Command):
+    """Risk: reset a HALTED breaker (a breaker not HALTED is left as it is)."""
+
+    requested_by: str
+
+
+@attrs.define
+class SetStrategy(Command):
+    """Strategy: enable or disable one strategy of the registry."""
+
+    name: str
+    enabled: bool
+
+
+@attrs.define
+class SetStrategyParams(Command):
+    """Strategy: change some parameters of one strategy (validated by the registry; refused if invalid)."""
+
+    name: str
+    params: Mapping[str, Any]
+
+
+async def ask(inbox: trio.MemorySendChannel[Any] | None, command: Command, *, stage: str,
+              timeout_s: float = 5.0) -> None:
+    """Send ``command`` to a stage's inbox and wait for its answer. Raises :class:`StageUnavailable`
+    (naming ``stage``) if the stage is not running, its inbox is closed, or it has not answered
+    within ``timeout_s`` (the command may still be applied later: read the stage's snapshot)."""
+    if inbox is None:
+        raise StageUnavailable(f"the {stage} stage is not running")
+    with trio.move_on_after(timeout_s):
+        try:
+            await inbox.send(command)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise StageUnavailable(f"the {stage} stage has stopped") from None
+        await command.done.wait()
+        return
+    raise StageUnavailable(f"the {stage} stage did not answer within {timeout_s:g} s")
+
+
+@attrs.define
+class CancelAll(Command):
+    """Execution: pull the kill switch, cancel every resting order of the account (Kalshi's cancel-all).
+    Answered once the stage holds every new order back, as the cancel-all goes out."""
+
+    reason: str
+
+
+ExecutionInput = ApprovedOrder | WindowClosing | ShutdownRequested | CancelAll | CatchUp | SetTrading | FeedEvent
 
 
 @attrs.frozen
@@ -114,7 +202,7 @@ class FillBooked:
 
 @attrs.frozen
 class OrdersChanged:
-    """Our set of open (resting or unresolved) orders changed; risk re-reads ``state.open_orders``."""
+    """Our set of open (resting or unresolved) orders changed (risk reads the order book on each check)."""
 
 
 @attrs.frozen
@@ -122,67 +210,71 @@ class SettlementBooked:
     settlement: Settlement
 
 
+RiskInput = Proposal | FillBooked | OrdersChanged | SettlementBooked | ResetBreaker | SetEntries
+
+
+# --- snapshots: what each stage owns, immutable, replaced by the stage on every change ------------------
 @attrs.frozen
-class ResetBreaker:
-    requested_by: str
-    done: trio.Event = attrs.field(factory=trio.Event, eq=False)
+class ExecutionSnapshot:
+    trading_enabled: bool = True               # POST /api/start|stop
+    orders: OrdersSnapshot = attrs.field(factory=OrdersSnapshot)
 
 
-RiskInput = Proposal | FillBooked | OrdersChanged | SettlementBooked | ResetBreaker
+@attrs.frozen
+class RiskSnapshot:
+    portfolio: Portfolio
+    ledger: DayLedger
+    breaker: Breaker
+    peak_equity_cc: int = 0
+    entries_enabled: bool = True               # POST /api/stop-entry (exits and settlement go on)
+
+
+@attrs.frozen
+class StrategySnapshot:
+    tops: Mapping[str, BookTop] = attrs.field(factory=dict)  # the followed markets' books (not stale)
+    last_print: IndexPrint | None = None
+    last_fair: Mapping[str, Mapping[str, float]] = attrs.field(factory=dict)  # ticker -> strategy -> P(yes)
+    last_edge: Mapping[str, Mapping[str, float]] = attrs.field(factory=dict)
 
 
 @attrs.define
-class LiveOrder:
-    """One of our orders that is not finished: resting, partly filled, or of unknown outcome."""
+class Snapshots:
+    """The latest snapshot of each stage (each field is replaced, never changed, by its owner)."""
 
-    client_order_id: str
-    strategy: str
-    ticker: str
-    side: Side
-    action: Action
-    price_cc: int
-    remaining: int
-    order_id: str | None = None
-    in_flight: bool = False
-
-    def as_resting(self) -> RestingOrder:
-        return RestingOrder(self.ticker, self.side, self.action, self.remaining, self.price_cc)
+    execution: ExecutionSnapshot
+    risk: RiskSnapshot
+    strategy: StrategySnapshot = attrs.field(factory=StrategySnapshot)
 
 
 @attrs.define
 class TradingState:
-    """Shared state of a running pipeline (see the module docstring for who owns what)."""
+    """The risk stage's books and the daemon's facts (see the module docstring for who writes what).
+
+    The risk stage is the only writer of ``portfolio``, ``ledger``, ``breaker``, ``peak_equity_cc`` and
+    ``entries_enabled`` once trading starts (recovery loads them first); the wiring's rooms write the
+    rest (markets, readiness, reconciliation)."""
 
     mode: str                                  # sim | dry | live
     portfolio: Portfolio
     ledger: DayLedger
     breaker: Breaker
     started_at: datetime | None = None
-    trading_enabled: bool = True               # POST /api/start|stop
     entries_enabled: bool = True               # POST /api/stop-entry (exits and settlement go on)
     ready: bool = False                        # reconciled and trading
     exchange_trading_active: bool = True       # GET /exchange/status trading_active
     reconciliation: dict[str, Any] = attrs.field(factory=dict)
     current_market: Market | None = None
     next_market: Market | None = None
-    open_orders: dict[str, LiveOrder] = attrs.field(factory=dict)
-    busy: set[tuple[str, str]] = attrs.field(factory=set)  # (strategy, ticker) with an intent working
-    # contracts each strategy holds per (strategy, ticker, side): a signal's Kelly size is a target
-    # position, so the strategy stage only tops up to it
-    holdings: dict[tuple[str, str, str], int] = attrs.field(factory=dict)
-    last_fair: dict[str, dict[str, float]] = attrs.field(factory=dict)   # ticker -> strategy -> fair P(side)
-    last_edge: dict[str, dict[str, float]] = attrs.field(factory=dict)
     exchange_balance_cc: int | None = None
     peak_equity_cc: int = 0
-    counters: dict[str, int] = attrs.field(factory=dict)
+    counters: dict[str, int] = attrs.field(factory=dict)  # each stage bumps its own names
     last_progress: float = 0.0                 # trio time the pipeline last processed anything
-    orders_paused_until: float = 0.0          # trio time: no order is placed before it (after a cancel-all)
 
     def bump(self, name: str, by: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + by
 
-    def resting_for_risk(self) -> list[RestingOrder]:
-        return [o.as_resting() for o in self.open_orders.values() if o.remaining > 0]
+    def risk_snapshot(self) -> RiskSnapshot:
+        return RiskSnapshot(self.portfolio, self.ledger, self.breaker, self.peak_equity_cc, self.entries_enabled)
 
 
 @attrs.define
@@ -191,6 +283,10 @@ class Pipeline:
 
     state: TradingState
     registry: StrategyRegistry
+    orders: LiveOrders = attrs.field(factory=LiveOrders)    # the execution stage's (see the module docstring)
+    trading_enabled: bool = True       # the execution stage's operator switch (start/stop); read on the order path
+    snapshots: Snapshots = attrs.field(default=attrs.Factory(
+        lambda self: Snapshots(ExecutionSnapshot(), self.state.risk_snapshot()), takes_self=True))
     tracker: MarketTracker = attrs.field(factory=MarketTracker)
     journal: Journal | None = None
     exchange: Exchange | None = None
@@ -218,13 +314,16 @@ class Pipeline:
 
     def live_order_for(self, *, order_id: str | None = None, client_order_id: str | None = None
                        ) -> LiveOrder | None:
-        if client_order_id and client_order_id in self.state.open_orders:
-            return self.state.open_orders[client_order_id]
-        if order_id:
-            for o in self.state.open_orders.values():
-                if o.order_id == order_id:
-                    return o
-        return None
+        return self.orders.find(order_id=order_id, client_order_id=client_order_id)
 
     def exchange_order_matches(self, order: Order) -> LiveOrder | None:
         return self.live_order_for(order_id=order.order_id, client_order_id=order.client_order_id)
+
+    def publish_execution(self) -> None:
+        """The execution stage's snapshot, after a change (never on the way to an order's send)."""
+        self.snapshots.execution = ExecutionSnapshot(self.trading_enabled, self.orders.snapshot())
+
+    def publish_risk(self) -> None:
+        """The risk stage's snapshot, after a change."""
+        self.snapshots.risk = self.state.risk_snapshot()
+

@@ -55,8 +55,8 @@ def current(pipeline: Pipeline, overrides: dict[str, dict[str, Any]]) -> Operato
     """The running daemon's operator state: its switches, its registry's strategies and the
     parameters an operator set (``overrides``, strategy name -> parameters)."""
     reg = pipeline.registry
-    return OperatorState(trading_enabled=pipeline.state.trading_enabled,
-                         entries_enabled=pipeline.state.entries_enabled,
+    return OperatorState(trading_enabled=pipeline.snapshots.execution.trading_enabled,
+                         entries_enabled=pipeline.snapshots.risk.entries_enabled,
                          strategies={n: reg.is_enabled(n) for n in reg.names()},
                          params={n: dict(p) for n, p in overrides.items() if p})
 
@@ -69,7 +69,8 @@ async def save_operator_state(pipeline: Pipeline, overrides: dict[str, dict[str,
 
 async def restore_operator_state(pipeline: Pipeline, overrides: dict[str, dict[str, Any]],
                                  now: datetime) -> OperatorState | None:
-    """Apply the journaled operator state to a freshly reconciled pipeline, recording restored
+    """Apply the journaled operator state to a freshly reconciled pipeline, before anything trades
+    (the one moment something other than the owning stages writes their switches), recording restored
     parameters in ``overrides``; returns what was found."""
     from kalshid.core.strategies.base import ParamError
 
@@ -83,7 +84,7 @@ async def restore_operator_state(pipeline: Pipeline, overrides: dict[str, dict[s
                   error=str(exc))
         return None
     state, reg = pipeline.state, pipeline.registry
-    state.trading_enabled = saved.trading_enabled
+    pipeline.trading_enabled = saved.trading_enabled  # before the stages start: nothing else writes it yet
     if not saved.entries_enabled:
         state.entries_enabled = False
         if state.breaker.status.value != "halted":  # HALTED from before the restart is stricter already
@@ -103,6 +104,8 @@ async def restore_operator_state(pipeline: Pipeline, overrides: dict[str, dict[s
             skipped.append(f"{name} parameters: {exc}")
             continue
         overrides[name] = dict(params)
+    pipeline.publish_execution()
+    pipeline.publish_risk()
     log.warning("operator state restored from the journal", trading_enabled=saved.trading_enabled,
                 entries_enabled=saved.entries_enabled,
                 disabled=[n for n, on in saved.strategies.items() if not on], params=saved.params,

@@ -67,8 +67,7 @@ async def recover(cfg: Config, p: Pipeline, clock: ExchangeClock, feed: Feed,
             await trio.sleep(delay)
     state = p.state
     state.portfolio = portfolio
-    state.holdings = await strategy_holdings(journal, portfolio.open_tickers())
-    state.open_orders = open_orders
+    p.orders.load(open_orders, await strategy_holdings(journal, portfolio.open_tickers()))
     state.exchange_balance_cc = portfolio.cash_cc
     state.ledger = DayLedger.start(now, portfolio)
     equity = portfolio.equity_cc()
@@ -85,6 +84,8 @@ async def recover(cfg: Config, p: Pipeline, clock: ExchangeClock, feed: Feed,
     state.breaker = breaker
     state.peak_equity_cc = breaker.peak_equity_cc
     restored = await restore_operator_state(p, param_overrides, now) is not None
+    p.publish_execution()
+    p.publish_risk()
     state.started_at = now
     state.ready = True
     state.reconciliation = {"ok": True, **summary}

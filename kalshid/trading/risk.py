@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 
 import trio
 
 from kalshid.core.breaker import Breaker, BreakerError, BreakerEvent, BreakerStatus
-from kalshid.core.portfolio import PortfolioError
+from kalshid.core.portfolio import Portfolio, PortfolioError
 from kalshid.core.risk import OrderIntent, RiskEngine, RiskState
+from kalshid.core.signals import BookTop
 from kalshid.core.vocab import Side
 from kalshid.logs import get_logger
 from kalshid.metrics import Metrics
@@ -40,6 +42,7 @@ from kalshid.trading.messages import (
     Proposal,
     ResetBreaker,
     RiskInput,
+    SetEntries,
     SettlementBooked,
 )
 from kalshid.trading.writebehind import WriteBehind
@@ -61,12 +64,9 @@ class RiskStage:
         return now
 
     def marks(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for ticker in self.p.state.portfolio.positions:
-            top = self.p.tracker.book(ticker)
-            if top is not None and top.yes_mid_prob is not None:
-                out[ticker] = round(top.yes_mid_prob * 10_000)
-        return out
+        tracker = self.p.tracker
+        return marks_for(self.p.state.portfolio, {t: top for t in self.p.state.portfolio.positions
+                                                  if (top := tracker.book(t)) is not None})
 
     def equity_cc(self) -> int:
         return self.p.state.portfolio.equity_cc(self.marks())
@@ -91,6 +91,8 @@ class RiskStage:
                     await self._on_settlement(item, orders)
                 elif isinstance(item, ResetBreaker):
                     await self._on_reset(item)
+                elif isinstance(item, SetEntries):
+                    await self._on_set_entries(item)
                 elif isinstance(item, OrdersChanged):
                     pass  # open orders are read from the shared state on every check
 
@@ -99,11 +101,13 @@ class RiskStage:
         journal = self.p.require_journal()
         signal = proposal.signal
         now = signal.created_at
-        state.ledger = state.ledger.rolled(now, state.portfolio)
+        ledger = state.ledger
+        state.ledger = ledger.rolled(now, state.portfolio)
+        rolled = state.ledger is not ledger
         queued = max(0.0, trio.current_time() - proposal.data_local_time)
         rstate = RiskState(
             portfolio=state.portfolio, ledger=state.ledger, breaker_status=state.breaker.status,
-            resting=state.resting_for_risk(),
+            resting=self.p.orders.resting_for_risk(),
             book_age_seconds=None if proposal.book_age_seconds is None else proposal.book_age_seconds + queued,
             index_age_seconds=None if proposal.index_age_seconds is None else proposal.index_age_seconds + queued,
         )
@@ -117,6 +121,8 @@ class RiskStage:
                                              reason_code=verdict.reason.value, detail=verdict.detail)
         count = verdict.count_for(intent)
         if not verdict.approved or count <= 0:
+            if rolled:
+                self.p.publish_risk()
             log.info("risk verdict", strategy=signal.strategy, market=signal.ticker, approved=verdict.approved,
                      reason=verdict.reason.value, detail=verdict.detail, count=count)
             await self.write_behind.later(
@@ -124,7 +130,7 @@ class RiskStage:
             if self.metrics is not None:
                 self.metrics.rejection(source="risk", reason=verdict.reason.value)
             state.bump("rejections")
-            state.busy.discard((signal.strategy, signal.ticker))
+            self.p.orders.release(signal.strategy, signal.ticker)
             self.p.publish("alert", {"level": "info", "kind": "risk_rejection", "reason": verdict.reason.value,
                                      "detail": verdict.detail, "strategy": signal.strategy,
                                      "ticker": signal.ticker})
@@ -133,8 +139,8 @@ class RiskStage:
         # Registered as ours (in flight) before the hand-over: the next proposal's check counts it even
         # if execution has not taken it yet (risk and execution are separate tasks).
         cid = str(uuid.uuid4())
-        state.open_orders[cid] = LiveOrder(cid, signal.strategy, signal.ticker, signal.side, signal.action,
-                                           signal.price_cc, count, in_flight=True)
+        self.p.orders.reserve(LiveOrder(cid, signal.strategy, signal.ticker, signal.side, signal.action,
+                                        signal.price_cc, count, in_flight=True))
         await orders.send(ApprovedOrder(
             client_order_id=cid, signal_id=None, strategy=signal.strategy, ticker=signal.ticker, side=signal.side,
             action=signal.action, count=count, price_cc=signal.price_cc, time_in_force="immediate_or_cancel",
@@ -143,6 +149,8 @@ class RiskStage:
         # logged after the hand-over: the order's journal write and request do not wait for this line
         log.info("risk verdict", strategy=signal.strategy, market=signal.ticker, approved=True,
                  reason=verdict.reason.value, detail=verdict.detail, count=count)
+        if rolled:
+            self.p.publish_risk()
 
     async def _on_fill(self, item: FillBooked, orders: trio.MemorySendChannel[ExecutionInput]) -> None:
         state = self.p.state
@@ -170,8 +178,6 @@ class RiskStage:
             return
         before = state.portfolio.realized_pnl_cc
         state.portfolio = state.portfolio.settle(s.ticker, Side(s.market_result))
-        for key in [k for k in state.holdings if k[1] == s.ticker]:
-            del state.holdings[key]
         log.info("settled", market=s.ticker, result=s.market_result, revenue_cc=s.revenue_cc,
                  realized_cc=state.portfolio.realized_pnl_cc - before)
         self.p.publish("position_update", position_payload(self.p, s.ticker))
@@ -205,6 +211,7 @@ class RiskStage:
                                      "to": ev.to_status.value, "reason": ev.reason.value, "detail": ev.detail})
             if self.metrics is not None:
                 self.metrics.set_breaker(ev.to_status is BreakerStatus.HALTED)
+        self.p.publish_risk()
 
     async def _on_reset(self, item: ResetBreaker) -> None:
         state = self.p.state
@@ -213,21 +220,42 @@ class RiskStage:
             breaker, events = state.breaker.reset(self.now(), equity, detail=item.requested_by)
         except BreakerError as exc:
             log.info("breaker reset ignored", reason=str(exc))
-            item.done.set()
+            item.answer(str(exc))
             return
         await self._apply_breaker(breaker, events, equity)
-        item.done.set()
+        item.answer()
 
-    async def set_entries(self, enabled: bool, who: str) -> None:
+    async def _on_set_entries(self, item: SetEntries) -> None:
         """Operator stop-entry (REDUCING: exits only) and resume; refused while HALTED."""
         state = self.p.state
+        if state.breaker.status is BreakerStatus.HALTED:
+            item.answer("circuit breaker is tripped; nothing trades until it is reset")
+            return
+        if self.p.tracker.now is None:
+            item.answer("no market data has arrived yet; try again in a few seconds")
+            return
         now = self.now()
-        if enabled:
-            breaker, events = state.breaker.resume(now, detail=who)
-        else:
-            breaker, events = state.breaker.stop_entries(now, detail=who)
-        state.entries_enabled = enabled
+        try:
+            if item.enabled:
+                breaker, events = state.breaker.resume(now, detail=item.requested_by)
+            else:
+                breaker, events = state.breaker.stop_entries(now, detail=item.requested_by)
+        except BreakerError as exc:
+            item.answer(str(exc))
+            return
+        state.entries_enabled = item.enabled
         await self._apply_breaker(breaker, events, self.equity_cc())
+        item.answer()
+
+
+def marks_for(portfolio: Portfolio, tops: Mapping[str, BookTop]) -> dict[str, int]:
+    """Each position's mark (cc per contract): the YES mid of its book, where a book is known."""
+    out: dict[str, int] = {}
+    for ticker in portfolio.positions:
+        top = tops.get(ticker)
+        if top is not None and top.yes_mid_prob is not None:
+            out[ticker] = round(top.yes_mid_prob * 10_000)
+    return out
 
 
 def position_payload(p: Pipeline, ticker: str) -> dict[str, object]:

@@ -5,8 +5,8 @@ current, and asks each enabled strategy for a signal when one of its inputs chan
 print or a change of the current market's top of book (:mod:`kalshid.core.decision`, "When to
 evaluate": the rule the backtest applies too). A strategy that already has an order working in that
 market (pending, in flight or resting) is not asked to trade again until it finishes: one intent at a
-time per strategy and market (``TradingState.busy``; risk clears it on a rejection, execution when the
-order is finished).
+time per strategy and market (the busy marks of :class:`~kalshid.core.orders.LiveOrders`; risk clears
+one on a rejection, execution when the order is finished).
 
 Bursts: the stage takes everything already waiting in its inbox (up to :data:`BATCH_LIMIT` events),
 folds it all into the tracker, and evaluates the strategies **once**, on the final state, stamped
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import attrs
 import trio
 
 from kalshid.core.basis import BasisConfig, BasisTracker
@@ -31,7 +32,7 @@ from kalshid.core.decision import Outcome, bankroll_cc, closing_due, evaluate_st
 from kalshid.core.markets import INDEX_ID
 from kalshid.core.signals import IndexPrint as CoreIndexPrint
 from kalshid.core.signals import Signal
-from kalshid.core.strategies.base import PriceHistory
+from kalshid.core.strategies.base import ParamError, PriceHistory
 from kalshid.exchange.base import (
     BookUpdated,
     FeedEvent,
@@ -44,11 +45,19 @@ from kalshid.exchange.base import (
 from kalshid.logs import get_logger
 from kalshid.research.recording import evaluation_record
 from kalshid.trading.convert import book_top
-from kalshid.trading.messages import Pipeline, Proposal, WindowClosing
+from kalshid.trading.messages import (
+    Pipeline,
+    Proposal,
+    SetStrategy,
+    SetStrategyParams,
+    StrategySnapshot,
+    WindowClosing,
+)
 
 log = get_logger("kalshid.strategy")
 
 BATCH_LIMIT = 512  # events folded per evaluation at most, so a flood still yields to other tasks
+COMMAND_BUFFER = 8  # operator commands waiting for the stage (each caller awaits its answer)
 
 
 class StrategyStage:
@@ -61,23 +70,59 @@ class StrategyStage:
         self.underlying = underlying
         self.basis = BasisTracker(BasisConfig())
         self._closing_sent: set[str] = set()
+        # the last fair value and edges per followed market (published as the stage's snapshot)
+        self.last_fair: dict[str, dict[str, float]] = {}
+        self.last_edge: dict[str, dict[str, float]] = {}
+        self._views_changed = False
+        # operator commands (enable/disable a strategy, set its parameters), applied by this stage between two batches
+        self.commands, self._commands = trio.open_memory_channel[SetStrategy | SetStrategyParams](COMMAND_BUFFER)
         self._closing_logged: set[str] = set()
 
     async def run(self, market_data: trio.MemoryReceiveChannel[FeedEvent],
                   proposals: trio.MemorySendChannel[object],
                   closing: trio.MemorySendChannel[object]) -> None:
-        async with market_data, proposals, closing:
-            async for event in market_data:
-                self.p.state.last_progress = trio.current_time()
-                trigger, at = self._fold_waiting(event, market_data)
-                if trigger is None:
-                    continue
-                await self._check_closing(closing)
-                if trigger:
-                    for proposal in self._evaluate(at):
-                        await proposals.send(proposal)
-                        # announced after the hand-over: risk and execution do not wait for the log line
-                        self._announce(proposal.signal)
+        async with market_data, proposals, closing, trio.open_nursery() as nursery:
+            nursery.start_soon(self._serve_commands)
+            await self._serve(market_data, proposals, closing)
+            nursery.cancel_scope.cancel()
+
+    async def _serve_commands(self) -> None:
+        """Apply operator commands to the registry. The data loop reads the registry only between its
+        awaits, so a command lands between two evaluations, never inside one."""
+        async with self._commands:  # closed when the stage ends: a later command fails at once
+            async for command in self._commands:
+                command.answer(self._apply(command))
+
+    def _apply(self, command: SetStrategy | SetStrategyParams) -> str | None:
+        """Apply an operator command to the registry; why not, if it is refused."""
+        registry = self.p.registry
+        if command.name not in registry.names():
+            return f"unknown strategy {command.name!r}"
+        if isinstance(command, SetStrategyParams):
+            try:
+                registry.with_params(command.name, command.params)
+            except ParamError as exc:
+                return str(exc)
+            log.info("strategy parameters changed", strategy=command.name, params=dict(command.params))
+            return None
+        registry.enable(command.name) if command.enabled else registry.disable(command.name)
+        log.info("strategy enabled" if command.enabled else "strategy disabled", strategy=command.name)
+        return None
+
+    async def _serve(self, market_data: trio.MemoryReceiveChannel[FeedEvent],
+                     proposals: trio.MemorySendChannel[object], closing: trio.MemorySendChannel[object]) -> None:
+        async for event in market_data:
+            self.p.state.last_progress = trio.current_time()
+            trigger, at = self._fold_waiting(event, market_data)
+            if trigger is None:
+                continue
+            await self._check_closing(closing)
+            if trigger:
+                for proposal in self._evaluate(at):
+                    await proposals.send(proposal)
+                    # announced after the hand-over: risk and execution do not wait for the log line
+                    self._announce(proposal.signal)
+            self._publish_snapshot()
 
     def _fold_waiting(self, first: FeedEvent,
                       market_data: trio.MemoryReceiveChannel[FeedEvent]) -> tuple[bool | None, float]:
@@ -162,12 +207,12 @@ class StrategyStage:
         if len(self._closing_sent) > 64:
             keep = set(self.p.tracker.tickers())
             self._closing_sent &= keep
-        state = self.p.state
-        if len(state.last_fair) > 4 or len(state.last_edge) > 4:  # only the followed markets are shown
+        if len(self.last_fair) > 4 or len(self.last_edge) > 4:  # only the followed markets are shown
             followed = set(self.p.tracker.tickers())
-            for table in (state.last_fair, state.last_edge):
+            for table in (self.last_fair, self.last_edge):
                 for ticker in [t for t in table if t not in followed]:
                     del table[ticker]
+                    self._views_changed = True
 
     def _evaluate(self, data_local_time: float) -> list[Proposal]:
         state = self.p.state
@@ -178,7 +223,8 @@ class StrategyStage:
         ticker = current.ticker
         new_prints = tracker.take_new_prints()
         top = tracker.book(ticker)
-        bankroll = bankroll_cc(state.portfolio.cash_cc, (o.as_resting() for o in state.open_orders.values()))
+        orders = self.p.orders
+        bankroll = bankroll_cc(state.portfolio.cash_cc, orders.resting_for_risk())
         view = tracker.view(ticker, bankroll_cc=bankroll, max_count=self.max_count)
         if view is None:
             return []
@@ -188,20 +234,22 @@ class StrategyStage:
             log.warning("closing average", market=ticker, source=view.closing_source, reason=view.closing_note)
             if len(self._closing_logged) > 64:
                 self._closing_logged = {ticker}
-        busy = {name for (name, t) in state.busy if t == ticker}
+        busy = orders.busy_in(ticker)
+        trading_enabled = self.p.snapshots.execution.trading_enabled  # the execution stage's switch
         history = PriceHistory(index=new_prints[:-1] if new_prints else ())
         out: list[Proposal] = []
         evaluations = evaluate_strategies(self.p.registry.active(), view, tracker.last_print, history, top,
-                                          trading_enabled=state.trading_enabled, busy=busy, holdings=state.holdings)
+                                          trading_enabled=trading_enabled, busy=busy, holdings=orders.holdings)
         if self.record is not None:
-            self.record(evaluation_record(self.received, view, state.trading_enabled, busy, state.holdings,
+            self.record(evaluation_record(self.received, view, trading_enabled, busy, orders.holdings,
                                           evaluations))
         for ev in evaluations:
             if ev.fair_yes is not None:
                 fair = ev.fair_yes
-                state.last_fair.setdefault(ticker, {})[ev.strategy] = fair
+                self.last_fair.setdefault(ticker, {})[ev.strategy] = fair
+                self._views_changed = True
                 if top is not None:
-                    state.last_edge.setdefault(ticker, {}).update(
+                    self.last_edge.setdefault(ticker, {}).update(
                         {f"{ev.strategy}:{k}": v for k, v in side_edges(fair, top).items()})
             if ev.outcome is Outcome.SILENT:
                 continue
@@ -212,10 +260,26 @@ class StrategyStage:
             if ev.outcome is Outcome.AT_TARGET or ev.proposal is None:
                 state.bump("signals_at_target")
                 continue
-            state.busy.add((ev.strategy, ticker))
+            orders.claim(ev.strategy, ticker)
             out.append(Proposal(ev.proposal, tracker.book_age_seconds(ticker),
                                 tracker.index_age_seconds(view.now), data_local_time))
         return out
+
+    def _publish_snapshot(self) -> None:
+        """The stage's snapshot (books of the followed markets, last index print, fair values, edges)
+        if any of it changed: after the proposals are on their way, never before."""
+        tracker = self.p.tracker
+        snapshot = self.p.snapshots.strategy
+        tops = {t: top for t in tracker.tickers() if (top := tracker.book(t)) is not None}
+        same_tops = tops.keys() == snapshot.tops.keys() and all(top is snapshot.tops[t] for t, top in tops.items())
+        if same_tops and tracker.last_print is snapshot.last_print and not self._views_changed:
+            return
+        if self._views_changed:
+            self._views_changed = False
+            snapshot = StrategySnapshot(
+                last_fair={t: dict(v) for t, v in self.last_fair.items()},
+                last_edge={t: dict(v) for t, v in self.last_edge.items()})
+        self.p.snapshots.strategy = attrs.evolve(snapshot, tops=tops, last_print=tracker.last_print)
 
     def _announce(self, signal: Signal) -> None:
         log.info("signal", strategy=signal.strategy, market=signal.ticker, side=signal.side.value,

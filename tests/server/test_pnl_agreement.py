@@ -21,6 +21,7 @@ from kalshid.core.breaker import Breaker
 from kalshid.core.pnl import unrealized_cc
 from kalshid.core.portfolio import Portfolio
 from kalshid.core.risk import DayLedger, RiskState
+from kalshid.core.signals import BookTop
 from kalshid.core.units import CC_PER_CENT, ONE_DOLLAR_CC
 from kalshid.core.vocab import Action, Side
 from kalshid.exchange.types import Fill, Settlement
@@ -33,7 +34,7 @@ from kalshid.store import Journal, open_journal
 from kalshid.store.records import Position
 from kalshid.trading import convert
 from kalshid.trading.control_impl import DaemonControlImpl
-from kalshid.trading.messages import TradingState
+from kalshid.trading.messages import ExecutionSnapshot, Snapshots, StrategySnapshot, TradingState
 from kalshid.trading.netting import net_fill
 from tests.server.conftest import AUTH, TOKEN
 
@@ -93,9 +94,11 @@ async def _book_everything(journal: Journal) -> Portfolio:
 def _control(portfolio: Portfolio, journal: Journal) -> DaemonControlImpl:
     state = TradingState(mode="sim", portfolio=portfolio, ledger=DayLedger(T0.date(), 0),
                          breaker=Breaker.start(T0, portfolio.cash_cc), ready=True)
+    # B's book: YES bid 61.00¢, YES ask 62.00¢ (NO bid 38.00¢): marked at the mid, MARK_B_YES
+    tops = {B: BookTop(B, MARK_B_YES - 50, 1, ONE_DOLLAR_CC - MARK_B_YES - 50, 1, T0)}
+    snapshots = Snapshots(ExecutionSnapshot(), state.risk_snapshot(), StrategySnapshot(tops=tops))
     daemon = SimpleNamespace(
-        p=SimpleNamespace(state=state, require_journal=lambda: journal),
-        risk_stage=SimpleNamespace(marks=lambda: {B: MARK_B_YES}, equity_cc=lambda: portfolio.cash_cc),
+        p=SimpleNamespace(state=state, snapshots=snapshots, require_journal=lambda: journal),
         gate=SimpleNamespace(as_status=lambda: {}), connected=True, rest_url="", ws_url="",
         operator_restored=False, clock=SimpleNamespace(known=False))
     return DaemonControlImpl(daemon)  # type: ignore[arg-type]

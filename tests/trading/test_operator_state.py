@@ -79,7 +79,7 @@ async def test_reset_breaker_on_a_running_breaker_changes_nothing_and_says_so(tm
     async with running_daemon(tmp_path) as (daemon, _sup):
         with capture_logs() as logs:
             status = await daemon.control.reset_breaker()
-    assert status["state"] == "running" and daemon.p.state.trading_enabled
+    assert status["state"] == "running" and daemon.p.snapshots.execution.trading_enabled
     [line] = _actions(logs)
     assert line["outcome"] == "no_change" and "not tripped" in line["detail"]
 

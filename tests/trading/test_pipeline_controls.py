@@ -30,7 +30,7 @@ async def test_breaker_trips_halts_trading_and_needs_a_reset(tmp_path: Path, aut
         events = await journal.breaker_events()
         assert events[-1].to_state == "halted" and events[-1].reason.startswith("daily_loss")
         orders_at_trip = (await journal.list_orders(limit=1000)).items
-        assert not state.open_orders  # the trip cancelled whatever was resting
+        assert not len(daemon.p.orders)  # the trip cancelled whatever was resting
 
         await trio.sleep(300)  # five simulated minutes of signals while halted
         assert len((await journal.list_orders(limit=1000)).items) == len(orders_at_trip)
@@ -152,15 +152,16 @@ async def test_emergency_cancel_all_pulls_the_kill_switch_and_pauses_orders(tmp_
             assert (await client.post("/api/emergency/cancel-all")).status_code == 401
             answer = await client.post("/api/emergency/cancel-all", headers={"Authorization": f"Bearer {TOKEN}"})
         assert answer.status_code == 200, answer.text
-        state = daemon.p.state
 
         async def all_canceled() -> bool:
-            return not resting() and not state.open_orders
+            return not resting() and not len(daemon.p.orders)
 
         await wait_for(all_canceled, limit_s=30)
         paused_from = trio.current_time()
-        assert state.orders_paused_until - paused_from > 50  # a minute without orders from the cancel-all
+        paused_until = daemon.p.snapshots.execution.orders.paused_until
+        assert paused_until - paused_from > 50  # a minute without orders from the cancel-all
         placed = len((await journal.list_orders(limit=1000)).items)
-        await trio.sleep(state.orders_paused_until - trio.current_time() - 1)
+        await trio.sleep(paused_until - trio.current_time() - 1)
         assert len((await journal.list_orders(limit=1000)).items) == placed  # nothing placed meanwhile
-        assert state.trading_enabled  # the kill switch is not a stop: trading goes on after the minute
+        # the kill switch is not a stop: trading goes on after the minute
+        assert daemon.p.snapshots.execution.trading_enabled

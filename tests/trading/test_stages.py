@@ -14,8 +14,9 @@ import trio
 import trio.testing
 
 from kalshid.core.book import OrderBook
-from kalshid.core.breaker import Breaker
+from kalshid.core.breaker import Breaker, BreakerStatus
 from kalshid.core.markets import INDEX_ID, market_ticker
+from kalshid.core.orders import OrderPhase
 from kalshid.core.portfolio import Portfolio
 from kalshid.core.risk import DayLedger, RiskEngine, RiskLimits
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
@@ -31,7 +32,18 @@ from kalshid.exchange.types import IndexPrint as ExIndexPrint
 from kalshid.store import Journal, open_journal, records
 from kalshid.trading.exchangeclock import ExchangeClock
 from kalshid.trading.execution import ExecutionSettings, ExecutionStage
-from kalshid.trading.messages import ApprovedOrder, LiveOrder, Pipeline, Proposal, ShutdownRequested, TradingState
+from kalshid.trading.messages import (
+    ApprovedOrder,
+    LiveOrder,
+    Pipeline,
+    Proposal,
+    ResetBreaker,
+    SetEntries,
+    SetTrading,
+    ShutdownRequested,
+    TradingState,
+    ask,
+)
 from kalshid.trading.risk import RiskStage
 from kalshid.trading.strategy import StrategyStage
 
@@ -77,8 +89,8 @@ async def test_risk_counts_an_approved_order_before_execution_has_taken_it(journ
         except trio.WouldBlock:
             break
     assert [a.strategy for a in approved] == ["kelly_volatility"]
-    assert approved[0].client_order_id in p.state.open_orders  # registered before the hand-over
-    assert p.state.open_orders[approved[0].client_order_id].in_flight
+    reserved = p.orders.get(approved[0].client_order_id)  # registered before the hand-over
+    assert reserved is not None and reserved.in_flight and reserved.phase is OrderPhase.INTENT
     assert p.state.counters.get("rejections") == 1
 
 
@@ -194,7 +206,7 @@ async def test_an_order_does_not_wait_for_another_orders_round_trip(journal: Jou
                 rig.exchange.gates[cid].set()
             # shutdown waits for the placements, which end with the exchange's answers
             await rig.inbox.send(ShutdownRequested())
-    assert rig.p.state.open_orders == {}
+    assert len(rig.p.orders) == 0
     assert await journal_states(journal) == {"a" * 32: "canceled", "b" * 32: "canceled"}
 
 
@@ -251,7 +263,7 @@ async def test_a_decided_order_is_sent_by_the_order_loop_itself_and_answered_in_
             rig.exchange.gates["f" * 32].set()
             await rig.inbox.send(ShutdownRequested())
     assert await journal_states(journal) == {"e" * 32: "canceled", "f" * 32: "canceled"}
-    assert rig.p.state.open_orders == {}
+    assert len(rig.p.orders) == 0
 
 
 def exchange_fill(fill_id: str, cid: str) -> Fill:
@@ -271,12 +283,12 @@ async def test_a_catch_up_does_not_journal_fills_the_feed_already_booked(journal
     journal.record_fill = counting  # type: ignore[method-assign]
     cid = "d" * 32
     await journal.record_intent(intent_for(cid))
-    await rig.stage._book_fill(exchange_fill("f-1", cid), rig._risk_send, source="feed")
-    await rig.stage._book_fill(exchange_fill("f-2", cid), rig._risk_send, source="feed")
+    await rig.stage.keeper.book_fill(exchange_fill("f-1", cid), rig._risk_send, source="feed")
+    await rig.stage.keeper.book_fill(exchange_fill("f-2", cid), rig._risk_send, source="feed")
     # the REST catch-up returns the last seconds' fills again, plus one the feed missed
     rig.exchange.list_fills = lambda **_: _fills(exchange_fill("f-1", cid), exchange_fill("f-2", cid),  # type: ignore[method-assign]
                                                  exchange_fill("f-3", cid))
-    await rig.stage.catch_up(rig._risk_send)
+    await rig.stage.keeper.catch_up(rig._risk_send)
     assert written == ["f-1", "f-2", "f-3"]
     booked = [rig.risk.receive_nowait() for _ in range(3)]
     assert [b.fill.fill_id for b in booked] == ["f-1", "f-2", "f-3"]
@@ -383,21 +395,20 @@ async def test_a_filled_order_answered_before_its_fills_keeps_its_strategy_busy_
     cid = "g" * 32
     await journal.record_intent(intent_for(cid))
     key = ("kelly_volatility", TICKER)
-    rig.p.state.busy.add(key)
-    rig.p.state.open_orders[cid] = LiveOrder(cid, "kelly_volatility", TICKER, Side.YES, Action.BUY, 5000, 3)
+    rig.p.orders.reserve(LiveOrder(cid, "kelly_volatility", TICKER, Side.YES, Action.BUY, 5000, 3))
     executed = Order(order_id=f"o-{cid[:8]}", client_order_id=cid, ticker=TICKER, side="yes", action="buy",
                      status="executed", yes_price_cc=5000, no_price_cc=5000, fill_count=3, remaining_count=0,
                      initial_count=3)
-    await rig.stage._on_order(executed, rig._risk_send, source="create")
-    assert cid not in rig.p.state.open_orders
-    assert key in rig.p.state.busy  # finished, but its fill is not booked: still busy
-    assert rig.p.state.holdings.get(("kelly_volatility", TICKER, "yes"), 0) == 0
+    await rig.stage.keeper.on_order(executed, rig._risk_send, source="create")
+    assert cid not in rig.p.orders
+    assert rig.p.orders.is_busy(*key)  # finished, but its fill is not booked: still busy
+    assert rig.p.orders.holdings.get(("kelly_volatility", TICKER, "yes"), 0) == 0
     fill = attrs.evolve(exchange_fill("f-9", cid), count=2)
-    await rig.stage._book_fill(fill, rig._risk_send, source="feed")
-    assert key in rig.p.state.busy  # 2 of 3 booked
-    await rig.stage._book_fill(attrs.evolve(exchange_fill("f-10", cid), count=1), rig._risk_send, source="feed")
-    assert key not in rig.p.state.busy
-    assert rig.p.state.holdings[("kelly_volatility", TICKER, "yes")] == 3
+    await rig.stage.keeper.book_fill(fill, rig._risk_send, source="feed")
+    assert rig.p.orders.is_busy(*key)  # 2 of 3 booked
+    await rig.stage.keeper.book_fill(attrs.evolve(exchange_fill("f-10", cid), count=1), rig._risk_send, source="feed")
+    assert not rig.p.orders.is_busy(*key)
+    assert rig.p.orders.holdings[("kelly_volatility", TICKER, "yes")] == 3
 
 
 async def test_a_filled_order_whose_fills_were_booked_first_frees_its_strategy_at_once(journal: Journal) -> None:
@@ -405,15 +416,15 @@ async def test_a_filled_order_whose_fills_were_booked_first_frees_its_strategy_a
     cid = "h" * 32
     await journal.record_intent(intent_for(cid))
     key = ("kelly_volatility", TICKER)
-    rig.p.state.busy.add(key)
-    rig.p.state.open_orders[cid] = LiveOrder(cid, "kelly_volatility", TICKER, Side.YES, Action.BUY, 5000, 1,
-                                             order_id=f"o-{cid[:8]}")
-    await rig.stage._book_fill(exchange_fill("f-11", cid), rig._risk_send, source="feed")
+    rig.p.orders.adopt(LiveOrder(cid, "kelly_volatility", TICKER, Side.YES, Action.BUY, 5000, 1,
+                                 order_id=f"o-{cid[:8]}"))
+    rig.p.orders.claim(*key)
+    await rig.stage.keeper.book_fill(exchange_fill("f-11", cid), rig._risk_send, source="feed")
     executed = Order(order_id=f"o-{cid[:8]}", client_order_id=cid, ticker=TICKER, side="yes", action="buy",
                      status="executed", yes_price_cc=5000, no_price_cc=5000, fill_count=1, remaining_count=0,
                      initial_count=1)
-    await rig.stage._on_order(executed, rig._risk_send, source="create")
-    assert key not in rig.p.state.busy
+    await rig.stage.keeper.on_order(executed, rig._risk_send, source="create")
+    assert not rig.p.orders.is_busy(*key)
 
 
 async def test_the_strategy_stage_evaluates_only_when_an_input_changed(journal: Journal) -> None:
@@ -439,3 +450,60 @@ async def test_the_strategy_stage_evaluates_only_when_an_input_changed(journal: 
             assert len(strategy.calls) == calls, event  # the same top again, or a replayed print: nothing
         await md_send.aclose()
     assert stage.received == 5
+
+
+async def test_execution_publishes_its_snapshot_after_a_change_and_applies_start_stop_from_its_inbox(
+        journal: Journal) -> None:
+    rig = ExecutionRig(journal, ExecutionSettings(cancel_on_shutdown=False))
+    cid = "k" * 32
+    await journal.record_intent(intent_for(cid))
+    rig.p.orders.reserve(LiveOrder(cid, "kelly_volatility", TICKER, Side.YES, Action.BUY, 5000, 3))
+    before = rig.p.snapshots.execution
+    assert before.orders.open_count == 0  # the reservation is on the order path: not published yet
+    resting = Order(order_id=f"o-{cid[:8]}", client_order_id=cid, ticker=TICKER, side="yes", action="buy",
+                    status="resting", yes_price_cc=5000, no_price_cc=5000, fill_count=1, remaining_count=2,
+                    initial_count=3)
+    await rig.stage.keeper.on_order(resting, rig._risk_send, source="feed")
+    [view] = rig.p.snapshots.execution.orders.orders
+    assert (view.phase, view.remaining, view.order_id) == ("partially_filled", 2, f"o-{cid[:8]}")
+    assert before.orders.open_count == 0  # a published snapshot never changes
+
+    stop = SetTrading(False, "operator stop")
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(rig.run)
+            await ask(rig.inbox, stop, stage="execution")
+            assert not rig.p.snapshots.execution.trading_enabled and not rig.p.trading_enabled
+            await rig.inbox.send(approved("m" * 32, "mean_reversion"))  # stopped: dropped, never sent
+            await ask(rig.inbox, SetTrading(True, "operator start"), stage="execution")
+            assert rig.p.snapshots.execution.trading_enabled
+            await rig.inbox.send(ShutdownRequested())
+    assert stop.refused is None and rig.exchange.arrived == []
+
+
+async def test_risk_applies_stop_entry_and_breaker_reset_from_its_inbox_and_publishes_them(
+        journal: Journal) -> None:
+    p = pipeline(journal)
+    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
+                                               max_daily_loss_cc=10_000_000, max_window_exposure_cc=10_000_000)))
+    inbox_send, inbox = trio.open_memory_channel[Any](10)
+    orders, _orders_recv = trio.open_memory_channel[Any](10)
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stage.run, inbox, orders)
+            stop_entry = SetEntries(False, "operator stop-entry")
+            await ask(inbox_send, stop_entry, stage="risk")
+            assert stop_entry.refused is None
+            assert p.snapshots.risk.breaker.status is BreakerStatus.REDUCING
+            assert not p.snapshots.risk.entries_enabled
+            p.state.breaker = Breaker(p.state.breaker.config, BreakerStatus.HALTED, p.state.breaker.day,
+                                      p.state.breaker.day_start_equity_cc, p.state.breaker.peak_equity_cc)
+            refused = SetEntries(True, "operator start")
+            await ask(inbox_send, refused, stage="risk")
+            assert refused.refused is not None and "tripped" in refused.refused
+            await ask(inbox_send, ResetBreaker("operator"), stage="risk")
+            assert p.snapshots.risk.breaker.status is BreakerStatus.RUNNING
+            not_halted = ResetBreaker("operator")
+            await ask(inbox_send, not_halted, stage="risk")
+            assert not_halted.refused is not None  # nothing to reset: said so
+            await inbox_send.aclose()
