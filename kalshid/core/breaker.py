@@ -20,6 +20,7 @@ by the caller. Fractions are compared exactly (as ``Fraction`` of their decimal 
 from __future__ import annotations
 
 import enum
+import functools
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 
@@ -50,6 +51,15 @@ def trading_day(now: datetime, rollover: timedelta = timedelta(0)) -> date:
     if now.tzinfo is None:
         raise ValueError("trading_day needs a timezone-aware time")
     return (now.astimezone(UTC) - rollover).date()
+
+
+@functools.lru_cache(maxsize=64)
+def _exact(fraction: float) -> tuple[int, int]:
+    """``fraction`` as the exact ratio of its decimal repr, ``(numerator, denominator > 0)``: a limit
+    compares as ``loss * denominator >= numerator * equity``, in integers (equity is observed on every
+    fill; parsing the repr each time cost more than the rest of the observation)."""
+    exact = Fraction(repr(fraction))
+    return exact.numerator, exact.denominator
 
 
 def _fraction(_inst: object, attr: attrs.Attribute[float], value: float) -> None:
@@ -102,18 +112,19 @@ class Breaker:
         state = self
         if day != self.day:
             state = attrs.evolve(state, day=day, day_start_equity_cc=equity_cc)
-        state = attrs.evolve(state, peak_equity_cc=max(state.peak_equity_cc, equity_cc))
+        if equity_cc > state.peak_equity_cc:
+            state = attrs.evolve(state, peak_equity_cc=equity_cc)
         if state.status is BreakerStatus.HALTED:
             return state, ()
         daily_loss = state.day_start_equity_cc - equity_cc
-        daily_limit = Fraction(repr(self.config.max_daily_loss_fraction)) * state.day_start_equity_cc
-        if daily_loss > 0 and daily_loss >= daily_limit:
+        num, den = _exact(self.config.max_daily_loss_fraction)
+        if daily_loss > 0 and daily_loss * den >= num * state.day_start_equity_cc:
             return state._to(now, BreakerStatus.HALTED, BreakerReason.DAILY_LOSS,
                              f"daily loss {daily_loss} cc >= {self.config.max_daily_loss_fraction:.0%} of "
                              f"start-of-day equity {state.day_start_equity_cc} cc")
         drawdown = state.peak_equity_cc - equity_cc
-        dd_limit = Fraction(repr(self.config.max_drawdown_fraction)) * state.peak_equity_cc
-        if drawdown > 0 and drawdown >= dd_limit:
+        num, den = _exact(self.config.max_drawdown_fraction)
+        if drawdown > 0 and drawdown * den >= num * state.peak_equity_cc:
             return state._to(now, BreakerStatus.HALTED, BreakerReason.DRAWDOWN,
                              f"drawdown {drawdown} cc >= {self.config.max_drawdown_fraction:.0%} of "
                              f"peak equity {state.peak_equity_cc} cc")

@@ -16,6 +16,7 @@ impossible input (selling more than held, non-positive counts) with :class:`Port
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -124,25 +125,37 @@ class Portfolio:
 
     def apply_fill(self, fill: Fill) -> Portfolio:
         """The portfolio after ``fill``. Raises :class:`PortfolioError` when selling more than held."""
-        pos = self.position(fill.ticker)
-        held = pos.count(fill.side)
-        basis = pos.yes_cost_cc if fill.side is Side.YES else pos.no_cost_cc
-        notional = fill.count * fill.price_cc
-        try:
-            new_count, new_basis, realized = holding_after_trade(held, basis, fill.action, fill.count,
-                                                                 fill.price_cc)
-        except PortfolioError as exc:
-            raise PortfolioError(f"{fill.ticker} {fill.side.value}: {exc}") from None
-        cash_delta = (-notional if fill.action is Action.BUY else notional) - fill.fee_cc
-        realized_delta = realized - fill.fee_cc
-        if fill.side is Side.YES:
-            pos = attrs.evolve(pos, yes_count=new_count, yes_cost_cc=new_basis)
-        else:
-            pos = attrs.evolve(pos, no_count=new_count, no_cost_cc=new_basis)
-        pos = attrs.evolve(pos, fees_cc=pos.fees_cc + fill.fee_cc,
-                           realized_pnl_cc=pos.realized_pnl_cc + realized_delta)
+        pos, cash_delta, realized_delta = self.position_after(fill.ticker, fill.side, fill.action, fill.count,
+                                                              fill.price_cc, fill.fee_cc)
         return self._with_position(pos, cash_delta=cash_delta, realized_delta=realized_delta,
                                    fee=fill.fee_cc)
+
+    def position_after(self, ticker: str, side: Side, action: Action, count: int, price_cc: int,
+                       fee_cc: int) -> tuple[Position, int, int]:
+        """``(position, cash_delta, realized_delta)``: ``ticker``'s position and the changes to cash and
+        realised P&L that a fill of ``count`` at ``price_cc`` paying ``fee_cc`` would make, without
+        building the new portfolio (what :meth:`apply_fill` applies; the risk engine's what-if). The
+        position may be closed (:attr:`Position.is_open` false): the portfolio would drop it. Raises
+        :class:`PortfolioError` when selling more than held."""
+        pos = self.position(ticker)
+        yes = side is Side.YES
+        held = pos.yes_count if yes else pos.no_count
+        basis = pos.yes_cost_cc if yes else pos.no_cost_cc
+        notional = count * price_cc
+        try:
+            new_count, new_basis, realized = holding_after_trade(held, basis, action, count, price_cc)
+        except PortfolioError as exc:
+            raise PortfolioError(f"{ticker} {side.value}: {exc}") from None
+        buying = action is Action.BUY
+        cash_delta = (-notional if buying else notional) - fee_cc
+        realized_delta = realized - fee_cc
+        if yes:
+            pos = Position(ticker, new_count, new_basis, pos.no_count, pos.no_cost_cc, pos.fees_cc + fee_cc,
+                           pos.realized_pnl_cc + realized_delta)
+        else:
+            pos = Position(ticker, pos.yes_count, pos.yes_cost_cc, new_count, new_basis, pos.fees_cc + fee_cc,
+                           pos.realized_pnl_cc + realized_delta)
+        return pos, cash_delta, realized_delta
 
     def settle(self, ticker: str, result: Side) -> Portfolio:
         """Pay out ``ticker``: $1 per ``result`` contract; realise payout − basis; drop the position.
@@ -193,6 +206,9 @@ def _value_cc(side: Side, result: Side) -> int:
     return ONE_DOLLAR_CC if side is result else 0
 
 
+@functools.lru_cache(maxsize=4096)
 def window_close(ticker: str) -> datetime:
-    """The close time of the window a market ticker names (raises ``TickerError`` if malformed)."""
+    """The close time of the window a market ticker names (raises ``TickerError`` if malformed).
+    Cached: risk asks it of every held and resting ticker on every check, and parsing a ticker (a
+    regular expression and two time-zone conversions) cost more than the rest of a check."""
     return parse_market_ticker(ticker)[1].close_time

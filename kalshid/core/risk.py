@@ -36,14 +36,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
 from kalshid.core.breaker import BreakerStatus, trading_day
 from kalshid.core.fees import taker_fee_cc
 from kalshid.core.markets import WINDOW
-from kalshid.core.portfolio import Fill, Portfolio, window_close
+from kalshid.core.portfolio import Portfolio, window_close
 from kalshid.core.sizing import max_count_within
 from kalshid.core.units import ONE_DOLLAR_CC, format_dollars
 from kalshid.core.vocab import Action, Side
@@ -207,103 +207,147 @@ class RiskEngine:
             return _reject(ReasonCode.STALE_INDEX, f"index age {state.index_age_seconds} s > {max_age} s")
 
         if not buying:
-            return self._check_sell(intent, state, now)
+            return self._check_sell(intent, state, _Totals(intent.ticker, close, state))
         open_markets = state.portfolio.open_tickers() | {
             r.ticker for r in state.resting if r.action is Action.BUY and r.count > 0}
         if intent.ticker not in open_markets and len(open_markets) >= self.limits.max_concurrent_positions:
             return _reject(ReasonCode.MAX_CONCURRENT_POSITIONS,
                            f"{len(open_markets)} markets open or with resting buys >= "
                            f"{self.limits.max_concurrent_positions}")
-        return self._check_buy_size(intent, state, now, close)
+        return self._check_buy_size(intent, _Totals(intent.ticker, close, state))
 
-    def _check_sell(self, intent: OrderIntent, state: RiskState, now: datetime) -> Verdict:
-        held = state.portfolio.position(intent.ticker).count(intent.side)
+    def _check_sell(self, intent: OrderIntent, state: RiskState, t: _Totals) -> Verdict:
+        held = t.old.count(intent.side)
         committed = sum(r.count for r in state.resting if r.ticker == intent.ticker
                         and r.side is intent.side and r.action is Action.SELL)
         if intent.count > held - committed:
             return _reject(ReasonCode.INSUFFICIENT_POSITION,
                            f"selling {intent.count} {intent.side.value}: {held} held, {committed} already "
                            f"offered by resting sells")
-        after_fill = state.portfolio.apply_fill(self._fill(intent, intent.count, now))
-        available = after_fill.cash_cc - sum(r.worst_cost_cc for r in state.resting)
+        after = t.after(intent, intent.count)
+        available = state.portfolio.cash_cc + after.cash_delta - t.reserved
         if available < 0:  # a fee above the proceeds (a sale near $0) must still be payable
             return _reject(ReasonCode.INSUFFICIENT_CASH,
                            f"the sale's fee exceeds its proceeds and cash: available after "
                            f"{format_dollars(available)}")
-        close = window_close(intent.ticker)
-        resting_in_window = sum(r.worst_cost_cc for r in state.resting if window_close(r.ticker) == close)
-        window_before = state.portfolio.exposure_by_window().get(close, 0) + resting_in_window
-        window_after = after_fill.exposure_by_window().get(close, 0) + resting_in_window
+        others, resting_in_window = t.window()
+        window_before = others + t.old_loss_cc + resting_in_window
+        window_after = others + after.loss_cc + resting_in_window
         if window_after > self.limits.max_window_exposure_cc and window_after > window_before:
             # selling one leg of a hedge turns a covered pair back into a naked, losable position
             return _reject(ReasonCode.MAX_WINDOW_EXPOSURE,
                            f"window exposure would rise from {format_dollars(window_before)} to "
                            f"{format_dollars(window_after)} (limit "
                            f"{format_dollars(self.limits.max_window_exposure_cc)})")
-        before = state.loss_measure_cc()
-        after = state.loss_measure_cc(after_fill)
-        if after > self.limits.max_daily_loss_cc and after > before:
+        before = t.loss_measure_cc(0, t.old_loss_cc)
+        after_measure = t.loss_measure_cc(after.realized_delta, after.loss_cc)
+        if after_measure > self.limits.max_daily_loss_cc and after_measure > before:
             return _reject(ReasonCode.MAX_DAILY_LOSS,
                            f"day's loss measure would rise from {format_dollars(before)} to "
-                           f"{format_dollars(after)} (limit {format_dollars(self.limits.max_daily_loss_cc)})")
+                           f"{format_dollars(after_measure)} (limit "
+                           f"{format_dollars(self.limits.max_daily_loss_cc)})")
         return Verdict(True, ReasonCode.APPROVED, "exit")
 
-    def _check_buy_size(self, intent: OrderIntent, state: RiskState, now: datetime,
-                        close: datetime) -> Verdict:
-        full = self._buy_violation(intent, intent.count, state, now, close)
+    def _check_buy_size(self, intent: OrderIntent, t: _Totals) -> Verdict:
+        full = self._buy_violation(intent, intent.count, t)
         if full is None:
             return Verdict(True, ReasonCode.APPROVED, "all limits pass")
         # Every limit passes for fewer contracts if it passes for more (the search below relies on it).
         # The per-trade cap and the cash available bound the order's cost alone, so the largest count
         # within both is arithmetic; it is usually the answer, and only the limits that need the
         # portfolio after the fill (window exposure, daily loss) are searched below it.
-        budget = min(self.limits.max_position_size_cc,
-                     state.portfolio.cash_cc - sum(r.worst_cost_cc for r in state.resting))
+        budget = min(self.limits.max_position_size_cc, t.state.portfolio.cash_cc - t.reserved)
         hi = max_count_within(budget, intent.price_cc, intent.count - 1)
-        at_hi = self._buy_violation(intent, hi, state, now, close) if hi >= 1 else full
+        at_hi = self._buy_violation(intent, hi, t) if hi >= 1 else full
         if at_hi is None:
             return Verdict(True, ReasonCode.REDUCED, f"reduced from {intent.count} to {hi}: {full[1]}",
                            adjusted_count=hi)
-        one = at_hi if hi == 1 or intent.count == 1 else self._buy_violation(intent, 1, state, now, close)
+        one = at_hi if hi == 1 or intent.count == 1 else self._buy_violation(intent, 1, t)
         if one is not None:
             return _reject(*one)
         lo, hi = 1, hi - 1  # 1 passes; search the largest passing count, then verify it
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if self._buy_violation(intent, mid, state, now, close) is None:
+            if self._buy_violation(intent, mid, t, detail=False) is None:
                 lo = mid
             else:
                 hi = mid - 1
         return Verdict(True, ReasonCode.REDUCED, f"reduced from {intent.count} to {lo}: {full[1]}",
                        adjusted_count=lo)
 
-    def _buy_violation(self, intent: OrderIntent, count: int, state: RiskState, now: datetime,
-                       close: datetime) -> tuple[ReasonCode, str] | None:
+    def _buy_violation(self, intent: OrderIntent, count: int, t: _Totals,
+                       detail: bool = True) -> tuple[ReasonCode, str] | None:
+        """The first limit a buy of ``count`` breaks, with its detail (``""`` without ``detail``), or None."""
         lim = self.limits
-        fill = self._fill(intent, count, now)
-        cost = count * intent.price_cc + fill.fee_cc
+        cost = count * intent.price_cc + taker_fee_cc(count, intent.price_cc)
         if cost > lim.max_position_size_cc:
             return (ReasonCode.MAX_TRADE_SIZE, f"cost {format_dollars(cost)} incl. fee > per-trade cap "
-                                               f"{format_dollars(lim.max_position_size_cc)}")
-        reserved = sum(r.worst_cost_cc for r in state.resting)
-        available = state.portfolio.cash_cc - reserved
+                                               f"{format_dollars(lim.max_position_size_cc)}" if detail else "")
+        available = t.state.portfolio.cash_cc - t.reserved
         if cost > available:
             return (ReasonCode.INSUFFICIENT_CASH, f"cost {format_dollars(cost)} > available cash "
-                                                  f"{format_dollars(available)}")
-        after = state.portfolio.apply_fill(fill)
-        window = after.exposure_by_window().get(close, 0) + sum(
-            r.worst_cost_cc for r in state.resting if window_close(r.ticker) == close)
+                                                  f"{format_dollars(available)}" if detail else "")
+        after = t.after(intent, count)
+        others, resting_in_window = t.window()
+        window = others + after.loss_cc + resting_in_window
         if window > lim.max_window_exposure_cc:
             return (ReasonCode.MAX_WINDOW_EXPOSURE, f"window exposure {format_dollars(window)} > "
-                                                    f"{format_dollars(lim.max_window_exposure_cc)}")
-        loss = state.loss_measure_cc(after)
+                                                    f"{format_dollars(lim.max_window_exposure_cc)}" if detail else "")
+        loss = t.loss_measure_cc(after.realized_delta, after.loss_cc)
         if loss > lim.max_daily_loss_cc:
             return (ReasonCode.MAX_DAILY_LOSS, f"day's loss measure {format_dollars(loss)} > "
-                                               f"{format_dollars(lim.max_daily_loss_cc)}")
+                                               f"{format_dollars(lim.max_daily_loss_cc)}" if detail else "")
         return None
 
-    @staticmethod
-    def _fill(intent: OrderIntent, count: int, now: datetime) -> Fill:
-        """The order's worst-case fill: all ``count`` at the limit, paying the taker fee."""
-        return Fill(intent.ticker, intent.side, intent.action, count, intent.price_cc,
-                    taker_fee_cc(count, intent.price_cc), now)
+
+class _After(NamedTuple):
+    """The order's ticker after a worst-case fill: the changes to cash and realised P&L, and the
+    position's worst-case settlement loss (0 once it is closed: the portfolio drops it)."""
+
+    cash_delta: int
+    realized_delta: int
+    loss_cc: int
+
+
+class _Totals:
+    """What every limit of one check reads from the state, summed once per check (a reduced buy's
+    search evaluates the limits a dozen times). Only the order's ticker changes with a fill, so the
+    portfolio after a hypothetical fill is never built: the sums over the other positions stay and
+    that one position's part is replaced (:meth:`Portfolio.position_after`, the arithmetic
+    :meth:`Portfolio.apply_fill` applies). Window sums parse tickers, so they are made on first use,
+    as the limits that need them are reached."""
+
+    __slots__ = ("_window", "close", "old", "old_loss_cc", "open_loss_cc", "reserved", "state", "ticker")
+
+    def __init__(self, ticker: str, close: datetime, state: RiskState) -> None:
+        self.ticker, self.close, self.state = ticker, close, state
+        self.old = state.portfolio.position(ticker)
+        self.old_loss_cc = self.old.worst_case_loss_cc
+        self.open_loss_cc = state.portfolio.worst_case_loss_cc()
+        self.reserved = sum(r.worst_cost_cc for r in state.resting)
+        self._window: tuple[int, int] | None = None
+
+    def window(self) -> tuple[int, int]:
+        """``(other positions' worst-case loss in the order's window, resting buys' reserve in it)``."""
+        if self._window is None:
+            positions = self.state.portfolio.positions
+            others = sum(p.worst_case_loss_cc for t, p in positions.items()
+                         if window_close(t) == self.close and t != self.ticker)
+            resting = sum(r.worst_cost_cc for r in self.state.resting if window_close(r.ticker) == self.close)
+            self._window = (others, resting)
+        return self._window
+
+    def after(self, intent: OrderIntent, count: int) -> _After:
+        """The order's ticker after ``count`` fill at the limit, paying the taker fee."""
+        fee = taker_fee_cc(count, intent.price_cc)
+        pos, cash_delta, realized_delta = self.state.portfolio.position_after(
+            intent.ticker, intent.side, intent.action, count, intent.price_cc, fee)
+        return _After(cash_delta, realized_delta, pos.worst_case_loss_cc if pos.is_open else 0)
+
+    def loss_measure_cc(self, realized_delta: int, position_loss_cc: int) -> int:
+        """:meth:`RiskState.loss_measure_cc` with the order's position's worst-case loss replaced by
+        ``position_loss_cc`` and ``realized_delta`` more realised."""
+        state = self.state
+        p = state.portfolio
+        realized_today = p.realized_pnl_cc + realized_delta - state.ledger.start_realized_cc
+        return -realized_today + self.open_loss_cc - self.old_loss_cc + position_loss_cc + self.reserved

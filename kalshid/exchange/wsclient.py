@@ -48,6 +48,8 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from kalshid.exchange.wsframes import FrameSplitter
+
 ABNORMAL_CLOSURE = 1006
 PROTOCOL_ERROR = 1002
 MESSAGE_TOO_BIG = 1009
@@ -83,6 +85,7 @@ class WsClient:
                  receive_bytes: int) -> None:
         self._stream = stream
         self._proto = proto
+        self._frames = FrameSplitter(max_message_size)
         self._max_message_size = max_message_size
         self._receive_bytes = receive_bytes
         self._send_lock = trio.StrictFIFOLock()
@@ -119,12 +122,7 @@ class WsClient:
             if not data:
                 self._end(WsClosed(ABNORMAL_CLOSURE, "the peer closed the TCP connection"))
                 continue
-            try:
-                self._proto.receive_data(_as_bytes(data))
-            except RemoteProtocolError as exc:
-                self._end(WsClosed(PROTOCOL_ERROR, str(exc)))
-                continue
-            await self._process_events()
+            await self._take(_as_bytes(data))
         if len(self._ready) <= limit:
             out, self._ready = self._ready, []
         else:
@@ -161,9 +159,11 @@ class WsClient:
                     data = await self._stream.receive_some(self._receive_bytes)
                     if not data:
                         break
-                    self._proto.receive_data(_as_bytes(data))
-                    for _ in self._proto.events():  # messages after our close are dropped
-                        pass
+                    for for_wsproto, item in self._frames.feed(_as_bytes(data)):
+                        if for_wsproto:  # messages after our close are dropped
+                            self._proto.receive_data(item)  # type: ignore[arg-type]  # bytes for wsproto
+                            for _ in self._proto.events():
+                                pass
         except (trio.BrokenResourceError, trio.ClosedResourceError, RemoteProtocolError):
             pass
         finally:
@@ -173,6 +173,21 @@ class WsClient:
             await trio.aclose_forcefully(self._stream)
 
     # ------------------------------------------------------------------ internals
+
+    async def _take(self, data: bytes) -> None:
+        """Read what ``data`` completes: plain messages here (:mod:`~kalshid.exchange.wsframes`),
+        every other frame through wsproto, in the order they came."""
+        for for_wsproto, item in self._frames.feed(data):
+            if not for_wsproto:
+                if self._closed is None:
+                    self._ready.append(item)
+                continue
+            try:
+                self._proto.receive_data(item)  # type: ignore[arg-type]  # bytes for wsproto
+            except RemoteProtocolError as exc:
+                self._end(WsClosed(PROTOCOL_ERROR, str(exc)))
+                return
+            await self._process_events()
 
     async def _process_events(self) -> None:
         for event in self._proto.events():
@@ -272,7 +287,7 @@ async def connect(url: str, *, headers: Sequence[tuple[str, str]] = (), connect_
                 stream = await trio.open_tcp_stream(host, port)
             extra = [(k.encode(), v.encode()) for k, v in headers]
             await stream.send_all(proto.send(Request(host=host_header, target=target, extra_headers=extra)))
-            await _handshake(stream, proto, receive_bytes)
+            after = await _handshake(stream, proto, receive_bytes)
     except BaseException as exc:
         if stream is not None:
             await trio.aclose_forcefully(stream)
@@ -281,7 +296,7 @@ async def connect(url: str, *, headers: Sequence[tuple[str, str]] = (), connect_
         raise
     client = WsClient(stream, proto, max_message_size=max_message_size, receive_bytes=receive_bytes)
     try:
-        await client._process_events()  # frames that came in the same read as the 101 response
+        await client._take(after)  # frames that came in the same read as the 101 response
         yield client
     finally:
         await client.aclose(timeout_s=close_timeout_s)
@@ -292,31 +307,44 @@ def _as_bytes(data: bytes | bytearray) -> bytes:
     return bytes(data) if isinstance(data, bytearray) else data
 
 
-async def _handshake(stream: trio.abc.Stream, proto: WSConnection, receive_bytes: int) -> None:
-    """Read the server's answer to the upgrade request (wsproto keeps any frames that follow it)."""
+async def _handshake(stream: trio.abc.Stream, proto: WSConnection, receive_bytes: int) -> bytes:
+    """Read the server's answer to the upgrade request; returns the bytes that came after it (the
+    first frames, for :class:`~kalshid.exchange.wsframes.FrameSplitter`: wsproto is given the answer's
+    header block only, so that it holds no partial frame)."""
     status: int | None = None
     body = b""
+    seen = b""  # the end of what was read, to find the header block's end across reads
+    head_done = False
     while True:
         try:
             data = await stream.receive_some(receive_bytes)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise WsHandshakeError(f"connection lost during the handshake: {exc}") from None
-        try:
-            proto.receive_data(_as_bytes(data) if data else None)  # None: the end of the stream
-        except RemoteProtocolError as exc:
-            raise WsHandshakeError(f"bad handshake response: {exc}", status) from None
-        for event in proto.events():
-            if isinstance(event, AcceptConnection):
-                return
-            if isinstance(event, RejectConnection):
-                status = event.status_code
-                if not event.has_body:
-                    raise WsHandshakeError(f"handshake refused: HTTP {status}", status)
-            elif isinstance(event, RejectData):
-                body += event.data
-                if event.body_finished or len(body) > 512:
-                    text = body[:200].decode("utf-8", "replace").strip()
-                    raise WsHandshakeError(f"handshake refused: HTTP {status}: {text}", status)
+        data = _as_bytes(data)
+        after = b""
+        if data and not head_done:
+            end = (seen + data).find(b"\r\n\r\n")
+            if end >= 0:
+                head_done = True
+                cut = end + 4 - len(seen)
+                data, after = data[:cut], data[cut:]
+            seen = (seen + data)[-3:]
+        for chunk in ((data or None), after) if after else ((data or None),):  # None: the end of the stream
+            try:
+                proto.receive_data(chunk)
+            except RemoteProtocolError as exc:
+                raise WsHandshakeError(f"bad handshake response: {exc}", status) from None
+            for event in proto.events():
+                if isinstance(event, AcceptConnection):
+                    return after if chunk is not after else b""
+                if isinstance(event, RejectConnection):
+                    status = event.status_code
+                    if not event.has_body:
+                        raise WsHandshakeError(f"handshake refused: HTTP {status}", status)
+                elif isinstance(event, RejectData):
+                    body += event.data
+                    if event.body_finished or len(body) > 512:
+                        text = body[:200].decode("utf-8", "replace").strip()
+                        raise WsHandshakeError(f"handshake refused: HTTP {status}: {text}", status)
         if not data:
             raise WsHandshakeError("the server closed the connection during the handshake", status)
-

@@ -3,7 +3,9 @@
 ``aiosqlite`` is asyncio-only and does not run under Trio, so :class:`Journal` owns a single stdlib
 ``sqlite3`` connection and runs each SQL function of :mod:`~kalshid.store.sql_write` /
 :mod:`~kalshid.store.sql_read` through ``kalshid.threads.run_sync`` (a helper thread that never
-preempts the event loop) while holding a ``trio.Lock``.
+preempts the event loop) while holding its lock (:class:`~kalshid.store.prioritylock.PriorityLock`).
+The read and write methods are :class:`~kalshid.store.journalcalls.JournalCalls`; what the worker
+thread runs around them (pending decisions, the intent log's compaction) is :mod:`~kalshid.store.jobs`.
 The lock serializes access (the connection is not safe for concurrent use) and keeps calls in
 arrival order (Trio locks are fair).
 
@@ -43,12 +45,10 @@ Usage::
 from __future__ import annotations
 
 import functools
-import os
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Collection
-from contextlib import asynccontextmanager, suppress
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,32 +57,23 @@ import trio
 
 from kalshid import threads
 from kalshid.logs import get_logger
-from kalshid.store import sql_read, sql_write
-from kalshid.store.identity import FRESH_PREFIX, IDENTITY_KEY, check_identity
+from kalshid.store import sql_write
 from kalshid.store.intentlog import IntentLog, IntentLogFull
-from kalshid.store.ledger import TickerLedger
+from kalshid.store.jobs import (
+    Decision,
+    compact_log,
+    flush_decisions,
+    intent_log_path,
+    nothing,
+    open_intents,
+    owner_only,
+    run_job,
+)
+from kalshid.store.journalcalls import JournalCalls
 from kalshid.store.migrations import schema_version
 from kalshid.store.paths import JournalMode
-from kalshid.store.records import (
-    BreakerEvent,
-    EquitySnapshot,
-    ExternalOrder,
-    Fill,
-    JournalCheck,
-    OrderEvent,
-    OrderIntent,
-    OrderRecord,
-    OrderState,
-    OrderUpdate,
-    Page,
-    PnlRow,
-    Position,
-    RiskVerdict,
-    Settlement,
-    SettlementRecord,
-    Signal,
-    UpdateOutcome,
-)
+from kalshid.store.prioritylock import PriorityLock
+from kalshid.store.records import OrderIntent, RiskVerdict, Signal
 from kalshid.store.sqlbase import connect
 
 R = TypeVar("R")
@@ -98,113 +89,10 @@ SLOW_APPEND_S = 0.02
 # sent meanwhile are not yet safe from a power cut in the journal (reconciliation would adopt them)
 SLOW_SYNC_S = 0.5
 
-UNACKNOWLEDGED = (OrderState.PENDING, OrderState.IN_FLIGHT)
-LIVE_STATES = (OrderState.PENDING, OrderState.IN_FLIGHT, OrderState.RESTING, OrderState.PARTIALLY_FILLED)
-
-
-class PriorityLock:
-    """A fair lock with two queues: an urgent waiter is served before every ordinary one (the holder
-    still finishes first). Ownership passes straight to the next waiter on release, so a task woken
-    holds the lock; a waiter cancelled in the queue never gets it."""
-
-    def __init__(self) -> None:
-        self._held = False
-        self._urgent = trio.lowlevel.ParkingLot()
-        self._normal = trio.lowlevel.ParkingLot()
-
-    async def acquire(self, *, urgent: bool = False) -> None:
-        await trio.lowlevel.checkpoint_if_cancelled()
-        if self._held or self._urgent or self._normal:
-            await (self._urgent if urgent else self._normal).park()  # woken as the owner
-        else:
-            self._held = True
-            await trio.lowlevel.cancel_shielded_checkpoint()
-
-    def release(self) -> None:
-        if not self._held:
-            raise RuntimeError("PriorityLock released while not held")
-        if self._urgent:
-            self._urgent.unpark()
-        elif self._normal:
-            self._normal.unpark()
-        else:
-            self._held = False
-
-    @property
-    def locked(self) -> bool:
-        return self._held
-
-    @property
-    def waiting(self) -> int:
-        return len(self._urgent) + len(self._normal)
-
 
 # decisions remembered by client_order_id so that one decided twice in this process is refused before
 # it is sent (the SQLite key catches it too, but only once the deferred insert runs)
 DECISIONS_REMEMBERED = 16_384
-
-Decision = tuple[Signal, RiskVerdict, OrderIntent, bool]  # signal, verdict, intent, dry_run
-
-
-def _flush(conn: Any, pending: list[Decision]) -> None:
-    """Write to SQLite (no fsync) the decisions the hot path put in the intent log, oldest first; each
-    leaves ``pending`` once committed, so a failure leaves the rest for the next call."""
-    while pending:
-        s, v, i, dry_run = pending[0]
-        try:
-            sql_write.insert_decision(conn, s, v, i, dry_run)
-        except sql_write.DuplicateIntentError:
-            # journaled already, by an earlier run: that row stays the record; this is a bug upstream
-            log.error("decision's client_order_id was already journaled; kept the journaled one",
-                      client_order_id=i.client_order_id)
-        del pending[0]
-
-
-def _job(conn: Any, intents: IntentLog, pending: list[Decision], call: Callable[[], R], compact: bool) -> R:
-    """One worker-thread job: the pending decisions, then ``call``; with ``compact``, one fsynced
-    commit (every decision of the sealed region is in SQLite by then), then the sealed region is zeroed."""
-    _flush(conn, pending)
-    result = call()
-    if compact:
-        sql_write.sync_durable(conn)
-        intents.zero_inactive()
-    return result
-
-
-def _compact(conn: Any, intents: IntentLog) -> None:
-    """Make SQLite durable (everything the log holds is in it), then empty the whole log."""
-    sql_write.sync_durable(conn)
-    intents.reset()
-
-
-def _nothing() -> None:
-    return None
-
-
-def _owner_only(path: Path) -> None:
-    """The journal, its WAL, shared-memory and intent-log files: readable by their owner only (0600)."""
-    for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"), intent_log_path(path)):
-        with suppress(FileNotFoundError):
-            os.chmod(f, 0o600)
-
-
-def intent_log_path(journal: Path) -> Path:
-    """The intent log beside a journal database (one per database, so per trading mode)."""
-    return journal.with_name(journal.name + ".intents")
-
-
-def _open_intents(conn: Any, path: Path) -> tuple[IntentLog, list[str]]:
-    """Open the intent log, journal the decisions SQLite does not have (the process stopped before
-    writing them, or a power cut took them), then empty it."""
-    intents = IntentLog(path)
-    try:
-        replayed = sql_write.replay_decisions(conn, intents.records())
-        if intents.used:
-            _compact(conn, intents)
-    except BaseException:
-        intents.close()
-        raise
-    return intents, replayed
 
 
 @attrs.frozen
@@ -221,7 +109,7 @@ class JournalStatistics:
     intents_unsynced: int = 0  # decisions written to the log (page cache) and not fdatasynced yet
 
 
-class Journal:
+class Journal(JournalCalls):
     """The trading journal (signals, verdicts, orders, fills, settlements, equity, breaker events).
 
     Build it with :func:`open_journal`. Methods raise what the SQL functions raise: ``ValueError``
@@ -273,7 +161,7 @@ class Journal:
             if compact or (not urgent and (intents.used >= COMPACT_AT_BYTES or intents.inactive_used)):
                 compact = True
                 intents.seal()  # appends go on in the other region while this one is compacted
-            job = functools.partial(_job, self._conn, intents, pending, call, compact)
+            job = functools.partial(run_job, self._conn, intents, pending, call, compact)
             start = time.perf_counter()
             try:
                 if self._inline:
@@ -361,24 +249,13 @@ class Journal:
 
     def _close_sync(self, pending: list[Decision]) -> None:
         try:
-            _flush(self._conn, pending)
-            _compact(self._conn, self._intents)  # a clean stop leaves the intent log empty
+            flush_decisions(self._conn, pending)
+            compact_log(self._conn, self._intents)  # a clean stop leaves the intent log empty
         finally:
             self._intents.close()
             self._conn.close()
 
-    # ---- writes -----------------------------------------------------------------------------------
-
-    async def record_signal(self, signal: Signal) -> int:
-        """Journal a strategy signal; returns its id (for the verdict and the intent)."""
-        return await self._run(sql_write.insert_signal, signal)
-
-    async def record_verdict(self, verdict: RiskVerdict) -> int:
-        return await self._run(sql_write.insert_verdict, verdict)
-
-    async def record_rejection(self, signal: Signal, verdict: RiskVerdict) -> int:
-        """Journal a refused signal and its verdict together (one transaction); returns the signal's id."""
-        return await self._run(sql_write.insert_rejection, signal, verdict)
+    # ---- the order's decision ---------------------------------------------------------------------
 
     async def record_decision(self, signal: Signal, verdict: RiskVerdict, intent: OrderIntent) -> None:
         """Journal an order's decision (signal, verdict, intent as ``in_flight``); the order may be
@@ -422,7 +299,7 @@ class Journal:
         self._pending.append(decision)
         self._remember(cid)
         if not logged:
-            await self._call(True, _nothing, compact=True)  # one fsynced commit covers it
+            await self._call(True, nothing, compact=True)  # one fsynced commit covers it
             return
         spent = time.perf_counter() - start
         if spent > SLOW_APPEND_S:
@@ -433,144 +310,6 @@ class Journal:
         self._decided[cid] = None
         if len(self._decided) > DECISIONS_REMEMBERED:
             self._decided.popitem(last=False)
-
-    async def record_intent(self, intent: OrderIntent) -> None:
-        """Journal an order intent as ``pending``. Durable on return: only then send the order."""
-        await self._run_urgent(sql_write.insert_intent, intent, self.dry_run)
-
-    async def mark_in_flight(self, client_order_id: str, ts: datetime) -> UpdateOutcome:
-        """``pending`` -> ``in_flight``: the request is about to go out; its outcome is unknown."""
-        return await self._run_urgent(sql_write.mark_in_flight, client_order_id, ts)
-
-    async def apply_order_update(self, update: OrderUpdate) -> UpdateOutcome:
-        """Apply an exchange order update through the state machine (illegal ones are only logged)."""
-        return await self._run(sql_write.apply_update, update)
-
-    async def adopt_external_order(self, order: ExternalOrder) -> tuple[str, bool]:
-        """Journal an exchange order we did not place, flagged external; ``(client_order_id, new)``."""
-        return await self._run(sql_write.adopt_external, order, self.dry_run)
-
-    async def record_fill(self, fill: Fill) -> bool:
-        """Journal a fill once, keyed by ``fill_id``; ``True`` if it was new."""
-        return await self._run(sql_write.insert_fill, fill)
-
-    async def record_settlement(self, settlement: Settlement) -> tuple[SettlementRecord, bool]:
-        """Journal the exchange's settlement, checked against the journal; ``(record, new)``."""
-        return await self._run(sql_write.insert_settlement, settlement)
-
-    async def record_equity(self, snapshot: EquitySnapshot) -> None:
-        await self._run(sql_write.insert_equity, snapshot)
-
-    async def record_breaker_event(self, event: BreakerEvent) -> None:
-        await self._run(sql_write.insert_breaker_event, event)
-
-    async def set_meta(self, key: str, value: str) -> None:
-        await self._run(sql_write.set_meta, key, value)
-
-    async def bind_exchange(self, identity: str) -> None:
-        """Stamp the journal with the exchange it trades with (:mod:`kalshid.store.identity`), or raise
-        :class:`~kalshid.store.identity.JournalIdentityError` if it is stamped for another one. A
-        journal for a fresh exchange is restamped (its previous run's file was set aside)."""
-        stored = await self.get_meta(IDENTITY_KEY)
-        if stored is not None and not (stored.startswith(FRESH_PREFIX) and identity.startswith(FRESH_PREFIX)):
-            check_identity(self.path, stored, identity)
-        if stored != identity:
-            await self.set_meta(IDENTITY_KEY, identity)
-
-    # ---- reads ------------------------------------------------------------------------------------
-
-    async def get_meta(self, key: str) -> str | None:
-        return await self._run(sql_read.get_meta, key)
-
-    async def get_order_by_client_id(self, client_order_id: str) -> OrderRecord | None:
-        return await self._run(sql_read.get_order, client_order_id)
-
-    async def unacknowledged_intents(self) -> list[OrderRecord]:
-        """Intents journaled but possibly never acknowledged (``pending``, ``in_flight``), oldest first.
-
-        After a crash each must be resolved by ``client_order_id`` with the exchange: a ``pending``
-        one may have been sent if the crash hit between the send and :meth:`mark_in_flight`.
-        """
-        return await self._run(sql_read.orders_in_states, UNACKNOWLEDGED)
-
-    async def live_orders(self) -> list[OrderRecord]:
-        """Every non-terminal order (unacknowledged, resting, partially filled), oldest first."""
-        return await self._run(sql_read.orders_in_states, LIVE_STATES)
-
-    async def list_orders(
-        self, *, ticker: str | None = None, strategy: str | None = None,
-        states: Collection[OrderState] | None = None, external: bool | None = None,
-        since: datetime | None = None, until: datetime | None = None, limit: int = 100,
-        cursor: str | None = None,
-    ) -> Page[OrderRecord]:
-        return await self._run(
-            sql_read.list_orders, ticker=ticker, strategy=strategy, states=states, external=external,
-            since=since, until=until, limit=limit, cursor=cursor,
-        )
-
-    async def order_events(self, client_order_id: str) -> list[OrderEvent]:
-        return await self._run(sql_read.order_events, client_order_id)
-
-    async def list_fills(
-        self, *, ticker: str | None = None, strategy: str | None = None, order_id: str | None = None,
-        since: datetime | None = None, until: datetime | None = None, limit: int = 100,
-        cursor: str | None = None,
-    ) -> Page[Fill]:
-        return await self._run(
-            sql_read.list_fills, ticker=ticker, strategy=strategy, order_id=order_id, since=since,
-            until=until, limit=limit, cursor=cursor,
-        )
-
-    async def all_fills(self, *, ticker: str | None = None) -> list[Fill]:
-        """Every journaled fill (of ``ticker``, if given), newest first, read page by page."""
-        fills: list[Fill] = []
-        cursor: str | None = None
-        while True:
-            page = await self.list_fills(ticker=ticker, limit=1000, cursor=cursor)
-            fills.extend(page.items)
-            cursor = page.next_cursor
-            if not cursor:
-                return fills
-
-    async def last_fill_seen(self) -> Fill | None:
-        return await self._run(sql_read.last_fill)
-
-    async def orders_short_of_fills(self) -> list[tuple[str, str]]:
-        """``(order_id, ticker)`` of the orders with fewer contracts booked than filled; see
-        :func:`sql_read.orders_short_of_fills`."""
-        return await self._run(sql_read.orders_short_of_fills)
-
-    async def _ledgers(self) -> list[TickerLedger]:
-        inputs = await self._run(sql_read.ledger_inputs)
-        # the replay is pure Python: run it off the lock so writers are not held up by a long history
-        return await threads.run_sync(sql_read.compute_ledgers, inputs)
-
-    async def positions(self, include_settled: bool = False) -> list[Position]:
-        """Per-market positions derived from fills and settlements (average cost, :mod:`kalshid.core.pnl`)."""
-        return sql_read.positions_from(await self._ledgers(), include_settled)
-
-    async def pnl(
-        self, group_by: sql_read.PnlGrouping, since: datetime | None = None, until: datetime | None = None
-    ) -> list[PnlRow]:
-        """Realized P&L by ``"day"`` (UTC), ``"strategy"`` or ``"ticker"``; see :func:`sql_read.pnl_from`."""
-        if group_by not in ("day", "strategy", "ticker"):
-            raise ValueError(f"group_by: {group_by!r} is not one of ['day', 'strategy', 'ticker']")
-        return sql_read.pnl_from(await self._ledgers(), group_by, since, until)
-
-    async def get_settlement(self, ticker: str) -> SettlementRecord | None:
-        return await self._run(sql_read.get_settlement, ticker)
-
-    async def settlements(self, check: JournalCheck | None = None) -> list[SettlementRecord]:
-        return await self._run(sql_read.list_settlements, check)
-
-    async def latest_equity(self) -> EquitySnapshot | None:
-        return await self._run(sql_read.latest_equity)
-
-    async def breaker_events(self, since: datetime | None = None) -> list[BreakerEvent]:
-        return await self._run(sql_read.breaker_events, since)
-
-    async def table_counts(self) -> dict[str, int]:
-        return await self._run(sql_read.table_counts)
 
 
 @asynccontextmanager
@@ -597,14 +336,14 @@ async def open_journal(path: str | Path, mode: JournalMode | str, *, inline: boo
         conn = connect(p, m.value)
         try:
             version = schema_version(conn)
-            intents, replayed = _open_intents(conn, intent_log_path(p))
+            intents, replayed = open_intents(conn, intent_log_path(p))
         except BaseException:
             conn.close()
             raise
         return conn, version, intents, replayed
 
     conn, version, intents, replayed = setup() if inline else await threads.run_sync(setup)
-    _owner_only(p)
+    owner_only(p)
     if replayed:
         log.warning("decisions recovered from the intent log: the daemon stopped (a crash, kill -9 or power "
                     "cut) before writing them to SQLite; reconciliation resolves their orders",

@@ -48,6 +48,8 @@ MAGIC = b"KIL1"
 HEADER = struct.Struct("<4sII")  # magic, payload length, crc32(payload)
 DEFAULT_SIZE = 1 << 20  # two regions of ~850 decisions each; compaction comes far sooner
 _CHUNK = 1 << 16
+# one encoder for every record: json.dumps with options builds a new one per call
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 class IntentLogError(RuntimeError):
@@ -146,7 +148,7 @@ class IntentLog:
 
         Raises :class:`IntentLogFull` when it does not fit (nothing is written), ``OSError`` from the
         disk (the record may or may not be there; the caller must not send the order)."""
-        payload = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+        payload = _ENCODER.encode(record).encode()
         blob = HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
         if len(blob) > self.region:
             raise IntentLogError(f"intent log record of {len(blob)} bytes is larger than a region of the log")

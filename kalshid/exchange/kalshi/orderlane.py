@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import ssl
 from collections.abc import Iterator, Sequence
 
@@ -67,6 +68,40 @@ class LaneConnection:
     sock: trio.socket.SocketType
     http: h11.Connection
     idle_since: float
+    # a request written without h11 (target, headers, body, the bytes sent): h11 is told before the read
+    untold: tuple[str, list[tuple[str, str]], bytes, bytes] | None = None
+
+
+_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")  # a header name (RFC 9110)
+_VALUE = re.compile(r"[!-~](?:[ -~\t]*[!-~])?")  # a plain-ASCII header value, as h11 accepts it
+
+
+def _request_bytes(target: str, fields: Sequence[tuple[str, str]], body: bytes) -> bytes | None:
+    """The bytes h11 writes for ``POST target`` with ``fields`` (Host first) and ``body`` (framed by its
+    Content-Length), or ``None`` when a field is not plain ASCII (then h11 must validate it)."""
+    if not _VALUE.fullmatch(target):
+        return None
+    lines = [f"POST {target} HTTP/1.1"]
+    for name, value in fields:
+        if not (_TOKEN.fullmatch(name) and _VALUE.fullmatch(value)):
+            return None
+        lines.append(f"{name}: {value}")
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode("ascii") + body
+
+
+def _tell_h11(conn: LaneConnection) -> None:
+    """Run a request :meth:`OrderLane.send` wrote by hand through ``conn``'s h11 state machine, so it
+    can read the response. Raises ``h11.LocalProtocolError`` if h11 would have written other bytes."""
+    if conn.untold is None:
+        return
+    target, fields, body, sent = conn.untold
+    conn.untold = None
+    http = conn.http
+    data = http.send(h11.Request(method="POST", target=target, headers=fields))
+    data += http.send(h11.Data(data=body)) + http.send(h11.EndOfMessage())
+    if data != sent:
+        raise h11.LocalProtocolError("the request written differs from h11's")
 
 
 class OrderLane:
@@ -112,18 +147,26 @@ class OrderLane:
                    *, deadline: float) -> None:
         """Write ``POST target`` on ``conn`` (from :meth:`take`); :meth:`receive` reads the answer.
 
-        The request's bytes are handed to the socket before the first checkpoint. Raises
-        :class:`LaneError` when the outcome is unknown (the write failed or missed ``deadline``, a Trio
-        time); ``conn`` is closed then, and also if this is cancelled."""
+        The request's bytes are handed to the socket before the first checkpoint. They are written
+        here as h11 would write them, without h11's per-header validation and state machine, when
+        every header is plain ASCII (always, for an order); h11 is told of the request afterwards,
+        in :meth:`receive`, off the order's path, and a difference from what was sent closes the
+        connection (the outcome is then unknown). Raises :class:`LaneError` when the outcome is
+        unknown (the write failed or missed ``deadline``, a Trio time); ``conn`` is closed then,
+        and also if this is cancelled."""
         http = conn.http
-        try:
-            data = http.send(h11.Request(method="POST", target=target, headers=[
-                ("Host", self._authority), ("User-Agent", USER_AGENT), ("Accept", "application/json"),
-                ("Content-Type", "application/json"), ("Content-Length", str(len(body))), *headers]))
-            data += http.send(h11.Data(data=body)) + http.send(h11.EndOfMessage())
-        except h11.LocalProtocolError as exc:  # nothing was sent
-            self._discard(conn, "failed")
-            raise LaneError(f"request not sendable: {exc}") from exc
+        fields = [("Host", self._authority), ("User-Agent", USER_AGENT), ("Accept", "application/json"),
+                  ("Content-Type", "application/json"), ("Content-Length", str(len(body))), *headers]
+        data = _request_bytes(target, fields, body) if http.our_state is h11.IDLE else None
+        if data is not None:
+            conn.untold = (target, fields, body, data)
+        else:
+            try:
+                data = http.send(h11.Request(method="POST", target=target, headers=fields))
+                data += http.send(h11.Data(data=body)) + http.send(h11.EndOfMessage())
+            except h11.LocalProtocolError as exc:  # nothing was sent
+                self._discard(conn, "failed")
+                raise LaneError(f"request not sendable: {exc}") from exc
         self.stats["used"] += 1
         with self._unknown_unless_done(conn, deadline, "the request was not written"):
             await conn.stream.send_all(data)
@@ -135,6 +178,7 @@ class OrderLane:
         closed then, and also if this is cancelled."""
         http = conn.http
         with self._unknown_unless_done(conn, deadline, "no whole response"):
+            _tell_h11(conn)
             response = await self._read(conn)
         if http.our_state is h11.DONE and http.their_state is h11.DONE:
             http.start_next_cycle()

@@ -24,7 +24,6 @@ Failure contract:
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -162,8 +161,7 @@ class KalshiRest(KalshiOrderChanges):
                          deadline: float) -> None:
         path = self._orders_url.path
         headers = self._auth_headers("POST", path)
-        # as httpx encodes json= bodies
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        content = ow.body_bytes(body)
         try:
             await lane.send(conn, path, list(headers.items()), content, deadline=deadline)
         except LaneError as exc:

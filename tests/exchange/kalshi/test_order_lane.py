@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from kalshid.exchange.errors import OrderInFlight
-from kalshid.exchange.kalshi import auth
+from kalshid.exchange.kalshi import auth, orderlane
 from kalshid.exchange.kalshi.discovery import find_open_market
 from kalshid.exchange.kalshi.orderlane import LaneConnection, LaneError, OrderLane
 from kalshid.exchange.kalshi.ratelimit import RateLimits
@@ -468,3 +468,42 @@ async def test_a_host_that_refuses_is_retried_with_backoff_and_orders_are_not_he
         # attempts at 0, 1, 3, 7, 15, 31 s, then every 30 s: not one every 0.5 s
         assert 5 <= lane.stats["connect_errors"] <= 7
         nursery.cancel_scope.cancel()
+
+
+# ---- the request's bytes ---------------------------------------------------------------------------
+
+def h11_bytes(target: str, fields: list[tuple[str, str]], body: bytes) -> bytes:
+    http = h11.Connection(h11.CLIENT)
+    data = http.send(h11.Request(method="POST", target=target, headers=fields))
+    return data + http.send(h11.Data(data=body)) + http.send(h11.EndOfMessage())
+
+
+def test_an_order_request_is_written_as_h11_writes_it() -> None:
+    body = b'{"ticker":"KXSOL15M-26DEC040315-15","count":"3"}'
+    for authority in ("127.0.0.1:8080", "[::1]:8443", "api.elections.kalshi.com"):
+        fields = [("Host", authority), ("User-Agent", "kalshid"), ("Content-Length", str(len(body))),
+                  ("KALSHI-ACCESS-SIGNATURE", "a+b/c=="), ("X-Spaced", "two words\tand a tab")]
+        assert orderlane._request_bytes("/trade-api/v2/portfolio/events/orders", fields, body) == \
+            h11_bytes("/trade-api/v2/portfolio/events/orders", fields, body)
+    # what only h11 may judge is left to it: surrounding blanks, control characters, non-ASCII
+    for value in ("padded ", "line\r\nbreak", "caf\u00e9", ""):
+        assert orderlane._request_bytes("/x", [("Host", "h"), ("X-Test", value)], b"") is None
+    assert orderlane._request_bytes("/x", [("Host", "h"), ("Bad Name", "v")], b"") is None
+
+
+async def test_a_header_h11_refuses_is_not_sent_and_the_next_order_still_goes() -> None:
+    async with serving(Server()) as server, running(OrderLane("127.0.0.1", server.port, tls=False)) as lane:
+        with trio.fail_after(10):
+            await lane.wait_idle()
+        conn = lane.take()
+        assert conn is not None
+        with pytest.raises(LaneError, match="not sendable"):
+            await lane.send(conn, "/orders", [("X-Test", "padded ")], b"{}", deadline=trio.current_time() + 5)
+        assert lane.stats["failed"] == 1
+        with trio.fail_after(10):
+            await lane.wait_idle()
+        for _ in range(3):  # written by hand, told to h11 before each read, and kept alive for the next
+            assert await post(lane) == ORDER_JSON
+            with trio.fail_after(10):
+                await lane.wait_idle()
+        assert lane.stats["failed"] == 1 and lane.stats["closed_idle"] == 0

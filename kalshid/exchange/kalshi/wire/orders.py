@@ -22,6 +22,7 @@ An answer that cannot be read leaves the outcome unknown: :class:`OrderInFlight`
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -38,6 +39,15 @@ from kalshid.exchange.types import AmendRequest, Order, OrderChange, OrderReques
 ORDERS_V2_PATH = "/portfolio/events/orders"
 BATCH_V2_PATH = ORDERS_V2_PATH + "/batched"
 ORDER_TEMPLATE = ORDERS_V2_PATH + "/{order_id}"
+
+
+# as httpx encodes json= bodies; one encoder for every order (json.dumps with options builds one per call)
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def body_bytes(body: Mapping[str, Any]) -> bytes:
+    """A request body as the bytes httpx would send for ``json=body``."""
+    return _JSON.encode(body).encode()
 
 
 def order_path(order_id: str) -> str:

@@ -1,0 +1,104 @@
+"""Property: :class:`RiskEngine` (sums taken once per check, the order's position replaced in them)
+reaches exactly the verdict of the literal evaluation in ``risk_reference.py`` (the whole portfolio
+after every hypothetical fill): approval, reason, detail and adjusted count, on random portfolios,
+resting orders, limits and intents, including hedged positions, sales and reduced buys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kalshid.core.breaker import BreakerStatus
+from kalshid.core.fees import taker_fee_cc
+from kalshid.core.markets import market_ticker, window_containing
+from kalshid.core.portfolio import Fill, Portfolio, PortfolioError
+from kalshid.core.risk import DayLedger, OrderIntent, RestingOrder, RiskEngine, RiskLimits, RiskState
+from kalshid.core.vocab import Action, Side
+from tests.core.risk_reference import ReferenceRiskEngine
+
+NOW = datetime(2026, 7, 1, 23, 5, 30, tzinfo=UTC)
+CLOSE = window_containing(NOW).close_time
+TICKERS = [market_ticker(CLOSE + timedelta(minutes=15 * k)) for k in (-1, 0, 0, 1, 2)]
+
+limits_st = st.builds(
+    RiskLimits,
+    max_position_size_cc=st.integers(0, 20_000_000),
+    max_concurrent_positions=st.integers(1, 6),
+    max_daily_loss_cc=st.integers(0, 20_000_000),
+    max_window_exposure_cc=st.integers(0, 20_000_000),
+    entry_cutoff_seconds=st.sampled_from([0.0, 0.0, 60.0, 600.0]),
+    max_data_age_seconds=st.sampled_from([1.0, 5.0]),
+)
+price_st = st.one_of(st.sampled_from([1, 100, 5_000, 9_900, 9_999]), st.integers(1, 9_999))
+fill_st = st.tuples(st.sampled_from([TICKERS[1]] * 3 + TICKERS), st.sampled_from(list(Side)),
+                    st.sampled_from([Action.BUY, Action.BUY, Action.SELL]), st.integers(1, 400), price_st)
+resting_st = st.builds(RestingOrder, st.sampled_from(TICKERS), st.sampled_from(list(Side)),
+                       st.sampled_from(list(Action)), st.integers(-2, 100), price_st)
+# mostly the open window's market, so that most intents reach the size limits
+intent_st = st.builds(OrderIntent, st.sampled_from([TICKERS[1]] * 8 + TICKERS), st.sampled_from(list(Side)),
+                      st.sampled_from([Action.BUY, Action.BUY, Action.SELL]),
+                      st.one_of(st.integers(1, 400), st.integers(1, 20_000)), price_st)
+
+
+def portfolio_of(cash: int, fills: list[tuple[str, Side, Action, int, int]]) -> Portfolio:
+    p = Portfolio(cash_cc=cash)
+    for ticker, side, action, count, price in fills:
+        try:
+            p = p.apply_fill(Fill(ticker, side, action, count, price, taker_fee_cc(count, price), NOW))
+        except PortfolioError:
+            continue  # a sale of more than is held: not a state the portfolio can reach
+    return p
+
+
+@settings(max_examples=700, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(limits=limits_st, cash=st.one_of(st.integers(0, 5_000_000), st.integers(0, 100_000_000)),
+       fills=st.lists(fill_st, max_size=12),
+       resting=st.lists(resting_st, max_size=4), intent=intent_st, realized_start=st.integers(-200_000, 200_000),
+       breaker=st.sampled_from([BreakerStatus.RUNNING] * 12 + list(BreakerStatus)),
+       ages=st.tuples(st.floats(0, 1.5), st.floats(0, 1.5)),
+       later=st.one_of(st.integers(0, 400), st.integers(0, 900)))
+def test_engine_agrees_with_the_literal_rules(limits: RiskLimits, cash: int,
+                                              fills: list[tuple[str, Side, Action, int, int]],
+                                              resting: list[RestingOrder], intent: OrderIntent, realized_start: int,
+                                              breaker: BreakerStatus, ages: tuple[float, float], later: int) -> None:
+    state = RiskState(portfolio=portfolio_of(cash, fills), ledger=DayLedger(NOW.date(), realized_start),
+                      breaker_status=breaker, resting=resting, book_age_seconds=ages[0], index_age_seconds=ages[1])
+    now = NOW + timedelta(seconds=later)
+    got = RiskEngine(limits).check(intent, state, now)
+    assert got == ReferenceRiskEngine(limits).check(intent, state, now)
+
+
+def test_a_reduced_buy_agrees_on_a_hedged_book() -> None:
+    """A large buy against a hedged position, bounded by window exposure: both search to one count."""
+    cur = TICKERS[1]
+    p = portfolio_of(10_000_000, [(cur, Side.YES, Action.BUY, 400, 4_000), (cur, Side.NO, Action.BUY, 300, 5_500),
+                                  (TICKERS[3], Side.NO, Action.BUY, 50, 3_000)])
+    state = RiskState(portfolio=p, ledger=DayLedger(NOW.date(), 0),
+                      resting=[RestingOrder(cur, Side.YES, Action.BUY, 20, 4_100)],
+                      book_age_seconds=0.1, index_age_seconds=0.1)
+    limits = RiskLimits(max_position_size_cc=9_000_000, max_concurrent_positions=5, max_daily_loss_cc=9_000_000,
+                        max_window_exposure_cc=500_000)
+    intent = OrderIntent(cur, Side.YES, Action.BUY, 5_000, 4_300)
+    got = RiskEngine(limits).check(intent, state, NOW)
+    assert got.reason == "reduced" and got.adjusted_count is not None and 0 < got.adjusted_count < 5_000
+    assert got == ReferenceRiskEngine(limits).check(intent, state, NOW)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(caps=st.tuples(st.integers(100_000, 5_000_000), st.integers(0, 5_000_000), st.integers(0, 5_000_000)),
+       cash=st.integers(1_000_000, 100_000_000), fills=st.lists(fill_st, max_size=12),
+       resting=st.lists(resting_st, max_size=4), side=st.sampled_from(list(Side)), count=st.integers(1, 20_000),
+       price=price_st, realized_start=st.integers(-200_000, 200_000))
+def test_size_limits_agree_on_a_trading_book(caps: tuple[int, int, int], cash: int,
+                                             fills: list[tuple[str, Side, Action, int, int]],
+                                             resting: list[RestingOrder], side: Side, count: int, price: int,
+                                             realized_start: int) -> None:
+    """Buys in the open window with fresh data: the size limits, and the reduction search, decide."""
+    limits = RiskLimits(max_position_size_cc=caps[0], max_concurrent_positions=6, max_daily_loss_cc=caps[1],
+                        max_window_exposure_cc=caps[2], entry_cutoff_seconds=0.0)
+    state = RiskState(portfolio=portfolio_of(cash, fills), ledger=DayLedger(NOW.date(), realized_start),
+                      resting=resting, book_age_seconds=0.1, index_age_seconds=0.1)
+    intent = OrderIntent(TICKERS[1], side, Action.BUY, count, price)
+    assert RiskEngine(limits).check(intent, state, NOW) == ReferenceRiskEngine(limits).check(intent, state, NOW)
