@@ -131,15 +131,17 @@ class KellyVolatility(BaseStrategy):
         side, p_side, decision = best
         min_edge = self.params.min_edge
         confidence = 1.0 if min_edge <= 0 else min(1.0, decision.edge / (3.0 * min_edge))
+
+        def reason() -> str:  # formatted only if read (see Signal)
+            return (f"fair_yes={fair_yes:.4f} {side.value}_ask={decision.price_cc}cc fee={decision.fee_cc}cc "
+                    f"edge={decision.edge:.4f} sigma={sigma:.3e}/sqrt(s) tau={tau:.0f}s "
+                    f"closing={market.closing_count}/60 {market.closing_source}{pooled}"
+                    + (f" ({market.closing_note})" if market.closing_note else ""))
+
         return Signal(
             strategy=self.name, ticker=market.ticker, side=side, action=Action.BUY,
             price_cc=decision.price_cc, count=decision.count, fair_prob=p_side, edge=decision.edge,
-            confidence=confidence,
-            reason=(f"fair_yes={fair_yes:.4f} {side.value}_ask={decision.price_cc}cc fee={decision.fee_cc}cc "
-                    f"edge={decision.edge:.4f} sigma={sigma:.3e}/sqrt(s) tau={tau:.0f}s "
-                    f"closing={market.closing_count}/60 {market.closing_source}{pooled}"
-                    + (f" ({market.closing_note})" if market.closing_note else "")),
-            created_at=market.now,
+            confidence=confidence, reason=reason, created_at=market.now,
         )
 
     def statistics(self) -> Mapping[str, object]:
