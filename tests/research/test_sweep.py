@@ -85,3 +85,22 @@ def test_sweep_runs_against_a_given_scheduler() -> None:
             assert client.submit(sum, [1, 2, 3]).result() == 6
         finally:
             client.close()
+
+
+def test_a_refused_parameter_fails_its_trial_only_and_the_storage_keeps_the_failure(tmp_path: Path) -> None:
+    data = default_data_dir()
+    if not (data / "kalshi").is_dir():
+        pytest.fail(f"shared data not found at {data}")
+    spec = SourceSpec("shared", str(data))
+    space = [ParamSpace("kelly_volatility.min_edge", choices=(-0.1, 0.05))]  # the strategy refuses -0.1
+    storage = str(tmp_path / "study.journal")
+    periods = slices(START, END, 1)
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        walk_forward(client, storage, "t", spec, BacktestSettings(), space, periods, 6, "pnl", 1, seed=0)
+    study = optuna.load_study(study_name="t-fold0", storage=open_storage(storage))
+    states = {t.state for t in study.trials}
+    assert len(study.trials) == 6 and states == {optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE}
+    for t in study.trials:
+        refused = t.params["kelly_volatility.min_edge"] < 0
+        assert (t.state is optuna.trial.TrialState.FAIL) == refused
+        assert ("min_edge" in str(t.user_attrs.get("error"))) == refused
