@@ -140,7 +140,8 @@ class Replay:
             if type(e) is BookTick:  # the commonest first
                 top = e.top
                 books[top.ticker] = e
-                fill_model.on_book(e)
+                if fill_model.remembers_taken:
+                    fill_model.on_book(e)
                 if tracker.on_book(top, stale=False) and top.ticker == self.current:
                     trigger = True
             elif isinstance(e, IndexTick):
