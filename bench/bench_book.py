@@ -56,8 +56,8 @@ def main() -> None:
     msgs = frames(N)
     book = Book(TICKER)
     book.apply_snapshot(
-        [(p, 1000) for p in range(3000, 5000, 100)],
-        [(p, 1000) for p in range(5000, 7000, 100)],
+        [(p, 100_000) for p in range(3000, 5000, 100)],  # 1000 contracts (sizes in hundredths)
+        [(p, 100_000) for p in range(5000, 7000, 100)],
         exchange_ts=None,
         local_time=0.0,
     )

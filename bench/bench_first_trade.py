@@ -34,7 +34,8 @@ from kalshid import logs
 from kalshid.config import load_config
 from kalshid.daemon.supervisor import Runtime, Supervisor
 from kalshid.trading import app
-from kalshid.trading.wiring import TradingDaemon, embedded_start
+from kalshid.trading.venue import embedded_start
+from kalshid.trading.wiring import TradingDaemon
 
 GOAL_S = 60.0
 GIVE_UP_S = 900.0  # a whole window without an order

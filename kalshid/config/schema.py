@@ -117,12 +117,13 @@ class KellyVolatilityParams:
     kelly_fraction: float = _f(0.25, "a fraction of full Kelly in (0, 1]", gt=0, le=1)
     warmup_seconds: float = _f(30.0, "seconds >= 0 of index evidence before the volatility estimate is trusted",
                                ge=0)
-    # logit pool of the model with the book mid (kalshid.core.pooling); the defaults are the model alone.
-    # `kalshid backtest --fit-pool FILE` writes fitted values for these keys.
-    pool_bias: float = _f(0.0, "a number in [-100, 100]: the pooled logit's intercept", ge=-100, le=100)
-    pool_model_at_close: float = _f(1.0, "a number in [-100, 100]: the model's logit weight at the close",
+    # logit pool of the model with the book mid (kalshid.core.pooling). The defaults recalibrate the model
+    # alone (no mid weight), fitted on SOL candles of the training period (docs/research.md, part 2);
+    # `kalshid backtest --fit-pool FILE` writes fitted values for all five keys.
+    pool_bias: float = _f(-0.0106, "a number in [-100, 100]: the pooled logit's intercept", ge=-100, le=100)
+    pool_model_at_close: float = _f(1.2892, "a number in [-100, 100]: the model's logit weight at the close",
                                     ge=-100, le=100)
-    pool_model_at_open: float = _f(1.0, "a number in [-100, 100]: the model's logit weight 15 minutes out",
+    pool_model_at_open: float = _f(0.9300, "a number in [-100, 100]: the model's logit weight 15 minutes out",
                                    ge=-100, le=100)
     pool_mid_at_close: float = _f(0.0, "a number in [-100, 100]: the book mid's logit weight at the close",
                                   ge=-100, le=100)
@@ -219,11 +220,11 @@ class RecordConfig:
     exchange and receive times, as Parquet under ``<dir>/series=<S>/date=<D>/hour=<H>/``.
 
     The Parquet work runs in a recorder process (:mod:`kalshid.research.recorder_link`); the trading
-    path only appends each event to a bounded batch. Off by default inside ``kalshid run`` until its
-    cost on tick-to-order is measured on a quiet machine (docs/performance.md); ``kalshid record``
-    records without trading."""
+    path only appends each event to a bounded batch, so recording is on by default: its cost on
+    tick-to-order is within the run-to-run spread (docs/performance.md). ``kalshid record`` records
+    without trading."""
 
-    enabled: bool = _f(False, "a boolean (record inside kalshid run)")
+    enabled: bool = _f(True, "a boolean (record inside kalshid run)")
     dir: str = _f("", "a directory for recordings (empty: <journal.dir>/recordings)")
     retention_days: float = _f(14.0, "days > 0 of recordings kept (older hours are deleted)", gt=0)
     flush_seconds: float = _f(2.0, "seconds > 0 between chunk writes (at most this much is lost on a crash)", gt=0)

@@ -6,7 +6,9 @@ Logit pooling::
 
 with ``m`` the minutes left and each weight linear in ``m`` between its value at the close (``m = 0``)
 and at the open (``m = 15``), clamped outside. :data:`IDENTITY` (model weight 1, mid weight 0, no bias)
-is the model alone; :meth:`LogitPool.is_identity` lets a caller skip the pooling exactly.
+is the model alone; :meth:`LogitPool.is_identity` lets a caller skip the pooling exactly. With both mid
+weights zero (:attr:`LogitPool.uses_mid` false) the pool is a recalibration of the model by minutes left
+and needs no mid.
 
 :func:`fit_logit_pool` fits the five numbers by maximum likelihood (a logistic regression on
 ``1, logit(model), (m/15)·logit(model), logit(mid), (m/15)·logit(mid)``, Newton's method) with a small
@@ -55,18 +57,28 @@ class LogitPool:
     def is_identity(self) -> bool:
         return self == IDENTITY
 
+    @property
+    def uses_mid(self) -> bool:
+        """False when both mid weights are zero: the pool is then a recalibration of the model alone."""
+        return self.mid_at_close != 0.0 or self.mid_at_open != 0.0
+
     def weights(self, minutes_left: float) -> tuple[float, float]:
         """``(w_model, w_mid)`` at ``minutes_left`` (clamped to ``[0, 15]``)."""
         x = min(max(minutes_left, 0.0), WINDOW_MINUTES) / WINDOW_MINUTES
         return (self.model_at_close + x * (self.model_at_open - self.model_at_close),
                 self.mid_at_close + x * (self.mid_at_open - self.mid_at_close))
 
-    def __call__(self, model: float, mid: float, minutes_left: float) -> float:
-        """The pooled P(YES)."""
+    def __call__(self, model: float, mid: float | None, minutes_left: float) -> float:
+        """The pooled P(YES). ``mid`` may be ``None`` only when the pool does not use it."""
         _check_probability("model", model)
-        _check_probability("mid", mid)
         w_model, w_mid = self.weights(minutes_left)
-        return sigmoid(self.bias + w_model * logit(model) + w_mid * logit(mid))
+        z = self.bias + w_model * logit(model)
+        if self.uses_mid:
+            if mid is None:
+                raise PoolError("this pool weighs the book mid, and there is no mid")
+            _check_probability("mid", mid)
+            z += w_mid * logit(mid)
+        return sigmoid(z)
 
     def as_params(self) -> dict[str, float]:
         """The ``kelly_volatility`` parameters that configure this pool."""
@@ -74,6 +86,11 @@ class LogitPool:
 
 
 IDENTITY = LogitPool()
+
+# The model's recalibration by minutes left, fitted on the SOL candles of the training period and judged on
+# the later test period (``kalshid backtest --study vol``, docs/research.md part 2): the averaging-aware
+# model is under-confident, more so near the close. ``kelly_volatility``'s default ``pool_*``.
+RECALIBRATION = LogitPool(bias=-0.0106, model_at_close=1.2892, model_at_open=0.9300)
 
 
 @attrs.frozen

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from kalshid.core.book import CENTI_PER_CONTRACT
 from kalshid.core.units import UnitError, cents_to_cc, dollars_to_cc, parse_count
 
 # Unix times above this are milliseconds, below are seconds (1e11 s is the year 5138).
@@ -86,6 +87,30 @@ def count(value: object, field: str) -> int:
                 "trades off the account kalshid trades (docs/kalshi-api.md, 'Fractional counts')"
             ) from exc
         raise WireValueError(f"{field}: {exc}") from exc
+
+
+def count_centi(value: object, field: str) -> int:
+    """A count (``"2.50"``, ``10``, ``"-0.01"``) exactly, in hundredths of a contract (``"2.50"`` → 250):
+    the shape for other traders' sizes (book levels, deltas, trades, volume), which may be fractional.
+    A count finer than 0.01 or malformed raises :class:`WireValueError`; nothing is rounded."""
+    if type(value) is int:
+        return value * CENTI_PER_CONTRACT
+    if type(value) is str and len(value) > 3 and value[-3] == ".":
+        head, frac = value[:-3], value[-2:]
+        if frac.isdigit() and (head.isdigit() or (head[:1] == "-" and head[1:].isdigit())):
+            whole = int(head)
+            sign = -1 if head[:1] == "-" else 1
+            return whole * CENTI_PER_CONTRACT + sign * int(frac)
+    centi = decimal(value, field) * CENTI_PER_CONTRACT
+    if centi != centi.to_integral_value():
+        raise WireValueError(f"{field}: {value!r} is finer than Kalshi's 0.01-contract granularity")
+    return int(centi)
+
+
+def whole_floor(centi: int) -> int:
+    """Hundredths of a contract as the whole contracts in them, rounded toward zero (what an order
+    for whole contracts can use of another trader's size; ``-250`` → ``-2``)."""
+    return centi // CENTI_PER_CONTRACT if centi >= 0 else -((-centi) // CENTI_PER_CONTRACT)
 
 
 def decimal(value: object, field: str) -> Decimal:

@@ -1,23 +1,33 @@
-"""The supervisor: the one nursery that runs kalshid, and the order things start and stop in.
+"""The supervisor: the one nursery tree that runs kalshid, and the order things start and stop in.
+
+Lifetimes nest. Each :class:`Component` runs in a nursery opened *inside* the one of the component
+started before it, so a component outlives every component started after it by construction: nothing
+waits on another's "done" flag, and no resource is used after the component that owns it has closed it.
 
 Lifecycle of :meth:`Supervisor.run`:
 
 0. take the single-instance lock on ``<journal>.lock`` (:mod:`kalshid.store.instancelock`) before
    anything else: a second daemon on the same journal is refused before it opens anything;
-1. start the signal watcher, then each :class:`Component` in list order with ``await nursery.start``
-   (a component reports ``task_status.started()`` only when it is really ready, so later components
-   can rely on earlier ones: feed before strategy before orders);
+1. start the signal watcher, then each component in list order with ``await nursery.start`` (a
+   component reports ``task_status.started()`` only when it is really ready, so later components can
+   rely on earlier ones: exchange before feed before orders);
 2. tell systemd ``READY=1`` (process tuning once ready: :mod:`kalshid.daemon.tuning`);
-3. on the first SIGTERM/SIGINT: ``STOPPING=1``, set ``runtime.shutdown`` so components stop taking new
-   work and drain, and wait up to ``trading.shutdown_grace_seconds`` before cancelling them; a second
-   signal cancels at once (a hard stop);
+3. on the first SIGTERM/SIGINT: ``STOPPING=1`` and set ``runtime.shutdown`` (the daemon-wide flag: a
+   graceful stop has begun); then stop the components **innermost first**: the last one started gets
+   its own stop signal (the ``shutdown`` of the :class:`Runtime` it was given), and once it has ended
+   the one before it gets its own, and so on out to the first. The whole drain runs under one
+   deadline, ``trading.shutdown_grace_seconds``, after which whatever is left is cancelled; a second
+   signal cancels at once (a hard stop). This is Hypercorn's ``worker_serve`` shape: start in
+   phases, signal shutdown, drain under a deadline;
 4. SIGHUP re-reads the configuration, validates it, logs what changed, and applies what can change
    live (strategy parameters and risk limits, via ``runtime.on_reload``); the rest needs a restart.
 
-Failure contract: if any component raises, or returns before shutdown was asked for, every other
-component is cancelled, the cause is logged with the component's name, and ``run`` returns
-:data:`EXIT_FAILURE`. A clean drained stop returns :data:`EXIT_OK`; a forced one (grace expired, or a
-second signal) returns :data:`EXIT_FORCED`.
+Failure contract: if any component raises, or returns before a graceful stop began, every other
+component is cancelled (the error leaves the nursery it failed in, which cancels everything nested
+inside it, and then every nursery around it), the cause is logged with the component's name, and
+``run`` returns :data:`EXIT_FAILURE`. A component may end by itself once the graceful stop has begun
+(risk, when its inbox closes). A clean drained stop returns :data:`EXIT_OK`; a forced one (grace
+expired, or a second signal) returns :data:`EXIT_FORCED`.
 """
 
 import contextlib
@@ -48,10 +58,13 @@ EXIT_FORCED = 1
 
 @attrs.define
 class Runtime:
-    """What every component receives: the config it started with, the signer, and the stop flag.
+    """What every component receives: the config it started with, the signer, and its stop signal.
 
-    ``shutdown`` is set once a graceful stop begins: stop opening positions, finish or cancel what is
-    in flight (``trading.cancel_on_shutdown``), then return.
+    ``shutdown`` is the stop signal. The supervisor gives each component its own view
+    (:meth:`for_component`), whose ``shutdown`` is set when it is that component's turn to stop: a
+    graceful stop has begun *and* every component started after it has ended. On it, stop taking new
+    work, finish or cancel what is in flight (``trading.cancel_on_shutdown``), then return. The
+    supervisor's own ``shutdown`` (the root view) is set as soon as a graceful stop begins.
     """
 
     loaded: LoadedConfig
@@ -65,6 +78,10 @@ class Runtime:
     def config(self) -> Config:
         return self.loaded.config
 
+    def for_component(self) -> "Runtime":
+        """The same runtime with a stop signal of its own (see the class docstring)."""
+        return attrs.evolve(self, shutdown=trio.Event())
+
 
 class ComponentFn(Protocol):
     """``async def x_task(runtime, *, task_status=trio.TASK_STATUS_IGNORED) -> None``."""
@@ -74,7 +91,8 @@ class ComponentFn(Protocol):
 
 @attrs.frozen
 class Component:
-    """A named long-lived task. It must run until ``runtime.shutdown`` is set (or it is cancelled)."""
+    """A named long-lived task. It must run until ``runtime.shutdown`` is set (or it is cancelled); it
+    may rely on every component listed before it for its whole life."""
 
     name: str
     run: ComponentFn
@@ -226,30 +244,46 @@ class Supervisor:
 
     async def _run_components(self) -> None:
         grace = self.runtime.config.trading.shutdown_grace_seconds
-        async with trio.open_nursery() as nursery:
-            self._scope = nursery.cancel_scope
-            for comp in self.components:
-                if self._stop.is_set():  # a signal arrived before this scope existed
-                    nursery.cancel_scope.cancel()
-                    return
-                log.info("starting component", component=comp.name)
-                await nursery.start(self._guard, comp)
-                self._started.append(comp.name)
-            self._ready = True
-            self._ready_event.set()
-            self._notify("READY=1")
-            log.info("kalshid ready", components=self._started)
-            await self._stop.wait()
-            self._notify("STOPPING=1")
-            self.runtime.shutdown.set()
-            nursery.cancel_scope.deadline = trio.current_time() + grace  # backstop for slow drains
-        if nursery.cancel_scope.cancelled_caught and self._ready and not self._forced:
+        with trio.CancelScope() as scope:
+            self._scope = scope
+            if self._stop.is_set():  # a signal arrived before this scope existed
+                scope.cancel()
+            await self._run_nested(0)
+        if scope.cancelled_caught and self._ready and not self._forced:
             log.warning("components did not drain in time; cancelled", grace_seconds=grace)
             self._forced = True
 
-    async def _guard(self, comp: Component, *, task_status: trio.TaskStatus[Any]) -> None:
+    async def _run_nested(self, index: int) -> None:
+        """Run ``components[index:]``, each in a nursery nested in the previous one's; return once they
+        have all ended. Past the last one: report ready, wait for a stop request, begin the drain."""
+        if index == len(self.components):
+            await self._serve_until_stopped()
+            return
+        comp = self.components[index]
+        own = self.runtime.for_component()
+        async with trio.open_nursery() as nursery:
+            log.info("starting component", component=comp.name)
+            await nursery.start(self._guard, comp, own)
+            self._started.append(comp.name)
+            await self._run_nested(index + 1)  # every later component lives and ends in here
+            log.info("stopping component", component=comp.name)
+            own.shutdown.set()
+
+    async def _serve_until_stopped(self) -> None:
+        self._ready = True
+        self._ready_event.set()
+        self._notify("READY=1")
+        log.info("kalshid ready", components=self._started)
+        await self._stop.wait()
+        self._notify("STOPPING=1")
+        self.runtime.shutdown.set()
+        assert self._scope is not None
+        # one deadline for the whole drain, innermost component first (backstop for slow drains)
+        self._scope.deadline = trio.current_time() + self.runtime.config.trading.shutdown_grace_seconds
+
+    async def _guard(self, comp: Component, runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
         try:
-            await comp.run(self.runtime, task_status=task_status)
+            await comp.run(runtime, task_status=task_status)
         except Exception as exc:
             raise ComponentFailed(comp.name, f"raised {type(exc).__name__}: {exc}",
                                   summary=failures.explain(comp.name, exc, self.runtime.config),

@@ -30,13 +30,15 @@ Money is exact cc. The reported balance is available cash (cash − resting buys
 whole cents rounded down, like the exchange's. Settlement pays $1 per winning contract when the stage
 sees a ``determined``/``settled`` lifecycle event with a result, or when :meth:`settle_market` is
 called. Nothing here raises :class:`OrderInFlight`: a paper order's outcome is always known.
+
+This module is the order entry (checks, taker fills, resting, cancel/decrease/amend) and the delegated
+market data; the account it books into is :mod:`kalshid.exchange.paper_account`, the market events
+:mod:`kalshid.exchange.paper_feed`.
 """
 
 from __future__ import annotations
 
-import random
 import uuid
-from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -44,80 +46,35 @@ import attrs
 import trio
 
 from kalshid.core.fees import taker_fee_cc
-from kalshid.core.netting import net_parts
 from kalshid.core.paperfills import FillModelParams, RestingPaperOrder, book_key, taker_fills
-from kalshid.core.portfolio import holding_after_trade
-from kalshid.core.units import CC_PER_CENT, ONE_DOLLAR_CC
-from kalshid.exchange.base import (
-    Exchange,
-    FeedEvent,
-    FillReceived,
-    MarketFeed,
-    OrderReply,
-    OrderUpdated,
-    PositionUpdated,
-    UnsentOrder,
-)
+from kalshid.core.units import ONE_DOLLAR_CC
+from kalshid.exchange.base import Exchange, MarketFeed, OrderReply, OrderUpdated, UnsentOrder
 from kalshid.exchange.errors import BadRequest, Conflict, InsufficientBalance, NotFound
 from kalshid.exchange.kalshi.discovery import OPEN_STATUSES
-from kalshid.exchange.paper_feed import (
-    Ledger,
-    PaperMarketEvents,
-    PaperOrderRecord,
-    best_bid_cc,
-    level_size,
-)
+from kalshid.exchange.paper_account import Holding, PaperAccount, utc_now
+from kalshid.exchange.paper_feed import PaperOrderRecord, best_bid_cc, level_size
 from kalshid.exchange.types import (
-    Action,
     AmendRequest,
-    Balance,
     CancelResult,
     ExchangeStatus,
-    Fill,
     Market,
     Order,
     OrderBook,
     OrderChange,
     OrderRequest,
-    Position,
-    Settlement,
-    Side,
-    book_side_of,
 )
 from kalshid.logs import get_logger
 
 log = get_logger(__name__)
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@attrs.define
-class Holding:
-    """Paper contracts in one market (at most one of YES and NO is non-zero: fills net);
-    ``*_cost_cc`` is the basis still held."""
-
-    yes: int = 0
-    no: int = 0
-    yes_cost_cc: int = 0
-    no_cost_cc: int = 0
-    realized_pnl_cc: int = 0
-    fees_paid_cc: int = 0
-    total_traded_cc: int = 0
-    volume: int = 0
-    updated: datetime | None = None
-
-
-def _floor_cents(cc: int) -> int:
-    return cc - cc % CC_PER_CENT
+__all__ = ["Holding", "PaperExchange", "utc_now"]
 
 
 def _bad(code: str, message: str) -> BadRequest:
     return BadRequest(message, status=400, code=code)
 
 
-class PaperExchange(PaperMarketEvents):
+class PaperExchange(PaperAccount):
     """The dry-run exchange (module docstring). Run :func:`~kalshid.exchange.paper_feed.paper_feed_task`
     over the real feed's events to get resting fills, settlement and fill/order events."""
 
@@ -127,28 +84,10 @@ class PaperExchange(PaperMarketEvents):
     def __init__(self, market_data: Exchange, *, starting_balance_cc: int, feed: MarketFeed | None = None,
                  params: FillModelParams | None = None, seed: int = 0,
                  now: Callable[[], datetime] = utc_now) -> None:
-        if isinstance(starting_balance_cc, bool) or not isinstance(starting_balance_cc, int) \
-                or starting_balance_cc < 0:
-            raise ValueError(f"starting_balance_cc must be a non-negative int, got {starting_balance_cc!r}")
+        super().__init__(starting_balance_cc=starting_balance_cc, params=params, seed=seed, now=now)
         self._md = market_data
         self._feed = feed
-        self.params = params or FillModelParams()
-        self._rng = random.Random(seed)
-        self._now = now
-        self.cash_cc = starting_balance_cc
-        self._orders: dict[str, PaperOrderRecord] = {}
-        self._by_coid: dict[str, str] = {}
-        self._holdings: dict[str, Holding] = {}
-        self._fills: list[Fill] = []
-        self._settlements: list[Settlement] = []
         self._markets: dict[str, Market] = {}
-        self._ended: set[str] = set()
-        self._books: dict[str, OrderBook] = {}
-        self._ledger: dict[str, Ledger] = {}
-        self._pending: deque[FeedEvent] = deque()
-        self._wake = trio.Event()
-        self._attached = False
-        self._seq = 0
 
     # ------------------------------------------------------------------ market data (delegated)
 
@@ -181,60 +120,6 @@ class PaperExchange(PaperMarketEvents):
         if market is None or market.status not in OPEN_STATUSES:
             market = self._markets[ticker] = await self._md.get_market(ticker)
         return market
-
-    # ------------------------------------------------------------------ portfolio
-
-    async def get_balance(self) -> Balance:
-        value = 0
-        for ticker, h in list(self._holdings.items()):
-            if h.yes or h.no:
-                book = await self.current_book(ticker)
-                value += h.yes * best_bid_cc(book, Side.YES) + h.no * best_bid_cc(book, Side.NO)
-        return Balance(balance_cc=_floor_cents(self.available_cc), portfolio_value_cc=_floor_cents(value),
-                       updated_ts=self._now())
-
-    @property
-    def available_cc(self) -> int:
-        """Cash minus what resting buys reserve (remaining × limit; makers pay no fee)."""
-        return self.cash_cc - sum(r.order.remaining_count * r.price_cc for r in self._orders.values()
-                                  if r.order.status == "resting" and r.action == "buy")
-
-    async def list_orders(self, *, ticker: str | None = None, status: str | None = None,
-                          min_ts: datetime | None = None) -> list[Order]:
-        recs = sorted(self._orders.values(), key=lambda r: r.seq, reverse=True)
-        return [r.order for r in recs if (ticker is None or r.order.ticker == ticker)
-                and (status is None or r.order.status == status)
-                and (min_ts is None or (r.order.created_time is not None and r.order.created_time >= min_ts))]
-
-    async def get_order(self, order_id: str) -> Order:
-        return self._rec(order_id).order
-
-    async def find_order_by_client_id(self, client_order_id: str, *, ticker: str) -> Order | None:
-        oid = self._by_coid.get(client_order_id)
-        rec = self._orders.get(oid) if oid else None
-        return rec.order if rec is not None and rec.order.ticker == ticker else None
-
-    async def resolve_in_flight(self, client_order_id: str, *, ticker: str) -> Order | None:
-        """Paper orders are never in flight; this is a plain lookup (None: never created)."""
-        return await self.find_order_by_client_id(client_order_id, ticker=ticker)
-
-    async def list_fills(self, *, ticker: str | None = None, since: datetime | None = None) -> list[Fill]:
-        return [f for f in reversed(self._fills) if (ticker is None or f.ticker == ticker)
-                and (since is None or (f.ts is not None and f.ts >= since))]
-
-    async def list_positions(self, *, ticker: str | None = None) -> list[Position]:
-        oldest = datetime.min.replace(tzinfo=UTC)
-        items = sorted(self._holdings.items(), key=lambda kv: kv[1].updated or oldest, reverse=True)
-        return [self._position(t, h) for t, h in items if ticker is None or t == ticker]
-
-    async def list_settlements(self, *, ticker: str | None = None,
-                               since: datetime | None = None) -> list[Settlement]:
-        return [s for s in reversed(self._settlements) if (ticker is None or s.ticker == ticker)
-                and (since is None or (s.settled_time is not None and s.settled_time >= since))]
-
-    def holding(self, ticker: str) -> Holding:
-        """YES and NO contracts held separately (a copy)."""
-        return attrs.evolve(self._holdings.get(ticker, Holding()))
 
     # ------------------------------------------------------------------ orders
 
@@ -367,47 +252,7 @@ class PaperExchange(PaperMarketEvents):
                                  initial_count=rec.order.fill_count + remaining, last_update_time=self._now())
         self._queue(OrderUpdated(rec.order, trio.current_time()))
 
-    def settle_market(self, ticker: str, result: str) -> Settlement | None:
-        """Pay $1 per winning contract of ``ticker`` (``result`` ``yes``/``no``) and close the holding.
-        Idempotent: a market settles once; returns None if already settled or never traded."""
-        if result not in ("yes", "no"):
-            raise ValueError(f"result must be 'yes' or 'no', got {result!r}")
-        self.end_window(ticker)
-        if any(s.ticker == ticker for s in self._settlements):
-            return None
-        h = self._holdings.get(ticker)
-        if h is None or (h.yes == 0 and h.no == 0 and h.volume == 0):
-            return None
-        now = self._now()
-        revenue = (h.yes if result == "yes" else h.no) * ONE_DOLLAR_CC
-        event_ticker = ticker.rsplit("-", 1)[0]
-        record = Settlement(ticker=ticker, event_ticker=event_ticker, market_result=result, yes_count=h.yes,
-                            no_count=h.no, yes_total_cost_cc=h.yes_cost_cc, no_total_cost_cc=h.no_cost_cc,
-                            revenue_cc=revenue, fee_cc=h.fees_paid_cc, settled_time=now,
-                            value_cc=ONE_DOLLAR_CC if result == "yes" else 0)
-        self.cash_cc += revenue
-        h.realized_pnl_cc += revenue - h.yes_cost_cc - h.no_cost_cc
-        h.yes = h.no = h.yes_cost_cc = h.no_cost_cc = 0
-        h.updated = now
-        self._settlements.append(record)
-        self._queue(self._position_event(ticker, h))
-        log.info("paper_settlement", ticker=ticker, result=result, revenue_cc=revenue)
-        return record
-
-    def statistics(self) -> dict[str, int]:
-        return {"orders": len(self._orders), "fills": len(self._fills),
-                "settlements": len(self._settlements),
-                "resting": sum(1 for r in self._orders.values() if r.order.status == "resting"),
-                "cash_cc": self.cash_cc, "available_cc": self.available_cc,
-                "pending_events": len(self._pending)}
-
-    # ------------------------------------------------------------------ internals
-
-    def _rec(self, order_id: str) -> PaperOrderRecord:
-        rec = self._orders.get(order_id)
-        if rec is None:
-            raise NotFound(f"order {order_id!r} not found", status=404, code="order_not_found")
-        return rec
+    # ------------------------------------------------------------------ order checks
 
     def _duplicate(self, request: OrderRequest) -> Order:
         rec = self._orders[self._by_coid[request.client_order_id]]
@@ -456,79 +301,3 @@ class PaperExchange(PaperMarketEvents):
             opposite = best_bid_cc(book, req.side.other)
             return opposite > 0 and ONE_DOLLAR_CC - opposite <= req.price_cc
         return best_bid_cc(book, req.side) >= req.price_cc
-
-    def _touch_holding(self, ticker: str, now: datetime) -> Holding:
-        h = self._holdings.setdefault(ticker, Holding())
-        h.updated = now
-        return h
-
-    def _fill(self, rec: PaperOrderRecord, n: int, price_cc: int, fee_cc: int, *, is_taker: bool) -> None:
-        """Move cash and contracts for one fill of ``rec`` (netted: the opposite holding closes
-        first) and queue its events."""
-        o, now = rec.order, self._now()
-        h = self._touch_holding(o.ticker, now)
-        notional = n * price_cc
-        for part in net_parts(Side(o.side), Action(rec.action), n, price_cc, 0, h.yes, h.no):
-            part_notional = part.count * part.price_cc
-            yes = part.side is Side.YES
-            held, cost = (h.yes, h.yes_cost_cc) if yes else (h.no, h.no_cost_cc)
-            held, cost, realized = holding_after_trade(held, cost, part.action, part.count, part.price_cc)
-            h.realized_pnl_cc += realized  # average cost
-            self.cash_cc += -part_notional if part.action is Action.BUY else part_notional
-            if yes:
-                h.yes, h.yes_cost_cc = held, cost
-            else:
-                h.no, h.no_cost_cc = held, cost
-        self.cash_cc -= fee_cc
-        h.realized_pnl_cc -= fee_cc
-        h.fees_paid_cc += fee_cc
-        h.total_traded_cc += notional
-        h.volume += n
-        remaining = o.remaining_count - n
-        rec.order = attrs.evolve(
-            o, fill_count=o.fill_count + n, remaining_count=remaining,
-            status="executed" if remaining == 0 else o.status, last_update_time=now,
-            taker_fill_cost_cc=o.taker_fill_cost_cc + (notional if is_taker else 0),
-            maker_fill_cost_cc=o.maker_fill_cost_cc + (0 if is_taker else notional),
-            taker_fees_cc=o.taker_fees_cc + (fee_cc if is_taker else 0),
-            maker_fees_cc=o.maker_fees_cc + (0 if is_taker else fee_cc))
-        if remaining == 0:
-            rec.resting = None
-        yes_price = price_cc if o.side == "yes" else ONE_DOLLAR_CC - price_cc
-        fill = Fill(fill_id=str(uuid.uuid4()), order_id=o.order_id, ticker=o.ticker, side=o.side,
-                    action=rec.action, count=n, yes_price_cc=yes_price, no_price_cc=ONE_DOLLAR_CC - yes_price,
-                    is_taker=is_taker, fee_cc=fee_cc, ts=now, client_order_id=o.client_order_id,
-                    book_side=book_side_of(o.side, rec.action),
-                    post_position=h.yes - h.no,
-                    purchased_side=o.side if rec.action == "buy" else ("no" if o.side == "yes" else "yes"))
-        self._fills.append(fill)
-        t = trio.current_time()
-        self._queue(FillReceived(fill, t), self._position_event(o.ticker, h))
-        log.info("paper_fill", order_id=o.order_id, fill_id=fill.fill_id, ticker=o.ticker, count=n,
-                 price_cc=price_cc, fee_cc=fee_cc, is_taker=is_taker)
-
-    def _maker_fill(self, rec: PaperOrderRecord, count: int) -> None:
-        self._fill(rec, count, rec.price_cc, 0, is_taker=False)
-        self._queue(OrderUpdated(rec.order, trio.current_time()))
-
-    def _cancel_rec(self, rec: PaperOrderRecord) -> int:
-        reduced = rec.order.remaining_count
-        now = self._now()
-        rec.order = attrs.evolve(rec.order, status="canceled", remaining_count=0, last_update_time=now)
-        rec.resting = None
-        self._touch_holding(rec.order.ticker, now)
-        self._queue(OrderUpdated(rec.order, trio.current_time()))
-        return reduced
-
-    def _position(self, ticker: str, h: Holding) -> Position:
-        resting = sum(1 for r in self._orders.values()
-                      if r.order.ticker == ticker and r.order.status == "resting")
-        return Position(ticker=ticker, position=h.yes - h.no, total_traded_cc=h.total_traded_cc,
-                        market_exposure_cc=h.yes_cost_cc + h.no_cost_cc, realized_pnl_cc=h.realized_pnl_cc,
-                        fees_paid_cc=h.fees_paid_cc, resting_orders_count=resting, last_updated=h.updated)
-
-    def _position_event(self, ticker: str, h: Holding) -> PositionUpdated:
-        return PositionUpdated(ticker=ticker, position=h.yes - h.no,
-                               position_cost_cc=h.yes_cost_cc + h.no_cost_cc,
-                               realized_pnl_cc=h.realized_pnl_cc, fees_paid_cc=h.fees_paid_cc,
-                               volume=h.volume, local_time=trio.current_time())

@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         return edge.run_study(args)
     try:
         source, settings = build(args)
-        edge.check_run(args, settings)
+        settings = edge.check_run(args, settings)
     except ValueError as exc:
         return _fail(str(exc))
     with progress_bar(not args.no_progress, "backtest") as bar:

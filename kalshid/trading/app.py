@@ -11,14 +11,14 @@ from kalshid.trading.wiring import TradingDaemon
 
 
 def components(daemon: TradingDaemon) -> list[Component]:
-    """Every component of ``daemon`` in dependency order: exchange → feed → markets → execution
-    (reconciles first) → risk → strategy → api → control socket → watchdog."""
-    return [
-        *daemon.components(),
+    """Every component of ``daemon`` in dependency order, each living inside the one before it:
+    exchange → feed → markets → risk → execution (reconciles first) → api → control socket → watchdog
+    → strategy. A graceful stop ends them in the reverse order (:mod:`kalshid.trading.wiring`)."""
+    return daemon.components(control_plane=[
         Component("api", functools.partial(api_task, daemon)),
         Component("control", functools.partial(control_task, daemon)),
         Component("watchdog", functools.partial(watchdog_component, daemon)),
-    ]
+    ])
 
 
 def components_for(runtime: Runtime) -> list[Component]:

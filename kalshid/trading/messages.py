@@ -1,11 +1,11 @@
 """The trading pipeline's shared context: the objects its components hand each other.
 
-``kalshid run`` builds one :class:`Pipeline` and its components (:func:`kalshid.trading.wiring.components_for`)
-are bound methods of the stage modules that take it. Every component starts in dependency order under the
-supervisor's one nursery:
+``kalshid run`` builds one :class:`Pipeline` and the components that share it
+(:class:`kalshid.trading.wiring.TradingDaemon`). Each component starts in dependency order and lives
+inside the one before it (:mod:`kalshid.daemon.supervisor`), so it stops before them:
 
-    exchange (journal, embedded simulator, REST client) → feed → execution (reconciles first)
-    → risk → strategy → markets (discovery and rollover) → api, control socket, watchdog
+    exchange (journal, embedded simulator, REST client) → feed → markets (discovery and rollover)
+    → risk → execution (reconciles first) → api, control socket, watchdog → strategy
 
 Data flows through bounded memory channels, each with one owner:
 
@@ -202,8 +202,6 @@ class Pipeline:
     publish: Callable[[str, dict[str, Any]], None] = lambda _type, _data: None
     # held while an order is being placed: dashboard event delivery waits (Broadcaster.hold)
     hold_events: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
-    execution_done: trio.Event = attrs.field(factory=trio.Event)
-    feed_done: trio.Event = attrs.field(factory=trio.Event)
     markets_changed: trio.Event = attrs.field(factory=trio.Event)
     sim_handle: Any = None
     last_order_local_time: float | None = None

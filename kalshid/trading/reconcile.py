@@ -19,6 +19,12 @@ Steps, each against the exchange (never a guess):
    balance, and every position is compared with the exchange's: any difference is a
    :class:`ReconciliationError` naming the market's exchange fills the journal lacks, and the daemon
    does not trade.
+
+Items of the account with a fractional count in markets kalshid does not trade (traded there by hand)
+are left out of the exchange's answers by the client and reported here instead: logged, listed in the
+summary as ``fractional_elsewhere`` (``/api/status``, ``reconciliation``), and their markets left out of
+the position comparison. One in a market kalshid trades makes a read fail with a message saying what,
+where and what to do: reconciliation fails and the daemon does not trade.
 """
 
 from __future__ import annotations
@@ -148,8 +154,14 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
     balance = await exchange.get_balance()
     portfolio = Portfolio(balance.balance_cc, portfolio.positions, portfolio.realized_pnl_cc, portfolio.fees_paid_cc)
     exchange_positions = {p.ticker: p.position for p in await exchange.list_positions() if p.position != 0}
+    aside = list(getattr(exchange, "fractional_elsewhere", ()))
+    left_alone = {e.ticker for e in aside}
+    if aside:
+        log.warning("fractional counts in markets kalshid does not trade: left alone",
+                    items=[e.describe() for e in aside])
+    summary["fractional_elsewhere"] = [e.describe() for e in aside]
     problems = []
-    for ticker in sorted(set(exchange_positions) | set(portfolio.positions)):
+    for ticker in sorted((set(exchange_positions) | set(portfolio.positions)) - left_alone):
         pos = portfolio.positions.get(ticker)
         ours = (pos.yes_count - pos.no_count) if pos else 0
         theirs = exchange_positions.get(ticker, 0)

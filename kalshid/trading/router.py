@@ -73,6 +73,7 @@ class _Shared:
         self.wants_orders = wants_orders
         self.observe = observe
         self.handles = 0
+        self.market_data_open = True  # until a delivery finds the strategy's inbox closed
 
 
 class FeedRouter:
@@ -111,7 +112,7 @@ class FeedRouter:
             try:
                 ch.send_nowait(event)
             except _Closed:
-                log.debug("dropped after the receiving stage stopped", item=type(event).__name__)
+                self._dropped(ch, event)
         self._s.observe(event)
 
     async def send(self, event: FeedEvent) -> None:
@@ -125,8 +126,19 @@ class FeedRouter:
             try:
                 await ch.send(event)
             except _Closed:
-                log.debug("dropped after the receiving stage stopped", item=type(event).__name__)
+                self._dropped(ch, event)
         self._s.observe(event)
+
+    def _dropped(self, channel: trio.MemorySendChannel[Any], event: FeedEvent) -> None:
+        if channel is self._s.market_data:
+            self._s.market_data_open = False
+        log.debug("dropped after the receiving stage stopped", item=type(event).__name__)
+
+    @property
+    def delivers_market_data(self) -> bool:
+        """Does market data reach the strategy now: it is wanted, and the strategy's inbox was open at
+        the last delivery? (Exact for each market-data event once :attr:`observe` runs for it.)"""
+        return self._s.market_data_open and self._s.wants_market_data()
 
     def clone(self) -> FeedRouter:
         if self._closed:

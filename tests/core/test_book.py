@@ -6,14 +6,16 @@ from decimal import Decimal
 import pytest
 
 from kalshid.core import wire
-from kalshid.core.book import Book, BookError, OrderBook
+from kalshid.core.book import CENTI_PER_CONTRACT as C
+from kalshid.core.book import Book, BookError, OrderBook, takeable
 
 T0 = datetime(2026, 7, 8, 23, 0, tzinfo=UTC)
 
 
 def fresh() -> Book:
     b = Book("KXSOL15M-26JUL081900-00")
-    b.apply_snapshot([(4100, 120), (4200, 35)], [(5500, 80), (5600, 10)], exchange_ts=None, local_time=1.0)
+    b.apply_snapshot([(4100, 120 * C), (4200, 35 * C)], [(5500, 80 * C), (5600, 10 * C)], exchange_ts=None,
+                     local_time=1.0)
     return b
 
 
@@ -38,15 +40,15 @@ def test_snapshot_best_bids_and_derived_asks() -> None:
 
 def test_delta_adds_moves_best_and_removes_level_at_zero() -> None:
     b = fresh()
-    assert b.apply_delta("yes", 4300, 7, exchange_ts=T0, local_time=2.0) == 7
+    assert b.apply_delta("yes", 4300, 7 * C, exchange_ts=T0, local_time=2.0) == 7 * C
     assert b.best_bid("yes") == (4300, 7) and b.ask("no") == (5700, 7)
     assert b.exchange_ts == T0 and b.local_time == 2.0
-    b.apply_delta("yes", 4300, -7, exchange_ts=T0, local_time=3.0)
+    b.apply_delta("yes", 4300, -7 * C, exchange_ts=T0, local_time=3.0)
     assert b.size_at("yes", 4300) == 0
     assert b.best_bid("yes") == (4200, 35)  # best recomputed after the top level vanished
     assert (4300, 0) not in b.snapshot().yes and len(b.snapshot().yes) == 2
-    b.apply_delta("no", 5600, -10, exchange_ts=None, local_time=4.0)
-    b.apply_delta("no", 5500, -80, exchange_ts=None, local_time=4.0)
+    b.apply_delta("no", 5600, -10 * C, exchange_ts=None, local_time=4.0)
+    b.apply_delta("no", 5500, -80 * C, exchange_ts=None, local_time=4.0)
     assert b.best_bid("no") is None and b.ask("yes") is None
 
 
@@ -54,7 +56,7 @@ def test_negative_level_raises_and_leaves_book_unchanged() -> None:
     b = fresh()
     before = b.snapshot()
     with pytest.raises(BookError, match="negative"):
-        b.apply_delta("yes", 4200, -36, exchange_ts=None, local_time=5.0)
+        b.apply_delta("yes", 4200, -35 * C - 1, exchange_ts=None, local_time=5.0)
     with pytest.raises(BookError, match="negative"):
         b.apply_delta("no", 3000, -1, exchange_ts=None, local_time=5.0)
     assert b.snapshot() == before
@@ -74,7 +76,7 @@ def test_snapshot_replaces_everything_and_clears_stale() -> None:
     b = fresh()
     b.mark_stale()
     assert b.snapshot().stale
-    b.apply_snapshot([(100, 1), (100, 2), (200, 0)], [], exchange_ts=T0, local_time=9.0)
+    b.apply_snapshot([(100, 1 * C), (100, 2 * C), (200, 0)], [], exchange_ts=T0, local_time=9.0)
     assert b.snapshot() == OrderBook("KXSOL15M-26JUL081900-00", ((100, 3),), (), T0, 9.0, False)
 
 
@@ -82,7 +84,59 @@ def test_many_deltas_accumulate_exactly() -> None:
     b = fresh()
     for i in range(1000):
         b.apply_delta("yes", 4100, 1 if i % 3 else -1, exchange_ts=None, local_time=float(i))
-    assert b.size_at("yes", 4100) == 120 + 666 - 334
+    assert b.size_at_exact("yes", 4100) == 120 * C + 666 - 334
+    assert b.size_at("yes", 4100) == 123  # 123.32 contracts: 123 whole
+
+
+def test_fractional_sizes_are_held_exactly_and_seen_whole_as_the_takeable_prefix() -> None:
+    b = Book("X")
+    # NO bids: 4 at 0.55, 2.50 at 0.56 (a YES ask of 0.44 for 2.50)
+    b.apply_snapshot([(4100, 1_000)], [(5500, 400), (5600, 250)], exchange_ts=None, local_time=0.0)
+    assert b.best_bid_exact("no") == (5600, 250) and b.size_at("no", 5600) == 2
+    assert b.best_bid("no") is None and b.ask("yes") is None  # any YES buy would reach the 2.50 first
+    snap = b.snapshot()
+    assert snap.no == () and snap.no_centi == ((5500, 400), (5600, 250)) and snap.fractional
+    assert snap.yes == ((4100, 10),) and snap.yes_centi is None and snap.exact("yes") == ((4100, 1_000),)
+    assert b.apply_delta("no", 5600, 50, exchange_ts=None, local_time=1.0) == 300  # 2.50 + 0.50 = 3.00
+    assert b.best_bid("no") is None and b.snapshot().no == ()  # may hold 2.50 + 0.50: still not takeable
+    b.apply_delta("no", 5600, -300, exchange_ts=None, local_time=2.0)
+    b.apply_delta("no", 5600, 300, exchange_ts=None, local_time=3.0)  # emptied, then 3 whole: takeable
+    snap = b.snapshot()
+    assert snap.no == ((5500, 4), (5600, 3)) and snap.no_centi is None and not snap.fractional
+    assert b.ask("yes") == (4400, 3)
+    with pytest.raises(BookError, match=r"negative \(3.00 \+ -3.01\)"):
+        b.apply_delta("no", 5600, -301, exchange_ts=None, local_time=4.0)
+    assert b.snapshot() == snap
+    b.apply_delta("no", 5700, 30, exchange_ts=None, local_time=5.0)  # 0.30 above: the side is closed
+    assert b.ask("yes") is None and b.snapshot().exact("no")[-1] == (5700, 30)
+
+
+@pytest.mark.parametrize(
+    ("exact", "mixed", "whole"),
+    [
+        ([(4000, 500), (4100, 300)], (), ((4000, 5), (4100, 3))),  # whole book: all of it
+        ([(4000, 500), (4100, 250), (4200, 100)], (), ((4200, 1),)),  # stops before the 2.50
+        ([(4000, 500), (4100, 50)], (), ()),  # half a contract at the top: nothing can be taken
+        ([(4000, 550), (4100, 100)], (), ((4100, 1),)),
+        ([(4000, 500), (4100, 300)], (4100,), ()),  # 3.00 that a fractional delta touched
+        ([], (), ()),
+    ],
+)
+def test_takeable_prefix(exact: list[tuple[int, int]], mixed: tuple[int, ...],
+                         whole: tuple[tuple[int, int], ...]) -> None:
+    assert takeable(exact, mixed) == whole
+    book = OrderBook.from_exact("X", exact, [], mixed_yes=mixed)
+    assert book.yes == whole and book.exact("yes") == tuple(sorted(exact))
+
+
+def test_count_centi_is_exact_and_refuses_finer_than_a_hundredth() -> None:
+    assert [wire.count_centi(v, "c") for v in ("2.50", "-0.01", "-1.25", "10.00", 10, "2.5", Decimal("0.3"))] == [
+        250, -1, -125, 1_000, 1_000, 250, 30]
+    assert [wire.whole_floor(c) for c in (250, 99, 0, -250)] == [2, 0, 0, -2]
+    for bad, why in (("0.001", "finer than"), ("abc", "not a decimal number"), (True, "expected a decimal"),
+                     (1.5, "expected"), ("NaN", "not a finite number")):
+        with pytest.raises(wire.WireValueError, match=why):
+            wire.count_centi(bad, "c")
 
 
 @pytest.mark.parametrize(

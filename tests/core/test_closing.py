@@ -89,13 +89,13 @@ def test_the_strategy_prices_the_last_minute_from_the_published_average() -> Non
     path = [IndexPrint(CLOSE + timedelta(seconds=s), 100.0 * math.exp(1e-5 * (-1) ** s)) for s in range(-900, -30)]
     book = BookTop(INFO.ticker, 5000, 10, 4000, 10, view.now)  # NO ask 0.50, YES ask 0.60
     signal = k.analyze(view, t.last_print, PriceHistory(index=path), book)
-    assert k.last_fair_yes is not None
+    assert k.last_model_yes is not None
     own_only = fair_yes_probability(100.1, STRIKE, k.vol.sigma_per_sqrt_second, 30.0,
                                     observed_sum=30 * 100.0, observed_count=30)
-    assert k.last_fair_yes == pytest.approx(
+    assert k.last_model_yes == pytest.approx(
         fair_yes_probability(100.1, STRIKE, k.vol.sigma_per_sqrt_second, 30.0, observed_sum=3097.0,
                              observed_count=31), rel=1e-9)
-    assert abs(k.last_fair_yes - own_only) > 0.05  # the published average changed the answer
+    assert abs(k.last_model_yes - own_only) > 0.05  # the published average changed the answer
     assert signal is not None and "closing=31/60 published" in signal.reason
 
 

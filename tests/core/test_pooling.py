@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kalshid.core.calibration import logit, sigmoid
-from kalshid.core.pooling import IDENTITY, LogitPool, PoolError, PoolSample, fit_logit_pool
+from kalshid.core.pooling import IDENTITY, RECALIBRATION, LogitPool, PoolError, PoolSample, fit_logit_pool
 from kalshid.core.signals import BookTop, IndexPrint, MarketView
 from kalshid.core.strategies.base import ParamError, PriceHistory
 from kalshid.core.strategies.kelly_volatility import KellyVolatility, KellyVolatilityParams
@@ -77,8 +77,34 @@ def test_kelly_volatility_prices_with_the_configured_pool() -> None:
               "pool_mid_at_close": 0.5, "pool_mid_at_open": 0.5, "warmup_seconds": 0.0}
     pooled = KellyVolatility.from_mapping(params)
     signal = pooled.analyze(view, IndexPrint(now, 100.0), PriceHistory(index=path), book)
-    assert plain.last_fair_yes is not None and pooled.last_model_yes == pytest.approx(plain.last_fair_yes)
-    assert pooled.last_fair_yes == pytest.approx(sigmoid(0.5 * logit(plain.last_fair_yes) + 0.5 * logit(0.35)))
+    model = plain.last_model_yes
+    assert model is not None and pooled.last_model_yes == pytest.approx(model)
+    # the default parameters recalibrate the model (6 minutes left)
+    assert plain.last_fair_yes == pytest.approx(RECALIBRATION(model, None, 6.0))
+    assert pooled.last_fair_yes == pytest.approx(sigmoid(0.5 * logit(model) + 0.5 * logit(0.35)))
     assert signal is None or "mid=0.3500" in signal.reason
     with pytest.raises(ParamError, match="pool_mid_at_open"):
         KellyVolatility.from_mapping({"pool_mid_at_open": 500.0})
+
+
+def test_a_pool_without_mid_weights_recalibrates_the_model_and_needs_no_mid() -> None:
+    recal = LogitPool(bias=0.1, model_at_close=1.3, model_at_open=0.9)
+    assert not recal.uses_mid
+    # at the close the model weight is 1.3, 15 minutes out 0.9, halfway 1.1
+    for minutes, w in ((0.0, 1.3), (15.0, 0.9), (7.5, 1.1)):
+        assert recal(0.7, None, minutes) == pytest.approx(sigmoid(0.1 + w * logit(0.7)))
+        assert recal(0.7, 0.2, minutes) == recal(0.7, None, minutes)  # a mid is ignored
+
+
+def test_a_pool_weighing_the_mid_refuses_a_missing_mid() -> None:
+    pool = LogitPool(mid_at_close=0.5, mid_at_open=0.5)
+    assert pool.uses_mid
+    with pytest.raises(PoolError, match="no mid"):
+        pool(0.6, None, 5.0)
+
+
+def test_the_shipped_recalibration_is_a_pool_without_the_mid_and_pushes_probabilities_outwards() -> None:
+    assert not RECALIBRATION.uses_mid
+    # under-confidence corrected: near the close a 70 % model becomes more than 70 %
+    assert RECALIBRATION(0.7, None, 1.0) > 0.7
+    assert RECALIBRATION(0.3, None, 1.0) < 0.3

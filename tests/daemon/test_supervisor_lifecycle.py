@@ -206,3 +206,127 @@ async def test_systemd_is_kept_informed_while_startup_waits(tmp_path: Path, auto
     assert len(pings) >= 200 // 15 and max(b - a for a, b in itertools.pairwise(pings)) <= 15
     assert any(state.startswith("EXTEND_TIMEOUT_USEC=") for _, state in sent)
     assert ("STATUS=starting: execution" in {state for _, state in sent})
+
+
+class Resource:
+    """Something a component opens and closes; a use after the close is recorded, not hidden."""
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.uses = 0
+        self.uses_after_close = 0
+
+    def use(self) -> None:
+        self.uses += 1
+        if self.closed:
+            self.uses_after_close += 1
+
+
+def owner(rec: Recorder, name: str, resource: Resource) -> Component:
+    """Opens ``resource``, and closes it when its own stop comes."""
+    async def task(runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
+        task_status.started()
+        rec.events.append(f"{name} started")
+        await runtime.shutdown.wait()
+        resource.closed = True
+        rec.events.append(f"{name} closed")
+    return Component(name, task)
+
+
+def user(rec: Recorder, name: str, resource: Resource, drain_seconds: float) -> Component:
+    """Uses ``resource`` every 0.1 s, also while it drains for ``drain_seconds`` after its stop."""
+    async def task(runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
+        task_status.started()
+        rec.events.append(f"{name} started")
+        while not runtime.shutdown.is_set():
+            resource.use()
+            with trio.move_on_after(0.1):
+                await runtime.shutdown.wait()
+        rec.events.append(f"{name} draining")
+        end = trio.current_time() + drain_seconds
+        while trio.current_time() < end:
+            resource.use()
+            await trio.sleep(0.1)
+        rec.events.append(f"{name} drained")
+    return Component(name, task)
+
+
+async def test_graceful_stop_ends_components_innermost_first(tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
+    rec = Recorder()
+    sup = make(tmp_path, [rec.well_behaved(n, drain_seconds=0.5) for n in ("venue", "feed", "orders", "strategy")])
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stop_when_ready, sup)
+        assert await sup.run() == EXIT_OK
+    names = ["venue", "feed", "orders", "strategy"]
+    assert rec.events == [*(f"{n} started" for n in names),
+                          *(e for n in reversed(names) for e in (f"{n} draining", f"{n} drained"))]
+
+
+async def test_a_resource_outlives_every_component_started_after_its_owner(
+        tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
+    rec, journal = Recorder(), Resource()
+    sup = make(tmp_path, [owner(rec, "exchange", journal), user(rec, "execution", journal, drain_seconds=1.5),
+                          user(rec, "strategy", journal, drain_seconds=0.5)])
+    async with trio.open_nursery() as n:
+        n.start_soon(stop_when_ready, sup)
+        assert await sup.run() == EXIT_OK
+    assert journal.uses > 20 and journal.uses_after_close == 0
+    assert rec.events[3:] == ["strategy draining", "strategy drained", "execution draining", "execution drained",
+                              "exchange closed"]
+
+
+@pytest.mark.parametrize("failing", [0, 1, 2])
+async def test_a_failure_in_any_component_cancels_all_of_them(tmp_path: Path, autojump_clock: trio.abc.Clock,
+                                                              failing: int) -> None:
+    rec = Recorder()
+    names = ["exchange", "feed", "strategy"]
+
+    def fails(name: str) -> Component:
+        async def task(runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
+            task_status.started()
+            rec.events.append(f"{name} started")
+            await trio.sleep(5)
+            raise RuntimeError(f"{name} broke")
+        return Component(name, task)
+
+    comps = [fails(name) if i == failing else rec.well_behaved(name) for i, name in enumerate(names)]
+    sup = make(tmp_path, comps)
+    with capture_logs() as logs, trio.fail_after(30):
+        assert await sup.run() == EXIT_FAILURE
+    assert [e for e in rec.events if e.endswith("started")] == [f"{n} started" for n in names]
+    assert not [e for e in rec.events if "drain" in e]  # cancelled, none drained
+    [failure] = [e for e in logs if e.get("stopping") == "everything"]
+    assert failure["component"] == names[failing]
+
+
+async def test_a_component_may_end_by_itself_once_the_stop_has_begun(tmp_path: Path,
+                                                                     autojump_clock: trio.abc.Clock) -> None:
+    """Like risk, whose inbox closes when its producers stop: ending during the drain is no failure,
+    ending before it is."""
+    rec = Recorder()
+
+    async def ends_with_its_inbox(runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
+        task_status.started()
+        await sup.runtime.shutdown.wait()  # the drain began: the inner component's stop closes the inbox
+        rec.events.append("risk inbox closed")
+
+    sup = make(tmp_path, [rec.well_behaved("exchange"), Component("risk", ends_with_its_inbox),
+                          rec.well_behaved("strategy", drain_seconds=1.0)])
+    async with trio.open_nursery() as n:
+        n.start_soon(stop_when_ready, sup)
+        assert await sup.run() == EXIT_OK
+    assert "risk inbox closed" in rec.events
+    assert rec.events.index("exchange draining") > rec.events.index("strategy drained")
+
+
+async def test_the_grace_deadline_covers_the_whole_drain(tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
+    """Two components draining 2 s each, one after the other, do not fit a 3 s grace: the outer one is
+    cancelled mid-drain and the stop counts as forced."""
+    rec = Recorder()
+    sup = make(tmp_path, [rec.well_behaved("outer", drain_seconds=2), rec.well_behaved("inner", drain_seconds=2)])
+    async with trio.open_nursery() as n:
+        n.start_soon(stop_when_ready, sup)
+        start = trio.current_time()
+        assert await sup.run() == EXIT_FORCED
+    assert "inner drained" in rec.events and "outer draining" in rec.events and "outer drained" not in rec.events
+    assert trio.current_time() - start < 5  # 1 s running + 3 s grace

@@ -26,6 +26,9 @@ def daemon_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "KALSHID_API__TOKEN": TOKEN,
         "KALSHID_LOG__FILE": "off",
         "KALSHID_LOG__FORMAT": "json",
+        # the recorder is a child process: the pipeline tests run under MockClock and do not need a tape
+        # (recording inside the daemon has its own tests: tests/research/test_session_replay.py)
+        "KALSHID_RECORD__ENABLED": "false",
         # both strategies, so the pipeline sees enough traffic (mean_reversion is off by default)
         "ENABLED_STRATEGIES": "kelly_volatility,mean_reversion",
         "KALSHID_STRATEGIES__KELLY_VOLATILITY__KELLY_FRACTION": "0.02",

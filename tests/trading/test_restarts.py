@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 from kalshid.config import load_config
 from kalshid.daemon.supervisor import EXIT_FAILURE, Runtime, Supervisor
 from kalshid.store import open_journal
-from kalshid.trading import app, wiring
+from kalshid.trading import app, recovery
 from kalshid.trading.reconcile import ReconciliationError
 from kalshid.trading.wiring import TradingDaemon
 
@@ -61,7 +61,7 @@ async def test_a_journal_of_another_exchange_is_refused_with_what_to_do(tmp_path
 
 async def test_reconciliation_retries_until_it_succeeds_and_the_feed_never_backs_up(
         tmp_path: Path, autojump_clock: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = wiring.reconcile
+    real = recovery.reconcile
     attempts: list[float] = []
 
     async def disagrees_for_a_while(*args: object, **kwargs: object) -> object:
@@ -70,7 +70,7 @@ async def test_reconciliation_retries_until_it_succeeds_and_the_feed_never_backs
             raise ReconciliationError("positions differ between the journal and the exchange: X: journal says +1")
         return await real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(wiring, "reconcile", disagrees_for_a_while)
+    monkeypatch.setattr(recovery, "reconcile", disagrees_for_a_while)
     with capture_logs() as logs:
         async with running_daemon(tmp_path) as (daemon, _sup):
             assert daemon.p.state.reconciliation["ok"] is True

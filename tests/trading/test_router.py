@@ -134,3 +134,19 @@ async def test_the_stage_channels_close_with_the_last_handle() -> None:
         st.ex_recv.receive_nowait()
     with pytest.raises(trio.ClosedResourceError):
         spot.clone()
+
+
+async def test_it_knows_whether_market_data_reaches_the_strategy_as_each_event_is_observed() -> None:
+    st = Stages()
+    reached: list[bool] = []
+    st.router = FeedRouter(st.md_send, st.ex_send, wants_market_data=lambda: st.want_md,
+                           observe=lambda event: reached.append(st.router.delivers_market_data))
+    st.router.send_nowait(STALE)
+    st.want_md = False  # the gate is shut (a reconciliation failed)
+    st.router.send_nowait(STALE)
+    st.want_md = True
+    st.router.send_nowait(POSITION)  # not market data: the strategy's inbox is not tried
+    st.md_recv.close()  # the strategy has ended
+    st.router.send_nowait(STALE)
+    await st.router.send(STALE)
+    assert reached == [True, False, True, False, False]

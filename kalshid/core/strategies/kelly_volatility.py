@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
-from kalshid.core.pooling import LogitPool
+from kalshid.core.pooling import RECALIBRATION, LogitPool
 from kalshid.core.pricing import fair_yes_probability
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
 from kalshid.core.sizing import EDGE_BOUND_SLACK, SizeDecision, edge_bound, size_binary
@@ -43,10 +43,11 @@ class KellyVolatilityParams:
     microstructure_floor: float = attrs.field(default=DEFAULT_FLOOR_PER_SQRT_MINUTE, validator=number_in(0.0, 1.0))
     kelly_fraction: float = attrs.field(default=0.25, validator=number_in(0.0, 1.0, lo_open=True))
     warmup_seconds: float = attrs.field(default=DEFAULT_WARMUP_SECONDS, validator=number_in(0.0, 86_400.0))
-    # logit pooling of the model with the book mid (kalshid.core.pooling); the defaults are the model alone
-    pool_bias: float = attrs.field(default=0.0, validator=number_in(-100.0, 100.0))
-    pool_model_at_close: float = attrs.field(default=1.0, validator=number_in(-100.0, 100.0))
-    pool_model_at_open: float = attrs.field(default=1.0, validator=number_in(-100.0, 100.0))
+    # logit pooling of the model with the book mid (kalshid.core.pooling); the defaults recalibrate the model
+    # alone (no mid weight), fitted on the training candles: RECALIBRATION
+    pool_bias: float = attrs.field(default=RECALIBRATION.bias, validator=number_in(-100.0, 100.0))
+    pool_model_at_close: float = attrs.field(default=RECALIBRATION.model_at_close, validator=number_in(-100.0, 100.0))
+    pool_model_at_open: float = attrs.field(default=RECALIBRATION.model_at_open, validator=number_in(-100.0, 100.0))
     pool_mid_at_close: float = attrs.field(default=0.0, validator=number_in(-100.0, 100.0))
     pool_mid_at_open: float = attrs.field(default=0.0, validator=number_in(-100.0, 100.0))
 
@@ -119,7 +120,10 @@ class KellyVolatility(BaseStrategy):
         pooled = ""
         if not self._pool_identity:
             mid = orderbook.yes_mid_prob
-            if mid is None:
+            if not self._pool.uses_mid:
+                fair_yes = self._pool(model_yes, None, tau / 60.0)
+                pooled = f" model_yes={model_yes:.4f} recalibrated"
+            elif mid is None:
                 pooled = " pool=off(no mid)"
             else:
                 fair_yes = self._pool(model_yes, mid, tau / 60.0)

@@ -7,6 +7,8 @@ It checks, against ``--env demo|prod`` (or any ``--base-url``, e.g. a running ``
 * the key's rate-limit buckets (``GET /account/limits``) and the endpoint costs
   (``GET /account/endpoint_costs``), which name the order routes the key will use;
 * the order and fill reads answer (``GET /portfolio/orders?limit=1``, ``GET /portfolio/fills?limit=1``);
+* no position or resting order has a fractional count in a KXSOL15M market (that fails: kalshid would not
+  start); one in another series is listed as left alone (``GET /portfolio/positions``, ``/orders``);
 * the current KXSOL15M window, found by its computed ticker (``GET /markets/{ticker}``).
 
 Every request goes through :class:`ReadOnlyTransport`, which refuses any method but GET before it
@@ -32,6 +34,7 @@ from kalshid.exchange.errors import ExchangeError
 from kalshid.exchange.kalshi import hosts
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.exchange.kalshi.rest import KalshiRest, RetryPolicy
+from kalshid.exchange.kalshi.wire.fractional import parse_each
 from kalshid.exchange.kalshi.wire.objects import parse_fill, parse_order
 from kalshid.exchange.kalshi.wire.orders import ORDERS_V2_PATH
 
@@ -103,13 +106,23 @@ async def run_checks(rest: KalshiRest, now: datetime, *, series: str = SERIES) -
 
     async def orders() -> str:
         body = await rest.read("/portfolio/orders", {"limit": 1})
-        page = [parse_order(o) for o in body.get("orders") or []]
-        return f"order reads answer ({len(page)} on the first page of 1)"
+        page, aside = parse_each(body.get("orders") or [], parse_order, "order", series=series)
+        return f"order reads answer ({len(page) + len(aside)} on the first page of 1)"
 
     async def fills() -> str:
         body = await rest.read("/portfolio/fills", {"limit": 1})
-        page = [parse_fill(f) for f in body.get("fills") or []]
-        return f"fill reads answer ({len(page)} on the first page of 1)"
+        page, aside = parse_each(body.get("fills") or [], parse_fill, "fill", series=series)
+        return f"fill reads answer ({len(page) + len(aside)} on the first page of 1)"
+
+    async def fractional() -> str:
+        positions = await rest.list_positions()
+        resting = await rest.list_orders(status="resting")
+        aside = [e for e in rest.fractional_elsewhere if e.kind in ("position", "order")]
+        read = f"{len(positions)} positions, {len(resting)} resting orders"
+        if not aside:
+            return f"none ({read})"
+        left = ", ".join(f"{e.kind}{' ' + e.ident if e.ident else ''} in {e.ticker}" for e in aside)
+        return f"outside {series}, left alone: {left} ({read})"
 
     async def market() -> str:
         ticker = market_ticker(window_containing(now).close_time, series)
@@ -122,6 +135,7 @@ async def run_checks(rest: KalshiRest, now: datetime, *, series: str = SERIES) -
     await step("endpoint costs", costs)
     await step("order reads", orders)
     await step("fill reads", fills)
+    await step("fractional counts", fractional)
     await step("current window (computed ticker)", market)
     return results
 

@@ -15,6 +15,11 @@ YES/NO bid books, and per connection ("session") the commands awaiting an answer
   error code 10/25 on the book channel → every book stale (:class:`FeedStale`, once per book),
   ``unsubscribe`` the old sid and ``subscribe`` again; each market's snapshot then brings
   :class:`FeedResynced`. Code 10/25 on another channel subscribes that channel again.
+- Book sizes are other traders' and are held exactly, fractional ones included (hundredths of a
+  contract, :mod:`kalshid.core.book`); a delta finer than 0.01 contract is unreadable.
+- A ``fill``, ``user_order`` or ``market_position`` with a fractional count in a market outside the
+  traded series (the account traded by hand elsewhere) is logged and left alone
+  (``fractional_elsewhere``, :mod:`.wire.fractional`); in a traded market it is unreadable.
 - A malformed frame never raises: it is logged with what was wrong and counted (``bad_frames``).
   Market data that cannot be read is dropped (the next print supersedes it); an unreadable book
   delta resyncs the books; anything else (an unreadable frame, snapshot, acknowledgement, fill,
@@ -44,7 +49,7 @@ from kalshid.exchange.base import (
 )
 from kalshid.exchange.errors import ProtocolError
 from kalshid.exchange.kalshi.feedconfig import BOOK, INDEX_CHANNEL, LIFECYCLE_CHANNEL, TERMINAL_ERROR_CODES, FeedConfig
-from kalshid.exchange.kalshi.wire import feed
+from kalshid.exchange.kalshi.wire import feed, fractional
 from kalshid.exchange.kalshi.wire.feed import Command
 from kalshid.exchange.kalshi.wire.fields import loads
 from kalshid.logs import get_logger
@@ -96,7 +101,7 @@ class FeedProtocol:
         self.books: dict[str, Book] = {t: Book(t) for t in self.markets}
         self.outbox: list[Output] = []
         self.answered = False  # the session got a message (cleared by connecting())
-        self.stats = {"resyncs": 0, "resubscribes": 0, "bad_frames": 0}
+        self.stats = {"resyncs": 0, "resubscribes": 0, "bad_frames": 0, "fractional_elsewhere": 0}
         self._announced_stale: set[str] = set()
         self._session: _Session | None = None
         self._yes_priced = config.use_yes_price
@@ -199,7 +204,17 @@ class FeedProtocol:
         try:
             event = feed.event_of(typ, body, now)
         except ProtocolError as exc:
-            self._bad_frame(typ, str(exc), reconnect=typ in _ORDER_STREAM)
+            if typ in _ORDER_STREAM:
+                try:
+                    aside = fractional.elsewhere(str(typ), body, exc)
+                except ProtocolError as refused:
+                    self._bad_frame(typ, str(refused), reconnect=True)
+                    return None
+                self.stats["fractional_elsewhere"] += 1
+                log.warning("kalshi_ws_fractional_elsewhere_left_alone", type=typ, market=aside.ticker,
+                            id=aside.ident or None, detail=aside.detail)
+                return None
+            self._bad_frame(typ, str(exc), reconnect=False)
             return None
         if event is not None:
             self.outbox.append(event)

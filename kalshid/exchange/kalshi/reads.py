@@ -1,19 +1,27 @@
 """Kalshi REST reads: exchange status, markets, order books, balance, orders, fills, positions,
-settlements, and the account's rate limits. Every read is retried like any GET (:mod:`.transport`)."""
+settlements, and the account's rate limits. Every read is retried like any GET (:mod:`.transport`).
+
+The account's lists (orders, fills, positions, settlements) leave out an item with a fractional count in
+a market kalshid does not trade and keep it in :attr:`KalshiReads.fractional_elsewhere` instead; one in
+a market it trades raises (:mod:`.wire.fractional`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any, TypeVar
 
 from kalshid.exchange.errors import ExchangeError, ProtocolError
 from kalshid.exchange.kalshi.ratelimit import EndpointCosts, RateLimiter, RateLimits, limits_from_account
 from kalshid.exchange.kalshi.transport import KalshiHttp
 from kalshid.exchange.kalshi.wire import fields, objects
+from kalshid.exchange.kalshi.wire.fractional import FractionalElsewhere, parse_each
 from kalshid.exchange.types import Balance, ExchangeStatus, Fill, Market, Order, OrderBook, Position, Settlement
 from kalshid.logs import get_logger
 
 log = get_logger(__name__)
+T = TypeVar("T")
+_HISTORY = ("fill", "settlement")  # set-aside items kept across reads; orders and positions are current state
 
 
 class KalshiReads(KalshiHttp):
@@ -48,7 +56,8 @@ class KalshiReads(KalshiHttp):
                           min_ts: datetime | None = None) -> list[Order]:
         params = {"ticker": ticker, "status": status,
                   "min_ts": fields.unix_seconds(min_ts) if min_ts else None}
-        return [objects.parse_order(o) for o in await self._paginate("/portfolio/orders", "orders", params)]
+        return self._account_items(await self._paginate("/portfolio/orders", "orders", params),
+                                   objects.parse_order, "order", ticker)
 
     async def get_order(self, order_id: str) -> Order:
         body = await self._get(f"/portfolio/orders/{order_id}", template="/portfolio/orders/{order_id}")
@@ -63,17 +72,43 @@ class KalshiReads(KalshiHttp):
 
     async def list_fills(self, *, ticker: str | None = None, since: datetime | None = None) -> list[Fill]:
         params = {"ticker": ticker, "min_ts": fields.unix_seconds(since) if since else None}
-        return [objects.parse_fill(f) for f in await self._paginate("/portfolio/fills", "fills", params)]
+        return self._account_items(await self._paginate("/portfolio/fills", "fills", params),
+                                   objects.parse_fill, "fill", ticker)
 
     async def list_positions(self, *, ticker: str | None = None) -> list[Position]:
         raw = await self._paginate("/portfolio/positions", "market_positions", {"ticker": ticker})
-        return [objects.parse_position(p) for p in raw]
+        return self._account_items(raw, objects.parse_position, "position", ticker)
 
     async def list_settlements(self, *, ticker: str | None = None,
                                since: datetime | None = None) -> list[Settlement]:
         params = {"ticker": ticker, "min_ts": fields.unix_seconds(since) if since else None}
         raw = await self._paginate("/portfolio/settlements", "settlements", params)
-        return [objects.parse_settlement(s) for s in raw]
+        return self._account_items(raw, objects.parse_settlement, "settlement", ticker)
+
+    @property
+    def fractional_elsewhere(self) -> list[FractionalElsewhere]:
+        """The account's items with a fractional count in markets kalshid does not trade, left out of the
+        lists: fills and settlements ever read, orders and positions as of the last read of them."""
+        return sorted(self._set_aside().values(), key=lambda e: (e.kind, e.ticker, e.ident))
+
+    def _set_aside(self) -> dict[tuple[str, str, str], FractionalElsewhere]:
+        aside: dict[tuple[str, str, str], FractionalElsewhere] = self.__dict__.setdefault("_fractional_aside", {})
+        return aside
+
+    def _account_items(self, raw: list[Any], parse: Callable[[Any], T], kind: str, ticker: str | None) -> list[T]:
+        """``raw`` parsed; fractional items outside the traded series set aside and logged once each."""
+        items, aside = parse_each(raw, parse, kind)
+        known = self._set_aside()
+        if kind not in _HISTORY:
+            for key in [k for k in known if k[0] == kind and ticker in (None, k[1])]:
+                del known[key]
+        for e in aside:
+            key = (e.kind, e.ticker, e.ident)
+            if key not in known:
+                log.warning("kalshi_fractional_elsewhere_left_alone", kind=e.kind, market=e.ticker,
+                            id=e.ident or None, detail=e.detail)
+            known[key] = e
+        return items
 
     async def _order_after(self, order_id: str) -> Order | None:
         """The order just after a change, or None if it can't be read yet (reads may lag writes)."""

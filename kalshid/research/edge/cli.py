@@ -46,14 +46,15 @@ def wants_study(args: argparse.Namespace) -> bool:
     return getattr(args, "study", None) is not None
 
 
-def check_run(args: argparse.Namespace, settings: Any) -> None:
-    """Before a replay: the pool flags need the model alone."""
+def check_run(args: argparse.Namespace, settings: Any) -> Any:
+    """Before a replay: the settings to replay with (the pool flags price with the model alone)."""
     if args.fit_pool is not None or args.score_pool is not None:
-        from kalshid.research.edge.pool import check_unpooled, load
+        from kalshid.research.edge.pool import load, unpooled
 
-        check_unpooled(settings)
+        settings = unpooled(settings, getattr(args, "overrides", None) or ())
         if args.score_pool is not None:
             load(args.score_pool)  # a bad file fails now, not after the replay
+    return settings
 
 
 def after_run(args: argparse.Namespace, result: Any) -> None:
@@ -95,7 +96,7 @@ def run_study(args: argparse.Namespace) -> int:
         rep = study.Report()
         extra: dict[str, Any] | None = None
         if name == "vol":
-            study.vol_and_model(data, rep, reps)
+            extra = study.vol_and_model(data, rep, reps)
         elif name in ("mid", "rules"):
             rep("## 3. The market's own mid by minutes left (Kalshi ladder paths, test 2026-07-01 → 07-14)"
                 if name == "mid" else "## 5. Trading rules, out of sample")

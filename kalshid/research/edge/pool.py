@@ -10,7 +10,8 @@ with 95 % intervals from a bootstrap over days (over markets when the period has
 days), into ``pool_scores.md`` / ``pool_scores.json`` /
 ``pool_scores.png`` in ``--out`` (or on stdout).
 
-Both need the model alone in the replay: a run whose ``kelly_volatility`` is already pooled is refused.
+Both replay ``kelly_volatility`` priced by the model alone (its ``pool_*`` set to the identity for the
+run, the default recalibration included): the fitted pool replaces all five parameters.
 """
 
 from __future__ import annotations
@@ -63,14 +64,15 @@ def samples(result: BacktestResult) -> list[Sample]:
     return out
 
 
-def check_unpooled(settings: Any) -> None:
-    """Refuse a replay whose kelly_volatility is already pooled (its forecasts would not be the model)."""
-    params = dict(settings.strategy_params.get(STRATEGY, {}))
-    pool = LogitPool(**{k.removeprefix("pool_"): float(v) for k, v in params.items()
-                        if k.startswith("pool_")})
-    if not pool.is_identity:
-        raise ValueError("--fit-pool/--score-pool need the model alone: leave kelly_volatility's pool_* "
-                         "parameters at their defaults for this run")
+def unpooled(settings: Any, overrides: Sequence[tuple[str, object]] = ()) -> Any:
+    """The settings for a ``--fit-pool``/``--score-pool`` replay: kelly_volatility priced by the model
+    alone, since the fitted pool replaces all five ``pool_*`` parameters (the default recalibration
+    included). A ``--param kelly_volatility.pool_*`` override contradicts that and is refused."""
+    given = sorted(k for k, _ in overrides if k.startswith(f"{STRATEGY}.pool_"))
+    if given:
+        raise ValueError(f"--fit-pool/--score-pool replay the model alone and fit or apply every pool_* "
+                         f"parameter; leave out --set {', '.join(given)}")
+    return settings.with_params({f"{STRATEGY}.{k}": v for k, v in IDENTITY.as_params().items()})
 
 
 def fit(result: BacktestResult, out: Path) -> dict[str, Any]:
@@ -196,7 +198,7 @@ def study_pool(data: Path, out: Path, rep: Any) -> dict[str, Any]:
 
     settings = attrs.evolve(BacktestSettings.from_config(load_config(environ={}, cwd=out).config),
                             enabled_strategies=(STRATEGY,))
-    check_unpooled(settings)
+    settings = unpooled(settings)
     params = out / "pool-params.json"
     train = run_backtest(SharedDataSource(data, underlying="perp"), settings, end=POOL_SPLIT)
     doc = fit(train, params)

@@ -13,7 +13,7 @@ The train/test split is fixed here, before any result, and nothing is fitted on 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -21,7 +21,7 @@ import numpy as np
 
 from kalshid.core import calibration
 from kalshid.core.calibration import LogisticRecalibration
-from kalshid.core.pooling import PoolSample, fit_logit_pool
+from kalshid.core.pooling import WINDOW_MINUTES, LogitPool, PoolSample, fit_logit_pool
 from kalshid.core.portfolio import window_close
 from kalshid.research.edge.data import LadderMarket, read_candles, sol_candle_files
 from kalshid.research.edge.overlap import Overlap, overlap_entries
@@ -35,7 +35,7 @@ from kalshid.research.edge.trade import (
     taker_fee,
     taker_rule,
 )
-from kalshid.research.edge.vol import VolConfig, forecasts, sigma_path, vol_nll, windows
+from kalshid.research.edge.vol import Forecasts, VolConfig, forecasts, sigma_path, vol_nll, windows
 
 HORIZONS = (14, 10, 7, 5, 3, 1)
 KALSHI_TRAIN_END = date(2026, 6, 30)
@@ -78,7 +78,7 @@ def _metrics_row(label: str, p: np.ndarray, y: np.ndarray, boot: DayBootstrap) -
     return [label, str(len(p))] + [fmt_ci(*boot.metric(p, y, fn), digits=4) for fn in METRICS.values()]
 
 
-def vol_and_model(data: Path, out: Report, reps: int) -> None:
+def vol_and_model(data: Path, out: Report, reps: int) -> dict[str, object]:
     files = sol_candle_files(data)
     candles = [read_candles(f) for f in files]
     train = [c for c in candles if not c.name.startswith(CANDLE_TEST_PREFIX)]
@@ -114,7 +114,16 @@ def vol_and_model(data: Path, out: Report, reps: int) -> None:
         "`recalibrated` = σ(a + b·logit p) fitted per horizon on the train files. "
         "Brier / log loss / ECE (10 bins) with 95 % intervals from a bootstrap over test days.")
     out()
-    pooled: dict[str, list[np.ndarray]] = {"model": [], "recalibrated": [], "y": []}
+    best_train = {ml: [forecasts(c, wins[c.name], sigmas[best.label][c.name], ml) for c in train]
+                  for ml in HORIZONS}
+    daemon_recal = fit_daemon_recalibration(best_train)
+    out(f"`daemon form` = the same recalibration as the daemon applies it: `kelly_volatility`'s `pool_*` "
+        f"with both mid weights zero, one intercept and a model weight linear in minutes left, fitted on the "
+        f"train files over all six horizons at once (bias {daemon_recal.bias:.4f}, model weight "
+        f"{daemon_recal.model_at_close:.4f} at the close → {daemon_recal.model_at_open:.4f} 15 minutes out; "
+        f"these are the daemon's defaults).")
+    out()
+    pooled: dict[str, list[np.ndarray]] = {"model": [], "recalibrated": [], "daemon": [], "y": []}
     pooled_days: list[date] = []
     for ml in HORIZONS:
         rows = []
@@ -126,7 +135,7 @@ def vol_and_model(data: Path, out: Report, reps: int) -> None:
             boot = DayBootstrap(days, reps, seed=ml)
             rows.append(_metrics_row(cfg.label, p, y, boot))
             if cfg is best:
-                f_train = [forecasts(c, wins[c.name], sigmas[cfg.label][c.name], ml) for c in train]
+                f_train = best_train[ml]
                 w = fit_logistic(logits([v for f in f_train for v in f.p]), [v for f in f_train for v in f.y])
                 recal = LogisticRecalibration(float(w[0]), float(w[1]))
                 pr = np.array([recal(v) for v in p])
@@ -134,6 +143,9 @@ def vol_and_model(data: Path, out: Report, reps: int) -> None:
                 assert abs(calibration.brier(list(p), list(y)) - METRICS["brier"](p, y)) < 1e-12
                 pooled["model"].append(p)
                 pooled["recalibrated"].append(pr)
+                pd_ = np.array([daemon_recal(v, None, float(ml)) for v in p])
+                rows.append(_metrics_row("recalibrated, daemon form", pd_, y, boot))
+                pooled["daemon"].append(pd_)
                 pooled["y"].append(y)
                 pooled_days += days
         out(f"**{ml} minutes left**")
@@ -145,7 +157,25 @@ def vol_and_model(data: Path, out: Report, reps: int) -> None:
     out()
     out.table(["forecast", "n", "Brier", "log loss", "ECE"],
               [_metrics_row(f"{best.label}", np.concatenate(pooled["model"]), y_all, boot),
-               _metrics_row("recalibrated per horizon", np.concatenate(pooled["recalibrated"]), y_all, boot)])
+               _metrics_row("recalibrated per horizon", np.concatenate(pooled["recalibrated"]), y_all, boot),
+               _metrics_row("recalibrated, daemon form", np.concatenate(pooled["daemon"]), y_all, boot)])
+    return {"recalibration": daemon_recal.as_params()}
+
+
+def fit_daemon_recalibration(train: Mapping[int, Sequence[Forecasts]]) -> LogitPool:
+    """The model's recalibration in the daemon's form (a :class:`LogitPool` without the mid), fitted by
+    maximum likelihood on train forecasts at every horizon: ``logit p' = bias + (a + b·m/15)·logit p``."""
+    feats: list[list[float]] = []
+    ys: list[bool] = []
+    for ml, fs in train.items():
+        x = ml / WINDOW_MINUTES
+        for f in fs:
+            for p, y in zip(f.p, f.y, strict=True):
+                lp = calibration.logit(p)
+                feats.append([lp, x * lp])
+                ys.append(bool(y))
+    bias, a, b = (float(v) for v in fit_logistic(feats, ys))
+    return LogitPool(bias=bias, model_at_close=a, model_at_open=a + b)
 
 
 def _split(markets: Sequence[LadderMarket]) -> tuple[list[LadderMarket], list[LadderMarket]]:

@@ -3,6 +3,8 @@ key, and nothing but GET ever leaves the client (the read-only transport refuses
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 import trio
@@ -10,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from kalshid.exchange.errors import OrderInFlight
 from kalshid.exchange.kalshi import auth
-from kalshid.exchange.kalshi.check import ReadOnlyTransport, check_account, render
+from kalshid.exchange.kalshi.check import CheckResult, ReadOnlyTransport, check_account, render
 from kalshid.exchange.kalshi.rest import KalshiRest, RetryPolicy
 from kalshid.exchange.types import OrderRequest
 from kalshid.sim.ratelimit import RateLimits as SimRateLimits
@@ -65,3 +67,42 @@ async def test_the_read_only_transport_refuses_writes_before_the_network(rsa_key
             await rest.create_order(OrderRequest("KXSOL15M-26JUL081900-00", "yes", "buy", 1, 100, "c"))
         await rest.read("/exchange/status")
     assert reached == ["GET"] and readonly.refused == 1
+
+
+def _account_with(positions: list[dict[str, object]], orders: list[dict[str, object]]) -> httpx.MockTransport:
+    def respond(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/trade-api/v2")
+        if path == "/portfolio/positions":
+            return httpx.Response(200, json={"market_positions": positions, "event_positions": [], "cursor": ""})
+        if path == "/portfolio/orders":
+            return httpx.Response(200, json={"orders": orders, "cursor": ""})
+        return httpx.Response(404, json={"error": {"code": "not_found", "message": "not in this fake"}})
+    return httpx.MockTransport(respond)
+
+
+def _position(ticker: str, count: str) -> dict[str, object]:
+    return {"ticker": ticker, "position_fp": count, "market_exposure_dollars": "1.0000",
+            "total_traded_dollars": "1.0000", "realized_pnl_dollars": "0.0000", "fees_paid_dollars": "0.0000"}
+
+
+async def test_check_lists_fractional_holdings_elsewhere_and_fails_on_one_it_trades(
+        rsa_key: rsa.RSAPrivateKey) -> None:
+    from tests.exchange.kalshi.kalshi_fakes import TICKER, order_json
+
+    elsewhere = "KXBTCD-26JUL0819-T100000"
+    resting = order_json("o-y", "", ticker=elsewhere, fill_count_fp="0.00", remaining_count_fp="0.50",
+                         initial_count_fp="0.50")
+    outcomes: dict[str, CheckResult] = {}
+    for name, positions in (("elsewhere", [_position(elsewhere, "2.50"), _position(TICKER, "3.00")]),
+                            ("traded", [_position(TICKER, "1.50")])):
+        transport = _account_with(positions, [resting])
+        with trio.fail_after(30):
+            results = await check_account("http://127.0.0.1:9/trade-api/v2", signer(rsa_key), transport=transport,
+                                          now=datetime.fromtimestamp(START, UTC))
+        [outcomes[name]] = [r for r in results if r.name == "fractional counts"]
+    assert outcomes["elsewhere"].ok, outcomes
+    assert outcomes["elsewhere"].detail == (f"outside KXSOL15M, left alone: order o-y in {elsewhere}, position in "
+                                            f"{elsewhere} (1 positions, 0 resting orders)")
+    assert not outcomes["traded"].ok
+    assert f"position {TICKER}.position_fp: '1.50' is a fractional count" in outcomes["traded"].detail
+    assert f"{TICKER} is a KXSOL15M market, which kalshid trades" in outcomes["traded"].detail

@@ -156,7 +156,7 @@ def test_orderbook_new_legacy_and_null_sides() -> None:
         {"orderbook_fp": {"yes_dollars": [["0.4200", "35.00"], ["0.4100", "120.00"]], "no_dollars": None}},
     )
     assert (
-        new.yes == ((4100, 120), (4200, 35))
+        new.yes == ((4100, 120), (4200, 35)) and not new.fractional
         and new.no == ()
         and new.yes_ask is None
         and new.no_ask == (5800, 35)
@@ -173,14 +173,15 @@ def test_ws_payloads() -> None:
     snap = {"market_ticker": TICKER, "market_id": "m", "yes_dollars_fp": [["0.0800", "300.00"]],
             "no_dollars_fp": [["0.5400", "20.00"]]}
     t, yes, no, ts = wsmsg.parse_snapshot(snap)
-    assert (t, yes, no, ts) == (TICKER, ((800, 300),), ((5400, 20),), None)
+    assert (t, yes, no, ts) == (TICKER, ((800, 30_000),), ((5400, 2_000),), None)  # hundredths
     # use_yes_price: NO levels come as YES prices and are turned back into NO bids
-    assert wsmsg.parse_snapshot({**snap, "no_dollars_fp": [["0.4600", "20.00"]]}, yes_priced=True)[2] == ((5400, 20),)
+    yes_priced = wsmsg.parse_snapshot({**snap, "no_dollars_fp": [["0.4600", "20.00"]]}, yes_priced=True)
+    assert yes_priced[2] == ((5400, 2_000),)
     assert wsmsg.parse_snapshot({"market_ticker": TICKER, "market_id": "m"})[1:3] == ((), ())
     delta = {"market_ticker": TICKER, "market_id": "m", "side": "no", "price_dollars": "0.9600", "delta_fp": "-54.00",
              "ts_ms": 1783551000123}
     d = wsmsg.parse_delta(delta)
-    assert d[1:4] == ("no", 9600, -54) and d[4] is not None
+    assert d[1:4] == ("no", 9600, -5_400) and d[4] is not None
     assert wsmsg.parse_delta(delta, yes_priced=True)[2] == 400
     with pytest.raises(errors.ProtocolError, match="side"):
         wsmsg.parse_delta({**delta, "side": "up"})

@@ -30,7 +30,17 @@ from kalshid.exchange.base import (
     TradePrinted,
 )
 from kalshid.exchange.errors import ProtocolError
-from kalshid.exchange.kalshi.wire.fields import Obj, counts, field, integer, money, one_of, opt, string
+from kalshid.exchange.kalshi.wire.fields import (
+    Obj,
+    counts,
+    field,
+    integer,
+    money,
+    one_of,
+    opt,
+    public_counts,
+    string,
+)
 from kalshid.exchange.kalshi.wire.objects import book_sides, parse_fill, parse_order
 from kalshid.exchange.types import BOOK_SIDES, ORDER_STATUSES, IndexPrint
 from kalshid.logs import get_logger
@@ -58,7 +68,8 @@ def _no_price(price_cc: int, side: str, yes_priced: bool) -> int:
 
 def parse_snapshot(m: Obj, *, yes_priced: bool = False) -> tuple[str, tuple[Level, ...], tuple[Level, ...],
                                                                  datetime | None]:
-    """``orderbook_snapshot`` → (ticker, yes bids, no bids, exchange ts if sent). ``yes_priced``: the
+    """``orderbook_snapshot`` → (ticker, yes bids, no bids, exchange ts if sent), sizes in hundredths of a
+    contract (fractional ones exact). ``yes_priced``: the
     subscription asked ``use_yes_price`` (NO levels in YES prices; turned back into NO bids here)."""
     ticker = field(m, "market_ticker", "orderbook_snapshot", string)
     yes, no = book_sides(m, f"orderbook_snapshot {ticker}", "_dollars_fp")
@@ -68,12 +79,13 @@ def parse_snapshot(m: Obj, *, yes_priced: bool = False) -> tuple[str, tuple[Leve
 
 
 def parse_delta(m: Obj, *, yes_priced: bool = False) -> tuple[str, str, int, int, datetime | None]:
-    """``orderbook_delta`` → (ticker, side, price_cc of that side's bid, signed delta, exchange ts)."""
+    """``orderbook_delta`` → (ticker, side, price_cc of that side's bid, signed delta in hundredths of a
+    contract, exchange ts). A delta finer than 0.01 contract is a :class:`ProtocolError`."""
     try:
         ticker = m["market_ticker"]
         side = m["side"]
         price = w.dollars_cc(m["price_dollars"], "orderbook_delta.price_dollars")
-        delta = w.count(m["delta_fp"], "orderbook_delta.delta_fp")
+        delta = w.count_centi(m["delta_fp"], "orderbook_delta.delta_fp")
         ts_ms = m.get("ts_ms")
         exchange_ts = w.timestamp(ts_ms, "orderbook_delta.ts_ms") if ts_ms else None
     except KeyError as exc:
@@ -86,27 +98,30 @@ def parse_delta(m: Obj, *, yes_priced: bool = False) -> tuple[str, str, int, int
 
 
 def parse_ticker(m: Obj, local_time: float) -> TickerUpdated:
+    """``ticker``: counts (volume, open interest, quote sizes) in whole contracts, rounded down."""
     ctx = "ticker"
     return TickerUpdated(
         ticker=field(m, "market_ticker", ctx, string),
         price_cc=money(m, "price_dollars", None, ctx, required=False),
         yes_bid_cc=money(m, "yes_bid_dollars", None, ctx, required=False),
         yes_ask_cc=money(m, "yes_ask_dollars", None, ctx, required=False),
-        volume=counts(m, "volume_fp", None, ctx, required=False),
-        open_interest=counts(m, "open_interest_fp", None, ctx, required=False),
+        volume=public_counts(m, "volume_fp", ctx, required=False),
+        open_interest=public_counts(m, "open_interest_fp", ctx, required=False),
         ts=opt(m, "ts_ms", ctx, w.timestamp) or opt(m, "ts", ctx, w.timestamp),
         local_time=local_time,
-        yes_bid_size=counts(m, "yes_bid_size_fp", None, ctx, required=False),
-        yes_ask_size=counts(m, "yes_ask_size_fp", None, ctx, required=False),
+        yes_bid_size=public_counts(m, "yes_bid_size_fp", ctx, required=False),
+        yes_ask_size=public_counts(m, "yes_ask_size_fp", ctx, required=False),
     )
 
 
 def parse_trade(m: Obj, local_time: float) -> TradePrinted:
-    """``trade``: the taker's direction is ``taker_book_side`` (``bid`` took YES, ``ask`` took NO)."""
+    """``trade``: the taker's direction is ``taker_book_side`` (``bid`` took YES, ``ask`` took NO). The
+    count is in whole contracts, rounded down (a trade of 0.50 prints 0: nothing a whole order could
+    have taken)."""
     ctx = f"trade {m.get('trade_id', '?')}"
     yes = money(m, "yes_price_dollars", None, ctx)
     no = money(m, "no_price_dollars", None, ctx, required=False)
-    n = counts(m, "count_fp", None, ctx)
+    n = public_counts(m, "count_fp", ctx)
     assert yes is not None and n is not None
     taker_book = field(m, "taker_book_side", ctx, one_of(BOOK_SIDES))
     return TradePrinted(

@@ -73,6 +73,18 @@ def counts(obj: Obj, fp_key: str, legacy_key: str | None, ctx: str, *, required:
     return _new_or_legacy(obj, fp_key, w.count, legacy_key, w.count, ctx, required)
 
 
+def public_count(v: object, where: str) -> int:
+    """A count about other traders (volume, open interest, a public trade's or a quote's size), which may
+    be fractional, as the whole contracts in it (rounded toward zero; the exact value is read with
+    :func:`kalshid.core.wire.count_centi`). Finer than 0.01 or malformed: :class:`WireValueError`."""
+    return w.whole_floor(w.count_centi(v, where))
+
+
+def public_counts(obj: Obj, fp_key: str, ctx: str, *, required: bool = True) -> int | None:
+    """A ``*_fp`` count about other traders, in whole contracts (:func:`public_count`)."""
+    return _new_or_legacy(obj, fp_key, public_count, None, public_count, ctx, required)
+
+
 def string(v: object, where: str) -> str:
     if not isinstance(v, str):
         raise w.WireValueError(f"{where}: expected a string, got {v!r}")

@@ -23,6 +23,7 @@ from kalshid.exchange.kalshi.wire.fields import (
     money,
     one_of,
     opt,
+    public_counts,
     string,
 )
 from kalshid.exchange.types import (
@@ -68,6 +69,7 @@ def _price_ranges(ranges: list[Any], ctx: str) -> tuple[PriceRange, ...]:
 
 
 def parse_market(d: Obj) -> Market:
+    """A ``Market``: volume and open interest (other traders' counts) in whole contracts, rounded down."""
     ctx = f"market {d.get('ticker', '?')}"
     ranges = d.get("price_ranges") or []
     if not isinstance(ranges, list):
@@ -84,8 +86,8 @@ def parse_market(d: Obj) -> Market:
         no_bid_cc=money(d, "no_bid_dollars", None, ctx, required=False),
         no_ask_cc=money(d, "no_ask_dollars", None, ctx, required=False),
         last_price_cc=money(d, "last_price_dollars", None, ctx, required=False),
-        volume=counts(d, "volume_fp", None, ctx, required=False),
-        open_interest=counts(d, "open_interest_fp", None, ctx, required=False),
+        volume=public_counts(d, "volume_fp", ctx, required=False),
+        open_interest=public_counts(d, "open_interest_fp", ctx, required=False),
         result=str(d.get("result") or ""),
         settlement_value_cc=money(d, "settlement_value_dollars", None, ctx, required=False),
         expiration_value=str(d.get("expiration_value") or ""),
@@ -98,7 +100,8 @@ def parse_market(d: Obj) -> Market:
 
 
 def levels(v: object, where: str) -> tuple[Level, ...]:
-    """``[["0.4200", "10.00"], ...]`` (dollar price, fixed-point count) → ((price_cc, count), ...)."""
+    """``[["0.4200", "2.50"], ...]`` (dollar price, fixed-point count) → ((price_cc, hundredths), ...):
+    other traders' sizes, fractional ones included, exactly (:func:`kalshid.core.wire.count_centi`)."""
     if v is None:
         return ()
     if not isinstance(v, list):
@@ -108,25 +111,41 @@ def levels(v: object, where: str) -> tuple[Level, ...]:
         if not isinstance(lvl, list | tuple) or len(lvl) != 2:
             raise ProtocolError(f"{where}[{i}]: expected [price, count], got {lvl!r}")
         try:
-            out.append((w.dollars_cc(lvl[0], f"{where}[{i}].price"), w.count(lvl[1], f"{where}[{i}].count")))
+            out.append((w.dollars_cc(lvl[0], f"{where}[{i}].price"),
+                        w.count_centi(lvl[1], f"{where}[{i}].count")))
         except w.WireValueError as exc:
             raise ProtocolError(str(exc)) from exc
     return tuple(out)
 
 
 def book_sides(d: Obj, where: str, suffix: str) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
-    """(yes, no) bid levels under ``yes<suffix>`` / ``no<suffix>`` (an absent key is an empty side)."""
+    """(yes, no) bid levels in hundredths under ``yes<suffix>`` / ``no<suffix>`` (an absent key is an
+    empty side)."""
     return (levels(d.get(f"yes{suffix}"), f"{where}.yes{suffix}"),
             levels(d.get(f"no{suffix}"), f"{where}.no{suffix}"))
 
 
 def parse_orderbook(ticker: str, body: Obj) -> OrderBook:
-    """``GET /markets/{t}/orderbook``: ``{"orderbook_fp": {"yes_dollars": [...], "no_dollars": [...]}}``."""
+    """``GET /markets/{t}/orderbook``: ``{"orderbook_fp": {"yes_dollars": [...], "no_dollars": [...]}}``,
+    fractional sizes held exactly (:meth:`OrderBook.from_exact`)."""
     inner = body.get("orderbook_fp")
     if not isinstance(inner, Mapping):
         raise ProtocolError(f"orderbook {ticker}: expected an 'orderbook_fp' object")
     yes, no = book_sides(inner, f"orderbook {ticker}", "_dollars")
-    return OrderBook(ticker=ticker, yes=tuple(sorted(yes)), no=tuple(sorted(no)))
+    try:
+        return OrderBook.from_exact(ticker, _merged(yes), _merged(no))
+    except ValueError as exc:
+        raise ProtocolError(f"orderbook {ticker}: {exc}") from exc
+
+
+def _merged(levels_: tuple[Level, ...]) -> list[Level]:
+    """One level per price (sizes summed); a negative size is refused, zero sizes dropped."""
+    out: dict[int, int] = {}
+    for price, size in levels_:
+        if size < 0:
+            raise ValueError(f"level at {price} cc has a negative size")
+        out[price] = out.get(price, 0) + size
+    return [(p, n) for p, n in out.items() if n]
 
 
 def _yes_no_prices(d: Obj, ctx: str) -> tuple[int, int]:
