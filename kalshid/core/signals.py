@@ -12,6 +12,7 @@ Kalshi books show bids only: the YES ask is ``$1 − best NO bid`` and the NO as
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime
 
 import attrs
@@ -151,12 +152,20 @@ class MarketView:
         return self.open_time <= self.now < self.close_time
 
 
+def _reason_text(reason: str | Callable[[], str]) -> str:
+    return reason if isinstance(reason, str) else reason()
+
+
 @attrs.frozen
 class Signal:
     """A strategy's wish to trade, before risk. ``price_cc`` is the limit price *in the signal side's
     terms* (a NO buy at 4 200 cc pays $0.42 per NO contract). ``fair_prob`` is the modelled probability
     that the signal's *side* pays (``1 − P(YES)`` for a NO signal). ``edge`` is ``fair_prob`` minus the
-    all-in cost per contract (probability units, net of the taker fee); ``confidence`` is in [0, 1]."""
+    all-in cost per contract (probability units, net of the taker fee); ``confidence`` is in [0, 1].
+
+    ``reason`` is the human explanation. A strategy may pass it as a function that formats it: most
+    signals end at the decision rule (already at target, busy) and nobody reads their text, so it is
+    formatted on the first read of :attr:`reason` only. Equality, hashing and ``repr`` use the text."""
 
     strategy: str
     ticker: str
@@ -167,8 +176,19 @@ class Signal:
     fair_prob: float
     edge: float
     confidence: float
-    reason: str
+    _reason: str | Callable[[], str] = attrs.field(alias="reason", eq=_reason_text,
+                                                   repr=lambda r: repr(_reason_text(r)))
     created_at: datetime = attrs.field(validator=_aware)
+
+    @property
+    def reason(self) -> str:
+        """The explanation, formatted (once) if the strategy passed a function."""
+        reason = self._reason
+        if isinstance(reason, str):
+            return reason
+        text = reason()
+        object.__setattr__(self, "_reason", text)  # a memo: the value the field stands for is unchanged
+        return text
 
     def __attrs_post_init__(self) -> None:
         check_price_cc(self.price_cc, what="signal price_cc")

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from kalshid.core.closing import ClosingObservation, closing_observation
+from kalshid.core.closing import OWN, ClosingObservation, closing_observation
 from kalshid.core.decision import top_changed
 from kalshid.core.markets import AVERAGING_SECONDS
 from kalshid.core.signals import BookTop, IndexPrint, MarketView
@@ -175,13 +175,19 @@ class MarketTracker:
         tracked = self._markets.get(ticker)
         if tracked is None or self._now is None:
             return None
-        closing = self.closing(ticker)
         info = tracked.info
+        last = self.last_print
+        if last is None or last.ts < info.close_time - _AVERAGING:
+            # before the closing window nothing is observed: what closing() answers, without its search
+            closing_sum, closing_count, closing_source, closing_note = 0.0, 0, OWN, ""
+        else:
+            closing = self.closing(ticker)
+            closing_sum, closing_count = closing.observed_sum, closing.observed_count
+            closing_source, closing_note = closing.source, closing.note
         return MarketView(ticker=ticker, open_time=info.open_time, close_time=info.close_time, now=self._now,
                           floor_strike=info.floor_strike, bankroll_cc=max(0, bankroll_cc),
-                          max_count=max(0, max_count), closing_sum=closing.observed_sum,
-                          closing_count=closing.observed_count, closing_source=closing.source,
-                          closing_note=closing.note)
+                          max_count=max(0, max_count), closing_sum=closing_sum, closing_count=closing_count,
+                          closing_source=closing_source, closing_note=closing_note)
 
     def book_age_seconds(self, ticker: str) -> float | None:
         """Seconds since the book was last confirmed by the live feed; ``None`` if stale or unseen."""

@@ -5,8 +5,9 @@
 
 Writes ``sweep.json`` (per fold: the periods, the parameters chosen in-sample, their in-sample and
 out-of-sample objective) and an out-of-sample-only backtest report (all test slices, chained) in
-``--out``. The Optuna study lives in ``--storage`` (default ``OUT/study.sqlite3``), so re-running the
-same command resumes a stopped sweep.
+``--out``. The Optuna study lives in ``--storage`` (default the journal file ``OUT/study.journal``, or
+an Optuna storage URL such as ``sqlite:///PATH``), so re-running the same command resumes a stopped
+sweep.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2, help="local Dask workers (default 2; one thread each)")
     p.add_argument("--scheduler", metavar="tcp://HOST:8786", default=None,
                    help="use this Dask scheduler instead of a local cluster")
-    p.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite:///OUT/study.sqlite3)")
+    p.add_argument("--storage", default=None,
+                   help="Optuna storage: a URL (sqlite:///PATH, postgresql://...) or a journal file path "
+                        "(default OUT/study.journal)")
     p.add_argument("--study", default="kalshid-sweep", help="study name (default kalshid-sweep)")
     p.add_argument("--sampler-seed", dest="sampler_seed", type=int, default=0, help="Optuna sampler seed (default 0)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="report directory")
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(str(exc))
     args.out.mkdir(parents=True, exist_ok=True)
-    storage = args.storage or f"sqlite:///{(args.out / 'study.sqlite3').resolve()}"
+    storage = args.storage or str((args.out / "study.journal").resolve())
     client, cluster = open_client(args.scheduler, args.workers)
     parallel = max(1, len(client.scheduler_info().get("workers", {})) or args.workers)
     try:

@@ -56,6 +56,7 @@ from kalshid.research.settings import BacktestSettings
 
 CANCEL_BEFORE_CLOSE = timedelta(seconds=2)
 RESTING_TIFS = ("good_till_canceled", "post_only")
+_SIGNAL_COUNTERS = {o: f"signals_{o.value}" for o in Outcome}
 
 
 @attrs.define
@@ -131,14 +132,17 @@ class Replay:
         trigger = False
         each_event = self.settings.evaluation == "event"
         tracker = self.tracker
+        books, fill_model = self.books, self.fill_model
         for e in batch:
             if each_event and trigger:
                 self._evaluate(ts)
                 trigger = False
-            if isinstance(e, BookTick):  # the commonest first
-                self.books[e.ticker] = e
-                self.fill_model.on_book(e)
-                if tracker.on_book(e.top, stale=False) and e.ticker == self.current:
+            if type(e) is BookTick:  # the commonest first
+                top = e.top
+                books[top.ticker] = e
+                if fill_model.remembers_taken:
+                    fill_model.on_book(e)
+                if tracker.on_book(top, stale=False) and top.ticker == self.current:
                     trigger = True
             elif isinstance(e, IndexTick):
                 if tracker.on_index(IndexPrint(e.ts, e.price, e.close_avg, e.close_avg_window)):
@@ -206,9 +210,10 @@ class Replay:
         evaluations = evaluate_strategies(self.registry.active(), view, self.tracker.last_print, history, top,
                                           trading_enabled=True, busy=busy, holdings=self.holdings)
         self._note_forecast(view.ticker, view.seconds_to_close, top, evaluations)
+        counters = self.result.counters
         for ev in evaluations:
             if ev.signal is not None:
-                self.result.counters[f"signals_{ev.outcome.value}"] += 1
+                counters[_SIGNAL_COUNTERS[ev.outcome]] += 1
             if ev.outcome is not Outcome.PROPOSED or ev.proposal is None:
                 continue
             self._propose(ev.proposal, ts)

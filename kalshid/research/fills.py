@@ -104,6 +104,11 @@ class FillModel:
         }
 
     # --- book memory --------------------------------------------------------------------------
+    @property
+    def remembers_taken(self) -> bool:
+        """Whether any taken liquidity is remembered (else :meth:`on_book` has nothing to do)."""
+        return bool(self._consumed)
+
     def on_book(self, tick: BookTick) -> None:
         """Forget taken liquidity the recorded book no longer shows (see the module docstring)."""
         if not self._consumed:

@@ -10,9 +10,12 @@ distributed client: a ``LocalCluster`` on this machine by default, or any schedu
 (``tcp://HOST:8786``) so the same sweep runs on many machines. Workers load the source once per
 process (:func:`_source`) from a plain, picklable :class:`SourceSpec`.
 
-**Storage.** The driver is the only writer of the Optuna study (SQLite by default, one study per
-fold), so a stopped sweep resumes: finished trials count towards ``trials``; trials left running by a
-killed driver are marked failed and asked again.
+**Storage.** The driver is the only writer of the Optuna study (one study per fold, in an append-only
+Optuna journal file by default, or any Optuna storage URL), so a stopped sweep resumes: finished
+trials count towards ``trials``; trials left running by a killed driver are marked failed and asked
+again. The search itself runs on an in-memory copy of the study, and each trial is written to the
+storage once, when it finishes: asking and telling through a database costs several commits per
+trial, which on a short trial kept the workers waiting for the driver (:func:`search`).
 """
 
 from __future__ import annotations
@@ -156,6 +159,17 @@ class FoldResult:
     out_of_sample: BacktestResult
 
 
+def open_storage(storage: str) -> Any:
+    """The Optuna storage ``storage`` names: a URL (``sqlite:///…``, ``postgresql://…``) is passed to
+    Optuna as it is; anything else is the path of a journal file (created when missing)."""
+    if "://" in storage:
+        return storage
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return JournalStorage(JournalFileBackend(storage))
+
+
 def _stale_trials_failed(study: Any) -> None:
     import optuna
 
@@ -165,24 +179,33 @@ def _stale_trials_failed(study: Any) -> None:
 
 def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings, space: Sequence[ParamSpace],
            period: tuple[datetime | None, datetime | None], trials: int, objective: str, parallel: int,
-           on_trial: Callable[[], None] | None = None, ahead: int | None = None) -> None:
-    """Run trials until the study holds ``trials`` finished ones on ``client``'s ``parallel`` workers.
+           on_trial: Callable[[], None] | None = None, ahead: int | None = None) -> Any:
+    """Run trials until ``study`` holds ``trials`` finished ones, on ``client``'s ``parallel`` workers.
+
+    The sampler works on an in-memory copy of ``study`` (its finished trials, with ``study``'s
+    direction and sampler); a trial is added to ``study`` once, when it finishes, so the storage sees
+    one write per trial instead of the ask / suggest / tell commits of every trial. Returns the
+    in-memory copy (it holds every finished trial of ``study``).
 
     ``parallel + ahead`` trials are kept submitted (``ahead`` defaults to ``parallel``: one waiting per
     worker), so a worker that finishes starts its next trial at once instead of waiting for the
     driver to record the result, ask Optuna for new parameters and send them (a round trip through
-    the study's storage and the scheduler, a good part of a short trial). The price is that a trial's
-    parameters are chosen without the results of the trials still running, as with any parallel
-    search."""
+    the scheduler). The price is that a trial's parameters are chosen without the results of the
+    trials still running, as with any parallel search."""
     import optuna
     from dask.distributed import as_completed
 
     _stale_trials_failed(study)
-    done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                        optuna.trial.TrialState.FAIL,
+                                                        optuna.trial.TrialState.PRUNED))
+    search_study = optuna.create_study(direction=study.direction, sampler=study.sampler)
+    search_study.add_trials(finished)
+    done = sum(1 for t in finished if t.state is optuna.trial.TrialState.COMPLETE)
     remaining = max(0, trials - done)
 
     def submit() -> tuple[Any, Any]:
-        trial = study.ask()
+        trial = search_study.ask()
         params = {p.name: p.suggest(trial) for p in space}
         fut = client.submit(trial_value, spec, settings, params, period[0], period[1], objective, pure=False)
         return fut, trial
@@ -201,9 +224,10 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
             value = fut.result()
         except ValueError as exc:  # a parameter combination the strategy refuses fails its trial only
             trial.set_user_attr("error", str(exc))
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            frozen = search_study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
-            study.tell(trial, value if math.isfinite(value) else float("-inf"))
+            frozen = search_study.tell(trial, value if math.isfinite(value) else float("-inf"))
+        study.add_trial(frozen)
         if on_trial is not None:
             on_trial()
         if remaining > 0:
@@ -211,25 +235,30 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
             running[nfut] = ntrial
             pool.add(nfut)  # type: ignore[no-untyped-call]
             remaining -= 1
+    return search_study
 
 
-def walk_forward(client: Any, storage: str, study_name: str, spec: SourceSpec, settings: BacktestSettings,
+def walk_forward(client: Any, storage: Any, study_name: str, spec: SourceSpec, settings: BacktestSettings,
                  space: Sequence[ParamSpace], periods: Sequence[tuple[datetime, datetime]], trials: int,
                  objective: str, parallel: int, seed: int = 0,
                  on_trial: Callable[[], None] | None = None) -> list[FoldResult]:
-    """Search each in-sample slice, judge its best parameters on the next slice (see module docstring)."""
+    """Search each in-sample slice, judge its best parameters on the next slice (see module docstring).
+
+    ``storage``: an Optuna storage object, or a string for :func:`open_storage`."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if isinstance(storage, str):
+        storage = open_storage(storage)
     out = []
     for i, (train, test) in enumerate(itertools.pairwise(periods)):
         study = optuna.create_study(storage=storage, study_name=f"{study_name}-fold{i}", direction="maximize",
                                     sampler=optuna.samplers.TPESampler(seed=seed + i), load_if_exists=True)
-        search(client, study, spec, settings, space, train, trials, objective, parallel, on_trial)
-        best = study.best_trial
+        best = search(client, study, spec, settings, space, train, trials, objective, parallel, on_trial).best_trial
         value, oos = client.submit(evaluate, spec, settings, best.params, test[0], test[1], objective,
                                    pure=False).result()
-        out.append(FoldResult(train, test, dict(best.params), float(best.value or 0.0), len(study.trials), value, oos))
+        out.append(FoldResult(train, test, dict(best.params), float(best.value or 0.0),
+                              len(study.get_trials(deepcopy=False)), value, oos))
     return out
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
 
 from kalshid.core.markets import market_ticker
-from kalshid.core.signals import BookTop, IndexPrint, MarketView, PricePoint
+from kalshid.core.signals import BookTop, IndexPrint, MarketView, PricePoint, Signal
 from kalshid.core.strategies import (
     KellyVolatility,
     KellyVolatilityParams,
@@ -218,3 +219,36 @@ def test_registry_nested_config_enable_disable_and_with_params() -> None:
     with pytest.raises(ParamError, match="no strategy"):
         reg.enable("nope")
     assert reg.statistics()["mean_reversion"]["enabled"] is True
+
+
+# --- Signal reasons ----------------------------------------------------------------------------
+
+
+def test_a_reason_passed_as_a_function_is_formatted_once_and_compares_as_its_text() -> None:
+    now = CLOSE - timedelta(seconds=300)
+    calls: list[int] = []
+
+    def reason() -> str:
+        calls.append(1)
+        return "fair_yes=0.9000"
+
+    lazy = Signal("kelly_volatility", TICKER, Side.YES, Action.BUY, 6_000, 3, 0.9, 0.2, 1.0, reason, now)
+    text = Signal("kelly_volatility", TICKER, Side.YES, Action.BUY, 6_000, 3, 0.9, 0.2, 1.0, "fair_yes=0.9000", now)
+    assert not calls  # nothing formatted until read
+    assert lazy == text and hash(lazy) == hash(text) and repr(lazy) == repr(text)
+    assert lazy.reason == text.reason == "fair_yes=0.9000"
+    before = len(calls)
+    assert lazy.reason == "fair_yes=0.9000" and lazy == text
+    assert len(calls) == before  # read once, kept
+    assert attrs.evolve(lazy, count=1).reason == "fair_yes=0.9000"
+
+
+def test_strategy_reasons_name_their_inputs() -> None:
+    now = CLOSE - timedelta(seconds=300)
+    s = KellyVolatility()
+    sig = s.analyze(view(now), IndexPrint(now, 100.3), PriceHistory(index=warm_prints(now - timedelta(seconds=1),
+                                                                                        level=100.3)),
+                    book(now, 3_800, 4_000))
+    assert sig is not None
+    assert sig.reason.startswith(f"fair_yes={s.last_fair_yes:.4f} yes_ask=6000cc fee=")
+    assert "tau=300s closing=0/60 own" in sig.reason

@@ -55,4 +55,4 @@ def test_sweep_reports_out_of_sample_only(data: Path, tmp_path: Path) -> None:
     assert set(fold["chosen_params"]) == {"kelly_volatility.min_edge"}
     oos = json.loads((out / "out_of_sample" / "summary.json").read_text())
     assert oos["pnl_cc"] == report["out_of_sample"]["pnl_cc"]
-    assert (out / "study.sqlite3").exists()
+    assert (out / "study.journal").exists() and report["storage"] == str((out / "study.journal").resolve())

@@ -11,7 +11,7 @@ from dask.distributed import Client
 from kalshid.core.portfolio import window_close
 from kalshid.research.settings import BacktestSettings
 from kalshid.research.sources.shared import default_data_dir
-from kalshid.research.sweep import ParamSpace, SourceSpec, merge, slices, walk_forward
+from kalshid.research.sweep import ParamSpace, SourceSpec, merge, open_storage, slices, walk_forward
 
 START, END = datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 2, 12, tzinfo=UTC)
 
@@ -36,19 +36,24 @@ def test_param_space_parsing() -> None:
         ParamSpace.parse("kelly_volatility.min_edge=0.2:0.1")
 
 
-def test_walk_forward_resumes_and_reports_out_of_sample_only(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_walk_forward_resumes_and_reports_out_of_sample_only(tmp_path: Path, kind: str) -> None:
     data = default_data_dir()
     if not (data / "kalshi").is_dir():
         pytest.fail(f"shared data not found at {data}")
     spec = SourceSpec("shared", str(data))
     space = [ParamSpace("kelly_volatility.min_edge", 0.0, 0.2)]
-    storage = f"sqlite:///{tmp_path / 'study.sqlite3'}"
+    storage = str(tmp_path / "study.journal") if kind == "journal" else f"sqlite:///{tmp_path / 'study.sqlite3'}"
     periods = slices(START, END, 1)
     with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
         first = walk_forward(client, storage, "t", spec, BacktestSettings(), space, periods, 3, "pnl", 1)
         again = walk_forward(client, storage, "t", spec, BacktestSettings(), space, periods, 5, "pnl", 1)
-    study = optuna.load_study(study_name="t-fold0", storage=storage)
-    assert len([t for t in study.trials if t.state.is_finished()]) == 5  # 3 kept, 2 more asked
+    study = optuna.load_study(study_name="t-fold0", storage=open_storage(storage))
+    trials = study.trials
+    assert all(t.state.is_finished() for t in trials)  # a trial reaches the storage once, finished
+    assert len(trials) == 5  # 3 kept, 2 more asked
+    assert sorted(t.number for t in trials) == list(range(5))
+    assert again[0].best_params == study.best_trial.params
     assert first[0].trials == 3 and again[0].trials == 5
     fold = again[0]
     test_start, test_end = fold.test
@@ -57,6 +62,15 @@ def test_walk_forward_resumes_and_reports_out_of_sample_only(tmp_path: Path) -> 
     assert all(test_start <= window_close(t.ticker) < test_end for t in fold.out_of_sample.trades)
     merged = merge([fold.out_of_sample])
     assert merged.pnl_cc == fold.out_of_sample.pnl_cc
+
+
+def test_open_storage_takes_urls_as_they_are_and_paths_as_journal_files(tmp_path: Path) -> None:
+    assert open_storage("sqlite:///x.sqlite3") == "sqlite:///x.sqlite3"
+    journal = open_storage(str(tmp_path / "s.journal"))
+    assert isinstance(journal, optuna.storages.JournalStorage)
+    optuna.create_study(storage=journal, study_name="s").optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    reopened = optuna.load_study(study_name="s", storage=open_storage(str(tmp_path / "s.journal")))
+    assert len(reopened.trials) == 2
 
 
 def test_sweep_runs_against_a_given_scheduler() -> None:
@@ -71,3 +85,22 @@ def test_sweep_runs_against_a_given_scheduler() -> None:
             assert client.submit(sum, [1, 2, 3]).result() == 6
         finally:
             client.close()
+
+
+def test_a_refused_parameter_fails_its_trial_only_and_the_storage_keeps_the_failure(tmp_path: Path) -> None:
+    data = default_data_dir()
+    if not (data / "kalshi").is_dir():
+        pytest.fail(f"shared data not found at {data}")
+    spec = SourceSpec("shared", str(data))
+    space = [ParamSpace("kelly_volatility.min_edge", choices=(-0.1, 0.05))]  # the strategy refuses -0.1
+    storage = str(tmp_path / "study.journal")
+    periods = slices(START, END, 1)
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        walk_forward(client, storage, "t", spec, BacktestSettings(), space, periods, 6, "pnl", 1, seed=0)
+    study = optuna.load_study(study_name="t-fold0", storage=open_storage(storage))
+    states = {t.state for t in study.trials}
+    assert len(study.trials) == 6 and states == {optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE}
+    for t in study.trials:
+        refused = t.params["kelly_volatility.min_edge"] < 0
+        assert (t.state is optuna.trial.TrialState.FAIL) == refused
+        assert ("min_edge" in str(t.user_attrs.get("error"))) == refused

@@ -70,6 +70,10 @@ class KellyVolatility(BaseStrategy):
         self.last_fair_yes: float | None = None
         self.last_model_yes: float | None = None
         self._pool = self.params.pool
+        self._pool_identity = self._pool.is_identity
+        # the last pricing's inputs and result: a book change alone prices the same print again
+        self._priced: tuple[float, float, float, float, float, int] | None = None
+        self._priced_yes = 0.0
 
     def _adopt_state(self, old: KellyVolatility) -> None:
         self.vol = attrs.evolve(old.vol, half_life_seconds=self.params.vol_half_life_seconds,
@@ -84,12 +88,24 @@ class KellyVolatility(BaseStrategy):
             if self.vol.last_ts is None or p.ts > self.vol.last_ts:
                 self.vol = self.vol.update(p.ts, p.price)
 
+    def _fair_yes(self, spot: float, strike: float, sigma: float, tau: float, observed_sum: float,
+                  observed_count: int) -> float:
+        """:func:`fair_yes_probability`, remembered for the last inputs (the same inputs give the same
+        float, so the memo changes no decision)."""
+        key = (spot, strike, sigma, tau, observed_sum, observed_count)
+        if key != self._priced:
+            self._priced_yes = fair_yes_probability(spot, strike, sigma, tau, observed_sum=observed_sum,
+                                                    observed_count=observed_count)
+            self._priced = key
+        return self._priced_yes
+
     def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
                 orderbook: BookTop | None) -> Signal | None:
         prints = price_history.index
-        if current_price is not None:
-            prints = (*prints, current_price) if prints else (current_price,)
-        self.ingest(prints)
+        if prints:
+            self.ingest((*prints, current_price) if current_price is not None else prints)
+        elif current_price is not None and (self.vol.last_ts is None or current_price.ts > self.vol.last_ts):
+            self.vol = self.vol.update(current_price.ts, current_price.price)  # ingest's one-print case
         self.last_fair_yes = self.last_model_yes = None
         if (current_price is None or orderbook is None or market.floor_strike is None
                 or not market.is_open or not self.vol.is_warm):
@@ -98,11 +114,11 @@ class KellyVolatility(BaseStrategy):
         if tau <= 0:
             return None
         sigma = self.vol.sigma_per_sqrt_second
-        model_yes = fair_yes_probability(current_price.price, market.floor_strike, sigma, tau,
-                                         observed_sum=market.closing_sum, observed_count=market.closing_count)
+        model_yes = self._fair_yes(current_price.price, market.floor_strike, sigma, tau, market.closing_sum,
+                                   market.closing_count)
         self.last_model_yes = fair_yes = model_yes
         pooled = ""
-        if not self._pool.is_identity:
+        if not self._pool_identity:
             mid = orderbook.yes_mid_prob
             if not self._pool.uses_mid:
                 fair_yes = self._pool(model_yes, None, tau / 60.0)
@@ -135,15 +151,17 @@ class KellyVolatility(BaseStrategy):
         side, p_side, decision = best
         min_edge = self.params.min_edge
         confidence = 1.0 if min_edge <= 0 else min(1.0, decision.edge / (3.0 * min_edge))
+
+        def reason() -> str:  # formatted only if read (see Signal)
+            return (f"fair_yes={fair_yes:.4f} {side.value}_ask={decision.price_cc}cc fee={decision.fee_cc}cc "
+                    f"edge={decision.edge:.4f} sigma={sigma:.3e}/sqrt(s) tau={tau:.0f}s "
+                    f"closing={market.closing_count}/60 {market.closing_source}{pooled}"
+                    + (f" ({market.closing_note})" if market.closing_note else ""))
+
         return Signal(
             strategy=self.name, ticker=market.ticker, side=side, action=Action.BUY,
             price_cc=decision.price_cc, count=decision.count, fair_prob=p_side, edge=decision.edge,
-            confidence=confidence,
-            reason=(f"fair_yes={fair_yes:.4f} {side.value}_ask={decision.price_cc}cc fee={decision.fee_cc}cc "
-                    f"edge={decision.edge:.4f} sigma={sigma:.3e}/sqrt(s) tau={tau:.0f}s "
-                    f"closing={market.closing_count}/60 {market.closing_source}{pooled}"
-                    + (f" ({market.closing_note})" if market.closing_note else "")),
-            created_at=market.now,
+            confidence=confidence, reason=reason, created_at=market.now,
         )
 
     def statistics(self) -> Mapping[str, object]:

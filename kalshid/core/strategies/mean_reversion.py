@@ -130,12 +130,16 @@ class MeanReversion(BaseStrategy):
                                max_count=min(size, market.max_count))
         if decision is None or decision.edge < p.min_edge:
             return None
+        points = len(self.history)
+
+        def reason() -> str:  # formatted only if read (see Signal)
+            return (f"z={z:+.2f} over {points} points mean_yes={mean:.4f} "
+                    f"{side.value}_ask={price_cc}cc edge={decision.edge:.4f}")
+
         return Signal(
             strategy=self.name, ticker=market.ticker, side=side, action=Action.BUY, price_cc=price_cc,
             count=decision.count, fair_prob=fair, edge=decision.edge, confidence=confidence,
-            reason=(f"z={z:+.2f} over {len(self.history)} points mean_yes={mean:.4f} "
-                    f"{side.value}_ask={price_cc}cc edge={decision.edge:.4f}"),
-            created_at=market.now,
+            reason=reason, created_at=market.now,
         )
 
     def statistics(self) -> Mapping[str, object]:
