@@ -12,11 +12,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from kalshid.research.sources.shared import SHARED_ENV, shared_root
+
 REPO = Path(__file__).resolve().parents[1]
-# The shared, read-only folder (Kalshi's specs, real market data) sits beside the repository; the variable
-# points elsewhere. Read once at import, so fixtures that clear the environment do not hide it.
-SHARED_ENV_VAR = "KALSHID_SHARED_DIR"
-SHARED_ROOT = Path(os.environ.get(SHARED_ENV_VAR) or REPO.parent / "shared").resolve()
+# The shared, read-only folder (Kalshi's specs, real market data): beside the repository (or beside the
+# repository a scratch clone came from); the variable points elsewhere. Read once at import, so fixtures
+# that clear the environment do not hide it.
+SHARED_ENV_VAR = SHARED_ENV
+SHARED_ROOT = shared_root().resolve()
 
 
 def shared_dir(*parts: str) -> Path:

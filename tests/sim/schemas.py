@@ -21,7 +21,9 @@ import jsonschema
 import pytest
 import yaml
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "kalshi"
+from tests.conftest import SHARED_ROOT
+
+SHARED = SHARED_ROOT / "kalshi"
 OPENAPI = SHARED / "openapi.yaml"
 ASYNCAPI = SHARED / "asyncapi.yaml"
 OPENAPI_VERSION = "3.31.0"

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-DEFAULT_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"  # as default_data_dir()
-
 
 def one(folder: Path, pattern: str) -> Path:
     found = sorted(folder.glob(pattern))

@@ -48,14 +48,55 @@ PERP_BASIS = 0.0008  # the perpetual trades ~8 bp above the CF index (README); u
 MAX_BUILT_PERIODS = 8  # periods whose events a source keeps built (a walk-forward sweep uses a few)
 
 
+SHARED_ENV = "KALSHID_SHARED_DIR"
+
+
+def shared_root() -> Path:
+    """The shared folder (Kalshi's specs under ``kalshi/``, market data under ``data/``):
+    ``$KALSHID_SHARED_DIR``; else ``shared`` beside the repository; else, for a clone of a local
+    repository (``git clone`` of a working copy into a scratch directory), ``shared`` beside the
+    repository it was cloned from. The first candidate is returned when none exists, so a caller's
+    error names where the folder was expected."""
+    import os
+
+    env = os.environ.get(SHARED_ENV)
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parents[3]
+    beside = repo.parent / "shared"
+    if beside.is_dir():
+        return beside
+    origin = _local_origin(repo)
+    if origin is not None and (origin.parent / "shared").is_dir():
+        return origin.parent / "shared"
+    return beside
+
+
+def _local_origin(repo: Path) -> Path | None:
+    """The ``origin`` remote of the git checkout at ``repo`` when it is a local path, else None."""
+    try:
+        text = (repo / ".git" / "config").read_text()
+    except OSError:
+        return None
+    in_origin = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            in_origin = stripped.replace(" ", "") == '[remote"origin"]'
+        elif in_origin and stripped.startswith("url"):
+            url = stripped.partition("=")[2].strip().removeprefix("file://")
+            return Path(url).resolve() if url.startswith("/") else None
+    return None
+
+
 def default_data_dir() -> Path:
-    """``$KALSHID_DATA_DIR``, else ``shared/data`` beside the repository (the repo's parent holds ``shared/``)."""
+    """``$KALSHID_DATA_DIR``, else ``data`` in the shared folder (:func:`shared_root`)."""
     import os
 
     env = os.environ.get(DATA_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3].parent / "shared" / "data"
+    return shared_root() / "data"
 
 
 def _one(folder: Path, pattern: str) -> Path:
