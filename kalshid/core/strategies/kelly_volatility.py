@@ -117,17 +117,15 @@ class KellyVolatility(BaseStrategy):
         model_yes = self._fair_yes(current_price.price, market.floor_strike, sigma, tau, market.closing_sum,
                                    market.closing_count)
         self.last_model_yes = fair_yes = model_yes
-        pooled = ""
+        mid: float | None = None  # for the reason: the pool's input, or None when it used no mid
+        pool_off = False
         if not self._pool_identity:
-            mid = orderbook.yes_mid_prob
             if not self._pool.uses_mid:
                 fair_yes = self._pool(model_yes, None, tau / 60.0)
-                pooled = f" model_yes={model_yes:.4f} recalibrated"
-            elif mid is None:
-                pooled = " pool=off(no mid)"
+            elif (mid := orderbook.yes_mid_prob) is None:
+                pool_off = True
             else:
                 fair_yes = self._pool(model_yes, mid, tau / 60.0)
-                pooled = f" model_yes={model_yes:.4f} mid={mid:.4f}"
         self.last_fair_yes = fair_yes
 
         best: tuple[Side, float, SizeDecision] | None = None
@@ -153,6 +151,14 @@ class KellyVolatility(BaseStrategy):
         confidence = 1.0 if min_edge <= 0 else min(1.0, decision.edge / (3.0 * min_edge))
 
         def reason() -> str:  # formatted only if read (see Signal)
+            if self._pool_identity:
+                pooled = ""
+            elif pool_off:
+                pooled = " pool=off(no mid)"
+            elif mid is None:
+                pooled = f" model_yes={model_yes:.4f} recalibrated"
+            else:
+                pooled = f" model_yes={model_yes:.4f} mid={mid:.4f}"
             return (f"fair_yes={fair_yes:.4f} {side.value}_ask={decision.price_cc}cc fee={decision.fee_cc}cc "
                     f"edge={decision.edge:.4f} sigma={sigma:.3e}/sqrt(s) tau={tau:.0f}s "
                     f"closing={market.closing_count}/60 {market.closing_source}{pooled}"
