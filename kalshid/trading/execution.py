@@ -10,6 +10,10 @@ Contract (NautilusTrader-style):
   first checkpoint) and a task of its own awaits the answer; when it cannot do that without waiting
   (no free slot, stopping), the whole placement runs in a task. The journal serializes their
   writes, the shutdown drain waits for every placement to end;
+* a stop has a budget, ``drain_timeout_s`` (a share of ``trading.shutdown_grace_seconds``): answers
+  still awaited and exchange calls under way when it arrives get the first half (an unanswered order
+  stays in flight), cancelling resting orders and the last catch-up the rest. What is still unknown
+  then stays in flight in the journal, for the next start to resolve by ``client_order_id``;
 * a timeout, 5xx or transport error leaves the order *in flight* (``UNKNOWN``): it counts against risk
   as if resting and is resolved by looking it up by ``client_order_id``, never resent;
 * order states, fills, settlements and cancels are the bookkeeper's (:mod:`kalshid.trading.bookkeeping`),
@@ -24,7 +28,9 @@ Contract (NautilusTrader-style):
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import attrs
 import trio
@@ -81,7 +87,7 @@ class ExecutionSettings:
     catch_up_every_s: float = 5.0         # REST poll of fills/settlements, in-flight resolution
     in_flight_give_up_s: float = 60.0     # not found by client_order_id for this long: never created
     cancel_on_shutdown: bool = True
-    drain_timeout_s: float = 5.0
+    drain_timeout_s: float = 5.0          # a stop's budget (see the module's contract)
     max_parallel_orders: int = 8          # order requests outstanding at once (the rest queue, in order)
     fill_check_delay_s: float = 1.0       # after an ack with fills, REST catch-up if the feed has not caught up
 
@@ -114,6 +120,10 @@ class ExecutionStage:
         self._order_slots = trio.CapacityLimiter(settings.max_parallel_orders)
         self._placing = 0
         self._placed = trio.Event()  # set whenever a placement ends (re-armed by the waiter)
+        # exchange waits a stop cuts short: every scope here ends by ``_cut_at`` (Trio time) once stopping
+        self._cuttable: set[trio.CancelScope] = set()
+        self._cut_at = math.inf
+        self._stop_by = math.inf
 
     # --- the loop ---------------------------------------------------------------------------------
     async def run(self, inbox: trio.MemoryReceiveChannel[ExecutionInput],
@@ -150,6 +160,8 @@ class ExecutionStage:
                             if item.cancel_all:
                                 await books_send.send(CancelAll(item.reason))
                         else:
+                            if isinstance(item, ShutdownRequested):
+                                self._begin_stop()
                             await books_send.send(item)
                             if isinstance(item, ShutdownRequested):
                                 break
@@ -177,9 +189,11 @@ class ExecutionStage:
                 elif isinstance(item, CatchUp):
                     self.request_catch_up()
                 elif isinstance(item, WindowClosing):
-                    await self.keeper.cancel_market(item.ticker, item.reason, risk)
+                    with self._cut_by_stop("window close cancels"):
+                        await self.keeper.cancel_market(item.ticker, item.reason, risk)
                 elif isinstance(item, CancelAll):
-                    await self.keeper.kill_switch(item.reason, risk, taken=item.answer)
+                    with self._cut_by_stop("kill switch"):
+                        await self.keeper.kill_switch(item.reason, risk, taken=item.answer)
                 elif isinstance(item, Reconnected):
                     log.info("feed reconnected: catching up on fills and orders by REST")
                     self.request_catch_up()
@@ -190,7 +204,6 @@ class ExecutionStage:
                 elif isinstance(item, PositionUpdated):
                     pass  # positions are derived from fills; the exchange's view is checked at reconcile
                 elif isinstance(item, ShutdownRequested):
-                    self._stopping = True  # approved orders not yet journaled are dropped
                     await self._wait_placements()
                     await self._shutdown(risk)
                     return
@@ -253,10 +266,49 @@ class ExecutionStage:
         self._placed.set()
 
     async def _wait_placements(self) -> None:
-        """Until no placement is running (each is bounded by ``order_timeout_s``)."""
+        """Until no placement is running (each is bounded by ``order_timeout_s``, and once stopping by
+        the first half of the drain)."""
         while self._placing:
             self._placed = trio.Event()
             await self._placed.wait()
+
+    # --- a stop's budget --------------------------------------------------------------------------
+    def _begin_stop(self) -> None:
+        """The stop arrived: approved orders not yet journaled are dropped from now on, and every
+        exchange wait under way ends within the first half of the drain."""
+        now = trio.current_time()
+        self._stopping = True
+        self._cut_at = now + self.settings.drain_timeout_s / 2
+        self._stop_by = now + self.settings.drain_timeout_s
+        for scope in self._cuttable:
+            scope.deadline = min(scope.deadline, self._cut_at)
+
+    @contextlib.contextmanager
+    def _cuttable_scope(self, deadline: float) -> Iterator[trio.CancelScope]:
+        scope = trio.CancelScope(deadline=min(deadline, self._cut_at))
+        self._cuttable.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._cuttable.discard(scope)
+
+    @contextlib.contextmanager
+    def _answer_by(self, deadline: float) -> Iterator[None]:
+        """``trio.fail_at(deadline)``, brought forward by a stop."""
+        with self._cuttable_scope(deadline) as scope:
+            yield
+        if scope.cancelled_caught:
+            raise trio.TooSlowError
+
+    @contextlib.contextmanager
+    def _cut_by_stop(self, what: str) -> Iterator[None]:
+        """Exchange work the bookkeeping task does (cancels, the kill switch): a stop ends it within
+        the drain's first half; the drain then cancels every resting order itself."""
+        with self._cuttable_scope(math.inf) as scope:
+            yield
+        if scope.cancelled_caught:
+            log.warning("cut short by the stop; the drain cancels what is left", work=what)
 
     def request_catch_up(self, *, within: float = 0.0) -> None:
         """Ask the catch-up task to run now (a reconnect, a settlement), or within ``within`` seconds
@@ -327,7 +379,7 @@ class ExecutionStage:
         self.p.last_order_local_time = sent_at
         placement.deadline = sent_at + self.settings.order_timeout_s
         try:
-            with trio.fail_at(placement.deadline):
+            with self._answer_by(placement.deadline):
                 placement.reply = await self.p.require_exchange().submit(placement.request)
         except (trio.TooSlowError, ExchangeError) as exc:  # OrderInFlight, when the write failed
             placement.error = exc
@@ -342,11 +394,14 @@ class ExecutionStage:
             if placement.error is not None:
                 raise placement.error
             assert placement.reply is not None
-            with trio.fail_at(placement.deadline):
+            with self._answer_by(placement.deadline):
                 order = await placement.reply.order()
         except (OrderInFlight, trio.TooSlowError, ServerError, TransportError, RateLimited) as exc:
             # RateLimited on a create is a definite "not accepted" on Kalshi, but treating it as unknown
             # costs only a lookup and can never duplicate an order.
+            if self.p.orders.get(cid) is None:  # its fills (the feed) finished it while the answer was awaited
+                bound.info("order answer not seen; the order had already ended", error=f"{type(exc).__name__}: {exc}")
+                return
             self.p.orders.lost_answer(cid, trio.current_time())
             self.p.publish_execution()
             bound.warning("order outcome unknown: in flight until resolved by client_order_id",
@@ -390,10 +445,14 @@ class ExecutionStage:
         log.info("trading enabled" if command.enabled else "trading stopped", reason=command.reason)
 
     async def _shutdown(self, risk: trio.MemorySendChannel[RiskInput]) -> None:
-        self._stopping = True
-        with trio.move_on_after(self.settings.drain_timeout_s):
+        with trio.move_on_at(self._stop_by) as budget:
             if self.settings.cancel_on_shutdown:
                 await self.keeper.cancel_where(lambda o: True, "shutdown", risk)
             await self.keeper.catch_up(risk)
-        log.info("execution drained", open_orders=len(self.p.orders),
-                 in_flight=sum(1 for o in self.p.orders if o.in_flight))
+        in_flight = [o.client_order_id for o in self.p.orders if o.in_flight]
+        if budget.cancelled_caught or in_flight:
+            log.warning("execution drained within its budget, not completely; the next start resolves "
+                        "what is in flight by client_order_id and reconciles the rest",
+                        budget_s=self.settings.drain_timeout_s, open_orders=len(self.p.orders),
+                        in_flight=in_flight)
+        log.info("execution drained", open_orders=len(self.p.orders), in_flight=len(in_flight))

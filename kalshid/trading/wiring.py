@@ -59,6 +59,11 @@ from kalshid.trading.venue import Venue
 
 log = get_logger("kalshid.pipeline")
 
+# Execution's share of ``trading.shutdown_grace_seconds``: the API's drain comes before it and the
+# feed's and venue's closes after it, all under the one deadline, so an answer that never comes (or a
+# cancel that hangs) leaves an order in flight for the next start rather than forcing the exit.
+EXECUTION_DRAIN_SHARE = 0.6
+
 
 async def send_or_drop(channel: trio.MemorySendChannel[Any], item: object, what: str) -> None:
     """Send, or log and drop if the receiving stage has already finished (only during shutdown)."""
@@ -116,8 +121,8 @@ class TradingDaemon:
         self.engine = RiskEngine(risk_limits(cfg))
         self.risk_stage = RiskStage(self.p, self.engine, self.metrics)
         self.execution = ExecutionStage(self.p, self.clock, ExecutionSettings(
-            order_timeout_s=cfg.exchange.request_timeout, cancel_on_shutdown=cfg.trading.cancel_on_shutdown),
-            self.metrics)
+            order_timeout_s=cfg.exchange.request_timeout, cancel_on_shutdown=cfg.trading.cancel_on_shutdown,
+            drain_timeout_s=cfg.trading.shutdown_grace_seconds * EXECUTION_DRAIN_SHARE), self.metrics)
         self.strategy = StrategyStage(self.p, underlying=cfg.exchange.underlying, record=self._record)
         # parameters set by an operator (API, ctl), journaled with the rest of the operator state
         self.param_overrides: dict[str, dict[str, Any]] = {}

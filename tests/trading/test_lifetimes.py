@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 
 from kalshid.config import load_config
 from kalshid.daemon.supervisor import EXIT_FAILURE, Runtime, Supervisor
+from kalshid.sim.faults import FaultInjector, FaultSpec, HttpFault
 from kalshid.trading import app
 from kalshid.trading.markets import Markets
 from kalshid.trading.messages import Pipeline
@@ -98,6 +99,43 @@ async def test_the_market_data_daemon_watches_without_trading_and_stops_cleanly(
     for pair in (daemon.p.market_data, daemon.p.execution_in):
         assert pair is not None and pair[1].statistics().current_buffer_used == 0  # nothing delivered
     assert daemon.p.journal is None
+
+
+async def test_a_stop_with_an_order_answer_lost_on_the_way_drains_in_time_and_resolves_it(
+        tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
+    """The simulator places an order and never sends the answer; the stop comes while the daemon waits
+    for it (the wait alone would be the whole grace period). The stop is still clean (exit 0): the
+    drain declares the order in flight and settles its fate (its fill, a lookup by client_order_id, or
+    a cancel) before the daemon exits."""
+    lost: list[str] = []
+    lost_one = trio.Event()
+
+    def lose_creates(*, now: float | None = None, detail: str = "") -> HttpFault | None:
+        if detail.startswith("POST ") and detail.endswith("/portfolio/events/orders"):
+            lost.append(detail)
+            lost_one.set()
+            return "lost"
+        return None
+
+    with capture_logs() as logs:
+        async with running_daemon(tmp_path) as (daemon, _supervisor):
+            venue = daemon.p.sim_handle.venue
+            venue.faults = FaultInjector(FaultSpec(), seed=1)
+            venue.faults.http_fault = lose_creates  # type: ignore[method-assign]
+            with trio.fail_after(2 * 900):
+                await lost_one.wait()
+            [waiting] = [o for o in daemon.p.orders if o.in_flight]
+            stopped_at = trio.current_time()
+        took = trio.current_time() - stopped_at
+    grace = daemon.cfg.trading.shutdown_grace_seconds
+    assert took < grace and len(lost) == 1
+    events = [e["event"] for e in logs]
+    assert {"order outcome unknown: in flight until resolved by client_order_id",
+            "order answer not seen; the order had already ended"} & set(events)
+    from kalshid.store import open_journal
+    async with open_journal(daemon.cfg.journal_path, daemon.cfg.journal_mode, inline=True) as journal:
+        row = await journal.get_order_by_client_id(waiting.client_order_id)
+    assert row is not None and row.state.is_terminal  # resolved on the way out, nothing left in flight
 
 
 async def test_the_pipeline_has_no_done_flags() -> None:

@@ -135,6 +135,7 @@ class GatedExchange:
         self.senders: list[trio.lowlevel.Task] = []  # the task that called submit, per order
         self.gates: dict[str, trio.Event] = {}
         self.arrival = trio.Event()
+        self.lookups: list[str] = []
 
     async def submit(self, request: OrderRequest) -> UnsentOrder:
         self.senders.append(trio.lowlevel.current_task())
@@ -155,6 +156,10 @@ class GatedExchange:
 
     async def list_settlements(self, *, ticker: str | None = None, since: datetime | None = None) -> list[Any]:
         return []
+
+    async def resolve_in_flight(self, client_order_id: str, *, ticker: str) -> Order | None:
+        self.lookups.append(client_order_id)
+        return None  # the drain's lookup of an unanswered order: not (yet) on the exchange
 
     async def wait_arrivals(self, n: int) -> None:
         while len(self.arrived) < n:
@@ -223,6 +228,26 @@ async def test_shutdown_waits_for_a_placement_in_progress(journal: Journal) -> N
             rig.exchange.gates["c" * 32].set()
             await rig.done.wait()
     assert await journal_states(journal) == {"c" * 32: "canceled"}  # the answer was booked, not abandoned
+
+
+async def test_a_stop_waits_for_an_unanswered_order_only_within_its_budget(
+        tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
+    """The exchange never answers (a lost response): the stop does not wait out the order's 10 s
+    timeout. Within the drain's first half the order is declared in flight, the drain looks it up by
+    client_order_id, and what is still unknown stays in flight in the journal for the next start."""
+    async with open_journal(tmp_path / "j.sqlite3", "sim", inline=True) as journal:
+        rig = ExecutionRig(journal, ExecutionSettings(order_timeout_s=10.0, drain_timeout_s=4.0))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(rig.run)
+            await rig.inbox.send(approved("d" * 32, "kelly_volatility"))
+            await rig.exchange.wait_arrivals(1)
+            stopped_at = trio.current_time()
+            await rig.inbox.send(ShutdownRequested())
+            await rig.done.wait()
+            took = trio.current_time() - stopped_at
+        assert took <= 4.0, took  # the gate never opened: without the budget this is the full 10 s
+        assert rig.exchange.lookups and set(rig.exchange.lookups) == {"d" * 32}
+        assert await journal_states(journal) == {"d" * 32: "in_flight"}
 
 
 def decided(cid: str, strategy: str) -> ApprovedOrder:
