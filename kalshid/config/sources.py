@@ -24,6 +24,15 @@ from kalshid.config.seed import SEED_REFUSED, is_seed_name, translate
 
 PREFIX = "KALSHID_"
 CONFIG_PATH_VAR = "KALSHID_CONFIG"
+# ``KALSHID_*`` names that are not settings: each is read from the process environment by one command
+# (the control socket for ``kalshid ctl``, the research data for the backtest and the tests, the browser
+# for the dashboard's tests), so a shell that sets one still starts the daemon.
+ENVIRONMENT_ONLY = {
+    "KALSHID_SOCKET": "kalshid ctl's control socket",
+    "KALSHID_SHARED_DIR": "the shared specs and data folder of the research commands and the tests",
+    "KALSHID_DATA_DIR": "the research commands' data folder",
+    "KALSHID_CHROMIUM": "the browser the dashboard's tests drive",
+}
 
 SEED_ALIASES: dict[str, str] = {
     "KALSHI_API_KEY": "exchange.api_key",
@@ -139,6 +148,12 @@ def read_variables(
     for name in sorted(variables):
         value = variables[name]
         if name == CONFIG_PATH_VAR:
+            continue
+        if name in ENVIRONMENT_ONLY:
+            if strict:
+                problems.append(Problem(name, value, f"{place} {name}",
+                                        f"not a setting: {ENVIRONMENT_ONLY[name]}, read from the process "
+                                        "environment only (export it instead)"))
             continue
         key = ENV_TO_KEY.get(name) or SEED_ALIASES.get(name)
         if key is None and not is_seed_name(name, dotenv=strict):

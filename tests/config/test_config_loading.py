@@ -253,3 +253,14 @@ def test_a_token_off_loopback_must_be_strong(tmp_path: Path, token: str, ok: boo
     with pytest.raises(ValueError, match="off loopback, and its token is too weak"):
         resolve_token(ApiSettings(host="0.0.0.0", token=token))
     assert resolve_token(ApiSettings(host="127.0.0.3", token=token)) == token  # loopback: length is enough
+
+
+def test_environment_variables_of_other_commands_are_not_refused_as_settings(tmp_path: Path) -> None:
+    """A shell that exports ``kalshid ctl``'s socket or the research data folder still starts the
+    daemon; the same names in a ``.env`` file (read for settings only) are refused with the reason."""
+    others = {"KALSHID_SOCKET": str(tmp_path / "k.sock"), "KALSHID_SHARED_DIR": str(tmp_path),
+              "KALSHID_DATA_DIR": str(tmp_path), "KALSHID_CHROMIUM": "/usr/bin/chromium"}
+    assert load_config(environ=others, cwd=tmp_path).config == Config()
+    (tmp_path / ".env").write_text(f"KALSHID_SOCKET={tmp_path / 'k.sock'}\n")
+    [line] = problems_of(environ={}, cwd=tmp_path)
+    assert "KALSHID_SOCKET" in line and "read from the process environment only" in line
