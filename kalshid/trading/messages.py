@@ -18,14 +18,16 @@ across an ``await`` and assumed unchanged); see ``docs/architecture.md``, "Who o
 
 * the execution stage: the :class:`~kalshid.core.orders.LiveOrders` (live orders, in-flight marks, busy
   strategies, strategy holdings, the pause after a cancel-all) and the operator's start/stop switch;
-* the risk stage: portfolio, day ledger, breaker, equity peak, the operator's stop-entry;
-* the strategy stage: the market tracker, the last fair values and edges;
+* the risk stage: portfolio, day ledger, breaker, equity peak, the operator's stop-entry, the risk limits;
+* the strategy stage: the market tracker, the basis tracker, the last fair values and edges;
+* each stage: its own :class:`Counters`;
 * the wiring's rooms (markets, recovery): the daemon's facts (mode, markets followed, reconciliation,
   readiness).
 
-Other stages learn by message; operator commands are messages to the owning stage's inbox
-(:class:`Command`, awaited with :func:`ask`). Readers outside the stages (API, control socket) read
-the immutable snapshots each stage publishes on change (:class:`Snapshots`).
+Other stages learn by message; operator commands and configuration reloads are messages to the owning
+stage's inbox (:class:`Command`, awaited with :func:`ask`). Readers outside the stages (API, control
+socket) read the immutable snapshots each stage publishes on change (:class:`Snapshots`), which carry a
+read-only view of the stage's counters.
 """
 
 from __future__ import annotations
