@@ -62,7 +62,7 @@ class DaemonControlImpl:
 
     @property
     def _state(self) -> Any:
-        """The daemon's facts (mode, markets, readiness, reconciliation, counters): written by the wiring."""
+        """The daemon's facts (mode, markets, readiness, reconciliation): written by the wiring."""
         return self.d.p.state
 
     @property
