@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import attrs
@@ -16,6 +18,7 @@ from daemonkit import daemon_env, running_daemon
 from structlog.testing import capture_logs
 
 from kalshid.config import load_config
+from kalshid.core.basis import BasisConfig, BasisTracker
 from kalshid.core.breaker import Breaker
 from kalshid.core.markets import market_ticker
 from kalshid.core.portfolio import Portfolio
@@ -25,12 +28,16 @@ from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.core.vocab import Action, Side
 from kalshid.exchange.base import FeedStale
 from kalshid.store import Journal, open_journal
+from kalshid.trading.control_impl import DaemonControlImpl
 from kalshid.trading.messages import (
     ApprovedOrder,
+    ExecutionSnapshot,
     Pipeline,
     Proposal,
     SetRiskLimits,
     SetStrategy,
+    Snapshots,
+    StrategySnapshot,
     TradingState,
     ask,
 )
@@ -194,3 +201,20 @@ async def test_a_reload_sends_parameters_and_limits_to_their_stages_and_names_a_
         assert audit["outcome"] == "refused" and "strategy stage has stopped" in audit["detail"]
         daemon.strategy.commands = running
         assert daemon.p.registry.get("kelly_volatility").params.min_edge == 0.09
+
+
+async def test_the_markets_view_is_built_from_the_strategy_snapshot_alone() -> None:
+    """``/api/markets`` reads the strategy stage's snapshot: no tracker, no basis tracker, no stage."""
+    basis = BasisTracker(BasisConfig())
+    basis.on_index(1.0, Decimal("150"))
+    basis.on_spot(1.5, Decimal("150.3"))
+    state = TradingState(mode="sim", portfolio=Portfolio(0), ledger=DayLedger(NOW.date(), 0),
+                         breaker=Breaker.start(NOW, 0))
+    snapshots = Snapshots(ExecutionSnapshot(), state.risk_snapshot(), StrategySnapshot(
+        last_print=IndexPrint(NOW, 150.0), data_time=NOW, basis=basis.view(2.0)))
+    daemon = SimpleNamespace(p=SimpleNamespace(state=state, snapshots=snapshots),
+                             cfg=SimpleNamespace(exchange=SimpleNamespace(underlying="index")))
+    view = await DaemonControlImpl(daemon).markets()  # type: ignore[arg-type]
+    assert view["index"] == {"id": "SOLUSD_RTI", "value": 150.0, "ts": NOW.isoformat()}
+    assert view["basis"]["spot"] == "150.3" and view["basis"]["index"] == "150"
+    assert view["current"] is None and view["underlying"] == "index"
