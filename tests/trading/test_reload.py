@@ -156,12 +156,17 @@ async def test_each_stage_counts_in_its_own_snapshot_and_the_strategy_publishes_
         assert p.snapshots.risk.counters == {} and p.snapshots.execution.counters == {}
         first = p.snapshots.strategy.basis
         assert first is not None and first.samples == 0  # the first batch publishes it
+        stage.basis.on_index(trio.current_time(), Decimal("150"))
         await md_send.send(FeedStale(TICKER, "test", trio.current_time()))
         await trio.testing.wait_all_tasks_blocked()
-        assert p.snapshots.strategy.basis is first  # unchanged, and within the interval anyway
+        assert p.snapshots.strategy.basis is first  # changed, but within the interval: not yet
         await trio.sleep(BASIS_PUBLISH_INTERVAL_S)
+        await md_send.send(FeedStale(TICKER, "test", trio.current_time()))
+        await trio.testing.wait_all_tasks_blocked()
+        refreshed = p.snapshots.strategy.basis
+        assert refreshed is not None and refreshed.index == Decimal("150")
         await md_send.aclose()
-    assert p.snapshots.counters() == {"feed_stale": 2}
+    assert p.snapshots.counters() == {"feed_stale": 3}
 
 
 async def test_a_reload_sends_parameters_and_limits_to_their_stages_and_names_a_stage_that_is_gone(
