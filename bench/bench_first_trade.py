@@ -55,7 +55,7 @@ async def first_order_after_ready(seed: int, tmp: Path) -> float | None:
         await supervisor.wait_ready()
         ready = trio.current_time()
         with trio.move_on_after(GIVE_UP_S):
-            while not daemon.p.state.counters.get("orders", 0):  # noqa: ASYNC110 - a counter, no event to wait on
+            while not daemon.p.snapshots.counters().get("orders", 0):  # noqa: ASYNC110 - a counter, no event to wait on
                 await trio.sleep(0.25)
             found.append(trio.current_time() - ready)
         supervisor.request_stop("bench done")

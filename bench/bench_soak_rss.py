@@ -125,11 +125,11 @@ async def soak(hours: int, tmp: Path, sim_history: int, trace: bool = False) -> 
 
     def sample(hour: int) -> None:
         rss, hwm = proc_status_mb()
-        state = daemon.p.state
+        counters = daemon.p.snapshots.counters()
         venue = daemon.p.sim_handle.venue if daemon.p.sim_handle is not None else None
         row = {
             "hour": hour, "wall_s": time.monotonic() - wall0, "rss": rss, "hwm": hwm, "maxrss": maxrss_mb(),
-            "orders": state.counters.get("orders", 0), "signals": state.counters.get("signals", 0),
+            "orders": counters.get("orders", 0), "signals": counters.get("signals", 0),
             "objects": len(gc.get_objects()),  # not the frozen start-up ones: what trading allocated
             "sim_orders": len(venue.exchange.orders) if venue else 0,
             "journal_mb": sum(p.stat().st_size for p in (tmp / "var").glob("*")) / 2**20,

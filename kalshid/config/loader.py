@@ -27,7 +27,8 @@ import attrs
 import cattrs
 
 from kalshid.config import schema
-from kalshid.config.schema import Cc, Config, Leaf, cross_field_problems, leaves, range_problems
+from kalshid.config.rules import Leaf, cross_field_problems, is_loopback, leaves, range_problems
+from kalshid.config.schema import Cc, Config
 from kalshid.config.sources import (
     CONFIG_PATH_VAR,
     Problem,
@@ -176,7 +177,7 @@ def _url_problem(url: str, schemes: tuple[str, str], suffix: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in schemes or not parts.hostname:
         return f"expected a {schemes[0]}:// or {schemes[1]}:// URL with a host"
-    if parts.scheme == schemes[0] and not schema.is_loopback(parts.hostname):
+    if parts.scheme == schemes[0] and not is_loopback(parts.hostname):
         return f"plain {schemes[0]}:// is only allowed for loopback hosts; use {schemes[1]}://"
     if not parts.path.rstrip("/").endswith(suffix) or parts.query:
         return f"expected the path to end in {suffix} (requests are signed with the /trade-api/... path)"

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from kalshid.config.loader import LoadedConfig
-from kalshid.config.schema import Config, Leaf, leaves
+from kalshid.config.rules import Leaf, leaves
+from kalshid.config.schema import Config
 from kalshid.core.units import format_dollars
 from kalshid.exchange.kalshi.auth import redact_key_id
 

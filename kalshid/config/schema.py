@@ -8,10 +8,11 @@ strategy parameters). Naming rules the loader relies on:
   (``risk.max_daily_loss = "500"`` -> ``RiskConfig.max_daily_loss_cc == 5_000_000``).
 - ``metadata["expect"]`` says in words what a value may be; it is quoted in error messages.
 - ``metadata["secret"]`` is ``"prefix"`` (show the first 4 characters) or ``"full"`` (show nothing).
-- ``metadata`` bounds (``gt``/``ge``/``lt``/``le``) are checked by :func:`range_problems`.
+- ``metadata`` bounds (``gt``/``ge``/``lt``/``le``) are checked by
+  :func:`kalshid.config.rules.range_problems`.
 
-Cross-field rules (a medium z-score above the high one, ...) live in :func:`cross_field_problems`.
-Both return ``(key, message)`` pairs and never raise: the loader collects every problem at once.
+The tree's leaves and the rules over them (bounds, cross-field rules such as a medium z-score above
+the high one, the API token's strength) live in :mod:`kalshid.config.rules`.
 """
 
 # ruff: noqa: RUF009  (``_f``/``_money`` return ``attrs.field(...)``; ruff cannot see that)
@@ -302,116 +303,7 @@ class Config:
         return "sim" if self.exchange.env == "sim" else "live"
 
 
-STRONG_TOKEN_CHARS = 32
-STRONG_TOKEN_DISTINCT = 10
-
-
-def is_loopback(host: str) -> bool:
-    """``localhost``, any address in ``127.0.0.0/8``, or ``::1`` (also in brackets)."""
-    import ipaddress
-
-    name = host.strip("[]")
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def weak_token(token: str) -> str | None:
-    """Why ``token`` is too weak for an API reachable off loopback, or None when it is strong enough."""
-    if len(token) < STRONG_TOKEN_CHARS or len(set(token)) < STRONG_TOKEN_DISTINCT:
-        return (f"too weak: use at least {STRONG_TOKEN_CHARS} random characters, e.g. the output of "
-                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
-    return None
-
-
 for _cls in (ExchangeConfig, TradingConfig, RiskConfig, KellyVolatilityParams, MeanReversionParams,
              StrategiesConfig, ApiConfig, ControlConfig, JournalConfig, LogConfig, SimConfig,
              ChannelsConfig, RuntimeConfig, RecordConfig, Config):
     attrs.resolve_types(_cls)
-
-
-@attrs.frozen
-class Leaf:
-    """One configurable value: its dotted key, the attribute path, its type and field metadata."""
-
-    key: str
-    attr_path: tuple[str, ...]
-    type: Any
-    default: Any
-    metadata: Any
-
-    @property
-    def is_money(self) -> bool:
-        return self.attr_path[-1].endswith("_cc")
-
-    @property
-    def secret(self) -> str | None:
-        s = self.metadata.get("secret")
-        return s if isinstance(s, str) else None
-
-
-def leaves(cls: type = Config, prefix: tuple[str, ...] = ()) -> list[Leaf]:
-    """Every configurable leaf of ``cls``, in declaration order."""
-    out: list[Leaf] = []
-    for a in attrs.fields(cls):
-        path = (*prefix, a.name)
-        if attrs.has(a.type):
-            out.extend(leaves(a.type, path))
-            continue
-        key_parts = (*prefix, a.name.removesuffix("_cc"))
-        out.append(Leaf(".".join(key_parts), path, a.type, a.default, a.metadata))
-    return out
-
-
-def range_problems(leaf: Leaf, value: Any) -> str | None:
-    """The bound ``value`` breaks, in words, or None. Only numbers have bounds."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return None
-    m = leaf.metadata
-    ok = (
-        ("gt" not in m or value > m["gt"])
-        and ("ge" not in m or value >= m["ge"])
-        and ("lt" not in m or value < m["lt"])
-        and ("le" not in m or value <= m["le"])
-    )
-    return None if ok else f"expected {m['expect']}"
-
-
-def cross_field_problems(cfg: Config) -> list[tuple[str, str, tuple[str, ...]]]:
-    """Rules that involve more than one value: ``(key, message, every key the rule reads)``."""
-    out: list[tuple[str, str, tuple[str, ...]]] = []
-    mr = cfg.strategies.mean_reversion
-    z = "strategies.mean_reversion.zscore_threshold_"
-    ex = cfg.exchange
-    if ex.spot_url and not ex.spot_url.startswith(("ws://", "wss://")):
-        out.append(("exchange.spot_url", f"expected a ws:// or wss:// URL, got {ex.spot_url!r}",
-                    ("exchange.spot_url",)))
-    if not mr.zscore_threshold_medium <= mr.zscore_threshold_high:
-        out.append((
-            z + "medium",
-            f"contradictory thresholds: expected medium <= high, "
-            f"got medium={mr.zscore_threshold_medium}, high={mr.zscore_threshold_high}",
-            (z + "medium", z + "high"),
-        ))
-    es = "trading.enabled_strategies"
-    if not cfg.trading.enabled_strategies:
-        out.append((es, f"expected at least one of {', '.join(KNOWN_STRATEGIES)}", (es,)))
-    seen: set[str] = set()
-    for name in cfg.trading.enabled_strategies:
-        if name not in KNOWN_STRATEGIES:
-            expected = ", ".join(KNOWN_STRATEGIES)
-            out.append((es, f"unknown strategy {name!r}: expected one of {expected}", (es,)))
-        elif name in seen:
-            out.append((es, f"strategy {name!r} is listed twice", (es,)))
-        seen.add(name)
-    if not is_loopback(cfg.api.host) and not (cfg.api.token or cfg.api.token_file):
-        out.append(("api.host", f"the API listens on {cfg.api.host!r}, off loopback: set api.token or "
-                                "api.token_file so it is not open to the network",
-                    ("api.host", "api.token", "api.token_file")))
-    elif not is_loopback(cfg.api.host) and cfg.api.token and (why := weak_token(cfg.api.token)):
-        out.append(("api.token", f"the API listens on {cfg.api.host!r}, off loopback, and its token is {why}",
-                    ("api.host", "api.token")))
-    return out

@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 from dotenv import dotenv_values
 
-from kalshid.config.schema import leaves
+from kalshid.config.rules import leaves
 from kalshid.config.seed import SEED_REFUSED, is_seed_name, translate
 
 PREFIX = "KALSHID_"

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import attrs
 
-from kalshid.config.schema import is_loopback, weak_token
+from kalshid.config.rules import is_loopback, weak_token
 
 log = logging.getLogger("kalshid.server")
 
@@ -108,7 +108,7 @@ def _read_token(path: str) -> str:
 def resolve_token(settings: ApiSettings) -> str:
     """``settings.token`` if set, else the token in ``settings.token_file`` (created if absent).
 
-    Off loopback the token must also be strong (:func:`kalshid.config.schema.weak_token`)."""
+    Off loopback the token must also be strong (:func:`kalshid.config.rules.weak_token`)."""
     if settings.token:
         if len(settings.token) < MIN_TOKEN_CHARS:
             raise ValueError(f"api.token must be at least {MIN_TOKEN_CHARS} characters")

@@ -6,7 +6,7 @@ import functools
 
 from kalshid.daemon.supervisor import Component, Runtime
 from kalshid.trading.controlplane import api_task, control_task, watchdog_component
-from kalshid.trading.reload import apply_reload
+from kalshid.trading.reload import reload_on_signal
 from kalshid.trading.wiring import TradingDaemon
 
 
@@ -24,5 +24,5 @@ def components(daemon: TradingDaemon) -> list[Component]:
 def components_for(runtime: Runtime) -> list[Component]:
     """The components ``kalshid run`` starts; a configuration reload applies to the daemon they share."""
     daemon = TradingDaemon(runtime)
-    runtime.on_reload = lambda new: apply_reload(daemon, new.config)
+    runtime.on_reload = functools.partial(reload_on_signal, daemon)
     return components(daemon)

@@ -33,7 +33,7 @@ from kalshid.store import records
 from kalshid.trading.convert import external_order, journal_fill, journal_settlement, order_update
 from kalshid.trading.exchangeclock import ExchangeClock
 from kalshid.trading.fillowner import FillOwners, Owner
-from kalshid.trading.messages import FillBooked, OrdersChanged, Pipeline, RiskInput, SettlementBooked
+from kalshid.trading.messages import Counters, FillBooked, OrdersChanged, Pipeline, RiskInput, SettlementBooked
 from kalshid.trading.netting import AccountHoldings
 
 log = get_logger("kalshid.execution")
@@ -57,6 +57,9 @@ class Bookkeeper:
         self._last_settlement_ts: datetime | None = None
         self._owners: FillOwners | None = None  # built on first use (the journal and exchange are set then)
         self._holdings: AccountHoldings | None = None
+        # the execution stage's counters (fills here, orders in its order loop), published in its snapshot
+        self.counters = Counters()
+        pipeline.snapshots.execution = attrs.evolve(pipeline.snapshots.execution, counters=self.counters.view)
 
     @property
     def owners(self) -> FillOwners:
@@ -160,7 +163,7 @@ class Bookkeeper:
                  market=fill.ticker, side=fill.side, action=fill.action, count=fill.count,
                  price_cc=fill.price_cc, fee_cc=fill.fee_cc, taker=fill.is_taker, strategy=strategy,
                  source=source)
-        self.p.state.bump("fills")
+        self.counters.bump("fills")
         self.p.orders.fill_booked(strategy, fill.ticker, fill.side, fill.action, fill.count)
         if self.metrics is not None:
             self.metrics.fill(strategy=strategy or "external", count=fill.count)

@@ -38,7 +38,7 @@ from kalshid.trading.messages import (
     ask,
 )
 from kalshid.trading.operator_state import save_operator_state
-from kalshid.trading.reload import apply_reload
+from kalshid.trading.reload import ReloadRefused, apply_reload
 from kalshid.trading.risk import marks_for
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class DaemonControlImpl:
 
     @property
     def _state(self) -> Any:
-        """The daemon's facts (mode, markets, readiness, reconciliation, counters): written by the wiring."""
+        """The daemon's facts (mode, markets, readiness, reconciliation): written by the wiring."""
         return self.d.p.state
 
     @property
@@ -120,7 +120,7 @@ class DaemonControlImpl:
             "reconciliation": s.reconciliation,
             "open_orders": execution.orders.open_count,
             "exchange_time": self.d.clock.now().isoformat() if self.d.clock.known else None,
-            "counters": dict(s.counters),
+            "counters": dict(sorted({**self.d.p.snapshots.counters(), **self.d.notices.view}.items())),
         }
 
     async def positions(self) -> list[JSON]:
@@ -177,20 +177,23 @@ class DaemonControlImpl:
                     "fair_value": dict(strategy.last_fair.get(m.ticker, {})),
                     "edge": dict(strategy.last_edge.get(m.ticker, {}))}
 
-        basis = self.d.strategy.basis.view(trio.current_time())
+        basis = strategy.basis
         return {"current": one(s.current_market), "next": one(s.next_market),
                 "index": {"id": "SOLUSD_RTI", "value": last.price if last else None,
                           "ts": last.ts.isoformat() if last else None},
                 "underlying": self.d.cfg.exchange.underlying,
-                "basis": {"spot": str(basis.spot) if basis.spot is not None else None,
-                          "index": str(basis.index) if basis.index is not None else None,
-                          "basis": str(basis.basis) if basis.basis is not None else None,
-                          "basis_bps": basis.basis_bps, "smoothed_bps": basis.smoothed_bps,
-                          "samples": basis.samples}}
+                "basis": {"spot": str(basis.spot) if basis and basis.spot is not None else None,
+                          "index": str(basis.index) if basis and basis.index is not None else None,
+                          "basis": str(basis.basis) if basis and basis.basis is not None else None,
+                          "basis_bps": basis.basis_bps if basis else None,
+                          "smoothed_bps": basis.smoothed_bps if basis else None,
+                          "samples": basis.samples if basis else 0}}
 
     async def risk(self) -> JSON:
         s = self._risk
-        lim = self.d.engine.limits
+        lim = s.limits
+        if lim is None:
+            raise ControlError(None, "the risk stage has not published its limits yet", code="conflict")
         port = s.portfolio
         realized_today = port.realized_pnl_cc - s.ledger.start_realized_cc
         return {
@@ -248,9 +251,9 @@ class DaemonControlImpl:
         """Risk dates breaker transitions by the market data's time: just after start the strategy may
         not have seen any yet. Wait a little for it, else refuse."""
         with trio.move_on_after(5):
-            while self.d.p.tracker.now is None:  # noqa: ASYNC110 (the strategy's task fills it in)
+            while self.d.p.snapshots.strategy.data_time is None:  # noqa: ASYNC110 (the strategy stage publishes it)
                 await trio.sleep(0.05)
-        if self.d.p.tracker.now is None:
+        if self.d.p.snapshots.strategy.data_time is None:
             raise self._refuse(action, ControlError(None, "no market data has arrived yet; try again in a few "
                                                     "seconds", code="conflict"))
 
@@ -374,7 +377,10 @@ class DaemonControlImpl:
             new = await threads.run_sync(lambda: load_config(config_path=loaded.config_file))
         except ConfigError as exc:
             raise self._refuse("reload", ControlError("config", "; ".join(str(p) for p in exc.problems))) from None
-        changed = await apply_reload(self.d, new.config)
+        try:
+            changed = await apply_reload(self.d, new.config)
+        except ReloadRefused as exc:  # audited by apply_reload
+            raise ControlError(None, str(exc), code="conflict") from None
         return {"reloaded": True, "applied": changed}
 
 

@@ -428,7 +428,7 @@ class ExecutionStage:
         bound.info("order acknowledged", order_id=order.order_id, status=order.status,
                    filled=order.fill_count, remaining=order.remaining_count,
                    tick_to_order_ms=round(latency * 1000, 3))
-        self.p.state.bump("orders")
+        self.keeper.counters.bump("orders")
         await self.keeper.on_order(order, risk, source="create")
 
     # --- operator, cancelling, shutdown -----------------------------------------------------------------

@@ -18,14 +18,16 @@ across an ``await`` and assumed unchanged); see ``docs/architecture.md``, "Who o
 
 * the execution stage: the :class:`~kalshid.core.orders.LiveOrders` (live orders, in-flight marks, busy
   strategies, strategy holdings, the pause after a cancel-all) and the operator's start/stop switch;
-* the risk stage: portfolio, day ledger, breaker, equity peak, the operator's stop-entry;
-* the strategy stage: the market tracker, the last fair values and edges;
+* the risk stage: portfolio, day ledger, breaker, equity peak, the operator's stop-entry, the risk limits;
+* the strategy stage: the market tracker, the basis tracker, the last fair values and edges;
+* each stage: its own :class:`Counters`;
 * the wiring's rooms (markets, recovery): the daemon's facts (mode, markets followed, reconciliation,
   readiness).
 
-Other stages learn by message; operator commands are messages to the owning stage's inbox
-(:class:`Command`, awaited with :func:`ask`). Readers outside the stages (API, control socket) read
-the immutable snapshots each stage publishes on change (:class:`Snapshots`).
+Other stages learn by message; operator commands and configuration reloads are messages to the owning
+stage's inbox (:class:`Command`, awaited with :func:`ask`). Readers outside the stages (API, control
+socket) read the immutable snapshots each stage publishes on change (:class:`Snapshots`), which carry a
+read-only view of the stage's counters.
 """
 
 from __future__ import annotations
@@ -34,16 +36,18 @@ import contextlib
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 import attrs
 import trio
 
+from kalshid.core.basis import BasisView
 from kalshid.core.breaker import Breaker
 from kalshid.core.orders import LiveOrder as LiveOrder  # re-exported: the stages and reconciliation use it
 from kalshid.core.orders import LiveOrders, OrdersSnapshot
 from kalshid.core.portfolio import Portfolio
-from kalshid.core.risk import DayLedger
+from kalshid.core.risk import DayLedger, RiskLimits
 from kalshid.core.signals import BookTop, IndexPrint, Signal
 from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.core.tracker import MarketTracker
@@ -164,6 +168,14 @@ class SetStrategyParams(Command):
     params: Mapping[str, Any]
 
 
+@attrs.define
+class SetRiskLimits(Command):
+    """Risk: check every later proposal against ``limits``. Applied between two messages of the
+    stage's inbox, so each proposal is checked against one set of limits, never a mix."""
+
+    limits: RiskLimits
+
+
 async def ask(inbox: trio.MemorySendChannel[Any] | None, command: Command, *, stage: str,
               timeout_s: float = 5.0) -> None:
     """Send ``command`` to a stage's inbox and wait for its answer. Raises :class:`StageUnavailable`
@@ -210,14 +222,44 @@ class SettlementBooked:
     settlement: Settlement
 
 
-RiskInput = Proposal | FillBooked | OrdersChanged | SettlementBooked | ResetBreaker | SetEntries
+RiskInput = Proposal | FillBooked | OrdersChanged | SettlementBooked | ResetBreaker | SetEntries | SetRiskLimits
+
+
+def refuse_waiting(inbox: trio.MemoryReceiveChannel[Any], why: str) -> None:
+    """Answer every command still waiting in a stopping stage's ``inbox`` with the refusal ``why``
+    (other messages are dropped), so that no caller of :func:`ask` waits out its timeout."""
+    while True:
+        try:
+            left = inbox.receive_nowait()
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            return
+        if isinstance(left, Command):
+            left.answer(why)
+
+
+class Counters:
+    """One stage's event counts since start. Only the owning stage bumps them (no await, no copy: the
+    hot path pays one dict update); everyone else reads :attr:`view`, a read-only live mapping that
+    the stage's snapshot carries."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self.view: Mapping[str, int] = MappingProxyType(self._counts)
+
+    def bump(self, name: str, by: int = 1) -> None:
+        self._counts[name] = self._counts.get(name, 0) + by
+
+
+_NO_COUNTS: Mapping[str, int] = MappingProxyType({})
 
 
 # --- snapshots: what each stage owns, immutable, replaced by the stage on every change ------------------
+# ``counters`` is each stage's :attr:`Counters.view` (live, read-only), carried from one snapshot to the next
 @attrs.frozen
 class ExecutionSnapshot:
     trading_enabled: bool = True               # POST /api/start|stop
     orders: OrdersSnapshot = attrs.field(factory=OrdersSnapshot)
+    counters: Mapping[str, int] = _NO_COUNTS   # orders, fills
 
 
 @attrs.frozen
@@ -227,6 +269,8 @@ class RiskSnapshot:
     breaker: Breaker
     peak_equity_cc: int = 0
     entries_enabled: bool = True               # POST /api/stop-entry (exits and settlement go on)
+    limits: RiskLimits | None = None           # what the next proposal is checked against
+    counters: Mapping[str, int] = _NO_COUNTS   # approvals, rejections
 
 
 @attrs.frozen
@@ -235,6 +279,9 @@ class StrategySnapshot:
     last_print: IndexPrint | None = None
     last_fair: Mapping[str, Mapping[str, float]] = attrs.field(factory=dict)  # ticker -> strategy -> P(yes)
     last_edge: Mapping[str, Mapping[str, float]] = attrs.field(factory=dict)
+    data_time: datetime | None = None          # exchange time of the market data folded so far
+    basis: BasisView | None = None             # index vs spot, refreshed a few times a second at most
+    counters: Mapping[str, int] = _NO_COUNTS   # signals, signals_suppressed, signals_at_target, feed_stale
 
 
 @attrs.define
@@ -244,6 +291,11 @@ class Snapshots:
     execution: ExecutionSnapshot
     risk: RiskSnapshot
     strategy: StrategySnapshot = attrs.field(factory=StrategySnapshot)
+
+    def counters(self) -> dict[str, int]:
+        """Every stage's counters in one mapping, by name (each name is counted by one stage)."""
+        merged = {**self.execution.counters, **self.risk.counters, **self.strategy.counters}
+        return dict(sorted(merged.items()))
 
 
 @attrs.define
@@ -267,11 +319,7 @@ class TradingState:
     next_market: Market | None = None
     exchange_balance_cc: int | None = None
     peak_equity_cc: int = 0
-    counters: dict[str, int] = attrs.field(factory=dict)  # each stage bumps its own names
     last_progress: float = 0.0                 # trio time the pipeline last processed anything
-
-    def bump(self, name: str, by: int = 1) -> None:
-        self.counters[name] = self.counters.get(name, 0) + by
 
     def risk_snapshot(self) -> RiskSnapshot:
         return RiskSnapshot(self.portfolio, self.ledger, self.breaker, self.peak_equity_cc, self.entries_enabled)
@@ -321,9 +369,11 @@ class Pipeline:
 
     def publish_execution(self) -> None:
         """The execution stage's snapshot, after a change (never on the way to an order's send)."""
-        self.snapshots.execution = ExecutionSnapshot(self.trading_enabled, self.orders.snapshot())
+        self.snapshots.execution = ExecutionSnapshot(self.trading_enabled, self.orders.snapshot(),
+                                                     self.snapshots.execution.counters)
 
     def publish_risk(self) -> None:
-        """The risk stage's snapshot, after a change."""
-        self.snapshots.risk = self.state.risk_snapshot()
+        """The risk stage's snapshot, after a change (its limits and counters carry over)."""
+        last = self.snapshots.risk
+        self.snapshots.risk = attrs.evolve(self.state.risk_snapshot(), limits=last.limits, counters=last.counters)
 

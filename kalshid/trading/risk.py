@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime
 
+import attrs
 import trio
 
 from kalshid.core.breaker import Breaker, BreakerError, BreakerEvent, BreakerStatus
@@ -34,6 +35,7 @@ from kalshid.trading.convert import core_fill
 from kalshid.trading.messages import (
     ApprovedOrder,
     CancelAll,
+    Counters,
     ExecutionInput,
     FillBooked,
     LiveOrder,
@@ -43,7 +45,9 @@ from kalshid.trading.messages import (
     ResetBreaker,
     RiskInput,
     SetEntries,
+    SetRiskLimits,
     SettlementBooked,
+    refuse_waiting,
 )
 from kalshid.trading.writebehind import WriteBehind
 
@@ -53,9 +57,12 @@ log = get_logger("kalshid.risk")
 class RiskStage:
     def __init__(self, pipeline: Pipeline, engine: RiskEngine, metrics: Metrics | None = None) -> None:
         self.p = pipeline
-        self.engine = engine
+        self.engine = engine  # replaced only by a SetRiskLimits from the inbox, between two proposals
         self.metrics = metrics
         self.write_behind = WriteBehind()
+        self.counters = Counters()
+        pipeline.snapshots.risk = attrs.evolve(pipeline.snapshots.risk, limits=engine.limits,
+                                               counters=self.counters.view)
 
     def now(self) -> datetime:
         now = self.p.tracker.now
@@ -81,20 +88,29 @@ class RiskStage:
     async def _serve(self, inbox: trio.MemoryReceiveChannel[RiskInput],
                      orders: trio.MemorySendChannel[ExecutionInput]) -> None:
         async with inbox, orders:
-            async for item in inbox:
-                self.p.state.last_progress = trio.current_time()
-                if isinstance(item, Proposal):
-                    await self._on_proposal(item, orders)
-                elif isinstance(item, FillBooked):
-                    await self._on_fill(item, orders)
-                elif isinstance(item, SettlementBooked):
-                    await self._on_settlement(item, orders)
-                elif isinstance(item, ResetBreaker):
-                    await self._on_reset(item)
-                elif isinstance(item, SetEntries):
-                    await self._on_set_entries(item)
-                elif isinstance(item, OrdersChanged):
-                    pass  # open orders are read from the shared state on every check
+            try:
+                await self._serve_items(inbox, orders)
+            finally:  # stopping (or cancelled): a command still queued is refused, not left to time out
+                refuse_waiting(inbox, "the risk stage has stopped")
+
+    async def _serve_items(self, inbox: trio.MemoryReceiveChannel[RiskInput],
+                           orders: trio.MemorySendChannel[ExecutionInput]) -> None:
+        async for item in inbox:
+            self.p.state.last_progress = trio.current_time()
+            if isinstance(item, Proposal):
+                await self._on_proposal(item, orders)
+            elif isinstance(item, FillBooked):
+                await self._on_fill(item, orders)
+            elif isinstance(item, SettlementBooked):
+                await self._on_settlement(item, orders)
+            elif isinstance(item, ResetBreaker):
+                await self._on_reset(item)
+            elif isinstance(item, SetEntries):
+                await self._on_set_entries(item)
+            elif isinstance(item, SetRiskLimits):
+                self._on_set_limits(item)
+            elif isinstance(item, OrdersChanged):
+                pass  # open orders are read from the shared state on every check
 
     async def _on_proposal(self, proposal: Proposal, orders: trio.MemorySendChannel[ExecutionInput]) -> None:
         state = self.p.state
@@ -129,13 +145,13 @@ class RiskStage:
                 "rejection", functools.partial(journal.record_rejection, signal_record, verdict_record))
             if self.metrics is not None:
                 self.metrics.rejection(source="risk", reason=verdict.reason.value)
-            state.bump("rejections")
+            self.counters.bump("rejections")
             self.p.orders.release(signal.strategy, signal.ticker)
             self.p.publish("alert", {"level": "info", "kind": "risk_rejection", "reason": verdict.reason.value,
                                      "detail": verdict.detail, "strategy": signal.strategy,
                                      "ticker": signal.ticker})
             return
-        state.bump("approvals")
+        self.counters.bump("approvals")
         # Registered as ours (in flight) before the hand-over: the next proposal's check counts it even
         # if execution has not taken it yet (risk and execution are separate tasks).
         cid = str(uuid.uuid4())
@@ -212,6 +228,14 @@ class RiskStage:
             if self.metrics is not None:
                 self.metrics.set_breaker(ev.to_status is BreakerStatus.HALTED)
         self.p.publish_risk()
+
+    def _on_set_limits(self, item: SetRiskLimits) -> None:
+        """Operator reload: the next proposal is checked against ``item.limits``."""
+        if item.limits != self.engine.limits:
+            self.engine = RiskEngine(item.limits)
+            self.p.snapshots.risk = attrs.evolve(self.p.snapshots.risk, limits=item.limits)
+            log.info("risk limits changed", limits=attrs.asdict(item.limits))
+        item.answer()
 
     async def _on_reset(self, item: ResetBreaker) -> None:
         state = self.p.state

@@ -22,6 +22,7 @@ resting orders never ride into the settlement window.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import attrs
@@ -46,18 +47,20 @@ from kalshid.logs import get_logger
 from kalshid.research.recording import evaluation_record
 from kalshid.trading.convert import book_top
 from kalshid.trading.messages import (
+    Counters,
     Pipeline,
     Proposal,
     SetStrategy,
     SetStrategyParams,
-    StrategySnapshot,
     WindowClosing,
+    refuse_waiting,
 )
 
 log = get_logger("kalshid.strategy")
 
 BATCH_LIMIT = 512  # events folded per evaluation at most, so a flood still yields to other tasks
 COMMAND_BUFFER = 8  # operator commands waiting for the stage (each caller awaits its answer)
+BASIS_PUBLISH_INTERVAL_S = 0.25  # the snapshot's index-vs-spot view: for people, a few times a second is plenty
 
 
 class StrategyStage:
@@ -77,6 +80,9 @@ class StrategyStage:
         # operator commands (enable/disable a strategy, set its parameters), applied by this stage between two batches
         self.commands, self._commands = trio.open_memory_channel[SetStrategy | SetStrategyParams](COMMAND_BUFFER)
         self._closing_logged: set[str] = set()
+        self.counters = Counters()
+        self._basis_due = -math.inf  # Trio time the snapshot's basis view may be refreshed again
+        pipeline.snapshots.strategy = attrs.evolve(pipeline.snapshots.strategy, counters=self.counters.view)
 
     async def run(self, market_data: trio.MemoryReceiveChannel[FeedEvent],
                   proposals: trio.MemorySendChannel[object],
@@ -90,8 +96,11 @@ class StrategyStage:
         """Apply operator commands to the registry. The data loop reads the registry only between its
         awaits, so a command lands between two evaluations, never inside one."""
         async with self._commands:  # closed when the stage ends: a later command fails at once
-            async for command in self._commands:
-                command.answer(self._apply(command))
+            try:
+                async for command in self._commands:
+                    command.answer(self._apply(command))
+            finally:  # the stage is stopping: a command still queued is refused, not left to time out
+                refuse_waiting(self._commands, "the strategy stage has stopped")
 
     def _apply(self, command: SetStrategy | SetStrategyParams) -> str | None:
         """Apply an operator command to the registry; why not, if it is refused."""
@@ -115,6 +124,7 @@ class StrategyStage:
             self.p.state.last_progress = trio.current_time()
             trigger, at = self._fold_waiting(event, market_data)
             if trigger is None:
+                self._publish_basis()
                 continue
             await self._check_closing(closing)
             if trigger:
@@ -184,7 +194,7 @@ class StrategyStage:
             return changed and current is not None and book.ticker == current.ticker
         if isinstance(event, FeedStale):
             tracker.mark_stale(event.ticker or None)
-            self.p.state.bump("feed_stale")
+            self.counters.bump("feed_stale")
             return None
         if isinstance(event, FeedResynced | Reconnected):
             return None
@@ -253,12 +263,12 @@ class StrategyStage:
                         {f"{ev.strategy}:{k}": v for k, v in side_edges(fair, top).items()})
             if ev.outcome is Outcome.SILENT:
                 continue
-            state.bump("signals")
+            self.counters.bump("signals")
             if ev.outcome is Outcome.SUPPRESSED:
-                state.bump("signals_suppressed")
+                self.counters.bump("signals_suppressed")
                 continue
             if ev.outcome is Outcome.AT_TARGET or ev.proposal is None:
-                state.bump("signals_at_target")
+                self.counters.bump("signals_at_target")
                 continue
             orders.claim(ev.strategy, ticker)
             out.append(Proposal(ev.proposal, tracker.book_age_seconds(ticker),
@@ -266,8 +276,9 @@ class StrategyStage:
         return out
 
     def _publish_snapshot(self) -> None:
-        """The stage's snapshot (books of the followed markets, last index print, fair values, edges)
-        if any of it changed: after the proposals are on their way, never before."""
+        """The stage's snapshot (books of the followed markets, last index print, fair values, edges,
+        the market data's time) if any of it changed: after the proposals are on their way, never before."""
+        self._publish_basis()
         tracker = self.p.tracker
         snapshot = self.p.snapshots.strategy
         tops = {t: top for t in tracker.tickers() if (top := tracker.book(t)) is not None}
@@ -276,10 +287,23 @@ class StrategyStage:
             return
         if self._views_changed:
             self._views_changed = False
-            snapshot = StrategySnapshot(
-                last_fair={t: dict(v) for t, v in self.last_fair.items()},
-                last_edge={t: dict(v) for t, v in self.last_edge.items()})
-        self.p.snapshots.strategy = attrs.evolve(snapshot, tops=tops, last_print=tracker.last_print)
+            snapshot = attrs.evolve(snapshot, last_fair={t: dict(v) for t, v in self.last_fair.items()},
+                                    last_edge={t: dict(v) for t, v in self.last_edge.items()})
+        self.p.snapshots.strategy = attrs.evolve(snapshot, tops=tops, last_print=tracker.last_print,
+                                                 data_time=tracker.now)
+
+    def _publish_basis(self) -> None:
+        """The snapshot's index-vs-spot view, at most every :data:`BASIS_PUBLISH_INTERVAL_S`, when it changed."""
+        now = trio.current_time()
+        if now < self._basis_due:
+            return
+        self._basis_due = now + BASIS_PUBLISH_INTERVAL_S
+        view = self.basis.view(now)
+        last = self.p.snapshots.strategy.basis
+        if last is not None and (last.samples, last.unpaired, last.spot, last.index, last.smoothed) == \
+                (view.samples, view.unpaired, view.spot, view.index, view.smoothed):
+            return
+        self.p.snapshots.strategy = attrs.evolve(self.p.snapshots.strategy, basis=view)
 
     def _announce(self, signal: Signal) -> None:
         log.info("signal", strategy=signal.strategy, market=signal.ticker, side=signal.side.value,

@@ -46,6 +46,7 @@ from kalshid.trading.execution import ExecutionSettings, ExecutionStage
 from kalshid.trading.feed import Feed
 from kalshid.trading.markets import Markets
 from kalshid.trading.messages import (
+    Counters,
     ExecutionInput,
     Pipeline,
     RiskInput,
@@ -88,8 +89,8 @@ def registry_from(cfg: Config) -> StrategyRegistry:
 class TradingDaemon:
     """One daemon's trading parts, composed once (module docstring).
 
-    What the control plane reads: ``p`` (state, registry, tracker, journal, exchange), the stages
-    (``risk_stage``, ``execution``, ``strategy``, ``engine``), the rooms (``venue``, ``feed``,
+    What the control plane reads: ``p`` (state, snapshots, registry, journal, exchange), the stages
+    (``risk_stage``, ``execution``, ``strategy``: their inboxes), the rooms (``venue``, ``feed``,
     ``markets``), ``gate``, ``clock``, ``metrics``, ``broadcaster``, the operator's ``param_overrides``;
     the control plane sets ``control``, ``api_url`` and ``control_path``. It runs nothing itself: the
     components it lists do, under the supervisor."""
@@ -101,6 +102,7 @@ class TradingDaemon:
         self.cfg = cfg
         self.journal_inline = journal_inline  # tests under MockClock: see open_journal
         self.metrics = metrics or Metrics()
+        self.notices = Counters()  # info-level alerts published, by kind (``info_<kind>``); the status shows them
         self.broadcaster = broadcaster or Broadcaster()
         mode = "dry" if cfg.dry_run else ("sim" if cfg.exchange.env == "sim" else "live")
         from datetime import UTC, datetime
@@ -118,8 +120,7 @@ class TradingDaemon:
         self.p.hold_events = self.broadcaster.hold
         embedded = cfg.exchange.env == "sim" and not cfg.exchange.api_base_url
         self.clock = ExchangeClock(speed=cfg.sim.speed if embedded else 1.0)
-        self.engine = RiskEngine(risk_limits(cfg))
-        self.risk_stage = RiskStage(self.p, self.engine, self.metrics)
+        self.risk_stage = RiskStage(self.p, RiskEngine(risk_limits(cfg)), self.metrics)
         self.execution = ExecutionStage(self.p, self.clock, ExecutionSettings(
             order_timeout_s=cfg.exchange.request_timeout, cancel_on_shutdown=cfg.trading.cancel_on_shutdown,
             drain_timeout_s=cfg.trading.shutdown_grace_seconds * EXECUTION_DRAIN_SHARE), self.metrics)
@@ -152,10 +153,10 @@ class TradingDaemon:
     def _publish(self, type_: str, data: dict[str, Any]) -> None:
         """Publish an event to the dashboards. Money goes out as dollar strings like REST's (each
         integer ``x_cc`` field gains an ``x`` twin); an info-level ``alert`` needs no human, so it is
-        counted (``counters["info_<kind>"]``) and published as an event of its own kind instead."""
+        counted (:attr:`notices`, ``info_<kind>``) and published as an event of its own kind instead."""
         if type_ == "alert" and data.get("level") == "info":
             kind = str(data.get("kind", "notice"))
-            self.p.state.bump(f"info_{kind}")
+            self.notices.bump(f"info_{kind}")
             type_ = kind if kind in EVENT_TYPES else "notice"
         data = with_dollars(data)
         try:

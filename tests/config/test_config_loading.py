@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from kalshid.config import Config, ConfigError, load_config
-from kalshid.config.schema import DEMO_API_URL, PROD_API_URL, PROD_WS_URL, leaves
+from kalshid.config.rules import leaves
+from kalshid.config.schema import DEMO_API_URL, PROD_API_URL, PROD_WS_URL
 from kalshid.config.sources import SEED_ALIASES, env_name
 
 ETC_TOML = Path(__file__).resolve().parents[2] / "etc" / "kalshid.toml"

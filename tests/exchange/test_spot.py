@@ -18,18 +18,8 @@ import trio_websocket
 
 from kalshid.exchange import base
 from kalshid.exchange.errors import ProtocolError
-from kalshid.exchange.spot import (
-    CoinbaseSpotFeed,
-    ErrorMessage,
-    Heartbeat,
-    Ignored,
-    SpotFeedBroken,
-    SpotFeedConfig,
-    SpotSubscriptionRefused,
-    Subscriptions,
-    Ticker,
-    parse_message,
-)
+from kalshid.exchange.spot import CoinbaseSpotFeed, SpotFeedBroken, SpotFeedConfig, SpotSubscriptionRefused
+from kalshid.exchange.spotwire import ErrorMessage, Heartbeat, Ignored, Subscriptions, Ticker, parse_message
 
 PRODUCT = "SOL-USD"
 SUBSCRIBE = {"type": "subscribe", "product_ids": [PRODUCT], "channels": ["ticker", "heartbeat"]}

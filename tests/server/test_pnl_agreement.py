@@ -34,7 +34,7 @@ from kalshid.store import Journal, open_journal
 from kalshid.store.records import Position
 from kalshid.trading import convert
 from kalshid.trading.control_impl import DaemonControlImpl
-from kalshid.trading.messages import ExecutionSnapshot, Snapshots, StrategySnapshot, TradingState
+from kalshid.trading.messages import Counters, ExecutionSnapshot, Snapshots, StrategySnapshot, TradingState
 from kalshid.trading.netting import net_fill
 from tests.server.conftest import AUTH, TOKEN
 
@@ -100,7 +100,7 @@ def _control(portfolio: Portfolio, journal: Journal) -> DaemonControlImpl:
     daemon = SimpleNamespace(
         p=SimpleNamespace(state=state, snapshots=snapshots, require_journal=lambda: journal),
         gate=SimpleNamespace(as_status=lambda: {}), connected=True, rest_url="", ws_url="",
-        operator_restored=False, clock=SimpleNamespace(known=False))
+        operator_restored=False, clock=SimpleNamespace(known=False), notices=Counters())
     return DaemonControlImpl(daemon)  # type: ignore[arg-type]
 
 

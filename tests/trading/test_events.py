@@ -37,7 +37,7 @@ def test_info_alerts_are_counted_and_published_under_their_own_kind(tmp_path: Pa
         daemon._publish("alert", {"level": "info", "kind": "risk_rejection", "reason": "edge"})
     daemon._publish("alert", {"level": "error", "kind": "settlement_mismatch", "ticker": "X"})
     assert [e["type"] for e in sink.events] == ["risk_rejection"] * 3 + ["alert"]
-    assert daemon.p.state.counters["info_risk_rejection"] == 3
+    assert daemon.notices.view["info_risk_rejection"] == 3
 
 
 async def test_status_shows_realized_unrealized_and_total_pnl(tmp_path: Path, autojump_clock: object) -> None:

@@ -34,7 +34,7 @@ async def test_breaker_trips_halts_trading_and_needs_a_reset(tmp_path: Path, aut
 
         await trio.sleep(300)  # five simulated minutes of signals while halted
         assert len((await journal.list_orders(limit=1000)).items) == len(orders_at_trip)
-        verdicts = state.counters.get("rejections", 0)
+        verdicts = daemon.p.snapshots.counters().get("rejections", 0)
         assert verdicts > 0  # signals kept coming and risk refused them
 
         # The operator resets: the breaker runs again, but trading stays stopped until start.
@@ -51,7 +51,7 @@ async def test_dry_run_trades_on_paper_and_never_sends_an_order(tmp_path: Path, 
         assert daemon.p.state.mode == "dry"
 
         async def filled() -> bool:
-            return daemon.p.state.counters.get("fills", 0) >= 3
+            return daemon.p.snapshots.counters().get("fills", 0) >= 3
 
         await wait_for(filled, limit_s=1800)
         engine = daemon.p.sim_handle.venue.exchange
@@ -94,7 +94,7 @@ async def test_ctl_socket_and_metrics_answer_while_trading(tmp_path: Path, autoj
 
     async with running_daemon(tmp_path) as (daemon, _sup):
         async def traded() -> bool:
-            return daemon.p.state.counters.get("fills", 0) >= 1
+            return daemon.p.snapshots.counters().get("fills", 0) >= 1
 
         await wait_for(traded, limit_s=1800)
         assert daemon.control_path is not None

@@ -59,7 +59,8 @@ async def test_daemon_trades_eight_windows_and_its_books_match_the_exchange_to_t
     sent = [o for o in orders if not (o.order_id is None and o.state is records.OrderState.REJECTED)]
     assert len(exchange_cids) == len(set(exchange_cids)) == len(sent)
     assert set(exchange_cids) == {o.client_order_id for o in sent}
-    assert state.counters.get("signals", 0) > state.counters.get("orders", 0) > 0
+    counters = daemon.p.snapshots.counters()
+    assert counters.get("signals", 0) > counters.get("orders", 0) > 0
 
     # Settlements: all booked, all consistent with the journal's fills.
     assert len(settlements) == len(account.settlements) >= 8

@@ -73,7 +73,7 @@ async def test_spot_feed_basis_is_tracked_and_can_drive_the_strategies(
         assert view["smoothed_bps"] > 0
 
         async def traded() -> bool:
-            return daemon.p.state.counters.get("fills", 0) >= 1
+            return daemon.p.snapshots.counters().get("fills", 0) >= 1
 
         await wait_for(traded, limit_s=1800)
         # The strategies priced off the settlement index (or the spot less the basis): the tracker's

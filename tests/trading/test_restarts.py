@@ -38,7 +38,7 @@ async def test_a_second_run_on_the_embedded_simulator_trades(tmp_path: Path, aut
         assert second.p.state.portfolio.positions == {}
 
         async def traded() -> bool:
-            return second.p.state.counters.get("orders", 0) > 0
+            return second.p.snapshots.counters().get("orders", 0) > 0
 
         await wait_for(traded, limit_s=4 * WINDOW_S, every_s=5)
     set_aside = sorted(journal_file.parent.glob(f"{journal_file.stem}.*Z.sqlite3"))
@@ -77,7 +77,7 @@ async def test_reconciliation_retries_until_it_succeeds_and_the_feed_never_backs
             assert attempts[-1] - attempts[0] >= 45
 
             async def traded() -> bool:
-                return daemon.p.state.counters.get("orders", 0) > 0
+                return daemon.p.snapshots.counters().get("orders", 0) > 0
 
             await wait_for(traded, limit_s=4 * WINDOW_S, every_s=5)
     failures = [e for e in logs if e["event"] == "reconciliation failed: not trading; retrying"]

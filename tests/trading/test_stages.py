@@ -91,7 +91,7 @@ async def test_risk_counts_an_approved_order_before_execution_has_taken_it(journ
     assert [a.strategy for a in approved] == ["kelly_volatility"]
     reserved = p.orders.get(approved[0].client_order_id)  # registered before the hand-over
     assert reserved is not None and reserved.in_flight and reserved.phase is OrderPhase.INTENT
-    assert p.state.counters.get("rejections") == 1
+    assert p.snapshots.risk.counters.get("rejections") == 1
 
 
 async def test_risk_does_not_wait_for_the_journal_before_the_next_proposal(journal: Journal,
@@ -119,7 +119,7 @@ async def test_risk_does_not_wait_for_the_journal_before_the_next_proposal(journ
         with trio.fail_after(1):
             approved = await orders_recv.receive()
         assert approved.strategy == "kelly_volatility"
-        assert p.state.counters.get("rejections") == 1
+        assert p.snapshots.risk.counters.get("rejections") == 1
         assert (await journal.table_counts())["risk_verdicts"] == 0  # still queued behind the stuck write
         gate.set()
         await inbox_send.aclose()  # the stage ends; its writer finishes first
