@@ -270,10 +270,11 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
 def walk_forward(client: Any, storage: Any, study_name: str, spec: SourceSpec, settings: BacktestSettings,
                  space: Sequence[ParamSpace], periods: Sequence[tuple[datetime, datetime]], trials: int,
                  objective: str, parallel: int, seed: int = 0,
-                 on_trial: Callable[[], None] | None = None) -> list[FoldResult]:
+                 on_trial: Callable[[], None] | None = None, batch: int | None = None) -> list[FoldResult]:
     """Search each in-sample slice, judge its best parameters on the next slice (see module docstring).
 
-    ``storage``: an Optuna storage object, or a string for :func:`open_storage`."""
+    ``storage``: an Optuna storage object, or a string for :func:`open_storage`; ``batch``: trials per
+    Dask task (:func:`search`)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -283,7 +284,8 @@ def walk_forward(client: Any, storage: Any, study_name: str, spec: SourceSpec, s
     for i, (train, test) in enumerate(itertools.pairwise(periods)):
         study = optuna.create_study(storage=storage, study_name=f"{study_name}-fold{i}", direction="maximize",
                                     sampler=optuna.samplers.TPESampler(seed=seed + i), load_if_exists=True)
-        best = search(client, study, spec, settings, space, train, trials, objective, parallel, on_trial).best_trial
+        best = search(client, study, spec, settings, space, train, trials, objective, parallel, on_trial,
+                      batch=batch).best_trial
         value, oos = client.submit(evaluate, spec, settings, best.params, test[0], test[1], objective,
                                    pure=False).result()
         out.append(FoldResult(train, test, dict(best.params), float(best.value or 0.0),
