@@ -4,6 +4,10 @@ a test. Goals: ≥ 200 000 events/s; every SOL market in under 10 s.
 
 Run: ``.venv/bin/python bench/bench_replay.py [--data DIR] [--hours H]``
 
+Instructions per event, independent of the machine's load: ``valgrind --tool=callgrind
+.venv/bin/python bench/bench_replay.py --hours 0.5 --synthetic-only [--no-strategies] [--plain]``
+minus the same with ``--build-only`` (building the stream), divided by the events printed.
+
 Figures are CPU seconds of this process (``time.process_time``) beside wall seconds, so a busy
 machine shows up as the difference. Streams:
 
@@ -38,18 +42,29 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=None, help="shared data directory (default: beside the repo)")
     ap.add_argument("--hours", type=float, default=2.0, help="hours of synthetic recording (default 2)")
+    ap.add_argument("--synthetic-only", action="store_true", help="skip the shared data")
+    ap.add_argument("--no-strategies", action="store_true", help="enable no strategy (the loop alone)")
+    ap.add_argument("--plain", action="store_true", help="every batch through Replay.step (fold_quiet_books off)")
+    ap.add_argument("--build-only", action="store_true",
+                    help="build the synthetic stream and stop (the baseline to subtract under callgrind)")
     args = ap.parse_args()
 
     events = synthetic_recording(args.hours)
+    if args.build_only:
+        print(f"{len(events)} events built")
+        return
+    settings = BacktestSettings(enabled_strategies=()) if args.no_strategies else BacktestSettings()
 
     def run_synthetic() -> tuple[int, str]:
-        r = Replay(BacktestSettings())
+        r = Replay(settings, fold_quiet_books=not args.plain)
         result = r.run(iter(events))
         signals = sum(v for k, v in result.counters.items() if k.startswith("signals_"))
         return len(events), (f"{result.counters['evaluations']} evaluations, {signals} signals, "
                              f"{len(result.trades)} fills")
 
     timed(f"synthetic recording, {args.hours:g} h (index 1/s, books 5/s)", run_synthetic)
+    if args.synthetic_only:
+        return
 
     def all_sol(underlying: str) -> tuple[int, str]:
         w0 = time.perf_counter()
