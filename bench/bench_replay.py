@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=2.0, help="hours of synthetic recording (default 2)")
     ap.add_argument("--synthetic-only", action="store_true", help="skip the shared data")
     ap.add_argument("--no-strategies", action="store_true", help="enable no strategy (the loop alone)")
-    ap.add_argument("--plain", action="store_true", help="every batch through Replay.step (fold_quiet_books off)")
+    ap.add_argument("--plain", action="store_true", help="every batch through Replay.step (fold_book_ticks off)")
     ap.add_argument("--build-only", action="store_true",
                     help="build the synthetic stream and stop (the baseline to subtract under callgrind)")
     args = ap.parse_args()
@@ -56,7 +56,7 @@ def main() -> None:
     settings = BacktestSettings(enabled_strategies=()) if args.no_strategies else BacktestSettings()
 
     def run_synthetic() -> tuple[int, str]:
-        r = Replay(settings, fold_quiet_books=not args.plain)
+        r = Replay(settings, fold_book_ticks=not args.plain)
         result = r.run(iter(events))
         signals = sum(v for k, v in result.counters.items() if k.startswith("signals_"))
         return len(events), (f"{result.counters['evaluations']} evaluations, {signals} signals, "

@@ -71,9 +71,9 @@ class Replay:
     """One backtest run. Feed it with :meth:`run` (sorted events); read :attr:`result`."""
 
     def __init__(self, settings: BacktestSettings, *, results: dict[str, Side] | None = None,
-                 index_gate_exempt: frozenset[str] = frozenset(), fold_quiet_books: bool = True) -> None:
+                 index_gate_exempt: frozenset[str] = frozenset(), fold_book_ticks: bool = True) -> None:
         self.settings = settings
-        self.fold_quiet_books = fold_quiet_books
+        self.fold_book_ticks = fold_book_ticks
         self.registry = settings.registry()
         self.engine = RiskEngine(settings.risk)
         self.fill_model = FillModel(settings.fills, results)
@@ -99,12 +99,12 @@ class Replay:
     def run(self, events: Iterable[Event], progress: Callable[[int], None] | None = None) -> BacktestResult:
         """Replay ``events`` (sorted by :func:`~kalshid.research.events.event_sort_key`) to the end.
 
-        With ``fold_quiet_books`` (the default) a timestamp that holds a single book tick is folded by
+        With ``fold_book_ticks`` (the default) a timestamp that holds a single book tick is folded by
         :meth:`_fold_book` instead of :meth:`step` when nothing is due at that time; the result is the
-        same either way (``fold_quiet_books=False`` runs every batch through :meth:`step`)."""
+        same either way (``fold_book_ticks=False`` runs every batch through :meth:`step`)."""
         batch: list[Event] = []
         ts: datetime | None = None
-        fold = self.fold_quiet_books
+        fold = self.fold_book_ticks
         for event in events:
             if ts is not None and event.ts != ts:
                 if event.ts < ts:
@@ -125,8 +125,9 @@ class Replay:
     def _fold_book(self, ts: datetime, e: BookTick) -> bool:
         """:meth:`step` for a time whose only event is the book tick ``e``, when no order is due, no
         resting order waits and the followed markets cannot change at ``ts``; false (nothing done)
-        otherwise. Most book ticks change nothing a strategy reads (a delta below the touch): they
-        are stored for the fill model and the tracker without building a batch or a market view."""
+        otherwise. Most exchange times of a recording hold one book tick, most of them a delta below
+        the touch that triggers nothing: they skip :meth:`step`'s checks of listings, settlements and
+        event types."""
         if self.pending or self.resting or (self._follow_until is not None and ts >= self._follow_until):
             return False
         top = e.top

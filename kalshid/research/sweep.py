@@ -8,8 +8,8 @@ report shows only those out-of-sample results; in-sample objectives are kept for
 **Trials.** Each trial is one backtest (:func:`evaluate`); a few trials at a time
 (:func:`batch_size`) make one task submitted to a Dask distributed client: a ``LocalCluster`` on
 this machine by default, or any scheduler (``tcp://HOST:8786``) so the same sweep runs on many
-machines. Workers load the source once per
-process (:func:`_source`) from a plain, picklable :class:`SourceSpec`.
+machines. Workers load the source once per process (:func:`_source`) from a plain, picklable
+:class:`SourceSpec`.
 
 **Storage.** The driver is the only writer of the Optuna study (one study per fold, in an append-only
 Optuna journal file by default, or any Optuna storage URL), so a stopped sweep resumes: finished

@@ -1,4 +1,4 @@
-"""The replay's folding of quiet book ticks gives exactly the result of the plain per-batch path."""
+"""The replay's folding of lone book ticks gives exactly the result of the plain per-batch path."""
 
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ class _Counting(Replay):
     BacktestSettings(fills=FillSettings(latency_seconds=0)),
     BacktestSettings(evaluation="event"),
 ], ids=["latency", "no-latency", "each-event"])
-def test_folding_quiet_books_changes_nothing(settings: BacktestSettings) -> None:
-    plain = Replay(settings, fold_quiet_books=False).run(iter(EVENTS))
+def test_folding_book_ticks_changes_nothing(settings: BacktestSettings) -> None:
+    plain = Replay(settings, fold_book_ticks=False).run(iter(EVENTS))
     fast = _Counting(settings)
     folded = fast.run(iter(EVENTS))
     assert _everything(folded) == _everything(plain)
@@ -60,6 +60,6 @@ def test_folding_keeps_the_fill_model_s_memory_of_taken_liquidity_at_every_time(
         replay.run(iter(EVENTS), progress=lambda _n: seen.append(dict(replay.fill_model._consumed)))
         return seen
 
-    plain, fast = memory(Replay(settings, fold_quiet_books=False)), memory(Replay(settings))
+    plain, fast = memory(Replay(settings, fold_book_ticks=False)), memory(Replay(settings))
     assert fast == plain
     assert sum(1 for m in plain if m) > 100, "the stream never makes the fill model remember taken liquidity"
