@@ -253,17 +253,19 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
             break
         remaining -= submit()
     for fut in pool:
+        told = []
         for trial, value in zip(running.pop(fut), fut.result(), strict=True):
             if isinstance(value, str):  # a parameter combination the strategy refuses fails its trial only
                 trial.set_user_attr("error", value)
-                frozen = search_study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                told.append(search_study.tell(trial, state=optuna.trial.TrialState.FAIL))
             else:
-                frozen = search_study.tell(trial, value if math.isfinite(value) else float("-inf"))
+                told.append(search_study.tell(trial, value if math.isfinite(value) else float("-inf")))
+        if remaining > 0:  # the next task first: writing the storage (a sync per trial) need not delay it
+            remaining -= submit()
+        for frozen in told:
             study.add_trial(frozen)
             if on_trial is not None:
                 on_trial()
-        if remaining > 0:
-            remaining -= submit()
     return search_study
 
 
