@@ -4,6 +4,10 @@ a test. Goals: ≥ 200 000 events/s; every SOL market in under 10 s.
 
 Run: ``.venv/bin/python bench/bench_replay.py [--data DIR] [--hours H]``
 
+Instructions per event, independent of the machine's load: ``valgrind --tool=callgrind
+.venv/bin/python bench/bench_replay.py --hours 0.5 --synthetic-only [--no-strategies] [--plain]``
+minus the same with ``--build-only`` (building the stream), divided by the events printed.
+
 Figures are CPU seconds of this process (``time.process_time``) beside wall seconds, so a busy
 machine shows up as the difference. Streams:
 
@@ -19,54 +23,12 @@ machine shows up as the difference. Streams:
 from __future__ import annotations
 
 import argparse
-import random
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from kalshid.core.markets import market_ticker
-from kalshid.core.signals import BookTop
-from kalshid.core.vocab import Side
 from kalshid.research import BacktestSettings, SharedDataSource, run_backtest
 from kalshid.research.engine import Replay
-from kalshid.research.events import BookTick, Event, IndexTick, MarketListed, Settled, TradePrint, event_sort_key
-
-
-def synthetic(hours: float, seed: int = 7) -> list[Event]:
-    rng = random.Random(seed)
-    start = datetime(2026, 6, 1, tzinfo=UTC)
-    events: list[Event] = []
-    price = 150.0
-    windows = int(hours * 4)
-    for w in range(windows):
-        open_t = start + timedelta(minutes=15 * w)
-        close = open_t + timedelta(minutes=15)
-        ticker = market_ticker(close)
-        events.append(MarketListed(open_t - timedelta(minutes=1), ticker, open_t, close, price))
-        strike = price
-        yes_bid, size_y, size_n = 4800, 200, 200
-        deep = [300, 400, 300, 400]  # sizes one and two ticks below each touch
-        for s in range(900):
-            t = open_t + timedelta(seconds=s)
-            price *= 1 + rng.gauss(0, 0.0002)
-            events.append(IndexTick(t, price))
-            for k in range(5):
-                if rng.random() < 0.1:  # a change at the touch: a price step or a new size
-                    if rng.random() < 0.5:
-                        yes_bid = min(9800, max(200, yes_bid + rng.choice((-100, 100))))
-                    size_y, size_n = rng.randint(1, 500), rng.randint(1, 500)
-                else:  # a delta below the touch
-                    deep[rng.randrange(4)] = rng.randint(1, 500)
-                ts = t + timedelta(milliseconds=200 * k + 50)
-                no_bid = 10_000 - yes_bid - 200
-                top = BookTop(ticker, yes_bid, size_y, no_bid, size_n, ts)
-                events.append(BookTick(ts, top, ((yes_bid, size_y), (yes_bid - 100, deep[0]), (yes_bid - 200, deep[1])),
-                                       ((no_bid, size_n), (no_bid - 100, deep[2]), (no_bid - 200, deep[3]))))
-            if s % 2 == 0:
-                events.append(TradePrint(t, ticker, yes_bid, yes_bid + 200, 10))
-        events.append(Settled(close, ticker, Side.YES if price >= strike else Side.NO))
-    events.sort(key=event_sort_key)
-    return events
+from kalshid.research.synthetic import synthetic_recording
 
 
 def timed(label: str, fn: object) -> None:
@@ -80,18 +42,29 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=None, help="shared data directory (default: beside the repo)")
     ap.add_argument("--hours", type=float, default=2.0, help="hours of synthetic recording (default 2)")
+    ap.add_argument("--synthetic-only", action="store_true", help="skip the shared data")
+    ap.add_argument("--no-strategies", action="store_true", help="enable no strategy (the loop alone)")
+    ap.add_argument("--plain", action="store_true", help="every batch through Replay.step (fold_book_ticks off)")
+    ap.add_argument("--build-only", action="store_true",
+                    help="build the synthetic stream and stop (the baseline to subtract under callgrind)")
     args = ap.parse_args()
 
-    events = synthetic(args.hours)
+    events = synthetic_recording(args.hours)
+    if args.build_only:
+        print(f"{len(events)} events built")
+        return
+    settings = BacktestSettings(enabled_strategies=()) if args.no_strategies else BacktestSettings()
 
     def run_synthetic() -> tuple[int, str]:
-        r = Replay(BacktestSettings())
+        r = Replay(settings, fold_book_ticks=not args.plain)
         result = r.run(iter(events))
         signals = sum(v for k, v in result.counters.items() if k.startswith("signals_"))
         return len(events), (f"{result.counters['evaluations']} evaluations, {signals} signals, "
                              f"{len(result.trades)} fills")
 
     timed(f"synthetic recording, {args.hours:g} h (index 1/s, books 5/s)", run_synthetic)
+    if args.synthetic_only:
+        return
 
     def all_sol(underlying: str) -> tuple[int, str]:
         w0 = time.perf_counter()

@@ -4,12 +4,14 @@ Goal: 64 trials on 2 workers at least 1.7× faster than on 1.
 Run: ``.venv/bin/python bench/bench_sweep.py [--trials 64] [--data DIR]``
 
 Each trial is one backtest of the shared data (perpetual as index) with a random
-``kelly_volatility.min_edge``, submitted as a Dask task exactly as ``kalshid sweep`` does (one trial
-waiting per worker beyond the running ones, ``--ahead`` to change it; the study in a journal file as
-``kalshid sweep``'s default, ``--storage sqlite`` for an SQLite database); workers load the data once
-each before the clock starts. On a machine shared with other work the ratio is lower than the cores
-allow. The driver's CPU seconds are printed beside the wall time: on a 2-core machine every CPU second
-the driver spends per trial (asking the sampler, writing the study) is taken from the two workers.
+``kelly_volatility.min_edge``, a few trials to a Dask task exactly as ``kalshid sweep`` does
+(``--batch`` to change how many; one task waiting per worker beyond the running ones, ``--ahead`` to
+change it; the study in a journal file as ``kalshid sweep``'s default, ``--storage sqlite`` for an
+SQLite database); workers load the data once each before the clock starts. On a machine shared with
+other work the ratio is lower than the cores allow. The CPU time per trial of the driver and of the
+workers is printed beside the wall time: on a 2-core machine every CPU second the driver spends per
+trial (asking the sampler, writing the study, the Dask client and scheduler) is taken from the two
+workers.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from dask.distributed import Client, LocalCluster
 
 from kalshid.research.settings import BacktestSettings
 from kalshid.research.sources.shared import default_data_dir
-from kalshid.research.sweep import ParamSpace, SourceSpec, open_storage, search, trial_value
+from kalshid.research.sweep import ParamSpace, SourceSpec, batch_size, open_storage, search, trial_value
 
 
-def one(workers: int, trials: int, spec: SourceSpec, ahead: int | None, storage: str) -> tuple[float, float]:
+def one(workers: int, trials: int, spec: SourceSpec, ahead: int | None, storage: str,
+        batch: int | None) -> tuple[float, float, float]:
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                            dashboard_address=None)
     settings = BacktestSettings()
@@ -39,12 +42,14 @@ def one(workers: int, trials: int, spec: SourceSpec, ahead: int | None, storage:
         where = f"sqlite:///{Path(tmp) / 's.sqlite3'}" if storage == "sqlite" else str(Path(tmp) / "s.journal")
         study = optuna.create_study(storage=open_storage(where), direction="maximize",
                                     sampler=optuna.samplers.TPESampler(seed=1))
+        w0 = sum(client.run(time.process_time).values())
         t0, c0 = time.perf_counter(), time.process_time()
         search(client, study, spec, settings, [ParamSpace("kelly_volatility.min_edge", 0.0, 0.2)],
-               (None, None), trials, "pnl", workers, ahead=ahead)
+               (None, None), trials, "pnl", workers, ahead=ahead, batch=batch)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        worker_cpu = sum(client.run(time.process_time).values()) - w0
     cluster.close()
-    return wall, cpu
+    return wall, cpu, worker_cpu
 
 
 def main() -> None:
@@ -55,12 +60,16 @@ def main() -> None:
                     help="trials kept submitted beyond one per worker (default: one more per worker)")
     ap.add_argument("--storage", choices=("journal", "sqlite"), default="journal",
                     help="where the study lives (default journal, as kalshid sweep)")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="trials per Dask task (default: kalshid.research.sweep.batch_size for the workers)")
     args = ap.parse_args()
     spec = SourceSpec("shared", str(args.data or default_data_dir()))
-    runs = {w: one(w, args.trials, spec, args.ahead, args.storage) for w in (1, 2)}
-    for w, (wall, cpu) in runs.items():
-        print(f"{args.trials} trials on {w} worker(s): {wall:7.2f} s wall  ({args.trials / wall:5.2f} trials/s), "
-              f"driver CPU {cpu:5.2f} s ({cpu / args.trials * 1e3:.0f} ms per trial)")
+    runs = {w: one(w, args.trials, spec, args.ahead, args.storage, args.batch) for w in (1, 2)}
+    for w, (wall, cpu, worker_cpu) in runs.items():
+        batch = args.batch or batch_size(args.trials, w)
+        print(f"{args.trials} trials on {w} worker(s), {batch} per task: {wall:7.2f} s wall  "
+              f"({args.trials / wall:5.2f} trials/s), CPU per trial: driver {cpu / args.trials * 1e3:.0f} ms, "
+              f"workers {worker_cpu / args.trials * 1e3:.0f} ms")
     print(f"speed-up 2 vs 1 workers: {runs[1][0] / runs[2][0]:.2f}x (goal >= 1.7x)")
 
 

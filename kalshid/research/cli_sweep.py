@@ -40,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--objective", choices=OBJECTIVES, default="pnl",
                    help="in-sample objective: net P&L in dollars, or P&L per dollar staked (default pnl)")
     p.add_argument("--workers", type=int, default=2, help="local Dask workers (default 2; one thread each)")
+    p.add_argument("--batch", type=int, default=None, metavar="K",
+                   help="trials per Dask task (default: up to 4, so that each worker gets at least 8 tasks)")
     p.add_argument("--scheduler", metavar="tcp://HOST:8786", default=None,
                    help="use this Dask scheduler instead of a local cluster")
     p.add_argument("--storage", default=None,
@@ -86,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         probe = {s.name: (s.choices[0] if s.choices else (int(s.low or 0) if s.integer else s.low)) for s in space}
         settings.with_params(probe)  # unknown names fail now, not in every trial
         periods = slices(args.start, args.end, args.folds, args.split)
+        if args.batch is not None and args.batch < 1:
+            raise ValueError(f"--batch must be >= 1, got {args.batch}")
     except ValueError as exc:
         return _fail(str(exc))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -96,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         with progress_bar(not args.no_progress, "sweep", " trials") as bar:
             folds = walk_forward(client, storage, args.study, spec_from(args), settings, space, periods,
                                  args.trials, args.objective, parallel, args.sampler_seed,
-                                 on_trial=lambda: bar.update(1))
+                                 on_trial=lambda: bar.update(1), batch=args.batch)
     finally:
         client.close()
         if cluster is not None:

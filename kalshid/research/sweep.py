@@ -5,10 +5,11 @@ length (or two slices at an explicit ``split``). Fold *i* searches on slice *i* 
 the best parameters found there on slice *i + 1* (out-of-sample), which the search never saw. The
 report shows only those out-of-sample results; in-sample objectives are kept for reference.
 
-**Trials.** Each trial is one backtest (:func:`evaluate`), submitted as a task to a Dask
-distributed client: a ``LocalCluster`` on this machine by default, or any scheduler
-(``tcp://HOST:8786``) so the same sweep runs on many machines. Workers load the source once per
-process (:func:`_source`) from a plain, picklable :class:`SourceSpec`.
+**Trials.** Each trial is one backtest (:func:`evaluate`); a few trials at a time
+(:func:`batch_size`) make one task submitted to a Dask distributed client: a ``LocalCluster`` on
+this machine by default, or any scheduler (``tcp://HOST:8786``) so the same sweep runs on many
+machines. Workers load the source once per process (:func:`_source`) from a plain, picklable
+:class:`SourceSpec`.
 
 **Storage.** The driver is the only writer of the Optuna study (one study per fold, in an append-only
 Optuna journal file by default, or any Optuna storage URL), so a stopped sweep resumes: finished
@@ -134,6 +135,31 @@ def trial_value(spec: SourceSpec, settings: BacktestSettings, overrides: Mapping
     return evaluate(spec, settings, overrides, start, end, objective)[0]
 
 
+def trial_values(spec: SourceSpec, settings: BacktestSettings, batch: Sequence[Mapping[str, object]],
+                 start: datetime | None, end: datetime | None, objective: str) -> list[float | str]:
+    """:func:`trial_value` for each overrides in ``batch``, in order (one Dask task for several trials).
+
+    A trial whose parameters the strategy refuses (``ValueError``) gives its message, a ``str``, in its
+    place; the others run as usual."""
+    out: list[float | str] = []
+    for overrides in batch:
+        try:
+            out.append(trial_value(spec, settings, overrides, start, end, objective))
+        except ValueError as exc:
+            out.append(str(exc))
+    return out
+
+
+MAX_BATCH = 4
+
+
+def batch_size(trials: int, parallel: int) -> int:
+    """Trials per Dask task for ``trials`` on ``parallel`` workers: enough that the driver's and the
+    scheduler's cost per task is shared by several trials, few enough that every worker gets at
+    least eight tasks (so the sampler sees results while it searches) and at most :data:`MAX_BATCH`."""
+    return max(1, min(MAX_BATCH, trials // (8 * max(1, parallel))))
+
+
 def slices(start: datetime, end: datetime, folds: int, split: datetime | None = None
            ) -> list[tuple[datetime, datetime]]:
     """``folds + 1`` consecutive periods covering ``[start, end)`` (two, cut at ``split``, if given)."""
@@ -179,7 +205,7 @@ def _stale_trials_failed(study: Any) -> None:
 
 def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings, space: Sequence[ParamSpace],
            period: tuple[datetime | None, datetime | None], trials: int, objective: str, parallel: int,
-           on_trial: Callable[[], None] | None = None, ahead: int | None = None) -> Any:
+           on_trial: Callable[[], None] | None = None, ahead: int | None = None, batch: int | None = None) -> Any:
     """Run trials until ``study`` holds ``trials`` finished ones, on ``client``'s ``parallel`` workers.
 
     The sampler works on an in-memory copy of ``study`` (its finished trials, with ``study``'s
@@ -187,9 +213,12 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
     one write per trial instead of the ask / suggest / tell commits of every trial. Returns the
     in-memory copy (it holds every finished trial of ``study``).
 
-    ``parallel + ahead`` trials are kept submitted (``ahead`` defaults to ``parallel``: one waiting per
-    worker), so a worker that finishes starts its next trial at once instead of waiting for the
-    driver to record the result, ask Optuna for new parameters and send them (a round trip through
+    Each Dask task evaluates ``batch`` trials (:func:`trial_values`; default :func:`batch_size`):
+    they are asked together, run one after another on one worker and told together, so the cost of a
+    task in the driver and the scheduler is paid once per batch instead of once per trial.
+    ``parallel + ahead`` tasks are kept submitted (``ahead`` defaults to ``parallel``: one waiting per
+    worker), so a worker that finishes starts its next task at once instead of waiting for the
+    driver to record the results, ask Optuna for new parameters and send them (a round trip through
     the scheduler). The price is that a trial's parameters are chosen without the results of the
     trials still running, as with any parallel search."""
     import optuna
@@ -203,48 +232,51 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
     search_study.add_trials(finished)
     done = sum(1 for t in finished if t.state is optuna.trial.TrialState.COMPLETE)
     remaining = max(0, trials - done)
+    per_task = batch_size(remaining, parallel) if batch is None else batch
+    if per_task < 1:
+        raise ValueError(f"batch must be >= 1, got {per_task}")
 
-    def submit() -> tuple[Any, Any]:
-        trial = search_study.ask()
-        params = {p.name: p.suggest(trial) for p in space}
-        fut = client.submit(trial_value, spec, settings, params, period[0], period[1], objective, pure=False)
-        return fut, trial
-
-    running: dict[Any, Any] = {}
+    running: dict[Any, list[Any]] = {}
     pool = as_completed()  # type: ignore[no-untyped-call]
-    in_flight = parallel + (parallel if ahead is None else max(0, ahead))
-    for _ in range(min(in_flight, remaining)):
-        fut, trial = submit()
-        running[fut] = trial
+
+    def submit() -> int:
+        asked = [search_study.ask() for _ in range(min(per_task, remaining))]
+        params = [{p.name: p.suggest(trial) for p in space} for trial in asked]
+        fut = client.submit(trial_values, spec, settings, params, period[0], period[1], objective, pure=False)
+        running[fut] = asked
         pool.add(fut)  # type: ignore[no-untyped-call]
-        remaining -= 1
+        return len(asked)
+
+    in_flight = parallel + (parallel if ahead is None else max(0, ahead))
+    for _ in range(in_flight):
+        if remaining <= 0:
+            break
+        remaining -= submit()
     for fut in pool:
-        trial = running.pop(fut)
-        try:
-            value = fut.result()
-        except ValueError as exc:  # a parameter combination the strategy refuses fails its trial only
-            trial.set_user_attr("error", str(exc))
-            frozen = search_study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        else:
-            frozen = search_study.tell(trial, value if math.isfinite(value) else float("-inf"))
-        study.add_trial(frozen)
-        if on_trial is not None:
-            on_trial()
-        if remaining > 0:
-            nfut, ntrial = submit()
-            running[nfut] = ntrial
-            pool.add(nfut)  # type: ignore[no-untyped-call]
-            remaining -= 1
+        told = []
+        for trial, value in zip(running.pop(fut), fut.result(), strict=True):
+            if isinstance(value, str):  # a parameter combination the strategy refuses fails its trial only
+                trial.set_user_attr("error", value)
+                told.append(search_study.tell(trial, state=optuna.trial.TrialState.FAIL))
+            else:
+                told.append(search_study.tell(trial, value if math.isfinite(value) else float("-inf")))
+        if remaining > 0:  # the next task first: writing the storage (a sync per trial) need not delay it
+            remaining -= submit()
+        for frozen in told:
+            study.add_trial(frozen)
+            if on_trial is not None:
+                on_trial()
     return search_study
 
 
 def walk_forward(client: Any, storage: Any, study_name: str, spec: SourceSpec, settings: BacktestSettings,
                  space: Sequence[ParamSpace], periods: Sequence[tuple[datetime, datetime]], trials: int,
                  objective: str, parallel: int, seed: int = 0,
-                 on_trial: Callable[[], None] | None = None) -> list[FoldResult]:
+                 on_trial: Callable[[], None] | None = None, batch: int | None = None) -> list[FoldResult]:
     """Search each in-sample slice, judge its best parameters on the next slice (see module docstring).
 
-    ``storage``: an Optuna storage object, or a string for :func:`open_storage`."""
+    ``storage``: an Optuna storage object, or a string for :func:`open_storage`; ``batch``: trials per
+    Dask task (:func:`search`)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -254,7 +286,8 @@ def walk_forward(client: Any, storage: Any, study_name: str, spec: SourceSpec, s
     for i, (train, test) in enumerate(itertools.pairwise(periods)):
         study = optuna.create_study(storage=storage, study_name=f"{study_name}-fold{i}", direction="maximize",
                                     sampler=optuna.samplers.TPESampler(seed=seed + i), load_if_exists=True)
-        best = search(client, study, spec, settings, space, train, trials, objective, parallel, on_trial).best_trial
+        best = search(client, study, spec, settings, space, train, trials, objective, parallel, on_trial,
+                      batch=batch).best_trial
         value, oos = client.submit(evaluate, spec, settings, best.params, test[0], test[1], objective,
                                    pure=False).result()
         out.append(FoldResult(train, test, dict(best.params), float(best.value or 0.0),

@@ -46,7 +46,7 @@ def test_backtest_refuses_bad_input_with_a_clear_message(argv: list[str], messag
 def test_sweep_reports_out_of_sample_only(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "sw"
     status = main(["sweep", "--data", str(data), "--from", "2026-06-01", "--to", "2026-06-02T12:00",
-                   "--split", "2026-06-01T18:00", "--trials", "2", "--workers", "1",
+                   "--split", "2026-06-01T18:00", "--trials", "2", "--workers", "1", "--batch", "2",
                    "--param", "kelly_volatility.min_edge=0.0:0.2", "--no-progress", "--no-charts", "--out", str(out)])
     assert status == 0
     report = json.loads((out / "sweep.json").read_text())
@@ -56,3 +56,11 @@ def test_sweep_reports_out_of_sample_only(data: Path, tmp_path: Path) -> None:
     oos = json.loads((out / "out_of_sample" / "summary.json").read_text())
     assert oos["pnl_cc"] == report["out_of_sample"]["pnl_cc"]
     assert (out / "study.journal").exists() and report["storage"] == str((out / "study.journal").resolve())
+
+
+def test_sweep_refuses_a_batch_below_one(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["sweep", "--data", str(data), "--from", "2026-06-01", "--to", "2026-06-02", "--batch", "0",
+                   "--no-progress", "--out", str(tmp_path / "sw")])
+    assert status == 2
+    assert "--batch must be >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "sw").exists()

@@ -12,7 +12,7 @@ from kalshid.research import BacktestSettings, SharedDataSource, run_backtest
 from kalshid.research.events import BookTick, IndexTick, MarketListed, Settled, TradePrint
 from kalshid.research.report import write_report
 from kalshid.research.sources.base import SourceError
-from kalshid.research.sources.shared import default_data_dir
+from kalshid.research.sources.shared import default_data_dir, shared_beside
 
 DATA = default_data_dir()
 
@@ -88,3 +88,15 @@ def test_a_period_s_events_are_built_once_and_the_same_every_time(source: Shared
     assert first == again and all(a is b for a, b in zip(first, again, strict=True))  # shared, not rebuilt
     everything = list(source.events())
     assert len(everything) > len(first) and list(source.events(start, end)) == first
+
+
+def test_a_worktree_finds_the_shared_folder_beside_its_main_checkout(tmp_path: Path) -> None:
+    main, shared, worktree = tmp_path / "main", tmp_path / "shared", tmp_path / "wt" / "feature"
+    (main / ".git" / "worktrees" / "feature").mkdir(parents=True)
+    shared.mkdir()
+    worktree.mkdir(parents=True)
+    (worktree / ".git").write_text(f"gitdir: {main / '.git' / 'worktrees' / 'feature'}\n")
+    assert shared_beside(worktree) == shared
+    assert shared_beside(main) == shared
+    (worktree / ".git").write_text("gitdir: elsewhere\n")  # not a worktree of a checkout: where it was expected
+    assert shared_beside(worktree) == tmp_path / "wt" / "shared"

@@ -11,7 +11,16 @@ from dask.distributed import Client
 from kalshid.core.portfolio import window_close
 from kalshid.research.settings import BacktestSettings
 from kalshid.research.sources.shared import default_data_dir
-from kalshid.research.sweep import ParamSpace, SourceSpec, merge, open_storage, slices, walk_forward
+from kalshid.research.sweep import (
+    MAX_BATCH,
+    ParamSpace,
+    SourceSpec,
+    batch_size,
+    merge,
+    open_storage,
+    slices,
+    walk_forward,
+)
 
 START, END = datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 2, 12, tzinfo=UTC)
 
@@ -36,8 +45,8 @@ def test_param_space_parsing() -> None:
         ParamSpace.parse("kelly_volatility.min_edge=0.2:0.1")
 
 
-@pytest.mark.parametrize("kind", ["journal", "sqlite"])
-def test_walk_forward_resumes_and_reports_out_of_sample_only(tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize(("kind", "batch"), [("journal", None), ("sqlite", None), ("journal", 2)])
+def test_walk_forward_resumes_and_reports_out_of_sample_only(tmp_path: Path, kind: str, batch: int | None) -> None:
     data = default_data_dir()
     if not (data / "kalshi").is_dir():
         pytest.fail(f"shared data not found at {data}")
@@ -46,8 +55,8 @@ def test_walk_forward_resumes_and_reports_out_of_sample_only(tmp_path: Path, kin
     storage = str(tmp_path / "study.journal") if kind == "journal" else f"sqlite:///{tmp_path / 'study.sqlite3'}"
     periods = slices(START, END, 1)
     with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
-        first = walk_forward(client, storage, "t", spec, BacktestSettings(), space, periods, 3, "pnl", 1)
-        again = walk_forward(client, storage, "t", spec, BacktestSettings(), space, periods, 5, "pnl", 1)
+        first = walk_forward(client, storage, "t", spec, BacktestSettings(), space, periods, 3, "pnl", 1, batch=batch)
+        again = walk_forward(client, storage, "t", spec, BacktestSettings(), space, periods, 5, "pnl", 1, batch=batch)
     study = optuna.load_study(study_name="t-fold0", storage=open_storage(storage))
     trials = study.trials
     assert all(t.state.is_finished() for t in trials)  # a trial reaches the storage once, finished
@@ -87,7 +96,14 @@ def test_sweep_runs_against_a_given_scheduler() -> None:
             client.close()
 
 
-def test_a_refused_parameter_fails_its_trial_only_and_the_storage_keeps_the_failure(tmp_path: Path) -> None:
+def test_trials_per_task_grow_with_the_trials_per_worker_up_to_the_cap() -> None:
+    assert batch_size(6, 1) == 1 and batch_size(64, 8) == 1  # fewer than 8 tasks per worker otherwise
+    assert batch_size(16, 1) == 2 and batch_size(64, 2) == 4 and batch_size(10_000, 2) == MAX_BATCH
+
+
+@pytest.mark.parametrize("batch", [None, 4])
+def test_a_refused_parameter_fails_its_trial_only_and_the_storage_keeps_the_failure(
+        tmp_path: Path, batch: int | None) -> None:
     data = default_data_dir()
     if not (data / "kalshi").is_dir():
         pytest.fail(f"shared data not found at {data}")
@@ -96,10 +112,12 @@ def test_a_refused_parameter_fails_its_trial_only_and_the_storage_keeps_the_fail
     storage = str(tmp_path / "study.journal")
     periods = slices(START, END, 1)
     with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
-        walk_forward(client, storage, "t", spec, BacktestSettings(), space, periods, 6, "pnl", 1, seed=0)
+        walk_forward(client, storage, "t", spec, BacktestSettings(), space, periods, 6, "pnl", 1, seed=0, batch=batch)
     study = optuna.load_study(study_name="t-fold0", storage=open_storage(storage))
     states = {t.state for t in study.trials}
     assert len(study.trials) == 6 and states == {optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE}
+    if batch is not None:  # the first task held a refused and an accepted trial: only the refused one failed
+        assert {t.state for t in study.trials[:batch]} == states
     for t in study.trials:
         refused = t.params["kelly_volatility.min_edge"] < 0
         assert (t.state is optuna.trial.TrialState.FAIL) == refused

@@ -53,23 +53,40 @@ SHARED_ENV = "KALSHID_SHARED_DIR"
 
 def shared_root() -> Path:
     """The shared folder (Kalshi's specs under ``kalshi/``, market data under ``data/``):
-    ``$KALSHID_SHARED_DIR``; else ``shared`` beside the repository; else, for a clone of a local
-    repository (``git clone`` of a working copy into a scratch directory), ``shared`` beside the
-    repository it was cloned from. The first candidate is returned when none exists, so a caller's
-    error names where the folder was expected."""
+    ``$KALSHID_SHARED_DIR``; else :func:`shared_beside` this package's repository."""
     import os
 
     env = os.environ.get(SHARED_ENV)
     if env:
         return Path(env)
-    repo = Path(__file__).resolve().parents[3]
+    return shared_beside(Path(__file__).resolve().parents[3])
+
+
+def shared_beside(repo: Path) -> Path:
+    """``shared`` beside the checkout ``repo``; else, for a ``git worktree`` of a repository, beside
+    that repository's main checkout; else, for a clone of a local repository (``git clone`` of a
+    working copy into a scratch directory), beside the repository it was cloned from. The first
+    candidate is returned when none exists, so a caller's error names where the folder was expected."""
     beside = repo.parent / "shared"
     if beside.is_dir():
         return beside
-    origin = _local_origin(repo)
-    if origin is not None and (origin.parent / "shared").is_dir():
-        return origin.parent / "shared"
+    for other in (_main_checkout(repo), _local_origin(repo)):
+        if other is not None and (other.parent / "shared").is_dir():
+            return other.parent / "shared"
     return beside
+
+
+def _main_checkout(repo: Path) -> Path | None:
+    """The main checkout of the git worktree at ``repo`` (whose ``.git`` is a file naming
+    ``MAIN/.git/worktrees/NAME``), else None."""
+    try:
+        text = (repo / ".git").read_text()
+    except OSError:  # a directory (an ordinary checkout), or no git at all
+        return None
+    gitdir = Path(text.partition("gitdir:")[2].strip())
+    if gitdir.is_absolute() and gitdir.parent.name == "worktrees" and gitdir.parents[1].name == ".git":
+        return gitdir.parents[2]
+    return None
 
 
 def _local_origin(repo: Path) -> Path | None:
