@@ -328,8 +328,12 @@ async def bench_stages(n: int, repeats: int) -> dict[str, float]:
                 raise RuntimeError("the strategy bench's book must yield a proposal")
             out["strategy: book -> Proposal"] = timed(on_book, n, repeats)
             proposal = proposals[0]
-            out["strategy: after the hand-over (signal, snapshot)"] = timed(lambda: (
-                strategy._announce(proposal.signal), strategy._publish_snapshot()), n, repeats)
+
+            def after_send() -> None:
+                strategy._announce(proposal.signal)
+                strategy._publish_snapshot()
+
+            out["strategy: after the hand-over (signal, snapshot)"] = timed(after_send, n, repeats)
 
             risk = RiskStage(p, RiskEngine(RiskLimits(
                 max_position_size_cc=10**9, max_concurrent_positions=50, max_daily_loss_cc=10**9,
