@@ -11,7 +11,8 @@ calls, the lowest of ``--repeats`` runs, in microseconds per call.
 Segments (the names of ``bench_tick_to_order.py``'s table):
 
 - feed: ``WsClient.receive_batch`` over one read holding one ``orderbook_delta`` frame, and over a
-  burst of eight (per message);
+  burst of eight (per message); the book's part of one delta (``Book.apply_delta`` and the
+  ``snapshot`` the strategy receives) on a book of 34 YES and 46 NO levels;
 - strategy stage: one ``BookUpdated`` that changes the current market's top, folded into the tracker
   and evaluated by ``kelly_volatility`` (market view, decision rule, pricing, Kelly sizing) into a
   ``Proposal``; then what the stage does after the hand-over (the signal's log line and event, the
@@ -48,7 +49,7 @@ import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 
-from kalshid.core.book import OrderBook
+from kalshid.core.book import Book, OrderBook
 from kalshid.core.breaker import Breaker, BreakerStatus
 from kalshid.core.markets import INDEX_ID, market_ticker, window_containing
 from kalshid.core.portfolio import Fill, Portfolio
@@ -260,6 +261,16 @@ async def bench_feed(n: int, repeats: int) -> dict[str, float]:
 
     out = {"receive_batch, 1 frame": await atimed(lambda: read(one), n, repeats)}
     out["receive_batch, 8 frames (per message)"] = await atimed(lambda: read(burst), n, repeats) / 8
+    book = Book(ticker)
+    book.apply_snapshot([(p, 1000 + p) for p in range(1000, 4400, 100)],
+                        [(p, 900 + p) for p in range(1000, 5600, 100)], exchange_ts=NOW, local_time=0.0)
+    step = iter(range(10**9))
+
+    def delta() -> None:  # takes 12 contracts off the best YES bid, then puts them back
+        book.apply_delta("yes", 4300, -1200 if next(step) % 2 == 0 else 1200, exchange_ts=NOW, local_time=0.0)
+        book.snapshot()
+
+    out["book: apply_delta + snapshot (34 + 46 levels)"] = timed(delta, n, repeats)
     return out
 
 
