@@ -6,12 +6,16 @@ from pathlib import Path
 
 import structlog
 import trio
+from daemonkit import daemon_env
 
+from kalshid.config import load_config
+from kalshid.daemon.supervisor import Runtime
 from kalshid.exchange.base import UnsentOrder
 from kalshid.exchange.types import OrderRequest
 from kalshid.store import open_journal
 from kalshid.trading.execution import ExecutionSettings
 from kalshid.trading.messages import ShutdownRequested
+from kalshid.trading.wiring import TradingDaemon
 from tests.trading.test_stages import ExecutionRig, GatedExchange, decided, journal_states
 
 
@@ -49,3 +53,11 @@ async def test_the_order_sending_line_is_written_once_the_request_has_left(tmp_p
     sending = next(line for line in logs if line["event"] == "order sending")
     assert sending["client_order_id"] == "e" * 32 and sending["count"] == 1 and sending["price_cc"] == 5000
     assert sending["side"] == "yes" and sending["action"] == "buy" and sending["tif"] == "immediate_or_cancel"
+
+
+def test_without_a_recording_the_strategy_stage_builds_no_evaluation_rows(tmp_path: Path) -> None:
+    """The evaluation row is built before the proposal's hand-over; only a running recording takes it."""
+    for enabled, records_rows in (("false", False), ("true", True)):
+        loaded = load_config(environ=daemon_env(tmp_path, KALSHID_RECORD__ENABLED=enabled), cwd=tmp_path)
+        daemon = TradingDaemon(Runtime(loaded, None), journal_inline=True)
+        assert (daemon.strategy.record is not None) is records_rows
