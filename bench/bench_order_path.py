@@ -15,7 +15,8 @@ Segments (the names of ``bench_tick_to_order.py``'s table):
   ``snapshot`` the strategy receives) on a book of 34 YES and 46 NO levels;
 - strategy stage: one ``BookUpdated`` that changes the current market's top, folded into the tracker
   and evaluated by both strategies (market view, decision rule; ``kelly_volatility``'s pricing and Kelly sizing) into a
-  ``Proposal``; then what the stage does after the hand-over (the signal's log line and event, the
+  ``Proposal``, without and with a recording to build the evaluation's row for; then what the stage
+  does after the hand-over (the signal's log line and event, the
   snapshot);
 - risk stage: ``RiskStage._on_proposal`` for one approved proposal, up to and including the hand-over
   of the ``ApprovedOrder`` (its log line after it);
@@ -346,6 +347,9 @@ async def bench_stages(n: int, repeats: int) -> dict[str, float]:
             if [q.signal.strategy for q in proposals] != ["kelly_volatility"]:
                 raise RuntimeError("the strategy bench's book must yield a proposal")
             out["strategy: book -> Proposal"] = timed(on_book, n, repeats)
+            strategy.record = lambda row: None  # as with recording on: each evaluation's row is built
+            out["strategy: book -> Proposal, recording on"] = timed(on_book, n, repeats)
+            strategy.record = None
             proposal = proposals[0]
 
             def after_send() -> None:
