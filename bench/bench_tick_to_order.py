@@ -76,6 +76,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import collections
 import contextvars
 import math
 import os
@@ -141,6 +142,61 @@ class Sample(NamedTuple):
     written: float = math.nan  # the request's first bytes were handed to the daemon's socket
 
 
+class TaskSteps(trio.abc.Instrument):
+    """``--task-steps``: every Trio task step of the daemon's loop (start, end, task), the last
+    :data:`STEPS_KEPT`; :meth:`window` sums them per task between a trigger's feed stamp and risk
+    taking its proposal, to show what the loop did meanwhile."""
+
+    STEPS_KEPT = 50_000
+
+    def __init__(self) -> None:
+        self.steps: collections.deque[tuple[float, float, str]] = collections.deque(maxlen=self.STEPS_KEPT)
+        self._started: dict[trio.lowlevel.Task, float] = {}
+        self.windows: list[tuple[float, dict[str, float]]] = []  # (gap, busy time per task), seconds
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self._started[task] = time.perf_counter()
+
+    def after_task_step(self, task: trio.lowlevel.Task) -> None:
+        t0 = self._started.pop(task, None)
+        if t0 is not None:
+            self.steps.append((t0, time.perf_counter(), self._name(task)))
+
+    @staticmethod
+    def _name(task: trio.lowlevel.Task) -> str:
+        """The task's function; for the supervisor's guard of a component, the component's name."""
+        frame = getattr(task.coro, "cr_frame", None)
+        comp = frame.f_locals.get("comp") if frame is not None else None
+        if comp is not None:
+            return f"component {comp.name}"
+        return ".".join(task.name.rsplit(".", 2)[-2:])
+
+    def window(self, start: float, end: float) -> None:
+        """The loop's steps between ``start`` and ``end`` (perf_counter seconds), per task."""
+        per: dict[str, float] = {}
+        for t0, t1, name in reversed(self.steps):
+            if t1 <= start:
+                break
+            if t0 < end:
+                per[name] = per.get(name, 0.0) + min(t1, end) - max(t0, start)
+        self.windows.append((end - start, per))
+
+    def report(self) -> None:
+        if not self.windows:
+            return
+        n = len(self.windows)
+        gaps = sorted(g for g, _ in self.windows)
+        busy = sorted(sum(per.values()) for _, per in self.windows)
+        print(f"\nthe loop between a trigger's feed stamp and risk taking its proposal (--task-steps, {n} "
+              f"proposals): gap p50 {pct(gaps, .5) * 1e6:.0f} µs, tasks running p50 {pct(busy, .5) * 1e6:.0f} µs")
+        totals: dict[str, float] = {}
+        for _, per in self.windows:
+            for name, d in per.items():
+                totals[name] = totals.get(name, 0.0) + d
+        for name, d in sorted(totals.items(), key=lambda kv: -kv[1])[:8]:
+            print(f"  {d / n * 1e6:8.1f} µs a proposal  {name}")
+
+
 class Recorder:
     """Publish stamps (simulator), arrival stamps (daemon feed), send and receipt stamps per order."""
 
@@ -162,6 +218,7 @@ class Recorder:
         self.order_cid: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_cid", default=None)
         self.current: contextvars.ContextVar[tuple[ApprovedOrder, float] | None] = contextvars.ContextVar(
             "bench_item", default=None)
+        self.task_steps: TaskSteps | None = None
 
     # --- daemon side ------------------------------------------------------------------------
     def on_arrival(self, raw: str, t: float) -> None:
@@ -269,6 +326,8 @@ def install_daemon(rec: Recorder) -> None:
 
     async def on_proposal(self: Any, proposal: Proposal, orders: Any) -> None:
         t = trio.current_time()
+        if rec.task_steps is not None and rec.phase != "warmup":
+            rec.task_steps.window(proposal.data_local_time - rec.offset, t - rec.offset)
         await orig_proposal(self, proposal, StampedSend(orders, t))  # type: ignore[arg-type]  # duck-typed
         if len(rec.risk) > 10_000:
             old = [k for k in rec.risk if k < t - HISTORY_S]
@@ -474,6 +533,9 @@ async def bench(args: argparse.Namespace, tmp: Path) -> int:
         raise RuntimeError(f"cannot relate Trio's clock ({type(clock).__name__}) to time.perf_counter()")
     rec.offset = offset
     install_daemon(rec)
+    if args.task_steps:
+        rec.task_steps = TaskSteps()
+        trio.lowlevel.add_instrument(rec.task_steps)
     environ = env_for(tmp, args.speed)
     if args.loop_cpu is not None:
         environ["KALSHID_RUNTIME__LOOP_CPU"] = str(args.loop_cpu)
@@ -584,6 +646,8 @@ async def measure(args: argparse.Namespace, tmp: Path, rec: Recorder, environ: d
                 ratio = v / p99[0]
                 print(f"\np99 with {n} clients / p99 with none = {v:.3f} / {p99[0]:.3f} ms = {ratio:.2f}x  "
                       f"[goal <= {GOAL_WS_RATIO:.2f}x: {'MET' if ratio <= GOAL_WS_RATIO else 'NOT MET'}]")
+    if rec.task_steps is not None:
+        rec.task_steps.report()
     lost = sum(1 for cid in rec.sent if cid not in rec.arrived)
     stats: dict[str, Any] = getattr(daemon.p.feed, "statistics", dict)()
     print(f"\norders timed: {len(rec.sent)}; sent but not seen at the sim: {lost}; orders whose trigger could "
@@ -619,6 +683,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--record", choices=("on", "off"), default="off",
                     help="market-data recording inside the daemon (record.enabled; default off, as kalshid run); "
                          "run once with each to see the recorder's cost on tick-to-order")
+    ap.add_argument("--task-steps", action="store_true",
+                    help="time every task step of the loop (slows it) and print what ran between each "
+                         "trigger's feed stamp and risk taking its proposal")
     ap.add_argument("--sim-child", nargs=4, metavar=("SPEED", "KEY_ID", "PUBLIC_KEY", "POLICY"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

@@ -70,6 +70,17 @@ def _whole(ladder: tuple[Level, ...], mixed: Collection[int]) -> tuple[Level, ..
     return tuple([(price, centi // c) for price, centi in ladder])
 
 
+# One side of an OrderBook: (the whole-contract view, the exact ladder or None when it is all whole)
+_SideView = tuple[tuple[Level, ...], tuple[Level, ...] | None]
+
+
+def _side_view(levels: Iterable[Level], mixed: Collection[int]) -> _SideView:
+    """One side's fields of an :class:`OrderBook` from its exact ladder (any order) and mixed prices."""
+    exact = tuple(sorted(levels))
+    whole = _whole(exact, mixed)
+    return (takeable(exact, mixed), exact) if whole is None else (whole, None)
+
+
 @attrs.frozen
 class OrderBook:
     """An immutable view of one market's book: bid levels ascending by price, best last.
@@ -100,14 +111,14 @@ class OrderBook:
                    mixed_no: Collection[int] = ()) -> OrderBook:
         """A book from exact ladders in hundredths (any order, positive sizes, one level per price);
         ``mixed_*`` are prices whose levels a fractional delta touched (not takeable, module docstring)."""
-        yes_exact, no_exact = tuple(sorted(yes)), tuple(sorted(no))
-        yes_whole, no_whole = _whole(yes_exact, mixed_yes), _whole(no_exact, mixed_no)
-        return cls(ticker=ticker,
-                   yes=takeable(yes_exact, mixed_yes) if yes_whole is None else yes_whole,
-                   no=takeable(no_exact, mixed_no) if no_whole is None else no_whole,
-                   exchange_ts=exchange_ts, local_time=local_time, stale=stale,
-                   yes_centi=yes_exact if yes_whole is None else None,
-                   no_centi=no_exact if no_whole is None else None)
+        return cls._of_sides(ticker, _side_view(yes, mixed_yes), _side_view(no, mixed_no),
+                             exchange_ts=exchange_ts, local_time=local_time, stale=stale)
+
+    @classmethod
+    def _of_sides(cls, ticker: str, yes: _SideView, no: _SideView, *, exchange_ts: datetime | None,
+                  local_time: float | None, stale: bool) -> OrderBook:
+        return cls(ticker=ticker, yes=yes[0], no=no[0], exchange_ts=exchange_ts, local_time=local_time,
+                   stale=stale, yes_centi=yes[1], no_centi=no[1])
 
     def exact(self, side: str) -> tuple[Level, ...]:
         """``side``'s whole bid ladder, exactly: (price_cc, hundredths of a contract), ascending."""
@@ -153,7 +164,7 @@ class Book:
     """One market's live bid ladders, sizes in hundredths of a contract. Not thread-safe; one owner
     (the feed task) mutates it."""
 
-    __slots__ = ("_best", "_levels", "_mixed", "exchange_ts", "local_time", "stale", "ticker", "updates")
+    __slots__ = ("_best", "_levels", "_mixed", "_views", "exchange_ts", "local_time", "stale", "ticker", "updates")
 
     def __init__(self, ticker: str) -> None:
         self.ticker = ticker
@@ -162,6 +173,9 @@ class Book:
         self._mixed: dict[str, set[int]] = {"yes": set(), "no": set()}
         # Cached best bid per side; None = empty side, -1 = unknown (recompute lazily).
         self._best: dict[str, int | None] = {"yes": None, "no": None}
+        # Each side's part of the last snapshot, None once the side changes: a delta changes one side,
+        # so the next snapshot sorts only that one (docs/performance.md, "Tick-to-order").
+        self._views: dict[str, _SideView | None] = {"yes": None, "no": None}
         self.exchange_ts: datetime | None = None
         self.local_time: float | None = None
         self.stale = True  # no snapshot yet
@@ -182,6 +196,7 @@ class Book:
         self._levels = fresh
         self._mixed = {"yes": set(), "no": set()}
         self._best = {s: (max(fresh[s]) if fresh[s] else None) for s in ("yes", "no")}
+        self._views = {"yes": None, "no": None}
         self.exchange_ts = exchange_ts
         self.local_time = local_time
         self.stale = False
@@ -204,6 +219,7 @@ class Book:
             raise BookError(f"{self.ticker}: {side} level at {price_cc} cc would go negative "
                             f"({(new - delta) / c:.2f} + {delta / c:.2f})")
         best = self._best[side]
+        self._views[side] = None
         if delta % CENTI_PER_CONTRACT:
             self._mixed[side].add(price_cc)
         if new == 0:
@@ -255,7 +271,13 @@ class Book:
         return self._levels[side].get(price_cc, 0)
 
     def snapshot(self) -> OrderBook:
-        """A frozen copy (O(levels))."""
-        return OrderBook.from_exact(self.ticker, self._levels["yes"].items(), self._levels["no"].items(),
-                                    exchange_ts=self.exchange_ts, local_time=self.local_time,
-                                    stale=self.stale, mixed_yes=self._mixed["yes"], mixed_no=self._mixed["no"])
+        """A frozen copy: :meth:`OrderBook.from_exact` of the ladders, O(levels) for each side changed
+        since the last snapshot."""
+        views = self._views
+        yes, no = views["yes"], views["no"]
+        if yes is None:
+            yes = views["yes"] = _side_view(self._levels["yes"].items(), self._mixed["yes"])
+        if no is None:
+            no = views["no"] = _side_view(self._levels["no"].items(), self._mixed["no"])
+        return OrderBook._of_sides(self.ticker, yes, no, exchange_ts=self.exchange_ts,
+                                   local_time=self.local_time, stale=self.stale)

@@ -107,7 +107,8 @@ def evaluate_strategies(strategies: Sequence[BaseStrategy], view: MarketView, cu
             if held >= signal.count:
                 out.append(Evaluation(strategy.name, Outcome.AT_TARGET, signal, None, fair_yes))
                 continue
-            proposal = attrs.evolve(signal, count=signal.count - held)
+            if held:  # an unchanged signal is its own proposal (frozen: sharing it is safe, and cheaper)
+                proposal = attrs.evolve(signal, count=signal.count - held)
         out.append(Evaluation(strategy.name, Outcome.PROPOSED, signal, proposal, fair_yes))
     return out
 

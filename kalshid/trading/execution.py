@@ -371,10 +371,12 @@ class ExecutionStage:
 
     async def _transmit(self, placement: _Placement) -> None:
         """Send the request (``Exchange.submit``: its bytes leave before the first checkpoint when
-        nothing needs waiting for). An unknown outcome is kept for :meth:`_conclude`, never retried."""
+        nothing needs waiting for). An unknown outcome is kept for :meth:`_conclude`, never retried.
+
+        The ``order sending`` line is logged once ``submit`` has returned or raised, so the request does
+        not wait for it (docs/performance.md, "Tick-to-order"); it comes before any line about the
+        order's answer, and the order is in flight from the moment it is written."""
         item = placement.item
-        placement.bound.info("order sending", side=item.side.value, action=item.action.value,
-                             count=item.count, price_cc=item.price_cc, tif=item.time_in_force)
         sent_at = trio.current_time()
         self.p.last_order_local_time = sent_at
         placement.deadline = sent_at + self.settings.order_timeout_s
@@ -383,6 +385,9 @@ class ExecutionStage:
                 placement.reply = await self.p.require_exchange().submit(placement.request)
         except (trio.TooSlowError, ExchangeError) as exc:  # OrderInFlight, when the write failed
             placement.error = exc
+        finally:
+            placement.bound.info("order sending", side=item.side.value, action=item.action.value,
+                                 count=item.count, price_cc=item.price_cc, tif=item.time_in_force)
 
     async def _conclude(self, placement: _Placement, risk: trio.MemorySendChannel[RiskInput]) -> None:
         """The order's answer: acknowledged (its state booked), rejected, or in flight until resolved by

@@ -124,7 +124,10 @@ class TradingDaemon:
         self.execution = ExecutionStage(self.p, self.clock, ExecutionSettings(
             order_timeout_s=cfg.exchange.request_timeout, cancel_on_shutdown=cfg.trading.cancel_on_shutdown,
             drain_timeout_s=cfg.trading.shutdown_grace_seconds * EXECUTION_DRAIN_SHARE), self.metrics)
-        self.strategy = StrategyStage(self.p, underlying=cfg.exchange.underlying, record=self._record)
+        # without a recording nothing would take the stage's evaluation rows: none are built, on the
+        # order's path (docs/performance.md, "Each stage's handling of one order")
+        self.strategy = StrategyStage(self.p, underlying=cfg.exchange.underlying,
+                                      record=self._record if cfg.record.enabled else None)
         # parameters set by an operator (API, ctl), journaled with the rest of the operator state
         self.param_overrides: dict[str, dict[str, Any]] = {}
         self.operator_restored = False  # the operator state came back from the journal at start

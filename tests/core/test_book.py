@@ -1,9 +1,13 @@
 """The pure order book and the wire number parsers behind it."""
 
+import contextlib
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kalshid.core import wire
 from kalshid.core.book import CENTI_PER_CONTRACT as C
@@ -180,3 +184,44 @@ def test_timestamps() -> None:
         wire.timestamp("2026-07-08T23:00:00", "t")
     with pytest.raises(wire.WireValueError, match="t"):
         wire.timestamp("yesterday", "t")
+
+
+_OPS = st.lists(st.one_of(
+    st.tuples(st.just("delta"), st.sampled_from(["yes", "no"]), st.integers(4000, 4005),
+              st.integers(-300, 300)),
+    st.tuples(st.just("snapshot"), st.lists(st.tuples(st.integers(4000, 4005), st.integers(1, 300)), max_size=4),
+              st.lists(st.tuples(st.integers(5000, 5005), st.integers(1, 300)), max_size=4), st.just(0)),
+    st.tuples(st.just("look"), st.just(""), st.just(0), st.just(0)),
+), max_size=30)
+
+
+def _ladder(b: Book, side: str) -> list[tuple[int, int]]:
+    return [(p, n) for p in range(1, 10_000) if (n := b.size_at_exact(side, p))]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_OPS)
+def test_each_snapshot_is_the_book_as_it_stands(ops: list[tuple[str, Any, Any, int]]) -> None:
+    """Whatever ran before (deltas, whole or fractional, refused ones, snapshots, earlier snapshots
+    taken), a snapshot is the frozen book of the ladders as they stand now."""
+    b = fresh()
+    for op, a, price, delta in ops:
+        if op == "delta":
+            with contextlib.suppress(BookError):
+                b.apply_delta(a, price, delta, exchange_ts=T0, local_time=2.0)
+        elif op == "snapshot":
+            b.apply_snapshot(dict(a).items(), dict(price).items(), exchange_ts=None, local_time=3.0)
+        else:
+            b.snapshot()
+        assert b.snapshot() == OrderBook.from_exact(
+            b.ticker, _ladder(b, "yes"), _ladder(b, "no"), exchange_ts=b.exchange_ts, local_time=b.local_time,
+            stale=b.stale, mixed_yes=b._mixed["yes"], mixed_no=b._mixed["no"])
+
+
+def test_a_delta_leaves_the_other_sides_snapshot_as_it_was() -> None:
+    b = fresh()
+    before = b.snapshot()
+    b.apply_delta("yes", 4200, -5 * C, exchange_ts=T0, local_time=2.0)
+    after = b.snapshot()
+    assert after.no is before.no and after.yes != before.yes  # only the side that changed is rebuilt
+    assert after.yes == ((4100, 120), (4200, 30))

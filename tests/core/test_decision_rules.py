@@ -1,14 +1,19 @@
-"""The stage-independent rules of kalshid.core.decision: when a window's cancels are due, and the
-edge of buying each side at its ask."""
+"""The stage-independent rules of kalshid.core.decision: when a window's cancels are due, the
+edge of buying each side at its ask, and a buy signal's proposal net of what is held."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
 
+import attrs
 import pytest
 
-from kalshid.core.decision import CANCEL_BEFORE_CLOSE, closing_due, side_edges
-from kalshid.core.signals import BookTop
+from kalshid.core.decision import CANCEL_BEFORE_CLOSE, Evaluation, Outcome, closing_due, evaluate_strategies, side_edges
+from kalshid.core.signals import BookTop, Signal
+from kalshid.core.strategies.base import PriceHistory
+from kalshid.core.vocab import Action, Side
 
 CLOSE = datetime(2026, 7, 8, 19, 0, tzinfo=UTC)
 
@@ -33,3 +38,35 @@ def test_each_side_edge_is_its_value_less_its_ask() -> None:
 def test_a_side_without_an_ask_has_no_edge() -> None:
     assert side_edges(0.7, top(4000, None)) == {"no": pytest.approx(-0.30)}  # no NO bids: no YES ask
     assert side_edges(0.7, top(None, None)) == {}
+
+
+class FixedSignal:
+    """A strategy that always wants ``signal``."""
+
+    name = "fixed"
+    last_fair_yes = 0.6
+
+    def __init__(self, signal: Signal) -> None:
+        self.signal = signal
+
+    def analyze(self, *_args: object) -> Signal:
+        return self.signal
+
+
+def test_a_buy_proposes_the_signal_less_what_the_strategy_holds() -> None:
+    signal = Signal(strategy="fixed", ticker="KX", side=Side.YES, action=Action.BUY, price_cc=4500, count=10,
+                    fair_prob=0.6, edge=0.1, confidence=1.0, reason=lambda: "r", created_at=CLOSE)
+    view = SimpleNamespace(ticker="KX")
+    strategies: Any = [FixedSignal(signal)]
+
+    def evaluate(held: int) -> Evaluation:
+        (ev,) = evaluate_strategies(strategies, view, None, PriceHistory(), None, trading_enabled=True,  # type: ignore[arg-type]
+                                    busy=(), holdings={("fixed", "KX", "yes"): held})
+        return ev
+
+    nothing_held = evaluate(0)
+    assert nothing_held.outcome is Outcome.PROPOSED
+    assert nothing_held.proposal is signal  # the signal itself, not a copy
+    some_held = evaluate(3)
+    assert some_held.proposal == attrs.evolve(signal, count=7) and some_held.proposal.reason == "r"
+    assert evaluate(10).outcome is Outcome.AT_TARGET
