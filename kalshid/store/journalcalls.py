@@ -5,7 +5,7 @@ the order's hot path."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -90,6 +90,11 @@ class JournalCalls:
     async def record_fill(self, fill: Fill) -> bool:
         """Journal a fill once, keyed by ``fill_id``; ``True`` if it was new."""
         return await self._run(sql_write.insert_fill, fill)
+
+    async def record_fill_parts(self, parts: Sequence[Fill]) -> list[bool]:
+        """Journal the parts of one netted fill together (one transaction: never one without the
+        other); per part, ``True`` if it was new."""
+        return await self._run(sql_write.insert_fills, list(parts))
 
     async def record_settlement(self, settlement: Settlement) -> tuple[SettlementRecord, bool]:
         """Journal the exchange's settlement, checked against the journal; ``(record, new)``."""

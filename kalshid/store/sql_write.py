@@ -10,6 +10,7 @@ reconnect or a restart — changes nothing.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -303,36 +304,49 @@ def insert_fill(conn: sqlite3.Connection, f: Fill) -> bool:
     them. A repeated ``fill_id`` whose contents differ is not applied; it is logged (and written to
     the order's events when the order is known) as ``fill_conflict``.
     """
-    ts = to_us(f.ts)
     with transaction(conn):
-        order = _find_order(conn, f.client_order_id, f.order_id)
-        cid = f.client_order_id or (order[0] if order is not None else None)
-        strategy = f.strategy
-        if strategy is None and order is not None:
-            strategy = conn.execute(
-                "SELECT strategy FROM orders WHERE client_order_id = ?", (order[0],)
-            ).fetchone()[0]
-        values = (f.order_id, f.ticker, f.side.value, f.action.value, f.count, f.price_cc, f.fee_cc,
-                  int(f.is_taker), ts)
-        cur = conn.execute(
-            f"INSERT OR IGNORE INTO fills (fill_id, client_order_id, strategy, {', '.join(_FILL_COLS)})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (f.fill_id, cid, strategy, *values),
-        )
-        if cur.rowcount == 1:
-            if order is not None:
-                _event(conn, order[0], ts, "fill", {"fill_id": f.fill_id, "count": f.count,
-                                                    "price_cc": f.price_cc, "fee_cc": f.fee_cc})
-            return True
-        stored = conn.execute(
-            f"SELECT {', '.join(_FILL_COLS)} FROM fills WHERE fill_id = ?", (f.fill_id,)
-        ).fetchone()
-        if tuple(stored) != values:
-            detail = {"fill_id": f.fill_id, "stored": list(stored), "received": list(values)}
-            if order is not None:
-                _event(conn, order[0], ts, "fill_conflict", detail)
-            log.error("fill_id seen again with different contents; kept the first", **detail)
-        return False
+        return _insert_fill(conn, f)
+
+
+def insert_fills(conn: sqlite3.Connection, fills: Sequence[Fill]) -> list[bool]:
+    """Journal the parts of one exchange fill (a netted fill's closing sell and opening buy) in one
+    transaction, so a process that ends between them never leaves one without the other; each as
+    :func:`insert_fill`, in order. Returns, per part, whether it was new."""
+    with transaction(conn):
+        return [_insert_fill(conn, f) for f in fills]
+
+
+def _insert_fill(conn: sqlite3.Connection, f: Fill) -> bool:
+    """:func:`insert_fill` inside the caller's transaction."""
+    ts = to_us(f.ts)
+    order = _find_order(conn, f.client_order_id, f.order_id)
+    cid = f.client_order_id or (order[0] if order is not None else None)
+    strategy = f.strategy
+    if strategy is None and order is not None:
+        strategy = conn.execute(
+            "SELECT strategy FROM orders WHERE client_order_id = ?", (order[0],)
+        ).fetchone()[0]
+    values = (f.order_id, f.ticker, f.side.value, f.action.value, f.count, f.price_cc, f.fee_cc,
+              int(f.is_taker), ts)
+    cur = conn.execute(
+        f"INSERT OR IGNORE INTO fills (fill_id, client_order_id, strategy, {', '.join(_FILL_COLS)})"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (f.fill_id, cid, strategy, *values),
+    )
+    if cur.rowcount == 1:
+        if order is not None:
+            _event(conn, order[0], ts, "fill", {"fill_id": f.fill_id, "count": f.count,
+                                                "price_cc": f.price_cc, "fee_cc": f.fee_cc})
+        return True
+    stored = conn.execute(
+        f"SELECT {', '.join(_FILL_COLS)} FROM fills WHERE fill_id = ?", (f.fill_id,)
+    ).fetchone()
+    if tuple(stored) != values:
+        detail = {"fill_id": f.fill_id, "stored": list(stored), "received": list(values)}
+        if order is not None:
+            _event(conn, order[0], ts, "fill_conflict", detail)
+        log.error("fill_id seen again with different contents; kept the first", **detail)
+    return False
 
 
 def insert_settlement(conn: sqlite3.Connection, s: Settlement) -> tuple[SettlementRecord, bool]:

@@ -150,13 +150,16 @@ class Bookkeeper:
             self._last_fill_ts = fill.ts
         # netted as the exchange applied it (closing the opposite holding first), unless it does not net
         parts = await self.holdings.split(fill) if self._nets else [fill]
+        if not parts:
+            return  # booked before
+        now = self.clock.now()
+        written = await journal.record_fill_parts([journal_fill(part, ts=now, strategy=strategy) for part in parts])
+        if not written[0]:
+            return  # the first part decides: booked before (a fill seen twice)
         for part in parts:
-            if not await journal.record_fill(journal_fill(part, ts=self.clock.now(), strategy=strategy)):
-                return  # the first part decides: booked before (a fill seen twice)
             self.holdings.booked(part)
             await self._fill_booked(part, strategy, source, risk)
-        if parts:
-            self.p.orders.fills_booked(fill.order_id, fill.count)
+        self.p.orders.fills_booked(fill.order_id, fill.count)
 
     async def _fill_booked(self, fill: Fill, strategy: str | None, source: str, risk: Risk) -> None:
         log.info("fill", fill_id=fill.fill_id, order_id=fill.order_id, client_order_id=fill.client_order_id,

@@ -70,9 +70,21 @@ class AccountHoldings:
 
     async def split(self, fill: Fill) -> list[Fill]:
         """``fill`` netted against the holdings now; nothing when the journal has booked it already
-        (the split of a fill seen again would differ: the holdings moved when it was booked)."""
+        (the split of a fill seen again would differ: the holdings moved when it was booked).
+
+        A journal holding a fill's closing part without its opening part (parts written one at a
+        time, the process ended between them) gets the opening part: the split is recomputed from
+        the closing part's count, which is what was held then, so the fee stays where it was booked."""
         booked = await self._journal.list_fills(order_id=fill.order_id, limit=1000)
-        if any(f.fill_id == fill.fill_id for f in booked.items):
+        mine = {f.fill_id: f for f in booked.items if f.fill_id in (fill.fill_id, fill.fill_id + OPEN_SUFFIX)}
+        if not mine:
+            held_yes, held_no = await self.get(fill.ticker)
+            return net_fill(fill, held_yes, held_no)
+        closing = mine.get(fill.fill_id)
+        if closing is None or closing.action.value != "sell" or sum(f.count for f in mine.values()) >= fill.count:
             return []
-        held_yes, held_no = await self.get(fill.ticker)
-        return net_fill(fill, held_yes, held_no)
+        held = (closing.count, 0) if closing.side.value == "yes" else (0, closing.count)
+        parts = net_fill(fill, *held)
+        if (parts[0].side, parts[0].action, parts[0].count) != (closing.side.value, "sell", closing.count):
+            return []  # not this fill's closing part: reconciliation reports the difference
+        return [part for part in parts if part.fill_id not in mine]

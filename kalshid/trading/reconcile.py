@@ -131,9 +131,15 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
         raws.setdefault(f.fill_id, f)
     for raw in sorted(raws.values(), key=lambda f: (f.ts is None, f.ts)):
         fill, owner = await owners.resolve(raw)
-        for part in await holdings.split(fill) if nets else [fill]:
-            if not await journal.record_fill(journal_fill(part, ts=now, strategy=owner.strategy if owner else None)):
-                break  # booked before
+        parts = await holdings.split(fill) if nets else [fill]
+        if not parts:
+            continue  # booked before
+        strategy = owner.strategy if owner else None
+        written = await journal.record_fill_parts([journal_fill(part, ts=now, strategy=strategy)
+                                                   for part in parts])
+        if not written[0]:
+            continue  # booked before
+        for part in parts:
             holdings.booked(part)
             new_fills += 1
     summary["fills_booked"] = new_fills

@@ -66,3 +66,37 @@ async def test_holdings_come_from_the_journal_and_a_fill_seen_again_is_not_split
         assert await book(ask) == [("b", "yes", "sell", 4, 4200, 70), ("b:open", "no", "buy", 2, 5800, 0)]
         assert await book(ask) == []  # the same fill again (REST after the feed): booked once
         assert await AccountHoldings(journal).get("KX") == (0, 2)  # a fresh reader agrees, from the journal
+
+
+async def test_both_parts_of_a_netted_fill_are_journaled_in_one_transaction(tmp_path: Path) -> None:
+    async with open_journal(tmp_path / "j.sqlite3", "sim", inline=True) as journal:
+        parts = net_fill(attrs.evolve(fill("yes", "buy", 51, 7100), fill_id="d"), held_yes=0, held_no=4)
+        rows = [journal_fill(p, ts=T, strategy="s") for p in parts]
+        assert await journal.record_fill_parts(rows) == [True, True]
+        assert await journal.record_fill_parts(rows) == [False, False]  # seen again: nothing new
+        assert await AccountHoldings(journal).get("KX") == (47, -4)
+
+
+async def test_a_closing_part_journaled_without_its_opening_part_gets_it_back(tmp_path: Path) -> None:
+    """The state a process leaves when it ends between the two parts' writes (one transaction each):
+    the closing sell is in the journal, the opening buy is not. Seen again, the fill yields exactly the
+    missing opening part (fee on the closing part, as booked); with both parts in, nothing."""
+    async with open_journal(tmp_path / "j.sqlite3", "sim", inline=True) as journal:
+        for f in (attrs.evolve(fill("no", "buy", 54, 2400), fill_id="n"),):
+            assert await journal.record_fill(journal_fill(f, ts=T, strategy="s"))
+        bought = attrs.evolve(fill("yes", "buy", 50, 7100), fill_id="c", order_id="o2")
+        holdings = AccountHoldings(journal)
+        first = await holdings.split(bought)
+        assert view(first) == [("c", "no", "sell", 50, 2900, 70)]
+        assert await journal.record_fill_parts([journal_fill(p, ts=T, strategy="s") for p in first]) == [True]
+        holdings.booked(first[0])
+        netted = attrs.evolve(fill("yes", "buy", 51, 7100), fill_id="d", order_id="o3")
+        closing, opening = await holdings.split(netted)
+        assert view([closing, opening]) == [("d", "no", "sell", 4, 2900, 70), ("d:open", "yes", "buy", 47, 7100, 0)]
+        assert await journal.record_fill(journal_fill(closing, ts=T, strategy="s"))  # and then the process ended
+
+        fresh = AccountHoldings(journal)  # the next start
+        assert view(await fresh.split(netted)) == [("d:open", "yes", "buy", 47, 7100, 0)]
+        assert await journal.record_fill(journal_fill(opening, ts=T, strategy="s"))
+        assert await AccountHoldings(journal).split(netted) == []
+        assert await AccountHoldings(journal).get("KX") == (47, 0)  # what the exchange holds: +47

@@ -299,13 +299,13 @@ def exchange_fill(fill_id: str, cid: str) -> Fill:
 async def test_a_catch_up_does_not_journal_fills_the_feed_already_booked(journal: Journal) -> None:
     rig = ExecutionRig(journal, ExecutionSettings())
     written: list[str] = []
-    record_fill = journal.record_fill
+    record_fill_parts = journal.record_fill_parts
 
-    async def counting(fill: Any) -> bool:
-        written.append(fill.fill_id)
-        return await record_fill(fill)
+    async def counting(parts: Any) -> list[bool]:
+        written.extend(p.fill_id for p in parts)
+        return await record_fill_parts(parts)
 
-    journal.record_fill = counting  # type: ignore[method-assign]
+    journal.record_fill_parts = counting  # type: ignore[method-assign]
     cid = "d" * 32
     await journal.record_intent(intent_for(cid))
     await rig.stage.keeper.book_fill(exchange_fill("f-1", cid), rig._risk_send, source="feed")
