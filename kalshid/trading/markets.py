@@ -64,12 +64,14 @@ class Markets:
         await self.refresh()
         task_status.started()
 
-        async def wake_on_shutdown() -> None:
-            await runtime.shutdown.wait()
-            self.p.markets_changed.set()
-
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(wake_on_shutdown)
+            async def stop_on_shutdown() -> None:
+                # a discovery under way is only reads (and a resubscription the stop makes moot): it is
+                # cancelled, not waited for, so an exchange that does not answer cannot hold the stop
+                await runtime.shutdown.wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(stop_on_shutdown)
             await self._poll(runtime)
             nursery.cancel_scope.cancel()
 

@@ -138,6 +138,32 @@ async def test_a_stop_with_an_order_answer_lost_on_the_way_drains_in_time_and_re
     assert row is not None and row.state.is_terminal  # resolved on the way out, nothing left in flight
 
 
+async def test_a_stop_during_a_market_discovery_the_exchange_never_answers_is_clean(
+        tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
+    """The exchange stops answering the reads market discovery makes; the stop comes while a
+    discovery waits on them (each read alone waits the request timeout, and is retried). The stop
+    does not wait for it: exit 0, well within the grace period."""
+    lost_one = trio.Event()
+
+    def lose_discovery(*, now: float | None = None, detail: str = "") -> HttpFault | None:
+        if detail.startswith("GET ") and (detail.endswith("/exchange/status") or "/markets/" in detail):
+            lost_one.set()
+            return "lost"
+        return None
+
+    with capture_logs() as logs:
+        async with running_daemon(tmp_path) as (daemon, _supervisor):
+            venue = daemon.p.sim_handle.venue
+            venue.faults = FaultInjector(FaultSpec(), seed=1)
+            venue.faults.http_fault = lose_discovery  # type: ignore[method-assign]
+            with trio.fail_after(600):
+                await lost_one.wait()
+            stopped_at = trio.current_time()
+        took = trio.current_time() - stopped_at
+    assert took < daemon.cfg.trading.shutdown_grace_seconds / 2
+    assert ("component stopped", "markets") in [(e["event"], e.get("component")) for e in logs]
+
+
 async def test_the_pipeline_has_no_done_flags() -> None:
     """Lifetimes are nested by the supervisor; no component waits on another's "done" event."""
     assert [f.name for f in attrs.fields(Pipeline) if f.name.endswith("_done")] == []
