@@ -28,9 +28,7 @@ Contract (NautilusTrader-style):
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 
 import attrs
 import trio
@@ -73,6 +71,7 @@ from kalshid.trading.messages import (
     ShutdownRequested,
     WindowClosing,
 )
+from kalshid.trading.stopbudget import StopBudget
 
 log = get_logger("kalshid.execution")
 
@@ -120,10 +119,7 @@ class ExecutionStage:
         self._order_slots = trio.CapacityLimiter(settings.max_parallel_orders)
         self._placing = 0
         self._placed = trio.Event()  # set whenever a placement ends (re-armed by the waiter)
-        # exchange waits a stop cuts short: every scope here ends by ``_cut_at`` (Trio time) once stopping
-        self._cuttable: set[trio.CancelScope] = set()
-        self._cut_at = math.inf
-        self._stop_by = math.inf
+        self._budget = StopBudget(settings.drain_timeout_s)  # exchange waits a stop cuts short
 
     # --- the loop ---------------------------------------------------------------------------------
     async def run(self, inbox: trio.MemoryReceiveChannel[ExecutionInput],
@@ -189,10 +185,10 @@ class ExecutionStage:
                 elif isinstance(item, CatchUp):
                     self.request_catch_up()
                 elif isinstance(item, WindowClosing):
-                    with self._cut_by_stop("window close cancels"):
+                    with self._budget.cut_by_stop("window close cancels"):
                         await self.keeper.cancel_market(item.ticker, item.reason, risk)
                 elif isinstance(item, CancelAll):
-                    with self._cut_by_stop("kill switch"):
+                    with self._budget.cut_by_stop("kill switch"):
                         await self.keeper.kill_switch(item.reason, risk, taken=item.answer)
                 elif isinstance(item, Reconnected):
                     log.info("feed reconnected: catching up on fills and orders by REST")
@@ -272,43 +268,11 @@ class ExecutionStage:
             self._placed = trio.Event()
             await self._placed.wait()
 
-    # --- a stop's budget --------------------------------------------------------------------------
     def _begin_stop(self) -> None:
         """The stop arrived: approved orders not yet journaled are dropped from now on, and every
         exchange wait under way ends within the first half of the drain."""
-        now = trio.current_time()
         self._stopping = True
-        self._cut_at = now + self.settings.drain_timeout_s / 2
-        self._stop_by = now + self.settings.drain_timeout_s
-        for scope in self._cuttable:
-            scope.deadline = min(scope.deadline, self._cut_at)
-
-    @contextlib.contextmanager
-    def _cuttable_scope(self, deadline: float) -> Iterator[trio.CancelScope]:
-        scope = trio.CancelScope(deadline=min(deadline, self._cut_at))
-        self._cuttable.add(scope)
-        try:
-            with scope:
-                yield scope
-        finally:
-            self._cuttable.discard(scope)
-
-    @contextlib.contextmanager
-    def _answer_by(self, deadline: float) -> Iterator[None]:
-        """``trio.fail_at(deadline)``, brought forward by a stop."""
-        with self._cuttable_scope(deadline) as scope:
-            yield
-        if scope.cancelled_caught:
-            raise trio.TooSlowError
-
-    @contextlib.contextmanager
-    def _cut_by_stop(self, what: str) -> Iterator[None]:
-        """Exchange work the bookkeeping task does (cancels, the kill switch): a stop ends it within
-        the drain's first half; the drain then cancels every resting order itself."""
-        with self._cuttable_scope(math.inf) as scope:
-            yield
-        if scope.cancelled_caught:
-            log.warning("cut short by the stop; the drain cancels what is left", work=what)
+        self._budget.begin()
 
     def request_catch_up(self, *, within: float = 0.0) -> None:
         """Ask the catch-up task to run now (a reconnect, a settlement), or within ``within`` seconds
@@ -381,7 +345,7 @@ class ExecutionStage:
         self.p.last_order_local_time = sent_at
         placement.deadline = sent_at + self.settings.order_timeout_s
         try:
-            with self._answer_by(placement.deadline):
+            with self._budget.answer_by(placement.deadline):
                 placement.reply = await self.p.require_exchange().submit(placement.request)
         except (trio.TooSlowError, ExchangeError) as exc:  # OrderInFlight, when the write failed
             placement.error = exc
@@ -399,7 +363,7 @@ class ExecutionStage:
             if placement.error is not None:
                 raise placement.error
             assert placement.reply is not None
-            with self._answer_by(placement.deadline):
+            with self._budget.answer_by(placement.deadline):
                 order = await placement.reply.order()
         except (OrderInFlight, trio.TooSlowError, ServerError, TransportError, RateLimited) as exc:
             # RateLimited on a create is a definite "not accepted" on Kalshi, but treating it as unknown
@@ -450,7 +414,7 @@ class ExecutionStage:
         log.info("trading enabled" if command.enabled else "trading stopped", reason=command.reason)
 
     async def _shutdown(self, risk: trio.MemorySendChannel[RiskInput]) -> None:
-        with trio.move_on_at(self._stop_by) as budget:
+        with trio.move_on_at(self._budget.stop_by) as budget:
             if self.settings.cancel_on_shutdown:
                 await self.keeper.cancel_where(lambda o: True, "shutdown", risk)
             await self.keeper.catch_up(risk)
