@@ -7,6 +7,7 @@ only after every component that writes to it has ended.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -101,27 +102,35 @@ async def test_the_market_data_daemon_watches_without_trading_and_stops_cleanly(
     assert daemon.p.journal is None
 
 
+def lose_answers(daemon: TradingDaemon, lose: Callable[[str], bool]) -> tuple[list[str], trio.Event]:
+    """From now on the embedded simulator handles every request ``lose`` picks (by ``"METHOD path"``)
+    and never answers it; returns those requests as they arrive, and an event set at the first."""
+    lost: list[str] = []
+    first = trio.Event()
+
+    def fault(*, now: float | None = None, detail: str = "") -> HttpFault | None:
+        if lose(detail):
+            lost.append(detail)
+            first.set()
+            return "lost"
+        return None
+
+    venue = daemon.p.sim_handle.venue
+    venue.faults = FaultInjector(FaultSpec(), seed=1)
+    venue.faults.http_fault = fault  # type: ignore[method-assign]
+    return lost, first
+
+
 async def test_a_stop_with_an_order_answer_lost_on_the_way_drains_in_time_and_resolves_it(
         tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
     """The simulator places an order and never sends the answer; the stop comes while the daemon waits
     for it (the wait alone would be the whole grace period). The stop is still clean (exit 0): the
     drain declares the order in flight and settles its fate (its fill, a lookup by client_order_id, or
     a cancel) before the daemon exits."""
-    lost: list[str] = []
-    lost_one = trio.Event()
-
-    def lose_creates(*, now: float | None = None, detail: str = "") -> HttpFault | None:
-        if detail.startswith("POST ") and detail.endswith("/portfolio/events/orders"):
-            lost.append(detail)
-            lost_one.set()
-            return "lost"
-        return None
-
     with capture_logs() as logs:
         async with running_daemon(tmp_path) as (daemon, _supervisor):
-            venue = daemon.p.sim_handle.venue
-            venue.faults = FaultInjector(FaultSpec(), seed=1)
-            venue.faults.http_fault = lose_creates  # type: ignore[method-assign]
+            lost, lost_one = lose_answers(
+                daemon, lambda d: d.startswith("POST ") and d.endswith("/portfolio/events/orders"))
             with trio.fail_after(2 * 900):
                 await lost_one.wait()
             [waiting] = [o for o in daemon.p.orders if o.in_flight]
@@ -143,19 +152,10 @@ async def test_a_stop_during_a_market_discovery_the_exchange_never_answers_is_cl
     """The exchange stops answering the reads market discovery makes; the stop comes while a
     discovery waits on them (each read alone waits the request timeout, and is retried). The stop
     does not wait for it: exit 0, well within the grace period."""
-    lost_one = trio.Event()
-
-    def lose_discovery(*, now: float | None = None, detail: str = "") -> HttpFault | None:
-        if detail.startswith("GET ") and (detail.endswith("/exchange/status") or "/markets/" in detail):
-            lost_one.set()
-            return "lost"
-        return None
-
     with capture_logs() as logs:
         async with running_daemon(tmp_path) as (daemon, _supervisor):
-            venue = daemon.p.sim_handle.venue
-            venue.faults = FaultInjector(FaultSpec(), seed=1)
-            venue.faults.http_fault = lose_discovery  # type: ignore[method-assign]
+            _, lost_one = lose_answers(daemon, lambda d: d.startswith("GET ")
+                                       and (d.endswith("/exchange/status") or "/markets/" in d))
             with trio.fail_after(600):
                 await lost_one.wait()
             stopped_at = trio.current_time()
