@@ -17,8 +17,10 @@ Lifecycle of :meth:`Supervisor.run`:
    its own stop signal (the ``shutdown`` of the :class:`Runtime` it was given), and once it has ended
    the one before it gets its own, and so on out to the first. The whole drain runs under one
    deadline, ``trading.shutdown_grace_seconds``, after which whatever is left is cancelled; a second
-   signal cancels at once (a hard stop). This is Hypercorn's ``worker_serve`` shape: start in
-   phases, signal shutdown, drain under a deadline;
+   signal cancels at once (a hard stop), unless it is the same signal within
+   :data:`SAME_REQUEST_WINDOW_S` of the first: one ``kill`` of a whole process group (``make run``
+   forwards the SIGTERM it got to the daemon it runs) is one request, not two. This is Hypercorn's
+   ``worker_serve`` shape: start in phases, signal shutdown, drain under a deadline;
 4. SIGHUP re-reads the configuration, validates it, logs what changed, and applies what can change
    live (strategy parameters and risk limits, via ``runtime.on_reload``); the rest needs a restart.
 
@@ -31,6 +33,7 @@ expired, or a second signal) returns :data:`EXIT_FORCED`.
 """
 
 import contextlib
+import math
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
@@ -52,6 +55,10 @@ from kalshid.store.instancelock import InstanceLockError, instance_lock
 log = get_logger("kalshid.supervisor")
 
 EXIT_OK = 0
+# a repeat of the same stop request this soon after it is the same request delivered twice (a signal sent to
+# a process group and forwarded by its parent), not an operator asking for a hard stop: no person repeats
+# a signal within 0.2 s by hand
+SAME_REQUEST_WINDOW_S = 0.2
 EXIT_FAILURE = 1
 EXIT_FORCED = 1
 
@@ -140,6 +147,7 @@ class Supervisor:
         self._ready = False
         self._ready_event = trio.Event()
         self._forced = False
+        self._stop_reason, self._stop_at = "", -math.inf  # the last stop request and its Trio time
         self._scope: trio.CancelScope | None = None
         self._started: list[str] = []
         self._reloads = 0
@@ -158,6 +166,11 @@ class Supervisor:
 
     def request_stop(self, reason: str) -> None:
         """Begin a graceful stop; a second request (or one during startup) cancels everything now."""
+        now = trio.current_time()
+        if self._stop.is_set() and reason == self._stop_reason and now - self._stop_at < SAME_REQUEST_WINDOW_S:
+            log.info("the same stop request again at once (counted once): still draining", reason=reason)
+            return
+        self._stop_reason, self._stop_at = reason, now
         if self._stop.is_set() or not self._ready:
             if self._stop.is_set():
                 log.warning("second stop request: hard stop, cancelling without draining", reason=reason)

@@ -10,7 +10,15 @@ import trio
 from structlog.testing import capture_logs
 
 from kalshid.config import LoadedConfig, load_config
-from kalshid.daemon.supervisor import EXIT_FAILURE, EXIT_FORCED, EXIT_OK, Component, Runtime, Supervisor
+from kalshid.daemon.supervisor import (
+    EXIT_FAILURE,
+    EXIT_FORCED,
+    EXIT_OK,
+    SAME_REQUEST_WINDOW_S,
+    Component,
+    Runtime,
+    Supervisor,
+)
 
 
 def loaded(tmp_path: Path, **env: str) -> LoadedConfig:
@@ -84,6 +92,29 @@ async def test_second_stop_is_a_hard_stop(tmp_path: Path, autojump_clock: trio.a
         status = await sup.run()
     assert status == EXIT_FORCED
     assert trio.current_time() - start < 2
+
+
+@pytest.mark.parametrize(("first", "second", "gap", "expected"), [
+    ("SIGTERM", "SIGTERM", 0.01, EXIT_OK),  # one kill of a process group, forwarded by make: one request
+    ("SIGTERM", "SIGTERM", SAME_REQUEST_WINDOW_S + 0.05, EXIT_FORCED),  # asked again: a hard stop
+    ("SIGTERM", "SIGINT", 0.01, EXIT_FORCED),  # another signal: a hard stop however soon
+])
+async def test_the_same_stop_request_at_once_is_counted_once(
+        tmp_path: Path, autojump_clock: trio.abc.Clock, first: str, second: str, gap: float, expected: int) -> None:
+    rec = Recorder()
+    sup = make(tmp_path, [rec.well_behaved("orders", drain_seconds=1.0)])
+
+    async def twice() -> None:
+        await sup.wait_ready()
+        sup.request_stop(first)
+        await trio.sleep(gap)
+        sup.request_stop(second)
+
+    async with trio.open_nursery() as n:
+        n.start_soon(twice)
+        status = await sup.run()
+    assert status == expected
+    assert ("orders drained" in rec.events) == (expected == EXIT_OK)
 
 
 async def test_component_failure_cancels_all_and_exits_nonzero(tmp_path: Path,
