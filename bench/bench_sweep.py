@@ -40,12 +40,11 @@ def one(workers: int, trials: int, spec: SourceSpec, ahead: int | None, storage:
                        for w in client.scheduler_info()["workers"]])
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         where = f"sqlite:///{Path(tmp) / 's.sqlite3'}" if storage == "sqlite" else str(Path(tmp) / "s.journal")
-        study = optuna.create_study(storage=open_storage(where), direction="maximize",
-                                    sampler=optuna.samplers.TPESampler(seed=1))
+        study = optuna.create_study(storage=open_storage(where), direction="maximize")
         w0 = sum(client.run(time.process_time).values())
         t0, c0 = time.perf_counter(), time.process_time()
         search(client, study, spec, settings, [ParamSpace("kelly_volatility.min_edge", 0.0, 0.2)],
-               (None, None), trials, "pnl", workers, ahead=ahead, batch=batch)
+               (None, None), trials, "pnl", workers, ahead=ahead, batch=batch, seed=1)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         worker_cpu = sum(client.run(time.process_time).values()) - w0
     cluster.close()

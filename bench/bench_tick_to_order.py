@@ -680,8 +680,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="pinned (default, with 2+ CPUs): the daemon's loop thread on the last CPU "
                          "(runtime.loop_cpu), the simulator and ws-client processes on the others, as "
                          "if they ran elsewhere; shared: the kernel places everything")
-    ap.add_argument("--record", choices=("on", "off"), default="off",
-                    help="market-data recording inside the daemon (record.enabled; default off, as kalshid run); "
+    ap.add_argument("--record", choices=("on", "off"), default="on",
+                    help="market-data recording inside the daemon (record.enabled; default on, as kalshid run); "
                          "run once with each to see the recorder's cost on tick-to-order")
     ap.add_argument("--task-steps", action="store_true",
                     help="time every task step of the loop (slows it) and print what ran between each "

@@ -11,12 +11,19 @@ this machine by default, or any scheduler (``tcp://HOST:8786``) so the same swee
 machines. Workers load the source once per process (:func:`_source`) from a plain, picklable
 :class:`SourceSpec`.
 
+**Sampling on the workers.** The worker that runs a task also asks the sampler (Optuna's TPE) for
+its trials' parameters, on its own in-memory replica of the study's finished trials, which the task
+brings up to date (:func:`sample_and_run`). The driver only records results. Asking costs about
+2 ms a trial, as much as a tenth of a short backtest: in the driver it was paid one trial after
+another, so it capped how many workers a sweep could keep busy, and on a small machine it took CPU
+from the workers.
+
 **Storage.** The driver is the only writer of the Optuna study (one study per fold, in an append-only
 Optuna journal file by default, or any Optuna storage URL), so a stopped sweep resumes: finished
 trials count towards ``trials``; trials left running by a killed driver are marked failed and asked
-again. The search itself runs on an in-memory copy of the study, and each trial is written to the
-storage once, when it finishes: asking and telling through a database costs several commits per
-trial, which on a short trial kept the workers waiting for the driver (:func:`search`).
+again. Each trial is written to the storage once, when it finishes: asking and telling through a
+database costs several commits per trial, which on a short trial kept the workers waiting for the
+driver (:func:`search`).
 """
 
 from __future__ import annotations
@@ -87,6 +94,17 @@ class ParamSpace:
         return cls(name.strip(), choices=tuple(json.loads(c) if c[:1].isdigit() or c[:1] == "-" else c
                                                for c in rng.split(",")))
 
+    def distribution(self) -> Any:
+        """The Optuna distribution :meth:`suggest` draws from."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        if self.choices:
+            return CategoricalDistribution(list(self.choices))  # type: ignore[arg-type]
+        assert self.low is not None and self.high is not None
+        if self.integer:
+            return IntDistribution(int(self.low), int(self.high), log=self.log)
+        return FloatDistribution(self.low, self.high, log=self.log)
+
     def suggest(self, trial: Any) -> object:
         if self.choices:
             return trial.suggest_categorical(self.name, list(self.choices))
@@ -150,6 +168,78 @@ def trial_values(spec: SourceSpec, settings: BacktestSettings, batch: Sequence[M
     return out
 
 
+# A finished trial as the driver tells it to the workers' replicas: a key naming the trial (which task
+# ran it, or its number in the storage), its parameters and their distributions, and the objective value
+# (None: the trial failed). Plain data: cheap to pickle into every task.
+Finished = tuple[str, Mapping[str, object], Mapping[str, Any], float | None]
+
+REPLICAS_KEPT = 4  # studies a worker process keeps a replica of (a long-lived worker serves many sweeps)
+_REPLICAS: dict[str, tuple[Any, int, set[str]]] = {}
+
+
+def _replica(name: str, history: Sequence[Finished]) -> tuple[Any, set[str]]:
+    """The in-memory study holding ``history`` for ``name`` (this process's replica, with the trials
+    finished since its last task added; rebuilt if the history does not continue it) and the keys of
+    the trials it holds already because this process ran them."""
+    import optuna
+
+    study, known, own = _REPLICAS.pop(name, (None, 0, set()))
+    if study is None or known > len(history):
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study, known, own = optuna.create_study(direction="maximize"), 0, set()
+    for key, params, distributions, value in history[known:]:
+        if key in own:  # told here when it ran
+            own.discard(key)
+            continue
+        state = optuna.trial.TrialState.COMPLETE if value is not None else optuna.trial.TrialState.FAIL
+        study.add_trial(optuna.trial.create_trial(params=dict(params), distributions=dict(distributions),
+                                                  value=value, state=state))
+    _REPLICAS[name] = (study, len(history), own)
+    while len(_REPLICAS) > REPLICAS_KEPT:
+        del _REPLICAS[next(iter(_REPLICAS))]
+    return study, own
+
+
+def trial_key(task: int, index: int) -> str:
+    return f"{task}:{index}"
+
+
+def sample_and_run(spec: SourceSpec, settings: BacktestSettings, space: Sequence[ParamSpace], replica: str,
+                   history: Sequence[Finished], task: int, count: int, seed: int | None, start: datetime | None,
+                   end: datetime | None, objective: str) -> list[tuple[dict[str, object], float | str]]:
+    """One Dask task of a search: ``count`` trials, one after another, on the replica of the study whose
+    finished trials are ``history``. Each asks TPE (seeded by :func:`task_seed`) for its parameters,
+    runs its backtest (:func:`trial_value`) and is told to the replica, so the task's next trial is
+    sampled knowing it. Returns each trial's parameters with its value (or, for parameters the
+    strategy refuses, the reason); the driver tells every worker in later tasks' ``history``."""
+    import optuna
+
+    study, own = _replica(replica, history)
+    study.sampler = optuna.samplers.TPESampler(seed=task_seed(seed, task))
+    out: list[tuple[dict[str, object], float | str]] = []
+    for index in range(count):
+        trial = study.ask()
+        params = {p.name: p.suggest(trial) for p in space}
+        value = _objective_told(trial_values(spec, settings, [params], start, end, objective)[0])
+        if isinstance(value, str):
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(trial, value)
+        own.add(trial_key(task, index))
+        out.append((params, value))
+    return out
+
+
+def task_seed(seed: int | None, task: int) -> int | None:
+    """The sampler seed of a search's ``task``-th task: distinct per task, reproducible from ``seed``."""
+    return None if seed is None else (seed * 1_000_003 + task) % 2**32
+
+
+def _objective_told(value: float | str) -> float | str:
+    """A trial's value as the study keeps it: a refusal as it is, a non-finite objective as -inf."""
+    return value if isinstance(value, str) or math.isfinite(value) else float("-inf")
+
+
 MAX_BATCH = 4
 
 
@@ -205,22 +295,24 @@ def _stale_trials_failed(study: Any) -> None:
 
 def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings, space: Sequence[ParamSpace],
            period: tuple[datetime | None, datetime | None], trials: int, objective: str, parallel: int,
-           on_trial: Callable[[], None] | None = None, ahead: int | None = None, batch: int | None = None) -> Any:
+           on_trial: Callable[[], None] | None = None, ahead: int | None = None, batch: int | None = None,
+           seed: int | None = None) -> Any:
     """Run trials until ``study`` holds ``trials`` finished ones, on ``client``'s ``parallel`` workers.
 
-    The sampler works on an in-memory copy of ``study`` (its finished trials, with ``study``'s
-    direction and sampler); a trial is added to ``study`` once, when it finishes, so the storage sees
-    one write per trial instead of the ask / suggest / tell commits of every trial. Returns the
-    in-memory copy (it holds every finished trial of ``study``).
+    Each Dask task asks for and evaluates ``batch`` trials (:func:`sample_and_run`; default
+    :func:`batch_size`) on one worker, with the trials finished when it was submitted, and its own
+    as they finish, as its sampler's history; TPE's seed for each task is derived from ``seed`` (:func:`task_seed`). A
+    finished trial is added to ``study`` once, so the storage sees one write per trial instead of the
+    ask / suggest / tell commits of every trial. Returns an in-memory study holding every finished
+    trial of ``study``.
 
-    Each Dask task evaluates ``batch`` trials (:func:`trial_values`; default :func:`batch_size`):
-    they are asked together, run one after another on one worker and told together, so the cost of a
-    task in the driver and the scheduler is paid once per batch instead of once per trial.
     ``parallel + ahead`` tasks are kept submitted (``ahead`` defaults to ``parallel``: one waiting per
-    worker), so a worker that finishes starts its next task at once instead of waiting for the
-    driver to record the results, ask Optuna for new parameters and send them (a round trip through
-    the scheduler). The price is that a trial's parameters are chosen without the results of the
-    trials still running, as with any parallel search."""
+    worker), so a worker that finishes starts its next task at once instead of waiting for the driver
+    to record the results and send the next task (a round trip through the scheduler). The price is
+    that a trial's parameters are chosen without the results of the trials still running, as with any
+    parallel search."""
+    import uuid
+
     import optuna
     from dask.distributed import as_completed
 
@@ -228,24 +320,28 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
     finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
                                                         optuna.trial.TrialState.FAIL,
                                                         optuna.trial.TrialState.PRUNED))
-    search_study = optuna.create_study(direction=study.direction, sampler=study.sampler)
-    search_study.add_trials(finished)
+    found = optuna.create_study(direction=study.direction)
+    found.add_trials(finished)
+    history: list[Finished] = [(f"stored:{t.number}", t.params, t.distributions,
+                                t.value if t.state is optuna.trial.TrialState.COMPLETE else None) for t in finished]
     done = sum(1 for t in finished if t.state is optuna.trial.TrialState.COMPLETE)
     remaining = max(0, trials - done)
     per_task = batch_size(remaining, parallel) if batch is None else batch
     if per_task < 1:
         raise ValueError(f"batch must be >= 1, got {per_task}")
-
-    running: dict[Any, list[Any]] = {}
+    distributions = {p.name: p.distribution() for p in space}
+    replica = uuid.uuid4().hex  # names this search's replica on the workers
+    tasks = itertools.count()
+    task_of: dict[Any, int] = {}
     pool = as_completed()  # type: ignore[no-untyped-call]
 
     def submit() -> int:
-        asked = [search_study.ask() for _ in range(min(per_task, remaining))]
-        params = [{p.name: p.suggest(trial) for p in space} for trial in asked]
-        fut = client.submit(trial_values, spec, settings, params, period[0], period[1], objective, pure=False)
-        running[fut] = asked
+        count, task = min(per_task, remaining), next(tasks)
+        fut = client.submit(sample_and_run, spec, settings, tuple(space), replica, tuple(history), task, count,
+                            seed, period[0], period[1], objective, pure=False)
+        task_of[fut] = task
         pool.add(fut)  # type: ignore[no-untyped-call]
-        return len(asked)
+        return count
 
     in_flight = parallel + (parallel if ahead is None else max(0, ahead))
     for _ in range(in_flight):
@@ -253,20 +349,22 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
             break
         remaining -= submit()
     for fut in pool:
-        told = []
-        for trial, value in zip(running.pop(fut), fut.result(), strict=True):
-            if isinstance(value, str):  # a parameter combination the strategy refuses fails its trial only
-                trial.set_user_attr("error", value)
-                told.append(search_study.tell(trial, state=optuna.trial.TrialState.FAIL))
-            else:
-                told.append(search_study.tell(trial, value if math.isfinite(value) else float("-inf")))
+        task, results = task_of.pop(fut), fut.result()
+        history.extend((trial_key(task, i), params, distributions, None if isinstance(value, str) else value)
+                       for i, (params, value) in enumerate(results))
         if remaining > 0:  # the next task first: writing the storage (a sync per trial) need not delay it
             remaining -= submit()
-        for frozen in told:
+        for params, value in results:
+            if isinstance(value, str):  # a parameter combination the strategy refuses fails its trial only
+                frozen = optuna.trial.create_trial(params=params, distributions=distributions,
+                                                   state=optuna.trial.TrialState.FAIL, user_attrs={"error": value})
+            else:
+                frozen = optuna.trial.create_trial(params=params, distributions=distributions, value=value)
+            found.add_trial(frozen)
             study.add_trial(frozen)
             if on_trial is not None:
                 on_trial()
-    return search_study
+    return found
 
 
 def walk_forward(client: Any, storage: Any, study_name: str, spec: SourceSpec, settings: BacktestSettings,
@@ -285,9 +383,9 @@ def walk_forward(client: Any, storage: Any, study_name: str, spec: SourceSpec, s
     out = []
     for i, (train, test) in enumerate(itertools.pairwise(periods)):
         study = optuna.create_study(storage=storage, study_name=f"{study_name}-fold{i}", direction="maximize",
-                                    sampler=optuna.samplers.TPESampler(seed=seed + i), load_if_exists=True)
+                                    load_if_exists=True)
         best = search(client, study, spec, settings, space, train, trials, objective, parallel, on_trial,
-                      batch=batch).best_trial
+                      batch=batch, seed=seed + i).best_trial
         value, oos = client.submit(evaluate, spec, settings, best.params, test[0], test[1], objective,
                                    pure=False).result()
         out.append(FoldResult(train, test, dict(best.params), float(best.value or 0.0),

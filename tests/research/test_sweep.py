@@ -13,12 +13,16 @@ from kalshid.research.settings import BacktestSettings
 from kalshid.research.sources.shared import default_data_dir
 from kalshid.research.sweep import (
     MAX_BATCH,
+    Finished,
     ParamSpace,
     SourceSpec,
+    _replica,
     batch_size,
     merge,
     open_storage,
+    sample_and_run,
     slices,
+    task_seed,
     walk_forward,
 )
 
@@ -122,3 +126,72 @@ def test_a_refused_parameter_fails_its_trial_only_and_the_storage_keeps_the_fail
         refused = t.params["kelly_volatility.min_edge"] < 0
         assert (t.state is optuna.trial.TrialState.FAIL) == refused
         assert ("min_edge" in str(t.user_attrs.get("error"))) == refused
+
+
+def test_a_space_s_distribution_is_the_one_its_suggestion_draws_from() -> None:
+    study = optuna.create_study()
+    trial = study.ask()
+    for p in (ParamSpace("a", 0.0, 0.2), ParamSpace("b", 300.0, 14_400.0, log=True),
+              ParamSpace("c", 0, 600, integer=True), ParamSpace("d", choices=(10, 30, 60))):
+        p.suggest(trial)
+        assert trial.distributions[p.name] == p.distribution()
+
+
+def test_a_worker_replica_follows_the_history_and_asks_reproducibly() -> None:
+    space = (ParamSpace("x", 0.0, 1.0),)
+    dists = {"x": space[0].distribution()}
+    history: list[Finished] = [(f"stored:{i}", {"x": i / 20}, dists, float(i % 7)) for i in range(12)]
+    history.append(("stored:12", {"x": 0.99}, dists, None))
+    study, own = _replica("replica-test", history[:5])
+    assert len(study.trials) == 5 and not own
+    again, _ = _replica("replica-test", history)
+    assert again is study  # continued, not rebuilt
+    states = [t.state for t in study.trials]
+    assert len(states) == 13 and states[-1] is optuna.trial.TrialState.FAIL
+    assert sorted(t.params["x"] for t in study.trials) == sorted(p["x"] for _, p, _, _ in history)
+    assert _replica("replica-test", history[:3])[0] is not study  # a history that does not continue it: rebuilt
+    # the same history and seed ask the same parameters, on a fresh replica or a continued one
+    asked = []
+    for name in ("fresh-a", "fresh-b"):
+        s, _ = _replica(name, history)
+        s.sampler = optuna.samplers.TPESampler(seed=task_seed(3, 5))
+        asked.append(space[0].suggest(s.ask()))
+    assert asked[0] == asked[1]
+    assert task_seed(3, 5) != task_seed(3, 6) and task_seed(None, 5) is None
+
+
+def test_a_task_tells_its_own_trials_once() -> None:
+    data = default_data_dir()
+    if not (data / "kalshi").is_dir():
+        pytest.fail(f"shared data not found at {data}")
+    spec = SourceSpec("shared", str(data))
+    space = (ParamSpace("kelly_volatility.min_edge", 0.0, 0.2),)
+    dists = {p.name: p.distribution() for p in space}
+    results = sample_and_run(spec, BacktestSettings(), space, "own-trials", (), 0, 3, 1, START, END, "pnl")
+    study, own = _replica("own-trials", ())
+    assert [t.params for t in study.trials] == [p for p, _ in results]  # told as each finished
+    assert own == {"0:0", "0:1", "0:2"}
+    # the driver's history brings them back: the replica does not hold them twice
+    history = [(f"0:{i}", p, dists, v if isinstance(v, float) else None) for i, (p, v) in enumerate(results)]
+    history.append(("1:0", {"kelly_volatility.min_edge": 0.1}, dists, 1.0))
+    study, own = _replica("own-trials", history)
+    assert len(study.trials) == 4 and not own
+
+
+def test_a_seeded_search_on_one_worker_is_reproducible(tmp_path: Path) -> None:
+    data = default_data_dir()
+    if not (data / "kalshi").is_dir():
+        pytest.fail(f"shared data not found at {data}")
+    spec = SourceSpec("shared", str(data))
+    space = [ParamSpace("kelly_volatility.min_edge", 0.0, 0.2)]
+    periods = slices(START, END, 1)
+    seen = []
+    for run in ("a", "b"):
+        storage = str(tmp_path / f"{run}.journal")
+        with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+            walk_forward(client, storage, "t", spec, BacktestSettings(), space, periods, 14, "pnl", 1, seed=7,
+                         batch=2)
+        study = optuna.load_study(study_name="t-fold0", storage=open_storage(storage))
+        seen.append([t.params["kelly_volatility.min_edge"] for t in study.trials])
+    assert len(seen[0]) == 14 and len(set(seen[0])) == 14  # every trial asked anew
+    assert seen[0] == seen[1]
