@@ -195,7 +195,7 @@ class TradingDaemon:
         p.market_data, p.execution_in, p.risk_in = (md_send, md_recv), (ex_send, ex_recv), (risk_send, risk_recv)
         self.feed = Feed(cfg, p, self.venue, self.clock, self.metrics, self._publish,
                          md_send.clone(), ex_send.clone())
-        self.markets = Markets(cfg, p, self.clock, self.feed, self._publish, lambda: self.strategy.received)
+        self.markets = Markets(cfg, p, self.clock, self.feed, self._publish)
 
         risk_orders = ex_send.clone()
 
