@@ -22,8 +22,7 @@ across an ``await`` and assumed unchanged); see ``docs/architecture.md``, "Who o
 * the execution stage: the :class:`~kalshid.core.orders.LiveOrders` (live orders, in-flight marks, busy
   strategies, strategy holdings, the pause after a cancel-all) and the operator's start/stop switch;
 * the risk stage: portfolio, day ledger, breaker, equity peak, the operator's stop-entry, the risk limits;
-* the strategy stage: the market tracker (its own attribute: nothing else reads it), the basis tracker,
-  the last fair values and edges;
+* the strategy stage: its market tracker (no other stage reads it), the basis tracker, fair values, edges;
 * each stage: its own :class:`Counters`;
 * the wiring's rooms (markets, recovery): the daemon's facts (mode, markets followed, reconciliation,
   readiness).
@@ -75,12 +74,8 @@ class Proposal:
 
 @attrs.frozen(eq=False)
 class FollowMarkets:
-    """Markets → strategy: follow exactly ``markets`` (the current one first; ``current`` is its ticker,
-    ``None`` when no window is open or trading is halted). The markets room replaces
-    ``TradingState.follow`` with a new one on each discovery round; the strategy stage applies the newest
-    (by identity) before it folds its next market-data event, and records it there
-    (:class:`~kalshid.research.recording.MarketsFollowed`), so a replay applies it at the same place in
-    the event stream."""
+    """Markets → strategy (``TradingState.follow``, new each discovery round): follow ``markets``, the
+    ``current`` one first. The strategy stage applies the newest before it folds its next event."""
 
     markets: tuple[MarketInfo, ...]
     current: str | None
@@ -293,13 +288,20 @@ class RiskSnapshot:
 @attrs.frozen
 class StrategySnapshot:
     tops: Mapping[str, BookTop] = attrs.field(factory=dict)  # the followed markets' books (not stale)
-    book_ages: Mapping[str, float] = attrs.field(factory=dict)  # seconds, at data_time (the tracker's ages)
     last_print: IndexPrint | None = None
     last_fair: Mapping[str, Mapping[str, float]] = attrs.field(factory=dict)  # ticker -> strategy -> P(yes)
     last_edge: Mapping[str, Mapping[str, float]] = attrs.field(factory=dict)
     data_time: datetime | None = None          # exchange time of the market data folded so far
     basis: BasisView | None = None             # index vs spot, refreshed a few times a second at most
     counters: Mapping[str, int] = _NO_COUNTS   # signals, signals_suppressed, signals_at_target, feed_stale
+    feed_seen_at: datetime | None = None       # exchange time of the feed's newest message (confirms the tops)
+
+    def book_age_seconds(self, ticker: str) -> float | None:
+        """The tracker's ``book_age_seconds(ticker)`` at ``data_time``: ``None`` if stale or not followed."""
+        top = self.tops.get(ticker)
+        if top is None or self.data_time is None:
+            return None
+        return max(0.0, (self.data_time - (self.feed_seen_at or top.updated_at)).total_seconds())
 
 
 @attrs.define

@@ -312,9 +312,8 @@ class StrategyStage:
             self._views_changed = False
             snapshot = attrs.evolve(snapshot, last_fair={t: dict(v) for t, v in self.last_fair.items()},
                                     last_edge={t: dict(v) for t, v in self.last_edge.items()})
-        ages = {t: age for t in tops if (age := tracker.book_age_seconds(t)) is not None}
-        self.p.snapshots.strategy = attrs.evolve(snapshot, tops=tops, book_ages=ages,
-                                                 last_print=tracker.last_print, data_time=tracker.now)
+        self.p.snapshots.strategy = attrs.evolve(snapshot, tops=tops, last_print=tracker.last_print,
+                                                 data_time=tracker.now, feed_seen_at=tracker.feed_seen_at)
 
     def _publish_basis(self) -> None:
         """The snapshot's index-vs-spot view, at most every :data:`BASIS_PUBLISH_INTERVAL_S`, when it changed."""

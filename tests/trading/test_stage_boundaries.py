@@ -142,9 +142,9 @@ async def test_a_book_gone_stale_leaves_the_snapshot_and_risk_s_marks_at_once(jo
         md_send.send_nowait(book_event(1, 4000))
         await trio.testing.wait_all_tasks_blocked()
         assert risk.marks() == {TICKER: 4500}
-        assert p.snapshots.strategy.book_ages == {TICKER: 0.0}
+        assert p.snapshots.strategy.book_age_seconds(TICKER) == stage.tracker.book_age_seconds(TICKER) == 0.0
         md_send.send_nowait(base.FeedStale(TICKER, "seq gap", 1.5))
         await trio.testing.wait_all_tasks_blocked()
-        assert risk.marks() == {} and p.snapshots.strategy.book_ages == {}
+        assert risk.marks() == {} and p.snapshots.strategy.book_age_seconds(TICKER) is None
         assert risk.now() == NOW + timedelta(seconds=1)
         await md_send.aclose()
