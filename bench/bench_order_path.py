@@ -68,7 +68,7 @@ from kalshid.logs import configure_logging, shutdown_logging
 from kalshid.store import open_journal, records
 from kalshid.trading.exchangeclock import ExchangeClock
 from kalshid.trading.execution import ExecutionSettings, ExecutionStage
-from kalshid.trading.messages import ApprovedOrder, Pipeline, Proposal, TradingState
+from kalshid.trading.messages import ApprovedOrder, FollowMarkets, Pipeline, Proposal, TradingState
 from kalshid.trading.risk import RiskStage
 from kalshid.trading.strategy import StrategyStage
 
@@ -302,9 +302,8 @@ def stage_pipeline(journal: Any) -> Pipeline:
         "kelly_volatility": {"min_edge": 0, "kelly_fraction": 0.01},
         "mean_reversion": {"min_edge": 0, "kelly_fraction": 0.01, "zscore_threshold_medium": 0.5,
                            "zscore_threshold_high": 1.0}})
-    p = Pipeline(state=state, registry=registry, journal=journal)
-    p.tracker.set_markets([MarketInfo(ticker, window.open_time, window.close_time, 150.0)])
-    return p
+    state.follow = FollowMarkets((MarketInfo(ticker, window.open_time, window.close_time, 150.0),), ticker)
+    return Pipeline(state=state, registry=registry, journal=journal)
 
 
 def finish(p: Pipeline, client_order_id: str) -> None:
@@ -326,7 +325,8 @@ async def bench_stages(n: int, repeats: int) -> dict[str, float]:
         async with open_journal(Path(tmp) / "bench.sqlite3", "live") as journal:
             p = stage_pipeline(journal)
             strategy = StrategyStage(p)
-            ticker = p.tracker.tickers()[0]
+            strategy.follow(p.state.follow)  # as the stage does before it folds its first event
+            ticker = strategy.tracker.tickers()[0]
             # an index print a second over the last ten minutes, around the strike: the estimate is warm
             start = NOW - timedelta(minutes=10)
             for i in range(600):

@@ -116,7 +116,7 @@ from kalshid.exchange.kalshi.ratelimit import RateLimiter
 from kalshid.exchange.kalshi.rest import KalshiRest
 from kalshid.exchange.types import Order, OrderRequest
 from kalshid.trading import app
-from kalshid.trading import execution as execution_mod
+from kalshid.trading import placement as placement_mod
 from kalshid.trading import risk as risk_mod
 from kalshid.trading.messages import ApprovedOrder, Proposal
 from kalshid.trading.wiring import TradingDaemon
@@ -292,9 +292,9 @@ def install_daemon(rec: Recorder) -> None:
     kalshi_ws.KalshiFeed._handle = handle  # type: ignore[method-assign]
 
     # execution took the ApprovedOrder (in its order loop, or in a placement task when it could not
-    # send right away) when it began journaling it; it sends it in _transmit
-    orig_begin = execution_mod.ExecutionStage._begin
-    orig_transmit = execution_mod.ExecutionStage._transmit
+    # send right away) when it began journaling it; it sends it in Placer.transmit
+    orig_begin = placement_mod.Placer.begin
+    orig_transmit = placement_mod.Placer.transmit
     placed: dict[str, float] = {}
 
     async def begin(self: Any, item: ApprovedOrder) -> Any:
@@ -309,8 +309,8 @@ def install_daemon(rec: Recorder) -> None:
         finally:
             rec.current.reset(token)
 
-    execution_mod.ExecutionStage._begin = begin  # type: ignore[method-assign]
-    execution_mod.ExecutionStage._transmit = transmit  # type: ignore[method-assign]
+    placement_mod.Placer.begin = begin  # type: ignore[method-assign]
+    placement_mod.Placer.transmit = transmit  # type: ignore[method-assign]
 
     orig_proposal = risk_mod.RiskStage._on_proposal
 

@@ -112,6 +112,11 @@ class MarketTracker:
         return self._now
 
     @property
+    def feed_seen_at(self) -> datetime | None:
+        """The exchange time of the live feed's newest message: it confirms every book not stale."""
+        return self._feed_seen_at
+
+    @property
     def last_print(self) -> IndexPrint | None:
         return self._prints[-1] if self._prints else None
 

@@ -3,8 +3,8 @@
 ``kalshid run`` with recording on writes, beside the market data, what its strategy stage decided
 (:mod:`kalshid.research.recording`): a :class:`~kalshid.research.recording.StrategyGate` row whenever
 the feed starts or stops delivering market data to the stage, a
-:class:`~kalshid.research.recording.MarketsFollowed` row when market discovery changes what the
-tracker follows, and a :class:`~kalshid.research.recording.StrategyEvaluation` row per evaluation:
+:class:`~kalshid.research.recording.MarketsFollowed` row where the stage applied the markets that
+market discovery told it to follow, and a :class:`~kalshid.research.recording.StrategyEvaluation` row per evaluation:
 how many market-data events the stage had folded (its burst boundary), the exchange time, and the
 account context the decision read (bankroll, trading switch, busy strategies, holdings), with every
 signal and its outcome.

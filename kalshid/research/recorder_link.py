@@ -30,7 +30,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import trio
-import trio.testing
 
 from kalshid.logs import get_logger
 from kalshid.research.recorder_main import HEADER
@@ -47,17 +46,21 @@ FINISH_TIMEOUT = 30.0  # wall seconds the recorder process gets at shutdown to w
 
 class RecorderLink:
     """The daemon's end of the recorder process (module docstring). ``on_exit(returncode, detail)`` is
-    called from the link's task each time the recorder process ends unasked."""
+    called from the link's task each time the recorder process ends unasked.
+
+    ``virtual_clock``: the loop runs on a virtual test clock (``trio.testing.MockClock``); then the
+    link waits for the recorder process with bare checkpoints instead of short timers (:meth:`_pause`)."""
 
     def __init__(self, root: Path, *, flush_seconds: float = 2.0, retention_days: float = 14.0,
                  queue_size: int = 65_536, batch_seconds: float = 0.25,
-                 on_exit: Callable[[int | None, str], None] | None = None) -> None:
+                 on_exit: Callable[[int | None, str], None] | None = None, virtual_clock: bool = False) -> None:
         self.root = Path(root)
         self.flush_seconds = flush_seconds
         self.retention_days = retention_days
         self.queue_size = queue_size
         self.batch_seconds = batch_seconds
         self.on_exit = on_exit
+        self.virtual_clock = virtual_clock
         self._batch: list[tuple[object, float]] = []
         self.offered = 0
         self.dropped = 0
@@ -140,10 +143,10 @@ class RecorderLink:
         """Kill ``proc`` once a batch has waited ``SEND_TIMEOUT`` wall seconds to enter its pipe, or
         once ``deadline`` (``time.monotonic``) passes. Wall time, not Trio's: a test's virtual clock
         must not declare a working recorder process stuck. While the link waits on the recorder
-        process (a send, or its exit), it polls with :func:`_pause`."""
+        process (a send, or its exit), it polls with :meth:`_pause`."""
         while proc.poll() is None:
             if deadline is not None or self._sending_since is not None:
-                await _pause()
+                await self._pause()
             else:
                 await trio.sleep(WATCH_INTERVAL)
             now = time.monotonic()
@@ -186,11 +189,20 @@ class RecorderLink:
                 pass
             await proc.stdin.aclose()
             while proc.poll() is None:  # _watch kills it at the deadline
-                await _pause()
+                await self._pause()
             await proc.wait()
             nursery.cancel_scope.cancel()
         if self._batch:
             log.warning("events not recorded at shutdown", count=len(self._batch))
+
+    async def _pause(self) -> None:
+        """A short wait for another process (real time): 10 ms on the system clock. Under a virtual test
+        clock (``virtual_clock``) a bare checkpoint instead: a timer would let the clock jump ahead (to a
+        shutdown grace period, say) while no real time passes, and an idle loop would let it autojump."""
+        if self.virtual_clock:
+            await trio.lowlevel.checkpoint()
+        else:
+            await trio.sleep(0.01)
 
     def _exited(self, code: int | None, detail: str) -> None:
         self.exits += 1
@@ -203,13 +215,3 @@ class RecorderLink:
                 self.on_exit(code, detail)
             except Exception as exc:  # a failing alert must not stop the recorder's restarts
                 log.error("recorder exit callback failed", error=f"{type(exc).__name__}: {exc}")
-
-
-async def _pause() -> None:
-    """A short wait for another process (real time): 10 ms on the system clock. Under a virtual test
-    clock a bare checkpoint instead: a timer would let the clock jump ahead (to a shutdown grace
-    period, say) while no real time passes, and an idle loop would let it autojump."""
-    if isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock):
-        await trio.lowlevel.checkpoint()
-    else:
-        await trio.sleep(0.01)

@@ -111,7 +111,7 @@ async def _sample_gauges(daemon: TradingDaemon) -> None:
             metrics.set_exposure(port.worst_case_loss_cc())
             metrics.set_breaker(snapshots.risk.breaker.status.value == "halted")
             current = state.current_market
-            age = daemon.p.tracker.book_age_seconds(current.ticker) if current else None
+            age = snapshots.strategy.book_age_seconds(current.ticker) if current else None
             if age is not None:
                 metrics.book_staleness(age)
         metrics.log_lines_dropped(lines_dropped())

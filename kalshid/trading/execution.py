@@ -16,6 +16,8 @@ Contract (NautilusTrader-style):
   then stays in flight in the journal, for the next start to resolve by ``client_order_id``;
 * a timeout, 5xx or transport error leaves the order *in flight* (``UNKNOWN``): it counts against risk
   as if resting and is resolved by looking it up by ``client_order_id``, never resent;
+* one order's journal write, send and answer are the placer's (:mod:`kalshid.trading.placement`); this
+  stage decides where they run and holds the order slots;
 * order states, fills, settlements and cancels are the bookkeeper's (:mod:`kalshid.trading.bookkeeping`),
   over the pure order book (:class:`~kalshid.core.orders.LiveOrders`, owned by this stage);
 * resting orders are cancelled when their window closes and on shutdown when
@@ -33,29 +35,15 @@ import math
 import attrs
 import trio
 
-from kalshid.core.orders import LiveOrder
 from kalshid.exchange.base import (
     FillReceived,
     MarketLifecycle,
-    OrderReply,
     OrderUpdated,
     PositionUpdated,
     Reconnected,
 )
-from kalshid.exchange.errors import (
-    BadRequest,
-    Conflict,
-    ExchangeError,
-    NotFound,
-    OrderInFlight,
-    RateLimited,
-    ServerError,
-    TransportError,
-)
-from kalshid.exchange.types import OrderRequest
-from kalshid.logs import BoundLogger, get_logger
+from kalshid.logs import get_logger
 from kalshid.metrics import Metrics
-from kalshid.store import records
 from kalshid.trading.bookkeeping import Bookkeeper
 from kalshid.trading.exchangeclock import ExchangeClock
 from kalshid.trading.messages import (
@@ -71,6 +59,7 @@ from kalshid.trading.messages import (
     ShutdownRequested,
     WindowClosing,
 )
+from kalshid.trading.placement import Placement, Placer
 from kalshid.trading.stopbudget import StopBudget
 
 log = get_logger("kalshid.execution")
@@ -91,19 +80,6 @@ class ExecutionSettings:
     fill_check_delay_s: float = 1.0       # after an ack with fills, REST catch-up if the feed has not caught up
 
 
-@attrs.define
-class _Placement:
-    """One approved order between its send and its answer."""
-
-    item: ApprovedOrder
-    live: LiveOrder
-    request: OrderRequest
-    bound: BoundLogger
-    deadline: float = math.inf             # Trio time: no answer by then means in flight
-    reply: OrderReply | None = None         # set once sent (or handed to the exchange to send)
-    error: Exception | None = None          # the send's outcome is unknown (raised by _conclude)
-
-
 class ExecutionStage:
     def __init__(self, pipeline: Pipeline, clock: ExchangeClock, settings: ExecutionSettings,
                  metrics: Metrics | None = None) -> None:
@@ -120,6 +96,8 @@ class ExecutionStage:
         self._placing = 0
         self._placed = trio.Event()  # set whenever a placement ends (re-armed by the waiter)
         self._budget = StopBudget(settings.drain_timeout_s)  # exchange waits a stop cuts short
+        self.placer = Placer(pipeline, clock, self.keeper, self._budget, order_timeout_s=settings.order_timeout_s,
+                             metrics=metrics)
 
     # --- the loop ---------------------------------------------------------------------------------
     async def run(self, inbox: trio.MemoryReceiveChannel[ExecutionInput],
@@ -212,7 +190,7 @@ class ExecutionStage:
             self.p.orders.release(item.strategy, item.ticker)
         log.info("approved order dropped", reason=why, market=item.ticker, strategy=item.strategy)
 
-    async def _send_here(self, item: ApprovedOrder) -> _Placement | None:
+    async def _send_here(self, item: ApprovedOrder) -> Placement | None:
         """The hot path, in the order loop itself: journal the decision and send the order now, if that
         needs no wait (a free order slot, a decision the intent log takes without a lock, not
         stopping). The answer is then awaited in a task of its own (:meth:`_answer_task`). ``None``:
@@ -227,18 +205,18 @@ class ExecutionStage:
             return None
         try:
             with self.p.hold_events():
-                placement = await self._begin(item)
-                await self._transmit(placement)
+                placement = await self.placer.begin(item)
+                await self.placer.transmit(placement)
         except BaseException:
             self._order_slots.release_on_behalf_of(item.client_order_id)
             raise
         return placement
 
-    async def _answer_task(self, placement: _Placement, risk: trio.MemorySendChannel[RiskInput]) -> None:
+    async def _answer_task(self, placement: Placement, risk: trio.MemorySendChannel[RiskInput]) -> None:
         """The rest of a placement :meth:`_send_here` sent: its answer (it holds an order slot)."""
         try:
             with self.p.hold_events():
-                await self._conclude(placement, risk)
+                await self.placer.conclude(placement, risk)
         finally:
             self._order_slots.release_on_behalf_of(placement.item.client_order_id)
             self._placement_ended()
@@ -303,102 +281,9 @@ class ExecutionStage:
             self._drop(item, "trading is stopping or stopped, or in the minute after a cancel-all")
             await risk.send(OrdersChanged())
             return
-        placement = await self._begin(item)
-        await self._transmit(placement)
-        await self._conclude(placement, risk)
-
-    async def _begin(self, item: ApprovedOrder) -> _Placement:
-        """Register the order as live and in flight and journal its intent (durable before the send,
-        see :meth:`~kalshid.store.db.Journal.record_decision`)."""
-        journal = self.p.require_journal()
-        cid = item.client_order_id
-        live = self.p.orders.get(cid) or LiveOrder(cid, item.strategy, item.ticker, item.side, item.action,
-                                                   item.price_cc, item.count, in_flight=True)
-        now = self.clock.now()
-        tif = item.time_in_force
-        intent = records.OrderIntent(
-            client_order_id=cid, ts=now, strategy=item.strategy, ticker=item.ticker, side=item.side.value,
-            action=item.action.value, price_cc=item.price_cc, count=item.count,
-            tif=tif or "good_till_canceled", signal_id=item.signal_id)
-        self.p.orders.sending(live)
-        if item.signal_record is not None and item.verdict_record is not None:
-            # signal, verdict and intent: one durable write before the order leaves (the hot path)
-            await journal.record_decision(item.signal_record, item.verdict_record, intent)
-        else:
-            await journal.record_intent(intent)
-            await journal.mark_in_flight(cid, now)
-        request = OrderRequest(ticker=item.ticker, side=item.side.value, action=item.action.value,
-                               count=item.count, price_cc=item.price_cc, client_order_id=cid,
-                               time_in_force=tif)
-        bound = log.bind(client_order_id=cid, market=item.ticker, strategy=item.strategy)
-        return _Placement(item, live, request, bound)
-
-    async def _transmit(self, placement: _Placement) -> None:
-        """Send the request (``Exchange.submit``: its bytes leave before the first checkpoint when
-        nothing needs waiting for). An unknown outcome is kept for :meth:`_conclude`, never retried.
-
-        The ``order sending`` line is logged once ``submit`` has returned or raised, so the request does
-        not wait for it (docs/performance.md, "Tick-to-order"); it comes before any line about the
-        order's answer, and the order is in flight from the moment it is written."""
-        item = placement.item
-        sent_at = trio.current_time()
-        self.p.last_order_local_time = sent_at
-        placement.deadline = sent_at + self.settings.order_timeout_s
-        try:
-            with self._budget.answer_by(placement.deadline):
-                placement.reply = await self.p.require_exchange().submit(placement.request)
-        except (trio.TooSlowError, ExchangeError) as exc:  # OrderInFlight, when the write failed
-            placement.error = exc
-        finally:
-            placement.bound.info("order sending", side=item.side.value, action=item.action.value,
-                                 count=item.count, price_cc=item.price_cc, tif=item.time_in_force)
-
-    async def _conclude(self, placement: _Placement, risk: trio.MemorySendChannel[RiskInput]) -> None:
-        """The order's answer: acknowledged (its state booked), rejected, or in flight until resolved by
-        ``client_order_id``."""
-        journal = self.p.require_journal()
-        item, live, bound = placement.item, placement.live, placement.bound
-        cid = item.client_order_id
-        try:
-            if placement.error is not None:
-                raise placement.error
-            assert placement.reply is not None
-            with self._budget.answer_by(placement.deadline):
-                order = await placement.reply.order()
-        except (OrderInFlight, trio.TooSlowError, ServerError, TransportError, RateLimited) as exc:
-            # RateLimited on a create is a definite "not accepted" on Kalshi, but treating it as unknown
-            # costs only a lookup and can never duplicate an order.
-            if self.p.orders.get(cid) is None:  # its fills (the feed) finished it while the answer was awaited
-                bound.info("order answer not seen; the order had already ended", error=f"{type(exc).__name__}: {exc}")
-                return
-            self.p.orders.lost_answer(cid, trio.current_time())
-            self.p.publish_execution()
-            bound.warning("order outcome unknown: in flight until resolved by client_order_id",
-                          error=f"{type(exc).__name__}: {exc}")
-            self.p.publish("alert", {"level": "warning", "kind": "order_in_flight", "client_order_id": cid,
-                                     "ticker": item.ticker, "detail": str(exc)})
-            await risk.send(OrdersChanged())
-            return
-        except (BadRequest, Conflict, NotFound, ExchangeError) as exc:
-            await journal.apply_order_update(records.OrderUpdate(
-                state=records.OrderState.REJECTED, ts=self.clock.now(), filled=0, remaining=0, fees_cc=0,
-                client_order_id=cid, source="exchange", detail=f"{type(exc).__name__}: {exc}"))
-            self.keeper.forget(live)
-            bound.warning("order rejected by the exchange", error=f"{type(exc).__name__}: {exc}")
-            if self.metrics is not None:
-                self.metrics.rejection(source="exchange", reason=type(exc).__name__)
-            self.p.publish("alert", {"level": "warning", "kind": "order_rejected", "client_order_id": cid,
-                                     "ticker": item.ticker, "detail": str(exc)})
-            await risk.send(OrdersChanged())
-            return
-        latency = trio.current_time() - item.data_local_time
-        if self.metrics is not None:
-            self.metrics.order_sent(latency_s=latency)
-        bound.info("order acknowledged", order_id=order.order_id, status=order.status,
-                   filled=order.fill_count, remaining=order.remaining_count,
-                   tick_to_order_ms=round(latency * 1000, 3))
-        self.keeper.counters.bump("orders")
-        await self.keeper.on_order(order, risk, source="create")
+        placement = await self.placer.begin(item)
+        await self.placer.transmit(placement)
+        await self.placer.conclude(placement, risk)
 
     # --- operator, cancelling, shutdown -----------------------------------------------------------------
     def _quiet(self) -> bool:

@@ -58,8 +58,9 @@ class Feed:
     def __init__(self, cfg: Config, p: Pipeline, venue: Venue, clock: ExchangeClock, metrics: Metrics,
                  publish: Callable[[str, dict[str, Any]], None],
                  market_data: trio.MemorySendChannel[FeedEvent],
-                 orders: trio.MemorySendChannel[ExecutionInput]) -> None:
+                 orders: trio.MemorySendChannel[ExecutionInput], *, virtual_clock: bool = False) -> None:
         self.cfg = cfg
+        self.virtual_clock = virtual_clock  # tests under MockClock: see RecorderLink
         self.p = p
         self.venue = venue
         self.clock = clock
@@ -93,7 +94,7 @@ class Feed:
             rc = cfg.record
             self.recorder = RecorderLink(recording_dir(cfg), flush_seconds=rc.flush_seconds,
                                          retention_days=rc.retention_days, queue_size=rc.queue_size,
-                                         on_exit=self._recorder_exited)
+                                         on_exit=self._recorder_exited, virtual_clock=self.virtual_clock)
         try:
             async with trio.open_nursery() as nursery:
                 if self.recorder is not None:  # its own process; its task ships batches off the order path

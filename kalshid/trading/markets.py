@@ -2,7 +2,9 @@
 
 :class:`Markets` waits for the exchange's time (the feed's first index print), finds the open window
 and the next one, subscribes the feed to them and publishes them in ``TradingState.current_market`` /
-``next_market`` and the market tracker, then reports started. It refreshes every ``MARKET_POLL_S``
+``next_market`` and, for the strategy stage, as a new :class:`~kalshid.trading.messages.FollowMarkets`
+in ``TradingState.follow`` (the stage applies it in its own turn), then reports started: the strategy
+knows the markets before it folds its first event. It refreshes every ``MARKET_POLL_S``
 (of exchange time) or as soon as ``Pipeline.markets_changed`` is set (a lifecycle event, the strategy
 seeing a window close); a failed refresh is logged and retried on the next round.
 
@@ -24,10 +26,10 @@ from kalshid.exchange.errors import ExchangeError
 from kalshid.exchange.kalshi.discovery import find_next_market, find_open_market
 from kalshid.exchange.types import Market
 from kalshid.logs import get_logger
-from kalshid.research.recording import MarketListing, MarketsFollowed
+from kalshid.research.recording import MarketListing
 from kalshid.trading.exchangeclock import ExchangeClock
 from kalshid.trading.feed import Feed
-from kalshid.trading.messages import Pipeline
+from kalshid.trading.messages import FollowMarkets, Pipeline
 
 log = get_logger("kalshid.pipeline")
 
@@ -47,17 +49,15 @@ async def wait_for_exchange_time(clock: ExchangeClock) -> None:
 
 
 class Markets:
-    """The markets component of one daemon (module docstring). ``signals_received`` tells how many
-    market-data events the strategy has taken (recorded with the markets followed)."""
+    """The markets component of one daemon (module docstring)."""
 
     def __init__(self, cfg: Config, p: Pipeline, clock: ExchangeClock, feed: Feed,
-                 publish: Callable[[str, dict[str, Any]], None], signals_received: Callable[[], int]) -> None:
+                 publish: Callable[[str, dict[str, Any]], None]) -> None:
         self.cfg = cfg
         self.p = p
         self.clock = clock
         self.feed = feed
         self.publish = publish
-        self.signals_received = signals_received
 
     async def run(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
         await wait_for_exchange_time(self.clock)
@@ -102,11 +102,10 @@ class Markets:
         state.exchange_trading_active = status.trading_active
         new = (current.ticker if current else None, nxt.ticker if nxt else None)
         followed = [m for m in (current, nxt) if m is not None]
-        self.p.tracker.set_markets([_info(m) for m in followed])
-        if self.feed.recorder is not None:
+        if self.feed.recorder is not None:  # before the strategy can apply (and record) the message below
             for m in followed:
                 self.feed.record(MarketListing(m.ticker, m.open_time, m.close_time, m.floor_strike))
-            self.feed.record(MarketsFollowed(tuple(m.ticker for m in followed), new[0], self.signals_received()))
+        state.follow = FollowMarkets(tuple(_info(m) for m in followed), new[0])
         if new != old:
             assert self.p.feed is not None, "the feed starts before the markets"
             await self.p.feed.set_markets([m.ticker for m in followed])

@@ -13,21 +13,24 @@ Data flows through bounded memory channels, each with one owner:
     feed ──order events──────────────────────────────────────────────────► execution
     execution ──reports (fills, order states, settlements)──► risk
 
+and two values their sender replaces (the receiver needs only the newest; the sender never waits):
+markets ──:class:`FollowMarkets`──► strategy, and strategy ──its snapshot (exchange time, books)──► risk.
+
 Each piece of state has one writer (one Trio thread: no locks are needed, but nothing may be read
 across an ``await`` and assumed unchanged); see ``docs/architecture.md``, "Who owns what":
 
 * the execution stage: the :class:`~kalshid.core.orders.LiveOrders` (live orders, in-flight marks, busy
   strategies, strategy holdings, the pause after a cancel-all) and the operator's start/stop switch;
 * the risk stage: portfolio, day ledger, breaker, equity peak, the operator's stop-entry, the risk limits;
-* the strategy stage: the market tracker, the basis tracker, the last fair values and edges;
+* the strategy stage: its market tracker (no other stage reads it), the basis tracker, fair values, edges;
 * each stage: its own :class:`Counters`;
 * the wiring's rooms (markets, recovery): the daemon's facts (mode, markets followed, reconciliation,
   readiness).
 
-Other stages learn by message; operator commands and configuration reloads are messages to the owning
-stage's inbox (:class:`Command`, awaited with :func:`ask`). Readers outside the stages (API, control
-socket) read the immutable snapshots each stage publishes on change (:class:`Snapshots`), which carry a
-read-only view of the stage's counters.
+Other stages learn by message (an inbox item, or one of the two values above). Operator commands and
+configuration reloads are messages to the owning stage's inbox (:class:`Command`, awaited with
+:func:`ask`). Readers outside the stages (API, control socket) read the immutable snapshots each stage
+publishes on change (:class:`Snapshots`), which carry a read-only view of the stage's counters.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from kalshid.core.portfolio import Portfolio
 from kalshid.core.risk import DayLedger, RiskLimits
 from kalshid.core.signals import BookTop, IndexPrint, Signal
 from kalshid.core.strategies.registry import StrategyRegistry
-from kalshid.core.tracker import MarketTracker
+from kalshid.core.tracker import MarketInfo
 from kalshid.core.vocab import Action, Side
 from kalshid.exchange.base import Exchange, FeedEvent, MarketFeed
 from kalshid.exchange.types import Fill, Market, Order, Settlement
@@ -67,6 +70,15 @@ class Proposal:
     book_age_seconds: float | None
     index_age_seconds: float | None
     data_local_time: float
+
+
+@attrs.frozen(eq=False)
+class FollowMarkets:
+    """Markets → strategy (``TradingState.follow``, new each discovery round): follow ``markets``, the
+    ``current`` one first. The strategy stage applies the newest before it folds its next event."""
+
+    markets: tuple[MarketInfo, ...]
+    current: str | None
 
 
 @attrs.frozen
@@ -282,6 +294,14 @@ class StrategySnapshot:
     data_time: datetime | None = None          # exchange time of the market data folded so far
     basis: BasisView | None = None             # index vs spot, refreshed a few times a second at most
     counters: Mapping[str, int] = _NO_COUNTS   # signals, signals_suppressed, signals_at_target, feed_stale
+    feed_seen_at: datetime | None = None       # exchange time of the feed's newest message (confirms the tops)
+
+    def book_age_seconds(self, ticker: str) -> float | None:
+        """The tracker's ``book_age_seconds(ticker)`` at ``data_time``: ``None`` if stale or not followed."""
+        top = self.tops.get(ticker)
+        if top is None or self.data_time is None:
+            return None
+        return max(0.0, (self.data_time - (self.feed_seen_at or top.updated_at)).total_seconds())
 
 
 @attrs.define
@@ -317,6 +337,7 @@ class TradingState:
     reconciliation: dict[str, Any] = attrs.field(factory=dict)
     current_market: Market | None = None
     next_market: Market | None = None
+    follow: FollowMarkets | None = None        # the markets room's newest message to the strategy stage
     exchange_balance_cc: int | None = None
     peak_equity_cc: int = 0
     last_progress: float = 0.0                 # trio time the pipeline last processed anything
@@ -335,7 +356,6 @@ class Pipeline:
     trading_enabled: bool = True       # the execution stage's operator switch (start/stop); read on the order path
     snapshots: Snapshots = attrs.field(default=attrs.Factory(
         lambda self: Snapshots(ExecutionSnapshot(), self.state.risk_snapshot()), takes_self=True))
-    tracker: MarketTracker = attrs.field(factory=MarketTracker)
     journal: Journal | None = None
     exchange: Exchange | None = None
     feed: MarketFeed | None = None

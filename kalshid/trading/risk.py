@@ -7,6 +7,12 @@ reason code), and sends approved orders to execution. Fills and settlements upda
 every equity change is shown to the breaker, and a trip is journaled, alerted, and makes execution
 cancel everything resting.
 
+Market data reaches risk two ways. A proposal carries what its check needs (its signal's exchange
+time, the data's ages). Fills, settlements and operator commands arrive without market data: for
+them risk takes the exchange time and the books (the marks of its positions) from the strategy
+stage's latest snapshot (``snapshots.strategy``: immutable, replaced by the strategy stage after each
+batch it folds, read by reference), so nothing is added to the proposal's path.
+
 Risk never waits for the journal on its way to the next proposal: rejected signals and equity
 snapshots are queued to a write-behind task (:mod:`kalshid.trading.writebehind`), written in order;
 only a breaker transition is waited for (it must be on disk before trading goes on). An approved
@@ -65,15 +71,15 @@ class RiskStage:
                                                counters=self.counters.view)
 
     def now(self) -> datetime:
-        now = self.p.tracker.now
+        """The exchange time of the market data the strategy stage has folded (module docstring)."""
+        now = self.p.snapshots.strategy.data_time
         if now is None:
             raise RuntimeError("risk needs exchange time, and no market data has arrived yet")
         return now
 
     def marks(self) -> dict[str, int]:
-        tracker = self.p.tracker
-        return marks_for(self.p.state.portfolio, {t: top for t in self.p.state.portfolio.positions
-                                                  if (top := tracker.book(t)) is not None})
+        """Each position's mark, from the books of the strategy stage's snapshot (not stale, followed)."""
+        return marks_for(self.p.state.portfolio, self.p.snapshots.strategy.tops)
 
     def equity_cc(self) -> int:
         return self.p.state.portfolio.equity_cc(self.marks())
@@ -255,7 +261,7 @@ class RiskStage:
         if state.breaker.status is BreakerStatus.HALTED:
             item.answer("circuit breaker is tripped; nothing trades until it is reset")
             return
-        if self.p.tracker.now is None:
+        if self.p.snapshots.strategy.data_time is None:
             item.answer("no market data has arrived yet; try again in a few seconds")
             return
         now = self.now()

@@ -1,6 +1,6 @@
 """The strategy stage: market data in, proposals out.
 
-Consumes the feed's market-data events, keeps the :class:`~kalshid.core.tracker.MarketTracker`
+Consumes the feed's market-data events, keeps its :class:`~kalshid.core.tracker.MarketTracker`
 current, and asks each enabled strategy for a signal when one of its inputs changed: an accepted index
 print or a change of the current market's top of book (:mod:`kalshid.core.decision`, "When to
 evaluate": the rule the backtest applies too). A strategy that already has an order working in that
@@ -15,6 +15,12 @@ with the newest triggering event's time. The feed hands over a network read's me
 intermediate book, and a signal on the burst's last message does not wait behind the others'
 evaluations. Every event is still folded in order: no print is skipped (the strategies see all new
 prints in their history), no lifecycle change or stale mark is lost.
+
+Markets: the tracker follows the markets of the markets room's newest
+:class:`~kalshid.trading.messages.FollowMarkets` (``TradingState.follow``), applied by this stage before
+it folds the next event of its inbox and recorded there (``MarketsFollowed``, with the count of events
+folded so far), so what the stage follows and what a replay follows change at the same place in the
+event stream. The current market the stage evaluates is that message's, never read elsewhere.
 
 Also raises :class:`WindowClosing` for execution a little before each close (exchange time), so
 resting orders never ride into the settlement window.
@@ -34,6 +40,7 @@ from kalshid.core.markets import INDEX_ID
 from kalshid.core.signals import IndexPrint as CoreIndexPrint
 from kalshid.core.signals import Signal
 from kalshid.core.strategies.base import ParamError, PriceHistory
+from kalshid.core.tracker import MarketTracker
 from kalshid.exchange.base import (
     BookUpdated,
     FeedEvent,
@@ -44,10 +51,11 @@ from kalshid.exchange.base import (
     Reconnected,
 )
 from kalshid.logs import get_logger
-from kalshid.research.recording import evaluation_record
+from kalshid.research.recording import MarketsFollowed, evaluation_record
 from kalshid.trading.convert import book_top
 from kalshid.trading.messages import (
     Counters,
+    FollowMarkets,
     Pipeline,
     Proposal,
     SetStrategy,
@@ -69,6 +77,9 @@ class StrategyStage:
         self.p = pipeline
         self.record = record  # the recorder's offer: each evaluation is recorded beside the market data
         self.received = 0  # market-data events taken from the inbox, in order
+        self.tracker = MarketTracker()
+        self._follow: FollowMarkets | None = None  # the markets message applied last
+        self._current: str | None = None  # its current market: the one evaluated
         self.max_count = max_count_per_signal
         self.underlying = underlying
         self.basis = BasisTracker(BasisConfig())
@@ -123,8 +134,8 @@ class StrategyStage:
         async for event in market_data:
             self.p.state.last_progress = trio.current_time()
             trigger, at = self._fold_waiting(event, market_data)
-            if trigger is None:
-                self._publish_basis()
+            if trigger is None:  # nothing to evaluate; a book may have gone stale: risk's marks drop it
+                self._publish_snapshot()
                 continue
             await self._check_closing(closing)
             if trigger:
@@ -139,6 +150,8 @@ class StrategyStage:
         """Fold ``first`` and every event already waiting (module docstring, "Bursts"), in order.
         Returns the combined trigger (True if any event calls for an evaluation, else False if any
         moved time, else None) and the local time of the last event that called for one."""
+        if self.p.state.follow is not self._follow:
+            self.follow(self.p.state.follow)
         trigger = self._fold(first)
         at = event_local_time(first) if trigger else 0.0
         for _ in range(BATCH_LIMIT - 1):
@@ -154,11 +167,19 @@ class StrategyStage:
                 trigger = False
         return trigger, at
 
+    def follow(self, message: FollowMarkets | None) -> None:
+        """Follow the markets of ``message`` from the next event on (module docstring, "Markets")."""
+        self._follow = message
+        markets = message.markets if message is not None else ()
+        self._current = message.current if message is not None else None
+        self.tracker.set_markets(list(markets))
+        if self.record is not None:
+            self.record(MarketsFollowed(tuple(m.ticker for m in markets), self._current, self.received))
+
     def _fold(self, event: FeedEvent) -> bool | None:
         """Update the tracker; True if strategies should run, False if only time moved, None if nothing."""
         self.received += 1
-        tracker = self.p.tracker
-        current = self.p.state.current_market
+        tracker = self.tracker
         if isinstance(event, IndexPrinted):
             pr = event.print
             if pr.exchange_ts is None:
@@ -191,7 +212,7 @@ class StrategyStage:
                 tracker.mark_stale(book.ticker)
                 return None
             changed = tracker.on_book(top, stale=book.stale)
-            return changed and current is not None and book.ticker == current.ticker
+            return changed and book.ticker == self._current
         if isinstance(event, FeedStale):
             tracker.mark_stale(event.ticker or None)
             self.counters.bump("feed_stale")
@@ -204,21 +225,22 @@ class StrategyStage:
         return None
 
     async def _check_closing(self, closing: trio.MemorySendChannel[object]) -> None:
-        now = self.p.tracker.now
+        tracker = self.tracker
+        now = tracker.now
         if now is None:
             return
-        for ticker in self.p.tracker.tickers():
-            info = self.p.tracker.info(ticker)
+        for ticker in tracker.tickers():
+            info = tracker.info(ticker)
             if info is None or ticker in self._closing_sent:
                 continue
             if closing_due(now, info.close_time):
                 self._closing_sent.add(ticker)
                 await closing.send(WindowClosing(ticker, "window closing"))
         if len(self._closing_sent) > 64:
-            keep = set(self.p.tracker.tickers())
+            keep = set(tracker.tickers())
             self._closing_sent &= keep
         if len(self.last_fair) > 4 or len(self.last_edge) > 4:  # only the followed markets are shown
-            followed = set(self.p.tracker.tickers())
+            followed = set(tracker.tickers())
             for table in (self.last_fair, self.last_edge):
                 for ticker in [t for t in table if t not in followed]:
                     del table[ticker]
@@ -226,11 +248,10 @@ class StrategyStage:
 
     def _evaluate(self, data_local_time: float) -> list[Proposal]:
         state = self.p.state
-        current = state.current_market
-        tracker = self.p.tracker
-        if current is None or not state.ready or not state.exchange_trading_active:
+        ticker = self._current
+        tracker = self.tracker
+        if ticker is None or not state.ready or not state.exchange_trading_active:
             return []
-        ticker = current.ticker
         new_prints = tracker.take_new_prints()
         top = tracker.book(ticker)
         orders = self.p.orders
@@ -276,21 +297,23 @@ class StrategyStage:
         return out
 
     def _publish_snapshot(self) -> None:
-        """The stage's snapshot (books of the followed markets, last index print, fair values, edges,
-        the market data's time) if any of it changed: after the proposals are on their way, never before."""
+        """The stage's snapshot (books of the followed markets and their ages, last index print, fair
+        values, edges, the market data's time) if any of it changed: after the proposals are on their
+        way, never before. Risk takes its exchange time and marks from it."""
         self._publish_basis()
-        tracker = self.p.tracker
+        tracker = self.tracker
         snapshot = self.p.snapshots.strategy
         tops = {t: top for t in tracker.tickers() if (top := tracker.book(t)) is not None}
         same_tops = tops.keys() == snapshot.tops.keys() and all(top is snapshot.tops[t] for t, top in tops.items())
-        if same_tops and tracker.last_print is snapshot.last_print and not self._views_changed:
+        if same_tops and tracker.last_print is snapshot.last_print and tracker.now is snapshot.data_time \
+                and not self._views_changed:
             return
         if self._views_changed:
             self._views_changed = False
             snapshot = attrs.evolve(snapshot, last_fair={t: dict(v) for t, v in self.last_fair.items()},
                                     last_edge={t: dict(v) for t, v in self.last_edge.items()})
         self.p.snapshots.strategy = attrs.evolve(snapshot, tops=tops, last_print=tracker.last_print,
-                                                 data_time=tracker.now)
+                                                 data_time=tracker.now, feed_seen_at=tracker.feed_seen_at)
 
     def _publish_basis(self) -> None:
         """The snapshot's index-vs-spot view, at most every :data:`BASIS_PUBLISH_INTERVAL_S`, when it changed."""

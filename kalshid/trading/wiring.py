@@ -96,11 +96,12 @@ class TradingDaemon:
     components it lists do, under the supervisor."""
 
     def __init__(self, runtime: Runtime, *, broadcaster: Broadcaster | None = None,
-                 metrics: Metrics | None = None, journal_inline: bool = False) -> None:
+                 metrics: Metrics | None = None, journal_inline: bool = False, virtual_clock: bool = False) -> None:
         cfg = runtime.config
         self.runtime = runtime
         self.cfg = cfg
         self.journal_inline = journal_inline  # tests under MockClock: see open_journal
+        self.virtual_clock = virtual_clock  # tests under MockClock: the recorder link's waits (RecorderLink)
         self.metrics = metrics or Metrics()
         self.notices = Counters()  # info-level alerts published, by kind (``info_<kind>``); the status shows them
         self.broadcaster = broadcaster or Broadcaster()
@@ -194,8 +195,8 @@ class TradingDaemon:
         # the original send ends: the control plane's (commands), and its gauges' view of each channel
         p.market_data, p.execution_in, p.risk_in = (md_send, md_recv), (ex_send, ex_recv), (risk_send, risk_recv)
         self.feed = Feed(cfg, p, self.venue, self.clock, self.metrics, self._publish,
-                         md_send.clone(), ex_send.clone())
-        self.markets = Markets(cfg, p, self.clock, self.feed, self._publish, lambda: self.strategy.received)
+                         md_send.clone(), ex_send.clone(), virtual_clock=self.virtual_clock)
+        self.markets = Markets(cfg, p, self.clock, self.feed, self._publish)
 
         risk_orders = ex_send.clone()
 

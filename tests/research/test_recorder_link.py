@@ -122,7 +122,7 @@ async def test_a_virtual_clock_does_not_make_a_busy_recorder_process_look_stuck(
         tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
     import time
 
-    link = RecorderLink(tmp_path, flush_seconds=0.05, batch_seconds=0.01)
+    link = RecorderLink(tmp_path, flush_seconds=0.05, batch_seconds=0.01, virtual_clock=True)
     book = _session()[2]  # a book: the biggest of the session's events
     n = 5_000  # more than the pipe holds: the sends wait on the recorder process for real seconds
     async with trio.open_nursery() as nursery:

@@ -39,10 +39,11 @@ def daemon_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 @asynccontextmanager
 async def running_daemon(tmp_path: Path, **env: str) -> AsyncIterator[tuple[TradingDaemon, Supervisor]]:
-    """Start the daemon (journal inline: threads look idle to the autojumping clock) and stop it on exit."""
+    """Start the daemon (journal inline: threads look idle to the autojumping clock; the recorder link
+    told the clock is virtual) and stop it on exit."""
     loaded = load_config(environ=daemon_env(tmp_path, **env), cwd=tmp_path)
     runtime = Runtime(loaded, None)
-    daemon = TradingDaemon(runtime, journal_inline=True)
+    daemon = TradingDaemon(runtime, journal_inline=True, virtual_clock=True)
     supervisor = Supervisor(runtime, app.components(daemon))
     status: list[int] = []
 

@@ -17,13 +17,11 @@ from kalshid.core.markets import INDEX_ID
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
 from kalshid.core.strategies.base import BaseStrategy, PriceHistory
 from kalshid.core.strategies.registry import StrategyRegistry
-from kalshid.core.tracker import MarketInfo
 from kalshid.exchange import base
 from kalshid.exchange.types import IndexPrint as ExIndexPrint
-from kalshid.exchange.types import Market
 from kalshid.store import Journal, open_journal
 from kalshid.trading.strategy import StrategyStage
-from tests.trading.test_stages import CLOSE, TICKER, pipeline
+from tests.trading.test_stages import CLOSE, TICKER, follow_ticker, pipeline
 
 
 @attrs.frozen
@@ -70,9 +68,7 @@ async def test_the_last_minute_is_priced_from_the_published_average(journal: Jou
     p = pipeline(journal)
     p.registry = StrategyRegistry([recorder])
     p.state.ready = True
-    p.state.current_market = Market(ticker=TICKER, event_ticker="E", status="active",
-                                    open_time=CLOSE - timedelta(minutes=15), close_time=CLOSE)
-    p.tracker.set_markets([MarketInfo(TICKER, CLOSE - timedelta(minutes=15), CLOSE, 150.0)])
+    follow_ticker(p)
     stage = StrategyStage(p)
     md_send, md_recv = trio.open_memory_channel[base.FeedEvent](64)
     prop_send, _prop_recv = trio.open_memory_channel[object](64)

@@ -78,7 +78,7 @@ async def test_spot_feed_basis_is_tracked_and_can_drive_the_strategies(
         await wait_for(traded, limit_s=1800)
         # The strategies priced off the settlement index (or the spot less the basis): the tracker's
         # prints equal the index, never the raw spot.
-        last = daemon.p.tracker.last_print
+        last = daemon.strategy.tracker.last_print
         assert last is not None
         index_now = daemon.p.sim_handle.venue.index.print_at(int(last.ts.timestamp()))
         assert abs(Decimal(repr(last.price)) - index_now) < Decimal("0.05")

@@ -63,7 +63,7 @@ def pipeline(journal: Journal) -> Pipeline:
     state = TradingState(mode="sim", portfolio=Portfolio(10_000_000), ledger=DayLedger(NOW.date(), 0),
                          breaker=Breaker.start(NOW, 10_000_000))
     p = Pipeline(state=state, registry=StrategyRegistry([]), journal=journal)
-    p.tracker.on_index(IndexPrint(NOW, 150.0))
+    p.snapshots.strategy = attrs.evolve(p.snapshots.strategy, data_time=NOW)  # risk's exchange time
     return p
 
 

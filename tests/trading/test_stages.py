@@ -27,13 +27,14 @@ from kalshid.core.tracker import MarketInfo
 from kalshid.core.vocab import Action, Side
 from kalshid.exchange import base
 from kalshid.exchange.base import UnsentOrder
-from kalshid.exchange.types import Fill, Market, Order, OrderRequest
+from kalshid.exchange.types import Fill, Order, OrderRequest
 from kalshid.exchange.types import IndexPrint as ExIndexPrint
 from kalshid.store import Journal, open_journal, records
 from kalshid.trading.exchangeclock import ExchangeClock
 from kalshid.trading.execution import ExecutionSettings, ExecutionStage
 from kalshid.trading.messages import (
     ApprovedOrder,
+    FollowMarkets,
     LiveOrder,
     Pipeline,
     Proposal,
@@ -62,8 +63,14 @@ def pipeline(journal: Journal, cash_cc: int = 10_000_000) -> Pipeline:
     state = TradingState(mode="sim", portfolio=Portfolio(cash_cc), ledger=DayLedger(NOW.date(), 0),
                          breaker=Breaker.start(NOW, cash_cc))
     p = Pipeline(state=state, registry=StrategyRegistry([]), journal=journal)
-    p.tracker.on_index(IndexPrint(NOW, 150.0))
+    # the exchange time risk dates fills and breaker events by: the strategy stage's, as published
+    p.snapshots.strategy = attrs.evolve(p.snapshots.strategy, data_time=NOW)
     return p
+
+
+def follow_ticker(p: Pipeline) -> None:
+    """The markets room's message: follow :data:`TICKER`'s window, the current market."""
+    p.state.follow = FollowMarkets((MarketInfo(TICKER, CLOSE - timedelta(minutes=15), CLOSE, 150.0),), TICKER)
 
 
 def proposal(strategy: str, count: int, price_cc: int = 5000) -> Proposal:
@@ -376,10 +383,7 @@ async def test_the_strategy_stage_folds_a_burst_in_order_and_evaluates_once(jour
     p = pipeline(journal)
     p.registry = StrategyRegistry([strategy])
     p.state.ready = True
-    p.state.current_market = Market(ticker=TICKER, event_ticker="E", status="active",
-                                     open_time=CLOSE - timedelta(minutes=15), close_time=CLOSE)
-    p.tracker.set_markets([MarketInfo(TICKER, CLOSE - timedelta(minutes=15), CLOSE, 150.0)])
-    p.tracker.take_new_prints()  # the set-up print is not part of the burst
+    follow_ticker(p)
     stage = StrategyStage(p)
     md_send, md_recv = trio.open_memory_channel[base.FeedEvent](64)
     prop_send, prop_recv = trio.open_memory_channel[object](64)
@@ -459,10 +463,9 @@ async def test_the_strategy_stage_evaluates_only_when_an_input_changed(journal: 
     p = pipeline(journal)
     p.registry = StrategyRegistry([strategy])
     p.state.ready = True
-    p.state.current_market = Market(ticker=TICKER, event_ticker="E", status="active",
-                                     open_time=CLOSE - timedelta(minutes=15), close_time=CLOSE)
-    p.tracker.set_markets([MarketInfo(TICKER, CLOSE - timedelta(minutes=15), CLOSE, 150.0)])
+    follow_ticker(p)
     stage = StrategyStage(p)
+    stage.tracker.on_index(IndexPrint(NOW, 150.0))  # exchange time is known before the first book
     md_send, md_recv = trio.open_memory_channel[base.FeedEvent](64)
     prop_send, _prop_recv = trio.open_memory_channel[object](64)
     close_send, _close_recv = trio.open_memory_channel[object](64)
