@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio.testing
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -109,3 +110,18 @@ def write_key() -> Callable[..., Path]:
 def key_file(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> Path:
     """The session RSA key as a PKCS#8 PEM with mode 0600."""
     return _write_key(tmp_path / "kalshi.pem", rsa_key)
+
+
+# Real seconds the event loop must sit idle before the virtual clock jumps to the next deadline. Zero (the
+# pytest-trio fixture's) jumps at the first idle instant, and on a busy machine the kernel may deliver a
+# loopback write (the daemon and its embedded simulator talk over sockets) only a little later: time then
+# jumped past the request's answer to whichever timeout came next (a feed that "backed up" for 10 s, a
+# daemon "not ready" in 60 s). One millisecond covers that delay; whole-daemon tests take about twice as
+# long in real time.
+AUTOJUMP_IDLE_S = 0.001
+
+
+@pytest.fixture
+def autojump_clock() -> trio.testing.MockClock:
+    """Trio's virtual clock for tests, jumping once the loop has been idle :data:`AUTOJUMP_IDLE_S`."""
+    return trio.testing.MockClock(autojump_threshold=AUTOJUMP_IDLE_S)

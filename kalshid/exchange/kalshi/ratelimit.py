@@ -7,7 +7,7 @@ costs that differ from the default; :func:`limits_from_account` and :meth:`Endpo
 read them.
 Waiting here is cheaper than a 429 (which carries no Retry-After and wastes a round trip), so every
 request first takes its tokens from the right bucket. Waiters are served first come, first served.
-The clock is ``trio.current_time``, so tests run under ``MockClock(autojump_threshold=0)``.
+The clock is ``trio.current_time``, so tests run under Trio's autojumping ``MockClock``.
 """
 
 from __future__ import annotations
