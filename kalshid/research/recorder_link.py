@@ -5,8 +5,9 @@ wall-clock receive time to the current batch (no encoding, no lock, no thread); 
 waiting events new ones are dropped and counted, so nothing the recorder does can hold up an order.
 
 **Its own task**, :meth:`RecorderLink.run` (started in the feed's nursery, not on the order path),
-ships the batch every ``batch_seconds``: pickled in slices of at most :data:`SLICE` events (yielding to
-the loop between slices, so no slice holds it for long) and written as length-prefixed frames to the
+ships the batch every ``batch_seconds``: pickled in slices of at most :data:`SLICE` events, each once
+``give_way`` returns (the daemon passes its order path's ``wait_clear``: a slice is never pickled while
+a tick is on its way to an order) and written as length-prefixed frames to the
 stdin of the **recorder process** (:mod:`kalshid.research.recorder_main`), which encodes and writes
 the Parquet files exactly as ``kalshid record`` does (:mod:`kalshid.research.recorder`).
 
@@ -26,7 +27,7 @@ import pickle
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import trio
@@ -53,7 +54,8 @@ class RecorderLink:
 
     def __init__(self, root: Path, *, flush_seconds: float = 2.0, retention_days: float = 14.0,
                  queue_size: int = 65_536, batch_seconds: float = 0.25,
-                 on_exit: Callable[[int | None, str], None] | None = None, virtual_clock: bool = False) -> None:
+                 on_exit: Callable[[int | None, str], None] | None = None, virtual_clock: bool = False,
+                 give_way: Callable[[], Awaitable[None]] | None = None) -> None:
         self.root = Path(root)
         self.flush_seconds = flush_seconds
         self.retention_days = retention_days
@@ -61,6 +63,7 @@ class RecorderLink:
         self.batch_seconds = batch_seconds
         self.on_exit = on_exit
         self.virtual_clock = virtual_clock
+        self.give_way = give_way
         self._batch: list[tuple[object, float]] = []
         self.offered = 0
         self.dropped = 0
@@ -132,7 +135,7 @@ class RecorderLink:
             while proc.poll() is None:
                 await trio.sleep(self.batch_seconds)
                 try:
-                    await self._ship(proc)
+                    await self._ship(proc, patient=True)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, BrokenPipeError):
                     if proc.poll() is None:  # alive but its input is broken: replace it
                         proc.kill()
@@ -158,10 +161,13 @@ class RecorderLink:
                 log.error("the recorder process stopped reading; killed", pid=proc.pid, timeout=SEND_TIMEOUT)
                 proc.kill()
 
-    async def _ship(self, proc: trio.Process) -> None:
-        """Send what is waiting, a slice at a time; a slice is taken from the batch only once sent."""
+    async def _ship(self, proc: trio.Process, *, patient: bool = False) -> None:
+        """Send what is waiting, a slice at a time; a slice is taken from the batch only once sent.
+        ``patient``: each slice first waits for ``give_way`` (not at shutdown, when nothing trades)."""
         assert proc.stdin is not None
         while self._batch:
+            if patient and self.give_way is not None:
+                await self.give_way()
             part = self._batch[:SLICE]
             body = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
             # a frame is sent whole (a cancelled write would leave half of one); _watch kills a recorder

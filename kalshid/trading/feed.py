@@ -19,7 +19,7 @@ producer ends (clones the wiring gave it) and closes them when it ends.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -58,9 +58,11 @@ class Feed:
     def __init__(self, cfg: Config, p: Pipeline, venue: Venue, clock: ExchangeClock, metrics: Metrics,
                  publish: Callable[[str, dict[str, Any]], None],
                  market_data: trio.MemorySendChannel[FeedEvent],
-                 orders: trio.MemorySendChannel[ExecutionInput], *, virtual_clock: bool = False) -> None:
+                 orders: trio.MemorySendChannel[ExecutionInput], *, virtual_clock: bool = False,
+                 give_way: Callable[[], Awaitable[None]] | None = None) -> None:
         self.cfg = cfg
         self.virtual_clock = virtual_clock  # tests under MockClock: see RecorderLink
+        self.give_way = give_way  # the recording's shipments wait for it: the order path's wait_clear
         self.p = p
         self.venue = venue
         self.clock = clock
@@ -94,7 +96,8 @@ class Feed:
             rc = cfg.record
             self.recorder = RecorderLink(recording_dir(cfg), flush_seconds=rc.flush_seconds,
                                          retention_days=rc.retention_days, queue_size=rc.queue_size,
-                                         on_exit=self._recorder_exited, virtual_clock=self.virtual_clock)
+                                         on_exit=self._recorder_exited, virtual_clock=self.virtual_clock,
+                                         give_way=self.give_way)
         try:
             async with trio.open_nursery() as nursery:
                 if self.recorder is not None:  # its own process; its task ships batches off the order path

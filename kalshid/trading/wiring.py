@@ -195,7 +195,8 @@ class TradingDaemon:
         # the original send ends: the control plane's (commands), and its gauges' view of each channel
         p.market_data, p.execution_in, p.risk_in = (md_send, md_recv), (ex_send, ex_recv), (risk_send, risk_recv)
         self.feed = Feed(cfg, p, self.venue, self.clock, self.metrics, self._publish,
-                         md_send.clone(), ex_send.clone(), virtual_clock=self.virtual_clock)
+                         md_send.clone(), ex_send.clone(), virtual_clock=self.virtual_clock,
+                         give_way=self.broadcaster.order_path.wait_clear)
         self.markets = Markets(cfg, p, self.clock, self.feed, self._publish)
 
         risk_orders = ex_send.clone()

@@ -49,6 +49,32 @@ async def test_the_link_records_what_the_in_process_recorder_records(tmp_path: P
     assert list(RecordedSource(tmp_path / "proc").events()) == expected
 
 
+async def test_shipments_wait_for_the_order_path_and_the_stop_ships_the_rest(tmp_path: Path) -> None:
+    clear = trio.Event()
+    waits = 0
+
+    async def give_way() -> None:
+        nonlocal waits
+        waits += 1
+        await clear.wait()
+
+    link = RecorderLink(tmp_path, flush_seconds=0.05, batch_seconds=0.01, give_way=give_way)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(link.run)
+        for e in _session():
+            link.offer(e)
+        await _until(lambda: waits > 0)  # a shipment is due, and waits: the order path is busy
+        assert link.shipped == 0 and link.statistics()["queued"] == len(_session())
+        clear.set()
+        await _until(lambda: link.shipped == len(_session()))
+        clear = trio.Event()  # busy again: the stop ships the rest without waiting for it
+        for e in _session():
+            link.offer(e)
+        nursery.cancel_scope.cancel()
+    assert link.shipped == 2 * len(_session()) and link.exits == 0
+    assert len(list(RecordedSource(tmp_path).events())) == 2 * len(_session())
+
+
 async def test_a_dead_recorder_process_is_reported_and_replaced(tmp_path: Path) -> None:
     exits: list[int | None] = []
     link = RecorderLink(tmp_path, flush_seconds=0.05, batch_seconds=0.01, on_exit=lambda code, _: exits.append(code))
