@@ -65,8 +65,8 @@ def main() -> None:
     spec = SourceSpec("shared", str(args.data or default_data_dir()))
     runs = {w: one(w, args.trials, spec, args.ahead, args.storage, args.batch) for w in (1, 2)}
     for w, (wall, cpu, worker_cpu) in runs.items():
-        batch = args.batch or batch_size(args.trials, w)
-        print(f"{args.trials} trials on {w} worker(s), {batch} per task: {wall:7.2f} s wall  "
+        per_task = f"{args.batch}" if args.batch else f"up to {batch_size(args.trials, w)}"
+        print(f"{args.trials} trials on {w} worker(s), {per_task} per task: {wall:7.2f} s wall  "
               f"({args.trials / wall:5.2f} trials/s), CPU per trial: driver {cpu / args.trials * 1e3:.0f} ms, "
               f"workers {worker_cpu / args.trials * 1e3:.0f} ms")
     print(f"speed-up 2 vs 1 workers: {runs[1][0] / runs[2][0]:.2f}x (goal >= 1.7x)")

@@ -250,6 +250,13 @@ def batch_size(trials: int, parallel: int) -> int:
     return max(1, min(MAX_BATCH, trials // (8 * max(1, parallel))))
 
 
+def next_task_size(remaining: int, parallel: int, cap: int) -> int:
+    """Trials in the next task when ``remaining`` trials are still to submit: at most ``cap``, and no
+    more than a quarter of each worker's share of what remains, so the last tasks are short and the
+    workers finish together (a last task of ``cap`` trials would leave the others idle meanwhile)."""
+    return max(1, min(cap, remaining, -(-remaining // (4 * max(1, parallel)))))
+
+
 def slices(start: datetime, end: datetime, folds: int, split: datetime | None = None
            ) -> list[tuple[datetime, datetime]]:
     """``folds + 1`` consecutive periods covering ``[start, end)`` (two, cut at ``split``, if given)."""
@@ -299,12 +306,12 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
            seed: int | None = None) -> Any:
     """Run trials until ``study`` holds ``trials`` finished ones, on ``client``'s ``parallel`` workers.
 
-    Each Dask task asks for and evaluates ``batch`` trials (:func:`sample_and_run`; default
-    :func:`batch_size`) on one worker, with the trials finished when it was submitted, and its own
-    as they finish, as its sampler's history; TPE's seed for each task is derived from ``seed`` (:func:`task_seed`). A
-    finished trial is added to ``study`` once, so the storage sees one write per trial instead of the
-    ask / suggest / tell commits of every trial. Returns an in-memory study holding every finished
-    trial of ``study``.
+    Each Dask task asks for and evaluates ``batch`` trials (:func:`sample_and_run`; by default
+    :func:`batch_size`, smaller towards the end: :func:`next_task_size`) on one worker, with the
+    trials finished when it was submitted, and its own as they finish, as its sampler's history;
+    TPE's seed for each task is derived from ``seed`` (:func:`task_seed`). A finished trial is added
+    to ``study`` once, so the storage sees one write per trial instead of the ask / suggest / tell
+    commits of every trial. Returns an in-memory study holding every finished trial of ``study``.
 
     ``parallel + ahead`` tasks are kept submitted (``ahead`` defaults to ``parallel``: one waiting per
     worker), so a worker that finishes starts its next task at once instead of waiting for the driver
@@ -336,7 +343,8 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
     pool = as_completed()  # type: ignore[no-untyped-call]
 
     def submit() -> int:
-        count, task = min(per_task, remaining), next(tasks)
+        count = min(per_task, remaining) if batch is not None else next_task_size(remaining, parallel, per_task)
+        task = next(tasks)
         fut = client.submit(sample_and_run, spec, settings, tuple(space), replica, tuple(history), task, count,
                             seed, period[0], period[1], objective, pure=False)
         task_of[fut] = task

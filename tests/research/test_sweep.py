@@ -19,6 +19,7 @@ from kalshid.research.sweep import (
     _replica,
     batch_size,
     merge,
+    next_task_size,
     open_storage,
     sample_and_run,
     slices,
@@ -103,6 +104,16 @@ def test_sweep_runs_against_a_given_scheduler() -> None:
 def test_trials_per_task_grow_with_the_trials_per_worker_up_to_the_cap() -> None:
     assert batch_size(6, 1) == 1 and batch_size(64, 8) == 1  # fewer than 8 tasks per worker otherwise
     assert batch_size(16, 1) == 2 and batch_size(64, 2) == 4 and batch_size(10_000, 2) == MAX_BATCH
+
+
+def test_the_last_tasks_are_short_so_the_workers_finish_together() -> None:
+    sizes, remaining = [], 64
+    while remaining:
+        sizes.append(next_task_size(remaining, 2, 4))
+        remaining -= sizes[-1]
+    assert sum(sizes) == 64 and max(sizes) == 4 and sizes == sorted(sizes, reverse=True)
+    assert sizes[-4:] == [1, 1, 1, 1]  # each worker's last tasks hold one trial
+    assert next_task_size(3, 2, 4) == 1 and next_task_size(1000, 2, 4) == 4
 
 
 @pytest.mark.parametrize("batch", [None, 4])
