@@ -82,6 +82,11 @@ def max_count_within(budget_cc: int, price_cc: int, cap: int | None = None) -> i
     (0 if none)."""
     if type(price_cc) is not int or not 0 < price_cc < ONE_DOLLAR_CC:
         check_price_cc(price_cc)  # raises with the reason
+    return _max_count_within(budget_cc, price_cc, cap)
+
+
+def _max_count_within(budget_cc: int, price_cc: int, cap: int | None) -> int:
+    """:func:`max_count_within` for a ``price_cc`` already checked."""
     if budget_cc <= 0:
         return 0
     hi = budget_cc // price_cc  # the fee is >= 0, so hi is an upper bound
@@ -114,23 +119,28 @@ def size_binary(
     Returns ``None`` when there is no positive edge after fees, or the stake buys no whole contract.
     ``max_count`` is the caller's cap (e.g. displayed size at that price, a per-signal limit).
     """
-    if not (math.isfinite(fair_prob) and 0.0 <= fair_prob <= 1.0):
+    # a bounded comparison is false for NaN and the infinities, so these are the finite-range checks
+    if not 0.0 <= fair_prob <= 1.0:
         raise SizingError(f"fair_prob must be in [0, 1], got {fair_prob!r}")
     if type(price_cc) is not int or not 0 < price_cc < ONE_DOLLAR_CC:
         check_price_cc(price_cc, what="price_cc")  # raises with the reason
     if bankroll_cc < 0:
         raise SizingError(f"bankroll_cc must be >= 0, got {bankroll_cc}")
-    if not (math.isfinite(kelly_fraction) and 0.0 < kelly_fraction <= 1.0):
+    if not 0.0 < kelly_fraction <= 1.0:
         raise SizingError(f"kelly_fraction must be in (0, 1], got {kelly_fraction!r}")
     if max_count < 0:
         raise SizingError(f"max_count must be >= 0, got {max_count}")
 
-    worst_unit_cost = all_in_cost_cc(1, price_cc)
-    kelly = kelly_full_fraction(fair_prob, worst_unit_cost / ONE_DOLLAR_CC)
+    # all_in_cost_cc(1, price_cc) and kelly_full_fraction, inlined: this runs on every strategy evaluation
+    unit_fee_cc = -(-(_FEE_NUM * price_cc * (ONE_DOLLAR_CC - price_cc)) // _FEE_DEN) * CC_PER_CENT
+    cost_prob = (price_cc + unit_fee_cc) / ONE_DOLLAR_CC
+    if cost_prob >= 1.0 or fair_prob <= cost_prob:
+        return None
+    kelly = (fair_prob - cost_prob) / (1.0 - cost_prob)
     if kelly <= 0.0:
         return None
     stake_cc = math.floor(kelly_fraction * kelly * bankroll_cc)
-    count = max_count_within(stake_cc, price_cc, max_count)
+    count = _max_count_within(stake_cc, price_cc, max_count)
     if count <= 0:
         return None
     cost = all_in_cost_cc(count, price_cc)
