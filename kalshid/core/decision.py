@@ -97,7 +97,13 @@ def evaluate_strategies(strategies: Sequence[BaseStrategy], view: MarketView, cu
         fair = getattr(strategy, "last_fair_yes", None)
         fair_yes = fair if isinstance(fair, float) else None
         if signal is None:
-            out.append(Evaluation(name, _SILENT, None, None, fair_yes))
+            if fair_yes is None:  # frozen and all alike: one shared value per strategy name
+                silent = _SILENT_EVALUATIONS.get(name)
+                if silent is None:
+                    silent = _SILENT_EVALUATIONS[name] = Evaluation(name, _SILENT, None, None, None)
+                out.append(silent)
+            else:
+                out.append(Evaluation(name, _SILENT, None, None, fair_yes))
             continue
         if not trading_enabled or name in busy:
             out.append(Evaluation(name, _SUPPRESSED, signal, None, fair_yes))
@@ -117,6 +123,7 @@ def evaluate_strategies(strategies: Sequence[BaseStrategy], view: MarketView, cu
 
 _SILENT, _PROPOSED, _SUPPRESSED, _AT_TARGET = Outcome.SILENT, Outcome.PROPOSED, Outcome.SUPPRESSED, Outcome.AT_TARGET
 _BUY = Action.BUY
+_SILENT_EVALUATIONS: dict[str, Evaluation] = {}
 
 
 CANCEL_BEFORE_CLOSE = timedelta(seconds=2)  # our resting orders in a window are cancelled this long before it closes

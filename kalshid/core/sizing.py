@@ -140,11 +140,25 @@ def size_binary(
     if kelly <= 0.0:
         return None
     stake_cc = math.floor(kelly_fraction * kelly * bankroll_cc)
-    count = _max_count_within(stake_cc, price_cc, max_count)
-    if count <= 0:
+    if stake_cc <= 0:
         return None
-    cost = all_in_cost_cc(count, price_cc)
-    return SizeDecision(
-        count=count, price_cc=price_cc, fee_cc=cost - count * price_cc, cost_cc=cost,
-        edge=fair_prob - cost / (count * ONE_DOLLAR_CC), kelly_full=kelly, stake_cc=stake_cc,
-    )
+    # _max_count_within and all_in_cost_cc, inlined (the same integer arithmetic), keeping the exact
+    # cost of the count the walk settles on
+    hi = min(stake_cc // price_cc, max_count)  # both >= 0 here
+    fee_num = _FEE_NUM * price_cc * (ONE_DOLLAR_CC - price_cc)  # the fee's numerator per contract
+    n = min(hi, int(stake_cc / (price_cc + _TAKER_RATE * price_cc * (ONE_DOLLAR_CC - price_cc) / ONE_DOLLAR_CC)) + 1)
+    cost = 0
+    while n > 0:
+        cost = n * price_cc - (-(fee_num * n) // _FEE_DEN) * CC_PER_CENT
+        if cost <= stake_cc:
+            break
+        n -= 1
+    while n < hi:
+        more = (n + 1) * price_cc - (-(fee_num * (n + 1)) // _FEE_DEN) * CC_PER_CENT
+        if more > stake_cc:
+            break
+        n, cost = n + 1, more
+    if n <= 0:
+        return None
+    return SizeDecision(n, price_cc, cost - n * price_cc, cost, fair_prob - cost / (n * ONE_DOLLAR_CC), kelly,
+                        stake_cc)

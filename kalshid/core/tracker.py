@@ -91,7 +91,10 @@ class MarketTracker:
             return False
         was_visible = None if tracked.stale else tracked.book
         tracked.book, tracked.stale = top, stale
-        self._advance(top.updated_at)
+        ts = top.updated_at  # _advance, inlined: this runs on every book message
+        if self._now is None or ts > self._now:
+            self._now = ts
+        self._feed_seen_at = self._now
         return top_changed(was_visible, None if stale else top)
 
     def mark_stale(self, ticker: str | None = None) -> None:
