@@ -102,9 +102,10 @@ class BookTop:
     @property
     def yes_mid_prob(self) -> float | None:
         """The YES mid as a probability, when both sides are quoted."""
-        if self.yes_bid_cc is None or self.no_bid_cc is None:
+        yes_bid, no_bid = self.yes_bid_cc, self.no_bid_cc
+        if yes_bid is None or no_bid is None:
             return None
-        return (self.yes_bid_cc + complement(self.no_bid_cc)) / (2 * ONE_DOLLAR_CC)
+        return (yes_bid + (ONE_DOLLAR_CC - no_bid)) / (2 * ONE_DOLLAR_CC)  # the YES ask is complement(no_bid)
 
     def age_seconds(self, now: datetime) -> float:
         return (now - self.updated_at).total_seconds()

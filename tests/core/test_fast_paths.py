@@ -26,6 +26,7 @@ from kalshid.core.pricing import (
     normal_cdf,
     remaining_average_log_variance,
 )
+from kalshid.core.rolling import RollingWindow
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, PricePoint, Signal
 from kalshid.core.sizing import (
     ONE_DOLLAR_CC,
@@ -201,6 +202,18 @@ def test_mean_reversion_folds_a_lone_mid_as_a_point(mids: list[tuple[int, float 
         general._ingest(_view(now), () if mid is None else (PricePoint(now, mid),), None)
         assert list(fast.history._points) == list(general.history._points)
         assert (fast.history.mean(), fast.history.variance()) == (general.history.mean(), general.history.variance())
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=st.lists(st.tuples(st.floats(0.0, 30.0), probabilities, st.floats(0.0, 60.0)), max_size=80))
+def test_rolling_moments_are_the_separate_reads(ops: list[tuple[float, float, float]]) -> None:
+    window, t = RollingWindow(), 0.0
+    assert window.moments() is None
+    for dt, x, keep in ops:
+        t += dt
+        window.append(t, x)
+        window.drop_before(t - keep)
+        assert window.moments() == (len(window), window.mean(), window.variance(), window.last_value)
 
 
 def test_reasons_are_formatted_on_read() -> None:

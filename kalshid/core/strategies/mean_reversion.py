@@ -110,11 +110,11 @@ class MeanReversion(BaseStrategy):
 
     def zscore(self) -> float | None:
         """z of the newest point against the window's mean and (population) std, or None."""
-        h = self.history
-        if len(h) < self._min_samples:
+        moments = self.history.moments()
+        if moments is None:
             return None
-        mean, var, last = h.mean(), h.variance(), h.last_value
-        if mean is None or var is None or last is None or var <= MIN_VARIANCE:
+        n, mean, var, last = moments
+        if n < self._min_samples or var <= MIN_VARIANCE:
             return None
         return (last - mean) / math.sqrt(var)
 
