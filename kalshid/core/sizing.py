@@ -82,11 +82,6 @@ def max_count_within(budget_cc: int, price_cc: int, cap: int | None = None) -> i
     (0 if none)."""
     if type(price_cc) is not int or not 0 < price_cc < ONE_DOLLAR_CC:
         check_price_cc(price_cc)  # raises with the reason
-    return _max_count_within(budget_cc, price_cc, cap)
-
-
-def _max_count_within(budget_cc: int, price_cc: int, cap: int | None) -> int:
-    """:func:`max_count_within` for a ``price_cc`` already checked."""
     if budget_cc <= 0:
         return 0
     hi = budget_cc // price_cc  # the fee is >= 0, so hi is an upper bound
@@ -142,7 +137,7 @@ def size_binary(
     stake_cc = math.floor(kelly_fraction * kelly * bankroll_cc)
     if stake_cc <= 0:
         return None
-    # _max_count_within and all_in_cost_cc, inlined (the same integer arithmetic), keeping the exact
+    # max_count_within and all_in_cost_cc, inlined (the same integer arithmetic), keeping the exact
     # cost of the count the walk settles on
     hi = min(stake_cc // price_cc, max_count)  # both >= 0 here
     fee_num = _FEE_NUM * price_cc * (ONE_DOLLAR_CC - price_cc)  # the fee's numerator per contract
