@@ -70,6 +70,8 @@ def closing_observation(
     newest index print and ``published_avg``/``published_window`` the closing average it carried
     (``None`` when it carried none). Never raises: bad published data is a fallback with a note.
     """
+    # the fallbacks below build their observation directly (an attrs.evolve of ``own`` costs more, and
+    # the last minute's every evaluation goes through here)
     own = ClosingObservation(own_sum, own_count, OWN, "")
     if print_ts is None or print_price is None:
         return own
@@ -78,21 +80,24 @@ def closing_observation(
         return own  # the newest print is not in this market's last minute: nothing is due
     elapsed = math.floor((print_ts - start).total_seconds() + 1e-6)
     if published_avg is None and published_window is None:
-        return attrs.evolve(own, note=f"no published closing average {elapsed} s into the closing window; "
-                                      f"own prints {own_count}/{AVERAGING_SECONDS}")
+        return ClosingObservation(own_sum, own_count, OWN,
+                                  f"no published closing average {elapsed} s into the closing window; "
+                                  f"own prints {own_count}/{AVERAGING_SECONDS}")
     problem = _garbled(published_avg, published_window, print_price)
     if problem:
-        return attrs.evolve(own, note=f"published closing average rejected: {problem}; "
-                                      f"own prints {own_count}/{AVERAGING_SECONDS}")
+        return ClosingObservation(own_sum, own_count, OWN, f"published closing average rejected: {problem}; "
+                                                           f"own prints {own_count}/{AVERAGING_SECONDS}")
     assert published_avg is not None and published_window is not None
     if published_window != elapsed:
         size = "short" if published_window < elapsed else "long"
-        return attrs.evolve(own, note=f"published closing average is {size}: window_size {published_window} "
-                                      f"but {elapsed} s of the window elapsed; own prints "
-                                      f"{own_count}/{AVERAGING_SECONDS}")
+        return ClosingObservation(own_sum, own_count, OWN,
+                                  f"published closing average is {size}: window_size {published_window} "
+                                  f"but {elapsed} s of the window elapsed; own prints "
+                                  f"{own_count}/{AVERAGING_SECONDS}")
     if start_print is None:
-        return attrs.evolve(own, note="the own print at close - 60 s, which the published window leaves "
-                                      f"out, was not seen; own prints {own_count}/{AVERAGING_SECONDS}")
+        return ClosingObservation(own_sum, own_count, OWN,
+                                  "the own print at close - 60 s, which the published window leaves "
+                                  f"out, was not seen; own prints {own_count}/{AVERAGING_SECONDS}")
     w = published_window
     if w < AVERAGING_SECONDS:
         total, count = w * published_avg + start_print, w + 1

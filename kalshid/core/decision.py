@@ -92,25 +92,38 @@ def evaluate_strategies(strategies: Sequence[BaseStrategy], view: MarketView, cu
     """
     out: list[Evaluation] = []
     for strategy in strategies:
+        name = strategy.name
         signal = strategy.analyze(view, current_print, history, top)
         fair = getattr(strategy, "last_fair_yes", None)
         fair_yes = fair if isinstance(fair, float) else None
         if signal is None:
-            out.append(Evaluation(strategy.name, Outcome.SILENT, None, None, fair_yes))
+            if fair_yes is None:  # frozen and all alike: one shared value per strategy name
+                silent = _SILENT_EVALUATIONS.get(name)
+                if silent is None:
+                    silent = _SILENT_EVALUATIONS[name] = Evaluation(name, _SILENT, None, None, None)
+                out.append(silent)
+            else:
+                out.append(Evaluation(name, _SILENT, None, None, fair_yes))
             continue
-        if not trading_enabled or strategy.name in busy:
-            out.append(Evaluation(strategy.name, Outcome.SUPPRESSED, signal, None, fair_yes))
+        if not trading_enabled or name in busy:
+            out.append(Evaluation(name, _SUPPRESSED, signal, None, fair_yes))
             continue
         proposal = signal
-        if signal.action is Action.BUY:
-            held = holdings.get((strategy.name, view.ticker, signal.side.value), 0)
+        if signal.action is _BUY:
+            # the side's value read as the enum stores it (``.value`` is a property lookup)
+            held = holdings.get((name, view.ticker, signal.side._value_), 0) if holdings else 0
             if held >= signal.count:
-                out.append(Evaluation(strategy.name, Outcome.AT_TARGET, signal, None, fair_yes))
+                out.append(Evaluation(name, _AT_TARGET, signal, None, fair_yes))
                 continue
             if held:  # an unchanged signal is its own proposal (frozen: sharing it is safe, and cheaper)
                 proposal = attrs.evolve(signal, count=signal.count - held)
-        out.append(Evaluation(strategy.name, Outcome.PROPOSED, signal, proposal, fair_yes))
+        out.append(Evaluation(name, _PROPOSED, signal, proposal, fair_yes))
     return out
+
+
+_SILENT, _PROPOSED, _SUPPRESSED, _AT_TARGET = Outcome.SILENT, Outcome.PROPOSED, Outcome.SUPPRESSED, Outcome.AT_TARGET
+_BUY = Action.BUY
+_SILENT_EVALUATIONS: dict[str, Evaluation] = {}
 
 
 CANCEL_BEFORE_CLOSE = timedelta(seconds=2)  # our resting orders in a window are cancelled this long before it closes

@@ -47,7 +47,10 @@ class PricingError(ValueError):
 
 def normal_cdf(x: float) -> float:
     """Φ(x), accurate in both tails (``erfc`` avoids cancellation for very negative x)."""
-    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+    return 0.5 * math.erfc(-x / _SQRT2)
+
+
+_SQRT2 = math.sqrt(2.0)
 
 
 def digital_probability(spot: float, strike: float, sigma_per_sqrt_second: float,
@@ -67,9 +70,16 @@ def remaining_average_log_variance(sigma_per_sqrt_second: float, first_print_del
     ``first_print_delay`` seconds ahead."""
     if remaining <= 0:
         return 0.0
-    m = remaining
-    span = (m - 1) * (2 * m - 1) / (6.0 * m) * PRINT_SPACING_SECONDS
-    return sigma_per_sqrt_second ** 2 * (max(first_print_delay, 0.0) + span)
+    return sigma_per_sqrt_second ** 2 * (max(first_print_delay, 0.0) + _span(remaining))
+
+
+def _span(m: int) -> float:
+    """The part of ``Var Y / σ²`` that the spacing of ``m`` remaining prints adds."""
+    return (m - 1) * (2 * m - 1) / (6.0 * m) * PRINT_SPACING_SECONDS
+
+
+_SPANS = [0.0] + [_span(m) for m in range(1, AVERAGING_PRINTS + 1)]  # by remaining count
+_INF = math.inf
 
 
 def fair_yes_probability(
@@ -91,39 +101,44 @@ def fair_yes_probability(
     If the feed missed prints, ``observed_count`` lags the elapsed time; the remaining prints are then
     assumed to start at once (``d`` clamped at 0), which slightly overstates their variance.
     """
-    _check_positive("spot", spot)
-    _check_positive("strike", strike)
-    _check_non_negative("sigma_per_sqrt_second", sigma_per_sqrt_second)
-    _check_non_negative("seconds_to_close", seconds_to_close)
-    if isinstance(observed_count, bool) or not isinstance(observed_count, int):
+    # The checks below in their cheapest exact form (this runs on every strategy evaluation): a float in
+    # (0, inf) is a finite positive one, NaN fails every comparison; the named checks raise the message.
+    if not (0.0 < spot < _INF and 0.0 < strike < _INF and 0.0 <= sigma_per_sqrt_second < _INF
+            and 0.0 <= seconds_to_close < _INF):
+        _check_positive("spot", spot)
+        _check_positive("strike", strike)
+        _check_non_negative("sigma_per_sqrt_second", sigma_per_sqrt_second)
+        _check_non_negative("seconds_to_close", seconds_to_close)
+    if type(observed_count) is not int and (isinstance(observed_count, bool) or not isinstance(observed_count, int)):
         raise PricingError(f"observed_count must be an int, got {observed_count!r}")
     if not 0 <= observed_count <= AVERAGING_PRINTS:
         raise PricingError(f"observed_count must be in [0, {AVERAGING_PRINTS}], got {observed_count}")
-    if not math.isfinite(observed_sum) or observed_sum < 0:
+    if not 0.0 <= observed_sum < _INF:
         raise PricingError(f"observed_sum must be finite and >= 0, got {observed_sum!r}")
-    if observed_count == 0 and observed_sum != 0:
-        raise PricingError(f"observed_sum is {observed_sum!r} but observed_count is 0")
-    if observed_count > 0 and seconds_to_close > AVERAGING_SECONDS:
+    if observed_count == 0:
+        if observed_sum != 0:
+            raise PricingError(f"observed_sum is {observed_sum!r} but observed_count is 0")
+    elif seconds_to_close > AVERAGING_SECONDS:
         raise PricingError(
             f"{observed_count} closing-window prints observed but the window starts in "
             f"{seconds_to_close - AVERAGING_SECONDS:.3f} s")
-
     required_remaining = AVERAGING_PRINTS * strike - observed_sum
     remaining = AVERAGING_PRINTS - observed_count
     if remaining == 0:
         return 1.0 if required_remaining <= 0 else 0.0
     if required_remaining <= 0:
         return 1.0
+    # remaining_average_log_variance, inlined
     first_print_delay = seconds_to_close - remaining * PRINT_SPACING_SECONDS
-    variance = remaining_average_log_variance(sigma_per_sqrt_second, first_print_delay, remaining)
+    variance = sigma_per_sqrt_second ** 2 * (max(first_print_delay, 0.0) + _SPANS[remaining])
     return _probability(math.log(remaining * spot / required_remaining), math.sqrt(variance))
 
 
 def _probability(log_moneyness: float, sd: float) -> float:
     # sd == 0 (or so small that the ratio overflows) is the deterministic limit; ties pay YES.
-    if sd <= 0.0 or not math.isfinite(log_moneyness / sd):
+    if sd <= 0.0 or not -_INF < (z := log_moneyness / sd) < _INF:
         return 1.0 if log_moneyness >= 0 else 0.0
-    return min(1.0, max(0.0, normal_cdf(log_moneyness / sd)))
+    return min(1.0, max(0.0, 0.5 * math.erfc(-z / _SQRT2)))  # normal_cdf(z), inlined
 
 
 def _check_positive(name: str, value: float) -> None:

@@ -86,6 +86,16 @@ class RollingWindow:
         n = len(self._points)
         return None if n == 0 else self._ref + self._sum / n
 
+    def moments(self) -> tuple[int, float, float, float] | None:
+        """``(count, mean, variance, newest value)`` in one call (the same floats as :meth:`mean`,
+        :meth:`variance` and :attr:`last_value`), or ``None`` when empty."""
+        points = self._points
+        n = len(points)
+        if n == 0:
+            return None
+        m = self._sum / n
+        return n, self._ref + m, max(0.0, self._sumsq / n - m * m), points[-1][1]
+
     def variance(self) -> float | None:
         """Population variance, clamped at 0 (rounding can leave a tiny negative)."""
         n = len(self._points)

@@ -35,13 +35,16 @@ class IndexPrint:
     quarter hour), as received; :mod:`kalshid.core.closing` checks them before use.
     """
 
-    ts: datetime = attrs.field(validator=_aware)
+    ts: datetime
     price: float
     close_avg: float | None = None
     close_avg_window: int | None = None
 
     def __attrs_post_init__(self) -> None:
-        if not (math.isfinite(self.price) and self.price > 0):
+        # one method for every check (a print is built on every index tick)
+        if self.ts.tzinfo is None:
+            _aware(self, attrs.fields_dict(IndexPrint)["ts"], self.ts)
+        if not 0 < self.price < math.inf:  # finite and > 0 (NaN fails)
             raise ValueError(f"index price must be finite and > 0, got {self.price!r}")
 
 
@@ -99,9 +102,10 @@ class BookTop:
     @property
     def yes_mid_prob(self) -> float | None:
         """The YES mid as a probability, when both sides are quoted."""
-        if self.yes_bid_cc is None or self.no_bid_cc is None:
+        yes_bid, no_bid = self.yes_bid_cc, self.no_bid_cc
+        if yes_bid is None or no_bid is None:
             return None
-        return (self.yes_bid_cc + complement(self.no_bid_cc)) / (2 * ONE_DOLLAR_CC)
+        return (yes_bid + (ONE_DOLLAR_CC - no_bid)) / (2 * ONE_DOLLAR_CC)  # the YES ask is complement(no_bid)
 
     def age_seconds(self, now: datetime) -> float:
         return (now - self.updated_at).total_seconds()
@@ -122,9 +126,9 @@ class MarketView:
     """
 
     ticker: str
-    open_time: datetime = attrs.field(validator=_aware)
-    close_time: datetime = attrs.field(validator=_aware)
-    now: datetime = attrs.field(validator=_aware)
+    open_time: datetime
+    close_time: datetime
+    now: datetime
     floor_strike: float | None
     bankroll_cc: int
     max_count: int
@@ -134,10 +138,16 @@ class MarketView:
     closing_note: str = ""
 
     def __attrs_post_init__(self) -> None:
+        # One method for every check (a view is built on every strategy evaluation): the times must
+        # be timezone-aware, as an attrs validator would check them, in field order.
+        if self.open_time.tzinfo is None or self.close_time.tzinfo is None or self.now.tzinfo is None:
+            for name in ("open_time", "close_time", "now"):
+                _aware(self, attrs.fields_dict(MarketView)[name], getattr(self, name))
         if self.close_time <= self.open_time:
             raise ValueError(f"{self.ticker}: close_time is not after open_time")
-        if self.floor_strike is not None and not (math.isfinite(self.floor_strike) and self.floor_strike > 0):
-            raise ValueError(f"{self.ticker}: floor_strike must be finite and > 0, got {self.floor_strike!r}")
+        strike = self.floor_strike
+        if strike is not None and not 0 < strike < math.inf:  # finite and > 0 (NaN fails)
+            raise ValueError(f"{self.ticker}: floor_strike must be finite and > 0, got {strike!r}")
         if self.bankroll_cc < 0 or self.max_count < 0:
             raise ValueError(f"{self.ticker}: bankroll_cc and max_count must be >= 0")
         if self.closing_count < 0 or self.closing_sum < 0:
@@ -178,7 +188,7 @@ class Signal:
     confidence: float
     _reason: str | Callable[[], str] = attrs.field(alias="reason", eq=_reason_text,
                                                    repr=lambda r: repr(_reason_text(r)))
-    created_at: datetime = attrs.field(validator=_aware)
+    created_at: datetime
 
     @property
     def reason(self) -> str:
@@ -191,7 +201,12 @@ class Signal:
         return text
 
     def __attrs_post_init__(self) -> None:
-        check_price_cc(self.price_cc, what="signal price_cc")
+        # one method for every check (a signal is built on most strategy evaluations)
+        if self.created_at.tzinfo is None:
+            _aware(self, attrs.fields_dict(Signal)["created_at"], self.created_at)
+        price = self.price_cc
+        if type(price) is not int or not 0 < price < ONE_DOLLAR_CC:
+            check_price_cc(price, what="signal price_cc")  # raises with the reason
         if self.count <= 0:
             raise ValueError(f"signal count must be > 0, got {self.count}")
         if not 0.0 <= self.confidence <= 1.0:

@@ -114,27 +114,46 @@ def size_binary(
     Returns ``None`` when there is no positive edge after fees, or the stake buys no whole contract.
     ``max_count`` is the caller's cap (e.g. displayed size at that price, a per-signal limit).
     """
-    if not (math.isfinite(fair_prob) and 0.0 <= fair_prob <= 1.0):
+    # a bounded comparison is false for NaN and the infinities, so these are the finite-range checks
+    if not 0.0 <= fair_prob <= 1.0:
         raise SizingError(f"fair_prob must be in [0, 1], got {fair_prob!r}")
     if type(price_cc) is not int or not 0 < price_cc < ONE_DOLLAR_CC:
         check_price_cc(price_cc, what="price_cc")  # raises with the reason
     if bankroll_cc < 0:
         raise SizingError(f"bankroll_cc must be >= 0, got {bankroll_cc}")
-    if not (math.isfinite(kelly_fraction) and 0.0 < kelly_fraction <= 1.0):
+    if not 0.0 < kelly_fraction <= 1.0:
         raise SizingError(f"kelly_fraction must be in (0, 1], got {kelly_fraction!r}")
     if max_count < 0:
         raise SizingError(f"max_count must be >= 0, got {max_count}")
 
-    worst_unit_cost = all_in_cost_cc(1, price_cc)
-    kelly = kelly_full_fraction(fair_prob, worst_unit_cost / ONE_DOLLAR_CC)
+    # all_in_cost_cc(1, price_cc) and kelly_full_fraction, inlined: this runs on every strategy evaluation
+    unit_fee_cc = -(-(_FEE_NUM * price_cc * (ONE_DOLLAR_CC - price_cc)) // _FEE_DEN) * CC_PER_CENT
+    cost_prob = (price_cc + unit_fee_cc) / ONE_DOLLAR_CC
+    if cost_prob >= 1.0 or fair_prob <= cost_prob:
+        return None
+    kelly = (fair_prob - cost_prob) / (1.0 - cost_prob)
     if kelly <= 0.0:
         return None
     stake_cc = math.floor(kelly_fraction * kelly * bankroll_cc)
-    count = max_count_within(stake_cc, price_cc, max_count)
-    if count <= 0:
+    if stake_cc <= 0:
         return None
-    cost = all_in_cost_cc(count, price_cc)
-    return SizeDecision(
-        count=count, price_cc=price_cc, fee_cc=cost - count * price_cc, cost_cc=cost,
-        edge=fair_prob - cost / (count * ONE_DOLLAR_CC), kelly_full=kelly, stake_cc=stake_cc,
-    )
+    # max_count_within and all_in_cost_cc, inlined (the same integer arithmetic), keeping the exact
+    # cost of the count the walk settles on
+    hi = min(stake_cc // price_cc, max_count)  # both >= 0 here
+    fee_num = _FEE_NUM * price_cc * (ONE_DOLLAR_CC - price_cc)  # the fee's numerator per contract
+    n = min(hi, int(stake_cc / (price_cc + _TAKER_RATE * price_cc * (ONE_DOLLAR_CC - price_cc) / ONE_DOLLAR_CC)) + 1)
+    cost = 0
+    while n > 0:
+        cost = n * price_cc - (-(fee_num * n) // _FEE_DEN) * CC_PER_CENT
+        if cost <= stake_cc:
+            break
+        n -= 1
+    while n < hi:
+        more = (n + 1) * price_cc - (-(fee_num * (n + 1)) // _FEE_DEN) * CC_PER_CENT
+        if more > stake_cc:
+            break
+        n, cost = n + 1, more
+    if n <= 0:
+        return None
+    return SizeDecision(n, price_cc, cost - n * price_cc, cost, fair_prob - cost / (n * ONE_DOLLAR_CC), kelly,
+                        stake_cc)

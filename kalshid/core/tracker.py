@@ -91,7 +91,10 @@ class MarketTracker:
             return False
         was_visible = None if tracked.stale else tracked.book
         tracked.book, tracked.stale = top, stale
-        self._advance(top.updated_at)
+        ts = top.updated_at  # _advance, inlined: this runs on every book message
+        if self._now is None or ts > self._now:
+            self._now = ts
+        self._feed_seen_at = self._now
         return top_changed(was_visible, None if stale else top)
 
     def mark_stale(self, ticker: str | None = None) -> None:
@@ -189,10 +192,10 @@ class MarketTracker:
             closing = self.closing(ticker)
             closing_sum, closing_count = closing.observed_sum, closing.observed_count
             closing_source, closing_note = closing.source, closing.note
-        return MarketView(ticker=ticker, open_time=info.open_time, close_time=info.close_time, now=self._now,
-                          floor_strike=info.floor_strike, bankroll_cc=max(0, bankroll_cc),
-                          max_count=max(0, max_count), closing_sum=closing_sum, closing_count=closing_count,
-                          closing_source=closing_source, closing_note=closing_note)
+        # positional (MarketView's field order): a view is built on every evaluation
+        return MarketView(ticker, info.open_time, info.close_time, self._now, info.floor_strike,
+                          bankroll_cc if bankroll_cc > 0 else 0, max_count if max_count > 0 else 0,
+                          closing_sum, closing_count, closing_source, closing_note)
 
     def book_age_seconds(self, ticker: str) -> float | None:
         """Seconds since the book was last confirmed by the live feed; ``None`` if stale or unseen."""

@@ -50,6 +50,10 @@ DEFAULT_WARMUP_SECONDS = 30.0
 DEFAULT_WARMUP_RETURNS = 20.0
 
 
+_new = object.__new__
+_set = object.__setattr__  # how a frozen attrs instance is filled in
+
+
 class VolError(ValueError):
     """A print could not be used: bad price, naive or backwards timestamp, or bad parameters."""
 
@@ -136,13 +140,24 @@ class EwmaVol:
         k = math.log(2.0) / self.half_life_seconds
         decay = math.exp(-k * dt)
         weight = -math.expm1(-k * min(dt, self.max_return_seconds)) / k
-        # the constructor, not attrs.evolve: this runs on every index print (evolve introspects the class)
-        return EwmaVol(self.half_life_seconds, self.microstructure_floor, self.min_return_seconds,
-                       self.max_return_seconds, self.warmup_seconds, self.warmup_returns,
-                       decay * self.weighted_variance + weight * (r * r / dt),
-                       decay * self.evidence_seconds + weight,
-                       decay * self.effective_returns + 1.0,
-                       self.updates + 1, ts, price, ts, price)
+        # this runs on every index print: the parameters are this (validated) instance's, so the new
+        # value is built without the constructor's checks (and without attrs.evolve's introspection)
+        new = _new(EwmaVol)
+        _set(new, "half_life_seconds", self.half_life_seconds)
+        _set(new, "microstructure_floor", self.microstructure_floor)
+        _set(new, "min_return_seconds", self.min_return_seconds)
+        _set(new, "max_return_seconds", self.max_return_seconds)
+        _set(new, "warmup_seconds", self.warmup_seconds)
+        _set(new, "warmup_returns", self.warmup_returns)
+        _set(new, "weighted_variance", decay * self.weighted_variance + weight * (r * r / dt))
+        _set(new, "evidence_seconds", decay * self.evidence_seconds + weight)
+        _set(new, "effective_returns", decay * self.effective_returns + 1.0)
+        _set(new, "updates", self.updates + 1)
+        _set(new, "anchor_ts", ts)
+        _set(new, "anchor_price", price)
+        _set(new, "last_ts", ts)
+        _set(new, "last_price", price)
+        return new
 
     @property
     def variance_per_second(self) -> float | None:

@@ -56,7 +56,10 @@ from kalshid.research.settings import BacktestSettings
 
 CANCEL_BEFORE_CLOSE = timedelta(seconds=2)
 RESTING_TIFS = ("good_till_canceled", "post_only")
-_SIGNAL_COUNTERS = {o: f"signals_{o.value}" for o in Outcome}
+_SIGNAL_COUNTERS = {o.value: f"signals_{o.value}" for o in Outcome}  # by value (an enum hashes in Python)
+_PROPOSED = Outcome.PROPOSED
+_NO_HISTORY = PriceHistory()  # frozen: one shared empty history
+_NOT_BUSY: frozenset[str] = frozenset()
 
 
 @attrs.define
@@ -221,26 +224,28 @@ class Replay:
         ticker = self.current
         if ticker is None:
             return
-        self.result.counters["evaluations"] += 1
-        top = self.tracker.book(ticker)
+        counters = self.result.counters
+        counters["evaluations"] += 1
+        tracker = self.tracker
+        top = tracker.book(ticker)
         cash = self.portfolio.cash_cc
         bankroll = bankroll_cc(cash, self._resting_for_risk()) if self.pending or self.resting else max(0, cash)
-        view = self.tracker.view(ticker, bankroll_cc=bankroll, max_count=self.settings.max_count_per_signal)
+        view = tracker.view(ticker, bankroll_cc=bankroll, max_count=self.settings.max_count_per_signal)
         if view is None:
             return
-        new_prints = self.tracker.take_new_prints()
-        history = PriceHistory(index=new_prints[:-1] if new_prints else ())
-        busy = {name for (name, t) in self.busy if t == ticker} if self.busy else set()
-        evaluations = evaluate_strategies(self.registry.active(), view, self.tracker.last_print, history, top,
+        new_prints = tracker.take_new_prints()
+        history = PriceHistory(index=new_prints[:-1]) if len(new_prints) > 1 else _NO_HISTORY
+        busy = {name for (name, t) in self.busy if t == ticker} if self.busy else _NOT_BUSY
+        evaluations = evaluate_strategies(self.registry.active(), view, tracker.last_print, history, top,
                                           trading_enabled=True, busy=busy, holdings=self.holdings)
-        self._note_forecast(view.ticker, view.seconds_to_close, top, evaluations)
-        counters = self.result.counters
+        seconds_to_close = (view.close_time - view.now).total_seconds()
+        if seconds_to_close > 0:  # the last evaluation of each whole minute left, per market (_forecasts)
+            self._forecast_slots[(ticker, int(seconds_to_close // 60))] = (top, evaluations)
         for ev in evaluations:
             if ev.signal is not None:
-                counters[_SIGNAL_COUNTERS[ev.outcome]] += 1
-            if ev.outcome is not Outcome.PROPOSED or ev.proposal is None:
-                continue
-            self._propose(ev.proposal, ts)
+                counters[_SIGNAL_COUNTERS[ev.outcome._value_]] += 1
+                if ev.outcome is _PROPOSED and ev.proposal is not None:
+                    self._propose(ev.proposal, ts)
 
     def _propose(self, signal: Signal, now: datetime) -> None:
         self._ensure_started(now)
@@ -388,13 +393,6 @@ class Replay:
     def _minutes_left(self, ticker: str, ts: datetime) -> float | None:
         m = self.markets.get(ticker)
         return None if m is None else (m.close_time - ts).total_seconds() / 60.0
-
-    def _note_forecast(self, ticker: str, seconds_to_close: float, top: BookTop | None,
-                       evaluations: list[Evaluation]) -> None:
-        """Keep the last evaluation of each whole minute left (``floor(seconds/60)``) per market
-        (made into :class:`Forecast` rows by :meth:`finish`)."""
-        if seconds_to_close > 0:
-            self._forecast_slots[(ticker, int(seconds_to_close // 60))] = (top, evaluations)
 
     def _forecasts(self) -> list[Forecast]:
         out = []

@@ -115,7 +115,10 @@ class FillModel:
             return
         ticker = tick.ticker
         for key in [k for k in self._consumed if k[0] == ticker]:
-            shown = dict(tick.bids(key[1])).get(key[2], 0)
+            shown = 0  # the size the ladder shows at the key's price (its last level there, as a dict reads it)
+            for price_cc, size in tick.bids(key[1]):
+                if price_cc == key[2]:
+                    shown = size
             if shown < self._consumed[key]:
                 if shown <= 0:
                     del self._consumed[key]

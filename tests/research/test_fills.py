@@ -4,6 +4,8 @@ adverse selection by outcome, deterministic draws, exact fees."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kalshid.core.fees import taker_fee_cc
 from kalshid.core.signals import BookTop
@@ -103,3 +105,25 @@ def test_bad_settings_are_refused() -> None:
         FillSettings(latency_seconds=-1)
     with pytest.raises(ValueError, match="p_fill_losing"):
         FillSettings(p_fill_losing=1.5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(consumed=st.dictionaries(st.tuples(st.sampled_from(["A", "B"]), st.sampled_from([Side.YES, Side.NO]),
+                                          st.integers(1, 6).map(lambda c: 1_000 * c)),
+                                st.integers(1, 50), max_size=8),
+       yes=st.lists(st.tuples(st.integers(1, 6).map(lambda c: 1_000 * c), st.integers(1, 50)), max_size=4),
+       no=st.lists(st.tuples(st.integers(1, 6).map(lambda c: 1_000 * c), st.integers(1, 50)), max_size=4))
+def test_book_memory_reads_the_ladder_as_a_mapping(consumed: dict[tuple[str, Side, int], int],
+                                                   yes: list[tuple[int, int]], no: list[tuple[int, int]]) -> None:
+    """What the fill model keeps after a book tick is what reading each ladder as a dict of price to
+    size (its last level at a price) gives."""
+    model = FillModel()
+    model._consumed = dict(consumed)
+    tick = BookTick(T0, BookTop("A", None, 0, None, 0, T0), tuple(yes), tuple(no))
+    expected = {}
+    for key, taken in consumed.items():
+        shown = dict(tick.bids(key[1])).get(key[2], 0) if key[0] == "A" else taken
+        if shown > 0:
+            expected[key] = min(taken, shown)
+    model.on_book(tick)
+    assert model._consumed == expected

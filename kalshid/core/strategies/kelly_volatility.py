@@ -18,6 +18,7 @@ while the window has not started) raise :class:`kalshid.core.pricing.PricingErro
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 import attrs
 
@@ -26,6 +27,7 @@ from kalshid.core.pricing import fair_yes_probability
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
 from kalshid.core.sizing import EDGE_BOUND_SLACK, SizeDecision, edge_bound, size_binary
 from kalshid.core.strategies.base import BaseStrategy, PriceHistory, number_in
+from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.core.vocab import Action, Side
 from kalshid.core.vol import (
     DEFAULT_FLOOR_PER_SQRT_MINUTE,
@@ -57,6 +59,9 @@ class KellyVolatilityParams:
                          self.pool_mid_at_close, self.pool_mid_at_open)
 
 
+_YES, _NO, _BUY = Side.YES, Side.NO, Action.BUY  # module constants: an enum class attribute is a slow lookup
+
+
 class KellyVolatility(BaseStrategy):
     name = "kelly_volatility"
     params_class = KellyVolatilityParams
@@ -71,9 +76,14 @@ class KellyVolatility(BaseStrategy):
         self.last_model_yes: float | None = None
         self._pool = self.params.pool
         self._pool_identity = self._pool.is_identity
-        # the last pricing's inputs and result: a book change alone prices the same print again
-        self._priced: tuple[float, float, float, float, float, int] | None = None
-        self._priced_yes = 0.0
+        self._min_edge = self.params.min_edge
+        self._kelly_fraction = self.params.kelly_fraction
+        # The last pricing: the vol state it read (frozen, so the same object is the same σ), its other
+        # inputs, and what came out (σ, the model's P(YES), and the pooled one when the pool weighs no
+        # mid). A book change alone prices the same print again: the memo changes no decision.
+        self._priced_vol: EwmaVol | None = None
+        self._priced: tuple[float, float, float, float, int] | None = None
+        self._priced_out = (0.0, 0.0, 0.0)
 
     def _adopt_state(self, old: KellyVolatility) -> None:
         self.vol = attrs.evolve(old.vol, half_life_seconds=self.params.vol_half_life_seconds,
@@ -88,87 +98,97 @@ class KellyVolatility(BaseStrategy):
             if self.vol.last_ts is None or p.ts > self.vol.last_ts:
                 self.vol = self.vol.update(p.ts, p.price)
 
-    def _fair_yes(self, spot: float, strike: float, sigma: float, tau: float, observed_sum: float,
-                  observed_count: int) -> float:
-        """:func:`fair_yes_probability`, remembered for the last inputs (the same inputs give the same
-        float, so the memo changes no decision)."""
-        key = (spot, strike, sigma, tau, observed_sum, observed_count)
-        if key != self._priced:
-            self._priced_yes = fair_yes_probability(spot, strike, sigma, tau, observed_sum=observed_sum,
-                                                    observed_count=observed_count)
-            self._priced = key
-        return self._priced_yes
+    def _price(self, vol: EwmaVol, spot: float, strike: float, tau: float, observed_sum: float,
+               observed_count: int) -> tuple[float, float, float]:
+        """``(σ, model P(YES), pooled P(YES))``: :func:`fair_yes_probability` and the pool when it
+        weighs no mid (else the model's value again), remembered for the last inputs (the same inputs
+        give the same floats, so the memo changes no decision)."""
+        key = (spot, strike, tau, observed_sum, observed_count)
+        if vol is not self._priced_vol or key != self._priced:
+            sigma = vol.sigma_per_sqrt_second
+            model_yes = fair_yes_probability(spot, strike, sigma, tau, observed_sum=observed_sum,
+                                             observed_count=observed_count)
+            pooled = model_yes
+            if not self._pool_identity and not self._pool.uses_mid:
+                pooled = self._pool(model_yes, None, tau / 60.0)
+            self._priced_vol, self._priced = vol, key
+            self._priced_out = (sigma, model_yes, pooled)
+        return self._priced_out
 
     def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
                 orderbook: BookTop | None) -> Signal | None:
         prints = price_history.index
+        vol = self.vol
         if prints:
             self.ingest((*prints, current_price) if current_price is not None else prints)
-        elif current_price is not None and (self.vol.last_ts is None or current_price.ts > self.vol.last_ts):
-            self.vol = self.vol.update(current_price.ts, current_price.price)  # ingest's one-print case
+            vol = self.vol
+        elif current_price is not None and (vol.last_ts is None or current_price.ts > vol.last_ts):
+            vol = self.vol = vol.update(current_price.ts, current_price.price)  # ingest's one-print case
         self.last_fair_yes = self.last_model_yes = None
         if (current_price is None or orderbook is None or market.floor_strike is None
-                or not market.is_open or not self.vol.is_warm):
+                or not market.open_time <= market.now < market.close_time or not vol.is_warm):
             return None
         tau = (market.close_time - current_price.ts).total_seconds()
         if tau <= 0:
             return None
-        sigma = self.vol.sigma_per_sqrt_second
-        model_yes = self._fair_yes(current_price.price, market.floor_strike, sigma, tau, market.closing_sum,
-                                   market.closing_count)
-        self.last_model_yes = fair_yes = model_yes
+        sigma, model_yes, fair_yes = self._price(vol, current_price.price, market.floor_strike, tau,
+                                                 market.closing_sum, market.closing_count)
+        self.last_model_yes = model_yes
         mid: float | None = None  # for the reason: the pool's input, or None when it used no mid
         pool_off = False
-        if not self._pool_identity:
-            if not self._pool.uses_mid:
-                fair_yes = self._pool(model_yes, None, tau / 60.0)
-            elif (mid := orderbook.yes_mid_prob) is None:
+        if not self._pool_identity and self._pool.uses_mid:
+            if (mid := orderbook.yes_mid_prob) is None:
                 pool_off = True
             else:
                 fair_yes = self._pool(model_yes, mid, tau / 60.0)
         self.last_fair_yes = fair_yes
 
+        # both sides, YES first: the YES ask is $1 - the best NO bid, the NO ask $1 - the best YES bid
+        # (BookTop.ask, inlined); a side no count can take at min_edge is not sized (edge_bound)
+        min_edge = self._min_edge
+        bound = min_edge - EDGE_BOUND_SLACK
         best: tuple[Side, float, SizeDecision] | None = None
-        for side in (Side.YES, Side.NO):
-            ask = orderbook.ask(side)
-            if ask is None:
+        for side, bid_cc, size, p_side in ((_YES, orderbook.no_bid_cc, orderbook.no_bid_size, fair_yes),
+                                           (_NO, orderbook.yes_bid_cc, orderbook.yes_bid_size, 1.0 - fair_yes)):
+            if bid_cc is None:
                 continue
-            price_cc, size = ask
-            p_side = fair_yes if side is Side.YES else 1.0 - fair_yes
-            if edge_bound(p_side, price_cc) < self.params.min_edge - EDGE_BOUND_SLACK:
-                continue  # no count reaches min_edge: skip sizing
-            decision = size_binary(p_side, price_cc, market.bankroll_cc,
-                                   kelly_fraction=self.params.kelly_fraction,
+            price_cc = ONE_DOLLAR_CC - bid_cc
+            if edge_bound(p_side, price_cc) < bound:
+                continue
+            decision = size_binary(p_side, price_cc, market.bankroll_cc, kelly_fraction=self._kelly_fraction,
                                    max_count=min(size, market.max_count))
-            if decision is None or decision.edge < self.params.min_edge:
+            if decision is None or decision.edge < min_edge:
                 continue
             if best is None or decision.edge > best[2].edge:
                 best = (side, p_side, decision)
         if best is None:
             return None
         side, p_side, decision = best
-        min_edge = self.params.min_edge
         confidence = 1.0 if min_edge <= 0 else min(1.0, decision.edge / (3.0 * min_edge))
 
-        def reason() -> str:  # formatted only if read (see Signal)
-            if self._pool_identity:
-                pooled = ""
-            elif pool_off:
-                pooled = " pool=off(no mid)"
-            elif mid is None:
-                pooled = f" model_yes={model_yes:.4f} recalibrated"
-            else:
-                pooled = f" model_yes={model_yes:.4f} mid={mid:.4f}"
-            return (f"fair_yes={fair_yes:.4f} {side.value}_ask={decision.price_cc}cc fee={decision.fee_cc}cc "
-                    f"edge={decision.edge:.4f} sigma={sigma:.3e}/sqrt(s) tau={tau:.0f}s "
-                    f"closing={market.closing_count}/60 {market.closing_source}{pooled}"
-                    + (f" ({market.closing_note})" if market.closing_note else ""))
-
+        # the reason is formatted only if read (see Signal); a partial, not a closure, so that no call
+        # pays for the closure's cells
+        reason = partial(self._reason, fair_yes, model_yes, mid, pool_off, side, decision, sigma, tau, market)
         return Signal(
-            strategy=self.name, ticker=market.ticker, side=side, action=Action.BUY,
+            strategy=self.name, ticker=market.ticker, side=side, action=_BUY,
             price_cc=decision.price_cc, count=decision.count, fair_prob=p_side, edge=decision.edge,
             confidence=confidence, reason=reason, created_at=market.now,
         )
+
+    def _reason(self, fair_yes: float, model_yes: float, mid: float | None, pool_off: bool, side: Side,
+                decision: SizeDecision, sigma: float, tau: float, market: MarketView) -> str:
+        if self._pool_identity:
+            pooled = ""
+        elif pool_off:
+            pooled = " pool=off(no mid)"
+        elif mid is None:
+            pooled = f" model_yes={model_yes:.4f} recalibrated"
+        else:
+            pooled = f" model_yes={model_yes:.4f} mid={mid:.4f}"
+        return (f"fair_yes={fair_yes:.4f} {side.value}_ask={decision.price_cc}cc fee={decision.fee_cc}cc "
+                f"edge={decision.edge:.4f} sigma={sigma:.3e}/sqrt(s) tau={tau:.0f}s "
+                f"closing={market.closing_count}/60 {market.closing_source}{pooled}"
+                + (f" ({market.closing_note})" if market.closing_note else ""))
 
     def statistics(self) -> Mapping[str, object]:
         return {"name": self.name, "params": attrs.asdict(self.params), "vol": self.vol.statistics(),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 import attrs
 
@@ -47,6 +48,10 @@ class MeanReversionParams:
                              f"zscore_threshold_high ({self.zscore_threshold_high})")
 
 
+def _reason(z: float, points: int, mean: float, side: Side, price_cc: int, edge: float) -> str:
+    return f"z={z:+.2f} over {points} points mean_yes={mean:.4f} {side.value}_ask={price_cc}cc edge={edge:.4f}"
+
+
 HIGH_CONFIDENCE = 1.0
 MEDIUM_CONFIDENCE = 0.5
 # A YES-probability variance below this (std 1e-7, a thousandth of a 1-cc tick) is float residue of the
@@ -64,6 +69,8 @@ class MeanReversion(BaseStrategy):
         self.ticker: str | None = None
         self.history = RollingWindow()  # (epoch seconds, yes_prob): O(1) mean and variance per tick
         self.last_z: float | None = None
+        self._lookback = self.params.lookback_window
+        self._min_samples = self.params.min_samples
 
     def _adopt_state(self, old: MeanReversion) -> None:
         self.ticker = old.ticker
@@ -72,12 +79,22 @@ class MeanReversion(BaseStrategy):
 
     def _ingest(self, market: MarketView, points: Sequence[PricePoint], mid: float | None) -> None:
         """Fold ``points`` then the book's ``mid`` at ``market.now`` (``None``: no mid)."""
+        history = self.history
         if market.ticker != self.ticker:
             self.ticker = market.ticker
-            self.history.clear()
+            history.clear()
         now = market.now.timestamp()
-        last = self.history.last_time
-        ordered = sorted((p.ts.timestamp(), p.yes_prob) for p in points) if points else []
+        if not points:  # the common call: the mid alone (the loop below, for one point)
+            if mid is not None:
+                if not 0.0 <= mid <= 1.0:  # the check PricePoint makes
+                    raise ValueError(f"yes_prob must be in [0, 1], got {mid!r}")
+                last = history.last_time
+                if last is None or now > last:
+                    history.append(now, mid)
+            history.drop_before(now - self._lookback)
+            return
+        last = history.last_time
+        ordered = sorted((p.ts.timestamp(), p.yes_prob) for p in points)
         if mid is not None:
             if not 0.0 <= mid <= 1.0:  # the check PricePoint makes
                 raise ValueError(f"yes_prob must be in [0, 1], got {mid!r}")
@@ -87,17 +104,17 @@ class MeanReversion(BaseStrategy):
                 ordered.append((now, mid))
         for t, x in ordered:
             if t <= now and (last is None or t > last):  # one point per instant, never from the future
-                self.history.append(t, x)
+                history.append(t, x)
                 last = t
-        self.history.drop_before(now - self.params.lookback_window)
+        history.drop_before(now - self._lookback)
 
     def zscore(self) -> float | None:
         """z of the newest point against the window's mean and (population) std, or None."""
-        h = self.history
-        if len(h) < self.params.min_samples:
+        moments = self.history.moments()
+        if moments is None:
             return None
-        mean, var, last = h.mean(), h.variance(), h.last_value
-        if mean is None or var is None or last is None or var <= MIN_VARIANCE:
+        n, mean, var, last = moments
+        if n < self._min_samples or var <= MIN_VARIANCE:
             return None
         return (last - mean) / math.sqrt(var)
 
@@ -106,7 +123,7 @@ class MeanReversion(BaseStrategy):
         mid = orderbook.yes_mid_prob if orderbook is not None else None
         self._ingest(market, price_history.yes, mid)
         z = self.last_z = self.zscore()
-        if z is None or orderbook is None or not market.is_open:
+        if z is None or orderbook is None or not market.open_time <= market.now < market.close_time:
             return None
         p = self.params
         if abs(z) >= p.zscore_threshold_high:
@@ -130,12 +147,9 @@ class MeanReversion(BaseStrategy):
                                max_count=min(size, market.max_count))
         if decision is None or decision.edge < p.min_edge:
             return None
-        points = len(self.history)
-
-        def reason() -> str:  # formatted only if read (see Signal)
-            return (f"z={z:+.2f} over {points} points mean_yes={mean:.4f} "
-                    f"{side.value}_ask={price_cc}cc edge={decision.edge:.4f}")
-
+        # the reason is formatted only if read (see Signal); a partial, not a closure, so that the
+        # (mostly silent) calls pay nothing for the closure's cells
+        reason = partial(_reason, z, len(self.history), mean, side, price_cc, decision.edge)
         return Signal(
             strategy=self.name, ticker=market.ticker, side=side, action=Action.BUY, price_cc=price_cc,
             count=decision.count, fair_prob=fair, edge=decision.edge, confidence=confidence,

@@ -54,6 +54,7 @@ class StrategyRegistry:
         for n in names:
             self._require(n)
         self._enabled = names
+        self._active: list[BaseStrategy] | None = None
 
     @classmethod
     def from_config(cls, enabled: Iterable[str], params: Mapping[str, object]) -> StrategyRegistry:
@@ -95,10 +96,12 @@ class StrategyRegistry:
     def enable(self, name: str) -> None:
         self._require(name)
         self._enabled.add(name)
+        self._active = None
 
     def disable(self, name: str) -> None:
         self._require(name)
         self._enabled.discard(name)
+        self._active = None
 
     def is_enabled(self, name: str) -> bool:
         self._require(name)
@@ -106,7 +109,9 @@ class StrategyRegistry:
 
     def active(self) -> list[BaseStrategy]:
         """Enabled strategies, in registration order (deterministic)."""
-        return [s for n, s in self._strategies.items() if n in self._enabled]
+        if self._active is None:  # asked on every evaluation; rebuilt after a change
+            self._active = [s for n, s in self._strategies.items() if n in self._enabled]
+        return self._active.copy()
 
     def names(self) -> list[str]:
         return list(self._strategies)
@@ -116,6 +121,7 @@ class StrategyRegistry:
         changes). Returns the new strategy."""
         new = self._require(name).with_params(changes)
         self._strategies[name] = new
+        self._active = None
         return new
 
     def statistics(self) -> dict[str, Mapping[str, object]]:
