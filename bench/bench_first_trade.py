@@ -47,7 +47,7 @@ async def first_order_after_ready(seed: int, tmp: Path) -> float | None:
     env = {"KALSHID_SIM__SEED": str(seed), "KALSHID_SIM__START": datetime.fromtimestamp(start, UTC).isoformat(),
            **isolated_env(tmp, "t" * 40)}
     runtime = Runtime(load_config(environ=env, cwd=tmp), None)
-    daemon = TradingDaemon(runtime, journal_inline=True)  # worker threads would not advance a mock clock
+    daemon = TradingDaemon(runtime, virtual_clock=True)  # worker threads would not advance a mock clock
     supervisor = Supervisor(runtime, app.components(daemon))
     found: list[float] = []
     async with trio.open_nursery() as nursery:

@@ -7,7 +7,7 @@ the default is 6 hours, and the hourly growth rate is extrapolated to 24 hours.
 
 The whole daemon and its embedded simulator run in this process under Trio's
 ``MockClock(autojump_threshold=0)`` (as ``tests/trading/test_pipeline_e2e.py`` does), with the journal
-inline (``journal_inline=True``: SQLite on the Trio thread, since worker threads do not advance a
+inline (``virtual_clock=True``: SQLite on the Trio thread, since worker threads do not advance a
 mock clock), JSON logs to a file, both strategies trading with the e2e test's settings. Every
 simulated hour it samples this process's current RSS (``VmRSS``), its high-water mark (``VmHWM`` and
 ``getrusage(RUSAGE_SELF).ru_maxrss``), and a few counters that would show where memory goes.
@@ -117,7 +117,7 @@ async def soak(hours: int, tmp: Path, sim_history: int, trace: bool = False) -> 
     logs.configure_logging(level="info", fmt="json", file="off", stream=log_file)
     loaded = load_config(environ=env_for(tmp, sim_history), cwd=tmp)
     runtime = Runtime(loaded, None)
-    daemon = TradingDaemon(runtime, journal_inline=True)
+    daemon = TradingDaemon(runtime, virtual_clock=True)
     supervisor = Supervisor(runtime, app.components(daemon))
     samples: list[dict[str, Any]] = []
     status: list[int] = []

@@ -96,12 +96,14 @@ class TradingDaemon:
     components it lists do, under the supervisor."""
 
     def __init__(self, runtime: Runtime, *, broadcaster: Broadcaster | None = None,
-                 metrics: Metrics | None = None, journal_inline: bool = False, virtual_clock: bool = False) -> None:
+                 metrics: Metrics | None = None, virtual_clock: bool = False) -> None:
         cfg = runtime.config
         self.runtime = runtime
         self.cfg = cfg
-        self.journal_inline = journal_inline  # tests under MockClock: see open_journal
-        self.virtual_clock = virtual_clock  # tests under MockClock: the recorder link's waits (RecorderLink)
+        # the loop runs on a virtual clock (tests and benches under Trio's MockClock): no worker threads,
+        # which would look idle to an autojumping clock (the journal works inline, orders are signed at
+        # send time), and the recorder link waits for its process by checkpoints (RecorderLink)
+        self.virtual_clock = virtual_clock
         self.metrics = metrics or Metrics()
         self.notices = Counters()  # info-level alerts published, by kind (``info_<kind>``); the status shows them
         self.broadcaster = broadcaster or Broadcaster()
@@ -135,7 +137,7 @@ class TradingDaemon:
         self.control: Any = None
         self.api_url: str | None = None
         self.control_path: str | None = None
-        self.venue = Venue(cfg, self.p, self.clock, runtime.signer, journal_inline=journal_inline)
+        self.venue = Venue(cfg, self.p, self.clock, runtime.signer, journal_inline=virtual_clock)
         self._trading = self._wire()
 
     # what the status reports of the rooms

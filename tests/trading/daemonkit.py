@@ -43,7 +43,7 @@ async def running_daemon(tmp_path: Path, **env: str) -> AsyncIterator[tuple[Trad
     told the clock is virtual) and stop it on exit."""
     loaded = load_config(environ=daemon_env(tmp_path, **env), cwd=tmp_path)
     runtime = Runtime(loaded, None)
-    daemon = TradingDaemon(runtime, journal_inline=True, virtual_clock=True)
+    daemon = TradingDaemon(runtime, virtual_clock=True)
     supervisor = Supervisor(runtime, app.components(daemon))
     status: list[int] = []
 

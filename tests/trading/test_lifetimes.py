@@ -65,7 +65,7 @@ async def test_a_failing_room_stops_the_whole_daemon_and_the_venue_still_closes_
     monkeypatch.setattr(Markets, "refresh", breaks_after_start)
     loaded = load_config(environ=daemon_env(tmp_path), cwd=tmp_path)
     runtime = Runtime(loaded, None)
-    daemon = TradingDaemon(runtime, journal_inline=True)
+    daemon = TradingDaemon(runtime, virtual_clock=True)
     supervisor = Supervisor(runtime, app.components(daemon))
     with capture_logs() as logs, trio.fail_after(300):
         assert await supervisor.run() == EXIT_FAILURE
@@ -82,7 +82,7 @@ async def test_the_market_data_daemon_watches_without_trading_and_stops_cleanly(
     stages (nothing reconciles to turn it on), and the stop needs no stage to have run."""
     loaded = load_config(environ=daemon_env(tmp_path), cwd=tmp_path)
     runtime = Runtime(loaded, None)
-    daemon = TradingDaemon(runtime, journal_inline=True)
+    daemon = TradingDaemon(runtime, virtual_clock=True)
     supervisor = Supervisor(runtime, daemon.market_data_components())
     status: list[int] = []
 

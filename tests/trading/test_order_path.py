@@ -59,5 +59,5 @@ def test_without_a_recording_the_strategy_stage_builds_no_evaluation_rows(tmp_pa
     """The evaluation row is built before the proposal's hand-over; only a running recording takes it."""
     for enabled, records_rows in (("false", False), ("true", True)):
         loaded = load_config(environ=daemon_env(tmp_path, KALSHID_RECORD__ENABLED=enabled), cwd=tmp_path)
-        daemon = TradingDaemon(Runtime(loaded, None), journal_inline=True)
+        daemon = TradingDaemon(Runtime(loaded, None), virtual_clock=True)
         assert (daemon.strategy.record is not None) is records_rows

@@ -51,7 +51,7 @@ async def test_a_journal_of_another_exchange_is_refused_with_what_to_do(tmp_path
     async with open_journal(loaded.config.journal_path, loaded.config.journal_mode, inline=True) as journal:
         await journal.bind_exchange("sim http://127.0.0.1:8001/trade-api/v2")
     runtime = Runtime(loaded, None)
-    supervisor = Supervisor(runtime, app.components(TradingDaemon(runtime, journal_inline=True)))
+    supervisor = Supervisor(runtime, app.components(TradingDaemon(runtime, virtual_clock=True)))
     with capture_logs() as logs, trio.fail_after(120):
         assert await supervisor.run() == EXIT_FAILURE
     [line] = [e for e in logs if e.get("stopping") == "everything"]

@@ -20,7 +20,7 @@ def _daemon(tmp_path: Path, *, default_strategies: bool = False, **env: str) -> 
     if default_strategies:
         del environ["ENABLED_STRATEGIES"]
     loaded = load_config(environ=environ, cwd=tmp_path)
-    return TradingDaemon(Runtime(loaded, None), journal_inline=True)
+    return TradingDaemon(Runtime(loaded, None), virtual_clock=True)
 
 
 async def test_default_strategy_set_is_kelly_volatility_only(tmp_path: Path) -> None:
