@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,64 +12,35 @@ import pytest
 import trio
 import trio.testing
 
-from kalshid.core.book import OrderBook
 from kalshid.core.breaker import Breaker, BreakerStatus
-from kalshid.core.markets import INDEX_ID, market_ticker
 from kalshid.core.orders import OrderPhase
-from kalshid.core.portfolio import Portfolio
-from kalshid.core.risk import DayLedger, RiskEngine, RiskLimits
-from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
+from kalshid.core.risk import RiskEngine, RiskLimits
+from kalshid.core.signals import Signal
 from kalshid.core.sizing import all_in_cost_cc
-from kalshid.core.strategies.base import BaseStrategy, PriceHistory
-from kalshid.core.strategies.registry import StrategyRegistry
-from kalshid.core.tracker import MarketInfo
 from kalshid.core.vocab import Action, Side
-from kalshid.exchange import base
 from kalshid.exchange.base import UnsentOrder
 from kalshid.exchange.types import Fill, Order, OrderRequest
-from kalshid.exchange.types import IndexPrint as ExIndexPrint
 from kalshid.store import Journal, open_journal, records
 from kalshid.trading.exchangeclock import ExchangeClock
 from kalshid.trading.execution import ExecutionSettings, ExecutionStage
 from kalshid.trading.messages import (
     ApprovedOrder,
-    FollowMarkets,
     LiveOrder,
-    Pipeline,
     Proposal,
     ResetBreaker,
     SetEntries,
     SetTrading,
     ShutdownRequested,
-    TradingState,
     ask,
 )
 from kalshid.trading.risk import RiskStage
-from kalshid.trading.strategy import StrategyStage
-
-CLOSE = datetime(2026, 7, 8, 23, 0, tzinfo=UTC)
-NOW = CLOSE - timedelta(minutes=10)
-TICKER = market_ticker(CLOSE)
+from tests.trading.stagekit import NOW, TICKER, pipeline
 
 
 @pytest.fixture
 async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
     async with open_journal(tmp_path / "j.sqlite3", "sim") as j:
         yield j
-
-
-def pipeline(journal: Journal, cash_cc: int = 10_000_000) -> Pipeline:
-    state = TradingState(mode="sim", portfolio=Portfolio(cash_cc), ledger=DayLedger(NOW.date(), 0),
-                         breaker=Breaker.start(NOW, cash_cc))
-    p = Pipeline(state=state, registry=StrategyRegistry([]), journal=journal)
-    # the exchange time risk dates fills and breaker events by: the strategy stage's, as published
-    p.snapshots.strategy = attrs.evolve(p.snapshots.strategy, data_time=NOW)
-    return p
-
-
-def follow_ticker(p: Pipeline) -> None:
-    """The markets room's message: follow :data:`TICKER`'s window, the current market."""
-    p.state.follow = FollowMarkets((MarketInfo(TICKER, CLOSE - timedelta(minutes=15), CLOSE, 150.0),), TICKER)
 
 
 def proposal(strategy: str, count: int, price_cc: int = 5000) -> Proposal:
@@ -337,84 +307,6 @@ def intent_for(cid: str) -> records.OrderIntent:
                                side="yes", action="buy", price_cc=5000, count=3, tif="immediate_or_cancel")
 
 
-@attrs.frozen
-class RecordingParams:
-    pass
-
-
-class RecordingStrategy(BaseStrategy):
-    """Never trades; records what each evaluation saw."""
-
-    name = "recording"
-    params_class = RecordingParams
-
-    def __init__(self, params: Any = None) -> None:
-        super().__init__(params)
-        self.calls: list[tuple[datetime, float | None, tuple[float, ...], BookTop | None]] = []
-
-    def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
-                orderbook: BookTop | None) -> Signal | None:
-        self.calls.append((market.now, current_price.price if current_price else None,
-                           tuple(p.price for p in price_history.index), orderbook))
-        return None
-
-    def _adopt_state(self, old: RecordingStrategy) -> None:
-        self.calls = old.calls
-
-    def statistics(self) -> dict[str, object]:
-        return {"calls": len(self.calls)}
-
-
-def index_event(second: int, price: str) -> base.IndexPrinted:
-    ts = NOW + timedelta(seconds=second)
-    return base.IndexPrinted(ExIndexPrint(INDEX_ID, Decimal(price), ts, float(second)), float(second))
-
-
-def book_event(second: int, yes_bid: int, *, local: float | None = None) -> base.BookUpdated:
-    book = OrderBook(TICKER, ((yes_bid, 10),), ((9_000 - yes_bid, 10),), exchange_ts=NOW + timedelta(seconds=second))
-    return base.BookUpdated(book, float(second) if local is None else local)
-
-
-async def test_the_strategy_stage_folds_a_burst_in_order_and_evaluates_once(journal: Journal) -> None:
-    """Everything waiting in the inbox is folded, in order, before one evaluation on the final
-    state; nothing in the burst is skipped (every print reaches the strategy's history, a stale mark
-    and a lifecycle event take effect)."""
-    strategy = RecordingStrategy()
-    p = pipeline(journal)
-    p.registry = StrategyRegistry([strategy])
-    p.state.ready = True
-    follow_ticker(p)
-    stage = StrategyStage(p)
-    md_send, md_recv = trio.open_memory_channel[base.FeedEvent](64)
-    prop_send, prop_recv = trio.open_memory_channel[object](64)
-    close_send, close_recv = trio.open_memory_channel[object](64)
-    burst: list[base.FeedEvent] = [index_event(1, "150.10"), book_event(1, 4000), index_event(2, "150.20"),
-                                   base.FeedStale(TICKER, "seq gap", 2.5), index_event(3, "150.30"),
-                                   base.MarketLifecycle(TICKER, "activated", 3.5), book_event(4, 4100),
-                                   index_event(4, "150.40")]
-    for event in burst:
-        md_send.send_nowait(event)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(stage.run, md_recv, prop_send, close_send)
-        await trio.testing.wait_all_tasks_blocked()
-        assert len(strategy.calls) == 1
-        now, current, history, top = strategy.calls[0]
-        assert now == NOW + timedelta(seconds=4)
-        assert (current, history) == (150.40, (150.10, 150.20, 150.30))
-        assert top is not None and top.yes_bid_cc == 4100  # the book after the stale mark, not before
-        assert p.markets_changed.is_set()
-
-        md_send.send_nowait(book_event(5, 4000))  # on its own: one more evaluation
-        md_send.send_nowait(base.FeedStale(TICKER, "seq gap", 5.5))
-        await trio.testing.wait_all_tasks_blocked()
-        assert len(strategy.calls) == 2
-        assert strategy.calls[1][3] is None  # stale at evaluation time: no book for the strategy
-        await md_send.aclose()
-    assert len(strategy.calls) == 2
-    # nothing was proposed (the strategy never trades) and no window is near its close
-    assert prop_recv.statistics().current_buffer_used == close_recv.statistics().current_buffer_used == 0
-
-
 async def test_a_filled_order_answered_before_its_fills_keeps_its_strategy_busy_until_they_are_booked(
         journal: Journal) -> None:
     """The create's answer (executed, 3 filled) often comes before the feed's fill: until the fill is
@@ -454,30 +346,6 @@ async def test_a_filled_order_whose_fills_were_booked_first_frees_its_strategy_a
                      initial_count=1)
     await rig.stage.keeper.on_order(executed, rig._risk_send, source="create")
     assert not rig.p.orders.is_busy(*key)
-
-
-async def test_the_strategy_stage_evaluates_only_when_an_input_changed(journal: Journal) -> None:
-    """kalshid.core.decision, "When to evaluate": a book that only re-confirms the top is folded
-    without an evaluation; a new price at the touch and a new index print each trigger one."""
-    strategy = RecordingStrategy()
-    p = pipeline(journal)
-    p.registry = StrategyRegistry([strategy])
-    p.state.ready = True
-    follow_ticker(p)
-    stage = StrategyStage(p)
-    stage.tracker.on_index(IndexPrint(NOW, 150.0))  # exchange time is known before the first book
-    md_send, md_recv = trio.open_memory_channel[base.FeedEvent](64)
-    prop_send, _prop_recv = trio.open_memory_channel[object](64)
-    close_send, _close_recv = trio.open_memory_channel[object](64)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(stage.run, md_recv, prop_send, close_send)
-        for event, calls in ((book_event(1, 4000), 1), (book_event(2, 4000), 1), (book_event(3, 4100), 2),
-                             (index_event(4, "150.10"), 3), (index_event(4, "150.20"), 3)):
-            md_send.send_nowait(event)
-            await trio.testing.wait_all_tasks_blocked()
-            assert len(strategy.calls) == calls, event  # the same top again, or a replayed print: nothing
-        await md_send.aclose()
-    assert stage.received == 5
 
 
 async def test_execution_publishes_its_snapshot_after_a_change_and_applies_start_stop_from_its_inbox(

@@ -1,0 +1,135 @@
+"""The strategy stage on its own: bursts folded in order and evaluated once, evaluations only on a change."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import trio
+import trio.testing
+
+from kalshid.core.book import OrderBook
+from kalshid.core.markets import INDEX_ID
+from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
+from kalshid.core.strategies.base import BaseStrategy, PriceHistory
+from kalshid.core.strategies.registry import StrategyRegistry
+from kalshid.exchange import base
+from kalshid.exchange.types import IndexPrint as ExIndexPrint
+from kalshid.store import Journal, open_journal
+from kalshid.trading.strategy import StrategyStage
+from tests.trading.stagekit import NOW, TICKER, follow_ticker, pipeline
+
+
+@pytest.fixture
+async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
+    async with open_journal(tmp_path / "j.sqlite3", "sim") as j:
+        yield j
+
+
+@attrs.frozen
+class RecordingParams:
+    pass
+
+
+class RecordingStrategy(BaseStrategy):
+    """Never trades; records what each evaluation saw."""
+
+    name = "recording"
+    params_class = RecordingParams
+
+    def __init__(self, params: Any = None) -> None:
+        super().__init__(params)
+        self.calls: list[tuple[datetime, float | None, tuple[float, ...], BookTop | None]] = []
+
+    def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
+                orderbook: BookTop | None) -> Signal | None:
+        self.calls.append((market.now, current_price.price if current_price else None,
+                           tuple(p.price for p in price_history.index), orderbook))
+        return None
+
+    def _adopt_state(self, old: RecordingStrategy) -> None:
+        self.calls = old.calls
+
+    def statistics(self) -> dict[str, object]:
+        return {"calls": len(self.calls)}
+
+
+def index_event(second: int, price: str) -> base.IndexPrinted:
+    ts = NOW + timedelta(seconds=second)
+    return base.IndexPrinted(ExIndexPrint(INDEX_ID, Decimal(price), ts, float(second)), float(second))
+
+
+def book_event(second: int, yes_bid: int, *, local: float | None = None) -> base.BookUpdated:
+    book = OrderBook(TICKER, ((yes_bid, 10),), ((9_000 - yes_bid, 10),), exchange_ts=NOW + timedelta(seconds=second))
+    return base.BookUpdated(book, float(second) if local is None else local)
+
+
+async def test_the_strategy_stage_folds_a_burst_in_order_and_evaluates_once(journal: Journal) -> None:
+    """Everything waiting in the inbox is folded, in order, before one evaluation on the final
+    state; nothing in the burst is skipped (every print reaches the strategy's history, a stale mark
+    and a lifecycle event take effect)."""
+    strategy = RecordingStrategy()
+    p = pipeline(journal)
+    p.registry = StrategyRegistry([strategy])
+    p.state.ready = True
+    follow_ticker(p)
+    stage = StrategyStage(p)
+    md_send, md_recv = trio.open_memory_channel[base.FeedEvent](64)
+    prop_send, prop_recv = trio.open_memory_channel[object](64)
+    close_send, close_recv = trio.open_memory_channel[object](64)
+    burst: list[base.FeedEvent] = [index_event(1, "150.10"), book_event(1, 4000), index_event(2, "150.20"),
+                                   base.FeedStale(TICKER, "seq gap", 2.5), index_event(3, "150.30"),
+                                   base.MarketLifecycle(TICKER, "activated", 3.5), book_event(4, 4100),
+                                   index_event(4, "150.40")]
+    for event in burst:
+        md_send.send_nowait(event)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stage.run, md_recv, prop_send, close_send)
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(strategy.calls) == 1
+        now, current, history, top = strategy.calls[0]
+        assert now == NOW + timedelta(seconds=4)
+        assert (current, history) == (150.40, (150.10, 150.20, 150.30))
+        assert top is not None and top.yes_bid_cc == 4100  # the book after the stale mark, not before
+        assert p.markets_changed.is_set()
+
+        md_send.send_nowait(book_event(5, 4000))  # on its own: one more evaluation
+        md_send.send_nowait(base.FeedStale(TICKER, "seq gap", 5.5))
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(strategy.calls) == 2
+        assert strategy.calls[1][3] is None  # stale at evaluation time: no book for the strategy
+        await md_send.aclose()
+    assert len(strategy.calls) == 2
+    # nothing was proposed (the strategy never trades) and no window is near its close
+    assert prop_recv.statistics().current_buffer_used == close_recv.statistics().current_buffer_used == 0
+
+
+async def test_the_strategy_stage_evaluates_only_when_an_input_changed(journal: Journal) -> None:
+    """kalshid.core.decision, "When to evaluate": a book that only re-confirms the top is folded
+    without an evaluation; a new price at the touch and a new index print each trigger one."""
+    strategy = RecordingStrategy()
+    p = pipeline(journal)
+    p.registry = StrategyRegistry([strategy])
+    p.state.ready = True
+    follow_ticker(p)
+    stage = StrategyStage(p)
+    stage.tracker.on_index(IndexPrint(NOW, 150.0))  # exchange time is known before the first book
+    md_send, md_recv = trio.open_memory_channel[base.FeedEvent](64)
+    prop_send, _prop_recv = trio.open_memory_channel[object](64)
+    close_send, _close_recv = trio.open_memory_channel[object](64)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stage.run, md_recv, prop_send, close_send)
+        for event, calls in ((book_event(1, 4000), 1), (book_event(2, 4000), 1), (book_event(3, 4100), 2),
+                             (index_event(4, "150.10"), 3), (index_event(4, "150.20"), 3)):
+            md_send.send_nowait(event)
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(strategy.calls) == calls, event  # the same top again, or a replayed print: nothing
+        await md_send.aclose()
+    assert stage.received == 5
+
+
