@@ -1,17 +1,25 @@
-"""What the single-stage tests share: a pipeline around a journal, the market they follow, its times."""
+"""What the single-stage tests share: a pipeline around a journal, the market it follows and its times,
+feed events at a second of that window, and a strategy that records what it saw."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 import attrs
 
+from kalshid.core.book import OrderBook
 from kalshid.core.breaker import Breaker
-from kalshid.core.markets import market_ticker
+from kalshid.core.markets import INDEX_ID, market_ticker
 from kalshid.core.portfolio import Portfolio
 from kalshid.core.risk import DayLedger
+from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
+from kalshid.core.strategies.base import BaseStrategy, PriceHistory
 from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.core.tracker import MarketInfo
+from kalshid.exchange import base
+from kalshid.exchange.types import IndexPrint as ExIndexPrint
 from kalshid.store import Journal
 from kalshid.trading.messages import FollowMarkets, Pipeline, TradingState
 
@@ -32,3 +40,43 @@ def pipeline(journal: Journal, cash_cc: int = 10_000_000) -> Pipeline:
 def follow_ticker(p: Pipeline) -> None:
     """The markets room's message: follow :data:`TICKER`'s window, the current market."""
     p.state.follow = FollowMarkets((MarketInfo(TICKER, CLOSE - timedelta(minutes=15), CLOSE, 150.0),), TICKER)
+
+
+@attrs.frozen
+class RecordingParams:
+    pass
+
+
+class RecordingStrategy(BaseStrategy):
+    """Never trades; records what each evaluation saw (``calls``) and the market view it was given."""
+
+    name = "recording"
+    params_class = RecordingParams
+
+    def __init__(self, params: Any = None) -> None:
+        super().__init__(params)
+        self.calls: list[tuple[datetime, float | None, tuple[float, ...], BookTop | None]] = []
+        self.views: list[MarketView] = []
+
+    def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
+                orderbook: BookTop | None) -> Signal | None:
+        self.calls.append((market.now, current_price.price if current_price else None,
+                           tuple(p.price for p in price_history.index), orderbook))
+        self.views.append(market)
+        return None
+
+    def _adopt_state(self, old: RecordingStrategy) -> None:
+        self.calls, self.views = old.calls, old.views
+
+    def statistics(self) -> dict[str, object]:
+        return {"calls": len(self.calls)}
+
+
+def index_event(second: int, price: str) -> base.IndexPrinted:
+    ts = NOW + timedelta(seconds=second)
+    return base.IndexPrinted(ExIndexPrint(INDEX_ID, Decimal(price), ts, float(second)), float(second))
+
+
+def book_event(second: int, yes_bid: int, *, local: float | None = None) -> base.BookUpdated:
+    book = OrderBook(TICKER, ((yes_bid, 10),), ((9_000 - yes_bid, 10),), exchange_ts=NOW + timedelta(seconds=second))
+    return base.BookUpdated(book, float(second) if local is None else local)

@@ -7,46 +7,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 import structlog
 import trio
 import trio.testing
 
 from kalshid.core.markets import INDEX_ID
-from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
-from kalshid.core.strategies.base import BaseStrategy, PriceHistory
 from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.exchange import base
 from kalshid.exchange.types import IndexPrint as ExIndexPrint
 from kalshid.store import Journal, open_journal
 from kalshid.trading.strategy import StrategyStage
-from tests.trading.test_stages import CLOSE, TICKER, follow_ticker, pipeline
-
-
-@attrs.frozen
-class _Params:
-    pass
-
-
-class ViewRecorder(BaseStrategy):
-    name = "view_recorder"
-    params_class = _Params
-
-    def __init__(self, params: Any = None) -> None:
-        super().__init__(params)
-        self.views: list[MarketView] = []
-
-    def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
-                orderbook: BookTop | None) -> Signal | None:
-        self.views.append(market)
-        return None
-
-    def _adopt_state(self, old: ViewRecorder) -> None:
-        self.views = old.views
-
-    def statistics(self) -> dict[str, object]:
-        return {}
+from tests.trading.stagekit import CLOSE, TICKER, RecordingStrategy, follow_ticker, pipeline
 
 
 def _print(seconds_into_window: int, value: str, avg: str | None = None,
@@ -64,7 +36,7 @@ async def journal(tmp_path: Path) -> Any:
 
 
 async def test_the_last_minute_is_priced_from_the_published_average(journal: Journal) -> None:
-    recorder = ViewRecorder()
+    recorder = RecordingStrategy()
     p = pipeline(journal)
     p.registry = StrategyRegistry([recorder])
     p.state.ready = True

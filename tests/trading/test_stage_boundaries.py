@@ -31,7 +31,7 @@ from kalshid.store import Journal, open_journal
 from kalshid.trading.messages import FollowMarkets, Pipeline, SetEntries, StrategySnapshot, ask
 from kalshid.trading.risk import RiskStage
 from kalshid.trading.strategy import StrategyStage
-from tests.trading.test_stages import CLOSE, NOW, TICKER, book_event, index_event, pipeline
+from tests.trading.stagekit import CLOSE, NOW, TICKER, book_event, index_event, pipeline
 
 TRADING = Path(__file__).resolve().parents[2] / "kalshid" / "trading"
 NEXT = market_ticker(CLOSE + timedelta(minutes=15))

@@ -3,70 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-import attrs
 import pytest
 import trio
 import trio.testing
 
-from kalshid.core.book import OrderBook
-from kalshid.core.markets import INDEX_ID
-from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
-from kalshid.core.strategies.base import BaseStrategy, PriceHistory
+from kalshid.core.signals import IndexPrint
 from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.exchange import base
-from kalshid.exchange.types import IndexPrint as ExIndexPrint
 from kalshid.store import Journal, open_journal
 from kalshid.trading.strategy import StrategyStage
-from tests.trading.stagekit import NOW, TICKER, follow_ticker, pipeline
+from tests.trading.stagekit import NOW, TICKER, RecordingStrategy, book_event, follow_ticker, index_event, pipeline
 
 
 @pytest.fixture
 async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
     async with open_journal(tmp_path / "j.sqlite3", "sim") as j:
         yield j
-
-
-@attrs.frozen
-class RecordingParams:
-    pass
-
-
-class RecordingStrategy(BaseStrategy):
-    """Never trades; records what each evaluation saw."""
-
-    name = "recording"
-    params_class = RecordingParams
-
-    def __init__(self, params: Any = None) -> None:
-        super().__init__(params)
-        self.calls: list[tuple[datetime, float | None, tuple[float, ...], BookTop | None]] = []
-
-    def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
-                orderbook: BookTop | None) -> Signal | None:
-        self.calls.append((market.now, current_price.price if current_price else None,
-                           tuple(p.price for p in price_history.index), orderbook))
-        return None
-
-    def _adopt_state(self, old: RecordingStrategy) -> None:
-        self.calls = old.calls
-
-    def statistics(self) -> dict[str, object]:
-        return {"calls": len(self.calls)}
-
-
-def index_event(second: int, price: str) -> base.IndexPrinted:
-    ts = NOW + timedelta(seconds=second)
-    return base.IndexPrinted(ExIndexPrint(INDEX_ID, Decimal(price), ts, float(second)), float(second))
-
-
-def book_event(second: int, yes_bid: int, *, local: float | None = None) -> base.BookUpdated:
-    book = OrderBook(TICKER, ((yes_bid, 10),), ((9_000 - yes_bid, 10),), exchange_ts=NOW + timedelta(seconds=second))
-    return base.BookUpdated(book, float(second) if local is None else local)
 
 
 async def test_the_strategy_stage_folds_a_burst_in_order_and_evaluates_once(journal: Journal) -> None:
