@@ -27,7 +27,7 @@ import attrs
 from kalshid.core.closing import OWN, ClosingObservation, closing_observation
 from kalshid.core.decision import top_changed
 from kalshid.core.markets import AVERAGING_SECONDS
-from kalshid.core.signals import BookTop, IndexPrint, MarketView
+from kalshid.core.signals import BookTop, IndexPrint, MarketView, market_view_unchecked
 
 _AVERAGING = timedelta(seconds=AVERAGING_SECONDS)
 _ONE_SECOND = timedelta(seconds=1)
@@ -48,6 +48,7 @@ class _Tracked:
     info: MarketInfo
     book: BookTop | None = None
     stale: bool = True
+    checked: MarketInfo | None = None  # the listing facts a checked MarketView was built from
 
 
 class MarketTracker:
@@ -192,10 +193,20 @@ class MarketTracker:
             closing = self.closing(ticker)
             closing_sum, closing_count = closing.observed_sum, closing.observed_count
             closing_source, closing_note = closing.source, closing.note
-        # positional (MarketView's field order): a view is built on every evaluation
-        return MarketView(ticker, info.open_time, info.close_time, self._now, info.floor_strike,
-                          bankroll_cc if bankroll_cc > 0 else 0, max_count if max_count > 0 else 0,
-                          closing_sum, closing_count, closing_source, closing_note)
+        bankroll_cc = bankroll_cc if bankroll_cc > 0 else 0
+        max_count = max_count if max_count > 0 else 0
+        if tracked.checked is not info or closing_count or closing_sum:
+            # positional (MarketView's field order); the first view of these listing facts, and every
+            # view with closing prints, passes the checks
+            view = MarketView(ticker, info.open_time, info.close_time, self._now, info.floor_strike,
+                              bankroll_cc, max_count, closing_sum, closing_count, closing_source, closing_note)
+            tracked.checked = info
+            return view
+        # the same listing facts passed the checks; now is an exchange time from a checked print or
+        # book top, the sizing context is clamped at 0, nothing is observed yet: no check can fail
+        return market_view_unchecked(ticker, info.open_time, info.close_time, self._now, info.floor_strike,
+                                     bankroll_cc, max_count, closing_sum, closing_count, closing_source,
+                                     closing_note)
 
     def book_age_seconds(self, ticker: str) -> float | None:
         """Seconds since the book was last confirmed by the live feed; ``None`` if stale or unseen."""

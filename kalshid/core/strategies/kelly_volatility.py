@@ -24,7 +24,7 @@ import attrs
 
 from kalshid.core.pooling import RECALIBRATION, LogitPool
 from kalshid.core.pricing import fair_yes_probability
-from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
+from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal, signal_unchecked
 from kalshid.core.sizing import EDGE_BOUND_SLACK, SizeDecision, edge_bound, size_binary
 from kalshid.core.strategies.base import BaseStrategy, PriceHistory, number_in
 from kalshid.core.units import ONE_DOLLAR_CC
@@ -169,11 +169,10 @@ class KellyVolatility(BaseStrategy):
         # the reason is formatted only if read (see Signal); a partial, not a closure, so that no call
         # pays for the closure's cells
         reason = partial(self._reason, fair_yes, model_yes, mid, pool_off, side, decision, sigma, tau, market)
-        return Signal(
-            strategy=self.name, ticker=market.ticker, side=side, action=_BUY,
-            price_cc=decision.price_cc, count=decision.count, fair_prob=p_side, edge=decision.edge,
-            confidence=confidence, reason=reason, created_at=market.now,
-        )
+        # unchecked: size_binary gave a valid price and a count > 0, confidence is in (0, 1] since the
+        # edge is at least min_edge, and the view's now is checked
+        return signal_unchecked(self.name, market.ticker, side, _BUY, decision.price_cc, decision.count, p_side,
+                                decision.edge, confidence, reason, market.now)
 
     def _reason(self, fair_yes: float, model_yes: float, mid: float | None, pool_off: bool, side: Side,
                 decision: SizeDecision, sigma: float, tau: float, market: MarketView) -> str:
