@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 import attrs
 
 from kalshid.core.closing import OWN, ClosingObservation, closing_observation
-from kalshid.core.decision import top_changed
 from kalshid.core.markets import AVERAGING_SECONDS
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, market_view_unchecked
 
@@ -49,6 +48,10 @@ class _Tracked:
     book: BookTop | None = None
     stale: bool = True
     checked: MarketInfo | None = None  # the listing facts a checked MarketView was built from
+    closing_start: datetime = attrs.field(init=False)  # close − the averaging window
+
+    def __attrs_post_init__(self) -> None:
+        self.closing_start = self.info.close_time - _AVERAGING
 
 
 class MarketTracker:
@@ -66,7 +69,7 @@ class MarketTracker:
     def set_markets(self, markets: list[MarketInfo]) -> None:
         """Follow exactly these markets; books of markets already followed are kept."""
         kept = {m.ticker: self._markets.get(m.ticker) for m in markets}
-        self._markets = {m.ticker: (attrs.evolve(t, info=m) if t else _Tracked(m))
+        self._markets = {m.ticker: (_Tracked(m, t.book, t.stale, t.checked) if t else _Tracked(m))
                          for m, t in zip(markets, kept.values(), strict=True)}
 
     def on_index(self, p: IndexPrint) -> bool:
@@ -90,13 +93,18 @@ class MarketTracker:
         tracked = self._markets.get(top.ticker)
         if tracked is None:
             return False
-        was_visible = None if tracked.stale else tracked.book
+        was = None if tracked.stale else tracked.book
         tracked.book, tracked.stale = top, stale
         ts = top.updated_at  # _advance, inlined: this runs on every book message
         if self._now is None or ts > self._now:
             self._now = ts
         self._feed_seen_at = self._now
-        return top_changed(was_visible, None if stale else top)
+        # top_changed(was, None if stale else top), inlined
+        if stale or was is None:
+            return was is not None if stale else True
+        return (was.yes_bid_cc != top.yes_bid_cc or was.no_bid_cc != top.no_bid_cc
+                or was.yes_bid_size != top.yes_bid_size or was.no_bid_size != top.no_bid_size
+                or was.ticker != top.ticker)
 
     def mark_stale(self, ticker: str | None = None) -> None:
         """The feed lost sync for ``ticker`` (or for everything, when ``None``)."""
@@ -185,8 +193,9 @@ class MarketTracker:
         if tracked is None or self._now is None:
             return None
         info = tracked.info
-        last = self.last_print
-        if last is None or last.ts < info.close_time - _AVERAGING:
+        prints = self._prints
+        last = prints[-1] if prints else None
+        if last is None or last.ts < tracked.closing_start:
             # before the closing window nothing is observed: what closing() answers, without its search
             closing_sum, closing_count, closing_source, closing_note = 0.0, 0, OWN, ""
         else:
