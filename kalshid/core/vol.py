@@ -53,6 +53,8 @@ DEFAULT_WARMUP_RETURNS = 20.0
 
 
 _new = object.__new__
+_LN2 = math.log(2.0)
+_SQRT_SECONDS_PER_MINUTE = math.sqrt(SECONDS_PER_MINUTE)
 
 
 class VolError(ValueError):
@@ -138,7 +140,7 @@ class EwmaVol:
                 return attrs.evolve(self, anchor_price=price, last_ts=ts, last_price=price)
             return attrs.evolve(self, last_ts=ts, last_price=price)
         r = math.log(price / self.anchor_price)
-        k = math.log(2.0) / self.half_life_seconds
+        k = _LN2 / self.half_life_seconds
         decay = math.exp(-k * dt)
         weight = -math.expm1(-k * min(dt, self.max_return_seconds)) / k
         # this runs on every index print: the parameters are this (validated) instance's, so the new
@@ -181,9 +183,10 @@ class EwmaVol:
     @property
     def sigma_per_sqrt_second(self) -> float:
         """σ per √second, never below the floor (0 before any return unless a floor is set)."""
-        variance = self.variance_per_second
-        raw = math.sqrt(variance) if variance is not None else 0.0
-        return max(raw, self.floor_per_sqrt_second)
+        # variance_per_second and floor_per_sqrt_second, inlined (the same operations): read per print
+        evidence = self.evidence_seconds
+        raw = 0.0 if evidence <= 0.0 else math.sqrt(self.weighted_variance / evidence)
+        return max(raw, self.microstructure_floor / _SQRT_SECONDS_PER_MINUTE)
 
     def statistics(self) -> VolStatistics:
         variance = self.variance_per_second

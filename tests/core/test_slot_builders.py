@@ -4,6 +4,7 @@ tracker still checks a market's listing facts before it builds unchecked views o
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kalshid.core.decision import Evaluation, Outcome, evaluate_strategies
+from kalshid.core.decision import Evaluation, Outcome, evaluate_strategies, top_changed
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal, market_view_unchecked, signal_unchecked
 from kalshid.core.sizing import SizeDecision, size_binary
 from kalshid.core.strategies import KellyVolatility, MeanReversion, PriceHistory
@@ -117,3 +118,28 @@ def test_evaluations_and_signals_of_the_strategies_are_the_constructed_ones() ->
                 _same(ev.signal, Signal(**fields))
     assert seen > 0
     assert {ev.outcome for ev in out} <= set(Outcome)
+
+
+@given(st.floats(0, 1e-3), st.one_of(st.floats(-1.0, 1e4), st.just(math.nan)), st.floats(0, 1.0))
+def test_vol_sigma_reads_the_variance_and_the_floor(weighted: float, evidence: float, floor: float) -> None:
+    from kalshid.core.vol import EwmaVol, per_sqrt_minute_to_per_sqrt_second
+
+    vol = attrs.evolve(EwmaVol(microstructure_floor=floor), weighted_variance=weighted, evidence_seconds=evidence)
+    variance = vol.variance_per_second
+    plain = max(math.sqrt(variance) if variance is not None else 0.0, per_sqrt_minute_to_per_sqrt_second(floor))
+    assert repr(vol.sigma_per_sqrt_second) == repr(plain)
+    assert vol.floor_per_sqrt_second == per_sqrt_minute_to_per_sqrt_second(floor)
+
+
+tops = st.builds(lambda yes, ys, no, ns: BookTop("T", yes, ys if yes else 0, no, ns if no else 0, T0),
+                 st.sampled_from([None, 4_000, 4_100]), st.integers(1, 3), st.sampled_from([None, 5_000, 5_100]),
+                 st.integers(1, 3))
+
+
+@given(st.lists(st.tuples(tops, st.booleans()), min_size=1, max_size=12))
+def test_tracker_on_book_is_top_changed(inputs: list[tuple[BookTop, bool]]) -> None:
+    tracker = MarketTracker()
+    tracker.set_markets([MarketInfo("T", T0, T0 + timedelta(minutes=15), 150.0)])
+    for top, stale in inputs:
+        before = tracker.book("T")
+        assert tracker.on_book(top, stale=stale) == top_changed(before, None if stale else top)
