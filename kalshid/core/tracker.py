@@ -145,8 +145,11 @@ class MarketTracker:
 
     def take_new_prints(self) -> tuple[IndexPrint, ...]:
         """Index prints received since the previous call (for strategies that fold them in)."""
-        new, self._new = tuple(self._new), []
-        return new
+        new = self._new
+        if not new:  # the common call: no print since the last evaluation
+            return ()
+        self._new = []
+        return tuple(new)
 
     def closing_average_so_far(self, ticker: str) -> tuple[float, int]:
         """Sum and count of the prints inside ``[close − 60 s, close)`` seen so far."""
