@@ -42,6 +42,7 @@ import attrs
 
 from kalshid.core.risk import RestingOrder
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
+from kalshid.core.slots import slot_setters
 from kalshid.core.strategies.base import BaseStrategy, PriceHistory
 from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.core.vocab import Action
@@ -103,27 +104,41 @@ def evaluate_strategies(strategies: Sequence[BaseStrategy], view: MarketView, cu
                     silent = _SILENT_EVALUATIONS[name] = Evaluation(name, _SILENT, None, None, None)
                 out.append(silent)
             else:
-                out.append(Evaluation(name, _SILENT, None, None, fair_yes))
+                out.append(_evaluation(name, _SILENT, None, None, fair_yes))
             continue
         if not trading_enabled or name in busy:
-            out.append(Evaluation(name, _SUPPRESSED, signal, None, fair_yes))
+            out.append(_evaluation(name, _SUPPRESSED, signal, None, fair_yes))
             continue
         proposal = signal
         if signal.action is _BUY:
             # the side's value read as the enum stores it (``.value`` is a property lookup)
             held = holdings.get((name, view.ticker, signal.side._value_), 0) if holdings else 0
             if held >= signal.count:
-                out.append(Evaluation(name, _AT_TARGET, signal, None, fair_yes))
+                out.append(_evaluation(name, _AT_TARGET, signal, None, fair_yes))
                 continue
             if held:  # an unchanged signal is its own proposal (frozen: sharing it is safe, and cheaper)
                 proposal = attrs.evolve(signal, count=signal.count - held)
-        out.append(Evaluation(name, _PROPOSED, signal, proposal, fair_yes))
+        out.append(_evaluation(name, _PROPOSED, signal, proposal, fair_yes))
     return out
 
 
 _SILENT, _PROPOSED, _SUPPRESSED, _AT_TARGET = Outcome.SILENT, Outcome.PROPOSED, Outcome.SUPPRESSED, Outcome.AT_TARGET
 _BUY = Action.BUY
 _SILENT_EVALUATIONS: dict[str, Evaluation] = {}
+_new = object.__new__
+_EV_STRATEGY, _EV_OUTCOME, _EV_SIGNAL, _EV_PROPOSAL, _EV_FAIR = slot_setters(Evaluation)
+
+
+def _evaluation(strategy: str, outcome: Outcome, signal: Signal | None, proposal: Signal | None,
+                fair_yes: float | None) -> Evaluation:
+    """``Evaluation(...)`` (it has no checks), its slots set directly (:mod:`kalshid.core.slots`)."""
+    e = _new(Evaluation)
+    _EV_STRATEGY(e, strategy)
+    _EV_OUTCOME(e, outcome)
+    _EV_SIGNAL(e, signal)
+    _EV_PROPOSAL(e, proposal)
+    _EV_FAIR(e, fair_yes)
+    return e
 
 
 CANCEL_BEFORE_CLOSE = timedelta(seconds=2)  # our resting orders in a window are cancelled this long before it closes

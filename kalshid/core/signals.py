@@ -17,6 +17,7 @@ from datetime import datetime
 
 import attrs
 
+from kalshid.core.slots import slot_setters
 from kalshid.core.units import ONE_DOLLAR_CC, check_price_cc, complement
 from kalshid.core.vocab import Action, Side
 
@@ -211,3 +212,51 @@ class Signal:
             raise ValueError(f"signal count must be > 0, got {self.count}")
         if not 0.0 <= self.confidence <= 1.0:
             raise ValueError(f"signal confidence must be in [0, 1], got {self.confidence}")
+
+
+_new = object.__new__
+(_MV_TICKER, _MV_OPEN, _MV_CLOSE, _MV_NOW, _MV_STRIKE, _MV_BANKROLL, _MV_MAX_COUNT, _MV_CLOSING_SUM,
+ _MV_CLOSING_COUNT, _MV_CLOSING_SOURCE, _MV_CLOSING_NOTE) = slot_setters(MarketView)
+(_SG_STRATEGY, _SG_TICKER, _SG_SIDE, _SG_ACTION, _SG_PRICE, _SG_COUNT, _SG_FAIR, _SG_EDGE, _SG_CONFIDENCE,
+ _SG_REASON, _SG_CREATED) = slot_setters(Signal)
+
+
+def market_view_unchecked(ticker: str, open_time: datetime, close_time: datetime, now: datetime,
+                          floor_strike: float | None, bankroll_cc: int, max_count: int, closing_sum: float,
+                          closing_count: int, closing_source: str, closing_note: str) -> MarketView:
+    """``MarketView(...)`` without its checks (:mod:`kalshid.core.slots`): for a caller whose inputs
+    already passed them (the tracker, for a market whose listing facts built a checked view)."""
+    v = _new(MarketView)
+    _MV_TICKER(v, ticker)
+    _MV_OPEN(v, open_time)
+    _MV_CLOSE(v, close_time)
+    _MV_NOW(v, now)
+    _MV_STRIKE(v, floor_strike)
+    _MV_BANKROLL(v, bankroll_cc)
+    _MV_MAX_COUNT(v, max_count)
+    _MV_CLOSING_SUM(v, closing_sum)
+    _MV_CLOSING_COUNT(v, closing_count)
+    _MV_CLOSING_SOURCE(v, closing_source)
+    _MV_CLOSING_NOTE(v, closing_note)
+    return v
+
+
+def signal_unchecked(strategy: str, ticker: str, side: Side, action: Action, price_cc: int, count: int,
+                     fair_prob: float, edge: float, confidence: float, reason: str | Callable[[], str],
+                     created_at: datetime) -> Signal:
+    """``Signal(...)`` without its checks (:mod:`kalshid.core.slots`): for a strategy whose price and
+    count come from :func:`kalshid.core.sizing.size_binary` (a valid price, a count > 0), whose
+    confidence is in [0, 1] by construction and whose ``created_at`` is a checked view's ``now``."""
+    s = _new(Signal)
+    _SG_STRATEGY(s, strategy)
+    _SG_TICKER(s, ticker)
+    _SG_SIDE(s, side)
+    _SG_ACTION(s, action)
+    _SG_PRICE(s, price_cc)
+    _SG_COUNT(s, count)
+    _SG_FAIR(s, fair_prob)
+    _SG_EDGE(s, edge)
+    _SG_CONFIDENCE(s, confidence)
+    _SG_REASON(s, reason)
+    _SG_CREATED(s, created_at)
+    return s

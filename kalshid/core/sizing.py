@@ -22,6 +22,7 @@ import math
 import attrs
 
 from kalshid.core.fees import TAKER_RATE
+from kalshid.core.slots import slot_setters
 from kalshid.core.units import CC_PER_CENT, ONE_DOLLAR_CC, check_price_cc
 
 DEFAULT_KELLY_FRACTION = 0.25
@@ -155,5 +156,17 @@ def size_binary(
         n, cost = n + 1, more
     if n <= 0:
         return None
-    return SizeDecision(n, price_cc, cost - n * price_cc, cost, fair_prob - cost / (n * ONE_DOLLAR_CC), kelly,
-                        stake_cc)
+    # SizeDecision(...) has no checks: its slots are set directly (kalshid.core.slots), in field order
+    d = _new(SizeDecision)
+    _SD_COUNT(d, n)
+    _SD_PRICE(d, price_cc)
+    _SD_FEE(d, cost - n * price_cc)
+    _SD_COST(d, cost)
+    _SD_EDGE(d, fair_prob - cost / (n * ONE_DOLLAR_CC))
+    _SD_KELLY(d, kelly)
+    _SD_STAKE(d, stake_cc)
+    return d
+
+
+_new = object.__new__
+_SD_COUNT, _SD_PRICE, _SD_FEE, _SD_COST, _SD_EDGE, _SD_KELLY, _SD_STAKE = slot_setters(SizeDecision)

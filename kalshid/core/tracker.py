@@ -25,9 +25,8 @@ from datetime import datetime, timedelta
 import attrs
 
 from kalshid.core.closing import OWN, ClosingObservation, closing_observation
-from kalshid.core.decision import top_changed
 from kalshid.core.markets import AVERAGING_SECONDS
-from kalshid.core.signals import BookTop, IndexPrint, MarketView
+from kalshid.core.signals import BookTop, IndexPrint, MarketView, market_view_unchecked
 
 _AVERAGING = timedelta(seconds=AVERAGING_SECONDS)
 _ONE_SECOND = timedelta(seconds=1)
@@ -48,6 +47,11 @@ class _Tracked:
     info: MarketInfo
     book: BookTop | None = None
     stale: bool = True
+    checked: MarketInfo | None = None  # the listing facts a checked MarketView was built from
+    closing_start: datetime = attrs.field(init=False)  # close − the averaging window
+
+    def __attrs_post_init__(self) -> None:
+        self.closing_start = self.info.close_time - _AVERAGING
 
 
 class MarketTracker:
@@ -65,7 +69,7 @@ class MarketTracker:
     def set_markets(self, markets: list[MarketInfo]) -> None:
         """Follow exactly these markets; books of markets already followed are kept."""
         kept = {m.ticker: self._markets.get(m.ticker) for m in markets}
-        self._markets = {m.ticker: (attrs.evolve(t, info=m) if t else _Tracked(m))
+        self._markets = {m.ticker: (_Tracked(m, t.book, t.stale, t.checked) if t else _Tracked(m))
                          for m, t in zip(markets, kept.values(), strict=True)}
 
     def on_index(self, p: IndexPrint) -> bool:
@@ -89,13 +93,18 @@ class MarketTracker:
         tracked = self._markets.get(top.ticker)
         if tracked is None:
             return False
-        was_visible = None if tracked.stale else tracked.book
+        was = None if tracked.stale else tracked.book
         tracked.book, tracked.stale = top, stale
         ts = top.updated_at  # _advance, inlined: this runs on every book message
         if self._now is None or ts > self._now:
             self._now = ts
         self._feed_seen_at = self._now
-        return top_changed(was_visible, None if stale else top)
+        # top_changed(was, None if stale else top), inlined
+        if stale or was is None:
+            return was is not None if stale else True
+        return (was.yes_bid_cc != top.yes_bid_cc or was.no_bid_cc != top.no_bid_cc
+                or was.yes_bid_size != top.yes_bid_size or was.no_bid_size != top.no_bid_size
+                or was.ticker != top.ticker)
 
     def mark_stale(self, ticker: str | None = None) -> None:
         """The feed lost sync for ``ticker`` (or for everything, when ``None``)."""
@@ -136,8 +145,11 @@ class MarketTracker:
 
     def take_new_prints(self) -> tuple[IndexPrint, ...]:
         """Index prints received since the previous call (for strategies that fold them in)."""
-        new, self._new = tuple(self._new), []
-        return new
+        new = self._new
+        if not new:  # the common call: no print since the last evaluation
+            return ()
+        self._new = []
+        return tuple(new)
 
     def closing_average_so_far(self, ticker: str) -> tuple[float, int]:
         """Sum and count of the prints inside ``[close − 60 s, close)`` seen so far."""
@@ -184,18 +196,29 @@ class MarketTracker:
         if tracked is None or self._now is None:
             return None
         info = tracked.info
-        last = self.last_print
-        if last is None or last.ts < info.close_time - _AVERAGING:
+        prints = self._prints
+        last = prints[-1] if prints else None
+        if last is None or last.ts < tracked.closing_start:
             # before the closing window nothing is observed: what closing() answers, without its search
             closing_sum, closing_count, closing_source, closing_note = 0.0, 0, OWN, ""
         else:
             closing = self.closing(ticker)
             closing_sum, closing_count = closing.observed_sum, closing.observed_count
             closing_source, closing_note = closing.source, closing.note
-        # positional (MarketView's field order): a view is built on every evaluation
-        return MarketView(ticker, info.open_time, info.close_time, self._now, info.floor_strike,
-                          bankroll_cc if bankroll_cc > 0 else 0, max_count if max_count > 0 else 0,
-                          closing_sum, closing_count, closing_source, closing_note)
+        bankroll_cc = bankroll_cc if bankroll_cc > 0 else 0
+        max_count = max_count if max_count > 0 else 0
+        if tracked.checked is not info or closing_count or closing_sum:
+            # positional (MarketView's field order); the first view of these listing facts, and every
+            # view with closing prints, passes the checks
+            view = MarketView(ticker, info.open_time, info.close_time, self._now, info.floor_strike,
+                              bankroll_cc, max_count, closing_sum, closing_count, closing_source, closing_note)
+            tracked.checked = info
+            return view
+        # the same listing facts passed the checks; now is an exchange time from a checked print or
+        # book top, the sizing context is clamped at 0, nothing is observed yet: no check can fail
+        return market_view_unchecked(ticker, info.open_time, info.close_time, self._now, info.floor_strike,
+                                     bankroll_cc, max_count, closing_sum, closing_count, closing_source,
+                                     closing_note)
 
     def book_age_seconds(self, ticker: str) -> float | None:
         """Seconds since the book was last confirmed by the live feed; ``None`` if stale or unseen."""

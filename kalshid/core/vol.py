@@ -41,6 +41,8 @@ from datetime import datetime
 
 import attrs
 
+from kalshid.core.slots import slot_setters
+
 SECONDS_PER_MINUTE = 60.0
 DEFAULT_HALF_LIFE_SECONDS = 3600.0
 DEFAULT_FLOOR_PER_SQRT_MINUTE = 0.0
@@ -51,7 +53,8 @@ DEFAULT_WARMUP_RETURNS = 20.0
 
 
 _new = object.__new__
-_set = object.__setattr__  # how a frozen attrs instance is filled in
+_LN2 = math.log(2.0)
+_SQRT_SECONDS_PER_MINUTE = math.sqrt(SECONDS_PER_MINUTE)
 
 
 class VolError(ValueError):
@@ -137,26 +140,26 @@ class EwmaVol:
                 return attrs.evolve(self, anchor_price=price, last_ts=ts, last_price=price)
             return attrs.evolve(self, last_ts=ts, last_price=price)
         r = math.log(price / self.anchor_price)
-        k = math.log(2.0) / self.half_life_seconds
+        k = _LN2 / self.half_life_seconds
         decay = math.exp(-k * dt)
         weight = -math.expm1(-k * min(dt, self.max_return_seconds)) / k
         # this runs on every index print: the parameters are this (validated) instance's, so the new
         # value is built without the constructor's checks (and without attrs.evolve's introspection)
         new = _new(EwmaVol)
-        _set(new, "half_life_seconds", self.half_life_seconds)
-        _set(new, "microstructure_floor", self.microstructure_floor)
-        _set(new, "min_return_seconds", self.min_return_seconds)
-        _set(new, "max_return_seconds", self.max_return_seconds)
-        _set(new, "warmup_seconds", self.warmup_seconds)
-        _set(new, "warmup_returns", self.warmup_returns)
-        _set(new, "weighted_variance", decay * self.weighted_variance + weight * (r * r / dt))
-        _set(new, "evidence_seconds", decay * self.evidence_seconds + weight)
-        _set(new, "effective_returns", decay * self.effective_returns + 1.0)
-        _set(new, "updates", self.updates + 1)
-        _set(new, "anchor_ts", ts)
-        _set(new, "anchor_price", price)
-        _set(new, "last_ts", ts)
-        _set(new, "last_price", price)
+        _SET_HALF_LIFE_SECONDS(new, self.half_life_seconds)
+        _SET_MICROSTRUCTURE_FLOOR(new, self.microstructure_floor)
+        _SET_MIN_RETURN_SECONDS(new, self.min_return_seconds)
+        _SET_MAX_RETURN_SECONDS(new, self.max_return_seconds)
+        _SET_WARMUP_SECONDS(new, self.warmup_seconds)
+        _SET_WARMUP_RETURNS(new, self.warmup_returns)
+        _SET_WEIGHTED_VARIANCE(new, decay * self.weighted_variance + weight * (r * r / dt))
+        _SET_EVIDENCE_SECONDS(new, decay * self.evidence_seconds + weight)
+        _SET_EFFECTIVE_RETURNS(new, decay * self.effective_returns + 1.0)
+        _SET_UPDATES(new, self.updates + 1)
+        _SET_ANCHOR_TS(new, ts)
+        _SET_ANCHOR_PRICE(new, price)
+        _SET_LAST_TS(new, ts)
+        _SET_LAST_PRICE(new, price)
         return new
 
     @property
@@ -180,9 +183,10 @@ class EwmaVol:
     @property
     def sigma_per_sqrt_second(self) -> float:
         """σ per √second, never below the floor (0 before any return unless a floor is set)."""
-        variance = self.variance_per_second
-        raw = math.sqrt(variance) if variance is not None else 0.0
-        return max(raw, self.floor_per_sqrt_second)
+        # variance_per_second and floor_per_sqrt_second, inlined (the same operations): read per print
+        evidence = self.evidence_seconds
+        raw = 0.0 if evidence <= 0.0 else math.sqrt(self.weighted_variance / evidence)
+        return max(raw, self.microstructure_floor / _SQRT_SECONDS_PER_MINUTE)
 
     def statistics(self) -> VolStatistics:
         variance = self.variance_per_second
@@ -200,3 +204,8 @@ class EwmaVol:
             last_ts=self.last_ts,
             last_price=self.last_price,
         )
+
+
+(_SET_HALF_LIFE_SECONDS, _SET_MICROSTRUCTURE_FLOOR, _SET_MIN_RETURN_SECONDS, _SET_MAX_RETURN_SECONDS,
+ _SET_WARMUP_SECONDS, _SET_WARMUP_RETURNS, _SET_WEIGHTED_VARIANCE, _SET_EVIDENCE_SECONDS, _SET_EFFECTIVE_RETURNS,
+ _SET_UPDATES, _SET_ANCHOR_TS, _SET_ANCHOR_PRICE, _SET_LAST_TS, _SET_LAST_PRICE) = slot_setters(EwmaVol)

@@ -91,6 +91,9 @@ class BaseStrategy(abc.ABC):
 
     name: ClassVar[str]
     params_class: ClassVar[type[Any]]
+    # the modelled P(YES) after the last analyze, for a strategy that models one (it sets its own);
+    # None for the others (a class default, so that reading it never misses)
+    last_fair_yes: float | None = None
 
     def __init__(self, params: Any = None) -> None:
         self.params = params if params is not None else self.params_class()

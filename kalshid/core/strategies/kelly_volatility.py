@@ -22,10 +22,11 @@ from functools import partial
 
 import attrs
 
+from kalshid.core.fees import TAKER_RATE
 from kalshid.core.pooling import RECALIBRATION, LogitPool
 from kalshid.core.pricing import fair_yes_probability
-from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
-from kalshid.core.sizing import EDGE_BOUND_SLACK, SizeDecision, edge_bound, size_binary
+from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal, signal_unchecked
+from kalshid.core.sizing import EDGE_BOUND_SLACK, SizeDecision, size_binary
 from kalshid.core.strategies.base import BaseStrategy, PriceHistory, number_in
 from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.core.vocab import Action, Side
@@ -60,6 +61,7 @@ class KellyVolatilityParams:
 
 
 _YES, _NO, _BUY = Side.YES, Side.NO, Action.BUY  # module constants: an enum class attribute is a slow lookup
+_TAKER_RATE = float(TAKER_RATE)  # sizing's edge_bound, inlined below
 
 
 class KellyVolatility(BaseStrategy):
@@ -76,6 +78,7 @@ class KellyVolatility(BaseStrategy):
         self.last_model_yes: float | None = None
         self._pool = self.params.pool
         self._pool_identity = self._pool.is_identity
+        self._pool_uses_mid = not self._pool_identity and self._pool.uses_mid
         self._min_edge = self.params.min_edge
         self._kelly_fraction = self.params.kelly_fraction
         # The last pricing: the vol state it read (frozen, so the same object is the same σ), its other
@@ -136,7 +139,7 @@ class KellyVolatility(BaseStrategy):
         self.last_model_yes = model_yes
         mid: float | None = None  # for the reason: the pool's input, or None when it used no mid
         pool_off = False
-        if not self._pool_identity and self._pool.uses_mid:
+        if self._pool_uses_mid:
             if (mid := orderbook.yes_mid_prob) is None:
                 pool_off = True
             else:
@@ -145,35 +148,39 @@ class KellyVolatility(BaseStrategy):
 
         # both sides, YES first: the YES ask is $1 - the best NO bid, the NO ask $1 - the best YES bid
         # (BookTop.ask, inlined); a side no count can take at min_edge is not sized (edge_bound)
+        # (edge_bound inlined, the same expression: a side whose bound is below min_edge is not sized)
         min_edge = self._min_edge
         bound = min_edge - EDGE_BOUND_SLACK
-        best: tuple[Side, float, SizeDecision] | None = None
-        for side, bid_cc, size, p_side in ((_YES, orderbook.no_bid_cc, orderbook.no_bid_size, fair_yes),
-                                           (_NO, orderbook.yes_bid_cc, orderbook.yes_bid_size, 1.0 - fair_yes)):
-            if bid_cc is None:
-                continue
+        decision: SizeDecision | None = None
+        side, p_side = _YES, fair_yes
+        bid_cc = orderbook.no_bid_cc
+        if bid_cc is not None:
             price_cc = ONE_DOLLAR_CC - bid_cc
-            if edge_bound(p_side, price_cc) < bound:
-                continue
-            decision = size_binary(p_side, price_cc, market.bankroll_cc, kelly_fraction=self._kelly_fraction,
-                                   max_count=min(size, market.max_count))
-            if decision is None or decision.edge < min_edge:
-                continue
-            if best is None or decision.edge > best[2].edge:
-                best = (side, p_side, decision)
-        if best is None:
+            if not fair_yes - (price_cc + _TAKER_RATE * price_cc * bid_cc / ONE_DOLLAR_CC) / ONE_DOLLAR_CC < bound:
+                decision = size_binary(fair_yes, price_cc, market.bankroll_cc, kelly_fraction=self._kelly_fraction,
+                                       max_count=min(orderbook.no_bid_size, market.max_count))
+                if decision is not None and decision.edge < min_edge:
+                    decision = None
+        bid_cc = orderbook.yes_bid_cc
+        if bid_cc is not None:
+            p_no = 1.0 - fair_yes
+            price_cc = ONE_DOLLAR_CC - bid_cc
+            if not p_no - (price_cc + _TAKER_RATE * price_cc * bid_cc / ONE_DOLLAR_CC) / ONE_DOLLAR_CC < bound:
+                other = size_binary(p_no, price_cc, market.bankroll_cc, kelly_fraction=self._kelly_fraction,
+                                    max_count=min(orderbook.yes_bid_size, market.max_count))
+                if other is not None and other.edge >= min_edge and (decision is None or other.edge > decision.edge):
+                    side, p_side, decision = _NO, p_no, other
+        if decision is None:
             return None
-        side, p_side, decision = best
         confidence = 1.0 if min_edge <= 0 else min(1.0, decision.edge / (3.0 * min_edge))
 
         # the reason is formatted only if read (see Signal); a partial, not a closure, so that no call
         # pays for the closure's cells
         reason = partial(self._reason, fair_yes, model_yes, mid, pool_off, side, decision, sigma, tau, market)
-        return Signal(
-            strategy=self.name, ticker=market.ticker, side=side, action=_BUY,
-            price_cc=decision.price_cc, count=decision.count, fair_prob=p_side, edge=decision.edge,
-            confidence=confidence, reason=reason, created_at=market.now,
-        )
+        # unchecked: size_binary gave a valid price and a count > 0, confidence is in (0, 1] since the
+        # edge is at least min_edge, and the view's now is checked
+        return signal_unchecked(self.name, market.ticker, side, _BUY, decision.price_cc, decision.count, p_side,
+                                decision.edge, confidence, reason, market.now)
 
     def _reason(self, fair_yes: float, model_yes: float, mid: float | None, pool_off: bool, side: Side,
                 decision: SizeDecision, sigma: float, tau: float, market: MarketView) -> str:

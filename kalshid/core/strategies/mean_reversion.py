@@ -22,7 +22,7 @@ from functools import partial
 import attrs
 
 from kalshid.core.rolling import RollingWindow
-from kalshid.core.signals import BookTop, IndexPrint, MarketView, PricePoint, Signal
+from kalshid.core.signals import BookTop, IndexPrint, MarketView, PricePoint, Signal, signal_unchecked
 from kalshid.core.sizing import EDGE_BOUND_SLACK, edge_bound, size_binary
 from kalshid.core.strategies.base import BaseStrategy, ParamError, PriceHistory, number_in
 from kalshid.core.vocab import Action, Side
@@ -150,11 +150,10 @@ class MeanReversion(BaseStrategy):
         # the reason is formatted only if read (see Signal); a partial, not a closure, so that the
         # (mostly silent) calls pay nothing for the closure's cells
         reason = partial(_reason, z, len(self.history), mean, side, price_cc, decision.edge)
-        return Signal(
-            strategy=self.name, ticker=market.ticker, side=side, action=Action.BUY, price_cc=price_cc,
-            count=decision.count, fair_prob=fair, edge=decision.edge, confidence=confidence,
-            reason=reason, created_at=market.now,
-        )
+        # unchecked: size_binary accepted the price and gave a count > 0, the confidence is one of two
+        # constants in [0, 1], and the view's now is checked
+        return signal_unchecked(self.name, market.ticker, side, Action.BUY, price_cc, decision.count, fair,
+                                decision.edge, confidence, reason, market.now)
 
     def statistics(self) -> Mapping[str, object]:
         return {"name": self.name, "params": attrs.asdict(self.params), "ticker": self.ticker,
