@@ -114,8 +114,8 @@ def key_file(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> Path:
 
 # Real seconds the event loop must sit idle before the virtual clock jumps to the next deadline. Zero (the
 # pytest-trio fixture's) jumps at the first idle instant, and on a busy machine the kernel may deliver a
-# loopback write (the daemon and its embedded simulator talk over sockets) only a little later: time then
-# jumped past the request's answer to whichever timeout came next (a feed that "backed up" for 10 s, a
+# loopback write (the daemon and its embedded simulator talk over sockets) only a little later: time would
+# jump past the request's answer to whichever timeout comes next (a feed that "backs up" for 10 s, a
 # daemon "not ready" in 60 s). One millisecond covers that delay; whole-daemon tests take about twice as
 # long in real time.
 AUTOJUMP_IDLE_S = 0.001

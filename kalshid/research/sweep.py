@@ -14,9 +14,8 @@ machines. Workers load the source once per process (:func:`_source`) from a plai
 **Sampling on the workers.** The worker that runs a task also asks the sampler (Optuna's TPE) for
 its trials' parameters, on its own in-memory replica of the study's finished trials, which the task
 brings up to date (:func:`sample_and_run`). The driver only records results. Asking costs about
-2 ms a trial, as much as a tenth of a short backtest: in the driver it was paid one trial after
-another, so it capped how many workers a sweep could keep busy, and on a small machine it took CPU
-from the workers.
+half a millisecond of CPU a trial: in the driver it would be paid one trial after another, capping
+how many workers a sweep can keep busy, and on a small machine taken from the workers' cores.
 
 **Storage.** The driver is the only writer of the Optuna study (one study per fold, in an append-only
 Optuna journal file by default, or any Optuna storage URL), so a stopped sweep resumes: finished
