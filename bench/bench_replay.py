@@ -44,6 +44,9 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=2.0, help="hours of synthetic recording (default 2)")
     ap.add_argument("--synthetic-only", action="store_true", help="skip the shared data")
     ap.add_argument("--no-strategies", action="store_true", help="enable no strategy (the loop alone)")
+    ap.add_argument("--strategies", default=None, metavar="NAME[,NAME]",
+                    help="the strategies to enable (default: every strategy kalshid has, as the goal's figure; "
+                         "kalshid run enables kelly_volatility alone by default)")
     ap.add_argument("--plain", action="store_true", help="every batch through Replay.step (fold_book_ticks off)")
     ap.add_argument("--build-only", action="store_true",
                     help="build the synthetic stream and stop (the baseline to subtract under callgrind)")
@@ -53,7 +56,12 @@ def main() -> None:
     if args.build_only:
         print(f"{len(events)} events built")
         return
-    settings = BacktestSettings(enabled_strategies=()) if args.no_strategies else BacktestSettings()
+    if args.no_strategies:
+        settings = BacktestSettings(enabled_strategies=())
+    elif args.strategies:
+        settings = BacktestSettings(enabled_strategies=tuple(n.strip() for n in args.strategies.split(",")))
+    else:
+        settings = BacktestSettings()
 
     def run_synthetic() -> tuple[int, str]:
         r = Replay(settings, fold_book_ticks=not args.plain)
