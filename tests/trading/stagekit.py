@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
+import trio
 
 from kalshid.core.book import OrderBook
 from kalshid.core.breaker import Breaker
@@ -18,10 +19,11 @@ from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
 from kalshid.core.strategies.base import BaseStrategy, PriceHistory
 from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.core.tracker import MarketInfo
+from kalshid.core.vocab import Action, Side
 from kalshid.exchange import base
 from kalshid.exchange.types import IndexPrint as ExIndexPrint
 from kalshid.store import Journal
-from kalshid.trading.messages import FollowMarkets, Pipeline, TradingState
+from kalshid.trading.messages import FollowMarkets, Pipeline, Proposal, TradingState
 
 CLOSE = datetime(2026, 7, 8, 23, 0, tzinfo=UTC)
 NOW = CLOSE - timedelta(minutes=10)
@@ -80,3 +82,10 @@ def index_event(second: int, price: str) -> base.IndexPrinted:
 def book_event(second: int, yes_bid: int, *, local: float | None = None) -> base.BookUpdated:
     book = OrderBook(TICKER, ((yes_bid, 10),), ((9_000 - yes_bid, 10),), exchange_ts=NOW + timedelta(seconds=second))
     return base.BookUpdated(book, float(second) if local is None else local)
+
+
+def proposal(strategy: str, count: int = 10, price_cc: int = 5000) -> Proposal:
+    """A buy of ``count`` YES at ``price_cc`` in :data:`TICKER`, as the strategy stage hands it to risk."""
+    signal = Signal(strategy=strategy, ticker=TICKER, side=Side.YES, action=Action.BUY, price_cc=price_cc,
+                    count=count, fair_prob=0.6, edge=0.05, confidence=1.0, reason="test", created_at=NOW)
+    return Proposal(signal, 0.1, 0.1, trio.current_time())

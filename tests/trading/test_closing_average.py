@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
 
 import pytest
 import structlog
@@ -16,7 +14,7 @@ from kalshid.core.markets import INDEX_ID
 from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.exchange import base
 from kalshid.exchange.types import IndexPrint as ExIndexPrint
-from kalshid.store import Journal, open_journal
+from kalshid.store import Journal
 from kalshid.trading.strategy import StrategyStage
 from tests.trading.stagekit import CLOSE, TICKER, RecordingStrategy, follow_ticker, pipeline
 
@@ -27,12 +25,6 @@ def _print(seconds_into_window: int, value: str, avg: str | None = None,
     p = ExIndexPrint(INDEX_ID, Decimal(value), ts, float(seconds_into_window),
                      close_avg_60s=None if avg is None else Decimal(avg), close_avg_window=window)
     return base.IndexPrinted(p, float(seconds_into_window))
-
-
-@pytest.fixture
-async def journal(tmp_path: Path) -> Any:
-    async with open_journal(tmp_path / "j.sqlite3", "sim") as j:
-        yield j
 
 
 async def test_the_last_minute_is_priced_from_the_published_average(journal: Journal) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,20 +18,15 @@ from structlog.testing import capture_logs
 from kalshid.config import load_config
 from kalshid.core.basis import BasisConfig, BasisTracker
 from kalshid.core.breaker import Breaker
-from kalshid.core.markets import market_ticker
 from kalshid.core.portfolio import Portfolio
 from kalshid.core.risk import DayLedger, RiskEngine, RiskLimits
-from kalshid.core.signals import IndexPrint, Signal
-from kalshid.core.strategies.registry import StrategyRegistry
-from kalshid.core.vocab import Action, Side
+from kalshid.core.signals import IndexPrint
 from kalshid.exchange.base import FeedStale
-from kalshid.store import Journal, open_journal
+from kalshid.store import Journal
 from kalshid.trading.control_impl import DaemonControlImpl
 from kalshid.trading.messages import (
     ApprovedOrder,
     ExecutionSnapshot,
-    Pipeline,
-    Proposal,
     SetRiskLimits,
     SetStrategy,
     Snapshots,
@@ -44,33 +37,11 @@ from kalshid.trading.messages import (
 from kalshid.trading.reload import ReloadRefused, apply_reload
 from kalshid.trading.risk import RiskStage
 from kalshid.trading.strategy import BASIS_PUBLISH_INTERVAL_S, StrategyStage
+from tests.trading.stagekit import NOW, TICKER, pipeline, proposal
 
-CLOSE = datetime(2026, 7, 8, 23, 0, tzinfo=UTC)
-NOW = CLOSE - timedelta(minutes=10)
-TICKER = market_ticker(CLOSE)
 WIDE = RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10, max_daily_loss_cc=10_000_000,
                   max_window_exposure_cc=10_000_000)
 NO_NEW_POSITIONS = attrs.evolve(WIDE, max_position_size_cc=0)
-
-
-@pytest.fixture
-async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
-    async with open_journal(tmp_path / "j.sqlite3", "sim") as j:
-        yield j
-
-
-def pipeline(journal: Journal) -> Pipeline:
-    state = TradingState(mode="sim", portfolio=Portfolio(10_000_000), ledger=DayLedger(NOW.date(), 0),
-                         breaker=Breaker.start(NOW, 10_000_000))
-    p = Pipeline(state=state, registry=StrategyRegistry([]), journal=journal)
-    p.snapshots.strategy = attrs.evolve(p.snapshots.strategy, data_time=NOW)  # risk's exchange time
-    return p
-
-
-def proposal(strategy: str) -> Proposal:
-    signal = Signal(strategy=strategy, ticker=TICKER, side=Side.YES, action=Action.BUY, price_cc=5000,
-                    count=10, fair_prob=0.6, edge=0.05, confidence=1.0, reason="test", created_at=NOW)
-    return Proposal(signal, 0.1, 0.1, trio.current_time())
 
 
 async def test_reloaded_limits_apply_to_the_next_proposal_never_to_one_being_checked(journal: Journal) -> None:

@@ -9,13 +9,11 @@ published snapshot.
 from __future__ import annotations
 
 import ast
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import attrs
-import pytest
 import trio
 import trio.testing
 
@@ -27,7 +25,7 @@ from kalshid.core.tracker import MarketInfo
 from kalshid.core.vocab import Action, Side
 from kalshid.exchange import base
 from kalshid.research.recording import MarketsFollowed
-from kalshid.store import Journal, open_journal
+from kalshid.store import Journal
 from kalshid.trading.messages import FollowMarkets, Pipeline, SetEntries, StrategySnapshot, ask
 from kalshid.trading.risk import RiskStage
 from kalshid.trading.strategy import StrategyStage
@@ -37,12 +35,6 @@ TRADING = Path(__file__).resolve().parents[2] / "kalshid" / "trading"
 NEXT = market_ticker(CLOSE + timedelta(minutes=15))
 LIMITS = RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10, max_daily_loss_cc=10_000_000,
                     max_window_exposure_cc=10_000_000)
-
-
-@pytest.fixture
-async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
-    async with open_journal(tmp_path / "j.sqlite3", "sim") as j:
-        yield j
 
 
 def info(ticker: str, close_offset_min: int = 0) -> MarketInfo:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import attrs
-import pytest
 import trio
 import trio.testing
 
 from kalshid.core.breaker import Breaker, BreakerStatus
 from kalshid.core.orders import OrderPhase
 from kalshid.core.risk import RiskEngine, RiskLimits
-from kalshid.core.signals import Signal
 from kalshid.core.sizing import all_in_cost_cc
 from kalshid.core.vocab import Action, Side
 from kalshid.exchange.base import UnsentOrder
@@ -26,7 +23,6 @@ from kalshid.trading.execution import ExecutionSettings, ExecutionStage
 from kalshid.trading.messages import (
     ApprovedOrder,
     LiveOrder,
-    Proposal,
     ResetBreaker,
     SetEntries,
     SetTrading,
@@ -34,19 +30,7 @@ from kalshid.trading.messages import (
     ask,
 )
 from kalshid.trading.risk import RiskStage
-from tests.trading.stagekit import NOW, TICKER, pipeline
-
-
-@pytest.fixture
-async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
-    async with open_journal(tmp_path / "j.sqlite3", "sim") as j:
-        yield j
-
-
-def proposal(strategy: str, count: int, price_cc: int = 5000) -> Proposal:
-    signal = Signal(strategy=strategy, ticker=TICKER, side=Side.YES, action=Action.BUY, price_cc=price_cc,
-                    count=count, fair_prob=0.6, edge=0.05, confidence=1.0, reason="test", created_at=NOW)
-    return Proposal(signal, 0.1, 0.1, trio.current_time())
+from tests.trading.stagekit import NOW, TICKER, pipeline, proposal
 
 
 async def test_risk_counts_an_approved_order_before_execution_has_taken_it(journal: Journal) -> None:

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 import trio
 import trio.testing
 
 from kalshid.core.signals import IndexPrint
 from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.exchange import base
-from kalshid.store import Journal, open_journal
+from kalshid.store import Journal
 from kalshid.trading.strategy import StrategyStage
 from tests.trading.stagekit import NOW, TICKER, RecordingStrategy, book_event, follow_ticker, index_event, pipeline
-
-
-@pytest.fixture
-async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
-    async with open_journal(tmp_path / "j.sqlite3", "sim") as j:
-        yield j
 
 
 async def test_the_strategy_stage_folds_a_burst_in_order_and_evaluates_once(journal: Journal) -> None:
