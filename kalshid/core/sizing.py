@@ -127,35 +127,14 @@ def size_binary(
     if max_count < 0:
         raise SizingError(f"max_count must be >= 0, got {max_count}")
 
-    # all_in_cost_cc(1, price_cc) and kelly_full_fraction, inlined: this runs on every strategy evaluation
-    unit_fee_cc = -(-(_FEE_NUM * price_cc * (ONE_DOLLAR_CC - price_cc)) // _FEE_DEN) * CC_PER_CENT
-    cost_prob = (price_cc + unit_fee_cc) / ONE_DOLLAR_CC
-    if cost_prob >= 1.0 or fair_prob <= cost_prob:
-        return None
-    kelly = (fair_prob - cost_prob) / (1.0 - cost_prob)
+    kelly = kelly_full_fraction(fair_prob, all_in_cost_cc(1, price_cc) / ONE_DOLLAR_CC)
     if kelly <= 0.0:
         return None
     stake_cc = math.floor(kelly_fraction * kelly * bankroll_cc)
-    if stake_cc <= 0:
-        return None
-    # max_count_within and all_in_cost_cc, inlined (the same integer arithmetic), keeping the exact
-    # cost of the count the walk settles on
-    hi = min(stake_cc // price_cc, max_count)  # both >= 0 here
-    fee_num = _FEE_NUM * price_cc * (ONE_DOLLAR_CC - price_cc)  # the fee's numerator per contract
-    n = min(hi, int(stake_cc / (price_cc + _TAKER_RATE * price_cc * (ONE_DOLLAR_CC - price_cc) / ONE_DOLLAR_CC)) + 1)
-    cost = 0
-    while n > 0:
-        cost = n * price_cc - (-(fee_num * n) // _FEE_DEN) * CC_PER_CENT
-        if cost <= stake_cc:
-            break
-        n -= 1
-    while n < hi:
-        more = (n + 1) * price_cc - (-(fee_num * (n + 1)) // _FEE_DEN) * CC_PER_CENT
-        if more > stake_cc:
-            break
-        n, cost = n + 1, more
+    n = max_count_within(stake_cc, price_cc, max_count)
     if n <= 0:
         return None
+    cost = all_in_cost_cc(n, price_cc)
     # SizeDecision(...) has no checks: its slots are set directly (kalshid.core.slots), in field order
     d = _new(SizeDecision)
     _SD_COUNT(d, n)

@@ -22,11 +22,10 @@ from functools import partial
 
 import attrs
 
-from kalshid.core.fees import TAKER_RATE
 from kalshid.core.pooling import RECALIBRATION, LogitPool
 from kalshid.core.pricing import fair_yes_probability
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal, signal_unchecked
-from kalshid.core.sizing import EDGE_BOUND_SLACK, SizeDecision, size_binary
+from kalshid.core.sizing import EDGE_BOUND_SLACK, SizeDecision, edge_bound, size_binary
 from kalshid.core.strategies.base import BaseStrategy, PriceHistory, number_in
 from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.core.vocab import Action, Side
@@ -61,7 +60,6 @@ class KellyVolatilityParams:
 
 
 _YES, _NO, _BUY = Side.YES, Side.NO, Action.BUY  # module constants: an enum class attribute is a slow lookup
-_TAKER_RATE = float(TAKER_RATE)  # sizing's edge_bound, inlined below
 
 
 class KellyVolatility(BaseStrategy):
@@ -146,32 +144,20 @@ class KellyVolatility(BaseStrategy):
                 fair_yes = self._pool(model_yes, mid, tau / 60.0)
         self.last_fair_yes = fair_yes
 
-        # both sides, YES first: the YES ask is $1 - the best NO bid, the NO ask $1 - the best YES bid
-        # (BookTop.ask, inlined); a side no count can take at min_edge is not sized (edge_bound)
-        # (edge_bound inlined, the same expression: a side whose bound is below min_edge is not sized)
-        min_edge = self._min_edge
-        bound = min_edge - EDGE_BOUND_SLACK
+        # both sides, YES first (the YES ask is $1 - the best NO bid, the NO ask $1 - the best YES bid);
+        # the NO side replaces the YES side only with a strictly larger edge
         decision: SizeDecision | None = None
         side, p_side = _YES, fair_yes
-        bid_cc = orderbook.no_bid_cc
-        if bid_cc is not None:
-            price_cc = ONE_DOLLAR_CC - bid_cc
-            if not fair_yes - (price_cc + _TAKER_RATE * price_cc * bid_cc / ONE_DOLLAR_CC) / ONE_DOLLAR_CC < bound:
-                decision = size_binary(fair_yes, price_cc, market.bankroll_cc, kelly_fraction=self._kelly_fraction,
-                                       max_count=min(orderbook.no_bid_size, market.max_count))
-                if decision is not None and decision.edge < min_edge:
-                    decision = None
-        bid_cc = orderbook.yes_bid_cc
-        if bid_cc is not None:
+        if orderbook.no_bid_cc is not None:
+            decision = self._size(fair_yes, ONE_DOLLAR_CC - orderbook.no_bid_cc, orderbook.no_bid_size, market)
+        if orderbook.yes_bid_cc is not None:
             p_no = 1.0 - fair_yes
-            price_cc = ONE_DOLLAR_CC - bid_cc
-            if not p_no - (price_cc + _TAKER_RATE * price_cc * bid_cc / ONE_DOLLAR_CC) / ONE_DOLLAR_CC < bound:
-                other = size_binary(p_no, price_cc, market.bankroll_cc, kelly_fraction=self._kelly_fraction,
-                                    max_count=min(orderbook.yes_bid_size, market.max_count))
-                if other is not None and other.edge >= min_edge and (decision is None or other.edge > decision.edge):
-                    side, p_side, decision = _NO, p_no, other
+            other = self._size(p_no, ONE_DOLLAR_CC - orderbook.yes_bid_cc, orderbook.yes_bid_size, market)
+            if other is not None and (decision is None or other.edge > decision.edge):
+                side, p_side, decision = _NO, p_no, other
         if decision is None:
             return None
+        min_edge = self._min_edge
         confidence = 1.0 if min_edge <= 0 else min(1.0, decision.edge / (3.0 * min_edge))
 
         # the reason is formatted only if read (see Signal); a partial, not a closure, so that no call
@@ -181,6 +167,17 @@ class KellyVolatility(BaseStrategy):
         # edge is at least min_edge, and the view's now is checked
         return signal_unchecked(self.name, market.ticker, side, _BUY, decision.price_cc, decision.count, p_side,
                                 decision.edge, confidence, reason, market.now)
+
+    def _size(self, p_side: float, price_cc: int, size: int, market: MarketView) -> SizeDecision | None:
+        """The buy of one side at its ask ``price_cc`` (``size`` shown there), if it reaches ``min_edge``;
+        a side whose :func:`edge_bound` is below it is not sized (no count could reach it)."""
+        if edge_bound(p_side, price_cc) < self._min_edge - EDGE_BOUND_SLACK:
+            return None
+        decision = size_binary(p_side, price_cc, market.bankroll_cc, kelly_fraction=self._kelly_fraction,
+                               max_count=min(size, market.max_count))
+        if decision is None or decision.edge < self._min_edge:
+            return None
+        return decision
 
     def _reason(self, fair_yes: float, model_yes: float, mid: float | None, pool_off: bool, side: Side,
                 decision: SizeDecision, sigma: float, tau: float, market: MarketView) -> str:
