@@ -26,10 +26,9 @@ from collections.abc import Sequence
 
 import attrs
 
-from kalshid.core.calibration import LOGIT_CLIP, logit, sigmoid
+from kalshid.core.calibration import logit, sigmoid
 
 WINDOW_MINUTES = 15.0
-_LOGIT_HI = 1.0 - LOGIT_CLIP  # logit's clip, as it computes it
 DEFAULT_RIDGE = 1.0
 
 
@@ -71,22 +70,16 @@ class LogitPool:
 
     def __call__(self, model: float, mid: float | None, minutes_left: float) -> float:
         """The pooled P(YES). ``mid`` may be ``None`` only when the pool does not use it."""
-        # weights(), logit() and sigmoid() inlined, the same operations in the same order: this runs on
-        # every strategy evaluation that prices a new print
         if not 0.0 <= model <= 1.0:  # a finite probability (NaN fails the comparison)
             _check_probability("model", model)
-        x = min(max(minutes_left, 0.0), WINDOW_MINUTES) / WINDOW_MINUTES
-        q = min(_LOGIT_HI, max(LOGIT_CLIP, model))
-        z = self.bias + (self.model_at_close + x * (self.model_at_open - self.model_at_close)) * math.log(q / (1.0 - q))
-        if self.mid_at_close != 0.0 or self.mid_at_open != 0.0:  # uses_mid
+        w_model, w_mid = self.weights(minutes_left)
+        z = self.bias + w_model * logit(model)
+        if self.uses_mid:
             if mid is None:
                 raise PoolError("this pool weighs the book mid, and there is no mid")
             _check_probability("mid", mid)
-            z += (self.mid_at_close + x * (self.mid_at_open - self.mid_at_close)) * logit(mid)
-        if z >= 0:
-            return 1.0 / (1.0 + math.exp(-z))
-        e = math.exp(z)
-        return e / (1.0 + e)
+            z += w_mid * logit(mid)
+        return sigmoid(z)
 
     def as_params(self) -> dict[str, float]:
         """The ``kelly_volatility`` parameters that configure this pool."""

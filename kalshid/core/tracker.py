@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 import attrs
 
 from kalshid.core.closing import OWN, ClosingObservation, closing_observation
+from kalshid.core.decision import top_changed
 from kalshid.core.markets import AVERAGING_SECONDS
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, market_view_unchecked
 
@@ -99,12 +100,7 @@ class MarketTracker:
         if self._now is None or ts > self._now:
             self._now = ts
         self._feed_seen_at = self._now
-        # top_changed(was, None if stale else top), inlined
-        if stale or was is None:
-            return was is not None if stale else True
-        return (was.yes_bid_cc != top.yes_bid_cc or was.no_bid_cc != top.no_bid_cc
-                or was.yes_bid_size != top.yes_bid_size or was.no_bid_size != top.no_bid_size
-                or was.ticker != top.ticker)
+        return top_changed(was, None if stale else top)
 
     def mark_stale(self, ticker: str | None = None) -> None:
         """The feed lost sync for ``ticker`` (or for everything, when ``None``)."""
