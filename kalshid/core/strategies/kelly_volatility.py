@@ -127,7 +127,7 @@ class KellyVolatility(BaseStrategy):
             vol = self.vol = vol.update(current_price.ts, current_price.price)  # ingest's one-print case
         self.last_fair_yes = self.last_model_yes = None
         if (current_price is None or orderbook is None or market.floor_strike is None
-                or not market.open_time <= market.now < market.close_time or not vol.is_warm):
+                or not market.is_open or not vol.is_warm):
             return None
         tau = (market.close_time - current_price.ts).total_seconds()
         if tau <= 0:

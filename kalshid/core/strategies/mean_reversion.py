@@ -123,7 +123,7 @@ class MeanReversion(BaseStrategy):
         mid = orderbook.yes_mid_prob if orderbook is not None else None
         self._ingest(market, price_history.yes, mid)
         z = self.last_z = self.zscore()
-        if z is None or orderbook is None or not market.open_time <= market.now < market.close_time:
+        if z is None or orderbook is None or not market.is_open:
             return None
         p = self.params
         if abs(z) >= p.zscore_threshold_high:
