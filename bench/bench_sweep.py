@@ -4,13 +4,13 @@ Goal: 64 trials on 2 workers at least 1.7× faster than on 1.
 Run: ``.venv/bin/python bench/bench_sweep.py [--trials 64] [--data DIR]``
 
 Each trial is one backtest of the shared data (perpetual as index) with a random
-``kelly_volatility.min_edge``, a few trials to a Dask task exactly as ``kalshid sweep`` does
-(``--batch`` to change how many; one task waiting per worker beyond the running ones, ``--ahead`` to
+``kelly_volatility.min_edge``, a few trials to a searcher call exactly as ``kalshid sweep`` does
+(``--batch`` to change how many; one call waiting per worker beyond the running one, ``--ahead`` to
 change it; the study in a journal file as ``kalshid sweep``'s default, ``--storage sqlite`` for an
 SQLite database); workers load the data once each before the clock starts. On a machine shared with
 other work the ratio is lower than the cores allow. The CPU time per trial of the driver and of the
 workers is printed beside the wall time: on a 2-core machine every CPU second the driver spends per
-trial (asking the sampler, writing the study, the Dask client and scheduler) is taken from the two
+trial (writing the study, the Dask client and scheduler) is taken from the two
 workers.
 """
 
@@ -56,17 +56,17 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=64)
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--ahead", type=int, default=None,
-                    help="trials kept submitted beyond one per worker (default: one more per worker)")
+                    help="calls waiting on each worker beyond the running one (default 1)")
     ap.add_argument("--storage", choices=("journal", "sqlite"), default="journal",
                     help="where the study lives (default journal, as kalshid sweep)")
     ap.add_argument("--batch", type=int, default=None,
-                    help="trials per Dask task (default: kalshid.research.sweep.batch_size for the workers)")
+                    help="trials per searcher call (default: kalshid.research.sweep.batch_size for the workers)")
     args = ap.parse_args()
     spec = SourceSpec("shared", str(args.data or default_data_dir()))
     runs = {w: one(w, args.trials, spec, args.ahead, args.storage, args.batch) for w in (1, 2)}
     for w, (wall, cpu, worker_cpu) in runs.items():
         per_task = f"{args.batch}" if args.batch else f"up to {batch_size(args.trials, w)}"
-        print(f"{args.trials} trials on {w} worker(s), {per_task} per task: {wall:7.2f} s wall  "
+        print(f"{args.trials} trials on {w} worker(s), {per_task} per call: {wall:7.2f} s wall  "
               f"({args.trials / wall:5.2f} trials/s), CPU per trial: driver {cpu / args.trials * 1e3:.0f} ms, "
               f"workers {worker_cpu / args.trials * 1e3:.0f} ms")
     print(f"speed-up 2 vs 1 workers: {runs[1][0] / runs[2][0]:.2f}x (goal >= 1.7x)")

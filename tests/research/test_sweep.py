@@ -9,19 +9,20 @@ import pytest
 from dask.distributed import Client
 
 from kalshid.core.portfolio import window_close
+from kalshid.research import sweep
 from kalshid.research.settings import BacktestSettings
 from kalshid.research.sources.shared import default_data_dir
 from kalshid.research.sweep import (
     MAX_BATCH,
     Finished,
     ParamSpace,
+    Searcher,
     SourceSpec,
-    _replica,
     batch_size,
     merge,
-    next_task_size,
+    next_call_size,
     open_storage,
-    sample_and_run,
+    search,
     slices,
     task_seed,
     walk_forward,
@@ -109,11 +110,11 @@ def test_trials_per_task_grow_with_the_trials_per_worker_up_to_the_cap() -> None
 def test_the_last_tasks_are_short_so_the_workers_finish_together() -> None:
     sizes, remaining = [], 64
     while remaining:
-        sizes.append(next_task_size(remaining, 2, 4))
+        sizes.append(next_call_size(remaining, 2, 4))
         remaining -= sizes[-1]
     assert sum(sizes) == 64 and max(sizes) == 4 and sizes == sorted(sizes, reverse=True)
     assert sizes[-4:] == [1, 1, 1, 1]  # each worker's last tasks hold one trial
-    assert next_task_size(3, 2, 4) == 1 and next_task_size(1000, 2, 4) == 4
+    assert next_call_size(3, 2, 4) == 1 and next_call_size(1000, 2, 4) == 4
 
 
 @pytest.mark.parametrize("batch", [None, 4])
@@ -148,45 +149,69 @@ def test_a_space_s_distribution_is_the_one_its_suggestion_draws_from() -> None:
         assert trial.distributions[p.name] == p.distribution()
 
 
-def test_a_worker_replica_follows_the_history_and_asks_reproducibly() -> None:
-    space = (ParamSpace("x", 0.0, 1.0),)
-    dists = {"x": space[0].distribution()}
-    history: list[Finished] = [(f"stored:{i}", {"x": i / 20}, dists, float(i % 7)) for i in range(12)]
-    history.append(("stored:12", {"x": 0.99}, dists, None))
-    study, own = _replica("replica-test", history[:5])
-    assert len(study.trials) == 5 and not own
-    again, _ = _replica("replica-test", history)
-    assert again is study  # continued, not rebuilt
-    states = [t.state for t in study.trials]
-    assert len(states) == 13 and states[-1] is optuna.trial.TrialState.FAIL
-    assert sorted(t.params["x"] for t in study.trials) == sorted(p["x"] for _, p, _, _ in history)
-    assert _replica("replica-test", history[:3])[0] is not study  # a history that does not continue it: rebuilt
-    # the same history and seed ask the same parameters, on a fresh replica or a continued one
-    asked = []
-    for name in ("fresh-a", "fresh-b"):
-        s, _ = _replica(name, history)
-        s.sampler = optuna.samplers.TPESampler(seed=task_seed(3, 5))
-        asked.append(space[0].suggest(s.ask()))
-    assert asked[0] == asked[1]
-    assert task_seed(3, 5) != task_seed(3, 6) and task_seed(None, 5) is None
-
-
-def test_a_task_tells_its_own_trials_once() -> None:
+def _shared_spec() -> SourceSpec:
     data = default_data_dir()
     if not (data / "kalshi").is_dir():
         pytest.fail(f"shared data not found at {data}")
-    spec = SourceSpec("shared", str(data))
+    return SourceSpec("shared", str(data))
+
+
+def test_a_searcher_adds_what_it_is_sent_and_asks_reproducibly() -> None:
+    space = (ParamSpace("kelly_volatility.min_edge", 0.0, 0.2),)
+    dists = {"kelly_volatility.min_edge": space[0].distribution()}
+    history: list[Finished] = [(f"stored:{i}", {"kelly_volatility.min_edge": i / 100}, dists, float(i % 7))
+                               for i in range(12)]
+    history.append(("stored:12", {"kelly_volatility.min_edge": 0.19}, dists, None))
+    spec = _shared_spec()
+    asked = []
+    for calls in ((history,), (history[:5], history[5:])):  # the same history in one call, or over two
+        searcher = Searcher(spec, BacktestSettings(), space, 3, START, END, "pnl")
+        for news in calls[:-1]:
+            assert searcher.run(news, 0, 0) == []
+        results = searcher.run(calls[-1], 5, 1)
+        states = [t.state for t in searcher.study.trials]
+        assert len(states) == 14 and states[12] is optuna.trial.TrialState.FAIL  # the failed trial kept as failed
+        assert sorted(t.params["kelly_volatility.min_edge"] for t in searcher.study.trials[:13]) == sorted(
+            p["kelly_volatility.min_edge"] for _, p, _, _ in history)
+        asked.append(results[0][0])
+    assert asked[0] == asked[1]  # the same history and seed ask the same parameters
+    assert task_seed(3, 5) != task_seed(3, 6) and task_seed(None, 5) is None
+
+
+def test_a_searcher_tells_its_own_trials_once() -> None:
+    spec = _shared_spec()
     space = (ParamSpace("kelly_volatility.min_edge", 0.0, 0.2),)
     dists = {p.name: p.distribution() for p in space}
-    results = sample_and_run(spec, BacktestSettings(), space, "own-trials", (), 0, 3, 1, START, END, "pnl")
-    study, own = _replica("own-trials", ())
-    assert [t.params for t in study.trials] == [p for p, _ in results]  # told as each finished
-    assert own == {"0:0", "0:1", "0:2"}
-    # the driver's history brings them back: the replica does not hold them twice
-    history = [(f"0:{i}", p, dists, v if isinstance(v, float) else None) for i, (p, v) in enumerate(results)]
-    history.append(("1:0", {"kelly_volatility.min_edge": 0.1}, dists, 1.0))
-    study, own = _replica("own-trials", history)
-    assert len(study.trials) == 4 and not own
+    searcher = Searcher(spec, BacktestSettings(), space, 1, START, END, "pnl")
+    results = searcher.run((), 0, 3)
+    assert [t.params for t in searcher.study.trials] == [p for p, _ in results]  # told as each finished
+    assert all(isinstance(v, float) for _, v in results)
+    assert searcher.own == {"0:0", "0:1", "0:2"}
+    # the driver sends them back with another worker's trial: the replica does not hold them twice
+    news: list[Finished] = [(f"0:{i}", p, dists, v if isinstance(v, float) else None)
+                            for i, (p, v) in enumerate(results)]
+    news.append(("1:0", {"kelly_volatility.min_edge": 0.1}, dists, 1.0))
+    searcher.run(news, 2, 0)
+    assert len(searcher.study.trials) == 4 and not searcher.own
+
+
+def test_a_failed_call_stops_the_search_and_keeps_the_finished_trials(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = _shared_spec()
+    space = [ParamSpace("kelly_volatility.min_edge", 0.0, 0.2)]
+    storage = str(tmp_path / "s.journal")
+    study = optuna.create_study(storage=open_storage(storage), direction="maximize")
+
+    def broken(*_args: object) -> list[float | str]:
+        raise RuntimeError("the backtest broke")
+
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        search(client, study, spec, BacktestSettings(), space, (START, END), 2, "pnl", 1, batch=1)
+        monkeypatch.setattr(sweep, "trial_values", broken)  # the worker runs in this process
+        with pytest.raises(RuntimeError, match="the backtest broke"):
+            search(client, study, spec, BacktestSettings(), space, (START, END), 5, "pnl", 1, batch=1)
+    kept = optuna.load_study(study_name=study.study_name, storage=open_storage(storage)).trials
+    assert len(kept) == 2 and all(t.state is optuna.trial.TrialState.COMPLETE for t in kept)
 
 
 def test_a_seeded_search_on_one_worker_is_reproducible(tmp_path: Path) -> None:
