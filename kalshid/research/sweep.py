@@ -247,8 +247,10 @@ def batch_size(trials: int, parallel: int) -> int:
 def next_call_size(remaining: int, parallel: int, cap: int) -> int:
     """Trials in the next call when ``remaining`` trials are still to submit: at most ``cap``, and no
     more than a quarter of each worker's share of what remains, so the last calls are short and the
-    workers finish together (a last call of ``cap`` trials would leave the others idle meanwhile)."""
-    return max(1, min(cap, remaining, -(-remaining // (4 * max(1, parallel)))))
+    workers finish together (a last call of ``cap`` trials would leave the others idle meanwhile); but
+    at least two while two remain, since a call costs the driver and its worker a few milliseconds, a
+    sixth of a one-trial call on the shared data."""
+    return max(min(2, remaining, cap), min(cap, remaining, -(-remaining // (4 * max(1, parallel)))))
 
 
 def slices(start: datetime, end: datetime, folds: int, split: datetime | None = None

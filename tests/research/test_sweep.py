@@ -102,19 +102,20 @@ def test_sweep_runs_against_a_given_scheduler() -> None:
             client.close()
 
 
-def test_trials_per_task_grow_with_the_trials_per_worker_up_to_the_cap() -> None:
-    assert batch_size(6, 1) == 1 and batch_size(64, 8) == 1  # fewer than 8 tasks per worker otherwise
+def test_trials_per_call_grow_with_the_trials_per_worker_up_to_the_cap() -> None:
+    assert batch_size(6, 1) == 1 and batch_size(64, 8) == 1  # fewer than 8 calls per worker otherwise
     assert batch_size(16, 1) == 2 and batch_size(64, 2) == 4 and batch_size(10_000, 2) == MAX_BATCH
 
 
-def test_the_last_tasks_are_short_so_the_workers_finish_together() -> None:
+def test_the_last_calls_are_short_so_the_workers_finish_together() -> None:
     sizes, remaining = [], 64
     while remaining:
         sizes.append(next_call_size(remaining, 2, 4))
         remaining -= sizes[-1]
     assert sum(sizes) == 64 and max(sizes) == 4 and sizes == sorted(sizes, reverse=True)
-    assert sizes[-4:] == [1, 1, 1, 1]  # each worker's last tasks hold one trial
-    assert next_call_size(3, 2, 4) == 1 and next_call_size(1000, 2, 4) == 4
+    assert sizes[-4:] == [2, 2, 2, 1]  # the last calls hold two trials; one only when one is left
+    assert next_call_size(3, 2, 4) == 2 and next_call_size(1, 2, 4) == 1 and next_call_size(1000, 2, 4) == 4
+    assert next_call_size(5, 2, 1) == 1  # never above the cap
 
 
 @pytest.mark.parametrize("batch", [None, 4])
