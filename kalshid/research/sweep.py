@@ -37,6 +37,7 @@ from typing import Any
 
 import attrs
 
+from kalshid.logs import get_logger
 from kalshid.research.backtest import run_backtest
 from kalshid.research.results import BacktestResult, EquityPoint
 from kalshid.research.settings import BacktestSettings
@@ -296,6 +297,16 @@ def _stale_trials_failed(study: Any) -> None:
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)
 
 
+log = get_logger("kalshid.sweep")
+_LOST = ("Unable to contact Actor's worker", "Worker holding Actor was lost")
+
+
+def _worker_lost(exc: BaseException) -> bool:
+    """Whether an actor call failed because its worker is gone (Dask's own errors for it), not because
+    the call itself raised."""
+    return isinstance(exc, OSError | RuntimeError) and any(text in str(exc) for text in _LOST)
+
+
 def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings, space: Sequence[ParamSpace],
            period: tuple[datetime | None, datetime | None], trials: int, objective: str, parallel: int,
            on_trial: Callable[[], None] | None = None, ahead: int | None = None, batch: int | None = None,
@@ -314,9 +325,11 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
     machine) is not paid per call. ``ahead`` calls (default 1) wait on each searcher beyond the running
     one, so a searcher that finishes starts its next call at once instead of idling through the
     driver's round trip; the price is that a trial's parameters are chosen without the results of the
-    trials still running, as with any parallel search. A failed call (a bug, or a lost worker) stops
-    the search with its error once the other running calls have returned; every trial finished before
-    it is in ``study``, so the same search started again resumes."""
+    trials still running, as with any parallel search. When a worker is lost, the trials of its calls
+    go to the other searchers (a worker that joins later is used by the next search). A call that
+    raises stops the search with its error once the other running calls have returned, as does the
+    loss of every worker; every trial finished before is in ``study``, so the same search started
+    again resumes."""
     import queue
     import threading
 
@@ -345,40 +358,67 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
         client.wait_for_workers(1)
         workers = list(client.scheduler_info().get("workers", {}))
     made = [client.submit(Searcher, spec, settings, tuple(space), seed, period[0], period[1], objective,
-                          study.direction, actor=True, workers=[w], pure=False)
+                          study.direction, actor=True, workers=[w], allow_other_workers=True, pure=False)
             for w in workers[:max(1, parallel)]]
     searchers = [f.result() for f in made]
 
-    lock = threading.Lock()
+    cond = threading.Condition()
     calls = itertools.count()
     sent = [0] * len(searchers)  # how much of ``history`` each searcher has been sent
+    in_flight = 0  # calls submitted and not returned, on every searcher
     stopping = False
     outcomes: queue.Queue[tuple[int, list[tuple[dict[str, object], float | str]] | BaseException | None]] = (
         queue.Queue())
 
-    def next_call(slot: int) -> tuple[int, int, tuple[Finished, ...]] | None:
-        nonlocal remaining
-        with lock:
-            if remaining <= 0 or stopping:
+    def next_call(slot: int, wait: bool) -> tuple[int, int, tuple[Finished, ...]] | None:
+        """The next call for searcher ``slot``, or None when no trial is left to give; with ``wait``,
+        first wait for trials a lost searcher gives back while calls are still out."""
+        nonlocal remaining, in_flight
+        with cond:
+            while not stopping and remaining <= 0 and wait and in_flight > 0:
+                cond.wait()
+            if stopping or remaining <= 0:
                 return None
             count = min(per_call, remaining) if batch is not None else next_call_size(remaining, parallel, per_call)
             remaining -= count
+            in_flight += 1
             news, sent[slot] = tuple(history[sent[slot]:]), len(history)
             return next(calls), count, news
 
+    def returned(calls_back: int, trials_back: int) -> None:
+        nonlocal remaining, in_flight
+        with cond:
+            in_flight -= calls_back
+            remaining += trials_back
+            cond.notify_all()
+
     def drive(slot: int) -> None:
-        """Keep one call running and ``waiting`` more submitted on searcher ``slot``; hand each
-        call's results to the driver's thread, then ``None`` when done."""
-        submitted: list[tuple[int, Any]] = []
+        """Keep one call running and ``waiting`` more submitted on searcher ``slot``; hand each call's
+        results to the driver's thread, then ``None`` when done. If the searcher's worker is lost, the
+        trials of its calls go back to the others."""
+        submitted: list[tuple[int, int, Any]] = []
         try:
             while True:
-                while len(submitted) <= waiting and (job := next_call(slot)) is not None:
-                    call, count, news = job
-                    submitted.append((call, searchers[slot].run(news, call, count)))
-                if not submitted:
-                    break
-                call, future = submitted.pop(0)
-                outcomes.put((call, future.result()))
+                try:
+                    while len(submitted) <= waiting and (job := next_call(slot, wait=not submitted)) is not None:
+                        call, count, news = job
+                        submitted.append((call, count, None))  # counted as given to this searcher first
+                        submitted[-1] = (call, count, searchers[slot].run(news, call, count))
+                    if not submitted:
+                        break
+                    call, count, future = submitted[0]
+                    results = future.result()
+                except BaseException as exc:
+                    if not _worker_lost(exc):
+                        raise
+                    lost = sum(c for _, c, _ in submitted)
+                    returned(len(submitted), lost)
+                    log.warning("sweep worker lost; its unfinished trials go to the others", worker=workers[slot],
+                                trials=lost, error=str(exc))
+                    return
+                submitted.pop(0)
+                outcomes.put((call, results))
+                returned(1, 0)
         except BaseException as exc:  # handed to the driver's thread, which raises it
             outcomes.put((-1, exc))
         finally:
@@ -397,11 +437,12 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
                 running -= 1
                 continue
             if isinstance(outcome, BaseException):
-                with lock:
+                with cond:
                     stopping = True
+                    cond.notify_all()
                 error = error or outcome
                 continue
-            with lock:
+            with cond:
                 history.extend((trial_key(call, i), params, distributions,
                                 None if isinstance(value, str) else value)
                                for i, (params, value) in enumerate(outcome))
@@ -417,14 +458,18 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
                 if on_trial is not None:
                     on_trial()
     finally:
-        with lock:
+        with cond:
             stopping = True
+            cond.notify_all()
         for t in threads:
             t.join()
         for f in made:
             f.release()
     if error is not None:
         raise error
+    if remaining > 0:
+        raise RuntimeError(f"every worker of the search was lost with {remaining} trials not run; the "
+                           f"{len(found.trials)} finished are stored, so the same search resumes")
     return found
 
 

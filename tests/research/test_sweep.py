@@ -1,12 +1,15 @@
 """The walk-forward sweep: slicing, parameter spaces, resumable storage, out-of-sample-only results."""
 
 import itertools
+import os
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 
 import optuna
 import pytest
 from dask.distributed import Client
+from structlog.testing import capture_logs
 
 from kalshid.core.portfolio import window_close
 from kalshid.research import sweep
@@ -213,6 +216,34 @@ def test_a_failed_call_stops_the_search_and_keeps_the_finished_trials(tmp_path: 
             search(client, study, spec, BacktestSettings(), space, (START, END), 5, "pnl", 1, batch=1)
     kept = optuna.load_study(study_name=study.study_name, storage=open_storage(storage)).trials
     assert len(kept) == 2 and all(t.state is optuna.trial.TrialState.COMPLETE for t in kept)
+
+
+def test_a_lost_worker_s_trials_go_to_the_other_worker(tmp_path: Path) -> None:
+    from dask.distributed import LocalCluster
+
+    spec = _shared_spec()
+    space = [ParamSpace("kelly_volatility.min_edge", 0.0, 0.2)]
+    study = optuna.create_study(storage=open_storage(str(tmp_path / "s.journal")), direction="maximize")
+    killed: list[str] = []
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        pids = client.run(os.getpid)
+
+        def kill_one() -> None:  # after the first finished trial: one worker process dies at once
+            if not killed:
+                victim = sorted(pids)[1]
+                killed.append(victim)
+                os.kill(pids[victim], signal.SIGKILL)
+
+        with capture_logs() as logs:
+            found = search(client, study, spec, BacktestSettings(), space, (START, END), 12, "pnl", 2,
+                           on_trial=kill_one, batch=2)
+    assert killed
+    lost = [e for e in logs if e["event"].startswith("sweep worker lost")]
+    assert [e["worker"] for e in lost] == killed and lost[0]["trials"] > 0  # its calls were given back
+    trials = optuna.load_study(study_name=study.study_name, storage=open_storage(str(tmp_path / "s.journal"))).trials
+    assert len(trials) == 12 and all(t.state is optuna.trial.TrialState.COMPLETE for t in trials)
+    assert len(found.trials) == 12
 
 
 def test_a_seeded_search_on_one_worker_is_reproducible(tmp_path: Path) -> None:
