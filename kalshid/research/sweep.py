@@ -330,9 +330,6 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
     raises stops the search with its error once the other running calls have returned, as does the
     loss of every worker; every trial finished before is in ``study``, so the same search started
     again resumes."""
-    import queue
-    import threading
-
     import optuna
 
     _stale_trials_failed(study)
@@ -360,7 +357,22 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
     made = [client.submit(Searcher, spec, settings, tuple(space), seed, period[0], period[1], objective,
                           study.direction, actor=True, workers=[w], allow_other_workers=True, pure=False)
             for w in workers[:max(1, parallel)]]
-    searchers = [f.result() for f in made]
+    try:
+        return _drive_searchers(study, found, [f.result() for f in made], workers, history, distributions,
+                                remaining, per_call, batch is not None, parallel, waiting, on_trial)
+    finally:
+        for f in made:  # the actors go with them
+            f.release()
+
+
+def _drive_searchers(study: Any, found: Any, searchers: list[Any], workers: list[str], history: list[Finished],
+                     distributions: dict[str, Any], remaining: int, per_call: int, fixed_batch: bool,
+                     parallel: int, waiting: int, on_trial: Callable[[], None] | None) -> Any:
+    """:func:`search`'s calls: a thread per searcher keeps its calls going; this thread records results."""
+    import queue
+    import threading
+
+    import optuna
 
     cond = threading.Condition()
     calls = itertools.count()
@@ -379,7 +391,7 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
                 cond.wait()
             if stopping or remaining <= 0:
                 return None
-            count = min(per_call, remaining) if batch is not None else next_call_size(remaining, parallel, per_call)
+            count = min(per_call, remaining) if fixed_batch else next_call_size(remaining, parallel, per_call)
             remaining -= count
             in_flight += 1
             news, sent[slot] = tuple(history[sent[slot]:]), len(history)
@@ -461,10 +473,8 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
         with cond:
             stopping = True
             cond.notify_all()
-        for t in threads:
-            t.join()
-        for f in made:
-            f.release()
+    # here every thread has ended; on an exception above (an interrupt, a storage error) they are left
+    # to end with their running call, which is not waited for
     if error is not None:
         raise error
     if remaining > 0:

@@ -246,6 +246,28 @@ def test_a_lost_worker_s_trials_go_to_the_other_worker(tmp_path: Path) -> None:
     assert len(found.trials) == 12
 
 
+def test_a_search_that_loses_every_worker_fails_and_keeps_what_finished(tmp_path: Path) -> None:
+    from dask.distributed import LocalCluster
+
+    spec = _shared_spec()
+    space = [ParamSpace("kelly_volatility.min_edge", 0.0, 0.2)]
+    storage = str(tmp_path / "s.journal")
+    study = optuna.create_study(storage=open_storage(storage), direction="maximize")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        pids = list(client.run(os.getpid).values())
+
+        def kill_all() -> None:  # after the first finished trial: the only worker process dies
+            while pids:
+                os.kill(pids.pop(), signal.SIGKILL)
+
+        with pytest.raises(RuntimeError, match="every worker of the search was lost"):
+            search(client, study, spec, BacktestSettings(), space, (START, END), 12, "pnl", 1, batch=2,
+                   on_trial=kill_all)
+    kept = optuna.load_study(study_name=study.study_name, storage=open_storage(storage)).trials
+    assert 1 <= len(kept) < 12 and all(t.state is optuna.trial.TrialState.COMPLETE for t in kept)
+
+
 def test_a_seeded_search_on_one_worker_is_reproducible(tmp_path: Path) -> None:
     data = default_data_dir()
     if not (data / "kalshi").is_dir():
