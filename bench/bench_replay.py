@@ -11,11 +11,15 @@ minus the same with ``--build-only`` (building the stream), divided by the event
 Figures are CPU seconds of this process (``time.process_time``) beside wall seconds, so a busy
 machine shows up as the difference. Streams:
 
-1. **synthetic recording**: what ``kalshid record`` writes for 15-minute SOL markets: one index print
-   a second, book updates of the current market with three levels of depth a side (5 a second, a
-   tenth of them a change at the touch, the rest a change below it) and a trade every 2 seconds,
-   each market settled. The strategies are evaluated as in the daemon (``kalshid.core.decision``,
-   "When to evaluate"): on every index print and every change of the current market's top of book.
+1. **synthetic recordings**: what ``kalshid record`` writes for 15-minute SOL markets: one index print a
+   second, book updates of the current market with three levels of depth a side (5 a second, a tenth
+   of them a change at the touch, the rest a change below it) and a trade every 2 seconds, each market
+   settled; the touch either as the simulator's makers quote it around the index's fair value
+   (``books=makers``, a market that follows the index) or a random walk blind to the index
+   (``books=random``, a stress case: ``kelly_volatility`` signals on almost every evaluation), see
+   :mod:`kalshid.research.synthetic`. The strategies are evaluated as in the daemon
+   (``kalshid.core.decision``, "When to evaluate"): on every index print and every change of the
+   current market's top of book.
 2. **shared data, every SOL ladder market** (``underlying=none``, one book a minute per market).
 3. **shared data with the SOL perpetual as index** (``underlying=perp``).
 """
@@ -28,6 +32,7 @@ from pathlib import Path
 
 from kalshid.research import BacktestSettings, SharedDataSource, run_backtest
 from kalshid.research.engine import Replay
+from kalshid.research.events import Event
 from kalshid.research.synthetic import synthetic_recording
 
 
@@ -43,6 +48,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=None, help="shared data directory (default: beside the repo)")
     ap.add_argument("--hours", type=float, default=2.0, help="hours of synthetic recording (default 2)")
     ap.add_argument("--synthetic-only", action="store_true", help="skip the shared data")
+    ap.add_argument("--books", default="makers,random", metavar="KIND[,KIND]",
+                    help="the synthetic streams: makers (the touch follows the index as the simulator's makers "
+                         "quote it), random (a stress case: the touch blind to the index); default both")
     ap.add_argument("--no-strategies", action="store_true", help="enable no strategy (the loop alone)")
     ap.add_argument("--strategies", default=None, metavar="NAME[,NAME]",
                     help="the strategies to enable (default: every strategy kalshid has, as the goal's figure; "
@@ -52,9 +60,10 @@ def main() -> None:
                     help="build the synthetic stream and stop (the baseline to subtract under callgrind)")
     args = ap.parse_args()
 
-    events = synthetic_recording(args.hours)
+    kinds = [k.strip() for k in args.books.split(",")]
     if args.build_only:
-        print(f"{len(events)} events built")
+        for books in kinds:
+            print(f"{len(synthetic_recording(args.hours, books=books))} events built ({books})")  # type: ignore[arg-type]
         return
     if args.no_strategies:
         settings = BacktestSettings(enabled_strategies=())
@@ -63,14 +72,18 @@ def main() -> None:
     else:
         settings = BacktestSettings()
 
-    def run_synthetic() -> tuple[int, str]:
-        r = Replay(settings, fold_book_ticks=not args.plain)
-        result = r.run(iter(events))
-        signals = sum(v for k, v in result.counters.items() if k.startswith("signals_"))
-        return len(events), (f"{result.counters['evaluations']} evaluations, {signals} signals, "
-                             f"{len(result.trades)} fills")
+    for books in kinds:  # one stream in memory at a time: a second one's objects would slow the collector
+        events = synthetic_recording(args.hours, books=books)  # type: ignore[arg-type]
 
-    timed(f"synthetic recording, {args.hours:g} h (index 1/s, books 5/s)", run_synthetic)
+        def run_synthetic(events: list[Event] = events) -> tuple[int, str]:
+            r = Replay(settings, fold_book_ticks=not args.plain)
+            result = r.run(iter(events))
+            signals = sum(v for k, v in result.counters.items() if k.startswith("signals_"))
+            return len(events), (f"{result.counters['evaluations']} evaluations, {signals} signals, "
+                                 f"{result.counters['signals_proposed']} proposed, {len(result.trades)} fills")
+
+        timed(f"synthetic recording, {args.hours:g} h, books={books}", run_synthetic)
+        del events, run_synthetic
     if args.synthetic_only:
         return
 

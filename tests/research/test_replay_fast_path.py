@@ -14,7 +14,8 @@ from kalshid.research.results import BacktestResult
 from kalshid.research.settings import BacktestSettings
 from kalshid.research.synthetic import synthetic_recording
 
-EVENTS = synthetic_recording(0.5)
+EVENTS = synthetic_recording(0.5)  # books=random: a signal on almost every evaluation
+QUOTED = synthetic_recording(0.5, books="makers")  # books that follow the index
 
 
 def _everything(result: BacktestResult) -> dict[str, Any]:
@@ -50,6 +51,15 @@ def test_folding_book_ticks_changes_nothing(settings: BacktestSettings) -> None:
     assert plain.counters["evaluations"] > 1000 and len(plain.trades) > 20
     per_order = Counter((t.ts, t.ticker, t.strategy) for t in plain.trades if t.is_taker)
     assert any(n > 1 for n in per_order.values()), "no order walked the book's depth"
+
+
+def test_folding_changes_nothing_on_books_that_follow_the_index() -> None:
+    settings = BacktestSettings()
+    plain = Replay(settings, fold_book_ticks=False).run(iter(QUOTED))
+    fast = _Counting(settings)
+    assert _everything(fast.run(iter(QUOTED))) == _everything(plain)
+    assert fast.folded > sum(1 for e in QUOTED if isinstance(e, BookTick)) // 2
+    assert plain.counters["evaluations"] > 1000 and plain.trades  # quieter than the stress stream, not silent
 
 
 def test_folding_keeps_the_fill_model_s_memory_of_taken_liquidity_at_every_time() -> None:
