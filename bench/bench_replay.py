@@ -4,9 +4,9 @@ a test. Goals: ≥ 200 000 events/s; every SOL market in under 10 s.
 
 Run: ``.venv/bin/python bench/bench_replay.py [--data DIR] [--hours H]``
 
-Instructions per event, independent of the machine's load: ``valgrind --tool=callgrind
-.venv/bin/python bench/bench_replay.py --hours 0.5 --synthetic-only [--no-strategies] [--plain]``
-minus the same with ``--build-only`` (building the stream), divided by the events printed.
+Instructions per event, independent of the machine's load: ``PYTHONHASHSEED=0 valgrind --tool=callgrind
+.venv/bin/python bench/bench_replay.py --hours 0.5 --synthetic-only --books KIND [--no-strategies]
+[--plain]`` minus the same with ``--build-only`` (building the stream), divided by the events printed.
 
 Figures are CPU seconds of this process (``time.process_time``) beside wall seconds, so a busy
 machine shows up as the difference. Streams:

@@ -24,8 +24,8 @@ from kalshid.research.cli_backtest import add_source_arguments, build, parse_dat
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from kalshid.research.sweep import DEFAULT_SPACE, OBJECTIVES
 
-    p.description = ("Walk-forward parameter search: Optuna proposes parameters, each trial is a backtest run as a "
-                     "Dask task; only out-of-sample results of the parameters chosen in-sample are reported.")
+    p.description = ("Walk-forward parameter search: Optuna proposes parameters, each trial is a backtest run on a "
+                     "Dask worker; only out-of-sample results of the parameters chosen in-sample are reported.")
     add_source_arguments(p)
     p.add_argument("--from", dest="start", type=parse_date, required=True, metavar="DATE")
     p.add_argument("--to", dest="end", type=parse_date, required=True, metavar="DATE")
@@ -41,9 +41,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="in-sample objective: net P&L in dollars, or P&L per dollar staked (default pnl)")
     p.add_argument("--workers", type=int, default=2, help="local Dask workers (default 2; one thread each)")
     p.add_argument("--batch", type=int, default=None, metavar="K",
-                   help="trials per Dask task (default: up to 4, so that each worker gets at least 8 tasks)")
+                   help="trials per call to a worker's searcher (default: up to 4, so that each worker gets at "
+                        "least 8 calls)")
     p.add_argument("--scheduler", metavar="tcp://HOST:8786", default=None,
-                   help="use this Dask scheduler instead of a local cluster")
+                   help="use this Dask scheduler instead of a local cluster (its workers with one thread each)")
     p.add_argument("--storage", default=None,
                    help="Optuna storage: a URL (sqlite:///PATH, postgresql://...) or a journal file path "
                         "(default OUT/study.journal)")

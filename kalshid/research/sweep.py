@@ -156,7 +156,7 @@ def trial_value(spec: SourceSpec, settings: BacktestSettings, overrides: Mapping
 
 def trial_values(spec: SourceSpec, settings: BacktestSettings, batch: Sequence[Mapping[str, object]],
                  start: datetime | None, end: datetime | None, objective: str) -> list[float | str]:
-    """:func:`trial_value` for each overrides in ``batch``, in order (one Dask task for several trials).
+    """:func:`trial_value` for each overrides in ``batch``, in order.
 
     A trial whose parameters the strategy refuses (``ValueError``) gives its message, a ``str``, in its
     place; the others run as usual."""
@@ -197,7 +197,7 @@ class Searcher:
     def run(self, finished: Sequence[Finished], call: int, count: int) -> list[tuple[dict[str, object], float | str]]:
         """Add ``finished`` (the trials finished since this searcher's previous call, in the driver's
         order; those it ran itself it holds already), then sample, run and tell ``count`` trials with
-        TPE seeded by :func:`task_seed` for ``call``. Returns each trial's parameters with its value
+        TPE seeded by :func:`call_seed` for ``call``. Returns each trial's parameters with its value
         (or, for parameters the strategy refuses, the reason)."""
         import optuna
 
@@ -209,7 +209,7 @@ class Searcher:
             state = optuna.trial.TrialState.COMPLETE if value is not None else optuna.trial.TrialState.FAIL
             study.add_trial(optuna.trial.create_trial(params=dict(params), distributions=dict(distributions),
                                                       value=value, state=state))
-        study.sampler = optuna.samplers.TPESampler(seed=task_seed(self.seed, call))
+        study.sampler = optuna.samplers.TPESampler(seed=call_seed(self.seed, call))
         out: list[tuple[dict[str, object], float | str]] = []
         for index in range(count):
             trial = study.ask()
@@ -225,9 +225,9 @@ class Searcher:
         return out
 
 
-def task_seed(seed: int | None, task: int) -> int | None:
-    """The sampler seed of a search's ``task``-th task: distinct per task, reproducible from ``seed``."""
-    return None if seed is None else (seed * 1_000_003 + task) % 2**32
+def call_seed(seed: int | None, call: int) -> int | None:
+    """The sampler seed of a search's ``call``-th call: distinct per call, reproducible from ``seed``."""
+    return None if seed is None else (seed * 1_000_003 + call) % 2**32
 
 
 def _objective_told(value: float | str) -> float | str:
@@ -316,7 +316,7 @@ def search(client: Any, study: Any, spec: SourceSpec, settings: BacktestSettings
     Each worker hosts a :class:`Searcher` (a Dask actor) that samples and runs its own trials: each
     call asks it for ``batch`` trials (by default :func:`batch_size`, smaller towards the end:
     :func:`next_call_size`) and brings it the trials finished elsewhere since its previous call. TPE's
-    seed for each call is derived from ``seed`` (:func:`task_seed`). A finished trial is added to
+    seed for each call is derived from ``seed`` (:func:`call_seed`). A finished trial is added to
     ``study`` once, so the storage sees one write per trial instead of the ask / suggest / tell commits
     of every trial. Returns an in-memory study holding every finished trial of ``study``.
 
@@ -490,7 +490,7 @@ def walk_forward(client: Any, storage: Any, study_name: str, spec: SourceSpec, s
     """Search each in-sample slice, judge its best parameters on the next slice (see module docstring).
 
     ``storage``: an Optuna storage object, or a string for :func:`open_storage`; ``batch``: trials per
-    Dask task (:func:`search`)."""
+    searcher call (:func:`search`)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -22,12 +22,12 @@ from kalshid.research.sweep import (
     Searcher,
     SourceSpec,
     batch_size,
+    call_seed,
     merge,
     next_call_size,
     open_storage,
     search,
     slices,
-    task_seed,
     walk_forward,
 )
 
@@ -179,7 +179,7 @@ def test_a_searcher_adds_what_it_is_sent_and_asks_reproducibly() -> None:
             p["kelly_volatility.min_edge"] for _, p, _, _ in history)
         asked.append(results[0][0])
     assert asked[0] == asked[1]  # the same history and seed ask the same parameters
-    assert task_seed(3, 5) != task_seed(3, 6) and task_seed(None, 5) is None
+    assert call_seed(3, 5) != call_seed(3, 6) and call_seed(None, 5) is None
 
 
 def test_a_searcher_tells_its_own_trials_once() -> None:
