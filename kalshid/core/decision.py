@@ -4,8 +4,9 @@ This is the strategy stage's decision, shared by the daemon (:mod:`kalshid.tradi
 backtest (:mod:`kalshid.research.engine`) so both run the same rules:
 
 - each strategy is asked once, in registry order, with the same view, print, history and book;
-- a signal is **suppressed** when trading is stopped or the strategy already has an order working in
-  this market (one intent at a time per strategy and market);
+- a signal is **suppressed** when trading is stopped (the operator's stop, or a HALTED circuit breaker,
+  which risk would refuse anyway: the caller passes ``trading_enabled`` false) or the strategy already
+  has an order working in this market (one intent at a time per strategy and market);
 - a buy signal's Kelly count is a *target position*: what the strategy already holds of that side in
   that market is subtracted, and a signal already met is **at target**.
 

@@ -11,7 +11,8 @@ does when no burst is waiting):
    :class:`~kalshid.core.tracker.MarketTracker`, trade prints may fill resting orders, settlements pay out;
 3. if an index print or a book tick of the current market arrived, the enabled strategies are
    evaluated once by :func:`kalshid.core.decision.evaluate_strategies` (bankroll = cash − resting buys'
-   worst cost, busy and target-position rules as in the daemon); each proposal passes
+   worst cost, busy and target-position rules as in the daemon, trading stopped while the breaker is
+   HALTED); each proposal passes
    :meth:`kalshid.core.risk.RiskEngine.check` with the day ledger rolled and the data ages from the
    tracker; approved orders go to the fill model; fills update the
    :class:`~kalshid.core.portfolio.Portfolio` and every equity change is shown to the
@@ -236,8 +237,9 @@ class Replay:
         new_prints = tracker.take_new_prints()
         history = PriceHistory(index=new_prints[:-1]) if len(new_prints) > 1 else _NO_HISTORY
         busy = {name for (name, t) in self.busy if t == ticker} if self.busy else _NOT_BUSY
+        halted = self.breaker is not None and self.breaker.status is BreakerStatus.HALTED
         evaluations = evaluate_strategies(self.registry.active(), view, tracker.last_print, history, top,
-                                          trading_enabled=True, busy=busy, holdings=self.holdings)
+                                          trading_enabled=not halted, busy=busy, holdings=self.holdings)
         seconds_to_close = (view.close_time - view.now).total_seconds()
         if seconds_to_close > 0:  # the last evaluation of each whole minute left, per market (_forecasts)
             self._forecast_slots[(ticker, int(seconds_to_close // 60))] = (top, evaluations)

@@ -35,6 +35,7 @@ import attrs
 import trio
 
 from kalshid.core.basis import BasisConfig, BasisTracker
+from kalshid.core.breaker import BreakerStatus
 from kalshid.core.decision import Outcome, bankroll_cc, closing_due, evaluate_strategies, side_edges
 from kalshid.core.markets import INDEX_ID
 from kalshid.core.signals import IndexPrint as CoreIndexPrint
@@ -266,7 +267,10 @@ class StrategyStage:
             if len(self._closing_logged) > 64:
                 self._closing_logged = {ticker}
         busy = orders.busy_in(ticker)
-        trading_enabled = self.p.snapshots.execution.trading_enabled  # the execution stage's switch
+        # the execution stage's switch, and the risk stage's breaker: while it is HALTED nothing trades and risk
+        # would reject every proposal, so signals are suppressed here, counted, and not sent
+        trading_enabled = (self.p.snapshots.execution.trading_enabled
+                           and self.p.snapshots.risk.breaker.status is not BreakerStatus.HALTED)
         history = PriceHistory(index=new_prints[:-1] if new_prints else ())
         out: list[Proposal] = []
         evaluations = evaluate_strategies(self.p.registry.active(), view, tracker.last_print, history, top,

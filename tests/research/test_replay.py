@@ -136,7 +136,9 @@ def test_a_tripped_breaker_stops_new_entries() -> None:
     r = replay(events, fills=FillSettings(latency_seconds=0), bankroll_cc=100_000)
     assert [t.ticker for t in r.result.trades] == [TICKER]
     assert r.result.breaker_events and "halted" in r.result.breaker_events[0]
-    assert r.result.counters["rejected_breaker_halted"] == 1
+    # the next market's signal is suppressed while the breaker is halted: counted, never sent to risk
+    assert r.result.counters["signals_suppressed"] == 1
+    assert "rejected_breaker_halted" not in r.result.counters and len(r.result.signals) == 1
 
 
 def test_event_evaluation_asks_after_each_trigger_within_a_timestamp() -> None:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import attrs
 import trio
 import trio.testing
 
-from kalshid.core.signals import IndexPrint
+from kalshid.core.breaker import BreakerStatus
+from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
+from kalshid.core.strategies.base import PriceHistory
 from kalshid.core.strategies.registry import StrategyRegistry
+from kalshid.core.vocab import Action, Side
 from kalshid.exchange import base
 from kalshid.store import Journal
+from kalshid.trading.messages import Proposal
 from kalshid.trading.strategy import StrategyStage
 from tests.trading.stagekit import NOW, TICKER, RecordingStrategy, book_event, follow_ticker, index_event, pipeline
 
@@ -79,3 +84,51 @@ async def test_the_strategy_stage_evaluates_only_when_an_input_changed(journal: 
     assert stage.received == 5
 
 
+
+
+class BuysYes(RecordingStrategy):
+    """Signals a buy of one YES at the ask on every evaluation with a book."""
+
+    name = "buys_yes"
+
+    def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
+                orderbook: BookTop | None) -> Signal | None:
+        super().analyze(market, current_price, price_history, orderbook)
+        if orderbook is None or orderbook.yes_ask_cc is None:
+            return None
+        return Signal(strategy=self.name, ticker=market.ticker, side=Side.YES, action=Action.BUY,
+                      price_cc=orderbook.yes_ask_cc, count=1, fair_prob=0.9, edge=0.1, confidence=1.0,
+                      reason="test", created_at=market.now)
+
+
+async def test_a_halted_breaker_suppresses_signals_until_it_is_reset(journal: Journal) -> None:
+    """While the risk stage's breaker is HALTED the strategies are evaluated but nothing is proposed (no
+    rejection per signal downstream); once it runs again, the next signal is proposed."""
+    strategy = BuysYes()
+    p = pipeline(journal)
+    p.registry = StrategyRegistry([strategy])
+    p.state.ready = True
+    follow_ticker(p)
+    p.state.breaker = attrs.evolve(p.state.breaker, status=BreakerStatus.HALTED)
+    p.publish_risk()
+    stage = StrategyStage(p)
+    stage.tracker.on_index(IndexPrint(NOW, 150.0))
+    md_send, md_recv = trio.open_memory_channel[base.FeedEvent](64)
+    prop_send, prop_recv = trio.open_memory_channel[object](64)
+    close_send, _close_recv = trio.open_memory_channel[object](64)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stage.run, md_recv, prop_send, close_send)
+        md_send.send_nowait(book_event(1, 4000))
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(strategy.calls) == 1  # evaluated: the strategy's state stays current
+        assert prop_recv.statistics().current_buffer_used == 0
+        assert stage.counters.view["signals_suppressed"] == 1
+
+        p.state.breaker = attrs.evolve(p.state.breaker, status=BreakerStatus.RUNNING)  # the operator's reset
+        p.publish_risk()
+        md_send.send_nowait(book_event(2, 4100))
+        await trio.testing.wait_all_tasks_blocked()
+        proposal = prop_recv.receive_nowait()
+        assert isinstance(proposal, Proposal) and proposal.signal.strategy == "buys_yes"
+        assert stage.counters.view["signals_suppressed"] == 1
+        await md_send.aclose()
