@@ -154,19 +154,14 @@ def trial_value(spec: SourceSpec, settings: BacktestSettings, overrides: Mapping
     return evaluate(spec, settings, overrides, start, end, objective)[0]
 
 
-def trial_values(spec: SourceSpec, settings: BacktestSettings, batch: Sequence[Mapping[str, object]],
-                 start: datetime | None, end: datetime | None, objective: str) -> list[float | str]:
-    """:func:`trial_value` for each overrides in ``batch``, in order.
-
-    A trial whose parameters the strategy refuses (``ValueError``) gives its message, a ``str``, in its
-    place; the others run as usual."""
-    out: list[float | str] = []
-    for overrides in batch:
-        try:
-            out.append(trial_value(spec, settings, overrides, start, end, objective))
-        except ValueError as exc:
-            out.append(str(exc))
-    return out
+def trial_outcome(spec: SourceSpec, settings: BacktestSettings, overrides: Mapping[str, object],
+                  start: datetime | None, end: datetime | None, objective: str) -> float | str:
+    """:func:`trial_value`, or, for parameters the strategy refuses (``ValueError``), the refusal's
+    message: that trial fails alone and the search goes on."""
+    try:
+        return trial_value(spec, settings, overrides, start, end, objective)
+    except ValueError as exc:
+        return str(exc)
 
 
 # A finished trial as the driver tells it to the searchers: a key naming the trial (which call ran it,
@@ -214,8 +209,8 @@ class Searcher:
         for index in range(count):
             trial = study.ask()
             params = {p.name: p.suggest(trial) for p in self.space}
-            told = _objective_told(trial_values(self.spec, self.settings, [params], self.start, self.end,
-                                                self.objective)[0])
+            told = _objective_told(trial_outcome(self.spec, self.settings, params, self.start, self.end,
+                                                 self.objective))
             if isinstance(told, str):
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
             else:

@@ -206,12 +206,12 @@ def test_a_failed_call_stops_the_search_and_keeps_the_finished_trials(tmp_path: 
     storage = str(tmp_path / "s.journal")
     study = optuna.create_study(storage=open_storage(storage), direction="maximize")
 
-    def broken(*_args: object) -> list[float | str]:
+    def broken(*_args: object) -> float | str:
         raise RuntimeError("the backtest broke")
 
     with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
         search(client, study, spec, BacktestSettings(), space, (START, END), 2, "pnl", 1, batch=1)
-        monkeypatch.setattr(sweep, "trial_values", broken)  # the worker runs in this process
+        monkeypatch.setattr(sweep, "trial_outcome", broken)  # the worker runs in this process
         with pytest.raises(RuntimeError, match="the backtest broke"):
             search(client, study, spec, BacktestSettings(), space, (START, END), 5, "pnl", 1, batch=1)
     kept = optuna.load_study(study_name=study.study_name, storage=open_storage(storage)).trials
