@@ -4,9 +4,9 @@ This is the strategy stage's decision, shared by the daemon (:mod:`kalshid.tradi
 backtest (:mod:`kalshid.research.engine`) so both run the same rules:
 
 - each strategy is asked once, in registry order, with the same view, print, history and book;
-- a signal is **suppressed** when trading is stopped (the operator's stop, or a HALTED circuit breaker,
-  which risk would refuse anyway: the caller passes ``trading_enabled`` false) or the strategy already
-  has an order working in this market (one intent at a time per strategy and market);
+- a signal is **suppressed** when trading is stopped (:func:`trading_enabled`: the operator's stop, or a
+  HALTED circuit breaker, which risk would refuse anyway) or the strategy already has an order working
+  in this market (one intent at a time per strategy and market);
 - a buy signal's Kelly count is a *target position*: what the strategy already holds of that side in
   that market is subtracted, and a signal already met is **at target**.
 
@@ -41,6 +41,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from kalshid.core.breaker import BreakerStatus
 from kalshid.core.risk import RestingOrder
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
 from kalshid.core.slots import slot_setters
@@ -77,6 +78,12 @@ def top_changed(old: BookTop | None, new: BookTop | None) -> bool:
     return (old.yes_bid_cc != new.yes_bid_cc or old.no_bid_cc != new.no_bid_cc
             or old.yes_bid_size != new.yes_bid_size or old.no_bid_size != new.no_bid_size
             or old.ticker != new.ticker)
+
+
+def trading_enabled(operator_enabled: bool, breaker_status: BreakerStatus) -> bool:
+    """Whether signals may become proposals: the operator has not stopped trading and the circuit
+    breaker is not HALTED (nothing trades until it is reset; risk would refuse every proposal)."""
+    return operator_enabled and breaker_status is not BreakerStatus.HALTED
 
 
 def bankroll_cc(cash_cc: int, resting: Iterable[RestingOrder]) -> int:

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 import attrs
 
 from kalshid.core.breaker import Breaker, BreakerStatus
-from kalshid.core.decision import Evaluation, Outcome, bankroll_cc, evaluate_strategies
+from kalshid.core.decision import Evaluation, Outcome, bankroll_cc, evaluate_strategies, trading_enabled
 from kalshid.core.netting import net_parts
 from kalshid.core.portfolio import Fill, Portfolio
 from kalshid.core.risk import DayLedger, OrderIntent, RestingOrder, RiskEngine, RiskState
@@ -237,9 +237,10 @@ class Replay:
         new_prints = tracker.take_new_prints()
         history = PriceHistory(index=new_prints[:-1]) if len(new_prints) > 1 else _NO_HISTORY
         busy = {name for (name, t) in self.busy if t == ticker} if self.busy else _NOT_BUSY
-        halted = self.breaker is not None and self.breaker.status is BreakerStatus.HALTED
+        breaker = self.breaker.status if self.breaker is not None else BreakerStatus.RUNNING
         evaluations = evaluate_strategies(self.registry.active(), view, tracker.last_print, history, top,
-                                          trading_enabled=not halted, busy=busy, holdings=self.holdings)
+                                          trading_enabled=trading_enabled(True, breaker), busy=busy,
+                                          holdings=self.holdings)
         seconds_to_close = (view.close_time - view.now).total_seconds()
         if seconds_to_close > 0:  # the last evaluation of each whole minute left, per market (_forecasts)
             self._forecast_slots[(ticker, int(seconds_to_close // 60))] = (top, evaluations)

@@ -35,8 +35,14 @@ import attrs
 import trio
 
 from kalshid.core.basis import BasisConfig, BasisTracker
-from kalshid.core.breaker import BreakerStatus
-from kalshid.core.decision import Outcome, bankroll_cc, closing_due, evaluate_strategies, side_edges
+from kalshid.core.decision import (
+    Outcome,
+    bankroll_cc,
+    closing_due,
+    evaluate_strategies,
+    side_edges,
+    trading_enabled,
+)
 from kalshid.core.markets import INDEX_ID
 from kalshid.core.signals import IndexPrint as CoreIndexPrint
 from kalshid.core.signals import Signal
@@ -267,16 +273,14 @@ class StrategyStage:
             if len(self._closing_logged) > 64:
                 self._closing_logged = {ticker}
         busy = orders.busy_in(ticker)
-        # the execution stage's switch, and the risk stage's breaker: while it is HALTED nothing trades and risk
-        # would reject every proposal, so signals are suppressed here, counted, and not sent
-        trading_enabled = (self.p.snapshots.execution.trading_enabled
-                           and self.p.snapshots.risk.breaker.status is not BreakerStatus.HALTED)
+        # the execution stage's switch and the risk stage's breaker, as published
+        enabled = trading_enabled(self.p.snapshots.execution.trading_enabled, self.p.snapshots.risk.breaker.status)
         history = PriceHistory(index=new_prints[:-1] if new_prints else ())
         out: list[Proposal] = []
         evaluations = evaluate_strategies(self.p.registry.active(), view, tracker.last_print, history, top,
-                                          trading_enabled=trading_enabled, busy=busy, holdings=orders.holdings)
+                                          trading_enabled=enabled, busy=busy, holdings=orders.holdings)
         if self.record is not None:
-            self.record(evaluation_record(self.received, view, trading_enabled, busy, orders.holdings,
+            self.record(evaluation_record(self.received, view, enabled, busy, orders.holdings,
                                           evaluations))
         for ev in evaluations:
             if ev.fair_yes is not None:

@@ -10,7 +10,16 @@ from typing import Any
 import attrs
 import pytest
 
-from kalshid.core.decision import CANCEL_BEFORE_CLOSE, Evaluation, Outcome, closing_due, evaluate_strategies, side_edges
+from kalshid.core.breaker import BreakerStatus
+from kalshid.core.decision import (
+    CANCEL_BEFORE_CLOSE,
+    Evaluation,
+    Outcome,
+    closing_due,
+    evaluate_strategies,
+    side_edges,
+    trading_enabled,
+)
 from kalshid.core.signals import BookTop, Signal
 from kalshid.core.strategies.base import PriceHistory
 from kalshid.core.vocab import Action, Side
@@ -70,3 +79,9 @@ def test_a_buy_proposes_the_signal_less_what_the_strategy_holds() -> None:
     some_held = evaluate(3)
     assert some_held.proposal == attrs.evolve(signal, count=7) and some_held.proposal.reason == "r"
     assert evaluate(10).outcome is Outcome.AT_TARGET
+
+
+def test_trading_is_enabled_only_by_the_operator_and_a_breaker_that_is_not_halted() -> None:
+    assert trading_enabled(True, BreakerStatus.RUNNING) and trading_enabled(True, BreakerStatus.REDUCING)
+    assert not trading_enabled(True, BreakerStatus.HALTED)  # until the operator resets it
+    assert not any(trading_enabled(False, status) for status in BreakerStatus)
