@@ -44,6 +44,39 @@ def follow_ticker(p: Pipeline) -> None:
     p.state.follow = FollowMarkets((MarketInfo(TICKER, CLOSE - timedelta(minutes=15), CLOSE, 150.0),), TICKER)
 
 
+def strategy_pipeline(journal: Journal, *strategies: BaseStrategy) -> Pipeline:
+    """:func:`pipeline` with ``strategies`` enabled, ready, following :data:`TICKER`."""
+    p = pipeline(journal)
+    p.registry = StrategyRegistry(list(strategies))
+    p.state.ready = True
+    follow_ticker(p)
+    return p
+
+
+@attrs.define
+class StageChannels:
+    """A strategy stage's channels, 64 deep: feed events in (``md``), proposals and closing-window
+    work out; :meth:`stage_ends` are the ends ``StrategyStage.run`` takes."""
+
+    md: trio.MemorySendChannel[base.FeedEvent]
+    md_recv: trio.MemoryReceiveChannel[base.FeedEvent]
+    proposals_send: trio.MemorySendChannel[object]
+    proposals: trio.MemoryReceiveChannel[object]
+    closing_send: trio.MemorySendChannel[object]
+    closing: trio.MemoryReceiveChannel[object]
+
+    @classmethod
+    def open(cls) -> StageChannels:
+        md, md_recv = trio.open_memory_channel[base.FeedEvent](64)
+        proposals_send, proposals = trio.open_memory_channel[object](64)
+        closing_send, closing = trio.open_memory_channel[object](64)
+        return cls(md, md_recv, proposals_send, proposals, closing_send, closing)
+
+    def stage_ends(self) -> tuple[trio.MemoryReceiveChannel[base.FeedEvent], trio.MemorySendChannel[object],
+                                  trio.MemorySendChannel[object]]:
+        return self.md_recv, self.proposals_send, self.closing_send
+
+
 @attrs.frozen
 class RecordingParams:
     pass

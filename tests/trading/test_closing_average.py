@@ -11,12 +11,11 @@ import trio
 import trio.testing
 
 from kalshid.core.markets import INDEX_ID
-from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.exchange import base
 from kalshid.exchange.types import IndexPrint as ExIndexPrint
 from kalshid.store import Journal
 from kalshid.trading.strategy import StrategyStage
-from tests.trading.stagekit import CLOSE, TICKER, RecordingStrategy, follow_ticker, pipeline
+from tests.trading.stagekit import CLOSE, TICKER, RecordingStrategy, StageChannels, strategy_pipeline
 
 
 def _print(seconds_into_window: int, value: str, avg: str | None = None,
@@ -29,32 +28,26 @@ def _print(seconds_into_window: int, value: str, avg: str | None = None,
 
 async def test_the_last_minute_is_priced_from_the_published_average(journal: Journal) -> None:
     recorder = RecordingStrategy()
-    p = pipeline(journal)
-    p.registry = StrategyRegistry([recorder])
-    p.state.ready = True
-    follow_ticker(p)
-    stage = StrategyStage(p)
-    md_send, md_recv = trio.open_memory_channel[base.FeedEvent](64)
-    prop_send, _prop_recv = trio.open_memory_channel[object](64)
-    close_send, _close_recv = trio.open_memory_channel[object](64)
+    stage = StrategyStage(strategy_pipeline(journal, recorder))
+    ch = StageChannels.open()
     with structlog.testing.capture_logs() as logs:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(stage.run, md_recv, prop_send, close_send)
-            md_send.send_nowait(_print(0, "150.00"))  # the print at close - 60 s
+            nursery.start_soon(stage.run, *ch.stage_ends())
+            ch.md.send_nowait(_print(0, "150.00"))  # the print at close - 60 s
             await trio.testing.wait_all_tasks_blocked()
             # a gap of 9 s in the daemon's own feed; the exchange's average covers it
-            md_send.send_nowait(_print(10, "150.40", avg="150.25", window=10))
+            ch.md.send_nowait(_print(10, "150.40", avg="150.25", window=10))
             await trio.testing.wait_all_tasks_blocked()
             view = recorder.views[-1]
             assert (view.closing_source, view.closing_count) == ("published", 11)
             assert view.closing_sum == pytest.approx(10 * 150.25 + 150.00)
-            md_send.send_nowait(_print(12, "150.50", avg="150.30", window=3))  # short: falls back
+            ch.md.send_nowait(_print(12, "150.50", avg="150.30", window=3))  # short: falls back
             await trio.testing.wait_all_tasks_blocked()
             view = recorder.views[-1]
             assert view.closing_source == "own" and view.closing_count == 3  # prints at 0, 10 and 12 s
-            md_send.send_nowait(_print(13, "150.50", avg="150.30", window=4))  # short again: logged once
+            ch.md.send_nowait(_print(13, "150.50", avg="150.30", window=4))  # short again: logged once
             await trio.testing.wait_all_tasks_blocked()
-            await md_send.aclose()
+            await ch.md.aclose()
     closing = [e for e in logs if e["event"] == "closing average"]
     assert len(closing) == 1 and closing[0]["market"] == TICKER
     assert "published average covers 11 settlement prints, own prints 2" in closing[0]["reason"]

@@ -29,7 +29,7 @@ from kalshid.store import Journal
 from kalshid.trading.messages import FollowMarkets, Pipeline, SetEntries, StrategySnapshot, ask
 from kalshid.trading.risk import RiskStage
 from kalshid.trading.strategy import StrategyStage
-from tests.trading.stagekit import CLOSE, NOW, TICKER, book_event, index_event, pipeline
+from tests.trading.stagekit import CLOSE, NOW, TICKER, StageChannels, book_event, index_event, pipeline
 
 TRADING = Path(__file__).resolve().parents[2] / "kalshid" / "trading"
 NEXT = market_ticker(CLOSE + timedelta(minutes=15))
@@ -60,19 +60,17 @@ async def test_the_strategy_applies_the_markets_message_in_its_own_turn_and_reco
     rows: list[object] = []
     stage = StrategyStage(p, record=rows.append)
     p.state.follow = FollowMarkets((info(TICKER),), TICKER)
-    md_send, md_recv = trio.open_memory_channel[base.FeedEvent](64)
-    prop_send, _prop_recv = trio.open_memory_channel[object](64)
-    close_send, _close_recv = trio.open_memory_channel[object](64)
+    ch = StageChannels.open()
 
     def followed() -> list[MarketsFollowed]:
         return [r for r in rows if isinstance(r, MarketsFollowed)]
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(stage.run, md_recv, prop_send, close_send)
+        nursery.start_soon(stage.run, *ch.stage_ends())
         await trio.testing.wait_all_tasks_blocked()
         assert stage.tracker.tickers() == [] and followed() == []  # nothing folded yet: not applied
-        md_send.send_nowait(index_event(1, "150.10"))
-        md_send.send_nowait(book_event(1, 4000))
+        ch.md.send_nowait(index_event(1, "150.10"))
+        ch.md.send_nowait(book_event(1, 4000))
         await trio.testing.wait_all_tasks_blocked()
         assert stage.tracker.tickers() == [TICKER]
         assert followed() == [MarketsFollowed((TICKER,), TICKER, 0)]  # before the first event it folded
@@ -81,16 +79,16 @@ async def test_the_strategy_applies_the_markets_message_in_its_own_turn_and_reco
         # the markets room rolls over: nothing changes until the stage's next turn
         p.state.follow = FollowMarkets((info(NEXT, 15),), NEXT)
         assert stage.tracker.tickers() == [TICKER]
-        md_send.send_nowait(index_event(2, "150.20"))
+        ch.md.send_nowait(index_event(2, "150.20"))
         await trio.testing.wait_all_tasks_blocked()
         assert stage.tracker.tickers() == [NEXT]
         assert followed()[-1] == MarketsFollowed((NEXT,), NEXT, 2)
         assert p.snapshots.strategy.tops == {}  # the old market's book is no longer followed
 
-        md_send.send_nowait(index_event(3, "150.30"))  # the same message: applied once, recorded once
+        ch.md.send_nowait(index_event(3, "150.30"))  # the same message: applied once, recorded once
         await trio.testing.wait_all_tasks_blocked()
         assert len(followed()) == 2
-        await md_send.aclose()
+        await ch.md.aclose()
 
 
 async def test_risk_takes_exchange_time_and_marks_from_the_strategy_snapshot(journal: Journal) -> None:
@@ -126,17 +124,15 @@ async def test_a_book_gone_stale_leaves_the_snapshot_and_risk_s_marks_at_once(jo
     p.state.follow = FollowMarkets((info(TICKER),), TICKER)
     stage = StrategyStage(p)
     risk = RiskStage(p, RiskEngine(LIMITS))
-    md_send, md_recv = trio.open_memory_channel[base.FeedEvent](64)
-    prop_send, _prop_recv = trio.open_memory_channel[object](64)
-    close_send, _close_recv = trio.open_memory_channel[object](64)
+    ch = StageChannels.open()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(stage.run, md_recv, prop_send, close_send)
-        md_send.send_nowait(book_event(1, 4000))
+        nursery.start_soon(stage.run, *ch.stage_ends())
+        ch.md.send_nowait(book_event(1, 4000))
         await trio.testing.wait_all_tasks_blocked()
         assert risk.marks() == {TICKER: 4500}
         assert p.snapshots.strategy.book_age_seconds(TICKER) == stage.tracker.book_age_seconds(TICKER) == 0.0
-        md_send.send_nowait(base.FeedStale(TICKER, "seq gap", 1.5))
+        ch.md.send_nowait(base.FeedStale(TICKER, "seq gap", 1.5))
         await trio.testing.wait_all_tasks_blocked()
         assert risk.marks() == {} and p.snapshots.strategy.book_age_seconds(TICKER) is None
         assert risk.now() == NOW + timedelta(seconds=1)
-        await md_send.aclose()
+        await ch.md.aclose()

@@ -1,4 +1,5 @@
-"""The strategy stage on its own: bursts folded in order and evaluated once, evaluations only on a change."""
+"""The strategy stage on its own: bursts folded in order and evaluated once, evaluations only on a change,
+signals held back while the breaker is halted."""
 
 from __future__ import annotations
 
@@ -11,13 +12,20 @@ import trio.testing
 from kalshid.core.breaker import BreakerStatus
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
 from kalshid.core.strategies.base import PriceHistory
-from kalshid.core.strategies.registry import StrategyRegistry
 from kalshid.core.vocab import Action, Side
 from kalshid.exchange import base
 from kalshid.store import Journal
 from kalshid.trading.messages import Proposal
 from kalshid.trading.strategy import StrategyStage
-from tests.trading.stagekit import NOW, TICKER, RecordingStrategy, book_event, follow_ticker, index_event, pipeline
+from tests.trading.stagekit import (
+    NOW,
+    TICKER,
+    RecordingStrategy,
+    StageChannels,
+    book_event,
+    index_event,
+    strategy_pipeline,
+)
 
 
 async def test_the_strategy_stage_folds_a_burst_in_order_and_evaluates_once(journal: Journal) -> None:
@@ -25,22 +33,17 @@ async def test_the_strategy_stage_folds_a_burst_in_order_and_evaluates_once(jour
     state; nothing in the burst is skipped (every print reaches the strategy's history, a stale mark
     and a lifecycle event take effect)."""
     strategy = RecordingStrategy()
-    p = pipeline(journal)
-    p.registry = StrategyRegistry([strategy])
-    p.state.ready = True
-    follow_ticker(p)
+    p = strategy_pipeline(journal, strategy)
     stage = StrategyStage(p)
-    md_send, md_recv = trio.open_memory_channel[base.FeedEvent](64)
-    prop_send, prop_recv = trio.open_memory_channel[object](64)
-    close_send, close_recv = trio.open_memory_channel[object](64)
+    ch = StageChannels.open()
     burst: list[base.FeedEvent] = [index_event(1, "150.10"), book_event(1, 4000), index_event(2, "150.20"),
                                    base.FeedStale(TICKER, "seq gap", 2.5), index_event(3, "150.30"),
                                    base.MarketLifecycle(TICKER, "activated", 3.5), book_event(4, 4100),
                                    index_event(4, "150.40")]
     for event in burst:
-        md_send.send_nowait(event)
+        ch.md.send_nowait(event)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(stage.run, md_recv, prop_send, close_send)
+        nursery.start_soon(stage.run, *ch.stage_ends())
         await trio.testing.wait_all_tasks_blocked()
         assert len(strategy.calls) == 1
         now, current, history, top = strategy.calls[0]
@@ -49,38 +52,33 @@ async def test_the_strategy_stage_folds_a_burst_in_order_and_evaluates_once(jour
         assert top is not None and top.yes_bid_cc == 4100  # the book after the stale mark, not before
         assert p.markets_changed.is_set()
 
-        md_send.send_nowait(book_event(5, 4000))  # on its own: one more evaluation
-        md_send.send_nowait(base.FeedStale(TICKER, "seq gap", 5.5))
+        ch.md.send_nowait(book_event(5, 4000))  # on its own: one more evaluation
+        ch.md.send_nowait(base.FeedStale(TICKER, "seq gap", 5.5))
         await trio.testing.wait_all_tasks_blocked()
         assert len(strategy.calls) == 2
         assert strategy.calls[1][3] is None  # stale at evaluation time: no book for the strategy
-        await md_send.aclose()
+        await ch.md.aclose()
     assert len(strategy.calls) == 2
     # nothing was proposed (the strategy never trades) and no window is near its close
-    assert prop_recv.statistics().current_buffer_used == close_recv.statistics().current_buffer_used == 0
+    assert ch.proposals.statistics().current_buffer_used == ch.closing.statistics().current_buffer_used == 0
 
 
 async def test_the_strategy_stage_evaluates_only_when_an_input_changed(journal: Journal) -> None:
     """kalshid.core.decision, "When to evaluate": a book that only re-confirms the top is folded
     without an evaluation; a new price at the touch and a new index print each trigger one."""
     strategy = RecordingStrategy()
-    p = pipeline(journal)
-    p.registry = StrategyRegistry([strategy])
-    p.state.ready = True
-    follow_ticker(p)
+    p = strategy_pipeline(journal, strategy)
     stage = StrategyStage(p)
     stage.tracker.on_index(IndexPrint(NOW, 150.0))  # exchange time is known before the first book
-    md_send, md_recv = trio.open_memory_channel[base.FeedEvent](64)
-    prop_send, _prop_recv = trio.open_memory_channel[object](64)
-    close_send, _close_recv = trio.open_memory_channel[object](64)
+    ch = StageChannels.open()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(stage.run, md_recv, prop_send, close_send)
+        nursery.start_soon(stage.run, *ch.stage_ends())
         for event, calls in ((book_event(1, 4000), 1), (book_event(2, 4000), 1), (book_event(3, 4100), 2),
                              (index_event(4, "150.10"), 3), (index_event(4, "150.20"), 3)):
-            md_send.send_nowait(event)
+            ch.md.send_nowait(event)
             await trio.testing.wait_all_tasks_blocked()
             assert len(strategy.calls) == calls, event  # the same top again, or a replayed print: nothing
-        await md_send.aclose()
+        await ch.md.aclose()
     assert stage.received == 5
 
 
@@ -105,30 +103,25 @@ async def test_a_halted_breaker_suppresses_signals_until_it_is_reset(journal: Jo
     """While the risk stage's breaker is HALTED the strategies are evaluated but nothing is proposed (no
     rejection per signal downstream); once it runs again, the next signal is proposed."""
     strategy = BuysYes()
-    p = pipeline(journal)
-    p.registry = StrategyRegistry([strategy])
-    p.state.ready = True
-    follow_ticker(p)
+    p = strategy_pipeline(journal, strategy)
     p.state.breaker = attrs.evolve(p.state.breaker, status=BreakerStatus.HALTED)
     p.publish_risk()
     stage = StrategyStage(p)
     stage.tracker.on_index(IndexPrint(NOW, 150.0))
-    md_send, md_recv = trio.open_memory_channel[base.FeedEvent](64)
-    prop_send, prop_recv = trio.open_memory_channel[object](64)
-    close_send, _close_recv = trio.open_memory_channel[object](64)
+    ch = StageChannels.open()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(stage.run, md_recv, prop_send, close_send)
-        md_send.send_nowait(book_event(1, 4000))
+        nursery.start_soon(stage.run, *ch.stage_ends())
+        ch.md.send_nowait(book_event(1, 4000))
         await trio.testing.wait_all_tasks_blocked()
         assert len(strategy.calls) == 1  # evaluated: the strategy's state stays current
-        assert prop_recv.statistics().current_buffer_used == 0
+        assert ch.proposals.statistics().current_buffer_used == 0
         assert stage.counters.view["signals_suppressed"] == 1
 
         p.state.breaker = attrs.evolve(p.state.breaker, status=BreakerStatus.RUNNING)  # the operator's reset
         p.publish_risk()
-        md_send.send_nowait(book_event(2, 4100))
+        ch.md.send_nowait(book_event(2, 4100))
         await trio.testing.wait_all_tasks_blocked()
-        proposal = prop_recv.receive_nowait()
+        proposal = ch.proposals.receive_nowait()
         assert isinstance(proposal, Proposal) and proposal.signal.strategy == "buys_yes"
         assert stage.counters.view["signals_suppressed"] == 1
-        await md_send.aclose()
+        await ch.md.aclose()
