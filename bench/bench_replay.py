@@ -27,6 +27,7 @@ machine shows up as the difference. Streams:
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from pathlib import Path
 
@@ -72,18 +73,16 @@ def main() -> None:
     else:
         settings = BacktestSettings()
 
-    for books in kinds:  # one stream in memory at a time: a second one's objects would slow the collector
+    def run_synthetic(events: list[Event]) -> tuple[int, str]:
+        result = Replay(settings, fold_book_ticks=not args.plain).run(iter(events))
+        signals = sum(v for k, v in result.counters.items() if k.startswith("signals_"))
+        return len(events), (f"{result.counters['evaluations']} evaluations, {signals} signals, "
+                             f"{result.counters['signals_proposed']} proposed, {len(result.trades)} fills")
+
+    for books in kinds:  # one stream in memory while it is timed: another one's objects would slow the collector
         events = synthetic_recording(args.hours, books=books)  # type: ignore[arg-type]
-
-        def run_synthetic(events: list[Event] = events) -> tuple[int, str]:
-            r = Replay(settings, fold_book_ticks=not args.plain)
-            result = r.run(iter(events))
-            signals = sum(v for k, v in result.counters.items() if k.startswith("signals_"))
-            return len(events), (f"{result.counters['evaluations']} evaluations, {signals} signals, "
-                                 f"{result.counters['signals_proposed']} proposed, {len(result.trades)} fills")
-
-        timed(f"synthetic recording, {args.hours:g} h, books={books}", run_synthetic)
-        del events, run_synthetic
+        timed(f"synthetic recording, {args.hours:g} h, books={books}", functools.partial(run_synthetic, events))
+        del events
     if args.synthetic_only:
         return
 
