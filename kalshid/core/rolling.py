@@ -83,12 +83,12 @@ class RollingWindow:
         self._removed = 0
 
     def mean(self) -> float | None:
-        n = len(self._points)
-        return None if n == 0 else self._ref + self._sum / n
+        moments = self.moments()
+        return None if moments is None else moments[1]
 
     def moments(self) -> tuple[int, float, float, float] | None:
-        """``(count, mean, variance, newest value)`` in one call (the same floats as :meth:`mean`,
-        :meth:`variance` and :attr:`last_value`), or ``None`` when empty."""
+        """``(count, mean, population variance clamped at 0, newest value)``, or ``None`` when empty
+        (rounding can leave a variance a hair below 0)."""
         points = self._points
         n = len(points)
         if n == 0:
@@ -98,8 +98,5 @@ class RollingWindow:
 
     def variance(self) -> float | None:
         """Population variance, clamped at 0 (rounding can leave a tiny negative)."""
-        n = len(self._points)
-        if n == 0:
-            return None
-        m = self._sum / n
-        return max(0.0, self._sumsq / n - m * m)
+        moments = self.moments()
+        return None if moments is None else moments[2]

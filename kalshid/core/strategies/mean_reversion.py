@@ -79,6 +79,8 @@ class MeanReversion(BaseStrategy):
 
     def _ingest(self, market: MarketView, points: Sequence[PricePoint], mid: float | None) -> None:
         """Fold ``points`` then the book's ``mid`` at ``market.now`` (``None``: no mid)."""
+        if mid is not None and not 0.0 <= mid <= 1.0:  # the check PricePoint makes
+            raise ValueError(f"yes_prob must be in [0, 1], got {mid!r}")
         history = self.history
         if market.ticker != self.ticker:
             self.ticker = market.ticker
@@ -86,8 +88,6 @@ class MeanReversion(BaseStrategy):
         now = market.now.timestamp()
         if not points:  # the common call: the mid alone (the loop below, for one point)
             if mid is not None:
-                if not 0.0 <= mid <= 1.0:  # the check PricePoint makes
-                    raise ValueError(f"yes_prob must be in [0, 1], got {mid!r}")
                 last = history.last_time
                 if last is None or now > last:
                     history.append(now, mid)
@@ -96,8 +96,6 @@ class MeanReversion(BaseStrategy):
         last = history.last_time
         ordered = sorted((p.ts.timestamp(), p.yes_prob) for p in points)
         if mid is not None:
-            if not 0.0 <= mid <= 1.0:  # the check PricePoint makes
-                raise ValueError(f"yes_prob must be in [0, 1], got {mid!r}")
             if ordered and ordered[-1][0] >= now:
                 ordered = sorted([*ordered, (now, mid)])
             else:
