@@ -119,12 +119,11 @@ class KellyVolatility(BaseStrategy):
     def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
                 orderbook: BookTop | None) -> Signal | None:
         prints = price_history.index
-        vol = self.vol
         if prints:
             self.ingest((*prints, current_price) if current_price is not None else prints)
-            vol = self.vol
-        elif current_price is not None and (vol.last_ts is None or current_price.ts > vol.last_ts):
-            vol = self.vol = vol.update(current_price.ts, current_price.price)  # ingest's one-print case
+        elif current_price is not None:
+            self.ingest((current_price,))
+        vol = self.vol
         self.last_fair_yes = self.last_model_yes = None
         if (current_price is None or orderbook is None or market.floor_strike is None
                 or not market.is_open or not vol.is_warm):
