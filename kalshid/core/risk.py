@@ -164,6 +164,9 @@ class Verdict:
         return self.adjusted_count if self.adjusted_count is not None else intent.count
 
 
+_AFTER_FILL_LIMITS = (ReasonCode.MAX_WINDOW_EXPOSURE, ReasonCode.MAX_DAILY_LOSS)
+
+
 def _reject(reason: ReasonCode, detail: str) -> Verdict:
     return Verdict(False, reason, detail)
 
@@ -252,19 +255,31 @@ class RiskEngine:
         full = self._buy_violation(intent, intent.count, t)
         if full is None:
             return Verdict(True, ReasonCode.APPROVED, "all limits pass")
-        # Every limit passes for fewer contracts if it passes for more (the search below relies on it).
+        # Every limit passes for fewer contracts if it passes for more (the search below relies on it),
+        # so the order is rejected exactly when one contract breaks a limit, with that contract's detail.
+        # A limit on the portfolio after the fill (window exposure, daily loss) that the whole order
+        # breaks is usually broken by any count (a full window, a day at its loss limit), so one
+        # contract is tried first; a breach of the cost limits goes to the arithmetic bound first.
+        one_known = False
+        if full[0] in _AFTER_FILL_LIMITS and intent.count > 1:
+            one = self._buy_violation(intent, 1, t)
+            if one is not None:
+                return _reject(*one)
+            one_known = True
         # The per-trade cap and the cash available bound the order's cost alone, so the largest count
         # within both is arithmetic; it is usually the answer, and only the limits that need the
-        # portfolio after the fill (window exposure, daily loss) are searched below it.
+        # portfolio after the fill are searched below it.
         budget = min(self.limits.max_position_size_cc, t.state.portfolio.cash_cc - t.reserved)
         hi = max_count_within(budget, intent.price_cc, intent.count - 1)
-        at_hi = self._buy_violation(intent, hi, t) if hi >= 1 else full
+        # its detail is read only when it is also the one-contract answer below
+        at_hi = self._buy_violation(intent, hi, t, detail=hi == 1) if hi >= 1 else full
         if at_hi is None:
             return Verdict(True, ReasonCode.REDUCED, f"reduced from {intent.count} to {hi}: {full[1]}",
                            adjusted_count=hi)
-        one = at_hi if hi == 1 or intent.count == 1 else self._buy_violation(intent, 1, t)
-        if one is not None:
-            return _reject(*one)
+        if not one_known:
+            one = at_hi if hi == 1 or intent.count == 1 else self._buy_violation(intent, 1, t)
+            if one is not None:
+                return _reject(*one)
         lo, hi = 1, hi - 1  # 1 passes; search the largest passing count, then verify it
         while lo < hi:
             mid = (lo + hi + 1) // 2

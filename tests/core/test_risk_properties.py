@@ -19,6 +19,8 @@ from kalshid.core.risk import DayLedger, OrderIntent, ReasonCode, RiskEngine, Ri
 from kalshid.core.vocab import Action, Side
 
 START = datetime(2026, 7, 1, 23, 20, tzinfo=UTC)  # close to a UTC day boundary on purpose
+SIZE_LIMITS = (ReasonCode.MAX_TRADE_SIZE, ReasonCode.INSUFFICIENT_CASH, ReasonCode.MAX_WINDOW_EXPOSURE,
+               ReasonCode.MAX_DAILY_LOSS)
 
 limits_st = st.builds(
     RiskLimits,
@@ -80,6 +82,10 @@ def test_risk_never_approves_a_breach(limits: RiskLimits, cash: int, steps: list
             n = verdict.count_for(intent)
             if not verdict.approved:
                 assert n == 0
+                if action is Action.BUY and verdict.reason in SIZE_LIMITS:
+                    # rejected exactly when one contract breaks a limit, and with that contract's detail
+                    one = engine.check(attrs.evolve(intent, count=1), state, now)
+                    assert (one.approved, one.reason, one.detail) == (False, verdict.reason, verdict.detail)
                 continue
             # Per-order rules, checked against the state the engine saw
             assert 1 <= n <= intent.count
