@@ -95,9 +95,13 @@ class KellyVolatility(BaseStrategy):
 
     def ingest(self, prints: Sequence[IndexPrint]) -> None:
         """Fold prints newer than the last one seen into the EWMA (older ones are skipped)."""
+        vol = self.vol
+        last = vol.last_ts
         for p in (prints if len(prints) < 2 else sorted(prints, key=lambda q: q.ts)):
-            if self.vol.last_ts is None or p.ts > self.vol.last_ts:
-                self.vol = self.vol.update(p.ts, p.price)
+            if last is None or p.ts > last:
+                vol = vol.update(p.ts, p.price)
+                last = vol.last_ts
+        self.vol = vol
 
     def _price(self, vol: EwmaVol, spot: float, strike: float, tau: float, observed_sum: float,
                observed_count: int) -> tuple[float, float, float]:

@@ -108,20 +108,30 @@ class MeanReversion(BaseStrategy):
 
     def zscore(self) -> float | None:
         """z of the newest point against the window's mean and (population) std, or None."""
+        scored = self._scored()
+        return None if scored is None else scored[0]
+
+    def _scored(self) -> tuple[float, float] | None:
+        """``(z, the window's mean)`` when the window holds enough points that vary, else None."""
         moments = self.history.moments()
         if moments is None:
             return None
         n, mean, var, last = moments
         if n < self._min_samples or var <= MIN_VARIANCE:
             return None
-        return (last - mean) / math.sqrt(var)
+        return (last - mean) / math.sqrt(var), mean
 
     def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
                 orderbook: BookTop | None) -> Signal | None:
         mid = orderbook.yes_mid_prob if orderbook is not None else None
         self._ingest(market, price_history.yes, mid)
-        z = self.last_z = self.zscore()
-        if z is None or orderbook is None or not market.is_open:
+        scored = self._scored()
+        if scored is None:
+            self.last_z = None
+            return None
+        z, mean = scored
+        self.last_z = z
+        if orderbook is None or not market.is_open:
             return None
         p = self.params
         if abs(z) >= p.zscore_threshold_high:
@@ -130,8 +140,6 @@ class MeanReversion(BaseStrategy):
             confidence = MEDIUM_CONFIDENCE
         else:
             return None
-        mean = self.history.mean()
-        assert mean is not None  # zscore() found enough points
         side = Side.NO if z > 0 else Side.YES
         fair = 1.0 - mean if side is Side.NO else mean
         ask = orderbook.ask(side)
