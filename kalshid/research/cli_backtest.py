@@ -157,8 +157,11 @@ def run(args: argparse.Namespace) -> int:
     ci_m, ci_d = summary["pnl_per_dollar_staked_ci95_markets"], summary["pnl_per_dollar_staked_ci95_days"]
     print(f"markets settled {summary['markets_settled']}  traded {summary['markets_traded']}  "
           f"fills {summary['trades']}  contracts {summary['contracts']}")
-    print(f"P&L ${summary['pnl']} net of fees ${summary['fees']}  hit rate {_f(summary['hit_rate'])}  "
+    print(f"P&L net of fees ${summary['pnl']}  fees ${summary['fees']}  hit rate {_f(summary['hit_rate'])}  "
           f"max drawdown ${summary['max_drawdown']}")
+    if summary["unsettled_markets"]:
+        print(f"open at the end, not in the P&L: {len(summary['unsettled_markets'])} market(s) without a "
+              f"settlement in the data ({', '.join(summary['unsettled_markets'])})")
     print(f"P&L per $ staked {_f(summary['pnl_per_dollar_staked'])}  95% CI markets {_ci(ci_m)}  days {_ci(ci_d)}")
     print(f"fill model: latency {settings.fills.latency_seconds}s; source: {summary['source'].get('name')}")
     if args.out:

@@ -70,7 +70,7 @@ def reliability_chart(result: BacktestResult, path: Path) -> None:
                     label=f"{'market mid' if name == MID else name} (n={len(pairs)})",
                     ls=":" if name == MID else "-")
         ax.set_title(f"{ml} min left")
-        ax.legend(fontsize=7, loc="upper left")
+        _legend(ax, fontsize=7, loc="upper left")
     for ax in axes[-1]:
         ax.set_xlabel("forecast P(YES)")
     for ax in axes[:, 0]:
@@ -94,10 +94,20 @@ def scores_chart(result: BacktestResult, path: Path) -> None:
         ax.set_title(metric.replace("_", " "))
         ax.set_xlabel("minutes left")
         ax.invert_xaxis()
-        ax.legend(fontsize=7)
+        _legend(ax, fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _legend(ax: Any, **kw: Any) -> None:
+    """The panel's legend, or, when no forecast reached it (no market settled with that many minutes
+    left), a note saying so instead of an empty legend box."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kw)
+    else:
+        ax.text(0.5, 0.5, "no settled market", ha="center", va="center", transform=ax.transAxes, fontsize=8,
+                color="grey")
 
 
 def draw_all(result: BacktestResult, out: Path) -> list[str]:

@@ -1,12 +1,15 @@
 """``kalshid backtest`` and ``kalshid sweep`` from the command line: reports written, bad input refused."""
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
 
 from kalshid.cli import main
+from kalshid.research.recorder import Recorder
 from kalshid.research.sources.shared import default_data_dir
+from tests.research.test_recorder import TICKER, session_messages
 
 DATA = default_data_dir()
 
@@ -28,7 +31,28 @@ def test_backtest_writes_the_report_and_prints_the_headline(data: Path, tmp_path
     assert summary["period"]["from"].startswith("2026-06-01T12:00")
     assert summary["settings"]["strategy_params"]["kelly_volatility"]["min_edge"] == 0.05
     assert summary["fill_model"]["latency_seconds"] == 0.25
-    assert "P&L $" in capsys.readouterr().out
+    out_text = capsys.readouterr().out
+    assert f"P&L net of fees ${summary['pnl']}  fees ${summary['fees']}" in out_text
+    assert "open at the end" not in out_text  # every market of the period settled in the data
+
+
+def test_a_backtest_names_the_markets_left_open_at_the_end(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # a recorded session whose market has not settled yet: the account's recorded fill opens a position
+    with Recorder(tmp_path / "rec", flush_seconds=0.01) as rec:
+        for e in session_messages()[:-1]:  # without the lifecycle message that settles it
+            rec.offer(e)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        status = main(["backtest", "--source", "recorded", "--recordings", str(tmp_path / "rec"),
+                       "--fills-as-recorded", "--no-progress", "--out", str(tmp_path / "bt")])
+    assert status == 0
+    # charts without a settled market say so in each panel, without a warning about empty legends
+    assert (tmp_path / "bt" / "reliability.png").is_file() and (tmp_path / "bt" / "scores.png").is_file()
+    assert [str(w.message) for w in caught] == []
+    out = capsys.readouterr().out
+    assert "markets settled 0  traded 1  fills 1  contracts 3" in out
+    assert f"open at the end, not in the P&L: 1 market(s) without a settlement in the data ({TICKER})" in out
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -27,7 +27,8 @@ CLOSE = window_close(TICKER)
 OPEN = CLOSE - timedelta(minutes=15)
 
 
-def _session() -> list[object]:
+def session_messages() -> list[object]:
+    """One market's messages as the daemon hands them to the recorder, from its listing to its settlement."""
     t = OPEN + timedelta(minutes=1)
     book = OrderBook(TICKER, yes=((3900, 5), (4000, 20)), no=((5800, 7), (5900, 30)), exchange_ts=t, local_time=1.0)
     fill = Fill("f1", "o1", TICKER, "yes", "buy", 3, 4100, 5900, True, 200, t + timedelta(seconds=1), "c1")  # type: ignore[arg-type]
@@ -44,7 +45,7 @@ def _session() -> list[object]:
 
 def test_recorded_events_replay_as_the_engine_s_events(tmp_path: Path) -> None:
     with Recorder(tmp_path, flush_seconds=0.01) as rec:
-        for e in _session():
+        for e in session_messages():
             rec.offer(e)
     assert rec.statistics()["written_rows"] == 7 and rec.dropped == 0
     files = parquet_files(tmp_path)
@@ -103,7 +104,7 @@ def test_retention_deletes_old_hours_only(tmp_path: Path) -> None:
 
 def test_offer_never_waits_when_the_writer_is_behind(tmp_path: Path) -> None:
     rec = Recorder(tmp_path, queue_size=10)  # not started: nothing drains the queue
-    event = _session()[1]
+    event = session_messages()[1]
     offering = threading.Thread(target=lambda: [rec.offer(event) for _ in range(100)])
     offering.start()
     offering.join(timeout=10)
@@ -113,7 +114,7 @@ def test_offer_never_waits_when_the_writer_is_behind(tmp_path: Path) -> None:
 
 def test_a_finished_hour_is_compacted_into_one_file_and_reads_the_same(tmp_path: Path) -> None:
     with Recorder(tmp_path, flush_seconds=0.01) as rec:
-        for e in _session():
+        for e in session_messages():
             rec.offer(e)
             time.sleep(0.03)  # several chunks
     folders = {f.parent for f in parquet_files(tmp_path)}
