@@ -8,7 +8,9 @@ account's own fills (for ``fills_as_recorded``). Simulator sessions recorded by 
 Time: each event is replayed at its exchange time; an event without one (listings, lifecycle) at the
 newest exchange time seen before it in receipt order, which is when the daemon itself would have had
 it. Lacks: the daemon's burst grouping (which events it folded before each evaluation) and its queueing
-delays are not recorded; the replay evaluates once per distinct exchange time.
+delays are not recorded; the replay's ``evaluation`` setting stands in for them (``kalshid backtest``
+evaluates a recording after every triggering event, as the daemon does when it keeps up; ``timestamp``
+once per distinct exchange time).
 """
 
 from __future__ import annotations
@@ -153,7 +155,8 @@ class RecordedSource:
             name=f"recorded:{self.series}:{len(self.files)} files",
             supports=("full book depth per update", "index prints at exchange time", "public trades",
                       "market listings with strikes", "lifecycle results", "the account's own fills"),
-            lacks=("the daemon's burst grouping and queueing delays (one evaluation per exchange time)",))
+            lacks=("the daemon's burst grouping and queueing delays (the replay evaluates as its evaluation "
+                   "setting says: after every triggering event, or once per exchange time)",))
 
     def events(self, start: datetime | None = None, end: datetime | None = None) -> Iterator[Event]:
         closes = {e.ticker: e.close_time for e in self._events if isinstance(e, MarketListed)}
