@@ -153,7 +153,7 @@ class Replay:
             for e in batch:
                 if isinstance(e, MarketListed):
                     old = self.markets.get(e.ticker)
-                    relisted = relisted or old is None or attrs.evolve(old, ts=e.ts) != e
+                    relisted = relisted or old is None or old.listing != e.listing
                     self.markets[e.ticker] = e
         if relisted or (self._follow_until is not None and ts >= self._follow_until):
             self._follow(ts, relisted)

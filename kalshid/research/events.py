@@ -41,6 +41,12 @@ class MarketListed:
     close_time: datetime
     floor_strike: float | None
 
+    @property
+    def listing(self) -> tuple[str, datetime, datetime, float | None]:
+        """What the listing says, every field but ``ts`` (when it was seen): a market listed again with
+        the same listing is unchanged. (A recording repeats each listing every few seconds.)"""
+        return (self.ticker, self.open_time, self.close_time, self.floor_strike)
+
 
 @attrs.frozen(slots=True)
 class IndexTick:

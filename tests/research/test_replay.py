@@ -171,3 +171,29 @@ def test_strategies_are_asked_only_when_an_input_changed() -> None:
     assert r.result.counters["evaluations"] == 3
     per_event = replay(events, fills=FillSettings(latency_seconds=0), evaluation="event")
     assert per_event.result.counters["evaluations"] == 4  # the first print and the first book apart
+
+
+def test_a_listing_seen_again_changes_the_followed_market_only_when_it_says_something_new() -> None:
+    # a recording repeats each listing every few seconds; the strike is published after the open
+    t1 = OPEN + timedelta(minutes=1)
+    events: list[Event] = [MarketListed(OPEN, TICKER, OPEN, CLOSE, None),
+                           MarketListed(t1, TICKER, OPEN, CLOSE, None),
+                           MarketListed(t1 + timedelta(seconds=5), TICKER, OPEN, CLOSE, 151.0),
+                           MarketListed(t1 + timedelta(seconds=10), TICKER, OPEN, CLOSE, 151.0)]
+    r = Replay(BacktestSettings())
+    followed: list[list[float | None]] = []
+    set_markets = r.tracker.set_markets
+    r.tracker.set_markets = lambda markets: (followed.append([m.floor_strike for m in markets]),  # type: ignore[method-assign]
+                                             set_markets(markets))[1]
+    r.run(events)
+    assert followed == [[None], [151.0]]
+
+
+def test_a_listing_is_every_field_but_the_time_it_was_seen() -> None:
+    listed = MarketListed(OPEN, TICKER, OPEN, CLOSE, 150.0)
+    other = {"ticker": "KXSOL15M-26JUN010830-30", "open_time": CLOSE, "close_time": CLOSE + timedelta(minutes=15),
+             "floor_strike": 151.0}
+    assert set(attrs.fields_dict(MarketListed)) == {"ts", *other}
+    assert attrs.evolve(listed, ts=CLOSE).listing == listed.listing
+    for name, value in other.items():
+        assert attrs.evolve(listed, **{name: value}).listing != listed.listing, name
