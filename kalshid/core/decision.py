@@ -125,7 +125,7 @@ def evaluate_strategies(strategies: Sequence[BaseStrategy], view: MarketView, cu
                 out.append(_evaluation(name, _AT_TARGET, signal, None, fair_yes))
                 continue
             if held:  # an unchanged signal is its own proposal (frozen: sharing it is safe, and cheaper)
-                proposal = attrs.evolve(signal, count=signal.count - held)
+                proposal = signal.with_count(signal.count - held)
         out.append(_evaluation(name, _PROPOSED, signal, proposal, fair_yes))
     return out
 

@@ -201,6 +201,15 @@ class Signal:
         object.__setattr__(self, "_reason", text)  # a memo: the value the field stands for is unchanged
         return text
 
+    def with_count(self, count: int) -> Signal:
+        """This signal for ``count`` contracts (> 0), everything else shared: ``attrs.evolve(self,
+        count=count)`` without the constructor's other checks, which this signal passed (the decision
+        rule proposes what is left of a target position this way)."""
+        if type(count) is not int or count <= 0:
+            raise ValueError(f"signal count must be an int > 0, got {count!r}")
+        return signal_unchecked(self.strategy, self.ticker, self.side, self.action, self.price_cc, count,
+                                self.fair_prob, self.edge, self.confidence, self._reason, self.created_at)
+
     def __attrs_post_init__(self) -> None:
         # one method for every check (a signal is built on most strategy evaluations)
         if self.created_at.tzinfo is None:

@@ -42,6 +42,17 @@ def test_signal_unchecked_is_the_checked_signal(ticker: str, side: Side, price: 
     assert fast.reason == "why"
 
 
+@given(st.integers(1, 10**6), st.integers(1, 10**6), st.booleans())
+def test_a_signal_with_another_count_is_the_evolved_signal(count: int, new_count: int, lazy: bool) -> None:
+    reason = partial(str, "why") if lazy else "why"
+    signal = Signal("s", "T", Side.NO, Action.BUY, 4_200, count, 0.6, 0.05, 0.5, reason, T0)
+    _same(signal.with_count(new_count), attrs.evolve(signal, count=new_count))
+    assert signal.with_count(new_count).reason == "why"
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="signal count must be an int > 0"):
+            signal.with_count(bad)  # type: ignore[arg-type]
+
+
 @given(times, st.integers(1, 3_600), times, st.one_of(st.none(), st.floats(0.01, 1e6)), st.integers(0, 10**9),
        st.integers(0, 10**4), st.floats(0, 1e6), st.integers(0, 60))
 def test_market_view_unchecked_is_the_checked_view(open_time: datetime, length: int, now: datetime,
