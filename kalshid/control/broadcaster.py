@@ -169,7 +169,10 @@ class OrderPath:
         e.g. the one a feed message just woke, get their turn and may make it busy)."""
         while True:
             if self._holds:
-                self._released = trio.Event()
+                # one event per hold: every waiter of this hold waits on it (a new one only once the
+                # last was set, else a second waiter would strand the first on an event never set)
+                if self._released.is_set():
+                    self._released = trio.Event()
                 await self._released.wait()
             elif self.busy():
                 await trio.sleep(self._poll_s)

@@ -33,6 +33,34 @@ async def test_a_hold_keeps_the_path_busy_and_its_release_clears_it_at_once() ->
     assert len(cleared) == 1
 
 
+async def test_every_waiter_of_a_hold_is_woken_by_its_release() -> None:
+    # the recorder link and the dashboard's delivery both wait for the path; the second to arrive during
+    # a hold must not strand the first (which would stop recording for good)
+    path = OrderPath(poll_s=60)
+    cleared: list[str] = []
+
+    async def waiter(name: str) -> None:
+        await path.wait_clear()
+        cleared.append(name)
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            with path.hold():
+                nursery.start_soon(waiter, "recorder")
+                await trio.testing.wait_all_tasks_blocked()
+                nursery.start_soon(waiter, "dashboard")
+                await trio.testing.wait_all_tasks_blocked()
+                assert cleared == []
+            # the next hold, after both were released: a waiter arriving now waits for its release only
+            await trio.testing.wait_all_tasks_blocked()
+            assert sorted(cleared) == ["dashboard", "recorder"]
+            with path.hold():
+                nursery.start_soon(waiter, "later")
+                await trio.testing.wait_all_tasks_blocked()
+                assert sorted(cleared) == ["dashboard", "recorder"]
+    assert sorted(cleared) == ["dashboard", "later", "recorder"]
+
+
 async def test_a_stage_with_messages_waiting_or_at_work_is_busy(autojump_clock: trio.abc.Clock) -> None:
     path = OrderPath(poll_s=0.001)
     send, inbox = trio.open_memory_channel[int](4)
