@@ -72,6 +72,8 @@ class Metrics:
         self._reconnects = Counter("kalshid_reconnects_total", "Feed reconnections", ["feed"], registry=r)
         self._recorder_exits = Counter("kalshid_recorder_exits_total",
                                        "Recorder process exits while recording (each one is restarted)", registry=r)
+        self._recorder_dropped = Counter("kalshid_recorder_events_dropped_total",
+                                         "Market events not recorded because the recorder was behind", registry=r)
         self._latency = Histogram(
             "kalshid_tick_to_order_seconds",
             "From the market data tick to the order leaving the process",
@@ -141,6 +143,9 @@ class Metrics:
 
     def recorder_exit(self) -> None:
         self._recorder_exits.inc()
+
+    def recorder_dropped(self, count: int) -> None:
+        self._recorder_dropped.inc(count)
 
     def channel_usage(self, channel: str, used: int, size: int) -> None:
         """Buffer use of a Trio channel (e.g. from ``MemorySendChannel.statistics()``)."""

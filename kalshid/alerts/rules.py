@@ -7,10 +7,11 @@ summary is due). Every alert then passes `Limiter`: an alert with the same ``key
 many were held back).
 
 Rules: circuit-breaker transitions; operator start/stop/stop-entry/reset-breaker (``audit`` events);
-reconciliation failures; settlement/portfolio mismatches and orders
-the daemon did not place; ``order_error_burst`` order errors (rejected or stuck in flight) within
-``order_error_window_seconds``; the exchange connection down longer than ``feed_down_seconds`` (and back
-up); fills when ``fills`` is on; a daily summary at ``daily_summary_hour`` (UTC).
+reconciliation failures; settlement/portfolio mismatches and orders the daemon did not place; the
+market-data recording interrupted (its process restarted) or dropping events; ``order_error_burst``
+order errors (rejected or stuck in flight) within ``order_error_window_seconds``; the exchange
+connection down longer than ``feed_down_seconds`` (and back up); fills when ``fills`` is on; a daily
+summary at ``daily_summary_hour`` (UTC).
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ _MISMATCHES: Final = {
     "external_order": "An order the daemon did not place",
 }
 _ORDER_ERRORS: Final = frozenset({"order_rejected", "order_in_flight"})
+# The market-data recording (trading goes on without it): kind -> (level, title).
+_RECORDING: Final = {
+    "recorder_exited": ("error", "Recording interrupted: recorder process restarted"),
+    "recorder_dropping": ("warning", "Recording is dropping market events"),
+}
 # Operator actions worth a notification (an ``audit`` event with outcome "applied").
 _OPERATOR_ACTIONS: Final = frozenset({"start", "stop", "stop_entry", "reset_breaker"})
 
@@ -114,6 +120,9 @@ class AlertRules:
             return [Alert(f"{kind}:{ref}", "error", _MISMATCHES[str(kind)], _describe(data))]
         if kind in _ORDER_ERRORS:
             return self._order_error(now, data)
+        if kind in _RECORDING:
+            level, title = _RECORDING[str(kind)]
+            return [Alert(str(kind), level, title, str(data.get("detail") or ""))]
         return []
 
     def _order_error(self, now: datetime, data: Mapping[str, Any]) -> list[Alert]:

@@ -6,8 +6,9 @@ waiting events new ones are dropped and counted, so nothing the recorder does ca
 
 **Its own task**, :meth:`RecorderLink.run` (started in the feed's nursery, not on the order path),
 ships the batch every ``batch_seconds``: pickled in slices of at most :data:`SLICE` events, each once
-``give_way`` returns (the daemon passes its order path's ``wait_clear``: a slice is never pickled while
-a tick is on its way to an order) and written as length-prefixed frames to the
+``give_way`` returns (the daemon passes its order path's ``wait_clear``: a slice is not pickled while
+a tick is on its way to an order), or after :data:`GIVE_WAY_MAX` seconds of waiting for it (an order
+path busy for that long must not stop the recording), and written as length-prefixed frames to the
 stdin of the **recorder process** (:mod:`kalshid.research.recorder_main`), which encodes and writes
 the Parquet files exactly as ``kalshid record`` does (:mod:`kalshid.research.recorder`).
 
@@ -19,6 +20,11 @@ loses at most its last ``flush_seconds``. It dies with the daemon (end of input)
 **A dead recorder process is loud and restarted**: the link logs an error, calls ``on_exit`` (the
 daemon raises an alert and counts it), and starts another after a back-off (1 s doubling to 30 s);
 meanwhile events wait in the bounded batch. Trading never waits for any of it.
+
+**Dropped events are loud too**: the link's task notices new drops within :data:`WATCH_INTERVAL`; the
+first of an episode logs a warning, every drop is passed to ``on_dropped`` (the daemon counts them in
+a metric and raises an alert), and the end of the episode (the batch shipped again) logs how many
+were lost. :meth:`RecorderLink.statistics` is in the daemon's status.
 """
 
 from __future__ import annotations
@@ -42,12 +48,14 @@ BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
 SEND_TIMEOUT = 10.0  # wall seconds a batch may take to enter the pipe before the recorder process is replaced
 STABLE_SECONDS = 60.0  # a recorder process that lived this long resets the back-off
 WATCH_INTERVAL = 0.1
+GIVE_WAY_MAX = 1.0  # seconds a slice waits for the order path to clear before it is shipped anyway
 FINISH_TIMEOUT = 30.0  # wall seconds the recorder process gets at shutdown to write what it holds
 
 
 class RecorderLink:
     """The daemon's end of the recorder process (module docstring). ``on_exit(returncode, detail)`` is
-    called from the link's task each time the recorder process ends unasked.
+    called from the link's task each time the recorder process ends unasked; ``on_dropped(count,
+    first)`` when it notices ``count`` more events dropped (``first``: the start of an episode).
 
     ``virtual_clock``: the loop runs on a virtual test clock (``trio.testing.MockClock``); then the
     link waits for the recorder process with bare checkpoints instead of short timers (:meth:`_pause`)."""
@@ -55,7 +63,8 @@ class RecorderLink:
     def __init__(self, root: Path, *, flush_seconds: float = 2.0, retention_days: float = 14.0,
                  queue_size: int = 65_536, batch_seconds: float = 0.25,
                  on_exit: Callable[[int | None, str], None] | None = None, virtual_clock: bool = False,
-                 give_way: Callable[[], Awaitable[None]] | None = None) -> None:
+                 give_way: Callable[[], Awaitable[None]] | None = None,
+                 on_dropped: Callable[[int, bool], None] | None = None) -> None:
         self.root = Path(root)
         self.flush_seconds = flush_seconds
         self.retention_days = retention_days
@@ -64,6 +73,7 @@ class RecorderLink:
         self.on_exit = on_exit
         self.virtual_clock = virtual_clock
         self.give_way = give_way
+        self.on_dropped = on_dropped
         self._batch: list[tuple[object, float]] = []
         self.offered = 0
         self.dropped = 0
@@ -72,6 +82,8 @@ class RecorderLink:
         self.pid: int | None = None
         self.last_exit: str | None = None
         self._sending_since: float | None = None
+        self._dropped_seen = 0  # drops already reported
+        self._episode_dropped = 0  # drops of the episode under way (0: none)
 
     # --- the trading side ---------------------------------------------------------------------
     def offer(self, event: object) -> None:
@@ -84,9 +96,28 @@ class RecorderLink:
             self.dropped += 1
 
     def statistics(self) -> dict[str, object]:
-        return {"offered": self.offered, "dropped": self.dropped, "shipped": self.shipped,
-                "queued": len(self._batch), "recorder_exits": self.exits, "recorder_pid": self.pid,
-                "last_exit": self.last_exit}
+        return {"dir": str(self.root), "offered": self.offered, "dropped": self.dropped,
+                "shipped": self.shipped, "queued": len(self._batch), "dropping": self._episode_dropped > 0,
+                "recorder_exits": self.exits, "recorder_pid": self.pid, "last_exit": self.last_exit}
+
+    def check_drops(self) -> None:
+        """Report drops not reported yet (module docstring); called from the link's task."""
+        new = self.dropped - self._dropped_seen
+        if new > 0:
+            self._dropped_seen = self.dropped
+            first = self._episode_dropped == 0
+            self._episode_dropped += new
+            if first:
+                log.warning("recording is dropping events: the recorder is behind", dropped=new,
+                            queued=len(self._batch), queue_size=self.queue_size)
+            if self.on_dropped is not None:
+                try:
+                    self.on_dropped(new, first)
+                except Exception as exc:  # a failing alert must not stop the recording
+                    log.error("recorder drop callback failed", error=f"{type(exc).__name__}: {exc}")
+        elif self._episode_dropped and len(self._batch) < self.queue_size:
+            log.warning("recording caught up", dropped=self._episode_dropped, total_dropped=self.dropped)
+            self._episode_dropped = 0
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "kalshid.research.recorder_main", str(self.root),
@@ -122,6 +153,7 @@ class RecorderLink:
                 if not started:
                     started = True
                     task_status.started()
+                self.check_drops()
                 await trio.sleep(backoff)
                 backoff = min(2 * backoff, BACKOFF_MAX)
         finally:
@@ -152,6 +184,7 @@ class RecorderLink:
                 await self._pause()
             else:
                 await trio.sleep(WATCH_INTERVAL)
+            self.check_drops()
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 log.error("the recorder process did not finish in time; killed", pid=proc.pid,
@@ -167,7 +200,8 @@ class RecorderLink:
         assert proc.stdin is not None
         while self._batch:
             if patient and self.give_way is not None:
-                await self.give_way()
+                with trio.move_on_after(GIVE_WAY_MAX):
+                    await self.give_way()
             part = self._batch[:SLICE]
             body = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
             # a frame is sent whole (a cancelled write would leave half of one); _watch kills a recorder

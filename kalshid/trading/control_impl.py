@@ -121,7 +121,16 @@ class DaemonControlImpl:
             "open_orders": execution.orders.open_count,
             "exchange_time": self.d.clock.now().isoformat() if self.d.clock.known else None,
             "counters": dict(sorted({**self.d.p.snapshots.counters(), **self.d.notices.view}.items())),
+            "recording": self._recording(),
         }
+
+    def _recording(self) -> JSON:
+        """The market-data recording (``record.*``): off, or its link's figures (events offered,
+        shipped to the recorder process, dropped, waiting; whether it is dropping now)."""
+        link = self.d.feed.recorder
+        if link is None:
+            return {"enabled": self.d.cfg.record.enabled, "running": False}
+        return {"enabled": True, "running": True, **link.statistics()}
 
     async def positions(self) -> list[JSON]:
         out: list[JSON] = []

@@ -97,7 +97,7 @@ class Feed:
             self.recorder = RecorderLink(recording_dir(cfg), flush_seconds=rc.flush_seconds,
                                          retention_days=rc.retention_days, queue_size=rc.queue_size,
                                          on_exit=self._recorder_exited, virtual_clock=self.virtual_clock,
-                                         give_way=self.give_way)
+                                         give_way=self.give_way, on_dropped=self._recorder_dropped)
         try:
             async with trio.open_nursery() as nursery:
                 if self.recorder is not None:  # its own process; its task ships batches off the order path
@@ -133,6 +133,13 @@ class Feed:
         self.metrics.recorder_exit()
         self.publish("alert", {"level": "error", "kind": "recorder_exited", "detail": detail,
                                "returncode": returncode})
+
+    def _recorder_dropped(self, count: int, first: bool) -> None:
+        self.metrics.recorder_dropped(count)
+        if first:  # once per episode; the link logs its end
+            self.publish("alert", {"level": "warning", "kind": "recorder_dropping",
+                                   "detail": f"recording is dropping market events ({count} so far): the "
+                                             f"recorder is behind; trading is not affected"})
 
     def _observe(self, event: FeedEvent) -> None:
         """Side effects of a feed event the router accepted (runs in the feed's task)."""

@@ -34,6 +34,18 @@ def test_breaker_transitions_reconciliation_and_mismatches() -> None:
     assert rules.on_event({"type": "alert", "data": "not an object"}, T0) == []
 
 
+def test_an_interrupted_or_lossy_recording_is_notified() -> None:
+    rules = AlertRules(AlertRuleSettings())
+    exit_detail = "the recorder process 12 exited with status 1"
+    (exited,) = rules.on_event({"type": "alert", "data": {"kind": "recorder_exited", "level": "error",
+                                                           "detail": exit_detail}}, T0)
+    assert (exited.key, exited.level) == ("recorder_exited", "error") and "status 1" in exited.body
+    (dropping,) = rules.on_event({"type": "alert", "data": {"kind": "recorder_dropping", "level": "warning",
+                                                             "detail": "recording is dropping market events"}}, T0)
+    assert (dropping.key, dropping.level, dropping.title) == (
+        "recorder_dropping", "warning", "Recording is dropping market events")
+
+
 def test_order_errors_alert_only_in_a_burst() -> None:
     rules = AlertRules(AlertRuleSettings(order_error_burst=3, order_error_window_seconds=60))
     err = {"type": "alert", "data": {"kind": "order_rejected", "client_order_id": "c1"}}

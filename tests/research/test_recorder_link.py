@@ -8,14 +8,17 @@ from pathlib import Path
 
 import attrs
 import pyarrow.parquet as pq
+import pytest
 import trio
+from structlog.testing import capture_logs
 
+from kalshid.research import recorder_link
 from kalshid.research.recorder import Recorder
 from kalshid.research.recorder_link import RecorderLink
 from kalshid.research.recorder_main import HEADER, FrameError, read_batches, serve
 from kalshid.research.recording import parquet_files
 from kalshid.research.sources.recorded import RecordedSource
-from tests.research.test_recorder import _session
+from tests.research.test_recorder import session_messages
 
 
 async def _until(predicate: object, seconds: float = 30.0) -> None:
@@ -34,14 +37,14 @@ def _gone(pid: int) -> bool:
 
 async def test_the_link_records_what_the_in_process_recorder_records(tmp_path: Path) -> None:
     with Recorder(tmp_path / "thread") as rec:
-        for e in _session():
+        for e in session_messages():
             rec.offer(e)
     link = RecorderLink(tmp_path / "proc", flush_seconds=0.05, batch_seconds=0.01)
     async with trio.open_nursery() as nursery:
         await nursery.start(link.run)
-        for e in _session():
+        for e in session_messages():
             link.offer(e)
-        await _until(lambda: link.shipped == len(_session()))
+        await _until(lambda: link.shipped == len(session_messages()))
         nursery.cancel_scope.cancel()  # the daemon stops: the rest is shipped and written
     assert link.exits == 0 and link.dropped == 0
     expected = list(RecordedSource(tmp_path / "thread").events())
@@ -61,24 +64,70 @@ async def test_shipments_wait_for_the_order_path_and_the_stop_ships_the_rest(tmp
     link = RecorderLink(tmp_path, flush_seconds=0.05, batch_seconds=0.01, give_way=give_way)
     async with trio.open_nursery() as nursery:
         await nursery.start(link.run)
-        for e in _session():
+        for e in session_messages():
             link.offer(e)
         await _until(lambda: waits > 0)  # a shipment is due, and waits: the order path is busy
-        assert link.shipped == 0 and link.statistics()["queued"] == len(_session())
+        assert link.shipped == 0 and link.statistics()["queued"] == len(session_messages())
         clear.set()
-        await _until(lambda: link.shipped == len(_session()))
+        await _until(lambda: link.shipped == len(session_messages()))
         clear = trio.Event()  # busy again: the stop ships the rest without waiting for it
-        for e in _session():
+        for e in session_messages():
             link.offer(e)
         nursery.cancel_scope.cancel()
-    assert link.shipped == 2 * len(_session()) and link.exits == 0
-    assert len(list(RecordedSource(tmp_path).events())) == 2 * len(_session())
+    assert link.shipped == 2 * len(session_messages()) and link.exits == 0
+    assert len(list(RecordedSource(tmp_path).events())) == 2 * len(session_messages())
+
+
+async def test_an_order_path_that_stays_busy_delays_shipments_by_a_bounded_wait(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(recorder_link, "GIVE_WAY_MAX", 0.05)
+
+    async def never_clear() -> None:  # e.g. a waiter stranded by the order path
+        await trio.sleep_forever()
+
+    link = RecorderLink(tmp_path, flush_seconds=0.05, batch_seconds=0.01, give_way=never_clear)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(link.run)
+        for e in session_messages():
+            link.offer(e)
+        await _until(lambda: link.shipped == len(session_messages()))
+        nursery.cancel_scope.cancel()
+    assert len(list(RecordedSource(tmp_path).events())) == len(session_messages())
+
+
+async def test_dropped_events_are_reported_when_they_start_and_when_the_recording_catches_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(recorder_link, "GIVE_WAY_MAX", 600.0)  # nothing ships until the path clears
+    clear = trio.Event()
+
+    async def give_way() -> None:
+        await clear.wait()
+
+    reports: list[tuple[int, bool]] = []
+    link = RecorderLink(tmp_path, flush_seconds=0.05, batch_seconds=0.01, queue_size=3, give_way=give_way,
+                        on_dropped=lambda count, first: reports.append((count, first)))
+    with capture_logs() as logs:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(link.run)
+            for e in session_messages():  # 7 events, room for 3 while nothing ships
+                link.offer(e)
+            await _until(lambda: reports)
+            assert reports == [(4, True)] and link.statistics()["dropping"] is True
+            link.offer(session_messages()[0])
+            await _until(lambda: len(reports) == 2)
+            assert reports[1] == (1, False)  # the same episode: counted, not announced again
+            clear.set()
+            await _until(lambda: link.statistics()["dropping"] is False)
+            nursery.cancel_scope.cancel()
+    assert link.statistics()["dropped"] == 5 and link.shipped == 3
+    events = [(e["event"], e.get("dropped")) for e in logs if "recording" in e["event"]]
+    assert events == [("recording is dropping events: the recorder is behind", 4), ("recording caught up", 5)]
 
 
 async def test_a_dead_recorder_process_is_reported_and_replaced(tmp_path: Path) -> None:
     exits: list[int | None] = []
     link = RecorderLink(tmp_path, flush_seconds=0.05, batch_seconds=0.01, on_exit=lambda code, _: exits.append(code))
-    events = _session()
+    events = session_messages()
     async with trio.open_nursery() as nursery:
         await nursery.start(link.run)
         first = link.pid
@@ -128,8 +177,8 @@ def test_a_damaged_frame_is_a_clear_error(tmp_path: Path) -> None:
     import io
     import pickle
 
-    good = pickle.dumps([(_session()[1], 1.0)])
-    assert read_batches(io.BytesIO(HEADER.pack(len(good)) + good)) == [(_session()[1], 1.0)]
+    good = pickle.dumps([(session_messages()[1], 1.0)])
+    assert read_batches(io.BytesIO(HEADER.pack(len(good)) + good)) == [(session_messages()[1], 1.0)]
     assert read_batches(io.BytesIO(b"")) is None
     for bad, message in ((HEADER.pack(100) + b"xx", "input ended inside a frame"),
                          (b"\x00\x00", "input ended inside a frame"),
@@ -149,7 +198,7 @@ async def test_a_virtual_clock_does_not_make_a_busy_recorder_process_look_stuck(
     import time
 
     link = RecorderLink(tmp_path, flush_seconds=0.05, batch_seconds=0.01, virtual_clock=True)
-    book = _session()[2]  # a book: the biggest of the session's events
+    book = session_messages()[2]  # a book: the biggest of the session's events
     n = 5_000  # more than the pipe holds: the sends wait on the recorder process for real seconds
     async with trio.open_nursery() as nursery:
         await nursery.start(link.run)

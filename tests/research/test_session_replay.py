@@ -41,6 +41,9 @@ async def test_recorded_session_replays_to_the_daemon_s_money_to_the_cent(
             return journal is not None and len(await journal.settlements()) >= 2
 
         await wait_for(two_settled, limit_s=6 * WINDOW_S, every_s=30)
+        recording = (await daemon.control.status())["recording"]
+        assert recording["enabled"] and recording["running"] and recording["dir"] == str(recording_dir(daemon.cfg))
+        assert recording["offered"] > 1000 and recording["dropped"] == 0 and recording["dropping"] is False
     cfg = daemon.cfg
     with sqlite3.connect(cfg.journal_path) as db:
         journal_fills = db.execute(

@@ -37,6 +37,7 @@ async def test_prod_without_dry_run_refuses_unproven_strategies(tmp_path: Path) 
     control = DaemonControlImpl(d)
     status = await control.status()
     assert status["strategy_gate"]["real_money"] is True
+    assert status["recording"] == {"enabled": False, "running": False}  # the test environment turns it off
     assert "allow_unproven_live" in status["strategy_gate"]["reason"]
     with pytest.raises(ControlError, match="out-of-sample"):
         await control.enable_strategy("kelly_volatility")
