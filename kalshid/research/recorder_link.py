@@ -23,8 +23,8 @@ meanwhile events wait in the bounded batch. Trading never waits for any of it.
 
 **Dropped events are loud too**: the link's task notices new drops within :data:`WATCH_INTERVAL`; the
 first of an episode logs a warning, every drop is passed to ``on_dropped`` (the daemon counts them in
-a metric and raises an alert), and the end of the episode (the batch shipped again) logs how many
-were lost. :meth:`RecorderLink.statistics` is in the daemon's status.
+a metric and raises an alert), and the end of the episode (the waiting batch back to half the queue
+or less) logs how many were lost. :meth:`RecorderLink.statistics` is in the daemon's status.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ class RecorderLink:
                     self.on_dropped(new, first)
                 except Exception as exc:  # a failing alert must not stop the recording
                     log.error("recorder drop callback failed", error=f"{type(exc).__name__}: {exc}")
-        elif self._episode_dropped and len(self._batch) < self.queue_size:
+        elif self._episode_dropped and len(self._batch) <= self.queue_size // 2:  # room again, with a margin
             log.warning("recording caught up", dropped=self._episode_dropped, total_dropped=self.dropped)
             self._episode_dropped = 0
 
