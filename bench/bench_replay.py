@@ -2,7 +2,7 @@
 model, on one core; and the time to backtest every SOL market in the shared data. Prints figures; not
 a test. Goals: ≥ 200 000 events/s; every SOL market in under 10 s.
 
-Run: ``.venv/bin/python bench/bench_replay.py [--data DIR] [--hours H]``
+Run: ``.venv/bin/python bench/bench_replay.py [--data DIR] [--hours H] [--recordings DIR]``
 
 Instructions per event, independent of the machine's load: ``PYTHONHASHSEED=0 valgrind --tool=callgrind
 .venv/bin/python bench/bench_replay.py --hours 0.5 --synthetic-only --books KIND [--no-strategies]
@@ -20,8 +20,12 @@ machine shows up as the difference. Streams:
    :mod:`kalshid.research.synthetic`. The strategies are evaluated as in the daemon
    (``kalshid.core.decision``, "When to evaluate"): on every index print and every change of the
    current market's top of book.
-2. **shared data, every SOL ladder market** (``underlying=none``, one book a minute per market).
-3. **shared data with the SOL perpetual as index** (``underlying=perp``).
+2. **a recording** of kalshid's own (``--recordings DIR``, e.g. the ``var/recordings`` of a ``kalshid run``
+   against its simulator; ``KALSHID_SIM__SPEED=8 KALSHID_SIM__SEED=7 kalshid run`` records two simulated
+   hours in fifteen minutes), loaded before the clock starts and evaluated after every triggering event,
+   as ``kalshid backtest --source recorded`` does.
+3. **shared data, every SOL ladder market** (``underlying=none``, one book a minute per market).
+4. **shared data with the SOL perpetual as index** (``underlying=perp``).
 """
 
 from __future__ import annotations
@@ -31,9 +35,13 @@ import functools
 import time
 from pathlib import Path
 
+import attrs
+
 from kalshid.research import BacktestSettings, SharedDataSource, run_backtest
 from kalshid.research.engine import Replay
 from kalshid.research.events import Event
+from kalshid.research.results import BacktestResult
+from kalshid.research.sources.recorded import RecordedSource
 from kalshid.research.synthetic import synthetic_recording
 
 
@@ -49,9 +57,14 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=None, help="shared data directory (default: beside the repo)")
     ap.add_argument("--hours", type=float, default=2.0, help="hours of synthetic recording (default 2)")
     ap.add_argument("--synthetic-only", action="store_true", help="skip the shared data")
+    ap.add_argument("--recordings", type=Path, default=None, metavar="DIR",
+                    help="also replay kalshid's own recordings in DIR (record.dir of a `kalshid run` or "
+                         "`kalshid record`), loaded before the clock starts, evaluated per event as "
+                         "`kalshid backtest --source recorded` does")
     ap.add_argument("--books", default="makers,random", metavar="KIND[,KIND]",
                     help="the synthetic streams: makers (the touch follows the index as the simulator's makers "
-                         "quote it), random (a stress case: the touch blind to the index); default both")
+                         "quote it), random (a stress case: the touch blind to the index); default both; "
+                         "'' for none")
     ap.add_argument("--no-strategies", action="store_true", help="enable no strategy (the loop alone)")
     ap.add_argument("--strategies", default=None, metavar="NAME[,NAME]",
                     help="the strategies to enable (default: every strategy kalshid has, as the goal's figure; "
@@ -61,7 +74,7 @@ def main() -> None:
                     help="build the synthetic stream and stop (the baseline to subtract under callgrind)")
     args = ap.parse_args()
 
-    kinds = [k.strip() for k in args.books.split(",")]
+    kinds = [k.strip() for k in args.books.split(",") if k.strip()]
     if args.build_only:
         for books in kinds:
             print(f"{len(synthetic_recording(args.hours, books=books))} events built ({books})")  # type: ignore[arg-type]
@@ -73,16 +86,32 @@ def main() -> None:
     else:
         settings = BacktestSettings()
 
-    def run_synthetic(events: list[Event]) -> tuple[int, str]:
-        result = Replay(settings, fold_book_ticks=not args.plain).run(iter(events))
+    def summary(result: BacktestResult) -> str:
         signals = sum(v for k, v in result.counters.items() if k.startswith("signals_"))
-        return len(events), (f"{result.counters['evaluations']} evaluations, {signals} signals, "
-                             f"{result.counters['signals_proposed']} proposed, {len(result.trades)} fills")
+        return (f"{result.counters['evaluations']} evaluations, {signals} signals, "
+                f"{result.counters['signals_proposed']} proposed, {len(result.trades)} fills")
+
+    def run_synthetic(events: list[Event]) -> tuple[int, str]:
+        return len(events), summary(Replay(settings, fold_book_ticks=not args.plain).run(iter(events)))
 
     for books in kinds:  # one stream in memory while it is timed: another one's objects would slow the collector
         events = synthetic_recording(args.hours, books=books)  # type: ignore[arg-type]
         timed(f"synthetic recording, {args.hours:g} h, books={books}", functools.partial(run_synthetic, events))
         del events
+    if args.recordings is not None:
+        source = RecordedSource(args.recordings)
+        recorded = list(source.events())
+        if not recorded:
+            raise SystemExit(f"no recorded events under {args.recordings}")
+
+        def run_recorded() -> tuple[int, str]:
+            replay = Replay(attrs.evolve(settings, evaluation="event"), results=source.results(),
+                            index_gate_exempt=source.index_gate_exempt(), fold_book_ticks=not args.plain)
+            return len(recorded), summary(replay.run(iter(recorded)))
+
+        span = (recorded[-1].ts - recorded[0].ts).total_seconds() / 3600
+        timed(f"recording, {span:.2f} h of exchange time", run_recorded)
+        del recorded
     if args.synthetic_only:
         return
 
