@@ -106,13 +106,9 @@ class MeanReversion(BaseStrategy):
                 last = t
         history.drop_before(now - self._lookback)
 
-    def zscore(self) -> float | None:
-        """z of the newest point against the window's mean and (population) std, or None."""
-        scored = self._scored()
-        return None if scored is None else scored[0]
-
-    def _scored(self) -> tuple[float, float] | None:
-        """``(z, the window's mean)`` when the window holds enough points that vary, else None."""
+    def zscore(self) -> tuple[float, float] | None:
+        """``(z, mean)``: z of the newest point against the window's mean and (population) std, and
+        that mean; None until the window holds ``min_samples`` points that vary."""
         moments = self.history.moments()
         if moments is None:
             return None
@@ -125,7 +121,7 @@ class MeanReversion(BaseStrategy):
                 orderbook: BookTop | None) -> Signal | None:
         mid = orderbook.yes_mid_prob if orderbook is not None else None
         self._ingest(market, price_history.yes, mid)
-        scored = self._scored()
+        scored = self.zscore()
         if scored is None:
             self.last_z = None
             return None
