@@ -100,7 +100,8 @@ def _control(portfolio: Portfolio, journal: Journal) -> DaemonControlImpl:
     daemon = SimpleNamespace(
         p=SimpleNamespace(state=state, snapshots=snapshots, require_journal=lambda: journal),
         gate=SimpleNamespace(as_status=lambda: {}), connected=True, rest_url="", ws_url="",
-        operator_restored=False, clock=SimpleNamespace(known=False), notices=Counters())
+        operator_restored=False, clock=SimpleNamespace(known=False), notices=Counters(),
+        feed=SimpleNamespace(recorder=None), cfg=SimpleNamespace(record=SimpleNamespace(enabled=False)))
     return DaemonControlImpl(daemon)  # type: ignore[arg-type]
 
 
