@@ -65,6 +65,8 @@ class MarketTracker:
         self._markets: dict[str, _Tracked] = {}
         self._now: datetime | None = None
         self._feed_seen_at: datetime | None = None
+        # closing()'s last answer: (the market's listing facts, the newest print, the observation)
+        self._closing_memo: tuple[MarketInfo, IndexPrint, ClosingObservation] | None = None
 
     # --- inputs -------------------------------------------------------------------------------
     def set_markets(self, markets: list[MarketInfo]) -> None:
@@ -152,39 +154,49 @@ class MarketTracker:
         tracked = self._markets.get(ticker)
         if tracked is None:
             return 0.0, 0
-        close = tracked.info.close_time
+        total, count, _ = self._scan_closing(tracked.info.close_time)
+        return total, count
+
+    def _scan_closing(self, close: datetime) -> tuple[float, int, float | None]:
+        """One pass over the prints of ``[close − 60 s, close)``, newest first (at most ~60 of them):
+        their sum and count, and the price of the window's first second (``None`` if not seen)."""
         start = close - _AVERAGING
+        first_second_end = start + _ONE_SECOND
         total, count = 0.0, 0
-        for p in reversed(self._prints):  # newest first: at most ~60 prints are in the window
-            if p.ts < start:
+        start_print = None
+        for p in reversed(self._prints):
+            ts = p.ts
+            if ts < start:
                 break
-            if p.ts < close:
+            if ts < close:
                 total += p.price
                 count += 1
-        return total, count
+            if ts < first_second_end:
+                start_print = p.price
+        return total, count, start_print
 
     def closing(self, ticker: str) -> ClosingObservation:
         """The settlement prints observed so far: the published closing average joined to the own
         prints when it is well formed, else the own prints, with the reason
-        (:func:`kalshid.core.closing.closing_observation`)."""
-        own_sum, own_count = self.closing_average_so_far(ticker)
+        (:func:`kalshid.core.closing.closing_observation`). Remembered until the next print or listing
+        change (strategies are asked on every change of the book in between)."""
         tracked = self._markets.get(ticker)
         last = self.last_print
         if tracked is None or last is None:
-            return ClosingObservation(own_sum, own_count)
+            return ClosingObservation(0.0, 0)
+        memo = self._closing_memo
+        if memo is not None and memo[0] is tracked.info and memo[1] is last:
+            return memo[2]
         close = tracked.info.close_time
-        start = close - _AVERAGING
-        if not start < last.ts <= close:  # closing_observation's own answer, without the search below
-            return ClosingObservation(own_sum, own_count)
-        start_print = None
-        for p in reversed(self._prints):
-            if p.ts < start:
-                break
-            if p.ts < start + _ONE_SECOND:
-                start_print = p.price
-        return closing_observation(close_time=close, own_sum=own_sum, own_count=own_count,
-                                   start_print=start_print, print_ts=last.ts, print_price=last.price,
-                                   published_avg=last.close_avg, published_window=last.close_avg_window)
+        own_sum, own_count, start_print = self._scan_closing(close)
+        if not close - _AVERAGING < last.ts <= close:  # closing_observation's own answer, without its checks
+            observed = ClosingObservation(own_sum, own_count)
+        else:
+            observed = closing_observation(close_time=close, own_sum=own_sum, own_count=own_count,
+                                           start_print=start_print, print_ts=last.ts, print_price=last.price,
+                                           published_avg=last.close_avg, published_window=last.close_avg_window)
+        self._closing_memo = (tracked.info, last, observed)
+        return observed
 
     def view(self, ticker: str, *, bankroll_cc: int, max_count: int) -> MarketView | None:
         """The strategy input for ``ticker`` at the current exchange time, or ``None`` if unknown."""

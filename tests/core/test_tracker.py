@@ -26,6 +26,21 @@ def test_closing_sum_counts_only_prints_in_the_last_minute_before_close() -> Non
     assert t.closing_average_so_far("unknown") == (0.0, 0)
 
 
+def test_the_closing_observation_holds_until_the_next_print_and_follows_it() -> None:
+    t = MarketTracker()
+    t.set_markets([INFO])
+    for s in range(-70, -20):  # from 10 s before the closing window to 20 s before the close
+        t.on_index(IndexPrint(CLOSE + timedelta(seconds=s), 150.0 + s / 100))
+    first = t.closing(INFO.ticker)
+    assert (first.observed_count, first.observed_sum) == (40, sum(150.0 + s / 100 for s in reversed(range(-60, -20))))
+    t.on_book(_top(CLOSE - timedelta(seconds=20)), stale=False)
+    assert t.closing(INFO.ticker) is first  # a book change between prints: the same observation
+    t.on_index(IndexPrint(CLOSE - timedelta(seconds=20), 151.0))
+    assert t.closing(INFO.ticker).observed_count == 41  # the next print is in it
+    t.set_markets([attrs.evolve(INFO, close_time=CLOSE + timedelta(seconds=10))])  # other listing facts
+    assert t.closing(INFO.ticker).observed_count == 31  # [close - 50 s, close - 20 s], on the new close
+
+
 def test_exchange_time_and_new_prints_ignore_replays() -> None:
     t = MarketTracker()
     t.set_markets([INFO])
