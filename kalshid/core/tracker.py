@@ -149,14 +149,6 @@ class MarketTracker:
         self._new = []
         return tuple(new)
 
-    def closing_average_so_far(self, ticker: str) -> tuple[float, int]:
-        """Sum and count of the prints inside ``[close − 60 s, close)`` seen so far."""
-        tracked = self._markets.get(ticker)
-        if tracked is None:
-            return 0.0, 0
-        total, count, _ = self._scan_closing(tracked.info.close_time)
-        return total, count
-
     def _scan_closing(self, close: datetime) -> tuple[float, int, float | None]:
         """One pass over the prints of ``[close − 60 s, close)``, newest first (at most ~60 of them):
         their sum and count, and the price of the window's first second (``None`` if not seen)."""

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
+from kalshid.core.closing import ClosingObservation
 from kalshid.core.signals import BookTop, IndexPrint
 from kalshid.core.tracker import MarketInfo, MarketTracker
 
@@ -21,9 +22,9 @@ def test_closing_sum_counts_only_prints_in_the_last_minute_before_close() -> Non
     t.set_markets([INFO])
     for s in range(-90, 5):  # 90 s before close to 4 s after
         t.on_index(IndexPrint(CLOSE + timedelta(seconds=s), 100.0 + (s >= -60)))
-    total, count = t.closing_average_so_far(INFO.ticker)
-    assert count == 60 and total == 60 * 101.0
-    assert t.closing_average_so_far("unknown") == (0.0, 0)
+    observed = t.closing(INFO.ticker)
+    assert observed.observed_count == 60 and observed.observed_sum == 60 * 101.0
+    assert t.closing("unknown") == ClosingObservation(0.0, 0)
 
 
 def test_the_closing_observation_holds_until_the_next_print_and_follows_it() -> None:
