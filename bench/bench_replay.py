@@ -5,11 +5,12 @@ a test. Goals: ≥ 200 000 events/s; every SOL market in under 10 s.
 Run: ``.venv/bin/python bench/bench_replay.py [--data DIR] [--hours H] [--recordings DIR]``
 
 Instructions per event, independent of the machine's load: ``PYTHONHASHSEED=0 valgrind --tool=callgrind
-.venv/bin/python bench/bench_replay.py --hours 0.5 --synthetic-only --books KIND [--no-strategies]
-[--plain]`` minus the same with ``--build-only`` (building the stream), divided by the events printed.
+.venv/bin/python bench/bench_replay.py --repeat 1 --hours 0.5 --synthetic-only --books KIND
+[--no-strategies] [--plain]`` minus the same with ``--build-only`` (building the stream), divided by the events printed.
 
-Figures are CPU seconds of this process (``time.process_time``) beside wall seconds, so a busy
-machine shows up as the difference. Streams:
+Figures are events per CPU second of this process (``time.process_time``), the median of ``--repeat``
+replays of each stream with their range, beside wall seconds, so a busy machine shows up as the
+difference. Streams:
 
 1. **synthetic recordings**: what ``kalshid record`` writes for 15-minute SOL markets: one index print a
    second, book updates of the current market with three levels of depth a side (5 a second, a tenth
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import statistics
 import time
 from pathlib import Path
 
@@ -45,11 +47,19 @@ from kalshid.research.sources.recorded import RecordedSource
 from kalshid.research.synthetic import synthetic_recording
 
 
-def timed(label: str, fn: object) -> None:
-    w0, c0 = time.perf_counter(), time.process_time()
-    n, extra = fn()  # type: ignore[operator]
-    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-    print(f"{label:55s} {n:9d} events  {n / cpu:10.0f} events/s (CPU {cpu:6.2f} s, wall {wall:6.2f} s)  {extra}")
+def timed(label: str, fn: object, repeat: int = 1) -> None:
+    """Run ``fn`` ``repeat`` times; print the median events/s of CPU time (and the range over the runs
+    when there are several)."""
+    rates, walls = [], []
+    for _ in range(repeat):
+        w0, c0 = time.perf_counter(), time.process_time()
+        n, extra = fn()  # type: ignore[operator]
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        rates.append(n / cpu)
+        walls.append(wall)
+    spread = f" [{min(rates):.0f}–{max(rates):.0f} over {repeat} runs]" if repeat > 1 else ""
+    print(f"{label:55s} {n:9d} events  {statistics.median(rates):10.0f} events/s{spread} "
+          f"(CPU {n / statistics.median(rates):6.2f} s, wall {statistics.median(walls):6.2f} s)  {extra}")
 
 
 def main() -> None:
@@ -69,7 +79,10 @@ def main() -> None:
     ap.add_argument("--strategies", default=None, metavar="NAME[,NAME]",
                     help="the strategies to enable (default: every strategy kalshid has, as the goal's figure; "
                          "kalshid run enables kelly_volatility alone by default)")
-    ap.add_argument("--plain", action="store_true", help="every batch through Replay.step (fold_book_ticks off)")
+    ap.add_argument("--plain", action="store_true", help="every time's events through Replay.step (single_pass off)")
+    ap.add_argument("--repeat", type=int, default=5, metavar="N",
+                    help="replays of each stream; the median is printed, with the range (default 5; 1 under "
+                         "callgrind)")
     ap.add_argument("--build-only", action="store_true",
                     help="build the synthetic stream and stop (the baseline to subtract under callgrind)")
     args = ap.parse_args()
@@ -92,11 +105,12 @@ def main() -> None:
                 f"{result.counters['signals_proposed']} proposed, {len(result.trades)} fills")
 
     def run_synthetic(events: list[Event]) -> tuple[int, str]:
-        return len(events), summary(Replay(settings, fold_book_ticks=not args.plain).run(iter(events)))
+        return len(events), summary(Replay(settings, single_pass=not args.plain).run(iter(events)))
 
     for books in kinds:  # one stream in memory while it is timed: another one's objects would slow the collector
         events = synthetic_recording(args.hours, books=books)  # type: ignore[arg-type]
-        timed(f"synthetic recording, {args.hours:g} h, books={books}", functools.partial(run_synthetic, events))
+        timed(f"synthetic recording, {args.hours:g} h, books={books}", functools.partial(run_synthetic, events),
+              args.repeat)
         del events
     if args.recordings is not None:
         source = RecordedSource(args.recordings)
@@ -104,13 +118,15 @@ def main() -> None:
         if not recorded:
             raise SystemExit(f"no recorded events under {args.recordings}")
 
+        results, exempt = source.results(), source.index_gate_exempt()
+
         def run_recorded() -> tuple[int, str]:
-            replay = Replay(attrs.evolve(settings, evaluation="event"), results=source.results(),
-                            index_gate_exempt=source.index_gate_exempt(), fold_book_ticks=not args.plain)
+            replay = Replay(attrs.evolve(settings, evaluation="event"), results=results,
+                            index_gate_exempt=exempt, single_pass=not args.plain)
             return len(recorded), summary(replay.run(iter(recorded)))
 
         span = (recorded[-1].ts - recorded[0].ts).total_seconds() / 3600
-        timed(f"recording, {span:.2f} h of exchange time", run_recorded)
+        timed(f"recording, {span:.2f} h of exchange time", run_recorded, args.repeat)
         del recorded
     if args.synthetic_only:
         return

@@ -111,8 +111,11 @@ def evaluate_strategies(strategies: Sequence[BaseStrategy], view: MarketView, cu
                 if silent is None:
                     silent = _SILENT_EVALUATIONS[name] = Evaluation(name, _SILENT, None, None, None)
                 out.append(silent)
-            else:
-                out.append(_evaluation(name, _SILENT, None, None, fair_yes))
+            else:  # the same fair value object as the strategy's previous silence: the same value again
+                last = _LAST_SILENT.get(name)
+                if last is None or last.fair_yes is not fair_yes:
+                    last = _LAST_SILENT[name] = _evaluation(name, _SILENT, None, None, fair_yes)
+                out.append(last)
             continue
         if not trading_enabled or name in busy:
             out.append(_evaluation(name, _SUPPRESSED, signal, None, fair_yes))
@@ -133,6 +136,7 @@ def evaluate_strategies(strategies: Sequence[BaseStrategy], view: MarketView, cu
 _SILENT, _PROPOSED, _SUPPRESSED, _AT_TARGET = Outcome.SILENT, Outcome.PROPOSED, Outcome.SUPPRESSED, Outcome.AT_TARGET
 _BUY = Action.BUY
 _SILENT_EVALUATIONS: dict[str, Evaluation] = {}
+_LAST_SILENT: dict[str, Evaluation] = {}  # per strategy name: its latest silent evaluation with a fair value
 _new = object.__new__
 _EV_STRATEGY, _EV_OUTCOME, _EV_SIGNAL, _EV_PROPOSAL, _EV_FAIR = slot_setters(Evaluation)
 

@@ -29,7 +29,7 @@ recording's own fills are applied as they come.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import attrs
 
@@ -38,7 +38,7 @@ from kalshid.core.decision import Evaluation, Outcome, bankroll_cc, evaluate_str
 from kalshid.core.netting import net_parts
 from kalshid.core.portfolio import Fill, Portfolio
 from kalshid.core.risk import DayLedger, OrderIntent, RestingOrder, RiskEngine, RiskState
-from kalshid.core.signals import BookTop, IndexPrint, Signal
+from kalshid.core.signals import BookTop, Signal
 from kalshid.core.strategies.base import PriceHistory
 from kalshid.core.tracker import MarketInfo, MarketTracker
 from kalshid.core.vocab import Action, Side
@@ -61,6 +61,9 @@ _SIGNAL_COUNTERS = {o.value: f"signals_{o.value}" for o in Outcome}  # by value 
 _PROPOSED = Outcome.PROPOSED
 _NO_HISTORY = PriceHistory()  # frozen: one shared empty history
 _NOT_BUSY: frozenset[str] = frozenset()
+_NEVER = datetime.min.replace(tzinfo=UTC)
+_LAST_TIME = datetime.max.replace(tzinfo=UTC)
+_ONE_MICROSECOND = timedelta(microseconds=1)
 
 
 @attrs.define
@@ -75,9 +78,9 @@ class Replay:
     """One backtest run. Feed it with :meth:`run` (sorted events); read :attr:`result`."""
 
     def __init__(self, settings: BacktestSettings, *, results: dict[str, Side] | None = None,
-                 index_gate_exempt: frozenset[str] = frozenset(), fold_book_ticks: bool = True) -> None:
+                 index_gate_exempt: frozenset[str] = frozenset(), single_pass: bool = True) -> None:
         self.settings = settings
-        self.fold_book_ticks = fold_book_ticks
+        self.single_pass = single_pass
         self.registry = settings.registry()
         self.engine = RiskEngine(settings.risk)
         self.fill_model = FillModel(settings.fills, results)
@@ -97,24 +100,92 @@ class Replay:
         self.result = BacktestResult(settings=settings, fill_model=self.fill_model.describe())
         self._seq = 0
         self._follow_until: datetime | None = None
+        # the last evaluation of each whole minute left, per market (_forecasts): the minute being filled
+        # is kept aside (_slot_*) and entered when the evaluations leave it
         self._forecast_slots: dict[tuple[str, int], tuple[BookTop | None, list[Evaluation]]] = {}
+        self._slot_key: tuple[str, int] | None = None
+        self._slot_ticker: str | None = None
+        self._slot_close: datetime | None = None  # the close time the slot was computed for
+        self._slot_last = _NEVER  # the last exchange time in the slot
+        self._slot_top: BookTop | None = None
+        self._slot_evaluations: list[Evaluation] | None = None
 
     # --- driving --------------------------------------------------------------------------------
     def run(self, events: Iterable[Event], progress: Callable[[int], None] | None = None) -> BacktestResult:
-        """Replay ``events`` (sorted by :func:`~kalshid.research.events.event_sort_key`) to the end.
+        """Replay ``events`` (sorted by :func:`~kalshid.research.events.event_sort_key`: by time, and
+        within a time listings first) to the end; ``progress`` is called with the number of events of
+        each time once it is done.
 
-        With ``fold_book_ticks`` (the default) a timestamp that holds a single book tick is folded by
-        :meth:`_fold_book` instead of :meth:`step` when nothing is due at that time; the result is the
-        same either way (``fold_book_ticks=False`` runs every batch through :meth:`step`)."""
+        With ``single_pass`` (the default) the events are folded as they come, in one loop; otherwise
+        each time's events are gathered and handed to :meth:`step`. The result is the same either way
+        (:meth:`step` is the plain statement of what a time does)."""
+        if not self.single_pass:
+            return self._run_batches(events, progress)
+        each_event = self.settings.evaluation == "event"
+        tracker, books, fill_model, markets = self.tracker, self.books, self.fill_model, self.markets
+        ts: datetime | None = None
+        count = 0  # events at ts
+        listings = False  # ts's listings are being read (they come first within a time)
+        relisted = trigger = False
+        for e in events:
+            if e.ts != ts:  # a new time: close the previous one (step's end), open this one (step's start)
+                if ts is not None:
+                    if e.ts < ts:
+                        raise ValueError(f"events out of order: {e.ts.isoformat()} after {ts.isoformat()}")
+                    if listings:  # a time of listings alone
+                        self._follow_if_due(ts, relisted)
+                    if trigger:
+                        self._evaluate(ts)
+                        trigger = False
+                    if progress is not None:
+                        progress(count)
+                ts, count = e.ts, 0
+                if self.pending:
+                    self._execute_due(ts)
+                if self.resting:
+                    self._expire_resting(ts)
+                listings, relisted = True, False
+            count += 1
+            if listings:
+                if isinstance(e, MarketListed):
+                    old = markets.get(e.ticker)
+                    relisted = relisted or old is None or old.listing != e.listing
+                    markets[e.ticker] = e
+                    continue
+                listings = False
+                self._follow_if_due(ts, relisted)
+            if trigger and each_event:
+                self._evaluate(ts)
+                trigger = False
+            if type(e) is BookTick:  # the commonest first
+                top = e.top
+                books[top.ticker] = e
+                if fill_model.taken:
+                    fill_model.on_book(e)
+                if tracker.on_book(top, stale=False) and top.ticker == self.current:
+                    trigger = True
+            elif isinstance(e, IndexTick):
+                if tracker.on_index(e.index_print):
+                    trigger = True
+            else:
+                self._fold_other(e)
+        if ts is not None:
+            if listings:
+                self._follow_if_due(ts, relisted)
+            if trigger:
+                self._evaluate(ts)
+            if progress is not None:
+                progress(count)
+        return self.finish()
+
+    def _run_batches(self, events: Iterable[Event], progress: Callable[[int], None] | None) -> BacktestResult:
         batch: list[Event] = []
         ts: datetime | None = None
-        fold = self.fold_book_ticks
         for event in events:
             if ts is not None and event.ts != ts:
                 if event.ts < ts:
                     raise ValueError(f"events out of order: {event.ts.isoformat()} after {ts.isoformat()}")
-                if not (fold and len(batch) == 1 and type(batch[0]) is BookTick and self._fold_book(ts, batch[0])):
-                    self.step(ts, batch)
+                self.step(ts, batch)
                 if progress is not None:
                     progress(len(batch))
                 batch = []
@@ -126,72 +197,72 @@ class Replay:
                 progress(len(batch))
         return self.finish()
 
-    def _fold_book(self, ts: datetime, e: BookTick) -> bool:
-        """:meth:`step` for a time whose only event is the book tick ``e``, when no order is due, no
-        resting order waits and the followed markets cannot change at ``ts``; false (nothing done)
-        otherwise. Most exchange times of a recording hold one book tick, most of them a delta below
-        the touch that triggers nothing: they skip :meth:`step`'s checks of listings, settlements and
-        event types."""
-        if self.pending or self.resting or (self._follow_until is not None and ts >= self._follow_until):
-            return False
-        top = e.top
-        self.books[top.ticker] = e
-        fill_model = self.fill_model
-        if fill_model.remembers_taken:
-            fill_model.on_book(e)
-        if self.tracker.on_book(top, stale=False) and top.ticker == self.current:
-            self._evaluate(ts)
-        return True
+    def _follow_if_due(self, ts: datetime, relisted: bool) -> None:
+        if relisted or (self._follow_until is not None and ts >= self._follow_until):
+            self._follow(ts, relisted)
 
     def step(self, ts: datetime, batch: list[Event]) -> None:
+        """Everything the replay does at one time ``ts``, given its events (listings first): orders due
+        execute and resting ones expire, the listings are read and the followed markets updated, the
+        other events are folded, and the strategies are evaluated (see the module docstring)."""
         if self.pending:
             self._execute_due(ts)
         if self.resting:
             self._expire_resting(ts)
         relisted = False
-        if isinstance(batch[0], MarketListed):  # listings sort first within a time
-            for e in batch:
-                if isinstance(e, MarketListed):
-                    old = self.markets.get(e.ticker)
-                    relisted = relisted or old is None or old.listing != e.listing
-                    self.markets[e.ticker] = e
-        if relisted or (self._follow_until is not None and ts >= self._follow_until):
-            self._follow(ts, relisted)
+        listings = 0
+        for e in batch:  # listings sort first within a time
+            if not isinstance(e, MarketListed):
+                break
+            old = self.markets.get(e.ticker)
+            relisted = relisted or old is None or old.listing != e.listing
+            self.markets[e.ticker] = e
+            listings += 1
+        self._follow_if_due(ts, relisted)
         trigger = False
         each_event = self.settings.evaluation == "event"
         tracker = self.tracker
         books, fill_model = self.books, self.fill_model
-        for e in batch:
+        for e in batch[listings:] if listings else batch:
             if each_event and trigger:
                 self._evaluate(ts)
                 trigger = False
             if type(e) is BookTick:  # the commonest first
                 top = e.top
                 books[top.ticker] = e
-                if fill_model.remembers_taken:
+                if fill_model.taken:
                     fill_model.on_book(e)
                 if tracker.on_book(top, stale=False) and top.ticker == self.current:
                     trigger = True
             elif isinstance(e, IndexTick):
-                if tracker.on_index(IndexPrint(e.ts, e.price, e.close_avg, e.close_avg_window)):
+                if tracker.on_index(e.index_print):
                     trigger = True
-            elif isinstance(e, TradePrint):
-                if self.resting:
-                    self._on_trade(e)
-            elif isinstance(e, RecordedFill):
-                if self.settings.fills_as_recorded:
-                    self._apply_fill(e.strategy, e.ticker, e.side, Action(e.action),
-                                     ModelFill(e.count, e.price_cc, e.fee_cc, True), e.ts, None)
-            elif isinstance(e, Settled):
-                self._settle(e)
+            else:
+                self._fold_other(e)
         if trigger:
             self._evaluate(ts)
+
+    def _fold_other(self, e: Event) -> None:
+        """Fold an event that triggers no evaluation: a trade print, a recorded fill, a settlement."""
+        if isinstance(e, TradePrint):
+            if self.resting:
+                self._on_trade(e)
+        elif isinstance(e, RecordedFill):
+            if self.settings.fills_as_recorded:
+                self._apply_fill(e.strategy, e.ticker, e.side, Action(e.action),
+                                 ModelFill(e.count, e.price_cc, e.fee_cc, True), e.ts, None)
+        elif isinstance(e, Settled):
+            self._settle(e)
+        elif isinstance(e, MarketListed):
+            raise ValueError(f"a listing of {e.ticker} after other events at {e.ts.isoformat()}: "
+                             "listings come first within a time (event_sort_key)")
 
     def finish(self) -> BacktestResult:
         """Close the run: unfilled orders are dropped; positions in unsettled markets are reported."""
         self.pending.clear()
         self.resting.clear()
         self.result.final_portfolio = self.portfolio
+        self._enter_slot()
         self.result.forecasts = self._forecasts()
         self.result.unsettled = sorted(self.portfolio.open_tickers())
         return self.result
@@ -241,9 +312,9 @@ class Replay:
         evaluations = evaluate_strategies(self.registry.active(), view, tracker.last_print, history, top,
                                           trading_enabled=trading_enabled(True, breaker), busy=busy,
                                           holdings=self.holdings)
-        seconds_to_close = (view.close_time - view.now).total_seconds()
-        if seconds_to_close > 0:  # the last evaluation of each whole minute left, per market (_forecasts)
-            self._forecast_slots[(ticker, int(seconds_to_close // 60))] = (top, evaluations)
+        if view.now > self._slot_last or view.close_time is not self._slot_close or ticker is not self._slot_ticker:
+            self._next_slot(ticker, view.close_time, view.now)
+        self._slot_top, self._slot_evaluations = top, evaluations
         for ev in evaluations:
             if ev.signal is not None:
                 counters[_SIGNAL_COUNTERS[ev.outcome._value_]] += 1
@@ -396,6 +467,26 @@ class Replay:
     def _minutes_left(self, ticker: str, ts: datetime) -> float | None:
         m = self.markets.get(ticker)
         return None if m is None else (m.close_time - ts).total_seconds() / 60.0
+
+    def _enter_slot(self) -> None:
+        """Enter the slot being filled with its last evaluation, if it had one."""
+        if self._slot_key is not None and self._slot_evaluations is not None:
+            self._forecast_slots[self._slot_key] = (self._slot_top, self._slot_evaluations)
+        self._slot_evaluations = None
+
+    def _next_slot(self, ticker: str, close: datetime, now: datetime) -> None:
+        """Enter the slot being filled and open the one of ``now`` in ``ticker``: the whole minutes
+        left, ``int(seconds_to_close // 60)``, while the market is open (none after its close)."""
+        self._enter_slot()
+        self._slot_ticker, self._slot_close = ticker, close
+        seconds_to_close = (close - now).total_seconds()
+        if seconds_to_close <= 0:
+            self._slot_key, self._slot_last = None, _LAST_TIME
+            return
+        minutes = int(seconds_to_close // 60)
+        self._slot_key = (ticker, minutes)
+        # the slot holds while close − now ≥ `minutes` minutes (and, in the last minute, now < close)
+        self._slot_last = close - timedelta(minutes=minutes) if minutes else close - _ONE_MICROSECOND
 
     def _forecasts(self) -> list[Forecast]:
         out = []

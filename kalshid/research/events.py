@@ -26,7 +26,7 @@ from datetime import datetime
 
 import attrs
 
-from kalshid.core.signals import BookTop
+from kalshid.core.signals import BookTop, IndexPrint
 from kalshid.core.vocab import Side
 
 Ladder = tuple[tuple[int, int], ...]
@@ -54,6 +54,12 @@ class IndexTick:
     price: float
     close_avg: float | None = None  # the published closing average carried by the print, if any
     close_avg_window: int | None = None
+    # the tracker's input, built (and checked) once with the event rather than on every replay of it
+    index_print: IndexPrint = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "index_print",
+                           IndexPrint(self.ts, self.price, self.close_avg, self.close_avg_window))
 
 
 @attrs.frozen(slots=True)

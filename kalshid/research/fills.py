@@ -87,7 +87,9 @@ class FillModel:
     def __init__(self, settings: FillSettings | None = None, results: Mapping[str, Side] | None = None) -> None:
         self.settings = settings or FillSettings()
         self.results = dict(results or {})
-        self._consumed: dict[tuple[str, Side, int], int] = {}  # (ticker, bid side, price) -> taken
+        # liquidity the replay took and the book still shows: (ticker, bid side, price) -> count; empty
+        # most of the time, when on_book has nothing to do
+        self.taken: dict[tuple[str, Side, int], int] = {}
 
     def describe(self) -> dict[str, object]:
         s = self.settings
@@ -104,33 +106,28 @@ class FillModel:
         }
 
     # --- book memory --------------------------------------------------------------------------
-    @property
-    def remembers_taken(self) -> bool:
-        """Whether any taken liquidity is remembered (else :meth:`on_book` has nothing to do)."""
-        return bool(self._consumed)
-
     def on_book(self, tick: BookTick) -> None:
         """Forget taken liquidity the recorded book no longer shows (see the module docstring)."""
-        if not self._consumed:
+        if not self.taken:
             return
         ticker = tick.ticker
-        for key in [k for k in self._consumed if k[0] == ticker]:
+        for key in [k for k in self.taken if k[0] == ticker]:
             shown = 0  # the size the ladder shows at the key's price (its last level there, as a dict reads it)
             for price_cc, size in tick.bids(key[1]):
                 if price_cc == key[2]:
                     shown = size
-            if shown < self._consumed[key]:
+            if shown < self.taken[key]:
                 if shown <= 0:
-                    del self._consumed[key]
+                    del self.taken[key]
                 else:
-                    self._consumed[key] = shown
+                    self.taken[key] = shown
 
     def forget_market(self, ticker: str) -> None:
-        for key in [k for k in self._consumed if k[0] == ticker]:
-            del self._consumed[key]
+        for key in [k for k in self.taken if k[0] == ticker]:
+            del self.taken[key]
 
     def available(self, ticker: str, bid_side: Side, price_cc: int, shown: int) -> int:
-        return max(0, shown - self._consumed.get((ticker, bid_side, price_cc), 0))
+        return max(0, shown - self.taken.get((ticker, bid_side, price_cc), 0))
 
     # --- taker --------------------------------------------------------------------------------
     def take(self, book: BookTick | None, side: Side, count: int, limit_cc: int) -> list[ModelFill]:
@@ -156,7 +153,7 @@ class FillModel:
             fee = order_fee_increment_cc(terms, new_terms)
             terms += new_terms
             key = (ticker, opposite, bid_cc)
-            self._consumed[key] = self._consumed.get(key, 0) + n
+            self.taken[key] = self.taken.get(key, 0) + n
             fills.append(ModelFill(n, price, fee, True))
             left -= n
         return fills

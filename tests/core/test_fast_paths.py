@@ -198,10 +198,30 @@ def test_mean_reversion_folds_a_lone_mid_as_a_point(mids: list[tuple[int, float 
     now = T0
     for step_ms, mid in mids:
         now += timedelta(milliseconds=step_ms)
-        fast._ingest(_view(now), (), mid)
-        general._ingest(_view(now), () if mid is None else (PricePoint(now, mid),), None)
+        fast._update(_view(now), (), mid)
+        general._update(_view(now), () if mid is None else (PricePoint(now, mid),), None)
         assert list(fast.history._points) == list(general.history._points)
         assert (fast.history.mean(), fast.history.variance()) == (general.history.mean(), general.history.variance())
+
+
+@settings(max_examples=100, deadline=None)
+@given(ticks=st.lists(st.tuples(st.integers(0, 1_500), st.integers(1, 98), st.integers(1, 98)),
+                      min_size=1, max_size=120))
+def test_mean_reversion_answers_within_a_second_as_a_fresh_update_would(ticks: list[tuple[int, int, int]]) -> None:
+    """Within an exchange second the window does not change, so its remembered answer is what
+    bringing it up to date on every call gives: the same signals, z-scores and points."""
+    params = {"min_samples": 3, "zscore_threshold_medium": 0.5, "zscore_threshold_high": 1.0, "min_edge": 0.0,
+              "lookback_window": 20.0}
+    lazy, eager = MeanReversion.from_mapping(params), MeanReversion.from_mapping(params)
+    now = T0
+    for step_ms, yes_cents, no_cents in ticks:
+        now += timedelta(milliseconds=step_ms)
+        top = BookTop(TICKER, yes_cents * 100, 10, no_cents * 100, 10, now) if yes_cents + no_cents < 100 else None
+        eager._second_end = datetime.min.replace(tzinfo=UTC)  # every call brings the window up to date
+        a = lazy.analyze(_view(now), None, PriceHistory(), top)
+        b = eager.analyze(_view(now), None, PriceHistory(), top)
+        assert a == b and lazy.last_z == eager.last_z
+        assert list(lazy.history._points) == list(eager.history._points)
 
 
 @settings(max_examples=200, deadline=None)

@@ -172,6 +172,23 @@ def test_mean_reversion_needs_samples_and_trims_by_age() -> None:
     assert len(s.history) == 0
 
 
+def test_mean_reversion_keeps_one_point_per_exchange_second() -> None:
+    """The window holds the first mid seen in each exchange second: how often the book changes does
+    not weigh its mean and variance, and within a second its z-score stays as it was."""
+    s = MeanReversion.from_mapping({"min_samples": 2})
+    start = CLOSE - timedelta(seconds=400)
+    for ms, yes_bid in ((0, 4_800), (300, 5_000), (900, 5_200), (1_200, 4_900), (1_700, 5_500), (2_000, 5_100)):
+        now = start + timedelta(milliseconds=ms)
+        s.analyze(view(now), None, PriceHistory(), book(now, yes_bid, 9_800 - yes_bid))
+        if ms == 1_200:
+            z_after_second_point = s.last_z
+        if ms == 1_700:  # a new mid in the same second: the window and its z-score are unchanged
+            assert s.last_z == z_after_second_point
+    seen = [(round(t - start.timestamp(), 3), round(x, 4)) for t, x in s.history._points]
+    assert seen == [(0.0, 0.49), (1.2, 0.5), (2.0, 0.52)]
+    assert z_after_second_point is not None and z_after_second_point > 0
+
+
 # --- registry and parameters -------------------------------------------------------------------
 
 

@@ -118,7 +118,7 @@ def test_book_memory_reads_the_ladder_as_a_mapping(consumed: dict[tuple[str, Sid
     """What the fill model keeps after a book tick is what reading each ladder as a dict of price to
     size (its last level at a price) gives."""
     model = FillModel()
-    model._consumed = dict(consumed)
+    model.taken = dict(consumed)
     tick = BookTick(T0, BookTop("A", None, 0, None, 0, T0), tuple(yes), tuple(no))
     expected = {}
     for key, taken in consumed.items():
@@ -126,4 +126,4 @@ def test_book_memory_reads_the_ladder_as_a_mapping(consumed: dict[tuple[str, Sid
         if shown > 0:
             expected[key] = min(taken, shown)
     model.on_book(tick)
-    assert model._consumed == expected
+    assert model.taken == expected

@@ -18,6 +18,7 @@ while the window has not started) raise :class:`kalshid.core.pricing.PricingErro
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import partial
 
 import attrs
@@ -79,12 +80,14 @@ class KellyVolatility(BaseStrategy):
         self._pool_uses_mid = not self._pool_identity and self._pool.uses_mid
         self._min_edge = self.params.min_edge
         self._kelly_fraction = self.params.kelly_fraction
-        # The last pricing: the vol state it read (frozen, so the same object is the same σ), its other
-        # inputs, and what came out (σ, the model's P(YES), and the pooled one when the pool weighs no
-        # mid). A book change alone prices the same print again: the memo changes no decision.
+        # The last pricing: the vol state and the print it read (frozen, so the same objects are the same
+        # values), the market's facts, and what came out (τ, σ, the model's P(YES), and the pooled one
+        # when the pool weighs no mid; None when silent whatever the book). A book change alone prices
+        # the same print again: the memo changes no decision.
         self._priced_vol: EwmaVol | None = None
-        self._priced: tuple[float, float, float, float, int] | None = None
-        self._priced_out = (0.0, 0.0, 0.0)
+        self._priced_print: IndexPrint | None = None
+        self._priced: tuple[datetime, float | None, float, int] | None = None
+        self._priced_out: tuple[float, float, float, float] | None = None
 
     def _adopt_state(self, old: KellyVolatility) -> None:
         self.vol = attrs.evolve(old.vol, half_life_seconds=self.params.vol_half_life_seconds,
@@ -103,40 +106,49 @@ class KellyVolatility(BaseStrategy):
                 last = vol.last_ts
         self.vol = vol
 
-    def _price(self, vol: EwmaVol, spot: float, strike: float, tau: float, observed_sum: float,
-               observed_count: int) -> tuple[float, float, float]:
-        """``(σ, model P(YES), pooled P(YES))``: :func:`fair_yes_probability` and the pool when it
-        weighs no mid (else the model's value again), remembered for the last inputs (the same inputs
-        give the same floats, so the memo changes no decision)."""
-        key = (spot, strike, tau, observed_sum, observed_count)
-        if vol is not self._priced_vol or key != self._priced:
-            sigma = vol.sigma_per_sqrt_second
-            model_yes = fair_yes_probability(spot, strike, sigma, tau, observed_sum=observed_sum,
-                                             observed_count=observed_count)
-            pooled = model_yes
-            if not self._pool_identity and not self._pool.uses_mid:
-                pooled = self._pool(model_yes, None, tau / 60.0)
-            self._priced_vol, self._priced = vol, key
-            self._priced_out = (sigma, model_yes, pooled)
-        return self._priced_out
-
-    def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
-                orderbook: BookTop | None) -> Signal | None:
-        prints = price_history.index
-        if prints:
-            self.ingest((*prints, current_price) if current_price is not None else prints)
-        elif current_price is not None:
-            self.ingest((current_price,))
-        vol = self.vol
-        self.last_fair_yes = self.last_model_yes = None
-        if (current_price is None or orderbook is None or market.floor_strike is None
-                or not market.is_open or not vol.is_warm):
+    def _price(self, vol: EwmaVol, current_price: IndexPrint,
+               market: MarketView) -> tuple[float, float, float, float] | None:
+        """``(τ, σ, model P(YES), pooled P(YES))`` from the vol state and the print, or ``None`` when the
+        strategy is silent whatever the book (the vol warming up, no strike yet, the print at or after
+        the close): :func:`fair_yes_probability` and the pool when it weighs no mid (else the model's
+        value again), remembered for the last inputs (the same inputs give the same floats, so the memo
+        changes no decision)."""
+        key = (market.close_time, market.floor_strike, market.closing_sum, market.closing_count)
+        if vol is self._priced_vol and current_price is self._priced_print and key == self._priced:
+            return self._priced_out
+        self._priced_vol, self._priced_print, self._priced = vol, current_price, key
+        self._priced_out = None
+        strike = market.floor_strike
+        if strike is None or not vol.is_warm:
             return None
         tau = (market.close_time - current_price.ts).total_seconds()
         if tau <= 0:
             return None
-        sigma, model_yes, fair_yes = self._price(vol, current_price.price, market.floor_strike, tau,
-                                                 market.closing_sum, market.closing_count)
+        sigma = vol.sigma_per_sqrt_second
+        model_yes = fair_yes_probability(current_price.price, strike, sigma, tau,
+                                         observed_sum=market.closing_sum, observed_count=market.closing_count)
+        pooled = model_yes
+        if not self._pool_identity and not self._pool.uses_mid:
+            pooled = self._pool(model_yes, None, tau / 60.0)
+        out = self._priced_out = (tau, sigma, model_yes, pooled)
+        return out
+
+    def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
+                orderbook: BookTop | None) -> Signal | None:
+        prints = price_history.index
+        vol = self.vol
+        if prints:
+            self.ingest((*prints, current_price) if current_price is not None else prints)
+            vol = self.vol
+        elif current_price is not None and (vol.last_ts is None or current_price.ts > vol.last_ts):
+            vol = self.vol = vol.update(current_price.ts, current_price.price)  # ingest of one print
+        self.last_fair_yes = self.last_model_yes = None
+        if current_price is None or orderbook is None or not market.is_open:
+            return None
+        priced = self._price(vol, current_price, market)
+        if priced is None:
+            return None
+        tau, sigma, model_yes, fair_yes = priced
         self.last_model_yes = model_yes
         mid: float | None = None  # for the reason: the pool's input, or None when it used no mid
         pool_off = False

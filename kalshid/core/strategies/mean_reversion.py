@@ -1,9 +1,13 @@
 """MeanReversion: fade a YES price that has moved far from its recent mean.
 
 State: a :class:`~kalshid.core.rolling.RollingWindow` of ``(ts, yes_prob)`` for the current market,
-trimmed to ``lookback_window`` seconds before ``market.now`` (bounded by age; reset when the ticker
-changes), so the mean and variance cost O(1) per call. Each call appends the points of
-``price_history.yes`` newer than the last one kept, then the book's YES mid at ``market.now``.
+trimmed to the ``lookback_window`` seconds before the current exchange second (bounded by age; reset when
+the ticker changes), so the mean and variance cost O(1). It holds at most one point per exchange second,
+the first one seen in it: the points of ``price_history.yes`` newer than the last one kept, then the
+book's YES mid at ``market.now``. Sampling by time rather than per call keeps how often the book changes
+(a busy touch asks for many evaluations, a quiet one for few) from weighing the mean and variance; it
+also means the window, and so the z-score, change at most once per second: a call later in the same
+second reuses them and only the ask and its size can change the answer.
 
 With at least ``min_samples`` points and a non-zero standard deviation, ``z = (mid − mean)/std``.
 ``|z| ≥ zscore_threshold_high`` → confidence 1.0; ``≥ zscore_threshold_medium`` → 0.5; else silent.
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from functools import partial
 
 import attrs
@@ -57,6 +62,7 @@ MEDIUM_CONFIDENCE = 0.5
 # A YES-probability variance below this (std 1e-7, a thousandth of a 1-cc tick) is float residue of the
 # rolling sums, not movement: no z-score.
 MIN_VARIANCE = 1e-14
+_NEVER = datetime.min.replace(tzinfo=UTC)  # before every exchange time: the first call updates the window
 
 
 class MeanReversion(BaseStrategy):
@@ -71,14 +77,23 @@ class MeanReversion(BaseStrategy):
         self.last_z: float | None = None
         self._lookback = self.params.lookback_window
         self._min_samples = self.params.min_samples
+        # the window's answer, ``(z, mean, confidence)`` (0.0: |z| below both thresholds) or None, and
+        # the start of the exchange second after the one it was brought to (the window does not change
+        # before then, see _update)
+        self._scored: tuple[float, float, float] | None = None
+        self._second_end = _NEVER
+        self._sampled = False  # the window has a point in the second before _second_end
 
     def _adopt_state(self, old: MeanReversion) -> None:
         self.ticker = old.ticker
         self.history = old.history.copy()
-        self.last_z = old.last_z
+        self.last_z = old.last_z  # the window is scored again on the next call (the parameters may differ)
 
-    def _ingest(self, market: MarketView, points: Sequence[PricePoint], mid: float | None) -> None:
-        """Fold ``points`` then the book's ``mid`` at ``market.now`` (``None``: no mid)."""
+    def _update(self, market: MarketView, points: Sequence[PricePoint], mid: float | None) -> None:
+        """Bring the window to ``market.now``: fold ``points`` then the book's ``mid`` at ``market.now``
+        (``None``: no mid), at most one point per exchange second (the first one seen in it, never one
+        from the future), trim it to the ``lookback_window`` seconds before the current second, and score
+        it (:meth:`zscore`)."""
         if mid is not None and not 0.0 <= mid <= 1.0:  # the check PricePoint makes
             raise ValueError(f"yes_prob must be in [0, 1], got {mid!r}")
         history = self.history
@@ -86,25 +101,36 @@ class MeanReversion(BaseStrategy):
             self.ticker = market.ticker
             history.clear()
         now = market.now.timestamp()
-        if not points:  # the common call: the mid alone (the loop below, for one point)
-            if mid is not None:
-                last = history.last_time
-                if last is None or now > last:
-                    history.append(now, mid)
-            history.drop_before(now - self._lookback)
-            return
+        second = math.floor(now)
         last = history.last_time
-        ordered = sorted((p.ts.timestamp(), p.yes_prob) for p in points)
-        if mid is not None:
-            if ordered and ordered[-1][0] >= now:
-                ordered = sorted([*ordered, (now, mid)])
-            else:
-                ordered.append((now, mid))
-        for t, x in ordered:
-            if t <= now and (last is None or t > last):  # one point per instant, never from the future
-                history.append(t, x)
-                last = t
-        history.drop_before(now - self._lookback)
+        last_second = -math.inf if last is None else math.floor(last)
+        if not points:  # the common call: the mid alone (the loop below, for one point)
+            if mid is not None and second > last_second:
+                history.append(now, mid)
+                last_second = second
+        else:
+            ordered = sorted((p.ts.timestamp(), p.yes_prob) for p in points)
+            if mid is not None:
+                if ordered and ordered[-1][0] >= now:
+                    ordered = sorted([*ordered, (now, mid)])
+                else:
+                    ordered.append((now, mid))
+            for t, x in ordered:
+                if t <= now and math.floor(t) > last_second:
+                    history.append(t, x)
+                    last_second = math.floor(t)
+        history.drop_before(second - self._lookback)
+        scored = self.zscore()
+        if scored is None:
+            self._scored = None
+        else:
+            z, mean = scored
+            p = self.params
+            confidence = (HIGH_CONFIDENCE if abs(z) >= p.zscore_threshold_high
+                          else MEDIUM_CONFIDENCE if abs(z) >= p.zscore_threshold_medium else 0.0)
+            self._scored = (z, mean, confidence)
+        self._second_end = datetime.fromtimestamp(second + 1, UTC)
+        self._sampled = last_second >= second
 
     def zscore(self) -> tuple[float, float] | None:
         """``(z, mean)``: z of the newest point against the window's mean and (population) std, and
@@ -119,23 +145,20 @@ class MeanReversion(BaseStrategy):
 
     def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
                 orderbook: BookTop | None) -> Signal | None:
-        mid = orderbook.yes_mid_prob if orderbook is not None else None
-        self._ingest(market, price_history.yes, mid)
-        scored = self.zscore()
+        points = price_history.yes
+        if (points or market.ticker != self.ticker or not market.now < self._second_end
+                or not (self._sampled or orderbook is None or orderbook.yes_mid_prob is None)):
+            self._update(market, points, orderbook.yes_mid_prob if orderbook is not None else None)
+        # the window changes at most once per exchange second, with its first mid: until then the same answer
+        scored = self._scored
         if scored is None:
             self.last_z = None
             return None
-        z, mean = scored
+        z, mean, confidence = scored
         self.last_z = z
-        if orderbook is None or not market.is_open:
+        if not confidence or orderbook is None or not market.is_open:
             return None
         p = self.params
-        if abs(z) >= p.zscore_threshold_high:
-            confidence = HIGH_CONFIDENCE
-        elif abs(z) >= p.zscore_threshold_medium:
-            confidence = MEDIUM_CONFIDENCE
-        else:
-            return None
         side = Side.NO if z > 0 else Side.YES
         fair = 1.0 - mean if side is Side.NO else mean
         ask = orderbook.ask(side)
