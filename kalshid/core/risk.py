@@ -252,7 +252,8 @@ class RiskEngine:
         return Verdict(True, ReasonCode.APPROVED, "exit")
 
     def _check_buy_size(self, intent: OrderIntent, t: _Totals) -> Verdict:
-        full = self._buy_violation(intent, intent.count, t)
+        # the whole order's detail is read only by a reduction (or when it is the one-contract answer)
+        full = self._buy_violation(intent, intent.count, t, detail=intent.count == 1)
         if full is None:
             return Verdict(True, ReasonCode.APPROVED, "all limits pass")
         # Every limit passes for fewer contracts if it passes for more (the search below relies on it),
@@ -274,8 +275,7 @@ class RiskEngine:
         # its detail is read only when it is also the one-contract answer below
         at_hi = self._buy_violation(intent, hi, t, detail=hi == 1) if hi >= 1 else full
         if at_hi is None:
-            return Verdict(True, ReasonCode.REDUCED, f"reduced from {intent.count} to {hi}: {full[1]}",
-                           adjusted_count=hi)
+            return self._reduced(intent, hi, t)
         if not one_known:
             one = at_hi if hi == 1 or intent.count == 1 else self._buy_violation(intent, 1, t)
             if one is not None:
@@ -287,8 +287,14 @@ class RiskEngine:
                 lo = mid
             else:
                 hi = mid - 1
-        return Verdict(True, ReasonCode.REDUCED, f"reduced from {intent.count} to {lo}: {full[1]}",
-                       adjusted_count=lo)
+        return self._reduced(intent, lo, t)
+
+    def _reduced(self, intent: OrderIntent, count: int, t: _Totals) -> Verdict:
+        """The verdict reducing ``intent`` to ``count``, with what the whole order would break."""
+        full = self._buy_violation(intent, intent.count, t)
+        assert full is not None  # the whole order was found to break a limit
+        return Verdict(True, ReasonCode.REDUCED, f"reduced from {intent.count} to {count}: {full[1]}",
+                       adjusted_count=count)
 
     def _buy_violation(self, intent: OrderIntent, count: int, t: _Totals,
                        detail: bool = True) -> tuple[ReasonCode, str] | None:

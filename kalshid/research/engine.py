@@ -153,7 +153,8 @@ class Replay:
                     markets[e.ticker] = e
                     continue
                 listings = False
-                self._follow_if_due(ts, relisted)
+                if relisted or (self._follow_until is not None and ts >= self._follow_until):  # _follow_if_due
+                    self._follow(ts, relisted)
             if trigger and each_event:
                 self._evaluate(ts)
                 trigger = False
