@@ -89,6 +89,8 @@ class Replay:
         self.portfolio = Portfolio(settings.bankroll_cc)
         self.ledger: DayLedger | None = None
         self.breaker: Breaker | None = None
+        self._trading = trading_enabled(True, BreakerStatus.RUNNING)  # the breaker's status allows it
+        self._max_count = settings.max_count_per_signal
         self.markets: dict[str, MarketListed] = {}
         self.current: str | None = None
         self.books: dict[str, BookTick] = {}
@@ -303,16 +305,14 @@ class Replay:
         top = tracker.book(ticker)
         cash = self.portfolio.cash_cc
         bankroll = bankroll_cc(cash, self._resting_for_risk()) if self.pending or self.resting else max(0, cash)
-        view = tracker.view(ticker, bankroll_cc=bankroll, max_count=self.settings.max_count_per_signal)
+        view = tracker.view(ticker, bankroll_cc=bankroll, max_count=self._max_count)
         if view is None:
             return
         new_prints = tracker.take_new_prints()
         history = PriceHistory(index=new_prints[:-1]) if len(new_prints) > 1 else _NO_HISTORY
         busy = {name for (name, t) in self.busy if t == ticker} if self.busy else _NOT_BUSY
-        breaker = self.breaker.status if self.breaker is not None else BreakerStatus.RUNNING
         evaluations = evaluate_strategies(self.registry.active(), view, tracker.last_print, history, top,
-                                          trading_enabled=trading_enabled(True, breaker), busy=busy,
-                                          holdings=self.holdings)
+                                          trading_enabled=self._trading, busy=busy, holdings=self.holdings)
         if view.now > self._slot_last or view.close_time is not self._slot_close or ticker is not self._slot_ticker:
             self._next_slot(ticker, view.close_time, view.now)
         self._slot_top, self._slot_evaluations = top, evaluations
@@ -445,6 +445,7 @@ class Replay:
         if self.breaker is None:
             self.ledger = DayLedger.start(now, self.portfolio, self.settings.risk.day_rollover)
             self.breaker = Breaker.start(now, self.portfolio.cash_cc, self.settings.breaker)
+            self._trading = trading_enabled(True, self.breaker.status)
             self.result.equity.append(EquityPoint(now, self.portfolio.cash_cc, self.portfolio.cash_cc))
 
     def _observe(self, now: datetime) -> None:
@@ -456,6 +457,7 @@ class Replay:
                 marks[ticker] = round(top.yes_mid_prob * 10_000)
         equity = self.portfolio.equity_cc(marks)
         self.breaker, events = self.breaker.observe(now, equity)
+        self._trading = trading_enabled(True, self.breaker.status)
         for ev in events:
             self.result.breaker_events.append(f"{ev.at.isoformat()} {ev.to_status.value}: {ev.detail}")
         if events and self.breaker.status is BreakerStatus.HALTED:  # as the daemon: cancel everything working
