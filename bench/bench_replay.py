@@ -6,7 +6,7 @@ Run: ``.venv/bin/python bench/bench_replay.py [--data DIR] [--hours H] [--record
 
 Instructions per event, independent of the machine's load: ``PYTHONHASHSEED=0 valgrind --tool=callgrind
 .venv/bin/python bench/bench_replay.py --repeat 1 --hours 0.5 --synthetic-only --books KIND
-[--no-strategies] [--plain]`` minus the same with ``--build-only`` (building the stream), divided by the events printed.
+[--no-strategies]`` minus the same with ``--build-only`` (building the stream), divided by the events printed.
 
 Figures are events per CPU second of this process (``time.process_time``), the median of ``--repeat``
 replays of each stream with their range, beside wall seconds, so a busy machine shows up as the
@@ -79,7 +79,6 @@ def main() -> None:
     ap.add_argument("--strategies", default=None, metavar="NAME[,NAME]",
                     help="the strategies to enable (default: every strategy kalshid has, as the goal's figure; "
                          "kalshid run enables kelly_volatility alone by default)")
-    ap.add_argument("--plain", action="store_true", help="every time's events through Replay.step (single_pass off)")
     ap.add_argument("--repeat", type=int, default=5, metavar="N",
                     help="replays of each stream; the median is printed, with the range (default 5; 1 under "
                          "callgrind)")
@@ -105,7 +104,7 @@ def main() -> None:
                 f"{result.counters['signals_proposed']} proposed, {len(result.trades)} fills")
 
     def run_synthetic(events: list[Event]) -> tuple[int, str]:
-        return len(events), summary(Replay(settings, single_pass=not args.plain).run(iter(events)))
+        return len(events), summary(Replay(settings).run(iter(events)))
 
     for books in kinds:  # one stream in memory while it is timed: another one's objects would slow the collector
         events = synthetic_recording(args.hours, books=books)  # type: ignore[arg-type]
@@ -122,7 +121,7 @@ def main() -> None:
 
         def run_recorded() -> tuple[int, str]:
             replay = Replay(attrs.evolve(settings, evaluation="event"), results=results,
-                            index_gate_exempt=exempt, single_pass=not args.plain)
+                            index_gate_exempt=exempt)
             return len(recorded), summary(replay.run(iter(recorded)))
 
         span = (recorded[-1].ts - recorded[0].ts).total_seconds() / 3600

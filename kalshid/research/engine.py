@@ -29,16 +29,16 @@ recording's own fills are applied as they come.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import attrs
 
 from kalshid.core.breaker import Breaker, BreakerStatus
-from kalshid.core.decision import Evaluation, Outcome, bankroll_cc, evaluate_strategies, trading_enabled
+from kalshid.core.decision import Outcome, bankroll_cc, evaluate_strategies, trading_enabled
 from kalshid.core.netting import net_parts
 from kalshid.core.portfolio import Fill, Portfolio
 from kalshid.core.risk import DayLedger, OrderIntent, RestingOrder, RiskEngine, RiskState
-from kalshid.core.signals import BookTop, Signal
+from kalshid.core.signals import Signal
 from kalshid.core.strategies.base import PriceHistory
 from kalshid.core.tracker import MarketInfo, MarketTracker
 from kalshid.core.vocab import Action, Side
@@ -52,7 +52,8 @@ from kalshid.research.events import (
     TradePrint,
 )
 from kalshid.research.fills import FillModel, ModelFill, RestingBuy
-from kalshid.research.results import BacktestResult, EquityPoint, Forecast, SignalRecord, TradeRecord
+from kalshid.research.forecasts import ForecastSlots
+from kalshid.research.results import BacktestResult, EquityPoint, SignalRecord, TradeRecord
 from kalshid.research.settings import BacktestSettings
 
 CANCEL_BEFORE_CLOSE = timedelta(seconds=2)
@@ -61,9 +62,6 @@ _SIGNAL_COUNTERS = {o.value: f"signals_{o.value}" for o in Outcome}  # by value 
 _PROPOSED = Outcome.PROPOSED
 _NO_HISTORY = PriceHistory()  # frozen: one shared empty history
 _NOT_BUSY: frozenset[str] = frozenset()
-_NEVER = datetime.min.replace(tzinfo=UTC)
-_LAST_TIME = datetime.max.replace(tzinfo=UTC)
-_ONE_MICROSECOND = timedelta(microseconds=1)
 
 
 @attrs.define
@@ -78,9 +76,8 @@ class Replay:
     """One backtest run. Feed it with :meth:`run` (sorted events); read :attr:`result`."""
 
     def __init__(self, settings: BacktestSettings, *, results: dict[str, Side] | None = None,
-                 index_gate_exempt: frozenset[str] = frozenset(), single_pass: bool = True) -> None:
+                 index_gate_exempt: frozenset[str] = frozenset()) -> None:
         self.settings = settings
-        self.single_pass = single_pass
         self.registry = settings.registry()
         self.engine = RiskEngine(settings.risk)
         self.fill_model = FillModel(settings.fills, results)
@@ -102,27 +99,27 @@ class Replay:
         self.result = BacktestResult(settings=settings, fill_model=self.fill_model.describe())
         self._seq = 0
         self._follow_until: datetime | None = None
-        # the last evaluation of each whole minute left, per market (_forecasts): the minute being filled
-        # is kept aside (_slot_*) and entered when the evaluations leave it
-        self._forecast_slots: dict[tuple[str, int], tuple[BookTop | None, list[Evaluation]]] = {}
-        self._slot_key: tuple[str, int] | None = None
-        self._slot_ticker: str | None = None
-        self._slot_close: datetime | None = None  # the close time the slot was computed for
-        self._slot_last = _NEVER  # the last exchange time in the slot
-        self._slot_top: BookTop | None = None
-        self._slot_evaluations: list[Evaluation] | None = None
+        self._forecasts = ForecastSlots()
 
     # --- driving --------------------------------------------------------------------------------
     def run(self, events: Iterable[Event], progress: Callable[[int], None] | None = None) -> BacktestResult:
         """Replay ``events`` (sorted by :func:`~kalshid.research.events.event_sort_key`: by time, and
         within a time listings first) to the end; ``progress`` is called with the number of events of
-        each time once it is done.
+        each time once it is done."""
+        self._fold(events, progress)
+        return self.finish()
 
-        With ``single_pass`` (the default) the events are folded as they come, in one loop; otherwise
-        each time's events are gathered and handed to :meth:`step`. The result is the same either way
-        (:meth:`step` is the plain statement of what a time does)."""
-        if not self.single_pass:
-            return self._run_batches(events, progress)
+    def step(self, ts: datetime, batch: list[Event]) -> None:
+        """Everything the replay does at one time ``ts``, given its events (listings first); :meth:`run`
+        does this for each time in turn."""
+        if any(e.ts != ts for e in batch):
+            raise ValueError(f"step at {ts.isoformat()} given events of other times")
+        self._fold(batch, None)
+
+    def _fold(self, events: Iterable[Event], progress: Callable[[int], None] | None) -> None:
+        """The events in one pass. At each time: orders due execute and resting ones expire; the
+        listings are read and the followed markets updated; the other events are folded, and the
+        strategies evaluated after a triggering event (see the module docstring)."""
         each_event = self.settings.evaluation == "event"
         tracker, books, fill_model, markets = self.tracker, self.books, self.fill_model, self.markets
         ts: datetime | None = None
@@ -130,7 +127,7 @@ class Replay:
         listings = False  # ts's listings are being read (they come first within a time)
         relisted = trigger = False
         for e in events:
-            if e.ts != ts:  # a new time: close the previous one (step's end), open this one (step's start)
+            if e.ts != ts:  # a new time: close the previous one, open this one
                 if ts is not None:
                     if e.ts < ts:
                         raise ValueError(f"events out of order: {e.ts.isoformat()} after {ts.isoformat()}")
@@ -179,71 +176,10 @@ class Replay:
                 self._evaluate(ts)
             if progress is not None:
                 progress(count)
-        return self.finish()
-
-    def _run_batches(self, events: Iterable[Event], progress: Callable[[int], None] | None) -> BacktestResult:
-        batch: list[Event] = []
-        ts: datetime | None = None
-        for event in events:
-            if ts is not None and event.ts != ts:
-                if event.ts < ts:
-                    raise ValueError(f"events out of order: {event.ts.isoformat()} after {ts.isoformat()}")
-                self.step(ts, batch)
-                if progress is not None:
-                    progress(len(batch))
-                batch = []
-            batch.append(event)
-            ts = event.ts
-        if ts is not None:
-            self.step(ts, batch)
-            if progress is not None:
-                progress(len(batch))
-        return self.finish()
 
     def _follow_if_due(self, ts: datetime, relisted: bool) -> None:
         if relisted or (self._follow_until is not None and ts >= self._follow_until):
             self._follow(ts, relisted)
-
-    def step(self, ts: datetime, batch: list[Event]) -> None:
-        """Everything the replay does at one time ``ts``, given its events (listings first): orders due
-        execute and resting ones expire, the listings are read and the followed markets updated, the
-        other events are folded, and the strategies are evaluated (see the module docstring)."""
-        if self.pending:
-            self._execute_due(ts)
-        if self.resting:
-            self._expire_resting(ts)
-        relisted = False
-        listings = 0
-        for e in batch:  # listings sort first within a time
-            if not isinstance(e, MarketListed):
-                break
-            old = self.markets.get(e.ticker)
-            relisted = relisted or old is None or old.listing != e.listing
-            self.markets[e.ticker] = e
-            listings += 1
-        self._follow_if_due(ts, relisted)
-        trigger = False
-        each_event = self.settings.evaluation == "event"
-        tracker = self.tracker
-        books, fill_model = self.books, self.fill_model
-        for e in batch[listings:] if listings else batch:
-            if each_event and trigger:
-                self._evaluate(ts)
-                trigger = False
-            if type(e) is BookTick:  # the commonest first
-                top = e.top
-                books[top.ticker] = e
-                if fill_model.taken:
-                    fill_model.on_book(e)
-                if tracker.on_book(top, stale=False) and top.ticker == self.current:
-                    trigger = True
-            elif isinstance(e, IndexTick):
-                if tracker.on_index(e.index_print):
-                    trigger = True
-            else:
-                self._fold_other(e)
-        if trigger:
-            self._evaluate(ts)
 
     def _fold_other(self, e: Event) -> None:
         """Fold an event that triggers no evaluation: a trade print, a recorded fill, a settlement."""
@@ -265,8 +201,7 @@ class Replay:
         self.pending.clear()
         self.resting.clear()
         self.result.final_portfolio = self.portfolio
-        self._enter_slot()
-        self.result.forecasts = self._forecasts()
+        self.result.forecasts = self._forecasts.forecasts()
         self.result.unsettled = sorted(self.portfolio.open_tickers())
         return self.result
 
@@ -313,9 +248,7 @@ class Replay:
         busy = {name for (name, t) in self.busy if t == ticker} if self.busy else _NOT_BUSY
         evaluations = evaluate_strategies(self.registry.active(), view, tracker.last_print, history, top,
                                           trading_enabled=self._trading, busy=busy, holdings=self.holdings)
-        if view.now > self._slot_last or view.close_time is not self._slot_close or ticker is not self._slot_ticker:
-            self._next_slot(ticker, view.close_time, view.now)
-        self._slot_top, self._slot_evaluations = top, evaluations
+        self._forecasts.record(ticker, view.close_time, view.now, top, evaluations)
         for ev in evaluations:
             if ev.signal is not None:
                 counters[_SIGNAL_COUNTERS[ev.outcome._value_]] += 1
@@ -466,34 +399,7 @@ class Replay:
             self.busy.clear()
         self.result.equity.append(EquityPoint(now, self.portfolio.cash_cc, equity))
 
-    # --- calibration samples ----------------------------------------------------------------------
+    # --- records ----------------------------------------------------------------------------------
     def _minutes_left(self, ticker: str, ts: datetime) -> float | None:
         m = self.markets.get(ticker)
         return None if m is None else (m.close_time - ts).total_seconds() / 60.0
-
-    def _enter_slot(self) -> None:
-        """Enter the slot being filled with its last evaluation, if it had one."""
-        if self._slot_key is not None and self._slot_evaluations is not None:
-            self._forecast_slots[self._slot_key] = (self._slot_top, self._slot_evaluations)
-        self._slot_evaluations = None
-
-    def _next_slot(self, ticker: str, close: datetime, now: datetime) -> None:
-        """Enter the slot being filled and open the one of ``now`` in ``ticker``: the whole minutes
-        left, ``int(seconds_to_close // 60)``, while the market is open (none after its close)."""
-        self._enter_slot()
-        self._slot_ticker, self._slot_close = ticker, close
-        seconds_to_close = (close - now).total_seconds()
-        if seconds_to_close <= 0:
-            self._slot_key, self._slot_last = None, _LAST_TIME
-            return
-        minutes = int(seconds_to_close // 60)
-        self._slot_key = (ticker, minutes)
-        # the slot holds while close − now ≥ `minutes` minutes (and, in the last minute, now < close)
-        self._slot_last = close - timedelta(minutes=minutes) if minutes else close - _ONE_MICROSECOND
-
-    def _forecasts(self) -> list[Forecast]:
-        out = []
-        for (ticker, ml), (top, evaluations) in self._forecast_slots.items():
-            fair = {ev.strategy: ev.fair_yes for ev in evaluations if ev.fair_yes is not None}
-            out.append(Forecast(ticker, ml, top.yes_mid_prob if top else None, fair))
-        return sorted(out, key=lambda f: (f.ticker, -f.minutes_left))

@@ -1,8 +1,9 @@
-"""The replay's single pass over the events gives exactly the result of the plain per-time path
-(:meth:`Replay.step`)."""
+"""The replay's one pass over all the events gives exactly the result of replaying them a time at a
+time (:meth:`Replay.step`): nothing of a time's fold leaks into the next."""
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from typing import Any
 
@@ -10,7 +11,7 @@ import attrs
 import pytest
 
 from kalshid.research.engine import Replay
-from kalshid.research.events import BookTick, MarketListed
+from kalshid.research.events import BookTick, Event, MarketListed
 from kalshid.research.fills import FillSettings
 from kalshid.research.results import BacktestResult
 from kalshid.research.settings import BacktestSettings
@@ -18,6 +19,15 @@ from kalshid.research.synthetic import synthetic_recording
 
 EVENTS = synthetic_recording(0.5)  # books=random: a signal on almost every evaluation
 QUOTED = synthetic_recording(0.5, books="makers")  # books that follow the index
+
+
+def _per_time(replay: Replay, events: list[Event], progress: Any = None) -> BacktestResult:
+    for _, batch in itertools.groupby(events, key=lambda e: e.ts):
+        times = list(batch)
+        replay.step(times[0].ts, times)
+        if progress is not None:
+            progress(len(times))
+    return replay.finish()
 
 
 def _everything(result: BacktestResult) -> dict[str, Any]:
@@ -32,10 +42,10 @@ def _everything(result: BacktestResult) -> dict[str, Any]:
     BacktestSettings(fills=FillSettings(latency_seconds=0)),
     BacktestSettings(evaluation="event"),
 ], ids=["latency", "no-latency", "each-event"])
-def test_the_single_pass_changes_nothing(settings: BacktestSettings) -> None:
-    plain = Replay(settings, single_pass=False).run(iter(EVENTS))
+def test_one_pass_is_a_time_at_a_time(settings: BacktestSettings) -> None:
+    plain = _per_time(Replay(settings), EVENTS)
     assert _everything(Replay(settings).run(iter(EVENTS))) == _everything(plain)
-    # the stream exercises what the single pass must keep: many evaluations, times with several
+    # the stream exercises what must carry over from time to time: many evaluations, times with several
     # events, orders walking the depth, and the fill model's memory of taken liquidity
     times = Counter(e.ts for e in EVENTS)
     assert sum(1 for n in times.values() if n > 1) > 500
@@ -44,22 +54,29 @@ def test_the_single_pass_changes_nothing(settings: BacktestSettings) -> None:
     assert any(n > 1 for n in per_order.values()), "no order walked the book's depth"
 
 
-def test_the_single_pass_changes_nothing_on_books_that_follow_the_index() -> None:
+def test_one_pass_is_a_time_at_a_time_on_books_that_follow_the_index() -> None:
     settings = BacktestSettings()
-    plain = Replay(settings, single_pass=False).run(iter(QUOTED))
+    plain = _per_time(Replay(settings), QUOTED)
     assert _everything(Replay(settings).run(iter(QUOTED))) == _everything(plain)
     assert plain.counters["evaluations"] > 1000 and plain.trades  # quieter than the stress stream, not silent
 
 
-def test_the_single_pass_keeps_the_fill_model_s_memory_of_taken_liquidity_at_every_time() -> None:
+def test_one_pass_keeps_the_fill_model_s_memory_of_taken_liquidity_at_every_time() -> None:
     settings = BacktestSettings(fills=FillSettings(latency_seconds=0))
 
-    def memory(replay: Replay) -> list[dict[Any, int]]:
+    def memory(replay: Replay, per_time: bool) -> list[dict[Any, int]]:
         seen: list[dict[Any, int]] = []
-        replay.run(iter(EVENTS), progress=lambda _n: seen.append(dict(replay.fill_model.taken)))
+
+        def progress(_n: int) -> None:
+            seen.append(dict(replay.fill_model.taken))
+
+        if per_time:
+            _per_time(replay, EVENTS, progress)
+        else:
+            replay.run(iter(EVENTS), progress=progress)
         return seen
 
-    plain, fast = memory(Replay(settings, single_pass=False)), memory(Replay(settings))
+    plain, fast = memory(Replay(settings), per_time=True), memory(Replay(settings), per_time=False)
     assert fast == plain
     assert sum(1 for m in plain if m) > 100, "the stream never makes the fill model remember taken liquidity"
 
@@ -71,6 +88,13 @@ def test_a_listing_after_other_events_of_its_time_is_refused_by_name() -> None:
     book = next(e for e in QUOTED if isinstance(e, BookTick) and e.ts > listing.ts)
     late = attrs.evolve(listing, ts=book.ts)
     events = [e for e in QUOTED if e.ts < book.ts] + [book, late]
-    for single_pass in (True, False):
-        with pytest.raises(ValueError, match=f"a listing of {late.ticker} after other events at"):
-            Replay(BacktestSettings(), single_pass=single_pass).run(iter(events))
+    with pytest.raises(ValueError, match=f"a listing of {late.ticker} after other events at"):
+        Replay(BacktestSettings()).run(iter(events))
+    with pytest.raises(ValueError, match=f"a listing of {late.ticker} after other events at"):
+        _per_time(Replay(BacktestSettings()), events)
+
+
+def test_a_step_refuses_events_of_other_times() -> None:
+    first, later = QUOTED[0], next(e for e in QUOTED if e.ts > QUOTED[0].ts)
+    with pytest.raises(ValueError, match="given events of other times"):
+        Replay(BacktestSettings()).step(first.ts, [first, later])
