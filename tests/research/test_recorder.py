@@ -145,3 +145,9 @@ def test_a_malformed_recording_row_names_the_file_and_row(tmp_path: Path) -> Non
     pq.write_table(pa.Table.from_pylist([row], schema=arrow_schema()), folder / "part-1.parquet")
     with pytest.raises(SourceError, match=r"part-1\.parquet: row seq 7 \(IndexPrinted\) is malformed"):
         RecordedSource(tmp_path)
+    # a value the index cannot have is refused as the events are built, naming the row, not met mid-replay
+    bad = {**row, "payload": payload.replace('"exchange_ts"', '"value": -1.5, "exchange_ts"')}
+    pq.write_table(pa.Table.from_pylist([bad], schema=arrow_schema()), folder / "part-1.parquet")
+    with pytest.raises(SourceError, match=r"row seq 7 \(IndexPrinted\) is malformed: ValueError: index price "
+                                          r"must be finite and > 0, got -1\.5"):
+        RecordedSource(tmp_path)
