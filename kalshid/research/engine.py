@@ -1,8 +1,8 @@
 """The replay: market-data events through the daemon's own decision code, deterministically.
 
-Per batch of events with the same timestamp (the daemon folds a burst and evaluates once; with
-``evaluation="event"`` the strategies are asked after every triggering event instead, as the daemon
-does when no burst is waiting):
+At each exchange time, over its events in one pass (the daemon folds a burst and evaluates once;
+with ``evaluation="event"`` the strategies are asked after every triggering event instead, as the
+daemon does when no burst is waiting):
 
 1. taker orders whose arrival time (decision + latency) has come fill against the book as it stands
    (:mod:`kalshid.research.fills`);
