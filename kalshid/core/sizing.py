@@ -85,6 +85,12 @@ def max_count_within(budget_cc: int, price_cc: int, cap: int | None = None) -> i
         check_price_cc(price_cc)  # raises with the reason
     if budget_cc <= 0:
         return 0
+    return _count_within(budget_cc, price_cc, cap)[0]
+
+
+def _count_within(budget_cc: int, price_cc: int, cap: int | None) -> tuple[int, int]:
+    """:func:`max_count_within` for a checked price and a budget > 0, with that count's exact all-in
+    cost (0 for no contract)."""
     hi = budget_cc // price_cc  # the fee is >= 0, so hi is an upper bound
     if cap is not None:
         hi = max(0, min(hi, cap))
@@ -95,11 +101,16 @@ def max_count_within(budget_cc: int, price_cc: int, cap: int | None = None) -> i
     # every strategy evaluation.)
     unit_cc = price_cc + _TAKER_RATE * price_cc * (ONE_DOLLAR_CC - price_cc) / ONE_DOLLAR_CC
     n = min(hi, int(budget_cc / unit_cc) + 1)
-    while n > 0 and all_in_cost_cc(n, price_cc) > budget_cc:
+    cost = all_in_cost_cc(n, price_cc)  # 0 for n = 0
+    while n > 0 and cost > budget_cc:
         n -= 1
-    while n < hi and all_in_cost_cc(n + 1, price_cc) <= budget_cc:
-        n += 1
-    return n
+        cost = all_in_cost_cc(n, price_cc)
+    while n < hi:
+        more = all_in_cost_cc(n + 1, price_cc)
+        if more > budget_cc:
+            break
+        n, cost = n + 1, more
+    return n, cost
 
 
 def size_binary(
@@ -131,10 +142,11 @@ def size_binary(
     if kelly <= 0.0:
         return None
     stake_cc = math.floor(kelly_fraction * kelly * bankroll_cc)
-    n = max_count_within(stake_cc, price_cc, max_count)
+    if stake_cc <= 0:
+        return None
+    n, cost = _count_within(stake_cc, price_cc, max_count)  # max_count_within, with the count's cost
     if n <= 0:
         return None
-    cost = all_in_cost_cc(n, price_cc)
     # SizeDecision(...) has no checks: its slots are set directly (kalshid.core.slots), in field order
     d = _new(SizeDecision)
     _SD_COUNT(d, n)
