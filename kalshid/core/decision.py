@@ -106,16 +106,12 @@ def evaluate_strategies(strategies: Sequence[BaseStrategy], view: MarketView, cu
         fair = getattr(strategy, "last_fair_yes", None)
         fair_yes = fair if isinstance(fair, float) else None
         if signal is None:
-            if fair_yes is None:  # frozen and all alike: one shared value per strategy name
-                silent = _SILENT_EVALUATIONS.get(name)
-                if silent is None:
-                    silent = _SILENT_EVALUATIONS[name] = Evaluation(name, _SILENT, None, None, None)
-                out.append(silent)
-            else:  # the same fair value object as the strategy's previous silence: the same value again
-                last = _LAST_SILENT.get(name)
-                if last is None or last.fair_yes is not fair_yes:
-                    last = _LAST_SILENT[name] = _evaluation(name, _SILENT, None, None, fair_yes)
-                out.append(last)
+            # frozen: a silence with the same fair value (the same object, or None) as the strategy's
+            # previous one is the same value, shared (the common case between index prints)
+            silent = _LAST_SILENT.get(name)
+            if silent is None or silent.fair_yes is not fair_yes:
+                silent = _LAST_SILENT[name] = _evaluation(name, _SILENT, None, None, fair_yes)
+            out.append(silent)
             continue
         if not trading_enabled or name in busy:
             out.append(_evaluation(name, _SUPPRESSED, signal, None, fair_yes))
@@ -135,8 +131,7 @@ def evaluate_strategies(strategies: Sequence[BaseStrategy], view: MarketView, cu
 
 _SILENT, _PROPOSED, _SUPPRESSED, _AT_TARGET = Outcome.SILENT, Outcome.PROPOSED, Outcome.SUPPRESSED, Outcome.AT_TARGET
 _BUY = Action.BUY
-_SILENT_EVALUATIONS: dict[str, Evaluation] = {}
-_LAST_SILENT: dict[str, Evaluation] = {}  # per strategy name: its latest silent evaluation with a fair value
+_LAST_SILENT: dict[str, Evaluation] = {}  # per strategy name: its latest silent evaluation
 _new = object.__new__
 _EV_STRATEGY, _EV_OUTCOME, _EV_SIGNAL, _EV_PROPOSAL, _EV_FAIR = slot_setters(Evaluation)
 
