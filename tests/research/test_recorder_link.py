@@ -4,6 +4,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import attrs
@@ -27,6 +29,18 @@ async def _until(predicate: object, seconds: float = 30.0) -> None:
             await trio.sleep(0.01)
 
 
+@asynccontextmanager
+async def _recording_a_session(link: RecorderLink) -> AsyncIterator[None]:
+    """The link running, with a session offered to it; at the end of the block the daemon stops (the
+    rest is shipped and written)."""
+    async with trio.open_nursery() as nursery:
+        await nursery.start(link.run)
+        for e in session_messages():
+            link.offer(e)
+        yield
+        nursery.cancel_scope.cancel()
+
+
 def _gone(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -40,12 +54,8 @@ async def test_the_link_records_what_the_in_process_recorder_records(tmp_path: P
         for e in session_messages():
             rec.offer(e)
     link = RecorderLink(tmp_path / "proc", flush_seconds=0.05, batch_seconds=0.01)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(link.run)
-        for e in session_messages():
-            link.offer(e)
+    async with _recording_a_session(link):
         await _until(lambda: link.shipped == len(session_messages()))
-        nursery.cancel_scope.cancel()  # the daemon stops: the rest is shipped and written
     assert link.exits == 0 and link.dropped == 0
     expected = list(RecordedSource(tmp_path / "thread").events())
     assert len(expected) == 7
@@ -62,10 +72,7 @@ async def test_shipments_wait_for_the_order_path_and_the_stop_ships_the_rest(tmp
         await clear.wait()
 
     link = RecorderLink(tmp_path, flush_seconds=0.05, batch_seconds=0.01, give_way=give_way)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(link.run)
-        for e in session_messages():
-            link.offer(e)
+    async with _recording_a_session(link):
         await _until(lambda: waits > 0)  # a shipment is due, and waits: the order path is busy
         assert link.shipped == 0 and link.statistics()["queued"] == len(session_messages())
         clear.set()
@@ -73,7 +80,6 @@ async def test_shipments_wait_for_the_order_path_and_the_stop_ships_the_rest(tmp
         clear = trio.Event()  # busy again: the stop ships the rest without waiting for it
         for e in session_messages():
             link.offer(e)
-        nursery.cancel_scope.cancel()
     assert link.shipped == 2 * len(session_messages()) and link.exits == 0
     assert len(list(RecordedSource(tmp_path).events())) == 2 * len(session_messages())
 
@@ -86,12 +92,8 @@ async def test_an_order_path_that_stays_busy_delays_shipments_by_a_bounded_wait(
         await trio.sleep_forever()
 
     link = RecorderLink(tmp_path, flush_seconds=0.05, batch_seconds=0.01, give_way=never_clear)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(link.run)
-        for e in session_messages():
-            link.offer(e)
+    async with _recording_a_session(link):
         await _until(lambda: link.shipped == len(session_messages()))
-        nursery.cancel_scope.cancel()
     assert len(list(RecordedSource(tmp_path).events())) == len(session_messages())
 
 
@@ -107,10 +109,7 @@ async def test_dropped_events_are_reported_when_they_start_and_when_the_recordin
     link = RecorderLink(tmp_path, flush_seconds=0.05, batch_seconds=0.01, queue_size=3, give_way=give_way,
                         on_dropped=lambda count, first: reports.append((count, first)))
     with capture_logs() as logs:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(link.run)
-            for e in session_messages():  # 7 events, room for 3 while nothing ships
-                link.offer(e)
+        async with _recording_a_session(link):  # 7 events, room for 3 while nothing ships
             await _until(lambda: reports)
             assert reports == [(4, True)] and link.statistics()["dropping"] is True
             link.offer(session_messages()[0])
@@ -118,7 +117,6 @@ async def test_dropped_events_are_reported_when_they_start_and_when_the_recordin
             assert reports[1] == (1, False)  # the same episode: counted, not announced again
             clear.set()
             await _until(lambda: link.statistics()["dropping"] is False)
-            nursery.cancel_scope.cancel()
     assert link.statistics()["dropped"] == 5 and link.shipped == 3
     events = [(e["event"], e.get("dropped")) for e in logs if "recording" in e["event"]]
     assert events == [("recording is dropping events: the recorder is behind", 4), ("recording caught up", 5)]
