@@ -102,7 +102,11 @@ class MarketTracker:
         if self._now is None or ts > self._now:
             self._now = ts
         self._feed_seen_at = self._now
-        return top_changed(was, None if stale else top)
+        if was is None or stale:
+            return top_changed(was, None if stale else top)
+        # top_changed of two books of this ticker, inlined: this runs on every book message
+        return (was.yes_bid_cc != top.yes_bid_cc or was.no_bid_cc != top.no_bid_cc
+                or was.yes_bid_size != top.yes_bid_size or was.no_bid_size != top.no_bid_size)
 
     def mark_stale(self, ticker: str | None = None) -> None:
         """The feed lost sync for ``ticker`` (or for everything, when ``None``)."""

@@ -87,9 +87,10 @@ class FillModel:
     def __init__(self, settings: FillSettings | None = None, results: Mapping[str, Side] | None = None) -> None:
         self.settings = settings or FillSettings()
         self.results = dict(results or {})
-        # liquidity the replay took and the book still shows: (ticker, bid side, price) -> count; empty
-        # most of the time, when on_book has nothing to do
-        self.taken: dict[tuple[str, Side, int], int] = {}
+        # liquidity the replay took and the book still shows: ticker -> (bid side, price) -> count; a
+        # market appears only while something is remembered in it, so it is empty most of the time,
+        # when on_book has nothing to do
+        self.taken: dict[str, dict[tuple[Side, int], int]] = {}
 
     def describe(self) -> dict[str, object]:
         s = self.settings
@@ -108,26 +109,31 @@ class FillModel:
     # --- book memory --------------------------------------------------------------------------
     def on_book(self, tick: BookTick) -> None:
         """Forget taken liquidity the recorded book no longer shows (see the module docstring)."""
-        if not self.taken:
+        ticker = tick.top.ticker
+        memory = self.taken.get(ticker)
+        if memory is None:
             return
-        ticker = tick.ticker
-        for key in [k for k in self.taken if k[0] == ticker]:
+        for key, count in list(memory.items()):
+            bid_side, price = key
             shown = 0  # the size the ladder shows at the key's price (its last level there, as a dict reads it)
-            for price_cc, size in tick.bids(key[1]):
-                if price_cc == key[2]:
+            for price_cc, size in tick.bids(bid_side):
+                if price_cc == price:
                     shown = size
-            if shown < self.taken[key]:
+            if shown < count:
                 if shown <= 0:
-                    del self.taken[key]
+                    del memory[key]
                 else:
-                    self.taken[key] = shown
+                    memory[key] = shown
+        if not memory:
+            del self.taken[ticker]
 
     def forget_market(self, ticker: str) -> None:
-        for key in [k for k in self.taken if k[0] == ticker]:
-            del self.taken[key]
+        self.taken.pop(ticker, None)
 
     def available(self, ticker: str, bid_side: Side, price_cc: int, shown: int) -> int:
-        return max(0, shown - self.taken.get((ticker, bid_side, price_cc), 0))
+        memory = self.taken.get(ticker)
+        taken = 0 if memory is None else memory.get((bid_side, price_cc), 0)
+        return max(0, shown - taken)
 
     # --- taker --------------------------------------------------------------------------------
     def take(self, book: BookTick | None, side: Side, count: int, limit_cc: int) -> list[ModelFill]:
@@ -152,8 +158,8 @@ class FillModel:
             new_terms = fee_terms(n, price)
             fee = order_fee_increment_cc(terms, new_terms)
             terms += new_terms
-            key = (ticker, opposite, bid_cc)
-            self.taken[key] = self.taken.get(key, 0) + n
+            memory = self.taken.setdefault(ticker, {})
+            memory[opposite, bid_cc] = memory.get((opposite, bid_cc), 0) + n
             fills.append(ModelFill(n, price, fee, True))
             left -= n
         return fills

@@ -118,12 +118,13 @@ def test_book_memory_reads_the_ladder_as_a_mapping(consumed: dict[tuple[str, Sid
     """What the fill model keeps after a book tick is what reading each ladder as a dict of price to
     size (its last level at a price) gives."""
     model = FillModel()
-    model.taken = dict(consumed)
+    for (ticker, side, price), count in consumed.items():
+        model.taken.setdefault(ticker, {})[side, price] = count
     tick = BookTick(T0, BookTop("A", None, 0, None, 0, T0), tuple(yes), tuple(no))
-    expected = {}
-    for key, taken in consumed.items():
-        shown = dict(tick.bids(key[1])).get(key[2], 0) if key[0] == "A" else taken
+    expected: dict[str, dict[tuple[Side, int], int]] = {}
+    for (ticker, side, price), taken in consumed.items():
+        shown = dict(tick.bids(side)).get(price, 0) if ticker == "A" else taken
         if shown > 0:
-            expected[key] = min(taken, shown)
+            expected.setdefault(ticker, {})[side, price] = min(taken, shown)
     model.on_book(tick)
-    assert model.taken == expected
+    assert model.taken == expected  # a market with nothing left remembered is gone

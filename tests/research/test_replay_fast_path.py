@@ -64,11 +64,11 @@ def test_one_pass_is_a_time_at_a_time_on_books_that_follow_the_index() -> None:
 def test_one_pass_keeps_the_fill_model_s_memory_of_taken_liquidity_at_every_time() -> None:
     settings = BacktestSettings(fills=FillSettings(latency_seconds=0))
 
-    def memory(replay: Replay, per_time: bool) -> list[dict[Any, int]]:
-        seen: list[dict[Any, int]] = []
+    def memory(replay: Replay, per_time: bool) -> list[dict[str, dict[Any, int]]]:
+        seen: list[dict[str, dict[Any, int]]] = []
 
         def progress(_n: int) -> None:
-            seen.append(dict(replay.fill_model.taken))
+            seen.append({t: dict(m) for t, m in replay.fill_model.taken.items()})
 
         if per_time:
             _per_time(replay, EVENTS, progress)
