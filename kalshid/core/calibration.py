@@ -76,7 +76,10 @@ def ece(p: Sequence[float], y: Sequence[bool | int], bins: int = 10) -> float:
 
 def logit(p: float, clip: float = LOGIT_CLIP) -> float:
     """``ln(p/(1 − p))`` with ``p`` clipped to ``[clip, 1 − clip]`` (a 0/1 price stays finite)."""
-    q = min(1.0 - clip, max(clip, p))
+    high = 1.0 - clip
+    q = p if p > clip else clip  # min(1 − clip, max(clip, p)), written out: this runs on every pooling
+    if high < q:
+        q = high
     return math.log(q / (1.0 - q))
 
 

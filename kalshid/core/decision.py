@@ -103,7 +103,7 @@ def evaluate_strategies(strategies: Sequence[BaseStrategy], view: MarketView, cu
     for strategy in strategies:
         name = strategy.name
         signal = strategy.analyze(view, current_print, history, top)
-        fair = getattr(strategy, "last_fair_yes", None)
+        fair = strategy.last_fair_yes  # BaseStrategy's is None
         fair_yes = fair if isinstance(fair, float) else None
         if signal is None:
             # frozen: a silence with the same fair value (the same object, or None) as the strategy's

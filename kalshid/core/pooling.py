@@ -64,7 +64,9 @@ class LogitPool:
 
     def weights(self, minutes_left: float) -> tuple[float, float]:
         """``(w_model, w_mid)`` at ``minutes_left`` (clamped to ``[0, 15]``)."""
-        x = min(max(minutes_left, 0.0), WINDOW_MINUTES) / WINDOW_MINUTES
+        # min(max(minutes_left, 0.0), WINDOW_MINUTES), written out: the pool runs on every index print
+        clamped = 0.0 if minutes_left < 0.0 else minutes_left
+        x = (WINDOW_MINUTES if clamped > WINDOW_MINUTES else clamped) / WINDOW_MINUTES
         return (self.model_at_close + x * (self.model_at_open - self.model_at_close),
                 self.mid_at_close + x * (self.mid_at_open - self.mid_at_close))
 

@@ -130,7 +130,8 @@ def fair_yes_probability(
         return 1.0
     # remaining_average_log_variance, inlined
     first_print_delay = seconds_to_close - remaining * PRINT_SPACING_SECONDS
-    variance = sigma_per_sqrt_second ** 2 * (max(first_print_delay, 0.0) + _SPANS[remaining])
+    delay = 0.0 if first_print_delay < 0.0 else first_print_delay  # max(first_print_delay, 0.0)
+    variance = sigma_per_sqrt_second ** 2 * (delay + _SPANS[remaining])
     return _probability(math.log(remaining * spot / required_remaining), math.sqrt(variance))
 
 
@@ -138,7 +139,10 @@ def _probability(log_moneyness: float, sd: float) -> float:
     # sd == 0 (or so small that the ratio overflows) is the deterministic limit; ties pay YES.
     if sd <= 0.0 or not -_INF < (z := log_moneyness / sd) < _INF:
         return 1.0 if log_moneyness >= 0 else 0.0
-    return min(1.0, max(0.0, 0.5 * math.erfc(-z / _SQRT2)))  # normal_cdf(z), inlined
+    p = 0.5 * math.erfc(-z / _SQRT2)  # normal_cdf(z), inlined, then clamped to [0, 1]
+    if not p > 0.0:
+        return 0.0
+    return 1.0 if p > 1.0 else p
 
 
 def _check_positive(name: str, value: float) -> None:

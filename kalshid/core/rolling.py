@@ -94,7 +94,8 @@ class RollingWindow:
         if n == 0:
             return None
         m = self._sum / n
-        return n, self._ref + m, max(0.0, self._sumsq / n - m * m), points[-1][1]
+        var = self._sumsq / n - m * m
+        return n, self._ref + m, var if var > 0.0 else 0.0, points[-1][1]
 
     def variance(self) -> float | None:
         """Population variance, clamped at 0 (rounding can leave a tiny negative)."""

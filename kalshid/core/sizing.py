@@ -92,15 +92,17 @@ def _count_within(budget_cc: int, price_cc: int, cap: int | None) -> tuple[int, 
     """:func:`max_count_within` for a checked price and a budget > 0, with that count's exact all-in
     cost (0 for no contract)."""
     hi = budget_cc // price_cc  # the fee is >= 0, so hi is an upper bound
-    if cap is not None:
-        hi = max(0, min(hi, cap))
+    if cap is not None and cap < hi:  # min(hi, cap), at least 0 (written out: this runs on every sizing)
+        hi = cap if cap > 0 else 0
     # Start at the count the *unrounded* fee allows: the rounded fee is at least that, so this is an
     # upper bound (give or take the float's last bit), and it exceeds the answer by at most one cent of
     # fee rounding, i.e. a step or two at whole-cent prices. The exact integer cost walks it to the
     # boundary. (A binary search over the exact cost took ~20 fee evaluations on a large bankroll, on
     # every strategy evaluation.)
     unit_cc = price_cc + _TAKER_RATE * price_cc * (ONE_DOLLAR_CC - price_cc) / ONE_DOLLAR_CC
-    n = min(hi, int(budget_cc / unit_cc) + 1)
+    n = int(budget_cc / unit_cc) + 1
+    if n > hi:
+        n = hi
     cost = all_in_cost_cc(n, price_cc)  # 0 for n = 0
     while n > 0 and cost > budget_cc:
         n -= 1

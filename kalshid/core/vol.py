@@ -142,7 +142,8 @@ class EwmaVol:
         r = math.log(price / self.anchor_price)
         k = _LN2 / self.half_life_seconds
         decay = math.exp(-k * dt)
-        weight = -math.expm1(-k * min(dt, self.max_return_seconds)) / k
+        capped = self.max_return_seconds if self.max_return_seconds < dt else dt  # min(dt, max_return_seconds)
+        weight = -math.expm1(-k * capped) / k
         # this runs on every index print: the parameters are this (validated) instance's, so the new
         # value is built without the constructor's checks (and without attrs.evolve's introspection)
         new = _new(EwmaVol)
@@ -186,7 +187,8 @@ class EwmaVol:
         # variance_per_second and floor_per_sqrt_second, inlined (the same operations): read per print
         evidence = self.evidence_seconds
         raw = 0.0 if evidence <= 0.0 else math.sqrt(self.weighted_variance / evidence)
-        return max(raw, self.microstructure_floor / _SQRT_SECONDS_PER_MINUTE)
+        floor = self.microstructure_floor / _SQRT_SECONDS_PER_MINUTE
+        return floor if floor > raw else raw  # max(raw, floor)
 
     def statistics(self) -> VolStatistics:
         variance = self.variance_per_second

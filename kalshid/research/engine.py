@@ -239,7 +239,8 @@ class Replay:
         tracker = self.tracker
         top = tracker.book(ticker)
         cash = self.portfolio.cash_cc
-        bankroll = bankroll_cc(cash, self._resting_for_risk()) if self.pending or self.resting else max(0, cash)
+        bankroll = bankroll_cc(cash, self._resting_for_risk()) if self.pending or self.resting else (
+            cash if cash > 0 else 0)
         view = tracker.view(ticker, bankroll_cc=bankroll, max_count=self._max_count)
         if view is None:
             return

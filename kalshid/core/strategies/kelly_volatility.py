@@ -78,6 +78,7 @@ class KellyVolatility(BaseStrategy):
         self._pool = self.params.pool
         self._pool_identity = self._pool.is_identity
         self._pool_uses_mid = not self._pool_identity and self._pool.uses_mid
+        self._pool_without_mid = not self._pool_identity and not self._pool.uses_mid  # a recalibration alone
         self._min_edge = self.params.min_edge
         self._kelly_fraction = self.params.kelly_fraction
         # The last pricing: the vol state and the print it read (frozen, so the same objects are the same
@@ -128,7 +129,7 @@ class KellyVolatility(BaseStrategy):
         model_yes = fair_yes_probability(current_price.price, strike, sigma, tau,
                                          observed_sum=market.closing_sum, observed_count=market.closing_count)
         pooled = model_yes
-        if not self._pool_identity and not self._pool.uses_mid:
+        if self._pool_without_mid:
             pooled = self._pool(model_yes, None, tau / 60.0)
         out = self._priced_out = (tau, sigma, model_yes, pooled)
         return out
@@ -173,7 +174,9 @@ class KellyVolatility(BaseStrategy):
         if decision is None:
             return None
         min_edge = self._min_edge
-        confidence = 1.0 if min_edge <= 0 else min(1.0, decision.edge / (3.0 * min_edge))
+        confidence = 1.0 if min_edge <= 0 else decision.edge / (3.0 * min_edge)
+        if not confidence < 1.0:  # min(1.0, ·), written out: a builtin call is dear on every evaluation
+            confidence = 1.0
 
         # the reason is formatted only if read (see Signal); a partial, not a closure, so that no call
         # pays for the closure's cells
@@ -189,7 +192,7 @@ class KellyVolatility(BaseStrategy):
         if edge_bound(p_side, price_cc) < self._min_edge - EDGE_BOUND_SLACK:
             return None
         decision = size_binary(p_side, price_cc, market.bankroll_cc, kelly_fraction=self._kelly_fraction,
-                               max_count=min(size, market.max_count))
+                               max_count=size if size < market.max_count else market.max_count)
         if decision is None or decision.edge < self._min_edge:
             return None
         return decision

@@ -169,7 +169,7 @@ class MeanReversion(BaseStrategy):
             return None  # no count reaches min_edge: skip sizing
         decision = size_binary(fair, price_cc, market.bankroll_cc,
                                kelly_fraction=p.kelly_fraction * confidence,
-                               max_count=min(size, market.max_count))
+                               max_count=size if size < market.max_count else market.max_count)
         if decision is None or decision.edge < p.min_edge:
             return None
         # the reason is formatted only if read (see Signal); a partial, not a closure, so that the
