@@ -44,8 +44,13 @@ def taker_fee_cc(count: int, price_cc: int, *, multiplier: Fraction | int = 1) -
     """Taker fee in cc (a whole number of cents) for ``count`` contracts at ``price_cc``."""
     if count <= 0:
         return 0
-    rate = TAKER_RATE if multiplier == 1 else TAKER_RATE * multiplier  # no Fraction arithmetic when 1
-    return _quadratic_fee_cc(rate, fee_terms(count, price_cc))
+    if multiplier == 1:  # _quadratic_fee_cc at the taker rate, its parts read once (risk asks several times a check)
+        return -(-(_TAKER_NUM * count * price_cc * (ONE_DOLLAR_CC - price_cc)) // _TAKER_DEN) * CC_PER_CENT
+    return _quadratic_fee_cc(TAKER_RATE * multiplier, fee_terms(count, price_cc))
+
+
+_TAKER_NUM = TAKER_RATE.numerator
+_TAKER_DEN = TAKER_RATE.denominator * _CC2_PER_CENT
 
 
 def maker_fee_cc(count: int, price_cc: int, *, fee_type: str = "quadratic",

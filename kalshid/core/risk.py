@@ -227,7 +227,7 @@ class RiskEngine:
             return _reject(ReasonCode.INSUFFICIENT_POSITION,
                            f"selling {intent.count} {intent.side.value}: {held} held, {committed} already "
                            f"offered by resting sells")
-        after = t.after(intent, intent.count)
+        after = t.after(intent, intent.count, taker_fee_cc(intent.count, intent.price_cc))
         available = state.portfolio.cash_cc + after.cash_delta - t.reserved
         if available < 0:  # a fee above the proceeds (a sale near $0) must still be payable
             return _reject(ReasonCode.INSUFFICIENT_CASH,
@@ -300,7 +300,8 @@ class RiskEngine:
                        detail: bool = True) -> tuple[ReasonCode, str] | None:
         """The first limit a buy of ``count`` breaks, with its detail (``""`` without ``detail``), or None."""
         lim = self.limits
-        cost = count * intent.price_cc + taker_fee_cc(count, intent.price_cc)
+        fee = taker_fee_cc(count, intent.price_cc)
+        cost = count * intent.price_cc + fee
         if cost > lim.max_position_size_cc:
             return (ReasonCode.MAX_TRADE_SIZE, f"cost {format_dollars(cost)} incl. fee > per-trade cap "
                                                f"{format_dollars(lim.max_position_size_cc)}" if detail else "")
@@ -308,7 +309,7 @@ class RiskEngine:
         if cost > available:
             return (ReasonCode.INSUFFICIENT_CASH, f"cost {format_dollars(cost)} > available cash "
                                                   f"{format_dollars(available)}" if detail else "")
-        after = t.after(intent, count)
+        after = t.after(intent, count, fee)
         others, resting_in_window = t.window()
         window = others + after.loss_cc + resting_in_window
         if window > lim.max_window_exposure_cc:
@@ -358,9 +359,8 @@ class _Totals:
             self._window = (others, resting)
         return self._window
 
-    def after(self, intent: OrderIntent, count: int) -> _After:
-        """The order's ticker after ``count`` fill at the limit, paying the taker fee."""
-        fee = taker_fee_cc(count, intent.price_cc)
+    def after(self, intent: OrderIntent, count: int, fee: int) -> _After:
+        """The order's ticker after ``count`` fill at the limit, paying the taker fee ``fee``."""
         pos, cash_delta, realized_delta = self.state.portfolio.position_after(
             intent.ticker, intent.side, intent.action, count, intent.price_cc, fee)
         return _After(cash_delta, realized_delta, pos.worst_case_loss_cc if pos.is_open else 0)

@@ -32,6 +32,15 @@ def test_fee_matches_the_formula_computed_with_fractions(count: int, price_cc: i
     assert fees.taker_fee_cc(count, price_cc) == expected_cents * 100
 
 
+@given(st.integers(1, 10_000), st.integers(1, 9_999),
+       st.sampled_from([1, Fraction(1), 2, Fraction(1, 2), Fraction(3, 4)]))
+def test_a_fee_multiplier_scales_the_rate_before_rounding(count: int, price_cc: int,
+                                                          multiplier: int | Fraction) -> None:
+    p = Fraction(price_cc, 10_000)
+    expected_cents = math.ceil(Fraction(7, 100) * multiplier * count * p * (1 - p) * 100)
+    assert fees.taker_fee_cc(count, price_cc, multiplier=multiplier) == expected_cents * 100
+
+
 @given(st.lists(st.tuples(st.integers(1, 500), st.integers(1, 9_999)), min_size=1, max_size=10))
 def test_fill_increments_add_up_to_the_fee_of_the_whole_order(fills: list[tuple[int, int]]) -> None:
     total = 0
