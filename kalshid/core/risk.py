@@ -28,7 +28,11 @@ lifetime realised P&L minus ``DayLedger.start_realized_cc``; the shell rolls the
 **Reduction.** When a buy fails only a size-dependent limit (trade size, cash, window exposure,
 daily loss) at its full count, the engine searches for the largest smaller count that passes every
 check (re-verified exactly) and approves that with ``reason=REDUCED`` and ``adjusted_count``; if none
-passes, it rejects with the reason a single contract fails. Exact integer cc throughout.
+passes, it rejects with the reason a single contract fails. A buy that pairs off contracts held on the
+other side can pass with more contracts where one breaks the window or daily-loss limit (each pair
+lowers both until the position's worst case is covered or the sides are even); it is searched from
+there, at a price up to 99¢ (above it, a fee step can outweigh what a pair saves, and such a buy is
+rejected when one contract breaks a limit). Exact integer cc throughout.
 """
 
 from __future__ import annotations
@@ -165,6 +169,9 @@ class Verdict:
 
 
 _AFTER_FILL_LIMITS = (ReasonCode.MAX_WINDOW_EXPOSURE, ReasonCode.MAX_DAILY_LOSS)
+# Above 99¢ a contract that pairs off lowers the worst case by less than the cent a fee step can add,
+# so the day's loss measure need not be lowest where pairing stops; such a buy is not searched.
+_PAIRING_SEARCH_MAX_PRICE_CC = 9_900
 
 
 def _reject(reason: ReasonCode, detail: str) -> Verdict:
@@ -256,8 +263,10 @@ class RiskEngine:
         full = self._buy_violation(intent, intent.count, t, detail=intent.count == 1)
         if full is None:
             return Verdict(True, ReasonCode.APPROVED, "all limits pass")
-        # Every limit passes for fewer contracts if it passes for more (the search below relies on it),
-        # so the order is rejected exactly when one contract breaks a limit, with that contract's detail.
+        # Every limit passes for fewer contracts if it passes for more, except that a buy pairing off
+        # the other side's contracts lowers the limits on the portfolio after the fill until the sides
+        # are even (_one_breaks): so when one contract passes, the counts that pass run from it up to
+        # the answer, and when it breaks a limit only such a buy can pass at all, with more.
         # A limit on the portfolio after the fill (window exposure, daily loss) that the whole order
         # breaks is usually broken by any count (a full window, a day at its loss limit), so one
         # contract is tried first; a breach of the cost limits goes to the arithmetic bound first.
@@ -265,7 +274,7 @@ class RiskEngine:
         if full[0] in _AFTER_FILL_LIMITS and intent.count > 1:
             one = self._buy_violation(intent, 1, t)
             if one is not None:
-                return _reject(*one)
+                return self._one_breaks(intent, one, t)
             one_known = True
         # The per-trade cap and the cash available bound the order's cost alone, so the largest count
         # within both is arithmetic; it is usually the answer, and only the limits that need the
@@ -279,8 +288,12 @@ class RiskEngine:
         if not one_known:
             one = at_hi if hi == 1 or intent.count == 1 else self._buy_violation(intent, 1, t)
             if one is not None:
-                return _reject(*one)
-        lo, hi = 1, hi - 1  # 1 passes; search the largest passing count, then verify it
+                return self._one_breaks(intent, one, t)
+        return self._largest_passing(intent, 1, hi - 1, t)  # 1 passes
+
+    def _largest_passing(self, intent: OrderIntent, lo: int, hi: int, t: _Totals) -> Verdict:
+        """Reduce ``intent`` to the largest count in ``[lo, hi]``, ``lo`` passing and the counts that
+        pass running from ``lo`` up (a binary search, each count checked exactly)."""
         while lo < hi:
             mid = (lo + hi + 1) // 2
             if self._buy_violation(intent, mid, t, detail=False) is None:
@@ -288,6 +301,30 @@ class RiskEngine:
             else:
                 hi = mid - 1
         return self._reduced(intent, lo, t)
+
+    def _one_breaks(self, intent: OrderIntent, one: tuple[ReasonCode, str], t: _Totals) -> Verdict:
+        """The verdict on a buy one contract of which breaks a limit (``one``): rejected with that
+        contract's reason, unless the buy pairs off contracts the position holds on the other side.
+
+        Each such contract lowers the position's worst case by ``$1 − price`` until it is covered (0)
+        or the sides are even, and from there every contract raises the window's exposure and the day's
+        loss measure (the fee, then the worst case again). At a price up to 99¢ no fee step outweighs a
+        contract's saving, so both are lowest at the count that covers the worst case (or the one
+        before it, where the last saving is partial) or evens the sides, capped by the cost limits; the
+        counts that pass, if any, run through one of those: the answer is searched up from the largest
+        of them that passes; if none does, no count does."""
+        held, other = t.old.count(intent.side), t.old.count(intent.side.other)
+        pairs = other - held
+        if one[0] not in _AFTER_FILL_LIMITS or pairs < 2 or intent.price_cc > _PAIRING_SEARCH_MAX_PRICE_CC:
+            return _reject(*one)
+        worst = t.old.cost_basis_cc - held * ONE_DOLLAR_CC  # the position's worst case, before the clamp at 0
+        covered = -(-worst // (ONE_DOLLAR_CC - intent.price_cc)) if worst > 0 else 0  # contracts to cover it
+        budget = min(self.limits.max_position_size_cc, t.state.portfolio.cash_cc - t.reserved)
+        hi = max_count_within(budget, intent.price_cc, intent.count - 1)  # the whole order breaks a limit
+        for lowest in sorted({min(n, hi) for n in (covered - 1, covered, pairs)}, reverse=True):
+            if lowest >= 2 and self._buy_violation(intent, lowest, t, detail=False) is None:
+                return self._largest_passing(intent, lowest, hi, t)
+        return _reject(*one)
 
     def _reduced(self, intent: OrderIntent, count: int, t: _Totals) -> Verdict:
         """The verdict reducing ``intent`` to ``count``, with what the whole order would break."""

@@ -165,3 +165,20 @@ def test_selling_one_leg_of_a_hedge_can_breach_daily_loss() -> None:
     v = tight.check(sell(100, price=100), state(p), NOW)  # realise -$49, leave $40 of NO at risk
     assert v.reason is ReasonCode.MAX_DAILY_LOSS
     assert tight.check(sell(100, price=5_000), state(p), NOW).approved
+
+
+def test_a_buy_that_pairs_off_the_other_side_is_reduced_where_one_contract_is_refused() -> None:
+    """Over its daily-loss limit, a book holding 10 YES at 50¢ cannot add one NO at 40¢ (it lowers the
+    worst case by 60¢ and the day is still over), but ten pair the position off entirely; the engine
+    approves the largest count that passes rather than refusing the hedge."""
+    p = holding(10, price=5_000)
+    tight = RiskEngine(attrs.evolve(LIMITS, max_daily_loss_cc=40_000))  # $4; the worst case now is $5
+    one = tight.check(buy(1, price=4_000, side=Side.NO), state(p), NOW)
+    assert one.reason is ReasonCode.MAX_DAILY_LOSS
+    v = tight.check(buy(40, price=4_000, side=Side.NO), state(p), NOW)
+    assert v.reason is ReasonCode.REDUCED and v.adjusted_count == 21
+    for count, approved in ((21, 21), (22, 21), (5, 5), (1, 0)):  # 21 is the largest count that passes
+        intent = buy(count, price=4_000, side=Side.NO)
+        assert tight.check(intent, state(p), NOW).count_for(intent) == approved, count
+    # a buy that adds to the side held cannot lower the measure: refused with one contract's reason
+    assert tight.check(buy(40, price=4_000), state(p), NOW).reason is ReasonCode.MAX_DAILY_LOSS

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from kalshid.core.breaker import BreakerStatus
 from kalshid.core.fees import taker_fee_cc
 from kalshid.core.markets import market_ticker, window_containing
-from kalshid.core.portfolio import Fill, Portfolio, PortfolioError
-from kalshid.core.risk import DayLedger, OrderIntent, RestingOrder, RiskEngine, RiskLimits, RiskState
+from kalshid.core.portfolio import Fill, Portfolio, PortfolioError, window_close
+from kalshid.core.risk import DayLedger, OrderIntent, RestingOrder, RiskEngine, RiskLimits, RiskState, _Totals
 from kalshid.core.vocab import Action, Side
 from tests.core.risk_reference import ReferenceRiskEngine
 
@@ -102,3 +102,46 @@ def test_size_limits_agree_on_a_trading_book(caps: tuple[int, int, int], cash: i
                       resting=resting, book_age_seconds=0.1, index_age_seconds=0.1)
     intent = OrderIntent(TICKERS[1], side, Action.BUY, count, price)
     assert RiskEngine(limits).check(intent, state, NOW) == ReferenceRiskEngine(limits).check(intent, state, NOW)
+
+
+def _largest_passing(limits: RiskLimits, intent: OrderIntent, state: RiskState) -> int:
+    """The largest count in ``[1, intent.count]`` a buy passes every size limit at, by trying each one
+    literally (0 if none does)."""
+    reference = ReferenceRiskEngine(limits)
+    totals = _Totals(intent.ticker, window_close(intent.ticker), state)
+    passing = [n for n in range(1, intent.count + 1) if reference._buy_violation(intent, n, totals) is None]
+    return max(passing, default=0)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(held=st.tuples(st.integers(0, 60), st.integers(1, 9_999), st.integers(0, 60), st.integers(1, 9_999)),
+       caps=st.tuples(st.integers(0, 600_000), st.integers(0, 600_000)), realized_start=st.integers(-100_000, 100_000),
+       side=st.sampled_from(list(Side)), count=st.integers(1, 90), price=price_st)
+def test_a_buy_is_reduced_to_the_largest_count_that_passes(held: tuple[int, int, int, int], caps: tuple[int, int],
+                                                         realized_start: int, side: Side, count: int,
+                                                         price: int) -> None:
+    """As the module docstring states the reduction: the whole order if it passes, else the largest
+    smaller count that passes every limit, else a rejection with one contract's reason. A buy that
+    pairs off the other side's contracts lowers the window's exposure and the day's loss measure until
+    the two sides are even, so on a book over its limits a larger count can pass where one contract
+    does not (at a price up to 99¢; above it such a buy may be refused, never approved beyond a limit)."""
+    cur = TICKERS[1]
+    yes, yes_price, no, no_price = held
+    fills = [(cur, s, Action.BUY, n, p) for s, n, p in ((Side.YES, yes, yes_price), (Side.NO, no, no_price)) if n]
+    state = RiskState(portfolio=portfolio_of(100_000_000, fills), ledger=DayLedger(NOW.date(), realized_start),
+                      book_age_seconds=0.1, index_age_seconds=0.1)
+    limits = RiskLimits(max_position_size_cc=20_000_000, max_concurrent_positions=6, max_daily_loss_cc=caps[0],
+                        max_window_exposure_cc=caps[1], entry_cutoff_seconds=0.0)
+    intent = OrderIntent(cur, side, Action.BUY, count, price)
+    got = RiskEngine(limits).check(intent, state, NOW)
+    best = _largest_passing(limits, intent, state)
+    approved = got.count_for(intent)
+    reference = ReferenceRiskEngine(limits)
+    totals = _Totals(cur, window_close(cur), state)
+    assert approved == 0 or reference._buy_violation(intent, approved, totals) is None  # never a breach
+    if price <= 9_900:
+        assert approved == best, (got, best)
+    else:  # above 99¢ a pairing buy is not searched when one contract breaks a limit
+        assert approved <= best
+    if approved == 0:
+        assert (got.reason, got.detail) == reference._buy_violation(intent, 1, totals)
