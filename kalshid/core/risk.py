@@ -218,12 +218,14 @@ class RiskEngine:
 
         if not buying:
             return self._check_sell(intent, state, _Totals(intent.ticker, close, state))
-        open_markets = state.portfolio.open_tickers() | {
-            r.ticker for r in state.resting if r.action is Action.BUY and r.count > 0}
-        if intent.ticker not in open_markets and len(open_markets) >= self.limits.max_concurrent_positions:
-            return _reject(ReasonCode.MAX_CONCURRENT_POSITIONS,
-                           f"{len(open_markets)} markets open or with resting buys >= "
-                           f"{self.limits.max_concurrent_positions}")
+        held = state.portfolio.positions.get(intent.ticker)
+        if held is None or not held.is_open:  # a market held open is already counted: no limit to reach
+            open_markets = state.portfolio.open_tickers() | {
+                r.ticker for r in state.resting if r.action is Action.BUY and r.count > 0}
+            if intent.ticker not in open_markets and len(open_markets) >= self.limits.max_concurrent_positions:
+                return _reject(ReasonCode.MAX_CONCURRENT_POSITIONS,
+                               f"{len(open_markets)} markets open or with resting buys >= "
+                               f"{self.limits.max_concurrent_positions}")
         return self._check_buy_size(intent, _Totals(intent.ticker, close, state))
 
     def _check_sell(self, intent: OrderIntent, state: RiskState, t: _Totals) -> Verdict:
@@ -383,7 +385,7 @@ class _Totals:
         self.old = state.portfolio.position(ticker)
         self.old_loss_cc = self.old.worst_case_loss_cc
         self.open_loss_cc = state.portfolio.worst_case_loss_cc()
-        self.reserved = sum(r.worst_cost_cc for r in state.resting)
+        self.reserved = sum(r.worst_cost_cc for r in state.resting) if state.resting else 0
         self._window: tuple[int, int] | None = None
 
     def window(self) -> tuple[int, int]:

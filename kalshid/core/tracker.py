@@ -230,9 +230,13 @@ class MarketTracker:
         if tracked is None or tracked.stale or tracked.book is None or self._now is None:
             return None
         confirmed = self._feed_seen_at or tracked.book.updated_at
-        return max(0.0, (self._now - confirmed).total_seconds())
+        age = (self._now - confirmed).total_seconds()
+        return age if age > 0.0 else 0.0  # max(0.0, age), asked on every proposal
 
     def index_age_seconds(self, now: datetime) -> float | None:
         """Seconds between ``now`` and the newest index print; ``None`` before the first print."""
-        last = self.last_print
-        return None if last is None else max(0.0, (now - last.ts).total_seconds())
+        prints = self._prints
+        if not prints:
+            return None
+        age = (now - prints[-1].ts).total_seconds()
+        return age if age > 0.0 else 0.0  # max(0.0, age), asked on every proposal

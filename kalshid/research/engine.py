@@ -37,7 +37,7 @@ from kalshid.core.breaker import Breaker, BreakerStatus
 from kalshid.core.decision import Outcome, bankroll_cc, evaluate_strategies, trading_enabled
 from kalshid.core.netting import net_parts
 from kalshid.core.portfolio import Fill, Portfolio
-from kalshid.core.risk import DayLedger, OrderIntent, RestingOrder, RiskEngine, RiskState
+from kalshid.core.risk import DayLedger, OrderIntent, ReasonCode, RestingOrder, RiskEngine, RiskState
 from kalshid.core.signals import Signal
 from kalshid.core.strategies.base import PriceHistory
 from kalshid.core.tracker import MarketInfo, MarketTracker
@@ -59,6 +59,7 @@ from kalshid.research.settings import BacktestSettings
 CANCEL_BEFORE_CLOSE = timedelta(seconds=2)
 RESTING_TIFS = ("good_till_canceled", "post_only")
 _SIGNAL_COUNTERS = {o.value: f"signals_{o.value}" for o in Outcome}  # by value (an enum hashes in Python)
+_REJECTED_COUNTERS = {r.value: f"rejected_{r.value}" for r in ReasonCode}
 _PROPOSED = Outcome.PROPOSED
 _NO_HISTORY = PriceHistory()  # frozen: one shared empty history
 _NOT_BUSY: frozenset[str] = frozenset()
@@ -270,7 +271,7 @@ class Replay:
         self.result.signals.append(SignalRecord.of(signal, verdict.reason.value, count,
                                                    self._minutes_left(signal.ticker, now)))
         if not verdict.approved or count <= 0:
-            self.result.counters[f"rejected_{verdict.reason.value}"] += 1
+            self.result.counters[_REJECTED_COUNTERS[verdict.reason._value_]] += 1
             return
         self.result.counters["approved"] += 1
         self._seq += 1
