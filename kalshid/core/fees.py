@@ -25,14 +25,14 @@ _CC2_PER_CENT = ONE_DOLLAR_CC * ONE_DOLLAR_CC // 100  # cc² per cent of fee (10
 
 
 def _quadratic_fee_cc(rate: Fraction, terms: int) -> int:
-    """``terms`` = Σ Cᵢ·pᵢ·(10 000 − pᵢ) in cc²; returns the fee rounded up to a whole cent, in cc.
+    """``terms`` = Σ Cᵢ·pᵢ·(10 000 − pᵢ) in cc²; returns the fee rounded up to a whole cent, in cc."""
+    return _whole_cents_cc(rate.numerator, rate.denominator * _CC2_PER_CENT, terms)
 
-    Pure integer ceiling division (no ``Fraction`` arithmetic: this runs on every strategy evaluation):
-    ``cents = ceil(rate × terms / 10^6)`` with ``rate = n/d``.
-    """
-    num = rate.numerator * terms
-    den = rate.denominator * _CC2_PER_CENT
-    return -(-num // den) * CC_PER_CENT
+
+def _whole_cents_cc(num: int, den: int, terms: int) -> int:
+    """The fee ``num/den × terms`` (``den`` in cc² per cent) rounded up to a whole cent, in cc: a pure
+    integer ceiling division, no ``Fraction`` arithmetic (this runs on every strategy evaluation)."""
+    return -(-(num * terms) // den) * CC_PER_CENT
 
 
 def fee_terms(count: int, price_cc: int) -> int:
@@ -44,8 +44,8 @@ def taker_fee_cc(count: int, price_cc: int, *, multiplier: Fraction | int = 1) -
     """Taker fee in cc (a whole number of cents) for ``count`` contracts at ``price_cc``."""
     if count <= 0:
         return 0
-    if multiplier == 1:  # _quadratic_fee_cc at the taker rate, its parts read once (risk asks several times a check)
-        return -(-(_TAKER_NUM * count * price_cc * (ONE_DOLLAR_CC - price_cc)) // _TAKER_DEN) * CC_PER_CENT
+    if multiplier == 1:  # the taker rate's parts read once, not from the Fraction on every call
+        return _whole_cents_cc(_TAKER_NUM, _TAKER_DEN, fee_terms(count, price_cc))
     return _quadratic_fee_cc(TAKER_RATE * multiplier, fee_terms(count, price_cc))
 
 
