@@ -278,11 +278,9 @@ class RiskEngine:
             if one is not None:
                 return self._one_breaks(intent, one, t)
             one_known = True
-        # The per-trade cap and the cash available bound the order's cost alone, so the largest count
-        # within both is arithmetic; it is usually the answer, and only the limits that need the
-        # portfolio after the fill are searched below it.
-        budget = min(self.limits.max_position_size_cc, t.state.portfolio.cash_cc - t.reserved)
-        hi = max_count_within(budget, intent.price_cc, intent.count - 1)
+        # The largest smaller count within the cost limits is usually the answer, and only the limits
+        # that need the portfolio after the fill are searched below it.
+        hi = self._within_cost_limits(intent, t)
         # its detail is read only when it is also the one-contract answer below
         at_hi = self._buy_violation(intent, hi, t, detail=hi == 1) if hi >= 1 else full
         if at_hi is None:
@@ -321,12 +319,17 @@ class RiskEngine:
             return _reject(*one)
         worst = t.old.cost_basis_cc - held * ONE_DOLLAR_CC  # the position's worst case, before the clamp at 0
         covered = -(-worst // (ONE_DOLLAR_CC - intent.price_cc)) if worst > 0 else 0  # contracts to cover it
-        budget = min(self.limits.max_position_size_cc, t.state.portfolio.cash_cc - t.reserved)
-        hi = max_count_within(budget, intent.price_cc, intent.count - 1)  # the whole order breaks a limit
+        hi = self._within_cost_limits(intent, t)
         for lowest in sorted({min(n, hi) for n in (covered - 1, covered, pairs)}, reverse=True):
             if lowest >= 2 and self._buy_violation(intent, lowest, t, detail=False) is None:
                 return self._largest_passing(intent, lowest, hi, t)
         return _reject(*one)
+
+    def _within_cost_limits(self, intent: OrderIntent, t: _Totals) -> int:
+        """The largest count below the whole order's that the per-trade cap and the cash available
+        allow: they bound the order's cost alone, so it is arithmetic (0 if none)."""
+        budget = min(self.limits.max_position_size_cc, t.state.portfolio.cash_cc - t.reserved)
+        return max_count_within(budget, intent.price_cc, intent.count - 1)
 
     def _reduced(self, intent: OrderIntent, count: int, t: _Totals) -> Verdict:
         """The verdict reducing ``intent`` to ``count``, with what the whole order would break."""
@@ -385,7 +388,7 @@ class _Totals:
         self.old = state.portfolio.position(ticker)
         self.old_loss_cc = self.old.worst_case_loss_cc
         self.open_loss_cc = state.portfolio.worst_case_loss_cc()
-        self.reserved = sum(r.worst_cost_cc for r in state.resting) if state.resting else 0
+        self.reserved = sum(r.worst_cost_cc for r in state.resting)
         self._window: tuple[int, int] | None = None
 
     def window(self) -> tuple[int, int]:
