@@ -102,11 +102,7 @@ class MarketTracker:
         if self._now is None or ts > self._now:
             self._now = ts
         self._feed_seen_at = self._now
-        if was is None or stale:
-            return top_changed(was, None if stale else top)
-        # top_changed of two books of this ticker, inlined: this runs on every book message
-        return (was.yes_bid_cc != top.yes_bid_cc or was.no_bid_cc != top.no_bid_cc
-                or was.yes_bid_size != top.yes_bid_size or was.no_bid_size != top.no_bid_size)
+        return top_changed(was, None if stale else top)
 
     def mark_stale(self, ticker: str | None = None) -> None:
         """The feed lost sync for ``ticker`` (or for everything, when ``None``)."""
@@ -230,13 +226,9 @@ class MarketTracker:
         if tracked is None or tracked.stale or tracked.book is None or self._now is None:
             return None
         confirmed = self._feed_seen_at or tracked.book.updated_at
-        age = (self._now - confirmed).total_seconds()
-        return age if age > 0.0 else 0.0  # max(0.0, age), asked on every proposal
+        return max(0.0, (self._now - confirmed).total_seconds())
 
     def index_age_seconds(self, now: datetime) -> float | None:
         """Seconds between ``now`` and the newest index print; ``None`` before the first print."""
-        prints = self._prints
-        if not prints:
-            return None
-        age = (now - prints[-1].ts).total_seconds()
-        return age if age > 0.0 else 0.0  # max(0.0, age), asked on every proposal
+        last = self.last_print
+        return None if last is None else max(0.0, (now - last.ts).total_seconds())
