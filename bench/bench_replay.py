@@ -100,8 +100,10 @@ def main() -> None:
 
     def summary(result: BacktestResult) -> str:
         signals = sum(v for k, v in result.counters.items() if k.startswith("signals_"))
+        refused = sum(v for k, v in result.counters.items() if k.startswith("rejected_"))
         return (f"{result.counters['evaluations']} evaluations, {signals} signals, "
-                f"{result.counters['signals_proposed']} proposed, {len(result.trades)} fills")
+                f"{result.counters['signals_proposed']} proposed ({refused} refused by risk), "
+                f"{len(result.trades)} fills")
 
     def run_synthetic(events: list[Event]) -> tuple[int, str]:
         return len(events), summary(Replay(settings).run(iter(events)))
