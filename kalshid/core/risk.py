@@ -378,8 +378,9 @@ class _Totals:
     search evaluates the limits a dozen times). Only the order's ticker changes with a fill, so the
     portfolio after a hypothetical fill is never built: the sums over the other positions stay and
     that one position's part is replaced (:meth:`Portfolio.position_after`, the arithmetic
-    :meth:`Portfolio.apply_fill` applies). Window sums parse tickers, so they are made on first use,
-    as the limits that need them are reached."""
+    :meth:`Portfolio.apply_fill` applies; for a buy with nothing held on the other side, its notional
+    added). Window sums parse tickers, so they are made on first use, as the limits that need them are
+    reached."""
 
     __slots__ = ("_window", "close", "old", "old_loss_cc", "open_loss_cc", "reserved", "state", "ticker")
 
@@ -403,6 +404,12 @@ class _Totals:
 
     def after(self, intent: OrderIntent, count: int, fee: int) -> _After:
         """The order's ticker after ``count`` fill at the limit, paying the taker fee ``fee``."""
+        old = self.old
+        if intent.action is Action.BUY and old.count(intent.side.other) == 0:
+            # nothing on the other side to pair off: the position's worst case is its cost basis, which
+            # the buy raises by its notional (a buy adds count × price and realises nothing but the fee)
+            notional = count * intent.price_cc
+            return _After(-notional - fee, -fee, self.old_loss_cc + notional)
         pos, cash_delta, realized_delta = self.state.portfolio.position_after(
             intent.ticker, intent.side, intent.action, count, intent.price_cc, fee)
         return _After(cash_delta, realized_delta, pos.worst_case_loss_cc if pos.is_open else 0)

@@ -145,3 +145,25 @@ def test_a_buy_is_reduced_to_the_largest_count_that_passes(held: tuple[int, int,
         assert approved <= best
     if approved == 0:
         assert (got.reason, got.detail) == reference._buy_violation(intent, 1, totals)
+
+
+@settings(max_examples=500, deadline=None)
+@given(cash=st.integers(0, 100_000_000), fills=st.lists(fill_st, max_size=12), side=st.sampled_from(list(Side)),
+       action=st.sampled_from(list(Action)), count=st.integers(1, 20_000), price=price_st)
+def test_the_what_if_fill_is_the_portfolio_after_the_fill(cash: int, fills: list[tuple[str, Side, Action, int, int]],
+                                                         side: Side, action: Action, count: int, price: int) -> None:
+    """The engine's what-if for the order's market (a buy with nothing on the other side to pair off:
+    the notional added to the worst case) equals the portfolio :meth:`Portfolio.apply_fill` builds:
+    the change in cash and realised P&L, and the market's worst-case loss."""
+    cur = TICKERS[1]
+    portfolio = portfolio_of(cash, fills)
+    state = RiskState(portfolio=portfolio, ledger=DayLedger(NOW.date(), 0))
+    fee = taker_fee_cc(count, price)
+    try:
+        after_fill = portfolio.apply_fill(Fill(cur, side, action, count, price, fee, NOW))
+    except PortfolioError:
+        return  # a sale of more than is held: refused before the what-if (INSUFFICIENT_POSITION)
+    got = _Totals(cur, window_close(cur), state).after(OrderIntent(cur, side, action, count, price), count, fee)
+    after_pos = after_fill.positions.get(cur)
+    assert got == (after_fill.cash_cc - portfolio.cash_cc, after_fill.realized_pnl_cc - portfolio.realized_pnl_cc,
+                   after_pos.worst_case_loss_cc if after_pos is not None else 0)
