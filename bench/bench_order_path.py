@@ -23,7 +23,8 @@ Segments (the names of ``bench_tick_to_order.py``'s table):
 - execution: ``ExecutionStage._send_here`` from an ``ApprovedOrder`` until ``submit`` is called (an
   exchange that answers at once), the journal's ``record_decision`` inline, and until it returns;
 - risk check: the pure work risk does per proposal (the day ledger, ``RiskState``, ``RiskEngine.check``
-  for an approved buy, a reduced buy and a sale, the signal and verdict records);
+  for an approved buy, a reduced buy and a sale on a book with a hedged position, and for the reduced
+  buy as the day's first order, the signal and verdict records);
 - intent write: the intent record and ``Journal.record_decision`` (JSON, CRC, one ``pwrite`` to the
   intent log in a temporary directory; its fdatasync runs off the path and is not timed);
 - submit -> socket: the request body and its bytes on the order lane (presigned headers, h11), the
@@ -138,6 +139,11 @@ def bench_risk(n: int, repeats: int) -> dict[str, float]:
         resting=list(state.resting), book_age_seconds=0.05, index_age_seconds=0.4), n, repeats)
     for name, intent in intents.items():
         out[f"check: {name}"] = timed(lambda i=intent: engine.check(i, state, NOW), n, repeats)  # type: ignore[misc]
+    # the same buy as a day's first order: nothing held, reduced to the daily-loss limit
+    fresh = RiskState(portfolio=Portfolio(cash_cc=10_000_000), ledger=state.ledger, book_age_seconds=0.05,
+                      index_age_seconds=0.4)
+    out["check: reduced buy, nothing held"] = timed(lambda: engine.check(intents["reduced buy"], fresh, NOW), n,
+                                                    repeats)
     out["signal + verdict records"] = timed(lambda: (records.Signal(
         ts=NOW, strategy="fair_value", ticker=intents["sale"].ticker, side="yes", action="buy", price_cc=4300,
         count=30, fair_prob=0.47, edge=0.04, confidence=0.8, reason="edge 4.0c"), records.RiskVerdict(

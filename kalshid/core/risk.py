@@ -405,7 +405,7 @@ class _Totals:
     def after(self, intent: OrderIntent, count: int, fee: int) -> _After:
         """The order's ticker after ``count`` fill at the limit, paying the taker fee ``fee``."""
         old = self.old
-        if intent.action is Action.BUY and old.count(intent.side.other) == 0:
+        if (old.no_count if intent.side is Side.YES else old.yes_count) == 0 and intent.action is Action.BUY:
             # nothing on the other side to pair off: the position's worst case is its cost basis, which
             # the buy raises by its notional (a buy adds count × price and realises nothing but the fee)
             notional = count * intent.price_cc
