@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from kalshid.core.breaker import BreakerStatus
@@ -162,7 +162,7 @@ def test_the_what_if_fill_is_the_portfolio_after_the_fill(cash: int, fills: list
     try:
         after_fill = portfolio.apply_fill(Fill(cur, side, action, count, price, fee, NOW))
     except PortfolioError:
-        return  # a sale of more than is held: refused before the what-if (INSUFFICIENT_POSITION)
+        reject()  # a sale of more than is held: refused before the what-if (INSUFFICIENT_POSITION)
     got = _Totals(cur, window_close(cur), state).after(OrderIntent(cur, side, action, count, price), count, fee)
     after_pos = after_fill.positions.get(cur)
     assert got == (after_fill.cash_cc - portfolio.cash_cc, after_fill.realized_pnl_cc - portfolio.realized_pnl_cc,
