@@ -1,9 +1,10 @@
 """``kalshid ctl``: talk to a running daemon over its local control socket.
 
-The lead wires this into ``kalshid/cli.py`` as a subcommand: ``add_arguments(subparser)`` then
-``run(args)``. Exit codes: 0 ok, 1 the daemon refused the command, 2 usage error, 3 cannot reach the
-daemon (the message names the socket path). No token: the socket's 0600 mode is the authentication, so
-run it as the daemon's user or root (``sudo kalshid ctl status`` under ``DynamicUser=yes``).
+``kalshid/cli.py`` adds it as a subcommand: ``add_arguments(subparser)`` then ``run(args)``. Exit
+codes: 0 ok, 1 the daemon refused the command, 2 usage error (or two daemons' sockets found without
+``--socket``), 3 cannot reach the daemon (the message names the socket path). No token: the socket's
+0600 mode is the authentication, so run it as the daemon's user or root (``sudo kalshid ctl status``
+under ``DynamicUser=yes``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import trio
 from kalshid.control.commands import SOCKET_COMMANDS, CommandError, parse_command
 from kalshid.control.protocol import LineSplitter, Response, decode_response, encode_request
 from kalshid.control.render import render_view
-from kalshid.control.server import default_socket_path
+from kalshid.control.server import AmbiguousSocket, default_socket_path
 
 EXIT_OK: Final = 0
 EXIT_COMMAND_ERROR: Final = 1
@@ -56,8 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--socket",
         metavar="PATH",
-        help="control socket (default: $KALSHID_SOCKET, $RUNTIME_DIRECTORY/kalshid.sock, "
-        "/run/kalshid/kalshid.sock)",
+        help="control socket (default: $KALSHID_SOCKET, $KALSHID_CONTROL__SOCKET_PATH, "
+        "$RUNTIME_DIRECTORY/kalshid.sock, else whichever of /run/kalshid/kalshid.sock and "
+        "var/kalshid.sock is present)",
     )
     parser.add_argument("--json", action="store_true", help="print the raw JSON result")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds to wait (10)")
@@ -135,7 +137,11 @@ async def call(path: str, command: str, args: dict[str, Any], *, timeout_s: floa
 
 async def run_async(args: argparse.Namespace) -> int:
     """The body of ``kalshid ctl``; prints the result and returns the exit code."""
-    path = args.socket or default_socket_path()
+    try:
+        path = args.socket or default_socket_path()
+    except AmbiguousSocket as exc:
+        print(f"kalshid ctl: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         command, cmd_args = build_request(args)
     except CommandError as exc:

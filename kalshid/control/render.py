@@ -120,8 +120,21 @@ def render_risk(risk: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _percents(values: Any) -> str | None:
+    """``{"kelly_volatility": 0.5855}`` as ``kelly_volatility 58.6%`` (the dashboard's figures), entries
+    joined by ", "; a value that is not a number is shown as it is; nothing to show: None."""
+    if not isinstance(values, Mapping) or not values:
+        return None
+    shown = []
+    for key, value in values.items():
+        number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+        shown.append(f"{key} {number * 100:.1f}%" if number is not None else f"{key} {_cell(value)}")
+    return ", ".join(shown)
+
+
 def render_markets(markets: Mapping[str, Any]) -> str:
-    """Current and next window side by side, then the index."""
+    """Current and next window side by side (fair values and edges as percents, as the dashboard
+    shows them), then the index."""
     rows = []
     for label in ("current", "next"):
         m = markets.get(label)
@@ -130,7 +143,7 @@ def render_markets(markets: Mapping[str, Any]) -> str:
             continue
         rows.append({"window": label, "ticker": m.get("ticker"), "strike": m.get("floor_strike"),
                      "closes": m.get("close_time"), "yes_bid": m.get("yes_bid"), "yes_ask": m.get("yes_ask"),
-                     "fair": m.get("fair_value") or None, "edge": m.get("edge") or None})
+                     "fair": _percents(m.get("fair_value")), "edge": _percents(m.get("edge"))})
     index = markets.get("index") or {}
     return table(rows) + f"\nindex {index.get('id')}: {index.get('value')} at {index.get('ts')}"
 

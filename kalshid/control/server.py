@@ -15,12 +15,13 @@ import fcntl
 import logging
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from typing import Final
 
 import trio
 
+from kalshid.config.schema import ControlConfig
 from kalshid.control.api import ControlError, DaemonControl
 from kalshid.control.commands import CommandError, execute
 from kalshid.control.protocol import LineSplitter, encode_error, encode_result, parse_request
@@ -37,16 +38,33 @@ class ControlSocketError(Exception):
     """The control socket cannot be opened at its path (in use, not a socket, unwritable)."""
 
 
-def default_socket_path(environ: dict[str, str] | None = None) -> str:
-    """``$KALSHID_SOCKET``, else ``$RUNTIME_DIRECTORY/kalshid.sock`` (systemd), else /run/kalshid/…."""
+LOCAL_SOCKET_PATH: Final = ControlConfig().socket_path  # a daemon started here on the embedded defaults
+
+
+class AmbiguousSocket(Exception):
+    """More than one daemon's socket is present where ``kalshid ctl`` looks: it will not guess."""
+
+
+def default_socket_path(environ: Mapping[str, str] | None = None,
+                        exists: Callable[[str], bool] = os.path.exists) -> str:
+    """Where ``kalshid ctl`` finds the daemon without ``--socket``: ``$KALSHID_SOCKET``; else the
+    daemon's own setting ``$KALSHID_CONTROL__SOCKET_PATH``; else ``$RUNTIME_DIRECTORY/kalshid.sock``
+    (systemd); else whichever is present of the systemd unit's socket (:data:`FALLBACK_SOCKET_PATH`)
+    and ``control.socket_path``'s default (:data:`LOCAL_SOCKET_PATH`, relative to this directory: a
+    daemon started here by ``make run``), the unit's when neither is. Both present:
+    :class:`AmbiguousSocket` (a kill switch must not reach the wrong daemon)."""
     env = os.environ if environ is None else environ
-    if env.get("KALSHID_SOCKET"):
-        return env["KALSHID_SOCKET"]
+    for name in ("KALSHID_SOCKET", "KALSHID_CONTROL__SOCKET_PATH"):
+        if env.get(name):
+            return env[name]
     runtime = env.get("RUNTIME_DIRECTORY", "")
     if runtime:
         # systemd joins several RuntimeDirectory= entries with ':'; ours is the first.
         return os.path.join(runtime.split(":")[0], SOCKET_NAME)
-    return FALLBACK_SOCKET_PATH
+    present = [path for path in (FALLBACK_SOCKET_PATH, LOCAL_SOCKET_PATH) if exists(path)]
+    if len(present) > 1:
+        raise AmbiguousSocket(f"a control socket at {' and at '.join(present)}: choose one with --socket PATH")
+    return present[0] if present else FALLBACK_SOCKET_PATH
 
 
 async def socket_is_live(path: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from kalshid.alerts import build_alert_service
-from kalshid.control.server import control_socket_task
+from kalshid.control.server import LOCAL_SOCKET_PATH, SOCKET_NAME, control_socket_task
 from kalshid.daemon.watchdog import watchdog_task
 from kalshid.logs import get_logger, lines_dropped, register_secret
 from kalshid.server.app import api_server_task
@@ -42,8 +42,8 @@ def socket_path(daemon: TradingDaemon, environ: dict[str, str] | None = None) ->
     env = os.environ if environ is None else environ
     configured = daemon.cfg.control.socket_path
     runtime_dir = (env.get("RUNTIME_DIRECTORY") or "").split(":")[0]
-    if runtime_dir and configured == "var/kalshid.sock":
-        return os.path.join(runtime_dir, "kalshid.sock")
+    if runtime_dir and configured == LOCAL_SOCKET_PATH:
+        return os.path.join(runtime_dir, SOCKET_NAME)
     return configured
 
 

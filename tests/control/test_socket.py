@@ -5,20 +5,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
+from kalshid.config import Config
 from kalshid.control import cli
 from kalshid.control.fake import FakeDaemon
-from kalshid.control.server import ControlSocketError, control_socket_task, default_socket_path
+from kalshid.control.server import (
+    LOCAL_SOCKET_PATH,
+    AmbiguousSocket,
+    ControlSocketError,
+    control_socket_task,
+    default_socket_path,
+)
 
 
 @pytest.fixture
@@ -217,8 +225,52 @@ async def test_pipeline_bug_is_internal_error_not_a_crash(server: str, fake: Fak
 
 
 def test_default_socket_path() -> None:
-    assert default_socket_path({"KALSHID_SOCKET": "/x/s"}) == "/x/s"
+    none: Callable[[str], bool] = lambda path: False  # noqa: E731
+    assert default_socket_path({"KALSHID_SOCKET": "/x/s"}, none) == "/x/s"
+    # the daemon's own setting, as `kalshid run` reads it from the same environment
+    assert default_socket_path({"KALSHID_CONTROL__SOCKET_PATH": "/y/s"}, none) == "/y/s"
+    assert default_socket_path({"KALSHID_SOCKET": "/x/s", "KALSHID_CONTROL__SOCKET_PATH": "/y/s"}, none) == "/x/s"
     assert (
-        default_socket_path({"RUNTIME_DIRECTORY": "/run/kalshid:/run/other"}) == "/run/kalshid/kalshid.sock"
+        default_socket_path({"RUNTIME_DIRECTORY": "/run/kalshid:/run/other"}, none) == "/run/kalshid/kalshid.sock"
     )
-    assert default_socket_path({}) == "/run/kalshid/kalshid.sock"
+    assert default_socket_path({}, none) == "/run/kalshid/kalshid.sock"
+
+
+async def test_ctl_without_socket_reaches_the_daemon_started_in_this_directory(
+    fake: FakeDaemon, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After `make run`, `kalshid ctl status` in the same directory needs no --socket; with a second
+    daemon's socket present too it refuses to guess (exit 2) and names both."""
+    directory = tempfile.mkdtemp(prefix="kctl")
+    try:
+        monkeypatch.chdir(directory)
+        for name in ("KALSHID_SOCKET", "KALSHID_CONTROL__SOCKET_PATH", "RUNTIME_DIRECTORY"):
+            monkeypatch.delenv(name, raising=False)
+        unit_socket = os.path.join(directory, "unit.sock")  # stands for /run/kalshid/kalshid.sock
+        monkeypatch.setattr("kalshid.control.server.FALLBACK_SOCKET_PATH", unit_socket)
+        os.mkdir("var")
+        async with trio.open_nursery() as nursery:  # ends (and removes the socket) in this directory
+            await nursery.start(control_socket_task, fake, LOCAL_SOCKET_PATH)
+            assert await cli.run_async(_parse(["stop"])) == 0
+            assert fake.calls == [("stop", None)]
+            capsys.readouterr()
+            _write(unit_socket, "")
+            assert await cli.run_async(_parse(["cancel-all"])) == 2
+            assert f"a control socket at {unit_socket} and at var/kalshid.sock" in capsys.readouterr().err
+            assert fake.calls == [("stop", None)]  # the kill switch reached nobody
+            nursery.cancel_scope.cancel()
+        assert not _exists(LOCAL_SOCKET_PATH)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_default_socket_path_finds_the_daemon_started_here() -> None:
+    """Without a setting, ctl takes whichever of the systemd unit's socket and `make run`'s
+    (var/kalshid.sock, the embedded default) is present, and refuses to guess between two."""
+    assert LOCAL_SOCKET_PATH == "var/kalshid.sock" == Config().control.socket_path
+    assert default_socket_path({}, lambda path: path == "var/kalshid.sock") == "var/kalshid.sock"
+    assert default_socket_path({}, lambda path: path == "/run/kalshid/kalshid.sock") == "/run/kalshid/kalshid.sock"
+    with pytest.raises(AmbiguousSocket, match=re.escape("/run/kalshid/kalshid.sock and at var/kalshid.sock")):
+        default_socket_path({}, lambda path: True)
+    # a setting wins over what is present
+    assert default_socket_path({"KALSHID_SOCKET": "/x/s"}, lambda path: True) == "/x/s"

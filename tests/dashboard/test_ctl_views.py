@@ -44,7 +44,8 @@ class Daemonish(FakeDaemon):
         window = {"ticker": "KXSOL15M-26DEC031500-00", "open_time": "2026-12-03T19:45:00+00:00",
                   "close_time": "2026-12-03T20:00:00+00:00", "status": "open", "floor_strike": "142.1968",
                   "yes_bid": "0.4400", "yes_ask": "0.4600", "no_bid": "0.5400", "no_ask": "0.5600",
-                  "fair_value": {"kelly_volatility": 0.52}, "edge": {"kelly_volatility": {"yes": 0.05}}}
+                  "fair_value": {"kelly_volatility": 0.5237}, "edge": {"kelly_volatility:yes": 0.0637,
+                                                                       "kelly_volatility:no": -0.0837}}
         return {"current": window, "next": None,
                 "index": {"id": "SOLUSD_RTI", "value": "142.2531", "ts": "2026-12-03T19:50:00+00:00"}}
 
@@ -105,6 +106,8 @@ async def test_risk_shows_each_limit_used_and_the_breaker(server: str, capsys: p
 async def test_markets_view(server: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = await ctl(server, capsys, "markets")
     assert code == 0 and "KXSOL15M-26DEC031500-00" in out and "142.1968" in out
+    # fair value and edge per strategy as percents (the dashboard's figures), not raw floats
+    assert "kelly_volatility 52.4%" in out and "kelly_volatility:yes 6.4%, kelly_volatility:no -8.4%" in out
     assert "index SOLUSD_RTI: 142.2531" in out
 
 
