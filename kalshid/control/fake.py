@@ -66,7 +66,8 @@ class FakeDaemon:
             for n in range(n_trades, 0, -1)
         ]
         self.order_rows: list[JSON] = [
-            {"id": f"o{n}", "ticker": "KXSOL15M-24OCT011215-15", "status": s, "count": 1}
+            {"id": f"o{n}", "client_order_id": f"o{n}", "order_id": f"x{n}", "ticker": "KXSOL15M-24OCT011215-15",
+             "status": s, "count": 1}
             for n, s in enumerate(["resting", "executed", "canceled", "executed", "rejected"])
         ]
 

@@ -84,13 +84,23 @@ def render_pnl(rows: Sequence[Mapping[str, Any]]) -> str:
     return text + "\nTOTAL  " + "  ".join(f"{k} {v:.4f}" for k, v in totals.items())
 
 
-def render_trades(page: Mapping[str, Any]) -> str:
-    rows = [{k: f.get(k) for k in ("ts", "strategy", "ticker", "action", "side", "count", "price", "fee", "is_taker")}
-            for f in page.get("items", [])]
-    text = table(rows)
+def _page(page: Mapping[str, Any], columns: Sequence[str]) -> str:
+    """A page of rows (``items`` + ``cursor``) as a table of ``columns``, then how to ask for more."""
+    text = table([{k: row.get(k) for k in columns} for row in page.get("items", [])])
     if page.get("cursor"):
         text += f"\n(more: --cursor {page['cursor']})"
     return text
+
+
+def render_trades(page: Mapping[str, Any]) -> str:
+    return _page(page, ("ts", "strategy", "ticker", "action", "side", "count", "price", "fee", "is_taker"))
+
+
+def render_orders(page: Mapping[str, Any]) -> str:
+    """Orders, newest first; ``id`` is the client order id (the exchange's ``order_id`` and the
+    repeated ``client_order_id`` are in ``--json``)."""
+    return _page(page, ("ts", "id", "strategy", "ticker", "action", "side", "price", "count", "filled",
+                        "remaining", "status", "fees", "external"))
 
 
 def render_risk(risk: Mapping[str, Any]) -> str:
@@ -172,6 +182,7 @@ def render_decisions(snapshot: Mapping[str, Any]) -> str:
 
 VIEWS: Final[Mapping[str, Callable[[Any], str]]] = {
     "pnl": render_pnl,
+    "orders": render_orders,
     "trades": render_trades,
     "risk": render_risk,
     "markets": render_markets,

@@ -109,6 +109,14 @@ async def test_queries(server: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert await _ctl(server, "--json", "orders", "--status", "executed", "--limit", "1") == 0
     page = json.loads(capsys.readouterr().out)
     assert [o["id"] for o in page["items"]] == ["o1"] and page["cursor"] == "o1"
+    assert page["items"][0]["order_id"] == "x1"
+    # the table: one id column (the client order id), the exchange's id only in --json
+    assert await _ctl(server, "orders", "--limit", "2") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["TS", "ID", "STRATEGY", "TICKER", "ACTION", "SIDE", "PRICE", "COUNT", "FILLED",
+                                "REMAINING", "STATUS", "FEES", "EXTERNAL"]
+    assert [line.split()[1] for line in lines[1:3]] == ["o0", "o1"] and "x0" not in lines[1]
+    assert lines[3] == "(more: --cursor o1)"
 
 
 async def test_refused_command_exits_1_with_field(server: str, capsys: pytest.CaptureFixture[str]) -> None:
