@@ -8,10 +8,10 @@ many were held back).
 
 Rules: circuit-breaker transitions; operator start/stop/stop-entry/reset-breaker (``audit`` events);
 reconciliation failures; settlement/portfolio mismatches and orders the daemon did not place; the
-market-data recording interrupted (its process restarted) or dropping events; ``order_error_burst``
-order errors (rejected or stuck in flight) within ``order_error_window_seconds``; the exchange
-connection down longer than ``feed_down_seconds`` (and back up); fills when ``fills`` is on; a daily
-summary at ``daily_summary_hour`` (UTC).
+market-data recording interrupted (its process restarted), dropping events, or paused for lack of disk
+space; ``order_error_burst`` order errors (rejected or stuck in flight) within
+``order_error_window_seconds``; the exchange connection down longer than ``feed_down_seconds`` (and
+back up); fills when ``fills`` is on; a daily summary at ``daily_summary_hour`` (UTC).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ _ORDER_ERRORS: Final = frozenset({"order_rejected", "order_in_flight"})
 _RECORDING: Final = {
     "recorder_exited": ("error", "Recording interrupted: recorder process restarted"),
     "recorder_dropping": ("warning", "Recording is dropping market events"),
+    "recorder_disk_low": ("error", "Recording paused: disk space low"),
 }
 # Operator actions worth a notification (an ``audit`` event with outcome "applied").
 _OPERATOR_ACTIONS: Final = frozenset({"start", "stop", "stop_entry", "reset_breaker"})

@@ -231,6 +231,8 @@ class RecordConfig:
     flush_seconds: float = _f(2.0, "seconds > 0 between chunk writes (at most this much is lost on a crash)", gt=0)
     queue_size: int = _f(65_536, "an integer >= 1: events waiting for the recorder before new ones are "
                                  "dropped (recording never holds up trading)", ge=1)
+    min_free_mb: int = _f(1024, "an integer >= 0: megabytes (MiB) to leave free on the recordings' disk; "
+                                "below it recording pauses until 10 % more is free (0: never)", ge=0)
 
 
 @attrs.frozen

@@ -10,7 +10,9 @@ as one file: written as ``*.tmp``, fsynced, renamed, and the directory fsynced.
 A ``kill -9`` therefore loses at most the last ``flush_seconds`` and never a finished file.
 Once an hour is over, its chunks are **compacted** into one file the same way (written, fsynced,
 renamed, then the chunks deleted; a crash in between leaves rows twice, which readers drop by
-``(recv_ts, seq)``), so a long recording is a few files per hour, not thousands.
+``(recv_ts, seq)``), so a long recording is a few files per hour, not thousands (and about a tenth of
+the bytes). Hours an earlier run left in chunks (it stopped before they ended) are compacted when the
+next run starts, one per flush.
 Retention deletes hour partitions older than ``retention_days``, at start and every hour.
 """
 
@@ -102,6 +104,7 @@ class Recorder:
         background_thread()
         buffers: dict[Path, list[dict[str, Any]]] = defaultdict(list)
         written: set[Path] = set()  # hour partitions this run wrote to, compacted once their hour is over
+        leftover = self.uncompacted_hours(datetime.now(UTC))  # earlier runs' finished hours, one per flush
         next_flush = time.monotonic() + self.flush_seconds
         next_retention = time.monotonic() + 3600.0
         stopping = False
@@ -126,6 +129,8 @@ class Recorder:
                     for folder in [f for f in written if (hour_of(f) or this_hour) < this_hour]:
                         self.compact(folder)
                         written.discard(folder)
+                    if leftover:
+                        self.compact(leftover.pop())
                     next_flush = time.monotonic() + self.flush_seconds
                 if time.monotonic() >= next_retention:
                     self.apply_retention(datetime.now(UTC))
@@ -160,6 +165,13 @@ class Recorder:
         for p in parts:
             p.unlink()
         _fsync_dir(folder)
+
+    def uncompacted_hours(self, now: datetime) -> list[Path]:
+        """Hour partitions that ended before ``now``'s hour and still hold more than one chunk."""
+        this_hour = now.replace(minute=0, second=0, microsecond=0)
+        return sorted(folder for folder in self.root.glob("series=*/date=*/hour=*")
+                      if (hour_of(folder) or this_hour) < this_hour
+                      and len(list(folder.glob("part-*.parquet"))) > 1)
 
     def apply_retention(self, now: datetime) -> int:
         """Delete hour partitions that ended more than ``retention_days`` before ``now``; returns how many."""

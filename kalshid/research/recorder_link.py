@@ -21,6 +21,14 @@ loses at most its last ``flush_seconds``. It dies with the daemon (end of input)
 daemon raises an alert and counts it), and starts another after a back-off (1 s doubling to 30 s);
 meanwhile events wait in the bounded batch. Trading never waits for any of it.
 
+**The disk is kept for trading**: with ``min_free_bytes``, the link's task reads the free space of the
+recordings' filesystem every :data:`DISK_CHECK_SECONDS`; below it, recording pauses (the trading path
+counts the events it does not keep as ``skipped``, and nothing more is shipped), the link logs an
+error and calls ``on_disk(False, free)``; once the space is 10 % above the threshold again it resumes,
+logs how many events were not recorded and calls ``on_disk(True, free)``. The journal shares the
+disk, and a journal that cannot be written stops the daemon: a full disk must not come from the
+recordings.
+
 **Dropped events are loud too**: the link's task notices new drops within :data:`WATCH_INTERVAL`; the
 first of an episode logs a warning, every drop is passed to ``on_dropped`` (the daemon counts them in
 a metric and raises an alert), and the end of the episode (the waiting batch back to half the queue
@@ -30,6 +38,7 @@ or less) logs how many were lost. :meth:`RecorderLink.statistics` is in the daem
 from __future__ import annotations
 
 import pickle
+import shutil
 import subprocess
 import sys
 import time
@@ -50,12 +59,26 @@ STABLE_SECONDS = 60.0  # a recorder process that lived this long resets the back
 WATCH_INTERVAL = 0.1
 GIVE_WAY_MAX = 1.0  # seconds a slice waits for the order path to clear before it is shipped anyway
 FINISH_TIMEOUT = 30.0  # wall seconds the recorder process gets at shutdown to write what it holds
+DISK_CHECK_SECONDS = 5.0  # wall seconds between reads of the recordings' free disk space
+MIB = 1024 * 1024
+
+
+def free_bytes(path: Path) -> int:
+    """Bytes free to this user on the filesystem of ``path``, or of its nearest existing parent (the
+    recordings' directory is made by the recorder process)."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return shutil.disk_usage(path).free
 
 
 class RecorderLink:
     """The daemon's end of the recorder process (module docstring). ``on_exit(returncode, detail)`` is
     called from the link's task each time the recorder process ends unasked; ``on_dropped(count,
     first)`` when it notices ``count`` more events dropped (``first``: the start of an episode).
+
+    ``on_disk(recording, free)`` when recording pauses for lack of disk space (``recording`` false)
+    and when it resumes, ``free`` the bytes free then; ``min_free_bytes`` 0 never pauses; ``free``
+    reads a directory's free bytes (:func:`free_bytes`).
 
     ``virtual_clock``: the loop runs on a virtual test clock (``trio.testing.MockClock``); then the
     link waits for the recorder process with bare checkpoints instead of short timers (:meth:`_pause`)."""
@@ -64,7 +87,9 @@ class RecorderLink:
                  queue_size: int = 65_536, batch_seconds: float = 0.25,
                  on_exit: Callable[[int | None, str], None] | None = None, virtual_clock: bool = False,
                  give_way: Callable[[], Awaitable[None]] | None = None,
-                 on_dropped: Callable[[int, bool], None] | None = None) -> None:
+                 on_dropped: Callable[[int, bool], None] | None = None, min_free_bytes: int = 0,
+                 on_disk: Callable[[bool, int], None] | None = None,
+                 free: Callable[[Path], int] = free_bytes) -> None:
         self.root = Path(root)
         self.flush_seconds = flush_seconds
         self.retention_days = retention_days
@@ -84,13 +109,23 @@ class RecorderLink:
         self._sending_since: float | None = None
         self._dropped_seen = 0  # drops already reported
         self._episode_dropped = 0  # drops of the episode under way (0: none)
+        self.min_free_bytes = min_free_bytes
+        self.on_disk = on_disk
+        self._free = free
+        self.low_disk = False  # paused: the recordings' disk has less than min_free_bytes free
+        self.skipped = 0  # events not kept while paused
+        self._skipped_before = 0  # skipped when the pause under way began
+        self.disk_free: int | None = None  # bytes free at the last read
+        self._next_disk_check = 0.0
 
     # --- the trading side ---------------------------------------------------------------------
     def offer(self, event: object) -> None:
         """Keep ``event`` for the next shipment; O(1), never waits (beyond ``queue_size`` waiting
         events it is dropped and counted)."""
         self.offered += 1
-        if len(self._batch) < self.queue_size:
+        if self.low_disk:
+            self.skipped += 1
+        elif len(self._batch) < self.queue_size:
             self._batch.append((event, time.time()))
         else:
             self.dropped += 1
@@ -98,7 +133,40 @@ class RecorderLink:
     def statistics(self) -> dict[str, object]:
         return {"dir": str(self.root), "offered": self.offered, "dropped": self.dropped,
                 "shipped": self.shipped, "queued": len(self._batch), "dropping": self._episode_dropped > 0,
-                "recorder_exits": self.exits, "recorder_pid": self.pid, "last_exit": self.last_exit}
+                "recorder_exits": self.exits, "recorder_pid": self.pid, "last_exit": self.last_exit,
+                "paused_low_disk": self.low_disk, "skipped_low_disk": self.skipped,
+                "disk_free_mb": None if self.disk_free is None else self.disk_free // MIB}
+
+    def check_disk(self, now: float | None = None) -> None:
+        """Pause or resume recording by the free disk space (module docstring); reads it at most every
+        :data:`DISK_CHECK_SECONDS` of ``now`` (``time.monotonic``). Called from the link's task."""
+        if not self.min_free_bytes:
+            return
+        now = time.monotonic() if now is None else now
+        if now < self._next_disk_check:
+            return
+        self._next_disk_check = now + DISK_CHECK_SECONDS
+        try:
+            free = self.disk_free = self._free(self.root)
+        except OSError as exc:  # unreadable: the state stands, and the next read may succeed
+            log.warning("cannot read the recordings' free disk space", dir=str(self.root), error=str(exc))
+            return
+        if not self.low_disk and free < self.min_free_bytes:
+            self.low_disk = True
+            self._skipped_before = self.skipped
+            log.error("recording paused: the recordings' disk is low on space; trading goes on",
+                      dir=str(self.root), free_mb=free // MIB, min_free_mb=self.min_free_bytes // MIB)
+        elif self.low_disk and free >= self.min_free_bytes + self.min_free_bytes // 10:
+            self.low_disk = False
+            log.warning("recording resumed: disk space is back", dir=str(self.root), free_mb=free // MIB,
+                        not_recorded=self.skipped - self._skipped_before)
+        else:
+            return
+        if self.on_disk is not None:
+            try:
+                self.on_disk(not self.low_disk, free)
+            except Exception as exc:  # a failing alert must not stop the recording
+                log.error("recorder disk callback failed", error=f"{type(exc).__name__}: {exc}")
 
     def check_drops(self) -> None:
         """Report drops not reported yet (module docstring); called from the link's task."""
@@ -186,6 +254,7 @@ class RecorderLink:
                 await trio.sleep(WATCH_INTERVAL)
             self.check_drops()
             now = time.monotonic()
+            self.check_disk(now)
             if deadline is not None and now >= deadline:
                 log.error("the recorder process did not finish in time; killed", pid=proc.pid,
                           timeout=FINISH_TIMEOUT)

@@ -40,7 +40,7 @@ from kalshid.exchange.kalshi.ws import FeedConfig, KalshiFeed
 from kalshid.logs import get_logger
 from kalshid.metrics import Metrics
 from kalshid.research.recorder import recording_dir
-from kalshid.research.recorder_link import RecorderLink
+from kalshid.research.recorder_link import MIB, RecorderLink
 from kalshid.research.recording import StrategyGate
 from kalshid.trading.exchangeclock import ExchangeClock
 from kalshid.trading.messages import ExecutionInput, Pipeline
@@ -97,7 +97,8 @@ class Feed:
             self.recorder = RecorderLink(recording_dir(cfg), flush_seconds=rc.flush_seconds,
                                          retention_days=rc.retention_days, queue_size=rc.queue_size,
                                          on_exit=self._recorder_exited, virtual_clock=self.virtual_clock,
-                                         give_way=self.give_way, on_dropped=self._recorder_dropped)
+                                         give_way=self.give_way, on_dropped=self._recorder_dropped,
+                                         min_free_bytes=rc.min_free_mb * MIB, on_disk=self._recorder_disk)
         try:
             async with trio.open_nursery() as nursery:
                 if self.recorder is not None:  # its own process; its task ships batches off the order path
@@ -140,6 +141,17 @@ class Feed:
             self.publish("alert", {"level": "warning", "kind": "recorder_dropping",
                                    "detail": f"recording is dropping market events ({count} so far): the "
                                              f"recorder is behind; trading is not affected"})
+
+    def _recorder_disk(self, recording: bool, free: int) -> None:
+        dir_ = str(recording_dir(self.cfg))
+        if recording:
+            self.publish("alert", {"level": "info", "kind": "recorder_disk_ok",
+                                   "detail": f"recording resumed: {free // MIB} MiB free under {dir_}"})
+        else:
+            self.publish("alert", {"level": "error", "kind": "recorder_disk_low",
+                                   "detail": f"recording paused: {free // MIB} MiB free under {dir_}, below "
+                                             f"record.min_free_mb {self.cfg.record.min_free_mb}; trading goes "
+                                             f"on (free space, or lower record.retention_days)"})
 
     def _observe(self, event: FeedEvent) -> None:
         """Side effects of a feed event the router accepted (runs in the feed's task)."""

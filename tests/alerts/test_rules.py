@@ -44,6 +44,10 @@ def test_an_interrupted_or_lossy_recording_is_notified() -> None:
                                                              "detail": "recording is dropping market events"}}, T0)
     assert (dropping.key, dropping.level, dropping.title) == (
         "recorder_dropping", "warning", "Recording is dropping market events")
+    (disk,) = rules.on_event({"type": "alert", "data": {"kind": "recorder_disk_low", "level": "error",
+                                                         "detail": "recording paused: 800 MiB free"}}, T0)
+    assert (disk.key, disk.level, disk.title) == ("recorder_disk_low", "error", "Recording paused: disk space low")
+    assert "800 MiB free" in disk.body
 
 
 def test_order_errors_alert_only_in_a_burst() -> None:

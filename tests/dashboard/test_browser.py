@@ -70,6 +70,7 @@ def test_sign_in_then_live_updates_and_screenshots(daemon: Daemon, page: tuple[A
         "() => !/collecting/.test(document.querySelector('#health').textContent) && "
         "/ago/.test(document.querySelector('#health').textContent)", timeout=15_000,
     )
+    expect_text(p, "#health", "recording\\s*on")  # the daemon records by default
     assert any('"status_update"' in f for f in frames) and len(frames) >= 3
 
     # the token survives a reload of the tab (sessionStorage), and never sits in the URL

@@ -19,7 +19,7 @@ from kalshid.exchange.base import BookUpdated, FillReceived, IndexPrinted, Marke
 from kalshid.exchange.types import Fill, IndexPrint
 from kalshid.research.events import BookTick, IndexTick, MarketListed, RecordedFill, Settled, TradePrint
 from kalshid.research.recorder import Recorder
-from kalshid.research.recording import MarketListing, parquet_files
+from kalshid.research.recording import MarketListing, encode, hour_of, parquet_files, partition
 from kalshid.research.sources.recorded import RecordedSource
 
 TICKER = "KXSOL15M-26JUN010815-15"
@@ -128,6 +128,29 @@ def test_a_finished_hour_is_compacted_into_one_file_and_reads_the_same(tmp_path:
     folder = next(iter(folders))
     merged = next(folder.glob("hour-*.parquet"))
     (folder / "part-0-0-1.parquet").write_bytes(merged.read_bytes())
+    assert list(RecordedSource(tmp_path).events()) == before
+
+
+def test_an_hour_an_earlier_run_left_in_chunks_is_compacted_by_the_next_run(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    earlier = now - timedelta(hours=3)  # an hour that is over, as a run that stopped inside it left it
+    rec = Recorder(tmp_path)
+    for i, e in enumerate(session_messages()):  # one chunk per event, written as the writer thread does
+        recv = earlier + timedelta(seconds=i)
+        row = encode(e, i + 1, recv)
+        rec._flush({partition(tmp_path, row["series"], recv): [row]})
+    folders = sorted({f.parent for f in parquet_files(tmp_path)})
+    assert folders and all(hour_of(f) == earlier.replace(minute=0, second=0, microsecond=0) for f in folders)
+    for folder in folders:  # left in chunks (this run's end-of-hour compaction never came)
+        assert len(list(folder.glob("part-*.parquet"))) > 1
+    before = list(RecordedSource(tmp_path).events())
+    nxt = Recorder(tmp_path, flush_seconds=3600)
+    assert nxt.uncompacted_hours(now) == folders
+    for _ in folders:  # one hour per flush: each run's stop flushes once
+        Recorder(tmp_path, flush_seconds=3600).start().close()
+    for folder in folders:
+        assert [f.name.startswith("hour-") for f in folder.glob("*.parquet")] == [True]
+    assert nxt.uncompacted_hours(now) == []
     assert list(RecordedSource(tmp_path).events()) == before
 
 

@@ -1,12 +1,14 @@
 """Recording from the daemon through the recorder process: the same files, restarts, kill -9 safety."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pyarrow.parquet as pq
@@ -122,6 +124,73 @@ async def test_dropped_events_are_reported_when_they_start_and_when_the_recordin
     assert events == [("recording is dropping events: the recorder is behind", 4), ("recording caught up", 5)]
 
 
+async def test_recording_pauses_while_the_disk_is_low_and_resumes_with_room_to_spare(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below min_free_bytes the link keeps nothing (counted as skipped, not as dropped), says so once,
+    and resumes only 10 % above the threshold, saying how many events were not recorded."""
+    monkeypatch.setattr(recorder_link, "DISK_CHECK_SECONDS", 0.0)  # read the free space on every watch
+    free = {"bytes": 5_000, "reads": 0}
+
+    def read_free(path: Path) -> int:
+        assert path == tmp_path
+        free["reads"] += 1
+        return free["bytes"]
+
+    reports: list[tuple[bool, int]] = []
+    link = RecorderLink(tmp_path, flush_seconds=0.05, batch_seconds=0.01, min_free_bytes=1_000, free=read_free,
+                        on_disk=lambda recording, left: reports.append((recording, left)))
+    n = len(session_messages())
+    with capture_logs() as logs:
+        async with _recording_a_session(link):
+            await _until(lambda: link.shipped == n)
+            free["bytes"] = 999
+            await _until(lambda: link.low_disk)
+            assert reports == [(False, 999)]
+            for e in session_messages():
+                link.offer(e)
+            stats = link.statistics()
+            assert (stats["paused_low_disk"], stats["skipped_low_disk"], stats["dropped"], stats["queued"]) == (
+                True, n, 0, 0)
+            free["bytes"] = 1_099  # above the threshold, not yet 10 % above it: still paused
+            reads = free["reads"]
+            await _until(lambda: free["reads"] >= reads + 2)
+            assert link.low_disk and reports == [(False, 999)]
+            free["bytes"] = 1_100
+            await _until(lambda: not link.low_disk)
+            assert reports == [(False, 999), (True, 1_100)]
+            for e in session_messages():
+                link.offer(e)
+            await _until(lambda: link.shipped == 2 * n)
+    assert link.skipped == n and link.dropped == 0
+    assert len(list(RecordedSource(tmp_path).events())) == 2 * n
+    said = [(e["event"], e["log_level"], e.get("not_recorded")) for e in logs if "recording" in e["event"]]
+    assert said == [("recording paused: the recordings' disk is low on space; trading goes on", "error", None),
+                    ("recording resumed: disk space is back", "warning", n)]
+
+
+async def test_without_a_free_space_floor_the_disk_is_never_read(tmp_path: Path) -> None:
+    def read_free(path: Path) -> int:
+        raise AssertionError("read the free space with min_free_bytes 0")
+
+    link = RecorderLink(tmp_path, flush_seconds=0.05, batch_seconds=0.01, free=read_free)
+    async with _recording_a_session(link):
+        await _until(lambda: link.shipped == len(session_messages()))
+    assert link.statistics()["disk_free_mb"] is None and not link.low_disk
+
+
+def test_free_bytes_reads_the_nearest_existing_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[Path] = []
+    real = shutil.disk_usage
+
+    def disk_usage(path: Path) -> Any:
+        asked.append(path)
+        return real(path)
+
+    monkeypatch.setattr(recorder_link.shutil, "disk_usage", disk_usage)
+    assert recorder_link.free_bytes(tmp_path / "not" / "made" / "yet") > 0
+    assert asked == [tmp_path]
+
+
 async def test_a_dead_recorder_process_is_reported_and_replaced(tmp_path: Path) -> None:
     exits: list[int | None] = []
     link = RecorderLink(tmp_path, flush_seconds=0.05, batch_seconds=0.01, on_exit=lambda code, _: exits.append(code))
@@ -208,3 +277,22 @@ async def test_a_virtual_clock_does_not_make_a_busy_recorder_process_look_stuck(
         nursery.cancel_scope.cancel()
     assert link.shipped == n and link.exits == 0
     assert sum(pq.read_metadata(f).num_rows for f in parquet_files(tmp_path)) == n
+
+
+def test_the_daemon_alerts_when_recording_pauses_for_disk_space() -> None:
+    """The feed's callback: a pause is an error alert naming the space, the floor and what to do; the
+    resume an info notice (counted, shown, not sent to a phone)."""
+    from kalshid.config import Config
+    from kalshid.trading.feed import Feed
+
+    published: list[tuple[str, dict[str, Any]]] = []
+    feed = Feed(Config(), None, None, None, None, lambda kind, data: published.append((kind, data)),  # type: ignore[arg-type]
+                None, None)  # type: ignore[arg-type]
+    feed._recorder_disk(False, 800 * recorder_link.MIB)
+    feed._recorder_disk(True, 1200 * recorder_link.MIB)
+    (low_kind, low), (ok_kind, ok) = published
+    assert (low_kind, low["level"], low["kind"]) == ("alert", "error", "recorder_disk_low")
+    assert "800 MiB free under var/recordings, below record.min_free_mb 1024" in low["detail"]
+    assert "trading goes on" in low["detail"] and "record.retention_days" in low["detail"]
+    assert (ok_kind, ok["level"], ok["kind"]) == ("alert", "info", "recorder_disk_ok")
+    assert "1200 MiB free" in ok["detail"]

@@ -44,6 +44,9 @@ async def test_recorded_session_replays_to_the_daemon_s_money_to_the_cent(
         recording = (await daemon.control.status())["recording"]
         assert recording["enabled"] and recording["running"] and recording["dir"] == str(recording_dir(daemon.cfg))
         assert recording["offered"] > 1000 and recording["dropped"] == 0 and recording["dropping"] is False
+        # the free-space floor (record.min_free_mb) is read and, on a disk with room, pauses nothing
+        assert recording["paused_low_disk"] is False and recording["skipped_low_disk"] == 0, recording
+        assert isinstance(recording["disk_free_mb"], int) and recording["disk_free_mb"] >= daemon.cfg.record.min_free_mb
     cfg = daemon.cfg
     with sqlite3.connect(cfg.journal_path) as db:
         journal_fills = db.execute(

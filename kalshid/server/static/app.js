@@ -264,8 +264,16 @@ function renderHealth() {
     add("reconciled", s.ready === false ? "not yet" : "yes");
     add("uptime", age((s.uptime_s || 0) * 1000));
     add("open orders", s.open_orders ?? "–");
+    if (s.recording) add("recording", recordingText(s.recording));
   }
   if (view.version) add("version", view.version);
+}
+function recordingText(r) {
+  if (!r.enabled) return "off";
+  if (!r.running) return "not running";
+  if (r.paused_low_disk) return `PAUSED: disk low (${r.disk_free_mb} MiB free)`;
+  if (r.dropping) return "DROPPING events (recorder behind)";
+  return r.recorder_pid ? "on" : "restarting the recorder";
 }
 function drawCurve() { paintCurve(view.curve, view.risk); }
 function renderDecisions(d) { view.decisions = d; paintDecisions(d, view.status); renderWhy(); }
