@@ -74,6 +74,9 @@ class Metrics:
                                        "Recorder process exits while recording (each one is restarted)", registry=r)
         self._recorder_dropped = Counter("kalshid_recorder_events_dropped_total",
                                          "Market events not recorded because the recorder was behind", registry=r)
+        self._recorder_paused = Gauge("kalshid_recorder_paused_low_disk",
+                                      "1 while recording is paused: the recordings' disk is below "
+                                      "record.min_free_mb free", registry=r)
         self._latency = Histogram(
             "kalshid_tick_to_order_seconds",
             "From the market data tick to the order leaving the process",
@@ -146,6 +149,9 @@ class Metrics:
 
     def recorder_dropped(self, count: int) -> None:
         self._recorder_dropped.inc(count)
+
+    def recorder_paused(self, paused: bool) -> None:
+        self._recorder_paused.set(1 if paused else 0)
 
     def channel_usage(self, channel: str, used: int, size: int) -> None:
         """Buffer use of a Trio channel (e.g. from ``MemorySendChannel.statistics()``)."""

@@ -121,7 +121,8 @@ class RecorderLink:
     # --- the trading side ---------------------------------------------------------------------
     def offer(self, event: object) -> None:
         """Keep ``event`` for the next shipment; O(1), never waits (beyond ``queue_size`` waiting
-        events it is dropped and counted)."""
+        events it is dropped and counted; while recording is paused for disk space, skipped and
+        counted)."""
         self.offered += 1
         if self.low_disk:
             self.skipped += 1

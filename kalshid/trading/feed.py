@@ -143,6 +143,7 @@ class Feed:
                                              f"recorder is behind; trading is not affected"})
 
     def _recorder_disk(self, recording: bool, free: int) -> None:
+        self.metrics.recorder_paused(not recording)
         dir_ = str(recording_dir(self.cfg))
         if recording:
             self.publish("alert", {"level": "info", "kind": "recorder_disk_ok",

@@ -283,12 +283,15 @@ def test_the_daemon_alerts_when_recording_pauses_for_disk_space() -> None:
     """The feed's callback: a pause is an error alert naming the space, the floor and what to do; the
     resume an info notice (counted, shown, not sent to a phone)."""
     from kalshid.config import Config
+    from kalshid.metrics import Metrics
     from kalshid.trading.feed import Feed
 
     published: list[tuple[str, dict[str, Any]]] = []
-    feed = Feed(Config(), None, None, None, None, lambda kind, data: published.append((kind, data)),  # type: ignore[arg-type]
+    metrics = Metrics()
+    feed = Feed(Config(), None, None, None, metrics, lambda kind, data: published.append((kind, data)),  # type: ignore[arg-type]
                 None, None)  # type: ignore[arg-type]
     feed._recorder_disk(False, 800 * recorder_link.MIB)
+    assert "kalshid_recorder_paused_low_disk 1.0" in metrics.exposition().decode()
     feed._recorder_disk(True, 1200 * recorder_link.MIB)
     (low_kind, low), (ok_kind, ok) = published
     assert (low_kind, low["level"], low["kind"]) == ("alert", "error", "recorder_disk_low")
@@ -296,3 +299,4 @@ def test_the_daemon_alerts_when_recording_pauses_for_disk_space() -> None:
     assert "trading goes on" in low["detail"] and "record.retention_days" in low["detail"]
     assert (ok_kind, ok["level"], ok["kind"]) == ("alert", "info", "recorder_disk_ok")
     assert "1200 MiB free" in ok["detail"]
+    assert "kalshid_recorder_paused_low_disk 0.0" in metrics.exposition().decode()
