@@ -179,6 +179,9 @@ class JournalConfig:
     # the order adopted if it rests).
     # true: fdatasynced before the send, adding the disk's flush time (~1 ms here) to every order.
     fsync_before_send: bool = _f(False, "a boolean")
+    refusals_retention_days: float = _f(30.0, "days >= 0 of exchange time a refused decision (signal and "
+                                              "verdict) is kept (0: for good); orders and fills are kept for good",
+                                        ge=0)
 
 
 @attrs.frozen

@@ -117,6 +117,27 @@ def insert_rejection(conn: sqlite3.Connection, s: Signal, v: RiskVerdict) -> int
         return signal_id
 
 
+def prune_refusals(conn: sqlite3.Connection, before: datetime, after_id: int,
+                   limit: int) -> tuple[int, int | None]:
+    """One step of :meth:`~kalshid.store.journalcalls.JournalCalls.prune_refusals`: the next ``limit``
+    signals by id after ``after_id``, up to the first one journaled at or after ``before`` (signals are
+    written in time order), lose those that were refused (no order names them, no verdict approved
+    them) and their verdicts. Returns ``(how many were deleted, the last id examined)``, that id
+    ``None`` once the step reached ``before`` or the end: nothing older is left to examine."""
+    cutoff = to_us(before)
+    with transaction(conn):
+        rows = conn.execute(
+            "SELECT s.id, s.ts_us, s.id NOT IN (SELECT signal_id FROM orders WHERE signal_id IS NOT NULL)"
+            " AND NOT EXISTS (SELECT 1 FROM risk_verdicts v WHERE v.signal_id = s.id AND v.approved = 1)"
+            " FROM signals s WHERE s.id > ? ORDER BY s.id LIMIT ?", (after_id, limit)).fetchall()
+        older = [(signal_id, prunable) for signal_id, ts_us, prunable in rows if ts_us < cutoff]
+        refused = [(signal_id,) for signal_id, prunable in older if prunable]
+        conn.executemany("DELETE FROM risk_verdicts WHERE signal_id = ?", refused)
+        conn.executemany("DELETE FROM signals WHERE id = ?", refused)
+    finished = len(rows) < limit or len(older) < len(rows)
+    return len(refused), None if finished else rows[-1][0]
+
+
 def insert_intent(conn: sqlite3.Connection, i: OrderIntent, dry_run: bool) -> None:
     """Journal an order intent in state ``pending``; committed (durable) when this returns.
 

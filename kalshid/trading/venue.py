@@ -34,6 +34,7 @@ from kalshid.trading.exchangeclock import ExchangeClock
 from kalshid.trading.messages import Pipeline
 from kalshid.trading.operator_state import KEY as OPERATOR_KEY
 from kalshid.trading.reconcile import ReconciliationError
+from kalshid.trading.retention import prune_refusals_forever
 
 log = get_logger("kalshid.pipeline")
 
@@ -87,6 +88,7 @@ class Venue:
             if operator is not None:
                 await journal.set_meta(OPERATOR_KEY, operator)
             self.p.journal = journal
+            nursery.start_soon(prune_refusals_forever, journal, cfg.journal.refusals_retention_days, self.clock)
             if self.embedded:
                 await self._start_embedded_simulator(nursery)
             if self.signer is None:

@@ -38,6 +38,11 @@ async def test_components_start_in_order_and_stop_innermost_first(tmp_path: Path
 
             await wait_for(fed, limit_s=60, every_s=1)
             assert daemon.p.journal is not None and daemon.connected
+
+            async def pruned() -> bool:  # the journal's retention ran once the exchange's time was known
+                return any(e["event"] == "journal: refused decisions past retention deleted" for e in logs)
+
+            await wait_for(pruned, limit_s=60, every_s=1)
     events = [(e["event"], e.get("component")) for e in logs]
     stopped = [name for event, name in events if event == "component stopped"]
     assert stopped == ORDER[::-1]
