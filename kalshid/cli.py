@@ -1,4 +1,4 @@
-"""The ``kalshid`` command: ``run``, ``config check``, ``keygen``, plus pluggable subcommands
+"""The ``kalshid`` command: ``run``, ``config check``, ``keygen``, ``backup``, plus pluggable subcommands
 (``sim``, ``ctl``, ``check``).
 
 Exit status: 0 success; 1 runtime failure; 2 usage error, bad configuration or unusable credentials
@@ -75,6 +75,30 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     print(f"# {args.type} private key (PKCS#8, mode 0600): {pair.private_path}", file=sys.stderr)
     print(f"# public key: {pair.public_path}", file=sys.stderr)
     print(f"# use: KALSHI_API_KEY={pair.key_id} KALSHI_PRIVATE_KEY_PATH={pair.private_path}", file=sys.stderr)
+    return 0
+
+
+def _cmd_backup(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from kalshid.store.backup import BackupError, backup_journal
+
+    if args.journal:
+        journal = Path(args.journal)
+    else:
+        loaded = _load(args)
+        if isinstance(loaded, int):
+            return loaded
+        journal = Path(loaded.config.journal_path)
+    out = Path(args.out) if args.out else journal.parent / "backups"
+    try:
+        copy, log_copy = backup_journal(journal, out, now=datetime.now(UTC))
+    except BackupError as exc:
+        print(f"kalshid backup: {exc}", file=sys.stderr)
+        return 1
+    print(copy)
+    if log_copy is not None:
+        print(log_copy)
     return 0
 
 
@@ -168,6 +192,18 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                              "Upload the public key to Kalshi")
     keygen.add_argument("--force", action="store_true", help="replace existing key files")
     keygen.set_defaults(func=_cmd_keygen)
+
+    backup = sub.add_parser(
+        "backup", help="copy the journal and its intent log consistently, also while the daemon runs",
+        description="Copy the journal (SQLite's online backup, checked) and its intent log to DIR as "
+                    "<journal>.<UTC time>.backup.sqlite3 (mode 0600). Safe while the daemon runs. Restore: stop "
+                    "the daemon, put both files back under the journal's name, start it.")
+    _config_option(backup)
+    backup.add_argument("--journal", metavar="PATH", default=None,
+                        help="the journal database (default: the configuration's, e.g. var/kalshid-sim.sqlite3)")
+    backup.add_argument("--out", metavar="DIR", default=None,
+                        help="where the copies go (default: backups/ beside the journal)")
+    backup.set_defaults(func=_cmd_backup)
 
     chosen = _chosen_command(argv)
     for name, (module_name, help_text) in PLUGINS.items():

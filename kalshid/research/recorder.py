@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from kalshid.files import fsync_dir
 from kalshid.research.recording import TMP_SUFFIX, arrow_schema, encode, hour_of, partition
 
 _STOP = object()
@@ -164,7 +165,7 @@ class Recorder:
         _write_atomically(table, folder / f"hour-{parts[0].stem.removeprefix('part-')}-{len(parts)}.parquet")
         for p in parts:
             p.unlink()
-        _fsync_dir(folder)
+        fsync_dir(folder)
 
     def uncompacted_hours(self, now: datetime) -> list[Path]:
         """Hour partitions that ended before ``now``'s hour and still hold more than one chunk."""
@@ -187,14 +188,6 @@ class Recorder:
         return removed
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_atomically(table: Any, final: Path) -> None:
     """``table`` as ``final``: written under a temp name, fsynced, renamed, the directory fsynced."""
     import pyarrow.parquet as pq
@@ -205,7 +198,7 @@ def _write_atomically(table: Any, final: Path) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, final)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
 
 
 def recording_dir(cfg: Any) -> Path:

@@ -44,6 +44,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from kalshid.files import fsync_dir
+
 MAGIC = b"KIL1"
 HEADER = struct.Struct("<4sII")  # magic, payload length, crc32(payload)
 DEFAULT_SIZE = 1 << 20  # two regions of ~850 decisions each; compaction comes far sooner
@@ -58,14 +60,6 @@ class IntentLogError(RuntimeError):
 
 class IntentLogFull(IntentLogError):
     """No room for the record: make the journal durable, :meth:`IntentLog.reset`, then append again."""
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class IntentLog:
@@ -88,7 +82,7 @@ class IntentLog:
                 self._zero(fd, have, size)
                 os.fsync(fd)  # the size changed: fsync (not fdatasync) commits it with the data
                 if created:
-                    _fsync_dir(self.path.parent)
+                    fsync_dir(self.path.parent)
             elif have > size and have % 8192 == 0:
                 size = have  # a log made with a larger size keeps it (never shrink a live log)
         except BaseException:
