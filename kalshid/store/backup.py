@@ -14,6 +14,7 @@ and ``kalshid-<env>.sqlite3.intents``), start it; reconciliation books what the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -33,34 +34,34 @@ def backup_journal(journal: Path, out_dir: Path, *, now: datetime) -> tuple[Path
     ``….sqlite3.intents``; returns both paths (the second ``None`` if there is no intent log)."""
     if not journal.is_file():
         raise BackupError(f"no journal at {journal}")
-    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # a new directory: its owner alone
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     # not "<name>.<time>Z.sqlite3", the name of a journal set aside (and pruned) by a start
     final = out_dir / f"{journal.name.removesuffix('.sqlite3')}.{stamp}.backup.sqlite3"
     if final.exists():
         raise BackupError(f"{final} exists already")
+    log_copy = intent_log_path(final) if intent_log_path(journal).is_file() else None
     tmp = final.with_name(final.name + ".tmp")
+    log_tmp = final.with_name(final.name + ".intents.tmp")
     try:
+        out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # a new directory: its owner alone
         _copy_database(journal, tmp)
-        log_src = intent_log_path(journal)
-        log_copy: Path | None = None
-        if log_src.is_file():
-            log_copy = intent_log_path(final)
-            log_tmp = _owner_only(log_copy.with_name(log_copy.name + ".tmp"))
-            shutil.copyfile(log_src, log_tmp)
+        if log_copy is not None:
+            shutil.copyfile(intent_log_path(journal), _owner_only(log_tmp))
             fsync_file(log_tmp)
             os.replace(log_tmp, log_copy)
         os.replace(tmp, final)
         fsync_dir(out_dir)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        for partial in (tmp, log_tmp):
+            with contextlib.suppress(OSError):  # gone, or never made
+                partial.unlink()
         raise BackupError(f"cannot write the copy under {out_dir}: {exc.strerror or exc}") from None
     return final, log_copy
 
 
 def _copy_database(journal: Path, dest: Path) -> None:
     try:
-        source = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+        source = sqlite3.connect(journal.resolve().as_uri() + "?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise BackupError(f"cannot read the journal {journal}: {exc}") from None
     try:

@@ -69,6 +69,9 @@ def test_what_cannot_be_copied_is_named(tmp_path: Path) -> None:
     with pytest.raises(BackupError, match=r"cannot copy the journal .*kalshid-sim\.sqlite3"):
         backup_journal(not_a_db, tmp_path / "out", now=NOW)
     assert not list((tmp_path / "out").iterdir())  # nothing half-written is left
+    (tmp_path / "a-file").write_text("")  # where the copies' directory cannot be made
+    with pytest.raises(BackupError, match=r"cannot write the copy under .*a-file/b: Not a directory"):
+        backup_journal(not_a_db, tmp_path / "a-file" / "b", now=NOW)
 
 
 def test_kalshid_backup_prints_the_copies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
