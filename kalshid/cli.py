@@ -81,7 +81,7 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
 def _cmd_backup(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from kalshid.store.backup import BackupError, backup_journal
+    from kalshid.store.backup import BackupError, backup_journal, prune_backups
 
     if args.journal:
         journal = Path(args.journal)
@@ -91,6 +91,8 @@ def _cmd_backup(args: argparse.Namespace) -> int:
             return loaded
         journal = Path(loaded.config.journal_path)
     out = Path(args.out) if args.out else journal.parent / "backups"
+    if args.keep is not None and args.keep < 1:
+        return _fail([f"backup: --keep must be at least 1, got {args.keep}"])
     try:
         copy, log_copy = backup_journal(journal, out, now=datetime.now(UTC))
     except BackupError as exc:
@@ -99,6 +101,9 @@ def _cmd_backup(args: argparse.Namespace) -> int:
     print(copy)
     if log_copy is not None:
         print(log_copy)
+    if args.keep is not None:
+        for stale in prune_backups(journal, out, args.keep):
+            print(f"# deleted the older copy {stale}", file=sys.stderr)
     return 0
 
 
@@ -203,6 +208,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                         help="the journal database (default: the configuration's, e.g. var/kalshid-sim.sqlite3)")
     backup.add_argument("--out", metavar="DIR", default=None,
                         help="where the copies go (default: backups/ beside the journal)")
+    backup.add_argument("--keep", metavar="N", type=int, default=None,
+                        help="then delete all but the newest N copies of this journal in DIR (default: keep all)")
     backup.set_defaults(func=_cmd_backup)
 
     chosen = _chosen_command(argv)

@@ -59,6 +59,19 @@ def backup_journal(journal: Path, out_dir: Path, *, now: datetime) -> tuple[Path
     return final, log_copy
 
 
+def prune_backups(journal: Path, out_dir: Path, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` (>= 1) copies of ``journal`` in ``out_dir`` (the database and
+    its intent log each); returns the databases deleted."""
+    if keep < 1:
+        raise ValueError(f"keep at least one copy, got {keep}")
+    copies = sorted(out_dir.glob(f"{journal.name.removesuffix('.sqlite3')}.*Z.backup.sqlite3"))
+    stale = copies[:-keep]
+    for copy in stale:
+        for f in (copy, intent_log_path(copy)):
+            f.unlink(missing_ok=True)
+    return stale
+
+
 def _copy_database(journal: Path, dest: Path) -> None:
     try:
         source = sqlite3.connect(journal.resolve().as_uri() + "?mode=ro", uri=True)

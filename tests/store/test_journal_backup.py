@@ -13,7 +13,7 @@ from storefakes import T0, fill, intent, signal
 
 from kalshid.cli import main
 from kalshid.store import open_journal
-from kalshid.store.backup import BackupError, backup_journal
+from kalshid.store.backup import BackupError, backup_journal, prune_backups
 from kalshid.store.records import RiskVerdict
 
 NOW = datetime(2026, 12, 5, 3, 40, 12, tzinfo=UTC)
@@ -88,3 +88,21 @@ def test_kalshid_backup_prints_the_copies(tmp_path: Path, capsys: pytest.Capture
     assert printed[0].startswith(str(tmp_path / "b" / "kalshid-sim.")) and printed[1].endswith(".intents")
     assert main(["backup", "--journal", str(tmp_path / "nope.sqlite3")]) == 1
     assert "kalshid backup: no journal at" in capsys.readouterr().err
+    assert main(["backup", "--journal", str(live), "--keep", "0"]) == 2
+    assert "--keep must be at least 1" in capsys.readouterr().err
+
+
+def test_keep_deletes_the_oldest_copies_of_that_journal_only(tmp_path: Path) -> None:
+    out = tmp_path / "b"
+    out.mkdir()
+    names = [f"kalshid-prod.2026120{d}T000000Z.backup.sqlite3" for d in range(1, 6)]
+    for name in [*names, "kalshid-prod-dry.20261201T000000Z.backup.sqlite3", "notes.txt"]:
+        (out / name).write_text("")
+        (out / (name + ".intents")).write_text("")
+    stale = prune_backups(tmp_path / "kalshid-prod.sqlite3", out, 2)
+    assert [p.name for p in stale] == names[:3]
+    left = sorted(p.name for p in out.iterdir())
+    other = "kalshid-prod-dry.20261201T000000Z.backup.sqlite3"  # another journal's copy
+    assert left == sorted([*(n + s for n in [*names[3:], other, "notes.txt"] for s in ("", ".intents"))])
+    with pytest.raises(ValueError, match="keep at least one"):
+        prune_backups(tmp_path / "kalshid-prod.sqlite3", out, 0)
