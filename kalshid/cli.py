@@ -147,7 +147,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if signer is not None and ex.env == "sim" and not ex.api_base_url:  # external simulator: they are used
         log.warning("credentials are configured but exchange.env is sim: they are not used; "
                     "set KALSHI_ENV=demo or prod to use them")
-    runtime = Runtime(loaded=loaded, signer=signer, live=args.live)
+    runtime = Runtime(loaded=loaded, signer=signer, live=args.live, stopped=args.stopped)
     config_path = args.config
 
     def reload() -> LoadedConfig:
@@ -180,6 +180,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     _config_option(run)
     run.add_argument("--live", action="store_true",
                      help="allow real orders on prod (also needs DRY_RUN_MODE=false)")
+    run.add_argument("--stopped", action="store_true",
+                     help="start with trading stopped (reconcile, follow the markets, send nothing) until "
+                          "`kalshid ctl start`; e.g. after restoring a journal")
     run.set_defaults(func=_cmd_run)
 
     config = sub.add_parser("config", help="inspect the configuration")

@@ -92,6 +92,8 @@ class TradingConfig:
                                           "docs/research.md trade real money on prod)")
     cancel_on_shutdown: bool = _f(True, "a boolean")
     shutdown_grace_seconds: float = _f(10.0, "seconds > 0 allowed for draining on shutdown", gt=0)
+    start_stopped: bool = _f(False, "a boolean (start with trading stopped until `kalshid ctl start`; "
+                                    "`kalshid run --stopped` sets it for one start)")
 
 
 @attrs.frozen

@@ -77,6 +77,7 @@ class Runtime:
     loaded: LoadedConfig
     signer: Signer | None
     live: bool = False
+    stopped: bool = False  # start with trading stopped (``kalshid run --stopped``)
     shutdown: trio.Event = attrs.field(factory=trio.Event)
     # Applies a validated new configuration to the running daemon; returns the sections it applied.
     on_reload: Callable[[LoadedConfig], Awaitable[list[str]]] | None = None

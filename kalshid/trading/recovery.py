@@ -29,7 +29,7 @@ from kalshid.trading.exchangeclock import ExchangeClock
 from kalshid.trading.feed import Feed
 from kalshid.trading.markets import wait_for_exchange_time
 from kalshid.trading.messages import Pipeline
-from kalshid.trading.operator_state import restore_operator_state
+from kalshid.trading.operator_state import restore_operator_state, save_operator_state
 from kalshid.trading.reconcile import ReconciliationError, reconcile, strategy_holdings
 
 log = get_logger("kalshid.pipeline")
@@ -40,10 +40,11 @@ RECONCILE_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 async def recover(cfg: Config, p: Pipeline, clock: ExchangeClock, feed: Feed,
                   inboxes: tuple[trio.MemoryReceiveChannel[Any], ...],
                   publish: Callable[[str, dict[str, Any]], None],
-                  param_overrides: dict[str, dict[str, Any]]) -> bool:
+                  param_overrides: dict[str, dict[str, Any]], *, start_stopped: bool = False) -> bool:
     """Reconcile until it succeeds, then restore the trading state (module docstring). ``inboxes`` are
-    the stages' inboxes the feed fills (emptied after a failed attempt). Returns whether the operator
-    state came back from the journal."""
+    the stages' inboxes the feed fills (emptied after a failed attempt). ``start_stopped``: trading
+    stays stopped whatever the journal says, and the stop is journaled as the operator's (``kalshid
+    run --stopped``). Returns whether the operator state came back from the journal."""
     exchange = p.require_exchange()
     journal = p.require_journal()
     await wait_for_exchange_time(clock)
@@ -84,6 +85,12 @@ async def recover(cfg: Config, p: Pipeline, clock: ExchangeClock, feed: Feed,
     state.breaker = breaker
     state.peak_equity_cc = breaker.peak_equity_cc
     restored = await restore_operator_state(p, param_overrides, now) is not None
+    if start_stopped and p.trading_enabled:
+        p.trading_enabled = False  # before the stages start, as a restored stop is
+        p.publish_execution()  # the state journaled is read from the snapshot
+        await save_operator_state(p, param_overrides)
+        log.warning("trading stopped from the start (kalshid run --stopped): nothing is sent until "
+                    "`kalshid ctl start`")
     p.publish_execution()
     p.publish_risk()
     state.started_at = now

@@ -223,7 +223,8 @@ class TradingDaemon:
             resolve what is in flight, book the last fills) and closes its ends."""
             async with stop_orders, ex_send:
                 self.operator_restored = await recover(cfg, p, self.clock, self.feed, (ex_recv, md_recv),
-                                                       self._publish, self.param_overrides)
+                                                       self._publish, self.param_overrides,
+                                                       start_stopped=runtime.stopped or cfg.trading.start_stopped)
                 task_status.started()
                 async with trio.open_nursery() as nursery:
                     async def ask_shutdown() -> None:

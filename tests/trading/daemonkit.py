@@ -38,11 +38,12 @@ def daemon_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def running_daemon(tmp_path: Path, **env: str) -> AsyncIterator[tuple[TradingDaemon, Supervisor]]:
+async def running_daemon(tmp_path: Path, *, stopped: bool = False,
+                         **env: str) -> AsyncIterator[tuple[TradingDaemon, Supervisor]]:
     """Start the daemon (journal inline: threads look idle to the autojumping clock; the recorder link
-    told the clock is virtual) and stop it on exit."""
+    told the clock is virtual) and stop it on exit; ``stopped``: as ``kalshid run --stopped``."""
     loaded = load_config(environ=daemon_env(tmp_path, **env), cwd=tmp_path)
-    runtime = Runtime(loaded, None)
+    runtime = Runtime(loaded, None, stopped=stopped)
     daemon = TradingDaemon(runtime, virtual_clock=True)
     supervisor = Supervisor(runtime, app.components(daemon))
     status: list[int] = []

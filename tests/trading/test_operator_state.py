@@ -37,6 +37,25 @@ async def test_stop_stop_entry_strategies_and_params_survive_a_restart(tmp_path:
     assert restored["trading_enabled"] is False and restored["disabled"] == ["mean_reversion"]
 
 
+async def test_a_daemon_started_stopped_sends_nothing_until_started_and_the_stop_is_journaled(
+        tmp_path: Path, autojump_clock: object) -> None:
+    """`kalshid run --stopped` (e.g. after restoring a journal): reconciled and following the market,
+    trading stopped, and a crash before `start` keeps it stopped."""
+    with capture_logs() as logs:
+        async with running_daemon(tmp_path, stopped=True) as (daemon, _sup):
+            status = await daemon.control.status()
+            assert status["state"] == "stopped" and status["ready"] is True
+            assert not daemon.p.snapshots.execution.trading_enabled
+    assert any(e["event"].startswith("trading stopped from the start (kalshid run --stopped)") for e in logs)
+    async with running_daemon(tmp_path) as (daemon, _sup):  # the next start finds the stop journaled
+        assert (await daemon.control.status())["state"] == "stopped"
+        await daemon.control.start()
+        assert (await daemon.control.status())["state"] == "running"
+    # the configuration's start_stopped does the same at every start (e.g. under systemd)
+    async with running_daemon(tmp_path, KALSHID_TRADING__START_STOPPED="true") as (daemon, _sup):
+        assert (await daemon.control.status())["state"] == "stopped"
+
+
 async def test_every_operator_action_is_audited_with_source_and_before_after(tmp_path: Path,
                                                                              autojump_clock: object) -> None:
     events: list[dict[str, Any]] = []
