@@ -89,8 +89,8 @@ async def recover(cfg: Config, p: Pipeline, clock: ExchangeClock, feed: Feed,
         p.trading_enabled = False  # before the stages start, as a restored stop is
         p.publish_execution()  # the state journaled is read from the snapshot
         await save_operator_state(p, param_overrides)
-        log.warning("trading stopped from the start (kalshid run --stopped): nothing is sent until "
-                    "`kalshid ctl start`")
+        log.warning("trading stopped from the start (kalshid run --stopped, or trading.start_stopped): "
+                    "nothing is sent until `kalshid ctl start`")
     p.publish_execution()
     p.publish_risk()
     state.started_at = now

@@ -46,7 +46,7 @@ async def test_a_daemon_started_stopped_sends_nothing_until_started_and_the_stop
             status = await daemon.control.status()
             assert status["state"] == "stopped" and status["ready"] is True
             assert not daemon.p.snapshots.execution.trading_enabled
-    assert any(e["event"].startswith("trading stopped from the start (kalshid run --stopped)") for e in logs)
+    assert any(e["event"].startswith("trading stopped from the start (kalshid run --stopped") for e in logs)
     async with running_daemon(tmp_path) as (daemon, _sup):  # the next start finds the stop journaled
         assert (await daemon.control.status())["state"] == "stopped"
         await daemon.control.start()
