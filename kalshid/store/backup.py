@@ -39,14 +39,15 @@ def backup_journal(journal: Path, out_dir: Path, *, now: datetime) -> tuple[Path
     final = out_dir / f"{journal.name.removesuffix('.sqlite3')}.{stamp}.backup.sqlite3"
     if final.exists():
         raise BackupError(f"{final} exists already")
-    log_copy = intent_log_path(final) if intent_log_path(journal).is_file() else None
+    log_src = intent_log_path(journal)
+    log_copy = intent_log_path(final) if log_src.is_file() else None
     tmp = final.with_name(final.name + ".tmp")
     log_tmp = final.with_name(final.name + ".intents.tmp")
     try:
         out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # a new directory: its owner alone
         _copy_database(journal, tmp)
         if log_copy is not None:
-            shutil.copyfile(intent_log_path(journal), _owner_only(log_tmp))
+            shutil.copyfile(log_src, _owner_only(log_tmp))
             fsync_file(log_tmp)
             os.replace(log_tmp, log_copy)
         os.replace(tmp, final)

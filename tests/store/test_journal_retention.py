@@ -14,14 +14,14 @@ from storefakes import T0, at, fill, intent, signal
 from structlog.testing import capture_logs
 
 from kalshid.store import Journal, open_journal, sql_write
-from kalshid.store.records import RiskVerdict
+from kalshid.store.records import RiskVerdict, Signal
 from kalshid.trading.exchangeclock import ExchangeClock
 from kalshid.trading.retention import prune_refusals_forever
 
 DAY = timedelta(days=1)
 
 
-def refused(ts_offset: timedelta = timedelta(0)) -> tuple[object, RiskVerdict]:
+def refused(ts_offset: timedelta = timedelta(0)) -> tuple[Signal, RiskVerdict]:
     ts = T0 + ts_offset
     return signal(ts=ts), RiskVerdict(signal_id=1, ts=ts, approved=False, reason_code="max_daily_loss",
                                        detail="day's loss measure $500.0100 > $500.0000")
@@ -42,20 +42,20 @@ async def _journal_with_history(journal: Journal) -> dict[str, int]:
     ids = {}
     for i in range(7):  # old refusals, interleaved with what stays
         s, v = refused(timedelta(seconds=i))
-        ids[f"old-{i}"] = await journal.record_rejection(s, v)  # type: ignore[arg-type]
+        ids[f"old-{i}"] = await journal.record_rejection(s, v)
         if i == 3:
             await journal.record_decision(signal(ts=at(3.5)), RiskVerdict(signal_id=1, ts=at(3.5), approved=True,
                                                                           reason_code="approved", detail=""),
                                           intent("c-approved", ts=at(3.5)))
             await journal.record_fill(fill("f-1", ts=at(4)))
-    named = await journal.record_rejection(*refused(timedelta(seconds=8)))  # type: ignore[arg-type]
+    named = await journal.record_rejection(*refused(timedelta(seconds=8)))
     await journal.record_intent(intent("c-named", ts=at(8), signal_id=named))
     ids["named"] = named
     # approved, but for no contract (nothing was sent): a verdict that approved is kept with its signal
     ids["approved-unsent"] = await journal.record_rejection(
         signal(ts=at(9)), RiskVerdict(signal_id=1, ts=at(9), approved=True, reason_code="reduced", detail="to 0"))
     for i in range(3):
-        ids[f"recent-{i}"] = await journal.record_rejection(*refused(40 * DAY + timedelta(seconds=i)))  # type: ignore[arg-type]
+        ids[f"recent-{i}"] = await journal.record_rejection(*refused(40 * DAY + timedelta(seconds=i)))
     return ids
 
 
@@ -89,9 +89,9 @@ def test_a_step_examines_at_most_its_batch_and_stops_at_the_cut_off(tmp_path: Pa
     async def fill_journal() -> None:
         async with open_journal(tmp_path / "j.sqlite3", "sim", inline=True) as journal:
             for i in range(5):
-                await journal.record_rejection(*refused(timedelta(seconds=i)))  # type: ignore[arg-type]
+                await journal.record_rejection(*refused(timedelta(seconds=i)))
             for i in range(5):
-                await journal.record_rejection(*refused(40 * DAY + timedelta(seconds=i)))  # type: ignore[arg-type]
+                await journal.record_rejection(*refused(40 * DAY + timedelta(seconds=i)))
 
     trio.run(fill_journal)
     conn = connect(tmp_path / "j.sqlite3", "sim")
@@ -109,7 +109,7 @@ async def test_the_daemon_prunes_once_the_exchange_time_is_known_then_daily(
     clock = ExchangeClock()
     async with open_journal(tmp_path / "j.sqlite3", "sim", inline=True) as journal:
         for day in range(3):
-            await journal.record_rejection(*refused(day * DAY))  # type: ignore[arg-type]
+            await journal.record_rejection(*refused(day * DAY))
         with capture_logs() as logs:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(prune_refusals_forever, journal, 1.5, clock)
@@ -130,6 +130,6 @@ async def test_retention_zero_keeps_every_refusal(tmp_path: Path) -> None:
     clock = ExchangeClock()
     clock.observe(T0 + 400 * DAY, 0.0)
     async with open_journal(tmp_path / "j.sqlite3", "sim", inline=True) as journal:
-        await journal.record_rejection(*refused())  # type: ignore[arg-type]
+        await journal.record_rejection(*refused())
         await prune_refusals_forever(journal, 0.0, clock)  # returns at once
         assert counts(tmp_path / "j.sqlite3")["signals"] == 1
