@@ -33,11 +33,35 @@ def table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def key_values(obj: Mapping[str, Any]) -> str:
-    """``key: value`` lines, keys aligned; nested objects shown as compact JSON."""
+    """``key  value`` lines, keys aligned. A nested object is a section: its key alone on a line, its
+    own keys below it, indented (narrow enough for a phone's terminal); a list of plain values is one
+    comma-separated cell, and a list of objects one compact JSON line per object."""
     if not obj:
         return "ok"
-    width = max(len(k) for k in obj)
-    return "\n".join(f"{k.ljust(width)}  {_cell(v)}" for k, v in obj.items())
+    return "\n".join(_key_value_lines(obj, ""))
+
+
+_INDENT: Final = "  "
+
+
+def _key_value_lines(obj: Mapping[str, Any], indent: str) -> list[str]:
+    width = max(len(str(k)) for k in obj)
+    lines: list[str] = []
+    for key, value in obj.items():
+        label = f"{indent}{str(key).ljust(width)}"
+        if isinstance(value, Mapping) and value:
+            lines.append(f"{indent}{key}")
+            lines += _key_value_lines(value, indent + _INDENT)
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            lines.append(f"{indent}{key}")
+            lines += [f"{indent}{_INDENT}{_cell(v)}" for v in value]
+        elif isinstance(value, list):
+            lines.append(f"{label}  {', '.join(_cell(v) for v in value) if value else '(none)'}")
+        elif isinstance(value, Mapping):
+            lines.append(f"{label}  (none)")
+        else:
+            lines.append(f"{label}  {_cell(value)}")
+    return [line.rstrip() for line in lines]
 
 
 def render(result: Any) -> str:
@@ -130,6 +154,16 @@ def render_risk(risk: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def render_strategies(strategies: Sequence[Mapping[str, Any]]) -> str:
+    """Each strategy as a section: its name and whether it is enabled, then its parameters, one a line
+    (named as ``PUT /api/strategies/NAME/params`` and the dashboard take them)."""
+    if not strategies:
+        return "(none)"
+    return "\n".join(
+        key_values({f"{s.get('name')} ({'enabled' if s.get('enabled') else 'disabled'})": s.get("params") or {}})
+        for s in strategies)
+
+
 def _percents(values: Any) -> str | None:
     """``{"kelly_volatility": 0.5855}`` as ``kelly_volatility 58.6%`` (the dashboard's figures), entries
     joined by ", "; a value that is not a number is shown as it is; nothing to show: None."""
@@ -184,6 +218,7 @@ VIEWS: Final[Mapping[str, Callable[[Any], str]]] = {
     "pnl": render_pnl,
     "orders": render_orders,
     "trades": render_trades,
+    "strategies": render_strategies,
     "risk": render_risk,
     "markets": render_markets,
     "decisions": render_decisions,

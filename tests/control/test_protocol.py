@@ -103,9 +103,30 @@ def test_render_tables_and_pages() -> None:
     assert lines[2].split() == ["o2", "-", "yes"]
     assert lines[-1] == "(more: --cursor o2)"
     assert render([]) == "(none)"
-    kv = render({"state": "running", "breaker": {"tripped": False}})
-    assert kv.splitlines() == ["state    running", 'breaker  {"tripped":false}']
     assert render(None) == "ok"
+
+
+def test_render_objects_as_indented_sections() -> None:
+    """``ctl status`` and the other objects: nested objects are indented sections (a phone's terminal
+    is narrow), not JSON on one line; lists are one cell, or a JSON line per object."""
+    text = render({"state": "running", "breaker": {"tripped": False, "reason": None},
+                   "gate": {"allowed": ["kelly_volatility", "mean_reversion"], "refused": []},
+                   "empty": {}, "mismatches": [{"ticker": "T1", "diff": 3}], "uptime_s": 1.5})
+    assert text.splitlines() == [
+        "state       running",
+        "breaker",
+        "  tripped  no",
+        "  reason   -",
+        "gate",
+        "  allowed  kelly_volatility, mean_reversion",
+        "  refused  (none)",
+        "empty       (none)",
+        "mismatches",
+        '  {"diff":3,"ticker":"T1"}',
+        "uptime_s    1.5",
+    ]
+    deep = render({"a": {"b": {"c": 1}}})
+    assert deep.splitlines() == ["a", "  b", "    c  1"]
 
 
 def test_encode_event_validates() -> None:

@@ -1,4 +1,4 @@
-"""``kalshid ctl`` pnl / trades / risk / markets / decisions: human tables and --json, over the real socket."""
+"""``kalshid ctl`` pnl, trades, risk, markets, decisions, strategies: human views and --json, over the socket."""
 
 from __future__ import annotations
 
@@ -132,3 +132,16 @@ async def test_decisions_need_the_api_tracker_then_show_why(
     code, out, _ = await ctl(server, capsys, "--json", "decisions")
     snap: dict[str, Any] = json.loads(out)
     assert snap["last"]["verdict"]["reason"] == "max_daily_loss"
+
+
+async def test_strategies_one_section_each_with_a_parameter_a_line(
+    server: str, fake: Daemonish, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.strategy_state = {"kelly_volatility": {"enabled": True, "params": {"min_edge": 0.03, "kelly_fraction": 0.25}},
+                           "mean_reversion": {"enabled": False, "params": {"lookback_window": 300.0}}}
+    code, out, _ = await ctl(server, capsys, "strategies")
+    assert code == 0
+    assert out.splitlines() == ["kelly_volatility (enabled)", "  min_edge        0.03", "  kelly_fraction  0.25",
+                                "mean_reversion (disabled)", "  lookback_window  300.0"]
+    code, out, _ = await ctl(server, capsys, "--json", "strategies")
+    assert json.loads(out)[1] == {"name": "mean_reversion", "enabled": False, "params": {"lookback_window": 300.0}}
