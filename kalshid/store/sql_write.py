@@ -286,7 +286,10 @@ def apply_update(conn: sqlite3.Connection, u: OrderUpdate) -> UpdateOutcome:
             if why:
                 detail["why"] = why
             _event(conn, cid, ts, f"{outcome.value}_update", detail)
-            log.warning("order update not applied", outcome=outcome.value, client_order_id=cid, **detail)
+            # a stale update is the feed's message overtaken by a newer state (a REST answer, a later
+            # message): expected, kept for the record; an illegal one contradicts the journal: look at it
+            (log.info if outcome is UpdateOutcome.STALE else log.warning)(
+                "order update not applied", outcome=outcome.value, client_order_id=cid, **detail)
     return outcome
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from storefakes import T0, TICKER, at, intent, journal, signal
+from structlog.testing import capture_logs
 
 from kalshid.store import DuplicateIntentError, Journal, sql_write
 from kalshid.store.orderstate import classify_update, is_legal, state_from_exchange
@@ -91,11 +92,20 @@ async def test_terminal_states_are_sticky_and_illegal_moves_are_logged(journal: 
 async def test_stale_update_is_not_applied(journal: Journal) -> None:
     await journal.record_intent(intent("c1"))
     await journal.apply_order_update(upd("partially_filled", 3, 2, 60))
-    # a REST snapshot taken before the fill arrives after the WS message
-    assert await journal.apply_order_update(upd("resting", 0, 5, t=0.5)) is U.STALE
+    # a REST snapshot taken before the fill arrives after the WS message: an everyday race, so it is
+    # recorded and logged at info; an illegal update (below) contradicts the journal and is a warning
+    with capture_logs() as logs:
+        assert await journal.apply_order_update(upd("resting", 0, 5, t=0.5)) is U.STALE
     o = await journal.get_order_by_client_id("c1")
     assert o is not None and (o.state, o.filled) == (S.PARTIALLY_FILLED, 3)
     assert (await journal.order_events("c1"))[-1].event == "stale_update"
+    assert [(e["log_level"], e["outcome"]) for e in logs if e["event"] == "order update not applied"] == [
+        ("info", "stale")]
+    await journal.apply_order_update(upd("canceled", 3, 0, 60, t=1))
+    with capture_logs() as logs:
+        assert await journal.apply_order_update(upd("resting", 3, 2, 60, t=2)) is U.ILLEGAL
+    assert [(e["log_level"], e["outcome"]) for e in logs if e["event"] == "order update not applied"] == [
+        ("warning", "illegal")]
 
 
 async def test_order_id_conflicts_are_illegal(journal: Journal) -> None:
