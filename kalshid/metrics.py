@@ -63,6 +63,11 @@ class Metrics:
         self._breaker = Gauge(
             "kalshid_circuit_breaker_tripped", "1 while the circuit breaker is tripped", registry=r
         )
+        self._position_mismatches = Gauge(
+            "kalshid_position_mismatch_markets",
+            "markets where the position audit confirmed the journal and the exchange disagree (entries held while > 0)",
+            registry=r,
+        )
         self._feed_lag = Gauge(
             "kalshid_feed_lag_seconds", "Age of the last message at receipt", ["feed"], registry=r
         )
@@ -133,6 +138,9 @@ class Metrics:
 
     def set_breaker(self, tripped: bool) -> None:
         self._breaker.set(1 if tripped else 0)
+
+    def set_position_mismatches(self, markets: int) -> None:
+        self._position_mismatches.set(markets)
 
     # -- feeds -----------------------------------------------------------------------------------
     def feed_lag(self, feed: str, lag_s: float) -> None:

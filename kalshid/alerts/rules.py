@@ -7,7 +7,8 @@ summary is due). Every alert then passes `Limiter`: an alert with the same ``key
 many were held back).
 
 Rules: circuit-breaker transitions; operator start/stop/stop-entry/reset-breaker (``audit`` events);
-reconciliation failures; settlement/portfolio mismatches and orders the daemon did not place; the
+reconciliation failures; settlement/portfolio mismatches, positions that differ from the exchange's
+while trading (and agree again), and orders the daemon did not place; the
 market-data recording interrupted (its process restarted), dropping events, or paused for lack of disk
 space; ``order_error_burst`` order errors (rejected or stuck in flight) within
 ``order_error_window_seconds``; the exchange connection down longer than ``feed_down_seconds`` (and
@@ -29,6 +30,7 @@ _MISMATCHES: Final = {
     "settlement_unhandled": "Settlement left for the operator",
     "portfolio_mismatch": "A fill does not fit the portfolio",
     "external_order": "An order the daemon did not place",
+    "position_mismatch": "Positions differ from the exchange: no new entries",
 }
 _ORDER_ERRORS: Final = frozenset({"order_rejected", "order_in_flight"})
 # The market-data recording (trading goes on without it): kind -> (level, title).
@@ -124,6 +126,9 @@ class AlertRules:
         if kind in _RECORDING:
             level, title = _RECORDING[str(kind)]
             return [Alert(str(kind), level, title, str(data.get("detail") or ""))]
+        if kind == "positions_agree":
+            return [Alert(f"positions_agree:{data.get('detail')}", "info",
+                          "Positions agree with the exchange again: entries resume", str(data.get("detail") or ""))]
         return []
 
     def _order_error(self, now: datetime, data: Mapping[str, Any]) -> list[Alert]:

@@ -94,6 +94,8 @@ class TradingConfig:
     shutdown_grace_seconds: float = _f(10.0, "seconds > 0 allowed for draining on shutdown", gt=0)
     start_stopped: bool = _f(False, "a boolean (start with trading stopped until `kalshid ctl start`; "
                                     "`kalshid run --stopped` sets it for one start)")
+    position_audit_seconds: float = _f(60.0, "seconds >= 0 between comparisons of the journal's positions with "
+                                             "the exchange's while trading (0: none)", ge=0)
 
 
 @attrs.frozen

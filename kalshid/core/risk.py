@@ -4,6 +4,8 @@
 
 1. ``INVALID_ORDER``: count ≤ 0 or price outside ($0, $1).
 2. Breaker: ``BREAKER_HALTED`` rejects everything; ``BREAKER_REDUCING`` rejects buys (exits only).
+   ``POSITION_MISMATCH`` rejects buys while the position audit has confirmed that the journal and the
+   exchange disagree on a position (:mod:`kalshid.core.audit`): every limit below reads the journal's.
 3. Time: ``MARKET_NOT_OPEN`` before the window opens, ``MARKET_CLOSED`` at/after close; buys in the
    last ``entry_cutoff_seconds`` get ``ENTRY_CUTOFF`` (exits still pass).
 4. Data: ``STALE_BOOK`` / ``STALE_INDEX`` when the book or index age (seconds, passed in the state;
@@ -59,6 +61,7 @@ class ReasonCode(enum.StrEnum):
     INVALID_ORDER = "invalid_order"
     BREAKER_HALTED = "breaker_halted"
     BREAKER_REDUCING = "breaker_reducing"
+    POSITION_MISMATCH = "position_mismatch"
     MARKET_NOT_OPEN = "market_not_open"
     MARKET_CLOSED = "market_closed"
     ENTRY_CUTOFF = "entry_cutoff"
@@ -146,6 +149,7 @@ class RiskState:
     resting: Sequence[RestingOrder] = ()
     book_age_seconds: float | None = None
     index_age_seconds: float | None = None
+    position_mismatches: tuple[str, ...] = ()  # the position audit's confirmed differences, described
 
     def loss_measure_cc(self, portfolio: Portfolio | None = None) -> int:
         """``−realised_today + worst-case open loss + resting buys' worst cost`` (cc)."""
@@ -200,6 +204,10 @@ class RiskEngine:
             return _reject(ReasonCode.BREAKER_HALTED, "circuit breaker is HALTED")
         if buying and state.breaker_status is BreakerStatus.REDUCING:
             return _reject(ReasonCode.BREAKER_REDUCING, "circuit breaker allows exits only")
+        if buying and state.position_mismatches:
+            return _reject(ReasonCode.POSITION_MISMATCH,
+                           "the journal and the exchange disagree on positions (" + "; ".join(state.position_mismatches)
+                           + "): no new entries until they agree")
 
         if now < close - WINDOW:
             return _reject(ReasonCode.MARKET_NOT_OPEN, f"window opens at {(close - WINDOW).isoformat()}")

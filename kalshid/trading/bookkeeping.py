@@ -33,7 +33,15 @@ from kalshid.store import records
 from kalshid.trading.convert import external_order, journal_fill, journal_settlement, order_update
 from kalshid.trading.exchangeclock import ExchangeClock
 from kalshid.trading.fillowner import FillOwners, Owner
-from kalshid.trading.messages import Counters, FillBooked, OrdersChanged, Pipeline, RiskInput, SettlementBooked
+from kalshid.trading.messages import (
+    Counters,
+    ExchangePositions,
+    FillBooked,
+    OrdersChanged,
+    Pipeline,
+    RiskInput,
+    SettlementBooked,
+)
 from kalshid.trading.netting import AccountHoldings
 
 log = get_logger("kalshid.execution")
@@ -210,6 +218,20 @@ class Bookkeeper:
             if s.market_result in ("yes", "no"):  # else risk leaves the position for the operator
                 self.p.orders.settled(s.ticker)
             await risk.send(SettlementBooked(s))
+
+    async def exchange_positions(self) -> ExchangePositions | None:
+        """The exchange's positions for the position audit, or None (logged) when they cannot be read:
+        the next audit tries again."""
+        exchange = self.p.require_exchange()
+        try:
+            positions = await exchange.list_positions()
+        except ExchangeError as exc:
+            log.warning("position audit: the exchange's positions are not readable; the next audit tries again",
+                        error=f"{type(exc).__name__}: {exc}")
+            return None
+        aside = frozenset(e.ticker for e in getattr(exchange, "fractional_elsewhere", ()))
+        return ExchangePositions({p.ticker: p.position for p in positions if p.position != 0}, aside,
+                                 self.clock.now())
 
     async def catch_up(self, risk: Risk) -> None:
         await self.resolve_in_flight(risk)

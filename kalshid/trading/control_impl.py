@@ -118,11 +118,19 @@ class DaemonControlImpl:
                         "reason": None},
             "ready": s.ready,
             "reconciliation": s.reconciliation,
+            "position_audit": self._position_audit(),
             "open_orders": execution.orders.open_count,
             "exchange_time": self.d.clock.now().isoformat() if self.d.clock.known else None,
             "counters": dict(sorted({**self.d.p.snapshots.counters(), **self.d.notices.view}.items())),
             "recording": self._recording(),
         }
+
+    def _position_audit(self) -> JSON:
+        """The latest comparison of the journal's positions with the exchange's (``checked_at`` None:
+        none yet); ``differences`` are the confirmed ones, which hold new entries."""
+        audit = self._risk.position_audit
+        return {"checked_at": audit.checked_at.isoformat() if audit.checked_at else None,
+                "agrees": audit.agrees, "differences": list(audit.describe())}
 
     def _recording(self) -> JSON:
         """The market-data recording (``record.*``): off, or its link's figures (events offered,

@@ -78,6 +78,7 @@ class ExecutionSettings:
     drain_timeout_s: float = 5.0          # a stop's budget (see the module's contract)
     max_parallel_orders: int = 8          # order requests outstanding at once (the rest queue, in order)
     fill_check_delay_s: float = 1.0       # after an ack with fills, REST catch-up if the feed has not caught up
+    position_audit_every_s: float = 60.0  # the exchange's positions sent to risk with a catch-up (0: never)
 
 
 class ExecutionStage:
@@ -262,6 +263,13 @@ class ExecutionStage:
             self._catch_up_now.set()
 
     async def _catch_up_loop(self, risk: trio.MemorySendChannel[RiskInput]) -> None:
+        """REST catch-up every ``catch_up_every_s`` (or sooner when asked). Every
+        ``position_audit_every_s`` the exchange's positions are read before and after the catch-up and,
+        if no fill moved them in between, sent to risk behind the catch-up's fills and settlements: risk
+        compares them with a portfolio that has booked everything they include (the position audit). A
+        catch-up the positions moved during is not audited; the next one is."""
+        every_audit = self.settings.position_audit_every_s
+        audit_due = trio.current_time() + every_audit if every_audit > 0 else math.inf
         self._catch_up_due = min(self._catch_up_due, trio.current_time() + self.settings.catch_up_every_s)
         while True:
             while trio.current_time() < self._catch_up_due:
@@ -271,7 +279,15 @@ class ExecutionStage:
             self._catch_up_due = trio.current_time() + self.settings.catch_up_every_s
             if self._stopping:
                 return
+            positions = None
+            if trio.current_time() >= audit_due:
+                audit_due = trio.current_time() + every_audit
+                positions = await self.keeper.exchange_positions()
             await self.keeper.catch_up(risk)
+            if positions is not None:
+                again = await self.keeper.exchange_positions()
+                if again is not None and again.positions == positions.positions:
+                    await risk.send(again)
 
     # --- placing ----------------------------------------------------------------------------------
     async def _place(self, item: ApprovedOrder, risk: trio.MemorySendChannel[RiskInput]) -> None:

@@ -45,6 +45,7 @@ from typing import Any
 import attrs
 import trio
 
+from kalshid.core.audit import PositionAudit
 from kalshid.core.basis import BasisView
 from kalshid.core.breaker import Breaker
 from kalshid.core.orders import LiveOrder as LiveOrder  # re-exported: the stages and reconciliation use it
@@ -234,7 +235,19 @@ class SettlementBooked:
     settlement: Settlement
 
 
-RiskInput = Proposal | FillBooked | OrdersChanged | SettlementBooked | ResetBreaker | SetEntries | SetRiskLimits
+@attrs.frozen
+class ExchangePositions:
+    """The exchange's positions (ticker → signed count, YES positive), read just before a catch-up
+    whose fills reach risk ahead of this message; risk compares them with its portfolio (the position
+    audit, :mod:`kalshid.core.audit`). ``left_alone``: markets the exchange client set aside."""
+
+    positions: Mapping[str, int]
+    left_alone: frozenset[str]
+    read_at: datetime
+
+
+RiskInput = (Proposal | FillBooked | OrdersChanged | SettlementBooked | ExchangePositions | ResetBreaker | SetEntries
+             | SetRiskLimits)
 
 
 def refuse_waiting(inbox: trio.MemoryReceiveChannel[Any], why: str) -> None:
@@ -283,6 +296,7 @@ class RiskSnapshot:
     entries_enabled: bool = True               # POST /api/stop-entry (exits and settlement go on)
     limits: RiskLimits | None = None           # what the next proposal is checked against
     counters: Mapping[str, int] = _NO_COUNTS   # approvals, rejections
+    position_audit: PositionAudit = attrs.field(factory=PositionAudit)  # the journal's positions against the exchange's
 
 
 @attrs.frozen
@@ -322,9 +336,9 @@ class Snapshots:
 class TradingState:
     """The risk stage's books and the daemon's facts (see the module docstring for who writes what).
 
-    The risk stage is the only writer of ``portfolio``, ``ledger``, ``breaker``, ``peak_equity_cc`` and
-    ``entries_enabled`` once trading starts (recovery loads them first); the wiring's rooms write the
-    rest (markets, readiness, reconciliation)."""
+    The risk stage is the only writer of ``portfolio``, ``ledger``, ``breaker``, ``peak_equity_cc``,
+    ``entries_enabled`` and ``position_audit`` once trading starts (recovery loads them first); the
+    wiring's rooms write the rest (markets, readiness, reconciliation)."""
 
     mode: str                                  # sim | dry | live
     portfolio: Portfolio
@@ -341,9 +355,11 @@ class TradingState:
     exchange_balance_cc: int | None = None
     peak_equity_cc: int = 0
     last_progress: float = 0.0                 # trio time the pipeline last processed anything
+    position_audit: PositionAudit = attrs.field(factory=PositionAudit)  # risk's: confirmed differences hold new entries
 
     def risk_snapshot(self) -> RiskSnapshot:
-        return RiskSnapshot(self.portfolio, self.ledger, self.breaker, self.peak_equity_cc, self.entries_enabled)
+        return RiskSnapshot(self.portfolio, self.ledger, self.breaker, self.peak_equity_cc, self.entries_enabled,
+                            position_audit=self.position_audit)
 
 
 @attrs.define

@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from kalshid.core.audit import Difference, position_differences
 from kalshid.core.portfolio import Portfolio, PortfolioError
 from kalshid.core.vocab import Action, Side
 from kalshid.exchange.base import Exchange
@@ -166,23 +167,25 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
         log.warning("fractional counts in markets kalshid does not trade: left alone",
                     items=[e.describe() for e in aside])
     summary["fractional_elsewhere"] = [e.describe() for e in aside]
-    problems = []
-    for ticker in sorted((set(exchange_positions) | set(portfolio.positions)) - left_alone):
-        pos = portfolio.positions.get(ticker)
-        ours = (pos.yes_count - pos.no_count) if pos else 0
-        theirs = exchange_positions.get(ticker, 0)
-        if ours != theirs:
-            problems.append(f"{ticker}: journal says {ours:+d} (YES − NO), exchange says {theirs:+d}")
+    differences = position_differences(portfolio.positions, exchange_positions, left_alone)
     summary["positions"] = {t: (p.yes_count, p.no_count) for t, p in portfolio.positions.items()}
     summary["cash_cc"] = balance.balance_cc
-    if problems:
-        unbooked = await _unbooked_fills(exchange, journal, [p.split(":", 1)[0] for p in problems])
-        shown = ", ".join(unbooked[:UNBOOKED_SHOWN]) + (f" and {len(unbooked) - UNBOOKED_SHOWN} more"
-                                                        if len(unbooked) > UNBOOKED_SHOWN else "")
-        raise ReconciliationError("positions differ between the journal and the exchange: " + "; ".join(problems)
-                                  + ("; exchange fills not in the journal: " + shown if unbooked
-                                     else "; every exchange fill of these markets is in the journal"))
+    if differences:
+        raise ReconciliationError("positions differ between the journal and the exchange: "
+                                  + await describe_differences(exchange, journal, differences.values()))
     return portfolio, open_orders, summary
+
+
+async def describe_differences(exchange: Exchange, journal: Journal, differences: Iterable[Difference]) -> str:
+    """The differences, one a clause, and the exchange fills of those markets the journal lacks (or
+    that there are none): what an operator needs to tell a missed fill from a change at the exchange."""
+    differences = list(differences)
+    unbooked = await _unbooked_fills(exchange, journal, [d.ticker for d in differences])
+    shown = ", ".join(unbooked[:UNBOOKED_SHOWN]) + (f" and {len(unbooked) - UNBOOKED_SHOWN} more"
+                                                    if len(unbooked) > UNBOOKED_SHOWN else "")
+    return ("; ".join(d.describe() for d in differences)
+            + ("; exchange fills not in the journal: " + shown if unbooked
+               else "; every exchange fill of these markets is in the journal"))
 
 
 async def _fills_of_unbooked_orders(exchange: Exchange, journal: Journal, orders: Iterable[Order]) -> list[Fill]:

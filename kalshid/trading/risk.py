@@ -29,6 +29,7 @@ from datetime import datetime
 import attrs
 import trio
 
+from kalshid.core.audit import position_differences
 from kalshid.core.breaker import Breaker, BreakerError, BreakerEvent, BreakerStatus
 from kalshid.core.portfolio import Portfolio, PortfolioError
 from kalshid.core.risk import OrderIntent, RiskEngine, RiskState
@@ -42,6 +43,7 @@ from kalshid.trading.messages import (
     ApprovedOrder,
     CancelAll,
     Counters,
+    ExchangePositions,
     ExecutionInput,
     FillBooked,
     LiveOrder,
@@ -67,6 +69,7 @@ class RiskStage:
         self.metrics = metrics
         self.write_behind = WriteBehind()
         self.counters = Counters()
+        self._mismatches: tuple[str, ...] = ()  # the position audit's confirmed differences, described
         pipeline.snapshots.risk = attrs.evolve(pipeline.snapshots.risk, limits=engine.limits,
                                                counters=self.counters.view)
 
@@ -109,6 +112,8 @@ class RiskStage:
                 await self._on_fill(item, orders)
             elif isinstance(item, SettlementBooked):
                 await self._on_settlement(item, orders)
+            elif isinstance(item, ExchangePositions):
+                self._on_exchange_positions(item)
             elif isinstance(item, ResetBreaker):
                 await self._on_reset(item)
             elif isinstance(item, SetEntries):
@@ -132,6 +137,7 @@ class RiskStage:
             resting=self.p.orders.resting_for_risk(),
             book_age_seconds=None if proposal.book_age_seconds is None else proposal.book_age_seconds + queued,
             index_age_seconds=None if proposal.index_age_seconds is None else proposal.index_age_seconds + queued,
+            position_mismatches=self._mismatches,
         )
         intent = OrderIntent(signal.ticker, signal.side, signal.action, signal.count, signal.price_cc)
         verdict = self.engine.check(intent, rstate, now)
@@ -233,6 +239,35 @@ class RiskStage:
                                      "to": ev.to_status.value, "reason": ev.reason.value, "detail": ev.detail})
             if self.metrics is not None:
                 self.metrics.set_breaker(ev.to_status is BreakerStatus.HALTED)
+        self.p.publish_risk()
+
+    def _on_exchange_positions(self, item: ExchangePositions) -> None:
+        """The position audit (:mod:`kalshid.core.audit`): the exchange's positions against the
+        portfolio, which has every fill and settlement the catch-up before this message booked. A
+        difference confirmed by the next audit holds new entries (``POSITION_MISMATCH``), is logged as
+        an error and alerted, until an audit finds the journal and the exchange in agreement again."""
+        state = self.p.state
+        before = state.position_audit
+        differences = position_differences(state.portfolio.positions, item.positions, item.left_alone)
+        audit = state.position_audit = before.observe(differences, item.read_at)
+        self._mismatches = audit.describe()
+        if self.metrics is not None:
+            self.metrics.set_position_mismatches(len(audit.confirmed))
+        newly = [d for t, d in audit.confirmed.items() if t not in before.confirmed]
+        if newly:
+            log.error("position audit: the journal and the exchange disagree; no new entries until they agree",
+                      differences=[d.describe() for d in audit.confirmed.values()])
+            self.p.publish("alert", {"level": "error", "kind": "position_mismatch",
+                                     "detail": "; ".join(d.describe() for d in newly),
+                                     "ticker": ",".join(d.ticker for d in newly)})
+        elif before.confirmed and audit.agrees:
+            log.info("position audit: the journal and the exchange agree again; entries resume",
+                     markets=sorted(before.confirmed))
+            self.p.publish("alert", {"level": "info", "kind": "positions_agree",
+                                     "detail": "agree again in " + ", ".join(sorted(before.confirmed))})
+        unconfirmed = [d.describe() for t, d in differences.items() if t not in audit.confirmed]
+        if unconfirmed:  # a fill read by one side only lasts one audit; the next one tells
+            log.info("position audit: a difference to be confirmed by the next audit", differences=unconfirmed)
         self.p.publish_risk()
 
     def _on_set_limits(self, item: SetRiskLimits) -> None:

@@ -126,7 +126,8 @@ class TradingDaemon:
         self.risk_stage = RiskStage(self.p, RiskEngine(risk_limits(cfg)), self.metrics)
         self.execution = ExecutionStage(self.p, self.clock, ExecutionSettings(
             order_timeout_s=cfg.exchange.request_timeout, cancel_on_shutdown=cfg.trading.cancel_on_shutdown,
-            drain_timeout_s=cfg.trading.shutdown_grace_seconds * EXECUTION_DRAIN_SHARE), self.metrics)
+            drain_timeout_s=cfg.trading.shutdown_grace_seconds * EXECUTION_DRAIN_SHARE,
+            position_audit_every_s=cfg.trading.position_audit_seconds), self.metrics)
         # without a recording nothing would take the stage's evaluation rows: none are built, on the
         # order's path (docs/performance.md, "Each stage's handling of one order")
         self.strategy = StrategyStage(self.p, underlying=cfg.exchange.underlying,

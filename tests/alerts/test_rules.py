@@ -50,6 +50,18 @@ def test_an_interrupted_or_lossy_recording_is_notified() -> None:
     assert "800 MiB free" in disk.body
 
 
+def test_positions_that_differ_from_the_exchange_are_notified_and_so_is_their_agreement() -> None:
+    rules = AlertRules(AlertRuleSettings())
+    detail = "KX-3: journal says +0 (YES − NO), exchange says +7"
+    (mismatch,) = rules.on_event({"type": "alert", "data": {"kind": "position_mismatch", "level": "error",
+                                                             "detail": detail, "ticker": "KX-3"}}, T0)
+    assert (mismatch.key, mismatch.level) == ("position_mismatch:KX-3", "error")
+    assert mismatch.title == "Positions differ from the exchange: no new entries" and detail in mismatch.body
+    (agree,) = rules.on_event({"type": "alert", "data": {"kind": "positions_agree", "level": "info",
+                                                          "detail": "agree again in KX-3"}}, T0)
+    assert agree.level == "info" and agree.title.startswith("Positions agree") and "KX-3" in agree.body
+
+
 def test_order_errors_alert_only_in_a_burst() -> None:
     rules = AlertRules(AlertRuleSettings(order_error_burst=3, order_error_window_seconds=60))
     err = {"type": "alert", "data": {"kind": "order_rejected", "client_order_id": "c1"}}

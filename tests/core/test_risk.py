@@ -76,6 +76,18 @@ def test_breaker_states() -> None:
     assert ENGINE.check(sell(1), reducing, NOW).approved
 
 
+def test_a_position_mismatch_holds_buys_and_lets_exits_through() -> None:
+    why = (f"{T_PREV}: journal says +0 (YES − NO), exchange says +7",)
+    held = state(holding(5), position_mismatches=why)
+    v = ENGINE.check(buy(1), held, NOW)
+    assert not v.approved and v.reason is ReasonCode.POSITION_MISMATCH
+    assert why[0] in v.detail and "no new entries until they agree" in v.detail
+    assert ENGINE.check(sell(1), held, NOW).approved
+    # the breaker comes first: a halted account says so
+    halted = attrs.evolve(held, breaker_status=BreakerStatus.HALTED)
+    assert ENGINE.check(buy(1), halted, NOW).reason is ReasonCode.BREAKER_HALTED
+
+
 def test_market_timing_and_entry_cutoff() -> None:
     assert ENGINE.check(buy(1), state(), CLOSE - timedelta(minutes=16)).reason is ReasonCode.MARKET_NOT_OPEN
     assert ENGINE.check(buy(1), state(), CLOSE).reason is ReasonCode.MARKET_CLOSED

@@ -71,6 +71,8 @@ def test_sign_in_then_live_updates_and_screenshots(daemon: Daemon, page: tuple[A
         "/ago/.test(document.querySelector('#health').textContent)", timeout=15_000,
     )
     expect_text(p, "#health", "recording\\s*on")  # the daemon records by default
+    # the position audit's row: no audit in the first minute, then agreement with the exchange
+    expect_text(p, "#health", "positions vs exchange\\s*(not checked yet|agree \\(checked)")
     assert any('"status_update"' in f for f in frames) and len(frames) >= 3
 
     # the token survives a reload of the tab (sessionStorage), and never sits in the URL

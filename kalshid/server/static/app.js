@@ -231,6 +231,8 @@ function renderWhy() {
   if (s.ready === false) return say("blocked", "Not trading yet: reconciling the journal with the exchange.");
   if (view.strategies.length && !enabled.length) return say("blocked", "Not trading: every strategy is disabled.");
   if (s.state === "stop_entry" || breaker.state === "reducing") return say("blocked", `Exits only: new entries are stopped${restored} (Start resumes them).`);
+  const audit = s.position_audit;
+  if (audit && audit.agrees === false) return say("bad", `No new entries: the journal and the exchange disagree on positions (${audit.differences.join("; ")}). Entries resume when they agree; see the log.`);
   const last = d && d.last;
   if (last && last.verdict && !last.verdict.approved) {
     return say("blocked", `Running; the last proposal (${last.strategy}) was ${last.verdict.reduced ? "reduced" : "refused"} by risk: ${last.verdict.reason}${last.verdict.detail ? ` — ${last.verdict.detail}` : ""}.`);
@@ -262,11 +264,16 @@ function renderHealth() {
     add("exchange", s.exchange && s.exchange.connected ? "connected" : "DISCONNECTED");
     add("trading active", s.exchange && s.exchange.trading_active === false ? "no (exchange paused)" : "yes");
     add("reconciled", s.ready === false ? "not yet" : "yes");
+    if (s.position_audit) add("positions vs exchange", positionAuditText(s.position_audit));
     add("uptime", age((s.uptime_s || 0) * 1000));
     add("open orders", s.open_orders ?? "–");
     if (s.recording) add("recording", recordingText(s.recording));
   }
   if (view.version) add("version", view.version);
+}
+function positionAuditText(a) {
+  if (a.agrees === false) return `DISAGREE: ${a.differences.join("; ")}`;
+  return a.checked_at ? `agree (checked ${age(exchangeNow() - Date.parse(a.checked_at))} ago)` : "not checked yet";
 }
 function recordingText(r) {
   if (!r.enabled) return "off";

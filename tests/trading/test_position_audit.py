@@ -1,0 +1,87 @@
+"""The position audit end to end: a position the exchange holds and the journal cannot explain holds
+new entries until the two agree again (the embedded simulator under MockClock)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+from daemonkit import running_daemon, wait_for
+
+from kalshid.sim.counts import CONTRACT
+from kalshid.sim.server import TRADER_USER
+
+
+async def test_a_difference_found_twice_holds_entries_until_the_positions_agree(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    async with running_daemon(tmp_path, KALSHID_TRADING__POSITION_AUDIT_SECONDS="30") as (daemon, _sup):
+        events: list[tuple[str, dict[str, Any]]] = []
+        publish = daemon.p.publish
+
+        def recording(kind: str, data: dict[str, Any]) -> None:
+            events.append((kind, data))
+            publish(kind, data)
+
+        daemon.p.publish = recording
+        control = daemon.control
+        assert control is not None
+
+        async def audited() -> bool:
+            return (await control.status())["position_audit"]["checked_at"] is not None
+
+        await wait_for(audited, limit_s=120)
+        status = await control.status()
+        assert status["position_audit"]["agrees"] is True and status["position_audit"]["differences"] == []
+
+        # the exchange now holds 7 YES that no fill explains, in the latest window listed: it opens after
+        # this test has put them back, so nothing else moves them meanwhile
+        engine = daemon.p.sim_handle.venue.exchange
+        ticker = max(engine.markets)
+        assert ticker not in {m.ticker for m in (daemon.p.state.current_market, daemon.p.state.next_market) if m}
+        account = engine.accounts[TRADER_USER]
+        pos = account.position(ticker)
+        seven = 7 * CONTRACT  # the simulator counts hundredths of a contract
+        account.positions[ticker] = attrs.evolve(pos, yes=pos.yes + seven, yes_cost_cc=pos.yes_cost_cc + 35_000)
+
+        async def disagree() -> bool:
+            return (await control.status())["position_audit"]["agrees"] is False
+
+        await wait_for(disagree, limit_s=120)
+        status = await control.status()
+        assert status["position_audit"]["differences"] == [
+            f"{ticker}: journal says +0 (YES − NO), exchange says +7"]
+        assert b"kalshid_position_mismatch_markets 1.0" in daemon.metrics.exposition()
+        alerts = [d for k, d in events if k == "alert" and d.get("kind") == "position_mismatch"]
+        assert len(alerts) == 1 and alerts[0]["level"] == "error" and ticker in alerts[0]["detail"]
+
+        # while it lasts, every buy risk sees is refused for it, and none is sent
+        async def refused() -> bool:
+            return any(k == "alert" and d.get("kind") == "risk_rejection" and d.get("reason") == "position_mismatch"
+                       for k, d in events)
+
+        await wait_for(refused, limit_s=600)
+        orders_before = (await daemon.p.require_journal().list_orders(limit=1000)).items
+        await trio.sleep(60)
+        assert (await daemon.p.require_journal().list_orders(limit=1000)).items == orders_before
+        assert (await control.status())["position_audit"]["agrees"] is False
+
+        # the exchange's extra contracts go away: the next audit agrees and entries resume
+        pos = account.position(ticker)
+        account.positions[ticker] = attrs.evolve(pos, yes=pos.yes - seven, yes_cost_cc=pos.yes_cost_cc - 35_000)
+
+        async def agree() -> bool:
+            return (await control.status())["position_audit"]["agrees"] is True
+
+        await wait_for(agree, limit_s=120)
+        assert any(k == "alert" and d.get("kind") == "positions_agree" for k, d in events)
+        assert b"kalshid_position_mismatch_markets 0.0" in daemon.metrics.exposition()
+        verdicts_at_agreement = len(events)
+
+        async def approved_again() -> bool:
+            return any(k == "trading_signal" for k, _ in events[verdicts_at_agreement:]) and len(
+                (await daemon.p.require_journal().list_orders(limit=1000)).items) > len(orders_before)
+
+        await wait_for(approved_again, limit_s=1800)
