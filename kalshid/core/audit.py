@@ -6,9 +6,11 @@ negative (the journal's ``yes_count − no_count``; Kalshi nets the two sides). 
 the exchange client set aside (fractional counts in a series kalshid does not trade) is left out.
 
 While trading, one read of the exchange's positions and the journal's can straddle a fill (read by
-one side and not yet by the other): such a difference lasts one audit. :class:`PositionAudit` calls a
-difference *confirmed* when two audits in a row find it in the same market by the same number of
-contracts, and keeps it confirmed until an audit finds the market in agreement again.
+one side and not yet by the other): such a difference lasts one audit. So a market with a fill booked
+while an audit was under way is not judged by that audit (it stays as the previous one left it), and
+:class:`PositionAudit` calls a difference *confirmed* when two audits in a row find it in the same
+market by the same number of contracts, and keeps it confirmed until an audit finds the market in
+agreement again.
 """
 
 from __future__ import annotations
@@ -61,12 +63,20 @@ class PositionAudit:
     confirmed: Mapping[str, Difference] = attrs.field(factory=dict)
     checked_at: datetime | None = None
 
-    def observe(self, differences: Mapping[str, Difference], at: datetime) -> PositionAudit:
+    def observe(self, differences: Mapping[str, Difference], at: datetime,
+                busy: Collection[str] = ()) -> PositionAudit:
         """The audit after one more comparison: a difference is confirmed when the previous audit saw
-        the same offset in that market, or it was confirmed already and the market still differs."""
-        confirmed = {t: d for t, d in differences.items()
+        the same offset in that market, or it was confirmed already and the market still differs. The
+        ``busy`` markets (a fill booked during the comparison) keep what the previous audit found."""
+        seen = {t: d for t, d in differences.items() if t not in busy}
+        confirmed = {t: d for t, d in seen.items()
                      if t in self.confirmed or (t in self.seen and self.seen[t].offset == d.offset)}
-        return PositionAudit(dict(differences), confirmed, at)
+        for t in busy:
+            if t in self.seen:
+                seen[t] = self.seen[t]
+            if t in self.confirmed:
+                confirmed[t] = self.confirmed[t]
+        return PositionAudit(seen, confirmed, at)
 
     @property
     def agrees(self) -> bool:

@@ -223,6 +223,7 @@ class Bookkeeper:
         """The exchange's positions for the position audit, or None (logged) when they cannot be read:
         the next audit tries again."""
         exchange = self.p.require_exchange()
+        started = trio.current_time()
         try:
             positions = await exchange.list_positions()
         except ExchangeError as exc:
@@ -231,7 +232,7 @@ class Bookkeeper:
             return None
         aside = frozenset(e.ticker for e in getattr(exchange, "fractional_elsewhere", ()))
         return ExchangePositions({p.ticker: p.position for p in positions if p.position != 0}, aside,
-                                 self.clock.now())
+                                 self.clock.now(), started)
 
     async def catch_up(self, risk: Risk) -> None:
         await self.resolve_in_flight(risk)

@@ -287,7 +287,7 @@ class ExecutionStage:
             if positions is not None:
                 again = await self.keeper.exchange_positions()
                 if again is not None and again.positions == positions.positions:
-                    await risk.send(again)
+                    await risk.send(attrs.evolve(again, started=positions.started))
 
     # --- placing ----------------------------------------------------------------------------------
     async def _place(self, item: ApprovedOrder, risk: trio.MemorySendChannel[RiskInput]) -> None:

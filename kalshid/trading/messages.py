@@ -237,13 +237,16 @@ class SettlementBooked:
 
 @attrs.frozen
 class ExchangePositions:
-    """The exchange's positions (ticker → signed count, YES positive), read just before a catch-up
-    whose fills reach risk ahead of this message; risk compares them with its portfolio (the position
-    audit, :mod:`kalshid.core.audit`). ``left_alone``: markets the exchange client set aside."""
+    """The exchange's positions (ticker → signed count, YES positive), the same before and after a
+    catch-up whose fills reach risk ahead of this message; risk compares them with its portfolio (the
+    position audit, :mod:`kalshid.core.audit`). ``left_alone``: markets the exchange client set aside;
+    ``read_at``: exchange time; ``started``: Trio time of the first read (a market risk books a fill in
+    after it is not judged by this audit)."""
 
     positions: Mapping[str, int]
     left_alone: frozenset[str]
     read_at: datetime
+    started: float
 
 
 RiskInput = (Proposal | FillBooked | OrdersChanged | SettlementBooked | ExchangePositions | ResetBreaker | SetEntries

@@ -70,6 +70,7 @@ class RiskStage:
         self.write_behind = WriteBehind()
         self.counters = Counters()
         self._mismatches: tuple[str, ...] = ()  # the position audit's confirmed differences, described
+        self._booked_at: dict[str, float] = {}  # ticker -> Trio time of its latest fill or settlement applied
         pipeline.snapshots.risk = attrs.evolve(pipeline.snapshots.risk, limits=engine.limits,
                                                counters=self.counters.view)
 
@@ -183,6 +184,7 @@ class RiskStage:
     async def _on_fill(self, item: FillBooked, orders: trio.MemorySendChannel[ExecutionInput]) -> None:
         state = self.p.state
         fill = core_fill(item.fill, ts=self.now())
+        self._booked_at[item.fill.ticker] = trio.current_time()
         try:
             state.portfolio = state.portfolio.apply_fill(fill)
         except PortfolioError as exc:
@@ -205,6 +207,7 @@ class RiskStage:
                                      "result": s.market_result})
             return
         before = state.portfolio.realized_pnl_cc
+        self._booked_at[s.ticker] = trio.current_time()
         state.portfolio = state.portfolio.settle(s.ticker, Side(s.market_result))
         log.info("settled", market=s.ticker, result=s.market_result, revenue_cc=s.revenue_cc,
                  realized_cc=state.portfolio.realized_pnl_cc - before)
@@ -243,13 +246,16 @@ class RiskStage:
 
     def _on_exchange_positions(self, item: ExchangePositions) -> None:
         """The position audit (:mod:`kalshid.core.audit`): the exchange's positions against the
-        portfolio, which has every fill and settlement the catch-up before this message booked. A
+        portfolio, which has every fill and settlement the catch-up before this message booked; a
+        market with a fill or settlement applied since the audit's first read is not judged by it. A
         difference confirmed by the next audit holds new entries (``POSITION_MISMATCH``), is logged as
         an error and alerted, until an audit finds the journal and the exchange in agreement again."""
         state = self.p.state
         before = state.position_audit
+        busy = {t for t, at in self._booked_at.items() if at >= item.started}
+        self._booked_at = {t: at for t, at in self._booked_at.items() if at >= item.started}
         differences = position_differences(state.portfolio.positions, item.positions, item.left_alone)
-        audit = state.position_audit = before.observe(differences, item.read_at)
+        audit = state.position_audit = before.observe(differences, item.read_at, busy)
         self._mismatches = audit.describe()
         if self.metrics is not None:
             self.metrics.set_position_mismatches(len(audit.confirmed))
@@ -265,7 +271,7 @@ class RiskStage:
                      markets=sorted(before.confirmed))
             self.p.publish("alert", {"level": "info", "kind": "positions_agree",
                                      "detail": "agree again in " + ", ".join(sorted(before.confirmed))})
-        unconfirmed = [d.describe() for t, d in differences.items() if t not in audit.confirmed]
+        unconfirmed = [d.describe() for t, d in differences.items() if t not in audit.confirmed and t not in busy]
         if unconfirmed:  # a fill read by one side only lasts one audit; the next one tells
             log.info("position audit: a difference to be confirmed by the next audit", differences=unconfirmed)
         self.p.publish_risk()

@@ -45,3 +45,15 @@ def test_a_passing_difference_or_a_changing_one_is_never_confirmed() -> None:
     # a difference in another market does not confirm this one
     audit = audit.observe({B: Difference(B, 0, 3)}, T0 + timedelta(minutes=4))
     assert audit.agrees and set(audit.seen) == {B}
+
+
+def test_a_market_busy_during_the_audit_keeps_what_the_previous_audit_found() -> None:
+    seen = PositionAudit().observe({A: Difference(A, 0, 7)}, T0)
+    # A had a fill booked during the next audit: its (straddled) numbers are not judged, nor confirmed
+    busy = seen.observe({A: Difference(A, 300, 7)}, T0 + timedelta(minutes=1), busy={A})
+    assert busy.agrees and busy.seen == {A: Difference(A, 0, 7)}
+    confirmed = busy.observe({A: Difference(A, 300, 307)}, T0 + timedelta(minutes=2))  # offset 7 again
+    assert not confirmed.agrees
+    # a confirmed market stays confirmed while busy, even if the straddled read happens to agree
+    assert not confirmed.observe({}, T0 + timedelta(minutes=3), busy={A}).agrees
+    assert confirmed.observe({}, T0 + timedelta(minutes=4)).agrees
