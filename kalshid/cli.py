@@ -26,6 +26,7 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command whos
 PLUGINS: dict[str, tuple[str, str]] = {
     "sim": ("kalshid.sim.main", "run the Kalshi-compatible exchange simulator"),
     "ctl": ("kalshid.control.cli", "talk to a running kalshid over its control socket"),
+    "journal": ("kalshid.control.journal_cli", "read a journal without a daemon: orders, trades, P&L, events"),
     "check": ("kalshid.exchange.kalshi.check", "check a Kalshi account read-only before trading (places no order)"),
     "backtest": ("kalshid.research.cli_backtest", "replay market data through the daemon's strategies and risk"),
     "sweep": ("kalshid.research.cli_sweep", "walk-forward parameter search (Optuna trials as Dask tasks)"),

@@ -27,6 +27,8 @@ from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 import attrs
 
+from kalshid.store.views import STATUS_STATES
+
 JSON = dict[str, Any]
 """A JSON object as produced by the pipeline (already JSON-able)."""
 
@@ -45,7 +47,7 @@ STATUS_KEYS: Final = (
 PnlGroup = Literal["day", "strategy", "window"]
 PNL_GROUPS: Final[tuple[PnlGroup, ...]] = ("day", "strategy", "window")
 
-ORDER_STATUSES: Final = ("resting", "in_flight", "executed", "canceled", "rejected")
+ORDER_STATUSES: Final = tuple(STATUS_STATES)  # resting, in_flight, executed, canceled, rejected
 
 MAX_PAGE_LIMIT: Final = 1000
 DEFAULT_PAGE_LIMIT: Final = 100

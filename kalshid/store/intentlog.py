@@ -99,26 +99,7 @@ class IntentLog:
 
     # ---- reading ---------------------------------------------------------------------------------
     def _scan(self, region: int) -> tuple[list[dict[str, Any]], int]:
-        data = os.pread(self._fd, self.region, region * self.region)
-        records: list[dict[str, Any]] = []
-        pos = 0
-        while pos + HEADER.size <= len(data):
-            magic, length, crc = HEADER.unpack_from(data, pos)
-            start, end = pos + HEADER.size, pos + HEADER.size + length
-            if magic != MAGIC or end > len(data):
-                break
-            payload = data[start:end]
-            if zlib.crc32(payload) != crc:
-                break
-            try:
-                record = json.loads(payload)
-            except ValueError:
-                break
-            if not isinstance(record, dict):
-                break
-            records.append(record)
-            pos = end
-        return records, pos
+        return _scan(os.pread(self._fd, self.region, region * self.region))
 
     def records(self) -> list[dict[str, Any]]:
         """The records found when the log was opened (what replay must apply)."""
@@ -205,3 +186,37 @@ class IntentLog:
         with contextlib.suppress(OSError):
             os.close(self._fd)
         self._fd = -1
+
+
+def _scan(data: bytes) -> tuple[list[dict[str, Any]], int]:
+    """The whole records at the start of one region's bytes, and where they end."""
+    records: list[dict[str, Any]] = []
+    pos = 0
+    while pos + HEADER.size <= len(data):
+        magic, length, crc = HEADER.unpack_from(data, pos)
+        start, end = pos + HEADER.size, pos + HEADER.size + length
+        if magic != MAGIC or end > len(data):
+            break
+        payload = data[start:end]
+        if zlib.crc32(payload) != crc:
+            break
+        try:
+            record = json.loads(payload)
+        except ValueError:
+            break
+        if not isinstance(record, dict):
+            break
+        records.append(record)
+        pos = end
+    return records, pos
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The records of the log at ``path``, read without opening it for writing (a log a daemon may be
+    appending to: a record being written is not there yet). A missing file has none."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return []
+    half = len(data) // 2
+    return _scan(data[:half])[0] + _scan(data[half:])[0]

@@ -23,7 +23,8 @@ from kalshid.core.strategies.base import ParamError
 from kalshid.core.strategies.evidence import live_gate
 from kalshid.core.units import format_dollars
 from kalshid.daemon import audit
-from kalshid.store import CursorError, records
+from kalshid.store import CursorError
+from kalshid.store.views import STATUS_STATES, fill_json, order_json, pnl_json
 from kalshid.trading.messages import (
     CancelAll,
     Command,
@@ -45,15 +46,6 @@ if TYPE_CHECKING:
     from kalshid.trading.wiring import TradingDaemon
 
 COMMAND_TIMEOUT_S = 5.0  # a stage answers a command between two of its messages: well within this
-
-_STATE_FILTER = {
-    "resting": (records.OrderState.RESTING, records.OrderState.PARTIALLY_FILLED),
-    "in_flight": (records.OrderState.PENDING, records.OrderState.IN_FLIGHT),
-    "executed": (records.OrderState.EXECUTED,),
-    "canceled": (records.OrderState.CANCELED,),
-    "rejected": (records.OrderState.REJECTED,),
-}
-
 
 class DaemonControlImpl:
     def __init__(self, daemon: TradingDaemon) -> None:
@@ -154,13 +146,13 @@ class DaemonControlImpl:
 
     async def orders(self, query: OrderQuery) -> JSON:
         journal = self.d.p.require_journal()
-        states = _STATE_FILTER.get(query.status) if query.status else None
+        states = STATUS_STATES.get(query.status) if query.status else None
         try:
             page = await journal.list_orders(ticker=query.ticker, states=states, limit=query.limit,
                                              cursor=query.cursor)
         except CursorError as exc:
             raise ControlError("cursor", str(exc)) from None
-        return {"items": [_order_json(o) for o in page.items], "cursor": page.next_cursor}
+        return {"items": [order_json(o) for o in page.items], "cursor": page.next_cursor}
 
     async def trades(self, query: TradeQuery) -> JSON:
         journal = self.d.p.require_journal()
@@ -169,12 +161,11 @@ class DaemonControlImpl:
                                             until=query.until, limit=query.limit, cursor=query.cursor)
         except CursorError as exc:
             raise ControlError("cursor", str(exc)) from None
-        return {"items": [_fill_json(f) for f in page.items], "cursor": page.next_cursor}
+        return {"items": [fill_json(f) for f in page.items], "cursor": page.next_cursor}
 
     async def pnl(self, group_by: PnlGroup) -> list[JSON]:
-        rows = await self.d.p.require_journal().pnl("ticker" if group_by == "window" else group_by)
-        return [{group_by: r.key, "realized": format_dollars(r.realized_cc), "fees": format_dollars(r.fees_cc),
-                 "net": format_dollars(r.net_cc), "fills": r.fills, "contracts": r.contracts} for r in rows]
+        return pnl_json(await self.d.p.require_journal().pnl("ticker" if group_by == "window" else group_by),
+                        group_by)
 
     async def markets(self) -> JSON:
         s = self._state
@@ -400,17 +391,3 @@ class DaemonControlImpl:
             raise ControlError(None, str(exc), code="conflict") from None
         return {"reloaded": True, "applied": changed}
 
-
-def _order_json(o: records.OrderRecord) -> JSON:
-    return {"id": o.client_order_id, "client_order_id": o.client_order_id, "order_id": o.order_id,
-            "ts": o.ts.isoformat(), "strategy": o.strategy, "ticker": o.ticker, "side": o.side.value,
-            "action": o.action.value, "price": format_dollars(o.price_cc), "count": o.count,
-            "status": o.state.value, "filled": o.filled, "remaining": o.remaining,
-            "fees": format_dollars(o.fees_cc), "external": o.external}
-
-
-def _fill_json(f: records.Fill) -> JSON:
-    return {"id": f.fill_id, "fill_id": f.fill_id, "order_id": f.order_id, "client_order_id": f.client_order_id,
-            "ts": f.ts.isoformat(), "strategy": f.strategy, "ticker": f.ticker, "side": f.side.value,
-            "action": f.action.value, "count": f.count, "price": format_dollars(f.price_cc),
-            "fee": format_dollars(f.fee_cc), "is_taker": f.is_taker}
