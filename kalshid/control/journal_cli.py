@@ -12,11 +12,11 @@ from typing import Any
 
 from kalshid.config import ConfigError, load_config
 from kalshid.control.api import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, ORDER_STATUSES, PNL_GROUPS
-from kalshid.control.render import key_values, render_orders, render_pnl, render_trades, table
+from kalshid.control.render import key_values, render_decisions_page, render_orders, render_pnl, render_trades, table
 from kalshid.store import CursorError, inspect
 from kalshid.store.views import STATUS_STATES
 
-VIEWS = ("summary", "orders", "trades", "pnl", "positions", "order")
+VIEWS = ("summary", "decisions", "orders", "trades", "pnl", "positions", "order")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,14 +30,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the journal database (a backup copy too); overrides the configuration's")
     parser.add_argument("--json", action="store_true", help="print JSON (the control API's shapes)")
     parser.add_argument("view", nargs="?", default="summary", choices=VIEWS,
-                        help="summary (default): rows, P&L, breaker, operator state, intent log; orders; trades; "
-                             "pnl; positions; order CLIENT_ORDER_ID: one order with its events and fills")
+                        help="summary (default): rows, P&L, breaker, operator state, intent log; decisions: "
+                             "signals, the verdicts on them, their orders; orders; trades; pnl; positions; "
+                             "order CLIENT_ORDER_ID: one order with its events and fills")
     parser.add_argument("client_order_id", nargs="?", default=None, help="for `order`")
-    parser.add_argument("--ticker", default=None, help="orders, trades: one market")
+    parser.add_argument("--ticker", default=None, help="decisions, orders, trades: one market")
+    parser.add_argument("--strategy", default=None, help="decisions: one strategy")
+    parser.add_argument("--refused", action="store_true", help="decisions: only those risk refused")
     parser.add_argument("--status", default=None, choices=ORDER_STATUSES, help="orders: one status")
     parser.add_argument("--limit", type=int, default=DEFAULT_PAGE_LIMIT,
-                        help=f"orders, trades: rows, 1 to {MAX_PAGE_LIMIT} ({DEFAULT_PAGE_LIMIT})")
-    parser.add_argument("--cursor", default=None, help="orders, trades: the next page")
+                        help=f"decisions, orders, trades: rows, 1 to {MAX_PAGE_LIMIT} ({DEFAULT_PAGE_LIMIT})")
+    parser.add_argument("--cursor", default=None, help="decisions, orders, trades: the next page")
     parser.add_argument("--by", default="day", choices=PNL_GROUPS, help="pnl: day (default), strategy or window")
 
 
@@ -71,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _view(args: argparse.Namespace, conn: Any, path: Path) -> Any:
+    if args.view == "decisions":
+        return inspect.decisions(conn, ticker=args.ticker, strategy=args.strategy, refused=args.refused,
+                                 limit=args.limit, cursor=args.cursor)
     if args.view == "orders":
         states = list(STATUS_STATES[args.status]) if args.status else None
         return inspect.orders(conn, ticker=args.ticker, states=states, limit=args.limit, cursor=args.cursor)
@@ -86,6 +92,8 @@ def _view(args: argparse.Namespace, conn: Any, path: Path) -> Any:
 
 
 def _text(view: str, result: Any) -> str:
+    if view == "decisions":
+        return render_decisions_page(result)
     if view == "orders":
         return render_orders(result)
     if view == "trades":

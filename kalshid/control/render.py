@@ -127,6 +127,13 @@ def render_orders(page: Mapping[str, Any]) -> str:
                         "remaining", "status", "fees", "external"))
 
 
+def render_decisions_page(page: Mapping[str, Any]) -> str:
+    """Journaled decisions, newest first: the signal, the verdict and its reason, the order it became
+    (the verdict's detail and the signal's reason are in ``--json``)."""
+    return _page(page, ("ts", "strategy", "ticker", "action", "side", "count", "price", "edge", "verdict",
+                        "reason", "order"))
+
+
 def render_risk(risk: Mapping[str, Any]) -> str:
     """Each limit with its usage and the share used, then the breaker."""
     limits, usage, breaker = risk.get("limits", {}), risk.get("usage", {}), risk.get("breaker", {})

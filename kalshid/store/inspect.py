@@ -3,10 +3,10 @@ backup copy, opened read-only, so nothing is replayed, migrated or written.
 
 What it shows is what the control plane shows from a live daemon, in the same shapes
 (:mod:`kalshid.store.views`): orders, fills, realised P&L, the journal's positions; plus what only the
-journal knows: an order's events (every update the exchange sent, including the ones not applied),
-the breaker's history, the ``meta`` entries (the exchange it belongs to, the trading mode, the
-operator's stops) and the decisions of the intent log the database does not have yet (the next start
-replays them).
+journal knows: the decisions (each signal, the verdict on it and the order it became), an order's
+events (every update the exchange sent, including the ones not applied), the breaker's history, the
+``meta`` entries (the exchange it belongs to, the trading mode, the operator's stops) and the
+decisions of the intent log the database does not have yet (the next start replays them).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from kalshid.core.units import format_dollars
 from kalshid.store import records, sql_read
 from kalshid.store.intentlog import read_records
 from kalshid.store.jobs import intent_log_path
-from kalshid.store.views import JSON, fill_json, order_json, pnl_json
+from kalshid.store.views import JSON, decision_json, fill_json, order_json, pnl_json
 
 
 class InspectError(ValueError):
@@ -105,6 +105,14 @@ def orders(conn: sqlite3.Connection, *, ticker: str | None, states: list[records
 def trades(conn: sqlite3.Connection, *, ticker: str | None, limit: int, cursor: str | None) -> JSON:
     page = sql_read.list_fills(conn, ticker=ticker, limit=limit, cursor=cursor)
     return {"items": [fill_json(f) for f in page.items], "cursor": page.next_cursor}
+
+
+def decisions(conn: sqlite3.Connection, *, ticker: str | None, strategy: str | None, refused: bool, limit: int,
+              cursor: str | None) -> JSON:
+    """Signals with the verdicts on them and the orders they became, newest first."""
+    page = sql_read.list_decisions(conn, ticker=ticker, strategy=strategy, refused=refused, limit=limit,
+                                   cursor=cursor)
+    return {"items": [decision_json(d) for d in page.items], "cursor": page.next_cursor}
 
 
 def pnl(conn: sqlite3.Connection, group_by: str) -> list[JSON]:

@@ -309,6 +309,19 @@ class OrderEvent:
 
 
 @attrs.frozen
+class Decision:
+    """A journaled signal with the risk verdict on it (``approved`` None: none was journaled) and the
+    order it became (``client_order_id``, approved signals only)."""
+
+    signal_id: int
+    signal: Signal
+    approved: bool | None
+    reason_code: str | None
+    detail: str | None
+    client_order_id: str | None
+
+
+@attrs.frozen
 class SettlementRecord:
     settlement: Settlement
     check: JournalCheck

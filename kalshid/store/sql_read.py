@@ -20,6 +20,7 @@ from kalshid.core.vocab import Action, Side
 from kalshid.store import ledger
 from kalshid.store.records import (
     BreakerEvent,
+    Decision,
     EquitySnapshot,
     Fill,
     JournalCheck,
@@ -32,6 +33,7 @@ from kalshid.store.records import (
     Settlement,
     SettlementRecord,
     SettlementResult,
+    Signal,
     journal_tif,
 )
 from kalshid.store.sqlbase import from_us, to_us
@@ -158,6 +160,45 @@ def order_events(conn: sqlite3.Connection, client_order_id: str) -> list[OrderEv
         (client_order_id,),
     ).fetchall()
     return [OrderEvent(r[0], from_us(r[1]), r[2], json.loads(r[3])) for r in rows]
+
+
+# ---- decisions -------------------------------------------------------------------------------------
+
+
+def list_decisions(
+    conn: sqlite3.Connection, *, ticker: str | None = None, strategy: str | None = None, refused: bool = False,
+    limit: int = 100, cursor: str | None = None,
+) -> Page[Decision]:
+    """Journaled signals with their verdicts and orders, newest first; ``refused``: only the signals
+    risk refused (kept for ``journal.refusals_retention_days``)."""
+    _check_limit(limit)
+    where: list[str] = []
+    args: list[Any] = []
+    for col, val in (("s.ticker", ticker), ("s.strategy", strategy)):
+        if val is not None:
+            where.append(f"{col} = ?")
+            args.append(val)
+    if refused:
+        where.append("v.approved = 0")
+    if cursor is not None:
+        ts_us, key = decode_cursor(cursor)
+        if not key.isdigit():
+            raise CursorError(f"cursor {cursor[:40]!r} is not a valid journal cursor")
+        where.append("(s.ts_us, s.id) < (?, ?)")
+        args.extend((ts_us, int(key)))
+    sql = ("SELECT s.id, s.ts_us, s.strategy, s.ticker, s.side, s.action, s.price_cc, s.count, s.fair_prob, s.edge,"
+           " s.confidence, s.reason, v.approved, v.reason_code, v.detail, o.client_order_id FROM signals s"
+           " LEFT JOIN risk_verdicts v ON v.signal_id = s.id LEFT JOIN orders o ON o.signal_id = s.id"
+           + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY s.ts_us DESC, s.id DESC LIMIT ?")
+    rows = conn.execute(sql, (*args, limit + 1)).fetchall()
+    nxt = encode_cursor(rows[limit - 1][1], str(rows[limit - 1][0])) if len(rows) > limit else None
+    return Page(tuple(_decision(r) for r in rows[:limit]), nxt)
+
+
+def _decision(r: Sequence[Any]) -> Decision:
+    signal = Signal(ts=from_us(r[1]), strategy=r[2], ticker=r[3], side=r[4], action=r[5], price_cc=r[6], count=r[7],
+                    fair_prob=r[8], edge=r[9], confidence=r[10], reason=r[11])
+    return Decision(r[0], signal, None if r[12] is None else bool(r[12]), r[13], r[14], r[15])
 
 
 # ---- fills -----------------------------------------------------------------------------------------

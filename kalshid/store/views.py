@@ -36,6 +36,15 @@ def fill_json(f: records.Fill) -> JSON:
             "fee": format_dollars(f.fee_cc), "is_taker": f.is_taker}
 
 
+def decision_json(d: records.Decision) -> JSON:
+    s = d.signal
+    verdict = None if d.approved is None else "approved" if d.approved else "refused"
+    return {"id": d.signal_id, "ts": s.ts.isoformat(), "strategy": s.strategy, "ticker": s.ticker,
+            "action": s.action.value, "side": s.side.value, "count": s.count, "price": format_dollars(s.price_cc),
+            "fair": round(s.fair_prob, 4), "edge": round(s.edge, 4), "verdict": verdict, "reason": d.reason_code,
+            "detail": d.detail, "order": d.client_order_id, "signal_reason": s.reason}
+
+
 def pnl_json(rows: Sequence[records.PnlRow], group_by: str) -> list[JSON]:
     """P&L rows keyed by ``group_by`` (``day``, ``strategy`` or ``window``)."""
     return [{group_by: r.key, "realized": format_dollars(r.realized_cc), "fees": format_dollars(r.fees_cc),

@@ -16,6 +16,8 @@ from kalshid.store import inspect, open_journal
 from kalshid.store.records import BreakerEvent, OrderUpdate, RiskVerdict
 
 APPROVED = RiskVerdict(signal_id=1, ts=T0, approved=True, reason_code="approved", detail="all limits pass")
+REFUSED = RiskVerdict(signal_id=1, ts=T0, approved=False, reason_code="max_daily_loss",
+                      detail="day's loss measure 510.0000 > 500.0000")
 
 
 @asynccontextmanager
@@ -33,6 +35,7 @@ async def in_use(path: Path) -> AsyncIterator[None]:
         await journal.record_decision(signal(side="no"), APPROVED, intent("c-2", side="no", price_cc=3000))
         await journal.record_fill(fill("f-2", order_id="oid-2", client_order_id="c-2", side="no", price_cc=3000,
                                        ts=at(5)))
+        await journal.record_rejection(signal(ts=at(6), count=50), REFUSED)
         await journal.record_settlement(settlement(revenue_cc=50_000, yes_count=5, no_count=5))
         await journal.record_breaker_event(BreakerEvent(ts=at(10), from_state="running", to_state="halted",
                                                         reason="manual_halt: operator"))
@@ -60,6 +63,7 @@ def read(path: Path) -> None:
     with inspect.read_only(path) as conn:
         s = inspect.summary(conn, path)
         assert s["rows"]["orders"] == 2 and s["rows"]["fills"] == 2 and s["rows"]["settlements"] == 1
+        assert s["rows"]["signals"] == 3 and s["rows"]["risk_verdicts"] == 3
         assert s["meta"]["trading_mode"] == "sim" and s["meta"]["operator_state"] == {"trading_enabled": False}
         # YES paid $1 a contract (5 bought at $0.42), NO expired (5 at $0.30): +$2.90 − $1.50, fees 2 × 90 cc
         assert (s["realized"], s["fees"], s["net"]) == ("1.4000", "0.0180", "1.3820")
@@ -74,6 +78,14 @@ def read(path: Path) -> None:
         trades = inspect.trades(conn, ticker=TICKER, limit=10, cursor=None)
         assert [t["fill_id"] for t in trades["items"]] == ["f-2", "f-1"] and trades["items"][1]["price"] == "0.4200"
         assert [r["window"] for r in inspect.pnl(conn, "window")] == [TICKER]
+        decisions = inspect.decisions(conn, ticker=None, strategy=None, refused=False, limit=2, cursor=None)
+        assert [(d["verdict"], d["reason"], d["order"], d["count"]) for d in decisions["items"]] == [
+            ("refused", "max_daily_loss", None, 50), ("approved", "approved", "c-2", 5)]
+        assert decisions["items"][0]["detail"] == REFUSED.detail
+        rest = inspect.decisions(conn, ticker=None, strategy=None, refused=False, limit=2, cursor=decisions["cursor"])
+        assert [d["order"] for d in rest["items"]] == ["c-1"] and rest["cursor"] is None
+        refused = inspect.decisions(conn, ticker=TICKER, strategy="kelly", refused=True, limit=10, cursor=None)
+        assert [d["verdict"] for d in refused["items"]] == ["refused"]
         assert inspect.positions(conn) == []  # settled
 
         detail = inspect.order(conn, "c-1")
@@ -107,6 +119,12 @@ async def test_kalshid_journal_prints_each_view(tmp_path: Path, capsys: pytest.C
     assert lines[0].split()[:3] == ["TS", "ID", "STRATEGY"] and len(lines) == 2 and "c-1" in lines[1]
     assert main(["journal", "--journal", str(path), "pnl", "--by", "strategy"]) == 0
     assert "TOTAL  realized 1.4000" in capsys.readouterr().out
+    assert main(["journal", "--journal", str(path), "decisions", "--refused"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[-3:] == ["VERDICT", "REASON", "ORDER"] and lines[1].split()[-3:] == [
+        "refused", "max_daily_loss", "-"] and len(lines) == 2
+    assert main(["journal", "--journal", str(path), "decisions", "--cursor", "bm90LWEtY3Vyc29y"]) == 1
+    assert "not a valid journal cursor" in capsys.readouterr().err
     assert main(["journal", "--journal", str(path), "order", "c-1"]) == 0
     assert "stale_update" in capsys.readouterr().out
     assert main(["journal", "--journal", str(path), "--json", "trades", "--limit", "1"]) == 0
