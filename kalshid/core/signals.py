@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 import attrs
 
@@ -167,6 +168,10 @@ def _reason_text(reason: str | Callable[[], str]) -> str:
     return reason if isinstance(reason, str) else reason()
 
 
+def _rest_of_target(reason: str | Callable[[], str], target: int) -> str:
+    return f"{_reason_text(reason)} (rest of a target of {target})"
+
+
 @attrs.frozen
 class Signal:
     """A strategy's wish to trade, before risk. ``price_cc`` is the limit price *in the signal side's
@@ -204,11 +209,13 @@ class Signal:
     def with_count(self, count: int) -> Signal:
         """This signal for ``count`` contracts (> 0), everything else shared: ``attrs.evolve(self,
         count=count)`` without the constructor's other checks, which this signal passed (the decision
-        rule proposes what is left of a target position this way)."""
+        rule proposes what is left of a target position this way). Its reason says so: the strategy's
+        text (its figures, e.g. the fee, are the target's) and ``(rest of a target of N)``."""
         if type(count) is not int or count <= 0:
             raise ValueError(f"signal count must be an int > 0, got {count!r}")
+        reason = partial(_rest_of_target, self._reason, self.count)
         return signal_unchecked(self.strategy, self.ticker, self.side, self.action, self.price_cc, count,
-                                self.fair_prob, self.edge, self.confidence, self._reason, self.created_at)
+                                self.fair_prob, self.edge, self.confidence, reason, self.created_at)
 
     def __attrs_post_init__(self) -> None:
         # one method for every check (a signal is built on most strategy evaluations)

@@ -77,7 +77,7 @@ def test_a_buy_proposes_the_signal_less_what_the_strategy_holds() -> None:
     assert nothing_held.outcome is Outcome.PROPOSED
     assert nothing_held.proposal is signal  # the signal itself, not a copy
     some_held = evaluate(3)
-    assert some_held.proposal == attrs.evolve(signal, count=7) and some_held.proposal.reason == "r"
+    assert some_held.proposal == attrs.evolve(signal, count=7, reason="r (rest of a target of 10)")
     assert evaluate(10).outcome is Outcome.AT_TARGET
 
 

@@ -46,8 +46,12 @@ def test_signal_unchecked_is_the_checked_signal(ticker: str, side: Side, price: 
 def test_a_signal_with_another_count_is_the_evolved_signal(count: int, new_count: int, lazy: bool) -> None:
     reason = partial(str, "why") if lazy else "why"
     signal = Signal("s", "T", Side.NO, Action.BUY, 4_200, count, 0.6, 0.05, 0.5, reason, T0)
-    _same(signal.with_count(new_count), attrs.evolve(signal, count=new_count))
-    assert signal.with_count(new_count).reason == "why"
+    rest = signal.with_count(new_count)
+    # the same signal but for its count and its reason, which says it is the rest of a target (formatted
+    # when read, as the strategy's own)
+    evolved = attrs.evolve(signal, count=new_count, reason=f"why (rest of a target of {count})")
+    assert type(rest) is Signal and rest == evolved and hash(rest) == hash(evolved) and repr(rest) == repr(evolved)
+    assert rest.reason == f"why (rest of a target of {count})"
     for bad in (0, -1, 2.0, True):
         with pytest.raises(ValueError, match="signal count must be an int > 0"):
             signal.with_count(bad)  # type: ignore[arg-type]
