@@ -6,7 +6,9 @@ backtest (:mod:`kalshid.research.engine`) so both run the same rules:
 - each strategy is asked once, in registry order, with the same view, print, history and book;
 - a signal is **suppressed** when trading is stopped (:func:`trading_enabled`: the operator's stop, or a
   HALTED circuit breaker, which risk would refuse anyway) or the strategy already has an order working
-  in this market (one intent at a time per strategy and market);
+  in this market (one intent at a time per strategy and market); a buy also while entries are held
+  (:func:`entries_enabled`: the breaker allows exits only, or the position audit found the journal and
+  the exchange in disagreement; risk would refuse the buy anyway);
 - a buy signal's Kelly count is a *target position*: what the strategy already holds of that side in
   that market is subtracted, and a signal already met is **at target**.
 
@@ -86,6 +88,12 @@ def trading_enabled(operator_enabled: bool, breaker_status: BreakerStatus) -> bo
     return operator_enabled and breaker_status is not BreakerStatus.HALTED
 
 
+def entries_enabled(breaker_status: BreakerStatus, positions_agree: bool = True) -> bool:
+    """Whether a buy signal may become a proposal: the breaker is not REDUCING (exits only) and the
+    position audit has confirmed no difference with the exchange (risk refuses buys in either case)."""
+    return breaker_status is not BreakerStatus.REDUCING and positions_agree
+
+
 def bankroll_cc(cash_cc: int, resting: Iterable[RestingOrder]) -> int:
     """Cash a new signal may size against: cash minus what resting buys can still consume, >= 0."""
     return max(0, cash_cc - sum(r.worst_cost_cc for r in resting))
@@ -93,11 +101,12 @@ def bankroll_cc(cash_cc: int, resting: Iterable[RestingOrder]) -> int:
 
 def evaluate_strategies(strategies: Sequence[BaseStrategy], view: MarketView, current_print: IndexPrint | None,
                         history: PriceHistory, top: BookTop | None, *, trading_enabled: bool,
-                        busy: Collection[str], holdings: Mapping[tuple[str, str, str], int]) -> list[Evaluation]:
+                        busy: Collection[str], holdings: Mapping[tuple[str, str, str], int],
+                        entries_enabled: bool = True) -> list[Evaluation]:
     """Ask every strategy in ``strategies`` once; see the module docstring for the rules.
 
     ``busy``: names of strategies with an order working in ``view.ticker``. ``holdings``: contracts held
-    per ``(strategy, ticker, side)``.
+    per ``(strategy, ticker, side)``. ``entries_enabled`` false: buys are suppressed.
     """
     out: list[Evaluation] = []
     for strategy in strategies:
@@ -113,7 +122,7 @@ def evaluate_strategies(strategies: Sequence[BaseStrategy], view: MarketView, cu
                 silent = _LAST_SILENT[name] = _evaluation(name, _SILENT, None, None, fair_yes)
             out.append(silent)
             continue
-        if not trading_enabled or name in busy:
+        if not trading_enabled or name in busy or (not entries_enabled and signal.action is _BUY):
             out.append(_evaluation(name, _SUPPRESSED, signal, None, fair_yes))
             continue
         proposal = signal

@@ -148,7 +148,7 @@ class _Stage:
         holdings = {(s, ticker, side): int(n) for s, side, n in d["holdings"]}
         evaluations = evaluate_strategies(self.registry.active(), view, tracker.last_print, history, top,
                                           trading_enabled=bool(d["trading_enabled"]), busy=set(d["busy"]),
-                                          holdings=holdings)
+                                          holdings=holdings, entries_enabled=bool(d.get("entries_enabled", True)))
         return _decision(int(d["received"]), view, evaluations)
 
 

@@ -162,6 +162,7 @@ class StrategyEvaluation:
     busy: tuple[str, ...]
     holdings: tuple[tuple[str, str, int], ...]  # (strategy, side, count) in this market
     signals: tuple[RecordedSignal, ...]
+    entries_enabled: bool = True  # false: buys suppressed (exits only, or positions differ from the exchange's)
 
 
 def partition(root: Path, series: str, recv_ts: datetime) -> Path:
@@ -189,8 +190,8 @@ def parquet_files(root: Path, series: tuple[str, ...] | None = None) -> list[Pat
 
 
 def evaluation_record(received: int, view: MarketView, trading_enabled: bool, busy: Collection[str],
-                      holdings: Mapping[tuple[str, str, str], int], evaluations: Sequence[Evaluation]
-                      ) -> StrategyEvaluation:
+                      holdings: Mapping[tuple[str, str, str], int], evaluations: Sequence[Evaluation], *,
+                      entries_enabled: bool = True) -> StrategyEvaluation:
     """The :class:`StrategyEvaluation` row for one evaluation of ``view.ticker``."""
     signals = tuple(
         RecordedSignal(ev.strategy, ev.outcome.value, ev.signal.side.value, ev.signal.action.value,
@@ -198,4 +199,4 @@ def evaluation_record(received: int, view: MarketView, trading_enabled: bool, bu
         for ev in evaluations if ev.signal is not None)
     held = tuple(sorted((s, side, n) for (s, t, side), n in holdings.items() if t == view.ticker and n))
     return StrategyEvaluation(received, view.now, view.ticker, view.bankroll_cc, trading_enabled,
-                              tuple(sorted(busy)), held, signals)
+                              tuple(sorted(busy)), held, signals, entries_enabled)

@@ -39,6 +39,7 @@ from kalshid.core.decision import (
     Outcome,
     bankroll_cc,
     closing_due,
+    entries_enabled,
     evaluate_strategies,
     side_edges,
     trading_enabled,
@@ -273,15 +274,18 @@ class StrategyStage:
             if len(self._closing_logged) > 64:
                 self._closing_logged = {ticker}
         busy = orders.busy_in(ticker)
-        # the execution stage's switch and the risk stage's breaker, as published
-        enabled = trading_enabled(self.p.snapshots.execution.trading_enabled, self.p.snapshots.risk.breaker.status)
+        # the execution stage's switch, the risk stage's breaker and position audit, as published
+        risk = self.p.snapshots.risk
+        enabled = trading_enabled(self.p.snapshots.execution.trading_enabled, risk.breaker.status)
+        entries = entries_enabled(risk.breaker.status, risk.position_audit.agrees)
         history = PriceHistory(index=new_prints[:-1] if new_prints else ())
         out: list[Proposal] = []
         evaluations = evaluate_strategies(self.p.registry.active(), view, tracker.last_print, history, top,
-                                          trading_enabled=enabled, busy=busy, holdings=orders.holdings)
+                                          trading_enabled=enabled, busy=busy, holdings=orders.holdings,
+                                          entries_enabled=entries)
         if self.record is not None:
             self.record(evaluation_record(self.received, view, enabled, busy, orders.holdings,
-                                          evaluations))
+                                          evaluations, entries_enabled=entries))
         for ev in evaluations:
             if ev.fair_yes is not None:
                 fair = ev.fair_yes

@@ -16,6 +16,7 @@ from kalshid.core.decision import (
     Evaluation,
     Outcome,
     closing_due,
+    entries_enabled,
     evaluate_strategies,
     side_edges,
     trading_enabled,
@@ -85,3 +86,20 @@ def test_trading_is_enabled_only_by_the_operator_and_a_breaker_that_is_not_halte
     assert trading_enabled(True, BreakerStatus.RUNNING) and trading_enabled(True, BreakerStatus.REDUCING)
     assert not trading_enabled(True, BreakerStatus.HALTED)  # until the operator resets it
     assert not any(trading_enabled(False, status) for status in BreakerStatus)
+
+
+def test_entries_held_suppress_buys_and_let_sells_through() -> None:
+    assert entries_enabled(BreakerStatus.RUNNING) and not entries_enabled(BreakerStatus.REDUCING)
+    assert not entries_enabled(BreakerStatus.RUNNING, positions_agree=False)
+    view = SimpleNamespace(ticker="KX")
+
+    def outcome(action: Action, entries: bool) -> Outcome:
+        signal = Signal(strategy="fixed", ticker="KX", side=Side.YES, action=action, price_cc=4500, count=10,
+                        fair_prob=0.6, edge=0.1, confidence=1.0, reason="r", created_at=CLOSE)
+        (ev,) = evaluate_strategies([FixedSignal(signal)], view, None, PriceHistory(), None,  # type: ignore[arg-type]
+                                    trading_enabled=True, busy=(), holdings={}, entries_enabled=entries)
+        return ev.outcome
+
+    assert outcome(Action.BUY, entries=False) is Outcome.SUPPRESSED
+    assert outcome(Action.BUY, entries=True) is Outcome.PROPOSED
+    assert outcome(Action.SELL, entries=False) is Outcome.PROPOSED  # exits go on

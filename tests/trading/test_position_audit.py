@@ -57,15 +57,18 @@ async def test_a_difference_found_twice_holds_entries_until_the_positions_agree(
         alerts = [d for k, d in events if k == "alert" and d.get("kind") == "position_mismatch"]
         assert len(alerts) == 1 and alerts[0]["level"] == "error" and ticker in alerts[0]["detail"]
 
-        # while it lasts, every buy risk sees is refused for it, and none is sent
-        async def refused() -> bool:
-            return any(k == "alert" and d.get("kind") == "risk_rejection" and d.get("reason") == "position_mismatch"
-                       for k, d in events)
+        # while it lasts, buy signals are held back at the strategy stage (risk would refuse them: any
+        # already on their way when the audit confirmed it are refused there) and nothing is sent
+        suppressed = daemon.p.snapshots.counters().get("signals_suppressed", 0)
 
-        await wait_for(refused, limit_s=600)
+        async def held_back() -> bool:
+            return daemon.p.snapshots.counters().get("signals_suppressed", 0) >= suppressed + 5
+
+        await wait_for(held_back, limit_s=900)
         orders_before = (await daemon.p.require_journal().list_orders(limit=1000)).items
-        await trio.sleep(60)
+        await trio.sleep(120)
         assert (await daemon.p.require_journal().list_orders(limit=1000)).items == orders_before
+        assert daemon.p.snapshots.counters()["signals_suppressed"] > suppressed + 5
         assert (await control.status())["position_audit"]["agrees"] is False
 
         # the exchange's extra contracts go away: the next audit agrees and entries resume
