@@ -8,7 +8,7 @@ many were held back).
 
 Rules: circuit-breaker transitions; operator start/stop/stop-entry/reset-breaker (``audit`` events);
 reconciliation failures; settlement/portfolio mismatches, positions that differ from the exchange's
-while trading (and agree again), and orders the daemon did not place; the
+while trading (and when no difference is left), and orders the daemon did not place; the
 market-data recording interrupted (its process restarted), dropping events, or paused for lack of disk
 space; ``order_error_burst`` order errors (rejected or stuck in flight) within
 ``order_error_window_seconds``; the exchange connection down longer than ``feed_down_seconds`` (and
@@ -128,7 +128,7 @@ class AlertRules:
             return [Alert(str(kind), level, title, str(data.get("detail") or ""))]
         if kind == "positions_agree":
             return [Alert(f"positions_agree:{data.get('detail')}", "info",
-                          "Positions agree with the exchange again: entries resume", str(data.get("detail") or ""))]
+                          "No position difference left: entries resume", str(data.get("detail") or ""))]
         return []
 
     def _order_error(self, now: datetime, data: Mapping[str, Any]) -> list[Alert]:

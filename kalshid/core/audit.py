@@ -4,6 +4,8 @@ position audit). Pure: positions in, differences out.
 A market's position is compared as Kalshi reports it, one signed count: YES contracts positive, NO
 negative (the journal's ``yes_count − no_count``; Kalshi nets the two sides). A market whose items
 the exchange client set aside (fractional counts in a series kalshid does not trade) is left out.
+While trading, so is a window that has closed (:func:`closed_windows`): its position changes when it
+settles, and the settlement is checked against the journal's counts when it is booked.
 
 While trading, one read of the exchange's positions and the journal's can straddle a fill (read by
 one side and not yet by the other): such a difference lasts one audit. So a market with a fill booked
@@ -15,12 +17,12 @@ agreement again.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 
 import attrs
 
-from kalshid.core.portfolio import Position
+from kalshid.core.portfolio import Position, window_close
 
 
 @attrs.frozen
@@ -52,6 +54,19 @@ def position_differences(positions: Mapping[str, Position], exchange: Mapping[st
         if ours != theirs:
             out[ticker] = Difference(ticker, ours, theirs)
     return out
+
+
+def closed_windows(tickers: Iterable[str], at: datetime) -> set[str]:
+    """The tickers among ``tickers`` of 15-minute windows closed at ``at`` (a ticker that names no
+    window, such as another series', is not one)."""
+    closed = set()
+    for ticker in tickers:
+        try:
+            if window_close(ticker) <= at:
+                closed.add(ticker)
+        except ValueError:
+            continue
+    return closed
 
 
 @attrs.frozen

@@ -29,7 +29,7 @@ from datetime import datetime
 import attrs
 import trio
 
-from kalshid.core.audit import position_differences
+from kalshid.core.audit import closed_windows, position_differences
 from kalshid.core.breaker import Breaker, BreakerError, BreakerEvent, BreakerStatus
 from kalshid.core.portfolio import Portfolio, PortfolioError
 from kalshid.core.risk import OrderIntent, RiskEngine, RiskState
@@ -247,14 +247,17 @@ class RiskStage:
     def _on_exchange_positions(self, item: ExchangePositions) -> None:
         """The position audit (:mod:`kalshid.core.audit`): the exchange's positions against the
         portfolio, which has every fill and settlement the catch-up before this message booked; a
-        market with a fill or settlement applied since the audit's first read is not judged by it. A
+        market with a fill or settlement applied since the audit's first read is not judged by it, and
+        a closed window not at all (its settlement is checked when booked). A
         difference confirmed by the next audit holds new entries (``POSITION_MISMATCH``), is logged as
         an error and alerted, until an audit finds the journal and the exchange in agreement again."""
         state = self.p.state
         before = state.position_audit
         busy = {t for t, at in self._booked_at.items() if at >= item.started}
         self._booked_at = {t: at for t, at in self._booked_at.items() if at >= item.started}
-        differences = position_differences(state.portfolio.positions, item.positions, item.left_alone)
+        positions = state.portfolio.positions
+        closed = closed_windows(set(item.positions) | set(positions), item.read_at)
+        differences = position_differences(positions, item.positions, item.left_alone | closed)
         audit = state.position_audit = before.observe(differences, item.read_at, busy)
         self._mismatches = audit.describe()
         if self.metrics is not None:
@@ -267,10 +270,10 @@ class RiskStage:
                                      "detail": "; ".join(d.describe() for d in newly),
                                      "ticker": ",".join(d.ticker for d in newly)})
         elif before.confirmed and audit.agrees:
-            log.info("position audit: the journal and the exchange agree again; entries resume",
-                     markets=sorted(before.confirmed))
+            log.info("position audit: no difference left (the positions agree again, or the window closed and "
+                     "its settlement is checked instead); entries resume", markets=sorted(before.confirmed))
             self.p.publish("alert", {"level": "info", "kind": "positions_agree",
-                                     "detail": "agree again in " + ", ".join(sorted(before.confirmed))})
+                                     "detail": "no difference left in " + ", ".join(sorted(before.confirmed))})
         unconfirmed = [d.describe() for t, d in differences.items() if t not in audit.confirmed and t not in busy]
         if unconfirmed:  # a fill read by one side only lasts one audit; the next one tells
             log.info("position audit: a difference to be confirmed by the next audit", differences=unconfirmed)

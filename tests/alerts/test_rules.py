@@ -58,8 +58,8 @@ def test_positions_that_differ_from_the_exchange_are_notified_and_so_is_their_ag
     assert (mismatch.key, mismatch.level) == ("position_mismatch:KX-3", "error")
     assert mismatch.title == "Positions differ from the exchange: no new entries" and detail in mismatch.body
     (agree,) = rules.on_event({"type": "alert", "data": {"kind": "positions_agree", "level": "info",
-                                                          "detail": "agree again in KX-3"}}, T0)
-    assert agree.level == "info" and agree.title.startswith("Positions agree") and "KX-3" in agree.body
+                                                          "detail": "no difference left in KX-3"}}, T0)
+    assert agree.level == "info" and agree.title.startswith("No position difference left") and "KX-3" in agree.body
 
 
 def test_order_errors_alert_only_in_a_burst() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from kalshid.core.audit import Difference, PositionAudit, position_differences
+from kalshid.core.audit import Difference, PositionAudit, closed_windows, position_differences
 from kalshid.core.portfolio import Position
 
 T0 = datetime(2026, 7, 8, 22, 45, tzinfo=UTC)
@@ -57,3 +57,10 @@ def test_a_market_busy_during_the_audit_keeps_what_the_previous_audit_found() ->
     # a confirmed market stays confirmed while busy, even if the straddled read happens to agree
     assert not confirmed.observe({}, T0 + timedelta(minutes=3), busy={A}).agrees
     assert confirmed.observe({}, T0 + timedelta(minutes=4)).agrees
+
+
+def test_closed_windows_leave_the_audit_to_the_settlement_check() -> None:
+    # A closes at 23:00 UTC (19:00 in New York), B at 23:15
+    assert closed_windows([A, B, "NOT-A-TICKER"], T0) == set()
+    assert closed_windows([A, B, "NOT-A-TICKER"], T0 + timedelta(minutes=15)) == {A}
+    assert closed_windows([A, B], T0 + timedelta(minutes=31)) == {A, B}
