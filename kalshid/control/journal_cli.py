@@ -16,7 +16,7 @@ from kalshid.control.render import key_values, render_decisions_page, render_ord
 from kalshid.store import CursorError, inspect
 from kalshid.store.views import STATUS_STATES
 
-VIEWS = ("summary", "decisions", "orders", "trades", "pnl", "positions", "order")
+VIEWS = ("summary", "decisions", "orders", "trades", "pnl", "positions", "breaker", "order")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON (the control API's shapes)")
     parser.add_argument("view", nargs="?", default="summary", choices=VIEWS,
                         help="summary (default): rows, P&L, breaker, operator state, intent log; decisions: "
-                             "signals, the verdicts on them, their orders; orders; trades; pnl; positions; "
-                             "order CLIENT_ORDER_ID: one order with its events and fills")
+                             "signals, the verdicts on them, their orders; orders; trades; pnl; positions; breaker: "
+                             "every transition; order CLIENT_ORDER_ID: one order with its events and fills")
     parser.add_argument("client_order_id", nargs="?", default=None, help="for `order`")
     parser.add_argument("--ticker", default=None, help="decisions, orders, trades: one market")
     parser.add_argument("--strategy", default=None, help="decisions: one strategy")
@@ -86,6 +86,8 @@ def _view(args: argparse.Namespace, conn: Any, path: Path) -> Any:
         return inspect.pnl(conn, args.by)
     if args.view == "positions":
         return inspect.positions(conn)
+    if args.view == "breaker":
+        return inspect.breaker(conn)
     if args.view == "order":
         return inspect.order(conn, args.client_order_id)
     return inspect.summary(conn, path)
@@ -100,7 +102,7 @@ def _text(view: str, result: Any) -> str:
         return render_trades(result)
     if view == "pnl":
         return render_pnl(result)
-    if view == "positions":
+    if view in ("positions", "breaker"):
         return table(result)
     if view == "order":
         return "\n\n".join([key_values(result["order"]), "events\n" + table(result["events"]),

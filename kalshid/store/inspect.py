@@ -136,6 +136,12 @@ def positions(conn: sqlite3.Connection) -> list[JSON]:
              "updated": p.updated.isoformat()} for p in sql_read.positions_from(ledgers)]
 
 
+def breaker(conn: sqlite3.Connection) -> list[JSON]:
+    """Every circuit-breaker transition, oldest first (a trip, a stop of entries, a reset)."""
+    return [{"ts": e.ts.isoformat(), "from": e.from_state, "to": e.to_state, "reason": e.reason}
+            for e in sql_read.breaker_events(conn)]
+
+
 def order(conn: sqlite3.Connection, client_order_id: str) -> JSON:
     """One order with its events (each exchange update, applied or not) and its fills."""
     record = sql_read.get_order(conn, client_order_id)

@@ -87,6 +87,8 @@ def read(path: Path) -> None:
         refused = inspect.decisions(conn, ticker=TICKER, strategy="kelly", refused=True, limit=10, cursor=None)
         assert [d["verdict"] for d in refused["items"]] == ["refused"]
         assert inspect.positions(conn) == []  # settled
+        assert inspect.breaker(conn) == [{"ts": at(10).isoformat(), "from": "running", "to": "halted",
+                                          "reason": "manual_halt: operator"}]
 
         detail = inspect.order(conn, "c-1")
         assert [e["event"] for e in detail["events"]] == ["intent", "update", "fill", "stale_update"]
@@ -125,6 +127,8 @@ async def test_kalshid_journal_prints_each_view(tmp_path: Path, capsys: pytest.C
         "refused", "max_daily_loss", "-"] and len(lines) == 2
     assert main(["journal", "--journal", str(path), "decisions", "--cursor", "bm90LWEtY3Vyc29y"]) == 1
     assert "not a valid journal cursor" in capsys.readouterr().err
+    assert main(["journal", "--journal", str(path), "breaker"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[1:3] == ["running", "halted"]
     assert main(["journal", "--journal", str(path), "order", "c-1"]) == 0
     assert "stale_update" in capsys.readouterr().out
     assert main(["journal", "--journal", str(path), "--json", "trades", "--limit", "1"]) == 0
