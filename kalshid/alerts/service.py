@@ -108,15 +108,20 @@ class AlertService:
 
 
 def summary_from(control: DaemonControl) -> Callable[[], Awaitable[str]]:
-    """The daily summary's text: state, equity, today's realised P&L, fees and fills."""
+    """The daily summary's text: state, equity, today's realised P&L, fees and fills, and whether the
+    positions agree with the exchange's (the position audit)."""
 
     async def summary() -> str:
         status = await control.status()
         today = datetime.now(UTC).date().isoformat()
         rows = [r for r in await control.pnl("day") if r.get("day") == today]
         row = rows[0] if rows else {}
+        audit = status.get("position_audit") or {}
+        positions = ("positions DIFFER from the exchange's: " + "; ".join(audit.get("differences") or [])
+                     if audit.get("agrees") is False else
+                     "positions agree with the exchange's" if audit.get("checked_at") else "positions not audited yet")
         return (f"state {status.get('state')}, mode {status.get('mode')}, equity ${status.get('equity')}; "
                 f"today: realised ${row.get('net', '0.0000')} net of ${row.get('fees', '0.0000')} fees, "
-                f"{row.get('fills', 0)} fills")
+                f"{row.get('fills', 0)} fills; {positions}")
 
     return summary

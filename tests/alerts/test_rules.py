@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kalshid.alerts import AlertConfigError, AlertRules, AlertRuleSettings, Limiter, redact_url
 from kalshid.alerts.notify import AppriseNotifier, read_urls, secret_parts
 from kalshid.alerts.rules import Alert
+from kalshid.alerts.service import summary_from
 
 T0 = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
 
@@ -171,3 +173,28 @@ def test_alert_urls_are_a_secret_in_the_configuration(tmp_path: Path) -> None:
     loaded = load_config(environ={"KALSHID_ALERTS__URLS": url}, cwd=tmp_path)
     assert loaded.config.alerts.urls == (url,)
     assert "AAHsecretsecret" not in render_text(loaded) and "AAHsecretsecret" not in render_json(loaded)
+
+
+async def test_the_daily_summary_says_whether_the_positions_agree_with_the_exchange() -> None:
+    today = datetime.now(UTC).date().isoformat()
+
+    class Control:
+        def __init__(self) -> None:
+            self.audit: dict[str, Any] = {"checked_at": "2026-12-05T20:00:00+00:00", "agrees": True,
+                                          "differences": []}
+
+        async def status(self) -> dict[str, Any]:
+            return {"state": "running", "mode": "live", "equity": "10012.5000", "position_audit": self.audit}
+
+        async def pnl(self, group_by: str) -> list[dict[str, Any]]:
+            return [{"day": today, "net": "12.5000", "fees": "1.2000", "fills": 4}]
+
+    control = Control()
+    summary = summary_from(control)  # type: ignore[arg-type]
+    text = await summary()
+    assert text == ("state running, mode live, equity $10012.5000; today: realised $12.5000 net of $1.2000 fees, "
+                    "4 fills; positions agree with the exchange's")
+    control.audit = {"checked_at": "2026-12-05T20:00:00+00:00", "agrees": False,
+                     "differences": ["KX-1: journal says +0 (YES − NO), exchange says +7"]}
+    assert (await summary()).endswith("positions DIFFER from the exchange's: KX-1: journal says +0 (YES − NO), "
+                                      "exchange says +7")
