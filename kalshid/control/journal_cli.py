@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
             result = _view(args, conn, path)
     except (inspect.InspectError, CursorError) as exc:
         return _fail(str(exc), 1)
+    except sqlite3.Error as exc:  # a journal this version cannot read (its start would migrate it first)
+        return _fail(f"{path}: cannot be read ({type(exc).__name__}: {exc})", 1)
     print(json.dumps(result, indent=2) if args.json else _text(args.view, result))
     return 0
 

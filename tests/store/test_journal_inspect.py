@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -149,3 +150,10 @@ async def test_kalshid_journal_prints_each_view(tmp_path: Path, capsys: pytest.C
     assert main(["journal", "--journal", str(path), "--limit", "0", "orders"]) == 2
     assert main(["journal", "--journal", str(tmp_path / "gone.sqlite3")]) == 1
     assert "no journal there" in capsys.readouterr().err
+    moved = tmp_path / "var" / "kalshid-sim.sqlite3"
+    conn = sqlite3.connect(moved)  # a journal of another version: a column the views read is not there
+    conn.execute("ALTER TABLE fills RENAME COLUMN fee_cc TO fee")
+    conn.commit()
+    conn.close()
+    assert main(["journal", "--journal", str(moved), "trades"]) == 1
+    assert "cannot be read (OperationalError" in capsys.readouterr().err
