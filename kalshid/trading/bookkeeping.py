@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 import attrs
 import trio
 
+from kalshid.core.audit import closed_windows, position_differences
 from kalshid.core.orders import LiveOrder, OrderPhase
 from kalshid.core.vocab import Action as CoreAction
 from kalshid.core.vocab import Side as CoreSide
@@ -218,6 +219,35 @@ class Bookkeeper:
             if s.market_result in ("yes", "no"):  # else risk leaves the position for the operator
                 self.p.orders.settled(s.ticker)
             await risk.send(SettlementBooked(s))
+
+    def unexplained(self, positions: ExchangePositions) -> list[str]:
+        """The open windows (and other series' markets) where ``positions`` differ from the portfolio
+        as risk holds it now: where the position audit looks for fills the catch-up missed."""
+        portfolio = self.p.state.portfolio.positions
+        closed = closed_windows(set(positions.positions) | set(portfolio), positions.read_at)
+        return list(position_differences(portfolio, positions.positions, positions.left_alone | closed))
+
+    async def book_missed_fills(self, tickers: list[str], risk: Risk) -> None:
+        """Every exchange fill of ``tickers``, whatever its time, that the journal lacks: booked now
+        (the catch-up reads fills from a few seconds before the newest one it has seen; a fill older
+        than that, which no message brought, is found here), with a warning each."""
+        exchange = self.p.require_exchange()
+        journal = self.p.require_journal()
+        for ticker in tickers:
+            try:
+                fills = await exchange.list_fills(ticker=ticker)
+            except ExchangeError as exc:
+                log.warning("position audit: fills not readable; the next audit tries again", market=ticker,
+                            error=f"{type(exc).__name__}: {exc}")
+                continue
+            booked = {f.fill_id for f in await journal.all_fills(ticker=ticker)}
+            for fill in sorted(fills, key=lambda f: (f.ts is None, f.ts)):
+                if fill.fill_id in booked:
+                    continue
+                log.warning("position audit: a fill no message or catch-up brought; booking it now",
+                            fill_id=fill.fill_id, order_id=fill.order_id, market=fill.ticker,
+                            ts=fill.ts.isoformat() if fill.ts else None)
+                await self.book_fill(fill, risk, source="audit")
 
     async def exchange_positions(self) -> ExchangePositions | None:
         """The exchange's positions for the position audit, or None (logged) when they cannot be read:

@@ -266,8 +266,10 @@ class ExecutionStage:
         """REST catch-up every ``catch_up_every_s`` (or sooner when asked). Every
         ``position_audit_every_s`` the exchange's positions are read before and after the catch-up and,
         if no fill moved them in between, sent to risk behind the catch-up's fills and settlements: risk
-        compares them with a portfolio that has booked everything they include (the position audit). A
-        catch-up the positions moved during is not audited; the next one is."""
+        compares them with a portfolio that has booked everything they include (the position audit).
+        Where they differ from the portfolio, every exchange fill of the market the journal lacks is
+        booked first, whatever its time. A catch-up the positions moved during is not audited; the next
+        one is."""
         every_audit = self.settings.position_audit_every_s
         audit_due = trio.current_time() + every_audit if every_audit > 0 else math.inf
         self._catch_up_due = min(self._catch_up_due, trio.current_time() + self.settings.catch_up_every_s)
@@ -287,6 +289,8 @@ class ExecutionStage:
             if positions is not None:
                 again = await self.keeper.exchange_positions()
                 if again is not None and again.positions == positions.positions:
+                    if unexplained := self.keeper.unexplained(again):
+                        await self.keeper.book_missed_fills(unexplained, risk)
                     await risk.send(attrs.evolve(again, started=positions.started))
 
     # --- placing ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import trio
 from daemonkit import running_daemon, wait_for
 
 from kalshid.sim.counts import CONTRACT
+from kalshid.sim.model import Fill
 from kalshid.sim.server import TRADER_USER
 
 
@@ -88,3 +89,38 @@ async def test_a_difference_found_twice_holds_entries_until_the_positions_agree(
                 (await daemon.p.require_journal().list_orders(limit=1000)).items) > len(orders_before)
 
         await wait_for(approved_again, limit_s=1800)
+
+
+async def test_a_fill_no_message_or_catch_up_brought_is_found_and_booked_by_the_audit(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    async with running_daemon(tmp_path, KALSHID_TRADING__POSITION_AUDIT_SECONDS="30") as (daemon, _sup):
+        control = daemon.control
+        assert control is not None
+
+        async def traded() -> bool:
+            return daemon.p.snapshots.counters().get("fills", 0) >= 1
+
+        await wait_for(traded, limit_s=1800)
+        # a fill of an hour ago appears on the account: older than anything the catch-up reads again, and
+        # no message brings it (as a fill lost by an earlier version's time window would be)
+        engine = daemon.p.sim_handle.venue.exchange
+        ticker = max(engine.markets)
+        account = engine.accounts[TRADER_USER]
+        seven = 7 * CONTRACT
+        account.fills.append(Fill("missed-1", "missed-1", "order-elsewhere", TRADER_USER, "", ticker, "yes",
+                                  "buy", seven, 5_000, True, 0, daemon.clock.now().timestamp() - 3_600, seven))
+        pos = account.position(ticker)
+        account.positions[ticker] = attrs.evolve(pos, yes=pos.yes + seven, yes_cost_cc=pos.yes_cost_cc + 35_000)
+        account.cash_cc -= 35_000
+        journal = daemon.p.require_journal()
+
+        async def booked() -> bool:
+            return any(f.fill_id == "missed-1" for f in await journal.all_fills(ticker=ticker))
+
+        await wait_for(booked, limit_s=120)
+        assert daemon.p.state.portfolio.positions[ticker].yes_count == 7
+        await trio.sleep(120)  # two more audits: the positions agree, nothing is confirmed or held
+        status = await control.status()
+        assert status["position_audit"]["agrees"] is True and status["position_audit"]["differences"] == []
+        assert b"kalshid_position_mismatch_markets 0.0" in daemon.metrics.exposition()
