@@ -131,7 +131,7 @@ def render_decisions_page(page: Mapping[str, Any]) -> str:
     """Journaled decisions, newest first: the signal, the verdict and its reason, the order it became
     (the verdict's detail and the signal's reason are in ``--json``)."""
     return _page(page, ("ts", "strategy", "ticker", "action", "side", "count", "price", "edge", "verdict",
-                        "reason", "order"))
+                        "reason", "ordered", "order"))
 
 
 def render_risk(risk: Mapping[str, Any]) -> str:

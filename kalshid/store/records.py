@@ -311,7 +311,8 @@ class OrderEvent:
 @attrs.frozen
 class Decision:
     """A journaled signal with the risk verdict on it (``approved`` None: none was journaled) and the
-    order it became (``client_order_id``, approved signals only)."""
+    order it became (``client_order_id`` and its ``ordered`` count, which a reduction makes smaller than
+    the signal's; approved signals only)."""
 
     signal_id: int
     signal: Signal
@@ -319,6 +320,7 @@ class Decision:
     reason_code: str | None
     detail: str | None
     client_order_id: str | None
+    ordered: int | None
 
 
 @attrs.frozen

@@ -187,7 +187,7 @@ def list_decisions(
         where.append("(s.ts_us, s.id) < (?, ?)")
         args.extend((ts_us, int(key)))
     sql = ("SELECT s.id, s.ts_us, s.strategy, s.ticker, s.side, s.action, s.price_cc, s.count, s.fair_prob, s.edge,"
-           " s.confidence, s.reason, v.approved, v.reason_code, v.detail, o.client_order_id FROM signals s"
+           " s.confidence, s.reason, v.approved, v.reason_code, v.detail, o.client_order_id, o.count FROM signals s"
            " LEFT JOIN risk_verdicts v ON v.signal_id = s.id LEFT JOIN orders o ON o.signal_id = s.id"
            + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY s.ts_us DESC, s.id DESC LIMIT ?")
     rows = conn.execute(sql, (*args, limit + 1)).fetchall()
@@ -198,7 +198,7 @@ def list_decisions(
 def _decision(r: Sequence[Any]) -> Decision:
     signal = Signal(ts=from_us(r[1]), strategy=r[2], ticker=r[3], side=r[4], action=r[5], price_cc=r[6], count=r[7],
                     fair_prob=r[8], edge=r[9], confidence=r[10], reason=r[11])
-    return Decision(r[0], signal, None if r[12] is None else bool(r[12]), r[13], r[14], r[15])
+    return Decision(r[0], signal, None if r[12] is None else bool(r[12]), r[13], r[14], r[15], r[16])
 
 
 # ---- fills -----------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def decision_json(d: records.Decision) -> JSON:
     return {"id": d.signal_id, "ts": s.ts.isoformat(), "strategy": s.strategy, "ticker": s.ticker,
             "action": s.action.value, "side": s.side.value, "count": s.count, "price": format_dollars(s.price_cc),
             "fair": round(s.fair_prob, 4), "edge": round(s.edge, 4), "verdict": verdict, "reason": d.reason_code,
-            "detail": d.detail, "order": d.client_order_id, "signal_reason": s.reason}
+            "detail": d.detail, "order": d.client_order_id, "ordered": d.ordered, "signal_reason": s.reason}
 
 
 def pnl_json(rows: Sequence[records.PnlRow], group_by: str) -> list[JSON]:

@@ -80,8 +80,8 @@ def read(path: Path) -> None:
         assert [t["fill_id"] for t in trades["items"]] == ["f-2", "f-1"] and trades["items"][1]["price"] == "0.4200"
         assert [r["window"] for r in inspect.pnl(conn, "window")] == [TICKER]
         decisions = inspect.decisions(conn, ticker=None, strategy=None, refused=False, limit=2, cursor=None)
-        assert [(d["verdict"], d["reason"], d["order"], d["count"]) for d in decisions["items"]] == [
-            ("refused", "max_daily_loss", None, 50), ("approved", "approved", "c-2", 5)]
+        assert [(d["verdict"], d["reason"], d["order"], d["count"], d["ordered"]) for d in decisions["items"]] == [
+            ("refused", "max_daily_loss", None, 50, None), ("approved", "approved", "c-2", 5, 5)]
         assert decisions["items"][0]["detail"] == REFUSED.detail
         rest = inspect.decisions(conn, ticker=None, strategy=None, refused=False, limit=2, cursor=decisions["cursor"])
         assert [d["order"] for d in rest["items"]] == ["c-1"] and rest["cursor"] is None
@@ -124,8 +124,8 @@ async def test_kalshid_journal_prints_each_view(tmp_path: Path, capsys: pytest.C
     assert "TOTAL  realized 1.4000" in capsys.readouterr().out
     assert main(["journal", "--journal", str(path), "decisions", "--refused"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[-3:] == ["VERDICT", "REASON", "ORDER"] and lines[1].split()[-3:] == [
-        "refused", "max_daily_loss", "-"] and len(lines) == 2
+    assert lines[0].split()[-4:] == ["VERDICT", "REASON", "ORDERED", "ORDER"] and lines[1].split()[-4:] == [
+        "refused", "max_daily_loss", "-", "-"] and len(lines) == 2
     assert main(["journal", "--journal", str(path), "decisions", "--cursor", "bm90LWEtY3Vyc29y"]) == 1
     assert "not a valid journal cursor" in capsys.readouterr().err
     assert main(["journal", "--journal", str(path), "breaker"]) == 0
