@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "trading"))  # the process helpers the kill -9 test uses
 
 from procutil import Daemon, OutputTimeout, Simulator, keygen  # noqa: E402
-from test_process_kill9 import Books, daemon_env, read_books  # noqa: E402
+from test_process_kill9 import Books, daemon_env, fill_differences, read_books  # noqa: E402
 
 from kalshid.config import load_config  # noqa: E402
 from kalshid.credentials import load_private_key  # noqa: E402
@@ -79,16 +79,10 @@ def compare(books: Books, api_status: dict[str, Any], api_positions: list[dict[s
     out: dict[str, list[str]] = {"duplicates": [], "lost_fills": [], "mismatches": []}
     cids = collections.Counter(o.client_order_id for o in books.orders)
     out["duplicates"] = [f"client_order_id {c} used {n} times" for c, n in cids.items() if n > 1]
-    journal_fills = {f.fill_id: f for f in books.journal_fills}
-    exchange_fills = {f.fill_id: f for f in books.fills}
-    out["lost_fills"] = [f"exchange fill {i} not in the journal" for i in exchange_fills if i not in journal_fills]
+    fills = fill_differences(books)  # a netted fill's two journal parts compared as the one exchange fill
+    out["lost_fills"] = [d for d in fills if d.endswith("not in the journal")]
     bad = out["mismatches"]
-    bad += [f"journal fill {i} unknown to the exchange" for i in journal_fills if i not in exchange_fills]
-    for fill_id, f in exchange_fills.items():
-        j = journal_fills.get(fill_id)
-        if j is not None and (j.order_id, j.ticker, j.side.value, j.action.value, j.count, j.price_cc, j.fee_cc) != (
-                f.order_id, f.ticker, f.side, f.action, f.count, f.price_cc, f.fee_cc):
-            bad.append(f"fill {fill_id} differs")
+    bad += [d for d in fills if not d.endswith("not in the journal")]
     by_cid = {r.client_order_id: r for r in books.journal_orders}
     for order in books.orders:
         rec = by_cid.get(order.client_order_id)

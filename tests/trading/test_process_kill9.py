@@ -59,6 +59,37 @@ class Books:
     unacknowledged: list[str]  # client_order_ids journaled as pending/in_flight
 
 
+def fill_differences(books: Books) -> list[str]:
+    """Every way the journal's fills and the exchange's differ. A fill that closed the opposite holding
+    and opened the rest is journaled in two parts (Kalshi nets: ``<fill_id>`` and ``<fill_id>:open``),
+    so they are compared as the exchange reports a fill: its book side and YES price (which netting
+    keeps), and the parts' counts and fees added up."""
+    def exchange_key(f: Any) -> tuple[Any, ...]:
+        return (f.order_id, f.ticker, f.book_side, f.yes_price_cc, f.is_taker)
+
+    def journal_key(f: records.Fill) -> tuple[Any, ...]:
+        yes_price = f.price_cc if f.side.value == "yes" else 10_000 - f.price_cc
+        return (f.order_id, f.ticker, book_side_of(f.side.value, f.action.value), yes_price, f.is_taker)  # type: ignore[arg-type]
+
+    out: list[str] = []
+    for kind, ids in (("exchange", [f.fill_id for f in books.fills]),
+                      ("journal", [f.fill_id for f in books.journal_fills])):
+        out += [f"{kind} fill {i} listed {n} times" for i, n in collections.Counter(ids).items() if n > 1]
+    journal: dict[str, tuple[Any, ...]] = {}
+    for f in sorted(books.journal_fills, key=lambda f: f.fill_id):
+        base = f.fill_id.removesuffix(OPEN_SUFFIX)
+        key, count, fee = journal.get(base, (journal_key(f), 0, 0))
+        if key != journal_key(f):
+            out.append(f"journal fill {f.fill_id}: its parts disagree ({key} against {journal_key(f)})")
+        journal[base] = (key, count + f.count, fee + f.fee_cc)
+    exchange = {f.fill_id: (exchange_key(f), f.count, f.fee_cc) for f in books.fills}
+    out += [f"exchange fill {i} not in the journal" for i in exchange if i not in journal]
+    out += [f"journal fill {i} unknown to the exchange" for i in journal if i not in exchange]
+    out += [f"fill {i} differs: exchange {exchange[i]}, journal {journal[i]}" for i in exchange
+            if i in journal and journal[i] != exchange[i]]
+    return out
+
+
 def daemon_env(tmp: Path, rest_url: str, key_id: str, private: Path) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -124,7 +155,7 @@ def assert_exchange_matches_journal(books: Books) -> None:
         assert rec is not None, f"exchange order {order.order_id} ({order.client_order_id}) is not in the journal"
         assert not rec.external, f"order {order.client_order_id} was adopted as external, not placed by us"
         # the exchange reports the YES-book side and price; the journal the intent behind them
-        intent = OrderRequest(rec.ticker, rec.side.value, rec.action.value, rec.count, rec.price_cc,  # type: ignore[arg-type]
+        intent = OrderRequest(rec.ticker, rec.side.value, rec.action.value, rec.count, rec.price_cc,
                               rec.client_order_id)
         assert (rec.order_id, rec.ticker, intent.book_side, intent.yes_price_cc, rec.count) == (
             order.order_id, order.ticker, order.book_side, order.yes_price_cc, order.initial_count), rec
@@ -142,23 +173,7 @@ def assert_exchange_matches_journal(books: Books) -> None:
             assert rec.client_order_id not in on_exchange, rec
     assert books.unacknowledged == []
 
-    def exchange_key(f: Any) -> tuple[Any, ...]:
-        return (f.order_id, f.ticker, f.book_side, f.yes_price_cc, f.is_taker)
-
-    def journal_key(f: records.Fill) -> tuple[Any, ...]:
-        yes_price = f.price_cc if f.side.value == "yes" else 10_000 - f.price_cc
-        return (f.order_id, f.ticker, book_side_of(f.side.value, f.action.value), yes_price, f.is_taker)  # type: ignore[arg-type]
-
-    # a fill that closed the opposite holding and opened the rest is journaled in two parts (Kalshi nets)
-    assert len({f.fill_id for f in books.fills}) == len(books.fills)
-    assert len({f.fill_id for f in books.journal_fills}) == len(books.journal_fills)
-    journal: dict[str, tuple[Any, ...]] = {}
-    for f in sorted(books.journal_fills, key=lambda f: f.fill_id):
-        base = f.fill_id.removesuffix(OPEN_SUFFIX)
-        key, count, fee = journal.get(base, (journal_key(f), 0, 0))
-        assert key == journal_key(f), f
-        journal[base] = (key, count + f.count, fee + f.fee_cc)
-    assert journal == {f.fill_id: (exchange_key(f), f.count, f.fee_cc) for f in books.fills}
+    assert fill_differences(books) == []
 
     assert {r.settlement.ticker for r in books.journal_settlements} == {s.ticker for s in books.settlements}
     assert [r.check_detail for r in books.journal_settlements
