@@ -69,6 +69,13 @@ def closed_windows(tickers: Iterable[str], at: datetime) -> set[str]:
     return closed
 
 
+def trading_differences(positions: Mapping[str, Position], exchange: Mapping[str, int], left_alone: Collection[str],
+                        at: datetime) -> dict[str, Difference]:
+    """:func:`position_differences` while trading: closed windows (at exchange time ``at``) left out."""
+    closed = closed_windows(set(exchange) | set(positions), at)
+    return position_differences(positions, exchange, set(left_alone) | closed)
+
+
 @attrs.frozen
 class PositionAudit:
     """The audits so far: the latest one's differences (``seen``), the confirmed ones, and when the

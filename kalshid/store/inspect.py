@@ -22,7 +22,7 @@ from kalshid.core.units import format_dollars
 from kalshid.store import records, sql_read
 from kalshid.store.intentlog import read_records
 from kalshid.store.jobs import intent_log_path
-from kalshid.store.views import JSON, decision_json, fill_json, order_json, pnl_json
+from kalshid.store.views import JSON, decision_json, fill_json, order_json, pnl_grouping, pnl_json
 
 
 class InspectError(ValueError):
@@ -54,15 +54,14 @@ def summary(conn: sqlite3.Connection, path: Path) -> JSON:
     transition, and the intent log's decisions that are not in the database yet."""
     ledgers = sql_read.compute_ledgers(sql_read.ledger_inputs(conn))
     rows = sql_read.pnl_from(ledgers, "ticker")
-    first = sql_read.list_fills(conn, limit=1, cursor=None).items
-    fills_newest = first[0].ts.isoformat() if first else None
+    newest = sql_read.list_fills(conn, limit=1, cursor=None).items  # newest first
     breaker = sql_read.breaker_events(conn)
     pending = not_in_journal(conn, path)
     return {
         "journal": str(path),
         "meta": meta(conn),
         "rows": sql_read.table_counts(conn),
-        "last_fill": fills_newest,
+        "last_fill": newest[0].ts.isoformat() if newest else None,
         "realized": format_dollars(sum(r.realized_cc for r in rows)),
         "fees": format_dollars(sum(r.fees_cc for r in rows)),
         "net": format_dollars(sum(r.net_cc for r in rows)),
@@ -117,13 +116,10 @@ def decisions(conn: sqlite3.Connection, *, ticker: str | None, strategy: str | N
 
 def pnl(conn: sqlite3.Connection, group_by: str) -> list[JSON]:
     """Realised P&L by ``day``, ``strategy`` or ``window``."""
-    grouping: sql_read.PnlGrouping
-    if group_by == "window":
-        grouping = "ticker"
-    elif group_by in ("day", "strategy"):
-        grouping = "day" if group_by == "day" else "strategy"
-    else:
-        raise InspectError(f"group by day, strategy or window, not {group_by!r}")
+    try:
+        grouping = pnl_grouping(group_by)
+    except ValueError as exc:
+        raise InspectError(str(exc)) from None
     ledgers = sql_read.compute_ledgers(sql_read.ledger_inputs(conn))
     return pnl_json(sql_read.pnl_from(ledgers, grouping), group_by)
 

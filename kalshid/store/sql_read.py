@@ -86,6 +86,14 @@ def _page(
     return rows, encode_cursor(rows[-1][1], rows[-1][0])
 
 
+def _equal_filters(where: list[str], args: list[Any], pairs: Sequence[tuple[str, Any]]) -> None:
+    """``column = value`` for each pair whose value is given (None: no filter on that column)."""
+    for col, val in pairs:
+        if val is not None:
+            where.append(f"{col} = ?")
+            args.append(val)
+
+
 def _time_filters(where: list[str], args: list[Any], since: datetime | None, until: datetime | None) -> None:
     if since is not None:
         where.append("ts_us >= ?")
@@ -137,10 +145,7 @@ def list_orders(
     """Orders matching every given filter, newest intent first; ``since`` inclusive, ``until`` exclusive."""
     where: list[str] = []
     args: list[Any] = []
-    for col, val in (("ticker", ticker), ("strategy", strategy)):
-        if val is not None:
-            where.append(f"{col} = ?")
-            args.append(val)
+    _equal_filters(where, args, (("ticker", ticker), ("strategy", strategy)))
     if states is not None:
         where.append(f"state IN ({', '.join('?' * len(states))})")
         args.extend(OrderState(s).value for s in states)
@@ -174,10 +179,7 @@ def list_decisions(
     _check_limit(limit)
     where: list[str] = []
     args: list[Any] = []
-    for col, val in (("s.ticker", ticker), ("s.strategy", strategy)):
-        if val is not None:
-            where.append(f"{col} = ?")
-            args.append(val)
+    _equal_filters(where, args, (("s.ticker", ticker), ("s.strategy", strategy)))
     if refused:
         where.append("v.approved = 0")
     if cursor is not None:
@@ -222,10 +224,7 @@ def list_fills(
     """Fills (trades) matching every given filter, newest first; ``since`` inclusive, ``until`` exclusive."""
     where: list[str] = []
     args: list[Any] = []
-    for col, val in (("ticker", ticker), ("strategy", strategy), ("order_id", order_id)):
-        if val is not None:
-            where.append(f"{col} = ?")
-            args.append(val)
+    _equal_filters(where, args, (("ticker", ticker), ("strategy", strategy), ("order_id", order_id)))
     _time_filters(where, args, since, until)
     rows, nxt = _page(conn, f"SELECT {_FILL_COLS} FROM fills", "fill_id", where, args, limit, cursor)
     return Page(tuple(_fill(r) for r in rows), nxt)

@@ -8,6 +8,7 @@ from typing import Any
 
 from kalshid.core.units import format_dollars
 from kalshid.store import records
+from kalshid.store.sql_read import PnlGrouping
 
 JSON = dict[str, Any]
 
@@ -43,6 +44,14 @@ def decision_json(d: records.Decision) -> JSON:
             "action": s.action.value, "side": s.side.value, "count": s.count, "price": format_dollars(s.price_cc),
             "fair": round(s.fair_prob, 4), "edge": round(s.edge, 4), "verdict": verdict, "reason": d.reason_code,
             "detail": d.detail, "order": d.client_order_id, "ordered": d.ordered, "signal_reason": s.reason}
+
+
+def pnl_grouping(group_by: str) -> PnlGrouping:
+    """The journal's grouping for the control plane's ``group_by`` (``window`` is the market's ticker)."""
+    groupings: Mapping[str, PnlGrouping] = {"day": "day", "strategy": "strategy", "window": "ticker"}
+    if group_by not in groupings:
+        raise ValueError(f"group by day, strategy or window, not {group_by!r}")
+    return groupings[group_by]
 
 
 def pnl_json(rows: Sequence[records.PnlRow], group_by: str) -> list[JSON]:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 import attrs
 import trio
 
-from kalshid.core.audit import closed_windows, position_differences
+from kalshid.core.audit import trading_differences
 from kalshid.core.orders import LiveOrder, OrderPhase
 from kalshid.core.vocab import Action as CoreAction
 from kalshid.core.vocab import Side as CoreSide
@@ -223,9 +223,8 @@ class Bookkeeper:
     def unexplained(self, positions: ExchangePositions) -> list[str]:
         """The open windows (and other series' markets) where ``positions`` differ from the portfolio
         as risk holds it now: where the position audit looks for fills the catch-up missed."""
-        portfolio = self.p.state.portfolio.positions
-        closed = closed_windows(set(positions.positions) | set(portfolio), positions.read_at)
-        return list(position_differences(portfolio, positions.positions, positions.left_alone | closed))
+        return list(trading_differences(self.p.state.portfolio.positions, positions.positions, positions.left_alone,
+                                        positions.read_at))
 
     async def book_missed_fills(self, tickers: list[str], risk: Risk) -> None:
         """Every exchange fill of ``tickers``, whatever its time, that the journal lacks: booked now

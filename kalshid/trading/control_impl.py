@@ -24,7 +24,7 @@ from kalshid.core.strategies.evidence import live_gate
 from kalshid.core.units import format_dollars
 from kalshid.daemon import audit
 from kalshid.store import CursorError
-from kalshid.store.views import STATUS_STATES, fill_json, order_json, pnl_json
+from kalshid.store.views import STATUS_STATES, fill_json, order_json, pnl_grouping, pnl_json
 from kalshid.trading.messages import (
     CancelAll,
     Command,
@@ -164,8 +164,7 @@ class DaemonControlImpl:
         return {"items": [fill_json(f) for f in page.items], "cursor": page.next_cursor}
 
     async def pnl(self, group_by: PnlGroup) -> list[JSON]:
-        return pnl_json(await self.d.p.require_journal().pnl("ticker" if group_by == "window" else group_by),
-                        group_by)
+        return pnl_json(await self.d.p.require_journal().pnl(pnl_grouping(group_by)), group_by)
 
     async def markets(self) -> JSON:
         s = self._state

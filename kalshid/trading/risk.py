@@ -29,7 +29,7 @@ from datetime import datetime
 import attrs
 import trio
 
-from kalshid.core.audit import closed_windows, position_differences
+from kalshid.core.audit import trading_differences
 from kalshid.core.breaker import Breaker, BreakerError, BreakerEvent, BreakerStatus
 from kalshid.core.portfolio import Portfolio, PortfolioError
 from kalshid.core.risk import OrderIntent, RiskEngine, RiskState
@@ -255,9 +255,7 @@ class RiskStage:
         before = state.position_audit
         busy = {t for t, at in self._booked_at.items() if at >= item.started}
         self._booked_at = {t: at for t, at in self._booked_at.items() if at >= item.started}
-        positions = state.portfolio.positions
-        closed = closed_windows(set(item.positions) | set(positions), item.read_at)
-        differences = position_differences(positions, item.positions, item.left_alone | closed)
+        differences = trading_differences(state.portfolio.positions, item.positions, item.left_alone, item.read_at)
         audit = state.position_audit = before.observe(differences, item.read_at, busy)
         self._mismatches = audit.describe()
         if self.metrics is not None:

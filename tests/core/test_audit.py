@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from kalshid.core.audit import Difference, PositionAudit, closed_windows, position_differences
+from kalshid.core.audit import Difference, PositionAudit, closed_windows, position_differences, trading_differences
 from kalshid.core.portfolio import Position
 
 T0 = datetime(2026, 7, 8, 22, 45, tzinfo=UTC)
@@ -64,3 +64,7 @@ def test_closed_windows_leave_the_audit_to_the_settlement_check() -> None:
     assert closed_windows([A, B, "NOT-A-TICKER"], T0) == set()
     assert closed_windows([A, B, "NOT-A-TICKER"], T0 + timedelta(minutes=15)) == {A}
     assert closed_windows([A, B], T0 + timedelta(minutes=31)) == {A, B}
+    ours = {A: Position(A, yes_count=5, yes_cost_cc=20_000)}
+    at_close_of_a = T0 + timedelta(minutes=15)
+    assert trading_differences(ours, {B: 2}, (), at_close_of_a) == {B: Difference(B, 0, 2)}  # A is settling
+    assert trading_differences(ours, {B: 2}, {B}, T0) == {A: Difference(A, 5, 0)}
