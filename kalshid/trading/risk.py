@@ -69,7 +69,6 @@ class RiskStage:
         self.metrics = metrics
         self.write_behind = WriteBehind()
         self.counters = Counters()
-        self._mismatches: tuple[str, ...] = ()  # the position audit's confirmed differences, described
         self._booked_at: dict[str, float] = {}  # ticker -> Trio time of its latest fill or settlement applied
         pipeline.snapshots.risk = attrs.evolve(pipeline.snapshots.risk, limits=engine.limits,
                                                counters=self.counters.view)
@@ -138,7 +137,7 @@ class RiskStage:
             resting=self.p.orders.resting_for_risk(),
             book_age_seconds=None if proposal.book_age_seconds is None else proposal.book_age_seconds + queued,
             index_age_seconds=None if proposal.index_age_seconds is None else proposal.index_age_seconds + queued,
-            position_mismatches=self._mismatches,
+            position_mismatches=state.position_audit.describe(),
         )
         intent = OrderIntent(signal.ticker, signal.side, signal.action, signal.count, signal.price_cc)
         verdict = self.engine.check(intent, rstate, now)
@@ -257,7 +256,6 @@ class RiskStage:
         self._booked_at = {t: at for t, at in self._booked_at.items() if at >= item.started}
         differences = trading_differences(state.portfolio.positions, item.positions, item.left_alone, item.read_at)
         audit = state.position_audit = before.observe(differences, item.read_at, busy)
-        self._mismatches = audit.describe()
         if self.metrics is not None:
             self.metrics.set_position_mismatches(len(audit.confirmed))
         newly = [d for t, d in audit.confirmed.items() if t not in before.confirmed]
