@@ -139,13 +139,14 @@ def run(args: argparse.Namespace) -> int:
     from kalshid.research.backtest import run_backtest
     from kalshid.research.edge import cli as edge
     from kalshid.research.report import summarize, write_report
-    from kalshid.research.sources.base import SourceError
+    from kalshid.research.sources.base import SourceError, check_period
 
     if edge.wants_study(args):
         return edge.run_study(args)
     try:
         source, settings = build(args)
         settings = edge.check_run(args, settings)
+        check_period(source, args.start, args.end)
     except ValueError as exc:
         return _fail(str(exc))
     with progress_bar(not args.no_progress, "backtest") as bar:

@@ -81,14 +81,21 @@ def spec_from(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from kalshid.research.report import write_report
+    from kalshid.research.sources.base import SourceError, check_period
     from kalshid.research.sweep import DEFAULT_SPACE, ParamSpace, merge, slices, walk_forward
 
     try:
-        _source, settings = build(args)
+        source, settings = build(args)
         space = [ParamSpace.parse(s) for s in args.space] or list(DEFAULT_SPACE)
         probe = {s.name: (s.choices[0] if s.choices else (int(s.low or 0) if s.integer else s.low)) for s in space}
         settings.with_params(probe)  # unknown names fail now, not in every trial
         periods = slices(args.start, args.end, args.folds, args.split)
+        for i, (lo, hi) in enumerate(periods):  # a slice with no market would train or test on nothing
+            try:
+                check_period(source, lo, hi)
+            except SourceError as exc:
+                raise ValueError(f"slice {i + 1} of {len(periods)} ({lo:%Y-%m-%d %H:%M} to {hi:%Y-%m-%d %H:%M}): "
+                                 f"{exc}") from None
         if args.batch is not None and args.batch < 1:
             raise ValueError(f"--batch must be >= 1, got {args.batch}")
     except ValueError as exc:

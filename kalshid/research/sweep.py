@@ -252,6 +252,8 @@ def next_call_size(remaining: int, parallel: int, cap: int) -> int:
 def slices(start: datetime, end: datetime, folds: int, split: datetime | None = None
            ) -> list[tuple[datetime, datetime]]:
     """``folds + 1`` consecutive periods covering ``[start, end)`` (two, cut at ``split``, if given)."""
+    if not start < end:
+        raise ValueError(f"empty period: --from {start.isoformat()} is not before --to {end.isoformat()}")
     if split is not None:
         if not start < split < end:
             raise ValueError("--split must lie strictly inside --from/--to")

@@ -67,6 +67,32 @@ def test_backtest_refuses_bad_input_with_a_clear_message(argv: list[str], messag
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("period, message", [
+    (["--from", "2026-06-02", "--to", "2026-06-01"],
+     "empty period: --from 2026-06-02T00:00:00+00:00 is not before --to 2026-06-01T00:00:00+00:00"),
+    (["--from", "2025-06-01", "--to", "2025-06-02"],
+     "no market closes between 2025-06-01T00:00:00+00:00 and 2025-06-02T00:00:00+00:00: the 23 markets of "
+     "shared-data:KXSOL15M:underlying=perp close from 2026-06-01T01:00:00+00:00 to 2026-06-02T08:00:00+00:00"),
+    (["--from", "2026-06-03"], "no market closes between 2026-06-03T00:00:00+00:00 and the end"),
+])
+def test_backtest_refuses_a_period_with_no_market(data: Path, tmp_path: Path, period: list[str], message: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    # a mistyped date would otherwise replay nothing and report a backtest of zeros
+    assert main(["backtest", "--data", str(data), *period, "--no-progress", "--out", str(tmp_path / "bt")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "bt").exists()
+
+
+def test_a_recorded_backtest_names_the_recordings_span(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Recorder(tmp_path / "rec", flush_seconds=0.01) as rec:
+        for e in session_messages():
+            rec.offer(e)
+    assert main(["backtest", "--source", "recorded", "--recordings", str(tmp_path / "rec"), "--to", "2020-01-01",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "no market closes between the start and 2020-01-01T00:00:00+00:00: the 1 markets of recorded:" in err
+
+
 def test_sweep_reports_out_of_sample_only(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "sw"
     status = main(["sweep", "--data", str(data), "--from", "2026-06-01", "--to", "2026-06-02T12:00",
@@ -80,6 +106,20 @@ def test_sweep_reports_out_of_sample_only(data: Path, tmp_path: Path) -> None:
     oos = json.loads((out / "out_of_sample" / "summary.json").read_text())
     assert oos["pnl_cc"] == report["out_of_sample"]["pnl_cc"]
     assert (out / "study.journal").exists() and report["storage"] == str((out / "study.journal").resolve())
+
+
+@pytest.mark.parametrize("period, message", [
+    (["--from", "2026-06-02", "--to", "2026-06-01"], "empty period: --from 2026-06-02T00:00:00+00:00 is not before"),
+    # three slices of 12 h: the first holds no market of the data, so its trials would score nothing
+    (["--from", "2026-05-31", "--to", "2026-06-01T12:00", "--folds", "2"],
+     "slice 1 of 3 (2026-05-31 00:00 to 2026-05-31 12:00): no market closes between"),
+])
+def test_sweep_refuses_a_slice_with_no_market(data: Path, tmp_path: Path, period: list[str], message: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sweep", "--data", str(data), *period, "--trials", "2", "--no-progress",
+                 "--out", str(tmp_path / "sw")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "sw").exists()
 
 
 def test_sweep_refuses_a_batch_below_one(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -51,3 +51,28 @@ class Source(Protocol):
     def index_gate_exempt(self) -> frozenset[str]:
         """Markets replayed without an underlying path: the stale-index gate does not apply to them."""
         ...
+
+    def closes(self) -> dict[str, datetime]:
+        """ticker → close time, for every market this source replays (with no period)."""
+        ...
+
+
+def _at(t: datetime | None) -> str:
+    return "the start" if t is None else t.isoformat()
+
+
+def check_period(source: Source, start: datetime | None, end: datetime | None) -> int:
+    """The number of ``source``'s markets closing in ``[start, end)``; :class:`SourceError` naming the
+    period and the source's own span when the period is empty or holds none of them (a mistyped date
+    would otherwise replay nothing and report zeros)."""
+    if start is not None and end is not None and not start < end:
+        raise SourceError(f"empty period: --from {start.isoformat()} is not before --to {end.isoformat()}")
+    closes = sorted(source.closes().values())
+    if not closes:
+        raise SourceError(f"{source.info().name}: no market to replay")
+    inside = sum(1 for c in closes if (start is None or c >= start) and (end is None or c < end))
+    if not inside:
+        raise SourceError(f"no market closes between {_at(start)} and {'the end' if end is None else end.isoformat()}: "
+                          f"the {len(closes)} markets of {source.info().name} close from "
+                          f"{closes[0].isoformat()} to {closes[-1].isoformat()}")
+    return inside

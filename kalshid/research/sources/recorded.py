@@ -159,7 +159,7 @@ class RecordedSource:
                    "setting says: after every triggering event, or once per exchange time)",))
 
     def events(self, start: datetime | None = None, end: datetime | None = None) -> Iterator[Event]:
-        closes = {e.ticker: e.close_time for e in self._events if isinstance(e, MarketListed)}
+        closes = self.closes()
         for e in self._events:
             ticker = getattr(e, "ticker", None)
             close = closes.get(ticker) if ticker else None
@@ -174,3 +174,6 @@ class RecordedSource:
 
     def index_gate_exempt(self) -> frozenset[str]:
         return frozenset()
+
+    def closes(self) -> dict[str, datetime]:
+        return {e.ticker: e.close_time for e in self._events if isinstance(e, MarketListed)}

@@ -248,6 +248,9 @@ class SharedDataSource:
             out.append((window.close_time, ticker))
         return [t for _, t in sorted(out)]
 
+    def closes(self) -> dict[str, datetime]:
+        return {t: parse_market_ticker(t)[1].close_time for t in self.tickers()}
+
     def events(self, start: datetime | None = None, end: datetime | None = None) -> Iterator[Event]:
         """The events of the markets closing in ``[start, end)``, built once per period (the events are
         frozen: a sweep's trials on the same period share them)."""
