@@ -58,7 +58,7 @@ def explain(component: str, exc: BaseException, cfg: Config) -> str:
         return f"{component} did not become ready in time: check the exchange is reachable (exchange.env, " \
                "exchange.api_base_url) and the log lines above"
     known = ("JournalIdentityError", "JournalModeError", "JournalError", "SchemaTooNewError",
-             "ReconciliationError", "CredentialError", "InstanceLockError", "ConfigError")
+             "ReconciliationError", "CredentialError", "InstanceLockError", "ConfigError", "RecordingDirError")
     if type(cause).__name__ in known or any(b.__name__ in known for b in type(cause).__mro__):
         return f"{component}: {text}"
     return f"{component} raised {type(cause).__name__}: {text}"

@@ -98,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
                                  f"{exc}") from None
         if args.batch is not None and args.batch < 1:
             raise ValueError(f"--batch must be >= 1, got {args.batch}")
+        if args.trials < 1:
+            raise ValueError(f"--trials must be >= 1, got {args.trials}")
+        if args.scheduler is None and args.workers < 1:  # a local cluster of no worker would wait for ever
+            raise ValueError(f"--workers must be >= 1, got {args.workers}")
     except ValueError as exc:
         return _fail(str(exc))
     args.out.mkdir(parents=True, exist_ok=True)

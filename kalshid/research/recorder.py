@@ -204,3 +204,23 @@ def _write_atomically(table: Any, final: Path) -> None:
 def recording_dir(cfg: Any) -> Path:
     """``record.dir``, else ``<journal.dir>/recordings``."""
     return Path(cfg.record.dir) if cfg.record.dir else Path(cfg.journal.dir or ".") / "recordings"
+
+
+class RecordingDirError(OSError):
+    """The recordings' directory cannot be made or written (a start-up error: the fix is the setting)."""
+
+
+def prepare_recording_dir(cfg: Any) -> Path:
+    """:func:`recording_dir`, created if missing and checked writable, before anything is recorded:
+    a recorder process that cannot write would otherwise die and be restarted for ever."""
+    root = recording_dir(cfg)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-check-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise RecordingDirError(
+            f"cannot write the recordings directory {root} ({exc.strerror or exc}): set record.dir "
+                       "(KALSHID_RECORD__DIR) to a writable directory, or record.enabled = false") from exc
+    return root

@@ -39,7 +39,7 @@ from kalshid.exchange.base import (
 from kalshid.exchange.kalshi.ws import FeedConfig, KalshiFeed
 from kalshid.logs import get_logger
 from kalshid.metrics import Metrics
-from kalshid.research.recorder import recording_dir
+from kalshid.research.recorder import prepare_recording_dir, recording_dir
 from kalshid.research.recorder_link import MIB, RecorderLink
 from kalshid.research.recording import StrategyGate
 from kalshid.trading.exchangeclock import ExchangeClock
@@ -94,7 +94,7 @@ class Feed:
         self._router = router
         if cfg.record.enabled:
             rc = cfg.record
-            self.recorder = RecorderLink(recording_dir(cfg), flush_seconds=rc.flush_seconds,
+            self.recorder = RecorderLink(prepare_recording_dir(cfg), flush_seconds=rc.flush_seconds,
                                          retention_days=rc.retention_days, queue_size=rc.queue_size,
                                          on_exit=self._recorder_exited, virtual_clock=self.virtual_clock,
                                          give_way=self.give_way, on_dropped=self._recorder_dropped,

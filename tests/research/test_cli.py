@@ -122,9 +122,12 @@ def test_sweep_refuses_a_slice_with_no_market(data: Path, tmp_path: Path, period
     assert not (tmp_path / "sw").exists()
 
 
-def test_sweep_refuses_a_batch_below_one(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    status = main(["sweep", "--data", str(data), "--from", "2026-06-01", "--to", "2026-06-02", "--batch", "0",
+@pytest.mark.parametrize("option", ["--batch", "--trials", "--workers"])
+def test_sweep_refuses_a_count_below_one(data: Path, tmp_path: Path, option: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    # no trial to choose from, or a local cluster with no worker to run one (it would wait for ever)
+    status = main(["sweep", "--data", str(data), "--from", "2026-06-01", "--to", "2026-06-02", option, "0",
                    "--no-progress", "--out", str(tmp_path / "sw")])
     assert status == 2
-    assert "--batch must be >= 1, got 0" in capsys.readouterr().err
+    assert f"{option} must be >= 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "sw").exists()
