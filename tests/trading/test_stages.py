@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import pytest
 import trio
 import trio.testing
 
@@ -22,6 +23,7 @@ from kalshid.trading.exchangeclock import ExchangeClock
 from kalshid.trading.execution import ExecutionSettings, ExecutionStage
 from kalshid.trading.messages import (
     ApprovedOrder,
+    FillBooked,
     LiveOrder,
     ResetBreaker,
     SetEntries,
@@ -387,3 +389,39 @@ async def test_risk_applies_stop_entry_and_breaker_reset_from_its_inbox_and_publ
             await ask(inbox_send, not_halted, stage="risk")
             assert not_halted.refused is not None  # nothing to reset: said so
             await inbox_send.aclose()
+
+
+async def test_risk_counts_an_order_filled_but_not_booked_until_its_fills_are(journal: Journal) -> None:
+    """The create's answer (executed, 10 filled) comes before the feed's fill: the order leaves the book,
+    and until its fill is booked into the portfolio risk must still count those contracts, or another
+    strategy's buy in the window is checked against a portfolio that lacks them."""
+    rig = ExecutionRig(journal, ExecutionSettings())
+    p = rig.p
+    cap = all_in_cost_cc(10, 5000)  # room for exactly one 10-lot at 50¢ in the window
+    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=cap, max_concurrent_positions=10,
+                                               max_daily_loss_cc=10_000_000, max_window_exposure_cc=cap)))
+    orders_send, orders_recv = trio.open_memory_channel[Any](10)
+    await stage._on_proposal(proposal("kelly_volatility", 10), orders_send)
+    first = orders_recv.receive_nowait()
+    await journal.record_intent(attrs.evolve(intent_for(first.client_order_id), count=10))
+    executed = Order(order_id="o-first", client_order_id=first.client_order_id, ticker=TICKER, side="yes",
+                     action="buy", status="executed", yes_price_cc=5000, no_price_cc=5000, fill_count=10,
+                     remaining_count=0, initial_count=10)
+    await rig.stage.keeper.on_order(executed, rig._risk_send, source="create")
+    assert first.client_order_id not in p.orders
+    await stage._on_proposal(proposal("mean_reversion", 10), orders_send)
+    with pytest.raises(trio.WouldBlock):
+        orders_recv.receive_nowait()  # refused: the window holds the first order's 10 contracts
+    fill = Fill(fill_id="f-first", order_id="o-first", ticker=TICKER, side="yes", action="buy", count=10,
+                yes_price_cc=5000, no_price_cc=5000, is_taker=True, fee_cc=all_in_cost_cc(10, 5000) - 50_000,
+                ts=NOW, client_order_id=first.client_order_id)
+    await rig.stage.keeper.book_fill(fill, rig._risk_send, source="feed")
+    while True:
+        try:
+            item = rig.risk.receive_nowait()
+        except trio.WouldBlock:
+            break
+        if isinstance(item, FillBooked):
+            await stage._on_fill(item, orders_send)
+    assert p.orders.resting_for_risk() == []  # booked: counted once, in the portfolio
+    assert p.state.portfolio.position(TICKER).yes_count == 10
