@@ -184,6 +184,7 @@ class RiskStage:
         state = self.p.state
         fill = core_fill(item.fill, ts=self.now())
         self._booked_at[item.fill.ticker] = trio.current_time()
+        self._roll_day(fill.ts)
         try:
             state.portfolio = state.portfolio.apply_fill(fill)
         except PortfolioError as exc:
@@ -207,11 +208,22 @@ class RiskStage:
             return
         before = state.portfolio.realized_pnl_cc
         self._booked_at[s.ticker] = trio.current_time()
+        self._roll_day(s.settled_time or self.now())
         state.portfolio = state.portfolio.settle(s.ticker, Side(s.market_result))
         log.info("settled", market=s.ticker, result=s.market_result, revenue_cc=s.revenue_cc,
                  realized_cc=state.portfolio.realized_pnl_cc - before)
         self.p.publish("position_update", position_payload(self.p, s.ticker))
         await self._observe_equity(s.settled_time or self.now(), orders)
+
+    def _roll_day(self, at: datetime) -> None:
+        """The day ledger rolled to ``at``'s trading day (or the later of it and the market data's),
+        before a fill or settlement changes the realised P&L: what is realised after the day boundary
+        is the new day's, whether or not a proposal rolled the ledger first."""
+        state = self.p.state
+        ledger = state.ledger
+        state.ledger = ledger.rolled(max(at, self.now()), state.portfolio)
+        if state.ledger is not ledger:
+            self.p.publish_risk()
 
     async def _observe_equity(self, now: datetime, orders: trio.MemorySendChannel[ExecutionInput]) -> None:
         state = self.p.state

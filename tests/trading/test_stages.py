@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +12,16 @@ import trio
 import trio.testing
 
 from kalshid.core.breaker import Breaker, BreakerStatus
+from kalshid.core.markets import market_ticker
 from kalshid.core.orders import OrderPhase
-from kalshid.core.risk import RiskEngine, RiskLimits
-from kalshid.core.sizing import all_in_cost_cc
+from kalshid.core.portfolio import Fill as PortfolioFill
+from kalshid.core.portfolio import Portfolio
+from kalshid.core.risk import DayLedger, RiskEngine, RiskLimits
+from kalshid.core.signals import Signal
+from kalshid.core.sizing import all_in_cost_cc, max_count_within
 from kalshid.core.vocab import Action, Side
 from kalshid.exchange.base import UnsentOrder
-from kalshid.exchange.types import Fill, Order, OrderRequest
+from kalshid.exchange.types import Fill, Order, OrderRequest, Settlement
 from kalshid.store import Journal, open_journal, records
 from kalshid.trading.exchangeclock import ExchangeClock
 from kalshid.trading.execution import ExecutionSettings, ExecutionStage
@@ -25,8 +29,10 @@ from kalshid.trading.messages import (
     ApprovedOrder,
     FillBooked,
     LiveOrder,
+    Proposal,
     ResetBreaker,
     SetEntries,
+    SettlementBooked,
     SetTrading,
     ShutdownRequested,
     ask,
@@ -425,3 +431,32 @@ async def test_risk_counts_an_order_filled_but_not_booked_until_its_fills_are(jo
             await stage._on_fill(item, orders_send)
     assert p.orders.resting_for_risk() == []  # booked: counted once, in the portfolio
     assert p.state.portfolio.position(TICKER).yes_count == 10
+
+
+async def test_a_loss_settled_after_the_day_boundary_counts_against_the_new_day(journal: Journal) -> None:
+    """The window closing at midnight settles a few seconds into the next trading day, before any
+    proposal of that day: its loss is that day's, and the day's loss limit counts it."""
+    midnight = datetime(2026, 7, 9, tzinfo=UTC)
+    ticker = market_ticker(midnight)
+    p = pipeline(journal)
+    p.state.portfolio = Portfolio(10_000_000).apply_fill(
+        PortfolioFill(ticker, Side.YES, Action.BUY, 10, 5000, 0, midnight - timedelta(minutes=5)))
+    p.state.ledger = DayLedger((midnight - timedelta(minutes=5)).date(), 0)
+    after = midnight + timedelta(seconds=30)
+    p.snapshots.strategy = attrs.evolve(p.snapshots.strategy, data_time=after)
+    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
+                                               max_daily_loss_cc=60_000, max_window_exposure_cc=10_000_000)))
+    orders_send, orders_recv = trio.open_memory_channel[Any](10)
+    settlement = Settlement(ticker=ticker, event_ticker="", market_result="no", yes_count=10, no_count=0,
+                            yes_total_cost_cc=50_000, no_total_cost_cc=0, revenue_cc=0, fee_cc=0,
+                            settled_time=after)
+    await stage._on_settlement(SettlementBooked(settlement), orders_send)
+    assert p.state.ledger == DayLedger(midnight.date(), 0)  # the day rolled before the loss was realised
+    # the next window's buy: 50_000 lost today leaves room for 10_000 of worst case
+    next_ticker = market_ticker(midnight + timedelta(minutes=15))
+    signal = Signal(strategy="kelly_volatility", ticker=next_ticker, side=Side.YES, action=Action.BUY, price_cc=5000,
+                    count=10, fair_prob=0.6, edge=0.05, confidence=1.0, reason="test",
+                    created_at=midnight + timedelta(minutes=1))
+    await stage._on_proposal(Proposal(signal, 0.1, 0.1, trio.current_time()), orders_send)
+    approved = orders_recv.receive_nowait()
+    assert approved.count == max_count_within(10_000, 5000)
