@@ -460,3 +460,26 @@ async def test_a_loss_settled_after_the_day_boundary_counts_against_the_new_day(
     await stage._on_proposal(Proposal(signal, 0.1, 0.1, trio.current_time()), orders_send)
     approved = orders_recv.receive_nowait()
     assert approved.count == max_count_within(10_000, 5000)
+
+
+async def test_a_fill_booked_after_its_markets_settlement_is_settled_with_it(journal: Journal) -> None:
+    """A fill the feed missed is found by a catch-up only after its market's settlement was booked: the
+    contracts it bought were paid at settlement with the rest, so it leaves no open position behind
+    (one would hold a concurrent-position slot and its worst case until a restart)."""
+    p = pipeline(journal)
+    p.state.portfolio = Portfolio(10_000_000).apply_fill(PortfolioFill(TICKER, Side.YES, Action.BUY, 10, 5000, 0, NOW))
+    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
+                                               max_daily_loss_cc=10_000_000, max_window_exposure_cc=10_000_000)))
+    orders_send, _orders_recv = trio.open_memory_channel[Any](10)
+    settlement = Settlement(ticker=TICKER, event_ticker="", market_result="yes", yes_count=15, no_count=0,
+                            yes_total_cost_cc=75_000, no_total_cost_cc=0, revenue_cc=150_000, fee_cc=0,
+                            settled_time=NOW)
+    await stage._on_settlement(SettlementBooked(settlement), orders_send)
+    late = Fill(fill_id="f-late", order_id="o-late", ticker=TICKER, side="yes", action="buy", count=5,
+                yes_price_cc=5000, no_price_cc=5000, is_taker=True, fee_cc=100, ts=NOW, client_order_id="")
+    await stage._on_fill(FillBooked(late, "kelly_volatility"), orders_send)
+    portfolio = p.state.portfolio
+    assert portfolio.positions == {}
+    # paid $1 for each of the 15 contracts that cost 50¢, less the late fill's fee
+    assert portfolio.cash_cc == 10_000_000 - 75_000 + 150_000 - 100
+    assert portfolio.realized_pnl_cc == 75_000 - 100
