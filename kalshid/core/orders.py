@@ -248,9 +248,10 @@ class LiveOrders:
         self.move(order, OrderPhase.IN_FLIGHT)
 
     def lost_answer(self, client_order_id: str, now: float) -> None:
-        """The request ended without an answer (timeout, 5xx, transport): ``UNKNOWN`` since ``now``."""
+        """The request ended without an answer (timeout, 5xx, transport): ``UNKNOWN`` since ``now``. An
+        order the exchange has reported on meanwhile (the feed's update came first) is known: unchanged."""
         order = self._live.get(client_order_id)
-        if order is None:
+        if order is None or order.phase not in _UNANSWERED:
             return
         if order.phase is not OrderPhase.UNKNOWN:
             self.move(order, OrderPhase.UNKNOWN)

@@ -483,3 +483,22 @@ async def test_a_fill_booked_after_its_markets_settlement_is_settled_with_it(jou
     # paid $1 for each of the 15 contracts that cost 50¢, less the late fill's fee
     assert portfolio.cash_cc == 10_000_000 - 75_000 + 150_000 - 100
     assert portfolio.realized_pnl_cc == 75_000 - 100
+
+
+async def test_an_order_answer_that_times_out_after_the_feed_reported_the_order_is_not_unknown(
+        journal: Journal) -> None:
+    """The feed's update (open, 2 of 3 filled) arrives while the create's answer is awaited, and the
+    answer then times out: the order is known, so it is neither made unknown nor does the execution
+    stage fail on it."""
+    rig = ExecutionRig(journal, ExecutionSettings())
+    cid = "k" * 32
+    item = attrs.evolve(approved(cid, "kelly_volatility"), count=3)
+    placement = await rig.stage.placer.begin(item)
+    placement.error = trio.TooSlowError()
+    update = Order(order_id="o-k", client_order_id=cid, ticker=TICKER, side="yes", action="buy", status="resting",
+                   yes_price_cc=5000, no_price_cc=5000, fill_count=2, remaining_count=1, initial_count=3)
+    await rig.stage.keeper.on_order(update, rig._risk_send, source="feed")
+    await rig.stage.placer.conclude(placement, rig._risk_send)
+    live = rig.p.orders.get(cid)
+    assert live is not None and live.phase is OrderPhase.PARTIALLY_FILLED and live.order_id == "o-k"
+    assert rig.p.orders.unknown() == []
