@@ -9,8 +9,8 @@ equity to the equity given at reset (otherwise the next observation would trip i
 
 **Day boundary.** A trading day starts at UTC midnight plus ``day_rollover`` (default 0: UTC
 midnight; e.g. ``timedelta(hours=4)`` for midnight US Eastern in summer). See :func:`trading_day`;
-:mod:`kalshid.core.risk` uses the same function. The first observation of a new day sets its
-start-of-day equity.
+:mod:`kalshid.core.risk` uses the same function. The first observation of a later day sets its
+start-of-day equity; one dated in an earlier day counts in the current one.
 
 Every transition returns a new :class:`Breaker` plus the :class:`BreakerEvent` records it produced
 (an empty tuple when nothing changed); equity is marked-to-market cash + positions, in cc, supplied
@@ -107,10 +107,12 @@ class Breaker:
         return self.status is not BreakerStatus.HALTED
 
     def observe(self, now: datetime, equity_cc: int) -> tuple[Breaker, tuple[BreakerEvent, ...]]:
-        """Fold in an equity observation; trip to HALTED if a limit is reached."""
+        """Fold in an equity observation; trip to HALTED if a limit is reached. An observation dated in
+        an earlier trading day (a fill reported late, at its own time) counts in the current day: the
+        day never goes back, so its start-of-day equity is never reset in the middle of it."""
         day = trading_day(now, self.config.day_rollover)
         state = self
-        if day != self.day:
+        if day > self.day:
             state = attrs.evolve(state, day=day, day_start_equity_cc=equity_cc)
         if equity_cc > state.peak_equity_cc:
             state = attrs.evolve(state, peak_equity_cc=equity_cc)

@@ -19,7 +19,9 @@ An order whose request ended without an answer is ``UNKNOWN`` until it is resolv
 ``client_order_id`` (found: it takes the exchange's state; not found for long enough: it never
 arrived, ``DONE``). It is never resent. A ``DONE`` order leaves the book; if its answer reported
 fills not yet booked, its strategy stays *busy* in that market until they are, so the strategy never
-sizes a target against holdings that do not count them.
+sizes a target against holdings that do not count them, and risk counts those contracts as resting at
+the order's limit (:meth:`LiveOrders.resting_for_risk`), so no other order is checked against a
+portfolio that lacks them.
 """
 
 from __future__ import annotations
@@ -133,8 +135,8 @@ class LiveOrders:
         self._unknown_since: dict[str, float] = {}
         self._seen_fills: OrderedDict[str, None] = OrderedDict()
         self._busy: set[tuple[str, str]] = set()
-        # order_id -> (strategy, ticker, contracts filled but not booked yet)
-        self._unbooked: dict[str, tuple[str, str, int]] = {}
+        # order_id -> (the finished order, contracts of it filled but not booked yet)
+        self._unbooked: dict[str, tuple[LiveOrder, int]] = {}
         self._holdings: dict[tuple[str, str, str], int] = {}
         self.paused_until = 0.0  # Trio time: no order is placed before it (after a cancel-all)
 
@@ -162,8 +164,13 @@ class LiveOrders:
         return None
 
     def resting_for_risk(self) -> list[RestingOrder]:
-        """Every live order with contracts left, counted by risk as if resting (in flight included)."""
-        return [o.as_resting() for o in self._live.values() if o.remaining > 0]
+        """Every live order with contracts left, counted by risk as if resting (in flight included), and
+        the contracts a finished order filled that are not booked yet, as if still resting at its limit:
+        until they are in the portfolio, risk counts them there."""
+        out = [o.as_resting() for o in self._live.values() if o.remaining > 0]
+        for o, missing in self._unbooked.values():
+            out.append(RestingOrder(o.ticker, o.side, o.action, missing, o.price_cc))
+        return out
 
     def is_busy(self, strategy: str, ticker: str) -> bool:
         return (strategy, ticker) in self._busy
@@ -241,9 +248,10 @@ class LiveOrders:
         self.move(order, OrderPhase.IN_FLIGHT)
 
     def lost_answer(self, client_order_id: str, now: float) -> None:
-        """The request ended without an answer (timeout, 5xx, transport): ``UNKNOWN`` since ``now``."""
+        """The request ended without an answer (timeout, 5xx, transport): ``UNKNOWN`` since ``now``. An
+        order the exchange has reported on meanwhile (the feed's update came first) is known: unchanged."""
         order = self._live.get(client_order_id)
-        if order is None:
+        if order is None or order.phase not in _UNANSWERED:
             return
         if order.phase is not OrderPhase.UNKNOWN:
             self.move(order, OrderPhase.UNKNOWN)
@@ -279,7 +287,7 @@ class LiveOrders:
         self._live.pop(order.client_order_id, None)
         self._unknown_since.pop(order.client_order_id, None)
         if unbooked > 0 and order.order_id is not None:
-            self._unbooked[order.order_id] = (order.strategy, order.ticker, unbooked)
+            self._unbooked[order.order_id] = (order, unbooked)
         else:
             self._free(order.strategy, order.ticker)
 
@@ -305,12 +313,12 @@ class LiveOrders:
         entry = self._unbooked.get(order_id)
         if entry is None:
             return
-        strategy, ticker, missing = entry
+        order, missing = entry
         if missing > count:
-            self._unbooked[order_id] = (strategy, ticker, missing - count)
+            self._unbooked[order_id] = (order, missing - count)
             return
         del self._unbooked[order_id]
-        self._free(strategy, ticker)
+        self._free(order.strategy, order.ticker)
 
     def settled(self, ticker: str) -> None:
         """``ticker``'s settlement is booked: the strategies hold nothing there any more."""
@@ -319,16 +327,16 @@ class LiveOrders:
 
     def release_unbooked(self, ticker: str) -> None:
         """``ticker`` settled: fills still awaited there no longer hold their strategies."""
-        for order_id, (strategy, t, _) in list(self._unbooked.items()):
-            if t == ticker:
+        for order_id, (order, _) in list(self._unbooked.items()):
+            if order.ticker == ticker:
                 del self._unbooked[order_id]
-                self._free(strategy, ticker)
+                self._free(order.strategy, ticker)
 
     def pause(self, until: float) -> None:
         self.paused_until = max(self.paused_until, until)
 
     def _free(self, strategy: str, ticker: str) -> None:
-        waiting = any((s, t) == (strategy, ticker) for s, t, _ in self._unbooked.values())
+        waiting = any((o.strategy, o.ticker) == (strategy, ticker) for o, _ in self._unbooked.values())
         working = any((o.strategy, o.ticker) == (strategy, ticker) for o in self._live.values())
         if not waiting and not working:
             self._busy.discard((strategy, ticker))

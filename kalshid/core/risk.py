@@ -25,7 +25,8 @@ worst case of resting buys``; limits are checked on the portfolio *after* a hypo
 order (so a buy that hedges an open position is credited exactly). Day boundary: UTC midnight +
 ``day_rollover`` (:func:`kalshid.core.breaker.trading_day`); ``realised_today`` is the portfolio's
 lifetime realised P&L minus ``DayLedger.start_realized_cc``; the shell rolls the ledger with
-:meth:`DayLedger.rolled` on every state update (a stale ledger over-counts: conservative).
+:meth:`DayLedger.rolled` before every check and before booking every fill and settlement, so what is
+realised after the day boundary counts against the new day whatever message comes first.
 
 **Reduction.** When a buy fails only a size-dependent limit (trade size, cash, window exposure,
 daily loss) at its full count, the engine searches for the largest smaller count that passes every
@@ -134,9 +135,11 @@ class DayLedger:
         return cls(trading_day(now, rollover), portfolio.realized_pnl_cc)
 
     def rolled(self, now: datetime, portfolio: Portfolio, rollover: timedelta = timedelta(0)) -> DayLedger:
-        """This ledger, or a new one if ``now`` is in a later trading day."""
+        """This ledger, or a new one if ``now`` is in a later trading day (an earlier one, e.g. a late
+        fill's own time, never takes the ledger back). Rolled *before* ``portfolio`` books what
+        happened at ``now``, so a profit or loss realised in a new day is that day's."""
         day = trading_day(now, rollover)
-        return self if day == self.day else DayLedger(day, portfolio.realized_pnl_cc)
+        return self if day <= self.day else DayLedger(day, portfolio.realized_pnl_cc)
 
 
 @attrs.frozen

@@ -342,6 +342,7 @@ class Replay:
                     ts: datetime, signal: Signal | None) -> None:
         """Book a fill as the exchange applies it to the netted position (:mod:`kalshid.core.netting`)."""
         self._ensure_started(ts)
+        self._roll_day(ts)
         pos = self.portfolio.positions.get(ticker)
         parts = net_parts(side, action, f.count, f.price_cc, f.fee_cc,
                           pos.yes_count if pos else 0, pos.no_count if pos else 0)
@@ -366,6 +367,7 @@ class Replay:
         self.pending = [p for p in self.pending if p.signal.ticker != e.ticker]
         self.resting = [(o, s) for o, s in self.resting if o.ticker != e.ticker]
         self.result.results[e.ticker] = e.result
+        self._roll_day(e.ts)
         self.portfolio = self.portfolio.settle(e.ticker, e.result)
         for key in [k for k in self.holdings if k[1] == e.ticker]:
             del self.holdings[key]
@@ -375,6 +377,12 @@ class Replay:
         self._follow_until = e.ts  # a market settled before its close leaves the open set
         if self.breaker is not None:
             self._observe(e.ts)
+
+    def _roll_day(self, now: datetime) -> None:
+        """The day ledger rolled to ``now`` before a fill or settlement realises P&L there (as the
+        daemon's risk stage does): what is realised after the day boundary is the new day's."""
+        if self.ledger is not None:
+            self.ledger = self.ledger.rolled(now, self.portfolio, self.settings.risk.day_rollover)
 
     def _ensure_started(self, now: datetime) -> None:
         if self.breaker is None:

@@ -134,8 +134,13 @@ class Placer:
         except (OrderInFlight, trio.TooSlowError, ServerError, TransportError, RateLimited) as exc:
             # RateLimited on a create is a definite "not accepted" on Kalshi, but treating it as unknown
             # costs only a lookup and can never duplicate an order.
-            if self.p.orders.get(cid) is None:  # its fills (the feed) finished it while the answer was awaited
+            known = self.p.orders.get(cid)
+            if known is None:  # its fills (the feed) finished it while the answer was awaited
                 bound.info("order answer not seen; the order had already ended", error=f"{type(exc).__name__}: {exc}")
+                return
+            if not known.in_flight:  # the feed reported it meanwhile: nothing is unknown
+                bound.info("order answer not seen; the exchange had already reported the order",
+                           error=f"{type(exc).__name__}: {exc}")
                 return
             self.p.orders.lost_answer(cid, trio.current_time())
             self.p.publish_execution()

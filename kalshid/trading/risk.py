@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -61,6 +62,8 @@ from kalshid.trading.writebehind import WriteBehind
 
 log = get_logger("kalshid.risk")
 
+SETTLED_REMEMBERED = 1024  # markets whose settlement risk remembers (a day has 96 windows)
+
 
 class RiskStage:
     def __init__(self, pipeline: Pipeline, engine: RiskEngine, metrics: Metrics | None = None) -> None:
@@ -70,6 +73,9 @@ class RiskStage:
         self.write_behind = WriteBehind()
         self.counters = Counters()
         self._booked_at: dict[str, float] = {}  # ticker -> Trio time of its latest fill or settlement applied
+        # the latest markets settled and their results: a fill booked after its market's settlement is
+        # settled with it (its contracts were paid with the rest)
+        self._settled: OrderedDict[str, Side] = OrderedDict()
         pipeline.snapshots.risk = attrs.evolve(pipeline.snapshots.risk, limits=engine.limits,
                                                counters=self.counters.view)
 
@@ -184,8 +190,14 @@ class RiskStage:
         state = self.p.state
         fill = core_fill(item.fill, ts=self.now())
         self._booked_at[item.fill.ticker] = trio.current_time()
+        self._roll_day(fill.ts)
         try:
             state.portfolio = state.portfolio.apply_fill(fill)
+            result = self._settled.get(fill.ticker)
+            if result is not None:  # found after its market's settlement, which paid for it too
+                state.portfolio = state.portfolio.settle(fill.ticker, result)
+                log.warning("fill booked after its market's settlement; settled with it", fill_id=item.fill.fill_id,
+                            market=fill.ticker, result=result.value)
         except PortfolioError as exc:
             # The journal has the fill; the portfolio cannot explain it (e.g. an external sell). Loud.
             log.error("fill does not apply to the portfolio", fill_id=item.fill.fill_id,
@@ -207,11 +219,25 @@ class RiskStage:
             return
         before = state.portfolio.realized_pnl_cc
         self._booked_at[s.ticker] = trio.current_time()
+        self._roll_day(s.settled_time or self.now())
         state.portfolio = state.portfolio.settle(s.ticker, Side(s.market_result))
+        self._settled[s.ticker] = Side(s.market_result)
+        while len(self._settled) > SETTLED_REMEMBERED:
+            self._settled.popitem(last=False)
         log.info("settled", market=s.ticker, result=s.market_result, revenue_cc=s.revenue_cc,
                  realized_cc=state.portfolio.realized_pnl_cc - before)
         self.p.publish("position_update", position_payload(self.p, s.ticker))
         await self._observe_equity(s.settled_time or self.now(), orders)
+
+    def _roll_day(self, at: datetime) -> None:
+        """The day ledger rolled to ``at``'s trading day (or the later of it and the market data's),
+        before a fill or settlement changes the realised P&L: what is realised after the day boundary
+        is the new day's, whether or not a proposal rolled the ledger first."""
+        state = self.p.state
+        ledger = state.ledger
+        state.ledger = ledger.rolled(max(at, self.now()), state.portfolio)
+        if state.ledger is not ledger:
+            self.p.publish_risk()
 
     async def _observe_equity(self, now: datetime, orders: trio.MemorySendChannel[ExecutionInput]) -> None:
         state = self.p.state

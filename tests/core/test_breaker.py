@@ -78,6 +78,17 @@ def test_day_rollover_resets_start_of_day_equity() -> None:
     assert b.status is BreakerStatus.RUNNING
 
 
+def test_an_observation_dated_an_earlier_day_does_not_restart_todays_loss() -> None:
+    """A fill reported late (a catch-up) is observed at its own, earlier time: the breaker stays in
+    today, so today's start-of-day equity, and the loss measured from it, are kept."""
+    b = Breaker.start(T0, 1_000_000, BreakerConfig(max_drawdown_fraction=1.0))
+    b, _ = b.observe(T0 + timedelta(hours=2), 850_000)  # -15% today: fine
+    b, ev = b.observe(T0 - timedelta(hours=11), 850_000)  # a fill of yesterday evening, booked now
+    assert ev == () and b.day == T0.date() and b.day_start_equity_cc == 1_000_000
+    b, ev = b.observe(T0 + timedelta(hours=3), 800_000)  # -20% of today's start
+    assert b.status is BreakerStatus.HALTED and ev[0].reason is BreakerReason.DAILY_LOSS
+
+
 def test_trading_day_boundary() -> None:
     assert trading_day(datetime(2026, 7, 1, 23, 59, tzinfo=UTC)).day == 1
     assert trading_day(datetime(2026, 7, 2, 0, 0, tzinfo=UTC)).day == 2

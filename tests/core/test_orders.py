@@ -55,6 +55,20 @@ def test_a_lost_answer_leaves_the_order_unknown_until_resolved() -> None:
     assert o.phase is OrderPhase.RESTING and book.unknown() == [] and book.unknown_since("c1") is None
 
 
+def test_an_answer_lost_after_the_feed_reported_the_order_changes_nothing() -> None:
+    """The feed's order update (open, partly filled) came before the create's answer, which then timed
+    out: the exchange has already said what became of the order, so nothing is unknown and nothing
+    needs looking up (and the order book is not left in an impossible state)."""
+    book = LiveOrders()
+    o = order()
+    book.reserve(o)
+    book.sending(o)
+    book.answered(o, order_id="x1", remaining=1, filled=2, is_open=True)
+    book.lost_answer("c1", now=10.0)
+    assert o.phase is OrderPhase.PARTIALLY_FILLED and not o.in_flight
+    assert book.unknown() == [] and book.unknown_since("c1") is None
+
+
 def test_only_the_orders_whose_request_ended_are_looked_up_oldest_first() -> None:
     book = LiveOrders()
     a, b, c = order("a"), order("b"), order("c")

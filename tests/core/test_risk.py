@@ -170,6 +170,16 @@ def test_daily_loss_counts_realised_today_open_worst_case_and_resting() -> None:
     assert v.reason is ReasonCode.APPROVED
 
 
+def test_the_day_ledger_only_rolls_forward() -> None:
+    """A fill dated in an earlier trading day (a late report) does not take the ledger back to that day,
+    which would make the next check roll it forward again and forget what today realised."""
+    today = DayLedger.start(NOW, Portfolio(cash_cc=0))
+    lost = holding(10, price=5_000, ticker=T_PREV).settle(T_PREV, Side.NO)
+    assert today.rolled(NOW - timedelta(days=1), lost) is today
+    assert today.rolled(NOW + timedelta(days=1), lost) == DayLedger((NOW + timedelta(days=1)).date(),
+                                                                     lost.realized_pnl_cc)
+
+
 def test_selling_one_leg_of_a_hedge_can_breach_daily_loss() -> None:
     p = holding(100, price=5_000).apply_fill(Fill(T, Side.NO, Action.BUY, 100, 4_000, 0, NOW))
     assert p.worst_case_loss_cc() == 0

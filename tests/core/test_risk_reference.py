@@ -5,6 +5,7 @@ resting orders, limits and intents, including hedged positions, sales and reduce
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, reject, settings
@@ -14,7 +15,16 @@ from kalshid.core.breaker import BreakerStatus
 from kalshid.core.fees import taker_fee_cc
 from kalshid.core.markets import market_ticker, window_containing
 from kalshid.core.portfolio import Fill, Portfolio, PortfolioError, window_close
-from kalshid.core.risk import DayLedger, OrderIntent, RestingOrder, RiskEngine, RiskLimits, RiskState, _Totals
+from kalshid.core.risk import (
+    DayLedger,
+    OrderIntent,
+    ReasonCode,
+    RestingOrder,
+    RiskEngine,
+    RiskLimits,
+    RiskState,
+    _Totals,
+)
 from kalshid.core.vocab import Action, Side
 from tests.core.risk_reference import ReferenceRiskEngine
 
@@ -167,3 +177,34 @@ def test_the_what_if_fill_is_the_portfolio_after_the_fill(cash: int, fills: list
     after_pos = after_fill.positions.get(cur)
     assert got == (after_fill.cash_cc - portfolio.cash_cc, after_fill.realized_pnl_cc - portfolio.realized_pnl_cc,
                    after_pos.worst_case_loss_cc if after_pos is not None else 0)
+
+
+def test_a_reduced_buy_is_the_largest_count_that_passes_with_every_limit_binding() -> None:
+    """A seeded brute force: on books with positions in the order's window and others, resting orders,
+    a cash balance and a per-trade cap that bind too, the engine's count (whole, reduced or none) is
+    the largest count from 1 to the order's that passes every limit, each count tried literally."""
+    rng = random.Random(20260708)
+    cur = TICKERS[1]
+    reasons: set[ReasonCode] = set()
+    for _ in range(3000):
+        fills = [(rng.choice([cur, cur, TICKERS[2], TICKERS[0], TICKERS[3]]), rng.choice(list(Side)),
+                  rng.choice([Action.BUY, Action.BUY, Action.SELL]), rng.randint(1, 80),
+                  rng.choice([1, 100, 5_000, 9_900, 9_999, rng.randint(1, 9_999)])) for _ in range(rng.randint(0, 5))]
+        cash = rng.choice([rng.randint(0, 300_000), rng.randint(0, 3_000_000)])
+        resting = [RestingOrder(rng.choice(TICKERS), rng.choice(list(Side)), rng.choice(list(Action)),
+                                rng.randint(0, 40), rng.randint(1, 9_999)) for _ in range(rng.randint(0, 3))]
+        limits = RiskLimits(max_position_size_cc=rng.randint(0, 600_000), max_concurrent_positions=6,
+                            max_daily_loss_cc=rng.randint(0, 900_000), max_window_exposure_cc=rng.randint(0, 900_000),
+                            entry_cutoff_seconds=0.0)
+        ledger = DayLedger(NOW.date(), rng.randint(-100_000, 100_000))
+        state = RiskState(portfolio=portfolio_of(cash, fills), ledger=ledger, resting=resting,
+                          book_age_seconds=0.1, index_age_seconds=0.1)
+        price = rng.choice([1, 2, 99, 100, 101, 5_000, 9_800, 9_899, 9_900, rng.randint(1, 9_900)])
+        intent = OrderIntent(cur, rng.choice(list(Side)), Action.BUY, rng.randint(1, 120), price)
+        got = RiskEngine(limits).check(intent, state, NOW)
+        reasons.add(got.reason)
+        if got.reason is ReasonCode.MAX_CONCURRENT_POSITIONS:
+            continue
+        assert got.count_for(intent) == _largest_passing(limits, intent, state), (got, intent, state, limits)
+    assert {ReasonCode.APPROVED, ReasonCode.REDUCED, ReasonCode.INSUFFICIENT_CASH, ReasonCode.MAX_TRADE_SIZE,
+            ReasonCode.MAX_WINDOW_EXPOSURE, ReasonCode.MAX_DAILY_LOSS} <= reasons  # every limit bound somewhere

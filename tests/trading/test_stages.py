@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import attrs
+import pytest
 import trio
 import trio.testing
 
 from kalshid.core.breaker import Breaker, BreakerStatus
+from kalshid.core.markets import market_ticker
 from kalshid.core.orders import OrderPhase
-from kalshid.core.risk import RiskEngine, RiskLimits
-from kalshid.core.sizing import all_in_cost_cc
+from kalshid.core.portfolio import Fill as PortfolioFill
+from kalshid.core.portfolio import Portfolio
+from kalshid.core.risk import DayLedger, RiskEngine, RiskLimits
+from kalshid.core.signals import Signal
+from kalshid.core.sizing import all_in_cost_cc, max_count_within
 from kalshid.core.vocab import Action, Side
 from kalshid.exchange.base import UnsentOrder
-from kalshid.exchange.types import Fill, Order, OrderRequest
+from kalshid.exchange.types import Fill, Order, OrderRequest, Settlement
 from kalshid.store import Journal, open_journal, records
 from kalshid.trading.exchangeclock import ExchangeClock
 from kalshid.trading.execution import ExecutionSettings, ExecutionStage
 from kalshid.trading.messages import (
     ApprovedOrder,
+    FillBooked,
     LiveOrder,
+    Proposal,
     ResetBreaker,
     SetEntries,
+    SettlementBooked,
     SetTrading,
     ShutdownRequested,
     ask,
@@ -387,3 +395,110 @@ async def test_risk_applies_stop_entry_and_breaker_reset_from_its_inbox_and_publ
             await ask(inbox_send, not_halted, stage="risk")
             assert not_halted.refused is not None  # nothing to reset: said so
             await inbox_send.aclose()
+
+
+async def test_risk_counts_an_order_filled_but_not_booked_until_its_fills_are(journal: Journal) -> None:
+    """The create's answer (executed, 10 filled) comes before the feed's fill: the order leaves the book,
+    and until its fill is booked into the portfolio risk must still count those contracts, or another
+    strategy's buy in the window is checked against a portfolio that lacks them."""
+    rig = ExecutionRig(journal, ExecutionSettings())
+    p = rig.p
+    cap = all_in_cost_cc(10, 5000)  # room for exactly one 10-lot at 50¢ in the window
+    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=cap, max_concurrent_positions=10,
+                                               max_daily_loss_cc=10_000_000, max_window_exposure_cc=cap)))
+    orders_send, orders_recv = trio.open_memory_channel[Any](10)
+    await stage._on_proposal(proposal("kelly_volatility", 10), orders_send)
+    first = orders_recv.receive_nowait()
+    await journal.record_intent(attrs.evolve(intent_for(first.client_order_id), count=10))
+    executed = Order(order_id="o-first", client_order_id=first.client_order_id, ticker=TICKER, side="yes",
+                     action="buy", status="executed", yes_price_cc=5000, no_price_cc=5000, fill_count=10,
+                     remaining_count=0, initial_count=10)
+    await rig.stage.keeper.on_order(executed, rig._risk_send, source="create")
+    assert first.client_order_id not in p.orders
+    await stage._on_proposal(proposal("mean_reversion", 10), orders_send)
+    with pytest.raises(trio.WouldBlock):
+        orders_recv.receive_nowait()  # refused: the window holds the first order's 10 contracts
+    fill = Fill(fill_id="f-first", order_id="o-first", ticker=TICKER, side="yes", action="buy", count=10,
+                yes_price_cc=5000, no_price_cc=5000, is_taker=True, fee_cc=all_in_cost_cc(10, 5000) - 50_000,
+                ts=NOW, client_order_id=first.client_order_id)
+    await rig.stage.keeper.book_fill(fill, rig._risk_send, source="feed")
+    while True:
+        try:
+            item = rig.risk.receive_nowait()
+        except trio.WouldBlock:
+            break
+        if isinstance(item, FillBooked):
+            await stage._on_fill(item, orders_send)
+    assert p.orders.resting_for_risk() == []  # booked: counted once, in the portfolio
+    assert p.state.portfolio.position(TICKER).yes_count == 10
+
+
+async def test_a_loss_settled_after_the_day_boundary_counts_against_the_new_day(journal: Journal) -> None:
+    """The window closing at midnight settles a few seconds into the next trading day, before any
+    proposal of that day: its loss is that day's, and the day's loss limit counts it."""
+    midnight = datetime(2026, 7, 9, tzinfo=UTC)
+    ticker = market_ticker(midnight)
+    p = pipeline(journal)
+    p.state.portfolio = Portfolio(10_000_000).apply_fill(
+        PortfolioFill(ticker, Side.YES, Action.BUY, 10, 5000, 0, midnight - timedelta(minutes=5)))
+    p.state.ledger = DayLedger((midnight - timedelta(minutes=5)).date(), 0)
+    after = midnight + timedelta(seconds=30)
+    p.snapshots.strategy = attrs.evolve(p.snapshots.strategy, data_time=after)
+    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
+                                               max_daily_loss_cc=60_000, max_window_exposure_cc=10_000_000)))
+    orders_send, orders_recv = trio.open_memory_channel[Any](10)
+    settlement = Settlement(ticker=ticker, event_ticker="", market_result="no", yes_count=10, no_count=0,
+                            yes_total_cost_cc=50_000, no_total_cost_cc=0, revenue_cc=0, fee_cc=0,
+                            settled_time=after)
+    await stage._on_settlement(SettlementBooked(settlement), orders_send)
+    assert p.state.ledger == DayLedger(midnight.date(), 0)  # the day rolled before the loss was realised
+    # the next window's buy: 50_000 lost today leaves room for 10_000 of worst case
+    next_ticker = market_ticker(midnight + timedelta(minutes=15))
+    signal = Signal(strategy="kelly_volatility", ticker=next_ticker, side=Side.YES, action=Action.BUY, price_cc=5000,
+                    count=10, fair_prob=0.6, edge=0.05, confidence=1.0, reason="test",
+                    created_at=midnight + timedelta(minutes=1))
+    await stage._on_proposal(Proposal(signal, 0.1, 0.1, trio.current_time()), orders_send)
+    approved = orders_recv.receive_nowait()
+    assert approved.count == max_count_within(10_000, 5000)
+
+
+async def test_a_fill_booked_after_its_markets_settlement_is_settled_with_it(journal: Journal) -> None:
+    """A fill the feed missed is found by a catch-up only after its market's settlement was booked: the
+    contracts it bought were paid at settlement with the rest, so it leaves no open position behind
+    (one would hold a concurrent-position slot and its worst case until a restart)."""
+    p = pipeline(journal)
+    p.state.portfolio = Portfolio(10_000_000).apply_fill(PortfolioFill(TICKER, Side.YES, Action.BUY, 10, 5000, 0, NOW))
+    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
+                                               max_daily_loss_cc=10_000_000, max_window_exposure_cc=10_000_000)))
+    orders_send, _orders_recv = trio.open_memory_channel[Any](10)
+    settlement = Settlement(ticker=TICKER, event_ticker="", market_result="yes", yes_count=15, no_count=0,
+                            yes_total_cost_cc=75_000, no_total_cost_cc=0, revenue_cc=150_000, fee_cc=0,
+                            settled_time=NOW)
+    await stage._on_settlement(SettlementBooked(settlement), orders_send)
+    late = Fill(fill_id="f-late", order_id="o-late", ticker=TICKER, side="yes", action="buy", count=5,
+                yes_price_cc=5000, no_price_cc=5000, is_taker=True, fee_cc=100, ts=NOW, client_order_id="")
+    await stage._on_fill(FillBooked(late, "kelly_volatility"), orders_send)
+    portfolio = p.state.portfolio
+    assert portfolio.positions == {}
+    # paid $1 for each of the 15 contracts that cost 50¢, less the late fill's fee
+    assert portfolio.cash_cc == 10_000_000 - 75_000 + 150_000 - 100
+    assert portfolio.realized_pnl_cc == 75_000 - 100
+
+
+async def test_an_order_answer_that_times_out_after_the_feed_reported_the_order_is_not_unknown(
+        journal: Journal) -> None:
+    """The feed's update (open, 2 of 3 filled) arrives while the create's answer is awaited, and the
+    answer then times out: the order is known, so it is neither made unknown nor does the execution
+    stage fail on it."""
+    rig = ExecutionRig(journal, ExecutionSettings())
+    cid = "k" * 32
+    item = attrs.evolve(approved(cid, "kelly_volatility"), count=3)
+    placement = await rig.stage.placer.begin(item)
+    placement.error = trio.TooSlowError()
+    update = Order(order_id="o-k", client_order_id=cid, ticker=TICKER, side="yes", action="buy", status="resting",
+                   yes_price_cc=5000, no_price_cc=5000, fill_count=2, remaining_count=1, initial_count=3)
+    await rig.stage.keeper.on_order(update, rig._risk_send, source="feed")
+    await rig.stage.placer.conclude(placement, rig._risk_send)
+    live = rig.p.orders.get(cid)
+    assert live is not None and live.phase is OrderPhase.PARTIALLY_FILLED and live.order_id == "o-k"
+    assert rig.p.orders.unknown() == []
