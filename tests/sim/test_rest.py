@@ -176,6 +176,24 @@ async def test_create_take_fill_position_balance(client: httpx.AsyncClient, sim:
     assert after["balance"] == balance["balance"] + 4 * 70 - fee
 
 
+async def test_reduce_only_is_capped_at_the_position_not_refused(client: httpx.AsyncClient, sim: SimHandle) -> None:
+    # CreateOrderV2Request.reduce_only: "the order place count should be capped by the member's current
+    # position"; AsyncAPI lastUpdateReason: "ReduceOnlyCancel means reduce_only capped the order at placement"
+    rest_other_side(sim, "no", 10, 6000)  # YES asks 0.40 × 10
+    rest_other_side(sim, "yes", 10, 3000)  # YES bids 0.30 × 10
+    ioc = {**BID, "time_in_force": "immediate_or_cancel", "reduce_only": True}
+    flat = await call(client, "POST", V2, expect=201, json={**ioc, "side": "ask", "count": "2", "price": "0.30"})
+    assert (flat["fill_count"], flat["remaining_count"]) == ("0.00", "0.00")
+    assert (await call(client, "GET", "/portfolio/positions"))["market_positions"] == []
+    buy = {**BID, "count": "3", "price": "0.40", "time_in_force": "immediate_or_cancel"}
+    await call(client, "POST", V2, expect=201, json=buy)  # holds 3 YES
+    capped = await call(client, "POST", V2, expect=201, json={**ioc, "side": "ask", "count": "5", "price": "0.30"})
+    assert (capped["fill_count"], capped["remaining_count"]) == ("3.00", "0.00")
+    assert capped["average_fill_price"] == "0.3000"
+    [pos] = (await call(client, "GET", "/portfolio/positions"))["market_positions"]
+    assert pos["position_fp"] == "0.00"
+
+
 async def test_rest_amend_decrease_queue_cancel(client: httpx.AsyncClient, sim: SimHandle) -> None:
     rest_other_side(sim, "yes", 3, 4000)  # someone else is first in the 0.40 queue
     a = await call(client, "POST", V2, expect=201, json={**BID, "client_order_id": "qa"})
