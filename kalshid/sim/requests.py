@@ -16,6 +16,7 @@ The engine books an order as (outcome side, buy) at its own-side price, so ``bid
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
@@ -27,6 +28,7 @@ from kalshid.sim.counts import CountError, format_count, parse_count
 from kalshid.sim.model import ExchangeError, OrderRequest, Stp
 
 T = TypeVar("T")
+_PRICE = re.compile(r"[0-9]+\.[0-9]{2,4}", re.ASCII)
 TICK_CC = 100  # linear_cent: $0.01 ticks
 TIME_IN_FORCE = ("fill_or_kill", "good_till_canceled", "immediate_or_cancel")
 STP = ("taker_at_cross", "maker")
@@ -117,12 +119,16 @@ def parse_count_field(body: Mapping[str, Any], field: str, *, required: bool, mi
 
 
 def parse_yes_price(body: Mapping[str, Any], field: str = "price") -> int:
-    """A YES ``FixedPointDollars`` string in ($0, $1) on the $0.01 grid, as centi-cents."""
+    """A YES ``FixedPointDollars`` string in ($0, $1) on the $0.01 grid, as centi-cents. Requests take
+    2 to 4 decimal places (``"0.56"``, ``"0.5600"``; the spec's ``FixedPointDollars``): a plain decimal,
+    so one decimal, five or more, an exponent, a sign or spaces are refused."""
     value = body.get(field)
     if value is None:
         raise missing(field, ' (a YES dollar string such as "0.5600")')
     if not isinstance(value, str):
         raise bad(field, f'expected a dollar string such as "0.5600", got {value!r}')
+    if not _PRICE.fullmatch(value):
+        raise bad(field, f'{value!r} is not a dollar string with 2 to 4 decimal places (such as "0.56" or "0.5600")')
     try:
         cc = dollars_to_cc(value)
     except UnitError as exc:

@@ -329,6 +329,18 @@ async def test_bad_creates_get_400_naming_the_field(
     assert field in error["message"] or field == error.get("details") or field == error["code"]
 
 
+@pytest.mark.parametrize("price", ["0.4", "0.40000", "4e-1", "+0.40", " 0.40", "0.40 ", "0,40", ".40"])
+async def test_a_price_string_needs_2_to_4_decimal_places(client: httpx.AsyncClient, price: str) -> None:
+    # FixedPointDollars: "Most request fields accept 2-4 decimal places (e.g., "0.56", "0.5600")"
+    error = (await call(client, "POST", V2, expect=400, json={**BID, "price": price}))["error"]
+    assert error["code"] == "invalid_parameter" and error["message"].startswith("price: ")
+    placed = await call(client, "POST", V2, expect=201, json={**BID, "price": "0.400"})
+    amend = {"ticker": TICKER, "side": "bid", "count": "5"}
+    url, spec_path = f"{V2}/{placed['order_id']}/amend", V2 + "/{order_id}/amend"
+    await call(client, "POST", url, spec_path, expect=400, json={**amend, "price": price})
+    await call(client, "POST", url, spec_path, json={**amend, "price": "0.4100"})
+
+
 async def test_bad_amend_and_decrease(client: httpx.AsyncClient) -> None:
     a = await call(client, "POST", V2, expect=201, json=BID)
     url, amend = f"{V2}/{a['order_id']}", V2 + "/{order_id}/amend"
