@@ -227,6 +227,6 @@ class Hub:
         body_json = dumps(body)
         for conn in list(self.connections.values()):
             for sub in list(conn.subs.values()):
-                if sub.channel == "cfbenchmarks_value" and index_id in sub.index_ids:
+                if sub.channel == "cfbenchmarks_value" and wsmsg.tracks_index(sub.index_ids, index_id):
                     conn.offer(envelope("cfbenchmarks_value", sub.sid, body_json, self.next_seq(sub, may_skip=False)))
                     self.published += 1
