@@ -259,7 +259,10 @@ def parse_batch(raw: object, max_items: int) -> list[Any]:
     return items
 
 
-def query_limit(args: Mapping[str, str], *, default: int = 100, maximum: int = 1000) -> int:
+def query_limit(args: Mapping[str, str], *, default: int = 100, maximum: int = 1000, minimum: int = 1) -> int:
+    """The page size: ``limit`` within [``minimum``, ``maximum``] (the operation's bounds), else 400.
+    Where the spec allows 0 (``GET /markets``, ``GET /markets/trades``: ``omitempty,gte=0``), 0 is
+    the default, as an omitted limit."""
     raw = args.get("limit")
     if raw is None or raw == "":
         return default
@@ -267,9 +270,9 @@ def query_limit(args: Mapping[str, str], *, default: int = 100, maximum: int = 1
         value = int(raw)
     except ValueError:
         raise bad("limit", f"{raw!r} is not an integer") from None
-    if not 1 <= value <= maximum:
-        raise bad("limit", f"{value} is outside [1, {maximum}]")
-    return value
+    if not minimum <= value <= maximum:
+        raise bad("limit", f"{value} is outside [{minimum}, {maximum}]")
+    return value or default
 
 
 def query_cursor(args: Mapping[str, str]) -> int:
@@ -298,10 +301,10 @@ def query_shard(args: Mapping[str, str]) -> None:
 
 
 def page(
-    items: list[T], args: Mapping[str, str], *, default: int = 100, maximum: int = 1000
+    items: list[T], args: Mapping[str, str], *, default: int = 100, maximum: int = 1000, minimum: int = 1
 ) -> tuple[list[T], str]:
     """One page of ``items`` and the next cursor (``""`` on the last page)."""
-    limit = query_limit(args, default=default, maximum=maximum)
+    limit = query_limit(args, default=default, maximum=maximum, minimum=minimum)
     start = query_cursor(args)
     chunk = items[start : start + limit]
     nxt = start + limit

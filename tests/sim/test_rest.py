@@ -100,6 +100,26 @@ async def test_public_market_data(client: httpx.AsyncClient) -> None:
     assert ("POST", "/trade-api/v2/portfolio/events/orders") not in table  # the default 10
 
 
+async def test_market_reads_accept_what_the_spec_allows(client: httpx.AsyncClient) -> None:
+    # GET /markets status enum: unopened, open, paused, closed, settled (no market is paused here)
+    paused = await call(client, "GET", "/markets", params={"status": "paused"})
+    assert paused == {"markets": [], "cursor": ""}
+    # GET /markets and GET /markets/trades: limit minimum 0 ("omitempty,gte=0,lte=1000"; defaults to 100)
+    everything = await call(client, "GET", "/markets", params={"limit": 0})
+    assert len(everything["markets"]) == 3 and everything["cursor"] == ""
+    assert (await call(client, "GET", "/markets/trades", params={"limit": 0}))["trades"] == []
+    await call(client, "GET", "/markets", params={"limit": -1}, expect=400)
+    await call(client, "GET", "/portfolio/fills", params={"limit": 0}, expect=400)  # minimum 1 there
+    # GET /markets/{ticker}/orderbook depth: "0 or negative means all levels"
+    for price, count in (("0.40", "10"), ("0.39", "5")):
+        await call(client, "POST", V2, expect=201, json={**BID, "count": count, "price": price})
+    book = "/markets/{ticker}/orderbook"
+    full = await call(client, "GET", f"/markets/{TICKER}/orderbook", book, params={"depth": -1})
+    assert full["orderbook_fp"]["yes_dollars"] == [["0.3900", "5.00"], ["0.4000", "10.00"]]
+    top = await call(client, "GET", f"/markets/{TICKER}/orderbook", book, params={"depth": 1})
+    assert top["orderbook_fp"]["yes_dollars"] == [["0.4000", "10.00"]]
+
+
 async def test_create_take_fill_position_balance(client: httpx.AsyncClient, sim: SimHandle) -> None:
     rest_other_side(sim, "no", 10, 6000)  # NO bid 0.60 = YES ask 0.40
     created = await call(
