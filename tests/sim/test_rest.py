@@ -214,6 +214,25 @@ async def test_reduce_only_is_capped_at_the_position_not_refused(client: httpx.A
     assert pos["position_fp"] == "0.00"
 
 
+async def test_an_amend_answers_counts_only_when_it_filled_or_resized(
+    client: httpx.AsyncClient, sim: SimHandle
+) -> None:
+    # AmendOrderV2Response: remaining_count "Only present when the amend caused a fill or changed the
+    # resting size"; fill_count "Only present when fills occurred or remaining size changed"
+    placed = await call(client, "POST", V2, expect=201, json=BID)  # 5 @ 0.40
+    url, path = f"{V2}/{placed['order_id']}/amend", V2 + "/{order_id}/amend"
+    amend = {"ticker": TICKER, "side": "bid"}
+    repriced = await call(client, "POST", url, path, json={**amend, "price": "0.41", "count": "5"})
+    assert [repriced[k] for k in ("remaining_count", "fill_count", "average_fill_price")] == [None, None, None]
+    resized = await call(client, "POST", url, path, json={**amend, "price": "0.41", "count": "3"})
+    assert (resized["remaining_count"], resized["fill_count"]) == ("3.00", "0.00")
+    assert resized["average_fill_price"] is None
+    rest_other_side(sim, "no", 2, 5800)  # YES asks 0.42 × 2
+    crossed = await call(client, "POST", url, path, json={**amend, "price": "0.42", "count": "3"})
+    assert (crossed["remaining_count"], crossed["fill_count"], crossed["average_fill_price"]) == (
+        "1.00", "2.00", "0.4200")
+
+
 async def test_rest_amend_decrease_queue_cancel(client: httpx.AsyncClient, sim: SimHandle) -> None:
     rest_other_side(sim, "yes", 3, 4000)  # someone else is first in the 0.40 queue
     a = await call(client, "POST", V2, expect=201, json={**BID, "client_order_id": "qa"})
@@ -237,7 +256,7 @@ async def test_rest_amend_decrease_queue_cancel(client: httpx.AsyncClient, sim: 
         amend_path,
         json={"ticker": TICKER, "side": "bid", "price": "0.40", "count": "2"},
     )
-    assert same["remaining_count"] == "2.00" and same["fill_count"] is None
+    assert same["remaining_count"] == "2.00" and same["fill_count"] == "0.00"
     assert (await call(client, "GET", f"/portfolio/orders/{a['order_id']}/queue_position", path)) == q  # kept
     moved = await call(
         client,
