@@ -46,6 +46,7 @@ class Subscription:
     index_ids: set[str] = attrs.Factory(set)
     seq: int = 0
     use_yes_price: bool = False  # orderbook_delta: NO side in YES-leg pricing
+    skip_ticker_ack: bool = False  # ``ok`` replies leave out the market list
 
 
 class Connection:

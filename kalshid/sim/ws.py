@@ -6,7 +6,9 @@ Ed25519); otherwise the handshake is refused with HTTP 401 before accepting. Com
 Benchmarks actions; ``index_ids`` is optional on subscribe and ``["all"]`` tracks every index) and
 ``list_subscriptions`` are answered with the shapes and numeric error codes of
 the AsyncAPI (codes 6, 16 and 17 are retired; an unknown market is code 11 naming it). ``use_yes_price``
-(orderbook only, default false) picks the price scale of the NO side. Replies, snapshots and data
+(orderbook only, default false) picks the price scale of the NO side. ``send_initial_snapshot`` sends the
+ticker channel's current state for the markets a subscribe or an ``add_markets`` names, and
+``skip_ticker_ack`` leaves the market list out of a subscription's ``ok`` replies. Replies, snapshots and data
 share the connection's bounded queue (:mod:`kalshid.sim.hub`), so ordering holds and a slow client is
 cut off, never waited for.
 Pings: Hypercorn sends a Ping every ``websocket_ping_interval`` (10 s) on Trio's clock.
@@ -183,6 +185,9 @@ class Commands:
         use_yes_price = params.get("use_yes_price", False)
         if not isinstance(use_yes_price, bool):
             raise CommandError(11, "use_yes_price must be true or false")
+        skip_ticker_ack = params.get("skip_ticker_ack", False)
+        if not isinstance(skip_ticker_ack, bool):
+            raise CommandError(11, "skip_ticker_ack must be true or false")
         plans: list[tuple[str, set[str] | None, set[str]]] = []
         for channel in channels:  # validate everything before subscribing to anything
             if channel == "cfbenchmarks_value":
@@ -192,7 +197,8 @@ class Commands:
             else:
                 plans.append((channel, self._tickers(params, required=channel == "orderbook_delta"), set()))
         for channel, tickers, index_ids in plans:
-            sub = Subscription(conn.new_sid(), channel, tickers, index_ids, use_yes_price=use_yes_price)
+            sub = Subscription(conn.new_sid(), channel, tickers, index_ids, use_yes_price=use_yes_price,
+                               skip_ticker_ack=skip_ticker_ack)
             conn.subs[sub.sid] = sub
             conn.offer(
                 dumps(_with_id(cmd_id, {"type": "subscribed", "msg": {"channel": channel, "sid": sub.sid}}))
@@ -254,9 +260,12 @@ class Commands:
             sub.tickers = (sub.tickers or set()) | tickers
             if sub.channel == "orderbook_delta" and new:
                 self._snapshot(conn, sub, new)
+            if sub.channel == "ticker" and new and params.get("send_initial_snapshot") is True:
+                self._ticker_snapshot(conn, sub, new)
         else:
             sub.tickers = (sub.tickers or set()) - tickers
-        reply = _with_id(cmd_id, {"sid": sid, "type": "ok", "msg": {"market_tickers": sorted(sub.tickers)}})
+        listed = {} if sub.skip_ticker_ack else {"market_tickers": sorted(sub.tickers)}
+        reply = _with_id(cmd_id, {"sid": sid, "type": "ok", "msg": listed})
         if sub.seq:
             reply["seq"] = sub.seq
         conn.offer(dumps(reply))

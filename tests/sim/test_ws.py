@@ -273,6 +273,33 @@ async def test_cfbenchmarks_index_ids_are_optional_on_subscribe_and_all_tracks_e
         assert (ok["id"], ok["msg"]["index_ids"]) == (4, ["all"])
 
 
+async def test_ticker_add_markets_sends_a_snapshot_when_asked_and_skip_ticker_ack_drops_the_list(
+    sim: SimHandle, signer: Signer
+) -> None:
+    # updateSubscriptionCommandPayload.send_initial_snapshot: "receive an initial snapshot for newly added
+    # market tickers on the ticker channel"; skip_ticker_ack: "OK responses omit the market_tickers/market_ids
+    # lists for this subscription"
+    later = "KXSOL15M-26JUL081915-15"
+    async with trio_websocket.open_websocket_url(sim.ws_url, extra_headers=ws_headers(signer)) as ws:
+        await send(ws, id=1, cmd="subscribe", params={"channels": ["ticker"], "market_tickers": [TICKER]})
+        sid = (await recv(ws))["msg"]["sid"]
+        add = {"sid": sid, "action": "add_markets", "market_tickers": [later], "send_initial_snapshot": True}
+        await send(ws, id=2, cmd="update_subscription", params=add)
+        got = [await recv(ws), await recv(ws)]
+        assert sorted(m["type"] for m in got) == ["ok", "ticker"]
+        [snap] = [m for m in got if m["type"] == "ticker"]
+        [ok] = [m for m in got if m["type"] == "ok"]
+        assert (snap["sid"], snap["msg"]["market_ticker"]) == (sid, later)
+        assert ok["msg"]["market_tickers"] == sorted([TICKER, later])
+        quiet = {"channels": ["ticker"], "market_tickers": [TICKER], "skip_ticker_ack": True}
+        await send(ws, id=3, cmd="subscribe", params=quiet)
+        quiet_sid = (await recv(ws))["msg"]["sid"]
+        await send(ws, id=4, cmd="update_subscription", params={"sid": quiet_sid, "action": "add_markets",
+                                                               "market_tickers": [later]})
+        ack = await recv(ws)
+        assert (ack["type"], ack["id"], ack.get("msg", {})) == ("ok", 4, {})
+
+
 async def test_a_command_id_of_zero_is_no_id(sim: SimHandle, signer: Signer) -> None:
     # commandId: "If the id is set to 0, the server treats it the same way as if there was no id"
     async with trio_websocket.open_websocket_url(sim.ws_url, extra_headers=ws_headers(signer)) as ws:
