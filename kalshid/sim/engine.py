@@ -9,10 +9,10 @@ nothing. Operations append :data:`~kalshid.sim.model.Event` values; the shell ta
 Counts are integers in hundredths of a contract (Kalshi's 0.01 granularity, :mod:`kalshid.sim.counts`):
 an order for ``250`` is 2.50 contracts and fills, nets and settles in hundredths.
 
-Order semantics: limit orders rest until cancelled or
-``expiration_ts`` (GTC); IOC/FoK never rest; ``buy_max_cost`` (cents, contract cost excluding fees)
-makes an order fill-or-kill; ``post_only`` is refused (400) when marketable; ``reduce_only`` is
-refused (400) when it could grow the net position; self-trades are prevented (default
+Order semantics: limit orders rest until cancelled or ``expiration_ts`` (GTC); IOC/FoK never rest;
+``buy_max_cost`` (cents, contract cost excluding fees) makes an order fill-or-kill; ``post_only`` is
+refused (400) when marketable; a ``reduce_only`` order's count is capped at what reduces the net
+position (nothing to reduce: cancelled unfilled); self-trades are prevented (default
 ``taker_at_cross``: the incoming order's remainder is cancelled; ``maker``: own resting orders are
 cancelled). Taker fees accumulate per order, rounded up to the cent on the order's total so far;
 makers pay nothing under

@@ -1,8 +1,9 @@
 """Order entry on the simulated exchange: validation, matching, trades and the fills they book.
 
-A new order is checked (market open, client order id unused, expiry, reduce-only, funds), matched
-against the book at the makers' prices with self-trade prevention, and the remainder rests (GTC) or
-is cancelled (IOC, FoK, a self-trade stop). Each trade books one fill per side, moves cash and
+A new order is checked (market open, client order id unused, expiry, funds; a reduce-only order's
+count is first capped at what reduces the position), matched against the book at the makers' prices
+with self-trade prevention, and the remainder rests (GTC) or is cancelled (IOC, FoK, a self-trade
+stop, the part of a reduce-only order over its cap). Each trade books one fill per side, moves cash and
 contracts through :meth:`kalshid.sim.accounts.Account.apply_fill` and charges fees per order.
 """
 
@@ -13,7 +14,7 @@ import attrs
 from kalshid.core.fees import fee_terms
 from kalshid.core.matching import RestingOrder, book_price_of, book_side_of
 from kalshid.core.units import ONE_DOLLAR_CC
-from kalshid.sim.counts import TAKER_RATE_H, fee_increment_cc, format_count, notional_cc, taker_fee_cc
+from kalshid.sim.counts import TAKER_RATE_H, fee_increment_cc, notional_cc, taker_fee_cc
 from kalshid.sim.model import (
     BookEvent,
     ExchangeError,
@@ -78,9 +79,8 @@ class OrderEntry(ExchangeState):
             raise ExchangeError(
                 400, "invalid_parameter", "buy_max_cost applies to buy orders only", field="buy_max_cost"
             )
-        if req.reduce_only:
-            self._check_reduce_only(user_id, req)
-        self._check_funds(user_id, req.ticker, req.side, req.action, req.count, req.price_cc)
+        count = min(req.count, self._reduce_only_cap(user_id, req)) if req.reduce_only else req.count
+        self._check_funds(user_id, req.ticker, req.side, req.action, count, req.price_cc)
         book = self.books[req.ticker]
         bside, bprice = book_side_of(req.side, req.action), book_price_of(req.action, req.price_cc)
         if req.post_only and book.is_marketable(bside, bprice):
@@ -98,7 +98,7 @@ class OrderEntry(ExchangeState):
             price_cc=req.price_cc,
             initial_count=req.count,
             fill_count=0,
-            remaining_count=req.count,
+            remaining_count=count,
             status="resting",
             created_ts=now,
             updated_ts=now,
@@ -109,6 +109,8 @@ class OrderEntry(ExchangeState):
         )
         if req.client_order_id:
             self._client_ids.add((user_id, req.client_order_id))
+        if count == 0:  # reduce_only with nothing to reduce: capped to nothing, cancelled at placement
+            return self._store(None, attrs.evolve(order, status="canceled"), now)
         fok = req.time_in_force == "fill_or_kill" or req.buy_max_cost_cc is not None
         if fok and not self._fok_fillable(order, req.buy_max_cost_cc):
             return self._store(None, attrs.evolve(order, status="canceled", remaining_count=0), now)
@@ -123,20 +125,15 @@ class OrderEntry(ExchangeState):
             self._dirty.add(order.ticker)
         return self._store(None, order, now)
 
-    def _check_reduce_only(self, user_id: str, req: OrderRequest) -> None:
+    def _reduce_only_cap(self, user_id: str, req: OrderRequest) -> int:
+        """What a reduce-only order may trade: Kalshi caps its count at the part that reduces the
+        current net position (``CreateOrderV2Request.reduce_only``; the WS ``ReduceOnlyCancel`` reason
+        "means reduce_only capped the order at placement"), and cancels the rest."""
         pos = self.account(user_id).position(req.ticker)
         if req.action == "sell":
-            allowed = pos.yes if req.side == "yes" else pos.no
-        else:  # buying one side only reduces the net position while the other side is larger
-            allowed = max(0, (pos.no - pos.yes) if req.side == "yes" else (pos.yes - pos.no))
-        if req.count > allowed:
-            raise ExchangeError(
-                400,
-                "reduce_only_violation",
-                f"reduce_only order for {format_count(req.count)} could increase the position "
-                f"(at most {format_count(allowed)} reduces it)",
-                field="reduce_only",
-            )
+            return pos.yes if req.side == "yes" else pos.no
+        # buying one side only reduces the net position while the other side is larger
+        return max(0, (pos.no - pos.yes) if req.side == "yes" else (pos.yes - pos.no))
 
     def _walk(self, order: Order) -> list[tuple[RestingOrder, int]]:
         """The fills ``order`` would get now, honouring self-trade prevention; no mutation."""

@@ -46,6 +46,7 @@ class Subscription:
     index_ids: set[str] = attrs.Factory(set)
     seq: int = 0
     use_yes_price: bool = False  # orderbook_delta: NO side in YES-leg pricing
+    skip_ticker_ack: bool = False  # ``ok`` replies leave out the market list
 
 
 class Connection:
@@ -227,6 +228,6 @@ class Hub:
         body_json = dumps(body)
         for conn in list(self.connections.values()):
             for sub in list(conn.subs.values()):
-                if sub.channel == "cfbenchmarks_value" and index_id in sub.index_ids:
+                if sub.channel == "cfbenchmarks_value" and wsmsg.tracks_index(sub.index_ids, index_id):
                     conn.offer(envelope("cfbenchmarks_value", sub.sid, body_json, self.next_seq(sub, may_skip=False)))
                     self.published += 1

@@ -29,6 +29,7 @@ LifecycleType = Literal["created", "activated", "deactivated", "determined", "se
 STATUS_FILTER: dict[str, tuple[MarketStatus, ...]] = {
     "unopened": ("initialized",),
     "open": ("active",),
+    "paused": (),  # the simulator never pauses trading in a market
     "closed": ("closed", "determined"),
     "settled": ("finalized",),
 }

@@ -16,6 +16,7 @@ The engine books an order as (outcome side, buy) at its own-side price, so ``bid
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
@@ -27,6 +28,7 @@ from kalshid.sim.counts import CountError, format_count, parse_count
 from kalshid.sim.model import ExchangeError, OrderRequest, Stp
 
 T = TypeVar("T")
+_PRICE = re.compile(r"[0-9]+\.[0-9]{2,4}", re.ASCII)
 TICK_CC = 100  # linear_cent: $0.01 ticks
 TIME_IN_FORCE = ("fill_or_kill", "good_till_canceled", "immediate_or_cancel")
 STP = ("taker_at_cross", "maker")
@@ -117,12 +119,16 @@ def parse_count_field(body: Mapping[str, Any], field: str, *, required: bool, mi
 
 
 def parse_yes_price(body: Mapping[str, Any], field: str = "price") -> int:
-    """A YES ``FixedPointDollars`` string in ($0, $1) on the $0.01 grid, as centi-cents."""
+    """A YES ``FixedPointDollars`` string in ($0, $1) on the $0.01 grid, as centi-cents. Requests take
+    2 to 4 decimal places (``"0.56"``, ``"0.5600"``; the spec's ``FixedPointDollars``): a plain decimal,
+    so one decimal, five or more, an exponent, a sign or spaces are refused."""
     value = body.get(field)
     if value is None:
         raise missing(field, ' (a YES dollar string such as "0.5600")')
     if not isinstance(value, str):
         raise bad(field, f'expected a dollar string such as "0.5600", got {value!r}')
+    if not _PRICE.fullmatch(value):
+        raise bad(field, f'{value!r} is not a dollar string with 2 to 4 decimal places (such as "0.56" or "0.5600")')
     try:
         cc = dollars_to_cc(value)
     except UnitError as exc:
@@ -253,7 +259,10 @@ def parse_batch(raw: object, max_items: int) -> list[Any]:
     return items
 
 
-def query_limit(args: Mapping[str, str], *, default: int = 100, maximum: int = 1000) -> int:
+def query_limit(args: Mapping[str, str], *, default: int = 100, maximum: int = 1000, minimum: int = 1) -> int:
+    """The page size: ``limit`` within [``minimum``, ``maximum``] (the operation's bounds), else 400.
+    Where the spec allows 0 (``GET /markets``, ``GET /markets/trades``: ``omitempty,gte=0``), 0 is
+    the default, as an omitted limit."""
     raw = args.get("limit")
     if raw is None or raw == "":
         return default
@@ -261,9 +270,9 @@ def query_limit(args: Mapping[str, str], *, default: int = 100, maximum: int = 1
         value = int(raw)
     except ValueError:
         raise bad("limit", f"{raw!r} is not an integer") from None
-    if not 1 <= value <= maximum:
-        raise bad("limit", f"{value} is outside [1, {maximum}]")
-    return value
+    if not minimum <= value <= maximum:
+        raise bad("limit", f"{value} is outside [{minimum}, {maximum}]")
+    return value or default
 
 
 def query_cursor(args: Mapping[str, str]) -> int:
@@ -292,10 +301,10 @@ def query_shard(args: Mapping[str, str]) -> None:
 
 
 def page(
-    items: list[T], args: Mapping[str, str], *, default: int = 100, maximum: int = 1000
+    items: list[T], args: Mapping[str, str], *, default: int = 100, maximum: int = 1000, minimum: int = 1
 ) -> tuple[list[T], str]:
     """One page of ``items`` and the next cursor (``""`` on the last page)."""
-    limit = query_limit(args, default=default, maximum=maximum)
+    limit = query_limit(args, default=default, maximum=maximum, minimum=minimum)
     start = query_cursor(args)
     chunk = items[start : start + limit]
     nxt = start + limit

@@ -92,7 +92,7 @@ def create_app(venue: Venue) -> QuartTrio:
             selected = [m for m in selected if m.window.close_time.timestamp() >= lo]
         if hi is not None:
             selected = [m for m in selected if m.window.close_time.timestamp() <= hi]
-        chunk, cursor = page(selected, args)
+        chunk, cursor = page(selected, args, minimum=0)
         return {"markets": [market_json(m) for m in chunk], "cursor": cursor}, 200
 
     @route("/markets/trades", "GET")
@@ -102,7 +102,7 @@ def create_app(venue: Venue) -> QuartTrio:
         if ticker := args.get("ticker"):
             items = [t for t in items if t.ticker == ticker]
         items = time_filter(items, args, lambda t: t.ts)
-        chunk, cursor = page(items, args)
+        chunk, cursor = page(items, args, minimum=0)
         return {"trades": [wire.trade_json(t) for t in chunk], "cursor": cursor}, 200
 
     @route("/markets/<ticker>", "GET")
@@ -112,9 +112,9 @@ def create_app(venue: Venue) -> QuartTrio:
     @route("/markets/<ticker>/orderbook", "GET")
     async def orderbook(user: str | None, body: Any, ticker: str) -> Result:
         ex.market(ticker)
-        depth = query_int(request.args, "depth") or 0
-        if not 0 <= depth <= 100:
-            raise bad("depth", f"{depth} is outside [0, 100]")
+        depth = max(0, query_int(request.args, "depth") or 0)  # "0 or negative means all levels"
+        if depth > 100:
+            raise bad("depth", f"{depth} is above 100")
         book = ex.books[ticker]
         return {
             "orderbook_fp": {

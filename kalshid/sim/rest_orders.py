@@ -2,7 +2,8 @@
 
 V2 (Kalshi's OpenAPI v3.31): create 201 and batch create 201 (per-order failures inside, in ``error``),
 cancel 200 (``market_ticker`` routes it), amend 200, decrease 200, batch cancel 200, cancel-all 204.
-Answers are the spec's flat objects, never an Order: fills so far (``fill_count``, ``remaining_count``
+Answers are the spec's flat objects, never an Order (an amend's counts only when it filled or
+changed the resting size): fills so far (``fill_count``, ``remaining_count``
 after any IOC/FoK cancel), ``average_fill_price`` (YES price) and ``average_fee_paid`` (per contract)
 only when something filled, ``ts_ms`` the simulated matching time. Errors use only the codes each
 route declares: a missing market is a 400 on create, a reused ``client_order_id`` 409 on create (a
@@ -85,6 +86,25 @@ def create_json(order: Order, now: float) -> dict[str, Any]:
     body["remaining_count"] = format_count(order.remaining_count)
     body["ts_ms"] = ts_ms(now)
     return body
+
+
+def amend_json(old: Order, new: Order, now: float) -> dict[str, Any]:
+    """``AmendOrderV2Response``: ``remaining_count`` and ``fill_count`` only when the amend filled or
+    changed the resting size, the averages only when it filled; absent ones are null (the spec's
+    ``nullable``, ``x-omitempty: false``). A price or expiry change alone answers with neither."""
+    summary = fill_summary(old, new)
+    changed = new.fill_count != old.fill_count or new.remaining_count != old.remaining_count
+    out: dict[str, Any] = {"order_id": new.order_id}
+    if new.client_order_id:
+        out["client_order_id"] = new.client_order_id
+    out.update(
+        remaining_count=format_count(new.remaining_count) if changed else None,
+        fill_count=summary["fill_count"] if changed else None,
+        average_fill_price=summary.get("average_fill_price"),
+        average_fee_paid=summary.get("average_fee_paid"),
+        ts_ms=ts_ms(now),
+    )
+    return out
 
 
 def error_item(exc: ExchangeError) -> dict[str, Any]:
@@ -205,19 +225,7 @@ def register(router: Router) -> None:
             )
         except ExchangeError as exc:
             raise _with_status(exc, 400) if exc.status == 409 else exc from None
-        summary = fill_summary(old, new)
-        filled = new.fill_count > old.fill_count
-        out: dict[str, Any] = {"order_id": order_id}
-        if new.client_order_id:
-            out["client_order_id"] = new.client_order_id
-        out.update(
-            remaining_count=format_count(new.remaining_count),
-            fill_count=summary["fill_count"] if filled else None,
-            average_fill_price=summary.get("average_fill_price"),
-            average_fee_paid=summary.get("average_fee_paid"),
-            ts_ms=ts_ms(now),
-        )
-        return out, 200
+        return amend_json(old, new, now), 200
 
     @route(V2 + "/<order_id>/decrease", "POST", auth=True)
     async def decrease_order(user: str | None, body: Any, order_id: str) -> Result:

@@ -3,9 +3,12 @@
 The upgrade request must carry a valid Kalshi signature of ``ts + GET + /trade-api/ws/v2`` (RSA-PSS or
 Ed25519); otherwise the handshake is refused with HTTP 401 before accepting. Commands ``subscribe``,
 ``unsubscribe``, ``update_subscription`` (``add_markets``, ``delete_markets``, ``get_snapshot``; the CF
-Benchmarks actions) and ``list_subscriptions`` are answered with the shapes and numeric error codes of
+Benchmarks actions; ``index_ids`` is optional on subscribe and ``["all"]`` tracks every index) and
+``list_subscriptions`` are answered with the shapes and numeric error codes of
 the AsyncAPI (codes 6, 16 and 17 are retired; an unknown market is code 11 naming it). ``use_yes_price``
-(orderbook only, default false) picks the price scale of the NO side. Replies, snapshots and data
+(orderbook only, default false) picks the price scale of the NO side. ``send_initial_snapshot`` sends the
+ticker channel's current state for the markets a subscribe or an ``add_markets`` names, and
+``skip_ticker_ack`` leaves the market list out of a subscription's ``ok`` replies. Replies, snapshots and data
 share the connection's bounded queue (:mod:`kalshid.sim.hub`), so ordering holds and a slow client is
 cut off, never waited for.
 Pings: Hypercorn sends a Ping every ``websocket_ping_interval`` (10 s) on Trio's clock.
@@ -32,6 +35,7 @@ WS_PATH = "/trade-api/ws/v2"
 MARKET_CHANNELS = ("orderbook_delta", "ticker", "trade", "fill", "user_orders", "market_positions")
 CHANNELS = (*MARKET_CHANNELS, "market_lifecycle_v2", "cfbenchmarks_value")
 INDEX_IDS = (INDEX_ID,)
+ALL_INDICES = wsmsg.ALL_INDICES
 
 ERRORS = {
     1: "Unable to process message",
@@ -51,10 +55,16 @@ ERRORS = {
 
 
 def _with_id(cmd_id: Any, reply: dict[str, Any]) -> dict[str, Any]:
-    """Echo the command's ``id`` when it sent a usable one (a non-negative integer)."""
-    if isinstance(cmd_id, int) and not isinstance(cmd_id, bool) and cmd_id >= 0:
+    """Echo the command's ``id`` when it sent a usable one: a positive integer (the AsyncAPI's
+    ``commandId``: "If the id is set to 0, the server treats it the same way as if there was no id")."""
+    if isinstance(cmd_id, int) and not isinstance(cmd_id, bool) and cmd_id > 0:
         return {"id": cmd_id, **reply}
     return reply
+
+
+def _all_mode(index_ids: set[str]) -> set[str]:
+    """An index filter naming ``"all"`` is just ``{"all"}`` (the AsyncAPI: "all-mode is ["all"]")."""
+    return {ALL_INDICES} if ALL_INDICES in index_ids else index_ids
 
 
 class CommandError(Exception):
@@ -125,16 +135,21 @@ class Commands:
             raise CommandError(11, f"market not found: {', '.join(unknown)}", market_tickers=unknown)
         return set(many)
 
-    def _index_ids(self, params: dict[str, Any]) -> set[str]:
+    def _index_ids(self, params: dict[str, Any], *, required: bool = True) -> set[str]:
+        """The ``index_ids`` of a command: required (code 24) by ``subscribe_indices`` and
+        ``unsubscribe_indices``, optional on ``subscribe`` (none: no index until one is added);
+        ``"all"`` tracks every index of the channel."""
         ids = params.get("index_ids")
         if ids is None:
-            raise CommandError(24)
+            if required:
+                raise CommandError(24)
+            return set()
         if not isinstance(ids, list) or not ids:
             raise CommandError(11, "index_ids must be a non-empty array")
-        unknown = [i for i in ids if i not in INDEX_IDS]
+        unknown = [i for i in ids if i not in (*INDEX_IDS, ALL_INDICES)]
         if unknown:
             raise CommandError(11, f"unknown index ids {unknown}; available: {list(INDEX_IDS)}")
-        return set(ids)
+        return _all_mode(set(ids))
 
     def _snapshot(self, conn: Connection, sub: Subscription, tickers: set[str], cmd_id: Any = None) -> None:
         ex = self.venue.exchange
@@ -170,16 +185,20 @@ class Commands:
         use_yes_price = params.get("use_yes_price", False)
         if not isinstance(use_yes_price, bool):
             raise CommandError(11, "use_yes_price must be true or false")
+        skip_ticker_ack = params.get("skip_ticker_ack", False)
+        if not isinstance(skip_ticker_ack, bool):
+            raise CommandError(11, "skip_ticker_ack must be true or false")
         plans: list[tuple[str, set[str] | None, set[str]]] = []
         for channel in channels:  # validate everything before subscribing to anything
             if channel == "cfbenchmarks_value":
-                plans.append((channel, None, self._index_ids(params)))
+                plans.append((channel, None, self._index_ids(params, required=False)))
             elif channel == "market_lifecycle_v2":
                 plans.append((channel, None, set()))
             else:
                 plans.append((channel, self._tickers(params, required=channel == "orderbook_delta"), set()))
         for channel, tickers, index_ids in plans:
-            sub = Subscription(conn.new_sid(), channel, tickers, index_ids, use_yes_price=use_yes_price)
+            sub = Subscription(conn.new_sid(), channel, tickers, index_ids, use_yes_price=use_yes_price,
+                               skip_ticker_ack=skip_ticker_ack)
             conn.subs[sub.sid] = sub
             conn.offer(
                 dumps(_with_id(cmd_id, {"type": "subscribed", "msg": {"channel": channel, "sid": sub.sid}}))
@@ -188,7 +207,7 @@ class Commands:
                 self._snapshot(conn, sub, tickers)
             if channel == "ticker" and tickers and params.get("send_initial_snapshot") is True:
                 self._ticker_snapshot(conn, sub, tickers)
-            if channel == "cfbenchmarks_value" and INDEX_ID in index_ids:
+            if channel == "cfbenchmarks_value" and wsmsg.tracks_index(index_ids, INDEX_ID):
                 # the current value at once, as the ticker channel's initial snapshot does (our choice:
                 # Kalshi's docs do not say); a subscriber need not wait up to a second for its first print
                 from kalshid.sim.tasks import index_message
@@ -241,9 +260,12 @@ class Commands:
             sub.tickers = (sub.tickers or set()) | tickers
             if sub.channel == "orderbook_delta" and new:
                 self._snapshot(conn, sub, new)
+            if sub.channel == "ticker" and new and params.get("send_initial_snapshot") is True:
+                self._ticker_snapshot(conn, sub, new)
         else:
             sub.tickers = (sub.tickers or set()) - tickers
-        reply = _with_id(cmd_id, {"sid": sid, "type": "ok", "msg": {"market_tickers": sorted(sub.tickers)}})
+        listed = {} if sub.skip_ticker_ack else {"market_tickers": sorted(sub.tickers)}
+        reply = _with_id(cmd_id, {"sid": sid, "type": "ok", "msg": listed})
         if sub.seq:
             reply["seq"] = sub.seq
         conn.offer(dumps(reply))
@@ -260,7 +282,10 @@ class Commands:
         if action not in ("subscribe_indices", "unsubscribe_indices"):
             raise CommandError(13, f"{action!r} on cfbenchmarks_value")
         ids = self._index_ids(params)
-        sub.index_ids = sub.index_ids | ids if action == "subscribe_indices" else sub.index_ids - ids
+        if action == "subscribe_indices":
+            sub.index_ids = _all_mode(sub.index_ids | ids)
+        else:
+            sub.index_ids = set() if ALL_INDICES in ids else sub.index_ids - ids
         reply = {"sid": sub.sid, "seq": hub.next_seq(sub, may_skip=False), "type": "ok",
                  "msg": {"index_ids": sorted(sub.index_ids)}}
         conn.offer(dumps(_with_id(cmd_id, reply)))

@@ -31,6 +31,13 @@ from kalshid.sim.wire import (
 )
 
 JSON = dict[str, Any]
+ALL_INDICES = "all"  # cfbenchmarks_value index_ids: every index the channel has
+
+
+def tracks_index(index_ids: set[str], index_id: str) -> bool:
+    """Whether a ``cfbenchmarks_value`` subscription with ``index_ids`` receives ``index_id``'s prints."""
+    return index_id in index_ids or ALL_INDICES in index_ids
+
 _AVG_TICK = Decimal("0.00000001")
 
 

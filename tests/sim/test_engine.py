@@ -219,11 +219,26 @@ def test_fill_emits_fill_order_position_events_for_both_sides() -> None:
     assert sum(isinstance(e, TradeEvent) for e in events) == 1
 
 
-def test_reduce_only_and_expiry() -> None:
+def test_reduce_only_is_capped_at_the_position_it_reduces() -> None:
+    ex = exchange_with_market(("a", 100), ("b", 100), ("c", 100))
+    ex.place_order("b", req("no", "buy", 10, 58), T0)  # YES asks 0.42 × 10
+    flat = ex.place_order("a", req("yes", "buy", 2, 45, time_in_force="immediate_or_cancel", reduce_only=True), T0)
+    assert (flat.status, flat.fill_count, flat.remaining_count, flat.initial_count) == ("canceled", 0, 0, 2 * C)
+    assert ex.accounts["a"].fills == [] and ex.accounts["a"].position(TICKER).yes == 0
+    ex.place_order("c", req("yes", "buy", 3, 40), T0)
+    ex.place_order("a", req("no", "buy", 3, 60, time_in_force="immediate_or_cancel"), T0)  # a holds 3 NO
+    assert ex.accounts["a"].position(TICKER).no == 3 * C
+    capped = ex.place_order("a", req("yes", "buy", 5, 45, time_in_force="immediate_or_cancel", reduce_only=True), T0)
+    # the cap is a decrease at placement: the capped count filled, so the order executed (as a decreased one does)
+    assert (capped.status, capped.fill_count, capped.remaining_count, capped.initial_count) == (
+        "executed", 3 * C, 0, 5 * C)
+    pos = ex.accounts["a"].position(TICKER)
+    assert pos.yes == pos.no == 0
+    assert ex.conservation_gap_cc() == 0
+
+
+def test_expiry() -> None:
     ex = exchange_with_market(("a", 100), ("b", 100))
-    with pytest.raises(ExchangeError) as err:
-        ex.place_order("a", req("yes", "buy", 1, 30, reduce_only=True), T0)
-    assert err.value.code == "reduce_only_violation"
     o = ex.place_order("a", req("yes", "buy", 1, 30, expiration_ts=int(T0) + 5), T0)
     assert ex.expire_orders(T0 + 4) == 0
     assert ex.expire_orders(T0 + 5) == 1

@@ -100,6 +100,26 @@ async def test_public_market_data(client: httpx.AsyncClient) -> None:
     assert ("POST", "/trade-api/v2/portfolio/events/orders") not in table  # the default 10
 
 
+async def test_market_reads_accept_what_the_spec_allows(client: httpx.AsyncClient) -> None:
+    # GET /markets status enum: unopened, open, paused, closed, settled (no market is paused here)
+    paused = await call(client, "GET", "/markets", params={"status": "paused"})
+    assert paused == {"markets": [], "cursor": ""}
+    # GET /markets and GET /markets/trades: limit minimum 0 ("omitempty,gte=0,lte=1000"; defaults to 100)
+    everything = await call(client, "GET", "/markets", params={"limit": 0})
+    assert len(everything["markets"]) == 3 and everything["cursor"] == ""
+    assert (await call(client, "GET", "/markets/trades", params={"limit": 0}))["trades"] == []
+    await call(client, "GET", "/markets", params={"limit": -1}, expect=400)
+    await call(client, "GET", "/portfolio/fills", params={"limit": 0}, expect=400)  # minimum 1 there
+    # GET /markets/{ticker}/orderbook depth: "0 or negative means all levels"
+    for price, count in (("0.40", "10"), ("0.39", "5")):
+        await call(client, "POST", V2, expect=201, json={**BID, "count": count, "price": price})
+    book = "/markets/{ticker}/orderbook"
+    full = await call(client, "GET", f"/markets/{TICKER}/orderbook", book, params={"depth": -1})
+    assert full["orderbook_fp"]["yes_dollars"] == [["0.3900", "5.00"], ["0.4000", "10.00"]]
+    top = await call(client, "GET", f"/markets/{TICKER}/orderbook", book, params={"depth": 1})
+    assert top["orderbook_fp"]["yes_dollars"] == [["0.4000", "10.00"]]
+
+
 async def test_create_take_fill_position_balance(client: httpx.AsyncClient, sim: SimHandle) -> None:
     rest_other_side(sim, "no", 10, 6000)  # NO bid 0.60 = YES ask 0.40
     created = await call(
@@ -176,6 +196,43 @@ async def test_create_take_fill_position_balance(client: httpx.AsyncClient, sim:
     assert after["balance"] == balance["balance"] + 4 * 70 - fee
 
 
+async def test_reduce_only_is_capped_at_the_position_not_refused(client: httpx.AsyncClient, sim: SimHandle) -> None:
+    # CreateOrderV2Request.reduce_only: "the order place count should be capped by the member's current
+    # position"; AsyncAPI lastUpdateReason: "ReduceOnlyCancel means reduce_only capped the order at placement"
+    rest_other_side(sim, "no", 10, 6000)  # YES asks 0.40 × 10
+    rest_other_side(sim, "yes", 10, 3000)  # YES bids 0.30 × 10
+    ioc = {**BID, "time_in_force": "immediate_or_cancel", "reduce_only": True}
+    flat = await call(client, "POST", V2, expect=201, json={**ioc, "side": "ask", "count": "2", "price": "0.30"})
+    assert (flat["fill_count"], flat["remaining_count"]) == ("0.00", "0.00")
+    assert (await call(client, "GET", "/portfolio/positions"))["market_positions"] == []
+    buy = {**BID, "count": "3", "price": "0.40", "time_in_force": "immediate_or_cancel"}
+    await call(client, "POST", V2, expect=201, json=buy)  # holds 3 YES
+    capped = await call(client, "POST", V2, expect=201, json={**ioc, "side": "ask", "count": "5", "price": "0.30"})
+    assert (capped["fill_count"], capped["remaining_count"]) == ("3.00", "0.00")
+    assert capped["average_fill_price"] == "0.3000"
+    [pos] = (await call(client, "GET", "/portfolio/positions"))["market_positions"]
+    assert pos["position_fp"] == "0.00"
+
+
+async def test_an_amend_answers_counts_only_when_it_filled_or_resized(
+    client: httpx.AsyncClient, sim: SimHandle
+) -> None:
+    # AmendOrderV2Response: remaining_count "Only present when the amend caused a fill or changed the
+    # resting size"; fill_count "Only present when fills occurred or remaining size changed"
+    placed = await call(client, "POST", V2, expect=201, json=BID)  # 5 @ 0.40
+    url, path = f"{V2}/{placed['order_id']}/amend", V2 + "/{order_id}/amend"
+    amend = {"ticker": TICKER, "side": "bid"}
+    repriced = await call(client, "POST", url, path, json={**amend, "price": "0.41", "count": "5"})
+    assert [repriced[k] for k in ("remaining_count", "fill_count", "average_fill_price")] == [None, None, None]
+    resized = await call(client, "POST", url, path, json={**amend, "price": "0.41", "count": "3"})
+    assert (resized["remaining_count"], resized["fill_count"]) == ("3.00", "0.00")
+    assert resized["average_fill_price"] is None
+    rest_other_side(sim, "no", 2, 5800)  # YES asks 0.42 × 2
+    crossed = await call(client, "POST", url, path, json={**amend, "price": "0.42", "count": "3"})
+    assert (crossed["remaining_count"], crossed["fill_count"], crossed["average_fill_price"]) == (
+        "1.00", "2.00", "0.4200")
+
+
 async def test_rest_amend_decrease_queue_cancel(client: httpx.AsyncClient, sim: SimHandle) -> None:
     rest_other_side(sim, "yes", 3, 4000)  # someone else is first in the 0.40 queue
     a = await call(client, "POST", V2, expect=201, json={**BID, "client_order_id": "qa"})
@@ -199,7 +256,7 @@ async def test_rest_amend_decrease_queue_cancel(client: httpx.AsyncClient, sim: 
         amend_path,
         json={"ticker": TICKER, "side": "bid", "price": "0.40", "count": "2"},
     )
-    assert same["remaining_count"] == "2.00" and same["fill_count"] is None
+    assert same["remaining_count"] == "2.00" and same["fill_count"] == "0.00"
     assert (await call(client, "GET", f"/portfolio/orders/{a['order_id']}/queue_position", path)) == q  # kept
     moved = await call(
         client,
@@ -309,6 +366,18 @@ async def test_bad_creates_get_400_naming_the_field(
     body = {k: v for k, v in {**BID, **change}.items() if v is not None}
     error = (await call(client, "POST", V2, expect=400, json=body))["error"]
     assert field in error["message"] or field == error.get("details") or field == error["code"]
+
+
+@pytest.mark.parametrize("price", ["0.4", "0.40000", "4e-1", "+0.40", " 0.40", "0.40 ", "0,40", ".40"])
+async def test_a_price_string_needs_2_to_4_decimal_places(client: httpx.AsyncClient, price: str) -> None:
+    # FixedPointDollars: "Most request fields accept 2-4 decimal places (e.g., "0.56", "0.5600")"
+    error = (await call(client, "POST", V2, expect=400, json={**BID, "price": price}))["error"]
+    assert error["code"] == "invalid_parameter" and error["message"].startswith("price: ")
+    placed = await call(client, "POST", V2, expect=201, json={**BID, "price": "0.400"})
+    amend = {"ticker": TICKER, "side": "bid", "count": "5"}
+    url, spec_path = f"{V2}/{placed['order_id']}/amend", V2 + "/{order_id}/amend"
+    await call(client, "POST", url, spec_path, expect=400, json={**amend, "price": price})
+    await call(client, "POST", url, spec_path, json={**amend, "price": "0.4100"})
 
 
 async def test_bad_amend_and_decrease(client: httpx.AsyncClient) -> None:

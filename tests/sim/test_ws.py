@@ -193,7 +193,7 @@ async def test_command_errors(sim: SimHandle, signer: Signer) -> None:
             ({"id": 9, "cmd": "subscribe", "params": {"channels": ["ticker"], "market_tickers": ["KXSOL15M-X"]}}, 11),
             ({"id": 10, "cmd": "update_subscription", "params": {"sids": [1, 2], "action": "add_markets"}}, 12),
             ({"id": 11, "cmd": "subscribe", "params": {"channels": ["cfbenchmarks_value"], "index_ids": ["BRTI"]}}, 11),
-            ({"id": 12, "cmd": "subscribe", "params": {"channels": ["cfbenchmarks_value"]}}, 24),
+            ({"id": 12, "cmd": "subscribe", "params": {"channels": ["cfbenchmarks_value"], "index_ids": []}}, 11),
         ]
         for cmd, code in cases:
             await ws.send_message(cmd if isinstance(cmd, str) else json.dumps(cmd))
@@ -245,6 +245,73 @@ async def test_cfbenchmarks_value_carries_the_closing_average_in_the_final_minut
         validate_ws(listed)
         assert listed["msg"]["index_ids"] == ["SOLUSD_RTI"] and listed["id"] == 2
     handle.stop()
+
+
+async def test_cfbenchmarks_index_ids_are_optional_on_subscribe_and_all_tracks_every_index(
+    sim: SimHandle, signer: Signer
+) -> None:
+    # subscribeCommandPayload.index_ids: "omit to subscribe with no indices and add them later via
+    # update_subscription; use ["all"] to track every index available on the channel"; code 24 is for
+    # subscribe_indices/unsubscribe_indices without index_ids
+    async with trio_websocket.open_websocket_url(sim.ws_url, extra_headers=ws_headers(signer)) as ws:
+        await send(ws, id=1, cmd="subscribe", params={"channels": ["cfbenchmarks_value"]})
+        bare = await recv(ws)
+        assert (bare["type"], bare["msg"]["channel"]) == ("subscribed", "cfbenchmarks_value")
+        no_ids = {"sid": bare["msg"]["sid"], "action": "subscribe_indices"}
+        await send(ws, id=2, cmd="update_subscription", params=no_ids)
+        assert (await recv(ws))["msg"]["code"] == 24
+        await send(ws, id=3, cmd="subscribe", params={"channels": ["cfbenchmarks_value"], "index_ids": ["all"]})
+        everything = await recv(ws)
+        assert everything["type"] == "subscribed"
+        first = await recv(ws)  # the sid with no index gets nothing; "all" gets SOLUSD_RTI
+        assert (first["type"], first["sid"], first["msg"]["index_id"]) == (
+            "cfbenchmarks_value", everything["msg"]["sid"], "SOLUSD_RTI")
+        params = {"sid": bare["msg"]["sid"], "action": "subscribe_indices", "index_ids": ["all"]}
+        await send(ws, id=4, cmd="update_subscription", params=params)
+        ok = await ws_recv_until(ws, "ok")
+        validate_ws(ok)
+        assert (ok["id"], ok["msg"]["index_ids"]) == (4, ["all"])
+
+
+async def test_ticker_add_markets_sends_a_snapshot_when_asked_and_skip_ticker_ack_drops_the_list(
+    sim: SimHandle, signer: Signer
+) -> None:
+    # updateSubscriptionCommandPayload.send_initial_snapshot: "receive an initial snapshot for newly added
+    # market tickers on the ticker channel"; skip_ticker_ack: "OK responses omit the market_tickers/market_ids
+    # lists for this subscription"
+    later = "KXSOL15M-26JUL081915-15"
+    async with trio_websocket.open_websocket_url(sim.ws_url, extra_headers=ws_headers(signer)) as ws:
+        await send(ws, id=1, cmd="subscribe", params={"channels": ["ticker"], "market_tickers": [TICKER]})
+        sid = (await recv(ws))["msg"]["sid"]
+        add = {"sid": sid, "action": "add_markets", "market_tickers": [later], "send_initial_snapshot": True}
+        await send(ws, id=2, cmd="update_subscription", params=add)
+        got = [await recv(ws), await recv(ws)]
+        assert sorted(m["type"] for m in got) == ["ok", "ticker"]
+        [snap] = [m for m in got if m["type"] == "ticker"]
+        [ok] = [m for m in got if m["type"] == "ok"]
+        assert (snap["sid"], snap["msg"]["market_ticker"]) == (sid, later)
+        assert ok["msg"]["market_tickers"] == sorted([TICKER, later])
+        quiet = {"channels": ["ticker"], "market_tickers": [TICKER], "skip_ticker_ack": True}
+        await send(ws, id=3, cmd="subscribe", params=quiet)
+        quiet_sid = (await recv(ws))["msg"]["sid"]
+        await send(ws, id=4, cmd="update_subscription", params={"sid": quiet_sid, "action": "add_markets",
+                                                               "market_tickers": [later]})
+        ack = await recv(ws)
+        assert (ack["type"], ack["id"], ack.get("msg", {})) == ("ok", 4, {})
+
+
+async def test_a_command_id_of_zero_is_no_id(sim: SimHandle, signer: Signer) -> None:
+    # commandId: "If the id is set to 0, the server treats it the same way as if there was no id"
+    async with trio_websocket.open_websocket_url(sim.ws_url, extra_headers=ws_headers(signer)) as ws:
+        await send(ws, id=0, cmd="subscribe", params={"channels": ["ticker"]})
+        subscribed = await recv(ws)
+        assert subscribed["type"] == "subscribed" and "id" not in subscribed
+        await send(ws, id=0, cmd="list_subscriptions")
+        listed = await recv(ws)
+        assert listed["msg"] == [{"channel": "ticker", "sid": subscribed["msg"]["sid"]}] and "id" not in listed
+        await send(ws, id=0, cmd="unsubscribe", params={"sids": [99]})
+        error = await recv(ws)
+        assert error["msg"]["code"] == 7 and "id" not in error
 
 
 async def test_index_value_outside_the_final_minute_has_no_closing_average(sim: SimHandle, signer: Signer) -> None:
