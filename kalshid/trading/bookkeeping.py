@@ -16,6 +16,7 @@ in-flight resolution and cancels. The Trio and journal shell around :class:`~kal
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -51,6 +52,7 @@ Risk = trio.MemorySendChannel[RiskInput]
 
 # after a cancel-all, Kalshi may cancel orders placed within the next minute: place none then
 KILL_SWITCH_QUIET_S = 60.0
+SETTLEMENTS_REMEMBERED = 4096  # markets whose journaled settlement is remembered (a day has 96 windows)
 
 
 class Bookkeeper:
@@ -64,6 +66,8 @@ class Bookkeeper:
         self.metrics = metrics
         self._last_fill_ts: datetime | None = None
         self._last_settlement_ts: datetime | None = None
+        # markets whose settlement the journal has (the catch-up reads the last minutes' settlements again)
+        self._settlements_journaled: OrderedDict[str, None] = OrderedDict()
         self._owners: FillOwners | None = None  # built on first use (the journal and exchange are set then)
         self._holdings: AccountHoldings | None = None
         # the execution stage's counters (fills here, orders in its order loop), published in its snapshot
@@ -209,7 +213,14 @@ class Bookkeeper:
         for s in sorted(settlements, key=lambda x: (x.settled_time is None, x.settled_time)):
             if s.settled_time and (self._last_settlement_ts is None or s.settled_time > self._last_settlement_ts):
                 self._last_settlement_ts = s.settled_time
+            if s.ticker not in self._settlements_journaled and await journal.get_settlement(s.ticker) is None:
+                # its market's fills first, whatever their time: one no message or catch-up brought is
+                # booked before the settlement is checked against the journal, and paid with it
+                await self.book_missed_fills([s.ticker], risk, why="settlement")
             record, new = await journal.record_settlement(journal_settlement(s, ts=self.clock.now()))
+            self._settlements_journaled[s.ticker] = None
+            while len(self._settlements_journaled) > SETTLEMENTS_REMEMBERED:
+                self._settlements_journaled.popitem(last=False)
             if not new:
                 continue
             if record.check is records.JournalCheck.MISMATCH:
@@ -226,27 +237,29 @@ class Bookkeeper:
         return list(trading_differences(self.p.state.portfolio.positions, positions.positions, positions.left_alone,
                                         positions.read_at))
 
-    async def book_missed_fills(self, tickers: list[str], risk: Risk) -> None:
+    async def book_missed_fills(self, tickers: list[str], risk: Risk, *, why: str = "position audit") -> None:
         """Every exchange fill of ``tickers``, whatever its time, that the journal lacks: booked now
         (the catch-up reads fills from a few seconds before the newest one it has seen; a fill older
-        than that, which no message brought, is found here), with a warning each."""
+        than that, which no message brought, is found here), with a warning each. ``why``: who looks
+        (the position audit, for open windows; the settlement check, for a market about to be settled)."""
         exchange = self.p.require_exchange()
         journal = self.p.require_journal()
         for ticker in tickers:
             try:
                 fills = await exchange.list_fills(ticker=ticker)
             except ExchangeError as exc:
-                log.warning("position audit: fills not readable; the next audit tries again", market=ticker,
+                then = "the next audit tries again" if why == "position audit" else "checked without them"
+                log.warning(f"{why}: fills not readable; {then}", market=ticker,
                             error=f"{type(exc).__name__}: {exc}")
                 continue
             booked = {f.fill_id for f in await journal.all_fills(ticker=ticker)}
             for fill in sorted(fills, key=lambda f: (f.ts is None, f.ts)):
                 if fill.fill_id in booked:
                     continue
-                log.warning("position audit: a fill no message or catch-up brought; booking it now",
+                log.warning(f"{why}: a fill no message or catch-up brought; booking it now",
                             fill_id=fill.fill_id, order_id=fill.order_id, market=fill.ticker,
                             ts=fill.ts.isoformat() if fill.ts else None)
-                await self.book_fill(fill, risk, source="audit")
+                await self.book_fill(fill, risk, source="audit" if why == "position audit" else "settlement")
 
     async def exchange_positions(self) -> ExchangePositions | None:
         """The exchange's positions for the position audit, or None (logged) when they cannot be read:

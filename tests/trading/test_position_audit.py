@@ -124,3 +124,38 @@ async def test_a_fill_no_message_or_catch_up_brought_is_found_and_booked_by_the_
         status = await control.status()
         assert status["position_audit"]["agrees"] is True and status["position_audit"]["differences"] == []
         assert b"kalshid_position_mismatch_markets 0.0" in daemon.metrics.exposition()
+
+
+async def test_a_fill_missed_in_a_window_that_closes_is_booked_before_its_settlement(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    # the audit off: only the settlement check can find it
+    async with running_daemon(tmp_path, KALSHID_TRADING__POSITION_AUDIT_SECONDS="0") as (daemon, _sup):
+        async def traded() -> bool:  # from here the fill catch-up reads only the last seconds again
+            return daemon.p.snapshots.counters().get("fills", 0) >= 1
+
+        await wait_for(traded, limit_s=1800)
+        engine = daemon.p.sim_handle.venue.exchange
+        now = daemon.clock.now()
+        # the open window: it closes within 15 minutes, and the audit would not look at it after that
+        market = min((m for m in engine.markets.values() if m.status == "active" and m.window.close_time > now),
+                     key=lambda m: m.window.close_time)
+        ticker = market.ticker
+        account = engine.accounts[TRADER_USER]
+        seven = 7 * CONTRACT
+        account.fills.append(Fill("missed-2", "missed-2", "order-elsewhere", TRADER_USER, "", ticker, "yes",
+                                  "buy", seven, 5_000, True, 0, now.timestamp() - 3_600, seven))
+        pos = account.position(ticker)
+        account.positions[ticker] = attrs.evolve(pos, yes=pos.yes + seven, yes_cost_cc=pos.yes_cost_cc + 35_000)
+        account.cash_cc -= 35_000
+        journal = daemon.p.require_journal()
+
+        async def settled() -> bool:
+            return await journal.get_settlement(ticker) is not None
+
+        await wait_for(settled, limit_s=1800)
+        record = await journal.get_settlement(ticker)
+        assert record is not None
+        assert (record.check.value, record.check_detail) == ("ok", "")  # the journal holds what was paid
+        assert any(f.fill_id == "missed-2" for f in await journal.all_fills(ticker=ticker))
+        assert ticker not in daemon.p.state.portfolio.open_tickers()  # risk's portfolio settled it too
