@@ -1,5 +1,6 @@
 """The repository describes what is: the README stays a front door (at most 12 KB, depth in ``docs/``),
-and no project file carries development history such as work-session or issue numbers."""
+no project file carries development history such as work-session or issue numbers, and every file the
+docs name is there."""
 
 import re
 from pathlib import Path
@@ -48,3 +49,28 @@ def test_no_development_history_in_project_files() -> None:
 ])
 def test_history_pattern(text: str, found: bool) -> None:
     assert bool(history_lines(text)) is found
+
+
+# `path` in the operator and developer docs that names a file of this repository
+NAMED_PATH = re.compile(r"`((?:kalshid|tests|bench|etc|systemd|docs)/[A-Za-z0-9_./-]+)`")
+# named in the docs but not in the repository, and why
+NAMED_ELSEWHERE = {
+    "kalshid/core/strategies/late_drift.py": "docs/strategies.md's example of a strategy to add",
+}
+
+
+def named_paths(text: str) -> set[str]:
+    """Every repository path ``text`` names in backticks (``kalshid/...``, ``tests/...``, ...)."""
+    return {m.group(1).rstrip("./") for m in NAMED_PATH.finditer(text)}
+
+
+def test_every_file_the_docs_name_exists() -> None:
+    docs = [REPO / "README.md", REPO / "systemd" / "INSTALL.md", *sorted((REPO / "docs").glob("*.md"))]
+    missing = {f"{doc.relative_to(REPO)}: {path}" for doc in docs for path in named_paths(doc.read_text())
+               if path not in NAMED_ELSEWHERE and not (REPO / path).exists()}
+    assert missing == set()
+
+
+def test_named_paths_pattern() -> None:
+    text = "see `tests/daemon/test_x.py`, `kalshid/server/static/` and `var/api-token`, not `etc`."
+    assert named_paths(text) == {"tests/daemon/test_x.py", "kalshid/server/static"}

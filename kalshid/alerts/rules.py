@@ -91,7 +91,7 @@ class AlertRules:
         if not isinstance(data, Mapping):
             return []
         kind = event.get("type")
-        if kind == "alert":
+        if kind in ("alert", "notice"):  # an info-level alert goes out as a notice (kalshid.trading.wiring)
             return self._on_alert(data, now)
         if kind == "status_update":
             exchange = data.get("exchange")

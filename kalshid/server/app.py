@@ -134,7 +134,8 @@ def create_app(
             return error_response(
                 401,
                 "unauthorized",
-                "missing or invalid bearer token",
+                dashboard.DOCS_UNAUTHORIZED if route.path in dashboard.COOKIE_PATHS
+                else "missing or invalid bearer token",
                 headers={"WWW-Authenticate": 'Bearer realm="kalshid"'},
             )
         return None

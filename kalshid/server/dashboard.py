@@ -32,6 +32,8 @@ STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
 COOKIE_NAME: Final = "kalshid_docs"
 COOKIE_MAX_AGE_S: Final = 3600
 COOKIE_PATHS: Final = frozenset({"/docs", "/openapi.json"})
+# the 401 of those paths: a browser following a link sends no header, the dashboard's sign-in sets the cookie
+DOCS_UNAUTHORIZED: Final = "send a bearer token, or sign in on the dashboard at / first"
 # Only our own files and connections; inline scripts/styles in markup are refused.
 CONTENT_SECURITY_POLICY: Final = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "

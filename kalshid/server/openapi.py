@@ -97,8 +97,9 @@ def build_openapi(routes: Sequence[Route]) -> dict[str, Any]:
         "info": {
             "title": "kalshid control API",
             "version": kalshid.__version__,
-            "description": "Control and observe a running kalshid. Every endpoint except /api/health, "
-            "/openapi.json and /docs needs `Authorization: Bearer <token>`. Errors are "
+            "description": "Control and observe a running kalshid. Every endpoint except /api/health needs "
+            "`Authorization: Bearer <token>`; /docs and /openapi.json also open with the cookie the "
+            "dashboard's sign-in sets (POST /api/session). Errors are "
             '`{"error": {"code", "message", "field"?}}`.\n' + WS_DESCRIPTION,
         },
         "servers": [{"url": "/"}],

@@ -300,7 +300,11 @@ class DaemonControlImpl:
         return await self._announce()
 
     async def cancel_all(self) -> JSON:
+        before = self._view()
         await self._ask("cancel_all", "execution", CancelAll("operator cancel-all"))
+        # the kill switch changes no state the view shows, yet it always acts: applied, not no_change
+        self._audit("cancel_all", before, self._view(), "kill switch: every resting order of the account "
+                    "cancelled; no order for the next minute", outcome="applied")
         return await self._announce()
 
     async def stop_entry(self) -> JSON:

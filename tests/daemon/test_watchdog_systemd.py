@@ -139,6 +139,26 @@ def test_unit_has_the_key_directives() -> None:
     assert _unit()["Install"]["WantedBy"] == "multi-user.target"
 
 
+def _install_mode(install_md: str, target: str) -> int:
+    """The ``-m`` mode of INSTALL.md's ``install`` command that creates ``target``."""
+    for line in install_md.splitlines():
+        words = line.split("#")[0].split()
+        if "install" in words and words[-1] == target and "-m" in words:
+            return int(words[words.index("-m") + 1], 8)
+    raise AssertionError(f"INSTALL.md installs no {target}")
+
+
+def test_the_dynamic_user_can_read_the_config_file_as_install_md_installs_it() -> None:
+    """The daemon reads ``--config`` itself, as the unit's dynamic user (neither root nor in root's group);
+    systemd reads the key, the token and kalshid.env as root."""
+    service = _unit()["Service"]
+    config = service["ExecStart"].split("--config ")[1].split()[0]
+    install_md = (UNIT.parent / "INSTALL.md").read_text()
+    assert _install_mode(install_md, os.path.dirname(config)) & 0o001, "others cannot enter the config's directory"
+    assert _install_mode(install_md, config) & 0o004, "others cannot read the config file"
+    assert _install_mode(install_md, "/etc/kalshid/kalshi.pem") & 0o077 == 0
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 def test_systemd_analyze_verify(tmp_path: Path) -> None:
     # The real ExecStart does not exist on a build host; everything else is checked as written.

@@ -75,6 +75,23 @@ async def test_docs_cookie_opens_docs_and_openapi_only(client: Any) -> None:
     assert (await client.post("/api/stop")).status_code == 401
 
 
+async def test_the_docs_without_a_token_say_how_to_open_them(client: Any) -> None:
+    for path in ("/docs", "/openapi.json"):
+        resp = await client.get(path)
+        body = await resp.get_json()
+        assert resp.status_code == 401
+        assert body["error"]["message"] == "send a bearer token, or sign in on the dashboard at / first"
+    body = await (await client.get("/api/status")).get_json()
+    assert body["error"]["message"] == "missing or invalid bearer token"
+
+
+async def test_the_openapi_description_names_the_routes_open_without_a_token(client: Any) -> None:
+    doc = await (await client.get("/openapi.json", headers=AUTH)).get_json()
+    description = doc["info"]["description"]
+    assert "Every endpoint except /api/health needs `Authorization: Bearer <token>`" in description
+    assert (await client.get("/api/health")).status_code == 200
+
+
 def test_cookie_values_expire_and_are_bound_to_the_token() -> None:
     value = make_cookie_value(TOKEN, 1000.0)
     assert cookie_value_ok(value, TOKEN, 1000.0)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from daemonkit import daemon_env, running_daemon, wait_for
 
+from kalshid.alerts.rules import AlertRules, AlertRuleSettings
 from kalshid.config import load_config
 from kalshid.daemon.supervisor import Runtime
 from kalshid.trading.wiring import TradingDaemon, with_dollars
@@ -54,3 +56,18 @@ async def test_status_shows_realized_unrealized_and_total_pnl(tmp_path: Path, au
     for pnl in seen:
         assert set(pnl) == {"realized", "unrealized", "total"}
         assert Decimal(pnl["total"]) == Decimal(pnl["realized"]) + Decimal(pnl["unrealized"])
+
+
+def test_the_position_audits_all_clear_reaches_the_alert_rules_as_published(tmp_path: Path) -> None:
+    """An info-level alert the alert service sends (the audit's "no difference left") still reaches its rule
+    after the daemon publishes it as a notice rather than an ``alert``."""
+    runtime = Runtime(load_config(environ=daemon_env(tmp_path), cwd=tmp_path), None)
+    daemon = TradingDaemon(runtime)
+    sink = _Sink()
+    daemon.broadcaster = sink  # type: ignore[assignment]
+    daemon._publish("alert", {"level": "info", "kind": "positions_agree", "detail": "no difference left in M"})
+    (event,) = sink.events
+    assert event["type"] != "alert"  # info needs no human on the dashboard's alert list
+    (alert,) = AlertRules(AlertRuleSettings()).on_event(event, datetime(2026, 12, 3, tzinfo=UTC))
+    assert (alert.level, alert.title) == ("info", "No position difference left: entries resume")
+    assert alert.body == "no difference left in M"

@@ -80,17 +80,20 @@ async def test_every_operator_action_is_audited_with_source_and_before_after(tmp
                     await control.set_strategy_params("kelly_volatility", {"min_edge": 7})
             with acting_as("ws"):
                 await control.set_strategy_params("kelly_volatility", {"min_edge": 0.05})
+            with acting_as("ctl"):
+                await control.cancel_all()  # the kill switch changes no state, yet it acted
     lines = _actions(logs)
     assert lines == [{**e, "event": "operator action", "log_level": line["log_level"]}
                      for e, line in zip(events, lines, strict=True)]
     got = [(e["source"], e["action"], e["outcome"]) for e in lines]
     assert got == [("ctl", "stop", "applied"), ("ctl", "start", "applied"), ("api", "stop_entry", "applied"),
                    ("api", "disable_strategy", "applied"), ("api", "set_params", "refused"),
-                   ("ws", "set_params", "applied")]
+                   ("ws", "set_params", "applied"), ("ctl", "cancel_all", "applied")]
     assert lines[0]["before"]["state"] == "running" and lines[0]["after"]["state"] == "stopped"
     assert lines[3]["target"] == "mean_reversion" and lines[3]["after"] == {"enabled": False}
     assert lines[4]["log_level"] == "warning" and "min_edge" in lines[4]["detail"]
     assert lines[5]["before"] == {"min_edge": 0.03} and lines[5]["after"] == {"min_edge": 0.05}
+    assert lines[6]["before"] == lines[6]["after"] and "every resting order" in lines[6]["detail"]
 
 
 async def test_reset_breaker_on_a_running_breaker_changes_nothing_and_says_so(tmp_path: Path,
