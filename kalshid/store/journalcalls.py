@@ -178,6 +178,10 @@ class JournalCalls:
             until=until, limit=limit, cursor=cursor,
         )
 
+    async def fees_by_ticker(self, tickers: Sequence[str]) -> dict[str, int]:
+        """Each market's fees, every fill of it counted (a fill that flipped a position included)."""
+        return await self._run(sql_read.fees_by_ticker, list(tickers))
+
     async def all_fills(self, *, ticker: str | None = None) -> list[Fill]:
         """Every journaled fill (of ``ticker``, if given), newest first, read page by page."""
         fills: list[Fill] = []

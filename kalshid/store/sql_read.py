@@ -237,6 +237,14 @@ def fills_for_ticker(conn: sqlite3.Connection, ticker: str) -> list[Fill]:
     return [_fill(r) for r in rows]
 
 
+def fees_by_ticker(conn: sqlite3.Connection, tickers: Sequence[str]) -> dict[str, int]:
+    """The fees of every journaled fill in each of ``tickers`` (a market with none is left out)."""
+    marks = ", ".join("?" * len(tickers))
+    rows = conn.execute(f"SELECT ticker, SUM(fee_cc) FROM fills WHERE ticker IN ({marks}) GROUP BY ticker",
+                        tuple(tickers)).fetchall() if tickers else []
+    return {str(t): int(f) for t, f in rows}
+
+
 def orders_short_of_fills(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     """``(order_id, ticker)`` of every order the exchange says filled more contracts than the journal
     has booked for it (a fill's netted parts add up to it), oldest first."""

@@ -135,10 +135,15 @@ class DaemonControlImpl:
     async def positions(self) -> list[JSON]:
         out: list[JSON] = []
         marks = self._marks()
-        for ticker, pos in sorted(self._risk.portfolio.positions.items()):
+        positions = sorted(self._risk.portfolio.positions.items())
+        # the market's fees, as the journal's positions give them: the portfolio's position counts only the
+        # fills since it last opened (a fill that flips a position pays its fee on the closing part)
+        fees = await self.d.p.require_journal().fees_by_ticker([t for t, _ in positions])
+        for ticker, pos in positions:
             mark = marks.get(ticker)
             out.append({"ticker": ticker, "yes_count": pos.yes_count, "no_count": pos.no_count,
-                        "cost_basis": format_dollars(pos.cost_basis_cc), "fees": format_dollars(pos.fees_cc),
+                        "cost_basis": format_dollars(pos.cost_basis_cc),
+                        "fees": format_dollars(fees.get(ticker, pos.fees_cc)),
                         "value": format_dollars(pos.value_cc(mark)),
                         "unrealized_pnl": format_dollars(pos.value_cc(mark) - pos.cost_basis_cc),
                         "worst_case_loss": format_dollars(pos.worst_case_loss_cc)})

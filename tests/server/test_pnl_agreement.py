@@ -192,3 +192,19 @@ def test_the_simulators_accounts_book_the_same_figures() -> None:
     assert sum(account.position(t).realized_pnl_cc for t in (A, B)) == portfolio.realized_pnl_cc
     assert sum(account.position(t).fees_paid_cc for t in (A, B)) == portfolio.fees_paid_cc
     assert account.cash_cc == portfolio.cash_cc
+
+
+async def test_a_positions_fees_are_its_markets_in_the_api_and_the_journal(journal: Journal) -> None:
+    # C's YES is closed by a NO buy that opens 3 NO: Kalshi nets it, the fee goes with the closing part
+    c = "KXSOL15M-26JUL081930-00"
+    portfolio = await _book_everything(journal)
+    held = {"yes": 0, "no": 0}
+    for i, trade in enumerate([(c, Side.YES, Action.BUY, 2, 5_000, 10), (c, Side.NO, Action.BUY, 5, 4_000, 40)],
+                              start=len(TRADES)):
+        for part in net_fill(_exchange_fill(i, *trade), held["yes"], held["no"]):
+            held[part.side] += part.count if part.action == "buy" else -part.count
+            await journal.record_fill(convert.journal_fill(part, ts=T0, strategy="kelly"))
+            portfolio = portfolio.apply_fill(convert.core_fill(part, ts=T0))
+    assert (portfolio.position(c).no_count, portfolio.position(c).fees_cc) == (3, 0)  # since it opened
+    api = {p["ticker"]: _cc(p["fees"]) for p in await _get(_control(portfolio, journal), "/api/positions")}
+    assert api == {p.ticker: p.fees_cc for p in await journal.positions()} == {B: 60 + 30 + 10, c: 10 + 40}
