@@ -1,12 +1,12 @@
 """The SQLite journal: what kalshid decided, sent, got filled and was paid, surviving ``kill -9``.
 
 Entry point: :func:`open_journal` (async context manager) yielding a :class:`Journal`. Records are in
-:mod:`kalshid.store.records`; database paths per mode in :mod:`kalshid.store.paths`.
+:mod:`kalshid.store.records`; the journal's modes in :mod:`kalshid.store.paths`.
 """
 
 from kalshid.store.db import Journal, JournalStatistics, open_journal
 from kalshid.store.migrations import MigrationError, SchemaTooNewError
-from kalshid.store.paths import JournalMode, default_journal_path, journal_path, state_dir
+from kalshid.store.paths import JournalMode
 from kalshid.store.sql_read import CursorError
 from kalshid.store.sql_write import DuplicateIntentError
 from kalshid.store.sqlbase import JournalError, JournalModeError
@@ -21,8 +21,5 @@ __all__ = [
     "JournalStatistics",
     "MigrationError",
     "SchemaTooNewError",
-    "default_journal_path",
-    "journal_path",
     "open_journal",
-    "state_dir",
 ]

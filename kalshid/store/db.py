@@ -36,7 +36,7 @@ bookkeeping (fills, order updates, equity snapshots, reads): see :class:`Priorit
 
 Usage::
 
-    async with open_journal(journal_path(state_dir(), "live"), "live") as journal:
+    async with open_journal(Path("var/kalshid-prod.sqlite3"), "live") as journal:
         await journal.record_intent(intent)
         await journal.mark_in_flight(intent.client_order_id, now)
         ...  # send the order
