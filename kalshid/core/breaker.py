@@ -26,6 +26,8 @@ from fractions import Fraction
 
 import attrs
 
+from kalshid.core.units import format_dollars
+
 
 class BreakerStatus(enum.StrEnum):
     RUNNING = "running"
@@ -65,6 +67,11 @@ def _exact(fraction: float) -> tuple[int, int]:
 def _fraction(_inst: object, attr: attrs.Attribute[float], value: float) -> None:
     if not 0.0 < value <= 1.0:
         raise BreakerError(f"{attr.name} must be in (0, 1], got {value!r}")
+
+
+def _percent(fraction: float) -> str:
+    """A limit's fraction as a percentage with the digits it has (0.2 → ``20%``, 0.0001 → ``0.01%``)."""
+    return f"{fraction * 100:.6g}%"
 
 
 @attrs.frozen
@@ -122,14 +129,15 @@ class Breaker:
         num, den = _exact(self.config.max_daily_loss_fraction)
         if daily_loss > 0 and daily_loss * den >= num * state.day_start_equity_cc:
             return state._to(now, BreakerStatus.HALTED, BreakerReason.DAILY_LOSS,
-                             f"daily loss {daily_loss} cc >= {self.config.max_daily_loss_fraction:.0%} of "
-                             f"start-of-day equity {state.day_start_equity_cc} cc")
+                             f"daily loss ${format_dollars(daily_loss)} >= "
+                             f"{_percent(self.config.max_daily_loss_fraction)} of start-of-day equity "
+                             f"${format_dollars(state.day_start_equity_cc)}")
         drawdown = state.peak_equity_cc - equity_cc
         num, den = _exact(self.config.max_drawdown_fraction)
         if drawdown > 0 and drawdown * den >= num * state.peak_equity_cc:
             return state._to(now, BreakerStatus.HALTED, BreakerReason.DRAWDOWN,
-                             f"drawdown {drawdown} cc >= {self.config.max_drawdown_fraction:.0%} of "
-                             f"peak equity {state.peak_equity_cc} cc")
+                             f"drawdown ${format_dollars(drawdown)} >= {_percent(self.config.max_drawdown_fraction)}"
+                             f" of peak equity ${format_dollars(state.peak_equity_cc)}")
         return state, ()
 
     def stop_entries(self, now: datetime,

@@ -34,7 +34,7 @@ def backup_journal(journal: Path, out_dir: Path, *, now: datetime) -> tuple[Path
     ``….sqlite3.intents``; returns both paths (the second ``None`` if there is no intent log)."""
     if not journal.is_file():
         raise BackupError(f"no journal at {journal}")
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    stamp = now.strftime("%Y%m%dT%H%M%S.%fZ")  # to the microsecond: two copies a second apart never collide
     # not "<name>.<time>Z.sqlite3", the name of a journal set aside (and pruned) by a start
     final = out_dir / f"{journal.name.removesuffix('.sqlite3')}.{stamp}.backup.sqlite3"
     if final.exists():

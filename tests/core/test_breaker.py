@@ -25,6 +25,7 @@ def test_daily_loss_trips_at_twenty_percent() -> None:
     b, ev = b.observe(T0 + timedelta(minutes=2), 800_000)
     assert b.status is BreakerStatus.HALTED
     assert ev[0].reason is BreakerReason.DAILY_LOSS and ev[0].from_status is BreakerStatus.RUNNING
+    assert ev[0].detail == "daily loss $20.0000 >= 20% of start-of-day equity $100.0000"
     assert not b.allows_exits and not b.allows_entries
 
 
@@ -35,6 +36,13 @@ def test_drawdown_from_peak_trips_at_fifteen_percent() -> None:
     assert ev == ()
     b, ev = b.observe(T0 + timedelta(minutes=3), 1_700_000)
     assert b.status is BreakerStatus.HALTED and ev[0].reason is BreakerReason.DRAWDOWN
+    assert ev[0].detail == "drawdown $30.0000 >= 15% of peak equity $200.0000"
+
+
+def test_a_small_limit_is_stated_with_its_digits() -> None:
+    b = Breaker.start(T0, 1_000_000, BreakerConfig(max_drawdown_fraction=0.0001))
+    _, ev = b.observe(T0 + timedelta(minutes=1), 999_900)
+    assert ev[0].detail == "drawdown $0.0100 >= 0.01% of peak equity $100.0000"
 
 
 def test_halted_stays_halted_until_reset_which_rebases() -> None:

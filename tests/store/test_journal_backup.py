@@ -37,8 +37,8 @@ async def test_a_copy_taken_while_the_journal_is_in_use_holds_every_decision(tmp
         await journal.record_decision(signal(), APPROVED, intent("c-2"))  # only in the intent log so far
         assert orders(live) == ["c-1"]
         copy, log_copy = backup_journal(live, tmp_path / "backups", now=NOW)
-    assert copy == tmp_path / "backups" / "kalshid-prod.20261205T034012Z.backup.sqlite3"
-    assert log_copy == tmp_path / "backups" / "kalshid-prod.20261205T034012Z.backup.sqlite3.intents"
+    assert copy == tmp_path / "backups" / "kalshid-prod.20261205T034012.000000Z.backup.sqlite3"
+    assert log_copy == tmp_path / "backups" / "kalshid-prod.20261205T034012.000000Z.backup.sqlite3.intents"
     assert stat.S_IMODE(copy.parent.stat().st_mode) == 0o700
     # not named as a journal a start sets aside (kalshid.store.identity prunes those beside the journal)
     assert not list(copy.parent.glob("kalshid-prod.*Z.sqlite3"))
@@ -86,6 +86,9 @@ def test_kalshid_backup_prints_the_copies(tmp_path: Path, capsys: pytest.Capture
     printed = capsys.readouterr().out.split()
     assert len(printed) == 2 and all(Path(p).is_file() for p in printed)
     assert printed[0].startswith(str(tmp_path / "b" / "kalshid-sim.")) and printed[1].endswith(".intents")
+    assert main(["backup", "--journal", str(live), "--out", str(tmp_path / "b")]) == 0  # at once: another copy
+    again = capsys.readouterr().out.split()
+    assert again[0] != printed[0] and len(list((tmp_path / "b").glob("*.backup.sqlite3"))) == 2
     assert main(["backup", "--journal", str(tmp_path / "nope.sqlite3")]) == 1
     assert "kalshid backup: no journal at" in capsys.readouterr().err
     assert main(["backup", "--journal", str(live), "--keep", "0"]) == 2
@@ -95,7 +98,8 @@ def test_kalshid_backup_prints_the_copies(tmp_path: Path, capsys: pytest.Capture
 def test_keep_deletes_the_oldest_copies_of_that_journal_only(tmp_path: Path) -> None:
     out = tmp_path / "b"
     out.mkdir()
-    names = [f"kalshid-prod.2026120{d}T000000Z.backup.sqlite3" for d in range(1, 6)]
+    # a copy's name given to the second (T000000Z) sorts among names given to the microsecond
+    names = [f"kalshid-prod.2026120{d}T000000{'Z' if d < 3 else '.000001Z'}.backup.sqlite3" for d in range(1, 6)]
     for name in [*names, "kalshid-prod-dry.20261201T000000Z.backup.sqlite3", "notes.txt"]:
         (out / name).write_text("")
         (out / (name + ".intents")).write_text("")
