@@ -22,6 +22,12 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _days(bootstrap: dict[str, Any]) -> str:
+    """The days the interval over days resamples, and the fewest it needs (it is "–" below that)."""
+    days, least = bootstrap.get("days"), bootstrap.get("min_days")
+    return "–" if days is None else f"{days}" + (f" (an interval needs {least})" if least and days < least else "")
+
+
 def _table(rows: list[tuple[str, Any]]) -> str:
     body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(_fmt(v))}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
@@ -38,6 +44,7 @@ def render(summary: dict[str, Any], images: list[str]) -> str:
         ("P&L per $ staked", summary["pnl_per_dollar_staked"]),
         ("95 % CI, resampling markets", summary["pnl_per_dollar_staked_ci95_markets"]),
         ("95 % CI, resampling days", summary["pnl_per_dollar_staked_ci95_days"]),
+        ("days with settled trades", _days(summary.get("bootstrap", {}))),
         ("max drawdown ($)", summary["max_drawdown"]), ("max drawdown (fraction)", summary["max_drawdown_fraction"]),
     ]
     cal = summary.get("calibration", [])

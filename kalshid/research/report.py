@@ -6,6 +6,11 @@ intervals resampling **markets** and **days** (the UTC date of each market's tra
 source as stated by them, counters, and the calibration table by minutes left. Money is reported in
 cc (exact integers) and as dollar strings. Bootstrap draws use a fixed seed: reports repeat exactly.
 
+The interval over days needs at least :data:`MIN_DAYS` days with settled trades, else it is ``None``
+(shown as "–"): resampling two or three days gives only a handful of distinct values (with two, the
+percentile bounds are simply the two days' own ratios), which is no 95 % interval. Within a day the
+markets share one price path, so the interval over markets may be too narrow.
+
 :func:`write_report` writes the files; charts need matplotlib and are drawn by :mod:`.plots` (loaded
 only here, never by the daemon).
 """
@@ -28,6 +33,8 @@ from kalshid.research.results import BacktestResult, TradeRecord
 
 BOOTSTRAP_DRAWS = 2000
 BOOTSTRAP_SEED = 20261203
+MIN_DAYS = 5
+"""Fewest days with settled trades for a bootstrap interval over days (below it the interval is ``None``)."""
 
 TRADE_COLUMNS = ("ts", "ticker", "strategy", "side", "action", "count", "price_cc", "fee_cc", "is_taker",
                  "fair_prob", "edge", "minutes_left", "result", "pnl_cc")
@@ -79,7 +86,7 @@ def summarize(result: BacktestResult) -> dict[str, Any]:
     by_market = _groups(settled, "market")
     by_day = _groups(settled, "day")
     ci_market = bootstrap_ratio(*by_market)
-    ci_day = bootstrap_ratio(*by_day)
+    ci_day = bootstrap_ratio(*by_day) if len(by_day[0]) >= MIN_DAYS else None
     per_strategy: dict[str, dict[str, Any]] = {}
     for name in sorted({t.strategy for t in settled}):
         mine = [t for t in settled if t.strategy == name]
@@ -107,7 +114,7 @@ def summarize(result: BacktestResult) -> dict[str, Any]:
         "pnl_per_dollar_staked_ci95_markets": ci_market,
         "pnl_per_dollar_staked_ci95_days": ci_day,
         "bootstrap": {"draws": BOOTSTRAP_DRAWS, "seed": BOOTSTRAP_SEED, "markets": len(by_market[0]),
-                      "days": len(by_day[0])},
+                      "days": len(by_day[0]), "min_days": MIN_DAYS},
         "max_drawdown_cc": dd_cc, "max_drawdown": format_dollars(dd_cc), "max_drawdown_fraction": dd_frac,
         "final_cash_cc": result.final_portfolio.cash_cc if result.final_portfolio else None,
         "unsettled_markets": result.unsettled,

@@ -29,6 +29,7 @@ import numpy as np
 from kalshid.core.pooling import IDENTITY, LogitPool, PoolError, PoolSample, fit_logit_pool
 from kalshid.core.portfolio import window_close
 from kalshid.research.edge.stats import METRICS, DayBootstrap
+from kalshid.research.report import MIN_DAYS
 from kalshid.research.results import BacktestResult
 
 STRATEGY = "kelly_volatility"
@@ -38,7 +39,6 @@ BOOTSTRAP_REPS = 1000
 BOOTSTRAP_SEED = 22
 POOL_SPLIT = datetime(2026, 6, 2, tzinfo=UTC)
 """``--study pool``: train on the perpetual's markets closing before this, test on those after."""
-MIN_DAYS = 5
 
 
 class PoolFileError(ValueError):

@@ -1,0 +1,86 @@
+"""The backtest report's statistics, checked against hand calculations and independent resampling."""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kalshid.core.vocab import Side
+from kalshid.research.report import MIN_DAYS, bootstrap_ratio, max_drawdown, summarize
+from kalshid.research.results import BacktestResult, EquityPoint, TradeRecord
+
+DAY0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def _trade(ts: datetime, ticker: str, side: str, action: str, count: int, price_cc: int, fee_cc: int,
+           result: Side) -> TradeRecord:
+    t = TradeRecord(ts=ts, ticker=ticker, strategy="s", side=side, action=action, count=count, price_cc=price_cc,
+                    fee_cc=fee_cc, is_taker=True, fair_prob=None, edge=None, minutes_left=None)
+    t.settle(result)
+    return t
+
+
+def _one_market_a_day(days: int) -> BacktestResult:
+    """One market a day: 10 YES at 40c (fee 17c), alternately won and lost."""
+    r = BacktestResult(settings=None, fill_model={})
+    for d in range(days):
+        result = Side.YES if d % 2 == 0 else Side.NO
+        r.trades.append(_trade(DAY0 + timedelta(days=d), f"M{d}", "yes", "buy", 10, 4000, 1700, result))
+    return r
+
+
+def test_summary_figures_match_a_hand_calculation() -> None:
+    r = BacktestResult(settings=None, fill_model={})
+    r.trades += [
+        # A: 10 YES at 40c (fee 17c), then 4 of them sold at 55c (fee 7c); YES wins
+        _trade(DAY0, "A", "yes", "buy", 10, 4000, 1700, Side.YES),
+        _trade(DAY0 + timedelta(minutes=1), "A", "yes", "sell", 4, 5500, 700, Side.YES),
+        # B: 20 NO at 30c (fee 30c); YES wins, so NO loses
+        _trade(DAY0 + timedelta(minutes=20), "B", "no", "buy", 20, 3000, 3000, Side.YES),
+    ]
+    r.equity = [EquityPoint(DAY0, 0, v) for v in (1_000_000, 1_200_000, 900_000, 1_300_000, 1_040_000)]
+    s = summarize(r)
+    # A buy: +10·$1 − $4 − $0.17 = $5.83; A sell: $2.20 − $0.07 − $4 = −$1.87; B: −$6 − $0.30 = −$6.30
+    assert [t.pnl_cc for t in r.trades] == [58_300, -18_700, -63_000]
+    assert s["pnl_cc"] == -23_400 and s["pnl"] == "-2.3400"
+    assert s["fees_cc"] == 5_400
+    assert s["staked_cc"] == 41_700 + 63_000  # the buys' cash out, fees included; a sale stakes nothing
+    assert s["turnover"] == "12.6000"  # |4.17| + |−2.13| + |6.30|
+    assert s["hit_rate"] == pytest.approx(1 / 3)
+    assert s["pnl_per_dollar_staked"] == pytest.approx(-23_400 / 104_700)
+    assert (s["max_drawdown_cc"], s["max_drawdown_fraction"]) == (300_000, pytest.approx(0.25))
+    assert s["contracts"] == 34 and s["markets_traded"] == 2
+
+
+def test_max_drawdown_is_the_largest_fall_from_a_running_peak() -> None:
+    assert max_drawdown([100, 50, 200, 120, 260, 250]) == pytest.approx((80, 0.4))
+    assert max_drawdown([100, 110, 120]) == (0, 0.0)
+    assert max_drawdown([]) == (0, 0.0)
+
+
+def test_the_bootstrap_resamples_groups_with_percentile_bounds() -> None:
+    rng = random.Random(3)
+    pnl = [rng.randint(-40_000, 40_000) for _ in range(30)]
+    staked = [rng.randint(10_000, 60_000) for _ in range(30)]
+    assert bootstrap_ratio(pnl, staked) == bootstrap_ratio(pnl, staked)  # seeded: the same interval every time
+    lo, hi = bootstrap_ratio(pnl, staked, draws=50_000) or (0.0, 0.0)
+    # an independent resampling of the 30 groups (another generator)
+    ratios = []
+    for _ in range(20_000):
+        pick = [rng.randrange(30) for _ in range(30)]
+        ratios.append(sum(pnl[i] for i in pick) / sum(staked[i] for i in pick))
+    ratios.sort()
+    assert lo == pytest.approx(ratios[500], abs=0.01)
+    assert hi == pytest.approx(ratios[19_499], abs=0.01)
+    assert bootstrap_ratio([5], [10]) is None  # one group: nothing to resample
+
+
+def test_the_interval_over_days_needs_enough_days() -> None:
+    few = summarize(_one_market_a_day(2))
+    # two days: a resample is one of three sums, and its "interval" is the two days' own ratios
+    assert few["pnl_per_dollar_staked_ci95_days"] is None
+    assert few["pnl_per_dollar_staked_ci95_markets"] is not None  # the markets are still resampled
+    assert (few["bootstrap"]["days"], few["bootstrap"]["min_days"]) == (2, MIN_DAYS)
+    enough = summarize(_one_market_a_day(MIN_DAYS))
+    lo, hi = enough["pnl_per_dollar_staked_ci95_days"]
+    assert lo < enough["pnl_per_dollar_staked"] < hi
