@@ -74,14 +74,20 @@ def forecasters(labelled: Sequence[tuple[Forecast, bool]]) -> list[str]:
     return [*names, MID]
 
 
+def common_forecasts(labelled: Sequence[tuple[Forecast, bool]]) -> list[tuple[Forecast, bool]]:
+    """The samples every forecaster priced (each strategy's P(YES) and the mid): the population both the
+    scores and the reliability diagram compare forecasters on."""
+    names = forecasters(labelled)
+    return [(f, y) for f, y in labelled if all((f.mid if n == MID else f.fair_yes.get(n)) is not None for n in names)]
+
+
 def calibration_table(labelled: Sequence[tuple[Forecast, bool]],
                       minutes: Sequence[int] = MINUTES_LEFT) -> list[Score]:
     """Scores of every forecaster at each of ``minutes`` left, all on the same markets: those where
     every forecaster priced the market at that many minutes left (a comparison on different markets
-    would say nothing). Checkpoints without such markets are left out."""
+    would say nothing; :func:`common_forecasts`). Checkpoints without such markets are left out."""
     names = forecasters(labelled)
-    common = [(f, y) for f, y in labelled
-              if all((f.mid if n == MID else f.fair_yes.get(n)) is not None for n in names)]
+    common = common_forecasts(labelled)
     rows = []
     for name in names:
         for ml in minutes:

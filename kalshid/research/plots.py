@@ -2,7 +2,8 @@
 
 - ``equity.png``: equity (marked at the book mid) and drawdown over time.
 - ``reliability.png``: one panel per minutes-left checkpoint; each strategy's modelled P(YES) and the
-  market's own mid, mean forecast against observed frequency, with the diagonal.
+  market's own mid, mean forecast against observed frequency, with the diagonal, on the markets every
+  forecaster priced there (the scores' population).
 - ``scores.png``: Brier, log loss and ECE by minutes left for each model and the mid.
 """
 
@@ -15,6 +16,7 @@ from kalshid.research.calibration import (
     MID,
     MINUTES_LEFT,
     calibration_table,
+    common_forecasts,
     forecast_pairs,
     forecasters,
     reliability,
@@ -58,6 +60,7 @@ def reliability_chart(result: BacktestResult, path: Path) -> None:
     plt = _pyplot()
     labelled = result.labelled_forecasts()
     names = forecasters(labelled)
+    labelled = common_forecasts(labelled)
     fig, axes = plt.subplots(2, 3, figsize=(11, 7), sharex=True, sharey=True)
     for ax, ml in zip(axes.flat, MINUTES_LEFT, strict=True):
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")

@@ -2,12 +2,16 @@
 
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kalshid.core.vocab import Side
+from kalshid.research import plots
+from kalshid.research.calibration import MID, calibration_table
 from kalshid.research.report import MIN_DAYS, bootstrap_ratio, max_drawdown, summarize
-from kalshid.research.results import BacktestResult, EquityPoint, TradeRecord
+from kalshid.research.results import BacktestResult, EquityPoint, Forecast, TradeRecord
 
 DAY0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -84,3 +88,39 @@ def test_the_interval_over_days_needs_enough_days() -> None:
     enough = summarize(_one_market_a_day(MIN_DAYS))
     lo, hi = enough["pnl_per_dollar_staked_ci95_days"]
     assert lo < enough["pnl_per_dollar_staked"] < hi
+
+
+def _labelled_result() -> BacktestResult:
+    """Ten markets priced by the model at 1 minute left; the mid is missing on the last six."""
+    r = BacktestResult(settings=None, fill_model={})
+    for i in range(10):
+        ticker = f"M{i}"
+        r.results[ticker] = Side.YES if i % 2 else Side.NO
+        r.forecasts.append(Forecast(ticker, 1, 0.3 + 0.04 * i if i < 4 else None, {"model": 0.1 + 0.08 * i}))
+    return r
+
+
+def test_the_reliability_diagram_compares_forecasters_on_the_markets_the_scores_use(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = _labelled_result()
+    scores = {(s.forecaster, s.minutes_left): s.n for s in calibration_table(r.labelled_forecasts())}
+    assert scores == {("model", 1): 4, (MID, 1): 4}
+    drawn: list[Any] = []
+    real = plots._pyplot()
+
+    class Capture:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def close(self, fig: Any) -> None:
+            drawn.append(fig)
+
+    monkeypatch.setattr(plots, "_pyplot", Capture)
+    plots.reliability_chart(r, tmp_path / "reliability.png")
+    (fig,) = drawn
+    one_minute = next(ax for ax in fig.axes if ax.get_title() == "1 min left")
+    labels = sorted(line.get_label() for line in one_minute.get_lines() if not line.get_label().startswith("_"))
+    assert labels == ["market mid (n=4)", "model (n=4)"]
+    xs = {line.get_label(): list(line.get_xdata()) for line in one_minute.get_lines()}
+    assert max(xs["model (n=4)"]) < 0.4  # the model's points are those of the four markets with a mid
+    real.close(fig)
