@@ -14,6 +14,7 @@ import sqlite3
 import trio
 
 from kalshid.config import Config
+from kalshid.store.sqlbase import damaged_advice, is_damage
 
 _ADDRESS = re.compile(r"(?:on |address \()'?([\w.:\[\]-]+?)'?(?::|, )(\d+)")
 
@@ -64,6 +65,8 @@ def explain(component: str, exc: BaseException, cfg: Config) -> str:
     text = str(cause) or type(cause).__name__
     if _disk_full(cause):
         return _disk_full_line(component, cause, cfg)
+    if is_damage(cause):
+        return f"{component}: journal {cfg.journal_path} is damaged ({text}): {damaged_advice(cfg.journal_path)}"
     if isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE:
         port, var = _port_of(component, cfg, text)
         return f"port {port} in use: set {var} to a free port, or stop what holds it"
@@ -88,6 +91,7 @@ def explain(component: str, exc: BaseException, cfg: Config) -> str:
 def is_known(exc: BaseException) -> bool:
     """Whether :func:`explain` says all there is to say (no traceback needed: not a bug)."""
     cause = root_cause(exc)
-    return isinstance(cause, OSError | trio.TooSlowError) or _disk_full(cause) or type(cause).__name__ in (
-        "ControlSocketError", "JournalIdentityError", "JournalModeError", "SchemaTooNewError",
+    return isinstance(cause, OSError | trio.TooSlowError) or _disk_full(cause) or is_damage(cause) \
+        or type(cause).__name__ in (
+        "ControlSocketError", "JournalIdentityError", "JournalModeError", "JournalDamagedError", "SchemaTooNewError",
         "ReconciliationError", "InstanceLockError")
