@@ -81,17 +81,20 @@ def explain(component: str, exc: BaseException, cfg: Config) -> str:
     if isinstance(cause, trio.TooSlowError):
         return f"{component} did not become ready in time: check the exchange is reachable (exchange.env, " \
                "exchange.api_base_url) and the log lines above"
-    known = ("JournalIdentityError", "JournalModeError", "JournalError", "SchemaTooNewError",
+    known = ("JournalIdentityError", "JournalModeError", "JournalError", "SchemaTooNewError", "IntentLogDamaged",
              "ReconciliationError", "CredentialError", "InstanceLockError", "ConfigError", "RecordingDirError")
     if type(cause).__name__ in known or any(b.__name__ in known for b in type(cause).__mro__):
         return f"{component}: {text}"
     return f"{component} raised {type(cause).__name__}: {text}"
 
 
+_NEEDS_NO_TRACEBACK = ("ControlSocketError", "JournalIdentityError", "JournalModeError", "JournalDamagedError",
+                       "IntentLogDamaged", "SchemaTooNewError", "ReconciliationError", "InstanceLockError")
+
+
 def is_known(exc: BaseException) -> bool:
     """Whether :func:`explain` says all there is to say (no traceback needed: not a bug)."""
     cause = root_cause(exc)
-    return isinstance(cause, OSError | trio.TooSlowError) or _disk_full(cause) or is_damage(cause) \
-        or type(cause).__name__ in (
-        "ControlSocketError", "JournalIdentityError", "JournalModeError", "JournalDamagedError", "SchemaTooNewError",
-        "ReconciliationError", "InstanceLockError")
+    if isinstance(cause, OSError | trio.TooSlowError) or _disk_full(cause) or is_damage(cause):
+        return True
+    return type(cause).__name__ in _NEEDS_NO_TRACEBACK
