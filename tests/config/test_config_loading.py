@@ -301,3 +301,23 @@ def test_the_simulator_host_is_loopback_as_the_simulator_requires(tmp_path: Path
     assert f"sim.host = {host!r} (from env var KALSHID_SIM__HOST): the simulator binds to loopback only" in line
     with pytest.raises(ValueError, match="loopback only"):
         _check_loopback(host)
+
+
+@pytest.mark.parametrize(("name", "says"), [
+    ("MAX_DAILY_LOS", "so close to 'MAX_DAILY_LOSS' that it is taken for a misspelling of it"),
+    ("max_daily_loss", "so close to 'MAX_DAILY_LOSS' that it is taken for a misspelling of it"),
+    ("DRY_RUN_MOD", "so close to 'DRY_RUN_MODE' that it is taken for a misspelling of it"),
+    ("KALSHI_PRIVATE_KEY_PASSPHRAS", "so close to 'KALSHI_PRIVATE_KEY_PASSPHRASE'"),
+    ("kalshid_risk__max_daily_loss",
+     "kalshid's variables are upper case; did you mean 'KALSHID_RISK__MAX_DAILY_LOSS'?"),
+])
+def test_a_misspelled_plain_or_lower_case_variable_is_refused_without_its_value(tmp_path: Path, name: str,
+                                                                               says: str) -> None:
+    [line] = problems_of(environ={name: "s3cret-value"}, cwd=tmp_path)
+    assert line.startswith(f"{name} (from env var {name}): unknown variable") and says in line
+    assert "s3cret-value" not in line
+
+
+def test_unrelated_variables_in_the_environment_are_left_alone(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin", "MAX_POSITION": "2", "MAX_DAILY_LOSS_USD": "3", "DRY_RUN": "1", "HOME": "/root"}
+    assert load_config(environ=env, cwd=tmp_path).config == Config()
