@@ -162,7 +162,9 @@ class ApiConfig:
     host: str = _f("127.0.0.1", "a host name or IP address", nonempty=True)
     port: int = _f(8000, "a TCP port in [0, 65535] (0: any free port)", ge=0, le=65535)
     token: str = _f("", "a bearer token (empty: see token_file)", secret="full")
-    token_file: str = _f("", "a path to a file holding the bearer token")
+    token_file: str = _f("", "a path to a file holding the bearer token, generated (0600) if absent (empty: "
+                             "$CREDENTIALS_DIRECTORY/api-token when it exists, else api-token in "
+                             "$STATE_DIRECTORY or journal.dir)")
     cors_origins: tuple[str, ...] = _f((), "a comma-separated list of origins")
     max_request_bytes: int = _f(65_536, "bytes >= 1024", ge=1024)
 
