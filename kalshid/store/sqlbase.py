@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -114,6 +115,9 @@ def connect(path: str | Path, mode: str) -> sqlite3.Connection:
     :class:`JournalModeError` so dry-run and live data never mix. Raises
     :class:`~kalshid.store.migrations.SchemaTooNewError` for a database from newer code.
     """
+    # created owner-only before SQLite opens it: SQLite gives the -wal and -shm files the database's mode,
+    # so no journal file is ever readable by others, not even for the moment before open_journal's chmod
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
     conn = sqlite3.connect(
         str(path), check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
     )
