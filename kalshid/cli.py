@@ -40,18 +40,26 @@ def _fail(lines: Sequence[str]) -> int:
     return EXIT_USAGE
 
 
-def _load(args: argparse.Namespace) -> LoadedConfig | int:
+def _load(args: argparse.Namespace, *, machine: bool = False) -> LoadedConfig | int:
+    """The configuration, or the exit status after printing every problem. ``machine`` also checks
+    it against this machine (:mod:`kalshid.config.preflight`), as a start needs."""
+    from kalshid.config.preflight import machine_problems
+
     try:
-        return load_config(config_path=args.config)
+        loaded = load_config(config_path=args.config)
+        problems = machine_problems(loaded) if machine else []
     except ConfigError as exc:
-        return _fail([f"config error: {p}" for p in exc.problems]
-                     + [f"{len(exc.problems)} configuration problem(s); nothing was started"])
+        problems = exc.problems
+    if problems:
+        return _fail([f"config error: {p}" for p in problems]
+                     + [f"{len(problems)} configuration problem(s); nothing was started"])
+    return loaded
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
     from kalshid.credentials import CredentialError, load_signer
 
-    loaded = _load(args)
+    loaded = _load(args, machine=True)
     if isinstance(loaded, int):
         return loaded
     print(render_json(loaded) if args.json else render_text(loaded))
@@ -117,7 +125,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from kalshid.daemon.tuning import run_tuned
     from kalshid.trading.app import components_for
 
-    loaded = _load(args)
+    loaded = _load(args, machine=True)
     if isinstance(loaded, int):
         return loaded
     cfg = loaded.config

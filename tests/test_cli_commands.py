@@ -121,3 +121,26 @@ def test_prod_live_orders_need_the_live_flag(clean_env: Path, key_file: Path, mo
         monkeypatch.setenv(k, v)
     assert cli.main(["run"]) == 2
     assert "--live" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("KALSHID_RUNTIME__LOOP_CPU", "4096", "runtime.loop_cpu = 4096 (from env var KALSHID_RUNTIME__LOOP_CPU): "
+                                          "not one of this process's CPUs"),
+    ("KALSHID_ALERTS__URLS_FILE", "missing/urls", "alerts.urls_file = 'missing/urls' (from env var "
+                                                  "KALSHID_ALERTS__URLS_FILE): no such file"),
+    ("KALSHID_API__TOKEN_FILE", "missing/api-token", "api.token_file = 'missing/api-token' (from env var "
+                                                     "KALSHID_API__TOKEN_FILE): no such file, and its directory"),
+    ("KALSHID_CONTROL__SOCKET_PATH", "", "control.socket_path = '' (from env var KALSHID_CONTROL__SOCKET_PATH): "
+                                         "must not be empty"),
+    ("KALSHID_SIM__HOST", "0.0.0.0", "sim.host = '0.0.0.0' (from env var KALSHID_SIM__HOST): the simulator "
+                                     "binds to loopback only"),
+])
+def test_run_refuses_what_this_machine_cannot_honour_before_starting(
+        clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        name: str, value: str, says: str) -> None:
+    monkeypatch.setenv(name, value)
+    assert cli.main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert f"kalshid: config error: {says}" in err and "nothing was started" in err
+    assert not (clean_env / "var").exists()  # no journal, lock or token: nothing started
+    assert cli.main(["config", "check"]) == 2

@@ -71,7 +71,11 @@ def leaves(cls: type = Config, prefix: tuple[str, ...] = ()) -> list[Leaf]:
 
 
 def range_problems(leaf: Leaf, value: Any) -> str | None:
-    """The bound ``value`` breaks, in words, or None. Only numbers have bounds."""
+    """The bound ``value`` breaks, in words, or None. Numbers have bounds; a ``nonempty`` string must
+    hold more than blanks."""
+    if isinstance(value, str):
+        return f"must not be empty: expected {leaf.metadata['expect']}" \
+            if leaf.metadata.get("nonempty") and not value.strip() else None
     if not isinstance(value, int | float) or isinstance(value, bool):
         return None
     m = leaf.metadata
@@ -100,6 +104,9 @@ def cross_field_problems(cfg: Config) -> list[tuple[str, str, tuple[str, ...]]]:
             f"got medium={mr.zscore_threshold_medium}, high={mr.zscore_threshold_high}",
             (z + "medium", z + "high"),
         ))
+    if cfg.sim.host.strip() and (not is_loopback(cfg.sim.host) or cfg.sim.host.startswith("[")):
+        out.append(("sim.host", f"the simulator binds to loopback only; {cfg.sim.host!r} is not a loopback "
+                                "address", ("sim.host",)))
     es = "trading.enabled_strategies"
     if not cfg.trading.enabled_strategies:
         out.append((es, f"expected at least one of {', '.join(KNOWN_STRATEGIES)}", (es,)))

@@ -9,7 +9,8 @@ strategy parameters). Naming rules the loader relies on:
 - ``metadata["expect"]`` says in words what a value may be; it is quoted in error messages.
 - ``metadata["secret"]`` is ``"prefix"`` (show the first 4 characters) or ``"full"`` (show nothing).
 - ``metadata`` bounds (``gt``/``ge``/``lt``/``le``) are checked by
-  :func:`kalshid.config.rules.range_problems`.
+  :func:`kalshid.config.rules.range_problems`; ``metadata["nonempty"]`` marks a string that must not be
+  empty (a host or a path the daemon creates).
 
 The tree's leaves and the rules over them (bounds, cross-field rules such as a medium z-score above
 the high one, the API token's strength) live in :mod:`kalshid.config.rules`.
@@ -108,7 +109,7 @@ class RiskConfig:
     max_window_exposure_cc: Cc = _money(1_000, "a dollar amount > 0 (capital per 15-minute window)", gt=0)
     breaker_daily_loss_fraction: float = _f(0.20, "a fraction in (0, 1]", gt=0, le=1)
     breaker_drawdown_fraction: float = _f(0.15, "a fraction in (0, 1]", gt=0, le=1)
-    entry_cutoff_seconds: int = _f(60, "seconds >= 0 before close with no new entries", ge=0, lt=900)
+    entry_cutoff_seconds: int = _f(60, "whole seconds in [0, 900) before close with no new entries", ge=0, lt=900)
     max_data_age_seconds: float = _f(5.0, "seconds > 0", gt=0)
 
 
@@ -140,7 +141,7 @@ class KellyVolatilityParams:
 class MeanReversionParams:
     """Fade extreme moves of the YES price: its z-score against its mean over a lookback window."""
 
-    lookback_window: int = _f(300, "seconds > 0", gt=0)
+    lookback_window: int = _f(300, "whole seconds > 0", gt=0)
     zscore_threshold_high: float = _f(2.0, "a z-score > 0", gt=0)
     zscore_threshold_medium: float = _f(1.5, "a z-score > 0", gt=0)
     min_edge: float = _f(0.03, "a probability edge in [0, 1)", ge=0, lt=1)
@@ -158,24 +159,26 @@ class StrategiesConfig:
 class ApiConfig:
     """The HTTP/WebSocket control API (loopback by default; a token is required off loopback)."""
 
-    host: str = _f("127.0.0.1", "a host name or IP address")
+    host: str = _f("127.0.0.1", "a host name or IP address", nonempty=True)
     port: int = _f(8000, "a TCP port in [0, 65535] (0: any free port)", ge=0, le=65535)
     token: str = _f("", "a bearer token (empty: see token_file)", secret="full")
-    token_file: str = _f("", "a path to a file holding the bearer token")
+    token_file: str = _f("", "a path to a file holding the bearer token, generated (0600) if absent (empty: "
+                             "$CREDENTIALS_DIRECTORY/api-token when it exists, else api-token in "
+                             "$STATE_DIRECTORY or journal.dir)")
     cors_origins: tuple[str, ...] = _f((), "a comma-separated list of origins")
     max_request_bytes: int = _f(65_536, "bytes >= 1024", ge=1024)
 
 
 @attrs.frozen
 class ControlConfig:
-    socket_path: str = _f("var/kalshid.sock", "a filesystem path for the control socket")
+    socket_path: str = _f("var/kalshid.sock", "a filesystem path for the control socket", nonempty=True)
 
 
 @attrs.frozen
 class JournalConfig:
     """The SQLite journal. Dry run and live runs never share a database (see ``Config.journal_path``)."""
 
-    dir: str = _f("var", "a directory for the journal databases")
+    dir: str = _f("var", "a directory for the journal databases", nonempty=True)
     path: str = _f("", "an explicit database path (empty: <dir>/kalshid-<env>.sqlite3, "
                        "or kalshid-<env>-dry.sqlite3 for a dry run)")
     # false: an order's intent is written (safe from a crash) before the send and fdatasynced while the
@@ -193,7 +196,7 @@ class LogConfig:
     level: Literal["debug", "info", "warning", "error"] = _f("info", "one of debug, info, warning, error")
     format: Literal["auto", "json", "console"] = _f("auto", "one of auto, json, console")
     file: Literal["auto", "on", "off"] = _f("auto", "one of auto (on unless under systemd), on, off")
-    file_dir: str = _f("logs", "a directory for the daily log file")
+    file_dir: str = _f("logs", "a directory for the daily log file", nonempty=True)
     heartbeat_seconds: float = _f(60.0, "seconds > 0 between heartbeat lines", gt=0)
 
 
@@ -201,7 +204,7 @@ class LogConfig:
 class SimConfig:
     """The Kalshi-compatible simulator (``kalshid sim``, or embedded when ``exchange.env = sim``)."""
 
-    host: str = _f("127.0.0.1", "a host name or IP address")
+    host: str = _f("127.0.0.1", "a loopback address (the simulator binds to loopback only)", nonempty=True)
     port: int = _f(0, "a TCP port in [0, 65535] (0: any free port)", ge=0, le=65535)
     speed: float = _f(1.0, "a clock speed-up factor > 0", gt=0)
     seed: int | None = _f(None, "an integer random seed (empty: random)")

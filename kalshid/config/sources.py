@@ -157,7 +157,9 @@ def read_variables(
             continue
         key = ENV_TO_KEY.get(name) or SEED_ALIASES.get(name)
         if key is None and not is_seed_name(name, dotenv=strict):
-            if name.startswith(PREFIX) or strict:
+            if not strict and (why := _near_miss(name)):  # the value is not shown: it may be a secret
+                problems.append(Problem(name, None, f"{place} {name}", why))
+            elif name.startswith(PREFIX) or strict:
                 what = "unknown variable" if name.startswith(PREFIX) else (
                     "not a kalshid variable (the .env file is read for kalshid's settings only: remove it; "
                     "the seed's names are listed in docs/migration.md)")
@@ -183,6 +185,22 @@ def read_variables(
                 continue
             settings[key] = new
     return settings, problems
+
+
+def _near_miss(name: str) -> str | None:
+    """Why a variable the environment holds looks like a misspelled kalshid name, or None: a ``KALSHID_``
+    prefix in the wrong case, or a name a letter or two from a plain alias (``MAX_DAILY_LOS``), which
+    would otherwise leave its setting at the default without a word."""
+    upper = name.upper()
+    if upper.startswith(PREFIX) and not name.startswith(PREFIX):
+        return "unknown variable: kalshid's variables are upper case" + _suggest(upper, [*ENV_TO_KEY])
+    if name.startswith(PREFIX):
+        return None
+    close = difflib.get_close_matches(upper, list(SEED_ALIASES), n=1, cutoff=0.9)
+    if close:
+        return f"unknown variable, and so close to {close[0]!r} that it is taken for a misspelling of it: " \
+               f"rename it to {close[0]}, or unset it"
+    return None
 
 
 def read_dotenv(cwd: Path) -> tuple[dict[str, str | None], Path | None]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import errno
 import re
+import sqlite3
 
 import trio
 
 from kalshid.config import Config
+from kalshid.store.sqlbase import damaged_advice, is_damage
 
 _ADDRESS = re.compile(r"(?:on |address \()'?([\w.:\[\]-]+?)'?(?::|, )(\d+)")
 
@@ -39,10 +41,32 @@ def _port_of(component: str, cfg: Config, message: str) -> tuple[int | None, str
     return (int(found.group(2)) if found else (cfg.sim.port or None)), "KALSHID_SIM__PORT"
 
 
+def _disk_full(cause: BaseException) -> bool:
+    """A write refused for want of space: ``ENOSPC``/``EDQUOT``, or SQLite's ``SQLITE_FULL``."""
+    if isinstance(cause, OSError):
+        return cause.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(cause, sqlite3.OperationalError) and (
+        getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or str(cause) == "database or disk is full")
+
+
+def _disk_full_line(component: str, cause: BaseException, cfg: Config) -> str:
+    recordings = cfg.record.dir or f"{cfg.journal.dir.rstrip('/') or '.'}/recordings"
+    if isinstance(cause, OSError) and cause.filename:
+        what = f"the disk holding {cause.filename} is full"
+    else:
+        what = f"the disk holding the journal {cfg.journal_path} is full"
+    return (f"{component}: {what}; kalshid stopped rather than trade on what it cannot record: free space "
+            f"on that disk (older recordings under {recordings}, set-aside journals, logs), then start again")
+
+
 def explain(component: str, exc: BaseException, cfg: Config) -> str:
     """The root cause of ``component``'s failure in one sentence, with the fix where one is known."""
     cause = root_cause(exc)
     text = str(cause) or type(cause).__name__
+    if _disk_full(cause):
+        return _disk_full_line(component, cause, cfg)
+    if is_damage(cause):
+        return f"{component}: journal {cfg.journal_path} is damaged ({text}): {damaged_advice(cfg.journal_path)}"
     if isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE:
         port, var = _port_of(component, cfg, text)
         return f"port {port} in use: set {var} to a free port, or stop what holds it"
@@ -57,16 +81,20 @@ def explain(component: str, exc: BaseException, cfg: Config) -> str:
     if isinstance(cause, trio.TooSlowError):
         return f"{component} did not become ready in time: check the exchange is reachable (exchange.env, " \
                "exchange.api_base_url) and the log lines above"
-    known = ("JournalIdentityError", "JournalModeError", "JournalError", "SchemaTooNewError",
+    known = ("JournalIdentityError", "JournalModeError", "JournalError", "SchemaTooNewError", "IntentLogDamaged",
              "ReconciliationError", "CredentialError", "InstanceLockError", "ConfigError", "RecordingDirError")
     if type(cause).__name__ in known or any(b.__name__ in known for b in type(cause).__mro__):
         return f"{component}: {text}"
     return f"{component} raised {type(cause).__name__}: {text}"
 
 
+_NEEDS_NO_TRACEBACK = ("ControlSocketError", "JournalIdentityError", "JournalModeError", "JournalDamagedError",
+                       "IntentLogDamaged", "SchemaTooNewError", "ReconciliationError", "InstanceLockError")
+
+
 def is_known(exc: BaseException) -> bool:
     """Whether :func:`explain` says all there is to say (no traceback needed: not a bug)."""
     cause = root_cause(exc)
-    return isinstance(cause, OSError | trio.TooSlowError) or type(cause).__name__ in (
-        "ControlSocketError", "JournalIdentityError", "JournalModeError", "SchemaTooNewError",
-        "ReconciliationError", "InstanceLockError")
+    if isinstance(cause, OSError | trio.TooSlowError) or _disk_full(cause) or is_damage(cause):
+        return True
+    return type(cause).__name__ in _NEEDS_NO_TRACEBACK

@@ -58,6 +58,11 @@ class IntentLogError(RuntimeError):
     """The intent log cannot be used (unreadable, wrong size, a record too large); the message says why."""
 
 
+class IntentLogDamaged(IntentLogError):
+    """The file is not a log this code wrote: cut short, a size it never makes, or a region starting with
+    neither a record nor zeros. Refused rather than read on a guess; the message says what to do."""
+
+
 class IntentLogFull(IntentLogError):
     """No room for the record: make the journal durable, :meth:`IntentLog.reset`, then append again."""
 
@@ -78,7 +83,9 @@ class IntentLog:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             have = os.fstat(fd).st_size
-            if have < size:
+            if why := _size_problem(fd, have, size):
+                raise IntentLogDamaged(_damaged(self.path, why))
+            if have < size:  # new, or a creation interrupted while zero-filling (nothing but zeros)
                 self._zero(fd, have, size)
                 os.fsync(fd)  # the size changed: fsync (not fdatasync) commits it with the data
                 if created:
@@ -91,6 +98,13 @@ class IntentLog:
         self._fd = fd
         self.size = size
         self.region = size // 2
+        for r in (0, 1):
+            # appends start at a region's start and zeroing runs from it, so a region begins with a record
+            # (or the torn start of one) or with zeros, whatever a crash interrupted
+            if os.pread(fd, len(MAGIC), r * self.region) not in (MAGIC, bytes(len(MAGIC))):
+                os.close(fd)
+                why = f"region {r + 1} starts with neither a record nor zeros"
+                raise IntentLogDamaged(_damaged(self.path, why))
         found = [self._scan(r) for r in (0, 1)]
         self._records = found[0][0] + found[1][0]
         self._used = [found[0][1], found[1][1]]
@@ -186,6 +200,23 @@ class IntentLog:
         with contextlib.suppress(OSError):
             os.close(self._fd)
         self._fd = -1
+
+
+def _size_problem(fd: int, have: int, size: int) -> str | None:
+    """Why a file of ``have`` bytes cannot be a log of ``size`` bytes, or None. A log is written whole
+    when created, so a shorter one holding anything but zeros was cut short."""
+    if have > size and have % 8192:
+        return f"{have} bytes, not a multiple of 8192"
+    if 0 < have < size and any(os.pread(fd, have, 0)):
+        return f"{have} bytes, not {size}: cut short"
+    return None
+
+
+def _damaged(path: Path, why: str) -> str:
+    return (f"intent log {path} is damaged ({why}): it holds the decisions of orders sent since SQLite last "
+            "caught up, so it is not read on a guess. Restore it with the journal from the newest `kalshid "
+            "backup` copy, or move it away: the start then makes a new one, and reconciliation adopts any "
+            "order whose decision it held (flagged external)")
 
 
 def _scan(data: bytes) -> tuple[list[dict[str, Any]], int]:

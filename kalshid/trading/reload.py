@@ -15,6 +15,7 @@ import attrs
 
 from kalshid.config import Config
 from kalshid.config.limits import risk_limits
+from kalshid.core.units import format_dollars
 from kalshid.daemon import audit
 from kalshid.logs import get_logger
 from kalshid.trading.messages import Command, SetRiskLimits, SetStrategyParams, StageUnavailable, ask
@@ -80,8 +81,10 @@ async def apply_reload(daemon: TradingDaemon, new: Config) -> list[str]:
         await send("risk", "risk", SetRiskLimits(limits))
         for f in attrs.fields(type(limits)):
             old, value = getattr(running_limits, f.name, None), getattr(limits, f.name)
-            if old != value:
-                before[f"risk.{f.name}"], after[f"risk.{f.name}"] = old, value
+            if old != value:  # named by its config key, money in dollars as the configuration gives it
+                key, money = f"risk.{f.name.removesuffix('_cc')}", f.name.endswith("_cc")
+                before[key] = format_dollars(old) if money and old is not None else old
+                after[key] = format_dollars(value) if money else value
         applied.append("risk")
     await save_operator_state(daemon.p, daemon.param_overrides)
     audit.record(daemon._publish, "reload", before=before, after=after,

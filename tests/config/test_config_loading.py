@@ -265,3 +265,59 @@ def test_environment_variables_of_other_commands_are_not_refused_as_settings(tmp
     (tmp_path / ".env").write_text(f"KALSHID_SOCKET={tmp_path / 'k.sock'}\n")
     [line] = problems_of(environ={}, cwd=tmp_path)
     assert "KALSHID_SOCKET" in line and "read from the process environment only" in line
+
+
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("KALSHID_RISK__ENTRY_CUTOFF_SECONDS", "900", "expected whole seconds in [0, 900)"),
+    ("KALSHID_RISK__ENTRY_CUTOFF_SECONDS", "30.5", "expected whole seconds in [0, 900)"),
+    ("KALSHID_STRATEGIES__MEAN_REVERSION__LOOKBACK_WINDOW", "1.5", "expected whole seconds > 0"),
+])
+def test_an_error_states_the_bound_and_the_unit_the_value_broke(tmp_path: Path, name: str, value: str,
+                                                                says: str) -> None:
+    [line] = problems_of(environ={name: value}, cwd=tmp_path)
+    assert line.endswith(says) or says + " " in line, line
+    assert f"= {value!r} (from env var {name})" in line
+
+
+@pytest.mark.parametrize("key", ["api.host", "sim.host", "control.socket_path", "journal.dir", "log.file_dir"])
+@pytest.mark.parametrize("value", ["", "  "])
+def test_a_host_or_path_the_daemon_needs_cannot_be_empty(tmp_path: Path, key: str, value: str) -> None:
+    name = env_name(key)
+    [line] = problems_of(environ={name: value}, cwd=tmp_path)
+    assert line.startswith(f"{key} = {value!r} (from env var {name}): must not be empty: expected ")
+
+
+@pytest.mark.parametrize(("host", "ok"), [("127.0.0.1", True), ("localhost", True), ("::1", True),
+                                          ("0.0.0.0", False), ("example.com", False), ("[::1]", False)])
+def test_the_simulator_host_is_loopback_as_the_simulator_requires(tmp_path: Path, host: str, ok: bool) -> None:
+    from kalshid.sim.server import _check_loopback
+
+    env = {"KALSHID_SIM__HOST": host}
+    if ok:
+        assert load_config(environ=env, cwd=tmp_path).config.sim.host == host
+        _check_loopback(host)
+        return
+    [line] = problems_of(environ=env, cwd=tmp_path)
+    assert f"sim.host = {host!r} (from env var KALSHID_SIM__HOST): the simulator binds to loopback only" in line
+    with pytest.raises(ValueError, match="loopback only"):
+        _check_loopback(host)
+
+
+@pytest.mark.parametrize(("name", "says"), [
+    ("MAX_DAILY_LOS", "so close to 'MAX_DAILY_LOSS' that it is taken for a misspelling of it"),
+    ("max_daily_loss", "so close to 'MAX_DAILY_LOSS' that it is taken for a misspelling of it"),
+    ("DRY_RUN_MOD", "so close to 'DRY_RUN_MODE' that it is taken for a misspelling of it"),
+    ("KALSHI_PRIVATE_KEY_PASSPHRAS", "so close to 'KALSHI_PRIVATE_KEY_PASSPHRASE'"),
+    ("kalshid_risk__max_daily_loss",
+     "kalshid's variables are upper case; did you mean 'KALSHID_RISK__MAX_DAILY_LOSS'?"),
+])
+def test_a_misspelled_plain_or_lower_case_variable_is_refused_without_its_value(tmp_path: Path, name: str,
+                                                                               says: str) -> None:
+    [line] = problems_of(environ={name: "s3cret-value"}, cwd=tmp_path)
+    assert line.startswith(f"{name} (from env var {name}): unknown variable") and says in line
+    assert "s3cret-value" not in line
+
+
+def test_unrelated_variables_in_the_environment_are_left_alone(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin", "MAX_POSITION": "2", "MAX_DAILY_LOSS_USD": "3", "DRY_RUN": "1", "HOME": "/root"}
+    assert load_config(environ=env, cwd=tmp_path).config == Config()

@@ -2,6 +2,7 @@
 
 import itertools
 import socket
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +215,31 @@ async def test_failure_summary_is_the_root_cause_with_its_fix(tmp_path: Path, au
         assert await sup.run() == EXIT_FAILURE
     [failure] = [e for e in logs if e["log_level"] == "error"]
     assert failure["event"] == "port 8123 in use: set KALSHID_API__PORT to a free port, or stop what holds it"
+
+
+async def test_a_journal_write_refused_for_a_full_disk_stops_with_its_cause_and_fix(
+        tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
+    cfg = loaded(tmp_path).config
+
+    async def execution(runtime: Runtime, *, task_status: trio.TaskStatus[Any]) -> None:
+        task_status.started()
+        conn = sqlite3.connect(tmp_path / "small.sqlite3")
+        try:  # a database that may not grow past two pages: SQLite's SQLITE_FULL, as on a full disk
+            conn.execute("PRAGMA max_page_count = 2")
+            conn.execute("CREATE TABLE fills (payload BLOB)")
+            with conn:
+                conn.execute("INSERT INTO fills VALUES (?)", (bytes(16_384),))
+        finally:
+            conn.close()
+
+    sup = make(tmp_path, [Component("execution", execution)])
+    with capture_logs() as logs:
+        assert await sup.run() == EXIT_FAILURE
+    [failure] = [e for e in logs if e["log_level"] == "error"]  # one line: no traceback at error level
+    assert failure["event"] == (
+        f"execution: the disk holding the journal {cfg.journal_path} is full; kalshid stopped rather than "
+        f"trade on what it cannot record: free space on that disk (older recordings under "
+        f"{cfg.journal.dir}/recordings, set-aside journals, logs), then start again")
 
 
 async def test_systemd_is_kept_informed_while_startup_waits(tmp_path: Path, autojump_clock: trio.abc.Clock,

@@ -16,7 +16,7 @@ from storefakes import T0, intent, signal
 from kalshid.store import DuplicateIntentError, open_journal, sql_write
 from kalshid.store import db as db_mod
 from kalshid.store.db import PriorityLock, intent_log_path
-from kalshid.store.intentlog import HEADER, MAGIC, IntentLog, IntentLogError, IntentLogFull
+from kalshid.store.intentlog import HEADER, MAGIC, IntentLog, IntentLogDamaged, IntentLogError, IntentLogFull
 from kalshid.store.records import OrderState, RiskVerdict
 from kalshid.store.sqlbase import connect
 
@@ -107,6 +107,52 @@ def test_a_full_log_refuses_without_writing_and_bad_sizes_are_refused(tmp_path: 
         log.append({"pad": "x" * 5000})
     with pytest.raises(IntentLogError, match="multiple of 8192"):
         IntentLog(tmp_path / "y.intents", size=4096)
+
+
+def test_a_log_cut_short_or_of_a_size_never_made_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "x.intents"
+    log = IntentLog(path, size=16384)
+    log.append({"n": 1})
+    log.close()
+    with open(path, "r+b") as f:  # a copy that stopped halfway: the first region and part of the second
+        f.truncate(10_000)
+    with pytest.raises(IntentLogDamaged, match=r"is damaged \(10000 bytes, not 16384: cut short\): .*Restore it"):
+        IntentLog(path, size=16384)
+    assert os.path.getsize(path) == 10_000  # refused as found, not zero-filled over
+    with open(path, "ab") as f:
+        f.write(bytes(16384))  # 26384 bytes: larger, and no multiple of 8192
+    with pytest.raises(IntentLogDamaged, match="26384 bytes, not a multiple of 8192"):
+        IntentLog(path, size=16384)
+
+
+def test_an_interrupted_creation_is_completed_not_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.intents"
+    path.write_bytes(bytes(5000))  # the zero-filling of a new log, cut off by a crash
+    log = IntentLog(path, size=16384)
+    assert os.path.getsize(path) == 16384 and log.records() == []
+    log.close()
+
+
+@pytest.mark.parametrize("region", [0, 1])
+def test_a_region_that_starts_with_neither_a_record_nor_zeros_is_refused(tmp_path: Path, region: int) -> None:
+    path = tmp_path / "x.intents"
+    IntentLog(path, size=16384).close()
+    with open(path, "r+b") as f:
+        f.seek(region * 8192)
+        f.write(b"<html>not a log")
+    with pytest.raises(IntentLogDamaged, match=f"region {region + 1} starts with neither a record nor zeros"):
+        IntentLog(path, size=16384)
+
+
+def test_a_crash_while_zeroing_leaves_a_log_that_opens(tmp_path: Path) -> None:
+    path = tmp_path / "x.intents"
+    log = IntentLog(path, size=16384)
+    for n in range(5):
+        log.append({"n": n, "pad": "x" * 100})
+    log.close()
+    with open(path, "r+b") as f:  # the zeroing reached the second record, then the process died
+        f.write(bytes(200))
+    assert IntentLog(path, size=16384).records() == []
 
 
 # ---- the journal's use of it ---------------------------------------------------------------------------

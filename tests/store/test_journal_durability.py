@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -80,3 +82,17 @@ def test_what_the_exchange_can_tell_again_is_not_fsynced(conn: sqlite3.Connectio
     verdict = RiskVerdict(signal_id=1, ts=T0, approved=True, reason_code="ok", detail="")
     assert sync_at_commit(conn, lambda: sql_write.insert_decision(
         conn, signal(), verdict, intent("c-2"), False)) == [1]
+
+
+def test_the_journal_and_its_wal_are_owner_only_from_their_creation(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # a umask that would leave SQLite's files readable by everyone
+    try:
+        c = connect(tmp_path / "j.sqlite3", "live")
+        c.execute("INSERT INTO meta (key, value) VALUES ('probe', '1')")  # the WAL holds data now
+    finally:
+        os.umask(old)
+    try:
+        modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in tmp_path.iterdir()}
+    finally:
+        c.close()
+    assert modes == {"j.sqlite3": 0o600, "j.sqlite3-wal": 0o600, "j.sqlite3-shm": 0o600}

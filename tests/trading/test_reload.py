@@ -21,6 +21,7 @@ from kalshid.core.breaker import Breaker
 from kalshid.core.portfolio import Portfolio
 from kalshid.core.risk import DayLedger, RiskEngine, RiskLimits
 from kalshid.core.signals import IndexPrint
+from kalshid.core.units import format_dollars
 from kalshid.exchange.base import FeedStale
 from kalshid.store import Journal
 from kalshid.trading.control_impl import DaemonControlImpl
@@ -142,7 +143,7 @@ async def test_each_stage_counts_in_its_own_snapshot_and_the_strategy_publishes_
 
 async def test_a_reload_sends_parameters_and_limits_to_their_stages_and_names_a_stage_that_is_gone(
         tmp_path: Path, autojump_clock: object) -> None:
-    env = daemon_env(tmp_path, KALSHID_RISK__MAX_CONCURRENT_POSITIONS="2",
+    env = daemon_env(tmp_path, KALSHID_RISK__MAX_CONCURRENT_POSITIONS="2", KALSHID_RISK__MAX_DAILY_LOSS="123.45",
                      KALSHID_STRATEGIES__KELLY_VOLATILITY__MIN_EDGE="0.09")
     new = load_config(environ=env, cwd=tmp_path).config
     async with running_daemon(tmp_path) as (daemon, _sup):
@@ -159,9 +160,12 @@ async def test_a_reload_sends_parameters_and_limits_to_their_stages_and_names_a_
         assert daemon.p.registry.get("kelly_volatility").params.min_edge == 0.09
         assert daemon.param_overrides == {"kelly_volatility": {}}  # the reloaded value replaces the override
         [audit] = [e for e in logs if e["event"] == "operator action"]
+        # named by the configuration's keys, money in dollars as the configuration gives it
         assert audit["before"] == {"strategies.kelly_volatility.min_edge": 0.05,
-                                   "risk.max_concurrent_positions": running_limits.max_concurrent_positions}
-        assert audit["after"] == {"strategies.kelly_volatility.min_edge": 0.09, "risk.max_concurrent_positions": 2}
+                                   "risk.max_concurrent_positions": running_limits.max_concurrent_positions,
+                                   "risk.max_daily_loss": format_dollars(running_limits.max_daily_loss_cc)}
+        assert audit["after"] == {"strategies.kelly_volatility.min_edge": 0.09, "risk.max_concurrent_positions": 2,
+                                  "risk.max_daily_loss": "123.4500"}
         assert (await daemon.control.risk())["limits"]["max_concurrent_positions"] == 2
         assert await apply_reload(daemon, new) == []  # nothing left to change
 
