@@ -12,6 +12,9 @@ const TOKEN_KEY = "kalshid.token";
 const REFRESH_MS = 5000;
 const MAX_LOG = 150;
 const MAX_CURVE = 2000;
+// The daemon sends its status every 5 s over /ws and the page asks for it every 5 s: with nothing for this
+// long, what the page shows is no longer current.
+const STALE_MS = 12000;
 let token = sessionStorage.getItem(TOKEN_KEY);
 let ws = null;
 let reconnectTimer = null;
@@ -20,6 +23,8 @@ let tickTimer = null;
 let pendingRefresh = null;
 let backoffMs = 1000;
 let lastEventAt = null;
+let lastAnswerAt = null; // Date.now() of the daemon's last status (REST or /ws)
+let unreachable = false; // the latest attempt to reach the daemon failed (/ws closed, or no HTTP answer)
 let clockOffsetMs = 0; // exchange time minus local time (the simulator's clock may run fast)
 const view = { status: null, risk: null, markets: null, positions: [], pnlDay: [], decisions: null,
   strategies: [], curve: [], version: null };
@@ -37,8 +42,10 @@ async function api(method, path, body) {
   try {
     resp = await fetch(path, init);
   } catch (err) {
+    if (token) unanswered();
     return { ok: false, status: 0, error: { code: "network", message: `cannot reach the daemon (${err.message})` } };
   }
+  if ([502, 503, 504].includes(resp.status) && token) unanswered(); // a proxy in front, the daemon behind it gone
   let data = null;
   try { data = await resp.json(); } catch (_) { data = null; }
   if (resp.status === 401) signOut("The token was refused; sign in again.");
@@ -70,6 +77,10 @@ function signOut(message) {
   if (ws) { ws.onclose = null; ws.close(1000); ws = null; }
   for (const t of [reconnectTimer, refreshTimer, tickTimer, pendingRefresh]) clearTimeout(t);
   clearInterval(refreshTimer); clearInterval(tickTimer);
+  reconnectTimer = refreshTimer = tickTimer = pendingRefresh = null;
+  lastAnswerAt = null;
+  unreachable = false;
+  renderStale();
   $("app").hidden = true;
   $("signin").hidden = false;
   text("signin-error", message || "");
@@ -79,7 +90,7 @@ function begin(status) {
   $("signin").hidden = true;
   $("app").hidden = false;
   text("signin-error", "");
-  if (status) renderStatus(status);
+  if (status) renderStatus(status); else renderStale();
   connect();
   refreshAll();
   loadStrategies();
@@ -110,6 +121,8 @@ function connect() {
     if (!token) return;
     if (ev.code === 1008) { signOut(`The live connection was refused: ${ev.reason}`); return; }
     setConn(false, `reconnecting (${ev.code})`);
+    unanswered();
+    refreshAll(); // does the daemon still answer over HTTP? If so, the figures stay current
     reconnectTimer = setTimeout(connect, backoffMs);
     backoffMs = Math.min(backoffMs * 2, 15000);
   };
@@ -149,6 +162,8 @@ function logEvent(level, message, ts) {
 // ---- rendering ---------------------------------------------------------------------------------------
 function renderStatus(s) {
   view.status = s;
+  lastAnswerAt = Date.now();
+  unreachable = false;
   if (s.exchange_time) clockOffsetMs = Date.parse(s.exchange_time) - Date.now();
   const mode = $("mode");
   const env = s.exchange_env || (s.mode === "sim" ? "sim" : envFromUrl(s.exchange && s.exchange.rest));
@@ -157,12 +172,6 @@ function renderStatus(s) {
     : env === "prod" ? ["LIVE", "REAL MONEY", "live"] : ["DEMO", "live orders, demo money", "demo"];
   mode.className = `mode ${cls}`;
   mode.replaceChildren(modeLabel, el("small", {}, note));
-  const breakerState = (s.breaker && s.breaker.state) || "";
-  const st = s.state === "running" && breakerState === "reducing" ? "stop_entry" : s.state;
-  const label = { running: "RUNNING", stopped: "STOPPED", stop_entry: "STOP-ENTRY", halted: "HALTED" }[st] || st;
-  const state = $("state");
-  state.className = `state ${st}`;
-  state.textContent = breakerState && breakerState !== "running" ? `${label} · breaker ${breakerState.toUpperCase()}` : label;
   const equity = toCc(s.equity);
   if (equity !== null) {
     view.curve.push([Date.now(), equity]);
@@ -171,9 +180,44 @@ function renderStatus(s) {
   text("equity", money(equity));
   renderButtons();
   renderPnl();
+  renderStale();
+  drawCurve();
+}
+function renderState() {
+  const s = view.status;
+  const state = $("state");
+  if (!s) {
+    state.className = "state";
+    state.textContent = isStale() ? "NO ANSWER" : "–";
+    return;
+  }
+  const breakerState = (s.breaker && s.breaker.state) || "";
+  const st = s.state === "running" && breakerState === "reducing" ? "stop_entry" : s.state;
+  const label = { running: "RUNNING", stopped: "STOPPED", stop_entry: "STOP-ENTRY", halted: "HALTED" }[st] || st;
+  const full = breakerState && breakerState !== "running" ? `${label} · breaker ${breakerState.toUpperCase()}` : label;
+  // an old state is never shown as the current one
+  state.className = isStale() ? "state unknown" : `state ${st}`;
+  state.textContent = isStale() ? `NO ANSWER · last seen ${full}` : full;
+}
+
+// ---- staleness: the daemon stopped, restarted, or cannot be reached --------------------------------
+function unanswered() { unreachable = true; renderStale(); }
+function isStale() {
+  return Boolean(token) && (unreachable || lastAnswerAt === null || Date.now() - lastAnswerAt > STALE_MS);
+}
+function renderStale() {
+  const stale = isStale();
+  document.body.classList.toggle("stale", stale);
+  const banner = $("stale");
+  const message = !stale ? ""
+    : lastAnswerAt === null ? "Not live: no answer from the daemon yet (reconnecting). Nothing shown is current."
+      : `Not live: no answer from the daemon since ${time(new Date(lastAnswerAt).toISOString())} (reconnecting). `
+        + "Every figure below is from then, not current.";
+  if (banner.textContent !== message) banner.textContent = message;
+  banner.hidden = !stale;
+  renderState();
   renderWhy();
   renderHealth();
-  drawCurve();
 }
 function renderButtons() {
   const s = view.status;
@@ -219,8 +263,12 @@ function renderPnl() {
 function renderWhy() {
   const s = view.status;
   const why = $("why");
-  if (!s) return;
   const say = (cls, msg) => { why.className = `why ${cls}`; why.textContent = msg; };
+  if (isStale()) {
+    const since = lastAnswerAt === null ? "" : ` since ${time(new Date(lastAnswerAt).toISOString())}`;
+    return say("bad", `Unknown: no answer from the daemon${since}. It may have stopped, or only this connection is down.`);
+  }
+  if (!s) return;
   const breaker = s.breaker || {};
   const enabled = view.strategies.filter((x) => x.enabled);
   const d = view.decisions;
@@ -251,23 +299,27 @@ function tick() {
     const dataAge = m.index.ts ? exchangeNow() - Date.parse(m.index.ts) : null;
     text("index-line", `index ${m.index.id}: ${idx} · data age ${age(dataAge)}`);
   }
-  renderHealth();
+  renderStale();
 }
 function renderHealth() {
   const s = view.status;
   const dl = $("health");
   dl.replaceChildren();
   const add = (k, v) => { dl.append(el("dt", {}, k)); dl.append(el("dd", {}, v)); };
+  const stale = isStale();
+  const said = (k, v) => add(k, stale ? `${v} (last seen)` : v); // the daemon's own report, maybe an old one
+  add("daemon", !stale ? "answering"
+    : lastAnswerAt === null ? "NO ANSWER yet" : `NO ANSWER for ${age(Date.now() - lastAnswerAt)}`);
   add("live feed", ws && ws.readyState === WebSocket.OPEN ? "connected" : "down");
   add("last event", lastEventAt ? `${age(Date.now() - lastEventAt)} ago` : "–");
   if (s) {
-    add("exchange", s.exchange && s.exchange.connected ? "connected" : "DISCONNECTED");
-    add("trading active", s.exchange && s.exchange.trading_active === false ? "no (exchange paused)" : "yes");
-    add("reconciled", s.ready === false ? "not yet" : "yes");
-    if (s.position_audit) add("positions vs exchange", positionAuditText(s.position_audit));
-    add("uptime", age((s.uptime_s || 0) * 1000));
-    add("open orders", s.open_orders ?? "–");
-    if (s.recording) add("recording", recordingText(s.recording));
+    said("exchange", s.exchange && s.exchange.connected ? "connected" : "DISCONNECTED");
+    said("trading active", s.exchange && s.exchange.trading_active === false ? "no (exchange paused)" : "yes");
+    said("reconciled", s.ready === false ? "not yet" : "yes");
+    if (s.position_audit) said("positions vs exchange", positionAuditText(s.position_audit));
+    said("uptime", age((s.uptime_s || 0) * 1000));
+    said("open orders", s.open_orders ?? "–");
+    if (s.recording) said("recording", recordingText(s.recording));
   }
   if (view.version) add("version", view.version);
 }
@@ -362,7 +414,8 @@ async function runAction(action) {
     const missing = res.status === 404 || res.status === 405;
     result.className = "result error";
     result.textContent = missing ? `${action}: not available on this daemon (${describe(res.error, res.status)})`
-      : `${action} refused: ${describe(res.error, res.status)}`;
+      : res.status === 0 ? `${action}: no answer from the daemon (${describe(res.error)}); check its state before trying again`
+        : `${action} refused: ${describe(res.error, res.status)}`;
     return;
   }
   result.className = "result";
@@ -397,7 +450,9 @@ document.addEventListener("DOMContentLoaded", async () => {
   try { view.version = (await (await fetch("/api/health")).json()).version; } catch (_) { view.version = null; }
   if (token) {
     const res = await api("GET", "/api/status");
-    if (res.ok) begin(res.data);
+    // the daemon down or restarting: the page starts without figures, marked not live, and reconnects
+    if (res.ok || res.status === 0 || res.status >= 502) begin(res.ok ? res.data : null);
+    else if (token) text("signin-error", describe(res.error, res.status));
   } else {
     $("signin").hidden = false;
   }
