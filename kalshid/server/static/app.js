@@ -341,13 +341,34 @@ function renderRisk(r) { view.risk = r; paintRisk(r, view.status); renderPnl(); 
 function renderPositions(items) { view.positions = items; paintPositions(items); }
 
 // ---- strategies: enable/disable and parameters -----------------------------------------------------
+const strategyState = new Map(); // name → the daemon's latest report of that strategy
 async function loadStrategies() {
   const res = await api("GET", "/api/strategies");
-  if (!res.ok) return;
-  view.strategies = res.data;
+  if (res.ok && token) renderStrategies(res.data);
+}
+function renderStrategies(list) {
+  view.strategies = list;
   const box = $("strategies");
-  box.replaceChildren(...res.data.map(strategyCard));
+  const shape = JSON.stringify(list.map((s) => [s.name, Object.keys(s.params)]));
+  if (box.dataset.shape !== shape) {
+    box.replaceChildren(...list.map(strategyCard));
+    box.dataset.shape = shape;
+  }
+  for (const s of list) syncStrategy(s);
   renderWhy();
+}
+function syncStrategy(s) {
+  // updated in place, so a parameter being typed keeps its value and its focus
+  const previous = strategyState.get(s.name);
+  strategyState.set(s.name, s);
+  const flag = $(`enabled-${s.name}`);
+  flag.className = s.enabled ? "pos" : "neg";
+  flag.textContent = s.enabled ? "enabled" : "disabled";
+  $(`toggle-${s.name}`).textContent = s.enabled ? "Disable" : "Enable";
+  for (const input of $(`strategy-${s.name}`).querySelectorAll("input")) {
+    // a value the operator has not edited follows the daemon; an edited one is left as typed
+    if (!previous || input.value === String(previous.params[input.name])) input.value = String(s.params[input.name]);
+  }
 }
 function strategyCard(s) {
   const error = el("p", { class: "error", role: "alert", id: `params-error-${s.name}` });
@@ -356,24 +377,32 @@ function strategyCard(s) {
     return el("div", {}, el("label", { for: input.id }, key), input);
   });
   const toggle = el("button", { id: `toggle-${s.name}`, type: "button", onclick: async () => {
-    const res = await api("POST", `/api/strategies/${encodeURIComponent(s.name)}/${s.enabled ? "disable" : "enable"}`);
+    const enabled = strategyState.get(s.name).enabled;
+    const res = await api("POST", `/api/strategies/${encodeURIComponent(s.name)}/${enabled ? "disable" : "enable"}`);
     if (!res.ok) { error.textContent = describe(res.error, res.status); return; }
+    error.textContent = "";
     await loadStrategies();
   } }, s.enabled ? "Disable" : "Enable");
   const save = el("button", { id: `save-${s.name}`, type: "submit", class: "primary" }, "Save parameters");
   const form = el("form", { class: "strategy", id: `strategy-${s.name}`, onsubmit: async (ev) => {
     ev.preventDefault();
+    const current = strategyState.get(s.name).params;
     const body = {};
     for (const input of form.querySelectorAll("input")) {
-      const original = String(s.params[input.name]);
-      if (input.value === original) continue;
+      if (input.value === String(current[input.name])) continue;
       body[input.name] = parseParam(input.value, input.dataset.kind);
     }
     if (!Object.keys(body).length) { error.textContent = "nothing changed"; return; }
     const res = await api("PUT", `/api/strategies/${encodeURIComponent(s.name)}/params`, body);
     if (!res.ok) { error.textContent = describe(res.error, res.status); return; }
     error.textContent = "";
+    $("control-result").className = "result";
     text("control-result", `${s.name}: parameters saved`);
+    // the saved values are now the daemon's (as it normalised them): they follow it from here on
+    if (res.data && res.data.params) {
+      for (const key of Object.keys(body)) $(`param-${s.name}-${key}`).value = String(res.data.params[key]);
+      strategyState.set(s.name, { ...strategyState.get(s.name), params: res.data.params });
+    }
     await loadStrategies();
   } },
   el("div", { class: "head" }, el("strong", {}, s.name),
@@ -432,6 +461,7 @@ async function refreshAll() {
     ["/api/positions", renderPositions], ["/api/orders?limit=20", renderOrders], ["/api/trades?limit=20", renderFills],
     ["/api/settlements?limit=20", renderSettlements], ["/api/decisions", renderDecisions],
     ["/api/pnl?group_by=day", (rows) => { view.pnlDay = rows; renderPnl(); }],
+    ["/api/strategies", renderStrategies],
   ];
   await Promise.all(calls.map(async ([path, render]) => {
     const res = await api("GET", path);
