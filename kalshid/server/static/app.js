@@ -21,6 +21,7 @@ let reconnectTimer = null;
 let refreshTimer = null;
 let tickTimer = null;
 let pendingRefresh = null;
+let sessionTimer = null;
 let backoffMs = 1000;
 let lastEventAt = null;
 let lastAnswerAt = null; // Date.now() of the daemon's last status (REST or /ws)
@@ -68,16 +69,25 @@ async function signIn(candidate) {
     return;
   }
   sessionStorage.setItem(TOKEN_KEY, candidate);
-  await api("POST", "/api/session"); // a short-lived HttpOnly cookie that lets /docs open in this browser
+  await renewDocsCookie();
   begin(res.data);
+}
+// A short-lived HttpOnly cookie that lets /docs open in this browser: set at sign-in and on every page
+// load, renewed at half its life while the page is open (retried each minute while the daemon is away).
+async function renewDocsCookie() {
+  clearTimeout(sessionTimer);
+  const res = await api("POST", "/api/session");
+  if (!token) return;
+  const life = res.ok && res.data && res.data.expires_in_s > 0 ? res.data.expires_in_s : 120;
+  sessionTimer = setTimeout(renewDocsCookie, life * 500);
 }
 function signOut(message) {
   token = null;
   sessionStorage.removeItem(TOKEN_KEY);
   if (ws) { ws.onclose = null; ws.close(1000); ws = null; }
-  for (const t of [reconnectTimer, refreshTimer, tickTimer, pendingRefresh]) clearTimeout(t);
+  for (const t of [reconnectTimer, refreshTimer, tickTimer, pendingRefresh, sessionTimer]) clearTimeout(t);
   clearInterval(refreshTimer); clearInterval(tickTimer);
-  reconnectTimer = refreshTimer = tickTimer = pendingRefresh = null;
+  reconnectTimer = refreshTimer = tickTimer = pendingRefresh = sessionTimer = null;
   lastAnswerAt = null;
   unreachable = false;
   renderStale();
@@ -481,8 +491,10 @@ document.addEventListener("DOMContentLoaded", async () => {
   if (token) {
     const res = await api("GET", "/api/status");
     // the daemon down or restarting: the page starts without figures, marked not live, and reconnects
-    if (res.ok || res.status === 0 || res.status >= 502) begin(res.ok ? res.data : null);
-    else if (token) text("signin-error", describe(res.error, res.status));
+    if (res.ok || res.status === 0 || res.status >= 502) {
+      renewDocsCookie();
+      begin(res.ok ? res.data : null);
+    } else if (token) text("signin-error", describe(res.error, res.status));
   } else {
     $("signin").hidden = false;
   }
