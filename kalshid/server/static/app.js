@@ -238,7 +238,8 @@ function renderButtons() {
   $("btn-reset").disabled = !(s.breaker && s.breaker.tripped);
 }
 function todayRow() {
-  const today = new Date().toISOString().slice(0, 10);
+  // the journal's day is the exchange's UTC day (fills are stamped on its clock), not this device's
+  const today = new Date(exchangeNow()).toISOString().slice(0, 10);
   return view.pnlDay.find((r) => r.day === today) || null;
 }
 function renderPnl() {
