@@ -12,14 +12,20 @@ const TOKEN_KEY = "kalshid.token";
 const REFRESH_MS = 5000;
 const MAX_LOG = 150;
 const MAX_CURVE = 2000;
+// The daemon sends its status every 5 s over /ws and the page asks for it every 5 s: with nothing for this
+// long, what the page shows is no longer current.
+const STALE_MS = 12000;
 let token = sessionStorage.getItem(TOKEN_KEY);
 let ws = null;
 let reconnectTimer = null;
 let refreshTimer = null;
 let tickTimer = null;
 let pendingRefresh = null;
+let sessionTimer = null;
 let backoffMs = 1000;
 let lastEventAt = null;
+let lastAnswerAt = null; // Date.now() of the daemon's last status (REST or /ws)
+let unreachable = false; // the latest attempt to reach the daemon failed (/ws closed, or no HTTP answer)
 let clockOffsetMs = 0; // exchange time minus local time (the simulator's clock may run fast)
 const view = { status: null, risk: null, markets: null, positions: [], pnlDay: [], decisions: null,
   strategies: [], curve: [], version: null };
@@ -37,8 +43,10 @@ async function api(method, path, body) {
   try {
     resp = await fetch(path, init);
   } catch (err) {
+    if (token) unanswered();
     return { ok: false, status: 0, error: { code: "network", message: `cannot reach the daemon (${err.message})` } };
   }
+  if ([502, 503, 504].includes(resp.status) && token) unanswered(); // a proxy in front, the daemon behind it gone
   let data = null;
   try { data = await resp.json(); } catch (_) { data = null; }
   if (resp.status === 401) signOut("The token was refused; sign in again.");
@@ -61,15 +69,28 @@ async function signIn(candidate) {
     return;
   }
   sessionStorage.setItem(TOKEN_KEY, candidate);
-  await api("POST", "/api/session"); // a short-lived HttpOnly cookie that lets /docs open in this browser
+  await renewDocsCookie();
   begin(res.data);
+}
+// A short-lived HttpOnly cookie that lets /docs open in this browser: set at sign-in and on every page
+// load, renewed at half its life while the page is open (retried each minute while the daemon is away).
+async function renewDocsCookie() {
+  clearTimeout(sessionTimer);
+  const res = await api("POST", "/api/session");
+  if (!token) return;
+  const life = res.ok && res.data && res.data.expires_in_s > 0 ? res.data.expires_in_s : 120;
+  sessionTimer = setTimeout(renewDocsCookie, life * 500);
 }
 function signOut(message) {
   token = null;
   sessionStorage.removeItem(TOKEN_KEY);
   if (ws) { ws.onclose = null; ws.close(1000); ws = null; }
-  for (const t of [reconnectTimer, refreshTimer, tickTimer, pendingRefresh]) clearTimeout(t);
+  for (const t of [reconnectTimer, refreshTimer, tickTimer, pendingRefresh, sessionTimer]) clearTimeout(t);
   clearInterval(refreshTimer); clearInterval(tickTimer);
+  reconnectTimer = refreshTimer = tickTimer = pendingRefresh = sessionTimer = null;
+  lastAnswerAt = null;
+  unreachable = false;
+  renderStale();
   $("app").hidden = true;
   $("signin").hidden = false;
   text("signin-error", message || "");
@@ -79,7 +100,7 @@ function begin(status) {
   $("signin").hidden = true;
   $("app").hidden = false;
   text("signin-error", "");
-  if (status) renderStatus(status);
+  if (status) renderStatus(status); else renderStale();
   connect();
   refreshAll();
   loadStrategies();
@@ -110,6 +131,8 @@ function connect() {
     if (!token) return;
     if (ev.code === 1008) { signOut(`The live connection was refused: ${ev.reason}`); return; }
     setConn(false, `reconnecting (${ev.code})`);
+    unanswered();
+    refreshAll(); // does the daemon still answer over HTTP? If so, the figures stay current
     reconnectTimer = setTimeout(connect, backoffMs);
     backoffMs = Math.min(backoffMs * 2, 15000);
   };
@@ -149,6 +172,8 @@ function logEvent(level, message, ts) {
 // ---- rendering ---------------------------------------------------------------------------------------
 function renderStatus(s) {
   view.status = s;
+  lastAnswerAt = Date.now();
+  unreachable = false;
   if (s.exchange_time) clockOffsetMs = Date.parse(s.exchange_time) - Date.now();
   const mode = $("mode");
   const env = s.exchange_env || (s.mode === "sim" ? "sim" : envFromUrl(s.exchange && s.exchange.rest));
@@ -157,12 +182,6 @@ function renderStatus(s) {
     : env === "prod" ? ["LIVE", "REAL MONEY", "live"] : ["DEMO", "live orders, demo money", "demo"];
   mode.className = `mode ${cls}`;
   mode.replaceChildren(modeLabel, el("small", {}, note));
-  const breakerState = (s.breaker && s.breaker.state) || "";
-  const st = s.state === "running" && breakerState === "reducing" ? "stop_entry" : s.state;
-  const label = { running: "RUNNING", stopped: "STOPPED", stop_entry: "STOP-ENTRY", halted: "HALTED" }[st] || st;
-  const state = $("state");
-  state.className = `state ${st}`;
-  state.textContent = breakerState && breakerState !== "running" ? `${label} · breaker ${breakerState.toUpperCase()}` : label;
   const equity = toCc(s.equity);
   if (equity !== null) {
     view.curve.push([Date.now(), equity]);
@@ -171,9 +190,44 @@ function renderStatus(s) {
   text("equity", money(equity));
   renderButtons();
   renderPnl();
+  renderStale();
+  drawCurve();
+}
+function renderState() {
+  const s = view.status;
+  const state = $("state");
+  if (!s) {
+    state.className = "state";
+    state.textContent = isStale() ? "NO ANSWER" : "–";
+    return;
+  }
+  const breakerState = (s.breaker && s.breaker.state) || "";
+  const st = s.state === "running" && breakerState === "reducing" ? "stop_entry" : s.state;
+  const label = { running: "RUNNING", stopped: "STOPPED", stop_entry: "STOP-ENTRY", halted: "HALTED" }[st] || st;
+  const full = breakerState && breakerState !== "running" ? `${label} · breaker ${breakerState.toUpperCase()}` : label;
+  // an old state is never shown as the current one
+  state.className = isStale() ? "state unknown" : `state ${st}`;
+  state.textContent = isStale() ? `NO ANSWER · last seen ${full}` : full;
+}
+
+// ---- staleness: the daemon stopped, restarted, or cannot be reached --------------------------------
+function unanswered() { unreachable = true; renderStale(); }
+function isStale() {
+  return Boolean(token) && (unreachable || lastAnswerAt === null || Date.now() - lastAnswerAt > STALE_MS);
+}
+function renderStale() {
+  const stale = isStale();
+  document.body.classList.toggle("stale", stale);
+  const banner = $("stale");
+  const message = !stale ? ""
+    : lastAnswerAt === null ? "Not live: no answer from the daemon yet (reconnecting). Nothing shown is current."
+      : `Not live: no answer from the daemon since ${time(new Date(lastAnswerAt).toISOString())} (reconnecting). `
+        + "Every figure below is from then, not current.";
+  if (banner.textContent !== message) banner.textContent = message;
+  banner.hidden = !stale;
+  renderState();
   renderWhy();
   renderHealth();
-  drawCurve();
 }
 function renderButtons() {
   const s = view.status;
@@ -184,7 +238,8 @@ function renderButtons() {
   $("btn-reset").disabled = !(s.breaker && s.breaker.tripped);
 }
 function todayRow() {
-  const today = new Date().toISOString().slice(0, 10);
+  // the journal's day is the exchange's UTC day (fills are stamped on its clock), not this device's
+  const today = new Date(exchangeNow()).toISOString().slice(0, 10);
   return view.pnlDay.find((r) => r.day === today) || null;
 }
 function renderPnl() {
@@ -219,8 +274,12 @@ function renderPnl() {
 function renderWhy() {
   const s = view.status;
   const why = $("why");
-  if (!s) return;
   const say = (cls, msg) => { why.className = `why ${cls}`; why.textContent = msg; };
+  if (isStale()) {
+    const since = lastAnswerAt === null ? "" : ` since ${time(new Date(lastAnswerAt).toISOString())}`;
+    return say("bad", `Unknown: no answer from the daemon${since}. It may have stopped, or only this connection is down.`);
+  }
+  if (!s) return;
   const breaker = s.breaker || {};
   const enabled = view.strategies.filter((x) => x.enabled);
   const d = view.decisions;
@@ -251,23 +310,27 @@ function tick() {
     const dataAge = m.index.ts ? exchangeNow() - Date.parse(m.index.ts) : null;
     text("index-line", `index ${m.index.id}: ${idx} · data age ${age(dataAge)}`);
   }
-  renderHealth();
+  renderStale();
 }
 function renderHealth() {
   const s = view.status;
   const dl = $("health");
   dl.replaceChildren();
   const add = (k, v) => { dl.append(el("dt", {}, k)); dl.append(el("dd", {}, v)); };
+  const stale = isStale();
+  const said = (k, v) => add(k, stale ? `${v} (last seen)` : v); // the daemon's own report, maybe an old one
+  add("daemon", !stale ? "answering"
+    : lastAnswerAt === null ? "NO ANSWER yet" : `NO ANSWER for ${age(Date.now() - lastAnswerAt)}`);
   add("live feed", ws && ws.readyState === WebSocket.OPEN ? "connected" : "down");
   add("last event", lastEventAt ? `${age(Date.now() - lastEventAt)} ago` : "–");
   if (s) {
-    add("exchange", s.exchange && s.exchange.connected ? "connected" : "DISCONNECTED");
-    add("trading active", s.exchange && s.exchange.trading_active === false ? "no (exchange paused)" : "yes");
-    add("reconciled", s.ready === false ? "not yet" : "yes");
-    if (s.position_audit) add("positions vs exchange", positionAuditText(s.position_audit));
-    add("uptime", age((s.uptime_s || 0) * 1000));
-    add("open orders", s.open_orders ?? "–");
-    if (s.recording) add("recording", recordingText(s.recording));
+    said("exchange", s.exchange && s.exchange.connected ? "connected" : "DISCONNECTED");
+    said("trading active", s.exchange && s.exchange.trading_active === false ? "no (exchange paused)" : "yes");
+    said("reconciled", s.ready === false ? "not yet" : "yes");
+    if (s.position_audit) said("positions vs exchange", positionAuditText(s.position_audit));
+    said("uptime", age((s.uptime_s || 0) * 1000));
+    said("open orders", s.open_orders ?? "–");
+    if (s.recording) said("recording", recordingText(s.recording));
   }
   if (view.version) add("version", view.version);
 }
@@ -289,13 +352,34 @@ function renderRisk(r) { view.risk = r; paintRisk(r, view.status); renderPnl(); 
 function renderPositions(items) { view.positions = items; paintPositions(items); }
 
 // ---- strategies: enable/disable and parameters -----------------------------------------------------
+const strategyState = new Map(); // name → the daemon's latest report of that strategy
 async function loadStrategies() {
   const res = await api("GET", "/api/strategies");
-  if (!res.ok) return;
-  view.strategies = res.data;
+  if (res.ok && token) renderStrategies(res.data);
+}
+function renderStrategies(list) {
+  view.strategies = list;
   const box = $("strategies");
-  box.replaceChildren(...res.data.map(strategyCard));
+  const shape = JSON.stringify(list.map((s) => [s.name, Object.keys(s.params)]));
+  if (box.dataset.shape !== shape) {
+    box.replaceChildren(...list.map(strategyCard));
+    box.dataset.shape = shape;
+  }
+  for (const s of list) syncStrategy(s);
   renderWhy();
+}
+function syncStrategy(s) {
+  // updated in place, so a parameter being typed keeps its value and its focus
+  const previous = strategyState.get(s.name);
+  strategyState.set(s.name, s);
+  const flag = $(`enabled-${s.name}`);
+  flag.className = s.enabled ? "pos" : "neg";
+  flag.textContent = s.enabled ? "enabled" : "disabled";
+  $(`toggle-${s.name}`).textContent = s.enabled ? "Disable" : "Enable";
+  for (const input of $(`strategy-${s.name}`).querySelectorAll("input")) {
+    // a value the operator has not edited follows the daemon; an edited one is left as typed
+    if (!previous || input.value === String(previous.params[input.name])) input.value = String(s.params[input.name]);
+  }
 }
 function strategyCard(s) {
   const error = el("p", { class: "error", role: "alert", id: `params-error-${s.name}` });
@@ -304,24 +388,32 @@ function strategyCard(s) {
     return el("div", {}, el("label", { for: input.id }, key), input);
   });
   const toggle = el("button", { id: `toggle-${s.name}`, type: "button", onclick: async () => {
-    const res = await api("POST", `/api/strategies/${encodeURIComponent(s.name)}/${s.enabled ? "disable" : "enable"}`);
+    const enabled = strategyState.get(s.name).enabled;
+    const res = await api("POST", `/api/strategies/${encodeURIComponent(s.name)}/${enabled ? "disable" : "enable"}`);
     if (!res.ok) { error.textContent = describe(res.error, res.status); return; }
+    error.textContent = "";
     await loadStrategies();
   } }, s.enabled ? "Disable" : "Enable");
   const save = el("button", { id: `save-${s.name}`, type: "submit", class: "primary" }, "Save parameters");
   const form = el("form", { class: "strategy", id: `strategy-${s.name}`, onsubmit: async (ev) => {
     ev.preventDefault();
+    const current = strategyState.get(s.name).params;
     const body = {};
     for (const input of form.querySelectorAll("input")) {
-      const original = String(s.params[input.name]);
-      if (input.value === original) continue;
+      if (input.value === String(current[input.name])) continue;
       body[input.name] = parseParam(input.value, input.dataset.kind);
     }
     if (!Object.keys(body).length) { error.textContent = "nothing changed"; return; }
     const res = await api("PUT", `/api/strategies/${encodeURIComponent(s.name)}/params`, body);
     if (!res.ok) { error.textContent = describe(res.error, res.status); return; }
     error.textContent = "";
+    $("control-result").className = "result";
     text("control-result", `${s.name}: parameters saved`);
+    // the saved values are now the daemon's (as it normalised them): they follow it from here on
+    if (res.data && res.data.params) {
+      for (const key of Object.keys(body)) $(`param-${s.name}-${key}`).value = String(res.data.params[key]);
+      strategyState.set(s.name, { ...strategyState.get(s.name), params: res.data.params });
+    }
     await loadStrategies();
   } },
   el("div", { class: "head" }, el("strong", {}, s.name),
@@ -362,7 +454,8 @@ async function runAction(action) {
     const missing = res.status === 404 || res.status === 405;
     result.className = "result error";
     result.textContent = missing ? `${action}: not available on this daemon (${describe(res.error, res.status)})`
-      : `${action} refused: ${describe(res.error, res.status)}`;
+      : res.status === 0 ? `${action}: no answer from the daemon (${describe(res.error)}); check its state before trying again`
+        : `${action} refused: ${describe(res.error, res.status)}`;
     return;
   }
   result.className = "result";
@@ -379,6 +472,7 @@ async function refreshAll() {
     ["/api/positions", renderPositions], ["/api/orders?limit=20", renderOrders], ["/api/trades?limit=20", renderFills],
     ["/api/settlements?limit=20", renderSettlements], ["/api/decisions", renderDecisions],
     ["/api/pnl?group_by=day", (rows) => { view.pnlDay = rows; renderPnl(); }],
+    ["/api/strategies", renderStrategies],
   ];
   await Promise.all(calls.map(async ([path, render]) => {
     const res = await api("GET", path);
@@ -397,7 +491,11 @@ document.addEventListener("DOMContentLoaded", async () => {
   try { view.version = (await (await fetch("/api/health")).json()).version; } catch (_) { view.version = null; }
   if (token) {
     const res = await api("GET", "/api/status");
-    if (res.ok) begin(res.data);
+    // the daemon down or restarting: the page starts without figures, marked not live, and reconnects
+    if (res.ok || res.status === 0 || res.status >= 502) {
+      renewDocsCookie();
+      begin(res.ok ? res.data : null);
+    } else if (token) text("signin-error", describe(res.error, res.status));
   } else {
     $("signin").hidden = false;
   }

@@ -42,9 +42,9 @@ export function drawCurve(pts, risk) {
   const x = (t) => 8 + ((t - t0) / Math.max(1, t1 - t0)) * (w - 16);
   const y = (v) => h - 14 - ((v - lo) / (hi - lo)) * (h - 28);
   if (floor && floor >= lo) {
-    ctx.strokeStyle = "#e5484d"; ctx.setLineDash([4, 4]); ctx.beginPath();
+    ctx.strokeStyle = "#ef5b60"; ctx.setLineDash([4, 4]); ctx.beginPath();
     ctx.moveTo(8, y(floor)); ctx.lineTo(w - 8, y(floor)); ctx.stroke(); ctx.setLineDash([]);
-    ctx.fillStyle = "#e5484d"; ctx.fillText(`breaker ${money(floor)}`, 10, y(floor) - 3);
+    ctx.fillStyle = "#ef5b60"; ctx.fillText(`breaker ${money(floor)}`, 10, y(floor) - 3);
   }
   ctx.strokeStyle = "#2fbf71"; ctx.lineWidth = 2; ctx.beginPath();
   pts.forEach((p, i) => (i ? ctx.lineTo(x(p[0]), y(p[1])) : ctx.moveTo(x(p[0]), y(p[1]))));
