@@ -97,8 +97,9 @@ def test_run_stops_cleanly_on_signal(tmp_path: Path, stop_signal: signal.Signals
             assert reloaded["applied"] == ["risk"] and reloaded["needs_restart"] == {}
             audit = daemon.wait_for("operator action")
             assert (audit["source"], audit["action"], audit["outcome"]) == ("signal", "reload", "applied")
-            assert audit["before"] == {"risk.max_daily_loss_cc": 1_000_000}
-            assert audit["after"] == {"risk.max_daily_loss_cc": 2_000_000}
+            # named as the configuration names it, in dollars, as the reload line gives it
+            assert audit["before"] == {"risk.max_daily_loss": "100.0000"}
+            assert audit["after"] == {"risk.max_daily_loss": "200.0000"}
         daemon.proc.send_signal(stop_signal)
         stopped = daemon.wait_for("kalshid stopped")
         assert stopped["exit_status"] == 0
