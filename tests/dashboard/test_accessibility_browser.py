@@ -19,7 +19,8 @@ COLOURS = """(sel) => {
   const e = document.querySelector(sel);
   let b = e;
   while (b && rgb(getComputedStyle(b).backgroundColor)[3] === 0) b = b.parentElement;
-  return [rgb(getComputedStyle(e).color).slice(0, 3), rgb(getComputedStyle(b || document.body).backgroundColor).slice(0, 3)];
+  const back = getComputedStyle(b || document.body).backgroundColor;
+  return [rgb(getComputedStyle(e).color).slice(0, 3), rgb(back).slice(0, 3)];
 }"""
 AA = 4.5
 

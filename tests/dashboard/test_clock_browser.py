@@ -28,8 +28,8 @@ def test_todays_figures_follow_the_exchange_day_not_the_devices_date(daemon: Dae
     p.clock.set_fixed_time(datetime.now(UTC) + timedelta(days=3))  # this device's date is wrong
     sign_in(p, daemon)
     # a fill that paid a fee, then no more fills, so the day's fees hold still
-    p.wait_for_function("() => [...document.querySelectorAll('#fills tbody tr')]"
-                        ".some((tr) => /^\\$\\d/.test(tr.lastChild.textContent) && tr.lastChild.textContent !== '$0.00')",
+    p.wait_for_function("() => [...document.querySelectorAll('#fills tbody tr')].some((tr) => "
+                        "/^\\$\\d/.test(tr.lastChild.textContent) && tr.lastChild.textContent !== '$0.00')",
                         timeout=LIVE_TIMEOUT_MS)
     assert daemon.api("POST", "/api/stop").status_code == 200
     try:
