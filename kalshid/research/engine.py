@@ -20,7 +20,9 @@ daemon does when no burst is waiting):
 
 No clock, no I/O, no randomness except the fill model's seeded draw: the same events and settings give
 the same result. Signals in the daemon are immediate-or-cancel at the ask; a signal that carries a
-``time_in_force`` of ``good_till_canceled`` (or ``post_only``) rests instead and is cancelled
+``time_in_force`` of ``good_till_canceled`` (or ``post_only``) rests instead, from the fill latency after
+the decision, and fills only on trades printed after that (never on the trades of the event that
+triggered the decision, which per-event evaluation folds after it); it is cancelled
 :data:`CANCEL_BEFORE_CLOSE` before its close, as the daemon's execution stage does. A breaker that trips
 to HALTED cancels every working order. With ``fills_as_recorded`` the fill model is not used: the
 recording's own fills are applied as they come.
@@ -277,10 +279,12 @@ class Replay:
         self._seq += 1
         order_id = f"bt-{self._seq}"
         self.busy.add((signal.strategy, signal.ticker))
+        arrival = now + timedelta(seconds=self.settings.fills.latency_seconds)
         if getattr(signal, "time_in_force", None) in RESTING_TIFS:
-            self.resting.append((RestingBuy(order_id, signal.ticker, signal.side, signal.price_cc, count), signal))
+            self.resting.append((RestingBuy(order_id, signal.ticker, signal.side, signal.price_cc, count, arrival),
+                                 signal))
             return
-        order = _Pending(order_id, signal, count, now + timedelta(seconds=self.settings.fills.latency_seconds))
+        order = _Pending(order_id, signal, count, arrival)
         if self.settings.fills.latency_seconds == 0:
             self._execute(order, now)
         else:

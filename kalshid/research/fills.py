@@ -14,9 +14,12 @@ price; later orders see the recorded size minus what the replay already took. Th
 only shrinks when the recorded size itself drops below it (the real market took or cancelled those
 contracts too), so a book that keeps showing the same size does not refill the replay's own fills.
 
-**Resting orders** (post-only or good-till-cancelled limit orders) fill only when the market *trades
-through* them: a YES buy at ``p`` when a trade prints below ``p`` (for a candle, its YES low), a NO
-buy at ``q`` when a YES trade prints above ``$1 − q``. A touch is not a fill. A traded-through order
+**Resting orders** (post-only or good-till-cancelled limit orders) rest from ``latency_seconds`` after
+the decision and fill only when the market *trades through* them after that: a YES buy at ``p`` when a
+trade printed strictly after the order came to rest prints below ``p`` (for a candle, its YES low), a NO
+buy at ``q`` when such a trade prints above ``$1 − q``. A touch is not a fill, and neither is a trade
+printed at the decision's own exchange time or earlier (a candle that ends at the decision covers the
+minute before it: the order did not exist yet), nor one printed while the order was on its way. A traded-through order
 fills whole with probability ``p_fill_losing`` (0.962) if its side goes on to lose and ``p_fill_winning``
 (0.843) if it wins: the adverse selection measured on real Kalshi 15-minute crypto markets. The draw
 is a deterministic hash of the seed and the order's id, so a replay repeats exactly.
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from datetime import datetime
 
 import attrs
 
@@ -68,13 +72,15 @@ class ModelFill:
 
 @attrs.define
 class RestingBuy:
-    """A resting buy the model may fill on a trade-through. ``order_id`` keys the deterministic draw."""
+    """A resting buy the model may fill on a trade-through. ``order_id`` keys the deterministic draw;
+    ``rests_from`` is when it reached the book (decision + latency): only trades printed after it count."""
 
     order_id: str
     ticker: str
     side: Side
     price_cc: int
     count: int
+    rests_from: datetime
 
 
 class FillModel:
@@ -98,8 +104,9 @@ class FillModel:
             "taker": "fills at the displayed ask after the latency, walking recorded depth to the limit; "
                      "liquidity the replay took is never offered again; the unfilled rest is cancelled (IOC)",
             "latency_seconds": s.latency_seconds,
-            "resting": "fills only when the market trades through the price (a touch is not a fill), "
-                       "with probability by the side's eventual outcome (adverse selection)",
+            "resting": "rests from the latency after the decision; fills only when a trade printed after that "
+                       "goes through the price (a touch is not a fill), with probability by the side's eventual "
+                       "outcome (adverse selection)",
             "p_fill_losing": s.p_fill_losing,
             "p_fill_winning": s.p_fill_winning,
             "seed": s.seed,
@@ -166,8 +173,9 @@ class FillModel:
 
     # --- resting ------------------------------------------------------------------------------
     def traded_through(self, order: RestingBuy, trade: TradePrint) -> bool:
-        """True when ``trade`` printed strictly through ``order``'s price."""
-        if trade.ticker != order.ticker:
+        """True when ``trade`` printed strictly through ``order``'s price, strictly after the order came to
+        rest (a trade at or before ``rests_from`` happened before the order could be on the book)."""
+        if trade.ticker != order.ticker or trade.ts <= order.rests_from:
             return False
         if order.side is Side.YES:
             return trade.yes_low_cc < order.price_cc

@@ -15,6 +15,7 @@ from kalshid.research.fills import FillModel, FillSettings, RestingBuy
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 TICKER = "KXSOL15M-26JUN010815-15"
+RESTED = T0 - timedelta(seconds=1)  # resting orders reached the book before the trades of these tests
 
 
 def book(no_bids: tuple[tuple[int, int], ...], yes_bids: tuple[tuple[int, int], ...] = ((4000, 50),),
@@ -70,21 +71,31 @@ def _trade(low: int, high: int) -> TradePrint:
 
 def test_resting_fills_only_on_a_trade_through_never_on_a_touch() -> None:
     model = FillModel(FillSettings(p_fill_losing=1.0, p_fill_winning=1.0))
-    yes = RestingBuy("a", TICKER, Side.YES, 4000, 5)
+    yes = RestingBuy("a", TICKER, Side.YES, 4000, 5, RESTED)
     assert model.on_trade(yes, _trade(4000, 4200)) is None       # touch
     fill = model.on_trade(yes, _trade(3900, 4200))               # through
     assert fill is not None and (fill.count, fill.price_cc, fill.fee_cc, fill.is_taker) == (5, 4000, 0, False)
-    no = RestingBuy("b", TICKER, Side.NO, 3000, 5)               # NO at 30c = YES offered at 70c
+    no = RestingBuy("b", TICKER, Side.NO, 3000, 5, RESTED)               # NO at 30c = YES offered at 70c
     assert model.on_trade(no, _trade(6000, 7000)) is None
     assert model.on_trade(no, _trade(6000, 7100)) is not None
-    other = RestingBuy("c", "KXSOL15M-26JUN010830-30", Side.YES, 4000, 5)
+    other = RestingBuy("c", "KXSOL15M-26JUN010830-30", Side.YES, 4000, 5, RESTED)
     assert model.on_trade(other, _trade(100, 9900)) is None
+
+
+def test_resting_fills_only_on_trades_printed_after_it_came_to_rest() -> None:
+    model = FillModel(FillSettings(p_fill_losing=1.0, p_fill_winning=1.0))
+    order = RestingBuy("a", TICKER, Side.YES, 4000, 5, T0)
+    # a candle ending when the order came to rest covers the minute before it: no fill
+    assert model.on_trade(order, TradePrint(T0, TICKER, 3000, 4200)) is None
+    assert model.on_trade(order, TradePrint(T0 - timedelta(seconds=30), TICKER, 3000, 4200)) is None
+    fill = model.on_trade(order, TradePrint(T0 + timedelta(milliseconds=1), TICKER, 3000, 4200))
+    assert fill is not None and fill.count == 5
 
 
 def test_adverse_selection_fill_rates_by_outcome_are_the_measured_ones() -> None:
     model = FillModel(results={TICKER: Side.YES})
-    losing = [RestingBuy(f"n{i}", TICKER, Side.NO, 3000, 1) for i in range(20_000)]
-    winning = [RestingBuy(f"y{i}", TICKER, Side.YES, 5000, 1) for i in range(20_000)]
+    losing = [RestingBuy(f"n{i}", TICKER, Side.NO, 3000, 1, RESTED) for i in range(20_000)]
+    winning = [RestingBuy(f"y{i}", TICKER, Side.YES, 5000, 1, RESTED) for i in range(20_000)]
     through = _trade(100, 9900)
     rate_lose = sum(model.on_trade(o, through) is not None for o in losing) / len(losing)
     rate_win = sum(model.on_trade(o, through) is not None for o in winning) / len(winning)

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
+import pytest
 
 from kalshid.core.markets import window_closing_at
 from kalshid.core.portfolio import window_close
@@ -13,7 +14,7 @@ from kalshid.core.strategies import StrategyRegistry
 from kalshid.core.strategies.base import BaseStrategy, PriceHistory
 from kalshid.core.vocab import Action, Side
 from kalshid.research.engine import Replay
-from kalshid.research.events import BookTick, Event, IndexTick, MarketListed, Settled, event_sort_key
+from kalshid.research.events import BookTick, Event, IndexTick, MarketListed, Settled, TradePrint, event_sort_key
 from kalshid.research.fills import FillSettings
 from kalshid.research.settings import BacktestSettings
 
@@ -197,3 +198,46 @@ def test_a_listing_is_every_field_but_the_time_it_was_seen() -> None:
     assert attrs.evolve(listed, ts=CLOSE).listing == listed.listing
     for name, value in other.items():
         assert attrs.evolve(listed, **{name: value}).listing != listed.listing, name
+
+
+@attrs.frozen
+class _RestingSignal(Signal):
+    time_in_force: str = "good_till_canceled"
+
+
+class BidYesBelowAsk(BuyYesAtAsk):
+    """Test strategy: rests a YES bid one cent under the ask (a good-till-cancelled limit order)."""
+
+    name = "bid_yes"
+
+    def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
+                orderbook: BookTop | None) -> Signal | None:
+        ask = orderbook.ask(Side.YES) if orderbook else None
+        if ask is None or not market.is_open:
+            return None
+        return _RestingSignal(self.name, market.ticker, Side.YES, Action.BUY, ask[0] - 100, self.params.count,
+                              0.9, 0.1, 1.0, "test", market.now)
+
+
+def _resting_replay(events: list[Event], latency: float) -> Replay:
+    r = Replay(BacktestSettings(fills=FillSettings(latency_seconds=latency), evaluation="event"))
+    r.registry = StrategyRegistry([BidYesBelowAsk()])
+    r.run(sorted(events, key=event_sort_key))
+    return r
+
+
+@pytest.mark.parametrize("latency", [0.0, 0.25])
+def test_a_resting_order_never_fills_on_trades_printed_before_it_rested(latency: float) -> None:
+    # a candle at t1 (the shared data's minute ending at t1): its book, then its trades, which happened
+    # before the decision the book triggers; per-event evaluation places the bid between the two
+    t1 = OPEN + timedelta(minutes=1)
+    through = TradePrint(t1, TICKER, 3000, 4200)  # YES low 30c: through the 39c bid
+    r = _resting_replay([*market_events(tick(t1, 6000)), through], latency)
+    assert r.result.counters["approved"] == 1
+    assert r.result.trades == []
+    # trades printed while the order is on its way do not fill it either; one printed after it does
+    after = t1 + timedelta(seconds=latency)
+    early = [TradePrint(after - timedelta(seconds=0.1), TICKER, 3000, 4200)] if latency else []
+    later = TradePrint(after + timedelta(seconds=1), TICKER, 3000, 4200)
+    r = _resting_replay([*market_events(tick(t1, 6000)), through, *early, later], latency)
+    assert [(t.ts, t.price_cc, t.count, t.is_taker) for t in r.result.trades] == [(later.ts, 3900, 10, False)]
