@@ -158,7 +158,8 @@ def run(args: argparse.Namespace) -> int:
     ci_m, ci_d = summary["pnl_per_dollar_staked_ci95_markets"], summary["pnl_per_dollar_staked_ci95_days"]
     print(f"markets settled {summary['markets_settled']}  traded {summary['markets_traded']}  "
           f"fills {summary['trades']}  contracts {summary['contracts']}")
-    print(f"P&L net of fees ${summary['pnl']}  fees ${summary['fees']}  hit rate {_f(summary['hit_rate'])}  "
+    print(f"P&L net of fees ${summary['pnl']}  fees ${summary['fees']}  hit rate {_f(summary['hit_rate'])} "
+          f"({summary['positions_won']} of {summary['positions_settled']} settled positions made money after fees)  "
           f"max drawdown ${summary['max_drawdown']}")
     if summary["unsettled_markets"]:
         print(f"open at the end, not in the P&L: {len(summary['unsettled_markets'])} market(s) without a "

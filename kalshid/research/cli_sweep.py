@@ -126,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
                          "chosen_params": f.best_params, "in_sample_objective": f.in_sample_objective,
                          "out_of_sample_objective": f.out_of_sample_objective, "trials": f.trials}
                         for f in folds],
-              "out_of_sample": {k: summary[k] for k in ("pnl", "pnl_cc", "fees", "trades", "hit_rate",
+              "out_of_sample": {k: summary[k] for k in ("pnl", "pnl_cc", "fees", "trades", "positions_settled",
+                                                        "positions_won", "hit_rate",
                                                         "pnl_per_dollar_staked", "pnl_per_dollar_staked_ci95_markets",
                                                         "pnl_per_dollar_staked_ci95_days", "max_drawdown")}}
     (args.out / "sweep.json").write_text(json.dumps(report, indent=2) + "\n")

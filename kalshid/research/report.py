@@ -6,6 +6,11 @@ intervals resampling **markets** and **days** (the UTC date of each market's tra
 source as stated by them, counters, and the calibration table by minutes left. Money is reported in
 cc (exact integers) and as dollar strings. Bootstrap draws use a fixed seed: reports repeat exactly.
 
+**Stake** is the all-in cash a buy paid, price and fee: ``count × price + fee`` (a sale stakes nothing;
+its proceeds and fee are in the P&L). **Hit rate** is per settled position, not per fill: the share of
+the markets traded and settled whose position, over all its fills, made money net of every fee
+(``positions_won / positions_settled``). Per strategy, a position is the strategy's fills in one market.
+
 The interval over days needs at least :data:`MIN_DAYS` days with settled trades, else it is ``None``
 (shown as "–"): resampling two or three days gives only a handful of distinct values (with two, the
 percentile bounds are simply the two days' own ratios), which is no 95 % interval. Within a day the
@@ -77,6 +82,23 @@ def _groups(trades: Sequence[TradeRecord], key: str) -> tuple[list[int], list[in
     return [pnl[k] for k in keys], [staked[k] for k in keys]
 
 
+def positions(trades: Sequence[TradeRecord]) -> dict[str, int]:
+    """Net P&L (cc, fees included) of each settled market's position over all its fills, by ticker."""
+    out: dict[str, int] = defaultdict(int)
+    for t in trades:
+        if t.pnl_cc is not None:
+            out[t.ticker] += t.pnl_cc
+    return dict(out)
+
+
+def hit_rate(trades: Sequence[TradeRecord]) -> tuple[int, int, float | None]:
+    """``(positions won, positions settled, won / settled)``: a position is won when its net P&L after
+    every fee is above zero (``None`` without a settled position)."""
+    pnl = positions(trades)
+    won = sum(1 for v in pnl.values() if v > 0)
+    return won, len(pnl), won / len(pnl) if pnl else None
+
+
 def summarize(result: BacktestResult) -> dict[str, Any]:
     settled = [t for t in result.trades if t.pnl_cc is not None]
     pnl = sum(t.pnl_cc for t in settled if t.pnl_cc is not None)
@@ -92,8 +114,11 @@ def summarize(result: BacktestResult) -> dict[str, Any]:
         mine = [t for t in settled if t.strategy == name]
         s_pnl = sum(t.pnl_cc for t in mine if t.pnl_cc is not None)
         s_staked = sum(max(0, t.cost_cc) for t in mine)
-        per_strategy[name] = {"trades": len(mine), "pnl_cc": s_pnl, "staked_cc": s_staked,
+        s_won, s_positions, s_hit = hit_rate(mine)
+        per_strategy[name] = {"trades": len(mine), "positions_settled": s_positions, "positions_won": s_won,
+                              "hit_rate": s_hit, "pnl_cc": s_pnl, "staked_cc": s_staked,
                               "pnl_per_dollar_staked": s_pnl / s_staked if s_staked else None}
+    won, settled_positions, hit = hit_rate(settled)
     start, end = result.period
     settings = result.settings
     return {
@@ -109,7 +134,7 @@ def summarize(result: BacktestResult) -> dict[str, Any]:
         "pnl_cc": pnl, "pnl": format_dollars(pnl),
         "fees_cc": fees, "fees": format_dollars(fees),
         "staked_cc": staked, "turnover": format_dollars(sum(abs(t.cost_cc) for t in result.trades)),
-        "hit_rate": sum(1 for t in settled if (t.pnl_cc or 0) > 0) / len(settled) if settled else None,
+        "positions_settled": settled_positions, "positions_won": won, "hit_rate": hit,
         "pnl_per_dollar_staked": pnl / staked if staked else None,
         "pnl_per_dollar_staked_ci95_markets": ci_market,
         "pnl_per_dollar_staked_ci95_days": ci_day,

@@ -50,10 +50,30 @@ def test_summary_figures_match_a_hand_calculation() -> None:
     assert s["fees_cc"] == 5_400
     assert s["staked_cc"] == 41_700 + 63_000  # the buys' cash out, fees included; a sale stakes nothing
     assert s["turnover"] == "12.6000"  # |4.17| + |−2.13| + |6.30|
-    assert s["hit_rate"] == pytest.approx(1 / 3)
+    # per settled position: A made $5.83 − $1.87 = $3.96 over its two fills, B lost
+    assert (s["positions_won"], s["positions_settled"], s["hit_rate"]) == (1, 2, 0.5)
     assert s["pnl_per_dollar_staked"] == pytest.approx(-23_400 / 104_700)
     assert (s["max_drawdown_cc"], s["max_drawdown_fraction"]) == (300_000, pytest.approx(0.25))
     assert s["contracts"] == 34 and s["markets_traded"] == 2
+
+
+def test_hit_rate_counts_settled_positions_that_made_money_after_fees_not_fills() -> None:
+    r = BacktestResult(settings=None, fill_model={})
+    r.trades += [
+        # A: three small winning fills of one position
+        *(_trade(DAY0 + timedelta(seconds=i), "A", "yes", "buy", 1, 4000, 100, Side.YES) for i in range(3)),
+        # B: one losing fill
+        _trade(DAY0 + timedelta(minutes=20), "B", "no", "buy", 20, 3000, 3000, Side.YES),
+        # C: 1 YES at 99c won, but the 1c fee takes the whole cent it made: no money made
+        _trade(DAY0 + timedelta(minutes=40), "C", "yes", "buy", 1, 9900, 100, Side.YES),
+    ]
+    r.trades[-1].strategy = "other"
+    assert r.trades[-1].pnl_cc == 0
+    s = summarize(r)
+    assert (s["positions_won"], s["positions_settled"]) == (1, 3)
+    assert s["hit_rate"] == pytest.approx(1 / 3)  # counted per fill it would be 3 of 5
+    assert s["per_strategy"]["s"]["hit_rate"] == 0.5 and s["per_strategy"]["other"]["hit_rate"] == 0.0
+    assert (s["per_strategy"]["s"]["positions_won"], s["per_strategy"]["s"]["positions_settled"]) == (1, 2)
 
 
 def test_max_drawdown_is_the_largest_fall_from_a_running_peak() -> None:
