@@ -34,6 +34,7 @@ from kalshid.research.edge.trade import (
     per_dollar,
     taker_fee,
     taker_rule,
+    taker_trade,
 )
 from kalshid.research.edge.vol import Forecasts, VolConfig, forecasts, sigma_path, vol_nll, windows
 
@@ -320,8 +321,7 @@ def model_vs_mid(data: Path, out: Report, reps: int) -> tuple[float, float, floa
         if edge < min_edge:
             continue
         won = e.yes == e.fav_yes if fav else e.yes != e.fav_yes
-        trades.append(Trade(date.fromordinal(i + 1), e.ticker, e.ml, fav == e.fav_yes, price,
-                            (1.0 if won else 0.0) - price - taker_fee(price), price))
+        trades.append(taker_trade(date.fromordinal(i + 1), e.ticker, e.ml, fav == e.fav_yes, price, won))
     out("`kelly_volatility`'s entry rule on these quotes (buy the side whose model edge after the taker fee "
         "is at least the default `min_edge` 0.03, one contract):")
     out()

@@ -14,6 +14,10 @@ condition holds) of one contract, and is settled on the market's real result.
 - **Mean reversion**: z-score of the mid against the mean of the previous ``lookback`` minutes'
   mids; ``z ≥ z0`` buys NO at ``1 − bc``, ``z ≤ −z0`` buys YES at ``ac`` (taker, fee as above).
 
+**Stake** is the backtest report's (:mod:`kalshid.research.report`): the all-in cash a contract cost,
+price and fee (``price + fee`` for a taker, ``price`` for a maker at fee 0), so that P&L per dollar
+staked here and in a backtest report is one figure. For a maker it is an expectation like its P&L.
+
 ``fair`` is a function ``(ml, mid) → P(YES)``: the recalibrated market mid fitted on the training
 period (the only fair value the shared data supports on every market).
 """
@@ -37,6 +41,8 @@ FEE_ORDER_SIZE = 100
 
 @dataclass(frozen=True)
 class Trade:
+    """One contract: ``pnl`` net of the fee, ``stake`` the cash it cost (price and fee), in dollars."""
+
     day: date
     ticker: str
     ml: int
@@ -51,10 +57,15 @@ def taker_fee(price: float) -> float:
     return taker_fee_cc(FEE_ORDER_SIZE, cc) / FEE_ORDER_SIZE / ONE_DOLLAR_CC
 
 
+def taker_trade(day: date, ticker: str, ml: int, yes: bool, price: float, won: bool) -> Trade:
+    """One contract bought at ``price`` as a taker: it costs the price and the fee, pays $1 if it wins."""
+    cost = price + taker_fee(price)
+    return Trade(day, ticker, ml, yes, price, (1.0 if won else 0.0) - cost, cost)
+
+
 def _taker(m: LadderMarket, q: Quote, yes: bool) -> Trade:
     price = q.ac if yes else 1.0 - q.bc
-    won = m.yes if yes else not m.yes
-    return Trade(m.day, m.ticker, q.ml, yes, price, (1.0 if won else 0.0) - price - taker_fee(price), price)
+    return taker_trade(m.day, m.ticker, q.ml, yes, price, m.yes if yes else not m.yes)
 
 
 def _minutes(m: LadderMarket) -> list[Quote]:
