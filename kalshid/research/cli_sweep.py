@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from kalshid.research.report import write_report
     from kalshid.research.sources.base import SourceError, check_period
     from kalshid.research.sweep import DEFAULT_SPACE, ParamSpace, merge, slices, walk_forward
+    from kalshid.research.sweep_scope import StudyScopeMismatch
 
     try:
         source, settings = build(args)
@@ -113,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
             folds = walk_forward(client, storage, args.study, spec_from(args), settings, space, periods,
                                  args.trials, args.objective, parallel, args.sampler_seed,
                                  on_trial=lambda: bar.update(1), batch=args.batch)
+    except StudyScopeMismatch as exc:
+        return _fail(str(exc))
     finally:
         client.close()
         if cluster is not None:

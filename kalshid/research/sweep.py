@@ -20,10 +20,11 @@ taken from the workers' cores. An actor call costs the driver about a quarter of
 
 **Storage.** The driver is the only writer of the Optuna study (one study per fold, in an append-only
 Optuna journal file by default, or any Optuna storage URL), so a stopped sweep resumes: finished
-trials count towards ``trials``; trials left running by a killed driver are marked failed and asked
-again. Each trial is written to the storage once, when it finishes: asking and telling through a
-database costs several commits per trial, which on a short trial kept the workers waiting for the
-driver (:func:`search`).
+trials count towards ``trials`` — only those of the same search (:mod:`.sweep_scope`: the same training
+slice, source, objective, space and settings; a study of another search is refused); trials left
+running by a killed driver are marked failed and asked again. Each trial is written to the storage
+once, when it finishes: asking and telling through a database costs several commits per trial,
+which on a short trial kept the workers waiting for the driver (:func:`search`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from kalshid.logs import get_logger
 from kalshid.research.backtest import run_backtest
 from kalshid.research.results import BacktestResult, EquityPoint
 from kalshid.research.settings import BacktestSettings
+from kalshid.research.sweep_scope import check_scope, fold_scope
 
 
 @attrs.frozen
@@ -487,16 +489,22 @@ def walk_forward(client: Any, storage: Any, study_name: str, spec: SourceSpec, s
     """Search each in-sample slice, judge its best parameters on the next slice (see module docstring).
 
     ``storage``: an Optuna storage object, or a string for :func:`open_storage`; ``batch``: trials per
-    searcher call (:func:`search`)."""
+    searcher call (:func:`search`). A fold's stored study of another search raises
+    :class:`~kalshid.research.sweep_scope.StudyScopeMismatch` before any trial runs."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if isinstance(storage, str):
         storage = open_storage(storage)
-    out = []
-    for i, (train, test) in enumerate(itertools.pairwise(periods)):
+    folds = list(itertools.pairwise(periods))
+    studies = []
+    for i, (train, _) in enumerate(folds):  # every fold's study checked before any trial runs
         study = optuna.create_study(storage=storage, study_name=f"{study_name}-fold{i}", direction="maximize",
                                     load_if_exists=True)
+        check_scope(study, fold_scope(spec, settings, space, train, objective))
+        studies.append(study)
+    out = []
+    for i, ((train, test), study) in enumerate(zip(folds, studies, strict=True)):
         best = search(client, study, spec, settings, space, train, trials, objective, parallel, on_trial,
                       batch=batch, seed=seed + i).best_trial
         value, oos = client.submit(evaluate, spec, settings, best.params, test[0], test[1], objective,

@@ -30,6 +30,7 @@ from kalshid.research.sweep import (
     slices,
     walk_forward,
 )
+from kalshid.research.sweep_scope import StudyScopeMismatch, check_scope, fold_scope
 
 START, END = datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 2, 12, tzinfo=UTC)
 
@@ -80,6 +81,36 @@ def test_walk_forward_resumes_and_reports_out_of_sample_only(tmp_path: Path, kin
     assert all(test_start <= window_close(t.ticker) < test_end for t in fold.out_of_sample.trades)
     merged = merge([fold.out_of_sample])
     assert merged.pnl_cc == fold.out_of_sample.pnl_cc
+
+
+def test_a_stored_study_of_another_training_slice_is_refused_not_resumed(tmp_path: Path) -> None:
+    # a sweep trained on June 1 18:00 → June 2 12:00, then one asked to train on June 1 00:00 → 18:00 and
+    # test on what the first one trained on: resuming would choose its parameters on the test slice
+    spec = SourceSpec("shared", str(default_data_dir()))
+    space = [ParamSpace("kelly_volatility.min_edge", 0.0, 0.2)]
+    storage = str(tmp_path / "study.journal")
+    late = slices(datetime(2026, 6, 1, 18, tzinfo=UTC), datetime(2026, 6, 2, 12, tzinfo=UTC), 1)
+    early = slices(START, datetime(2026, 6, 2, 12, tzinfo=UTC), 1, datetime(2026, 6, 1, 18, tzinfo=UTC))
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        walk_forward(client, storage, "t", spec, BacktestSettings(), space, late, 2, "pnl", 1)
+        with pytest.raises(StudyScopeMismatch, match=r"'t-fold0'.*train"):
+            walk_forward(client, storage, "t", spec, BacktestSettings(), space, early, 2, "pnl", 1)
+        with pytest.raises(StudyScopeMismatch, match="objective"):
+            walk_forward(client, storage, "t", spec, BacktestSettings(), space, late, 2, "pnl_per_dollar", 1)
+    study = optuna.load_study(study_name="t-fold0", storage=open_storage(storage))
+    assert len(study.trials) == 2  # nothing was run or stored by the refused searches
+
+
+def test_a_stored_study_without_a_scope_is_refused_once_it_holds_trials(tmp_path: Path) -> None:
+    storage = open_storage(str(tmp_path / "s.journal"))
+    scope = fold_scope(SourceSpec("shared", None), BacktestSettings(), [ParamSpace("x", 0.0, 1.0)], (START, END), "pnl")
+    fresh = optuna.create_study(storage=storage, study_name="fresh")
+    check_scope(fresh, scope)
+    check_scope(optuna.load_study(study_name="fresh", storage=storage), scope)  # the same search resumes
+    old = optuna.create_study(storage=storage, study_name="old")
+    old.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    with pytest.raises(StudyScopeMismatch, match="without a record"):
+        check_scope(old, scope)
 
 
 def test_open_storage_takes_urls_as_they_are_and_paths_as_journal_files(tmp_path: Path) -> None:
