@@ -23,7 +23,9 @@ the same result. Signals in the daemon are immediate-or-cancel at the ask; a sig
 ``time_in_force`` of ``good_till_canceled`` (or ``post_only``) rests instead, from the fill latency after
 the decision, and fills only on trades printed after that (never on the trades of the event that
 triggered the decision, which per-event evaluation folds after it); it is cancelled
-:data:`CANCEL_BEFORE_CLOSE` before its close, as the daemon's execution stage does. A breaker that trips
+:data:`CANCEL_BEFORE_CLOSE` before its close, as the daemon's execution stage does. A resting order
+that arrives at or through the ask does not rest: post-only is refused, good-till-cancelled takes
+what it crosses as a taker. A breaker that trips
 to HALTED cancels every working order. With ``fills_as_recorded`` the fill model is not used: the
 recording's own fills are applied as they come.
 """
@@ -43,6 +45,7 @@ from kalshid.core.risk import DayLedger, OrderIntent, ReasonCode, RestingOrder, 
 from kalshid.core.signals import Signal
 from kalshid.core.strategies.base import PriceHistory
 from kalshid.core.tracker import MarketInfo, MarketTracker
+from kalshid.core.units import complement
 from kalshid.core.vocab import Action, Side
 from kalshid.research.events import (
     BookTick,
@@ -279,12 +282,7 @@ class Replay:
         self._seq += 1
         order_id = f"bt-{self._seq}"
         self.busy.add((signal.strategy, signal.ticker))
-        arrival = now + timedelta(seconds=self.settings.fills.latency_seconds)
-        if getattr(signal, "time_in_force", None) in RESTING_TIFS:
-            self.resting.append((RestingBuy(order_id, signal.ticker, signal.side, signal.price_cc, count, arrival),
-                                 signal))
-            return
-        order = _Pending(order_id, signal, count, arrival)
+        order = _Pending(order_id, signal, count, now + timedelta(seconds=self.settings.fills.latency_seconds))
         if self.settings.fills.latency_seconds == 0:
             self._execute(order, now)
         else:
@@ -305,8 +303,11 @@ class Replay:
                 self._execute(order, order.arrival)
 
     def _execute(self, order: _Pending, at: datetime) -> None:
+        """The order reaches the exchange at ``at``: a taker order fills against the book and the rest is
+        cancelled; a resting one rests from ``at`` (:meth:`_rest`)."""
         s = order.signal
-        self.busy.discard((s.strategy, s.ticker))
+        key = (s.strategy, s.ticker)
+        self.busy.discard(key)
         if self.settings.fills_as_recorded:
             return  # the recording's own fills are applied as they come
         book = self.books.get(s.ticker)
@@ -314,11 +315,33 @@ class Replay:
         if market is not None and at >= market.close_time:
             self.result.counters["orders_after_close"] += 1
             return
+        tif = getattr(s, "time_in_force", None)
+        if tif in RESTING_TIFS:
+            self._rest(order, at, book, tif)
+            return
         fills = self.fill_model.take(book, s.side, order.count, s.price_cc)
         if not fills:
             self.result.counters["orders_unfilled"] += 1
         for f in fills:
             self._apply_fill(s.strategy, s.ticker, s.side, s.action, f, at, s)
+
+    def _rest(self, order: _Pending, at: datetime, book: BookTick | None, tif: str) -> None:
+        """A resting buy arriving at ``at``. One priced at or through the ask it arrives to would take
+        liquidity, not rest: post-only, the exchange refuses it; good-till-cancelled, the crossing part
+        fills as a taker (at the asks, paying the taker fee) and only the rest rests."""
+        s = order.signal
+        asks = book.bids(s.side.other) if book is not None else ()
+        count = order.count
+        if asks and s.price_cc >= complement(asks[0][0]):
+            if tif == "post_only":
+                self.result.counters["resting_refused_post_only_would_cross"] += 1
+                return
+            for f in self.fill_model.take(book, s.side, count, s.price_cc):
+                count -= f.count
+                self._apply_fill(s.strategy, s.ticker, s.side, s.action, f, at, s)
+        if count > 0:
+            self.busy.add((s.strategy, s.ticker))
+            self.resting.append((RestingBuy(order.order_id, s.ticker, s.side, s.price_cc, count, at), s))
 
     def _on_trade(self, trade: TradePrint) -> None:
         keep = []

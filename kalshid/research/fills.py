@@ -19,7 +19,9 @@ the decision and fill only when the market *trades through* them after that: a Y
 trade printed strictly after the order came to rest prints below ``p`` (for a candle, its YES low), a NO
 buy at ``q`` when such a trade prints above ``$1 − q``. A touch is not a fill, and neither is a trade
 printed at the decision's own exchange time or earlier (a candle that ends at the decision covers the
-minute before it: the order did not exist yet), nor one printed while the order was on its way. A traded-through order
+minute before it: the order did not exist yet), nor one printed while the order was on its way. An
+order that would arrive at or through the ask does not rest (the engine refuses a post-only one and
+fills a good-till-cancelled one's crossing part as a taker order). A traded-through order
 fills whole with probability ``p_fill_losing`` (0.962) if its side goes on to lose and ``p_fill_winning``
 (0.843) if it wins: the adverse selection measured on real Kalshi 15-minute crypto markets. The draw
 is a deterministic hash of the seed and the order's id, so a replay repeats exactly.
@@ -106,7 +108,8 @@ class FillModel:
             "latency_seconds": s.latency_seconds,
             "resting": "rests from the latency after the decision; fills only when a trade printed after that "
                        "goes through the price (a touch is not a fill), with probability by the side's eventual "
-                       "outcome (adverse selection)",
+                       "outcome (adverse selection); at or through the ask on arrival it does not rest: "
+                       "post-only is refused, good-till-cancelled takes what it crosses as a taker",
             "p_fill_losing": s.p_fill_losing,
             "p_fill_winning": s.p_fill_winning,
             "seed": s.seed,

@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 import pytest
 
+from kalshid.core.fees import taker_fee_cc
 from kalshid.core.markets import window_closing_at
 from kalshid.core.portfolio import window_close
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
@@ -206,22 +207,27 @@ class _RestingSignal(Signal):
 
 
 class BidYesBelowAsk(BuyYesAtAsk):
-    """Test strategy: rests a YES bid one cent under the ask (a good-till-cancelled limit order)."""
+    """Test strategy: a resting YES bid ``below_ask`` cc under the ask (good-till-cancelled by default)."""
 
     name = "bid_yes"
+    below_ask = 100
+    time_in_force = "good_till_canceled"
 
     def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
                 orderbook: BookTop | None) -> Signal | None:
         ask = orderbook.ask(Side.YES) if orderbook else None
         if ask is None or not market.is_open:
             return None
-        return _RestingSignal(self.name, market.ticker, Side.YES, Action.BUY, ask[0] - 100, self.params.count,
-                              0.9, 0.1, 1.0, "test", market.now)
+        return _RestingSignal(self.name, market.ticker, Side.YES, Action.BUY, ask[0] - self.below_ask,
+                              self.params.count, 0.9, 0.1, 1.0, "test", market.now, time_in_force=self.time_in_force)
 
 
-def _resting_replay(events: list[Event], latency: float) -> Replay:
+def _resting_replay(events: list[Event], latency: float, below_ask: int = 100,
+                    time_in_force: str = "good_till_canceled") -> Replay:
+    strategy = BidYesBelowAsk()
+    strategy.below_ask, strategy.time_in_force = below_ask, time_in_force
     r = Replay(BacktestSettings(fills=FillSettings(latency_seconds=latency), evaluation="event"))
-    r.registry = StrategyRegistry([BidYesBelowAsk()])
+    r.registry = StrategyRegistry([strategy])
     r.run(sorted(events, key=event_sort_key))
     return r
 
@@ -241,3 +247,32 @@ def test_a_resting_order_never_fills_on_trades_printed_before_it_rested(latency:
     later = TradePrint(after + timedelta(seconds=1), TICKER, 3000, 4200)
     r = _resting_replay([*market_events(tick(t1, 6000)), through, *early, later], latency)
     assert [(t.ts, t.price_cc, t.count, t.is_taker) for t in r.result.trades] == [(later.ts, 3900, 10, False)]
+
+
+def test_a_post_only_order_at_or_through_the_ask_is_refused_not_rested() -> None:
+    t1 = OPEN + timedelta(minutes=1)
+    later = TradePrint(t1 + timedelta(seconds=30), TICKER, 3000, 4200)
+    for below_ask in (0, -100):  # at the 40c ask, and through it at 41c
+        r = _resting_replay([*market_events(tick(t1, 6000)), later], 0.0, below_ask, "post_only")
+        assert r.result.trades == []
+        assert r.result.counters["resting_refused_post_only_would_cross"] == 1
+
+
+def test_a_good_till_cancelled_order_through_the_ask_takes_it_and_rests_the_rest() -> None:
+    # 4 YES offered at 40c; a bid for 10 at 41c takes the 4 as a taker (with the taker fee), rests 6
+    t1 = OPEN + timedelta(minutes=1)
+    later = TradePrint(t1 + timedelta(seconds=30), TICKER, 3000, 4200)
+    r = _resting_replay([*market_events(tick(t1, 6000, size=4)), later], 0.25, -100)
+    assert [(t.price_cc, t.count, t.is_taker, t.fee_cc) for t in r.result.trades] == [
+        (4000, 4, True, taker_fee_cc(4, 4000)), (4100, 6, False, 0)]
+    assert r.result.trades[0].ts == t1 + timedelta(seconds=0.25)
+
+
+def test_with_fills_as_recorded_the_model_never_fills_a_resting_order() -> None:
+    t1 = OPEN + timedelta(minutes=1)
+    later = TradePrint(t1 + timedelta(seconds=30), TICKER, 3000, 4200)
+    strategy = BidYesBelowAsk()
+    r = Replay(BacktestSettings(fills=FillSettings(latency_seconds=0), fills_as_recorded=True))
+    r.registry = StrategyRegistry([strategy])
+    r.run(sorted([*market_events(tick(t1, 6000)), later], key=event_sort_key))
+    assert r.result.counters["approved"] == 1 and r.result.trades == []
