@@ -77,7 +77,7 @@ def _groups(trades: Sequence[TradeRecord], key: str) -> tuple[list[int], list[in
             continue
         g = t.ticker if key == "market" else t.ts.date().isoformat()
         pnl[g] += t.pnl_cc
-        staked[g] += max(0, t.cost_cc)
+        staked[g] += t.staked_cc
     keys = sorted(pnl)
     return [pnl[k] for k in keys], [staked[k] for k in keys]
 
@@ -103,7 +103,7 @@ def summarize(result: BacktestResult) -> dict[str, Any]:
     settled = [t for t in result.trades if t.pnl_cc is not None]
     pnl = sum(t.pnl_cc for t in settled if t.pnl_cc is not None)
     fees = sum(t.fee_cc for t in result.trades)
-    staked = sum(max(0, t.cost_cc) for t in settled)
+    staked = sum(t.staked_cc for t in settled)
     dd_cc, dd_frac = max_drawdown([p.equity_cc for p in result.equity])
     by_market = _groups(settled, "market")
     by_day = _groups(settled, "day")
@@ -113,7 +113,7 @@ def summarize(result: BacktestResult) -> dict[str, Any]:
     for name in sorted({t.strategy for t in settled}):
         mine = [t for t in settled if t.strategy == name]
         s_pnl = sum(t.pnl_cc for t in mine if t.pnl_cc is not None)
-        s_staked = sum(max(0, t.cost_cc) for t in mine)
+        s_staked = sum(t.staked_cc for t in mine)
         s_won, s_positions, s_hit = hit_rate(mine)
         per_strategy[name] = {"trades": len(mine), "positions_settled": s_positions, "positions_won": s_won,
                               "hit_rate": s_hit, "pnl_cc": s_pnl, "staked_cc": s_staked,

@@ -43,6 +43,11 @@ class TradeRecord:
         sign = 1 if self.action == "buy" else -1
         return sign * self.count * self.price_cc + self.fee_cc
 
+    @property
+    def staked_cc(self) -> int:
+        """The fill's stake: the all-in cash a buy paid (price and fee); a sale stakes nothing."""
+        return self.count * self.price_cc + self.fee_cc if self.action == "buy" else 0
+
     def settle(self, result: Side) -> None:
         self.result = result.value
         sign = 1 if self.action == "buy" else -1

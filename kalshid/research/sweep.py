@@ -137,7 +137,7 @@ def _source(spec: SourceSpec) -> Any:
 
 
 def objective_of(result: BacktestResult, objective: str) -> float:
-    staked = sum(max(0, t.cost_cc) for t in result.trades if t.pnl_cc is not None)
+    staked = sum(t.staked_cc for t in result.trades if t.pnl_cc is not None)
     if objective == "pnl_per_dollar":
         return result.pnl_cc / staked if staked else 0.0
     return result.pnl_cc / 10_000  # dollars

@@ -12,6 +12,7 @@ from kalshid.research import plots
 from kalshid.research.calibration import MID, calibration_table
 from kalshid.research.report import MIN_DAYS, bootstrap_ratio, max_drawdown, summarize
 from kalshid.research.results import BacktestResult, EquityPoint, Forecast, TradeRecord
+from kalshid.research.sweep import objective_of
 
 DAY0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -55,6 +56,13 @@ def test_summary_figures_match_a_hand_calculation() -> None:
     assert s["pnl_per_dollar_staked"] == pytest.approx(-23_400 / 104_700)
     assert (s["max_drawdown_cc"], s["max_drawdown_fraction"]) == (300_000, pytest.approx(0.25))
     assert s["contracts"] == 34 and s["markets_traded"] == 2
+
+
+def test_the_sweep_s_objective_per_dollar_is_the_report_s() -> None:
+    r = _one_market_a_day(3)
+    r.trades.append(_trade(DAY0, "M0", "yes", "sell", 4, 5500, 700, Side.YES))
+    assert objective_of(r, "pnl_per_dollar") == summarize(r)["pnl_per_dollar_staked"]
+    assert summarize(r)["staked_cc"] == 3 * (10 * 4000 + 1700)
 
 
 def test_hit_rate_counts_settled_positions_that_made_money_after_fees_not_fills() -> None:
