@@ -73,9 +73,11 @@ def open_client(scheduler: str | None, workers: int) -> tuple[Any, Any]:
 def spec_from(args: argparse.Namespace) -> Any:
     from kalshid.research.sweep import SourceSpec
 
+    # absolute paths: the workers read them, and a study records them (the same data named from another
+    # directory is the same search)
     if args.source == "recorded":
-        return SourceSpec("recorded", str(args.recordings) if args.recordings else None)
-    return SourceSpec("shared", str(args.data) if args.data else None,
+        return SourceSpec("recorded", str(args.recordings.resolve()) if args.recordings else None)
+    return SourceSpec("shared", str(args.data.resolve()) if args.data else None,
                       (("assumed_depth", args.depth), ("underlying", args.underlying)))
 
 

@@ -113,6 +113,17 @@ def test_a_stored_study_without_a_scope_is_refused_once_it_holds_trials(tmp_path
         check_scope(old, scope)
 
 
+def test_a_sweep_names_its_data_by_absolute_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from argparse import Namespace
+
+    from kalshid.research.cli_sweep import spec_from
+
+    monkeypatch.chdir(tmp_path)
+    shared = spec_from(Namespace(source="shared", data=Path("data"), depth=100, underlying="perp"))
+    recorded = spec_from(Namespace(source="recorded", recordings=Path("rec")))
+    assert (shared.path, recorded.path) == (str(tmp_path / "data"), str(tmp_path / "rec"))
+
+
 def test_open_storage_takes_urls_as_they_are_and_paths_as_journal_files(tmp_path: Path) -> None:
     assert open_storage("sqlite:///x.sqlite3") == "sqlite:///x.sqlite3"
     journal = open_storage(str(tmp_path / "s.journal"))
