@@ -25,9 +25,8 @@ the decision, and fills only on trades printed after that (never on the trades o
 triggered the decision, which per-event evaluation folds after it); it is cancelled
 :data:`CANCEL_BEFORE_CLOSE` before its close, as the daemon's execution stage does. A resting order
 that arrives at or through the ask does not rest: post-only is refused, good-till-cancelled takes
-what it crosses as a taker. A breaker that trips
-to HALTED cancels every working order. With ``fills_as_recorded`` the fill model is not used: the
-recording's own fills are applied as they come.
+what it crosses as a taker. A breaker that trips to HALTED cancels every working order. With
+``fills_as_recorded`` the fill model is not used: the recording's own fills are applied as they come.
 """
 
 from __future__ import annotations
@@ -306,8 +305,7 @@ class Replay:
         """The order reaches the exchange at ``at``: a taker order fills against the book and the rest is
         cancelled; a resting one rests from ``at`` (:meth:`_rest`)."""
         s = order.signal
-        key = (s.strategy, s.ticker)
-        self.busy.discard(key)
+        self.busy.discard((s.strategy, s.ticker))
         if self.settings.fills_as_recorded:
             return  # the recording's own fills are applied as they come
         book = self.books.get(s.ticker)
