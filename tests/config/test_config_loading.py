@@ -224,6 +224,13 @@ def test_bad_values_are_rejected(tmp_path: Path, env: dict[str, str], needle: st
     assert any(needle in line for line in lines), lines
 
 
+def test_example_env_file_loads_as_a_dotenv_with_the_default_strategies(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text((ETC_TOML.parent / "env.example").read_text())
+    loaded = load_config(environ={}, cwd=tmp_path)
+    assert loaded.sources["risk.max_daily_loss"].startswith(".env file")
+    assert loaded.config.trading.enabled_strategies == Config().trading.enabled_strategies
+
+
 def test_example_toml_has_every_key_and_loads_to_defaults(tmp_path: Path) -> None:
     text = ETC_TOML.read_text()
     for leaf in leaves():
