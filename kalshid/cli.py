@@ -47,9 +47,15 @@ def _load(args: argparse.Namespace, *, machine: bool = False) -> LoadedConfig | 
 
     try:
         loaded = load_config(config_path=args.config)
-        problems = machine_problems(loaded) if machine else []
+        problems: list[object] = [*machine_problems(loaded)] if machine else []
     except ConfigError as exc:
-        problems = exc.problems
+        problems = [*exc.problems]
+    else:
+        if machine and not any(getattr(p, "key", None) == "alerts.urls_file" for p in problems):
+            from kalshid.alerts import alert_urls_problem
+
+            if (why := alert_urls_problem(loaded.config.alerts)) is not None:
+                problems.append(why)
     if problems:
         return _fail([f"config error: {p}" for p in problems]
                      + [f"{len(problems)} configuration problem(s); nothing was started"])

@@ -144,3 +144,17 @@ def test_run_refuses_what_this_machine_cannot_honour_before_starting(
     assert f"kalshid: config error: {says}" in err and "nothing was started" in err
     assert not (clean_env / "var").exists()  # no journal, lock or token: nothing started
     assert cli.main(["config", "check"]) == 2
+
+
+def test_an_alert_url_apprise_cannot_use_stops_the_start_before_anything_starts(
+        clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("KALSHID_ALERTS__URLS", "nosuchscheme://secret-token-value/x")
+    assert cli.main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "kalshid: config error: alerts: Apprise does not understand the URL nosuchscheme://***" in err
+    assert "nothing was started" in err and "secret-token-value" not in err
+    assert not (clean_env / "var").exists()
+    assert cli.main(["config", "check"]) == 2
+    assert "secret-token-value" not in capsys.readouterr().err
+    monkeypatch.setenv("KALSHID_ALERTS__URLS", "json://127.0.0.1:9/hook")
+    assert cli.main(["config", "check"]) == 0
