@@ -146,9 +146,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     problems = []
     if args.live and cfg.dry_run:
         problems.append("--live contradicts trading.dry_run=true (DRY_RUN_MODE); set DRY_RUN_MODE=false too")
-    if not cfg.dry_run and ex.env in ("demo", "prod") and signer is None:
+    if signer is None and ex.env in ("demo", "prod") and not cfg.dry_run:
         problems.append(f"live trading on {ex.env} needs credentials: set KALSHI_API_KEY and "
                         "KALSHI_PRIVATE_KEY_PATH (or keep DRY_RUN_MODE=true)")
+    elif signer is None and ex.env in ("demo", "prod"):
+        problems.append(f"a dry run on {ex.env} needs credentials too, for its market data (a signed WebSocket "
+                        "handshake): set KALSHI_API_KEY and KALSHI_PRIVATE_KEY_PATH")
+    elif signer is None and ex.api_base_url:
+        problems.append(f"the exchange at {ex.api_base_url} needs credentials: set KALSHI_API_KEY and "
+                        "KALSHI_PRIVATE_KEY_PATH to a key it knows (kalshid sim --key)")
     if not cfg.dry_run and ex.env == "prod" and not args.live:
         problems.append("real orders on prod need both DRY_RUN_MODE=false and `kalshid run --live`")
     if problems:

@@ -103,6 +103,8 @@ def test_help_exits_0(clean_env: Path, argv: list[str], capsys: pytest.CaptureFi
 @pytest.mark.parametrize(("env", "argv", "needle"), [
     ({"KALSHI_API_KEY": KEY_ID}, [], "no private key is configured"),
     ({"KALSHI_ENV": "prod", "DRY_RUN_MODE": "false"}, [], "needs credentials"),
+    ({"KALSHI_ENV": "demo"}, [], "a dry run on demo needs credentials too"),
+    ({"KALSHI_API_BASE_URL": "http://127.0.0.1:9/trade-api/v2"}, [], "the exchange at http://127.0.0.1:9"),
     ({"DRY_RUN_MODE": "true"}, ["--live"], "--live contradicts"),
 ])
 def test_run_refuses_unsafe_or_incomplete_setups(clean_env: Path, monkeypatch: pytest.MonkeyPatch,
@@ -112,6 +114,7 @@ def test_run_refuses_unsafe_or_incomplete_setups(clean_env: Path, monkeypatch: p
         monkeypatch.setenv(k, v)
     assert cli.main(["run", *argv]) == 2
     assert needle in capsys.readouterr().err
+    assert not (clean_env / "var").exists()  # no journal, lock or token: nothing started
 
 
 def test_prod_live_orders_need_the_live_flag(clean_env: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch,
