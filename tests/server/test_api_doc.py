@@ -1,10 +1,17 @@
-"""docs/api.md names every route, WebSocket message and ``kalshid ctl`` command there is, and nothing else."""
+"""docs/api.md names every route, WebSocket message and ``kalshid ctl`` command there is, and nothing else;
+the OpenAPI document lists every status a route answers when the daemon refuses it."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
+import pytest
+from quart_trio import QuartTrio
+
+from kalshid.control.api import ControlError
 from kalshid.control.broadcaster import Broadcaster
 from kalshid.control.cli import CLI_COMMANDS
 from kalshid.control.commands import WS_COMMANDS
@@ -12,7 +19,9 @@ from kalshid.control.fake import FakeDaemon
 from kalshid.metrics import Metrics
 from kalshid.server.app import create_app
 from kalshid.server.compat import SEED_MESSAGES
+from kalshid.server.routes import ApiContext
 from kalshid.server.settings import ApiSettings
+from tests.server.conftest import AUTH
 
 API_MD = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 # a row of the REST table: | METHOD | `/path` | what |
@@ -48,3 +57,31 @@ def test_every_websocket_message_and_ctl_command_is_named() -> None:
     ctl = text[text.index("## `kalshid ctl`"):]
     missing |= {f"ctl {name}" for name in CLI_COMMANDS if not re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", ctl)}
     assert missing == set()
+
+
+# What the daemon's DaemonControl may refuse as a conflict (a stage stopping or not started, the breaker
+# tripped, no market data yet, a strategy gated on real money): each route that reaches one must say so.
+REFUSING = ("start", "stop", "stop_entry", "cancel_all", "reset_breaker", "enable_strategy", "disable_strategy",
+            "set_strategy_params", "reload", "risk")
+
+
+async def test_a_refused_command_answers_a_status_its_openapi_entry_lists(
+        app_ctx: tuple[QuartTrio, ApiContext], fake: FakeDaemon, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def refuse(*args: Any) -> Any:
+        raise ControlError(None, "refused in the current state", code="conflict")
+
+    for name in REFUSING:
+        monkeypatch.setattr(fake, name, refuse)
+    app, ctx = app_ctx
+    client = app.test_client()
+    doc = json.loads(ctx.openapi_json)
+    undocumented = []
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            body = {"json": {"min_edge": 0.05}} if method == "put" else {}
+            resp = await client.open(path.replace("{name}", "kelly_volatility"), method=method.upper(),
+                                     headers=AUTH, **body)
+            if str(resp.status_code) not in op["responses"]:
+                undocumented.append(f"{method.upper()} {path}: {resp.status_code}")
+    assert "409" in doc["paths"]["/api/start"]["post"]["responses"]
+    assert undocumented == []
