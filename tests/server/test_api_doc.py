@@ -12,7 +12,7 @@ import pytest
 from quart_trio import QuartTrio
 
 from kalshid.control.api import ControlError
-from kalshid.control.broadcaster import Broadcaster
+from kalshid.control.broadcaster import EVENT_TYPES, Broadcaster
 from kalshid.control.cli import CLI_COMMANDS
 from kalshid.control.commands import WS_COMMANDS
 from kalshid.control.fake import FakeDaemon
@@ -53,7 +53,7 @@ def test_the_rest_table_lists_every_route_the_server_has() -> None:
 def test_every_websocket_message_and_ctl_command_is_named() -> None:
     text = API_MD.read_text()
     ws = text[text.index("## WebSocket"):text.index("## `kalshid ctl`")]
-    missing = {name for name in WS_COMMANDS | SEED_MESSAGES if f"`{name}`" not in ws}
+    missing = {name for name in WS_COMMANDS | SEED_MESSAGES | EVENT_TYPES if f"`{name}`" not in ws}
     ctl = text[text.index("## `kalshid ctl`"):]
     missing |= {f"ctl {name}" for name in CLI_COMMANDS if not re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", ctl)}
     assert missing == set()
