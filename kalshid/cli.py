@@ -45,20 +45,22 @@ def _load(args: argparse.Namespace, *, machine: bool = False) -> LoadedConfig | 
     it against this machine (:mod:`kalshid.config.preflight`), as a start needs."""
     from kalshid.config.preflight import machine_problems
 
+    loaded: LoadedConfig | None = None
     try:
         loaded = load_config(config_path=args.config)
-        problems: list[object] = [*machine_problems(loaded)] if machine else []
+        problems = machine_problems(loaded) if machine else []
     except ConfigError as exc:
-        problems = [*exc.problems]
-    else:
-        if machine and not any(getattr(p, "key", None) == "alerts.urls_file" for p in problems):
-            from kalshid.alerts import alert_urls_problem
+        problems = exc.problems
+    lines = [str(p) for p in problems]
+    # the alert targets Apprise must understand (an unreadable alerts.urls_file is reported above already)
+    if machine and loaded is not None and all(p.key != "alerts.urls_file" for p in problems):
+        from kalshid.alerts import alert_urls_problem
 
-            if (why := alert_urls_problem(loaded.config.alerts)) is not None:
-                problems.append(why)
-    if problems:
-        return _fail([f"config error: {p}" for p in problems]
-                     + [f"{len(problems)} configuration problem(s); nothing was started"])
+        if (why := alert_urls_problem(loaded.config.alerts)) is not None:
+            lines.append(why)
+    if lines or loaded is None:
+        return _fail([f"config error: {line}" for line in lines]
+                     + [f"{len(lines)} configuration problem(s); nothing was started"])
     return loaded
 
 

@@ -159,5 +159,9 @@ def test_an_alert_url_apprise_cannot_use_stops_the_start_before_anything_starts(
     assert not (clean_env / "var").exists()
     assert cli.main(["config", "check"]) == 2
     assert "secret-token-value" not in capsys.readouterr().err
+    monkeypatch.setenv("KALSHID_RUNTIME__LOOP_CPU", "4096")  # reported with the other problems, at once
+    assert cli.main(["config", "check"]) == 2
+    assert "2 configuration problem(s)" in capsys.readouterr().err
+    monkeypatch.delenv("KALSHID_RUNTIME__LOOP_CPU")
     monkeypatch.setenv("KALSHID_ALERTS__URLS", "json://127.0.0.1:9/hook")
     assert cli.main(["config", "check"]) == 0
