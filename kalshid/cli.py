@@ -45,14 +45,22 @@ def _load(args: argparse.Namespace, *, machine: bool = False) -> LoadedConfig | 
     it against this machine (:mod:`kalshid.config.preflight`), as a start needs."""
     from kalshid.config.preflight import machine_problems
 
+    loaded: LoadedConfig | None = None
     try:
         loaded = load_config(config_path=args.config)
         problems = machine_problems(loaded) if machine else []
     except ConfigError as exc:
         problems = exc.problems
-    if problems:
-        return _fail([f"config error: {p}" for p in problems]
-                     + [f"{len(problems)} configuration problem(s); nothing was started"])
+    lines = [str(p) for p in problems]
+    # the alert targets Apprise must understand (an unreadable alerts.urls_file is reported above already)
+    if machine and loaded is not None and all(p.key != "alerts.urls_file" for p in problems):
+        from kalshid.alerts import alert_urls_problem
+
+        if (why := alert_urls_problem(loaded.config.alerts)) is not None:
+            lines.append(why)
+    if lines or loaded is None:
+        return _fail([f"config error: {line}" for line in lines]
+                     + [f"{len(lines)} configuration problem(s); nothing was started"])
     return loaded
 
 
@@ -140,9 +148,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     problems = []
     if args.live and cfg.dry_run:
         problems.append("--live contradicts trading.dry_run=true (DRY_RUN_MODE); set DRY_RUN_MODE=false too")
-    if not cfg.dry_run and ex.env in ("demo", "prod") and signer is None:
+    if signer is None and ex.env in ("demo", "prod") and not cfg.dry_run:
         problems.append(f"live trading on {ex.env} needs credentials: set KALSHI_API_KEY and "
                         "KALSHI_PRIVATE_KEY_PATH (or keep DRY_RUN_MODE=true)")
+    elif signer is None and ex.env in ("demo", "prod"):
+        problems.append(f"a dry run on {ex.env} needs credentials too, for its market data (a signed WebSocket "
+                        "handshake): set KALSHI_API_KEY and KALSHI_PRIVATE_KEY_PATH")
+    elif signer is None and ex.api_base_url:
+        problems.append(f"the exchange at {ex.api_base_url} needs credentials: set KALSHI_API_KEY and "
+                        "KALSHI_PRIVATE_KEY_PATH to a key it knows (kalshid sim --key)")
     if not cfg.dry_run and ex.env == "prod" and not args.live:
         problems.append("real orders on prod need both DRY_RUN_MODE=false and `kalshid run --live`")
     if problems:

@@ -103,6 +103,8 @@ def test_help_exits_0(clean_env: Path, argv: list[str], capsys: pytest.CaptureFi
 @pytest.mark.parametrize(("env", "argv", "needle"), [
     ({"KALSHI_API_KEY": KEY_ID}, [], "no private key is configured"),
     ({"KALSHI_ENV": "prod", "DRY_RUN_MODE": "false"}, [], "needs credentials"),
+    ({"KALSHI_ENV": "demo"}, [], "a dry run on demo needs credentials too"),
+    ({"KALSHI_API_BASE_URL": "http://127.0.0.1:9/trade-api/v2"}, [], "the exchange at http://127.0.0.1:9"),
     ({"DRY_RUN_MODE": "true"}, ["--live"], "--live contradicts"),
 ])
 def test_run_refuses_unsafe_or_incomplete_setups(clean_env: Path, monkeypatch: pytest.MonkeyPatch,
@@ -112,6 +114,7 @@ def test_run_refuses_unsafe_or_incomplete_setups(clean_env: Path, monkeypatch: p
         monkeypatch.setenv(k, v)
     assert cli.main(["run", *argv]) == 2
     assert needle in capsys.readouterr().err
+    assert not (clean_env / "var").exists()  # no journal, lock or token: nothing started
 
 
 def test_prod_live_orders_need_the_live_flag(clean_env: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch,
@@ -144,3 +147,21 @@ def test_run_refuses_what_this_machine_cannot_honour_before_starting(
     assert f"kalshid: config error: {says}" in err and "nothing was started" in err
     assert not (clean_env / "var").exists()  # no journal, lock or token: nothing started
     assert cli.main(["config", "check"]) == 2
+
+
+def test_an_alert_url_apprise_cannot_use_stops_the_start_before_anything_starts(
+        clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("KALSHID_ALERTS__URLS", "nosuchscheme://secret-token-value/x")
+    assert cli.main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "kalshid: config error: alerts: Apprise does not understand the URL nosuchscheme://***" in err
+    assert "nothing was started" in err and "secret-token-value" not in err
+    assert not (clean_env / "var").exists()
+    assert cli.main(["config", "check"]) == 2
+    assert "secret-token-value" not in capsys.readouterr().err
+    monkeypatch.setenv("KALSHID_RUNTIME__LOOP_CPU", "4096")  # reported with the other problems, at once
+    assert cli.main(["config", "check"]) == 2
+    assert "2 configuration problem(s)" in capsys.readouterr().err
+    monkeypatch.delenv("KALSHID_RUNTIME__LOOP_CPU")
+    monkeypatch.setenv("KALSHID_ALERTS__URLS", "json://127.0.0.1:9/hook")
+    assert cli.main(["config", "check"]) == 0

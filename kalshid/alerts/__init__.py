@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +41,26 @@ def build_alert_service(
     return service
 
 
+def alert_urls_problem(cfg: Any, environ: Mapping[str, str] | None = None) -> str | None:
+    """Why the ``[alerts]`` section ``cfg`` cannot be used (a file that cannot be read, a URL Apprise does
+    not understand), or None. Checked before a start, so that ``kalshid run`` and ``kalshid config check``
+    refuse it at once instead of failing once the exchange is up. Names a URL only by its scheme (and a
+    webhook's host); Apprise's own complaint, which quotes the URL whole, is not logged."""
+    try:
+        urls = read_urls(cfg.urls, cfg.urls_file, environ)
+        if urls:
+            quiet = logging.getLogger("apprise")
+            was = quiet.disabled
+            quiet.disabled = True
+            try:
+                AppriseNotifier(urls)
+            finally:
+                quiet.disabled = was
+    except AlertConfigError as exc:
+        return str(exc)
+    return None
+
+
 __all__ = [
     "Alert",
     "AlertConfigError",
@@ -47,6 +68,7 @@ __all__ = [
     "AlertRules",
     "AlertService",
     "Limiter",
+    "alert_urls_problem",
     "build_alert_service",
     "redact_url",
 ]

@@ -117,12 +117,13 @@ class RiskConfig:
 class KellyVolatilityParams:
     """Kelly-sized volatility arbitrage: EWMA vol -> P(up) vs the market's price."""
 
-    min_edge: float = _f(0.03, "a probability edge in [0, 1)", ge=0, lt=1)
-    vol_half_life_seconds: float = _f(3600.0, "seconds > 0: the volatility EWMA's half-life", gt=0)
-    microstructure_floor: float = _f(0.0, "a volatility floor per sqrt(minute) >= 0 (0: none)", ge=0)
+    min_edge: float = _f(0.03, "a probability edge in [0, 1]", ge=0, le=1)
+    vol_half_life_seconds: float = _f(3600.0, "seconds in (0, 2592000] (30 days): the volatility EWMA's half-life",
+                                      gt=0, le=30 * 86_400)
+    microstructure_floor: float = _f(0.0, "a volatility floor per sqrt(minute) in [0, 1] (0: none)", ge=0, le=1)
     kelly_fraction: float = _f(0.25, "a fraction of full Kelly in (0, 1]", gt=0, le=1)
-    warmup_seconds: float = _f(30.0, "seconds >= 0 of index evidence before the volatility estimate is trusted",
-                               ge=0)
+    warmup_seconds: float = _f(30.0, "seconds in [0, 86400] of index evidence before the volatility estimate is "
+                                     "trusted", ge=0, le=86_400)
     # logit pool of the model with the book mid (kalshid.core.pooling). The defaults recalibrate the model
     # alone (no mid weight), fitted on SOL candles of the training period (docs/research.md, part 2);
     # `kalshid backtest --fit-pool FILE` writes fitted values for all five keys.
@@ -141,10 +142,10 @@ class KellyVolatilityParams:
 class MeanReversionParams:
     """Fade extreme moves of the YES price: its z-score against its mean over a lookback window."""
 
-    lookback_window: int = _f(300, "whole seconds > 0", gt=0)
-    zscore_threshold_high: float = _f(2.0, "a z-score > 0", gt=0)
-    zscore_threshold_medium: float = _f(1.5, "a z-score > 0", gt=0)
-    min_edge: float = _f(0.03, "a probability edge in [0, 1)", ge=0, lt=1)
+    lookback_window: int = _f(300, "whole seconds in (0, 86400]", gt=0, le=86_400)
+    zscore_threshold_high: float = _f(2.0, "a z-score in (0, 100]", gt=0, le=100)
+    zscore_threshold_medium: float = _f(1.5, "a z-score in (0, 100]", gt=0, le=100)
+    min_edge: float = _f(0.03, "a probability edge in [0, 1]", ge=0, le=1)
     kelly_fraction: float = _f(0.25, "a fraction of full Kelly in (0, 1]", gt=0, le=1)
     min_samples: int = _f(20, "an integer >= 2: YES-price samples needed before a z-score", ge=2)
 

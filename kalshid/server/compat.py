@@ -80,7 +80,7 @@ COMPAT_ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/api/trades/active", active, "Open positions and live (resting or in-flight) orders",
           "compat"),
     Route("POST", "/api/emergency/halt", halt, "Stop trading and cancel every resting order (as /api/stop)",
-          "commands"),
+          "commands", errors=(409,)),
 )
 
 

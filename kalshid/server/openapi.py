@@ -37,6 +37,7 @@ _ERROR_TEXT: Final = {
     404: "Unknown strategy (or route)",
     409: "Refused in the current state (e.g. start while the breaker is tripped)",
     413: "Request body too large",
+    415: "Request body not sent as Content-Type: application/json",
     422: "Invalid parameter or body value; `field` names it",
 }
 

@@ -185,8 +185,9 @@ ROUTES: Final[tuple[Route, ...]] = (
         "status",
     ),
     Route("POST", "/api/start", _call("start"), "Resume trading", "commands", errors=(409,)),
-    Route("POST", "/api/stop", _call("stop"), "Stop trading and cancel resting orders", "commands"),
-    Route("POST", "/api/stop-entry", _call("stop_entry"), "No new entries; exits continue", "commands"),
+    Route("POST", "/api/stop", _call("stop"), "Stop trading and cancel resting orders", "commands", errors=(409,)),
+    Route("POST", "/api/stop-entry", _call("stop_entry"), "No new entries; exits continue", "commands",
+          errors=(409,)),
     Route("POST", "/api/emergency/cancel-all", _call("cancel_all"),
           "Kill switch: cancel every resting order of the account now; no order for 60 s", "commands",
           errors=(409,)),
@@ -196,6 +197,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         _call("reset_breaker"),
         "Clear a tripped circuit breaker",
         "commands",
+        errors=(409,),
     ),
     Route(
         "POST",
@@ -203,7 +205,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         _call("reload"),
         "Re-read the configuration file (as SIGHUP)",
         "commands",
-        errors=(422,),
+        errors=(409, 422),
     ),
     Route(
         "GET",
@@ -269,7 +271,8 @@ ROUTES: Final[tuple[Route, ...]] = (
         "Current and next window: top of book, index, fair value, edge",
         "status",
     ),
-    Route("GET", "/api/risk", _call("risk"), "Risk limits, usage and circuit-breaker state", "status"),
+    Route("GET", "/api/risk", _call("risk"), "Risk limits, usage and circuit-breaker state", "status",
+          errors=(409,)),
     Route(
         "GET",
         "/api/strategies",
@@ -285,7 +288,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         "Enable a strategy",
         "strategies",
         params=(_NAME,),
-        errors=(404, 422),
+        errors=(404, 409, 422),
     ),
     Route(
         "POST",
@@ -294,7 +297,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         "Disable a strategy",
         "strategies",
         params=(_NAME,),
-        errors=(404, 422),
+        errors=(404, 409, 422),
     ),
     Route(
         "PUT",
@@ -304,7 +307,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         "strategies",
         params=(_NAME,),
         body={"type": "object", "additionalProperties": True},
-        errors=(400, 404, 413, 422),
+        errors=(400, 404, 409, 413, 415, 422),
     ),
     Route(
         "GET", "/api/config", _call("config_redacted"), "Effective configuration, secrets redacted", "status"

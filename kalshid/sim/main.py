@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--speed", type=float, default=1.0, help="simulated seconds per real second (default 1)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for the index, makers, takers and ids")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the index, makers, takers and ids (default 0)")
     parser.add_argument(
         "--start", default=None, help="simulated start time, ISO 8601 with a UTC offset (default: now)"
     )
@@ -55,14 +55,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rate-limit",
         choices=("basic", "off"),
         default="basic",
-        help="token buckets: Kalshi Basic tier (200 read / 100 write tokens/s) or off",
+        help="token buckets: Kalshi Basic tier (200 read / 100 write tokens/s; the default) or off",
     )
     parser.add_argument(
         "--max-skew",
         type=float,
         default=30.0,
         metavar="SECONDS",
-        help="accepted signature timestamp skew vs the wall clock (0 = no check)",
+        help="accepted signature timestamp skew vs the wall clock (default 30; 0 = no check)",
     )
     parser.add_argument(
         "--history-markets",

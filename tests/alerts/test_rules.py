@@ -198,3 +198,17 @@ async def test_the_daily_summary_says_whether_the_positions_agree_with_the_excha
                      "differences": ["KX-1: journal says +0 (YES − NO), exchange says +7"]}
     assert (await summary()).endswith("positions DIFFER from the exchange's: KX-1: journal says +0 (YES − NO), "
                                       "exchange says +7")
+
+
+def test_every_alert_title_is_in_docs_alerts_md() -> None:
+    """An operator reading docs/alerts.md finds every notification the rules can send, by its title."""
+    import re
+
+    from kalshid.alerts import rules
+
+    doc = (Path(rules.__file__).resolve().parents[2] / "docs" / "alerts.md").read_text()
+    source = Path(rules.__file__).read_text()
+    fixed = set(re.findall(r'Alert\([^)]*?"(?:info|warning|error|critical)", "([A-Z][^"{]*)"', source))
+    titles = {*rules._MISMATCHES.values(), *(title for _, title in rules._RECORDING.values()), *fixed}
+    assert "Reconciliation failed: not trading" in titles and "Exchange connection down" in titles
+    assert {t for t in titles if t not in doc} == set()

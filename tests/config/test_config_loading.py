@@ -215,13 +215,20 @@ def test_local_simulator_url_derives_ws(tmp_path: Path) -> None:
     ({"KALSHI_WS_URL": "ws://127.0.0.1:1/trade-api/ws/v2"}, "set exchange.api_base_url too"),
     ({"KALSHI_ENV": "staging"}, "one of sim, demo, prod"),
     ({"KALSHID_API__HOST": "0.0.0.0"}, "off loopback"),
-    ({"KALSHID_STRATEGIES__KELLY_VOLATILITY__WARMUP_SECONDS": "-1"}, "seconds >= 0 of index evidence"),
+    ({"KALSHID_STRATEGIES__KELLY_VOLATILITY__WARMUP_SECONDS": "-1"}, "seconds in [0, 86400] of index evidence"),
     ({"KALSHID_RISK__BREAKER_DRAWDOWN_FRACTION": "1.5"}, "fraction in (0, 1]"),
     ({"KALSHID_LOG__FORMAT": "xml"}, "auto, json, console"),
 ])
 def test_bad_values_are_rejected(tmp_path: Path, env: dict[str, str], needle: str) -> None:
     lines = problems_of(environ=env, cwd=tmp_path)
     assert any(needle in line for line in lines), lines
+
+
+def test_example_env_file_loads_as_a_dotenv_with_the_default_strategies(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text((ETC_TOML.parent / "env.example").read_text())
+    loaded = load_config(environ={}, cwd=tmp_path)
+    assert loaded.sources["risk.max_daily_loss"].startswith(".env file")
+    assert loaded.config.trading.enabled_strategies == Config().trading.enabled_strategies
 
 
 def test_example_toml_has_every_key_and_loads_to_defaults(tmp_path: Path) -> None:
@@ -270,7 +277,7 @@ def test_environment_variables_of_other_commands_are_not_refused_as_settings(tmp
 @pytest.mark.parametrize(("name", "value", "says"), [
     ("KALSHID_RISK__ENTRY_CUTOFF_SECONDS", "900", "expected whole seconds in [0, 900)"),
     ("KALSHID_RISK__ENTRY_CUTOFF_SECONDS", "30.5", "expected whole seconds in [0, 900)"),
-    ("KALSHID_STRATEGIES__MEAN_REVERSION__LOOKBACK_WINDOW", "1.5", "expected whole seconds > 0"),
+    ("KALSHID_STRATEGIES__MEAN_REVERSION__LOOKBACK_WINDOW", "1.5", "expected whole seconds in (0, 86400]"),
 ])
 def test_an_error_states_the_bound_and_the_unit_the_value_broke(tmp_path: Path, name: str, value: str,
                                                                 says: str) -> None:

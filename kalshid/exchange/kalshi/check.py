@@ -155,7 +155,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", choices=sorted(hosts.ENVIRONMENTS), default=None,
                         help="Kalshi environment (default: exchange.env from the configuration)")
     parser.add_argument("--base-url", default=None,
-                        help="REST base URL instead (e.g. a running simulator's http://127.0.0.1:8000/trade-api/v2)")
+                        help="REST base URL instead (e.g. a running kalshid sim's http://127.0.0.1:8765/trade-api/v2)")
     parser.add_argument("--config", metavar="PATH", default=None, help="TOML config file (credentials come "
                         "from it, .env and KALSHI_API_KEY / KALSHI_PRIVATE_KEY_PATH)")
 
