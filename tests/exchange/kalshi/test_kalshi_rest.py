@@ -174,6 +174,28 @@ async def test_sub_cent_no_buy_goes_as_an_ask_at_the_yes_price(rsa_key: rsa.RSAP
     assert order.status == "resting" and order.price_cc == 9_950 and (order.side, order.action) == ("no", "buy")
 
 
+@pytest.mark.parametrize("answer", [
+    httpx.Response(201, json=create_answer(filled=0, remaining=0)),
+    httpx.Response(400, json={"error": {"code": "post_only_cross", "message": "would take liquidity"}}),
+], ids=["accepted-then-cancelled", "refused"])
+async def test_a_crossing_post_only_order_is_definitely_not_resting(
+    rsa_key: rsa.RSAPrivateKey, answer: httpx.Response
+) -> None:
+    """The spec does not say how Kalshi answers a post-only order that would cross: user_order's
+    ``last_update_reason`` has ``PostOnlyCrossCancel`` (accepted, then cancelled unfilled), the simulator
+    refuses it with 400. Either way the order is over, never in flight, and nothing more is asked."""
+    fake = SigningTransport(rsa_key.public_key(), lambda r, n: answer)
+    async with client(rsa_key, fake) as rest:
+        try:
+            order = await rest.create_order(request(time_in_force=None, post_only=True))
+        except errors.BadRequest as exc:
+            assert answer.status_code == 400 and exc.code == "post_only_cross"
+        else:
+            assert answer.status_code == 201
+            assert (order.status, order.fill_count, order.remaining_count, order.is_open) == ("canceled", 0, 0, False)
+    assert len(fake.requests) == 1
+
+
 @pytest.mark.parametrize("answer", [{}, {"client_order_id": "c-1", "fill_count": "0.00"}, {"order_id": ""}],
                          ids=["empty", "no-order-id", "blank-order-id"])
 async def test_a_2xx_without_order_id_is_in_flight_never_resent(
