@@ -480,3 +480,24 @@ async def test_a_finished_taker_is_read_back_for_its_exact_fees(rsa_key: rsa.RSA
     assert (order.status, order.fees_cc, order.side, order.action) == ("executed", 700, "yes", "sell")
     read_back = ("GET", "/trade-api/v2/portfolio/orders/o-1")
     assert [(r.method, r.path) for r in fake.requests] == [("POST", ORDERS), read_back]
+
+
+@pytest.mark.parametrize("answer", [{"cursor": ""}, {"error": {"code": "x", "message": "y"}}, [], "orders"],
+                         ids=["no-orders-key", "error-shape", "array", "string"])
+async def test_a_list_answer_without_its_list_is_unreadable_never_empty(
+    rsa_key: rsa.RSAPrivateKey, answer: object
+) -> None:
+    """An in-flight order looked up in an answer of another shape stays in flight: it is not 'not created'."""
+    fake = SigningTransport(rsa_key.public_key(), lambda r, n: httpx.Response(200, json=answer))
+    async with client(rsa_key, fake) as rest:
+        with pytest.raises(errors.ProtocolError, match="'orders' list"):
+            await rest.resolve_in_flight("c-1", ticker=TICKER)
+        with pytest.raises(errors.ProtocolError, match="'fills' list"):
+            await rest.list_fills(ticker=TICKER)
+
+
+async def test_a_null_list_is_empty(rsa_key: rsa.RSAPrivateKey) -> None:
+    fake = SigningTransport(rsa_key.public_key(),
+                            lambda r, n: httpx.Response(200, json={"orders": None, "cursor": ""}))
+    async with client(rsa_key, fake) as rest:
+        assert await rest.list_orders(ticker=TICKER) == []
