@@ -1,6 +1,7 @@
 """The WebSocket side of the contract, against Kalshi's AsyncAPI (``../shared/kalshi/asyncapi.yaml``, found
 relative to the repository; a missing spec fails): every command the feed protocol sends validates against
-the spec's command schema, and every example message the spec gives of a type the client reads is read."""
+the spec's command schema, every example message the spec gives of a type the client reads is read, and
+against the simulator the client's book is the REST book on either ``use_yes_price`` scale."""
 
 from __future__ import annotations
 
@@ -10,13 +11,27 @@ from typing import Any
 
 import jsonschema
 import pytest
+import trio
 import yaml
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from kalshid.core.book import OrderBook
 from kalshid.exchange import base
 from kalshid.exchange.kalshi.feedconfig import FeedConfig
 from kalshid.exchange.kalshi.feedprotocol import Command, FeedProtocol
 from kalshid.exchange.kalshi.wire import feed
+from kalshid.exchange.kalshi.ws import KalshiFeed
+from kalshid.exchange.types import OrderRequest
 from tests.exchange.kalshi.client_drive import load_schemas
+from tests.exchange.kalshi.contract_fixtures import (
+    NO_BIDS,
+    YES_BIDS,
+    current_ticker,
+    rest_client,
+    seed_liquidity,
+    signer,
+    start_sim,
+)
 from tests.exchange.kalshi.kalshi_fakes import NEXT_TICKER, TICKER
 
 schemas = load_schemas()
@@ -109,3 +124,36 @@ def test_the_spec_examples_of_the_book_messages_are_read() -> None:
     assert ticker == snap["msg"]["market_ticker"] and yes and no
     [change] = examples("orderbook_delta")
     assert feed.parse_delta(change["msg"])[1:4] == ("yes", 9600, -5400)
+
+
+@pytest.mark.parametrize("use_yes_price", [False, True])
+async def test_the_feeds_book_is_the_rest_book_on_either_scale(
+    nursery: trio.Nursery, rsa_key: rsa.RSAPrivateKey, use_yes_price: bool
+) -> None:
+    """The client's WebSocket book of a market, after its snapshot and after a delta on the NO side, is
+    the book ``GET /markets/{ticker}/orderbook`` gives, whichever ``use_yes_price`` scale it asked for."""
+    sim = await start_sim(nursery, rsa_key)
+    ticker = current_ticker(sim)
+    seed_liquidity(sim, ticker)
+    send, receive = trio.open_memory_channel[base.FeedEvent](100)
+    config = FeedConfig(ws_url=sim.ws_url, use_yes_price=use_yes_price, user_channels=(), lifecycle=False,
+                        index_ids=(), market_channels=("orderbook_delta",))
+    feed_ = KalshiFeed(config, signer(rsa_key), send, markets=[ticker])
+
+    async def next_book(pred: Any) -> OrderBook:
+        async for event in receive:
+            if isinstance(event, base.BookUpdated) and not event.book.stale and pred(event.book):
+                return event.book
+        raise AssertionError("the feed ended")
+
+    async with rest_client(sim, rsa_key) as rest:
+        with trio.fail_after(10):
+            await nursery.start(feed_.run)
+            first = await next_book(lambda b: True)
+            assert (first.yes, first.no) == (YES_BIDS, NO_BIDS)
+            rested = await rest.create_order(OrderRequest(ticker, "no", "buy", 3, 4300, "c-no-bid"))
+            assert rested.status == "resting"
+            after = await next_book(lambda b: len(b.no) == 3)
+            book = await rest.get_orderbook(ticker)
+    sim.stop()
+    assert (after.yes, after.no) == (book.yes, book.no) == (YES_BIDS, ((4300, 3), *NO_BIDS))
