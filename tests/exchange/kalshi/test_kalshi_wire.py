@@ -346,6 +346,9 @@ def test_batch_items_become_one_result_per_request() -> None:
     assert isinstance(other, Order) and other.order_id == "o-1"
     assert isinstance(refused, errors.BadRequest) and refused.code == "insufficient_balance"
     assert isinstance(missing, errors.OrderInFlight)
+    duplicate = {"client_order_id": "c-0", "error": {"code": "order_already_exists", "message": "exists"}}
+    [conflict] = orderwire.batch_create_results(reqs[:1], [duplicate])
+    assert isinstance(conflict, errors.Conflict) and conflict.status == 409
     assert orderwire.batch_cancel_result("o-1", {"order_id": "o-1", "reduced_by": "4.00"}) == 4
     gone = orderwire.batch_cancel_result("o-2", {"order_id": "o-2", "error": {"code": "not_found"}})
     assert isinstance(gone, errors.NotFound)

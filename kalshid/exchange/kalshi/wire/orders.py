@@ -228,7 +228,10 @@ def _create_item(req: OrderRequest, item: Obj | None) -> Order | ExchangeError:
         return OrderInFlight(req.client_order_id, req.ticker, "batch answer has no item for it")
     failed = item_error(item, "batch create item")
     if failed is not None:
-        return error_from_response(400, {"error": {"code": failed[0], "message": failed[1]}})
+        # a duplicate client_order_id (``order_already_exists``, a 409 on its own) may name an order an
+        # earlier attempt placed: a Conflict, as the single create's, never a plain refusal
+        status = 409 if failed[0].endswith("already_exists") else 400
+        return error_from_response(status, {"error": {"code": failed[0], "message": failed[1]}})
     try:
         order = order_from_create(req, parse_ack(item, "batch create item"))
     except ProtocolError as exc:
