@@ -301,6 +301,10 @@ async def test_409_for_a_different_order_is_a_conflict(rsa_key: rsa.RSAPrivateKe
         (400, {"error": {"code": "invalid_order", "message": "bad price"}}, errors.BadRequest),
         (429, {"error": "too many requests"}, errors.RateLimited),
         (403, {"code": "forbidden", "message": "nope"}, errors.Forbidden),
+        # the flat ErrorResponse of a body Kalshi could not decode, and the bare {"msg"} of a parameter check
+        (400, {"code": "bad_request", "message": "bad price", "details": "json: cannot unmarshal number"},
+         errors.BadRequest),
+        (400, {"msg": "nope: limit must be at most 1000"}, errors.BadRequest),
     ],
 )
 async def test_create_rejections_are_typed_and_not_retried(
