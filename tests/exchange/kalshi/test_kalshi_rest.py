@@ -513,6 +513,28 @@ async def test_a_finished_taker_is_read_back_for_its_exact_fees(rsa_key: rsa.RSA
     assert [(r.method, r.path) for r in fake.requests] == [("POST", ORDERS), read_back]
 
 
+@pytest.mark.parametrize("stale", [
+    {"status": "resting", "fill_count_fp": "0.00", "remaining_count_fp": "3.00"},
+    {"status": "executed", "fill_count_fp": "2.00", "remaining_count_fp": "0.00"},
+], ids=["still-resting", "fewer-fills"])
+async def test_a_read_back_older_than_the_create_answer_is_not_taken(
+    rsa_key: rsa.RSAPrivateKey, stale: dict[str, str]
+) -> None:
+    """The create answered 'all 3 filled'; a read that lags it (resting, or 2 filled) is older news:
+    the order is the answer's (fees from its per-contract average), never reopened by the read."""
+    def respond(req: httpx.Request, n: int) -> httpx.Response:
+        if req.method == "POST":
+            return httpx.Response(201, json=create_answer(filled=3, remaining=0, average_fee_paid="0.0233"))
+        return httpx.Response(200, json={"order": order_json(book_side="ask", outcome_side="no", **stale)})
+
+    fake = SigningTransport(rsa_key.public_key(), respond)
+    async with client(rsa_key, fake) as rest:
+        order = await rest.create_order(request(side="yes", action="sell", count=3))
+    assert (order.status, order.fill_count, order.remaining_count, order.fees_cc) == ("executed", 3, 0, 699)
+    read_back = ("GET", "/trade-api/v2/portfolio/orders/o-1")
+    assert [(r.method, r.path) for r in fake.requests] == [("POST", ORDERS), read_back]
+
+
 @pytest.mark.parametrize("answer", [{"cursor": ""}, {"error": {"code": "x", "message": "y"}}, [], "orders"],
                          ids=["no-orders-key", "error-shape", "array", "string"])
 async def test_a_list_answer_without_its_list_is_unreadable_never_empty(
