@@ -28,6 +28,10 @@ class UnitError(ValueError):
     """A number could not be converted exactly (bad syntax, too many decimals, out of range)."""
 
 
+class FinerThanCentiCent(UnitError):
+    """A well-formed dollar amount with a digit below $0.0001 (``"0.913401"``): not a number of cc."""
+
+
 def _decimal(value: str | int | Decimal, what: str) -> Decimal:
     if isinstance(value, bool):
         raise UnitError(f"{what}: expected a number, got a boolean")
@@ -49,7 +53,7 @@ def dollars_to_cc(value: str | int | Decimal) -> int:
     """
     d = _decimal(value, "dollar amount") * _CC
     if d != d.to_integral_value():
-        raise UnitError(f"dollar amount {value!r} is finer than $0.0001")
+        raise FinerThanCentiCent(f"dollar amount {value!r} is finer than $0.0001")
     return int(d)
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from kalshid.core.book import CENTI_PER_CONTRACT
-from kalshid.core.units import UnitError, cents_to_cc, dollars_to_cc, parse_count
+from kalshid.core.units import FinerThanCentiCent, UnitError, cents_to_cc, dollars_to_cc, parse_count
 
 # Unix times above this are milliseconds, below are seconds (1e11 s is the year 5138).
 _MS_THRESHOLD = 100_000_000_000
@@ -34,6 +34,8 @@ def dollars_cc(value: object, field: str) -> int:
         raise WireValueError(f"{field}: expected a dollar amount, got {value!r}")
     try:
         return dollars_to_cc(value)
+    except FinerThanCentiCent as exc:
+        raise FractionalAmountError(f"{field}: {exc}") from exc
     except UnitError as exc:
         raise WireValueError(f"{field}: {exc}") from exc
 
@@ -56,6 +58,12 @@ def cents_cc(value: object, field: str) -> int:
 class FractionalCountError(WireValueError):
     """A count with hundredths of a contract (Kalshi's granularity is 0.01). kalshid books whole
     contracts and never rounds one: the message names the field and the value and says what to do."""
+
+
+class FractionalAmountError(FractionalCountError):
+    """A dollar amount finer than $0.0001 (``"0.913401"``). Prices, fees and whole-contract costs are
+    whole centi-cents; only fractional contracts make such an amount (0.01 contract × $0.4567), so it is
+    treated as their trace: refused in the account's own items of a traded market, left alone elsewhere."""
 
 
 def _fractional(value: object) -> bool:

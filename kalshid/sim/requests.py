@@ -175,8 +175,9 @@ def parse_create_order(raw: object) -> OrderRequest:
     tif = _choice(body, "time_in_force", TIME_IN_FORCE)
     stp = _choice(body, "self_trade_prevention_type", STP)
     expiration = _int(body, "expiration_time", lo=0)
-    if expiration is not None and tif != "good_till_canceled":
-        raise bad("expiration_time", f"applies to good_till_canceled orders only, not {tif}")
+    # The spec refuses only this pairing; a fill-or-kill with an expiry is accepted (it never rests).
+    if expiration is not None and tif == "immediate_or_cancel":
+        raise bad("expiration_time", "cannot be combined with time_in_force immediate_or_cancel")
     reduce_only = _bool(body, "reduce_only")
     if reduce_only and tif != "immediate_or_cancel":
         raise bad("reduce_only", f"reduce_only orders must be immediate_or_cancel, not {tif}")

@@ -450,3 +450,14 @@ async def test_account_limits_and_token_costs(nursery: trio.Nursery, private_key
         assert throttled.status_code == 429 and "retry-after" not in throttled.headers
         validate_error(throttled.json())
     handle.stop()
+
+
+async def test_fill_or_kill_takes_an_expiration_time(client: httpx.AsyncClient, sim: SimHandle) -> None:
+    # CreateOrderV2Request.expiration_time: only "immediate_or_cancel ... cannot be combined with
+    # expiration_time"; a fill-or-kill never rests, so its expiry never comes.
+    rest_other_side(sim, "no", 3, 5500)  # a YES ask at 0.45
+    fok = {**BID, "count": "3", "price": "0.45", "time_in_force": "fill_or_kill", "expiration_time": int(T0) + 600}
+    done = await call(client, "POST", V2, expect=201, json=fok)
+    assert (done["fill_count"], done["remaining_count"]) == ("3.00", "0.00")
+    error = (await call(client, "POST", V2, expect=400, json={**fok, "time_in_force": "immediate_or_cancel"}))["error"]
+    assert error["message"].startswith("expiration_time")

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+import trio
+
 from kalshid.exchange.errors import (
     CancelInFlight,
     ExchangeError,
@@ -24,8 +26,12 @@ from kalshid.exchange.kalshi.reads import KalshiReads
 from kalshid.exchange.kalshi.wire import answers
 from kalshid.exchange.kalshi.wire import orders as ow
 from kalshid.exchange.types import AmendRequest, CancelResult, Order, OrderChange, OrderRequest
+from kalshid.logs import get_logger
 
 T = TypeVar("T")
+log = get_logger(__name__)
+# Pauses before reading a cancelled order again while reads still show it resting (seen: ~0.4 s).
+CANCEL_READ_WAITS_S = (0.1, 0.3, 0.6)
 
 
 class KalshiOrderChanges(KalshiReads):
@@ -55,7 +61,12 @@ class KalshiOrderChanges(KalshiReads):
     async def cancel_order(self, order_id: str, *, ticker: str) -> CancelResult:
         """Cancel once (``DELETE /portfolio/events/orders/{id}?market_ticker=``, routed by the market).
         The result carries the order as it then stands when a read of it succeeds. Unknown outcome →
-        :class:`CancelInFlight` (ask with :meth:`get_order`)."""
+        :class:`CancelInFlight` (ask with :meth:`get_order`).
+
+        Kalshi's reads lag its writes: a read a few hundred ms after the acknowledged cancel has been
+        seen to say ``resting`` still. Such a read is stale (a cancel leaves nothing resting), so it is
+        read again after :data:`CANCEL_READ_WAITS_S`; one that never catches up is not returned (the
+        result's ``order`` is None, and the feed's ``user_order`` says the rest)."""
         body = await self._modify_once(order_id, "DELETE", ow.order_path(order_id), template=ow.ORDER_TEMPLATE,
                                        params={"market_ticker": ticker})
         try:
@@ -63,7 +74,20 @@ class KalshiOrderChanges(KalshiReads):
             ow.require_counts(ack, "cancel response", "reduced_by")
         except ProtocolError as exc:
             raise CancelInFlight(order_id, exc) from exc
-        return CancelResult(order_id=order_id, reduced_by=ack.reduced_by or 0, order=await self._order_after(order_id))
+        return CancelResult(order_id=order_id, reduced_by=ack.reduced_by or 0, order=await self._cancelled(order_id))
+
+    async def _cancelled(self, order_id: str) -> Order | None:
+        """The order just after an acknowledged cancel, or None if no read of it is current yet."""
+        for wait in (*CANCEL_READ_WAITS_S, None):
+            order = await self._order_after(order_id)
+            if order is None or not order.is_open:
+                return order
+            if wait is None:
+                log.info("kalshi_cancel_read_stale", order_id=order_id, status=order.status,
+                         remaining=order.remaining_count)
+                return None
+            await trio.sleep(wait)
+        raise AssertionError("unreachable")
 
     async def decrease_order(self, order_id: str, *, ticker: str, reduce_by: int | None = None,
                              reduce_to: int | None = None) -> OrderChange:

@@ -6,7 +6,9 @@ YES/NO bid books, and per connection ("session") the commands awaiting an answer
 
 - :meth:`~FeedProtocol.connected` starts a session and says what to subscribe (one command per
   channel, so each has its own ``sid``); :meth:`~FeedProtocol.set_markets` says how to bring the
-  market channels' subscriptions to a new set of markets (``update_subscription`` on a live session).
+  market channels' subscriptions to a new set of markets (``update_subscription`` on a live session);
+  markets an update is refused for (code 26 market limit, 27 too many requests) count as not followed,
+  so the next change asks for them again.
 - :meth:`~FeedProtocol.receive` takes one received frame and the time it arrived. It returns the book
   the frame changed (the hot path: a delta allocates no output), and leaves everything else in
   :attr:`~FeedProtocol.outbox`, in the order it must go out: :class:`Command` values to send, feed
@@ -304,6 +306,10 @@ class FeedProtocol:
             text = str(body.get("msg") or body.get("message") or "") if isinstance(body, dict) else str(body)
             if cmd == "subscribe":
                 s.subscribing.discard(channel)
+            elif cmd == "update_subscription" and channel in s.have:
+                # Markets an update did not add (26 market limit, 27 too many requests, ...) are not
+                # followed: the next change of markets asks for them again.
+                s.have[channel] -= set(tickers)
             log.error("kalshi_ws_command_error", cmd=cmd, channel=channel, code=code, error=text)
             if type(code) is int and code in TERMINAL_ERROR_CODES:
                 self._resubscribe(s, sid, channel, f"error {code}: {text}", now)

@@ -138,9 +138,16 @@ class KalshiRest(KalshiOrderChanges):
         return found
 
     async def _exact(self, order: Order) -> Order:
-        """``order`` as the exchange now reports it (our intent kept), or as it was if unreadable."""
+        """``order`` (finished, per its create answer) as the exchange now reports it, our intent kept;
+        as it was if unreadable, or if the read is older than the answer (still open, or fewer fills:
+        Kalshi's reads lag its writes, and a finished order never opens again)."""
         read = await self._order_after(order.order_id)
-        return attrs.evolve(read, side=order.side, action=order.action) if read is not None else order
+        if read is None or read.is_open or read.fill_count < order.fill_count:
+            if read is not None:
+                log.info("kalshi_order_read_stale", order_id=order.order_id, status=read.status,
+                         filled=read.fill_count, answered_filled=order.fill_count)
+            return order
+        return attrs.evolve(read, side=order.side, action=order.action)
 
     async def _post_order(self, body: dict[str, Any], *, lane: bool = True,
                           tokens_held: bool = False) -> tuple[int, bytes]:

@@ -167,13 +167,18 @@ class KalshiHttp:
         raise AssertionError("unreachable")
 
     async def _paginate(self, path: str, key: str, params: dict[str, Any]) -> list[Any]:
-        """All items of a cursor-paginated list (an empty or missing cursor ends it)."""
+        """All items of a cursor-paginated list (an empty or missing cursor ends it). An answer without
+        the list's ``key`` is a :class:`ProtocolError`, never an empty list: "no orders" or "no fills"
+        read from an answer of another shape would be believed (``null`` is an empty list)."""
         items: list[Any] = []
         cursor: str | None = None
         seen: set[str] = set()
         while True:
             body = await self._get(path, {**params, "limit": self.page_limit, "cursor": cursor})
-            page = body.get(key) if isinstance(body, dict) else None
+            if not isinstance(body, dict) or key not in body:
+                got = f"keys {sorted(body)}" if isinstance(body, dict) else type(body).__name__
+                raise ProtocolError(f"GET {path}: expected an object with a {key!r} list, got {got}")
+            page = body[key]
             if page is None:
                 page = []
             if not isinstance(page, list):

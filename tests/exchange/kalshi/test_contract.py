@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshid.core.fees import TAKER_RATE, fee_terms, order_fee_increment_cc
 from kalshid.exchange.base import Exchange
-from kalshid.exchange.errors import BadRequest, Conflict, InsufficientBalance
+from kalshid.exchange.errors import BadRequest, Conflict, InsufficientBalance, NotFound
 from kalshid.exchange.paper import PaperExchange
 from kalshid.exchange.types import AmendRequest, OrderRequest
 from kalshid.sim.server import SimHandle
@@ -226,3 +226,22 @@ async def test_market_data_is_the_real_markets(venue: Venue) -> None:
         book = await venue.exchange.get_orderbook(venue.ticker)
     assert market.status == "active" and market.open_time <= sim_now(venue.sim) < market.close_time
     assert (book.yes, book.no) == (((4000, 10),), ((4400, 5), (4500, 5)))
+
+
+async def test_batch_cancel_against_the_simulator_reads_a_missing_order_as_not_found(
+    nursery: trio.Nursery, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    """The same batch cancel answer the exchange gives for an order it does not have, read by the client
+    as :class:`NotFound` (not a refusal of the cancel), the one it cancelled as the contracts removed."""
+    sim = await start_sim(nursery, rsa_key)
+    ticker = current_ticker(sim)
+    spec = SpecCheckingTransport()
+    async with rest_client(sim, rsa_key, transport=spec) as rest:
+        with trio.fail_after(10):
+            placed = await rest.create_order(OrderRequest(ticker, "yes", "buy", 3, 2000, "c-batch"))
+            results = await rest.cancel_orders([(placed.order_id, ticker), ("no-such-order", ticker)])
+    sim.stop()
+    assert spec.violations == [], "\n".join(spec.violations)
+    cancelled, missing = results
+    assert cancelled == 3
+    assert isinstance(missing, NotFound), missing

@@ -141,6 +141,20 @@ def test_markets_added_and_dropped_on_a_live_session() -> None:
     assert proto.set_markets([TICKER]) == []  # no session: the next connected() subscribes them
 
 
+def test_markets_an_update_did_not_add_are_asked_for_again_at_the_next_change() -> None:
+    proto = live()
+    book_add = proto.set_markets([TICKER, NEXT_TICKER])[0]
+    assert (book_add.params["sids"], book_add.params["action"]) == ([SIDS["orderbook_delta"]], "add_markets")
+    refused = {"id": book_add.id, "type": "error", "msg": {"code": 27, "msg": "Too many requests"}}
+    proto.receive(frame(refused), NOW)
+    assert proto.take_outputs() == [base.SubscriptionFailed("orderbook_delta", 27, "Too many requests",
+                                                            (NEXT_TICKER,), NOW)]
+    later = "KXSOL15M-26JUL081930-30"
+    update = proto.set_markets([NEXT_TICKER, later])
+    adds = {c.params["sids"][0]: c.params["market_tickers"] for c in update if c.params["action"] == "add_markets"}
+    assert adds == {SIDS["orderbook_delta"]: [NEXT_TICKER, later], SIDS["ticker"]: [later], SIDS["trade"]: [later]}
+
+
 def test_unknown_sids_and_unfollowed_markets_change_nothing() -> None:
     proto = live()
     before = proto.books[TICKER].snapshot()

@@ -13,7 +13,7 @@ from kalshid.exchange import base, errors
 from kalshid.exchange.kalshi.feedprotocol import Reconnect
 from kalshid.exchange.kalshi.wire import feed, objects
 from kalshid.exchange.kalshi.wire.fields import loads
-from kalshid.exchange.kalshi.wire.fractional import traded
+from kalshid.exchange.kalshi.wire.fractional import parse_each, traded
 from tests.exchange.kalshi.kalshi_fakes import TICKER, fill_json, market_json, order_json
 from tests.exchange.kalshi.test_feed_protocol import SIDS, delta, frame, live
 
@@ -90,3 +90,27 @@ def test_own_fractional_items_in_other_markets_are_left_alone_and_in_traded_ones
     assert isinstance(reconnect, Reconnect) and "count_fp: '2.50' is a fractional count" in reconnect.reason
     assert f"{TICKER} is a KXSOL15M market, which kalshid trades" in reconnect.reason
     assert traded(TICKER) and not traded(ELSEWHERE) and not traded("KXSOL15MX-1")
+
+
+def test_own_amounts_finer_than_a_centicent_elsewhere_are_left_alone_and_in_traded_markets_refused() -> None:
+    """Only fractional contracts make an amount finer than $0.0001 (0.01 × $0.4567): a whole position
+    left over from them elsewhere (2.50 bought, 0.50 sold) carries one, and is left alone like them."""
+    proto = live()
+    position = {"market_ticker": ELSEWHERE, "position_fp": "2.00", "position_cost_dollars": "0.913401",
+                "realized_pnl_dollars": "0.012345", "fees_paid_dollars": "0.0100"}
+    assert proto.receive(_user("market_position", position), 1.0) is None
+    assert not proto.take_outputs()
+    assert proto.stats["fractional_elsewhere"] == 1 and proto.stats["bad_frames"] == 0
+    proto.receive(_user("market_position", {**position, "market_ticker": TICKER}), 2.0)
+    [reconnect] = proto.take_outputs()
+    assert isinstance(reconnect, Reconnect)
+    assert "position_cost_dollars: dollar amount '0.913401' is finer than $0.0001" in reconnect.reason
+    assert f"{TICKER} is a KXSOL15M market, which kalshid trades" in reconnect.reason
+    # the same position in the REST list: set aside elsewhere, refused in a traded market
+    rest = {"ticker": ELSEWHERE, "position_fp": "2.00", "market_exposure_dollars": "0.913401",
+            "total_traded_dollars": "1.141750", "realized_pnl_dollars": "0.012345", "fees_paid_dollars": "0.0100",
+            "last_updated_ts": 1783551000, "exchange_index": 0}
+    kept, aside = parse_each([rest], objects.parse_position, "position")
+    assert kept == [] and [(e.kind, e.ticker) for e in aside] == [("position", ELSEWHERE)]
+    with pytest.raises(errors.ProtocolError, match="which kalshid trades"):
+        parse_each([{**rest, "ticker": TICKER}], objects.parse_position, "position")

@@ -174,6 +174,28 @@ async def test_sub_cent_no_buy_goes_as_an_ask_at_the_yes_price(rsa_key: rsa.RSAP
     assert order.status == "resting" and order.price_cc == 9_950 and (order.side, order.action) == ("no", "buy")
 
 
+@pytest.mark.parametrize("answer", [
+    httpx.Response(201, json=create_answer(filled=0, remaining=0)),
+    httpx.Response(400, json={"error": {"code": "post_only_cross", "message": "would take liquidity"}}),
+], ids=["accepted-then-cancelled", "refused"])
+async def test_a_crossing_post_only_order_is_definitely_not_resting(
+    rsa_key: rsa.RSAPrivateKey, answer: httpx.Response
+) -> None:
+    """The spec does not say how Kalshi answers a post-only order that would cross: user_order's
+    ``last_update_reason`` has ``PostOnlyCrossCancel`` (accepted, then cancelled unfilled), the simulator
+    refuses it with 400. Either way the order is over, never in flight, and nothing more is asked."""
+    fake = SigningTransport(rsa_key.public_key(), lambda r, n: answer)
+    async with client(rsa_key, fake) as rest:
+        try:
+            order = await rest.create_order(request(time_in_force=None, post_only=True))
+        except errors.BadRequest as exc:
+            assert answer.status_code == 400 and exc.code == "post_only_cross"
+        else:
+            assert answer.status_code == 201
+            assert (order.status, order.fill_count, order.remaining_count, order.is_open) == ("canceled", 0, 0, False)
+    assert len(fake.requests) == 1
+
+
 @pytest.mark.parametrize("answer", [{}, {"client_order_id": "c-1", "fill_count": "0.00"}, {"order_id": ""}],
                          ids=["empty", "no-order-id", "blank-order-id"])
 async def test_a_2xx_without_order_id_is_in_flight_never_resent(
@@ -279,6 +301,10 @@ async def test_409_for_a_different_order_is_a_conflict(rsa_key: rsa.RSAPrivateKe
         (400, {"error": {"code": "invalid_order", "message": "bad price"}}, errors.BadRequest),
         (429, {"error": "too many requests"}, errors.RateLimited),
         (403, {"code": "forbidden", "message": "nope"}, errors.Forbidden),
+        # the flat ErrorResponse of a body Kalshi could not decode, and the bare {"msg"} of a parameter check
+        (400, {"code": "bad_request", "message": "bad price", "details": "json: cannot unmarshal number"},
+         errors.BadRequest),
+        (400, {"msg": "nope: limit must be at most 1000"}, errors.BadRequest),
     ],
 )
 async def test_create_rejections_are_typed_and_not_retried(
@@ -311,6 +337,33 @@ async def test_cancel_routes_by_market_and_reads_the_order_back(rsa_key: rsa.RSA
             await rest.cancel_order("o-2", ticker=TICKER)
     assert info.value.order_id == "o-2" and fake.count("DELETE", f"{ORDERS}/o-2") == 1
     assert fake.requests[0].query == f"market_ticker={TICKER}" and fake.requests[0].body is None
+
+
+@pytest.mark.parametrize("stale_reads", [1, 3, 9])
+async def test_a_read_still_resting_after_the_cancel_is_stale_and_read_again(
+    rsa_key: rsa.RSAPrivateKey, autojump_clock: trio.abc.Clock, stale_reads: int
+) -> None:
+    """Kalshi's read of an order can lag its acknowledged cancel (seen on demo: 'resting' ~360 ms after
+    the cancel). That read is not the order as it stands: it is read again, and never returned."""
+    def respond(req: httpx.Request, n: int) -> httpx.Response:
+        if req.method == "DELETE":
+            return httpx.Response(200, json={"order_id": "o-1", "reduced_by": "5.00", "ts_ms": 1})
+        if n < stale_reads:  # n counts this route's earlier requests
+            return httpx.Response(200, json={"order": order_json()})  # resting
+        return httpx.Response(200, json={"order": order_json(status="canceled", remaining_count_fp="0.00")})
+
+    fake = SigningTransport(rsa_key.public_key(), respond)
+    async with client(rsa_key, fake) as rest:
+        start = trio.current_time()
+        res = await rest.cancel_order("o-1", ticker=TICKER)
+        waited = trio.current_time() - start
+    assert res.reduced_by == 5
+    if stale_reads < 4:
+        assert res.order is not None and res.order.status == "canceled"
+        assert fake.count("GET", "/trade-api/v2/portfolio/orders/o-1") == stale_reads + 1
+    else:  # reads that never catch up within the waits: no order rather than a stale one
+        assert res.order is None and fake.count("GET", "/trade-api/v2/portfolio/orders/o-1") == 4
+    assert waited <= 1.0 + 1e-9
 
 
 async def test_cancel_answer_without_a_readable_order_still_counts(rsa_key: rsa.RSAPrivateKey) -> None:
@@ -391,7 +444,7 @@ async def test_token_costs_follow_the_endpoint(rsa_key: rsa.RSAPrivateKey, autoj
             return httpx.Response(200, json={"order_id": "o-1", "reduced_by": "1.00", "ts_ms": 1})
         if req.method == "POST":
             return httpx.Response(201, json=create_answer())
-        return httpx.Response(200, json={"order": order_json()})
+        return httpx.Response(200, json={"order": order_json(status="canceled", remaining_count_fp="0.00")})
 
     fake = SigningTransport(rsa_key.public_key(), respond)
     async with client(rsa_key, fake) as rest:
@@ -458,3 +511,46 @@ async def test_a_finished_taker_is_read_back_for_its_exact_fees(rsa_key: rsa.RSA
     assert (order.status, order.fees_cc, order.side, order.action) == ("executed", 700, "yes", "sell")
     read_back = ("GET", "/trade-api/v2/portfolio/orders/o-1")
     assert [(r.method, r.path) for r in fake.requests] == [("POST", ORDERS), read_back]
+
+
+@pytest.mark.parametrize("stale", [
+    {"status": "resting", "fill_count_fp": "0.00", "remaining_count_fp": "3.00"},
+    {"status": "executed", "fill_count_fp": "2.00", "remaining_count_fp": "0.00"},
+], ids=["still-resting", "fewer-fills"])
+async def test_a_read_back_older_than_the_create_answer_is_not_taken(
+    rsa_key: rsa.RSAPrivateKey, stale: dict[str, str]
+) -> None:
+    """The create answered 'all 3 filled'; a read that lags it (resting, or 2 filled) is older news:
+    the order is the answer's (fees from its per-contract average), never reopened by the read."""
+    def respond(req: httpx.Request, n: int) -> httpx.Response:
+        if req.method == "POST":
+            return httpx.Response(201, json=create_answer(filled=3, remaining=0, average_fee_paid="0.0233"))
+        return httpx.Response(200, json={"order": order_json(book_side="ask", outcome_side="no", **stale)})
+
+    fake = SigningTransport(rsa_key.public_key(), respond)
+    async with client(rsa_key, fake) as rest:
+        order = await rest.create_order(request(side="yes", action="sell", count=3))
+    assert (order.status, order.fill_count, order.remaining_count, order.fees_cc) == ("executed", 3, 0, 699)
+    read_back = ("GET", "/trade-api/v2/portfolio/orders/o-1")
+    assert [(r.method, r.path) for r in fake.requests] == [("POST", ORDERS), read_back]
+
+
+@pytest.mark.parametrize("answer", [{"cursor": ""}, {"error": {"code": "x", "message": "y"}}, [], "orders"],
+                         ids=["no-orders-key", "error-shape", "array", "string"])
+async def test_a_list_answer_without_its_list_is_unreadable_never_empty(
+    rsa_key: rsa.RSAPrivateKey, answer: object
+) -> None:
+    """An in-flight order looked up in an answer of another shape stays in flight: it is not 'not created'."""
+    fake = SigningTransport(rsa_key.public_key(), lambda r, n: httpx.Response(200, json=answer))
+    async with client(rsa_key, fake) as rest:
+        with pytest.raises(errors.ProtocolError, match="'orders' list"):
+            await rest.resolve_in_flight("c-1", ticker=TICKER)
+        with pytest.raises(errors.ProtocolError, match="'fills' list"):
+            await rest.list_fills(ticker=TICKER)
+
+
+async def test_a_null_list_is_empty(rsa_key: rsa.RSAPrivateKey) -> None:
+    fake = SigningTransport(rsa_key.public_key(),
+                            lambda r, n: httpx.Response(200, json={"orders": None, "cursor": ""}))
+    async with client(rsa_key, fake) as rest:
+        assert await rest.list_orders(ticker=TICKER) == []

@@ -328,6 +328,14 @@ def test_amend_and_decrease_answers_become_changes_or_in_flight() -> None:
         orderwire.order_change("o-1", ["not", "an", "object"], "amend response")
 
 
+@pytest.mark.parametrize(("code", "expected"), [("not_found", errors.NotFound), ("order_not_found", errors.NotFound),
+                                               ("market_closed", errors.BadRequest)])
+def test_a_batch_cancel_item_error_naming_a_missing_order_is_not_found(code: str, expected: type) -> None:
+    result = orderwire.batch_cancel_result("o-9", {"order_id": "o-9", "reduced_by": "0.00", "ts_ms": None,
+                                                   "error": {"code": code, "message": "no"}})
+    assert type(result) is expected and result.code == code
+
+
 def test_batch_items_become_one_result_per_request() -> None:
     reqs = [OrderRequest(TICKER, "yes", "buy", 5, 4200, f"c-{i}") for i in range(4)]
     items = [create_answer("o-1", "c-1", remaining=5),  # matched by client_order_id, out of order
@@ -338,9 +346,14 @@ def test_batch_items_become_one_result_per_request() -> None:
     assert isinstance(other, Order) and other.order_id == "o-1"
     assert isinstance(refused, errors.BadRequest) and refused.code == "insufficient_balance"
     assert isinstance(missing, errors.OrderInFlight)
+    duplicate = {"client_order_id": "c-0", "error": {"code": "order_already_exists", "message": "exists"}}
+    [conflict] = orderwire.batch_create_results(reqs[:1], [duplicate])
+    assert isinstance(conflict, errors.Conflict) and conflict.status == 409
     assert orderwire.batch_cancel_result("o-1", {"order_id": "o-1", "reduced_by": "4.00"}) == 4
     gone = orderwire.batch_cancel_result("o-2", {"order_id": "o-2", "error": {"code": "not_found"}})
     assert isinstance(gone, errors.NotFound)
-    assert isinstance(orderwire.batch_cancel_result("o-3", None), errors.BadRequest)
+    # an answer without an item for the order leaves its cancel unknown, never "refused"
+    unanswered = orderwire.batch_cancel_result("o-3", None)
+    assert isinstance(unanswered, errors.CancelInFlight) and unanswered.order_id == "o-3"
     assert isinstance(orderwire.batch_cancel_result("o-4", {"order_id": "o-4", "reduced_by": "x"}),
                       errors.CancelInFlight)

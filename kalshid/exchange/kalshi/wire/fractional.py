@@ -6,6 +6,10 @@ hand in other series, where Kalshi allows 0.01 contract: a fractional order, fil
 settlement *there* is none of kalshid's business and must not stop it. So the account-wide reads
 parse item by item (:func:`parse_each`):
 
+A fractional count's trace counts as one: an amount finer than $0.0001, which only fractional contracts
+make (:class:`~kalshid.core.wire.FractionalAmountError`, e.g. the cost of a whole position left from
+2.50 bought and 0.50 sold).
+
 - an item that cannot be read because of a fractional count, in a market **outside** the series, is
   left out of the answer and returned as a :class:`FractionalElsewhere` (reconciliation reports it);
 - the same in a market **of** the series raises :class:`~kalshid.exchange.errors.ProtocolError`

@@ -187,6 +187,12 @@ def batch_items(body: Any, ctx: str) -> list[Obj]:
     return items
 
 
+def is_not_found(code: str) -> bool:
+    """Whether a batch item's error ``code`` says the order is not there. Kalshi publishes no list of
+    codes; both ``not_found`` and the ``<thing>_not_found`` form (``order_not_found``) are read so."""
+    return code == "not_found" or code.endswith("_not_found")
+
+
 def item_error(item: Obj, ctx: str) -> tuple[str, str] | None:
     """A batch item's ``error`` as (code, message), or None when it succeeded."""
     err = item.get("error")
@@ -222,7 +228,10 @@ def _create_item(req: OrderRequest, item: Obj | None) -> Order | ExchangeError:
         return OrderInFlight(req.client_order_id, req.ticker, "batch answer has no item for it")
     failed = item_error(item, "batch create item")
     if failed is not None:
-        return error_from_response(400, {"error": {"code": failed[0], "message": failed[1]}})
+        # a duplicate client_order_id (``order_already_exists``, a 409 on its own) may name an order an
+        # earlier attempt placed: a Conflict, as the single create's, never a plain refusal
+        status = 409 if failed[0].endswith("already_exists") else 400
+        return error_from_response(status, {"error": {"code": failed[0], "message": failed[1]}})
     try:
         order = order_from_create(req, parse_ack(item, "batch create item"))
     except ProtocolError as exc:
@@ -232,12 +241,14 @@ def _create_item(req: OrderRequest, item: Obj | None) -> Order | ExchangeError:
 
 
 def batch_cancel_result(order_id: str, item: Obj | None) -> int | ExchangeError:
-    """A batch cancel item: the contracts it removed, its error (404 when not found), or
-    :class:`CancelInFlight` when it cannot be read."""
-    failed = item_error(item, "batch cancel item") if item is not None else ("missing", "no item")
-    if item is None or failed is not None:
-        assert failed is not None
-        return error_from_response(404 if failed[0] == "not_found" else 400,
+    """A batch cancel item: the contracts it removed, its error (:class:`NotFound` when it names an
+    order that is not there), or :class:`CancelInFlight` when it cannot be read or the answer has no
+    item for the order (the cancel may have been done)."""
+    if item is None:
+        return CancelInFlight(order_id, "batch cancel answer has no item for it")
+    failed = item_error(item, "batch cancel item")
+    if failed is not None:
+        return error_from_response(404 if is_not_found(failed[0]) else 400,
                                    {"error": {"code": failed[0], "message": failed[1]}})
     try:
         ack = parse_ack(item, "batch cancel item")
