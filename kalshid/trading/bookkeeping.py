@@ -169,9 +169,11 @@ class Bookkeeper:
         written = await journal.record_fill_parts([journal_fill(part, ts=now, strategy=strategy) for part in parts])
         if not written[0]:
             return  # the first part decides: booked before (a fill seen twice)
+        # each part goes on with a time (the exchange's, else the estimate the journal booked it at): risk
+        # dates it by that when no market data has come in yet
         for part in parts:
             self.holdings.booked(part)
-            await self._fill_booked(part, strategy, source, risk)
+            await self._fill_booked(part if part.ts else attrs.evolve(part, ts=now), strategy, source, risk)
         self.p.orders.fills_booked(fill.order_id, fill.count)
 
     async def _fill_booked(self, fill: Fill, strategy: str | None, source: str, risk: Risk) -> None:
@@ -229,7 +231,8 @@ class Bookkeeper:
                                          "detail": record.check_detail})
             if s.market_result in ("yes", "no"):  # else risk leaves the position for the operator
                 self.p.orders.settled(s.ticker)
-            await risk.send(SettlementBooked(s))
+            dated = s if s.settled_time else attrs.evolve(s, settled_time=record.settlement.settled_ts)
+            await risk.send(SettlementBooked(dated))
 
     def unexplained(self, positions: ExchangePositions) -> list[str]:
         """The open windows (and other series' markets) where ``positions`` differ from the portfolio

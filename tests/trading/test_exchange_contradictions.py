@@ -4,15 +4,20 @@ and the stage that hears it keeps running."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+import attrs
 import trio
 
+from kalshid.core.risk import RiskEngine, RiskLimits
 from kalshid.exchange.errors import RateLimited
-from kalshid.exchange.types import Fill, Order
+from kalshid.exchange.types import Fill, Order, Settlement
 from kalshid.store import Journal, records
 from kalshid.trading.bookkeeping import Bookkeeper
 from kalshid.trading.exchangeclock import ExchangeClock
+from kalshid.trading.messages import FillBooked, ResetBreaker, SettlementBooked, ask
+from kalshid.trading.risk import RiskStage
 from tests.trading.stagekit import NOW, TICKER, pipeline
 
 STRATEGY = "kelly_volatility"
@@ -71,3 +76,58 @@ async def test_a_fill_of_our_order_is_ours_even_when_the_exchange_cannot_say_who
     assert keeper.p.orders.holdings[(STRATEGY, TICKER, "yes")] == 0  # bought 3, sold 3: the strategy holds none
     assert [booked.receive_nowait().strategy for _ in range(2)] == [STRATEGY, STRATEGY]
     assert exchange.order_reads == []  # the journal answered: no read spent on it
+
+
+async def test_a_fill_and_a_settlement_before_any_market_data_are_booked_and_risk_keeps_running(
+        journal: Journal) -> None:
+    """Just after a start the feed's fill and the catch-up's settlement can come in before the
+    strategy stage has folded any market data (no exchange time of its own yet): risk dates them by
+    their own exchange time and books them; an operator's breaker reset then is refused, said why."""
+    p = pipeline(journal)
+    p.snapshots.strategy = attrs.evolve(p.snapshots.strategy, data_time=None)
+    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
+                                               max_daily_loss_cc=10_000_000, max_window_exposure_cc=10_000_000)))
+    inbox_send, inbox = trio.open_memory_channel[Any](10)
+    orders, _orders_recv = trio.open_memory_channel[Any](10)
+    fill = Fill(fill_id="f-early", order_id="o-early", ticker=TICKER, side="yes", action="buy", count=5,
+                yes_price_cc=4000, no_price_cc=6000, is_taker=True, fee_cc=100, ts=NOW)
+    settlement = Settlement(ticker=TICKER, event_ticker="", market_result="yes", yes_count=5, no_count=0,
+                            yes_total_cost_cc=20_000, no_total_cost_cc=0, revenue_cc=50_000, fee_cc=0,
+                            settled_time=NOW + timedelta(minutes=11))
+    reset = ResetBreaker("operator")
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stage.run, inbox, orders)
+            await inbox_send.send(FillBooked(fill, STRATEGY))
+            await ask(inbox_send, reset, stage="risk")  # answered: the fill before it did not end the stage
+            assert p.state.portfolio.position(TICKER).yes_count == 5
+            await inbox_send.send(SettlementBooked(settlement))
+            await inbox_send.aclose()
+    assert reset.refused is not None and "no market data" in reset.refused
+    portfolio = p.state.portfolio
+    assert portfolio.positions == {}
+    assert portfolio.cash_cc == 10_000_000 - 20_000 - 100 + 50_000
+
+
+async def test_a_fill_or_settlement_without_a_time_reaches_risk_dated_by_the_exchange_clock(
+        journal: Journal) -> None:
+    """The exchange left the time out: what risk gets carries the time the journal booked it at."""
+    await journal_order(journal, "t" * 32, "o-t", "buy")
+    settlement = Settlement(ticker=TICKER, event_ticker="", market_result="no", yes_count=3, no_count=0,
+                            yes_total_cost_cc=15_000, no_total_cost_cc=0, revenue_cc=0, fee_cc=0, settled_time=None)
+
+    class Answers(UnreadableOrders):
+        async def list_fills(self, **_: object) -> list[Fill]:
+            return []
+
+        async def list_settlements(self, **_: object) -> list[Settlement]:
+            return [settlement]
+
+    keeper, risk, booked = keeper_for(journal, Answers())
+    await keeper.book_fill(attrs.evolve(rest_fill("f-t", "o-t", "bid"), ts=None), risk, source="feed")
+    await keeper.poll_settlements(risk)
+    fill_item, settlement_item = booked.receive_nowait(), booked.receive_nowait()
+    [journaled] = await journal.all_fills()
+    assert fill_item.fill.ts is not None and fill_item.fill.ts == journaled.ts
+    [settled] = await journal.settlements()
+    assert settlement_item.settlement.settled_time == settled.settlement.settled_ts
