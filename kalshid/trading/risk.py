@@ -194,12 +194,14 @@ class RiskStage:
         self._booked_at[item.fill.ticker] = trio.current_time()
         self._roll_day(fill.ts)
         try:
-            state.portfolio = state.portfolio.apply_fill(fill)
             result = self._settled.get(fill.ticker)
-            if result is not None:  # found after its market's settlement, which paid for it too
-                state.portfolio = state.portfolio.settle(fill.ticker, result)
+            if result is None:
+                state.portfolio = state.portfolio.apply_fill(fill)
+            else:  # found after its market's settlement, which paid for what it left (a sale: for what it took)
+                state.portfolio = state.portfolio.apply_settled_fill(fill, result)
                 log.warning("fill booked after its market's settlement; settled with it", fill_id=item.fill.fill_id,
-                            market=fill.ticker, result=result.value)
+                            market=fill.ticker, result=result.value, action=fill.action.value, side=fill.side.value,
+                            count=fill.count)
         except PortfolioError as exc:
             # The journal has the fill; the portfolio cannot explain it (e.g. an external sell). Loud.
             log.error("fill does not apply to the portfolio", fill_id=item.fill.fill_id,

@@ -10,7 +10,10 @@ from typing import Any
 import attrs
 import trio
 
+from kalshid.core.portfolio import Fill as PortfolioFill
+from kalshid.core.portfolio import Portfolio
 from kalshid.core.risk import RiskEngine, RiskLimits
+from kalshid.core.vocab import Action, Side
 from kalshid.exchange.errors import RateLimited
 from kalshid.exchange.types import Fill, Order, Settlement
 from kalshid.store import Journal, records
@@ -131,3 +134,32 @@ async def test_a_fill_or_settlement_without_a_time_reaches_risk_dated_by_the_exc
     assert fill_item.fill.ts is not None and fill_item.fill.ts == journaled.ts
     [settled] = await journal.settlements()
     assert settlement_item.settlement.settled_time == settled.settlement.settled_ts
+
+
+async def test_a_sale_reported_after_its_markets_settlement_leaves_risk_with_the_exchanges_cash(
+        journal: Journal) -> None:
+    """Ten YES held; five were sold before the window closed, but that fill reaches risk only after
+    the market's settlement (the settlement's fill check could not read the exchange's fills). Risk
+    paid ten at settlement: the late sale takes back what five of them were paid and books what they
+    were sold for, so cash and realised P&L are what they would have been in the right order."""
+    bought = PortfolioFill(TICKER, Side.YES, Action.BUY, 10, 5000, 200, NOW)
+    sold = PortfolioFill(TICKER, Side.YES, Action.SELL, 5, 6000, 100, NOW)
+    start = Portfolio(10_000_000).apply_fill(bought)
+    in_order = start.apply_fill(sold).settle(TICKER, Side.YES)
+    p = pipeline(journal)
+    p.state.portfolio = start
+    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
+                                               max_daily_loss_cc=10_000_000, max_window_exposure_cc=10_000_000)))
+    orders, _orders_recv = trio.open_memory_channel[Any](10)
+    settlement = Settlement(ticker=TICKER, event_ticker="", market_result="yes", yes_count=5, no_count=0,
+                            yes_total_cost_cc=25_000, no_total_cost_cc=0, revenue_cc=50_000, fee_cc=0,
+                            settled_time=NOW)
+    await stage._on_settlement(SettlementBooked(settlement), orders)
+    late = Fill(fill_id="f-sold", order_id="o-sold", ticker=TICKER, side="yes", action="sell", count=5,
+                yes_price_cc=6000, no_price_cc=4000, is_taker=True, fee_cc=100, ts=NOW)
+    await stage._on_fill(FillBooked(late, STRATEGY), orders)
+    portfolio = p.state.portfolio
+    assert portfolio.positions == {}
+    assert (portfolio.cash_cc, portfolio.realized_pnl_cc, portfolio.fees_paid_cc) == (
+        in_order.cash_cc, in_order.realized_pnl_cc, in_order.fees_paid_cc)
+    assert portfolio.cash_cc == 10_000_000 - 50_000 - 200 + 30_000 - 100 + 50_000
