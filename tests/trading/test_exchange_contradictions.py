@@ -19,7 +19,7 @@ from kalshid.exchange.types import Fill, Order, Settlement
 from kalshid.store import Journal, records
 from kalshid.trading.bookkeeping import Bookkeeper
 from kalshid.trading.exchangeclock import ExchangeClock
-from kalshid.trading.messages import FillBooked, ResetBreaker, SettlementBooked, ask
+from kalshid.trading.messages import FillBooked, LiveOrder, ResetBreaker, SettlementBooked, ask
 from kalshid.trading.risk import RiskStage
 from tests.trading.stagekit import NOW, TICKER, pipeline
 
@@ -163,3 +163,59 @@ async def test_a_sale_reported_after_its_markets_settlement_leaves_risk_with_the
     assert (portfolio.cash_cc, portfolio.realized_pnl_cc, portfolio.fees_paid_cc) == (
         in_order.cash_cc, in_order.realized_pnl_cc, in_order.fees_paid_cc)
     assert portfolio.cash_cc == 10_000_000 - 50_000 - 200 + 30_000 - 100 + 50_000
+
+
+def exchange_order(cid: str, order_id: str, status: str, filled: int, remaining: int) -> Order:
+    return Order(order_id=order_id, client_order_id=cid, ticker=TICKER, side="yes", action="buy", status=status,
+                 yes_price_cc=5000, no_price_cc=5000, fill_count=filled, remaining_count=remaining,
+                 initial_count=3)
+
+
+async def test_an_order_state_moving_backward_or_contradicting_the_final_one_changes_nothing(
+        journal: Journal) -> None:
+    """The feed reports the order executed (3 filled); then the create's answer arrives, older (resting,
+    nothing filled), then a message saying it was canceled: the journal keeps 'executed, 3 filled', each
+    contradiction is kept in the order's events, and the order stays finished, its strategy free."""
+    cid = "e" * 32
+    await journal.record_intent(records.OrderIntent(
+        client_order_id=cid, ts=NOW, strategy=STRATEGY, ticker=TICKER, side="yes", action="buy", price_cc=5000,
+        count=3, tif="immediate_or_cancel"))
+    keeper, risk, _booked = keeper_for(journal, UnreadableOrders())
+    keeper.p.orders.reserve(LiveOrder(cid, STRATEGY, TICKER, Side.YES, Action.BUY, 5000, 3))
+    await keeper.book_fill(attrs.evolve(rest_fill("f-e", "o-e", "bid"), client_order_id=cid), risk, source="feed")
+    await keeper.on_order(exchange_order(cid, "o-e", "executed", 3, 0), risk, source="feed")
+    assert cid not in keeper.p.orders and not keeper.p.orders.is_busy(STRATEGY, TICKER)
+    await keeper.on_order(exchange_order(cid, "o-e", "resting", 0, 3), risk, source="create")
+    await keeper.on_order(exchange_order(cid, "o-e", "canceled", 3, 0), risk, source="feed")
+    record = await journal.get_order_by_client_id(cid)
+    assert record is not None and (record.state.value, record.filled, record.remaining) == ("executed", 3, 0)
+    kinds = [e.event for e in await journal.order_events(cid)]
+    assert "stale_update" in kinds and "illegal_update" in kinds
+    assert len(keeper.p.orders) == 0 and not keeper.p.orders.is_busy(STRATEGY, TICKER)
+    assert keeper.p.orders.holdings[(STRATEGY, TICKER, "yes")] == 3
+
+
+async def test_a_fill_of_an_order_placed_elsewhere_is_booked_once_by_its_book_side_for_no_strategy(
+        journal: Journal) -> None:
+    """A fill whose order the journal does not know (placed by hand): the exchange names its order's
+    client_order_id, which is not ours; it is booked as a purchase of its outcome side, for no strategy,
+    and the same fill seen again (the catch-up after the feed) is booked once."""
+
+    class ManualOrders(UnreadableOrders):
+        async def get_order(self, order_id: str) -> Order:
+            self.order_reads.append(order_id)
+            return attrs.evolve(exchange_order("by-hand-1", order_id, "executed", 3, 0), side="no", book_side="ask")
+
+    exchange = ManualOrders()
+    keeper, risk, booked = keeper_for(journal, exchange)
+    fill = rest_fill("f-hand", "o-hand", "ask")
+    await keeper.book_fill(fill, risk, source="feed")
+    await keeper.book_fill(fill, risk, source="rest")
+    keeper.p.orders = type(keeper.p.orders)()  # a restart: nothing remembered, the journal decides
+    await keeper.book_fill(fill, risk, source="rest")
+    [journaled] = await journal.all_fills()
+    assert (journaled.strategy, journaled.side.value, journaled.action.value, journaled.count) == (None, "no", "buy", 3)
+    item = booked.receive_nowait()
+    assert item.strategy is None and (item.fill.side, item.fill.action) == ("no", "buy")
+    assert booked.statistics().current_buffer_used == 0  # risk heard of it once
+    assert exchange.order_reads == ["o-hand"]  # asked once, then remembered
