@@ -175,6 +175,25 @@ class Bookkeeper:
             self.holdings.booked(part)
             await self._fill_booked(part if part.ts else attrs.evolve(part, ts=now), strategy, source, risk)
         self.p.orders.fills_booked(fill.order_id, fill.count)
+        if owner is not None:
+            await self._check_not_overfilled(fill, owner)
+
+    async def _check_not_overfilled(self, fill: Fill, owner: Owner) -> None:
+        """More contracts booked for one of our orders than it was for: a fill counted twice under two
+        ids, or the exchange contradicting the order. The fills stay booked as reported (they are the
+        account's); it is said loudly, and the position audit compares with the exchange's position."""
+        journal = self.p.require_journal()
+        rec = await journal.get_order_by_client_id(owner.client_order_id)
+        if rec is None or rec.external:  # an order placed elsewhere may have been amended there
+            return
+        booked = sum(f.count for f in (await journal.list_fills(order_id=fill.order_id, limit=1000)).items)
+        if booked > rec.count:
+            log.error("fills exceed their order's count: one counted twice, or the exchange contradicts the order",
+                      order_id=fill.order_id, client_order_id=rec.client_order_id, market=fill.ticker,
+                      order_count=rec.count, booked=booked, fill_id=fill.fill_id)
+            self.p.publish("alert", {"level": "error", "kind": "fills_exceed_order", "order_id": fill.order_id,
+                                     "ticker": fill.ticker, "detail": f"{booked} contracts booked for an order "
+                                                                      f"of {rec.count}"})
 
     async def _fill_booked(self, fill: Fill, strategy: str | None, source: str, risk: Risk) -> None:
         log.info("fill", fill_id=fill.fill_id, order_id=fill.order_id, client_order_id=fill.client_order_id,

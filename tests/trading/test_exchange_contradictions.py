@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 import trio
+from structlog.testing import capture_logs
 
 from kalshid.core.portfolio import Fill as PortfolioFill
 from kalshid.core.portfolio import Portfolio
@@ -219,3 +220,23 @@ async def test_a_fill_of_an_order_placed_elsewhere_is_booked_once_by_its_book_si
     assert item.strategy is None and (item.fill.side, item.fill.action) == ("no", "buy")
     assert booked.statistics().current_buffer_used == 0  # risk heard of it once
     assert exchange.order_reads == ["o-hand"]  # asked once, then remembered
+
+
+async def test_fills_beyond_their_orders_count_are_booked_as_reported_and_said_loudly(journal: Journal) -> None:
+    """An order for 3 gets fills of 2 and 2 under two trade ids (one counted twice somewhere, or the
+    exchange contradicting the order): both are booked, as the account's fills must be, and an error
+    line and an alert name the order; fills within the count say nothing."""
+    await journal_order(journal, "v" * 32, "o-v", "buy")
+    alerts: list[dict[str, Any]] = []
+    keeper, risk, _booked = keeper_for(journal, UnreadableOrders())
+    keeper.p.publish = lambda kind, data: alerts.append(data) if kind == "alert" else None
+    with capture_logs() as logs:
+        await keeper.book_fill(attrs.evolve(rest_fill("f-v1", "o-v", "bid"), count=2), risk, source="feed")
+        await keeper.book_fill(attrs.evolve(rest_fill("f-v1", "o-v", "bid"), count=2), risk, source="rest")
+        assert alerts == [] and not [e for e in logs if e["log_level"] == "error"]
+        await keeper.book_fill(attrs.evolve(rest_fill("f-v2", "o-v", "bid"), count=2), risk, source="feed")
+    [line] = [e for e in logs if e["log_level"] == "error"]
+    assert line["event"].startswith("fills exceed their order's count") and line["order_id"] == "o-v"
+    assert (line["order_count"], line["booked"]) == (3, 4)
+    assert [a["kind"] for a in alerts] == ["fills_exceed_order"]
+    assert sum(f.count for f in await journal.all_fills()) == 4
