@@ -15,12 +15,21 @@ from kalshid.core.portfolio import Fill as PortfolioFill
 from kalshid.core.portfolio import Portfolio
 from kalshid.core.risk import RiskEngine, RiskLimits
 from kalshid.core.vocab import Action, Side
+from kalshid.exchange.base import FillReceived, MarketLifecycle, OrderUpdated, PositionUpdated
 from kalshid.exchange.errors import RateLimited
 from kalshid.exchange.types import Fill, Order, Settlement
 from kalshid.store import Journal, records
 from kalshid.trading.bookkeeping import Bookkeeper
 from kalshid.trading.exchangeclock import ExchangeClock
-from kalshid.trading.messages import FillBooked, LiveOrder, ResetBreaker, SettlementBooked, ask
+from kalshid.trading.execution import ExecutionSettings, ExecutionStage
+from kalshid.trading.messages import (
+    FillBooked,
+    LiveOrder,
+    ResetBreaker,
+    SettlementBooked,
+    ShutdownRequested,
+    ask,
+)
 from kalshid.trading.risk import RiskStage
 from tests.trading.stagekit import NOW, TICKER, pipeline
 
@@ -240,3 +249,54 @@ async def test_fills_beyond_their_orders_count_are_booked_as_reported_and_said_l
     assert (line["order_count"], line["booked"]) == (3, 4)
     assert [a["kind"] for a in alerts] == ["fills_exceed_order"]
     assert sum(f.count for f in await journal.all_fills()) == 4
+
+
+async def test_messages_about_markets_and_orders_not_followed_leave_the_execution_stage_running(
+        journal: Journal) -> None:
+    """Lifecycle and position messages for a market nobody follows, a final update of an order placed
+    elsewhere (not adopted: nothing rests) and an unknown lifecycle event pass through the execution
+    stage; a fill of ours behind them is booked, and the stage stops when asked."""
+    other = "KXBTCD-26JUL0819-T100000"
+
+    class Quiet(UnreadableOrders):
+        async def list_fills(self, **_: object) -> list[Fill]:
+            return []
+
+        async def list_settlements(self, **_: object) -> list[Settlement]:
+            return []
+
+        async def resolve_in_flight(self, client_order_id: str, *, ticker: str) -> Order | None:
+            return None
+
+    await journal_order(journal, "w" * 32, "o-w", "buy")
+    p = pipeline(journal)
+    p.exchange = Quiet()  # type: ignore[assignment]
+    clock = ExchangeClock()
+    clock.observe(NOW, trio.current_time())
+    stage = ExecutionStage(p, clock, ExecutionSettings(cancel_on_shutdown=False))
+    inbox_send, inbox = trio.open_memory_channel[Any](10)
+    risk_send, risk = trio.open_memory_channel[Any](100)
+    elsewhere = attrs.evolve(exchange_order("", "o-elsewhere", "canceled", 0, 0), ticker=other)
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stage.run, inbox, risk_send)
+            for event in (MarketLifecycle(other, "settled", 0.0, result="yes"),
+                          MarketLifecycle(TICKER, "brand_new_event", 0.0),
+                          PositionUpdated(other, -7, None, None, None, None, 0.0),
+                          OrderUpdated(elsewhere, 0.0),
+                          FillReceived(rest_fill("f-w", "o-w", "bid"), 0.0)):
+                await inbox_send.send(event)
+            await inbox_send.send(ShutdownRequested())
+    [journaled] = await journal.all_fills()
+    assert (journaled.fill_id, journaled.strategy) == ("f-w", STRATEGY)
+    assert len(p.orders) == 0 and not (await journal.list_orders(external=True)).items
+    assert [type(item) for item in drain(risk)].count(FillBooked) == 1
+
+
+def drain(channel: trio.MemoryReceiveChannel[Any]) -> list[Any]:
+    out = []
+    while True:
+        try:
+            out.append(channel.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel):
+            return out
