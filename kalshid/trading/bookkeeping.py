@@ -166,6 +166,7 @@ class Bookkeeper:
         if not parts:
             return  # booked before
         now = self.clock.now()
+        settled = await self._settled_result(fill.ticker)
         written = await journal.record_fill_parts([journal_fill(part, ts=now, strategy=strategy) for part in parts])
         if not written[0]:
             return  # the first part decides: booked before (a fill seen twice)
@@ -173,7 +174,8 @@ class Bookkeeper:
         # dates it by that when no market data has come in yet
         for part in parts:
             self.holdings.booked(part)
-            await self._fill_booked(part if part.ts else attrs.evolve(part, ts=now), strategy, source, risk)
+            await self._fill_booked(part if part.ts else attrs.evolve(part, ts=now), strategy, source, risk,
+                                    settled)
         self.p.orders.fills_booked(fill.order_id, fill.count)
         if owner is not None:
             await self._check_not_overfilled(fill, owner)
@@ -195,13 +197,21 @@ class Bookkeeper:
                                      "ticker": fill.ticker, "detail": f"{booked} contracts booked for an order "
                                                                       f"of {rec.count}"})
 
-    async def _fill_booked(self, fill: Fill, strategy: str | None, source: str, risk: Risk) -> None:
+    async def _settled_result(self, ticker: str) -> CoreSide | None:
+        """The result of ``ticker``'s settlement if the journal has one (yes or no), else None."""
+        record = await self.p.require_journal().get_settlement(ticker)
+        result = record.settlement.result.value if record is not None else None
+        return CoreSide(result) if result in ("yes", "no") else None
+
+    async def _fill_booked(self, fill: Fill, strategy: str | None, source: str, risk: Risk,
+                           settled: CoreSide | None = None) -> None:
         log.info("fill", fill_id=fill.fill_id, order_id=fill.order_id, client_order_id=fill.client_order_id,
                  market=fill.ticker, side=fill.side, action=fill.action, count=fill.count,
                  price_cc=fill.price_cc, fee_cc=fill.fee_cc, taker=fill.is_taker, strategy=strategy,
                  source=source)
         self.counters.bump("fills")
-        self.p.orders.fill_booked(strategy, fill.ticker, fill.side, fill.action, fill.count)
+        if settled is None:  # a settled market's holdings are gone with it
+            self.p.orders.fill_booked(strategy, fill.ticker, fill.side, fill.action, fill.count)
         if self.metrics is not None:
             self.metrics.fill(strategy=strategy or "external", count=fill.count)
         self.p.publish("trade_execution", {
@@ -209,7 +219,7 @@ class Bookkeeper:
             "ticker": fill.ticker, "side": fill.side, "action": fill.action, "count": fill.count,
             "price_cc": fill.price_cc, "fee_cc": fill.fee_cc, "is_taker": fill.is_taker,
             "strategy": strategy, "ts": fill.ts.isoformat() if fill.ts else None})
-        await risk.send(FillBooked(fill, strategy))
+        await risk.send(FillBooked(fill, strategy, settled))
 
     async def poll_fills(self, risk: Risk, *, ticker: str | None = None) -> None:
         exchange = self.p.require_exchange()

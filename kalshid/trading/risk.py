@@ -194,7 +194,7 @@ class RiskStage:
         self._booked_at[item.fill.ticker] = trio.current_time()
         self._roll_day(fill.ts)
         try:
-            result = self._settled.get(fill.ticker)
+            result = item.settled or self._settled.get(fill.ticker)
             if result is None:
                 state.portfolio = state.portfolio.apply_fill(fill)
             else:  # found after its market's settlement, which paid for what it left (a sale: for what it took)

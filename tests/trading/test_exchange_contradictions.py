@@ -300,3 +300,25 @@ def drain(channel: trio.MemoryReceiveChannel[Any]) -> list[Any]:
             out.append(channel.receive_nowait())
         except (trio.WouldBlock, trio.EndOfChannel):
             return out
+
+
+async def test_a_fill_reported_after_a_settlement_risk_never_heard_of_is_settled_with_it(journal: Journal) -> None:
+    """After a restart risk's portfolio is rebuilt from the journal, which has the market's settlement;
+    a fill of that market the exchange reports only now is settled as it is booked, leaving no open
+    position in a market that is over (one would hold a position slot and its worst case for good)."""
+    await journal_order(journal, "x" * 32, "o-x", "buy")
+    await journal.record_settlement(records.Settlement(
+        ticker=TICKER, result=records.SettlementResult.YES, revenue_cc=0, yes_count=0, no_count=0,
+        settled_ts=NOW + timedelta(minutes=11), fee_cc=0))
+    keeper, risk, booked = keeper_for(journal, UnreadableOrders())
+    await keeper.book_fill(attrs.evolve(rest_fill("f-x", "o-x", "bid"), fee_cc=100), risk, source="rest")
+    item = booked.receive_nowait()
+    assert item.settled is Side.YES
+    assert keeper.p.orders.holdings.get((STRATEGY, TICKER, "yes"), 0) == 0  # the market is over
+    p = pipeline(journal)
+    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
+                                               max_daily_loss_cc=10_000_000, max_window_exposure_cc=10_000_000)))
+    orders, _orders_recv = trio.open_memory_channel[Any](10)
+    await stage._on_fill(item, orders)
+    assert p.state.portfolio.positions == {}
+    assert p.state.portfolio.cash_cc == 10_000_000 - 15_000 - 100 + 30_000
