@@ -115,8 +115,8 @@ class FaultInjector:
     """Decides, from a seeded generator, which requests and messages get which fault.
 
     Kinds recorded: ``http_500``, ``http_503``, ``http_429``, ``lost_response``, ``seq_gap``,
-    ``ws_drop``, ``repeat_private``. ``events`` keeps the latest ``MAX_EVENTS`` (a bounded deque, so a long run does
-    not grow memory); ``counts`` keeps totals. ``on_event`` (optional) is called with each event,
+    ``ws_drop``, ``repeat_private``. ``events`` keeps the latest ``MAX_EVENTS`` (a bounded deque, so a
+    long run does not grow memory); ``counts`` keeps totals. ``on_event`` (optional) is called with each event,
     e.g. so the shell can log it. Decisions depend only on the seed and the call sequence.
     """
 

@@ -1,5 +1,8 @@
-"""The daemon against a simulator that sends fills and order updates again, out of order: a fill seen
-twice, an order's older state after its newer one (``repeat_private_rate``).
+"""The daemon against a simulator that sends fills and order updates a second time, after later
+messages (``repeat_private_rate``): a fill seen twice, an order's update seen again once the order has
+moved on (its fills booked, its create answer taken). An order's older state arriving after a newer one
+is driven at the bookkeeper (tests/trading/test_exchange_contradictions.py): kalshid's orders are
+immediate-or-cancel and reach their final state in one step.
 
 Afterwards every exchange fill is booked exactly once, each order's journaled state and fill count are
 the exchange's final ones, and cash and positions equal the exchange's to the centi-cent.
