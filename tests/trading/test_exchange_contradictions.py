@@ -16,7 +16,7 @@ from kalshid.core.portfolio import Portfolio
 from kalshid.core.risk import RiskEngine, RiskLimits
 from kalshid.core.vocab import Action, Side
 from kalshid.exchange.base import FillReceived, MarketLifecycle, OrderUpdated, PositionUpdated
-from kalshid.exchange.errors import RateLimited
+from kalshid.exchange.errors import RateLimited, ServerError
 from kalshid.exchange.types import Fill, Order, Settlement
 from kalshid.store import Journal, records
 from kalshid.trading.bookkeeping import Bookkeeper
@@ -30,6 +30,7 @@ from kalshid.trading.messages import (
     ShutdownRequested,
     ask,
 )
+from kalshid.trading.reconcile import rebuild_portfolio
 from kalshid.trading.risk import RiskStage
 from tests.trading.stagekit import NOW, TICKER, pipeline
 
@@ -322,3 +323,60 @@ async def test_a_fill_reported_after_a_settlement_risk_never_heard_of_is_settled
     await stage._on_fill(item, orders)
     assert p.state.portfolio.positions == {}
     assert p.state.portfolio.cash_cc == 10_000_000 - 15_000 - 100 + 30_000
+
+
+async def test_a_sale_the_settlement_check_could_not_read_is_booked_later_and_everything_agrees(
+        journal: Journal) -> None:
+    """Ten YES bought; five sold before the close. At settlement the exchange's fills cannot be read
+    (503), so the settlement is booked without the sale (a mismatch, alerted); the next catch-up brings
+    the sale. Risk's portfolio then equals the journal's replay and the exchange's money: ten bought at
+    50¢, five sold at 60¢, five paid $1."""
+    await journal_order(journal, "b" * 32, "o-buy", "buy")
+    await journal_order(journal, "s" * 32, "o-sell", "sell")
+    bought = attrs.evolve(rest_fill("f-buy", "o-buy", "bid"), count=10, fee_cc=200)
+    sold = attrs.evolve(rest_fill("f-sell", "o-sell", "ask"), count=5, yes_price_cc=6000, no_price_cc=4000,
+                        fee_cc=100, ts=NOW + timedelta(minutes=5))
+    settlement = Settlement(ticker=TICKER, event_ticker="", market_result="yes", yes_count=5, no_count=0,
+                            yes_total_cost_cc=25_000, no_total_cost_cc=0, revenue_cc=50_000, fee_cc=0,
+                            settled_time=NOW + timedelta(minutes=11))
+
+    class LateSale(UnreadableOrders):
+        readable = False
+
+        async def list_fills(self, **_: object) -> list[Fill]:
+            if not self.readable:
+                raise ServerError("503 upstream down", status=503)
+            return [bought, sold]
+
+        async def list_settlements(self, **_: object) -> list[Settlement]:
+            return [settlement]
+
+    exchange = LateSale()
+    keeper, risk_send, booked = keeper_for(journal, exchange)
+    p = keeper.p
+    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
+                                               max_daily_loss_cc=10_000_000, max_window_exposure_cc=10_000_000)))
+    orders, _orders_recv = trio.open_memory_channel[Any](10)
+
+    async def to_risk() -> None:
+        for item in drain(booked):
+            if isinstance(item, FillBooked):
+                await stage._on_fill(item, orders)
+            elif isinstance(item, SettlementBooked):
+                await stage._on_settlement(item, orders)
+
+    await keeper.book_fill(bought, risk_send, source="feed")
+    await to_risk()
+    await keeper.poll_settlements(risk_send)  # the settlement's fill check: 503, checked without them
+    await to_risk()
+    [record] = await journal.settlements()
+    assert record.check is records.JournalCheck.MISMATCH
+    exchange.readable = True
+    await keeper.poll_fills(risk_send)  # the catch-up brings the sale
+    await to_risk()
+    portfolio = p.state.portfolio
+    replayed = await rebuild_portfolio(journal)
+    assert portfolio.positions == {} and replayed.positions == {} and await journal.positions() == []
+    money = -10 * 5000 - 200 + 5 * 6000 - 100 + 5 * 10_000
+    assert (portfolio.cash_cc - 10_000_000, replayed.cash_cc) == (money, money)
+    assert portfolio.realized_pnl_cc == replayed.realized_pnl_cc == money
