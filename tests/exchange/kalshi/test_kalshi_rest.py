@@ -262,8 +262,11 @@ def _order_server(create: httpx.Response | Exception, listed: list[dict[str, obj
         httpx.Response(503, json={"error": {"code": "service_unavailable", "message": "try later"}}),
         httpx.ReadTimeout("timed out"),
         httpx.RemoteProtocolError("peer closed"),
+        httpx.Response(201, content=b'{"order_id": "o-1", "fill_co'),  # accepted, answer cut short
+        httpx.Response(200, content=b"<html><head><title>Just a moment...</title></head></html>"),
+        httpx.Response(502, content=b"<html><head><title>502 Bad Gateway</title></head></html>"),
     ],
-    ids=["503", "timeout", "transport"],
+    ids=["503", "timeout", "transport", "2xx-cut-short", "2xx-html-page", "502-html-page"],
 )
 @pytest.mark.parametrize("created", [True, False], ids=["found", "not-found"])
 async def test_create_is_sent_once_then_in_flight_then_resolved(
