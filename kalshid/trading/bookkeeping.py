@@ -181,21 +181,26 @@ class Bookkeeper:
             await self._check_not_overfilled(fill, owner)
 
     async def _check_not_overfilled(self, fill: Fill, owner: Owner) -> None:
-        """More contracts booked for one of our orders than it was for: a fill counted twice under two
-        ids, or the exchange contradicting the order. The fills stay booked as reported (they are the
-        account's); it is said loudly, and the position audit compares with the exchange's position."""
+        """More contracts booked for one of our orders than it was for, or than its final state says it
+        filled (a rejection included): a fill counted twice under two ids, or the exchange contradicting
+        the order. The fills stay booked as reported (they are the account's); it is said loudly, and the
+        position audit compares with the exchange's position."""
         journal = self.p.require_journal()
         rec = await journal.get_order_by_client_id(owner.client_order_id)
         if rec is None or rec.external:  # an order placed elsewhere may have been amended there
             return
+        final = rec.state in (records.OrderState.EXECUTED, records.OrderState.CANCELED, records.OrderState.REJECTED)
+        limit = rec.filled if final else rec.count
         booked = sum(f.count for f in (await journal.list_fills(order_id=fill.order_id, limit=1000)).items)
-        if booked > rec.count:
-            log.error("fills exceed their order's count: one counted twice, or the exchange contradicts the order",
+        if booked > limit:
+            what = f"its final state ({rec.state.value}, {rec.filled} filled)" if final else f"its count ({rec.count})"
+            log.error("fills exceed their order: one counted twice, or the exchange contradicts the order",
                       order_id=fill.order_id, client_order_id=rec.client_order_id, market=fill.ticker,
-                      order_count=rec.count, booked=booked, fill_id=fill.fill_id)
+                      order_count=rec.count, state=rec.state.value, filled=rec.filled, booked=booked,
+                      fill_id=fill.fill_id)
             self.p.publish("alert", {"level": "error", "kind": "fills_exceed_order", "order_id": fill.order_id,
                                      "ticker": fill.ticker, "detail": f"{booked} contracts booked for an order "
-                                                                      f"of {rec.count}"})
+                                                                      f"whose {what} says fewer"})
 
     async def _settled_result(self, ticker: str) -> CoreSide | None:
         """The result of ``ticker``'s settlement if the journal has one (yes or no), else None."""

@@ -232,11 +232,18 @@ async def test_a_fill_of_an_order_placed_elsewhere_is_booked_once_by_its_book_si
     assert exchange.order_reads == ["o-hand"]  # asked once, then remembered
 
 
-async def test_fills_beyond_their_orders_count_are_booked_as_reported_and_said_loudly(journal: Journal) -> None:
-    """An order for 3 gets fills of 2 and 2 under two trade ids (one counted twice somewhere, or the
-    exchange contradicting the order): both are booked, as the account's fills must be, and an error
-    line and an alert name the order; fills within the count say nothing."""
-    await journal_order(journal, "v" * 32, "o-v", "buy")
+async def test_fills_beyond_their_order_are_booked_as_reported_and_said_loudly(journal: Journal) -> None:
+    """Fills booked for one of our orders beyond what it was for, or beyond what its final state says it
+    filled (a fill counted twice under two trade ids, or the exchange contradicting the order, or a
+    rejection kalshid concluded when the order could not be found): all are booked, as the account's
+    fills must be, and an error line and an alert name the order; fills within it say nothing."""
+    await journal_order(journal, "v" * 32, "o-v", "buy")  # for 3, executed with 3 filled
+    await journal.record_intent(records.OrderIntent(
+        client_order_id="r" * 32, ts=NOW, strategy=STRATEGY, ticker=TICKER, side="yes", action="buy",
+        price_cc=5000, count=3, tif="immediate_or_cancel"))
+    await journal.apply_order_update(records.OrderUpdate(  # the in-flight lookup gave up on it
+        state=records.OrderState.REJECTED, ts=NOW, filled=0, remaining=0, fees_cc=0, client_order_id="r" * 32,
+        source="resolve", detail="not found by client_order_id for 60s"))
     alerts: list[dict[str, Any]] = []
     keeper, risk, _booked = keeper_for(journal, UnreadableOrders())
     keeper.p.publish = lambda kind, data: alerts.append(data) if kind == "alert" else None
@@ -245,11 +252,16 @@ async def test_fills_beyond_their_orders_count_are_booked_as_reported_and_said_l
         await keeper.book_fill(attrs.evolve(rest_fill("f-v1", "o-v", "bid"), count=2), risk, source="rest")
         assert alerts == [] and not [e for e in logs if e["log_level"] == "error"]
         await keeper.book_fill(attrs.evolve(rest_fill("f-v2", "o-v", "bid"), count=2), risk, source="feed")
-    [line] = [e for e in logs if e["log_level"] == "error"]
-    assert line["event"].startswith("fills exceed their order's count") and line["order_id"] == "o-v"
-    assert (line["order_count"], line["booked"]) == (3, 4)
-    assert [a["kind"] for a in alerts] == ["fills_exceed_order"]
-    assert sum(f.count for f in await journal.all_fills()) == 4
+        late = attrs.evolve(rest_fill("f-r", "o-r", "bid"), count=1, client_order_id="r" * 32)
+        await keeper.book_fill(late, risk, source="feed")
+    lines = [e for e in logs if e["log_level"] == "error"]
+    assert [(e["order_id"], e["state"], e["filled"], e["booked"]) for e in lines] == [
+        ("o-v", "executed", 3, 4), ("o-r", "rejected", 0, 1)]
+    assert all(e["event"].startswith("fills exceed their order") for e in lines)
+    assert [a["kind"] for a in alerts] == ["fills_exceed_order"] * 2
+    assert "rejected, 0 filled" in alerts[1]["detail"]
+    assert sum(f.count for f in await journal.all_fills()) == 5
+    assert {f.fill_id: f.strategy for f in await journal.all_fills()}["f-r"] == STRATEGY
 
 
 async def test_messages_about_markets_and_orders_not_followed_leave_the_execution_stage_running(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from daemonkit import running_daemon, wait_for
 
@@ -27,6 +28,15 @@ async def test_fills_and_order_updates_sent_twice_and_late_are_booked_once(tmp_p
     async with running_daemon(tmp_path, KALSHID_SIM__FAULTS="repeat_private_rate=0.3") as (daemon, _sup):
         venue = daemon.p.sim_handle.venue
         injected = venue.faults
+        alerts: list[object] = []
+        publish = daemon.p.publish
+
+        def publishing(kind: str, data: dict[str, Any]) -> None:
+            if kind == "alert":
+                alerts.append(data.get("kind"))
+            publish(kind, data)
+
+        daemon.p.publish = publishing
 
         def repeated(kind: str) -> int:
             return sum(1 for e in injected.events if e.kind == "repeat_private" and e.detail.startswith(kind))
@@ -42,6 +52,8 @@ async def test_fills_and_order_updates_sent_twice_and_late_are_booked_once(tmp_p
         fills = await journal.all_fills()
         orders = {o.client_order_id: o for o in (await journal.list_orders(limit=1000)).items}
 
+    # a repeat is recognised as one: no fill is taken for a second one, nothing contradicts the books
+    assert not {"fills_exceed_order", "portfolio_mismatch", "settlement_mismatch"} & set(alerts), alerts
     engine = venue.exchange
     account = engine.accounts[TRADER_USER]
     # each exchange fill once: its first part keeps the exchange's id, an opening remainder adds ':open'
