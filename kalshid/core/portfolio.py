@@ -133,6 +133,18 @@ class Portfolio:
         return self._with_position(pos, cash_delta=cash_delta, realized_delta=realized_delta,
                                    fee=fill.fee_cc)
 
+    def apply_settled_fill(self, fill: Fill, result: Side) -> Portfolio:
+        """The portfolio after ``fill``, reported only once its market had settled at ``result``: the
+        trade happened before the settlement, which paid out the holding as it was booked then. A
+        purchase adds contracts the settlement pays too; a sale took contracts the settlement paid:
+        they were sold at the fill's price instead, so cash and realised P&L move by count × (price −
+        value), less the fee. Raises :class:`PortfolioError` only for a malformed fill."""
+        if fill.action is Action.BUY:
+            return self.apply_fill(fill).settle(fill.ticker, result)
+        delta = fill.count * (fill.price_cc - _value_cc(fill.side, result)) - fill.fee_cc
+        return attrs.evolve(self, cash_cc=self.cash_cc + delta, realized_pnl_cc=self.realized_pnl_cc + delta,
+                            fees_paid_cc=self.fees_paid_cc + fill.fee_cc)
+
     def position_after(self, ticker: str, side: Side, action: Action, count: int, price_cc: int,
                        fee_cc: int) -> tuple[Position, int, int]:
         """``(position, cash_delta, realized_delta)``: ``ticker``'s position and the changes to cash and

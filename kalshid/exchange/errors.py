@@ -67,7 +67,7 @@ class Gone(ExchangeError):
 
 
 class RateLimited(ExchangeError):
-    """429: a rate-limit bucket is empty. Kalshi sends no Retry-After; back off."""
+    """429: a rate-limit bucket is empty. Back off (a read honours a Retry-After, which Kalshi is not known to send)."""
 
 
 class ServerError(ExchangeError):

@@ -14,6 +14,9 @@ Faults:
 ``http_5xx_rate=P``         answer this fraction of requests with 500 or 503 (half each)
 ``http_429_rate=P``         answer this fraction of requests with 429 (rate limited)
 ``lost_response_rate=P``    perform the request but never deliver its response
+``repeat_private_rate=P``   send this fraction of ``fill`` and ``user_order`` messages again, after the
+                            next private message on the connection: a fill seen twice, an order's older
+                            state arriving after its newer one
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import attrs
 
 HttpFault = Literal["500", "503", "429", "lost"]
 
-_RATE_NAMES = ("seq_gap_rate", "http_5xx_rate", "http_429_rate", "lost_response_rate")
+_RATE_NAMES = ("seq_gap_rate", "http_5xx_rate", "http_429_rate", "lost_response_rate", "repeat_private_rate")
 _KNOWN = ("ws_drop_every", "latency_ms", *_RATE_NAMES)
 MAX_EVENTS = 10_000
 
@@ -43,6 +46,7 @@ class FaultSpec:
     http_5xx_rate: float = 0.0
     http_429_rate: float = 0.0
     lost_response_rate: float = 0.0
+    repeat_private_rate: float = 0.0
 
     @property
     def any(self) -> bool:
@@ -111,8 +115,8 @@ class FaultInjector:
     """Decides, from a seeded generator, which requests and messages get which fault.
 
     Kinds recorded: ``http_500``, ``http_503``, ``http_429``, ``lost_response``, ``seq_gap``,
-    ``ws_drop``. ``events`` keeps the latest ``MAX_EVENTS`` (a bounded deque, so a long run does
-    not grow memory); ``counts`` keeps totals. ``on_event`` (optional) is called with each event,
+    ``ws_drop``, ``repeat_private``. ``events`` keeps the latest ``MAX_EVENTS`` (a bounded deque, so a
+    long run does not grow memory); ``counts`` keeps totals. ``on_event`` (optional) is called with each event,
     e.g. so the shell can log it. Decisions depend only on the seed and the call sequence.
     """
 
@@ -153,6 +157,13 @@ class FaultInjector:
         """For one outgoing seq'd WS message: True means bump ``seq`` by one extra (a gap)."""
         if self.spec.seq_gap_rate > 0 and self._rng.random() < self.spec.seq_gap_rate:
             self._record("seq_gap", detail, now)
+            return True
+        return False
+
+    def repeat_private(self, *, now: float | None = None, detail: str = "") -> bool:
+        """For one outgoing ``fill`` or ``user_order`` message: True means send it again later."""
+        if self.spec.repeat_private_rate > 0 and self._rng.random() < self.spec.repeat_private_rate:
+            self._record("repeat_private", detail, now)
             return True
         return False
 

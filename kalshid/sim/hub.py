@@ -5,7 +5,8 @@ subscription with ``type``/``sid``/``seq``. Each connection has a bounded outbou
 client that cannot keep up (its queue is full) is disconnected with close reason
 ``slow consumer`` — the engine never waits for a socket. ``seq`` is per subscription on the channels
 whose AsyncAPI messages carry one (order book, trade, lifecycle, CF Benchmarks) and starts at 1; a
-fault injector may skip order book numbers on purpose (``seq_gap_rate``).
+fault injector may skip order book numbers on purpose (``seq_gap_rate``), and send a ``fill`` or
+``user_order`` again after the connection's next private message (``repeat_private_rate``).
 
 Publishing is synchronous (``send_nowait``), so a subscribe's snapshot and the deltas after it
 are in order without locks: everything runs on the one Trio thread.
@@ -36,6 +37,7 @@ from kalshid.sim.model import (
 
 SLOW_CONSUMER = "slow consumer: outbound queue full"
 SEQ_CHANNELS = frozenset({"orderbook_delta", "trade", "market_lifecycle_v2", "cfbenchmarks_value"})
+REPEATABLE = frozenset({"fill", "user_orders"})  # the private channels repeat_private_rate repeats on
 
 
 @attrs.define
@@ -60,6 +62,7 @@ class Connection:
         self.send_channel, self.receive_channel = trio.open_memory_channel[str](queue_size)
         self.close_reason: str | None = None
         self.sent = 0
+        self.repeats: list[str] = []  # private messages to send again after the next one (a fault)
 
     def new_sid(self) -> int:
         return next(self._next_sid)
@@ -155,8 +158,19 @@ class Hub:
                 if body_json is None:
                     body_json = dumps(body)
                 seq = self.next_seq(sub, may_skip=False) if channel in SEQ_CHANNELS else None
-                conn.offer(envelope(kind, sub.sid, body_json, seq))
+                text = envelope(kind, sub.sid, body_json, seq)
+                conn.offer(text)
                 self.published += 1
+                if channel in REPEATABLE:
+                    self._repeat_later(conn, text, f"{kind} conn={conn.conn_id}")
+
+    def _repeat_later(self, conn: Connection, text: str, detail: str) -> None:
+        """After a private message: send the ones held back for a repeat, then maybe hold this one."""
+        held, conn.repeats = conn.repeats, []
+        for old in held:
+            conn.offer(old)
+        if self.faults is not None and self.faults.repeat_private(now=self._now(), detail=detail):
+            conn.repeats.append(text)
 
     def publish_all(self, events: Iterable[Event]) -> None:
         for event in events:

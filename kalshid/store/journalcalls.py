@@ -142,6 +142,10 @@ class JournalCalls:
     async def get_order_by_client_id(self, client_order_id: str) -> OrderRecord | None:
         return await self._run(sql_read.get_order, client_order_id)
 
+    async def get_order_by_order_id(self, order_id: str) -> OrderRecord | None:
+        """The order the exchange knows as ``order_id`` (journaled once an answer or update named it)."""
+        return await self._run(sql_read.get_order_by_order_id, order_id)
+
     async def unacknowledged_intents(self) -> list[OrderRecord]:
         """Intents journaled but possibly never acknowledged (``pending``, ``in_flight``), oldest first.
 

@@ -127,6 +127,11 @@ def get_order(conn: sqlite3.Connection, client_order_id: str) -> OrderRecord | N
     return None if row is None else _order(row)
 
 
+def get_order_by_order_id(conn: sqlite3.Connection, order_id: str) -> OrderRecord | None:
+    row = conn.execute(f"SELECT {_ORDER_COLS} FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+    return None if row is None else _order(row)
+
+
 def orders_in_states(conn: sqlite3.Connection, states: Collection[OrderState]) -> list[OrderRecord]:
     """Orders whose state is in ``states``, oldest first (e.g. the unacknowledged intents)."""
     marks = ", ".join("?" * len(states))

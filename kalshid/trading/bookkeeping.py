@@ -166,21 +166,57 @@ class Bookkeeper:
         if not parts:
             return  # booked before
         now = self.clock.now()
+        settled = await self._settled_result(fill.ticker)
         written = await journal.record_fill_parts([journal_fill(part, ts=now, strategy=strategy) for part in parts])
         if not written[0]:
             return  # the first part decides: booked before (a fill seen twice)
+        # each part goes on with a time (the exchange's, else the estimate the journal booked it at): risk
+        # dates it by that when no market data has come in yet
         for part in parts:
             self.holdings.booked(part)
-            await self._fill_booked(part, strategy, source, risk)
+            await self._fill_booked(part if part.ts else attrs.evolve(part, ts=now), strategy, source, risk,
+                                    settled)
         self.p.orders.fills_booked(fill.order_id, fill.count)
+        if owner is not None:
+            await self._check_not_overfilled(fill, owner)
 
-    async def _fill_booked(self, fill: Fill, strategy: str | None, source: str, risk: Risk) -> None:
+    async def _check_not_overfilled(self, fill: Fill, owner: Owner) -> None:
+        """More contracts booked for one of our orders than it was for, or than its final state says it
+        filled (a rejection included): a fill counted twice under two ids, or the exchange contradicting
+        the order. The fills stay booked as reported (they are the account's); it is said loudly, and the
+        position audit compares with the exchange's position."""
+        journal = self.p.require_journal()
+        rec = await journal.get_order_by_client_id(owner.client_order_id)
+        if rec is None or rec.external:  # an order placed elsewhere may have been amended there
+            return
+        final = rec.state in (records.OrderState.EXECUTED, records.OrderState.CANCELED, records.OrderState.REJECTED)
+        limit = rec.filled if final else rec.count
+        booked = sum(f.count for f in (await journal.list_fills(order_id=fill.order_id, limit=1000)).items)
+        if booked > limit:
+            what = f"its final state ({rec.state.value}, {rec.filled} filled)" if final else f"its count ({rec.count})"
+            log.error("fills exceed their order: one counted twice, or the exchange contradicts the order",
+                      order_id=fill.order_id, client_order_id=rec.client_order_id, market=fill.ticker,
+                      order_count=rec.count, state=rec.state.value, filled=rec.filled, booked=booked,
+                      fill_id=fill.fill_id)
+            self.p.publish("alert", {"level": "error", "kind": "fills_exceed_order", "order_id": fill.order_id,
+                                     "ticker": fill.ticker, "detail": f"{booked} contracts booked for an order "
+                                                                      f"whose {what} says fewer"})
+
+    async def _settled_result(self, ticker: str) -> CoreSide | None:
+        """The result of ``ticker``'s settlement if the journal has one (yes or no), else None."""
+        record = await self.p.require_journal().get_settlement(ticker)
+        result = record.settlement.result.value if record is not None else None
+        return CoreSide(result) if result in ("yes", "no") else None
+
+    async def _fill_booked(self, fill: Fill, strategy: str | None, source: str, risk: Risk,
+                           settled: CoreSide | None = None) -> None:
         log.info("fill", fill_id=fill.fill_id, order_id=fill.order_id, client_order_id=fill.client_order_id,
                  market=fill.ticker, side=fill.side, action=fill.action, count=fill.count,
                  price_cc=fill.price_cc, fee_cc=fill.fee_cc, taker=fill.is_taker, strategy=strategy,
                  source=source)
         self.counters.bump("fills")
-        self.p.orders.fill_booked(strategy, fill.ticker, fill.side, fill.action, fill.count)
+        if settled is None:  # a settled market's holdings are gone with it
+            self.p.orders.fill_booked(strategy, fill.ticker, fill.side, fill.action, fill.count)
         if self.metrics is not None:
             self.metrics.fill(strategy=strategy or "external", count=fill.count)
         self.p.publish("trade_execution", {
@@ -188,7 +224,7 @@ class Bookkeeper:
             "ticker": fill.ticker, "side": fill.side, "action": fill.action, "count": fill.count,
             "price_cc": fill.price_cc, "fee_cc": fill.fee_cc, "is_taker": fill.is_taker,
             "strategy": strategy, "ts": fill.ts.isoformat() if fill.ts else None})
-        await risk.send(FillBooked(fill, strategy))
+        await risk.send(FillBooked(fill, strategy, settled))
 
     async def poll_fills(self, risk: Risk, *, ticker: str | None = None) -> None:
         exchange = self.p.require_exchange()
@@ -229,7 +265,8 @@ class Bookkeeper:
                                          "detail": record.check_detail})
             if s.market_result in ("yes", "no"):  # else risk leaves the position for the operator
                 self.p.orders.settled(s.ticker)
-            await risk.send(SettlementBooked(s))
+            dated = s if s.settled_time else attrs.evolve(s, settled_time=record.settlement.settled_ts)
+            await risk.send(SettlementBooked(dated))
 
     def unexplained(self, positions: ExchangePositions) -> list[str]:
         """The open windows (and other series' markets) where ``positions`` differ from the portfolio

@@ -5,7 +5,9 @@ YES *or* sold NO. REST fills carry no ``client_order_id`` either, so a fill is j
 that made it by ``order_id``:
 
 1. an order just placed or ended (remembered here, bounded);
-2. the WS fill's ``client_order_id`` when it has one, looked up in the journal;
+2. the journal: by the WS fill's ``client_order_id`` when it has one, else by ``order_id`` (journaled
+   with the order once an answer or update named it), so a fill of an order of ours is never booked
+   as external because the exchange could not be read at that moment;
 3. otherwise the exchange is asked for the order (``GET /portfolio/orders/{id}``, which carries the
    ``client_order_id``) and the journal for its intent.
 
@@ -65,14 +67,17 @@ class FillOwners:
             owner = self._by_order_id[fill.order_id]
         else:
             cid = fill.client_order_id
-            if not cid:
+            rec = await self._journal.get_order_by_client_id(cid) if cid else None
+            if rec is None:  # an order whose answer or update named its order_id is in the journal
+                rec = await self._journal.get_order_by_order_id(fill.order_id)
+            if rec is None and not cid:
                 try:
                     cid = (await self._exchange.get_order(fill.order_id)).client_order_id
                 except ExchangeError as exc:
                     log.warning("fill's order not readable: booked by its book side", fill_id=fill.fill_id,
                                 order_id=fill.order_id, error=f"{type(exc).__name__}: {exc}")
                     return fill, None
-            rec = await self._journal.get_order_by_client_id(cid) if cid else None
+                rec = await self._journal.get_order_by_client_id(cid) if cid else None
             owner = Owner(rec.client_order_id, rec.strategy, rec.side,
                           rec.action) if rec is not None else None
             if owner is None:

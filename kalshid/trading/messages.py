@@ -219,10 +219,14 @@ ExecutionInput = ApprovedOrder | WindowClosing | ShutdownRequested | CancelAll |
 
 @attrs.frozen
 class FillBooked:
-    """A new fill (never seen before) is in the journal; risk applies it to the portfolio."""
+    """A new fill (never seen before) is in the journal; risk applies it to the portfolio. ``settled``:
+    the result of its market's settlement when the journal already had one as the fill was booked (a
+    fill reported after its market settled, which risk settles with it whether or not it heard of the
+    settlement itself, e.g. before a restart)."""
 
     fill: Fill
     strategy: str | None
+    settled: Side | None = None
 
 
 @attrs.frozen

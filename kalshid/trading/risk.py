@@ -79,9 +79,11 @@ class RiskStage:
         pipeline.snapshots.risk = attrs.evolve(pipeline.snapshots.risk, limits=engine.limits,
                                                counters=self.counters.view)
 
-    def now(self) -> datetime:
-        """The exchange time of the market data the strategy stage has folded (module docstring)."""
-        now = self.p.snapshots.strategy.data_time
+    def now(self, at: datetime | None = None) -> datetime:
+        """The exchange time of the market data the strategy stage has folded (module docstring), or,
+        before any has been folded, ``at``: the exchange's own time of the fill or settlement being
+        booked (one can come in before the first market data after a start or a reconnect)."""
+        now = self.p.snapshots.strategy.data_time or at
         if now is None:
             raise RuntimeError("risk needs exchange time, and no market data has arrived yet")
         return now
@@ -188,16 +190,18 @@ class RiskStage:
 
     async def _on_fill(self, item: FillBooked, orders: trio.MemorySendChannel[ExecutionInput]) -> None:
         state = self.p.state
-        fill = core_fill(item.fill, ts=self.now())
+        fill = core_fill(item.fill, ts=self.now(item.fill.ts))
         self._booked_at[item.fill.ticker] = trio.current_time()
         self._roll_day(fill.ts)
         try:
-            state.portfolio = state.portfolio.apply_fill(fill)
-            result = self._settled.get(fill.ticker)
-            if result is not None:  # found after its market's settlement, which paid for it too
-                state.portfolio = state.portfolio.settle(fill.ticker, result)
+            result = item.settled or self._settled.get(fill.ticker)
+            if result is None:
+                state.portfolio = state.portfolio.apply_fill(fill)
+            else:  # found after its market's settlement, which paid for what it left (a sale: for what it took)
+                state.portfolio = state.portfolio.apply_settled_fill(fill, result)
                 log.warning("fill booked after its market's settlement; settled with it", fill_id=item.fill.fill_id,
-                            market=fill.ticker, result=result.value)
+                            market=fill.ticker, result=result.value, action=fill.action.value, side=fill.side.value,
+                            count=fill.count)
         except PortfolioError as exc:
             # The journal has the fill; the portfolio cannot explain it (e.g. an external sell). Loud.
             log.error("fill does not apply to the portfolio", fill_id=item.fill.fill_id,
@@ -219,7 +223,8 @@ class RiskStage:
             return
         before = state.portfolio.realized_pnl_cc
         self._booked_at[s.ticker] = trio.current_time()
-        self._roll_day(s.settled_time or self.now())
+        at = s.settled_time or self.now()
+        self._roll_day(at)
         state.portfolio = state.portfolio.settle(s.ticker, Side(s.market_result))
         self._settled[s.ticker] = Side(s.market_result)
         while len(self._settled) > SETTLED_REMEMBERED:
@@ -227,7 +232,7 @@ class RiskStage:
         log.info("settled", market=s.ticker, result=s.market_result, revenue_cc=s.revenue_cc,
                  realized_cc=state.portfolio.realized_pnl_cc - before)
         self.p.publish("position_update", position_payload(self.p, s.ticker))
-        await self._observe_equity(s.settled_time or self.now(), orders)
+        await self._observe_equity(at, orders)
 
     def _roll_day(self, at: datetime) -> None:
         """The day ledger rolled to ``at``'s trading day (or the later of it and the market data's),
@@ -235,7 +240,7 @@ class RiskStage:
         is the new day's, whether or not a proposal rolled the ledger first."""
         state = self.p.state
         ledger = state.ledger
-        state.ledger = ledger.rolled(max(at, self.now()), state.portfolio)
+        state.ledger = ledger.rolled(max(at, self.now(at)), state.portfolio)
         if state.ledger is not ledger:
             self.p.publish_risk()
 
@@ -244,15 +249,16 @@ class RiskStage:
         equity = self.equity_cc()
         state.peak_equity_cc = max(state.peak_equity_cc, equity)
         breaker, events = state.breaker.observe(now, equity)
-        await self._apply_breaker(breaker, events, equity)
+        await self._apply_breaker(breaker, events, equity, at=now)
         if events and breaker.status is BreakerStatus.HALTED:
             await orders.send(CancelAll("circuit breaker halted trading"))
 
-    async def _apply_breaker(self, breaker: Breaker, events: tuple[BreakerEvent, ...], equity: int) -> None:
+    async def _apply_breaker(self, breaker: Breaker, events: tuple[BreakerEvent, ...], equity: int, *,
+                             at: datetime | None = None) -> None:
         state = self.p.state
         state.breaker = breaker
         journal = self.p.require_journal()
-        snapshot = records.EquitySnapshot(ts=self.now(), cash_cc=state.portfolio.cash_cc, equity_cc=equity,
+        snapshot = records.EquitySnapshot(ts=self.now(at), cash_cc=state.portfolio.cash_cc, equity_cc=equity,
                                           peak_cc=breaker.peak_equity_cc)
         await self.write_behind.later("equity", functools.partial(journal.record_equity, snapshot))
         for ev in events:
@@ -311,6 +317,9 @@ class RiskStage:
 
     async def _on_reset(self, item: ResetBreaker) -> None:
         state = self.p.state
+        if self.p.snapshots.strategy.data_time is None:
+            item.answer("no market data has arrived yet; try again in a few seconds")
+            return
         equity = self.equity_cc()
         try:
             breaker, events = state.breaker.reset(self.now(), equity, detail=item.requested_by)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import trio
 
 from kalshid.sim.faults import MAX_EVENTS, FaultEvent, FaultInjector, FaultSpec, parse_faults
+from kalshid.sim.hub import Hub, Subscription
 
 
 def test_empty_spec_is_no_faults() -> None:
@@ -106,3 +110,28 @@ def test_latency_and_bounded_events() -> None:
         assert inj.http_fault() == "429"
     assert len(inj.events) == MAX_EVENTS
     assert inj.counts["http_429"] == MAX_EVENTS + 10
+
+
+def test_a_repeated_private_message_goes_again_after_the_next_one() -> None:
+    """``repeat_private_rate``: a fill or order update is sent once more, right after the connection's next
+    private message (a fill seen twice; an order's older state after its newer one); market data is not."""
+    injector = FaultInjector(parse_faults("repeat_private_rate=1"), seed=1)
+    hub = Hub(faults=injector)
+    conn = hub.connect("u-1")
+    for sid, channel in enumerate(("fill", "user_orders", "trade"), start=1):
+        conn.subs[sid] = Subscription(sid, channel, None)
+    hub._fan("user_orders", "user_order", {"status": "resting"}, "T", "u-1")
+    hub._fan("trade", "trade", {"trade_id": "x"}, "T")
+    hub._fan("user_orders", "user_order", {"status": "executed"}, "T", "u-1")
+    hub._fan("fill", "fill", {"trade_id": "t-1"}, "T", "u-1")
+    sent = []
+    while True:
+        try:
+            sent.append(json.loads(conn.receive_channel.receive_nowait()))
+        except trio.WouldBlock:
+            break
+    assert [(m["type"], m["msg"]) for m in sent] == [
+        ("user_order", {"status": "resting"}), ("trade", {"trade_id": "x"}),
+        ("user_order", {"status": "executed"}), ("user_order", {"status": "resting"}),
+        ("fill", {"trade_id": "t-1"}), ("user_order", {"status": "executed"})]
+    assert injector.counts == {"repeat_private": 3}

@@ -3,9 +3,10 @@
 Every request is signed (public endpoints too: harmless) over ``ts + METHOD + URL path`` with the
 query stripped; the time comes from an injectable wall clock in ms. Requests first take their
 endpoint's tokens from the read or write bucket (:mod:`.ratelimit`). Reads (GET) are retried with
-exponential backoff and full jitter on 429, 5xx and transport errors, a bounded number of times;
-then the typed error is raised. Writes are sent once: what an unknown outcome means is the caller's
-(:mod:`.rest`, :mod:`.changes`).
+exponential backoff and full jitter on 429, 5xx, transport errors and a 2xx answer that is not JSON
+(cut short, or a proxy's page), a bounded number of times; then the typed error is raised. A
+``Retry-After`` (seconds) on a 429 or 5xx lengthens the wait, up to the policy's longest. Writes are
+sent once: what an unknown outcome means is the caller's (:mod:`.rest`, :mod:`.changes`).
 
 :class:`KalshiHttp` is the base of :class:`~kalshid.exchange.kalshi.rest.KalshiRest`; answers are
 decoded by :mod:`.wire`.
@@ -37,6 +38,14 @@ log = get_logger(__name__)
 def wall_clock_ms() -> int:
     """Unix time in ms for the signature timestamp (the only wall-clock read in the client)."""
     return time.time_ns() // 1_000_000
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """A ``Retry-After`` header's wait in seconds (the delay-seconds form; an HTTP date, which would need
+    the wall clock, or anything unreadable is None: the policy's own backoff applies)."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return float(int(value.strip()))
 
 
 @attrs.frozen
@@ -148,21 +157,29 @@ class KalshiHttp:
         cost = self.limiter.cost("GET", template or path)
         for attempt in range(self.retry.attempts):
             await self.limiter.acquire_read(cost)
+            asked: float | None = None  # the answer's Retry-After, in seconds
             try:
                 resp = await self._send("GET", path, params=params)
             except TransportError as exc:
                 err: ExchangeError = exc
             else:
                 if resp.status_code < 400:
-                    return answers.body_of(resp.content)
-                err = answers.error_of(resp.status_code, resp.content)
-                if not isinstance(err, RateLimited | ServerError):
-                    raise err
+                    try:
+                        return answers.body_of(resp.content)
+                    except ProtocolError as exc:  # cut short, or a proxy's page: reading again is safe
+                        err = ProtocolError(f"GET {path}: HTTP {resp.status_code}: {exc}")
+                else:
+                    err = answers.error_of(resp.status_code, resp.content)
+                    if not isinstance(err, RateLimited | ServerError):
+                        raise err
+                    asked = retry_after_s(resp.headers.get("retry-after"))
             if attempt == last:
                 raise err
             delay = self.retry.delay(attempt, self._rng)
+            if asked is not None:  # honoured, up to the longest wait the policy allows
+                delay = max(delay, min(asked, self.retry.max_s))
             log.warning("kalshi_read_retry", path=path, attempt=attempt + 1, delay_s=round(delay, 3),
-                        error=str(err))
+                        retry_after_s=asked, error=f"{type(err).__name__}: {err}")
             await trio.sleep(delay)
         raise AssertionError("unreachable")
 

@@ -247,3 +247,83 @@ def test_odd_frames_never_raise(obj: dict[str, Any]) -> None:
     proto.receive(frame(obj), NOW)
     for out in proto.take_outputs():
         assert isinstance(out, Command | Reconnect | base.FeedStale | base.SubscriptionFailed)
+
+
+def ws_fill(**over: Any) -> str:
+    """A ``fill`` as the fill channel sends it: ``trade_id`` and ``market_ticker``, ``ts_ms``."""
+    body = {"trade_id": "t-1", "order_id": "o-1", "market_ticker": TICKER, "exchange_index": 0, "is_taker": True,
+            "yes_price_dollars": "0.4200", "count_fp": "5.00", "fee_cost": "0.090000", "outcome_side": "yes",
+            "book_side": "bid", "ts_ms": 1783551060000, "post_position_fp": "5.00"}
+    body.update(over)
+    return frame({"type": "fill", "sid": 4, "msg": {k: v for k, v in body.items() if v is not None}})
+
+
+@pytest.mark.parametrize(("over", "price_cc", "count", "fee_cc"), [
+    ({}, 4200, 5, 900),
+    ({"count_fp": "5", "yes_price_dollars": "0.42", "fee_cost": "0.09"}, 4200, 5, 900),  # fewer decimals
+    ({"count_fp": "5.000", "yes_price_dollars": "0.420000"}, 4200, 5, 900),  # more decimals, same value
+    ({"count_fp": 5, "yes_price_dollars": 0.42, "fee_cost": 0.09}, 4200, 5, 900),  # JSON numbers
+    ({"client_order_id": None, "post_position_fp": None, "exchange_index": None}, 4200, 5, 900),  # optional
+    ({"side": "no", "action": "sell", "purchased_side": "no", "sell_position_floor": 3, "new_field": {"x": 1}},
+     4200, 5, 900),  # deprecated and unknown fields: never read
+])
+def test_a_fill_is_read_exactly_whatever_shape_its_numbers_and_optional_fields_take(
+        over: dict[str, Any], price_cc: int, count: int, fee_cc: int) -> None:
+    proto = live()
+    proto.receive(ws_fill(**over), NOW)
+    (ev,) = proto.take_outputs()
+    assert isinstance(ev, base.FillReceived)
+    fill = ev.fill
+    assert (fill.fill_id, fill.order_id, fill.ticker) == ("t-1", "o-1", TICKER)
+    assert (fill.side, fill.action, fill.yes_price_cc, fill.no_price_cc, fill.count, fill.fee_cc) == (
+        "yes", "buy", price_cc, 10_000 - price_cc, count, fee_cc)
+
+
+@pytest.mark.parametrize(("over", "named"), [
+    ({"fee_cost": "0.017437"}, "fee_cost"),  # finer than a centi-cent: not rounded
+    ({"count_fp": "5.50"}, "count_fp"),  # a fractional count of our own in a market kalshid trades
+    ({"book_side": "both"}, "book_side"),
+    ({"trade_id": None}, "trade_id"),
+    ({"is_taker": "true"}, "is_taker"),
+])
+def test_a_fill_that_cannot_be_booked_exactly_reconnects_and_says_which_field(over: dict[str, Any], named: str) -> None:
+    """Never rounded, never dropped in silence: the connection is dropped and the fill is caught up
+    over REST; the log and the reconnect reason name the field."""
+    proto = live()
+    proto.receive(ws_fill(**over), NOW)
+    (out,) = proto.take_outputs()
+    assert isinstance(out, Reconnect) and named in out.reason and proto.stats["bad_frames"] == 1
+
+
+def test_order_updates_of_an_unknown_status_or_type_are_left_to_rest_without_a_reconnect() -> None:
+    proto = live()
+    proto.receive(frame({"type": "user_order", "sid": 5, "msg": {"order_id": "o-1", "status": "pending"}}), NOW)
+    proto.receive(frame({"type": "order_group_updates", "sid": 11, "msg": {"order_group_id": "g"}}), NOW)
+    proto.receive(frame({"type": "brand_new_type", "sid": 12, "seq": 3, "msg": {"x": 1}}), NOW)
+    assert proto.take_outputs() == [] and proto.stats["bad_frames"] == 0
+    assert proto.receive(delta(1, 2, "yes", "0.4300", "1.00"), NOW) is not None  # the book's seq is untouched
+
+
+def test_a_delta_before_its_markets_snapshot_changes_nothing_and_the_snapshot_then_counts() -> None:
+    """A market added on a live session: its deltas may come before its snapshot (the sid's seq runs
+    on with the other markets'); they are dropped, the snapshot gives the book, deltas then apply."""
+    proto = live()
+    proto.set_markets([TICKER, NEXT_TICKER])
+    proto.take_outputs()
+    assert proto.receive(delta(1, 2, "yes", "0.3000", "7.00", ticker=NEXT_TICKER), NOW) is None
+    assert proto.books[NEXT_TICKER].stale and not proto.outbox
+    assert proto.receive(snapshot(1, 3, ticker=NEXT_TICKER), NOW) is proto.books[NEXT_TICKER]
+    book = proto.receive(delta(1, 4, "yes", "0.4200", "-5.00", ticker=NEXT_TICKER), NOW)
+    assert book is not None and book.snapshot().best_yes_bid == (4200, 30)
+    assert not proto.outbox
+
+
+@pytest.mark.parametrize("seq", [1, 0])
+def test_a_repeated_or_backward_seq_resyncs_the_books(seq: int) -> None:
+    """A delta seen twice (or an older one) would be applied twice: the books are resynced instead."""
+    proto = live()
+    assert proto.receive(delta(1, 2, "yes", "0.4300", "1.00"), NOW) is not None
+    assert proto.receive(delta(1, seq, "yes", "0.4300", "1.00"), NOW) is None
+    out = proto.take_outputs()
+    assert out[0] == base.FeedStale(TICKER, f"seq gap on sid 1: 2 -> {seq}", NOW)
+    assert proto.books[TICKER].stale

@@ -120,6 +120,55 @@ async def test_reads_retry_on_429_and_503_then_succeed(
     assert waited >= 0.25 + 0.5  # backoff with rng()=1.0: 0.25 then 0.5
 
 
+async def test_a_429_retry_after_is_honoured_up_to_the_longest_wait_of_the_policy(
+    rsa_key: rsa.RSAPrivateKey, autojump_clock: trio.abc.Clock
+) -> None:
+    script = [
+        httpx.Response(429, headers={"Retry-After": "3"}, json={"error": "too many requests"}),
+        httpx.Response(429, headers={"Retry-After": "3600"}, json={"error": "too many requests"}),
+        httpx.Response(429, headers={"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}, json={"error": "slow"}),
+        httpx.Response(200, json={"market": market_json()}),
+    ]
+    fake = SigningTransport(rsa_key.public_key(), lambda r, n: script[n])
+    async with client(rsa_key, fake, retry=RetryPolicy(attempts=4, base_s=0.25, max_s=5.0)) as rest:
+        t0 = trio.current_time()
+        m = await rest.get_market(TICKER)
+        waited = trio.current_time() - t0
+    assert m.ticker == TICKER and fake.count("GET", f"/trade-api/v2/markets/{TICKER}") == 4
+    # 3 s asked (more than the 0.25 s backoff), then 5 s (the most the policy waits), then the backoff's 1 s
+    assert waited == pytest.approx(3 + 5 + 1)
+
+
+async def test_a_read_answer_cut_short_or_replaced_by_a_proxy_page_is_read_again_and_named(
+    rsa_key: rsa.RSAPrivateKey, autojump_clock: trio.abc.Clock
+) -> None:
+    page = (b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>"
+            + b"x" * 5000 + b"</body></html>")
+    script = [
+        httpx.Response(200, content=b'{"market": {"ticker": "' + TICKER.encode()),  # cut short
+        httpx.Response(200, content=page, headers={"content-type": "text/html"}),
+        httpx.Response(200, json={"market": market_json()}),
+    ]
+    fake = SigningTransport(rsa_key.public_key(), lambda r, n: script[n])
+    async with client(rsa_key, fake) as rest:
+        assert (await rest.get_market(TICKER)).ticker == TICKER
+    assert fake.count("GET", f"/trade-api/v2/markets/{TICKER}") == 3
+
+    fake = SigningTransport(rsa_key.public_key(), lambda r, n: httpx.Response(200, content=page))
+    async with client(rsa_key, fake, retry=RetryPolicy(attempts=2)) as rest:
+        with pytest.raises(errors.ProtocolError) as info:
+            await rest.get_balance()
+    message = str(info.value)
+    assert "GET /portfolio/balance: HTTP 200" in message and "an HTML page ('502 Bad Gateway')" in message
+    assert "xxxx" not in message and fake.count("GET", "/trade-api/v2/portfolio/balance") == 2
+
+    fake = SigningTransport(rsa_key.public_key(), lambda r, n: httpx.Response(502, content=page))
+    async with client(rsa_key, fake, retry=RetryPolicy(attempts=1)) as rest:
+        with pytest.raises(errors.ServerError) as server:
+            await rest.get_balance()
+    assert "an HTML page ('502 Bad Gateway')" in str(server.value) and "xxxx" not in str(server.value)
+
+
 async def test_reads_give_up_after_bounded_attempts(
     rsa_key: rsa.RSAPrivateKey, autojump_clock: trio.abc.Clock
 ) -> None:
@@ -235,8 +284,11 @@ def _order_server(create: httpx.Response | Exception, listed: list[dict[str, obj
         httpx.Response(503, json={"error": {"code": "service_unavailable", "message": "try later"}}),
         httpx.ReadTimeout("timed out"),
         httpx.RemoteProtocolError("peer closed"),
+        httpx.Response(201, content=b'{"order_id": "o-1", "fill_co'),  # accepted, answer cut short
+        httpx.Response(200, content=b"<html><head><title>Just a moment...</title></head></html>"),
+        httpx.Response(502, content=b"<html><head><title>502 Bad Gateway</title></head></html>"),
     ],
-    ids=["503", "timeout", "transport"],
+    ids=["503", "timeout", "transport", "2xx-cut-short", "2xx-html-page", "502-html-page"],
 )
 @pytest.mark.parametrize("created", [True, False], ids=["found", "not-found"])
 async def test_create_is_sent_once_then_in_flight_then_resolved(
