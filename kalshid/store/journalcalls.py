@@ -186,6 +186,10 @@ class JournalCalls:
         """Each market's fees, every fill of it counted (a fill that flipped a position included)."""
         return await self._run(sql_read.fees_by_ticker, list(tickers))
 
+    async def fills_in_time_order(self) -> list[Fill]:
+        """Every journaled fill, oldest first; fills of the same time in the order they were booked."""
+        return await self._run(sql_read.fills_in_time_order)
+
     async def all_fills(self, *, ticker: str | None = None) -> list[Fill]:
         """Every journaled fill (of ``ticker``, if given), newest first, read page by page."""
         fills: list[Fill] = []

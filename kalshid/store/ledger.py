@@ -102,12 +102,14 @@ class TickerLedger:
     derived_revenue_cc: int | None  # what the journal expects the settlement to pay; None if unsettled
 
 
-def _fill_key(f: Fill) -> tuple[datetime, str]:
-    return (f.ts, f.fill_id)
+def _fill_key(f: Fill) -> datetime:
+    return f.ts
 
 
 def ticker_ledger(ticker: str, fills: Iterable[Fill], settlement: Settlement | None) -> TickerLedger:
-    """Replay one market's fills (in time order) and optional settlement into P&L entries.
+    """Replay one market's fills (in time order) and optional settlement into P&L entries. Fills of
+    the same time are replayed in the order given: the journal gives them in the order it booked them
+    (the sort is stable), which is the order the daemon applied them in.
 
     Raises :class:`ValueError` if a fill or the settlement belongs to another ticker.
     """

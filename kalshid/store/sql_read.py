@@ -235,11 +235,22 @@ def list_fills(
     return Page(tuple(_fill(r) for r in rows), nxt)
 
 
+# Fills replayed in time order (positions, P&L, the portfolio at a start) break ties of time by the
+# order they were booked in (the table's rowid, which nothing renumbers: no VACUUM, and backups copy
+# pages): the order the daemon applied them in. Fills of one market at the same microsecond can only be
+# replayed in that order; by fill_id, a random text, a sale could come before the buy it sells.
+_TIME_ORDER = "ORDER BY ts_us, rowid"
+
+
 def fills_for_ticker(conn: sqlite3.Connection, ticker: str) -> list[Fill]:
-    rows = conn.execute(
-        f"SELECT {_FILL_COLS} FROM fills WHERE ticker = ? ORDER BY ts_us, fill_id", (ticker,)
-    ).fetchall()
+    """The market's fills in time order (ties: as booked)."""
+    rows = conn.execute(f"SELECT {_FILL_COLS} FROM fills WHERE ticker = ? {_TIME_ORDER}", (ticker,)).fetchall()
     return [_fill(r) for r in rows]
+
+
+def fills_in_time_order(conn: sqlite3.Connection) -> list[Fill]:
+    """Every fill in time order (ties: as booked), to be replayed."""
+    return [_fill(r) for r in conn.execute(f"SELECT {_FILL_COLS} FROM fills {_TIME_ORDER}")]
 
 
 def fees_by_ticker(conn: sqlite3.Connection, tickers: Sequence[str]) -> dict[str, int]:
@@ -300,7 +311,7 @@ def ledger_inputs(conn: sqlite3.Connection) -> LedgerInputs:
     """Every fill and settlement, read in one transaction so that they agree with each other."""
     conn.execute("BEGIN")
     try:
-        fills = [_fill(r) for r in conn.execute(f"SELECT {_FILL_COLS} FROM fills ORDER BY ts_us, fill_id")]
+        fills = fills_in_time_order(conn)
         settlements = {s.settlement.ticker: s.settlement for s in list_settlements(conn)}
     finally:
         conn.execute("COMMIT")

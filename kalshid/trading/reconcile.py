@@ -225,15 +225,16 @@ async def _unbooked_fills(exchange: Exchange, journal: Journal, tickers: Iterabl
 
 
 async def rebuild_portfolio(journal: Journal) -> Portfolio:
-    """Replay every journaled fill and settlement, in time order, through the pure portfolio."""
-    fills = await journal.all_fills()
+    """Replay every journaled fill and settlement, in time order, through the pure portfolio (fills of
+    the same time in the order they were booked, settlements after them)."""
+    fills = await journal.fills_in_time_order()
     settlements = {r.settlement.ticker: r.settlement for r in await journal.settlements()}
     events: list[tuple[datetime, int, object]] = [(f.ts, 0, f) for f in fills]
     events += [(s.settled_ts, 1, s) for s in settlements.values()]
     portfolio = Portfolio(0)
     from kalshid.core.portfolio import Fill as CoreFill
 
-    for _ts, _kind, item in sorted(events, key=lambda e: (e[0], e[1])):
+    for _ts, _kind, item in sorted(events, key=lambda e: (e[0], e[1])):  # stable: ties keep the fills' order
         if isinstance(item, records.Fill):
             try:
                 portfolio = portfolio.apply_fill(CoreFill(item.ticker, Side(item.side.value), Action(item.action.value),
