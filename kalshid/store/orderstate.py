@@ -9,8 +9,12 @@
 
 ``pending`` may also jump straight to any exchange state (reconciliation after a crash may find a
 ``pending`` intent on the exchange). ``executed``, ``canceled`` and ``rejected`` are terminal and
-sticky: nothing moves an order out of them. The fill count never goes down; an update that would
-lower it is an older message arriving late (``STALE``) and is not applied.
+sticky: nothing moves an order out of them. An older message arriving late (``STALE``) is not applied:
+one that would lower the fill count, or one reporting the order live (``resting``/``partially_filled``)
+after the journal has it in a state that follows (cancelled, executed, or more filled) with no more
+fills than stored. Exchange messages race each other: an immediate-or-cancel order's create answer
+(``canceled``, 150 of 160 filled) can overtake the feed's ``user_order`` from the moment before its
+rest was cancelled (live, 150 filled, 10 left).
 
 Pure functions: no I/O, no clock.
 """
@@ -35,6 +39,9 @@ _LEGAL: dict[OrderState, frozenset[OrderState]] = {
 }
 
 
+_LIVE = frozenset({_S.RESTING, _S.PARTIALLY_FILLED})  # the exchange's states of an order still working
+
+
 def is_legal(current: OrderState, new: OrderState) -> bool:
     """Whether the state machine allows ``current -> new`` (ignoring counts)."""
     return new in _LEGAL[current]
@@ -49,12 +56,15 @@ def classify_update(
     """Decide what to do with an update; counts are ``(filled, remaining, fees_cc)``.
 
     Returns ``DUPLICATE`` for a repeat of what is stored (state and counts equal), ``STALE`` when
-    the fill count would go down, ``ILLEGAL`` for a forbidden transition (including any change to a
-    terminal order), else ``APPLIED``. Never returns ``UNKNOWN`` (that is the caller's lookup).
+    the fill count would go down or a live state the order has already left comes with no more fills
+    (module docstring), ``ILLEGAL`` for any other forbidden transition (including any other change to
+    a terminal order), else ``APPLIED``. Never returns ``UNKNOWN`` (that is the caller's lookup).
     """
     if new == current and new_counts == current_counts:
         return UpdateOutcome.DUPLICATE
     if new_counts[0] < current_counts[0]:
+        return UpdateOutcome.STALE
+    if new in _LIVE and new != current and current in _LEGAL[new] and new_counts[0] <= current_counts[0]:
         return UpdateOutcome.STALE
     if new not in _LEGAL[current]:
         return UpdateOutcome.ILLEGAL

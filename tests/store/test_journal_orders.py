@@ -79,14 +79,15 @@ async def test_lifecycle_pending_in_flight_resting_partial_executed(journal: Jou
 async def test_terminal_states_are_sticky_and_illegal_moves_are_logged(journal: Journal) -> None:
     await journal.record_intent(intent("c1"))
     await journal.apply_order_update(upd("canceled", 0, 0))
-    assert await journal.apply_order_update(upd("resting", 0, 5, t=2)) is U.ILLEGAL
+    assert await journal.apply_order_update(upd("resting", 0, 5, t=2)) is U.STALE  # from before the cancel
+    assert await journal.apply_order_update(upd("executed", 5, 0, t=2.5)) is U.ILLEGAL
     assert await journal.mark_in_flight("c1", at(3)) is U.ILLEGAL
     assert await journal.apply_order_update(upd("canceled", 0, 0, t=4)) is U.DUPLICATE
     o = await journal.get_order_by_client_id("c1")
     assert o is not None and o.state is S.CANCELED and o.remaining == 0
     events = await journal.order_events("c1")
-    assert [e.event for e in events] == ["intent", "update", "illegal_update", "illegal_update"]
-    assert events[2].detail["from"] == "canceled" and events[2].detail["to"] == "resting"
+    assert [e.event for e in events] == ["intent", "update", "stale_update", "illegal_update", "illegal_update"]
+    assert events[3].detail["from"] == "canceled" and events[3].detail["to"] == "executed"
 
 
 async def test_stale_update_is_not_applied(journal: Journal) -> None:
@@ -102,10 +103,13 @@ async def test_stale_update_is_not_applied(journal: Journal) -> None:
     assert [(e["log_level"], e["outcome"]) for e in logs if e["event"] == "order update not applied"] == [
         ("info", "stale")]
     await journal.apply_order_update(upd("canceled", 3, 0, 60, t=1))
+    # the feed's message from before the rest was cancelled, overtaken by the cancel: stale, not a contradiction
     with capture_logs() as logs:
-        assert await journal.apply_order_update(upd("resting", 3, 2, 60, t=2)) is U.ILLEGAL
+        assert await journal.apply_order_update(upd("partially_filled", 3, 2, 60, t=2)) is U.STALE
+        # live again with more fills than the cancelled order has: that contradicts the journal
+        assert await journal.apply_order_update(upd("partially_filled", 4, 1, 80, t=3)) is U.ILLEGAL
     assert [(e["log_level"], e["outcome"]) for e in logs if e["event"] == "order update not applied"] == [
-        ("warning", "illegal")]
+        ("info", "stale"), ("warning", "illegal")]
 
 
 async def test_order_id_conflicts_are_illegal(journal: Journal) -> None:
@@ -149,11 +153,20 @@ def test_update_needs_an_id() -> None:
 )
 def test_transition_table(current: OrderState, new: OrderState, legal: bool) -> None:
     assert is_legal(current, new) is legal
-    assert classify_update(current, (0, 5, 0), new, (0, 4, 0)) is (U.APPLIED if legal else U.ILLEGAL)
+    # a live state the order has already left, with no more fills, is an older message, not a contradiction
+    older = (current, new) == (S.PARTIALLY_FILLED, S.RESTING)
+    assert classify_update(current, (0, 5, 0), new, (0, 4, 0)) is (
+        U.APPLIED if legal else U.STALE if older else U.ILLEGAL)
 
 
 def test_classify_duplicate_and_stale() -> None:
     assert classify_update(S.RESTING, (1, 4, 10), S.PARTIALLY_FILLED, (0, 5, 0)) is U.STALE
+    # a live state the order has left, no more filled: an older message (an IOC's answer overtook it)
+    assert classify_update(S.CANCELED, (150, 0, 9), S.PARTIALLY_FILLED, (150, 10, 9)) is U.STALE
+    assert classify_update(S.EXECUTED, (5, 0, 9), S.RESTING, (0, 5, 0)) is U.STALE
+    assert classify_update(S.PARTIALLY_FILLED, (3, 2, 9), S.RESTING, (0, 5, 0)) is U.STALE
+    assert classify_update(S.CANCELED, (150, 0, 9), S.PARTIALLY_FILLED, (151, 9, 9)) is U.ILLEGAL
+    assert classify_update(S.REJECTED, (0, 0, 0), S.RESTING, (0, 5, 0)) is U.ILLEGAL  # never was live
     assert classify_update(S.EXECUTED, (5, 0, 9), S.EXECUTED, (5, 0, 9)) is U.DUPLICATE
     assert classify_update(S.EXECUTED, (5, 0, 9), S.EXECUTED, (5, 0, 10)) is U.ILLEGAL
 
