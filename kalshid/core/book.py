@@ -249,6 +249,13 @@ class Book:
             self._best[side] = best
         return None if best is None else (best, ladder[best])
 
+    @property
+    def crossed(self) -> bool:
+        """Whether the best YES and NO bids add up to more than $1: orders the exchange would have
+        matched, so a book out of step with it (or caught mid-match)."""
+        yes, no = self.best_bid_exact("yes"), self.best_bid_exact("no")
+        return yes is not None and no is not None and yes[0] + no[0] > ONE_DOLLAR_CC
+
     def best_bid(self, side: str) -> Level | None:
         """(price_cc, whole contracts) of the best bid on ``side`` as the takeable prefix sees it: None
         if the side is empty or its best level is not known whole."""

@@ -99,6 +99,7 @@ class StrategyStage:
         # operator commands (enable/disable a strategy, set its parameters), applied by this stage between two batches
         self.commands, self._commands = trio.open_memory_channel[SetStrategy | SetStrategyParams](COMMAND_BUFFER)
         self._closing_logged: set[str] = set()
+        self._refused_books: set[str] = set()  # markets whose latest book the tracker refused (said once)
         self.counters = Counters()
         self._basis_due = -math.inf  # Trio time the snapshot's basis view may be refreshed again
         pipeline.snapshots.strategy = attrs.evolve(pipeline.snapshots.strategy, counters=self.counters.view)
@@ -215,10 +216,18 @@ class StrategyStage:
             try:
                 top = book_top(book, updated_at=book.exchange_ts or now)  # type: ignore[arg-type]
             except ValueError as exc:
-                log.warning("book rejected by the tracker; treating it as stale", market=book.ticker,
-                            error=str(exc))
+                # said once until a book of that market is taken again (a crossed book comes with every
+                # update until it uncrosses or the feed resyncs it); counted each time
+                self.counters.bump("books_refused")
+                if book.ticker not in self._refused_books:
+                    self._refused_books.add(book.ticker)
+                    log.warning("book rejected by the tracker; treating it as stale until one is taken",
+                                market=book.ticker, error=str(exc))
                 tracker.mark_stale(book.ticker)
                 return None
+            if self._refused_books and book.ticker in self._refused_books:
+                self._refused_books.discard(book.ticker)
+                log.info("book taken again", market=book.ticker)
             changed = tracker.on_book(top, stale=book.stale)
             return changed and book.ticker == self._current
         if isinstance(event, FeedStale):

@@ -8,7 +8,9 @@ from datetime import timedelta
 import attrs
 import trio
 import trio.testing
+from structlog.testing import capture_logs
 
+from kalshid.core.book import OrderBook
 from kalshid.core.breaker import BreakerStatus
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
 from kalshid.core.strategies.base import PriceHistory
@@ -82,6 +84,38 @@ async def test_the_strategy_stage_evaluates_only_when_an_input_changed(journal: 
     assert stage.received == 5
 
 
+
+
+async def test_a_crossed_book_is_stale_to_the_strategies_and_said_once_until_a_book_is_taken_again(
+        journal: Journal) -> None:
+    """A crossed book (YES 60¢ + NO 50¢ bids) is refused by the tracker and the market is stale to the
+    strategies; it comes again with every update until it uncrosses, and is said once (a warning),
+    counted each time; the next book taken is said too, and a later crossing is said again."""
+    strategy = RecordingStrategy()
+    p = strategy_pipeline(journal, strategy)
+    stage = StrategyStage(p)
+    stage.tracker.on_index(IndexPrint(NOW, 150.0))
+
+    def crossed(second: int) -> base.BookUpdated:
+        book = OrderBook(TICKER, ((6_000, 10),), ((5_000, 10),), exchange_ts=NOW + timedelta(seconds=second))
+        return base.BookUpdated(book, float(second))
+
+    ch = StageChannels.open()
+    with capture_logs() as logs:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stage.run, *ch.stage_ends())
+            events: list[base.FeedEvent] = [book_event(1, 4000), crossed(2), index_event(2, "150.10"), crossed(3),
+                                            crossed(4), book_event(5, 4100), crossed(6)]
+            for event in events:
+                ch.md.send_nowait(event)
+                await trio.testing.wait_all_tasks_blocked()
+            await ch.md.aclose()
+    # evaluated on the book, on the print while crossed (no book: stale), on the next book taken
+    assert [c[3].yes_bid_cc if c[3] else None for c in strategy.calls] == [4000, None, 4100]
+    said = [(e["log_level"], e["event"].split(";")[0]) for e in logs if e.get("market") == TICKER]
+    assert said == [("warning", "book rejected by the tracker"), ("info", "book taken again"),
+                    ("warning", "book rejected by the tracker")]
+    assert stage.counters.view["books_refused"] == 4
 
 
 class BuysYes(RecordingStrategy):

@@ -17,6 +17,11 @@ YES/NO bid books, and per connection ("session") the commands awaiting an answer
   error code 10/25 on the book channel → every book stale (:class:`FeedStale`, once per book),
   ``unsubscribe`` the old sid and ``subscribe`` again; each market's snapshot then brings
   :class:`FeedResynced`. Code 10/25 on another channel subscribes that channel again.
+- A book crossed (best YES bid + best NO bid > $1: orders the exchange would have matched) for
+  :data:`CROSSED_RESYNC_S` is out of step with the exchange: the books resync as above, once per
+  crossing (a fresh snapshot that is itself crossed is left as it is until the book uncrosses). A
+  shorter cross is tolerated, as the exchange's own deltas may show one mid-match; meanwhile the
+  strategies take a crossed book as stale.
 - Book sizes are other traders' and are held exactly, fractional ones included (hundredths of a
   contract, :mod:`kalshid.core.book`); a delta finer than 0.01 contract is unreadable.
 - A ``fill``, ``user_order`` or ``market_position`` with a fractional count in a market outside the
@@ -74,6 +79,7 @@ class Reconnect:
 
 
 Output = Command | FeedEvent | Reconnect
+CROSSED_RESYNC_S = 2.0  # a book crossed this long (the feed's clock) is resynced
 __all__ = ["Command", "FeedProtocol", "Output", "Reconnect"]
 
 
@@ -105,6 +111,8 @@ class FeedProtocol:
         self.answered = False  # the session got a message (cleared by connecting())
         self.stats = {"resyncs": 0, "resubscribes": 0, "bad_frames": 0, "fractional_elsewhere": 0}
         self._announced_stale: set[str] = set()
+        self._crossed_since: dict[str, float] = {}  # ticker → when its book was first seen crossed
+        self._crossed_resynced: set[str] = set()  # crossed books already resynced for this crossing
         self._session: _Session | None = None
         self._yes_priced = config.use_yes_price
 
@@ -149,6 +157,8 @@ class FeedProtocol:
         for t in self.markets - new:
             self.books.pop(t, None)
             self._announced_stale.discard(t)
+            self._crossed_since.pop(t, None)
+            self._crossed_resynced.discard(t)
         for t in new - self.markets:
             self.books[t] = Book(t)
         self.markets = new
@@ -257,7 +267,7 @@ class FeedProtocol:
             except BookError as exc:
                 self._resync_books(s, f"bad delta: {exc}", now)
                 return None
-            return book
+            return self._uncrossed(s, book, now)
         try:
             ticker, yes, no, ts = feed.parse_snapshot(body, yes_priced=self._yes_priced)
             book = self.books.get(ticker)
@@ -270,7 +280,30 @@ class FeedProtocol:
         if ticker in self._announced_stale:
             self._announced_stale.discard(ticker)
             self.outbox.append(FeedResynced(ticker, now))
-        return book
+        return self._uncrossed(s, book, now)
+
+    def _uncrossed(self, s: _Session, book: Book, now: float) -> Book | None:
+        """``book``, unless it has been crossed for :data:`CROSSED_RESYNC_S`: then the books resync
+        (once per crossing) and None."""
+        ticker = book.ticker
+        if not book.crossed:
+            if ticker in self._crossed_since:
+                del self._crossed_since[ticker]
+                self._crossed_resynced.discard(ticker)
+                log.info("kalshi_ws_book_uncrossed", market=ticker)
+            return book
+        since = self._crossed_since.get(ticker)
+        if since is None:
+            self._crossed_since[ticker] = since = now
+            yes, no = book.best_bid_exact("yes"), book.best_bid_exact("no")
+            log.warning("kalshi_ws_book_crossed", market=ticker, yes_bid_cc=yes[0] if yes else None,
+                        no_bid_cc=no[0] if no else None, resync_after_s=CROSSED_RESYNC_S)
+        if now - since < CROSSED_RESYNC_S or ticker in self._crossed_resynced:
+            return book
+        self._crossed_resynced.add(ticker)
+        self._resync_books(s, f"{ticker}: book crossed for {now - since:.1f} s (best YES bid + best NO bid > $1)",
+                           now)
+        return None
 
     def _bad_book(self, s: _Session, typ: str, error: str, now: float) -> None:
         """An unreadable book message on our sid: a delta resyncs the books; a snapshot (which a

@@ -327,3 +327,36 @@ def test_a_repeated_or_backward_seq_resyncs_the_books(seq: int) -> None:
     out = proto.take_outputs()
     assert out[0] == base.FeedStale(TICKER, f"seq gap on sid 1: 2 -> {seq}", NOW)
     assert proto.books[TICKER].stale
+
+
+def test_a_book_crossed_for_two_seconds_resyncs_once_and_a_shorter_cross_is_tolerated() -> None:
+    """The snapshot's best bids are YES 42¢ and NO 56¢. A YES bid at 45¢ crosses them (101¢): orders
+    the exchange would have matched. Uncrossed within 2 s it is tolerated (the exchange's own deltas
+    may show a cross mid-match); crossed for 2 s the books resync; a fresh snapshot that is crossed
+    itself is not resynced again until the book has uncrossed."""
+    proto = live()
+    assert proto.receive(delta(1, 2, "yes", "0.4500", "1.00"), NOW) is not None  # crossed, tolerated
+    assert proto.books[TICKER].crossed
+    assert proto.receive(delta(1, 3, "yes", "0.4500", "-1.00"), NOW + 1.5) is not None  # uncrossed in time
+    assert proto.receive(delta(1, 4, "yes", "0.4500", "1.00"), NOW + 1.9) is not None  # a new crossing
+    assert not proto.outbox and proto.stats["resyncs"] == 0
+    assert proto.receive(delta(1, 5, "yes", "0.4300", "1.00"), NOW + 3.8) is not None  # 1.9 s crossed
+    assert not proto.outbox
+    assert proto.receive(delta(1, 6, "yes", "0.4300", "1.00"), NOW + 3.9) is None  # 2.0 s: out of step
+    out = proto.take_outputs()
+    assert isinstance(out[0], base.FeedStale) and "book crossed for 2.0 s" in out[0].reason
+    unsub, sub = commands(out)
+    assert (unsub.cmd, sub.cmd) == ("unsubscribe", "subscribe") and proto.stats["resyncs"] == 1
+    proto.receive(frame({"id": sub.id, "type": "subscribed", "msg": {"channel": "orderbook_delta", "sid": 9}}), NOW)
+    crossed = frame({"type": "orderbook_snapshot", "sid": 9, "seq": 1,
+                     "msg": {"market_ticker": TICKER, "yes_dollars_fp": [["0.4500", "5.00"]],
+                             "no_dollars_fp": [["0.5600", "10.00"]]}})
+    assert proto.receive(crossed, NOW + 4) is proto.books[TICKER]
+    assert proto.take_outputs() == [base.FeedResynced(TICKER, NOW + 4)]
+    assert proto.receive(delta(9, 2, "no", "0.5600", "1.00"), NOW + 9) is not None  # still crossed: no loop
+    assert not proto.outbox and proto.stats["resyncs"] == 1
+    # uncrossed, then crossed again for 2 s: a new crossing, resynced again
+    assert proto.receive(delta(9, 3, "yes", "0.4500", "-5.00"), NOW + 10) is not None
+    assert proto.receive(delta(9, 4, "yes", "0.4600", "1.00"), NOW + 11) is not None
+    assert proto.receive(delta(9, 5, "yes", "0.4600", "1.00"), NOW + 13) is None
+    assert proto.stats["resyncs"] == 2
