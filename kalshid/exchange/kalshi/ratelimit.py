@@ -66,21 +66,28 @@ class EndpointCosts:
         return cls(default=body["default_cost"], table=table)
 
 
+BASIC_WRITE_PER_S = 100.0  # Kalshi's Basic tier refills its write bucket at 100 tokens a second
+
+
 @attrs.frozen
 class RateLimits:
-    """Refill rates (tokens/s) and capacities (tokens). Defaults: Kalshi's Basic tier; the write
-    bucket holds 2 s of budget, the read bucket 1 s."""
+    """Refill rates (tokens/s) and capacities (tokens). Defaults: Kalshi's Basic tier, each bucket
+    holding one second of budget (the spec: "write buckets at non-Basic tiers hold two seconds of
+    budget", so Basic's holds one)."""
 
     read_per_s: float = 200.0
-    write_per_s: float = 100.0
+    write_per_s: float = BASIC_WRITE_PER_S
     read_capacity: float = 200.0
-    write_capacity: float = 200.0
+    write_capacity: float = BASIC_WRITE_PER_S
     cost: int = DEFAULT_COST
 
     @classmethod
     def for_tier(cls, read_per_s: float, write_per_s: float) -> RateLimits:
+        """The buckets of a tier known by its refill rates (used when ``/account/limits`` cannot be
+        read): the read bucket holds one second; the write bucket two above Basic's rate, else one."""
+        write_seconds = 2 if write_per_s > BASIC_WRITE_PER_S else 1
         return cls(read_per_s=read_per_s, write_per_s=write_per_s,
-                   read_capacity=read_per_s, write_capacity=2 * write_per_s)
+                   read_capacity=read_per_s, write_capacity=write_seconds * write_per_s)
 
 
 def limits_from_account(body: Any, *, cost: int = DEFAULT_COST) -> RateLimits:

@@ -37,9 +37,11 @@ async def test_bucket_refills_but_never_above_capacity(autojump_clock: trio.abc.
 
 async def test_read_and_write_buckets_are_independent(autojump_clock: trio.abc.Clock) -> None:
     limiter = RateLimiter(RateLimits.for_tier(read_per_s=200, write_per_s=100))
-    assert limiter.limits.write_capacity == 200
+    assert limiter.limits.write_capacity == 100  # Basic's write bucket holds one second
+    assert RateLimits().write_capacity == 100
+    assert RateLimits.for_tier(read_per_s=400, write_per_s=400).write_capacity == 800  # above Basic: two
     t0 = trio.current_time()
-    for _ in range(20):
+    for _ in range(10):
         await limiter.acquire_write()
     for _ in range(20):
         await limiter.acquire_read()  # the read bucket is untouched by writes
