@@ -106,3 +106,40 @@ async def test_check_lists_fractional_holdings_elsewhere_and_fails_on_one_it_tra
     assert not outcomes["traded"].ok
     assert f"position {TICKER}.position_fp: '1.50' is a fractional count" in outcomes["traded"].detail
     assert f"{TICKER} is a KXSOL15M market, which kalshid trades" in outcomes["traded"].detail
+
+
+@pytest.mark.parametrize("answer", [{"cursor": ""}, {"error": {"code": "x", "message": "y"}}, [],
+                                    {"orders": "none", "fills": 3}])
+async def test_order_and_fill_reads_of_another_shape_fail_the_check(rsa_key: rsa.RSAPrivateKey,
+                                                                   answer: object) -> None:
+    """An answer without the list (or not an object at all) fails the order and fill checks by name; it
+    is not taken for an account with no orders or fills (``null`` is an empty list and passes)."""
+    def respond(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/trade-api/v2")
+        if path in ("/portfolio/orders", "/portfolio/fills"):
+            return httpx.Response(200, json=answer)
+        return httpx.Response(404, json={"error": {"code": "not_found", "message": "not in this fake"}})
+
+    with trio.fail_after(30):
+        results = await check_account("http://127.0.0.1:9/trade-api/v2", signer(rsa_key),
+                                      transport=httpx.MockTransport(respond), now=datetime.fromtimestamp(START, UTC))
+    checks = {r.name: r for r in results}
+    for name, path in (("order reads", "/portfolio/orders"), ("fill reads", "/portfolio/fills")):
+        assert not checks[name].ok, checks[name]
+        assert checks[name].detail.startswith(f"ProtocolError: GET {path}: "), checks[name]
+
+
+async def test_an_empty_or_null_list_passes_the_order_and_fill_checks(rsa_key: rsa.RSAPrivateKey) -> None:
+    def respond(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/trade-api/v2")
+        if path == "/portfolio/orders":
+            return httpx.Response(200, json={"orders": None, "cursor": ""})
+        if path == "/portfolio/fills":
+            return httpx.Response(200, json={"fills": [], "cursor": ""})
+        return httpx.Response(404, json={"error": {"code": "not_found", "message": "not in this fake"}})
+
+    with trio.fail_after(30):
+        results = await check_account("http://127.0.0.1:9/trade-api/v2", signer(rsa_key),
+                                      transport=httpx.MockTransport(respond), now=datetime.fromtimestamp(START, UTC))
+    checks = {r.name: r for r in results}
+    assert checks["order reads"].ok and checks["fill reads"].ok, checks
