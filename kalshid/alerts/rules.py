@@ -11,7 +11,9 @@ reconciliation failures; settlement/portfolio mismatches, positions that differ 
 while trading (and when no difference is left), and orders the daemon did not place; the
 market-data recording interrupted (its process restarted), dropping events, or paused for lack of disk
 space; ``order_error_burst`` order errors (rejected or stuck in flight) within
-``order_error_window_seconds``; the exchange connection down longer than ``feed_down_seconds`` (and
+``order_error_window_seconds``; a cancel-all the exchange refused, more contracts booked for an order
+than it was for, the feed's fill or order channel refused; any other alert published at error level
+or above (titled by its kind); the exchange connection down longer than ``feed_down_seconds`` (and
 back up); fills when ``fills`` is on; a daily summary at ``daily_summary_hour`` (UTC).
 """
 
@@ -31,6 +33,12 @@ _MISMATCHES: Final = {
     "portfolio_mismatch": "A fill does not fit the portfolio",
     "external_order": "An order the daemon did not place",
     "position_mismatch": "Positions differ from the exchange: no new entries",
+}
+# Errors of the order path and the feed that need an operator's eyes, each as it happens.
+_ERRORS: Final = {
+    "cancel_all_failed": "Cancel-all refused: orders cancelled one by one",
+    "fills_exceed_order": "More contracts booked than an order was for",
+    "subscription_refused": "Fills and order updates come by REST only",
 }
 _ORDER_ERRORS: Final = frozenset({"order_rejected", "order_in_flight"})
 # The market-data recording (trading goes on without it): kind -> (level, title).
@@ -129,6 +137,12 @@ class AlertRules:
         if kind == "positions_agree":
             return [Alert(f"positions_agree:{data.get('detail')}", "info",
                           "No position difference left: entries resume", str(data.get("detail") or ""))]
+        if kind in _ERRORS:
+            ref = data.get("order_id") or data.get("channel") or ""
+            return [Alert(f"{kind}:{ref}", "error", _ERRORS[str(kind)], _describe(data))]
+        severity = str(data.get("level"))
+        if severity in ("error", "critical"):  # no error goes unsent for want of a rule of its own
+            return [Alert(f"{kind}:{_describe(data)}", severity, f"kalshid {severity}: {kind}", _describe(data))]
         return []
 
     def _order_error(self, now: datetime, data: Mapping[str, Any]) -> list[Alert]:

@@ -36,6 +36,7 @@ from kalshid.exchange.base import (
     Reconnected,
     SubscriptionFailed,
 )
+from kalshid.exchange.kalshi.feedconfig import USER_CHANNELS
 from kalshid.exchange.kalshi.ws import FeedConfig, KalshiFeed
 from kalshid.logs import get_logger
 from kalshid.metrics import Metrics
@@ -171,8 +172,16 @@ class Feed:
         elif isinstance(event, MarketLifecycle):
             self.p.markets_changed.set()
         elif isinstance(event, SubscriptionFailed):
-            log.warning("subscription refused", channel=event.channel, code=event.code,
-                        message=event.message, markets=list(event.market_tickers))
+            if event.channel in USER_CHANNELS:
+                # the account's own stream: fills and order updates now come only by the REST catch-up
+                # (every few seconds) until the feed reconnects and subscribes again
+                log.error("subscription refused: fills and order updates come by REST only until the feed "
+                          "reconnects", channel=event.channel, code=event.code, message=event.message)
+                self.publish("alert", {"level": "error", "kind": "subscription_refused", "channel": event.channel,
+                                       "code": event.code, "detail": event.message})
+            else:
+                log.warning("subscription refused", channel=event.channel, code=event.code,
+                            message=event.message, markets=list(event.market_tickers))
         elif isinstance(event, Reconnected):
             self.metrics.reconnect("ws")
             self.publish("alert", {"level": "warning", "kind": "reconnected", "attempt": event.attempt})

@@ -212,3 +212,24 @@ def test_every_alert_title_is_in_docs_alerts_md() -> None:
     titles = {*rules._MISMATCHES.values(), *(title for _, title in rules._RECORDING.values()), *fixed}
     assert "Reconciliation failed: not trading" in titles and "Exchange connection down" in titles
     assert {t for t in titles if t not in doc} == set()
+
+
+def test_errors_of_the_order_path_and_the_feed_reach_the_phone_and_no_error_alert_goes_unsent() -> None:
+    rules = AlertRules(AlertRuleSettings())
+    now = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+
+    def one(data: dict[str, object]) -> Alert:
+        [alert] = rules.on_event({"type": "alert", "data": data}, now)
+        return alert
+
+    refused = one({"level": "error", "kind": "cancel_all_failed", "detail": "503 Service Unavailable"})
+    assert (refused.level, refused.title) == ("error", "Cancel-all refused: orders cancelled one by one")
+    assert "503" in refused.body
+    beyond = one({"level": "error", "kind": "fills_exceed_order", "order_id": "o-1", "booked": 4, "count": 3})
+    assert beyond.title == "More contracts booked than an order was for" and beyond.key == "fills_exceed_order:o-1"
+    feed = one({"level": "error", "kind": "subscription_refused", "channel": "fill", "code": 27})
+    assert feed.title == "Fills and order updates come by REST only" and "channel=fill" in feed.body
+    novel = one({"level": "critical", "kind": "something_new", "detail": "x"})
+    assert (novel.level, novel.title) == ("critical", "kalshid critical: something_new")
+    # a warning or a notice of a kind without a rule stays on the dashboard and the WebSocket
+    assert rules.on_event({"type": "alert", "data": {"level": "warning", "kind": "reconnected"}}, now) == []
