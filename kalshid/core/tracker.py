@@ -150,22 +150,33 @@ class MarketTracker:
         return tuple(new)
 
     def _scan_closing(self, close: datetime) -> tuple[float, int, float | None]:
-        """One pass over the prints of ``[close − 60 s, close)``, newest first (at most ~60 of them):
-        their sum and count, and the price of the window's first second (``None`` if not seen)."""
+        """One pass over the prints of ``[close − 60 s, close)``, newest first: the sum and count of the
+        settlement prints seen, and the price of the window's first second (``None`` if not seen).
+
+        The settlement takes one print per second, so each second ``[close − 60 s + k, close − 60 s + k + 1)``
+        counts once, with its first print: a feed that prints faster (a spot stand-in such as Coinbase's
+        ticker, or a 1 Hz feed whose timestamps jitter two prints into one second) neither counts more
+        than 60 prints nor weighs a busy second more than a quiet one."""
         start = close - _AVERAGING
-        first_second_end = start + _ONE_SECOND
         total, count = 0.0, 0
-        start_print = None
+        second = -1  # the second of the window the previous (newer) print fell in
+        price = 0.0  # that second's price so far: its earliest print seen
         for p in reversed(self._prints):
             ts = p.ts
             if ts < start:
                 break
-            if ts < close:
-                total += p.price
+            if ts >= close:
+                continue
+            k = (ts - start) // _ONE_SECOND
+            if k != second:  # a new second: the previous one's earliest print is final
+                if count:
+                    total += price
+                second = k
                 count += 1
-            if ts < first_second_end:
-                start_print = p.price
-        return total, count, start_print
+            price = p.price  # an earlier print in the same second replaces the later one
+        if count:
+            total += price
+        return total, count, (price if second == 0 else None)
 
     def closing(self, ticker: str) -> ClosingObservation:
         """The settlement prints observed so far: the published closing average joined to the own

@@ -91,3 +91,22 @@ def test_inputs_say_whether_what_strategies_read_changed() -> None:
     assert t.on_book(attrs.evolve(_top(at), no_bid_size=21), stale=True) is False  # still hidden
     assert t.on_book(attrs.evolve(_top(at), no_bid_size=21), stale=False) is True  # shown again
     assert t.on_book(BookTop("KXSOL15M-OTHER", 4000, 1, None, 0, at), stale=False) is False  # not followed
+
+
+def test_a_feed_faster_than_one_print_a_second_counts_each_second_of_the_closing_window_once() -> None:
+    # A spot stand-in (Coinbase's ticker) prints several times a second: the settlement takes one print
+    # per second, so each second counts once, with its first print, and no more than 60 are observed.
+    t = MarketTracker()
+    t.set_markets([INFO])
+    start = CLOSE - timedelta(seconds=60)
+    firsts: dict[int, float] = {}
+    for i in range(-50, 150):  # every 0.4 s from 20 s before the window to 0.4 s before the close
+        at = start + timedelta(milliseconds=400 * i)
+        price = 150.0 + i / 100
+        t.on_index(IndexPrint(at, price))
+        if at >= start:
+            firsts.setdefault((400 * i) // 1000, price)
+        observed = t.closing(INFO.ticker)
+        assert observed.observed_count == len(firsts)
+        assert observed.observed_sum == sum(reversed(firsts.values()))
+    assert len(firsts) == 60 and t.closing(INFO.ticker).observed_count == 60
