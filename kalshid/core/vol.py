@@ -17,10 +17,17 @@ the same instant cannot add rounding noise as variance. A return that spans more
 ``max_return_seconds`` (a feed gap) is still used (its ``r²/Δt`` is unbiased) but counts as only
 ``max_return_seconds`` of evidence, while the old state still ages by the whole gap: after a long gap
 the estimate rests on little evidence and :attr:`EwmaVol.is_warm` turns false until
-``warmup_seconds`` of evidence and ``warmup_returns`` (time-discounted) returns are seen again.
-The defaults (30 s and 20 returns) match one-second index prints: σ from 30 returns is within about
-13 % (one standard error), well inside the strategy's edge threshold, and the daemon trades within a
-minute of a cold start.
+``warmup_seconds`` of evidence and ``warmup_returns`` effective returns are seen again.
+
+**Effective returns.** The estimate is a weighted mean of the samples ``r²/Δt``, with weights
+``vᵢ = wᵢ·e^(−k·ageᵢ)``; each sample has the same relative noise (``r²/Δt`` is ``σ²·χ²₁``), so the
+estimate is as precise as ``(Σv)²/Σv²`` equally weighted returns (Kish's effective sample size). That
+number, not a count of returns, is what ``warmup_returns`` asks for: it equals the count while returns
+cover equal times, and it stays near 1 when one return across a feed gap carries most of the weight
+(a reconnect during the warm-up, or the first return after a long outage), so σ from a single sample
+is not traded on. The defaults (30 s and 20 returns) match one-second index prints: σ from 30 returns
+is within about 13 % (one standard error), well inside the strategy's edge threshold, and the daemon
+trades within a minute of a cold start.
 
 **No constant floor by default.** ``microstructure_floor`` (per √minute) is an optional lower
 bound, 0 by default. A floor stands in for a memory too short to average over calm stretches (a decay
@@ -104,8 +111,8 @@ class EwmaVol:
     warmup_seconds: float = attrs.field(default=DEFAULT_WARMUP_SECONDS, validator=_check_non_negative)
     warmup_returns: float = attrs.field(default=DEFAULT_WARMUP_RETURNS, validator=_check_non_negative)
     weighted_variance: float = 0.0
-    evidence_seconds: float = 0.0
-    effective_returns: float = 0.0
+    evidence_seconds: float = 0.0  # Σv: the discounted weights
+    squared_weights: float = 0.0  # Σv²: the discounted weights squared
     updates: int = 0
     anchor_ts: datetime | None = None
     anchor_price: float | None = None
@@ -155,7 +162,7 @@ class EwmaVol:
         _SET_WARMUP_RETURNS(new, self.warmup_returns)
         _SET_WEIGHTED_VARIANCE(new, decay * self.weighted_variance + weight * (r * r / dt))
         _SET_EVIDENCE_SECONDS(new, decay * self.evidence_seconds + weight)
-        _SET_EFFECTIVE_RETURNS(new, decay * self.effective_returns + 1.0)
+        _SET_SQUARED_WEIGHTS(new, decay * decay * self.squared_weights + weight * weight)
         _SET_UPDATES(new, self.updates + 1)
         _SET_ANCHOR_TS(new, ts)
         _SET_ANCHOR_PRICE(new, price)
@@ -171,9 +178,17 @@ class EwmaVol:
         return self.weighted_variance / self.evidence_seconds
 
     @property
+    def effective_returns(self) -> float:
+        """How many equally weighted returns the estimate is as precise as: ``(Σv)²/Σv²`` (0 before
+        the first return)."""
+        squared = self.squared_weights
+        return 0.0 if squared <= 0.0 else self.evidence_seconds * self.evidence_seconds / squared
+
+    @property
     def is_warm(self) -> bool:
-        """Enough recent evidence to trade on σ: ``warmup_seconds`` and ``warmup_returns``, both
-        discounted by age (a long feed gap makes the estimator cold again)."""
+        """Enough recent evidence to trade on σ: ``warmup_seconds`` of discounted evidence and
+        ``warmup_returns`` effective returns (a long feed gap, or a return across a gap that outweighs
+        the rest, makes the estimator cold)."""
         return (self.updates > 0 and self.evidence_seconds >= self.warmup_seconds
                 and self.effective_returns >= self.warmup_returns)
 
@@ -209,5 +224,5 @@ class EwmaVol:
 
 
 (_SET_HALF_LIFE_SECONDS, _SET_MICROSTRUCTURE_FLOOR, _SET_MIN_RETURN_SECONDS, _SET_MAX_RETURN_SECONDS,
- _SET_WARMUP_SECONDS, _SET_WARMUP_RETURNS, _SET_WEIGHTED_VARIANCE, _SET_EVIDENCE_SECONDS, _SET_EFFECTIVE_RETURNS,
+ _SET_WARMUP_SECONDS, _SET_WARMUP_RETURNS, _SET_WEIGHTED_VARIANCE, _SET_EVIDENCE_SECONDS, _SET_SQUARED_WEIGHTS,
  _SET_UPDATES, _SET_ANCHOR_TS, _SET_ANCHOR_PRICE, _SET_LAST_TS, _SET_LAST_PRICE) = slot_setters(EwmaVol)

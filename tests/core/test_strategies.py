@@ -91,7 +91,7 @@ def test_kelly_silent_without_warm_vol_strike_or_open_market() -> None:
                         PriceHistory(index=warm_prints(now - timedelta(seconds=1))), b) is None
     late = CLOSE + timedelta(seconds=1)
     assert warm.analyze(view(late), IndexPrint(late, 100.3), PriceHistory(), b) is None
-    assert warm.vol.is_warm  # prints were still folded in
+    assert warm.vol.last_ts == late and warm.vol.updates == 201  # prints were still folded in
 
 
 def test_kelly_inside_final_minute_uses_closing_prints() -> None:

@@ -169,3 +169,44 @@ def test_fair_value_is_calibrated_on_simulated_paths_with_known_sigma() -> None:
     q = np.array(doubled)
     assert np.mean((q - y) ** 2) > np.mean((p - y) ** 2) + 0.005
     assert np.mean(np.abs(q - 0.5)) < np.mean(np.abs(p - 0.5))
+
+
+def test_a_return_across_a_reconnect_gap_does_not_warm_the_estimator_up_on_its_own() -> None:
+    # A cold start, a ten-minute reconnect gap after the first print, then one-second prints: the return
+    # across the gap carries 300 s of evidence, nearly all of the weight, so σ rests on one sample and
+    # twenty returns do not make it warm; one-second returns that outweigh it do.
+    rng = np.random.default_rng(5)
+    v = EwmaVol().update(T0, 100.0)
+    t, price = T0 + timedelta(minutes=10), 100.2
+    v = v.update(t, price)
+    for i in range(1, 40):
+        price *= math.exp(1e-4 * float(rng.standard_normal()))
+        v = v.update(t + timedelta(seconds=i), price)
+    assert v.updates == 40 and v.evidence_seconds > 300.0
+    assert v.effective_returns < 2.0 and not v.is_warm
+    for i in range(40, 1400):
+        price *= math.exp(1e-4 * float(rng.standard_normal()))
+        v = v.update(t + timedelta(seconds=i), price)
+    assert v.is_warm and v.sigma_per_sqrt_second == pytest.approx(1e-4, rel=0.3)
+
+
+def test_a_warm_estimator_stays_warm_across_a_reconnect_gap_of_minutes() -> None:
+    rng = np.random.default_rng(6)
+    logp = _path(1e-4, 3600, rng)
+    vol = _feed(EwmaVol(), logp, np.arange(0, 3601))
+    assert vol.effective_returns > 3000  # equal weights: nearly as many as the returns, discounted by age
+    later = vol.update(T0 + timedelta(seconds=3600 + 600), math.exp(float(logp[-1])) * 1.002)
+    assert later.is_warm and later.effective_returns > 50
+
+
+def test_the_first_return_after_a_long_outage_does_not_make_the_estimator_warm() -> None:
+    # Eight hours without prints: the old evidence has aged by eight half-lives and the return across the
+    # outage outweighs it, so a handful of new one-second returns leave σ resting on that one sample.
+    rng = np.random.default_rng(8)
+    logp = _path(1e-4, 3600, rng)
+    vol = _feed(EwmaVol(), logp, np.arange(0, 3601))
+    t, price = T0 + timedelta(hours=9), math.exp(float(logp[-1])) * 1.05
+    vol = vol.update(t, price)
+    for i in range(1, 21):
+        vol = vol.update(t + timedelta(seconds=i), price)
+    assert vol.evidence_seconds > 30 and not vol.is_warm
