@@ -10,7 +10,9 @@ backtest (:mod:`kalshid.research.engine`) so both run the same rules:
   (:func:`entries_enabled`: the breaker allows exits only, or the position audit found the journal and
   the exchange in disagreement; risk would refuse the buy anyway);
 - a buy signal's Kelly count is a *target position*: what the strategy already holds of that side in
-  that market is subtracted, and a signal already met is **at target**.
+  that market is subtracted, and a signal already met is **at target**; so is one whose rest no longer
+  reaches the strategy's ``min_edge`` after the fee of an order of that size (the fee is per order and
+  rounded up to a cent, so a smaller order can pay more per contract).
 
 Pure: no I/O, no clock; the caller passes the state and applies the outcome (marks the strategy busy,
 sends the proposal to risk, updates its counters).
@@ -56,7 +58,7 @@ class Outcome(enum.StrEnum):
     SILENT = "silent"            # the strategy returned no signal
     PROPOSED = "proposed"        # ``proposal`` goes to risk
     SUPPRESSED = "suppressed"    # trading stopped, or the strategy is busy in this market
-    AT_TARGET = "at_target"      # the strategy already holds the signal's count
+    AT_TARGET = "at_target"      # the strategy holds the signal's count, or the rest is below its min_edge
 
 
 @attrs.frozen
@@ -134,6 +136,9 @@ def evaluate_strategies(strategies: Sequence[BaseStrategy], view: MarketView, cu
                 continue
             if held:  # an unchanged signal is its own proposal (frozen: sharing it is safe, and cheaper)
                 proposal = signal.with_count(signal.count - held)
+                if proposal.edge < strategy.min_edge:  # the smaller order's fee leaves too little edge
+                    out.append(_evaluation(name, _AT_TARGET, signal, None, fair_yes))
+                    continue
         out.append(_evaluation(name, _PROPOSED, signal, proposal, fair_yes))
     return out
 

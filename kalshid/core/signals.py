@@ -18,6 +18,7 @@ from functools import partial
 
 import attrs
 
+from kalshid.core.sizing import all_in_cost_cc
 from kalshid.core.slots import slot_setters
 from kalshid.core.units import ONE_DOLLAR_CC, check_price_cc, complement
 from kalshid.core.vocab import Action, Side
@@ -207,15 +208,18 @@ class Signal:
         return text
 
     def with_count(self, count: int) -> Signal:
-        """This signal for ``count`` contracts (> 0), everything else shared: ``attrs.evolve(self,
-        count=count)`` without the constructor's other checks, which this signal passed (the decision
-        rule proposes what is left of a target position this way). Its reason says so: the strategy's
-        text (its figures, e.g. the fee, are the target's) and ``(rest of a target of N)``."""
+        """This signal for ``count`` contracts (> 0): ``attrs.evolve(self, count=count)`` without the
+        constructor's other checks, which this signal passed (the decision rule proposes what is left of
+        a target position this way), its ``edge`` that of an order of ``count`` (the taker fee is per
+        order and rounded up to a cent, so a smaller order can pay more per contract). Its reason says
+        so: the strategy's text (its figures, e.g. the fee, are the target's) and ``(rest of a target of
+        N)``."""
         if type(count) is not int or count <= 0:
             raise ValueError(f"signal count must be an int > 0, got {count!r}")
         reason = partial(_rest_of_target, self._reason, self.count)
+        edge = self.fair_prob - all_in_cost_cc(count, self.price_cc) / (count * ONE_DOLLAR_CC)
         return signal_unchecked(self.strategy, self.ticker, self.side, self.action, self.price_cc, count,
-                                self.fair_prob, self.edge, self.confidence, reason, self.created_at)
+                                self.fair_prob, edge, self.confidence, reason, self.created_at)
 
     def __attrs_post_init__(self) -> None:
         # one method for every check (a signal is built on most strategy evaluations)

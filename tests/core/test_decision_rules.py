@@ -22,6 +22,7 @@ from kalshid.core.decision import (
     trading_enabled,
 )
 from kalshid.core.signals import BookTop, Signal
+from kalshid.core.sizing import edge_per_contract
 from kalshid.core.strategies.base import PriceHistory
 from kalshid.core.vocab import Action, Side
 
@@ -55,6 +56,7 @@ class FixedSignal:
 
     name = "fixed"
     last_fair_yes = 0.6
+    min_edge = 0.0
 
     def __init__(self, signal: Signal) -> None:
         self.signal = signal
@@ -78,8 +80,40 @@ def test_a_buy_proposes_the_signal_less_what_the_strategy_holds() -> None:
     assert nothing_held.outcome is Outcome.PROPOSED
     assert nothing_held.proposal is signal  # the signal itself, not a copy
     some_held = evaluate(3)
-    assert some_held.proposal == attrs.evolve(signal, count=7, reason="r (rest of a target of 10)")
+    # the rest of the target, with the edge of an order of that count (its own fee)
+    assert some_held.proposal == attrs.evolve(signal, count=7, edge=edge_per_contract(0.6, 7, 4500),
+                                              reason="r (rest of a target of 10)")
     assert evaluate(10).outcome is Outcome.AT_TARGET
+
+
+class MinEdgeSignal(FixedSignal):
+    """``FixedSignal`` with a ``min_edge``, as the shipped strategies have."""
+
+    min_edge = 0.03
+
+
+def test_the_rest_of_a_target_is_proposed_only_if_its_own_edge_reaches_min_edge() -> None:
+    # At 9c ten contracts pay 6c of fee in all (9.6c each, all in), a single one a whole cent (10c): the
+    # target's edge is 0.032, a single contract's 0.028, below the strategy's 0.03.
+    fair = 0.128
+    edge = edge_per_contract(fair, 10, 900)
+    assert edge >= 0.03 > edge_per_contract(fair, 1, 900)
+    signal = Signal(strategy="fixed", ticker="KX", side=Side.YES, action=Action.BUY, price_cc=900, count=10,
+                    fair_prob=fair, edge=edge, confidence=1.0, reason="r", created_at=CLOSE)
+    view = SimpleNamespace(ticker="KX")
+
+    def evaluate(held: int) -> Evaluation:
+        (ev,) = evaluate_strategies([MinEdgeSignal(signal)], view, None, PriceHistory(), None,  # type: ignore[arg-type]
+                                    trading_enabled=True, busy=(), holdings={("fixed", "KX", "yes"): held})
+        return ev
+
+    assert evaluate(0).proposal is signal
+    for held in (3, 5):  # 7 and 5 contracts left still reach it
+        rest = evaluate(held).proposal
+        assert rest is not None and rest.count == 10 - held
+        assert rest.edge == edge_per_contract(fair, 10 - held, 900) >= 0.03
+    last = evaluate(9)  # one contract left: its fee leaves it below min_edge
+    assert last.outcome is Outcome.AT_TARGET and last.proposal is None and last.signal is signal
 
 
 def test_trading_is_enabled_only_by_the_operator_and_a_breaker_that_is_not_halted() -> None:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from kalshid.core.decision import Evaluation, Outcome, evaluate_strategies, top_changed
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal, market_view_unchecked, signal_unchecked
-from kalshid.core.sizing import SizeDecision, size_binary
+from kalshid.core.sizing import SizeDecision, edge_per_contract, size_binary
 from kalshid.core.strategies import KellyVolatility, MeanReversion, PriceHistory
 from kalshid.core.tracker import MarketInfo, MarketTracker
 from kalshid.core.vocab import Action, Side
@@ -47,9 +47,10 @@ def test_a_signal_with_another_count_is_the_evolved_signal(count: int, new_count
     reason = partial(str, "why") if lazy else "why"
     signal = Signal("s", "T", Side.NO, Action.BUY, 4_200, count, 0.6, 0.05, 0.5, reason, T0)
     rest = signal.with_count(new_count)
-    # the same signal but for its count and its reason, which says it is the rest of a target (formatted
-    # when read, as the strategy's own)
-    evolved = attrs.evolve(signal, count=new_count, reason=f"why (rest of a target of {count})")
+    # the same signal but for its count, its edge (that of an order of the new count, with its own fee) and
+    # its reason, which says it is the rest of a target (formatted when read, as the strategy's own)
+    evolved = attrs.evolve(signal, count=new_count, edge=edge_per_contract(0.6, new_count, 4_200),
+                           reason=f"why (rest of a target of {count})")
     assert type(rest) is Signal and rest == evolved and hash(rest) == hash(evolved) and repr(rest) == repr(evolved)
     assert rest.reason == f"why (rest of a target of {count})"
     for bad in (0, -1, 2.0, True):

@@ -101,6 +101,13 @@ class BaseStrategy(abc.ABC):
             raise ParamError(f"{self.name}: params must be {self.params_class.__name__}, "
                              f"got {type(self.params).__name__}")
 
+    @property
+    def min_edge(self) -> float:
+        """The net edge per contract below which the strategy does not buy: its ``min_edge`` parameter,
+        0 for a strategy without one. The decision rule applies it to the rest of a target position."""
+        value = getattr(self.params, "min_edge", 0.0)
+        return float(value) if isinstance(value, int | float) else 0.0
+
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, object]) -> Self:
         return cls(params_from_mapping(cls.params_class, mapping))
