@@ -25,11 +25,13 @@ the amount the remaining prints must still sum to:
 
     P(YES) = N( ln(m·S / R) / sd(Y) ),   and P = 1 if R ≤ 0 (prices are positive).
 
-Zero log-drift (as in the textbook digital ``N(ln(S/K)/(σ√τ))``): the −σ²/2 Itô term is ~1e-8 per
-window and ignored. Limits: σ → 0 or τ → 0 gives the deterministic answer (``m·S ≥ R`` → 1 else 0;
-ties pay YES). The normal CDF is ``math.erfc`` based: importing scipy.stats would add its import time
-to every start (docs/performance.md, ``bench_startup.py``). Results are clamped to ``[0, 1]``; bad
-inputs raise :class:`PricingError`.
+Zero log-drift (as in the textbook digital ``N(ln(S/K)/(σ√τ))``): the −σ²τ/2 Itô term a martingale
+price would have is ignored. At SOL's σ (0.0007/√min) it is 4e-6 of log-price over a whole window, a
+shift of the z-score by σ√τ/2 ≈ 0.0014, so of P by at most 0.0005 (at the money, 15 minutes out), less
+nearer the close. Limits: σ = 0, or no print left to come (``m = 0``, or ``m = 1`` at its own time),
+gives the deterministic answer (``m·S ≥ R`` → 1 else 0; ties pay YES). The normal CDF is ``math.erfc``
+based: importing scipy.stats would add its import time to every start (docs/performance.md,
+``bench_startup.py``). Results are clamped to ``[0, 1]``; bad inputs raise :class:`PricingError`.
 """
 
 from __future__ import annotations
