@@ -29,7 +29,8 @@ Zero log-drift (as in the textbook digital ``N(ln(S/K)/(σ√τ))``): the −σ�
 price would have is ignored. At SOL's σ (0.0007/√min) it is 4e-6 of log-price over a whole window, a
 shift of the z-score by σ√τ/2 ≈ 0.0014, so of P by at most 0.0005 (at the money, 15 minutes out), less
 nearer the close. Limits: σ = 0, or no print left to come (``m = 0``, or ``m = 1`` at its own time),
-gives the deterministic answer (``m·S ≥ R`` → 1 else 0; ties pay YES). The normal CDF is ``math.erfc``
+gives the deterministic answer (``m·S ≥ R`` → 1 else 0; ties pay YES, and a shortfall within the rounding
+of the running sum, :data:`TIE_TOLERANCE`, is a tie). The normal CDF is ``math.erfc``
 based: importing scipy.stats would add its import time to every start (docs/performance.md,
 ``bench_startup.py``). Results are clamped to ``[0, 1]``; bad inputs raise :class:`PricingError`.
 """
@@ -41,6 +42,9 @@ import math
 AVERAGING_PRINTS = 60
 PRINT_SPACING_SECONDS = 1.0
 AVERAGING_SECONDS = AVERAGING_PRINTS * PRINT_SPACING_SECONDS
+TIE_TOLERANCE = 1e-12
+"""A relative shortfall of the average below the strike this small is a tie (ties pay YES): the running
+sum of 60 prints rounds by a few ulps (1e-14 relative), the index has far fewer digits than 1e-12."""
 
 
 class PricingError(ValueError):
@@ -126,8 +130,8 @@ def fair_yes_probability(
             f"{seconds_to_close - AVERAGING_SECONDS:.3f} s")
     required_remaining = AVERAGING_PRINTS * strike - observed_sum
     remaining = AVERAGING_PRINTS - observed_count
-    if remaining == 0:
-        return 1.0 if required_remaining <= 0 else 0.0
+    if remaining == 0:  # the average is known: a tie, to the rounding of its sum, pays YES
+        return 1.0 if required_remaining <= AVERAGING_PRINTS * strike * TIE_TOLERANCE else 0.0
     if required_remaining <= 0:
         return 1.0
     # remaining_average_log_variance, inlined
@@ -138,9 +142,9 @@ def fair_yes_probability(
 
 
 def _probability(log_moneyness: float, sd: float) -> float:
-    # sd == 0 (or so small that the ratio overflows) is the deterministic limit; ties pay YES.
+    # sd == 0 (or so small that the ratio overflows) is the deterministic limit; ties (to rounding) pay YES.
     if sd <= 0.0 or not -_INF < (z := log_moneyness / sd) < _INF:
-        return 1.0 if log_moneyness >= 0 else 0.0
+        return 1.0 if log_moneyness >= -TIE_TOLERANCE else 0.0
     p = 0.5 * math.erfc(-z / _SQRT2)  # normal_cdf(z), inlined, then clamped to [0, 1]
     if not p > 0.0:
         return 0.0

@@ -204,3 +204,19 @@ def test_price_matches_a_monte_carlo_of_the_closing_average(spot: float, strike:
     simulated = float((average >= strike).mean())
     priced = fair_yes_probability(spot, strike, sigma, tau, observed_sum=observed_sum, observed_count=observed_count)
     assert priced == pytest.approx(simulated, abs=0.006)
+
+
+@pytest.mark.parametrize("strike", [181.07, 150.12, 88.8888, 143.21, 99.99])
+def test_a_closing_average_equal_to_the_strike_pays_yes_whatever_the_rounding_of_its_sum(strike: float) -> None:
+    # Sixty prints at the strike, summed one by one in floating point, can land an ulp below 60 x strike;
+    # the average still equals the strike to the index's precision, and ties pay YES.
+    total = 0.0
+    for _ in range(60):
+        total += strike
+    assert total < 60 * strike  # the rounding these strikes show
+    assert fair_yes_probability(strike, strike, 1e-4, 0.0, observed_sum=total, observed_count=60) == 1.0
+    assert fair_yes_probability(strike, strike, 1e-4, 1.0, observed_sum=total - strike, observed_count=59) == 1.0
+    assert fair_yes_probability(strike, strike, 0.0, 30.0, observed_sum=total / 2, observed_count=30) == 1.0
+    # a real shortfall, however small against the price, still pays NO
+    below = strike * (1 - 1e-9)
+    assert fair_yes_probability(below, strike, 1e-4, 0.0, observed_sum=60 * below, observed_count=60) == 0.0
