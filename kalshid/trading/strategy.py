@@ -45,8 +45,8 @@ from kalshid.core.decision import (
     trading_enabled,
 )
 from kalshid.core.markets import INDEX_ID
+from kalshid.core.signals import BookTop, Signal
 from kalshid.core.signals import IndexPrint as CoreIndexPrint
-from kalshid.core.signals import Signal
 from kalshid.core.strategies.base import ParamError, PriceHistory
 from kalshid.core.tracker import MarketTracker
 from kalshid.exchange.base import (
@@ -296,13 +296,8 @@ class StrategyStage:
             self.record(evaluation_record(self.received, view, enabled, busy, orders.holdings,
                                           evaluations, entries_enabled=entries))
         for ev in evaluations:
-            if ev.fair_yes is not None:
-                fair = ev.fair_yes
-                self.last_fair.setdefault(ticker, {})[ev.strategy] = fair
-                self._views_changed = True
-                if top is not None:
-                    self.last_edge.setdefault(ticker, {}).update(
-                        {f"{ev.strategy}:{k}": v for k, v in side_edges(fair, top).items()})
+            if ev.fair_yes is not None or ev.strategy in self.last_fair.get(ticker, ()):
+                self._show_fair(ticker, ev.strategy, ev.fair_yes, top)
             if ev.outcome is Outcome.SILENT:
                 continue
             self.counters.bump("signals")
@@ -316,6 +311,25 @@ class StrategyStage:
             out.append(Proposal(ev.proposal, tracker.book_age_seconds(ticker),
                                 tracker.index_age_seconds(view.now), data_local_time))
         return out
+
+    def _show_fair(self, ticker: str, strategy: str, fair: float | None, top: BookTop | None) -> None:
+        """Keep what ``/api/markets`` shows of ``strategy`` in ``ticker`` to its latest evaluation: its
+        fair value and the edge of each side with an ask, or nothing when it priced nothing (a cold
+        volatility, no strike yet, the market closed) or a side has no ask, never an older figure."""
+        self._views_changed = True
+        fairs = self.last_fair.setdefault(ticker, {})
+        edges = self.last_edge.setdefault(ticker, {})
+        now = {} if fair is None or top is None else side_edges(fair, top)
+        for side in ("yes", "no"):
+            key = f"{strategy}:{side}"
+            if side in now:
+                edges[key] = now[side]
+            else:
+                edges.pop(key, None)
+        if fair is None:
+            fairs.pop(strategy, None)
+        else:
+            fairs[strategy] = fair
 
     def _publish_snapshot(self) -> None:
         """The stage's snapshot (books of the followed markets and their ages, last index print, fair

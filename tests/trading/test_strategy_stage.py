@@ -8,6 +8,7 @@ from datetime import timedelta
 import attrs
 import trio
 import trio.testing
+from pytest import approx
 from structlog.testing import capture_logs
 
 from kalshid.core.book import OrderBook
@@ -159,3 +160,45 @@ async def test_a_halted_breaker_suppresses_signals_until_it_is_reset(journal: Jo
         assert isinstance(proposal, Proposal) and proposal.signal.strategy == "buys_yes"
         assert stage.counters.view["signals_suppressed"] == 1
         await ch.md.aclose()
+
+
+class PricesWhileTold(RecordingStrategy):
+    """Records like ``RecordingStrategy``; its fair value after each call is the next of ``fairs``."""
+
+    name = "prices"
+
+    def __init__(self, fairs: list[float | None]) -> None:
+        super().__init__()
+        self.fairs = fairs
+
+    def analyze(self, market: MarketView, current_price: IndexPrint | None, price_history: PriceHistory,
+                orderbook: BookTop | None) -> Signal | None:
+        super().analyze(market, current_price, price_history, orderbook)
+        self.last_fair_yes = self.fairs[len(self.calls) - 1]
+        return None
+
+
+async def test_the_fair_value_and_edges_shown_are_the_latest_evaluations_never_older_ones(
+        journal: Journal) -> None:
+    """/api/markets shows the fair value and edges of the strategy's latest evaluation: when it prices
+    nothing (a cold volatility, the market closed) none is shown, and a side without an ask has no edge."""
+    strategy = PricesWhileTold([0.6, 0.55, None])
+    stage = StrategyStage(strategy_pipeline(journal, strategy))
+    stage.tracker.on_index(IndexPrint(NOW, 150.0))
+    ch = StageChannels.open()
+    shown: list[tuple[dict[str, float], dict[str, float]]] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stage.run, *ch.stage_ends())
+        one_sided = base.BookUpdated(OrderBook(TICKER, ((4_100, 10),), (), exchange_ts=NOW + timedelta(seconds=2)),
+                                     2.0)
+        for event in (book_event(1, 4000), one_sided, index_event(3, "150.10")):
+            ch.md.send_nowait(event)
+            await trio.testing.wait_all_tasks_blocked()
+            shown.append((dict(stage.last_fair.get(TICKER, {})), dict(stage.last_edge.get(TICKER, {}))))
+        await ch.md.aclose()
+    assert len(strategy.calls) == 3
+    # YES bid 40c, NO bid 50c: YES ask 50c, NO ask 60c
+    assert shown[0] == ({"prices": 0.6}, {"prices:yes": approx(0.1), "prices:no": approx(-0.2)})
+    # no NO bid, so no YES ask: the YES edge goes, the NO ask is 59c
+    assert shown[1] == ({"prices": 0.55}, {"prices:no": approx(-0.14)})
+    assert shown[2] == ({}, {})  # priced nothing: nothing older is shown
