@@ -7,7 +7,8 @@ Kalshi's semantics: statuses ``resting``/``canceled``/``executed``; IOC and FoK 
 ``post_only`` is refused when marketable; a duplicate
 ``client_order_id`` returns the existing order when side and action match (what ``KalshiRest`` makes of
 the exchange's 409) and raises :class:`Conflict` otherwise; a buy needs ``count × limit + taker fee``
-of available cash (:class:`InsufficientBalance`), a sell needs contracts held and not already offered.
+of available cash (:class:`InsufficientBalance`), a sell needs contracts held and not already offered;
+a ``reduce_only`` order is capped at placement at what reduces the net position, the rest cancelled.
 A market's YES and NO net into one position as on Kalshi: a fill first closes the opposite holding
 (buying NO at q while holding YES sells that YES at $1 − q), then opens, by the rule the daemon and the
 backtest book fills with (:func:`kalshid.core.netting.net_parts`); ``position`` is ``yes − no``.
@@ -138,18 +139,18 @@ class PaperExchange(PaperAccount):
         if request.client_order_id in self._by_coid:
             return self._duplicate(request)
         now = self._now()
-        self._validate(request, market, now)
+        count = self._validate(request, market, now)
         buy = request.action == "buy"
         if request.post_only and self._marketable(request, book):
             raise _bad("post_only_cross", "post_only order would take liquidity")
         self.refresh_ledger(book)
         ledger = self._ledger.setdefault(request.ticker, {})
-        fills = taker_fills(request.side, request.action, request.price_cc, request.count,
+        fills = taker_fills(request.side, request.action, request.price_cc, count,
                             yes_bids=book.yes, no_bids=book.no,
                             consumed={k: taken for k, (_size, taken) in ledger.items()})
         fok = request.time_in_force == "fill_or_kill"
         filled = sum(f.count for f in fills)
-        if fok and filled < request.count:
+        if fok and filled < count:
             fills = []
         self._seq += 1
         yes_price = request.price_cc if request.side == "yes" else ONE_DOLLAR_CC - request.price_cc
@@ -158,7 +159,7 @@ class PaperExchange(PaperAccount):
                         ticker=request.ticker, side=request.side, action=request.action, status="resting",
                         book_side=request.book_side,
                         yes_price_cc=yes_price, no_price_cc=ONE_DOLLAR_CC - yes_price, fill_count=0,
-                        remaining_count=request.count, initial_count=request.count,
+                        remaining_count=count, initial_count=request.count,
                         type="limit",
                         created_time=now, last_update_time=now,
                         expiration_time=(datetime.fromtimestamp(request.expiration_ts, UTC)
@@ -172,7 +173,9 @@ class PaperExchange(PaperAccount):
             ledger[key] = (size_then, taken + f.count)
             self._fill(rec, f.count, f.price_cc, f.fee_cc, is_taker=True)
         remaining = rec.order.remaining_count
-        if remaining and (fok or request.time_in_force == "immediate_or_cancel"):
+        if count == 0:  # reduce-only with nothing to reduce: capped to nothing, cancelled at placement
+            rec.order = attrs.evolve(rec.order, status="canceled")
+        elif remaining and (fok or request.time_in_force == "immediate_or_cancel"):
             rec.order = attrs.evolve(rec.order, status="canceled", remaining_count=0)
         elif remaining:
             bside = request.side if buy else request.side.other
@@ -263,7 +266,9 @@ class PaperExchange(PaperAccount):
                            code="order_already_exists")
         return o
 
-    def _validate(self, req: OrderRequest, market: Market, now: datetime) -> None:
+    def _validate(self, req: OrderRequest, market: Market, now: datetime) -> int:
+        """Refuse what Kalshi refuses; returns the count the order may trade (a reduce-only order's
+        count capped at what reduces the position)."""
         if (market.status not in OPEN_STATUSES or req.ticker in self._ended
                 or not market.open_time <= now < market.close_time):
             raise _bad("market_closed", f"market {req.ticker} is {market.status}, not open for trading")
@@ -272,16 +277,9 @@ class PaperExchange(PaperAccount):
         if req.expiration_ts is not None and req.expiration_ts <= now.timestamp():
             raise _bad("invalid_expiration", f"expiration_ts {req.expiration_ts} is not in the future")
         h = self._holdings.get(req.ticker, Holding())
-        if req.reduce_only:
-            if req.action == "sell":
-                allowed = h.yes if req.side == "yes" else h.no
-            else:
-                allowed = max(0, (h.no - h.yes) if req.side == "yes" else (h.yes - h.no))
-            if req.count > allowed:
-                raise _bad("reduce_only_violation", f"reduce_only order for {req.count} could increase the "
-                           f"position (at most {allowed} reduces it)")
+        count = min(req.count, self._reduce_only_cap(req, h)) if req.reduce_only else req.count
         if req.action == "buy":
-            needed = req.count * req.price_cc + taker_fee_cc(req.count, req.price_cc)
+            needed = count * req.price_cc + taker_fee_cc(count, req.price_cc)
             if needed > self.available_cc:
                 raise InsufficientBalance(f"order needs {needed} cc (cost plus worst-case fee) but only "
                                           f"{self.available_cc} cc is available", status=400,
@@ -291,9 +289,19 @@ class PaperExchange(PaperAccount):
             offered = sum(r.order.remaining_count for r in self._orders.values()
                           if r.order.status == "resting" and r.action == "sell"
                           and r.order.ticker == req.ticker and r.order.side == req.side)
-            if req.count > held - offered:
-                raise _bad("insufficient_position", f"cannot sell {req.count} {req.side.upper()} contracts "
+            if count > held - offered:
+                raise _bad("insufficient_position", f"cannot sell {count} {req.side.upper()} contracts "
                            f"of {req.ticker}: {held - offered} held and not already offered")
+        return count
+
+    @staticmethod
+    def _reduce_only_cap(req: OrderRequest, h: Holding) -> int:
+        """What a reduce-only order may trade: as on Kalshi, its count is capped at placement at the part
+        that reduces the net position (the rest is cancelled, ``ReduceOnlyCancel``), never refused."""
+        if req.action == "sell":
+            return h.yes if req.side == "yes" else h.no
+        # buying one side reduces the net position only while the other side is held
+        return max(0, (h.no - h.yes) if req.side == "yes" else (h.yes - h.no))
 
     @staticmethod
     def _marketable(req: OrderRequest, book: OrderBook) -> bool:

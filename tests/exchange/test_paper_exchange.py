@@ -274,3 +274,22 @@ async def test_expired_orders_are_canceled() -> None:
 def test_fee_assumption_matches_core() -> None:
     # The fee of a single-level fill is exactly the exchange's taker fee.
     assert order_fee_increment_cc(0, fee_terms(5, 5500), rate=TAKER_RATE) == taker_fee_cc(5, 5500)
+
+
+async def test_reduce_only_is_capped_at_the_position_it_reduces_as_on_the_simulator() -> None:
+    """Kalshi (and kalshid's simulator, tests/sim/test_engine.py) caps a reduce-only order at the part
+    that reduces the net position and cancels the rest; it never refuses it."""
+    paper, _ = make()  # YES asks 55c×5, 56c×5; YES bids 40c×10 (NO asks 60c×10)
+    ioc = {"time_in_force": "immediate_or_cancel", "reduce_only": True}
+    flat = await paper.create_order(req("flat", count=2, price=5600, **ioc))
+    assert (flat.status, flat.fill_count, flat.remaining_count, flat.initial_count) == ("canceled", 0, 0, 2)
+    assert await paper.list_fills() == [] and paper.cash_cc == 100 * 10_000
+    await paper.create_order(req("no", side="no", count=3, price=6000, time_in_force="immediate_or_cancel"))
+    assert paper.holding(TICKER).no == 3
+    capped = await paper.create_order(req("cap", count=5, price=5600, **ioc))
+    assert (capped.status, capped.fill_count, capped.remaining_count, capped.initial_count) == (
+        "executed", 3, 0, 5)
+    h = paper.holding(TICKER)
+    assert (h.yes, h.no) == (0, 0)
+    sell = await paper.create_order(req("sell", side="no", action="sell", count=1, price=4000, **ioc))
+    assert (sell.status, sell.fill_count) == ("canceled", 0)  # nothing held: nothing to sell
