@@ -4,7 +4,10 @@ and simulated fills. No order ever leaves the machine.
 :class:`PaperExchange` wraps a real exchange (``KalshiRest``). Market-data calls (status, markets,
 order books) go to it; every order and portfolio call is answered by an in-memory paper account with
 Kalshi's semantics: statuses ``resting``/``canceled``/``executed``; IOC and FoK never rest;
-``post_only`` is refused when marketable; a duplicate
+``post_only`` is refused when marketable (our own resting orders count); an order that would meet one of
+our own resting orders follows its ``self_trade_prevention``: ``taker_at_cross`` fills what the book
+offers at better prices and cancels the rest (the book's size at our own price queues behind our order),
+``maker`` cancels our resting orders it meets and goes on; a duplicate
 ``client_order_id`` returns the existing order when side and action match (what ``KalshiRest`` makes of
 the exchange's 409) and raises :class:`Conflict` otherwise; a buy needs ``count × limit + taker fee``
 of available cash (:class:`InsufficientBalance`), a sell needs contracts held and not already offered;
@@ -47,7 +50,7 @@ import attrs
 import trio
 
 from kalshid.core.fees import taker_fee_cc
-from kalshid.core.paperfills import FillModelParams, RestingPaperOrder, book_key, taker_fills
+from kalshid.core.paperfills import FillModelParams, PaperFill, RestingPaperOrder, book_key, taker_fills
 from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.exchange.base import Exchange, MarketFeed, OrderReply, OrderUpdated, UnsentOrder
 from kalshid.exchange.errors import BadRequest, Conflict, InsufficientBalance, NotFound
@@ -141,17 +144,32 @@ class PaperExchange(PaperAccount):
         now = self._now()
         count = self._validate(request, market, now)
         buy = request.action == "buy"
-        if request.post_only and self._marketable(request, book):
+        take_side, threshold = book_key(request.side, request.action, request.price_cc)
+        own = [r for r in self._resting(request.ticker) if r.resting is not None
+               and r.resting.side == take_side and r.resting.price_cc >= threshold]
+        if request.post_only and (own or self._marketable(request, book)):
             raise _bad("post_only_cross", "post_only order would take liquidity")
         self.refresh_ledger(book)
         ledger = self._ledger.setdefault(request.ticker, {})
+        yes_bids, no_bids = book.yes, book.no
+        stop_at = None  # taker_at_cross: the walk ends at our own best resting bid it would meet
+        if own and request.self_trade_prevention == "taker_at_cross":
+            stop_at = max(r.resting.price_cc for r in own if r.resting is not None)
+            # the book's liquidity at our own price counts as queued behind our order there
+            if take_side == "yes":
+                yes_bids = tuple(lv for lv in yes_bids if lv[0] > stop_at)
+            else:
+                no_bids = tuple(lv for lv in no_bids if lv[0] > stop_at)
         fills = taker_fills(request.side, request.action, request.price_cc, count,
-                            yes_bids=book.yes, no_bids=book.no,
+                            yes_bids=yes_bids, no_bids=no_bids,
                             consumed={k: taken for k, (_size, taken) in ledger.items()})
         fok = request.time_in_force == "fill_or_kill"
         filled = sum(f.count for f in fills)
         if fok and filled < count:
             fills = []
+        stopped = stop_at is not None and filled < count
+        if own and count and stop_at is None and not (fok and filled < count):
+            self._cancel_own_makers(request, own, fills, complete=filled == count)
         self._seq += 1
         yes_price = request.price_cc if request.side == "yes" else ONE_DOLLAR_CC - request.price_cc
         rec = PaperOrderRecord(
@@ -175,7 +193,7 @@ class PaperExchange(PaperAccount):
         remaining = rec.order.remaining_count
         if count == 0:  # reduce-only with nothing to reduce: capped to nothing, cancelled at placement
             rec.order = attrs.evolve(rec.order, status="canceled")
-        elif remaining and (fok or request.time_in_force == "immediate_or_cancel"):
+        elif remaining and (fok or stopped or request.time_in_force == "immediate_or_cancel"):
             rec.order = attrs.evolve(rec.order, status="canceled", remaining_count=0)
         elif remaining:
             bside = request.side if buy else request.side.other
@@ -187,6 +205,15 @@ class PaperExchange(PaperAccount):
                  ticker=request.ticker, side=request.side, action=request.action, count=request.count,
                  price_cc=request.price_cc, status=rec.order.status, filled=rec.order.fill_count)
         return rec.order
+
+    def _cancel_own_makers(self, request: OrderRequest, own: list[PaperOrderRecord], fills: list[PaperFill],
+                           *, complete: bool) -> None:
+        """Self-trade prevention ``maker``: cancel our own resting orders the walk meets (those at or
+        better than the last level it takes from, all of them when it does not fill), as Kalshi does."""
+        last = book_key(request.side, request.action, fills[-1].price_cc)[1] if fills and complete else 0
+        for rec in own:
+            if rec.resting is not None and rec.resting.price_cc >= last:
+                self._cancel_rec(rec)
 
     async def cancel_order(self, order_id: str, *, ticker: str) -> CancelResult:
         rec = self._rec(order_id)

@@ -293,3 +293,49 @@ async def test_reduce_only_is_capped_at_the_position_it_reduces_as_on_the_simula
     assert (h.yes, h.no) == (0, 0)
     sell = await paper.create_order(req("sell", side="no", action="sell", count=1, price=4000, **ioc))
     assert (sell.status, sell.fill_count) == ("canceled", 0)  # nothing held: nothing to sell
+
+
+SelfCross = tuple[int, str, int, list[tuple[int, int]], str]
+
+
+def sim_self_cross(stp: str) -> SelfCross:
+    """The self-crossing scenario on kalshid's simulator: ``(filled, taker status, taker fees, fills
+    (count, YES price), our resting NO bid's status)``."""
+    from kalshid.sim.counts import CONTRACT
+    from tests.sim.simfakes import T0, exchange_with_market
+    from tests.sim.simfakes import req as sim_req
+
+    ex = exchange_with_market(("book", 100), ("us", 100))
+    ex.place_order("book", sim_req("no", "buy", 5, 45), T0)
+    ex.place_order("book", sim_req("no", "buy", 5, 43), T0)
+    ours = ex.place_order("us", sim_req("no", "buy", 2, 44), T0)
+    taker = ex.place_order("us", sim_req("yes", "buy", 8, 57, self_trade_prevention_type=stp), T0)
+    fills = sorted((f.count // CONTRACT, f.price_cc) for f in ex.accounts["us"].fills
+                   if f.order_id == taker.order_id)
+    return (taker.fill_count // CONTRACT, taker.status, taker.taker_fees_cc, fills,
+            ex.orders[ours.order_id].status)
+
+
+@pytest.mark.parametrize("stp", ["taker_at_cross", "maker"])
+async def test_an_order_meeting_our_own_resting_order_follows_self_trade_prevention(stp: str) -> None:
+    """Our resting paper orders are on Kalshi's book: a new order that would trade with one stops there
+    (``taker_at_cross``: the rest is cancelled, not rested) or cancels it and goes on (``maker``),
+    exactly as on the simulator."""
+    paper, _ = make(b=book(no=((4300, 5), (4500, 5))))  # YES asks 55c×5, 57c×5
+    ours = await paper.create_order(req("ours", side="no", count=2, price=4400))  # YES ask 56c, ours
+    assert ours.status == "resting"
+    taker = await paper.create_order(req("t", count=8, price=5700, self_trade_prevention=stp))
+    fills = sorted((f.count, f.yes_price_cc) for f in await paper.list_fills() if f.order_id == taker.order_id)
+    got = (taker.fill_count, taker.status, taker.taker_fees_cc, fills,
+           (await paper.get_order(ours.order_id)).status)
+    assert got == sim_self_cross(stp)
+    assert (got[0], got[1], got[4]) == {"taker_at_cross": (5, "canceled", "resting"),
+                                        "maker": (8, "executed", "canceled")}[stp]
+
+
+async def test_post_only_meeting_our_own_resting_order_is_refused() -> None:
+    paper, _ = make(b=book(no=((4300, 5),)))  # the book's YES ask is 57c
+    await paper.create_order(req("ours", side="no", count=2, price=4400))  # our YES ask at 56c
+    with pytest.raises(BadRequest) as po:  # on Kalshi our order is on the book: 56c is marketable
+        await paper.create_order(req("po", count=1, price=5600, post_only=True))
+    assert po.value.code == "post_only_cross"
