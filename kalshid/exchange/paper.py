@@ -22,11 +22,10 @@ Fill model (:mod:`kalshid.core.paperfills`), chosen so paper results do not flat
   order exactly as the exchange does, :mod:`kalshid.core.fees`). Liquidity a paper order took stays
   consumed until the real book changes at that level. The book is the wrapped feed's
   (``MarketFeed.book``), else the last fresh :class:`BookUpdated` the stage saw, else a REST snapshot.
-- Maker: a resting order never fills at the midpoint. It fills when a public trade goes *through* its
-  price, or on a *touch* (a trade at its price) resolved at the next move of the opposite best bid:
-  with ``p_fill_adverse`` = **0.96** if the market moved against it, ``p_fill_favourable`` = **0.84**
-  if in its favour (measured on 120 live KXSOL15M maker orders), the average if the window ends
-  first. Draws come from ``random.Random(seed)``. Makers pay no fee (``fee_type`` quadratic).
+- Maker: a resting order never fills at the midpoint. It fills, at its own price, only when a public
+  trade goes *through* its price (it would have been taken first); a trade *at* its price (a touch)
+  does not fill it, since the real orders there may have been ahead of it. Makers pay no fee
+  (``fee_type`` quadratic).
 - A crossed virtual book (the real ask moving through a paper bid without a trade) does not fill:
   conservative, since on the real exchange the order might have been ahead of it or not.
 
@@ -50,7 +49,7 @@ import attrs
 import trio
 
 from kalshid.core.fees import taker_fee_cc
-from kalshid.core.paperfills import FillModelParams, PaperFill, RestingPaperOrder, book_key, taker_fills
+from kalshid.core.paperfills import PaperFill, RestingPaperOrder, book_key, taker_fills
 from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.exchange.base import Exchange, MarketFeed, OrderReply, OrderUpdated, UnsentOrder
 from kalshid.exchange.errors import BadRequest, Conflict, InsufficientBalance, NotFound
@@ -86,9 +85,8 @@ class PaperExchange(PaperAccount):
     nets_positions = True
 
     def __init__(self, market_data: Exchange, *, starting_balance_cc: int, feed: MarketFeed | None = None,
-                 params: FillModelParams | None = None, seed: int = 0,
                  now: Callable[[], datetime] = utc_now) -> None:
-        super().__init__(starting_balance_cc=starting_balance_cc, params=params, seed=seed, now=now)
+        super().__init__(starting_balance_cc=starting_balance_cc, now=now)
         self._md = market_data
         self._feed = feed
         self._markets: dict[str, Market] = {}
@@ -257,8 +255,7 @@ class PaperExchange(PaperAccount):
             rec.order = attrs.evolve(rec.order, yes_price_cc=yes, no_price_cc=ONE_DOLLAR_CC - yes)
             assert rec.resting is not None
             buy = rec.action == "buy"
-            rec.resting = attrs.evolve(rec.resting, price_cc=req.price_cc if buy else ONE_DOLLAR_CC - req.price_cc,
-                                       pending_touch=0)
+            rec.resting = attrs.evolve(rec.resting, price_cc=req.price_cc if buy else ONE_DOLLAR_CC - req.price_cc)
         self._resize(rec, target)
         return OrderChange(amend.order_id, rec.order.client_order_id, rec.order.remaining_count,
                            rec.order.fill_count, self._now())
@@ -276,8 +273,7 @@ class PaperExchange(PaperAccount):
             self._cancel_rec(rec)
             return
         assert rec.resting is not None
-        rec.resting = attrs.evolve(rec.resting, remaining=remaining,
-                                   pending_touch=min(rec.resting.pending_touch, remaining))
+        rec.resting = attrs.evolve(rec.resting, remaining=remaining)
         rec.order = attrs.evolve(rec.order, remaining_count=remaining,
                                  initial_count=rec.order.fill_count + remaining, last_update_time=self._now())
         self._queue(OrderUpdated(rec.order, trio.current_time()))
