@@ -31,8 +31,10 @@ Fill model (:mod:`kalshid.core.paperfills`), chosen so paper results do not flat
 
 Money is exact cc. The reported balance is available cash (cash − resting buys' reservations) in
 whole cents rounded down, like the exchange's. Settlement pays $1 per winning contract when the stage
-sees a ``determined``/``settled`` lifecycle event with a result, or when :meth:`settle_market` is
-called. Nothing here raises :class:`OrderInFlight`: a paper order's outcome is always known.
+sees a ``determined``/``settled`` lifecycle event with a result, when the daemon reads settlements
+(:meth:`list_settlements`) after a traded market's close and the exchange gives its result (the feed
+may have missed the event), or when :meth:`settle_market` is called. Nothing here raises
+:class:`OrderInFlight`: a paper order's outcome is always known.
 
 This module is the order entry (checks, taker fills, resting, cancel/decrease/amend) and the delegated
 market data; the account it books into is :mod:`kalshid.exchange.paper_account`, the market events
@@ -65,6 +67,7 @@ from kalshid.exchange.types import (
     OrderBook,
     OrderChange,
     OrderRequest,
+    Settlement,
 )
 from kalshid.logs import get_logger
 
@@ -122,6 +125,28 @@ class PaperExchange(PaperAccount):
         if market is None or market.status not in OPEN_STATUSES:
             market = self._markets[ticker] = await self._md.get_market(ticker)
         return market
+
+    async def list_settlements(self, *, ticker: str | None = None,
+                               since: datetime | None = None) -> list[Settlement]:
+        await self.settle_ended_markets()
+        return await super().list_settlements(ticker=ticker, since=since)
+
+    async def settle_ended_markets(self) -> None:
+        """Settle every traded market whose window has closed and whose result the exchange has
+        published, whether or not the feed brought its lifecycle event (a reconnect can miss it): Kalshi
+        settles it regardless, so the paper account does too when the daemon next reads settlements."""
+        settled = {s.ticker for s in self._settlements}
+        for ticker, h in list(self._holdings.items()):
+            if ticker in settled or not (h.yes or h.no or h.volume):
+                continue
+            known = self._markets.get(ticker)
+            if known is not None and self._now() < known.close_time:
+                continue
+            market = self._markets[ticker] = await self._md.get_market(ticker)
+            if market.result in ("yes", "no"):
+                self.settle_market(ticker, market.result)
+            elif market.result:
+                log.error("paper_settlement_unsupported", ticker=ticker, result=market.result)
 
     # ------------------------------------------------------------------ orders
 

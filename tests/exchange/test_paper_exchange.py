@@ -331,3 +331,25 @@ async def test_post_only_meeting_our_own_resting_order_is_refused() -> None:
     with pytest.raises(BadRequest) as po:  # on Kalshi our order is on the book: 56c is marketable
         await paper.create_order(req("po", count=1, price=5600, post_only=True))
     assert po.value.code == "post_only_cross"
+
+
+async def test_a_market_whose_lifecycle_event_was_missed_settles_when_settlements_are_read() -> None:
+    """The feed can miss a market's ``determined`` event (a reconnect); Kalshi settles it anyway, so the
+    paper account settles it from the market's published result when the daemon reads settlements."""
+    import attrs
+
+    md = StrictMarketData(book())
+    clock = {"now": NOW}
+    paper = PaperExchange(md, starting_balance_cc=100 * 10_000, now=lambda: clock["now"])
+    await paper.create_order(req("y", count=4, price=5600, time_in_force="immediate_or_cancel"))
+    cash = paper.cash_cc
+    assert await paper.list_settlements() == []  # open: nothing to settle, the market is not re-read
+    clock["now"] = md.market.close_time + timedelta(seconds=30)
+    assert await paper.list_settlements() == []  # closed, no result yet
+    md.market = attrs.evolve(md.market, status="determined", result="yes")
+    [s] = await paper.list_settlements()
+    assert (s.ticker, s.market_result, s.yes_count, s.revenue_cc) == (TICKER, "yes", 4, 4 * 10_000)
+    assert paper.cash_cc == cash + 4 * 10_000
+    [pos] = await paper.list_positions()
+    assert (pos.position, pos.market_exposure_cc) == (0, 0)
+    assert len(await paper.list_settlements()) == 1  # once
