@@ -1,13 +1,13 @@
 """The dry-run fill model: paper fills that don't flatter.
 
 Taker orders walk the *visible* book level by level (partial fills, the exchange's own fee rule),
-and liquidity a paper order took is remembered as consumed until the exchange's book changes at that
-level, so two paper orders cannot both eat the same contracts. Resting orders never fill at the
-midpoint: they fill only when the market *trades through* their price. A trade *at* their price (a
-touch) does not fill them: the real book's orders at that price may have been ahead of them in the
-queue, and what Kalshi would have done there is unknowable, so the dry run does not guess in its own
-favour. A trade through the price is certain: the paper order, at a better price, would have been
-taken first.
+and liquidity a paper order took is remembered as consumed while the exchange's book still shows it
+(the caller's ``consumed`` ledger), so two paper orders cannot both eat the same contracts. Resting
+orders never fill at the midpoint: they fill only when the market *trades through* their price. A
+trade *at* their price (a touch) does not fill them: the real book's orders at that price may have
+been ahead of them in the queue, and what Kalshi would have done there is unknowable, so the dry run
+does not guess in its own favour. A trade through the price is certain: the paper order, at a better
+price, would have been taken first.
 
 Everything is pure and deterministic.
 """

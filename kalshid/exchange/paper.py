@@ -20,7 +20,9 @@ Fill model (:mod:`kalshid.core.paperfills`), chosen so paper results do not flat
 
 - Taker: the order walks the *visible* book of the real market (partial fills; fees accumulated per
   order exactly as the exchange does, :mod:`kalshid.core.fees`). Liquidity a paper order took stays
-  consumed until the real book changes at that level. The book is the wrapped feed's
+  consumed while the real book still shows it: a level offers its size less what paper orders took
+  there, consumption shrinking with the level and forgotten when it empties
+  (:meth:`~kalshid.exchange.paper_feed.PaperMarketEvents.refresh_ledger`). The book is the wrapped feed's
   (``MarketFeed.book``), else the last fresh :class:`BookUpdated` the stage saw, else a REST snapshot.
 - Maker: a resting order never fills at the midpoint. It fills, at its own price, only when a public
   trade goes *through* its price (it would have been taken first); a trade *at* its price (a touch)
@@ -57,7 +59,7 @@ from kalshid.exchange.base import Exchange, MarketFeed, OrderReply, OrderUpdated
 from kalshid.exchange.errors import BadRequest, Conflict, InsufficientBalance, NotFound
 from kalshid.exchange.kalshi.discovery import OPEN_STATUSES
 from kalshid.exchange.paper_account import Holding, PaperAccount, utc_now
-from kalshid.exchange.paper_feed import PaperOrderRecord, best_bid_cc, level_size
+from kalshid.exchange.paper_feed import PaperOrderRecord, best_bid_cc
 from kalshid.exchange.types import (
     AmendRequest,
     CancelResult,
@@ -185,7 +187,7 @@ class PaperExchange(PaperAccount):
                 no_bids = tuple(lv for lv in no_bids if lv[0] > stop_at)
         fills = taker_fills(request.side, request.action, request.price_cc, count,
                             yes_bids=yes_bids, no_bids=no_bids,
-                            consumed={k: taken for k, (_size, taken) in ledger.items()})
+                            consumed=ledger)
         fok = request.time_in_force == "fill_or_kill"
         filled = sum(f.count for f in fills)
         if fok and filled < count:
@@ -210,8 +212,7 @@ class PaperExchange(PaperAccount):
         self._by_coid[request.client_order_id] = rec.order.order_id
         for f in fills:
             key = book_key(request.side, request.action, f.price_cc)
-            size_then, taken = ledger.get(key, (level_size(book, *key), 0))
-            ledger[key] = (size_then, taken + f.count)
+            ledger[key] = ledger.get(key, 0) + f.count
             self._fill(rec, f.count, f.price_cc, f.fee_cc, is_taker=True)
         remaining = rec.order.remaining_count
         if count == 0:  # reduce-only with nothing to reduce: capped to nothing, cancelled at placement

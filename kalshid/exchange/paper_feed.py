@@ -4,8 +4,11 @@ data, and the pass-through pipeline stage that feeds it.
 :class:`PaperMarketEvents` (a mixin of :class:`~kalshid.exchange.paper.PaperExchange`) reacts to the
 real exchange's events:
 
-- :class:`BookUpdated`: remembered as the market's current book (taker fills walk it); a level that
-  changed size forgets the liquidity paper orders consumed there.
+- :class:`BookUpdated`: remembered as the market's current book (taker fills walk it). Paper orders
+  took their contracts from the front of a level's queue, and the real book still shows them: a level
+  that shrinks lost those first (it can no longer show more of them than its size), one that empties
+  lost them all, and what a level gains is new liquidity. So a paper order can take a level's size less
+  what paper orders took there and the level still shows; it never takes the same contracts twice.
 - :class:`TradePrinted`: allocated to resting paper orders best price first, then time priority,
   through :func:`kalshid.core.paperfills.on_trade` (through → maker fill at the order's own price; at
   the price, a touch → nothing).
@@ -37,8 +40,8 @@ from kalshid.logs import get_logger
 
 log = get_logger(__name__)
 
-# ledger[(book side, bid price)] = (level size when last consumed from, contracts consumed)
-Ledger = dict[tuple[Side, int], tuple[int, int]]
+# ledger[(book side, bid price)] = contracts paper orders took there that the real book still shows
+Ledger = dict[tuple[Side, int], int]
 WINDOW_END_EVENTS = ("determined", "settled")
 
 
@@ -116,12 +119,16 @@ class PaperMarketEvents(ABC):
         self.refresh_ledger(book)
 
     def refresh_ledger(self, book: OrderBook) -> None:
-        """Forget consumption at levels whose size differs from when paper orders took from them."""
+        """What paper orders took at each level, as far as ``book`` still shows it: at most the level's
+        size now (a level that shrank lost the contracts at its front first), forgotten once it is empty."""
         ledger = self._ledger.get(book.ticker)
         if not ledger:
             return
-        for key, (size_then, _taken) in list(ledger.items()):
-            if level_size(book, key[0], key[1]) != size_then:
+        for key, taken in list(ledger.items()):
+            still = min(taken, level_size(book, key[0], key[1]))
+            if still:
+                ledger[key] = still
+            else:
                 del ledger[key]
 
     def on_trade(self, trade: TradePrinted) -> None:

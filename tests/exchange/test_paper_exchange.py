@@ -101,14 +101,22 @@ async def test_partial_ioc_is_canceled_and_fok_all_or_nothing() -> None:
     assert ok.status == "executed" and ok.fill_count == 5
 
 
-async def test_consumed_liquidity_until_the_level_changes() -> None:
+async def test_consumed_liquidity_stays_consumed_while_the_real_book_shows_it() -> None:
     paper, _ = make()
-    first = await paper.create_order(req("a", count=5, price=5500, time_in_force="immediate_or_cancel"))
-    second = await paper.create_order(req("b", count=5, price=5500, time_in_force="immediate_or_cancel"))
-    assert (first.fill_count, second.fill_count) == (5, 0)  # the same 5 contracts cannot fill twice
-    paper.on_book(book(no=((4400, 5), (4500, 7))))  # the real level changed: fresh liquidity
-    third = await paper.create_order(req("c", count=5, price=5500, time_in_force="immediate_or_cancel"))
-    assert third.fill_count == 5
+
+    async def take(coid: str) -> int:
+        order = await paper.create_order(req(coid, count=9, price=5500, time_in_force="immediate_or_cancel"))
+        return order.fill_count
+
+    assert await take("a") == 5  # the whole 45c NO level (YES ask 55c × 5)
+    assert await take("b") == 0  # the same 5 contracts cannot fill twice
+    paper.on_book(book(no=((4400, 5), (4500, 4))))  # someone took or pulled one: the 4 shown are ours
+    assert await take("c") == 0
+    paper.on_book(book(no=((4400, 5), (4500, 7))))  # 3 new contracts joined the level
+    assert await take("d") == 3
+    paper.on_book(book(no=((4400, 5),)))  # the level emptied: everything we took there is gone
+    paper.on_book(book(no=((4400, 5), (4500, 6))))
+    assert await take("e") == 6
 
 
 async def test_resting_order_fills_only_on_trade_through() -> None:
