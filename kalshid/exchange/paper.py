@@ -59,7 +59,7 @@ from kalshid.exchange.base import Exchange, MarketFeed, OrderReply, OrderUpdated
 from kalshid.exchange.errors import BadRequest, Conflict, InsufficientBalance, NotFound
 from kalshid.exchange.kalshi.discovery import OPEN_STATUSES
 from kalshid.exchange.paper_account import Holding, PaperAccount, utc_now
-from kalshid.exchange.paper_feed import PaperOrderRecord, best_bid_cc
+from kalshid.exchange.paper_feed import PaperOrderRecord
 from kalshid.exchange.types import (
     AmendRequest,
     CancelResult,
@@ -354,7 +354,7 @@ class PaperExchange(PaperAccount):
 
     @staticmethod
     def _marketable(req: OrderRequest, book: OrderBook) -> bool:
-        if req.action == "buy":
-            opposite = best_bid_cc(book, req.side.other)
-            return opposite > 0 and ONE_DOLLAR_CC - opposite <= req.price_cc
-        return best_bid_cc(book, req.side) >= req.price_cc
+        """Whether ``req`` would take liquidity on Kalshi: against the whole book, fractional levels
+        included (they are not takeable by kalshid, but Kalshi would match them all the same)."""
+        take_side, threshold = book_key(req.side, req.action, req.price_cc)
+        return any(price >= threshold for price, _size in book.exact(take_side))

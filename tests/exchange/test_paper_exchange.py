@@ -361,3 +361,15 @@ async def test_a_market_whose_lifecycle_event_was_missed_settles_when_settlement
     [pos] = await paper.list_positions()
     assert (pos.position, pos.market_exposure_cc) == (0, 0)
     assert len(await paper.list_settlements()) == 1  # once
+
+
+async def test_post_only_against_a_fractional_level_is_refused_as_on_kalshi() -> None:
+    """A fractional level (another trader's 2.50 contracts) is not takeable by kalshid, but it is on
+    Kalshi's book: a post-only order reaching it would take liquidity there, so it is refused."""
+    fractional = OrderBook.from_exact(TICKER, yes=((4000, 1000),), no=((4500, 250), (4400, 500)))
+    paper, _ = make(b=fractional)  # takeable NO ladder: empty (its best level is fractional)
+    with pytest.raises(BadRequest) as po:
+        await paper.create_order(req("po", count=1, price=5500, post_only=True))
+    assert po.value.code == "post_only_cross"
+    taker = await paper.create_order(req("t", count=1, price=5600, time_in_force="immediate_or_cancel"))
+    assert taker.fill_count == 0  # what the live path would take of it: nothing past a fractional level
