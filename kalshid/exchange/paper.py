@@ -207,7 +207,7 @@ class PaperExchange(PaperAccount):
                         created_time=now, last_update_time=now,
                         expiration_time=(datetime.fromtimestamp(request.expiration_ts, UTC)
                                          if request.expiration_ts is not None else None)),
-            action=request.action, price_cc=request.price_cc, seq=self._seq)
+            action=request.action, price_cc=request.price_cc, seq=self._seq, close_time=market.close_time)
         self._orders[rec.order.order_id] = rec
         self._by_coid[request.client_order_id] = rec.order.order_id
         for f in fills:

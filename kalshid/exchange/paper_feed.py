@@ -13,7 +13,8 @@ real exchange's events:
   through :func:`kalshid.core.paperfills.on_trade` (through → maker fill at the order's own price; at
   the price, a touch → nothing).
 - :class:`MarketLifecycle` ``determined``/``settled`` with a ``result``: resting orders are canceled,
-  positions settle.
+  positions settle. (Every event first cancels resting orders past their expiry or their market's
+  close, when Kalshi cancels them.)
 
 :func:`paper_feed_task` is the stage: it forwards every event unchanged and, right behind the event
 that caused them, the paper account's own :class:`FillReceived`, :class:`OrderUpdated` and
@@ -49,7 +50,7 @@ WINDOW_END_EVENTS = ("determined", "settled")
 class PaperOrderRecord:
     """One paper order: its public state plus what the fill model needs. ``price_cc`` is the own-side
     limit; ``resting`` its place on the virtual bid book (a sell of YES at p rests as a NO bid at
-    $1 − p)."""
+    $1 − p); ``close_time`` its market's, when Kalshi cancels what still rests."""
 
     order: Order
     action: Action
@@ -57,6 +58,7 @@ class PaperOrderRecord:
     seq: int
     taker_terms: int = 0
     resting: RestingPaperOrder | None = None
+    close_time: datetime | None = None
 
 
 def level_size(book: OrderBook, side: Side, price_cc: int) -> int:
@@ -161,10 +163,12 @@ class PaperMarketEvents(ABC):
             log.error("paper_settlement_unsupported", ticker=event.ticker, result=event.result)
 
     def expire_due(self) -> None:
-        """Cancel resting orders whose ``expiration_ts`` has passed (checked on every event)."""
+        """Cancel resting orders whose ``expiration_ts`` has passed, and those of markets past their
+        close, as Kalshi does at the close (``CloseCancel``) (checked on every event)."""
         now = self._now()
         for rec in [r for r in self._orders.values() if r.order.status == "resting"
-                    and r.order.expiration_time is not None and r.order.expiration_time <= now]:
+                    and ((r.order.expiration_time is not None and r.order.expiration_time <= now)
+                         or (r.close_time is not None and r.close_time <= now))]:
             self._cancel_rec(rec)
 
     def end_window(self, ticker: str) -> None:

@@ -373,3 +373,18 @@ async def test_post_only_against_a_fractional_level_is_refused_as_on_kalshi() ->
     assert po.value.code == "post_only_cross"
     taker = await paper.create_order(req("t", count=1, price=5600, time_in_force="immediate_or_cancel"))
     assert taker.fill_count == 0  # what the live path would take of it: nothing past a fractional level
+
+
+async def test_resting_orders_are_canceled_at_the_market_close_as_on_kalshi() -> None:
+    """Kalshi cancels what still rests when trading stops (the simulator's close, ``CloseCancel``), not when
+    the result comes: from the close the order holds no cash and shows as canceled."""
+    md = StrictMarketData(book())
+    clock = {"now": NOW}
+    paper = PaperExchange(md, starting_balance_cc=100 * 10_000, now=lambda: clock["now"])
+    order = await paper.create_order(req("r", count=5, price=3000))
+    paper.observe(BookUpdated(book(), 0.0))
+    assert (await paper.get_order(order.order_id)).status == "resting"
+    clock["now"] = md.market.close_time
+    paper.observe(BookUpdated(book(), 0.0))  # any event after the close; no result yet
+    assert (await paper.get_order(order.order_id)).status == "canceled"
+    assert paper.available_cc == paper.cash_cc == 100 * 10_000
