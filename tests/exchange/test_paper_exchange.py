@@ -388,3 +388,30 @@ async def test_resting_orders_are_canceled_at_the_market_close_as_on_kalshi() ->
     paper.observe(BookUpdated(book(), 0.0))  # any event after the close; no result yet
     assert (await paper.get_order(order.order_id)).status == "canceled"
     assert paper.available_cc == paper.cash_cc == 100 * 10_000
+
+
+@pytest.mark.parametrize(("side", "count", "limit"), [("yes", 8, 5700), ("yes", 3, 5500), ("no", 7, 6300),
+                                                      ("no", 13, 6500), ("yes", 1, 5400)])
+async def test_taker_fills_fees_and_cash_are_the_simulators(side: str, count: int, limit: int) -> None:
+    """The same book on kalshid's simulator and under the paper exchange: an IOC order gets the same fills
+    at the same prices, the same per-order fee and leaves the same cash."""
+    from kalshid.sim.counts import CONTRACT
+    from tests.sim.simfakes import T0, exchange_with_market
+    from tests.sim.simfakes import req as sim_req
+
+    ex = exchange_with_market(("book", 1000), ("us", 100))
+    for s, n, cents in (("no", 5, 45), ("no", 5, 43), ("yes", 4, 40), ("yes", 6, 37)):
+        ex.place_order("book", sim_req(s, "buy", n, cents), T0)
+    sim_order = ex.place_order("us", sim_req(side, "buy", count, limit // 100,
+                                             time_in_force="immediate_or_cancel"), T0)
+    sim_fills = sorted((f.count // CONTRACT, f.price_cc, f.fee_cc) for f in ex.accounts["us"].fills)
+
+    paper, _ = make(b=book(yes=((3700, 6), (4000, 4)), no=((4300, 5), (4500, 5))))
+    order = await paper.create_order(req("t", side=side, count=count, price=limit,
+                                         time_in_force="immediate_or_cancel"))
+    fills = sorted((f.count, f.yes_price_cc if side == "yes" else f.no_price_cc, f.fee_cc)
+                   for f in await paper.list_fills())
+    assert fills == sim_fills
+    assert order.fill_count == sim_order.fill_count // CONTRACT and order.status == sim_order.status
+    assert order.taker_fees_cc == sim_order.taker_fees_cc == sum(fee for *_, fee in sim_fills)
+    assert 100 * 10_000 - paper.cash_cc == 100 * 10_000 - ex.accounts["us"].cash_cc
