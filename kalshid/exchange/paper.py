@@ -56,7 +56,7 @@ from kalshid.core.fees import taker_fee_cc
 from kalshid.core.paperfills import PaperFill, RestingPaperOrder, book_key, taker_fills
 from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.exchange.base import Exchange, MarketFeed, OrderReply, OrderUpdated, UnsentOrder
-from kalshid.exchange.errors import BadRequest, Conflict, InsufficientBalance, NotFound
+from kalshid.exchange.errors import BadRequest, Conflict, ExchangeError, InsufficientBalance, NotFound
 from kalshid.exchange.kalshi.discovery import OPEN_STATUSES
 from kalshid.exchange.paper_account import Holding, PaperAccount, utc_now
 from kalshid.exchange.paper_feed import PaperOrderRecord
@@ -144,7 +144,12 @@ class PaperExchange(PaperAccount):
             known = self._markets.get(ticker)
             if known is not None and self._now() < known.close_time:
                 continue
-            market = self._markets[ticker] = await self._md.get_market(ticker)
+            try:
+                market = self._markets[ticker] = await self._md.get_market(ticker)
+            except ExchangeError as exc:  # one unreadable market holds up no other's settlement
+                log.warning("paper_settlement_market_unreadable", ticker=ticker,
+                            error=f"{type(exc).__name__}: {exc}")
+                continue
             if market.result in ("yes", "no"):
                 self.settle_market(ticker, market.result)
             elif market.result:
