@@ -128,6 +128,10 @@ class PaperExchange(PaperAccount):
             market = self._markets[ticker] = await self._md.get_market(ticker)
         return market
 
+    def close_moved(self, ticker: str, close_time: datetime) -> None:
+        super().close_moved(ticker, close_time)
+        self._markets.pop(ticker, None)  # the next order reads the market (and its close) afresh
+
     async def list_settlements(self, *, ticker: str | None = None,
                                since: datetime | None = None) -> list[Settlement]:
         await self.settle_ended_markets()

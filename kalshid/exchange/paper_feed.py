@@ -152,7 +152,10 @@ class PaperMarketEvents(ABC):
                 self._maker_fill(rec, filled)
 
     def on_lifecycle(self, event: MarketLifecycle) -> None:
-        """A determined/settled market with a result ends the window and settles the paper account."""
+        """A determined/settled market with a result ends the window and settles the paper account; an
+        event with a close time (``close_date_updated``) moves the close its resting orders wait for."""
+        if event.close_ts is not None:
+            self.close_moved(event.ticker, event.close_ts)
         if event.event_type not in WINDOW_END_EVENTS or not event.result:
             return
         self.end_window(event.ticker)
@@ -161,6 +164,12 @@ class PaperMarketEvents(ABC):
         else:
             # void/scalar results are not modelled: keep the positions for an operator to see.
             log.error("paper_settlement_unsupported", ticker=event.ticker, result=event.result)
+
+    def close_moved(self, ticker: str, close_time: datetime) -> None:
+        """``ticker`` now closes at ``close_time``: its orders are cancelled then, not at the old close."""
+        for rec in self._orders.values():
+            if rec.order.ticker == ticker:
+                rec.close_time = close_time
 
     def expire_due(self) -> None:
         """Cancel resting orders whose ``expiration_ts`` has passed, and those of markets past their

@@ -416,3 +416,23 @@ async def test_taker_fills_fees_and_cash_are_the_simulators(side: str, count: in
     assert order.fill_count == sim_order.fill_count // CONTRACT and order.status == sim_order.status
     assert order.taker_fees_cc == sim_order.taker_fees_cc == sum(fee for *_, fee in sim_fills)
     assert 100 * 10_000 - paper.cash_cc == 100 * 10_000 - ex.accounts["us"].cash_cc
+
+
+async def test_a_moved_close_moves_when_resting_orders_are_canceled() -> None:
+    import attrs
+
+    md = StrictMarketData(book())
+    clock = {"now": NOW}
+    paper = PaperExchange(md, starting_balance_cc=100 * 10_000, now=lambda: clock["now"])
+    order = await paper.create_order(req("r", count=5, price=3000))
+    later = md.market.close_time + timedelta(minutes=5)
+    md.market = attrs.evolve(md.market, close_time=later)
+    paper.observe(MarketLifecycle(TICKER, "close_date_updated", 0.0, close_ts=later))
+    clock["now"] = later - timedelta(minutes=1)  # past the old close, before the new one
+    paper.observe(BookUpdated(book(), 0.0))
+    assert (await paper.get_order(order.order_id)).status == "resting"
+    again = await paper.create_order(req("r2", count=1, price=3000))  # still open for orders
+    assert again.status == "resting"
+    clock["now"] = later
+    paper.observe(BookUpdated(book(), 0.0))
+    assert {o.status for o in await paper.list_orders()} == {"canceled"}
