@@ -1,19 +1,15 @@
 """The dry-run fill model: paper fills that don't flatter.
 
 Taker orders walk the *visible* book level by level (partial fills, the exchange's own fee rule),
-and liquidity a paper order took is remembered as consumed until the exchange's book changes at that
-level, so two paper orders cannot both eat the same contracts. Resting orders never fill at the
-midpoint: they fill only when the market *trades through* their price, or — at their exact price —
-with a probability, and that probability depends on what the market does next.
+and liquidity a paper order took is remembered as consumed while the exchange's book still shows it
+(the caller's ``consumed`` ledger), so two paper orders cannot both eat the same contracts. Resting
+orders never fill at the midpoint: they fill only when the market *trades through* their price. A
+trade *at* their price (a touch) does not fill them: the real book's orders at that price may have
+been ahead of them in the queue, and what Kalshi would have done there is unknowable, so the dry run
+does not guess in its own favour. A trade through the price is certain: the paper order, at a better
+price, would have been taken first.
 
-Adverse selection. Kalshi's 15-minute books select against makers: measured on 120 live maker orders,
-an order filled 96% of the time when its side went on to lose and 84% when it won. The model reproduces
-that shape: a trade *at* a resting order's price is a *touch*; the touch resolves at the next move of
-the opposite side's best price. If the market then moved against the order, it fills with probability
-``p_fill_adverse`` (default 0.96); if it moved in the order's favour, with ``p_fill_favourable``
-(default 0.84); if a window ends first, with the average. Trades *through* the price always fill.
-
-Everything is pure: randomness comes in as draws in [0, 1) from the caller's seeded generator.
+Everything is pure and deterministic.
 """
 
 from __future__ import annotations
@@ -27,20 +23,6 @@ from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.core.vocab import Action, Side
 
 Level = tuple[int, int]  # (price_cc, count) of a bid
-
-
-@attrs.frozen
-class FillModelParams:
-    """Knobs of the paper fill model; defaults from the live maker-order measurement above."""
-
-    p_fill_adverse: float = 0.96
-    p_fill_favourable: float = 0.84
-
-    def __attrs_post_init__(self) -> None:
-        for name in ("p_fill_adverse", "p_fill_favourable"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be within [0, 1], got {value}")
 
 
 @attrs.frozen
@@ -108,7 +90,6 @@ class RestingPaperOrder:
     side: Side
     price_cc: int
     remaining: int
-    pending_touch: int = 0          # contracts traded at our price, awaiting the next move to resolve
 
 
 @attrs.frozen
@@ -129,7 +110,7 @@ def on_trade(order: RestingPaperOrder, trade: TradePrint) -> tuple[RestingPaperO
 
     Only trades whose taker sold into our side's bids matter (a NO taker hits YES bids). A trade
     below our bid price is a trade *through* us: we were ahead of it, so we fill. A trade at our price
-    is a touch, resolved later by :func:`resolve_touch`.
+    (a touch) or above it does not fill us (module docstring).
     """
     hits_our_side = trade.taker_side != order.side
     if not hits_our_side or order.remaining <= 0:
@@ -137,28 +118,8 @@ def on_trade(order: RestingPaperOrder, trade: TradePrint) -> tuple[RestingPaperO
     price = _own_price(order.side, trade)
     if price < order.price_cc:
         filled = min(order.remaining, trade.count)
-        return attrs.evolve(order, remaining=order.remaining - filled,
-                            pending_touch=min(order.pending_touch, order.remaining - filled)), filled
-    if price == order.price_cc:
-        touch = min(order.remaining, order.pending_touch + trade.count)
-        return attrs.evolve(order, pending_touch=touch), 0
+        return attrs.evolve(order, remaining=order.remaining - filled), filled
     return order, 0
-
-
-def resolve_touch(order: RestingPaperOrder, *, moved_against: bool | None, draw: float,
-                  params: FillModelParams) -> tuple[RestingPaperOrder, int]:
-    """Resolve a pending touch when the market next moves (``moved_against``) or the window ends (None).
-
-    ``draw`` is a uniform number in [0, 1) from the caller's seeded generator.
-    """
-    if order.pending_touch <= 0:
-        return order, 0
-    if moved_against is None:
-        p = (params.p_fill_adverse + params.p_fill_favourable) / 2
-    else:
-        p = params.p_fill_adverse if moved_against else params.p_fill_favourable
-    filled = order.pending_touch if draw < p else 0
-    return attrs.evolve(order, remaining=order.remaining - filled, pending_touch=0), filled
 
 
 def maker_fill(order: RestingPaperOrder, count: int) -> PaperFill:

@@ -12,7 +12,6 @@ Synchronous: no method awaits between reading and changing the account.
 
 from __future__ import annotations
 
-import random
 import uuid
 from abc import abstractmethod
 from collections import deque
@@ -23,7 +22,6 @@ import attrs
 import trio
 
 from kalshid.core.netting import net_parts
-from kalshid.core.paperfills import FillModelParams
 from kalshid.core.portfolio import holding_after_trade
 from kalshid.core.units import CC_PER_CENT, ONE_DOLLAR_CC
 from kalshid.exchange.base import FeedEvent, FillReceived, OrderUpdated, PositionUpdated
@@ -73,13 +71,10 @@ class PaperAccount(PaperMarketEvents):
     """The paper account's state and bookkeeping (module docstring); the order entry and the market
     data are :class:`~kalshid.exchange.paper.PaperExchange`'s."""
 
-    def __init__(self, *, starting_balance_cc: int, params: FillModelParams | None, seed: int,
-                 now: Callable[[], datetime]) -> None:
+    def __init__(self, *, starting_balance_cc: int, now: Callable[[], datetime]) -> None:
         if isinstance(starting_balance_cc, bool) or not isinstance(starting_balance_cc, int) \
                 or starting_balance_cc < 0:
             raise ValueError(f"starting_balance_cc must be a non-negative int, got {starting_balance_cc!r}")
-        self.params = params or FillModelParams()
-        self._rng = random.Random(seed)
         self._now = now
         self.cash_cc = starting_balance_cc
         self._orders: dict[str, PaperOrderRecord] = {}

@@ -4,13 +4,17 @@ data, and the pass-through pipeline stage that feeds it.
 :class:`PaperMarketEvents` (a mixin of :class:`~kalshid.exchange.paper.PaperExchange`) reacts to the
 real exchange's events:
 
-- :class:`BookUpdated`: remembered as the market's current book (taker fills walk it); a level that
-  changed size forgets the liquidity paper orders consumed there; a pending *touch* resolves when the
-  opposite side's best bid moves (rising = the order's side got cheaper = adverse).
+- :class:`BookUpdated`: remembered as the market's current book (taker fills walk it). Paper orders
+  took their contracts from the front of a level's queue, and the real book still shows them: a level
+  that shrinks lost those first (it can no longer show more of them than its size), one that empties
+  lost them all, and what a level gains is new liquidity. So a paper order can take a level's size less
+  what paper orders took there and the level still shows; it never takes the same contracts twice.
 - :class:`TradePrinted`: allocated to resting paper orders best price first, then time priority,
-  through :func:`kalshid.core.paperfills.on_trade` (through → fill; at the price → touch).
-- :class:`MarketLifecycle` ``determined``/``settled`` with a ``result``: pending touches resolve as
-  "window ended", resting orders are canceled, positions settle.
+  through :func:`kalshid.core.paperfills.on_trade` (through → maker fill at the order's own price; at
+  the price, a touch → nothing).
+- :class:`MarketLifecycle` ``determined``/``settled`` with a ``result``: resting orders are canceled,
+  positions settle. (Every event first cancels resting orders past their expiry or their market's
+  close, when Kalshi cancels them.)
 
 :func:`paper_feed_task` is the stage: it forwards every event unchanged and, right behind the event
 that caused them, the paper account's own :class:`FillReceived`, :class:`OrderUpdated` and
@@ -21,7 +25,6 @@ a stalled consumer stalls the stage visibly instead of growing a queue.
 
 from __future__ import annotations
 
-import random
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
@@ -31,21 +34,15 @@ import attrs
 import trio
 
 from kalshid.core.book import OrderBook
-from kalshid.core.paperfills import (
-    FillModelParams,
-    RestingPaperOrder,
-    TradePrint,
-    on_trade,
-    resolve_touch,
-)
+from kalshid.core.paperfills import RestingPaperOrder, TradePrint, on_trade
 from kalshid.exchange.base import BookUpdated, EventSink, FeedEvent, MarketLifecycle, TradePrinted
 from kalshid.exchange.types import Action, Order, Side
 from kalshid.logs import get_logger
 
 log = get_logger(__name__)
 
-# ledger[(book side, bid price)] = (level size when last consumed from, contracts consumed)
-Ledger = dict[tuple[Side, int], tuple[int, int]]
+# ledger[(book side, bid price)] = contracts paper orders took there that the real book still shows
+Ledger = dict[tuple[Side, int], int]
 WINDOW_END_EVENTS = ("determined", "settled")
 
 
@@ -53,7 +50,7 @@ WINDOW_END_EVENTS = ("determined", "settled")
 class PaperOrderRecord:
     """One paper order: its public state plus what the fill model needs. ``price_cc`` is the own-side
     limit; ``resting`` its place on the virtual bid book (a sell of YES at p rests as a NO bid at
-    $1 − p); ``touch_ref`` the opposite best bid (0 = none) when its pending touch began."""
+    $1 − p); ``close_time`` its market's, when Kalshi cancels what still rests."""
 
     order: Order
     action: Action
@@ -61,7 +58,7 @@ class PaperOrderRecord:
     seq: int
     taker_terms: int = 0
     resting: RestingPaperOrder | None = None
-    touch_ref: int | None = None
+    close_time: datetime | None = None
 
 
 def level_size(book: OrderBook, side: Side, price_cc: int) -> int:
@@ -79,16 +76,10 @@ def best_bid_cc(book: OrderBook | None, side: Side) -> int:
     return best[0] if best else 0
 
 
-def _other(side: Side) -> Side:
-    return Side(side).other
-
-
 class PaperMarketEvents(ABC):
     """Market-data handling for the paper account (see the module docstring). Synchronous: every
     method finishes its state change without awaiting, so it is atomic under Trio."""
 
-    params: FillModelParams
-    _rng: random.Random
     _orders: dict[str, PaperOrderRecord]
     _books: dict[str, OrderBook]
     _ledger: dict[str, Ledger]
@@ -123,26 +114,23 @@ class PaperMarketEvents(ABC):
             self.on_lifecycle(event)
 
     def on_book(self, book: OrderBook) -> None:
-        """Take a fresh book: reset consumed liquidity where levels changed, resolve touches."""
+        """Take a fresh book: reset consumed liquidity where levels changed."""
         if book.stale:
             return  # a resyncing book says nothing about the market
         self._books[book.ticker] = book
         self.refresh_ledger(book)
-        for rec in self._resting(book.ticker):
-            assert rec.resting is not None
-            if rec.resting.pending_touch <= 0 or rec.touch_ref is None:
-                continue
-            now_ref = best_bid_cc(book, _other(rec.resting.side))
-            if now_ref != rec.touch_ref:
-                self._resolve(rec, moved_against=now_ref > rec.touch_ref)
 
     def refresh_ledger(self, book: OrderBook) -> None:
-        """Forget consumption at levels whose size differs from when paper orders took from them."""
+        """What paper orders took at each level, as far as ``book`` still shows it: at most the level's
+        size now (a level that shrank lost the contracts at its front first), forgotten once it is empty."""
         ledger = self._ledger.get(book.ticker)
         if not ledger:
             return
-        for key, (size_then, _taken) in list(ledger.items()):
-            if level_size(book, key[0], key[1]) != size_then:
+        for key, taken in list(ledger.items()):
+            still = min(taken, level_size(book, key[0], key[1]))
+            if still:
+                ledger[key] = still
+            else:
                 del ledger[key]
 
     def on_trade(self, trade: TradePrinted) -> None:
@@ -158,19 +146,16 @@ class PaperMarketEvents(ABC):
             if left <= 0:
                 break
             assert rec.resting is not None
-            before = rec.resting
-            after, filled = on_trade(before, TradePrint(trade.yes_price_cc, left, taker))
-            rec.resting = after
-            if after.pending_touch > before.pending_touch:
-                if before.pending_touch == 0:
-                    rec.touch_ref = best_bid_cc(self._books.get(trade.ticker), _other(after.side))
-                left -= after.pending_touch - before.pending_touch
+            rec.resting, filled = on_trade(rec.resting, TradePrint(trade.yes_price_cc, left, taker))
             if filled:
                 left -= filled
                 self._maker_fill(rec, filled)
 
     def on_lifecycle(self, event: MarketLifecycle) -> None:
-        """A determined/settled market with a result ends the window and settles the paper account."""
+        """A determined/settled market with a result ends the window and settles the paper account; an
+        event with a close time (``close_date_updated``) moves the close its resting orders wait for."""
+        if event.close_ts is not None:
+            self.close_moved(event.ticker, event.close_ts)
         if event.event_type not in WINDOW_END_EVENTS or not event.result:
             return
         self.end_window(event.ticker)
@@ -180,37 +165,32 @@ class PaperMarketEvents(ABC):
             # void/scalar results are not modelled: keep the positions for an operator to see.
             log.error("paper_settlement_unsupported", ticker=event.ticker, result=event.result)
 
+    def close_moved(self, ticker: str, close_time: datetime) -> None:
+        """``ticker`` now closes at ``close_time``: its orders are cancelled then, not at the old close."""
+        for rec in self._orders.values():
+            if rec.order.ticker == ticker:
+                rec.close_time = close_time
+
     def expire_due(self) -> None:
-        """Cancel resting orders whose ``expiration_ts`` has passed (checked on every event)."""
+        """Cancel resting orders whose ``expiration_ts`` has passed, and those of markets past their
+        close, as Kalshi does at the close (``CloseCancel``) (checked on every event)."""
         now = self._now()
         for rec in [r for r in self._orders.values() if r.order.status == "resting"
-                    and r.order.expiration_time is not None and r.order.expiration_time <= now]:
+                    and ((r.order.expiration_time is not None and r.order.expiration_time <= now)
+                         or (r.close_time is not None and r.close_time <= now))]:
             self._cancel_rec(rec)
 
     def end_window(self, ticker: str) -> None:
-        """Trading ended: pending touches resolve with the average probability; resting orders go."""
+        """Trading ended: resting orders are canceled, as Kalshi cancels them at the close."""
         self._ended.add(ticker)
         for rec in self._resting(ticker):
-            assert rec.resting is not None
-            if rec.resting.pending_touch > 0:
-                self._resolve(rec, moved_against=None)
-            if rec.order.status == "resting":
-                self._cancel_rec(rec)
+            self._cancel_rec(rec)
 
     # ------------------------------------------------------------------ internals
 
     def _resting(self, ticker: str) -> list[PaperOrderRecord]:
         return [r for r in self._orders.values()
                 if r.order.ticker == ticker and r.order.status == "resting" and r.resting is not None]
-
-    def _resolve(self, rec: PaperOrderRecord, *, moved_against: bool | None) -> None:
-        assert rec.resting is not None
-        after, filled = resolve_touch(rec.resting, moved_against=moved_against, draw=self._rng.random(),
-                                      params=self.params)
-        rec.resting = after
-        rec.touch_ref = None
-        if filled:
-            self._maker_fill(rec, filled)
 
     def _queue(self, *events: FeedEvent) -> None:
         """Queue events for the stage; without a running stage nobody listens, so they are dropped."""

@@ -126,9 +126,7 @@ class Venue:
     def _paper(self, rest: KalshiRest) -> Any:
         from kalshid.exchange.paper import PaperExchange
 
-        return PaperExchange(rest, starting_balance_cc=self.cfg.trading.bankroll_cc,
-                             seed=self.cfg.sim.seed if self.cfg.sim.seed is not None else 0,
-                             now=self.clock.now_or_epoch)
+        return PaperExchange(rest, starting_balance_cc=self.cfg.trading.bankroll_cc, now=self.clock.now_or_epoch)
 
     async def _start_embedded_simulator(self, nursery: trio.Nursery) -> None:
         from kalshid.sim.faults import parse_faults

@@ -1,7 +1,5 @@
 """The dry-run fill model never fills at the midpoint and never reuses liquidity."""
 
-import pytest
-
 from kalshid.core import paperfills as paper
 from kalshid.core.fees import taker_fee_cc
 
@@ -56,22 +54,10 @@ def test_resting_orders_fill_only_when_traded_through() -> None:
     assert filled == 0
 
 
-def test_touches_resolve_with_adverse_selection() -> None:
-    params = paper.FillModelParams(p_fill_adverse=0.96, p_fill_favourable=0.84)
+def test_a_touch_is_not_a_fill() -> None:
     order = paper.RestingPaperOrder("c1", "yes", 4000, 10)
-    order, filled = paper.on_trade(order, paper.TradePrint(4000, 3, "no"))
-    assert (filled, order.pending_touch) == (0, 3)
-    # Draw 0.9: fills if the market moved against us (p=0.96), not if it moved our way (p=0.84).
-    adverse, n_adv = paper.resolve_touch(order, moved_against=True, draw=0.9, params=params)
-    favourable, n_fav = paper.resolve_touch(order, moved_against=False, draw=0.9, params=params)
-    assert (n_adv, adverse.remaining) == (3, 7)
-    assert (n_fav, favourable.remaining) == (0, 10)
-    assert adverse.pending_touch == favourable.pending_touch == 0
-
-
-def test_fill_model_parameters_are_validated() -> None:
-    with pytest.raises(ValueError, match="p_fill_adverse"):
-        paper.FillModelParams(p_fill_adverse=1.5)
+    after, filled = paper.on_trade(order, paper.TradePrint(4000, 30, "no"))  # a NO taker at our price
+    assert (filled, after) == (0, order)
 
 
 def test_maker_fills_are_free_on_quadratic_series() -> None:

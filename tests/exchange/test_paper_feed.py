@@ -6,7 +6,6 @@ import pytest
 import trio
 from test_paper_exchange import TICKER, book, make, req, trade
 
-from kalshid.core.paperfills import FillModelParams
 from kalshid.exchange.base import (
     BookUpdated,
     FeedEvent,
@@ -26,7 +25,7 @@ async def next_event(recv: trio.MemoryReceiveChannel[FeedEvent]) -> FeedEvent:
 
 
 async def test_stage_forwards_and_emits_fills(nursery: trio.Nursery) -> None:
-    paper, _ = make(FillModelParams(p_fill_adverse=0.0, p_fill_favourable=0.0))
+    paper, _ = make()
     src_send, src_recv = trio.open_memory_channel[FeedEvent](8)
     out_send, out_recv = trio.open_memory_channel[FeedEvent](8)
     await nursery.start(paper_feed_task, paper, src_recv, out_send)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import trio
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from kalshid.core.paperfills import FillModelParams
 from kalshid.exchange.base import BookUpdated, FeedEvent, FillReceived, OrderUpdated, TradePrinted
 from kalshid.exchange.kalshi.ws import FeedConfig, KalshiFeed
 from kalshid.exchange.paper import PaperExchange
@@ -64,8 +63,7 @@ async def test_stage_over_the_real_feed(nursery: trio.Nursery, rsa_key: rsa.RSAP
     config = FeedConfig(ws_url=sim.ws_url, index_ids=())
     feed = KalshiFeed(config, signer(rsa_key), raw_send, markets=[ticker])
     async with rest_client(sim, rsa_key) as rest:
-        paper = PaperExchange(rest, starting_balance_cc=BALANCE_CC, feed=feed, now=lambda: sim_now(sim),
-                              params=FillModelParams(p_fill_adverse=0.0, p_fill_favourable=0.0))
+        paper = PaperExchange(rest, starting_balance_cc=BALANCE_CC, feed=feed, now=lambda: sim_now(sim))
         with trio.fail_after(10):
             await nursery.start(feed.run)
             await nursery.start(paper_feed_task, paper, raw_recv, out_send)

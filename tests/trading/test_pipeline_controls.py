@@ -168,3 +168,35 @@ async def test_emergency_cancel_all_pulls_the_kill_switch_and_pauses_orders(tmp_
         assert len((await journal.list_orders(limit=1000)).items) == placed  # nothing placed meanwhile
         # the kill switch is not a stop: trading goes on after the minute
         assert daemon.p.snapshots.execution.trading_enabled
+
+
+async def test_dry_run_journal_agrees_with_the_paper_account(tmp_path: Path, autojump_clock: object) -> None:
+    """What the journal derives (``/api/positions``, ``/api/pnl``, ``kalshid journal positions``) is what
+    the paper account holds, market by market, settled ones included, and its cash to the centi-cent."""
+    async with running_daemon(tmp_path, DRY_RUN_MODE="true") as (daemon, _sup):
+        paper = daemon.p.exchange
+        journal = daemon.p.require_journal()
+        bankroll = daemon.cfg.trading.bankroll_cc
+
+        async def settled() -> bool:
+            return any(s.settlement.yes_count or s.settlement.no_count for s in await journal.settlements())
+
+        await wait_for(settled, limit_s=3600)
+        seen: list[object] = []
+
+        async def agree() -> bool:
+            derived = {p.ticker: p for p in await journal.positions(include_settled=True)}
+            held = {p.ticker: p for p in await paper.list_positions() if p.total_traded_cc}
+            cash = paper.cash_cc
+            mine = {t: (p.position, p.market_exposure_cc, p.fees_paid_cc, p.realized_pnl_cc) for t, p in held.items()}
+            theirs = {t: (d.yes_count - d.no_count, d.cost_basis_cc, d.fees_cc, d.realized_cc - d.fees_cc)
+                      for t, d in derived.items()}
+            expected_cash = bankroll + sum(d.realized_cc - d.fees_cc - d.cost_basis_cc for d in derived.values())
+            seen[:] = [mine, theirs, cash, expected_cash]
+            return bool(mine) and mine == theirs and cash == expected_cash
+
+        try:
+            await wait_for(agree, limit_s=600, every_s=1.0)
+        except trio.TooSlowError:
+            raise AssertionError(f"paper (positions, cash) {seen[0]} {seen[2]} != journal {seen[1]} {seen[3]}") \
+                from None

@@ -59,7 +59,7 @@ async def venue(
     async with rest_client(sim, rsa_key, transport=spec) as rest:
         exchange: Exchange = rest
         if request.param == "paper":
-            exchange = PaperExchange(rest, starting_balance_cc=BALANCE_CC, seed=1, now=lambda: sim_now(sim))
+            exchange = PaperExchange(rest, starting_balance_cc=BALANCE_CC, now=lambda: sim_now(sim))
         yield Venue(request.param, exchange, ticker, sim, spec)
     sim.stop()
     assert spec.violations == [], "\n".join(spec.violations)
