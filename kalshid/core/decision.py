@@ -46,7 +46,7 @@ from datetime import datetime, timedelta
 import attrs
 
 from kalshid.core.breaker import BreakerStatus
-from kalshid.core.risk import RestingOrder
+from kalshid.core.risk import OrderIntent, RestingOrder
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
 from kalshid.core.slots import slot_setters
 from kalshid.core.strategies.base import BaseStrategy, PriceHistory
@@ -94,6 +94,16 @@ def entries_enabled(breaker_status: BreakerStatus, positions_agree: bool = True)
     """Whether a buy signal may become a proposal: the breaker is not REDUCING (exits only) and the
     position audit has confirmed no difference with the exchange (risk refuses buys in either case)."""
     return breaker_status is not BreakerStatus.REDUCING and positions_agree
+
+
+def order_intent(signal: Signal, min_edge: float) -> OrderIntent:
+    """The order a proposal asks risk for. A buy carries the strategy's ``fair_prob`` and ``min_edge``,
+    so that a reduction keeps the strategy's rule (:class:`~kalshid.core.risk.OrderIntent`); a sale (an
+    exit) asks nothing of the edge."""
+    if signal.action is _BUY:
+        return OrderIntent(signal.ticker, signal.side, signal.action, signal.count, signal.price_cc,
+                           signal.fair_prob, min_edge)
+    return OrderIntent(signal.ticker, signal.side, signal.action, signal.count, signal.price_cc)
 
 
 def bankroll_cc(cash_cc: int, resting: Iterable[RestingOrder]) -> int:

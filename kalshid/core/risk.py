@@ -31,7 +31,9 @@ realised after the day boundary counts against the new day whatever message come
 **Reduction.** When a buy fails only a size-dependent limit (trade size, cash, window exposure,
 daily loss) at its full count, the engine searches for the largest smaller count that passes every
 check (re-verified exactly) and approves that with ``reason=REDUCED`` and ``adjusted_count``; if none
-passes, it rejects with the reason a single contract fails. A buy that pairs off contracts held on the
+passes, it rejects with the reason a single contract fails. A reduced buy whose intent carries the
+strategy's ``fair_prob`` must still reach its ``min_edge`` at the reduced count (after that order's
+fee), else it is rejected with the limit's reason. A buy that pairs off contracts held on the
 other side can pass with more contracts where one breaks the window or daily-loss limit (each pair
 lowers both until the position's worst case is covered or the sides are even); it is searched from
 there, at a price up to 99¢ (above it, a fee step can outweigh what a pair saves, and such a buy is
@@ -51,7 +53,7 @@ from kalshid.core.breaker import BreakerStatus, trading_day
 from kalshid.core.fees import taker_fee_cc
 from kalshid.core.markets import WINDOW
 from kalshid.core.portfolio import Portfolio, window_close
-from kalshid.core.sizing import max_count_within
+from kalshid.core.sizing import all_in_cost_cc, max_count_within
 from kalshid.core.units import ONE_DOLLAR_CC, format_dollars
 from kalshid.core.vocab import Action, Side
 
@@ -78,13 +80,20 @@ class ReasonCode(enum.StrEnum):
 
 @attrs.frozen
 class OrderIntent:
-    """An order we would like to place. ``price_cc`` is in ``side``'s terms (the limit)."""
+    """An order we would like to place. ``price_cc`` is in ``side``'s terms (the limit).
+
+    ``fair_prob`` (the strategy's probability that ``side`` wins) and ``min_edge`` (its threshold) let
+    a reduction keep the strategy's rule: a buy is reduced only to a count whose edge after the fee of
+    an order of that count is at least ``min_edge`` (the fee is per order and rounded up to a cent, so
+    fewer contracts can pay more per contract). Without ``fair_prob`` nothing is asked of the edge."""
 
     ticker: str
     side: Side
     action: Action
     count: int
     price_cc: int
+    fair_prob: float | None = None
+    min_edge: float = 0.0
 
 
 @attrs.frozen
@@ -343,9 +352,16 @@ class RiskEngine:
         return max_count_within(budget, intent.price_cc, intent.count - 1)
 
     def _reduced(self, intent: OrderIntent, count: int, t: _Totals) -> Verdict:
-        """The verdict reducing ``intent`` to ``count``, with what the whole order would break."""
+        """The verdict reducing ``intent`` to ``count``, with what the whole order would break; rejected
+        with that reason when ``count`` contracts would not reach the strategy's ``min_edge``."""
         full = self._buy_violation(intent, intent.count, t)
         assert full is not None  # the whole order was found to break a limit
+        if intent.fair_prob is not None:
+            edge = intent.fair_prob - all_in_cost_cc(count, intent.price_cc) / (count * ONE_DOLLAR_CC)
+            if edge < intent.min_edge:
+                return _reject(full[0], f"{full[1]}; the {count} contract(s) within it would have an edge of "
+                                        f"{edge:.4f} after their fee, below the strategy's min_edge "
+                                        f"{intent.min_edge:g}")
         return Verdict(True, ReasonCode.REDUCED, f"reduced from {intent.count} to {count}: {full[1]}",
                        adjusted_count=count)
 

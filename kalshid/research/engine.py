@@ -37,10 +37,10 @@ from datetime import datetime, timedelta
 import attrs
 
 from kalshid.core.breaker import Breaker, BreakerStatus
-from kalshid.core.decision import Outcome, bankroll_cc, evaluate_strategies, trading_enabled
+from kalshid.core.decision import Outcome, bankroll_cc, evaluate_strategies, order_intent, trading_enabled
 from kalshid.core.netting import net_parts
 from kalshid.core.portfolio import Fill, Portfolio
-from kalshid.core.risk import DayLedger, OrderIntent, ReasonCode, RestingOrder, RiskEngine, RiskState
+from kalshid.core.risk import DayLedger, ReasonCode, RestingOrder, RiskEngine, RiskState
 from kalshid.core.signals import Signal
 from kalshid.core.strategies.base import PriceHistory
 from kalshid.core.tracker import MarketInfo, MarketTracker
@@ -269,7 +269,7 @@ class Replay:
         index_age = book_age if signal.ticker in self.index_gate_exempt else self.tracker.index_age_seconds(now)
         state = RiskState(portfolio=self.portfolio, ledger=self.ledger, breaker_status=self.breaker.status,
                           resting=self._resting_for_risk(), book_age_seconds=book_age, index_age_seconds=index_age)
-        intent = OrderIntent(signal.ticker, signal.side, signal.action, signal.count, signal.price_cc)
+        intent = order_intent(signal, self.registry.get(signal.strategy).min_edge)
         verdict = self.engine.check(intent, state, now)
         count = verdict.count_for(intent)
         self.result.signals.append(SignalRecord.of(signal, verdict.reason.value, count,

@@ -65,12 +65,14 @@ from kalshid.store import Journal
 @attrs.frozen
 class Proposal:
     """A strategy's signal on its way to risk. ``data_local_time`` is the trio time the market data
-    behind it arrived (so risk can add queueing delay to the data's age)."""
+    behind it arrived (so risk can add queueing delay to the data's age); ``min_edge`` is the
+    strategy's threshold, which a reduced buy must still reach."""
 
     signal: Signal
     book_age_seconds: float | None
     index_age_seconds: float | None
     data_local_time: float
+    min_edge: float = 0.0
 
 
 @attrs.frozen(eq=False)

@@ -32,8 +32,9 @@ import trio
 
 from kalshid.core.audit import trading_differences
 from kalshid.core.breaker import Breaker, BreakerError, BreakerEvent, BreakerStatus
+from kalshid.core.decision import order_intent
 from kalshid.core.portfolio import Portfolio, PortfolioError
-from kalshid.core.risk import OrderIntent, RiskEngine, RiskState
+from kalshid.core.risk import RiskEngine, RiskState
 from kalshid.core.signals import BookTop
 from kalshid.core.vocab import Side
 from kalshid.logs import get_logger
@@ -147,7 +148,7 @@ class RiskStage:
             index_age_seconds=None if proposal.index_age_seconds is None else proposal.index_age_seconds + queued,
             position_mismatches=state.position_audit.describe(),
         )
-        intent = OrderIntent(signal.ticker, signal.side, signal.action, signal.count, signal.price_cc)
+        intent = order_intent(signal, proposal.min_edge)
         verdict = self.engine.check(intent, rstate, now)
         signal_record = records.Signal(
             ts=now, strategy=signal.strategy, ticker=signal.ticker, side=signal.side.value,

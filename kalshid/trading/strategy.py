@@ -309,7 +309,8 @@ class StrategyStage:
                 continue
             orders.claim(ev.strategy, ticker)
             out.append(Proposal(ev.proposal, tracker.book_age_seconds(ticker),
-                                tracker.index_age_seconds(view.now), data_local_time))
+                                tracker.index_age_seconds(view.now), data_local_time,
+                                min_edge=self.p.registry.get(ev.strategy).min_edge))
         return out
 
     def _show_fair(self, ticker: str, strategy: str, fair: float | None, top: BookTop | None) -> None:

@@ -137,3 +137,15 @@ def test_entries_held_suppress_buys_and_let_sells_through() -> None:
     assert outcome(Action.BUY, entries=False) is Outcome.SUPPRESSED
     assert outcome(Action.BUY, entries=True) is Outcome.PROPOSED
     assert outcome(Action.SELL, entries=False) is Outcome.PROPOSED  # exits go on
+
+
+def test_the_order_a_proposal_asks_risk_for_carries_the_strategys_edge_rule_for_buys_only() -> None:
+    from kalshid.core.decision import order_intent
+
+    buy = Signal(strategy="s", ticker="KXSOL15M-26JUL081900-00", side=Side.YES, action=Action.BUY, price_cc=5_000,
+                 count=5, fair_prob=0.56, edge=0.042, confidence=1.0, reason="r",
+                 created_at=datetime(2026, 7, 8, 23, 0, tzinfo=UTC))
+    intent = order_intent(buy, 0.03)
+    assert (intent.count, intent.price_cc, intent.fair_prob, intent.min_edge) == (5, 5_000, 0.56, 0.03)
+    sale = order_intent(attrs.evolve(buy, action=Action.SELL), 0.03)
+    assert (sale.fair_prob, sale.min_edge) == (None, 0.0)  # an exit is never held to an edge

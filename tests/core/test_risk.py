@@ -204,3 +204,26 @@ def test_a_buy_that_pairs_off_the_other_side_is_reduced_where_one_contract_is_re
         assert tight.check(intent, state(p), NOW).count_for(intent) == approved, count
     # a buy that adds to the side held cannot lower the measure: refused with one contract's reason
     assert tight.check(buy(40, price=4_000), state(p), NOW).reason is ReasonCode.MAX_DAILY_LOSS
+
+
+def test_a_buy_is_reduced_only_to_a_count_that_keeps_the_strategys_min_edge() -> None:
+    """Cash allows 3 of 5 contracts at 50¢. The fee is per order and rounded up to a cent: 9¢ for 5
+    (1.8¢ each), 6¢ for 3 (2¢ each). A signal worth 3.15¢ a contract at 5 is worth 2.95¢ at 3, below
+    a min_edge of 3¢: no reduced order, the limit's reason. Worth more, it is reduced as before; an
+    intent without the strategy's fair value (an operator's, a test's) is reduced as before too."""
+    from kalshid.core.sizing import all_in_cost_cc
+
+    assert (all_in_cost_cc(5, 5_000), all_in_cost_cc(3, 5_000)) == (25_900, 15_600)
+    st = state(Portfolio(cash_cc=16_000))
+    thin = attrs.evolve(buy(5), fair_prob=0.5495, min_edge=0.03)
+    v = ENGINE.check(thin, st, NOW)
+    assert not v.approved and v.reason is ReasonCode.INSUFFICIENT_CASH
+    assert "the 3 contract(s) within it would have an edge of 0.0295 after their fee, below the strategy's " \
+           "min_edge 0.03" in v.detail
+    ample = attrs.evolve(buy(5), fair_prob=0.56, min_edge=0.03)
+    v = ENGINE.check(ample, st, NOW)
+    assert v.reason is ReasonCode.REDUCED and v.adjusted_count == 3
+    assert ENGINE.check(buy(5), st, NOW).adjusted_count == 3
+    # the whole order is not held to min_edge here: the strategy sized it (and a rest of a target is
+    # checked where it is proposed, kalshid.core.decision)
+    assert ENGINE.check(attrs.evolve(buy(1), fair_prob=0.5, min_edge=0.03), st, NOW).approved
