@@ -17,7 +17,9 @@ Each live order moves through :class:`OrderPhase`::
 
 An order whose request ended without an answer is ``UNKNOWN`` until it is resolved by its
 ``client_order_id`` (found: it takes the exchange's state; not found for long enough: it never
-arrived, ``DONE``). It is never resent. A ``DONE`` order leaves the book; if its answer reported
+arrived, ``DONE``). It is never resent. If the exchange reports such a given-up order later after all
+(its reads can lag), it is :meth:`LiveOrders.take_back` into the book as ``UNKNOWN`` and takes the
+exchange's state from there. A ``DONE`` order leaves the book; if its answer reported
 fills not yet booked, its strategy stays *busy* in that market until they are, so the strategy never
 sizes a target against holdings that do not count them, and risk counts those contracts as resting at
 the order's limit (:meth:`LiveOrders.resting_for_risk`), so no other order is checked against a
@@ -233,6 +235,16 @@ class LiveOrders:
     def adopt(self, order: LiveOrder) -> None:
         """An open exchange order this daemon did not place (``external``)."""
         self._live[order.client_order_id] = order
+
+    def take_back(self, order: LiveOrder) -> None:
+        """An order of ours given up as never sent that the exchange reports after all: back in the book
+        as ``UNKNOWN`` (its strategy busy in its market again), to take the exchange's state with
+        :meth:`answered`. An order already in the book stays as it is."""
+        if order.client_order_id in self._live:
+            return
+        order.phase, order.in_flight = OrderPhase.UNKNOWN, True
+        self._live[order.client_order_id] = order
+        self._busy.add((order.strategy, order.ticker))
 
     def move(self, order: LiveOrder, phase: OrderPhase) -> None:
         """Move ``order`` to ``phase``; raises :class:`IllegalTransition` if it cannot go there."""

@@ -169,7 +169,26 @@ CREATE TABLE breaker_events (
 CREATE INDEX breaker_events_ts ON breaker_events (ts_us);
 """
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", _V1),)
+# an order rejected because it was given up (not found by client_order_id), not because the exchange
+# refused it: the exchange may report it later, and the journal takes it back. A journal written before
+# the mark has the give-ups in its events (the daemon's "resolve" and "reconcile" sources, with their
+# details), so they are marked from there.
+_V2 = """
+ALTER TABLE orders ADD COLUMN given_up INTEGER NOT NULL DEFAULT 0 CHECK (given_up IN (0, 1));
+UPDATE orders SET given_up = 1 WHERE state = 'rejected' AND EXISTS (
+    SELECT 1 FROM order_events e
+    WHERE e.client_order_id = orders.client_order_id AND e.event = 'update'
+      AND json_extract(e.detail, '$.to') = 'rejected'
+      AND ((json_extract(e.detail, '$.source') = 'resolve'
+            AND json_extract(e.detail, '$.detail') LIKE 'not found by client_order_id%')
+        OR (json_extract(e.detail, '$.source') = 'reconcile'
+            AND json_extract(e.detail, '$.detail') LIKE 'not on the exchange after restart%')));
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", _V1),
+    Migration(2, "mark orders rejected by a give-up, not by the exchange", _V2),
+)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

@@ -75,6 +75,7 @@ class UpdateOutcome(enum.StrEnum):
     DUPLICATE = "duplicate"  # same state and counts as stored: nothing to do
     STALE = "stale"  # fewer fills than already known: an older message arriving late
     ILLEGAL = "illegal"  # a transition the state machine forbids (terminal states are sticky)
+    TAKEN_BACK = "taken_back"  # applied to an order given up as never sent: the exchange has it after all
     UNKNOWN = "unknown"  # no order with that client_order_id / order_id: adopt it if external
 
 
@@ -168,6 +169,9 @@ class OrderUpdate:
 
     At least one of ``client_order_id`` / ``order_id`` is required; the journal looks the order up by
     ``client_order_id`` first. ``source`` says where the update came from, for the event log.
+    ``gives_up`` marks a ``rejected`` that is this daemon's conclusion, not the exchange's: an order
+    of unknown outcome not found by its ``client_order_id`` (the exchange may still report it later,
+    and then the journal takes it back; see :mod:`kalshid.store.orderstate`).
     """
 
     state: OrderState = attrs.field(converter=OrderState)
@@ -179,10 +183,13 @@ class OrderUpdate:
     order_id: str | None = None
     source: str = "exchange"
     detail: str = ""
+    gives_up: bool = False
 
     def __attrs_post_init__(self) -> None:
         if not self.client_order_id and not self.order_id:
             raise ValueError("OrderUpdate: needs a client_order_id or an order_id")
+        if self.gives_up and self.state is not OrderState.REJECTED:
+            raise ValueError(f"OrderUpdate: only a rejection gives an order up, not {self.state.value!r}")
 
 
 @attrs.frozen
@@ -298,6 +305,7 @@ class OrderRecord:
     last_update: datetime
     external: bool
     dry_run: bool
+    given_up: bool = False  # rejected by this daemon's give-up, not by the exchange (see OrderUpdate)
 
 
 @attrs.frozen

@@ -107,7 +107,7 @@ def _time_filters(where: list[str], args: list[Any], since: datetime | None, unt
 
 _ORDER_COLS = (
     "client_order_id, ts_us, order_id, strategy, signal_id, ticker, side, action, price_cc, count, tif,"
-    " state, filled, remaining, fees_cc, last_update_us, external, dry_run"
+    " state, filled, remaining, fees_cc, last_update_us, external, dry_run, given_up"
 )
 
 
@@ -116,7 +116,7 @@ def _order(r: Sequence[Any]) -> OrderRecord:
         client_order_id=r[0], ts=from_us(r[1]), order_id=r[2], strategy=r[3], signal_id=r[4], ticker=r[5],
         side=Side(r[6]), action=Action(r[7]), price_cc=r[8], count=r[9], tif=journal_tif(r[10]),
         state=OrderState(r[11]), filled=r[12], remaining=r[13], fees_cc=r[14],
-        last_update=from_us(r[15]), external=bool(r[16]), dry_run=bool(r[17]),
+        last_update=from_us(r[15]), external=bool(r[16]), dry_run=bool(r[17]), given_up=bool(r[18]),
     )
 
 

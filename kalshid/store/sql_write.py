@@ -230,7 +230,7 @@ def sync_durable(conn: sqlite3.Connection) -> None:
 
 
 def _find_order(conn: sqlite3.Connection, cid: str | None, order_id: str | None) -> tuple[Any, ...] | None:
-    cols = "client_order_id, order_id, state, filled, remaining, fees_cc"
+    cols = "client_order_id, order_id, state, filled, remaining, fees_cc, given_up"
     if cid:
         row = conn.execute(f"SELECT {cols} FROM orders WHERE client_order_id = ?", (cid,)).fetchone()
         if row is not None:
@@ -247,7 +247,9 @@ def apply_update(conn: sqlite3.Connection, u: OrderUpdate) -> UpdateOutcome:
 
     ``STALE`` and ``ILLEGAL`` updates are not applied but are written to ``order_events`` (and
     logged), so a surprising exchange message is never lost nor silently obeyed. An ``order_id``
-    that contradicts the stored one, or belongs to another order, is ``ILLEGAL``.
+    that contradicts the stored one, or belongs to another order, is ``ILLEGAL``. An exchange state of
+    an order rejected by a give-up (``gives_up``) is ``TAKEN_BACK``: applied, written to
+    ``order_events`` as ``taken_back`` and logged as a warning.
 
     Only the move to ``in_flight`` (made before a request is sent) is fsynced; every other state
     comes from the exchange and is fetched again by reconciliation (see :mod:`.sqlbase`).
@@ -260,7 +262,7 @@ def apply_update(conn: sqlite3.Connection, u: OrderUpdate) -> UpdateOutcome:
         cid, stored_oid, state = row[0], row[1], OrderState(row[2])
         current = (row[3], row[4], row[5])
         new = (u.filled, u.remaining, u.fees_cc)
-        outcome = classify_update(state, current, u.state, new)
+        outcome = classify_update(state, current, u.state, new, given_up=bool(row[6]))
         why = ""
         if u.order_id and stored_oid and u.order_id != stored_oid:
             outcome, why = UpdateOutcome.ILLEGAL, f"order_id {u.order_id} contradicts stored {stored_oid}"
@@ -274,14 +276,21 @@ def apply_update(conn: sqlite3.Connection, u: OrderUpdate) -> UpdateOutcome:
                   "fees_cc": u.fees_cc, "order_id": u.order_id, "source": u.source}
         if u.detail:
             detail["detail"] = u.detail
-        if outcome in (UpdateOutcome.APPLIED, UpdateOutcome.DUPLICATE):
+        if outcome in (UpdateOutcome.APPLIED, UpdateOutcome.DUPLICATE, UpdateOutcome.TAKEN_BACK):
+            # given_up says whether the stored state is a give-up's rejection: set by one, cleared by
+            # any other state (a repeat keeps it)
             conn.execute(
                 "UPDATE orders SET state = ?, filled = ?, remaining = ?, fees_cc = ?, last_update_us = ?,"
-                " order_id = COALESCE(order_id, ?) WHERE client_order_id = ?",
-                (u.state.value, u.filled, u.remaining, u.fees_cc, ts, u.order_id, cid),
+                " order_id = COALESCE(order_id, ?), given_up = ? WHERE client_order_id = ?",
+                (u.state.value, u.filled, u.remaining, u.fees_cc, ts, u.order_id,
+                 int(bool(row[6]) if outcome is UpdateOutcome.DUPLICATE else u.gives_up), cid),
             )
             if outcome is UpdateOutcome.APPLIED:
                 _event(conn, cid, ts, "update", detail)
+            elif outcome is UpdateOutcome.TAKEN_BACK:
+                _event(conn, cid, ts, "taken_back", detail)
+                log.warning("order given up as never sent is on the exchange after all: taken back",
+                            client_order_id=cid, **detail)
         else:
             if why:
                 detail["why"] = why

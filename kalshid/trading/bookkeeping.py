@@ -10,7 +10,9 @@ in-flight resolution and cancels. The Trio and journal shell around :class:`~kal
   reports only the YES-book side, the order says whether it bought or sold which side; then booked as
   the exchange netted them (:mod:`kalshid.trading.netting`: a NO buy while YES is held sells YES);
 * an order of unknown outcome is looked up by ``client_order_id``; not found for ``in_flight_give_up_s``
-  it never arrived (rejected);
+  it never arrived (rejected, marked as given up). Kalshi's reads can lag: if the exchange reports it
+  later after all (an order update, a read, or a fill of it), the journal takes it back, it rejoins
+  the book if it still rests (risk counts it, cancels reach it) and an alert says so;
 * settlements come from the exchange and are checked against the journal.
 """
 
@@ -102,6 +104,8 @@ class Bookkeeper:
     async def on_order(self, order: Order, risk: Risk, *, source: str) -> None:
         journal = self.p.require_journal()
         outcome = await journal.apply_order_update(order_update(order, ts=self.clock.now(), source=source))
+        if outcome is records.UpdateOutcome.TAKEN_BACK:
+            await self._take_back(order, source)
         live = self.p.exchange_order_matches(order)
         if live is None:
             if outcome is records.UpdateOutcome.UNKNOWN and order.is_open:
@@ -125,6 +129,25 @@ class Bookkeeper:
         else:
             self.p.publish_execution()
         await risk.send(OrdersChanged())
+
+    async def _take_back(self, order: Order, source: str) -> None:
+        """``order`` was given up as never sent, and the journal has just taken it back: it rejoins the
+        book (as unknown; :meth:`on_order` then gives it the exchange's state) and the operator is told."""
+        journal = self.p.require_journal()
+        rec = await journal.get_order_by_order_id(order.order_id)
+        if rec is None and order.client_order_id:
+            rec = await journal.get_order_by_client_id(order.client_order_id)
+        if rec is None:  # the journal just applied the update to it: a journal bug, said loudly
+            log.error("order taken back is not in the journal", order_id=order.order_id)
+            return
+        self.p.orders.take_back(LiveOrder(rec.client_order_id, rec.strategy, rec.ticker, CoreSide(rec.side.value),
+                                          CoreAction(rec.action.value), rec.price_cc, order.remaining_count,
+                                          order.order_id, in_flight=True))
+        self.p.publish("alert", {
+            "level": "error", "kind": "order_taken_back", "client_order_id": rec.client_order_id,
+            "order_id": order.order_id, "ticker": order.ticker,
+            "detail": f"given up as never sent, reported by the exchange after all ({source}): {order.status}, "
+                      f"{order.fill_count} filled, {order.remaining_count} left"})
 
     async def _unbooked(self, order: Order) -> int:
         """Contracts of the finished ``order`` filled but not in the journal yet."""
@@ -178,15 +201,18 @@ class Bookkeeper:
                                     settled)
         self.p.orders.fills_booked(fill.order_id, fill.count)
         if owner is not None:
-            await self._check_not_overfilled(fill, owner)
+            await self._check_not_overfilled(fill, owner, risk)
 
-    async def _check_not_overfilled(self, fill: Fill, owner: Owner) -> None:
+    async def _check_not_overfilled(self, fill: Fill, owner: Owner, risk: Risk) -> None:
         """More contracts booked for one of our orders than it was for, or than its final state says it
         filled (a rejection included): a fill counted twice under two ids, or the exchange contradicting
         the order. The fills stay booked as reported (they are the account's); it is said loudly, and the
-        position audit compares with the exchange's position."""
+        position audit compares with the exchange's position. A fill of an order given up as never sent
+        shows it was sent after all: the order is read and taken back first (see :meth:`on_order`)."""
         journal = self.p.require_journal()
         rec = await journal.get_order_by_client_id(owner.client_order_id)
+        if rec is not None and rec.given_up and await self.read_back(fill.order_id, risk, source="fill"):
+            rec = await journal.get_order_by_client_id(owner.client_order_id)
         if rec is None or rec.external:  # an order placed elsewhere may have been amended there
             return
         final = rec.state in (records.OrderState.EXECUTED, records.OrderState.CANCELED, records.OrderState.REJECTED)
@@ -339,7 +365,7 @@ class Bookkeeper:
             if since is not None and trio.current_time() - since >= self.in_flight_give_up_s:
                 await journal.apply_order_update(records.OrderUpdate(
                     state=records.OrderState.REJECTED, ts=self.clock.now(), filled=0, remaining=0, fees_cc=0,
-                    client_order_id=live.client_order_id, source="resolve",
+                    client_order_id=live.client_order_id, source="resolve", gives_up=True,
                     detail=f"not found by client_order_id for {self.in_flight_give_up_s:.0f}s"))
                 log.warning("in-flight order never reached the exchange", client_order_id=live.client_order_id)
                 self.forget(live)
@@ -399,7 +425,7 @@ class Bookkeeper:
             if live.order_id is not None:
                 await self.read_back(live.order_id, risk)
 
-    async def read_back(self, order_id: str, risk: Risk) -> bool:
+    async def read_back(self, order_id: str, risk: Risk, *, source: str = "cancel") -> bool:
         """Apply the exchange's current state of ``order_id``; False if it could not be read."""
         try:
             order = await self.p.require_exchange().get_order(order_id)
@@ -408,7 +434,7 @@ class Bookkeeper:
             return False
         if order is None:
             return False
-        await self.on_order(order, risk, source="cancel")
+        await self.on_order(order, risk, source=source)
         return True
 
 

@@ -68,7 +68,7 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
         if order is None:
             await journal.apply_order_update(records.OrderUpdate(
                 state=records.OrderState.REJECTED, ts=now, filled=0, remaining=0, fees_cc=0,
-                client_order_id=rec.client_order_id, source="reconcile",
+                client_order_id=rec.client_order_id, source="reconcile", gives_up=True,
                 detail="not on the exchange after restart: never sent"))
             never_sent += 1
             continue

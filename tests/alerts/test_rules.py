@@ -227,6 +227,9 @@ def test_errors_of_the_order_path_and_the_feed_reach_the_phone_and_no_error_aler
     assert "503" in refused.body
     beyond = one({"level": "error", "kind": "fills_exceed_order", "order_id": "o-1", "booked": 4, "count": 3})
     assert beyond.title == "More contracts booked than an order was for" and beyond.key == "fills_exceed_order:o-1"
+    back = one({"level": "error", "kind": "order_taken_back", "order_id": "o-2", "detail": "resting, 3 left"})
+    assert back.title == "An order given up as never sent is on the exchange: taken back"
+    assert back.key == "order_taken_back:o-2" and "resting, 3 left" in back.body
     feed = one({"level": "error", "kind": "subscription_refused", "channel": "fill", "code": 27})
     assert feed.title == "Fills and order updates come by REST only" and "channel=fill" in feed.body
     novel = one({"level": "critical", "kind": "something_new", "detail": "x"})

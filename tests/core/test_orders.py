@@ -189,3 +189,21 @@ def test_the_snapshot_is_an_immutable_copy() -> None:
     assert snap.open_count == 1 and snap.in_flight_count == 1 and snap.orders[0].phase == "intent"
     assert snap.paused_until == 70.0 and book.paused(69.0) and not book.paused(70.0)
     assert book.snapshot().orders[0].phase == "partially_filled"
+
+
+def test_an_order_given_up_then_reported_by_the_exchange_is_taken_back_into_the_book() -> None:
+    book = LiveOrders()
+    o = order()
+    book.reserve(o)
+    book.sending(o)
+    book.lost_answer("c1", now=10.0)
+    book.finish(o)  # given up: never arrived
+    assert "c1" not in book and not book.is_busy("kelly", TICKER)
+    back = order(count=2)
+    book.take_back(back)
+    assert book.get("c1") is back and back.phase is OrderPhase.UNKNOWN and back.in_flight
+    assert book.is_busy("kelly", TICKER) and book.unknown() == []  # the exchange has it: not looked up
+    book.answered(back, order_id="x1", remaining=2, filled=1, is_open=True)
+    assert back.phase is OrderPhase.PARTIALLY_FILLED and [r.count for r in book.resting_for_risk()] == [2]
+    book.take_back(order(count=5))  # an order already in the book stays as it is
+    assert book.get("c1") is back

@@ -243,9 +243,10 @@ async def test_fills_beyond_their_order_are_booked_as_reported_and_said_loudly(j
         price_cc=5000, count=3, tif="immediate_or_cancel"))
     await journal.apply_order_update(records.OrderUpdate(  # the in-flight lookup gave up on it
         state=records.OrderState.REJECTED, ts=NOW, filled=0, remaining=0, fees_cc=0, client_order_id="r" * 32,
-        source="resolve", detail="not found by client_order_id for 60s"))
+        source="resolve", gives_up=True, detail="not found by client_order_id for 60s"))
     alerts: list[dict[str, Any]] = []
-    keeper, risk, _booked = keeper_for(journal, UnreadableOrders())
+    exchange = UnreadableOrders()  # the given-up order cannot be read back: it stays rejected
+    keeper, risk, _booked = keeper_for(journal, exchange)
     keeper.p.publish = lambda kind, data: alerts.append(data) if kind == "alert" else None
     with capture_logs() as logs:
         await keeper.book_fill(attrs.evolve(rest_fill("f-v1", "o-v", "bid"), count=2), risk, source="feed")
@@ -262,6 +263,7 @@ async def test_fills_beyond_their_order_are_booked_as_reported_and_said_loudly(j
     assert "rejected, 0 filled" in alerts[1]["detail"]
     assert sum(f.count for f in await journal.all_fills()) == 5
     assert {f.fill_id: f.strategy for f in await journal.all_fills()}["f-r"] == STRATEGY
+    assert exchange.order_reads == ["o-r"]
 
 
 async def test_messages_about_markets_and_orders_not_followed_leave_the_execution_stage_running(
