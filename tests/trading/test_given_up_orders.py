@@ -5,15 +5,22 @@ count towards it; an alert says so. A rejection by the exchange itself stays fin
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 import trio
+from cryptography.hazmat.primitives.asymmetric import rsa
 from structlog.testing import capture_logs
 
 from kalshid.core.risk import RestingOrder
 from kalshid.core.vocab import Action, Side
-from kalshid.exchange.types import CancelResult, Order
+from kalshid.exchange.kalshi import auth
+from kalshid.exchange.kalshi.discovery import find_open_market
+from kalshid.exchange.kalshi.rest import KalshiRest
+from kalshid.exchange.types import CancelResult, Order, OrderRequest
+from kalshid.sim.server import SimHandle, SimSettings, serve_simulator
 from kalshid.store import Journal, records
 from kalshid.trading.messages import LiveOrder, OrdersChanged
 from tests.trading.stagekit import NOW, TICKER
@@ -137,3 +144,74 @@ async def test_an_order_the_exchange_rejected_stays_rejected_when_reported_later
     assert record is not None and record.state is records.OrderState.REJECTED
     assert (await journal.order_events(CID))[-1].event == "illegal_update"
     assert CID not in keeper.p.orders and alerts == []
+
+
+class LaggingLookups:
+    """The exchange client against the embedded simulator, except that its by-client-id lookup does not
+    find the order (Kalshi's reads lag its writes)."""
+
+    def __init__(self, rest: KalshiRest) -> None:
+        self.rest = rest
+        self.lookups = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.rest, name)
+
+    async def resolve_in_flight(self, client_order_id: str, *, ticker: str) -> Order | None:
+        self.lookups += 1
+        return None
+
+
+async def test_against_the_simulator_a_lost_create_given_up_is_taken_back_by_its_fill_and_cancelled(
+        journal: Journal, nursery: trio.Nursery, rsa_key: rsa.RSAPrivateKey) -> None:
+    """A buy that takes the simulator's best YES ask level and rests the rest; its create answer is
+    lost and the by-client-id lookups do not find it, so it is given up. The fill catch-up then brings
+    its fills: the order is read, taken back partly filled, counted by risk, and the window-close
+    cancel reaches it on the exchange."""
+    # no simulated takers: what rests of the order stays resting until it is cancelled
+    settings = SimSettings(keys=(("key-123", rsa_key.public_key()),), seed=3, takers=False,
+                           balance_cc=100_000 * 10_000)
+    with trio.fail_after(10):
+        sim: SimHandle = await nursery.start(serve_simulator, settings)
+    now = datetime.fromtimestamp(sim.venue.clock.now(), UTC)
+    async with KalshiRest(sim.rest_base_url, auth.Signer("key-123", rsa_key)) as rest:
+        with trio.fail_after(20):
+            market = await find_open_market(rest, now)
+            assert market is not None
+            bids = (await rest.get_orderbook(market.ticker)).no
+            assert bids, "the simulator's market has no NO bids (YES asks) to take"
+            price_cc, count, cid = 10_000 - bids[-1][0], bids[-1][1] + 5, str(uuid.uuid4())
+            await journal.record_intent(records.OrderIntent(
+                client_order_id=cid, ts=NOW, strategy=STRATEGY, ticker=market.ticker, side="yes", action="buy",
+                price_cc=price_cc, count=count, tif="good_till_canceled"))
+            await journal.mark_in_flight(cid, NOW)
+            exchange = LaggingLookups(rest)
+            keeper, risk, _risk_recv = keeper_for(journal, exchange)
+            alerts: list[dict[str, Any]] = []
+            keeper.p.publish = lambda kind, data: alerts.append(data) if kind == "alert" else None
+            orders = keeper.p.orders
+            orders.sending(LiveOrder(cid, STRATEGY, market.ticker, Side.YES, Action.BUY, price_cc, count))
+            placed = await rest.create_order(OrderRequest(market.ticker, "yes", "buy", count, price_cc, cid,
+                                                          time_in_force="good_till_canceled"))
+            assert placed.fill_count > 0 and placed.remaining_count > 0 and placed.status == "resting"
+            orders.lost_answer(cid, trio.current_time() - keeper.in_flight_give_up_s)  # the answer never came
+            await keeper.resolve_in_flight(risk)
+            record = await journal.get_order_by_client_id(cid)
+            assert exchange.lookups == 1 and record is not None and record.given_up and cid not in orders
+
+            await keeper.poll_fills(risk)
+            record = await journal.get_order_by_client_id(cid)
+            assert record is not None
+            assert (record.state, record.order_id, record.filled, record.remaining) == (
+                records.OrderState.PARTIALLY_FILLED, placed.order_id, placed.fill_count, placed.remaining_count)
+            assert sum(f.count for f in await journal.all_fills(ticker=market.ticker)) == placed.fill_count
+            live = orders.get(cid)
+            assert live is not None and live.remaining == placed.remaining_count
+            assert [r.count for r in orders.resting_for_risk()] == [placed.remaining_count]
+            assert [a["kind"] for a in alerts] == ["order_taken_back"]  # and no "fills exceed the order"
+
+            await keeper.cancel_market(market.ticker, "window closing", risk)
+            assert (await rest.get_order(placed.order_id)).status == "canceled"
+            record = await journal.get_order_by_client_id(cid)
+            assert record is not None and record.state is records.OrderState.CANCELED and cid not in orders
+    sim.stop()
