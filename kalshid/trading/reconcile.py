@@ -14,7 +14,10 @@ Steps, each against the exchange (never a guess):
    whatever their time: a decision recovered from the intent log, or an order whose feed fill was
    still to come, may have filled before the journal's last booked fill), are joined with their orders by
    ``order_id`` (:mod:`kalshid.trading.fillowner`) and booked as the exchange netted them
-   (:mod:`kalshid.trading.netting`; idempotent by ``fill_id``), settlements likewise;
+   (:mod:`kalshid.trading.netting`; idempotent by ``fill_id``), settlements likewise. An order given up
+   as never sent (not found by ``client_order_id``, earlier or in step 1) that shows up here or in step 2
+   was sent after all: it is read and the journal takes it back with the exchange's state
+   (``orders_taken_back`` in the summary);
 5. the portfolio is rebuilt from the journal's fills and settlements, cash is taken from the exchange's
    balance, and every position is compared with the exchange's: any difference is a
    :class:`ReconciliationError` naming the market's exchange fills the journal lacks, and the daemon
@@ -47,6 +50,7 @@ from kalshid.trading.netting import AccountHoldings
 
 log = get_logger("kalshid.reconcile")
 
+TAKEN_BACK = records.UpdateOutcome.TAKEN_BACK
 UNBOOKED_SHOWN = 20  # exchange fills named in a position mismatch's error, at most
 
 
@@ -83,7 +87,7 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
     summary["in_flight_never_sent"] = never_sent
 
     # 2. resting orders on the exchange
-    adopted = 0
+    adopted = taken_back = 0
     exchange_open = await exchange.list_orders(status="resting")
     learned += exchange_open
     for order in exchange_open:
@@ -98,7 +102,7 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
                                          Action(order.action or "buy"), order.price_cc,
                                          order.remaining_count, order.order_id)
             continue
-        await journal.apply_order_update(order_update(order, ts=now, source="reconcile"))
+        taken_back += await journal.apply_order_update(order_update(order, ts=now, source="reconcile")) is TAKEN_BACK
         open_orders[known.client_order_id] = LiveOrder(known.client_order_id, known.strategy, known.ticker,
                                                        Side(known.side.value), known.action,
                                                        known.price_cc, order.remaining_count, order.order_id)
@@ -130,8 +134,11 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
     raws = {f.fill_id: f for f in await exchange.list_fills(since=last.ts if last else None)}
     for f in await _fills_of_unbooked_orders(exchange, journal, learned):
         raws.setdefault(f.fill_id, f)
+    filled_orders: dict[str, str] = {}  # client_order_id -> order_id of our orders with fills here
     for raw in sorted(raws.values(), key=lambda f: (f.ts is None, f.ts)):
         fill, owner = await owners.resolve(raw)
+        if owner is not None:
+            filled_orders[owner.client_order_id] = raw.order_id
         parts = await holdings.split(fill) if nets else [fill]
         if not parts:
             continue  # booked before
@@ -144,6 +151,16 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
             holdings.booked(part)
             new_fills += 1
     summary["fills_booked"] = new_fills
+    for cid, order_id in filled_orders.items():
+        given = await journal.get_order_by_client_id(cid)
+        if given is None or not given.given_up:
+            continue
+        order = await exchange.get_order(order_id)
+        taken_back += await journal.apply_order_update(order_update(order, ts=now, source="reconcile")) is TAKEN_BACK
+        if order.is_open:
+            open_orders[cid] = LiveOrder(cid, given.strategy, given.ticker, Side(given.side.value), given.action,
+                                         given.price_cc, order.remaining_count, order.order_id)
+    summary["orders_taken_back"] = taken_back
     new_settlements = 0
     mismatches: list[str] = []
     for s in await exchange.list_settlements():

@@ -178,3 +178,33 @@ async def test_an_acknowledged_order_whose_fill_was_never_booked_is_booked_from_
         booked = [f for f in await journal.all_fills() if f.order_id == "oid-x"]
         assert [(f.fill_id, f.count, f.strategy) for f in booked] == [("fill-x", 21, "kelly_volatility")]
         assert summary["positions"] == {OTHER: (5, 0), TICKER: (0, 21)}
+
+
+async def test_orders_given_up_as_never_sent_that_the_exchange_has_are_taken_back_at_start(tmp_path: Path) -> None:
+    """Two orders were given up before the restart (not found by client_order_id); the exchange has both:
+    G executed (its fill in the catch-up), R resting partly filled. Both are taken back with the
+    exchange's state, R is live again, and a rejection by the exchange itself is left alone."""
+    g_order = order("oid-g", "cid-g", TICKER, "yes", 4, 4000)
+    r_order = attrs.evolve(order("oid-r", "cid-r", OTHER, "yes", 5, 3000), status="resting", fill_count=2,
+                           remaining_count=3)
+    fills = [fill("fill-g", "oid-g", TICKER, "yes", 4, 4000, at(5)),
+             fill("fill-r", "oid-r", OTHER, "yes", 2, 3000, at(6))]
+    exchange = FakeExchange([g_order, r_order], fills, {TICKER: 4, OTHER: 2})
+    async with open_journal(tmp_path / "j.sqlite3", "sim", inline=True) as journal:
+        for cid, ticker, count, price_cc, gives_up in (("cid-g", TICKER, 4, 4000, True),
+                                                       ("cid-r", OTHER, 5, 3000, True),
+                                                       ("cid-x", TICKER, 1, 4000, False)):
+            await journal.record_intent(intent(cid, ticker, "yes", count, price_cc))
+            await journal.apply_order_update(OrderUpdate(
+                state="rejected", ts=at(3), filled=0, remaining=0, fees_cc=0, client_order_id=cid,
+                source="resolve" if gives_up else "exchange", gives_up=gives_up,
+                detail="not found by client_order_id for 60s" if gives_up else "BadRequest: market closed"))
+        _, open_orders, summary = await reconcile(exchange, journal, at(700))  # type: ignore[arg-type]
+        assert summary["orders_taken_back"] == 2
+        g, r, x = [await journal.get_order_by_client_id(c) for c in ("cid-g", "cid-r", "cid-x")]
+        assert g is not None and (g.state.value, g.order_id, g.filled, g.given_up) == ("executed", "oid-g", 4, False)
+        assert r is not None and (r.state.value, r.filled, r.remaining) == ("partially_filled", 2, 3)
+        assert x is not None and x.state.value == "rejected"
+        assert list(open_orders) == ["cid-r"] and open_orders["cid-r"].remaining == 3
+        assert {f.fill_id: f.strategy for f in await journal.all_fills()} == {
+            "fill-g": "kelly_volatility", "fill-r": "kelly_volatility"}
