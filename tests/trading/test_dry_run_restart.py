@@ -1,6 +1,7 @@
 """A dry run on an exchange that outlives the daemon (here a ``kalshid sim`` of its own, as demo and prod
-are) continues after a restart: the second run's paper account, journal and ``/api/positions`` hold
-what the first run's did, to the centi-cent, and the position then settles at its market's result.
+are) continues after a restart: the second run's paper account, journal, ``/api/positions`` and
+``kalshid journal positions`` hold what the first run left, to the centi-cent, and the position settles
+at its market's result, whether the market closes while the daemon runs again or while it is down.
 Under Trio's MockClock."""
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ def _cli_positions(journal: Path, capsys: pytest.CaptureFixture[str]) -> dict[st
     return {p["ticker"]: (p["yes_count"], p["no_count"]) for p in json.loads(capsys.readouterr().out)}
 
 
+@pytest.mark.parametrize("down_over_the_close", [False, True], ids=["settles_while_running", "settles_while_down"])
 async def test_a_dry_run_continues_after_a_restart_and_settles(tmp_path: Path, autojump_clock: object,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+                                                               capsys: pytest.CaptureFixture[str],
+                                                               down_over_the_close: bool) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     signer = Signer(str(uuid.uuid4()), key)
     start = datetime(2026, 7, 8, 22, 44, tzinfo=UTC).timestamp()
@@ -73,24 +76,36 @@ async def test_a_dry_run_continues_after_a_restart_and_settles(tmp_path: Path, a
         held = {p.ticker: p.position for p in await paper.list_positions() if p.position}
         assert held and _cli_positions(journal_file, capsys) == {t: (max(n, 0), max(-n, 0)) for t, n in held.items()}
 
+        async def payout(daemon: TradingDaemon) -> int:
+            out = 0
+            for ticker, n in held.items():
+                result = (await daemon.p.exchange.get_market(ticker)).result
+                assert result in ("yes", "no")
+                out += abs(n) * ONE_DOLLAR_CC if (n > 0) == (result == "yes") else 0
+            return out
+
+        if down_over_the_close:  # every market held closes and has its result before the next start
+            await trio.sleep(WINDOW_S + 180)
         # stopped: no new order, so what it holds is only what the first run left
         async with running_daemon(tmp_path, stopped=True, signer=signer, **env) as (second, _sup):
             assert second.p.state.reconciliation["ok"] is True
-            books = (cash, held, {t: (max(n, 0), max(-n, 0)) for t, n in held.items()})
-            assert await _books(second) == books
-            assert await _api_positions(second) == books[2]
-            assert _cli_positions(journal_file, capsys) == books[2]
             journal = second.p.require_journal()
+            if down_over_the_close:  # settled by reconciliation, before the daemon was ready
+                assert {r.settlement.ticker for r in await journal.settlements()} >= set(held)
+                assert second.p.exchange.cash_cc == cash + await payout(second)
+                assert await _books(second) == (cash + await payout(second), {}, {})
+                assert await _api_positions(second) == {} and _cli_positions(journal_file, capsys) == {}
+            else:
+                books = (cash, held, {t: (max(n, 0), max(-n, 0)) for t, n in held.items()})
+                assert await _books(second) == books
+                assert await _api_positions(second) == books[2]
+                assert _cli_positions(journal_file, capsys) == books[2]
 
-            async def settled() -> bool:
-                return {r.settlement.ticker for r in await journal.settlements()} >= set(held)
+                async def settled() -> bool:
+                    return {r.settlement.ticker for r in await journal.settlements()} >= set(held)
 
-            await wait_for(settled, limit_s=2 * WINDOW_S, every_s=5)
-            paid = 0
-            for ticker, n in held.items():
-                result = (await second.p.exchange.get_market(ticker)).result
-                assert result in ("yes", "no")
-                paid += abs(n) * ONE_DOLLAR_CC if (n > 0) == (result == "yes") else 0
-            assert second.p.exchange.cash_cc == cash + paid
-            assert [p for p in await journal.positions() if p.yes_count or p.no_count] == []
+                await wait_for(settled, limit_s=2 * WINDOW_S, every_s=5)
+                paid = await payout(second)
+                assert second.p.exchange.cash_cc == cash + paid
+                assert [p for p in await journal.positions() if p.yes_count or p.no_count] == []
         sim.stop()
