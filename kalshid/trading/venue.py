@@ -87,7 +87,9 @@ class Venue:
             if moved is not None:
                 operator = read_meta(moved, OPERATOR_KEY)
                 log.info("the exchange starts empty, so the journal does too; the previous run's journal "
-                         "was set aside", journal=cfg.journal_path, set_aside=str(moved))
+                         "was set aside" if self.embedded else
+                         "a journal of an in-memory exchange was set aside: the dry run's paper account keeps "
+                         "its own journal, from this run on", journal=cfg.journal_path, set_aside=str(moved))
         try:
             await self._serve(runtime, identity, operator, task_status)
         finally:

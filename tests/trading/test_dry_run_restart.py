@@ -16,11 +16,13 @@ import pytest
 import trio
 from cryptography.hazmat.primitives.asymmetric import rsa
 from daemonkit import TOKEN, running_daemon, wait_for
+from structlog.testing import capture_logs
 
 from kalshid.cli import main
 from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.sim.server import SimSettings, serve_simulator
+from kalshid.store import open_journal, records
 from kalshid.trading.wiring import TradingDaemon
 
 WINDOW_S = 900
@@ -62,15 +64,27 @@ async def test_a_dry_run_continues_after_a_restart_and_settles(tmp_path: Path, a
     async with trio.open_nursery() as nursery:
         sim = await nursery.start(serve_simulator, settings)
         env = {"DRY_RUN_MODE": "true", "KALSHI_API_BASE_URL": sim.rest_base_url, "KALSHI_WS_URL": sim.ws_url}
-        async with running_daemon(tmp_path, signer=signer, **env) as (first, _sup):
-            assert first.p.state.mode == "dry" and first.p.sim_handle is None
+        # a journal of the embedded simulator's dry run at the same path: set aside, not continued
+        stale = tmp_path / "var" / "kalshid-sim-dry.sqlite3"
+        async with open_journal(stale, "dry", inline=True) as old:
+            await old.bind_exchange("fresh:sim")
+            await old.record_fill(records.Fill(fill_id="f-old", order_id="o-old", ticker="KXSOL15M-26JUL010000-00",
+                                               side="yes", action="buy", count=1, price_cc=5000, fee_cc=0,
+                                               is_taker=True, ts=datetime(2026, 7, 1, tzinfo=UTC)))
+        with capture_logs() as logs:
+            async with running_daemon(tmp_path, signer=signer, **env) as (first, _sup):
+                assert first.p.state.mode == "dry" and first.p.sim_handle is None
+                assert first.p.require_journal().path == stale
+                assert "f-old" not in {f.fill_id for f in await first.p.require_journal().all_fills()}
 
-            async def holds() -> bool:
-                return any(p.position for p in await first.p.exchange.list_positions())
+                async def holds() -> bool:
+                    return any(p.position for p in await first.p.exchange.list_positions())
 
-            await wait_for(holds, limit_s=4 * WINDOW_S, every_s=5)
-            paper = first.p.exchange
-            journal_file = first.p.require_journal().path
+                await wait_for(holds, limit_s=4 * WINDOW_S, every_s=5)
+                paper = first.p.exchange
+                journal_file = first.p.require_journal().path
+        [aside] = [e for e in logs if e["event"].startswith("a journal of an in-memory exchange was set aside")]
+        assert len(list(stale.parent.glob("kalshid-sim-dry.*Z.sqlite3"))) == 1 and aside["journal"] == str(stale)
         # what the first run left at its stop: its paper account (still in memory here) and its journal
         cash = paper.cash_cc
         held = {p.ticker: p.position for p in await paper.list_positions() if p.position}
@@ -108,4 +122,5 @@ async def test_a_dry_run_continues_after_a_restart_and_settles(tmp_path: Path, a
                 paid = await payout(second)
                 assert second.p.exchange.cash_cc == cash + paid
                 assert [p for p in await journal.positions() if p.yes_count or p.no_count] == []
+        assert len(list(stale.parent.glob("kalshid-sim-dry.*Z.sqlite3"))) == 1  # the dry run's own: kept
         sim.stop()
