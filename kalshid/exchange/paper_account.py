@@ -6,8 +6,10 @@ and settlements, and the portfolio reads of the :class:`~kalshid.exchange.base.E
 first closes the opposite holding, :func:`kalshid.core.netting.net_parts`); a settlement pays $1 per
 winning contract and closes the holding. Every change queues the events the real feed would send
 (:class:`FillReceived`, :class:`OrderUpdated`, :class:`PositionUpdated`). Money is exact cc; the balance
-reported is available cash (cash − resting buys' reservations) in whole cents rounded down.
-Synchronous: no method awaits between reading and changing the account.
+reported is available cash (cash − resting buys' reservations) in whole cents rounded down. A dry run
+that restarts rebuilds its account from the journal's fills and settlements (:meth:`PaperAccount.restore`,
+called by :mod:`kalshid.trading.paperrestore`). Synchronous: no method awaits between reading and changing
+the account.
 """
 
 from __future__ import annotations
