@@ -6,8 +6,10 @@ and settlements, and the portfolio reads of the :class:`~kalshid.exchange.base.E
 first closes the opposite holding, :func:`kalshid.core.netting.net_parts`); a settlement pays $1 per
 winning contract and closes the holding. Every change queues the events the real feed would send
 (:class:`FillReceived`, :class:`OrderUpdated`, :class:`PositionUpdated`). Money is exact cc; the balance
-reported is available cash (cash − resting buys' reservations) in whole cents rounded down.
-Synchronous: no method awaits between reading and changing the account.
+reported is available cash (cash − resting buys' reservations) in whole cents rounded down. A dry run
+that restarts rebuilds its account from the journal's fills and settlements (:meth:`PaperAccount.restore`,
+called by :mod:`kalshid.trading.paperrestore`). Synchronous: no method awaits between reading and changing
+the account.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import uuid
 from abc import abstractmethod
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import attrs
@@ -174,6 +176,50 @@ class PaperAccount(PaperMarketEvents):
         self._queue(self._position_event(ticker, h))
         log.info("paper_settlement", ticker=ticker, result=result, revenue_cc=revenue)
         return record
+
+    def restore(self, fills: Sequence[Fill], settlements: Sequence[Settlement]) -> None:
+        """Rebuild an unused account from a dry run's history: ``fills`` as the journal booked them
+        (already netted into closing and opening parts, so each is applied as it is) and the
+        ``settlements`` paid since. Cash moves by every fill's cash flow and fee and every settlement's
+        revenue; holdings, fill and settlement lists become what a continuous run would hold. Events
+        are applied in time order, a settlement after the fills of its time; no feed event is queued
+        (the journal has them all). Raises :class:`ValueError` on an account already used."""
+        if self._fills or self._settlements or self._orders:
+            raise ValueError("restore needs an unused paper account")
+        events: list[tuple[datetime, int, Fill | Settlement]] = [(f.ts or datetime.min.replace(tzinfo=UTC), 0, f)
+                                                                 for f in fills]
+        events += [(s.settled_time or datetime.min.replace(tzinfo=UTC), 1, s) for s in settlements]
+        for when, _kind, item in sorted(events, key=lambda e: (e[0], e[1])):  # stable: ties keep booking order
+            if isinstance(item, Fill):
+                self._restore_fill(item, when)
+            else:
+                self._restore_settlement(item, when)
+
+    def _restore_fill(self, f: Fill, when: datetime) -> None:
+        h = self._touch_holding(f.ticker, when)
+        yes = f.side == "yes"
+        held, cost = (h.yes, h.yes_cost_cc) if yes else (h.no, h.no_cost_cc)
+        held, cost, realized = holding_after_trade(held, cost, Action(f.action), f.count, f.price_cc)
+        if yes:
+            h.yes, h.yes_cost_cc = held, cost
+        else:
+            h.no, h.no_cost_cc = held, cost
+        notional = f.count * f.price_cc
+        self.cash_cc += (-notional if f.action == "buy" else notional) - f.fee_cc
+        h.realized_pnl_cc += realized - f.fee_cc
+        h.fees_paid_cc += f.fee_cc
+        h.total_traded_cc += notional
+        h.volume += f.count
+        self._fills.append(f)
+
+    def _restore_settlement(self, s: Settlement, when: datetime) -> None:
+        h = self._touch_holding(s.ticker, when)
+        self.cash_cc += s.revenue_cc
+        s = attrs.evolve(s, yes_total_cost_cc=h.yes_cost_cc, no_total_cost_cc=h.no_cost_cc)
+        h.realized_pnl_cc += s.revenue_cc - h.yes_cost_cc - h.no_cost_cc
+        h.yes = h.no = h.yes_cost_cc = h.no_cost_cc = 0
+        self._ended.add(s.ticker)
+        self._settlements.append(s)
 
     def statistics(self) -> dict[str, int]:
         return {"orders": len(self._orders), "fills": len(self._fills),

@@ -6,12 +6,16 @@ The journal records, in ``meta``, the identity of the exchange it trades with
 * **persistent** (Kalshi demo/prod, an external ``kalshid sim``): the identity is the environment and
   the REST base URL. A journal stamped with another identity is refused before anything trades
   (:class:`JournalIdentityError`, whose message says what to do);
-* **fresh** (the embedded simulator and the paper account of a dry run): the exchange lives in
-  memory and starts empty on every start, so the journal must start empty too. Before such a
-  journal is opened, :func:`set_aside_stale_journal` moves a previous run's journal (with its WAL,
-  shared-memory and intent-log files) aside to ``<stem>.<UTC time>.sqlite3`` and keeps the newest
+* **paper** (a dry run against a real exchange): the paper account is rebuilt from its journal at
+  every start (:mod:`kalshid.trading.paperrestore`), so its identity (:func:`paper_identity`) is as
+  persistent as the exchange's and names the same environment and REST base URL;
+* **fresh** (the embedded simulator, with or without a dry run): the exchange lives in memory and
+  starts empty on every start, so the journal must start empty too. Before such a journal is opened,
+  :func:`set_aside_stale_journal` moves a previous run's journal (with its WAL, shared-memory and
+  intent-log files) aside to ``<stem>.<UTC time>.sqlite3`` and keeps the newest
   :data:`KEEP_SET_ASIDE` of those. A journal stamped for a persistent exchange is never moved: it is
-  refused.
+  refused. A paper journal is opened where a fresh one stood after :func:`set_aside_fresh_journal`
+  has moved that one aside likewise.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from kalshid.store.sqlbase import JournalError
 
 IDENTITY_KEY = "exchange_identity"
 FRESH_PREFIX = "fresh:"
+PAPER_PREFIX = "paper:"
 KEEP_SET_ASIDE = 5
 # tables whose rows mean the journal holds a run's trading (an empty, migrated file does not count)
 _TRADING_TABLES = ("signals", "orders", "fills", "settlements")
@@ -40,7 +45,14 @@ def exchange_identity(env: str, rest_url: str, *, fresh: bool) -> str:
     return f"{FRESH_PREFIX}{env}" if fresh else f"{env} {rest_url.rstrip('/')}"
 
 
+def paper_identity(env: str, rest_url: str) -> str:
+    """``paper:<env> <rest url>``: the paper account of a dry run on that exchange."""
+    return PAPER_PREFIX + exchange_identity(env, rest_url, fresh=False)
+
+
 def _describe(identity: str) -> str:
+    if identity.startswith(PAPER_PREFIX):
+        return f"the dry-run paper account on {identity.removeprefix(PAPER_PREFIX)!r}"
     if identity.startswith(FRESH_PREFIX):
         return f"a fresh in-memory exchange ({identity.removeprefix(FRESH_PREFIX)})"
     return repr(identity)
@@ -90,6 +102,26 @@ def set_aside_stale_journal(path: str | Path, identity: str, *, now: datetime | 
         check_identity(p, stamp, identity)
     if not used:
         return None
+    return _move_aside(p, now)
+
+
+def set_aside_fresh_journal(path: str | Path, *, now: datetime | None = None) -> Path | None:
+    """Before opening ``path`` for a paper account: move a journal stamped for a fresh exchange (the
+    embedded simulator's, used or not) aside as :func:`set_aside_stale_journal` does; returns where it
+    went, or None (no file, or another stamp: :meth:`~kalshid.store.Journal.bind_exchange` checks it)."""
+    p = Path(path)
+    if not p.exists():
+        return None
+    try:
+        stamp, _used = _read(p)
+    except sqlite3.Error as exc:
+        raise JournalError(f"journal {p} cannot be read ({exc}): move it away to start afresh") from None
+    if stamp is None or not stamp.startswith(FRESH_PREFIX):
+        return None
+    return _move_aside(p, now)
+
+
+def _move_aside(p: Path, now: datetime | None) -> Path:
     when = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
     target = p.with_name(f"{p.stem}.{when}{p.suffix}")
     try:

@@ -1,8 +1,9 @@
 """The ``exchange`` component: everything kalshid talks to the venue through, opened and closed in one place.
 
 :class:`Venue` opens, in order, the journal (set aside first when the exchange starts empty: the embedded
-simulator, a dry run), the embedded simulator (``exchange.env = "sim"`` without ``api_base_url``), the
-signed REST client with this key's rate limits, and either the paper exchange (dry run) or the live order
+simulator), the embedded simulator (``exchange.env = "sim"`` without ``api_base_url``), the
+signed REST client with this key's rate limits, and either the paper exchange (dry run: rebuilt from the
+journal, :mod:`kalshid.trading.paperrestore`, unless on the embedded simulator) or the live order
 machinery (request presigner, order lane). It publishes them on the :class:`~kalshid.trading.messages.Pipeline`
 (``journal``, ``exchange``, ``sim_handle``) and reports started only then.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import trio
@@ -28,8 +30,14 @@ from kalshid.exchange.kalshi.auth import Signer
 from kalshid.exchange.kalshi.ratelimit import RateLimits
 from kalshid.exchange.kalshi.rest import KalshiRest
 from kalshid.logs import get_logger, register_secret
-from kalshid.store import open_journal
-from kalshid.store.identity import exchange_identity, read_meta, set_aside_stale_journal
+from kalshid.store import Journal, open_journal
+from kalshid.store.identity import (
+    exchange_identity,
+    paper_identity,
+    read_meta,
+    set_aside_fresh_journal,
+    set_aside_stale_journal,
+)
 from kalshid.trading.exchangeclock import ExchangeClock
 from kalshid.trading.messages import Pipeline
 from kalshid.trading.operator_state import KEY as OPERATOR_KEY
@@ -64,15 +72,24 @@ class Venue:
         cfg = self.cfg
         if not self.embedded:
             self._external_endpoints()
-        # the embedded simulator and a dry run's paper account start empty: so does their journal
-        identity = exchange_identity(cfg.exchange.env, self.rest_url, fresh=self.embedded or cfg.dry_run)
+        # the embedded simulator starts empty: so does its journal. A dry run's paper account on a real
+        # exchange is rebuilt from its journal instead (kalshid.trading.paperrestore)
+        if self.embedded:
+            identity = exchange_identity(cfg.exchange.env, self.rest_url, fresh=True)
+        elif cfg.dry_run:
+            identity = paper_identity(cfg.exchange.env, self.rest_url)
+        else:
+            identity = exchange_identity(cfg.exchange.env, self.rest_url, fresh=False)
         operator: str | None = None  # the operator's decisions outlive the exchange's state
         if self.embedded or cfg.dry_run:
-            moved = set_aside_stale_journal(cfg.journal_path, identity)
+            moved = (set_aside_stale_journal(cfg.journal_path, identity) if self.embedded
+                     else set_aside_fresh_journal(cfg.journal_path))
             if moved is not None:
                 operator = read_meta(moved, OPERATOR_KEY)
                 log.info("the exchange starts empty, so the journal does too; the previous run's journal "
-                         "was set aside", journal=cfg.journal_path, set_aside=str(moved))
+                         "was set aside" if self.embedded else
+                         "a journal of an in-memory exchange was set aside: the dry run's paper account keeps "
+                         "its own journal, from this run on", journal=cfg.journal_path, set_aside=str(moved))
         try:
             await self._serve(runtime, identity, operator, task_status)
         finally:
@@ -100,7 +117,7 @@ class Venue:
                 self.p.exchange = rest
                 await self._load_rate_limits(rest)
                 if cfg.dry_run:
-                    self.p.exchange = self._paper(rest)
+                    self.p.exchange = await self._paper(rest, journal)
                 else:
                     if cfg.exchange.presign_orders and not self.journal_inline:
                         # not under MockClock (journal_inline): a worker thread looks idle to its autojump
@@ -123,10 +140,18 @@ class Venue:
             log.warning("account rate limits not readable: using the configured tier",
                         error=f"{type(exc).__name__}: {exc}")
 
-    def _paper(self, rest: KalshiRest) -> Any:
+    async def _paper(self, rest: KalshiRest, journal: Journal) -> Any:
+        """The dry run's paper account: empty on the embedded simulator, else rebuilt from the journal."""
         from kalshid.exchange.paper import PaperExchange
+        from kalshid.trading.paperrestore import paper_bankroll, restore_paper_account
 
-        return PaperExchange(rest, starting_balance_cc=self.cfg.trading.bankroll_cc, now=self.clock.now_or_epoch)
+        if self.embedded:
+            return PaperExchange(rest, starting_balance_cc=self.cfg.trading.bankroll_cc,
+                                 now=self.clock.now_or_epoch)
+        bankroll = await paper_bankroll(journal, self.cfg.trading.bankroll_cc)
+        paper = PaperExchange(rest, starting_balance_cc=bankroll, now=self.clock.now_or_epoch)
+        await restore_paper_account(paper, journal, datetime.now(UTC))  # the exchange clock has no reading yet
+        return paper
 
     async def _start_embedded_simulator(self, nursery: trio.Nursery) -> None:
         from kalshid.sim.faults import parse_faults

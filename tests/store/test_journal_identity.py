@@ -10,7 +10,13 @@ import pytest
 from storefakes import signal
 
 from kalshid.store import open_journal
-from kalshid.store.identity import JournalIdentityError, exchange_identity, set_aside_stale_journal
+from kalshid.store.identity import (
+    JournalIdentityError,
+    exchange_identity,
+    paper_identity,
+    set_aside_fresh_journal,
+    set_aside_stale_journal,
+)
 from kalshid.store.instancelock import InstanceLockError, instance_lock
 
 DEMO = exchange_identity("demo", "https://demo-api.kalshi.co/trade-api/v2/", fresh=False)
@@ -60,6 +66,31 @@ async def test_a_journal_of_a_persistent_exchange_is_never_set_aside(tmp_path: P
     with pytest.raises(JournalIdentityError, match="belongs to 'demo "):
         set_aside_stale_journal(path, FRESH)
     assert path.exists()
+
+
+async def test_a_dry_run_journal_is_kept_and_belongs_to_its_paper_account_only(tmp_path: Path) -> None:
+    path = tmp_path / "kalshid-sim.sqlite3"
+    paper = paper_identity("demo", "https://demo-api.kalshi.co/trade-api/v2/")
+    assert paper == "paper:demo https://demo-api.kalshi.co/trade-api/v2"
+    await _journal_with_a_signal(path, paper)
+    assert set_aside_fresh_journal(path) is None and path.exists()  # a paper journal stays where it is
+    await _journal_with_a_signal(path, paper)  # and opens again for the next run
+    async with open_journal(path, "sim", inline=True) as journal:
+        for other in (DEMO, FRESH):  # neither the live account nor a fresh exchange may take it over
+            with pytest.raises(JournalIdentityError, match="belongs to the dry-run paper account on 'demo "):
+                await journal.bind_exchange(other)
+    with pytest.raises(JournalIdentityError):
+        set_aside_stale_journal(path, FRESH)
+    assert path.exists()
+
+
+async def test_a_fresh_exchange_journal_is_set_aside_before_a_paper_account_opens_there(tmp_path: Path) -> None:
+    path = tmp_path / "kalshid-sim.sqlite3"
+    async with open_journal(path, "sim", inline=True) as journal:
+        await journal.bind_exchange(FRESH)  # never traded: moved all the same, since its stamp is not the paper's
+    moved = set_aside_fresh_journal(path, now=datetime(2026, 1, 1, tzinfo=UTC))
+    assert moved is not None and moved.exists() and not path.exists()
+    await _journal_with_a_signal(path, paper_identity("sim", "http://127.0.0.1:8001"))
 
 
 async def test_journal_files_are_owner_only(tmp_path: Path) -> None:

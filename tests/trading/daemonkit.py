@@ -10,6 +10,7 @@ import trio
 
 from kalshid.config import load_config
 from kalshid.daemon.supervisor import Runtime, Supervisor
+from kalshid.exchange.kalshi.auth import Signer
 from kalshid.trading import app
 from kalshid.trading.wiring import TradingDaemon
 
@@ -38,12 +39,13 @@ def daemon_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def running_daemon(tmp_path: Path, *, stopped: bool = False,
+async def running_daemon(tmp_path: Path, *, stopped: bool = False, signer: Signer | None = None,
                          **env: str) -> AsyncIterator[tuple[TradingDaemon, Supervisor]]:
     """Start the daemon (journal inline: threads look idle to the autojumping clock; the recorder link
-    told the clock is virtual) and stop it on exit; ``stopped``: as ``kalshid run --stopped``."""
+    told the clock is virtual) and stop it on exit; ``stopped``: as ``kalshid run --stopped``; ``signer``:
+    the API key for an exchange of the test's own (the embedded simulator makes its own)."""
     loaded = load_config(environ=daemon_env(tmp_path, **env), cwd=tmp_path)
-    runtime = Runtime(loaded, None, stopped=stopped)
+    runtime = Runtime(loaded, signer, stopped=stopped)
     daemon = TradingDaemon(runtime, virtual_clock=True)
     supervisor = Supervisor(runtime, app.components(daemon))
     status: list[int] = []
