@@ -46,7 +46,7 @@ from kalshid.trading.messages import (
     RiskInput,
     SettlementBooked,
 )
-from kalshid.trading.netting import AccountHoldings
+from kalshid.trading.netting import AccountHoldings, oldest_first
 
 log = get_logger("kalshid.execution")
 
@@ -260,7 +260,7 @@ class Bookkeeper:
         except ExchangeError as exc:
             log.warning("fill catch-up failed; will retry", error=f"{type(exc).__name__}: {exc}")
             return
-        for fill in sorted(fills, key=lambda f: (f.ts is None, f.ts)):
+        for fill in oldest_first(fills):
             await self.book_fill(fill, risk, source="rest")
 
     async def poll_settlements(self, risk: Risk) -> None:
@@ -316,7 +316,7 @@ class Bookkeeper:
                             error=f"{type(exc).__name__}: {exc}")
                 continue
             booked = {f.fill_id for f in await journal.all_fills(ticker=ticker)}
-            for fill in sorted(fills, key=lambda f: (f.ts is None, f.ts)):
+            for fill in oldest_first(fills):
                 if fill.fill_id in booked:
                     continue
                 log.warning(f"{why}: a fill no message or catch-up brought; booking it now",

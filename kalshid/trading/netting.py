@@ -17,6 +17,9 @@ journal the first time a market is seen and kept up to date as fills are booked.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
 import attrs
 
 from kalshid.core.netting import net_parts
@@ -88,3 +91,14 @@ class AccountHoldings:
         if (parts[0].side, parts[0].action, parts[0].count) != (closing.side.value, "sell", closing.count):
             return []  # not this fill's closing part: reconciliation reports the difference
         return [part for part in parts if part.fill_id not in mine]
+
+
+_NO_TIME = datetime.max.replace(tzinfo=UTC)
+
+
+def oldest_first(listed: Iterable[Fill]) -> list[Fill]:
+    """Fills as an exchange lists them (newest first: Kalshi, the simulator and the paper account all
+    do) in the order they happened: by time, fills of the same time in the reverse of the listing's
+    order, a fill without a time last. Netting splits a fill by what is held when it comes, so fills of
+    one instant must be taken in their own order, not the listing's."""
+    return sorted(reversed(list(listed)), key=lambda f: f.ts or _NO_TIME)

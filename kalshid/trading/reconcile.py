@@ -46,7 +46,7 @@ from kalshid.store import Journal, records
 from kalshid.trading.convert import external_order, journal_fill, journal_settlement, order_update
 from kalshid.trading.fillowner import FillOwners
 from kalshid.trading.messages import LiveOrder
-from kalshid.trading.netting import AccountHoldings
+from kalshid.trading.netting import AccountHoldings, oldest_first
 
 log = get_logger("kalshid.reconcile")
 
@@ -135,7 +135,7 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
     for f in await _fills_of_unbooked_orders(exchange, journal, learned):
         raws.setdefault(f.fill_id, f)
     filled_orders: dict[str, str] = {}  # client_order_id -> order_id of our orders with fills here
-    for raw in sorted(raws.values(), key=lambda f: (f.ts is None, f.ts)):
+    for raw in oldest_first(raws.values()):
         fill, owner = await owners.resolve(raw)
         if owner is not None:
             filled_orders[owner.client_order_id] = raw.order_id

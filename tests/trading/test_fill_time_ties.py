@@ -42,3 +42,19 @@ async def test_a_buy_and_its_sale_at_the_same_time_replay_as_booked_whatever_the
     assert (journal_position.yes_count, journal_position.cost_basis_cc, journal_position.realized_cc) == (
         5, 5 * 6000, realised)
     assert sum(row.realized_cc for row in await journal.pnl("ticker")) == realised
+
+
+def test_fills_listed_newest_first_are_taken_in_the_order_they_happened() -> None:
+    """An exchange lists fills newest first; two of the same instant are listed the later first. The
+    catch-up and reconciliation take them oldest first, ties in the reverse of the listing's order (so
+    netting splits each by what was held when it came), and a fill without a time last."""
+    from kalshid.exchange.types import Fill
+    from kalshid.trading.netting import oldest_first
+
+    def ex(fill_id: str, seconds: int | None) -> Fill:
+        return Fill(fill_id=fill_id, order_id="o-" + fill_id, ticker=TICKER, side="yes", action="buy", count=1,
+                    yes_price_cc=5000, no_price_cc=5000, is_taker=True, fee_cc=0,
+                    ts=None if seconds is None else NOW + timedelta(seconds=seconds), book_side="bid")
+
+    listed = [ex("undated", None), ex("third", 2), ex("second", 1), ex("first", 1), ex("zeroth", 0)]
+    assert [f.fill_id for f in oldest_first(listed)] == ["zeroth", "first", "second", "third", "undated"]
