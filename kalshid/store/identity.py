@@ -92,12 +92,10 @@ def set_aside_stale_journal(path: str | Path, identity: str, *, now: datetime | 
     :class:`JournalError` when the file cannot be read or moved.
     """
     p = Path(path)
-    if not p.exists():
+    found = _existing(p)
+    if found is None:
         return None
-    try:
-        stamp, used = _read(p)
-    except sqlite3.Error as exc:
-        raise JournalError(f"journal {p} cannot be read ({exc}): move it away to start afresh") from None
+    stamp, used = found
     if stamp is not None and not stamp.startswith(FRESH_PREFIX):
         check_identity(p, stamp, identity)
     if not used:
@@ -110,15 +108,20 @@ def set_aside_fresh_journal(path: str | Path, *, now: datetime | None = None) ->
     embedded simulator's, used or not) aside as :func:`set_aside_stale_journal` does; returns where it
     went, or None (no file, or another stamp: :meth:`~kalshid.store.Journal.bind_exchange` checks it)."""
     p = Path(path)
+    found = _existing(p)
+    if found is None or found[0] is None or not found[0].startswith(FRESH_PREFIX):
+        return None
+    return _move_aside(p, now)
+
+
+def _existing(p: Path) -> tuple[str | None, bool] | None:
+    """:func:`_read` of the journal at ``p``, or None when there is no file there."""
     if not p.exists():
         return None
     try:
-        stamp, _used = _read(p)
+        return _read(p)
     except sqlite3.Error as exc:
         raise JournalError(f"journal {p} cannot be read ({exc}): move it away to start afresh") from None
-    if stamp is None or not stamp.startswith(FRESH_PREFIX):
-        return None
-    return _move_aside(p, now)
 
 
 def _move_aside(p: Path, now: datetime | None) -> Path:

@@ -5,8 +5,7 @@ proves the paper account never delegates one."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,41 +15,10 @@ from kalshid.core.fees import TAKER_RATE, fee_terms, order_fee_increment_cc, tak
 from kalshid.exchange.base import BookUpdated, MarketLifecycle, TradePrinted
 from kalshid.exchange.errors import BadRequest, Conflict, InsufficientBalance, NotFound
 from kalshid.exchange.paper import Holding, PaperExchange
-from kalshid.exchange.types import AmendRequest, ExchangeStatus, Market, OrderBook, OrderRequest
+from kalshid.exchange.types import AmendRequest, OrderBook, OrderRequest
+from tests.exchange.paperkit import OPEN, TICKER, StrictMarketData
 
-TICKER = "KXSOL15M-26JUL081900-00"
-OPEN = datetime(2026, 7, 8, 22, 45, tzinfo=UTC)
 NOW = OPEN + timedelta(minutes=3)
-
-
-class StrictMarketData:
-    """Market data only: a settable book and market. Anything else is a test failure."""
-
-    def __init__(self, book: OrderBook) -> None:
-        self.book = book
-        self.market = Market(ticker=TICKER, event_ticker=TICKER.rsplit("-", 1)[0], status="active",
-                             open_time=OPEN, close_time=OPEN + timedelta(minutes=15))
-        self.book_reads = 0
-
-    async def get_exchange_status(self) -> ExchangeStatus:
-        return ExchangeStatus(True, True)
-
-    async def list_markets(self, *, series_ticker: str | None = None, status: str | None = None,
-                           event_ticker: str | None = None,
-                           tickers: Sequence[str] | None = None) -> list[Market]:
-        return [self.market]
-
-    async def get_market(self, ticker: str) -> Market:
-        if ticker != TICKER:
-            raise NotFound(f"market {ticker} not found", status=404)
-        return self.market
-
-    async def get_orderbook(self, ticker: str, *, depth: int = 0) -> OrderBook:
-        self.book_reads += 1
-        return self.book
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"PaperExchange called {name} on the real exchange")
 
 
 def book(yes: tuple[tuple[int, int], ...] = ((4000, 10),),

@@ -14,7 +14,7 @@ from kalshid.core.book import OrderBook
 from kalshid.core.breaker import Breaker
 from kalshid.core.markets import INDEX_ID, market_ticker
 from kalshid.core.portfolio import Portfolio
-from kalshid.core.risk import DayLedger
+from kalshid.core.risk import DayLedger, RiskEngine, RiskLimits
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, Signal
 from kalshid.core.strategies.base import BaseStrategy, PriceHistory
 from kalshid.core.strategies.registry import StrategyRegistry
@@ -22,8 +22,10 @@ from kalshid.core.tracker import MarketInfo
 from kalshid.core.vocab import Action, Side
 from kalshid.exchange import base
 from kalshid.exchange.types import IndexPrint as ExIndexPrint
+from kalshid.exchange.types import Settlement
 from kalshid.store import Journal
 from kalshid.trading.messages import FollowMarkets, Pipeline, Proposal, TradingState
+from kalshid.trading.risk import RiskStage
 
 CLOSE = datetime(2026, 7, 8, 23, 0, tzinfo=UTC)
 NOW = CLOSE - timedelta(minutes=10)
@@ -122,3 +124,17 @@ def proposal(strategy: str, count: int = 10, price_cc: int = 5000) -> Proposal:
     signal = Signal(strategy=strategy, ticker=TICKER, side=Side.YES, action=Action.BUY, price_cc=price_cc,
                     count=count, fair_prob=0.6, edge=0.05, confidence=1.0, reason="test", created_at=NOW)
     return Proposal(signal, 0.1, 0.1, trio.current_time())
+
+
+def risk_stage(p: Pipeline, *, max_daily_loss_cc: int = 10_000_000) -> RiskStage:
+    """The risk stage over ``p``, its limits out of the way (but the day's loss, if given)."""
+    return RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
+                                              max_daily_loss_cc=max_daily_loss_cc,
+                                              max_window_exposure_cc=10_000_000)))
+
+
+def yes_settlement(ticker: str, result: str, yes_count: int, cost_cc: int, at: datetime | None) -> Settlement:
+    """The exchange's settlement of ``yes_count`` YES bought for ``cost_cc``, the market settled ``result``."""
+    return Settlement(ticker=ticker, event_ticker="", market_result=result, yes_count=yes_count, no_count=0,
+                      yes_total_cost_cc=cost_cc, no_total_cost_cc=0,
+                      revenue_cc=yes_count * 10_000 if result == "yes" else 0, fee_cc=0, settled_time=at)

@@ -13,7 +13,6 @@ from structlog.testing import capture_logs
 
 from kalshid.core.portfolio import Fill as PortfolioFill
 from kalshid.core.portfolio import Portfolio
-from kalshid.core.risk import RiskEngine, RiskLimits
 from kalshid.core.vocab import Action, Side
 from kalshid.exchange.base import FillReceived, MarketLifecycle, OrderUpdated, PositionUpdated
 from kalshid.exchange.errors import RateLimited, ServerError
@@ -31,8 +30,7 @@ from kalshid.trading.messages import (
     ask,
 )
 from kalshid.trading.reconcile import rebuild_portfolio
-from kalshid.trading.risk import RiskStage
-from tests.trading.stagekit import NOW, TICKER, pipeline
+from tests.trading.stagekit import NOW, TICKER, pipeline, risk_stage, yes_settlement
 
 STRATEGY = "kelly_volatility"
 
@@ -99,15 +97,12 @@ async def test_a_fill_and_a_settlement_before_any_market_data_are_booked_and_ris
     their own exchange time and books them; an operator's breaker reset then is refused, said why."""
     p = pipeline(journal)
     p.snapshots.strategy = attrs.evolve(p.snapshots.strategy, data_time=None)
-    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
-                                               max_daily_loss_cc=10_000_000, max_window_exposure_cc=10_000_000)))
+    stage = risk_stage(p)
     inbox_send, inbox = trio.open_memory_channel[Any](10)
     orders, _orders_recv = trio.open_memory_channel[Any](10)
     fill = Fill(fill_id="f-early", order_id="o-early", ticker=TICKER, side="yes", action="buy", count=5,
                 yes_price_cc=4000, no_price_cc=6000, is_taker=True, fee_cc=100, ts=NOW)
-    settlement = Settlement(ticker=TICKER, event_ticker="", market_result="yes", yes_count=5, no_count=0,
-                            yes_total_cost_cc=20_000, no_total_cost_cc=0, revenue_cc=50_000, fee_cc=0,
-                            settled_time=NOW + timedelta(minutes=11))
+    settlement = yes_settlement(TICKER, "yes", 5, 20_000, NOW + timedelta(minutes=11))
     reset = ResetBreaker("operator")
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
@@ -127,8 +122,7 @@ async def test_a_fill_or_settlement_without_a_time_reaches_risk_dated_by_the_exc
         journal: Journal) -> None:
     """The exchange left the time out: what risk gets carries the time the journal booked it at."""
     await journal_order(journal, "t" * 32, "o-t", "buy")
-    settlement = Settlement(ticker=TICKER, event_ticker="", market_result="no", yes_count=3, no_count=0,
-                            yes_total_cost_cc=15_000, no_total_cost_cc=0, revenue_cc=0, fee_cc=0, settled_time=None)
+    settlement = yes_settlement(TICKER, "no", 3, 15_000, None)
 
     class Answers(UnreadableOrders):
         async def list_fills(self, **_: object) -> list[Fill]:
@@ -159,12 +153,9 @@ async def test_a_sale_reported_after_its_markets_settlement_leaves_risk_with_the
     in_order = start.apply_fill(sold).settle(TICKER, Side.YES)
     p = pipeline(journal)
     p.state.portfolio = start
-    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
-                                               max_daily_loss_cc=10_000_000, max_window_exposure_cc=10_000_000)))
+    stage = risk_stage(p)
     orders, _orders_recv = trio.open_memory_channel[Any](10)
-    settlement = Settlement(ticker=TICKER, event_ticker="", market_result="yes", yes_count=5, no_count=0,
-                            yes_total_cost_cc=25_000, no_total_cost_cc=0, revenue_cc=50_000, fee_cc=0,
-                            settled_time=NOW)
+    settlement = yes_settlement(TICKER, "yes", 5, 25_000, NOW)
     await stage._on_settlement(SettlementBooked(settlement), orders)
     late = Fill(fill_id="f-sold", order_id="o-sold", ticker=TICKER, side="yes", action="sell", count=5,
                 yes_price_cc=6000, no_price_cc=4000, is_taker=True, fee_cc=100, ts=NOW)
@@ -331,8 +322,7 @@ async def test_a_fill_reported_after_a_settlement_risk_never_heard_of_is_settled
     assert item.settled is Side.YES
     assert keeper.p.orders.holdings.get((STRATEGY, TICKER, "yes"), 0) == 0  # the market is over
     p = pipeline(journal)
-    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
-                                               max_daily_loss_cc=10_000_000, max_window_exposure_cc=10_000_000)))
+    stage = risk_stage(p)
     orders, _orders_recv = trio.open_memory_channel[Any](10)
     await stage._on_fill(item, orders)
     assert p.state.portfolio.positions == {}
@@ -350,9 +340,7 @@ async def test_a_sale_the_settlement_check_could_not_read_is_booked_later_and_ev
     bought = attrs.evolve(rest_fill("f-buy", "o-buy", "bid"), count=10, fee_cc=200)
     sold = attrs.evolve(rest_fill("f-sell", "o-sell", "ask"), count=5, yes_price_cc=6000, no_price_cc=4000,
                         fee_cc=100, ts=NOW + timedelta(minutes=5))
-    settlement = Settlement(ticker=TICKER, event_ticker="", market_result="yes", yes_count=5, no_count=0,
-                            yes_total_cost_cc=25_000, no_total_cost_cc=0, revenue_cc=50_000, fee_cc=0,
-                            settled_time=NOW + timedelta(minutes=11))
+    settlement = yes_settlement(TICKER, "yes", 5, 25_000, NOW + timedelta(minutes=11))
 
     class LateSale(UnreadableOrders):
         readable = False
@@ -368,8 +356,7 @@ async def test_a_sale_the_settlement_check_could_not_read_is_booked_later_and_ev
     exchange = LateSale()
     keeper, risk_send, booked = keeper_for(journal, exchange)
     p = keeper.p
-    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
-                                               max_daily_loss_cc=10_000_000, max_window_exposure_cc=10_000_000)))
+    stage = risk_stage(p)
     orders, _orders_recv = trio.open_memory_channel[Any](10)
 
     async def to_risk() -> None:

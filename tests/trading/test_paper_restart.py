@@ -10,55 +10,30 @@ and a market that closed while the daemon was down settles at its published resu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import attrs
 import pytest
 from structlog.testing import capture_logs
 
 from kalshid.core.fees import taker_fee_cc
-from kalshid.exchange.errors import NotFound
 from kalshid.exchange.paper import PaperExchange
-from kalshid.exchange.types import ExchangeStatus, Market, OrderBook, OrderRequest
+from kalshid.exchange.types import OrderBook, OrderRequest
 from kalshid.store import Journal, open_journal, records
 from kalshid.store.identity import paper_identity
 from kalshid.trading.paperrestore import CANCELLED_AT_RESTART, paper_bankroll, restore_paper_account
 from kalshid.trading.reconcile import ReconciliationError, reconcile
+from tests.exchange.paperkit import OPEN, TICKER, StrictMarketData
 
-TICKER = "KXSOL15M-26JUL081900-00"
-OPEN = datetime(2026, 7, 8, 22, 45, tzinfo=UTC)
 CLOSE = OPEN + timedelta(minutes=15)
 BANKROLL_CC = 1_000_000
 IDENTITY = paper_identity("demo", "https://demo-api.kalshi.co/trade-api/v2")
 
 
-class MarketData:
-    """The exchange's market data: one market (settable) and its book."""
-
-    def __init__(self) -> None:
-        self.market = Market(ticker=TICKER, event_ticker=TICKER.rsplit("-", 1)[0], status="active",
-                             open_time=OPEN, close_time=CLOSE)
-        # YES bids 40c×10, NO bids 44c×5: YES asks 56c×5, NO asks 60c×10
-        self.book = OrderBook(ticker=TICKER, yes=((4000, 10),), no=((4400, 5),))
-
-    async def get_exchange_status(self) -> ExchangeStatus:
-        return ExchangeStatus(True, True)
-
-    async def list_markets(self, **_: Any) -> list[Market]:
-        return [self.market]
-
-    async def get_market(self, ticker: str) -> Market:
-        if ticker != TICKER:
-            raise NotFound(f"market {ticker} not found", status=404)
-        return self.market
-
-    async def get_orderbook(self, ticker: str, *, depth: int = 0) -> OrderBook:
-        return self.book
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"the paper account called {name} on the real exchange")
+def market_data() -> StrictMarketData:
+    """The market open, its book YES bids 40c×10, NO bids 44c×5: YES asks 56c×5, NO asks 60c×10."""
+    return StrictMarketData(OrderBook(ticker=TICKER, yes=((4000, 10),), no=((4400, 5),)))
 
 
 class Clock:
@@ -82,7 +57,7 @@ async def _order(paper: PaperExchange, journal: Journal, cid: str, side: str, pr
     await journal.apply_order_update(order_update(order, ts=now, source="exchange"))
 
 
-async def _start(journal: Journal, md: MarketData, clock: Clock, bankroll_cc: int = BANKROLL_CC) -> PaperExchange:
+async def _start(journal: Journal, md: StrictMarketData, clock: Clock, bankroll_cc: int = BANKROLL_CC) -> PaperExchange:
     """What the venue does at a dry run's start."""
     await journal.bind_exchange(IDENTITY)
     paper = PaperExchange(md, starting_balance_cc=await paper_bankroll(journal, bankroll_cc), now=clock)  # type: ignore[arg-type]
@@ -96,7 +71,7 @@ def _books(positions: Sequence[records.Position]) -> dict[str, tuple[int, int, i
 
 async def test_a_dry_run_restarts_with_its_cash_and_position_and_then_settles(tmp_path: Path) -> None:
     path = tmp_path / "kalshid-demo-dry.sqlite3"
-    md, clock = MarketData(), Clock()
+    md, clock = market_data(), Clock()
     async with open_journal(path, "dry", inline=True) as journal:
         first = await _start(journal, md, clock)
         await _order(first, journal, "c-yes", "yes", 5600, 5, clock())  # takes 5 YES at 56c
@@ -154,7 +129,7 @@ async def test_a_dry_run_restarts_with_its_cash_and_position_and_then_settles(tm
 
 async def test_a_changed_bankroll_leaves_the_dry_run_history_as_it_is(tmp_path: Path) -> None:
     path = tmp_path / "kalshid-demo-dry.sqlite3"
-    md, clock = MarketData(), Clock()
+    md, clock = market_data(), Clock()
     async with open_journal(path, "dry", inline=True) as journal:
         await _start(journal, md, clock)
     async with open_journal(path, "dry", inline=True) as journal:
@@ -167,7 +142,7 @@ async def test_a_changed_bankroll_leaves_the_dry_run_history_as_it_is(tmp_path: 
 
 async def test_a_journal_whose_fills_do_not_replay_stops_the_start_with_what_to_do(tmp_path: Path) -> None:
     path = tmp_path / "kalshid-demo-dry.sqlite3"
-    md, clock = MarketData(), Clock()
+    md, clock = market_data(), Clock()
     async with open_journal(path, "dry", inline=True) as journal:
         await journal.record_fill(records.Fill(fill_id="f-1", order_id="o-1", ticker=TICKER, side="yes",
                                                action="sell", count=2, price_cc=4000, fee_cc=0, is_taker=True,

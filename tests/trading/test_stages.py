@@ -21,7 +21,7 @@ from kalshid.core.signals import Signal
 from kalshid.core.sizing import all_in_cost_cc, max_count_within
 from kalshid.core.vocab import Action, Side
 from kalshid.exchange.base import UnsentOrder
-from kalshid.exchange.types import Fill, Order, OrderRequest, Settlement
+from kalshid.exchange.types import Fill, Order, OrderRequest
 from kalshid.store import Journal, open_journal, records
 from kalshid.trading.exchangeclock import ExchangeClock
 from kalshid.trading.execution import ExecutionSettings, ExecutionStage
@@ -38,7 +38,7 @@ from kalshid.trading.messages import (
     ask,
 )
 from kalshid.trading.risk import RiskStage
-from tests.trading.stagekit import NOW, TICKER, pipeline, proposal
+from tests.trading.stagekit import NOW, TICKER, pipeline, proposal, risk_stage, yes_settlement
 
 
 async def test_risk_counts_an_approved_order_before_execution_has_taken_it(journal: Journal) -> None:
@@ -68,8 +68,7 @@ async def test_risk_does_not_wait_for_the_journal_before_the_next_proposal(journ
     """A rejection's journal write is stuck (the journal's thread busy): the next proposal is still
     checked and approved at once; the rejection is written, in order, when the journal answers."""
     p = pipeline(journal)
-    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
-                                               max_daily_loss_cc=10_000_000, max_window_exposure_cc=10_000_000)))
+    stage = risk_stage(p)
     gate = trio.Event()
     real = journal.record_rejection
 
@@ -372,8 +371,7 @@ async def test_execution_publishes_its_snapshot_after_a_change_and_applies_start
 async def test_risk_applies_stop_entry_and_breaker_reset_from_its_inbox_and_publishes_them(
         journal: Journal) -> None:
     p = pipeline(journal)
-    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
-                                               max_daily_loss_cc=10_000_000, max_window_exposure_cc=10_000_000)))
+    stage = risk_stage(p)
     inbox_send, inbox = trio.open_memory_channel[Any](10)
     orders, _orders_recv = trio.open_memory_channel[Any](10)
     with trio.fail_after(5):
@@ -444,12 +442,9 @@ async def test_a_loss_settled_after_the_day_boundary_counts_against_the_new_day(
     p.state.ledger = DayLedger((midnight - timedelta(minutes=5)).date(), 0)
     after = midnight + timedelta(seconds=30)
     p.snapshots.strategy = attrs.evolve(p.snapshots.strategy, data_time=after)
-    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
-                                               max_daily_loss_cc=60_000, max_window_exposure_cc=10_000_000)))
+    stage = risk_stage(p, max_daily_loss_cc=60_000)
     orders_send, orders_recv = trio.open_memory_channel[Any](10)
-    settlement = Settlement(ticker=ticker, event_ticker="", market_result="no", yes_count=10, no_count=0,
-                            yes_total_cost_cc=50_000, no_total_cost_cc=0, revenue_cc=0, fee_cc=0,
-                            settled_time=after)
+    settlement = yes_settlement(ticker, "no", 10, 50_000, after)
     await stage._on_settlement(SettlementBooked(settlement), orders_send)
     assert p.state.ledger == DayLedger(midnight.date(), 0)  # the day rolled before the loss was realised
     # the next window's buy: 50_000 lost today leaves room for 10_000 of worst case
@@ -468,12 +463,9 @@ async def test_a_fill_booked_after_its_markets_settlement_is_settled_with_it(jou
     (one would hold a concurrent-position slot and its worst case until a restart)."""
     p = pipeline(journal)
     p.state.portfolio = Portfolio(10_000_000).apply_fill(PortfolioFill(TICKER, Side.YES, Action.BUY, 10, 5000, 0, NOW))
-    stage = RiskStage(p, RiskEngine(RiskLimits(max_position_size_cc=10_000_000, max_concurrent_positions=10,
-                                               max_daily_loss_cc=10_000_000, max_window_exposure_cc=10_000_000)))
+    stage = risk_stage(p)
     orders_send, _orders_recv = trio.open_memory_channel[Any](10)
-    settlement = Settlement(ticker=TICKER, event_ticker="", market_result="yes", yes_count=15, no_count=0,
-                            yes_total_cost_cc=75_000, no_total_cost_cc=0, revenue_cc=150_000, fee_cc=0,
-                            settled_time=NOW)
+    settlement = yes_settlement(TICKER, "yes", 15, 75_000, NOW)
     await stage._on_settlement(SettlementBooked(settlement), orders_send)
     late = Fill(fill_id="f-late", order_id="o-late", ticker=TICKER, side="yes", action="buy", count=5,
                 yes_price_cc=5000, no_price_cc=5000, is_taker=True, fee_cc=100, ts=NOW, client_order_id="")
