@@ -23,7 +23,6 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import attrs
 import httpx
@@ -31,10 +30,11 @@ import trio
 
 from kalshid.core.markets import SERIES, market_ticker, window_containing
 from kalshid.core.units import format_dollars
-from kalshid.exchange.errors import ExchangeError, ProtocolError
+from kalshid.exchange.errors import ExchangeError
 from kalshid.exchange.kalshi import hosts
 from kalshid.exchange.kalshi.auth import Signer
 from kalshid.exchange.kalshi.rest import KalshiRest, RetryPolicy
+from kalshid.exchange.kalshi.transport import listed
 from kalshid.exchange.kalshi.wire.fractional import parse_each
 from kalshid.exchange.kalshi.wire.objects import parse_fill, parse_order
 from kalshid.exchange.kalshi.wire.orders import ORDERS_V2_PATH
@@ -69,20 +69,6 @@ class CheckResult:
     name: str
     ok: bool
     detail: str
-
-
-def _listed(body: object, key: str, path: str) -> list[Any]:
-    """The ``key`` list of a list answer (``null``: empty), as the client's paged reads take it: an
-    answer of another shape fails the check rather than pass as an empty list."""
-    if not isinstance(body, dict) or key not in body:
-        got = f"keys {sorted(body)}" if isinstance(body, dict) else type(body).__name__
-        raise ProtocolError(f"GET {path}: expected an object with a {key!r} list, got {got}")
-    items = body[key]
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        raise ProtocolError(f"GET {path}: {key!r} is {type(items).__name__}, not a list")
-    return items
 
 
 async def run_checks(rest: KalshiRest, now: datetime, *, series: str = SERIES) -> list[CheckResult]:
@@ -121,12 +107,12 @@ async def run_checks(rest: KalshiRest, now: datetime, *, series: str = SERIES) -
 
     async def orders() -> str:
         body = await rest.read("/portfolio/orders", {"limit": 1})
-        page, aside = parse_each(_listed(body, "orders", "/portfolio/orders"), parse_order, "order", series=series)
+        page, aside = parse_each(listed(body, "orders", "/portfolio/orders"), parse_order, "order", series=series)
         return f"order reads answer ({len(page) + len(aside)} on the first page of 1)"
 
     async def fills() -> str:
         body = await rest.read("/portfolio/fills", {"limit": 1})
-        page, aside = parse_each(_listed(body, "fills", "/portfolio/fills"), parse_fill, "fill", series=series)
+        page, aside = parse_each(listed(body, "fills", "/portfolio/fills"), parse_fill, "fill", series=series)
         return f"fill reads answer ({len(page) + len(aside)} on the first page of 1)"
 
     async def fractional() -> str:

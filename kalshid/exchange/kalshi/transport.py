@@ -192,15 +192,7 @@ class KalshiHttp:
         seen: set[str] = set()
         while True:
             body = await self._get(path, {**params, "limit": self.page_limit, "cursor": cursor})
-            if not isinstance(body, dict) or key not in body:
-                got = f"keys {sorted(body)}" if isinstance(body, dict) else type(body).__name__
-                raise ProtocolError(f"GET {path}: expected an object with a {key!r} list, got {got}")
-            page = body[key]
-            if page is None:
-                page = []
-            if not isinstance(page, list):
-                raise ProtocolError(f"GET {path}: {key!r} is not a list")
-            items.extend(page)
+            items.extend(listed(body, key, path))
             cursor = body.get("cursor") or None
             if cursor is None:
                 return items
@@ -216,3 +208,18 @@ class KalshiHttp:
     async def read(self, path: str, params: dict[str, Any] | None = None) -> Any:
         """A GET of ``path`` (rate-limited, retried like every read) and its decoded JSON body."""
         return await self._get(path, params)
+
+
+def listed(body: Any, key: str, path: str) -> list[Any]:
+    """The ``key`` list of one page of a list answer (``null``: empty). An answer without it is a
+    :class:`ProtocolError`, never an empty list: "no orders" or "no fills" read from an answer of
+    another shape would be believed."""
+    if not isinstance(body, dict) or key not in body:
+        got = f"keys {sorted(body)}" if isinstance(body, dict) else type(body).__name__
+        raise ProtocolError(f"GET {path}: expected an object with a {key!r} list, got {got}")
+    page = body[key]
+    if page is None:
+        return []
+    if not isinstance(page, list):
+        raise ProtocolError(f"GET {path}: {key!r} is not a list")
+    return page
