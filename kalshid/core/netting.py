@@ -48,3 +48,13 @@ def net_parts(side: Side, action: Action, count: int, price_cc: int, fee_cc: int
         parts.append(FillPart(open_side, Action.BUY, opening, price_of(open_side), 0 if parts else fee_cc,
                               bool(parts)))
     return parts
+
+
+def reduce_only_cap(side: str, action: str, yes_held: int, no_held: int) -> int:
+    """The count a reduce-only order may trade: Kalshi caps it at placement at the part that reduces
+    the net position (``CreateOrderV2Request.reduce_only``; the WS ``ReduceOnlyCancel`` reason "means
+    reduce_only capped the order at placement") and cancels the rest. A sale reduces what is held of
+    its side; a buy of one side reduces only while the other side is held more."""
+    if action == "sell":
+        return yes_held if side == "yes" else no_held
+    return max(0, (no_held - yes_held) if side == "yes" else (yes_held - no_held))

@@ -53,6 +53,7 @@ import attrs
 import trio
 
 from kalshid.core.fees import taker_fee_cc
+from kalshid.core.netting import reduce_only_cap
 from kalshid.core.paperfills import PaperFill, RestingPaperOrder, book_key, taker_fills
 from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.exchange.base import Exchange, MarketFeed, OrderReply, OrderUpdated, UnsentOrder
@@ -335,7 +336,7 @@ class PaperExchange(PaperAccount):
         if req.expiration_ts is not None and req.expiration_ts <= now.timestamp():
             raise _bad("invalid_expiration", f"expiration_ts {req.expiration_ts} is not in the future")
         h = self._holdings.get(req.ticker, Holding())
-        count = min(req.count, self._reduce_only_cap(req, h)) if req.reduce_only else req.count
+        count = min(req.count, reduce_only_cap(req.side, req.action, h.yes, h.no)) if req.reduce_only else req.count
         if req.action == "buy":
             needed = count * req.price_cc + taker_fee_cc(count, req.price_cc)
             if needed > self.available_cc:
@@ -351,15 +352,6 @@ class PaperExchange(PaperAccount):
                 raise _bad("insufficient_position", f"cannot sell {count} {req.side.upper()} contracts "
                            f"of {req.ticker}: {held - offered} held and not already offered")
         return count
-
-    @staticmethod
-    def _reduce_only_cap(req: OrderRequest, h: Holding) -> int:
-        """What a reduce-only order may trade: as on Kalshi, its count is capped at placement at the part
-        that reduces the net position (the rest is cancelled, ``ReduceOnlyCancel``), never refused."""
-        if req.action == "sell":
-            return h.yes if req.side == "yes" else h.no
-        # buying one side reduces the net position only while the other side is held
-        return max(0, (h.no - h.yes) if req.side == "yes" else (h.yes - h.no))
 
     @staticmethod
     def _marketable(req: OrderRequest, book: OrderBook) -> bool:

@@ -13,6 +13,7 @@ import attrs
 
 from kalshid.core.fees import fee_terms
 from kalshid.core.matching import RestingOrder, book_price_of, book_side_of
+from kalshid.core.netting import reduce_only_cap
 from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.sim.counts import TAKER_RATE_H, fee_increment_cc, notional_cc, taker_fee_cc
 from kalshid.sim.model import (
@@ -79,7 +80,11 @@ class OrderEntry(ExchangeState):
             raise ExchangeError(
                 400, "invalid_parameter", "buy_max_cost applies to buy orders only", field="buy_max_cost"
             )
-        count = min(req.count, self._reduce_only_cap(user_id, req)) if req.reduce_only else req.count
+        if req.reduce_only:
+            pos = self.account(user_id).position(req.ticker)
+            count = min(req.count, reduce_only_cap(req.side, req.action, pos.yes, pos.no))
+        else:
+            count = req.count
         self._check_funds(user_id, req.ticker, req.side, req.action, count, req.price_cc)
         book = self.books[req.ticker]
         bside, bprice = book_side_of(req.side, req.action), book_price_of(req.action, req.price_cc)
@@ -124,16 +129,6 @@ class OrderEntry(ExchangeState):
             )
             self._dirty.add(order.ticker)
         return self._store(None, order, now)
-
-    def _reduce_only_cap(self, user_id: str, req: OrderRequest) -> int:
-        """What a reduce-only order may trade: Kalshi caps its count at the part that reduces the
-        current net position (``CreateOrderV2Request.reduce_only``; the WS ``ReduceOnlyCancel`` reason
-        "means reduce_only capped the order at placement"), and cancels the rest."""
-        pos = self.account(user_id).position(req.ticker)
-        if req.action == "sell":
-            return pos.yes if req.side == "yes" else pos.no
-        # buying one side only reduces the net position while the other side is larger
-        return max(0, (pos.no - pos.yes) if req.side == "yes" else (pos.yes - pos.no))
 
     def _walk(self, order: Order) -> list[tuple[RestingOrder, int]]:
         """The fills ``order`` would get now, honouring self-trade prevention; no mutation."""
