@@ -2,7 +2,15 @@
 model, on one core; and the time to backtest every SOL market in the shared data. Prints figures; not
 a test. Goals: ≥ 200 000 events/s; every SOL market in under 10 s.
 
-Run: ``.venv/bin/python bench/bench_replay.py [--data DIR] [--hours H] [--recordings DIR]``
+Run: ``.venv/bin/python bench/bench_replay.py [--data DIR] [--hours H] [--recordings DIR]
+[--strategies configured|each|all|NAME[,NAME]]``
+
+Which strategies: by default the ones the embedded configuration enables (``trading.enabled_strategies``:
+what ``kalshid run`` and ``kalshid backtest`` run without a configuration file), with its parameters and
+limits (``BacktestSettings.from_config``); ``each`` replays every stream once per strategy, that strategy
+alone; ``all`` with every strategy kalshid has enabled together. A replay's cost per event is the loop's
+plus each enabled strategy's, plus risk's per proposal, so several strategies together replay at about
+the sum of their costs (docs/performance.md, "Replay speed").
 
 Instructions per event, independent of the machine's load: ``PYTHONHASHSEED=0 valgrind --tool=callgrind
 .venv/bin/python bench/bench_replay.py --repeat 1 --hours 0.5 --synthetic-only --books KIND
@@ -39,6 +47,8 @@ from pathlib import Path
 
 import attrs
 
+from kalshid.config.schema import Config
+from kalshid.core.strategies.registry import STRATEGY_CLASSES
 from kalshid.research import BacktestSettings, SharedDataSource, run_backtest
 from kalshid.research.engine import Replay
 from kalshid.research.events import Event
@@ -58,7 +68,7 @@ def timed(label: str, fn: object, repeat: int = 1) -> None:
         rates.append(n / cpu)
         walls.append(wall)
     spread = f" [{min(rates):.0f}–{max(rates):.0f} over {repeat} runs]" if repeat > 1 else ""
-    print(f"{label:55s} {n:9d} events  {statistics.median(rates):10.0f} events/s{spread} "
+    print(f"{label:78s} {n:9d} events  {statistics.median(rates):10.0f} events/s{spread} "
           f"(CPU {n / statistics.median(rates):6.2f} s, wall {statistics.median(walls):6.2f} s)  {extra}")
 
 
@@ -76,9 +86,10 @@ def main() -> None:
                          "quote it), random (a stress case: the touch blind to the index); default both; "
                          "'' for none")
     ap.add_argument("--no-strategies", action="store_true", help="enable no strategy (the loop alone)")
-    ap.add_argument("--strategies", default=None, metavar="NAME[,NAME]",
-                    help="the strategies to enable (default: every strategy kalshid has, as the goal's figure; "
-                         "kalshid run enables kelly_volatility alone by default)")
+    ap.add_argument("--strategies", default="configured", metavar="configured|each|all|NAME[,NAME]",
+                    help="the strategies to enable: configured (default: the embedded configuration's, what "
+                         "kalshid run and kalshid backtest run), each (every stream once per strategy, alone), "
+                         "all (every strategy kalshid has, together), or a list of names")
     ap.add_argument("--repeat", type=int, default=5, metavar="N",
                     help="replays of each stream; the median is printed, with the range (default 5; 1 under "
                          "callgrind)")
@@ -91,12 +102,24 @@ def main() -> None:
         for books in kinds:
             print(f"{len(synthetic_recording(args.hours, books=books))} events built ({books})")  # type: ignore[arg-type]
         return
+    configured = BacktestSettings.from_config(Config())  # the embedded configuration: strategies, parameters, limits
     if args.no_strategies:
-        settings = BacktestSettings(enabled_strategies=())
-    elif args.strategies:
-        settings = BacktestSettings(enabled_strategies=tuple(n.strip() for n in args.strategies.split(",")))
+        sets: list[tuple[str, ...]] = [()]
+    elif args.strategies == "configured":
+        sets = [configured.enabled_strategies]
+    elif args.strategies == "each":
+        sets = [(name,) for name in STRATEGY_CLASSES]
+    elif args.strategies == "all":
+        sets = [tuple(STRATEGY_CLASSES)]
     else:
-        settings = BacktestSettings()
+        sets = [tuple(n.strip() for n in args.strategies.split(",") if n.strip())]
+    try:
+        settings_by_set = {names: attrs.evolve(configured, enabled_strategies=names) for names in sets}
+    except ValueError as exc:
+        raise SystemExit(f"--strategies: {exc}") from None
+
+    def label(stream: str, names: tuple[str, ...]) -> str:
+        return f"{stream} [{'+'.join(names) or 'no strategy'}]"
 
     def summary(result: BacktestResult) -> str:
         signals = sum(v for k, v in result.counters.items() if k.startswith("signals_"))
@@ -105,13 +128,14 @@ def main() -> None:
                 f"{result.counters['signals_proposed']} proposed ({refused} refused by risk), "
                 f"{len(result.trades)} fills")
 
-    def run_synthetic(events: list[Event]) -> tuple[int, str]:
+    def run_synthetic(settings: BacktestSettings, events: list[Event]) -> tuple[int, str]:
         return len(events), summary(Replay(settings).run(iter(events)))
 
     for books in kinds:  # one stream in memory while it is timed: another one's objects would slow the collector
         events = synthetic_recording(args.hours, books=books)  # type: ignore[arg-type]
-        timed(f"synthetic recording, {args.hours:g} h, books={books}", functools.partial(run_synthetic, events),
-              args.repeat)
+        for names, settings in settings_by_set.items():
+            timed(label(f"synthetic recording, {args.hours:g} h, books={books}", names),
+                  functools.partial(run_synthetic, settings, events), args.repeat)
         del events
     if args.recordings is not None:
         source = RecordedSource(args.recordings)
@@ -121,28 +145,33 @@ def main() -> None:
 
         results, exempt = source.results(), source.index_gate_exempt()
 
-        def run_recorded() -> tuple[int, str]:
+        def run_recorded(settings: BacktestSettings) -> tuple[int, str]:
             replay = Replay(attrs.evolve(settings, evaluation="event"), results=results,
                             index_gate_exempt=exempt)
             return len(recorded), summary(replay.run(iter(recorded)))
 
         span = (recorded[-1].ts - recorded[0].ts).total_seconds() / 3600
-        timed(f"recording, {span:.2f} h of exchange time", run_recorded, args.repeat)
+        for names, settings in settings_by_set.items():
+            timed(label(f"recording, {span:.2f} h of exchange time", names),
+                  functools.partial(run_recorded, settings), args.repeat)
         del recorded
     if args.synthetic_only:
         return
 
-    def all_sol(underlying: str) -> tuple[int, str]:
+    def all_sol(settings: BacktestSettings, underlying: str) -> tuple[int, str]:
         w0 = time.perf_counter()
         src = SharedDataSource(args.data, underlying=underlying)  # type: ignore[arg-type]
         loaded = time.perf_counter() - w0
-        result = run_backtest(src, BacktestSettings())
+        result = run_backtest(src, settings)
         total = time.perf_counter() - w0
         return result.events, (f"{len(result.results)} markets, load {loaded:.2f} s, "
                                f"load + backtest {total:.2f} s wall")
 
-    timed("shared data, every SOL ladder market (underlying=none)", lambda: all_sol("none"))
-    timed("shared data, perpetual as index (underlying=perp)", lambda: all_sol("perp"))
+    for names, settings in settings_by_set.items():
+        timed(label("shared data, every SOL ladder market (underlying=none)", names),
+              functools.partial(all_sol, settings, "none"))
+        timed(label("shared data, perpetual as index (underlying=perp)", names),
+              functools.partial(all_sol, settings, "perp"))
 
 
 if __name__ == "__main__":
