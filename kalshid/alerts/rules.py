@@ -7,7 +7,8 @@ summary is due). Every alert then passes `Limiter`: an alert with the same ``key
 many were held back).
 
 Rules: circuit-breaker transitions; operator start/stop/stop-entry/reset-breaker (``audit`` events);
-reconciliation failures; settlement/portfolio mismatches, positions that differ from the exchange's
+reconciliation failures; the day's loss limit reached (the first buy risk refuses for it on a UTC day);
+settlement/portfolio mismatches, positions that differ from the exchange's
 while trading (and when no difference is left), and orders the daemon did not place; the
 market-data recording interrupted (its process restarted), dropping events, or paused for lack of disk
 space; ``order_error_burst`` order errors (rejected or stuck in flight) within
@@ -94,12 +95,15 @@ class AlertRules:
         self._down_since: datetime | None = None
         self._down_alerted = False
         self._summary_day: str | None = None
+        self._loss_limit_day: str | None = None  # the UTC day the loss-limit alert went out
 
     def on_event(self, event: Mapping[str, Any], now: datetime) -> list[Alert]:
         data = event.get("data")
         if not isinstance(data, Mapping):
             return []
         kind = event.get("type")
+        if kind == "risk_rejection":  # an info-level alert of that kind, published under it (kalshid.trading.wiring)
+            return self._risk_rejection(data, now)
         if kind in ("alert", "notice"):  # an info-level alert goes out as a notice (kalshid.trading.wiring)
             return self._on_alert(data, now)
         if kind == "status_update":
@@ -135,6 +139,8 @@ class AlertRules:
         if kind in _RECORDING:
             level, title = _RECORDING[str(kind)]
             return [Alert(str(kind), level, title, str(data.get("detail") or ""))]
+        if kind == "risk_rejection":
+            return self._risk_rejection(data, now)
         if kind == "positions_agree":
             return [Alert(f"positions_agree:{data.get('detail')}", "info",
                           "No position difference left: entries resume", str(data.get("detail") or ""))]
@@ -145,6 +151,21 @@ class AlertRules:
         if severity in ("error", "critical"):  # no error goes unsent for want of a rule of its own
             return [Alert(f"{kind}:{_describe(data)}", severity, f"kalshid {severity}: {kind}", _describe(data))]
         return []
+
+    def _risk_rejection(self, data: Mapping[str, Any], now: datetime) -> list[Alert]:
+        """A refusal is routine (the dashboard counts them), except the first one of a UTC day at the day's
+        loss limit: from then on risk refuses every buy that would add to the day's loss measure, so the
+        strategies stop entering until the day rolls over or positions settle."""
+        if data.get("reason") != "max_daily_loss":
+            return []
+        day = now.date().isoformat()
+        if self._loss_limit_day == day:
+            return []
+        self._loss_limit_day = day
+        return [Alert(f"daily_loss_limit:{day}", "warning", "Day's loss limit reached: buys refused",
+                      f"risk refuses buys that would raise the day's loss measure above risk.max_daily_loss "
+                      f"until the day rolls over or positions settle; exits go on. First refusal today: "
+                      f"{data.get('strategy')} in {data.get('ticker')}: {data.get('detail')}")]
 
     def _order_error(self, now: datetime, data: Mapping[str, Any]) -> list[Alert]:
         window = timedelta(seconds=self.settings.order_error_window_seconds)

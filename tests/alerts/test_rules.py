@@ -31,7 +31,8 @@ def test_breaker_transitions_reconciliation_and_mismatches() -> None:
     (mis,) = rules.on_event({"type": "alert", "data": {"kind": "settlement_mismatch", "ticker": "KX-2"}}, T0)
     assert mis.key == "settlement_mismatch:KX-2"
     # info-level noise never becomes a notification
-    assert rules.on_event({"type": "alert", "data": {"kind": "risk_rejection", "reason": "max_daily_loss"}}, T0) == []
+    assert rules.on_event({"type": "alert", "data": {"kind": "risk_rejection", "reason": "max_window_exposure"}},
+                          T0) == []
     assert rules.on_event({"type": "order_update", "data": {"status": "resting"}}, T0) == []
     assert rules.on_event({"type": "alert", "data": "not an object"}, T0) == []
 
@@ -236,3 +237,25 @@ def test_errors_of_the_order_path_and_the_feed_reach_the_phone_and_no_error_aler
     assert (novel.level, novel.title) == ("critical", "kalshid critical: something_new")
     # a warning or a notice of a kind without a rule stays on the dashboard and the WebSocket
     assert rules.on_event({"type": "alert", "data": {"level": "warning", "kind": "reconnected"}}, now) == []
+
+
+def test_the_days_loss_limit_is_sent_once_a_day_and_other_refusals_never() -> None:
+    rules = AlertRules(AlertRuleSettings())
+
+    def refused(reason: str, at: datetime) -> list[Alert]:
+        return rules.on_event({"type": "alert", "data": {
+            "level": "info", "kind": "risk_rejection", "reason": reason, "strategy": "kelly_volatility",
+            "ticker": "KXSOL15M-26DEC032015-15", "detail": "day's loss measure $501.20 > $500.00"}}, at)
+
+    for reason in ("max_window_exposure", "max_concurrent_positions", "entry_cutoff", "stale_book"):
+        assert refused(reason, T0) == []
+    (first,) = refused("max_daily_loss", T0)
+    assert (first.level, first.title) == ("warning", "Day's loss limit reached: buys refused")
+    assert first.key == "daily_loss_limit:2026-12-03"
+    assert "kelly_volatility in KXSOL15M-26DEC032015-15" in first.body and "$501.20 > $500.00" in first.body
+    # the refusals that follow on the same UTC day are routine
+    assert refused("max_daily_loss", T0 + timedelta(seconds=1)) == []
+    assert refused("max_daily_loss", T0 + timedelta(hours=3, minutes=59)) == []
+    # the next day (UTC) reaching its limit again is news again
+    (again,) = refused("max_daily_loss", T0 + timedelta(hours=4))
+    assert again.key == "daily_loss_limit:2026-12-04"

@@ -42,6 +42,22 @@ def test_info_alerts_are_counted_and_published_under_their_own_kind(tmp_path: Pa
     assert daemon.notices.view["info_risk_rejection"] == 3
 
 
+def test_the_first_refusal_at_the_days_loss_limit_reaches_the_alert_rules_as_published(tmp_path: Path) -> None:
+    runtime = Runtime(load_config(environ=daemon_env(tmp_path), cwd=tmp_path), None)
+    daemon = TradingDaemon(runtime)
+    sink = _Sink()
+    daemon.broadcaster = sink  # type: ignore[assignment]
+    refusal = {"level": "info", "kind": "risk_rejection", "reason": "max_daily_loss", "strategy": "kelly_volatility",
+               "ticker": "KXSOL15M-26DEC051215-15", "detail": "day's loss measure $500.40 > $500.00"}
+    for _ in range(2):  # as the risk stage publishes each refusal
+        daemon._publish("alert", dict(refusal))
+    rules = AlertRules(AlertRuleSettings())
+    now = datetime(2026, 12, 5, 12, 5, tzinfo=UTC)
+    alerts = [a for event in sink.events for a in rules.on_event(event, now)]
+    assert [(a.level, a.title) for a in alerts] == [("warning", "Day's loss limit reached: buys refused")]
+    assert "$500.40 > $500.00" in alerts[0].body
+
+
 async def test_status_shows_realized_unrealized_and_total_pnl(tmp_path: Path, autojump_clock: object) -> None:
     async with running_daemon(tmp_path) as (daemon, _sup):
         seen: list[dict[str, str]] = []
