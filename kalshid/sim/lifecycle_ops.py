@@ -68,8 +68,11 @@ class LifecycleOps(ABC):
         return market
 
     def activate_market(self, ticker: str, floor_strike: Decimal, now: float) -> Market:
+        """Open the market with its strike: ``activated``, then ``metadata_updated`` publishing the strike
+        (Kalshi sends a market's strike on that message, not on ``activated``)."""
         market = self._transition(ticker, "initialized", now, status="active", floor_strike=floor_strike)
         self._events.append(LifecycleEvent(market, "activated", now))
+        self._events.append(LifecycleEvent(market, "metadata_updated", now))
         return market
 
     def close_market(self, ticker: str, now: float) -> Market:

@@ -23,7 +23,7 @@ from kalshid.core.vocab import Action, Side, TimeInForce
 MarketStatus = Literal["initialized", "active", "closed", "determined", "finalized"]
 OrderStatus = Literal["resting", "canceled", "executed"]
 Stp = Literal["taker_at_cross", "maker"]
-LifecycleType = Literal["created", "activated", "deactivated", "determined", "settled"]
+LifecycleType = Literal["created", "activated", "deactivated", "metadata_updated", "determined", "settled"]
 
 # `/markets?status=` vocabulary → Market.status values it selects.
 STATUS_FILTER: dict[str, tuple[MarketStatus, ...]] = {

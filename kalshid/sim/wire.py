@@ -24,6 +24,8 @@ from kalshid.core.vocab import Action, Side
 from kalshid.sim.counts import format_count
 from kalshid.sim.model import Fill, Market, Order, Position, Settlement, Trade
 
+STRIKE_TYPE = "greater_or_equal"  # a market pays YES iff its closing average is at least its floor strike
+
 JSON = dict[str, Any]
 _NS = uuid.UUID("6f1c1c52-8f0e-4f43-9a43-5b8a9f3e2c11")
 
@@ -128,7 +130,7 @@ def market_json(market: Market, book: MatchingBook, settlement_timer_seconds: in
         "settlement_ts": rfc3339(market.settled_ts) if market.settled_ts is not None else None,
         "expiration_value": str(market.expiration_value) if market.expiration_value is not None else "",
         "can_close_early": False,
-        "strike_type": "greater_or_equal",
+        "strike_type": STRIKE_TYPE,
         "floor_strike": float(market.floor_strike) if market.floor_strike is not None else None,
         "rules_primary": primary,
         "rules_secondary": secondary,

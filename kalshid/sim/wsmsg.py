@@ -22,6 +22,7 @@ from kalshid.sim.model import Fill, LifecycleEvent, Market, Order, Position, Tra
 from kalshid.sim.wire import (
     EXCHANGE_INDEX,
     SERIES_TITLE,
+    STRIKE_TYPE,
     book_side,
     market_id,
     market_rules,
@@ -193,33 +194,35 @@ def market_position(p: Position) -> JSON:
 
 
 def lifecycle(e: LifecycleEvent) -> JSON:
+    """A ``market_lifecycle_v2`` message as Kalshi's AsyncAPI shapes it: the times, the shard, the price
+    structure and ``additional_metadata`` only on ``created``; the strike at the top level of
+    ``metadata_updated``; the result on ``determined``; the settlement time on ``settled``."""
     m = e.market
-    primary, secondary = market_rules(m)
-    msg: JSON = {
-        "market_ticker": m.ticker,
-        "event_type": e.event_type,
-        "open_ts": int(m.window.open_time.timestamp()),
-        "close_ts": int(m.window.close_time.timestamp()),
-        "additional_metadata": {
-            "name": m.ticker,
-            "title": SERIES_TITLE,
-            "yes_sub_title": "Up",
-            "no_sub_title": "Down",
-            "rules_primary": primary,
-            "rules_secondary": secondary,
-            "can_close_early": False,
-            "event_ticker": m.event_ticker,
-            "expected_expiration_ts": int(m.window.close_time.timestamp()) + 300,
-            "strike_type": "greater_or_equal",
-            **({"floor_strike": float(m.floor_strike)} if m.floor_strike is not None else {}),
-        },
-    }
+    msg: JSON = {"market_ticker": m.ticker, "event_type": e.event_type}
     if e.event_type == "created":
+        primary, secondary = market_rules(m)
         msg.update(
             exchange_index=EXCHANGE_INDEX,
+            open_ts=int(m.window.open_time.timestamp()),
+            close_ts=int(m.window.close_time.timestamp()),
+            additional_metadata={
+                "name": m.ticker,
+                "title": SERIES_TITLE,
+                "yes_sub_title": "Up",
+                "no_sub_title": "Down",
+                "rules_primary": primary,
+                "rules_secondary": secondary,
+                "can_close_early": False,
+                "event_ticker": m.event_ticker,
+                "expected_expiration_ts": int(m.window.close_time.timestamp()) + 300,
+                "strike_type": STRIKE_TYPE,
+                **({"floor_strike": float(m.floor_strike)} if m.floor_strike is not None else {}),
+            },
             price_level_structure="linear_cent",
             price_ranges=[{"start": "0.0100", "end": "0.9900", "step": "0.0100"}],
         )
+    if e.event_type == "metadata_updated" and m.floor_strike is not None:
+        msg.update(strike_type=STRIKE_TYPE, floor_strike=float(m.floor_strike))
     if e.event_type == "determined":
         msg.update(
             result=m.result,

@@ -149,6 +149,8 @@ def validate_ws(message: dict[str, Any]) -> None:
             name = "subscribedIndicesResponsePayload"
         else:
             name = "okResponsePayload"
+    elif kind == "market_lifecycle_v2" and message.get("msg", {}).get("event_type") == "metadata_updated":
+        name = "marketMetadataUpdatedPayload"  # the channel's other message, a schema of its own
     else:
         assert kind in WS_SCHEMAS, f"message type {kind!r} has no schema mapping"
         name = WS_SCHEMAS[kind]

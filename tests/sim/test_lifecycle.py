@@ -60,7 +60,8 @@ def test_full_window_lifecycle_and_settlement() -> None:
     assert ex.accounts["m"].settlements[-1].revenue_cc == 0
     assert ex.conservation_gap_cc() == 0
     kinds = [(e.market.ticker, e.event_type) for e in ex.drain_events() if isinstance(e, LifecycleEvent)]
-    assert [k for t, k in kinds if t == target.ticker] == ["created", "activated", "determined", "settled"]
+    assert [k for t, k in kinds if t == target.ticker] == ["created", "activated", "metadata_updated", "determined",
+                                                           "settled"]
 
 
 def test_no_result_when_close_average_below_strike() -> None:

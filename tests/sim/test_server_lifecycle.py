@@ -60,11 +60,19 @@ async def test_window_settles_through_server(
                 events.append((m["msg"]["event_type"], m["msg"]["market_ticker"]))
                 if m["msg"]["event_type"] == "created":
                     assert m["msg"]["exchange_index"] == 0 and m["msg"]["price_level_structure"] == "linear_cent"
+                    assert {"open_ts", "close_ts", "additional_metadata"} <= set(m["msg"])
+                else:  # as Kalshi's AsyncAPI says: the listing's facts only when the market is created
+                    assert not {"open_ts", "close_ts", "additional_metadata", "exchange_index"} & set(m["msg"])
+                if m["msg"]["event_type"] == "metadata_updated":  # the strike, published at the open
+                    market = (await client.get(f"/markets/{m['msg']['market_ticker']}")).json()["market"]
+                    assert m["msg"]["strike_type"] == market["strike_type"] == "greater_or_equal"
+                    assert m["msg"]["floor_strike"] == market["floor_strike"] > 0
                 if m["msg"]["event_type"] == "determined" and m["msg"]["market_ticker"] == TICKER:
                     assert m["msg"]["result"] == "yes" and m["msg"]["settlement_value"] == "1.0000"
                     assert m["msg"]["determination_ts"] == int(datetime(2026, 7, 8, 23, 0, tzinfo=UTC).timestamp())
         assert sim.venue.now() >= datetime(2026, 7, 8, 23, 1, tzinfo=UTC).timestamp()
         assert ("activated", "KXSOL15M-26JUL081915-15") in events
+        assert ("metadata_updated", "KXSOL15M-26JUL081915-15") in events
         assert ("created", "KXSOL15M-26JUL081945-45") in events  # listed two windows ahead
         r = await client.get("/portfolio/settlements")
         body = r.json()

@@ -118,6 +118,18 @@ def test_the_spec_examples_of_every_message_the_client_reads_are_read(kind: str)
                                                                      payload["msg"]["book_side"])
 
 
+def test_the_strike_of_a_lifecycle_message_is_read_where_the_spec_puts_it() -> None:
+    """``created`` carries it in ``additional_metadata``, ``metadata_updated`` at the top level."""
+    strikes = {}
+    for payload in examples("market_lifecycle_v2"):
+        event = feed.event_of("market_lifecycle_v2", payload["msg"], NOW)
+        assert isinstance(event, base.MarketLifecycle)
+        strikes[(event.event_type, event.ticker)] = event.floor_strike
+    assert strikes[("created", "INXD-23SEP14-B4487")] == 4487
+    assert strikes[("metadata_updated", "KXBTC-25APR30-T0915-B95000")] == 95000
+    assert strikes[("metadata_updated", "KXBTC15M-26APR160100-00")] is None  # a subtitle alone
+
+
 def test_the_spec_examples_of_the_book_messages_are_read() -> None:
     [snap] = examples("orderbook_snapshot")
     ticker, yes, no, _ = feed.parse_snapshot(snap["msg"])

@@ -147,10 +147,12 @@ def parse_market_position(m: Obj, local_time: float) -> PositionUpdated:
 
 
 def parse_lifecycle(m: Obj, local_time: float) -> MarketLifecycle:
+    """``market_lifecycle_v2``. The strike comes in ``additional_metadata`` on ``created`` and at the top
+    level of the message on ``metadata_updated`` (the strike published or changed)."""
     ctx = f"market_lifecycle_v2 {m.get('market_ticker', '?')}"
+    floor = opt(m, "floor_strike", ctx, w.decimal)
     meta = m.get("additional_metadata")
-    floor = None
-    if isinstance(meta, Mapping):
+    if floor is None and isinstance(meta, Mapping):
         floor = opt(meta, "floor_strike", ctx + ".additional_metadata", w.decimal)
     return MarketLifecycle(
         ticker=field(m, "market_ticker", ctx, string), event_type=field(m, "event_type", ctx, string),
