@@ -40,6 +40,7 @@ _ERRORS: Final = {
     "cancel_all_failed": "Cancel-all refused: orders cancelled one by one",
     "fills_exceed_order": "More contracts booked than an order was for",
     "order_taken_back": "An order given up as never sent is on the exchange: taken back",
+    "order_owner_uncertain": "An order without client_order_id adopted as external may be kalshid's",
     "subscription_refused": "Fills and order updates come by REST only",
 }
 _ORDER_ERRORS: Final = frozenset({"order_rejected", "order_in_flight"})

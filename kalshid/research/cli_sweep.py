@@ -84,14 +84,13 @@ def spec_from(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     from kalshid.research.report import write_report
     from kalshid.research.sources.base import SourceError, check_period
-    from kalshid.research.sweep import DEFAULT_SPACE, ParamSpace, merge, slices, walk_forward
+    from kalshid.research.sweep import DEFAULT_SPACE, ParamSpace, check_space, merge, slices, walk_forward
     from kalshid.research.sweep_scope import StudyScopeMismatch
 
     try:
         source, settings = build(args)
         space = [ParamSpace.parse(s) for s in args.space] or list(DEFAULT_SPACE)
-        probe = {s.name: (s.choices[0] if s.choices else (int(s.low or 0) if s.integer else s.low)) for s in space}
-        settings.with_params(probe)  # unknown names fail now, not in every trial
+        check_space(settings, space)  # a name or value the parameter refuses fails now, not in every trial
         periods = slices(args.start, args.end, args.folds, args.split)
         for i, (lo, hi) in enumerate(periods):  # a slice with no market would train or test on nothing
             try:

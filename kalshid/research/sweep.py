@@ -108,6 +108,14 @@ class ParamSpace:
             return IntDistribution(int(self.low), int(self.high), log=self.log)
         return FloatDistribution(self.low, self.high, log=self.log)
 
+    def ends(self) -> tuple[object, ...]:
+        """The choices, or both ends of the range as the distribution draws them (ints if ``integer``)."""
+        if self.choices:
+            return self.choices
+        assert self.low is not None and self.high is not None
+        kind = int if self.integer else float
+        return kind(self.low), kind(self.high)
+
     def suggest(self, trial: Any) -> object:
         if self.choices:
             return trial.suggest_categorical(self.name, list(self.choices))
@@ -115,6 +123,18 @@ class ParamSpace:
         if self.integer:
             return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
         return trial.suggest_float(self.name, self.low, self.high, log=self.log)
+
+
+def check_space(settings: BacktestSettings, space: Sequence[ParamSpace]) -> None:
+    """Refuse a space with a value its parameter refuses (an unknown name, a bound out of range, a float
+    range over a whole-number parameter such as ``mean_reversion.lookback_window``), naming the
+    parameter and the value, before any trial: every trial drawing it would fail."""
+    for s in space:
+        for value in s.ends():
+            try:
+                settings.with_params({s.name: value})
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"--param {s.name}: {exc}") from None
 
 
 DEFAULT_SPACE = (

@@ -12,7 +12,9 @@ in-flight resolution and cancels. The Trio and journal shell around :class:`~kal
 * an order of unknown outcome is looked up by ``client_order_id``; not found for ``in_flight_give_up_s``
   it never arrived (rejected, marked as given up). Kalshi's reads can lag: if the exchange reports it
   later after all (an order update, a read, or a fill of it), the journal takes it back, it rejoins
-  the book if it still rests (risk counts it, cancels reach it) and an alert says so;
+  the book if it still rests (risk counts it, cancels reach it) and an alert says so. Such an order has
+  no ``order_id`` in the journal: a report of it without a ``client_order_id`` is read by its
+  ``order_id`` before it is taken as external (:mod:`kalshid.trading.orderowner`);
 * settlements come from the exchange and are checked against the journal.
 """
 
@@ -47,6 +49,7 @@ from kalshid.trading.messages import (
     SettlementBooked,
 )
 from kalshid.trading.netting import AccountHoldings, oldest_first
+from kalshid.trading.orderowner import client_id_from_read, orders_without_order_id, uncertain_detail
 
 log = get_logger("kalshid.execution")
 
@@ -104,12 +107,20 @@ class Bookkeeper:
     async def on_order(self, order: Order, risk: Risk, *, source: str) -> None:
         journal = self.p.require_journal()
         outcome = await journal.apply_order_update(order_update(order, ts=self.clock.now(), source=source))
+        if outcome is records.UpdateOutcome.UNKNOWN and not order.client_order_id:
+            # not known by its order_id: it may be ours all the same, its create answer lost (orderowner)
+            named = await client_id_from_read(self.p.require_exchange(), order)
+            if named is not None:
+                await self.on_order(named, risk, source=source)
+                return
         if outcome is records.UpdateOutcome.TAKEN_BACK:
             await self._take_back(order, source)
         live = self.p.exchange_order_matches(order)
         if live is None:
             if outcome is records.UpdateOutcome.UNKNOWN and order.is_open:
-                await self._adopt(order)
+                await self._adopt(order, source)
+            elif outcome is records.UpdateOutcome.UNKNOWN and not order.client_order_id:
+                await self._maybe_ours(order, source)  # finished: nothing to adopt, its fills come as external
             return
         if outcome in (records.UpdateOutcome.STALE, records.UpdateOutcome.ILLEGAL):
             # an older view arriving late (e.g. the create's answer after the feed's fill): the journal
@@ -156,18 +167,34 @@ class Bookkeeper:
         booked = await self.p.require_journal().list_fills(order_id=order.order_id, limit=1000)
         return max(0, order.fill_count - sum(f.count for f in booked.items))  # netted parts add up
 
-    async def _adopt(self, order: Order) -> None:
+    async def _adopt(self, order: Order, source: str) -> None:
         journal = self.p.require_journal()
         cid, new = await journal.adopt_external_order(external_order(order, ts=self.clock.now()))
         self.p.orders.adopt(LiveOrder(cid, "external", order.ticker, CoreSide(order.side),
                                       CoreAction(order.action or "buy"), order.price_cc,
                                       order.remaining_count, order.order_id))
         self.p.publish_execution()
+        if new and not order.client_order_id and await self._maybe_ours(order, source):
+            return
         if new:
             log.warning("external order adopted: not placed by this daemon", order_id=order.order_id,
                         market=order.ticker)
             self.p.publish("alert", {"level": "warning", "kind": "external_order", "order_id": order.order_id,
                                      "ticker": order.ticker})
+
+    async def _maybe_ours(self, order: Order, source: str) -> bool:
+        """``order``, reported with no ``client_order_id`` and not identified by a read, is taken as
+        external; if an order of ours in its market has no ``order_id`` yet, it may be that one: an
+        error and an alert naming them (returns True), for the operator to check (orderowner)."""
+        candidates = await orders_without_order_id(self.p.require_journal(), order.ticker)
+        if not candidates:
+            return False
+        detail = uncertain_detail(order.order_id, order.ticker, order.status, candidates, source)
+        log.error("order of uncertain owner taken as external: it may be one of ours", order_id=order.order_id,
+                  market=order.ticker, status=order.status, candidates=candidates, detail=detail)
+        self.p.publish("alert", {"level": "error", "kind": "order_owner_uncertain", "order_id": order.order_id,
+                                 "ticker": order.ticker, "candidates": candidates, "detail": detail})
+        return True
 
     # --- fills and settlements -------------------------------------------------------------------
     async def book_fill(self, fill: Fill, risk: Risk, *, source: str) -> None:

@@ -67,6 +67,19 @@ async def save_operator_state(pipeline: Pipeline, overrides: dict[str, dict[str,
         await pipeline.journal.set_meta(KEY, current(pipeline, overrides).to_json())
 
 
+def _whole_numbers_as_ints(current: object, saved: dict[str, Any]) -> dict[str, Any]:
+    """``saved`` with an integral float turned into an int where the parameter is an int.
+
+    An older journal holds ``mean_reversion.lookback_window`` as a float (``300.0``), which the
+    parameter, whole seconds, refuses; the value it means is the whole number. A fractional one is
+    left for the parameter to refuse (and the restore to skip, saying so)."""
+    out = dict(saved)
+    for key, value in saved.items():
+        if type(getattr(current, key, None)) is int and isinstance(value, float) and value.is_integer():
+            out[key] = int(value)
+    return out
+
+
 async def restore_operator_state(pipeline: Pipeline, overrides: dict[str, dict[str, Any]],
                                  now: datetime) -> OperatorState | None:
     """Apply the journaled operator state to a freshly reconciled pipeline, before anything trades
@@ -98,6 +111,7 @@ async def restore_operator_state(pipeline: Pipeline, overrides: dict[str, dict[s
     for name, params in saved.params.items():
         if name not in reg.names():
             continue
+        params = _whole_numbers_as_ints(reg.get(name).params, params)
         try:
             reg.with_params(name, params)
         except ParamError as exc:

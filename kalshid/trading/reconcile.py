@@ -5,8 +5,11 @@ Steps, each against the exchange (never a guess):
 1. every intent the journal has as ``pending`` or ``in_flight`` (a crash between journaling and the
    answer) is looked up by ``client_order_id``: found → its real state is applied; not found → it never
    reached the exchange and is marked ``rejected``;
-2. every order resting on the exchange is matched to the journal; unknown ones are *adopted* (journaled
-   and flagged as external, counted by risk) and alerted;
+2. every order resting on the exchange is matched to the journal (by ``client_order_id``, else by
+   ``order_id``; one naming neither is read by its ``order_id`` first, :mod:`.orderowner`); unknown ones
+   are *adopted* (journaled and flagged as external, counted by risk) and alerted, as an error naming
+   the orders of ours it may be when one in its market has no ``order_id`` yet
+   (``orders_of_uncertain_owner`` in the summary);
 3. journal orders still open are refreshed from the exchange (they may have filled or been cancelled
    while we were down);
 4. fills since the last one seen, and every fill of an order with more contracts filled (on the
@@ -47,6 +50,7 @@ from kalshid.trading.convert import external_order, journal_fill, journal_settle
 from kalshid.trading.fillowner import FillOwners
 from kalshid.trading.messages import LiveOrder
 from kalshid.trading.netting import AccountHoldings, oldest_first
+from kalshid.trading.orderowner import client_id_from_read, orders_without_order_id, uncertain_detail
 
 log = get_logger("kalshid.reconcile")
 
@@ -88,14 +92,25 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
 
     # 2. resting orders on the exchange
     adopted = taken_back = 0
+    uncertain: list[dict[str, object]] = []
     exchange_open = await exchange.list_orders(status="resting")
     learned += exchange_open
     for order in exchange_open:
-        known = await journal.get_order_by_client_id(order.client_order_id) if order.client_order_id else None
+        known = await _journaled(journal, order)
+        if known is None and not order.client_order_id:  # it may be ours, its answer lost (orderowner)
+            order = await client_id_from_read(exchange, order) or order
+            known = await _journaled(journal, order)
         if known is None or known.external:
             cid, new = await journal.adopt_external_order(external_order(order, ts=now))
             adopted += int(new)
-            if new:
+            candidates = await orders_without_order_id(journal, order.ticker) if new and not order.client_order_id \
+                else []
+            if candidates:
+                log.error("order of uncertain owner taken as external: it may be one of ours",
+                          order_id=order.order_id, market=order.ticker, candidates=candidates,
+                          detail=uncertain_detail(order.order_id, order.ticker, order.status, candidates, "reconcile"))
+                uncertain.append({"order_id": order.order_id, "ticker": order.ticker, "candidates": candidates})
+            elif new:
                 log.warning("external order adopted: resting on the exchange, not placed by this daemon",
                             order_id=order.order_id, market=order.ticker)
             open_orders[cid] = LiveOrder(cid, "external", order.ticker, Side(order.side),
@@ -107,6 +122,7 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
                                                        Side(known.side.value), known.action,
                                                        known.price_cc, order.remaining_count, order.order_id)
     summary["external_orders_adopted"] = adopted
+    summary["orders_of_uncertain_owner"] = uncertain
 
     # 3. journal orders open but no longer resting on the exchange
     still_open = {o.order_id for o in exchange_open}
@@ -191,6 +207,12 @@ async def reconcile(exchange: Exchange, journal: Journal, now: datetime) -> tupl
         raise ReconciliationError("positions differ between the journal and the exchange: "
                                   + await describe_differences(exchange, journal, differences.values()))
     return portfolio, open_orders, summary
+
+
+async def _journaled(journal: Journal, order: Order) -> records.OrderRecord | None:
+    """The journal's record of ``order``: by its ``client_order_id``, else by its exchange ``order_id``."""
+    known = await journal.get_order_by_client_id(order.client_order_id) if order.client_order_id else None
+    return known if known is not None else await journal.get_order_by_order_id(order.order_id)
 
 
 async def describe_differences(exchange: Exchange, journal: Journal, differences: Iterable[Difference]) -> str:

@@ -30,6 +30,7 @@ from kalshid.trading.feed import Feed
 from kalshid.trading.markets import wait_for_exchange_time
 from kalshid.trading.messages import Pipeline
 from kalshid.trading.operator_state import restore_operator_state, save_operator_state
+from kalshid.trading.orderowner import uncertain_detail
 from kalshid.trading.reconcile import ReconciliationError, reconcile, strategy_holdings
 
 log = get_logger("kalshid.pipeline")
@@ -96,6 +97,10 @@ async def recover(cfg: Config, p: Pipeline, clock: ExchangeClock, feed: Feed,
     state.started_at = now
     state.ready = True
     state.reconciliation = {"ok": True, **summary}
+    uncertain = summary.get("orders_of_uncertain_owner")
+    for item in uncertain if isinstance(uncertain, list) else ():  # each logged as an error by reconcile
+        publish("alert", {"level": "error", "kind": "order_owner_uncertain", **item, "detail": uncertain_detail(
+            item["order_id"], item["ticker"], "resting", item["candidates"], "reconcile")})
     log.info("reconciled", **{k: v for k, v in summary.items() if k != "positions"},
              positions=summary.get("positions"), open_orders=len(open_orders),
              breaker=breaker.status.value)

@@ -231,6 +231,10 @@ def test_errors_of_the_order_path_and_the_feed_reach_the_phone_and_no_error_aler
     back = one({"level": "error", "kind": "order_taken_back", "order_id": "o-2", "detail": "resting, 3 left"})
     assert back.title == "An order given up as never sent is on the exchange: taken back"
     assert back.key == "order_taken_back:o-2" and "resting, 3 left" in back.body
+    unsure = one({"level": "error", "kind": "order_owner_uncertain", "order_id": "o-3", "candidates": ["c-1"],
+                  "detail": "it may be kalshid's c-1"})
+    assert unsure.title == "An order without client_order_id adopted as external may be kalshid's"
+    assert unsure.key == "order_owner_uncertain:o-3" and "c-1" in unsure.body
     feed = one({"level": "error", "kind": "subscription_refused", "channel": "fill", "code": 27})
     assert feed.title == "Fills and order updates come by REST only" and "channel=fill" in feed.body
     novel = one({"level": "critical", "kind": "something_new", "detail": "x"})

@@ -15,7 +15,7 @@ from kalshid.config.rules import leaves
 from kalshid.config.sources import env_name
 from kalshid.core.strategies import ParamError, params_from_mapping, strategy_class
 
-# Each bound either side uses, and a step beyond it; whole numbers for the whole-number parameters.
+# Each bound either side uses, and a step beyond it (also as whole numbers for the whole-number parameters).
 PROBES = (-1e9, -100.5, -100.0, -1.0, -1e-9, 0.0, 1e-9, 0.5, 1.0, 1.5, 2.0, 99.5, 100.0, 100.5, 900.0,
           86_400.0, 86_400.5, 2_592_000.0, 2_592_000.5, 1e9)
 STRATEGY_LEAVES = [leaf for leaf in leaves() if leaf.key.startswith("strategies.")]
@@ -51,6 +51,7 @@ def test_every_strategy_parameter_is_probed() -> None:
 def test_config_and_strategy_accept_the_same_values(key: str, tmp_path: Path) -> None:
     leaf = next(leaf for leaf in STRATEGY_LEAVES if leaf.key == key)
     whole = leaf.type is int
-    probes = sorted({int(v) for v in PROBES} if whole else set(PROBES))
+    # a whole-number parameter is also probed with fractions and integral floats: both sides refuse them
+    probes = sorted({int(v) for v in PROBES} | set(PROBES) if whole else set(PROBES))
     disagree = {v: (config_accepts(key, v, tmp_path), strategy_accepts(key, v)) for v in probes}
     assert {v: ab for v, ab in disagree.items() if ab[0] != ab[1]} == {}, "value: (config, strategy)"

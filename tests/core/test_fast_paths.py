@@ -211,7 +211,7 @@ def test_mean_reversion_answers_within_a_second_as_a_fresh_update_would(ticks: l
     """Within an exchange second the window does not change, so its remembered answer is what
     bringing it up to date on every call gives: the same signals, z-scores and points."""
     params = {"min_samples": 3, "zscore_threshold_medium": 0.5, "zscore_threshold_high": 1.0, "min_edge": 0.0,
-              "lookback_window": 20.0}
+              "lookback_window": 20}
     lazy, eager = MeanReversion.from_mapping(params), MeanReversion.from_mapping(params)
     now = T0
     for step_ms, yes_cents, no_cents in ticks:

@@ -206,7 +206,7 @@ def test_build_and_errors_name_the_key() -> None:
         build_strategy("mean_reversion", {"min_samples": 2.5})
     with pytest.raises(ParamError, match="zscore_threshold_medium"):
         build_strategy("mean_reversion", {"zscore_threshold_medium": 2.5})
-    assert build_strategy("mean_reversion", {"lookback_window": 600}).params.lookback_window == 600.0
+    assert build_strategy("mean_reversion", {"lookback_window": 600}).params.lookback_window == 600
 
 
 def test_registry_flat_config_routes_shared_keys() -> None:
@@ -215,7 +215,7 @@ def test_registry_flat_config_routes_shared_keys() -> None:
         "lookback_window": 200, "zscore_threshold_high": 2.5, "zscore_threshold_medium": 1.8})
     kv, mr = reg.get("kelly_volatility"), reg.get("mean_reversion")
     assert kv.params.min_edge == 0.04 and mr.params.min_edge == 0.04
-    assert kv.params.vol_half_life_seconds == 900.0 and mr.params.lookback_window == 200.0
+    assert kv.params.vol_half_life_seconds == 900.0 and mr.params.lookback_window == 200
     assert [s.name for s in reg.active()] == ["kelly_volatility", "mean_reversion"]
     with pytest.raises(ParamError, match="unknown strategy parameter 'lookback_window'"):
         StrategyRegistry.from_config(["kelly_volatility"], {"lookback_window": 10})
@@ -232,7 +232,7 @@ def test_registry_nested_config_enable_disable_and_with_params() -> None:
         reg.with_params("mean_reversion", {"zscore_threshold_high": -1})
     assert reg.get("mean_reversion") is old  # a failed change leaves things as they were
     new = reg.with_params("mean_reversion", {"zscore_threshold_high": 3.0})
-    assert reg.get("mean_reversion") is new and new.params.lookback_window == 120.0
+    assert reg.get("mean_reversion") is new and new.params.lookback_window == 120
     with pytest.raises(ParamError, match="no strategy"):
         reg.enable("nope")
     assert reg.statistics()["mean_reversion"]["enabled"] is True

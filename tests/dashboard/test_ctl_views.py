@@ -138,10 +138,10 @@ async def test_strategies_one_section_each_with_a_parameter_a_line(
     server: str, fake: Daemonish, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake.strategy_state = {"kelly_volatility": {"enabled": True, "params": {"min_edge": 0.03, "kelly_fraction": 0.25}},
-                           "mean_reversion": {"enabled": False, "params": {"lookback_window": 300.0}}}
+                           "mean_reversion": {"enabled": False, "params": {"lookback_window": 300}}}
     code, out, _ = await ctl(server, capsys, "strategies")
     assert code == 0
     assert out.splitlines() == ["kelly_volatility (enabled)", "  min_edge        0.03", "  kelly_fraction  0.25",
-                                "mean_reversion (disabled)", "  lookback_window  300.0"]
+                                "mean_reversion (disabled)", "  lookback_window  300"]
     code, out, _ = await ctl(server, capsys, "--json", "strategies")
-    assert json.loads(out)[1] == {"name": "mean_reversion", "enabled": False, "params": {"lookback_window": 300.0}}
+    assert json.loads(out)[1] == {"name": "mean_reversion", "enabled": False, "params": {"lookback_window": 300}}

@@ -58,6 +58,8 @@ def test_a_backtest_names_the_markets_left_open_at_the_end(tmp_path: Path,
 @pytest.mark.parametrize("argv, message", [
     (["--set", "nope.x=1"], "unknown backtest parameter 'nope.x'"),
     (["--set", "kelly_volatility.min_edge=2"], "min_edge must be a number in [0.0, 1.0]"),
+    (["--set", "mean_reversion.lookback_window=300.5"],
+     "parameter lookback_window must be whole seconds in (0, 86400], got 300.5"),
     (["--data", "/nonexistent-dir"], "shared data directory not found"),
     (["--source", "recorded"], "--source recorded needs --recordings DIR"),
 ])
@@ -130,4 +132,16 @@ def test_sweep_refuses_a_count_below_one(data: Path, tmp_path: Path, option: str
                    "--no-progress", "--out", str(tmp_path / "sw")])
     assert status == 2
     assert f"{option} must be >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "sw").exists()
+
+
+@pytest.mark.parametrize("space, value", [("60.5:900", "60.5"), ("60:900.0", "60.0"), ("60,300.5", "300.5")])
+def test_sweep_refuses_a_space_with_a_value_the_parameter_refuses(data: Path, tmp_path: Path, space: str, value: str,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    # every trial would fail: the whole-seconds lookback is searched over whole numbers only
+    assert main(["sweep", "--data", str(data), "--from", "2026-06-01", "--to", "2026-06-02", "--trials", "2",
+                 "--param", f"mean_reversion.lookback_window={space}", "--no-progress",
+                 "--out", str(tmp_path / "sw")]) == 2
+    assert (f"--param mean_reversion.lookback_window: parameter lookback_window must be whole seconds in (0, 86400], "
+            f"got {value}") in capsys.readouterr().err
     assert not (tmp_path / "sw").exists()

@@ -52,14 +52,34 @@ def number_in(lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = Fa
     return check
 
 
+def whole_in(lo: int, hi: int, *, lo_open: bool = False, unit: str = "") -> Any:
+    """An attrs validator: an ``int`` in the interval, else :class:`ParamError` naming the field.
+
+    ``unit`` names what is counted (``"seconds"``: "must be whole seconds in ..."). A float is refused
+    even when integral (``300.0``), as the configuration file refuses it: a whole-number parameter
+    takes an int, and JSON can say 300."""
+
+    what = f"whole {unit}" if unit else "a whole number"
+
+    def check(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        ok = ok and (value > lo if lo_open else value >= lo) and value <= hi
+        if not ok:
+            interval = f"{'(' if lo_open else '['}{lo}, {hi}]"
+            raise ParamError(f"parameter {attr.name} must be {what} in {interval}, got {value!r}")
+
+    return check
+
+
 P = TypeVar("P")
 
 
 def params_from_mapping(cls: type[P], mapping: Mapping[str, object], base: P | None = None) -> P:
     """Build ``cls`` (a frozen attrs params class) from ``mapping``, on top of ``base`` or the defaults.
 
-    Ints are accepted where floats are expected; floats are not accepted for int parameters and
-    booleans are accepted for neither.
+    Ints are accepted where floats are expected; booleans are accepted for neither. An int parameter
+    gets the value as given, and its validator (e.g. :func:`whole_in`) refuses a float, even an
+    integral one, with the same message as when the class is built directly.
     """
     fields = attrs.fields_dict(cls)  # type: ignore[arg-type]
     unknown = sorted(set(mapping) - set(fields))
@@ -67,23 +87,22 @@ def params_from_mapping(cls: type[P], mapping: Mapping[str, object], base: P | N
         raise ParamError(f"unknown parameter(s) {', '.join(unknown)} for {cls.__name__}; "
                          f"known: {', '.join(sorted(fields))}")
     start = base if base is not None else cls()
+    whole = {key for key in mapping if type(getattr(start, key)) is int}
     values: dict[str, object] = {}
     for key, raw in mapping.items():
-        default = getattr(start, key)
         if isinstance(raw, bool) or not isinstance(raw, int | float):
             raise ParamError(f"parameter {key} must be a number, got {raw!r}")
-        if isinstance(default, int) and not isinstance(default, bool):
-            if not isinstance(raw, int):
-                raise ParamError(f"parameter {key} must be a whole number, got {raw!r}")
-            values[key] = raw
-        else:
-            values[key] = float(raw)
+        values[key] = raw if key in whole else float(raw)
     try:
-        return attrs.evolve(start, **values)  # type: ignore[misc]
+        built = attrs.evolve(start, **values)  # type: ignore[misc]
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ParamError):
             raise
         raise ParamError(f"{cls.__name__}: {exc}") from exc
+    for key in whole:  # the validator refused a float already; this is for an int parameter without one
+        if not isinstance(values[key], int):
+            raise ParamError(f"parameter {key} must be a whole number, got {values[key]!r}")
+    return built
 
 
 class BaseStrategy(abc.ABC):

@@ -29,7 +29,7 @@ import attrs
 from kalshid.core.rolling import RollingWindow
 from kalshid.core.signals import BookTop, IndexPrint, MarketView, PricePoint, Signal, signal_unchecked
 from kalshid.core.sizing import EDGE_BOUND_SLACK, edge_bound, size_binary
-from kalshid.core.strategies.base import BaseStrategy, ParamError, PriceHistory, number_in
+from kalshid.core.strategies.base import BaseStrategy, ParamError, PriceHistory, number_in, whole_in
 from kalshid.core.vocab import Action, Side
 
 
@@ -40,7 +40,8 @@ def _min_samples(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
 
 @attrs.frozen
 class MeanReversionParams:
-    lookback_window: float = attrs.field(default=300.0, validator=number_in(0.0, 86_400.0, lo_open=True))
+    # whole seconds: the window holds one point per exchange second
+    lookback_window: int = attrs.field(default=300, validator=whole_in(0, 86_400, lo_open=True, unit="seconds"))
     zscore_threshold_high: float = attrs.field(default=2.0, validator=number_in(0.0, 100.0, lo_open=True))
     zscore_threshold_medium: float = attrs.field(default=1.5, validator=number_in(0.0, 100.0, lo_open=True))
     kelly_fraction: float = attrs.field(default=0.25, validator=number_in(0.0, 1.0, lo_open=True))
