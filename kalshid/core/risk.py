@@ -6,6 +6,9 @@
 2. Breaker: ``BREAKER_HALTED`` rejects everything; ``BREAKER_REDUCING`` rejects buys (exits only).
    ``POSITION_MISMATCH`` rejects buys while the position audit has confirmed that the journal and the
    exchange disagree on a position (:mod:`kalshid.core.audit`): every limit below reads the journal's.
+   ``FEE_SCHEDULE`` rejects buys in a market whose effective fee structure on the exchange is not the
+   one kalshid models, or is not known (``RiskState.fee_refusals``, :mod:`kalshid.core.fees`): every
+   edge and every cost below assumes kalshid's taker fee.
 3. Time: ``MARKET_NOT_OPEN`` before the window opens, ``MARKET_CLOSED`` at/after close; buys in the
    last ``entry_cutoff_seconds`` get ``ENTRY_CUTOFF`` (exits still pass).
 4. Data: ``STALE_BOOK`` / ``STALE_INDEX`` when the book or index age (seconds, passed in the state;
@@ -43,8 +46,9 @@ rejected when one contract breaks a limit). Exact integer cc throughout.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import attrs
@@ -65,6 +69,7 @@ class ReasonCode(enum.StrEnum):
     BREAKER_HALTED = "breaker_halted"
     BREAKER_REDUCING = "breaker_reducing"
     POSITION_MISMATCH = "position_mismatch"
+    FEE_SCHEDULE = "fee_schedule"
     MARKET_NOT_OPEN = "market_not_open"
     MARKET_CLOSED = "market_closed"
     ENTRY_CUTOFF = "entry_cutoff"
@@ -151,6 +156,9 @@ class DayLedger:
         return self if day <= self.day else DayLedger(day, portfolio.realized_pnl_cc)
 
 
+_NO_REFUSALS: Mapping[str, str] = MappingProxyType({})
+
+
 @attrs.frozen
 class RiskState:
     """Everything the engine needs besides the intent and ``now``."""
@@ -162,6 +170,8 @@ class RiskState:
     book_age_seconds: float | None = None
     index_age_seconds: float | None = None
     position_mismatches: tuple[str, ...] = ()  # the position audit's confirmed differences, described
+    # market -> why its buys are refused: its fee structure is not kalshid's model, or is not known
+    fee_refusals: Mapping[str, str] = _NO_REFUSALS
 
     def loss_measure_cc(self, portfolio: Portfolio | None = None) -> int:
         """``−realised_today + worst-case open loss + resting buys' worst cost`` (cc)."""
@@ -220,6 +230,8 @@ class RiskEngine:
             return _reject(ReasonCode.POSITION_MISMATCH,
                            "the journal and the exchange disagree on positions (" + "; ".join(state.position_mismatches)
                            + "): no new entries until they agree")
+        if buying and state.fee_refusals and intent.ticker in state.fee_refusals:
+            return _reject(ReasonCode.FEE_SCHEDULE, state.fee_refusals[intent.ticker])
 
         if now < close - WINDOW:
             return _reject(ReasonCode.MARKET_NOT_OPEN, f"window opens at {(close - WINDOW).isoformat()}")

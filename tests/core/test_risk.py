@@ -88,6 +88,20 @@ def test_a_position_mismatch_holds_buys_and_lets_exits_through() -> None:
     assert ENGINE.check(buy(1), halted, NOW).reason is ReasonCode.BREAKER_HALTED
 
 
+def test_a_market_whose_fee_structure_is_not_modelled_refuses_buys_and_lets_exits_through() -> None:
+    why = f"{T}: the exchange charges quadratic x2 (series); kalshid models quadratic x1: no new entries"
+    held = state(holding(5), fee_refusals={T: why})
+    v = ENGINE.check(buy(1), held, NOW)
+    assert not v.approved and v.reason is ReasonCode.FEE_SCHEDULE and v.detail == why
+    assert ENGINE.check(sell(1), held, NOW).approved  # exits go on
+    assert ENGINE.check(buy(1, ticker=T_NEXT), held, CLOSE + timedelta(minutes=1)).approved  # another market trades
+    # the breaker and the position audit come first
+    assert ENGINE.check(buy(1), attrs.evolve(held, breaker_status=BreakerStatus.HALTED), NOW).reason \
+        is ReasonCode.BREAKER_HALTED
+    assert ENGINE.check(buy(1), attrs.evolve(held, position_mismatches=("x",)), NOW).reason \
+        is ReasonCode.POSITION_MISMATCH
+
+
 def test_market_timing_and_entry_cutoff() -> None:
     assert ENGINE.check(buy(1), state(), CLOSE - timedelta(minutes=16)).reason is ReasonCode.MARKET_NOT_OPEN
     assert ENGINE.check(buy(1), state(), CLOSE).reason is ReasonCode.MARKET_CLOSED
