@@ -28,6 +28,7 @@ from kalshid.exchange.types import (
     AmendRequest,
     Balance,
     CancelResult,
+    EventFees,
     ExchangeStatus,
     Fill,
     IndexPrint,
@@ -37,6 +38,7 @@ from kalshid.exchange.types import (
     OrderChange,
     OrderRequest,
     Position,
+    SeriesFees,
     Settlement,
 )
 
@@ -241,6 +243,14 @@ class Exchange(Protocol):
     async def get_market(self, ticker: str) -> Market: ...
 
     async def get_orderbook(self, ticker: str, *, depth: int = 0) -> OrderBook: ...
+
+    async def get_series_fees(self, series_ticker: str) -> SeriesFees:
+        """The series' published fee structure (``fee_type``, ``fee_multiplier``)."""
+        ...
+
+    async def get_event_fees(self, event_ticker: str) -> EventFees:
+        """The event's fee override (None fields: the series' structure applies)."""
+        ...
 
     # portfolio
     async def get_balance(self) -> Balance: ...

@@ -64,12 +64,14 @@ from kalshid.exchange.paper_feed import PaperOrderRecord
 from kalshid.exchange.types import (
     AmendRequest,
     CancelResult,
+    EventFees,
     ExchangeStatus,
     Market,
     Order,
     OrderBook,
     OrderChange,
     OrderRequest,
+    SeriesFees,
     Settlement,
 )
 from kalshid.logs import get_logger
@@ -113,6 +115,12 @@ class PaperExchange(PaperAccount):
 
     async def get_orderbook(self, ticker: str, *, depth: int = 0) -> OrderBook:
         return await self._md.get_orderbook(ticker, depth=depth)
+
+    async def get_series_fees(self, series_ticker: str) -> SeriesFees:
+        return await self._md.get_series_fees(series_ticker)
+
+    async def get_event_fees(self, event_ticker: str) -> EventFees:
+        return await self._md.get_event_fees(event_ticker)
 
     async def current_book(self, ticker: str) -> OrderBook:
         """The freshest trustworthy book: the feed's, the stage's last, else a REST snapshot."""

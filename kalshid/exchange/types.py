@@ -16,13 +16,15 @@ from typing import Literal, TypeVar
 import attrs
 
 from kalshid.core.book import OrderBook
+from kalshid.core.fees import FeeStructure, effective_fee_structure
 from kalshid.core.units import CC_PER_CENT, ONE_DOLLAR_CC, UnitError, check_price_cc
 from kalshid.core.vocab import Action, BookSide, Side, TimeInForce, book_side_of
 
 __all__ = [
-    "Action", "AmendRequest", "Balance", "BookSide", "CancelResult", "ExchangeStatus", "Fill", "IndexPrint",
-    "Market", "Order", "OrderBook", "OrderChange", "OrderRequest", "OrderStatus", "Position", "PriceRange",
-    "SelfTradePrevention", "Settlement", "Side", "TimeInForce", "book_side_of", "intent_of",
+    "Action", "AmendRequest", "Balance", "BookSide", "CancelResult", "EventFees", "ExchangeStatus", "FeeStructure",
+    "Fill", "IndexPrint", "Market", "Order", "OrderBook", "OrderChange", "OrderRequest", "OrderStatus", "Position",
+    "PriceRange", "SelfTradePrevention", "SeriesFees", "Settlement", "Side", "TimeInForce", "book_side_of",
+    "intent_of",
 ]
 
 OrderStatus = Literal["resting", "canceled", "executed"]
@@ -91,6 +93,29 @@ class ExchangeStatus:
     exchange_active: bool
     trading_active: bool
     estimated_resume_time: datetime | None = None
+
+
+@attrs.frozen
+class SeriesFees:
+    """A series' fee structure (``GET /series/{series_ticker}``: ``fee_type``, ``fee_multiplier``)."""
+
+    series_ticker: str
+    fee: FeeStructure
+
+
+@attrs.frozen
+class EventFees:
+    """An event's fee override (``GET /events/{event_ticker}``: ``fee_type_override``,
+    ``fee_multiplier_override``); None where the event sets none (its series' applies)."""
+
+    event_ticker: str
+    series_ticker: str
+    fee_type_override: str | None = None
+    fee_multiplier_override: Decimal | None = None
+
+    def effective(self, series: FeeStructure) -> FeeStructure:
+        """The fee structure of this event's markets, given its series'."""
+        return effective_fee_structure(series, self.fee_type_override, self.fee_multiplier_override)
 
 
 @attrs.frozen

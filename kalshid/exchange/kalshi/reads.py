@@ -1,5 +1,6 @@
-"""Kalshi REST reads: exchange status, markets, order books, balance, orders, fills, positions,
-settlements, and the account's rate limits. Every read is retried like any GET (:mod:`.transport`).
+"""Kalshi REST reads: exchange status, markets, order books, a series' and an event's fee structure,
+balance, orders, fills, positions, settlements, and the account's rate limits. Every read is retried
+like any GET (:mod:`.transport`).
 
 The account's lists (orders, fills, positions, settlements) leave out an item with a fractional count in
 a market kalshid does not trade and keep it in :attr:`KalshiReads.fractional_elsewhere` instead; one in
@@ -14,9 +15,21 @@ from typing import Any, TypeVar
 from kalshid.exchange.errors import ExchangeError, ProtocolError
 from kalshid.exchange.kalshi.ratelimit import EndpointCosts, RateLimiter, RateLimits, limits_from_account
 from kalshid.exchange.kalshi.transport import KalshiHttp
+from kalshid.exchange.kalshi.wire import fees as wire_fees
 from kalshid.exchange.kalshi.wire import fields, objects
 from kalshid.exchange.kalshi.wire.fractional import FractionalElsewhere, parse_each
-from kalshid.exchange.types import Balance, ExchangeStatus, Fill, Market, Order, OrderBook, Position, Settlement
+from kalshid.exchange.types import (
+    Balance,
+    EventFees,
+    ExchangeStatus,
+    Fill,
+    Market,
+    Order,
+    OrderBook,
+    Position,
+    SeriesFees,
+    Settlement,
+)
 from kalshid.logs import get_logger
 
 log = get_logger(__name__)
@@ -46,6 +59,16 @@ class KalshiReads(KalshiHttp):
     async def get_orderbook(self, ticker: str, *, depth: int = 0) -> OrderBook:
         body = await self._get(f"/markets/{ticker}/orderbook", {"depth": depth or None})
         return objects.parse_orderbook(ticker, body)
+
+    async def get_series_fees(self, series_ticker: str) -> SeriesFees:
+        """The series' fee structure (``GET /series/{series_ticker}``)."""
+        body = await self._get(f"/series/{series_ticker}", template="/series/{series_ticker}")
+        return wire_fees.parse_series_fees(body)
+
+    async def get_event_fees(self, event_ticker: str) -> EventFees:
+        """The event's fee override, if any (``GET /events/{event_ticker}``)."""
+        body = await self._get(f"/events/{event_ticker}", template="/events/{event_ticker}")
+        return wire_fees.parse_event_fees(body)
 
     # ------------------------------------------------------------------ portfolio
 

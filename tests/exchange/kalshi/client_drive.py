@@ -68,6 +68,13 @@ def answer(req: httpx.Request, n: int) -> httpx.Response:
         return httpx.Response(200, json={"orderbook_fp": {"yes_dollars": [["0.4200", "3.00"]], "no_dollars": []}})
     if path.startswith("/markets/"):
         return httpx.Response(200, json={"market": market_json()})
+    if path.startswith("/series/"):
+        return httpx.Response(200, json={"series": {"ticker": "KXSOL15M", "fee_type": "quadratic",
+                                                    "fee_multiplier": 1}})
+    if path.startswith("/events/"):
+        return httpx.Response(200, json={"event": {"event_ticker": path.removeprefix("/events/"),
+                                                   "series_ticker": "KXSOL15M", "fee_type_override": None,
+                                                   "fee_multiplier_override": None}, "markets": []})
     if path == "/portfolio/balance":
         return httpx.Response(200, json={"balance": 100, "balance_dollars": "1.0000", "portfolio_value": 0,
                                          "updated_ts": 1783551000})
@@ -106,6 +113,8 @@ CALLS: dict[str, Callable[[KalshiRest], Awaitable[Any]]] = {
     "list_markets": lambda r: r.list_markets(series_ticker="KXSOL15M", status="open"),
     "get_market": lambda r: r.get_market(TICKER),
     "get_orderbook": lambda r: r.get_orderbook(TICKER, depth=5),
+    "get_series_fees": lambda r: r.get_series_fees("KXSOL15M"),
+    "get_event_fees": lambda r: r.get_event_fees(TICKER.rsplit("-", 1)[0]),
     "get_balance": lambda r: r.get_balance(),
     "list_orders": lambda r: r.list_orders(ticker=TICKER, status="resting", min_ts=SINCE),
     "get_order": lambda r: r.get_order("o-1"),
