@@ -93,6 +93,22 @@ def _float(value: Any, _t: Any) -> float:
     return out
 
 
+def _decimal(value: Any, _t: Any) -> Decimal:
+    """An exact number: an integer, a TOML decimal (read as ``Decimal``) or a string; never a float."""
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        out = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            out = Decimal(value.strip())
+        except ArithmeticError:  # decimal.InvalidOperation on junk
+            raise ValueError("not a number") from None
+    else:
+        raise ValueError("not a number")
+    if not out.is_finite():
+        raise ValueError("not a finite number")
+    return out
+
+
 def _str(value: Any, _t: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("not a string")
@@ -143,6 +159,7 @@ converter.register_structure_hook(bool, _bool)
 converter.register_structure_hook(int, _int)
 converter.register_structure_hook(float, _float)
 converter.register_structure_hook(str, _str)
+converter.register_structure_hook(Decimal, _decimal)
 converter.register_structure_hook(dt.datetime, _datetime)
 
 

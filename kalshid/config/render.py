@@ -8,6 +8,7 @@ the startup log line, and the SIGHUP reload diff.
 import datetime as dt
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from kalshid.config.loader import LoadedConfig
@@ -28,6 +29,8 @@ def _display(leaf: Leaf, value: Any) -> Any:
         return list(value)
     if isinstance(value, dt.datetime):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
     return value
 
 

@@ -6,6 +6,7 @@ rules that read several values. Both report problems and never raise: the loader
 problem at once.
 """
 
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -76,7 +77,7 @@ def range_problems(leaf: Leaf, value: Any) -> str | None:
     if isinstance(value, str):
         return f"must not be empty: expected {leaf.metadata['expect']}" \
             if leaf.metadata.get("nonempty") and not value.strip() else None
-    if not isinstance(value, int | float) or isinstance(value, bool):
+    if not isinstance(value, int | float | Decimal) or isinstance(value, bool):
         return None
     m = leaf.metadata
     ok = (

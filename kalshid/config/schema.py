@@ -18,6 +18,7 @@ the high one, the API token's strength) live in :mod:`kalshid.config.rules`.
 
 # ruff: noqa: RUF009  (``_f``/``_money`` return ``attrs.field(...)``; ruff cannot see that)
 import datetime as dt
+from decimal import Decimal
 from typing import Any, Literal, NewType
 
 import attrs
@@ -29,6 +30,9 @@ KNOWN_STRATEGIES = ("kelly_volatility", "mean_reversion")
 # mean_reversion is off by default: it lost money in and out of sample (docs/research.md)
 DEFAULT_STRATEGIES = ("kelly_volatility",)
 ExchangeEnv = Literal["sim", "demo", "prod"]
+# the fee types the simulator charges (kalshid.sim.counts.SIM_FEE_TYPES)
+SimFeeType = Literal["quadratic", "quadratic_with_maker_fees", "quadratic_with_combo_maker_fees"]
+SIM_FEE_TYPES = ("quadratic", "quadratic_with_maker_fees", "quadratic_with_combo_maker_fees")
 
 PROD_API_URL = "https://external-api.kalshi.com/trade-api/v2"
 PROD_WS_URL = "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
@@ -214,6 +218,14 @@ class SimConfig:
     faults: str = _f("", "a fault-injection spec (see kalshid sim --help)")
     history_markets: int = _f(192, "an integer >= 1: settled markets whose orders, fills and settlements "
                                    "the simulator keeps (96 a day; older ones are forgotten)", ge=1)
+    fee_type: SimFeeType = _f("quadratic", f"one of {', '.join(SIM_FEE_TYPES)}: the series' fee_type (Kalshi's "
+                                           "KXSOL15M: quadratic)")
+    fee_multiplier: Decimal = _f(Decimal(1), "a number >= 0: the series' fee_multiplier, charged on the "
+                                              "simulator's fills (Kalshi's KXSOL15M: 1)", ge=0)
+    event_fee_type_override: SimFeeType | None = _f(None, f"empty (no override) or one of {', '.join(SIM_FEE_TYPES)}: "
+                                                          "every event's fee_type_override")
+    event_fee_multiplier_override: Decimal | None = _f(None, "empty (no override) or a number >= 0: every event's "
+                                                             "fee_multiplier_override", ge=0)
 
 
 @attrs.frozen

@@ -21,6 +21,9 @@ from kalshid.core.fees import MAKER_RATE, TAKER_RATE, fee_terms, order_fee_incre
 CONTRACT = 100  # hundredths in one contract
 TAKER_RATE_H = TAKER_RATE / CONTRACT
 MAKER_RATE_H = MAKER_RATE / CONTRACT
+# quadratic_with_combo_maker_fees: "the same maker-fee structure with a 0.5 maker multiplier instead of 0.25"
+COMBO_MAKER_RATE_H = 2 * MAKER_RATE_H
+SIM_FEE_TYPES = ("quadratic", "quadratic_with_maker_fees", "quadratic_with_combo_maker_fees")  # what it charges
 _COUNT = re.compile(r"[0-9]+(\.[0-9]{1,2})?", re.ASCII)
 _NEGATIVE = re.compile(r"-[0-9]+(\.[0-9]*)?", re.ASCII)
 _FINE = re.compile(r"[0-9]+\.[0-9]{3,}", re.ASCII)
@@ -78,16 +81,17 @@ def notional_cc(hundredths: int, price_cc: int) -> int:
     return amount
 
 
-def taker_fee_cc(hundredths: int, price_cc: int) -> int:
-    """Kalshi's taker fee for one fill of ``hundredths`` at ``price_cc``, rounded up to the cent."""
+def taker_fee_cc(hundredths: int, price_cc: int, rate: Fraction = TAKER_RATE_H) -> int:
+    """Kalshi's taker fee for one fill of ``hundredths`` at ``price_cc``, rounded up to the cent
+    (``rate``: the taker rate per hundredth, the series' multiplier applied)."""
     if hundredths <= 0:
         return 0
-    return order_fee_increment_cc(0, fee_terms(hundredths, price_cc), rate=TAKER_RATE_H)
+    return order_fee_increment_cc(0, fee_terms(hundredths, price_cc), rate=rate)
 
 
 def fee_increment_cc(prior_terms: int, new_terms: int, rate: Fraction) -> int:
     """The fee one more fill of an order adds (the order's fills add up to one fill's fee).
 
     ``*_terms`` are Σ C·p·(1 − p) with C in hundredths (:func:`kalshid.core.fees.fee_terms`);
-    ``rate`` is :data:`TAKER_RATE_H` or :data:`MAKER_RATE_H`."""
+    ``rate`` is :data:`TAKER_RATE_H` or a maker rate, times the fee multiplier."""
     return order_fee_increment_cc(prior_terms, new_terms, rate=rate)

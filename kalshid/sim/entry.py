@@ -15,7 +15,7 @@ from kalshid.core.fees import fee_terms
 from kalshid.core.matching import RestingOrder, book_price_of, book_side_of
 from kalshid.core.netting import reduce_only_cap
 from kalshid.core.units import ONE_DOLLAR_CC
-from kalshid.sim.counts import TAKER_RATE_H, fee_increment_cc, notional_cc, taker_fee_cc
+from kalshid.sim.counts import fee_increment_cc, notional_cc, taker_fee_cc
 from kalshid.sim.model import (
     BookEvent,
     ExchangeError,
@@ -61,7 +61,7 @@ class OrderEntry(ExchangeState):
     ) -> None:
         acct = self.account(user_id)
         if action == "buy":
-            acct.require_available(notional_cc(count, price_cc) + taker_fee_cc(count, price_cc))
+            acct.require_available(notional_cc(count, price_cc) + taker_fee_cc(count, price_cc, self._taker_rate()))
         else:
             acct.require_sellable(ticker, side, count)  # type: ignore[arg-type]
 
@@ -212,7 +212,7 @@ class OrderEntry(ExchangeState):
         """Book one side of a trade: ``(order's new state, contracts this fill closed)``."""
         terms = fee_terms(n, price_cc)
         if is_taker:
-            fee = fee_increment_cc(order.taker_fee_terms, terms, TAKER_RATE_H)
+            fee = fee_increment_cc(order.taker_fee_terms, terms, self._taker_rate())
         else:
             rate = self._maker_rate()
             fee = fee_increment_cc(order.maker_fee_terms, terms, rate) if rate is not None else 0

@@ -17,6 +17,7 @@ import trio
 
 from kalshid.core.units import UnitError, dollars_to_cc
 from kalshid.sim.authn import load_public_key, parse_key_arg
+from kalshid.sim.counts import SIM_FEE_TYPES
 from kalshid.sim.faults import parse_faults
 from kalshid.sim.lifecycle_ops import KEEP_FINALIZED
 from kalshid.sim.ratelimit import RateLimits
@@ -82,6 +83,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-liquidity", action="store_true", help="run without the simulated makers and takers"
     )
+    parser.add_argument("--fee-type", choices=SIM_FEE_TYPES, default="quadratic",
+                        help="the series' fee_type, published and charged (default quadratic, as KXSOL15M)")
+    parser.add_argument("--fee-multiplier", default="1", metavar="NUMBER",
+                        help="the series' fee_multiplier, published and charged (default 1, as KXSOL15M)")
+    parser.add_argument("--event-fee-type", choices=SIM_FEE_TYPES, default=None,
+                        help="every event's fee_type_override (default: none)")
+    parser.add_argument("--event-fee-multiplier", default=None, metavar="NUMBER",
+                        help="every event's fee_multiplier_override (default: none)")
 
 
 def settings_from_args(args: argparse.Namespace) -> SimSettings:
@@ -107,6 +116,9 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         raise ValueError(f"--listing-delay must not be negative, got {args.listing_delay}")
     if args.history_markets < 1:
         raise ValueError(f"--history-markets must be at least 1, got {args.history_markets}")
+    fee_multiplier = _multiplier(args.fee_multiplier, "--fee-multiplier")
+    event_multiplier = _multiplier(args.event_fee_multiplier, "--event-fee-multiplier") \
+        if args.event_fee_multiplier is not None else None
     keys = []
     for arg in args.key:
         key_id, path = parse_key_arg(arg)
@@ -133,7 +145,21 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         listing_delay_s=args.listing_delay,
         makers=not args.no_liquidity,
         takers=not args.no_liquidity,
+        fee_type=args.fee_type,
+        fee_multiplier=fee_multiplier,
+        event_fee_type_override=args.event_fee_type,
+        event_fee_multiplier_override=event_multiplier,
     )
+
+
+def _multiplier(text: str, flag: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{flag}: {text!r} is not a number") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"{flag} must be a number >= 0, got {text!r}")
+    return value
 
 
 async def _main(settings: SimSettings) -> None:

@@ -59,7 +59,7 @@ def create_app(venue: Venue) -> QuartTrio:
             raise ExchangeError(  # the spec declares 400, not 404, for this route
                 400, "series_not_found", f"series {series_ticker!r} not found", field="series_ticker"
             )
-        return {"series": wire.series_json(ex.series, ex.fee_type)}, 200
+        return {"series": wire.series_json(ex.series, ex.fee_type, ex.fee_multiplier)}, 200
 
     @route("/events/<event_ticker>", "GET")
     async def event(user: str | None, body: Any, event_ticker: str) -> Result:
@@ -70,7 +70,9 @@ def create_app(venue: Venue) -> QuartTrio:
             )
         rendered = [market_json(m) for m in markets]
         nested = _flag(request.args.get("with_nested_markets"), "with_nested_markets")
-        return {"event": wire.event_json(markets[0], rendered if nested else None), "markets": rendered}, 200
+        event = wire.event_json(markets[0], rendered if nested else None, fee_type_override=ex.event_fee_type_override,
+                                fee_multiplier_override=ex.event_fee_multiplier_override)
+        return {"event": event, "markets": rendered}, 200
 
     @route("/markets", "GET")
     async def markets(user: str | None, body: Any) -> Result:

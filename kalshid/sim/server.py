@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,10 @@ class SimSettings:
     ``ws_queue_size``: messages buffered per WS client before it is disconnected as a slow consumer.
     ``index``: overrides the default price source. ``listing_delay_s``: how long after it opens a
     market appears in the ``GET /markets`` list (Kalshi's list lags a new window by minutes; 0 lists
-    every created market at once); ``GET /markets/{ticker}`` always answers at once.
+    every created market at once); ``GET /markets/{ticker}`` always answers at once. ``fee_type`` and
+    ``fee_multiplier``: the series' fee structure (``GET /series``); ``event_fee_type_override`` and
+    ``event_fee_multiplier_override``: the override every event publishes (``GET /events``; None: none);
+    the fills are charged the effective structure.
     """
 
     host: str = "127.0.0.1"
@@ -78,6 +82,10 @@ class SimSettings:
     graceful_timeout_s: float = 1.0
     index: IndexSource | None = None
     listing_delay_s: float = DEFAULT_LISTING_DELAY_S
+    fee_type: str = "quadratic"
+    fee_multiplier: Decimal = Decimal(1)
+    event_fee_type_override: str | None = None
+    event_fee_multiplier_override: Decimal | None = None
 
 
 @attrs.frozen
@@ -108,7 +116,10 @@ def build_venue(settings: SimSettings) -> Venue:
     """The shared state for ``settings``; call inside ``trio.run`` (the clock reads Trio's clock)."""
     clock = SimClock(start=settings.start, speed=settings.speed)
     exchange = Exchange(seed=settings.seed, settlement_timer_seconds=settings.settlement_timer_seconds,
-                        keep_finalized=settings.history_markets)
+                        keep_finalized=settings.history_markets, fee_type=settings.fee_type,
+                        fee_multiplier=settings.fee_multiplier,
+                        event_fee_type_override=settings.event_fee_type_override,
+                        event_fee_multiplier_override=settings.event_fee_multiplier_override)
     exchange.open_account(TRADER_USER, settings.balance_cc)
     exchange.open_account(MAKER_USER, INTERNAL_BALANCE_CC)
     exchange.open_account(TAKER_USER, INTERNAL_BALANCE_CC)

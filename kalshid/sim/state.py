@@ -11,16 +11,26 @@ from __future__ import annotations
 
 import random
 import uuid
+from decimal import Decimal
 from fractions import Fraction
 
-from kalshid.core.fees import fee_terms
+from kalshid.core.fees import FeeStructure, effective_fee_structure, fee_terms
 from kalshid.core.matching import MatchingBook
 from kalshid.core.units import ONE_DOLLAR_CC
 from kalshid.core.vocab import Side
 from kalshid.sim.accounts import Account
-from kalshid.sim.counts import MAKER_RATE_H, fee_increment_cc, notional_cc
+from kalshid.sim.counts import (
+    COMBO_MAKER_RATE_H,
+    MAKER_RATE_H,
+    SIM_FEE_TYPES,
+    TAKER_RATE_H,
+    fee_increment_cc,
+    notional_cc,
+)
 from kalshid.sim.lifecycle_ops import KEEP_FINALIZED
 from kalshid.sim.model import Event, ExchangeError, Market, Order, OrderEvent, PositionEvent, TickerEvent, Trade
+
+_MAKER_RATES = {"quadratic_with_maker_fees": MAKER_RATE_H, "quadratic_with_combo_maker_fees": COMBO_MAKER_RATE_H}
 
 
 def _quadratic_ceil_cc(rate: Fraction, terms: int) -> int:
@@ -38,12 +48,24 @@ class ExchangeState:
         fee_type: str = "quadratic",
         series: str = "KXSOL15M",
         keep_finalized: int = KEEP_FINALIZED,
+        fee_multiplier: Decimal = Decimal(1),
+        event_fee_type_override: str | None = None,
+        event_fee_multiplier_override: Decimal | None = None,
     ) -> None:
         if keep_finalized < 1:
             raise ValueError(f"keep_finalized must be >= 1, got {keep_finalized}")
         self._rng = random.Random(seed)
         self.series = series
+        # the series' fee structure, and the override every event publishes (None: none)
         self.fee_type = fee_type
+        self.fee_multiplier = fee_multiplier
+        self.event_fee_type_override = event_fee_type_override
+        self.event_fee_multiplier_override = event_fee_multiplier_override
+        fee = self.fee
+        if fee.fee_type not in SIM_FEE_TYPES:
+            raise ValueError(f"the simulator charges fee types {', '.join(SIM_FEE_TYPES)}; not {fee.fee_type!r}")
+        if not fee.multiplier.is_finite() or fee.multiplier < 0:
+            raise ValueError(f"fee multiplier must be a number >= 0, got {fee.multiplier}")
         self.settlement_timer_seconds = settlement_timer_seconds
         self.markets: dict[str, Market] = {}
         self.books: dict[str, MatchingBook] = {}
@@ -147,8 +169,24 @@ class ExchangeState:
 
     # --- holds: what a resting order reserves --------------------------------------------
 
+    @property
+    def fee(self) -> FeeStructure:
+        """The fee structure the simulator charges on every market: its series' (``fee_type``,
+        ``fee_multiplier``) with every event's override applied, as ``GET /series`` and ``GET /events``
+        publish them."""
+        return effective_fee_structure(FeeStructure(self.fee_type, self.fee_multiplier),
+                                       self.event_fee_type_override, self.event_fee_multiplier_override)
+
+    def _taker_rate(self) -> Fraction:
+        """The taker rate per hundredth of a contract, the fee multiplier applied."""
+        multiplier = self.fee.multiplier
+        return TAKER_RATE_H if multiplier == 1 else TAKER_RATE_H * Fraction(multiplier)
+
     def _maker_rate(self) -> Fraction | None:
-        return MAKER_RATE_H if self.fee_type == "quadratic_with_maker_fees" else None
+        """The maker rate per hundredth of a contract (None: makers pay nothing), the multiplier applied."""
+        fee = self.fee
+        rate = _MAKER_RATES.get(fee.fee_type)
+        return rate if rate is None or fee.multiplier == 1 else rate * Fraction(fee.multiplier)
 
     def _reservation_cc(self, order: Order) -> int:
         if order.status != "resting" or order.action != "buy":

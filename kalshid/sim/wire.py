@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from kalshid.core.markets import EASTERN, INDEX_ID
@@ -57,7 +58,13 @@ def cents(cc: int) -> int:
 # --- reference data ---------------------------------------------------------------------------
 
 
-def series_json(series: str, fee_type: str) -> JSON:
+def json_number(d: Decimal) -> int | float:
+    """A fee multiplier as the JSON number the spec types it as (a ``double``): an integer when whole,
+    else the float whose shortest representation is the decimal's digits (``1.25`` stays ``1.25``)."""
+    return int(d) if d == d.to_integral_value() else float(d)
+
+
+def series_json(series: str, fee_type: str, fee_multiplier: Decimal = Decimal(1)) -> JSON:
     return {
         "ticker": series,
         "frequency": "fifteen_min",
@@ -69,7 +76,7 @@ def series_json(series: str, fee_type: str) -> JSON:
         "contract_url": "",
         "contract_terms_url": "",
         "fee_type": fee_type,
-        "fee_multiplier": 1,
+        "fee_multiplier": json_number(fee_multiplier),
         "additional_prohibitions": [],
         "product_metadata": {},
         "exchange_index": EXCHANGE_INDEX,
@@ -141,7 +148,8 @@ def market_json(market: Market, book: MatchingBook, settlement_timer_seconds: in
     }
 
 
-def event_json(market: Market, markets: list[JSON] | None) -> JSON:
+def event_json(market: Market, markets: list[JSON] | None, *, fee_type_override: str | None = None,
+               fee_multiplier_override: Decimal | None = None) -> JSON:
     body: JSON = {
         "event_ticker": market.event_ticker,
         "series_ticker": market.event_ticker.split("-")[0],
@@ -154,6 +162,9 @@ def event_json(market: Market, markets: list[JSON] | None) -> JSON:
         "product_metadata": {},
         "settlement_sources": [{"name": "CF Benchmarks", "url": "https://www.cfbenchmarks.com/"}],
         "exchange_index": EXCHANGE_INDEX,
+        # null: no override, the series' fee structure applies
+        "fee_type_override": fee_type_override,
+        "fee_multiplier_override": None if fee_multiplier_override is None else json_number(fee_multiplier_override),
     }
     if markets is not None:
         body["markets"] = markets

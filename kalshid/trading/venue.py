@@ -167,6 +167,9 @@ class Venue:
                                start=cfg.sim.start.timestamp() if cfg.sim.start else embedded_start(),
                                keys=((key_id, key.public_key()),), balance_cc=cfg.sim.balance_cc,
                                faults=parse_faults(cfg.sim.faults), history_markets=cfg.sim.history_markets,
+                               fee_type=cfg.sim.fee_type, fee_multiplier=cfg.sim.fee_multiplier,
+                               event_fee_type_override=cfg.sim.event_fee_type_override,
+                               event_fee_multiplier_override=cfg.sim.event_fee_multiplier_override,
                                # the tier the client is configured for (Kalshi Basic by default)
                                rate_limits=SimRateLimits(cfg.exchange.read_rate_limit,
                                                          cfg.exchange.write_rate_limit))
