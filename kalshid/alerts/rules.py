@@ -9,7 +9,8 @@ many were held back).
 Rules: circuit-breaker transitions; operator start/stop/stop-entry/reset-breaker (``audit`` events);
 reconciliation failures; the day's loss limit reached (the first buy risk refuses for it on a UTC day);
 settlement/portfolio mismatches, positions that differ from the exchange's
-while trading (and when no difference is left), and orders the daemon did not place; the
+while trading (and when no difference is left), a followed market whose fee structure is not kalshid's
+model (and when it is again), and orders the daemon did not place; the
 market-data recording interrupted (its process restarted), dropping events, or paused for lack of disk
 space; ``order_error_burst`` order errors (rejected or stuck in flight) within
 ``order_error_window_seconds``; a cancel-all the exchange refused, more contracts booked for an order
@@ -34,6 +35,7 @@ _MISMATCHES: Final = {
     "portfolio_mismatch": "A fill does not fit the portfolio",
     "external_order": "An order the daemon did not place",
     "position_mismatch": "Positions differ from the exchange: no new entries",
+    "fee_schedule": "Fee structure differs from kalshid's model: no new entries in that market",
 }
 # Errors of the order path and the feed that need an operator's eyes, each as it happens.
 _ERRORS: Final = {
@@ -145,6 +147,9 @@ class AlertRules:
         if kind == "positions_agree":
             return [Alert(f"positions_agree:{data.get('detail')}", "info",
                           "No position difference left: entries resume", str(data.get("detail") or ""))]
+        if kind == "fee_schedule_model":
+            return [Alert(f"fee_schedule_model:{data.get('ticker')}", "info",
+                          "Fee structure back to kalshid's model: entries resume", str(data.get("detail") or ""))]
         if kind in _ERRORS:
             ref = data.get("order_id") or data.get("channel") or ""
             return [Alert(f"{kind}:{ref}", "error", _ERRORS[str(kind)], _describe(data))]

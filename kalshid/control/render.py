@@ -183,9 +183,18 @@ def _percents(values: Any) -> str | None:
     return ", ".join(shown)
 
 
+def _fees(fees: Any) -> str | None:
+    """A market's fee structure as ``quadratic x1``, with ``(entries refused)`` when it is not the one
+    kalshid models or is not known."""
+    if not isinstance(fees, Mapping):
+        return None
+    shown = f"{fees.get('fee_type')} x{fees.get('fee_multiplier')}" if fees.get("fee_type") else "unknown"
+    return shown if fees.get("modelled") else f"{shown} (entries refused)"
+
+
 def render_markets(markets: Mapping[str, Any]) -> str:
     """Current and next window side by side (fair values and edges as percents, as the dashboard
-    shows them), then the index."""
+    shows them, and the fee structure on the exchange), then the index."""
     rows = []
     for label in ("current", "next"):
         m = markets.get(label)
@@ -194,7 +203,8 @@ def render_markets(markets: Mapping[str, Any]) -> str:
             continue
         rows.append({"window": label, "ticker": m.get("ticker"), "strike": m.get("floor_strike"),
                      "closes": m.get("close_time"), "yes_bid": m.get("yes_bid"), "yes_ask": m.get("yes_ask"),
-                     "fair": _percents(m.get("fair_value")), "edge": _percents(m.get("edge"))})
+                     "fair": _percents(m.get("fair_value")), "edge": _percents(m.get("edge")),
+                     "fees": _fees(m.get("fees"))})
     index = markets.get("index") or {}
     return table(rows) + f"\nindex {index.get('id')}: {index.get('value')} at {index.get('ts')}"
 

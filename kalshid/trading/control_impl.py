@@ -111,6 +111,7 @@ class DaemonControlImpl:
             "ready": s.ready,
             "reconciliation": s.reconciliation,
             "position_audit": self._position_audit(),
+            "fees": {f.ticker: f.as_json() for f in s.market_fees},
             "open_orders": execution.orders.open_count,
             "exchange_time": self.d.clock.now().isoformat() if self.d.clock.known else None,
             "counters": dict(sorted({**self.d.p.snapshots.counters(), **self.d.notices.view}.items())),
@@ -175,6 +176,7 @@ class DaemonControlImpl:
         s = self._state
         strategy = self.d.p.snapshots.strategy
         last = strategy.last_print
+        fees = {f.ticker: f for f in s.market_fees}
 
         def one(m: Any) -> JSON | None:
             if m is None:
@@ -187,7 +189,8 @@ class DaemonControlImpl:
                     "no_bid": format_dollars(top.no_bid_cc) if top and top.no_bid_cc else None,
                     "no_ask": format_dollars(top.no_ask_cc) if top and top.no_ask_cc else None,
                     "fair_value": dict(strategy.last_fair.get(m.ticker, {})),
-                    "edge": dict(strategy.last_edge.get(m.ticker, {}))}
+                    "edge": dict(strategy.last_edge.get(m.ticker, {})),
+                    "fees": fees[m.ticker].as_json() if m.ticker in fees else None}
 
         basis = strategy.basis
         return {"current": one(s.current_market), "next": one(s.next_market),

@@ -8,6 +8,10 @@ knows the markets before it folds its first event. It refreshes every ``MARKET_P
 (of exchange time) or as soon as ``Pipeline.markets_changed`` is set (a lifecycle event, the strategy
 seeing a window close); a failed refresh is logged and retried on the next round.
 
+Fees: each refresh also brings the followed markets' fee structure up to date (:class:`FeeWatch`, which
+reads only what is due) and publishes it in ``TradingState.market_fees`` / ``fee_refusals`` together
+with the markets, so risk refuses buys in a market whose structure is not kalshid's model or not known.
+
 Lifetime: started after the venue and the feed (it uses the REST client and subscribes the feed), and
 ended before them; the stages started after it rely on the markets being known.
 """
@@ -29,6 +33,7 @@ from kalshid.logs import get_logger
 from kalshid.research.recording import MarketListing
 from kalshid.trading.exchangeclock import ExchangeClock
 from kalshid.trading.feed import Feed
+from kalshid.trading.fees import FeeWatch
 from kalshid.trading.messages import FollowMarkets, Pipeline
 
 log = get_logger("kalshid.pipeline")
@@ -58,6 +63,7 @@ class Markets:
         self.clock = clock
         self.feed = feed
         self.publish = publish
+        self.fees = FeeWatch(lambda kind, data: self.p.publish(kind, data))  # alerts, as every stage's
 
     async def run(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
         await wait_for_exchange_time(self.clock)
@@ -95,6 +101,9 @@ class Markets:
         status = await exchange.get_exchange_status()
         current = await find_open_market(exchange, now) if status.trading_active else None
         nxt = await find_next_market(exchange, current.close_time if current else now) if current else None
+        # judged before the markets are announced (no checkpoint between the two): risk never sees a market
+        # followed whose fee structure has not been judged, so a market not read yet refuses buys
+        await self.fees.refresh(exchange, [m for m in (current, nxt) if m is not None], now)
         state = self.p.state
         old = (state.current_market.ticker if state.current_market else None,
                state.next_market.ticker if state.next_market else None)
@@ -102,6 +111,7 @@ class Markets:
         state.exchange_trading_active = status.trading_active
         new = (current.ticker if current else None, nxt.ticker if nxt else None)
         followed = [m for m in (current, nxt) if m is not None]
+        state.market_fees, state.fee_refusals = self.fees.markets, self.fees.refusals
         if self.feed.recorder is not None:  # before the strategy can apply (and record) the message below
             for m in followed:
                 self.feed.record(MarketListing(m.ticker, m.open_time, m.close_time, m.floor_strike))

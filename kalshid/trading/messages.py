@@ -59,6 +59,7 @@ from kalshid.core.vocab import Action, Side
 from kalshid.exchange.base import Exchange, FeedEvent, MarketFeed
 from kalshid.exchange.types import Fill, Market, Order, Settlement
 from kalshid.store import Journal
+from kalshid.trading.fees import MarketFees
 
 
 # --- messages between stages ------------------------------------------------------------------
@@ -365,6 +366,10 @@ class TradingState:
     peak_equity_cc: int = 0
     last_progress: float = 0.0                 # trio time the pipeline last processed anything
     position_audit: PositionAudit = attrs.field(factory=PositionAudit)  # risk's: confirmed differences hold new entries
+    # the markets room's: each followed market's fee structure, and why buys are refused in those whose
+    # structure is not kalshid's model or not known (risk's FEE_SCHEDULE)
+    market_fees: tuple[MarketFees, ...] = ()
+    fee_refusals: Mapping[str, str] = attrs.field(factory=dict)
 
     def risk_snapshot(self) -> RiskSnapshot:
         return RiskSnapshot(self.portfolio, self.ledger, self.breaker, self.peak_equity_cc, self.entries_enabled,

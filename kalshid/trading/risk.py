@@ -146,7 +146,7 @@ class RiskStage:
             resting=self.p.orders.resting_for_risk(),
             book_age_seconds=None if proposal.book_age_seconds is None else proposal.book_age_seconds + queued,
             index_age_seconds=None if proposal.index_age_seconds is None else proposal.index_age_seconds + queued,
-            position_mismatches=state.position_audit.describe(),
+            position_mismatches=state.position_audit.describe(), fee_refusals=state.fee_refusals,
         )
         intent = order_intent(signal, proposal.min_edge)
         verdict = self.engine.check(intent, rstate, now)

@@ -65,6 +65,19 @@ def test_positions_that_differ_from_the_exchange_are_notified_and_so_is_their_ag
     assert agree.level == "info" and agree.title.startswith("No position difference left") and "KX-3" in agree.body
 
 
+def test_a_fee_structure_that_differs_is_an_error_per_market_and_its_return_a_notice() -> None:
+    rules = AlertRules(AlertRuleSettings())
+    detail = "KX-3: the exchange charges quadratic x2 (series); kalshid models quadratic x1: no new entries"
+    (differs,) = rules.on_event({"type": "alert", "data": {"kind": "fee_schedule", "level": "error", "ticker": "KX-3",
+                                                            "detail": detail}}, T0)
+    assert (differs.key, differs.level) == ("fee_schedule:KX-3", "error") and detail in differs.body
+    assert differs.title == "Fee structure differs from kalshid's model: no new entries in that market"
+    (back,) = rules.on_event({"type": "alert", "data": {"kind": "fee_schedule_model", "level": "info",
+                                                         "ticker": "KX-3", "detail": "KX-3: quadratic x1"}}, T0)
+    assert (back.key, back.level) == ("fee_schedule_model:KX-3", "info")
+    assert back.title == "Fee structure back to kalshid's model: entries resume" and "KX-3" in back.body
+
+
 def test_order_errors_alert_only_in_a_burst() -> None:
     rules = AlertRules(AlertRuleSettings(order_error_burst=3, order_error_window_seconds=60))
     err = {"type": "alert", "data": {"kind": "order_rejected", "client_order_id": "c1"}}

@@ -45,8 +45,11 @@ class Daemonish(FakeDaemon):
                   "close_time": "2026-12-03T20:00:00+00:00", "status": "open", "floor_strike": "142.1968",
                   "yes_bid": "0.4400", "yes_ask": "0.4600", "no_bid": "0.5400", "no_ask": "0.5600",
                   "fair_value": {"kelly_volatility": 0.5237}, "edge": {"kelly_volatility:yes": 0.0637,
-                                                                       "kelly_volatility:no": -0.0837}}
-        return {"current": window, "next": None,
+                                                                       "kelly_volatility:no": -0.0837},
+                  "fees": {"fee_type": "quadratic", "fee_multiplier": "1", "source": "series", "modelled": True}}
+        later = {**window, "ticker": "KXSOL15M-26DEC031515-15",
+                 "fees": {"fee_type": "quadratic", "fee_multiplier": "2", "source": "event", "modelled": False}}
+        return {"current": window, "next": later,
                 "index": {"id": "SOLUSD_RTI", "value": "142.2531", "ts": "2026-12-03T19:50:00+00:00"}}
 
 
@@ -109,6 +112,8 @@ async def test_markets_view(server: str, capsys: pytest.CaptureFixture[str]) -> 
     # fair value and edge per strategy as percents (the dashboard's figures), not raw floats
     assert "kelly_volatility 52.4%" in out and "kelly_volatility:yes 6.4%, kelly_volatility:no -8.4%" in out
     assert "index SOLUSD_RTI: 142.2531" in out
+    # the fee structure on the exchange, and whether entries are refused for it
+    assert "quadratic x1\n" in out and "quadratic x2 (entries refused)\n" in out
 
 
 async def test_decisions_need_the_api_tracker_then_show_why(

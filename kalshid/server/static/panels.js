@@ -88,6 +88,8 @@ export function renderMarkets(m) {
     add("NO bid / ask", `${dollarsCents(w.no_bid)} / ${dollarsCents(w.no_ask)}`);
     add("fair (YES)", fair);
     add("edge", edge);
+    const f = w.fees;
+    add("fees", !f ? "–" : `${f.fee_type ? `${f.fee_type} ×${f.fee_multiplier}` : "unknown"}${f.modelled ? "" : " — entries refused"}`);
     box.append(el("div", { class: "market", id: `market-${label}` }, el("h3", {}, `${label}: ${w.ticker}`), dl));
   }
 }
