@@ -9,7 +9,10 @@ It checks, against ``--env demo|prod`` (or any ``--base-url``, e.g. a running ``
 * the order and fill reads answer (``GET /portfolio/orders?limit=1``, ``GET /portfolio/fills?limit=1``);
 * no position or resting order has a fractional count in a KXSOL15M market (that fails: kalshid would not
   start); one in another series is listed as left alone (``GET /portfolio/positions``, ``/orders``);
-* the current KXSOL15M window, found by its computed ticker (``GET /markets/{ticker}``).
+* the current KXSOL15M window, found by its computed ticker (``GET /markets/{ticker}``);
+* the fee structure: the series' (``GET /series/KXSOL15M``) and the current window's event override
+  (``GET /events/{event_ticker}``); it fails unless the effective one is what kalshid models
+  (:func:`kalshid.core.fees.taker_fee_modelled`), since kalshid would refuse every buy otherwise.
 
 Every request goes through :class:`ReadOnlyTransport`, which refuses any method but GET before it
 reaches the network: ``check`` *cannot* write, whatever a bug in it might try. The result is a
@@ -28,7 +31,8 @@ import attrs
 import httpx
 import trio
 
-from kalshid.core.markets import SERIES, market_ticker, window_containing
+from kalshid.core.fees import MODELLED_FEE, taker_fee_modelled
+from kalshid.core.markets import SERIES, event_ticker, market_ticker, window_containing
 from kalshid.core.units import format_dollars
 from kalshid.exchange.errors import ExchangeError
 from kalshid.exchange.kalshi import hosts
@@ -125,6 +129,20 @@ async def run_checks(rest: KalshiRest, now: datetime, *, series: str = SERIES) -
         left = ", ".join(f"{e.kind}{' ' + e.ident if e.ident else ''} in {e.ticker}" for e in aside)
         return f"outside {series}, left alone: {left} ({read})"
 
+    async def fees() -> str:
+        series_fees = await rest.get_series_fees(series)
+        event = await rest.get_event_fees(event_ticker(window_containing(now).close_time, series))
+        fee = event.effective(series_fees.fee)
+        overrides = [f"{name} {value}" for name, value in (("fee_type", event.fee_type_override),
+                                                            ("multiplier", event.fee_multiplier_override))
+                     if value is not None]
+        said = (f"series {series_fees.fee.describe()}; event {event.event_ticker} "
+                f"{'overrides ' + ', '.join(overrides) if overrides else 'no override'}; effective {fee.describe()}")
+        if not taker_fee_modelled(fee):
+            raise ValueError(f"{said}: not the structure kalshid models ({MODELLED_FEE.describe()}): "
+                             f"kalshid would refuse every buy in this window")
+        return f"{said} (kalshid's model)"
+
     async def market() -> str:
         ticker = market_ticker(window_containing(now).close_time, series)
         m = await rest.get_market(ticker)
@@ -138,6 +156,7 @@ async def run_checks(rest: KalshiRest, now: datetime, *, series: str = SERIES) -
     await step("fill reads", fills)
     await step("fractional counts", fractional)
     await step("current window (computed ticker)", market)
+    await step("fee structure", fees)
     return results
 
 
@@ -152,7 +171,8 @@ def render(results: list[CheckResult], base_url: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Check a Kalshi account read-only before trading: auth, balance, rate limits, "
-                          "the order routes' costs and reads, the current KXSOL15M window. Places no order.")
+                          "the order routes' costs and reads, the current KXSOL15M window and its fee structure. "
+                          "Places no order.")
     parser.add_argument("--env", choices=sorted(hosts.ENVIRONMENTS), default=None,
                         help="Kalshi environment (default: exchange.env from the configuration)")
     parser.add_argument("--base-url", default=None,

@@ -4,6 +4,7 @@ key, and nothing but GET ever leaves the client (the read-only transport refuses
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -39,6 +40,9 @@ async def test_check_passes_read_only_on_a_good_account(nursery: trio.Nursery, r
     assert f"{len(results)}/{len(results)} checks passed" in table and current_ticker(sim) in table
     assert {m for m, _ in sent.requests} == {"GET"}, sent.requests
     assert ("GET", f"/trade-api/v2/markets/{current_ticker(sim)}") in sent.requests
+    fees = next(r for r in results if r.name == "fee structure")
+    assert fees.detail.endswith("effective quadratic x1 (kalshid's model)"), table
+    assert ("GET", "/trade-api/v2/series/KXSOL15M") in sent.requests
 
 
 async def test_check_with_an_ed25519_key_and_with_a_wrong_key(nursery: trio.Nursery) -> None:
@@ -143,3 +147,22 @@ async def test_an_empty_or_null_list_passes_the_order_and_fill_checks(rsa_key: r
                                       transport=httpx.MockTransport(respond), now=datetime.fromtimestamp(START, UTC))
     checks = {r.name: r for r in results}
     assert checks["order reads"].ok and checks["fill reads"].ok, checks
+
+
+@pytest.mark.parametrize(("settings", "said"), [
+    ({"fee_multiplier": Decimal(2)}, "series quadratic x2; event KXSOL15M-"),
+    ({"event_fee_type_override": "quadratic_with_combo_maker_fees"}, "effective quadratic_with_combo_maker_fees x1"),
+])
+async def test_check_fails_when_the_fee_structure_is_not_kalshids_model(
+        nursery: trio.Nursery, rsa_key: rsa.RSAPrivateKey, settings: dict[str, object], said: str) -> None:
+    cfg = SimSettings(keys=((signer(rsa_key).key_id, rsa_key.public_key()),), seed=5, start=START, makers=False,
+                      takers=False, graceful_timeout_s=0.2, rate_limits=SimRateLimits(), **settings)  # type: ignore[arg-type]
+    with trio.fail_after(10):
+        sim: SimHandle = await nursery.start(serve_simulator, cfg)
+    with trio.fail_after(30):
+        results = await check_account(sim.rest_base_url, signer(rsa_key), now=sim_now(sim))
+    table = render(results, sim.rest_base_url)
+    failed = [r for r in results if not r.ok]
+    assert [r.name for r in failed] == ["fee structure"], table
+    assert said in failed[0].detail and "not the structure kalshid models (quadratic x1)" in failed[0].detail
+    assert "FAIL  fee structure" in table
