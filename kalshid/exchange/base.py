@@ -106,6 +106,17 @@ class MarketLifecycle:
 
 
 @attrs.frozen
+class EventFeeUpdated:
+    """An ``event_fee_update`` (delivered on the ``market_lifecycle_v2`` channel): an event's fee override
+    set, or cleared (both None: its series' fee structure applies again)."""
+
+    event_ticker: str
+    fee_type_override: str | None
+    fee_multiplier_override: Decimal | None
+    local_time: float
+
+
+@attrs.frozen
 class TradePrinted:
     """A public trade in a market (anyone's)."""
 
@@ -172,7 +183,8 @@ class SubscriptionFailed:
 
 
 FeedEvent = (BookUpdated | IndexPrinted | FillReceived | OrderUpdated | PositionUpdated | MarketLifecycle
-             | TradePrinted | TickerUpdated | FeedStale | FeedResynced | Reconnected | SubscriptionFailed)
+             | EventFeeUpdated | TradePrinted | TickerUpdated | FeedStale | FeedResynced | Reconnected
+             | SubscriptionFailed)
 
 
 class EventSink(Protocol):

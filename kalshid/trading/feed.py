@@ -28,6 +28,7 @@ from kalshid.config import Config
 from kalshid.core.markets import INDEX_ID
 from kalshid.daemon.supervisor import Runtime
 from kalshid.exchange.base import (
+    EventFeeUpdated,
     EventSink,
     FeedEvent,
     FeedStale,
@@ -76,6 +77,8 @@ class Feed:
         self._delivering = False
         self._router: FeedRouter | None = None
         self._recorded_gate = False
+        # an event's fee override set or cleared: the markets room's fee watch takes it (Markets)
+        self.on_fee_update: Callable[[EventFeeUpdated], None] | None = None
 
     def deliver_to_stages(self, on: bool) -> None:
         """Let the feed's events into the strategy's and execution's inboxes, or keep them out."""
@@ -171,6 +174,9 @@ class Feed:
             self.metrics.reconnect("book_resync")
         elif isinstance(event, MarketLifecycle):
             self.p.markets_changed.set()
+        elif isinstance(event, EventFeeUpdated):
+            if self.on_fee_update is not None:
+                self.on_fee_update(event)
         elif isinstance(event, SubscriptionFailed):
             if event.channel in USER_CHANNELS:
                 # the account's own stream: fills and order updates now come only by the REST catch-up

@@ -13,7 +13,9 @@ at the first refresh, whenever the followed windows change, and at least once a 
 exchange time); each followed window's event when the followed windows change (a window is read when it
 is first followed as the next one and again when it becomes the current one). A read that failed is
 tried again at the next refresh (every few seconds); nothing else is read on a refresh where nothing
-changed.
+changed. Between reads, the feed's ``event_fee_update`` (an event's override set or cleared, on the
+``market_lifecycle_v2`` channel) is applied to a followed event as it arrives (:meth:`FeeWatch.apply_update`),
+so an override set while a window trades refuses its buys at once.
 
 Loud: a structure that differs is an error log line and an ``alert`` (``fee_schedule``), once per event
 and structure; an event back to the model is one info line and an info alert (``fee_schedule_model``);
@@ -31,7 +33,7 @@ import attrs
 
 from kalshid.core.fees import MODELLED_FEE, FeeStructure, fee_refusal, taker_fee_modelled
 from kalshid.core.markets import SERIES, WINDOW
-from kalshid.exchange.base import Exchange
+from kalshid.exchange.base import EventFeeUpdated, Exchange
 from kalshid.exchange.errors import ExchangeError
 from kalshid.exchange.types import EventFees, Market
 from kalshid.logs import get_logger
@@ -75,6 +77,7 @@ class FeeWatch:
         self._event_errors: dict[str, str] = {}
         self._followed: tuple[str, ...] = ()
         self._differing: dict[str, FeeStructure] = {}  # event -> the structure alerted (once per event and structure)
+        self._followed_markets: tuple[Market, ...] = ()
         self.markets: tuple[MarketFees, ...] = ()
         self.refusals: Mapping[str, str] = _NONE
         self.reads = 0
@@ -96,7 +99,26 @@ class FeeWatch:
         for event in events:
             if changed or event not in self._events:
                 await self._read_event(exchange, event)
+        self._followed_markets = tuple(followed)
         self._judge(followed)
+
+    def apply_update(self, update: EventFeeUpdated) -> bool:
+        """Apply the feed's ``event_fee_update`` to a followed event and judge its markets again at once;
+        an event not followed is left for its read when it is (returns whether anything changed)."""
+        event = update.event_ticker
+        if event not in self._followed:
+            log.debug("event fee update for an event not followed", event_ticker=event)
+            return False
+        known = self._events.get(event)
+        self._events[event] = EventFees(event, known.series_ticker if known is not None else self.series_ticker,
+                                        update.fee_type_override, update.fee_multiplier_override)
+        self._event_errors.pop(event, None)
+        factor = update.fee_multiplier_override
+        log.info("event fee override updated by the feed", event_ticker=event,
+                 fee_type_override=update.fee_type_override,
+                 fee_multiplier_override=None if factor is None else str(factor))
+        self._judge(self._followed_markets)
+        return True
 
     async def _read_series(self, exchange: Exchange, now: datetime) -> None:
         self.reads += 1

@@ -26,6 +26,7 @@ import trio
 from kalshid.config import Config
 from kalshid.core.tracker import MarketInfo
 from kalshid.daemon.supervisor import Runtime
+from kalshid.exchange.base import EventFeeUpdated
 from kalshid.exchange.errors import ExchangeError
 from kalshid.exchange.kalshi.discovery import find_next_market, find_open_market
 from kalshid.exchange.types import Market
@@ -64,6 +65,7 @@ class Markets:
         self.feed = feed
         self.publish = publish
         self.fees = FeeWatch(lambda kind, data: self.p.publish(kind, data))  # alerts, as every stage's
+        feed.on_fee_update = self.apply_fee_update
 
     async def run(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
         await wait_for_exchange_time(self.clock)
@@ -122,6 +124,14 @@ class Markets:
             log.info("markets", current=new[0], next=new[1], trading_active=status.trading_active)
             self.publish("market_update", {"current": new[0], "next": new[1],
                                            "trading_active": status.trading_active})
+
+
+    def apply_fee_update(self, update: EventFeeUpdated) -> None:
+        """The feed's ``event_fee_update``: applied to the followed markets' fee structures at once (risk
+        reads ``fee_refusals`` on the next proposal), not at the next refresh."""
+        if self.fees.apply_update(update):
+            state = self.p.state
+            state.market_fees, state.fee_refusals = self.fees.markets, self.fees.refusals
 
 
 def _info(m: Market) -> MarketInfo:

@@ -8,7 +8,8 @@ that reads it:
 * market data (books, index prints, trades, tickers, a book going stale or resynced) → strategy;
 * order events (fills, order updates, positions) and ``Reconnected`` → execution;
 * ``MarketLifecycle`` → both (strategy rolls its markets, execution cancels at window end);
-* ``SubscriptionFailed`` → neither (the router's ``observe`` hook logs it).
+* ``SubscriptionFailed`` and ``EventFeeUpdated`` → neither (the router's ``observe`` hook logs the one and
+  hands the other to the markets room's fee watch).
 
 There is no routing task between the feed and the stages: a market-data message is in the
 strategy's inbox when the feed's handler returns, one scheduler pass earlier than through a task.
@@ -37,6 +38,7 @@ import trio
 
 from kalshid.exchange.base import (
     BookUpdated,
+    EventFeeUpdated,
     FeedEvent,
     FeedResynced,
     FeedStale,
@@ -94,7 +96,7 @@ class FeedRouter:
         s = self._s
         if isinstance(event, MARKET_DATA):
             return (s.market_data,) if s.wants_market_data() else ()
-        if isinstance(event, SubscriptionFailed):
+        if isinstance(event, SubscriptionFailed | EventFeeUpdated):
             return ()
         if isinstance(event, MarketLifecycle):
             return tuple(ch for ch, wanted in ((s.market_data, s.wants_market_data()),

@@ -5,12 +5,15 @@ alert goes out once per market; with the simulator's defaults kalshid trades as 
 from __future__ import annotations
 
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 from daemonkit import running_daemon, wait_for
+
+from kalshid.exchange.base import EventFeeUpdated
 
 
 def recorded(daemon: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -86,3 +89,24 @@ async def test_with_the_simulators_defaults_the_markets_trade(tmp_path: Path, au
 
         await wait_for(ordered, limit_s=1800)
     assert "fee_schedule" not in verdict_reasons(tmp_path)
+
+
+async def test_an_override_the_feed_announces_refuses_the_windows_buys_at_once(
+        tmp_path: Path, autojump_clock: object) -> None:
+    async with running_daemon(tmp_path) as (daemon, _sup):
+        control = daemon.control
+        assert control is not None
+        status = await control.status()
+        current = status["market"]
+        event = status["fees"][current]["event"]
+        assert status["fees"][current]["entries"] == "allowed"
+        # as the router hands the feed's event_fee_update to the feed's observer: no refresh, no read between
+        daemon.feed._observe(EventFeeUpdated(event, None, Decimal(2), 0.0))
+        fees = (await control.status())["fees"]
+        assert fees[current]["entries"] == "refused" and "quadratic x2 (series+event)" in fees[current]["detail"]
+        assert daemon.p.state.fee_refusals.keys() == {current}
+        await trio.sleep(60)  # a refresh or more later it still holds: the override stays until cleared
+        assert daemon.p.state.fee_refusals.keys() == {current}
+        daemon.feed._observe(EventFeeUpdated(event, None, None, 0.0))
+        assert (await control.status())["fees"][current]["entries"] == "allowed"
+        assert not daemon.p.state.fee_refusals

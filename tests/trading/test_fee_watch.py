@@ -8,6 +8,7 @@ from typing import Any
 
 from kalshid.core.fees import FeeStructure
 from kalshid.core.markets import market_ticker
+from kalshid.exchange.base import EventFeeUpdated
 from kalshid.exchange.errors import ServerError
 from kalshid.exchange.types import EventFees, Market, SeriesFees
 from kalshid.trading.fees import FeeWatch
@@ -124,3 +125,23 @@ async def test_a_failed_read_refuses_entries_and_is_retried_at_the_next_refresh(
     asked = len(fees.asked)
     await w.refresh(fees, [B, C], OPEN + timedelta(minutes=15, seconds=5))  # type: ignore[arg-type]
     assert fees.asked[asked:] == [f"event {C.event_ticker}"] and w.refusals == {}
+
+
+async def test_the_feeds_fee_update_applies_to_a_followed_event_at_once_without_a_read() -> None:
+    fees = FakeFees()
+    w, published = watch()
+    await w.refresh(fees, [A, B], OPEN)  # type: ignore[arg-type]
+    asked = len(fees.asked)
+    # an override set on the window being traded: refused at once, alerted once, nothing read
+    assert w.apply_update(EventFeeUpdated(A.event_ticker, None, Decimal("1.5"), 0.0))
+    assert set(w.refusals) == {A.ticker} and "quadratic x1.5 (series+event)" in w.refusals[A.ticker]
+    assert [d["kind"] for k, d in published] == ["fee_schedule"] and len(fees.asked) == asked
+    # the next refresh with the same markets keeps it (no read is due), and says nothing again
+    await w.refresh(fees, [A, B], OPEN + timedelta(seconds=5))  # type: ignore[arg-type]
+    assert set(w.refusals) == {A.ticker} and len(published) == 1
+    # cleared: back to the model, entries resume, one info alert
+    assert w.apply_update(EventFeeUpdated(A.event_ticker, None, None, 0.0))
+    assert w.refusals == {} and [d["kind"] for k, d in published] == ["fee_schedule", "fee_schedule_model"]
+    # an event not followed is left for its read when it is
+    assert not w.apply_update(EventFeeUpdated(C.event_ticker, "flat", Decimal(1), 0.0))
+    assert w.refusals == {} and len(published) == 2

@@ -8,6 +8,7 @@ import pytest
 import trio
 
 from kalshid.exchange.base import (
+    EventFeeUpdated,
     FeedEvent,
     FeedStale,
     MarketLifecycle,
@@ -21,6 +22,7 @@ STALE = FeedStale("T", "gap", 0.0)                                      # market
 POSITION = PositionUpdated("T", 1, None, None, None, None, 0.0)         # order event
 LIFECYCLE = MarketLifecycle("T", "settled", 0.0)                        # both stages
 REFUSED = SubscriptionFailed("orderbook_delta", 16, "market not found", ("T",), 0.0)  # neither
+FEES = EventFeeUpdated("E", "quadratic", None, 0.0)                     # neither: the markets room's
 
 
 class Stages:
@@ -50,12 +52,12 @@ class Stages:
 
 async def test_each_event_goes_to_the_stage_that_reads_it_and_is_observed_once() -> None:
     st = Stages()
-    for event in (STALE, POSITION, LIFECYCLE, REFUSED, Reconnected(1, 0.0)):
+    for event in (STALE, POSITION, LIFECYCLE, REFUSED, FEES, Reconnected(1, 0.0)):
         st.router.send_nowait(event)
     md, ex = st.drain()
     assert md == [STALE, LIFECYCLE]
     assert ex == [POSITION, LIFECYCLE, Reconnected(1, 0.0)]
-    assert st.seen == [STALE, POSITION, LIFECYCLE, REFUSED, Reconnected(1, 0.0)]
+    assert st.seen == [STALE, POSITION, LIFECYCLE, REFUSED, FEES, Reconnected(1, 0.0)]
     await st.router.send(POSITION)  # the waiting path routes alike
     await st.router.send(REFUSED)
     assert st.drain() == ([], [POSITION])

@@ -6,6 +6,7 @@ against the simulator the client's book is the REST book on either ``use_yes_pri
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -17,9 +18,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshid.core.book import OrderBook
 from kalshid.exchange import base
+from kalshid.exchange.errors import ProtocolError
 from kalshid.exchange.kalshi.feedconfig import FeedConfig
 from kalshid.exchange.kalshi.feedprotocol import Command, FeedProtocol
 from kalshid.exchange.kalshi.wire import feed
+from kalshid.exchange.kalshi.wire.fields import loads
 from kalshid.exchange.kalshi.ws import KalshiFeed
 from kalshid.exchange.types import OrderRequest
 from tests.exchange.kalshi.client_drive import load_schemas
@@ -86,7 +89,7 @@ def test_a_command_off_the_spec_would_fail_the_contract() -> None:
 
 
 READ_TYPES = ("ticker", "trade", "fill", "user_order", "market_position", "market_lifecycle_v2",
-              "cfbenchmarks_value", "cfbenchmarks_value_5hz")
+              "event_fee_update", "cfbenchmarks_value", "cfbenchmarks_value_5hz")
 
 
 @cache
@@ -128,6 +131,23 @@ def test_the_strike_of_a_lifecycle_message_is_read_where_the_spec_puts_it() -> N
     assert strikes[("created", "INXD-23SEP14-B4487")] == 4487
     assert strikes[("metadata_updated", "KXBTC-25APR30-T0915-B95000")] == 95000
     assert strikes[("metadata_updated", "KXBTC15M-26APR160100-00")] is None  # a subtitle alone
+
+
+def test_an_event_fee_update_is_read_exactly_and_a_missing_override_is_not_a_clearing() -> None:
+    set_, cleared = examples("event_fee_update")
+    event = feed.event_of("event_fee_update", set_["msg"], NOW)
+    assert event == base.EventFeeUpdated("KXBTCD-26MAY2018", "quadratic", Decimal(1), NOW)
+    assert feed.event_of("event_fee_update", cleared["msg"], NOW) == base.EventFeeUpdated(
+        "KXBTCD-26MAY2018", None, None, NOW)
+    exact = feed.event_of("event_fee_update", loads('{"event_ticker": "E", "fee_type_override": null, '
+                                                    '"fee_multiplier_override": 1.25}'), NOW)
+    assert isinstance(exact, base.EventFeeUpdated) and exact.fee_multiplier_override == Decimal("1.25")
+    for bad, said in (({"event_ticker": "E", "fee_type_override": None}, "fee_multiplier_override is missing"),
+                      ({"event_ticker": "E", "fee_type_override": "", "fee_multiplier_override": None}, "empty"),
+                      ({"event_ticker": "E", "fee_type_override": None, "fee_multiplier_override": "2"},
+                       "expected a number")):
+        with pytest.raises(ProtocolError, match=said):
+            feed.event_of("event_fee_update", bad, NOW)
 
 
 def test_the_spec_examples_of_the_book_messages_are_read() -> None:

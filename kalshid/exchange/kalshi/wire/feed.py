@@ -20,6 +20,7 @@ import attrs
 from kalshid.core import wire as w
 from kalshid.core.book import Level
 from kalshid.exchange.base import (
+    EventFeeUpdated,
     FeedEvent,
     FillReceived,
     IndexPrinted,
@@ -30,6 +31,7 @@ from kalshid.exchange.base import (
     TradePrinted,
 )
 from kalshid.exchange.errors import ProtocolError
+from kalshid.exchange.kalshi.wire.fees import fee_type, multiplier
 from kalshid.exchange.kalshi.wire.fields import (
     Obj,
     counts,
@@ -167,6 +169,24 @@ def parse_lifecycle(m: Obj, local_time: float) -> MarketLifecycle:
     )
 
 
+def parse_event_fee_update(m: Obj, local_time: float) -> EventFeeUpdated:
+    """``event_fee_update``: an event's fee override set or cleared. Both overrides are required keys whose
+    value may be null (cleared); a missing one is unreadable rather than read as cleared, which would let
+    kalshid buy at a fee it does not model."""
+    ctx = f"event_fee_update {m.get('event_ticker', '?')}"
+    for key in ("fee_type_override", "fee_multiplier_override"):
+        if key not in m:
+            raise ProtocolError(f"{ctx}: {key} is missing (null clears an override; absent says nothing)")
+    kind = m["fee_type_override"]
+    factor = m["fee_multiplier_override"]
+    return EventFeeUpdated(
+        event_ticker=field(m, "event_ticker", ctx, string),
+        fee_type_override=None if kind is None else field(m, "fee_type_override", ctx, fee_type),
+        fee_multiplier_override=None if factor is None else field(m, "fee_multiplier_override", ctx, multiplier),
+        local_time=local_time,
+    )
+
+
 def _frame(v: Any) -> Mapping[str, Any] | None:
     """A CF Benchmarks frame, sent as an object or as a JSON string."""
     if isinstance(v, str):
@@ -234,5 +254,7 @@ def event_of(typ: object, body: Obj, now: float) -> FeedEvent | None:
         return parse_trade(body, now)
     if typ == "market_lifecycle_v2":
         return parse_lifecycle(body, now)
+    if typ == "event_fee_update":
+        return parse_event_fee_update(body, now)
     log.debug("kalshi_ws_unhandled", type=typ)
     return None
