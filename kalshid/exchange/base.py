@@ -108,12 +108,15 @@ class MarketLifecycle:
 @attrs.frozen
 class EventFeeUpdated:
     """An ``event_fee_update`` (delivered on the ``market_lifecycle_v2`` channel): an event's fee override
-    set, or cleared (both None: its series' fee structure applies again)."""
+    set, or cleared (both None: its series' fee structure applies again). ``error``: the message named the
+    event but its overrides could not be read (both None then, meaning nothing): the event's structure is
+    not known until it is read again."""
 
     event_ticker: str
     fee_type_override: str | None
     fee_multiplier_override: Decimal | None
     local_time: float
+    error: str | None = None
 
 
 @attrs.frozen

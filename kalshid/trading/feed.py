@@ -79,6 +79,8 @@ class Feed:
         self._recorded_gate = False
         # an event's fee override set or cleared: the markets room's fee watch takes it (Markets)
         self.on_fee_update: Callable[[EventFeeUpdated], None] | None = None
+        # the feed reconnected: fee updates sent while it was away were missed (Markets reads them again)
+        self.on_reconnected: Callable[[], None] | None = None
 
     def deliver_to_stages(self, on: bool) -> None:
         """Let the feed's events into the strategy's and execution's inboxes, or keep them out."""
@@ -191,6 +193,8 @@ class Feed:
         elif isinstance(event, Reconnected):
             self.metrics.reconnect("ws")
             self.publish("alert", {"level": "warning", "kind": "reconnected", "attempt": event.attempt})
+            if self.on_reconnected is not None:
+                self.on_reconnected()
 
     def _is_clock_source(self, index_id: str) -> bool:
         """Exchange time comes from the settlement index; from the spot feed only when it replaces it."""

@@ -15,7 +15,11 @@ is first followed as the next one and again when it becomes the current one). A 
 tried again at the next refresh (every few seconds); nothing else is read on a refresh where nothing
 changed. Between reads, the feed's ``event_fee_update`` (an event's override set or cleared, on the
 ``market_lifecycle_v2`` channel) is applied to a followed event as it arrives (:meth:`FeeWatch.apply_update`),
-so an override set while a window trades refuses its buys at once.
+so an override set while a window trades refuses its buys at once. A read answered while such an update
+arrives does not undo it (the update is the newer word). An update kalshid cannot read makes its event's
+structure unknown (buys refused) until the event is read again at the next refresh; after the feed
+reconnects (an update may have been missed while it was away) the followed events are read again at the
+next refresh.
 
 Loud: a structure that differs is an error log line and an ``alert`` (``fee_schedule``), once per event
 and structure; an event back to the model is one info line and an info alert (``fee_schedule_model``);
@@ -78,6 +82,8 @@ class FeeWatch:
         self._followed: tuple[str, ...] = ()
         self._differing: dict[str, FeeStructure] = {}  # event -> the structure alerted (once per event and structure)
         self._followed_markets: tuple[Market, ...] = ()
+        self._updates: dict[str, int] = {}  # event -> the feed's updates applied (a read started before one is stale)
+        self._reread = False  # the feed reconnected: read the followed events again at the next refresh
         self.markets: tuple[MarketFees, ...] = ()
         self.refusals: Mapping[str, str] = _NONE
         self.reads = 0
@@ -93,11 +99,13 @@ class FeeWatch:
             del self._events[gone]
         self._event_errors = {e: why for e, why in self._event_errors.items() if e in events}
         self._differing = {e: f for e, f in self._differing.items() if e in events}
+        self._updates = {e: n for e, n in self._updates.items() if e in events}
+        reread, self._reread = self._reread, False
         if (self.series is None or changed or self._series_read_at is None
                 or now - self._series_read_at >= WINDOW):
             await self._read_series(exchange, now)
         for event in events:
-            if changed or event not in self._events:
+            if changed or reread or event not in self._events:
                 await self._read_event(exchange, event)
         self._followed_markets = tuple(followed)
         self._judge(followed)
@@ -109,6 +117,15 @@ class FeeWatch:
         if event not in self._followed:
             log.debug("event fee update for an event not followed", event_ticker=event)
             return False
+        self._updates[event] = self._updates.get(event, 0) + 1
+        if update.error is not None:
+            self._events.pop(event, None)
+            self._event_errors[event] = f"the feed's event_fee_update was unreadable: {update.error}"
+            log.error("fee structure unknown: the feed's event fee update was unreadable; reading the event "
+                      "again at the next refresh, no new entries in its market meanwhile", event_ticker=event,
+                      error=update.error)
+            self._judge(self._followed_markets)
+            return True
         known = self._events.get(event)
         self._events[event] = EventFees(event, known.series_ticker if known is not None else self.series_ticker,
                                         update.fee_type_override, update.fee_multiplier_override)
@@ -119,6 +136,11 @@ class FeeWatch:
                  fee_multiplier_override=None if factor is None else str(factor))
         self._judge(self._followed_markets)
         return True
+
+    def feed_reconnected(self) -> None:
+        """The feed reconnected: an ``event_fee_update`` sent while it was away was missed, so the followed
+        events are read again at the next refresh."""
+        self._reread = True
 
     async def _read_series(self, exchange: Exchange, now: datetime) -> None:
         self.reads += 1
@@ -136,13 +158,20 @@ class FeeWatch:
 
     async def _read_event(self, exchange: Exchange, event: str) -> None:
         self.reads += 1
+        updates = self._updates.get(event, 0)
         try:
             read = await exchange.get_event_fees(event)
         except ExchangeError as exc:
+            if self._updates.get(event, 0) != updates:
+                return  # the feed's update that came meanwhile stands
             self._events.pop(event, None)
             self._event_errors[event] = f"GET /events/{event} failed: {exc}"
             log.warning("fee structure unknown: the event read failed; retrying at the next refresh, no new "
                         "entries in its market meanwhile", event_ticker=event, error=f"{type(exc).__name__}: {exc}")
+            return
+        if self._updates.get(event, 0) != updates:
+            # the feed updated the event while the read was on the way: the read may predate that update
+            log.info("event fee read answered after the feed's update: the update stands", event_ticker=event)
             return
         self._event_errors.pop(event, None)
         if read.event_ticker != event:

@@ -11,6 +11,8 @@ seeing a window close); a failed refresh is logged and retried on the next round
 Fees: each refresh also brings the followed markets' fee structure up to date (:class:`FeeWatch`, which
 reads only what is due) and publishes it in ``TradingState.market_fees`` / ``fee_refusals`` together
 with the markets, so risk refuses buys in a market whose structure is not kalshid's model or not known.
+The feed's ``event_fee_update`` is applied as it arrives; after the feed reconnects, a refresh starts at
+once and reads the followed events' fee structures again (an update may have been missed meanwhile).
 
 Lifetime: started after the venue and the feed (it uses the REST client and subscribes the feed), and
 ended before them; the stages started after it rely on the markets being known.
@@ -66,6 +68,7 @@ class Markets:
         self.publish = publish
         self.fees = FeeWatch(lambda kind, data: self.p.publish(kind, data))  # alerts, as every stage's
         feed.on_fee_update = self.apply_fee_update
+        feed.on_reconnected = self.feed_reconnected
 
     async def run(self, runtime: Runtime, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
         await wait_for_exchange_time(self.clock)
@@ -132,6 +135,13 @@ class Markets:
         if self.fees.apply_update(update):
             state = self.p.state
             state.market_fees, state.fee_refusals = self.fees.markets, self.fees.refusals
+
+
+    def feed_reconnected(self) -> None:
+        """The feed reconnected: an ``event_fee_update`` may have been missed while it was away, so the
+        followed events' fee structures are read again, at a refresh started now."""
+        self.fees.feed_reconnected()
+        self.p.markets_changed.set()
 
 
 def _info(m: Market) -> MarketInfo:

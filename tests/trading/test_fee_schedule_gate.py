@@ -13,7 +13,7 @@ import pytest
 import trio
 from daemonkit import running_daemon, wait_for
 
-from kalshid.exchange.base import EventFeeUpdated
+from kalshid.exchange.base import EventFeeUpdated, Reconnected
 
 
 def recorded(daemon: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -110,3 +110,21 @@ async def test_an_override_the_feed_announces_refuses_the_windows_buys_at_once(
         daemon.feed._observe(EventFeeUpdated(event, None, None, 0.0))
         assert (await control.status())["fees"][current]["entries"] == "allowed"
         assert not daemon.p.state.fee_refusals
+
+
+async def test_after_the_feed_reconnects_the_followed_events_are_read_again(
+        tmp_path: Path, autojump_clock: object) -> None:
+    async with running_daemon(tmp_path) as (daemon, _sup):
+        control = daemon.control
+        assert control is not None
+        current = (await control.status())["market"]
+        assert current not in daemon.p.state.fee_refusals
+        # an override set while the feed was away: the event_fee_update that said so was never received
+        daemon.p.sim_handle.venue.exchange.event_fee_multiplier_override = Decimal(2)
+        daemon.feed._observe(Reconnected(1, trio.current_time()))
+
+        async def refused() -> bool:
+            return current in daemon.p.state.fee_refusals
+
+        await wait_for(refused, limit_s=60, every_s=1)
+        assert "quadratic x2 (series+event)" in daemon.p.state.fee_refusals[current]

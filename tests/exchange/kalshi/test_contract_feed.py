@@ -142,12 +142,17 @@ def test_an_event_fee_update_is_read_exactly_and_a_missing_override_is_not_a_cle
     exact = feed.event_of("event_fee_update", loads('{"event_ticker": "E", "fee_type_override": null, '
                                                     '"fee_multiplier_override": 1.25}'), NOW)
     assert isinstance(exact, base.EventFeeUpdated) and exact.fee_multiplier_override == Decimal("1.25")
+    # the event named, its overrides unreadable: an update saying so (the event's structure is unknown)
     for bad, said in (({"event_ticker": "E", "fee_type_override": None}, "fee_multiplier_override is missing"),
                       ({"event_ticker": "E", "fee_type_override": "", "fee_multiplier_override": None}, "empty"),
                       ({"event_ticker": "E", "fee_type_override": None, "fee_multiplier_override": "2"},
                        "expected a number")):
-        with pytest.raises(ProtocolError, match=said):
-            feed.event_of("event_fee_update", bad, NOW)
+        unreadable = feed.event_of("event_fee_update", bad, NOW)
+        assert isinstance(unreadable, base.EventFeeUpdated) and unreadable.event_ticker == "E"
+        assert unreadable.error is not None and said in unreadable.error
+        assert (unreadable.fee_type_override, unreadable.fee_multiplier_override) == (None, None)
+    with pytest.raises(ProtocolError, match="missing field 'event_ticker'"):
+        feed.event_of("event_fee_update", {"fee_type_override": None, "fee_multiplier_override": None}, NOW)
 
 
 def test_the_spec_examples_of_the_book_messages_are_read() -> None:
