@@ -159,11 +159,11 @@ class AlertRules:
         return []
 
     def _risk_rejection(self, data: Mapping[str, Any], now: datetime) -> list[Alert]:
-        """A refusal is routine (the dashboard counts them), except the first one of a UTC day at the day's
-        loss limit: from then on risk refuses every buy that would add to the day's loss measure, so the
+        """A refusal is routine (the dashboard counts them), except the first buy of a UTC day refused at the
+        day's loss limit: from then on risk refuses every buy that would add to the day's loss measure, so the
         strategies stop entering until the day rolls over or positions settle."""
-        if data.get("reason") != "max_daily_loss":
-            return []
+        if data.get("reason") != "max_daily_loss" or data.get("action", "buy") != "buy":
+            return []  # a sale refused at the limit (one leg of a hedge) is an exit, not the buys this is about
         day = now.date().isoformat()
         if self._loss_limit_day == day:
             return []

@@ -170,7 +170,7 @@ class RiskStage:
             self.p.orders.release(signal.strategy, signal.ticker)
             self.p.publish("alert", {"level": "info", "kind": "risk_rejection", "reason": verdict.reason.value,
                                      "detail": verdict.detail, "strategy": signal.strategy,
-                                     "ticker": signal.ticker})
+                                     "ticker": signal.ticker, "action": signal.action.value})
             return
         self.counters.bump("approvals")
         # Registered as ours (in flight) before the hand-over: the next proposal's check counts it even
