@@ -136,7 +136,6 @@ class Markets:
             state = self.p.state
             state.market_fees, state.fee_refusals = self.fees.markets, self.fees.refusals
 
-
     def feed_reconnected(self) -> None:
         """The feed reconnected: an ``event_fee_update`` may have been missed while it was away, so the
         followed events' fee structures are read again, at a refresh started now."""
