@@ -5,7 +5,7 @@ and the next one, subscribes the feed to them and publishes them in ``TradingSta
 ``next_market`` and, for the strategy stage, as a new :class:`~kalshid.trading.messages.FollowMarkets`
 in ``TradingState.follow`` (the stage applies it in its own turn), then reports started: the strategy
 knows the markets before it folds its first event. It refreshes every ``MARKET_POLL_S``
-(of exchange time) or as soon as ``Pipeline.markets_changed`` is set (a lifecycle event, the strategy
+(of exchange time) or as soon as ``Pipeline.markets_changed`` is set (a lifecycle event of the series, the strategy
 seeing a window close); a failed refresh is logged and retried on the next round.
 
 Fees: each refresh also brings the followed markets' fee structure up to date (:class:`FeeWatch`, which
