@@ -124,7 +124,7 @@ class Portfolio:
     fees_paid_cc: int = 0
 
     def position(self, ticker: str) -> Position:
-        return self.positions.get(ticker) or Position(ticker)
+        return self.positions.get(ticker) or _no_position(ticker)
 
     def apply_fill(self, fill: Fill) -> Portfolio:
         """The portfolio after ``fill``. Raises :class:`PortfolioError` when selling more than held."""
@@ -201,7 +201,10 @@ class Portfolio:
 
     def worst_case_loss_cc(self) -> int:
         """Σ worst-case settlement loss over open positions."""
-        return sum(p.worst_case_loss_cc for p in self.positions.values())
+        total = 0
+        for p in self.positions.values():  # a loop: a generator costs more than the few positions it sums
+            total += p.worst_case_loss_cc
+        return total
 
     def exposure_by_window(self) -> dict[datetime, int]:
         """Worst-case settlement loss per window, keyed by the window's close time (from the ticker)."""
@@ -219,6 +222,13 @@ class Portfolio:
 
 def _value_cc(side: Side, result: Side) -> int:
     return ONE_DOLLAR_CC if side is result else 0
+
+
+@functools.lru_cache(maxsize=4096)
+def _no_position(ticker: str) -> Position:
+    """``Position(ticker)``, nothing held: frozen, so one is shared per ticker (risk asks for the
+    position of the order's market on every check, and most are of a market not held)."""
+    return Position(ticker)
 
 
 @functools.lru_cache(maxsize=4096)

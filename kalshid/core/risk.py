@@ -48,13 +48,15 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
+from functools import partial
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 import attrs
 
 from kalshid.core.breaker import BreakerStatus, trading_day
 from kalshid.core.fees import taker_fee_cc
+from kalshid.core.lazytext import LazyText, text_of, text_repr
 from kalshid.core.markets import WINDOW
 from kalshid.core.portfolio import Portfolio, window_close
 from kalshid.core.sizing import all_in_cost_cc, max_count_within
@@ -114,7 +116,7 @@ class RestingOrder:
     @property
     def worst_cost_cc(self) -> int:
         """Cash a resting buy can still consume (taker fee assumed, the worst case)."""
-        if self.action is not Action.BUY:
+        if self.action is not _BUY:
             return 0
         return self.count * self.price_cc + taker_fee_cc(self.count, self.price_cc)
 
@@ -182,10 +184,25 @@ class RiskState:
 
 @attrs.frozen
 class Verdict:
+    """The answer to one check. ``detail`` says why, for the log and the journal; the engine may pass it
+    as a function that formats it (:mod:`kalshid.core.lazytext`): the backtest reads no verdict's text,
+    so a refusal's figures are formatted on the first read of :attr:`detail` only. Equality, hashing
+    and ``repr`` use the text."""
+
     approved: bool
     reason: ReasonCode
-    detail: str
+    _detail: LazyText = attrs.field(alias="detail", eq=text_of, repr=text_repr)
     adjusted_count: int | None = None
+
+    @property
+    def detail(self) -> str:
+        """The explanation, formatted (once) if the engine passed a function."""
+        detail = self._detail
+        if isinstance(detail, str):
+            return detail
+        text = detail()
+        object.__setattr__(self, "_detail", text)  # a memo: the value the field stands for is unchanged
+        return text
 
     def count_for(self, intent: OrderIntent) -> int:
         """The count to send: the adjusted one if reduced, else the intent's (0 if rejected)."""
@@ -195,13 +212,22 @@ class Verdict:
 
 
 _AFTER_FILL_LIMITS = (ReasonCode.MAX_WINDOW_EXPOSURE, ReasonCode.MAX_DAILY_LOSS)
+# members read through module names where every check reads them: a member looked up on its enum
+# class costs several times a global's lookup
+_BUY, _YES = Action.BUY, Side.YES
+_HALTED, _REDUCING = BreakerStatus.HALTED, BreakerStatus.REDUCING
 # Above 99¢ a contract that pairs off lowers the worst case by less than the cent a fee step can add,
 # so the day's loss measure need not be lowest where pairing stops; such a buy is not searched.
 _PAIRING_SEARCH_MAX_PRICE_CC = 9_900
 
 
-def _reject(reason: ReasonCode, detail: str) -> Verdict:
+def _reject(reason: ReasonCode, detail: LazyText) -> Verdict:
     return Verdict(False, reason, detail)
+
+
+def _over_limit(template: str, amount_cc: int, limit_cc: int) -> str:
+    """A size limit's detail: ``template`` with the amount and the limit in dollars."""
+    return template.format(format_dollars(amount_cc), format_dollars(limit_cc))
 
 
 @attrs.frozen
@@ -220,11 +246,11 @@ class RiskEngine:
             close = window_close(intent.ticker)
         except ValueError as exc:
             return _reject(ReasonCode.INVALID_ORDER, str(exc))
-        buying = intent.action is Action.BUY
+        buying = intent.action is _BUY
 
-        if state.breaker_status is BreakerStatus.HALTED:
+        if state.breaker_status is _HALTED:
             return _reject(ReasonCode.BREAKER_HALTED, "circuit breaker is HALTED")
-        if buying and state.breaker_status is BreakerStatus.REDUCING:
+        if buying and state.breaker_status is _REDUCING:
             return _reject(ReasonCode.BREAKER_REDUCING, "circuit breaker allows exits only")
         if buying and state.position_mismatches:
             return _reject(ReasonCode.POSITION_MISMATCH,
@@ -250,10 +276,14 @@ class RiskEngine:
 
         if not buying:
             return self._check_sell(intent, state, _Totals(intent.ticker, close, state))
-        held = state.portfolio.positions.get(intent.ticker)
-        if held is None or not held.is_open:  # a market held open is already counted: no limit to reach
+        positions = state.portfolio.positions
+        held = positions.get(intent.ticker)
+        # a market held open is already counted: no limit to reach; nor when the positions and resting
+        # orders together are fewer than the limit (the markets they make are not more)
+        if (held is None or not held.is_open) and \
+                len(positions) + len(state.resting) >= self.limits.max_concurrent_positions:
             open_markets = state.portfolio.open_tickers() | {
-                r.ticker for r in state.resting if r.action is Action.BUY and r.count > 0}
+                r.ticker for r in state.resting if r.action is _BUY and r.count > 0}
             if intent.ticker not in open_markets and len(open_markets) >= self.limits.max_concurrent_positions:
                 return _reject(ReasonCode.MAX_CONCURRENT_POSITIONS,
                                f"{len(open_markets)} markets open or with resting buys >= "
@@ -268,15 +298,16 @@ class RiskEngine:
             return _reject(ReasonCode.INSUFFICIENT_POSITION,
                            f"selling {intent.count} {intent.side.value}: {held} held, {committed} already "
                            f"offered by resting sells")
-        after = t.after(intent, intent.count, taker_fee_cc(intent.count, intent.price_cc))
-        available = state.portfolio.cash_cc + after.cash_delta - t.reserved
+        cash_delta, realized_delta, loss_after = t.after(intent, intent.count,
+                                                         taker_fee_cc(intent.count, intent.price_cc))
+        available = state.portfolio.cash_cc + cash_delta - t.reserved
         if available < 0:  # a fee above the proceeds (a sale near $0) must still be payable
             return _reject(ReasonCode.INSUFFICIENT_CASH,
                            f"the sale's fee exceeds its proceeds and cash: available after "
                            f"{format_dollars(available)}")
         others, resting_in_window = t.window()
         window_before = others + t.old_loss_cc + resting_in_window
-        window_after = others + after.loss_cc + resting_in_window
+        window_after = others + loss_after + resting_in_window
         if window_after > self.limits.max_window_exposure_cc and window_after > window_before:
             # selling one leg of a hedge turns a covered pair back into a naked, losable position
             return _reject(ReasonCode.MAX_WINDOW_EXPOSURE,
@@ -284,7 +315,7 @@ class RiskEngine:
                            f"{format_dollars(window_after)} (limit "
                            f"{format_dollars(self.limits.max_window_exposure_cc)})")
         before = t.loss_measure_cc(0, t.old_loss_cc)
-        after_measure = t.loss_measure_cc(after.realized_delta, after.loss_cc)
+        after_measure = t.loss_measure_cc(realized_delta, loss_after)
         if after_measure > self.limits.max_daily_loss_cc and after_measure > before:
             return _reject(ReasonCode.MAX_DAILY_LOSS,
                            f"day's loss measure would rise from {format_dollars(before)} to "
@@ -293,8 +324,7 @@ class RiskEngine:
         return Verdict(True, ReasonCode.APPROVED, "exit")
 
     def _check_buy_size(self, intent: OrderIntent, t: _Totals) -> Verdict:
-        # the whole order's detail is read only by a reduction (or when it is the one-contract answer)
-        full = self._buy_violation(intent, intent.count, t, detail=intent.count == 1)
+        full = self._buy_violation(intent, intent.count, t)
         if full is None:
             return Verdict(True, ReasonCode.APPROVED, "all limits pass")
         # Every limit passes for fewer contracts if it passes for more, except that a buy pairing off
@@ -313,8 +343,7 @@ class RiskEngine:
         # The largest smaller count within the cost limits is usually the answer, and only the limits
         # that need the portfolio after the fill are searched below it.
         hi = self._within_cost_limits(intent, t)
-        # its detail is read only when it is also the one-contract answer below
-        at_hi = self._buy_violation(intent, hi, t, detail=hi == 1) if hi >= 1 else full
+        at_hi = self._buy_violation(intent, hi, t) if hi >= 1 else full
         if at_hi is None:
             return self._reduced(intent, hi, t)
         if not one_known:
@@ -328,13 +357,13 @@ class RiskEngine:
         pass running from ``lo`` up (a binary search, each count checked exactly)."""
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if self._buy_violation(intent, mid, t, detail=False) is None:
+            if self._buy_violation(intent, mid, t) is None:
                 lo = mid
             else:
                 hi = mid - 1
         return self._reduced(intent, lo, t)
 
-    def _one_breaks(self, intent: OrderIntent, one: tuple[ReasonCode, str], t: _Totals) -> Verdict:
+    def _one_breaks(self, intent: OrderIntent, one: tuple[ReasonCode, LazyText], t: _Totals) -> Verdict:
         """The verdict on a buy one contract of which breaks a limit (``one``): rejected with that
         contract's reason, unless the buy pairs off contracts the position holds on the other side.
 
@@ -345,15 +374,18 @@ class RiskEngine:
         before it, where the last saving is partial) or evens the sides, capped by the cost limits; the
         counts that pass, if any, run through one of those: the answer is searched up from the largest
         of them that passes; if none does, no count does."""
-        held, other = t.old.count(intent.side), t.old.count(intent.side.other)
+        old = t.old
+        # the sides' counts read directly (Position.count and Side.other are calls): this runs on every
+        # buy refused at the window or daily-loss limit
+        held, other = (old.yes_count, old.no_count) if intent.side is _YES else (old.no_count, old.yes_count)
         pairs = other - held
         if one[0] not in _AFTER_FILL_LIMITS or pairs < 2 or intent.price_cc > _PAIRING_SEARCH_MAX_PRICE_CC:
             return _reject(*one)
-        worst = t.old.cost_basis_cc - held * ONE_DOLLAR_CC  # the position's worst case, before the clamp at 0
+        worst = old.cost_basis_cc - held * ONE_DOLLAR_CC  # the position's worst case, before the clamp at 0
         covered = -(-worst // (ONE_DOLLAR_CC - intent.price_cc)) if worst > 0 else 0  # contracts to cover it
         hi = self._within_cost_limits(intent, t)
         for lowest in sorted({min(n, hi) for n in (covered - 1, covered, pairs)}, reverse=True):
-            if lowest >= 2 and self._buy_violation(intent, lowest, t, detail=False) is None:
+            if lowest >= 2 and self._buy_violation(intent, lowest, t) is None:
                 return self._largest_passing(intent, lowest, hi, t)
         return _reject(*one)
 
@@ -368,48 +400,39 @@ class RiskEngine:
         with that reason when ``count`` contracts would not reach the strategy's ``min_edge``."""
         full = self._buy_violation(intent, intent.count, t)
         assert full is not None  # the whole order was found to break a limit
+        breach = text_of(full[1])
         if intent.fair_prob is not None:
             edge = intent.fair_prob - all_in_cost_cc(count, intent.price_cc) / (count * ONE_DOLLAR_CC)
             if edge < intent.min_edge:
-                return _reject(full[0], f"{full[1]}; the {count} contract(s) within it would have an edge of "
+                return _reject(full[0], f"{breach}; the {count} contract(s) within it would have an edge of "
                                         f"{edge:.4f} after their fee, below the strategy's min_edge "
                                         f"{intent.min_edge:g}")
-        return Verdict(True, ReasonCode.REDUCED, f"reduced from {intent.count} to {count}: {full[1]}",
+        return Verdict(True, ReasonCode.REDUCED, f"reduced from {intent.count} to {count}: {breach}",
                        adjusted_count=count)
 
-    def _buy_violation(self, intent: OrderIntent, count: int, t: _Totals,
-                       detail: bool = True) -> tuple[ReasonCode, str] | None:
-        """The first limit a buy of ``count`` breaks, with its detail (``""`` without ``detail``), or None."""
+    def _buy_violation(self, intent: OrderIntent, count: int, t: _Totals) -> tuple[ReasonCode, LazyText] | None:
+        """The first limit a buy of ``count`` breaks, with its detail, or None. The detail is formatted
+        when read: most violations are steps of a search or a refusal the backtest does not read."""
         lim = self.limits
         fee = taker_fee_cc(count, intent.price_cc)
         cost = count * intent.price_cc + fee
         if cost > lim.max_position_size_cc:
-            return (ReasonCode.MAX_TRADE_SIZE, f"cost {format_dollars(cost)} incl. fee > per-trade cap "
-                                               f"{format_dollars(lim.max_position_size_cc)}" if detail else "")
+            return ReasonCode.MAX_TRADE_SIZE, partial(_over_limit, "cost {} incl. fee > per-trade cap {}", cost,
+                                                      lim.max_position_size_cc)
         available = t.state.portfolio.cash_cc - t.reserved
         if cost > available:
-            return (ReasonCode.INSUFFICIENT_CASH, f"cost {format_dollars(cost)} > available cash "
-                                                  f"{format_dollars(available)}" if detail else "")
-        after = t.after(intent, count, fee)
+            return ReasonCode.INSUFFICIENT_CASH, partial(_over_limit, "cost {} > available cash {}", cost, available)
+        _cash_delta, realized_delta, loss_after = t.after(intent, count, fee)
         others, resting_in_window = t.window()
-        window = others + after.loss_cc + resting_in_window
+        window = others + loss_after + resting_in_window
         if window > lim.max_window_exposure_cc:
-            return (ReasonCode.MAX_WINDOW_EXPOSURE, f"window exposure {format_dollars(window)} > "
-                                                    f"{format_dollars(lim.max_window_exposure_cc)}" if detail else "")
-        loss = t.loss_measure_cc(after.realized_delta, after.loss_cc)
+            return ReasonCode.MAX_WINDOW_EXPOSURE, partial(_over_limit, "window exposure {} > {}", window,
+                                                           lim.max_window_exposure_cc)
+        loss = t.loss_measure_cc(realized_delta, loss_after)
         if loss > lim.max_daily_loss_cc:
-            return (ReasonCode.MAX_DAILY_LOSS, f"day's loss measure {format_dollars(loss)} > "
-                                               f"{format_dollars(lim.max_daily_loss_cc)}" if detail else "")
+            return ReasonCode.MAX_DAILY_LOSS, partial(_over_limit, "day's loss measure {} > {}", loss,
+                                                      lim.max_daily_loss_cc)
         return None
-
-
-class _After(NamedTuple):
-    """The order's ticker after a worst-case fill: the changes to cash and realised P&L, and the
-    position's worst-case settlement loss (0 once it is closed: the portfolio drops it)."""
-
-    cash_delta: int
-    realized_delta: int
-    loss_cc: int
 
 
 class _Totals:
@@ -428,30 +451,42 @@ class _Totals:
         self.old = state.portfolio.position(ticker)
         self.old_loss_cc = self.old.worst_case_loss_cc
         self.open_loss_cc = state.portfolio.worst_case_loss_cc()
-        self.reserved = sum(r.worst_cost_cc for r in state.resting)
+        # the sums over a handful of positions and resting orders as loops: a generator costs more
+        # than the few items it sums
+        reserved = 0
+        for r in state.resting:
+            reserved += r.worst_cost_cc
+        self.reserved = reserved
         self._window: tuple[int, int] | None = None
 
     def window(self) -> tuple[int, int]:
         """``(other positions' worst-case loss in the order's window, resting buys' reserve in it)``."""
         if self._window is None:
-            positions = self.state.portfolio.positions
-            others = sum(p.worst_case_loss_cc for t, p in positions.items()
-                         if window_close(t) == self.close and t != self.ticker)
-            resting = sum(r.worst_cost_cc for r in self.state.resting if window_close(r.ticker) == self.close)
+            close, ticker = self.close, self.ticker
+            others = resting = 0
+            for t, p in self.state.portfolio.positions.items():
+                if t != ticker and window_close(t) == close:
+                    others += p.worst_case_loss_cc
+            for r in self.state.resting:
+                if window_close(r.ticker) == close:
+                    resting += r.worst_cost_cc
             self._window = (others, resting)
         return self._window
 
-    def after(self, intent: OrderIntent, count: int, fee: int) -> _After:
-        """The order's ticker after ``count`` fill at the limit, paying the taker fee ``fee``."""
+    def after(self, intent: OrderIntent, count: int, fee: int) -> tuple[int, int, int]:
+        """The order's ticker after ``count`` fill at the limit, paying the taker fee ``fee``:
+        ``(change to cash, change to realised P&L, the position's worst-case settlement loss)`` (the
+        loss 0 once the position is closed: the portfolio drops it). A plain tuple: a named one costs
+        a call to make, on every limit evaluated."""
         old = self.old
-        if (old.no_count if intent.side is Side.YES else old.yes_count) == 0 and intent.action is Action.BUY:
+        if (old.no_count if intent.side is _YES else old.yes_count) == 0 and intent.action is _BUY:
             # nothing on the other side to pair off: the position's worst case is its cost basis, which
             # the buy raises by its notional (a buy adds count × price and realises nothing but the fee)
             notional = count * intent.price_cc
-            return _After(-notional - fee, -fee, self.old_loss_cc + notional)
+            return -notional - fee, -fee, self.old_loss_cc + notional
         pos, cash_delta, realized_delta = self.state.portfolio.position_after(
             intent.ticker, intent.side, intent.action, count, intent.price_cc, fee)
-        return _After(cash_delta, realized_delta, pos.worst_case_loss_cc if pos.is_open else 0)
+        return cash_delta, realized_delta, pos.worst_case_loss_cc if pos.is_open else 0
 
     def loss_measure_cc(self, realized_delta: int, position_loss_cc: int) -> int:
         """:meth:`RiskState.loss_measure_cc` with the order's position's worst-case loss replaced by

@@ -12,12 +12,12 @@ Kalshi books show bids only: the YES ask is ``$1 − best NO bid`` and the NO as
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 
 import attrs
 
+from kalshid.core.lazytext import LazyText, text_of, text_repr
 from kalshid.core.sizing import all_in_cost_cc
 from kalshid.core.slots import slot_setters
 from kalshid.core.units import ONE_DOLLAR_CC, check_price_cc, complement
@@ -165,12 +165,8 @@ class MarketView:
         return self.open_time <= self.now < self.close_time
 
 
-def _reason_text(reason: str | Callable[[], str]) -> str:
-    return reason if isinstance(reason, str) else reason()
-
-
-def _rest_of_target(reason: str | Callable[[], str], target: int) -> str:
-    return f"{_reason_text(reason)} (rest of a target of {target})"
+def _rest_of_target(reason: LazyText, target: int) -> str:
+    return f"{text_of(reason)} (rest of a target of {target})"
 
 
 @attrs.frozen
@@ -180,9 +176,10 @@ class Signal:
     that the signal's *side* pays (``1 − P(YES)`` for a NO signal). ``edge`` is ``fair_prob`` minus the
     all-in cost per contract (probability units, net of the taker fee); ``confidence`` is in [0, 1].
 
-    ``reason`` is the human explanation. A strategy may pass it as a function that formats it: most
-    signals end at the decision rule (already at target, busy) and nobody reads their text, so it is
-    formatted on the first read of :attr:`reason` only. Equality, hashing and ``repr`` use the text."""
+    ``reason`` is the human explanation. A strategy may pass it as a function that formats it
+    (:mod:`kalshid.core.lazytext`): most signals end at the decision rule (already at target, busy) and
+    nobody reads their text, so it is formatted on the first read of :attr:`reason` only. Equality,
+    hashing and ``repr`` use the text."""
 
     strategy: str
     ticker: str
@@ -193,8 +190,7 @@ class Signal:
     fair_prob: float
     edge: float
     confidence: float
-    _reason: str | Callable[[], str] = attrs.field(alias="reason", eq=_reason_text,
-                                                   repr=lambda r: repr(_reason_text(r)))
+    _reason: LazyText = attrs.field(alias="reason", eq=text_of, repr=text_repr)
     created_at: datetime
 
     @property
@@ -262,7 +258,7 @@ def market_view_unchecked(ticker: str, open_time: datetime, close_time: datetime
 
 
 def signal_unchecked(strategy: str, ticker: str, side: Side, action: Action, price_cc: int, count: int,
-                     fair_prob: float, edge: float, confidence: float, reason: str | Callable[[], str],
+                     fair_prob: float, edge: float, confidence: float, reason: LazyText,
                      created_at: datetime) -> Signal:
     """``Signal(...)`` without its checks (:mod:`kalshid.core.slots`): for a strategy whose price and
     count come from :func:`kalshid.core.sizing.size_binary` (a valid price, a count > 0), whose

@@ -67,6 +67,9 @@ class MarketTracker:
         self._feed_seen_at: datetime | None = None
         # closing()'s last answer: (the market's listing facts, the newest print, the observation)
         self._closing_memo: tuple[MarketInfo, IndexPrint, ClosingObservation] | None = None
+        # view()'s last answer and what it was built from: (listing facts, now, newest print, bankroll,
+        # max count, the view)
+        self._view_memo: tuple[MarketInfo, datetime, IndexPrint | None, int, int, MarketView] | None = None
 
     # --- inputs -------------------------------------------------------------------------------
     def set_markets(self, markets: list[MarketInfo]) -> None:
@@ -204,11 +207,18 @@ class MarketTracker:
     def view(self, ticker: str, *, bankroll_cc: int, max_count: int) -> MarketView | None:
         """The strategy input for ``ticker`` at the current exchange time, or ``None`` if unknown."""
         tracked = self._markets.get(ticker)
-        if tracked is None or self._now is None:
+        now = self._now
+        if tracked is None or now is None:
             return None
         info = tracked.info
         prints = self._prints
         last = prints[-1] if prints else None
+        memo = self._view_memo
+        if memo is not None and memo[0] is info and memo[1] is now and memo[2] is last \
+                and memo[3] == bankroll_cc and memo[4] == max_count:
+            # nothing a view reads has changed since the last one (frozen: it is the same value, shared);
+            # a burst of book changes at one exchange time asks for the same view again
+            return memo[5]
         if last is None or last.ts < tracked.closing_start:
             # before the closing window nothing is observed: what closing() answers, without its search
             closing_sum, closing_count, closing_source, closing_note = 0.0, 0, OWN, ""
@@ -216,20 +226,22 @@ class MarketTracker:
             closing = self.closing(ticker)
             closing_sum, closing_count = closing.observed_sum, closing.observed_count
             closing_source, closing_note = closing.source, closing.note
-        bankroll_cc = bankroll_cc if bankroll_cc > 0 else 0
-        max_count = max_count if max_count > 0 else 0
+        bankroll = bankroll_cc if bankroll_cc > 0 else 0
+        count = max_count if max_count > 0 else 0
         if tracked.checked is not info or closing_count or closing_sum:
             # positional (MarketView's field order); the first view of these listing facts, and every
             # view with closing prints, passes the checks
-            view = MarketView(ticker, info.open_time, info.close_time, self._now, info.floor_strike,
-                              bankroll_cc, max_count, closing_sum, closing_count, closing_source, closing_note)
+            view = MarketView(ticker, info.open_time, info.close_time, now, info.floor_strike,
+                              bankroll, count, closing_sum, closing_count, closing_source, closing_note)
             tracked.checked = info
-            return view
-        # the same listing facts passed the checks; now is an exchange time from a checked print or
-        # book top, the sizing context is clamped at 0, nothing is observed yet: no check can fail
-        return market_view_unchecked(ticker, info.open_time, info.close_time, self._now, info.floor_strike,
-                                     bankroll_cc, max_count, closing_sum, closing_count, closing_source,
-                                     closing_note)
+        else:
+            # the same listing facts passed the checks; now is an exchange time from a checked print or
+            # book top, the sizing context is clamped at 0, nothing is observed yet: no check can fail
+            view = market_view_unchecked(ticker, info.open_time, info.close_time, now, info.floor_strike,
+                                         bankroll, count, closing_sum, closing_count, closing_source,
+                                         closing_note)
+        self._view_memo = (info, now, last, bankroll_cc, max_count, view)
+        return view
 
     def book_age_seconds(self, ticker: str) -> float | None:
         """Seconds since the book was last confirmed by the live feed; ``None`` if stale or unseen."""
@@ -237,9 +249,13 @@ class MarketTracker:
         if tracked is None or tracked.stale or tracked.book is None or self._now is None:
             return None
         confirmed = self._feed_seen_at or tracked.book.updated_at
-        return max(0.0, (self._now - confirmed).total_seconds())
+        age = (self._now - confirmed).total_seconds()
+        return age if age > 0.0 else 0.0  # max(0.0, age), written out: asked on every proposal
 
     def index_age_seconds(self, now: datetime) -> float | None:
         """Seconds between ``now`` and the newest index print; ``None`` before the first print."""
-        last = self.last_print
-        return None if last is None else max(0.0, (now - last.ts).total_seconds())
+        prints = self._prints
+        if not prints:
+            return None
+        age = (now - prints[-1].ts).total_seconds()
+        return age if age > 0.0 else 0.0  # max(0.0, age), written out: asked on every proposal

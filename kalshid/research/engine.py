@@ -267,12 +267,13 @@ class Replay:
         self.ledger = self.ledger.rolled(now, self.portfolio, self.settings.risk.day_rollover)
         book_age = self.tracker.book_age_seconds(signal.ticker)
         index_age = book_age if signal.ticker in self.index_gate_exempt else self.tracker.index_age_seconds(now)
-        state = RiskState(portfolio=self.portfolio, ledger=self.ledger, breaker_status=self.breaker.status,
-                          resting=self._resting_for_risk(), book_age_seconds=book_age, index_age_seconds=index_age)
+        resting = self._resting_for_risk() if self.pending or self.resting else ()
+        # positional (RiskState's field order): keywords cost a third of the construction
+        state = RiskState(self.portfolio, self.ledger, self.breaker.status, resting, book_age, index_age)
         intent = order_intent(signal, self.registry.get(signal.strategy).min_edge)
         verdict = self.engine.check(intent, state, now)
         count = verdict.count_for(intent)
-        self.result.signals.append(SignalRecord.of(signal, verdict.reason.value, count,
+        self.result.signals.append(SignalRecord.of(signal, verdict.reason._value_, count,
                                                    self._minutes_left(signal.ticker, now)))
         if not verdict.approved or count <= 0:
             self.result.counters[_REJECTED_COUNTERS[verdict.reason._value_]] += 1

@@ -71,7 +71,7 @@ class SignalRecord:
 
     @classmethod
     def of(cls, s: Signal, verdict: str, approved_count: int, minutes_left: float | None) -> SignalRecord:
-        return cls(s.created_at, s.strategy, s.ticker, s.side.value, s.price_cc, s.count, s.fair_prob, s.edge,
+        return cls(s.created_at, s.strategy, s.ticker, s.side._value_, s.price_cc, s.count, s.fair_prob, s.edge,
                    verdict, approved_count, minutes_left)
 
 

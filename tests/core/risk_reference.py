@@ -58,8 +58,7 @@ class ReferenceRiskEngine(RiskEngine):
                            f"{format_dollars(after)} (limit {format_dollars(self.limits.max_daily_loss_cc)})")
         return Verdict(True, ReasonCode.APPROVED, "exit")
 
-    def _buy_violation(self, intent: OrderIntent, count: int, t: _Totals,
-                       detail: bool = True) -> tuple[ReasonCode, str] | None:
+    def _buy_violation(self, intent: OrderIntent, count: int, t: _Totals) -> tuple[ReasonCode, str] | None:
         lim, state, close = self.limits, t.state, t.close
         fill = self._fill(intent, count)
         cost = count * intent.price_cc + fill.fee_cc

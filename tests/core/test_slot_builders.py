@@ -1,6 +1,7 @@
 """The builders that fill a frozen value's slots without its constructor's checks
 (:mod:`kalshid.core.slots`) give the value the checked constructor gives, field for field; the
-tracker still checks a market's listing facts before it builds unchecked views of it."""
+tracker still checks a market's listing facts before it builds unchecked views of it, and shares a view
+only while nothing it reads has changed."""
 
 from __future__ import annotations
 
@@ -88,6 +89,42 @@ def test_tracker_views_are_checked_views_second_by_second() -> None:
                            closing.observed_sum if closing else 0.0, closing.observed_count if closing else 0,
                            closing.source if closing else "own", closing.note if closing else "")
         _same(view, plain)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["index", "book", "view"]), st.integers(0, 1), st.integers(-1, 2)),
+                max_size=60))
+def test_a_shared_view_is_the_view_built_again(ops: list[tuple[str, int, int]]) -> None:
+    """The tracker shares its last view while nothing a view reads has changed: at each step, under
+    bursts of books and prints at one exchange time around the closing window, its view is the one
+    built afresh (the memo cleared)."""
+    info = MarketInfo("T", T0, T0 + timedelta(minutes=15), 150.0)
+    tracker = _tracker(info)
+    at = T0 + timedelta(minutes=14, seconds=-2)
+    for i, (kind, step, bankroll) in enumerate(ops):
+        at += timedelta(seconds=step)
+        if kind == "index":
+            tracker.on_index(IndexPrint(at, 150.0 + i / 100))
+        elif kind == "book":
+            tracker.on_book(BookTop("T", 4_000 + i, 3, 5_000, 4, at), stale=False)
+        view = tracker.view("T", bankroll_cc=bankroll, max_count=5)
+        tracker._view_memo = None
+        _same(view, tracker.view("T", bankroll_cc=bankroll, max_count=5))
+
+
+def test_a_view_is_shared_until_what_it_reads_changes() -> None:
+    info = MarketInfo("T", T0, T0 + timedelta(minutes=15), 150.0)
+    tracker = _tracker(info)
+    at = T0 + timedelta(minutes=14, seconds=30)  # inside the closing window
+    tracker.on_book(BookTop("T", 4_000, 3, 5_000, 4, at), stale=False)
+    first = tracker.view("T", bankroll_cc=10, max_count=5)
+    assert tracker.view("T", bankroll_cc=10, max_count=5) is first
+    tracker.on_book(BookTop("T", 4_100, 3, 5_000, 4, at), stale=False)  # the same exchange time
+    assert tracker.view("T", bankroll_cc=10, max_count=5) is first
+    for changed in (tracker.view("T", bankroll_cc=11, max_count=5), tracker.view("T", bankroll_cc=11, max_count=6)):
+        assert changed is not first
+    tracker.on_index(IndexPrint(at, 151.0))  # a print at the book's time: a closing print more
+    after = tracker.view("T", bankroll_cc=11, max_count=6)
+    assert after.closing_count == first.closing_count + 1 and after.now == first.now
 
 
 @pytest.mark.parametrize("bad", [
