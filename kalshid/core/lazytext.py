@@ -23,3 +23,13 @@ def text_of(value: LazyText) -> str:
 def text_repr(value: LazyText) -> str:
     """The ``repr`` of the text (an attrs field's ``repr``)."""
     return repr(text_of(value))
+
+
+def read_once(owner: object, slot: str, value: LazyText) -> str:
+    """The text ``value`` (``owner``'s field ``slot``) stands for; a function is called on this first read
+    and its text kept in the field in its place (a memo: the value the field stands for is unchanged)."""
+    if isinstance(value, str):
+        return value
+    text = value()
+    object.__setattr__(owner, slot, text)
+    return text

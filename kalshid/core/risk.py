@@ -56,7 +56,7 @@ import attrs
 
 from kalshid.core.breaker import BreakerStatus, trading_day
 from kalshid.core.fees import taker_fee_cc
-from kalshid.core.lazytext import LazyText, text_of, text_repr
+from kalshid.core.lazytext import LazyText, read_once, text_of, text_repr
 from kalshid.core.markets import WINDOW
 from kalshid.core.portfolio import Portfolio, window_close
 from kalshid.core.sizing import all_in_cost_cc, max_count_within
@@ -197,12 +197,7 @@ class Verdict:
     @property
     def detail(self) -> str:
         """The explanation, formatted (once) if the engine passed a function."""
-        detail = self._detail
-        if isinstance(detail, str):
-            return detail
-        text = detail()
-        object.__setattr__(self, "_detail", text)  # a memo: the value the field stands for is unchanged
-        return text
+        return read_once(self, "_detail", self._detail)
 
     def count_for(self, intent: OrderIntent) -> int:
         """The count to send: the adjusted one if reduced, else the intent's (0 if rejected)."""

@@ -17,7 +17,7 @@ from functools import partial
 
 import attrs
 
-from kalshid.core.lazytext import LazyText, text_of, text_repr
+from kalshid.core.lazytext import LazyText, read_once, text_of, text_repr
 from kalshid.core.sizing import all_in_cost_cc
 from kalshid.core.slots import slot_setters
 from kalshid.core.units import ONE_DOLLAR_CC, check_price_cc, complement
@@ -196,12 +196,7 @@ class Signal:
     @property
     def reason(self) -> str:
         """The explanation, formatted (once) if the strategy passed a function."""
-        reason = self._reason
-        if isinstance(reason, str):
-            return reason
-        text = reason()
-        object.__setattr__(self, "_reason", text)  # a memo: the value the field stands for is unchanged
-        return text
+        return read_once(self, "_reason", self._reason)
 
     def with_count(self, count: int) -> Signal:
         """This signal for ``count`` contracts (> 0): ``attrs.evolve(self, count=count)`` without the

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -67,3 +68,16 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]], *, limit_s: float, 
     with trio.fail_after(limit_s):
         while not await predicate():  # noqa: ASYNC110 (polling state owned by other tasks)
             await trio.sleep(every_s)
+
+
+def published_events(daemon: TradingDaemon) -> list[tuple[str, dict[str, Any]]]:
+    """Every event ``daemon`` publishes from now on, as ``(kind, data)``; the events still go out."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    publish = daemon.p.publish
+
+    def recording(kind: str, data: dict[str, Any]) -> None:
+        events.append((kind, data))
+        publish(kind, data)
+
+    daemon.p.publish = recording
+    return events

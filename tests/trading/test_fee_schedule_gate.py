@@ -11,22 +11,9 @@ from typing import Any
 
 import pytest
 import trio
-from daemonkit import running_daemon, wait_for
+from daemonkit import published_events, running_daemon, wait_for
 
 from kalshid.exchange.base import EventFeeUpdated, Reconnected
-
-
-def recorded(daemon: Any) -> list[tuple[str, dict[str, Any]]]:
-    """Every event the daemon publishes from now on."""
-    events: list[tuple[str, dict[str, Any]]] = []
-    publish = daemon.p.publish
-
-    def recording(kind: str, data: dict[str, Any]) -> None:
-        events.append((kind, data))
-        publish(kind, data)
-
-    daemon.p.publish = recording
-    return events
 
 
 def verdict_reasons(tmp_path: Path) -> dict[str, int]:
@@ -44,7 +31,7 @@ async def test_no_buy_where_the_fee_structure_is_not_kalshids_model(
     async with running_daemon(tmp_path, **env) as (daemon, _sup):
         control = daemon.control
         assert control is not None
-        events = recorded(daemon)
+        events = published_events(daemon)
         # the markets were judged before they were followed: both refused from the start
         status = await control.status()
         assert status["fees"] and all(f["entries"] == "refused" and said in f["detail"]

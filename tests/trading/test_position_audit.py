@@ -4,11 +4,10 @@ new entries until the two agree again (the embedded simulator under MockClock)."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import attrs
 import trio
-from daemonkit import running_daemon, wait_for
+from daemonkit import published_events, running_daemon, wait_for
 
 from kalshid.sim.counts import CONTRACT
 from kalshid.sim.model import Fill
@@ -19,14 +18,7 @@ async def test_a_difference_found_twice_holds_entries_until_the_positions_agree(
     tmp_path: Path, autojump_clock: object
 ) -> None:
     async with running_daemon(tmp_path, KALSHID_TRADING__POSITION_AUDIT_SECONDS="30") as (daemon, _sup):
-        events: list[tuple[str, dict[str, Any]]] = []
-        publish = daemon.p.publish
-
-        def recording(kind: str, data: dict[str, Any]) -> None:
-            events.append((kind, data))
-            publish(kind, data)
-
-        daemon.p.publish = recording
+        events = published_events(daemon)
         control = daemon.control
         assert control is not None
 
