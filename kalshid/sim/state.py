@@ -61,11 +61,19 @@ class ExchangeState:
         self.fee_multiplier = fee_multiplier
         self.event_fee_type_override = event_fee_type_override
         self.event_fee_multiplier_override = event_fee_multiplier_override
-        fee = self.fee
+        # what every market is charged: the series' structure with every event's override applied, as
+        # GET /series and GET /events publish them (fixed for the simulator's life: its rates are too)
+        fee = self.fee = effective_fee_structure(FeeStructure(fee_type, fee_multiplier), event_fee_type_override,
+                                                 event_fee_multiplier_override)
         if fee.fee_type not in SIM_FEE_TYPES:
             raise ValueError(f"the simulator charges fee types {', '.join(SIM_FEE_TYPES)}; not {fee.fee_type!r}")
         if not fee.multiplier.is_finite() or fee.multiplier < 0:
             raise ValueError(f"fee multiplier must be a number >= 0, got {fee.multiplier}")
+        # per hundredth of a contract, the multiplier applied; no maker rate: makers pay nothing
+        factor = Fraction(fee.multiplier)
+        maker = _MAKER_RATES.get(fee.fee_type)
+        self._taker_rate_h = TAKER_RATE_H * factor
+        self._maker_rate_h = None if maker is None else maker * factor
         self.settlement_timer_seconds = settlement_timer_seconds
         self.markets: dict[str, Market] = {}
         self.books: dict[str, MatchingBook] = {}
@@ -169,24 +177,13 @@ class ExchangeState:
 
     # --- holds: what a resting order reserves --------------------------------------------
 
-    @property
-    def fee(self) -> FeeStructure:
-        """The fee structure the simulator charges on every market: its series' (``fee_type``,
-        ``fee_multiplier``) with every event's override applied, as ``GET /series`` and ``GET /events``
-        publish them."""
-        return effective_fee_structure(FeeStructure(self.fee_type, self.fee_multiplier),
-                                       self.event_fee_type_override, self.event_fee_multiplier_override)
-
     def _taker_rate(self) -> Fraction:
         """The taker rate per hundredth of a contract, the fee multiplier applied."""
-        multiplier = self.fee.multiplier
-        return TAKER_RATE_H if multiplier == 1 else TAKER_RATE_H * Fraction(multiplier)
+        return self._taker_rate_h
 
     def _maker_rate(self) -> Fraction | None:
         """The maker rate per hundredth of a contract (None: makers pay nothing), the multiplier applied."""
-        fee = self.fee
-        rate = _MAKER_RATES.get(fee.fee_type)
-        return rate if rate is None or fee.multiplier == 1 else rate * Fraction(fee.multiplier)
+        return self._maker_rate_h
 
     def _reservation_cc(self, order: Order) -> int:
         if order.status != "resting" or order.action != "buy":
