@@ -47,14 +47,13 @@ log = get_logger("kalshid.pipeline")
 
 @attrs.frozen
 class MarketFees:
-    """One followed market's fee structure as kalshid knows it: ``fee`` None when not known (``unknown``
-    says why), ``refusal`` the reason its buys are refused (None: it is kalshid's model)."""
+    """One followed market's fee structure as kalshid knows it: ``fee`` None when not known, ``refusal``
+    the reason its buys are refused (None: it is kalshid's model; when not known it says why)."""
 
     ticker: str
     event_ticker: str
     fee: FeeStructure | None
     refusal: str | None
-    unknown: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         fee = self.fee
@@ -86,7 +85,6 @@ class FeeWatch:
         self._reread = False  # the feed reconnected: read the followed events again at the next refresh
         self.markets: tuple[MarketFees, ...] = ()
         self.refusals: Mapping[str, str] = _NONE
-        self.reads = 0
 
     async def refresh(self, exchange: Exchange, followed: Sequence[Market], now: datetime) -> None:
         """Read what is due for ``followed`` at exchange time ``now`` and update :attr:`markets` and
@@ -143,7 +141,6 @@ class FeeWatch:
         self._reread = True
 
     async def _read_series(self, exchange: Exchange, now: datetime) -> None:
-        self.reads += 1
         try:
             read = await exchange.get_series_fees(self.series_ticker)
         except ExchangeError as exc:
@@ -157,7 +154,6 @@ class FeeWatch:
         self.series, self.series_error, self._series_read_at = read.fee, None, now
 
     async def _read_event(self, exchange: Exchange, event: str) -> None:
-        self.reads += 1
         updates = self._updates.get(event, 0)
         try:
             read = await exchange.get_event_fees(event)
@@ -175,6 +171,7 @@ class FeeWatch:
             return
         self._event_errors.pop(event, None)
         if read.event_ticker != event:
+            self._events.pop(event, None)  # what an earlier read said is not known to hold either
             self._event_errors[event] = f"GET /events/{event} answered for {read.event_ticker}"
             log.warning("fee structure unknown: the event read answered for another event", event_ticker=event,
                         answered=read.event_ticker)
@@ -189,7 +186,7 @@ class FeeWatch:
             unknown = None if fee is not None else (self.series_error if self.series is None
                                                     else self._event_errors.get(m.event_ticker, "not read yet"))
             refusal = fee_refusal(m.ticker, fee, unknown or "")
-            markets.append(MarketFees(m.ticker, m.event_ticker, fee, refusal, unknown))
+            markets.append(MarketFees(m.ticker, m.event_ticker, fee, refusal))
             if fee is not None:
                 self._announce(m, fee)
         self.markets = tuple(markets)

@@ -32,6 +32,7 @@ class FakeFees:
         self.series = FeeStructure("quadratic", Decimal(1))
         self.overrides: dict[str, tuple[str | None, Decimal | None]] = {}
         self.failing: set[str] = set()  # "series" and event tickers whose reads fail
+        self.misanswered: set[str] = set()  # event tickers whose reads answer for another event
         self.asked: list[str] = []
 
     async def get_series_fees(self, series_ticker: str) -> SeriesFees:
@@ -44,7 +45,8 @@ class FakeFees:
         self.asked.append(f"event {event_ticker}")
         if event_ticker in self.failing:
             raise ServerError("HTTP 503", status=503)
-        return EventFees(event_ticker, "KXSOL15M", *self.overrides.get(event_ticker, (None, None)))
+        answered = f"{event_ticker}-OTHER" if event_ticker in self.misanswered else event_ticker
+        return EventFees(answered, "KXSOL15M", *self.overrides.get(event_ticker, (None, None)))
 
 
 def watch() -> tuple[FeeWatch, list[tuple[str, dict[str, Any]]]]:
@@ -145,3 +147,14 @@ async def test_the_feeds_fee_update_applies_to_a_followed_event_at_once_without_
     # an event not followed is left for its read when it is
     assert not w.apply_update(EventFeeUpdated(C.event_ticker, "flat", Decimal(1), 0.0))
     assert w.refusals == {} and len(published) == 2
+
+
+async def test_a_read_answering_for_another_event_leaves_the_event_unknown_not_as_read_before() -> None:
+    fees = FakeFees()
+    w, _published = watch()
+    await w.refresh(fees, [A, B], OPEN)  # type: ignore[arg-type]
+    assert w.refusals == {}
+    fees.misanswered.add(A.event_ticker)
+    w.feed_reconnected()  # the followed events are read again
+    await w.refresh(fees, [A, B], OPEN + timedelta(seconds=5))  # type: ignore[arg-type]
+    assert set(w.refusals) == {A.ticker} and "answered for" in w.refusals[A.ticker]
