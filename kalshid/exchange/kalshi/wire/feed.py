@@ -20,7 +20,6 @@ import attrs
 from kalshid.core import wire as w
 from kalshid.core.book import Level
 from kalshid.exchange.base import (
-    EventFeeUpdated,
     FeedEvent,
     FillReceived,
     IndexPrinted,
@@ -31,7 +30,7 @@ from kalshid.exchange.base import (
     TradePrinted,
 )
 from kalshid.exchange.errors import ProtocolError
-from kalshid.exchange.kalshi.wire.fees import fee_type, multiplier
+from kalshid.exchange.kalshi.wire.fees import parse_event_fee_update
 from kalshid.exchange.kalshi.wire.fields import (
     Obj,
     counts,
@@ -167,29 +166,6 @@ def parse_lifecycle(m: Obj, local_time: float) -> MarketLifecycle:
         is_deactivated=m.get("is_deactivated") if isinstance(m.get("is_deactivated"), bool) else None,
         floor_strike=floor,
     )
-
-
-def parse_event_fee_update(m: Obj, local_time: float) -> EventFeeUpdated:
-    """``event_fee_update``: an event's fee override set or cleared. Both overrides are required keys whose
-    value may be null (cleared); a missing one is unreadable rather than read as cleared, which would let
-    kalshid buy at a fee it does not model. A message naming its event whose overrides cannot be read is
-    an update with ``error`` set (the event's structure is then unknown until it is read again); one
-    naming no event is a :class:`ProtocolError`."""
-    ctx = f"event_fee_update {m.get('event_ticker', '?')}"
-    event = field(m, "event_ticker", ctx, string)
-    try:
-        for key in ("fee_type_override", "fee_multiplier_override"):
-            if key not in m:
-                raise ProtocolError(f"{ctx}: {key} is missing (null clears an override; absent says nothing)")
-        kind = m["fee_type_override"]
-        factor = m["fee_multiplier_override"]
-        kind_read = None if kind is None else field(m, "fee_type_override", ctx, fee_type)
-        factor_read = None if factor is None else field(m, "fee_multiplier_override", ctx, multiplier)
-    except ProtocolError as exc:
-        return EventFeeUpdated(event_ticker=event, fee_type_override=None, fee_multiplier_override=None,
-                               local_time=local_time, error=str(exc))
-    return EventFeeUpdated(event_ticker=event, fee_type_override=kind_read, fee_multiplier_override=factor_read,
-                           local_time=local_time)
 
 
 def _frame(v: Any) -> Mapping[str, Any] | None:

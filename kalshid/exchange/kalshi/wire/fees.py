@@ -1,5 +1,5 @@
-"""Kalshi's fee structure on the wire: a ``Series``' ``fee_type``/``fee_multiplier`` and an
-``EventData``'s ``fee_type_override``/``fee_multiplier_override`` (Trade API v3.31).
+"""Kalshi's fee structure on the wire: a ``Series``' ``fee_type``/``fee_multiplier``, an ``EventData``'s
+``fee_type_override``/``fee_multiplier_override`` (Trade API v3.31), and the feed's ``event_fee_update``.
 
 The multiplier is a JSON number (the spec's ``double``), read exactly: :func:`.fields.loads` decodes a
 fraction as ``Decimal``, so ``1``, ``1.0`` and ``1.25`` are exact and compared exactly. The event's
@@ -19,6 +19,8 @@ from typing import TypeVar
 
 from kalshid.core import wire as w
 from kalshid.core.fees import FeeStructure
+from kalshid.exchange.base import EventFeeUpdated
+from kalshid.exchange.errors import ProtocolError
 from kalshid.exchange.kalshi.wire.fields import Obj, field, obj_of, string
 from kalshid.exchange.types import EventFees, SeriesFees
 
@@ -63,3 +65,24 @@ def parse_event_fees(body: object) -> EventFees:
     return EventFees(field(d, "event_ticker", ctx, string), field(d, "series_ticker", ctx, string),
                      _nullable(d, "fee_type_override", ctx, fee_type),
                      _nullable(d, "fee_multiplier_override", ctx, multiplier))
+
+
+def parse_event_fee_update(m: Obj, local_time: float) -> EventFeeUpdated:
+    """``event_fee_update``: an event's fee override set or cleared. Both overrides are required keys whose
+    value may be null (cleared); a missing one is unreadable rather than read as cleared, which would let
+    kalshid buy at a fee it does not model. A message naming its event whose overrides cannot be read is
+    an update with ``error`` set (the event's structure is then unknown until it is read again); one
+    naming no event is a :class:`ProtocolError`."""
+    ctx = f"event_fee_update {m.get('event_ticker', '?')}"
+    event = field(m, "event_ticker", ctx, string)
+    try:
+        for key in ("fee_type_override", "fee_multiplier_override"):
+            if key not in m:
+                raise ProtocolError(f"{ctx}: {key} is missing (null clears an override; absent says nothing)")
+        kind_read = _nullable(m, "fee_type_override", ctx, fee_type)
+        factor_read = _nullable(m, "fee_multiplier_override", ctx, multiplier)
+    except ProtocolError as exc:
+        return EventFeeUpdated(event_ticker=event, fee_type_override=None, fee_multiplier_override=None,
+                               local_time=local_time, error=str(exc))
+    return EventFeeUpdated(event_ticker=event, fee_type_override=kind_read, fee_multiplier_override=factor_read,
+                           local_time=local_time)
