@@ -87,6 +87,11 @@ def market_ticker(close_time: datetime, series: str = SERIES) -> str:
     return f"{event_ticker(close_time, series)}-{et:%M}"
 
 
+def in_series(ticker: str, series: str = SERIES) -> bool:
+    """``ticker`` is a market of ``series`` (kalshid trades only the markets of its series)."""
+    return ticker.startswith(f"{series}-")
+
+
 def parse_market_ticker(ticker: str) -> tuple[str, Window]:
     """``(series, window)`` from a market ticker. The ET close time must exist and be unambiguous
     after resolving the DST fold the way Kalshi's schedule implies (the first occurrence)."""

@@ -25,7 +25,7 @@ from typing import Any
 import trio
 
 from kalshid.config import Config
-from kalshid.core.markets import INDEX_ID, SERIES
+from kalshid.core.markets import INDEX_ID, in_series
 from kalshid.daemon.supervisor import Runtime
 from kalshid.exchange.base import (
     EventFeeUpdated,
@@ -50,7 +50,6 @@ from kalshid.trading.router import FeedRouter
 from kalshid.trading.venue import Venue
 
 log = get_logger("kalshid.pipeline")
-_SERIES_PREFIX = f"{SERIES}-"
 
 COINBASE_WS = "wss://ws-feed.exchange.coinbase.com"
 
@@ -177,7 +176,7 @@ class Feed:
             self.metrics.reconnect("book_resync")
         elif isinstance(event, MarketLifecycle):
             # Kalshi's lifecycle channel carries every market's; only the series' can change what is followed
-            if event.ticker.startswith(_SERIES_PREFIX):
+            if in_series(event.ticker):
                 self.p.markets_changed.set()
         elif isinstance(event, EventFeeUpdated):
             if self.on_fee_update is not None:

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from kalshid.core.markets import in_series
 from kalshid.exchange import base, errors
 from kalshid.exchange.kalshi.feedprotocol import Reconnect
 from kalshid.exchange.kalshi.wire import feed, objects
 from kalshid.exchange.kalshi.wire.fields import loads
-from kalshid.exchange.kalshi.wire.fractional import parse_each, traded
+from kalshid.exchange.kalshi.wire.fractional import parse_each
 from tests.exchange.kalshi.kalshi_fakes import TICKER, fill_json, market_json, order_json
 from tests.exchange.kalshi.test_feed_protocol import SIDS, delta, frame, live
 
@@ -89,7 +90,7 @@ def test_own_fractional_items_in_other_markets_are_left_alone_and_in_traded_ones
     [reconnect] = proto.take_outputs()
     assert isinstance(reconnect, Reconnect) and "count_fp: '2.50' is a fractional count" in reconnect.reason
     assert f"{TICKER} is a KXSOL15M market, which kalshid trades" in reconnect.reason
-    assert traded(TICKER) and not traded(ELSEWHERE) and not traded("KXSOL15MX-1")
+    assert in_series(TICKER) and not in_series(ELSEWHERE) and not in_series("KXSOL15MX-1")
 
 
 def test_own_amounts_finer_than_a_centicent_elsewhere_are_left_alone_and_in_traded_markets_refused() -> None:

@@ -24,16 +24,11 @@ from typing import Any, TypeVar
 
 import attrs
 
-from kalshid.core.markets import SERIES
+from kalshid.core.markets import SERIES, in_series
 from kalshid.core.wire import FractionalCountError
 from kalshid.exchange.errors import ProtocolError
 
 T = TypeVar("T")
-
-
-def traded(ticker: str, series: str = SERIES) -> bool:
-    """``ticker`` is a market of ``series``, which kalshid trades."""
-    return ticker.startswith(f"{series}-")
 
 
 @attrs.frozen
@@ -76,7 +71,7 @@ def elsewhere(kind: str, raw: object, exc: ProtocolError, series: str = SERIES) 
     ticker = item_ticker(raw) if isinstance(raw, Mapping) else None
     if cause is None or ticker is None:
         raise exc
-    if traded(ticker, series):
+    if in_series(ticker, series):
         raise ProtocolError(f"{exc} [{ticker} is a {series} market, which kalshid trades: it stays off until "
                             "the account's count there is whole again]") from exc
     assert isinstance(raw, Mapping)
